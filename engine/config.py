@@ -1,0 +1,165 @@
+"""Typed configuration of one Distiller run (paper Eq. 1), validated once at the edge.
+
+A :class:`DistillConfig` spells out every term of Eq. 1: the teacher ``f^T``, the
+student ``f^S``, the data set, the layer mapping ``m_ij``, the intermediate loss
+``l^inter`` (with ``alpha`` for MI-α), the prediction loss ``l^pred`` with its
+temperature, and the weights β1, γ1, β2, γ2. It loads from YAML/JSON or from CLI
+flags and is written next to every result, so a run can always be repeated.
+
+Component names are checked against the registries (not a hard-coded ``Literal``),
+so that registering a new loss or mapping makes it valid here with no edit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import AutodistillError, choices_error
+from engine.zoo import DEFAULT_TEACHER
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+class TrainSettings(BaseModel):
+    """Optimisation settings. Defaults follow the paper's Appendix G where it gives them
+    (batch 16, lr 5e-5); epochs and length are CPU-sized and recorded with each run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    max_length: int = Field(128, ge=8, le=4096)
+    max_train_examples: int | None = Field(None, ge=1)
+    max_eval_examples: int | None = Field(None, ge=1)
+    seed: int = 42
+    precision: Precision = "auto"
+    checkpoint_every: int = Field(50, ge=1, description="optimizer steps between resumable checkpoints")
+
+
+def _check_name(kind: str, value: str | None, registry_names: list[str]) -> str | None:
+    if value is not None and value not in registry_names:
+        raise choices_error(kind, value, registry_names)
+    return value
+
+
+class DistillConfig(BaseModel):
+    """One Distiller pipeline on one teacher/student/data set (paper Eq. 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    teacher: str = DEFAULT_TEACHER
+    student: str = "layers=0,2,4"
+    dataset: str
+    # m_ij and l^inter. ``None`` switches intermediate distillation off (logit-only KD).
+    mapping: str | None = "skip"
+    inter_loss: str | None = "mse"
+    alpha: float = Field(0.9, ge=0, le=1, description="MI-α interpolation; used by inter_loss='mi' only")
+    critic: Literal["transformer", "mlp"] = "transformer"
+    inter_weight: float = Field(1.0, ge=0, description="scale of the Σ m_ij l^inter term")
+    # l^pred and its weights. None means "the paper's default for this setting".
+    pred_loss: str = "ce"
+    temperature: float = Field(1.0, gt=0)
+    beta1: float | None = Field(None, ge=0)
+    gamma1: float | None = Field(None, ge=0)
+    beta2: float | None = Field(None, ge=0)
+    gamma2: float | None = Field(None, ge=0)
+    # The data augmentation policy a(x, y): an ordered stack of operation names.
+    augment: tuple[str, ...] = ()
+    aug_p: float = Field(0.1, ge=0, le=1)
+    repeated_aug: int = Field(1, ge=1)
+    train: TrainSettings = TrainSettings()
+
+    @field_validator("mapping")
+    @classmethod
+    def _known_mapping(cls, value: str | None) -> str | None:
+        from engine.mapping import MAPPINGS
+
+        return _check_name("layer mapping", value, MAPPINGS.names())
+
+    @field_validator("inter_loss")
+    @classmethod
+    def _known_inter_loss(cls, value: str | None) -> str | None:
+        from engine.losses.intermediate import INTER_LOSSES
+
+        return _check_name("intermediate loss", value, INTER_LOSSES.names())
+
+    @field_validator("pred_loss")
+    @classmethod
+    def _known_pred_loss(cls, value: str) -> str:
+        from engine.losses.prediction import PRED_LOSSES
+
+        return _check_name("prediction loss", value, PRED_LOSSES.names()) or value
+
+    @model_validator(mode="after")
+    def _intermediate_is_all_or_nothing(self) -> DistillConfig:
+        if (self.mapping is None) != (self.inter_loss is None):
+            raise ValueError("set both mapping and inter_loss, or neither (logit-only KD)")
+        return self
+
+    @property
+    def weights(self) -> tuple[float, float, float, float]:
+        """(β1, γ1, β2, γ2) with the paper's defaults (Appendix G): β = 1; γ = 0.5 when
+        augmentation is on, else β2 = γ1 = γ2 = 0."""
+        augmenting = bool(self.augment)
+        default_gamma = 0.5 if augmenting else 0.0
+        beta1 = 1.0 if self.beta1 is None else self.beta1
+        gamma1 = default_gamma if self.gamma1 is None else self.gamma1
+        beta2 = (1.0 if augmenting else 0.0) if self.beta2 is None else self.beta2
+        gamma2 = default_gamma if self.gamma2 is None else self.gamma2
+        return beta1, gamma1, beta2, gamma2
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{source}: {where}: {message}"
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:
+    """Validate a raw mapping, turning pydantic's report into one line naming the field."""
+    try:
+        return DistillConfig.model_validate(data)
+    except ValidationError as exc:
+        raise AutodistillError(_format_validation_error(exc, source)) from None
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config file; parse errors say where."""
+    path = Path(path)
+    if not path.exists():
+        raise AutodistillError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise AutodistillError(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise AutodistillError(f"{path}: {where}{getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise AutodistillError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def merge_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply CLI flags over file values; ``train.*`` keys go into the nested block."""
+    merged = {**data, "train": dict(data.get("train", {}))}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in TrainSettings.model_fields:
+            merged["train"][key] = value
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,137 @@
+"""Supervised fine-tuning: teachers (cached) and the no-KD student baseline.
+
+A fine-tuned teacher is expensive on CPU and reused by every distillation run,
+every sweep trial and the meta layer's "teacher score" feature, so it is cached
+under ``<home>/finetuned/`` keyed by (teacher, data fingerprint, settings). An
+interrupted fine-tune resumes from its checkpoint in the same folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from engine.config import TrainSettings
+from engine.data.schema import TaskData
+from engine.encoding import encode_split, limit_examples
+from engine.objective import SupervisedObjective
+from engine.paths import subdir
+from engine.trainer import Trainer, TrainResult
+from engine.zoo import load_task_model, load_tokenizer, resolve_model_path
+
+#: Teacher settings: the paper's batch size and learning rate, CPU-sized epochs/length.
+TEACHER_SETTINGS = TrainSettings(epochs=3, batch_size=16, lr=5e-5, max_length=128)
+
+
+@dataclass
+class FinetunedModel:
+    """A fine-tuned model folder and how well it did on dev."""
+
+    name: str
+    dataset: str
+    model_dir: Path
+    metric: str
+    dev_score: float
+    dev_metrics: dict[str, float]
+    train_seconds: float
+    examples_per_second: float
+    settings: dict
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "model_dir": str(self.model_dir)}
+
+
+def data_fingerprint(task: TaskData) -> str:
+    """Content hash of the train and dev splits: a changed data set is a new cache key."""
+    digest = hashlib.sha256()
+    for frame in (task.train, task.dev):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)[-40:]
+
+
+def train_supervised(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    task: TaskData,
+    settings: TrainSettings,
+    workdir: Path,
+    *,
+    description: str,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Fine-tune ``model`` on ``task`` with ground-truth labels only (no teacher)."""
+    train_frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
+    dev_frame = limit_examples(task.dev, settings.max_eval_examples, settings.seed)
+    train = encode_split(train_frame, task.spec, tokenizer, settings.max_length, train=True)
+    dev = encode_split(dev_frame, task.spec, tokenizer, settings.max_length, train=False)
+    trainer = Trainer(
+        model,
+        task.spec,
+        train,
+        dev,
+        settings,
+        SupervisedObjective(task.spec),
+        workdir,
+        tokenizer.pad_token_id,
+        show_progress=show_progress,
+        description=description,
+    )
+    return trainer.fit()
+
+
+def finetune_teacher(
+    teacher: str, task: TaskData, settings: TrainSettings = TEACHER_SETTINGS, *, show_progress: bool = True
+) -> FinetunedModel:
+    """Fine-tune ``teacher`` on ``task`` once; later calls return the cached result."""
+    key_source = {
+        "teacher": teacher,
+        "resolved": resolve_model_path(teacher),
+        "data": data_fingerprint(task),
+        "settings": settings.model_dump(),
+    }
+    key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:12]
+    folder = subdir("finetuned") / f"{_slug(teacher)}__{task.spec.name}__{key}"
+    result_file = folder / "result.json"
+    if result_file.exists():
+        data = json.loads(result_file.read_text())
+        return FinetunedModel(**{**data, "model_dir": Path(data["model_dir"])})
+    tokenizer = load_tokenizer(teacher)
+    model = load_task_model(teacher, task.spec)
+    result = train_supervised(
+        model,
+        tokenizer,
+        task,
+        settings,
+        folder / "work",
+        description=f"fine-tuning {teacher} on {task.spec.name}",
+        show_progress=show_progress,
+    )
+    model_dir = folder / "model"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    finetuned = FinetunedModel(
+        name=teacher,
+        dataset=task.spec.name,
+        model_dir=model_dir,
+        metric=task.spec.metric,
+        dev_score=result.dev_score,
+        dev_metrics=result.dev_metrics,
+        train_seconds=result.train_seconds,
+        examples_per_second=result.examples_per_second,
+        settings=settings.model_dump(),
+    )
+    result_file.write_text(
+        json.dumps(finetuned.to_json(), indent=2)
+    )  # written last: marks the cache complete
+    shutil.rmtree(folder / "work", ignore_errors=True)
+    return finetuned

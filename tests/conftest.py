@@ -1,0 +1,36 @@
+"""Shared tiny fixtures: a toy sentiment task and an isolated autodistill home."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from engine.data.schema import TaskData, TaskSpec, TaskType
+
+torch.set_num_threads(2)
+
+_WORDS = {0: "good great fine happy nice lovely", 1: "bad awful sad poor ugly dull"}
+
+
+def toy_frame(n: int, seed: int) -> pd.DataFrame:
+    """Two-class texts separable by their words: any working trainer learns them."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    texts = [" ".join(rng.choice(_WORDS[int(label)].split(), 4)) + " movie" for label in labels]
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+@pytest.fixture
+def toy_task() -> TaskData:
+    spec = TaskSpec(
+        "toy", TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos")
+    )
+    return TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test writes its caches into a fresh folder, never the user's home."""
+    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path_factory.mktemp("home")))

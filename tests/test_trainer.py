@@ -1,0 +1,101 @@
+"""The trainer learns, keeps the best epoch, and resumes a killed run exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import torch
+
+from engine.config import TrainSettings
+from engine.finetune import train_supervised
+from engine.zoo import build_student, load_tokenizer
+
+SETTINGS = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
+
+
+def test_fine_tuning_learns_a_separable_task(toy_task, tmp_path):
+    torch.manual_seed(0)
+    model = build_student("tiny", "minilm-l6", toy_task.spec)
+    result = train_supervised(
+        model,
+        load_tokenizer("minilm-l6"),
+        toy_task,
+        SETTINGS,
+        tmp_path,
+        description="toy",
+        show_progress=False,
+    )
+    assert result.dev_score > 0.9
+    assert result.steps == 24
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert result.examples_per_second > 0
+
+
+_SCRIPT = textwrap.dedent(
+    """
+    import sys, time, torch
+    sys.path.insert(0, {tests!r})
+    from conftest import toy_frame
+    from engine.config import TrainSettings
+    from engine.data.schema import TaskData, TaskSpec, TaskType
+    from engine.finetune import train_supervised
+    import engine.trainer as trainer
+    from engine.zoo import build_student, load_tokenizer
+
+    if len(sys.argv) > 2:  # slow the loop down so the parent can kill it mid-epoch
+        original = trainer.Trainer._train_batch
+        def slow(self, *args):
+            time.sleep(0.2)
+            return original(self, *args)
+        trainer.Trainer._train_batch = slow
+    torch.set_num_threads(1)
+    spec = TaskSpec("toy", TaskType.CLASSIFICATION, "toy", ("neg", "pos"))
+    task = TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
+    torch.manual_seed(0)
+    model = build_student("tiny", "minilm-l6", spec)
+    settings = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
+    train_supervised(model, load_tokenizer("minilm-l6"), task, settings, sys.argv[1], description="t",
+                     show_progress=False)
+    print("CHECKSUM", sum(float(p.double().sum()) for p in model.parameters()))
+    """
+)
+
+
+def _run(script: Path, workdir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(script), str(workdir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ},
+    )
+
+
+def _checksum(proc: subprocess.Popen) -> float:
+    out, _ = proc.communicate(timeout=300)
+    line = next(line for line in out.splitlines() if line.startswith("CHECKSUM"))
+    return float(line.split()[1])
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent)))
+    uninterrupted = _checksum(_run(script, tmp_path / "a"))
+
+    proc = _run(script, tmp_path / "b", "slow")
+    checkpoint = tmp_path / "b" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    position = torch.load(checkpoint, weights_only=False)["position"]
+    assert position["epoch"] == 0 and 0 < position["batch"] < 12  # really killed mid-epoch
+
+    assert _checksum(_run(script, tmp_path / "b")) == uninterrupted

@@ -1,0 +1,64 @@
+import pytest
+
+from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
+from engine.zoo import build_student, count_parameters, load_config, parse_layers
+
+SPEC = TaskSpec("t", TaskType.CLASSIFICATION, "d", ("a", "b", "c"))
+
+
+def test_layer_subset_keeps_the_named_teacher_layers():
+    student = build_student("layers=0,2,4", "minilm-l6", SPEC)
+    assert student.config.num_hidden_layers == 3
+    assert len(student.base_model.encoder.layer) == 3
+    assert student.config.num_labels == 3
+
+
+def test_fresh_preset_shares_vocab_and_has_table6_shape():
+    student = build_student("tiny", "minilm-l6", SPEC)
+    assert (student.config.num_hidden_layers, student.config.hidden_size) == (2, 128)
+    assert student.config.vocab_size == load_config("minilm-l6").vocab_size
+    assert 4.0e6 < count_parameters(student) < 4.8e6
+
+
+def test_pca_initialised_embeddings_keep_teacher_word_similarity():
+    import torch
+
+    from engine.zoo import load_task_model
+
+    teacher = load_task_model("minilm-l6", SPEC).base_model.embeddings.word_embeddings.weight
+    student = build_student("mini", "minilm-l6", SPEC).base_model.embeddings.word_embeddings.weight
+    ids = torch.arange(2000, 2200)
+
+    def sims(w):
+        x = torch.nn.functional.normalize(w[ids] - w.mean(0), dim=-1)
+        return (x @ x.T).flatten()
+
+    corr = torch.corrcoef(torch.stack([sims(teacher.detach()), sims(student.detach())]))[0, 1]
+    assert corr > 0.8
+
+
+@pytest.mark.parametrize(
+    ("student", "message"),
+    [
+        ("layers=0,9", "bad layer subset"),
+        ("layers=2,1", "bad layer subset"),
+        ("layers 0 1", "layers=0,2,4"),
+        ("no-such-student", "unknown student"),
+        ("small", "exceeds teacher width"),
+    ],
+)
+def test_bad_students_get_one_line_errors(student, message):
+    with pytest.raises(AutodistillError, match=message) as info:
+        build_student(student, "minilm-l6", SPEC)
+    assert "\n" not in str(info.value)
+
+
+def test_model_folder_without_config_is_refused(tmp_path):
+    with pytest.raises(AutodistillError, match="is not a model"):
+        load_config(str(tmp_path))
+
+
+def test_parse_layers():
+    assert parse_layers("layers=0, 2,4") == [0, 2, 4]
+    assert parse_layers("tiny") is None
