@@ -182,7 +182,6 @@ class Trainer:
     def _save_checkpoint(self, **position: object) -> None:
         if not self.accelerator.is_main_process:
             return
-        self.workdir.mkdir(parents=True, exist_ok=True)
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(self._state(**position), tmp)
         os.replace(tmp, self.checkpoint_path)  # atomic: a kill never leaves half a checkpoint
@@ -210,6 +209,7 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         self._started, self._elapsed_before = time.perf_counter(), 0.0
+        self.workdir.mkdir(parents=True, exist_ok=True)
         state = self._load_checkpoint()
         epoch, batch_pos, step, history, best = 0, 0, 0, [], (-math.inf, -1)
         if state is not None:
