@@ -220,9 +220,7 @@ def _layer_subset_student(layers: list[int], teacher: str, spec: TaskSpec) -> Pr
     available = len(_encoder_layers(model))
     bad = [i for i in layers if not 0 <= i < available]
     if bad or len(set(layers)) != len(layers) or layers != sorted(layers):
-        raise AutodistillError(
-            f"bad layer subset {layers}: need distinct increasing indices in 0..{available - 1}"
-        )
+        raise AutodistillError(f"bad layer subset {layers}: need distinct increasing indices in 0..{available - 1}")
     kept = nn.ModuleList(_encoder_layers(model)[i] for i in layers)
     model.base_model.encoder.layer = kept
     model.config.num_hidden_layers = len(layers)
@@ -235,10 +233,12 @@ def _pca_basis(words: torch.Tensor, width: int) -> tuple[torch.Tensor, float]:
     The scale brings projected word vectors to the initialiser's standard deviation,
     so a fresh student's embeddings have the magnitude its LayerNorms expect.
     """
-    centred = words - words.mean(dim=0, keepdim=True)
-    _, _, v = torch.linalg.svd(centred, full_matrices=False)
-    basis = v[:width]
-    return basis, 0.02 / float((centred @ basis.T).std().clamp_min(1e-8))
+    centred = words.double() - words.double().mean(dim=0, keepdim=True)
+    # Eigenvectors of the H x H covariance: the same directions as an SVD of the
+    # V x H matrix, at a fraction of the cost (H = 384 vs V = 30k rows).
+    _, vectors = torch.linalg.eigh(centred.T @ centred)
+    basis = vectors.flip(-1)[:, :width].T.float()
+    return basis, 0.02 / float((centred.float() @ basis.T).std().clamp_min(1e-8))
 
 
 def _fresh_student(shape: StudentShape, teacher: str, spec: TaskSpec) -> PreTrainedModel:
@@ -312,9 +312,7 @@ def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
     Parameter counts are for a two-class classification head; MPNet is listed only
     when its packages are installed (it is an optional 404 MB download).
     """
-    spec = TaskSpec(
-        name="_listing", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b")
-    )
+    spec = TaskSpec(name="_listing", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b"))
     infos = []
     for name in TEACHER_PRESETS:
         try:

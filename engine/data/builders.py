@@ -1,0 +1,144 @@
+"""What a catalog data set is: a raw asset, a builder turning it into rows, and a TaskSpec.
+
+Builders live in :mod:`engine.data.sources` (one module per raw source) and
+register themselves in :data:`DATASETS` under the name users type. A builder only
+reads and cleans its source; splitting, label encoding and writing are shared by
+all of them in :mod:`engine.data.catalog`, so every data set gets the same
+guarantees (seeded stratified splits, no duplicates, stable label ids).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from engine import paths
+from engine.data.schema import TaskSpec
+from engine.errors import AutodistillError
+from engine.registry import Registry
+
+#: Where ``scripts/install_assets.sh`` unpacks npm tarballs, under the autodistill home.
+NPM_ASSETS = ("assets", "npm")
+INSTALL_HINT = "run scripts/install_assets.sh"
+
+
+class MissingAssetError(AutodistillError):
+    """The raw source of a catalog data set is not installed on this machine."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A raw source as ASSETS.md lists it: where it is installed from and under what licence."""
+
+    kind: Literal["pypi", "npm", "debian"]
+    package: str
+    licence: str
+    #: The folder or file the builder reads, relative to the installed package.
+    path: str = ""
+    #: An environment variable that, when set, points at the asset instead (e.g. WordNet's
+    #: own ``WNSEARCHDIR`` for a WordNet installed outside Debian).
+    env: str = ""
+
+    def locate(self) -> Path:
+        """The installed path, or a :class:`MissingAssetError` that says how to install it."""
+        if self.env and os.environ.get(self.env):
+            found = Path(os.environ[self.env])
+        elif self.kind == "pypi":
+            try:
+                found = Path(str(importlib.metadata.distribution(self.package).locate_file(self.path)))
+            except importlib.metadata.PackageNotFoundError:
+                found = None
+        elif self.kind == "npm":
+            found = npm_root(self.package) / self.path
+        else:
+            found = Path(self.path)
+        if found is None or not found.exists():
+            where = f" (looked in {found})" if found else ""
+            raise MissingAssetError(f"{self.kind} package {self.package} was not found{where}; {INSTALL_HINT}")
+        return found
+
+    def version(self) -> str:
+        """Installed version, recorded in spec.json and the data card."""
+        if self.kind == "pypi":
+            return importlib.metadata.version(self.package)
+        if self.kind == "npm":
+            manifest = npm_root(self.package) / "package.json"
+            return str(json.loads(manifest.read_text())["version"])
+        if shutil.which("dpkg-query"):
+            done = subprocess.run(
+                ["dpkg-query", "-W", "-f=${Version}", self.package],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode == 0:
+                return done.stdout.strip()
+        return "unknown"
+
+
+def npm_root(package: str) -> Path:
+    """Where an npm package was unpacked: under the current home, else under the default one
+    (assets installed before ``AUTODISTILL_HOME`` was pointed elsewhere stay usable)."""
+    folder = package.rsplit("/", 1)[-1]
+    homes = (paths.home(), Path.home() / ".cache" / "autodistill")
+    found = [home.joinpath(*NPM_ASSETS, folder) for home in homes]
+    return next((path for path in found if (path / "package.json").exists()), found[0])
+
+
+@dataclass
+class Built:
+    """A builder's output, before the shared splitting and encoding.
+
+    ``frame`` has the normalised columns of :mod:`engine.data.schema`, with class
+    names (not ids) in ``label``; optionally ``split`` (``"train"``/``"test"``) where
+    the source has an official test set, and ``group`` for rows that must stay in
+    one split together. ``notes`` counts what the builder dropped and why.
+    """
+
+    frame: pd.DataFrame
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One catalog entry. ``version`` is bumped whenever the builder's output changes,
+    which invalidates prepared copies in users' caches."""
+
+    spec: TaskSpec
+    asset: Asset
+    seed: int
+    build: Callable[[Path, int], Built]
+    version: int = 1
+
+
+DATASETS: Registry[Dataset] = Registry("data set")
+
+
+def register(
+    spec: TaskSpec, *, asset: Asset, seed: int, version: int = 1
+) -> Callable[[Callable[[Path, int], Built]], Callable[[Path, int], Built]]:
+    """Decorator: add ``build(asset_path, seed) -> Built`` to the catalog under ``spec.name``."""
+
+    def add(build: Callable[[Path, int], Built]) -> Callable[[Path, int], Built]:
+        DATASETS.register(spec.name)(Dataset(spec=spec, asset=asset, seed=seed, build=build, version=version))
+        return build
+
+    return add
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def squash(text: str) -> str:
+    """Collapse runs of whitespace, so that copies differing only in layout count as duplicates."""
+    return _SPACE.sub(" ", text).strip()

@@ -1,0 +1,235 @@
+"""The data catalog: list the packaged data sets, prepare them once, load them as TaskData.
+
+``prepare`` runs a builder from :mod:`engine.data.sources`, then does what every
+data set shares: encode labels as ids of the sorted class names, split train/dev/test
+with the data set's fixed seed (stratified on the label, or on binned targets for
+regression), and write ``{train,dev,test}.parquet``, ``stats.json`` and
+``spec.json`` under ``<home>/datasets/<name>/``. The folder appears in one rename,
+so a crash never leaves a half-written data set that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine import paths
+from engine.data import sources  # noqa: F401  (registers the builders)
+from engine.data.builders import DATASETS, Dataset, MissingAssetError
+from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
+from engine.data.splits import FRACTIONS, quantile_bins, split_indices
+
+SPEC_FILE = "spec.json"
+STATS_FILE = "stats.json"
+#: Columns each task type stores, in this order.
+COLUMNS = {
+    TaskType.CLASSIFICATION: ("text", "label"),
+    TaskType.REGRESSION: ("text", "label"),
+    TaskType.SPAN: ("text", "text_pair", "answer_start", "answer_text"),
+}
+
+
+def columns(spec: TaskSpec) -> tuple[str, ...]:
+    """The normalised columns a task's frames carry."""
+    base = COLUMNS[spec.task_type]
+    if spec.paired and "text_pair" not in base:
+        return (base[0], "text_pair", *base[1:])
+    return base
+
+
+def list_datasets() -> list[TaskSpec]:
+    """Specs of every catalog data set, by name."""
+    return [DATASETS.get(name).spec for name in sorted(DATASETS.names())]
+
+
+def _locate(name: str) -> Path:
+    """The raw source of ``name``; a missing one names the data set it blocks."""
+    try:
+        return DATASETS.get(name).asset.locate()
+    except MissingAssetError as error:
+        raise MissingAssetError(f"cannot prepare data set {name!r}: {error}") from None
+
+
+def missing_asset(name: str) -> str | None:
+    """Why ``name`` cannot be prepared on this machine, or None when its raw source is installed."""
+    try:
+        _locate(name)
+    except MissingAssetError as error:
+        return str(error)
+    return None
+
+
+def dataset_dir(name: str) -> Path:
+    """Where ``name`` is (or would be) prepared; raises for names outside the catalog."""
+    DATASETS.get(name)
+    return paths.subdir("datasets") / name
+
+
+def card_path(name: str) -> Path:
+    """The data card of a catalog data set."""
+    DATASETS.get(name)
+    return paths.META_DATA / "cards" / f"{name}.md"
+
+
+def _spec_record(spec: TaskSpec) -> dict:
+    """The spec as JSON reads it back (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(spec)))
+
+
+def _meta(entry: Dataset) -> dict:
+    """What spec.json records: the spec, and what a prepared copy was built from."""
+    return {
+        "spec": _spec_record(entry.spec),
+        "builder_version": entry.version,
+        "seed": entry.seed,
+        "fractions": list(FRACTIONS),
+        "source": {
+            "kind": entry.asset.kind,
+            "package": entry.asset.package,
+            "version": entry.asset.version(),
+            "licence": entry.asset.licence,
+        },
+    }
+
+
+def _is_current(folder: Path, entry: Dataset) -> bool:
+    """A prepared copy is reused only if it was written by this builder version for this spec."""
+    try:
+        meta = json.loads((folder / SPEC_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("builder_version") == entry.version and meta.get("spec") == _spec_record(entry.spec)
+
+
+def _encode(frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+    """Class names -> ids in ``spec.label_names`` order; regression targets -> float."""
+    if spec.task_type is TaskType.CLASSIFICATION:
+        found = sorted(set(frame["label"]))
+        if found != sorted(spec.label_names):
+            raise ValueError(f"{spec.name}: builder produced labels {found}, spec lists {list(spec.label_names)}")
+        ids = {label: i for i, label in enumerate(spec.label_names)}
+        frame = frame.assign(label=frame["label"].map(ids).astype("int64"))
+    elif spec.task_type is TaskType.REGRESSION:
+        frame = frame.assign(label=frame["label"].astype("float64"))
+    else:
+        frame = frame.assign(answer_start=frame["answer_start"].astype("int64"))
+    return frame
+
+
+def strata(frame: pd.DataFrame, task_type: TaskType) -> np.ndarray:
+    """What a split is stratified on: the class, the target's decile, or nothing for spans."""
+    if task_type is TaskType.CLASSIFICATION:
+        return frame["label"].to_numpy()
+    if task_type is TaskType.REGRESSION:
+        return quantile_bins(frame["label"].to_numpy())
+    return np.zeros(len(frame), dtype=int)
+
+
+def split_frame(
+    frame: pd.DataFrame, task_type: TaskType, seed: int, groups: pd.Series | None = None
+) -> dict[str, pd.DataFrame]:
+    """Seeded stratified train/dev/test frames of one frame."""
+    group_values = None if groups is None else groups.to_numpy()
+    parts = split_indices(strata(frame, task_type), seed, FRACTIONS, group_values)
+    return {name: frame.iloc[rows].reset_index(drop=True) for name, rows in zip(SPLITS, parts, strict=True)}
+
+
+def _split(frame: pd.DataFrame, spec: TaskSpec, seed: int) -> dict[str, pd.DataFrame]:
+    """Official test sets are kept; dev is then carved from train in the usual dev:train ratio."""
+    groups = frame.get("group")
+    if "split" not in frame:
+        splits = split_frame(frame, spec.task_type, seed, groups)
+    else:
+        train = frame[frame["split"] == "train"].reset_index(drop=True)
+        dev_share = FRACTIONS[1] / (FRACTIONS[0] + FRACTIONS[1])
+        parts = split_indices(strata(train, spec.task_type), seed, (1 - dev_share, dev_share))
+        test = frame[frame["split"] == "test"]
+        splits = {
+            "train": train.iloc[parts[0]],
+            "dev": train.iloc[parts[1]],
+            "test": test.iloc[np.random.default_rng(seed).permutation(len(test))],
+        }
+    return {name: part[list(columns(spec))].reset_index(drop=True) for name, part in splits.items()}
+
+
+def _stats(splits: dict[str, pd.DataFrame], spec: TaskSpec, notes: dict[str, int]) -> dict:
+    """Sizes, label distribution or target summary, and what the builder dropped."""
+    stats: dict = {"sizes": {name: len(part) for name, part in splits.items()}, "notes": notes}
+    if spec.task_type is TaskType.CLASSIFICATION:
+        stats["labels"] = {
+            name: {label: int((part["label"] == i).sum()) for i, label in enumerate(spec.label_names)}
+            for name, part in splits.items()
+        }
+    elif spec.task_type is TaskType.REGRESSION:
+        stats["target"] = {
+            name: {
+                "min": float(part["label"].min()),
+                "mean": round(float(part["label"].mean()), 2),
+                "max": float(part["label"].max()),
+            }
+            for name, part in splits.items()
+        }
+    words = {
+        col: pd.concat(splits.values())[col].str.split().str.len()
+        for col in ("text", "text_pair", "answer_text")
+        if col in columns(spec)
+    }
+    stats["mean_words"] = {col: round(float(n.mean()), 1) for col, n in words.items()}
+    return stats
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Move a finished folder into place; a concurrent run that got there first wins."""
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}-old-", dir=final.parent))
+        os.replace(final, old / final.name)
+        shutil.rmtree(old)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not final.exists():
+            raise
+        shutil.rmtree(tmp)
+
+
+def prepare(name: str, *, force: bool = False) -> Path:
+    """Build, split and write catalog data set ``name``; reuse the prepared copy unless ``force``."""
+    entry = DATASETS.get(name)
+    final = dataset_dir(name)
+    if not force and _is_current(final, entry):
+        return final
+    built = entry.build(_locate(name), entry.seed)
+    splits = _split(_encode(built.frame, entry.spec), entry.spec, entry.seed)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
+    try:
+        for split, part in splits.items():
+            part.to_parquet(tmp / f"{split}.parquet", index=False)
+        stats = _stats(splits, entry.spec, built.notes)
+        (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+        (tmp / SPEC_FILE).write_text(json.dumps(_meta(entry), indent=2) + "\n")
+        _publish(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return final
+
+
+def read_prepared(name: str) -> tuple[dict, dict]:
+    """``(spec.json, stats.json)`` of a prepared data set, preparing it first if needed."""
+    folder = prepare(name)
+    return json.loads((folder / SPEC_FILE).read_text()), json.loads((folder / STATS_FILE).read_text())
+
+
+def load(name: str) -> TaskData:
+    """A catalog data set as TaskData, preparing it on first use."""
+    entry = DATASETS.get(name)
+    folder = prepare(name)
+    frames = {split: pd.read_parquet(folder / f"{split}.parquet") for split in SPLITS}
+    return TaskData(spec=entry.spec, **frames, extra={"source": "catalog", "path": str(folder)})

@@ -1,0 +1,489 @@
+"""``load_task``: one entry point for catalog names, local files and Hugging Face hub names.
+
+Whatever the source, the result is a :class:`~engine.data.schema.TaskData` with
+the normalised columns, so the rest of the engine never asks where data came from.
+User columns are mapped to normalised ones by the ``*_col`` arguments (or found
+under their usual names), the task type is inferred when the data leave no doubt,
+and every mistake is reported as a one-line :class:`AutodistillError` before
+anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pandas as pd
+
+from engine.data import catalog
+from engine.data.builders import DATASETS
+from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
+from engine.data.splits import FRACTIONS, dedup, split_indices, stratified_sample
+from engine.errors import AutodistillError, choices_error
+
+EXTENSIONS = (".csv", ".jsonl", ".parquet")
+#: File stems and hub split names accepted for each split.
+SPLIT_NAMES = {
+    "train": "train",
+    "dev": "dev",
+    "validation": "dev",
+    "valid": "dev",
+    "val": "dev",
+    "test": "test",
+}
+#: Normalised column -> the column names it is looked up under when no ``*_col`` is given.
+USUAL_NAMES = {
+    "text": ("text", "sentence", "sentence1", "question"),
+    "text_pair": ("text_pair", "sentence2", "context"),
+    "label": ("label", "labels", "target", "score"),
+    "answer_text": ("answer_text", "answers"),
+    "answer_start": ("answer_start",),
+}
+#: Normalised column -> the ``load_task`` argument that maps a user column onto it.
+OPTION = {
+    "text": "text_col",
+    "text_pair": "text_pair_col",
+    "label": "label_col",
+    "answer_text": "answer_col",
+    "answer_start": "answer_start_col",
+}
+HUB_TIMEOUT_S = 3.0
+
+
+def load_task(
+    source: str | os.PathLike[str],
+    *,
+    task_type: TaskType | str | None = None,
+    text_col: str | None = None,
+    text_pair_col: str | None = None,
+    label_col: str | None = None,
+    answer_col: str | None = None,
+    answer_start_col: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    max_examples: int | None = None,
+    seed: int = 0,
+) -> TaskData:
+    """Load ``source`` as a task with train/dev/test splits.
+
+    ``source`` is a catalog name (prepared on first use), a CSV/JSONL/Parquet file,
+    a folder of ``train``/``dev`` (or ``validation``)/``test`` files, or a Hugging Face
+    hub name (``"name"`` or ``"name:config"``). Splits that a source lacks are made
+    with ``seed``: a lone file gets a stratified 80/10/10 split (duplicates removed);
+    without a dev set, dev is carved from train; without a test set, the dev set
+    becomes the test set and dev is carved from train, as the GLUE papers report dev.
+    ``max_examples`` keeps a seeded stratified sample of at most that many rows per split.
+    """
+    options = (text_col, text_pair_col, label_col, answer_col, answer_start_col)
+    given = dict(zip(OPTION, options, strict=True))
+    wanted = _task_type(task_type)
+    if max_examples is not None and max_examples < 1:
+        raise AutodistillError(f"max_examples must be a positive number of rows, got {max_examples}")
+    source = str(source)
+    if source in DATASETS:
+        data = _from_catalog(source, given, wanted)
+    else:
+        path = Path(source).expanduser()
+        if path.exists():
+            frames, origin = _read_local(path)
+            label_names: dict[str, list[str]] = {}
+        elif _looks_like_path(source):
+            raise AutodistillError(f"file not found: {source}")
+        else:
+            frames, label_names = _read_hub(source)
+            origin = f"hub data set {source!r}"
+        data = _build(frames, origin, _default_name(source), given, wanted, label_names, seed)
+    overrides = {key: value for key, value in (("name", name), ("description", description)) if value}
+    if overrides:
+        data.spec = dataclasses.replace(data.spec, **overrides)
+    if max_examples is not None:
+        for split in SPLITS:
+            part = data.split(split)
+            rows = stratified_sample(catalog.strata(part, data.spec.task_type), max_examples, seed)
+            setattr(data, split, part.iloc[rows].reset_index(drop=True))
+    return data
+
+
+def _task_type(value: TaskType | str | None) -> TaskType | None:
+    if value is None or isinstance(value, TaskType):
+        return value
+    try:
+        return TaskType(value)
+    except ValueError:
+        raise choices_error("task type", value, [t.value for t in TaskType]) from None
+
+
+def _default_name(source: str) -> str:
+    """``data/reviews.csv`` -> ``reviews``; a folder or hub name keeps its last part."""
+    path = Path(source)
+    return path.stem if path.suffix in EXTENSIONS else path.name or source
+
+
+def _from_catalog(name: str, given: Mapping[str, str | None], wanted: TaskType | None) -> TaskData:
+    mapped = [f"{OPTION[role]}={col!r}" for role, col in given.items() if col]
+    if mapped:
+        raise AutodistillError(
+            f"catalog data set {name!r} has fixed columns; {', '.join(mapped)} applies to files only"
+        )
+    spec = DATASETS.get(name).spec
+    if wanted is not None and wanted is not spec.task_type:
+        raise AutodistillError(f"catalog data set {name!r} is a {spec.task_type} task, not {wanted}")
+    return catalog.load(name)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _looks_like_path(source: str) -> bool:
+    """A missing file should say so, not fall through to a hub lookup."""
+    return bool(Path(source).suffix) or source.startswith(("/", ".", "~"))
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    if path.suffix not in EXTENSIONS:
+        raise AutodistillError(
+            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}"
+        )
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        records = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise AutodistillError(f"{path} line {number} is not JSON: {error.msg}") from None
+        return pd.DataFrame.from_records(records)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AutodistillError(f"could not read {path}: {first_line}") from None
+
+
+def _read_local(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
+    """Frames keyed by split (``"all"`` for a file without a split) and a name for messages."""
+    if path.is_file():
+        frame = _read_file(path)
+        if "split" not in frame:
+            return {"all": frame}, str(path)
+        unknown = sorted(set(frame["split"].astype(str)) - set(SPLIT_NAMES))
+        if unknown:
+            raise AutodistillError(
+                f"column 'split' of {path} has unknown value {unknown[0]!r}; use one of: {', '.join(SPLIT_NAMES)}"
+            )
+        split = frame.pop("split").astype(str).map(SPLIT_NAMES)
+        return {name: part for name, part in frame.groupby(split, sort=True)}, str(path)
+    found: dict[str, Path] = {}
+    for file in sorted(path.iterdir()):
+        split = SPLIT_NAMES.get(file.stem.lower())
+        if split and file.suffix in EXTENSIONS:
+            if split in found:
+                raise AutodistillError(f"folder {path} has two {split} files: {found[split].name} and {file.name}")
+            found[split] = file
+    if "train" not in found:
+        listed = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        raise AutodistillError(
+            f"folder {path} has no train file (train.csv, train.jsonl or train.parquet); it holds: {listed}"
+        )
+    return {split: _read_file(file) for split, file in found.items()}, str(path)
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
+    """Can the Hugging Face hub be reached? A quick TCP connect, so that offline machines
+    fail in seconds rather than after the ``datasets`` library's retries."""
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
+    """Splits of a hub data set, and the class names of its ClassLabel columns."""
+    offline = any(os.environ.get(v, "0") not in ("0", "") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    behind_proxy = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
+    if not (offline or behind_proxy or hub_reachable()):
+        raise AutodistillError(
+            f"{source!r} is not a catalog data set or a local file, and the Hugging Face hub is unreachable "
+            f"(offline?); catalog data sets: {', '.join(sorted(DATASETS.names()))}"
+        )
+    import datasets  # deferred: slow to import and only needed for hub data
+
+    hub_name, _, config = source.partition(":")
+    try:
+        loaded = datasets.load_dataset(hub_name, config or None)
+    except Exception as error:  # the hub raises many types; all mean "could not load"
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise AutodistillError(f"could not load {source!r} from the Hugging Face hub: {first_line}") from None
+    frames = {SPLIT_NAMES[s]: loaded[s].to_pandas() for s in loaded if s in SPLIT_NAMES}
+    if not frames:
+        raise AutodistillError(
+            f"hub data set {source!r} has no train/validation/test split; it has: {', '.join(loaded)}"
+        )
+    features = next(iter(loaded.values())).features
+    names = {col: list(f.names) for col, f in features.items() if isinstance(f, datasets.ClassLabel)}
+    return frames, names
+
+
+# --------------------------------------------------------------------------- normalising
+
+
+def _resolve_columns(available: list[str], given: Mapping[str, str | None], origin: str) -> dict[str, str]:
+    """Normalised column -> user column, from the ``*_col`` arguments or the usual names."""
+    resolved = {}
+    for role, usual in USUAL_NAMES.items():
+        if given.get(role):
+            if given[role] not in available:
+                raise AutodistillError(
+                    f"{role} column {given[role]!r} not found in {origin}; "
+                    f"available columns: {', '.join(map(str, available))}"
+                )
+            resolved[role] = given[role]
+            continue
+        candidates = [c for c in usual if c in available and c not in resolved.values()]
+        if len(candidates) > 1 and candidates[0] != role:
+            raise AutodistillError(
+                f"{origin} has several possible {role} columns ({', '.join(candidates)}); "
+                f"choose one with {OPTION[role]}"
+            )
+        if candidates:
+            resolved[role] = candidates[0]
+    if "text" not in resolved:
+        raise AutodistillError(
+            f"no text column in {origin} (looked for {', '.join(USUAL_NAMES['text'])}); "
+            f"pass text_col; available columns: {', '.join(map(str, available))}"
+        )
+    return resolved
+
+
+def _is_continuous(labels: pd.Series) -> bool:
+    """Numeric labels with a fractional value: a regression target, not class ids."""
+    if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
+        return False
+    values = labels.to_numpy(dtype=float)
+    return bool(np.any(values != np.round(values)))
+
+
+def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) -> TaskType:
+    if "answer_text" in columns:
+        return TaskType.SPAN
+    if "label" not in columns:
+        raise AutodistillError(
+            f"no label column in {origin} (looked for {', '.join(USUAL_NAMES['label'])}); "
+            f"pass label_col (or answer_col for a span task); available columns: "
+            f"{', '.join(map(str, frame.columns))}"
+        )
+    return TaskType.REGRESSION if _is_continuous(frame[columns["label"]].dropna()) else TaskType.CLASSIFICATION
+
+
+def _first(value: object, key: str) -> object:
+    """First answer of a SQuAD-style ``{"text": [...], "answer_start": [...]}`` cell, else the cell."""
+    if isinstance(value, Mapping):
+        value = value.get(key)
+    if isinstance(value, list | tuple | np.ndarray):
+        return value[0] if len(value) else None
+    return value
+
+
+def _where(split: str, row: object, origin: str) -> str:
+    """``row 3 of data.csv`` or ``dev row 3 of folder``: rows count from 0 in the file they came from."""
+    return f"row {row} of {origin}" if split == "all" else f"{split} row {row} of {origin}"
+
+
+def _span_rows(frame: pd.DataFrame, split: str, origin: str) -> pd.DataFrame:
+    """Answer text and start per row, checked against the context; unanswerable rows are dropped."""
+    answers = frame["answer_text"]
+    text = answers.map(lambda v: _first(v, "text"))
+    if "answer_start" in frame:
+        start = frame["answer_start"].map(lambda v: _first(v, "answer_start"))
+    else:
+        start = answers.map(lambda v: _first(v, "answer_start") if isinstance(v, Mapping) else None)
+    frame = frame.assign(answer_text=text, answer_start=start)
+    frame = frame[frame["answer_text"].map(lambda t: isinstance(t, str) and t != "")]
+    starts = []
+    for row, context, answer, given in zip(
+        frame.index, frame["text_pair"], frame["answer_text"], frame["answer_start"], strict=True
+    ):
+        if given is None or pd.isna(given):
+            found = context.find(answer)
+            if found < 0:
+                raise AutodistillError(
+                    f"span answer {answer!r} not found in its context ({_where(split, row, origin)})"
+                )
+            starts.append(found)
+        elif context[int(given) : int(given) + len(answer)] == answer:
+            starts.append(int(given))
+        else:
+            raise AutodistillError(
+                f"span answer {answer!r} is not at answer_start {int(given)} of its context "
+                f"({_where(split, row, origin)})"
+            )
+    return frame.assign(answer_start=np.asarray(starts, dtype="int64"))
+
+
+def _class_ids(frames: dict[str, pd.DataFrame], names: list[str] | None, origin: str, column: str) -> list[str]:
+    """Encode labels in place as ids of the sorted class names (or the hub's own names)."""
+    if names is not None:  # hub ClassLabel: already ids; -1 marks an unlabelled (hidden test) row
+        for split, part in frames.items():
+            frames[split] = part[part["label"] >= 0].reset_index(drop=True)
+        return names
+    labels = pd.concat([part["label"] for part in frames.values()])
+    if _is_continuous(labels):
+        example = labels[labels != labels.round()].iloc[0]
+        raise AutodistillError(
+            f"label column {column!r} of {origin} holds continuous values (e.g. {example}); use task_type='regression'"
+        )
+    numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    values = sorted(set(labels.astype("int64") if numeric else labels.astype(str)))
+    ids = {value: i for i, value in enumerate(values)}
+    for split, part in frames.items():
+        key = part["label"].astype("int64") if numeric else part["label"].astype(str)
+        frames[split] = part.assign(label=key.map(ids).astype("int64"))
+    return [str(v) for v in values]
+
+
+def _targets(frames: dict[str, pd.DataFrame], origin: str, column: str) -> None:
+    """Regression targets as float, in place; a non-number is an error naming it."""
+    for split, part in frames.items():
+        numbers = pd.to_numeric(part["label"], errors="coerce")
+        bad = numbers.isna()
+        if bad.any():
+            row = bad.idxmax()
+            raise AutodistillError(
+                f"regression target column {column!r} is not numeric: "
+                f"{part['label'][row]!r} ({_where(split, row, origin)})"
+            )
+        frames[split] = part.assign(label=numbers.astype("float64"))
+
+
+def _fill_splits(
+    frames: dict[str, pd.DataFrame], task_type: TaskType, seed: int, notes: dict[str, int], origin: str
+) -> dict[str, pd.DataFrame]:
+    """Make the splits a source lacks (see :func:`load_task`)."""
+    if "all" not in frames and "train" not in frames:
+        raise AutodistillError(f"no train split in {origin}; it has: {', '.join(frames)}")
+    if "all" in frames or set(frames) == {"train"}:
+        frame = frames.get("all", frames.get("train"))
+        inputs = ["text", "text_pair"]
+        targets = ["answer_start", "answer_text"] if task_type is TaskType.SPAN else ["label"]
+        frame, dropped = dedup(frame, inputs, targets)
+        notes.update(dropped)
+        return catalog.split_frame(frame, task_type, seed)
+    if "test" not in frames:
+        frames = {"train": frames["train"], "test": frames["dev"]}
+    if "dev" not in frames:
+        train = frames["train"]
+        dev_share = FRACTIONS[1] / (FRACTIONS[0] + FRACTIONS[1])
+        keep, carved = split_indices(catalog.strata(train, task_type), seed, (1 - dev_share, dev_share))
+        frames = {**frames, "train": train.iloc[keep], "dev": train.iloc[carved]}
+    return {split: frames[split].reset_index(drop=True) for split in SPLITS}
+
+
+def _needed(task_type: TaskType, columns: Mapping[str, str], available: list[str], origin: str) -> list[str]:
+    """The normalised columns a task of ``task_type`` keeps; a missing required one is an error."""
+    if task_type is TaskType.SPAN:
+        needed, required = ["text", "text_pair", "answer_text", "answer_start"], ("text_pair", "answer_text")
+    else:
+        needed, required = ["text", "text_pair", "label"], ("label",)
+    for role in required:
+        if role not in columns:
+            raise AutodistillError(
+                f"a {task_type} task needs a {role} column; none found in {origin} (looked for "
+                f"{', '.join(USUAL_NAMES[role])}); available columns: {', '.join(map(str, available))}"
+            )
+    return [role for role in needed if role in columns]
+
+
+def _normalise(
+    part: pd.DataFrame, split: str, columns: Mapping[str, str], needed: list[str], origin: str, notes: dict
+) -> pd.DataFrame:
+    """One split with normalised column names, rows lacking a value dropped (and counted)."""
+    missing = [columns[role] for role in needed if columns[role] not in part]
+    if missing:
+        raise AutodistillError(
+            f"{split} split of {origin} lacks column {missing[0]!r}; available columns: "
+            f"{', '.join(map(str, part.columns))}"
+        )
+    part = part[[columns[role] for role in needed]].set_axis(needed, axis=1)
+    complete = part[[c for c in needed if c != "answer_start"]].notna().all(axis=1)
+    notes["missing_dropped"] += int((~complete).sum())
+    part = part[complete].astype({col: str for col in ("text", "text_pair") if col in part})
+    if "answer_text" in part:
+        answered = _span_rows(part, split, origin)
+        notes["unanswerable_dropped"] += len(part) - len(answered)
+        part = answered
+    return part
+
+
+def _encode_classes(
+    frames: dict[str, pd.DataFrame], hub_names: list[str] | None, origin: str, column: str, notes: dict
+) -> tuple[dict[str, pd.DataFrame], tuple[str, ...]]:
+    """Class ids and names; splits left with no labelled row (hidden hub test sets) are removed."""
+    labelled = sum(map(len, frames.values()))
+    names = tuple(_class_ids(frames, hub_names, origin, column))
+    notes["unlabelled_dropped"] = labelled - sum(map(len, frames.values()))
+    frames = {split: part for split, part in frames.items() if len(part)}
+    present = sorted(set(pd.concat([f["label"] for f in frames.values()]))) if frames else []
+    if len(present) < 2:
+        only = repr(names[present[0]]) if present else "none"
+        raise AutodistillError(
+            f"classification needs at least 2 distinct labels; label column {column!r} of {origin} "
+            f"has {len(present)} ({only})"
+        )
+    return frames, names
+
+
+def _build(
+    frames: dict[str, pd.DataFrame],
+    origin: str,
+    name: str,
+    given: Mapping[str, str | None],
+    wanted: TaskType | None,
+    hub_names: Mapping[str, list[str]],
+    seed: int,
+) -> TaskData:
+    """Normalise, validate and split the frames read from a file, folder or hub data set."""
+    first = next(iter(frames.values()))
+    if sum(len(f) for f in frames.values()) == 0:
+        raise AutodistillError(f"data set {origin} is empty")
+    columns = _resolve_columns(list(first.columns), given, origin)
+    task_type = wanted or _infer_type(first, columns, origin)
+    needed = _needed(task_type, columns, list(first.columns), origin)
+    notes = {"missing_dropped": 0, "unanswerable_dropped": 0}
+    normalised = {split: _normalise(part, split, columns, needed, origin, notes) for split, part in frames.items()}
+    if sum(len(f) for f in normalised.values()) == 0:
+        raise AutodistillError(f"data set {origin} is empty once rows with missing values are dropped")
+
+    label_names: tuple[str, ...] = ()
+    if task_type is TaskType.CLASSIFICATION:
+        label_col = columns["label"]
+        normalised, label_names = _encode_classes(normalised, hub_names.get(label_col), origin, label_col, notes)
+    elif task_type is TaskType.REGRESSION:
+        _targets(normalised, origin, columns["label"])
+        if pd.concat([f["label"] for f in normalised.values()]).nunique() < 2:
+            raise AutodistillError(f"regression target column {columns['label']!r} of {origin} is constant")
+
+    splits = _fill_splits(normalised, task_type, seed, notes, origin)
+    if any(splits[split].empty for split in SPLITS):
+        sizes = ", ".join(f"{s} {len(splits[s])}" for s in SPLITS)
+        raise AutodistillError(f"too few examples in {origin} to fill every split ({sizes})")
+    spec = TaskSpec(
+        name=name,
+        task_type=task_type,
+        description=f"User-provided {task_type} task loaded from {origin}.",
+        label_names=label_names,
+        paired="text_pair" in needed,
+    )
+    return TaskData(spec=spec, **splits, extra={"source": origin, "columns": columns, "notes": notes})

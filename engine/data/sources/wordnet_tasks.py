@@ -1,0 +1,157 @@
+"""Three tasks built from WordNet 3.0, one per task kind the other sources lack.
+
+- ``wordnet-lexname``: definition -> semantic category (single-sentence classification).
+- ``wordnet-gloss-pair``: (word, definition) -> does it define the word? (pair classification).
+- ``wordnet-span``: (definition, example sentence) -> the defined word's span (extractive QA).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.data.builders import Asset, Built, register
+from engine.data.schema import TaskSpec, TaskType
+from engine.data.sources.wordnet import Inflections, Synset, read_exceptions, read_synsets
+from engine.data.splits import dedup, sample_per_key, stratified_sample
+
+ASSET = Asset(
+    "debian",
+    "wordnet-base",
+    "WordNet 3.0 licence (Princeton, BSD-like)",
+    "/usr/share/wordnet",
+    env="WNSEARCHDIR",
+)
+CAP = 3000
+
+#: The ten largest noun lexicographer files: 2,983-11,587 synsets each.
+LEXNAME_CLASSES = (
+    "noun.act", "noun.animal", "noun.artifact", "noun.attribute", "noun.communication",
+    "noun.location", "noun.person", "noun.plant", "noun.state", "noun.substance",
+)  # fmt: skip
+
+LEXNAME_SPEC = TaskSpec(
+    name="wordnet-lexname",
+    task_type=TaskType.CLASSIFICATION,
+    description=(
+        "Classify a WordNet noun definition into one of ten semantic categories "
+        "(act, animal, artifact, attribute, communication, location, person, plant, state, substance)."
+    ),
+    label_names=LEXNAME_CLASSES,
+)
+GLOSS_PAIR_SPEC = TaskSpec(
+    name="wordnet-gloss-pair",
+    task_type=TaskType.CLASSIFICATION,
+    description=(
+        "Given a word and a dictionary definition, decide whether the definition gives a sense of that word; "
+        "wrong definitions come from other words of the same semantic category."
+    ),
+    label_names=("no", "yes"),
+    paired=True,
+)
+SPAN_SPEC = TaskSpec(
+    name="wordnet-span",
+    task_type=TaskType.SPAN,
+    description=(
+        "Given a dictionary definition as the question and an example sentence as the context, "
+        "extract the word or phrase in the sentence that the definition defines."
+    ),
+    paired=True,
+)
+
+
+@register(LEXNAME_SPEC, asset=ASSET, seed=45)
+def build_lexname(root: Path, seed: int) -> Built:
+    """Definitions alone (no lemma, no examples), CAP/10 drawn per category so that classes are balanced."""
+    rows = pd.DataFrame(
+        {"text": s.definition, "label": s.lexname}
+        for s in read_synsets(root)
+        if s.lexname in LEXNAME_CLASSES and s.definition
+    )
+    frame, notes = dedup(rows, ["text"], ["label"])
+    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(LEXNAME_CLASSES), seed)]
+    return Built(
+        sampled.reset_index(drop=True),
+        {"synsets_in_classes": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
+    )
+
+
+def _negative_definition(synset: Synset, pool: list[Synset], rng: np.random.Generator, tries: int = 50) -> str | None:
+    """A definition from the same lexicographer file that is not a sense of ``synset``'s first lemma."""
+    word = synset.lemmas[0].lower()
+    for _ in range(tries):
+        other = pool[int(rng.integers(len(pool)))]
+        if word not in other.lower_lemmas and other.definition != synset.definition:
+            return other.definition
+    return None
+
+
+@register(GLOSS_PAIR_SPEC, asset=ASSET, seed=117659)
+def build_gloss_pair(root: Path, seed: int) -> Built:
+    """CAP synsets drawn at random; the first half pair their first lemma with their own definition
+    ("yes"), the second half with a definition drawn from the same lexicographer file whose synset
+    does not contain that lemma ("no"): a hard negative on topic, not a random one."""
+    synsets = [s for s in read_synsets(root) if s.definition]
+    by_lexname: dict[str, list[Synset]] = {}
+    for synset in synsets:
+        by_lexname.setdefault(synset.lexname, []).append(synset)
+    rng = np.random.default_rng(seed)
+    drawn = [synsets[i] for i in rng.choice(len(synsets), size=CAP, replace=False)]
+    rows, unmatched = [], 0
+    for i, synset in enumerate(drawn):
+        if i < CAP // 2:
+            rows.append({"text": synset.lemmas[0], "text_pair": synset.definition, "label": "yes"})
+            continue
+        negative = _negative_definition(synset, by_lexname[synset.lexname], rng)
+        if negative is None:
+            unmatched += 1
+        else:
+            rows.append({"text": synset.lemmas[0], "text_pair": negative, "label": "no"})
+    frame, notes = dedup(pd.DataFrame(rows), ["text", "text_pair"], ["label"])
+    return Built(frame, {"synsets_drawn": CAP, "negatives_not_found": unmatched, **notes})
+
+
+@register(SPAN_SPEC, asset=ASSET, seed=32930)
+def build_span(root: Path, seed: int) -> Built:
+    """For each synset with examples, the first example in which one of its lemmas (or an
+    inflection, by WordNet's morphy rules and exception lists) occurs; then CAP of those,
+    drawn with each part of speech's share kept."""
+    inflections = Inflections(read_exceptions(root))
+    rows, tried, missed = [], 0, 0
+    with_examples = [s for s in read_synsets(root) if s.examples and s.definition]
+    for synset in with_examples:
+        for example in synset.examples:
+            tried += 1
+            span = next(
+                (hit for lemma in synset.lemmas if (hit := inflections.find(lemma, synset.pos, example))),
+                None,
+            )
+            if span is None:
+                missed += 1
+                continue
+            start, end = span
+            rows.append(
+                {
+                    "text": synset.definition,
+                    "text_pair": example,
+                    "answer_start": start,
+                    "answer_text": example[start:end],
+                    "pos": synset.pos,
+                }
+            )
+            break
+    frame, notes = dedup(pd.DataFrame(rows), ["text", "text_pair"], ["answer_start", "answer_text"])
+    sampled = frame.iloc[stratified_sample(frame["pos"], CAP, seed)].drop(columns="pos")
+    return Built(
+        sampled.reset_index(drop=True),
+        {
+            "synsets_with_examples": len(with_examples),
+            "synsets_without_span": len(with_examples) - len(rows),
+            "examples_tried": tried,
+            "examples_without_span": missed,
+            **notes,
+            "capped_away": len(frame) - len(sampled),
+        },
+    )

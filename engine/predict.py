@@ -1,0 +1,80 @@
+"""Batch inference with a saved student (or any fine-tuned folder autodistill wrote).
+
+The folder is a plain Hugging Face model folder; ``autodistill_task.json`` beside
+the weights records the task (labels, pairing, task type) so predictions come out
+in the data set's own label names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
+
+from engine.data.schema import TaskSpec, TaskType
+from engine.encoding import encode_split
+from engine.errors import AutodistillError
+from engine.trainer import predict
+
+TASK_FILE = "autodistill_task.json"
+
+
+def read_inputs(path: Path, text_col: str = "text", text_pair_col: str = "text_pair") -> pd.DataFrame:
+    """CSV, JSONL, Parquet, or plain text (one example per line)."""
+    if not path.exists():
+        raise AutodistillError(f"input file {str(path)!r} does not exist")
+    readers = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
+    if path.suffix in readers:
+        frame = readers[path.suffix](path)
+    elif path.suffix in (".txt", ""):
+        frame = pd.DataFrame({text_col: [line for line in path.read_text().splitlines() if line.strip()]})
+    else:
+        raise AutodistillError(f"unsupported input {path.suffix!r}; use .csv, .jsonl, .parquet or .txt")
+    if frame.empty:
+        raise AutodistillError(f"input file {str(path)!r} has no examples")
+    if text_col not in frame.columns:
+        raise AutodistillError(f"input has no column {text_col!r}; columns: {', '.join(map(str, frame.columns))}")
+    out = pd.DataFrame({"text": frame[text_col].astype(str)})
+    if text_pair_col in frame.columns:
+        out["text_pair"] = frame[text_pair_col].astype(str)
+    return out
+
+
+def predict_file(
+    model_dir: Path,
+    input_path: Path,
+    *,
+    text_col: str = "text",
+    text_pair_col: str = "text_pair",
+    max_length: int = 128,
+    batch_size: int = 32,
+) -> pd.DataFrame:
+    """Predict every example of ``input_path``; returns the inputs plus a ``prediction`` column."""
+    task_file = Path(model_dir) / TASK_FILE
+    if not task_file.exists():
+        raise AutodistillError(f"{str(model_dir)!r} is not an autodistill model folder (no {TASK_FILE})")
+    meta = json.loads(task_file.read_text())
+    spec = TaskSpec(
+        meta["name"],
+        TaskType(meta["task_type"]),
+        meta["description"],
+        tuple(meta["label_names"]),
+        meta["paired"],
+        meta["metric"],
+    )
+    frame = read_inputs(Path(input_path), text_col, text_pair_col)
+    if spec.paired and "text_pair" not in frame.columns:
+        raise AutodistillError(f"this model needs text pairs: add a {text_pair_col!r} column to the input")
+    cls = AutoModelForQuestionAnswering if spec.task_type is TaskType.SPAN else AutoModelForSequenceClassification
+    model = cls.from_pretrained(model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    filler = frame.assign(label=0.0 if spec.task_type is TaskType.REGRESSION else 0, answer_start=0, answer_text="")
+    split = encode_split(filler, spec, tokenizer, max_length, train=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    preds = predict(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device)
+    if spec.task_type is TaskType.CLASSIFICATION:
+        preds = [spec.label_names[p] for p in preds]
+    return frame.assign(prediction=preds)

@@ -1,0 +1,127 @@
+"""End-to-end distillation runs on the toy task: every mapping × intermediate loss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+import engine.run as engine_run
+from engine.config import TrainSettings, parse_config
+from engine.errors import AutodistillError
+from engine.losses import INTER_LOSSES
+from engine.mapping import MAPPINGS
+from engine.predict import predict_file
+
+TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
+TRAIN = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 16}
+
+
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory):
+    """One home for the module, so the toy teacher is fine-tuned once and then cached."""
+    return tmp_path_factory.mktemp("e2e-home")
+
+
+@pytest.fixture(autouse=True)
+def toy_teacher(shared_home, monkeypatch):
+    monkeypatch.setenv("AUTODISTILL_HOME", str(shared_home))
+    monkeypatch.setattr(engine_run, "TEACHER_SETTINGS", TINY_TEACHER)
+
+
+def _config(**overrides):
+    return parse_config({"dataset": "toy", "student": "tiny", "train": TRAIN, **overrides})
+
+
+@pytest.mark.parametrize("mapping", sorted(MAPPINGS.names()))
+@pytest.mark.parametrize("inter_loss", sorted(INTER_LOSSES.names()))
+def test_every_mapping_and_intermediate_loss_runs(toy_task, mapping, inter_loss):
+    result = engine_run.run(
+        _config(mapping=mapping, inter_loss=inter_loss, alpha=0.5), task=toy_task, show_progress=False
+    )
+    assert 0.0 <= result.student_score <= 1.0
+    assert result.ratio == pytest.approx(result.student_score / result.teacher_score)
+    assert result.student_params < result.teacher_params
+    assert result.history[0]["epoch"] == 1
+
+
+def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
+    config = _config(mapping=None, inter_loss=None, train={**TRAIN, "epochs": 3})
+    result = engine_run.run(config, task=toy_task, show_progress=False)
+    assert result.teacher_score > 0.9
+    assert result.student_score > 0.9
+    student_dir = Path(result.output_dir) / "student"
+    model = AutoModelForSequenceClassification.from_pretrained(student_dir)  # plain transformers, no autodistill
+    assert model.config.num_labels == 2
+    assert "Distillation ratio" in (student_dir / "README.md").read_text()
+    saved = json.loads((Path(result.output_dir) / "result.json").read_text())
+    assert saved["config"]["student"] == "tiny" and saved["kind"] == "distill"
+
+    inputs = tmp_path / "in.csv"
+    toy_task.test.head(8).to_csv(inputs, index=False)
+    predictions = predict_file(student_dir, inputs, max_length=16)
+    accuracy = (predictions["prediction"] == toy_task.test.head(8)["label"].map({0: "neg", 1: "pos"})).mean()
+    assert accuracy > 0.8
+
+
+def test_rerunning_a_finished_run_returns_the_stored_result(toy_task):
+    config = _config(mapping="skip", inter_loss="mse")
+    first = engine_run.run(config, task=toy_task, show_progress=False)
+    again = engine_run.run(config, task=toy_task, show_progress=False)
+    assert again.wall_seconds == first.wall_seconds  # loaded, not retrained
+
+
+def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):
+    result = engine_run.finetune(_config(), task=toy_task, show_progress=False)
+    assert result.kind == "finetune"
+    assert result.student_layers == 2 and result.student_hidden == 128
+
+
+def test_cached_and_live_teacher_outputs_agree(toy_task):
+    from engine.encoding import collate, encode_split
+    from engine.finetune import finetune_teacher
+    from engine.teacher_cache import TeacherCache, teacher_forward
+    from engine.zoo import load_tokenizer
+
+    info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
+    teacher = engine_run._load_finetuned(info.model_dir, toy_task.spec).eval()
+    split = encode_split(toy_task.train, toy_task.spec, load_tokenizer("minilm-l6"), 16, train=True)
+    cache = TeacherCache.build_or_load(teacher, str(info.model_dir), toy_task.spec, split, 0, show_progress=False)
+    batch = collate(split, [5, 1, 9], 0)
+    cached = cache.lookup(batch["index"], batch["input_ids"].shape[1], "cpu", (0, 3, 6))
+    with torch.no_grad():
+        live = teacher_forward(teacher, batch, toy_task.spec)
+    assert torch.allclose(cached.logits, live.logits, atol=1e-4)
+    for layer in (0, 3, 6):
+        assert torch.allclose(cached.hidden_states[layer], live.hidden_states[layer], atol=2e-2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"inter_loss": "nope"}, "unknown intermediate loss 'nope'; choose one of: ce, cos, l2, mi, mse, pkd"),
+        ({"mapping": "diag"}, "unknown layer mapping 'diag'"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"pred_loss": "kl"}, "unknown prediction loss"),
+        ({"mapping": None}, "set both mapping and inter_loss"),
+        ({"train": {"epochs": 0}}, "train.epochs"),
+    ],
+)
+def test_bad_configs_get_one_line_errors(overrides, message):
+    with pytest.raises(AutodistillError, match=message) as info:
+        _config(**overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_ce_prediction_loss_is_refused_for_regression(toy_task):
+    from engine.data.schema import TaskData, TaskSpec, TaskType
+
+    spec = TaskSpec("toy-reg", TaskType.REGRESSION, "toy regression")
+    task = TaskData(
+        spec, *(f.assign(label=f["label"].astype(float)) for f in (toy_task.train, toy_task.dev, toy_task.test))
+    )
+    with pytest.raises(AutodistillError, match="regression"):
+        engine_run.run(_config(pred_loss="ce", dataset="toy-reg"), task=task, show_progress=False)
