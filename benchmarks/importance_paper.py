@@ -1,0 +1,48 @@
+"""fANOVA importance of the Distiller components on the authors' 1,239 runs (paper Figures 2 and 6).
+
+    .venv/bin/python benchmarks/importance_paper.py                   # all runs of each task
+    .venv/bin/python benchmarks/importance_paper.py --pair TinyBERT4 BERT_BASE
+    .venv/bin/python benchmarks/importance_paper.py --out importance.png
+
+``--pair`` keeps one student/teacher pair, so that architecture changes do not
+count as noise the forest must explain with the four components.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from autodistill.importance import fanova_importance, plot_importance
+from autodistill.reference import import_reference
+from autodistill.store import RunStore
+from engine import paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pair", nargs=2, metavar=("STUDENT", "TEACHER"), help="only runs of this pair")
+    parser.add_argument("--out", type=Path, default=paths.subdir("reports") / "importance_paper.png")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as folder, RunStore(Path(folder) / "runs.sqlite") as store:
+        import_reference(store)
+        runs = store.runs(source="paper")
+    if args.pair:
+        runs = runs[(runs["student_name"] == args.pair[0]) & (runs["teacher_name"] == args.pair[1])]
+    table = fanova_importance(runs)
+    png = plot_importance(table, args.out)
+
+    with pd.option_context("display.float_format", "{:.3f}".format, "display.width", 140):
+        print(table.to_string())
+    print(f"\nplot: {png}")
+    print(f"wall time: {time.monotonic() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""AutoDistiller's predictor and its leave-one-dataset-out evaluation on the authors' runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autodistill import evaluate
+from autodistill.features import featurizer_version
+from autodistill.predictor import (
+    PredictorSettings,
+    candidates,
+    fit_predictor,
+    load_predictor,
+    model_inputs,
+    training_table,
+)
+from autodistill.reference import PAPER_FEATURIZER, PAPER_MODELS, import_reference
+from autodistill.space import DEFAULT_SPACE, DistillerConfig
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from engine.errors import AutodistillError
+
+QUICK = PredictorSettings(time_limit=8)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
+    store = RunStore(tmp_path_factory.mktemp("store") / "runs.sqlite")
+    import_reference(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def table(store: RunStore) -> pd.DataFrame:
+    return training_table(store, PAPER_FEATURIZER, source="paper")
+
+
+def test_model_inputs_describe_config_models_and_data_set(table: pd.DataFrame) -> None:
+    assert len(table) == 1239
+    row = table[(table["pos_random"] == 1) & (table["pos_contextual"] == 2)].iloc[0]
+    assert row["n_text_aug"] == 2 and row["pos_backtranslation"] == 0
+    tiny = table[table["student_layers"] == 2].iloc[0]  # BERT-tiny from BERT-base
+    assert tiny["param_ratio"] == pytest.approx(4 / 110)
+    assert table.loc[table["inter_loss"] != "mi", "alpha"].isna().all()
+    assert set(table["inter_level"]) >= {"mi-0.9", "mse", "pkd"}
+    assert {"ctx_0", "task_49", "baseline_score", "teacher_score", "log_examples", "task_kind"} <= set(table)
+
+
+def test_candidates_get_exactly_the_training_columns(store: RunStore, table: pd.DataFrame) -> None:
+    features = next(f for f in store.features(PAPER_FEATURIZER) if f.dataset == "boolq")
+    configs = list(DEFAULT_SPACE.configurations())[:50]
+    rows = model_inputs(
+        candidates(features, PAPER_MODELS["BERT_BASE"], PAPER_MODELS["TinyBERT4"], 0.734, configs), [features]
+    )
+    assert list(rows.columns) == [c for c in table.columns if c != "ratio"]
+    assert (rows["teacher_score"] == 0.734).all() and rows["baseline_score"].isna().all()
+
+
+def test_lodo_never_trains_on_the_held_out_data_set(store: RunStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[set[str]] = []
+
+    class Constant:
+        def predict(self, inputs: pd.DataFrame) -> np.ndarray:
+            return -inputs["student_layers"].to_numpy(float)
+
+    def spy(train: pd.DataFrame, *args: object, **kwargs: object) -> Constant:
+        seen.append(set(train["dataset"]))
+        return Constant()
+
+    monkeypatch.setattr(evaluate, "fit_predictor", spy)
+    result = evaluate.evaluate_lodo(store, datasets=["cola", "rte"])
+    assert seen[0] == {"mnli", "mrpc", "qnli", "qqp", "rte", "sst-2", "stsb"}
+    assert "rte" not in seen[1] and len(seen[1]) == 7
+    assert list(result["dataset"]) == ["cola", "rte", "mean"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("predictors")
+
+
+@pytest.fixture(scope="module")
+def small(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["dataset"].isin(["mnli", "qqp", "stsb"])]
+
+
+def test_a_predictor_is_cached_and_tied_to_its_featurizer_version(small: pd.DataFrame, cache: Path) -> None:
+    first = fit_predictor(small, PAPER_FEATURIZER, QUICK, cache)
+    again = fit_predictor(small.sample(frac=1.0, random_state=0), PAPER_FEATURIZER, QUICK, cache)
+    assert again.path == first.path and again.meta["created_at"] == first.meta["created_at"]
+    assert [p.name for p in cache.iterdir()] == [first.path.name]
+    with pytest.raises(AutodistillError, match="retrain") as info:
+        load_predictor(first.path, "glove50-tfidf.v1+bilstm")
+    assert "\n" not in str(info.value)
+
+
+def test_rank_orders_candidate_configs(store: RunStore, small: pd.DataFrame, cache: Path) -> None:
+    predictor = fit_predictor(small, PAPER_FEATURIZER, QUICK, cache)
+    features = next(f for f in store.features(PAPER_FEATURIZER) if f.dataset == "boolq")
+    configs = [DistillerConfig(), DistillerConfig("mse", None), DistillerConfig(mapping="emd", mixup=True)]
+    ranked = predictor.rank(features, PAPER_MODELS["BERT_BASE"], PAPER_MODELS["TinyBERT4"], 0.734, configs)
+    assert set(ranked["config"]) == set(configs)
+    assert ranked["predicted"].is_monotonic_decreasing
+
+
+def test_lodo_on_the_papers_runs(store: RunStore, tmp_path: Path) -> None:
+    result = evaluate.evaluate_lodo(store, datasets=["mnli", "qqp"], time_limit=8, cache_dir=tmp_path)
+    assert list(result["dataset"]) == ["mnli", "qqp", "mean"]
+    assert result["spearman"].between(-1, 1).all()
+    assert (result["top5_ratio"] <= result["best_ratio"] + 1e-12).all()
+    assert result.loc[2, "runs"] == 57 + 93
+
+
+def test_lodo_on_our_own_runs(tmp_path: Path) -> None:
+    version = featurizer_version("bilstm")
+    teacher, student = ModelDescriptor("minilm-l6", 6, 384, 22_700_000), ModelDescriptor("l3", 3, 384, 17_400_000)
+    configs = list(DEFAULT_SPACE.configurations())[::400]
+    rng = np.random.default_rng(0)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        for k, name in enumerate(["bbc-news", "drug-review", "spam", "sotu-party"]):
+            store.put_features(
+                DatasetFeatures(
+                    name, version, "classification", 500 * (k + 1), 2 + k, 0.6, "bilstm", (k, 1.0), (1.0, k)
+                )
+            )
+            store.add_runs(
+                RunRecord(
+                    name,
+                    "classification",
+                    c,
+                    teacher,
+                    student,
+                    0.8 + 0.1 * (c.inter_loss == "mi") + rng.normal(0, 0.01),
+                    0.95,
+                )
+                for c in configs
+            )
+        result = evaluate.evaluate_lodo(store, source="ours", time_limit=5, cache_dir=tmp_path / "cache")
+    assert list(result["dataset"]) == ["bbc-news", "drug-review", "sotu-party", "spam", "mean"]
+    assert (result["spearman"].iloc[:4] > 0.5).all()  # "mi is better" transfers across data sets

@@ -1,0 +1,185 @@
+"""The runs store: typed rows in, the same rows out, atomically, from many processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from autodistill.reference import PAPER_FEATURIZER, import_reference
+from autodistill.space import DistillerConfig
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from engine.errors import AutodistillError
+
+TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
+STUDENT = ModelDescriptor("minilm-l3", 3, 384, 17_400_000)
+# fork keeps the children cheap; each child opens its own connection after the fork.
+FORK = multiprocessing.get_context("fork")
+
+
+def _run(run_id: str | None = None, **changes: object) -> RunRecord:
+    values: dict[str, object] = {
+        "dataset": "bbc-news",
+        "task_kind": "classification",
+        "config": DistillerConfig("mi", 0.9, "skip", "ce", ("random", "contextual"), True, 0.3, 1),
+        "teacher": TEACHER,
+        "student": STUDENT,
+        "student_score": 0.9,
+        "teacher_score": 0.95,
+        "wall_time_s": 12.5,
+        "featurizer_version": "v-test",
+        "full_config": {"distiller": {"inter_loss": "mi"}, "epochs": 3, "lr": 5e-5},
+    }
+    values.update(changes)
+    if run_id is not None:
+        values["run_id"] = run_id
+    return RunRecord(**values)  # type: ignore[arg-type]
+
+
+def test_a_run_comes_back_as_it_went_in(tmp_path: Path) -> None:
+    record = _run("r1")
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.add_run(record)
+        assert store.run("r1") == record
+        row = store.runs().iloc[0]
+    assert row["augmentation"] == "random>contextual" and bool(row["mixup"])
+    assert row["ratio"] == pytest.approx(0.9 / 0.95)
+    assert row["student_params"] == 17_400_000 and row["source"] == "ours"
+
+
+def test_ratio_needs_a_positive_teacher_score() -> None:
+    with pytest.raises(AutodistillError, match="ratio"):
+        _run(teacher_score=0.0)
+
+
+def test_run_ids_are_unique_unless_skipping(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.add_run(_run("r1"))
+        with pytest.raises(AutodistillError, match="unique"):
+            store.add_run(_run("r1"))
+        assert store.add_runs([_run("r1"), _run("r2")], skip_existing=True) == 1
+        assert len(store.runs()) == 2
+
+
+def test_a_failed_batch_writes_nothing(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(AutodistillError):
+            store.add_runs([_run("a"), _run("b"), _run("a")])
+        assert store.runs().empty
+
+
+def test_other_files_are_refused_in_one_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.sqlite"
+    text.write_text("just some notes\n" * 100)
+    with pytest.raises(AutodistillError, match="not a runs store") as info:
+        RunStore(text)
+    assert "\n" not in str(info.value)
+    assert text.read_text() == "just some notes\n" * 100
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE things (x)")
+    with pytest.raises(AutodistillError, match="not a runs store"):
+        RunStore(other)
+
+
+def test_features_are_keyed_by_data_set_and_featurizer_version(tmp_path: Path) -> None:
+    features = DatasetFeatures(
+        "bbc-news", "v1", "classification", 1800, 5, 0.9, "bilstm", (0.1, 0.2), (0.3,), frozenset({"a"})
+    )
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.put_features(features)
+        store.put_features(DatasetFeatures("bbc-news", "v2", "classification", 1800, 5, 0.8, "linear", (1.0,), (2.0,)))
+        store.put_features(features)  # replacing is idempotent
+        assert store.features("v1") == [features]
+        assert [f.baseline_score for f in store.features("v2")] == [0.8]
+        assert sorted(store.featurizer_versions()) == ["v1", "v2"]
+
+
+def test_export_by_extension(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.add_runs([_run("r1"), _run("r2")])
+        assert len(pd.read_csv(store.export(tmp_path / "runs.csv"))) == 2
+        assert len(pd.read_parquet(store.export(tmp_path / "runs.parquet"))) == 2
+        with pytest.raises(AutodistillError, match=r"\.csv, \.parquet"):
+            store.export(tmp_path / "runs.xlsx")
+
+
+# -- crashes and concurrency ------------------------------------------------------------------------
+
+
+def _write_then_hang(path: Path, started: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    store = RunStore(path)
+    with store.transaction():
+        store.add_run(_run("half-written"))
+        started.set()
+        signal.pause()  # killed here, inside the open transaction
+
+
+def test_a_writer_killed_mid_transaction_leaves_no_row(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()
+    started = FORK.Event()
+    writer = FORK.Process(target=_write_then_hang, args=(path, started))
+    writer.start()
+    assert started.wait(30)
+    os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    writer.join()
+    with RunStore(path) as store:
+        assert store.runs().empty
+        store.add_run(_run("after"))  # and the lock the dead writer held is gone
+        assert list(store.runs()["run_id"]) == ["after"]
+
+
+def _write_many(path: Path, prefix: str, count: int, go: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    go.wait(30)
+    with RunStore(path, timeout_s=60) as store:
+        for i in range(count):
+            store.add_run(_run(f"{prefix}-{i:03d}"))
+
+
+def test_concurrent_writers_all_land(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite"
+    go = FORK.Event()
+    writers = [FORK.Process(target=_write_many, args=(path, p, 60, go)) for p in ("a", "b", "c")]
+    for w in writers:
+        w.start()
+    go.set()
+    for w in writers:
+        w.join(120)
+        assert w.exitcode == 0
+    with RunStore(path) as store:
+        assert len(store.runs()) == 180
+
+
+# -- the authors' runs ------------------------------------------------------------------------------------
+
+
+def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        assert import_reference(store) == 1239
+        assert import_reference(store) == 0
+        runs = store.runs(source="paper")
+        features = store.features(PAPER_FEATURIZER)
+    assert len(runs) == 1239
+    assert runs.groupby("dataset").size().to_dict() == {
+        "cola": 180,
+        "mnli": 57,
+        "mrpc": 231,
+        "qnli": 141,
+        "qqp": 93,
+        "rte": 271,
+        "sst-2": 109,
+        "stsb": 157,
+    }
+    assert runs.loc[runs["inter_loss"] != "mi", "alpha"].isna().all()
+    # The file's first augmented row has contextual = 2, random = 1: random runs first.
+    assert "random>contextual" in set(runs["augmentation"])
+    assert {f.dataset for f in features} >= {"boolq", "cloth", "cola"}
+    cola = next(f for f in features if f.dataset == "cola")
+    assert len(cola.context_embedding) == len(cola.task_embedding) == 50
+    assert (cola.n_examples, cola.n_labels, cola.baseline_score) == (8551, 2, 0.0)
