@@ -142,11 +142,11 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSO
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: under the cache)")]
 
 
-def _distill_config(config: Path | None, **flags: object) -> DistillConfig:
-    """File values, then flags on top; validated once. 'none' switches a component off."""
+def _distill_config(config: Path | None, base: dict | None = None, **flags: object) -> DistillConfig:
+    """File values (or ``base``), then flags on top; validated once. 'none' switches a component off."""
     from engine.config import load_config_file, merge_overrides, parse_config
 
-    data = load_config_file(config) if config else {}
+    data = load_config_file(config) if config else dict(base or {})
     for key in ("mapping", "inter_loss"):
         if flags.get(key) == "none":
             flags[key] = None
@@ -198,11 +198,23 @@ def _run_command(kind: str):
         max_train_examples: Annotated[int | None, typer.Option(help="cap on training examples")] = None,
         seed: Annotated[int | None, typer.Option(help="random seed")] = None,
         output: OutputOpt = None,
+        recommendation: Annotated[
+            Path | None, typer.Option(help="run a pick of this file from `autodistill recommend`")
+        ] = None,
+        pick: Annotated[int, typer.Option(help="which pick of --recommendation (1 = the best)")] = 1,
     ) -> None:
         from engine.run import finetune, run
 
+        base = None
+        if recommendation is not None:
+            from autodistill.recommend import load_recommendation
+
+            if config is not None:
+                raise AutodistillError("give --config or --recommendation, not both")
+            base = load_recommendation(recommendation).pick(pick).engine
         cfg = _distill_config(
             config,
+            base,
             dataset=dataset,
             teacher=teacher,
             student=student,
@@ -252,6 +264,463 @@ def predict_command(
         frame.to_json(output, orient="records", lines=True)
     else:
         frame.to_csv(output, index=False)
+
+
+# ----------------------------------------------------------------------------- meta layer (AutoDistiller)
+
+runs_app = typer.Typer(no_args_is_help=True, help="The runs store: import the authors' runs, export to CSV/Parquet.")
+typer_app.add_typer(runs_app, name="runs")
+
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", help="runs store (SQLite) file (default: <autodistill home>/runs.sqlite)")
+]
+SourceOpt = Annotated[str, typer.Option(help="whose runs: ours (sweeps) | paper (the authors' 1,239)")]
+DescriptionOpt = Annotated[
+    str | None,
+    typer.Option(help="one or two sentences: what the task asks and how its input looks (default: the data card's)"),
+]
+BaselineOpt = Annotated[str, typer.Option(help="baseline-score model: bilstm (the paper's) | linear (faster)")]
+EpochsOpt = Annotated[int | None, typer.Option(help="per-trial budget: training epochs")]
+MaxTrainOpt = Annotated[int | None, typer.Option(help="per-trial budget: cap on training examples")]
+MaxEvalOpt = Annotated[int | None, typer.Option(help="per-trial budget: cap on dev examples scored")]
+MaxLengthOpt = Annotated[int | None, typer.Option(help="per-trial budget: max tokens per example")]
+BatchSizeOpt = Annotated[int | None, typer.Option(help="per-trial budget: batch size")]
+LrOpt = Annotated[float | None, typer.Option(help="per-trial budget: learning rate")]
+SeedOpt = Annotated[int, typer.Option(help="seed of the random configurations")]
+
+
+def _open_store(path: Path | None, *, must_exist: bool = False):
+    """The runs store; a named file that is missing is refused for commands that only read."""
+    from autodistill.store import RunStore
+
+    if must_exist and path is not None and not path.exists():
+        raise AutodistillError(
+            f"no runs store at {path}; fill one with `autodistill runs import` or `autodistill sweep` (--store {path})"
+        )
+    return RunStore(path)
+
+
+def _load_described(
+    dataset: str,
+    description: str | None,
+    text_col: str | None = None,
+    text_pair_col: str | None = None,
+    label_col: str | None = None,
+    task: str | None = None,
+):
+    """A data set for the meta layer, with its description (the task embedding's source) checked."""
+    from engine.data import load_task
+
+    if description is not None and not description.strip():
+        raise AutodistillError(
+            "--description is empty; describe the task in one or two plain sentences "
+            "(what it asks and how its input looks): the task embedding is built from it"
+        )
+    data = load_task(
+        dataset,
+        task_type=task,
+        text_col=text_col,
+        text_pair_col=text_pair_col,
+        label_col=label_col,
+        description=description,
+    )
+    if description is None and data.spec.description.startswith("User-provided "):
+        console.print(
+            f"note: {data.spec.name} has no description, so the task embedding is built from "
+            f"{data.spec.description!r}; pass --description for a better one",
+            highlight=False,
+        )
+    return data
+
+
+def _budget(**fields: int | None):
+    from autodistill.bridge import make_budget
+
+    return make_budget(**fields)
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _frame_table(frame, title: str | None = None, digits: int = 3) -> Table:
+    table = Table(*[str(c) for c in frame.columns], title=title)
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_fmt(v, digits) for v in row))
+    return table
+
+
+@typer_app.command("features")
+def features_command(
+    dataset: DatasetOpt,
+    description: DescriptionOpt = None,
+    baseline: BaselineOpt = "bilstm",
+    save: Annotated[bool, typer.Option(help="store them in the runs store (recommend and sweeps reuse them)")] = True,
+    store: StoreOpt = None,
+    text_col: TextCol = None,
+    text_pair_col: PairCol = None,
+    label_col: LabelCol = None,
+    task: TaskOpt = None,
+) -> None:
+    """Compute a data set's AutoDistiller features (paper Table 7) and print them."""
+    import numpy as np
+
+    from autodistill.baseline import BaselineSettings
+    from autodistill.features import featurize
+
+    data = _load_described(dataset, description, text_col, text_pair_col, label_col, task)
+    with _open_store(store) as runs_store:
+        features = featurize(data, store=runs_store, baseline=BaselineSettings(model=baseline))
+        if save:
+            runs_store.put_features(features)
+        others = len([f for f in runs_store.features(features.featurizer_version) if f.dataset != data.spec.name])
+    table = Table("feature", "value", title=f"{features.dataset} ({features.featurizer_version})")
+
+    def vector(values: tuple[float, ...]) -> str:
+        head = ", ".join(f"{x:+.3f}" for x in values[:5])
+        return f"[{head}, ...] ({len(values)} dims, L2 norm {float(np.linalg.norm(values)):.3f})"
+
+    table.add_row("task kind", str(features.task_kind))
+    table.add_row("#examples (train)", str(features.n_examples))
+    table.add_row("#labels", str(features.n_labels))
+    table.add_row(
+        f"baseline score ({features.baseline_model}, dev {data.spec.metric})", _fmt(features.baseline_score, 4)
+    )
+    table.add_row(f"context embedding (TF-IDF over {others + 1} data sets)", vector(features.context_embedding))
+    table.add_row("task embedding (description)", vector(features.task_embedding))
+    table.add_row("vocabulary (words with GloVe vectors)", f"{len(features.vocabulary):,}")
+    console.print(table)
+    console.print(f"description: {data.spec.description}", highlight=False)
+    if save:
+        console.print(f"stored in {runs_store.path}", highlight=False)
+
+
+@runs_app.command("import")
+def runs_import(store: StoreOpt = None) -> None:
+    """Import the Distiller authors' 1,239 runs and their 10 tasks' features (idempotent)."""
+    from autodistill.reference import PAPER_FEATURIZER, import_reference
+
+    with _open_store(store) as runs_store:
+        added = import_reference(runs_store)
+        total = len(runs_store.runs(source="paper"))
+        tasks = len(runs_store.features(PAPER_FEATURIZER))
+        path = runs_store.path
+    console.print(
+        f"imported {added} new runs ({total} paper runs stored) and the features of {tasks} tasks into {path}",
+        highlight=False,
+    )
+
+
+@runs_app.command("export")
+def runs_export(
+    file: Annotated[Path, typer.Argument(help="output file: .csv or .parquet")],
+    store: StoreOpt = None,
+) -> None:
+    """Write every stored run (one row per run, config as columns) to CSV or Parquet."""
+    with _open_store(store, must_exist=True) as runs_store:
+        path = runs_store.export(file)
+        counts = runs_store.runs()["source"].value_counts().to_dict()
+    listed = ", ".join(f"{n} {source}" for source, n in sorted(counts.items())) or "no runs"
+    console.print(f"wrote {listed} runs to {path}", highlight=False)
+
+
+def _require_runs(runs_store, source: str) -> None:
+    if runs_store.runs(source=source).empty:
+        fill = "`autodistill runs import`" if source == "paper" else "`autodistill sweep`"
+        raise AutodistillError(f"the runs store {runs_store.path} has no {source!r} runs; fill it with {fill}")
+
+
+@typer_app.command("evaluate")
+def evaluate_command(
+    lodo: Annotated[bool, typer.Option("--lodo/--no-lodo", help="leave-one-dataset-out (the only protocol)")] = True,
+    source: SourceOpt = "paper",
+    time_limit: Annotated[float | None, typer.Option(help="AutoGluon seconds per fold")] = None,
+    models: Annotated[str, typer.Option(help="predictor family: linear | trees | linear+trees")] = "linear",
+    top_k: Annotated[int, typer.Option(help="k of the top-k column")] = 5,
+    store: StoreOpt = None,
+) -> None:
+    """How well the predictor ranks configurations on data sets it has not seen (paper §5.4, Figure 5)."""
+    from autodistill.evaluate import PAPER_MEAN_SPEARMAN, evaluate_lodo
+    from autodistill.predictor import PredictorSettings
+
+    if not lodo:
+        raise AutodistillError("only leave-one-dataset-out evaluation is implemented; drop --no-lodo")
+    with _open_store(store, must_exist=True) as runs_store:
+        _require_runs(runs_store, source)
+        result = evaluate_lodo(
+            runs_store, source=source, time_limit=time_limit, settings=PredictorSettings(models=models), top_k=top_k
+        )
+    shown = result.rename(
+        columns={
+            f"top{top_k}_ratio": f"top-{top_k} ratio",
+            "best_ratio": "best ratio",
+            "mean_ratio": "mean ratio",
+            "spearman": "Spearman",
+        }
+    )
+    console.print(_frame_table(shown, title=f"leave-one-dataset-out, {source} runs, {models} predictor"))
+    mean = float(result.loc[result["dataset"] == "mean", "spearman"].iloc[0])
+    console.print(
+        f"mean Spearman over {len(result) - 1} held-out data sets: {mean:.2f} (paper, Figure 5: {PAPER_MEAN_SPEARMAN})",
+        highlight=False,
+    )
+    console.print(
+        f"top-{top_k} ratio: mean actual ratio of the {top_k} runs ranked highest; best/mean ratio: the data set's "
+        "best run (an oracle) and average run (a random pick)",
+        highlight=False,
+    )
+
+
+@typer_app.command("importance")
+def importance_command(
+    source: SourceOpt = "paper",
+    plot: Annotated[Path | None, typer.Option(help="also save Figures 2 and 6 style bar plots (PNG)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """fANOVA importance of the four Distiller components and their pairs (paper §5.1, Figures 2 and 6)."""
+    from autodistill.importance import COMPONENTS, fanova_importance, plot_importance
+
+    with _open_store(store, must_exist=True) as runs_store:
+        _require_runs(runs_store, source)
+        table = fanova_importance(runs_store.runs(source=source))
+    names = {**COMPONENTS}
+    shown = table.reset_index()
+    shown["component"] = [
+        " x ".join(names.get(part, part) for part in str(c).split(" x ")) + f" ({c})" for c in shown["component"]
+    ]
+    console.print(_frame_table(shown, title=f"fANOVA share of ratio variance, {source} runs", digits=2))
+    if plot is not None:
+        console.print(f"plot saved to {plot_importance(table, plot)}", highlight=False)
+
+
+@typer_app.command("sweep")
+def sweep_command(
+    datasets: Annotated[str, typer.Option(help="comma-separated data sets (catalog names or files)")],
+    students: Annotated[str, typer.Option(help="comma-separated students, e.g. tiny,layers=0,2,4")] = "tiny",
+    n: Annotated[
+        int, typer.Option("--n", help="random configurations per data set (each run with every student)")
+    ] = 10,
+    teacher: Annotated[str, typer.Option(help="teacher preset, HF id or folder")] = "minilm-l6",
+    epochs: EpochsOpt = None,
+    max_train_examples: MaxTrainOpt = None,
+    max_eval_examples: MaxEvalOpt = None,
+    max_length: MaxLengthOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 1,
+    backend: Annotated[str, typer.Option(help="local (worker processes) | ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
+    seed: SeedOpt = 0,
+    retry_failed: Annotated[bool, typer.Option(help="rerun trials logged as failed")] = False,
+    features: Annotated[
+        bool, typer.Option(help="featurize the data sets first (needed to learn from the runs)")
+    ] = True,
+    baseline: BaselineOpt = "bilstm",
+    dry_run: Annotated[bool, typer.Option(help="list the trials and exit")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Random search over the Distiller space (paper §4) plus each student's no-KD baseline; resumable."""
+    from autodistill.baseline import BaselineSettings
+    from autodistill.sweep import parse_students, plan, run_sweep
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    student_list = parse_students(students)
+    budget = _budget(
+        epochs=epochs,
+        max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples,
+        max_length=max_length,
+        batch_size=batch_size,
+        lr=lr,
+    )
+    if dry_run:
+        from engine.data import load_task
+
+        trials = plan({d: load_task(d) for d in names}, student_list, n, seed=seed, teacher=teacher, budget=budget)
+        table = Table("trial", "kind", "data set", "student", "configuration")
+        for trial in trials:
+            c = trial.config
+            what = f"{c.inter_level} / {c.mapping} / {c.pred_loss} / {c.policy}" if c else "no-KD baseline"
+            table.add_row(trial.trial_id, trial.kind, trial.dataset, trial.student, what)
+        console.print(table)
+        return
+    with _open_store(store) as runs_store:
+        report = run_sweep(
+            names,
+            student_list,
+            n,
+            runs_store,
+            seed=seed,
+            teacher=teacher,
+            budget=budget,
+            workers=workers,
+            backend=backend,
+            address=address,
+            retry_failed=retry_failed,
+            featurize=features,
+            baseline=BaselineSettings(model=baseline),
+            on_status=lambda text: console.print(text, highlight=False),
+        )
+        path = runs_store.path
+    console.print(_frame_table(report.summary(), title="sweep (ratio = student / teacher dev score)"))
+    console.print(
+        f"{len(report.trials)} trials: {report.ran} run now, {report.skipped} already logged; "
+        f"{len(report.failed)} failed; store {path}",
+        highlight=False,
+    )
+    for record in report.failed[:5]:
+        console.print(
+            f"  failed {record.trial_id} ({record.dataset}, {record.student_name}): {record.error}", highlight=False
+        )
+
+
+@typer_app.command("recommend")
+def recommend_command(
+    dataset: DatasetOpt,
+    description: DescriptionOpt = None,
+    teacher: Annotated[str, typer.Option(help="teacher preset, HF id or folder")] = "minilm-l6",
+    student: Annotated[str, typer.Option(help="tiny|mini|small|tinybert4|layers=0,2,4|HF id")] = "layers=0,2,4",
+    top: Annotated[int, typer.Option(help="how many picks to print and save")] = 5,
+    out: Annotated[Path | None, typer.Option(help="write the picks here (default: <home>/recommendations/)")] = None,
+    source: SourceOpt = "ours",
+    predictor: Annotated[Path | None, typer.Option(help="a saved predictor folder instead of training one")] = None,
+    unseen: Annotated[bool, typer.Option(help="leave this data set's own runs out of training")] = False,
+    time_limit: Annotated[float, typer.Option(help="AutoGluon seconds to train the predictor")] = 60.0,
+    baseline: BaselineOpt = "bilstm",
+    run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
+    vs_random: Annotated[int, typer.Option(help="... and N random configurations, to compare")] = 0,
+    seed: SeedOpt = 0,
+    epochs: EpochsOpt = None,
+    max_train_examples: MaxTrainOpt = None,
+    max_eval_examples: MaxEvalOpt = None,
+    max_length: MaxLengthOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    store: StoreOpt = None,
+    text_col: TextCol = None,
+    text_pair_col: PairCol = None,
+    label_col: LabelCol = None,
+    task: TaskOpt = None,
+) -> None:
+    """Recommend Distiller pipelines for a data set from the store's runs (paper §3.4, §5.4)."""
+    import time
+
+    from autodistill.baseline import BaselineSettings
+    from autodistill.predictor import PredictorSettings
+    from autodistill.recommend import SCORE_MEANING, group_stats, recommend, run_versus_random
+    from engine.paths import subdir
+
+    started = time.perf_counter()
+    data = _load_described(dataset, description, text_col, text_pair_col, label_col, task)
+    budget = _budget(
+        epochs=epochs,
+        max_train_examples=max_train_examples,
+        max_eval_examples=max_eval_examples,
+        max_length=max_length,
+        batch_size=batch_size,
+        lr=lr,
+    )
+    with _open_store(store, must_exist=True) as runs_store:
+        rec = recommend(
+            data,
+            runs_store,
+            dataset=dataset,
+            teacher=teacher,
+            student=student,
+            top=max(top, run_top),
+            source=source,
+            budget=budget,
+            baseline=BaselineSettings(model=baseline),
+            settings=PredictorSettings(time_limit=time_limit),
+            predictor=predictor,
+            unseen=unseen,
+            on_status=lambda text: console.print(text, highlight=False),
+        )
+        elapsed = time.perf_counter() - started
+        table = Table(
+            "#",
+            "intermediate",
+            "mapping",
+            "pred loss",
+            "augmentation",
+            "aug_p",
+            "repeats",
+            "score",
+            "predicted ratio",
+            title=f"top {top} of {rec.candidates} configurations for {rec.dataset_name} ({teacher} -> {student})",
+        )
+        for p in rec.picks[:top]:
+            c = p.config
+            text_aug = bool(c.augmenters)
+            table.add_row(
+                str(p.rank),
+                c.inter_level,
+                c.mapping,
+                c.pred_loss,
+                c.policy,
+                _fmt(c.aug_p, 1) if text_aug else "-",
+                str(c.repeated_aug) if text_aug else "-",
+                _fmt(p.score),
+                _fmt(p.predicted_ratio),
+            )
+        console.print(table)
+        console.print(SCORE_MEANING, highlight=False)
+        console.print(
+            f"teacher dev {rec.metric} {rec.teacher_score:.4f}; predictor trained on {rec.n_runs} {source} runs over "
+            f"{len(rec.trained_on)} data sets ({', '.join(rec.trained_on)})",
+            highlight=False,
+        )
+        path = out or subdir("recommendations") / f"{rec.dataset_name}.json"
+        rec.save(path)
+        t = rec.timings
+        console.print(
+            f"recommended in {elapsed:.1f} s (teacher {t['teacher_s']:.1f} s, features {t['features_s']:.1f} s, "
+            f"models {t['models_s']:.1f} s, predictor {t['predictor_s']:.1f} s, scoring {t['scoring_s']:.1f} s); "
+            f"saved to {path}; run pick K with `autodistill run --recommendation {path} --pick K`",
+            highlight=False,
+        )
+        if run_top or vs_random:
+            results = run_versus_random(
+                rec, data, runs_store, top=run_top, random_n=vs_random, seed=seed, budget=budget
+            )
+            _print_versus(results, group_stats(results))
+
+
+def _print_versus(results, stats) -> None:
+    ours = results[results["group"] == "AutoDistiller"].reset_index(drop=True)
+    rand = results[results["group"] == "random"].reset_index(drop=True)
+    table = Table(
+        "#", "AutoDistiller pick", "ratio", "random configuration", "ratio", title="actual distillation ratios"
+    )
+
+    def describe(c) -> str:
+        return f"{c.inter_level} / {c.mapping} / {c.pred_loss} / {c.policy}"
+
+    for k in range(max(len(ours), len(rand))):
+        left = ours.iloc[k] if k < len(ours) else None
+        right = rand.iloc[k] if k < len(rand) else None
+        table.add_row(
+            str(k + 1),
+            describe(left["config"]) if left is not None else "",
+            _fmt(left["ratio"], 4) if left is not None else "",
+            describe(right["config"]) if right is not None else "",
+            _fmt(right["ratio"], 4) if right is not None else "",
+        )
+    console.print(table)
+    for group, (mean, std, count) in stats.items():
+        if group == "no-KD":
+            console.print(f"no-KD baseline (same student and budget): ratio {_fmt(mean, 4)}", highlight=False)
+        else:
+            console.print(
+                f"{group}: mean ratio {_fmt(mean, 4)} ± {_fmt(std, 4)} over {count} finished runs", highlight=False
+            )
+    for row in results.itertuples():
+        if row.error:
+            console.print(f"  failed ({row.group}): {row.error}", highlight=False)
 
 
 # ----------------------------------------------------------------------------- entry point

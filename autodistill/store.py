@@ -12,10 +12,12 @@ nothing to install or serve) in WAL mode:
   so concurrent writers all land;
 * readers never block writers (WAL).
 
-Two tables: ``runs`` (one row per run; the Distiller config both as columns for
-querying and as JSON for the full picture) and ``features`` (dataset features,
+Three tables: ``runs`` (one row per run; the Distiller config both as columns for
+querying and as JSON for the full picture), ``features`` (dataset features,
 keyed by data set and featurizer version, because features computed by
-different featurizers are not comparable). A ``meta`` table marks the file as a
+different featurizers are not comparable) and ``trials`` (the sweep's log:
+every trial it ran, finished or failed with its error line, and the no-KD
+baselines, which are no Distiller config and so no ``runs`` row). A ``meta`` table marks the file as a
 runs store, so that pointing the store at some other file fails with one line
 instead of writing into it.
 """
@@ -96,6 +98,23 @@ CREATE TABLE IF NOT EXISTS features (
     vocabulary BLOB,
     created_at TEXT NOT NULL,
     PRIMARY KEY (dataset, featurizer_version)
+);
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('distill', 'finetune')),
+    dataset TEXT NOT NULL,
+    student_name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    run_id TEXT,
+    student_score REAL,
+    teacher_score REAL,
+    ratio REAL,
+    error TEXT,
+    wall_time_s REAL,
+    budget_json TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    updated_at TEXT NOT NULL
 );
 """
 
@@ -255,6 +274,50 @@ class DatasetFeatures:
     vocabulary: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class TrialRecord:
+    """One sweep trial's outcome: a distillation (its run is in ``runs``) or a no-KD baseline.
+
+    ``status`` is ``"done"`` or ``"failed"`` (then ``error`` holds the one-line reason
+    and the scores are None). ``budget`` and ``config`` are JSON-ready mappings.
+    """
+
+    trial_id: str
+    kind: str
+    dataset: str
+    student_name: str
+    status: str
+    budget: Mapping[str, Any]
+    config: Mapping[str, Any]
+    run_id: str | None = None
+    student_score: float | None = None
+    teacher_score: float | None = None
+    ratio: float | None = None
+    error: str | None = None
+    wall_time_s: float | None = None
+    code_version: str = field(default_factory=code_version)
+    updated_at: str = field(default_factory=_now)
+
+    def _row(self) -> tuple[Any, ...]:
+        return (
+            self.trial_id,
+            self.kind,
+            self.dataset,
+            self.student_name,
+            self.status,
+            self.run_id,
+            self.student_score,
+            self.teacher_score,
+            self.ratio,
+            self.error,
+            self.wall_time_s,
+            json.dumps(self.budget, sort_keys=True),
+            json.dumps(self.config, sort_keys=True),
+            self.code_version,
+            self.updated_at,
+        )
+
+
 def _pack_words(words: frozenset[str]) -> bytes | None:
     return zlib.compress("\n".join(sorted(words)).encode()) if words else None
 
@@ -288,7 +351,9 @@ class RunStore:
         if tables:
             self._check_meta()
         self._conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
+        # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers BUSY there
+        # without waiting when several processes create the store at once: retry it like a write.
+        self._execute_when_unlocked("PRAGMA journal_mode = WAL")
         with self.transaction():
             # executescript() would commit the open transaction first, so run statement by statement.
             for statement in _SCHEMA.split(";"):
@@ -334,13 +399,16 @@ class RunStore:
             self._depth = 0
 
     def _begin(self) -> None:
+        self._execute_when_unlocked("BEGIN IMMEDIATE")
+
+    def _execute_when_unlocked(self, statement: str) -> None:
         # The busy timeout already waits inside SQLite; the loop covers the cases where SQLite
         # gives up early (e.g. a lock upgrade that would deadlock) and adds jittered back-off.
         deadline = time.monotonic() + self.timeout_s
         delay = 0.01
         while True:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(statement)
                 return
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) and "busy" not in str(error):
@@ -440,6 +508,23 @@ class RunStore:
         else:
             frame.to_parquet(path, index=False)
         return path
+
+    # -- sweep trials ---------------------------------------------------------------------------------
+
+    def record_trial(self, trial: TrialRecord, run: RunRecord | None = None) -> None:
+        """Log a trial's outcome (replacing an earlier attempt) and store its run, in one transaction."""
+        with self.transaction():
+            if run is not None:
+                self.add_runs([run], skip_existing=True)
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO trials VALUES ({', '.join('?' * 15)})",
+                trial._row(),
+            )
+
+    def trials(self, status: str | None = None) -> pd.DataFrame:
+        """The trials log (one row per trial id), optionally only ``"done"`` or ``"failed"`` ones."""
+        sql = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY trial_id"
+        return pd.read_sql_query(sql, self._conn, params=[status] if status else [])
 
     # -- dataset features ---------------------------------------------------------------------------
 

@@ -42,6 +42,9 @@ class TrainSettings(BaseModel):
     max_eval_examples: int | None = Field(None, ge=1)
     seed: int = 42
     precision: Precision = "auto"
+    min_steps: int | None = Field(
+        None, ge=1, description="train at least this many optimizer steps: small data sets get more epochs"
+    )
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between resumable checkpoints")
 
 
@@ -49,6 +52,81 @@ def _check_name(kind: str, value: str | None, registry_names: list[str]) -> str 
     if value is not None and value not in registry_names:
         raise choices_error(kind, value, registry_names)
     return value
+
+
+#: Tolerance on Σθ = 1 for a categorical distribution given by hand or saved as a candidate.
+THETA_TOLERANCE = 1e-6
+
+
+class TeamConfig(BaseModel):
+    """A teacher team and how each step's teacher signal is formed from it (AutoSKDBERT).
+
+    ``teachers`` are teacher specs (``engine.teachers.parse_teacher_spec``): a preset,
+    hub id or folder, optionally ``:layers=0,1,2`` (a layer subset), ``:seed=N`` or
+    ``:epochs=N`` (another fine-tune). ``mode`` picks the teacher policy; the
+    remaining fields are the ``learned`` mode's (§2.4, Algorithm 1, Table 9).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    teachers: tuple[str, ...] = Field(min_length=1)
+    mode: str = "learned"
+    pick: int = Field(0, ge=0, description="the teacher `single` mode distils from (index into teachers)")
+    theta: tuple[float, ...] | None = Field(
+        None, description="Cat(θ): fixed for `sample`, initial for `learned`; None means uniform"
+    )
+    update: Literal["sswo", "cr"] = "sswo"
+    drop_m: int = Field(1, ge=0, description="m: teachers dropped at teacher selection (Eq. 8)")
+    p: float = Field(1.0, gt=0, description="exponent of the norm that renormalises θ at selection (Eq. 8)")
+    theta_lr: float = Field(5e-4, gt=0, description="learning rate of Cat(θ) (paper: 3e-4 to 1e-3)")
+    theta_weight_decay: float = Field(1e-3, ge=0, description="Adam weight decay of Cat(θ) (§3.2.1)")
+    unroll_lr: float | None = Field(
+        None, ge=0, description="α of the one-step unroll w - α∇L_train; None: theta_lr (§2.4.1); 0: first-order"
+    )
+    candidates: int = Field(25, ge=1, description="candidate distributions saved along phase 2")
+    theta_loss: Literal["kd", "labels"] = Field(
+        "kd", description="L_val of the θ step: 'kd' as the paper (§2.2); 'labels' (extension): ground truth"
+    )
+
+    @field_validator("teachers")
+    @classmethod
+    def _parse_teachers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from engine.teachers import parse_teacher_spec
+
+        return tuple(str(parse_teacher_spec(text)) for text in value)
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        from engine.teachers import TEACHER_POLICIES
+
+        return _check_name("teacher policy", value, TEACHER_POLICIES.names()) or value
+
+    @model_validator(mode="after")
+    def _team_fits_mode(self) -> TeamConfig:
+        n = len(self.teachers)
+        if self.theta is not None:
+            shown = "(" + ", ".join(f"{w:g}" for w in self.theta) + ")"
+            if len(self.theta) != n:
+                raise ValueError(f"theta {shown} has {len(self.theta)} weights for {n} teachers")
+            total = sum(self.theta)
+            if not all(w >= 0 and w != float("inf") for w in self.theta) or abs(total - 1) > THETA_TOLERANCE:
+                raise ValueError(
+                    f"theta {shown} is not a distribution: weights must be finite, >= 0 and sum to 1 "
+                    f"(they sum to {total:g})"
+                )
+        if self.mode == "single" and self.pick >= n:
+            raise ValueError(f"pick={self.pick} but the team has {n} teachers (0..{n - 1})")
+        if self.mode == "learned":
+            if n < 2:
+                raise ValueError("a team of one cannot learn a distribution; use mode 'single' or add teachers")
+            if self.drop_m >= n:
+                raise ValueError(
+                    f"drop_m={self.drop_m} would drop every teacher of a team of {n}; need 0 <= drop_m < {n}"
+                )
+            if self.theta_loss == "labels" and self.unroll_lr == 0:
+                raise ValueError("theta_loss 'labels' reaches θ only through the unroll; unroll_lr must be > 0")
+        return self
 
 
 class DistillConfig(BaseModel):
@@ -74,9 +152,54 @@ class DistillConfig(BaseModel):
     gamma2: float | None = Field(None, ge=0)
     # The data augmentation policy a(x, y): an ordered stack of operation names.
     augment: tuple[str, ...] = ()
-    aug_p: float = Field(0.1, ge=0, le=1)
-    repeated_aug: int = Field(1, ge=1)
+    aug_p: float = Field(0.1, ge=0, le=1, description="share of words ca/ra change per text")
+    repeated_aug: int = Field(1, ge=1, description="augmented copies of each example per epoch")
+    ca_model: str = Field("glove", min_length=1, description="'glove' (offline) or a Hugging Face masked-LM id")
+    bt_model: Literal["apertium", "marian"] = "apertium"
+    bt_pivot: str = Field("es", pattern=r"^[a-z]{2,3}$", description="pivot language of back-translation")
+    mixup_dist: Literal["beta", "uniform"] = "beta"
+    mixup_alpha: float = Field(0.4, gt=0, description="α of mixup's Beta(α, α)")
+    aug_workers: int = Field(1, ge=0, le=32, description="background augmentation processes; 0: in the trainer")
+    aug_dir: str | None = Field(None, description="read augmented text from a pregenerate() folder")
     train: TrainSettings = TrainSettings()
+    # A teacher team (AutoSKDBERT) instead of the single ``teacher``; ``teacher`` then
+    # names the model the student is derived from (default: the first member's base).
+    team: TeamConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _team_defaults(cls, data: Any) -> Any:
+        """Team runs are prediction-layer KD: intermediate terms default to off."""
+        if not isinstance(data, dict) or data.get("team") is None:
+            return data
+        data = {"mapping": None, "inter_loss": None, **data}
+        team = data["team"]
+        teachers = team.teachers if isinstance(team, TeamConfig) else (team or {}).get("teachers")
+        if "teacher" not in data and teachers and isinstance(teachers[0], str):
+            from contextlib import suppress
+
+            from engine.teachers import parse_teacher_spec
+
+            with suppress(AutodistillError):  # the team field's own validation reports it
+                data["teacher"] = parse_teacher_spec(teachers[0]).base
+        return data
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _split_augment(cls, value: Any) -> Any:
+        """Accept "ca,ra,mixup" (CLI, YAML) as well as a list."""
+        if isinstance(value, str):
+            return tuple(name for name in value.replace("+", ",").replace(" ", ",").split(",") if name)
+        return value
+
+    @field_validator("augment")
+    @classmethod
+    def _known_augment(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from engine.augment import AUGMENTERS
+
+        for name in value:
+            _check_name("augmentation operation", name, AUGMENTERS.names())
+        return value
 
     @field_validator("mapping")
     @classmethod
@@ -103,6 +226,15 @@ class DistillConfig(BaseModel):
     def _intermediate_is_all_or_nothing(self) -> DistillConfig:
         if (self.mapping is None) != (self.inter_loss is None):
             raise ValueError("set both mapping and inter_loss, or neither (logit-only KD)")
+        if self.team is not None:
+            if self.mapping is not None:
+                raise ValueError("team distillation is prediction-layer KD only; set mapping and inter_loss to null")
+            if self.augment:
+                raise ValueError("team distillation does not take an augmentation policy; leave augment empty")
+            if self.team.mode == "learned":
+                from engine.autoskd import SOFT_TARGET_LOSSES
+
+                _check_name("prediction loss of learned mode", self.pred_loss, SOFT_TARGET_LOSSES.names())
         return self
 
     @property

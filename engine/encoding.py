@@ -78,10 +78,7 @@ def _encode_span(
     answers = frame["answer_text"].astype(str).tolist()
     for i in range(len(frame)):
         sequence_ids = enc.sequence_ids(i)
-        offsets = [
-            off if sid == 1 else (0, 0)
-            for off, sid in zip(enc["offset_mapping"][i], sequence_ids, strict=True)
-        ]
+        offsets = [off if sid == 1 else (0, 0) for off, sid in zip(enc["offset_mapping"][i], sequence_ids, strict=True)]
         char_start, char_end = int(starts[i]), int(starts[i]) + len(answers[i])
         token_start = next((t for t, (s, e) in enumerate(offsets) if s <= char_start < e), None)
         token_end = next((t for t, (s, e) in enumerate(offsets) if s < char_end <= e), None)

@@ -105,9 +105,7 @@ class OneToOneMapping(LayerMapping):
         inter_loss: InterLoss,
     ) -> Tensor:
         self._check_counts(student_hiddens, teacher_hiddens)
-        return torch.stack(
-            [inter_loss(student_hiddens[j], teacher_hiddens[i], mask) for j, i in self.pairs]
-        ).sum()
+        return torch.stack([inter_loss(student_hiddens[j], teacher_hiddens[i], mask) for j, i in self.pairs]).sum()
 
 
 @MAPPINGS.register("skip")
@@ -167,9 +165,7 @@ class EMDMapping(LayerMapping):
         self._check_counts(student_hiddens, teacher_hiddens)
         n, m = self.num_student_layers, self.num_teacher_layers
         distances = [
-            inter_loss(student_hiddens[j], teacher_hiddens[i], mask)
-            for j in range(1, n + 1)
-            for i in range(1, m + 1)
+            inter_loss(student_hiddens[j], teacher_hiddens[i], mask) for j in range(1, n + 1) for i in range(1, m + 1)
         ]
         cost = torch.stack(distances).view(n, m)
         flow = emd_flow(cost)

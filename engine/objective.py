@@ -15,8 +15,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.augment.mixup import check_mixup_model, mix_inputs, mix_targets
+from engine.augment.policy import AugmentPolicy
 from engine.config import DistillConfig
 from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
 from engine.losses import LABEL_LOSSES, PRED_LOSSES, build_inter_loss, check_pred_loss
 from engine.mapping import build_mapping
 from engine.projection import HiddenProjection
@@ -24,18 +27,18 @@ from engine.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
 from engine.trainer import Batch, model_inputs
 
 
-def _heads(outputs: object, spec: TaskSpec) -> list[torch.Tensor]:
+def prediction_heads(outputs: object, spec: TaskSpec) -> list[torch.Tensor]:
     """The prediction layer's logits as a list: [logits], or [start, end] for spans."""
     if spec.task_type is TaskType.SPAN:
         return [outputs.start_logits, outputs.end_logits]
     return [outputs.logits]
 
 
-def _as_list(logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+def logit_list(logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
     return list(logits) if isinstance(logits, tuple) else [logits]
 
 
-def _label_targets(labels: torch.Tensor, spec: TaskSpec) -> list[torch.Tensor]:
+def label_targets(labels: torch.Tensor, spec: TaskSpec) -> list[torch.Tensor]:
     return [labels[:, 0], labels[:, 1]] if spec.task_type is TaskType.SPAN else [labels]
 
 
@@ -56,24 +59,22 @@ class SupervisedObjective:
 
     def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         outputs = student(**model_inputs(student, batch))
-        loss = _mean_over_heads(
+        loss = mean_over_heads(
             self.label_loss,
-            _heads(outputs, self.spec),
-            _label_targets(batch["labels"], self.spec),
+            prediction_heads(outputs, self.spec),
+            label_targets(batch["labels"], self.spec),
             self.spec,
             batch,
         )
         return loss, {"gt": float(loss.detach())}
 
 
-def _mean_over_heads(
+def mean_over_heads(
     fn, logits: list[torch.Tensor], targets: list[torch.Tensor], spec: TaskSpec, batch: Batch
 ) -> torch.Tensor:
     """Average a label loss over heads (span start and end, as BERT's SQuAD head does)."""
     mask = batch["attention_mask"].bool() if spec.task_type is TaskType.SPAN else None
-    total = sum(
-        fn(lg.float(), t, task_type=spec.task_type, mask=mask) for lg, t in zip(logits, targets, strict=True)
-    )
+    total = sum(fn(lg.float(), t, task_type=spec.task_type, mask=mask) for lg, t in zip(logits, targets, strict=True))
     return total / len(logits)
 
 
@@ -82,8 +83,11 @@ class DistillationObjective:
 
     Teacher outputs for original examples come from the :class:`TeacherCache` when
     one is given, else from a live teacher forward. The augmented-example terms
-    (β2, γ2) need an augmentation policy; with none configured they are zero, as the
-    paper's defaults make them.
+    (β2, γ2) need an augmentation policy (``augmentation``); with none configured they are zero,
+    as the paper's defaults make them. With one, every batch must come with its
+    augmented copies (:meth:`stage_augmented`, done by
+    :class:`engine.augment.training.AugmentingTrainer`); their teacher outputs are
+    always computed live (the cache only holds original examples).
     """
 
     def __init__(
@@ -95,9 +99,15 @@ class DistillationObjective:
         student_layers: int,
         student_width: int,
         cache: TeacherCache | None = None,
+        augmentation: AugmentPolicy | None = None,
     ) -> None:
         check_pred_loss(config.pred_loss, spec.task_type)
         self.spec, self.config, self.teacher, self.cache = spec, config, teacher, cache
+        self.augmentation = augmentation
+        self.mixup_rounds = augmentation.mixup_rounds if augmentation is not None else 0
+        self.staged: Batch | None = None
+        if self.mixup_rounds:
+            check_mixup_model(teacher, "teacher")
         self.beta1, self.gamma1, self.beta2, self.gamma2 = config.weights
         self.pred_loss = PRED_LOSSES.get(config.pred_loss)
         self.label_loss = LABEL_LOSSES.get(config.pred_loss)
@@ -123,9 +133,7 @@ class DistillationObjective:
     def teacher_outputs(self, batch: Batch) -> TeacherOutputs:
         if self.cache is not None:
             layers = self.mapping.teacher_layers if self.mapping is not None else ()
-            return self.cache.lookup(
-                batch["index"], batch["input_ids"].shape[1], batch["input_ids"].device, layers
-            )
+            return self.cache.lookup(batch["index"], batch["input_ids"].shape[1], batch["input_ids"].device, layers)
         with torch.no_grad():
             self.teacher.eval()
             return teacher_forward(self.teacher, batch, self.spec)
@@ -133,7 +141,7 @@ class DistillationObjective:
     def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         outputs = student(**model_inputs(student, batch), output_hidden_states=self.mapping is not None)
         teacher = self.teacher_outputs(batch)
-        student_logits = _heads(outputs, self.spec)
+        student_logits = prediction_heads(outputs, self.spec)
         mask = batch["attention_mask"].bool() if self.spec.task_type is TaskType.SPAN else None
         logs: dict[str, float] = {}
         loss = torch.zeros((), device=batch["input_ids"].device)
@@ -149,14 +157,65 @@ class DistillationObjective:
         if self.beta1:
             kd = sum(
                 self.pred_loss(s.float(), t.float(), temperature=self.config.temperature, mask=mask)
-                for s, t in zip(student_logits, _as_list(teacher.logits), strict=True)
+                for s, t in zip(student_logits, logit_list(teacher.logits), strict=True)
             ) / len(student_logits)
             loss = loss + self.beta1 * kd
             logs["kd"] = float(kd.detach())
         if self.gamma1:
-            gt = _mean_over_heads(
-                self.label_loss, student_logits, _label_targets(batch["labels"], self.spec), self.spec, batch
+            gt = mean_over_heads(
+                self.label_loss, student_logits, label_targets(batch["labels"], self.spec), self.spec, batch
             )
             loss = loss + self.gamma1 * gt
             logs["gt"] = float(gt.detach())
+        if self.augmentation is not None:
+            aug_loss, aug_logs = self.augmented_terms(student, batch["input_ids"].device)
+            loss = loss + aug_loss
+            logs.update(aug_logs)
+        return loss, logs
+
+    def stage_augmented(self, augmented: Batch) -> None:
+        """Hand over the next batch's augmented copies (``aug_*`` tensors, mixup's plan)."""
+        self.staged = augmented
+
+    def augmented_terms(self, student: nn.Module, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+        """β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂)) of Eq. 1, teacher run live on x̂."""
+        if self.staged is None:
+            raise AutodistillError(
+                "an augmentation policy is configured but this batch came without augmented examples; "
+                "train with engine.augment.training.AugmentingTrainer"
+            )
+        aug, self.staged = self.staged, None
+        zero = torch.zeros((), device=device)
+        size = aug["aug_input_ids"].shape[0]
+        if size == 0 or not (self.beta2 or self.gamma2):
+            return zero, {"aug_examples": float(size)}
+        inputs = {k[4:]: v.to(device) for k, v in aug.items() if k.startswith("aug_")}
+        targets, width = inputs.pop("labels"), inputs["input_ids"].shape[1]
+        student_inputs = teacher_inputs = inputs
+        if self.mixup_rounds and "mix_perm" in aug:
+            perm, lam = aug["mix_perm"].to(device), aug["mix_lambda"].to(device)
+            student_inputs = mix_inputs(student, inputs, perm, lam)
+            with torch.no_grad():
+                teacher_inputs = mix_inputs(self.teacher, inputs, perm, lam)
+            targets = mix_targets(targets, self.spec, perm, lam, width, self.spec.num_labels)
+        with torch.no_grad():
+            self.teacher.eval()
+            teacher_out = self.teacher(**model_inputs(self.teacher, teacher_inputs))
+        student_logits = prediction_heads(student(**model_inputs(student, student_inputs)), self.spec)
+        mask_batch = {"attention_mask": student_inputs["attention_mask"]}
+        mask = mask_batch["attention_mask"].bool() if self.spec.task_type is TaskType.SPAN else None
+        loss, logs = zero, {"aug_examples": float(size)}
+        if self.beta2:
+            kd = sum(
+                self.pred_loss(s.float(), t.float(), temperature=self.config.temperature, mask=mask)
+                for s, t in zip(student_logits, prediction_heads(teacher_out, self.spec), strict=True)
+            ) / len(student_logits)
+            loss = loss + self.beta2 * kd
+            logs["kd_aug"] = float(kd.detach())
+        if self.gamma2:
+            gt = mean_over_heads(
+                self.label_loss, student_logits, label_targets(targets, self.spec), self.spec, mask_batch
+            )
+            loss = loss + self.gamma2 * gt
+            logs["gt_aug"] = float(gt.detach())
         return loss, logs

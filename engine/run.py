@@ -26,6 +26,8 @@ import yaml
 from torch import nn
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, PreTrainedModel
 
+from engine.augment import build_policy
+from engine.augment.training import AugmentingTrainer, build_feed
 from engine.config import DistillConfig
 from engine.data import load_task
 from engine.data.schema import TaskData, TaskSpec, TaskType
@@ -34,6 +36,7 @@ from engine.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.objective import DistillationObjective, SupervisedObjective
 from engine.paths import subdir
 from engine.teacher_cache import TeacherCache
+from engine.teachers import prepare_team
 from engine.trainer import Objective, Trainer, evaluate_model, model_inputs
 from engine.zoo import build_student, count_parameters, load_tokenizer
 
@@ -70,6 +73,8 @@ class RunResult:
     student_latency_ms: float
     output_dir: str
     history: list[dict[str, float]] = field(default_factory=list)
+    team: dict = field(default_factory=dict)  # team runs: members, mode, learned θ and candidates
+    augmentation: dict = field(default_factory=dict)  # augmented runs: policy, backends, drops, trainer wait
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:
@@ -119,13 +124,22 @@ def _execute(
     (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     task = task or load_task(config.dataset)
     spec, settings = task.spec, config.train
-    teacher_info = finetune_teacher(config.teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
+    # Augmentation backends are checked before any training: a missing translator fails in seconds.
+    policy = build_policy(config, spec) if kind == "distill" and config.augment else None
+    # A team run reports its best member as "the teacher"; the student shares config.teacher's tokenizer.
+    team = None
+    if config.team is not None and kind == "distill":
+        team = prepare_team(config.team, task, TEACHER_SETTINGS, show_progress=show_progress)
+        teacher_info = team.reference.info
+    else:
+        teacher_info = finetune_teacher(config.teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
     teacher = _load_finetuned(teacher_info.model_dir, spec)
-    tokenizer = load_tokenizer(str(teacher_info.model_dir))
+    tokenizer = load_tokenizer(config.teacher if team else str(teacher_info.model_dir))
     torch.manual_seed(settings.seed)
     student = build_student(config.student, config.teacher, spec)
+    train_frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
     train = encode_split(
-        limit_examples(task.train, settings.max_train_examples, settings.seed),
+        train_frame,
         spec,
         tokenizer,
         settings.max_length,
@@ -138,10 +152,16 @@ def _execute(
         settings.max_length,
         train=False,
     )
+    # Augmentation workers start now, loading their resources while the teacher cache is built.
+    augmenting = {} if policy is None else {"feed": build_feed(policy, config, student, train_frame, train, tokenizer)}
     device = "cuda" if torch.cuda.is_available() else "cpu"
     objective: Objective
     if kind == "finetune":
         objective = SupervisedObjective(spec)
+    elif team is not None:
+        objective, train = team.objective(
+            config, task, train, tokenizer.pad_token_id, device=device, show_progress=show_progress
+        )
     else:
         cache = TeacherCache.build_or_load(
             teacher.to(device),
@@ -159,8 +179,9 @@ def _execute(
             student_layers=student.config.num_hidden_layers,
             student_width=student.config.hidden_size,
             cache=cache,
+            augmentation=policy,
         )
-    trainer = Trainer(
+    trainer = (AugmentingTrainer if policy else Trainer)(
         student,
         spec,
         train,
@@ -171,9 +192,11 @@ def _execute(
         tokenizer.pad_token_id,
         show_progress=show_progress,
         description=f"{kind} {config.student} on {spec.name}",
+        **augmenting,
     )
     fitted = trainer.fit()
-    teacher_metrics = _teacher_dev_metrics(teacher_info, teacher, spec, dev, tokenizer.pad_token_id, device)
+    teacher_dev, teacher_pad = team.reference_dev(task, settings) if team else (dev, tokenizer.pad_token_id)
+    teacher_metrics = _teacher_dev_metrics(teacher_info, teacher, spec, teacher_dev, teacher_pad, device)
     student = trainer.accelerator.unwrap_model(trainer.student).cpu()
     teacher_score = teacher_metrics[spec.metric]
     result = RunResult(
@@ -199,26 +222,22 @@ def _execute(
         train_seconds=fitted.train_seconds,
         wall_seconds=0.0,
         examples_per_second=fitted.examples_per_second,
-        teacher_latency_ms=cpu_latency_ms(teacher, dev, tokenizer.pad_token_id),
+        teacher_latency_ms=cpu_latency_ms(teacher, teacher_dev, teacher_pad),
         student_latency_ms=cpu_latency_ms(student, dev, tokenizer.pad_token_id),
         output_dir=str(output_dir),
         history=fitted.history,
+        team=team.report(objective) if team else {},
+        augmentation=trainer.augmentation_report() if policy else {},
     )
     save_student(student, tokenizer, spec, result, output_dir / "student")
     result.wall_seconds = time.perf_counter() - started
-    (output_dir / RESULT_FILE).write_text(
-        json.dumps(asdict(result), indent=2)
-    )  # last: marks the run complete
+    (output_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=2))  # last: marks the run complete
     shutil.rmtree(output_dir / "work", ignore_errors=True)
     return result
 
 
 def _load_finetuned(model_dir: Path, spec: TaskSpec) -> PreTrainedModel:
-    cls = (
-        AutoModelForQuestionAnswering
-        if spec.task_type is TaskType.SPAN
-        else AutoModelForSequenceClassification
-    )
+    cls = AutoModelForQuestionAnswering if spec.task_type is TaskType.SPAN else AutoModelForSequenceClassification
     return cls.from_pretrained(model_dir, attn_implementation="eager")
 
 
@@ -254,9 +273,7 @@ def cpu_latency_ms(model: nn.Module, split: EncodedSplit, pad_id: int, examples:
     return 1000 * (time.perf_counter() - start) / len(batches)
 
 
-def save_student(
-    student: PreTrainedModel, tokenizer, spec: TaskSpec, result: RunResult, folder: Path
-) -> None:
+def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: RunResult, folder: Path) -> None:
     """Save a standard HF folder (loads with plain ``transformers``) plus a model card."""
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

@@ -116,12 +116,8 @@ class TeacherCache:
                 out = teacher_forward(teacher, batch, spec)
                 width = batch["input_ids"].shape[1]
                 if logits_mm is None:
-                    logits_shape = (
-                        (n, 2, length) if spec.task_type is TaskType.SPAN else (n, out.logits.shape[-1])
-                    )
-                    logits_mm = np.lib.format.open_memmap(
-                        folder / "logits.npy", "w+", np.float32, logits_shape
-                    )
+                    logits_shape = (n, 2, length) if spec.task_type is TaskType.SPAN else (n, out.logits.shape[-1])
+                    logits_mm = np.lib.format.open_memmap(folder / "logits.npy", "w+", np.float32, logits_shape)
                     for i, h in enumerate(out.hidden_states):
                         hidden_mm.append(
                             np.lib.format.open_memmap(

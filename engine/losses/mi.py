@@ -70,10 +70,7 @@ def interpolated_bound(scores: Tensor, log_q: Tensor, alpha: float) -> Tensor:
         log_base = log_q.expand(b, b)
     else:
         log_m = _log_mean_exp_leave_one_out(scores)
-        if alpha == 1:
-            log_base = log_m
-        else:
-            log_base = torch.logaddexp(math.log(alpha) + log_m, math.log1p(-alpha) + log_q)
+        log_base = log_m if alpha == 1 else torch.logaddexp(math.log(alpha) + log_m, math.log1p(-alpha) + log_q)
     # log_base[i, j] = log( α m(y_j; {x_k : k ≠ i}) + (1-α) q(y_j) )
     off_diagonal = ~torch.eye(b, dtype=torch.bool, device=scores.device)
     joint = (scores.diagonal() - log_base)[off_diagonal].mean()
@@ -105,9 +102,7 @@ class TransformerCritic(nn.Module):
     def __init__(self, hidden_size: int) -> None:
         super().__init__()
         self.embed = nn.Linear(hidden_size, self.width)
-        layer = nn.TransformerEncoderLayer(
-            self.width, nhead=8, dim_feedforward=256, dropout=0.0, batch_first=True
-        )
+        layer = nn.TransformerEncoderLayer(self.width, nhead=8, dim_feedforward=256, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:

@@ -53,8 +53,7 @@ def check_pred_loss(name: str, task_type: TaskType) -> None:
     PRED_LOSSES.get(name)
     if name == "ce" and task_type == TaskType.REGRESSION:
         raise AutodistillError(
-            "prediction loss 'ce' needs classes but this is a regression task "
-            "(one real-valued output); use 'mse'"
+            "prediction loss 'ce' needs classes but this is a regression task (one real-valued output); use 'mse'"
         )
 
 
@@ -169,8 +168,7 @@ def label_mse(logits: Tensor, target: Tensor, *, task_type: TaskType, mask: Tens
     if task_type == TaskType.REGRESSION:
         if logits.shape[-1] != 1 or target.numel() != logits.shape[0]:
             raise AutodistillError(
-                f"regression needs logits [B, 1] and targets [B], got {tuple(logits.shape)} "
-                f"and {tuple(target.shape)}"
+                f"regression needs logits [B, 1] and targets [B], got {tuple(logits.shape)} and {tuple(target.shape)}"
             )
         return ((logits.squeeze(-1) - target.reshape(-1).to(logits.dtype)) ** 2).mean()
     mask = _check_mask(logits, mask)

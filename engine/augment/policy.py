@@ -1,0 +1,221 @@
+"""The augmentation policy a(x, y) of Eq. 1: Algorithm 1's stack of operations.
+
+Algorithm 1 runs the operations G_1 ... G_n in order on each training example,
+feeding each one's output to the next. :class:`AugmentPolicy` does exactly that for
+the text operations (``ca``, ``ra``, ``bt``, any order, repeats allowed).
+
+Mixup acts on embeddings, so it runs last, inside the objective, whatever its
+position in the stack: a text operation written after ``mixup`` rewrites both
+mixed partners' texts before they are embedded, the only meaning it can have.
+Each ``mixup`` in the stack is one mixing round.
+
+Reproducibility: an example's augmentation is a pure function of
+(seed, draw, example key, position in the stack, text side). ``draw`` counts the
+augmented copies of an example: epoch ``e``, copy ``r`` of ``repeated_aug = R`` is
+draw ``e·R + r`` while training, and pre-generated copy ``k`` is draw ``k``. The key
+is the example's row label in the train split. So which worker process or which
+batch an example lands in cannot change its text, and a pre-generated copy is
+the very text live augmentation would produce.
+
+Task validity: pair tasks augment each side on its own; span tasks lock the
+answer inside the context and recompute ``answer_start``, and an example whose
+answer an operation cannot keep (back-translation) is dropped and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from engine.augment.base import AUGMENTERS, AugmentSettings, Operation, TextItem, TextOperation
+from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
+
+if TYPE_CHECKING:
+    from engine.config import DistillConfig
+
+SEED_MOD = 2**32
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """Everything that decides augmented text; picklable, for worker processes."""
+
+    ops: tuple[str, ...]
+    settings: AugmentSettings
+    seed: int
+    repeated: int = 1
+
+    @classmethod
+    def from_config(cls, config: DistillConfig) -> PolicySpec:
+        settings = AugmentSettings(
+            aug_p=config.aug_p,
+            ca_model=config.ca_model,
+            bt_model=config.bt_model,
+            bt_pivot=config.bt_pivot,
+            mixup_dist=config.mixup_dist,
+            mixup_alpha=config.mixup_alpha,
+        )
+        return cls(tuple(config.augment), settings, config.train.seed, config.repeated_aug)
+
+    @property
+    def text_ops(self) -> tuple[str, ...]:
+        return tuple(name for name in self.ops if AUGMENTERS.get(name).kind == "text")
+
+    @property
+    def mixup_rounds(self) -> int:
+        return sum(AUGMENTERS.get(name).kind == "embedding" for name in self.ops)
+
+
+@dataclass(frozen=True)
+class TextExample:
+    """One training example in the normalised columns of ``engine.data.schema``."""
+
+    key: int
+    text: str
+    label: float | int | None = None
+    text_pair: str | None = None
+    answer_start: int | None = None
+    answer_text: str | None = None
+
+
+def frame_examples(frame: pd.DataFrame) -> list[TextExample]:
+    """The rows of a split as examples, keyed by their row label (stable under subsetting)."""
+    n = len(frame)
+
+    def column(name: str) -> list:
+        return frame[name].tolist() if name in frame else [None] * n
+
+    labels, pairs = column("label"), column("text_pair")
+    starts, answers = column("answer_start"), column("answer_text")
+    return [
+        TextExample(
+            key=int(key),
+            text=str(text),
+            label=labels[i],
+            text_pair=None if pairs[i] is None else str(pairs[i]),
+            answer_start=None if starts[i] is None else int(starts[i]),
+            answer_text=None if answers[i] is None else str(answers[i]),
+        )
+        for i, (key, text) in enumerate(zip(frame.index, frame["text"].astype(str), strict=True))
+    ]
+
+
+def examples_frame(examples: list[TextExample], spec: TaskSpec) -> pd.DataFrame:
+    """Examples back into a frame with the task's normalised columns (plus ``key``)."""
+    columns: dict[str, list] = {"key": [e.key for e in examples], "text": [e.text for e in examples]}
+    if spec.paired or spec.task_type is TaskType.SPAN:
+        columns["text_pair"] = [e.text_pair for e in examples]
+    if spec.task_type is TaskType.SPAN:
+        columns["answer_start"] = [e.answer_start for e in examples]
+        columns["answer_text"] = [e.answer_text for e in examples]
+    if any(e.label is not None for e in examples) or spec.task_type is not TaskType.SPAN:
+        columns["label"] = [e.label for e in examples]
+    return pd.DataFrame(columns)
+
+
+def example_rng(seed: int, draw: int, key: int, step: int, side: int) -> np.random.Generator:
+    """The generator of one text side of one example at one step of the stack."""
+    return np.random.default_rng([seed % SEED_MOD, draw, key % 2**63, step, side])
+
+
+class AugmentPolicy:
+    """Algorithm 1 over a batch of examples, for the text operations of the stack."""
+
+    def __init__(self, spec: PolicySpec, task: TaskSpec) -> None:
+        self.spec, self.task = spec, task
+        self.operations: list[Operation] = [AUGMENTERS.get(name)(spec.settings) for name in spec.ops]
+
+    @property
+    def text_steps(self) -> list[tuple[int, TextOperation]]:
+        return [(j, op) for j, op in enumerate(self.operations) if isinstance(op, TextOperation)]
+
+    @property
+    def mixup_rounds(self) -> int:
+        return self.spec.mixup_rounds
+
+    def check(self) -> None:
+        """Fail now, in one line, if an operation's backend is missing (before any training)."""
+        for name in dict.fromkeys(self.spec.ops):
+            self.operations[self.spec.ops.index(name)].check()
+
+    def prepare(self) -> None:
+        """Load every operation's resources now rather than at the first example."""
+        for _, op in self.text_steps:
+            op.prepare()
+
+    def backends(self) -> dict[str, str]:
+        return {op.name: op.backend() for op in self.operations}
+
+    def _sides(self, example: TextExample) -> list[TextItem]:
+        items = [TextItem(example.text)]
+        if self.task.task_type is TaskType.SPAN:
+            start = int(example.answer_start or 0)
+            items.append(TextItem(example.text_pair or "", (start, start + len(example.answer_text or ""))))
+        elif self.task.paired:
+            items.append(TextItem(example.text_pair or ""))
+        return items
+
+    def augment(self, work: list[tuple[TextExample, int]]) -> tuple[list[TextExample], Counter[str]]:
+        """Augment each (example, draw); returns the kept examples in order and drop counts
+        by reason (the operation that lost a span answer, or ``bad_answer`` for an answer
+        that was not at its ``answer_start`` to begin with)."""
+        outcomes = self.augment_each(work)
+        kept = [o for o in outcomes if isinstance(o, TextExample)]
+        return kept, Counter(o for o in outcomes if isinstance(o, str))
+
+    def augment_each(self, work: list[tuple[TextExample, int]]) -> list[TextExample | str]:
+        """Per (example, draw): the augmented example, or why it was dropped. Each
+        operation gets the whole list in one call (one Apertium call for all of it)."""
+        outcomes: list[TextExample | str] = ["" for _ in work]
+        alive: list[tuple[int, int, list[TextItem]]] = []  # (work index, draw, sides)
+        for n, (example, draw) in enumerate(work):
+            sides = self._sides(example)
+            if self.task.task_type is TaskType.SPAN and sides[1].protected != example.answer_text:
+                outcomes[n] = "bad_answer"
+                continue
+            alive.append((n, draw, sides))
+        for step, op in self.text_steps:
+            flat = [(a, s) for a, (_, _, sides) in enumerate(alive) for s in range(len(sides))]
+            rngs = [example_rng(self.spec.seed, alive[a][1], work[alive[a][0]][0].key, step, s) for a, s in flat]
+            results = op.augment([alive[a][2][s] for a, s in flat], rngs)
+            lost: set[int] = set()
+            for (a, s), item in zip(flat, results, strict=True):
+                if item is None:
+                    lost.add(a)
+                else:
+                    alive[a][2][s] = item
+            for a in lost:
+                outcomes[alive[a][0]] = op.name
+            alive = [entry for a, entry in enumerate(alive) if a not in lost]
+        for n, _, sides in alive:
+            outcomes[n] = self._rebuild(work[n][0], sides)
+        return outcomes
+
+    def _rebuild(self, example: TextExample, sides: list[TextItem]) -> TextExample:
+        if self.task.task_type is TaskType.SPAN:
+            context = sides[1]
+            assert context.span is not None
+            return replace(
+                example,
+                text=sides[0].text,
+                text_pair=context.text,
+                answer_start=context.span[0],
+                answer_text=context.protected,
+            )
+        if self.task.paired:
+            return replace(example, text=sides[0].text, text_pair=sides[1].text)
+        return replace(example, text=sides[0].text)
+
+
+def build_policy(config: DistillConfig, task: TaskSpec) -> AugmentPolicy:
+    """The run's policy, with every backend checked (one-line errors before training)."""
+    if not config.augment:
+        raise AutodistillError("no augmentation policy configured (augment is empty)")
+    policy = AugmentPolicy(PolicySpec.from_config(config), task)
+    policy.check()
+    return policy

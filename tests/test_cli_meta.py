@@ -1,0 +1,160 @@
+"""The meta-layer commands: features, runs, evaluate, importance, sweep, recommend, run --recommendation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import toy_frame
+from test_recommend import fake_finetune_teacher, fill_store
+from typer.testing import CliRunner
+
+import cli
+import engine.finetune
+import engine.run as engine_run
+from engine.data import load_task
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(cli.typer_app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def error_of(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What `autodistill ARGS` prints on stderr when it refuses (exit status 2, one line)."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.app(list(args))
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("error:") and "\n" not in message, message
+    return message
+
+
+@pytest.fixture
+def reviews(tmp_path: Path) -> Path:
+    path = tmp_path / "reviews.csv"
+    toy_frame(400, 0).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def store_file(tmp_path: Path, reviews: Path) -> Path:
+    from autodistill.store import RunStore
+
+    path = tmp_path / "ours.sqlite"
+    with RunStore(path) as store:
+        fill_store(store, load_task(str(reviews)))
+    return path
+
+
+def test_runs_import_then_export(tmp_path: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    assert "imported 1239 new runs (1239 paper runs stored) and the features of 10 tasks" in invoke(
+        "runs", "import", "--store", str(store)
+    )
+    assert "imported 0 new runs" in invoke("runs", "import", "--store", str(store))  # idempotent
+    assert "wrote 1239 paper runs" in invoke("runs", "export", str(tmp_path / "runs.csv"), "--store", str(store))
+    frame = pd.read_csv(tmp_path / "runs.csv")
+    assert len(frame) == 1239 and {"inter_loss", "mapping", "ratio", "config_json"} <= set(frame.columns)
+
+
+def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
+    store = tmp_path / "runs.sqlite"
+    out = invoke(
+        "features",
+        "--dataset",
+        str(reviews),
+        "--description",
+        "Is this short movie review positive or negative?",
+        "--baseline",
+        "linear",
+        "--store",
+        str(store),
+    )
+    assert "task embedding" in out and "#examples" in out and "stored in" in out
+    from autodistill.store import RunStore
+
+    with RunStore(store) as runs_store:
+        (features,) = runs_store.features("glove50-tfidf.v1+linear")
+    assert features.dataset == "reviews" and len(features.task_embedding) == 50
+
+
+def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path) -> None:
+    out = invoke("evaluate", "--lodo", "--source", "ours", "--time-limit", "5", "--store", str(store_file))
+    assert "mean Spearman over 3 held-out data sets" in out and "paper, Figure 5: 0.33" in out
+    plot = tmp_path / "importance.png"
+    out = invoke("importance", "--source", "ours", "--plot", str(plot), "--store", str(store_file))
+    assert "l_inter" in out and plot.stat().st_size > 0
+
+
+def test_sweep_dry_run_lists_the_trials(reviews: Path) -> None:
+    out = invoke("sweep", "--datasets", str(reviews), "--students", "tiny,layers=0,2", "--n", "2", "--dry-run")
+    assert out.count("no-KD baseline") == 2 and out.count("distill") == 4
+
+
+def test_recommend_then_run_a_pick(
+    store_file: Path, reviews: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.finetune, "finetune_teacher", fake_finetune_teacher)
+    out_file = tmp_path / "rec.json"
+    out = invoke(
+        "recommend",
+        "--dataset",
+        str(reviews),
+        "--description",
+        "Is this short movie review positive or negative?",
+        "--top",
+        "3",
+        "--time-limit",
+        "5",
+        "--out",
+        str(out_file),
+        "--store",
+        str(store_file),
+    )
+    assert "within-data-set percentile rank" in out and "recommended in" in out
+    picks = json.loads(out_file.read_text())["picks"]
+    assert len(picks) == 3
+
+    ran = []
+
+    def capture(config, output_dir=None):
+        ran.append(config)
+        raise _Stop
+
+    monkeypatch.setattr(engine_run, "run", capture)
+    with pytest.raises(_Stop):
+        cli.typer_app(["run", "--recommendation", str(out_file), "--pick", "2", "--epochs", "1"], standalone_mode=False)
+    assert ran[0].model_dump(mode="json") == {
+        **picks[1]["engine"],
+        "train": {**picks[1]["engine"]["train"], "epochs": 1},
+    }
+
+
+class _Stop(Exception):
+    """Raised instead of printing a run result, once the config has been captured."""
+
+
+def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, reviews: Path) -> None:
+    from autodistill.store import RunStore
+
+    not_a_store = tmp_path / "notes.txt"
+    not_a_store.write_text("these are my notes, not a database\n" * 50)
+    assert "is not a runs store" in error_of(capsys, "evaluate", "--store", str(not_a_store))
+    assert "no runs store at" in error_of(capsys, "importance", "--store", str(tmp_path / "missing.sqlite"))
+    assert "--description is empty" in error_of(capsys, "features", "--dataset", str(reviews), "--description", " ")
+    empty = tmp_path / "empty.sqlite"
+    RunStore(empty).close()
+    message = error_of(capsys, "evaluate", "--source", "ours", "--store", str(empty))
+    assert "autodistill sweep" in message
+    message = error_of(capsys, "recommend", "--dataset", str(reviews), "--store", str(empty))
+    assert "autodistill sweep" in message
+    small = tmp_path / "small.csv"
+    toy_frame(40, 0).to_csv(small, index=False)
+    message = error_of(capsys, "features", "--dataset", str(small), "--description", "Positive or negative?")
+    assert "at least 50" in message

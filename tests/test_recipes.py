@@ -1,0 +1,37 @@
+"""The paper's named recipes (Appendix A, Table 1) load as valid Distiller configs."""
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_config_file, parse_config
+
+RECIPES = Path(__file__).resolve().parent.parent / "configs" / "recipes"
+
+
+@pytest.mark.parametrize(
+    ("recipe", "mapping", "inter_loss", "pred_loss"),
+    [
+        ("tinybert", "skip", "mse", "ce"),
+        ("bert-emd", "emd", "mse", "ce"),
+        ("pkd", "skip", "pkd", "ce"),
+        ("mi-alpha", "skip", "mi", "ce"),
+    ],
+)
+def test_recipe_spells_the_papers_pipeline(recipe, mapping, inter_loss, pred_loss):
+    config = parse_config(load_config_file(RECIPES / f"{recipe}.yaml"), source=recipe)
+    assert (config.mapping, config.inter_loss, config.pred_loss) == (mapping, inter_loss, pred_loss)
+
+
+def test_tinybert_recipe_turns_on_the_augmented_terms():
+    config = parse_config(load_config_file(RECIPES / "tinybert.yaml"))
+    assert config.weights == (1.0, 0.5, 1.0, 0.5)
+
+
+def test_config_file_that_does_not_parse_says_where(tmp_path):
+    from engine.errors import AutodistillError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: bbc-news\nmapping: [skip\n")
+    with pytest.raises(AutodistillError, match=r"bad.yaml: line \d+, column \d+"):
+        load_config_file(bad)

@@ -1,0 +1,173 @@
+"""AutoDistiller's recommendation (paper §3.4, §5.4) on a small synthetic store of 'ours' runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import toy_frame
+
+import engine.finetune
+from autodistill.features import featurizer_version
+from autodistill.predictor import META_FILE, PredictorSettings
+from autodistill.recommend import group_stats, load_recommendation, recommend, run_versus_random
+from autodistill.space import DEFAULT_SPACE
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from engine.config import parse_config
+from engine.data.schema import TaskData, TaskSpec, TaskType
+from engine.errors import AutodistillError
+from engine.finetune import FinetunedModel
+
+VERSION = featurizer_version("bilstm")
+TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
+STUDENT = ModelDescriptor("layers=0,2,4", 3, 384, 17_390_000)
+CONFIGS = list(DEFAULT_SPACE.configurations())[::150]
+QUICK = PredictorSettings(time_limit=10)
+TRAINING_SETS = ("news-like", "reviews-like", "spam-like")
+
+
+def _features(name: str, n_examples: int, n_labels: int, seed: int) -> DatasetFeatures:
+    """Real-shaped features: 50-d GloVe-like context and task embeddings, a baseline score."""
+    rng = np.random.default_rng(seed)
+    return DatasetFeatures(
+        name,
+        VERSION,
+        "classification",
+        n_examples,
+        n_labels,
+        0.55 + 0.05 * seed,
+        "bilstm",
+        tuple(float(x) for x in rng.normal(0, 0.1, 50)),
+        tuple(float(x) for x in rng.normal(0, 0.4, 50)),
+        frozenset({"film", "drug", "money"}),
+    )
+
+
+def fill_store(store: RunStore, target: TaskData | None = None, *, runs_on_target: bool = False) -> None:
+    """Fake 'ours' runs on three data sets where MI-α distils best, plus the target's stored features."""
+    rng = np.random.default_rng(0)
+    names = list(TRAINING_SETS) + ([target.spec.name] if target is not None and runs_on_target else [])
+    for k, name in enumerate(names):
+        store.put_features(_features(name, 500 * (k + 1), 2 + k, k))
+        store.add_runs(
+            RunRecord(
+                name,
+                "classification",
+                config,
+                TEACHER,
+                STUDENT,
+                0.9 * (0.8 + 0.1 * (config.inter_loss == "mi") + rng.normal(0, 0.01)),
+                0.9,
+                featurizer_version=VERSION,
+            )
+            for config in CONFIGS
+        )
+    if target is not None:
+        store.put_features(_features(target.spec.name, len(target.train), target.spec.num_labels, 7))
+
+
+def fake_finetune_teacher(teacher, task, settings=None, *, show_progress=True) -> FinetunedModel:
+    return FinetunedModel(teacher, task.spec.name, Path("/nowhere"), task.spec.metric, 0.9, {}, 0.0, 0.0, {})
+
+
+@pytest.fixture(autouse=True)
+def cached_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The teacher counts as fine-tuned already (recommend's 'teacher cached' case)."""
+    monkeypatch.setattr(engine.finetune, "finetune_teacher", fake_finetune_teacher)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("predictors")
+
+
+@pytest.fixture
+def store(tmp_path: Path, toy_task: TaskData) -> RunStore:
+    with RunStore(tmp_path / "runs.sqlite") as runs_store:
+        fill_store(runs_store, toy_task)
+        yield runs_store
+
+
+def test_recommend_puts_the_configurations_that_distilled_best_first(
+    store: RunStore, toy_task: TaskData, cache: Path, tmp_path: Path
+) -> None:
+    rec = recommend(toy_task, store, top=5, settings=QUICK, cache_dir=cache, show_progress=False)
+    assert [p.config.inter_loss for p in rec.picks] == ["mi"] * 5
+    pipelines = {(c.inter_level, c.mapping, c.pred_loss, c.policy) for c in (p.config for p in rec.picks)}
+    assert len(pipelines) == 5  # five different pipelines, not one with its aug_p/repeats turned
+    assert [p.score for p in rec.picks] == sorted((p.score for p in rec.picks), reverse=True)
+    assert all(0.85 < p.predicted_ratio < 0.95 for p in rec.picks)  # the ratio model, shown for display
+    assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * len(CONFIGS)
+    assert rec.candidates == sum(1 for _ in DEFAULT_SPACE.configurations())
+    saved = load_recommendation(rec.save(tmp_path / "rec.json"))
+    assert saved.picks == rec.picks and saved.teacher_score == 0.9
+    engine = parse_config(saved.pick(2).engine)
+    assert engine.dataset == "toy" and engine.student == "layers=0,2,4" and engine.inter_loss == "mi"
+    with pytest.raises(AutodistillError, match=r"picks 1\.\.5"):
+        saved.pick(6)
+
+
+def test_unseen_leaves_the_data_sets_own_runs_out(tmp_path: Path, toy_task: TaskData, cache: Path) -> None:
+    with RunStore(tmp_path / "own.sqlite") as store:
+        fill_store(store, toy_task, runs_on_target=True)
+        seen = recommend(toy_task, store, top=1, settings=QUICK, cache_dir=cache, show_progress=False)
+        unseen = recommend(toy_task, store, top=1, settings=QUICK, cache_dir=cache, unseen=True, show_progress=False)
+    assert "toy" in seen.trained_on and "toy" not in unseen.trained_on
+
+
+def test_an_empty_store_says_how_to_fill_it(tmp_path: Path, toy_task: TaskData) -> None:
+    with RunStore(tmp_path / "empty.sqlite") as store, pytest.raises(AutodistillError) as info:
+        recommend(toy_task, store, show_progress=False)
+    assert "autodistill sweep" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_papers_runs_cannot_recommend_for_a_new_data_set(store: RunStore, toy_task: TaskData) -> None:
+    with pytest.raises(AutodistillError, match="--source ours"):
+        recommend(toy_task, store, source="paper", show_progress=False)
+
+
+@pytest.mark.parametrize(
+    ("rows", "labels", "message"),
+    [(30, None, "at least 50"), (96, 0, "at least 2")],
+)
+def test_degenerate_data_sets_are_refused_before_the_teacher_is_trained(
+    store: RunStore, monkeypatch: pytest.MonkeyPatch, rows: int, labels: int | None, message: str
+) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("the teacher must not be fine-tuned for a data set that cannot be featurized")
+
+    monkeypatch.setattr(engine.finetune, "finetune_teacher", never)
+    train = toy_frame(rows, 0)
+    if labels is not None:
+        train = train.assign(label=labels)
+    spec = TaskSpec("bad", TaskType.CLASSIFICATION, "Is this review positive?", ("neg", "pos"))
+    with pytest.raises(AutodistillError, match=message):
+        recommend(TaskData(spec, train, toy_frame(32, 1), toy_frame(32, 2)), store, show_progress=False)
+
+
+def test_a_predictor_of_another_featurizer_version_is_refused(
+    store: RunStore, toy_task: TaskData, tmp_path: Path
+) -> None:
+    old = tmp_path / "old-predictor"
+    old.mkdir()
+    (old / META_FILE).write_text(json.dumps({"featurizer_version": "glove50-tfidf.v0+bilstm"}))
+    with pytest.raises(AutodistillError, match="retrain"):
+        recommend(toy_task, store, predictor=old, show_progress=False)
+
+
+def test_picks_against_random_configurations(
+    store: RunStore, toy_task: TaskData, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_sweep import fake_trial
+
+    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+    results = run_versus_random(rec, toy_task, store, top=2, random_n=3, show_progress=False, trial_fn=fake_trial)
+    assert list(results["group"]) == ["AutoDistiller"] * 2 + ["random"] * 3 + ["no-KD"]
+    assert set(results["config"][:2]) == {p.config for p in rec.picks[:2]}
+    assert not set(results["config"][2:]) & set(results["config"][:2])
+    stats = group_stats(results)
+    assert stats["AutoDistiller"][0] == pytest.approx(0.9)  # fake_trial: MI-α gives 0.9, others 0.8 or fail
+    assert stats["no-KD"][0] == pytest.approx(0.8)
+    assert len(store.trials()) == 6  # logged like any sweep trial

@@ -1,0 +1,265 @@
+"""Sweeps (paper §4's random search): a fixed trial list, resumable, failures logged, three backends."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import toy_frame
+
+import engine.run as engine_run
+from autodistill import sweep
+from autodistill.bridge import distiller_config, engine_config, make_budget, space_for
+from autodistill.space import DEFAULT_SPACE, DistillerConfig, SearchSpace
+from autodistill.store import RunStore
+from engine.data.schema import TaskData, TaskSpec, TaskType
+from engine.errors import AutodistillError
+from engine.run import RunResult
+
+BUDGET = make_budget(epochs=1, batch_size=16, max_length=16)
+VERSION = "glove50-tfidf.v1+bilstm"
+
+
+def _task(name: str, task_type: TaskType = TaskType.CLASSIFICATION) -> TaskData:
+    labels = ("neg", "pos") if task_type is TaskType.CLASSIFICATION else ()
+    spec = TaskSpec(name, task_type, "Is this toy review positive or negative?", labels)
+    return TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
+
+
+TASKS = {"toy-a": _task("toy-a"), "toy-b": _task("toy-b")}
+
+
+def fake_result(trial: sweep.Trial, ratio: float) -> RunResult:
+    """A RunResult shaped like the engine's, for a trial that was never trained."""
+    return RunResult(
+        run_id=trial.trial_id,
+        kind=trial.kind,
+        dataset=trial.dataset,
+        task_kind="classification",
+        metric="accuracy",
+        config=trial.engine.model_dump(mode="json"),
+        student_score=0.9 * ratio,
+        teacher_score=0.9,
+        ratio=ratio,
+        student_dev_metrics={},
+        teacher_dev_metrics={},
+        student_params=4_400_000,
+        teacher_params=22_700_000,
+        student_layers=2,
+        student_hidden=128,
+        teacher_layers=6,
+        teacher_hidden=384,
+        train_examples=96,
+        best_epoch=1,
+        train_seconds=0.1,
+        wall_seconds=0.1,
+        examples_per_second=960.0,
+        teacher_latency_ms=1.0,
+        student_latency_ms=0.5,
+        output_dir="/nowhere",
+    )
+
+
+def fake_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    """A trivially cheap trial (importable by worker processes): PKD 'crashes', MI-α distils best."""
+    log = os.environ.get("FAKE_TRIAL_LOG")
+    if log:
+        with open(log, "a") as handle:
+            handle.write(f"{trial.trial_id} {os.getpid()} {threads}\n")
+    if trial.config is not None and trial.config.inter_loss == "pkd":
+        return sweep.Outcome(trial.trial_id, None, "RuntimeError: PKD exploded (at fake.py:1)", 0.01)
+    ratio = 0.8 + 0.1 * (trial.config is not None and trial.config.inter_loss == "mi")
+    return sweep.Outcome(trial.trial_id, fake_result(trial, ratio), None, 0.01)
+
+
+def _plan(n: int = 4, seed: int = 0, tasks: dict[str, TaskData] = TASKS) -> list[sweep.Trial]:
+    return sweep.plan(tasks, ["tiny", "layers=0,2,4"], n, seed=seed, budget=BUDGET)
+
+
+# -- the bridge ---------------------------------------------------------------------------------------
+
+
+def test_every_configuration_of_the_space_survives_the_trip_through_the_engine_config() -> None:
+    for config in list(DEFAULT_SPACE.configurations())[::7]:
+        engine = engine_config(config, "toy", teacher="minilm-l6", student="tiny", budget=BUDGET)
+        assert distiller_config(engine) == config
+    engine = engine_config(
+        DistillerConfig("mi", 0.1, "emd", "mse", ("backtranslation", "random"), True, 0.5, 4),
+        "toy",
+        teacher="minilm-l6",
+        student="tiny",
+        budget=BUDGET,
+    )
+    assert engine.augment == ("bt", "ra", "mixup") and engine.alpha == 0.1
+    assert (engine.aug_p, engine.repeated_aug, engine.train.epochs) == (0.5, 4, 1)
+
+
+def test_logit_only_kd_is_not_a_point_of_the_space() -> None:
+    with pytest.raises(AutodistillError, match="not a point of the Distiller search space"):
+        distiller_config({"dataset": "toy", "mapping": None, "inter_loss": None})
+
+
+def test_regression_tasks_are_never_given_a_cross_entropy_prediction_loss() -> None:
+    assert space_for(TaskType.REGRESSION).pred_losses == ("mse",)
+    trials = _plan(n=12, tasks={"toy-reg": _task("toy-reg", TaskType.REGRESSION)})
+    assert {t.engine.pred_loss for t in trials if t.kind == "distill"} == {"mse"}
+
+
+def test_a_bad_budget_is_one_line() -> None:
+    with pytest.raises(AutodistillError, match="budget: epochs") as info:
+        make_budget(epochs=0)
+    assert "\n" not in str(info.value)
+
+
+# -- planning -----------------------------------------------------------------------------------------
+
+
+def test_students_with_layer_lists_are_split_correctly() -> None:
+    assert sweep.parse_students("tiny,layers=0,2,4,mini") == ["tiny", "layers=0,2,4", "mini"]
+
+
+def test_the_trial_list_is_a_function_of_seed_data_sets_students_and_n() -> None:
+    first = _plan()
+    assert [t.trial_id for t in first] == [t.trial_id for t in _plan()]
+    assert [t.trial_id for t in first] != [t.trial_id for t in _plan(seed=1)]
+    kinds = [t.kind for t in first if t.dataset == "toy-a"]
+    assert kinds == ["finetune"] * 2 + ["distill"] * 8  # a baseline per student, then 4 configs x 2 students
+    # Raising n or adding a data set keeps every trial planned before.
+    more = {t.trial_id for t in _plan(n=6, tasks={**TASKS, "toy-c": _task("toy-c")})}
+    assert {t.trial_id for t in first} <= more
+    configs = [t.config for t in first if t.dataset == "toy-a" and t.student == "tiny" and t.config]
+    assert len(set(configs)) == 4  # distinct draws
+
+
+# -- running ------------------------------------------------------------------------------------------
+
+
+def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -> None:
+    trials = _plan()
+    failing = sum(1 for t in trials if t.config is not None and t.config.inter_loss == "pkd")
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = sweep.run_trials(
+            trials, store, featurizer_version=VERSION, workers=0, show_progress=False, trial_fn=fake_trial
+        )
+        assert report.ran == len(trials) and report.skipped == 0
+        assert len(report.failed) == failing
+        assert all(r.error == "RuntimeError: PKD exploded (at fake.py:1)" for r in report.failed)
+        runs = store.runs(source="ours")
+        assert len(runs) == sum(1 for t in trials if t.kind == "distill") - failing  # baselines are trials, not runs
+        assert set(runs["featurizer_version"]) == {VERSION}
+        logged = store.trials().set_index("trial_id")
+        assert (logged.loc[[t.trial_id for t in trials if t.kind == "finetune"], "status"] == "done").all()
+        again = sweep.run_trials(
+            trials, store, featurizer_version=VERSION, workers=0, show_progress=False, trial_fn=fake_trial
+        )
+        assert again.ran == 0 and again.skipped == len(trials)
+        retried = sweep.run_trials(
+            trials,
+            store,
+            featurizer_version=VERSION,
+            workers=0,
+            show_progress=False,
+            trial_fn=fake_trial,
+            retry_failed=True,
+        )
+        assert retried.ran == failing
+        summary = report.summary()
+    assert list(summary["dataset"]) == ["toy-a", "toy-a", "toy-b", "toy-b"]
+    assert summary["no-KD"].tolist() == pytest.approx([0.8] * 4)
+    assert summary["best KD"].tolist() == pytest.approx([0.9] * 4)
+
+
+def test_an_engine_error_becomes_the_trials_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(config, **kwargs):
+        raise ValueError("the critic diverged\nsecond line")
+
+    monkeypatch.setattr(engine_run, "run", broken)
+    trial = next(t for t in _plan() if t.kind == "distill")
+    outcome = sweep.execute_trial(trial)
+    assert outcome.result is None
+    assert outcome.error.startswith("ValueError: the critic diverged (at test_sweep.py:")
+    assert "\n" not in outcome.error
+
+
+def test_local_worker_processes_split_the_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "ran.txt"
+    monkeypatch.setenv("FAKE_TRIAL_LOG", str(log))
+    trials = _plan(n=2)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = sweep.run_trials(
+            trials, store, featurizer_version=VERSION, workers=2, show_progress=False, trial_fn=fake_trial
+        )
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(line[0] for line in lines) == sorted(t.trial_id for t in trials)
+    assert {line[1] for line in lines} != {str(os.getpid())}  # ran in worker processes
+    assert {int(line[2]) for line in lines} == {max(1, sweep.available_cpus() // 2)}
+    assert report.ran == len(trials)
+
+
+def test_ray_backend_on_a_local_ray_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray = pytest.importorskip("ray")
+    log = tmp_path / "ran.txt"
+    monkeypatch.setenv("FAKE_TRIAL_LOG", str(log))
+    tests_dir = str(Path(__file__).parent)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": tests_dir, "FAKE_TRIAL_LOG": str(log)}},
+    )
+    try:
+        trials = _plan(n=1, tasks={"toy-a": TASKS["toy-a"]})
+        with RunStore(tmp_path / "runs.sqlite") as store:
+            report = sweep.run_trials(
+                trials, store, featurizer_version=VERSION, backend="ray", workers=2, show_progress=False,
+                trial_fn=fake_trial, tasks={"toy-a": TASKS["toy-a"]},
+            )  # fmt: skip
+            assert report.ran == len(trials) == 4
+            assert len(store.runs(source="ours")) == 2 - len(report.failed)
+        pids = {line.split()[1] for line in log.read_text().splitlines()}
+        assert str(os.getpid()) not in pids  # Ray workers, not this process
+    finally:
+        ray.shutdown()
+
+
+def test_bad_backend_choices_are_one_line(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        for kwargs, message in (
+            ({"backend": "slurm"}, "unknown sweep backend 'slurm'"),
+            ({"address": "10.0.0.1:6379"}, "add --backend ray"),
+            ({"workers": -1}, "--workers must be 0"),
+        ):
+            with pytest.raises(AutodistillError, match=message):
+                sweep.run_trials(_plan(n=1), store, featurizer_version=VERSION, show_progress=False, **kwargs)
+
+
+def test_a_too_small_data_set_is_refused_before_any_trial(tmp_path: Path) -> None:
+    small = tmp_path / "tiny.csv"
+    toy_frame(30, 0).to_csv(small, index=False)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(AutodistillError, match="at least 50"):
+            sweep.run_sweep([str(small)], ["tiny"], 1, store, show_progress=False, trial_fn=fake_trial)
+        assert store.trials().empty
+
+
+@pytest.mark.slow
+def test_a_real_sweep_on_the_toy_task_records_engine_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toy_task: TaskData
+) -> None:
+    from engine.config import TrainSettings
+
+    monkeypatch.setattr(engine_run, "TEACHER_SETTINGS", TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16))
+    space = replace(SearchSpace(), augmenters=(), mixup=(False,), inter_losses=("mse",), mappings=("last",))
+    budget = make_budget(epochs=1, max_length=16, lr=1e-3)
+    trials = sweep.plan({"toy": toy_task}, ["tiny"], 1, budget=budget, space=space, baselines=False)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = sweep.run_trials(trials, store, featurizer_version=VERSION, workers=0, show_progress=False,
+                                  tasks={"toy": toy_task})  # fmt: skip
+        assert not report.failed, report.failed
+        runs = store.runs(source="ours")
+        record = store.run(runs["run_id"].iloc[0])
+    assert len(runs) == 1 and runs["student_layers"].iloc[0] == 2 and runs["teacher_layers"].iloc[0] == 6
+    assert record.full_config["budget"]["max_length"] == 16 and record.source == "ours"
+    assert record.config == trials[0].config and record.run_id == report.records[trials[0].trial_id].run_id
