@@ -42,6 +42,7 @@ cluster each machine still fine-tunes its own teachers the first time.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import logging
@@ -49,6 +50,7 @@ import math
 import multiprocessing
 import os
 import random
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -246,7 +248,8 @@ class _Backend:
     def map(self, trials: Sequence[Trial]) -> Iterator[tuple[Trial, Outcome]]:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Release the workers; ``abort`` (an interrupt or error): also stop trials still running."""
         return None
 
 
@@ -285,8 +288,20 @@ class _Processes(_Backend):
                 outcome = Outcome(trial.trial_id, None, error_line(exc), 0.0)
             yield trial, outcome
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        if abort:
+            # Interrupt running trials as Ctrl-C in a terminal would (the engine then stops its own
+            # augmentation workers and keeps its checkpoint), and terminate what does not stop.
+            workers = multiprocessing.active_children()
+            for worker in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGINT)  # type: ignore[arg-type]
+            deadline = time.monotonic() + 20
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+                if worker.is_alive():
+                    worker.terminate()
+        self.pool.shutdown(wait=not abort, cancel_futures=True)
 
 
 class _Ray(_Backend):
@@ -329,7 +344,7 @@ class _Ray(_Backend):
                     outcome = Outcome(trial.trial_id, None, f"Ray: {error_line(exc)}", 0.0)
                 yield trial, outcome
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         for ref in self.running:  # interrupted: do not leave trials running on the cluster
             self.ray.cancel(ref, force=True)
         if self.started:
@@ -357,8 +372,10 @@ def _backend(
         chosen = _Processes(fn, tasks, workers)
     try:
         yield chosen
-    finally:
-        chosen.close()
+    except BaseException:
+        chosen.close(abort=True)
+        raise
+    chosen.close()
 
 
 # -- running and recording ----------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import signal
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -196,6 +199,33 @@ def test_local_worker_processes_split_the_threads(tmp_path: Path, monkeypatch: p
     assert {line[1] for line in lines} != {str(os.getpid())}  # ran in worker processes
     assert {int(line[2]) for line in lines} == {max(1, sweep.available_cpus() // 2)}
     assert report.ran == len(trials)
+
+
+def slow_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    time.sleep(300)
+    return fake_trial(trial, threads, task)
+
+
+def test_an_interrupt_stops_the_worker_processes_and_logs_nothing(tmp_path: Path) -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 6.0)  # Ctrl-C while the worker runs the trial
+    started = time.monotonic()
+    try:
+        with RunStore(tmp_path / "runs.sqlite") as store:
+            with pytest.raises(KeyboardInterrupt):
+                sweep.run_trials(
+                    _plan(n=1)[:1], store, featurizer_version=VERSION, workers=1, show_progress=False,
+                    trial_fn=slow_trial,
+                )  # fmt: skip
+            assert store.trials().empty  # an interrupted trial is not a failed one: the rerun resumes it
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert multiprocessing.active_children() == []
+    assert time.monotonic() - started < 60
 
 
 def test_ray_backend_on_a_local_ray_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
