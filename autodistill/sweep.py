@@ -289,19 +289,25 @@ class _Processes(_Backend):
             yield trial, outcome
 
     def close(self, abort: bool = False) -> None:
-        if abort:
-            # Interrupt running trials as Ctrl-C in a terminal would (the engine then stops its own
-            # augmentation workers and keeps its checkpoint), and terminate what does not stop.
-            workers = multiprocessing.active_children()
-            for worker in workers:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.pid, signal.SIGINT)  # type: ignore[arg-type]
-            deadline = time.monotonic() + 20
-            for worker in workers:
-                worker.join(max(0.0, deadline - time.monotonic()))
-                if worker.is_alive():
-                    worker.terminate()
-        self.pool.shutdown(wait=not abort, cancel_futures=True)
+        if not abort:
+            self.pool.shutdown(wait=True)
+            return
+        # Interrupt running trials as Ctrl-C in a terminal would (the engine then stops its own
+        # augmentation workers and keeps its checkpoint). The pool is shut down first so that a
+        # worker whose trial returns the KeyboardInterrupt as its result then takes the exit
+        # sentinel instead of waiting for more work; whatever still runs after the grace period
+        # is terminated and reaped, so no orphan outlives the sweep.
+        workers = multiprocessing.active_children()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGINT)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 20
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(5)
 
 
 class _Ray(_Backend):
