@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from engine.errors import AutodistillError
+from engine.errors import AutodistillError, choices_error
 
 if TYPE_CHECKING:
     from engine.config import DistillConfig
@@ -202,6 +202,13 @@ def _run_command(kind: str):
             Path | None, typer.Option(help="run a pick of this file from `autodistill recommend`")
         ] = None,
         pick: Annotated[int, typer.Option(help="which pick of --recommendation (1 = the best)")] = 1,
+        retrain_candidates: Annotated[
+            int,
+            typer.Option(
+                help="learned teacher team (AutoSKDBERT): then retrain the student from scratch with N of the "
+                "candidate distributions saved in phase 2 and report the best"
+            ),
+        ] = 0,
     ) -> None:
         from engine.run import finetune, run
 
@@ -232,9 +239,37 @@ def _run_command(kind: str):
             max_train_examples=max_train_examples,
             seed=seed,
         )
-        _print_run((run if kind == "distill" else finetune)(cfg, output_dir=output))
+        if retrain_candidates and (kind != "distill" or cfg.team is None or cfg.team.mode != "learned"):
+            raise AutodistillError("--retrain-candidates needs a teacher team in learned mode (team: mode: learned)")
+        result = (run if kind == "distill" else finetune)(cfg, output_dir=output)
+        _print_run(result)
+        if retrain_candidates:
+            _retrain(cfg, result, retrain_candidates, output)
 
     return command
+
+
+def _retrain(cfg: DistillConfig, learned, limit: int, output: Path | None) -> None:
+    """AutoSKDBERT's reported result (§3.3): the best student retrained with a fixed candidate θ."""
+    from engine.autoskd import retrain_candidates
+
+    root = Path(output or learned.output_dir) / "candidates"
+    runs = retrain_candidates(cfg, learned, limit=limit, output_root=root)
+    table = Table("phase-2 step", "θ (team order)", "dev " + learned.metric, "ratio", title="candidates retrained")
+    for candidate in runs:
+        table.add_row(
+            str(candidate.step),
+            ", ".join(f"{x:.3f}" for x in candidate.theta),
+            f"{candidate.result.student_score:.4f}",
+            f"{candidate.result.ratio:.4f}",
+        )
+    console.print(table)
+    best = runs[0]
+    console.print(
+        f"best candidate: step {best.step}, dev {learned.metric} {best.result.student_score:.4f} "
+        f"(learned run itself {learned.student_score:.4f}); student in {best.result.output_dir}/student",
+        highlight=False,
+    )
 
 
 typer_app.command(
@@ -243,6 +278,42 @@ typer_app.command(
 typer_app.command("finetune", help="The no-KD baseline: fine-tune the student on labels alone with the same settings.")(
     _run_command("finetune")
 )
+
+
+@typer_app.command("augment")
+def augment_command(
+    out: Annotated[Path, typer.Option("--out", help="folder for the copies; pass it to a run as aug_dir")],
+    copies: Annotated[int, typer.Option(help="augmented copies of the training split (K)")] = 4,
+    config: ConfigOpt = None,
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="catalog name or file")] = None,
+    augment: Annotated[str | None, typer.Option(help="comma-separated stack, e.g. ca,ra,bt")] = None,
+    aug_p: Annotated[float | None, typer.Option(help="share of words each operation changes")] = None,
+    max_train_examples: Annotated[int | None, typer.Option(help="cap on training examples")] = None,
+    seed: Annotated[int | None, typer.Option(help="random seed (the same seed as live augmentation)")] = None,
+    workers: Annotated[int | None, typer.Option(help="augmentation worker processes (0: in this process)")] = None,
+) -> None:
+    """Pre-generate K augmented copies of the training split (TinyBERT-style) for runs to read with aug_dir."""
+    from engine.augment.pregenerated import pregenerate
+    from engine.data.loaders import load_task
+
+    cfg = _distill_config(
+        config,
+        dataset=dataset,
+        augment=augment,
+        aug_p=aug_p,
+        max_train_examples=max_train_examples,
+        seed=seed,
+        aug_workers=workers,
+    )
+    manifest = pregenerate(load_task(cfg.dataset), cfg, copies, out)
+    kept = sum(c["examples"] for c in manifest["counts"])
+    dropped = sum(sum(c["dropped"].values()) for c in manifest["counts"])
+    console.print(
+        f"wrote {copies} augmented copies of {manifest['source_examples']} examples ({kept} kept, {dropped} dropped "
+        f"as invalid for the task) with {', '.join(manifest['text_ops'])} to {out}; run with aug_dir: {out} and "
+        f"the same augment stack and seed",
+        highlight=False,
+    )
 
 
 @typer_app.command("predict")
@@ -270,6 +341,8 @@ def predict_command(
 
 runs_app = typer.Typer(no_args_is_help=True, help="The runs store: import the authors' runs, export to CSV/Parquet.")
 typer_app.add_typer(runs_app, name="runs")
+study_app = typer.Typer(no_args_is_help=True, help="This project's Distiller study: ship its runs, write its report.")
+typer_app.add_typer(study_app, name="study")
 
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="runs store (SQLite) file (default: <autodistill home>/runs.sqlite)")
@@ -400,19 +473,34 @@ def features_command(
 
 
 @runs_app.command("import")
-def runs_import(store: StoreOpt = None) -> None:
-    """Import the Distiller authors' 1,239 runs and their 10 tasks' features (idempotent)."""
+def runs_import(
+    origin: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="paper: the Distiller authors' 1,239 runs and 10 tasks' features; study: this project's own "
+            "runs on the catalog (meta_data/study/)",
+        ),
+    ] = "paper",
+    store: StoreOpt = None,
+) -> None:
+    """Import published runs into the store (idempotent: runs already there are skipped)."""
     from autodistill.reference import PAPER_FEATURIZER, import_reference
+    from autodistill.shipped import STUDY_DIR, import_study
 
+    if origin not in ("paper", "study"):
+        raise choices_error("--from", origin, ("paper", "study"))
     with _open_store(store) as runs_store:
-        added = import_reference(runs_store)
-        total = len(runs_store.runs(source="paper"))
-        tasks = len(runs_store.features(PAPER_FEATURIZER))
+        if origin == "paper":
+            added = import_reference(runs_store)
+            total = len(runs_store.runs(source="paper"))
+            tasks = len(runs_store.features(PAPER_FEATURIZER))
+            what = f"{total} paper runs stored) and the features of {tasks} tasks"
+        else:
+            added = import_study(runs_store, STUDY_DIR)
+            what = f"{len(runs_store.runs(source='ours'))} runs of ours stored) from {STUDY_DIR}"
         path = runs_store.path
-    console.print(
-        f"imported {added} new runs ({total} paper runs stored) and the features of {tasks} tasks into {path}",
-        highlight=False,
-    )
+    console.print(f"imported {added} new runs ({what} into {path}", highlight=False)
 
 
 @runs_app.command("export")
@@ -426,6 +514,54 @@ def runs_export(
         counts = runs_store.runs()["source"].value_counts().to_dict()
     listed = ", ".join(f"{n} {source}" for source, n in sorted(counts.items())) or "no runs"
     console.print(f"wrote {listed} runs to {path}", highlight=False)
+
+
+@study_app.command("export")
+def study_export(
+    folder: Annotated[Path | None, typer.Option(help="where to write (default: the shipped meta_data/study/)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write the store's own runs, trials and dataset features as the shipped study (commit the folder)."""
+    from autodistill.shipped import STUDY_DIR, export_study
+
+    folder = folder or STUDY_DIR
+    with _open_store(store, must_exist=True) as runs_store:
+        counts = export_study(runs_store, folder)
+    console.print(
+        f"wrote {counts['runs']} runs, {counts['trials']} trials and {counts['features']} data sets' features "
+        f"to {folder}",
+        highlight=False,
+    )
+
+
+@study_app.command("report")
+def study_report(
+    out: Annotated[
+        Path | None, typer.Option(help="the markdown page; plots go to <its stem>/ (default: docs/study.md)")
+    ] = None,
+    holdout: Annotated[
+        str, typer.Option(help="two catalog data sets for Figure 4 (AutoDistiller's picks against random)")
+    ] = "drug-review,wordnet-lexname",
+    run_missing: Annotated[
+        bool, typer.Option(help="pick for and run the Figure 4 trials the store lacks (else nothing is run)")
+    ] = False,
+    time_limit: Annotated[float, typer.Option(help="AutoGluon seconds per predictor fit")] = 60.0,
+    store: StoreOpt = None,
+) -> None:
+    """Write the study page (paper §5: Figures 2-6, Table 3) from the store's runs of ours, tables and PNG plots."""
+    from autodistill.predictor import PredictorSettings
+    from autodistill.study import DEFAULT_OUT, write_report
+
+    with _open_store(store, must_exist=True) as runs_store:
+        path = write_report(
+            runs_store,
+            out or DEFAULT_OUT,
+            holdout=tuple(d.strip() for d in holdout.split(",") if d.strip()),
+            run_missing=run_missing,
+            settings=PredictorSettings(time_limit=time_limit),
+            on_status=lambda text: console.print(text, highlight=False),
+        )
+    console.print(f"wrote {path} (plots in {path.parent / path.stem})", highlight=False)
 
 
 def _require_runs(runs_store, source: str) -> None:
@@ -589,6 +725,9 @@ def recommend_command(
     source: SourceOpt = "ours",
     predictor: Annotated[Path | None, typer.Option(help="a saved predictor folder instead of training one")] = None,
     unseen: Annotated[bool, typer.Option(help="leave this data set's own runs out of training")] = False,
+    shipped: Annotated[
+        bool, typer.Option(help="a store without runs of ours first imports the project's study (meta_data/study/)")
+    ] = True,
     time_limit: Annotated[float, typer.Option(help="AutoGluon seconds to train the predictor")] = 60.0,
     baseline: BaselineOpt = "bilstm",
     run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
@@ -612,6 +751,7 @@ def recommend_command(
     from autodistill.baseline import BaselineSettings
     from autodistill.predictor import PredictorSettings
     from autodistill.recommend import SCORE_MEANING, group_stats, recommend, run_versus_random
+    from autodistill.shipped import STUDY_DIR
     from engine.paths import subdir
 
     started = time.perf_counter()
@@ -638,6 +778,7 @@ def recommend_command(
             settings=PredictorSettings(time_limit=time_limit),
             predictor=predictor,
             unseen=unseen,
+            shipped=STUDY_DIR if shipped else None,
             on_status=lambda text: console.print(text, highlight=False),
         )
         elapsed = time.perf_counter() - started

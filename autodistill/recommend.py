@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -56,12 +56,16 @@ from autodistill.predictor import (
     model_inputs,
 )
 from autodistill.reference import PAPER_FEATURIZER
+from autodistill.shipped import STUDY_DIR, import_study, shipped_versions
 from autodistill.space import DistillerConfig
 from autodistill.store import SOURCES, DatasetFeatures, ModelDescriptor, RunStore
 from engine.config import TrainSettings
 from engine.data.schema import TaskData
 from engine.errors import AutodistillError, choices_error
 from engine.zoo import DEFAULT_TEACHER
+
+if TYPE_CHECKING:
+    from autodistill.sweep import Trial
 
 RECOMMENDATION_FORMAT = "autodistill-recommendation"
 RECOMMENDATION_VERSION = 1
@@ -213,9 +217,17 @@ def usable_runs(store: RunStore, source: str, version: str) -> pd.DataFrame:
         raise AutodistillError(
             f"the runs store {store.path} has no {source!r} runs featurized with {version!r} ({held}); fill it "
             "with `autodistill sweep --datasets a,b,c --students tiny --n 20` (runs on 3+ data sets), "
-            "or import shipped runs of this featurizer version once they exist"
+            "or `autodistill runs import --from study` (the project's shipped runs)"
         )
     return usable
+
+
+def _import_shipped_if_empty(store: RunStore, version: str, folder: Path, on_status: Callable[[str], None]) -> None:
+    """The default predictor learns from the shipped study runs until the user has runs of their own."""
+    if not store.runs(source="ours").empty or version not in shipped_versions(folder):
+        return
+    added = import_study(store, folder)
+    on_status(f"the store had no runs of ours: imported the {added} runs of the project's study ({folder})")
 
 
 def _features_for(
@@ -288,13 +300,16 @@ def recommend(
     unseen: bool = False,
     show_progress: bool = True,
     cache_dir: Path | None = None,
+    shipped: Path | None = STUDY_DIR,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Recommendation:
     """The ``top`` configurations for ``task`` (loaded from ``dataset``), best predicted first.
 
     ``unseen`` leaves the data set's own runs out of training (the paper's
     protocol for a data set new to AutoDistiller); ``predictor`` loads a saved
-    predictor folder instead of training one on the store.
+    predictor folder instead of training one on the store. A store without runs
+    of ours is first filled from the project's shipped study (``shipped``, see
+    :mod:`autodistill.shipped`; None turns that off), said through ``on_status``.
     """
     from engine.finetune import TEACHER_SETTINGS, finetune_teacher
 
@@ -307,6 +322,8 @@ def recommend(
     version = featurizer_version(baseline.model)
     name = task.spec.name
     check_task(task)  # before anything expensive
+    if source == "ours" and shipped is not None:
+        _import_shipped_if_empty(store, version, shipped, on_status)
     runs = usable_runs(store, source, version)
     if unseen:
         runs = runs[runs["dataset"] != name]
@@ -411,6 +428,72 @@ def random_configs(task: TaskData, n: int, seed: int, exclude: Sequence[Distille
     return list(drawn)
 
 
+def versus_random_trials(
+    recommendation: Recommendation,
+    task: TaskData,
+    *,
+    top: int,
+    random_n: int,
+    seed: int = 0,
+    budget: TrainSettings | None = None,
+) -> list[tuple[str, Trial]]:
+    """The Figure 4 trials, each with its group: the top ``top`` picks (``AutoDistiller``),
+    ``random_n`` random configurations (``random``) and the student's no-KD baseline (``no-KD``).
+
+    A pure function of its arguments, so the trial ids can be looked up in a store
+    without running anything (``autodistill study report`` does).
+    """
+    from autodistill.sweep import Trial
+
+    if top > len(recommendation.picks):
+        raise AutodistillError(f"--run-top {top} exceeds the {len(recommendation.picks)} picks; raise --top")
+    budget = budget or make_budget()
+    rec = recommendation
+    picked = [p.config for p in rec.picks[:top]]
+    groups: list[tuple[str, DistillerConfig | None]] = [("AutoDistiller", c) for c in picked]
+    groups += [("random", c) for c in random_configs(task, random_n, seed, picked)]
+    groups.append(("no-KD", None))
+    return [
+        (
+            group,
+            Trial.make(
+                "distill",
+                engine_config(c, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
+                rec.student,
+                c,
+            )
+            if c is not None
+            else Trial.make(
+                "finetune",
+                baseline_config(rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
+                rec.student,
+            ),
+        )
+        for group, c in groups
+    ]
+
+
+def versus_random_results(planned: Sequence[tuple[str, Trial]], store: RunStore) -> pd.DataFrame:
+    """One row per planned trial as the store's trials log has it: group, config, trial id,
+    status (``done``, ``failed``, or None: not run yet), actual ratio (NaN unless done) and error."""
+    log = store.trials().set_index("trial_id")
+    rows = []
+    for group, trial in planned:
+        row = log.loc[trial.trial_id] if trial.trial_id in log.index else None
+        status = None if row is None else str(row["status"])
+        rows.append(
+            {
+                "group": group,
+                "config": trial.config,
+                "trial_id": trial.trial_id,
+                "status": status,
+                "ratio": float(row["ratio"]) if row is not None and status == "done" else math.nan,
+                "error": row["error"] if row is not None and isinstance(row["error"], str) else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def run_versus_random(
     recommendation: Recommendation,
     task: TaskData,
@@ -426,55 +509,23 @@ def run_versus_random(
 ) -> pd.DataFrame:
     """Run the top ``top`` picks, ``random_n`` random configurations and the student's no-KD baseline.
 
-    One row per run (group ``AutoDistiller``, ``random`` or ``no-KD``) with its actual ratio;
-    all under one budget, logged in the store like sweep trials (finished ones are reused).
+    One row per run (group ``AutoDistiller``, ``random`` or ``no-KD``) with its actual ratio
+    (:func:`versus_random_results`); all under one budget, logged in the store like sweep
+    trials (finished ones are reused).
     """
-    from autodistill.sweep import Trial, execute_trial, run_trials
+    from autodistill.sweep import execute_trial, run_trials
 
-    if top > len(recommendation.picks):
-        raise AutodistillError(f"--run-top {top} exceeds the {len(recommendation.picks)} picks; raise --top")
-    budget = budget or make_budget()
-    rec = recommendation
-    picked = [p.config for p in rec.picks[:top]]
-    groups: list[tuple[str, DistillerConfig | None]] = [("AutoDistiller", c) for c in picked]
-    groups += [("random", c) for c in random_configs(task, random_n, seed, picked)]
-    groups.append(("no-KD", None))
-    trials = [
-        Trial.make(
-            "distill",
-            engine_config(c, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
-            rec.student,
-            c,
-        )
-        if c is not None
-        else Trial.make(
-            "finetune",
-            baseline_config(rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
-            rec.student,
-        )
-        for _, c in groups
-    ]
-    report = run_trials(
-        trials,
+    planned = versus_random_trials(recommendation, task, top=top, random_n=random_n, seed=seed, budget=budget)
+    run_trials(
+        [trial for _, trial in planned],
         store,
-        featurizer_version=rec.featurizer_version,
+        featurizer_version=recommendation.featurizer_version,
         workers=workers,
-        tasks={rec.dataset: task},
+        tasks={recommendation.dataset: task},
         show_progress=show_progress,
         trial_fn=trial_fn or execute_trial,
     )
-    rows = []
-    for (group, config), trial in zip(groups, trials, strict=True):
-        record = report.records.get(trial.trial_id)
-        rows.append(
-            {
-                "group": group,
-                "config": config,
-                "ratio": record.ratio if record is not None and record.status == "done" else math.nan,
-                "error": record.error if record is not None else None,
-            }
-        )
-    return pd.DataFrame(rows)
+    return versus_random_results(planned, store)
 
 
 def group_stats(results: pd.DataFrame) -> dict[str, tuple[float, float, int]]:

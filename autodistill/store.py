@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import random
 import sqlite3
 import subprocess
@@ -318,6 +319,80 @@ class TrialRecord:
         )
 
 
+def nullable(value: Any) -> Any:
+    """SQLite NULL and a CSV's empty cell (NaN once read by pandas) both mean "absent"."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def record_from_row(row: Mapping[str, Any]) -> RunRecord:
+    """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it."""
+    stack = tuple(row["augmentation"].split(STACK_SEP)) if nullable(row["augmentation"]) else ()
+    config = DistillerConfig(
+        row["inter_loss"],
+        nullable(row["alpha"]),
+        row["mapping"],
+        row["pred_loss"],
+        stack,
+        bool(row["mixup"]),
+        float(row["aug_p"]),
+        int(row["repeated_aug"]),
+    )
+
+    def size(value: Any) -> int | None:
+        value = nullable(value)
+        return None if value is None else int(value)
+
+    teacher, student = (
+        ModelDescriptor(
+            row[f"{who}_name"], size(row[f"{who}_layers"]), size(row[f"{who}_hidden"]), size(row[f"{who}_params"])
+        )
+        for who in ("teacher", "student")
+    )
+    return RunRecord(
+        dataset=row["dataset"],
+        task_kind=nullable(row["task_kind"]),
+        config=config,
+        teacher=teacher,
+        student=student,
+        student_score=float(row["student_score"]),
+        teacher_score=float(row["teacher_score"]),
+        ratio=float(row["ratio"]),
+        source=row["source"],
+        wall_time_s=nullable(row["wall_time_s"]),
+        featurizer_version=row["featurizer_version"],
+        full_config=json.loads(row["config_json"]),
+        code_version=row["code_version"],
+        created_at=row["created_at"],
+        run_id=row["run_id"],
+    )
+
+
+def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
+    """A trial back from one row of the trials table (SQLite, or a CSV export's empty cells)."""
+
+    def number(name: str) -> float | None:
+        value = nullable(row[name])
+        return None if value is None else float(value)
+
+    return TrialRecord(
+        trial_id=row["trial_id"],
+        kind=row["kind"],
+        dataset=row["dataset"],
+        student_name=row["student_name"],
+        status=row["status"],
+        budget=json.loads(row["budget_json"]),
+        config=json.loads(row["config_json"]),
+        run_id=nullable(row["run_id"]),
+        student_score=number("student_score"),
+        teacher_score=number("teacher_score"),
+        ratio=number("ratio"),
+        error=nullable(row["error"]),
+        wall_time_s=number("wall_time_s"),
+        code_version=row["code_version"],
+        updated_at=row["updated_at"],
+    )
+
+
 def _pack_words(words: frozenset[str]) -> bytes | None:
     return zlib.compress("\n".join(sorted(words)).encode()) if words else None
 
@@ -463,38 +538,7 @@ class RunStore:
         row = cursor.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise AutodistillError(f"no run {run_id!r} in {self.path}")
-        stack = tuple(row["augmentation"].split(STACK_SEP)) if row["augmentation"] else ()
-        config = DistillerConfig(
-            row["inter_loss"],
-            row["alpha"],
-            row["mapping"],
-            row["pred_loss"],
-            stack,
-            bool(row["mixup"]),
-            row["aug_p"],
-            row["repeated_aug"],
-        )
-        teacher, student = (
-            ModelDescriptor(row[f"{who}_name"], row[f"{who}_layers"], row[f"{who}_hidden"], row[f"{who}_params"])
-            for who in ("teacher", "student")
-        )
-        return RunRecord(
-            dataset=row["dataset"],
-            task_kind=row["task_kind"],
-            config=config,
-            teacher=teacher,
-            student=student,
-            student_score=row["student_score"],
-            teacher_score=row["teacher_score"],
-            ratio=row["ratio"],
-            source=row["source"],
-            wall_time_s=row["wall_time_s"],
-            featurizer_version=row["featurizer_version"],
-            full_config=json.loads(row["config_json"]),
-            code_version=row["code_version"],
-            created_at=row["created_at"],
-            run_id=row["run_id"],
-        )
+        return record_from_row(dict(row))
 
     def export(self, path: str | Path) -> Path:
         """Write the runs table to CSV or Parquet, chosen by the file extension."""

@@ -70,7 +70,7 @@ from autodistill.bridge import (
 )
 from autodistill.features import check_task, featurize_all, featurizer_version
 from autodistill.space import DEFAULT_SPACE, DistillerConfig, SearchSpace
-from autodistill.store import RunRecord, RunStore, TrialRecord
+from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData
 from engine.errors import AutodistillError, choices_error
@@ -486,31 +486,7 @@ def _record(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> Tr
 
 
 def _stored(store: RunStore) -> dict[str, TrialRecord]:
-    frame = store.trials()
-    records = {}
-    for row in frame.to_dict("records"):
-        records[row["trial_id"]] = TrialRecord(
-            trial_id=row["trial_id"],
-            kind=row["kind"],
-            dataset=row["dataset"],
-            student_name=row["student_name"],
-            status=row["status"],
-            budget={},
-            config={},
-            run_id=row["run_id"],
-            student_score=_maybe(row["student_score"]),
-            teacher_score=_maybe(row["teacher_score"]),
-            ratio=_maybe(row["ratio"]),
-            error=row["error"],
-            wall_time_s=_maybe(row["wall_time_s"]),
-            code_version=row["code_version"],
-            updated_at=row["updated_at"],
-        )
-    return records
-
-
-def _maybe(value: object) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
+    return {row["trial_id"]: trial_from_row(row) for row in store.trials().to_dict("records")}
 
 
 def _warm_up_first(pending: Sequence[Trial]) -> tuple[list[Trial], list[Trial]]:

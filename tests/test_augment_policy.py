@@ -133,7 +133,7 @@ def test_pregenerated_copy_k_is_live_draw_k(toy_task, tmp_path):
         assert written["text"].tolist() == [e.text for e in live]
         assert written["key"].tolist() == task.train.index.tolist()
     # a run reading the folder sees the same batches as live augmentation (epochs 0 and 1)
-    source = PregeneratedSource(tmp_path / "aug", p, task.train, "toy")
+    source = PregeneratedSource(tmp_path / "aug", p, task.train, "toy", config.train.max_length)
     assert _same(_batches(_feed(task, config, 0), 2), _batches(_feed(task, config, 0, source), 2))
     assert not source.reused
 
@@ -145,12 +145,24 @@ def test_pregenerated_copies_of_other_data_or_settings_are_refused(toy_task, tmp
     p = AugmentPolicy(PolicySpec.from_config(config), task.spec)
     changed = task.train.assign(text=task.train["text"] + " again")
     with pytest.raises(AutodistillError, match="generated from other training data"):
-        PregeneratedSource(tmp_path, p, changed, "toy")
+        PregeneratedSource(tmp_path, p, changed, "toy", config.train.max_length)
     other = AugmentPolicy(PolicySpec.from_config(config.model_copy(update={"aug_p": 0.5})), task.spec)
     with pytest.raises(AutodistillError, match=r"aug_p=0\.1 but this run has aug_p=0\.5"):
-        PregeneratedSource(tmp_path, other, task.train, "toy")
+        PregeneratedSource(tmp_path, other, task.train, "toy", config.train.max_length)
+    with pytest.raises(AutodistillError, match="max_words=128 but this run has max_words=32"):
+        PregeneratedSource(tmp_path, p, task.train, "toy", 32)
     with pytest.raises(AutodistillError, match="no text operation to pre-generate"):
         pregenerate(task, config.model_copy(update={"augment": ("mixup",)}), 1, tmp_path / "m")
+
+
+def test_only_the_words_the_model_can_see_are_augmented():
+    long = " ".join(f"w{i}" for i in range(100))
+    frame = pd.DataFrame({"text": [long, "short  text\nkept as is"], "text_pair": [long, None], "label": [0, 1]})
+    first, second = frame_examples(frame, max_words=48)
+    assert first.text == first.text_pair == " ".join(f"w{i}" for i in range(48))
+    assert second.text == "short  text\nkept as is"  # nothing cut, nothing normalised
+    spans = frame.assign(answer_start=[len(long) - 3, 0], answer_text=["w99", "short"])
+    assert frame_examples(spans, max_words=48)[0].text == long  # the answer must stay findable
 
 
 # --------------------------------------------------------------------------- bad input

@@ -152,9 +152,38 @@ def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tm
     RunStore(empty).close()
     message = error_of(capsys, "evaluate", "--source", "ours", "--store", str(empty))
     assert "autodistill sweep" in message
-    message = error_of(capsys, "recommend", "--dataset", str(reviews), "--store", str(empty))
+    message = error_of(capsys, "recommend", "--dataset", str(reviews), "--store", str(empty), "--no-shipped")
     assert "autodistill sweep" in message
     small = tmp_path / "small.csv"
     toy_frame(40, 0).to_csv(small, index=False)
     message = error_of(capsys, "features", "--dataset", str(small), "--description", "Positive or negative?")
     assert "at least 50" in message
+
+
+def test_augment_writes_copies_a_run_can_read(tmp_path: Path, reviews: Path) -> None:
+    out = tmp_path / "aug"
+    printed = invoke(
+        "augment", "--dataset", str(reviews), "--augment", "ra", "--copies", "2", "--max-train-examples", "40",
+        "--workers", "0", "--out", str(out),
+    )  # fmt: skip
+    assert "wrote 2 augmented copies of 40 examples" in " ".join(printed.split())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["text_ops"] == ["ra"] and manifest["copies"] == 2
+    copies = [pd.read_parquet(out / f"copy-{k:03d}.parquet") for k in range(2)]
+    assert len(copies[0]) == 40 and copies[0]["text"].tolist() != copies[1]["text"].tolist()
+
+
+def test_augment_and_retrain_refuse_what_cannot_work(capsys: pytest.CaptureFixture[str], reviews: Path) -> None:
+    message = error_of(capsys, "augment", "-d", str(reviews), "--augment", "mixup", "--out", "x")
+    assert "mixup mixes embeddings" in message
+    message = error_of(capsys, "run", "-d", str(reviews), "--retrain-candidates", "2")
+    assert "learned mode" in message
+
+
+def test_runs_import_from_the_shipped_study(tmp_path: Path, store_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autodistill.shipped
+
+    invoke("study", "export", "--store", str(store_file), "--folder", str(tmp_path / "study"))
+    monkeypatch.setattr(autodistill.shipped, "STUDY_DIR", tmp_path / "study")
+    printed = invoke("runs", "import", "--from", "study", "--store", str(tmp_path / "fresh.sqlite"))
+    assert "imported 177 new runs" in printed.replace("\n", " ")

@@ -13,6 +13,7 @@ import engine.finetune
 from autodistill.features import featurizer_version
 from autodistill.predictor import META_FILE, PredictorSettings
 from autodistill.recommend import group_stats, load_recommendation, recommend, run_versus_random
+from autodistill.shipped import export_study
 from autodistill.space import DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from engine.config import parse_config
@@ -119,8 +120,23 @@ def test_unseen_leaves_the_data_sets_own_runs_out(tmp_path: Path, toy_task: Task
 
 def test_an_empty_store_says_how_to_fill_it(tmp_path: Path, toy_task: TaskData) -> None:
     with RunStore(tmp_path / "empty.sqlite") as store, pytest.raises(AutodistillError) as info:
-        recommend(toy_task, store, show_progress=False)
+        recommend(toy_task, store, show_progress=False, shipped=None)
     assert "autodistill sweep" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_empty_store_learns_from_the_shipped_study(tmp_path: Path, toy_task: TaskData, cache: Path) -> None:
+    with RunStore(tmp_path / "collected.sqlite") as collected:
+        fill_store(collected, toy_task)
+        export_study(collected, tmp_path / "study")
+    said: list[str] = []
+    with RunStore(tmp_path / "fresh.sqlite") as store:
+        rec = recommend(
+            toy_task, store, top=1, settings=QUICK, cache_dir=cache, show_progress=False,
+            shipped=tmp_path / "study", on_status=said.append,
+        )  # fmt: skip
+        assert len(store.runs(source="ours")) == 3 * len(CONFIGS)
+    assert rec.trained_on == TRAINING_SETS and rec.picks[0].config.inter_loss == "mi"
+    assert any(f"imported the {3 * len(CONFIGS)} runs of the project's study" in line for line in said)
 
 
 def test_the_papers_runs_cannot_recommend_for_a_new_data_set(store: RunStore, toy_task: TaskData) -> None:

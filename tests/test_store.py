@@ -183,3 +183,37 @@ def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Pa
     cola = next(f for f in features if f.dataset == "cola")
     assert len(cola.context_embedding) == len(cola.task_embedding) == 50
     assert (cola.n_examples, cola.n_labels, cola.baseline_score) == (8551, 2, 0.0)
+
+
+def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) -> None:
+    from autodistill.shipped import export_study, import_study
+    from autodistill.store import TrialRecord
+
+    plain = _run("r1", config=DistillerConfig("mse", None, "emd", "mse", (), False, 0.1, 1), wall_time_s=None)
+    features = DatasetFeatures(
+        "bbc-news", "v-test", "classification", 1701, 5, 0.8, "bilstm", (0.5,) * 50, (0.25,) * 50,
+        frozenset({"sport", "vote"}),
+    )  # fmt: skip
+    finished = TrialRecord("t1", "distill", "bbc-news", "minilm-l3", "done", {"epochs": 3}, {"mapping": "skip"}, "r2")
+    failed = TrialRecord("t2", "finetune", "bbc-news", "tiny", "failed", {"epochs": 3}, {}, error="ValueError: x")
+    with RunStore(tmp_path / "collected.sqlite") as store:
+        store.add_runs([plain, _run("r2")])
+        store.put_features(features)
+        store.record_trial(finished)
+        store.record_trial(failed)
+        assert export_study(store, tmp_path / "study") == {"runs": 2, "trials": 2, "features": 1}
+    with RunStore(tmp_path / "fresh.sqlite") as fresh:
+        assert import_study(fresh, tmp_path / "study") == 2
+        assert import_study(fresh, tmp_path / "study") == 0  # idempotent
+        assert fresh.run("r1") == plain and fresh.run("r2") == _run("r2")
+        assert fresh.features("v-test") == [features]
+        trials = fresh.trials().set_index("trial_id")
+    assert trials.loc["t1", "run_id"] == "r2" and pd.isna(trials.loc["t1", "error"])
+    assert trials.loc["t2", "error"] == "ValueError: x" and pd.isna(trials.loc["t2", "ratio"])
+
+
+def test_an_empty_store_has_nothing_to_ship(tmp_path: Path) -> None:
+    from autodistill.shipped import export_study
+
+    with RunStore(tmp_path / "empty.sqlite") as store, pytest.raises(AutodistillError, match="autodistill sweep"):
+        export_study(store, tmp_path / "study")

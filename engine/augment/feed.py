@@ -63,7 +63,7 @@ class AugmentFeed:
     ) -> None:
         self.policy, self.split, self.tokenizer = policy, split, tokenizer
         self.max_length, self.pad_id, self.source = max_length, pad_id, source
-        self.examples = frame_examples(frame)
+        self.examples = frame_examples(frame, max_words=max_length)
         self.repeated = policy.spec.repeated
         self.text_ops = bool(policy.text_steps)
         self.workers = workers if self.text_ops and source is None else 0

@@ -83,9 +83,28 @@ class TextExample:
     answer_text: str | None = None
 
 
-def frame_examples(frame: pd.DataFrame) -> list[TextExample]:
-    """The rows of a split as examples, keyed by their row label (stable under subsetting)."""
+def first_words(text: str, max_words: int | None) -> str:
+    """``text`` cut to its first ``max_words`` words (unchanged when shorter).
+
+    Every word is at least one token, so words past ``max_length`` can never reach
+    the model; augmenting them (back-translating a whole news article for its first
+    48 tokens) is pure waste.
+    """
+    if max_words is None:
+        return text
+    words = text.split()
+    return text if len(words) <= max_words else " ".join(words[:max_words])
+
+
+def frame_examples(frame: pd.DataFrame, max_words: int | None = None) -> list[TextExample]:
+    """The rows of a split as examples, keyed by their row label (stable under subsetting).
+
+    ``max_words`` cuts each text side to the words the model can see (see
+    :func:`first_words`); span examples keep their whole context, where the answer must stay findable.
+    """
     n = len(frame)
+    if "answer_start" in frame:
+        max_words = None
 
     def column(name: str) -> list:
         return frame[name].tolist() if name in frame else [None] * n
@@ -95,9 +114,9 @@ def frame_examples(frame: pd.DataFrame) -> list[TextExample]:
     return [
         TextExample(
             key=int(key),
-            text=str(text),
+            text=first_words(str(text), max_words),
             label=labels[i],
-            text_pair=None if pairs[i] is None else str(pairs[i]),
+            text_pair=None if pairs[i] is None else first_words(str(pairs[i]), max_words),
             answer_start=None if starts[i] is None else int(starts[i]),
             answer_text=None if answers[i] is None else str(answers[i]),
         )

@@ -42,11 +42,12 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.util.hash_pandas_object(frame, index=False).to_numpy(), index=frame.index)
 
 
-def _identity(policy: AugmentPolicy) -> dict:
+def _identity(policy: AugmentPolicy, max_words: int) -> dict:
     """What must agree between pre-generated copies and a run that reads them."""
     spec = policy.spec
     return {
         "text_ops": list(spec.text_ops),
+        "max_words": max_words,
         "aug_p": spec.settings.aug_p,
         "seed": spec.seed,
         "backends": {name: b for name, b in policy.backends().items() if name in spec.text_ops},
@@ -66,7 +67,7 @@ def pregenerate(task: TaskData, config: DistillConfig, copies: int, out_dir: str
             "mixup mixes embeddings at training time"
         )
     frame = limit_examples(task.train, config.train.max_train_examples, config.train.seed)
-    examples = frame_examples(frame)
+    examples = frame_examples(frame, max_words=config.train.max_length)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts = []
@@ -97,7 +98,7 @@ def pregenerate(task: TaskData, config: DistillConfig, copies: int, out_dir: str
         "dataset": task.spec.name,
         "copies": copies,
         "source_examples": len(examples),
-        **_identity(policy),
+        **_identity(policy, config.train.max_length),
         "counts": counts,
     }
     hashes = row_hashes(frame)
@@ -109,13 +110,15 @@ def pregenerate(task: TaskData, config: DistillConfig, copies: int, out_dir: str
 class PregeneratedSource:
     """Augmented text read from a :func:`pregenerate` folder, by (example key, draw)."""
 
-    def __init__(self, folder: str | Path, policy: AugmentPolicy, train: pd.DataFrame, dataset: str) -> None:
+    def __init__(
+        self, folder: str | Path, policy: AugmentPolicy, train: pd.DataFrame, dataset: str, max_words: int
+    ) -> None:
         self.folder = Path(folder)
         path = self.folder / MANIFEST
         if not path.exists():
             raise AutodistillError(f"aug_dir {str(self.folder)!r} holds no {MANIFEST}; write it with pregenerate")
         manifest = json.loads(path.read_text())
-        expected = {"dataset": dataset, **_identity(policy)}
+        expected = {"dataset": dataset, **_identity(policy, max_words)}
         for field, value in expected.items():
             if manifest.get(field) != value:
                 raise AutodistillError(

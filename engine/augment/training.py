@@ -42,7 +42,11 @@ def build_feed(
     """
     if policy.mixup_rounds:
         check_mixup_model(student, "student")
-    source = PregeneratedSource(config.aug_dir, policy, frame, policy.task.name) if config.aug_dir else None
+    source = (
+        PregeneratedSource(config.aug_dir, policy, frame, policy.task.name, config.train.max_length)
+        if config.aug_dir
+        else None
+    )
     feed = AugmentFeed(
         policy,
         frame,

@@ -1,0 +1,95 @@
+"""The project's own study runs, shipped in ``meta_data/study/`` so that ``recommend`` works on first use.
+
+The authors' 1,239 runs carry GLUE features that cannot be recomputed for a new
+data set, so a predictor for *new* data sets must learn from runs of our own
+engine on data sets our featurizer reads. Those runs take hours of CPU to
+collect; we collect them once (``autodistill sweep`` over the catalog) and
+commit them as text:
+
+- ``runs.csv``: the store's runs table, one row per distillation run;
+- ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
+- ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
+  vocabularies included because the IDF of a data set featurized later counts them.
+
+No model file is committed: the predictor is trained from these rows the first
+time ``recommend`` needs it and cached by content (:mod:`autodistill.predictor`).
+Import is idempotent (runs and trials keep their ids; existing ones are skipped).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from autodistill.store import DatasetFeatures, RunStore, record_from_row, trial_from_row
+from engine.errors import AutodistillError
+from engine.paths import META_DATA
+
+STUDY_DIR = META_DATA / "study"
+RUNS_FILE = "runs.csv"
+TRIALS_FILE = "trials.csv"
+FEATURES_FILE = "features.jsonl"
+
+
+def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
+    """Write the store's own runs, trials and the features their data sets need; return the counts."""
+    runs = store.runs(source="ours")
+    if runs.empty:
+        raise AutodistillError(f"the runs store {store.path} has no runs of ours to export; run `autodistill sweep`")
+    folder.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(folder / RUNS_FILE, index=False)
+    store.trials().to_csv(folder / TRIALS_FILE, index=False)
+    datasets, versions = set(runs["dataset"]), sorted(set(runs["featurizer_version"]))
+    features = [f for version in versions for f in store.features(version) if f.dataset in datasets]
+    with (folder / FEATURES_FILE).open("w") as out:
+        for f in features:
+            row = asdict(f)
+            row["vocabulary"] = sorted(f.vocabulary)
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    return {"runs": len(runs), "trials": len(store.trials()), "features": len(features)}
+
+
+def shipped_versions(folder: Path = STUDY_DIR) -> set[str]:
+    """The featurizer versions of the shipped runs (empty when nothing is shipped)."""
+    path = folder / RUNS_FILE
+    if not path.exists():
+        return set()
+    return set(pd.read_csv(path, usecols=["featurizer_version"])["featurizer_version"])
+
+
+def _read_features(path: Path) -> list[DatasetFeatures]:
+    features = []
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        row["context_embedding"] = tuple(row["context_embedding"])
+        row["task_embedding"] = tuple(row["task_embedding"])
+        row["vocabulary"] = frozenset(row["vocabulary"])
+        features.append(DatasetFeatures(**row))
+    return features
+
+
+def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
+    """Load the shipped runs, trials and features into ``store``; return how many runs were new.
+
+    Features already in the store for a data set are kept (they describe the same
+    catalog data); trials already logged are kept, so a local rerun is never overwritten.
+    """
+    missing = [name for name in (RUNS_FILE, TRIALS_FILE, FEATURES_FILE) if not (folder / name).exists()]
+    if missing:
+        raise AutodistillError(f"no shipped study in {folder} (missing {', '.join(missing)})")
+    runs = pd.read_csv(folder / RUNS_FILE)
+    records = [record_from_row(row) for row in runs.to_dict("records")]
+    logged = set(store.trials()["trial_id"])
+    with store.transaction():
+        added = store.add_runs(records, skip_existing=True)
+        for features in _read_features(folder / FEATURES_FILE):
+            known = {f.dataset for f in store.features(features.featurizer_version)}
+            if features.dataset not in known:
+                store.put_features(features)
+        for trial in map(trial_from_row, pd.read_csv(folder / TRIALS_FILE).to_dict("records")):
+            if trial.trial_id not in logged:
+                store.record_trial(trial)
+    return added
