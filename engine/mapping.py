@@ -128,6 +128,19 @@ class LastMapping(OneToOneMapping):
         return j + self.num_teacher_layers - self.num_student_layers
 
 
+def pair_costs(inter_loss: InterLoss, students: Sequence[Tensor], teachers: Sequence[Tensor], mask: Tensor) -> Tensor:
+    """l^inter of every (student, teacher) state pair as a [len(students), len(teachers)] matrix.
+
+    A loss with a ``pairwise`` method computes the matrix itself (MI-α encodes each
+    state once for all pairs); any other is called pair by pair.
+    """
+    pairwise = getattr(inter_loss, "pairwise", None)
+    if pairwise is not None:
+        return pairwise(students, teachers, mask)
+    costs = [inter_loss(s, t, mask) for s in students for t in teachers]
+    return torch.stack(costs).view(len(students), len(teachers))
+
+
 def emd_flow(cost: Tensor) -> Tensor:
     """The optimal flow W of Eq. 4 for a cost matrix D [N, M], from POT's exact solver.
 
@@ -164,9 +177,7 @@ class EMDMapping(LayerMapping):
     ) -> Tensor:
         self._check_counts(student_hiddens, teacher_hiddens)
         n, m = self.num_student_layers, self.num_teacher_layers
-        distances = [
-            inter_loss(student_hiddens[j], teacher_hiddens[i], mask) for j in range(1, n + 1) for i in range(1, m + 1)
-        ]
-        cost = torch.stack(distances).view(n, m)
+        students = [student_hiddens[j] for j in range(1, n + 1)]
+        cost = pair_costs(inter_loss, students, [teacher_hiddens[i] for i in range(1, m + 1)], mask)
         flow = emd_flow(cost)
         return inter_loss(student_hiddens[0], teacher_hiddens[0], mask) + (flow * cost).sum() / flow.sum()

@@ -151,3 +151,28 @@ def test_unknown_critic_lists_the_valid_ones():
     with pytest.raises(AutodistillError, match="choose one of: mlp, transformer"):
         MIAlphaLoss(hidden_size=8, critic="cnn")
     assert set(CRITICS) == {"mlp", "transformer"}
+
+
+@pytest.mark.parametrize("critic", ["transformer", "mlp"])
+def test_pairwise_scores_every_layer_pair_as_the_pair_by_pair_loss_does(critic):
+    """The EMD mapping's N x M costs from N + M batched encodings equal N x M separate calls."""
+    from engine.mapping import EMDMapping
+
+    torch.manual_seed(0)
+    loss = MIAlphaLoss(hidden_size=16, alpha=0.5, critic=critic)
+    students = [torch.randn(6, 5, 16, requires_grad=True) for _ in range(2)]
+    teachers = [torch.randn(6, 5, 16) for _ in range(3)]
+    mask = torch.ones(6, 5, dtype=torch.long)
+    mask[1, 3:] = 0
+    mask[4, 1:] = 0
+    matrix = loss.pairwise(students, teachers, mask)
+    one_by_one = torch.stack([torch.stack([loss(s, t, mask) for t in teachers]) for s in students])
+    torch.testing.assert_close(matrix, one_by_one, rtol=1e-5, atol=1e-5)
+    (grad_matrix,) = torch.autograd.grad(matrix.sum(), students[1])
+    (grad_pairs,) = torch.autograd.grad(one_by_one.sum(), students[1])
+    torch.testing.assert_close(grad_matrix, grad_pairs, rtol=1e-4, atol=1e-6)
+    # the EMD mapping takes the batched path and gets the same cost matrix
+    emd = EMDMapping(2, 3)
+    hiddens_s, hiddens_t = [students[0], *students], [teachers[0], *teachers]
+    plain = emd.loss(hiddens_s, hiddens_t, mask, lambda s, t, m: loss(s, t, m))
+    torch.testing.assert_close(emd.loss(hiddens_s, hiddens_t, mask, loss), plain, rtol=1e-5, atol=1e-5)

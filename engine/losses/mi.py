@@ -19,7 +19,7 @@ jointly with the student on that same loss.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -153,14 +153,34 @@ class MIAlphaLoss(nn.Module):
         self.log_q = nn.Linear(self.encode_teacher.width, 1)
 
     def forward(self, h_student: Tensor, h_teacher: Tensor, mask: Tensor) -> Tensor:
-        mask = check_mask(h_student, h_teacher, mask)
+        return self.pairwise([h_student], [h_teacher], mask)[0, 0]
+
+    def pairwise(self, students: Sequence[Tensor], teachers: Sequence[Tensor], mask: Tensor) -> Tensor:
+        """-I_α for every (student, teacher) state pair, as a [len(students), len(teachers)] matrix.
+
+        The critics are shared, so each state is encoded once, all layers of a side in
+        one batched pass, instead of once per pair: the EMD mapping scores N x M pairs
+        from N + M encodings.
+        """
+        mask = check_mask(students[0], teachers[0], mask)
         if not mask.any(1).all():
             raise AutodistillError("MI-α got a sequence with no unpadded token")
-        padding = ~mask.unsqueeze(-1)
-        g = self.encode_student(h_student.masked_fill(padding, 0), mask)
-        h = self.encode_teacher(h_teacher.detach().masked_fill(padding, 0), mask)
-        scores = g @ h.T / math.sqrt(g.shape[-1])
-        return -interpolated_bound(scores, self.log_q(h).squeeze(-1), self.alpha)
+        g = self._encode(self.encode_student, students, mask)
+        h = self._encode(self.encode_teacher, [t.detach() for t in teachers], mask)
+        log_q = self.log_q(h).squeeze(-1)
+        batch, scale = mask.shape[0], math.sqrt(g.shape[-1])
+        losses = [
+            -interpolated_bound(g_s @ h_t.T / scale, q_t, self.alpha)
+            for g_s in g.split(batch)
+            for h_t, q_t in zip(h.split(batch), log_q.split(batch), strict=True)
+        ]
+        return torch.stack(losses).view(len(students), len(teachers))
+
+    @staticmethod
+    def _encode(encoder: nn.Module, states: Sequence[Tensor], mask: Tensor) -> Tensor:
+        """Encode L states [B, T, D] stacked as one [L·B, T, D] batch -> [L·B, width]."""
+        stacked = torch.cat(list(states)).masked_fill(~mask.repeat(len(states), 1).unsqueeze(-1), 0)
+        return encoder(stacked, mask.repeat(len(states), 1))
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
