@@ -551,6 +551,7 @@ def run_trials(
         return report
     phases = [pending] if workers <= 1 else list(_warm_up_first(pending))
     with (
+        _terminate_as_interrupt(),
         _backend(backend, workers, address, trial_fn, tasks) as runner,
         _progress(show_progress, len(trials), report.skipped) as advance,
     ):
@@ -566,6 +567,27 @@ def run_trials(
                 )
                 advance(f"{last}  ({failures} failed)" if failures else last)
     return report
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch scheduler's stop) stops a sweep as Ctrl-C does: running trials
+    are interrupted and keep their checkpoints, nothing half-done is logged. Ctrl-C itself may be
+    ignored, as it is in a background job."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def ensure_features(store: RunStore, tasks: Sequence[TaskData], baseline: BaselineSettings | None = None) -> list[str]:

@@ -293,3 +293,22 @@ def test_a_real_sweep_on_the_toy_task_records_engine_runs(
     assert len(runs) == 1 and runs["student_layers"].iloc[0] == 2 and runs["teacher_layers"].iloc[0] == 6
     assert record.full_config["budget"]["max_length"] == 16 and record.source == "ours"
     assert record.config == trials[0].config and record.run_id == report.records[trials[0].trial_id].run_id
+
+
+def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
+    import threading
+
+    stop = threading.Timer(6.0, os.kill, (os.getpid(), signal.SIGTERM))
+    stop.start()
+    try:
+        with RunStore(tmp_path / "runs.sqlite") as store:
+            with pytest.raises(KeyboardInterrupt):
+                sweep.run_trials(
+                    _plan(n=1)[:1], store, featurizer_version=VERSION, workers=1, show_progress=False,
+                    trial_fn=slow_trial,
+                )  # fmt: skip
+            assert store.trials().empty
+    finally:
+        stop.cancel()
+    assert multiprocessing.active_children() == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
