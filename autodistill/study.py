@@ -112,48 +112,56 @@ def runs_per_student(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _main_budgets(trials: pd.DataFrame) -> pd.Series:
-    """Each data set's most common trial budget (JSON, as logged): the one its sweep ran under."""
-    return trials.groupby("dataset")["budget_json"].agg(lambda column: column.value_counts().index[0])
+    """Each (data set, student)'s most common trial budget (JSON, as logged): the one its sweep ran under.
+
+    Budgets are fixed per (data set, student), not per data set, so that a student
+    trained from scratch can train longer than a teacher-layer subset.
+    """
+    return trials.groupby(["dataset", "student_name"])["budget_json"].agg(lambda column: column.value_counts().index[0])
 
 
 def budgets(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per data set: trials logged, distinct budgets among them, and the main budget's fields."""
+    """Per (data set, student): trials logged, distinct budgets among them, and the main budget's fields."""
     rows = []
-    for dataset, main in _main_budgets(trials).items():
-        mine = trials[trials["dataset"] == dataset]
+    for (dataset, student), main in _main_budgets(trials).items():
+        mine = trials[(trials["dataset"] == dataset) & (trials["student_name"] == student)]
         budget = json.loads(main)
         rows.append(
             {
                 "dataset": dataset,
+                "student": student,
                 "trials": len(mine),
                 "budgets": mine["budget_json"].nunique(),
                 **{name: budget.get(name) for name in BUDGET_FIELDS},
             }
         )
     # object dtype keeps integers integers and an absent cap None (a float column would print 256.000).
-    return pd.DataFrame(rows, dtype=object).set_index("dataset")
+    return pd.DataFrame(rows, dtype=object).set_index(["dataset", "student"])
 
 
-def sweep_setting(trials: pd.DataFrame, dataset: str) -> tuple[str, TrainSettings]:
-    """The teacher and budget of ``dataset``'s sweep (its most common trial budget), to compare under.
+def sweep_setting(trials: pd.DataFrame, dataset: str, student: str) -> tuple[str, TrainSettings]:
+    """The teacher and budget of ``student``'s sweep on ``dataset`` (its most common trial budget), to compare under.
 
-    A data set without trials takes the store's most common budget; a store
-    without trials has no budget to compare under and is refused.
+    Without trials of that (data set, student), the student's most common budget
+    over the store is taken, and without any trials of the student the store's most
+    common; a store without trials has no budget to compare under and is refused.
     """
     if trials.empty:
         raise AutodistillError("the store's trials log is empty: no sweep budget to run Figure 4 under")
-    mine = trials[trials["dataset"] == dataset]
-    mine = mine if not mine.empty else trials
+    theirs = trials[trials["student_name"] == student]
+    mine = theirs[theirs["dataset"] == dataset]
+    mine = mine if not mine.empty else theirs if not theirs.empty else trials
     main = mine["budget_json"].value_counts().index[0]
     teacher = json.loads(mine[mine["budget_json"] == main]["config_json"].iloc[0])["teacher"]
     return teacher, TrainSettings(**json.loads(main))
 
 
 def no_kd_ratios(trials: pd.DataFrame) -> pd.Series:
-    """Each (data set, student)'s no-KD baseline ratio under the data set's main budget."""
+    """Each (data set, student)'s no-KD baseline ratio under that (data set, student)'s main budget."""
     main = _main_budgets(trials)
     done = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")]
-    done = done[done["budget_json"].to_numpy() == main.reindex(done["dataset"]).to_numpy()]
+    keys = pd.MultiIndex.from_arrays([done["dataset"], done["student_name"]])
+    done = done[done["budget_json"].to_numpy() == main.reindex(keys).to_numpy()]
     return done.groupby(["dataset", "student_name"])["ratio"].mean()
 
 
@@ -441,9 +449,9 @@ def versus_random(
     default), in the place of the paper's TinyBERT_4. Picking uses :func:`autodistill.recommend.recommend`
     with ``unseen=True``
     (the data set's own runs stay out of training), under the teacher and budget
-    of the data set's sweep trials, so the picks are comparable with its random
-    search; the random configurations are :func:`~autodistill.recommend.random_configs`
-    (seed 0, none of the picks).
+    of that student's sweep trials on the data set (:func:`sweep_setting`), so the
+    picks are comparable with its random search; the random configurations are
+    :func:`~autodistill.recommend.random_configs` (seed 0, none of the picks).
     """
     if picks.exists():
         rec = load_recommendation(picks)
@@ -453,7 +461,7 @@ def versus_random(
                 "delete it to pick again"
             )
     elif run_missing:
-        teacher, budget = sweep_setting(store.trials(), dataset)
+        teacher, budget = sweep_setting(store.trials(), dataset, DEFAULT_STUDENT)
         rec = recommend(
             load_task(dataset),
             store,
@@ -656,8 +664,11 @@ def _header(store: RunStore, runs: pd.DataFrame, trials: pd.DataFrame, picked: i
     if not trials.empty:
         lines += [
             "",
-            "Each data set's per-trial budget (the most common one in its trials log; where `budgets`, the number "
-            "of distinct budgets there, is above 1, runs of different budgets are pooled in the sections below):",
+            "Budgets are fixed per (data set, student), not per data set, so that a student trained from scratch "
+            "can be given more epochs or a larger learning rate than a subset of the teacher's layers. Each "
+            "(data set, student)'s per-trial budget (the most common one in its trials log; where `budgets`, the "
+            "number of distinct budgets there, is above 1, runs of different budgets are pooled in the sections "
+            "below):",
             "",
             markdown_table(budgets(trials), digits=6),
         ]
@@ -776,7 +787,8 @@ def _versus_section(items: Sequence[VersusRandom], command: str, figures: Path) 
         "",
         "On each held-out data set, AutoDistiller (trained with that data set's own runs left out) picks its "
         f"top {TOP_K} configurations for the `{DEFAULT_STUDENT}` student; they, {TOP_K} random configurations "
-        "and the no-KD baseline are run under the teacher and budget of the data set's sweep trials. The picks "
+        "and the no-KD baseline are run under the teacher and budget of that student's sweep trials on the data "
+        "set. The picks "
         f"are saved once (`{figures.name}/fig4-picks-<data set>.json`) and reused, so the ratios below are "
         "theirs.",
     ]

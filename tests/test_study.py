@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from autodistill.recommend import Pick, Recommendation
 from autodistill.space import DEFAULT_SPACE, DistillerConfig
 from autodistill.store import ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Trial
+from engine.config import TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 
@@ -46,8 +48,31 @@ def _configs() -> list[DistillerConfig]:
     ]
 
 
-def fill(store: RunStore) -> None:
-    """Runs whose ratio is base + the level's bonus + the student's augmentation gain; no-KD trials at 0.845."""
+def _trial(
+    kind: str, dataset: str, student: str, budget: TrainSettings, ratio: float, config: DistillerConfig | None = None
+) -> TrialRecord:
+    """A finished sweep trial: a no-KD baseline (``config`` None) or a distillation."""
+    if config is None:
+        engine = baseline_config(dataset, teacher=TEACHER.name, student=student, budget=budget)
+    else:
+        engine = engine_config(config, dataset, teacher=TEACHER.name, student=student, budget=budget)
+    return TrialRecord(
+        trial_id=Trial.make(kind, engine, student, config).trial_id,
+        kind=kind,
+        dataset=dataset,
+        student_name=student,
+        status="done",
+        budget=budget.model_dump(mode="json"),
+        config=engine.model_dump(mode="json"),
+        student_score=0.9 * ratio,
+        teacher_score=0.9,
+        ratio=ratio,
+    )
+
+
+def fill(store: RunStore, budgets: Mapping[str, TrainSettings] | None = None) -> None:
+    """Runs whose ratio is base + the level's bonus + the student's augmentation gain; no-KD trials at 0.845,
+    each student's under ``budgets[student]`` (BUDGET by default)."""
     for seed, (dataset, base) in enumerate(BASE.items()):
         store.put_features(_features(dataset, 500, 2, seed))
         for name, student in STUDENTS.items():
@@ -65,21 +90,7 @@ def fill(store: RunStore) -> None:
                 )
                 for config in _configs()
             )
-            engine = baseline_config(dataset, teacher=TEACHER.name, student=name, budget=BUDGET)
-            store.record_trial(
-                TrialRecord(
-                    trial_id=Trial.make("finetune", engine, name).trial_id,
-                    kind="finetune",
-                    dataset=dataset,
-                    student_name=name,
-                    status="done",
-                    budget=BUDGET.model_dump(mode="json"),
-                    config=engine.model_dump(mode="json"),
-                    student_score=0.9 * NO_KD,
-                    teacher_score=0.9,
-                    ratio=NO_KD,
-                )
-            )
+            store.record_trial(_trial("finetune", dataset, name, (budgets or {}).get(name, BUDGET), NO_KD))
 
 
 @pytest.fixture
@@ -111,16 +122,57 @@ def test_the_store_summary_counts_runs_budgets_and_runs_above_the_no_kd_baseline
     counts = study.runs_per_student(runs)
     assert list(counts.columns) == ["layers=0,2,4", "tiny", "all"]  # largest student first
     assert counts.loc["alpha", "tiny"] == 16 and counts.loc["all", "all"] == 64
-    budgets = study.budgets(store.trials())
-    assert budgets.loc["alpha", "epochs"] == 1 and budgets.loc["beta", "max_train_examples"] == 64
-    assert budgets.loc["alpha", "budgets"] == 1 and budgets.loc["alpha", "trials"] == 2
-    assert study.sweep_setting(store.trials(), "beta") == ("minilm-l6", BUDGET)
+    budgets = study.budgets(store.trials())  # one row per (data set, student)
+    assert budgets.loc[("alpha", "tiny"), "epochs"] == 1 and budgets.loc[("beta", "tiny"), "max_train_examples"] == 64
+    assert budgets.loc[("alpha", "tiny"), "budgets"] == 1 and budgets.loc[("alpha", "tiny"), "trials"] == 1
+    assert study.sweep_setting(store.trials(), "beta", "tiny") == ("minilm-l6", BUDGET)
     summary = study.kd_summary(runs, store.trials())
     tiny = summary.loc[("alpha", "tiny")]
     assert tiny["no-KD ratio"] == NO_KD and tiny["best KD ratio"] == pytest.approx(0.95)
     # without augmentation 0.86, 0.88, 0.90 beat 0.845; with it (+0.05) all 8 do
     assert tiny["runs above no-KD"] == 11
     assert tiny["best configuration"] == "mi-0.9 / skip / ce / contextual"
+
+
+TINY_BUDGET = make_budget(epochs=8, lr=2e-3, max_length=48, max_train_examples=192, max_eval_examples=200)
+LAYERS_BUDGET = make_budget(epochs=2, lr=3e-4, max_length=48, max_train_examples=192, max_eval_examples=200)
+
+
+def test_each_student_is_compared_under_its_own_budget(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "students.sqlite") as students_store:
+        fill(students_store, {"tiny": TINY_BUDGET, "layers=0,2,4": LAYERS_BUDGET})
+        mi, cos = DistillerConfig("mi", 0.9, "skip", "ce"), DistillerConfig("cos", None, "skip", "ce")
+        # on alpha the layer subset's budget is the data set's most common (3 of 5 trials)...
+        for config in (mi, cos):
+            students_store.record_trial(_trial("distill", "alpha", "layers=0,2,4", LAYERS_BUDGET, 0.9, config))
+        # ...and tiny has a stray no-KD trial under it, which its own (main) budget leaves out
+        students_store.record_trial(_trial("distill", "alpha", "tiny", TINY_BUDGET, 0.9, mi))
+        students_store.record_trial(_trial("finetune", "alpha", "tiny", LAYERS_BUDGET, 0.5))
+        trials, runs = students_store.trials(), students_store.runs(source="ours")
+        header = study._header(students_store, runs, trials, 0)
+    assert study.no_kd_ratios(trials).to_dict() == {
+        (dataset, student): NO_KD for dataset in BASE for student in STUDENTS
+    }  # both students' baselines found on both data sets
+    summary = study.kd_summary(runs, trials)
+    assert (
+        summary.loc[("alpha", "tiny"), "no-KD ratio"] == NO_KD
+        and summary.loc[("alpha", "tiny"), "runs above no-KD"] == 11
+    )
+    budgets = study.budgets(trials)
+    assert budgets.index.names == ["dataset", "student"] and len(budgets) == 4
+    tiny, layers = budgets.loc[("alpha", "tiny")], budgets.loc[("alpha", "layers=0,2,4")]
+    assert (tiny["trials"], tiny["budgets"], tiny["epochs"], tiny["lr"]) == (3, 2, 8, 2e-3)
+    assert (layers["trials"], layers["budgets"], layers["epochs"], layers["lr"]) == (3, 1, 2, 3e-4)
+    assert budgets.loc[("beta", "tiny"), "max_train_examples"] == 192 and budgets.loc[("beta", "tiny"), "trials"] == 1
+    assert "| alpha | tiny | 3 | 2 | 8 |" in header and "| alpha | layers=0,2,4 | 3 | 1 | 2 |" in header
+    assert "fixed per (data set, student)" in header
+    assert study.sweep_setting(trials, "alpha", "tiny") == ("minilm-l6", TINY_BUDGET)
+    assert study.sweep_setting(trials, "beta", "layers=0,2,4") == ("minilm-l6", LAYERS_BUDGET)
+    # a data set without trials: the student's most common budget, then the store's (5 trials of 8 are LAYERS')
+    assert study.sweep_setting(trials, "gamma", "tiny") == ("minilm-l6", TINY_BUDGET)
+    assert study.sweep_setting(trials, "gamma", "nobody") == ("minilm-l6", LAYERS_BUDGET)
+    with pytest.raises(AutodistillError, match="trials log is empty"):
+        study.sweep_setting(trials.iloc[:0], "alpha", "tiny")
 
 
 def test_top5_counts_the_intermediate_losses_of_each_groups_best_runs(runs: pd.DataFrame) -> None:
