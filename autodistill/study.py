@@ -1,8 +1,11 @@
 """This project's Distiller study, written up: ``docs/study.md`` from a runs store in one command (issue 7).
 
 ``autodistill study report`` turns the runs of ``autodistill sweep`` (source
-``ours``) into a markdown page with tables and PNG plots, one section per
-analysis of the paper (He et al., 2021, ``distiller-paper.md``):
+``ours``) into a markdown page with tables and PNG plots: a headline section
+with the figures the README quotes (:func:`headline`: each data set's best
+ratio, with the student's parameter reduction and CPU speed-up over the
+teacher; the leave-one-dataset-out mean; top 5 against random), then one
+section per analysis of the paper (He et al., 2021, ``distiller-paper.md``):
 
 * component importance by fANOVA (§5.1, Figures 2 and 6), through
   :mod:`autodistill.importance`;
@@ -13,10 +16,12 @@ analysis of the paper (He et al., 2021, ``distiller-paper.md``):
 * AutoDistiller's top 5 against 5 random configurations on two held-out data
   sets, actual ratios (§5.4, Figure 4), through :mod:`autodistill.recommend`.
 
-Every number on the page is computed from the store when the page is written;
-the paper's numbers appear only as quoted comparisons, each with its section,
-figure or table. Each section ends with a paragraph on where our runs agree with
-the paper whose wording is chosen from the computed values, so that it stays
+Every number on the page is computed from the store when the page is written,
+but for the headline's CPU latencies, which are timed then on the machine that
+writes it (:func:`cpu_latencies`, one thread, batch 1, untrained models); the
+paper's numbers appear only as quoted comparisons, each with its section, figure
+or table. Each section ends with a paragraph on where our runs agree with the
+paper whose wording is chosen from the computed values, so that it stays
 true whatever the runs say.
 
 **Figure 4's picks are frozen in a file.** The default predictor (linear, see
@@ -42,7 +47,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+import os
+import platform
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,6 +199,122 @@ def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index(["dataset", "student"])
+
+
+# -- headline: the figures the README quotes ------------------------------------------------------------
+
+#: ``(teacher, student, data set, max length)`` -> the teacher's and the student's CPU milliseconds per example.
+LatencyFn = Callable[[str, str, str, int], tuple[float, float]]
+#: Dev examples timed per model (the first ones of the split), as the engine's runs do.
+LATENCY_EXAMPLES = 16
+
+
+def headline(
+    runs: pd.DataFrame, trials: pd.DataFrame, speedups: Mapping[tuple[str, str], float] | None = None
+) -> pd.DataFrame:
+    """One row per data set: its best run of ours by ratio (teacher, student, configuration), that
+    student's no-KD ratio there (:func:`no_kd_ratios`), both models' parameters, the parameter reduction
+    (teacher / student) and the student's CPU speed-up over the teacher, looked up in ``speedups``
+    ((teacher, student) -> teacher / student latency; NaN where absent). Ties go to the smaller run id."""
+    levels = component_levels(runs)
+    baseline = no_kd_ratios(trials) if not trials.empty else pd.Series(dtype=float)
+    speedups = speedups or {}
+    ranked = runs.sort_values(["ratio", "run_id"], ascending=[False, True], kind="stable")
+    rows = []
+    for dataset, group in ranked.groupby("dataset", sort=True):
+        best = group.iloc[0]
+        teacher_params, student_params = float(best["teacher_params"]), float(best["student_params"])
+        rows.append(
+            {
+                "dataset": dataset,
+                "best KD ratio": float(best["ratio"]),
+                "teacher": best["teacher_name"],
+                "student": best["student_name"],
+                "configuration": _describe(*levels.loc[group.index[0], list(COMPONENTS)]),
+                "no-KD ratio": float(baseline.get((dataset, best["student_name"]), math.nan)),
+                "teacher params": teacher_params,
+                "student params": student_params,
+                "parameter reduction": teacher_params / student_params,
+                "CPU speed-up": float(speedups.get((best["teacher_name"], best["student_name"]), math.nan)),
+            }
+        )
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def _run_max_length(config_json: str) -> int | None:
+    return json.loads(config_json).get("budget", {}).get("max_length")
+
+
+def latency_plan(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Where each (teacher, student) pair of the runs is timed: latency depends only on the two
+    architectures and the sequence length, so once per pair, on the data set with most of the pair's
+    runs (ties: the first by name) at the ``max_length`` of that (data set, student)'s main budget (the
+    runs' own budget without trials, the engine's default without either)."""
+    main = _main_budgets(trials) if not trials.empty else pd.Series(dtype=object)
+    rows = []
+    for (teacher, student), group in runs.groupby(["teacher_name", "student_name"], sort=True):
+        counts = group["dataset"].value_counts()
+        dataset = min(counts.index[counts == counts.max()])
+        if (dataset, student) in main.index:
+            max_length = json.loads(main[(dataset, student)])["max_length"]
+        else:
+            lengths = group.loc[group["dataset"] == dataset, "config_json"].map(_run_max_length).dropna()
+            max_length = int(lengths.mode().iloc[0]) if not lengths.empty else TrainSettings().max_length
+        rows.append({"teacher": teacher, "student": student, "measured on": dataset, "max length": int(max_length)})
+    return pd.DataFrame(rows).set_index(["teacher", "student"])
+
+
+def cpu_latencies(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
+    """The teacher's and the student's CPU milliseconds per single-example forward, by the engine's own
+    :func:`engine.run.cpu_latency_ms`, on the first dev examples of ``dataset`` cut at ``max_length``.
+
+    The models are built as the engine builds them (:func:`engine.zoo.load_task_model` and
+    :func:`engine.zoo.build_student`) but left untrained: the timing depends on the architecture and the
+    tokens only. Torch runs on one thread while timing (restored after), so the figure does not depend on
+    how many cores the machine has free.
+    """
+    task = load_task(dataset)  # first: an unknown data set fails before any model is loaded
+    import torch
+
+    from engine.encoding import encode_split
+    from engine.run import cpu_latency_ms
+    from engine.zoo import build_student, load_task_model, load_tokenizer
+
+    tokenizer = load_tokenizer(teacher)
+    dev = encode_split(task.dev.iloc[:LATENCY_EXAMPLES], task.spec, tokenizer, max_length, train=False)
+    teacher_model = load_task_model(teacher, task.spec)
+    student_model = build_student(student, teacher, task.spec)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        teacher_ms = cpu_latency_ms(teacher_model, dev, tokenizer.pad_token_id, LATENCY_EXAMPLES)
+        student_ms = cpu_latency_ms(student_model, dev, tokenizer.pad_token_id, LATENCY_EXAMPLES)
+    finally:
+        torch.set_num_threads(threads)
+    return teacher_ms, student_ms
+
+
+def measure_latencies(
+    plan: pd.DataFrame, latency_fn: LatencyFn, on_status: Callable[[str], None] = lambda _text: None
+) -> pd.DataFrame:
+    """``plan`` (:func:`latency_plan`) with each pair's teacher and student milliseconds and the speed-up
+    (teacher / student); a pair that cannot be timed gets NaNs and its one-line reason under ``error``."""
+    rows = []
+    for (teacher, student), where in plan.iterrows():
+        on_status(f"CPU latency of {teacher} and {student} on {where['measured on']}")
+        try:
+            teacher_ms, student_ms = latency_fn(teacher, student, where["measured on"], int(where["max length"]))
+            error = None
+        except AutodistillError as exc:
+            teacher_ms, student_ms, error = math.nan, math.nan, str(exc)
+        rows.append({"teacher ms": teacher_ms, "student ms": student_ms, "error": error})
+    table = plan.assign(**pd.DataFrame(rows, index=plan.index))
+    return table.assign(**{"speed-up": table["teacher ms"] / table["student ms"]})
+
+
+def speedup_map(latencies: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(teacher, student) -> CPU speed-up, for :func:`headline`, from :func:`measure_latencies`' table."""
+    return {pair: float(value) for pair, value in latencies["speed-up"].items()}
 
 
 # -- Figures 2 and 6: component importance --------------------------------------------------------------
@@ -381,17 +504,22 @@ def augmentation_agreement(effect: pd.DataFrame, params: pd.Series) -> str:
 # -- Figure 5: leave-one-dataset-out --------------------------------------------------------------------
 
 
+def lodo_spearmans(table: pd.DataFrame) -> pd.Series:
+    """The held-out data sets' defined Spearmans in :func:`~autodistill.evaluate.evaluate_lodo`'s table."""
+    return table[table["dataset"] != "mean"].dropna(subset=["spearman"])["spearman"]
+
+
 def lodo_agreement(table: pd.DataFrame) -> str:
     """Figure 5's reading on our runs, worded from the numbers."""
-    rows = table[table["dataset"] != "mean"].dropna(subset=["spearman"])
+    rows = lodo_spearmans(table)
     paper = (
         f"The paper's leave-one-dataset-out Spearman averages {PAPER_MEAN_SPEARMAN} over the 8 GLUE data sets "
         "and is positive for most of them (§5.4, Figure 5)."
     )
     if rows.empty:
         return f"{paper} No held-out data set here has a defined Spearman (constant predictions or one run)."
-    mean = float(rows["spearman"].mean())
-    positive = int((rows["spearman"] > 0).sum())
+    mean = float(rows.mean())
+    positive = int((rows > 0).sum())
     level = "above" if mean > PAPER_MEAN_SPEARMAN else "at or below"
     most = "as in the paper" if positive > len(rows) / 2 else "unlike the paper"
     return (
@@ -488,6 +616,18 @@ def versus_random(
         planned = versus_random_trials(rec, task, top=TOP_K, random_n=TOP_K, budget=budget)
         results = versus_random_results(planned, store)
     return VersusRandom(dataset, rec, results)
+
+
+def finished_versus(items: Sequence[VersusRandom]) -> list[tuple[str, pd.DataFrame]]:
+    """(data set, results) of the held-out data sets with finished runs in both groups (Figure 4's plot)."""
+    return [
+        (item.dataset, item.results)
+        for item in items
+        if item.error is None
+        and item.results is not None
+        and item.recommendation is not None
+        and all(len(_finished(item.results, group)) for group in ("AutoDistiller", "random"))
+    ]
 
 
 def versus_random_agreement(done: Sequence[tuple[str, pd.DataFrame]]) -> str:
@@ -647,7 +787,8 @@ def _header(store: RunStore, runs: pd.DataFrame, trials: pd.DataFrame, picked: i
         f"Generated by `autodistill study report` from `{store.path}` on "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}: {len(runs)} runs of ours on "
         f"{runs['dataset'].nunique()} data set(s) with {runs['student_name'].nunique()} student(s) (code "
-        f"{versions}). Every number below is computed from that store; the paper's (He et al., 2021) are "
+        f"{versions}). Every number below is computed from that store, but for the headline's CPU latencies, "
+        "timed when the page is written; the paper's (He et al., 2021) are "
         "quoted with their section, figure or table. The ratio is student / teacher dev score (§3.4).",
         "",
         "## What the store holds",
@@ -679,6 +820,82 @@ def _header(store: RunStore, runs: pd.DataFrame, trials: pd.DataFrame, picked: i
         markdown_table(kd_summary(runs, trials)),
     ]
     return "\n".join(lines)
+
+
+def _machine() -> str:
+    processor = platform.processor() or platform.machine()
+    return f"{processor}, {os.cpu_count()} CPUs visible"
+
+
+def _headline_section(
+    table: pd.DataFrame,
+    latencies: pd.DataFrame,
+    lodo: pd.DataFrame | AutodistillError,
+    done: Sequence[tuple[str, pd.DataFrame]],
+) -> str:
+    lines = ["## Headline", ""]
+    best, no_kd = table["best KD ratio"], table["no-KD ratio"].dropna()
+    summary = f"Over the {len(table)} data set(s), the best run of ours reaches a ratio of {best.mean():.3f} on average"
+    if not no_kd.empty:
+        summary += (
+            f" (the same students' no-KD ratio: {no_kd.mean():.3f} on average over the {len(no_kd)} data set(s) "
+            "with a baseline)"
+        )
+    if isinstance(lodo, AutodistillError):
+        summary += "; the leave-one-dataset-out Spearman was not computed (see its section)"
+    else:
+        spearmans = lodo_spearmans(lodo)
+        summary += (
+            f"; the leave-one-dataset-out Spearman averages {spearmans.mean():.2f} over {len(spearmans)} held-out "
+            f"data set(s) (paper: {PAPER_MEAN_SPEARMAN}, §5.4, Figure 5)"
+            if not spearmans.empty
+            else "; no held-out data set has a defined leave-one-dataset-out Spearman"
+        )
+    if done:
+        versus = [
+            f"{_finished(results, 'AutoDistiller').mean():.3f} against {_finished(results, 'random').mean():.3f} "
+            f"on {dataset}"
+            for dataset, results in done
+        ]
+        summary += f"; AutoDistiller's top {TOP_K} average {'; '.join(versus)} for {TOP_K} random configurations."
+    else:
+        summary += f"; AutoDistiller's top {TOP_K} against random has no finished held-out data set yet."
+    shown = table.assign(
+        **{
+            "teacher params": [f"{v / 1e6:.1f}M" for v in table["teacher params"]],
+            "student params": [f"{v / 1e6:.1f}M" for v in table["student params"]],
+            "parameter reduction": [_times(v) for v in table["parameter reduction"]],
+            "CPU speed-up": [_times(v) for v in table["CPU speed-up"]],
+        }
+    )
+    timed = latencies.drop(columns=["error"]).assign(**{"speed-up": [_times(v) for v in latencies["speed-up"]]})
+    lines += [
+        summary,
+        "",
+        "Each data set's best run of ours (random search) by ratio, the same student's no-KD ratio there, and "
+        "what the student saves: parameter reduction is teacher / student parameters, CPU speed-up teacher / "
+        "student latency (from the table below).",
+        "",
+        markdown_table(shown),
+        "",
+        "CPU latency, per (teacher, student) pair of the runs: the mean milliseconds of a forward pass over the "
+        f"first {LATENCY_EXAMPLES} dev examples of one data set, one example at a time (batch 1) on one thread, "
+        "cut at that data set and student's max length. Latency depends only on the architectures and the "
+        "tokens, so the models are built as the engine builds them, untrained (no fine-tuning or distillation), "
+        "and each pair is timed once. "
+        f"They are measured when this page is written, on the machine that writes it ({_machine()}), and may be "
+        "noisy when the machine is busy.",
+        "",
+        markdown_table(timed, digits=1),
+    ]
+    failed = latencies.dropna(subset=["error"])
+    for (teacher, student), row in failed.iterrows():
+        lines += ["", f"{teacher} / {student}: not measured: {row['error']}"]
+    return "\n".join(lines)
+
+
+def _times(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.1f}x"
 
 
 def _importance_section(runs: pd.DataFrame, figures: Path) -> str:
@@ -751,12 +968,10 @@ def _augmentation_section(runs: pd.DataFrame, figures: Path) -> str:
     return "\n".join(lines)
 
 
-def _lodo_section(store: RunStore, settings: PredictorSettings, figures: Path) -> str:
+def _lodo_section(table: pd.DataFrame | AutodistillError, settings: PredictorSettings, figures: Path) -> str:
     lines = ["## Leave-one-dataset-out Spearman (paper §5.4, Figure 5)", ""]
-    try:
-        table = evaluate_lodo(store, source="ours", settings=settings)
-    except AutodistillError as error:
-        return "\n".join([*lines, _not_computed(error)])
+    if isinstance(table, AutodistillError):
+        return "\n".join([*lines, _not_computed(table)])
     plot = plot_lodo(table, figures / "lodo.png")
     shown = table.rename(
         columns={
@@ -792,7 +1007,6 @@ def _versus_section(items: Sequence[VersusRandom], command: str, figures: Path) 
         f"are saved once (`{figures.name}/fig4-picks-<data set>.json`) and reused, so the ratios below are "
         "theirs.",
     ]
-    done = []
     for item in items:
         lines += ["", f"### {item.dataset}", ""]
         if item.error is not None:
@@ -819,8 +1033,7 @@ def _versus_section(items: Sequence[VersusRandom], command: str, figures: Path) 
             status=item.results["status"].fillna("not run"),
         )
         lines.append(markdown_table(shown[["group", "configuration", "status", "ratio", "error"]].set_index("group")))
-        if all(len(_finished(item.results, g)) for g in ("AutoDistiller", "random")):
-            done.append((item.dataset, item.results))
+    done = finished_versus(items)
     if done:
         plot = plot_versus_random(done, figures / "versus-random.png")
         lines += ["", f"![AutoDistiller against random]({figures.name}/{plot.name})"]
@@ -844,16 +1057,19 @@ def write_report(
     run_missing: bool = False,
     settings: PredictorSettings | None = None,
     trial_fn: TrialFn | None = None,
+    latency_fn: LatencyFn | None = None,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Path:
     """Write the study page to ``out`` and its plots (and Figure 4's picks) to ``<out stem>/``.
 
     ``run_missing`` lets Figure 4 train the predictor, pick, and run the trials the
     store lacks (``trial_fn`` replaces the engine in tests); without it nothing is
-    trained or run. Other sections that cannot be computed (too few runs) say why on
-    the page instead of failing it.
+    trained or run. The headline's CPU latencies are timed by ``latency_fn``
+    (:func:`cpu_latencies`, untrained models, by default). Other sections that cannot
+    be computed (too few runs) say why on the page instead of failing it.
     """
     settings = settings or PredictorSettings()
+    latency_fn = latency_fn or cpu_latencies
     if len(holdout) != len(set(holdout)):
         raise AutodistillError(f"a held-out data set is listed twice in {','.join(holdout)}")
     if store.runs(source="ours").empty:
@@ -880,15 +1096,22 @@ def write_report(
     runs = store.runs(source="ours")
     runs = runs[~runs["run_id"].isin(picked)].reset_index(drop=True)
     trials = store.trials()
+    latencies = measure_latencies(latency_plan(runs, trials), latency_fn, on_status)
+    on_status("leave-one-dataset-out evaluation")
+    lodo: pd.DataFrame | AutodistillError
+    try:
+        lodo = evaluate_lodo(store, source="ours", settings=settings)
+    except AutodistillError as error:
+        lodo = error
     on_status("tables, fANOVA and plots")
     sections = [
         _header(store, runs, trials, len(picked)),
+        _headline_section(headline(runs, trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)),
         _importance_section(runs, figures),
         _top_losses_section(runs, figures),
         _augmentation_section(runs, figures),
+        _lodo_section(lodo, settings, figures),
+        _versus_section(items, report_command(store, out, holdout, settings), figures),
     ]
-    on_status("leave-one-dataset-out evaluation")
-    sections.append(_lodo_section(store, settings, figures))
-    sections.append(_versus_section(items, report_command(store, out, holdout, settings), figures))
     out.write_text("\n\n".join(sections) + "\n")
     return out

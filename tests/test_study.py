@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -105,6 +106,20 @@ def runs(store: RunStore) -> pd.DataFrame:
     return store.runs(source="ours")
 
 
+#: CPU milliseconds per example of the fake timer: the students are 2x and 10x faster than the teacher.
+LATENCY_MS = {"minilm-l6": 30.0, "layers=0,2,4": 15.0, "tiny": 3.0}
+
+
+def fake_latency(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
+    return LATENCY_MS[teacher], LATENCY_MS[student]
+
+
+@pytest.fixture(autouse=True)
+def no_real_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports written without a ``latency_fn`` time with the fake one: no test builds a real model."""
+    monkeypatch.setattr(study, "cpu_latencies", fake_latency)
+
+
 def never(*args: object, **kwargs: object) -> None:
     raise AssertionError("nothing may be trained or run without run_missing")
 
@@ -132,6 +147,60 @@ def test_the_store_summary_counts_runs_budgets_and_runs_above_the_no_kd_baseline
     # without augmentation 0.86, 0.88, 0.90 beat 0.845; with it (+0.05) all 8 do
     assert tiny["runs above no-KD"] == 11
     assert tiny["best configuration"] == "mi-0.9 / skip / ce / contextual"
+
+
+def _add_best_beta_run(store: RunStore) -> None:
+    """One more run of the layer subset on beta, better than any other there."""
+    config = DistillerConfig("cos", None, "last", "mse")
+    store.add_runs([RunRecord("beta", "classification", config, TEACHER, STUDENTS["layers=0,2,4"], 0.9, 0.9, 0.97)])
+
+
+def test_the_headline_takes_each_data_sets_best_run_with_its_reduction_and_speed_up(store: RunStore) -> None:
+    _add_best_beta_run(store)
+    runs, trials = store.runs(source="ours"), store.trials()
+    table = study.headline(runs, trials, {("minilm-l6", "tiny"): 10.0})
+    assert list(table.index) == ["alpha", "beta"]
+    alpha, beta = table.loc["alpha"], table.loc["beta"]
+    # alpha: tiny with MI-α 0.9 and augmentation, 0.8 + 0.10 + 0.05
+    assert alpha["best KD ratio"] == pytest.approx(0.95) and alpha["student"] == "tiny"
+    assert alpha["configuration"] == "mi-0.9 / skip / ce / contextual" and alpha["teacher"] == "minilm-l6"
+    assert alpha["no-KD ratio"] == NO_KD
+    assert alpha["parameter reduction"] == pytest.approx(22_713_216 / 4_400_000)
+    assert alpha["CPU speed-up"] == 10.0
+    # beta: the added run beats tiny's 0.85; its pair is not in the speed-up mapping
+    assert beta["best KD ratio"] == pytest.approx(0.97) and beta["student"] == "layers=0,2,4"
+    assert beta["configuration"] == "cos / last / mse / none"
+    assert (beta["teacher params"], beta["student params"]) == (22_713_216, 17_390_000)
+    assert beta["parameter reduction"] == pytest.approx(1.306, abs=1e-3) and math.isnan(beta["CPU speed-up"])
+    # without trials there is no baseline to quote
+    assert math.isnan(study.headline(runs, trials.iloc[:0]).loc["alpha", "no-KD ratio"])
+
+
+def test_latency_is_timed_once_per_teacher_and_student_pair(store: RunStore) -> None:
+    _add_best_beta_run(store)
+    runs, trials = store.runs(source="ours"), store.trials()
+    plan = study.latency_plan(runs, trials)
+    # the layer subset has 17 runs on beta; tiny 16 on each data set (a tie: the first by name)
+    assert plan.to_dict("index") == {
+        ("minilm-l6", "layers=0,2,4"): {"measured on": "beta", "max length": 16},
+        ("minilm-l6", "tiny"): {"measured on": "alpha", "max length": 16},
+    }
+    # without trials: the engine's default max length (these runs carry no budget)
+    assert set(study.latency_plan(runs, trials.iloc[:0])["max length"]) == {TrainSettings().max_length}
+    calls: list[tuple] = []
+
+    def timer(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
+        calls.append((teacher, student, dataset, max_length))
+        if student == "tiny":
+            raise AutodistillError("no such model here")
+        return fake_latency(teacher, student, dataset, max_length)
+
+    latencies = study.measure_latencies(plan, timer)
+    assert calls == [("minilm-l6", "layers=0,2,4", "beta", 16), ("minilm-l6", "tiny", "alpha", 16)]
+    layers, tiny = latencies.loc[("minilm-l6", "layers=0,2,4")], latencies.loc[("minilm-l6", "tiny")]
+    assert (layers["teacher ms"], layers["student ms"], layers["speed-up"]) == (30.0, 15.0, 2.0)
+    assert math.isnan(tiny["speed-up"]) and tiny["error"] == "no such model here"
+    assert study.headline(runs, trials, study.speedup_map(latencies))["CPU speed-up"].tolist()[1] == 2.0
 
 
 TINY_BUDGET = make_budget(epochs=8, lr=2e-3, max_length=48, max_train_examples=192, max_eval_examples=200)
@@ -247,6 +316,61 @@ def test_without_run_missing_nothing_is_picked_or_run(
     assert "Not computed: left out of this test" in page
 
 
+def test_the_headline_opens_the_page_with_the_figures_the_readme_quotes(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lodo_calls: list[str] = []
+
+    def one_lodo(runs_store: RunStore, **kwargs: object) -> pd.DataFrame:
+        lodo_calls.append(kwargs["source"])
+        return pd.DataFrame(
+            {
+                "dataset": ["alpha", "beta", "mean"],
+                "runs": [32, 32, 64],
+                "spearman": [0.5, 0.2, 0.35],
+                "top5_ratio": [0.9, 0.8, 0.85],
+                "best_ratio": [0.95, 0.85, 0.9],
+                "mean_ratio": [0.85, 0.75, 0.8],
+            }
+        )
+
+    monkeypatch.setattr(study, "evaluate_lodo", one_lodo)
+    timed: list[tuple] = []
+
+    def timer(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
+        timed.append((teacher, student))
+        return fake_latency(teacher, student, dataset, max_length)
+
+    out = tmp_path / "study.md"
+    page = study.write_report(store, out, holdout=("alpha",), trial_fn=never, latency_fn=timer).read_text()
+    assert lodo_calls == ["ours"] and timed == [("minilm-l6", "layers=0,2,4"), ("minilm-l6", "tiny")]
+    assert page.index("## What the store holds") < page.index("## Headline") < page.index("## Component importance")
+    headline = page[page.index("## Headline") : page.index("## Component importance")]
+    # tiny is best on both data sets: 0.95 and 0.85
+    assert "the best run of ours reaches a ratio of 0.900 on average" in headline
+    assert "no-KD ratio: 0.845 on average" in headline
+    assert "leave-one-dataset-out Spearman averages 0.35 over 2 held-out data set(s)" in headline
+    assert "top 5 against random has no finished held-out data set yet" in headline
+    assert (
+        "| alpha | 0.950 | minilm-l6 | tiny | mi-0.9 / skip / ce / contextual | 0.845 | 22.7M | 4.4M | 5.2x | 10.0x |"
+        in (headline)
+    )
+    assert "| minilm-l6 | layers=0,2,4 | alpha | 16 | 30.0 | 15.0 | 2.0x |" in headline
+    assert "one thread" in headline and "batch 1" in headline and "untrained" in headline
+    assert "averages 0.35 over 2 data set(s)" in page  # the LODO section, from the same table
+
+
+def test_a_pair_that_cannot_be_timed_says_why(store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study, "evaluate_lodo", no_lodo)
+
+    def unknown(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
+        raise AutodistillError(f"{dataset!r} is not a catalog data set")
+
+    page = study.write_report(store, tmp_path / "study.md", holdout=(), latency_fn=unknown).read_text()
+    assert "minilm-l6 / tiny: not measured: 'alpha' is not a catalog data set" in page
+    assert "| 5.2x | – |" in page and "the leave-one-dataset-out Spearman was not computed" in page
+
+
 def _task(name: str) -> TaskData:
     spec = TaskSpec(name, TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos"))
     return TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
@@ -302,6 +426,8 @@ def test_study_report_command_writes_the_page_and_its_plots(store: RunStore, tmp
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "leave-one-dataset-out evaluation" in result.output
     page = out.read_text()
+    assert "## Headline" in page and "| alpha | 0.950 | minilm-l6 | tiny |" in page
+    assert "CPU latency of minilm-l6 and tiny on alpha" in result.output
     assert "| alpha | 32 |" in page  # leave-one-dataset-out ranks alpha's 32 runs from beta's
     assert "The paper's leave-one-dataset-out Spearman averages 0.33" in page
     for plot in ("importance", "top5-losses", "augmentation", "lodo"):
