@@ -234,6 +234,10 @@ def _init_worker(threads: int) -> None:
     import torch
     from transformers.utils import logging as hf_logging
 
+    from engine.lifetime import exit_with_parent
+
+    exit_with_parent()
+
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()

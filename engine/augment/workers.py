@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 from engine.augment.policy import AugmentPolicy, PolicySpec, TextExample
 from engine.data.schema import TaskSpec
+from engine.lifetime import exit_with_parent
 
 Work = list[tuple[TextExample, int]]
 
@@ -29,6 +30,7 @@ _worker_policy: AugmentPolicy | None = None
 
 def _init_worker(spec: PolicySpec, task: TaskSpec) -> None:
     global _worker_policy
+    exit_with_parent()
     os.environ["OMP_NUM_THREADS"] = "1"  # a masked LM in a worker must not fight the trainer for cores
     _worker_policy = AugmentPolicy(spec, task)
     _worker_policy.prepare()
