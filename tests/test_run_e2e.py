@@ -99,6 +99,31 @@ def test_cached_and_live_teacher_outputs_agree(toy_task):
         assert torch.allclose(cached.hidden_states[layer], live.hidden_states[layer], atol=2e-2)
 
 
+def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypatch):
+    """Two sweep processes (one per student) may build the same teacher's cache together."""
+    from engine.encoding import encode_split
+    from engine.finetune import finetune_teacher
+    from engine.teacher_cache import TeacherCache
+    from engine.zoo import load_tokenizer
+
+    info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
+    teacher = engine_run._load_finetuned(info.model_dir, toy_task.spec).eval()
+    split = encode_split(toy_task.train, toy_task.spec, load_tokenizer("minilm-l6"), 12, train=True)
+    compute = TeacherCache._compute
+    raced: list = []
+
+    def slower(*args, **kwargs):
+        compute(*args, **kwargs)
+        if not raced:  # the other build starts and publishes while this one is still writing
+            raced.append(None)
+            raced[0] = TeacherCache.build_or_load(teacher, "race", toy_task.spec, split, 0, show_progress=False)
+
+    monkeypatch.setattr(TeacherCache, "_compute", staticmethod(slower))
+    cache = TeacherCache.build_or_load(teacher, "race", toy_task.spec, split, 0, show_progress=False)
+    assert cache.folder == raced[0].folder and (cache.folder / "meta.json").exists()
+    assert not list(cache.folder.parent.glob(f"{cache.folder.name}.partial-*"))  # nothing half-written left
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
