@@ -59,10 +59,19 @@ def encode_split(
     )
 
 
+def _fit_questions(questions: list[str], tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[str]:
+    """Cut questions too long to leave a context token within ``max_length`` (augmentation can
+    lengthen one past it); the tokenizer would refuse the pair. Their answers then fall outside,
+    and the example is dropped and counted like any other whose answer is truncated away."""
+    limit = max(1, max_length - 4)  # [CLS] question [SEP] context [SEP], at least one context token
+    offsets = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    return [q[: spans[limit - 1][1]] if len(spans) > limit else q for q, spans in zip(questions, offsets, strict=True)]
+
+
 def _encode_span(
     frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, *, train: bool
 ) -> EncodedSplit:
-    questions = frame["text"].astype(str).tolist()
+    questions = _fit_questions(frame["text"].astype(str).tolist(), tokenizer, max_length)
     contexts = frame["text_pair"].astype(str).tolist()
     enc = tokenizer(
         questions,

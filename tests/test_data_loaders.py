@@ -279,3 +279,23 @@ def test_hub_splits_and_class_names_are_normalised(monkeypatch):
     assert task.spec.name == "glue:sst2" and task.spec.label_names == ("negative", "positive")
     assert len(task.test) == 20 and task.test["text"].str.startswith("va").all()
     assert len(task.train) + len(task.dev) == 90 and len(task.dev) == 10
+
+
+def test_a_span_question_longer_than_max_length_is_cut_and_its_example_dropped():
+    """Augmentation can lengthen a question past max_length; encoding must not crash on it."""
+    from engine.data.schema import TaskSpec
+    from engine.encoding import encode_split
+    from engine.zoo import load_tokenizer
+
+    spec = TaskSpec(name="toy-span", task_type=TaskType.SPAN, description="Find the word.", paired=True)
+    frame = pd.DataFrame(
+        {
+            "text": ["what is kept", " ".join(["very"] * 40) + " long question"],
+            "text_pair": ["dogs kept in cages", "dogs kept in cages"],
+            "answer_start": [5, 5],
+            "answer_text": ["kept", "kept"],
+        }
+    )
+    split = encode_split(frame, spec, load_tokenizer("minilm-l6"), 16, train=True)
+    assert split.dropped == 1 and split.rows.tolist() == [0]
+    assert all(len(ids) <= 16 for ids in split.input_ids)
