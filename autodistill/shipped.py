@@ -32,6 +32,7 @@ STUDY_DIR = META_DATA / "study"
 RUNS_FILE = "runs.csv"
 TRIALS_FILE = "trials.csv"
 FEATURES_FILE = "features.jsonl"
+IDS = {"trial_id": str, "run_id": str}
 
 
 def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
@@ -80,7 +81,7 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
     missing = [name for name in (RUNS_FILE, TRIALS_FILE, FEATURES_FILE) if not (folder / name).exists()]
     if missing:
         raise AutodistillError(f"no shipped study in {folder} (missing {', '.join(missing)})")
-    runs = pd.read_csv(folder / RUNS_FILE)
+    runs = pd.read_csv(folder / RUNS_FILE, dtype=IDS)  # hex ids like "12e4..." stay text
     records = [record_from_row(row) for row in runs.to_dict("records")]
     logged = set(store.trials()["trial_id"])
     with store.transaction():
@@ -89,7 +90,7 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
             known = {f.dataset for f in store.features(features.featurizer_version)}
             if features.dataset not in known:
                 store.put_features(features)
-        for trial in map(trial_from_row, pd.read_csv(folder / TRIALS_FILE).to_dict("records")):
+        for trial in map(trial_from_row, pd.read_csv(folder / TRIALS_FILE, dtype=IDS).to_dict("records")):
             if trial.trial_id not in logged:
                 store.record_trial(trial)
     return added

@@ -189,15 +189,15 @@ def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) 
     from autodistill.shipped import export_study, import_study
     from autodistill.store import TrialRecord
 
-    plain = _run("r1", config=DistillerConfig("mse", None, "emd", "mse", (), False, 0.1, 1), wall_time_s=None)
+    plain = _run("12e4", config=DistillerConfig("mse", None, "emd", "mse", (), False, 0.1, 1), wall_time_s=None)
     features = DatasetFeatures(
         "bbc-news", "v-test", "classification", 1701, 5, 0.8, "bilstm", (0.5,) * 50, (0.25,) * 50,
         frozenset({"sport", "vote"}),
     )  # fmt: skip
-    finished = TrialRecord("t1", "distill", "bbc-news", "minilm-l3", "done", {"epochs": 3}, {"mapping": "skip"}, "r2")
+    finished = TrialRecord("t1", "distill", "bbc-news", "minilm-l3", "done", {"epochs": 3}, {"mapping": "skip"}, "2001")
     failed = TrialRecord("t2", "finetune", "bbc-news", "tiny", "failed", {"epochs": 3}, {}, error="ValueError: x")
     with RunStore(tmp_path / "collected.sqlite") as store:
-        store.add_runs([plain, _run("r2")])
+        store.add_runs([plain, _run("2001")])
         store.put_features(features)
         store.record_trial(finished)
         store.record_trial(failed)
@@ -205,10 +205,10 @@ def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) 
     with RunStore(tmp_path / "fresh.sqlite") as fresh:
         assert import_study(fresh, tmp_path / "study") == 2
         assert import_study(fresh, tmp_path / "study") == 0  # idempotent
-        assert fresh.run("r1") == plain and fresh.run("r2") == _run("r2")
+        assert fresh.run("12e4") == plain and fresh.run("2001") == _run("2001")  # a numeric-looking id stays text
         assert fresh.features("v-test") == [features]
         trials = fresh.trials().set_index("trial_id")
-    assert trials.loc["t1", "run_id"] == "r2" and pd.isna(trials.loc["t1", "error"])
+    assert trials.loc["t1", "run_id"] == "2001" and pd.isna(trials.loc["t1", "error"])
     assert trials.loc["t2", "error"] == "ValueError: x" and pd.isna(trials.loc["t2", "ratio"])
 
 
