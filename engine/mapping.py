@@ -148,7 +148,13 @@ def emd_flow(cost: Tensor) -> Tensor:
     demand 1/M: uniform layer weights. The flow is a constant: no gradient.
     """
     n, m = cost.shape
-    flow = ot.emd(np.full(n, 1 / n), np.full(m, 1 / m), cost.detach().cpu().double().numpy())
+    costs = cost.detach().cpu().double().numpy()
+    # Shifted to be non-negative: with uniform marginals every plan moves the same total mass, so
+    # the optimal plan is unchanged, and POT's network simplex can report negative costs (MI-α's
+    # are -I_α) as "infeasible" and return an all-zero plan, which would make the loss 0/0.
+    flow = ot.emd(np.full(n, 1 / n), np.full(m, 1 / m), costs - costs.min())
+    if not np.isclose(flow.sum(), 1.0):
+        raise AutodistillError(f"the EMD layer mapping found no transport plan for costs {costs.tolist()}")
     return torch.as_tensor(flow, dtype=cost.dtype, device=cost.device)
 
 

@@ -127,3 +127,20 @@ def test_projection_is_a_linear_map_per_layer_or_the_identity():
     assert sum(p.numel() for p in same.parameters()) == 0
     with pytest.raises(AutodistillError, match="3 student hidden states"):
         projection(hiddens(3, seed=0))
+
+
+def test_emd_flow_of_negative_costs_is_the_flow_of_the_shifted_costs():
+    """MI-α costs are negative (-I_α); POT once called these exact costs, from a sweep run, infeasible."""
+    cost = torch.tensor(
+        [
+            [-1.21602166, -1.34795141, -1.47916663, -1.46201539, -1.41872132, -1.40770066],
+            [-1.44811451, -1.62778234, -1.74930108, -1.71658492, -1.58191133, -1.41784585],
+            [-1.55071151, -1.74027884, -1.79655695, -1.68218601, -1.55375826, -1.33174872],
+        ],
+        dtype=torch.float64,
+    )
+    flow = emd_flow(cost)
+    torch.testing.assert_close(flow.sum(), torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(flow.sum(1), torch.full((3,), 1 / 3, dtype=torch.float64))
+    torch.testing.assert_close(flow.sum(0), torch.full((6,), 1 / 6, dtype=torch.float64))
+    torch.testing.assert_close(flow, emd_flow(cost + 5.0))
