@@ -39,7 +39,13 @@ def logit_list(logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> list
 
 
 def label_targets(labels: torch.Tensor, spec: TaskSpec) -> list[torch.Tensor]:
-    return [labels[:, 0], labels[:, 1]] if spec.task_type is TaskType.SPAN else [labels]
+    """Per-head targets; regression targets standardized with the task's label scale."""
+    if spec.task_type is TaskType.SPAN:
+        return [labels[:, 0], labels[:, 1]]
+    if spec.label_scale is not None:
+        mean, std = spec.label_scale
+        return [(labels - mean) / std]
+    return [labels]
 
 
 def natural_label_loss(spec: TaskSpec) -> str:

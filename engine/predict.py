@@ -64,6 +64,7 @@ def predict_file(
         tuple(meta["label_names"]),
         meta["paired"],
         meta["metric"],
+        tuple(meta["label_scale"]) if meta.get("label_scale") else None,
     )
     frame = read_inputs(Path(input_path), text_col, text_pair_col)
     if spec.paired and "text_pair" not in frame.columns:

@@ -286,6 +286,7 @@ def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: Ru
                 "paired": spec.paired,
                 "metric": spec.metric,
                 "description": spec.description,
+                "label_scale": spec.label_scale,
             },
             indent=2,
         )

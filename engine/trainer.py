@@ -327,7 +327,8 @@ def predict(
         if spec.task_type is TaskType.SPAN:
             preds.extend(span_texts(split, indices, out.start_logits.cpu(), out.end_logits.cpu()))
         elif spec.task_type is TaskType.REGRESSION:
-            preds.extend(out.logits[:, 0].float().cpu().tolist())
+            mean, std = spec.label_scale or (0.0, 1.0)
+            preds.extend((out.logits[:, 0].float().cpu() * std + mean).tolist())
         else:
             preds.extend(out.logits.argmax(-1).cpu().tolist())
     return preds

@@ -4,6 +4,7 @@ is refused in one line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -213,7 +214,13 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
             assert found == frame["answer_text"].tolist()
 
     task = load_task(name)
-    assert task.spec == spec and all(task.split(s).equals(frames[s]) for s in SPLITS)
+    assert dataclasses.replace(task.spec, label_scale=None) == spec and all(
+        task.split(s).equals(frames[s]) for s in SPLITS
+    )
+    if spec.task_type is TaskType.REGRESSION:  # targets are standardized with the train split's mean and std
+        assert task.spec.label_scale == pytest.approx(
+            (frames["train"]["label"].mean(), frames["train"]["label"].std(ddof=0))
+        )
     assert card_path(name).read_text(encoding="utf-8") == cards.card_text(name), (
         f"the numbers in {name}'s card are stale: run python -m engine.data {name}"
     )

@@ -79,8 +79,10 @@ def card_path(name: str) -> Path:
 
 
 def _spec_record(spec: TaskSpec) -> dict:
-    """The spec as JSON reads it back (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(spec)))
+    """The spec as JSON reads it back (tuples become lists); the label scale is derived at load time."""
+    record = json.loads(json.dumps(dataclasses.asdict(spec)))
+    record.pop("label_scale", None)
+    return record
 
 
 def _meta(entry: Dataset) -> dict:

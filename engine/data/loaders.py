@@ -107,6 +107,10 @@ def load_task(
             part = data.split(split)
             rows = stratified_sample(catalog.strata(part, data.spec.task_type), max_examples, seed)
             setattr(data, split, part.iloc[rows].reset_index(drop=True))
+    if data.spec.task_type is TaskType.REGRESSION:
+        labels = data.train["label"].astype(float)
+        std = float(labels.std(ddof=0))
+        data.spec = dataclasses.replace(data.spec, label_scale=(float(labels.mean()), std if std > 0 else 1.0))
     return data
 
 

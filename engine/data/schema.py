@@ -47,6 +47,10 @@ class TaskSpec:
     label_names: tuple[str, ...] = ()
     paired: bool = False
     metric: str = ""
+    #: Regression only: (mean, std) of the training targets. Models train on standardized
+    #: targets (a raw target such as a year, ~2000, would leave a freshly initialised head
+    #: thousands of units off and the loss in the millions) and predictions are mapped back.
+    label_scale: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not self.metric:
