@@ -540,27 +540,46 @@ def study_report(
         Path | None, typer.Option(help="the markdown page; plots go to <its stem>/ (default: docs/study.md)")
     ] = None,
     holdout: Annotated[
-        str, typer.Option(help="two catalog data sets for Figure 4 (AutoDistiller's picks against random)")
-    ] = "drug-review,wordnet-lexname",
+        str | None,
+        typer.Option(
+            help="two catalog data sets for Figure 4, AutoDistiller's picks against random (default: "
+            "wordnet-lexname,sotu-party)"
+        ),
+    ] = None,
     run_missing: Annotated[
         bool, typer.Option(help="pick for and run the Figure 4 trials the store lacks (else nothing is run)")
     ] = False,
     time_limit: Annotated[float, typer.Option(help="AutoGluon seconds per predictor fit")] = 60.0,
+    shipped: Annotated[
+        bool, typer.Option(help="report on the shipped study (meta_data/study/) instead of a store")
+    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """Write the study page (paper §5: Figures 2-6, Table 3) from the store's runs of ours, tables and PNG plots."""
-    from autodistill.predictor import PredictorSettings
-    from autodistill.study import DEFAULT_OUT, write_report
+    import tempfile
 
-    with _open_store(store, must_exist=True) as runs_store:
-        path = write_report(
-            runs_store,
-            out or DEFAULT_OUT,
-            holdout=tuple(d.strip() for d in holdout.split(",") if d.strip()),
-            run_missing=run_missing,
-            settings=PredictorSettings(time_limit=time_limit),
-            on_status=lambda text: console.print(text, highlight=False),
-        )
+    from autodistill.predictor import PredictorSettings
+    from autodistill.shipped import STUDY_DIR, import_study
+    from autodistill.store import RunStore
+    from autodistill.study import DEFAULT_HOLDOUT, DEFAULT_OUT, write_report
+
+    if shipped and (store is not None or run_missing):
+        raise AutodistillError("--shipped reports the committed runs as they are: drop --store and --run-missing")
+    with tempfile.TemporaryDirectory() as scratch:
+        if shipped:
+            with RunStore(Path(scratch) / "study.sqlite") as fresh:
+                import_study(fresh, STUDY_DIR)
+            store = Path(scratch) / "study.sqlite"
+        with _open_store(store, must_exist=True) as runs_store:
+            path = write_report(
+                runs_store,
+                out or DEFAULT_OUT,
+                holdout=tuple(d.strip() for d in holdout.split(",") if d.strip()) if holdout else DEFAULT_HOLDOUT,
+                run_missing=run_missing,
+                settings=PredictorSettings(time_limit=time_limit),
+                source="the shipped study `meta_data/study/`" if shipped else None,
+                on_status=lambda text: console.print(text, highlight=False),
+            )
     console.print(f"wrote {path} (plots in {path.parent / path.stem})", highlight=False)
 
 
@@ -764,7 +783,7 @@ def recommend_command(
         batch_size=batch_size,
         lr=lr,
     )
-    with _open_store(store, must_exist=True) as runs_store:
+    with _open_store(store, must_exist=not shipped) as runs_store:  # the shipped study fills a new store
         rec = recommend(
             data,
             runs_store,

@@ -433,3 +433,25 @@ def test_study_report_command_writes_the_page_and_its_plots(store: RunStore, tmp
     for plot in ("importance", "top5-losses", "augmentation", "lodo"):
         assert (tmp_path / "docs" / "study" / f"{plot}.png").stat().st_size > 0
         assert f"(study/{plot}.png)" in page
+
+
+def test_the_page_regenerates_from_the_committed_study_alone(tmp_path: Path) -> None:
+    """`study report --shipped` reads meta_data/study/ (no store, nothing run): the committed page's source."""
+    from autodistill.shipped import STUDY_DIR
+
+    runs = pd.read_csv(STUDY_DIR / "runs.csv")
+    out = tmp_path / "study.md"
+    picks = STUDY_DIR.parent.parent / "docs" / "study"
+    out.with_suffix("").mkdir()
+    for found in picks.glob("fig4-picks-*.json"):  # the frozen Figure 4 picks live next to the page
+        (out.with_suffix("") / found.name).write_text(found.read_text())
+    result = CliRunner().invoke(
+        cli.typer_app, ["study", "report", "--shipped", "--out", str(out), "--time-limit", "5"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "from the shipped study `meta_data/study/`" in page
+    assert f"runs of ours on {runs['dataset'].nunique()} data set(s)" in page
+    assert "## Headline" in page and "Not run yet" not in page
+    for dataset in sorted(set(runs["dataset"])):
+        assert f"| {dataset} |" in page
