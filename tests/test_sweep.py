@@ -298,6 +298,7 @@ def test_a_real_sweep_on_the_toy_task_records_engine_runs(
 def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
     import threading
 
+    before = signal.getsignal(signal.SIGTERM)  # Ray, started by an earlier test, installs its own
     stop = threading.Timer(6.0, os.kill, (os.getpid(), signal.SIGTERM))
     stop.start()
     try:
@@ -311,4 +312,4 @@ def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
     finally:
         stop.cancel()
     assert multiprocessing.active_children() == []
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
