@@ -87,7 +87,10 @@ def config_for(args: argparse.Namespace, dataset: str, student: str, row: dict) 
 
 
 def main(argv: list[str] | None = None) -> None:
+    from transformers.utils import logging as hf_logging
+
     args = parse_args(argv)
+    hf_logging.disable_progress_bar()
     rows = ROWS[args.protocol]
     print(
         f"protocol {args.protocol}: teacher {args.teacher}, {args.max_train_examples} train examples, "
