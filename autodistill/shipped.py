@@ -40,9 +40,10 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
     runs = store.runs(source="ours")
     if runs.empty:
         raise AutodistillError(f"the runs store {store.path} has no runs of ours to export; run `autodistill sweep`")
+    trials = store.trials()
     folder.mkdir(parents=True, exist_ok=True)
     runs.to_csv(folder / RUNS_FILE, index=False)
-    store.trials().to_csv(folder / TRIALS_FILE, index=False)
+    trials.to_csv(folder / TRIALS_FILE, index=False)
     datasets, versions = set(runs["dataset"]), sorted(set(runs["featurizer_version"]))
     features = [f for version in versions for f in store.features(version) if f.dataset in datasets]
     with (folder / FEATURES_FILE).open("w") as out:
@@ -50,7 +51,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
             row = asdict(f)
             row["vocabulary"] = sorted(f.vocabulary)
             out.write(json.dumps(row, sort_keys=True) + "\n")
-    return {"runs": len(runs), "trials": len(store.trials()), "features": len(features)}
+    return {"runs": len(runs), "trials": len(trials), "features": len(features)}
 
 
 def shipped_versions(folder: Path = STUDY_DIR) -> set[str]:
@@ -86,9 +87,10 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
     logged = set(store.trials()["trial_id"])
     with store.transaction():
         added = store.add_runs(records, skip_existing=True)
-        for features in _read_features(folder / FEATURES_FILE):
-            known = {f.dataset for f in store.features(features.featurizer_version)}
-            if features.dataset not in known:
+        shipped = _read_features(folder / FEATURES_FILE)
+        known = {(f.dataset, v) for v in {s.featurizer_version for s in shipped} for f in store.features(v)}
+        for features in shipped:
+            if (features.dataset, features.featurizer_version) not in known:
                 store.put_features(features)
         for trial in map(trial_from_row, pd.read_csv(folder / TRIALS_FILE, dtype=IDS).to_dict("records")):
             if trial.trial_id not in logged:

@@ -206,6 +206,17 @@ def slow_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | 
     return fake_trial(trial, threads, task)
 
 
+def _sweep_stopped_midway(tmp_path: Path) -> None:
+    """Run one slow trial in a worker until the caller's timer stops the sweep; nothing may be logged."""
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(KeyboardInterrupt):
+            sweep.run_trials(
+                _plan(n=1)[:1], store, featurizer_version=VERSION, workers=1, show_progress=False,
+                trial_fn=slow_trial,
+            )  # fmt: skip
+        assert store.trials().empty  # an interrupted trial is not a failed one: the rerun resumes it
+
+
 def test_an_interrupt_stops_the_worker_processes_and_logs_nothing(tmp_path: Path) -> None:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -214,13 +225,7 @@ def test_an_interrupt_stops_the_worker_processes_and_logs_nothing(tmp_path: Path
     signal.setitimer(signal.ITIMER_REAL, 6.0)  # Ctrl-C while the worker runs the trial
     started = time.monotonic()
     try:
-        with RunStore(tmp_path / "runs.sqlite") as store:
-            with pytest.raises(KeyboardInterrupt):
-                sweep.run_trials(
-                    _plan(n=1)[:1], store, featurizer_version=VERSION, workers=1, show_progress=False,
-                    trial_fn=slow_trial,
-                )  # fmt: skip
-            assert store.trials().empty  # an interrupted trial is not a failed one: the rerun resumes it
+        _sweep_stopped_midway(tmp_path)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -302,13 +307,7 @@ def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
     stop = threading.Timer(6.0, os.kill, (os.getpid(), signal.SIGTERM))
     stop.start()
     try:
-        with RunStore(tmp_path / "runs.sqlite") as store:
-            with pytest.raises(KeyboardInterrupt):
-                sweep.run_trials(
-                    _plan(n=1)[:1], store, featurizer_version=VERSION, workers=1, show_progress=False,
-                    trial_fn=slow_trial,
-                )  # fmt: skip
-            assert store.trials().empty
+        _sweep_stopped_midway(tmp_path)
     finally:
         stop.cancel()
     assert multiprocessing.active_children() == []

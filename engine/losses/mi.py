@@ -179,8 +179,8 @@ class MIAlphaLoss(nn.Module):
     @staticmethod
     def _encode(encoder: nn.Module, states: Sequence[Tensor], mask: Tensor) -> Tensor:
         """Encode L states [B, T, D] stacked as one [L·B, T, D] batch -> [L·B, width]."""
-        stacked = torch.cat(list(states)).masked_fill(~mask.repeat(len(states), 1).unsqueeze(-1), 0)
-        return encoder(stacked, mask.repeat(len(states), 1))
+        masks = mask.repeat(len(states), 1)
+        return encoder(torch.cat(list(states)).masked_fill(~masks.unsqueeze(-1), 0), masks)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
