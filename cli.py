@@ -210,6 +210,7 @@ def _run_command(kind: str):
             ),
         ] = 0,
     ) -> None:
+        from engine import distributed
         from engine.run import finetune, run
 
         base = None
@@ -242,7 +243,8 @@ def _run_command(kind: str):
         if retrain_candidates and (kind != "distill" or cfg.team is None or cfg.team.mode != "learned"):
             raise AutodistillError("--retrain-candidates needs a teacher team in learned mode (team: mode: learned)")
         result = (run if kind == "distill" else finetune)(cfg, output_dir=output)
-        _print_run(result)
+        if distributed.is_main():  # `accelerate launch`: one report, from the main process
+            _print_run(result)
         if retrain_candidates:
             _retrain(cfg, result, retrain_candidates, output)
 

@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from engine import distributed
 from engine.config import THETA_TOLERANCE, DistillConfig
 from engine.data.schema import TaskData
 from engine.encoding import collate
@@ -341,7 +342,8 @@ class LearnedPolicy(nn.Module):
         active = [i for i, a in enumerate(dist.active.tolist()) if a]
         members = [dist.sample()] if self.sswo else active
         logits = [self._objective.member_logits(i, batch) for i in members]
-        dist.update(members, self._theta_gradient(student, batch, members, logits))
+        # Each process saw its own shard: θ takes the mean gradient, so it stays one distribution.
+        dist.update(members, distributed.average(self._theta_gradient(student, batch, members, logits)))
         self.step += 1
         if step >= self.phase1 and (step + 1 - self.phase1) in self.saves:
             dist.save_candidate(step + 1)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from engine import distributed
 from engine.config import TrainSettings
 from engine.data.schema import TaskData
 from engine.encoding import encode_split, limit_examples
@@ -119,8 +120,6 @@ def finetune_teacher(
         show_progress=show_progress,
     )
     model_dir = folder / "model"
-    model.save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
     finetuned = FinetunedModel(
         name=teacher,
         dataset=task.spec.name,
@@ -132,6 +131,10 @@ def finetune_teacher(
         examples_per_second=result.examples_per_second,
         settings=settings.model_dump(),
     )
-    result_file.write_text(json.dumps(finetuned.to_json(), indent=2))  # written last: marks the cache complete
-    shutil.rmtree(folder / "work", ignore_errors=True)
+    if distributed.is_main():
+        model.save_pretrained(model_dir)
+        tokenizer.save_pretrained(model_dir)
+        result_file.write_text(json.dumps(finetuned.to_json(), indent=2))  # written last: marks the cache complete
+        shutil.rmtree(folder / "work", ignore_errors=True)
+    distributed.barrier()
     return finetuned

@@ -26,6 +26,7 @@ import yaml
 from torch import nn
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, PreTrainedModel
 
+from engine import distributed
 from engine.augment import build_policy
 from engine.augment.training import AugmentingTrainer, build_feed
 from engine.config import DistillConfig
@@ -120,8 +121,9 @@ def _execute(
     if (output_dir / RESULT_FILE).exists():
         return RunResult.load(output_dir)
     started = time.perf_counter()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    if distributed.is_main():
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     task = task or load_task(config.dataset)
     spec, settings = task.spec, config.train
     # Augmentation backends are checked before any training: a missing translator fails in seconds.
@@ -163,15 +165,16 @@ def _execute(
             config, task, train, tokenizer.pad_token_id, device=device, show_progress=show_progress
         )
     else:
-        cache = TeacherCache.build_or_load(
-            teacher.to(device),
-            str(teacher_info.model_dir),
-            spec,
-            train,
-            tokenizer.pad_token_id,
-            device=device,
-            show_progress=show_progress,
-        )
+        with distributed.main_first():
+            cache = TeacherCache.build_or_load(
+                teacher.to(device),
+                str(teacher_info.model_dir),
+                spec,
+                train,
+                tokenizer.pad_token_id,
+                device=device,
+                show_progress=show_progress,
+            )
         objective = DistillationObjective(
             spec,
             config,
@@ -196,7 +199,8 @@ def _execute(
     )
     fitted = trainer.fit()
     teacher_dev, teacher_pad = team.reference_dev(task, settings) if team else (dev, tokenizer.pad_token_id)
-    teacher_metrics = _teacher_dev_metrics(teacher_info, teacher, spec, teacher_dev, teacher_pad, device)
+    with distributed.main_first():
+        teacher_metrics = _teacher_dev_metrics(teacher_info, teacher, spec, teacher_dev, teacher_pad, device)
     student = trainer.accelerator.unwrap_model(trainer.student).cpu()
     teacher_score = teacher_metrics[spec.metric]
     result = RunResult(
@@ -229,10 +233,12 @@ def _execute(
         team=team.report(objective) if team else {},
         augmentation=trainer.augmentation_report() if policy else {},
     )
-    save_student(student, tokenizer, spec, result, output_dir / "student")
     result.wall_seconds = time.perf_counter() - started
-    (output_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=2))  # last: marks the run complete
-    shutil.rmtree(output_dir / "work", ignore_errors=True)
+    if distributed.is_main():
+        save_student(student, tokenizer, spec, result, output_dir / "student")
+        (output_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=2))  # last: marks the run complete
+        shutil.rmtree(output_dir / "work", ignore_errors=True)
+    distributed.barrier()
     return result
 
 

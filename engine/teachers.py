@@ -32,12 +32,14 @@ import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from engine import distributed
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.encoding import EncodedSplit, encode_split, limit_examples
@@ -132,17 +134,27 @@ def materialize_layer_subset(base: str, layers: Sequence[int]) -> str:
     resolved = resolve_model_path(base)
     digest = hashlib.sha256(f"{resolved}|{list(layers)}".encode()).hexdigest()[:10]
     folder = subdir("models", "subsets") / f"{_slug(base)}__layers-{'-'.join(map(str, layers))}__{digest}"
-    if (folder / "config.json").exists():
-        return str(folder)
+    # Under DDP transformers saves weights on the main process only: it writes, the others wait.
+    with distributed.main_first():
+        if not (folder / "config.json").exists():
+            _save_layer_subset(base, layers, folder)
+    return str(folder)
+
+
+def _save_layer_subset(base: str, layers: Sequence[int], folder: Path) -> None:
     spec = TaskSpec("_encoder", TaskType.CLASSIFICATION, "", ("a", "b"))
     model = build_student("layers=" + ",".join(map(str, layers)), base, spec)
-    partial = folder.with_name(folder.name + ".partial")
+    # One partial folder per process: sweep workers and DDP processes may all get here at once.
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     model.base_model.save_pretrained(partial)
     load_tokenizer(base).save_pretrained(partial)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(partial, folder)  # atomic: a killed save leaves only the .partial folder
-    return str(folder)
+    try:
+        os.replace(partial, folder)  # atomic: a killed save leaves only a .partial folder
+    except OSError:  # another process finished first: keep its folder
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (folder / "config.json").exists():
+            raise
 
 
 # --------------------------------------------------------------------------- label spaces
@@ -507,8 +519,10 @@ def uniform(n: int) -> tuple[float, ...]:
 
 def sample_teacher(probabilities: Tensor) -> int:
     """One draw from Cat(θ). Uses torch's global generator, which the trainer
-    checkpoints, so a resumed run draws the same teachers as an uninterrupted one."""
-    return int(torch.multinomial(probabilities.detach().float().cpu(), 1).item())
+    checkpoints, so a resumed run draws the same teachers as an uninterrupted one.
+    With several processes every one draws (their generators stay in step) and all
+    take the main process's draw, so a step distils from one teacher everywhere."""
+    return distributed.from_main(int(torch.multinomial(probabilities.detach().float().cpu(), 1).item()))
 
 
 @TEACHER_POLICIES.register("single")

@@ -30,10 +30,12 @@ from typing import Protocol
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import extract_model_from_parallel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
+from engine import distributed
 from engine.config import TrainSettings
 from engine.data.schema import TaskSpec, TaskType
 from engine.encoding import EncodedSplit, collate, span_texts
@@ -56,8 +58,12 @@ class Objective(Protocol):
 
 
 def model_inputs(model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-    """The batch tensors this model's ``forward`` accepts (MPNet has no token types)."""
-    accepted = inspect.signature(model.forward).parameters
+    """The batch tensors this model's ``forward`` accepts (MPNet has no token types).
+
+    Several processes wrap the student in DDP, whose ``forward`` takes ``*args, **kwargs``:
+    the signature that counts is the wrapped model's.
+    """
+    accepted = inspect.signature(extract_model_from_parallel(model).forward).parameters
     names = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds")
     return {k: batch[k] for k in names if k in batch and k in accepted}
 
@@ -112,6 +118,7 @@ class Trainer:
         self.workdir = Path(workdir)
         self.show_progress, self.description = show_progress, description
         seed_everything(settings.seed)
+        distributed.state()  # the process group first, so that CPU-only processes meet over gloo
         self.accelerator = Accelerator(mixed_precision=choose_precision(settings.precision))
         params = [p for m in [student, *objective.trainable_modules()] for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
@@ -126,10 +133,10 @@ class Trainer:
         )
         total = self.steps_per_epoch * self.epochs
         scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
-        extras = objective.trainable_modules()
-        prepared = self.accelerator.prepare(student, optimizer, scheduler, *extras)
-        self.student, self.optimizer, self.scheduler = prepared[:3]
-        for module in extras:
+        # The objective calls its own modules directly, not through a DDP wrapper, so they are
+        # only moved here; _train_batch averages their gradients across processes.
+        self.student, self.optimizer, self.scheduler = self.accelerator.prepare(student, optimizer, scheduler)
+        for module in objective.trainable_modules():
             module.to(self.accelerator.device)
 
     # ------------------------------------------------------------------ schedule
@@ -245,6 +252,7 @@ class Trainer:
                     best = (score, epoch + 1)
                     if self.accelerator.is_main_process:
                         torch.save(self.accelerator.unwrap_model(self.student).state_dict(), self.best_path)
+                distributed.barrier()  # the best weights are on disk before any process reads them
                 epoch, batch_pos = epoch + 1, 0
                 self._save_checkpoint(epoch=epoch, batch=0, step=step, history=history, best=best)
         best_metrics = next(h for h in history if h["epoch"] == best[1])
@@ -258,7 +266,7 @@ class Trainer:
             best_epoch=best[1],
             steps=step,
             train_seconds=elapsed,
-            examples_per_second=seen / max(train_time, 1e-9),
+            examples_per_second=seen * self.accelerator.num_processes / max(train_time, 1e-9),
             history=history,
         )
 
@@ -276,6 +284,7 @@ class Trainer:
                 )
             self.accelerator.backward(loss / self.settings.grad_accum)
         if last_micro:
+            distributed.average_gradients(p for m in self.objective.trainable_modules() for p in m.parameters())
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             self.accelerator.clip_grad_norm_(params, 1.0)
             self.optimizer.step()
