@@ -46,6 +46,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-eval-examples", type=int, default=200)
     parser.add_argument("--epochs", type=int, default=3, help="student epochs (every method, retrains too)")
     parser.add_argument("--teacher-epochs", type=int, default=2)
+    parser.add_argument("--teacher-lr", type=float, default=5e-5)
+    parser.add_argument(
+        "--teacher-max-train-examples",
+        type=int,
+        default=None,
+        help="rows each member is fine-tuned on (default: the whole training split; the students' cap "
+        "leaves the cut-down members near chance)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3, help="student learning rate")
     parser.add_argument("--max-length", type=int, default=64)
@@ -77,9 +85,9 @@ def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
     teacher_settings = TrainSettings(
         epochs=args.teacher_epochs,
         batch_size=args.batch_size,
-        lr=5e-5,
+        lr=args.teacher_lr,
         max_length=args.max_length,
-        max_train_examples=args.max_train_examples,
+        max_train_examples=args.teacher_max_train_examples,
         seed=args.seed,
     )
     engine.run.TEACHER_SETTINGS = teacher_settings  # run() fine-tunes every member with these
