@@ -46,8 +46,7 @@ _SCRIPT = textwrap.dedent(
     train = {{"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 16}}
     kd = parse_config({{"dataset": "toy", "student": "tiny", "inter_loss": "mi", "mapping": "skip",
                        "augment": "mixup", "train": train}})
-    result = engine_run.run(kd, task=task, show_progress=False)
-    print("RUN", result.output_dir, flush=True)
+    engine_run.run(kd, task=task, show_progress=False)
     team = parse_config({{"dataset": "toy", "student": "tiny", "train": train, "team": {{
         "teachers": ["minilm-l6", "minilm-l6:layers=0,1"], "mode": "learned", "drop_m": 0}}}})
     print("THETA", engine_run.run(team, task=task, show_progress=False).team["theta"], flush=True)
@@ -77,20 +76,21 @@ def test_two_processes_keep_every_trained_weight_in_step(tmp_path):
     out = subprocess.run([*command, str(script)], capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
 
-    fits: dict[str, dict[str, str]] = {}
+    fits: dict[str, list[tuple[str, str]]] = {"0": [], "1": []}  # per rank, in order
     for rank, what, weights in re.findall(r"^FIT (\d) (.+): (.+)$", out.stdout, re.M):
-        fits.setdefault(what, {})[rank] = weights
-    assert {"distill tiny on toy", "fine-tuning minilm-l6 on toy"} <= set(fits)
-    for what, by_rank in fits.items():
-        assert set(by_rank) == {"0", "1"}, what
-        assert by_rank["0"] == by_rank["1"], f"{what}: the processes' weights differ"
+        fits[rank].append((what, weights))
+    whats = [what for what, _ in fits["0"]]
+    # teacher, KD student, then the team: a second teacher and its student
+    assert len(whats) == 4 and whats[:2] == ["fine-tuning minilm-l6 on toy", "distill tiny on toy"], out.stdout
+    assert fits["0"] == fits["1"], "the processes' weights differ"
 
     thetas = re.findall(r"^THETA (.+)$", out.stdout, re.M)
-    assert len(thetas) == 2 and thetas[0] == thetas[1]
+    assert len(thetas) == 2 and thetas[0] == thetas[1], out.stdout
 
-    run_dirs = set(re.findall(r"^RUN (.+)$", out.stdout, re.M))
-    assert len(run_dirs) == 1  # one run, written once by the main process
-    run_dir = Path(run_dirs.pop())
-    assert json.loads((run_dir / "result.json").read_text())["kind"] == "distill"
-    assert not (run_dir / "work").exists()
+    finished = sorted((tmp_path / "home" / "runs" / "toy").glob("*/result.json"))
+    assert len(finished) == 2, out.stdout  # the KD run and the team run, each written once
+    for result in finished:
+        assert json.loads(result.read_text())["kind"] == "distill"
+        assert not (result.parent / "work").exists()
+    run_dir = finished[0].parent
     AutoModelForSequenceClassification.from_pretrained(run_dir / "student")
