@@ -419,9 +419,12 @@ def top_k_agreement(counts: pd.DataFrame, chance: pd.DataFrame) -> str:
             f"MI-α's {mi_count}."
         )
     excess = counts.sum() - chance.sum()
-    relation = "above" if mi_count / slots > mi_chance else "not above"
+    expected = mi_chance * slots
+    # Within 10 % of the expected count is what a random top 5 gives, not a preference.
+    relation = "above" if mi_count > 1.1 * expected else "below" if mi_count < 0.9 * expected else "about at"
     ours += (
-        f" MI-α's share is {relation} chance; the level most over-represented against chance is "
+        f" MI-α's {mi_count} slots are {relation} chance ({expected:.1f} expected); the level most "
+        "over-represented against chance is "
         f"{excess.idxmax()} ({counts[excess.idxmax()].sum()} slots, {chance[excess.idxmax()].sum():.1f} expected)."
     )
     return f"{paper} {ours}"

@@ -258,6 +258,8 @@ def test_top5_counts_the_intermediate_losses_of_each_groups_best_runs(runs: pd.D
     text = study.top_k_agreement(counts, chance)
     assert "MI-α (any α) fills 14 of 20 top-5 slots (70%)" in text and "It is the most frequent" in text
     assert "30 of the 40" in text  # the paper's Table 9, quoted
+    expected = float(chance[["mi-0.1", "mi-0.5", "mi-0.9"]].to_numpy().sum())
+    assert f"MI-α's 14 slots are above chance ({expected:.1f} expected)" in text
 
 
 def test_augmentation_effect_per_student_and_data_set(runs: pd.DataFrame) -> None:
