@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from accelerate.utils import extract_model_from_parallel
 from torch import Tensor, nn
 from torch.func import functional_call
 
@@ -312,7 +313,7 @@ class LearnedPolicy(nn.Module):
     def _theta_gradient(
         self, student: nn.Module, batch: Batch, members: list[int], train_logits: list[list[Tensor]]
     ) -> Tensor:
-        module = getattr(student, "module", student)  # unwrap DistributedDataParallel
+        module = extract_model_from_parallel(student)  # unwrap DistributedDataParallel
         objective = self._objective
         params = {name: p for name, p in module.named_parameters() if p.requires_grad}
         val_batch = self._next_val_batch(batch["input_ids"].device)

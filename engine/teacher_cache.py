@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,19 +27,7 @@ from torch import nn
 
 from engine.data.schema import TaskSpec, TaskType
 from engine.encoding import EncodedSplit, collate
-from engine.paths import subdir
-
-
-def _remove_abandoned_builds(folder: Path) -> None:
-    """Delete half-written builds of ``folder`` whose process is gone (killed mid-build)."""
-    for partial in folder.parent.glob(f"{folder.name}.partial-*"):
-        pid = int(partial.name.split("-")[1])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(partial, ignore_errors=True)
-        except PermissionError:  # alive, another user's
-            pass
+from engine.paths import publish_folder, subdir
 
 
 @dataclass
@@ -99,19 +84,12 @@ class TeacherCache:
         folder = subdir("teacher_cache") / key
         if (folder / "meta.json").exists():
             return cls(folder)
-        _remove_abandoned_builds(folder)
-        # Each build writes its own folder: two processes (sweep workers, say) may build
-        # the same cache at once, and the first to finish publishes it.
-        partial = folder.with_name(f"{key}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        partial.mkdir(parents=True)
-        try:
-            cls._compute(teacher, spec, split, pad_id, partial, batch_size, device, show_progress)
-            os.replace(partial, folder)  # atomic; refused when another build already published
-        except OSError:
-            if not (folder / "meta.json").exists():
-                raise
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+        # Two processes (sweep workers, say) may build the same cache at once: the first publishes.
+        publish_folder(
+            folder,
+            lambda partial: cls._compute(teacher, spec, split, pad_id, partial, batch_size, device, show_progress),
+            marker="meta.json",
+        )
         return cls(folder)
 
     @staticmethod

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,7 +44,7 @@ from engine.encoding import EncodedSplit, encode_split, limit_examples
 from engine.errors import AutodistillError, choices_error
 from engine.losses import LABEL_LOSSES, PRED_LOSSES, check_pred_loss
 from engine.objective import label_targets, logit_list, mean_over_heads, natural_label_loss, prediction_heads
-from engine.paths import subdir
+from engine.paths import publish_folder, subdir
 from engine.registry import Registry
 from engine.teacher_cache import TeacherCache, TeacherOutputs, split_fingerprint
 from engine.trainer import Batch, model_inputs
@@ -144,17 +142,13 @@ def materialize_layer_subset(base: str, layers: Sequence[int]) -> str:
 def _save_layer_subset(base: str, layers: Sequence[int], folder: Path) -> None:
     spec = TaskSpec("_encoder", TaskType.CLASSIFICATION, "", ("a", "b"))
     model = build_student("layers=" + ",".join(map(str, layers)), base, spec)
-    # One partial folder per process: sweep workers and DDP processes may all get here at once.
-    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.base_model.save_pretrained(partial)
-    load_tokenizer(base).save_pretrained(partial)
-    try:
-        os.replace(partial, folder)  # atomic: a killed save leaves only a .partial folder
-    except OSError:  # another process finished first: keep its folder
-        shutil.rmtree(partial, ignore_errors=True)
-        if not (folder / "config.json").exists():
-            raise
+
+    def build(partial: Path) -> None:
+        model.base_model.save_pretrained(partial)
+        load_tokenizer(base).save_pretrained(partial)
+
+    # Sweep workers may all get here at once: the first to finish publishes the folder.
+    publish_folder(folder, build, marker="config.json")
 
 
 # --------------------------------------------------------------------------- label spaces
