@@ -23,7 +23,7 @@ from engine.data.schema import TaskData
 from engine.encoding import encode_split, limit_examples
 from engine.objective import SupervisedObjective
 from engine.paths import subdir
-from engine.trainer import Trainer, TrainResult
+from engine.trainer import Trainer, TrainResult, seed_everything
 from engine.zoo import load_task_model, load_tokenizer, resolve_model_path
 
 #: Teacher settings: the paper's batch size and learning rate, CPU-sized epochs/length, and
@@ -109,6 +109,9 @@ def finetune_teacher(
         data = json.loads(result_file.read_text())
         return FinetunedModel(**{**data, "model_dir": Path(data["model_dir"])})
     tokenizer = load_tokenizer(teacher)
+    # The new task head is drawn at random: seeded here, the fine-tuned teacher depends on the settings
+    # alone, not on what the process (a CLI call, a sweep worker, a test session) drew before.
+    seed_everything(settings.seed)
     model = load_task_model(teacher, task.spec)
     result = train_supervised(
         model,

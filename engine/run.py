@@ -38,7 +38,7 @@ from engine.objective import DistillationObjective, SupervisedObjective
 from engine.paths import subdir
 from engine.teacher_cache import TeacherCache
 from engine.teachers import prepare_team
-from engine.trainer import Objective, Trainer, evaluate_model, model_inputs
+from engine.trainer import Objective, Trainer, evaluate_model, model_inputs, seed_everything
 from engine.zoo import build_student, count_parameters, load_tokenizer
 
 RESULT_FILE = "result.json"
@@ -137,7 +137,7 @@ def _execute(
         teacher_info = finetune_teacher(config.teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
     teacher = _load_finetuned(teacher_info.model_dir, spec)
     tokenizer = load_tokenizer(config.teacher if team else str(teacher_info.model_dir))
-    torch.manual_seed(settings.seed)
+    seed_everything(settings.seed)  # the student's fresh layers and head
     student = build_student(config.student, config.teacher, spec)
     train_frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
     train = encode_split(

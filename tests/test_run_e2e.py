@@ -49,7 +49,8 @@ def test_every_mapping_and_intermediate_loss_runs(toy_task, mapping, inter_loss)
 
 
 def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
-    config = _config(mapping=None, inter_loss=None, train={**TRAIN, "epochs": 3})
+    # 6 epochs: the tiny student reaches 1.0 from every seed tried (0-3, 42); at 3 epochs some seeds stall at .6-.8.
+    config = _config(mapping=None, inter_loss=None, train={**TRAIN, "epochs": 6})
     result = engine_run.run(config, task=toy_task, show_progress=False)
     assert result.teacher_score > 0.9
     assert result.student_score > 0.9
@@ -150,3 +151,16 @@ def test_ce_prediction_loss_is_refused_for_regression(toy_task):
     )
     with pytest.raises(AutodistillError, match="regression"):
         engine_run.run(_config(pred_loss="ce", dataset="toy-reg"), task=task, show_progress=False)
+
+
+def test_a_fine_tuned_teacher_depends_on_its_settings_not_on_the_process_rng(toy_task, tmp_path, monkeypatch):
+    from engine.finetune import finetune_teacher
+
+    settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
+    heads = []
+    for draw in (0, 123):  # what the process drew before: another test, a sweep's previous trial
+        monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / str(draw)))
+        torch.manual_seed(draw)
+        info = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
+        heads.append(AutoModelForSequenceClassification.from_pretrained(info.model_dir).classifier.weight)
+    assert torch.equal(heads[0], heads[1])
