@@ -54,6 +54,28 @@ def test_bad_students_get_one_line_errors(student, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_student_with_another_vocabulary_is_refused(tmp_path):
+    from transformers import BertConfig, BertTokenizerFast
+
+    small_vocab = tmp_path / "small-vocab"
+    BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(small_vocab)
+    with pytest.raises(AutodistillError, match=r"vocabulary \(50 tokens\) does not match") as info:
+        build_student(str(small_vocab), "minilm-l6", SPEC)
+    assert "\n" not in str(info.value)
+
+    # Same size as the teacher's vocabulary, other tokens: caught through the tokenizer it ships.
+    other_tokens = tmp_path / "other-tokens"
+    size = load_config("minilm-l6").vocab_size
+    BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(
+        other_tokens
+    )
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(size - 5)]
+    (other_tokens / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizerFast(vocab_file=str(other_tokens / "vocab.txt")).save_pretrained(other_tokens)
+    with pytest.raises(AutodistillError, match="must share the teacher's tokenizer"):
+        build_student(str(other_tokens), "minilm-l6", SPEC)
+
+
 def test_model_folder_without_config_is_refused(tmp_path):
     with pytest.raises(AutodistillError, match="is not a model"):
         load_config(str(tmp_path))
