@@ -94,7 +94,7 @@ def engine_config(
         "inter_loss": config.inter_loss,
         "pred_loss": config.pred_loss,
         "augment": augment,
-        "train": budget.model_dump(),
+        "train": budget.model_dump(exclude_unset=True),  # unset fields keep the student's defaults (its lr)
     }
     if config.inter_loss == "mi":
         data["alpha"] = config.alpha
@@ -107,7 +107,7 @@ def engine_config(
 def baseline_config(dataset: str, *, teacher: str, student: str, budget: TrainSettings) -> DistillConfig:
     """The engine config of a student's no-KD baseline (``engine.run.finetune``) under ``budget``."""
     return parse_config(
-        {"dataset": dataset, "teacher": teacher, "student": student, "train": budget.model_dump()},
+        {"dataset": dataset, "teacher": teacher, "student": student, "train": budget.model_dump(exclude_unset=True)},
         source="baseline config",
     )
 

@@ -20,14 +20,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import AutodistillError, choices_error
-from engine.zoo import DEFAULT_TEACHER
+from engine.zoo import DEFAULT_TEACHER, STUDENT_PRESETS
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 
 class TrainSettings(BaseModel):
     """Optimisation settings. Defaults follow the paper's Appendix G where it gives them
-    (batch 16, lr 5e-5); epochs and length are CPU-sized and recorded with each run."""
+    (batch 16, lr 5e-5); epochs and length are CPU-sized and recorded with each run.
+
+    5e-5 suits models that start from pretrained weights. A :class:`DistillConfig` whose
+    ``lr`` is left unset and whose student is a fresh preset (``tiny``...) trains at that
+    preset's own rate instead (:data:`engine.zoo.STUDENT_PRESETS`); the rate used is the
+    one written to ``config.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -182,6 +187,22 @@ class DistillConfig(BaseModel):
 
             with suppress(AutodistillError):  # the team field's own validation reports it
                 data["teacher"] = parse_teacher_spec(teachers[0]).base
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _student_learning_rate(cls, data: Any) -> Any:
+        """An unset ``train.lr`` follows the student: a fresh preset's layers start from random
+        weights and need its own, larger rate (see :class:`engine.zoo.StudentShape`)."""
+        if not isinstance(data, dict) or data.get("student") not in STUDENT_PRESETS:
+            return data
+        lr = STUDENT_PRESETS[data["student"]].lr
+        train = data.get("train") or {}
+        if isinstance(train, TrainSettings):
+            if "lr" not in train.model_fields_set:
+                return {**data, "train": train.model_copy(update={"lr": lr})}
+        elif isinstance(train, dict) and "lr" not in train:
+            return {**data, "train": {**train, "lr": lr}}
         return data
 
     @field_validator("augment", mode="before")

@@ -35,3 +35,20 @@ def test_config_file_that_does_not_parse_says_where(tmp_path):
     bad.write_text("dataset: bbc-news\nmapping: [skip\n")
     with pytest.raises(AutodistillError, match=r"bad.yaml: line \d+, column \d+"):
         load_config_file(bad)
+
+
+def test_an_unset_learning_rate_follows_the_student():
+    from autodistill.bridge import baseline_config, make_budget
+    from engine.zoo import STUDENT_PRESETS
+
+    tiny = STUDENT_PRESETS["tiny"].lr
+    assert parse_config({"dataset": "d", "student": "tiny"}).train.lr == tiny
+    assert parse_config({"dataset": "d", "student": "tiny", "train": {"epochs": 2}}).train.lr == tiny
+    assert parse_config({"dataset": "d", "student": "tiny", "train": {"lr": 1e-4}}).train.lr == 1e-4
+    assert parse_config({"dataset": "d", "student": "layers=0,2,4"}).train.lr == 5e-5  # pretrained layers
+    # Sweeps and recommend pass a budget: its unset lr follows the student too, a given one wins.
+    assert baseline_config("d", teacher="minilm-l6", student="tiny", budget=make_budget(epochs=2)).train.lr == tiny
+    assert baseline_config("d", teacher="minilm-l6", student="tiny", budget=make_budget(lr=3e-4)).train.lr == 3e-4
+    # What config.yaml records reloads as the same run.
+    config = parse_config({"dataset": "d", "student": "mini"})
+    assert parse_config(config.model_dump(mode="json")) == config
