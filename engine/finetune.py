@@ -24,7 +24,7 @@ from engine.encoding import encode_split, limit_examples
 from engine.objective import SupervisedObjective
 from engine.paths import subdir
 from engine.trainer import Trainer, TrainResult, seed_everything
-from engine.zoo import load_task_model, load_tokenizer, resolve_model_path
+from engine.zoo import load_task_model, load_tokenizer, model_identity
 
 #: Teacher settings: the paper's batch size and learning rate, CPU-sized epochs/length, and
 #: at least 300 optimizer steps: 3 epochs of a 500-example data set (~100 steps) left the
@@ -98,7 +98,7 @@ def finetune_teacher(
     """Fine-tune ``teacher`` on ``task`` once; later calls return the cached result."""
     key_source = {
         "teacher": teacher,
-        "resolved": resolve_model_path(teacher),
+        "model": model_identity(teacher),
         "data": data_fingerprint(task),
         "settings": settings.model_dump(),
     }

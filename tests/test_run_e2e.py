@@ -164,3 +164,19 @@ def test_a_fine_tuned_teacher_depends_on_its_settings_not_on_the_process_rng(toy
         info = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
         heads.append(AutoModelForSequenceClassification.from_pretrained(info.model_dir).classifier.weight)
     assert torch.equal(heads[0], heads[1])
+
+
+def test_a_cached_teacher_survives_the_project_moving(toy_task, tmp_path, monkeypatch):
+    """The preset's folder lives in the virtual environment; the cache key must not hold it."""
+    import engine.zoo as zoo
+    from engine.finetune import finetune_teacher
+
+    settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
+    first = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
+    moved = tmp_path / "elsewhere" / "minilm"
+    moved.parent.mkdir()
+    moved.symlink_to(zoo.resolve_model_path("minilm-l6"))
+    monkeypatch.setitem(zoo.TEACHER_PRESETS, "minilm-l6", lambda: moved)
+    assert zoo.resolve_model_path("minilm-l6") == str(moved)
+    again = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
+    assert again.model_dir == first.model_dir and again.train_seconds == first.train_seconds  # loaded, not retrained
