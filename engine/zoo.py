@@ -41,6 +41,7 @@ from transformers import (
 
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError, choices_error
+from engine.hub import hub_usable
 from engine.paths import subdir
 
 DEFAULT_TEACHER = "minilm-l6"
@@ -142,7 +143,19 @@ def resolve_model_path(name: str) -> str:
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise AutodistillError(f"model folder {name!r} does not exist")
+    if not hub_usable():
+        raise AutodistillError(
+            f"unknown model {name!r}: not a preset ({', '.join(sorted(TEACHER_PRESETS))}), not a local folder, "
+            "and the Hugging Face hub is unreachable (offline?)"
+        )
     return name
+
+
+def _not_loadable(name: str, exc: OSError) -> AutodistillError:
+    return AutodistillError(
+        f"unknown model {name!r}: not a preset ({', '.join(sorted(TEACHER_PRESETS))}), not a local folder, and not "
+        f"loadable from the Hugging Face hub: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+    )
 
 
 def load_config(name: str) -> AutoConfig:
@@ -151,15 +164,15 @@ def load_config(name: str) -> AutoConfig:
     try:
         return AutoConfig.from_pretrained(source)
     except OSError as exc:
-        presets = ", ".join(sorted(TEACHER_PRESETS))
-        raise AutodistillError(
-            f"unknown model {name!r}: not a preset ({presets}), not a local folder, and not "
-            f"loadable from the Hugging Face hub (offline?): {str(exc).splitlines()[0]}"
-        ) from None
+        raise _not_loadable(name, exc) from None
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(resolve_model_path(name))
+    source = resolve_model_path(name)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except OSError as exc:
+        raise _not_loadable(name, exc) from None
 
 
 def _head_class(spec: TaskSpec) -> type:

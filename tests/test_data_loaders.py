@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from engine import paths
-from engine.data import load_task, loaders
+from engine import hub, paths
+from engine.data import load_task
 from engine.data.schema import SPLITS, TaskType
 from engine.errors import AutodistillError
 
@@ -234,14 +234,14 @@ def test_catalog_names_take_no_column_options():
 
 
 def test_hub_names_fail_fast_and_clearly_offline(monkeypatch):
-    monkeypatch.setattr(loaders, "hub_reachable", lambda: False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda: False)
     message = refused("Hugging Face hub is unreachable", "glue:sst2")
     assert "bbc-news" in message  # and the offline catalog is offered instead
 
 
 def test_hub_probe_reports_a_closed_port(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
-    assert loaders.hub_reachable(timeout=1.0) is False
+    assert hub.hub_reachable(timeout=1.0) is False
 
 
 def test_catalog_task_type_must_match():
@@ -272,7 +272,7 @@ def test_hub_splits_and_class_names_are_normalised(monkeypatch):
 
     loaded = datasets.DatasetDict(train=split("tr", 90), validation=split("va", 20), test=split("te", 10, True))
     calls = []
-    monkeypatch.setattr(loaders, "hub_reachable", lambda: True)
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
     monkeypatch.setattr(datasets, "load_dataset", lambda *args: calls.append(args) or loaded)
     task = load_task("glue:sst2")
     assert calls == [("glue", "sst2")]

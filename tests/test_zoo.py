@@ -76,6 +76,25 @@ def test_a_student_with_another_vocabulary_is_refused(tmp_path):
         build_student(str(other_tokens), "minilm-l6", SPEC)
 
 
+def test_a_hub_model_offline_is_refused_in_one_line_without_asking_the_hub(monkeypatch):
+    import engine.zoo as zoo
+    from engine import hub
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(hub, "hub_reachable", lambda: False)
+
+    def hub_client(*args, **kwargs):  # offline, it retries for about 25 s per file, then raises a traceback
+        raise AssertionError("the hub client was asked")
+
+    monkeypatch.setattr(zoo.AutoConfig, "from_pretrained", hub_client)
+    monkeypatch.setattr(zoo.AutoTokenizer, "from_pretrained", hub_client)
+    for load in (zoo.load_config, zoo.load_tokenizer):
+        with pytest.raises(AutodistillError, match="Hugging Face hub is unreachable") as info:
+            load("someone/some-model")
+        assert "\n" not in str(info.value) and "minilm-l6" in str(info.value)
+
+
 def test_model_folder_without_config_is_refused(tmp_path):
     with pytest.raises(AutodistillError, match="is not a model"):
         load_config(str(tmp_path))

@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
 
+from engine import hub
 from engine.data import catalog
 from engine.data.builders import DATASETS
 from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
@@ -53,7 +52,6 @@ OPTION = {
     "answer_text": "answer_col",
     "answer_start": "answer_start_col",
 }
-HUB_TIMEOUT_S = 3.0
 
 
 def load_task(
@@ -202,23 +200,9 @@ def _read_local(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
     return {split: _read_file(file) for split, file in found.items()}, str(path)
 
 
-def hub_reachable(timeout: float = HUB_TIMEOUT_S) -> bool:
-    """Can the Hugging Face hub be reached? A quick TCP connect, so that offline machines
-    fail in seconds rather than after the ``datasets`` library's retries."""
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    try:
-        socket.create_connection((endpoint.hostname or "", port), timeout=timeout).close()
-    except OSError:
-        return False
-    return True
-
-
 def _read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
     """Splits of a hub data set, and the class names of its ClassLabel columns."""
-    offline = any(os.environ.get(v, "0") not in ("0", "") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    behind_proxy = any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"))
-    if not (offline or behind_proxy or hub_reachable()):
+    if not hub.hub_usable():
         raise AutodistillError(
             f"{source!r} is not a catalog data set or a local file, and the Hugging Face hub is unreachable "
             f"(offline?); catalog data sets: {', '.join(sorted(DATASETS.names()))}"
