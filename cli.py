@@ -197,6 +197,10 @@ def _run_command(kind: str):
         max_length: Annotated[int | None, typer.Option(help="max tokens per example")] = None,
         max_train_examples: Annotated[int | None, typer.Option(help="cap on training examples")] = None,
         seed: Annotated[int | None, typer.Option(help="random seed")] = None,
+        text_col: TextCol = None,
+        text_pair_col: PairCol = None,
+        label_col: LabelCol = None,
+        task: TaskOpt = None,
         output: OutputOpt = None,
         recommendation: Annotated[
             Path | None, typer.Option(help="run a pick of this file from `autodistill recommend`")
@@ -239,6 +243,10 @@ def _run_command(kind: str):
             max_length=max_length,
             max_train_examples=max_train_examples,
             seed=seed,
+            text_col=text_col,
+            text_pair_col=text_pair_col,
+            label_col=label_col,
+            task_type=task,
         )
         if retrain_candidates and (kind != "distill" or cfg.team is None or cfg.team.mode != "learned"):
             raise AutodistillError("--retrain-candidates needs a teacher team in learned mode (team: mode: learned)")
@@ -373,6 +381,14 @@ def _open_store(path: Path | None, *, must_exist: bool = False):
             f"no runs store at {path}; fill one with `autodistill runs import` or `autodistill sweep` (--store {path})"
         )
     return RunStore(path)
+
+
+def _columns(*, task: str | None, **cols: str | None):
+    """A file's column mapping as the engine config records it; None when none was given."""
+    from engine.config import DataColumns
+
+    given = {k: v for k, v in {"task_type": task, **cols}.items() if v is not None}
+    return DataColumns(**given) if given else None
 
 
 def _load_described(
@@ -800,6 +816,7 @@ def recommend_command(
             predictor=predictor,
             unseen=unseen,
             shipped=STUDY_DIR if shipped else None,
+            columns=_columns(task=task, text_col=text_col, text_pair_col=text_pair_col, label_col=label_col),
             on_status=lambda text: console.print(text, highlight=False),
         )
         elapsed = time.perf_counter() - started

@@ -42,7 +42,7 @@ from autodistill.space import (
     SearchSpace,
 )
 from autodistill.store import ModelDescriptor, RunRecord
-from engine.config import DistillConfig, TrainSettings, parse_config
+from engine.config import DataColumns, DistillConfig, TrainSettings, parse_config
 from engine.data.schema import TaskType
 from engine.errors import AutodistillError
 
@@ -83,8 +83,10 @@ def engine_config(
     teacher: str,
     student: str,
     budget: TrainSettings,
+    columns: DataColumns | None = None,
 ) -> DistillConfig:
-    """The engine config that runs Distiller configuration ``config`` (Eq. 1) under ``budget``."""
+    """The engine config that runs Distiller configuration ``config`` (Eq. 1) under ``budget``;
+    ``columns``: how to read ``dataset`` when it is a file with its own column names."""
     augment = [ENGINE_OPS[name] for name in config.augmenters] + (["mixup"] if config.mixup else [])
     data: dict[str, Any] = {
         "dataset": dataset,
@@ -96,6 +98,8 @@ def engine_config(
         "augment": augment,
         "train": budget.model_dump(exclude_unset=True),  # unset fields keep the student's defaults (its lr)
     }
+    if columns is not None:
+        data["columns"] = columns
     if config.inter_loss == "mi":
         data["alpha"] = config.alpha
     if config.augmenters:

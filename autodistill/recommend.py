@@ -59,7 +59,7 @@ from autodistill.reference import PAPER_FEATURIZER
 from autodistill.shipped import STUDY_DIR, import_study, shipped_versions
 from autodistill.space import DistillerConfig
 from autodistill.store import SOURCES, DatasetFeatures, ModelDescriptor, RunStore
-from engine.config import TrainSettings
+from engine.config import DataColumns, TrainSettings
 from engine.data.schema import TaskData
 from engine.errors import AutodistillError, choices_error
 from engine.zoo import DEFAULT_TEACHER
@@ -301,9 +301,13 @@ def recommend(
     show_progress: bool = True,
     cache_dir: Path | None = None,
     shipped: Path | None = STUDY_DIR,
+    columns: DataColumns | None = None,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Recommendation:
     """The ``top`` configurations for ``task`` (loaded from ``dataset``), best predicted first.
+
+    ``columns`` is how ``dataset`` was read (a file's column mapping); each pick's engine
+    config carries it, so that ``autodistill run --recommendation`` reads the file the same way.
 
     ``unseen`` leaves the data set's own runs out of training (the paper's
     protocol for a data set new to AutoDistiller); ``predictor`` loads a saved
@@ -372,9 +376,9 @@ def recommend(
             config=config,
             score=float(score),
             predicted_ratio=float(ratio),
-            engine=engine_config(config, source_name, teacher=teacher, student=student, budget=budget).model_dump(
-                mode="json"
-            ),
+            engine=engine_config(
+                config, source_name, teacher=teacher, student=student, budget=budget, columns=columns
+            ).model_dump(mode="json"),
         )
         for k, (config, score, ratio) in enumerate(zip(chosen, ranked["predicted"], ratios, strict=True), start=1)
     )

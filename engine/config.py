@@ -134,6 +134,24 @@ class TeamConfig(BaseModel):
         return self
 
 
+class DataColumns(BaseModel):
+    """How a local file or hub data set maps onto its task (:func:`engine.data.load_task`).
+
+    Part of the run's config, so that a run of a recommendation, or a rerun from
+    ``config.yaml``, reads the file as the first run did. Catalog data sets have fixed
+    columns and refuse these.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_type: str | None = Field(None, description="classification | regression | span (default: inferred)")
+    text_col: str | None = None
+    text_pair_col: str | None = None
+    label_col: str | None = None
+    answer_col: str | None = None
+    answer_start_col: str | None = None
+
+
 class DistillConfig(BaseModel):
     """One Distiller pipeline on one teacher/student/data set (paper Eq. 1)."""
 
@@ -167,6 +185,7 @@ class DistillConfig(BaseModel):
     aug_workers: int = Field(1, ge=0, le=32, description="background augmentation processes; 0: in the trainer")
     aug_dir: str | None = Field(None, description="read augmented text from a pregenerate() folder")
     train: TrainSettings = TrainSettings()
+    columns: DataColumns | None = None
     # A teacher team (AutoSKDBERT) instead of the single ``teacher``; ``teacher`` then
     # names the model the student is derived from (default: the first member's base).
     team: TeamConfig | None = None
@@ -306,13 +325,18 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def merge_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Apply CLI flags over file values; ``train.*`` keys go into the nested block."""
+    """Apply CLI flags over file values; ``train.*`` and ``columns.*`` keys go into their blocks."""
     merged = {**data, "train": dict(data.get("train", {}))}
+    columns = dict(data.get("columns") or {})
     for key, value in overrides.items():
         if value is None:
             continue
         if key in TrainSettings.model_fields:
             merged["train"][key] = value
+        elif key in DataColumns.model_fields:
+            columns[key] = value
         else:
             merged[key] = value
+    if columns:
+        merged["columns"] = columns
     return merged

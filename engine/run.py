@@ -83,7 +83,9 @@ class RunResult:
 
 
 def run_id(config: DistillConfig, kind: str) -> str:
-    payload = json.dumps({"kind": kind, **config.model_dump(mode="json")}, sort_keys=True)
+    # Fields added after runs were stored are hashed only when set, so that those runs keep their ids.
+    unset_later_fields = {name for name in ("columns",) if getattr(config, name) is None}
+    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=unset_later_fields)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -124,7 +126,7 @@ def _execute(
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    task = task or load_task(config.dataset)
+    task = task or load_task(config.dataset, **(config.columns.model_dump() if config.columns else {}))
     spec, settings = task.spec, config.train
     # Augmentation backends are checked before any training: a missing translator fails in seconds.
     policy = build_policy(config, spec) if kind == "distill" and config.augment else None

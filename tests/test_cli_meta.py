@@ -136,6 +136,32 @@ def test_recommend_then_run_a_pick(
     }
 
 
+def test_a_files_column_mapping_travels_from_recommend_to_run(
+    store_file: Path, reviews: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine.finetune, "finetune_teacher", fake_finetune_teacher)
+    renamed = tmp_path / "renamed.csv"
+    pd.read_csv(reviews).rename(columns={"text": "review", "label": "stars"}).to_csv(renamed, index=False)
+    out_file = tmp_path / "rec.json"
+    mapping = ["--text-col", "review", "--label-col", "stars"]
+    invoke("recommend", "--dataset", str(renamed), *mapping, "--description", "Is this review positive?",
+           "--top", "1", "--time-limit", "5", "--out", str(out_file), "--store", str(store_file))  # fmt: skip
+    assert json.loads(out_file.read_text())["picks"][0]["engine"]["columns"]["text_col"] == "review"
+
+    ran = []
+
+    def capture(config, output_dir=None):
+        ran.append(config)
+        raise _Stop
+
+    monkeypatch.setattr(engine_run, "run", capture)
+    for args in (["--recommendation", str(out_file)], ["--dataset", str(renamed), *mapping]):
+        with pytest.raises(_Stop):
+            cli.typer_app(["run", *args], standalone_mode=False)
+        columns = ran[-1].columns
+        assert (columns.text_col, columns.label_col) == ("review", "stars")
+
+
 class _Stop(Exception):
     """Raised instead of printing a run result, once the config has been captured."""
 

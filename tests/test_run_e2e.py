@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForSequenceClassification
 
 import engine.run as engine_run
@@ -180,3 +181,21 @@ def test_a_cached_teacher_survives_the_project_moving(toy_task, tmp_path, monkey
     assert zoo.resolve_model_path("minilm-l6") == str(moved)
     again = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
     assert again.model_dir == first.model_dir and again.train_seconds == first.train_seconds  # loaded, not retrained
+
+
+def test_a_file_with_its_own_column_names_runs_and_its_mapping_is_recorded(tmp_path):
+    from conftest import toy_frame
+
+    path = tmp_path / "reviews.csv"
+    toy_frame(160, 0).rename(columns={"text": "review", "label": "stars"}).to_csv(path, index=False)
+    data = {"dataset": str(path), "student": "tiny", "mapping": None, "inter_loss": None, "train": TRAIN}
+    with pytest.raises(AutodistillError, match="review") as info:  # no usual column names: say which there are
+        engine_run.run(parse_config(data), show_progress=False)
+    assert "\n" not in str(info.value)
+
+    config = parse_config({**data, "columns": {"text_col": "review", "label_col": "stars"}})
+    result = engine_run.run(config, show_progress=False)
+    assert result.student_score > 0
+    recorded = yaml.safe_load((Path(result.output_dir) / "config.yaml").read_text())
+    assert recorded["columns"]["text_col"] == "review"
+    assert parse_config(recorded) == config  # a rerun from config.yaml reads the file the same way
