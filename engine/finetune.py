@@ -24,7 +24,7 @@ from engine.encoding import encode_split, limit_examples
 from engine.objective import SupervisedObjective
 from engine.paths import subdir
 from engine.trainer import Trainer, TrainResult, seed_everything
-from engine.zoo import load_task_model, load_tokenizer, model_identity
+from engine.zoo import check_label_space, load_config, load_task_model, load_tokenizer, model_identity
 
 #: Teacher settings: the paper's batch size and learning rate, CPU-sized epochs/length, and
 #: at least 300 optimizer steps: 3 epochs of a 500-example data set (~100 steps) left the
@@ -108,6 +108,7 @@ def finetune_teacher(
     if result_file.exists():
         data = json.loads(result_file.read_text())
         return FinetunedModel(**{**data, "model_dir": Path(data["model_dir"])})
+    check_label_space(teacher, load_config(teacher), task.spec)
     tokenizer = load_tokenizer(teacher)
     # The new task head is drawn at random: seeded here, the fine-tuned teacher depends on the settings
     # alone, not on what the process (a CLI call, a sweep worker, a test session) drew before.

@@ -150,49 +150,6 @@ def _save_layer_subset(base: str, layers: Sequence[int], folder: Path) -> None:
     publish_folder(folder, build, marker="config.json")
 
 
-# --------------------------------------------------------------------------- label spaces
-
-
-def _model_label_space(config: object) -> tuple[str, ...] | str | None:
-    """What a model folder already predicts: None for a head-less encoder."""
-    architectures = " ".join(getattr(config, "architectures", None) or [])
-    if "QuestionAnswering" in architectures:
-        return "span"
-    if "SequenceClassification" not in architectures:
-        return None
-    if getattr(config, "problem_type", None) == "regression" or config.num_labels == 1:
-        return "regression"
-    return tuple(str(config.id2label[i]) for i in sorted(config.id2label))
-
-
-def _task_label_space(spec: TaskSpec) -> tuple[str, ...] | str:
-    if spec.task_type is TaskType.CLASSIFICATION:
-        return tuple(spec.label_names)
-    return spec.task_type.value
-
-
-def check_label_space(name: str, config: object, spec: TaskSpec) -> None:
-    """Refuse a member that was fine-tuned for other labels than the task's.
-
-    A head-less encoder fits any task. A classifier whose labels are unnamed
-    (``LABEL_0``, ...) must have the task's number of classes.
-    """
-    have, want = _model_label_space(config), _task_label_space(spec)
-    if have is None or have == want:
-        return
-    unnamed = isinstance(have, tuple) and all(re.fullmatch(r"LABEL_\d+", n) for n in have)
-    if unnamed and isinstance(want, tuple) and len(have) == len(want):
-        return
-
-    def show(space: tuple[str, ...] | str) -> str:
-        return f"labels ({', '.join(space)})" if isinstance(space, tuple) else f"{space} outputs"
-
-    raise AutodistillError(
-        f"teacher {name!r} predicts {show(have)} but task {spec.name!r} has {show(want)}; "
-        "a team's teachers must share the task's label space (start from the base model instead)"
-    )
-
-
 # --------------------------------------------------------------------------- the team
 
 
@@ -236,11 +193,8 @@ def prepare_team(team: TeamConfig, task: TaskData, settings: TrainSettings, *, s
     members = []
     for text in team.teachers:
         spec = parse_teacher_spec(text)
-        source = spec.source()
-        check_label_space(text, load_config(source), task.spec)
-        info = finetune_teacher(source, task, spec.settings(settings), show_progress=show_progress)
+        info = finetune_teacher(spec.source(), task, spec.settings(settings), show_progress=show_progress)
         config = load_config(str(info.model_dir))
-        check_label_space(text, config, task.spec)
         model = load_task_model(str(info.model_dir), task.spec)
         members.append(
             TeamMember(

@@ -210,6 +210,50 @@ def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
         hf_logging.set_verbosity(verbosity)
 
 
+# --------------------------------------------------------------------------- label spaces
+
+
+def _model_label_space(config: object) -> tuple[str, ...] | str | None:
+    """What a model folder already predicts: None for a head-less encoder."""
+    architectures = " ".join(getattr(config, "architectures", None) or [])
+    if "QuestionAnswering" in architectures:
+        return "span"
+    if "SequenceClassification" not in architectures:
+        return None
+    if getattr(config, "problem_type", None) == "regression" or config.num_labels == 1:
+        return "regression"
+    return tuple(str(config.id2label[i]) for i in sorted(config.id2label))
+
+
+def _task_label_space(spec: TaskSpec) -> tuple[str, ...] | str:
+    if spec.task_type is TaskType.CLASSIFICATION:
+        return tuple(spec.label_names)
+    return spec.task_type.value
+
+
+def check_label_space(name: str, config: object, spec: TaskSpec) -> None:
+    """Refuse a teacher that was fine-tuned for other labels than the task's: its head would be
+    replaced at random and trained again, which is rarely what naming a fine-tuned model meant.
+
+    A head-less encoder fits any task. A classifier whose labels are unnamed
+    (``LABEL_0``, ...) must have the task's number of classes.
+    """
+    have, want = _model_label_space(config), _task_label_space(spec)
+    if have is None or have == want:
+        return
+    unnamed = isinstance(have, tuple) and all(re.fullmatch(r"LABEL_\d+", n) for n in have)
+    if unnamed and isinstance(want, tuple) and len(have) == len(want):
+        return
+
+    def show(space: tuple[str, ...] | str) -> str:
+        return f"labels ({', '.join(space)})" if isinstance(space, tuple) else f"{space} outputs"
+
+    raise AutodistillError(
+        f"teacher {name!r} predicts {show(have)} but task {spec.name!r} has {show(want)}; "
+        "a teacher must predict the task's labels (start from the base model instead)"
+    )
+
+
 # --------------------------------------------------------------------------- students
 
 
@@ -237,6 +281,8 @@ def build_student(student: str, teacher: str, spec: TaskSpec) -> PreTrainedModel
     try:
         config = load_config(student)
     except AutodistillError:
+        if Path(student).expanduser().exists():
+            raise  # a folder that is not a model: its own error says why
         valid = [*STUDENT_PRESETS, "layers=I,J,...", "<hub id or folder>"]
         raise choices_error("student", student, valid) from None
     teacher_vocab = load_tokenizer(teacher).get_vocab()

@@ -199,3 +199,15 @@ def test_a_file_with_its_own_column_names_runs_and_its_mapping_is_recorded(tmp_p
     recorded = yaml.safe_load((Path(result.output_dir) / "config.yaml").read_text())
     assert recorded["columns"]["text_col"] == "review"
     assert parse_config(recorded) == config  # a rerun from config.yaml reads the file the same way
+
+
+def test_a_teacher_fine_tuned_for_other_labels_is_refused_before_training(toy_task, tmp_path):
+    from transformers import BertConfig
+
+    folder = tmp_path / "nli-teacher"
+    config = BertConfig(num_labels=3, id2label={0: "entail", 1: "neutral", 2: "contradict"})
+    config.architectures = ["BertForSequenceClassification"]
+    config.save_pretrained(folder)
+    with pytest.raises(AutodistillError, match=r"predicts labels \(entail, neutral, contradict\)") as info:
+        engine_run.run(_config(teacher=str(folder)), task=toy_task, show_progress=False)
+    assert "\n" not in str(info.value)

@@ -16,11 +16,11 @@ from engine.teachers import (
     TEACHER_POLICIES,
     TeacherSpec,
     TeamObjective,
-    check_label_space,
     parse_teacher_spec,
     split_halves,
     subset,
 )
+from engine.zoo import check_label_space
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
 

@@ -98,6 +98,8 @@ def test_a_hub_model_offline_is_refused_in_one_line_without_asking_the_hub(monke
 def test_model_folder_without_config_is_refused(tmp_path):
     with pytest.raises(AutodistillError, match="is not a model"):
         load_config(str(tmp_path))
+    with pytest.raises(AutodistillError, match=r"is not a model: it has no config\.json"):
+        build_student(str(tmp_path), "minilm-l6", SPEC)
 
 
 def test_parse_layers():
