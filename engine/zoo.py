@@ -144,18 +144,18 @@ def resolve_model_path(name: str) -> str:
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise AutodistillError(f"model folder {name!r} does not exist")
     if not hub_usable():
-        raise AutodistillError(
-            f"unknown model {name!r}: not a preset ({', '.join(sorted(TEACHER_PRESETS))}), not a local folder, "
-            "and the Hugging Face hub is unreachable (offline?)"
-        )
+        raise _unknown_model(name, "the Hugging Face hub is unreachable (offline?)")
     return name
 
 
+def _unknown_model(name: str, hub_failure: str) -> AutodistillError:
+    presets = ", ".join(sorted(TEACHER_PRESETS))
+    return AutodistillError(f"unknown model {name!r}: not a preset ({presets}), not a local folder, and {hub_failure}")
+
+
 def _not_loadable(name: str, exc: OSError) -> AutodistillError:
-    return AutodistillError(
-        f"unknown model {name!r}: not a preset ({', '.join(sorted(TEACHER_PRESETS))}), not a local folder, and not "
-        f"loadable from the Hugging Face hub: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
-    )
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return _unknown_model(name, f"not loadable from the Hugging Face hub: {first_line}")
 
 
 def load_config(name: str) -> AutoConfig:
