@@ -44,10 +44,19 @@ LabelCol = Annotated[str | None, typer.Option(help="column holding the label or 
 TaskOpt = Annotated[str | None, typer.Option("--task", help="classification | regression | span (default: inferred)")]
 
 
-def _load(dataset: str, text_col: str | None, text_pair_col: str | None, label_col: str | None, task: str | None):
+def _columns(text_col: str | None, text_pair_col: str | None, label_col: str | None, task: str | None):
+    """A file's column mapping from the flags, as a run's config records it; None when none was given."""
+    from engine.config import DataColumns
+
+    given = {"task_type": task, "text_col": text_col, "text_pair_col": text_pair_col, "label_col": label_col}
+    given = {k: v for k, v in given.items() if v is not None}
+    return DataColumns(**given) if given else None
+
+
+def _load(dataset: str, columns, description: str | None = None):
     from engine.data import load_task
 
-    return load_task(dataset, task_type=task, text_col=text_col, text_pair_col=text_pair_col, label_col=label_col)
+    return load_task(dataset, description=description, **(columns.model_dump() if columns else {}))
 
 
 # ----------------------------------------------------------------------------- data
@@ -127,7 +136,7 @@ def teacher_train(
 
     overrides = {"epochs": epochs, "max_length": max_length, "max_train_examples": max_train_examples}
     settings = TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **{k: v for k, v in overrides.items() if v}})
-    data = _load(dataset, text_col, text_pair_col, label_col, task)
+    data = _load(dataset, _columns(text_col, text_pair_col, label_col, task))
     result = finetune_teacher(teacher, data, settings)
     console.print(
         f"teacher {teacher} on {data.spec.name}: dev {result.metric} = {result.dev_score:.4f} "
@@ -383,38 +392,14 @@ def _open_store(path: Path | None, *, must_exist: bool = False):
     return RunStore(path)
 
 
-def _columns(*, task: str | None, **cols: str | None):
-    """A file's column mapping as the engine config records it; None when none was given."""
-    from engine.config import DataColumns
-
-    given = {k: v for k, v in {"task_type": task, **cols}.items() if v is not None}
-    return DataColumns(**given) if given else None
-
-
-def _load_described(
-    dataset: str,
-    description: str | None,
-    text_col: str | None = None,
-    text_pair_col: str | None = None,
-    label_col: str | None = None,
-    task: str | None = None,
-):
+def _load_described(dataset: str, description: str | None, columns):
     """A data set for the meta layer, with its description (the task embedding's source) checked."""
-    from engine.data import load_task
-
     if description is not None and not description.strip():
         raise AutodistillError(
             "--description is empty; describe the task in one or two plain sentences "
             "(what it asks and how its input looks): the task embedding is built from it"
         )
-    data = load_task(
-        dataset,
-        task_type=task,
-        text_col=text_col,
-        text_pair_col=text_pair_col,
-        label_col=label_col,
-        description=description,
-    )
+    data = _load(dataset, columns, description)
     if description is None and data.spec.description.startswith("User-provided "):
         console.print(
             f"note: {data.spec.name} has no description, so the task embedding is built from "
@@ -463,7 +448,7 @@ def features_command(
     from autodistill.baseline import BaselineSettings
     from autodistill.features import featurize
 
-    data = _load_described(dataset, description, text_col, text_pair_col, label_col, task)
+    data = _load_described(dataset, description, _columns(text_col, text_pair_col, label_col, task))
     with _open_store(store) as runs_store:
         features = featurize(data, store=runs_store, baseline=BaselineSettings(model=baseline))
         if save:
@@ -792,7 +777,8 @@ def recommend_command(
     from engine.paths import subdir
 
     started = time.perf_counter()
-    data = _load_described(dataset, description, text_col, text_pair_col, label_col, task)
+    columns = _columns(text_col, text_pair_col, label_col, task)
+    data = _load_described(dataset, description, columns)
     budget = _budget(
         epochs=epochs,
         max_train_examples=max_train_examples,
@@ -816,7 +802,7 @@ def recommend_command(
             predictor=predictor,
             unseen=unseen,
             shipped=STUDY_DIR if shipped else None,
-            columns=_columns(task=task, text_col=text_col, text_pair_col=text_pair_col, label_col=label_col),
+            columns=columns,
             on_status=lambda text: console.print(text, highlight=False),
         )
         elapsed = time.perf_counter() - started
