@@ -106,7 +106,7 @@ def models_list(
     teacher: Annotated[str, typer.Option(help="teacher the students derive from")] = "minilm-l6",
 ) -> None:
     """Show teachers and students with parameter counts."""
-    from engine.zoo import list_models
+    from engine.models.zoo import list_models
 
     table = Table("name", "role", "layers", "hidden", "params", "note")
     for info in list_models(teacher):
@@ -132,7 +132,7 @@ def teacher_train(
 ) -> None:
     """Fine-tune a teacher on a data set (cached; resumes if interrupted)."""
     from engine.config import TrainSettings
-    from engine.finetune import TEACHER_SETTINGS, finetune_teacher
+    from engine.training.finetune import TEACHER_SETTINGS, finetune_teacher
 
     overrides = {"epochs": epochs, "max_length": max_length, "max_train_examples": max_train_examples}
     settings = TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **{k: v for k, v in overrides.items() if v}})
@@ -223,8 +223,8 @@ def _run_command(kind: str):
             ),
         ] = 0,
     ) -> None:
-        from engine import distributed
-        from engine.run import finetune, run
+        from engine.training import distributed
+        from engine.pipelines.run import finetune, run
 
         base = None
         if recommendation is not None:
@@ -270,7 +270,7 @@ def _run_command(kind: str):
 
 def _retrain(cfg: DistillConfig, learned, limit: int, output: Path | None) -> None:
     """AutoSKDBERT's reported result (§3.3): the best student retrained with a fixed candidate θ."""
-    from engine.autoskd import retrain_candidates
+    from engine.teachers.learned import retrain_candidates
 
     root = Path(output or learned.output_dir) / "candidates"
     runs = retrain_candidates(cfg, learned, limit=limit, output_root=root)
@@ -345,7 +345,7 @@ def predict_command(
     max_length: Annotated[int, typer.Option(help="max tokens per example")] = 128,
 ) -> None:
     """Batch inference with a distilled student."""
-    from engine.predict import predict_file
+    from engine.pipelines.predict import predict_file
 
     frame = predict_file(model, input, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
     if output is None:

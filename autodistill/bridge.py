@@ -4,7 +4,7 @@ AutoDistiller reasons about points of the Distiller search space
 (:class:`~autodistill.space.DistillerConfig`: the four components of Eq. 1 and
 the augmentation knobs); the engine runs typed
 :class:`~engine.config.DistillConfig` objects and reports a
-:class:`~engine.run.RunResult`; the runs store keeps
+:class:`~engine.pipelines.run.RunResult`; the runs store keeps
 :class:`~autodistill.store.RunRecord` rows. This module converts between them
 and nothing else does:
 
@@ -21,8 +21,8 @@ and nothing else does:
 * :func:`space_for` — the part of the space a task can run: a regression head has
   one output, so cross-entropy prediction loss is out there.
 
-The engine itself is only ever called through :func:`engine.run.run` and
-:func:`engine.run.finetune` with these configs (see :mod:`autodistill.sweep`).
+The engine itself is only ever called through :func:`engine.pipelines.run.run` and
+:func:`engine.pipelines.run.finetune` with these configs (see :mod:`autodistill.sweep`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from engine.data.schema import TaskType
 from engine.errors import AutodistillError
 
 if TYPE_CHECKING:
-    from engine.run import RunResult
+    from engine.pipelines.run import RunResult
 
 #: Search-space augmenter name -> the engine's augmentation operation name.
 ENGINE_OPS: dict[str, str] = {"contextual": "ca", "random": "ra", "backtranslation": "bt"}
@@ -109,7 +109,7 @@ def engine_config(
 
 
 def baseline_config(dataset: str, *, teacher: str, student: str, budget: TrainSettings) -> DistillConfig:
-    """The engine config of a student's no-KD baseline (``engine.run.finetune``) under ``budget``."""
+    """The engine config of a student's no-KD baseline (``engine.pipelines.run.finetune``) under ``budget``."""
     return parse_config(
         {"dataset": dataset, "teacher": teacher, "student": student, "train": budget.model_dump(exclude_unset=True)},
         source="baseline config",

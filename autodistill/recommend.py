@@ -62,7 +62,7 @@ from autodistill.store import SOURCES, DatasetFeatures, ModelDescriptor, RunStor
 from engine.config import DataColumns, TrainSettings
 from engine.data.schema import TaskData
 from engine.errors import AutodistillError, choices_error
-from engine.zoo import DEFAULT_TEACHER
+from engine.models.zoo import DEFAULT_TEACHER
 
 if TYPE_CHECKING:
     from autodistill.sweep import Trial
@@ -266,7 +266,7 @@ def _descriptors(
     teacher_d = from_runs("teacher", same_teacher)
     student_d = from_runs("student", same_teacher[same_teacher["student_name"] == student])
     if teacher_d is None or student_d is None:
-        from engine.zoo import build_student, count_parameters, load_task_model
+        from engine.models.zoo import build_student, count_parameters, load_task_model
 
         if teacher_d is None:
             model = load_task_model(str(teacher_dir), task.spec)
@@ -315,7 +315,7 @@ def recommend(
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.shipped`; None turns that off), said through ``on_status``.
     """
-    from engine.finetune import TEACHER_SETTINGS, finetune_teacher
+    from engine.training.finetune import TEACHER_SETTINGS, finetune_teacher
 
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")

@@ -266,19 +266,19 @@ def latency_plan(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
 
 def cpu_latencies(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
     """The teacher's and the student's CPU milliseconds per single-example forward, by the engine's own
-    :func:`engine.run.cpu_latency_ms`, on the first dev examples of ``dataset`` cut at ``max_length``.
+    :func:`engine.pipelines.run.cpu_latency_ms`, on the first dev examples of ``dataset`` cut at ``max_length``.
 
-    The models are built as the engine builds them (:func:`engine.zoo.load_task_model` and
-    :func:`engine.zoo.build_student`) but left untrained: the timing depends on the architecture and the
+    The models are built as the engine builds them (:func:`engine.models.zoo.load_task_model` and
+    :func:`engine.models.zoo.build_student`) but left untrained: the timing depends on the architecture and the
     tokens only. Torch runs on one thread while timing (restored after), so the figure does not depend on
     how many cores the machine has free.
     """
     task = load_task(dataset)  # first: an unknown data set fails before any model is loaded
     import torch
 
-    from engine.encoding import encode_split
-    from engine.run import cpu_latency_ms
-    from engine.zoo import build_student, load_task_model, load_tokenizer
+    from engine.models.encoding import encode_split
+    from engine.pipelines.run import cpu_latency_ms
+    from engine.models.zoo import build_student, load_task_model, load_tokenizer
 
     tokenizer = load_tokenizer(teacher)
     dev = encode_split(task.dev.iloc[:LATENCY_EXAMPLES], task.spec, tokenizer, max_length, train=False)

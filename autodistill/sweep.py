@@ -9,8 +9,8 @@ into a fixed list of trials:
   generator seeded by (seed, data set), so adding a data set or raising ``n``
   keeps every trial planned before (the first ``n`` draws do not change);
 * every configuration is run with every student (paired comparisons), through
-  :func:`engine.run.run`;
-* plus each student's no-KD baseline (:func:`engine.run.finetune`), the
+  :func:`engine.pipelines.run.run`;
+* plus each student's no-KD baseline (:func:`engine.pipelines.run.finetune`), the
   reference a distillation has to beat.
 
 A trial's id hashes what the sweep chose (kind, data set, teacher, student,
@@ -74,7 +74,7 @@ from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData
 from engine.errors import AutodistillError, choices_error
-from engine.zoo import DEFAULT_TEACHER
+from engine.models.zoo import DEFAULT_TEACHER
 
 BACKENDS = ("local", "ray")
 
@@ -84,7 +84,7 @@ class Trial:
     """One unit of a sweep: a distillation of one configuration, or a student's no-KD baseline."""
 
     trial_id: str
-    kind: str  # "distill" (engine.run.run) or "finetune" (engine.run.finetune)
+    kind: str  # "distill" (engine.pipelines.run.run) or "finetune" (engine.pipelines.run.finetune)
     dataset: str
     student: str
     engine: DistillConfig
@@ -117,7 +117,7 @@ class Outcome:
     """What a worker sends back: the engine's result, or the one-line reason it failed."""
 
     trial_id: str
-    result: object | None  # engine.run.RunResult
+    result: object | None  # engine.pipelines.run.RunResult
     error: str | None
     seconds: float
 
@@ -210,7 +210,7 @@ def execute_trial(trial: Trial, threads: int | None = None, task: TaskData | Non
     """Run one trial through the engine's public API; a failure comes back as an error line, never raised."""
     import torch
 
-    from engine import run as engine_run
+    from engine.pipelines import run as engine_run
 
     if threads:
         torch.set_num_threads(threads)

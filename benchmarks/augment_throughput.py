@@ -48,8 +48,8 @@ def sentences_per_second(op: TextOperation, texts: list[str], batch: int = 64) -
 
 
 def mixup_examples_per_second(task: TaskData, batches: int = 20) -> float:
-    from engine.encoding import collate, encode_split
-    from engine.zoo import build_student, load_tokenizer
+    from engine.models.encoding import collate, encode_split
+    from engine.models.zoo import build_student, load_tokenizer
 
     tokenizer = load_tokenizer("minilm-l6")
     student = build_student("tiny", "minilm-l6", task.spec)
@@ -66,12 +66,12 @@ def mixup_examples_per_second(task: TaskData, batches: int = 20) -> float:
 
 
 def wait_shares(task: TaskData, policies: list[tuple[str, ...]], examples: int) -> list[dict]:
-    import engine.finetune
-    import engine.run
+    import engine.training.finetune
+    import engine.pipelines.run
     from engine.config import DistillConfig, TrainSettings
 
     teacher = TrainSettings(epochs=1, batch_size=16, max_length=64, max_train_examples=examples, max_eval_examples=64)
-    engine.run.TEACHER_SETTINGS = engine.finetune.TEACHER_SETTINGS = teacher
+    engine.pipelines.run.TEACHER_SETTINGS = engine.training.finetune.TEACHER_SETTINGS = teacher
     train = TrainSettings(epochs=1, batch_size=16, max_length=64, max_train_examples=examples, max_eval_examples=64)
     rows = []
     for augment in policies:
@@ -80,7 +80,7 @@ def wait_shares(task: TaskData, policies: list[tuple[str, ...]], examples: int) 
                 dataset=task.spec.name, student="tiny", augment=augment, aug_workers=workers, train=train
             )
             with tempfile.TemporaryDirectory() as out:
-                result = engine.run.run(config, task=task, output_dir=Path(out), show_progress=False)
+                result = engine.pipelines.run.run(config, task=task, output_dir=Path(out), show_progress=False)
             report = result.augmentation
             rows.append(
                 {

@@ -25,14 +25,14 @@ import json
 import time
 from pathlib import Path
 
-import engine.run
-from engine.autoskd import retrain_candidates
+import engine.pipelines.run
+from engine.teachers.learned import retrain_candidates
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data import TaskType, load_task
-from engine.encoding import encode_split, limit_examples
-from engine.run import RunResult, run
-from engine.teachers import prepare_team
-from engine.zoo import load_tokenizer
+from engine.models.encoding import encode_split, limit_examples
+from engine.pipelines.run import RunResult, run
+from engine.teachers.team import prepare_team
+from engine.models.zoo import load_tokenizer
 
 DEFAULT_TEAM = ("minilm-l6", "minilm-l6:layers=0,1,2,3", "minilm-l6:layers=0,1,2", "minilm-l6:layers=0,1")
 
@@ -90,7 +90,7 @@ def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
         max_train_examples=args.teacher_max_train_examples,
         seed=args.seed,
     )
-    engine.run.TEACHER_SETTINGS = teacher_settings  # run() fine-tunes every member with these
+    engine.pipelines.run.TEACHER_SETTINGS = teacher_settings  # run() fine-tunes every member with these
     train = TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -8,7 +8,7 @@ students: ``layers=0,2,4`` (17.4M, the teacher's width: no projection) and ``tin
 (4.4M, L2/H128), where the teacher's forward dominates a step.
 
 * ``hand loop``   the limit: a bare PyTorch loop, teacher forward every step;
-* ``engine``      ``engine.trainer.Trainer`` + ``DistillationObjective``, live teacher;
+* ``engine``      ``engine.training.trainer.Trainer`` + ``DistillationObjective``, live teacher;
 * ``engine+cache`` the same with the teacher-output cache (built once; its build
   time is printed separately, it is paid once per teacher/data/length);
 * ``TextBrewer``  ``GeneralDistiller`` from textbrewer 0.2.1, installed by this
@@ -37,12 +37,12 @@ sys.path.insert(0, str(ROOT))
 
 from engine.config import TrainSettings, parse_config  # noqa: E402
 from engine.data import load_task  # noqa: E402
-from engine.encoding import collate, encode_split, limit_examples  # noqa: E402
-from engine.mapping import build_mapping  # noqa: E402
-from engine.objective import DistillationObjective  # noqa: E402
-from engine.teacher_cache import TeacherCache  # noqa: E402
-from engine.trainer import Trainer  # noqa: E402
-from engine.zoo import build_student, load_task_model, load_tokenizer  # noqa: E402
+from engine.models.encoding import collate, encode_split, limit_examples  # noqa: E402
+from engine.kd.mapping import build_mapping  # noqa: E402
+from engine.kd.objective import DistillationObjective  # noqa: E402
+from engine.kd.teacher_cache import TeacherCache  # noqa: E402
+from engine.training.trainer import Trainer  # noqa: E402
+from engine.models.zoo import build_student, load_task_model, load_tokenizer  # noqa: E402
 
 
 def skip_pairs(student) -> list[tuple[int, int]]:
@@ -152,8 +152,8 @@ _TEXTBREWER = textwrap.dedent(
     torch.set_num_threads({threads})
     from textbrewer import GeneralDistiller, TrainingConfig, DistillationConfig
     from engine.data import load_task
-    from engine.encoding import collate, encode_split, limit_examples
-    from engine.zoo import build_student, load_task_model, load_tokenizer
+    from engine.models.encoding import collate, encode_split, limit_examples
+    from engine.models.zoo import build_student, load_task_model, load_tokenizer
     task = load_task({dataset!r})
     split = encode_split(limit_examples(task.train, {examples}, 0), task.spec, load_tokenizer("minilm-l6"),
                          {max_length}, train=True)

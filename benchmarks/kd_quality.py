@@ -31,7 +31,7 @@ from collections.abc import Callable
 
 from engine.config import DistillConfig
 from engine.data import load_task
-from engine.run import RunResult, finetune, run
+from engine.pipelines.run import RunResult, finetune, run
 
 ROWS: dict[str, dict[str, dict]] = {
     "engine": {

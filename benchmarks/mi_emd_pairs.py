@@ -1,7 +1,7 @@
 """EMD mapping with MI-α: all N x M layer pairs scored pair by pair vs. from one batched encoding per side.
 
 EMD (Eq. 4) needs l^inter for every (student, teacher) layer pair. MI-α's critics
-are shared across pairs, so :meth:`engine.losses.mi.MIAlphaLoss.pairwise` encodes
+are shared across pairs, so :meth:`engine.kd.losses.mi.MIAlphaLoss.pairwise` encodes
 each hidden state once (N + M encoder passes) where calling the loss per pair
 encodes 2 N M times. Both give the same matrix (tests/test_mi.py); this prints
 the time of one forward + backward of the mapping's loss on random states, one
@@ -19,8 +19,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from engine.losses import MIAlphaLoss
-from engine.mapping import EMDMapping
+from engine.kd.losses import MIAlphaLoss
+from engine.kd.mapping import EMDMapping
 
 
 def main(argv: list[str] | None = None) -> None:

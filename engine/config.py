@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import AutodistillError, choices_error
-from engine.zoo import DEFAULT_TEACHER, STUDENT_PRESETS
+from engine.models.zoo import DEFAULT_TEACHER, STUDENT_PRESETS
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -31,7 +31,7 @@ class TrainSettings(BaseModel):
 
     5e-5 suits models that start from pretrained weights. A :class:`DistillConfig` whose
     ``lr`` is left unset and whose student is a fresh preset (``tiny``...) trains at that
-    preset's own rate instead (:data:`engine.zoo.STUDENT_PRESETS`); the rate used is the
+    preset's own rate instead (:data:`engine.models.zoo.STUDENT_PRESETS`); the rate used is the
     one written to ``config.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,7 +66,7 @@ THETA_TOLERANCE = 1e-6
 class TeamConfig(BaseModel):
     """A teacher team and how each step's teacher signal is formed from it (AutoSKDBERT).
 
-    ``teachers`` are teacher specs (``engine.teachers.parse_teacher_spec``): a preset,
+    ``teachers`` are teacher specs (``engine.teachers.team.parse_teacher_spec``): a preset,
     hub id or folder, optionally ``:layers=0,1,2`` (a layer subset), ``:seed=N`` or
     ``:epochs=N`` (another fine-tune). ``mode`` picks the teacher policy; the
     remaining fields are the ``learned`` mode's (§2.4, Algorithm 1, Table 9).
@@ -96,14 +96,14 @@ class TeamConfig(BaseModel):
     @field_validator("teachers")
     @classmethod
     def _parse_teachers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from engine.teachers import parse_teacher_spec
+        from engine.teachers.team import parse_teacher_spec
 
         return tuple(str(parse_teacher_spec(text)) for text in value)
 
     @field_validator("mode")
     @classmethod
     def _known_mode(cls, value: str) -> str:
-        from engine.teachers import TEACHER_POLICIES
+        from engine.teachers.team import TEACHER_POLICIES
 
         return _check_name("teacher policy", value, TEACHER_POLICIES.names()) or value
 
@@ -202,7 +202,7 @@ class DistillConfig(BaseModel):
         if "teacher" not in data and teachers and isinstance(teachers[0], str):
             from contextlib import suppress
 
-            from engine.teachers import parse_teacher_spec
+            from engine.teachers.team import parse_teacher_spec
 
             with suppress(AutodistillError):  # the team field's own validation reports it
                 data["teacher"] = parse_teacher_spec(teachers[0]).base
@@ -212,7 +212,7 @@ class DistillConfig(BaseModel):
     @classmethod
     def _student_learning_rate(cls, data: Any) -> Any:
         """An unset ``train.lr`` follows the student: a fresh preset's layers start from random
-        weights and need its own, larger rate (see :class:`engine.zoo.StudentShape`)."""
+        weights and need its own, larger rate (see :class:`engine.models.zoo.StudentShape`)."""
         if not isinstance(data, dict) or data.get("student") not in STUDENT_PRESETS:
             return data
         lr = STUDENT_PRESETS[data["student"]].lr
@@ -244,21 +244,21 @@ class DistillConfig(BaseModel):
     @field_validator("mapping")
     @classmethod
     def _known_mapping(cls, value: str | None) -> str | None:
-        from engine.mapping import MAPPINGS
+        from engine.kd.mapping import MAPPINGS
 
         return _check_name("layer mapping", value, MAPPINGS.names())
 
     @field_validator("inter_loss")
     @classmethod
     def _known_inter_loss(cls, value: str | None) -> str | None:
-        from engine.losses.intermediate import INTER_LOSSES
+        from engine.kd.losses.intermediate import INTER_LOSSES
 
         return _check_name("intermediate loss", value, INTER_LOSSES.names())
 
     @field_validator("pred_loss")
     @classmethod
     def _known_pred_loss(cls, value: str) -> str:
-        from engine.losses.prediction import PRED_LOSSES
+        from engine.kd.losses.prediction import PRED_LOSSES
 
         return _check_name("prediction loss", value, PRED_LOSSES.names()) or value
 
@@ -272,7 +272,7 @@ class DistillConfig(BaseModel):
             if self.augment:
                 raise ValueError("team distillation does not take an augmentation policy; leave augment empty")
             if self.team.mode == "learned":
-                from engine.autoskd import SOFT_TARGET_LOSSES
+                from engine.teachers.learned import SOFT_TARGET_LOSSES
 
                 _check_name("prediction loss of learned mode", self.pred_loss, SOFT_TARGET_LOSSES.names())
         return self

@@ -113,7 +113,7 @@ def test_ca_keeps_punctuation_and_capitals_and_is_seeded():
 
 
 def test_ca_refuses_a_model_that_is_not_a_masked_lm():
-    from engine.zoo import resolve_model_path
+    from engine.models.zoo import resolve_model_path
 
     encoder_only = resolve_model_path("minilm-l6")  # a BERT encoder shipped without its MLM head
     with pytest.raises(AutodistillError, match="is not a masked language model") as info:
@@ -129,7 +129,7 @@ def test_ca_errors_when_the_named_masked_lm_cannot_load():
 def test_ca_fills_masks_with_a_masked_lm(tmp_path):
     from transformers import BertConfig, BertForMaskedLM
 
-    from engine.zoo import load_tokenizer
+    from engine.models.zoo import load_tokenizer
 
     tokenizer = load_tokenizer("minilm-l6")
     config = BertConfig(

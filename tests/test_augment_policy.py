@@ -18,9 +18,9 @@ from engine.augment.pregenerated import PregeneratedSource
 from engine.augment.random_eda import RandomAugmentation
 from engine.config import DistillConfig, TrainSettings, parse_config
 from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.encoding import encode_split
+from engine.models.encoding import encode_split
 from engine.errors import AutodistillError
-from engine.zoo import load_tokenizer
+from engine.models.zoo import load_tokenizer
 
 CLS = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
 PAIR = TaskSpec("pair", TaskType.CLASSIFICATION, "", ("no", "yes"), paired=True)

@@ -14,18 +14,18 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, BertConfig
 
-import engine.finetune
-import engine.run
+import engine.training.finetune
+import engine.pipelines.run
 from engine.augment import backtranslation as bt_module
 from engine.augment import build_policy
 from engine.augment.backtranslation import apertium_modes
 from engine.augment.training import AugmentingTrainer, build_feed
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.encoding import encode_split
+from engine.models.encoding import encode_split
 from engine.errors import AutodistillError
-from engine.objective import DistillationObjective
-from engine.zoo import load_tokenizer
+from engine.kd.objective import DistillationObjective
+from engine.models.zoo import load_tokenizer
 
 SETTINGS = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, seed=0)
 needs_apertium = pytest.mark.skipif("eng-spa" not in apertium_modes(), reason="Apertium eng-spa missing")
@@ -187,7 +187,7 @@ def test_a_staged_batch_is_required_once_augmentation_is_on(toy_task, tokenizer)
         augmentation=build_policy(config, toy_task.spec),
     )  # fmt: skip
     split = encode_split(toy_task.train.iloc[:4], toy_task.spec, tokenizer, 16, train=True)
-    from engine.encoding import collate
+    from engine.models.encoding import collate
 
     with pytest.raises(AutodistillError, match="came without augmented examples"):
         objective(_tiny(toy_task.spec, 2), collate(split, [0, 1], tokenizer.pad_token_id))
@@ -199,8 +199,8 @@ def test_a_staged_batch_is_required_once_augmentation_is_on(toy_task, tokenizer)
 @pytest.fixture
 def quick_teacher(monkeypatch):
     settings = TrainSettings(epochs=1, batch_size=16, max_length=16, max_train_examples=16, max_eval_examples=8)
-    monkeypatch.setattr(engine.run, "TEACHER_SETTINGS", settings)
-    monkeypatch.setattr(engine.finetune, "TEACHER_SETTINGS", settings)
+    monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", settings)
+    monkeypatch.setattr(engine.training.finetune, "TEACHER_SETTINGS", settings)
 
 
 @pytest.mark.slow
@@ -208,7 +208,7 @@ def test_run_distils_with_a_stacked_policy_in_a_worker_process(toy_task, quick_t
     augment = ("ca", "ra", "bt", "mixup") if "eng-spa" in apertium_modes() else ("ca", "ra", "mixup")
     train = SETTINGS.model_copy(update={"max_train_examples": 16, "max_eval_examples": 8})
     config = DistillConfig(dataset="toy", student="tiny", augment=augment, aug_workers=1, train=train)
-    result = engine.run.run(config, task=toy_task, output_dir=tmp_path / "run", show_progress=False)
+    result = engine.pipelines.run.run(config, task=toy_task, output_dir=tmp_path / "run", show_progress=False)
     report = result.augmentation
     assert report["policy"] == list(augment) and report["source"] == "live (1 worker process)"
     assert report["backends"]["ca"].startswith("glove:")  # the offline CA mode, named as such
@@ -223,7 +223,7 @@ def test_a_missing_translator_fails_before_any_training(toy_task, monkeypatch, t
     config = DistillConfig(dataset="toy", student="tiny", augment=("ra", "bt"), train=SETTINGS)
     try:
         with pytest.raises(AutodistillError, match="apt-get install apertium apertium-eng-spa"):
-            engine.run.run(config, task=toy_task, output_dir=tmp_path / "run", show_progress=False)
+            engine.pipelines.run.run(config, task=toy_task, output_dir=tmp_path / "run", show_progress=False)
     finally:
         bt_module.translator.cache_clear()
     assert not (tmp_path / "home" / "finetuned").exists()

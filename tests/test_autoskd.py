@@ -11,8 +11,8 @@ import pytest
 import torch
 from transformers import BertConfig, BertForQuestionAnswering, BertForSequenceClassification
 
-import engine.run
-from engine.autoskd import (
+import engine.pipelines.run
+from engine.teachers.learned import (
     SOFT_TARGET_LOSSES,
     CategoricalDistribution,
     LearnedPolicy,
@@ -23,10 +23,10 @@ from engine.autoskd import (
 )
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskSpec, TaskType
-from engine.encoding import EncodedSplit, collate
-from engine.losses import PRED_LOSSES
-from engine.teacher_cache import TeacherOutputs
-from engine.teachers import TeamObjective, subset
+from engine.models.encoding import EncodedSplit, collate
+from engine.kd.losses import PRED_LOSSES
+from engine.kd.teacher_cache import TeacherOutputs
+from engine.teachers.team import TeamObjective, subset
 
 # --------------------------------------------------------------------------- Eq. 8
 
@@ -275,7 +275,7 @@ def test_the_learned_state_travels_in_the_trainers_checkpoint():
 
 def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_path, monkeypatch):
     teacher_settings = TrainSettings(epochs=1, batch_size=16, lr=1e-3, max_length=16, max_train_examples=32)
-    monkeypatch.setattr(engine.run, "TEACHER_SETTINGS", teacher_settings)
+    monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", teacher_settings)
     config = DistillConfig(
         dataset="toy",
         student="tiny",
@@ -284,7 +284,7 @@ def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_p
             teachers=("minilm-l6:layers=0", "minilm-l6:layers=0,1:seed=3"), drop_m=1, theta_lr=0.05, candidates=2
         ),
     )
-    learned = engine.run.run(config, output_dir=tmp_path / "learned", show_progress=False, task=toy_task)
+    learned = engine.pipelines.run.run(config, output_dir=tmp_path / "learned", show_progress=False, task=toy_task)
     team = learned.team
     assert learned.train_examples == 16  # the student trains on its half; θ learns on the other
     assert [m["name"] for m in team["members"]] == list(config.team.teachers)
@@ -294,7 +294,7 @@ def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_p
     assert all(0.0 in c["theta"] for c in team["candidates"])  # the dropped teacher is never sampled again
     assert learned.teacher_score == pytest.approx(max(m["dev_score"] for m in team["members"]))
     assert 0 <= learned.student_score <= 1
-    assert engine.run.RunResult.load(tmp_path / "learned").team == team
+    assert engine.pipelines.run.RunResult.load(tmp_path / "learned").team == team
 
 
 def test_retraining_candidates_runs_each_theta_as_a_sample_run_and_ranks_them(monkeypatch):
@@ -309,7 +309,7 @@ def test_retraining_candidates_runs_each_theta_as_a_sample_run_and_ranks_them(mo
         seen.append(cfg)
         return SimpleNamespace(student_score=cfg.team.theta[1])  # pretend: more weight on "b" is better
 
-    monkeypatch.setattr(engine.run, "run", fake_run)
+    monkeypatch.setattr(engine.pipelines.run, "run", fake_run)
     runs = retrain_candidates(config, learned, limit=2)
     assert [r.step for r in runs] == [5, 3]  # spread over phase 2, the last included; best first
     assert all(c.team.mode == "sample" and c.team.teachers == config.team.teachers for c in seen)

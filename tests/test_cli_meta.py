@@ -12,8 +12,8 @@ from test_recommend import fake_finetune_teacher, fill_store
 from typer.testing import CliRunner
 
 import cli
-import engine.finetune
-import engine.run as engine_run
+import engine.training.finetune
+import engine.pipelines.run as engine_run
 from engine.data import load_task
 
 runner = CliRunner()
@@ -100,7 +100,7 @@ def test_sweep_dry_run_lists_the_trials(reviews: Path) -> None:
 def test_recommend_then_run_a_pick(
     store_file: Path, reviews: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine.finetune, "finetune_teacher", fake_finetune_teacher)
+    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", fake_finetune_teacher)
     out_file = tmp_path / "rec.json"
     out = invoke(
         "recommend",
@@ -139,7 +139,7 @@ def test_recommend_then_run_a_pick(
 def test_a_files_column_mapping_travels_from_recommend_to_run(
     store_file: Path, reviews: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine.finetune, "finetune_teacher", fake_finetune_teacher)
+    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", fake_finetune_teacher)
     renamed = tmp_path / "renamed.csv"
     pd.read_csv(reviews).rename(columns={"text": "review", "label": "stars"}).to_csv(renamed, index=False)
     out_file = tmp_path / "rec.json"

@@ -23,8 +23,8 @@ _SCRIPT = textwrap.dedent(
     import sys, torch
     sys.path.insert(0, {tests!r})
     from conftest import toy_frame
-    import engine.run as engine_run
-    import engine.trainer as trainer
+    import engine.pipelines.run as engine_run
+    import engine.training.trainer as trainer
     from engine.config import TrainSettings, parse_config
     from engine.data.schema import TaskData, TaskSpec, TaskType
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import AutodistillError
-from engine.losses import INTER_LOSSES, build_inter_loss
+from engine.kd.losses import INTER_LOSSES, build_inter_loss
 
 FIXED = ["mse", "l2", "cos", "pkd", "ce"]
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from engine.errors import AutodistillError
-from engine.mapping import MAPPINGS, build_mapping, emd_flow
-from engine.projection import HiddenProjection
+from engine.kd.mapping import MAPPINGS, build_mapping, emd_flow
+from engine.kd.projection import HiddenProjection
 
 
 def mapping(name: str, n: int, m: int):

@@ -1,5 +1,5 @@
 from engine.data.schema import TaskType
-from engine.metrics import compute_metrics, normalize_answer
+from engine.training.metrics import compute_metrics, normalize_answer
 
 
 def test_classification_metrics_on_known_predictions():

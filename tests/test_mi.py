@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine.errors import AutodistillError
-from engine.losses import CRITICS, MIAlphaLoss, interpolated_bound
+from engine.kd.losses import CRITICS, MIAlphaLoss, interpolated_bound
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +156,7 @@ def test_unknown_critic_lists_the_valid_ones():
 @pytest.mark.parametrize("critic", ["transformer", "mlp"])
 def test_pairwise_scores_every_layer_pair_as_the_pair_by_pair_loss_does(critic):
     """The EMD mapping's N x M costs from N + M batched encodings equal N x M separate calls."""
-    from engine.mapping import EMDMapping
+    from engine.kd.mapping import EMDMapping
 
     torch.manual_seed(0)
     loss = MIAlphaLoss(hidden_size=16, alpha=0.5, critic=critic)

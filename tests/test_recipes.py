@@ -39,7 +39,7 @@ def test_config_file_that_does_not_parse_says_where(tmp_path):
 
 def test_an_unset_learning_rate_follows_the_student():
     from autodistill.bridge import baseline_config, make_budget
-    from engine.zoo import STUDENT_PRESETS
+    from engine.models.zoo import STUDENT_PRESETS
 
     tiny = STUDENT_PRESETS["tiny"].lr
     assert parse_config({"dataset": "d", "student": "tiny"}).train.lr == tiny

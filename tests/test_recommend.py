@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import toy_frame
 
-import engine.finetune
+import engine.training.finetune
 from autodistill.features import featurizer_version
 from autodistill.predictor import META_FILE, PredictorSettings
 from autodistill.recommend import group_stats, load_recommendation, recommend, run_versus_random
@@ -19,7 +19,7 @@ from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunSt
 from engine.config import parse_config
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
-from engine.finetune import FinetunedModel
+from engine.training.finetune import FinetunedModel
 
 VERSION = featurizer_version("bilstm")
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
@@ -76,7 +76,7 @@ def fake_finetune_teacher(teacher, task, settings=None, *, show_progress=True) -
 @pytest.fixture(autouse=True)
 def cached_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
     """The teacher counts as fine-tuned already (recommend's 'teacher cached' case)."""
-    monkeypatch.setattr(engine.finetune, "finetune_teacher", fake_finetune_teacher)
+    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", fake_finetune_teacher)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ def test_degenerate_data_sets_are_refused_before_the_teacher_is_trained(
     def never(*args, **kwargs):
         raise AssertionError("the teacher must not be fine-tuned for a data set that cannot be featurized")
 
-    monkeypatch.setattr(engine.finetune, "finetune_teacher", never)
+    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", never)
     train = toy_frame(rows, 0)
     if labels is not None:
         train = train.assign(label=labels)

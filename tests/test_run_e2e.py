@@ -10,12 +10,12 @@ import torch
 import yaml
 from transformers import AutoModelForSequenceClassification
 
-import engine.run as engine_run
+import engine.pipelines.run as engine_run
 from engine.config import TrainSettings, parse_config
 from engine.errors import AutodistillError
-from engine.losses import INTER_LOSSES
-from engine.mapping import MAPPINGS
-from engine.predict import predict_file
+from engine.kd.losses import INTER_LOSSES
+from engine.kd.mapping import MAPPINGS
+from engine.pipelines.predict import predict_file
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
 TRAIN = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 16}
@@ -83,10 +83,10 @@ def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):
 
 
 def test_cached_and_live_teacher_outputs_agree(toy_task):
-    from engine.encoding import collate, encode_split
-    from engine.finetune import finetune_teacher
-    from engine.teacher_cache import TeacherCache, teacher_forward
-    from engine.zoo import load_tokenizer
+    from engine.models.encoding import collate, encode_split
+    from engine.training.finetune import finetune_teacher
+    from engine.kd.teacher_cache import TeacherCache, teacher_forward
+    from engine.models.zoo import load_tokenizer
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
     teacher = engine_run._load_finetuned(info.model_dir, toy_task.spec).eval()
@@ -103,10 +103,10 @@ def test_cached_and_live_teacher_outputs_agree(toy_task):
 
 def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypatch):
     """Two sweep processes (one per student) may build the same teacher's cache together."""
-    from engine.encoding import encode_split
-    from engine.finetune import finetune_teacher
-    from engine.teacher_cache import TeacherCache
-    from engine.zoo import load_tokenizer
+    from engine.models.encoding import encode_split
+    from engine.training.finetune import finetune_teacher
+    from engine.kd.teacher_cache import TeacherCache
+    from engine.models.zoo import load_tokenizer
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
     teacher = engine_run._load_finetuned(info.model_dir, toy_task.spec).eval()
@@ -155,7 +155,7 @@ def test_ce_prediction_loss_is_refused_for_regression(toy_task):
 
 
 def test_a_fine_tuned_teacher_depends_on_its_settings_not_on_the_process_rng(toy_task, tmp_path, monkeypatch):
-    from engine.finetune import finetune_teacher
+    from engine.training.finetune import finetune_teacher
 
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
     heads = []
@@ -169,8 +169,8 @@ def test_a_fine_tuned_teacher_depends_on_its_settings_not_on_the_process_rng(toy
 
 def test_a_cached_teacher_survives_the_project_moving(toy_task, tmp_path, monkeypatch):
     """The preset's folder lives in the virtual environment; the cache key must not hold it."""
-    import engine.zoo as zoo
-    from engine.finetune import finetune_teacher
+    import engine.models.zoo as zoo
+    from engine.training.finetune import finetune_teacher
 
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
     first = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from conftest import toy_frame
 
-import engine.run as engine_run
+import engine.pipelines.run as engine_run
 from autodistill import sweep
 from autodistill.bridge import distiller_config, engine_config, make_budget, space_for
 from autodistill.space import DEFAULT_SPACE, DistillerConfig, SearchSpace
 from autodistill.store import RunStore
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
-from engine.run import RunResult
+from engine.pipelines.run import RunResult
 
 BUDGET = make_budget(epochs=1, batch_size=16, max_length=16)
 VERSION = "glove50-tfidf.v1+bilstm"

@@ -9,10 +9,10 @@ from transformers import BertConfig
 
 from engine.config import DistillConfig, TeamConfig, TrainSettings, parse_config
 from engine.data.schema import TaskSpec, TaskType
-from engine.encoding import EncodedSplit, collate
+from engine.models.encoding import EncodedSplit, collate
 from engine.errors import AutodistillError
-from engine.teacher_cache import TeacherOutputs
-from engine.teachers import (
+from engine.kd.teacher_cache import TeacherOutputs
+from engine.teachers.team import (
     TEACHER_POLICIES,
     TeacherSpec,
     TeamObjective,
@@ -20,7 +20,7 @@ from engine.teachers import (
     split_halves,
     subset,
 )
-from engine.zoo import check_label_space
+from engine.models.zoo import check_label_space
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from engine.config import TrainSettings
-from engine.finetune import train_supervised
-from engine.zoo import build_student, load_tokenizer
+from engine.training.finetune import train_supervised
+from engine.models.zoo import build_student, load_tokenizer
 
 SETTINGS = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
 
@@ -44,9 +44,9 @@ _SCRIPT = textwrap.dedent(
     from conftest import toy_frame
     from engine.config import TrainSettings
     from engine.data.schema import TaskData, TaskSpec, TaskType
-    from engine.finetune import train_supervised
-    import engine.trainer as trainer
-    from engine.zoo import build_student, load_tokenizer
+    from engine.training.finetune import train_supervised
+    import engine.training.trainer as trainer
+    from engine.models.zoo import build_student, load_tokenizer
 
     if len(sys.argv) > 2:  # slow the loop down so the parent can kill it mid-epoch
         original = trainer.Trainer._train_batch
@@ -116,8 +116,8 @@ def test_regression_on_targets_far_from_zero_learns_and_predicts_in_their_units(
     import pandas as pd
 
     from engine.data import load_task
-    from engine.encoding import encode_split
-    from engine.trainer import predict
+    from engine.models.encoding import encode_split
+    from engine.training.trainer import predict
 
     frames = [
         getattr(toy_task, s).assign(label=lambda f: 1900.0 + 100.0 * f["label"]) for s in ("train", "dev", "test")

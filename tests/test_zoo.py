@@ -2,7 +2,7 @@ import pytest
 
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
-from engine.zoo import build_student, count_parameters, load_config, parse_layers
+from engine.models.zoo import build_student, count_parameters, load_config, parse_layers
 
 SPEC = TaskSpec("t", TaskType.CLASSIFICATION, "d", ("a", "b", "c"))
 
@@ -24,7 +24,7 @@ def test_fresh_preset_shares_vocab_and_has_table6_shape():
 def test_pca_initialised_embeddings_keep_teacher_word_similarity():
     import torch
 
-    from engine.zoo import load_task_model
+    from engine.models.zoo import load_task_model
 
     teacher = load_task_model("minilm-l6", SPEC).base_model.embeddings.word_embeddings.weight
     student = build_student("mini", "minilm-l6", SPEC).base_model.embeddings.word_embeddings.weight
@@ -77,7 +77,7 @@ def test_a_student_with_another_vocabulary_is_refused(tmp_path):
 
 
 def test_a_hub_model_offline_is_refused_in_one_line_without_asking_the_hub(monkeypatch):
-    import engine.zoo as zoo
+    import engine.models.zoo as zoo
     from engine import hub
 
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTPS_PROXY", "https_proxy"):

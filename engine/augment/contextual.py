@@ -112,7 +112,7 @@ def load_masked_lm(name: str) -> tuple[Any, Any]:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from engine.zoo import resolve_model_path
+    from engine.models.zoo import resolve_model_path
 
     source = resolve_model_path(name)
     verbosity = hf_logging.get_verbosity()

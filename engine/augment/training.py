@@ -1,6 +1,6 @@
 """The one training loop, fed augmented batches.
 
-:class:`AugmentingTrainer` is :class:`engine.trainer.Trainer` unchanged except
+:class:`AugmentingTrainer` is :class:`engine.training.trainer.Trainer` unchanged except
 for where data comes from: when an epoch's schedule is made it is handed to the
 :class:`~engine.augment.workers.AugmentFeed`, and before each batch the matching
 augmented batch is staged on the objective (which adds Eq. 1's β2 and γ2 terms).
@@ -21,8 +21,8 @@ from engine.augment.feed import AugmentFeed
 from engine.augment.mixup import check_mixup_model
 from engine.augment.policy import AugmentPolicy
 from engine.augment.pregenerated import PregeneratedSource
-from engine.encoding import EncodedSplit
-from engine.trainer import Trainer, TrainResult
+from engine.models.encoding import EncodedSplit
+from engine.training.trainer import Trainer, TrainResult
 
 if TYPE_CHECKING:
     from engine.config import DistillConfig

@@ -35,12 +35,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from engine import distributed
+from engine.training import distributed
 from engine.config import TrainSettings
 from engine.data.schema import TaskSpec, TaskType
-from engine.encoding import EncodedSplit, collate, span_texts
+from engine.models.encoding import EncodedSplit, collate, span_texts
 from engine.errors import AutodistillError
-from engine.metrics import compute_metrics
+from engine.training.metrics import compute_metrics
 
 Batch = dict[str, torch.Tensor]
 

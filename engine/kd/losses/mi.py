@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from engine.errors import AutodistillError
-from engine.losses.intermediate import INTER_LOSSES, check_mask
+from engine.kd.losses.intermediate import INTER_LOSSES, check_mask
 from engine.registry import Registry
 
 

@@ -6,7 +6,7 @@
 
 :class:`SupervisedObjective` is γ1 alone (teacher fine-tuning, the no-KD student
 baseline). :class:`DistillationObjective` is the whole equation; each term lives
-in its own component (``engine.mapping``, ``engine.losses``), this module only
+in its own component (``engine.kd.mapping``, ``engine.kd.losses``), this module only
 adds them up with the configured weights.
 """
 
@@ -20,11 +20,11 @@ from engine.augment.policy import AugmentPolicy
 from engine.config import DistillConfig
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
-from engine.losses import LABEL_LOSSES, PRED_LOSSES, build_inter_loss, check_pred_loss
-from engine.mapping import build_mapping
-from engine.projection import HiddenProjection
-from engine.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
-from engine.trainer import Batch, model_inputs
+from engine.kd.losses import LABEL_LOSSES, PRED_LOSSES, build_inter_loss, check_pred_loss
+from engine.kd.mapping import build_mapping
+from engine.kd.projection import HiddenProjection
+from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
+from engine.training.trainer import Batch, model_inputs
 
 
 def prediction_heads(outputs: object, spec: TaskSpec) -> list[torch.Tensor]:

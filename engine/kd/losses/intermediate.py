@@ -2,14 +2,14 @@
 
 Every loss is an ``nn.Module`` whose ``forward(h_student, h_teacher, mask)`` takes
 hidden states [B, T, H] of one width (the student already projected, see
-:mod:`engine.projection`) and an attention mask [B, T], and returns a scalar.
+:mod:`engine.kd.projection`) and an attention mask [B, T], and returns a scalar.
 
 The fixed distances of Appendix B (MSE, L2, Cos, PKD) and CE are computed per
 token and averaged over all unpadded tokens of the batch, each token weighing the
 same (so a longer sentence counts more, as in TinyBERT's masked MSE). Padded tokens
 are dropped *before* any arithmetic, so they add neither value nor gradient: a NaN
 at a padded position cannot leak in through a multiply-by-zero mask. The teacher is
-a fixed target and gets no gradient. MI-α (:mod:`engine.losses.mi`) registers itself
+a fixed target and gets no gradient. MI-α (:mod:`engine.kd.losses.mi`) registers itself
 here under ``"mi"``.
 """
 
@@ -50,7 +50,7 @@ def check_mask(h_student: Tensor, h_teacher: Tensor, mask: Tensor) -> Tensor:
     if h_student.shape != h_teacher.shape:
         raise AutodistillError(
             f"student hidden states {tuple(h_student.shape)} and teacher's {tuple(h_teacher.shape)} "
-            "differ; project the student to the teacher's width first (engine.projection)"
+            "differ; project the student to the teacher's width first (engine.kd.projection)"
         )
     if mask.shape != h_student.shape[:-1]:
         raise AutodistillError(

@@ -40,19 +40,19 @@ from accelerate.utils import extract_model_from_parallel
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from engine import distributed
+from engine.training import distributed
 from engine.config import THETA_TOLERANCE, DistillConfig
 from engine.data.schema import TaskData
-from engine.encoding import collate
+from engine.models.encoding import collate
 from engine.errors import AutodistillError
-from engine.losses.prediction import DistillLoss
-from engine.objective import prediction_heads
+from engine.kd.losses.prediction import DistillLoss
+from engine.kd.objective import prediction_heads
 from engine.registry import Registry
-from engine.teachers import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
-from engine.trainer import Batch, model_inputs
+from engine.teachers.team import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
+from engine.training.trainer import Batch, model_inputs
 
 if TYPE_CHECKING:
-    from engine.run import RunResult
+    from engine.pipelines.run import RunResult
 
 #: ε of Eq. 8: keeps the renormalisation finite when every kept weight is zero.
 SELECTION_EPS = 1e-12
@@ -415,7 +415,7 @@ def retrain_candidates(
     included) instead of all of them. Returns the runs best first; the first is
     AutoSKDBERT's reported result. Runs are cached like any other run.
     """
-    from engine.run import run
+    from engine.pipelines.run import run
 
     if config.team is None:
         raise AutodistillError("retraining candidates needs a config with a team")

@@ -15,9 +15,9 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
 
 from engine.data.schema import TaskSpec, TaskType
-from engine.encoding import encode_split
+from engine.models.encoding import encode_split
 from engine.errors import AutodistillError
-from engine.trainer import predict
+from engine.training.trainer import predict
 
 TASK_FILE = "autodistill_task.json"
 

@@ -26,20 +26,20 @@ import yaml
 from torch import nn
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, PreTrainedModel
 
-from engine import distributed
+from engine.training import distributed
 from engine.augment import build_policy
 from engine.augment.training import AugmentingTrainer, build_feed
 from engine.config import DistillConfig
 from engine.data import load_task
 from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.encoding import EncodedSplit, collate, encode_split, limit_examples
-from engine.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
-from engine.objective import DistillationObjective, SupervisedObjective
+from engine.models.encoding import EncodedSplit, collate, encode_split, limit_examples
+from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
+from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.paths import subdir
-from engine.teacher_cache import TeacherCache
-from engine.teachers import prepare_team
-from engine.trainer import Objective, Trainer, evaluate_model, model_inputs, seed_everything
-from engine.zoo import build_student, count_parameters, load_tokenizer
+from engine.kd.teacher_cache import TeacherCache
+from engine.teachers.team import prepare_team
+from engine.training.trainer import Objective, Trainer, evaluate_model, model_inputs, seed_everything
+from engine.models.zoo import build_student, count_parameters, load_tokenizer
 
 RESULT_FILE = "result.json"
 
@@ -257,7 +257,7 @@ def _teacher_dev_metrics(
     A run may cap its dev set; the ratio must compare like with like. Results are
     cached beside the fine-tuned teacher, keyed by the dev tokens.
     """
-    from engine.teacher_cache import split_fingerprint
+    from engine.kd.teacher_cache import split_fingerprint
 
     cache_file = info.model_dir.parent / "dev_scores.json"
     scores = json.loads(cache_file.read_text()) if cache_file.exists() else {}

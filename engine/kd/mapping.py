@@ -6,7 +6,7 @@ index i the output of layer i. The teacher's may also be a dict holding only the
 indices in :attr:`LayerMapping.teacher_layers`, as a teacher-output cache stores them.
 Every mapping also pairs the embeddings, student 0 with teacher 0, as TinyBERT and
 BERT-EMD distil them. Student states must already have the teacher's width
-(:mod:`engine.projection`).
+(:mod:`engine.kd.projection`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Importing the package fills every registry, MI-α's ``"mi"`` included.
 """
 
-from engine.losses.intermediate import INTER_LOSSES, build_inter_loss
-from engine.losses.mi import CRITICS, MIAlphaLoss, interpolated_bound
-from engine.losses.prediction import LABEL_LOSSES, PRED_LOSSES, check_pred_loss
+from engine.kd.losses.intermediate import INTER_LOSSES, build_inter_loss
+from engine.kd.losses.mi import CRITICS, MIAlphaLoss, interpolated_bound
+from engine.kd.losses.prediction import LABEL_LOSSES, PRED_LOSSES, check_pred_loss
 
 __all__ = [
     "CRITICS",

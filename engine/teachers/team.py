@@ -14,9 +14,9 @@ distils from at a step (prediction-layer KD only, as in AutoSKDBERT):
 * ``single``  one member, ``team.pick`` (ordinary single-teacher KD);
 * ``average`` the mean of all members' logits (AvgKD, Hinton et al. 2015);
 * ``sample``  one member drawn per step from a fixed Cat(θ) (stochastic KD, AutoSKDBERT §2.1);
-* ``learned`` AutoSKDBERT: Cat(θ) learned by bilevel optimisation (:mod:`engine.autoskd`).
+* ``learned`` AutoSKDBERT: Cat(θ) learned by bilevel optimisation (:mod:`engine.teachers.learned`).
 
-Every member's logits come from its own :class:`~engine.teacher_cache.TeacherCache`
+Every member's logits come from its own :class:`~engine.kd.teacher_cache.TeacherCache`
 over the run's training examples, so a step costs one student forward whatever
 the team's size. Members may use different tokenizers for classification and
 regression (each cache is built on its own tokenisation of the same rows); span
@@ -37,21 +37,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from engine import distributed
+from engine.training import distributed
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.encoding import EncodedSplit, encode_split, limit_examples
+from engine.models.encoding import EncodedSplit, encode_split, limit_examples
 from engine.errors import AutodistillError, choices_error
-from engine.losses import LABEL_LOSSES, PRED_LOSSES, check_pred_loss
-from engine.objective import label_targets, logit_list, mean_over_heads, natural_label_loss, prediction_heads
+from engine.kd.losses import LABEL_LOSSES, PRED_LOSSES, check_pred_loss
+from engine.kd.objective import label_targets, logit_list, mean_over_heads, natural_label_loss, prediction_heads
 from engine.paths import publish_folder, subdir
 from engine.registry import Registry
-from engine.teacher_cache import TeacherCache, TeacherOutputs, split_fingerprint
-from engine.trainer import Batch, model_inputs
-from engine.zoo import build_student, count_parameters, load_config, load_task_model, load_tokenizer, model_identity
+from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, split_fingerprint
+from engine.training.trainer import Batch, model_inputs
+from engine.models.zoo import build_student, count_parameters, load_config, load_task_model, load_tokenizer, model_identity
 
 if TYPE_CHECKING:
-    from engine.finetune import FinetunedModel
+    from engine.training.finetune import FinetunedModel
 
 # --------------------------------------------------------------------------- teacher specs
 
@@ -188,7 +188,7 @@ class LogitSource(Protocol):
 
 def prepare_team(team: TeamConfig, task: TaskData, settings: TrainSettings, *, show_progress: bool = True) -> Team:
     """Fine-tune (or reuse) every member of ``team`` on ``task`` with the teacher settings."""
-    from engine.finetune import finetune_teacher  # finetune imports nothing of ours; keep it that way
+    from engine.training.finetune import finetune_teacher  # finetune imports nothing of ours; keep it that way
 
     members = []
     for text in team.teachers:
@@ -424,7 +424,7 @@ class TeamObjective:
         """β1·l^pred(target, student) + γ1·l^pred(y, student) for one batch.
 
         ``kd_loss`` replaces the registry loss; the θ step passes a version that
-        keeps the target differentiable (:data:`engine.autoskd.SOFT_TARGET_LOSSES`).
+        keeps the target differentiable (:data:`engine.teachers.learned.SOFT_TARGET_LOSSES`).
         """
         kd_loss = kd_loss or self.pred_loss
         mask = batch["attention_mask"].bool() if self.spec.task_type is TaskType.SPAN else None
@@ -527,4 +527,4 @@ class SamplePolicy:
         return {"theta": self.theta.tolist()}
 
 
-import engine.autoskd  # noqa: E402, F401  (registers the "learned" policy)
+import engine.teachers.learned  # noqa: E402, F401  (registers the "learned" policy)

@@ -26,7 +26,7 @@ from rich.progress import Progress
 from torch import nn
 
 from engine.data.schema import TaskSpec, TaskType
-from engine.encoding import EncodedSplit, collate
+from engine.models.encoding import EncodedSplit, collate
 from engine.paths import publish_folder, subdir
 
 
@@ -40,7 +40,7 @@ class TeacherOutputs:
 
 def teacher_forward(teacher: nn.Module, batch: dict[str, torch.Tensor], spec: TaskSpec) -> TeacherOutputs:
     """One live teacher forward, in the same shape the cache serves."""
-    from engine.trainer import model_inputs
+    from engine.training.trainer import model_inputs
 
     out = teacher(**model_inputs(teacher, batch), output_hidden_states=True)
     logits = (out.start_logits, out.end_logits) if spec.task_type is TaskType.SPAN else out.logits
