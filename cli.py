@@ -564,7 +564,7 @@ def study_report(
     from autodistill.predictor import PredictorSettings
     from autodistill.shipped import STUDY_DIR, import_study
     from autodistill.store import RunStore
-    from autodistill.study import DEFAULT_HOLDOUT, DEFAULT_OUT, write_report
+    from study.report import DEFAULT_HOLDOUT, DEFAULT_OUT, write_report
 
     if shipped and (store is not None or run_missing):
         raise AutodistillError("--shipped reports the committed runs as they are: drop --store and --run-missing")
@@ -772,9 +772,10 @@ def recommend_command(
 
     from autodistill.baseline import BaselineSettings
     from autodistill.predictor import PredictorSettings
-    from autodistill.recommend import SCORE_MEANING, group_stats, recommend, run_versus_random
+    from autodistill.recommend import SCORE_MEANING, recommend
     from autodistill.shipped import STUDY_DIR
     from engine.paths import subdir
+    from study.figure4 import group_stats, run_versus_random
 
     started = time.perf_counter()
     columns = _columns(text_col, text_pair_col, label_col, task)

@@ -12,7 +12,7 @@ from conftest import toy_frame
 import engine.training.finetune
 from autodistill.features import featurizer_version
 from autodistill.predictor import META_FILE, PredictorSettings
-from autodistill.recommend import group_stats, load_recommendation, recommend, run_versus_random
+from autodistill.recommend import load_recommendation, recommend
 from autodistill.shipped import export_study
 from autodistill.space import DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
@@ -20,6 +20,7 @@ from engine.config import parse_config
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.training.finetune import FinetunedModel
+from study.figure4 import group_stats, run_versus_random
 
 VERSION = featurizer_version("bilstm")
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)

@@ -14,7 +14,6 @@ from test_sweep import fake_trial
 from typer.testing import CliRunner
 
 import cli
-from autodistill import study
 from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.features import featurizer_version
 from autodistill.importance import COMPONENTS, PAIRS, pair_name
@@ -25,6 +24,7 @@ from autodistill.sweep import Trial
 from engine.config import TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
+from study import report as study
 
 VERSION = featurizer_version("bilstm")
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)

@@ -63,16 +63,7 @@ from autodistill.bridge import BUDGET_FIELDS
 from autodistill.evaluate import PAPER_MEAN_SPEARMAN, evaluate_lodo
 from autodistill.importance import COMPONENTS, PAIRS, component_levels, fanova_importance, pair_name, plot_importance
 from autodistill.predictor import PredictorSettings
-from autodistill.recommend import (
-    DEFAULT_STUDENT,
-    Recommendation,
-    group_stats,
-    load_recommendation,
-    recommend,
-    run_versus_random,
-    versus_random_results,
-    versus_random_trials,
-)
+from autodistill.recommend import DEFAULT_STUDENT, Recommendation, load_recommendation, recommend
 from autodistill.space import DEFAULT_SPACE, inter_level
 from autodistill.store import RunStore
 from autodistill.sweep import TrialFn
@@ -80,6 +71,7 @@ from engine.config import TrainSettings
 from engine.data import load_task
 from engine.errors import AutodistillError
 from engine.paths import META_DATA
+from study.figure4 import group_stats, run_versus_random, versus_random_results, versus_random_trials
 
 DEFAULT_OUT = META_DATA.parent / "docs" / "study.md"
 #: Two catalog data sets for Figure 4 (the paper used BoolQ and cloth, §5.4).

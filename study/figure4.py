@@ -1,0 +1,144 @@
+"""The paper's Figure 4 protocol: AutoDistiller's top picks against random configurations.
+
+Run the top N picks of a recommendation and N random configurations under one budget
+and compare their actual distillation ratios (the student's no-KD baseline is run too,
+for reference). The runs go to the store like any sweep trial, so a report can look
+them up by trial id without running anything. This is the project's own evidence
+(``autodistill study report``, ``autodistill recommend --run-top``), not part of the
+recommender itself, which is why it lives here rather than in :mod:`autodistill.recommend`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+
+from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
+from autodistill.recommend import Recommendation
+from autodistill.space import DistillerConfig
+from autodistill.store import RunStore
+from autodistill.sweep import Trial, execute_trial, run_trials
+from engine import AutodistillError, TaskData, TrainSettings
+
+
+def random_configs(task: TaskData, n: int, seed: int, exclude: Sequence[DistillerConfig]) -> list[DistillerConfig]:
+    """``n`` distinct random configurations the task can run, none of them in ``exclude``."""
+    space = space_for(task.spec.task_type)
+    rng = random.Random(f"autodistill-vs-random:{seed}:{task.spec.name}")
+    drawn: dict[DistillerConfig, None] = {}
+    while len(drawn) < n:
+        config = space.sample(rng)
+        if config not in exclude:
+            drawn.setdefault(config, None)
+    return list(drawn)
+
+
+def versus_random_trials(
+    recommendation: Recommendation,
+    task: TaskData,
+    *,
+    top: int,
+    random_n: int,
+    seed: int = 0,
+    budget: TrainSettings | None = None,
+) -> list[tuple[str, Trial]]:
+    """The Figure 4 trials, each with its group: the top ``top`` picks (``AutoDistiller``),
+    ``random_n`` random configurations (``random``) and the student's no-KD baseline (``no-KD``).
+
+    A pure function of its arguments, so the trial ids can be looked up in a store
+    without running anything (``autodistill study report`` does).
+    """
+    if top > len(recommendation.picks):
+        raise AutodistillError(f"--run-top {top} exceeds the {len(recommendation.picks)} picks; raise --top")
+    budget = budget or make_budget()
+    rec = recommendation
+    picked = [p.config for p in rec.picks[:top]]
+    groups: list[tuple[str, DistillerConfig | None]] = [("AutoDistiller", c) for c in picked]
+    groups += [("random", c) for c in random_configs(task, random_n, seed, picked)]
+    groups.append(("no-KD", None))
+    return [
+        (
+            group,
+            Trial.make(
+                "distill",
+                engine_config(c, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
+                rec.student,
+                c,
+            )
+            if c is not None
+            else Trial.make(
+                "finetune",
+                baseline_config(rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
+                rec.student,
+            ),
+        )
+        for group, c in groups
+    ]
+
+
+def versus_random_results(planned: Sequence[tuple[str, Trial]], store: RunStore) -> pd.DataFrame:
+    """One row per planned trial as the store's trials log has it: group, config, trial id,
+    status (``done``, ``failed``, or None: not run yet), actual ratio (NaN unless done) and error."""
+    log = store.trials().set_index("trial_id")
+    rows = []
+    for group, trial in planned:
+        row = log.loc[trial.trial_id] if trial.trial_id in log.index else None
+        status = None if row is None else str(row["status"])
+        rows.append(
+            {
+                "group": group,
+                "config": trial.config,
+                "trial_id": trial.trial_id,
+                "status": status,
+                "ratio": float(row["ratio"]) if row is not None and status == "done" else math.nan,
+                "error": row["error"] if row is not None and isinstance(row["error"], str) else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_versus_random(
+    recommendation: Recommendation,
+    task: TaskData,
+    store: RunStore,
+    *,
+    top: int,
+    random_n: int,
+    seed: int = 0,
+    budget: TrainSettings | None = None,
+    workers: int = 0,
+    show_progress: bool = True,
+    trial_fn: Callable | None = None,
+) -> pd.DataFrame:
+    """Run the top ``top`` picks, ``random_n`` random configurations and the student's no-KD baseline.
+
+    One row per run (group ``AutoDistiller``, ``random`` or ``no-KD``) with its actual ratio
+    (:func:`versus_random_results`); all under one budget, logged in the store like sweep
+    trials (finished ones are reused).
+    """
+    planned = versus_random_trials(recommendation, task, top=top, random_n=random_n, seed=seed, budget=budget)
+    run_trials(
+        [trial for _, trial in planned],
+        store,
+        featurizer_version=recommendation.featurizer_version,
+        workers=workers,
+        tasks={recommendation.dataset: task},
+        show_progress=show_progress,
+        trial_fn=trial_fn or execute_trial,
+    )
+    return versus_random_results(planned, store)
+
+
+def group_stats(results: pd.DataFrame) -> dict[str, tuple[float, float, int]]:
+    """Mean, standard deviation and count of the finished runs' ratios per group (Figure 4's legend)."""
+    stats = {}
+    for group, frame in results.groupby("group", sort=False):
+        ratios = [r for r in frame["ratio"] if not math.isnan(r)]
+        mean = statistics.fmean(ratios) if ratios else math.nan
+        std = statistics.stdev(ratios) if len(ratios) > 1 else math.nan
+        stats[str(group)] = (mean, std, len(ratios))
+    return stats
