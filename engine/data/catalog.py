@@ -33,6 +33,7 @@ COLUMNS = {
     TaskType.CLASSIFICATION: ("text", "label"),
     TaskType.REGRESSION: ("text", "label"),
     TaskType.SPAN: ("text", "text_pair", "answer_start", "answer_text"),
+    TaskType.TOKEN: ("text", "tokens", "tags"),
 }
 
 
@@ -120,17 +121,31 @@ def _encode(frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
         frame = frame.assign(label=frame["label"].map(ids).astype("int64"))
     elif spec.task_type is TaskType.REGRESSION:
         frame = frame.assign(label=frame["label"].astype("float64"))
+    elif spec.task_type is TaskType.TOKEN:
+        frame = frame.assign(tags=encode_tags(frame["tags"], spec))
     else:
         frame = frame.assign(answer_start=frame["answer_start"].astype("int64"))
     return frame
 
 
+def encode_tags(tags: pd.Series, spec: TaskSpec) -> list[list[int]]:
+    """Each row's tag names -> ids in ``spec.label_names`` order; a tag the spec lacks is an error."""
+    ids = {tag: i for i, tag in enumerate(spec.label_names)}
+    unknown = sorted({tag for row in tags for tag in row} - set(ids))
+    if unknown:
+        raise ValueError(f"{spec.name}: builder produced tags {unknown} that the spec does not list")
+    return [[ids[tag] for tag in row] for row in tags]
+
+
 def strata(frame: pd.DataFrame, task_type: TaskType) -> np.ndarray:
-    """What a split is stratified on: the class, the target's decile, or nothing for spans."""
+    """What a split is stratified on: the class, the target's decile, nothing for spans; for
+    token tagging (a tag per word, no class per row) the builder's ``stratum`` column if any."""
     if task_type is TaskType.CLASSIFICATION:
         return frame["label"].to_numpy()
     if task_type is TaskType.REGRESSION:
         return quantile_bins(frame["label"].to_numpy())
+    if task_type is TaskType.TOKEN and "stratum" in frame:
+        return frame["stratum"].to_numpy()
     return np.zeros(len(frame), dtype=int)
 
 
@@ -178,6 +193,8 @@ def _stats(splits: dict[str, pd.DataFrame], spec: TaskSpec, notes: dict[str, int
             }
             for name, part in splits.items()
         }
+    elif spec.task_type is TaskType.TOKEN:
+        stats["tags"] = {name: _tag_counts(part["tags"], spec) for name, part in splits.items()}
     words = {
         col: pd.concat(splits.values())[col].str.split().str.len()
         for col in ("text", "text_pair", "answer_text")
@@ -185,6 +202,12 @@ def _stats(splits: dict[str, pd.DataFrame], spec: TaskSpec, notes: dict[str, int
     }
     stats["mean_words"] = {col: round(float(n.mean()), 1) for col, n in words.items()}
     return stats
+
+
+def _tag_counts(tags: pd.Series, spec: TaskSpec) -> dict[str, int]:
+    """How many words carry each tag, in ``spec.label_names`` order."""
+    counts = np.bincount(np.concatenate([np.asarray(row, dtype=np.int64) for row in tags]), minlength=spec.num_labels)
+    return {name: int(n) for name, n in zip(spec.label_names, counts, strict=True)}
 
 
 def _publish(tmp: Path, final: Path) -> None:

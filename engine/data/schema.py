@@ -11,6 +11,11 @@ Normalised columns
 ``label``        int class id (classification) or float target (regression).
 ``answer_start`` int character offset of the answer inside ``text_pair`` (span).
 ``answer_text``  str, the answer span itself (span).
+``tokens``       list of str, the sentence's words as the source split them (token).
+``tags``         list of int, one tag id per word, ids into ``TaskSpec.label_names`` (token).
+
+Token tasks also carry ``text``: their words joined by single spaces, so that what
+reads a task's text (data set features, baselines, augmentation) works unchanged.
 """
 
 from __future__ import annotations
@@ -27,13 +32,27 @@ class TaskType(StrEnum):
     CLASSIFICATION = "classification"
     REGRESSION = "regression"
     SPAN = "span"
+    TOKEN = "token"
 
+    @property
+    def human_name(self) -> str:
+        """What the task type is called in prose (cards, messages): "token classification"."""
+        return _HUMAN_NAMES[self]
+
+
+_HUMAN_NAMES = {
+    TaskType.CLASSIFICATION: "classification",
+    TaskType.REGRESSION: "regression",
+    TaskType.SPAN: "span extraction",
+    TaskType.TOKEN: "token classification",
+}
 
 #: Headline metric per task type, as the Distiller paper reports them.
 DEFAULT_METRIC = {
     TaskType.CLASSIFICATION: "accuracy",
     TaskType.REGRESSION: "spearman",
     TaskType.SPAN: "f1",
+    TaskType.TOKEN: "accuracy",  # share of words tagged right, as POS taggers are reported
 }
 
 
@@ -58,14 +77,14 @@ class TaskSpec:
 
     @property
     def num_labels(self) -> int:
-        """Output width of the classification/regression head (1 for regression)."""
-        if self.task_type is TaskType.CLASSIFICATION:
+        """Output width of the head: one per class or tag (1 for regression and spans)."""
+        if self.task_type in (TaskType.CLASSIFICATION, TaskType.TOKEN):
             return len(self.label_names)
         return 1
 
     @property
     def kind(self) -> str:
-        """The four task kinds of the paper: single/pair classification, regression, span."""
+        """The paper's four task kinds (single/pair classification, regression, span), and token."""
         if self.task_type is TaskType.CLASSIFICATION:
             return "pair-classification" if self.paired else "classification"
         return self.task_type.value

@@ -8,6 +8,13 @@ Span tasks are encoded SQuAD-style: (question, context) pairs truncated on the
 context only, with the answer's character span mapped to start/end token
 positions. Training examples whose answer falls outside the kept context are
 dropped and counted (never silently kept with a wrong target).
+
+Token tasks (a tag per word) are encoded from their pre-split words. Only the first
+sub-token of each word carries the word's tag; every other position (special tokens,
+a word's continuation pieces, words cut off by truncation, padding) holds
+:data:`IGNORE_INDEX`, which losses and metrics skip. ``EncodedSplit.labels`` is then
+a 1-D object array holding one int64 array per example, as long as its ``input_ids``;
+:func:`collate` pads them to a ``[batch, length]`` tensor with :data:`IGNORE_INDEX`.
 """
 
 from __future__ import annotations
@@ -22,10 +29,17 @@ from transformers import PreTrainedTokenizerBase
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 
+#: Label of positions that carry no target (PyTorch's cross-entropy ``ignore_index``).
+IGNORE_INDEX = -100
+
 
 @dataclass
 class EncodedSplit:
-    """Token ids per example plus targets; ``rows`` maps back to the frame's rows."""
+    """Token ids per example plus targets; ``rows`` maps back to the frame's rows.
+
+    ``labels`` is ``[n]`` (class ids or targets), ``[n, 2]`` (span start/end) or, for token
+    tasks, an object array of ``n`` per-token int64 arrays (:data:`IGNORE_INDEX` off word starts).
+    """
 
     input_ids: list[list[int]]
     token_type_ids: list[list[int]]
@@ -45,6 +59,8 @@ def encode_split(
 ) -> EncodedSplit:
     if frame.empty:
         raise AutodistillError(f"data set {spec.name!r} has an empty split; nothing to train or evaluate on")
+    if spec.task_type is TaskType.TOKEN:
+        return _encode_tokens(frame, tokenizer, max_length)
     texts = frame["text"].astype(str).tolist()
     pairs = frame["text_pair"].astype(str).tolist() if spec.paired else None
     if spec.task_type is TaskType.SPAN:
@@ -110,6 +126,52 @@ def _encode_span(
     return out
 
 
+def word_start_labels(word_ids: list[int | None], tags: list[int] | np.ndarray) -> np.ndarray:
+    """Per-token labels: a word's tag on its first sub-token, :data:`IGNORE_INDEX` elsewhere.
+
+    ``word_ids`` is the fast tokenizer's map from token position to word (None for special
+    tokens). Words missing from it (cut off by truncation, or with no sub-token at all)
+    get no position, so they are neither trained on nor scored.
+    """
+    labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
+    previous = None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            labels[position] = int(tags[word])
+        previous = word
+    return labels
+
+
+def _encode_tokens(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> EncodedSplit:
+    """Pre-split words -> sub-tokens, with each word's tag on its first sub-token."""
+    if not tokenizer.is_fast:
+        raise AutodistillError("token classification needs a fast tokenizer (word alignment); this one is not")
+    words = [[str(word) for word in row] for row in frame["tokens"]]
+    enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length, return_token_type_ids=True)
+    labels = np.empty(len(frame), dtype=object)  # filled one by one: equal lengths must not make it 2-D
+    for i, tags in enumerate(frame["tags"]):
+        if len(tags) != len(words[i]):
+            raise AutodistillError(f"row {i} has {len(words[i])} words but {len(tags)} tags")
+        labels[i] = word_start_labels(enc.word_ids(i), tags)
+    return EncodedSplit(
+        input_ids=enc["input_ids"],
+        token_type_ids=enc["token_type_ids"],
+        labels=labels,
+        rows=np.arange(len(frame)),
+    )
+
+
+def _batch_labels(split: EncodedSplit, indices: np.ndarray, length: int) -> torch.Tensor:
+    """The chosen examples' labels; per-token labels are padded to ``length`` with IGNORE_INDEX."""
+    picked = split.labels[indices]
+    if split.labels.dtype != object:
+        return torch.as_tensor(picked)
+    padded = torch.full((len(picked), length), IGNORE_INDEX, dtype=torch.long)
+    for row, labels in enumerate(picked):
+        padded[row, : len(labels)] = torch.as_tensor(labels, dtype=torch.long)
+    return padded
+
+
 def collate(split: EncodedSplit, indices: list[int] | np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """Pad the chosen examples to their longest member."""
     seqs = [split.input_ids[i] for i in indices]
@@ -126,7 +188,7 @@ def collate(split: EncodedSplit, indices: list[int] | np.ndarray, pad_id: int) -
         "input_ids": input_ids,
         "token_type_ids": token_type,
         "attention_mask": mask,
-        "labels": torch.as_tensor(split.labels[np.asarray(indices)]),
+        "labels": _batch_labels(split, np.asarray(indices), length),
         "index": torch.as_tensor(np.asarray(indices), dtype=torch.long),
     }
 

@@ -1,7 +1,8 @@
 """Task metrics as the Distiller paper reports them (GLUE and SQuAD conventions).
 
 Classification: accuracy, macro-F1, Matthews correlation; regression: Pearson and
-Spearman; span: exact match and token F1 over normalised answer strings. Each task
+Spearman; span: exact match and token F1 over normalised answer strings; token
+tagging: accuracy over tagged words and macro-F1 over tags. Each task
 has one headline metric (``TaskSpec.metric``): the number the distillation ratio
 is computed from.
 """
@@ -73,10 +74,32 @@ def span_metrics(preds: Sequence[str], answers: Sequence[str]) -> dict[str, floa
     return {"exact_match": float(np.mean(em)), "f1": float(np.mean(f1))}
 
 
+def token_metrics(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Tagging scores over every tagged word of every sentence (one tag list per sentence).
+
+    ``accuracy`` is the share of words tagged right (how POS taggers are compared);
+    ``f1`` is the unweighted mean of the per-tag F1s, so rare tags count as much as
+    nouns. Sentences must pair up word for word: a length mismatch is a decoding bug.
+    """
+    for i, (pred, gold) in enumerate(zip(preds, labels, strict=True)):
+        if len(pred) != len(gold):
+            raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} tagged words")
+    flat_preds = np.concatenate([np.asarray(p, dtype=np.int64) for p in preds] or [np.zeros(0, np.int64)])
+    flat_gold = np.concatenate([np.asarray(g, dtype=np.int64) for g in labels] or [np.zeros(0, np.int64)])
+    if not len(flat_gold):
+        return {"accuracy": 0.0, "f1": 0.0}
+    return {
+        "accuracy": float(accuracy_score(flat_gold, flat_preds)),
+        "f1": float(f1_score(flat_gold, flat_preds, average="macro", zero_division=0)),
+    }
+
+
 def compute_metrics(task_type: TaskType, preds: Sequence, labels: Sequence) -> dict[str, float]:
     """All metrics of a task type; pick the headline one with ``TaskSpec.metric``."""
     if task_type is TaskType.CLASSIFICATION:
         return classification_metrics(preds, labels)
     if task_type is TaskType.REGRESSION:
         return regression_metrics(preds, labels)
+    if task_type is TaskType.TOKEN:
+        return token_metrics(preds, labels)
     return span_metrics(preds, labels)
