@@ -6,6 +6,10 @@ for reference). The runs go to the store like any sweep trial, so a report can l
 them up by trial id without running anything. This is the project's own evidence
 (``autodistill study report``, ``autodistill recommend --run-top``), not part of the
 recommender itself, which is why it lives here rather than in :mod:`autodistill.recommend`.
+
+For the study page, :func:`versus_random` picks once per held-out data set, saves the
+picks next to the page and reuses them, so the ratios shown belong to the picks that
+were run (see :mod:`study.report`).
 """
 
 from __future__ import annotations
@@ -14,15 +18,19 @@ import math
 import random
 import statistics
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
 from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
-from autodistill.recommend import Recommendation
+from autodistill.predictor import PredictorSettings
+from autodistill.recommend import DEFAULT_STUDENT, Recommendation, load_recommendation, recommend
 from autodistill.space import DistillerConfig
 from autodistill.store import RunStore
-from autodistill.sweep import Trial, execute_trial, run_trials
-from engine import AutodistillError, TaskData, TrainSettings
+from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
+from engine import AutodistillError, TaskData, TrainSettings, load_task
+from study.tables import TOP_K, sweep_setting
 
 
 def random_configs(task: TaskData, n: int, seed: int, exclude: Sequence[DistillerConfig]) -> list[DistillerConfig]:
@@ -142,3 +150,106 @@ def group_stats(results: pd.DataFrame) -> dict[str, tuple[float, float, int]]:
         std = statistics.stdev(ratios) if len(ratios) > 1 else math.nan
         stats[str(group)] = (mean, std, len(ratios))
     return stats
+
+
+# -- the study's Figure 4: frozen picks per held-out data set ----------------------------------------
+
+
+@dataclass(frozen=True)
+class VersusRandom:
+    """Figure 4 on one held-out data set: its frozen picks, and what the store has of their trials.
+
+    ``recommendation`` and ``results`` (:func:`~study.figure4.versus_random_results`)
+    are None while the data set has not been picked for; ``error`` holds the one
+    line that stopped picking or running.
+    """
+
+    dataset: str
+    recommendation: Recommendation | None = None
+    results: pd.DataFrame | None = None
+    error: str | None = None
+
+
+def finished_ratios(results: pd.DataFrame, group: str) -> pd.Series:
+    """The ratios of ``group``'s finished runs in one data set's results (not-run and failed ones have none)."""
+    return results.loc[(results["group"] == group) & (results["status"] == "done"), "ratio"]
+
+
+def picked_run_ids(store: RunStore, items: Sequence[VersusRandom]) -> set[str]:
+    """The stored runs of AutoDistiller's picks: not random search, so kept out of its analyses."""
+    ids = {
+        trial_id
+        for item in items
+        if item.results is not None
+        for trial_id in item.results.loc[item.results["group"] == "AutoDistiller", "trial_id"]
+    }
+    trials = store.trials(status="done")
+    return set(trials.loc[trials["trial_id"].isin(ids), "run_id"].dropna())
+
+
+def versus_random(
+    store: RunStore,
+    dataset: str,
+    picks: Path,
+    *,
+    run_missing: bool,
+    settings: PredictorSettings | None = None,
+    trial_fn: TrialFn | None = None,
+) -> VersusRandom:
+    """Figure 4 for one data set: pick (once, saved to ``picks``), run what is missing if asked, look up the rest.
+
+    The student is ``layers=0,2,4`` (three of the teacher's layers, recommend's
+    default), in the place of the paper's TinyBERT_4. Picking uses :func:`autodistill.recommend.recommend`
+    with ``unseen=True``
+    (the data set's own runs stay out of training), under the teacher and budget
+    of that student's sweep trials on the data set (:func:`study.tables.sweep_setting`), so the
+    picks are comparable with its random search; the random configurations are
+    :func:`random_configs` (seed 0, none of the picks).
+    """
+    if picks.exists():
+        rec = load_recommendation(picks)
+        if (rec.dataset, rec.student) != (dataset, DEFAULT_STUDENT):
+            raise AutodistillError(
+                f"{picks} holds picks for {rec.dataset} / {rec.student}, not {dataset} / {DEFAULT_STUDENT}; "
+                "delete it to pick again"
+            )
+    elif run_missing:
+        teacher, budget = sweep_setting(store.trials(), dataset, DEFAULT_STUDENT)
+        rec = recommend(
+            load_task(dataset),
+            store,
+            teacher=teacher,
+            student=DEFAULT_STUDENT,
+            top=TOP_K,
+            source="ours",
+            budget=budget,
+            settings=settings,
+            unseen=True,
+            show_progress=False,
+            shipped=None,
+        )
+        rec.save(picks)
+    else:
+        return VersusRandom(dataset)
+    task = load_task(rec.dataset)
+    budget = TrainSettings(**rec.picks[0].engine["train"])
+    if run_missing:
+        results = run_versus_random(
+            rec, task, store, top=TOP_K, random_n=TOP_K, budget=budget, show_progress=False, trial_fn=trial_fn
+        )
+    else:
+        planned = versus_random_trials(rec, task, top=TOP_K, random_n=TOP_K, budget=budget)
+        results = versus_random_results(planned, store)
+    return VersusRandom(dataset, rec, results)
+
+
+def finished_versus(items: Sequence[VersusRandom]) -> list[tuple[str, pd.DataFrame]]:
+    """(data set, results) of the held-out data sets with finished runs in both groups (Figure 4's plot)."""
+    return [
+        (item.dataset, item.results)
+        for item in items
+        if item.error is None
+        and item.results is not None
+        and item.recommendation is not None
+        and all(len(finished_ratios(item.results, group)) for group in ("AutoDistiller", "random"))
+    ]

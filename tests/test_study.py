@@ -24,7 +24,7 @@ from autodistill.sweep import Trial
 from engine.config import TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
-from study import report as study
+from study import agreement, figure4, latency, report, sections, tables
 
 VERSION = featurizer_version("bilstm")
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
@@ -117,7 +117,7 @@ def fake_latency(teacher: str, student: str, dataset: str, max_length: int) -> t
 @pytest.fixture(autouse=True)
 def no_real_models(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reports written without a ``latency_fn`` time with the fake one: no test builds a real model."""
-    monkeypatch.setattr(study, "cpu_latencies", fake_latency)
+    monkeypatch.setattr(report, "cpu_latencies", fake_latency)
 
 
 def never(*args: object, **kwargs: object) -> None:
@@ -134,14 +134,14 @@ def no_lodo(*args: object, **kwargs: object) -> None:
 def test_the_store_summary_counts_runs_budgets_and_runs_above_the_no_kd_baseline(
     runs: pd.DataFrame, store: RunStore
 ) -> None:
-    counts = study.runs_per_student(runs)
+    counts = tables.runs_per_student(runs)
     assert list(counts.columns) == ["layers=0,2,4", "tiny", "all"]  # largest student first
     assert counts.loc["alpha", "tiny"] == 16 and counts.loc["all", "all"] == 64
-    budgets = study.budgets(store.trials())  # one row per (data set, student)
+    budgets = tables.budgets(store.trials())  # one row per (data set, student)
     assert budgets.loc[("alpha", "tiny"), "epochs"] == 1 and budgets.loc[("beta", "tiny"), "max_train_examples"] == 64
     assert budgets.loc[("alpha", "tiny"), "budgets"] == 1 and budgets.loc[("alpha", "tiny"), "trials"] == 1
-    assert study.sweep_setting(store.trials(), "beta", "tiny") == ("minilm-l6", BUDGET)
-    summary = study.kd_summary(runs, store.trials())
+    assert tables.sweep_setting(store.trials(), "beta", "tiny") == ("minilm-l6", BUDGET)
+    summary = tables.kd_summary(runs, store.trials())
     tiny = summary.loc[("alpha", "tiny")]
     assert tiny["no-KD ratio"] == NO_KD and tiny["best KD ratio"] == pytest.approx(0.95)
     # without augmentation 0.86, 0.88, 0.90 beat 0.845; with it (+0.05) all 8 do
@@ -158,7 +158,7 @@ def _add_best_beta_run(store: RunStore) -> None:
 def test_the_headline_takes_each_data_sets_best_run_with_its_reduction_and_speed_up(store: RunStore) -> None:
     _add_best_beta_run(store)
     runs, trials = store.runs(source="ours"), store.trials()
-    table = study.headline(runs, trials, {("minilm-l6", "tiny"): 10.0})
+    table = tables.headline(runs, trials, {("minilm-l6", "tiny"): 10.0})
     assert list(table.index) == ["alpha", "beta"]
     alpha, beta = table.loc["alpha"], table.loc["beta"]
     # alpha: tiny with MI-α 0.9 and augmentation, 0.8 + 0.10 + 0.05
@@ -173,20 +173,20 @@ def test_the_headline_takes_each_data_sets_best_run_with_its_reduction_and_speed
     assert (beta["teacher params"], beta["student params"]) == (22_713_216, 17_390_000)
     assert beta["parameter reduction"] == pytest.approx(1.306, abs=1e-3) and math.isnan(beta["CPU speed-up"])
     # without trials there is no baseline to quote
-    assert math.isnan(study.headline(runs, trials.iloc[:0]).loc["alpha", "no-KD ratio"])
+    assert math.isnan(tables.headline(runs, trials.iloc[:0]).loc["alpha", "no-KD ratio"])
 
 
 def test_latency_is_timed_once_per_teacher_and_student_pair(store: RunStore) -> None:
     _add_best_beta_run(store)
     runs, trials = store.runs(source="ours"), store.trials()
-    plan = study.latency_plan(runs, trials)
+    plan = latency.latency_plan(runs, trials)
     # the layer subset has 17 runs on beta; tiny 16 on each data set (a tie: the first by name)
     assert plan.to_dict("index") == {
         ("minilm-l6", "layers=0,2,4"): {"measured on": "beta", "max length": 16},
         ("minilm-l6", "tiny"): {"measured on": "alpha", "max length": 16},
     }
     # without trials: the engine's default max length (these runs carry no budget)
-    assert set(study.latency_plan(runs, trials.iloc[:0])["max length"]) == {TrainSettings().max_length}
+    assert set(latency.latency_plan(runs, trials.iloc[:0])["max length"]) == {TrainSettings().max_length}
     calls: list[tuple] = []
 
     def timer(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
@@ -195,12 +195,12 @@ def test_latency_is_timed_once_per_teacher_and_student_pair(store: RunStore) -> 
             raise AutodistillError("no such model here")
         return fake_latency(teacher, student, dataset, max_length)
 
-    latencies = study.measure_latencies(plan, timer)
+    latencies = latency.measure_latencies(plan, timer)
     assert calls == [("minilm-l6", "layers=0,2,4", "beta", 16), ("minilm-l6", "tiny", "alpha", 16)]
     layers, tiny = latencies.loc[("minilm-l6", "layers=0,2,4")], latencies.loc[("minilm-l6", "tiny")]
     assert (layers["teacher ms"], layers["student ms"], layers["speed-up"]) == (30.0, 15.0, 2.0)
     assert math.isnan(tiny["speed-up"]) and tiny["error"] == "no such model here"
-    assert study.headline(runs, trials, study.speedup_map(latencies))["CPU speed-up"].tolist()[1] == 2.0
+    assert tables.headline(runs, trials, latency.speedup_map(latencies))["CPU speed-up"].tolist()[1] == 2.0
 
 
 TINY_BUDGET = make_budget(epochs=8, lr=2e-3, max_length=48, max_train_examples=192, max_eval_examples=200)
@@ -218,16 +218,16 @@ def test_each_student_is_compared_under_its_own_budget(tmp_path: Path) -> None:
         students_store.record_trial(_trial("distill", "alpha", "tiny", TINY_BUDGET, 0.9, mi))
         students_store.record_trial(_trial("finetune", "alpha", "tiny", LAYERS_BUDGET, 0.5))
         trials, runs = students_store.trials(), students_store.runs(source="ours")
-        header = study._header(students_store, runs, trials, 0)
-    assert study.no_kd_ratios(trials).to_dict() == {
+        header = sections.header_section(students_store, runs, trials, 0)
+    assert tables.no_kd_ratios(trials).to_dict() == {
         (dataset, student): NO_KD for dataset in BASE for student in STUDENTS
     }  # both students' baselines found on both data sets
-    summary = study.kd_summary(runs, trials)
+    summary = tables.kd_summary(runs, trials)
     assert (
         summary.loc[("alpha", "tiny"), "no-KD ratio"] == NO_KD
         and summary.loc[("alpha", "tiny"), "runs above no-KD"] == 11
     )
-    budgets = study.budgets(trials)
+    budgets = tables.budgets(trials)
     assert budgets.index.names == ["dataset", "student"] and len(budgets) == 4
     tiny, layers = budgets.loc[("alpha", "tiny")], budgets.loc[("alpha", "layers=0,2,4")]
     assert (tiny["trials"], tiny["budgets"], tiny["epochs"], tiny["lr"]) == (3, 2, 8, 2e-3)
@@ -235,17 +235,17 @@ def test_each_student_is_compared_under_its_own_budget(tmp_path: Path) -> None:
     assert budgets.loc[("beta", "tiny"), "max_train_examples"] == 192 and budgets.loc[("beta", "tiny"), "trials"] == 1
     assert "| alpha | tiny | 3 | 2 | 8 |" in header and "| alpha | layers=0,2,4 | 3 | 1 | 2 |" in header
     assert "fixed per (data set, student)" in header
-    assert study.sweep_setting(trials, "alpha", "tiny") == ("minilm-l6", TINY_BUDGET)
-    assert study.sweep_setting(trials, "beta", "layers=0,2,4") == ("minilm-l6", LAYERS_BUDGET)
+    assert tables.sweep_setting(trials, "alpha", "tiny") == ("minilm-l6", TINY_BUDGET)
+    assert tables.sweep_setting(trials, "beta", "layers=0,2,4") == ("minilm-l6", LAYERS_BUDGET)
     # a data set without trials: the student's most common budget, then the store's (5 trials of 8 are LAYERS')
-    assert study.sweep_setting(trials, "gamma", "tiny") == ("minilm-l6", TINY_BUDGET)
-    assert study.sweep_setting(trials, "gamma", "nobody") == ("minilm-l6", LAYERS_BUDGET)
+    assert tables.sweep_setting(trials, "gamma", "tiny") == ("minilm-l6", TINY_BUDGET)
+    assert tables.sweep_setting(trials, "gamma", "nobody") == ("minilm-l6", LAYERS_BUDGET)
     with pytest.raises(AutodistillError, match="trials log is empty"):
-        study.sweep_setting(trials.iloc[:0], "alpha", "tiny")
+        tables.sweep_setting(trials.iloc[:0], "alpha", "tiny")
 
 
 def test_top5_counts_the_intermediate_losses_of_each_groups_best_runs(runs: pd.DataFrame) -> None:
-    counts = study.top_k_losses(runs)
+    counts = tables.top_k_losses(runs)
     assert list(counts.columns) == ["mse", "l2", "cos", "pkd", "ce", "mi-0.1", "mi-0.5", "mi-0.9"]
     # tiny on alpha: 0.95 mi-0.9+aug, 0.93 mi-0.5+aug, 0.91 cos+aug, 0.90 mi-0.9, 0.89 mse+aug
     assert counts.loc[("alpha", "tiny")].to_dict() == {
@@ -253,9 +253,9 @@ def test_top5_counts_the_intermediate_losses_of_each_groups_best_runs(runs: pd.D
     }  # fmt: skip
     # the larger student loses 0.01 with augmentation: 0.90, 0.89 mi-0.9; 0.88, 0.87 mi-0.5; 0.86 cos
     assert counts.loc[("beta", "layers=0,2,4"), ["cos", "mi-0.5", "mi-0.9"]].tolist() == [1, 2, 2]
-    chance = study.chance_top_k(runs)
+    chance = tables.chance_top_k(runs)
     assert chance.loc[("alpha", "tiny")].tolist() == pytest.approx([5 / 8] * 8)  # each level is 2 of 16 runs
-    text = study.top_k_agreement(counts, chance)
+    text = agreement.top_k_agreement(counts, chance)
     assert "MI-α (any α) fills 14 of 20 top-5 slots (70%)" in text and "It is the most frequent" in text
     assert "30 of the 40" in text  # the paper's Table 9, quoted
     expected = float(chance[["mi-0.1", "mi-0.5", "mi-0.9"]].to_numpy().sum())
@@ -263,7 +263,7 @@ def test_top5_counts_the_intermediate_losses_of_each_groups_best_runs(runs: pd.D
 
 
 def test_augmentation_effect_per_student_and_data_set(runs: pd.DataFrame) -> None:
-    effect = study.augmentation_effect(runs)
+    effect = tables.augmentation_effect(runs)
     assert list(effect.index.get_level_values("student").unique()) == ["layers=0,2,4", "tiny"]
     tiny = effect.loc[("tiny", "alpha")]
     assert tiny["runs w/o"] == 8 and tiny["runs with"] == 8
@@ -273,7 +273,7 @@ def test_augmentation_effect_per_student_and_data_set(runs: pd.DataFrame) -> Non
     assert effect.loc[("layers=0,2,4", "all"), "gain"] == pytest.approx(-0.01)
     assert effect.loc[("layers=0,2,4", "all"), "runs with"] == 16
     params = runs.groupby("student_name")["student_params"].max()
-    text = study.augmentation_agreement(effect, params)
+    text = agreement.augmentation_agreement(effect, params)
     assert "higher mean ratio for 1 of 2 student(s), in part." in text
     assert (
         "The smallest student, tiny, gains +0.050 in ratio against -0.010" in text
@@ -286,7 +286,7 @@ def test_importance_text_says_where_the_paper_is_contradicted() -> None:
     values = {"augmentation": 0.5, "inter_loss": 0.1, pair_name("mapping", "augmentation"): 0.2}
     table = pd.DataFrame({"d": [values.get(r, 0.01) for r in rows]}, index=rows)
     table["mean"] = table["d"]
-    text = study.importance_agreement(table)
+    text = agreement.importance_agreement(table)
     assert "Unlike the paper, the largest mean share here is the augmentation's (0.50)" in text
     assert "top component on 0 of 1 data set(s)" in text
     assert "The top pair is layer mapping x augmentation (0.20), not the paper's" in text
@@ -295,7 +295,7 @@ def test_importance_text_says_where_the_paper_is_contradicted() -> None:
 def test_lodo_text_follows_the_sign_of_the_spearmans() -> None:
     table = pd.DataFrame({"dataset": ["a", "b", "c", "mean"], "spearman": [0.5, -0.1, 0.4, 0.27]})
     assert "averages 0.27 over 3 data set(s), at or below the paper's, and is positive on 2 of 3, as in" in (
-        study.lodo_agreement(table)
+        agreement.lodo_agreement(table)
     )
 
 
@@ -305,11 +305,11 @@ def test_lodo_text_follows_the_sign_of_the_spearmans() -> None:
 def test_without_run_missing_nothing_is_picked_or_run(
     store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(study, "recommend", never)
-    monkeypatch.setattr(study, "evaluate_lodo", no_lodo)
+    monkeypatch.setattr(figure4, "recommend", never)
+    monkeypatch.setattr(report, "evaluate_lodo", no_lodo)
     out = tmp_path / "docs" / "study.md"
     trials = len(store.trials())
-    page = study.write_report(store, out, holdout=("alpha", "beta"), run_missing=False, trial_fn=never).read_text()
+    page = report.write_report(store, out, holdout=("alpha", "beta"), run_missing=False, trial_fn=never).read_text()
     assert page.count("Not run yet (not picked yet)") == 2
     assert f"autodistill study report --store {store.path} --out {out} --holdout alpha,beta --run-missing" in page
     assert "No held-out data set has finished runs of both groups yet." in page
@@ -336,7 +336,7 @@ def test_the_headline_opens_the_page_with_the_figures_the_readme_quotes(
             }
         )
 
-    monkeypatch.setattr(study, "evaluate_lodo", one_lodo)
+    monkeypatch.setattr(report, "evaluate_lodo", one_lodo)
     timed: list[tuple] = []
 
     def timer(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
@@ -344,7 +344,7 @@ def test_the_headline_opens_the_page_with_the_figures_the_readme_quotes(
         return fake_latency(teacher, student, dataset, max_length)
 
     out = tmp_path / "study.md"
-    page = study.write_report(store, out, holdout=("alpha",), trial_fn=never, latency_fn=timer).read_text()
+    page = report.write_report(store, out, holdout=("alpha",), trial_fn=never, latency_fn=timer).read_text()
     assert lodo_calls == ["ours"] and timed == [("minilm-l6", "layers=0,2,4"), ("minilm-l6", "tiny")]
     assert page.index("## What the store holds") < page.index("## Headline") < page.index("## Component importance")
     headline = page[page.index("## Headline") : page.index("## Component importance")]
@@ -363,12 +363,12 @@ def test_the_headline_opens_the_page_with_the_figures_the_readme_quotes(
 
 
 def test_a_pair_that_cannot_be_timed_says_why(store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(study, "evaluate_lodo", no_lodo)
+    monkeypatch.setattr(report, "evaluate_lodo", no_lodo)
 
     def unknown(teacher: str, student: str, dataset: str, max_length: int) -> tuple[float, float]:
         raise AutodistillError(f"{dataset!r} is not a catalog data set")
 
-    page = study.write_report(store, tmp_path / "study.md", holdout=(), latency_fn=unknown).read_text()
+    page = report.write_report(store, tmp_path / "study.md", holdout=(), latency_fn=unknown).read_text()
     assert "minilm-l6 / tiny: not measured: 'alpha' is not a catalog data set" in page
     assert "| 5.2x | – |" in page and "the leave-one-dataset-out Spearman was not computed" in page
 
@@ -401,11 +401,11 @@ def test_run_missing_picks_once_runs_figure_4_and_later_reports_reuse_the_picks(
         asked.append(kwargs)
         return _recommendation(task.spec.name, kwargs["student"], kwargs["budget"])
 
-    monkeypatch.setattr(study, "recommend", fake_recommend)
-    monkeypatch.setattr(study, "load_task", _task)
-    monkeypatch.setattr(study, "evaluate_lodo", no_lodo)
+    monkeypatch.setattr(figure4, "recommend", fake_recommend)
+    monkeypatch.setattr(figure4, "load_task", _task)
+    monkeypatch.setattr(report, "evaluate_lodo", no_lodo)
     out = tmp_path / "study.md"
-    page = study.write_report(store, out, holdout=("alpha",), run_missing=True, trial_fn=fake_trial).read_text()
+    page = report.write_report(store, out, holdout=("alpha",), run_missing=True, trial_fn=fake_trial).read_text()
     (kwargs,) = asked
     assert kwargs["unseen"] and kwargs["budget"] == BUDGET and kwargs["student"] == "layers=0,2,4"
     assert (tmp_path / "study" / "fig4-picks-alpha.json").exists()
@@ -415,8 +415,8 @@ def test_run_missing_picks_once_runs_figure_4_and_later_reports_reuse_the_picks(
     assert "| no-KD | no-KD | done | 0.845 |" in page  # the sweep's baseline trial, reused
     ran = len(store.trials())
 
-    monkeypatch.setattr(study, "recommend", never)
-    again = study.write_report(store, out, holdout=("alpha",), trial_fn=never).read_text()
+    monkeypatch.setattr(figure4, "recommend", never)
+    again = report.write_report(store, out, holdout=("alpha",), trial_fn=never).read_text()
     assert "Not run yet" not in again and "on alpha the picks average 0.900 against" in again
     assert len(store.trials()) == ran
 

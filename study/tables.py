@@ -1,0 +1,263 @@
+"""The study's numbers: what the store holds and the summaries each section of ``docs/study.md`` shows.
+
+Plain functions of the store's runs and trials logs (pandas frames in, frames
+out), with no plotting and no prose, so each can be checked on a hand-made store.
+The runs passed in are random search only (``study.report`` leaves AutoDistiller's
+Figure 4 picks out before calling these).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from autodistill.bridge import BUDGET_FIELDS
+from autodistill.importance import COMPONENTS, component_levels, fanova_importance
+from autodistill.space import DEFAULT_SPACE, inter_level
+from engine import AutodistillError, TrainSettings
+
+TOP_K = 5
+#: The intermediate-loss levels of the search space, α folded in (Figure 3's bars).
+INTER_LEVELS = tuple(inter_level(loss, alpha) for loss, alpha in DEFAULT_SPACE.inter_choices())
+
+
+# -- what the store holds -------------------------------------------------------------------------------
+
+
+def student_order(runs: pd.DataFrame) -> list[str]:
+    """Students from the largest to the smallest (by parameters), the order of the paper's Table 3."""
+    params = runs.groupby("student_name")["student_params"].max()
+    return sorted(params.index, key=lambda name: (-params[name], name))
+
+
+def student_label(runs: pd.DataFrame, student: str) -> str:
+    """The student's name with its parameter count in millions, as the tables and plots label it."""
+    params = runs.loc[runs["student_name"] == student, "student_params"].max()
+    return f"{student} ({params / 1e6:.1f}M)"
+
+
+def runs_per_student(runs: pd.DataFrame) -> pd.DataFrame:
+    """Run counts, one row per data set and one column per student, plus totals."""
+    table = pd.crosstab(runs["dataset"], runs["student_name"], margins=True, margins_name="all")
+    return table.reindex(columns=[*student_order(runs), "all"])
+
+
+def main_budgets(trials: pd.DataFrame) -> pd.Series:
+    """Each (data set, student)'s most common trial budget (JSON, as logged): the one its sweep ran under.
+
+    Budgets are fixed per (data set, student), not per data set, so that a student
+    trained from scratch can train longer than a teacher-layer subset.
+    """
+    return trials.groupby(["dataset", "student_name"])["budget_json"].agg(lambda column: column.value_counts().index[0])
+
+
+def budgets(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per (data set, student): trials logged, distinct budgets among them, and the main budget's fields."""
+    rows = []
+    for (dataset, student), main in main_budgets(trials).items():
+        mine = trials[(trials["dataset"] == dataset) & (trials["student_name"] == student)]
+        budget = json.loads(main)
+        rows.append(
+            {
+                "dataset": dataset,
+                "student": student,
+                "trials": len(mine),
+                "budgets": mine["budget_json"].nunique(),
+                **{name: budget.get(name) for name in BUDGET_FIELDS},
+            }
+        )
+    # object dtype keeps integers integers and an absent cap None (a float column would print 256.000).
+    return pd.DataFrame(rows, dtype=object).set_index(["dataset", "student"])
+
+
+def sweep_setting(trials: pd.DataFrame, dataset: str, student: str) -> tuple[str, TrainSettings]:
+    """The teacher and budget of ``student``'s sweep on ``dataset`` (its most common trial budget), to compare under.
+
+    Without trials of that (data set, student), the student's most common budget
+    over the store is taken, and without any trials of the student the store's most
+    common; a store without trials has no budget to compare under and is refused.
+    """
+    if trials.empty:
+        raise AutodistillError("the store's trials log is empty: no sweep budget to run Figure 4 under")
+    theirs = trials[trials["student_name"] == student]
+    mine = theirs[theirs["dataset"] == dataset]
+    mine = mine if not mine.empty else theirs if not theirs.empty else trials
+    main = mine["budget_json"].value_counts().index[0]
+    teacher = json.loads(mine[mine["budget_json"] == main]["config_json"].iloc[0])["teacher"]
+    return teacher, TrainSettings(**json.loads(main))
+
+
+def no_kd_ratios(trials: pd.DataFrame) -> pd.Series:
+    """Each (data set, student)'s no-KD baseline ratio under that (data set, student)'s main budget."""
+    main = main_budgets(trials)
+    done = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")]
+    keys = pd.MultiIndex.from_arrays([done["dataset"], done["student_name"]])
+    done = done[done["budget_json"].to_numpy() == main.reindex(keys).to_numpy()]
+    return done.groupby(["dataset", "student_name"])["ratio"].mean()
+
+
+def describe(inter: str, mapping: str, pred: str, policy: str) -> str:
+    return f"{inter} / {mapping} / {pred} / {policy}"
+
+
+def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Per data set and student: teacher score, runs, no-KD ratio, best and mean KD ratio, how many runs
+    beat the no-KD baseline, and the best run's configuration."""
+    levels = component_levels(runs)
+    baseline = no_kd_ratios(trials) if not trials.empty else pd.Series(dtype=float)
+    rows = []
+    for (dataset, student), group in runs.groupby(["dataset", "student_name"], sort=True):
+        no_kd = float(baseline.get((dataset, student), math.nan))
+        best = group["ratio"].idxmax()
+        rows.append(
+            {
+                "dataset": dataset,
+                "student": student,
+                "teacher score": group["teacher_score"].mean(),
+                "runs": len(group),
+                "no-KD ratio": no_kd,
+                "best KD ratio": group["ratio"].max(),
+                "mean KD ratio": group["ratio"].mean(),
+                "runs above no-KD": int((group["ratio"] > no_kd).sum()) if not math.isnan(no_kd) else None,
+                "best configuration": describe(*levels.loc[best, list(COMPONENTS)]),
+            }
+        )
+    return pd.DataFrame(rows).set_index(["dataset", "student"])
+
+
+# -- headline: the figures the README quotes ------------------------------------------------------------
+
+
+def headline(
+    runs: pd.DataFrame, trials: pd.DataFrame, speedups: Mapping[tuple[str, str], float] | None = None
+) -> pd.DataFrame:
+    """One row per data set: its best run of ours by ratio (teacher, student, configuration), that
+    student's no-KD ratio there (:func:`no_kd_ratios`), both models' parameters, the parameter reduction
+    (teacher / student) and the student's CPU speed-up over the teacher, looked up in ``speedups``
+    ((teacher, student) -> teacher / student latency; NaN where absent). Ties go to the smaller run id."""
+    levels = component_levels(runs)
+    baseline = no_kd_ratios(trials) if not trials.empty else pd.Series(dtype=float)
+    speedups = speedups or {}
+    ranked = runs.sort_values(["ratio", "run_id"], ascending=[False, True], kind="stable")
+    rows = []
+    for dataset, group in ranked.groupby("dataset", sort=True):
+        best = group.iloc[0]
+        teacher_params, student_params = float(best["teacher_params"]), float(best["student_params"])
+        rows.append(
+            {
+                "dataset": dataset,
+                "best KD ratio": float(best["ratio"]),
+                "teacher": best["teacher_name"],
+                "student": best["student_name"],
+                "configuration": describe(*levels.loc[group.index[0], list(COMPONENTS)]),
+                "no-KD ratio": float(baseline.get((dataset, best["student_name"]), math.nan)),
+                "teacher params": teacher_params,
+                "student params": student_params,
+                "parameter reduction": teacher_params / student_params,
+                "CPU speed-up": float(speedups.get((best["teacher_name"], best["student_name"]), math.nan)),
+            }
+        )
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+# -- Figures 2 and 6: component importance --------------------------------------------------------------
+
+
+def component_importance(runs: pd.DataFrame) -> pd.DataFrame:
+    """fANOVA importance per data set (:func:`autodistill.importance.fanova_importance`).
+
+    The sweep runs every configuration with every student, and students differ in
+    ratio level whatever the configuration; fANOVA sees only the four components, so
+    the target is the ratio minus its (data set, student) mean: the student's level
+    drops out, even where some of its trials are missing or failed.
+    """
+    centred = runs.assign(ratio=runs["ratio"] - runs.groupby(["dataset", "student_name"])["ratio"].transform("mean"))
+    return fanova_importance(centred)
+
+
+# -- Figure 3: intermediate losses in the top-5 runs ---------------------------------------------------
+
+
+def _level_columns(found: Sequence[str]) -> list[str]:
+    return [*INTER_LEVELS, *sorted(set(found) - set(INTER_LEVELS))]
+
+
+def top_k_losses(runs: pd.DataFrame, k: int = TOP_K) -> pd.DataFrame:
+    """How often each intermediate-loss level is among the ``k`` best runs (by ratio) of each
+    (data set, student). Groups of ``k`` runs or fewer are left out: their "top k" selects nothing."""
+    ranked = runs.assign(level=component_levels(runs)["inter_loss"])
+    ranked = ranked[ranked.groupby(["dataset", "student_name"])["ratio"].transform("size") > k]
+    if ranked.empty:
+        raise AutodistillError(f"no data set and student has more than {k} runs; nothing to rank")
+    # Ties are broken by run id, so the counts do not depend on the store's row order.
+    ranked = ranked.sort_values(["ratio", "run_id"], ascending=[False, True], kind="stable")
+    top = ranked.groupby(["dataset", "student_name"], sort=True).head(k)
+    counts = pd.crosstab([top["dataset"], top["student_name"]], top["level"])
+    return counts.reindex(columns=_level_columns(ranked["level"]), fill_value=0)
+
+
+def chance_top_k(runs: pd.DataFrame, k: int = TOP_K) -> pd.DataFrame:
+    """The counts :func:`top_k_losses` would give on average if the top ``k`` were drawn at random
+    from the group's runs (k x each level's share), to read Figure 3's counts against."""
+    levels = component_levels(runs)["inter_loss"]
+    shares = pd.crosstab([runs["dataset"], runs["student_name"]], levels, normalize="index") * k
+    return shares.reindex(columns=_level_columns(levels), fill_value=0.0)
+
+
+# -- Table 3: augmentation by student size --------------------------------------------------------------
+
+
+def is_augmented(runs: pd.DataFrame) -> pd.Series:
+    """Whether a run used any augmentation: a text augmenter, mixup, or both."""
+    return component_levels(runs)["augmentation"] != "none"
+
+
+def augmentation_effect(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and best ratio with and without augmentation, per student (largest first) and data set.
+
+    Each student's ``all`` row averages its data sets that have runs both ways, so
+    every data set counts alike (Table 3's AVG column); ``gain`` is mean with minus
+    mean without.
+    """
+    augmented = is_augmented(runs)
+    rows = []
+    for student in student_order(runs):
+        mine = runs["student_name"] == student
+        per_dataset = []
+        for dataset in sorted(runs.loc[mine, "dataset"].unique()):
+            group = mine & (runs["dataset"] == dataset)
+            with_aug, without = runs.loc[group & augmented, "ratio"], runs.loc[group & ~augmented, "ratio"]
+            per_dataset.append(
+                {
+                    "student": student,
+                    "dataset": dataset,
+                    "runs w/o": len(without),
+                    "runs with": len(with_aug),
+                    "mean w/o": without.mean(),
+                    "mean with": with_aug.mean(),
+                    "best w/o": without.max(),
+                    "best with": with_aug.max(),
+                }
+            )
+        both = pd.DataFrame([r for r in per_dataset if r["runs w/o"] and r["runs with"]])
+        overall: dict[str, Any] = {"student": student, "dataset": "all"}
+        for column in ("runs w/o", "runs with"):
+            overall[column] = int(both[column].sum()) if not both.empty else 0
+        for column in ("mean w/o", "mean with", "best w/o", "best with"):
+            overall[column] = both[column].mean() if not both.empty else math.nan
+        rows += [*per_dataset, overall]
+    table = pd.DataFrame(rows)
+    table.insert(6, "gain", table["mean with"] - table["mean w/o"])
+    return table.set_index(["student", "dataset"])
+
+
+# -- Figure 5: leave-one-dataset-out --------------------------------------------------------------------
+
+
+def lodo_spearmans(table: pd.DataFrame) -> pd.Series:
+    """The held-out data sets' defined Spearmans in :func:`~autodistill.evaluate.evaluate_lodo`'s table."""
+    return table[table["dataset"] != "mean"].dropna(subset=["spearman"])["spearman"]
