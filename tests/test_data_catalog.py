@@ -100,10 +100,10 @@ def test_samplers_keep_shares_and_caps():
 # --------------------------------------------------------------------------- the catalog
 
 
-def test_catalog_covers_four_task_kinds_with_cards():
+def test_catalog_covers_five_task_kinds_with_cards():
     specs = list_datasets()
-    assert len(specs) >= 8
-    assert {spec.kind for spec in specs} == {"classification", "pair-classification", "regression", "span"}
+    assert len(specs) >= 9
+    assert {spec.kind for spec in specs} == {"classification", "pair-classification", "regression", "span", "token"}
     for spec in specs:
         assert 1 <= spec.description.count(". ") + 1 <= 2, spec.name
         assert spec.task_type is not TaskType.CLASSIFICATION or list(spec.label_names) == sorted(spec.label_names)
@@ -207,6 +207,10 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
     elif spec.task_type is TaskType.REGRESSION:
         assert all(frame["label"].dtype == np.float64 for frame in frames.values())
         assert frames["train"]["label"].nunique() > 10
+    elif spec.task_type is TaskType.TOKEN:
+        for frame in frames.values():
+            assert (frame["tokens"].str.len() == frame["tags"].str.len()).all(), "a tag per word"
+            assert (frame["text"] == frame["tokens"].str.join(" ")).all()
     else:
         for frame in frames.values():
             ends = frame["answer_start"] + frame["answer_text"].str.len()

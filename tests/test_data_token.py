@@ -1,0 +1,208 @@
+"""Token classification, data side: brown-pos is the Brown Corpus's own hand-corrected tags
+folded into 12 universal tags, split by whole texts; each word's tag sits on its first
+sub-token and nowhere else; tagging is scored per word."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from engine.data import card_path, catalog, load_task
+from engine.data.builders import DATASETS
+from engine.data.schema import DEFAULT_METRIC, TaskSpec, TaskType
+from engine.data.sources import brown
+from engine.models.encoding import IGNORE_INDEX, collate, encode_split, word_start_labels
+from engine.training.metrics import compute_metrics
+
+SPEC = DATASETS.get("brown-pos").spec
+
+
+def corpus_slice(root: Path, per_genre: int = 3) -> Path:
+    """A form-C folder holding the first ``per_genre`` texts of each genre of the installed corpus."""
+    source = DATASETS.get("brown-pos").asset.locate()
+    genres: dict[str, list[str]] = {}
+    for line in (source / "cats.txt").read_text(encoding="utf-8").splitlines():
+        if line:
+            text_id, genre = line.split()
+            genres.setdefault(genre, []).append(text_id)
+    kept = [text_id for ids in genres.values() for text_id in sorted(ids)[:per_genre]]
+    root.mkdir()
+    (root / "cats.txt").write_text("".join(f"{t} {g}\n" for g, ids in genres.items() for t in ids if t in kept))
+    for text_id in kept:
+        shutil.copy(source / text_id, root / text_id)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from engine.models.zoo import load_tokenizer
+
+    return load_tokenizer("minilm-l6")
+
+
+def need_corpus() -> None:
+    reason = catalog.missing_asset("brown-pos")
+    if reason:
+        pytest.skip(reason)
+
+
+# --------------------------------------------------------------------------- the task type
+
+
+def test_token_is_a_fifth_task_type_scored_by_word_accuracy():
+    assert TaskType("token") is TaskType.TOKEN and TaskType.TOKEN.human_name == "token classification"
+    assert DEFAULT_METRIC[TaskType.TOKEN] == "accuracy" == SPEC.metric
+    assert SPEC.kind == "token" and SPEC.num_labels == 12 == len(brown.UNIVERSAL_TAGS)
+    assert list(SPEC.label_names) == sorted(SPEC.label_names), "tag ids follow sorted names"
+    assert catalog.columns(SPEC) == ("text", "tokens", "tags")
+
+
+# --------------------------------------------------------------------------- Brown tags
+
+
+@pytest.mark.parametrize(
+    ("brown_tag", "universal"),
+    [
+        ("nn", "NOUN"),
+        ("np-tl", "NOUN"),  # title mark dropped
+        ("nns$-hl", "NOUN"),  # headline mark dropped, possessive kept
+        ("pps+bez", "PRON"),  # "it's": a contraction takes its first part's class
+        ("md*", "VERB"),  # "can't": a negated modal is a verb
+        ("*", "ADV"),  # "not"
+        ("fw-in", "X"),  # foreign word, whatever its own class
+        ("od", "ADJ"),
+        ("ex", "DET"),
+        ("to", "PRT"),
+        ("``", "PUNCT"),
+        ("--", "PUNCT"),
+    ],
+)
+def test_brown_tags_fold_into_universal_tags(brown_tag, universal):
+    assert brown.universal_tag(brown_tag) == universal
+
+
+def test_an_unknown_brown_tag_stops_the_build():
+    with pytest.raises(ValueError, match="zzz"):
+        brown.universal_tag("zzz")
+
+
+def test_a_word_may_hold_a_slash():
+    assert brown.parse_line("\tabout/rb 1/2/cd mile/nn ./.") == (["about", "1/2", "mile", "."], ["rb", "cd", "nn", "."])
+
+
+# --------------------------------------------------------------------------- building
+
+
+def test_building_a_slice_keeps_words_and_tags_aligned_and_texts_whole(tmp_path):
+    need_corpus()
+    root = corpus_slice(tmp_path / "brown")
+    built = brown.build_brown_pos(root, seed=1961)
+    frame = built.frame
+    assert len(frame) == 15 * 3 * brown.PER_TEXT, "6 sentences from each of 3 texts of 15 genres"
+    assert (frame["tokens"].str.len() == frame["tags"].str.len()).all()
+    assert frame["tokens"].str.len().between(brown.MIN_WORDS, brown.MAX_WORDS).all()
+    assert (frame["text"] == frame["tokens"].str.join(" ")).all()
+    assert not frame["text"].duplicated().any()
+    assert built.notes["sentences_in_corpus"] > len(frame)
+
+    encoded = catalog._encode(frame, SPEC)
+    assert all(isinstance(tag, int) and 0 <= tag < SPEC.num_labels for row in encoded["tags"] for tag in row)
+    splits = catalog._split(encoded, SPEC, seed=1961)
+    assert sum(map(len, splits.values())) == len(frame)
+    texts = {name: set(frame.set_index("text").loc[part["text"], "group"]) for name, part in splits.items()}
+    assert not (texts["train"] & texts["dev"] or texts["train"] & texts["test"] or texts["dev"] & texts["test"])
+    assert all(len(texts[name]) == 15 for name in ("dev", "test")), "one text of each genre in dev and test"
+
+
+def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
+    need_corpus()
+    folder = catalog.prepare("brown-pos")
+    stats = json.loads((folder / catalog.STATS_FILE).read_text())
+    assert stats["sizes"] == {"train": 2376, "dev": 312, "test": 312}
+    task = load_task("brown-pos")
+    assert task.spec == SPEC and list(task.train.columns) == ["text", "tokens", "tags"]
+    words = sum(len(row) for row in task.train["tokens"])
+    assert words == sum(stats["tags"]["train"].values()) > 40_000
+    card = card_path("brown-pos").read_text(encoding="utf-8")
+    assert "| 2376 | 312 | 312 | 3000 |" in card and f"> {SPEC.description}" in card
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def test_only_the_first_sub_token_of_each_word_is_labelled():
+    #            [CLS] un ##believ ##able news [SEP]
+    word_ids = [None, 0, 0, 0, 1, None]
+    labels = word_start_labels(word_ids, [3, 5])
+    assert labels.tolist() == [IGNORE_INDEX, 3, IGNORE_INDEX, IGNORE_INDEX, 5, IGNORE_INDEX]
+
+
+def _frame(sentences: list[tuple[list[str], list[int]]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": [" ".join(words) for words, _ in sentences],
+            "tokens": [words for words, _ in sentences],
+            "tags": [tags for _, tags in sentences],
+        }
+    )
+
+
+@pytest.mark.slow
+def test_minilm_sub_tokens_carry_their_word_tag_on_the_first_piece_only(tokenizer):
+    words = ["They", "tried", "to", "outface", "Kennedy's", "supporters", "."]
+    tags = [7, 10, 8, 10, 5, 5, 9]
+    split = encode_split(_frame([(words, tags)]), SPEC, tokenizer, 64, train=True)
+    pieces = tokenizer.convert_ids_to_tokens(split.input_ids[0])
+    labels = split.labels[0]
+    assert len(labels) == len(pieces) and labels.dtype == np.int64
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and labels[0] == labels[-1] == IGNORE_INDEX
+    starts = [i for i, piece in enumerate(pieces) if labels[i] != IGNORE_INDEX]
+    assert [labels[i] for i in starts] == tags, "one label per word, in order"
+    assert all(not pieces[i].startswith("##") for i in starts)
+    continuation = [i for i, piece in enumerate(pieces) if piece.startswith("##")]
+    assert continuation and all(labels[i] == IGNORE_INDEX for i in continuation)
+
+
+@pytest.mark.slow
+def test_truncation_drops_the_tail_words_labels_and_collate_pads_with_ignore(tokenizer):
+    long = (["word"] * 30, [5] * 30)
+    short = (["Yes", "."], [11, 9])
+    split = encode_split(_frame([long, short]), SPEC, tokenizer, 16, train=True)
+    assert split.labels.dtype == object and split.labels.shape == (2,)
+    assert len(split.input_ids[0]) == 16 and int((split.labels[0] != IGNORE_INDEX).sum()) == 14
+    batch = collate(split, [1, 0], tokenizer.pad_token_id)
+    assert batch["labels"].shape == batch["input_ids"].shape == (2, 16)
+    assert batch["labels"].dtype == torch.long
+    assert batch["labels"][0].tolist() == [IGNORE_INDEX, 11, 9] + [IGNORE_INDEX] * 13
+    assert (batch["labels"][batch["attention_mask"] == 0] == IGNORE_INDEX).all()
+
+
+@pytest.mark.slow
+def test_other_task_types_still_collate_flat_labels(tokenizer):
+    spec = TaskSpec("toy", TaskType.CLASSIFICATION, "Toy.", ("neg", "pos"))
+    split = encode_split(pd.DataFrame({"text": ["good", "bad film"], "label": [1, 0]}), spec, tokenizer, 16, train=True)
+    batch = collate(split, [0, 1], tokenizer.pad_token_id)
+    assert batch["labels"].tolist() == [1, 0]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_tagging_is_scored_per_word_with_macro_f1_over_tags():
+    gold = [[0, 1, 1], [2, 0]]
+    pred = [[0, 1, 2], [2, 1]]
+    scores = compute_metrics(TaskType.TOKEN, pred, gold)
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    # tag 0: P 1/1 R 1/2 -> 2/3; tag 1: P 1/2 R 1/2 -> 1/2; tag 2: P 1/2 R 1/1 -> 2/3
+    assert scores["f1"] == pytest.approx((2 / 3 + 1 / 2 + 2 / 3) / 3)
+
+
+def test_a_sentence_decoded_to_the_wrong_length_is_an_error():
+    with pytest.raises(ValueError, match="sentence 1"):
+        compute_metrics(TaskType.TOKEN, [[0], [1, 1]], [[0], [1]])
