@@ -17,6 +17,7 @@ from engine.data import card_path, catalog, load_task
 from engine.data.builders import DATASETS
 from engine.data.schema import DEFAULT_METRIC, TaskSpec, TaskType
 from engine.data.sources import brown
+from engine.errors import AutodistillError
 from engine.models.encoding import IGNORE_INDEX, collate, encode_split, word_start_labels
 from engine.training.metrics import compute_metrics
 
@@ -206,3 +207,36 @@ def test_tagging_is_scored_per_word_with_macro_f1_over_tags():
 def test_a_sentence_decoded_to_the_wrong_length_is_an_error():
     with pytest.raises(ValueError, match="sentence 1"):
         compute_metrics(TaskType.TOKEN, [[0], [1, 1]], [[0], [1]])
+
+
+# --------------------------------------------------------------------------- user files
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_a_jsonl_file_of_word_and_tag_lists_loads_as_a_token_task(tmp_path):
+    rows = [{"words": [f"w{i}", "runs"], "ner_tags": ["B-X" if i % 2 else "O", "O"]} for i in range(20)]
+    rows.append({"words": [], "ner_tags": []})
+    task = load_task(_write_jsonl(tmp_path / "tagged.jsonl", rows))
+    assert task.spec.task_type is TaskType.TOKEN and task.spec.label_names == ("B-X", "O")
+    assert sum(len(task.split(s)) for s in ("train", "dev", "test")) == 20
+    assert task.extra["notes"]["missing_dropped"] == 1, "a sentence without words is dropped and counted"
+    row = task.train.iloc[0]
+    assert row["text"] == " ".join(row["tokens"]) and len(row["tags"]) == 2
+
+
+def test_integer_tags_are_kept_as_ids(tmp_path):
+    rows = [{"tokens": ["a", "b", "c"], "tags": [0, 2, i % 3]} for i in range(12)]
+    rows = [{**row, "tokens": [*row["tokens"][:2], f"c{i}"]} for i, row in enumerate(rows)]
+    task = load_task(_write_jsonl(tmp_path / "ids.jsonl", rows), task_type="token")
+    assert task.spec.label_names == ("0", "1", "2")
+    assert all(list(row[:2]) == [0, 2] for row in task.train["tags"])
+
+
+def test_words_and_tags_that_do_not_pair_up_are_refused_naming_the_row(tmp_path):
+    rows = [{"tokens": ["a", "b"], "tags": ["X", "Y"]}, {"tokens": ["a", "b", "c"], "tags": ["X"]}]
+    with pytest.raises(AutodistillError, match=r"row 1 of .*has 3 words but 1 tags"):
+        load_task(_write_jsonl(tmp_path / "bad.jsonl", rows))

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from engine import hub
-from engine.data import catalog
+from engine.data import catalog, token_files
 from engine.data.builders import DATASETS
 from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
 from engine.data.splits import FRACTIONS, dedup, split_indices, stratified_sample
@@ -43,6 +43,8 @@ USUAL_NAMES = {
     "label": ("label", "labels", "target", "score"),
     "answer_text": ("answer_text", "answers"),
     "answer_start": ("answer_start",),
+    "tokens": ("tokens", "words"),
+    "tags": ("tags", "ner_tags", "pos_tags", "upos"),
 }
 #: Normalised column -> the ``load_task`` argument that maps a user column onto it.
 OPTION = {
@@ -242,13 +244,11 @@ def _resolve_columns(available: list[str], given: Mapping[str, str | None], orig
             continue
         candidates = [c for c in usual if c in available and c not in resolved.values()]
         if len(candidates) > 1 and candidates[0] != role:
-            raise AutodistillError(
-                f"{origin} has several possible {role} columns ({', '.join(candidates)}); "
-                f"choose one with {OPTION[role]}"
-            )
+            choose = f"choose one with {OPTION[role]}" if role in OPTION else f"rename the one to use {role!r}"
+            raise AutodistillError(f"{origin} has several possible {role} columns ({', '.join(candidates)}); {choose}")
         if candidates:
             resolved[role] = candidates[0]
-    if "text" not in resolved:
+    if "text" not in resolved and "tokens" not in resolved:
         raise AutodistillError(
             f"no text column in {origin} (looked for {', '.join(USUAL_NAMES['text'])}); "
             f"pass text_col; available columns: {', '.join(map(str, available))}"
@@ -265,6 +265,8 @@ def _is_continuous(labels: pd.Series) -> bool:
 
 
 def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) -> TaskType:
+    if "tokens" in columns and "tags" in columns:
+        return TaskType.TOKEN
     if "answer_text" in columns:
         return TaskType.SPAN
     if "label" not in columns:
@@ -365,7 +367,7 @@ def _fill_splits(
     if "all" in frames or set(frames) == {"train"}:
         frame = frames.get("all", frames.get("train"))
         inputs = ["text", "text_pair"]
-        targets = ["answer_start", "answer_text"] if task_type is TaskType.SPAN else ["label"]
+        targets = {TaskType.SPAN: ["answer_start", "answer_text"], TaskType.TOKEN: ["tags"]}.get(task_type, ["label"])
         frame, dropped = dedup(frame, inputs, targets)
         notes.update(dropped)
         return catalog.split_frame(frame, task_type, seed)
@@ -383,6 +385,8 @@ def _needed(task_type: TaskType, columns: Mapping[str, str], available: list[str
     """The normalised columns a task of ``task_type`` keeps; a missing required one is an error."""
     if task_type is TaskType.SPAN:
         needed, required = ["text", "text_pair", "answer_text", "answer_start"], ("text_pair", "answer_text")
+    elif task_type is TaskType.TOKEN:
+        needed, required = ["tokens", "tags"], ("tokens", "tags")
     else:
         needed, required = ["text", "text_pair", "label"], ("label",)
     for role in required:
@@ -408,6 +412,9 @@ def _normalise(
     complete = part[[c for c in needed if c != "answer_start"]].notna().all(axis=1)
     notes["missing_dropped"] += int((~complete).sum())
     part = part[complete].astype({col: str for col in ("text", "text_pair") if col in part})
+    if "tokens" in part:
+        part, empty = token_files.token_rows(part, lambda row: _where(split, row, origin))
+        notes["missing_dropped"] += empty
     if "answer_text" in part:
         answered = _span_rows(part, split, origin)
         notes["unanswerable_dropped"] += len(part) - len(answered)
@@ -458,6 +465,8 @@ def _build(
     if task_type is TaskType.CLASSIFICATION:
         label_col = columns["label"]
         normalised, label_names = _encode_classes(normalised, hub_names.get(label_col), origin, label_col, notes)
+    elif task_type is TaskType.TOKEN:
+        normalised, label_names = token_files.encode_tags(normalised, origin)
     elif task_type is TaskType.REGRESSION:
         _targets(normalised, origin, columns["label"])
         if pd.concat([f["label"] for f in normalised.values()]).nunique() < 2:
