@@ -21,9 +21,7 @@ from autodistill.recommend import Pick, Recommendation
 from autodistill.space import DEFAULT_SPACE, DistillerConfig
 from autodistill.store import ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Trial
-from engine.config import TrainSettings
-from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.errors import AutodistillError
+from engine import AutodistillError, TaskData, TaskSpec, TaskType, TrainSettings
 from study import agreement, figure4, latency, report, sections, tables
 
 VERSION = featurizer_version("bilstm")
