@@ -5,7 +5,8 @@ the normalised columns, so the rest of the engine never asks where data came fro
 User columns are mapped to normalised ones by the ``*_col`` arguments (or found
 under their usual names), the task type is inferred when the data leave no doubt,
 and every mistake is reported as a one-line :class:`AutodistillError` before
-anything is written.
+anything is written. Token-tagged files (a word-list and a tag-list column) are
+checked and numbered by :mod:`engine.data.token_files`.
 """
 
 from __future__ import annotations
