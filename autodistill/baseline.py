@@ -38,8 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from autodistill.glove import token_spans, tokenize
-from engine.data.schema import TaskData, TaskType
-from engine.errors import AutodistillError, choices_error
+from engine import AutodistillError, TaskData, TaskType, choices_error
 
 BASELINE_MODELS = ("bilstm", "linear")
 _PAD, _UNK, _SEP = 0, 1, 2

@@ -26,7 +26,7 @@ from scipy import stats
 from autodistill.predictor import PredictorSettings, fit_predictor, training_table
 from autodistill.reference import PAPER_FEATURIZER
 from autodistill.store import SOURCES, RunStore
-from engine.errors import AutodistillError, choices_error
+from engine import AutodistillError, choices_error
 
 #: The paper's mean leave-one-dataset-out Spearman over the 8 GLUE tasks (Figure 5).
 PAPER_MEAN_SPEARMAN = 0.33

@@ -35,8 +35,7 @@ import numpy as np
 from autodistill.baseline import BaselineSettings, baseline_score
 from autodistill.glove import load_glove, tokenize
 from autodistill.store import DatasetFeatures, RunStore
-from engine.data.schema import TaskData, TaskType
-from engine.errors import AutodistillError
+from engine import AutodistillError, TaskData, TaskType
 
 #: Bump whenever any feature would come out different for the same data set.
 FEATURIZER_VERSION = "1"

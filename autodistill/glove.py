@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.errors import AutodistillError
+from engine import AutodistillError
 
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -52,7 +52,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
 from autodistill.space import inter_level, policy_name
-from engine.errors import AutodistillError
+from engine import AutodistillError
 
 #: The paper's symbols for the four components (Figure 2's axis labels).
 COMPONENTS = {"inter_loss": "l_inter", "mapping": "m", "pred_loss": "l_pred", "augmentation": "a"}

@@ -71,16 +71,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, DistillerConfig, inter_level
+from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunStore
-from engine import paths
-from engine.errors import AutodistillError, choices_error
+from engine import AutodistillError, choices_error, paths
 
 TARGETS = ("ratio_rank", "ratio")
 VALIDATIONS = ("by_dataset", "random")
 MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: Bumped when the model's input columns change, so stale cached predictors are not reused.
-PREDICTOR_FORMAT = 2
+#: 3: position columns named by the engine's operations (``pos_ca``, ``pos_ra``, ``pos_bt``).
+PREDICTOR_FORMAT = 3
 #: Centres of the interaction terms (10k train examples, a 20M-parameter student), so that the
 #: main effects of augmentation and prediction loss keep their meaning at a typical point.
 _LOG_EXAMPLES_CENTRE = 4.0
@@ -206,7 +206,7 @@ def candidates(
     teacher: ModelDescriptor,
     student: ModelDescriptor,
     teacher_score: float,
-    configs: Sequence[DistillerConfig],
+    configs: Sequence[Pipeline],
 ) -> pd.DataFrame:
     """Store-shaped rows for configs not yet run on a data set, ready for :func:`model_inputs`."""
     return pd.DataFrame(
@@ -267,7 +267,7 @@ class Predictor:
         teacher: ModelDescriptor,
         student: ModelDescriptor,
         teacher_score: float,
-        configs: Sequence[DistillerConfig],
+        configs: Sequence[Pipeline],
     ) -> pd.DataFrame:
         """Candidate configs for a data set, best predicted first, with their predicted score."""
         if features.featurizer_version != self.featurizer_version:

@@ -49,15 +49,22 @@ from autodistill.predictor import (
 )
 from autodistill.reference import PAPER_FEATURIZER
 from autodistill.shipped import STUDY_DIR, import_study, shipped_versions
-from autodistill.space import DistillerConfig
+from autodistill.space import Pipeline
 from autodistill.store import SOURCES, DatasetFeatures, ModelDescriptor, RunStore
-from engine.config import DataColumns, TrainSettings
-from engine.data.schema import TaskData
-from engine.errors import AutodistillError, choices_error
-from engine.models.zoo import DEFAULT_TEACHER
+from engine import (
+    DEFAULT_TEACHER,
+    AutodistillError,
+    DataColumns,
+    TaskData,
+    TrainSettings,
+    choices_error,
+    parse_config,
+)
 
 RECOMMENDATION_FORMAT = "autodistill-recommendation"
-RECOMMENDATION_VERSION = 1
+#: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
+#: Either is read back from the pick's engine config, the one thing that runs.
+RECOMMENDATION_VERSION = 2
 DEFAULT_STUDENT = "layers=0,2,4"
 SCORE_MEANING = (
     "score: predicted within-data-set percentile rank of the distillation ratio (1.0 = better than every "
@@ -71,7 +78,7 @@ class Pick:
     """One recommended configuration, with the engine config that runs it."""
 
     rank: int
-    config: DistillerConfig
+    config: Pipeline
     score: float
     predicted_ratio: float | None
     engine: dict[str, Any]
@@ -89,7 +96,7 @@ class Pick:
     def from_json(cls, data: dict[str, Any]) -> Pick:
         return cls(
             rank=int(data["rank"]),
-            config=DistillerConfig.from_dict(data["config"]),
+            config=Pipeline.from_engine(parse_config(dict(data["engine"]), source="recommended engine config")),
             score=float(data["score"]),
             predicted_ratio=None if data.get("predicted_ratio") is None else float(data["predicted_ratio"]),
             engine=dict(data["engine"]),
@@ -255,7 +262,7 @@ def _descriptors(
     teacher_d = from_runs("teacher", same_teacher)
     student_d = from_runs("student", same_teacher[same_teacher["student_name"] == student])
     if teacher_d is None or student_d is None:
-        from engine.models.zoo import build_student, count_parameters, load_task_model
+        from engine import build_student, count_parameters, load_task_model
 
         if teacher_d is None:
             model = load_task_model(str(teacher_dir), task.spec)
@@ -304,7 +311,7 @@ def recommend(
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.shipped`; None turns that off), said through ``on_status``.
     """
-    from engine.training.finetune import TEACHER_SETTINGS, finetune_teacher
+    from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
 
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")
@@ -350,7 +357,7 @@ def recommend(
     mark = time.perf_counter()
     configs = list(space_for(task.spec.task_type).configurations())
     ranked = distinct_pipelines(rank_model.rank(features, teacher_d, student_d, finetuned.dev_score, configs)).head(top)
-    chosen: list[DistillerConfig] = list(ranked["config"])
+    chosen: list[Pipeline] = list(ranked["config"])
     inputs = model_inputs(
         candidates(features, teacher_d, student_d, finetuned.dev_score, chosen),
         [features],
@@ -404,4 +411,3 @@ def _settings_dict(settings: PredictorSettings) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(settings)
-

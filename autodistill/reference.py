@@ -3,7 +3,9 @@
 AutoDistiller needs past runs to learn from; the authors published 1,239 of
 theirs with features of the 10 tasks involved. This module maps their columns
 to ours (see meta_data/reference/README.md for every mapping decision) so that
-their runs and ours live in one store and one vocabulary.
+their runs and ours live in one store and one vocabulary, the engine's: this is
+where their names (``intermediate_strategy``, ``kd_loss_type``, position columns
+``contextual``/``random``/``backtranslation``) become DistillConfig field values.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill.space import DistillerConfig, stack_from_positions
+from autodistill import legacy
+from autodistill.space import Pipeline, augment_of, stack_from_positions
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
-from engine.paths import META_DATA
+from engine import paths
 
-REFERENCE_DIR = META_DATA / "reference"
+REFERENCE_DIR = paths.META_DATA / "reference"
 RUNS_FILE = "auto_distiller_tabular_data.csv"
 FEATURES_FILE = "dataset_features_50_concat.csv"
 TEACHERS_FILE = "teacher_baseline.csv"
@@ -70,16 +73,16 @@ def read_csv(name: str, folder: Path = REFERENCE_DIR) -> pd.DataFrame:
     return pd.read_csv(folder / name, encoding="utf-8-sig")
 
 
-def _config(row: Mapping[str, Any]) -> DistillerConfig:
-    positions = {name: int(row[name]) for name in ("contextual", "random", "backtranslation")}
+def _config(row: Mapping[str, Any]) -> Pipeline:
+    """One published row as a point of the space (their column names -> DistillConfig fields)."""
+    positions = {op: int(row[name]) for name, op in legacy.OPERATION.items()}
     mi = row["intermediate_loss_type"] == "mi"
-    return DistillerConfig(
+    return Pipeline(
+        mapping=row["intermediate_strategy"],
         inter_loss=row["intermediate_loss_type"],
         alpha=float(row["alpha"]) if mi else None,
-        mapping=row["intermediate_strategy"],
         pred_loss=row["kd_loss_type"],
-        augmenters=stack_from_positions(positions),
-        mixup=bool(row["mixup"]),
+        augment=augment_of(stack_from_positions(positions), bool(row["mixup"])),
         aug_p=float(row["aug_p"]),
         repeated_aug=int(row["repeated_aug"]),
     )
@@ -104,7 +107,7 @@ def paper_runs(folder: Path = REFERENCE_DIR) -> list[RunRecord]:
                 ratio=float(row["ratio"]),
                 source="paper",
                 featurizer_version=PAPER_FEATURIZER,
-                full_config={"distiller": config.to_dict(), "paper_row": row},
+                full_config={"pipeline": config.to_dict(), "paper_row": row},
                 code_version=PAPER_CODE,
                 created_at=PAPER_DATE,
                 run_id=f"paper-{number:04d}",

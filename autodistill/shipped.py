@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.store import DatasetFeatures, RunStore, record_from_row, trial_from_row
-from engine.errors import AutodistillError
-from engine.paths import META_DATA
+from autodistill import legacy
+from autodistill.store import DatasetFeatures, RunRecord, RunStore, nullable, record_from_row, trial_from_row
+from engine import AutodistillError, paths
 
-STUDY_DIR = META_DATA / "study"
+STUDY_DIR = paths.META_DATA / "study"
 RUNS_FILE = "runs.csv"
 TRIALS_FILE = "trials.csv"
 FEATURES_FILE = "features.jsonl"
@@ -73,6 +73,16 @@ def _read_features(path: Path) -> list[DatasetFeatures]:
     return features
 
 
+def _read_runs(path: Path) -> list[RunRecord]:
+    """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed here."""
+    runs = pd.read_csv(path, dtype=IDS)  # hex ids like "12e4..." stay text
+    records = []
+    for row in runs.to_dict("records"):
+        text = nullable(row["augmentation"])
+        records.append(record_from_row({**row, "augmentation": legacy.stack(text) if text else text}))
+    return records
+
+
 def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
     """Load the shipped runs, trials and features into ``store``; return how many runs were new.
 
@@ -82,8 +92,7 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
     missing = [name for name in (RUNS_FILE, TRIALS_FILE, FEATURES_FILE) if not (folder / name).exists()]
     if missing:
         raise AutodistillError(f"no shipped study in {folder} (missing {', '.join(missing)})")
-    runs = pd.read_csv(folder / RUNS_FILE, dtype=IDS)  # hex ids like "12e4..." stay text
-    records = [record_from_row(row) for row in runs.to_dict("records")]
+    records = _read_runs(folder / RUNS_FILE)
     logged = set(store.trials()["trial_id"])
     with store.transaction():
         added = store.add_runs(records, skip_existing=True)

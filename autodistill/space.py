@@ -1,56 +1,72 @@
-"""The Distiller search space (paper §3, Appendix H) as typed data.
+"""The Distiller search space (paper §3, Appendix H), written in the engine's config terms.
 
-A :class:`DistillerConfig` is one point of the space: the four configurable
-components of Eq. 1 (intermediate loss, layer mapping, prediction loss,
-augmentation policy) plus the two augmentation knobs the authors varied in their
-runs (``aug_p``, ``repeated_aug``). A :class:`SearchSpace` lists the allowed
-values, draws random configurations (the paper's §4 random search) and
-enumerates every configuration (what AutoDistiller scores to recommend one).
+A :class:`Pipeline` is one point of the space: the fields of
+:class:`engine.DistillConfig` that make a Distiller pipeline (Eq. 1's layer
+mapping, intermediate loss with α, prediction loss, and the augmentation
+policy with its two knobs), under the engine's own names and values. There is
+no second vocabulary: ``Pipeline(inter_loss="mi", alpha=0.5, augment=("ra",
+"mixup"))`` means what ``inter_loss: mi``, ``alpha: 0.5``, ``augment: ra+mixup``
+mean in a run's config file. A :class:`SearchSpace` lists the allowed values,
+draws random points (the paper's §4 random search) and enumerates every point
+(what AutoDistiller scores to recommend one).
 
-Names follow the authors' published run data so that their 1,239 runs and ours
-share one vocabulary:
+Why a small typed view rather than a :class:`~engine.DistillConfig` itself: a point
+has no data set, teacher, student or budget (the sweep and ``recommend`` add
+those per trial), it must be hashable and cheap (the space has 8,736 points),
+and the space has rules the engine does not (mixup last, each augmenter once,
+α only for MI-α). :meth:`Pipeline.engine_fields` gives the DistillConfig values
+it sets; :meth:`Pipeline.from_engine` reads one back.
 
-* intermediate losses: ``mse``, ``l2``, ``cos``, ``pkd``, ``ce``, ``mi`` (MI-α).
+Fields that act on nothing are not sent to the engine, so a run's config (and
+its run id) holds the engine's defaults there: ``alpha`` is ``None`` for every
+loss but ``mi``, and ``aug_p``/``repeated_aug`` without a text augmenter hold
+the values the authors' runs record there (0.3, 1), which the predictor reads
+as features.
+
+Choices follow the paper and the authors' published runs:
+
+* intermediate losses ``mse``, ``l2``, ``cos``, ``pkd``, ``ce``, ``mi`` (MI-α).
   Appendix H lists MSE, L2, Cos, PKD and MI-α; ``ce`` is absent there but used in
-  the authors' runs and Table 5, so it is part of the space. ``l2`` is in
-  Appendix H but absent from their runs.
-* α of MI-α: Appendix H samples 0.1, 0.5 and 0.9; the authors' runs also hold
-  0.0, 0.7 and 1.0, so any α in [0, 1] is a valid config, and α is ``None``
-  for every other loss (it means nothing there).
-* layer mappings: ``skip``, ``last``, ``emd`` (§3.3.1); prediction losses ``ce``,
+  the authors' runs and Table 5. α of MI-α: Appendix H samples 0.1, 0.5, 0.9;
+  their runs also hold 0.0, 0.7 and 1.0, so any α in [0, 1] is a valid point.
+* layer mappings ``skip``, ``last``, ``emd`` (§3.3.1); prediction losses ``ce``,
   ``mse`` (§3.2).
-* augmentation policy (§3.1, Algorithm 1): an ordered stack of distinct text
-  augmenters drawn from ``contextual`` (CA), ``random`` (RA, EDA-style) and
-  ``backtranslation`` (BT), applied in order, followed by ``mixup`` on the
-  embeddings when enabled. Mixup always comes last because it acts on
-  embeddings, not text.
+* augmentation (§3.1, Algorithm 1): an ordered stack of distinct text
+  operations from ``ca`` (contextual), ``ra`` (random, EDA-style) and ``bt``
+  (back-translation), then ``mixup`` on the embeddings when enabled; mixup
+  always comes last because it acts on embeddings, not text.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Any
 
-from engine.errors import AutodistillError, choices_error
+from engine import AutodistillError, choices_error
+
+if TYPE_CHECKING:
+    from engine import DistillConfig
 
 INTER_LOSSES: tuple[str, ...] = ("mse", "l2", "cos", "pkd", "ce", "mi")
 MI_ALPHAS: tuple[float, ...] = (0.1, 0.5, 0.9)
 MAPPINGS: tuple[str, ...] = ("skip", "last", "emd")
 PRED_LOSSES: tuple[str, ...] = ("ce", "mse")
-TEXT_AUGMENTERS: tuple[str, ...] = ("contextual", "random", "backtranslation")
+#: The text operations of the space, in the order of the predictor's position features.
+TEXT_AUGMENTERS: tuple[str, ...] = ("ca", "ra", "bt")
+MIXUP = "mixup"
 AUG_PS: tuple[float, ...] = (0.1, 0.3, 0.5)
 REPEATED_AUGS: tuple[int, ...] = (1, 4)
 
-#: ``aug_p`` and ``repeated_aug`` of a config without text augmentation: the
-#: authors' defaults, which their runs record even where nothing is augmented.
+#: ``aug_p`` and ``repeated_aug`` of a point without text augmentation: what the
+#: authors' runs record there (the engine then leaves its own defaults).
 DEFAULT_AUG_P = 0.3
 DEFAULT_REPEATED_AUG = 1
 
-#: The separator of an augmentation stack in its one-string form, e.g.
-#: ``"random>contextual"`` = random augmentation first, then contextual.
+#: The separator of a text augmentation stack in its one-string form, e.g.
+#: ``"ra>ca"`` = random augmentation first, then contextual.
 STACK_SEP = ">"
 
 
@@ -60,21 +76,32 @@ def inter_level(loss: str, alpha: float | None) -> str:
 
 
 def policy_name(stack: str, mixup: bool) -> str:
-    """An augmentation policy as one level: ``"random>contextual+mixup"``, ``"mixup"``, ``"none"``."""
-    parts = ([stack] if stack else []) + (["mixup"] if mixup else [])
+    """An augmentation policy as one level: ``"ra>ca+mixup"``, ``"mixup"``, ``"none"``."""
+    parts = ([stack] if stack else []) + ([MIXUP] if mixup else [])
     return "+".join(parts) or "none"
 
 
-@dataclass(frozen=True)
-class DistillerConfig:
-    """One Distiller pipeline: the configurable components of Eq. 1."""
+def _check_augment(augment: tuple[str, ...]) -> None:
+    """The space's rules for a policy: known text operations, each once, mixup only last."""
+    text = augment[:-1] if augment and augment[-1] == MIXUP else augment
+    for name in text:
+        if name not in TEXT_AUGMENTERS:
+            if name == MIXUP:
+                raise AutodistillError(f"augmentation {'+'.join(augment)}: the Distiller space applies mixup last")
+            raise choices_error("augmentation operation", name, (*TEXT_AUGMENTERS, MIXUP))
+    if len(set(text)) != len(text):
+        raise AutodistillError(f"augmentation operations repeat in {'+'.join(augment)}; use each once")
 
+
+@dataclass(frozen=True, kw_only=True)
+class Pipeline:
+    """One Distiller pipeline: the DistillConfig fields of Eq. 1's configurable components."""
+
+    mapping: str = "skip"
     inter_loss: str = "mi"
     alpha: float | None = 0.9
-    mapping: str = "skip"
     pred_loss: str = "ce"
-    augmenters: tuple[str, ...] = ()
-    mixup: bool = False
+    augment: tuple[str, ...] = ()
     aug_p: float = DEFAULT_AUG_P
     repeated_aug: int = DEFAULT_REPEATED_AUG
 
@@ -92,56 +119,101 @@ class DistillerConfig:
             raise choices_error("layer mapping", self.mapping, MAPPINGS)
         if self.pred_loss not in PRED_LOSSES:
             raise choices_error("prediction loss", self.pred_loss, PRED_LOSSES)
-        object.__setattr__(self, "augmenters", tuple(self.augmenters))
-        for name in self.augmenters:
-            if name not in TEXT_AUGMENTERS:
-                raise choices_error("augmenter", name, TEXT_AUGMENTERS)
-        if len(set(self.augmenters)) != len(self.augmenters):
-            raise AutodistillError(f"augmenters repeat in the stack {self.augmenters!r}; use each once")
+        object.__setattr__(self, "augment", tuple(self.augment))
+        _check_augment(self.augment)
         if not 0.0 < self.aug_p <= 1.0:
             raise AutodistillError(f"aug_p is a probability in (0, 1], got {self.aug_p!r}")
         if self.repeated_aug < 1:
             raise AutodistillError(f"repeated_aug counts augmented copies (>= 1), got {self.repeated_aug!r}")
 
     @property
-    def inter_level(self) -> str:
-        return inter_level(self.inter_loss, self.alpha)
+    def mixup(self) -> bool:
+        return bool(self.augment) and self.augment[-1] == MIXUP
+
+    @property
+    def text_augment(self) -> tuple[str, ...]:
+        """The text operations of the policy, in order (mixup left out)."""
+        return self.augment[:-1] if self.mixup else self.augment
 
     @property
     def stack(self) -> str:
         """The text augmentation stack as one string (``""`` when there is none)."""
-        return STACK_SEP.join(self.augmenters)
+        return STACK_SEP.join(self.text_augment)
+
+    @property
+    def inter_level(self) -> str:
+        return inter_level(self.inter_loss, self.alpha)
 
     @property
     def policy(self) -> str:
         return policy_name(self.stack, self.mixup)
 
     def positions(self) -> dict[str, int]:
-        """Position of each text augmenter in the stack (0 = unused, 1 = first), as the authors record it."""
-        return {name: self.augmenters.index(name) + 1 if name in self.augmenters else 0 for name in TEXT_AUGMENTERS}
+        """Position of each text operation in the stack (0 = unused, 1 = first), as the authors record it."""
+        text = self.text_augment
+        return {name: text.index(name) + 1 if name in text else 0 for name in TEXT_AUGMENTERS}
+
+    def engine_fields(self) -> dict[str, Any]:
+        """The DistillConfig values this point sets: ``alpha`` for MI-α only, ``aug_p`` and
+        ``repeated_aug`` only with text augmentation (elsewhere they act on nothing, and a run's
+        config keeps the engine's defaults, so its run id does not depend on them)."""
+        values: dict[str, Any] = {
+            "mapping": self.mapping,
+            "inter_loss": self.inter_loss,
+            "pred_loss": self.pred_loss,
+            "augment": list(self.augment),
+        }
+        if self.alpha is not None:
+            values["alpha"] = self.alpha
+        if self.text_augment:
+            values["aug_p"] = self.aug_p
+            values["repeated_aug"] = self.repeated_aug
+        return values
+
+    @classmethod
+    def from_engine(cls, config: DistillConfig) -> Pipeline:
+        """The point an engine config runs; refused (one line) if it is not in the space."""
+        if config.team is not None:
+            raise AutodistillError("a teacher-team run is not a point of the Distiller search space")
+        if config.inter_loss is None or config.mapping is None:
+            raise AutodistillError("logit-only KD (no intermediate loss) is not a point of the Distiller search space")
+        text = [op for op in config.augment if op != MIXUP]
+        return cls(
+            mapping=config.mapping,
+            inter_loss=config.inter_loss,
+            alpha=config.alpha if config.inter_loss == "mi" else None,
+            pred_loss=config.pred_loss,
+            augment=tuple(config.augment),
+            aug_p=config.aug_p if text else DEFAULT_AUG_P,
+            repeated_aug=config.repeated_aug if text else DEFAULT_REPEATED_AUG,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict that :meth:`from_dict` reads back."""
         data = asdict(self)
-        data["augmenters"] = list(self.augmenters)
+        data["augment"] = list(self.augment)
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DistillerConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
+    def from_dict(cls, data: Mapping[str, Any]) -> Pipeline:
+        names = [f.name for f in fields(cls)]
+        unknown = set(data) - set(names)
         if unknown:
-            raise choices_error("Distiller config key", sorted(unknown)[0], list(cls.__dataclass_fields__))
-        values = dict(data)
-        values["augmenters"] = tuple(values.get("augmenters", ()))
-        return cls(**values)
+            raise choices_error("pipeline field", sorted(unknown)[0], names)
+        return cls(**{**data, "augment": tuple(data.get("augment", ()))})
 
 
 def stack_from_positions(positions: Mapping[str, int]) -> tuple[str, ...]:
-    """Order augmenters by their 1-based stack positions (0 = unused); positions must be 1..k."""
+    """Order operations by their 1-based stack positions (0 = unused); positions must be 1..k."""
     used = sorted((pos, name) for name, pos in positions.items() if pos)
     if [pos for pos, _ in used] != list(range(1, len(used) + 1)):
         raise AutodistillError(f"augmentation positions {dict(positions)} are not a stack 1..k")
     return tuple(name for _, name in used)
+
+
+def augment_of(stack: Sequence[str], mixup: bool) -> tuple[str, ...]:
+    """A policy from its text stack and whether mixup follows it."""
+    return (*stack, MIXUP) if mixup else tuple(stack)
 
 
 @dataclass(frozen=True)
@@ -163,7 +235,7 @@ class SearchSpace:
         return [(loss, alpha) for loss in self.inter_losses for alpha in (self.alphas if loss == "mi" else (None,))]
 
     def stacks(self) -> list[tuple[str, ...]]:
-        """Every ordered stack of distinct augmenters up to ``max_stack`` long, the empty one first."""
+        """Every ordered stack of distinct text operations up to ``max_stack`` long, the empty one first."""
         return [stack for size in range(self.max_stack + 1) for stack in itertools.permutations(self.augmenters, size)]
 
     def _aug_knobs(self, stack: tuple[str, ...]) -> list[tuple[float, int]]:
@@ -172,29 +244,41 @@ class SearchSpace:
             return [(DEFAULT_AUG_P, DEFAULT_REPEATED_AUG)]
         return list(itertools.product(self.aug_ps, self.repeated_augs))
 
-    def configurations(self) -> Iterator[DistillerConfig]:
-        """Every configuration once (aug knobs are fixed to the defaults when nothing is augmented)."""
+    def configurations(self) -> Iterator[Pipeline]:
+        """Every point once (aug knobs are fixed to the defaults when nothing is augmented)."""
         for (loss, alpha), mapping, pred in itertools.product(self.inter_choices(), self.mappings, self.pred_losses):
             for stack, mixup in itertools.product(self.stacks(), self.mixup):
                 for aug_p, repeats in self._aug_knobs(stack):
-                    yield DistillerConfig(loss, alpha, mapping, pred, stack, mixup, aug_p, repeats)
+                    yield Pipeline(
+                        mapping=mapping,
+                        inter_loss=loss,
+                        alpha=alpha,
+                        pred_loss=pred,
+                        augment=augment_of(stack, mixup),
+                        aug_p=aug_p,
+                        repeated_aug=repeats,
+                    )
 
-    def sample(self, rng: random.Random) -> DistillerConfig:
-        """A random configuration: each component uniform over its choices (the §4 random search).
+    def sample(self, rng: random.Random) -> Pipeline:
+        """A random point: each component uniform over its choices (the §4 random search).
 
         The stack is uniform over all ordered stacks, so "no text augmentation" is
-        one choice among them rather than half of the draws.
+        one choice among them rather than half of the draws. The draws are made in
+        a fixed order (loss, stack, knobs, mapping, prediction loss, mixup), so a
+        seed gives the same sweep it always gave.
         """
         loss, alpha = rng.choice(self.inter_choices())
         stack = rng.choice(self.stacks())
         aug_p, repeats = rng.choice(self._aug_knobs(stack))
-        return DistillerConfig(
+        mapping = rng.choice(self.mappings)
+        pred_loss = rng.choice(self.pred_losses)
+        mixup = rng.choice(self.mixup)
+        return Pipeline(
+            mapping=mapping,
             inter_loss=loss,
             alpha=alpha,
-            mapping=rng.choice(self.mappings),
-            pred_loss=rng.choice(self.pred_losses),
-            augmenters=stack,
-            mixup=rng.choice(self.mixup),
+            pred_loss=pred_loss,
+            augment=augment_of(stack, mixup),
             aug_p=aug_p,
             repeated_aug=repeats,
         )

@@ -43,12 +43,13 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill.space import STACK_SEP, DistillerConfig
-from engine import paths
-from engine.errors import AutodistillError, choices_error
+from autodistill import legacy
+from autodistill.space import STACK_SEP, Pipeline, augment_of
+from engine import AutodistillError, choices_error, paths
 
-#: Bumped when the tables change shape; a store written by a newer schema is refused.
-SCHEMA_VERSION = 1
+#: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
+#: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
+SCHEMA_VERSION = 2
 STORE_FORMAT = "autodistill-runs"
 SOURCES = ("ours", "paper")
 EXPORT_FORMATS = (".csv", ".parquet")
@@ -192,7 +193,7 @@ class RunRecord:
 
     dataset: str
     task_kind: str | None
-    config: DistillerConfig
+    config: Pipeline
     teacher: ModelDescriptor
     student: ModelDescriptor
     student_score: float
@@ -217,7 +218,7 @@ class RunRecord:
                 )
             object.__setattr__(self, "ratio", self.student_score / self.teacher_score)
         if self.full_config is None:
-            object.__setattr__(self, "full_config", {"distiller": self.config.to_dict()})
+            object.__setattr__(self, "full_config", {"pipeline": self.config.to_dict()})
 
     def _row(self) -> tuple[Any, ...]:
         cfg = self.config
@@ -327,15 +328,14 @@ def nullable(value: Any) -> Any:
 def record_from_row(row: Mapping[str, Any]) -> RunRecord:
     """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it."""
     stack = tuple(row["augmentation"].split(STACK_SEP)) if nullable(row["augmentation"]) else ()
-    config = DistillerConfig(
-        row["inter_loss"],
-        nullable(row["alpha"]),
-        row["mapping"],
-        row["pred_loss"],
-        stack,
-        bool(row["mixup"]),
-        float(row["aug_p"]),
-        int(row["repeated_aug"]),
+    config = Pipeline(
+        mapping=row["mapping"],
+        inter_loss=row["inter_loss"],
+        alpha=nullable(row["alpha"]),
+        pred_loss=row["pred_loss"],
+        augment=augment_of(stack, bool(row["mixup"])),
+        aug_p=float(row["aug_p"]),
+        repeated_aug=int(row["repeated_aug"]),
     )
 
     def size(value: Any) -> int | None:
@@ -423,8 +423,7 @@ class RunStore:
             raise AutodistillError(f"{self.path} is not a runs store (not an SQLite database)") from None
         if tables and "meta" not in tables:
             raise AutodistillError(f"{self.path} is not a runs store (an SQLite database of something else)")
-        if tables:
-            self._check_meta()
+        version = self._check_meta() if tables else SCHEMA_VERSION
         self._conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
         # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers BUSY there
         # without waiting when several processes create the store at once: retry it like a write.
@@ -438,16 +437,29 @@ class RunStore:
                 "INSERT OR IGNORE INTO meta VALUES (?, ?)",
                 [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION))],
             )
+            if version < 2:
+                self._migrate_v1()
 
-    def _check_meta(self) -> None:
+    def _check_meta(self) -> int:
         meta = dict(self._conn.execute("SELECT key, value FROM meta"))
         if meta.get("format") != STORE_FORMAT:
             raise AutodistillError(f"{self.path} is not a runs store (its meta table names no runs store)")
-        if int(meta.get("schema_version", 0)) > SCHEMA_VERSION:
+        version = int(meta.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
             raise AutodistillError(
                 f"{self.path} uses runs-store schema {meta['schema_version']}, newer than this "
                 f"autodistill's {SCHEMA_VERSION}; upgrade autodistill"
             )
+        return version
+
+    def _migrate_v1(self) -> None:
+        """Schema 1 named text augmenters by long names; rename them to the engine's, once, on open."""
+        rows = self._conn.execute("SELECT run_id, augmentation FROM runs WHERE augmentation != ''").fetchall()
+        self._conn.executemany(
+            "UPDATE runs SET augmentation = ? WHERE run_id = ?",
+            [(legacy.stack(text), run_id) for run_id, text in rows],
+        )
+        self._conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
     # -- transactions -------------------------------------------------------------------------------
 

@@ -22,8 +22,7 @@ from autodistill.features import (
 )
 from autodistill.glove import tokenize
 from autodistill.store import RunStore
-from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.errors import AutodistillError
+from engine import AutodistillError, TaskData, TaskSpec, TaskType
 
 #: Tiny fake word vectors, so that every expected number below can be worked out by hand.
 VECTORS = {

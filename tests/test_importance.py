@@ -24,7 +24,7 @@ from autodistill.store import RunStore
 INTER = [("mse", None), ("cos", None), ("mi", 0.1), ("mi", 0.9)]
 MAPPINGS = ["skip", "last", "emd"]
 PRED = ["ce", "mse"]
-AUG = [("", False), ("", True), ("random>contextual", False)]
+AUG = [("", False), ("", True), ("ra>ca", False)]
 
 
 def _grid_runs(ratio, repeats: int = 3) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def _mi_plus_mapping_times_pred(loss, alpha, mapping, pred, stack, mixup) -> flo
 def test_alpha_is_folded_into_the_intermediate_loss() -> None:
     levels = component_levels(_grid_runs(_mi_plus_mapping_times_pred, repeats=1))
     assert set(levels["inter_loss"]) == {"mse", "cos", "mi-0.1", "mi-0.9"}
-    assert set(levels["augmentation"]) == {"none", "mixup", "random>contextual"}
+    assert set(levels["augmentation"]) == {"none", "mixup", "ra>ca"}
 
 
 def test_our_forest_reproduces_optunas_individual_importances_exactly() -> None:

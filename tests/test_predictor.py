@@ -19,9 +19,9 @@ from autodistill.predictor import (
     training_table,
 )
 from autodistill.reference import PAPER_FEATURIZER, PAPER_MODELS, import_reference
-from autodistill.space import DEFAULT_SPACE, DistillerConfig
+from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
-from engine.errors import AutodistillError
+from engine import AutodistillError
 
 QUICK = PredictorSettings(time_limit=8)
 
@@ -40,8 +40,8 @@ def table(store: RunStore) -> pd.DataFrame:
 
 def test_model_inputs_describe_config_models_and_data_set(table: pd.DataFrame) -> None:
     assert len(table) == 1239
-    row = table[(table["pos_random"] == 1) & (table["pos_contextual"] == 2)].iloc[0]
-    assert row["n_text_aug"] == 2 and row["pos_backtranslation"] == 0
+    row = table[(table["pos_ra"] == 1) & (table["pos_ca"] == 2)].iloc[0]
+    assert row["n_text_aug"] == 2 and row["pos_bt"] == 0
     tiny = table[table["student_layers"] == 2].iloc[0]  # BERT-tiny from BERT-base
     assert tiny["param_ratio"] == pytest.approx(4 / 110)
     assert table.loc[table["inter_loss"] != "mi", "alpha"].isna().all()
@@ -100,7 +100,7 @@ def test_a_predictor_is_cached_and_tied_to_its_featurizer_version(small: pd.Data
 def test_rank_orders_candidate_configs(store: RunStore, small: pd.DataFrame, cache: Path) -> None:
     predictor = fit_predictor(small, PAPER_FEATURIZER, QUICK, cache)
     features = next(f for f in store.features(PAPER_FEATURIZER) if f.dataset == "boolq")
-    configs = [DistillerConfig(), DistillerConfig("mse", None), DistillerConfig(mapping="emd", mixup=True)]
+    configs = [Pipeline(), Pipeline(inter_loss="mse", alpha=None), Pipeline(mapping="emd", augment=("mixup",))]
     ranked = predictor.rank(features, PAPER_MODELS["BERT_BASE"], PAPER_MODELS["TinyBERT4"], 0.734, configs)
     assert set(ranked["config"]) == set(configs)
     assert ranked["predicted"].is_monotonic_decreasing

@@ -9,16 +9,14 @@ import numpy as np
 import pytest
 from conftest import toy_frame
 
-import engine.training.finetune
+import engine
 from autodistill.features import featurizer_version
 from autodistill.predictor import META_FILE, PredictorSettings
 from autodistill.recommend import load_recommendation, recommend
 from autodistill.shipped import export_study
 from autodistill.space import DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
-from engine.config import parse_config
-from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.errors import AutodistillError
+from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config
 from engine.training.finetune import FinetunedModel
 from study.figure4 import group_stats, run_versus_random
 
@@ -77,7 +75,7 @@ def fake_finetune_teacher(teacher, task, settings=None, *, show_progress=True) -
 @pytest.fixture(autouse=True)
 def cached_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
     """The teacher counts as fine-tuned already (recommend's 'teacher cached' case)."""
-    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", fake_finetune_teacher)
+    monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +103,13 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     assert rec.candidates == sum(1 for _ in DEFAULT_SPACE.configurations())
     saved = load_recommendation(rec.save(tmp_path / "rec.json"))
     assert saved.picks == rec.picks and saved.teacher_score == 0.9
-    engine = parse_config(saved.pick(2).engine)
-    assert engine.dataset == "toy" and engine.student == "layers=0,2,4" and engine.inter_loss == "mi"
+    first = json.loads((tmp_path / "rec.json").read_text())
+    for pick in first["picks"]:  # a file of format 1 held the first vocabulary; the engine config is read
+        pick["config"] = {"augmenters": ["random"], "mixup": False}
+    (tmp_path / "v1.json").write_text(json.dumps({**first, "version": 1}))
+    assert load_recommendation(tmp_path / "v1.json").picks == rec.picks
+    config = parse_config(saved.pick(2).engine)
+    assert config.dataset == "toy" and config.student == "layers=0,2,4" and config.inter_loss == "mi"
     with pytest.raises(AutodistillError, match=r"picks 1\.\.5"):
         saved.pick(6)
 
@@ -155,7 +158,7 @@ def test_degenerate_data_sets_are_refused_before_the_teacher_is_trained(
     def never(*args, **kwargs):
         raise AssertionError("the teacher must not be fine-tuned for a data set that cannot be featurized")
 
-    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", never)
+    monkeypatch.setattr(engine, "finetune_teacher", never)
     train = toy_frame(rows, 0)
     if labels is not None:
         train = train.assign(label=labels)

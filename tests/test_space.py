@@ -1,4 +1,4 @@
-"""The Distiller search space (Appendix H) as typed data."""
+"""The Distiller search space (Appendix H), written in the engine's config terms."""
 
 from __future__ import annotations
 
@@ -6,42 +6,68 @@ import random
 
 import pytest
 
-from autodistill.space import DEFAULT_SPACE, DistillerConfig, SearchSpace, stack_from_positions
-from engine.errors import AutodistillError
+from autodistill import legacy
+from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace, stack_from_positions
+from engine import AutodistillError
 
 
 def test_alpha_belongs_to_mi_only() -> None:
-    assert DistillerConfig("mi", 0.5).inter_level == "mi-0.5"
-    assert DistillerConfig("mse", None).inter_level == "mse"
+    assert Pipeline(inter_loss="mi", alpha=0.5).inter_level == "mi-0.5"
+    assert Pipeline(inter_loss="mse", alpha=None).inter_level == "mse"
     with pytest.raises(AutodistillError, match="alpha only applies"):
-        DistillerConfig("mse", 0.5)
+        Pipeline(inter_loss="mse", alpha=0.5)
     with pytest.raises(AutodistillError, match="needs an alpha"):
-        DistillerConfig("mi", None)
+        Pipeline(inter_loss="mi", alpha=None)
 
 
 def test_unknown_component_names_list_the_choices() -> None:
     with pytest.raises(AutodistillError, match="choose one of: emd, last, skip"):
-        DistillerConfig(mapping="diagonal")
-    with pytest.raises(AutodistillError, match="backtranslation, contextual, random"):
-        DistillerConfig(augmenters=("synonym",))
+        Pipeline(mapping="diagonal")
+    with pytest.raises(AutodistillError, match="bt, ca, mixup, ra"):
+        Pipeline(augment=("synonym",))
 
 
 def test_augmentation_policy_is_an_ordered_stack_then_mixup() -> None:
-    config = DistillerConfig(augmenters=("random", "contextual"), mixup=True)
-    assert config.policy == "random>contextual+mixup"
-    assert config.positions() == {"contextual": 2, "random": 1, "backtranslation": 0}
-    assert stack_from_positions(config.positions()) == ("random", "contextual")
-    assert DistillerConfig().policy == "none"
+    config = Pipeline(augment=("ra", "ca", "mixup"))
+    assert config.mixup and config.text_augment == ("ra", "ca")
+    assert config.policy == "ra>ca+mixup"
+    assert config.positions() == {"ca": 2, "ra": 1, "bt": 0}
+    assert stack_from_positions(config.positions()) == ("ra", "ca")
+    assert Pipeline().policy == "none"
+    with pytest.raises(AutodistillError, match="applies mixup last"):
+        Pipeline(augment=("mixup", "ra"))
+    with pytest.raises(AutodistillError, match="repeat"):
+        Pipeline(augment=("ra", "ra"))
 
 
 def test_positions_must_form_a_stack() -> None:
     with pytest.raises(AutodistillError, match="not a stack"):
-        stack_from_positions({"contextual": 2, "random": 0, "backtranslation": 0})
+        stack_from_positions({"ca": 2, "ra": 0, "bt": 0})
 
 
 def test_config_round_trips_through_a_dict() -> None:
-    config = DistillerConfig("pkd", None, "emd", "mse", ("backtranslation",), True, 0.1, 4)
-    assert DistillerConfig.from_dict(config.to_dict()) == config
+    config = Pipeline(mapping="emd", inter_loss="pkd", alpha=None, pred_loss="mse", augment=("bt", "mixup"), aug_p=0.1)
+    assert Pipeline.from_dict(config.to_dict()) == config
+    with pytest.raises(AutodistillError, match="pipeline field"):
+        Pipeline.from_dict({"augmenters": ["random"]})
+
+
+def test_a_point_sets_only_the_engine_fields_that_act() -> None:
+    """α for MI-α only, the augmentation knobs only with text augmentation: the rest keep the engine's defaults."""
+    assert Pipeline(inter_loss="cos", alpha=None, augment=("mixup",)).engine_fields() == {
+        "mapping": "skip",
+        "inter_loss": "cos",
+        "pred_loss": "ce",
+        "augment": ["mixup"],
+    }
+    fields = Pipeline(alpha=0.5, augment=("ca",), aug_p=0.5, repeated_aug=4).engine_fields()
+    assert (fields["alpha"], fields["aug_p"], fields["repeated_aug"]) == (0.5, 0.5, 4)
+
+
+def test_the_first_vocabulary_is_read_at_the_edge_only() -> None:
+    assert legacy.stack("random>contextual") == "ra>ca" == legacy.stack("ra>ca")
+    key = legacy.trial_key(Pipeline(augment=("bt", "ra", "mixup")))
+    assert key["augmenters"] == ["backtranslation", "random"] and key["mixup"] is True
 
 
 def test_enumeration_covers_the_space_once() -> None:

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from autodistill.reference import PAPER_FEATURIZER, import_reference
-from autodistill.space import DistillerConfig
+from autodistill.space import Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
-from engine.errors import AutodistillError
+from engine import AutodistillError
 
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
 STUDENT = ModelDescriptor("minilm-l3", 3, 384, 17_400_000)
@@ -26,14 +26,14 @@ def _run(run_id: str | None = None, **changes: object) -> RunRecord:
     values: dict[str, object] = {
         "dataset": "bbc-news",
         "task_kind": "classification",
-        "config": DistillerConfig("mi", 0.9, "skip", "ce", ("random", "contextual"), True, 0.3, 1),
+        "config": Pipeline(augment=("ra", "ca", "mixup")),
         "teacher": TEACHER,
         "student": STUDENT,
         "student_score": 0.9,
         "teacher_score": 0.95,
         "wall_time_s": 12.5,
         "featurizer_version": "v-test",
-        "full_config": {"distiller": {"inter_loss": "mi"}, "epochs": 3, "lr": 5e-5},
+        "full_config": {"pipeline": {"inter_loss": "mi"}, "epochs": 3, "lr": 5e-5},
     }
     values.update(changes)
     if run_id is not None:
@@ -47,7 +47,7 @@ def test_a_run_comes_back_as_it_went_in(tmp_path: Path) -> None:
         store.add_run(record)
         assert store.run("r1") == record
         row = store.runs().iloc[0]
-    assert row["augmentation"] == "random>contextual" and bool(row["mixup"])
+    assert row["augmentation"] == "ra>ca" and bool(row["mixup"])
     assert row["ratio"] == pytest.approx(0.9 / 0.95)
     assert row["student_params"] == 17_400_000 and row["source"] == "ours"
 
@@ -178,7 +178,7 @@ def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Pa
     }
     assert runs.loc[runs["inter_loss"] != "mi", "alpha"].isna().all()
     # The file's first augmented row has contextual = 2, random = 1: random runs first.
-    assert "random>contextual" in set(runs["augmentation"])
+    assert "ra>ca" in set(runs["augmentation"])
     assert {f.dataset for f in features} >= {"boolq", "cloth", "cola"}
     cola = next(f for f in features if f.dataset == "cola")
     assert len(cola.context_embedding) == len(cola.task_embedding) == 50
@@ -189,7 +189,8 @@ def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) 
     from autodistill.shipped import export_study, import_study
     from autodistill.store import TrialRecord
 
-    plain = _run("12e4", config=DistillerConfig("mse", None, "emd", "mse", (), False, 0.1, 1), wall_time_s=None)
+    config = Pipeline(mapping="emd", inter_loss="mse", alpha=None, pred_loss="mse", aug_p=0.1)
+    plain = _run("12e4", config=config, wall_time_s=None)
     features = DatasetFeatures(
         "bbc-news", "v-test", "classification", 1701, 5, 0.8, "bilstm", (0.5,) * 50, (0.25,) * 50,
         frozenset({"sport", "vote"}),
@@ -217,3 +218,31 @@ def test_an_empty_store_has_nothing_to_ship(tmp_path: Path) -> None:
 
     with RunStore(tmp_path / "empty.sqlite") as store, pytest.raises(AutodistillError, match="autodistill sweep"):
         export_study(store, tmp_path / "study")
+
+
+def test_a_study_shipped_in_the_first_vocabulary_imports_in_the_engines(tmp_path: Path) -> None:
+    """meta_data/study/runs.csv names text augmenters by long names; they become operation names on import."""
+    from autodistill.shipped import RUNS_FILE, export_study, import_study
+
+    with RunStore(tmp_path / "collected.sqlite") as store:
+        store.add_run(_run("r1"))
+        export_study(store, tmp_path / "study")
+    csv = tmp_path / "study" / RUNS_FILE
+    csv.write_text(csv.read_text().replace("ra>ca", "random>contextual"))
+    with RunStore(tmp_path / "fresh.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("r1") == _run("r1")
+
+
+def test_a_schema_1_store_is_renamed_once_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with RunStore(path) as store:
+        store.add_run(_run("r1"))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET augmentation = 'random>contextual'")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with RunStore(path) as store:
+        assert store.runs()["augmentation"].tolist() == ["ra>ca"]
+        assert store.run("r1") == _run("r1")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)

@@ -12,14 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import toy_frame
 
-import engine.pipelines.run as engine_run
+import engine
 from autodistill import sweep
-from autodistill.bridge import distiller_config, engine_config, make_budget, space_for
-from autodistill.space import DEFAULT_SPACE, DistillerConfig, SearchSpace
+from autodistill.bridge import engine_config, make_budget, space_for
+from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store import RunStore
-from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.errors import AutodistillError
-from engine.pipelines.run import RunResult
+from engine import AutodistillError, RunResult, TaskData, TaskSpec, TaskType, parse_config
 
 BUDGET = make_budget(epochs=1, batch_size=16, max_length=16)
 VERSION = "glove50-tfidf.v1+bilstm"
@@ -87,9 +85,11 @@ def _plan(n: int = 4, seed: int = 0, tasks: dict[str, TaskData] = TASKS) -> list
 def test_every_configuration_of_the_space_survives_the_trip_through_the_engine_config() -> None:
     for config in list(DEFAULT_SPACE.configurations())[::7]:
         engine = engine_config(config, "toy", teacher="minilm-l6", student="tiny", budget=BUDGET)
-        assert distiller_config(engine) == config
+        assert Pipeline.from_engine(engine) == config
+    config = Pipeline(mapping="emd", alpha=0.1, pred_loss="mse", augment=("bt", "ra", "mixup"), aug_p=0.5)
+    config = replace(config, repeated_aug=4)
     engine = engine_config(
-        DistillerConfig("mi", 0.1, "emd", "mse", ("backtranslation", "random"), True, 0.5, 4),
+        config,
         "toy",
         teacher="minilm-l6",
         student="tiny",
@@ -99,9 +99,17 @@ def test_every_configuration_of_the_space_survives_the_trip_through_the_engine_c
     assert (engine.aug_p, engine.repeated_aug, engine.train.epochs) == (0.5, 4, 1)
 
 
+def test_fields_that_act_on_nothing_keep_the_engines_defaults_so_run_ids_stay() -> None:
+    plain = engine_config(Pipeline(inter_loss="cos", alpha=None), "toy", teacher="minilm-l6", student="tiny",
+                          budget=BUDGET)  # fmt: skip
+    default = parse_config({"dataset": "toy", "teacher": "minilm-l6", "student": "tiny", "inter_loss": "cos",
+                            "train": BUDGET.model_dump(exclude_unset=True)})  # fmt: skip
+    assert plain == default
+
+
 def test_logit_only_kd_is_not_a_point_of_the_space() -> None:
     with pytest.raises(AutodistillError, match="not a point of the Distiller search space"):
-        distiller_config({"dataset": "toy", "mapping": None, "inter_loss": None})
+        Pipeline.from_engine(parse_config({"dataset": "toy", "mapping": None, "inter_loss": None}))
 
 
 def test_regression_tasks_are_never_given_a_cross_entropy_prediction_loss() -> None:
@@ -178,7 +186,7 @@ def test_an_engine_error_becomes_the_trials_error_line(tmp_path: Path, monkeypat
     def broken(config, **kwargs):
         raise ValueError("the critic diverged\nsecond line")
 
-    monkeypatch.setattr(engine_run, "run", broken)
+    monkeypatch.setattr(engine, "run", broken)
     trial = next(t for t in _plan() if t.kind == "distill")
     outcome = sweep.execute_trial(trial)
     assert outcome.result is None
@@ -283,7 +291,8 @@ def test_a_too_small_data_set_is_refused_before_any_trial(tmp_path: Path) -> Non
 def test_a_real_sweep_on_the_toy_task_records_engine_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toy_task: TaskData
 ) -> None:
-    from engine.config import TrainSettings
+    import engine.pipelines.run as engine_run
+    from engine import TrainSettings
 
     monkeypatch.setattr(engine_run, "TEACHER_SETTINGS", TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16))
     space = replace(SearchSpace(), augmenters=(), mixup=(False,), inter_losses=("mse",), mappings=("last",))
@@ -292,7 +301,7 @@ def test_a_real_sweep_on_the_toy_task_records_engine_runs(
     with RunStore(tmp_path / "runs.sqlite") as store:
         report = sweep.run_trials(trials, store, featurizer_version=VERSION, workers=0, show_progress=False,
                                   tasks={"toy": toy_task})  # fmt: skip
-        assert not report.failed, report.failed
+        assert not report.failed, [r.error for r in report.failed]
         runs = store.runs(source="ours")
         record = store.run(runs["run_id"].iloc[0])
     assert len(runs) == 1 and runs["student_layers"].iloc[0] == 2 and runs["teacher_layers"].iloc[0] == 6

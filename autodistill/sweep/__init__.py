@@ -1,0 +1,36 @@
+"""Random search over the Distiller space (paper §4), in local worker processes or on a Ray cluster.
+
+AutoDistiller learns from past runs; a sweep makes them. The package keeps the
+decision apart from the machinery:
+
+* :mod:`~autodistill.sweep.plan` — which trials to run (a pure function of the request);
+* :mod:`~autodistill.sweep.execute` — one trial through :func:`engine.run` /
+  :func:`engine.finetune`, its failure as one line;
+* :mod:`~autodistill.sweep.backends` — in this process or a local process pool;
+  :mod:`~autodistill.sweep.ray_backend` — Ray tasks;
+* :mod:`~autodistill.sweep.runner` — running the pending trials, logging each
+  outcome in the runs store, the summary.
+"""
+
+from autodistill.sweep.backends import BACKENDS
+from autodistill.sweep.execute import Outcome, TrialFn, available_cpus, error_line, execute_trial
+from autodistill.sweep.plan import Trial, parse_students, plan, sample_configs, trial_id
+from autodistill.sweep.runner import SweepReport, ensure_features, run_sweep, run_trials
+
+__all__ = [
+    "BACKENDS",
+    "Outcome",
+    "SweepReport",
+    "Trial",
+    "TrialFn",
+    "available_cpus",
+    "ensure_features",
+    "error_line",
+    "execute_trial",
+    "parse_students",
+    "plan",
+    "run_sweep",
+    "run_trials",
+    "sample_configs",
+    "trial_id",
+]
