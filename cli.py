@@ -821,7 +821,7 @@ def recommend_command(
         )
         for p in rec.picks[:top]:
             c = p.config
-            text_aug = bool(c.augmenters)
+            text_aug = bool(c.text_augment)
             table.add_row(
                 str(p.rank),
                 c.inter_level,
