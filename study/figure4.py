@@ -26,18 +26,18 @@ import pandas as pd
 from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
 from autodistill.predictor import PredictorSettings
 from autodistill.recommend import DEFAULT_STUDENT, Recommendation, load_recommendation, recommend
-from autodistill.space import DistillerConfig
+from autodistill.space import Pipeline
 from autodistill.store import RunStore
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from engine import AutodistillError, TaskData, TrainSettings, load_task
 from study.tables import TOP_K, sweep_setting
 
 
-def random_configs(task: TaskData, n: int, seed: int, exclude: Sequence[DistillerConfig]) -> list[DistillerConfig]:
+def random_configs(task: TaskData, n: int, seed: int, exclude: Sequence[Pipeline]) -> list[Pipeline]:
     """``n`` distinct random configurations the task can run, none of them in ``exclude``."""
     space = space_for(task.spec.task_type)
     rng = random.Random(f"autodistill-vs-random:{seed}:{task.spec.name}")
-    drawn: dict[DistillerConfig, None] = {}
+    drawn: dict[Pipeline, None] = {}
     while len(drawn) < n:
         config = space.sample(rng)
         if config not in exclude:
@@ -65,7 +65,7 @@ def versus_random_trials(
     budget = budget or make_budget()
     rec = recommendation
     picked = [p.config for p in rec.picks[:top]]
-    groups: list[tuple[str, DistillerConfig | None]] = [("AutoDistiller", c) for c in picked]
+    groups: list[tuple[str, Pipeline | None]] = [("AutoDistiller", c) for c in picked]
     groups += [("random", c) for c in random_configs(task, random_n, seed, picked)]
     groups.append(("no-KD", None))
     return [

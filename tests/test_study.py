@@ -18,7 +18,7 @@ from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.features import featurizer_version
 from autodistill.importance import COMPONENTS, PAIRS, pair_name
 from autodistill.recommend import Pick, Recommendation
-from autodistill.space import DEFAULT_SPACE, DistillerConfig
+from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store import ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Trial
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, TrainSettings
@@ -38,17 +38,17 @@ AUG_GAIN = {"layers=0,2,4": -0.01, "tiny": 0.05}
 NO_KD = 0.845
 
 
-def _configs() -> list[DistillerConfig]:
+def _configs() -> list[Pipeline]:
     """Every intermediate-loss level, without and with contextual augmentation: 16 configurations."""
     return [
-        DistillerConfig(loss, alpha, "skip", "ce", stack)
+        Pipeline(inter_loss=loss, alpha=alpha, augment=augment)
         for loss, alpha in DEFAULT_SPACE.inter_choices()
-        for stack in ((), ("contextual",))
+        for augment in ((), ("ca",))
     ]
 
 
 def _trial(
-    kind: str, dataset: str, student: str, budget: TrainSettings, ratio: float, config: DistillerConfig | None = None
+    kind: str, dataset: str, student: str, budget: TrainSettings, ratio: float, config: Pipeline | None = None
 ) -> TrialRecord:
     """A finished sweep trial: a no-KD baseline (``config`` None) or a distillation."""
     if config is None:
@@ -84,7 +84,7 @@ def fill(store: RunStore, budgets: Mapping[str, TrainSettings] | None = None) ->
                     student,
                     0.9,
                     0.9,
-                    ratio=base + LEVEL_BONUS.get(config.inter_level, 0.0) + AUG_GAIN[name] * bool(config.augmenters),
+                    ratio=base + LEVEL_BONUS.get(config.inter_level, 0.0) + AUG_GAIN[name] * bool(config.text_augment),
                     featurizer_version=VERSION,
                 )
                 for config in _configs()
@@ -144,12 +144,12 @@ def test_the_store_summary_counts_runs_budgets_and_runs_above_the_no_kd_baseline
     assert tiny["no-KD ratio"] == NO_KD and tiny["best KD ratio"] == pytest.approx(0.95)
     # without augmentation 0.86, 0.88, 0.90 beat 0.845; with it (+0.05) all 8 do
     assert tiny["runs above no-KD"] == 11
-    assert tiny["best configuration"] == "mi-0.9 / skip / ce / contextual"
+    assert tiny["best configuration"] == "mi-0.9 / skip / ce / ca"
 
 
 def _add_best_beta_run(store: RunStore) -> None:
     """One more run of the layer subset on beta, better than any other there."""
-    config = DistillerConfig("cos", None, "last", "mse")
+    config = Pipeline(mapping="last", inter_loss="cos", alpha=None, pred_loss="mse")
     store.add_runs([RunRecord("beta", "classification", config, TEACHER, STUDENTS["layers=0,2,4"], 0.9, 0.9, 0.97)])
 
 
@@ -161,7 +161,7 @@ def test_the_headline_takes_each_data_sets_best_run_with_its_reduction_and_speed
     alpha, beta = table.loc["alpha"], table.loc["beta"]
     # alpha: tiny with MI-α 0.9 and augmentation, 0.8 + 0.10 + 0.05
     assert alpha["best KD ratio"] == pytest.approx(0.95) and alpha["student"] == "tiny"
-    assert alpha["configuration"] == "mi-0.9 / skip / ce / contextual" and alpha["teacher"] == "minilm-l6"
+    assert alpha["configuration"] == "mi-0.9 / skip / ce / ca" and alpha["teacher"] == "minilm-l6"
     assert alpha["no-KD ratio"] == NO_KD
     assert alpha["parameter reduction"] == pytest.approx(22_713_216 / 4_400_000)
     assert alpha["CPU speed-up"] == 10.0
@@ -208,7 +208,7 @@ LAYERS_BUDGET = make_budget(epochs=2, lr=3e-4, max_length=48, max_train_examples
 def test_each_student_is_compared_under_its_own_budget(tmp_path: Path) -> None:
     with RunStore(tmp_path / "students.sqlite") as students_store:
         fill(students_store, {"tiny": TINY_BUDGET, "layers=0,2,4": LAYERS_BUDGET})
-        mi, cos = DistillerConfig("mi", 0.9, "skip", "ce"), DistillerConfig("cos", None, "skip", "ce")
+        mi, cos = Pipeline(), Pipeline(inter_loss="cos", alpha=None)
         # on alpha the layer subset's budget is the data set's most common (3 of 5 trials)...
         for config in (mi, cos):
             students_store.record_trial(_trial("distill", "alpha", "layers=0,2,4", LAYERS_BUDGET, 0.9, config))
@@ -351,9 +351,8 @@ def test_the_headline_opens_the_page_with_the_figures_the_readme_quotes(
     assert "no-KD ratio: 0.845 on average" in headline
     assert "leave-one-dataset-out Spearman averages 0.35 over 2 held-out data set(s)" in headline
     assert "top 5 against random has no finished held-out data set yet" in headline
-    assert (
-        "| alpha | 0.950 | minilm-l6 | tiny | mi-0.9 / skip / ce / contextual | 0.845 | 22.7M | 4.4M | 5.2x | 10.0x |"
-        in (headline)
+    assert "| alpha | 0.950 | minilm-l6 | tiny | mi-0.9 / skip / ce / ca | 0.845 | 22.7M | 4.4M | 5.2x | 10.0x |" in (
+        headline
     )
     assert "| minilm-l6 | layers=0,2,4 | alpha | 16 | 30.0 | 15.0 | 2.0x |" in headline
     assert "one thread" in headline and "batch 1" in headline and "untrained" in headline
@@ -378,7 +377,7 @@ def _task(name: str) -> TaskData:
 
 def _recommendation(dataset: str, student: str, budget) -> Recommendation:
     """Five MI-α picks (fake_trial distils MI-α to 0.9, any other loss to 0.8)."""
-    configs = [DistillerConfig("mi", 0.9, m, p) for m in ("skip", "last", "emd") for p in ("ce", "mse")][:5]
+    configs = [Pipeline(mapping=m, pred_loss=p) for m in ("skip", "last", "emd") for p in ("ce", "mse")][:5]
     picks = tuple(
         Pick(k, c, 1 - k / 10, None, engine_config(c, dataset, teacher="minilm-l6", student=student, budget=budget)
              .model_dump(mode="json"))
