@@ -61,13 +61,13 @@ def mixup_examples_per_second(task: TaskData, batches: int = 20) -> float:
             batch = collate(split, list(range(16 * b, 16 * (b + 1))), tokenizer.pad_token_id)
             perm, lam = plan_mixup(rng, 16, 1, "beta", 0.4)
             mix_inputs(student, batch, perm, lam)
-            mix_targets(batch["labels"], task.spec, perm, lam, batch["input_ids"].shape[1], task.spec.num_labels)
+            mix_targets(batch["labels"], task.spec, perm, lam, batch["input_ids"].shape[1])
     return 16 * batches / (time.perf_counter() - start)
 
 
 def wait_shares(task: TaskData, policies: list[tuple[str, ...]], examples: int) -> list[dict]:
-    import engine.training.finetune
     import engine.pipelines.run
+    import engine.training.finetune
     from engine.config import DistillConfig, TrainSettings
 
     teacher = TrainSettings(epochs=1, batch_size=16, max_length=64, max_train_examples=examples, max_eval_examples=64)

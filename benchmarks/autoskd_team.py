@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 import engine.pipelines.run
-from engine.teachers.learned import retrain_candidates
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data import TaskType, load_task
 from engine.models.encoding import encode_split, limit_examples
+from engine.models.zoo import load_tokenizer
+from engine.pipelines.candidates import retrain_candidates
 from engine.pipelines.run import RunResult, run
 from engine.teachers.team import prepare_team
-from engine.models.zoo import load_tokenizer
 
 DEFAULT_TEAM = ("minilm-l6", "minilm-l6:layers=0,1,2,3", "minilm-l6:layers=0,1,2", "minilm-l6:layers=0,1")
 

@@ -35,14 +35,15 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.config import TrainSettings, parse_config  # noqa: E402
+from engine.components import parse_config  # noqa: E402
+from engine.config import TrainSettings  # noqa: E402
 from engine.data import load_task  # noqa: E402
-from engine.models.encoding import collate, encode_split, limit_examples  # noqa: E402
 from engine.kd.mapping import build_mapping  # noqa: E402
 from engine.kd.objective import DistillationObjective  # noqa: E402
 from engine.kd.teacher_cache import TeacherCache  # noqa: E402
-from engine.training.trainer import Trainer  # noqa: E402
+from engine.models.encoding import collate, encode_split, limit_examples  # noqa: E402
 from engine.models.zoo import build_student, load_task_model, load_tokenizer  # noqa: E402
+from engine.training.trainer import Trainer  # noqa: E402
 
 
 def skip_pairs(student) -> list[tuple[int, int]]:

@@ -1,0 +1,83 @@
+"""The Distiller engine's public API: what the meta layer, the study and the CLI may use.
+
+Everything above the engine (``autodistill``, ``study``, ``cli``) imports from
+``engine`` only, never from its submodules; ``tests/test_layout.py`` checks it.
+The names are resolved lazily (PEP 562), so ``import engine`` stays cheap and
+importing one engine module never drags in the whole engine.
+
+Layout, by the terms of Distiller's Eq. 1:
+
+* ``config``      the typed schema of one run; ``components`` checks names against the registries
+* ``data``        catalog data sets, loaders, splits, data cards
+* ``models``      zoo (teachers, students), encoding, batches, the task-head registry
+* ``kd``          the objective (Eq. 1), layer mappings, projections, losses, the teacher-output cache
+* ``augment``     data augmentation a(x, y): operations, policies, workers
+* ``training``    the one training loop, teacher fine-tuning, metrics, several processes
+* ``teachers``    teacher teams, teacher policies, AutoSKDBERT's learned distribution
+* ``pipelines``   ``run(config) -> RunResult`` as plain steps, the student's export, prediction
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Public name -> the module that defines it (a name equal to its module's last part is the module).
+_EXPORTS: dict[str, str] = {
+    # running pipelines
+    "run": "engine.pipelines.run",
+    "finetune": "engine.pipelines.run",
+    "RunResult": "engine.pipelines.result",
+    "cpu_latency_ms": "engine.pipelines.latency",
+    "retrain_candidates": "engine.pipelines.candidates",
+    "predict_file": "engine.pipelines.predict",
+    "pregenerate": "engine.augment.pregenerated",
+    "finetune_teacher": "engine.training.finetune",
+    "TEACHER_SETTINGS": "engine.training.finetune",
+    # configuration
+    "DistillConfig": "engine.config",
+    "TrainSettings": "engine.config",
+    "DataColumns": "engine.config",
+    "TeamConfig": "engine.config",
+    "parse_config": "engine.components",
+    "load_config_file": "engine.config",
+    "merge_overrides": "engine.config",
+    "check_components": "engine.components",
+    "component_names": "engine.components",
+    # data
+    "load_task": "engine.data",
+    "list_datasets": "engine.data",
+    "show_dataset": "engine.data",
+    "prepare_dataset": "engine.data",
+    "read_prepared": "engine.data.catalog",
+    "TaskData": "engine.data.schema",
+    "TaskSpec": "engine.data.schema",
+    "TaskType": "engine.data.schema",
+    # models
+    "DEFAULT_TEACHER": "engine.models.presets",
+    "STUDENT_PRESETS": "engine.models.presets",
+    "list_models": "engine.models.zoo",
+    "build_student": "engine.models.zoo",
+    "load_task_model": "engine.models.zoo",
+    "load_tokenizer": "engine.models.zoo",
+    "count_parameters": "engine.models.zoo",
+    "encode_split": "engine.models.encoding",
+    # infrastructure
+    "AutodistillError": "engine.errors",
+    "choices_error": "engine.errors",
+    "paths": "engine.paths",
+    "distributed": "engine.training.distributed",
+    "exit_with_parent": "engine.lifetime",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    globals()[name] = value
+    return value

@@ -6,8 +6,11 @@ student ``f^S``, the data set, the layer mapping ``m_ij``, the intermediate loss
 temperature, and the weights β1, γ1, β2, γ2. It loads from YAML/JSON or from CLI
 flags and is written next to every result, so a run can always be repeated.
 
-Component names are checked against the registries (not a hard-coded ``Literal``),
-so that registering a new loss or mapping makes it valid here with no edit.
+This module is the schema only and imports no component: the names of losses,
+mappings, augmentations, critics and teacher policies are checked against their
+registries by :func:`engine.components.check_components`, which
+:func:`engine.components.parse_config` (the edge) and :func:`engine.pipelines.run` call, so
+that registering a new component makes it valid here with no edit.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.errors import AutodistillError, choices_error
-from engine.models.zoo import DEFAULT_TEACHER, STUDENT_PRESETS
+from engine.errors import AutodistillError
+from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS
+from engine.teachers.spec import parse_teacher_spec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -53,12 +57,6 @@ class TrainSettings(BaseModel):
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between resumable checkpoints")
 
 
-def _check_name(kind: str, value: str | None, registry_names: list[str]) -> str | None:
-    if value is not None and value not in registry_names:
-        raise choices_error(kind, value, registry_names)
-    return value
-
-
 #: Tolerance on Σθ = 1 for a categorical distribution given by hand or saved as a candidate.
 THETA_TOLERANCE = 1e-6
 
@@ -66,7 +64,7 @@ THETA_TOLERANCE = 1e-6
 class TeamConfig(BaseModel):
     """A teacher team and how each step's teacher signal is formed from it (AutoSKDBERT).
 
-    ``teachers`` are teacher specs (``engine.teachers.team.parse_teacher_spec``): a preset,
+    ``teachers`` are teacher specs (``engine.teachers.spec.parse_teacher_spec``): a preset,
     hub id or folder, optionally ``:layers=0,1,2`` (a layer subset), ``:seed=N`` or
     ``:epochs=N`` (another fine-tune). ``mode`` picks the teacher policy; the
     remaining fields are the ``learned`` mode's (§2.4, Algorithm 1, Table 9).
@@ -96,16 +94,7 @@ class TeamConfig(BaseModel):
     @field_validator("teachers")
     @classmethod
     def _parse_teachers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from engine.teachers.team import parse_teacher_spec
-
         return tuple(str(parse_teacher_spec(text)) for text in value)
-
-    @field_validator("mode")
-    @classmethod
-    def _known_mode(cls, value: str) -> str:
-        from engine.teachers.team import TEACHER_POLICIES
-
-        return _check_name("teacher policy", value, TEACHER_POLICIES.names()) or value
 
     @model_validator(mode="after")
     def _team_fits_mode(self) -> TeamConfig:
@@ -164,7 +153,7 @@ class DistillConfig(BaseModel):
     mapping: str | None = "skip"
     inter_loss: str | None = "mse"
     alpha: float = Field(0.9, ge=0, le=1, description="MI-α interpolation; used by inter_loss='mi' only")
-    critic: Literal["transformer", "mlp"] = "transformer"
+    critic: str = Field("transformer", description="MI-α critic (a CRITICS registry name)")
     inter_weight: float = Field(1.0, ge=0, description="scale of the Σ m_ij l^inter term")
     # l^pred and its weights. None means "the paper's default for this setting".
     pred_loss: str = "ce"
@@ -202,8 +191,6 @@ class DistillConfig(BaseModel):
         if "teacher" not in data and teachers and isinstance(teachers[0], str):
             from contextlib import suppress
 
-            from engine.teachers.team import parse_teacher_spec
-
             with suppress(AutodistillError):  # the team field's own validation reports it
                 data["teacher"] = parse_teacher_spec(teachers[0]).base
         return data
@@ -224,6 +211,12 @@ class DistillConfig(BaseModel):
             return {**data, "train": {**train, "lr": lr}}
         return data
 
+    @field_validator("mapping", "inter_loss", mode="before")
+    @classmethod
+    def _none_spelled_out(cls, value: Any) -> Any:
+        """``none`` switches a term off, in a YAML file as on the command line (``--mapping none``)."""
+        return None if isinstance(value, str) and value.strip().lower() in {"none", "null", ""} else value
+
     @field_validator("augment", mode="before")
     @classmethod
     def _split_augment(cls, value: Any) -> Any:
@@ -231,36 +224,6 @@ class DistillConfig(BaseModel):
         if isinstance(value, str):
             return tuple(name for name in value.replace("+", ",").replace(" ", ",").split(",") if name)
         return value
-
-    @field_validator("augment")
-    @classmethod
-    def _known_augment(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from engine.augment import AUGMENTERS
-
-        for name in value:
-            _check_name("augmentation operation", name, AUGMENTERS.names())
-        return value
-
-    @field_validator("mapping")
-    @classmethod
-    def _known_mapping(cls, value: str | None) -> str | None:
-        from engine.kd.mapping import MAPPINGS
-
-        return _check_name("layer mapping", value, MAPPINGS.names())
-
-    @field_validator("inter_loss")
-    @classmethod
-    def _known_inter_loss(cls, value: str | None) -> str | None:
-        from engine.kd.losses.intermediate import INTER_LOSSES
-
-        return _check_name("intermediate loss", value, INTER_LOSSES.names())
-
-    @field_validator("pred_loss")
-    @classmethod
-    def _known_pred_loss(cls, value: str) -> str:
-        from engine.kd.losses.prediction import PRED_LOSSES
-
-        return _check_name("prediction loss", value, PRED_LOSSES.names()) or value
 
     @model_validator(mode="after")
     def _intermediate_is_all_or_nothing(self) -> DistillConfig:
@@ -271,10 +234,6 @@ class DistillConfig(BaseModel):
                 raise ValueError("team distillation is prediction-layer KD only; set mapping and inter_loss to null")
             if self.augment:
                 raise ValueError("team distillation does not take an augmentation policy; leave augment empty")
-            if self.team.mode == "learned":
-                from engine.teachers.learned import SOFT_TARGET_LOSSES
-
-                _check_name("prediction loss of learned mode", self.pred_loss, SOFT_TARGET_LOSSES.names())
         return self
 
     @property
@@ -290,19 +249,12 @@ class DistillConfig(BaseModel):
         return beta1, gamma1, beta2, gamma2
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """Pydantic's report as one line naming the first bad field."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
     return f"{source}: {where}: {message}"
-
-
-def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:
-    """Validate a raw mapping, turning pydantic's report into one line naming the field."""
-    try:
-        return DistillConfig.model_validate(data)
-    except ValidationError as exc:
-        raise AutodistillError(_format_validation_error(exc, source)) from None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -21,20 +21,20 @@ LAM = torch.tensor([[0.7, 0.25, 1.0]])
 
 
 def test_class_labels_mix_as_lambda_weighted_one_hots():
-    mixed = mix_targets(torch.tensor([0, 1, 2]), CLS, PERM, LAM, width=8, num_labels=3)
+    mixed = mix_targets(torch.tensor([0, 1, 2]), CLS, PERM, LAM, width=8)
     expected = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.25, 0.75], [0.0, 0.0, 1.0]])  # λ = 1 keeps y_i
     torch.testing.assert_close(mixed, expected)
     torch.testing.assert_close(mixed.sum(-1), torch.ones(3))
 
 
 def test_regression_targets_mix_linearly():
-    mixed = mix_targets(torch.tensor([1.0, 3.0, 5.0]), REG, PERM, LAM, width=8, num_labels=1)
+    mixed = mix_targets(torch.tensor([1.0, 3.0, 5.0]), REG, PERM, LAM, width=8)
     torch.testing.assert_close(mixed, torch.tensor([0.7 * 1 + 0.3 * 3, 0.25 * 3 + 0.75 * 5, 5.0]))
 
 
 def test_span_targets_mix_per_position():
     labels = torch.tensor([[1, 2], [3, 3], [4, 6]])  # (start, end) token positions
-    mixed = mix_targets(labels, SPAN, PERM, LAM, width=8, num_labels=1)
+    mixed = mix_targets(labels, SPAN, PERM, LAM, width=8)
     assert mixed.shape == (3, 2, 8)
     start0 = torch.zeros(8)
     start0[1], start0[3] = 0.7, 0.3
@@ -45,7 +45,7 @@ def test_span_targets_mix_per_position():
 def test_two_mixup_rounds_compose():
     perm = torch.tensor([[1, 0], [1, 0]])
     lam = torch.tensor([[0.5, 0.5], [0.2, 0.2]])
-    mixed = mix_targets(torch.tensor([0, 1]), CLS, perm, lam, width=4, num_labels=3)
+    mixed = mix_targets(torch.tensor([0, 1]), CLS, perm, lam, width=4)
     torch.testing.assert_close(mixed, torch.tensor([[0.5, 0.5, 0.0], [0.5, 0.5, 0.0]]))
 
 

@@ -16,10 +16,11 @@ from engine.augment.feed import AugmentFeed
 from engine.augment.policy import example_rng, frame_examples
 from engine.augment.pregenerated import PregeneratedSource
 from engine.augment.random_eda import RandomAugmentation
-from engine.config import DistillConfig, TrainSettings, parse_config
+from engine.components import parse_config
+from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.models.encoding import encode_split
 from engine.errors import AutodistillError
+from engine.models.encoding import encode_split
 from engine.models.zoo import load_tokenizer
 
 CLS = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))

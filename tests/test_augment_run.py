@@ -14,17 +14,17 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, BertConfig
 
-import engine.training.finetune
 import engine.pipelines.run
+import engine.training.finetune
 from engine.augment import backtranslation as bt_module
 from engine.augment import build_policy
 from engine.augment.backtranslation import apertium_modes
 from engine.augment.training import AugmentingTrainer, build_feed
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
-from engine.models.encoding import encode_split
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective
+from engine.models.encoding import encode_split
 from engine.models.zoo import load_tokenizer
 
 SETTINGS = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, seed=0)

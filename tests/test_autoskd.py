@@ -11,22 +11,24 @@ import pytest
 import torch
 from transformers import BertConfig, BertForQuestionAnswering, BertForSequenceClassification
 
+import engine.pipelines.candidates
 import engine.pipelines.run
+from engine.config import DistillConfig, TeamConfig, TrainSettings
+from engine.data.schema import TaskSpec, TaskType
+from engine.kd.losses import PRED_LOSSES
+from engine.kd.teacher_cache import TeacherOutputs
+from engine.models.encoding import EncodedSplit, collate
+from engine.pipelines.candidates import retrain_candidates
 from engine.teachers.learned import (
     SOFT_TARGET_LOSSES,
     CategoricalDistribution,
     LearnedPolicy,
     candidate_steps,
-    retrain_candidates,
     select_teachers,
     unrolled_gradient,
 )
-from engine.config import DistillConfig, TeamConfig, TrainSettings
-from engine.data.schema import TaskSpec, TaskType
-from engine.models.encoding import EncodedSplit, collate
-from engine.kd.losses import PRED_LOSSES
-from engine.kd.teacher_cache import TeacherOutputs
-from engine.teachers.team import TeamObjective, subset
+from engine.teachers.objective import TeamObjective
+from engine.teachers.team import subset
 
 # --------------------------------------------------------------------------- Eq. 8
 
@@ -165,8 +167,8 @@ class FakeCache:
     def lookup(self, index, width, device, layers):
         rows = self.logits[index]
         if self.span:
-            return TeacherOutputs(logits=(rows[:, 0, :width], rows[:, 1, :width]), hidden_states={})
-        return TeacherOutputs(logits=rows, hidden_states={})
+            return TeacherOutputs(logits=[rows[:, 0, :width], rows[:, 1, :width]], hidden_states={})
+        return TeacherOutputs(logits=[rows], hidden_states={})
 
 
 def _tiny_bert(spec: TaskSpec) -> torch.nn.Module:
@@ -309,7 +311,7 @@ def test_retraining_candidates_runs_each_theta_as_a_sample_run_and_ranks_them(mo
         seen.append(cfg)
         return SimpleNamespace(student_score=cfg.team.theta[1])  # pretend: more weight on "b" is better
 
-    monkeypatch.setattr(engine.pipelines.run, "run", fake_run)
+    monkeypatch.setattr(engine.pipelines.candidates, "run", fake_run)
     runs = retrain_candidates(config, learned, limit=2)
     assert [r.step for r in runs] == [5, 3]  # spread over phase 2, the last included; best first
     assert all(c.team.mode == "sample" and c.team.teachers == config.team.teachers for c in seen)

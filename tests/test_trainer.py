@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 from engine.config import TrainSettings
-from engine.training.finetune import train_supervised
 from engine.models.zoo import build_student, load_tokenizer
+from engine.training.finetune import train_supervised
 
 SETTINGS = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
 

@@ -30,8 +30,8 @@ from engine.augment.mixup import plan_mixup
 from engine.augment.policy import AugmentPolicy, TextExample, examples_frame, frame_examples
 from engine.augment.workers import Work, augment_batches, augment_batches_in_worker, worker_pool
 from engine.data.schema import TaskType
-from engine.models.encoding import EncodedSplit, collate, encode_split
 from engine.errors import AutodistillError
+from engine.models.encoding import EncodedSplit, collate, encode_split
 
 Batch = dict[str, torch.Tensor]
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.augment.base import AUGMENTERS, EmbeddingOperation
-from engine.data.schema import TaskSpec, TaskType
+from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 
 if TYPE_CHECKING:
@@ -121,18 +121,14 @@ def mix_inputs(
 
 
 def mix_targets(
-    labels: torch.Tensor, spec: TaskSpec, perm: torch.Tensor, lam: torch.Tensor, width: int, num_labels: int
+    labels: torch.Tensor, spec: TaskSpec, perm: torch.Tensor, lam: torch.Tensor, width: int
 ) -> torch.Tensor:
-    """ŷ = λ y_i + (1-λ) y_j (§3.1): class distributions [B, C], real targets [B], or
-    per-position start/end distributions [B, 2, width] for span tasks."""
-    import torch.nn.functional as F
+    """ŷ = λ y_i + (1-λ) y_j (§3.1), on the task head's soft targets: class distributions
+    [B, C], real targets [B], per-position start/end distributions [B, 2, width] for spans,
+    or per-token tag distributions [B, width, C] for tagging (the paper's sentence-tagging rule)."""
+    from engine.models.heads import task_head
 
-    if spec.task_type is TaskType.REGRESSION:
-        target = labels.float().reshape(-1)
-    elif spec.task_type is TaskType.SPAN:
-        target = labels.float() if labels.is_floating_point() else F.one_hot(labels, width).float()
-    else:
-        target = labels.float() if labels.is_floating_point() else F.one_hot(labels, num_labels).float()
+    target = task_head(spec).soft_targets(labels, spec, width)
     for p, lam_r in zip(perm.to(labels.device), lam.to(labels.device), strict=True):
         weight = lam_r.reshape(-1, *([1] * (target.dim() - 1)))
         target = weight * target + (1 - weight) * target[p]

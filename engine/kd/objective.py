@@ -4,84 +4,121 @@
       + β1 l^pred(f^T(x), f^S(x)) + γ1 l^pred(y, f^S(x))       (original examples)
       + β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂))      (augmented examples)
 
-:class:`SupervisedObjective` is γ1 alone (teacher fine-tuning, the no-KD student
-baseline). :class:`DistillationObjective` is the whole equation; each term lives
-in its own component (``engine.kd.mapping``, ``engine.kd.losses``), this module only
-adds them up with the configured weights.
+The prediction-layer pair β·l^pred(teacher, student) + γ·l^pred(y, student) is
+written once, :class:`PredictionTerms`; the original and augmented examples and
+the teacher teams (:mod:`engine.teachers.team`) all use it. :class:`SupervisedObjective`
+is γ1 alone (teacher fine-tuning, the no-KD student baseline).
+:class:`DistillationObjective` is the whole equation; each term lives in its own
+component (``engine.kd.mapping``, ``engine.kd.losses``), this module only adds them
+up with the configured weights. What differs by task type comes from the task head
+(:mod:`engine.models.heads`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from engine.augment.mixup import check_mixup_model, mix_inputs, mix_targets
 from engine.augment.policy import AugmentPolicy
 from engine.config import DistillConfig
-from engine.data.schema import TaskSpec, TaskType
+from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.losses import LABEL_LOSSES, PRED_LOSSES, build_inter_loss, check_pred_loss
+from engine.kd.losses.prediction import DistillLoss, LabelLoss
 from engine.kd.mapping import build_mapping
 from engine.kd.projection import HiddenProjection
 from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
-from engine.training.trainer import Batch, model_inputs
+from engine.models.batch import Batch, model_inputs
+from engine.models.heads import TaskHead, task_head
 
 
-def prediction_heads(outputs: object, spec: TaskSpec) -> list[torch.Tensor]:
-    """The prediction layer's logits as a list: [logits], or [start, end] for spans."""
-    if spec.task_type is TaskType.SPAN:
-        return [outputs.start_logits, outputs.end_logits]
-    return [outputs.logits]
+@dataclass(frozen=True)
+class PredictionTerms:
+    """β·l^pred(f^T(x), f^S(x)) + γ·l^pred(y, f^S(x)) of Eq. 1 for one batch of examples.
+
+    ``kd_loss`` compares student and teacher logits (``PRED_LOSSES``), ``label_loss``
+    the student's logits and the ground truth (``LABEL_LOSSES``); the task head says
+    which positions and targets each compares. Losses average over a task's head
+    outputs (span start and end, as BERT's SQuAD head does).
+    """
+
+    spec: TaskSpec
+    kd_loss: DistillLoss
+    label_loss: LabelLoss
+    temperature: float = 1.0
+
+    @property
+    def head(self) -> TaskHead:
+        return task_head(self.spec)
+
+    def distill(
+        self, student: list[Tensor], teacher: list[Tensor], batch: Batch, kd_loss: DistillLoss | None = None
+    ) -> Tensor:
+        """l^pred(f^T(x), f^S(x)); ``kd_loss`` overrides the configured one (AutoSKDBERT's θ step)."""
+        loss = kd_loss or self.kd_loss
+        student, mask = self.head.kd_view(student, batch)
+        teacher, _ = self.head.kd_view(teacher, batch)
+        terms = [
+            loss(s.float(), t.float(), temperature=self.temperature, mask=mask)
+            for s, t in zip(student, teacher, strict=True)
+        ]
+        return sum(terms) / len(terms)
+
+    def supervise(self, student: list[Tensor], targets: Tensor, batch: Batch) -> Tensor:
+        """l^pred(y, f^S(x)) against labels, or mixup's soft targets."""
+        student, wanted, mask = self.head.label_view(student, targets, self.spec, batch)
+        terms = [
+            self.label_loss(s.float(), y, task_type=self.spec.task_type, mask=mask)
+            for s, y in zip(student, wanted, strict=True)
+        ]
+        return sum(terms) / len(terms)
+
+    def __call__(
+        self,
+        student: list[Tensor],
+        teacher: list[Tensor],
+        targets: Tensor,
+        batch: Batch,
+        *,
+        beta: float,
+        gamma: float,
+        suffix: str = "",
+        kd_loss: DistillLoss | None = None,
+    ) -> tuple[Tensor, dict[str, float]]:
+        """The weighted pair and its parts to log (``kd``/``gt``, plus ``suffix``)."""
+        total = torch.zeros((), device=batch["attention_mask"].device)
+        logs: dict[str, float] = {}
+        if beta:
+            kd = self.distill(student, teacher, batch, kd_loss)
+            total, logs["kd" + suffix] = total + beta * kd, float(kd.detach())
+        if gamma:
+            gt = self.supervise(student, targets, batch)
+            total, logs["gt" + suffix] = total + gamma * gt, float(gt.detach())
+        return total, logs
 
 
-def logit_list(logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
-    return list(logits) if isinstance(logits, tuple) else [logits]
-
-
-def label_targets(labels: torch.Tensor, spec: TaskSpec) -> list[torch.Tensor]:
-    """Per-head targets; regression targets standardized with the task's label scale."""
-    if spec.task_type is TaskType.SPAN:
-        return [labels[:, 0], labels[:, 1]]
-    if spec.label_scale is not None:
-        mean, std = spec.label_scale
-        return [(labels - mean) / std]
-    return [labels]
-
-
-def natural_label_loss(spec: TaskSpec) -> str:
-    """Fine-tuning's loss: cross-entropy for classes and spans, MSE for regression."""
-    return "mse" if spec.task_type is TaskType.REGRESSION else "ce"
+def prediction_terms(spec: TaskSpec, pred_loss: str, temperature: float = 1.0) -> PredictionTerms:
+    """The configured l^pred pair, refusing CE on a regression task before training."""
+    check_pred_loss(pred_loss, spec.task_type)
+    return PredictionTerms(spec, PRED_LOSSES.get(pred_loss), LABEL_LOSSES.get(pred_loss), temperature)
 
 
 class SupervisedObjective:
     """γ1·l^pred(y, f(x)) with γ1 = 1: plain fine-tuning, no teacher."""
 
     def __init__(self, spec: TaskSpec) -> None:
-        self.spec = spec
-        self.label_loss = LABEL_LOSSES.get(natural_label_loss(spec))
+        self.terms = prediction_terms(spec, task_head(spec).natural_loss)
 
     def trainable_modules(self) -> list[nn.Module]:
         return []
 
-    def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        outputs = student(**model_inputs(student, batch))
-        loss = mean_over_heads(
-            self.label_loss,
-            prediction_heads(outputs, self.spec),
-            label_targets(batch["labels"], self.spec),
-            self.spec,
-            batch,
-        )
+    def __call__(self, student: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        logits = self.terms.head.logits(student(**model_inputs(student, batch)))
+        loss = self.terms.supervise(logits, batch["labels"], batch)
         return loss, {"gt": float(loss.detach())}
-
-
-def mean_over_heads(
-    fn, logits: list[torch.Tensor], targets: list[torch.Tensor], spec: TaskSpec, batch: Batch
-) -> torch.Tensor:
-    """Average a label loss over heads (span start and end, as BERT's SQuAD head does)."""
-    mask = batch["attention_mask"].bool() if spec.task_type is TaskType.SPAN else None
-    total = sum(fn(lg.float(), t, task_type=spec.task_type, mask=mask) for lg, t in zip(logits, targets, strict=True))
-    return total / len(logits)
 
 
 class DistillationObjective:
@@ -107,31 +144,27 @@ class DistillationObjective:
         cache: TeacherCache | None = None,
         augmentation: AugmentPolicy | None = None,
     ) -> None:
-        check_pred_loss(config.pred_loss, spec.task_type)
         self.spec, self.config, self.teacher, self.cache = spec, config, teacher, cache
+        self.terms = prediction_terms(spec, config.pred_loss, config.temperature)
         self.augmentation = augmentation
         self.mixup_rounds = augmentation.mixup_rounds if augmentation is not None else 0
         self.staged: Batch | None = None
         if self.mixup_rounds:
             check_mixup_model(teacher, "teacher")
         self.beta1, self.gamma1, self.beta2, self.gamma2 = config.weights
-        self.pred_loss = PRED_LOSSES.get(config.pred_loss)
-        self.label_loss = LABEL_LOSSES.get(config.pred_loss)
-        teacher_config = teacher.config
         self.mapping = self.projection = self.inter_loss = None
         if config.mapping is not None and config.inter_loss is not None:
-            self.mapping = build_mapping(
-                config.mapping,
-                num_student_layers=student_layers,
-                num_teacher_layers=teacher_config.num_hidden_layers,
-            )
-            self.projection = HiddenProjection(student_layers, student_width, teacher_config.hidden_size)
-            self.inter_loss = build_inter_loss(
-                config.inter_loss,
-                hidden_size=teacher_config.hidden_size,
-                alpha=config.alpha,
-                critic=config.critic,
-            )
+            self._build_intermediate(config, teacher.config, student_layers, student_width)
+
+    def _build_intermediate(self, config: DistillConfig, teacher_config, student_layers: int, width: int) -> None:
+        """m_ij, the student-to-teacher width projection and l^inter (the first line of Eq. 1)."""
+        self.mapping = build_mapping(
+            config.mapping, num_student_layers=student_layers, num_teacher_layers=teacher_config.num_hidden_layers
+        )
+        self.projection = HiddenProjection(student_layers, width, teacher_config.hidden_size)
+        self.inter_loss = build_inter_loss(
+            config.inter_loss, hidden_size=teacher_config.hidden_size, alpha=config.alpha, critic=config.critic
+        )
 
     def trainable_modules(self) -> list[nn.Module]:
         return [m for m in (self.projection, self.inter_loss) if m is not None]
@@ -144,35 +177,23 @@ class DistillationObjective:
             self.teacher.eval()
             return teacher_forward(self.teacher, batch, self.spec)
 
-    def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, student: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         outputs = student(**model_inputs(student, batch), output_hidden_states=self.mapping is not None)
         teacher = self.teacher_outputs(batch)
-        student_logits = prediction_heads(outputs, self.spec)
-        mask = batch["attention_mask"].bool() if self.spec.task_type is TaskType.SPAN else None
-        logs: dict[str, float] = {}
-        loss = torch.zeros((), device=batch["input_ids"].device)
+        loss, logs = self.terms(
+            self.terms.head.logits(outputs),
+            teacher.logits,
+            batch["labels"],
+            batch,
+            beta=self.beta1,
+            gamma=self.gamma1,
+        )
         if self.mapping is not None:
             inter = self.mapping.loss(
-                self.projection(outputs.hidden_states),
-                teacher.hidden_states,
-                batch["attention_mask"],
-                self.inter_loss,
+                self.projection(outputs.hidden_states), teacher.hidden_states, batch["attention_mask"], self.inter_loss
             )
             loss = loss + self.config.inter_weight * inter
             logs["inter"] = float(inter.detach())
-        if self.beta1:
-            kd = sum(
-                self.pred_loss(s.float(), t.float(), temperature=self.config.temperature, mask=mask)
-                for s, t in zip(student_logits, logit_list(teacher.logits), strict=True)
-            ) / len(student_logits)
-            loss = loss + self.beta1 * kd
-            logs["kd"] = float(kd.detach())
-        if self.gamma1:
-            gt = mean_over_heads(
-                self.label_loss, student_logits, label_targets(batch["labels"], self.spec), self.spec, batch
-            )
-            loss = loss + self.gamma1 * gt
-            logs["gt"] = float(gt.detach())
         if self.augmentation is not None:
             aug_loss, aug_logs = self.augmented_terms(student, batch["input_ids"].device)
             loss = loss + aug_loss
@@ -183,7 +204,7 @@ class DistillationObjective:
         """Hand over the next batch's augmented copies (``aug_*`` tensors, mixup's plan)."""
         self.staged = augmented
 
-    def augmented_terms(self, student: nn.Module, device: torch.device) -> tuple[torch.Tensor, dict[str, float]]:
+    def augmented_terms(self, student: nn.Module, device: torch.device) -> tuple[Tensor, dict[str, float]]:
         """β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂)) of Eq. 1, teacher run live on x̂."""
         if self.staged is None:
             raise AutodistillError(
@@ -191,10 +212,9 @@ class DistillationObjective:
                 "train with engine.augment.training.AugmentingTrainer"
             )
         aug, self.staged = self.staged, None
-        zero = torch.zeros((), device=device)
         size = aug["aug_input_ids"].shape[0]
         if size == 0 or not (self.beta2 or self.gamma2):
-            return zero, {"aug_examples": float(size)}
+            return torch.zeros((), device=device), {"aug_examples": float(size)}
         inputs = {k[4:]: v.to(device) for k, v in aug.items() if k.startswith("aug_")}
         targets, width = inputs.pop("labels"), inputs["input_ids"].shape[1]
         student_inputs = teacher_inputs = inputs
@@ -203,25 +223,18 @@ class DistillationObjective:
             student_inputs = mix_inputs(student, inputs, perm, lam)
             with torch.no_grad():
                 teacher_inputs = mix_inputs(self.teacher, inputs, perm, lam)
-            targets = mix_targets(targets, self.spec, perm, lam, width, self.spec.num_labels)
+            targets = mix_targets(targets, self.spec, perm, lam, width)
         with torch.no_grad():
             self.teacher.eval()
-            teacher_out = self.teacher(**model_inputs(self.teacher, teacher_inputs))
-        student_logits = prediction_heads(student(**model_inputs(student, student_inputs)), self.spec)
-        mask_batch = {"attention_mask": student_inputs["attention_mask"]}
-        mask = mask_batch["attention_mask"].bool() if self.spec.task_type is TaskType.SPAN else None
-        loss, logs = zero, {"aug_examples": float(size)}
-        if self.beta2:
-            kd = sum(
-                self.pred_loss(s.float(), t.float(), temperature=self.config.temperature, mask=mask)
-                for s, t in zip(student_logits, prediction_heads(teacher_out, self.spec), strict=True)
-            ) / len(student_logits)
-            loss = loss + self.beta2 * kd
-            logs["kd_aug"] = float(kd.detach())
-        if self.gamma2:
-            gt = mean_over_heads(
-                self.label_loss, student_logits, label_targets(targets, self.spec), self.spec, mask_batch
-            )
-            loss = loss + self.gamma2 * gt
-            logs["gt_aug"] = float(gt.detach())
-        return loss, logs
+            teacher_logits = self.terms.head.logits(self.teacher(**model_inputs(self.teacher, teacher_inputs)))
+        student_logits = self.terms.head.logits(student(**model_inputs(student, student_inputs)))
+        loss, logs = self.terms(
+            student_logits,
+            teacher_logits,
+            targets,
+            {"attention_mask": student_inputs["attention_mask"]},
+            beta=self.beta2,
+            gamma=self.gamma2,
+            suffix="_aug",
+        )
+        return loss, {"aug_examples": float(size), **logs}

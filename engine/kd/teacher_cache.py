@@ -25,26 +25,25 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
-from engine.data.schema import TaskSpec, TaskType
+from engine.data.schema import TaskSpec
+from engine.models.batch import model_inputs
 from engine.models.encoding import EncodedSplit, collate
+from engine.models.heads import TaskHead, task_head
 from engine.paths import publish_folder, subdir
 
 
 @dataclass
 class TeacherOutputs:
-    """A batch of teacher outputs: logits (or span start/end logits) and hidden states."""
+    """A batch of teacher outputs: the head outputs (:mod:`engine.models.heads`) and hidden states."""
 
-    logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+    logits: list[torch.Tensor]
     hidden_states: tuple[torch.Tensor, ...] | dict[int, torch.Tensor]
 
 
 def teacher_forward(teacher: nn.Module, batch: dict[str, torch.Tensor], spec: TaskSpec) -> TeacherOutputs:
     """One live teacher forward, in the same shape the cache serves."""
-    from engine.training.trainer import model_inputs
-
     out = teacher(**model_inputs(teacher, batch), output_hidden_states=True)
-    logits = (out.start_logits, out.end_logits) if spec.task_type is TaskType.SPAN else out.logits
-    return TeacherOutputs(logits=logits, hidden_states=tuple(out.hidden_states))
+    return TeacherOutputs(logits=task_head(spec).logits(out), hidden_states=tuple(out.hidden_states))
 
 
 def split_fingerprint(split: EncodedSplit) -> str:
@@ -58,10 +57,9 @@ def split_fingerprint(split: EncodedSplit) -> str:
 class TeacherCache:
     """Memory-mapped teacher outputs for every example of one encoded split."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, head: TaskHead) -> None:
         meta = json.loads((folder / "meta.json").read_text())
-        self.folder = folder
-        self.span = meta["span"]
+        self.folder, self.head = folder, head
         self.num_hidden = meta["num_hidden"]
         self.logits = np.load(folder / "logits.npy", mmap_mode="r")
         self.hidden = [np.load(folder / f"hidden_{i}.npy", mmap_mode="r") for i in range(self.num_hidden)]
@@ -83,14 +81,14 @@ class TeacherCache:
         key = hashlib.sha256(f"{teacher_id}|{split_fingerprint(split)}".encode()).hexdigest()[:16]
         folder = subdir("teacher_cache") / key
         if (folder / "meta.json").exists():
-            return cls(folder)
+            return cls(folder, task_head(spec))
         # Two processes (sweep workers, say) may build the same cache at once: the first publishes.
         publish_folder(
             folder,
             lambda partial: cls._compute(teacher, spec, split, pad_id, partial, batch_size, device, show_progress),
             marker="meta.json",
         )
-        return cls(folder)
+        return cls(folder, task_head(spec))
 
     @staticmethod
     def _compute(
@@ -104,6 +102,7 @@ class TeacherCache:
         show_progress: bool,
     ) -> None:
         n, length = len(split), max(len(ids) for ids in split.input_ids)
+        head = task_head(spec)
         teacher.eval()
         logits_mm, hidden_mm = None, []
         with torch.no_grad(), Progress(disable=not show_progress, transient=True) as progress:
@@ -112,28 +111,26 @@ class TeacherCache:
                 indices = list(range(start, min(start + batch_size, n)))
                 batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}
                 out = teacher_forward(teacher, batch, spec)
-                width = batch["input_ids"].shape[1]
+                width, packed = batch["input_ids"].shape[1], head.pack(out.logits)
+                rows = slice(start, start + len(indices))
                 if logits_mm is None:
-                    logits_shape = (n, 2, length) if spec.task_type is TaskType.SPAN else (n, out.logits.shape[-1])
-                    logits_mm = np.lib.format.open_memmap(folder / "logits.npy", "w+", np.float32, logits_shape)
+                    shape = [n, *packed.shape[1:]]
+                    if head.token_axis is not None:
+                        shape[head.token_axis] = length
+                    logits_mm = np.lib.format.open_memmap(folder / "logits.npy", "w+", np.float32, tuple(shape))
                     for i, h in enumerate(out.hidden_states):
                         hidden_mm.append(
                             np.lib.format.open_memmap(
                                 folder / f"hidden_{i}.npy", "w+", np.float16, (n, length, h.shape[-1])
                             )
                         )
-                if spec.task_type is TaskType.SPAN:
-                    logits_mm[start : start + len(indices), 0, :width] = out.logits[0].float().cpu().numpy()
-                    logits_mm[start : start + len(indices), 1, :width] = out.logits[1].float().cpu().numpy()
-                else:
-                    logits_mm[start : start + len(indices)] = out.logits.float().cpu().numpy()
+                logits_mm[head.cache_slice(rows, width, packed.dim())] = packed.float().cpu().numpy()
                 for mm, h in zip(hidden_mm, out.hidden_states, strict=True):
-                    mm[start : start + len(indices), :width] = h.half().cpu().numpy()
+                    mm[rows, :width] = h.half().cpu().numpy()
                 progress.advance(task, len(indices))
         for mm in [logits_mm, *hidden_mm]:
             mm.flush()
         meta = {
-            "span": spec.task_type is TaskType.SPAN,
             "num_hidden": len(hidden_mm),
             "examples": n,
             "length": length,
@@ -155,10 +152,6 @@ class TeacherCache:
         def take(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array[rows]))[back].to(device)
 
-        if self.span:
-            both = take(self.logits)[:, :, :width].float()
-            logits: torch.Tensor | tuple[torch.Tensor, torch.Tensor] = (both[:, 0], both[:, 1])
-        else:
-            logits = take(self.logits).float()
+        logits = self.head.unpack(take(self.logits).float(), width)
         hidden = {i: take(self.hidden[i][:, :width]).float() for i in layers}
         return TeacherOutputs(logits=logits, hidden_states=hidden)

@@ -31,8 +31,6 @@ import torch
 from torch import nn
 from transformers import (
     AutoConfig,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
     PreTrainedModel,
@@ -42,37 +40,9 @@ from transformers import (
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError, choices_error
 from engine.hub import hub_usable
+from engine.models.heads import fitted_label_space, task_head
+from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS, StudentShape
 from engine.paths import subdir
-
-DEFAULT_TEACHER = "minilm-l6"
-
-
-@dataclass(frozen=True)
-class StudentShape:
-    """A fresh-BERT student shape (paper Table 6, scaled to what runs offline), with the learning
-    rate it trains at when the user sets none. Its layers start from random weights, so the
-    pretrained-model rate of 5e-5 leaves it near chance after a few epochs. Measured by
-    distilling from MiniLM on bbc-news (3 epochs, 128 tokens, default pipeline; dev accuracy):
-    ``tiny`` .24 at 5e-5, .82 at 1e-3, .94 at 2e-3; ``mini`` .97 at 1e-3, .57 at 2e-3;
-    ``tinybert4`` .98 at 1e-3. ``small`` is wider than MiniLM and was not measured: its rate
-    follows the trend of wider shapes wanting smaller rates."""
-
-    layers: int
-    hidden: int
-    heads: int
-    ffn: int
-    lr: float
-
-
-#: Named student shapes. Widths follow the paper's Table 6 students; a student
-#: wider than the teacher's embedding matrix cannot be PCA-initialised (see
-#: :func:`_pca_projection`), which only matters for ``small`` under MiniLM.
-STUDENT_PRESETS: dict[str, StudentShape] = {
-    "tiny": StudentShape(layers=2, hidden=128, heads=2, ffn=512, lr=2e-3),
-    "mini": StudentShape(layers=4, hidden=256, heads=4, ffn=1024, lr=1e-3),
-    "tinybert4": StudentShape(layers=4, hidden=312, heads=12, ffn=1200, lr=1e-3),
-    "small": StudentShape(layers=4, hidden=512, heads=8, ffn=2048, lr=5e-4),
-}
 
 _LAYERS_RE = re.compile(r"^layers[=:]\s*(\d+(?:\s*,\s*\d+)*)$")
 
@@ -175,25 +145,6 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
         raise _not_loadable(name, exc) from None
 
 
-def _head_class(spec: TaskSpec) -> type:
-    if spec.task_type is TaskType.SPAN:
-        return AutoModelForQuestionAnswering
-    return AutoModelForSequenceClassification
-
-
-def _head_kwargs(spec: TaskSpec) -> dict[str, object]:
-    if spec.task_type is TaskType.SPAN:
-        return {}
-    kwargs: dict[str, object] = {"num_labels": spec.num_labels}
-    if spec.task_type is TaskType.REGRESSION:
-        kwargs["problem_type"] = "regression"
-    else:
-        kwargs["problem_type"] = "single_label_classification"
-        kwargs["id2label"] = dict(enumerate(spec.label_names))
-        kwargs["label2id"] = {name: i for i, name in enumerate(spec.label_names)}
-    return kwargs
-
-
 def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
     """A pretrained encoder with a (new or existing) head for ``spec``'s task."""
     load_config(name)  # one-line error for bad names before the heavy load
@@ -203,32 +154,15 @@ def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     try:
-        return _head_class(spec).from_pretrained(
-            source, attn_implementation="eager", ignore_mismatched_sizes=True, **_head_kwargs(spec)
+        head = task_head(spec)
+        return head.model_class.from_pretrained(
+            source, attn_implementation="eager", ignore_mismatched_sizes=True, **head.head_kwargs(spec)
         )
     finally:
         hf_logging.set_verbosity(verbosity)
 
 
 # --------------------------------------------------------------------------- label spaces
-
-
-def _model_label_space(config: object) -> tuple[str, ...] | str | None:
-    """What a model folder already predicts: None for a head-less encoder."""
-    architectures = " ".join(getattr(config, "architectures", None) or [])
-    if "QuestionAnswering" in architectures:
-        return "span"
-    if "SequenceClassification" not in architectures:
-        return None
-    if getattr(config, "problem_type", None) == "regression" or config.num_labels == 1:
-        return "regression"
-    return tuple(str(config.id2label[i]) for i in sorted(config.id2label))
-
-
-def _task_label_space(spec: TaskSpec) -> tuple[str, ...] | str:
-    if spec.task_type is TaskType.CLASSIFICATION:
-        return tuple(spec.label_names)
-    return spec.task_type.value
 
 
 def check_label_space(name: str, config: object, spec: TaskSpec) -> None:
@@ -238,7 +172,7 @@ def check_label_space(name: str, config: object, spec: TaskSpec) -> None:
     A head-less encoder fits any task. A classifier whose labels are unnamed
     (``LABEL_0``, ...) must have the task's number of classes.
     """
-    have, want = _model_label_space(config), _task_label_space(spec)
+    have, want = fitted_label_space(config), task_head(spec).label_space(spec)
     if have is None or have == want:
         return
     unnamed = isinstance(have, tuple) and all(re.fullmatch(r"LABEL_\d+", n) for n in have)
@@ -355,9 +289,9 @@ def _fresh_student(shape: StudentShape, teacher: str, spec: TaskSpec) -> PreTrai
         type_vocab_size=max(getattr(teacher_config, "type_vocab_size", 2), 2),
         pad_token_id=teacher_config.pad_token_id,
         attn_implementation="eager",
-        **_head_kwargs(spec),
+        **task_head(spec).head_kwargs(spec),
     )
-    model = _head_class(spec).from_config(config)
+    model = task_head(spec).model_class.from_config(config)
     teacher_embeddings = load_task_model(teacher, spec).base_model.embeddings
     student_embeddings = model.base_model.embeddings
     with torch.no_grad():

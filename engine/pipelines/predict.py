@@ -15,8 +15,8 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
 
 from engine.data.schema import TaskSpec, TaskType
-from engine.models.encoding import encode_split
 from engine.errors import AutodistillError
+from engine.models.encoding import encode_split
 from engine.training.trainer import predict
 
 TASK_FILE = "autodistill_task.json"

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,19 +38,13 @@ from accelerate.utils import extract_model_from_parallel
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from engine.training import distributed
-from engine.config import THETA_TOLERANCE, DistillConfig
-from engine.data.schema import TaskData
-from engine.models.encoding import collate
 from engine.errors import AutodistillError
 from engine.kd.losses.prediction import DistillLoss
-from engine.kd.objective import prediction_heads
+from engine.models.batch import Batch, model_inputs
+from engine.models.encoding import collate
 from engine.registry import Registry
-from engine.teachers.team import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
-from engine.training.trainer import Batch, model_inputs
-
-if TYPE_CHECKING:
-    from engine.pipelines.run import RunResult
+from engine.teachers.objective import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
+from engine.training import distributed
 
 #: ε of Eq. 8: keeps the renormalisation finite when every kept weight is zero.
 SELECTION_EPS = 1e-12
@@ -324,7 +316,7 @@ class LearnedPolicy(nn.Module):
         ) -> Callable[[dict[str, Tensor], Tensor], Tensor]:
             def loss(weights_of_student: dict[str, Tensor], weights: Tensor) -> Tensor:
                 out = functional_call(module, weights_of_student, args=(), kwargs=model_inputs(module, data))
-                heads = prediction_heads(out, objective.spec)
+                heads = objective.head.logits(out)
                 if labels_only:
                     return objective.label_loss_only(heads, data)
                 target = self._mix(members, weights, logits)
@@ -369,78 +361,11 @@ class LearnedPolicy(nn.Module):
         }
 
 
-# --------------------------------------------------------------------------- evaluation of candidates
-
-
-@dataclass
-class CandidateRun:
-    """One candidate distribution retrained from scratch as a ``sample`` run."""
-
-    theta: tuple[float, ...]
-    step: int
-    result: RunResult
-
-
-def candidates_of(result: RunResult) -> list[dict[str, Any]]:
-    """The candidate distributions a ``learned`` run saved along phase 2, in step order."""
-    found = (result.team or {}).get("candidates")
-    if not found:
-        raise AutodistillError(f"run {result.run_id} saved no candidate distributions (is it a learned-mode run?)")
-    return list(found)
-
-
-def _pick_evenly(items: list, limit: int | None) -> list:
-    """``limit`` items spread over ``items``, always including the last (the final θ)."""
-    if limit is None or limit >= len(items):
-        return items
-    if limit < 1:
-        raise AutodistillError(f"limit must be at least 1, got {limit}")
-    positions = sorted({len(items) - 1 - round(k * (len(items) - 1) / limit) for k in range(limit)})
-    return [items[i] for i in positions]
-
-
-def retrain_candidates(
-    config: DistillConfig,
-    learned: RunResult,
-    *,
-    limit: int | None = None,
-    task: TaskData | None = None,
-    output_root: Path | None = None,
-    show_progress: bool = True,
-) -> list[CandidateRun]:
-    """Evaluate a learned run's candidates (§3.3): retrain the student from scratch
-    on the full training data with each θ as a fixed ``sample`` distribution.
-
-    ``limit`` retrains that many candidates spread over phase 2 (the last always
-    included) instead of all of them. Returns the runs best first; the first is
-    AutoSKDBERT's reported result. Runs are cached like any other run.
-    """
-    from engine.pipelines.run import run
-
-    if config.team is None:
-        raise AutodistillError("retraining candidates needs a config with a team")
-    runs = []
-    for candidate in _pick_evenly(candidates_of(learned), limit):
-        theta = np.asarray(candidate["theta"], dtype=np.float64).clip(min=0)
-        theta = tuple(float(x) for x in theta / theta.sum())
-        if abs(sum(theta) - 1) > THETA_TOLERANCE:  # pragma: no cover - normalised just above
-            raise AutodistillError(f"candidate at step {candidate['step']} is not a distribution")
-        team = {**config.team.model_dump(), "mode": "sample", "theta": theta}
-        sampled = DistillConfig.model_validate({**config.model_dump(), "team": team})
-        folder = None if output_root is None else Path(output_root) / f"candidate-{candidate['step']}"
-        result = run(sampled, output_dir=folder, show_progress=show_progress, task=task)
-        runs.append(CandidateRun(theta, int(candidate["step"]), result))
-    return sorted(runs, key=lambda r: r.result.student_score, reverse=True)
-
-
 __all__ = [
     "SOFT_TARGET_LOSSES",
-    "CandidateRun",
     "CategoricalDistribution",
     "LearnedPolicy",
     "candidate_steps",
-    "candidates_of",
-    "retrain_candidates",
     "select_teachers",
     "teacher_mask",
     "unrolled_gradient",

@@ -17,14 +17,14 @@ from pathlib import Path
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from engine.training import distributed
 from engine.config import TrainSettings
 from engine.data.schema import TaskData
-from engine.models.encoding import encode_split, limit_examples
 from engine.kd.objective import SupervisedObjective
-from engine.paths import subdir
-from engine.training.trainer import Trainer, TrainResult, seed_everything
+from engine.models.encoding import encode_split, limit_examples
 from engine.models.zoo import check_label_space, load_config, load_task_model, load_tokenizer, model_identity
+from engine.paths import subdir
+from engine.training import distributed
+from engine.training.trainer import Trainer, TrainResult, seed_everything
 
 #: Teacher settings: the paper's batch size and learning rate, CPU-sized epochs/length, and
 #: at least 300 optimizer steps: 3 epochs of a 500-example data set (~100 steps) left the

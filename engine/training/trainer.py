@@ -16,7 +16,6 @@ outputs come from). The loop itself owns what every run needs:
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import random
@@ -30,19 +29,18 @@ from typing import Protocol
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import extract_model_from_parallel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from engine.training import distributed
 from engine.config import TrainSettings
-from engine.data.schema import TaskSpec, TaskType
-from engine.models.encoding import EncodedSplit, collate, span_texts
+from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
+from engine.models.batch import Batch, model_inputs
+from engine.models.encoding import EncodedSplit, collate
+from engine.models.heads import task_head
+from engine.training import distributed
 from engine.training.metrics import compute_metrics
-
-Batch = dict[str, torch.Tensor]
 
 
 class Objective(Protocol):
@@ -55,17 +53,6 @@ class Objective(Protocol):
     def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the loss and a few named components to log."""
         ...
-
-
-def model_inputs(model: nn.Module, batch: Batch) -> dict[str, torch.Tensor]:
-    """The batch tensors this model's ``forward`` accepts (MPNet has no token types).
-
-    Several processes wrap the student in DDP, whose ``forward`` takes ``*args, **kwargs``:
-    the signature that counts is the wrapped model's.
-    """
-    accepted = inspect.signature(extract_model_from_parallel(model).forward).parameters
-    names = ("input_ids", "attention_mask", "token_type_ids", "inputs_embeds")
-    return {k: batch[k] for k in names if k in batch and k in accepted}
 
 
 def seed_everything(seed: int) -> None:
@@ -329,17 +316,11 @@ def predict(
 ) -> list:
     """Predictions in the task's label space: class ids, floats, or answer strings."""
     model.eval()
+    head = task_head(spec)
     preds: list = []
     for indices in iterate_batches(split, batch_size):
         batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}
-        out = model(**model_inputs(model, batch))
-        if spec.task_type is TaskType.SPAN:
-            preds.extend(span_texts(split, indices, out.start_logits.cpu(), out.end_logits.cpu()))
-        elif spec.task_type is TaskType.REGRESSION:
-            mean, std = spec.label_scale or (0.0, 1.0)
-            preds.extend((out.logits[:, 0].float().cpu() * std + mean).tolist())
-        else:
-            preds.extend(out.logits.argmax(-1).cpu().tolist())
+        preds.extend(head.decode(head.logits(model(**model_inputs(model, batch))), spec, split, indices))
     return preds
 
 
@@ -352,5 +333,4 @@ def evaluate_model(
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
     preds = predict(model, spec, split, pad_id, batch_size, device)
-    gold = split.answers if spec.task_type is TaskType.SPAN else split.labels.tolist()
-    return compute_metrics(spec.task_type, preds, gold)
+    return compute_metrics(spec.task_type, preds, task_head(spec).gold(split))

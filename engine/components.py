@@ -1,0 +1,64 @@
+"""Name checks of a config against every component registry, where configs are parsed.
+
+:mod:`engine.config` is a schema and imports no component; this module imports
+every registry (registering their entries as a side effect) and checks the names
+a config uses. :func:`parse_config` is the edge: a file, CLI flags or the meta
+layer's sampled values become a :class:`DistillConfig` whose every name exists.
+:func:`engine.run` checks again, for configs built in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.augment import AUGMENTERS
+from engine.config import DistillConfig, format_validation_error
+from engine.errors import AutodistillError
+from engine.kd.losses import CRITICS, INTER_LOSSES, PRED_LOSSES
+from engine.kd.mapping import MAPPINGS
+from engine.models.heads import TASK_HEADS
+from engine.registry import Registry
+from engine.teachers import learned, policies  # noqa: F401  (register the teacher policies)
+from engine.teachers.learned import SOFT_TARGET_LOSSES
+from engine.teachers.objective import TEACHER_POLICIES
+
+#: Config field -> the registry its value must name (None values mean "off" and pass).
+FIELD_REGISTRIES: dict[str, Registry] = {
+    "mapping": MAPPINGS,
+    "inter_loss": INTER_LOSSES,
+    "pred_loss": PRED_LOSSES,
+    "critic": CRITICS,
+}
+
+
+def check_components(config: DistillConfig) -> DistillConfig:
+    """Refuse, in one line, any name no registry knows (the valid names listed)."""
+    for field, registry in FIELD_REGISTRIES.items():
+        value = getattr(config, field)
+        if value is not None:
+            registry.get(value)
+    for name in config.augment:
+        AUGMENTERS.get(name)
+    if config.team is not None:
+        TEACHER_POLICIES.get(config.team.mode)
+        if config.team.mode == "learned":
+            SOFT_TARGET_LOSSES.get(config.pred_loss)
+    return config
+
+
+def component_names() -> dict[str, list[str]]:
+    """Every registry's names, keyed by what the user types them into (for help and the meta layer)."""
+    names = {field: registry.names() for field, registry in FIELD_REGISTRIES.items()}
+    return {**names, "augment": AUGMENTERS.names(), "team.mode": TEACHER_POLICIES.names(), "task": TASK_HEADS.names()}
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:
+    """Validate a raw mapping: the schema (pydantic's report as one line naming the field),
+    then every component name."""
+    try:
+        config = DistillConfig.model_validate(data)
+    except ValidationError as exc:
+        raise AutodistillError(format_validation_error(exc, source)) from None
+    return check_components(config)

@@ -1,0 +1,77 @@
+"""The student's export: a standard Hugging Face folder with a model card.
+
+The folder loads with plain ``transformers`` (no autodistill needed); the card
+records the scores, sizes, latency and the Distiller configuration (Eq. 1) that
+produced it, and ``autodistill_task.json`` what :mod:`engine.pipelines.predict`
+needs to decode its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from transformers import PreTrainedModel
+
+from engine.data.schema import TaskSpec
+from engine.models.heads import task_head
+from engine.pipelines.result import RunResult
+
+
+def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: RunResult, folder: Path) -> None:
+    """Save a standard HF folder (loads with plain ``transformers``) plus a model card."""
+    student.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "autodistill_task.json").write_text(json.dumps(task_file(spec), indent=2))
+    (folder / "README.md").write_text(model_card(spec, result))
+
+
+def task_file(spec: TaskSpec) -> dict:
+    """What prediction needs to read the folder's outputs as the task's labels."""
+    return {
+        "name": spec.name,
+        "task_type": spec.task_type.value,
+        "label_names": list(spec.label_names),
+        "paired": spec.paired,
+        "metric": spec.metric,
+        "description": spec.description,
+        "label_scale": spec.label_scale,
+    }
+
+
+def model_card(spec: TaskSpec, result: RunResult) -> str:
+    """The folder's README: scores, sizes, latency, how to load it, and the config that made it."""
+    what = "Knowledge-distilled" if result.kind == "distill" else "Fine-tuned (no distillation)"
+    auto_class = task_head(spec).model_class.__name__
+    config_yaml = yaml.safe_dump(result.config, sort_keys=False)
+    return f"""---
+library_name: transformers
+tags: [knowledge-distillation, autodistill]
+---
+# {spec.name} student ({result.student_params / 1e6:.1f}M parameters)
+
+{what} with autodistill from teacher `{result.config["teacher"]}` (fine-tuned on `{spec.name}`,
+{result.teacher_params / 1e6:.1f}M parameters) on data set `{spec.name}` ({spec.kind}).
+
+| | dev {spec.metric} | parameters | CPU latency / example |
+| --- | --- | --- | --- |
+| teacher | {result.teacher_score:.4f} | {result.teacher_params:,} | {result.teacher_latency_ms:.1f} ms |
+| student | {result.student_score:.4f} | {result.student_params:,} | {result.student_latency_ms:.1f} ms |
+
+Distillation ratio (student / teacher dev score): **{result.ratio:.4f}**.
+
+Task: {spec.description}
+
+Load it with plain transformers:
+
+```python
+from transformers import {auto_class}, AutoTokenizer
+model = {auto_class}.from_pretrained("path/to/this/folder")
+```
+
+## Distiller configuration (paper Eq. 1)
+
+```yaml
+{config_yaml}```
+"""

@@ -1,0 +1,67 @@
+"""What a run leaves behind: :class:`RunResult` (``result.json``) and where runs live.
+
+Runs are keyed by their config (:func:`run_id`), so rerunning an interrupted
+command resumes it and rerunning a finished one returns the stored result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.config import DistillConfig
+from engine.paths import subdir
+
+RESULT_FILE = "result.json"
+
+
+@dataclass
+class RunResult:
+    """Everything the runs store records about one run."""
+
+    run_id: str
+    kind: str  # "distill" or "finetune" (the no-KD baseline)
+    dataset: str
+    task_kind: str
+    metric: str
+    config: dict
+    student_score: float
+    teacher_score: float
+    ratio: float
+    student_dev_metrics: dict[str, float]
+    teacher_dev_metrics: dict[str, float]
+    student_params: int
+    teacher_params: int
+    student_layers: int
+    student_hidden: int
+    teacher_layers: int
+    teacher_hidden: int
+    train_examples: int
+    best_epoch: int
+    train_seconds: float
+    wall_seconds: float
+    examples_per_second: float
+    teacher_latency_ms: float
+    student_latency_ms: float
+    output_dir: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    team: dict = field(default_factory=dict)  # team runs: members, mode, learned θ and candidates
+    augmentation: dict = field(default_factory=dict)  # augmented runs: policy, backends, drops, trainer wait
+
+    @classmethod
+    def load(cls, output_dir: Path) -> RunResult:
+        return cls(**json.loads((Path(output_dir) / RESULT_FILE).read_text()))
+
+
+def run_id(config: DistillConfig, kind: str) -> str:
+    # Fields added after runs were stored are hashed only when set, so that those runs keep their ids.
+    unset_later_fields = {name for name in ("columns",) if getattr(config, name) is None}
+    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=unset_later_fields)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def default_output_dir(config: DistillConfig, kind: str) -> Path:
+    dataset = Path(config.dataset).stem if Path(config.dataset).suffix else config.dataset
+    return subdir("runs", dataset.replace("/", "_")) / f"{kind}-{run_id(config, kind)}"
