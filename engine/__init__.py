@@ -22,7 +22,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-#: Public name -> the module that defines it (a name equal to its module's last part is the module).
+#: Public name -> the module that defines it (``module:attribute`` where the names differ);
+#: the names in :data:`_MODULES` are modules themselves.
 _EXPORTS: dict[str, str] = {
     # running pipelines
     "run": "engine.pipelines.run",
@@ -47,8 +48,8 @@ _EXPORTS: dict[str, str] = {
     # data
     "load_task": "engine.data",
     "list_datasets": "engine.data",
-    "show_dataset": "engine.data",
-    "prepare_dataset": "engine.data",
+    "show_dataset": "engine.data.cards:show",
+    "prepare_dataset": "engine.data.catalog:prepare",
     "read_prepared": "engine.data.catalog",
     "TaskData": "engine.data.schema",
     "TaskSpec": "engine.data.schema",
@@ -70,14 +71,17 @@ _EXPORTS: dict[str, str] = {
     "exit_with_parent": "engine.lifetime",
 }
 
+_MODULES = {"paths", "distributed"}
+
 __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    module_name, _, attribute = target.partition(":")
     module = importlib.import_module(module_name)
-    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    value = module if name in _MODULES else getattr(module, attribute or name)
     globals()[name] = value
     return value

@@ -1,5 +1,5 @@
 """Where trials run: in this process, or a local process pool; the Ray backend is in
-:mod:`autodistill.sweep.ray_backend`.
+:mod:`autodistill.sweep.ray_backend`; :mod:`autodistill.sweep.choose` picks one.
 
 Every backend yields (trial, outcome) pairs as trials finish and all of them hand
 the outcomes back to the sweep's process, which alone writes the store, so a
@@ -20,7 +20,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 
 from autodistill.sweep.execute import Outcome, TrialFn, available_cpus, error_line, init_worker
 from autodistill.sweep.plan import Trial
@@ -97,7 +96,7 @@ class Processes(Backend):
                 worker.join(5)
 
 
-def _check_choice(backend: str, workers: int, address: str | None) -> None:
+def check_choice(backend: str, workers: int, address: str | None) -> None:
     if backend not in BACKENDS:
         raise choices_error("sweep backend", backend, BACKENDS)
     if workers < 0:
@@ -106,26 +105,3 @@ def _check_choice(backend: str, workers: int, address: str | None) -> None:
         raise AutodistillError("the ray backend needs --workers 1 or more (trials at a time)")
     if address and backend != "ray":
         raise AutodistillError("--address names a Ray cluster; add --backend ray")
-
-
-@contextmanager
-def open_backend(
-    backend: str, workers: int, address: str | None, fn: TrialFn, tasks: Mapping[str, TaskData]
-) -> Iterator[Backend]:
-    """The chosen backend, closed on exit; on an error or interrupt its running trials are stopped."""
-    _check_choice(backend, workers, address)
-    chosen: Backend
-    if backend == "ray":
-        from autodistill.sweep.ray_backend import RayBackend
-
-        chosen = RayBackend(fn, tasks, workers, address)
-    elif workers == 0:
-        chosen = InProcess(fn, tasks)
-    else:
-        chosen = Processes(fn, tasks, workers)
-    try:
-        yield chosen
-    except BaseException:
-        chosen.close(abort=True)
-        raise
-    chosen.close()

@@ -29,7 +29,7 @@ from autodistill.bridge import record_from_result
 from autodistill.features import check_task, featurize_all, featurizer_version
 from autodistill.space import Pipeline
 from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
-from autodistill.sweep.backends import open_backend
+from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
 from autodistill.sweep.plan import Trial, plan
 from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings

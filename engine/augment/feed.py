@@ -29,7 +29,6 @@ import torch
 from engine.augment.mixup import plan_mixup
 from engine.augment.policy import AugmentPolicy, TextExample, examples_frame, frame_examples
 from engine.augment.workers import Work, augment_batches, augment_batches_in_worker, worker_pool
-from engine.data.schema import TaskType
 from engine.errors import AutodistillError
 from engine.models.encoding import EncodedSplit, collate, encode_split
 
@@ -193,14 +192,14 @@ class AugmentFeed:
                         for k, v in collate(encoded, list(range(len(encoded))), self.pad_id).items()
                         if k != "index"
                     }
-        label_shape = (0, 2) if spec.task_type is TaskType.SPAN else (0,)
-        label_dtype = torch.float32 if spec.task_type is TaskType.REGRESSION else torch.long
+        from engine.models.heads import task_head
+
         empty = torch.zeros((0, 1), dtype=torch.long)
         return {
             "input_ids": empty,
             "token_type_ids": empty,
             "attention_mask": empty,
-            "labels": torch.zeros(label_shape, dtype=label_dtype),
+            "labels": task_head(spec).empty_labels(),
         }
 
     # ------------------------------------------------------------------ report

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -29,11 +30,11 @@ from transformers import (
 
 from engine.data.schema import TaskSpec
 from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit, span_texts
+from engine.models.encoding import IGNORE_INDEX, EncodedSplit, span_texts
 from engine.registry import Registry
 
 #: Label id of positions that carry no label (special tokens, word continuations, padding).
-IGNORE = -100
+IGNORE = IGNORE_INDEX
 
 
 class TaskHead:
@@ -49,6 +50,8 @@ class TaskHead:
     #: The axis of :meth:`pack`'s tensor that runs over tokens, if any (the cache pads it to the
     #: split's longest example and :meth:`unpack` cuts it back to the batch's width).
     token_axis: ClassVar[int | None] = None
+    #: False where text augmentation (ca, ra, bt) would break the labels (per-word tags).
+    text_augmentable: ClassVar[bool] = True
 
     def head_kwargs(self, spec: TaskSpec) -> dict[str, Any]:
         """Keyword arguments of ``from_pretrained`` that shape a new head for ``spec``."""
@@ -106,6 +109,18 @@ class TaskHead:
     def gold(self, split: EncodedSplit) -> list:
         """The references the metrics compare predictions with."""
         return split.labels.tolist()
+
+    def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Unlabelled inputs (prediction) with placeholder labels, so they encode like training data."""
+        return frame.assign(label=0)
+
+    def named(self, preds: list, spec: TaskSpec) -> list:
+        """Predictions as a user reads them (label names rather than ids)."""
+        return [spec.label_names[p] for p in preds]
+
+    def empty_labels(self) -> Tensor:
+        """The labels of a batch with no examples (every augmented copy dropped)."""
+        return torch.zeros((0,), dtype=torch.long)
 
 
 TASK_HEADS: Registry[TaskHead] = Registry("task type")
@@ -170,6 +185,15 @@ class RegressionHead(TaskHead):
         mean, std = spec.label_scale or (0.0, 1.0)
         return (logits[0][:, 0].float().cpu() * std + mean).tolist()
 
+    def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(label=0.0)
+
+    def named(self, preds: list, spec: TaskSpec) -> list:
+        return preds
+
+    def empty_labels(self) -> Tensor:
+        return torch.zeros((0,), dtype=torch.float32)
+
 
 @_register("span")
 class SpanHead(TaskHead):
@@ -211,6 +235,15 @@ class SpanHead(TaskHead):
     def gold(self, split: EncodedSplit) -> list:
         return list(split.answers)
 
+    def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(label=0, answer_start=0, answer_text="")
+
+    def named(self, preds: list, spec: TaskSpec) -> list:
+        return preds
+
+    def empty_labels(self) -> Tensor:
+        return torch.zeros((0, 2), dtype=torch.long)
+
 
 @_register("token")
 class TokenHead(TaskHead):
@@ -223,6 +256,7 @@ class TokenHead(TaskHead):
 
     model_class = AutoModelForTokenClassification
     token_axis = 1  # [B, tokens, tags]
+    text_augmentable = False
 
     def label_space(self, spec: TaskSpec) -> tuple[str, ...]:
         return ("token", *spec.label_names)
@@ -257,3 +291,13 @@ class TokenHead(TaskHead):
 
     def gold(self, split: EncodedSplit) -> list:
         return [np.asarray(labels)[np.asarray(labels) != IGNORE].tolist() for labels in split.labels]
+
+    def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        words = frame["text"].astype(str).str.split()
+        return frame.assign(tokens=words, tags=[[0] * len(w) for w in words])
+
+    def named(self, preds: list, spec: TaskSpec) -> list:
+        return [" ".join(spec.label_names[t] for t in tags) for tags in preds]
+
+    def empty_labels(self) -> Tensor:
+        return torch.zeros((0, 1), dtype=torch.long)

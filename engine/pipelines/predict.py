@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoTokenizer
 
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.encoding import encode_split
+from engine.models.heads import task_head
 from engine.training.trainer import predict
 
 TASK_FILE = "autodistill_task.json"
@@ -69,13 +70,10 @@ def predict_file(
     frame = read_inputs(Path(input_path), text_col, text_pair_col)
     if spec.paired and "text_pair" not in frame.columns:
         raise AutodistillError(f"this model needs text pairs: add a {text_pair_col!r} column to the input")
-    cls = AutoModelForQuestionAnswering if spec.task_type is TaskType.SPAN else AutoModelForSequenceClassification
-    model = cls.from_pretrained(model_dir)
+    head = task_head(spec)
+    model = head.model_class.from_pretrained(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    filler = frame.assign(label=0.0 if spec.task_type is TaskType.REGRESSION else 0, answer_start=0, answer_text="")
-    split = encode_split(filler, spec, tokenizer, max_length, train=False)
+    split = encode_split(head.blank_labels(frame), spec, tokenizer, max_length, train=False)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     preds = predict(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device)
-    if spec.task_type is TaskType.CLASSIFICATION:
-        preds = [spec.label_names[p] for p in preds]
-    return frame.assign(prediction=preds)
+    return frame.assign(prediction=head.named(preds, spec))

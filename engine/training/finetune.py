@@ -14,6 +14,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -54,8 +55,14 @@ def data_fingerprint(task: TaskData) -> str:
     """Content hash of the train and dev splits: a changed data set is a new cache key."""
     digest = hashlib.sha256()
     for frame in (task.train, task.dev):
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        digest.update(pd.util.hash_pandas_object(_hashable(frame), index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def _hashable(frame: pd.DataFrame) -> pd.DataFrame:
+    """List cells (a tagging task's words and tags) as text; other frames pass unchanged, so their keys stay."""
+    listed = [c for c in frame.columns if len(frame) and isinstance(frame[c].iloc[0], list | tuple | np.ndarray)]
+    return frame.assign(**{c: frame[c].map(lambda cell: repr(list(cell))) for c in listed}) if listed else frame
 
 
 def _slug(text: str) -> str:
