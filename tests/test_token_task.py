@@ -25,8 +25,8 @@ from engine.pipelines.predict import predict_file
 from engine.training.finetune import finetune_teacher
 
 TAGS = ("ANIMAL", "OTHER")
-ANIMALS = "cat dog horse cow sheep goat".split()
-OTHERS = "the a runs sleeps quickly green near big".split()
+ANIMALS = ["cat", "dog", "horse", "cow", "sheep", "goat"]
+OTHERS = ["the", "a", "runs", "sleeps", "quickly", "green", "near", "big"]
 SPEC = TaskSpec("toy-tags", TaskType.TOKEN, "Tag each word: is it an animal?", TAGS)
 TINY_TEACHER = TrainSettings(epochs=3, batch_size=16, lr=2e-4, max_length=16)
 TRAIN = {"epochs": 2, "batch_size": 16, "lr": 2e-3, "max_length": 16}
