@@ -312,9 +312,6 @@ def fit_predictor(
     cache_dir: Path | None = None,
 ) -> Predictor:
     """Train on rows of :func:`model_inputs` (with ``ratio``), or load the cached predictor of the same request."""
-    from autogluon.tabular import TabularPredictor
-    from autogluon.tabular import __version__ as autogluon_version
-
     settings = settings or PredictorSettings()
     if table.empty:
         raise AutodistillError("no runs to train the predictor on")
@@ -324,15 +321,39 @@ def fit_predictor(
     if (final / META_FILE).exists():
         return load_predictor(final, featurizer_version)
     shutil.rmtree(final, ignore_errors=True)  # a folder without the marker is a crashed fit
-    features = [c for c in table.columns if c not in ("dataset", "ratio")]
-    label = settings.target
-    train = table[features].assign(**{label: _label(table, settings.target)})
     scratch = cache_dir / f".{final.name}.{uuid.uuid4().hex[:8]}"
+    # Folds of whole data sets, as a new data set will be at recommendation time; needs three of them.
     by_dataset = settings.validation == "by_dataset" and table["dataset"].nunique() >= 3
+    train, features = _training_rows(table, settings.target, by_dataset)
+    best_model = _fit_autogluon(train, scratch, settings, by_dataset)
+    meta = _predictor_meta(table, featurizer_version, settings, features, best_model)
+    (scratch / META_FILE).write_text(json.dumps(meta, indent=2))
+    try:
+        os.replace(scratch, final)  # atomic: a concurrent identical fit may have won; then keep theirs
+    except OSError:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return load_predictor(final, featurizer_version)
+
+
+def _training_rows(table: pd.DataFrame, target: str, by_dataset: bool) -> tuple[pd.DataFrame, list[str]]:
+    """AutoGluon's training frame (the feature columns and the label) and the feature column names.
+
+    Validating ``by_dataset`` adds a ``group`` column holding each row's data set, which AutoGluon
+    splits folds on and ignores as a feature.
+    """
+    features = [c for c in table.columns if c not in ("dataset", "ratio")]
+    train = table[features].assign(**{target: _label(table, target)})
     if by_dataset:
         train["group"] = table["dataset"].to_numpy()
+    return train, features
+
+
+def _fit_autogluon(train: pd.DataFrame, scratch: Path, settings: PredictorSettings, by_dataset: bool) -> str:
+    """Fit AutoGluon's regressors into ``scratch`` and return the name of the best model."""
+    from autogluon.tabular import TabularPredictor
+
     model = TabularPredictor(
-        label=label,
+        label=settings.target,
         problem_type="regression",
         eval_metric=settings.eval_metric,
         path=str(scratch),
@@ -353,22 +374,25 @@ def fit_predictor(
             set_best_to_refit_full=settings.refit_full,
             **({"validation_structure": {"group_on": "group"}} if by_dataset else {}),
         )
-    meta = {
+    return model.model_best
+
+
+def _predictor_meta(
+    table: pd.DataFrame, featurizer_version: str, settings: PredictorSettings, features: list[str], best_model: str
+) -> dict[str, object]:
+    """What the predictor folder records of its training, read back by :func:`load_predictor`."""
+    from autogluon.tabular import __version__ as autogluon_version
+
+    return {
         "featurizer_version": featurizer_version,
         "settings": asdict(settings),
         "feature_columns": features,
         "datasets": sorted(table["dataset"].unique()),
         "n_rows": len(table),
         "autogluon": autogluon_version,
-        "best_model": model.model_best,
+        "best_model": best_model,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    (scratch / META_FILE).write_text(json.dumps(meta, indent=2))
-    try:
-        os.replace(scratch, final)  # atomic: a concurrent identical fit may have won; then keep theirs
-    except OSError:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return load_predictor(final, featurizer_version)
 
 
 def load_predictor(path: str | Path, featurizer_version: str) -> Predictor:
