@@ -130,7 +130,34 @@ def headline_section(
     lodo: pd.DataFrame | AutodistillError,
     done: Sequence[tuple[str, pd.DataFrame]],
 ) -> str:
-    lines = ["## Headline", ""]
+    shown = table.assign(
+        **{
+            "teacher params": [f"{v / 1e6:.1f}M" for v in table["teacher params"]],
+            "student params": [f"{v / 1e6:.1f}M" for v in table["student params"]],
+            "parameter reduction": [_times(v) for v in table["parameter reduction"]],
+            "CPU speed-up": [_times(v) for v in table["CPU speed-up"]],
+        }
+    )
+    lines = [
+        "## Headline",
+        "",
+        _headline_summary(table, lodo, done),
+        "",
+        "Each data set's best run of ours (random search) by ratio, the same student's no-KD ratio there, and "
+        "what the student saves: parameter reduction is teacher / student parameters, CPU speed-up teacher / "
+        "student latency (from the table below).",
+        "",
+        markdown_table(shown),
+        "",
+        *_latency_lines(latencies),
+    ]
+    return "\n".join(lines)
+
+
+def _headline_summary(
+    table: pd.DataFrame, lodo: pd.DataFrame | AutodistillError, done: Sequence[tuple[str, pd.DataFrame]]
+) -> str:
+    """The headline's one paragraph: best ratios against no-KD, the LODO Spearman, Figure 4's comparison."""
     best, no_kd = table["best KD ratio"], table["no-KD ratio"].dropna()
     summary = f"Over the {len(table)} data set(s), the best run of ours reaches a ratio of {best.mean():.3f} on average"
     if not no_kd.empty:
@@ -157,24 +184,13 @@ def headline_section(
         summary += f"; AutoDistiller's top {TOP_K} average {'; '.join(versus)} for {TOP_K} random configurations."
     else:
         summary += f"; AutoDistiller's top {TOP_K} against random has no finished held-out data set yet."
-    shown = table.assign(
-        **{
-            "teacher params": [f"{v / 1e6:.1f}M" for v in table["teacher params"]],
-            "student params": [f"{v / 1e6:.1f}M" for v in table["student params"]],
-            "parameter reduction": [_times(v) for v in table["parameter reduction"]],
-            "CPU speed-up": [_times(v) for v in table["CPU speed-up"]],
-        }
-    )
+    return summary
+
+
+def _latency_lines(latencies: pd.DataFrame) -> list[str]:
+    """The CPU latency table, with how it was measured and a line per pair that could not be timed."""
     timed = latencies.drop(columns=["error"]).assign(**{"speed-up": [_times(v) for v in latencies["speed-up"]]})
-    lines += [
-        summary,
-        "",
-        "Each data set's best run of ours (random search) by ratio, the same student's no-KD ratio there, and "
-        "what the student saves: parameter reduction is teacher / student parameters, CPU speed-up teacher / "
-        "student latency (from the table below).",
-        "",
-        markdown_table(shown),
-        "",
+    lines = [
         "CPU latency, per (teacher, student) pair of the runs: the mean milliseconds of a forward pass over the "
         f"first {LATENCY_EXAMPLES} dev examples of one data set, one example at a time (batch 1) on one thread, "
         "cut at that data set and student's max length. Latency depends only on the architectures and the "
@@ -188,7 +204,7 @@ def headline_section(
     failed = latencies.dropna(subset=["error"])
     for (teacher, student), row in failed.iterrows():
         lines += ["", f"{teacher} / {student}: not measured: {row['error']}"]
-    return "\n".join(lines)
+    return lines
 
 
 def _times(value: float) -> str:
