@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import dataclass
 
 import numpy as np
 
 from autodistill.baseline import BaselineSettings, baseline_score
 from autodistill.glove import load_glove, tokenize
 from autodistill.store import DatasetFeatures, RunStore
-from engine import AutodistillError, TaskData, TaskType
+from engine import AutodistillError, DataColumns, TaskData, TaskType, load_task
 
 #: Bump whenever any feature would come out different for the same data set.
 FEATURIZER_VERSION = "1"
@@ -172,3 +173,55 @@ def featurize_all(
         for features in results:
             store.put_features(features)
     return results
+
+
+def load_described(
+    dataset: str,
+    description: str | None = None,
+    columns: DataColumns | None = None,
+    on_status: Callable[[str], None] = lambda _text: None,
+) -> TaskData:
+    """A data set for the meta layer, with the description its task embedding is built from:
+    an empty one is refused, a file's generic default is pointed out (through ``on_status``)."""
+    if description is not None and not description.strip():
+        raise AutodistillError(
+            "--description is empty; describe the task in one or two plain sentences "
+            "(what it asks and how its input looks): the task embedding is built from it"
+        )
+    task = load_task(dataset, description=description, **(columns.model_dump() if columns else {}))
+    if description is None and task.spec.description.startswith("User-provided "):
+        on_status(
+            f"note: {task.spec.name} has no description, so the task embedding is built from "
+            f"{task.spec.description!r}; pass --description for a better one"
+        )
+    return task
+
+
+@dataclass(frozen=True)
+class Featurized:
+    """A data set's features with what they were computed against."""
+
+    task: TaskData
+    features: DatasetFeatures
+    #: Data sets in the IDF corpus of the context embedding (the store's others plus this one).
+    corpus: int
+
+
+def featurize_dataset(
+    dataset: str,
+    store: RunStore,
+    *,
+    description: str | None = None,
+    columns: DataColumns | None = None,
+    baseline: BaselineSettings | None = None,
+    save: bool = True,
+    on_status: Callable[[str], None] = lambda _text: None,
+) -> Featurized:
+    """What ``autodistill features`` does: load the data set (description checked), featurize it
+    against the store's other data sets and, if ``save``, store the result for recommend and sweeps."""
+    task = load_described(dataset, description, columns, on_status)
+    features = featurize(task, store=store, baseline=baseline)
+    if save:
+        store.put_features(features)
+    others = [f for f in store.features(features.featurizer_version) if f.dataset != task.spec.name]
+    return Featurized(task, features, len(others) + 1)

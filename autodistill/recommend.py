@@ -38,7 +38,7 @@ import pandas as pd
 
 from autodistill.baseline import BaselineSettings
 from autodistill.bridge import engine_config, make_budget, space_for
-from autodistill.features import check_task, featurize, featurizer_version
+from autodistill.features import check_task, featurize, featurizer_version, load_described
 from autodistill.predictor import (
     Predictor,
     PredictorSettings,
@@ -59,6 +59,7 @@ from engine import (
     TrainSettings,
     choices_error,
     parse_config,
+    paths,
 )
 
 RECOMMENDATION_FORMAT = "autodistill-recommendation"
@@ -397,6 +398,26 @@ def recommend(
         picks=picks,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
+
+
+def recommend_dataset(
+    dataset: str,
+    store: RunStore,
+    *,
+    description: str | None = None,
+    columns: DataColumns | None = None,
+    out: str | Path | None = None,
+    on_status: Callable[[str], None] = lambda _text: None,
+    **options: Any,
+) -> tuple[Recommendation, TaskData, Path]:
+    """What ``autodistill recommend`` does: read ``dataset`` (a file through ``columns``; its
+    ``description`` checked, see :func:`autodistill.features.load_described`), :func:`recommend`
+    with ``options``, and save the picks to ``out`` (default: ``<home>/recommendations/NAME.json``).
+    Returns the recommendation, the data it was made for and where it was saved."""
+    task = load_described(dataset, description, columns, on_status)
+    rec = recommend(task, store, dataset=dataset, columns=columns, on_status=on_status, **options)
+    path = rec.save(out or paths.subdir("recommendations") / f"{rec.dataset_name}.json")
+    return rec, task, path
 
 
 def distinct_pipelines(ranked: pd.DataFrame) -> pd.DataFrame:

@@ -18,15 +18,20 @@ Import is idempotent (runs and trials keep their ids; existing ones are skipped)
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from autodistill import legacy
+from autodistill.reference import PAPER_FEATURIZER, REFERENCE_DIR, import_reference
 from autodistill.store import DatasetFeatures, RunRecord, RunStore, nullable, record_from_row, trial_from_row
-from engine import AutodistillError, paths
+from engine import AutodistillError, choices_error, paths
 
 STUDY_DIR = paths.META_DATA / "study"
 RUNS_FILE = "runs.csv"
@@ -105,3 +110,28 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
             if trial.trial_id not in logged:
                 store.record_trial(trial)
     return added
+
+
+#: What ``autodistill runs import --from`` reads: the authors' published runs, or this project's study.
+ORIGINS = ("paper", "study")
+
+
+def import_runs(store: RunStore, origin: str = "paper") -> dict[str, Any]:
+    """Import published runs into ``store`` (idempotent); return ``added`` (new runs), ``stored``
+    (the store's runs of that source now), ``tasks`` (paper: data sets with features) and ``folder``."""
+    if origin not in ORIGINS:
+        raise choices_error("--from", origin, ORIGINS)
+    if origin == "paper":
+        added = import_reference(store)
+        tasks = len(store.features(PAPER_FEATURIZER))
+        return {"added": added, "stored": len(store.runs(source="paper")), "tasks": tasks, "folder": REFERENCE_DIR}
+    added = import_study(store, STUDY_DIR)  # read at call time: tests point it elsewhere
+    return {"added": added, "stored": len(store.runs(source="ours")), "tasks": None, "folder": STUDY_DIR}
+
+
+@contextlib.contextmanager
+def shipped_store(folder: Path | None = None) -> Iterator[RunStore]:
+    """A scratch store holding the shipped study, gone on exit (``autodistill study report --shipped``)."""
+    with tempfile.TemporaryDirectory() as scratch, RunStore(Path(scratch) / "study.sqlite") as store:
+        import_study(store, folder or STUDY_DIR)
+        yield store

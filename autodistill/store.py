@@ -634,3 +634,22 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_store(path: str | Path | None = None, *, must_exist: bool = False) -> RunStore:
+    """The runs store at ``path``; with ``must_exist`` (commands that only read), a named file
+    that is missing is refused with how to fill one, rather than created empty."""
+    if must_exist and path is not None and not Path(path).exists():
+        raise AutodistillError(
+            f"no runs store at {path}; fill one with `autodistill runs import` or `autodistill sweep` (--store {path})"
+        )
+    return RunStore(path)
+
+
+def stored_runs(store: RunStore, source: str) -> pd.DataFrame:
+    """The store's runs of ``source``; none is refused, naming the command that makes them."""
+    runs = store.runs(source=source)
+    if runs.empty:
+        fill = "`autodistill runs import`" if source == "paper" else "`autodistill sweep`"
+        raise AutodistillError(f"the runs store {store.path} has no {source!r} runs; fill it with {fill}")
+    return runs

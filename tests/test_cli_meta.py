@@ -12,9 +12,8 @@ from test_recommend import fake_finetune_teacher, fill_store
 from typer.testing import CliRunner
 
 import cli
-import engine.training.finetune
-import engine.pipelines.run as engine_run
-from engine.data import load_task
+import engine
+from engine import load_task
 
 runner = CliRunner()
 
@@ -100,7 +99,7 @@ def test_sweep_dry_run_lists_the_trials(reviews: Path) -> None:
 def test_recommend_then_run_a_pick(
     store_file: Path, reviews: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", fake_finetune_teacher)
+    monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
     out_file = tmp_path / "rec.json"
     out = invoke(
         "recommend",
@@ -127,7 +126,7 @@ def test_recommend_then_run_a_pick(
         ran.append(config)
         raise _Stop
 
-    monkeypatch.setattr(engine_run, "run", capture)
+    monkeypatch.setattr(engine, "run", capture)
     with pytest.raises(_Stop):
         cli.typer_app(["run", "--recommendation", str(out_file), "--pick", "2", "--epochs", "1"], standalone_mode=False)
     assert ran[0].model_dump(mode="json") == {
@@ -139,7 +138,7 @@ def test_recommend_then_run_a_pick(
 def test_a_files_column_mapping_travels_from_recommend_to_run(
     store_file: Path, reviews: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine.training.finetune, "finetune_teacher", fake_finetune_teacher)
+    monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
     renamed = tmp_path / "renamed.csv"
     pd.read_csv(reviews).rename(columns={"text": "review", "label": "stars"}).to_csv(renamed, index=False)
     out_file = tmp_path / "rec.json"
@@ -154,7 +153,7 @@ def test_a_files_column_mapping_travels_from_recommend_to_run(
         ran.append(config)
         raise _Stop
 
-    monkeypatch.setattr(engine_run, "run", capture)
+    monkeypatch.setattr(engine, "run", capture)
     for args in (["--recommendation", str(out_file)], ["--dataset", str(renamed), *mapping]):
         with pytest.raises(_Stop):
             cli.typer_app(["run", *args], standalone_mode=False)

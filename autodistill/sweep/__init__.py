@@ -14,7 +14,7 @@ decision apart from the machinery:
 
 from autodistill.sweep.backends import BACKENDS
 from autodistill.sweep.execute import Outcome, TrialFn, available_cpus, error_line, execute_trial
-from autodistill.sweep.plan import Trial, parse_students, plan, sample_configs, trial_id
+from autodistill.sweep.plan import Trial, parse_students, plan, plan_datasets, sample_configs, trial_id
 from autodistill.sweep.runner import SweepReport, ensure_features, run_sweep, run_trials
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "execute_trial",
     "parse_students",
     "plan",
+    "plan_datasets",
     "run_sweep",
     "run_trials",
     "sample_configs",

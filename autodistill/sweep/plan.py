@@ -20,6 +20,7 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from autodistill import legacy
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
@@ -123,3 +124,10 @@ def plan(
         for trial in planned:
             trials.setdefault(trial.trial_id, trial)
     return list(trials.values())
+
+
+def plan_datasets(datasets: Sequence[str], students: Sequence[str], n: int, **options: Any) -> list[Trial]:
+    """:func:`plan` for data sets named as the engine loads them (``autodistill sweep --dry-run``)."""
+    from engine import load_task
+
+    return plan({name: load_task(name) for name in datasets}, students, n, **options)

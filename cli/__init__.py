@@ -1,0 +1,50 @@
+"""The ``autodistill`` command line: one Typer app, a module per command group.
+
+A command parses its flags, calls one library function (the engine's public API,
+:mod:`autodistill`, or :mod:`study`) and renders the result (:mod:`cli.render`).
+Options shared by several commands are declared once (:mod:`cli.options`); a run's
+flags are generated from the config schema. User mistakes surface as
+:class:`engine.AutodistillError` and are printed as one line (exit status 2)
+rather than a traceback.
+
+* :mod:`cli.data`   ``data``, ``models``, ``teacher``
+* :mod:`cli.run`    ``run``, ``finetune``, ``augment``, ``predict``
+* :mod:`cli.meta`   ``features``, ``runs``, ``evaluate``, ``importance``, ``sweep``, ``recommend``
+* :mod:`cli.study`  ``study export``, ``study report``
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+from rich.console import Console
+
+from cli import data, meta, run, study  # noqa: F401  (register the commands)
+from cli.app import typer_app
+from engine import AutodistillError
+
+__all__ = ["app", "typer_app"]
+
+
+def app(argv: list[str] | None = None) -> None:
+    """Console entry point: run the Typer app, print user errors as one line."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own rich bars report progress; HF's per-load bars are noise
+    try:
+        typer_app(args=argv, standalone_mode=False)
+    except AutodistillError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("interrupted; rerun the same command to resume")
+        sys.exit(130)
+    except click.ClickException as exc:  # usage errors carry their own exit codes
+        exc.show()
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    app()

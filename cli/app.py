@@ -1,0 +1,47 @@
+"""The Typer application and its command groups; the command modules register on these."""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperCommand
+
+from cli.options import COMPONENT_FIELDS
+from engine import DistillConfig
+
+typer_app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Distil big NLP models into small ones, and learn which distillation pipeline to use.",
+)
+data_app = typer.Typer(no_args_is_help=True, help="The offline data set catalog.")
+models_app = typer.Typer(no_args_is_help=True, help="Teachers and students.")
+teacher_app = typer.Typer(no_args_is_help=True, help="Teacher fine-tuning (cached).")
+runs_app = typer.Typer(no_args_is_help=True, help="The runs store: import the authors' runs, export to CSV/Parquet.")
+study_app = typer.Typer(no_args_is_help=True, help="This project's Distiller study: ship its runs, write its report.")
+for group, name in ((data_app, "data"), (models_app, "models"), (teacher_app, "teacher"), (runs_app, "runs")):
+    typer_app.add_typer(group, name=name)
+typer_app.add_typer(study_app, name="study")
+
+
+class SchemaCommand(TyperCommand):
+    """A command with schema flags whose ``--help`` lists each component flag's valid names.
+
+    The names come from the engine's registries (:func:`engine.component_names`), so a newly
+    registered loss shows up with no edit here; importing every registry takes seconds, so
+    it happens only when help is shown.
+    """
+
+    def format_help(self, ctx: click.Context, formatter: Any) -> None:
+        from engine import component_names
+
+        names = component_names()
+        for param in self.params:
+            if param.name in COMPONENT_FIELDS and param.name in names and "choose from" not in (param.help or ""):
+                nullable = type(None) in typing.get_args(DistillConfig.model_fields[param.name].annotation)
+                off = " | none" if nullable else ""
+                param.help = f"{param.help or ''}; choose from {' | '.join(names[param.name])}{off}"
+        super().format_help(ctx, formatter)

@@ -1,0 +1,57 @@
+"""``autodistill data``, ``models`` and ``teacher``: the catalog, the model zoo, cached teachers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from cli import render
+from cli.app import data_app, models_app, teacher_app
+from cli.options import COLUMNS, TEACHER_BUDGET, DatasetOpt, TeacherOpt, with_flags
+from engine import DataColumns
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the catalog's data sets with their task kinds and sizes."""
+    from engine import list_datasets, read_prepared
+
+    render.datasets([(spec, read_prepared(spec.name)[1]["sizes"]) for spec in list_datasets()])
+
+
+@data_app.command("show")
+def data_show(name: str) -> None:
+    """Print a data set's card, split sizes and label distribution."""
+    from engine import show_dataset
+
+    render.console.print(show_dataset(name))
+
+
+@data_app.command("prepare")
+def data_prepare(name: str, force: Annotated[bool, typer.Option(help="rebuild even if cached")] = False) -> None:
+    """Build a catalog data set's fixed train/dev/test splits into the cache."""
+    from engine import prepare_dataset
+
+    render.console.print(f"prepared {name} in {prepare_dataset(name, force=force)}")
+
+
+@models_app.command("list")
+def models_list(teacher: Annotated[str, typer.Option(help="teacher the students derive from")] = "minilm-l6") -> None:
+    """Show teachers and students with parameter counts."""
+    from engine import list_models
+
+    render.models(list_models(teacher))
+
+
+@teacher_app.command("train")
+@with_flags(settings=TEACHER_BUDGET, columns=COLUMNS)
+def teacher_train(
+    dataset: DatasetOpt, settings: dict[str, Any], columns: DataColumns | None, teacher: TeacherOpt = "minilm-l6"
+) -> None:
+    """Fine-tune a teacher on a data set (cached; resumes if interrupted)."""
+    from engine import TEACHER_SETTINGS, TrainSettings, finetune_teacher, load_task
+
+    data = load_task(dataset, **(columns.model_dump() if columns else {}))
+    result = finetune_teacher(teacher, data, TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings}))
+    render.teacher(teacher, data.spec.name, result)

@@ -1,0 +1,217 @@
+"""The meta layer (AutoDistiller): ``features``, ``runs``, ``evaluate``, ``importance``, ``sweep``, ``recommend``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli import render
+from cli.app import runs_app, typer_app
+from cli.options import (
+    BUDGET,
+    COLUMNS,
+    BaselineOpt,
+    DatasetOpt,
+    DescriptionOpt,
+    SeedOpt,
+    SourceOpt,
+    StoreOpt,
+    StudentOpt,
+    TeacherOpt,
+    TimeLimitOpt,
+    with_flags,
+)
+from engine import AutodistillError, DataColumns, TrainSettings
+
+
+@typer_app.command("features")
+@with_flags(columns=COLUMNS)
+def features_command(
+    dataset: DatasetOpt,
+    columns: DataColumns | None,
+    description: DescriptionOpt = None,
+    baseline: BaselineOpt = "bilstm",
+    save: Annotated[bool, typer.Option(help="store them in the runs store (recommend and sweeps reuse them)")] = True,
+    store: StoreOpt = None,
+) -> None:
+    """Compute a data set's AutoDistiller features (paper Table 7) and print them."""
+    from autodistill.baseline import BaselineSettings
+    from autodistill.features import featurize_dataset
+    from autodistill.store import open_store
+
+    with open_store(store) as runs_store:
+        done = featurize_dataset(
+            dataset, runs_store, description=description, columns=columns,
+            baseline=BaselineSettings(model=baseline), save=save, on_status=render.say,
+        )  # fmt: skip
+    render.features(done, runs_store.path if save else None)
+
+
+@runs_app.command("import")
+def runs_import(
+    origin: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="paper: the Distiller authors' 1,239 runs and 10 tasks' features; study: this project's own "
+            "runs on the catalog (meta_data/study/)",
+        ),
+    ] = "paper",
+    store: StoreOpt = None,
+) -> None:
+    """Import published runs into the store (idempotent: runs already there are skipped)."""
+    from autodistill.shipped import import_runs
+    from autodistill.store import open_store
+
+    with open_store(store) as runs_store:
+        done = import_runs(runs_store, origin)
+    if origin == "paper":
+        what = f"{done['stored']} paper runs stored) and the features of {done['tasks']} tasks"
+    else:
+        what = f"{done['stored']} runs of ours stored) from {done['folder']}"
+    render.say(f"imported {done['added']} new runs ({what} into {runs_store.path}")
+
+
+@runs_app.command("export")
+def runs_export(
+    file: Annotated[Path, typer.Argument(help="output file: .csv or .parquet")],
+    store: StoreOpt = None,
+) -> None:
+    """Write every stored run (one row per run, config as columns) to CSV or Parquet."""
+    from autodistill.store import open_store
+
+    with open_store(store, must_exist=True) as runs_store:
+        path = runs_store.export(file)
+        counts = runs_store.runs()["source"].value_counts().to_dict()
+    listed = ", ".join(f"{n} {source}" for source, n in sorted(counts.items())) or "no runs"
+    render.say(f"wrote {listed} runs to {path}")
+
+
+@typer_app.command("evaluate")
+def evaluate_command(
+    lodo: Annotated[bool, typer.Option("--lodo/--no-lodo", help="leave-one-dataset-out (the only protocol)")] = True,
+    source: SourceOpt = "paper",
+    time_limit: Annotated[float | None, typer.Option(help="AutoGluon seconds per fold")] = None,
+    models: Annotated[str, typer.Option(help="predictor family: linear | trees | linear+trees")] = "linear",
+    top_k: Annotated[int, typer.Option(help="k of the top-k column")] = 5,
+    store: StoreOpt = None,
+) -> None:
+    """How well the predictor ranks configurations on data sets it has not seen (paper §5.4, Figure 5)."""
+    from autodistill.evaluate import PAPER_MEAN_SPEARMAN, evaluate_lodo
+    from autodistill.predictor import PredictorSettings
+    from autodistill.store import open_store, stored_runs
+
+    if not lodo:
+        raise AutodistillError("only leave-one-dataset-out evaluation is implemented; drop --no-lodo")
+    with open_store(store, must_exist=True) as runs_store:
+        stored_runs(runs_store, source)  # refuses an empty source, naming the command that fills it
+        settings = PredictorSettings(models=models)
+        result = evaluate_lodo(runs_store, source=source, time_limit=time_limit, settings=settings, top_k=top_k)
+    render.evaluation(result, source=source, models=models, top_k=top_k, paper_mean=PAPER_MEAN_SPEARMAN)
+
+
+@typer_app.command("importance")
+def importance_command(
+    source: SourceOpt = "paper",
+    plot: Annotated[Path | None, typer.Option(help="also save Figures 2 and 6 style bar plots (PNG)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """fANOVA importance of the four Distiller components and their pairs (paper §5.1, Figures 2 and 6)."""
+    from autodistill.importance import COMPONENTS, fanova_importance, plot_importance
+    from autodistill.store import open_store, stored_runs
+
+    with open_store(store, must_exist=True) as runs_store:
+        table = fanova_importance(stored_runs(runs_store, source))
+    render.importance(table, source, COMPONENTS)
+    if plot is not None:
+        render.say(f"plot saved to {plot_importance(table, plot)}")
+
+
+@typer_app.command("sweep")
+@with_flags(budget=BUDGET)
+def sweep_command(
+    datasets: Annotated[str, typer.Option(help="comma-separated data sets (catalog names or files)")],
+    budget: TrainSettings,
+    students: Annotated[str, typer.Option(help="comma-separated students, e.g. tiny,layers=0,2,4")] = "tiny",
+    n: Annotated[int, typer.Option("--n", help="random configurations per data set (each with every student)")] = 10,
+    teacher: TeacherOpt = "minilm-l6",
+    workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 1,
+    backend: Annotated[str, typer.Option(help="local (worker processes) | ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local Ray)")] = None,
+    seed: SeedOpt = 0,
+    retry_failed: Annotated[bool, typer.Option(help="rerun trials logged as failed")] = False,
+    features: Annotated[bool, typer.Option(help="featurize the data sets first (needed to learn from runs)")] = True,
+    baseline: BaselineOpt = "bilstm",
+    dry_run: Annotated[bool, typer.Option(help="list the trials and exit")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Random search over the Distiller space (paper §4) plus each student's no-KD baseline; resumable."""
+    from autodistill.baseline import BaselineSettings
+    from autodistill.store import open_store
+    from autodistill.sweep import parse_students, plan_datasets, run_sweep
+
+    names, student_list = [d.strip() for d in datasets.split(",") if d.strip()], parse_students(students)
+    if dry_run:
+        render.trials(plan_datasets(names, student_list, n, seed=seed, teacher=teacher, budget=budget))
+        return
+    with open_store(store) as runs_store:
+        report = run_sweep(
+            names, student_list, n, runs_store, seed=seed, teacher=teacher, budget=budget, workers=workers,
+            backend=backend, address=address, retry_failed=retry_failed, featurize=features,
+            baseline=BaselineSettings(model=baseline), on_status=render.say,
+        )  # fmt: skip
+    render.sweep(report, runs_store.path)
+
+
+@typer_app.command("recommend")
+@with_flags(budget=BUDGET, columns=COLUMNS)
+def recommend_command(
+    dataset: DatasetOpt,
+    budget: TrainSettings,
+    columns: DataColumns | None,
+    description: DescriptionOpt = None,
+    teacher: TeacherOpt = "minilm-l6",
+    student: StudentOpt = "layers=0,2,4",
+    top: Annotated[int, typer.Option(help="how many picks to print and save")] = 5,
+    out: Annotated[Path | None, typer.Option(help="write the picks here (default: <home>/recommendations/)")] = None,
+    source: SourceOpt = "ours",
+    predictor: Annotated[Path | None, typer.Option(help="a saved predictor folder instead of training one")] = None,
+    unseen: Annotated[bool, typer.Option(help="leave this data set's own runs out of training")] = False,
+    shipped: Annotated[
+        bool, typer.Option(help="a store without runs of ours first imports the project's study (meta_data/study/)")
+    ] = True,
+    time_limit: TimeLimitOpt = 60.0,
+    baseline: BaselineOpt = "bilstm",
+    run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
+    vs_random: Annotated[int, typer.Option(help="... and N random configurations, to compare")] = 0,
+    seed: SeedOpt = 0,
+    store: StoreOpt = None,
+) -> None:
+    """Recommend Distiller pipelines for a data set from the store's runs (paper §3.4, §5.4).
+
+    With ``--run-top``/``--vs-random`` the picks then run against random configurations:
+    that is the study's Figure 4 protocol (:mod:`study.figure4`), a second step on the
+    same store, which the meta layer cannot reach (the study sits above it).
+    """
+    from autodistill.baseline import BaselineSettings
+    from autodistill.predictor import PredictorSettings
+    from autodistill.recommend import SCORE_MEANING, recommend_dataset
+    from autodistill.shipped import STUDY_DIR
+    from autodistill.store import open_store
+    from study.figure4 import group_stats, run_versus_random
+
+    with open_store(store, must_exist=not shipped) as runs_store:  # the shipped study fills a new store
+        rec, task, path = recommend_dataset(
+            dataset, runs_store, description=description, columns=columns, out=out, teacher=teacher,
+            student=student, top=max(top, run_top), source=source, budget=budget,
+            baseline=BaselineSettings(model=baseline), settings=PredictorSettings(time_limit=time_limit),
+            predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, on_status=render.say,
+        )  # fmt: skip
+        render.recommendation(rec, top, path, SCORE_MEANING)
+        if run_top or vs_random:
+            results = run_versus_random(
+                rec, task, runs_store, top=run_top, random_n=vs_random, seed=seed, budget=budget
+            )
+            render.versus_random(results, group_stats(results))

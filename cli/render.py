@@ -1,0 +1,240 @@
+"""How results look on the terminal: rich tables and one-line reports, no computation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from autodistill.features import Featurized
+    from autodistill.recommend import Recommendation
+    from autodistill.space import Pipeline
+    from autodistill.sweep import SweepReport, Trial
+    from engine import RunResult
+
+console = Console()
+
+
+def say(text: str) -> None:
+    """A status line as the library reports it (``on_status``): plain text, no rich markup guessing."""
+    console.print(text, highlight=False)
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def frame_table(frame: pd.DataFrame, title: str | None = None, digits: int = 3) -> Table:
+    table = Table(*[str(c) for c in frame.columns], title=title)
+    for row in frame.itertuples(index=False):
+        table.add_row(*(fmt(v, digits) for v in row))
+    return table
+
+
+def describe(config: Pipeline) -> str:
+    """A pipeline as the study and the sweep write it: ``mi-0.9 / skip / ce / ca+mixup``."""
+    return f"{config.inter_level} / {config.mapping} / {config.pred_loss} / {config.policy}"
+
+
+# -- engine --------------------------------------------------------------------------------------------
+
+
+def datasets(rows: Sequence[tuple[Any, Mapping[str, int]]]) -> None:
+    """The catalog: (spec, split sizes) per data set."""
+    table = Table("name", "kind", "labels", "train", "dev", "test", "metric")
+    for spec, sizes in rows:
+        labels = str(spec.num_labels) if spec.label_names else "-"
+        table.add_row(
+            spec.name, spec.kind, labels, *(str(sizes.get(s, "?")) for s in ("train", "dev", "test")), spec.metric
+        )
+    console.print(table)
+
+
+def models(infos: Sequence[Any]) -> None:
+    table = Table("name", "role", "layers", "hidden", "params", "note")
+    for info in infos:
+        params = f"{info.params / 1e6:.1f}M" if info.params else "-"
+        table.add_row(info.name, info.role, str(info.layers), str(info.hidden), params, info.note)
+    console.print(table)
+
+
+def teacher(name: str, dataset: str, result: Any) -> None:
+    console.print(
+        f"teacher {name} on {dataset}: dev {result.metric} = {result.dev_score:.4f} "
+        f"({result.train_seconds:.0f} s training) -> {result.model_dir}"
+    )
+    console.print(json.dumps(result.dev_metrics, indent=None))
+
+
+def run_result(result: RunResult) -> None:
+    table = Table("", "dev " + result.metric, "params", "CPU ms/example")
+    for who in ("teacher", "student"):
+        table.add_row(
+            who,
+            f"{getattr(result, f'{who}_score'):.4f}",
+            f"{getattr(result, f'{who}_params') / 1e6:.1f}M",
+            f"{getattr(result, f'{who}_latency_ms'):.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"distillation ratio {result.ratio:.4f} | {result.examples_per_second:.1f} train examples/s | "
+        f"{result.wall_seconds:.0f} s | student saved in {result.output_dir}/student"
+    )
+
+
+def candidates(learned: RunResult, runs: Sequence[Any]) -> None:
+    """AutoSKDBERT's retrained candidates, best first (§3.3)."""
+    table = Table("phase-2 step", "θ (team order)", "dev " + learned.metric, "ratio", title="candidates retrained")
+    for candidate in runs:
+        theta = ", ".join(f"{x:.3f}" for x in candidate.theta)
+        table.add_row(
+            str(candidate.step), theta, f"{candidate.result.student_score:.4f}", f"{candidate.result.ratio:.4f}"
+        )
+    console.print(table)
+    best = runs[0]
+    say(
+        f"best candidate: step {best.step}, dev {learned.metric} {best.result.student_score:.4f} "
+        f"(learned run itself {learned.student_score:.4f}); student in {best.result.output_dir}/student"
+    )
+
+
+def augmented(manifest: Mapping[str, Any], out: Any) -> None:
+    kept = sum(c["examples"] for c in manifest["counts"])
+    dropped = sum(sum(c["dropped"].values()) for c in manifest["counts"])
+    say(
+        f"wrote {manifest['copies']} augmented copies of {manifest['source_examples']} examples ({kept} kept, "
+        f"{dropped} dropped as invalid for the task) with {', '.join(manifest['text_ops'])} to {out}; run with "
+        f"aug_dir: {out} and the same augment stack and seed"
+    )
+
+
+def predictions(frame: pd.DataFrame, output: Any) -> None:
+    """To stdout as CSV, or to ``output`` as JSONL or CSV by its suffix."""
+    if output is None:
+        console.print(frame.to_csv(index=False), end="", markup=False, highlight=False)
+    elif output.suffix == ".jsonl":
+        frame.to_json(output, orient="records", lines=True)
+    else:
+        frame.to_csv(output, index=False)
+
+
+# -- meta layer ----------------------------------------------------------------------------------------
+
+
+def _vector(values: Sequence[float]) -> str:
+    head = ", ".join(f"{x:+.3f}" for x in values[:5])
+    return f"[{head}, ...] ({len(values)} dims, L2 norm {float(np.linalg.norm(values)):.3f})"
+
+
+def features(done: Featurized, stored_in: Any | None) -> None:
+    f, spec = done.features, done.task.spec
+    table = Table("feature", "value", title=f"{f.dataset} ({f.featurizer_version})")
+    table.add_row("task kind", str(f.task_kind))
+    table.add_row("#examples (train)", str(f.n_examples))
+    table.add_row("#labels", str(f.n_labels))
+    table.add_row(f"baseline score ({f.baseline_model}, dev {spec.metric})", fmt(f.baseline_score, 4))
+    table.add_row(f"context embedding (TF-IDF over {done.corpus} data sets)", _vector(f.context_embedding))
+    table.add_row("task embedding (description)", _vector(f.task_embedding))
+    table.add_row("vocabulary (words with GloVe vectors)", f"{len(f.vocabulary):,}")
+    console.print(table)
+    say(f"description: {spec.description}")
+    if stored_in is not None:
+        say(f"stored in {stored_in}")
+
+
+def evaluation(result: pd.DataFrame, *, source: str, models: str, top_k: int, paper_mean: float) -> None:
+    names = {f"top{top_k}_ratio": f"top-{top_k} ratio", "best_ratio": "best ratio", "mean_ratio": "mean ratio"}
+    shown = result.rename(columns={**names, "spearman": "Spearman"})
+    console.print(frame_table(shown, title=f"leave-one-dataset-out, {source} runs, {models} predictor"))
+    mean = float(result.loc[result["dataset"] == "mean", "spearman"].iloc[0])
+    say(f"mean Spearman over {len(result) - 1} held-out data sets: {mean:.2f} (paper, Figure 5: {paper_mean})")
+    say(
+        f"top-{top_k} ratio: mean actual ratio of the {top_k} runs ranked highest; best/mean ratio: the data set's "
+        "best run (an oracle) and average run (a random pick)"
+    )
+
+
+def importance(table: pd.DataFrame, source: str, names: Mapping[str, str]) -> None:
+    shown = table.reset_index()
+    shown["component"] = [
+        " x ".join(names.get(part, part) for part in str(c).split(" x ")) + f" ({c})" for c in shown["component"]
+    ]
+    console.print(frame_table(shown, title=f"fANOVA share of ratio variance, {source} runs", digits=2))
+
+
+def trials(planned: Sequence[Trial]) -> None:
+    table = Table("trial", "kind", "data set", "student", "configuration")
+    for trial in planned:
+        what = describe(trial.config) if trial.config else "no-KD baseline"
+        table.add_row(trial.trial_id, trial.kind, trial.dataset, trial.student, what)
+    console.print(table)
+
+
+def sweep(report: SweepReport, store_path: Any) -> None:
+    console.print(frame_table(report.summary(), title="sweep (ratio = student / teacher dev score)"))
+    say(
+        f"{len(report.trials)} trials: {report.ran} run now, {report.skipped} already logged; "
+        f"{len(report.failed)} failed; store {store_path}"
+    )
+    for record in report.failed[:5]:
+        say(f"  failed {record.trial_id} ({record.dataset}, {record.student_name}): {record.error}")
+
+
+def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str) -> None:
+    table = Table(
+        "#", "intermediate", "mapping", "pred loss", "augmentation", "aug_p", "repeats", "score", "predicted ratio",
+        title=f"top {top} of {rec.candidates} configurations for {rec.dataset_name} ({rec.teacher} -> {rec.student})",
+    )  # fmt: skip
+    for p in rec.picks[:top]:
+        c, text_aug = p.config, bool(p.config.text_augment)
+        knobs = (fmt(c.aug_p, 1), str(c.repeated_aug)) if text_aug else ("-", "-")
+        table.add_row(
+            str(p.rank), c.inter_level, c.mapping, c.pred_loss, c.policy, *knobs, fmt(p.score), fmt(p.predicted_ratio)
+        )
+    console.print(table)
+    say(score_meaning)
+    say(
+        f"teacher dev {rec.metric} {rec.teacher_score:.4f}; predictor trained on {rec.n_runs} {rec.source} runs over "
+        f"{len(rec.trained_on)} data sets ({', '.join(rec.trained_on)})"
+    )
+    t = rec.timings
+    say(
+        f"recommended in {t['total_s']:.1f} s (teacher {t['teacher_s']:.1f} s, features {t['features_s']:.1f} s, "
+        f"models {t['models_s']:.1f} s, predictor {t['predictor_s']:.1f} s, scoring {t['scoring_s']:.1f} s); "
+        f"saved to {path}; run pick K with `autodistill run --recommendation {path} --pick K`"
+    )
+
+
+def versus_random(results: pd.DataFrame, stats: Mapping[str, tuple[float, float, int]]) -> None:
+    """Figure 4: the picks' actual ratios beside random configurations'."""
+    ours = results[results["group"] == "AutoDistiller"].reset_index(drop=True)
+    rand = results[results["group"] == "random"].reset_index(drop=True)
+    table = Table(
+        "#", "AutoDistiller pick", "ratio", "random configuration", "ratio", title="actual distillation ratios"
+    )
+    for k in range(max(len(ours), len(rand))):
+        cells = []
+        for side in (ours, rand):
+            row = side.iloc[k] if k < len(side) else None
+            cells += [describe(row["config"]), fmt(row["ratio"], 4)] if row is not None else ["", ""]
+        table.add_row(str(k + 1), *cells)
+    console.print(table)
+    for group, (mean, std, count) in stats.items():
+        if group == "no-KD":
+            say(f"no-KD baseline (same student and budget): ratio {fmt(mean, 4)}")
+        else:
+            say(f"{group}: mean ratio {fmt(mean, 4)} ± {fmt(std, 4)} over {count} finished runs")
+    for row in results.itertuples():
+        if row.error:
+            say(f"  failed ({row.group}): {row.error}")

@@ -1,0 +1,100 @@
+"""``autodistill run``, ``finetune``, ``augment``, ``predict``: one pipeline, its data, its student.
+
+The pipeline flags are the config schema's fields (:data:`cli.options.RUN`), over a
+``--config`` file or a recommendation's pick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli import render
+from cli.app import SchemaCommand, typer_app
+from cli.options import AUGMENT, RUN, ConfigOpt, OutputOpt, pipeline_config, with_flags
+from engine import AutodistillError
+
+RecommendationOpt = Annotated[Path | None, typer.Option(help="run a pick of this file from `autodistill recommend`")]
+PickOpt = Annotated[int, typer.Option(help="which pick of --recommendation (1 = the best)")]
+
+
+@typer_app.command("run", cls=SchemaCommand)
+@with_flags(flags=RUN)
+def run_command(
+    flags: dict[str, Any],
+    config: ConfigOpt = None,
+    output: OutputOpt = None,
+    recommendation: RecommendationOpt = None,
+    pick: PickOpt = 1,
+    retrain_candidates: Annotated[
+        int,
+        typer.Option(
+            help="learned teacher team (AutoSKDBERT): then retrain the student from scratch with N of the "
+            "candidate distributions saved in phase 2 and report the best"
+        ),
+    ] = 0,
+) -> None:
+    """Distil a student with a Distiller pipeline (flags or --config); resumes if interrupted."""
+    from engine import distributed, run
+    from engine import retrain_candidates as retrain
+
+    cfg = pipeline_config(config, flags, recommendation, pick)
+    if retrain_candidates and (cfg.team is None or cfg.team.mode != "learned"):
+        raise AutodistillError("--retrain-candidates needs a teacher team in learned mode (team: mode: learned)")
+    result = run(cfg, output_dir=output)
+    if distributed.is_main():  # `accelerate launch`: one report, from the main process
+        render.run_result(result)
+    if retrain_candidates:
+        root = Path(output or result.output_dir) / "candidates"
+        render.candidates(result, retrain(cfg, result, limit=retrain_candidates, output_root=root))
+
+
+@typer_app.command("finetune", cls=SchemaCommand)
+@with_flags(flags=RUN)
+def finetune_command(
+    flags: dict[str, Any],
+    config: ConfigOpt = None,
+    output: OutputOpt = None,
+    recommendation: RecommendationOpt = None,
+    pick: PickOpt = 1,
+) -> None:
+    """The no-KD baseline: fine-tune the student on labels alone with the same settings."""
+    from engine import distributed, finetune
+
+    result = finetune(pipeline_config(config, flags, recommendation, pick), output_dir=output)
+    if distributed.is_main():
+        render.run_result(result)
+
+
+@typer_app.command("augment", cls=SchemaCommand)
+@with_flags(flags=AUGMENT)
+def augment_command(
+    flags: dict[str, Any],
+    out: Annotated[Path, typer.Option("--out", help="folder for the copies; pass it to a run as aug_dir")],
+    copies: Annotated[int, typer.Option(help="augmented copies of the training split (K)")] = 4,
+    config: ConfigOpt = None,
+) -> None:
+    """Pre-generate K augmented copies of the training split (TinyBERT-style) for runs to read with aug_dir."""
+    from engine import load_task, pregenerate
+
+    cfg = pipeline_config(config, flags)
+    task = load_task(cfg.dataset, **(cfg.columns.model_dump() if cfg.columns else {}))
+    render.augmented(pregenerate(task, cfg, copies, out), out)
+
+
+@typer_app.command("predict")
+def predict_command(
+    model: Annotated[Path, typer.Option(help="a student folder written by `autodistill run`")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSONL / Parquet / TXT file")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write predictions here (CSV/JSONL)")] = None,
+    text_col: Annotated[str, typer.Option(help="text column of the input")] = "text",
+    text_pair_col: Annotated[str, typer.Option(help="second-text column (pair and span tasks)")] = "text_pair",
+    max_length: Annotated[int, typer.Option(help="max tokens per example")] = 128,
+) -> None:
+    """Batch inference with a distilled student."""
+    from engine import predict_file
+
+    frame = predict_file(model, input, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
+    render.predictions(frame, output)
