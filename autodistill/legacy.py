@@ -9,7 +9,7 @@ it is read, and nowhere in the middle of the meta layer:
 * the authors' runs (their CSV names its position columns so):
   :mod:`autodistill.reference`;
 * the project's shipped study (``meta_data/study/runs.csv``) and stores of
-  schema 1: :mod:`autodistill.shipped`, :mod:`autodistill.store`;
+  schema 1: :mod:`autodistill.shipped`, :mod:`autodistill.store_schema`;
 * trial ids: a trial id hashes the point in the form the first sweeps logged it,
   so that logged trials (and the shipped study's Figure 4 trials) keep their ids
   (:func:`trial_key`).

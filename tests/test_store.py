@@ -34,6 +34,8 @@ def _run(run_id: str | None = None, **changes: object) -> RunRecord:
         "wall_time_s": 12.5,
         "featurizer_version": "v-test",
         "full_config": {"pipeline": {"inter_loss": "mi"}, "epochs": 3, "lr": 5e-5},
+        # Fixed, so that two calls a second apart build equal records.
+        "created_at": "2026-01-01T00:00:00+00:00",
     }
     values.update(changes)
     if run_id is not None:

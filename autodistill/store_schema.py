@@ -1,0 +1,171 @@
+"""The runs store's tables, how a file is recognised as a runs store, and its migrations.
+
+A ``meta`` table marks the file as a runs store and records its schema version, so that
+pointing the store at some other file fails with one line instead of writing into it, and
+a store written by a newer schema is refused rather than misread. Opening a store of an
+older schema migrates it in place, inside the transaction that creates the tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from autodistill import legacy
+from engine import AutodistillError
+
+#: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
+#: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
+SCHEMA_VERSION = 2
+STORE_FORMAT = "autodistill-runs"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL CHECK (source IN ('ours', 'paper')),
+    dataset TEXT NOT NULL,
+    task_kind TEXT,
+    inter_loss TEXT NOT NULL,
+    alpha REAL,
+    mapping TEXT NOT NULL,
+    pred_loss TEXT NOT NULL,
+    augmentation TEXT NOT NULL,
+    mixup INTEGER NOT NULL,
+    aug_p REAL NOT NULL,
+    repeated_aug INTEGER NOT NULL,
+    teacher_name TEXT NOT NULL,
+    teacher_layers INTEGER,
+    teacher_hidden INTEGER,
+    teacher_params INTEGER,
+    student_name TEXT NOT NULL,
+    student_layers INTEGER,
+    student_hidden INTEGER,
+    student_params INTEGER,
+    student_score REAL NOT NULL,
+    teacher_score REAL NOT NULL,
+    ratio REAL NOT NULL,
+    wall_time_s REAL,
+    featurizer_version TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    config_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
+CREATE TABLE IF NOT EXISTS features (
+    dataset TEXT NOT NULL,
+    featurizer_version TEXT NOT NULL,
+    task_kind TEXT,
+    n_examples INTEGER NOT NULL,
+    n_labels INTEGER NOT NULL,
+    baseline_score REAL,
+    baseline_model TEXT NOT NULL,
+    context_embedding TEXT NOT NULL,
+    task_embedding TEXT NOT NULL,
+    vocabulary BLOB,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (dataset, featurizer_version)
+);
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('distill', 'finetune')),
+    dataset TEXT NOT NULL,
+    student_name TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    run_id TEXT,
+    student_score REAL,
+    teacher_score REAL,
+    ratio REAL,
+    error TEXT,
+    wall_time_s REAL,
+    budget_json TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+#: The ``runs`` table's columns, in the order of :meth:`RunRecord.as_row <autodistill.store_records.RunRecord.as_row>`.
+RUN_COLUMNS = [
+    "run_id",
+    "source",
+    "dataset",
+    "task_kind",
+    "inter_loss",
+    "alpha",
+    "mapping",
+    "pred_loss",
+    "augmentation",
+    "mixup",
+    "aug_p",
+    "repeated_aug",
+    "teacher_name",
+    "teacher_layers",
+    "teacher_hidden",
+    "teacher_params",
+    "student_name",
+    "student_layers",
+    "student_hidden",
+    "student_params",
+    "student_score",
+    "teacher_score",
+    "ratio",
+    "wall_time_s",
+    "featurizer_version",
+    "code_version",
+    "created_at",
+    "config_json",
+]
+
+
+def stored_version(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of the store at ``path`` (the current one for a new, empty file).
+
+    Any other SQLite file, or a file that is no SQLite database, is refused, as is a
+    store of a schema newer than this code's.
+    """
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError:
+        raise AutodistillError(f"{path} is not a runs store (not an SQLite database)") from None
+    if not tables:
+        return SCHEMA_VERSION
+    if "meta" not in tables:
+        raise AutodistillError(f"{path} is not a runs store (an SQLite database of something else)")
+    meta = dict(conn.execute("SELECT key, value FROM meta"))
+    if meta.get("format") != STORE_FORMAT:
+        raise AutodistillError(f"{path} is not a runs store (its meta table names no runs store)")
+    version = int(meta.get("schema_version", 0))
+    if version > SCHEMA_VERSION:
+        raise AutodistillError(
+            f"{path} uses runs-store schema {meta['schema_version']}, newer than this "
+            f"autodistill's {SCHEMA_VERSION}; upgrade autodistill"
+        )
+    return version
+
+
+def create_tables(conn: sqlite3.Connection, version: int) -> None:
+    """Create whatever tables are missing and bring a store of schema ``version`` up to date.
+
+    Call it inside an open transaction: executescript() would commit that transaction
+    first, so the statements run one by one.
+    """
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.executemany(
+        "INSERT OR IGNORE INTO meta VALUES (?, ?)",
+        [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION))],
+    )
+    if version < 2:
+        _migrate_v1(conn)
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Schema 1 named text augmenters by long names; rename them to the engine's, once, on open."""
+    rows = conn.execute("SELECT run_id, augmentation FROM runs WHERE augmentation != ''").fetchall()
+    conn.executemany(
+        "UPDATE runs SET augmentation = ? WHERE run_id = ?",
+        [(legacy.stack(text), run_id) for run_id, text in rows],
+    )
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
