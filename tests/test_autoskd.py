@@ -29,6 +29,7 @@ from engine.teachers.learned import (
 )
 from engine.teachers.objective import TeamObjective
 from engine.teachers.team import subset
+from engine.training.schedule import Schedule
 
 # --------------------------------------------------------------------------- Eq. 8
 
@@ -297,6 +298,40 @@ def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_p
     assert learned.teacher_score == pytest.approx(max(m["dev_score"] for m in team["members"]))
     assert 0 <= learned.student_score <= 1
     assert engine.pipelines.run.RunResult.load(tmp_path / "learned").team == team
+
+
+@pytest.mark.parametrize(
+    ("n", "settings", "processes", "calls"),
+    [
+        (48, TrainSettings(batch_size=16, epochs=1), 1, 3),
+        (48, TrainSettings(batch_size=8, epochs=2), 2, 6),  # 24 examples, 3 batches per process
+        (33, TrainSettings(batch_size=16, epochs=1), 2, 2),  # 17 examples per process (one wraps)
+        (16, TrainSettings(batch_size=8, epochs=1, min_steps=6), 1, 6),  # min_steps: 3 epochs
+        (16, TrainSettings(batch_size=4, grad_accum=3, epochs=1, min_steps=5), 1, 12),  # 2 steps an epoch
+    ],
+)
+def test_n_of_algorithm_1_is_the_trainers_objective_calls_per_process(n, settings, processes, calls):
+    assert Schedule.of(n, settings, processes).total_calls == calls
+
+
+def test_min_steps_epochs_count_in_algorithm_1s_n(toy_task, tmp_path, monkeypatch):
+    """``min_steps`` adds epochs: N, the phase switch and the candidates count them too."""
+    teacher_settings = TrainSettings(epochs=1, batch_size=16, lr=1e-3, max_length=16, max_train_examples=32)
+    monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", teacher_settings)
+    # 16 student rows in batches of 8: 2 calls per epoch; min_steps 6 makes 3 epochs, N = 6
+    train = TrainSettings(epochs=1, min_steps=6, batch_size=8, lr=1e-3, max_length=16, max_train_examples=32)
+    config = DistillConfig(
+        dataset="toy",
+        student="tiny",
+        train=train,
+        team=TeamConfig(
+            teachers=("minilm-l6:layers=0", "minilm-l6:layers=0:seed=3"), drop_m=1, theta_lr=0.05, candidates=3
+        ),
+    )
+    team = engine.pipelines.run.run(config, output_dir=tmp_path / "run", show_progress=False, task=toy_task).team
+    assert team["selected_theta"] is not None and len(team["dropped"]) == 1
+    assert [c["step"] for c in team["candidates"]] == [4, 5, 6]
+    assert (team["steps"], team["phase1_steps"]) == (6, 3)
 
 
 def test_retraining_candidates_runs_each_theta_as_a_sample_run_and_ranks_them(monkeypatch):

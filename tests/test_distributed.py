@@ -2,7 +2,9 @@
 
 Two ``torchrun`` processes distil on the toy task; each shard of the data differs, so
 anything not averaged across processes — the student, the objective's projections and
-MI critics, a learned team's θ — would end up different in the two.
+MI critics, a learned team's θ — would end up different in the two. A learned team also
+counts its steps from the trainer's schedule: each process makes ⌈⌈n/P⌉/batch⌉ objective
+calls per epoch, so with N counted from the whole split phase 1 would never end.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pytest
 from transformers import AutoModelForSequenceClassification
+
+from engine.training.schedule import shard
 
 _SCRIPT = textwrap.dedent(
     """
-    import sys, torch
+    import json, sys, torch
     sys.path.insert(0, {tests!r})
     from conftest import toy_frame
     import engine.pipelines.run as engine_run
@@ -48,11 +54,25 @@ _SCRIPT = textwrap.dedent(
     kd = parse_config({{"dataset": "toy", "student": "tiny", "inter_loss": "mi", "mapping": "skip",
                        "augment": "mixup", "train": train}})
     engine_run.run(kd, task=task, show_progress=False)
-    team = parse_config({{"dataset": "toy", "student": "tiny", "train": train, "team": {{
-        "teachers": ["minilm-l6", "minilm-l6:layers=0,1"], "mode": "learned", "drop_m": 0}}}})
-    print("THETA", engine_run.run(team, task=task, show_progress=False).team["theta"], flush=True)
+    # 48 student rows, 24 per process, batches of 8: 3 calls per epoch, N = 6 calls in the run
+    team_train = {{**train, "epochs": 2, "batch_size": 8}}
+    team = parse_config({{"dataset": "toy", "student": "tiny", "train": team_train, "team": {{
+        "teachers": ["minilm-l6", "minilm-l6:layers=0,1"], "mode": "learned", "drop_m": 1, "candidates": 3}}}})
+    learned = engine_run.run(team, task=task, show_progress=False).team
+    # one write per line (an f-string), so the two processes' lines cannot interleave
+    print(f"THETA {{learned['theta']}}", flush=True)
+    keys = ("steps", "phase1_steps", "selected_theta", "dropped", "candidates")
+    print(f"TEAM {{json.dumps({{k: learned[k] for k in keys}})}}", flush=True)
     """
 )
+
+
+@pytest.mark.parametrize(("n", "processes"), [(33, 2), (10, 4), (8, 2), (5, 1)])
+def test_every_process_gets_an_equal_shard_and_together_they_cover_the_epoch(n, processes):
+    order = np.random.default_rng(0).permutation(n)
+    shards = [shard(order, rank, processes) for rank in range(processes)]
+    assert {len(s) for s in shards} == {-(-n // processes)}  # equal: the same number of DDP calls
+    assert set(np.concatenate(shards).tolist()) == set(range(n))
 
 
 def _free_port() -> int:
@@ -87,6 +107,13 @@ def test_two_processes_keep_every_trained_weight_in_step(tmp_path):
 
     thetas = re.findall(r"^THETA (.+)$", out.stdout, re.M)
     assert len(thetas) == 2 and thetas[0] == thetas[1], out.stdout
+    reports = re.findall(r"^TEAM (.+)$", out.stdout, re.M)
+    assert len(reports) == 2 and reports[0] == reports[1], out.stdout
+    learned = json.loads(reports[0])
+    # Algorithm 1 with N from the trainer's schedule: selection before call ⌈N/2⌉ = 3, three candidates
+    assert learned["selected_theta"] is not None and len(learned["dropped"]) == 1, learned
+    assert [c["step"] for c in learned["candidates"]] == [4, 5, 6], learned
+    assert (learned["steps"], learned["phase1_steps"]) == (6, 3), learned
 
     finished = sorted((tmp_path / "home" / "runs" / "toy").glob("*/result.json"))
     assert len(finished) == 2, out.stdout  # the KD run and the team run, each written once

@@ -17,11 +17,13 @@ every active weight. Weights are clamped at 0 after each update. Teacher selecti
 (Eq. 8) drops the m smallest weights and renormalises the rest by their p-norm;
 phase 2 then starts a fresh Adam on θ^(2).
 
-Algorithm 1 as run here, with N the run's training steps: phase 1 is steps
-0..⌈N/2⌉-1; selection happens before step ⌈N/2⌉; phase 2 runs to the end. Every
-step first updates θ on a batch of the distribution-optimisation half (with the
-student's current batch as L_train of the unroll), then the student step
-(Eq. 3, θ frozen) trains on the target θ_i f^Ti (SSWO) or Σ θ_j f^Tj (CR).
+Algorithm 1 as run here, with N the run's objective calls on each process, read from
+the trainer's own schedule (:class:`engine.training.schedule.Schedule`: the process's
+shard, ``min_steps`` epochs included): phase 1 is steps 0..⌈N/2⌉-1; selection happens
+before step ⌈N/2⌉; phase 2 runs to the end. Every step first updates θ on a batch of
+the distribution-optimisation half (with the student's current batch as L_train of
+the unroll), then the student step (Eq. 3, θ frozen) trains on the target θ_i f^Ti
+(SSWO) or Σ θ_j f^Tj (CR).
 ``candidates`` normalised distributions are saved at evenly spaced phase-2 steps,
 the last at the final step.
 """

@@ -15,7 +15,6 @@ student forward whatever the team's size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -33,6 +32,7 @@ from engine.models.encoding import EncodedSplit
 from engine.models.heads import task_head
 from engine.registry import Registry
 from engine.training import distributed
+from engine.training.schedule import Schedule
 
 
 class LogitSource(Protocol):
@@ -94,9 +94,10 @@ class TeamObjective:
         self.beta1, self.gamma1 = config.weights[:2]
         self.index = {"train": train_index, "val": val_index}
         self.val = val
-        #: Objective calls in the whole run (N of Algorithm 1), when the student split is known.
+        #: Objective calls in the whole run on each process (N of Algorithm 1), when the student
+        #: split is known: the trainer's own schedule, with its shards and ``min_steps`` epochs.
         self.total_steps = (
-            math.ceil(len(train_index) / config.train.batch_size) * config.train.epochs
+            Schedule.of(len(train_index), config.train, distributed.state().num_processes).total_calls
             if train_index is not None
             else None
         )

@@ -41,6 +41,7 @@ from engine.models.encoding import EncodedSplit, collate
 from engine.models.heads import task_head
 from engine.training import distributed
 from engine.training.metrics import compute_metrics
+from engine.training.schedule import Schedule, shard
 
 
 class Objective(Protocol):
@@ -107,6 +108,7 @@ class Trainer:
         seed_everything(settings.seed)
         distributed.state()  # the process group first, so that CPU-only processes meet over gloo
         self.accelerator = Accelerator(mixed_precision=choose_precision(settings.precision))
+        self.schedule = Schedule.of(len(train), settings, self.accelerator.num_processes)
         params = [p for m in [student, *objective.trainable_modules()] for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
         no_decay = [p for p in params if p.ndim <= 1]
@@ -118,7 +120,7 @@ class Trainer:
             lr=settings.lr,
             fused=True,  # one kernel for all parameters: the per-tensor loop dominated small students' steps
         )
-        total = self.steps_per_epoch * self.epochs
+        total = self.schedule.total_steps
         scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
         # The objective calls its own modules directly, not through a DDP wrapper, so they are
         # only moved here; _train_batch averages their gradients across processes.
@@ -128,26 +130,25 @@ class Trainer:
 
     # ------------------------------------------------------------------ schedule
 
+    # The numbers come from engine.training.schedule, which AutoSKDBERT's N also reads.
+
     @property
     def batches_per_epoch(self) -> int:
-        per_process = math.ceil(len(self.train_split) / self.accelerator.num_processes)
-        return math.ceil(per_process / self.settings.batch_size)
+        return self.schedule.batches_per_epoch
 
     @property
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.batches_per_epoch / self.settings.grad_accum)
+        return self.schedule.steps_per_epoch
 
     @property
     def epochs(self) -> int:
         """``settings.epochs``, raised until ``settings.min_steps`` optimizer steps fit in."""
-        if self.settings.min_steps is None:
-            return self.settings.epochs
-        return max(self.settings.epochs, math.ceil(self.settings.min_steps / self.steps_per_epoch))
+        return self.schedule.epochs
 
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """This process's batches of epoch ``epoch``: a pure function of (seed, epoch)."""
         order = np.random.default_rng([self.settings.seed, epoch]).permutation(len(self.train_split))
-        mine = order[self.accelerator.process_index :: self.accelerator.num_processes]
+        mine = shard(order, self.accelerator.process_index, self.accelerator.num_processes)
         size = self.settings.batch_size
         return [mine[i : i + size] for i in range(0, len(mine), size)]
 
@@ -216,7 +217,7 @@ class Trainer:
             epoch, batch_pos, step = (state["position"][k] for k in ("epoch", "batch", "step"))
             history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
         seen, train_time = 0, 0.0
-        total_steps = self.steps_per_epoch * self.epochs
+        total_steps = self.schedule.total_steps
         with self._progress() as progress:
             task = progress.add_task(self.description, total=total_steps, completed=step)
             while epoch < self.epochs:
