@@ -19,11 +19,12 @@ import sys
 
 import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from cli import data, meta, run, study  # noqa: F401  (register the commands)
 from cli.app import typer_app
-from engine import AutodistillError
+from engine import AutodistillError, format_validation_error
 
 __all__ = ["app", "typer_app"]
 
@@ -36,14 +37,20 @@ def app(argv: list[str] | None = None) -> None:
     try:
         typer_app(args=argv, standalone_mode=False)
     except AutodistillError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        _fail(str(exc))
+    except ValidationError as exc:  # settings built from flags outside a whole config (e.g. teacher train)
+        _fail(format_validation_error(exc, exc.title))
     except (typer.Abort, KeyboardInterrupt):
         Console(stderr=True).print("interrupted; rerun the same command to resume")
         sys.exit(130)
     except click.ClickException as exc:  # usage errors carry their own exit codes
         exc.show()
         sys.exit(exc.exit_code)
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

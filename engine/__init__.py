@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "parse_config": "engine.components",
     "load_config_file": "engine.config",
     "merge_overrides": "engine.config",
+    "format_validation_error": "engine.config",
     "check_components": "engine.components",
     "component_names": "engine.components",
     # data

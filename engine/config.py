@@ -40,17 +40,17 @@ class TrainSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int = Field(3, ge=1)
-    batch_size: int = Field(16, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, le=1)
-    max_length: int = Field(128, ge=8, le=4096)
-    max_train_examples: int | None = Field(None, ge=1)
-    max_eval_examples: int | None = Field(None, ge=1)
-    seed: int = 42
-    precision: Precision = "auto"
+    epochs: int = Field(3, ge=1, description="passes over the training split")
+    batch_size: int = Field(16, ge=1, description="examples per batch (per process)")
+    grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
+    lr: float = Field(5e-5, gt=0, description="peak learning rate (unset: the student preset's own)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup_ratio: float = Field(0.1, ge=0, le=1, description="share of steps with a linear warm-up")
+    max_length: int = Field(128, ge=8, le=4096, description="tokens per example (longer ones are cut)")
+    max_train_examples: int | None = Field(None, ge=1, description="train on a seeded sample of this size")
+    max_eval_examples: int | None = Field(None, ge=1, description="score on a seeded dev sample of this size")
+    seed: int = Field(42, description="seeds data order, fresh weights and augmentation")
+    precision: Precision = Field("auto", description="auto: bf16/fp16 on GPUs, fp32 on CPU")
     min_steps: int | None = Field(
         None, ge=1, description="train at least this many optimizer steps: small data sets get more epochs"
     )
@@ -133,12 +133,16 @@ class DataColumns(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task_type: str | None = Field(None, description="classification | regression | span (default: inferred)")
-    text_col: str | None = None
-    text_pair_col: str | None = None
-    label_col: str | None = None
-    answer_col: str | None = None
-    answer_start_col: str | None = None
+    task_type: str | None = Field(
+        None, description="classification | regression | span | token (default: inferred from the columns)"
+    )
+    text_col: str | None = Field(None, description="column holding the text")
+    text_pair_col: str | None = Field(
+        None, description="column holding the second text of a pair (or a span's context)"
+    )
+    label_col: str | None = Field(None, description="column holding the label or target")
+    answer_col: str | None = Field(None, description="span tasks: column holding the answer text")
+    answer_start_col: str | None = Field(None, description="span tasks: column holding the answer's character offset")
 
 
 class DistillConfig(BaseModel):
@@ -146,24 +150,30 @@ class DistillConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    teacher: str = DEFAULT_TEACHER
-    student: str = "layers=0,2,4"
-    dataset: str
+    teacher: str = Field(DEFAULT_TEACHER, description="f^T: a preset, a Hugging Face id or a local folder")
+    student: str = Field("layers=0,2,4", description="f^S: a preset (tiny, mini, ...), layers=0,2,4, an id or a folder")
+    dataset: str = Field(description="a catalog name, a CSV/JSONL/Parquet file or a Hugging Face data set")
     # m_ij and l^inter. ``None`` switches intermediate distillation off (logit-only KD).
-    mapping: str | None = "skip"
-    inter_loss: str | None = "mse"
+    mapping: str | None = Field("skip", description="m_ij: which student layer learns from which teacher layer")
+    inter_loss: str | None = Field("mse", description="l^inter between mapped hidden states")
     alpha: float = Field(0.9, ge=0, le=1, description="MI-α interpolation; used by inter_loss='mi' only")
     critic: str = Field("transformer", description="MI-α critic (a CRITICS registry name)")
     inter_weight: float = Field(1.0, ge=0, description="scale of the Σ m_ij l^inter term")
     # l^pred and its weights. None means "the paper's default for this setting".
-    pred_loss: str = "ce"
-    temperature: float = Field(1.0, gt=0)
-    beta1: float | None = Field(None, ge=0)
-    gamma1: float | None = Field(None, ge=0)
-    beta2: float | None = Field(None, ge=0)
-    gamma2: float | None = Field(None, ge=0)
+    pred_loss: str = Field("ce", description="l^pred on the prediction layer (teacher and labels)")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of l^pred(teacher, student)")
+    beta1: float | None = Field(None, ge=0, description="β1, weight of l^pred(f^T(x), f^S(x)) (default 1)")
+    gamma1: float | None = Field(
+        None, ge=0, description="γ1, weight of l^pred(y, f^S(x)) (default .5 with augmentation, else 0)"
+    )
+    beta2: float | None = Field(
+        None, ge=0, description="β2, weight of l^pred(f^T(x̂), f^S(x̂)) (default 1 with augmentation)"
+    )
+    gamma2: float | None = Field(
+        None, ge=0, description="γ2, weight of l^pred(ŷ, f^S(x̂)) (default .5 with augmentation)"
+    )
     # The data augmentation policy a(x, y): an ordered stack of operation names.
-    augment: tuple[str, ...] = ()
+    augment: tuple[str, ...] = Field((), description="a(x, y): augmentation operations, stacked in order (e.g. ra,ca)")
     aug_p: float = Field(0.1, ge=0, le=1, description="share of words ca/ra change per text")
     repeated_aug: int = Field(1, ge=1, description="augmented copies of each example per epoch")
     ca_model: str = Field("glove", min_length=1, description="'glove' (offline) or a Hugging Face masked-LM id")

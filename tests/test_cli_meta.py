@@ -212,3 +212,7 @@ def test_runs_import_from_the_shipped_study(tmp_path: Path, store_file: Path, mo
     monkeypatch.setattr(autodistill.shipped, "STUDY_DIR", tmp_path / "study")
     printed = invoke("runs", "import", "--from", "study", "--store", str(tmp_path / "fresh.sqlite"))
     assert "imported 177 new runs" in printed.replace("\n", " ")
+
+
+def test_a_bad_setting_outside_a_whole_config_is_one_line_too(capsys):
+    assert "epochs" in error_of(capsys, "teacher", "train", "--dataset", "bbc-news", "--epochs", "0")
