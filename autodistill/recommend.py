@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +313,9 @@ def recommend(
     predictor folder instead of training one on the store. A store without runs
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.shipped`; None turns that off), said through ``on_status``.
+
+    Long only in its keyword options and this docstring: the body is six timed steps (runs,
+    teacher, features, model descriptors, predictors, scoring), each a call.
     """
     from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
 
@@ -319,71 +324,41 @@ def recommend(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     baseline = baseline or BaselineSettings()
-    settings = settings or PredictorSettings()
     version = featurizer_version(baseline.model)
-    name = task.spec.name
     check_task(task)  # before anything expensive
-    if source == "ours" and shipped is not None:
-        _import_shipped_if_empty(store, version, shipped, on_status)
-    runs = usable_runs(store, source, version)
-    if unseen:
-        runs = runs[runs["dataset"] != name]
-        if runs.empty:
-            raise AutodistillError(
-                f"every usable run in {store.path} is on {name!r}; --unseen leaves none to learn from"
-            )
+    runs = training_runs(store, source, version, task.spec.name, unseen=unseen, shipped=shipped, on_status=on_status)
     loaded = load_predictor(predictor, version) if predictor is not None else None  # refuses another version
-
-    mark = time.perf_counter()
-    on_status(f"teacher {teacher} on {name}: fine-tuning if not cached")
-    finetuned = finetune_teacher(teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
-    timings["teacher_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    features, _ = _features_for(task, store, baseline, on_status)
-    timings["features_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    teacher_d, student_d = _descriptors(runs, teacher, student, finetuned.model_dir, task)
-    timings["models_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    table = model_inputs(runs, store.features(version), embeddings=settings.dataset_embeddings)
-    rank_model: Predictor = loaded or fit_predictor(table, version, settings, cache_dir)
-    ratio_model = fit_predictor(
-        table, version, PredictorSettings(**{**_settings_dict(rank_model.settings), "target": "ratio"}), cache_dir
-    )
-    timings["predictor_s"] = time.perf_counter() - mark
-
-    mark = time.perf_counter()
-    configs = list(space_for(task.spec.task_type).configurations())
-    ranked = distinct_pipelines(rank_model.rank(features, teacher_d, student_d, finetuned.dev_score, configs)).head(top)
-    chosen: list[Pipeline] = list(ranked["config"])
-    inputs = model_inputs(
-        candidates(features, teacher_d, student_d, finetuned.dev_score, chosen),
-        [features],
-        embeddings=ratio_model.settings.dataset_embeddings,
-    )
-    ratios = ratio_model.predict(inputs)
-    budget = budget or make_budget()
-    source_name = dataset or name
-    picks = tuple(
-        Pick(
-            rank=k,
-            config=config,
-            score=float(score),
-            predicted_ratio=float(ratio),
-            engine=engine_config(
-                config, source_name, teacher=teacher, student=student, budget=budget, columns=columns
-            ).model_dump(mode="json"),
+    with _timed(timings, "teacher_s"):
+        on_status(f"teacher {teacher} on {task.spec.name}: fine-tuning if not cached")
+        finetuned = finetune_teacher(teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
+    with _timed(timings, "features_s"):
+        features, _ = _features_for(task, store, baseline, on_status)
+    with _timed(timings, "models_s"):
+        teacher_d, student_d = _descriptors(runs, teacher, student, finetuned.model_dir, task)
+    with _timed(timings, "predictor_s"):
+        table = model_inputs(
+            runs, store.features(version), embeddings=(settings or PredictorSettings()).dataset_embeddings
         )
-        for k, (config, score, ratio) in enumerate(zip(chosen, ranked["predicted"], ratios, strict=True), start=1)
-    )
-    timings["scoring_s"] = time.perf_counter() - mark
+        rank_model: Predictor = loaded or fit_predictor(table, version, settings or PredictorSettings(), cache_dir)
+        ratio_settings = PredictorSettings(**{**_settings_dict(rank_model.settings), "target": "ratio"})
+        ratio_model = fit_predictor(table, version, ratio_settings, cache_dir)
+    with _timed(timings, "scoring_s"):
+        configs = list(space_for(task.spec.task_type).configurations())
+        described = (features, teacher_d, student_d, finetuned.dev_score)
+        ranked = distinct_pipelines(rank_model.rank(*described, configs)).head(top)
+        engine_of = partial(
+            engine_config,
+            dataset=dataset or task.spec.name,
+            teacher=teacher,
+            student=student,
+            budget=budget or make_budget(),
+            columns=columns,
+        )
+        picks = _picks(ranked, ratio_model, described, engine_of)
     timings["total_s"] = time.perf_counter() - started
     return Recommendation(
-        dataset=source_name,
-        dataset_name=name,
+        dataset=dataset or task.spec.name,
+        dataset_name=task.spec.name,
         task_kind=task.spec.kind,
         metric=task.spec.metric,
         teacher=teacher,
@@ -397,6 +372,60 @@ def recommend(
         predictor=str(rank_model.path),
         picks=picks,
         timings={k: round(v, 2) for k, v in timings.items()},
+    )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Record how long the block took under ``key`` (the recommendation reports where time went)."""
+    mark = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - mark
+
+
+def training_runs(
+    store: RunStore,
+    source: str,
+    version: str,
+    name: str,
+    *,
+    unseen: bool,
+    shipped: Path | None,
+    on_status: Callable[[str], None],
+) -> pd.DataFrame:
+    """The runs the predictor learns from: the store's (filled from the shipped study when it has
+    none of ours), without ``name``'s own runs when it is to be treated as ``unseen``."""
+    if source == "ours" and shipped is not None:
+        _import_shipped_if_empty(store, version, shipped, on_status)
+    runs = usable_runs(store, source, version)
+    if unseen:
+        runs = runs[runs["dataset"] != name]
+        if runs.empty:
+            raise AutodistillError(
+                f"every usable run in {store.path} is on {name!r}; --unseen leaves none to learn from"
+            )
+    return runs
+
+
+def _picks(
+    ranked: pd.DataFrame, ratio_model: Predictor, described: tuple, engine_of: Callable[[Pipeline], Any]
+) -> tuple[Pick, ...]:
+    """The ranked pipelines as picks, each with its predicted ratio and its engine config."""
+    chosen: list[Pipeline] = list(ranked["config"])
+    features = described[0]
+    inputs = model_inputs(
+        candidates(*described, chosen), [features], embeddings=ratio_model.settings.dataset_embeddings
+    )
+    ratios = ratio_model.predict(inputs)
+    return tuple(
+        Pick(
+            rank=k,
+            config=config,
+            score=float(score),
+            predicted_ratio=float(ratio),
+            engine=engine_of(config).model_dump(mode="json"),
+        )
+        for k, (config, score, ratio) in enumerate(zip(chosen, ranked["predicted"], ratios, strict=True), start=1)
     )
 
 
