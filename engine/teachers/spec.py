@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from engine.errors import AutodistillError, choices_error
 
-if TYPE_CHECKING:
-    from engine.config import TrainSettings
+#: Fine-tuning settings (:class:`engine.config.TrainSettings`, which imports this module to parse teams).
+Settings = TypeVar("Settings", bound=BaseModel)
 
 TEACHER_OPTIONS = ("layers", "seed", "epochs")
 _OPTION_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.*?)\s*$")
@@ -42,7 +44,7 @@ class TeacherSpec:
             text += f":epochs={self.epochs}"
         return text
 
-    def settings(self, base: TrainSettings) -> TrainSettings:
+    def settings(self, base: Settings) -> Settings:
         """The fine-tuning settings of this member: ``base`` with its seed/epochs options."""
         update = {k: v for k, v in (("seed", self.seed), ("epochs", self.epochs)) if v is not None}
         return base.model_copy(update=update) if update else base
