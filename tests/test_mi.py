@@ -96,6 +96,23 @@ def test_a_single_example_has_no_negatives():
         interpolated_bound(torch.zeros(1, 1), torch.zeros(1), 0.5)
 
 
+@pytest.mark.parametrize("critic", ["transformer", "mlp"])
+def test_a_batch_of_one_is_skipped_with_no_gradient_and_counted(critic):
+    """The last batch of an epoch may hold one example: no negatives, so no I_α term."""
+    loss = MIAlphaLoss(hidden_size=8, alpha=0.9, critic=critic)
+    student = torch.randn(1, 3, 8, requires_grad=True)
+    value = loss(student, torch.randn(1, 3, 8), torch.ones(1, 3))
+    assert value.item() == 0.0 and not value.requires_grad
+    matrix = loss.pairwise([student, student], [torch.randn(1, 3, 8)] * 3, torch.ones(1, 3))
+    assert matrix.shape == (2, 3) and not matrix.any()
+    assert loss.skipped == 2
+    # beside a term that does train (the prediction layer), the step runs and the critics stay untouched
+    (value + student.sum()).backward()
+    assert all(p.grad is None for p in loss.parameters())
+    loss(torch.randn(2, 3, 8), torch.randn(2, 3, 8), torch.ones(2, 3))  # two examples: computed, not skipped
+    assert loss.skipped == 2
+
+
 def test_variance_falls_and_bias_grows_as_alpha_rises():
     """§3.3: increasing α lowers the estimator's variance and raises its bias."""
     torch.manual_seed(0)

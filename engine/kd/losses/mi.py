@@ -14,10 +14,22 @@ InfoNCE (low variance, capped at log K); increasing α trades variance for bias.
 Here x is the student's (pooled) hidden sequence, y the teacher's, and the other
 examples of the minibatch play z_{1:K}. The loss is -I_α; the critics train
 jointly with the student on that same loss.
+
+A batch of one example (the last batch of an epoch whose per-process size is
+≡ 1 mod the batch size) has K = 0: no negatives, so m(y; x_{1:K}) is undefined and
+the marginal term, which needs a y drawn apart from its x, has no sample. Such a
+batch contributes no MI-α term: the loss is 0 with no gradient, and
+:attr:`MIAlphaLoss.skipped` counts it. Negatives kept from the previous batch were
+the alternative, and were rejected: their student states come from an earlier
+student (not draws from the current p(x)), their re-encoding would cost a second
+batch of critic passes, and the paper takes z_{1:K} from the same minibatch
+(K + 1 = batch size, §3.3). Skipping loses the intermediate signal of one example
+per epoch at most; its prediction-layer terms of Eq. 1 still train it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 
@@ -27,6 +39,8 @@ from torch import Tensor, nn
 from engine.errors import AutodistillError
 from engine.kd.losses.intermediate import INTER_LOSSES, check_mask
 from engine.registry import Registry
+
+logger = logging.getLogger(__name__)
 
 
 def check_alpha(alpha: float) -> None:
@@ -151,6 +165,8 @@ class MIAlphaLoss(nn.Module):
         self.encode_student = encoder(hidden_size)
         self.encode_teacher = encoder(hidden_size)
         self.log_q = nn.Linear(self.encode_teacher.width, 1)
+        #: Calls skipped because their batch held one example (see the module docstring).
+        self.skipped = 0
 
     def forward(self, h_student: Tensor, h_teacher: Tensor, mask: Tensor) -> Tensor:
         return self.pairwise([h_student], [h_teacher], mask)[0, 0]
@@ -165,6 +181,8 @@ class MIAlphaLoss(nn.Module):
         mask = check_mask(students[0], teachers[0], mask)
         if not mask.any(1).all():
             raise AutodistillError("MI-α got a sequence with no unpadded token")
+        if mask.shape[0] < 2:
+            return self._skip(len(students), len(teachers), students[0])
         g = self._encode(self.encode_student, students, mask)
         h = self._encode(self.encode_teacher, [t.detach() for t in teachers], mask)
         log_q = self.log_q(h).squeeze(-1)
@@ -175,6 +193,13 @@ class MIAlphaLoss(nn.Module):
             for h_t, q_t in zip(h.split(batch), log_q.split(batch), strict=True)
         ]
         return torch.stack(losses).view(len(students), len(teachers))
+
+    def _skip(self, rows: int, columns: int, like: Tensor) -> Tensor:
+        """The zero loss of a batch of one: it has no negatives, so no I_α (module docstring)."""
+        if self.skipped == 0:
+            logger.info("MI-α skips a batch of one example (no negatives); its prediction-layer terms still train")
+        self.skipped += 1
+        return like.new_zeros(rows, columns, dtype=torch.float32)
 
     @staticmethod
     def _encode(encoder: nn.Module, states: Sequence[Tensor], mask: Tensor) -> Tensor:
