@@ -42,18 +42,23 @@ from engine.kd.mapping import build_mapping  # noqa: E402
 from engine.kd.objective import DistillationObjective  # noqa: E402
 from engine.kd.teacher_cache import TeacherCache  # noqa: E402
 from engine.models.encoding import collate, encode_split, limit_examples  # noqa: E402
-from engine.models.zoo import build_student, load_task_model, load_tokenizer  # noqa: E402
+from engine.models.zoo import build_student, load_config, load_task_model, load_tokenizer  # noqa: E402
 from engine.training.trainer import Trainer  # noqa: E402
 
+#: Where every loop runs; benchmarks/gpu_check.py reuses these loops on a GPU.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
-def skip_pairs(student) -> list[tuple[int, int]]:
-    mapping = build_mapping("skip", num_student_layers=student.config.num_hidden_layers, num_teacher_layers=6)
+
+def skip_pairs(student, teacher_layers: int = 6) -> list[tuple[int, int]]:
+    mapping = build_mapping(
+        "skip", num_student_layers=student.config.num_hidden_layers, num_teacher_layers=teacher_layers
+    )
     return list(mapping.pairs)
 
 
 def _setup(args: argparse.Namespace):
     task = load_task(args.dataset)
-    tokenizer = load_tokenizer("minilm-l6")
+    tokenizer = load_tokenizer(args.teacher)
     frame = limit_examples(task.train, args.examples, 0)
     split = encode_split(frame, task.spec, tokenizer, args.max_length, train=True)
     dev = encode_split(task.dev.head(16), task.spec, tokenizer, args.max_length, train=False)
@@ -68,12 +73,13 @@ def _batches(split, batch_size: int) -> list[list[int]]:
 def hand_loop(task, split, args, name: str) -> float:
     """A minimal loop doing exactly the engine's math: the throughput ceiling."""
     torch.manual_seed(0)
-    teacher = load_task_model("minilm-l6", task.spec).eval()
-    student = build_student(name, "minilm-l6", task.spec).train()
-    pairs, width = skip_pairs(student), student.config.hidden_size
+    teacher = load_task_model(args.teacher, task.spec).eval().to(DEVICE)
+    student = build_student(name, args.teacher, task.spec).train().to(DEVICE)
+    pairs, width = skip_pairs(student, teacher.config.num_hidden_layers), student.config.hidden_size
+    target = teacher.config.hidden_size
     projections = torch.nn.ModuleList(
-        torch.nn.Identity() if width == 384 else torch.nn.Linear(width, 384) for _ in range(len(pairs))
-    )
+        torch.nn.Identity() if width == target else torch.nn.Linear(width, target) for _ in range(len(pairs))
+    ).to(DEVICE)
     params = [*student.parameters(), *projections.parameters()]
     optimizer = torch.optim.AdamW(params, lr=5e-5, fused=True)
     batches = _batches(split, args.batch_size)
@@ -81,7 +87,7 @@ def hand_loop(task, split, args, name: str) -> float:
     for step, indices in enumerate(batches):
         if step == 2:  # exclude warm-up
             seen, start = 0, time.perf_counter()
-        batch = collate(split, indices, 0)
+        batch = {k: v.to(DEVICE) for k, v in collate(split, indices, 0).items()}
         inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
         with torch.no_grad():
             t_out = teacher(**inputs, output_hidden_states=True)
@@ -95,6 +101,8 @@ def hand_loop(task, split, args, name: str) -> float:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         seen += len(indices)
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
     return seen / (time.perf_counter() - start)
 
 
@@ -111,13 +119,19 @@ def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tup
             "train": {"epochs": 1, "batch_size": args.batch_size, "max_length": args.max_length},
         }
     )
-    teacher = load_task_model("minilm-l6", task.spec).eval()
-    student = build_student(name, "minilm-l6", task.spec)
+    teacher = load_task_model(args.teacher, task.spec).eval().to(DEVICE)
+    student = build_student(name, args.teacher, task.spec)
     cache, build = None, 0.0
     if cached:
         tick = time.perf_counter()
         cache = TeacherCache.build_or_load(
-            teacher, f"bench-{time.time()}", task.spec, split, tokenizer.pad_token_id, show_progress=False
+            teacher,
+            f"bench-{time.time()}",
+            task.spec,
+            split,
+            tokenizer.pad_token_id,
+            device=DEVICE,
+            show_progress=False,
         )
         build = time.perf_counter() - tick
     objective = DistillationObjective(
@@ -130,7 +144,11 @@ def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tup
     )
     with tempfile.TemporaryDirectory() as workdir:
         settings = TrainSettings(
-            epochs=1, batch_size=args.batch_size, max_length=args.max_length, checkpoint_every=10**6
+            epochs=1,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+            checkpoint_every=10**6,
+            precision=getattr(args, "precision", "auto"),
         )
         trainer = Trainer(
             student,
@@ -156,25 +174,25 @@ _TEXTBREWER = textwrap.dedent(
     from engine.models.encoding import collate, encode_split, limit_examples
     from engine.models.zoo import build_student, load_task_model, load_tokenizer
     task = load_task({dataset!r})
-    split = encode_split(limit_examples(task.train, {examples}, 0), task.spec, load_tokenizer("minilm-l6"),
+    split = encode_split(limit_examples(task.train, {examples}, 0), task.spec, load_tokenizer({teacher!r}),
                          {max_length}, train=True)
     torch.manual_seed(0)
     order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0)).tolist()
     batches = [order[i:i + {batch_size}] for i in range(0, len(order), {batch_size})]
     data = [{{k: v for k, v in collate(split, b, 0).items() if k in ("input_ids", "attention_mask",
              "token_type_ids")}} for b in batches]
-    teacher = load_task_model("minilm-l6", task.spec).eval()
-    student = build_student({student!r}, "minilm-l6", task.spec)
+    teacher = load_task_model({teacher!r}, task.spec).eval()
+    student = build_student({student!r}, {teacher!r}, task.spec)
     teacher.config.output_hidden_states = student.config.output_hidden_states = True
-    width = student.config.hidden_size
+    width, target = student.config.hidden_size, teacher.config.hidden_size
     def adaptor(batch, out):
         return {{"logits": out.logits, "hidden": out.hidden_states, "inputs_mask": batch["attention_mask"]}}
-    proj = None if width == 384 else ["linear", width, 384]
+    proj = None if width == target else ["linear", width, target]
     matches = [{{"layer_T": i, "layer_S": j, "feature": "hidden", "loss": "hidden_mse", "weight": 1, "proj": proj}}
                for j, i in {pairs!r}]
     distill = DistillationConfig(temperature=1, kd_loss_type="ce", hard_label_weight=0,
                                  intermediate_matches=matches)
-    train = TrainingConfig(device="cpu", log_dir={tmp!r}, output_dir={tmp!r}, ckpt_frequency=1,
+    train = TrainingConfig(device={device!r}, log_dir={tmp!r}, output_dir={tmp!r}, ckpt_frequency=1,
                            ckpt_epoch_frequency=1000)
     distiller = GeneralDistiller(train, distill, teacher, student, adaptor, adaptor)
     optimizer = torch.optim.AdamW(student.parameters(), lr=5e-5, fused=True)
@@ -194,7 +212,7 @@ _TEXTBREWER = textwrap.dedent(
 
 
 def textbrewer(args, name: str, pairs: list[tuple[int, int]]) -> float | None:
-    target = Path(tempfile.gettempdir()) / "autodistill-bench-textbrewer"
+    target = Path(getattr(args, "textbrewer_dir", None) or Path(tempfile.gettempdir()) / "autodistill-bench-textbrewer")
     if not (target / "textbrewer").exists():
         pip = [
             sys.executable,
@@ -218,6 +236,8 @@ def textbrewer(args, name: str, pairs: list[tuple[int, int]]) -> float | None:
             max_length=args.max_length,
             batch_size=args.batch_size,
             student=name,
+            teacher=args.teacher,
+            device=DEVICE,
             pairs=pairs,
             tmp=tmp,
         )
@@ -233,6 +253,7 @@ def textbrewer(args, name: str, pairs: list[tuple[int, int]]) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="bbc-news")
+    parser.add_argument("--teacher", default="minilm-l6")
     parser.add_argument("--students", nargs="+", default=["layers=0,2,4", "tiny"])
     parser.add_argument("--examples", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=128)
@@ -244,11 +265,11 @@ def main() -> None:
     task, tokenizer, split, dev = _setup(args)
     print(
         f"{args.dataset}: {len(split)} examples, max length {args.max_length}, batch {args.batch_size}, "
-        f"{args.threads} threads, teacher minilm-l6, CE logits + skip hidden MSE"
+        f"{args.threads} threads, teacher {args.teacher}, CE logits + skip hidden MSE"
     )
     print(f"{'student':<14}{'loop':<24}{'examples/s':>12}{'vs hand loop':>14}{'vs TextBrewer':>15}")
     for name in args.students:
-        pairs = skip_pairs(build_student(name, "minilm-l6", task.spec))
+        pairs = skip_pairs(build_student(name, args.teacher, task.spec), load_config(args.teacher).num_hidden_layers)
         hand = hand_loop(task, split, args, name)
         live, _ = engine(task, tokenizer, split, dev, args, name, cached=False)
         cached, build = engine(task, tokenizer, split, dev, args, name, cached=True)
