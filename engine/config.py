@@ -188,6 +188,10 @@ class DistillConfig(BaseModel):
     # A teacher team (AutoSKDBERT) instead of the single ``teacher``; ``teacher`` then
     # names the model the student is derived from (default: the first member's base).
     team: TeamConfig | None = None
+    # Where the teacher's outputs on the original examples come from (engine.kd.teacher_cache).
+    teacher_cache: bool = Field(
+        True, description="read teacher outputs from an on-disk cache built once; false: run the teacher live"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -244,6 +248,8 @@ class DistillConfig(BaseModel):
                 raise ValueError("team distillation is prediction-layer KD only; set mapping and inter_loss to null")
             if self.augment:
                 raise ValueError("team distillation does not take an augmentation policy; leave augment empty")
+            if not self.teacher_cache:
+                raise ValueError("team distillation reads its members' logits from caches; leave teacher_cache on")
         return self
 
     @property

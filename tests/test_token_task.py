@@ -80,13 +80,18 @@ def test_cached_and_live_per_token_teacher_logits_agree(tag_task):
     info = finetune_teacher("minilm-l6", tag_task, TINY_TEACHER, show_progress=False)
     teacher = load_task_model(str(info.model_dir), SPEC).eval()
     split = encode_split(tag_task.train, SPEC, load_tokenizer("minilm-l6"), 16, train=True)
-    cache = TeacherCache.build_or_load(teacher, str(info.model_dir), SPEC, split, 0, show_progress=False)
+    cache = TeacherCache.build_or_load(teacher, str(info.model_dir), SPEC, split, 0, layers=(1,), show_progress=False)
+    # ragged like the hidden states: one row of tag logits per real token, no padding stored
+    assert cache.logits.shape == (sum(len(ids) for ids in split.input_ids), 2) == (cache.layout.tokens, 2)
     batch = collate(split, [5, 1, 9], 0)
-    cached = cache.lookup(batch["index"], batch["input_ids"].shape[1], "cpu", ())
+    cached = cache.lookup(batch["index"], batch["input_ids"].shape[1], "cpu", (1,))
     with torch.no_grad():
         live = teacher_forward(teacher, batch, SPEC)
+    real = batch["attention_mask"].bool()
     assert cached.logits[0].shape == live.logits[0].shape == (3, batch["input_ids"].shape[1], 2)
-    assert torch.allclose(cached.logits[0], live.logits[0], atol=1e-4)
+    assert torch.allclose(cached.logits[0][real], live.logits[0][real], atol=1e-4)  # what token KD compares
+    assert not cached.logits[0][~real].any()
+    assert torch.allclose(cached.hidden_states[1][real], live.hidden_states[1][real], atol=2e-2)
 
 
 def test_token_distillation_with_mixup_runs_end_to_end_and_predicts_tag_names(tag_task, tmp_path):

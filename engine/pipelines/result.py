@@ -55,10 +55,14 @@ class RunResult:
         return cls(**json.loads((Path(output_dir) / RESULT_FILE).read_text()))
 
 
+#: Config fields added after runs were stored, with the value every earlier run had.
+LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True}
+
+
 def run_id(config: DistillConfig, kind: str) -> str:
-    # Fields added after runs were stored are hashed only when set, so that those runs keep their ids.
-    unset_later_fields = {name for name in ("columns",) if getattr(config, name) is None}
-    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=unset_later_fields)}, sort_keys=True)
+    # A later field is hashed only when it differs from what earlier runs had, so that those runs keep their ids.
+    earlier = {name for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
+    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=earlier)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

@@ -184,26 +184,29 @@ def _team(prepared: Prepared) -> tuple[Objective, EncodedSplit]:
 
 
 def _single(prepared: Prepared) -> tuple[Objective, EncodedSplit]:
-    """Eq. 1 from one teacher, its outputs on the original examples read from the cache."""
-    with distributed.main_first():
-        cache = TeacherCache.build_or_load(
-            prepared.teacher.to(prepared.device),
-            str(prepared.teacher_info.model_dir),
-            prepared.spec,
-            prepared.train,
-            prepared.tokenizer.pad_token_id,
-            device=prepared.device,
-            show_progress=prepared.show_progress,
-        )
+    """Eq. 1 from one teacher, its outputs on the original examples read from the cache
+    (only the hidden states the mapping reads), or computed live with ``teacher_cache: false``."""
+    teacher = prepared.teacher.to(prepared.device)
     objective = DistillationObjective(
         prepared.spec,
         prepared.config,
-        prepared.teacher,
+        teacher,
         student_layers=prepared.student.config.num_hidden_layers,
         student_width=prepared.student.config.hidden_size,
-        cache=cache,
         augmentation=prepared.policy,
     )
+    if prepared.config.teacher_cache:
+        with distributed.main_first():
+            objective.cache = TeacherCache.build_or_load(
+                teacher,
+                str(prepared.teacher_info.model_dir),
+                prepared.spec,
+                prepared.train,
+                prepared.tokenizer.pad_token_id,
+                layers=objective.mapping.teacher_layers if objective.mapping is not None else (),
+                device=prepared.device,
+                show_progress=prepared.show_progress,
+            )
     return objective, prepared.train
 
 

@@ -147,6 +147,7 @@ class Team:
                     task.spec,
                     split,
                     pad_id,
+                    layers=(),  # the team objective distils logits only
                     device=device,
                     show_progress=show_progress,
                 )
