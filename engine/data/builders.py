@@ -24,6 +24,7 @@ import pandas as pd
 
 from engine import paths
 from engine.data.schema import TaskSpec
+from engine.data.splits import FRACTIONS
 from engine.errors import AutodistillError
 from engine.registry import Registry
 
@@ -109,28 +110,48 @@ class Built:
     notes: dict[str, int] = field(default_factory=dict)
 
 
+#: Train examples from which a catalog data set counts as large: it is meant to test the engine at
+#: scale (token ids on disk, caches sized to need), not to be swept by the study on 2 cores.
+LARGE_TRAIN_EXAMPLES = 100_000
+
+
 @dataclass(frozen=True)
 class Dataset:
     """One catalog entry. ``version`` is bumped whenever the builder's output changes,
-    which invalidates prepared copies in users' caches."""
+    which invalidates prepared copies in users' caches.
+
+    ``fractions`` are the train/dev/test shares when the source has no official split;
+    ``large`` marks a set built to have at least :data:`LARGE_TRAIN_EXAMPLES` train examples
+    (every other catalog set stays CPU-sized: a few thousand rows)."""
 
     spec: TaskSpec
     asset: Asset
     seed: int
     build: Callable[[Path, int], Built]
     version: int = 1
+    fractions: tuple[float, float, float] = FRACTIONS
+    large: bool = False
 
 
 DATASETS: Registry[Dataset] = Registry("data set")
 
 
 def register(
-    spec: TaskSpec, *, asset: Asset, seed: int, version: int = 1
+    spec: TaskSpec,
+    *,
+    asset: Asset,
+    seed: int,
+    version: int = 1,
+    fractions: tuple[float, float, float] = FRACTIONS,
+    large: bool = False,
 ) -> Callable[[Callable[[Path, int], Built]], Callable[[Path, int], Built]]:
     """Decorator: add ``build(asset_path, seed) -> Built`` to the catalog under ``spec.name``."""
 
     def add(build: Callable[[Path, int], Built]) -> Callable[[Path, int], Built]:
-        DATASETS.register(spec.name)(Dataset(spec=spec, asset=asset, seed=seed, build=build, version=version))
+        entry = Dataset(
+            spec=spec, asset=asset, seed=seed, build=build, version=version, fractions=fractions, large=large
+        )
+        DATASETS.register(spec.name)(entry)
         return build
 
     return add

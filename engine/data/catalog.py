@@ -92,7 +92,7 @@ def _meta(entry: Dataset) -> dict:
         "spec": _spec_record(entry.spec),
         "builder_version": entry.version,
         "seed": entry.seed,
-        "fractions": list(FRACTIONS),
+        "fractions": list(entry.fractions),
         "source": {
             "kind": entry.asset.kind,
             "package": entry.asset.package,
@@ -150,22 +150,28 @@ def strata(frame: pd.DataFrame, task_type: TaskType) -> np.ndarray:
 
 
 def split_frame(
-    frame: pd.DataFrame, task_type: TaskType, seed: int, groups: pd.Series | None = None
+    frame: pd.DataFrame,
+    task_type: TaskType,
+    seed: int,
+    groups: pd.Series | None = None,
+    fractions: tuple[float, ...] = FRACTIONS,
 ) -> dict[str, pd.DataFrame]:
     """Seeded stratified train/dev/test frames of one frame."""
     group_values = None if groups is None else groups.to_numpy()
-    parts = split_indices(strata(frame, task_type), seed, FRACTIONS, group_values)
+    parts = split_indices(strata(frame, task_type), seed, fractions, group_values)
     return {name: frame.iloc[rows].reset_index(drop=True) for name, rows in zip(SPLITS, parts, strict=True)}
 
 
-def _split(frame: pd.DataFrame, spec: TaskSpec, seed: int) -> dict[str, pd.DataFrame]:
+def _split(
+    frame: pd.DataFrame, spec: TaskSpec, seed: int, fractions: tuple[float, ...] = FRACTIONS
+) -> dict[str, pd.DataFrame]:
     """Official test sets are kept; dev is then carved from train in the usual dev:train ratio."""
     groups = frame.get("group")
     if "split" not in frame:
-        splits = split_frame(frame, spec.task_type, seed, groups)
+        splits = split_frame(frame, spec.task_type, seed, groups, fractions)
     else:
         train = frame[frame["split"] == "train"].reset_index(drop=True)
-        dev_share = FRACTIONS[1] / (FRACTIONS[0] + FRACTIONS[1])
+        dev_share = fractions[1] / (fractions[0] + fractions[1])
         parts = split_indices(strata(train, spec.task_type), seed, (1 - dev_share, dev_share))
         test = frame[frame["split"] == "test"]
         splits = {
@@ -231,7 +237,7 @@ def prepare(name: str, *, force: bool = False) -> Path:
     if not force and _is_current(final, entry):
         return final
     built = entry.build(_locate(name), entry.seed)
-    splits = _split(_encode(built.frame, entry.spec), entry.spec, entry.seed)
+    splits = _split(_encode(built.frame, entry.spec), entry.spec, entry.seed, entry.fractions)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
     try:
         for split, part in splits.items():

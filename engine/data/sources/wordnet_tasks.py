@@ -1,6 +1,8 @@
 """Three tasks built from WordNet 3.0, one per task kind the other sources lack.
 
 - ``wordnet-lexname``: definition -> semantic category (single-sentence classification).
+- ``wordnet-lexname-full``: the same task on every synset and all 45 categories, the catalog's
+  large set (over 100,000 train examples) for running the engine at scale.
 - ``wordnet-gloss-pair``: (word, definition) -> does it define the word? (pair classification).
 - ``wordnet-span``: (definition, example sentence) -> the defined word's span (extractive QA).
 """
@@ -14,7 +16,7 @@ import pandas as pd
 
 from engine.data.builders import Asset, Built, register
 from engine.data.schema import TaskSpec, TaskType
-from engine.data.sources.wordnet import Inflections, Synset, read_exceptions, read_synsets
+from engine.data.sources.wordnet import LEXNAMES, Inflections, Synset, read_exceptions, read_synsets
 from engine.data.splits import dedup, sample_per_key, stratified_sample
 
 ASSET = Asset(
@@ -41,6 +43,18 @@ LEXNAME_SPEC = TaskSpec(
     ),
     label_names=LEXNAME_CLASSES,
 )
+LEXNAME_FULL_SPEC = TaskSpec(
+    name="wordnet-lexname-full",
+    task_type=TaskType.CLASSIFICATION,
+    description=(
+        "Classify any WordNet definition (noun, verb, adjective or adverb) into its lexicographer file, "
+        "one of 45 semantic categories such as noun.animal, verb.motion or adj.pert."
+    ),
+    label_names=tuple(sorted(LEXNAMES)),
+)
+#: Train/dev/test shares of the full set: 5% of ~116k definitions is still ~5.8k dev and test
+#: examples, and train keeps over 100k.
+LEXNAME_FULL_FRACTIONS = (0.9, 0.05, 0.05)
 GLOSS_PAIR_SPEC = TaskSpec(
     name="wordnet-gloss-pair",
     task_type=TaskType.CLASSIFICATION,
@@ -76,6 +90,22 @@ def build_lexname(root: Path, seed: int) -> Built:
         sampled.reset_index(drop=True),
         {"synsets_in_classes": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
     )
+
+
+@register(LEXNAME_FULL_SPEC, asset=ASSET, seed=117, fractions=LEXNAME_FULL_FRACTIONS, large=True)
+def build_lexname_full(root: Path, seed: int) -> Built:
+    """Every synset's definition (no lemma, no examples) with its lexicographer file: nothing sampled,
+    so the classes keep WordNet's own skew (noun.artifact 11,587 synsets, noun.motive 42)."""
+    return lexname_rows(read_synsets(root))
+
+
+def lexname_rows(synsets: list[Synset]) -> Built:
+    """Definition -> lexicographer file rows of ``synsets``, de-duplicated like every catalog set."""
+    rows = pd.DataFrame(
+        {"text": [s.definition for s in synsets if s.definition], "label": [s.lexname for s in synsets if s.definition]}
+    )
+    frame, notes = dedup(rows, ["text"], ["label"])
+    return Built(frame, {"synsets": len(synsets), "synsets_without_definition": len(synsets) - len(rows), **notes})
 
 
 def _negative_definition(synset: Synset, pool: list[Synset], rng: np.random.Generator, tries: int = 50) -> str | None:
