@@ -15,6 +15,11 @@ a word's continuation pieces, words cut off by truncation, padding) holds
 :data:`IGNORE_INDEX`, which losses and metrics skip. ``EncodedSplit.labels`` is then
 a 1-D object array holding one int64 array per example, as long as its ``input_ids``;
 :func:`collate` pads them to a ``[batch, length]`` tensor with :data:`IGNORE_INDEX`.
+
+Large classification and regression splits (:data:`DISK_MIN_EXAMPLES` rows or more) keep
+their token ids on disk, memory-mapped (:mod:`engine.models.token_ids`), instead of as
+Python lists: tokenised once per (tokenizer, max length, texts) and re-used by later runs.
+Small splits stay in lists, as fast as before.
 """
 
 from __future__ import annotations
@@ -28,9 +33,13 @@ from transformers import PreTrainedTokenizerBase
 
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
+from engine.models.token_ids import RaggedIds, stored_ids
 
 #: Label of positions that carry no target (PyTorch's cross-entropy ``ignore_index``).
 IGNORE_INDEX = -100
+#: Rows from which a split's token ids go to the on-disk store: below it, tokenising takes
+#: under two seconds and the lists a few tens of MB, so a store would only add files.
+DISK_MIN_EXAMPLES = 20_000
 
 
 @dataclass
@@ -39,10 +48,12 @@ class EncodedSplit:
 
     ``labels`` is ``[n]`` (class ids or targets), ``[n, 2]`` (span start/end) or, for token
     tasks, an object array of ``n`` per-token int64 arrays (:data:`IGNORE_INDEX` off word starts).
+    ``input_ids`` and ``token_type_ids`` are lists of lists, or for large splits
+    memory-mapped :class:`RaggedIds` (same ``len``, ``ids[i]`` and iteration, rows as arrays).
     """
 
-    input_ids: list[list[int]]
-    token_type_ids: list[list[int]]
+    input_ids: list[list[int]] | RaggedIds
+    token_type_ids: list[list[int]] | RaggedIds
     labels: np.ndarray
     rows: np.ndarray
     offsets: list[list[tuple[int, int]]] = field(default_factory=list)
@@ -55,21 +66,36 @@ class EncodedSplit:
 
 
 def encode_split(
-    frame: pd.DataFrame, spec: TaskSpec, tokenizer: PreTrainedTokenizerBase, max_length: int, *, train: bool
+    frame: pd.DataFrame,
+    spec: TaskSpec,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    *,
+    train: bool,
+    on_disk: bool | None = None,
 ) -> EncodedSplit:
+    """Token ids and targets of ``frame``. ``on_disk`` puts the ids in the memory-mapped store
+    (None: when the split has :data:`DISK_MIN_EXAMPLES` rows or more); only classification and
+    regression splits with a fast tokenizer can use it, others are always encoded in memory."""
     if frame.empty:
         raise AutodistillError(f"data set {spec.name!r} has an empty split; nothing to train or evaluate on")
     if spec.task_type is TaskType.TOKEN:
         return _encode_tokens(frame, tokenizer, max_length)
-    texts = frame["text"].astype(str).tolist()
-    pairs = frame["text_pair"].astype(str).tolist() if spec.paired else None
     if spec.task_type is TaskType.SPAN:
         return _encode_span(frame, tokenizer, max_length, train=train)
-    enc = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_token_type_ids=True)
+    texts = frame["text"].astype(str).tolist()
+    pairs = frame["text_pair"].astype(str).tolist() if spec.paired else None
+    if on_disk is None:
+        on_disk = len(frame) >= DISK_MIN_EXAMPLES
+    if on_disk and tokenizer.is_fast:
+        input_ids, token_type_ids = stored_ids(tokenizer, texts, pairs, max_length)
+    else:
+        enc = tokenizer(texts, pairs, truncation=True, max_length=max_length, return_token_type_ids=True)
+        input_ids, token_type_ids = enc["input_ids"], enc["token_type_ids"]
     dtype = np.float32 if spec.task_type is TaskType.REGRESSION else np.int64
     return EncodedSplit(
-        input_ids=enc["input_ids"],
-        token_type_ids=enc["token_type_ids"],
+        input_ids=input_ids,
+        token_type_ids=token_type_ids,
         labels=frame["label"].to_numpy(dtype=dtype),
         rows=np.arange(len(frame)),
     )
@@ -174,6 +200,8 @@ def _batch_labels(split: EncodedSplit, indices: np.ndarray, length: int) -> torc
 
 def collate(split: EncodedSplit, indices: list[int] | np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """Pad the chosen examples to their longest member."""
+    if isinstance(split.input_ids, RaggedIds) and isinstance(split.token_type_ids, RaggedIds):
+        return _collate_ragged(split, np.asarray(indices, dtype=np.int64), pad_id)
     seqs = [split.input_ids[i] for i in indices]
     length = max(len(s) for s in seqs)
     input_ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
@@ -190,6 +218,20 @@ def collate(split: EncodedSplit, indices: list[int] | np.ndarray, pad_id: int) -
         "attention_mask": mask,
         "labels": _batch_labels(split, np.asarray(indices), length),
         "index": torch.as_tensor(np.asarray(indices), dtype=torch.long),
+    }
+
+
+def _collate_ragged(split: EncodedSplit, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
+    """:func:`collate` for ids in a :class:`RaggedIds`: one gather per array, no per-row loop."""
+    lengths = split.input_ids.lengths(indices)
+    length = int(lengths.max())
+    mask = np.arange(length)[None, :] < lengths[:, None]
+    return {
+        "input_ids": torch.from_numpy(split.input_ids.padded(indices, pad_id, length)),
+        "token_type_ids": torch.from_numpy(split.token_type_ids.padded(indices, 0, length)),
+        "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+        "labels": _batch_labels(split, indices, length),
+        "index": torch.from_numpy(indices.copy()),
     }
 
 
