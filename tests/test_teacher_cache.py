@@ -99,11 +99,12 @@ def test_a_subset_is_reused_and_more_states_are_added(teacher, toy_task, split, 
     monkeypatch.setattr(teacher_cache, "_teacher_pass", lambda *a, **k: passes.append(a[5].keys()) or run_pass(*a, **k))
     again = _build(teacher, toy_task.spec, split, (3,))
     assert again.folder == first.folder and again.layers == (0, 3) and passes == []  # reused: no teacher pass
+    (first.folder / "hidden_5.bin.partial-999999999-0badf00d").write_bytes(b"killed mid-write")
     more = _build(teacher, toy_task.spec, split, (0, 3, 5, 6))
     assert more.folder == first.folder and more.layers == (0, 3, 5, 6)
     assert [sorted(keys) for keys in passes] == [[5, 6]]  # one pass, for the missing states only
     assert (first.folder / "logits.bin").stat().st_mtime_ns == logits_written
-    assert not [p for p in first.folder.iterdir() if "partial" in p.name]
+    assert not [p for p in first.folder.iterdir() if "partial" in p.name]  # the abandoned one removed too
     assert more.disk_bytes() == more.layout.size((0, 3, 5, 6))
     _agree(more, teacher, toy_task.spec, split, [7, 2], (0, 5, 6))
     assert _build(teacher, toy_task.spec, split, None).layers == tuple(range(7))  # None: every state

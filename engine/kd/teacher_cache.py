@@ -143,6 +143,10 @@ class Layout:
 
 
 def token_counts(split: EncodedSplit) -> np.ndarray:
+    """Each example's real tokens (memory-mapped ids know theirs without a loop)."""
+    lengths = getattr(split.input_ids, "lengths", None)
+    if lengths is not None:
+        return np.asarray(lengths(), dtype=np.int64)
     return np.fromiter((len(ids) for ids in split.input_ids), dtype=np.int64, count=len(split))
 
 
@@ -387,6 +391,7 @@ def _add_states(
     """Add hidden states ``layers`` to a complete cache: one teacher pass, each file renamed into place."""
     layout, folder = cache.layout, cache.folder
     _announce(layout, layers, folder, show_progress, adding=True)
+    _remove_abandoned_files(folder)
     tag = f"partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     paths = {layer: folder / f"hidden_{layer}.bin.{tag}" for layer in layers}
     try:
@@ -400,6 +405,17 @@ def _add_states(
     finally:
         for path in paths.values():
             path.unlink(missing_ok=True)
+
+
+def _remove_abandoned_files(folder: Path) -> None:
+    """Delete state files half-written by a process that is gone (killed while adding states)."""
+    for path in folder.glob("hidden_*.bin.partial-*"):
+        try:
+            os.kill(int(path.name.rsplit(".partial-", 1)[1].split("-")[0]), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (PermissionError, ValueError):  # alive (another user's), or not a name of ours
+            pass
 
 
 def _teacher_pass(
