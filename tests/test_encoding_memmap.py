@@ -30,7 +30,7 @@ def tokenizer():
 def frame(n: int, seed: int = 0) -> pd.DataFrame:
     """Texts of very different lengths (1 to 60 words), some cut by max_length."""
     rng = np.random.default_rng(seed)
-    words = "the a cat sat on mat of gold quickly running beneath silvery moons".split()
+    words = ["the", "a", "cat", "sat", "on", "mat", "of", "gold", "quickly", "running", "beneath", "silvery", "moons"]
     texts = [" ".join(rng.choice(words, int(rng.integers(1, 60)))) for _ in range(n)]
     pairs = [" ".join(rng.choice(words, int(rng.integers(1, 20)))) for _ in range(n)]
     return pd.DataFrame({"text": texts, "text_pair": pairs, "label": rng.integers(0, 2, n)})
