@@ -59,6 +59,7 @@ FLAG_NAMES: dict[str, tuple[str, ...]] = {
     "dataset": ("--dataset", "-d"),
     "task_type": ("--task", "--task-type"),
     "aug_workers": ("--aug-workers", "--workers"),
+    "teacher_cache": ("--teacher-cache/--no-teacher-cache",),  # a switch both ways: the default is on
 }
 
 #: The help panel of each model's flags: the block of a config file the value goes to.

@@ -169,3 +169,22 @@ def test_runs_cache_what_their_mapping_reads_or_run_the_teacher_live(toy_task, m
     # the live teacher is a run of its own; the default leaves run ids as they were before the field
     assert run_id(live.model_copy(update={"teacher_cache": True}), "distill") != run_id(live, "distill")
     assert run_id(parse_config({"dataset": "bbc-news", "student": "tiny"}), "distill") == "7caa1ca70dff"
+
+
+def test_the_command_line_switches_the_cache_off():
+    import typer
+    from typer.testing import CliRunner
+
+    from cli.options import SchemaFlags, with_flags
+    from engine import DistillConfig
+
+    app, seen = typer.Typer(), []
+
+    @app.command()
+    @with_flags(pipeline=SchemaFlags.of(DistillConfig, "teacher_cache"))
+    def command(pipeline=None) -> None:
+        seen.append(pipeline)
+
+    for args in (["--no-teacher-cache"], ["--teacher-cache"], []):
+        assert CliRunner().invoke(app, args).exit_code == 0
+    assert seen == [{"teacher_cache": False}, {"teacher_cache": True}, {}]  # unset: a config file's value applies

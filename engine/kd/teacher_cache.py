@@ -181,7 +181,7 @@ def check_disk(folder: Path, needed: int) -> None:
         raise AutodistillError(
             f"the teacher-output cache needs {human_bytes(needed)} but {folder} has {human_bytes(free)} free; "
             "free some space, set AUTODISTILL_HOME to a larger disk, or run with a live teacher "
-            "(teacher_cache: false in a config file, --teacher-cache false on the command line)"
+            "(teacher_cache: false in a config file, --no-teacher-cache on the command line)"
         )
 
 
