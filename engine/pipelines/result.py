@@ -54,6 +54,8 @@ class RunResult:
     student_test_metrics: dict[str, float] = field(default_factory=dict)
     teacher_test_metrics: dict[str, float] = field(default_factory=dict)
     test_ratio: float | None = None
+    # Seconds per step of the run (engine.pipelines.timing), their sum about wall_seconds.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -33,16 +34,17 @@ from engine.augment import AugmentPolicy, build_policy
 from engine.augment.copies import CachedCopies
 from engine.augment.training import AugmentingTrainer, build_feed
 from engine.components import check_components
-from engine.config import DistillConfig
-from engine.data import load_task
+from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
-from engine.models.encoding import EncodedSplit, encode_split, limit_examples
-from engine.models.zoo import build_student, count_parameters, load_task_model, load_tokenizer
+from engine.models.encoding import EncodedSplit, limit_examples
+from engine.models.zoo import build_student, count_parameters
+from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import cpu_latency_ms
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
+from engine.pipelines.timing import Clock
 from engine.teachers.team import Team, prepare_team
 from engine.training import distributed
 from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
@@ -105,41 +107,40 @@ def _execute(
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
     if (output_dir / RESULT_FILE).exists():
         return RunResult.load(output_dir)
-    started = time.perf_counter()
+    started, clock = time.perf_counter(), Clock()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    prepared = prepare(config, kind, task, show_progress)
-    objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
+    prepared = prepare(config, kind, task, show_progress, clock)
+    with clock("teacher cache"):
+        objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     trainer = build_trainer(prepared, objective, train, output_dir)
-    fitted = trainer.fit()
+    with clock("fit"):
+        fitted = trainer.fit()
+    fit = clock.seconds.pop("fit")
+    clock.add("training", fitted.train_seconds)  # a resumed run's includes its earlier sessions
+    clock.add("evaluation, checkpoints", max(0.0, fit - fitted.train_seconds))  # and waiting for x̂
     student = trainer.accelerator.unwrap_model(trainer.student).cpu()
-    result = collect(prepared, student, fitted, objective, trainer, output_dir)
-    result.wall_seconds = time.perf_counter() - started
-    publish(prepared, student, result, output_dir)
+    result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
+    publish(prepared, student, result, output_dir, clock, started)
     return result
 
 
-def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progress: bool) -> Prepared:
+def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progress: bool, clock: Clock) -> Prepared:
     """Load the data, fine-tune (or reuse) the teacher or team, build the student, encode the splits."""
-    task = task or load_task(config.dataset, **(config.columns.model_dump() if config.columns else {}))
-    spec, settings = task.spec, config.train
-    # Augmentation backends are checked before any training: a missing translator fails in seconds.
-    policy = build_policy(config, spec) if kind == "distill" and config.augment else None
-    # A team run reports its best member as "the teacher"; the student shares config.teacher's tokenizer.
-    team = None
-    if config.team is not None and kind == "distill":
-        team = prepare_team(config.team, task, TEACHER_SETTINGS, show_progress=show_progress)
-        teacher_info = team.reference.info
-    else:
-        teacher_info = finetune_teacher(config.teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
-    teacher = load_task_model(str(teacher_info.model_dir), spec)
-    tokenizer = load_tokenizer(config.teacher if team else str(teacher_info.model_dir))
-    seed_everything(settings.seed)  # the student's fresh layers and head
-    student = build_student(config.student, config.teacher, spec)
-    train_frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
-    dev_frame = limit_examples(task.dev, settings.max_eval_examples, settings.seed)
-    test_frame = limit_examples(task.test, settings.max_eval_examples, settings.seed)
+    with clock("data"):
+        task = task or reuse.task(config.dataset, config.columns.model_dump() if config.columns else {})
+        # Augmentation backends are checked before any training: a missing translator fails in seconds.
+        policy = build_policy(config, task.spec) if kind == "distill" and config.augment else None
+    with clock("teacher"):
+        team, teacher_info = _teacher_or_team(config, kind, task, show_progress)
+        teacher = reuse.teacher(str(teacher_info.model_dir), task.spec)
+        tokenizer = reuse.tokenizer(config.teacher if team else str(teacher_info.model_dir))
+    with clock("student"):
+        seed_everything(config.train.seed)  # the student's fresh layers and head
+        student = build_student(config.student, config.teacher, task.spec)
+    with clock("tokenise"):
+        frames, splits = _encode_splits(task, config.train, tokenizer)
     prepared = Prepared(
         config=config,
         kind=kind,
@@ -148,21 +149,60 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         teacher=teacher,
         tokenizer=tokenizer,
         student=student,
-        train_frame=train_frame,
-        train=encode_split(train_frame, spec, tokenizer, settings.max_length, train=True),
-        dev=encode_split(dev_frame, spec, tokenizer, settings.max_length, train=False),
-        test=None if test_frame.empty else encode_split(test_frame, spec, tokenizer, settings.max_length, train=False),
+        train_frame=frames["train"],
+        **splits,
         policy=policy,
         team=team,
         show_progress=show_progress,
     )
     if policy is not None:
-        if config.aug_mode == "cached" and policy.text_steps:
-            with distributed.main_first():
-                prepared.copies = CachedCopies.prepare(task, config, policy, train_frame, tokenizer)
-        # Augmentation workers start now, loading their resources while the teacher cache is built.
-        prepared.feed = build_feed(policy, config, student, train_frame, prepared.train, tokenizer, prepared.copies)
+        with clock("augmented copies"):
+            _start_augmentation(prepared)
     return prepared
+
+
+def _teacher_or_team(
+    config: DistillConfig, kind: str, task: TaskData, show_progress: bool
+) -> tuple[Team | None, FinetunedModel]:
+    """The fine-tuned teacher, or a team whose best member is reported as "the teacher"
+    (the student then shares ``config.teacher``'s tokenizer)."""
+    if config.team is not None and kind == "distill":
+        team = prepare_team(config.team, task, TEACHER_SETTINGS, show_progress=show_progress)
+        return team, team.reference.info
+    return None, finetune_teacher(config.teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
+
+
+def _encode_splits(
+    task: TaskData, settings: TrainSettings, tokenizer: PreTrainedTokenizerBase
+) -> tuple[dict[str, pd.DataFrame], dict[str, EncodedSplit | None]]:
+    """The run's rows of each split (seeded caps) and their tokens; an empty test split gives None."""
+    frames = {
+        "train": limit_examples(task.train, settings.max_train_examples, settings.seed),
+        "dev": limit_examples(task.dev, settings.max_eval_examples, settings.seed),
+        "test": limit_examples(task.test, settings.max_eval_examples, settings.seed),
+    }
+    splits = {
+        name: None
+        if frame.empty and name == "test"
+        else reuse.encoded(frame, task.spec, tokenizer, settings.max_length, train=name == "train")
+        for name, frame in frames.items()
+    }
+    return frames, splits
+
+
+def _start_augmentation(prepared: Prepared) -> None:
+    """Cached mode's copies (made or found), then the feed, whose workers load their resources
+    while the teacher cache is built."""
+    config, policy = prepared.config, prepared.policy
+    assert policy is not None
+    if config.aug_mode == "cached" and policy.text_steps:
+        with distributed.main_first():
+            prepared.copies = CachedCopies.prepare(
+                prepared.task, config, policy, prepared.train_frame, prepared.tokenizer
+            )
+    prepared.feed = build_feed(
+        policy, config, prepared.student, prepared.train_frame, prepared.train, prepared.tokenizer, prepared.copies
+    )
 
 
 # --------------------------------------------------------------------------- objectives
@@ -261,16 +301,21 @@ def collect(
     objective: Objective,
     trainer: Trainer,
     output_dir: Path,
+    clock: Clock,
 ) -> RunResult:
     """The run's record: student and teacher scores on the same dev and test examples, sizes, speed."""
     spec, config, teacher = prepared.spec, prepared.config, prepared.teacher
     teacher_dev, teacher_test, teacher_pad = teacher_splits(prepared)
-    with distributed.main_first():
+    with clock("scoring"), distributed.main_first():
         teacher_metrics = teacher_metrics_on(
             prepared.teacher_info, teacher, spec, teacher_dev, teacher_pad, prepared.device
         )
     teacher_score = teacher_metrics[spec.metric]
-    test = score_test(prepared, student, teacher_test, teacher_pad)
+    with clock("scoring"):
+        test = score_test(prepared, student, teacher_test, teacher_pad)
+    with clock("latency timing"):
+        teacher_ms = cpu_latency_ms(teacher, teacher_dev, teacher_pad)
+        student_ms = cpu_latency_ms(student, prepared.dev, prepared.tokenizer.pad_token_id)
     return RunResult(
         run_id=run_id(config, prepared.kind),
         kind=prepared.kind,
@@ -294,8 +339,8 @@ def collect(
         train_seconds=fitted.train_seconds,
         wall_seconds=0.0,
         examples_per_second=fitted.examples_per_second,
-        teacher_latency_ms=cpu_latency_ms(teacher, teacher_dev, teacher_pad),
-        student_latency_ms=cpu_latency_ms(student, prepared.dev, prepared.tokenizer.pad_token_id),
+        teacher_latency_ms=teacher_ms,
+        student_latency_ms=student_ms,
         output_dir=str(output_dir),
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},
@@ -334,10 +379,16 @@ def score_test(
     }
 
 
-def publish(prepared: Prepared, student: PreTrainedModel, result: RunResult, output_dir: Path) -> None:
-    """Save the student and ``result.json`` (last: it marks the run complete); drop the work folder."""
+def publish(
+    prepared: Prepared, student: PreTrainedModel, result: RunResult, output_dir: Path, clock: Clock, started: float
+) -> None:
+    """Save the student, then ``result.json`` with the wall time and its phases (last: it marks
+    the run complete); drop the work folder."""
     if distributed.is_main():
-        save_student(student, prepared.tokenizer, prepared.spec, result, output_dir / "student")
+        with clock("saving"):
+            save_student(student, prepared.tokenizer, prepared.spec, result, output_dir / "student")
+        result.phases = clock.rounded()
+        result.wall_seconds = time.perf_counter() - started
         (output_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=2))
         shutil.rmtree(output_dir / "work", ignore_errors=True)
     distributed.barrier()

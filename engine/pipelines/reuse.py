@@ -1,0 +1,87 @@
+"""What one process keeps from run to run, so that a sweep worker loads things once.
+
+A sweep worker runs many short trials on the same few data sets with one teacher. Each
+trial used to load the data set, read the fine-tuned teacher's weights, load its tokenizer
+and tokenise the same dev and test rows again: seconds of every trial that are not
+training. These helpers keep the last few of each, keyed by everything they depend on:
+
+* a data set by its source, loading options and home (a file's path also by its
+  modification time, so an edited file is read again);
+* a teacher by its fine-tuned folder (the folder's name holds the hash of the data and
+  settings it was trained with) and task spec;
+* a tokenizer by name;
+* an encoded split by tokenizer, length, train/eval mode and the content of its rows.
+
+The objects are shared, so they must be used read-only: the teacher is only ever evaluated
+(distillation never updates it) and encoded splits are never changed after encoding.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from engine.data import load_task
+from engine.data.schema import TaskData, TaskSpec
+from engine.models.encoding import EncodedSplit, encode_split
+from engine.models.zoo import load_task_model, load_tokenizer
+from engine.paths import home
+
+#: Encoded splits kept: a trial reads three (train, dev, test).
+SPLITS_KEPT = 12
+
+
+def task(source: str, options: dict) -> TaskData:
+    """:func:`engine.data.load_task`, remembered per (source, options, file time)."""
+    path = Path(source)
+    stamp = os.stat(path).st_mtime_ns if path.exists() else None
+    return _task(source, tuple(sorted(options.items())), stamp, str(home()))
+
+
+@lru_cache(maxsize=4)
+def _task(source: str, options: tuple, stamp: int | None, where: str) -> TaskData:
+    """``where``: the autodistill home, where catalog sets are prepared (another home, another copy)."""
+    return load_task(source, **dict(options))
+
+
+@lru_cache(maxsize=2)
+def teacher(model_dir: str, spec: TaskSpec) -> PreTrainedModel:
+    """The fine-tuned teacher in ``model_dir``, read from disk once per process."""
+    return load_task_model(model_dir, spec)
+
+
+@lru_cache(maxsize=4)
+def tokenizer(name: str) -> PreTrainedTokenizerBase:
+    return load_tokenizer(name)
+
+
+_splits: OrderedDict[tuple, EncodedSplit] = OrderedDict()
+
+
+def encoded(
+    frame: pd.DataFrame, spec: TaskSpec, tok: PreTrainedTokenizerBase, max_length: int, *, train: bool
+) -> EncodedSplit:
+    """:func:`engine.models.encoding.encode_split`, remembered by the rows' content."""
+    rows = pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes()
+    key = (tok.name_or_path, len(tok), spec, max_length, train, rows)
+    if key in _splits:
+        _splits.move_to_end(key)
+        return _splits[key]
+    split = encode_split(frame, spec, tok, max_length, train=train)
+    _splits[key] = split
+    while len(_splits) > SPLITS_KEPT:
+        _splits.popitem(last=False)
+    return split
+
+
+def forget() -> None:
+    """Drop everything kept (tests; or a process that moves on to other work)."""
+    _task.cache_clear()
+    teacher.cache_clear()
+    tokenizer.cache_clear()
+    _splits.clear()
