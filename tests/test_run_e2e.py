@@ -66,11 +66,11 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     # the test split is scored once, after the dev split chose the epoch, on the examples the run caps to
     assert result.student_test_metrics["accuracy"] > 0.8 and saved["test_ratio"] == result.test_ratio
     # where the wall time went, step by step, adding up to about all of it
-    steps = ["data", "teacher", "student", "tokenise", "teacher cache", "training", "evaluation, checkpoints"]
+    steps = ["data", "teacher", "student", "tokenise", "teacher cache", "training"]
     assert list(saved["phases"])[: len(steps)] == steps and {"scoring", "latency timing", "saving"} <= set(
         saved["phases"]
     )
-    assert saved["phases"]["training"] == pytest.approx(result.train_seconds, abs=1e-3)
+    assert saved["phases"]["training"] >= result.train_seconds  # the trainer's own clock runs inside
     assert 0.8 * result.wall_seconds < sum(saved["phases"].values()) <= result.wall_seconds
     assert result.test_ratio == pytest.approx(
         result.student_test_metrics["accuracy"] / result.teacher_test_metrics["accuracy"]

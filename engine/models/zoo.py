@@ -258,6 +258,11 @@ def _layer_subset_student(layers: list[int], teacher: str, spec: TaskSpec) -> Pr
     return model
 
 
+#: PCA bases computed in this process, by (teacher identity, width): a sweep worker builds many
+#: students from one teacher, and the eigendecomposition was most of a fresh student's build.
+_BASES: dict[tuple[str, int], tuple[torch.Tensor, float]] = {}
+
+
 def _pca_basis(words: torch.Tensor, width: int) -> tuple[torch.Tensor, float]:
     """Top-``width`` principal directions of the teacher's word embeddings, and a scale.
 
@@ -295,7 +300,10 @@ def _fresh_student(shape: StudentShape, teacher: str, spec: TaskSpec) -> PreTrai
     teacher_embeddings = load_task_model(teacher, spec).base_model.embeddings
     student_embeddings = model.base_model.embeddings
     with torch.no_grad():
-        basis, scale = _pca_basis(teacher_embeddings.word_embeddings.weight.float(), shape.hidden)
+        key = (model_identity(teacher), shape.hidden)
+        if key not in _BASES:
+            _BASES[key] = _pca_basis(teacher_embeddings.word_embeddings.weight.float(), shape.hidden)
+        basis, scale = _BASES[key]
         for attr in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
             source = getattr(teacher_embeddings, attr, None)
             target = getattr(student_embeddings, attr)

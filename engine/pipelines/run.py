@@ -115,11 +115,8 @@ def _execute(
     with clock("teacher cache"):
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     trainer = build_trainer(prepared, objective, train, output_dir)
-    with clock("fit"):
+    with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
         fitted = trainer.fit()
-    fit = clock.seconds.pop("fit")
-    clock.add("training", fitted.train_seconds)  # a resumed run's includes its earlier sessions
-    clock.add("evaluation, checkpoints", max(0.0, fit - fitted.train_seconds))  # and waiting for x̂
     student = trainer.accelerator.unwrap_model(trainer.student).cpu()
     result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
     publish(prepared, student, result, output_dir, clock, started)
