@@ -135,6 +135,10 @@ def test_cached_mode_is_validated_and_named_in_the_run_id():
     fresh, cached = _config(), _config(aug_mode="cached")
     assert run_id(fresh, "distill") == run_id(_config(aug_mode="fresh"), "distill")
     assert run_id(fresh, "distill") != run_id(cached, "distill")
+    plain = _config(augment=())  # nothing to cache: the mode cannot change the run, nor its id
+    assert run_id(plain, "distill") == run_id(_config(augment=(), aug_mode="cached"), "distill")
+    mixup = _config(augment=("mixup",))
+    assert run_id(mixup, "distill") == run_id(_config(augment=("mixup",), aug_mode="cached"), "distill")
 
 
 @pytest.mark.slow

@@ -66,10 +66,16 @@ class RunResult:
 LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True, "aug_mode": "fresh", "aug_copies": None}
 
 
+def inert_fields(config: DistillConfig) -> set[str]:
+    """Fields that change nothing in this run: the cached mode's without text augmentation."""
+    return set() if any(op != "mixup" for op in config.augment) else {"aug_mode", "aug_copies"}
+
+
 def run_id(config: DistillConfig, kind: str) -> str:
     # A later field is hashed only when it differs from what earlier runs had, so that those runs keep their ids.
     earlier = {name for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
-    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=earlier)}, sort_keys=True)
+    excluded = earlier | inert_fields(config)
+    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=excluded)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
