@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import DistillConfig
+from engine.config import DistillConfig, result_exclude
 from engine.paths import subdir
 
 RESULT_FILE = "result.json"
@@ -60,9 +60,11 @@ LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True}
 
 
 def run_id(config: DistillConfig, kind: str) -> str:
-    # A later field is hashed only when it differs from what earlier runs had, so that those runs keep their ids.
-    earlier = {name for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
-    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=earlier)}, sort_keys=True)
+    """The hash of what a run computes: watch-only fields (``train.report_to``) are left out, and a
+    later field is hashed only when it differs from what earlier runs had, so those runs keep their ids."""
+    earlier = {name: True for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
+    exclude = {**earlier, **result_exclude(config)}
+    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=exclude)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

@@ -6,6 +6,7 @@ configured Eq. 1 objective, and leaves behind what a user keeps:
     <output>/config.yaml     the validated config, so the run can be repeated
     <output>/result.json     scores, distillation ratio, sizes, speed (written last)
     <output>/student/        a standard Hugging Face model folder with a model card
+    <output>/tracking/       TensorBoard event files and an MLflow store, if ``train.report_to`` asks
 
 Runs are keyed by their config, so rerunning an interrupted command resumes it
 from its checkpoint, and rerunning a finished one returns the stored result. The
@@ -43,6 +44,7 @@ from engine.pipelines.export import save_student
 from engine.pipelines.latency import cpu_latency_ms
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.teachers.team import Team, prepare_team
+from engine.tracking import Tracking, open_tracking
 from engine.training import distributed
 from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
@@ -108,11 +110,14 @@ def _execute(
         (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     prepared = prepare(config, kind, task, show_progress)
     objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
-    trainer = build_trainer(prepared, objective, train, output_dir)
-    fitted = trainer.fit()
-    student = trainer.accelerator.unwrap_model(trainer.student).cpu()
-    result = collect(prepared, student, fitted, objective, trainer, output_dir)
-    result.wall_seconds = time.perf_counter() - started
+    tracked = config.model_dump(mode="json")
+    with open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking:
+        trainer = build_trainer(prepared, objective, train, output_dir, tracking)
+        fitted = trainer.fit()
+        student = trainer.accelerator.unwrap_model(trainer.student).cpu()
+        result = collect(prepared, student, fitted, objective, trainer, output_dir)
+        result.wall_seconds = time.perf_counter() - started
+        tracking.log_metrics(result_metrics(result), fitted.steps)
     publish(prepared, student, result, output_dir)
     return result
 
@@ -220,7 +225,9 @@ OBJECTIVES: dict[str, Callable[[Prepared], tuple[Objective, EncodedSplit]]] = {
 # --------------------------------------------------------------------------- training and results
 
 
-def build_trainer(prepared: Prepared, objective: Objective, train: EncodedSplit, output_dir: Path) -> Trainer:
+def build_trainer(
+    prepared: Prepared, objective: Objective, train: EncodedSplit, output_dir: Path, tracking: Tracking | None = None
+) -> Trainer:
     """The one training loop; augmented runs add the feed of augmented copies."""
     extra = {} if prepared.feed is None else {"feed": prepared.feed}
     return (AugmentingTrainer if prepared.policy else Trainer)(
@@ -234,6 +241,7 @@ def build_trainer(prepared: Prepared, objective: Objective, train: EncodedSplit,
         prepared.tokenizer.pad_token_id,
         show_progress=prepared.show_progress,
         description=f"{prepared.kind} {prepared.config.student} on {prepared.spec.name}",
+        tracking=tracking,
         **extra,
     )
 
@@ -288,6 +296,18 @@ def collect(
         team=prepared.team.report(objective) if prepared.team else {},
         augmentation=trainer.augmentation_report() if prepared.policy else {},
     )
+
+
+def result_metrics(result: RunResult) -> dict[str, float]:
+    """The run's outcome for the tracking backends, beside its curves."""
+    return {
+        "result/student_score": result.student_score,
+        "result/teacher_score": result.teacher_score,
+        "result/ratio": result.ratio,
+        "result/student_latency_ms": result.student_latency_ms,
+        "result/teacher_latency_ms": result.teacher_latency_ms,
+        "result/examples_per_second": result.examples_per_second,
+    }
 
 
 def publish(prepared: Prepared, student: PreTrainedModel, result: RunResult, output_dir: Path) -> None:
