@@ -13,7 +13,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import engine.pipelines.run as engine_run
 from engine.components import parse_config
 from engine.config import TrainSettings
-from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.paths import META_DATA
 from engine.pipelines.result import run_id
@@ -29,10 +28,9 @@ PIPELINE = {"student": "tiny", "mapping": "skip", "inter_loss": "mse", "gamma1":
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory):
     """One tiny KD run with every term of Eq. 1 on (mixup gives the augmented pair), reported to both tools."""
-    from conftest import toy_frame
+    from conftest import toy_task_data
 
-    spec = TaskSpec("toy", TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos"))
-    task = TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
+    task = toy_task_data()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AUTODISTILL_HOME", str(tmp_path_factory.mktemp("tracking-home")))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
