@@ -1,4 +1,4 @@
-"""``autodistill run``, ``finetune``, ``augment``, ``predict``, ``export``: one pipeline, its data, its student.
+"""``autodistill run``, ``finetune``, ``augment``, ``predict``, ``export``, ``report``: a pipeline and its student.
 
 The pipeline flags are the config schema's fields (:data:`cli.options.RUN`), over a
 ``--config`` file or a recommendation's pick.
@@ -113,3 +113,14 @@ def export_command(
     from engine import export_model
 
     render.exported(export_model(model, fmt=format, quantize=quantize, out=out))
+
+
+@typer_app.command("report")
+def report_command(
+    run: Annotated[Path, typer.Argument(help="a run folder (holding result.json)")],
+    out: Annotated[Path | None, typer.Option("--out", help="the page (default: <run>/report.html)")] = None,
+) -> None:
+    """Write a run's HTML page: loss curves per Eq. 1 term, teacher/student scores and latency, config, size."""
+    from engine import write_report
+
+    render.say(f"wrote {write_report(run, out)}")

@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "predict_file": "engine.pipelines.predict",
     "export_model": "engine.pipelines.deploy",
     "ExportReport": "engine.pipelines.deploy",
+    "write_report": "engine.pipelines.report",
     "pregenerate": "engine.augment.pregenerated",
     "finetune_teacher": "engine.training.finetune",
     "TEACHER_SETTINGS": "engine.training.finetune",

@@ -158,3 +158,37 @@ def test_what_cannot_be_exported_is_refused_in_one_line(exported, tmp_path):
     with pytest.raises(SystemExit) as stopped:
         cli.app(["export", "--model", str(student), "--format", "tflite"])
     assert stopped.value.code == 2
+
+
+def _browser() -> str | None:
+    """A headless Chromium (Debian's chromium-headless-shell or chromium), if installed."""
+    import shutil
+
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser")
+
+
+def test_the_run_report_opens_in_a_real_browser_and_shows_the_runs_numbers(exported, tmp_path):
+    import subprocess
+
+    from engine.pipelines.report import write_report
+
+    _, result, report = exported
+    page = write_report(Path(result.output_dir), tmp_path / "report.html")
+    history = json.loads((Path(result.output_dir) / "result.json").read_text())["history"]
+    assert all("train/kd" in h and "train/loss" in h for h in history)  # the curves' data: each epoch's terms
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no headless Chromium: scripts/setup.sh installs Debian's chromium-headless-shell as root")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile")]
+    shown = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = shown.stdout
+    assert f"{result.student_score:.4f}" in dom and f"{result.teacher_score:.4f}" in dom
+    assert f"{result.ratio:.4f}" in dom and f"{result.student_params:,}" in dom
+    assert f"{report.rows[-1].score:.4f}" in dom and "student (ONNX int8)" in dom  # the export's table
+    assert dom.count("<svg") == 1 and "l_pred(f^T(x), f^S(x))" in dom and "inter_loss" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1100,1400", page.as_uri()], timeout=120, check=True)
+    assert shot.stat().st_size > 10_000

@@ -13,7 +13,7 @@ the task file, so ``autodistill predict`` reads it like a student folder.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -40,6 +40,8 @@ FORMATS = ("onnx",)
 QUANTIZATIONS = ("int8",)
 #: Largest difference allowed between the fp32 graph's outputs and the PyTorch student's.
 TOLERANCE = 1e-3
+#: The measurements of an export, beside its graphs.
+EXPORT_FILE = "export.json"
 #: Timed forwards per latency figure (after one warm-up).
 TIMED = {1: 32, 32: 8}
 
@@ -169,10 +171,13 @@ def _mb(folder: Path) -> float:
 def write_folder(
     out: Path, model_dir: Path, student: PreTrainedModel, tokenizer, meta: dict, graph: str, report: ExportReport
 ) -> None:
-    """Tokenizer, ``config.json`` (labels), the task file naming the graph predict runs, and the card."""
+    """Tokenizer, ``config.json`` (labels), the task file naming the graph predict runs, the card, and
+    the measurements as data (:data:`EXPORT_FILE`, which a run's report page reads)."""
     tokenizer.save_pretrained(out)
     student.config.save_pretrained(out)
     (out / TASK_FILE).write_text(json.dumps({**meta, "onnx_file": graph}, indent=2))
     card = (model_dir / "README.md").read_text() if (model_dir / "README.md").exists() else ""
     section = deployment_section(report.rows, report.metric, report.dataset, report.test_examples, report.notes)
     (out / "README.md").write_text(with_deployment(card, section))
+    measured = {**asdict(report), "folder": str(report.folder)}
+    (out / EXPORT_FILE).write_text(json.dumps(measured, indent=2))

@@ -46,7 +46,7 @@ class RunResult:
     teacher_latency_ms: float
     student_latency_ms: float
     output_dir: str
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: dev metrics, train/<term> means
     team: dict = field(default_factory=dict)  # team runs: members, mode, learned θ and candidates
     augmentation: dict = field(default_factory=dict)  # augmented runs: policy, backends, drops, trainer wait
 

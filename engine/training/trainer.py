@@ -244,12 +244,12 @@ class Trainer:
         with self._progress() as progress:
             task = progress.add_task(self.description, total=self.schedule.total_steps, completed=step)
             while epoch < self.epochs:
-                step = self._train_epoch(
+                step, terms = self._train_epoch(
                     epoch, batch_pos, step, history, best, lambda s: progress.update(task, completed=s)
                 )
                 metrics = self.evaluate(self.dev_split)
                 score = metrics[self.spec.metric]
-                history.append({"epoch": epoch + 1, "step": step, **metrics})
+                history.append({"epoch": epoch + 1, "step": step, **metrics, **terms})
                 self.tracking.log_metrics({f"dev/{k}": v for k, v in metrics.items()}, step)
                 if score > best[0]:
                     best = (score, epoch + 1)
@@ -263,7 +263,9 @@ class Trainer:
             torch.load(self.best_path, map_location="cpu", weights_only=True)
         )
         return TrainResult(
-            dev_metrics={k: v for k, v in best_metrics.items() if k not in ("epoch", "step")},
+            dev_metrics={
+                k: v for k, v in best_metrics.items() if k not in ("epoch", "step") and not k.startswith("train/")
+            },
             dev_score=best[0],
             best_epoch=best[1],
             steps=step,
@@ -274,14 +276,17 @@ class Trainer:
 
     def _train_epoch(
         self, epoch: int, batch_pos: int, step: int, history: list, best: tuple[float, int], on_step: Callable
-    ) -> int:
-        """Train epoch ``epoch`` from batch ``batch_pos``; returns the optimizer step reached."""
+    ) -> tuple[int, dict[str, float]]:
+        """Train epoch ``epoch`` from batch ``batch_pos``; returns the optimizer step reached and the
+        epoch's mean of each objective term (``train/<term>``: the run's history keeps them)."""
         batches = self.epoch_batches(epoch)
         self.student.train()
-        log, seen, seconds = StepLog(), 0, 0.0
+        log, whole, seen, seconds = StepLog(), StepLog(), 0, 0.0
         for b in range(batch_pos, len(batches)):
             tick = time.perf_counter()
-            log.add(*self._train_batch(batches[b], b, len(batches), step))
+            terms = self._train_batch(batches[b], b, len(batches), step)
+            log.add(*terms)
+            whole.add(*terms)
             seconds += time.perf_counter() - tick
             seen += len(batches[b])
             if (b + 1) % self.settings.grad_accum == 0 or b + 1 == len(batches):
@@ -293,7 +298,7 @@ class Trainer:
         self._seen, self._train_time = self._seen + seen, self._train_time + seconds
         speed = seen * self.accelerator.num_processes / max(seconds, 1e-9)
         self.tracking.log_metrics({"train/examples_per_second": speed, "train/epoch": epoch + 1}, step)
-        return step
+        return step, whole.pop()
 
     def _train_batch(
         self, indices: np.ndarray, position: int, n_batches: int, step: int
