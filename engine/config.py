@@ -215,6 +215,14 @@ class DistillConfig(BaseModel):
     mixup_alpha: float = Field(0.4, gt=0, description="α of mixup's Beta(α, α)")
     aug_workers: int = Field(1, ge=0, le=32, description="background augmentation processes; 0: in the trainer")
     aug_dir: str | None = Field(None, description="read augmented text from a pregenerate() folder")
+    aug_mode: Literal["fresh", "cached"] = Field(
+        "fresh",
+        description="fresh: new copies every epoch, teacher run on each (the paper); "
+        "cached: copies made once, shared by epochs and runs, teacher outputs on them cached",
+    )
+    aug_copies: int | None = Field(
+        None, ge=1, description="cached mode: copies kept per example (unset: repeated_aug, one epoch's worth)"
+    )
     train: TrainSettings = TrainSettings()
     columns: DataColumns | None = None
     # A teacher team (AutoSKDBERT) instead of the single ``teacher``; ``teacher`` then
@@ -283,6 +291,19 @@ class DistillConfig(BaseModel):
             if not self.teacher_cache:
                 raise ValueError("team distillation reads its members' logits from caches; leave teacher_cache on")
         return self
+
+    @model_validator(mode="after")
+    def _copies_belong_to_cached_mode(self) -> DistillConfig:
+        if self.aug_copies is not None and self.aug_mode != "cached":
+            raise ValueError("aug_copies counts the cached mode's copies; set aug_mode: cached or leave it unset")
+        if self.aug_copies is not None and self.aug_dir:
+            raise ValueError("aug_dir's manifest fixes its number of copies; leave aug_copies unset")
+        return self
+
+    @property
+    def kept_copies(self) -> int:
+        """Augmented copies per example a cached-mode run makes and reuses."""
+        return self.aug_copies or self.repeated_aug
 
     @property
     def weights(self) -> tuple[float, float, float, float]:

@@ -63,6 +63,11 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     assert "Distillation ratio" in (student_dir / "README.md").read_text()
     saved = json.loads((Path(result.output_dir) / "result.json").read_text())
     assert saved["config"]["student"] == "tiny" and saved["kind"] == "distill"
+    # the test split is scored once, after the dev split chose the epoch, on the examples the run caps to
+    assert result.student_test_metrics["accuracy"] > 0.8 and saved["test_ratio"] == result.test_ratio
+    assert result.test_ratio == pytest.approx(
+        result.student_test_metrics["accuracy"] / result.teacher_test_metrics["accuracy"]
+    )
 
     inputs = tmp_path / "in.csv"
     toy_task.test.head(8).to_csv(inputs, index=False)

@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from engine.augment.copies import CachedCopies
 from engine.augment.mixup import plan_mixup
 from engine.augment.policy import AugmentPolicy, TextExample, examples_frame, frame_examples
+from engine.augment.pregenerated import PregeneratedSource
 from engine.augment.workers import Work, augment_batches, augment_batches_in_worker, worker_pool
 from engine.errors import AutodistillError
 from engine.models.encoding import EncodedSplit, collate, encode_split
@@ -44,8 +46,10 @@ _MIXUP_STREAM = 0x6D6978  # separates mixup's generator from the text operations
 class AugmentFeed:
     """The augmented half of every training batch: x̂ for each example, ``repeated_aug`` times.
 
-    ``source`` replaces live augmentation with pre-generated copies (see
-    :mod:`engine.augment.pregenerated`).
+    ``source`` replaces live augmentation with pre-generated text (see
+    :mod:`engine.augment.pregenerated`); ``cached`` with pre-generated copies already
+    encoded, whose batches carry ``aug_index`` so that the teacher's outputs on them can be
+    read from a cache (see :mod:`engine.augment.copies`).
     """
 
     def __init__(
@@ -58,14 +62,16 @@ class AugmentFeed:
         pad_id: int,
         *,
         workers: int = 1,
-        source=None,
+        source: PregeneratedSource | None = None,
+        cached: CachedCopies | None = None,
     ) -> None:
         self.policy, self.split, self.tokenizer = policy, split, tokenizer
-        self.max_length, self.pad_id, self.source = max_length, pad_id, source
+        self.max_length, self.pad_id, self.source, self.cached = max_length, pad_id, source, cached
         self.examples = frame_examples(frame, max_words=max_length)
         self.repeated = policy.spec.repeated
         self.text_ops = bool(policy.text_steps)
-        self.workers = workers if self.text_ops and source is None else 0
+        self.live = self.text_ops and source is None and cached is None
+        self.workers = workers if self.live else 0
         self.depth = max(1, DEPTH_PER_WORKER * self.workers)
         self.pool: ProcessPoolExecutor | None = None
         self.pending: dict[int, Future] = {}  # job index -> its batches' texts, being made
@@ -80,7 +86,7 @@ class AugmentFeed:
         """Start the workers (idempotent); they load their resources straight away."""
         if self.workers and self.pool is None:
             self.pool = worker_pool(self.policy.spec, self.policy.task, self.workers)
-        elif not self.workers and self.text_ops and self.source is None:
+        elif not self.workers and self.live:
             self.policy.prepare()  # cached per process: a second call costs nothing
         return self
 
@@ -150,7 +156,9 @@ class AugmentFeed:
     def get(self, position: int) -> Batch:
         """Augmented tensors for the batch at ``position`` (blocks until ready; timed)."""
         tick = time.perf_counter()
-        if self.text_ops or self.source is not None:
+        if self.cached is not None and self.text_ops:
+            batch = self._cached_batch(position)
+        elif self.text_ops or self.source is not None:
             examples, dropped = self._texts(position)
             batch = self._encode(examples, dropped)
         else:  # mixup alone: x̂ starts as x, so the encoded originals are reused
@@ -192,6 +200,17 @@ class AugmentFeed:
                         for k, v in collate(encoded, list(range(len(encoded))), self.pad_id).items()
                         if k != "index"
                     }
+        return self._empty()
+
+    def _cached_batch(self, position: int) -> Batch:
+        """The batch's copies collated from the encoded cache; ``index`` names their rows there."""
+        assert self.cached is not None
+        rows, dropped = self.cached.rows(self.work(position))
+        self.dropped.update(dropped)
+        return collate(self.cached.split, rows, self.pad_id) if rows else self._empty()
+
+    def _empty(self) -> Batch:
+        """A batch of no examples (every copy was dropped): the objective adds no augmented term."""
         from engine.models.heads import task_head
 
         empty = torch.zeros((0, 1), dtype=torch.long)
@@ -199,26 +218,19 @@ class AugmentFeed:
             "input_ids": empty,
             "token_type_ids": empty,
             "attention_mask": empty,
-            "labels": task_head(spec).empty_labels(),
+            "labels": task_head(self.policy.task).empty_labels(),
         }
 
     # ------------------------------------------------------------------ report
 
     def report(self, fit_seconds: float) -> dict:
         """What the run records: policy, backends, counts, and how long the trainer waited."""
-        source = (
-            f"pre-generated: {self.source.folder} ({self.source.copies} copies)"
-            if self.source is not None
-            else f"live ({self.workers} worker process{'es' if self.workers != 1 else ''})"
-            if self.workers
-            else "live (in the trainer's process)"
-        )
         report = {
             "policy": list(self.policy.spec.ops),
             "aug_p": self.policy.spec.settings.aug_p,
             "repeated_aug": self.repeated,
             "backends": self.policy.backends(),
-            "source": source,
+            "source": self._source_label(),
             "augmented_batches": self.served,
             "augmented_examples": self.augmented,
             "dropped": {k: v for k, v in sorted(self.dropped.items()) if v},
@@ -226,6 +238,15 @@ class AugmentFeed:
             "trainer_wait_share": round(self.wait_seconds / fit_seconds, 4) if fit_seconds > 0 else 0.0,
             "first_batch_wait_seconds": round(self.first_wait or 0.0, 4),
         }
-        if self.source is not None:
-            report["reused_copies"] = self.source.reused
+        if self.source is not None or self.cached is not None:
+            report["reused_copies"] = (self.source or self.cached).reused
         return report
+
+    def _source_label(self) -> str:
+        if self.cached is not None:
+            return f"cached: {self.cached.folder} ({self.cached.copies} copies, encoded once)"
+        if self.source is not None:
+            return f"pre-generated: {self.source.folder} ({self.source.copies} copies)"
+        if self.workers:
+            return f"live ({self.workers} worker process{'es' if self.workers != 1 else ''})"
+        return "live (in the trainer's process)"

@@ -42,7 +42,7 @@ def row_hashes(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.util.hash_pandas_object(frame, index=False).to_numpy(), index=frame.index)
 
 
-def _identity(policy: AugmentPolicy, max_words: int) -> dict:
+def copy_identity(policy: AugmentPolicy, max_words: int) -> dict:
     """What must agree between pre-generated copies and a run that reads them."""
     spec = policy.spec
     return {
@@ -98,7 +98,7 @@ def pregenerate(task: TaskData, config: DistillConfig, copies: int, out_dir: str
         "dataset": task.spec.name,
         "copies": copies,
         "source_examples": len(examples),
-        **_identity(policy, config.train.max_length),
+        **copy_identity(policy, config.train.max_length),
         "counts": counts,
     }
     hashes = row_hashes(frame)
@@ -118,7 +118,7 @@ class PregeneratedSource:
         if not path.exists():
             raise AutodistillError(f"aug_dir {str(self.folder)!r} holds no {MANIFEST}; write it with pregenerate")
         manifest = json.loads(path.read_text())
-        expected = {"dataset": dataset, **_identity(policy, max_words)}
+        expected = {"dataset": dataset, **copy_identity(policy, max_words)}
         for field, value in expected.items():
             if manifest.get(field) != value:
                 raise AutodistillError(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from engine.augment.copies import CachedCopies
 from engine.augment.feed import AugmentFeed
 from engine.augment.mixup import check_mixup_model
 from engine.augment.policy import AugmentPolicy
@@ -35,18 +36,18 @@ def build_feed(
     frame: pd.DataFrame,
     split: EncodedSplit,
     tokenizer,
+    cached: CachedCopies | None = None,
 ) -> AugmentFeed:
-    """The run's feed: live augmentation, or ``config.aug_dir``'s pre-generated copies.
+    """The run's feed: live augmentation, ``config.aug_dir``'s pre-generated text, or, in
+    cached mode, the encoded copies ``cached``.
 
     ``frame`` is the train split as encoded into ``split`` (its row labels key the examples).
     """
     if policy.mixup_rounds:
         check_mixup_model(student, "student")
-    source = (
-        PregeneratedSource(config.aug_dir, policy, frame, policy.task.name, config.train.max_length)
-        if config.aug_dir
-        else None
-    )
+    source = None
+    if config.aug_dir and cached is None:
+        source = PregeneratedSource(config.aug_dir, policy, frame, policy.task.name, config.train.max_length)
     feed = AugmentFeed(
         policy,
         frame,
@@ -56,6 +57,7 @@ def build_feed(
         tokenizer.pad_token_id,
         workers=config.aug_workers,
         source=source,
+        cached=cached,
     )
     return feed.start()
 

@@ -129,8 +129,10 @@ class DistillationObjective:
     (β2, γ2) need an augmentation policy (``augmentation``); with none configured they are zero,
     as the paper's defaults make them. With one, every batch must come with its
     augmented copies (:meth:`stage_augmented`, done by
-    :class:`engine.augment.training.AugmentingTrainer`); their teacher outputs are
-    always computed live (the cache only holds original examples).
+    :class:`engine.augment.training.AugmentingTrainer`). The teacher's logits on them come
+    from ``aug_cache`` when the copies are cached ones (their batches carry ``aug_index``,
+    see :mod:`engine.augment.copies`), else from a live forward; mixup always needs the
+    live one, since it mixes embeddings.
     """
 
     def __init__(
@@ -145,6 +147,7 @@ class DistillationObjective:
         augmentation: AugmentPolicy | None = None,
     ) -> None:
         self.spec, self.config, self.teacher, self.cache = spec, config, teacher, cache
+        self.aug_cache: TeacherCache | None = None
         self.terms = prediction_terms(spec, config.pred_loss, config.temperature)
         self.augmentation = augmentation
         self.mixup_rounds = augmentation.mixup_rounds if augmentation is not None else 0
@@ -205,7 +208,7 @@ class DistillationObjective:
         self.staged = augmented
 
     def augmented_terms(self, student: nn.Module, device: torch.device) -> tuple[Tensor, dict[str, float]]:
-        """β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂)) of Eq. 1, teacher run live on x̂."""
+        """β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂)) of Eq. 1."""
         if self.staged is None:
             raise AutodistillError(
                 "an augmentation policy is configured but this batch came without augmented examples; "
@@ -216,7 +219,7 @@ class DistillationObjective:
         if size == 0 or not (self.beta2 or self.gamma2):
             return torch.zeros((), device=device), {"aug_examples": float(size)}
         inputs = {k[4:]: v.to(device) for k, v in aug.items() if k.startswith("aug_")}
-        targets, width = inputs.pop("labels"), inputs["input_ids"].shape[1]
+        targets, width, index = inputs.pop("labels"), inputs["input_ids"].shape[1], inputs.pop("index", None)
         student_inputs = teacher_inputs = inputs
         if self.mixup_rounds and "mix_perm" in aug:
             perm, lam = aug["mix_perm"].to(device), aug["mix_lambda"].to(device)
@@ -224,9 +227,12 @@ class DistillationObjective:
             with torch.no_grad():
                 teacher_inputs = mix_inputs(self.teacher, inputs, perm, lam)
             targets = mix_targets(targets, self.spec, perm, lam, width)
-        with torch.no_grad():
-            self.teacher.eval()
-            teacher_logits = self.terms.head.logits(self.teacher(**model_inputs(self.teacher, teacher_inputs)))
+        if self.aug_cache is not None and index is not None and teacher_inputs is inputs:
+            teacher_logits = self.aug_cache.lookup(index, width, device, ()).logits
+        else:
+            with torch.no_grad():
+                self.teacher.eval()
+                teacher_logits = self.terms.head.logits(self.teacher(**model_inputs(self.teacher, teacher_inputs)))
         student_logits = self.terms.head.logits(student(**model_inputs(student, student_inputs)))
         loss, logs = self.terms(
             student_logits,

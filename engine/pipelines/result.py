@@ -49,6 +49,11 @@ class RunResult:
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch: dev metrics, train/<term> means
     team: dict = field(default_factory=dict)  # team runs: members, mode, learned θ and candidates
     augmentation: dict = field(default_factory=dict)  # augmented runs: policy, backends, drops, trainer wait
+    # The untouched test split, read once after training (the dev split chose the epoch, so it
+    # is not the score to report). Runs stored before test scoring have none.
+    student_test_metrics: dict[str, float] = field(default_factory=dict)
+    teacher_test_metrics: dict[str, float] = field(default_factory=dict)
+    test_ratio: float | None = None
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:
@@ -56,7 +61,7 @@ class RunResult:
 
 
 #: Config fields added after runs were stored, with the value every earlier run had.
-LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True}
+LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True, "aug_mode": "fresh", "aug_copies": None}
 
 
 def run_id(config: DistillConfig, kind: str) -> str:

@@ -31,6 +31,7 @@ import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.augment import AugmentPolicy, build_policy
+from engine.augment.copies import CachedCopies
 from engine.augment.training import AugmentingTrainer, build_feed
 from engine.components import check_components
 from engine.config import DistillConfig
@@ -86,10 +87,12 @@ class Prepared:
     train_frame: object
     train: EncodedSplit
     dev: EncodedSplit
+    test: EncodedSplit | None  # None: the data set has no test rows
     policy: AugmentPolicy | None
     team: Team | None
     show_progress: bool
     feed: object | None = None  # augmented copies in the making (engine.augment.feed.AugmentFeed)
+    copies: CachedCopies | None = None  # cached mode: every kept augmented copy, encoded once
     device: str = "cuda" if torch.cuda.is_available() else "cpu"
 
     @property
@@ -141,6 +144,7 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
     student = build_student(config.student, config.teacher, spec)
     train_frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
     dev_frame = limit_examples(task.dev, settings.max_eval_examples, settings.seed)
+    test_frame = limit_examples(task.test, settings.max_eval_examples, settings.seed)
     prepared = Prepared(
         config=config,
         kind=kind,
@@ -152,13 +156,17 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         train_frame=train_frame,
         train=encode_split(train_frame, spec, tokenizer, settings.max_length, train=True),
         dev=encode_split(dev_frame, spec, tokenizer, settings.max_length, train=False),
+        test=None if test_frame.empty else encode_split(test_frame, spec, tokenizer, settings.max_length, train=False),
         policy=policy,
         team=team,
         show_progress=show_progress,
     )
     if policy is not None:
+        if config.aug_mode == "cached" and policy.text_steps:
+            with distributed.main_first():
+                prepared.copies = CachedCopies.prepare(task, config, policy, train_frame, tokenizer)
         # Augmentation workers start now, loading their resources while the teacher cache is built.
-        prepared.feed = build_feed(policy, config, student, train_frame, prepared.train, tokenizer)
+        prepared.feed = build_feed(policy, config, student, train_frame, prepared.train, tokenizer, prepared.copies)
     return prepared
 
 
@@ -201,18 +209,26 @@ def _single(prepared: Prepared) -> tuple[Objective, EncodedSplit]:
         augmentation=prepared.policy,
     )
     if prepared.config.teacher_cache:
-        with distributed.main_first():
-            objective.cache = TeacherCache.build_or_load(
-                teacher,
-                str(prepared.teacher_info.model_dir),
-                prepared.spec,
-                prepared.train,
-                prepared.tokenizer.pad_token_id,
-                layers=objective.mapping.teacher_layers if objective.mapping is not None else (),
-                device=prepared.device,
-                show_progress=prepared.show_progress,
-            )
+        layers = objective.mapping.teacher_layers if objective.mapping is not None else ()
+        objective.cache = _teacher_cache(prepared, teacher, prepared.train, layers)
+        if prepared.copies is not None and not objective.mixup_rounds:  # mixup needs the live teacher
+            objective.aug_cache = _teacher_cache(prepared, teacher, prepared.copies.split, ())
     return objective, prepared.train
+
+
+def _teacher_cache(prepared: Prepared, teacher: PreTrainedModel, split: EncodedSplit, layers: tuple) -> TeacherCache:
+    """The teacher's outputs on ``split`` (hidden states ``layers``), built once by the main process."""
+    with distributed.main_first():
+        return TeacherCache.build_or_load(
+            teacher,
+            str(prepared.teacher_info.model_dir),
+            prepared.spec,
+            split,
+            prepared.tokenizer.pad_token_id,
+            layers=layers,
+            device=prepared.device,
+            show_progress=prepared.show_progress,
+        )
 
 
 OBJECTIVES: dict[str, Callable[[Prepared], tuple[Objective, EncodedSplit]]] = {
@@ -254,18 +270,15 @@ def collect(
     trainer: Trainer,
     output_dir: Path,
 ) -> RunResult:
-    """The run's record: student and teacher scores on the same dev examples, sizes, speed."""
+    """The run's record: student and teacher scores on the same dev and test examples, sizes, speed."""
     spec, config, teacher = prepared.spec, prepared.config, prepared.teacher
-    teacher_dev, teacher_pad = (
-        prepared.team.reference_dev(prepared.task, config.train)
-        if prepared.team
-        else (prepared.dev, prepared.tokenizer.pad_token_id)
-    )
+    teacher_dev, teacher_test, teacher_pad = teacher_splits(prepared)
     with distributed.main_first():
-        teacher_metrics = teacher_dev_metrics(
+        teacher_metrics = teacher_metrics_on(
             prepared.teacher_info, teacher, spec, teacher_dev, teacher_pad, prepared.device
         )
     teacher_score = teacher_metrics[spec.metric]
+    test = score_test(prepared, student, teacher_test, teacher_pad)
     return RunResult(
         run_id=run_id(config, prepared.kind),
         kind=prepared.kind,
@@ -295,7 +308,38 @@ def collect(
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},
         augmentation=trainer.augmentation_report() if prepared.policy else {},
+        **test,
     )
+
+
+def teacher_splits(prepared: Prepared) -> tuple[EncodedSplit, EncodedSplit | None, int]:
+    """Dev and test examples as the reported teacher reads them (a team's reference may
+    tokenise differently from the student), and its pad id."""
+    if prepared.team is None:
+        return prepared.dev, prepared.test, prepared.tokenizer.pad_token_id
+    dev, pad = prepared.team.reference_split(prepared.task, prepared.config.train, "dev")
+    test, _ = prepared.team.reference_split(prepared.task, prepared.config.train, "test")
+    assert dev is not None  # encode_split refused an empty dev split before training
+    return dev, test, pad
+
+
+def score_test(
+    prepared: Prepared, student: PreTrainedModel, teacher_test: EncodedSplit | None, teacher_pad: int
+) -> dict:
+    """Student and teacher on the untouched test split, read once, after the dev split chose the epoch."""
+    if prepared.test is None or teacher_test is None:
+        return {}
+    spec, device = prepared.spec, prepared.device
+    with distributed.main_first():
+        teacher = teacher_metrics_on(prepared.teacher_info, prepared.teacher, spec, teacher_test, teacher_pad, device)
+    metrics = evaluate_model(student.to(device), spec, prepared.test, prepared.tokenizer.pad_token_id, 64, device)
+    student.cpu()
+    score, reference = metrics[spec.metric], teacher[spec.metric]
+    return {
+        "student_test_metrics": metrics,
+        "teacher_test_metrics": teacher,
+        "test_ratio": score / reference if reference else float("nan"),
+    }
 
 
 def result_metrics(result: RunResult) -> dict[str, float]:
@@ -307,6 +351,8 @@ def result_metrics(result: RunResult) -> dict[str, float]:
         "result/student_latency_ms": result.student_latency_ms,
         "result/teacher_latency_ms": result.teacher_latency_ms,
         "result/examples_per_second": result.examples_per_second,
+        **({"result/test_ratio": result.test_ratio} if result.test_ratio is not None else {}),
+        **{f"result/student_test_{name}": value for name, value in result.student_test_metrics.items()},
     }
 
 
@@ -319,18 +365,18 @@ def publish(prepared: Prepared, student: PreTrainedModel, result: RunResult, out
     distributed.barrier()
 
 
-def teacher_dev_metrics(
-    info: FinetunedModel, teacher: PreTrainedModel, spec: TaskSpec, dev: EncodedSplit, pad_id: int, device: str
+def teacher_metrics_on(
+    info: FinetunedModel, teacher: PreTrainedModel, spec: TaskSpec, split: EncodedSplit, pad_id: int, device: str
 ) -> dict[str, float]:
-    """The teacher's metrics on exactly the dev examples the student is scored on.
+    """The teacher's metrics on exactly the dev (or test) examples the student is scored on.
 
-    A run may cap its dev set; the ratio must compare like with like. Results are
-    cached beside the fine-tuned teacher, keyed by the dev tokens.
+    A run may cap its evaluation splits; the ratio must compare like with like. Results
+    are cached beside the fine-tuned teacher, keyed by the split's tokens.
     """
-    cache_file = info.model_dir.parent / "dev_scores.json"
+    cache_file = info.model_dir.parent / "dev_scores.json"  # the name predates test scores
     scores = json.loads(cache_file.read_text()) if cache_file.exists() else {}
-    key = split_fingerprint(dev)
+    key = split_fingerprint(split)
     if key not in scores:
-        scores[key] = evaluate_model(teacher.to(device), spec, dev, pad_id, 64, device)
+        scores[key] = evaluate_model(teacher.to(device), spec, split, pad_id, 64, device)
         cache_file.write_text(json.dumps(scores, indent=2))
     return scores[key]

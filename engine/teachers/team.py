@@ -187,10 +187,13 @@ class Team:
         )
         return objective, subset(train, student_rows)
 
-    def reference_dev(self, task: TaskData, settings: TrainSettings) -> tuple[EncodedSplit, int]:
-        """The run's dev examples tokenised for the reference teacher (its score and latency)."""
+    def reference_split(self, task: TaskData, settings: TrainSettings, name: str) -> tuple[EncodedSplit | None, int]:
+        """The run's examples of split ``name`` tokenised for the reference teacher (its score
+        and latency); None when the split is empty."""
         tokenizer = load_tokenizer(str(self.reference.info.model_dir))
-        frame = limit_examples(task.dev, settings.max_eval_examples, settings.seed)
+        frame = limit_examples(task.split(name), settings.max_eval_examples, settings.seed)
+        if frame.empty:
+            return None, tokenizer.pad_token_id
         return encode_split(frame, task.spec, tokenizer, settings.max_length, train=False), tokenizer.pad_token_id
 
     def report(self, objective: TeamObjective | None) -> dict:
