@@ -37,13 +37,17 @@ if TYPE_CHECKING:
 
 #: The training fields a per-trial budget may set (the rest keep the engine's defaults).
 BUDGET_FIELDS = ("epochs", "batch_size", "lr", "max_length", "max_train_examples", "max_eval_examples", "seed")
+#: Training fields a budget may also set that change how trials are watched, not what they are:
+#: they stay out of a trial's identity (:func:`autodistill.sweep.plan.trial_id` hashes BUDGET_FIELDS).
+WATCH_FIELDS = ("report_to",)
 
 
 def make_budget(**overrides: Any) -> TrainSettings:
     """A per-trial budget: the engine's training defaults with the given (non-None) fields replaced."""
-    unknown = sorted(set(overrides) - set(BUDGET_FIELDS))
+    allowed = BUDGET_FIELDS + WATCH_FIELDS
+    unknown = sorted(set(overrides) - set(allowed))
     if unknown:
-        raise AutodistillError(f"unknown budget field {unknown[0]!r}; choose from: {', '.join(BUDGET_FIELDS)}")
+        raise AutodistillError(f"unknown budget field {unknown[0]!r}; choose from: {', '.join(allowed)}")
     try:
         return TrainSettings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:

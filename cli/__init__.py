@@ -8,7 +8,7 @@ flags are generated from the config schema. User mistakes surface as
 rather than a traceback.
 
 * :mod:`cli.data`   ``data``, ``models``, ``teacher``
-* :mod:`cli.run`    ``run``, ``finetune``, ``augment``, ``predict``
+* :mod:`cli.run`    ``run``, ``finetune``, ``augment``, ``predict``, ``export``, ``report``
 * :mod:`cli.meta`   ``features``, ``runs``, ``evaluate``, ``importance``, ``sweep``, ``recommend``
 * :mod:`cli.study`  ``study export``, ``study report``
 """

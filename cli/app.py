@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from cli.options import COMPONENT_FIELDS
-from engine import DistillConfig
+from engine import DistillConfig, TrainSettings
 
 typer_app = typer.Typer(
     no_args_is_help=True,
@@ -41,7 +41,8 @@ class SchemaCommand(TyperCommand):
         names = component_names()
         for param in self.params:
             if param.name in COMPONENT_FIELDS and param.name in names and "choose from" not in (param.help or ""):
-                nullable = type(None) in typing.get_args(DistillConfig.model_fields[param.name].annotation)
+                info = {**TrainSettings.model_fields, **DistillConfig.model_fields}[param.name]
+                nullable = type(None) in typing.get_args(info.annotation)
                 off = " | none" if nullable else ""
                 param.help = f"{param.help or ''}; choose from {' | '.join(names[param.name])}{off}"
         super().format_help(ctx, formatter)

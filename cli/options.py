@@ -70,7 +70,7 @@ PANELS: dict[type[BaseModel], str] = {
 }
 
 #: Fields holding registry names: ``--help`` lists the names (see :class:`cli.app.SchemaCommand`).
-COMPONENT_FIELDS = ("mapping", "inter_loss", "pred_loss", "critic", "augment")
+COMPONENT_FIELDS = ("mapping", "inter_loss", "pred_loss", "critic", "augment", "report_to")
 
 
 def _flag_type(annotation: Any) -> type | None:
@@ -191,7 +191,7 @@ def _budget(given: Mapping[str, Any]) -> TrainSettings:
 
 
 #: The training budget a meta command gives each run (its seed flag is the configurations' seed).
-BUDGET_FIELDS = ("epochs", "batch_size", "lr", "max_length", "max_train_examples", "max_eval_examples")
+BUDGET_FIELDS = ("epochs", "batch_size", "lr", "max_length", "max_train_examples", "max_eval_examples", "report_to")
 BUDGET = SchemaFlags.of(TrainSettings, *BUDGET_FIELDS, panel="Per-trial budget", build=_budget)
 #: The same flags over a teacher's own fine-tuning settings (engine.TEACHER_SETTINGS), as given.
 TEACHER_BUDGET = replace(BUDGET, panel="Teacher fine-tuning settings", show_defaults=False, build=None)

@@ -93,6 +93,23 @@ def run_result(result: RunResult) -> None:
     )
 
 
+def exported(report: Any) -> None:
+    """An export's measurements (:class:`engine.ExportReport`): every form of the model side by side."""
+    table = Table("", f"test {report.metric}", "batch 1 (ms)", "batch 32 (ms)", "size (MB)", title="CPU, one thread")
+    for row in report.rows:
+        table.add_row(
+            row.name,
+            f"{row.score:.4f}",
+            f"{row.latency_batch1_ms:.2f}",
+            f"{row.latency_batch32_ms:.1f}",
+            f"{row.size_mb:.1f}",
+        )
+    console.print(table)
+    for note in report.notes:
+        say(note)
+    say(f"exported to {report.folder} ({report.test_examples} test examples of {report.dataset})")
+
+
 def candidates(learned: RunResult, runs: Sequence[Any]) -> None:
     """AutoSKDBERT's retrained candidates, best first (§3.3)."""
     table = Table("phase-2 step", "θ (team order)", "dev " + learned.metric, "ratio", title="candidates retrained")

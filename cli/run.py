@@ -1,4 +1,4 @@
-"""``autodistill run``, ``finetune``, ``augment``, ``predict``: one pipeline, its data, its student.
+"""``autodistill run``, ``finetune``, ``augment``, ``predict``, ``export``, ``report``: a pipeline and its student.
 
 The pipeline flags are the config schema's fields (:data:`cli.options.RUN`), over a
 ``--config`` file or a recommendation's pick.
@@ -86,7 +86,9 @@ def augment_command(
 
 @typer_app.command("predict")
 def predict_command(
-    model: Annotated[Path, typer.Option(help="a student folder written by `autodistill run`")],
+    model: Annotated[
+        Path, typer.Option(help="a student folder written by `autodistill run`, or one `autodistill export` wrote")
+    ],
     input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSONL / Parquet / TXT file")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write predictions here (CSV/JSONL)")] = None,
     text_col: Annotated[str, typer.Option(help="text column of the input")] = "text",
@@ -98,3 +100,27 @@ def predict_command(
 
     frame = predict_file(model, input, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
     render.predictions(frame, output)
+
+
+@typer_app.command("export")
+def export_command(
+    model: Annotated[Path, typer.Option(help="a run's student folder (<run>/student)")],
+    format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
+    quantize: Annotated[str | None, typer.Option(help="also write an int8 graph (dynamic quantization): int8")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="exported folder (default: <model>-onnx beside it)")] = None,
+) -> None:
+    """Export a student for serving (ONNX, optionally int8), with its test score and CPU latency in the card."""
+    from engine import export_model
+
+    render.exported(export_model(model, fmt=format, quantize=quantize, out=out))
+
+
+@typer_app.command("report")
+def report_command(
+    run: Annotated[Path, typer.Argument(help="a run folder (holding result.json)")],
+    out: Annotated[Path | None, typer.Option("--out", help="the page (default: <run>/report.html)")] = None,
+) -> None:
+    """Write a run's HTML page: loss curves per Eq. 1 term, teacher/student scores and latency, config, size."""
+    from engine import write_report
+
+    render.say(f"wrote {write_report(run, out)}")

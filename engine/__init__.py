@@ -14,7 +14,8 @@ Layout, by the terms of Distiller's Eq. 1:
 * ``augment``     data augmentation a(x, y): operations, policies, workers
 * ``training``    the one training loop, teacher fine-tuning, metrics, several processes
 * ``teachers``    teacher teams, teacher policies, AutoSKDBERT's learned distribution
-* ``pipelines``   ``run(config) -> RunResult`` as plain steps, the student's export, prediction
+* ``pipelines``   ``run(config) -> RunResult`` as plain steps, the student's export (HF folder, ONNX), prediction
+* ``tracking``    experiment tracking backends (TensorBoard, MLflow) behind ``train.report_to``
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ _EXPORTS: dict[str, str] = {
     "cpu_latency_ms": "engine.pipelines.latency",
     "retrain_candidates": "engine.pipelines.candidates",
     "predict_file": "engine.pipelines.predict",
+    "export_model": "engine.pipelines.deploy",
+    "ExportReport": "engine.pipelines.deploy",
+    "write_report": "engine.pipelines.report",
     "pregenerate": "engine.augment.pregenerated",
     "finetune_teacher": "engine.training.finetune",
     "TEACHER_SETTINGS": "engine.training.finetune",

@@ -23,6 +23,7 @@ from engine.registry import Registry
 from engine.teachers import learned, policies  # noqa: F401  (register the teacher policies)
 from engine.teachers.learned import SOFT_TARGET_LOSSES
 from engine.teachers.objective import TEACHER_POLICIES
+from engine.tracking import TRACKERS
 
 #: Config field -> the registry its value must name (None values mean "off" and pass).
 FIELD_REGISTRIES: dict[str, Registry] = {
@@ -41,6 +42,8 @@ def check_components(config: DistillConfig) -> DistillConfig:
             registry.get(value)
     for name in config.augment:
         AUGMENTERS.get(name)
+    for name in config.train.report_to:
+        TRACKERS.get(name)
     if config.team is not None:
         TEACHER_POLICIES.get(config.team.mode)
         if config.team.mode == "learned":
@@ -51,7 +54,13 @@ def check_components(config: DistillConfig) -> DistillConfig:
 def component_names() -> dict[str, list[str]]:
     """Every registry's names, keyed by what the user types them into (for help and the meta layer)."""
     names = {field: registry.names() for field, registry in FIELD_REGISTRIES.items()}
-    return {**names, "augment": AUGMENTERS.names(), "team.mode": TEACHER_POLICIES.names(), "task": TASK_HEADS.names()}
+    return {
+        **names,
+        "augment": AUGMENTERS.names(),
+        "team.mode": TEACHER_POLICIES.names(),
+        "task": TASK_HEADS.names(),
+        "report_to": TRACKERS.names(),
+    }
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:

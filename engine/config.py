@@ -28,6 +28,23 @@ from engine.teachers.spec import parse_teacher_spec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
+#: ``json_schema_extra`` of a field that changes how a run is watched, not what it computes
+#: (where its curves are reported): run ids leave such fields out (:func:`result_exclude`).
+WATCH_ONLY: dict[str, Any] = {"watch_only": True}
+
+
+def result_exclude(model: BaseModel) -> dict[str, Any]:
+    """``model_dump``'s ``exclude`` for the watch-only fields of ``model`` and of its nested blocks,
+    so that a hash of what a run computes stays the same whatever a user watches it with."""
+    exclude: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if (info.json_schema_extra or {}).get("watch_only"):
+            exclude[name] = True
+        elif isinstance(value, BaseModel) and (inner := result_exclude(value)):
+            exclude[name] = inner
+    return exclude
+
 
 class TrainSettings(BaseModel):
     """Optimisation settings. Defaults follow the paper's Appendix G where it gives them
@@ -55,6 +72,21 @@ class TrainSettings(BaseModel):
         None, ge=1, description="train at least this many optimizer steps: small data sets get more epochs"
     )
     checkpoint_every: int = Field(50, ge=1, description="optimizer steps between resumable checkpoints")
+    # As Hugging Face's TrainingArguments.report_to; engine.tracking.TRACKERS holds the names.
+    report_to: tuple[str, ...] = Field(
+        (),
+        description="tracking backends that get the training curves and the config (default: none)",
+        json_schema_extra=WATCH_ONLY,
+    )
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _split_report_to(cls, value: Any) -> Any:
+        """Accept "tensorboard,mlflow" (CLI, YAML) as well as a list; "none" reports nowhere."""
+        if isinstance(value, str):
+            names = tuple(name.strip().lower() for name in value.split(",") if name.strip())
+            return () if names in ((), ("none",)) else names
+        return value
 
 
 #: Tolerance on Σθ = 1 for a categorical distribution given by hand or saved as a candidate.

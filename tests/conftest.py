@@ -22,10 +22,15 @@ def toy_frame(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"text": texts, "label": labels})
 
 
-@pytest.fixture
-def toy_task() -> TaskData:
+def toy_task_data() -> TaskData:
+    """The toy task itself, for module-scoped fixtures that cannot take the ``toy_task`` fixture."""
     spec = TaskSpec("toy", TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos"))
     return TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
+
+
+@pytest.fixture
+def toy_task() -> TaskData:
+    return toy_task_data()
 
 
 @pytest.fixture(autouse=True)

@@ -75,9 +75,11 @@ class AugmentingTrainer(Trainer):
         self.feed.schedule(epoch, batches)
         return batches
 
-    def _train_batch(self, indices: np.ndarray, position: int, n_batches: int, step: int) -> None:
+    def _train_batch(
+        self, indices: np.ndarray, position: int, n_batches: int, step: int
+    ) -> tuple[float, dict[str, float]]:
         self.objective.stage_augmented(self.feed.get(position))
-        super()._train_batch(indices, position, n_batches, step)
+        return super()._train_batch(indices, position, n_batches, step)
 
     def fit(self) -> TrainResult:
         started = time.perf_counter()

@@ -3,12 +3,14 @@
 The folder loads with plain ``transformers`` (no autodistill needed); the card
 records the scores, sizes, latency and the Distiller configuration (Eq. 1) that
 produced it, and ``autodistill_task.json`` what :mod:`engine.pipelines.predict`
-needs to decode its outputs.
+needs to decode its outputs. An ONNX export (:mod:`engine.pipelines.deploy`) adds a
+deployment section: test score, latency and size of each form of the model.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -75,3 +77,45 @@ model = {auto_class}.from_pretrained("path/to/this/folder")
 ```yaml
 {config_yaml}```
 """
+
+
+@dataclass
+class Measured:
+    """One model's test score, CPU latency (one thread) and size, as the deployment table shows it."""
+
+    name: str
+    score: float
+    latency_batch1_ms: float
+    latency_batch32_ms: float
+    size_mb: float
+
+
+#: The heading of the card's deployment section; a new export replaces the section under it.
+DEPLOYMENT_HEADING = "## Deployment (measured by `autodistill export`)"
+
+
+def deployment_section(rows: list[Measured], metric: str, dataset: str, examples: int, notes: list[str]) -> str:
+    """The exported model's card section: every model measured the same way, side by side."""
+    lines = [
+        DEPLOYMENT_HEADING,
+        "",
+        f"Test split of `{dataset}` ({examples} examples). Latency: CPU, one thread, mean milliseconds per "
+        "forward pass after a warm-up, at batch size 1 and 32.",
+        "",
+        f"| model | test {metric} | batch 1 | batch 32 | size on disk |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {r.name} | {r.score:.4f} | {r.latency_batch1_ms:.2f} ms | {r.latency_batch32_ms:.1f} ms "
+            f"| {r.size_mb:.1f} MB |"
+            for r in rows
+        ),
+        "",
+        *(f"- {note}" for note in notes),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def with_deployment(card: str, section: str) -> str:
+    """``card`` with ``section`` in place of an earlier deployment section, or appended."""
+    head, _, _ = card.partition(DEPLOYMENT_HEADING)
+    return head.rstrip("\n") + "\n\n" + section

@@ -1,8 +1,9 @@
 """Batch inference with a saved student (or any fine-tuned folder autodistill wrote).
 
-The folder is a plain Hugging Face model folder; ``autodistill_task.json`` beside
-the weights records the task (labels, pairing, task type) so predictions come out
-in the data set's own label names.
+The folder is a plain Hugging Face model folder, or one ``autodistill export`` wrote
+(an ONNX graph, run through onnxruntime); ``autodistill_task.json`` beside the weights
+records the task (labels, pairing, task type) so predictions come out in the data
+set's own label names.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.encoding import encode_split
 from engine.models.heads import task_head
+from engine.pipelines.onnx_model import OnnxModel
 from engine.training.trainer import predict
 
 TASK_FILE = "autodistill_task.json"
@@ -54,11 +56,37 @@ def predict_file(
     batch_size: int = 32,
 ) -> pd.DataFrame:
     """Predict every example of ``input_path``; returns the inputs plus a ``prediction`` column."""
-    task_file = Path(model_dir) / TASK_FILE
+    meta = read_task_file(Path(model_dir))
+    spec = task_spec(meta)
+    frame = read_inputs(Path(input_path), text_col, text_pair_col)
+    if spec.paired and "text_pair" not in frame.columns:
+        raise AutodistillError(f"this model needs text pairs: add a {text_pair_col!r} column to the input")
+    head = task_head(spec)
+    if "onnx_file" in meta:  # an exported folder: the graph it names, on the CPU
+        model, device = OnnxModel(Path(model_dir) / meta["onnx_file"]), "cpu"
+    else:
+        model = head.model_class.from_pretrained(model_dir)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    split = encode_split(head.blank_labels(frame), spec, tokenizer, max_length, train=False)
+    preds = predict(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device)
+    return frame.assign(prediction=head.named(preds, spec))
+
+
+def read_task_file(model_dir: Path) -> dict:
+    """The folder's ``autodistill_task.json``; a folder without one is refused in one line."""
+    task_file = model_dir / TASK_FILE
     if not task_file.exists():
         raise AutodistillError(f"{str(model_dir)!r} is not an autodistill model folder (no {TASK_FILE})")
     meta = json.loads(task_file.read_text())
-    spec = TaskSpec(
+    if "onnx_file" in meta and not (model_dir / meta["onnx_file"]).exists():
+        raise AutodistillError(f"{str(model_dir)!r} names the graph {meta['onnx_file']} but it is not there")
+    return meta
+
+
+def task_spec(meta: dict) -> TaskSpec:
+    """The task a saved model was trained for, from its task file."""
+    return TaskSpec(
         meta["name"],
         TaskType(meta["task_type"]),
         meta["description"],
@@ -67,13 +95,3 @@ def predict_file(
         meta["metric"],
         tuple(meta["label_scale"]) if meta.get("label_scale") else None,
     )
-    frame = read_inputs(Path(input_path), text_col, text_pair_col)
-    if spec.paired and "text_pair" not in frame.columns:
-        raise AutodistillError(f"this model needs text pairs: add a {text_pair_col!r} column to the input")
-    head = task_head(spec)
-    model = head.model_class.from_pretrained(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    split = encode_split(head.blank_labels(frame), spec, tokenizer, max_length, train=False)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    preds = predict(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device)
-    return frame.assign(prediction=head.named(preds, spec))

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.config import DistillConfig
+from engine.config import DistillConfig, result_exclude
 from engine.paths import subdir
 
 RESULT_FILE = "result.json"
@@ -46,7 +46,7 @@ class RunResult:
     teacher_latency_ms: float
     student_latency_ms: float
     output_dir: str
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch: dev metrics, train/<term> means
     team: dict = field(default_factory=dict)  # team runs: members, mode, learned θ and candidates
     augmentation: dict = field(default_factory=dict)  # augmented runs: policy, backends, drops, trainer wait
     # The untouched test split, read once after training (the dev split chose the epoch, so it
@@ -72,10 +72,12 @@ def inert_fields(config: DistillConfig) -> set[str]:
 
 
 def run_id(config: DistillConfig, kind: str) -> str:
-    # A later field is hashed only when it differs from what earlier runs had, so that those runs keep their ids.
-    earlier = {name for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
-    excluded = earlier | inert_fields(config)
-    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=excluded)}, sort_keys=True)
+    """The hash of what a run computes: watch-only fields (``train.report_to``) and fields inert in
+    this run are left out, and a later field is hashed only when it differs from what earlier runs
+    had, so those runs keep their ids."""
+    earlier = {name: True for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
+    exclude = {**earlier, **dict.fromkeys(inert_fields(config), True), **result_exclude(config)}
+    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=exclude)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

@@ -6,6 +6,7 @@ configured Eq. 1 objective, and leaves behind what a user keeps:
     <output>/config.yaml     the validated config, so the run can be repeated
     <output>/result.json     scores, distillation ratio, sizes, speed (written last)
     <output>/student/        a standard Hugging Face model folder with a model card
+    <output>/tracking/       TensorBoard event files and an MLflow store, if ``train.report_to`` asks
 
 Runs are keyed by their config, so rerunning an interrupted command resumes it
 from its checkpoint, and rerunning a finished one returns the stored result. The
@@ -46,6 +47,7 @@ from engine.pipelines.latency import cpu_latency_ms
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.pipelines.timing import Clock
 from engine.teachers.team import Team, prepare_team
+from engine.tracking import Tracking, open_tracking
 from engine.training import distributed
 from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
@@ -114,11 +116,14 @@ def _execute(
     prepared = prepare(config, kind, task, show_progress, clock)
     with clock("teacher cache"):
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
-    trainer = build_trainer(prepared, objective, train, output_dir)
-    with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
-        fitted = trainer.fit()
-    student = trainer.accelerator.unwrap_model(trainer.student).cpu()
-    result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
+    tracked = config.model_dump(mode="json")
+    with open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking:
+        trainer = build_trainer(prepared, objective, train, output_dir, tracking)
+        with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
+            fitted = trainer.fit()
+        student = trainer.accelerator.unwrap_model(trainer.student).cpu()
+        result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
+        tracking.log_metrics(result_metrics(result), fitted.steps)
     publish(prepared, student, result, output_dir, clock, started)
     return result
 
@@ -273,7 +278,9 @@ OBJECTIVES: dict[str, Callable[[Prepared], tuple[Objective, EncodedSplit]]] = {
 # --------------------------------------------------------------------------- training and results
 
 
-def build_trainer(prepared: Prepared, objective: Objective, train: EncodedSplit, output_dir: Path) -> Trainer:
+def build_trainer(
+    prepared: Prepared, objective: Objective, train: EncodedSplit, output_dir: Path, tracking: Tracking | None = None
+) -> Trainer:
     """The one training loop; augmented runs add the feed of augmented copies."""
     extra = {} if prepared.feed is None else {"feed": prepared.feed}
     return (AugmentingTrainer if prepared.policy else Trainer)(
@@ -287,6 +294,7 @@ def build_trainer(prepared: Prepared, objective: Objective, train: EncodedSplit,
         prepared.tokenizer.pad_token_id,
         show_progress=prepared.show_progress,
         description=f"{prepared.kind} {prepared.config.student} on {prepared.spec.name}",
+        tracking=tracking,
         **extra,
     )
 
@@ -373,6 +381,20 @@ def score_test(
         "student_test_metrics": metrics,
         "teacher_test_metrics": teacher,
         "test_ratio": score / reference if reference else float("nan"),
+    }
+
+
+def result_metrics(result: RunResult) -> dict[str, float]:
+    """The run's outcome for the tracking backends, beside its curves."""
+    return {
+        "result/student_score": result.student_score,
+        "result/teacher_score": result.teacher_score,
+        "result/ratio": result.ratio,
+        "result/student_latency_ms": result.student_latency_ms,
+        "result/teacher_latency_ms": result.teacher_latency_ms,
+        "result/examples_per_second": result.examples_per_second,
+        **({"result/test_ratio": result.test_ratio} if result.test_ratio is not None else {}),
+        **{f"result/student_test_{name}": value for name, value in result.student_test_metrics.items()},
     }
 
 

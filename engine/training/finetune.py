@@ -99,10 +99,8 @@ def train_supervised(
     return trainer.fit()
 
 
-def finetune_teacher(
-    teacher: str, task: TaskData, settings: TrainSettings = TEACHER_SETTINGS, *, show_progress: bool = True
-) -> FinetunedModel:
-    """Fine-tune ``teacher`` on ``task`` once; later calls return the cached result."""
+def _cache_folder(teacher: str, task: TaskData, settings: TrainSettings) -> Path:
+    """Where ``teacher`` fine-tuned on ``task`` with ``settings`` is cached."""
     key_source = {
         "teacher": teacher,
         "model": model_identity(teacher),
@@ -110,11 +108,27 @@ def finetune_teacher(
         "settings": settings.model_dump(),
     }
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:12]
-    folder = subdir("finetuned") / f"{_slug(teacher)}__{task.spec.name}__{key}"
+    return subdir("finetuned") / f"{_slug(teacher)}__{task.spec.name}__{key}"
+
+
+def cached_teacher(teacher: str, task: TaskData, settings: TrainSettings = TEACHER_SETTINGS) -> FinetunedModel | None:
+    """The cached fine-tune of ``teacher`` on ``task``, or None where none was made (nothing is trained)."""
+    result_file = _cache_folder(teacher, task, settings) / "result.json"
+    if not result_file.exists():
+        return None
+    data = json.loads(result_file.read_text())
+    return FinetunedModel(**{**data, "model_dir": Path(data["model_dir"])})
+
+
+def finetune_teacher(
+    teacher: str, task: TaskData, settings: TrainSettings = TEACHER_SETTINGS, *, show_progress: bool = True
+) -> FinetunedModel:
+    """Fine-tune ``teacher`` on ``task`` once; later calls return the cached result."""
+    cached = cached_teacher(teacher, task, settings)
+    if cached is not None:
+        return cached
+    folder = _cache_folder(teacher, task, settings)
     result_file = folder / "result.json"
-    if result_file.exists():
-        data = json.loads(result_file.read_text())
-        return FinetunedModel(**{**data, "model_dir": Path(data["model_dir"])})
     check_label_space(teacher, load_config(teacher), task.spec)
     tokenizer = load_tokenizer(teacher)
     # The new task head is drawn at random: seeded here, the fine-tuned teacher depends on the settings

@@ -11,6 +11,8 @@ outputs come from). The loop itself owns what every run needs:
 * mixed precision and several GPUs through ``accelerate`` (the same code on CPU);
 * gradient accumulation, warmup + linear decay, gradient clipping;
 * evaluation each epoch with the task's metrics, keeping the best student;
+* reporting each of Eq. 1's terms, the learning rate, the dev metrics and the throughput to
+  the run's tracking backends (``train.report_to``; none by default);
 * a stop with the step number on a non-finite loss, keeping the last good checkpoint.
 """
 
@@ -20,7 +22,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +41,7 @@ from engine.errors import AutodistillError
 from engine.models.batch import Batch, model_inputs
 from engine.models.encoding import EncodedSplit, collate
 from engine.models.heads import task_head
+from engine.tracking.base import Tracking
 from engine.training import distributed
 from engine.training.metrics import compute_metrics
 from engine.training.schedule import Schedule, shard
@@ -71,6 +74,25 @@ def choose_precision(requested: str) -> str:
     return "no"
 
 
+class StepLog:
+    """The objective's named terms over one optimizer step's micro-batches, averaged for tracking."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, loss: float, terms: dict[str, float]) -> None:
+        for name, value in {"loss": loss, **terms}.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def pop(self) -> dict[str, float]:
+        """``train/<term>`` means since the last call; starts over."""
+        means = {f"train/{name}": total / self.counts[name] for name, total in self.sums.items()}
+        self.sums, self.counts = {}, {}
+        return means
+
+
 @dataclass
 class TrainResult:
     """What a finished (or resumed-and-finished) training reports."""
@@ -100,8 +122,10 @@ class Trainer:
         *,
         show_progress: bool = True,
         description: str = "training",
+        tracking: Tracking | None = None,
     ) -> None:
         self.spec, self.train_split, self.dev_split = spec, train, dev
+        self.tracking = tracking or Tracking()
         self.settings, self.objective, self.pad_id = settings, objective, pad_id
         self.workdir = Path(workdir)
         self.show_progress, self.description = show_progress, description
@@ -216,26 +240,17 @@ class Trainer:
         if state is not None:
             epoch, batch_pos, step = (state["position"][k] for k in ("epoch", "batch", "step"))
             history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
-        seen, train_time = 0, 0.0
-        total_steps = self.schedule.total_steps
+        self._seen, self._train_time = 0, 0.0
         with self._progress() as progress:
-            task = progress.add_task(self.description, total=total_steps, completed=step)
+            task = progress.add_task(self.description, total=self.schedule.total_steps, completed=step)
             while epoch < self.epochs:
-                batches = self.epoch_batches(epoch)
-                self.student.train()
-                for b in range(batch_pos, len(batches)):
-                    tick = time.perf_counter()
-                    self._train_batch(batches[b], b, len(batches), step)
-                    train_time += time.perf_counter() - tick
-                    seen += len(batches[b])
-                    if (b + 1) % self.settings.grad_accum == 0 or b + 1 == len(batches):
-                        step += 1
-                        progress.update(task, completed=step)
-                        if step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
-                            self._save_checkpoint(epoch=epoch, batch=b + 1, step=step, history=history, best=best)
+                step, terms = self._train_epoch(
+                    epoch, batch_pos, step, history, best, lambda s: progress.update(task, completed=s)
+                )
                 metrics = self.evaluate(self.dev_split)
                 score = metrics[self.spec.metric]
-                history.append({"epoch": epoch + 1, "step": step, **metrics})
+                history.append({"epoch": epoch + 1, "step": step, **metrics, **terms})
+                self.tracking.log_metrics({f"dev/{k}": v for k, v in metrics.items()}, step)
                 if score > best[0]:
                     best = (score, epoch + 1)
                     if self.accelerator.is_main_process:
@@ -247,24 +262,54 @@ class Trainer:
         self.accelerator.unwrap_model(self.student).load_state_dict(
             torch.load(self.best_path, map_location="cpu", weights_only=True)
         )
-        elapsed = self._elapsed()
         return TrainResult(
-            dev_metrics={k: v for k, v in best_metrics.items() if k not in ("epoch", "step")},
+            dev_metrics={
+                k: v for k, v in best_metrics.items() if k not in ("epoch", "step") and not k.startswith("train/")
+            },
             dev_score=best[0],
             best_epoch=best[1],
             steps=step,
-            train_seconds=elapsed,
-            examples_per_second=seen * self.accelerator.num_processes / max(train_time, 1e-9),
+            train_seconds=self._elapsed(),
+            examples_per_second=self._seen * self.accelerator.num_processes / max(self._train_time, 1e-9),
             history=history,
         )
 
-    def _train_batch(self, indices: np.ndarray, position: int, n_batches: int, step: int) -> None:
+    def _train_epoch(
+        self, epoch: int, batch_pos: int, step: int, history: list, best: tuple[float, int], on_step: Callable
+    ) -> tuple[int, dict[str, float]]:
+        """Train epoch ``epoch`` from batch ``batch_pos``; returns the optimizer step reached and the
+        epoch's mean of each objective term (``train/<term>``: the run's history keeps them)."""
+        batches = self.epoch_batches(epoch)
+        self.student.train()
+        log, whole, seen, seconds = StepLog(), StepLog(), 0, 0.0
+        for b in range(batch_pos, len(batches)):
+            tick = time.perf_counter()
+            terms = self._train_batch(batches[b], b, len(batches), step)
+            log.add(*terms)
+            whole.add(*terms)
+            seconds += time.perf_counter() - tick
+            seen += len(batches[b])
+            if (b + 1) % self.settings.grad_accum == 0 or b + 1 == len(batches):
+                step += 1
+                on_step(step)
+                self.tracking.log_metrics({**log.pop(), "train/lr": self.optimizer.param_groups[0]["lr"]}, step)
+                if step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
+                    self._save_checkpoint(epoch=epoch, batch=b + 1, step=step, history=history, best=best)
+        self._seen, self._train_time = self._seen + seen, self._train_time + seconds
+        speed = seen * self.accelerator.num_processes / max(seconds, 1e-9)
+        self.tracking.log_metrics({"train/examples_per_second": speed, "train/epoch": epoch + 1}, step)
+        return step, whole.pop()
+
+    def _train_batch(
+        self, indices: np.ndarray, position: int, n_batches: int, step: int
+    ) -> tuple[float, dict[str, float]]:
+        """One micro-batch forward and backward (and the optimizer step after the last); its loss and terms."""
         batch = {k: v.to(self.accelerator.device) for k, v in collate(self.train_split, indices, self.pad_id).items()}
         last_micro = (position + 1) % self.settings.grad_accum == 0 or position + 1 == n_batches
         sync = self.accelerator.no_sync(self.student) if not last_micro else nullcontext()
         with sync:
             with self.accelerator.autocast():
-                loss, _ = self.objective(self.student, batch)
+                loss, terms = self.objective(self.student, batch)
             if not torch.isfinite(loss):
                 raise AutodistillError(
                     f"loss became {loss.item()} at step {step + 1}; stopped, the last good checkpoint "
@@ -278,6 +323,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach()), terms
 
     @torch.no_grad()
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:

@@ -1,0 +1,75 @@
+"""What a tracking backend is, the registry of them, and the one object a run reports through.
+
+A backend is a class built from ``(folder, run_name)`` with three methods; the trainer and
+the run pipeline never name a backend, they talk to :class:`Tracking`, which fans each call
+out to every backend ``train.report_to`` names (none: it does nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from engine.registry import Registry
+
+
+class Tracker(Protocol):
+    """One backend's view of one run."""
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        """The run's settings, flattened to ``block.field -> text``."""
+        ...
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Named values at one optimizer step."""
+        ...
+
+    def close(self) -> None:
+        """Write what is buffered and release files."""
+        ...
+
+
+#: Backend name (what ``--report-to`` takes) -> its class, built as ``cls(folder, run_name)``.
+TRACKERS: Registry[Callable[[Path, str], Tracker]] = Registry("tracking backend")
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested settings as ``train.lr -> "5e-05"`` pairs: parameters every backend can store."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat[name] = ",".join(map(str, value)) or "none"
+        else:
+            flat[name] = "none" if value is None else str(value)
+    return flat
+
+
+class Tracking:
+    """Every backend one run reports to, behind one object (a context manager that closes them)."""
+
+    def __init__(self, trackers: Iterable[Tracker] = ()) -> None:
+        self.trackers = list(trackers)
+
+    def log_params(self, params: Mapping[str, str]) -> None:
+        for tracker in self.trackers:
+            tracker.log_params(params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        if metrics:
+            for tracker in self.trackers:
+                tracker.log_metrics(metrics, step)
+
+    def close(self) -> None:
+        for tracker in self.trackers:
+            tracker.close()
+
+    def __enter__(self) -> Tracking:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,194 @@
+"""ONNX export: the graph answers as the PyTorch student does on every task type, int8 accuracy is
+measured rather than assumed, the card shows both beside the teacher, and predict reads the folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import cli
+import engine.pipelines.deploy as deploy
+import engine.pipelines.run as engine_run
+from engine.components import parse_config
+from engine.config import TrainSettings
+from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
+from engine.models.batch import model_inputs
+from engine.models.encoding import collate, encode_split
+from engine.models.heads import task_head
+from engine.models.zoo import build_student, load_tokenizer
+from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
+from engine.pipelines.predict import predict_file
+from engine.training.trainer import evaluate_model
+
+TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
+ANIMALS = ["cat", "dog", "horse", "cow"]
+
+
+def _frame(task_type: str, n: int = 12, seed: int = 0) -> pd.DataFrame:
+    """A few examples of each task type, of different lengths so that batches are padded."""
+    rng = np.random.default_rng(seed)
+    words = [
+        " ".join(rng.choice(["good", "bad", "movie", "plot", "cat", "runs"], int(rng.integers(2, 9)))) for _ in range(n)
+    ]
+    if task_type == "token":
+        return pd.DataFrame(
+            {
+                "text": words,
+                "tokens": [w.split() for w in words],
+                "tags": [[i % 2 for i, _ in enumerate(w.split())] for w in words],
+            }
+        )
+    frame = pd.DataFrame({"text": words, "label": rng.integers(0, 2, n)})
+    if task_type == "pair":
+        return frame.assign(text_pair=words[::-1])
+    if task_type == "regression":
+        return frame.assign(label=rng.normal(size=n))
+    if task_type == "span":
+        animals = [str(rng.choice(ANIMALS)) for _ in range(n)]
+        contexts = [f"the quick {a} jumped {w}" for a, w in zip(animals, words, strict=True)]
+        return pd.DataFrame(
+            {"text": "which animal?", "text_pair": contexts, "answer_start": 10, "answer_text": animals}
+        )
+    return frame
+
+
+SPECS = {
+    "classification": TaskSpec("c", TaskType.CLASSIFICATION, "d", ("neg", "pos")),
+    "pair": TaskSpec("p", TaskType.CLASSIFICATION, "d", ("no", "yes"), paired=True),
+    "regression": TaskSpec("r", TaskType.REGRESSION, "d", label_scale=(0.0, 1.0)),
+    "span": TaskSpec("s", TaskType.SPAN, "d", paired=True),
+    "token": TaskSpec("t", TaskType.TOKEN, "d", ("A", "B")),
+}
+
+
+@pytest.mark.parametrize("task_type", list(SPECS))
+def test_the_onnx_graph_gives_the_pytorch_outputs_on_every_task_type(task_type, tmp_path):
+    spec, tokenizer = SPECS[task_type], load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
+    student = build_student("tiny", "minilm-l6", spec).eval()
+    split = encode_split(_frame(task_type), spec, tokenizer, 32, train=False)
+    export_onnx(student, collate(split, [0, 1], tokenizer.pad_token_id), tmp_path / ONNX_FILE)
+    quantize_int8(tmp_path / ONNX_FILE, tmp_path / INT8_FILE)
+    batch = collate(split, list(range(len(split))), tokenizer.pad_token_id)  # another batch size and length
+    head = task_head(spec)
+    with torch.no_grad():
+        ours = head.logits(student(**model_inputs(student, batch)))
+    for graph, tolerance in ((ONNX_FILE, 1e-4), (INT8_FILE, None)):
+        model = OnnxModel(tmp_path / graph)
+        theirs = head.logits(model(**model_inputs(model, batch)))
+        assert [t.shape for t in theirs] == [o.shape for o in ours]
+        if tolerance is not None:
+            assert max(float((a - b).abs().max()) for a, b in zip(ours, theirs, strict=True)) < tolerance
+    assert (tmp_path / INT8_FILE).stat().st_size < (tmp_path / ONNX_FILE).stat().st_size / 2
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny distilled toy run (as tests/test_run_e2e.py's), exported with int8."""
+    from conftest import toy_task_data
+
+    task = toy_task_data()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTODISTILL_HOME", str(tmp_path_factory.mktemp("export-home")))
+        patch.setattr(engine_run, "TEACHER_SETTINGS", TINY_TEACHER)
+        patch.setattr(deploy, "TEACHER_SETTINGS", TINY_TEACHER)
+        train = {"epochs": 6, "batch_size": 16, "lr": 1e-3, "max_length": 16}
+        config = parse_config(
+            {"dataset": "toy", "student": "tiny", "mapping": None, "inter_loss": None, "train": train}
+        )
+        result = engine_run.run(config, task=task, show_progress=False)
+        report = deploy.export_model(Path(result.output_dir) / "student", quantize="int8", task=task)
+    return task, result, report
+
+
+def test_the_card_shows_teacher_student_and_both_graphs_measured_on_test(exported):
+    task, _, report = exported
+    names = [row.name for row in report.rows]
+    assert names == ["teacher (PyTorch)", "student (PyTorch)", "student (ONNX fp32)", "student (ONNX int8)"]
+    by_name = {row.name: row for row in report.rows}
+    assert by_name["student (ONNX fp32)"].score == by_name["student (PyTorch)"].score  # same predictions
+    assert report.max_abs_diff < deploy.TOLERANCE and report.test_examples == len(task.test)
+    assert all(row.latency_batch1_ms > 0 and row.latency_batch32_ms > row.latency_batch1_ms for row in report.rows)
+    assert by_name["student (ONNX int8)"].size_mb < by_name["student (ONNX fp32)"].size_mb / 2
+    card = (report.folder / "README.md").read_text()
+    assert card.count("## Deployment") == 1 and "Distillation ratio" in card  # the run's card, then the section
+    for row in report.rows:
+        assert f"| {row.name} | {row.score:.4f} |" in card
+
+
+def test_int8_accuracy_is_measured_on_the_test_split_not_assumed(exported):
+    task, _, report = exported
+    tokenizer = load_tokenizer(str(report.folder))
+    test = encode_split(task.test, task.spec, tokenizer, 16, train=False)
+    measured = evaluate_model(OnnxModel(report.folder / INT8_FILE), task.spec, test, tokenizer.pad_token_id, 32)
+    assert report.rows[-1].score == measured["accuracy"]
+
+
+def test_predict_reads_an_exported_folder_as_it_reads_the_student(exported, tmp_path):
+    task, result, report = exported
+    inputs = tmp_path / "in.csv"
+    task.test.head(16).to_csv(inputs, index=False)
+    assert json.loads((report.folder / "autodistill_task.json").read_text())["onnx_file"] == INT8_FILE
+    from_graph = predict_file(report.folder, inputs, max_length=16)["prediction"]
+    gold = task.test.head(16)["label"].map({0: "neg", 1: "pos"})
+    assert (from_graph == gold).mean() > 0.8
+    fp32 = (report.folder / "autodistill_task.json").read_text().replace(INT8_FILE, ONNX_FILE)
+    (report.folder / "autodistill_task.json").write_text(fp32)
+    from_student = predict_file(Path(result.output_dir) / "student", inputs, max_length=16)["prediction"]
+    assert list(predict_file(report.folder, inputs, max_length=16)["prediction"]) == list(from_student)
+
+
+def test_what_cannot_be_exported_is_refused_in_one_line(exported, tmp_path):
+    _, result, report = exported
+    student = Path(result.output_dir) / "student"
+    with pytest.raises(AutodistillError, match="unknown export format 'tflite'; choose one of: onnx"):
+        deploy.export_model(student, fmt="tflite")
+    with pytest.raises(AutodistillError, match="unknown quantization 'int4'; choose one of: int8"):
+        deploy.export_model(student, quantize="int4")
+    with pytest.raises(AutodistillError, match="already an exported ONNX folder"):
+        deploy.export_model(report.folder)
+    with pytest.raises(AutodistillError, match="not an autodistill model folder"):
+        deploy.export_model(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        cli.app(["export", "--model", str(student), "--format", "tflite"])
+    assert stopped.value.code == 2
+
+
+def _browser() -> str | None:
+    """A headless Chromium (Debian's chromium-headless-shell or chromium), if installed."""
+    import shutil
+
+    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
+
+
+BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser")
+
+
+def test_the_run_report_opens_in_a_real_browser_and_shows_the_runs_numbers(exported, tmp_path):
+    import subprocess
+
+    from engine.pipelines.report import write_report
+
+    _, result, report = exported
+    page = write_report(Path(result.output_dir), tmp_path / "report.html")
+    history = json.loads((Path(result.output_dir) / "result.json").read_text())["history"]
+    assert all("train/kd" in h and "train/loss" in h for h in history)  # the curves' data: each epoch's terms
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no headless Chromium: scripts/setup.sh installs Debian's chromium-headless-shell as root")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--user-data-dir=" + str(tmp_path / "profile")]
+    shown = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = shown.stdout
+    assert f"{result.student_score:.4f}" in dom and f"{result.teacher_score:.4f}" in dom
+    assert f"{result.ratio:.4f}" in dom and f"{result.student_params:,}" in dom
+    assert f"{report.rows[-1].score:.4f}" in dom and "student (ONNX int8)" in dom  # the export's table
+    assert dom.count("<svg") == 1 and "l_pred(f^T(x), f^S(x))" in dom and "inter_loss" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1100,1400", page.as_uri()], timeout=120, check=True)
+    assert shot.stat().st_size > 10_000
