@@ -187,6 +187,7 @@ def test_the_run_report_opens_in_a_real_browser_and_shows_the_runs_numbers(expor
     dom = shown.stdout
     assert f"{result.student_score:.4f}" in dom and f"{result.teacher_score:.4f}" in dom
     assert f"{result.ratio:.4f}" in dom and f"{result.student_params:,}" in dom
+    assert f"{result.test_ratio:.4f}" in dom and f"{result.student_test_metrics['accuracy']:.4f}" in dom
     assert f"{report.rows[-1].score:.4f}" in dom and "student (ONNX int8)" in dom  # the export's table
     assert dom.count("<svg") == 1 and "l_pred(f^T(x), f^S(x))" in dom and "inter_loss" in dom
     shot = tmp_path / "report.png"

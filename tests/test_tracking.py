@@ -71,13 +71,19 @@ def test_the_mlflow_store_holds_the_config_as_parameters_and_the_curves(tracked)
 
 def test_a_user_given_tracking_uri_and_a_resumed_run_log_into_the_same_mlflow_run(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/server.db")
-    for step in (1, 2):  # a run, then the same run resumed after a kill
-        with open_tracking(("mlflow",), tmp_path / "run" / "tracking", "distill-abc", {"train": {"lr": 0.1}}) as t:
-            t.log_metrics({"train/loss": 1.0 / step}, step)
+    folder, config = tmp_path / "run" / "tracking", {"train": {"lr": 0.1}}
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/server.db")
+    with pytest.raises(KeyboardInterrupt), open_tracking(("mlflow",), folder, "distill-abc", config) as tracking:
+        tracking.log_metrics({"train/loss": 1.0}, 1)
+        raise KeyboardInterrupt  # the run is killed
     (run,) = client.search_runs([client.get_experiment_by_name("autodistill").experiment_id])
+    assert run.info.status == "KILLED"
+    with open_tracking(("mlflow",), folder, "distill-abc", config) as tracking:  # rerun: resumed
+        tracking.log_metrics({"train/loss": 0.5}, 2)
+    (run,) = client.search_runs([client.get_experiment_by_name("autodistill").experiment_id])
+    assert run.info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1.0, 0.5]
-    assert not (tmp_path / "run" / "tracking" / "mlflow.db").exists()
+    assert not (folder / "mlflow.db").exists()
 
 
 def test_where_a_run_is_watched_leaves_its_id_alone():

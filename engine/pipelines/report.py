@@ -70,26 +70,26 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def models_table(result: RunResult, student_dir: Path) -> str:
-    """Teacher against student: dev score, size, CPU latency at batch 1 (as the run measured them)."""
+    """Teacher against student: dev (and test) score, size, CPU latency at batch 1, as the run measured them."""
     on_disk = sum(p.stat().st_size for p in student_dir.glob("*.safetensors")) / 1e6
-    rows = [
-        [
-            "teacher",
-            f"{result.teacher_score:.4f}",
-            f"{result.teacher_params:,}",
-            f"{result.teacher_params * 4e-06:.1f}",
-            f"{result.teacher_latency_ms:.2f}",
-        ],
-        [
-            "student",
-            f"{result.student_score:.4f}",
-            f"{result.student_params:,}",
-            f"{on_disk:.1f}",
-            f"{result.student_latency_ms:.2f}",
-        ],
-    ]
-    header = ["model", f"dev {result.metric}", "parameters", "weights (MB)", "CPU ms / example"]
-    ratio = f"<p>Distillation ratio (student / teacher dev score): <b>{result.ratio:.4f}</b>; "
+    tested = bool(result.student_test_metrics and result.teacher_test_metrics)
+    rows = []
+    for who, disk in (("teacher", result.teacher_params * 4e-6), ("student", on_disk)):
+        test = [f"{getattr(result, f'{who}_test_metrics')[result.metric]:.4f}"] if tested else []
+        rows.append(
+            [
+                who,
+                f"{getattr(result, f'{who}_score'):.4f}",
+                *test,
+                f"{getattr(result, f'{who}_params'):,}",
+                f"{disk:.1f}",
+                f"{getattr(result, f'{who}_latency_ms'):.2f}",
+            ]
+        )
+    header = ["model", f"dev {result.metric}", *([f"test {result.metric}"] if tested else [])]
+    header += ["parameters", "weights (MB; teacher: fp32 estimate)", "CPU ms / example"]
+    ratios = f"dev <b>{result.ratio:.4f}</b>" + (f", test <b>{result.test_ratio:.4f}</b>" if tested else "")
+    ratio = f"<p>Distillation ratio (student / teacher score): {ratios}; "
     speed = f"{result.examples_per_second:.1f} training examples/s, {result.wall_seconds:.0f} s in all.</p>"
     return "<h2>Teacher and student</h2>" + _table(header, rows) + ratio + speed
 

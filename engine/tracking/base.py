@@ -26,8 +26,8 @@ class Tracker(Protocol):
         """Named values at one optimizer step."""
         ...
 
-    def close(self) -> None:
-        """Write what is buffered and release files."""
+    def close(self, failed: bool = False) -> None:
+        """Write what is buffered and release files; ``failed``: the run stopped on an error or a kill."""
         ...
 
 
@@ -64,12 +64,12 @@ class Tracking:
             for tracker in self.trackers:
                 tracker.log_metrics(metrics, step)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         for tracker in self.trackers:
-            tracker.close()
+            tracker.close(failed)
 
     def __enter__(self) -> Tracking:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
+        self.close(failed=error is not None)

@@ -76,6 +76,7 @@ class MlflowTracker:
             self.client.log_batch(self.run_id, metrics=self.pending)
             self.pending = []
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Flush, and mark the MLflow run FINISHED, or KILLED when it stopped early (a rerun resumes it)."""
         self._flush()
-        self.client.set_terminated(self.run_id)
+        self.client.set_terminated(self.run_id, status="KILLED" if failed else "FINISHED")

@@ -32,5 +32,5 @@ class TensorBoardTracker:
         for name, value in metrics.items():
             self.writer.add_scalar(name, value, step)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
         self.writer.close()
