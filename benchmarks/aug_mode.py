@@ -30,7 +30,9 @@ from pathlib import Path
 from engine import TEACHER_SETTINGS, DistillConfig, finetune_teacher, load_task, run
 
 MODES = ("fresh", "cached")
-SMALLEST = ("drug-review", "bbc-news", "sotu-party")
+#: Sets where the cheap budget's student learns beyond the majority class. On drug-review both
+#: modes' students predicted the majority class in every epoch (MCC 0): no comparison there.
+DATASETS = ("wordnet-lexname", "wordnet-gloss-pair", "bbc-news")
 PIPELINE = {
     "student": "tiny",
     "inter_loss": "pkd",
@@ -45,7 +47,7 @@ RESULTS = Path(__file__).parent / "results" / "aug_mode.json"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=list(SMALLEST))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
