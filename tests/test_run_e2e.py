@@ -70,7 +70,8 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     assert list(saved["phases"])[: len(steps)] == steps and {"scoring", "latency timing", "saving"} <= set(
         saved["phases"]
     )
-    assert saved["phases"]["training"] >= result.train_seconds  # the trainer's own clock runs inside
+    # the trainer's own clock runs inside; phases are kept to the millisecond, and rounding keeps order
+    assert saved["phases"]["training"] >= round(result.train_seconds, 3)
     assert 0.8 * result.wall_seconds < sum(saved["phases"].values()) <= result.wall_seconds
     assert result.test_ratio == pytest.approx(
         result.student_test_metrics["accuracy"] / result.teacher_test_metrics["accuracy"]
