@@ -330,7 +330,7 @@ def collect(
         config=config.model_dump(mode="json"),
         student_score=fitted.dev_score,
         teacher_score=teacher_score,
-        ratio=fitted.dev_score / teacher_score if teacher_score else float("nan"),
+        ratio=distillation_ratio(fitted.dev_score, teacher_score),
         student_dev_metrics=fitted.dev_metrics,
         teacher_dev_metrics=teacher_metrics,
         student_params=count_parameters(student),
@@ -380,8 +380,13 @@ def score_test(
     return {
         "student_test_metrics": metrics,
         "teacher_test_metrics": teacher,
-        "test_ratio": score / reference if reference else float("nan"),
+        "test_ratio": distillation_ratio(score, reference),
     }
+
+
+def distillation_ratio(student: float, teacher: float) -> float:
+    """Student score / teacher score on the same examples; NaN where the teacher scored 0."""
+    return student / teacher if teacher else float("nan")
 
 
 def result_metrics(result: RunResult) -> dict[str, float]:
