@@ -65,6 +65,11 @@ REPEATED_AUGS: tuple[int, ...] = (1, 4)
 DEFAULT_AUG_P = 0.3
 DEFAULT_REPEATED_AUG = 1
 
+#: ``inter_loss`` and ``mapping`` of logit-only KD (no intermediate term). Not in the paper's
+#: space, so random search never draws it; it is a fixed default practitioners use, which the
+#: study and the held-out evaluation run beside the space's points.
+LOGIT_ONLY = "none"
+
 #: The separator of a text augmentation stack in its one-string form, e.g.
 #: ``"ra>ca"`` = random augmentation first, then contextual.
 STACK_SEP = ">"
@@ -106,8 +111,10 @@ class Pipeline:
     repeated_aug: int = DEFAULT_REPEATED_AUG
 
     def __post_init__(self) -> None:
-        if self.inter_loss not in INTER_LOSSES:
-            raise choices_error("intermediate loss", self.inter_loss, INTER_LOSSES)
+        if (self.inter_loss == LOGIT_ONLY) != (self.mapping == LOGIT_ONLY):
+            raise AutodistillError("logit-only KD sets both inter_loss and mapping to 'none', or neither")
+        if self.inter_loss not in (*INTER_LOSSES, LOGIT_ONLY):
+            raise choices_error("intermediate loss", self.inter_loss, (*INTER_LOSSES, LOGIT_ONLY))
         if self.inter_loss == "mi":
             if self.alpha is None or not 0.0 <= self.alpha <= 1.0:
                 raise AutodistillError(f"MI-α needs an alpha in [0, 1], got {self.alpha!r}")
@@ -115,8 +122,8 @@ class Pipeline:
             raise AutodistillError(
                 f"alpha only applies to the 'mi' intermediate loss, not {self.inter_loss!r}; leave it None"
             )
-        if self.mapping not in MAPPINGS:
-            raise choices_error("layer mapping", self.mapping, MAPPINGS)
+        if self.mapping not in (*MAPPINGS, LOGIT_ONLY):
+            raise choices_error("layer mapping", self.mapping, (*MAPPINGS, LOGIT_ONLY))
         if self.pred_loss not in PRED_LOSSES:
             raise choices_error("prediction loss", self.pred_loss, PRED_LOSSES)
         object.__setattr__(self, "augment", tuple(self.augment))
@@ -141,6 +148,10 @@ class Pipeline:
         return STACK_SEP.join(self.text_augment)
 
     @property
+    def logit_only(self) -> bool:
+        return self.inter_loss == LOGIT_ONLY
+
+    @property
     def inter_level(self) -> str:
         return inter_level(self.inter_loss, self.alpha)
 
@@ -158,8 +169,8 @@ class Pipeline:
         ``repeated_aug`` only with text augmentation (elsewhere they act on nothing, and a run's
         config keeps the engine's defaults, so its run id does not depend on them)."""
         values: dict[str, Any] = {
-            "mapping": self.mapping,
-            "inter_loss": self.inter_loss,
+            "mapping": None if self.logit_only else self.mapping,
+            "inter_loss": None if self.logit_only else self.inter_loss,
             "pred_loss": self.pred_loss,
             "augment": list(self.augment),
         }
@@ -172,15 +183,13 @@ class Pipeline:
 
     @classmethod
     def from_engine(cls, config: DistillConfig) -> Pipeline:
-        """The point an engine config runs; refused (one line) if it is not in the space."""
+        """The point an engine config runs (logit-only KD included); a team run is refused in one line."""
         if config.team is not None:
             raise AutodistillError("a teacher-team run is not a point of the Distiller search space")
-        if config.inter_loss is None or config.mapping is None:
-            raise AutodistillError("logit-only KD (no intermediate loss) is not a point of the Distiller search space")
         text = [op for op in config.augment if op != MIXUP]
         return cls(
-            mapping=config.mapping,
-            inter_loss=config.inter_loss,
+            mapping=config.mapping or LOGIT_ONLY,
+            inter_loss=config.inter_loss or LOGIT_ONLY,
             alpha=config.alpha if config.inter_loss == "mi" else None,
             pred_loss=config.pred_loss,
             augment=tuple(config.augment),

@@ -21,7 +21,7 @@ def test_alpha_belongs_to_mi_only() -> None:
 
 
 def test_unknown_component_names_list_the_choices() -> None:
-    with pytest.raises(AutodistillError, match="choose one of: emd, last, skip"):
+    with pytest.raises(AutodistillError, match="choose one of: emd, last, none, skip"):
         Pipeline(mapping="diagonal")
     with pytest.raises(AutodistillError, match="bt, ca, mixup, ra"):
         Pipeline(augment=("synonym",))

@@ -107,9 +107,13 @@ def test_fields_that_act_on_nothing_keep_the_engines_defaults_so_run_ids_stay() 
     assert plain == default
 
 
-def test_logit_only_kd_is_not_a_point_of_the_space() -> None:
-    with pytest.raises(AutodistillError, match="not a point of the Distiller search space"):
-        Pipeline.from_engine(parse_config({"dataset": "toy", "mapping": None, "inter_loss": None}))
+def test_logit_only_kd_reads_back_as_the_none_pipeline_and_round_trips() -> None:
+    config = parse_config({"dataset": "toy", "mapping": None, "inter_loss": None})
+    point = Pipeline.from_engine(config)
+    assert (point.inter_loss, point.mapping, point.alpha, point.inter_level) == ("none", "none", None, "none")
+    assert point.engine_fields()["inter_loss"] is None and point.engine_fields()["mapping"] is None
+    with pytest.raises(AutodistillError, match="both inter_loss and mapping"):
+        Pipeline(inter_loss="none", alpha=None, mapping="skip")
 
 
 def test_regression_tasks_are_never_given_a_cross_entropy_prediction_loss() -> None:
