@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -35,7 +34,7 @@ def app(argv: list[str] | None = None) -> None:
 
     hf_logging.disable_progress_bar()  # our own rich bars report progress; HF's per-load bars are noise
     try:
-        typer_app(args=argv, standalone_mode=False)
+        typer_app(args=argv, prog_name="autodistill", standalone_mode=False)
     except AutodistillError as exc:
         _fail(str(exc))
     except ValidationError as exc:  # settings built from flags outside a whole config (e.g. teacher train)
@@ -43,9 +42,16 @@ def app(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         Console(stderr=True).print("interrupted; rerun the same command to resume")
         sys.exit(130)
-    except click.ClickException as exc:  # usage errors carry their own exit codes
-        exc.show()
-        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: an unknown command, a flag's bad value
+        _fail(_usage_line(exc))
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    """Click's three-line usage error as one line, with where to read the command's help."""
+    format_message = getattr(exc, "format_message", None)
+    message = format_message() if format_message else str(exc)
+    ctx = getattr(exc, "ctx", None)
+    return f"{message} (see: {ctx.command_path} --help)" if ctx is not None else message
 
 
 def _fail(message: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -35,7 +34,7 @@ class SchemaCommand(TyperCommand):
     it happens only when help is shown.
     """
 
-    def format_help(self, ctx: click.Context, formatter: Any) -> None:
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:
         from engine import component_names
 
         names = component_names()

@@ -216,3 +216,9 @@ def test_runs_import_from_the_shipped_study(tmp_path: Path, store_file: Path, mo
 
 def test_a_bad_setting_outside_a_whole_config_is_one_line_too(capsys):
     assert "epochs" in error_of(capsys, "teacher", "train", "--dataset", "bbc-news", "--epochs", "0")
+
+
+def test_usage_errors_are_one_line_with_where_to_find_help(capsys):
+    assert "No such command 'finetun'" in error_of(capsys, "teacher", "finetun")
+    message = error_of(capsys, "run", "--dataset", "bbc-news", "--epochs", "three")
+    assert "'--epochs'" in message and "autodistill run --help" in message
