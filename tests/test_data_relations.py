@@ -1,7 +1,7 @@
 """The sets built from WordNet's hand-recorded relations (wordnet-relation-pair, wordnet-genus-span)
-and from SimLex-999's ratings: each label is one a person recorded, read the way the card says.
-Built on small hand-written databases in the wndb(5WN) layout, and checked against the real files
-where they are installed."""
+and from people's ratings (simlex-999, vader-valence): each label is one a person recorded, read
+the way the card says. Built on small hand-written files in the sources' layouts, and checked
+against the real files where they are installed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from engine.data import catalog
 from engine.data.builders import DATASETS, MissingAssetError
-from engine.data.sources import simlex, wordnet_relations
+from engine.data.sources import simlex, vader, wordnet_relations
 from engine.data.sources.wordnet import POS_FILES, Pointer, parse_line
 
 DATABASE = {
@@ -110,3 +110,27 @@ def test_the_installed_simlex_has_999_pairs_on_a_0_10_scale():
     assert entry.spec.paired and entry.spec.kind == "regression"
     splits = catalog._split(catalog._encode(built.frame, entry.spec), entry.spec, entry.seed)
     assert [len(splits[s]) for s in ("train", "dev", "test")] == [799, 100, 100]
+
+
+def test_vader_terms_keep_their_published_mean_and_ambiguous_ones_go(tmp_path):
+    path = tmp_path / "vader_lexicon.txt"
+    path.write_text(
+        "$:\t-1.5\t0.80623\t[-1, -1, -1, -1, -3, -1, -3, -1, -2, -1]\n"
+        "good\t1.9\t0.9434\t[2, 1, 1, 3, 2, 4, 2, 2, 1, 1]\n"
+        "lol\t2.9\t0.83066\t[4, 2, 2, 2, 4, 2, 3, 3, 4, 3]\n"
+        "lol\t1.8\t1.46969\t[1, 3, 4, 1, 2, 4, 1, 2, -1, 1]\n"
+    )
+    built = vader.build_valence(path, seed=0)
+    assert built.frame.to_dict("records") == [{"text": "$:", "label": -1.5}, {"text": "good", "label": 1.9}]
+    assert built.notes == {"terms_in_lexicon": 4, "duplicates_dropped": 0, "conflicting_dropped": 2, "capped_away": 0}
+
+
+def test_the_installed_vader_lexicon_is_capped_with_every_decile_kept():
+    entry = DATASETS.get("vader-valence")
+    try:
+        built = entry.build(entry.asset.locate(), entry.seed)
+    except MissingAssetError as error:
+        pytest.skip(str(error))
+    assert len(built.frame) == vader.CAP and built.frame["label"].between(-4, 4).all()
+    assert built.notes["terms_in_lexicon"] > 7000 and not built.frame["text"].duplicated().any()
+    assert (built.frame["label"] < -2).sum() > 200 and (built.frame["label"] > 2).sum() > 200
