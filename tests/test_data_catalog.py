@@ -100,10 +100,12 @@ def test_samplers_keep_shares_and_caps():
 # --------------------------------------------------------------------------- the catalog
 
 
-def test_catalog_covers_five_task_kinds_with_cards():
+def test_catalog_covers_five_task_kinds_twice_each_with_cards():
     specs = list_datasets()
-    assert len(specs) >= 9
-    assert {spec.kind for spec in specs} == {"classification", "pair-classification", "regression", "span", "token"}
+    assert len(specs) >= 14
+    kinds = pd.Series([spec.kind for spec in specs]).value_counts()
+    assert set(kinds.index) == {"classification", "pair-classification", "regression", "span", "token"}
+    assert (kinds >= 2).all(), f"every task kind needs two data sets: {kinds.to_dict()}"
     for spec in specs:
         assert 1 <= spec.description.count(". ") + 1 <= 2, spec.name
         assert spec.task_type is not TaskType.CLASSIFICATION or list(spec.label_names) == sorted(spec.label_names)

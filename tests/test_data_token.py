@@ -121,6 +121,28 @@ def test_building_a_slice_keeps_words_and_tags_aligned_and_texts_whole(tmp_path)
     assert all(len(texts[name]) == 15 for name in ("dev", "test")), "one text of each genre in dev and test"
 
 
+@pytest.mark.parametrize(
+    ("brown_tag", "base"),
+    [("np-tl", "np"), ("nns$-hl", "nns$"), ("pps+bez", "pps"), ("md*", "md"), ("*", "*"), ("fw-in", "fw")],
+)
+def test_the_fine_set_keeps_each_brown_base_tag(brown_tag, base):
+    assert brown.base_tag(brown_tag) == base and base in brown.FINE_SPEC.label_names
+
+
+def test_fine_tags_refine_the_universal_ones_on_the_same_words(tmp_path):
+    need_corpus()
+    root = corpus_slice(tmp_path / "brown")
+    fine = brown.build_brown_pos_fine(root, seed=1961).frame.set_index("text")
+    coarse = brown.build_brown_pos(root, seed=1961).frame.set_index("text")
+    shared = fine.index.intersection(coarse.index)
+    assert len(shared) > 100, "one seed draws (almost) the same sentences"
+    for text in shared:
+        assert [brown.BASE_TAGS[tag] for tag in fine.at[text, "tags"]] == coarse.at[text, "tags"]
+    spec = brown.FINE_SPEC
+    encoded = catalog._encode(fine.reset_index(), spec)
+    assert len({tag for row in encoded["tags"] for tag in row}) > 40 and spec.num_labels == 93
+
+
 def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
     need_corpus()
     folder = catalog.prepare("brown-pos")

@@ -1,4 +1,4 @@
-"""``brown-pos``: part-of-speech tagging of the Brown Corpus, the token-classification task.
+"""``brown-pos`` and ``brown-pos-fine``: part-of-speech tagging of the Brown Corpus (token classification).
 
 The Brown Corpus (Francis & Kučera, 1964; revised 1971 and 1979) is 500 texts of about
 2,000 words, from 15 genres of 1961 American English, each word tagged with one of
@@ -12,11 +12,15 @@ each token written ``word/tag``, and ``cats.txt`` naming each text's genre.
 The ~470 Brown tags (87 base tags, with ``-tl`` title, ``-hl`` headline, ``-nc``
 citation and ``fw-`` foreign-word marks and ``+`` contractions) are folded into the 12
 universal tags of Petrov, Das & McDonald (2012) by :func:`universal_tag`, so that a
-small student can learn them from a few thousand sentences.
+small student can learn them from a few thousand sentences. ``brown-pos-fine`` keeps
+the marks-free base tags instead (:func:`base_tag`, 93 of them counting possessive
+forms such as ``nn$`` apart): the harder, morphological distinctions (``nn``/``nns``,
+``vbd``/``vbn``, ``jj``/``jjr``/``jjt``) that the universal tags fold away.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -65,6 +69,17 @@ SPEC = TaskSpec(
         "with its part of speech, one of the 12 universal tags (noun, verb, adjective, adposition, ...)."
     ),
     label_names=UNIVERSAL_TAGS,
+)
+#: Every base tag of the table above but ``;``, which the corpus never uses (it tags semicolons ``.``).
+FINE_TAGS = tuple(sorted(set(BASE_TAGS) - {";"}))
+FINE_SPEC = TaskSpec(
+    name="brown-pos-fine",
+    task_type=TaskType.TOKEN,
+    description=(
+        "Tag each word of an English sentence from the Brown Corpus with its fine-grained Brown part-of-speech "
+        "tag, one of 93 (singular or plural noun, past tense or past participle, comparative adjective, ...)."
+    ),
+    label_names=FINE_TAGS,
 )
 
 
@@ -116,12 +131,25 @@ def build_brown_pos(root: Path, seed: int) -> Built:
     """Sentences of MIN_WORDS..MAX_WORDS words, de-duplicated on their words, then PER_TEXT drawn
     from each of the 500 texts; every Brown tag becomes its universal tag. Splits keep whole
     texts together (``group``) and are stratified on genre (``stratum``)."""
+    return tagged_sample(root, seed, universal_tag)
+
+
+@register(FINE_SPEC, asset=ASSET, seed=1979)
+def build_brown_pos_fine(root: Path, seed: int) -> Built:
+    """The same selection as brown-pos (its own seed, so other sentences), each word keeping its
+    Brown base tag (:func:`base_tag`)."""
+    return tagged_sample(root, seed, base_tag)
+
+
+def tagged_sample(root: Path, seed: int, tag_of: Callable[[str], str]) -> Built:
+    """Sentences of MIN_WORDS..MAX_WORDS words, de-duplicated on their words and ``tag_of`` tags,
+    PER_TEXT drawn per text; whole texts stay in one split, stratified on genre."""
     rows = read_texts(root)
     length = rows["tokens"].str.len()
     kept = rows[(length >= MIN_WORDS) & (length <= MAX_WORDS)].reset_index(drop=True)
     kept = kept.assign(
         text=kept["tokens"].str.join(" "),
-        tags=kept["brown"].map(lambda tags: [universal_tag(tag) for tag in tags]),
+        tags=kept["brown"].map(lambda tags: [tag_of(tag) for tag in tags]),
     )
     kept = kept.assign(tag_key=kept["tags"].str.join(" "))
     unique, notes = dedup(kept, ["text"], ["tag_key"])

@@ -42,9 +42,28 @@ _QUOTED = re.compile(r'"([^"]+)"')
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['.-][A-Za-z0-9]+)*")
 
 
+#: Pointer ``pos`` letters (wndb(5WN)) -> the data file that holds the target (``s``, a satellite
+#: adjective, lives in data.adj).
+POINTER_POS = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """One relation a lexicographer recorded from this synset to another (wninput(5WN)).
+
+    ``source``/``target`` are 1-based word numbers for a lexical pointer (between two
+    words, such as an antonym) and 0 for a semantic one (between whole synsets)."""
+
+    symbol: str
+    offset: int
+    pos: str
+    source: int
+    target: int
+
+
 @dataclass(frozen=True)
 class Synset:
-    """One synset: its lemmas (spaces for underscores), definition and example sentences."""
+    """One synset: its lemmas (spaces for underscores), definition, example sentences and pointers."""
 
     offset: int
     pos: str
@@ -52,14 +71,25 @@ class Synset:
     lemmas: tuple[str, ...]
     definition: str
     examples: tuple[str, ...]
+    pointers: tuple[Pointer, ...] = ()
 
     @cached_property
     def lower_lemmas(self) -> frozenset[str]:
         return frozenset(lemma.lower() for lemma in self.lemmas)
 
 
+def parse_pointers(parts: list[str]) -> tuple[Pointer, ...]:
+    """``p_cnt`` then that many ``symbol offset pos source/target`` groups (source/target in hex)."""
+    count = int(parts[0])
+    groups = (parts[1 + 4 * i : 5 + 4 * i] for i in range(count))
+    return tuple(
+        Pointer(symbol, int(offset), POINTER_POS[pos], int(ends[:2], 16), int(ends[2:], 16))
+        for symbol, offset, pos, ends in groups
+    )
+
+
 def parse_line(line: str, pos: str) -> Synset:
-    """One data-file line: ``offset lex_filenum ss_type w_cnt (word lex_id)... | gloss``."""
+    """One data-file line: ``offset lex_filenum ss_type w_cnt (word lex_id)... p_cnt (pointer)... | gloss``."""
     fields, _, gloss = line.partition(" | ")
     parts = fields.split()
     n_words = int(parts[3], 16)
@@ -74,6 +104,7 @@ def parse_line(line: str, pos: str) -> Synset:
         lemmas=lemmas,
         definition=definition.strip().rstrip(";").strip(),
         examples=examples,
+        pointers=parse_pointers(parts[4 + 2 * n_words :]),
     )
 
 
