@@ -62,15 +62,16 @@ import json
 import os
 import shutil
 import uuid
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from autodistill.designs import DESIGNS, feature_columns
 from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunStore
 from engine import AutodistillError, choices_error, paths
@@ -80,7 +81,11 @@ VALIDATIONS = ("by_dataset", "random")
 MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: Bumped when the model's input columns change, so stale cached predictors are not reused.
 #: 3: position columns named by the engine's operations (``pos_ca``, ``pos_ra``, ``pos_bt``).
-PREDICTOR_FORMAT = 3
+#: 4: a predictor is one of several designs (:mod:`autodistill.designs`).
+PREDICTOR_FORMAT = 4
+#: The design ``recommend`` uses unless told otherwise: the winner of the nested
+#: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
+DEFAULT_DESIGN = "autogluon"
 #: Centres of the interaction terms (10k train examples, a 20M-parameter student), so that the
 #: main effects of augmentation and prediction loss keep their meaning at a typical point.
 _LOG_EXAMPLES_CENTRE = 4.0
@@ -103,8 +108,17 @@ class PredictorSettings:
     num_cpus: int | None = 1
     dataset_embeddings: bool = True
     verbosity: int = 0
+    #: Which learner (:mod:`autodistill.designs`) and its hyper-parameters over the design's defaults.
+    design: str = DEFAULT_DESIGN
+    params: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        design = DESIGNS.get(self.design)  # refuses an unknown name, listing the known ones
+        object.__setattr__(self, "params", tuple(sorted(self.params)))  # one cache key per request
+        unknown = sorted(set(dict(self.params)) - set(design.defaults))
+        if unknown:
+            known = ", ".join(sorted(design.defaults)) or "none"
+            raise AutodistillError(f"design {self.design!r} has no parameter {unknown[0]!r} (it has: {known})")
         if self.target not in TARGETS:
             raise choices_error("predictor target", self.target, TARGETS)
         if self.validation not in VALIDATIONS:
@@ -113,6 +127,18 @@ class PredictorSettings:
             raise choices_error("predictor model family", self.models, MODEL_FAMILIES)
         if self.time_limit <= 0:
             raise AutodistillError(f"predictor time limit must be positive seconds, got {self.time_limit!r}")
+
+    def design_params(self) -> dict[str, Any]:
+        """The design's defaults with this request's parameters over them."""
+        return {**DESIGNS.get(self.design).defaults, **dict(self.params)}
+
+    @classmethod
+    def from_json(cls, saved: dict[str, Any]) -> PredictorSettings:
+        """Settings as a predictor folder records them (lists back to tuples; older folders were AutoGluon's)."""
+        saved = {**saved, "design": saved.get("design", "autogluon")}
+        saved["excluded_model_types"] = tuple(saved["excluded_model_types"])
+        saved["params"] = tuple((str(k), v) for k, v in saved.get("params", ()))
+        return cls(**saved)
 
 
 # -- the table the model sees ---------------------------------------------------------------------------
@@ -230,36 +256,30 @@ def candidates(
     )
 
 
-def _label(table: pd.DataFrame, target: str) -> pd.Series:
-    if target == "ratio":
-        return table["ratio"]
-    return table.groupby("dataset")["ratio"].rank(pct=True)
-
-
 # -- training, caching, loading -------------------------------------------------------------------------
 
 
 class Predictor:
     """A trained AutoDistiller predictor and the featurizer version its inputs must have."""
 
-    def __init__(self, path: Path, meta: dict[str, object]) -> None:
-        from autogluon.tabular import TabularPredictor
-
+    def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self.path = path
         self.meta = meta
         self.featurizer_version = str(meta["featurizer_version"])
-        saved = dict(meta["settings"])  # type: ignore[call-overload]
-        saved["excluded_model_types"] = tuple(saved["excluded_model_types"])
-        self.settings = PredictorSettings(**saved)
+        self.settings = PredictorSettings.from_json(dict(meta["settings"]))
         try:
-            self._model = TabularPredictor.load(str(path), verbosity=0)
-        except AssertionError as error:
+            self._model = DESIGNS.get(self.settings.design)().load(path, meta)
+        except (AssertionError, OSError, EOFError) as error:
             raise AutodistillError(f"predictor {path} cannot be loaded ({error}); retrain it") from None
 
     def predict(self, inputs: pd.DataFrame) -> np.ndarray:
-        """Predicted target for rows of :func:`model_inputs` (relative ranks or ratios, per settings)."""
-        columns = list(self.meta["feature_columns"])  # type: ignore[call-overload]
-        return self._model.predict(inputs[columns]).to_numpy()
+        """Predicted score for rows of :func:`model_inputs`: higher is a better ratio on that data set
+        (a relative rank, a ranking score or a ratio, per the design and target)."""
+        return self._model.predict(inputs)
+
+    def contributions(self, inputs: pd.DataFrame) -> pd.DataFrame | None:
+        """Per-column additive contributions to each row's score where the design has them (trees)."""
+        return self._model.contributions(inputs)
 
     def rank(
         self,
@@ -297,14 +317,6 @@ def _cache_key(table: pd.DataFrame, featurizer_version: str, settings: Predictor
     return digest.hexdigest()[:20]
 
 
-def _hyperparameters(models: str) -> dict[str, object] | str:
-    """AutoGluon's model portfolio for a family: its linear model, the preset's trees, or both."""
-    from autogluon.tabular.configs.hyperparameter_configs import get_hyperparameter_config
-
-    trees = get_hyperparameter_config("default")
-    return {"linear": {"LR": {}}, "trees": trees, "linear+trees": {**trees, "LR": {}}}[models]
-
-
 def fit_predictor(
     table: pd.DataFrame,
     featurizer_version: str,
@@ -322,11 +334,9 @@ def fit_predictor(
         return load_predictor(final, featurizer_version)
     shutil.rmtree(final, ignore_errors=True)  # a folder without the marker is a crashed fit
     scratch = cache_dir / f".{final.name}.{uuid.uuid4().hex[:8]}"
-    # Folds of whole data sets, as a new data set will be at recommendation time; needs three of them.
-    by_dataset = settings.validation == "by_dataset" and table["dataset"].nunique() >= 3
-    train, features = _training_rows(table, settings.target, by_dataset)
-    best_model = _fit_autogluon(train, scratch, settings, by_dataset)
-    meta = _predictor_meta(table, featurizer_version, settings, features, best_model)
+    fitted = DESIGNS.get(settings.design)().fit(table, settings, settings.design_params(), scratch)
+    fitted.save(scratch)
+    meta = _predictor_meta(table, featurizer_version, settings, feature_columns(table))
     (scratch / META_FILE).write_text(json.dumps(meta, indent=2))
     try:
         os.replace(scratch, final)  # atomic: a concurrent identical fit may have won; then keep theirs
@@ -335,62 +345,16 @@ def fit_predictor(
     return load_predictor(final, featurizer_version)
 
 
-def _training_rows(table: pd.DataFrame, target: str, by_dataset: bool) -> tuple[pd.DataFrame, list[str]]:
-    """AutoGluon's training frame (the feature columns and the label) and the feature column names.
-
-    Validating ``by_dataset`` adds a ``group`` column holding each row's data set, which AutoGluon
-    splits folds on and ignores as a feature.
-    """
-    features = [c for c in table.columns if c not in ("dataset", "ratio")]
-    train = table[features].assign(**{target: _label(table, target)})
-    if by_dataset:
-        train["group"] = table["dataset"].to_numpy()
-    return train, features
-
-
-def _fit_autogluon(train: pd.DataFrame, scratch: Path, settings: PredictorSettings, by_dataset: bool) -> str:
-    """Fit AutoGluon's regressors into ``scratch`` and return the name of the best model."""
-    from autogluon.tabular import TabularPredictor
-
-    model = TabularPredictor(
-        label=settings.target,
-        problem_type="regression",
-        eval_metric=settings.eval_metric,
-        path=str(scratch),
-        verbosity=settings.verbosity,
-        learner_kwargs={"ignored_columns": ["group"] if by_dataset else []},
-    )
-    with warnings.catch_warnings():
-        # The linear model's quantile scaler warns whenever a fold has < 1,000 rows; that is expected here.
-        warnings.filterwarnings("ignore", message="n_quantiles", category=UserWarning)
-        model.fit(
-            train,
-            time_limit=settings.time_limit,
-            presets=settings.presets,
-            hyperparameters=_hyperparameters(settings.models),
-            excluded_model_types=list(settings.excluded_model_types),
-            num_cpus=settings.num_cpus or "auto",
-            refit_full=settings.refit_full,
-            set_best_to_refit_full=settings.refit_full,
-            **({"validation_structure": {"group_on": "group"}} if by_dataset else {}),
-        )
-    return model.model_best
-
-
 def _predictor_meta(
-    table: pd.DataFrame, featurizer_version: str, settings: PredictorSettings, features: list[str], best_model: str
+    table: pd.DataFrame, featurizer_version: str, settings: PredictorSettings, features: list[str]
 ) -> dict[str, object]:
     """What the predictor folder records of its training, read back by :func:`load_predictor`."""
-    from autogluon.tabular import __version__ as autogluon_version
-
     return {
         "featurizer_version": featurizer_version,
         "settings": asdict(settings),
         "feature_columns": features,
         "datasets": sorted(table["dataset"].unique()),
         "n_rows": len(table),
-        "autogluon": autogluon_version,
-        "best_model": best_model,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
