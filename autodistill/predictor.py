@@ -85,7 +85,7 @@ MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 PREDICTOR_FORMAT = 4
 #: The design ``recommend`` uses unless told otherwise: the winner of the nested
 #: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
-DEFAULT_DESIGN = "autogluon"
+DEFAULT_DESIGN = "lgbm"
 #: Centres of the interaction terms (10k train examples, a 20M-parameter student), so that the
 #: main effects of augmentation and prediction loss keep their meaning at a typical point.
 _LOG_EXAMPLES_CENTRE = 4.0
@@ -205,13 +205,13 @@ def model_inputs(runs: pd.DataFrame, features: Sequence[DatasetFeatures], *, emb
     out["teacher_score"] = table["teacher_score"]
     out["headroom"] = table["teacher_score"] - table["baseline_score"]
     out = pd.concat([out, table[[c for c in dataset_frame.columns if c != "dataset"]]], axis=1)
-    _add_interactions(out)
+    add_interactions(out)
     if "ratio" in table:
         out["ratio"] = table["ratio"]
     return out
 
 
-def _add_interactions(out: pd.DataFrame) -> None:
+def add_interactions(out: pd.DataFrame) -> None:
     """Config x data set/student terms, so a linear model can recommend differently per data set.
 
     They encode the paper's readings: augmentation helps most when the data set or the

@@ -77,7 +77,7 @@ def _prepare(table: pd.DataFrame, embeddings: bool) -> tuple[pd.DataFrame, list[
 
 
 class _Trees:
-    defaults: ClassVar[dict[str, Any]] = {"num_leaves": 4, "embeddings": False}
+    defaults: ClassVar[dict[str, Any]] = {"num_leaves": 15, "embeddings": False}
     grid: ClassVar[tuple[dict[str, Any], ...]] = _GRID
 
     def load(self, folder: Path, meta: dict[str, Any]) -> _Fitted:
