@@ -35,6 +35,8 @@ from engine import Registry
 #: Columns that describe the run's configuration (the four components and their knobs);
 #: every other model input describes the data set, the teacher or the student.
 CONFIG_PREFIXES = ("inter_", "alpha", "mapping", "pred_loss", "mixup", "n_text_aug", "aug_p", "repeated_aug", "pos_")
+#: The model inputs that are categories; every other one is a number (possibly missing).
+CATEGORICAL_COLUMNS = ("inter_loss", "inter_level", "mapping", "pred_loss", "task_kind")
 #: The dataset embeddings (100 columns): with 7-8 training data sets they can act as data set ids.
 EMBEDDING_PREFIXES = ("ctx_", "task_")
 
@@ -72,6 +74,12 @@ def feature_columns(table: pd.DataFrame, embeddings: bool = True) -> list[str]:
     """The columns a design learns from: all but the data set's name and the run's outcome."""
     columns = [c for c in table.columns if c not in ("dataset", "ratio")]
     return columns if embeddings else [c for c in columns if not c.startswith(EMBEDDING_PREFIXES)]
+
+
+def numbers_and_categories(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers as floats (a feature missing for every row, e.g. an unknown baseline score, arrives
+    as objects) and categories as strings; the learners see nothing else."""
+    return frame.apply(lambda c: c.astype(str) if c.name in CATEGORICAL_COLUMNS else pd.to_numeric(c).astype(float))
 
 
 def is_config_column(column: str) -> bool:

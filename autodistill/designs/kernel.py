@@ -18,7 +18,14 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from autodistill.designs import DESIGNS, feature_columns, is_config_column, within_rank
+from autodistill.designs import (
+    CATEGORICAL_COLUMNS,
+    DESIGNS,
+    feature_columns,
+    is_config_column,
+    numbers_and_categories,
+    within_rank,
+)
 
 MODEL_FILE = "kernel.joblib"
 
@@ -30,7 +37,7 @@ def _encoder(columns: list[str], frame: pd.DataFrame) -> Any:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    categorical = [c for c in columns if frame[c].dtype == object]
+    categorical = [c for c in columns if c in CATEGORICAL_COLUMNS]
     numeric = [c for c in columns if c not in categorical]
     return ColumnTransformer(
         [
@@ -41,7 +48,7 @@ def _encoder(columns: list[str], frame: pd.DataFrame) -> Any:
                 numeric,
             ),
         ]
-    ).fit(frame[columns])
+    ).fit(numbers_and_categories(frame[columns]))
 
 
 class _Fitted:
@@ -52,7 +59,9 @@ class _Fitted:
         self._config_x, self._context_x = self._encode(train)
 
     def _encode(self, inputs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        return self.config.transform(inputs), self.context.transform(inputs)
+        columns = [*self.config.feature_names_in_, *self.context.feature_names_in_]
+        frame = numbers_and_categories(inputs[columns])
+        return self.config.transform(frame), self.context.transform(frame)
 
     def kernel(self, inputs: pd.DataFrame) -> np.ndarray:
         """Kernel between ``inputs`` and the training runs."""

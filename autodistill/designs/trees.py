@@ -22,7 +22,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from autodistill.designs import DESIGNS, feature_columns, within_rank
+from autodistill.designs import CATEGORICAL_COLUMNS, DESIGNS, feature_columns, numbers_and_categories, within_rank
 
 MODEL_FILE = "trees.joblib"
 #: Relevance grades of LambdaRank: the within-data-set rank cut into this many equal bands.
@@ -50,7 +50,7 @@ class _Fitted:
         self.model, self.columns, self.categories = model, columns, categories
 
     def _frame(self, inputs: pd.DataFrame) -> pd.DataFrame:
-        frame = inputs[self.columns].copy()
+        frame = numbers_and_categories(inputs[self.columns])
         for column, levels in self.categories.items():
             frame[column] = pd.Categorical(frame[column], categories=levels)
         return frame
@@ -69,8 +69,8 @@ class _Fitted:
 
 def _prepare(table: pd.DataFrame, embeddings: bool) -> tuple[pd.DataFrame, list[str], dict[str, list[str]]]:
     columns = feature_columns(table, embeddings)
-    frame = table[columns].copy()
-    categories = {c: sorted(frame[c].dropna().astype(str).unique()) for c in columns if frame[c].dtype == object}
+    frame = numbers_and_categories(table[columns])
+    categories = {c: sorted(frame[c].unique()) for c in columns if c in CATEGORICAL_COLUMNS}
     for column, levels in categories.items():
         frame[column] = pd.Categorical(frame[column], categories=levels)
     return frame, columns, categories
