@@ -55,6 +55,16 @@ class Candidate:
         return f"{self.design}({knobs})" if knobs else self.design
 
 
+def parse_designs(text: str | None) -> list[str] | None:
+    """``"lgbm,kernel"`` as design names, each checked (None: all of them)."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        DESIGNS.get(name)  # refuses an unknown name, listing the known ones
+    return names
+
+
 def candidates_of(designs: Sequence[str]) -> list[Candidate]:
     """Every grid point of the named designs (an unknown name is refused, listing the known ones)."""
     return [Candidate(name, tuple(sorted(p.items()))) for name in designs for p in DESIGNS.get(name).grid]

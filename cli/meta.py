@@ -111,17 +111,17 @@ def evaluate_command(
 ) -> None:
     """How well the predictor ranks configurations on data sets it has not seen (paper §5.4, Figure 5)."""
     from autodistill.evaluate import PAPER_MEAN_SPEARMAN, default_version, evaluate_lodo
-    from autodistill.nested import evaluate_nested
+    from autodistill.nested import evaluate_nested, parse_designs
     from autodistill.predictor import PredictorSettings
     from autodistill.store import open_store, stored_runs
 
     if not lodo:
         raise AutodistillError("only leave-one-dataset-out evaluation is implemented; drop --no-lodo")
     settings = PredictorSettings(models=models, **({"design": design} if design else {}))
+    chosen = parse_designs(designs)
     with open_store(store, must_exist=True) as runs_store:
         stored_runs(runs_store, source)  # refuses an empty source, naming the command that fills it
         if nested:
-            chosen = [d.strip() for d in designs.split(",") if d.strip()] if designs else None
             result = evaluate_nested(runs_store, default_version(source), source=source, designs=chosen, base=settings)
             render.nested_evaluation(result, source=source)
             return
