@@ -11,7 +11,7 @@ evaluated by :func:`autodistill.nested.evaluate_nested`:
 ``recommend``'s default design is the one with the best *nested* figure on our runs
 (``recommend`` learns from ours: the authors' features cannot be computed for a new data set).
 
-    python benchmarks/nested_lodo.py                    # both sources, all designs (about 17 min on 2 cores)
+    python benchmarks/nested_lodo.py                    # both sources, all designs (4-12 min per source on 2 cores)
     python benchmarks/nested_lodo.py --sources ours --designs lgbm kernel
 
 Figures go to ``benchmarks/results/nested_lodo.json``.
