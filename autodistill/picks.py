@@ -27,7 +27,8 @@ Three things turn a scored list of candidate configurations into picks:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -75,7 +76,7 @@ def components(config: object) -> tuple[str, str, str, str]:
 
 
 def bagged(
-    table: pd.DataFrame, version: str, settings: PredictorSettings, cache_dir: object = None, seed: int = 0
+    table: pd.DataFrame, version: str, settings: PredictorSettings, cache_dir: Path | None = None, seed: int = 0
 ) -> list[Predictor]:
     """The predictor refitted on :data:`BAGS` bootstrap samples of whole data sets (cached like any fit)."""
     rng = np.random.default_rng(seed)
@@ -87,7 +88,7 @@ def bagged(
             [table[table["dataset"] == name].assign(dataset=f"{name}#{k}") for k, name in enumerate(drawn)],
             ignore_index=True,
         )
-        fits.append(fit_predictor(sample, version, replace(settings, verbosity=0), cache_dir))  # type: ignore[arg-type]
+        fits.append(fit_predictor(sample, version, settings, cache_dir))
     return fits
 
 
