@@ -32,7 +32,8 @@ from engine import AutodistillError, choices_error
 PAPER_MEAN_SPEARMAN = 0.33
 
 
-def _default_version(source: str) -> str:
+def default_version(source: str) -> str:
+    """The featurizer version a source's runs carry: the authors' own features, or ours with the BiLSTM baseline."""
     if source == "paper":
         return PAPER_FEATURIZER
     from autodistill.features import featurizer_version
@@ -61,7 +62,7 @@ def evaluate_lodo(
     settings = settings or PredictorSettings()
     if time_limit is not None:
         settings = replace(settings, time_limit=time_limit)
-    version = featurizer_version or _default_version(source)
+    version = featurizer_version or default_version(source)
     table = training_table(store, version, source=source, embeddings=settings.dataset_embeddings)
     names = sorted(table["dataset"].unique())
     if len(names) < 2:

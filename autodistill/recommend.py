@@ -7,21 +7,21 @@ Given a data set, a teacher and a student, :func:`recommend`
    featurized like the new data set will be;
 2. fine-tunes the teacher (cached; its dev score is the "teacher score" feature);
 3. computes the data set's features (Table 7) or reuses the store's;
-4. trains the predictor on the store's runs (cached by content), or loads a
-   given one, refused if it was trained on another featurizer version;
-5. scores every configuration of the search space the task can run and keeps
-   the top ones, one per pipeline (:func:`distinct_pipelines`: the best
-   ``aug_p``/``repeated_aug`` of each combination of the four components).
+4. trains the predictor (the design of ``settings``, :mod:`autodistill.designs`) on the
+   store's runs (cached by content), or loads a given one, refused if it was trained on
+   another featurizer version; and its bootstrap refits, for the picks' uncertainty;
+5. scores every configuration of the search space the task can run and picks
+   different pipelines, each with its uncertainty and a reason (:mod:`autodistill.picks`).
 
-**What the score is.** The predictor's default target is each run's
+**What the score is.** The default designs' target is each run's
 *within-data-set percentile rank* of the distillation ratio
 (:mod:`autodistill.predictor` explains why): a pick's ``score`` of 0.8 means
 "expected to beat about 80 % of the configurations tried on a data set",
-not a ratio. For display, a second model of the same family is fitted to the
-raw ratio (student / teacher dev score) and its prediction is shown as
-``predicted_ratio``; across data sets it is the less reliable of the two
-(LODO Spearman 0.22 vs 0.44 on the authors' runs), so the order follows
-``score``.
+not a ratio (``lambdarank`` scores are ranking scores, only their order means
+something). For display, AutoGluon's linear model is fitted to the raw ratio
+(student / teacher dev score) and its prediction is shown as ``predicted_ratio``;
+across data sets it is the less reliable of the two (LODO Spearman 0.22 vs 0.44 on
+the authors' runs), so the order follows ``score``.
 """
 
 from __future__ import annotations
@@ -30,17 +30,19 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from autodistill.baseline import BaselineSettings
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features import check_task, featurize, featurizer_version, load_described
+from autodistill.picks import BAGS, MIN_DIFFERENT, bagged, choose, components, reasons
 from autodistill.predictor import (
     Predictor,
     PredictorSettings,
@@ -67,12 +69,16 @@ from engine import (
 RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
 #: Either is read back from the pick's engine config, the one thing that runs.
-RECOMMENDATION_VERSION = 2
+#: 3: picks carry ``uncertainty`` and ``reason``, the recommendation its ``design`` (older files: none, autogluon).
+RECOMMENDATION_VERSION = 3
 DEFAULT_STUDENT = "layers=0,2,4"
 SCORE_MEANING = (
     "score: predicted within-data-set percentile rank of the distillation ratio (1.0 = better than every "
-    "configuration tried on a data set, 0.5 = a typical one); predicted_ratio: a separate model's estimate "
-    "of student / teacher dev score, less reliable across data sets"
+    "configuration tried on a data set, 0.5 = a typical one; lambdarank: a ranking score); ±: its spread over "
+    f"{BAGS} refits on bootstrap samples of the training data sets; predicted_ratio: a separate model's "
+    "estimate of student / teacher dev score, less reliable across data sets; why: the dataset features that "
+    f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
+    f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident"
 )
 
 
@@ -85,12 +91,16 @@ class Pick:
     score: float
     predicted_ratio: float | None
     engine: dict[str, Any]
+    uncertainty: float | None = None
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "score": self.score,
+            "uncertainty": self.uncertainty,
             "predicted_ratio": self.predicted_ratio,
+            "reason": self.reason,
             "config": self.config.to_dict(),
             "engine": self.engine,
         }
@@ -101,9 +111,15 @@ class Pick:
             rank=int(data["rank"]),
             config=Pipeline.from_engine(parse_config(dict(data["engine"]), source="recommended engine config")),
             score=float(data["score"]),
-            predicted_ratio=None if data.get("predicted_ratio") is None else float(data["predicted_ratio"]),
+            predicted_ratio=_number(data.get("predicted_ratio")),
             engine=dict(data["engine"]),
+            uncertainty=_number(data.get("uncertainty")),
+            reason=str(data.get("reason", "")),
         )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,7 @@ class Recommendation:
     predictor: str
     picks: tuple[Pick, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    design: str = "autogluon"
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def pick(self, k: int) -> Pick:
@@ -149,6 +166,7 @@ class Recommendation:
             "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
             "candidates": self.candidates,
             "predictor": self.predictor,
+            "design": self.design,
             "score_meaning": SCORE_MEANING,
             "timings_s": self.timings,
             "created_at": self.created_at,
@@ -192,6 +210,7 @@ def load_recommendation(path: str | Path) -> Recommendation:
         picks=tuple(Pick.from_json(p) for p in data["picks"]),
         timings=dict(data.get("timings_s", {})),
         created_at=data.get("created_at", ""),
+        design=data.get("design", "autogluon"),
     )
 
 
@@ -314,11 +333,9 @@ def recommend(
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.shipped`; None turns that off), said through ``on_status``.
 
-    Long only in its keyword options and this docstring: the body is six timed steps (runs,
-    teacher, features, model descriptors, predictors, scoring), each a call.
+    Long only in its keyword options and this docstring: the body is the timed steps (runs;
+    teacher, features and model sizes in :func:`_prepare`; predictors; scoring), each a call.
     """
-    from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
-
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")
     timings: dict[str, float] = {}
@@ -328,24 +345,11 @@ def recommend(
     check_task(task)  # before anything expensive
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen, shipped=shipped, on_status=on_status)
     loaded = load_predictor(predictor, version) if predictor is not None else None  # refuses another version
-    with _timed(timings, "teacher_s"):
-        on_status(f"teacher {teacher} on {task.spec.name}: fine-tuning if not cached")
-        finetuned = finetune_teacher(teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
-    with _timed(timings, "features_s"):
-        features, _ = _features_for(task, store, baseline, on_status)
-    with _timed(timings, "models_s"):
-        teacher_d, student_d = _descriptors(runs, teacher, student, finetuned.model_dir, task)
+    target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
     with _timed(timings, "predictor_s"):
-        table = model_inputs(
-            runs, store.features(version), embeddings=(settings or PredictorSettings()).dataset_embeddings
-        )
-        rank_model: Predictor = loaded or fit_predictor(table, version, settings or PredictorSettings(), cache_dir)
-        ratio_settings = PredictorSettings(**{**_settings_dict(rank_model.settings), "target": "ratio"})
-        ratio_model = fit_predictor(table, version, ratio_settings, cache_dir)
+        models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
     with _timed(timings, "scoring_s"):
         configs = list(space_for(task.spec.task_type).configurations())
-        described = (features, teacher_d, student_d, finetuned.dev_score)
-        ranked = distinct_pipelines(rank_model.rank(*described, configs)).head(top)
         engine_of = partial(
             engine_config,
             dataset=dataset or task.spec.name,
@@ -354,24 +358,81 @@ def recommend(
             budget=budget or make_budget(),
             columns=columns,
         )
-        picks = _picks(ranked, ratio_model, described, engine_of)
+        picks = _picks(models, target.described, configs, top, engine_of)
     timings["total_s"] = time.perf_counter() - started
+    return _assemble(target, dataset or task.spec.name, source, runs, len(configs), models, picks, timings)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a recommendation is for: the data set, its teacher's result, features and model sizes."""
+
+    task: TaskData
+    teacher: str
+    student: str
+    finetuned: Any
+    features: DatasetFeatures
+    teacher_d: ModelDescriptor
+    student_d: ModelDescriptor
+
+    @property
+    def described(self) -> tuple[DatasetFeatures, ModelDescriptor, ModelDescriptor, float]:
+        """The arguments :func:`autodistill.predictor.candidates` describes a candidate with."""
+        return (self.features, self.teacher_d, self.student_d, self.finetuned.dev_score)
+
+
+def _prepare(
+    task: TaskData,
+    store: RunStore,
+    runs: pd.DataFrame,
+    teacher: str,
+    student: str,
+    baseline: BaselineSettings,
+    timings: dict[str, float],
+    show_progress: bool,
+    on_status: Callable[[str], None],
+) -> _Target:
+    """The three timed steps before the predictor: teacher (fine-tuned unless cached), features, model sizes."""
+    from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
+
+    with _timed(timings, "teacher_s"):
+        on_status(f"teacher {teacher} on {task.spec.name}: fine-tuning if not cached")
+        finetuned = finetune_teacher(teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
+    with _timed(timings, "features_s"):
+        features, _ = _features_for(task, store, baseline, on_status)
+    with _timed(timings, "models_s"):
+        teacher_d, student_d = _descriptors(runs, teacher, student, finetuned.model_dir, task)
+    return _Target(task, teacher, student, finetuned, features, teacher_d, student_d)
+
+
+def _assemble(
+    target: _Target,
+    dataset: str,
+    source: str,
+    runs: pd.DataFrame,
+    n_candidates: int,
+    models: Models,
+    picks: tuple[Pick, ...],
+    timings: dict[str, float],
+) -> Recommendation:
+    spec = target.task.spec
     return Recommendation(
-        dataset=dataset or task.spec.name,
-        dataset_name=task.spec.name,
-        task_kind=task.spec.kind,
-        metric=task.spec.metric,
-        teacher=teacher,
-        student=student,
-        teacher_score=float(finetuned.dev_score),
-        featurizer_version=version,
+        dataset=dataset,
+        dataset_name=spec.name,
+        task_kind=spec.kind,
+        metric=spec.metric,
+        teacher=target.teacher,
+        student=target.student,
+        teacher_score=float(target.finetuned.dev_score),
+        featurizer_version=target.features.featurizer_version,
         source=source,
         trained_on=tuple(sorted(set(runs["dataset"]))),
         n_runs=len(runs),
-        candidates=len(configs),
-        predictor=str(rank_model.path),
+        candidates=n_candidates,
+        predictor=str(models.rank.path),
         picks=picks,
         timings={k: round(v, 2) for k, v in timings.items()},
+        design=models.rank.settings.design,
     )
 
 
@@ -407,25 +468,68 @@ def training_runs(
     return runs
 
 
-def _picks(
-    ranked: pd.DataFrame, ratio_model: Predictor, described: tuple, engine_of: Callable[[Pipeline], Any]
-) -> tuple[Pick, ...]:
-    """The ranked pipelines as picks, each with its predicted ratio and its engine config."""
-    chosen: list[Pipeline] = list(ranked["config"])
-    features = described[0]
-    inputs = model_inputs(
-        candidates(*described, chosen), [features], embeddings=ratio_model.settings.dataset_embeddings
+@dataclass(frozen=True)
+class Models:
+    """What scores candidates: the ranking predictor, its bootstrap refits, the ratio model shown
+    for display, and the training rows (the reasons' typical data set is taken from them)."""
+
+    rank: Predictor
+    bags: list[Predictor]
+    ratio: Predictor
+    table: pd.DataFrame
+
+
+def train_models(
+    runs: pd.DataFrame,
+    features: list[DatasetFeatures],
+    version: str,
+    settings: PredictorSettings | None,
+    loaded: Predictor | None,
+    cache_dir: Path | None,
+) -> Models:
+    """Fit (or load from cache) the ranking predictor, its :data:`autodistill.picks.BAGS` bootstrap
+    refits and AutoGluon's linear ratio model, all on the same runs."""
+    settings = loaded.settings if loaded is not None else settings or PredictorSettings()
+    table = model_inputs(runs, features, embeddings=settings.dataset_embeddings)
+    rank_model = loaded or fit_predictor(table, version, settings, cache_dir)
+    ratio_settings = replace(settings, design="autogluon", params=(), target="ratio")
+    return Models(
+        rank_model,
+        bagged(table, version, settings, cache_dir),
+        fit_predictor(table, version, ratio_settings, cache_dir),
+        table,
     )
-    ratios = ratio_model.predict(inputs)
+
+
+def _picks(
+    models: Models, described: tuple, configs: list[Pipeline], top: int, engine_of: Callable[[Pipeline], Any]
+) -> tuple[Pick, ...]:
+    """Score every configuration, choose different pipelines (:func:`autodistill.picks.choose`) and
+    give each its uncertainty, reason, predicted ratio and engine config."""
+    inputs = model_inputs(
+        candidates(*described, configs), [described[0]], embeddings=models.rank.settings.dataset_embeddings
+    )
+    scores = models.rank.predict(inputs)
+    keys = [components(c) for c in configs]
+    # One row per pipeline: the best-scored aug_p/repeated_aug of each combination of the four components.
+    order = pd.Series(keys, index=range(len(keys))).iloc[np.argsort(-scores, kind="stable")]
+    rows = order[~order.duplicated()].index.to_numpy()
+    bags = np.stack([bag.predict(inputs.iloc[rows]) for bag in models.bags])
+    chosen = choose(scores[rows], bags, [keys[r] for r in rows], top)
+    picked = [int(rows[c.row]) for c in chosen]
+    why = reasons(models.rank, inputs, picked, models.table)
+    ratios = models.ratio.predict(inputs.iloc[picked])
     return tuple(
         Pick(
             rank=k,
-            config=config,
-            score=float(score),
+            config=configs[row],
+            score=float(scores[row]),
             predicted_ratio=float(ratio),
-            engine=engine_of(config).model_dump(mode="json"),
+            engine=engine_of(configs[row]).model_dump(mode="json"),
+            uncertainty=c.uncertainty,
+            reason="; ".join(part for part in (reason, c.note) if part),
         )
-        for k, (config, score, ratio) in enumerate(zip(chosen, ranked["predicted"], ratios, strict=True), start=1)
+        for k, (row, c, reason, ratio) in enumerate(zip(picked, chosen, why, ratios, strict=True), start=1)
     )
 
 
@@ -447,17 +551,3 @@ def recommend_dataset(
     rec = recommend(task, store, dataset=dataset, columns=columns, on_status=on_status, **options)
     path = rec.save(out or paths.subdir("recommendations") / f"{rec.dataset_name}.json")
     return rec, task, path
-
-
-def distinct_pipelines(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Keep the best-scored row of each pipeline: configurations that differ only in ``aug_p`` or
-    ``repeated_aug`` are one pipeline (the four components of Eq. 1 are the same), so the top
-    picks are different pipelines rather than one pipeline with its knobs turned."""
-    keys = [(c.inter_level, c.mapping, c.pred_loss, c.policy) for c in ranked["config"]]
-    return ranked[~pd.Series(keys, index=ranked.index).duplicated()].reset_index(drop=True)
-
-
-def _settings_dict(settings: PredictorSettings) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(settings)

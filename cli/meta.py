@@ -15,6 +15,7 @@ from cli.options import (
     BaselineOpt,
     DatasetOpt,
     DescriptionOpt,
+    DesignOpt,
     SeedOpt,
     SourceOpt,
     StoreOpt,
@@ -93,23 +94,39 @@ def runs_export(
 def evaluate_command(
     lodo: Annotated[bool, typer.Option("--lodo/--no-lodo", help="leave-one-dataset-out (the only protocol)")] = True,
     source: SourceOpt = "paper",
+    design: DesignOpt = None,
+    nested: Annotated[
+        bool,
+        typer.Option(
+            help="choose design and hyper-parameters inside the training folds; print nested and tuned figures"
+        ),
+    ] = False,
+    designs: Annotated[
+        str | None, typer.Option(help="--nested: comma-separated designs to choose among (default all)")
+    ] = None,
     time_limit: Annotated[float | None, typer.Option(help="AutoGluon seconds per fold")] = None,
-    models: Annotated[str, typer.Option(help="predictor family: linear | trees | linear+trees")] = "linear",
+    models: Annotated[str, typer.Option(help="autogluon design's family: linear | trees | linear+trees")] = "linear",
     top_k: Annotated[int, typer.Option(help="k of the top-k column")] = 5,
     store: StoreOpt = None,
 ) -> None:
     """How well the predictor ranks configurations on data sets it has not seen (paper §5.4, Figure 5)."""
-    from autodistill.evaluate import PAPER_MEAN_SPEARMAN, evaluate_lodo
+    from autodistill.evaluate import PAPER_MEAN_SPEARMAN, default_version, evaluate_lodo
+    from autodistill.nested import evaluate_nested, parse_designs
     from autodistill.predictor import PredictorSettings
     from autodistill.store import open_store, stored_runs
 
     if not lodo:
         raise AutodistillError("only leave-one-dataset-out evaluation is implemented; drop --no-lodo")
+    settings = PredictorSettings(models=models, **({"design": design} if design else {}))
+    chosen = parse_designs(designs)
     with open_store(store, must_exist=True) as runs_store:
         stored_runs(runs_store, source)  # refuses an empty source, naming the command that fills it
-        settings = PredictorSettings(models=models)
+        if nested:
+            result = evaluate_nested(runs_store, default_version(source), source=source, designs=chosen, base=settings)
+            render.nested_evaluation(result, source=source)
+            return
         result = evaluate_lodo(runs_store, source=source, time_limit=time_limit, settings=settings, top_k=top_k)
-    render.evaluation(result, source=source, models=models, top_k=top_k, paper_mean=PAPER_MEAN_SPEARMAN)
+    render.evaluation(result, source=source, models=settings.design, top_k=top_k, paper_mean=PAPER_MEAN_SPEARMAN)
 
 
 @typer_app.command("importance")
@@ -183,6 +200,7 @@ def recommend_command(
         bool, typer.Option(help="a store without runs of ours first imports the project's study (meta_data/study/)")
     ] = True,
     time_limit: TimeLimitOpt = 60.0,
+    design: DesignOpt = None,
     baseline: BaselineOpt = "bilstm",
     run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
     vs_random: Annotated[int, typer.Option(help="... and N random configurations, to compare")] = 0,
@@ -206,7 +224,8 @@ def recommend_command(
         rec, task, path = recommend_dataset(
             dataset, runs_store, description=description, columns=columns, out=out, teacher=teacher,
             student=student, top=max(top, run_top), source=source, budget=budget,
-            baseline=BaselineSettings(model=baseline), settings=PredictorSettings(time_limit=time_limit),
+            baseline=BaselineSettings(model=baseline),
+            settings=PredictorSettings(time_limit=time_limit, **({"design": design} if design else {})),
             predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, on_status=render.say,
         )  # fmt: skip
         render.recommendation(rec, top, path, SCORE_MEANING)

@@ -48,6 +48,12 @@ TeacherOpt = Annotated[str, typer.Option(help="teacher preset, HF id or model fo
 StudentOpt = Annotated[str, typer.Option(help="tiny|mini|small|tinybert4|layers=0,2,4|HF id")]
 SeedOpt = Annotated[int, typer.Option(help="seed of the random configurations")]
 TimeLimitOpt = Annotated[float, typer.Option(help="AutoGluon seconds to train a predictor")]
+DesignOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="predictor design: autogluon | lgbm | lambdarank | kernel (default: the nested evaluation's winner)"
+    ),
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON Distiller config")]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: under the cache)")]
 

@@ -182,6 +182,22 @@ def evaluation(result: pd.DataFrame, *, source: str, models: str, top_k: int, pa
     )
 
 
+def nested_evaluation(result: Any, *, source: str) -> None:
+    """Nested LODO: per design the clean figure beside the tuned one, then each outer fold's choice."""
+    summary = result.summary.rename(
+        columns={"nested": "nested Spearman", "tuned": "tuned Spearman", "tuned_choice": "best on all (tuned)"}
+    )
+    console.print(frame_table(summary, title=f"nested leave-one-dataset-out, {source} runs"))
+    folds = result.folds[result.folds["design"] == result.summary["design"].iloc[-1]].drop(columns=["design"])
+    shown = folds.rename(columns={"chosen": "chosen in the inner folds", "inner": "inner Spearman"})
+    console.print(frame_table(shown, title="outer folds, choosing among all designs"))
+    say(
+        "nested: design and hyper-parameters chosen by leave-one-dataset-out on the other data sets only, "
+        "then scored on the held-out one; tuned: the best mean over all data sets, chosen on the figure it "
+        "reports (optimistic)"
+    )
+
+
 def importance(table: pd.DataFrame, source: str, names: Mapping[str, str]) -> None:
     shown = table.reset_index()
     shown["component"] = [
@@ -210,15 +226,18 @@ def sweep(report: SweepReport, store_path: Any) -> None:
 
 def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str) -> None:
     table = Table(
-        "#", "intermediate", "mapping", "pred loss", "augmentation", "aug_p", "repeats", "score", "predicted ratio",
-        title=f"top {top} of {rec.candidates} configurations for {rec.dataset_name} ({rec.teacher} -> {rec.student})",
+        "#", "intermediate", "mapping", "pred loss", "augmentation", "aug_p", "repeats", "score", "±",
+        "predicted ratio", "why",
+        title=f"top {top} of {rec.candidates} configurations for {rec.dataset_name} ({rec.teacher} -> {rec.student}, "
+        f"{rec.design} predictor)",
     )  # fmt: skip
     for p in rec.picks[:top]:
         c, text_aug = p.config, bool(p.config.text_augment)
         knobs = (fmt(c.aug_p, 1), str(c.repeated_aug)) if text_aug else ("-", "-")
         table.add_row(
-            str(p.rank), c.inter_level, c.mapping, c.pred_loss, c.policy, *knobs, fmt(p.score), fmt(p.predicted_ratio)
-        )
+            str(p.rank), c.inter_level, c.mapping, c.pred_loss, c.policy, *knobs, fmt(p.score),
+            fmt(p.uncertainty), fmt(p.predicted_ratio), p.reason,
+        )  # fmt: skip
     console.print(table)
     say(score_meaning)
     say(

@@ -71,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     # infrastructure
     "AutodistillError": "engine.errors",
     "choices_error": "engine.errors",
+    "Registry": "engine.registry",
     "paths": "engine.paths",
     "distributed": "engine.training.distributed",
     "exit_with_parent": "engine.lifetime",

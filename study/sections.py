@@ -281,6 +281,14 @@ def augmentation_section(runs: pd.DataFrame, figures: Path) -> str:
     return "\n".join(lines)
 
 
+def _predictor_words(settings: PredictorSettings) -> str:
+    """The predictor as the section names it: its design, and AutoGluon's family and time limit."""
+    if settings.design == "autogluon":
+        return f"AutoGluon, {settings.models}, {settings.time_limit:g} s per fold"
+    knobs = ", ".join(f"{k}={v}" for k, v in settings.design_params().items())
+    return f"{settings.design} design, {knobs}" if knobs else f"{settings.design} design"
+
+
 def lodo_section(table: pd.DataFrame | AutodistillError, settings: PredictorSettings, figures: Path) -> str:
     lines = ["## Leave-one-dataset-out Spearman (paper §5.4, Figure 5)", ""]
     if isinstance(table, AutodistillError):
@@ -295,8 +303,7 @@ def lodo_section(table: pd.DataFrame | AutodistillError, settings: PredictorSett
         }
     )
     lines += [
-        "For each data set, the predictor (AutoGluon, "
-        f"{settings.models}, {settings.time_limit:g} s per fold) is trained on every other data set's runs of "
+        f"For each data set, the predictor ({_predictor_words(settings)}) is trained on every other data set's runs of "
         "ours and ranks this one's; Spearman between predicted and actual ratio, the mean actual ratio of the "
         f"{TOP_K} runs it ranks highest, the best run's and the average run's ratio.",
         "",

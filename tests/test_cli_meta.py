@@ -86,6 +86,8 @@ def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
 def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path) -> None:
     out = invoke("evaluate", "--lodo", "--source", "ours", "--time-limit", "5", "--store", str(store_file))
     assert "mean Spearman over 3 held-out data sets" in out and "paper, Figure 5: 0.33" in out
+    out = invoke("evaluate", "--source", "ours", "--nested", "--designs", "lgbm", "--store", str(store_file))
+    assert "nested Spearman" in out and "tuned Spearman" in out and "any design" in out
     plot = tmp_path / "importance.png"
     out = invoke("importance", "--source", "ours", "--plot", str(plot), "--store", str(store_file))
     assert "l_inter" in out and plot.stat().st_size > 0
@@ -177,6 +179,10 @@ def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tm
     RunStore(empty).close()
     message = error_of(capsys, "evaluate", "--source", "ours", "--store", str(empty))
     assert "autodistill sweep" in message
+    message = error_of(capsys, "evaluate", "--nested", "--designs", "lgbm,forest", "--store", str(empty))
+    assert "unknown predictor design 'forest'; choose one of: autogluon, kernel, lambdarank, lgbm" in message
+    message = error_of(capsys, "recommend", "--dataset", str(reviews), "--design", "forest", "--store", str(empty))
+    assert "unknown predictor design 'forest'" in message
     message = error_of(capsys, "recommend", "--dataset", str(reviews), "--store", str(empty), "--no-shipped")
     assert "autodistill sweep" in message
     small = tmp_path / "small.csv"

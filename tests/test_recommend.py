@@ -11,6 +11,7 @@ from conftest import toy_frame
 
 import engine
 from autodistill.features import featurizer_version
+from autodistill.picks import components
 from autodistill.predictor import META_FILE, PredictorSettings
 from autodistill.recommend import load_recommendation, recommend
 from autodistill.shipped import export_study
@@ -98,6 +99,12 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     pipelines = {(c.inter_level, c.mapping, c.pred_loss, c.policy) for c in (p.config for p in rec.picks)}
     assert len(pipelines) == 5  # five different pipelines, not one with its aug_p/repeats turned
     assert [p.score for p in rec.picks] == sorted((p.score for p in rec.picks), reverse=True)
+    assert all(p.uncertainty is not None and p.uncertainty >= 0 and p.reason for p in rec.picks)
+    assert rec.design == "lgbm"
+    for k, pick in enumerate(rec.picks):  # no pick is another with one component swapped, unless confident
+        for other in rec.picks[:k]:
+            differ = sum(a != b for a, b in zip(components(pick.config), components(other.config), strict=True))
+            assert differ >= 2 or "kept although" in pick.reason + other.reason
     assert all(0.85 < p.predicted_ratio < 0.95 for p in rec.picks)  # the ratio model, shown for display
     assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * len(CONFIGS)
     assert rec.candidates == sum(1 for _ in DEFAULT_SPACE.configurations())
@@ -108,6 +115,13 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
         pick["config"] = {"augmenters": ["random"], "mixup": False}
     (tmp_path / "v1.json").write_text(json.dumps({**first, "version": 1}))
     assert load_recommendation(tmp_path / "v1.json").picks == rec.picks
+    for pick in first["picks"]:  # a file of format 2 had neither uncertainty nor reason, nor a design
+        del pick["uncertainty"], pick["reason"]
+    del first["design"]
+    (tmp_path / "v2.json").write_text(json.dumps({**first, "version": 2}))
+    older = load_recommendation(tmp_path / "v2.json")
+    assert older.design == "autogluon" and older.picks[0].uncertainty is None and older.picks[0].reason == ""
+    assert [p.config for p in older.picks] == [p.config for p in rec.picks]
     config = parse_config(saved.pick(2).engine)
     assert config.dataset == "toy" and config.student == "layers=0,2,4" and config.inter_loss == "mi"
     with pytest.raises(AutodistillError, match=r"picks 1\.\.5"):

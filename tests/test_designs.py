@@ -1,0 +1,150 @@
+"""Predictor designs, nested leave-one-dataset-out, and the picks' diversity, uncertainty and reasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autodistill import nested
+from autodistill.features import featurizer_version
+from autodistill.picks import bagged, choose, components, reasons
+from autodistill.predictor import PredictorSettings, candidates, fit_predictor, model_inputs, training_table
+from autodistill.space import DEFAULT_SPACE
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from engine import AutodistillError
+
+VERSION = featurizer_version("bilstm")
+TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
+STUDENT = ModelDescriptor("layers=0,2,4", 3, 384, 17_390_000)
+CONFIGS = list(DEFAULT_SPACE.configurations())[::97]
+#: Three small and three large data sets; only their size tells them apart.
+SIZES = {"s1": 300, "s2": 500, "s3": 800, "l1": 30_000, "l2": 50_000, "l3": 80_000}
+
+
+def _features(name: str) -> DatasetFeatures:
+    flat = tuple(0.1 for _ in range(50))
+    return DatasetFeatures(name, VERSION, "classification", SIZES[name], 2, 0.6, "bilstm", flat, flat, frozenset())
+
+
+def _ratio(config: object, n_examples: int, rng: np.random.Generator) -> float:
+    """PKD distils best on small data sets, MSE on large ones: an interaction with size."""
+    best = "pkd" if n_examples < 5_000 else "mse"
+    return 0.7 + 0.2 * (config.inter_loss == best) + rng.normal(0, 0.01)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    with RunStore(tmp_path_factory.mktemp("store") / "runs.sqlite") as store:
+        for name, size in SIZES.items():
+            store.put_features(_features(name))
+            store.add_runs(
+                RunRecord(
+                    name, "classification", c, TEACHER, STUDENT, _ratio(c, size, rng), 1.0, featurizer_version=VERSION
+                )
+                for c in CONFIGS
+            )
+        return training_table(store, VERSION, source="ours")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("predictors")
+
+
+def _inputs(name: str) -> pd.DataFrame:
+    return model_inputs(candidates(_features(name), TEACHER, STUDENT, 1.0, CONFIGS), [_features(name)])
+
+
+@pytest.mark.parametrize("design", ["lgbm", "lambdarank", "kernel"])
+def test_designs_with_interactions_recommend_differently_per_data_set(
+    design: str, table: pd.DataFrame, cache: Path
+) -> None:
+    train = table[~table["dataset"].isin(["s2", "l2"])]
+    predictor = fit_predictor(train, VERSION, PredictorSettings(design=design), cache)
+    loaded = fit_predictor(train, VERSION, PredictorSettings(design=design), cache)  # from the cache folder
+    for held, best in (("s2", "pkd"), ("l2", "mse")):
+        scores = loaded.predict(_inputs(held))
+        assert CONFIGS[int(np.argmax(scores))].inter_loss == best
+        assert np.allclose(scores, predictor.predict(_inputs(held)))
+
+
+def test_unknown_designs_and_parameters_are_refused_in_one_line() -> None:
+    with pytest.raises(AutodistillError, match="unknown predictor design 'forest'; choose one of: autogluon"):
+        PredictorSettings(design="forest")
+    with pytest.raises(AutodistillError, match="has no parameter 'depth' \\(it has: embeddings, num_leaves\\)"):
+        PredictorSettings(design="lgbm", params=(("depth", 3),))
+
+
+def test_nested_choices_never_see_the_outer_data_set() -> None:
+    names = frozenset(SIZES)
+    pool = nested.candidates_of(["lgbm"])
+    calls: list[tuple[frozenset[str], str]] = []
+
+    def score(train: frozenset[str], held: str, candidate: nested.Candidate) -> float:
+        calls.append((train, held))
+        return len(candidate.params) / 10 + len(held) / 100
+
+    rows = nested._nested_folds(names, pool, score)
+    per_fold = len(pool) * (len(names) - 1) + 1
+    for k, outer in enumerate(sorted(names)):
+        fold = calls[k * per_fold : (k + 1) * per_fold]
+        assert all(outer not in train for train, _ in fold)
+        assert all(held != outer for _, held in fold[:-1]) and fold[-1] == (names - {outer}, outer)
+    assert [row["dataset"] for row in rows] == sorted(names)
+
+
+def test_nested_and_tuned_figures(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        for name in ("s1", "s2", "l1", "l2"):
+            store.put_features(_features(name))
+            store.add_runs(
+                RunRecord(
+                    name,
+                    "classification",
+                    c,
+                    TEACHER,
+                    STUDENT,
+                    _ratio(c, SIZES[name], rng),
+                    1.0,
+                    featurizer_version=VERSION,
+                )
+                for c in CONFIGS
+            )
+        result = nested.evaluate_nested(store, VERSION, source="ours", designs=["lgbm", "kernel"])
+    assert list(result.summary["design"]) == ["lgbm", "kernel", nested.ANY_DESIGN]
+    assert result.summary[["nested", "tuned"]].abs().le(1).all().all()
+    assert len(result.folds) == 3 * 4 and set(result.folds["dataset"]) == {"s1", "s2", "l1", "l2"}
+    assert result.summary["tuned_choice"].str.match(r"(lgbm|kernel)\(embeddings=").all()
+
+
+KEYS = [("mi-0.9", "emd", "ce", "none"), ("mi-0.9", "emd", "ce", "ra"), ("mse", "skip", "ce", "ra")]
+
+
+def test_near_copies_are_skipped_unless_the_predictor_is_confident() -> None:
+    scores = np.array([0.9, 0.85, 0.6])
+    doubtful = scores + np.array([[0.3], [-0.3], [0.2], [-0.2], [0.0]]) * np.array([1.0, -1.0, 1.0])
+    picks = choose(scores, doubtful, KEYS, top=2)
+    assert [p.row for p in picks] == [0, 2] and not picks[1].note  # the PKD copy under another policy waits
+    assert picks[0].uncertainty == pytest.approx(np.std(doubtful[:, 0]))
+    sure = scores + np.array([[0.01], [-0.01], [0.0], [0.01], [-0.01]])
+    picks = choose(scores, sure, KEYS, top=2)
+    assert [p.row for p in picks] == [0, 1] and "kept although" in picks[1].note
+    assert [p.row for p in choose(scores, sure, KEYS, top=3)] == [0, 1, 2]
+
+
+def test_bagged_fits_and_reasons_name_the_feature_that_matters(table: pd.DataFrame, cache: Path) -> None:
+    settings = PredictorSettings(design="lgbm")
+    fits = bagged(table, VERSION, settings, cache)
+    assert len(fits) == 5 and len({f.path for f in fits}) > 1
+    inputs = _inputs("l2")
+    predictor = fit_predictor(table, VERSION, settings, cache)
+    top = int(np.argmax(predictor.predict(inputs)))
+    assert components(CONFIGS[top])[0] == "mse"
+    assert reasons(predictor, inputs, [top], table)[0].startswith("data set size +")
+    linear = fit_predictor(table, VERSION, PredictorSettings(time_limit=10, design="autogluon"), cache)
+    assert reasons(linear, inputs, [top], table)[0]  # perturbation estimate for a design without contributions
