@@ -6,7 +6,9 @@ engine on data sets our featurizer reads. Those runs take hours of CPU to
 collect; we collect them once (``autodistill sweep`` over the catalog) and
 commit them as text:
 
-- ``runs.csv``: the store's runs table, one row per distillation run;
+- ``runs.csv``: the store's runs table, one row per distillation run, dev and test scores
+  side by side (``dev_score``, ``test_score``, ``test_ratio``; old runs "dev only"), with
+  each run's fidelity and seed;
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
   vocabularies included because the IDF of a data set featurized later counts them.
@@ -30,7 +32,15 @@ import pandas as pd
 
 from autodistill import legacy
 from autodistill.reference import PAPER_FEATURIZER, REFERENCE_DIR, import_reference
-from autodistill.store import DatasetFeatures, RunRecord, RunStore, nullable, record_from_row, trial_from_row
+from autodistill.store import (
+    DatasetFeatures,
+    RunRecord,
+    RunStore,
+    export_frame,
+    nullable,
+    record_from_row,
+    trial_from_row,
+)
 from engine import AutodistillError, choices_error, paths
 
 STUDY_DIR = paths.META_DATA / "study"
@@ -47,7 +57,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
         raise AutodistillError(f"the runs store {store.path} has no runs of ours to export; run `autodistill sweep`")
     trials = store.trials()
     folder.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(folder / RUNS_FILE, index=False)
+    export_frame(runs).to_csv(folder / RUNS_FILE, index=False)
     trials.to_csv(folder / TRIALS_FILE, index=False)
     datasets, versions = set(runs["dataset"]), sorted(set(runs["featurizer_version"]))
     features = [f for version in versions for f in store.features(version) if f.dataset in datasets]
