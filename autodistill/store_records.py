@@ -225,6 +225,7 @@ class TrialRecord:
     teacher_test_score: float | None = None
     test_ratio: float | None = None
     dev_curve: tuple[float, ...] | None = None
+    fidelity: str | None = None
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -248,6 +249,7 @@ class TrialRecord:
             self.teacher_test_score,
             self.test_ratio,
             json.dumps(list(self.dev_curve)) if self.dev_curve is not None else None,
+            self.fidelity,
         )
 
 
@@ -341,6 +343,7 @@ def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
         teacher_test_score=_optional(row, "teacher_test_score", float),
         test_ratio=_optional(row, "test_ratio", float),
         dev_curve=tuple(json.loads(curve)) if (curve := _optional(row, "dev_curve", str)) else None,
+        fidelity=_optional(row, "fidelity", str),
     )
 
 

@@ -95,7 +95,8 @@ CREATE TABLE IF NOT EXISTS trials (
     test_score REAL,
     teacher_test_score REAL,
     test_ratio REAL,
-    dev_curve TEXT
+    dev_curve TEXT,
+    fidelity TEXT
 );
 """
 
@@ -103,8 +104,9 @@ CREATE TABLE IF NOT EXISTS trials (
 TEST_COLUMNS = ("test_score", "teacher_test_score", "test_ratio")
 #: What a run's budget was, as the predictor reads it (``fidelity``: the study's label, or NULL).
 BUDGET_COLUMNS = ("fidelity", "seed", "train_examples", "epochs", "max_length")
-#: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch).
-TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve")
+#: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch;
+#: ``fidelity``: as the run's, so that no-KD baselines line up with the runs of their budget).
+TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve", "fidelity")
 
 #: The ``runs`` table's columns, in the order of :meth:`RunRecord.as_row <autodistill.store_records.RunRecord.as_row>`.
 RUN_COLUMNS = [
@@ -234,7 +236,7 @@ def _migrate_test_scores(conn: sqlite3.Connection) -> None:
         if column not in runs:
             conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
     trials = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
-    for column, kind in zip(TRIAL_COLUMNS_V3, ("REAL", "REAL", "REAL", "TEXT"), strict=True):
+    for column, kind in zip(TRIAL_COLUMNS_V3, ("REAL", "REAL", "REAL", "TEXT", "TEXT"), strict=True):
         if column not in trials:
             conn.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
     conn.execute(

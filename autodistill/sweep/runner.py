@@ -109,6 +109,7 @@ def _record(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> Tr
         "budget": trial.engine.train.model_dump(mode="json"),
         "config": trial.engine.model_dump(mode="json"),
         "wall_time_s": outcome.seconds,
+        "fidelity": trial.fidelity,
     }
     run: RunRecord | None = None
     result = outcome.result
