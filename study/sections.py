@@ -86,7 +86,10 @@ def header_section(source: str, runs: pd.DataFrame, trials: pd.DataFrame, picked
         f"{runs['dataset'].nunique()} data set(s) with {runs['student_name'].nunique()} student(s) (code "
         f"{versions}). Every number below is computed from that store, but for the headline's CPU latencies, "
         "timed when the page is written; the paper's (He et al., 2021) are "
-        "quoted with their section, figure or table. The ratio is student / teacher dev score (§3.4).",
+        "quoted with their section, figure or table. The ratio is student / teacher score (§3.4). The dev "
+        "split chose each run's epoch and chooses the best run; the ratio reported is on the untouched test "
+        f"split where a run has one ({_tested(runs)}); runs stored before the test split was read are marked "
+        "`dev only` and report their dev ratio.",
         "",
         "## What the store holds",
         "",
@@ -117,6 +120,11 @@ def header_section(source: str, runs: pd.DataFrame, trials: pd.DataFrame, picked
         markdown_table(kd_summary(runs, trials)),
     ]
     return "\n".join(lines)
+
+
+def _tested(runs: pd.DataFrame) -> str:
+    tested = int(runs["test_ratio"].notna().sum()) if "test_ratio" in runs else 0
+    return f"{tested} of {len(runs)} runs; the other {len(runs) - tested} are dev only"
 
 
 def _machine() -> str:
