@@ -29,7 +29,7 @@ def _baseline(dataset: str, seed: int, test: float) -> dict:
     }  # fmt: skip
 
 
-def _outcomes() -> pd.DataFrame:
+def _runs_and_trials() -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = [
         # a: logit wins on dev and beats no-KD by 0.09 on test, seeds agree to about 0.01
         *(_run("a", "logit", "realistic", s, 0.85, t) for s, t in enumerate((0.80, 0.81, 0.79))),
@@ -45,7 +45,11 @@ def _outcomes() -> pd.DataFrame:
     ]
     trials = [_baseline("a", s, t) for s, t in enumerate((0.70, 0.72, 0.71))]
     trials += [_baseline("b", s, t) for s, t in enumerate((0.70, 0.75, 0.65))]
-    return study_outcomes(pd.DataFrame(runs), pd.DataFrame(trials))
+    return pd.DataFrame(runs), pd.DataFrame(trials)
+
+
+def _outcomes() -> pd.DataFrame:
+    return study_outcomes(*_runs_and_trials())
 
 
 def test_the_best_configuration_is_chosen_on_dev_and_compared_with_no_kd_beyond_the_seed_noise() -> None:
@@ -71,3 +75,12 @@ def test_the_fidelities_spearman_per_data_set() -> None:
     assert table.loc["a", "configurations"] == 3 and table.loc["a", "spearman"] == pytest.approx(0.5)
     assert table.loc["b", "spearman"] == pytest.approx(-1.0)
     assert fidelity_spearman(_outcomes().query("fidelity == 'cheap'")).empty
+
+
+def test_the_page_section_shows_the_floor_or_says_there_is_none() -> None:
+    from study.sections import noise_section
+
+    runs, trials = _runs_and_trials()
+    page = noise_section(runs, trials)
+    assert "| a | tiny | test | 0.010 |" in page and "beyond noise" in page
+    assert "No runs at the realistic budget" in noise_section(runs[runs["fidelity"] == "cheap"], trials)
