@@ -106,8 +106,9 @@ def test_the_study_sweep_finds_epochs_resumes_stores_test_scores_and_exports(tmp
         assert first.sweep.ran == 7 and len(store.trials()) == 8
         again = run_study(tasks, ["tiny"], REALISTIC, store, **options)  # type: ignore[arg-type]
         assert again.sweep.ran == 0 and again.sweep.skipped == 7
-        runs = store.runs()
+        runs, trials = store.runs(), store.trials()
         export_study(store, tmp_path / "study")
+    assert set(trials["fidelity"]) == {"realistic"} and trials["test_ratio"].notna().all()
     assert set(runs["epochs"]) == {3} and set(runs["fidelity"]) == {"realistic"}
     assert sorted(runs["seed"]) == [0, 0, 1, 2] and (runs["test_ratio"] == 0.75).all()
     shipped = pd.read_csv(tmp_path / "study" / RUNS_FILE)
