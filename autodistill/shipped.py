@@ -41,6 +41,7 @@ from autodistill.store import (
     record_from_row,
     trial_from_row,
 )
+from autodistill.store_schema import CHEAP_CAP
 from engine import AutodistillError, choices_error, paths
 
 STUDY_DIR = paths.META_DATA / "study"
@@ -89,13 +90,32 @@ def _read_features(path: Path) -> list[DatasetFeatures]:
 
 
 def _read_runs(path: Path) -> list[RunRecord]:
-    """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed here."""
+    """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed
+    here, and one written before schema 3 gets its budget columns as a migrated store does."""
     runs = pd.read_csv(path, dtype=IDS)  # hex ids like "12e4..." stay text
     records = []
     for row in runs.to_dict("records"):
         text = nullable(row["augmentation"])
-        records.append(record_from_row({**row, "augmentation": legacy.stack(text) if text else text}))
+        budget = {} if "seed" in row else _budget_of(row)
+        records.append(record_from_row({**row, **budget, "augmentation": legacy.stack(text) if text else text}))
     return records
+
+
+def _budget_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The budget columns of a run exported before schema 3, from its ``config_json`` (as
+    :func:`autodistill.store_schema.create_tables` migrates a store)."""
+    config = json.loads(row["config_json"])
+    budget = config.get("budget", {})
+    values = {
+        "seed": budget.get("seed"),
+        "train_examples": config.get("train_examples"),
+        "epochs": budget.get("epochs"),
+        "max_length": budget.get("max_length"),
+    }
+    sizes = (values["train_examples"], values["max_length"])
+    cheap = all(size is not None and size <= cap for size, cap in zip(sizes, CHEAP_CAP, strict=True))
+    values["fidelity"] = "cheap" if row["source"] == "ours" and cheap else None
+    return values
 
 
 def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:

@@ -222,7 +222,7 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
 
 #: Runs of ours stored before schema 3 that were trained at most this many examples of at most
 #: this many tokens were the shipped study's cheap budget (192 examples, 48 tokens).
-_CHEAP_CAP = (192, 48)
+CHEAP_CAP = (192, 48)
 
 
 def _migrate_test_scores(conn: sqlite3.Connection) -> None:
@@ -247,5 +247,5 @@ def _migrate_test_scores(conn: sqlite3.Connection) -> None:
     )
     conn.execute(
         "UPDATE runs SET fidelity = 'cheap' WHERE source = 'ours' AND train_examples <= ? AND max_length <= ?",
-        _CHEAP_CAP,
+        CHEAP_CAP,
     )

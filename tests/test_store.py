@@ -300,3 +300,15 @@ def test_exports_name_dev_and_test_scores_and_mark_dev_only_runs(tmp_path: Path)
     with RunStore(tmp_path / "fresh.sqlite") as fresh:
         import_study(fresh, tmp_path / "study")
         assert fresh.run("t") == tested and fresh.run("d") == _run("d")
+
+
+def test_the_shipped_dev_only_study_imports_with_its_budget_and_cheap_fidelity(tmp_path: Path) -> None:
+    """meta_data/study/runs.csv predates schema 3: its runs come in dev only, at the cheap fidelity."""
+    from autodistill.shipped import STUDY_DIR, import_study
+
+    with RunStore(tmp_path / "shipped.sqlite") as store:
+        import_study(store, STUDY_DIR)
+        runs = store.runs(source="ours")
+    assert len(runs) >= 340 and runs["test_score"].isna().all()
+    assert set(runs["fidelity"]) == {"cheap"} and set(runs["seed"]) == {42} and set(runs["max_length"]) == {48}
+    assert runs["train_examples"].between(1, 192).all()
