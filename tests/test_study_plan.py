@@ -115,3 +115,15 @@ def test_the_study_sweep_finds_epochs_resumes_stores_test_scores_and_exports(tmp
     wanted = ["dataset", "task_kind", "student_name", "seed", "fidelity", "dev_score", "test_score", "test_ratio"]
     assert set(wanted) <= set(shipped.columns) and len(shipped) == 4
     assert shipped.loc[0, "test_score"] == 0.6 and shipped.loc[0, "dev_score"] != 0.6
+
+
+def failing_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    return sweep.Outcome(trial.trial_id, None, "RuntimeError: out of memory", 0.01)
+
+
+def test_a_failed_probe_stops_the_pair_with_one_line(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(AutodistillError, match="toy-a/tiny"):
+        run_study(
+            {"toy-a": TASKS["toy-a"]}, ["tiny"], REALISTIC, store, configs=STUDY_CONFIGS, workers=0,
+            featurize=False, show_progress=False, trial_fn=failing_trial,
+        )  # fmt: skip

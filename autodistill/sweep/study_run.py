@@ -84,8 +84,8 @@ def run_study(
         missing = [f"{d}/{s}" for d in tasks for s in students if (d, s) not in plateaus]
         if missing:
             raise AutodistillError(
-                f"the no-KD probe failed for {', '.join(missing)} (see `autodistill sweep` trials log); "
-                "rerun with --retry-failed"
+                f"the no-KD probe failed for {', '.join(missing)}, so its epochs are unknown (the trials log "
+                "holds the error; `autodistill study export` writes it to trials.csv); rerun with --retry-failed"
             )
         for (dataset, student), plateau in plateaus.items():
             shape = "plateaus" if plateau.plateaued else "still climbing at the probe's last epoch,"
