@@ -104,8 +104,18 @@ def descriptors(result: RunResult) -> tuple[ModelDescriptor, ModelDescriptor]:
     return teacher, student
 
 
-def record_from_result(result: RunResult, *, featurizer_version: str, source: str = "ours") -> RunRecord:
-    """The runs-store row of a finished distillation (the run id is the engine's, so reruns collide)."""
+def test_scores(result: RunResult) -> tuple[float | None, float | None, float | None]:
+    """(student, teacher, ratio) on the test split; Nones for a run that read no test split."""
+    student, teacher = (getattr(result, f"{who}_test_metrics").get(result.metric) for who in ("student", "teacher"))
+    ratio = result.test_ratio if result.test_ratio is not None and math.isfinite(result.test_ratio) else None
+    return student, teacher, ratio
+
+
+def record_from_result(
+    result: RunResult, *, featurizer_version: str, source: str = "ours", fidelity: str | None = None
+) -> RunRecord:
+    """The runs-store row of a finished distillation (the run id is the engine's, so reruns collide);
+    ``fidelity``: the study budget it ran at, if any."""
     if result.kind != "distill":
         raise AutodistillError(f"only distillation runs go into the runs table, not a {result.kind!r} run")
     if not (result.teacher_score > 0 and math.isfinite(result.ratio)):
@@ -115,6 +125,8 @@ def record_from_result(result: RunResult, *, featurizer_version: str, source: st
         )
     config = Pipeline.from_engine(parse_config(dict(result.config), source="run config"))
     teacher, student = descriptors(result)
+    test_score, teacher_test, test_ratio = test_scores(result)
+    train = result.config["train"]
     return RunRecord(
         dataset=result.dataset,
         task_kind=result.task_kind,
@@ -136,4 +148,12 @@ def record_from_result(result: RunResult, *, featurizer_version: str, source: st
             "output_dir": result.output_dir,
         },
         run_id=result.run_id,
+        test_score=test_score,
+        teacher_test_score=teacher_test,
+        test_ratio=test_ratio,
+        fidelity=fidelity,
+        seed=train["seed"],
+        train_examples=result.train_examples,
+        epochs=len(result.history) or train["epochs"],  # min_steps may have added epochs
+        max_length=train["max_length"],
     )

@@ -67,7 +67,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,10 +87,14 @@ MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: Bumped when the model's input columns change, so stale cached predictors are not reused.
 #: 3: position columns named by the engine's operations (``pos_ca``, ``pos_ra``, ``pos_bt``).
 #: 4: a predictor is one of several designs (:mod:`autodistill.designs`).
-PREDICTOR_FORMAT = 4
+#: 5: the run's budget (:data:`BUDGET_INPUTS`).
+PREDICTOR_FORMAT = 5
 #: The design ``recommend`` uses unless told otherwise: the winner of the nested
 #: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
 DEFAULT_DESIGN = "lgbm"
+#: The budget a run trained under, as model columns (NaN where unknown: the authors' runs), so that
+#: what the predictor learns at the cheap study budget is told apart from the realistic one.
+BUDGET_INPUTS = ("log_train_examples", "epochs", "max_length")
 #: Centres of the interaction terms (10k train examples, a 20M-parameter student), so that the
 #: main effects of augmentation and prediction loss keep their meaning at a typical point.
 _LOG_EXAMPLES_CENTRE = 4.0
@@ -207,6 +211,8 @@ def model_inputs(runs: pd.DataFrame, features: Sequence[DatasetFeatures], *, emb
     out["param_ratio"] = table["student_params"] / table["teacher_params"]
     out["layer_ratio"] = table["student_layers"] / table["teacher_layers"]
     out["hidden_ratio"] = table["student_hidden"] / table["teacher_hidden"]
+    for name, column in _budget_columns(table).items():
+        out[name] = column
     out["teacher_score"] = table["teacher_score"]
     out["headroom"] = table["teacher_score"] - table["baseline_score"]
     out = pd.concat([out, table[[c for c in dataset_frame.columns if c != "dataset"]]], axis=1)
@@ -214,6 +220,20 @@ def model_inputs(runs: pd.DataFrame, features: Sequence[DatasetFeatures], *, emb
     if "ratio" in table:
         out["ratio"] = table["ratio"]
     return out
+
+
+def _budget_columns(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """:data:`BUDGET_INPUTS` from the store's budget columns (absent or NULL: NaN)."""
+
+    def column(name: str) -> pd.Series:
+        values = table[name] if name in table else pd.Series(np.nan, index=table.index)
+        return pd.to_numeric(values, errors="coerce").astype(float)
+
+    return {
+        "log_train_examples": np.log10(column("train_examples").clip(lower=1)),
+        "epochs": column("epochs"),
+        "max_length": column("max_length"),
+    }
 
 
 def add_interactions(out: pd.DataFrame) -> None:
@@ -238,8 +258,10 @@ def candidates(
     student: ModelDescriptor,
     teacher_score: float,
     configs: Sequence[Pipeline],
+    budget: Mapping[str, int | None] | None = None,
 ) -> pd.DataFrame:
-    """Store-shaped rows for configs not yet run on a data set, ready for :func:`model_inputs`."""
+    """Store-shaped rows for configs not yet run on a data set, ready for :func:`model_inputs`;
+    ``budget``: the run's ``train_examples``, ``epochs`` and ``max_length`` (unknown: NaN)."""
     return pd.DataFrame(
         [
             {
@@ -255,6 +277,7 @@ def candidates(
                 **{f"teacher_{k}": v for k, v in asdict(teacher).items()},
                 **{f"student_{k}": v for k, v in asdict(student).items()},
                 "teacher_score": teacher_score,
+                **{name: (budget or {}).get(name) for name in ("train_examples", "epochs", "max_length")},
             }
             for c in configs
         ]
@@ -293,12 +316,14 @@ class Predictor:
         student: ModelDescriptor,
         teacher_score: float,
         configs: Sequence[Pipeline],
+        budget: Mapping[str, int | None] | None = None,
     ) -> pd.DataFrame:
-        """Candidate configs for a data set, best predicted first, with their predicted score."""
+        """Candidate configs for a data set, best predicted first, with their predicted score
+        (``budget``: as :func:`candidates`)."""
         if features.featurizer_version != self.featurizer_version:
             raise _version_error(self.path, self.featurizer_version, features.featurizer_version)
         inputs = model_inputs(
-            candidates(features, teacher, student, teacher_score, configs),
+            candidates(features, teacher, student, teacher_score, configs, budget),
             [features],
             embeddings=self.settings.dataset_embeddings,
         )

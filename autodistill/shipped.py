@@ -6,7 +6,9 @@ engine on data sets our featurizer reads. Those runs take hours of CPU to
 collect; we collect them once (``autodistill sweep`` over the catalog) and
 commit them as text:
 
-- ``runs.csv``: the store's runs table, one row per distillation run;
+- ``runs.csv``: the store's runs table, one row per distillation run, dev and test scores
+  side by side (``dev_score``, ``test_score``, ``test_ratio``; old runs "dev only"), with
+  each run's fidelity and seed;
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
   vocabularies included because the IDF of a data set featurized later counts them.
@@ -30,7 +32,16 @@ import pandas as pd
 
 from autodistill import legacy
 from autodistill.reference import PAPER_FEATURIZER, REFERENCE_DIR, import_reference
-from autodistill.store import DatasetFeatures, RunRecord, RunStore, nullable, record_from_row, trial_from_row
+from autodistill.store import (
+    DatasetFeatures,
+    RunRecord,
+    RunStore,
+    export_frame,
+    nullable,
+    record_from_row,
+    trial_from_row,
+)
+from autodistill.store_schema import CHEAP_CAP
 from engine import AutodistillError, choices_error, paths
 
 STUDY_DIR = paths.META_DATA / "study"
@@ -47,7 +58,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
         raise AutodistillError(f"the runs store {store.path} has no runs of ours to export; run `autodistill sweep`")
     trials = store.trials()
     folder.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(folder / RUNS_FILE, index=False)
+    export_frame(runs).to_csv(folder / RUNS_FILE, index=False)
     trials.to_csv(folder / TRIALS_FILE, index=False)
     datasets, versions = set(runs["dataset"]), sorted(set(runs["featurizer_version"]))
     features = [f for version in versions for f in store.features(version) if f.dataset in datasets]
@@ -79,13 +90,32 @@ def _read_features(path: Path) -> list[DatasetFeatures]:
 
 
 def _read_runs(path: Path) -> list[RunRecord]:
-    """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed here."""
+    """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed
+    here, and one written before schema 3 gets its budget columns as a migrated store does."""
     runs = pd.read_csv(path, dtype=IDS)  # hex ids like "12e4..." stay text
     records = []
     for row in runs.to_dict("records"):
         text = nullable(row["augmentation"])
-        records.append(record_from_row({**row, "augmentation": legacy.stack(text) if text else text}))
+        budget = {} if "seed" in row else _budget_of(row)
+        records.append(record_from_row({**row, **budget, "augmentation": legacy.stack(text) if text else text}))
     return records
+
+
+def _budget_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The budget columns of a run exported before schema 3, from its ``config_json`` (as
+    :func:`autodistill.store_schema.create_tables` migrates a store)."""
+    config = json.loads(row["config_json"])
+    budget = config.get("budget", {})
+    values = {
+        "seed": budget.get("seed"),
+        "train_examples": config.get("train_examples"),
+        "epochs": budget.get("epochs"),
+        "max_length": budget.get("max_length"),
+    }
+    sizes = (values["train_examples"], values["max_length"])
+    cheap = all(size is not None and size <= cap for size, cap in zip(sizes, CHEAP_CAP, strict=True))
+    values["fidelity"] = "cheap" if row["source"] == "ours" and cheap else None
+    return values
 
 
 def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:

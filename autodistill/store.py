@@ -38,6 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from autodistill.store_records import (
+    EXPORT_NAMES,
     SOURCES,
     DatasetFeatures,
     ModelDescriptor,
@@ -49,7 +50,14 @@ from autodistill.store_records import (
     record_from_row,
     trial_from_row,
 )
-from autodistill.store_schema import RUN_COLUMNS, SCHEMA_VERSION, STORE_FORMAT, create_tables, stored_version
+from autodistill.store_schema import (
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    STORE_FORMAT,
+    TRIAL_COLUMNS,
+    create_tables,
+    stored_version,
+)
 from engine import AutodistillError, choices_error, paths
 
 __all__ = [
@@ -63,6 +71,7 @@ __all__ = [
     "RunStore",
     "TrialRecord",
     "code_version",
+    "export_frame",
     "nullable",
     "open_store",
     "record_from_row",
@@ -193,7 +202,7 @@ class RunStore:
         path = Path(path)
         if path.suffix.lower() not in EXPORT_FORMATS:
             raise choices_error("export format", path.suffix or path.name, EXPORT_FORMATS)
-        frame = self.runs()
+        frame = export_frame(self.runs())
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix.lower() == ".csv":
             frame.to_csv(path, index=False)
@@ -209,7 +218,8 @@ class RunStore:
             if run is not None:
                 self.add_runs([run], skip_existing=True)
             self._conn.execute(
-                f"INSERT OR REPLACE INTO trials VALUES ({', '.join('?' * 15)})",
+                f"INSERT OR REPLACE INTO trials ({', '.join(TRIAL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TRIAL_COLUMNS))})",
                 trial.as_row(),
             )
 
@@ -251,6 +261,14 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table as exports write it: the dev scores named as such (``dev_score``, ``dev_ratio``)
+    beside the test ones, and ``scored_on`` saying whether a run has a test score or is "dev only"."""
+    frame = runs.rename(columns=EXPORT_NAMES)
+    frame["scored_on"] = frame["test_score"].notna().map({True: "test", False: "dev only"})
+    return frame
 
 
 def open_store(path: str | Path | None = None, *, must_exist: bool = False) -> RunStore:

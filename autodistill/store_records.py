@@ -26,6 +26,9 @@ from autodistill.space import STACK_SEP, Pipeline, augment_of
 from engine import AutodistillError, choices_error
 
 SOURCES = ("ours", "paper")
+#: The dev-split columns under the names an export gives them, beside ``test_score``,
+#: ``teacher_test_score`` and ``test_ratio``: the store keeps its older names.
+EXPORT_NAMES = {"student_score": "dev_score", "teacher_score": "teacher_dev_score", "ratio": "dev_ratio"}
 
 
 def timestamp() -> str:
@@ -66,7 +69,14 @@ class ModelDescriptor:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One finished distillation run. ``ratio`` defaults to student score / teacher score (§3.4)."""
+    """One finished distillation run. ``ratio`` defaults to student score / teacher score (§3.4).
+
+    ``student_score``, ``teacher_score`` and ``ratio`` are on the dev split, which chose the
+    run's epoch (selection); the ``test_*`` fields are on the untouched test split (reporting),
+    None for runs scored before the test split was read ("dev only"). ``fidelity`` names the
+    study budget a run belongs to (``cheap``, ``realistic``; None outside the study) and the
+    budget fields say what it was, so the predictor can tell budgets apart.
+    """
 
     dataset: str
     task_kind: str | None
@@ -83,6 +93,14 @@ class RunRecord:
     code_version: str = field(default_factory=code_version)
     created_at: str = field(default_factory=timestamp)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    test_score: float | None = None
+    teacher_test_score: float | None = None
+    test_ratio: float | None = None
+    fidelity: str | None = None
+    seed: int | None = None
+    train_examples: int | None = None
+    epochs: int | None = None
+    max_length: int | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -129,6 +147,14 @@ class RunRecord:
             self.code_version,
             self.created_at,
             json.dumps(self.full_config, sort_keys=True),
+            self.test_score,
+            self.teacher_test_score,
+            self.test_ratio,
+            self.fidelity,
+            self.seed,
+            self.train_examples,
+            self.epochs,
+            self.max_length,
         )
 
 
@@ -175,7 +201,9 @@ class TrialRecord:
     """One sweep trial's outcome: a distillation (its run is in ``runs``) or a no-KD baseline.
 
     ``status`` is ``"done"`` or ``"failed"`` (then ``error`` holds the one-line reason
-    and the scores are None). ``budget`` and ``config`` are JSON-ready mappings.
+    and the scores are None). ``budget`` and ``config`` are JSON-ready mappings. Scores
+    are on dev, ``test_*`` on the test split (None before it was read); ``dev_curve`` is
+    the dev score after each epoch, from which the study finds where a baseline plateaus.
     """
 
     trial_id: str
@@ -193,6 +221,11 @@ class TrialRecord:
     wall_time_s: float | None = None
     code_version: str = field(default_factory=code_version)
     updated_at: str = field(default_factory=timestamp)
+    test_score: float | None = None
+    teacher_test_score: float | None = None
+    test_ratio: float | None = None
+    dev_curve: tuple[float, ...] | None = None
+    fidelity: str | None = None
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -212,6 +245,11 @@ class TrialRecord:
             json.dumps(self.config, sort_keys=True),
             self.code_version,
             self.updated_at,
+            self.test_score,
+            self.teacher_test_score,
+            self.test_ratio,
+            json.dumps(list(self.dev_curve)) if self.dev_curve is not None else None,
+            self.fidelity,
         )
 
 
@@ -220,8 +258,16 @@ def nullable(value: Any) -> Any:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def _optional(row: Mapping[str, Any], name: str, kind: type) -> Any:
+    """A column added by a later schema: absent (an older export) or empty means None."""
+    value = nullable(row.get(name))
+    return None if value is None else kind(value)
+
+
 def record_from_row(row: Mapping[str, Any]) -> RunRecord:
-    """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it."""
+    """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it;
+    an export's dev columns may carry their export names (:data:`EXPORT_NAMES`)."""
+    row = {**row, **{name: row[shown] for name, shown in EXPORT_NAMES.items() if shown in row}}
     stack = tuple(row["augmentation"].split(STACK_SEP)) if nullable(row["augmentation"]) else ()
     config = Pipeline(
         mapping=row["mapping"],
@@ -259,6 +305,14 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         code_version=row["code_version"],
         created_at=row["created_at"],
         run_id=row["run_id"],
+        test_score=_optional(row, "test_score", float),
+        teacher_test_score=_optional(row, "teacher_test_score", float),
+        test_ratio=_optional(row, "test_ratio", float),
+        fidelity=_optional(row, "fidelity", str),
+        seed=_optional(row, "seed", int),
+        train_examples=_optional(row, "train_examples", int),
+        epochs=_optional(row, "epochs", int),
+        max_length=_optional(row, "max_length", int),
     )
 
 
@@ -285,6 +339,11 @@ def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
         wall_time_s=number("wall_time_s"),
         code_version=row["code_version"],
         updated_at=row["updated_at"],
+        test_score=_optional(row, "test_score", float),
+        teacher_test_score=_optional(row, "teacher_test_score", float),
+        test_ratio=_optional(row, "test_ratio", float),
+        dev_curve=tuple(json.loads(curve)) if (curve := _optional(row, "dev_curve", str)) else None,
+        fidelity=_optional(row, "fidelity", str),
     )
 
 

@@ -16,7 +16,9 @@ from engine import AutodistillError
 
 #: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
 #: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
-SCHEMA_VERSION = 2
+#: 3: runs and trials keep the test split's scores beside the dev ones, and runs their budget
+#: (fidelity, seed, training examples, epochs, tokens); see :func:`_migrate_test_scores`.
+SCHEMA_VERSION = 3
 STORE_FORMAT = "autodistill-runs"
 
 SCHEMA = """
@@ -49,7 +51,15 @@ CREATE TABLE IF NOT EXISTS runs (
     featurizer_version TEXT NOT NULL,
     code_version TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    config_json TEXT NOT NULL
+    config_json TEXT NOT NULL,
+    test_score REAL,
+    teacher_test_score REAL,
+    test_ratio REAL,
+    fidelity TEXT,
+    seed INTEGER,
+    train_examples INTEGER,
+    epochs INTEGER,
+    max_length INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
 CREATE TABLE IF NOT EXISTS features (
@@ -81,9 +91,22 @@ CREATE TABLE IF NOT EXISTS trials (
     budget_json TEXT NOT NULL,
     config_json TEXT NOT NULL,
     code_version TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    test_score REAL,
+    teacher_test_score REAL,
+    test_ratio REAL,
+    dev_curve TEXT,
+    fidelity TEXT
 );
 """
+
+#: The test split's scores (NULL for runs stored before schema 3: they were scored on dev only).
+TEST_COLUMNS = ("test_score", "teacher_test_score", "test_ratio")
+#: What a run's budget was, as the predictor reads it (``fidelity``: the study's label, or NULL).
+BUDGET_COLUMNS = ("fidelity", "seed", "train_examples", "epochs", "max_length")
+#: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch;
+#: ``fidelity``: as the run's, so that no-KD baselines line up with the runs of their budget).
+TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve", "fidelity")
 
 #: The ``runs`` table's columns, in the order of :meth:`RunRecord.as_row <autodistill.store_records.RunRecord.as_row>`.
 RUN_COLUMNS = [
@@ -115,6 +138,30 @@ RUN_COLUMNS = [
     "code_version",
     "created_at",
     "config_json",
+    *TEST_COLUMNS,
+    *BUDGET_COLUMNS,
+]
+
+
+#: The ``trials`` table's columns, in the order of
+#: :meth:`TrialRecord.as_row <autodistill.store_records.TrialRecord.as_row>`.
+TRIAL_COLUMNS = [
+    "trial_id",
+    "kind",
+    "dataset",
+    "student_name",
+    "status",
+    "run_id",
+    "student_score",
+    "teacher_score",
+    "ratio",
+    "error",
+    "wall_time_s",
+    "budget_json",
+    "config_json",
+    "code_version",
+    "updated_at",
+    *TRIAL_COLUMNS_V3,
 ]
 
 
@@ -159,6 +206,9 @@ def create_tables(conn: sqlite3.Connection, version: int) -> None:
     )
     if version < 2:
         _migrate_v1(conn)
+    if version < 3:
+        _migrate_test_scores(conn)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
@@ -168,4 +218,34 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         "UPDATE runs SET augmentation = ? WHERE run_id = ?",
         [(legacy.stack(text), run_id) for run_id, text in rows],
     )
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
+#: Runs of ours stored before schema 3 that were trained at most this many examples of at most
+#: this many tokens were the shipped study's cheap budget (192 examples, 48 tokens).
+CHEAP_CAP = (192, 48)
+
+
+def _migrate_test_scores(conn: sqlite3.Connection) -> None:
+    """Schema 2 kept dev scores only: add the test and budget columns (NULL test: "dev only").
+
+    The budget columns are read back from each run's ``config_json``, where every run of ours
+    kept its budget, so the predictor sees them for old runs too; the authors' runs keep NULL.
+    """
+    runs = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for column, kind in zip(TEST_COLUMNS + BUDGET_COLUMNS, ("REAL",) * 3 + ("TEXT",) + ("INTEGER",) * 4, strict=True):
+        if column not in runs:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+    trials = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+    for column, kind in zip(TRIAL_COLUMNS_V3, ("REAL", "REAL", "REAL", "TEXT", "TEXT"), strict=True):
+        if column not in trials:
+            conn.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
+    conn.execute(
+        "UPDATE runs SET seed = json_extract(config_json, '$.budget.seed'), "
+        "train_examples = json_extract(config_json, '$.train_examples'), "
+        "epochs = json_extract(config_json, '$.budget.epochs'), "
+        "max_length = json_extract(config_json, '$.budget.max_length') WHERE source = 'ours'"
+    )
+    conn.execute(
+        "UPDATE runs SET fidelity = 'cheap' WHERE source = 'ours' AND train_examples <= ? AND max_length <= ?",
+        CHEAP_CAP,
+    )

@@ -111,19 +111,31 @@ def exported(report: Any) -> None:
 
 
 def candidates(learned: RunResult, runs: Sequence[Any]) -> None:
-    """AutoSKDBERT's retrained candidates, best first (§3.3)."""
-    table = Table("phase-2 step", "θ (team order)", "dev " + learned.metric, "ratio", title="candidates retrained")
+    """AutoSKDBERT's retrained candidates, ranked on dev (which chose them) and reported on test (§3.3)."""
+    table = Table(
+        "phase-2 step", "θ (team order)", "dev " + learned.metric, "test " + learned.metric, "test ratio",
+        title="candidates retrained (ranked on dev; test: the untouched split, '-' where not read)",
+    )  # fmt: skip
     for candidate in runs:
         theta = ", ".join(f"{x:.3f}" for x in candidate.theta)
+        result = candidate.result
         table.add_row(
-            str(candidate.step), theta, f"{candidate.result.student_score:.4f}", f"{candidate.result.ratio:.4f}"
+            str(candidate.step), theta, f"{result.student_score:.4f}", _test(result), fmt(result.test_ratio, 4)
         )
     console.print(table)
     best = runs[0]
+    scored = f"test {learned.metric} {_test(best.result)}" if best.result.student_test_metrics else "dev only"
     say(
-        f"best candidate: step {best.step}, dev {learned.metric} {best.result.student_score:.4f} "
-        f"(learned run itself {learned.student_score:.4f}); student in {best.result.output_dir}/student"
+        f"best candidate (by dev): step {best.step}, {scored}, dev {best.result.student_score:.4f} "
+        f"(learned run itself: test {_test(learned)}, dev {learned.student_score:.4f}); "
+        f"student in {best.result.output_dir}/student"
     )
+
+
+def _test(result: RunResult) -> str:
+    """A run's test score, or '-' for a run that read no test split."""
+    score = result.student_test_metrics.get(result.metric)
+    return "-" if score is None else f"{score:.4f}"
 
 
 def augmented(manifest: Mapping[str, Any], out: Any) -> None:

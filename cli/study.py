@@ -9,7 +9,7 @@ import typer
 
 from cli import render
 from cli.app import study_app
-from cli.options import StoreOpt, TimeLimitOpt
+from cli.options import BaselineOpt, StoreOpt, TeacherOpt, TimeLimitOpt
 from engine import AutodistillError
 
 
@@ -68,3 +68,48 @@ def study_report(
             source="the shipped study `meta_data/study/`" if shipped else None, on_status=render.say,
         )  # fmt: skip
     render.say(f"wrote {path} (plots in {path.parent / path.stem})")
+
+
+@study_app.command("sweep")
+def study_sweep(
+    fidelity: Annotated[str, typer.Option(help="cheap (the shipped study's budget) | realistic")],
+    datasets: Annotated[str, typer.Option(help="comma-separated catalog data sets")],
+    students: Annotated[str, typer.Option(help="comma-separated students (default: tiny,mini)")] = "tiny,mini",
+    configs: Annotated[
+        str | None, typer.Option(help="comma-separated names from the fixed list (default: all of them)")
+    ] = None,
+    teacher: TeacherOpt = "minilm-l6",
+    workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 1,
+    max_train_examples: Annotated[int | None, typer.Option(help="override the fidelity's training cap")] = None,
+    max_eval_examples: Annotated[int | None, typer.Option(help="override the fidelity's dev/test cap")] = None,
+    max_length: Annotated[int | None, typer.Option(help="override the fidelity's tokens per example")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="override the no-KD probe's epochs (realistic)")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="rerun trials logged as failed")] = False,
+    features: Annotated[bool, typer.Option(help="featurize the data sets first (needed to learn from runs)")] = True,
+    baseline: BaselineOpt = "bilstm",
+    store: StoreOpt = None,
+) -> None:
+    """Run the study's fixed configurations at one fidelity, seeds and no-KD baselines included; resumable."""
+    from autodistill.baseline import BaselineSettings
+    from autodistill.store import open_store
+    from autodistill.sweep import parse_students
+    from autodistill.sweep.study_plan import fidelity as make_fidelity
+    from autodistill.sweep.study_plan import select_configs
+    from autodistill.sweep.study_run import run_study
+    from engine import load_task
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    if not names or len(set(names)) != len(names):
+        raise AutodistillError(f"--datasets needs distinct data set names, got {datasets!r}")
+    chosen = make_fidelity(
+        fidelity, max_train_examples=max_train_examples, max_eval_examples=max_eval_examples,
+        max_length=max_length, max_epochs=max_epochs,
+    )  # fmt: skip
+    picked = select_configs([c.strip() for c in configs.split(",") if c.strip()] if configs else None)
+    with open_store(store) as runs_store:
+        report = run_study(
+            {name: load_task(name) for name in names}, parse_students(students), chosen, runs_store,
+            configs=picked, teacher=teacher, workers=workers, featurize=features,
+            baseline=BaselineSettings(model=baseline), retry_failed=retry_failed, on_status=render.say,
+        )  # fmt: skip
+    render.sweep(report.sweep, runs_store.path)

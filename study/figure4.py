@@ -90,19 +90,23 @@ def versus_random_trials(
 
 def versus_random_results(planned: Sequence[tuple[str, Trial]], store: RunStore) -> pd.DataFrame:
     """One row per planned trial as the store's trials log has it: group, config, trial id,
-    status (``done``, ``failed``, or None: not run yet), actual ratio (NaN unless done) and error."""
+    status (``done``, ``failed``, or None: not run yet), actual ratio (NaN unless done; on the test
+    split where the trial read it, else dev), the split it is on, and error."""
     log = store.trials().set_index("trial_id")
     rows = []
     for group, trial in planned:
         row = log.loc[trial.trial_id] if trial.trial_id in log.index else None
         status = None if row is None else str(row["status"])
+        done = row is not None and status == "done"
+        tested = done and not pd.isna(row["test_ratio"])  # type: ignore[index]
         rows.append(
             {
                 "group": group,
                 "config": trial.config,
                 "trial_id": trial.trial_id,
                 "status": status,
-                "ratio": float(row["ratio"]) if row is not None and status == "done" else math.nan,
+                "ratio": float(row["test_ratio" if tested else "ratio"]) if done else math.nan,  # type: ignore[index]
+                "scored on": ("test" if tested else "dev only") if done else None,
                 "error": row["error"] if row is not None and isinstance(row["error"], str) else None,
             }
         )

@@ -67,6 +67,7 @@ from study.sections import (
     headline_section,
     importance_section,
     lodo_section,
+    noise_section,
     top_losses_section,
     versus_section,
 )
@@ -164,6 +165,7 @@ def write_report(
     sections = [
         header_section(source or f"`{store.path}`", runs, trials, len(picked)),
         headline_section(headline(runs, trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)),
+        noise_section(runs, trials),
         importance_section(runs, figures),
         top_losses_section(runs, figures),
         augmentation_section(runs, figures),

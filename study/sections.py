@@ -31,6 +31,7 @@ from study.agreement import (
 )
 from study.figure4 import VersusRandom, finished_ratios, finished_versus
 from study.latency import LATENCY_EXAMPLES
+from study.noise import NOISE_Z, fidelity_spearman, noise_floor, study_outcomes
 from study.plots import plot_augmentation, plot_lodo, plot_top_losses, plot_versus_random
 from study.tables import (
     TOP_K,
@@ -86,7 +87,10 @@ def header_section(source: str, runs: pd.DataFrame, trials: pd.DataFrame, picked
         f"{runs['dataset'].nunique()} data set(s) with {runs['student_name'].nunique()} student(s) (code "
         f"{versions}). Every number below is computed from that store, but for the headline's CPU latencies, "
         "timed when the page is written; the paper's (He et al., 2021) are "
-        "quoted with their section, figure or table. The ratio is student / teacher dev score (§3.4).",
+        "quoted with their section, figure or table. The ratio is student / teacher score (§3.4). The dev "
+        "split chose each run's epoch and chooses the best run; the ratio reported is on the untouched test "
+        f"split where a run has one ({_tested(runs)}); runs stored before the test split was read are marked "
+        "`dev only` and report their dev ratio.",
         "",
         "## What the store holds",
         "",
@@ -117,6 +121,11 @@ def header_section(source: str, runs: pd.DataFrame, trials: pd.DataFrame, picked
         markdown_table(kd_summary(runs, trials)),
     ]
     return "\n".join(lines)
+
+
+def _tested(runs: pd.DataFrame) -> str:
+    tested = int(runs["test_ratio"].notna().sum()) if "test_ratio" in runs else 0
+    return f"{tested} of {len(runs)} runs; the other {len(runs) - tested} are dev only"
 
 
 def _machine() -> str:
@@ -209,6 +218,32 @@ def _latency_lines(latencies: pd.DataFrame) -> list[str]:
 
 def _times(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}x"
+
+
+def noise_section(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
+    """The seed noise floor at the realistic budget and the two fidelities' agreement (issue 14)."""
+    lines = ["## Seed noise and the two budgets", ""]
+    if "fidelity" not in runs or not (runs["fidelity"] == "realistic").any():
+        lines.append(
+            "No runs at the realistic budget yet (`autodistill study sweep --fidelity realistic`), so there is no "
+            "noise floor: differences below are single-seed and may be seed noise."
+        )
+        return "\n".join(lines)
+    outcomes = study_outcomes(runs, trials)
+    lines += [
+        "At the realistic budget the no-KD baseline and the fixed defaults run with several seeds. `seed std` is "
+        "their standard deviation pooled over configurations; the best KD configuration is chosen on mean dev "
+        f"ratio and reported on test; `beyond noise` says whether it leads no-KD by more than {NOISE_Z:g} "
+        "standard errors of that difference.",
+        "",
+        markdown_table(noise_floor(outcomes).set_index(["dataset", "student"])),
+        "",
+        "Spearman between each configuration's ratio at the cheap and at the realistic budget, per data set and "
+        "student (does what wins in a short run still win in a real one?):",
+        "",
+        markdown_table(fidelity_spearman(outcomes).set_index(["dataset", "student"])),
+    ]
+    return "\n".join(lines)
 
 
 def importance_section(runs: pd.DataFrame, figures: Path) -> str:
@@ -325,7 +360,8 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
         "and the no-KD baseline are run under the teacher and budget of that student's sweep trials on the data "
         "set. The picks "
         f"are saved once (`{figures.name}/fig4-picks-<data set>.json`) and reused, so the ratios below are "
-        "theirs.",
+        "theirs. The picks are chosen without any score of this data set; each run's ratio is on its test split "
+        "where it read one (`scored on`), else on dev (`dev only`).",
     ]
     for item in items:
         lines += ["", f"### {item.dataset}", ""]
@@ -352,7 +388,11 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
             ],
             status=item.results["status"].fillna("not run"),
         )
-        lines.append(markdown_table(shown[["group", "configuration", "status", "ratio", "error"]].set_index("group")))
+        lines.append(
+            markdown_table(
+                shown[["group", "configuration", "status", "ratio", "scored on", "error"]].set_index("group")
+            )
+        )
     done = finished_versus(items)
     if done:
         plot = plot_versus_random(done, figures / "versus-random.png")

@@ -91,13 +91,27 @@ def sweep_setting(trials: pd.DataFrame, dataset: str, student: str) -> tuple[str
     return teacher, TrainSettings(**json.loads(main))
 
 
+def reported_ratio(frame: pd.DataFrame) -> pd.Series:
+    """The ratio to report: on the test split where a run (or trial) has one, else on dev ("dev only":
+    runs stored before the test split was read). Choosing a run is always done on dev (``ratio``)."""
+    if "test_ratio" not in frame:
+        return frame["ratio"]
+    return frame["test_ratio"].where(frame["test_ratio"].notna(), frame["ratio"])
+
+
+def scored_on(frame: pd.DataFrame) -> str:
+    """Which split the reported ratios of these rows are on: ``test``, ``dev only`` or ``test and dev``."""
+    tested = frame["test_ratio"].notna() if "test_ratio" in frame else pd.Series(False, index=frame.index)
+    return "test" if tested.all() else "dev only" if not tested.any() else "test and dev"
+
+
 def no_kd_ratios(trials: pd.DataFrame) -> pd.Series:
-    """Each (data set, student)'s no-KD baseline ratio under that (data set, student)'s main budget."""
+    """Each (data set, student)'s no-KD baseline ratio (:func:`reported_ratio`) under its main budget."""
     main = main_budgets(trials)
     done = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")]
     keys = pd.MultiIndex.from_arrays([done["dataset"], done["student_name"]])
     done = done[done["budget_json"].to_numpy() == main.reindex(keys).to_numpy()]
-    return done.groupby(["dataset", "student_name"])["ratio"].mean()
+    return done.assign(reported=reported_ratio(done)).groupby(["dataset", "student_name"])["reported"].mean()
 
 
 def describe(inter: str, mapping: str, pred: str, policy: str) -> str:
@@ -105,14 +119,15 @@ def describe(inter: str, mapping: str, pred: str, policy: str) -> str:
 
 
 def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and student: teacher score, runs, no-KD ratio, best and mean KD ratio, how many runs
-    beat the no-KD baseline, and the best run's configuration."""
+    """Per data set and student: teacher dev score, runs, no-KD ratio, the best KD run's ratio (chosen on
+    dev, reported as :func:`reported_ratio`), the mean KD ratio, how many runs beat the no-KD baseline,
+    the best run's configuration and which split the ratios are on."""
     levels = component_levels(runs)
     baseline = no_kd_ratios(trials) if not trials.empty else pd.Series(dtype=float)
     rows = []
     for (dataset, student), group in runs.groupby(["dataset", "student_name"], sort=True):
         no_kd = float(baseline.get((dataset, student), math.nan))
-        best = group["ratio"].idxmax()
+        best, reported = group["ratio"].idxmax(), reported_ratio(group)
         rows.append(
             {
                 "dataset": dataset,
@@ -120,10 +135,11 @@ def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
                 "teacher score": group["teacher_score"].mean(),
                 "runs": len(group),
                 "no-KD ratio": no_kd,
-                "best KD ratio": group["ratio"].max(),
-                "mean KD ratio": group["ratio"].mean(),
-                "runs above no-KD": int((group["ratio"] > no_kd).sum()) if not math.isnan(no_kd) else None,
+                "best KD ratio": reported[best],
+                "mean KD ratio": reported.mean(),
+                "runs above no-KD": int((reported > no_kd).sum()) if not math.isnan(no_kd) else None,
                 "best configuration": describe(*levels.loc[best, list(COMPONENTS)]),
+                "scored on": scored_on(group),
             }
         )
     return pd.DataFrame(rows).set_index(["dataset", "student"])
@@ -135,7 +151,8 @@ def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
 def headline(
     runs: pd.DataFrame, trials: pd.DataFrame, speedups: Mapping[tuple[str, str], float] | None = None
 ) -> pd.DataFrame:
-    """One row per data set: its best run of ours by ratio (teacher, student, configuration), that
+    """One row per data set: its best run of ours by dev ratio, reported as :func:`reported_ratio`
+    (teacher, student, configuration, the split it is scored on), that
     student's no-KD ratio there (:func:`no_kd_ratios`), both models' parameters, the parameter reduction
     (teacher / student) and the student's CPU speed-up over the teacher, looked up in ``speedups``
     ((teacher, student) -> teacher / student latency; NaN where absent). Ties go to the smaller run id."""
@@ -150,7 +167,8 @@ def headline(
         rows.append(
             {
                 "dataset": dataset,
-                "best KD ratio": float(best["ratio"]),
+                "best KD ratio": float(reported_ratio(group.iloc[[0]]).iloc[0]),
+                "scored on": scored_on(group.iloc[[0]]),
                 "teacher": best["teacher_name"],
                 "student": best["student_name"],
                 "configuration": describe(*levels.loc[group.index[0], list(COMPONENTS)]),

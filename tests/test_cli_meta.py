@@ -59,7 +59,9 @@ def test_runs_import_then_export(tmp_path: Path) -> None:
     assert "imported 0 new runs" in invoke("runs", "import", "--store", str(store))  # idempotent
     assert "wrote 1239 paper runs" in invoke("runs", "export", str(tmp_path / "runs.csv"), "--store", str(store))
     frame = pd.read_csv(tmp_path / "runs.csv")
-    assert len(frame) == 1239 and {"inter_loss", "mapping", "ratio", "config_json"} <= set(frame.columns)
+    assert len(frame) == 1239 and {"inter_loss", "mapping", "dev_ratio", "test_ratio", "config_json"} <= set(
+        frame.columns
+    )
 
 
 def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:

@@ -141,3 +141,15 @@ def test_lodo_on_our_own_runs(tmp_path: Path) -> None:
         result = evaluate.evaluate_lodo(store, source="ours", time_limit=5, cache_dir=tmp_path / "cache")
     assert list(result["dataset"]) == ["bbc-news", "drug-review", "sotu-party", "spam", "mean"]
     assert (result["spearman"].iloc[:4] > 0.5).all()  # "mi is better" transfers across data sets
+
+
+def test_the_budget_is_a_feature_unknown_for_the_authors_runs(store: RunStore, table: pd.DataFrame) -> None:
+    assert table[["log_train_examples", "epochs", "max_length"]].isna().all().all()
+    features = next(f for f in store.features(PAPER_FEATURIZER) if f.dataset == "boolq")
+    budget = {"train_examples": 2000, "epochs": 5, "max_length": 128}
+    rows = model_inputs(
+        candidates(features, PAPER_MODELS["BERT_BASE"], PAPER_MODELS["TinyBERT4"], 0.7, [Pipeline()], budget),
+        [features],
+    )
+    assert rows.loc[0, ["epochs", "max_length"]].tolist() == [5, 128]
+    assert rows.loc[0, "log_train_examples"] == pytest.approx(np.log10(2000))

@@ -13,7 +13,8 @@ import pytest
 
 from autodistill.reference import PAPER_FEATURIZER, import_reference
 from autodistill.space import Pipeline
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store import SCHEMA_VERSION, DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
+from autodistill.store_schema import BUDGET_COLUMNS, TEST_COLUMNS, TRIAL_COLUMNS_V3
 from engine import AutodistillError
 
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
@@ -247,4 +248,67 @@ def test_a_schema_1_store_is_renamed_once_on_open(tmp_path: Path) -> None:
         assert store.runs()["augmentation"].tolist() == ["ra>ca"]
         assert store.run("r1") == _run("r1")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def _as_schema_2(path: Path) -> None:
+    """Turn a current store back into schema 2's shape: no test or budget columns."""
+    with sqlite3.connect(path) as conn:
+        for column in (*TEST_COLUMNS, *BUDGET_COLUMNS):
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        for column in TRIAL_COLUMNS_V3:
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
+def test_a_schema_2_store_keeps_its_runs_as_dev_only_and_learns_their_budget(tmp_path: Path) -> None:
+    """Runs scored before the test split keep NULL test scores; their budget comes back from config_json."""
+    path = tmp_path / "v2.sqlite"
+    budget = {"budget": {"seed": 42, "epochs": 8, "max_length": 48}, "train_examples": 192}
+    with RunStore(path) as store:
+        store.add_runs([_run("cheap", full_config=budget), _run("paper", source="paper")])
+        store.record_trial(TrialRecord("t1", "finetune", "bbc-news", "tiny", "done", {}, {}, ratio=0.5))
+    _as_schema_2(path)
+    with RunStore(path) as store:
+        runs = store.runs().set_index("run_id")
+        trial = store.trials().iloc[0]
+    assert runs["test_score"].isna().all() and runs["test_ratio"].isna().all()
+    assert runs.loc["cheap", ["fidelity", "seed", "train_examples", "epochs", "max_length"]].tolist() == [
+        "cheap", 42, 192, 8, 48,
+    ]  # fmt: skip
+    assert pd.isna(runs.loc["paper", "fidelity"]) and pd.isna(runs.loc["paper", "seed"])
+    assert trial["ratio"] == 0.5 and pd.isna(trial["test_ratio"]) and pd.isna(trial["dev_curve"])
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_exports_name_dev_and_test_scores_and_mark_dev_only_runs(tmp_path: Path) -> None:
+    from autodistill.shipped import RUNS_FILE, export_study, import_study
+
+    tested = _run("t", test_score=0.8, teacher_test_score=0.9, test_ratio=0.8 / 0.9, fidelity="realistic", seed=1)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.add_runs([tested, _run("d")])
+        written = pd.read_csv(store.export(tmp_path / "runs.csv")).set_index("run_id")
+        export_study(store, tmp_path / "study")
+    shipped = pd.read_csv(tmp_path / "study" / RUNS_FILE).set_index("run_id")
+    for frame in (written, shipped):
+        assert {"dev_score", "teacher_dev_score", "dev_ratio", "test_score", "test_ratio", "fidelity", "seed"} <= set(
+            frame.columns
+        )
+        assert frame.loc["t", "scored_on"] == "test" and frame.loc["d", "scored_on"] == "dev only"
+        assert frame.loc["t", "dev_score"] == 0.9 and frame.loc["t", "test_score"] == 0.8
+    with RunStore(tmp_path / "fresh.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("t") == tested and fresh.run("d") == _run("d")
+
+
+def test_the_shipped_dev_only_study_imports_with_its_budget_and_cheap_fidelity(tmp_path: Path) -> None:
+    """meta_data/study/runs.csv predates schema 3: its runs come in dev only, at the cheap fidelity."""
+    from autodistill.shipped import STUDY_DIR, import_study
+
+    with RunStore(tmp_path / "shipped.sqlite") as store:
+        import_study(store, STUDY_DIR)
+        runs = store.runs(source="ours")
+    assert len(runs) >= 340 and runs["test_score"].isna().all()
+    assert set(runs["fidelity"]) == {"cheap"} and set(runs["seed"]) == {42} and set(runs["max_length"]) == {48}
+    assert runs["train_examples"].between(1, 192).all()

@@ -38,10 +38,13 @@ class Trial:
     student: str
     engine: DistillConfig
     config: Pipeline | None = None  # None for a baseline
+    fidelity: str | None = None  # the study budget it belongs to (autodistill.sweep.study_plan), if any
 
     @classmethod
-    def make(cls, kind: str, engine: DistillConfig, student: str, config: Pipeline | None = None) -> Trial:
-        return cls(trial_id(kind, engine, config), kind, engine.dataset, student, engine, config)
+    def make(
+        cls, kind: str, engine: DistillConfig, student: str, config: Pipeline | None = None, fidelity: str | None = None
+    ) -> Trial:
+        return cls(trial_id(kind, engine, config), kind, engine.dataset, student, engine, config, fidelity)
 
 
 def trial_id(kind: str, engine: DistillConfig, config: Pipeline | None) -> str:

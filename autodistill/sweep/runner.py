@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from autodistill.baseline import BaselineSettings
-from autodistill.bridge import record_from_result
+from autodistill.bridge import record_from_result, test_scores
 from autodistill.features import check_task, featurize_all, featurizer_version
 from autodistill.space import Pipeline
 from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
@@ -109,24 +109,30 @@ def _record(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> Tr
         "budget": trial.engine.train.model_dump(mode="json"),
         "config": trial.engine.model_dump(mode="json"),
         "wall_time_s": outcome.seconds,
+        "fidelity": trial.fidelity,
     }
     run: RunRecord | None = None
     result = outcome.result
     error = outcome.error
     if error is None and trial.kind == "distill":
         try:
-            run = record_from_result(result, featurizer_version=version)  # type: ignore[arg-type]
+            run = record_from_result(result, featurizer_version=version, fidelity=trial.fidelity)  # type: ignore[arg-type]
         except AutodistillError as exc:
             error = str(exc)
     if error is not None:
         record = TrialRecord(status="failed", error=error, **common)
     else:
+        test_score, teacher_test, test_ratio = test_scores(result)  # type: ignore[arg-type]
         record = TrialRecord(
             status="done",
             run_id=run.run_id if run else None,
             student_score=result.student_score,  # type: ignore[union-attr]
             teacher_score=result.teacher_score,  # type: ignore[union-attr]
             ratio=result.ratio,  # type: ignore[union-attr]
+            test_score=test_score,
+            teacher_test_score=teacher_test,
+            test_ratio=test_ratio,
+            dev_curve=tuple(epoch[result.metric] for epoch in result.history),  # type: ignore[union-attr]
             **common,
         )
     store.record_trial(record, run)

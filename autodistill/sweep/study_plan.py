@@ -1,0 +1,231 @@
+"""The study's plan (issue 14): fixed configurations, two fidelities, seeds for a noise floor.
+
+A random search (:mod:`autodistill.sweep.plan`) draws different pipelines on each data set,
+so no configuration can be followed across data sets. The study instead runs one fixed list,
+:data:`STUDY_CONFIGS`, the same on every data set and with every student, at two budgets
+(:data:`FIDELITIES`):
+
+* ``cheap``: the shipped study's budget (192 training examples, 48 tokens, 8 epochs at the
+  fresh student's own rate; the layer subset of MiniLM 2 epochs at 3e-4), one seed. The
+  shipped runs used the engine's default seed 42 and kept dev scores only; seed 0 makes these
+  new trials, so they are run again and scored on test;
+* ``realistic``: the whole training split up to :data:`REALISTIC` ``max_train_examples``
+  (what a CPU affords), 128 tokens, the student's own learning rate, and as many epochs as
+  the no-KD baseline needs to plateau on dev. That count is found per (data set, student) by
+  a probe: the no-KD baseline trained for ``max_epochs``, its dev curve logged
+  (:attr:`~autodistill.store.TrialRecord.dev_curve`), and :func:`plateau_epochs` read off it;
+  every other run of the pair then trains that many epochs.
+
+The noise floor: at the realistic budget the no-KD baseline and the fixed defaults
+(:data:`~autodistill.defaults.FIXED_DEFAULTS`) run with every seed of ``seeds``, the other
+configurations with the first. Students: ``tiny`` (2 x 128, about 5x fewer parameters than
+MiniLM-L6's 22.7M) and ``mini`` (4 x 256, 11.2M, about 2x fewer) at both fidelities; the
+layer subset ``layers=0,2,4`` (1.3x) only at the cheap one (:data:`CHEAP_ONLY`).
+
+Nothing here runs anything: :mod:`autodistill.sweep.study_run` runs the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from autodistill.bridge import baseline_config, engine_config, make_budget
+from autodistill.defaults import FIXED_DEFAULTS
+from autodistill.space import Pipeline
+from autodistill.sweep.plan import Trial
+from engine import AutodistillError, TaskData, TaskType, TrainSettings, choices_error
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """One configuration of the fixed list, and why the list holds it."""
+
+    name: str
+    pipeline: Pipeline
+    why: str
+
+    def for_task(self, task_type: TaskType | str) -> Pipeline:
+        """A regression head has one output: CE prediction loss becomes MSE, as everywhere in the space."""
+        regression = TaskType(task_type) is TaskType.REGRESSION
+        return replace(self.pipeline, pred_loss="mse") if regression else self.pipeline
+
+
+def _config(name: str, why: str, **fields: object) -> StudyConfig:
+    return StudyConfig(name, Pipeline(**{"mapping": "skip", "alpha": None, "pred_loss": "ce", **fields}), why)  # type: ignore[arg-type]
+
+
+#: The fixed list: the three defaults first, then one change at a time away from them, so that
+#: each of the four components (intermediate loss with α, mapping, prediction loss,
+#: augmentation) is varied with the others held at TinyBERT's recipe. On regression the
+#: prediction-loss contrast coincides with ``mi-alpha`` and is run once.
+STUDY_CONFIGS: tuple[StudyConfig, ...] = (
+    StudyConfig("logit", FIXED_DEFAULTS["logit"], "fixed default: logit KD alone, the reference recipe"),
+    StudyConfig("tinybert", FIXED_DEFAULTS["tinybert"], "fixed default: TinyBERT's MSE / Skip / CE"),
+    StudyConfig("mi-alpha", FIXED_DEFAULTS["mi-alpha"], "fixed default: the paper's MI-α 0.9 / Skip / CE"),
+    _config("mi-alpha-low", "α: MI-α at 0.1, the other end of Appendix H's α", inter_loss="mi", alpha=0.1),
+    _config("cos", "intermediate loss: cosine instead of MSE", inter_loss="cos"),
+    _config("pkd", "intermediate loss: PKD", inter_loss="pkd"),
+    _config("ce-inter", "intermediate loss: CE, common in the authors' runs", inter_loss="ce"),
+    _config("mse-last", "mapping: Last instead of Skip", inter_loss="mse", mapping="last"),
+    _config("mse-emd", "mapping: EMD (many-to-many) instead of Skip", inter_loss="mse", mapping="emd"),
+    _config(
+        "mi-alpha-mse-pred",
+        "prediction loss: MSE on logits under the MI-α recipe",
+        inter_loss="mi",
+        alpha=0.9,
+        pred_loss="mse",
+    ),
+    _config("tinybert-mixup", "augmentation: mixup on embeddings (§3.1)", inter_loss="mse", augment=("mixup",)),
+    _config("tinybert-ra", "augmentation: EDA-style random text edits, p 0.3", inter_loss="mse", augment=("ra",)),
+)
+
+#: Students run at the realistic budget; the layer subset (1.3x smaller) stays at the cheap one.
+STUDENTS: tuple[str, ...] = ("tiny", "mini")
+CHEAP_ONLY: tuple[str, ...] = ("layers=0,2,4",)
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """A study budget. ``epochs`` None: found per (data set, student) by the no-KD probe of ``max_epochs``."""
+
+    name: str
+    max_train_examples: int
+    max_length: int
+    max_eval_examples: int
+    epochs: int | None
+    max_epochs: int
+    seeds: tuple[int, ...]
+
+    def budget(self, student: str, *, seed: int, epochs: int | None = None) -> TrainSettings:
+        """The per-trial budget; lr is left unset so a fresh student trains at its own rate."""
+        fields: dict[str, object] = {
+            "max_train_examples": self.max_train_examples,
+            "max_length": self.max_length,
+            "max_eval_examples": self.max_eval_examples,
+            "epochs": epochs or self.epochs or self.max_epochs,
+            "seed": seed,
+        }
+        if student.startswith("layers") and self.name == "cheap":
+            fields.update(epochs=2, lr=3e-4)  # pretrained layers: the shipped study's budget for them
+        return make_budget(**fields)
+
+
+CHEAP = Fidelity("cheap", max_train_examples=192, max_length=48, max_eval_examples=200, epochs=8, max_epochs=8,
+                 seeds=(0,))  # fmt: skip
+#: 2,000 examples of 128 tokens: a tiny-student epoch takes minutes on one CPU core; dev and test
+#: are read up to 1,000 examples each.
+REALISTIC = Fidelity("realistic", max_train_examples=2000, max_length=128, max_eval_examples=1000, epochs=None,
+                     max_epochs=12, seeds=(0, 1, 2))  # fmt: skip
+FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC)}
+#: Configurations repeated with every seed of a fidelity (the noise floor beside the baselines).
+REPEATED = tuple(FIXED_DEFAULTS)
+
+
+def fidelity(name: str, **overrides: int | None) -> Fidelity:
+    """A fidelity by name, with budget fields replaced (a smoke run's tiny budget); None keeps a field."""
+    if name not in FIDELITIES:
+        raise choices_error("fidelity", name, tuple(FIDELITIES))
+    return replace(FIDELITIES[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def check_students(students: Sequence[str], chosen: Fidelity) -> None:
+    """The layer subset barely compresses; it is studied at the cheap budget only."""
+    refused = [s for s in students if s in CHEAP_ONLY and chosen.name != "cheap"]
+    if refused:
+        raise AutodistillError(f"student {refused[0]} runs at the cheap fidelity only; use {', '.join(STUDENTS)}")
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """Where a dev curve stops improving: ``epochs`` to train, and whether the curve showed it."""
+
+    epochs: int
+    plateaued: bool
+
+
+def plateau_epochs(curve: Sequence[float], *, tolerance: float = 0.01, patience: int = 2) -> Plateau:
+    """The first epoch whose dev score is within ``tolerance`` of the curve's best.
+
+    It has plateaued when ``patience`` or more epochs follow it without a gain beyond the
+    tolerance; a curve still climbing at its end keeps every epoch (not plateaued), so the
+    study can say its budget may be short rather than stop early.
+    """
+    if not curve:
+        raise AutodistillError("an empty dev curve has no plateau")
+    best = max(curve)
+    first = next(epoch for epoch, score in enumerate(curve, start=1) if score >= best - tolerance)
+    return Plateau(first, len(curve) - first >= patience)
+
+
+def probe_trial(dataset: str, student: str, chosen: Fidelity, teacher: str) -> Trial:
+    """The no-KD baseline trained ``max_epochs`` at the first seed, whose dev curve sets the pair's epochs."""
+    budget = chosen.budget(student, seed=chosen.seeds[0], epochs=chosen.max_epochs)
+    engine = baseline_config(dataset, teacher=teacher, student=student, budget=budget)
+    return Trial.make("finetune", engine, student, fidelity=chosen.name)
+
+
+def select_configs(names: Sequence[str] | None) -> tuple[StudyConfig, ...]:
+    """The fixed list, or the named part of it (a smoke run's two configurations)."""
+    if not names:
+        return STUDY_CONFIGS
+    known = {c.name: c for c in STUDY_CONFIGS}
+    for name in names:
+        if name not in known:
+            raise choices_error("study configuration", name, tuple(known))
+    return tuple(known[name] for name in names)
+
+
+def pair_trials(
+    dataset: str,
+    task_type: TaskType | str,
+    student: str,
+    chosen: Fidelity,
+    epochs: int | None,
+    *,
+    teacher: str,
+    configs: Sequence[StudyConfig] = STUDY_CONFIGS,
+) -> list[Trial]:
+    """One (data set, student)'s baselines and configurations: the defaults and the baseline with every seed."""
+    trials = []
+    for seed in chosen.seeds:
+        budget = chosen.budget(student, seed=seed, epochs=epochs)
+        engine = baseline_config(dataset, teacher=teacher, student=student, budget=budget)
+        trials.append(Trial.make("finetune", engine, student, fidelity=chosen.name))
+        for config in configs:
+            if seed != chosen.seeds[0] and config.name not in REPEATED:
+                continue
+            pipeline = config.for_task(task_type)
+            engine = engine_config(pipeline, dataset, teacher=teacher, student=student, budget=budget)
+            trials.append(Trial.make("distill", engine, student, pipeline, fidelity=chosen.name))
+    return trials
+
+
+def study_plan(
+    tasks: Mapping[str, TaskData],
+    students: Sequence[str],
+    chosen: Fidelity,
+    epochs: Mapping[tuple[str, str], int],
+    *,
+    teacher: str,
+    configs: Sequence[StudyConfig] = STUDY_CONFIGS,
+) -> list[Trial]:
+    """The study's trials at one fidelity, a pure function of its arguments.
+
+    ``epochs`` holds the plateau epochs found so far per (data set, student); at a fidelity
+    without fixed epochs a pair not in it gets its probe only (run it, then plan again).
+    """
+    check_students(students, chosen)
+    trials: dict[str, Trial] = {}
+    for dataset, task in tasks.items():
+        for student in students:
+            found = epochs.get((dataset, student))
+            if chosen.epochs is None and found is None:
+                planned = [probe_trial(dataset, student, chosen, teacher)]
+            else:
+                planned = pair_trials(
+                    dataset, task.spec.task_type, student, chosen, found, teacher=teacher, configs=configs
+                )
+            for trial in planned:
+                trials.setdefault(trial.trial_id, trial)  # a regression task's MSE forms coincide once
+    return list(trials.values())

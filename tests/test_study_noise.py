@@ -1,0 +1,86 @@
+"""The noise floor and the fidelities' agreement, on hand-made outcomes whose answers are known."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from study.noise import NO_KD, fidelity_spearman, noise_floor, study_outcomes
+
+LOSSES = {"logit": ("none", "none"), "cos": ("cos", "skip"), "mse": ("mse", "skip")}
+
+
+def _run(dataset: str, config: str, fidelity: str, seed: int, dev: float, test: float | None) -> dict:
+    inter, mapping = LOSSES[config]
+    return {
+        "dataset": dataset, "student_name": "tiny", "fidelity": fidelity, "seed": seed, "inter_loss": inter,
+        "alpha": None, "mapping": mapping, "pred_loss": "ce", "augmentation": "", "mixup": False, "ratio": dev,
+        "test_ratio": test,
+    }  # fmt: skip
+
+
+def _baseline(dataset: str, seed: int, test: float) -> dict:
+    return {
+        "dataset": dataset, "student_name": "tiny", "fidelity": "realistic", "kind": "finetune", "status": "done",
+        "budget_json": json.dumps({"seed": seed}), "ratio": test + 0.01, "test_ratio": test,
+    }  # fmt: skip
+
+
+def _runs_and_trials() -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = [
+        # a: logit wins on dev and beats no-KD by 0.09 on test, seeds agree to about 0.01
+        *(_run("a", "logit", "realistic", s, 0.85, t) for s, t in enumerate((0.80, 0.81, 0.79))),
+        _run("a", "cos", "realistic", 0, 0.75, 0.95),  # best on test, but dev chose logit
+        _run("a", "mse", "realistic", 0, 0.70, 0.70),
+        # b: logit is ahead by 0.02 while the seeds spread by 0.05
+        *(_run("b", "logit", "realistic", s, 0.80, t) for s, t in enumerate((0.72, 0.73, 0.71))),
+        _run("b", "cos", "realistic", 0, 0.60, 0.60),
+        _run("b", "mse", "realistic", 0, 0.65, None),  # dev only
+        # cheap: half agreeing with realistic on a (ranks 3 2 1 against 2 3 1), the reverse on b
+        *(_run("a", c, "cheap", 0, r, None) for c, r in zip(LOSSES, (0.5, 0.4, 0.3), strict=True)),
+        *(_run("b", c, "cheap", 0, r, None) for c, r in zip(LOSSES, (0.3, 0.5, 0.4), strict=True)),
+    ]
+    trials = [_baseline("a", s, t) for s, t in enumerate((0.70, 0.72, 0.71))]
+    trials += [_baseline("b", s, t) for s, t in enumerate((0.70, 0.75, 0.65))]
+    return pd.DataFrame(runs), pd.DataFrame(trials)
+
+
+def _outcomes() -> pd.DataFrame:
+    return study_outcomes(*_runs_and_trials())
+
+
+def test_the_best_configuration_is_chosen_on_dev_and_compared_with_no_kd_beyond_the_seed_noise() -> None:
+    table = noise_floor(_outcomes()).set_index("dataset")
+    assert table.loc["a", "best KD (by dev)"].startswith("none/none") and table.loc["a", "beyond noise"]
+    assert table.loc["a", "difference"] == pytest.approx(0.80 - 0.71)
+    assert table.loc["a", "seed std"] == pytest.approx(0.01)  # logit's and no-KD's spreads, pooled
+    assert not table.loc["b", "beyond noise"] and table.loc["b", "difference"] == pytest.approx(0.02)
+    assert table.loc["b", "seed std"] == pytest.approx(math.sqrt((0.05**2 + 0.01**2) / 2))
+    assert table.loc["a", "scored on"] == "test" and table.loc["b", "scored on"] == "dev (some or all)"
+
+
+def test_dev_only_runs_report_their_dev_ratio_and_say_so() -> None:
+    outcomes = _outcomes()
+    dev_only = outcomes[(outcomes["dataset"] == "b") & outcomes["configuration"].str.startswith("mse")]
+    realistic = dev_only[dev_only["fidelity"] == "realistic"].iloc[0]
+    assert realistic["scored_on"] == "dev only" and realistic["reported_ratio"] == 0.65
+    assert (outcomes.loc[outcomes["configuration"] == NO_KD, "scored_on"] == "test").all()
+
+
+def test_the_fidelities_spearman_per_data_set() -> None:
+    table = fidelity_spearman(_outcomes()).set_index("dataset")
+    assert table.loc["a", "configurations"] == 3 and table.loc["a", "spearman"] == pytest.approx(0.5)
+    assert table.loc["b", "spearman"] == pytest.approx(-1.0)
+    assert fidelity_spearman(_outcomes().query("fidelity == 'cheap'")).empty
+
+
+def test_the_page_section_shows_the_floor_or_says_there_is_none() -> None:
+    from study.sections import noise_section
+
+    runs, trials = _runs_and_trials()
+    page = noise_section(runs, trials)
+    assert "| a | tiny | test | 0.010 |" in page and "beyond noise" in page
+    assert "No runs at the realistic budget" in noise_section(runs[runs["fidelity"] == "cheap"], trials)

@@ -1,0 +1,129 @@
+"""The study's plan (issue 14): the same fixed configurations everywhere, seeds, plateau epochs, resumable."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_sweep import _task, fake_result
+
+from autodistill import sweep
+from autodistill.defaults import FIXED_DEFAULTS, fixed_default
+from autodistill.shipped import RUNS_FILE, export_study
+from autodistill.store import RunStore
+from autodistill.sweep.study_plan import (
+    CHEAP,
+    REALISTIC,
+    REPEATED,
+    STUDY_CONFIGS,
+    plateau_epochs,
+    select_configs,
+    study_plan,
+)
+from autodistill.sweep.study_run import run_study
+from engine import AutodistillError, TaskData, TaskType
+
+TASKS = {"toy-a": _task("toy-a"), "toy-r": _task("toy-r", TaskType.REGRESSION)}
+#: The probe's dev curve: it climbs for three epochs, then stays flat.
+CURVE = (0.5, 0.7, 0.8, 0.8, 0.805, 0.8)
+
+
+def _configs(trials: list[sweep.Trial], dataset: str, seed: int) -> set:
+    return {t.config for t in trials if t.dataset == dataset and t.kind == "distill" and t.engine.train.seed == seed}
+
+
+def test_the_fixed_list_is_the_same_on_every_data_set_defaults_included() -> None:
+    assert len(STUDY_CONFIGS) >= 10 and len({c.pipeline for c in STUDY_CONFIGS}) == len(STUDY_CONFIGS)
+    trials = study_plan(TASKS, ["tiny", "mini"], CHEAP, {}, teacher="minilm-l6")
+    classification, regression = _configs(trials, "toy-a", 0), _configs(trials, "toy-r", 0)
+    assert classification == {c.pipeline for c in STUDY_CONFIGS}
+    assert regression == {c.for_task(TaskType.REGRESSION) for c in STUDY_CONFIGS}
+    assert len(regression) == len(STUDY_CONFIGS) - 1  # the prediction-loss contrast coincides with mi-alpha
+    for name in FIXED_DEFAULTS:
+        assert fixed_default(name) in classification and fixed_default(name, regression=True) in regression
+    assert all(t.fidelity == "cheap" for t in trials)
+
+
+def test_realistic_runs_probes_first_then_seeds_for_the_baselines_and_the_defaults() -> None:
+    probes = study_plan(TASKS, ["tiny"], REALISTIC, {}, teacher="minilm-l6")
+    assert [(t.kind, t.engine.train.epochs) for t in probes] == [("finetune", REALISTIC.max_epochs)] * 2
+    epochs = {("toy-a", "tiny"): 4, ("toy-r", "tiny"): 5}
+    trials = study_plan(TASKS, ["tiny"], REALISTIC, epochs, teacher="minilm-l6")
+    for dataset, count in (("toy-a", 4), ("toy-r", 5)):
+        mine = [t for t in trials if t.dataset == dataset]
+        assert {t.engine.train.epochs for t in mine} == {count}
+        assert {t.engine.train.max_train_examples for t in mine} == {REALISTIC.max_train_examples}
+        assert sorted(t.engine.train.seed for t in mine if t.kind == "finetune") == list(REALISTIC.seeds)
+        for seed in REALISTIC.seeds[1:]:
+            assert _configs(trials, dataset, seed) == {
+                c.for_task(TASKS[dataset].spec.task_type) for c in STUDY_CONFIGS if c.name in REPEATED
+            }
+    assert len(REALISTIC.seeds) >= 3 and len(REPEATED) >= 3
+    assert {t.engine.train.lr for t in trials} == {2e-3}  # tiny's own rate, not the pretrained-model default
+
+
+def test_the_layer_subset_is_refused_at_the_realistic_fidelity_and_unknown_configs_listed() -> None:
+    with pytest.raises(AutodistillError, match="cheap fidelity only"):
+        study_plan(TASKS, ["layers=0,2,4"], REALISTIC, {}, teacher="minilm-l6")
+    layers = study_plan({"toy-a": TASKS["toy-a"]}, ["layers=0,2,4"], CHEAP, {}, teacher="minilm-l6")
+    assert {(t.engine.train.epochs, t.engine.train.lr) for t in layers} == {(2, 3e-4)}
+    with pytest.raises(AutodistillError, match="logit"):
+        select_configs(["nope"])
+
+
+@pytest.mark.parametrize(
+    ("curve", "epochs", "plateaued"),
+    [(CURVE, 3, True), ((0.5, 0.6, 0.7, 0.8), 4, False), ((0.9, 0.5, 0.5), 1, True), ((0.5, 0.8, 0.81), 2, False)],
+)
+def test_the_plateau_is_the_first_epoch_near_the_best(curve: tuple, epochs: int, plateaued: bool) -> None:
+    assert plateau_epochs(curve) == type(plateau_epochs(curve))(epochs, plateaued)
+
+
+def curve_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    """A finished run with a dev curve as long as its epochs and test scores below its dev ones."""
+    result = fake_result(trial, 0.8 + 0.01 * trial.engine.train.seed)
+    epochs = trial.engine.train.epochs
+    result = replace(
+        result,
+        history=[{"epoch": e + 1, "accuracy": CURVE[min(e, len(CURVE) - 1)]} for e in range(epochs)],
+        student_test_metrics={"accuracy": 0.6},
+        teacher_test_metrics={"accuracy": 0.8},
+        test_ratio=0.75,
+    )
+    return sweep.Outcome(trial.trial_id, result, None, 0.01)
+
+
+def test_the_study_sweep_finds_epochs_resumes_stores_test_scores_and_exports(tmp_path: Path) -> None:
+    tasks = {"toy-a": TASKS["toy-a"]}
+    configs = select_configs(["logit", "cos"])
+    options = {"configs": configs, "workers": 0, "featurize": False, "show_progress": False, "trial_fn": curve_trial}
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        first = run_study(tasks, ["tiny"], REALISTIC, store, **options)  # type: ignore[arg-type]
+        assert first.plateaus[("toy-a", "tiny")].epochs == 3
+        # 3 baselines + logit x 3 seeds + cos once
+        assert first.sweep.ran == 7 and len(store.trials()) == 8
+        again = run_study(tasks, ["tiny"], REALISTIC, store, **options)  # type: ignore[arg-type]
+        assert again.sweep.ran == 0 and again.sweep.skipped == 7
+        runs, trials = store.runs(), store.trials()
+        export_study(store, tmp_path / "study")
+    assert set(trials["fidelity"]) == {"realistic"} and trials["test_ratio"].notna().all()
+    assert set(runs["epochs"]) == {3} and set(runs["fidelity"]) == {"realistic"}
+    assert sorted(runs["seed"]) == [0, 0, 1, 2] and (runs["test_ratio"] == 0.75).all()
+    shipped = pd.read_csv(tmp_path / "study" / RUNS_FILE)
+    wanted = ["dataset", "task_kind", "student_name", "seed", "fidelity", "dev_score", "test_score", "test_ratio"]
+    assert set(wanted) <= set(shipped.columns) and len(shipped) == 4
+    assert shipped.loc[0, "test_score"] == 0.6 and shipped.loc[0, "dev_score"] != 0.6
+
+
+def failing_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    return sweep.Outcome(trial.trial_id, None, "RuntimeError: out of memory", 0.01)
+
+
+def test_a_failed_probe_stops_the_pair_with_one_line(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(AutodistillError, match="toy-a/tiny"):
+        run_study(
+            {"toy-a": TASKS["toy-a"]}, ["tiny"], REALISTIC, store, configs=STUDY_CONFIGS, workers=0,
+            featurize=False, show_progress=False, trial_fn=failing_trial,
+        )  # fmt: skip
