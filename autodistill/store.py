@@ -209,7 +209,7 @@ class RunStore:
             if run is not None:
                 self.add_runs([run], skip_existing=True)
             self._conn.execute(
-                f"INSERT OR REPLACE INTO trials VALUES ({', '.join('?' * 15)})",
+                f"INSERT OR REPLACE INTO trials VALUES ({', '.join('?' * 16)})",
                 trial.as_row(),
             )
 

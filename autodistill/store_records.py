@@ -176,6 +176,8 @@ class TrialRecord:
 
     ``status`` is ``"done"`` or ``"failed"`` (then ``error`` holds the one-line reason
     and the scores are None). ``budget`` and ``config`` are JSON-ready mappings.
+    ``pruned_after_epoch``: a search's pruner stopped the run there (its scores are the best
+    of the epochs it ran, so it has no ``runs`` row: the predictor learns from whole runs).
     """
 
     trial_id: str
@@ -193,6 +195,7 @@ class TrialRecord:
     wall_time_s: float | None = None
     code_version: str = field(default_factory=code_version)
     updated_at: str = field(default_factory=timestamp)
+    pruned_after_epoch: int | None = None
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -212,6 +215,7 @@ class TrialRecord:
             json.dumps(self.config, sort_keys=True),
             self.code_version,
             self.updated_at,
+            self.pruned_after_epoch,
         )
 
 
@@ -285,6 +289,7 @@ def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
         wall_time_s=number("wall_time_s"),
         code_version=row["code_version"],
         updated_at=row["updated_at"],
+        pruned_after_epoch=None if nullable(row.get("pruned_after_epoch")) is None else int(row["pruned_after_epoch"]),
     )
 
 

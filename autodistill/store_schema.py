@@ -16,7 +16,8 @@ from engine import AutodistillError
 
 #: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
 #: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
-SCHEMA_VERSION = 2
+#: 3: ``trials.pruned_after_epoch``: a search's trial stopped early by its pruner (added on open).
+SCHEMA_VERSION = 3
 STORE_FORMAT = "autodistill-runs"
 
 SCHEMA = """
@@ -81,7 +82,8 @@ CREATE TABLE IF NOT EXISTS trials (
     budget_json TEXT NOT NULL,
     config_json TEXT NOT NULL,
     code_version TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    pruned_after_epoch INTEGER
 );
 """
 
@@ -159,6 +161,9 @@ def create_tables(conn: sqlite3.Connection, version: int) -> None:
     )
     if version < 2:
         _migrate_v1(conn)
+    if version < 3:
+        _add_pruned_column(conn)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
@@ -168,4 +173,10 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         "UPDATE runs SET augmentation = ? WHERE run_id = ?",
         [(legacy.stack(text), run_id) for run_id, text in rows],
     )
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
+def _add_pruned_column(conn: sqlite3.Connection) -> None:
+    """Schema 3 logs where a search's pruner stopped a trial; earlier trials all ran to the end (NULL)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+    if "pruned_after_epoch" not in columns:
+        conn.execute("ALTER TABLE trials ADD COLUMN pruned_after_epoch INTEGER")

@@ -13,7 +13,8 @@ import pytest
 
 from autodistill.reference import PAPER_FEATURIZER, import_reference
 from autodistill.space import Pipeline
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord, trial_from_row
+from autodistill.store_schema import SCHEMA_VERSION
 from engine import AutodistillError
 
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
@@ -247,4 +248,18 @@ def test_a_schema_1_store_is_renamed_once_on_open(tmp_path: Path) -> None:
         assert store.runs()["augmentation"].tolist() == ["ra>ca"]
         assert store.run("r1") == _run("r1")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_a_schema_2_store_gains_the_pruned_column_on_open_and_keeps_its_trials(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite"
+    trial = {"kind": "distill", "dataset": "toy", "student_name": "tiny", "budget": {}, "config": {}}
+    with RunStore(path) as store:
+        store.record_trial(TrialRecord(trial_id="old", status="done", **trial))
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE trials DROP COLUMN pruned_after_epoch")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with RunStore(path) as store:
+        store.record_trial(TrialRecord(trial_id="new", status="done", pruned_after_epoch=2, **trial))
+        logged = {row["trial_id"]: trial_from_row(row) for row in store.trials().to_dict("records")}
+    assert logged["old"].pruned_after_epoch is None and logged["new"].pruned_after_epoch == 2
