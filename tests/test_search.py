@@ -135,7 +135,26 @@ def test_the_ray_backend_runs_the_search_on_ray_tune(tmp_path: Path) -> None:
             report = _search(store, tmp_path, picks=[MI], trials=3, backend="ray")
             logged = store.trials()
         assert report.ran == 3 and len(report.trials) == 3 and len(logged) == len(set(logged["trial_id"]))
+        stopped = {t.user_attrs["trial_id"]: t.user_attrs["epochs"] for t in report.trials if t.state.name == "PRUNED"}
+        assert (
+            stopped
+            == logged.dropna(subset=["pruned_after_epoch"]).set_index("trial_id")["pruned_after_epoch"].to_dict()
+        )
         assert report.trials[0].params == params_of(MI) or any(t.params == params_of(MI) for t in report.trials)
         assert report.best_pipeline is not None and report.best_pipeline.inter_loss == "mi"
     finally:
         ray.shutdown()
+
+
+def test_the_command_refuses_a_search_without_a_budget_or_with_an_unknown_pruner(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import cli
+
+    for args, message in (
+        ([], "give a budget: --trials N, --time-budget SECONDS, or both"),
+        (["--trials", "2", "--pruner", "median"], "unknown pruner 'median'"),
+    ):
+        with pytest.raises(SystemExit):
+            cli.app(["search", "--dataset", "bbc-news", *args])
+        assert message in capsys.readouterr().err.replace("\n", " ")

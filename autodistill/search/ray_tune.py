@@ -21,20 +21,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FixedTrial, TrialState
 
+from autodistill.search.request import SearchRequest, make_trial
 from autodistill.search.space import describe, distributions, params_of, suggest_pipeline
 from autodistill.search.study import SECONDS, counted, spent_seconds, study_path
 from autodistill.space import Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, TrialFn, record_outcome
 from engine import AutodistillError, RunResult, TaskData
-
-if TYPE_CHECKING:
-    from autodistill.search.session import SearchRequest
 
 METRIC = "dev_score"
 
@@ -47,8 +45,6 @@ def define_by_run(trial: optuna.trial.BaseTrial, space: SearchSpace) -> None:
 def tune_trial(params: dict[str, Any], setup: dict[str, Any]) -> None:
     """One Ray Tune trial (a Ray worker runs it): the engine run, each epoch reported, then its outcome."""
     from ray import tune
-
-    from autodistill.search.session import make_trial
 
     pipeline = suggest_pipeline(FixedTrial(params), setup["space"])
     planned = make_trial(setup["request"], pipeline)
@@ -139,8 +135,6 @@ def _import_ray() -> tuple[Any, Any]:
 
 def _record(study: optuna.Study, setup: dict[str, Any], store: RunStore, version: str, result: Any) -> None:
     """One finished Ray trial into the runs store and the study (a pruned one finished here first)."""
-    from autodistill.search.session import make_trial
-
     request, space, task = setup["request"], setup["space"], setup["task"]
     params = {name: value for name, value in result.config.items() if name in distributions(space)}
     planned = make_trial(request, suggest_pipeline(FixedTrial(params), space))

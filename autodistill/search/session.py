@@ -34,53 +34,15 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from autodistill.bridge import engine_config, space_for
+from autodistill.bridge import space_for
+from autodistill.search.request import PRUNERS, SearchRequest, make_trial, search_key
 from autodistill.search.space import describe, params_of, suggest_pipeline
 from autodistill.search.study import SECONDS, SearchKey, counted, open_study, spent_seconds, trial_seconds
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, choices_error
-
-#: Multi-fidelity pruners over epochs, by the name ``--pruner`` takes (epochs -> pruner).
-PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
-    "halving": lambda epochs: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
-    "hyperband": lambda epochs: optuna.pruners.HyperbandPruner(
-        min_resource=1, max_resource=max(epochs, 1), reduction_factor=3
-    ),
-    "none": lambda epochs: optuna.pruners.NopPruner(),
-}
-BACKENDS = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """What to search for and how much to spend (``trials`` and/or ``time_budget`` seconds)."""
-
-    dataset: str
-    student: str
-    budget: TrainSettings  # every trial's training settings (epochs are the pruner's resource)
-    teacher: str = DEFAULT_TEACHER
-    trials: int | None = None
-    time_budget: float | None = None
-    seed: int = 0
-    pruner: str = "halving"
-    backend: str = "local"
-    workers: int = 1  # trials at a time on Ray
-    study: str | None = None  # a study name to resume; default: named after data set, student and budget
-
-    def check(self) -> None:
-        if self.trials is None and self.time_budget is None:
-            raise AutodistillError("give a budget: --trials N, --time-budget SECONDS, or both")
-        if self.trials is not None and self.trials < 1:
-            raise AutodistillError(f"--trials must be at least 1, got {self.trials}")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise AutodistillError(f"--time-budget must be positive seconds, got {self.time_budget:g}")
-        if self.pruner not in PRUNERS:
-            raise choices_error("pruner", self.pruner, tuple(PRUNERS))
-        if self.backend not in BACKENDS:
-            raise choices_error("search backend", self.backend, BACKENDS)
+from engine import AutodistillError, TaskData
 
 
 @dataclass
@@ -97,35 +59,24 @@ class SearchReport:
 
 
 def predictor_picks(
-    task: TaskData, store: RunStore, request: SearchRequest, top: int, on_status: Callable[[str], None]
+    task: TaskData,
+    store: RunStore,
+    request: SearchRequest,
+    top: int,
+    on_status: Callable[[str], None],
+    unseen: bool = False,
 ) -> list[Pipeline]:
-    """AutoDistiller's top ``top`` pipelines for this data set and student (:func:`autodistill.recommend.recommend`)."""
+    """AutoDistiller's top ``top`` pipelines for this data set and student (:func:`autodistill.recommend.recommend`);
+    ``unseen`` leaves the data set's own runs out of the predictor's training (held-out measurements)."""
     from autodistill.recommend import recommend
 
     if top < 1:
         return []
     rec = recommend(
         task, store, dataset=request.dataset, teacher=request.teacher, student=request.student, top=top,
-        budget=request.budget, show_progress=False, on_status=on_status,
+        budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status,
     )  # fmt: skip
     return [pick.config for pick in rec.picks]
-
-
-def search_key(request: SearchRequest) -> SearchKey:
-    """The key a study is made for; the budget as the engine will run it (the student's defaults filled in)."""
-    probe = engine_config(
-        Pipeline(), request.dataset, teacher=request.teacher, student=request.student, budget=request.budget
-    )
-    return SearchKey(request.dataset, request.student, request.teacher, probe.train.model_dump(mode="json"))
-
-
-def make_trial(request: SearchRequest, pipeline: Pipeline) -> SweepTrial:
-    """The sweep's unit of work for one pipeline: a search trial and a sweep trial of the same
-    pipeline and budget are the same trial, with the same engine run."""
-    config = engine_config(
-        pipeline, request.dataset, teacher=request.teacher, student=request.student, budget=request.budget
-    )
-    return SweepTrial.make("distill", config, request.student, pipeline)
 
 
 def run_search(
