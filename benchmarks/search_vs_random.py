@@ -21,7 +21,7 @@ rerun prints the figures without training again. The searches' trials are record
 own store (``--store``), not the one the predictor learns from.
 
     python benchmarks/search_vs_random.py --datasets bbc-news --seeds 0 --trials 2 \\
-        --max-train-examples 48 --epochs 2 --max-length 32          # a tiny proof that it runs
+        --max-train-examples 48 --epochs 2 --max-length 32 --max-eval-examples 100   # a tiny proof that it runs
 
 Figures go to ``benchmarks/results/search_vs_random.json``.
 """
@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-train-examples", type=int, default=192)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=48)
+    parser.add_argument("--max-eval-examples", type=int, default=200, help="the study's 200-row dev and test samples")
     parser.add_argument("--store", type=Path, default=Path("search_bench.sqlite"), help="where the trials go")
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -65,7 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def request(args: argparse.Namespace, dataset: str, seed: int, **changes: object) -> SearchRequest:
     budget = make_budget(
-        epochs=args.epochs, max_train_examples=args.max_train_examples, max_length=args.max_length, seed=seed
+        epochs=args.epochs,
+        max_train_examples=args.max_train_examples,
+        max_eval_examples=args.max_eval_examples,
+        max_length=args.max_length,
+        seed=seed,
     )
     return SearchRequest(**{"dataset": dataset, "student": args.student, "budget": budget, "seed": seed, **changes})
 

@@ -259,14 +259,15 @@ def versus_random(results: pd.DataFrame, stats: Mapping[str, tuple[float, float,
 
 
 def search(report: SearchReport, store_path: Any) -> None:
-    """The study's trials in order (picks marked), then the best pipeline on dev with its test ratio."""
+    """The study's trials in order (picks marked), then the best pipeline on dev with its test ratio. A
+    pruned trial's ratios are those of its best epoch before it was stopped."""
     table = Table("#", "pick", "pipeline", "state", "epochs", "dev ratio", "test ratio", "seconds",
                   title=f"search {report.study_name} (ratio = student / teacher score)")  # fmt: skip
     for t in report.trials:
         pipeline = t.user_attrs.get("pipeline", "")
         table.add_row(
             str(t.number + 1), fmt(t.user_attrs.get("pick")), pipeline, t.state.name.lower(),
-            fmt(t.user_attrs.get("epochs")), fmt(t.value), fmt(t.user_attrs.get("test_ratio")),
+            fmt(t.user_attrs.get("epochs")), fmt(t.user_attrs.get("dev_ratio")), fmt(t.user_attrs.get("test_ratio")),
             fmt(float(t.user_attrs["seconds"]), 0),
         )  # fmt: skip
     console.print(table)

@@ -81,6 +81,7 @@ def test_picks_run_first_then_the_sampler_and_every_trial_lands_in_the_store(tmp
     # the best on dev is MI-α, reported with its test ratio, its student exported
     assert report.best_pipeline is not None and report.best_pipeline.inter_loss == "mi"
     assert report.best is not None and report.best.user_attrs["test_ratio"] == pytest.approx(0.89)
+    assert report.best.user_attrs["dev_ratio"] == report.best.value == pytest.approx(0.9)
     assert report.exported == tmp_path / "best" and (report.exported / "config.json").exists()
 
 
@@ -142,6 +143,8 @@ def test_the_ray_backend_runs_the_search_on_ray_tune(tmp_path: Path) -> None:
         )
         assert report.trials[0].params == params_of(MI) or any(t.params == params_of(MI) for t in report.trials)
         assert report.best_pipeline is not None and report.best_pipeline.inter_loss == "mi"
+        # ASHA stopped the trials behind MI-α at epoch 1; this process finished them as pruned runs
+        assert stopped and set(stopped.values()) == {1}
     finally:
         ray.shutdown()
 

@@ -163,7 +163,8 @@ def _frozen(params: dict[str, Any], space: SearchSpace, outcome: Outcome, failed
         attrs["error"] = outcome.error or "not recorded"
         state, value, steps = TrialState.FAIL, None, {}
     else:
-        attrs.update(test_ratio=result.test_ratio, output_dir=result.output_dir, epochs=len(result.history))
+        attrs.update(dev_ratio=result.ratio, test_ratio=result.test_ratio, output_dir=result.output_dir)
+        attrs["epochs"] = len(result.history)
         steps = {int(row["epoch"]): float(row[result.metric]) for row in result.history}
         pruned = result.pruned_after_epoch is not None
         state, value = (TrialState.PRUNED, None) if pruned else (TrialState.COMPLETE, result.ratio)

@@ -192,6 +192,7 @@ def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcom
     if not heard:
         for row in result.history:  # type: ignore[attr-defined]
             trial.report(float(row[result.metric]), int(row["epoch"]))  # type: ignore[attr-defined]
+    trial.set_user_attr("dev_ratio", result.ratio)  # type: ignore[attr-defined]
     trial.set_user_attr("test_ratio", result.test_ratio)  # type: ignore[attr-defined]
     trial.set_user_attr("output_dir", result.output_dir)  # type: ignore[attr-defined]
     trial.set_user_attr("epochs", len(result.history))  # type: ignore[attr-defined]
