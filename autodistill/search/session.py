@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import optuna
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -42,7 +43,7 @@ from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
-from engine import AutodistillError, TaskData
+from engine import AutodistillError, RunResult, TaskData, paths
 
 
 @dataclass
@@ -99,11 +100,10 @@ def run_search(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate/group TPE
         sampler = optuna.samplers.TPESampler(seed=request.seed, multivariate=True, group=True, n_startup_trials=5)
     study = open_study(key, request.study, sampler, PRUNERS[request.pruner](key.budget["epochs"]))
+    _refuse_too_small(request, study, trial_seconds(study, store, key))  # before the costly predictor
     first = picks() if not study.trials else ()
     if first:
         on_status(f"the predictor's top {len(first)} picks run first")
-    estimate = trial_seconds(study, store, key)
-    _refuse_too_small(request, study, estimate)
     if request.backend == "ray":
         from autodistill.search.ray_tune import run_ray
 
@@ -116,17 +116,15 @@ def run_search(
 
 
 def _refuse_too_small(request: SearchRequest, study: optuna.Study, estimate: tuple[float, str] | None) -> None:
-    """A time budget that cannot fit one more whole trial, by what one took before, is refused up front."""
-    if request.time_budget is None or estimate is None:
+    """A new search whose time budget cannot fit one whole trial, by what one took before, is refused
+    up front (a resumed one just stops when its budget is spent)."""
+    if request.time_budget is None or estimate is None or counted(study):
         return
     seconds, source = estimate
-    left = request.time_budget - spent_seconds(study)
-    if left < seconds:
-        spent = f" ({request.time_budget - left:.0f} s already spent)" if left < request.time_budget else ""
+    if request.time_budget < seconds:
         raise AutodistillError(
-            f"a time budget of {request.time_budget:.0f} s{spent} is too small for one trial: one takes about "
-            f"{seconds:.0f} s here ({source}); give --time-budget {math.ceil(seconds + request.time_budget - left)} "
-            "or more"
+            f"a time budget of {request.time_budget:.0f} s is too small for one trial: one takes about "
+            f"{seconds:.0f} s here ({source}); give --time-budget {math.ceil(seconds)} or more"
         )
 
 
@@ -183,24 +181,22 @@ def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcom
     engine had stored whole (``heard`` no epoch) reports its history, so the pruner sees it too."""
     trial.set_user_attr("trial_id", planned.trial_id)
     trial.set_user_attr("pipeline", describe(planned.config))  # type: ignore[arg-type]
-    result = outcome.result
-    if failed or result is None:
+    trial.set_user_attr(SECONDS, outcome.seconds)
+    if failed or outcome.result is None:
         trial.set_user_attr("error", outcome.error or "not recorded")
-        trial.set_user_attr(SECONDS, outcome.seconds)
         study.tell(trial, state=TrialState.FAIL)
         return
+    result = cast(RunResult, outcome.result)
     if not heard:
-        for row in result.history:  # type: ignore[attr-defined]
-            trial.report(float(row[result.metric]), int(row["epoch"]))  # type: ignore[attr-defined]
-    trial.set_user_attr("dev_ratio", result.ratio)  # type: ignore[attr-defined]
-    trial.set_user_attr("test_ratio", result.test_ratio)  # type: ignore[attr-defined]
-    trial.set_user_attr("output_dir", result.output_dir)  # type: ignore[attr-defined]
-    trial.set_user_attr("epochs", len(result.history))  # type: ignore[attr-defined]
-    trial.set_user_attr(SECONDS, outcome.seconds)
-    if result.pruned_after_epoch is not None:  # type: ignore[attr-defined]
+        for row in result.history:
+            trial.report(float(row[result.metric]), int(row["epoch"]))
+    for name, value in (("dev_ratio", result.ratio), ("test_ratio", result.test_ratio),
+                        ("output_dir", result.output_dir), ("epochs", len(result.history))):  # fmt: skip
+        trial.set_user_attr(name, value)
+    if result.pruned_after_epoch is not None:
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, result.ratio)  # type: ignore[attr-defined]
+        study.tell(trial, result.ratio)
 
 
 def _line(number: int, pipeline: Pipeline, trial: FrozenTrial) -> str:
@@ -223,12 +219,8 @@ def _report(
     trials = counted(study)
     report = SearchReport(study.study_name, trials, ran)
     whole = [t for t in trials if t.state == TrialState.COMPLETE]
-    if (
-        request.time_budget is not None
-        and trials
-        and min(float(t.user_attrs[SECONDS]) for t in trials) > (request.time_budget)
-    ):
-        shortest = min(float(t.user_attrs[SECONDS]) for t in trials)
+    shortest = min((float(t.user_attrs[SECONDS]) for t in trials), default=0.0)
+    if request.time_budget is not None and shortest > request.time_budget:
         report.notes.append(
             f"the time budget of {request.time_budget:.0f} s was too small for one trial: the shortest took "
             f"{shortest:.0f} s; give --time-budget {math.ceil(shortest)} or more"
@@ -243,8 +235,6 @@ def _report(
 
 
 def _default_out(name: str) -> Path:
-    from engine import paths
-
     return paths.subdir("search", name) / "best-student"
 
 
