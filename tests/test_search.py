@@ -96,6 +96,13 @@ def test_a_trial_behind_at_its_first_epoch_is_pruned_stored_in_the_log_but_not_a
     assert list(runs["inter_loss"]) == ["mi"]  # the predictor learns from whole runs only
 
 
+def test_hyperband_prunes_over_the_same_epochs(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = _search(store, tmp_path, picks=[MI], trials=4, pruner="hyperband")
+    assert {t.state.name for t in report.trials} <= {"COMPLETE", "PRUNED"} and len(report.trials) == 4
+    assert report.best_pipeline == MI
+
+
 def test_a_search_resumes_and_refuses_another_data_set_or_student(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         _search(store, tmp_path, picks=[MI], trials=1, study="mine")
@@ -145,6 +152,7 @@ def test_the_ray_backend_runs_the_search_on_ray_tune(tmp_path: Path) -> None:
         assert report.best_pipeline is not None and report.best_pipeline.inter_loss == "mi"
         # ASHA stopped the trials behind MI-α at epoch 1; this process finished them as pruned runs
         assert stopped and set(stopped.values()) == {1}
+        assert [t.user_attrs.get("pick") for t in report.trials].count(1) == 1
     finally:
         ray.shutdown()
 

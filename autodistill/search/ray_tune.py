@@ -89,7 +89,8 @@ def run_ray(
         sampler=optuna.samplers.TPESampler(seed=request.seed),
     )
     epochs = int(request.budget.epochs)
-    setup = {"space": space, "request": request, "task": task, "threads": threads, "trial_fn": trial_fn}
+    setup = {"space": space, "request": request, "task": task, "threads": threads, "trial_fn": trial_fn,
+             "picks": [params_of(p) for p in picks]}  # fmt: skip
     left = None if request.trials is None else request.trials - len(counted(study))
     seconds = None if request.time_budget is None else request.time_budget - spent_seconds(study)
     tuner = tune.Tuner(
@@ -152,6 +153,8 @@ def _record(study: optuna.Study, setup: dict[str, Any], store: RunStore, version
     frozen = _frozen(params, space, outcome, record.status == "failed")
     frozen.set_user_attr("pipeline", describe(planned.config))  # type: ignore[arg-type]
     frozen.set_user_attr("trial_id", planned.trial_id)
+    if params in setup["picks"]:
+        frozen.set_user_attr("pick", setup["picks"].index(params) + 1)
     study.add_trial(frozen)
 
 
