@@ -108,15 +108,16 @@ def search_arm(args: argparse.Namespace, task: TaskData, dataset: str, seed: int
             return predictor_picks(task, shipped, req, picks, lambda _t: None, unseen=True)
 
     report = run_search(req, task, store, featurizer_version=VERSION, picks=first)
-    return [
-        {
-            "state": t.state.name.lower(),
-            "dev": t.value if t.state.name == "COMPLETE" else None,
-            "test": t.user_attrs.get("test_ratio") if t.state.name == "COMPLETE" else None,
-            "seconds": float(t.user_attrs["seconds"]),
-        }
-        for t in report.trials
-    ]
+    rows, seen = [], set()
+    for t in report.trials:  # a repeated pipeline spent no trial (the engine returned its run)
+        if t.user_attrs["trial_id"] in seen:
+            continue
+        seen.add(t.user_attrs["trial_id"])
+        whole = t.state.name == "COMPLETE"
+        rows.append({"state": t.state.name.lower(), "dev": t.value if whole else None,
+                     "test": t.user_attrs.get("test_ratio") if whole else None,
+                     "seconds": float(t.user_attrs["seconds"])})  # fmt: skip
+    return rows
 
 
 def reached(trials: list[dict], target: float) -> int | None:

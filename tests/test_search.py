@@ -10,7 +10,7 @@ from conftest import toy_frame
 
 from autodistill.bridge import make_budget
 from autodistill.search import SearchRequest, params_of, run_search
-from autodistill.space import Pipeline
+from autodistill.space import Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, Trial
 from engine import AutodistillError, EpochCallback, RunResult, TaskData, TaskSpec, TaskType, paths
@@ -169,3 +169,16 @@ def test_the_command_refuses_a_search_without_a_budget_or_with_an_unknown_pruner
         with pytest.raises(SystemExit):
             cli.app(["search", "--dataset", "bbc-news", *args])
         assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_a_repeated_pipeline_spends_no_trial_and_a_converged_sampler_stops(tmp_path: Path) -> None:
+    one_point = SearchSpace(inter_losses=("mse",), mappings=("skip",), pred_losses=("ce",), augmenters=(),
+                            max_stack=0, mixup=(False,))  # fmt: skip
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = run_search(
+            SearchRequest(dataset="toy-a", student="tiny", budget=BUDGET, trials=3), TASK, store,
+            featurizer_version=VERSION, space=one_point, trial_fn=fake_trial, out=tmp_path / "best",
+        )  # fmt: skip
+        assert len(store.trials()) == 1
+    assert len(report.trials) == 11 and len({t.user_attrs["trial_id"] for t in report.trials}) == 1
+    assert "the sampler proposed 10 pipelines in a row it had run" in " ".join(report.notes)

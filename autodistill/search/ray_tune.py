@@ -28,7 +28,7 @@ from optuna.trial import FixedTrial, TrialState
 
 from autodistill.search.request import SearchRequest, make_trial
 from autodistill.search.space import describe, distributions, params_of, suggest_pipeline
-from autodistill.search.study import SECONDS, counted, spent_seconds, study_path
+from autodistill.search.study import SECONDS, counted, distinct_pipelines, spent_seconds, study_path
 from autodistill.space import Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, TrialFn, record_outcome
@@ -91,7 +91,7 @@ def run_ray(
     epochs = int(request.budget.epochs)
     setup = {"space": space, "request": request, "task": task, "threads": threads, "trial_fn": trial_fn,
              "picks": [params_of(p) for p in picks]}  # fmt: skip
-    left = None if request.trials is None else request.trials - len(counted(study))
+    left = None if request.trials is None else request.trials - distinct_pipelines(study)
     seconds = None if request.time_budget is None else request.time_budget - spent_seconds(study)
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(tune_trial, setup=setup), {"cpu": threads}),

@@ -38,7 +38,16 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 from autodistill.bridge import space_for
 from autodistill.search.request import PRUNERS, SearchRequest, make_trial, search_key
 from autodistill.search.space import describe, params_of, suggest_pipeline
-from autodistill.search.study import SECONDS, SearchKey, counted, open_study, spent_seconds, trial_seconds
+from autodistill.search.study import (
+    SECONDS,
+    SearchKey,
+    counted,
+    distinct_pipelines,
+    open_study,
+    repeats_at_end,
+    spent_seconds,
+    trial_seconds,
+)
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
@@ -128,9 +137,15 @@ def _refuse_too_small(request: SearchRequest, study: optuna.Study, estimate: tup
         )
 
 
+#: Proposals in a row of pipelines already run after which a search stops: its sampler has converged.
+MAX_REPEATS = 10
+
+
 def _room_for_another(study: optuna.Study, request: SearchRequest, store: RunStore, key: SearchKey) -> bool:
-    done = counted(study)
-    if request.trials is not None and len(done) >= request.trials:
+    """Trials (distinct pipelines) and seconds left for one more whole trial, and a sampler still exploring."""
+    if request.trials is not None and distinct_pipelines(study) >= request.trials:
+        return False
+    if repeats_at_end(study) >= MAX_REPEATS:
         return False
     if request.time_budget is None:
         return True
@@ -225,6 +240,8 @@ def _report(
             f"the time budget of {request.time_budget:.0f} s was too small for one trial: the shortest took "
             f"{shortest:.0f} s; give --time-budget {math.ceil(shortest)} or more"
         )
+    if repeats_at_end(study) >= MAX_REPEATS:
+        report.notes.append(f"stopped early: the sampler proposed {MAX_REPEATS} pipelines in a row it had run")
     if not whole:
         report.notes.append("no trial ran to its last epoch, so there is no best pipeline yet; raise the budget")
         return report

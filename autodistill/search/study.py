@@ -7,8 +7,9 @@ resumes it. The study records what it was made for; resuming it for another data
 student, teacher or budget is refused in one line that says which.
 
 A trial counts against the budget once it has an outcome (completed, pruned, or failed
-in the engine); a trial left running by a killed search is closed as failed on resume
-and its pipeline queued again (its engine run resumes from its checkpoint).
+in the engine) and runs a pipeline the study has not run before; a trial left running by
+a killed search is closed as failed on resume and its pipeline queued again (its engine
+run resumes from its checkpoint).
 """
 
 from __future__ import annotations
@@ -89,6 +90,23 @@ def _close_interrupted(study: optuna.Study) -> None:
 def counted(study: optuna.Study) -> list[FrozenTrial]:
     """The trials that spent budget: every one with an outcome."""
     return [t for t in study.get_trials(deepcopy=False) if SECONDS in t.user_attrs]
+
+
+def distinct_pipelines(study: optuna.Study) -> int:
+    """How many different pipelines the study has run: TPE over a categorical space may propose one
+    it has run already (the engine returns that run at once), which does not spend a trial."""
+    return len({t.user_attrs.get("trial_id") for t in counted(study)})
+
+
+def repeats_at_end(study: optuna.Study) -> int:
+    """How many of the last trials in a row re-ran a pipeline run before (the sampler has converged)."""
+    seen: set[object] = set()
+    repeats = 0
+    for trial in counted(study):
+        name = trial.user_attrs.get("trial_id")
+        repeats = repeats + 1 if name in seen else 0
+        seen.add(name)
+    return repeats
 
 
 def spent_seconds(study: optuna.Study) -> float:
