@@ -165,6 +165,7 @@ def test_the_command_refuses_a_search_without_a_budget_or_with_an_unknown_pruner
     for args, message in (
         ([], "give a budget: --trials N, --time-budget SECONDS, or both"),
         (["--trials", "2", "--pruner", "median"], "unknown pruner 'median'"),
+        (["--trials", "2", "--workers", "2"], "a local search runs one trial at a time"),
     ):
         with pytest.raises(SystemExit):
             cli.app(["search", "--dataset", "bbc-news", *args])

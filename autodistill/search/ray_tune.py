@@ -81,6 +81,10 @@ def run_ray(
     if started:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // request.workers)
+    if request.workers > 1:  # parallel first trials must not fine-tune the same teacher at once
+        from engine import TEACHER_SETTINGS, finetune_teacher
+
+        finetune_teacher(request.teacher, task, TEACHER_SETTINGS, show_progress=False)
     searcher = OptunaSearch(
         space=partial(define_by_run, space=space),
         metric=METRIC,

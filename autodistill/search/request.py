@@ -56,6 +56,10 @@ class SearchRequest:
             raise choices_error("pruner", self.pruner, tuple(PRUNERS))
         if self.backend not in BACKENDS:
             raise choices_error("search backend", self.backend, BACKENDS)
+        if self.workers < 1 or (self.backend == "local" and self.workers != 1):
+            raise AutodistillError(
+                f"--workers {self.workers}: a local search runs one trial at a time; more need --backend ray"
+            )
 
 
 def search_key(request: SearchRequest) -> SearchKey:
