@@ -73,38 +73,53 @@ def run_ray(
     on_status: Callable[[str], None],
 ) -> int:
     """Run the rest of the budget on Ray Tune, then record every trial; returns how many ran."""
+    left = None if request.trials is None else request.trials - distinct_pipelines(study)
+    seconds = None if request.time_budget is None else request.time_budget - spent_seconds(study)
+    if (left is not None and left <= 0) or (seconds is not None and seconds <= 0):
+        return 0
     ray, tune = _import_ray()
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
-
     started = not ray.is_initialized()
     if started:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // request.workers)
-    if request.workers > 1:  # parallel first trials must not fine-tune the same teacher at once
-        from engine import TEACHER_SETTINGS, finetune_teacher
+    try:
+        threads = max(1, int(ray.cluster_resources().get("CPU", 1)) // request.workers)
+        if request.workers > 1:  # parallel first trials must not fine-tune the same teacher at once
+            from engine import TEACHER_SETTINGS, finetune_teacher
 
-        finetune_teacher(request.teacher, task, TEACHER_SETTINGS, show_progress=False)
+            finetune_teacher(request.teacher, task, TEACHER_SETTINGS, show_progress=False)
+        setup = {"space": space, "request": request, "task": task, "threads": threads, "trial_fn": trial_fn,
+                 "picks": [params_of(p) for p in picks]}  # fmt: skip
+        grid = _tuner(tune, study, setup, left, seconds).fit()
+        for result in grid:
+            _record(study, setup, store, version, result)
+            on_status(f"trial {len(counted(study))}: {study.trials[-1].state.name.lower()}")
+    finally:
+        if started:
+            ray.shutdown()
+    return len(grid)
+
+
+def _tuner(tune: Any, study: optuna.Study, setup: dict[str, Any], left: int | None, seconds: float | None) -> Any:
+    """Ray Tune's run: TPE through OptunaSearch (the picks first), ASHA over epochs, the budget left."""
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    request = setup["request"]
     searcher = OptunaSearch(
-        space=partial(define_by_run, space=space),
+        space=partial(define_by_run, space=setup["space"]),
         metric=METRIC,
         mode="max",
-        points_to_evaluate=[params_of(p) for p in picks] or None,
+        points_to_evaluate=setup["picks"] or None,
         sampler=optuna.samplers.TPESampler(seed=request.seed),
     )
-    epochs = int(request.budget.epochs)
-    setup = {"space": space, "request": request, "task": task, "threads": threads, "trial_fn": trial_fn,
-             "picks": [params_of(p) for p in picks]}  # fmt: skip
-    left = None if request.trials is None else request.trials - distinct_pipelines(study)
-    seconds = None if request.time_budget is None else request.time_budget - spent_seconds(study)
-    tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(tune_trial, setup=setup), {"cpu": threads}),
+    return tune.Tuner(
+        tune.with_resources(tune.with_parameters(tune_trial, setup=setup), {"cpu": setup["threads"]}),
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode="max",
             search_alg=searcher,
             # one report per epoch, then the whole result: max_t leaves room for that last report
-            scheduler=ASHAScheduler(max_t=epochs + 1, grace_period=1, reduction_factor=3),
+            scheduler=ASHAScheduler(max_t=int(request.budget.epochs) + 1, grace_period=1, reduction_factor=3),
             num_samples=left if left is not None else -1,
             time_budget_s=seconds,
             max_concurrent_trials=request.workers,
@@ -115,15 +130,6 @@ def run_ray(
             verbose=0,
         ),
     )
-    try:
-        grid = tuner.fit()
-        for result in grid:
-            _record(study, setup, store, version, result)
-            on_status(f"trial {len(counted(study))}: {study.trials[-1].state.name.lower()}")
-    finally:
-        if started:
-            ray.shutdown()
-    return len(grid)
 
 
 def _import_ray() -> tuple[Any, Any]:
