@@ -204,6 +204,8 @@ class TrialRecord:
     and the scores are None). ``budget`` and ``config`` are JSON-ready mappings. Scores
     are on dev, ``test_*`` on the test split (None before it was read); ``dev_curve`` is
     the dev score after each epoch, from which the study finds where a baseline plateaus.
+    ``pruned_after_epoch``: a search's pruner stopped the run there (its scores are the best
+    of the epochs it ran, so it has no ``runs`` row: the predictor learns from whole runs).
     """
 
     trial_id: str
@@ -226,6 +228,7 @@ class TrialRecord:
     test_ratio: float | None = None
     dev_curve: tuple[float, ...] | None = None
     fidelity: str | None = None
+    pruned_after_epoch: int | None = None
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -250,6 +253,7 @@ class TrialRecord:
             self.test_ratio,
             json.dumps(list(self.dev_curve)) if self.dev_curve is not None else None,
             self.fidelity,
+            self.pruned_after_epoch,
         )
 
 
@@ -344,6 +348,7 @@ def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
         test_ratio=_optional(row, "test_ratio", float),
         dev_curve=tuple(json.loads(curve)) if (curve := _optional(row, "dev_curve", str)) else None,
         fidelity=_optional(row, "fidelity", str),
+        pruned_after_epoch=_optional(row, "pruned_after_epoch", int),
     )
 
 

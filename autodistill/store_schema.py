@@ -18,7 +18,8 @@ from engine import AutodistillError
 #: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
 #: 3: runs and trials keep the test split's scores beside the dev ones, and runs their budget
 #: (fidelity, seed, training examples, epochs, tokens); see :func:`_migrate_test_scores`.
-SCHEMA_VERSION = 3
+#: 4: ``trials.pruned_after_epoch``: a search's trial stopped early by its pruner (added on open).
+SCHEMA_VERSION = 4
 STORE_FORMAT = "autodistill-runs"
 
 SCHEMA = """
@@ -96,7 +97,8 @@ CREATE TABLE IF NOT EXISTS trials (
     teacher_test_score REAL,
     test_ratio REAL,
     dev_curve TEXT,
-    fidelity TEXT
+    fidelity TEXT,
+    pruned_after_epoch INTEGER
 );
 """
 
@@ -162,6 +164,7 @@ TRIAL_COLUMNS = [
     "code_version",
     "updated_at",
     *TRIAL_COLUMNS_V3,
+    "pruned_after_epoch",
 ]
 
 
@@ -208,6 +211,8 @@ def create_tables(conn: sqlite3.Connection, version: int) -> None:
         _migrate_v1(conn)
     if version < 3:
         _migrate_test_scores(conn)
+    if version < 4:
+        _add_pruned_column(conn)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
@@ -249,3 +254,10 @@ def _migrate_test_scores(conn: sqlite3.Connection) -> None:
         "UPDATE runs SET fidelity = 'cheap' WHERE source = 'ours' AND train_examples <= ? AND max_length <= ?",
         CHEAP_CAP,
     )
+
+
+def _add_pruned_column(conn: sqlite3.Connection) -> None:
+    """Schema 4 logs where a search's pruner stopped a trial; earlier trials all ran to the end (NULL)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
+    if "pruned_after_epoch" not in columns:
+        conn.execute("ALTER TABLE trials ADD COLUMN pruned_after_epoch INTEGER")

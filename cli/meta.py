@@ -234,3 +234,46 @@ def recommend_command(
                 rec, task, runs_store, top=run_top, random_n=vs_random, seed=seed, budget=budget
             )
             render.versus_random(results, group_stats(results))
+
+
+@typer_app.command("search")
+@with_flags(budget=BUDGET)
+def search_command(
+    dataset: DatasetOpt,
+    budget: TrainSettings,
+    student: StudentOpt = "tiny",
+    trials: Annotated[int | None, typer.Option(help="how many trials in all (a resume counts earlier ones)")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="seconds of trials in all (a resume counts)")] = None,
+    picks: Annotated[int, typer.Option(help="the predictor's top N picks run first (0: none)")] = 3,
+    pruner: Annotated[str, typer.Option(help="pruning over epochs: halving | hyperband | none")] = "halving",
+    backend: Annotated[str, typer.Option(help="local (one trial at a time, here) | ray (Ray Tune)")] = "local",
+    workers: Annotated[int, typer.Option(help="trials at a time (ray)")] = 1,
+    teacher: TeacherOpt = "minilm-l6",
+    seed: Annotated[int, typer.Option(help="seed of the sampler")] = 0,
+    study: Annotated[
+        str | None, typer.Option(help="resume this study (default: named after data set, student and budget)")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="where the best student goes (default: <home>/search/)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Search the Distiller space for one data set and student: the predictor's picks first, then TPE with
+    successive-halving pruning over epochs; every trial is stored; resumable (beyond the paper)."""
+    from autodistill.baseline import BaselineSettings
+    from autodistill.features import featurizer_version
+    from autodistill.search import SearchRequest, predictor_picks, run_search
+    from autodistill.store import open_store
+    from engine import load_task
+
+    request = SearchRequest(
+        dataset=dataset, student=student, budget=budget, teacher=teacher, trials=trials, time_budget=time_budget,
+        seed=seed, pruner=pruner, backend=backend, workers=workers, study=study,
+    )  # fmt: skip
+    request.check()
+    task = load_task(dataset)
+    with open_store(store) as runs_store:
+        report = run_search(
+            request, task, runs_store, featurizer_version=featurizer_version(BaselineSettings().model),
+            picks=lambda: predictor_picks(task, runs_store, request, picks, render.say), out=out,
+            on_status=render.say,
+        )  # fmt: skip
+    render.search(report, runs_store.path)

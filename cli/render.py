@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from autodistill.features import Featurized
     from autodistill.recommend import Recommendation
+    from autodistill.search import SearchReport
     from autodistill.space import Pipeline
     from autodistill.sweep import SweepReport, Trial
     from engine import RunResult
@@ -286,3 +287,28 @@ def versus_random(results: pd.DataFrame, stats: Mapping[str, tuple[float, float,
     for row in results.itertuples():
         if row.error:
             say(f"  failed ({row.group}): {row.error}")
+
+
+def search(report: SearchReport, store_path: Any) -> None:
+    """The study's trials in order (picks marked), then the best pipeline on dev with its test ratio. A
+    pruned trial's ratios are those of its best epoch before it was stopped."""
+    table = Table("#", "pick", "pipeline", "state", "epochs", "dev ratio", "test ratio", "seconds",
+                  title=f"search {report.study_name} (ratio = student / teacher score)")  # fmt: skip
+    for t in report.trials:
+        pipeline = t.user_attrs.get("pipeline", "")
+        table.add_row(
+            str(t.number + 1), fmt(t.user_attrs.get("pick")), pipeline, t.state.name.lower(),
+            fmt(t.user_attrs.get("epochs")), fmt(t.user_attrs.get("dev_ratio")), fmt(t.user_attrs.get("test_ratio")),
+            fmt(float(t.user_attrs["seconds"]), 0),
+        )  # fmt: skip
+    console.print(table)
+    for note in report.notes:
+        say(note)
+    if report.best is not None and report.best_pipeline is not None:
+        best = report.best
+        say(
+            f"best on dev: {describe(report.best_pipeline)}, dev ratio {fmt(best.value)}, "
+            f"test ratio {fmt(best.user_attrs.get('test_ratio'))} (trial {best.number + 1})"
+        )
+        say(f"its student: {report.exported} (ONNX: `autodistill export --model {report.exported} --format onnx`)")
+    say(f"{report.ran} trials run now, {len(report.trials)} in the study; every trial is in the store {store_path}")

@@ -18,6 +18,7 @@ from engine.kd.losses import INTER_LOSSES
 from engine.kd.mapping import MAPPINGS
 from engine.models.zoo import load_task_model
 from engine.pipelines.predict import predict_file
+from engine.pipelines.result import run_id
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
 TRAIN = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 16}
@@ -89,6 +90,26 @@ def test_rerunning_a_finished_run_returns_the_stored_result(toy_task):
     first = engine_run.run(config, task=toy_task, show_progress=False)
     again = engine_run.run(config, task=toy_task, show_progress=False)
     assert again.wall_seconds == first.wall_seconds  # loaded, not retrained
+
+
+def test_an_epoch_callback_stops_a_run_which_is_complete_and_carries_on_when_called_again(toy_task):
+    config = _config(mapping="skip", inter_loss="mse", train={**TRAIN, "epochs": 3})
+    heard: list[tuple[int, float]] = []
+
+    def stop_at_once(epoch: int, score: float) -> bool:
+        heard.append((epoch, score))
+        return True
+
+    pruned = engine_run.run(config, task=toy_task, show_progress=False, on_epoch=stop_at_once)
+    assert heard == [(1, pruned.student_score)] and pruned.pruned_after_epoch == 1 and len(pruned.history) == 1
+    # a complete result: the best student so far, scored on test and exported, under the config's run id
+    assert pruned.test_ratio is not None and (Path(pruned.output_dir) / "student" / "config.json").exists()
+    assert pruned.run_id == run_id(config, "distill") and Path(pruned.output_dir).name.endswith(pruned.run_id)
+    epochs: list[int] = []
+    full = engine_run.run(config, task=toy_task, show_progress=False, on_epoch=lambda e, _s: bool(epochs.append(e)))
+    assert epochs == [1, 2, 3]  # resumed from its checkpoint: told where it stood first, then each new epoch
+    assert full.pruned_after_epoch is None and [h["epoch"] for h in full.history] == [1, 2, 3]
+    assert full.output_dir == pruned.output_dir and not (Path(full.output_dir) / "work").exists()
 
 
 def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):

@@ -13,7 +13,15 @@ import pytest
 
 from autodistill.reference import PAPER_FEATURIZER, import_reference
 from autodistill.space import Pipeline
-from autodistill.store import SCHEMA_VERSION, DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
+from autodistill.store import (
+    SCHEMA_VERSION,
+    DatasetFeatures,
+    ModelDescriptor,
+    RunRecord,
+    RunStore,
+    TrialRecord,
+    trial_from_row,
+)
 from autodistill.store_schema import BUDGET_COLUMNS, TEST_COLUMNS, TRIAL_COLUMNS_V3
 from engine import AutodistillError
 
@@ -256,7 +264,7 @@ def _as_schema_2(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         for column in (*TEST_COLUMNS, *BUDGET_COLUMNS):
             conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
-        for column in TRIAL_COLUMNS_V3:
+        for column in (*TRIAL_COLUMNS_V3, "pruned_after_epoch"):
             conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
@@ -312,3 +320,17 @@ def test_the_shipped_dev_only_study_imports_with_its_budget_and_cheap_fidelity(t
     assert len(runs) >= 340 and runs["test_score"].isna().all()
     assert set(runs["fidelity"]) == {"cheap"} and set(runs["seed"]) == {42} and set(runs["max_length"]) == {48}
     assert runs["train_examples"].between(1, 192).all()
+
+
+def test_a_schema_3_store_gains_the_pruned_column_on_open_and_keeps_its_trials(tmp_path: Path) -> None:
+    path = tmp_path / "v3.sqlite"
+    trial = {"kind": "distill", "dataset": "toy", "student_name": "tiny", "budget": {}, "config": {}}
+    with RunStore(path) as store:
+        store.record_trial(TrialRecord(trial_id="old", status="done", **trial))
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE trials DROP COLUMN pruned_after_epoch")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with RunStore(path) as store:
+        store.record_trial(TrialRecord(trial_id="new", status="done", pruned_after_epoch=2, **trial))
+        logged = {row["trial_id"]: trial_from_row(row) for row in store.trials().to_dict("records")}
+    assert logged["old"].pruned_after_epoch is None and logged["new"].pruned_after_epoch == 2

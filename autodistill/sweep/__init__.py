@@ -15,7 +15,7 @@ decision apart from the machinery:
 from autodistill.sweep.backends import BACKENDS
 from autodistill.sweep.execute import Outcome, TrialFn, available_cpus, error_line, execute_trial
 from autodistill.sweep.plan import Trial, parse_students, plan, plan_datasets, sample_configs, trial_id
-from autodistill.sweep.runner import SweepReport, ensure_features, run_sweep, run_trials
+from autodistill.sweep.runner import SweepReport, ensure_features, record_outcome, run_sweep, run_trials
 
 __all__ = [
     "BACKENDS",
@@ -30,6 +30,7 @@ __all__ = [
     "parse_students",
     "plan",
     "plan_datasets",
+    "record_outcome",
     "run_sweep",
     "run_trials",
     "sample_configs",

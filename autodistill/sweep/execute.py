@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import engine
 from autodistill.sweep.plan import Trial
-from engine import AutodistillError, TaskData
+from engine import AutodistillError, EpochCallback, TaskData
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,11 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}{at}" if message else f"{type(exc).__name__}{at}"
 
 
-def execute_trial(trial: Trial, threads: int | None = None, task: TaskData | None = None) -> Outcome:
-    """Run one trial through the engine's public API; a failure comes back as an error line, never raised."""
+def execute_trial(
+    trial: Trial, threads: int | None = None, task: TaskData | None = None, on_epoch: EpochCallback | None = None
+) -> Outcome:
+    """Run one trial through the engine's public API; a failure comes back as an error line, never raised.
+    ``on_epoch`` (a search's pruner) hears each epoch's dev score and may stop the run there."""
     import torch
 
     if threads:
@@ -52,7 +55,7 @@ def execute_trial(trial: Trial, threads: int | None = None, task: TaskData | Non
     started = time.perf_counter()
     entry = engine.run if trial.kind == "distill" else engine.finetune  # looked up now, so tests can replace them
     try:
-        result = entry(trial.engine, show_progress=False, task=task)
+        result = entry(trial.engine, show_progress=False, task=task, on_epoch=on_epoch)
     except Exception as exc:  # a failed trial must not stop the sweep
         return Outcome(trial.trial_id, None, error_line(exc), time.perf_counter() - started)
     return Outcome(trial.trial_id, result, None, time.perf_counter() - started)

@@ -99,8 +99,10 @@ def _describe(config: Pipeline) -> str:
     return f"{config.inter_level}/{config.mapping}/{config.pred_loss}/{config.policy}"
 
 
-def _record(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> TrialRecord:
-    """Log one outcome (and store its run) in one transaction."""
+def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> TrialRecord:
+    """Log one outcome (and store its run) in one transaction: the path every trial takes into the
+    store, a sweep's or a search's. A run a search's pruner stopped early is logged with the epoch
+    it stopped at and gets no ``runs`` row (the predictor learns from whole runs only)."""
     common = {
         "trial_id": trial.trial_id,
         "kind": trial.kind,
@@ -114,7 +116,8 @@ def _record(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> Tr
     run: RunRecord | None = None
     result = outcome.result
     error = outcome.error
-    if error is None and trial.kind == "distill":
+    pruned = getattr(result, "pruned_after_epoch", None)
+    if error is None and trial.kind == "distill" and pruned is None:
         try:
             run = record_from_result(result, featurizer_version=version, fidelity=trial.fidelity)  # type: ignore[arg-type]
         except AutodistillError as exc:
@@ -133,6 +136,7 @@ def _record(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> Tr
             teacher_test_score=teacher_test,
             test_ratio=test_ratio,
             dev_curve=tuple(epoch[result.metric] for epoch in result.history),  # type: ignore[union-attr]
+            pruned_after_epoch=pruned,
             **common,
         )
     store.record_trial(record, run)
@@ -212,7 +216,7 @@ def run_trials(
         failures = 0
         for phase in phases:
             for trial, outcome in runner.map(phase):
-                record = _record(store, trial, outcome, featurizer_version)
+                record = record_outcome(store, trial, outcome, featurizer_version)
                 report.records[trial.trial_id] = record
                 report.ran += 1
                 failures += record.status == "failed"

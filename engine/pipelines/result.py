@@ -56,6 +56,9 @@ class RunResult:
     test_ratio: float | None = None
     # Seconds per step of the run (engine.pipelines.timing), their sum about wall_seconds.
     phases: dict[str, float] = field(default_factory=dict)
+    # Set when an epoch callback (a search's pruner) stopped the run after this epoch, before its
+    # last: the scores are then the best of the epochs it ran. None: it ran all its epochs.
+    pruned_after_epoch: int | None = None
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:

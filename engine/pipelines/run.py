@@ -10,7 +10,13 @@ configured Eq. 1 objective, and leaves behind what a user keeps:
 
 Runs are keyed by their config, so rerunning an interrupted command resumes it
 from its checkpoint, and rerunning a finished one returns the stored result. The
-meta layer (sweeps, recommendations) calls only :func:`run` and :func:`finetune`.
+meta layer (sweeps, recommendations, searches) calls only :func:`run` and :func:`finetune`.
+
+An ``on_epoch`` callback (:data:`engine.training.trainer.EpochCallback`) hears each epoch's
+dev score and may stop the run there: the run then ends as any run does (the best student
+so far, scored on test, exported) with ``pruned_after_epoch`` set, and keeps its checkpoint,
+so calling it again carries on from there like an interrupted run. The callback is no part
+of the config, so it leaves the run id alone.
 
 The steps: :func:`prepare` (data, teacher, student, encoded splits), one objective
 builder (:data:`OBJECTIVES`: the no-KD baseline, single-teacher KD, or a team),
@@ -50,7 +56,14 @@ from engine.teachers.team import Team, prepare_team
 from engine.tracking import Tracking, open_tracking
 from engine.training import distributed
 from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
-from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
+from engine.training.trainer import (
+    EpochCallback,
+    Objective,
+    Trainer,
+    TrainResult,
+    evaluate_model,
+    seed_everything,
+)
 
 
 def run(
@@ -59,9 +72,10 @@ def run(
     output_dir: Path | None = None,
     show_progress: bool = True,
     task: TaskData | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> RunResult:
     """Distil ``config.student`` from ``config.teacher`` on ``config.dataset`` (Eq. 1)."""
-    return _execute(config, "distill", output_dir, show_progress, task)
+    return _execute(config, "distill", output_dir, show_progress, task, on_epoch)
 
 
 def finetune(
@@ -70,9 +84,10 @@ def finetune(
     output_dir: Path | None = None,
     show_progress: bool = True,
     task: TaskData | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> RunResult:
     """The no-KD baseline: the same student and settings, trained on labels alone."""
-    return _execute(config, "finetune", output_dir, show_progress, task)
+    return _execute(config, "finetune", output_dir, show_progress, task, on_epoch)
 
 
 @dataclass
@@ -103,12 +118,19 @@ class Prepared:
 
 
 def _execute(
-    config: DistillConfig, kind: str, output_dir: Path | None, show_progress: bool, task: TaskData | None
+    config: DistillConfig,
+    kind: str,
+    output_dir: Path | None,
+    show_progress: bool,
+    task: TaskData | None,
+    on_epoch: EpochCallback | None,
 ) -> RunResult:
     check_components(config)
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
     if (output_dir / RESULT_FILE).exists():
-        return RunResult.load(output_dir)
+        stored = RunResult.load(output_dir)
+        if stored.pruned_after_epoch is None:
+            return stored  # a stopped run carries on from its checkpoint instead
     started, clock = time.perf_counter(), Clock()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +140,7 @@ def _execute(
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     tracked = config.model_dump(mode="json")
     with open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking:
-        trainer = build_trainer(prepared, objective, train, output_dir, tracking)
+        trainer = build_trainer(prepared, objective, train, output_dir, tracking, on_epoch)
         with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
             fitted = trainer.fit()
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
@@ -279,7 +301,12 @@ OBJECTIVES: dict[str, Callable[[Prepared], tuple[Objective, EncodedSplit]]] = {
 
 
 def build_trainer(
-    prepared: Prepared, objective: Objective, train: EncodedSplit, output_dir: Path, tracking: Tracking | None = None
+    prepared: Prepared,
+    objective: Objective,
+    train: EncodedSplit,
+    output_dir: Path,
+    tracking: Tracking | None = None,
+    on_epoch: EpochCallback | None = None,
 ) -> Trainer:
     """The one training loop; augmented runs add the feed of augmented copies."""
     extra = {} if prepared.feed is None else {"feed": prepared.feed}
@@ -295,6 +322,7 @@ def build_trainer(
         show_progress=prepared.show_progress,
         description=f"{prepared.kind} {prepared.config.student} on {prepared.spec.name}",
         tracking=tracking,
+        on_epoch=on_epoch,
         **extra,
     )
 
@@ -341,6 +369,7 @@ def collect(
         teacher_hidden=teacher.config.hidden_size,
         train_examples=len(trainer.train_split),
         best_epoch=fitted.best_epoch,
+        pruned_after_epoch=fitted.stopped_after_epoch,
         train_seconds=fitted.train_seconds,
         wall_seconds=0.0,
         examples_per_second=fitted.examples_per_second,
@@ -407,14 +436,16 @@ def publish(
     prepared: Prepared, student: PreTrainedModel, result: RunResult, output_dir: Path, clock: Clock, started: float
 ) -> None:
     """Save the student, then ``result.json`` with the wall time and its phases (last: it marks
-    the run complete); drop the work folder."""
+    the run complete); drop the work folder, unless the run was stopped early (its checkpoint
+    lets a later call carry on)."""
     if distributed.is_main():
         with clock("saving"):
             save_student(student, prepared.tokenizer, prepared.spec, result, output_dir / "student")
         result.phases = clock.rounded()
         result.wall_seconds = time.perf_counter() - started
         (output_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=2))
-        shutil.rmtree(output_dir / "work", ignore_errors=True)
+        if result.pruned_after_epoch is None:
+            shutil.rmtree(output_dir / "work", ignore_errors=True)
     distributed.barrier()
 
 

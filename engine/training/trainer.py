@@ -13,7 +13,9 @@ outputs come from). The loop itself owns what every run needs:
 * evaluation each epoch with the task's metrics, keeping the best student;
 * reporting each of Eq. 1's terms, the learning rate, the dev metrics and the throughput to
   the run's tracking backends (``train.report_to``; none by default);
-* a stop with the step number on a non-finite loss, keeping the last good checkpoint.
+* a stop with the step number on a non-finite loss, keeping the last good checkpoint;
+* an optional :data:`EpochCallback`, told each epoch's dev score, which may stop the run early
+  (a search's pruner); a resumed run first tells it the last epoch it finished.
 """
 
 from __future__ import annotations
@@ -57,6 +59,12 @@ class Objective(Protocol):
     def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the loss and a few named components to log."""
         ...
+
+
+#: Told each finished epoch (1-based) and its dev score (the task's metric); returning True stops the
+#: run after that epoch with the best student so far. What a search's multi-fidelity pruner needs,
+#: without the engine knowing the search: the caller keeps its own state in the callable.
+EpochCallback = Callable[[int, float], bool]
 
 
 def seed_everything(seed: int) -> None:
@@ -104,6 +112,7 @@ class TrainResult:
     train_seconds: float
     examples_per_second: float
     history: list[dict[str, float]] = field(default_factory=list)
+    stopped_after_epoch: int | None = None  # set when the epoch callback stopped it before its last epoch
 
 
 class Trainer:
@@ -123,8 +132,10 @@ class Trainer:
         show_progress: bool = True,
         description: str = "training",
         tracking: Tracking | None = None,
+        on_epoch: EpochCallback | None = None,
     ) -> None:
         self.spec, self.train_split, self.dev_split = spec, train, dev
+        self.on_epoch = on_epoch
         self.tracking = tracking or Tracking()
         self.settings, self.objective, self.pad_id = settings, objective, pad_id
         self.workdir = Path(workdir)
@@ -241,9 +252,10 @@ class Trainer:
             epoch, batch_pos, step = (state["position"][k] for k in ("epoch", "batch", "step"))
             history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
         self._seen, self._train_time = 0, 0.0
+        stop = self._asks_to_stop(history)  # a resumed run: the caller hears where it stands first
         with self._progress() as progress:
             task = progress.add_task(self.description, total=self.schedule.total_steps, completed=step)
-            while epoch < self.epochs:
+            while epoch < self.epochs and not stop:
                 step, terms = self._train_epoch(
                     epoch, batch_pos, step, history, best, lambda s: progress.update(task, completed=s)
                 )
@@ -258,6 +270,7 @@ class Trainer:
                 distributed.barrier()  # the best weights are on disk before any process reads them
                 epoch, batch_pos = epoch + 1, 0
                 self._save_checkpoint(epoch=epoch, batch=0, step=step, history=history, best=best)
+                stop = self._asks_to_stop(history)
         best_metrics = next(h for h in history if h["epoch"] == best[1])
         self.accelerator.unwrap_model(self.student).load_state_dict(
             torch.load(self.best_path, map_location="cpu", weights_only=True)
@@ -272,7 +285,17 @@ class Trainer:
             train_seconds=self._elapsed(),
             examples_per_second=self._seen * self.accelerator.num_processes / max(self._train_time, 1e-9),
             history=history,
+            stopped_after_epoch=int(history[-1]["epoch"]) if stop and epoch < self.epochs else None,
         )
+
+    def _asks_to_stop(self, history: list[dict[str, float]]) -> bool:
+        """The epoch callback's answer on the last finished epoch (asked on the main process, its
+        answer shared with the others, so that every process stops together)."""
+        if self.on_epoch is None or not history:
+            return False
+        last = history[-1]
+        answer = self.on_epoch(int(last["epoch"]), float(last[self.spec.metric])) if distributed.is_main() else False
+        return bool(distributed.from_main(int(bool(answer))))
 
     def _train_epoch(
         self, epoch: int, batch_pos: int, step: int, history: list, best: tuple[float, int], on_step: Callable

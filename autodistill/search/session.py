@@ -1,0 +1,263 @@
+"""``autodistill search``: the predictor's picks first, then TPE with pruning over epochs, every trial stored.
+
+Beyond the paper. AutoDistiller's picks are a prior; a search then learns from this
+data set's own results:
+
+1. the predictor's top picks are queued first (Optuna's ``enqueue_trial``), so a
+   search never does worse than running them;
+2. then Optuna's TPE sampler proposes pipelines from the trials so far
+   (:mod:`autodistill.search.space`: the Distiller space, α only for MI-α);
+3. each trial reports its dev score after every epoch through the engine's epoch
+   callback; a multi-fidelity pruner (:data:`PRUNERS`: asynchronous successive halving
+   by default, or Hyperband) stops the unpromising ones, which still end as complete
+   runs of the epochs they ran;
+4. every trial goes into the runs store through the sweep's record path
+   (:func:`autodistill.sweep.record_outcome`), so the meta-dataset grows with use;
+5. the best completed trial is chosen on dev (the distillation ratio), reported with
+   its test ratio, and its student is exported.
+
+Budgets are trials, seconds, or both (whichever ends first), counted over the whole
+study, so a resumed search finishes what is left (:mod:`autodistill.search.study`).
+Locally trials run one after another in this process; ``backend="ray"`` hands them to
+Ray Tune (:mod:`autodistill.search.ray_tune`).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import cast
+
+import optuna
+from optuna.trial import FrozenTrial, Trial, TrialState
+
+from autodistill.bridge import space_for
+from autodistill.search.request import PRUNERS, SearchRequest, make_trial, search_key
+from autodistill.search.space import describe, params_of, suggest_pipeline
+from autodistill.search.study import (
+    SECONDS,
+    SearchKey,
+    counted,
+    distinct_pipelines,
+    open_study,
+    repeats_at_end,
+    spent_seconds,
+    trial_seconds,
+)
+from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
+from autodistill.store import RunStore
+from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
+from autodistill.sweep import Trial as SweepTrial
+from engine import AutodistillError, RunResult, TaskData, paths
+
+
+@dataclass
+class SearchReport:
+    """The study's trials, the best on dev with its test ratio, and where its student went."""
+
+    study_name: str
+    trials: list[FrozenTrial]
+    ran: int = 0
+    best: FrozenTrial | None = None
+    best_pipeline: Pipeline | None = None
+    exported: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def predictor_picks(
+    task: TaskData,
+    store: RunStore,
+    request: SearchRequest,
+    top: int,
+    on_status: Callable[[str], None],
+    unseen: bool = False,
+) -> list[Pipeline]:
+    """AutoDistiller's top ``top`` pipelines for this data set and student (:func:`autodistill.recommend.recommend`);
+    ``unseen`` leaves the data set's own runs out of the predictor's training (held-out measurements)."""
+    from autodistill.recommend import recommend
+
+    if top < 1:
+        return []
+    rec = recommend(
+        task, store, dataset=request.dataset, teacher=request.teacher, student=request.student, top=top,
+        budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status,
+    )  # fmt: skip
+    return [pick.config for pick in rec.picks]
+
+
+def run_search(
+    request: SearchRequest,
+    task: TaskData,
+    store: RunStore,
+    *,
+    featurizer_version: str,
+    picks: Callable[[], Sequence[Pipeline]] = lambda: (),
+    space: SearchSpace = DEFAULT_SPACE,
+    trial_fn: TrialFn = execute_trial,
+    out: Path | None = None,
+    on_status: Callable[[str], None] = lambda _text: None,
+) -> SearchReport:
+    """Search ``request`` on ``task``; ``picks`` is asked only when the study is new (the predictor is costly)."""
+    request.check()
+    space = space_for(task.spec.task_type, space)
+    key = search_key(request)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate/group TPE
+        sampler = optuna.samplers.TPESampler(seed=request.seed, multivariate=True, group=True, n_startup_trials=5)
+    study = open_study(key, request.study, sampler, PRUNERS[request.pruner](key.budget["epochs"]))
+    _refuse_too_small(request, study, trial_seconds(study, store, key))  # before the costly predictor
+    first = picks() if not study.trials else ()
+    if first:
+        on_status(f"the predictor's top {len(first)} picks run first")
+    if request.backend == "ray":
+        from autodistill.search.ray_tune import run_ray
+
+        ran = run_ray(study, request, space, task, store, featurizer_version, first, trial_fn, on_status)
+    else:
+        for rank, pipeline in enumerate(first, start=1):
+            study.enqueue_trial(params_of(pipeline), user_attrs={"pick": rank})
+        ran = _run_local(study, request, space, task, store, featurizer_version, trial_fn, on_status)
+    return _report(study, request, space, ran, out)
+
+
+def _refuse_too_small(request: SearchRequest, study: optuna.Study, estimate: tuple[float, str] | None) -> None:
+    """A new search whose time budget cannot fit one whole trial, by what one took before, is refused
+    up front (a resumed one just stops when its budget is spent)."""
+    if request.time_budget is None or estimate is None or counted(study):
+        return
+    seconds, source = estimate
+    if request.time_budget < seconds:
+        raise AutodistillError(
+            f"a time budget of {request.time_budget:.0f} s is too small for one trial: one takes about "
+            f"{seconds:.0f} s here ({source}); give --time-budget {math.ceil(seconds)} or more"
+        )
+
+
+#: Proposals in a row of pipelines already run after which a search stops: its sampler has converged.
+MAX_REPEATS = 10
+
+
+def _room_for_another(study: optuna.Study, request: SearchRequest, store: RunStore, key: SearchKey) -> bool:
+    """Trials (distinct pipelines) and seconds left for one more whole trial, and a sampler still exploring."""
+    if request.trials is not None and distinct_pipelines(study) >= request.trials:
+        return False
+    if repeats_at_end(study) >= MAX_REPEATS:
+        return False
+    if request.time_budget is None:
+        return True
+    estimate = trial_seconds(study, store, key)
+    return spent_seconds(study) + (estimate[0] if estimate else 0.0) <= request.time_budget
+
+
+def _run_local(
+    study: optuna.Study,
+    request: SearchRequest,
+    space: SearchSpace,
+    task: TaskData,
+    store: RunStore,
+    version: str,
+    trial_fn: TrialFn,
+    on_status: Callable[[str], None],
+) -> int:
+    """Ask, run through the engine with the pruner listening, record, tell; until the budget is spent."""
+    key, ran = search_key(request), 0
+    while _room_for_another(study, request, store, key):
+        trial = study.ask()
+        pipeline = suggest_pipeline(trial, space)
+        planned, listener = make_trial(request, pipeline), Pruning(trial)
+        outcome = trial_fn(planned, None, task, on_epoch=listener)  # type: ignore[call-arg]
+        record = record_outcome(store, planned, outcome, version)
+        tell(study, trial, planned, outcome, record.status == "failed", listener.heard)
+        ran += 1
+        on_status(_line(len(counted(study)), pipeline, study.trials[trial.number]))
+    return ran
+
+
+@dataclass
+class Pruning:
+    """The engine's epoch callback for one trial: report the dev score, stop where the pruner says.
+    Intermediate values are student dev scores (the teacher's is the same for every trial)."""
+
+    trial: Trial
+    heard: bool = False
+
+    def __call__(self, epoch: int, score: float) -> bool:
+        self.heard = True
+        self.trial.report(score, epoch)
+        return self.trial.should_prune()
+
+
+def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcome, failed: bool, heard: bool) -> None:
+    """Close ``trial`` with its outcome: the dev ratio of a whole run, pruned, or failed. A run the
+    engine had stored whole (``heard`` no epoch) reports its history, so the pruner sees it too."""
+    trial.set_user_attr("trial_id", planned.trial_id)
+    trial.set_user_attr("pipeline", describe(planned.config))  # type: ignore[arg-type]
+    trial.set_user_attr(SECONDS, outcome.seconds)
+    if failed or outcome.result is None:
+        trial.set_user_attr("error", outcome.error or "not recorded")
+        study.tell(trial, state=TrialState.FAIL)
+        return
+    result = cast(RunResult, outcome.result)
+    if not heard:
+        for row in result.history:
+            trial.report(float(row[result.metric]), int(row["epoch"]))
+    for name, value in (("dev_ratio", result.ratio), ("test_ratio", result.test_ratio),
+                        ("output_dir", result.output_dir), ("epochs", len(result.history))):  # fmt: skip
+        trial.set_user_attr(name, value)
+    if result.pruned_after_epoch is not None:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, result.ratio)
+
+
+def _line(number: int, pipeline: Pipeline, trial: FrozenTrial) -> str:
+    what = describe(pipeline)
+    if trial.state == TrialState.COMPLETE:
+        return f"trial {number}: {what}: dev ratio {trial.value:.3f}"
+    if trial.state == TrialState.PRUNED:
+        return f"trial {number}: {what}: pruned after epoch {trial.user_attrs.get('epochs')}"
+    return f"trial {number}: {what}: failed: {trial.user_attrs.get('error')}"
+
+
+def _report(
+    study: optuna.Study,
+    request: SearchRequest,
+    space: SearchSpace,
+    ran: int,
+    out: Path | None,
+) -> SearchReport:
+    """The best whole trial on dev, its student exported; a budget that fit no trial said plainly."""
+    trials = counted(study)
+    report = SearchReport(study.study_name, trials, ran)
+    whole = [t for t in trials if t.state == TrialState.COMPLETE]
+    shortest = min((float(t.user_attrs[SECONDS]) for t in trials), default=0.0)
+    if request.time_budget is not None and shortest > request.time_budget:
+        report.notes.append(
+            f"the time budget of {request.time_budget:.0f} s was too small for one trial: the shortest took "
+            f"{shortest:.0f} s; give --time-budget {math.ceil(shortest)} or more"
+        )
+    if repeats_at_end(study) >= MAX_REPEATS:
+        report.notes.append(f"stopped early: the sampler proposed {MAX_REPEATS} pipelines in a row it had run")
+    if not whole:
+        report.notes.append("no trial ran to its last epoch, so there is no best pipeline yet; raise the budget")
+        return report
+    best = max(whole, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    report.best, report.best_pipeline = best, suggest_pipeline(optuna.trial.FixedTrial(best.params), space)
+    report.exported = export_student(Path(best.user_attrs["output_dir"]), out or _default_out(study.study_name))
+    return report
+
+
+def _default_out(name: str) -> Path:
+    return paths.subdir("search", name) / "best-student"
+
+
+def export_student(run_dir: Path, out: Path) -> Path:
+    """The best run's student, as the engine exported it (a Hugging Face folder with its model card)."""
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(run_dir / "student", out)
+    return out
