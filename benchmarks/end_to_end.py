@@ -134,7 +134,13 @@ def invoke(command: str, config: dict, home: Path, output: Path, threads: int) -
         raise SystemExit(f"autodistill {command} failed; its log ({log}) ends:\n{log.read_text()[-3000:]}")
     result = json.loads((output / "result.json").read_text())
     trained = len(result["history"]) * result["train_examples"] + result["augmentation"].get("augmented_examples", 0)
-    return {"wall_seconds": seconds, "sequences": trained, "speed": trained / seconds, "result": result}
+    return {
+        "wall_seconds": seconds,
+        "outside_run_seconds": seconds - result["wall_seconds"],  # process start, imports, exit
+        "sequences": trained,
+        "speed": trained / seconds,
+        "result": result,
+    }
 
 
 def cli_runs(args: argparse.Namespace, teacher_dir: Path, root: Path) -> dict[str, dict]:
@@ -202,11 +208,11 @@ def targets(runs: dict[str, dict], loops_out: dict, limit_speed: float, args: ar
 
 def report(figures: dict) -> None:
     limit = figures["limit_speed"]
-    print(f"\n{'what':<22}{'seconds':>10}{'sequences':>11}{'seq/s':>9}{'vs limit':>10}")
+    print(f"\n{'what':<22}{'seconds':>10}{'sequences':>11}{'seq/s':>9}{'vs limit':>10}{'outside run()':>15}")
     for name, run in figures["runs"].items():
         print(
             f"{name:<22}{run['wall_seconds']:>10.1f}{run['sequences']:>11}{run['speed']:>9.1f}"
-            f"{run['speed'] / limit:>9.2f}x"
+            f"{run['speed'] / limit:>9.2f}x{run['outside_run_seconds']:>14.1f}s"
         )
     for name in ("hand live", "hand memory", "textbrewer"):
         speed = figures["loops"].get(name)
