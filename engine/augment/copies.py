@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from engine.augment.policy import AugmentPolicy, TextExample, examples_frame
-from engine.augment.pregenerated import MANIFEST, PregeneratedSource, copy_identity, pregenerate, row_hashes
+from engine.augment.policy import AugmentPolicy, TextExample
+from engine.augment.pregenerated import MANIFEST, check_folder, copy_identity, pregenerate, read_copy, row_hashes
 from engine.models.encoding import EncodedSplit, encode_split
 from engine.paths import publish_folder, subdir
 
@@ -73,14 +73,15 @@ class CachedCopies:
             folder = subdir(COPIES_DIR) / key
             if not (folder / MANIFEST).exists():
                 publish_folder(folder, lambda partial: pregenerate(task, config, config.kept_copies, partial), MANIFEST)
-        source = PregeneratedSource(folder, policy, train, task.spec.name, max_words)
-        examples: list[TextExample] = [e for rows in source.rows for e in rows.values()]
-        copy_of = np.repeat(np.arange(source.copies), [len(rows) for rows in source.rows])
-        frame = examples_frame(examples, task.spec)
+        copies = int(check_folder(folder, policy, train, task.spec.name, max_words)["copies"])
+        # The written frames are encoded as they are: no detour through example objects.
+        frames = [read_copy(folder, k) for k in range(copies)]
+        frame = pd.concat(frames, ignore_index=True)
+        copy_of = np.repeat(np.arange(copies), [len(f) for f in frames])
         split = encode_split(frame, task.spec, tokenizer, max_words, train=True)
         keys, copy = frame["key"].to_numpy()[split.rows], copy_of[split.rows]
         where = {(int(k), int(c)): row for row, (k, c) in enumerate(zip(keys, copy, strict=True))}
-        return cls(folder, source.copies, split, where, [set(rows) for rows in source.rows])
+        return cls(folder, copies, split, where, [set(f["key"].tolist()) for f in frames])
 
     def rows(self, work: list[tuple[TextExample, int]]) -> tuple[list[int], Counter[str]]:
         """Rows of :attr:`split` for (example, draw) pairs; the missing ones counted by cause."""

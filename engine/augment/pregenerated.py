@@ -107,6 +107,38 @@ def pregenerate(task: TaskData, config: DistillConfig, copies: int, out_dir: str
     return manifest
 
 
+def check_folder(folder: Path, policy: AugmentPolicy, train: pd.DataFrame, dataset: str, max_words: int) -> dict:
+    """The manifest of a :func:`pregenerate` folder, once it is known to hold copies of exactly
+    ``train`` made the way this run would make them (else one line saying what differs)."""
+    path = folder / MANIFEST
+    if not path.exists():
+        raise AutodistillError(f"aug_dir {str(folder)!r} holds no {MANIFEST}; write it with pregenerate")
+    manifest = json.loads(path.read_text())
+    expected = {"dataset": dataset, **copy_identity(policy, max_words)}
+    for field, value in expected.items():
+        if manifest.get(field) != value:
+            raise AutodistillError(
+                f"aug_dir {str(folder)!r} was generated with {field}={manifest.get(field)!r} but this "
+                f"run has {field}={value!r}; pre-generate again for this run"
+            )
+    sources = pd.read_parquet(folder / SOURCES).set_index("key")["hash"]
+    mine = row_hashes(train)
+    known = mine.index.isin(sources.index)
+    common = mine.index[known]
+    stale = int((~known).sum() + (sources.loc[common].to_numpy() != mine.loc[common].to_numpy()).sum())
+    if stale:
+        raise AutodistillError(
+            f"aug_dir {str(folder)!r} was generated from other training data: {stale} of this "
+            f"run's {len(mine)} examples are missing there or differ; pre-generate again for this run"
+        )
+    return manifest
+
+
+def read_copy(folder: Path, copy: int) -> pd.DataFrame:
+    """Copy ``copy`` as written: the task's normalised columns plus ``key`` (the source row's label)."""
+    return pd.read_parquet(folder / f"copy-{copy:03d}.parquet")
+
+
 class PregeneratedSource:
     """Augmented text read from a :func:`pregenerate` folder, by (example key, draw)."""
 
@@ -114,32 +146,10 @@ class PregeneratedSource:
         self, folder: str | Path, policy: AugmentPolicy, train: pd.DataFrame, dataset: str, max_words: int
     ) -> None:
         self.folder = Path(folder)
-        path = self.folder / MANIFEST
-        if not path.exists():
-            raise AutodistillError(f"aug_dir {str(self.folder)!r} holds no {MANIFEST}; write it with pregenerate")
-        manifest = json.loads(path.read_text())
-        expected = {"dataset": dataset, **copy_identity(policy, max_words)}
-        for field, value in expected.items():
-            if manifest.get(field) != value:
-                raise AutodistillError(
-                    f"aug_dir {str(self.folder)!r} was generated with {field}={manifest.get(field)!r} but this "
-                    f"run has {field}={value!r}; pre-generate again for this run"
-                )
-        sources = pd.read_parquet(self.folder / SOURCES).set_index("key")["hash"]
-        mine = row_hashes(train)
-        known = mine.index.isin(sources.index)
-        common = mine.index[known]
-        stale = int((~known).sum() + (sources.loc[common].to_numpy() != mine.loc[common].to_numpy()).sum())
-        if stale:
-            raise AutodistillError(
-                f"aug_dir {str(self.folder)!r} was generated from other training data: {stale} of this "
-                f"run's {len(mine)} examples are missing there or differ; pre-generate again for this run"
-            )
-        self.copies = int(manifest["copies"])
-        self.rows: list[dict[int, TextExample]] = []
-        for k in range(self.copies):
-            frame = pd.read_parquet(self.folder / f"copy-{k:03d}.parquet").set_index("key")
-            self.rows.append({e.key: e for e in frame_examples(frame)})
+        self.copies = int(check_folder(self.folder, policy, train, dataset, max_words)["copies"])
+        self.rows: list[dict[int, TextExample]] = [
+            {e.key: e for e in frame_examples(read_copy(self.folder, k).set_index("key"))} for k in range(self.copies)
+        ]
         self.reused = False
 
     def lookup(self, work: list[tuple[TextExample, int]]) -> tuple[list[TextExample], Counter[str]]:

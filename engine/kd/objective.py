@@ -30,6 +30,7 @@ from engine.kd.losses import LABEL_LOSSES, PRED_LOSSES, build_inter_loss, check_
 from engine.kd.losses.prediction import DistillLoss, LabelLoss
 from engine.kd.mapping import build_mapping
 from engine.kd.projection import HiddenProjection
+from engine.kd.sampled_cache import SampleRows
 from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
 from engine.models.batch import Batch, model_inputs
 from engine.models.heads import TaskHead, task_head
@@ -143,7 +144,7 @@ class DistillationObjective:
         *,
         student_layers: int,
         student_width: int,
-        cache: TeacherCache | None = None,
+        cache: TeacherCache | SampleRows | None = None,
         augmentation: AugmentPolicy | None = None,
     ) -> None:
         self.spec, self.config, self.teacher, self.cache = spec, config, teacher, cache

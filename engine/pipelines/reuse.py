@@ -10,7 +10,10 @@ training. These helpers keep the last few of each, keyed by everything they depe
 * a teacher by its fine-tuned folder (the folder's name holds the hash of the data and
   settings it was trained with) and task spec;
 * a tokenizer by name;
-* an encoded split by tokenizer, length, train/eval mode and the content of its rows.
+* an encoded split by tokenizer, length, train/eval mode and the content of its rows. The
+  content is hashed once per frame object (:func:`fingerprint`); a seeded sample of a split
+  (what ``limit_examples`` returns) is keyed by its source's fingerprint and the positions
+  of its rows there, so a trial hashes no text at all once its data set is loaded.
 
 The objects are shared, so they must be used read-only: the teacher is only ever evaluated
 (distillation never updates it) and encoded splits are never changed after encoding.
@@ -18,11 +21,15 @@ The objects are shared, so they must be used read-only: the teacher is only ever
 
 from __future__ import annotations
 
+import hashlib
 import os
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -61,14 +68,60 @@ def tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 _splits: OrderedDict[tuple, EncodedSplit] = OrderedDict()
+_memo: dict[tuple[str, int], tuple[weakref.ref, object]] = {}
+
+
+def once_per_object(kind: str, obj: object, compute: Callable[[object], object]) -> object:
+    """``compute(obj)``, remembered while ``obj`` lives (by identity: shared objects are read-only)."""
+    key = (kind, id(obj))
+    entry = _memo.get(key)
+    if entry is not None and entry[0]() is obj:
+        return entry[1]
+    value = compute(obj)
+    _memo[key] = (weakref.ref(obj, lambda _, key=key: _memo.pop(key, None)), value)
+    return value
+
+
+def fingerprint(frame: pd.DataFrame) -> bytes:
+    """A hash of the frame's content and row labels, computed once per frame object."""
+
+    def digest(f: object) -> bytes:
+        rows = pd.util.hash_pandas_object(f.astype(str), index=True).to_numpy()  # type: ignore[union-attr]
+        return hashlib.sha256(rows.tobytes()).digest()
+
+    return once_per_object("frame", frame, digest)  # type: ignore[return-value]
+
+
+def positions(frame: pd.DataFrame, source: pd.DataFrame) -> np.ndarray | None:
+    """Where ``frame``'s rows sit in ``source`` (a sample keeps its rows' labels); None when the
+    labels cannot say (not unique, or a row not in ``source``)."""
+    if not source.index.is_unique:
+        return None
+    found = source.index.get_indexer(frame.index)
+    return None if (found < 0).any() else found
+
+
+def rows_key(frame: pd.DataFrame, source: pd.DataFrame | None) -> bytes:
+    """What an encoded split of ``frame`` is remembered by: its source's fingerprint and its rows'
+    positions there, or (no usable source) its own fingerprint."""
+    found = None if source is None or frame is source else positions(frame, source)
+    if found is None:
+        return fingerprint(frame)
+    return fingerprint(source) + hashlib.sha256(found.astype(np.int64).tobytes()).digest()
 
 
 def encoded(
-    frame: pd.DataFrame, spec: TaskSpec, tok: PreTrainedTokenizerBase, max_length: int, *, train: bool
+    frame: pd.DataFrame,
+    spec: TaskSpec,
+    tok: PreTrainedTokenizerBase,
+    max_length: int,
+    *,
+    train: bool,
+    source: pd.DataFrame | None = None,
 ) -> EncodedSplit:
-    """:func:`engine.models.encoding.encode_split`, remembered by the rows' content."""
-    rows = pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes()
-    key = (tok.name_or_path, len(tok), spec, max_length, train, rows)
+    """:func:`engine.models.encoding.encode_split`, remembered by the rows' content; ``source``:
+    the split ``frame`` was sampled from, which makes the key cheap (see :func:`rows_key`)."""
+    key = (tok.name_or_path, len(tok), spec, max_length, train, rows_key(frame, source))
     if key in _splits:
         _splits.move_to_end(key)
         return _splits[key]
@@ -85,3 +138,4 @@ def forget() -> None:
     teacher.cache_clear()
     tokenizer.cache_clear()
     _splits.clear()
+    _memo.clear()

@@ -25,6 +25,7 @@ the one trainer, then :func:`collect` and :func:`publish`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -44,12 +45,13 @@ from engine.components import check_components
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec
 from engine.kd.objective import DistillationObjective, SupervisedObjective
+from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
 from engine.models.encoding import EncodedSplit, limit_examples
 from engine.models.zoo import build_student, count_parameters
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
-from engine.pipelines.latency import cpu_latency_ms
+from engine.pipelines.latency import cpu_latency_ms, teacher_latency_ms
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.pipelines.timing import Clock
 from engine.teachers.team import Team, prepare_team
@@ -208,7 +210,9 @@ def _encode_splits(
     splits = {
         name: None
         if frame.empty and name == "test"
-        else reuse.encoded(frame, task.spec, tokenizer, settings.max_length, train=name == "train")
+        else reuse.encoded(
+            frame, task.spec, tokenizer, settings.max_length, train=name == "train", source=getattr(task, name)
+        )
         for name, frame in frames.items()
     }
     return frames, splits
@@ -269,7 +273,7 @@ def _single(prepared: Prepared) -> tuple[Objective, EncodedSplit]:
     )
     if prepared.config.teacher_cache:
         layers = objective.mapping.teacher_layers if objective.mapping is not None else ()
-        objective.cache = _teacher_cache(prepared, teacher, prepared.train, layers)
+        objective.cache = _train_cache(prepared, teacher, layers)
         if prepared.copies is not None and not objective.mixup_rounds:  # mixup needs the live teacher
             objective.aug_cache = _teacher_cache(prepared, teacher, prepared.copies.split, ())
     return objective, prepared.train
@@ -284,6 +288,34 @@ def _teacher_cache(prepared: Prepared, teacher: PreTrainedModel, split: EncodedS
             prepared.spec,
             split,
             prepared.tokenizer.pad_token_id,
+            layers=layers,
+            device=prepared.device,
+            show_progress=prepared.show_progress,
+        )
+
+
+def _train_cache(prepared: Prepared, teacher: PreTrainedModel, layers: tuple) -> TeacherCache | SampleRows:
+    """The teacher's outputs on the training examples. A capped run's seeded sample may read
+    them from a cache over the whole training split (rent or buy: :mod:`engine.kd.sampled_cache`)."""
+    task, tok, max_length = prepared.task, prepared.tokenizer, prepared.config.train.max_length
+    sampled = len(prepared.train_frame) < len(task.train)
+    found = reuse.positions(prepared.train_frame, task.train) if sampled else None
+    if found is None:
+        return _teacher_cache(prepared, teacher, prepared.train, layers)
+    teacher_id = str(prepared.teacher_info.model_dir)
+    what = f"{teacher_id}|{tok.name_or_path}|{len(tok)}|{max_length}|{prepared.spec!r}".encode()
+    whole_id = hashlib.sha256(reuse.fingerprint(task.train) + what).hexdigest()[:16]
+    with distributed.main_first():
+        return sample_cache(
+            teacher,
+            teacher_id,
+            prepared.spec,
+            prepared.train,
+            found,
+            whole_id,
+            lambda: reuse.encoded(task.train, prepared.spec, tok, max_length, train=True),
+            len(task.train),
+            tok.pad_token_id,
             layers=layers,
             device=prepared.device,
             show_progress=prepared.show_progress,
@@ -347,7 +379,8 @@ def collect(
     with clock("scoring"):
         test = score_test(prepared, student, teacher_test, teacher_pad)
     with clock("latency timing"):
-        teacher_ms = cpu_latency_ms(teacher, teacher_dev, teacher_pad)
+        with distributed.main_first():  # the teacher's is timed once, then read back
+            teacher_ms = teacher_latency_ms(prepared.teacher_info.model_dir, teacher, teacher_dev, teacher_pad)
         student_ms = cpu_latency_ms(student, prepared.dev, prepared.tokenizer.pad_token_id)
     return RunResult(
         run_id=run_id(config, prepared.kind),
