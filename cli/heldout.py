@@ -64,12 +64,12 @@ def heldout_command(
 
 
 def show(summary: HeldoutSummary) -> None:
-    """The report's tables on the terminal."""
-    per_dataset = summary.per_dataset.drop(columns="oracle_config").reset_index()  # the report file names it
-    render.console.print(render.frame_table(per_dataset, "mean test ratio per arm"))
-    render.console.print(render.frame_table(summary.seed_sd.reset_index(), "standard deviation across seeds"))
+    """The report's tables on the terminal, long rather than wide so that they fit (the .md file has the wide ones)."""
+    render.console.print(render.frame_table(summary.means, "mean test ratio per arm"))
+    oracle = summary.per_dataset.filter(like="oracle_").reset_index()
+    render.console.print(render.frame_table(oracle, "oracle (the study's best run)"))
     render.console.print(render.frame_table(summary.overall, "over data sets"))
     if not summary.comparisons.empty:
-        render.console.print(render.frame_table(summary.comparisons, "picks against each arm (Wilcoxon, paired)"))
+        render.console.print(render.frame_table(summary.comparisons, "picks against each arm"))
     if not summary.losses.empty:
         render.console.print(render.frame_table(summary.losses, "where the picks lose"))

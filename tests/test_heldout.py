@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import replace
@@ -14,6 +15,7 @@ from conftest import toy_frame
 from scipy import stats
 from test_sweep import fake_result
 
+import cli
 import engine
 from autodistill import sweep
 from autodistill.bridge import baseline_config, make_budget
@@ -22,7 +24,7 @@ from autodistill.features import featurizer_version, word_counts
 from autodistill.glove import load_glove
 from autodistill.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
 from autodistill.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
-from autodistill.heldout.summary import markdown
+from autodistill.heldout.summary import markdown, study_section
 from autodistill.predictor import PredictorSettings
 from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
@@ -250,16 +252,46 @@ def test_the_summary_of_a_synthetic_frame() -> None:
     assert table.loc["a", "oracle_dev_ratio"] == 0.95 and np.isnan(table.loc["a", "oracle_test_ratio"])
     overall = summary.overall.set_index("arm")["mean"]
     assert overall["pick"] == pytest.approx((0.9 + 0.8 + 0.6) / 3)
-    comparisons = summary.comparisons.set_index("comparison")
-    random = comparisons.loc["pick vs random"]
+    comparisons = summary.comparisons.set_index("against")
+    random = comparisons.loc["random"]
     assert (random["wins"], random["losses"], random["win_rate"]) == (2, 1, pytest.approx(2 / 3))
     expected = stats.wilcoxon([0.9, 0.8, 0.6], [0.8, 0.7, 0.65]).pvalue
     assert random["wilcoxon_p"] == pytest.approx(expected)
-    assert comparisons.loc["pick vs default:logit", "wins"] == 1
-    assert "pick vs baseline" not in comparisons.index
+    assert comparisons.loc["default:logit", "wins"] == 1
+    assert "baseline" not in comparisons.index
     lost = summary.losses
     assert list(zip(lost["dataset"], lost["arm"], strict=True)) == [
         ("c", "default:logit"), ("c", "random"), ("b", "default:logit")
     ]  # fmt: skip
     text = markdown(summary)
-    assert "| pick vs random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
+    assert "| random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
+
+
+def test_a_study_page_gets_the_section_once_there_are_results(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    assert study_section(path) is None
+    protocol.write_rows(path, [_synthetic().reindex(columns=list(protocol.COLUMNS))])
+    assert study_section(path) == markdown(summarize(_synthetic()))
+
+
+def _fake_engine(config, *, show_progress=False, task=None, kind="distill"):
+    """engine.run / engine.finetune without training: a result with a test ratio, a run id per config."""
+    trial = sweep.Trial.make(kind, config, config.student, None)
+    run_id = hashlib.sha256(f"{kind}{config.model_dump_json()}".encode()).hexdigest()[:12]
+    return replace(fake_result(trial, 0.8), run_id=run_id, test_ratio=0.78)
+
+
+def test_the_command_prints_the_report_and_writes_it_beside_the_results(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(engine, "run", _fake_engine)
+    monkeypatch.setattr(engine, "finetune", lambda config, **k: _fake_engine(config, kind="finetune", **k))
+    out = tmp_path / "results.csv"
+    cli.app(["heldout", "--datasets", "toy-a,toy-b", "--k", "1", "--epochs", "1", "--time-limit", "10",
+             "--store", str(store.path), "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "mean test ratio per arm" in printed and "default:mi-alpha" in printed and "picks against" in printed
+    assert (tmp_path / "results.md").read_text().startswith("## Held-out evaluation")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.app(["heldout", "--k", "0", "--store", str(store.path)])
+    assert exit_info.value.code == 2 and "--k must be at least 1" in capsys.readouterr().err

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from autodistill.heldout.protocol import read_rows
 
 SCORE = "test_ratio"
 PICK = "pick"
@@ -51,7 +54,7 @@ def compare(table: pd.DataFrame, other: str) -> dict[str, object]:
     nonzero = diff[diff != 0]
     p = float(stats.wilcoxon(pairs[PICK], pairs[other]).pvalue) if len(nonzero) >= 2 else math.nan
     return {
-        "comparison": f"pick vs {other}",
+        "against": other,
         "datasets": len(pairs),
         "wins": int((diff > 0).sum()),
         "losses": int((diff < 0).sum()),
@@ -81,10 +84,11 @@ def oracle(rows: pd.DataFrame) -> pd.DataFrame:
 class HeldoutSummary:
     """The held-out evaluation at a glance; :func:`markdown` writes it for a study page."""
 
+    means: pd.DataFrame  # per (data set, arm): mean, seed_sd, runs (:func:`arm_means`)
     per_dataset: pd.DataFrame  # data set x arm means, with the oracle's columns
     seed_sd: pd.DataFrame  # data set x arm standard deviation across seeds
     overall: pd.DataFrame  # arm, mean over data sets of the per-data-set means, data sets
-    comparisons: pd.DataFrame  # pick vs random and each default
+    comparisons: pd.DataFrame  # the picks against random and each default, one row per arm
     losses: pd.DataFrame
 
 
@@ -99,7 +103,7 @@ def summarize(rows: pd.DataFrame) -> HeldoutSummary:
     others = [c for c in table.columns if c != PICK and c != "baseline"] if PICK in table else []
     comparisons = pd.DataFrame([compare(table, other) for other in others])
     lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
-    return HeldoutSummary(table.join(oracle(rows)), sd, overall, comparisons, lost)
+    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, comparisons, lost)
 
 
 def _cell(value: object) -> str:
@@ -139,3 +143,10 @@ def markdown(
         else "Nowhere: the picks' mean is the highest on every data set.",
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def study_section(path: Path) -> str | None:
+    """The held-out section for a study page from a results file; None while there is none
+    (a page is written from what was run: nothing is run here)."""
+    rows = read_rows(path) if path.exists() else None
+    return markdown(summarize(rows)) if rows is not None and not rows.empty else None
