@@ -84,6 +84,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunStore:
     fake_teacher = FinetunedModel("minilm-l6", "toy", Path("/nowhere"), "accuracy", 0.9, {}, 0.0, 0.0, {})
     monkeypatch.setattr(engine, "finetune_teacher", lambda *a, **k: fake_teacher)
     monkeypatch.setattr(engine, "load_task", _task)
+    monkeypatch.setattr(engine, "list_datasets", lambda: [_task(name).spec for name in NAMES])
     with RunStore(tmp_path / "runs.sqlite") as runs_store:
         _fill(runs_store)
         yield runs_store
@@ -208,6 +209,9 @@ def test_bad_input_is_one_line(store: RunStore, tmp_path: Path, monkeypatch: pyt
         HeldoutSettings(k=0)
     with pytest.raises(AutodistillError, match="--seeds must be at least 1"):
         HeldoutSettings(seeds=0)
+    assert protocol.study_datasets(store.runs(), None, {"toy-a", "toy-b", "elsewhere"}) == ["toy-a", "toy-b"]
+    with pytest.raises(AutodistillError, match="unknown data set 'toy-c'"):  # runs, but no catalog data set
+        protocol.study_datasets(store.runs(), ["toy-c"], {"toy-a", "toy-b"})
     with pytest.raises(AutodistillError, match="unknown data set 'nope'"):
         evaluate_heldout(store, SETTINGS, datasets=["nope"], out=tmp_path / "r.csv", trial_fn=fake_trial)
     monkeypatch.setattr(arms, "STORE_SCORE", "test_ratio")

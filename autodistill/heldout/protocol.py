@@ -94,9 +94,10 @@ def describe(config: Pipeline | None) -> str:
 # -- which data sets, and what the predictor learns from -------------------------------------------------
 
 
-def study_datasets(runs: pd.DataFrame, chosen: Sequence[str] | None) -> list[str]:
-    """The data sets to hold out: the store's study's (with runs of ours), or ``chosen`` among them."""
-    known = sorted(set(runs["dataset"]))
+def study_datasets(runs: pd.DataFrame, chosen: Sequence[str] | None, catalog: set[str]) -> list[str]:
+    """The data sets to hold out: the catalog data sets the store has runs of ours on, or ``chosen`` among them
+    (a user's file has no fixed test split the study could be compared on)."""
+    known = sorted(set(runs["dataset"]) & catalog)
     if len(known) < 2:
         raise AutodistillError(f"held-out evaluation needs runs on 2+ data sets; the store has {len(known)}")
     for name in chosen or ():
@@ -106,6 +107,8 @@ def study_datasets(runs: pd.DataFrame, chosen: Sequence[str] | None) -> list[str
 
 
 def _word_counter(tasks: Callable[[str], TaskData]) -> Callable[[str], Counter[str]]:
+    """Train-split word counts by data set name, counted once per evaluation (every fold needs them)."""
+
     @cache
     def counts(name: str) -> Counter[str]:
         return word_counts(tasks(name))
@@ -334,12 +337,12 @@ def evaluate_heldout(
 ) -> pd.DataFrame:
     """Every data set of the store's study (or ``datasets``) held out in turn; the results file is
     rewritten after each, keeping rows of data sets not evaluated this time. Returns all its rows."""
-    from engine import load_task
+    from engine import list_datasets, load_task
 
     s = settings or HeldoutSettings()
     version = featurizer_version(s.baseline.model)
     runs = training_runs(store, "ours", version, "", unseen=False, shipped=STUDY_DIR, on_status=on_status)
-    names = study_datasets(runs, datasets)
+    names = study_datasets(runs, datasets, {spec.name for spec in list_datasets()})
     tasks = cache(load_task)
     counts = _word_counter(tasks)
     for name in names:

@@ -15,6 +15,7 @@ study's own budget, shown beside the arms as a ceiling.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,14 +37,22 @@ def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
     grouped = per_seed.groupby(["dataset", "arm"])[score]
     means = grouped.agg(mean="mean", seed_sd="std").reset_index()
     counts = done.groupby(["dataset", "arm"]).size().rename("runs").reset_index()
-    return means.merge(counts, on=["dataset", "arm"])
+    merged = means.merge(counts, on=["dataset", "arm"])
+    rank = {arm: k for k, arm in enumerate(arm_order(list(merged["arm"].unique())))}
+    ordered = merged.sort_values(["dataset", "arm"], key=lambda c: c.map(rank) if c.name == "arm" else c, kind="stable")
+    return ordered.reset_index(drop=True)
+
+
+def arm_order(arms: Sequence[str]) -> list[str]:
+    """The order arms are shown in: the picks, random, the defaults, the no-KD baseline."""
+    order = [PICK, "random", *sorted(a for a in arms if a.startswith("default:")), "baseline"]
+    return [a for a in order if a in set(arms)]
 
 
 def wide(means: pd.DataFrame) -> pd.DataFrame:
-    """Data sets as rows, arms as columns (``pick`` first), mean score in the cells."""
+    """Data sets as rows, arms as columns (in :func:`arm_order`), mean score in the cells."""
     table = means.pivot(index="dataset", columns="arm", values="mean")
-    order = [PICK, "random", *sorted(c for c in table.columns if c.startswith("default:")), "baseline"]
-    return table[[c for c in order if c in table.columns]]
+    return table[arm_order(list(table.columns))]
 
 
 def compare(table: pd.DataFrame, other: str) -> dict[str, object]:
