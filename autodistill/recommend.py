@@ -267,7 +267,7 @@ def _features_for(
     return features, False
 
 
-def _descriptors(
+def model_descriptors(
     runs: pd.DataFrame, teacher: str, student: str, teacher_dir: Path, task: TaskData
 ) -> tuple[ModelDescriptor, ModelDescriptor]:
     """Teacher and student sizes: from the store's runs when it has them, else by building the models."""
@@ -401,7 +401,7 @@ def _prepare(
     with _timed(timings, "features_s"):
         features, _ = _features_for(task, store, baseline, on_status)
     with _timed(timings, "models_s"):
-        teacher_d, student_d = _descriptors(runs, teacher, student, finetuned.model_dir, task)
+        teacher_d, student_d = model_descriptors(runs, teacher, student, finetuned.model_dir, task)
     return _Target(task, teacher, student, finetuned, features, teacher_d, student_d)
 
 

@@ -10,6 +10,7 @@ rather than a traceback.
 * :mod:`cli.data`   ``data``, ``models``, ``teacher``
 * :mod:`cli.run`    ``run``, ``finetune``, ``augment``, ``predict``, ``export``, ``report``
 * :mod:`cli.meta`   ``features``, ``runs``, ``evaluate``, ``importance``, ``sweep``, ``recommend``
+* :mod:`cli.heldout` ``heldout`` (the picks against random and the fixed defaults, data set by data set)
 * :mod:`cli.study`  ``study export``, ``study report``
 """
 
@@ -21,7 +22,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from cli import data, meta, run, study  # noqa: F401  (register the commands)
+from cli import data, heldout, meta, run, study  # noqa: F401  (register the commands)
 from cli.app import typer_app
 from engine import AutodistillError, format_validation_error
 

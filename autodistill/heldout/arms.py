@@ -1,0 +1,185 @@
+"""Which configurations each arm of the held-out evaluation runs on one data set, chosen without it.
+
+Everything here is a choice made *before* the held-out data set's runs are looked at:
+the predictor learns from the other data sets' runs only, with dataset features
+recomputed as if the held-out data set had never been featurized
+(:func:`leave_out_features`), and ``best-mean-rank`` is read off the other data sets.
+The oracle alone looks at the held-out data set's stored runs: it is the ceiling the
+study reached there, not an arm anyone could choose in advance.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from autodistill.bridge import space_for
+from autodistill.defaults import FIXED_DEFAULTS, fixed_default
+from autodistill.features import context_embedding, idf_weights
+from autodistill.predictor import PredictorSettings, fit_predictor, model_inputs
+from autodistill.recommend import distinct_pipelines
+from autodistill.space import Pipeline
+from autodistill.store import DatasetFeatures, ModelDescriptor, record_from_row
+from autodistill.sweep import sample_configs
+from engine import AutodistillError, TaskType
+
+#: The runs-store column the oracle and ``best-mean-rank`` are read from. The store holds the dev
+#: ratio only today; switch this to the test ratio's column once the store has one (then
+#: :func:`stored_score` refuses a store whose runs lack it, saying how to fill it).
+STORE_SCORE = "ratio"
+BEST_MEAN_RANK = "best-mean-rank"
+
+
+def stored_score(runs: pd.DataFrame) -> pd.Series:
+    """The score the store gives each run, for the oracle and ``best-mean-rank`` (:data:`STORE_SCORE`)."""
+    if STORE_SCORE not in runs or runs[STORE_SCORE].isna().all():
+        raise AutodistillError(
+            f"the runs store's runs have no {STORE_SCORE!r} scores; fill them by rerunning the study's sweep with "
+            "this version (`autodistill sweep ...`), which scores every run on its test split"
+        )
+    return runs[STORE_SCORE]
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    """One configuration an arm runs: ``config`` None is the student's no-KD baseline."""
+
+    arm: str
+    config: Pipeline | None
+
+
+# -- the predictor's view, without the held-out data set ------------------------------------------------
+
+
+def _recontext(
+    features: DatasetFeatures, others: Sequence[frozenset[str]], counts: Counter[str], vectors
+) -> DatasetFeatures:
+    """``features`` with its context embedding recomputed from its word ``counts`` against the IDF corpus ``others``."""
+    vocabulary = {word for word in counts if word in vectors}
+    context = context_embedding(counts, idf_weights(vocabulary, others), vectors)
+    return replace(features, context_embedding=tuple(float(x) for x in context))
+
+
+def leave_out_features(
+    features: Sequence[DatasetFeatures],
+    held_out: str,
+    counts: Callable[[str], Counter[str]],
+    vectors: Mapping[str, np.ndarray],
+) -> tuple[list[DatasetFeatures], DatasetFeatures]:
+    """The other data sets' features as if ``held_out`` had never been featurized, and ``held_out``'s
+    as a new data set's would be (featurized against those others).
+
+    The context embedding's IDF counts every featurized data set, so without this the
+    training rows would carry a trace of the held-out data set's vocabulary.
+    ``counts(name)`` gives a data set's train-split word counts.
+    """
+    known = {f.dataset: f for f in features}
+    if held_out not in known:
+        raise AutodistillError(f"the store has no features of {held_out!r}; featurize it (`autodistill features`)")
+    others = [f for f in features if f.dataset != held_out]
+    vocab = {f.dataset: f.vocabulary for f in others}
+    training = [
+        _recontext(f, [v for name, v in vocab.items() if name != f.dataset], counts(f.dataset), vectors) for f in others
+    ]
+    return training, _recontext(known[held_out], list(vocab.values()), counts(held_out), vectors)
+
+
+@dataclass(frozen=True)
+class Described:
+    """What the predictor is told of the held-out data set: features, models and teacher score."""
+
+    features: DatasetFeatures
+    teacher: ModelDescriptor
+    student: ModelDescriptor
+    teacher_score: float
+
+
+def predictor_picks(
+    runs: pd.DataFrame,
+    training_features: Sequence[DatasetFeatures],
+    described: Described,
+    configs: Sequence[Pipeline],
+    k: int,
+    settings: PredictorSettings,
+) -> list[Pipeline]:
+    """The top ``k`` distinct pipelines for the held-out data set, by a predictor fitted on ``runs``
+    (which must not hold its runs: refused here, so that no caller can leak them)."""
+    held_out = described.features.dataset
+    if (runs["dataset"] == held_out).any():
+        raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r}")
+    table = model_inputs(runs, training_features, embeddings=settings.dataset_embeddings)
+    predictor = fit_predictor(table, described.features.featurizer_version, settings)
+    ranked = predictor.rank(
+        described.features, described.teacher, described.student, described.teacher_score, list(configs)
+    )
+    return list(distinct_pipelines(ranked).head(k)["config"])
+
+
+# -- the other arms ------------------------------------------------------------------------------------
+
+
+def random_configs(task_type: TaskType, dataset: str, k: int, seed: int) -> list[Pipeline]:
+    """``k`` distinct random points the task can run, drawn from a generator seeded by (seed, data set)."""
+    return sample_configs(space_for(task_type), k, random.Random(f"autodistill-heldout:{seed}:{dataset}"))
+
+
+def _configs(runs: pd.DataFrame) -> pd.Series:
+    return pd.Series([record_from_row(row).config for row in runs.to_dict("records")], index=runs.index, dtype=object)
+
+
+def best_mean_rank(runs: pd.DataFrame, task_type: TaskType) -> Pipeline | None:
+    """The configuration with the best mean within-data-set rank over ``runs``' data sets, among those
+    run on every one of them that the held-out task can run; None when there is none.
+
+    Ranks are percentiles of :func:`stored_score` within each (data set, student), so data sets
+    whose ratios differ in level count alike; ties go to the first configuration in sorted order.
+    """
+    if runs.empty:
+        return None
+    configs = _configs(runs)
+    ranks = stored_score(runs).groupby([runs["dataset"], runs["student_name"]]).rank(pct=True)
+    frame = runs.assign(key=configs.map(repr), rank=ranks)[configs.map(lambda c: _runnable(c, task_type))]
+    coverage = frame.groupby("key")["dataset"].nunique()
+    everywhere = coverage.index[coverage == runs["dataset"].nunique()]
+    if len(everywhere) == 0:
+        return None
+    means = frame[frame["key"].isin(everywhere)].groupby("key")["rank"].mean()
+    best = sorted(means.index[means == means.max()])[0]
+    return dict(zip(frame["key"], configs[frame.index], strict=True))[best]
+
+
+def _runnable(config: Pipeline, task_type: TaskType) -> bool:
+    """A regression task has one output: no CE prediction loss there (:func:`autodistill.bridge.space_for`)."""
+    return not (TaskType(task_type) is TaskType.REGRESSION and config.pred_loss == "ce")
+
+
+def oracle_run(runs: pd.DataFrame) -> pd.Series | None:
+    """The held-out data set's best stored run by :func:`stored_score` (None when it has none)."""
+    if runs.empty:
+        return None
+    return runs.loc[stored_score(runs).idxmax()]
+
+
+def assemble_arms(
+    picks: Sequence[Pipeline],
+    task_type: TaskType,
+    dataset: str,
+    k: int,
+    seed: int,
+    best: Pipeline | None,
+) -> list[ArmConfig]:
+    """Every configuration run on one held-out data set, with its arm: the picks, ``k`` random
+    points, the fixed defaults (plus ``best-mean-rank`` when the store has one) and the no-KD baseline."""
+    regression = TaskType(task_type) is TaskType.REGRESSION
+    arms = [ArmConfig("pick", c) for c in picks]
+    arms += [ArmConfig("random", c) for c in random_configs(task_type, dataset, k, seed)]
+    arms += [ArmConfig(f"default:{name}", fixed_default(name, regression=regression)) for name in FIXED_DEFAULTS]
+    if best is not None:
+        arms.append(ArmConfig(f"default:{BEST_MEAN_RANK}", best))
+    arms.append(ArmConfig("baseline", None))
+    return arms

@@ -1,0 +1,161 @@
+"""What the held-out results say: mean test ratio per arm, win rates, a paired test, where the picks lose.
+
+The unit of comparison is the data set: each arm's runs on a data set are first
+averaged per training seed, then over seeds (their spread across seeds is the noise
+reported beside every mean), and data sets are then compared pairwise. The paired
+test is scipy's Wilcoxon signed-rank test on the per-data-set means, two-sided;
+with few data sets it cannot reach small p-values at all (8 data sets: p >= 0.008),
+which the report states rather than hides.
+
+The oracle is no arm: it is the study's best stored run on the data set, chosen by
+the score the store has (:data:`autodistill.heldout.arms.STORE_SCORE`) at the
+study's own budget, shown beside the arms as a ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from autodistill.heldout.protocol import read_rows
+
+SCORE = "test_ratio"
+PICK = "pick"
+
+
+def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
+    """Per (data set, arm): mean score over seeds of the per-seed means, its standard deviation across
+    seeds (NaN with one seed) and the number of finished runs. The oracle is left out."""
+    done = rows[(rows["arm"] != "oracle") & rows[score].notna()]
+    per_seed = done.groupby(["dataset", "arm", "seed"], as_index=False)[score].mean()
+    grouped = per_seed.groupby(["dataset", "arm"])[score]
+    means = grouped.agg(mean="mean", seed_sd="std").reset_index()
+    counts = done.groupby(["dataset", "arm"]).size().rename("runs").reset_index()
+    merged = means.merge(counts, on=["dataset", "arm"])
+    rank = {arm: k for k, arm in enumerate(arm_order(list(merged["arm"].unique())))}
+    ordered = merged.sort_values(["dataset", "arm"], key=lambda c: c.map(rank) if c.name == "arm" else c, kind="stable")
+    return ordered.reset_index(drop=True)
+
+
+def arm_order(arms: Sequence[str]) -> list[str]:
+    """The order arms are shown in: the picks, random, the defaults, the no-KD baseline."""
+    order = [PICK, "random", *sorted(a for a in arms if a.startswith("default:")), "baseline"]
+    return [a for a in order if a in set(arms)]
+
+
+def wide(means: pd.DataFrame) -> pd.DataFrame:
+    """Data sets as rows, arms as columns (in :func:`arm_order`), mean score in the cells."""
+    table = means.pivot(index="dataset", columns="arm", values="mean")
+    return table[arm_order(list(table.columns))]
+
+
+def compare(table: pd.DataFrame, other: str) -> dict[str, object]:
+    """``pick`` against ``other`` over the data sets both have: wins, losses, win rate, mean
+    difference and the Wilcoxon signed-rank p-value (NaN below two differing pairs)."""
+    pairs = table[[PICK, other]].dropna()
+    diff = pairs[PICK] - pairs[other]
+    nonzero = diff[diff != 0]
+    p = float(stats.wilcoxon(pairs[PICK], pairs[other]).pvalue) if len(nonzero) >= 2 else math.nan
+    return {
+        "against": other,
+        "datasets": len(pairs),
+        "wins": int((diff > 0).sum()),
+        "losses": int((diff < 0).sum()),
+        "ties": int((diff == 0).sum()),
+        "win_rate": float((diff > 0).mean()) if len(pairs) else math.nan,
+        "mean_diff": float(diff.mean()) if len(pairs) else math.nan,
+        "wilcoxon_p": p,
+    }
+
+
+def losses(table: pd.DataFrame) -> pd.DataFrame:
+    """Every (data set, arm) whose mean beats the picks', largest gap first: where the picks lose."""
+    others = [c for c in table.columns if c != PICK]
+    long = table.reset_index().melt(id_vars=["dataset", PICK], value_vars=others, var_name="arm", value_name="ratio")
+    long["gap"] = long["ratio"] - long[PICK]
+    lost = long[long["gap"] > 0].sort_values("gap", ascending=False, kind="stable")
+    return lost.rename(columns={PICK: "pick"})[["dataset", "arm", "ratio", "pick", "gap"]].reset_index(drop=True)
+
+
+def oracle(rows: pd.DataFrame) -> pd.DataFrame:
+    """The oracle's test and dev ratio per data set (test is NaN while the store has none)."""
+    found = rows[rows["arm"] == "oracle"].set_index("dataset")
+    return found[["test_ratio", "dev_ratio", "config"]].rename(columns=lambda c: f"oracle_{c}")
+
+
+@dataclass(frozen=True)
+class HeldoutSummary:
+    """The held-out evaluation at a glance; :func:`markdown` writes it for a study page."""
+
+    means: pd.DataFrame  # per (data set, arm): mean, seed_sd, runs (:func:`arm_means`)
+    per_dataset: pd.DataFrame  # data set x arm means, with the oracle's columns
+    seed_sd: pd.DataFrame  # data set x arm standard deviation across seeds
+    overall: pd.DataFrame  # arm, mean over data sets of the per-data-set means, data sets
+    comparisons: pd.DataFrame  # the picks against random and each default, one row per arm
+    losses: pd.DataFrame
+
+
+def summarize(rows: pd.DataFrame) -> HeldoutSummary:
+    """All of the report's numbers from the rows of ``results.csv``."""
+    means = arm_means(rows)
+    table = wide(means)
+    sd = means.pivot(index="dataset", columns="arm", values="seed_sd").reindex(columns=table.columns)
+    overall = pd.DataFrame(
+        {"arm": table.columns, "mean": table.mean().to_numpy(), "datasets": table.notna().sum().to_numpy()}
+    )
+    others = [c for c in table.columns if c != PICK and c != "baseline"] if PICK in table else []
+    comparisons = pd.DataFrame([compare(table, other) for other in others])
+    lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
+    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, comparisons, lost)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "-" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def markdown(
+    summary: HeldoutSummary, *, heading: str = "## Held-out evaluation: picks against random and defaults"
+) -> str:
+    """A study page's section (a function the study can include; it computes nothing itself)."""
+    per = summary.per_dataset.reset_index()
+    parts = [
+        heading,
+        "Each data set held out in turn: the predictor is retrained without its runs, then its top picks, "
+        "random configurations, the fixed defaults and the no-KD baseline run under one budget and the same "
+        "seeds. Cells: mean test ratio (student / teacher on the test split) over seeds; the oracle is the "
+        "study's best stored run there, at the study's budget.",
+        _md_table(per),
+        "Standard deviation across seeds (the noise beside each difference):",
+        _md_table(summary.seed_sd.reset_index()),
+        "Over data sets (mean of the per-data-set means):",
+        _md_table(summary.overall),
+        "The picks against each arm (Wilcoxon signed-rank on the per-data-set means, two-sided):",
+        _md_table(summary.comparisons) if not summary.comparisons.empty else "No comparison: no picks ran.",
+        "Where the picks lose:",
+        _md_table(summary.losses)
+        if not summary.losses.empty
+        else "Nowhere: the picks' mean is the highest on every data set.",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def study_section(path: Path) -> str | None:
+    """The held-out section for a study page from a results file; None while there is none
+    (a page is written from what was run: nothing is run here)."""
+    rows = read_rows(path) if path.exists() else None
+    return markdown(summarize(rows)) if rows is not None and not rows.empty else None

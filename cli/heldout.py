@@ -1,0 +1,75 @@
+"""``autodistill heldout``: the picks against random configurations and fixed defaults, data set by data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli import render
+from cli.app import typer_app
+from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, TeacherOpt, TimeLimitOpt, with_flags
+from engine import TrainSettings
+
+if TYPE_CHECKING:
+    from autodistill.heldout import HeldoutSummary
+
+
+@typer_app.command("heldout")
+@with_flags(budget=BUDGET)
+def heldout_command(
+    budget: TrainSettings,
+    datasets: Annotated[
+        str | None, typer.Option(help="comma-separated data sets to hold out (default: every one of the store's study)")
+    ] = None,
+    k: Annotated[int, typer.Option("--k", help="picks, and random configurations, per data set")] = 3,
+    seeds: Annotated[
+        int, typer.Option(help="training seeds per configuration: the budget's seed and the next ones")
+    ] = 1,
+    seed: SeedOpt = 0,
+    student: StudentOpt = "tiny",
+    teacher: TeacherOpt = "minilm-l6",
+    workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 0,
+    time_limit: TimeLimitOpt = 60.0,
+    baseline: BaselineOpt = "bilstm",
+    out: Annotated[
+        Path | None, typer.Option(help="results file, one row per run (default: meta_data/heldout/results.csv)")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Hold out each data set in turn: the predictor's top k picks made without it, k random
+    configurations, the fixed defaults and the no-KD baseline, under one budget; resumable.
+
+    Writes one row per run to --out and the report beside it (``.md``, for the study page).
+    """
+    from autodistill.baseline import BaselineSettings
+    from autodistill.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
+    from autodistill.predictor import PredictorSettings
+    from autodistill.store import open_store
+
+    settings = HeldoutSettings(
+        k=k, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
+        predictor=PredictorSettings(time_limit=time_limit), baseline=BaselineSettings(model=baseline), workers=workers,
+    )  # fmt: skip
+    chosen = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    path = out or DEFAULT_OUT
+    with open_store(store) as runs_store:
+        rows = evaluate_heldout(runs_store, settings, datasets=chosen, out=path, on_status=render.say)
+    summary = summarize(rows)
+    report = path.with_suffix(".md")
+    report.write_text(markdown(summary))
+    show(summary)
+    render.say(f"wrote {len(rows)} rows to {path} and the report to {report}")
+
+
+def show(summary: HeldoutSummary) -> None:
+    """The report's tables on the terminal, long rather than wide so that they fit (the .md file has the wide ones)."""
+    render.console.print(render.frame_table(summary.means, "mean test ratio per arm"))
+    oracle = summary.per_dataset.filter(like="oracle_").reset_index()
+    render.console.print(render.frame_table(oracle, "oracle (the study's best run)"))
+    render.console.print(render.frame_table(summary.overall, "over data sets"))
+    if not summary.comparisons.empty:
+        render.console.print(render.frame_table(summary.comparisons, "picks against each arm"))
+    if not summary.losses.empty:
+        render.console.print(render.frame_table(summary.losses, "where the picks lose"))

@@ -1,0 +1,301 @@
+"""The held-out evaluation (issue 15): arms chosen without the data set, one row per run, its statistics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import toy_frame
+from scipy import stats
+from test_sweep import fake_result
+
+import cli
+import engine
+from autodistill import sweep
+from autodistill.bridge import baseline_config, make_budget
+from autodistill.defaults import FIXED_DEFAULTS
+from autodistill.features import featurizer_version, word_counts
+from autodistill.glove import load_glove
+from autodistill.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
+from autodistill.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
+from autodistill.heldout.summary import markdown, study_section
+from autodistill.predictor import PredictorSettings
+from autodistill.space import DEFAULT_SPACE, Pipeline
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from engine import AutodistillError, TaskData, TaskSpec, TaskType
+from engine.training.finetune import FinetunedModel
+
+VERSION = featurizer_version("bilstm")
+TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
+STUDENT = ModelDescriptor("tiny", 2, 128, 4_400_000)
+CONFIGS = list(DEFAULT_SPACE.configurations())[::300]
+NAMES = ("toy-a", "toy-b", "toy-c")
+SETTINGS = HeldoutSettings(
+    k=2, seeds=2, budget=make_budget(epochs=1, max_length=16), predictor=PredictorSettings(time_limit=10)
+)
+
+
+def _task(name: str) -> TaskData:
+    seed = NAMES.index(name) if name in NAMES else 9
+    spec = TaskSpec(name, TaskType.CLASSIFICATION, "Is this toy review positive or negative?", ("neg", "pos"))
+    return TaskData(spec, toy_frame(96, seed), toy_frame(32, seed + 10), toy_frame(32, seed + 20))
+
+
+def _features(task: TaskData, vocabulary: frozenset[str] | None = None) -> DatasetFeatures:
+    rng = np.random.default_rng(len(task.spec.name))
+    vectors = load_glove()
+    return DatasetFeatures(
+        task.spec.name, VERSION, "classification", len(task.train), 2, 0.6, "bilstm",
+        tuple(float(x) for x in rng.normal(0, 0.1, 50)), tuple(float(x) for x in rng.normal(0, 0.4, 50)),
+        vocabulary if vocabulary is not None else frozenset(w for w in word_counts(task) if w in vectors),
+    )  # fmt: skip
+
+
+def _fill(store: RunStore) -> None:
+    """Runs of 'ours' on three toy data sets: MI-α distils best everywhere, CONFIGS run on every one."""
+    rng = np.random.default_rng(0)
+    for name in NAMES:
+        store.put_features(_features(_task(name)))
+        store.add_runs(
+            RunRecord(
+                name, "classification", config, TEACHER, STUDENT,
+                0.9 * (0.8 + 0.1 * (config.inter_loss == "mi") + rng.normal(0, 0.01)), 0.9, featurizer_version=VERSION,
+            )
+            for config in CONFIGS
+        )  # fmt: skip
+
+
+def fake_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    """A cheap trial whose result has a test ratio: MI-α best, the no-KD baseline worst."""
+    mi = trial.config is not None and trial.config.inter_loss == "mi"
+    ratio = 0.7 if trial.config is None else 0.8 + 0.1 * mi
+    result = replace(fake_result(trial, ratio), test_ratio=ratio - 0.01, wall_seconds=2.0)
+    return sweep.Outcome(trial.trial_id, result, None, 0.01)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunStore:
+    fake_teacher = FinetunedModel("minilm-l6", "toy", Path("/nowhere"), "accuracy", 0.9, {}, 0.0, 0.0, {})
+    monkeypatch.setattr(engine, "finetune_teacher", lambda *a, **k: fake_teacher)
+    monkeypatch.setattr(engine, "load_task", _task)
+    monkeypatch.setattr(engine, "list_datasets", lambda: [_task(name).spec for name in NAMES])
+    with RunStore(tmp_path / "runs.sqlite") as runs_store:
+        _fill(runs_store)
+        yield runs_store
+
+
+# -- arms ----------------------------------------------------------------------------------------------
+
+
+def test_each_arm_gets_its_configurations() -> None:
+    picks = CONFIGS[:2]
+    best = CONFIGS[3]
+    assembled = assemble_arms(picks, TaskType.CLASSIFICATION, "toy-a", 2, 0, best)
+    by_arm: dict[str, list] = {}
+    for item in assembled:
+        by_arm.setdefault(item.arm, []).append(item.config)
+    assert by_arm["pick"] == picks
+    assert len(set(by_arm["random"])) == 2
+    assert by_arm["random"] == arms.random_configs(TaskType.CLASSIFICATION, "toy-a", 2, 0)  # seeded: reruns agree
+    assert by_arm["random"] != arms.random_configs(TaskType.CLASSIFICATION, "toy-a", 2, 1)
+    assert by_arm["random"] != arms.random_configs(TaskType.CLASSIFICATION, "toy-b", 2, 0)
+    for name, point in FIXED_DEFAULTS.items():
+        assert by_arm[f"default:{name}"] == [point]
+    assert by_arm["default:best-mean-rank"] == [best] and by_arm["baseline"] == [None]
+    regression = assemble_arms(picks, TaskType.REGRESSION, "toy-a", 1, 0, None)
+    assert {c.config.pred_loss for c in regression if c.config is not None and c.arm != "pick"} == {"mse"}
+    assert not any(c.arm == "default:best-mean-rank" for c in regression)
+
+
+def _rows(scores: dict[tuple[str, Pipeline], float]) -> pd.DataFrame:
+    records = [
+        RunRecord(name, "classification", config, TEACHER, STUDENT, 0.9 * score, 0.9, featurizer_version=VERSION)
+        for (name, config), score in scores.items()
+    ]
+    with RunStore(":memory:") as scratch:
+        scratch.add_runs(records)
+        return scratch.runs()
+
+
+def test_best_mean_rank_only_counts_configurations_run_on_every_data_set() -> None:
+    common, better_but_missing, other = CONFIGS[0], CONFIGS[1], CONFIGS[2]
+    runs = _rows(
+        {("a", common): 0.8, ("a", better_but_missing): 0.9, ("a", other): 0.5,
+         ("b", common): 0.7, ("b", other): 0.6}
+    )  # fmt: skip
+    assert best_mean_rank(runs, TaskType.CLASSIFICATION) == common
+    assert best_mean_rank(_rows({("a", common): 0.8, ("b", other): 0.7}), TaskType.CLASSIFICATION) is None
+
+
+def test_leave_out_features_forget_the_held_out_vocabulary() -> None:
+    """The training sets' context embeddings must not change with the held-out data set's words (the IDF leak)."""
+    tasks = {name: _task(name) for name in NAMES}
+    counts: dict[str, Counter[str]] = {name: word_counts(t) for name, t in tasks.items()}
+    features = [_features(t) for t in tasks.values()]
+    other_words = [replace(f, vocabulary=frozenset({"film"})) if f.dataset == "toy-c" else f for f in features]
+    training, held = leave_out_features(features, "toy-c", counts.__getitem__, load_glove())
+    again, _ = leave_out_features(other_words, "toy-c", counts.__getitem__, load_glove())
+    assert [f.dataset for f in training] == ["toy-a", "toy-b"] and held.dataset == "toy-c"
+    assert [f.context_embedding for f in training] == [f.context_embedding for f in again]
+    with pytest.raises(AutodistillError, match="no features of 'toy-z'"):
+        leave_out_features(features, "toy-z", counts.__getitem__, load_glove())
+
+
+def test_the_held_out_data_sets_runs_never_reach_the_predictor(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, set[str]] = {}
+    real_fit = arms.fit_predictor
+
+    def spying_fit(table, version, settings, cache_dir=None):
+        picked_for = next(name for name in NAMES if name not in seen)
+        seen[picked_for] = set(table["dataset"])
+        return real_fit(table, version, settings, tmp_path / "predictors")
+
+    monkeypatch.setattr(arms, "fit_predictor", spying_fit)
+    evaluate_heldout(store, SETTINGS, out=tmp_path / "results.csv", show_progress=False, trial_fn=fake_trial)
+    assert seen == {name: set(NAMES) - {name} for name in NAMES}
+    with pytest.raises(AutodistillError, match="include the held-out data set"):
+        arms.predictor_picks(store.runs(), [], arms.Described(store.features(VERSION)[0], TEACHER, STUDENT, 0.9),
+                             CONFIGS, 1, SETTINGS.predictor)  # fmt: skip
+
+
+# -- running and the results file ---------------------------------------------------------------------------
+
+
+def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "heldout" / "results.csv"
+    ran: list[int] = []
+    real_run_trials = protocol.run_trials
+
+    def counting(*args, **kwargs):
+        report = real_run_trials(*args, **kwargs)
+        ran.append(report.ran)
+        return report
+
+    monkeypatch.setattr(protocol, "run_trials", counting)
+    rows = evaluate_heldout(store, SETTINGS, datasets=["toy-a", "toy-b"], out=out, show_progress=False,
+                            trial_fn=fake_trial)  # fmt: skip
+    assert list(pd.read_csv(out).columns) == list(protocol.COLUMNS)
+    per_seed = 2 + 2 + len(FIXED_DEFAULTS) + 1 + 1  # picks, random, defaults, best-mean-rank, baseline
+    assert len(rows) == 2 * (2 * per_seed + 1)  # two data sets, two seeds, one oracle each
+    runs = rows[rows["arm"] != "oracle"]
+    assert set(runs["seed"]) == {42, 43} and runs["test_ratio"].notna().all() and runs["run_id"].notna().all()
+    assert (runs.loc[runs["arm"] == "baseline", "config"] == "no-KD").all()
+    oracle = rows[rows["arm"] == "oracle"]
+    assert oracle["seed"].isna().all() and oracle["test_ratio"].isna().all() and oracle["dev_ratio"].notna().all()
+    choices = json.loads((out.parent / protocol.CHOICES_FILE).read_text())
+    assert sorted(choices) == ["toy-a|minilm-l6|tiny|k=2", "toy-b|minilm-l6|tiny|k=2"]
+    assert ran[0] > 0 and ran[1] > 0
+
+    frozen = (out.parent / protocol.CHOICES_FILE).read_text()
+    monkeypatch.setattr(arms, "fit_predictor", lambda *a, **k: pytest.fail("the frozen picks were not reused"))
+    again = evaluate_heldout(store, SETTINGS, datasets=["toy-a", "toy-b"], out=out, show_progress=False,
+                             trial_fn=fake_trial)  # fmt: skip
+    assert ran[2:] == [0, 0] and (out.parent / protocol.CHOICES_FILE).read_text() == frozen
+    pd.testing.assert_frame_equal(again, rows)
+
+
+def test_bad_input_is_one_line(store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(AutodistillError, match="--k must be at least 1"):
+        HeldoutSettings(k=0)
+    with pytest.raises(AutodistillError, match="--seeds must be at least 1"):
+        HeldoutSettings(seeds=0)
+    assert protocol.study_datasets(store.runs(), None, {"toy-a", "toy-b", "elsewhere"}) == ["toy-a", "toy-b"]
+    with pytest.raises(AutodistillError, match="unknown data set 'toy-c'"):  # runs, but no catalog data set
+        protocol.study_datasets(store.runs(), ["toy-c"], {"toy-a", "toy-b"})
+    with pytest.raises(AutodistillError, match="unknown data set 'nope'"):
+        evaluate_heldout(store, SETTINGS, datasets=["nope"], out=tmp_path / "r.csv", trial_fn=fake_trial)
+    monkeypatch.setattr(arms, "STORE_SCORE", "test_ratio")
+    with pytest.raises(AutodistillError, match="no 'test_ratio' scores; fill them"):
+        arms.stored_score(store.runs())
+
+
+def test_runs_stored_before_test_scoring_are_refused_with_how_to_fill_them() -> None:
+    old = fake_result(sweep.Trial.make("finetune", baseline_config(
+        "toy-a", teacher="minilm-l6", student="tiny", budget=SETTINGS.budget), "tiny"), 0.8)  # fmt: skip
+    with pytest.raises(AutodistillError, match=r"no test score .* delete those run folders and rerun"):
+        protocol._check_test_scores({"t": (old, None)})
+
+
+# -- the summary --------------------------------------------------------------------------------------------
+
+
+def _synthetic() -> pd.DataFrame:
+    """Three data sets, two seeds: picks beat random on a and b, lose to it and to logit on c."""
+    means = {
+        "a": {"pick": 0.9, "random": 0.8, "default:logit": 0.85, "baseline": 0.7},
+        "b": {"pick": 0.8, "random": 0.7, "default:logit": 0.82, "baseline": 0.6},
+        "c": {"pick": 0.6, "random": 0.65, "default:logit": 0.7, "baseline": 0.5},
+    }
+    rows = []
+    for dataset, by_arm in means.items():
+        for arm, mean in by_arm.items():
+            for seed, noise in ((0, -0.02), (1, 0.02)):
+                # two configurations per seed whose mean is mean + noise
+                rows += [{"dataset": dataset, "arm": arm, "seed": seed, "test_ratio": mean + noise + d}
+                         for d in (-0.01, 0.01)]  # fmt: skip
+        rows.append({"dataset": dataset, "arm": "oracle", "seed": None, "test_ratio": None, "dev_ratio": 0.95,
+                     "config": "x"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_summary_of_a_synthetic_frame() -> None:
+    summary = summarize(_synthetic())
+    table = summary.per_dataset
+    assert table.loc["a", "pick"] == pytest.approx(0.9) and table.loc["c", "default:logit"] == pytest.approx(0.7)
+    assert summary.seed_sd.loc["b", "random"] == pytest.approx(np.std([0.68, 0.72], ddof=1))
+    assert table.loc["a", "oracle_dev_ratio"] == 0.95 and np.isnan(table.loc["a", "oracle_test_ratio"])
+    overall = summary.overall.set_index("arm")["mean"]
+    assert overall["pick"] == pytest.approx((0.9 + 0.8 + 0.6) / 3)
+    comparisons = summary.comparisons.set_index("against")
+    random = comparisons.loc["random"]
+    assert (random["wins"], random["losses"], random["win_rate"]) == (2, 1, pytest.approx(2 / 3))
+    expected = stats.wilcoxon([0.9, 0.8, 0.6], [0.8, 0.7, 0.65]).pvalue
+    assert random["wilcoxon_p"] == pytest.approx(expected)
+    assert comparisons.loc["default:logit", "wins"] == 1
+    assert "baseline" not in comparisons.index
+    lost = summary.losses
+    assert list(zip(lost["dataset"], lost["arm"], strict=True)) == [
+        ("c", "default:logit"), ("c", "random"), ("b", "default:logit")
+    ]  # fmt: skip
+    text = markdown(summary)
+    assert "| random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
+
+
+def test_a_study_page_gets_the_section_once_there_are_results(tmp_path: Path) -> None:
+    path = tmp_path / "results.csv"
+    assert study_section(path) is None
+    protocol.write_rows(path, [_synthetic().reindex(columns=list(protocol.COLUMNS))])
+    assert study_section(path) == markdown(summarize(_synthetic()))
+
+
+def _fake_engine(config, *, show_progress=False, task=None, kind="distill"):
+    """engine.run / engine.finetune without training: a result with a test ratio, a run id per config."""
+    trial = sweep.Trial.make(kind, config, config.student, None)
+    run_id = hashlib.sha256(f"{kind}{config.model_dump_json()}".encode()).hexdigest()[:12]
+    return replace(fake_result(trial, 0.8), run_id=run_id, test_ratio=0.78)
+
+
+def test_the_command_prints_the_report_and_writes_it_beside_the_results(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(engine, "run", _fake_engine)
+    monkeypatch.setattr(engine, "finetune", lambda config, **k: _fake_engine(config, kind="finetune", **k))
+    out = tmp_path / "results.csv"
+    cli.app(["heldout", "--datasets", "toy-a,toy-b", "--k", "1", "--epochs", "1", "--time-limit", "10",
+             "--store", str(store.path), "--out", str(out)])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "mean test ratio per arm" in printed and "default:mi-alpha" in printed and "picks against" in printed
+    assert (tmp_path / "results.md").read_text().startswith("## Held-out evaluation")
+    with pytest.raises(SystemExit) as exit_info:
+        cli.app(["heldout", "--k", "0", "--store", str(store.path)])
+    assert exit_info.value.code == 2 and "--k must be at least 1" in capsys.readouterr().err
