@@ -28,9 +28,9 @@ from autodistill.store import DatasetFeatures, ModelDescriptor, record_from_row
 from autodistill.sweep import sample_configs
 from engine import AutodistillError, TaskType
 
-#: The runs-store column the oracle and ``best-mean-rank`` are read from. The store holds the dev
-#: ratio only today; switch this to the test ratio's column once the store has one (then
-#: :func:`stored_score` refuses a store whose runs lack it, saying how to fill it).
+#: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
+#: choosing is selection (the oracle's row then reports its test ratio, ``test_ratio``, where the
+#: store has one). Choosing by test would let the test split pick what it then scores.
 STORE_SCORE = "ratio"
 BEST_MEAN_RANK = "best-mean-rank"
 
