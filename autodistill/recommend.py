@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -350,15 +350,16 @@ def recommend(
         models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
     with _timed(timings, "scoring_s"):
         configs = list(space_for(task.spec.task_type).configurations())
+        budget = budget or make_budget()
         engine_of = partial(
             engine_config,
             dataset=dataset or task.spec.name,
             teacher=teacher,
             student=student,
-            budget=budget or make_budget(),
+            budget=budget,
             columns=columns,
         )
-        picks = _picks(models, target.described, configs, top, engine_of)
+        picks = _picks(models, target.described, configs, top, engine_of, budget_inputs(budget, len(task.train)))
     timings["total_s"] = time.perf_counter() - started
     return _assemble(target, dataset or task.spec.name, source, runs, len(configs), models, picks, timings)
 
@@ -501,35 +502,65 @@ def train_models(
     )
 
 
-def _picks(
-    models: Models, described: tuple, configs: list[Pipeline], top: int, engine_of: Callable[[Pipeline], Any]
-) -> tuple[Pick, ...]:
-    """Score every configuration, choose different pipelines (:func:`autodistill.picks.choose`) and
-    give each its uncertainty, reason, predicted ratio and engine config."""
+def budget_inputs(budget: TrainSettings, n_train: int) -> dict[str, int]:
+    """What the predictor's budget columns will read for runs at ``budget`` on a training split of
+    ``n_train`` examples: the picks are scored at the budget they will run at."""
+    examples = min(budget.max_train_examples or n_train, n_train)
+    return {"train_examples": examples, "epochs": budget.epochs, "max_length": budget.max_length}
+
+
+@dataclass(frozen=True)
+class ChosenPipelines:
+    """The picks among scored candidates: the candidates' model inputs and scores, and for each
+    pick its row among them and what :func:`autodistill.picks.choose` said of it."""
+
+    inputs: pd.DataFrame
+    scores: np.ndarray
+    rows: list[int]
+    choices: list[Any]
+
+
+def choose_pipelines(
+    rank: Predictor, bags: Sequence[Predictor], described: tuple, configs: list[Pipeline], top: int, budget: dict
+) -> ChosenPipelines:
+    """Score every configuration at ``budget`` and choose ``top`` different pipelines with their
+    uncertainty (:func:`autodistill.picks.choose`): what ``recommend`` and the held-out picks share."""
     inputs = model_inputs(
-        candidates(*described, configs), [described[0]], embeddings=models.rank.settings.dataset_embeddings
+        candidates(*described, configs, budget), [described[0]], embeddings=rank.settings.dataset_embeddings
     )
-    scores = models.rank.predict(inputs)
+    scores = rank.predict(inputs)
     keys = [components(c) for c in configs]
     # One row per pipeline: the best-scored aug_p/repeated_aug of each combination of the four components.
     order = pd.Series(keys, index=range(len(keys))).iloc[np.argsort(-scores, kind="stable")]
     rows = order[~order.duplicated()].index.to_numpy()
-    bags = np.stack([bag.predict(inputs.iloc[rows]) for bag in models.bags])
-    chosen = choose(scores[rows], bags, [keys[r] for r in rows], top)
-    picked = [int(rows[c.row]) for c in chosen]
-    why = reasons(models.rank, inputs, picked, models.table)
-    ratios = models.ratio.predict(inputs.iloc[picked])
+    spread = np.stack([bag.predict(inputs.iloc[rows]) for bag in bags])
+    choices = choose(scores[rows], spread, [keys[r] for r in rows], top)
+    return ChosenPipelines(inputs, scores, [int(rows[c.row]) for c in choices], choices)
+
+
+def _picks(
+    models: Models,
+    described: tuple,
+    configs: list[Pipeline],
+    top: int,
+    engine_of: Callable[[Pipeline], Any],
+    budget: dict[str, int],
+) -> tuple[Pick, ...]:
+    """The chosen pipelines (:func:`choose_pipelines`) with their reason, predicted ratio and engine config."""
+    chosen = choose_pipelines(models.rank, models.bags, described, configs, top, budget)
+    why = reasons(models.rank, chosen.inputs, chosen.rows, models.table)
+    ratios = models.ratio.predict(chosen.inputs.iloc[chosen.rows])
     return tuple(
         Pick(
             rank=k,
             config=configs[row],
-            score=float(scores[row]),
+            score=float(chosen.scores[row]),
             predicted_ratio=float(ratio),
             engine=engine_of(configs[row]).model_dump(mode="json"),
             uncertainty=c.uncertainty,
             reason="; ".join(part for part in (reason, c.note) if part),
         )
-        for k, (row, c, reason, ratio) in enumerate(zip(picked, chosen, why, ratios, strict=True), start=1)
+        for k, (row, c, reason, ratio) in enumerate(zip(chosen.rows, chosen.choices, why, ratios, strict=True), start=1)
     )
 
 

@@ -278,7 +278,7 @@ def test_a_study_page_gets_the_section_once_there_are_results(tmp_path: Path) ->
     assert study_section(path) == markdown(summarize(_synthetic()))
 
 
-def _fake_engine(config, *, show_progress=False, task=None, kind="distill"):
+def _fake_engine(config, *, show_progress=False, task=None, kind="distill", on_epoch=None):
     """engine.run / engine.finetune without training: a result with a test ratio, a run id per config."""
     trial = sweep.Trial.make(kind, config, config.student, None)
     run_id = hashlib.sha256(f"{kind}{config.model_dump_json()}".encode()).hexdigest()[:12]

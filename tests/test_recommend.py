@@ -205,3 +205,13 @@ def test_picks_against_random_configurations(
     assert stats["AutoDistiller"][0] == pytest.approx(0.9)  # fake_trial: MI-α gives 0.9, others 0.8 or fail
     assert stats["no-KD"][0] == pytest.approx(0.8)
     assert len(store.trials()) == 6  # logged like any sweep trial
+
+
+def test_picks_are_scored_at_the_budget_they_will_run_at() -> None:
+    from autodistill.bridge import make_budget
+    from autodistill.recommend import budget_inputs
+
+    capped = budget_inputs(make_budget(max_train_examples=192, epochs=8, max_length=48), n_train=1_701)
+    assert capped == {"train_examples": 192, "epochs": 8, "max_length": 48}
+    whole = budget_inputs(make_budget(max_train_examples=5_000), n_train=1_701)
+    assert whole["train_examples"] == 1_701 and whole["max_length"] == make_budget().max_length

@@ -21,8 +21,9 @@ import pandas as pd
 from autodistill.bridge import space_for
 from autodistill.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.features import context_embedding, idf_weights
+from autodistill.picks import bagged
 from autodistill.predictor import PredictorSettings, fit_predictor, model_inputs
-from autodistill.recommend import distinct_pipelines
+from autodistill.recommend import choose_pipelines
 from autodistill.space import Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, record_from_row
 from autodistill.sweep import sample_configs
@@ -106,18 +107,21 @@ def predictor_picks(
     configs: Sequence[Pipeline],
     k: int,
     settings: PredictorSettings,
+    budget: Mapping[str, int] | None = None,
 ) -> list[Pipeline]:
-    """The top ``k`` distinct pipelines for the held-out data set, by a predictor fitted on ``runs``
-    (which must not hold its runs: refused here, so that no caller can leak them)."""
+    """The top ``k`` pipelines ``recommend`` would give the held-out data set (same choice rule,
+    :func:`autodistill.recommend.choose_pipelines`), from a predictor and its bootstrap refits fitted
+    on ``runs`` (which must not hold its runs: refused here, so that no caller can leak them),
+    scored at the ``budget`` they will run at (:func:`autodistill.recommend.budget_inputs`)."""
     held_out = described.features.dataset
     if (runs["dataset"] == held_out).any():
         raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r}")
+    version = described.features.featurizer_version
     table = model_inputs(runs, training_features, embeddings=settings.dataset_embeddings)
-    predictor = fit_predictor(table, described.features.featurizer_version, settings)
-    ranked = predictor.rank(
-        described.features, described.teacher, described.student, described.teacher_score, list(configs)
-    )
-    return list(distinct_pipelines(ranked).head(k)["config"])
+    rank, bags = fit_predictor(table, version, settings), bagged(table, version, settings)
+    as_candidates = (described.features, described.teacher, described.student, described.teacher_score)
+    chosen = choose_pipelines(rank, bags, as_candidates, list(configs), k, dict(budget or {}))
+    return [configs[row] for row in chosen.rows]
 
 
 # -- the other arms ------------------------------------------------------------------------------------

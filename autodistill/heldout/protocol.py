@@ -38,7 +38,7 @@ from autodistill.heldout.arms import (
     predictor_picks,
 )
 from autodistill.predictor import PredictorSettings
-from autodistill.recommend import model_descriptors, training_runs
+from autodistill.recommend import budget_inputs, model_descriptors, training_runs
 from autodistill.shipped import STUDY_DIR
 from autodistill.space import Pipeline
 from autodistill.store import RunStore, record_from_row
@@ -164,7 +164,8 @@ def make_choices(
     teacher_d, student_d = model_descriptors(runs, s.teacher, s.student, finetuned.model_dir, task)
     described = Described(held, teacher_d, student_d, float(finetuned.dev_score))
     configs = list(space_for(task.spec.task_type).configurations())
-    picks = predictor_picks(runs, training, described, configs, s.k, s.predictor)
+    budget = budget_inputs(s.budget, len(task.train))
+    picks = predictor_picks(runs, training, described, configs, s.k, s.predictor, budget)
     best = best_mean_rank(runs, task.spec.task_type)
     return Choices(tuple(picks), best, tuple(sorted(set(runs["dataset"]))), len(runs))
 
