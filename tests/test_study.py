@@ -286,7 +286,7 @@ def test_importance_text_says_where_the_paper_is_contradicted() -> None:
     table["mean"] = table["d"]
     text = agreement.importance_agreement(table)
     assert "Unlike the paper, the largest mean share here is the augmentation's (0.50)" in text
-    assert "top component on 0 of 1 data set(s)" in text
+    assert "top component in 0 of 1 (student, data set) cell(s)" in text
     assert "The top pair is layer mapping x augmentation (0.20), not the paper's" in text
 
 
