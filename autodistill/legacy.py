@@ -10,16 +10,24 @@ it is read, and nowhere in the middle of the meta layer:
   :mod:`autodistill.reference`;
 * the project's shipped study (``meta_data/study/runs.csv``) and stores of
   schema 1: :mod:`autodistill.shipped`, :mod:`autodistill.store_schema`;
+* runs and trials of ours from before ``pkd`` became BERT-PKD's [CLS] loss (stores
+  of schema < 3, a shipped study without its schema): their per-token ``pkd`` is
+  named ``pkd-tokens`` (:func:`per_token_pkd`);
 * trial ids: a trial id hashes the point in the form the first sweeps logged it,
   so that logged trials (and the shipped study's Figure 4 trials) keep their ids
-  (:func:`trial_key`).
+  (:func:`trial_key`); a loss renamed since is hashed under its earlier name, as
+  the engine hashes run ids (``engine.HASHED_INTER_LOSS``: the first sweeps' ``pkd``
+  was today's ``pkd-tokens``).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from autodistill.space import STACK_SEP, Pipeline
+from engine import HASHED_INTER_LOSS
 
 #: Long augmenter name of the first vocabulary -> the engine's operation name.
 OPERATION: dict[str, str] = {"contextual": "ca", "random": "ra", "backtranslation": "bt"}
@@ -34,7 +42,7 @@ def stack(text: str) -> str:
 def trial_key(pipeline: Pipeline) -> dict[str, Any]:
     """The point as the first sweeps hashed it into trial ids (frozen: changing it renames every trial)."""
     return {
-        "inter_loss": pipeline.inter_loss,
+        "inter_loss": HASHED_INTER_LOSS.get(pipeline.inter_loss, pipeline.inter_loss),
         "alpha": pipeline.alpha,
         "mapping": pipeline.mapping,
         "pred_loss": pipeline.pred_loss,
@@ -43,3 +51,25 @@ def trial_key(pipeline: Pipeline) -> dict[str, Any]:
         "aug_p": pipeline.aug_p,
         "repeated_aug": pipeline.repeated_aug,
     }
+
+
+def _rename_pkd(value: Any) -> Any:
+    """A stored JSON value with every ``"inter_loss": "pkd"`` (at any depth) renamed ``pkd-tokens``."""
+    if isinstance(value, dict):
+        return {k: "pkd-tokens" if k == "inter_loss" and v == "pkd" else _rename_pkd(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename_pkd(v) for v in value]
+    return value
+
+
+def per_token_pkd(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A runs or trials row of ours written while ``pkd`` was computed per token, with that loss
+    named ``pkd-tokens`` in its column and its stored configs. The authors' runs (source ``paper``)
+    pass unchanged: their ``pkd`` is BERT-PKD's [CLS] loss already. Ids are kept: the engine and
+    the sweep hash ``pkd-tokens`` as ``pkd``, so they are still these runs' and trials' ids."""
+    if row.get("source", "ours") != "ours":
+        return dict(row)
+    renamed = {**row, "config_json": json.dumps(_rename_pkd(json.loads(row["config_json"])), sort_keys=True)}
+    if renamed.get("inter_loss") == "pkd":
+        renamed["inter_loss"] = "pkd-tokens"
+    return renamed

@@ -9,6 +9,7 @@ older schema migrates it in place, inside the transaction that creates the table
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from autodistill import legacy
@@ -16,7 +17,10 @@ from engine import AutodistillError
 
 #: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
 #: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
-SCHEMA_VERSION = 2
+#: 3: ``pkd`` is BERT-PKD's [CLS] loss; our runs' earlier per-token ``pkd`` is ``pkd-tokens``.
+SCHEMA_VERSION = 3
+#: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
+PKD_CLS_SCHEMA = 3
 STORE_FORMAT = "autodistill-runs"
 
 SCHEMA = """
@@ -157,8 +161,10 @@ def create_tables(conn: sqlite3.Connection, version: int) -> None:
         "INSERT OR IGNORE INTO meta VALUES (?, ?)",
         [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION))],
     )
-    if version < 2:
-        _migrate_v1(conn)
+    for target, migrate in MIGRATIONS:
+        if version < target:
+            migrate(conn)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
@@ -168,4 +174,30 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         "UPDATE runs SET augmentation = ? WHERE run_id = ?",
         [(legacy.stack(text), run_id) for run_id, text in rows],
     )
-    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+
+
+def _migrate_pkd_tokens(conn: sqlite3.Connection) -> None:
+    """Before schema 3 our ``pkd`` was computed per token: name it ``pkd-tokens`` in runs and trials.
+
+    Run and trial ids stay: the engine and the sweep hash ``pkd-tokens`` as ``pkd``, so they
+    are what those runs and trials would be given today (their run folders resume as before).
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    selected = cursor.execute("SELECT run_id, source, inter_loss, config_json FROM runs WHERE source = 'ours'")
+    runs = [legacy.per_token_pkd(dict(row)) for row in selected.fetchall()]
+    trials = [legacy.per_token_pkd(dict(row)) for row in cursor.execute("SELECT trial_id, config_json FROM trials")]
+    conn.executemany(
+        "UPDATE runs SET inter_loss = ?, config_json = ? WHERE run_id = ?",
+        [(r["inter_loss"], r["config_json"], r["run_id"]) for r in runs],
+    )
+    conn.executemany(
+        "UPDATE trials SET config_json = ? WHERE trial_id = ?", [(t["config_json"], t["trial_id"]) for t in trials]
+    )
+
+
+#: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (2, _migrate_v1),
+    (PKD_CLS_SCHEMA, _migrate_pkd_tokens),
+]

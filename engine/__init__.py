@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "run": "engine.pipelines.run",
     "finetune": "engine.pipelines.run",
     "RunResult": "engine.pipelines.result",
+    "HASHED_INTER_LOSS": "engine.pipelines.result",
     "cpu_latency_ms": "engine.pipelines.latency",
     "retrain_candidates": "engine.pipelines.candidates",
     "predict_file": "engine.pipelines.predict",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -13,7 +14,7 @@ import pytest
 
 from autodistill.reference import PAPER_FEATURIZER, import_reference
 from autodistill.space import Pipeline
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store import SCHEMA_VERSION, DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from engine import AutodistillError
 
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
@@ -247,4 +248,65 @@ def test_a_schema_1_store_is_renamed_once_on_open(tmp_path: Path) -> None:
         assert store.runs()["augmentation"].tolist() == ["ra>ca"]
         assert store.run("r1") == _run("r1")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def _pkd_run(run_id: str, source: str = "ours") -> RunRecord:
+    pipeline = Pipeline(inter_loss="pkd", alpha=None)
+    full = {"pipeline": pipeline.to_dict(), "engine": {"inter_loss": "pkd", "mapping": "skip"}}
+    return _run(run_id, config=pipeline, source=source, full_config=full)
+
+
+def test_a_store_from_before_cls_pkd_names_our_per_token_pkd_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_pkd_run("ours-1"), _pkd_run("paper-1", source="paper"), _run("mi-1")])
+        trial = TrialRecord("t1", "distill", "bbc-news", "tiny", "done", {}, {"inter_loss": "pkd"}, run_id="ours-1")
+        store.record_trial(trial)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with RunStore(path) as store:
+        runs = store.runs().set_index("run_id")["inter_loss"].to_dict()
+        assert runs == {"ours-1": "pkd-tokens", "paper-1": "pkd", "mi-1": "mi"}  # ids kept, the authors' pkd too
+        ours = store.run("ours-1").full_config
+        assert ours["pipeline"]["inter_loss"] == ours["engine"]["inter_loss"] == "pkd-tokens"
+        assert store.run("paper-1").full_config["engine"]["inter_loss"] == "pkd"
+        assert store.trials()["config_json"].tolist() == ['{"inter_loss": "pkd-tokens"}']
+    with RunStore(path) as store:  # once only: a pkd run stored today is the [CLS] loss and stays so
+        store.add_run(_pkd_run("ours-2"))
+    with RunStore(path) as store:
+        assert store.run("ours-2").config.inter_loss == "pkd"
+
+
+def test_a_shipped_study_without_its_schema_reads_pkd_as_per_token(tmp_path: Path) -> None:
+    from autodistill.shipped import SCHEMA_FILE, export_study, import_study
+
+    with RunStore(tmp_path / "collected.sqlite") as store:
+        store.add_run(_pkd_run("r1"))
+        export_study(store, tmp_path / "study")
+    with RunStore(tmp_path / "today.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("r1").config.inter_loss == "pkd"  # shipped with its schema: the [CLS] loss
+    (tmp_path / "study" / SCHEMA_FILE).unlink()
+    with RunStore(tmp_path / "old.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("r1").config.inter_loss == "pkd-tokens"
+
+
+def test_the_shipped_per_token_pkd_runs_keep_their_run_and_trial_ids() -> None:
+    """Their ids hashed ``pkd`` when it was computed per token; as ``pkd-tokens`` they hash the same."""
+    from autodistill.shipped import STUDY_DIR, shipped_store
+    from autodistill.sweep.plan import trial_id
+    from engine import DistillConfig
+    from engine.pipelines.result import run_id
+
+    with shipped_store(STUDY_DIR) as store:
+        runs = store.runs(source="ours")
+        trials = store.trials().set_index("run_id")["trial_id"]
+    per_token = runs[runs["inter_loss"] == "pkd-tokens"]
+    assert len(per_token) > 0 and (runs["inter_loss"] != "pkd").all()
+    for row in per_token.to_dict("records"):
+        engine = DistillConfig.model_validate(json.loads(row["config_json"])["engine"])
+        assert run_id(engine, "distill") == row["run_id"]
+        assert trial_id("distill", engine, Pipeline.from_engine(engine)) == trials[row["run_id"]]
+        assert run_id(engine.model_copy(update={"inter_loss": "pkd"}), "distill") != row["run_id"]
