@@ -6,8 +6,9 @@ dict with ``augmenters`` and a separate ``mixup`` flag. Data in that form still
 exists and must keep loading, so it is translated here, once, at the edge where
 it is read, and nowhere in the middle of the meta layer:
 
-* the authors' runs (their CSV names its position columns so):
-  :mod:`autodistill.reference`;
+* the authors' runs (their CSV names its position columns so, and records MI-α's
+  α as the logit their code passed through a sigmoid, :func:`authors_alpha`):
+  :mod:`autodistill.reference`, and stores of schema < 3 that imported them;
 * the project's shipped study (``meta_data/study/runs.csv``) and stores of
   schema 1: :mod:`autodistill.shipped`, :mod:`autodistill.store_schema`;
 * runs and trials of ours from before ``pkd`` became BERT-PKD's [CLS] loss (stores
@@ -23,6 +24,7 @@ it is read, and nowhere in the middle of the meta layer:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,3 +75,14 @@ def per_token_pkd(row: Mapping[str, Any]) -> dict[str, Any]:
     if renamed.get("inter_loss") == "pkd":
         renamed["inter_loss"] = "pkd-tokens"
     return renamed
+
+
+def authors_alpha(recorded: float) -> float:
+    """The α MI-α used in a run of the Distiller authors, from the α their CSV records.
+
+    Their code hands the configured α to the bound as a logit (its log-interpolation takes
+    log α = -softplus(-α)), so the interpolation weight was sigmoid(α): their 0.1, 0.5 and
+    0.9 interpolated with 0.525, 0.622 and 0.711. Our engine uses α as the weight itself, so
+    imported runs record sigmoid(α), and an α means the same in their runs and ours.
+    """
+    return round(1.0 / (1.0 + math.exp(-recorded)), 6)

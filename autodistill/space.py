@@ -31,7 +31,10 @@ Choices follow the paper and the authors' published runs:
   ``pkd-tokens``, its per-token form that this project's first study runs used, is a
   valid point (those runs load) but no choice of the space, which has PKD only. α of
   MI-α: Appendix H samples 0.1, 0.5, 0.9; their runs also hold 0.0, 0.7 and 1.0, so
-  any α in [0, 1] is a valid point.
+  any α in [0, 1] is a valid point. α is the interpolation weight: the authors' code
+  passed their α through a sigmoid, so their runs are imported with the weight they ran
+  with (0.525, 0.622, 0.711 for 0.1, 0.5, 0.9); this space samples the weights 0.1,
+  0.5, 0.9 themselves, a wider range.
 * layer mappings ``skip``, ``last``, ``emd`` (§3.3.1); prediction losses ``ce``,
   ``mse`` (§3.2).
 * augmentation (§3.1, Algorithm 1): an ordered stack of distinct text

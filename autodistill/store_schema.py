@@ -8,6 +8,7 @@ older schema migrates it in place, inside the transaction that creates the table
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,8 @@ from engine import AutodistillError
 
 #: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
 #: 2: ``augmentation`` holds the engine's operation names (``ra>ca``); a schema-1 store is migrated on open.
-#: 3: ``pkd`` is BERT-PKD's [CLS] loss; our runs' earlier per-token ``pkd`` is ``pkd-tokens``.
+#: 3: ``pkd`` is BERT-PKD's [CLS] loss; our runs' earlier per-token ``pkd`` is ``pkd-tokens``;
+#:    the authors' imported MI-α runs hold the α their code used, sigmoid of the one they record.
 SCHEMA_VERSION = 3
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 3
@@ -196,8 +198,24 @@ def _migrate_pkd_tokens(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_paper_alpha(conn: sqlite3.Connection) -> None:
+    """Before schema 3 the authors' MI-α runs were stored with their recorded α, which their code
+    passed through a sigmoid: store the α they ran with (:func:`legacy.authors_alpha`)."""
+    rows = conn.execute(
+        "SELECT run_id, alpha, config_json FROM runs WHERE source = 'paper' AND inter_loss = 'mi'"
+    ).fetchall()
+    updates = []
+    for run_id, recorded, config_json in rows:
+        alpha = legacy.authors_alpha(recorded)
+        config = json.loads(config_json)
+        config["pipeline"]["alpha"] = alpha
+        updates.append((alpha, json.dumps(config, sort_keys=True), run_id))
+    conn.executemany("UPDATE runs SET alpha = ?, config_json = ? WHERE run_id = ?", updates)
+
+
 #: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _migrate_v1),
     (PKD_CLS_SCHEMA, _migrate_pkd_tokens),
+    (3, _migrate_paper_alpha),
 ]

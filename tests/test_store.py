@@ -180,6 +180,17 @@ def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Pa
         "stsb": 157,
     }
     assert runs.loc[runs["inter_loss"] != "mi", "alpha"].isna().all()
+    # Their code passed α through a sigmoid: the α stored is the weight it ran with, the row as published.
+    mi = runs[runs["inter_loss"] == "mi"]
+    recorded = [json.loads(c)["paper_row"]["alpha"] for c in mi["config_json"]]
+    assert set(zip(recorded, mi["alpha"], strict=True)) == {
+        (0.0, 0.5),
+        (0.1, 0.524979),
+        (0.5, 0.622459),
+        (0.7, 0.668188),
+        (0.9, 0.71095),
+        (1.0, 0.731059),
+    }
     # The file's first augmented row has contextual = 2, random = 1: random runs first.
     assert "ra>ca" in set(runs["augmentation"])
     assert {f.dataset for f in features} >= {"boolq", "cloth", "cola"}
@@ -310,3 +321,21 @@ def test_the_shipped_per_token_pkd_runs_keep_their_run_and_trial_ids() -> None:
         assert run_id(engine, "distill") == row["run_id"]
         assert trial_id("distill", engine, Pipeline.from_engine(engine)) == trials[row["run_id"]]
         assert run_id(engine.model_copy(update={"inter_loss": "pkd"}), "distill") != row["run_id"]
+
+
+def test_a_store_from_before_holds_the_alpha_the_authors_ran_with_once_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    recorded = Pipeline(inter_loss="mi", alpha=0.9)
+    full = {"pipeline": recorded.to_dict(), "paper_row": {"alpha": 0.9}}
+    with RunStore(path) as store:
+        store.add_runs(
+            [_run("paper-1", source="paper", config=recorded, full_config=full), _run("ours-1", config=recorded)]
+        )
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    for _ in range(2):  # the second open changes nothing
+        with RunStore(path) as store:
+            paper, ours = store.run("paper-1"), store.run("ours-1")
+            assert paper.config.alpha == paper.full_config["pipeline"]["alpha"] == 0.71095
+            assert paper.full_config["paper_row"]["alpha"] == 0.9
+            assert ours.config.alpha == 0.9  # our engine's α is the weight itself

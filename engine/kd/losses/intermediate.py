@@ -42,8 +42,9 @@ INTER_LOSSES: Registry[InterLossBuilder] = Registry("intermediate loss")
 def build_inter_loss(name: str, *, hidden_size: int, alpha: float = 0.9, critic: str = "transformer") -> nn.Module:
     """The intermediate loss ``name``; ``alpha`` and ``critic`` matter only for ``"mi"``.
 
-    Defaults are the paper's controlled setting (App. G: MI-α with α = 0.9 and a
-    Transformer critic). A loss with parameters (MI-α's critics) must have its
+    Defaults are the paper's controlled setting as written (App. G: MI-α with α = 0.9 and
+    a Transformer critic); the authors' code used that 0.9 as a logit, the weight
+    sigmoid(0.9) = 0.711 (``configs/recipes/mi-alpha.yaml``). A loss with parameters (MI-α's critics) must have its
     ``parameters()`` in the optimizer.
     """
     return INTER_LOSSES.get(name)(hidden_size=hidden_size, alpha=alpha, critic=critic)
