@@ -39,7 +39,8 @@ from autodistill.store import DatasetFeatures, RunStore
 from engine import AutodistillError, DataColumns, TaskData, TaskType, load_task
 
 #: Bump whenever any feature would come out different for the same data set.
-FEATURIZER_VERSION = "1"
+#: 2: the BiLSTM baseline trains a fixed number of steps, no longer until a wall-clock deadline.
+FEATURIZER_VERSION = "2"
 
 #: Fewer train examples than this make the baseline score and the word statistics noise.
 MIN_TRAIN_EXAMPLES = 50

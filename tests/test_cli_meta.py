@@ -79,7 +79,7 @@ def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
     from autodistill.store import RunStore
 
     with RunStore(store) as runs_store:
-        (features,) = runs_store.features("glove50-tfidf.v1+linear")
+        (features,) = runs_store.features("glove50-tfidf.v2+linear")
     assert features.dataset == "reviews" and len(features.task_embedding) == 50
 
 
