@@ -13,7 +13,8 @@ it is read, and nowhere in the middle of the meta layer:
   schema 1: :mod:`autodistill.shipped`, :mod:`autodistill.store_schema`;
 * runs and trials of ours from before ``pkd`` became BERT-PKD's [CLS] loss (stores
   of schema < 3, a shipped study without its schema): their per-token ``pkd`` is
-  named ``pkd-tokens`` (:func:`per_token_pkd`);
+  named ``pkd-tokens`` (:func:`per_token_pkd`), and so is it in recommendation
+  files of format 1 (:func:`rename_pkd`);
 * trial ids: a trial id hashes the point in the form the first sweeps logged it,
   so that logged trials (and the shipped study's Figure 4 trials) keep their ids
   (:func:`trial_key`); a loss renamed since is hashed under its earlier name, as
@@ -55,12 +56,12 @@ def trial_key(pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
-def _rename_pkd(value: Any) -> Any:
+def rename_pkd(value: Any) -> Any:
     """A stored JSON value with every ``"inter_loss": "pkd"`` (at any depth) renamed ``pkd-tokens``."""
     if isinstance(value, dict):
-        return {k: "pkd-tokens" if k == "inter_loss" and v == "pkd" else _rename_pkd(v) for k, v in value.items()}
+        return {k: "pkd-tokens" if k == "inter_loss" and v == "pkd" else rename_pkd(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_rename_pkd(v) for v in value]
+        return [rename_pkd(v) for v in value]
     return value
 
 
@@ -71,7 +72,7 @@ def per_token_pkd(row: Mapping[str, Any]) -> dict[str, Any]:
     the sweep hash ``pkd-tokens`` as ``pkd``, so they are still these runs' and trials' ids."""
     if row.get("source", "ours") != "ours":
         return dict(row)
-    renamed = {**row, "config_json": json.dumps(_rename_pkd(json.loads(row["config_json"])), sort_keys=True)}
+    renamed = {**row, "config_json": json.dumps(rename_pkd(json.loads(row["config_json"])), sort_keys=True)}
     if renamed.get("inter_loss") == "pkd":
         renamed["inter_loss"] = "pkd-tokens"
     return renamed

@@ -191,3 +191,15 @@ def test_picks_against_random_configurations(
     assert stats["AutoDistiller"][0] == pytest.approx(0.9)  # fake_trial: MI-α gives 0.9, others 0.8 or fail
     assert stats["no-KD"][0] == pytest.approx(0.8)
     assert len(store.trials()) == 6  # logged like any sweep trial
+
+
+def test_a_recommendation_from_before_cls_pkd_reads_its_pkd_picks_as_per_token(tmp_path: Path) -> None:
+    """Files of format < 3 were written while ``pkd`` was computed per token (the Figure 4 picks)."""
+    old = Path(__file__).resolve().parent.parent / "docs" / "study" / "fig4-picks-sotu-party.json"
+    data = json.loads(old.read_text())
+    assert data["version"] < 3 and {p["engine"]["inter_loss"] for p in data["picks"]} == {"pkd"}
+    rec = load_recommendation(old)
+    assert {(p.config.inter_loss, p.engine["inter_loss"]) for p in rec.picks} == {("pkd-tokens", "pkd-tokens")}
+    today = rec.save(tmp_path / "today.json")  # written now: pkd-tokens by name, and read back as such
+    assert json.loads(today.read_text())["version"] == 3
+    assert [p.config for p in load_recommendation(today).picks] == [p.config for p in rec.picks]
