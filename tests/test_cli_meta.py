@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import toy_frame
-from test_recommend import fake_finetune_teacher, fill_store
+from test_recommend import fake_corpus_text, fake_finetune_teacher, fill_store
 from typer.testing import CliRunner
 
 import cli
@@ -87,9 +86,7 @@ def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
 def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from autodistill import evaluate
 
-    # Each fold rebuilds the context embeddings from the data sets' text; these fake ones have none.
-    vectors = {w: np.full(50, k + 1.0) for k, w in enumerate(("film", "drug", "money"))}
-    monkeypatch.setattr(evaluate, "corpus_text", lambda names: ({n: {"film": 2, "drug": 1} for n in names}, vectors))
+    monkeypatch.setattr(evaluate, "corpus_text", fake_corpus_text)  # these fake data sets have no text
     out = invoke("evaluate", "--lodo", "--source", "ours", "--time-limit", "5", "--store", str(store_file))
     assert "mean Spearman over 3 held-out data sets" in out and "paper, Figure 5: 0.33" in out
     plot = tmp_path / "importance.png"
