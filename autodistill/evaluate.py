@@ -11,11 +11,21 @@ Per held-out data set the table gives the Spearman correlation between
 predicted and actual ratio over its runs (Figure 5's number; the paper averages
 0.33 over 8 GLUE tasks), the mean actual ratio of the predicted top-k runs, and
 the data set's best and mean ratio (what an oracle and a random pick get).
+
+The dataset features are part of what must not leak. A context embedding weighs words
+by their IDF over a corpus of data sets (Table 7), and stored features were computed
+with every data set in it, the held-out one included. So each fold rebuilds the context
+embeddings of our runs' data sets with the held-out data set left out of the IDF corpus
+(:func:`fold_features`): the training data sets' embeddings are computed among
+themselves, and the held-out one's against them, as a new data set would be featurized
+against the store. The authors' features come as published vectors, computed by them
+over their 10 tasks; they cannot be rebuilt, so the paper's folds use them as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,10 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from autodistill.predictor import PredictorSettings, fit_predictor, training_table
+from autodistill.predictor import Predictor, PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.reference import PAPER_FEATURIZER
-from autodistill.store import SOURCES, RunStore
-from engine import AutodistillError, choices_error
+from autodistill.store import SOURCES, DatasetFeatures, RunStore
+from engine import AutodistillError, choices_error, load_task
 
 #: The paper's mean leave-one-dataset-out Spearman over the 8 GLUE tasks (Figure 5).
 PAPER_MEAN_SPEARMAN = 0.33
@@ -39,6 +49,51 @@ def default_version(source: str) -> str:
     from autodistill.features import featurizer_version
 
     return featurizer_version("bilstm")
+
+
+def corpus_text(names: Sequence[str]) -> tuple[dict[str, Counter[str]], Mapping[str, np.ndarray]]:
+    """Each data set's word counts and the word vectors: what rebuilding a context embedding reads."""
+    from autodistill.features import word_counts
+    from autodistill.glove import load_glove
+
+    counts = {}
+    for name in names:
+        try:
+            counts[name] = word_counts(load_task(name))
+        except AutodistillError as error:
+            raise AutodistillError(
+                f"leave-one-dataset-out rebuilds each fold's IDF corpus from the data sets' text: {error}"
+            ) from None
+    return counts, load_glove()
+
+
+def fold_features(
+    features: Sequence[DatasetFeatures],
+    held_out: str,
+    counts: Mapping[str, Mapping[str, int]],
+    vectors: Mapping[str, np.ndarray],
+) -> list[DatasetFeatures]:
+    """The features of a fold that holds ``held_out`` out: context embeddings over an IDF corpus
+    of every other data set (the held-out one, like any data set, also counts itself)."""
+    from autodistill.features import refit_context
+
+    training = [f.dataset for f in features if f.dataset != held_out]
+    return refit_context(features, training, counts, vectors)
+
+
+def _score_fold(name: str, test: pd.DataFrame, predictor: Predictor, top_k: int) -> dict[str, object]:
+    """The held-out data set's row: Spearman of predicted against actual ratio, top-k, best and mean."""
+    predicted = predictor.predict(test)
+    actual = test["ratio"].to_numpy()
+    top = np.argsort(-predicted, kind="stable")[:top_k]
+    return {
+        "dataset": name,
+        "runs": len(test),
+        "spearman": float(stats.spearmanr(predicted, actual).statistic) if len(test) > 1 else np.nan,
+        f"top{top_k}_ratio": float(actual[top].mean()),
+        "best_ratio": float(actual.max()),
+        "mean_ratio": float(actual.mean()),
+    }
 
 
 def evaluate_lodo(
@@ -63,31 +118,24 @@ def evaluate_lodo(
     if time_limit is not None:
         settings = replace(settings, time_limit=time_limit)
     version = featurizer_version or default_version(source)
-    table = training_table(store, version, source=source, embeddings=settings.dataset_embeddings)
-    names = sorted(table["dataset"].unique())
+    runs, features = training_inputs(store, version, source=source)
+    names = sorted(runs["dataset"].unique())
     if len(names) < 2:
         raise AutodistillError(f"leave-one-dataset-out needs runs on 2+ data sets; {source!r} has {len(names)}")
     held_out = list(datasets) if datasets is not None else names
     for name in held_out:
         if name not in names:
             raise choices_error("data set", name, names)
+    refit = source == "ours" and settings.dataset_embeddings
+    if refit:
+        features = [f for f in features if f.dataset in names]  # the corpus: data sets with runs
+        counts, vectors = corpus_text(names)
     rows = []
     for name in held_out:
-        test = table[table["dataset"] == name]
+        fold = fold_features(features, name, counts, vectors) if refit else features
+        table = model_inputs(runs, fold, embeddings=settings.dataset_embeddings)
         predictor = fit_predictor(table[table["dataset"] != name], version, settings, cache_dir)
-        predicted = predictor.predict(test)
-        actual = test["ratio"].to_numpy()
-        top = np.argsort(-predicted, kind="stable")[:top_k]
-        rows.append(
-            {
-                "dataset": name,
-                "runs": len(test),
-                "spearman": float(stats.spearmanr(predicted, actual).statistic) if len(test) > 1 else np.nan,
-                f"top{top_k}_ratio": float(actual[top].mean()),
-                "best_ratio": float(actual.max()),
-                "mean_ratio": float(actual.mean()),
-            }
-        )
+        rows.append(_score_fold(name, table[table["dataset"] == name], predictor, top_k))
     result = pd.DataFrame(rows)
     mean = result.drop(columns=["dataset"]).mean(numeric_only=True)
     mean["runs"] = result["runs"].sum()

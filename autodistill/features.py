@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence, Set
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence, Set
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,7 +39,8 @@ from autodistill.store import DatasetFeatures, RunStore
 from engine import AutodistillError, DataColumns, TaskData, TaskType, load_task
 
 #: Bump whenever any feature would come out different for the same data set.
-FEATURIZER_VERSION = "1"
+#: 2: the BiLSTM baseline trains a fixed number of steps, no longer until a wall-clock deadline.
+FEATURIZER_VERSION = "2"
 
 #: Fewer train examples than this make the baseline score and the word statistics noise.
 MIN_TRAIN_EXAMPLES = 50
@@ -146,6 +147,34 @@ def featurize(
         task_embedding=tuple(float(x) for x in task_embedding(task.spec.description, vectors)),
         vocabulary=vocabulary,
     )
+
+
+def refit_context(
+    features: Sequence[DatasetFeatures],
+    corpus: Collection[str],
+    counts: Mapping[str, Mapping[str, int]],
+    vectors: Mapping[str, np.ndarray],
+) -> list[DatasetFeatures]:
+    """``features`` with every context embedding recomputed against the IDF corpus ``corpus``
+    (names of data sets among ``features``; each data set counts itself as well).
+
+    Leave-one-dataset-out needs it: stored features were computed with every data set in
+    the corpus, so a training data set's IDF would count the held-out one. ``counts`` are
+    each data set's word counts (:func:`word_counts`); only the context embedding depends
+    on the corpus, the other features are kept.
+    """
+    vocabularies = {f.dataset: f.vocabulary for f in features}
+    bare = sorted(name for name in vocabularies if not vocabularies[name])
+    if bare:
+        raise AutodistillError(
+            f"no stored vocabulary for {', '.join(bare)}: its IDF corpus cannot be rebuilt; featurize it again"
+        )
+    refit = []
+    for f in features:
+        others = [vocabularies[name] for name in sorted(corpus) if name != f.dataset]
+        context = context_embedding(counts[f.dataset], idf_weights(f.vocabulary, others), vectors)
+        refit.append(replace(f, context_embedding=tuple(float(x) for x in context)))
+    return refit
 
 
 def featurize_all(

@@ -37,8 +37,18 @@ Per data set, over that data set's runs:
   effects it yields equal optuna's numbers (a test checks this to 1e-9), so
   both kinds of rows come from one model.
 
-The result is a table (rows: components then pairs; columns: data sets and
-their mean) and, on request, a PNG bar plot in the style of Figures 2 and 6.
+**Grouping (Figure 2's setting).** Runs of different teachers and students differ in
+ratio level whatever the configuration; pooled into one fANOVA, that difference is
+variance the forest must explain with the four components, and it buries their
+effects. The paper's Figure 2 reports its (BERT-base teacher, TinyBERT4 student)
+runs. So by default each (teacher, student) pair is its own group: fANOVA runs per
+(group, data set) cell, each group's shares are averaged over its data sets, and the
+``mean`` column averages the groups (each group weighs the same). ``by_pair=False``
+pools every run of a data set, the earlier reading, kept for comparison.
+
+The result is a table (rows: components then pairs; columns: one per cell, one mean
+per group, the overall ``mean``) and, on request, a PNG bar plot in the style of
+Figures 2 and 6.
 """
 
 from __future__ import annotations
@@ -143,26 +153,81 @@ def forest_anova(
     )
 
 
-def fanova_importance(runs: pd.DataFrame, *, target: str = "ratio", n_trees: int = 64, seed: int = 0) -> pd.DataFrame:
-    """Importance of each component and pair, per data set (columns) and averaged (``mean``)."""
-    table = {}
-    for dataset, group in runs.groupby("dataset", sort=True):
-        if len(group) < MIN_RUNS:
+#: The column of a group's mean over its data sets ends so; the overall mean is :data:`MEAN`.
+GROUP_MEAN = "mean"
+MEAN = "mean"
+
+
+def group_label(student: str, teacher: str) -> str:
+    """A (teacher, student) group as a column prefix: ``"TinyBERT4<-BERT_BASE"``."""
+    return f"{student}<-{teacher}"
+
+
+def cell_columns(table: pd.DataFrame) -> list[str]:
+    """The columns of single fANOVAs (one data set of one group), without the means."""
+    return [c for c in table.columns if c != MEAN and not c.endswith(f": {GROUP_MEAN}")]
+
+
+def _cell_importance(group: pd.DataFrame, target: str, n_trees: int, seed: int) -> dict[str, float] | None:
+    """One fANOVA over the runs of one cell; None when it cannot rank the components.
+
+    That is: too few runs, no variance to split, or fewer than two components varied (one
+    alone takes the whole share). A component held at one level (the prediction loss of a
+    regression task) is NaN there, not 0, so that means over cells skip it rather than
+    count a share that is 0 by construction.
+    """
+    if len(group) < MIN_RUNS:
+        return None
+    y = group[target].to_numpy(float)
+    levels = component_levels(group)
+    held = set(levels.columns[levels.nunique() < 2])
+    if np.ptp(y) == 0 or len(COMPONENTS) - len(held) < 2:
+        return None
+    codes, choices = level_codes(levels)
+    individual = individual_importance(codes, y, n_trees=n_trees, seed=seed)
+    _, pairs = forest_anova(codes, choices, y, n_trees=n_trees, seed=seed)
+    shares = {
+        **{c: individual[c] for c in COMPONENTS},
+        **{pair_name(a, b): pairs.get((a, b), pairs.get((b, a), 0.0)) for a, b in PAIRS},
+    }
+    return {name: np.nan if held & set(name.split(" x ")) else share for name, share in shares.items()}
+
+
+def fanova_importance(
+    runs: pd.DataFrame, *, target: str = "ratio", by_pair: bool = True, n_trees: int = 64, seed: int = 0
+) -> pd.DataFrame:
+    """Importance of each component and pair per (teacher, student) group and data set, then averaged.
+
+    Columns: ``"<student><-<teacher>: <data set>"`` per cell, ``"<group>: mean"`` per group and
+    ``mean`` over the groups. With ``by_pair=False`` every run of a data set is one cell, the
+    columns are the data sets and ``mean`` averages them.
+    """
+    keys = ["teacher_name", "student_name", "dataset"] if by_pair else ["dataset"]
+    cells: dict[str, dict[str, float]] = {}
+    groups: dict[str, list[str]] = {}
+    for key, group in runs.groupby(keys, sort=True):
+        importance = _cell_importance(group, target, n_trees, seed)
+        if importance is None:
             continue
-        y = group[target].to_numpy(float)
-        if np.ptp(y) == 0:
-            continue
-        codes, choices = level_codes(component_levels(group))
-        individual = individual_importance(codes, y, n_trees=n_trees, seed=seed)
-        _, pairs = forest_anova(codes, choices, y, n_trees=n_trees, seed=seed)
-        table[dataset] = {
-            **{c: individual[c] for c in COMPONENTS},
-            **{pair_name(a, b): pairs.get((a, b), pairs.get((b, a), 0.0)) for a, b in PAIRS},
-        }
-    if not table:
-        raise AutodistillError(f"no data set has {MIN_RUNS}+ runs with varying {target}; nothing to analyse")
-    result = pd.DataFrame(table)
-    result["mean"] = result.mean(axis=1)
+        if by_pair:
+            teacher, student, dataset = key
+            label = group_label(student, teacher)
+            column = f"{label}: {dataset}"
+        else:
+            label, column = "", key[0]
+        cells[column] = importance
+        groups.setdefault(label, []).append(column)
+    if not cells:
+        raise AutodistillError(
+            f"no data set has {MIN_RUNS}+ runs with varying {target} and 2+ components varied; nothing to analyse"
+        )
+    result = pd.DataFrame(cells)
+    if by_pair:
+        for label, columns in groups.items():
+            result[f"{label}: {GROUP_MEAN}"] = result[columns].mean(axis=1)
+        result[MEAN] = result[[f"{label}: {GROUP_MEAN}" for label in groups]].mean(axis=1)
+    else:
+        result[MEAN] = result.mean(axis=1)
     result.index.name = "component"
     return result
 
@@ -175,7 +240,7 @@ def plot_importance(table: pd.DataFrame, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    datasets = [c for c in table.columns if c != "mean"]
+    datasets = cell_columns(table)
     fig, panels = plt.subplots(1, 2, figsize=(14, 4.5), gridspec_kw={"width_ratios": [2, 3]})
     for panel, rows, title in (
         (panels[0], list(COMPONENTS), "individual importance"),
@@ -183,8 +248,7 @@ def plot_importance(table: pd.DataFrame, path: str | Path) -> Path:
     ):
         part = table.loc[rows, datasets]
         labels = [
-            " x ".join(COMPONENTS[p] for p in row.split(" x ")) + f"\n(mean {table.loc[row, 'mean']:.2f})"
-            for row in rows
+            " x ".join(COMPONENTS[p] for p in row.split(" x ")) + f"\n(mean {table.loc[row, MEAN]:.2f})" for row in rows
         ]
         width = 0.8 / len(datasets)
         for k, dataset in enumerate(datasets):

@@ -405,6 +405,13 @@ def training_table(
     store: RunStore, featurizer_version: str, *, source: str | None = None, embeddings: bool = True
 ) -> pd.DataFrame:
     """Every stored run of ``source`` joined with its dataset features of ``featurizer_version``."""
+    return model_inputs(*training_inputs(store, featurizer_version, source=source), embeddings=embeddings)
+
+
+def training_inputs(
+    store: RunStore, featurizer_version: str, *, source: str | None = None
+) -> tuple[pd.DataFrame, list[DatasetFeatures]]:
+    """The stored runs of ``source`` and the dataset features of ``featurizer_version``, both present."""
     runs = store.runs(source=source)
     if runs.empty:
         raise AutodistillError(f"the runs store {store.path} has no runs of source {source or 'any'!r}")
@@ -414,7 +421,7 @@ def training_table(
         raise AutodistillError(
             f"no dataset features of version {featurizer_version!r} in {store.path} (stored: {versions})"
         )
-    return model_inputs(runs, features, embeddings=embeddings)
+    return runs, features
 
 
 def train_predictor(

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autodistill import legacy
 from autodistill.baseline import BaselineSettings
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features import check_task, featurize, featurizer_version, load_described
@@ -70,7 +71,9 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
 #: Either is read back from the pick's engine config, the one thing that runs.
 #: 3: picks carry ``uncertainty`` and ``reason``, the recommendation its ``design`` (older files: none, autogluon).
-RECOMMENDATION_VERSION = 3
+#: 4: ``pkd`` is BERT-PKD's [CLS] loss; an earlier file's ``pkd`` picks are read as ``pkd-tokens``.
+RECOMMENDATION_VERSION = 4
+PKD_CLS_RECOMMENDATION = 4
 DEFAULT_STUDENT = "layers=0,2,4"
 SCORE_MEANING = (
     "score: predicted within-data-set percentile rank of the distillation ratio (1.0 = better than every "
@@ -180,6 +183,13 @@ class Recommendation:
         return path
 
 
+def _picks_today(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A file's picks in today's vocabulary: before format 3, ``pkd`` was the per-token loss."""
+    if int(data.get("version", 0)) < PKD_CLS_RECOMMENDATION:
+        return legacy.rename_pkd(data["picks"])
+    return data["picks"]
+
+
 def load_recommendation(path: str | Path) -> Recommendation:
     """Read a file written by ``autodistill recommend``; anything else is refused in one line."""
     path = Path(path)
@@ -207,7 +217,7 @@ def load_recommendation(path: str | Path) -> Recommendation:
         n_runs=int(data["trained_on"]["runs"]),
         candidates=int(data["candidates"]),
         predictor=data["predictor"],
-        picks=tuple(Pick.from_json(p) for p in data["picks"]),
+        picks=tuple(Pick.from_json(p) for p in _picks_today(data)),
         timings=dict(data.get("timings_s", {})),
         created_at=data.get("created_at", ""),
         design=data.get("design", "autogluon"),

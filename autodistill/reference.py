@@ -5,7 +5,10 @@ theirs with features of the 10 tasks involved. This module maps their columns
 to ours (see meta_data/reference/README.md for every mapping decision) so that
 their runs and ours live in one store and one vocabulary, the engine's: this is
 where their names (``intermediate_strategy``, ``kd_loss_type``, position columns
-``contextual``/``random``/``backtranslation``) become DistillConfig field values.
+``contextual``/``random``/``backtranslation``) become DistillConfig field values, and
+their recorded MI-α α (a logit in their code) the weight it stood for
+(:func:`autodistill.legacy.authors_alpha`: their 0.9 is 0.711). The published row is
+kept as published in ``full_config["paper_row"]``.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def _config(row: Mapping[str, Any]) -> Pipeline:
     return Pipeline(
         mapping=row["intermediate_strategy"],
         inter_loss=row["intermediate_loss_type"],
-        alpha=float(row["alpha"]) if mi else None,
+        alpha=legacy.authors_alpha(float(row["alpha"])) if mi else None,
         pred_loss=row["kd_loss_type"],
         augment=augment_of(stack_from_positions(positions), bool(row["mixup"])),
         aug_p=float(row["aug_p"]),

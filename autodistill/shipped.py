@@ -11,7 +11,10 @@ commit them as text:
   each run's fidelity and seed;
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
-  vocabularies included because the IDF of a data set featurized later counts them.
+  vocabularies included because the IDF of a data set featurized later counts them;
+- ``schema.json``: the runs-store schema the rows were written in, so that a study
+  shipped before a change of vocabulary is read in today's (absent: schema 2, when
+  ``pkd`` still meant the per-token loss).
 
 No model file is committed: the predictor is trained from these rows the first
 time ``recommend`` needs it and cached by content (:mod:`autodistill.predictor`).
@@ -41,13 +44,16 @@ from autodistill.store import (
     record_from_row,
     trial_from_row,
 )
-from autodistill.store_schema import CHEAP_CAP
+from autodistill.store_schema import CHEAP_CAP, PKD_CLS_SCHEMA, SCHEMA_VERSION
 from engine import AutodistillError, choices_error, paths
 
 STUDY_DIR = paths.META_DATA / "study"
 RUNS_FILE = "runs.csv"
 TRIALS_FILE = "trials.csv"
 FEATURES_FILE = "features.jsonl"
+SCHEMA_FILE = "schema.json"
+#: The schema of a shipped study written before :data:`SCHEMA_FILE` was.
+UNMARKED_SCHEMA = 2
 IDS = {"trial_id": str, "run_id": str}
 
 
@@ -60,6 +66,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
     folder.mkdir(parents=True, exist_ok=True)
     export_frame(runs).to_csv(folder / RUNS_FILE, index=False)
     trials.to_csv(folder / TRIALS_FILE, index=False)
+    (folder / SCHEMA_FILE).write_text(json.dumps({"schema_version": SCHEMA_VERSION}) + "\n")
     datasets, versions = set(runs["dataset"]), sorted(set(runs["featurizer_version"]))
     features = [f for version in versions for f in store.features(version) if f.dataset in datasets]
     with (folder / FEATURES_FILE).open("w") as out:
@@ -89,12 +96,24 @@ def _read_features(path: Path) -> list[DatasetFeatures]:
     return features
 
 
-def _read_runs(path: Path) -> list[RunRecord]:
+def shipped_schema(folder: Path) -> int:
+    """The runs-store schema a shipped study was written in."""
+    path = folder / SCHEMA_FILE
+    return int(json.loads(path.read_text())["schema_version"]) if path.exists() else UNMARKED_SCHEMA
+
+
+def _read_rows(path: Path, schema: int) -> list[dict[str, Any]]:
+    """A shipped table's rows in today's vocabulary: a study shipped before ``pkd`` became the
+    [CLS] loss has its per-token ``pkd`` renamed ``pkd-tokens`` here, as a store's migration does."""
+    rows = pd.read_csv(path, dtype=IDS).to_dict("records")  # hex ids like "12e4..." stay text
+    return [legacy.per_token_pkd(row) for row in rows] if schema < PKD_CLS_SCHEMA else rows
+
+
+def _read_runs(path: Path, schema: int) -> list[RunRecord]:
     """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed
     here, and one written before schema 3 gets its budget columns as a migrated store does."""
-    runs = pd.read_csv(path, dtype=IDS)  # hex ids like "12e4..." stay text
     records = []
-    for row in runs.to_dict("records"):
+    for row in _read_rows(path, schema):
         text = nullable(row["augmentation"])
         budget = {} if "seed" in row else _budget_of(row)
         records.append(record_from_row({**row, **budget, "augmentation": legacy.stack(text) if text else text}))
@@ -127,7 +146,8 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
     missing = [name for name in (RUNS_FILE, TRIALS_FILE, FEATURES_FILE) if not (folder / name).exists()]
     if missing:
         raise AutodistillError(f"no shipped study in {folder} (missing {', '.join(missing)})")
-    records = _read_runs(folder / RUNS_FILE)
+    schema = shipped_schema(folder)
+    records = _read_runs(folder / RUNS_FILE, schema)
     logged = set(store.trials()["trial_id"])
     with store.transaction():
         added = store.add_runs(records, skip_existing=True)
@@ -136,7 +156,7 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
         for features in shipped:
             if (features.dataset, features.featurizer_version) not in known:
                 store.put_features(features)
-        for trial in map(trial_from_row, pd.read_csv(folder / TRIALS_FILE, dtype=IDS).to_dict("records")):
+        for trial in map(trial_from_row, _read_rows(folder / TRIALS_FILE, schema)):
             if trial.trial_id not in logged:
                 store.record_trial(trial)
     return added

@@ -27,8 +27,14 @@ Choices follow the paper and the authors' published runs:
 
 * intermediate losses ``mse``, ``l2``, ``cos``, ``pkd``, ``ce``, ``mi`` (MI-α).
   Appendix H lists MSE, L2, Cos, PKD and MI-α; ``ce`` is absent there but used in
-  the authors' runs and Table 5. α of MI-α: Appendix H samples 0.1, 0.5, 0.9;
-  their runs also hold 0.0, 0.7 and 1.0, so any α in [0, 1] is a valid point.
+  the authors' runs and Table 5. ``pkd`` is BERT-PKD's loss on the [CLS] vector;
+  ``pkd-tokens``, its per-token form that this project's first study runs used, is a
+  valid point (those runs load) but no choice of the space, which has PKD only. α of
+  MI-α: Appendix H samples 0.1, 0.5, 0.9; their runs also hold 0.0, 0.7 and 1.0, so
+  any α in [0, 1] is a valid point. α is the interpolation weight: the authors' code
+  passed their α through a sigmoid, so their runs are imported with the weight they ran
+  with (0.525, 0.622, 0.711 for 0.1, 0.5, 0.9); this space samples the weights 0.1,
+  0.5, 0.9 themselves, a wider range.
 * layer mappings ``skip``, ``last``, ``emd`` (§3.3.1); prediction losses ``ce``,
   ``mse`` (§3.2).
 * augmentation (§3.1, Algorithm 1): an ordered stack of distinct text
@@ -51,6 +57,8 @@ if TYPE_CHECKING:
     from engine import DistillConfig
 
 INTER_LOSSES: tuple[str, ...] = ("mse", "l2", "cos", "pkd", "ce", "mi")
+#: Intermediate losses a stored point may hold: the space's, plus the per-token PKD of the first study runs.
+POINT_INTER_LOSSES: tuple[str, ...] = (*INTER_LOSSES, "pkd-tokens")
 MI_ALPHAS: tuple[float, ...] = (0.1, 0.5, 0.9)
 MAPPINGS: tuple[str, ...] = ("skip", "last", "emd")
 PRED_LOSSES: tuple[str, ...] = ("ce", "mse")
@@ -113,8 +121,8 @@ class Pipeline:
     def __post_init__(self) -> None:
         if (self.inter_loss == LOGIT_ONLY) != (self.mapping == LOGIT_ONLY):
             raise AutodistillError("logit-only KD sets both inter_loss and mapping to 'none', or neither")
-        if self.inter_loss not in (*INTER_LOSSES, LOGIT_ONLY):
-            raise choices_error("intermediate loss", self.inter_loss, (*INTER_LOSSES, LOGIT_ONLY))
+        if self.inter_loss not in (*POINT_INTER_LOSSES, LOGIT_ONLY):
+            raise choices_error("intermediate loss", self.inter_loss, (*POINT_INTER_LOSSES, LOGIT_ONLY))
         if self.inter_loss == "mi":
             if self.alpha is None or not 0.0 <= self.alpha <= 1.0:
                 raise AutodistillError(f"MI-α needs an alpha in [0, 1], got {self.alpha!r}")

@@ -8,7 +8,9 @@ older schema migrates it in place, inside the transaction that creates the table
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from autodistill import legacy
@@ -19,7 +21,11 @@ from engine import AutodistillError
 #: 3: runs and trials keep the test split's scores beside the dev ones, and runs their budget
 #: (fidelity, seed, training examples, epochs, tokens); see :func:`_migrate_test_scores`.
 #: 4: ``trials.pruned_after_epoch``: a search's trial stopped early by its pruner (added on open).
-SCHEMA_VERSION = 4
+#: 5: ``pkd`` is BERT-PKD's [CLS] loss; our runs' earlier per-token ``pkd`` is ``pkd-tokens``;
+#:    the authors' imported MI-α runs hold the α their code used, sigmoid of the one they record.
+SCHEMA_VERSION = 5
+#: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
+PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
 
 SCHEMA = """
@@ -207,12 +213,9 @@ def create_tables(conn: sqlite3.Connection, version: int) -> None:
         "INSERT OR IGNORE INTO meta VALUES (?, ?)",
         [("format", STORE_FORMAT), ("schema_version", str(SCHEMA_VERSION))],
     )
-    if version < 2:
-        _migrate_v1(conn)
-    if version < 3:
-        _migrate_test_scores(conn)
-    if version < 4:
-        _add_pruned_column(conn)
+    for target, migrate in MIGRATIONS:
+        if version < target:
+            migrate(conn)
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
@@ -261,3 +264,48 @@ def _add_pruned_column(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(trials)")}
     if "pruned_after_epoch" not in columns:
         conn.execute("ALTER TABLE trials ADD COLUMN pruned_after_epoch INTEGER")
+
+
+def _migrate_pkd_tokens(conn: sqlite3.Connection) -> None:
+    """Before schema 5 our ``pkd`` was computed per token: name it ``pkd-tokens`` in runs and trials.
+
+    Run and trial ids stay: the engine and the sweep hash ``pkd-tokens`` as ``pkd``, so they
+    are what those runs and trials would be given today (their run folders resume as before).
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    selected = cursor.execute("SELECT run_id, source, inter_loss, config_json FROM runs WHERE source = 'ours'")
+    runs = [legacy.per_token_pkd(dict(row)) for row in selected.fetchall()]
+    trials = [legacy.per_token_pkd(dict(row)) for row in cursor.execute("SELECT trial_id, config_json FROM trials")]
+    conn.executemany(
+        "UPDATE runs SET inter_loss = ?, config_json = ? WHERE run_id = ?",
+        [(r["inter_loss"], r["config_json"], r["run_id"]) for r in runs],
+    )
+    conn.executemany(
+        "UPDATE trials SET config_json = ? WHERE trial_id = ?", [(t["config_json"], t["trial_id"]) for t in trials]
+    )
+
+
+def _migrate_paper_alpha(conn: sqlite3.Connection) -> None:
+    """Before schema 5 the authors' MI-α runs were stored with their recorded α, which their code
+    passed through a sigmoid: store the α they ran with (:func:`legacy.authors_alpha`)."""
+    rows = conn.execute(
+        "SELECT run_id, alpha, config_json FROM runs WHERE source = 'paper' AND inter_loss = 'mi'"
+    ).fetchall()
+    updates = []
+    for run_id, recorded, config_json in rows:
+        alpha = legacy.authors_alpha(recorded)
+        config = json.loads(config_json)
+        config["pipeline"]["alpha"] = alpha
+        updates.append((alpha, json.dumps(config, sort_keys=True), run_id))
+    conn.executemany("UPDATE runs SET alpha = ?, config_json = ? WHERE run_id = ?", updates)
+
+
+#: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
+MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
+    (2, _migrate_v1),
+    (3, _migrate_test_scores),
+    (4, _add_pruned_column),
+    (PKD_CLS_SCHEMA, _migrate_pkd_tokens),
+    (5, _migrate_paper_alpha),
+]

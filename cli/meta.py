@@ -133,6 +133,9 @@ def evaluate_command(
 def importance_command(
     source: SourceOpt = "paper",
     plot: Annotated[Path | None, typer.Option(help="also save Figures 2 and 6 style bar plots (PNG)")] = None,
+    pooled: Annotated[
+        bool, typer.Option(help="one fANOVA per data set over every teacher and student, not per (teacher, student)")
+    ] = False,
     store: StoreOpt = None,
 ) -> None:
     """fANOVA importance of the four Distiller components and their pairs (paper §5.1, Figures 2 and 6)."""
@@ -140,8 +143,8 @@ def importance_command(
     from autodistill.store import open_store, stored_runs
 
     with open_store(store, must_exist=True) as runs_store:
-        table = fanova_importance(stored_runs(runs_store, source))
-    render.importance(table, source, COMPONENTS)
+        table = fanova_importance(stored_runs(runs_store, source), by_pair=not pooled)
+    render.importance(table, source, COMPONENTS, pooled=pooled)
     if plot is not None:
         render.say(f"plot saved to {plot_importance(table, plot)}")
 

@@ -211,12 +211,17 @@ def nested_evaluation(result: Any, *, source: str) -> None:
     )
 
 
-def importance(table: pd.DataFrame, source: str, names: Mapping[str, str]) -> None:
-    shown = table.reset_index()
-    shown["component"] = [
-        " x ".join(names.get(part, part) for part in str(c).split(" x ")) + f" ({c})" for c in shown["component"]
-    ]
-    console.print(frame_table(shown, title=f"fANOVA share of ratio variance, {source} runs", digits=2))
+def importance(table: pd.DataFrame, source: str, names: Mapping[str, str], *, pooled: bool = False) -> None:
+    """Two tables, as Figures 2 and 6: one row per fANOVA (a data set of a student<-teacher group),
+    then each group's mean and the overall one; components, then pairs of components."""
+    unit = "data set, all teachers and students pooled" if pooled else "(teacher, student) group and data set"
+    components = [c for c in table.index if " x " not in str(c)]
+    pairs = [c for c in table.index if " x " in str(c)]
+    for rows, what in ((components, "component"), (pairs, "pair of components")):
+        shown = table.loc[rows].T.reset_index(names="runs of")
+        shown.columns = ["runs of", *(" x ".join(names.get(part, part) for part in str(c).split(" x ")) for c in rows)]
+        title = f"fANOVA share of ratio variance per {what}, per {unit}, {source} runs"
+        console.print(frame_table(shown, title=title, digits=2))
 
 
 def trials(planned: Sequence[Trial]) -> None:

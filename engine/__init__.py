@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "finetune": "engine.pipelines.run",
     "RunResult": "engine.pipelines.result",
     "EpochCallback": "engine.training.trainer",
+    "HASHED_INTER_LOSS": "engine.pipelines.result",
     "cpu_latency_ms": "engine.pipelines.latency",
     "retrain_candidates": "engine.pipelines.candidates",
     "predict_file": "engine.pipelines.predict",

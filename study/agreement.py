@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from autodistill.evaluate import PAPER_MEAN_SPEARMAN
-from autodistill.importance import COMPONENTS, PAIRS, pair_name
+from autodistill.importance import COMPONENTS, PAIRS, cell_columns, pair_name
 from study.figure4 import finished_ratios
 from study.tables import lodo_spearmans
 
@@ -35,8 +35,8 @@ def importance_agreement(table: pd.DataFrame) -> str:
     components = mean[list(COMPONENTS)]
     pairs = mean[[pair_name(a, b) for a, b in PAIRS]]
     top, top_pair = components.idxmax(), pairs.idxmax()
-    datasets = [c for c in table.columns if c != "mean"]
-    wins = sum(table.loc[list(COMPONENTS), d].idxmax() == "inter_loss" for d in datasets)
+    cells = cell_columns(table)
+    wins = sum(table.loc[list(COMPONENTS), c].idxmax() == "inter_loss" for c in cells)
     paper = (
         "The paper finds the intermediate loss the most important component (§5, finding 1; §5.1, Figure 2) "
         "and intermediate loss x layer mapping the most important pair (§5.1, Figure 6)."
@@ -48,7 +48,7 @@ def importance_agreement(table: pd.DataFrame) -> str:
             f"Unlike the paper, the largest mean share here is the {_NAMES[top]}'s ({components[top]:.2f}); "
             f"the intermediate loss's is {components['inter_loss']:.2f}"
         )
-    first += f"; it is the top component on {wins} of {len(datasets)} data set(s)."
+    first += f"; it is the top component in {wins} of {len(cells)} (student, data set) cell(s)."
     target = pair_name("inter_loss", "mapping")
     if top_pair == target:
         second = f"The top pair is also {_NAMES[target]} ({pairs[target]:.2f}), as in the paper."

@@ -255,9 +255,10 @@ def importance_section(runs: pd.DataFrame, figures: Path) -> str:
     plot = plot_importance(table, figures / "importance.png")
     shown = table.rename(index=lambda row: " x ".join(COMPONENTS[part] for part in row.split(" x ")) + f" ({row})")
     lines += [
-        "fANOVA share of the variance of the ratio within each data set (minus each student's mean ratio "
-        "there, so the student's own level drops out), per component and pair of components; data sets "
-        "with fewer than 10 runs are skipped.",
+        "fANOVA share of the variance of the ratio per component and pair of components, computed "
+        "within each (teacher, student) group and data set (Figure 2's setting), averaged over each "
+        "group's data sets, then over the groups (`mean`); cells with fewer than 10 runs, or with a "
+        "component held at one level, are skipped.",
         "",
         markdown_table(shown, digits=2),
         "",

@@ -186,15 +186,13 @@ def headline(
 
 
 def component_importance(runs: pd.DataFrame) -> pd.DataFrame:
-    """fANOVA importance per data set (:func:`autodistill.importance.fanova_importance`).
+    """fANOVA importance per (teacher, student) group and data set, then averaged
+    (:func:`autodistill.importance.fanova_importance`, Figure 2's setting).
 
-    The sweep runs every configuration with every student, and students differ in
-    ratio level whatever the configuration; fANOVA sees only the four components, so
-    the target is the ratio minus its (data set, student) mean: the student's level
-    drops out, even where some of its trials are missing or failed.
+    Each student is its own group, so a student's ratio level, whatever the
+    configuration, is no variance the four components must explain.
     """
-    centred = runs.assign(ratio=runs["ratio"] - runs.groupby(["dataset", "student_name"])["ratio"].transform("mean"))
-    return fanova_importance(centred)
+    return fanova_importance(runs)
 
 
 # -- Figure 3: intermediate losses in the top-5 runs ---------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import toy_frame
-from test_recommend import fake_finetune_teacher, fill_store
+from test_recommend import fake_corpus_text, fake_finetune_teacher, fill_store
 from typer.testing import CliRunner
 
 import cli
@@ -81,11 +81,14 @@ def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
     from autodistill.store import RunStore
 
     with RunStore(store) as runs_store:
-        (features,) = runs_store.features("glove50-tfidf.v1+linear")
+        (features,) = runs_store.features("glove50-tfidf.v2+linear")
     assert features.dataset == "reviews" and len(features.task_embedding) == 50
 
 
-def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path) -> None:
+def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autodistill import evaluate
+
+    monkeypatch.setattr(evaluate, "corpus_text", fake_corpus_text)  # these fake data sets have no text
     out = invoke("evaluate", "--lodo", "--source", "ours", "--time-limit", "5", "--store", str(store_file))
     assert "mean Spearman over 3 held-out data sets" in out and "paper, Figure 5: 0.33" in out
     out = invoke("evaluate", "--source", "ours", "--nested", "--designs", "lgbm", "--store", str(store_file))

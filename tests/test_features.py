@@ -102,11 +102,29 @@ def _fake_vectors(dim: int = 8) -> dict[str, np.ndarray]:
     return {w: rng.normal(size=dim) for w in [*WORDS, "is", "review", "positive"]}
 
 
-FAST = BaselineSettings(epochs=15, hidden=16, time_budget_s=30)
+FAST = BaselineSettings(epochs=15, hidden=16)
 
 
 def test_bilstm_baseline_beats_chance_on_a_separable_task() -> None:
     assert baseline_score(_sentiment_task(), _fake_vectors(), FAST) > 0.8
+
+
+def test_bilstm_baseline_stops_after_max_steps_whatever_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import autodistill.baseline as baseline
+
+    steps = []
+    loss = baseline._loss
+    monkeypatch.setattr(baseline, "_loss", lambda *args: steps.append(1) or loss(*args))
+    settings = BaselineSettings(epochs=50, hidden=8, max_steps=7)
+    first = baseline_score(_sentiment_task(n_train=64), _fake_vectors(), settings)
+    assert len(steps) == 7  # 50 epochs of 2 batches would be 100
+    monkeypatch.setattr(time, "monotonic", lambda: 1e12)  # a clock far past any deadline changes nothing
+    assert baseline_score(_sentiment_task(n_train=64), _fake_vectors(), settings) == first
+    assert len(steps) == 14
+    with pytest.raises(AutodistillError, match="max_steps"):
+        BaselineSettings(max_steps=0)
 
 
 def test_linear_baseline_beats_chance_on_a_separable_task() -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from autodistill.importance import (
     COMPONENTS,
+    cell_columns,
     component_levels,
     fanova_importance,
     forest_anova,
@@ -27,11 +28,13 @@ PRED = ["ce", "mse"]
 AUG = [("", False), ("", True), ("ra>ca", False)]
 
 
-def _grid_runs(ratio, repeats: int = 3) -> pd.DataFrame:
+def _grid_runs(ratio, repeats: int = 3, student: str = "s") -> pd.DataFrame:
     """A full factorial design of store-shaped runs on one data set, ratio given by a function."""
     rows = [
         {
             "dataset": "toy",
+            "teacher_name": "t",
+            "student_name": student,
             "inter_loss": loss,
             "alpha": alpha,
             "mapping": mapping,
@@ -70,7 +73,7 @@ def test_our_forest_reproduces_optunas_individual_importances_exactly() -> None:
 
 def test_importance_finds_the_main_effect_and_the_interaction() -> None:
     table = fanova_importance(_grid_runs(_mi_plus_mapping_times_pred), n_trees=32)
-    toy = table["toy"]
+    toy = table["s<-t: toy"]
     assert toy["inter_loss"] > 0.5
     assert toy["augmentation"] < 0.01
     pairs = toy.drop(list(COMPONENTS))
@@ -78,14 +81,44 @@ def test_importance_finds_the_main_effect_and_the_interaction() -> None:
     assert pairs["mapping x pred_loss"] > 0.05 > pairs.drop("mapping x pred_loss").max()
 
 
-def test_importance_of_the_papers_runs_is_a_table_and_a_plot(tmp_path: Path) -> None:
+def test_each_teacher_student_group_is_analysed_apart_then_averaged() -> None:
+    # Two students whose ratio levels differ by far more than any component moves them: pooled, that
+    # gap is variance the four components cannot explain; per group, the intermediate loss explains it all.
+    small = _grid_runs(_mi_plus_mapping_times_pred, student="small")
+    big = _grid_runs(_mi_plus_mapping_times_pred, student="big").assign(ratio=lambda r: r["ratio"] - 0.5)
+    runs = pd.concat([small, big], ignore_index=True)
+    table = fanova_importance(runs, n_trees=16)
+    assert cell_columns(table) == ["big<-t: toy", "small<-t: toy"]
+    for group in ("big<-t", "small<-t"):
+        assert table.loc["inter_loss", f"{group}: toy"] > 0.5
+        assert table[f"{group}: mean"].equals(table[f"{group}: toy"])
+    assert table["mean"].to_numpy() == pytest.approx((table["big<-t: mean"] + table["small<-t: mean"]) / 2)
+    pooled = fanova_importance(runs, by_pair=False, n_trees=16)
+    assert list(pooled.columns) == ["toy", "mean"]
+    assert pooled.loc["inter_loss", "toy"] < 0.2 < table.loc["inter_loss", "mean"]
+
+
+def test_a_component_held_at_one_level_is_left_out_of_the_means() -> None:
+    runs = _grid_runs(_mi_plus_mapping_times_pred)
+    regression = runs[runs["pred_loss"] == "mse"].assign(student_name="r")  # no choice of prediction loss
+    only_mapping = runs[(runs["inter_loss"] == "mse") & (runs["pred_loss"] == "ce") & (runs["augmentation"] == "")]
+    only_mapping = only_mapping[~only_mapping["mixup"]].assign(student_name="m")
+    assert len(only_mapping) * 2 >= 10  # enough runs: it is skipped for varying one component only
+    runs = pd.concat([runs, regression, only_mapping, only_mapping], ignore_index=True)
+    table = fanova_importance(runs, n_trees=8)
+    assert cell_columns(table) == ["r<-t: toy", "s<-t: toy"]  # one varied component ranks nothing
+    assert np.isnan(table.loc["pred_loss", "r<-t: toy"])
+    assert np.isnan(table.loc["mapping x pred_loss", "r<-t: toy"])
+    assert table.loc["pred_loss", "mean"] == pytest.approx(table.loc["pred_loss", "s<-t: toy"])
+
+
+def test_the_papers_finding_1_reappears_per_group_on_their_runs(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         import_reference(store)
         runs = store.runs(source="paper")
-    table = fanova_importance(runs[runs["dataset"].isin(["mnli", "stsb"])], n_trees=16)
-    assert list(table.columns) == ["mnli", "stsb", "mean"]
-    assert len(table) == 4 + 6
-    assert ((table >= 0) & (table <= 1)).all().all()
-    assert table.loc[list(COMPONENTS), "stsb"].sum() <= 1.0 + 1e-9
+    table = fanova_importance(runs, n_trees=16)
+    assert ((table >= 0) & (table <= 1) | table.isna()).all().all()
+    assert set(c.split(": ")[0] for c in cell_columns(table)) == {"TinyBERT4<-BERT_BASE", "TinyBERT4<-ELECTRA-large"}
+    assert table.loc[list(COMPONENTS), "mean"].idxmax() == "inter_loss"
     png = plot_importance(table, tmp_path / "importance.png")
     assert png.read_bytes()[:4] == b"\x89PNG"

@@ -10,7 +10,7 @@ import torch
 from engine.errors import AutodistillError
 from engine.kd.losses import INTER_LOSSES, build_inter_loss
 
-FIXED = ["mse", "l2", "cos", "pkd", "ce"]
+FIXED = ["mse", "l2", "cos", "pkd", "pkd-tokens", "ce"]
 
 
 def sigmoid(z: float) -> float:
@@ -23,6 +23,7 @@ KNOWN = {
     "l2": math.sqrt(2),
     "cos": 1.0,  # orthogonal
     "pkd": 2.0,  # both already unit length
+    "pkd-tokens": 2.0,
     "ce": -(sigmoid(-1) * math.log(sigmoid(1)) + sigmoid(1) * math.log(sigmoid(-1))),
 }
 
@@ -37,10 +38,28 @@ def test_known_value_on_one_token(name):
     assert build(name)(x, y, mask).item() == pytest.approx(KNOWN[name], rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["mse", "l2", "cos", "pkd"])
+@pytest.mark.parametrize("name", ["mse", "l2", "cos", "pkd", "pkd-tokens"])
 def test_distances_vanish_at_a_perfect_match(name):
     h = torch.randn(2, 3, 4)
     assert build(name, 4)(h, h.clone(), torch.ones(2, 3)).item() == pytest.approx(0, abs=1e-6)
+
+
+def test_pkd_compares_the_normalised_cls_vectors_only():
+    # BERT-PKD: position 0 of each example, norms divided out, averaged over examples.
+    x, y = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    y[0, 0] = 5 * x[0, 0]  # same direction: distance 0
+    y[1, 0] = -x[1, 0]  # opposite: distance 4
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    assert build("pkd", 4)(x, y, mask).item() == pytest.approx(2.0, rel=1e-6)
+    x2 = x.clone()
+    x2[:, 1:] = torch.randn(2, 2, 4)  # the other positions do not count
+    assert build("pkd", 4)(x2, y, mask).item() == pytest.approx(2.0, rel=1e-6)
+    assert build("pkd-tokens", 4)(x2, y, mask).item() != pytest.approx(2.0, rel=1e-3)
+
+
+def test_pkd_refuses_a_padded_first_position():
+    with pytest.raises(AutodistillError, match=r"first \(\[CLS\]\) position"):
+        build("pkd", 2)(torch.randn(1, 2, 2), torch.randn(1, 2, 2), torch.tensor([[0, 1]]))
 
 
 def test_average_is_over_tokens_not_sequences():

@@ -45,7 +45,7 @@ def test_model_inputs_describe_config_models_and_data_set(table: pd.DataFrame) -
     tiny = table[table["student_layers"] == 2].iloc[0]  # BERT-tiny from BERT-base
     assert tiny["param_ratio"] == pytest.approx(4 / 110)
     assert table.loc[table["inter_loss"] != "mi", "alpha"].isna().all()
-    assert set(table["inter_level"]) >= {"mi-0.9", "mse", "pkd"}
+    assert set(table["inter_level"]) >= {"mi-0.71095", "mse", "pkd"}  # the authors' 0.9 was sigmoid(0.9)
     assert {"ctx_0", "task_49", "baseline_score", "teacher_score", "log_examples", "task_kind"} <= set(table)
 
 
@@ -114,30 +114,55 @@ def test_lodo_on_the_papers_runs(store: RunStore, tmp_path: Path) -> None:
     assert result.loc[2, "runs"] == 57 + 93
 
 
-def test_lodo_on_our_own_runs(tmp_path: Path) -> None:
+#: Word vectors and per-data-set words of the fake corpus below: "shared" is in every data set.
+WORDS = {"shared": (1.0, 0.0), "news": (0.0, 1.0), "drug": (1.0, 1.0), "spam": (2.0, 0.0), "party": (0.0, 2.0)}
+
+
+def _fake_corpus(names):
+    """What evaluate.corpus_text would read, for the fake data sets: "shared" plus one own word, twice."""
+    counts = {name: {"shared": 1, next(w for w in WORDS if w in name): 2} for name in names}
+    return counts, {w: np.array(v) for w, v in WORDS.items()}
+
+
+def _our_store(path: Path, names: list[str]) -> RunStore:
+    """Our runs on ``names`` ("mi is better" on each), their features computed over all of them."""
+    from autodistill.features import context_embedding, idf_weights
+
     version = featurizer_version("bilstm")
     teacher, student = ModelDescriptor("minilm-l6", 6, 384, 22_700_000), ModelDescriptor("l3", 3, 384, 17_400_000)
     configs = list(DEFAULT_SPACE.configurations())[::400]
     rng = np.random.default_rng(0)
-    with RunStore(tmp_path / "runs.sqlite") as store:
-        for k, name in enumerate(["bbc-news", "drug-review", "spam", "sotu-party"]):
-            store.put_features(
-                DatasetFeatures(
-                    name, version, "classification", 500 * (k + 1), 2 + k, 0.6, "bilstm", (k, 1.0), (1.0, k)
-                )
+    counts, vectors = _fake_corpus(names)
+    store = RunStore(path)
+    for k, name in enumerate(names):
+        vocabulary = frozenset(counts[name])
+        others = [frozenset(counts[o]) for o in names if o != name]
+        context = context_embedding(counts[name], idf_weights(vocabulary, others), vectors)
+        store.put_features(
+            DatasetFeatures(
+                name,
+                version,
+                "classification",
+                500 * (k + 1),
+                2 + k,
+                0.6,
+                "bilstm",
+                tuple(context),
+                (1.0, k),
+                vocabulary,
             )
-            store.add_runs(
-                RunRecord(
-                    name,
-                    "classification",
-                    c,
-                    teacher,
-                    student,
-                    0.8 + 0.1 * (c.inter_loss == "mi") + rng.normal(0, 0.01),
-                    0.95,
-                )
-                for c in configs
-            )
+        )
+        scores = [0.8 + 0.1 * (c.inter_loss == "mi") + rng.normal(0, 0.01) for c in configs]
+        store.add_runs(
+            RunRecord(name, "classification", c, teacher, student, score, 0.95)
+            for c, score in zip(configs, scores, strict=True)
+        )
+    return store
+
+
+def test_lodo_on_our_own_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evaluate, "corpus_text", _fake_corpus)
+    with _our_store(tmp_path / "runs.sqlite", ["bbc-news", "drug-review", "spam", "sotu-party"]) as store:
         result = evaluate.evaluate_lodo(store, source="ours", time_limit=5, cache_dir=tmp_path / "cache")
     assert list(result["dataset"]) == ["bbc-news", "drug-review", "sotu-party", "spam", "mean"]
     assert (result["spearman"].iloc[:4] > 0.5).all()  # "mi is better" transfers across data sets
@@ -153,3 +178,30 @@ def test_the_budget_is_a_feature_unknown_for_the_authors_runs(store: RunStore, t
     )
     assert rows.loc[0, ["epochs", "max_length"]].tolist() == [5, 128]
     assert rows.loc[0, "log_train_examples"] == pytest.approx(np.log10(2000))
+
+
+def test_the_held_out_data_set_is_not_in_the_idf_corpus_of_its_fold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["bbc-news", "drug-review", "spam"]
+    monkeypatch.setattr(evaluate, "corpus_text", _fake_corpus)
+    seen: list[pd.DataFrame] = []
+
+    class Constant:
+        def predict(self, inputs: pd.DataFrame) -> np.ndarray:
+            return np.zeros(len(inputs))
+
+    def spy(train: pd.DataFrame, *args: object, **kwargs: object) -> Constant:
+        seen.append(train)
+        return Constant()
+
+    monkeypatch.setattr(evaluate, "fit_predictor", spy)
+    with _our_store(tmp_path / "runs.sqlite", names) as store:
+        stored = {f.dataset: f.context_embedding for f in store.features(featurizer_version("bilstm"))}
+        evaluate.evaluate_lodo(store, source="ours", datasets=["spam"])
+    (train,) = seen
+    # Without spam, "shared" is in every training data set (IDF 0) and bbc-news keeps only its own word:
+    # IDF log(3/2) over N = 2, on 2 of its 3 word occurrences, times news = (0, 1).
+    bbc = train.loc[train["dataset"] == "bbc-news", ["ctx_0", "ctx_1"]].iloc[0].to_numpy()
+    assert bbc == pytest.approx([0.0, 2 / 3 * np.log(3 / 2)])
+    assert not np.allclose(bbc, stored["bbc-news"])  # the stored one counted spam among the documents

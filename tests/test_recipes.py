@@ -1,5 +1,6 @@
 """The paper's named recipes (Appendix A, Table 1) load as valid Distiller configs."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,12 @@ RECIPES = Path(__file__).resolve().parent.parent / "configs" / "recipes"
 def test_recipe_spells_the_papers_pipeline(recipe, mapping, inter_loss, pred_loss):
     config = parse_config(load_config_file(RECIPES / f"{recipe}.yaml"), source=recipe)
     assert (config.mapping, config.inter_loss, config.pred_loss) == (mapping, inter_loss, pred_loss)
+
+
+def test_mi_alpha_recipe_uses_the_weight_the_authors_code_ran_with():
+    # Their code passed the paper's α = 0.9 through a sigmoid before interpolating.
+    config = parse_config(load_config_file(RECIPES / "mi-alpha.yaml"), source="mi-alpha")
+    assert config.alpha == pytest.approx(1 / (1 + math.exp(-0.9)), abs=1e-3)
 
 
 def test_tinybert_recipe_turns_on_the_augmented_terms():

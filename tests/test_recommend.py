@@ -46,6 +46,13 @@ def _features(name: str, n_examples: int, n_labels: int, seed: int) -> DatasetFe
     )
 
 
+def fake_corpus_text(names):
+    """What ``evaluate.corpus_text`` reads for data sets that exist only as features: word counts
+    of their vocabulary and vectors for it (each leave-one-dataset-out fold rebuilds from them)."""
+    vectors = {w: np.full(50, k + 1.0) for k, w in enumerate(("film", "drug", "money"))}
+    return {name: {"film": 2, "drug": 1} for name in names}, vectors
+
+
 def fill_store(store: RunStore, target: TaskData | None = None, *, runs_on_target: bool = False) -> None:
     """Fake 'ours' runs on three data sets where MI-α distils best, plus the target's stored features."""
     rng = np.random.default_rng(0)
@@ -215,3 +222,15 @@ def test_picks_are_scored_at_the_budget_they_will_run_at() -> None:
     assert capped == {"train_examples": 192, "epochs": 8, "max_length": 48}
     whole = budget_inputs(make_budget(max_train_examples=5_000), n_train=1_701)
     assert whole["train_examples"] == 1_701 and whole["max_length"] == make_budget().max_length
+
+
+def test_a_recommendation_from_before_cls_pkd_reads_its_pkd_picks_as_per_token(tmp_path: Path) -> None:
+    """Files of format < 4 were written while ``pkd`` was computed per token (the Figure 4 picks)."""
+    old = Path(__file__).resolve().parent.parent / "docs" / "study" / "fig4-picks-sotu-party.json"
+    data = json.loads(old.read_text())
+    assert data["version"] < 4 and {p["engine"]["inter_loss"] for p in data["picks"]} == {"pkd"}
+    rec = load_recommendation(old)
+    assert {(p.config.inter_loss, p.engine["inter_loss"]) for p in rec.picks} == {("pkd-tokens", "pkd-tokens")}
+    today = rec.save(tmp_path / "today.json")  # written now: pkd-tokens by name, and read back as such
+    assert json.loads(today.read_text())["version"] == 4
+    assert [p.config for p in load_recommendation(today).picks] == [p.config for p in rec.picks]

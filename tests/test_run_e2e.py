@@ -168,7 +168,10 @@ def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypa
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"inter_loss": "nope"}, "unknown intermediate loss 'nope'; choose one of: ce, cos, l2, mi, mse, pkd"),
+        (
+            {"inter_loss": "nope"},
+            "unknown intermediate loss 'nope'; choose one of: ce, cos, l2, mi, mse, pkd, pkd-tokens",
+        ),
         ({"mapping": "diag"}, "unknown layer mapping 'diag'"),
         ({"alpha": 1.5}, "alpha"),
         ({"pred_loss": "kl"}, "unknown prediction loss"),

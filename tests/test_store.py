@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -188,6 +189,17 @@ def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Pa
         "stsb": 157,
     }
     assert runs.loc[runs["inter_loss"] != "mi", "alpha"].isna().all()
+    # Their code passed α through a sigmoid: the α stored is the weight it ran with, the row as published.
+    mi = runs[runs["inter_loss"] == "mi"]
+    recorded = [json.loads(c)["paper_row"]["alpha"] for c in mi["config_json"]]
+    assert set(zip(recorded, mi["alpha"], strict=True)) == {
+        (0.0, 0.5),
+        (0.1, 0.524979),
+        (0.5, 0.622459),
+        (0.7, 0.668188),
+        (0.9, 0.71095),
+        (1.0, 0.731059),
+    }
     # The file's first augmented row has contextual = 2, random = 1: random runs first.
     assert "ra>ca" in set(runs["augmentation"])
     assert {f.dataset for f in features} >= {"boolq", "cloth", "cola"}
@@ -334,3 +346,83 @@ def test_a_schema_3_store_gains_the_pruned_column_on_open_and_keeps_its_trials(t
         store.record_trial(TrialRecord(trial_id="new", status="done", pruned_after_epoch=2, **trial))
         logged = {row["trial_id"]: trial_from_row(row) for row in store.trials().to_dict("records")}
     assert logged["old"].pruned_after_epoch is None and logged["new"].pruned_after_epoch == 2
+
+
+def _pkd_run(run_id: str, source: str = "ours") -> RunRecord:
+    pipeline = Pipeline(inter_loss="pkd", alpha=None)
+    full = {"pipeline": pipeline.to_dict(), "engine": {"inter_loss": "pkd", "mapping": "skip"}}
+    return _run(run_id, config=pipeline, source=source, full_config=full)
+
+
+def test_a_store_from_before_cls_pkd_names_our_per_token_pkd_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_pkd_run("ours-1"), _pkd_run("paper-1", source="paper"), _run("mi-1")])
+        trial = TrialRecord("t1", "distill", "bbc-news", "tiny", "done", {}, {"inter_loss": "pkd"}, run_id="ours-1")
+        store.record_trial(trial)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with RunStore(path) as store:
+        runs = store.runs().set_index("run_id")["inter_loss"].to_dict()
+        assert runs == {"ours-1": "pkd-tokens", "paper-1": "pkd", "mi-1": "mi"}  # ids kept, the authors' pkd too
+        ours = store.run("ours-1").full_config
+        assert ours["pipeline"]["inter_loss"] == ours["engine"]["inter_loss"] == "pkd-tokens"
+        assert store.run("paper-1").full_config["engine"]["inter_loss"] == "pkd"
+        assert store.trials()["config_json"].tolist() == ['{"inter_loss": "pkd-tokens"}']
+    with RunStore(path) as store:  # once only: a pkd run stored today is the [CLS] loss and stays so
+        store.add_run(_pkd_run("ours-2"))
+    with RunStore(path) as store:
+        assert store.run("ours-2").config.inter_loss == "pkd"
+
+
+def test_a_shipped_study_without_its_schema_reads_pkd_as_per_token(tmp_path: Path) -> None:
+    from autodistill.shipped import SCHEMA_FILE, export_study, import_study
+
+    with RunStore(tmp_path / "collected.sqlite") as store:
+        store.add_run(_pkd_run("r1"))
+        export_study(store, tmp_path / "study")
+    with RunStore(tmp_path / "today.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("r1").config.inter_loss == "pkd"  # shipped with its schema: the [CLS] loss
+    (tmp_path / "study" / SCHEMA_FILE).unlink()
+    with RunStore(tmp_path / "old.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("r1").config.inter_loss == "pkd-tokens"
+
+
+def test_the_shipped_per_token_pkd_runs_keep_their_run_and_trial_ids() -> None:
+    """Their ids hashed ``pkd`` when it was computed per token; as ``pkd-tokens`` they hash the same."""
+    from autodistill.shipped import STUDY_DIR, shipped_store
+    from autodistill.sweep.plan import trial_id
+    from engine import DistillConfig
+    from engine.pipelines.result import run_id
+
+    with shipped_store(STUDY_DIR) as store:
+        runs = store.runs(source="ours")
+        trials = store.trials().set_index("run_id")["trial_id"]
+    pkd = runs[runs["inter_loss"].isin(["pkd", "pkd-tokens"])]
+    assert (pkd["inter_loss"] == "pkd-tokens").sum() == 59  # the [CLS] pkd run came after
+    for row in pkd.to_dict("records"):
+        engine = DistillConfig.model_validate(json.loads(row["config_json"])["engine"])
+        assert run_id(engine, "distill") == row["run_id"]
+        assert trial_id("distill", engine, Pipeline.from_engine(engine)) == trials[row["run_id"]]
+        other = "pkd" if row["inter_loss"] == "pkd-tokens" else "pkd-tokens"
+        assert run_id(engine.model_copy(update={"inter_loss": other}), "distill") != row["run_id"]
+
+
+def test_a_store_from_before_holds_the_alpha_the_authors_ran_with_once_opened(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    recorded = Pipeline(inter_loss="mi", alpha=0.9)
+    full = {"pipeline": recorded.to_dict(), "paper_row": {"alpha": 0.9}}
+    with RunStore(path) as store:
+        store.add_runs(
+            [_run("paper-1", source="paper", config=recorded, full_config=full), _run("ours-1", config=recorded)]
+        )
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    for _ in range(2):  # the second open changes nothing
+        with RunStore(path) as store:
+            paper, ours = store.run("paper-1"), store.run("ours-1")
+            assert paper.config.alpha == paper.full_config["pipeline"]["alpha"] == 0.71095
+            assert paper.full_config["paper_row"]["alpha"] == 0.9
+            assert ours.config.alpha == 0.9  # our engine's α is the weight itself

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import toy_frame
-from test_recommend import _features
+from test_recommend import _features, fake_corpus_text
 from test_sweep import fake_trial
 from typer.testing import CliRunner
 
 import cli
+from autodistill import evaluate
 from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.features import featurizer_version
 from autodistill.importance import COMPONENTS, PAIRS, pair_name
@@ -304,7 +305,7 @@ def test_importance_text_says_where_the_paper_is_contradicted() -> None:
     table["mean"] = table["d"]
     text = agreement.importance_agreement(table)
     assert "Unlike the paper, the largest mean share here is the augmentation's (0.50)" in text
-    assert "top component on 0 of 1 data set(s)" in text
+    assert "top component in 0 of 1 (student, data set) cell(s)" in text
     assert "The top pair is layer mapping x augmentation (0.20), not the paper's" in text
 
 
@@ -437,7 +438,10 @@ def test_run_missing_picks_once_runs_figure_4_and_later_reports_reuse_the_picks(
     assert len(store.trials()) == ran
 
 
-def test_study_report_command_writes_the_page_and_its_plots(store: RunStore, tmp_path: Path) -> None:
+def test_study_report_command_writes_the_page_and_its_plots(
+    store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evaluate, "corpus_text", fake_corpus_text)  # these fake data sets have no text
     out = tmp_path / "docs" / "study.md"
     args = ["study", "report", "--store", str(store.path), "--out", str(out), "--holdout", "alpha,beta"]
     result = CliRunner().invoke(cli.typer_app, [*args, "--time-limit", "5"], catch_exceptions=False)

@@ -62,7 +62,7 @@ def _config(name: str, why: str, **fields: object) -> StudyConfig:
 STUDY_CONFIGS: tuple[StudyConfig, ...] = (
     StudyConfig("logit", FIXED_DEFAULTS["logit"], "fixed default: logit KD alone, the reference recipe"),
     StudyConfig("tinybert", FIXED_DEFAULTS["tinybert"], "fixed default: TinyBERT's MSE / Skip / CE"),
-    StudyConfig("mi-alpha", FIXED_DEFAULTS["mi-alpha"], "fixed default: the paper's MI-α 0.9 / Skip / CE"),
+    StudyConfig("mi-alpha", FIXED_DEFAULTS["mi-alpha"], "fixed default: the paper's MI-α (0.711) / Skip / CE"),
     _config("mi-alpha-low", "α: MI-α at 0.1, the other end of Appendix H's α", inter_loss="mi", alpha=0.1),
     _config("cos", "intermediate loss: cosine instead of MSE", inter_loss="cos"),
     _config("pkd", "intermediate loss: PKD", inter_loss="pkd"),
@@ -73,7 +73,7 @@ STUDY_CONFIGS: tuple[StudyConfig, ...] = (
         "mi-alpha-mse-pred",
         "prediction loss: MSE on logits under the MI-α recipe",
         inter_loss="mi",
-        alpha=0.9,
+        alpha=FIXED_DEFAULTS["mi-alpha"].alpha,
         pred_loss="mse",
     ),
     _config("tinybert-mixup", "augmentation: mixup on embeddings (§3.1)", inter_loss="mse", augment=("mixup",)),

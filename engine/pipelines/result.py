@@ -69,6 +69,14 @@ class RunResult:
 LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True, "aug_mode": "fresh", "aug_copies": None}
 
 
+#: Intermediate losses whose name changed meaning after runs were stored, and the name each is
+#: hashed under. ``pkd`` computed per token until it became BERT-PKD's [CLS] loss: the per-token
+#: loss, now ``pkd-tokens``, is hashed as ``pkd`` so its earlier runs keep their ids (and resume or
+#: return their stored results), and the [CLS] ``pkd`` is hashed apart, so that no per-token run
+#: folder is ever taken for one of its runs.
+HASHED_INTER_LOSS: dict[str, str] = {"pkd-tokens": "pkd", "pkd": "pkd-cls"}
+
+
 def inert_fields(config: DistillConfig) -> set[str]:
     """Fields that change nothing in this run: the cached mode's without text augmentation."""
     return set() if any(op != "mixup" for op in config.augment) else {"aug_mode", "aug_copies"}
@@ -76,11 +84,14 @@ def inert_fields(config: DistillConfig) -> set[str]:
 
 def run_id(config: DistillConfig, kind: str) -> str:
     """The hash of what a run computes: watch-only fields (``train.report_to``) and fields inert in
-    this run are left out, and a later field is hashed only when it differs from what earlier runs
-    had, so those runs keep their ids."""
+    this run are left out, a later field is hashed only when it differs from what earlier runs
+    had, and a renamed loss under :data:`HASHED_INTER_LOSS`, so those runs keep their ids."""
     earlier = {name: True for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
     exclude = {**earlier, **dict.fromkeys(inert_fields(config), True), **result_exclude(config)}
-    payload = json.dumps({"kind": kind, **config.model_dump(mode="json", exclude=exclude)}, sort_keys=True)
+    fields = config.model_dump(mode="json", exclude=exclude)
+    if fields.get("inter_loss") in HASHED_INTER_LOSS:
+        fields["inter_loss"] = HASHED_INTER_LOSS[fields["inter_loss"]]
+    payload = json.dumps({"kind": kind, **fields}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

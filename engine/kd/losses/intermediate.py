@@ -4,9 +4,13 @@ Every loss is an ``nn.Module`` whose ``forward(h_student, h_teacher, mask)`` tak
 hidden states [B, T, H] of one width (the student already projected, see
 :mod:`engine.kd.projection`) and an attention mask [B, T], and returns a scalar.
 
-The fixed distances of Appendix B (MSE, L2, Cos, PKD) and CE are computed per
+The fixed distances of Appendix B (MSE, L2, Cos) and CE are computed per
 token and averaged over all unpadded tokens of the batch, each token weighing the
-same (so a longer sentence counts more, as in TinyBERT's masked MSE). Padded tokens
+same (so a longer sentence counts more, as in TinyBERT's masked MSE). PKD is
+BERT-PKD's (Sun et al., 2019), as the Distiller authors' code computes it too: on the
+first ([CLS]) position only, one vector per example, averaged over the batch;
+``pkd-tokens`` is the same distance per token, what ``pkd`` meant in this project's
+first study runs (they keep their meaning under that name). Padded tokens
 are dropped *before* any arithmetic, so they add neither value nor gradient: a NaN
 at a padded position cannot leak in through a multiply-by-zero mask. The teacher is
 a fixed target and gets no gradient. MI-α (:mod:`engine.kd.losses.mi`) registers itself
@@ -38,8 +42,9 @@ INTER_LOSSES: Registry[InterLossBuilder] = Registry("intermediate loss")
 def build_inter_loss(name: str, *, hidden_size: int, alpha: float = 0.9, critic: str = "transformer") -> nn.Module:
     """The intermediate loss ``name``; ``alpha`` and ``critic`` matter only for ``"mi"``.
 
-    Defaults are the paper's controlled setting (App. G: MI-α with α = 0.9 and a
-    Transformer critic). A loss with parameters (MI-α's critics) must have its
+    Defaults are the paper's controlled setting as written (App. G: MI-α with α = 0.9 and
+    a Transformer critic); the authors' code used that 0.9 as a logit, the weight
+    sigmoid(0.9) = 0.711 (``configs/recipes/mi-alpha.yaml``). A loss with parameters (MI-α's critics) must have its
     ``parameters()`` in the optimizer.
     """
     return INTER_LOSSES.get(name)(hidden_size=hidden_size, alpha=alpha, critic=critic)
@@ -113,10 +118,39 @@ def cos_distance(x: Tensor, y: Tensor) -> Tensor:
     return 1 - F.cosine_similarity(x, y, dim=-1)
 
 
-@_token_distance("pkd")
+@_token_distance("pkd-tokens")
 def pkd_distance(x: Tensor, y: Tensor) -> Tensor:
-    """|| x/||x|| - y/||y|| ||² (App. B's PKD loss, Sun et al. 2019), here per token."""
+    """|| x/||x|| - y/||y|| ||² (App. B's PKD loss, Sun et al. 2019) per row: per token as
+    ``pkd-tokens``, on the [CLS] rows as ``pkd`` (:class:`ClsDistanceLoss`)."""
     return (F.normalize(x, dim=-1) - F.normalize(y, dim=-1)).pow(2).sum(-1)
+
+
+class ClsDistanceLoss(nn.Module):
+    """Mean of a distance between the first-position ([CLS]) vectors of each example.
+
+    BERT-PKD distils only [CLS]: the student's per-layer summary of the input is made to
+    point the way the teacher's does (the norm is divided out), leaving the other
+    positions free. The first position is a real token in every example (its mask is
+    checked), so padding never enters.
+    """
+
+    def __init__(self, distance: Distance) -> None:
+        super().__init__()
+        self.distance = distance
+
+    def forward(self, h_student: Tensor, h_teacher: Tensor, mask: Tensor) -> Tensor:
+        mask = check_mask(h_student, h_teacher, mask)
+        if not mask[:, 0].all():
+            raise AutodistillError("PKD reads the first ([CLS]) position, but it is padding in some example")
+        return self.distance(h_student[:, 0], h_teacher.detach()[:, 0]).mean()
+
+    def extra_repr(self) -> str:
+        return f"{self.distance.__name__} on [CLS]"
+
+
+@INTER_LOSSES.register("pkd")
+def _build_pkd(*, hidden_size: int, alpha: float, critic: str) -> nn.Module:
+    return ClsDistanceLoss(pkd_distance)
 
 
 @_token_distance("ce")
