@@ -233,6 +233,13 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
 CHEAP_CAP = (192, 48)
 
 
+def fidelity_of(train_examples: int | None, max_length: int) -> str | None:
+    """``cheap`` for a budget within :data:`CHEAP_CAP` (the shipped study's), else None (no study
+    fidelity): the rule the schema-3 migration applies to old runs, for new ones run at that budget."""
+    within = train_examples is not None and train_examples <= CHEAP_CAP[0] and max_length <= CHEAP_CAP[1]
+    return "cheap" if within else None
+
+
 def _migrate_test_scores(conn: sqlite3.Connection) -> None:
     """Schema 2 kept dev scores only: add the test and budget columns (NULL test: "dev only").
 

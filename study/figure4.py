@@ -28,6 +28,7 @@ from autodistill.predictor import PredictorSettings
 from autodistill.recommend import DEFAULT_STUDENT, Recommendation, load_recommendation, recommend
 from autodistill.space import Pipeline
 from autodistill.store import RunStore
+from autodistill.store_schema import fidelity_of
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from engine import AutodistillError, TaskData, TrainSettings, load_task
 from study.tables import TOP_K, sweep_setting
@@ -63,6 +64,7 @@ def versus_random_trials(
     if top > len(recommendation.picks):
         raise AutodistillError(f"--run-top {top} exceeds the {len(recommendation.picks)} picks; raise --top")
     budget = budget or make_budget()
+    fidelity = fidelity_of(budget.max_train_examples, budget.max_length)  # the study's cheap budget, as its runs
     rec = recommendation
     picked = [p.config for p in rec.picks[:top]]
     groups: list[tuple[str, Pipeline | None]] = [("AutoDistiller", c) for c in picked]
@@ -76,12 +78,14 @@ def versus_random_trials(
                 engine_config(c, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
                 rec.student,
                 c,
+                fidelity,
             )
             if c is not None
             else Trial.make(
                 "finetune",
                 baseline_config(rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
                 rec.student,
+                fidelity=fidelity,
             ),
         )
         for group, c in groups
