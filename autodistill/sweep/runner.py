@@ -258,6 +258,17 @@ def ensure_features(store: RunStore, tasks: Sequence[TaskData], baseline: Baseli
     return [t.spec.name for t in missing]
 
 
+def featurize_tasks(
+    store: RunStore, tasks: Sequence[TaskData], baseline: BaselineSettings, on_status: Callable[[str], None]
+) -> None:
+    """Before any trial of a sweep: refuse a task the featurizer cannot read, featurize the new ones, say so."""
+    for task in tasks:
+        check_task(task)
+    done = ensure_features(store, tasks, baseline)
+    if done:
+        on_status(f"featurized {', '.join(done)} ({featurizer_version(baseline.model)})")
+
+
 def run_sweep(
     datasets: Sequence[str],
     students: Sequence[str],
@@ -287,11 +298,7 @@ def run_sweep(
     baseline = baseline or BaselineSettings()
     tasks = {name: load_task(name) for name in datasets}
     if featurize:
-        for task in tasks.values():
-            check_task(task)
-        done = ensure_features(store, list(tasks.values()), baseline)
-        if done:
-            on_status(f"featurized {', '.join(done)} ({featurizer_version(baseline.model)})")
+        featurize_tasks(store, list(tasks.values()), baseline, on_status)
     trials = plan(tasks, students, n, seed=seed, teacher=teacher, budget=budget)
     return run_trials(
         trials,

@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from autodistill.baseline import BaselineSettings
-from autodistill.features import check_task, featurizer_version
+from autodistill.features import featurizer_version
 from autodistill.store import RunStore, trial_from_row
 from autodistill.sweep.execute import TrialFn, execute_trial
-from autodistill.sweep.runner import SweepReport, ensure_features, run_trials
+from autodistill.sweep.runner import SweepReport, featurize_tasks, run_trials
 from autodistill.sweep.study_plan import Fidelity, Plateau, StudyConfig, plateau_epochs, probe_trial, study_plan
 from engine import DEFAULT_TEACHER, AutodistillError, TaskData
 
@@ -63,11 +63,7 @@ def run_study(
     """``autodistill study sweep``: featurize, run the probes (if the fidelity needs them), then the plan."""
     baseline = baseline or BaselineSettings()
     if featurize:
-        for task in tasks.values():
-            check_task(task)
-        done = ensure_features(store, list(tasks.values()), baseline)
-        if done:
-            on_status(f"featurized {', '.join(done)} ({featurizer_version(baseline.model)})")
+        featurize_tasks(store, list(tasks.values()), baseline, on_status)
     options = {
         "featurizer_version": featurizer_version(baseline.model),
         "workers": workers,
