@@ -94,7 +94,7 @@ def bagged(
 
 @dataclass(frozen=True)
 class Chosen:
-    """One pick before it becomes a :class:`autodistill.recommend.Pick`: its row in the scored
+    """One pick before it becomes a :class:`autodistill.recommendation.Pick`: its row in the scored
     candidates, its uncertainty, and a note when it was kept as a confident near copy."""
 
     row: int

@@ -26,236 +26,30 @@ the authors' runs), so the order follows ``score``.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from autodistill import legacy
 from autodistill.baseline import BaselineSettings
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features import check_task, featurize, featurizer_version, load_described
-from autodistill.picks import BAGS, MIN_DIFFERENT, bagged, choose, components, reasons
-from autodistill.predictor import (
-    Predictor,
-    PredictorSettings,
-    candidates,
-    fit_predictor,
-    load_predictor,
-    model_inputs,
-)
-from autodistill.reference import PAPER_FEATURIZER
-from autodistill.shipped import STUDY_DIR, import_study, shipped_versions
+from autodistill.picks import reasons
+from autodistill.predictor import PredictorSettings, load_predictor
+from autodistill.ranking import Models, budget_inputs, choose_pipelines, train_models, training_runs
+from autodistill.recommendation import Pick, Recommendation
+from autodistill.shipped import STUDY_DIR
 from autodistill.space import Pipeline
-from autodistill.store import SOURCES, DatasetFeatures, ModelDescriptor, RunStore
-from engine import (
-    DEFAULT_TEACHER,
-    AutodistillError,
-    DataColumns,
-    TaskData,
-    TrainSettings,
-    choices_error,
-    parse_config,
-    paths,
-)
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunStore
+from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TrainSettings, paths
 
-RECOMMENDATION_FORMAT = "autodistill-recommendation"
-#: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
-#: Either is read back from the pick's engine config, the one thing that runs.
-#: 3: picks carry ``uncertainty`` and ``reason``, the recommendation its ``design`` (older files: none, autogluon).
-#: 4: ``pkd`` is BERT-PKD's [CLS] loss; an earlier file's ``pkd`` picks are read as ``pkd-tokens``.
-RECOMMENDATION_VERSION = 4
-PKD_CLS_RECOMMENDATION = 4
+#: The student a recommendation is for unless one is named: the paper's layer subset of the teacher.
 DEFAULT_STUDENT = "layers=0,2,4"
-SCORE_MEANING = (
-    "score: predicted within-data-set percentile rank of the distillation ratio (1.0 = better than every "
-    "configuration tried on a data set, 0.5 = a typical one; lambdarank: a ranking score); ±: its spread over "
-    f"{BAGS} refits on bootstrap samples of the training data sets; predicted_ratio: a separate model's "
-    "estimate of student / teacher dev score, less reliable across data sets; why: the dataset features that "
-    f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
-    f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident"
-)
-
-
-@dataclass(frozen=True)
-class Pick:
-    """One recommended configuration, with the engine config that runs it."""
-
-    rank: int
-    config: Pipeline
-    score: float
-    predicted_ratio: float | None
-    engine: dict[str, Any]
-    uncertainty: float | None = None
-    reason: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "score": self.score,
-            "uncertainty": self.uncertainty,
-            "predicted_ratio": self.predicted_ratio,
-            "reason": self.reason,
-            "config": self.config.to_dict(),
-            "engine": self.engine,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Pick:
-        return cls(
-            rank=int(data["rank"]),
-            config=Pipeline.from_engine(parse_config(dict(data["engine"]), source="recommended engine config")),
-            score=float(data["score"]),
-            predicted_ratio=_number(data.get("predicted_ratio")),
-            engine=dict(data["engine"]),
-            uncertainty=_number(data.get("uncertainty")),
-            reason=str(data.get("reason", "")),
-        )
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The top configurations for one data set, teacher and student, and what they were learned from."""
-
-    dataset: str  # as the engine loads it (catalog name or path)
-    dataset_name: str
-    task_kind: str
-    metric: str
-    teacher: str
-    student: str
-    teacher_score: float
-    featurizer_version: str
-    source: str
-    trained_on: tuple[str, ...]
-    n_runs: int
-    candidates: int
-    predictor: str
-    picks: tuple[Pick, ...]
-    timings: dict[str, float] = field(default_factory=dict)
-    design: str = "autogluon"
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-
-    def pick(self, k: int) -> Pick:
-        """The k-th pick, 1-based as printed."""
-        if not 1 <= k <= len(self.picks):
-            raise AutodistillError(f"pick {k} is out of range: this recommendation has picks 1..{len(self.picks)}")
-        return self.picks[k - 1]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": RECOMMENDATION_FORMAT,
-            "version": RECOMMENDATION_VERSION,
-            "dataset": self.dataset,
-            "dataset_name": self.dataset_name,
-            "task_kind": self.task_kind,
-            "metric": self.metric,
-            "teacher": self.teacher,
-            "student": self.student,
-            "teacher_score": self.teacher_score,
-            "featurizer_version": self.featurizer_version,
-            "source": self.source,
-            "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
-            "candidates": self.candidates,
-            "predictor": self.predictor,
-            "design": self.design,
-            "score_meaning": SCORE_MEANING,
-            "timings_s": self.timings,
-            "created_at": self.created_at,
-            "picks": [p.to_json() for p in self.picks],
-        }
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        return path
-
-
-def _picks_today(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """A file's picks in today's vocabulary: before format 3, ``pkd`` was the per-token loss."""
-    if int(data.get("version", 0)) < PKD_CLS_RECOMMENDATION:
-        return legacy.rename_pkd(data["picks"])
-    return data["picks"]
-
-
-def load_recommendation(path: str | Path) -> Recommendation:
-    """Read a file written by ``autodistill recommend``; anything else is refused in one line."""
-    path = Path(path)
-    if not path.exists():
-        raise AutodistillError(f"recommendation file {str(path)!r} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise AutodistillError(f"{path} is not a recommendation (not JSON)") from None
-    if not isinstance(data, dict) or data.get("format") != RECOMMENDATION_FORMAT:
-        raise AutodistillError(f"{path} is not a recommendation written by `autodistill recommend`")
-    if int(data.get("version", 0)) > RECOMMENDATION_VERSION:
-        raise AutodistillError(f"{path} has recommendation format {data['version']}; upgrade autodistill")
-    return Recommendation(
-        dataset=data["dataset"],
-        dataset_name=data["dataset_name"],
-        task_kind=data["task_kind"],
-        metric=data["metric"],
-        teacher=data["teacher"],
-        student=data["student"],
-        teacher_score=float(data["teacher_score"]),
-        featurizer_version=data["featurizer_version"],
-        source=data["source"],
-        trained_on=tuple(data["trained_on"]["datasets"]),
-        n_runs=int(data["trained_on"]["runs"]),
-        candidates=int(data["candidates"]),
-        predictor=data["predictor"],
-        picks=tuple(Pick.from_json(p) for p in _picks_today(data)),
-        timings=dict(data.get("timings_s", {})),
-        created_at=data.get("created_at", ""),
-        design=data.get("design", "autogluon"),
-    )
-
-
-# -- the runs the predictor learns from ---------------------------------------------------------------
-
-
-def usable_runs(store: RunStore, source: str, version: str) -> pd.DataFrame:
-    """Runs of ``source`` recorded with featurizer ``version`` whose data sets have features of it."""
-    if source not in SOURCES:
-        raise choices_error("run source", source, SOURCES)
-    if source == "paper":
-        raise AutodistillError(
-            f"the authors' runs carry the authors' own dataset features ({PAPER_FEATURIZER!r}), which cannot be "
-            "computed for a new data set; recommend from --source ours (fill the store with `autodistill sweep`)"
-        )
-    runs = store.runs(source=source)
-    featured = {f.dataset for f in store.features(version)}
-    usable = runs[(runs["featurizer_version"] == version) & runs["dataset"].isin(featured)]
-    if usable.empty:
-        other = sorted(set(runs["featurizer_version"]) - {version})
-        held = f"it holds {len(runs)} {source!r} runs" + (f" of featurizer {', '.join(other)}" if other else "")
-        raise AutodistillError(
-            f"the runs store {store.path} has no {source!r} runs featurized with {version!r} ({held}); fill it "
-            "with `autodistill sweep --datasets a,b,c --students tiny --n 20` (runs on 3+ data sets), "
-            "or `autodistill runs import --from study` (the project's shipped runs)"
-        )
-    return usable
-
-
-def _import_shipped_if_empty(store: RunStore, version: str, folder: Path, on_status: Callable[[str], None]) -> None:
-    """The default predictor learns from the shipped study runs until the user has runs of their own."""
-    if not store.runs(source="ours").empty or version not in shipped_versions(folder):
-        return
-    added = import_study(store, folder)
-    on_status(f"the store had no runs of ours: imported the {added} runs of the project's study ({folder})")
 
 
 def _features_for(
@@ -453,99 +247,6 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
     mark = time.perf_counter()
     yield
     timings[key] = time.perf_counter() - mark
-
-
-def training_runs(
-    store: RunStore,
-    source: str,
-    version: str,
-    name: str,
-    *,
-    unseen: bool,
-    shipped: Path | None,
-    on_status: Callable[[str], None],
-) -> pd.DataFrame:
-    """The runs the predictor learns from: the store's (filled from the shipped study when it has
-    none of ours), without ``name``'s own runs when it is to be treated as ``unseen``."""
-    if source == "ours" and shipped is not None:
-        _import_shipped_if_empty(store, version, shipped, on_status)
-    runs = usable_runs(store, source, version)
-    if unseen:
-        runs = runs[runs["dataset"] != name]
-        if runs.empty:
-            raise AutodistillError(
-                f"every usable run in {store.path} is on {name!r}; --unseen leaves none to learn from"
-            )
-    return runs
-
-
-@dataclass(frozen=True)
-class Models:
-    """What scores candidates: the ranking predictor, its bootstrap refits, the ratio model shown
-    for display, and the training rows (the reasons' typical data set is taken from them)."""
-
-    rank: Predictor
-    bags: list[Predictor]
-    ratio: Predictor
-    table: pd.DataFrame
-
-
-def train_models(
-    runs: pd.DataFrame,
-    features: list[DatasetFeatures],
-    version: str,
-    settings: PredictorSettings | None,
-    loaded: Predictor | None,
-    cache_dir: Path | None,
-) -> Models:
-    """Fit (or load from cache) the ranking predictor, its :data:`autodistill.picks.BAGS` bootstrap
-    refits and AutoGluon's linear ratio model, all on the same runs."""
-    settings = loaded.settings if loaded is not None else settings or PredictorSettings()
-    table = model_inputs(runs, features, embeddings=settings.dataset_embeddings)
-    rank_model = loaded or fit_predictor(table, version, settings, cache_dir)
-    ratio_settings = replace(settings, design="autogluon", params=(), target="ratio")
-    return Models(
-        rank_model,
-        bagged(table, version, settings, cache_dir),
-        fit_predictor(table, version, ratio_settings, cache_dir),
-        table,
-    )
-
-
-def budget_inputs(budget: TrainSettings, n_train: int) -> dict[str, int]:
-    """What the predictor's budget columns will read for runs at ``budget`` on a training split of
-    ``n_train`` examples: the picks are scored at the budget they will run at."""
-    examples = min(budget.max_train_examples or n_train, n_train)
-    return {"train_examples": examples, "epochs": budget.epochs, "max_length": budget.max_length}
-
-
-@dataclass(frozen=True)
-class ChosenPipelines:
-    """The picks among scored candidates: the candidates' model inputs and scores, and for each
-    pick its row among them and what :func:`autodistill.picks.choose` said of it."""
-
-    inputs: pd.DataFrame
-    scores: np.ndarray
-    rows: list[int]
-    choices: list[Any]
-
-
-def choose_pipelines(
-    rank: Predictor, bags: Sequence[Predictor], described: tuple, configs: list[Pipeline], top: int, budget: dict
-) -> ChosenPipelines:
-    """Score every configuration at ``budget`` and choose ``top`` different pipelines with their
-    uncertainty (:func:`autodistill.picks.choose`): what ``recommend`` and the held-out picks share."""
-    inputs = model_inputs(
-        candidates(*described, configs, budget), [described[0]], embeddings=rank.settings.dataset_embeddings
-    )
-    scores = rank.predict(inputs)
-    keys = [components(c) for c in configs]
-    # One row per pipeline: the best-scored aug_p/repeated_aug of each combination of the four components.
-    order = pd.Series(keys, index=range(len(keys))).iloc[np.argsort(-scores, kind="stable")]
-    rows = order[~order.duplicated()].index.to_numpy()
-    spread = np.stack([bag.predict(inputs.iloc[rows]) for bag in bags])
-    choices = choose(scores[rows], spread, [keys[r] for r in rows], top)
-    return ChosenPipelines(inputs, scores, [int(rows[c.row]) for c in choices], choices)
 
 
 def _picks(

@@ -218,7 +218,8 @@ def recommend_command(
     """
     from autodistill.baseline import BaselineSettings
     from autodistill.predictor import PredictorSettings
-    from autodistill.recommend import SCORE_MEANING, recommend_dataset
+    from autodistill.recommend import recommend_dataset
+    from autodistill.recommendation import SCORE_MEANING
     from autodistill.shipped import STUDY_DIR
     from autodistill.store import open_store
     from study.figure4 import group_stats, run_versus_random

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from autodistill.features import Featurized
-    from autodistill.recommend import Recommendation
+    from autodistill.recommendation import Recommendation
     from autodistill.search import SearchReport
     from autodistill.space import Pipeline
     from autodistill.sweep import SweepReport, Trial

@@ -25,7 +25,8 @@ import pandas as pd
 
 from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
 from autodistill.predictor import PredictorSettings
-from autodistill.recommend import DEFAULT_STUDENT, Recommendation, load_recommendation, recommend
+from autodistill.recommend import DEFAULT_STUDENT, recommend
+from autodistill.recommendation import Recommendation, load_recommendation
 from autodistill.space import Pipeline
 from autodistill.store import RunStore
 from autodistill.store_schema import fidelity_of

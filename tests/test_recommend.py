@@ -13,7 +13,8 @@ import engine
 from autodistill.features import featurizer_version
 from autodistill.picks import components
 from autodistill.predictor import META_FILE, PredictorSettings
-from autodistill.recommend import load_recommendation, recommend
+from autodistill.recommend import recommend
+from autodistill.recommendation import load_recommendation
 from autodistill.shipped import export_study
 from autodistill.space import DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
@@ -216,7 +217,7 @@ def test_picks_against_random_configurations(
 
 def test_picks_are_scored_at_the_budget_they_will_run_at() -> None:
     from autodistill.bridge import make_budget
-    from autodistill.recommend import budget_inputs
+    from autodistill.ranking import budget_inputs
 
     capped = budget_inputs(make_budget(max_train_examples=192, epochs=8, max_length=48), n_train=1_701)
     assert capped == {"train_examples": 192, "epochs": 8, "max_length": 48}

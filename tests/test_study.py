@@ -18,7 +18,7 @@ from autodistill import evaluate
 from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.features import featurizer_version
 from autodistill.importance import COMPONENTS, PAIRS, pair_name
-from autodistill.recommend import Pick, Recommendation
+from autodistill.recommendation import Pick, Recommendation
 from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store import ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Trial

@@ -23,7 +23,7 @@ from autodistill.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.features import context_embedding, idf_weights
 from autodistill.picks import bagged
 from autodistill.predictor import PredictorSettings, fit_predictor, model_inputs
-from autodistill.recommend import choose_pipelines
+from autodistill.ranking import choose_pipelines
 from autodistill.space import Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, record_from_row
 from autodistill.sweep import sample_configs
@@ -110,9 +110,9 @@ def predictor_picks(
     budget: Mapping[str, int] | None = None,
 ) -> list[Pipeline]:
     """The top ``k`` pipelines ``recommend`` would give the held-out data set (same choice rule,
-    :func:`autodistill.recommend.choose_pipelines`), from a predictor and its bootstrap refits fitted
+    :func:`autodistill.ranking.choose_pipelines`), from a predictor and its bootstrap refits fitted
     on ``runs`` (which must not hold its runs: refused here, so that no caller can leak them),
-    scored at the ``budget`` they will run at (:func:`autodistill.recommend.budget_inputs`)."""
+    scored at the ``budget`` they will run at (:func:`autodistill.ranking.budget_inputs`)."""
     held_out = described.features.dataset
     if (runs["dataset"] == held_out).any():
         raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r}")

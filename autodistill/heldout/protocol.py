@@ -38,7 +38,8 @@ from autodistill.heldout.arms import (
     predictor_picks,
 )
 from autodistill.predictor import PredictorSettings
-from autodistill.recommend import budget_inputs, model_descriptors, training_runs
+from autodistill.ranking import budget_inputs, training_runs
+from autodistill.recommend import model_descriptors
 from autodistill.shipped import STUDY_DIR
 from autodistill.space import Pipeline
 from autodistill.store import RunStore, record_from_row
