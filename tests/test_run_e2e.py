@@ -225,6 +225,21 @@ def test_a_cached_teacher_survives_the_project_moving(toy_task, tmp_path, monkey
     assert again.model_dir == first.model_dir and again.train_seconds == first.train_seconds  # loaded, not retrained
 
 
+def test_a_copied_home_reads_its_own_copy_of_a_fine_tuned_teacher(toy_task, tmp_path, monkeypatch):
+    import shutil
+
+    from engine.training.finetune import cached_teacher, finetune_teacher
+
+    settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
+    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "first"))
+    first = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
+    shutil.copytree(tmp_path / "first", tmp_path / "second")
+    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "second"))
+    copied = cached_teacher("minilm-l6", toy_task, settings)
+    assert copied is not None and copied.model_dir != first.model_dir
+    assert copied.model_dir.is_relative_to(tmp_path / "second") and (copied.model_dir / "config.json").exists()
+
+
 def test_a_file_with_its_own_column_names_runs_and_its_mapping_is_recorded(tmp_path):
     from conftest import toy_frame
 

@@ -117,7 +117,9 @@ def cached_teacher(teacher: str, task: TaskData, settings: TrainSettings = TEACH
     if not result_file.exists():
         return None
     data = json.loads(result_file.read_text())
-    return FinetunedModel(**{**data, "model_dir": Path(data["model_dir"])})
+    # The model sits beside result.json: a home copied or moved elsewhere reads its own copy (older
+    # files stored an absolute path, which would have pointed back into the original home).
+    return FinetunedModel(**{**data, "model_dir": result_file.parent / Path(data["model_dir"]).name})
 
 
 def finetune_teacher(
@@ -159,7 +161,8 @@ def finetune_teacher(
     if distributed.is_main():
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
-        result_file.write_text(json.dumps(finetuned.to_json(), indent=2))  # written last: marks the cache complete
+        record = {**finetuned.to_json(), "model_dir": model_dir.name}  # relative: the home may move
+        result_file.write_text(json.dumps(record, indent=2))  # written last: marks the cache complete
         shutil.rmtree(folder / "work", ignore_errors=True)
     distributed.barrier()
     return finetuned
