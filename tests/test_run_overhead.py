@@ -5,6 +5,7 @@ text again. The teacher is MiniLM with a fresh head: none of this depends on its
 
 from __future__ import annotations
 
+import json
 from collections import namedtuple
 
 import numpy as np
@@ -91,6 +92,7 @@ def test_the_teachers_latency_is_timed_once_per_teacher_and_threads(toy_task, to
     calls = []
     monkeypatch.setattr(latency, "cpu_latency_ms", lambda *args, **kwargs: calls.append(1) or 7.0)
     monkeypatch.setattr(latency, "_teacher_ms", {})
+    monkeypatch.setattr(latency, "machine_busy", lambda: False)
     dev = encode_split(toy_task.dev, toy_task.spec, tok, 16, train=False)
     model_dir = tmp_path / "teacher" / "model"
     model_dir.mkdir(parents=True)
@@ -108,6 +110,20 @@ def test_the_teachers_latency_is_timed_once_per_teacher_and_threads(toy_task, to
     other = encode_split(toy_task.dev.iloc[::-1], toy_task.spec, tok, 16, train=False)
     latency.teacher_latency_ms(model_dir, teacher, other, 0)
     assert len(calls) == 3  # other threads, other inputs: timed again
+
+
+def test_a_latency_taken_on_a_busy_machine_is_timed_again_once_it_is_quiet(tmp_path, monkeypatch):
+    path = tmp_path / latency.LATENCY_FILE
+    path.write_text(json.dumps({"old": 20.0}))  # an older file's bare number: taken under unknown load
+    busy, measured = [True], iter([9.0, 11.0, 7.0])
+    monkeypatch.setattr(latency, "machine_busy", lambda: busy[0])
+    assert latency._remembered(path, "old", lambda: next(measured)) == 20.0  # still busy: not retimed
+    assert latency._remembered(path, "new", lambda: next(measured)) == 9.0
+    busy[0] = False
+    assert latency._remembered(path, "new", lambda: next(measured)) == 9.0  # retimed at 11: the lower kept
+    assert latency._remembered(path, "new", lambda: next(measured)) == 9.0  # now taken quiet: not retimed
+    assert latency._remembered(path, "old", lambda: next(measured)) == 7.0
+    assert json.loads(path.read_text())["old"] == {"ms": 7.0, "busy": False}
 
 
 def test_a_sample_is_keyed_by_its_source_and_text_is_hashed_once_per_frame(toy_task, tok, monkeypatch):
