@@ -62,6 +62,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
     runs = store.runs(source="ours")
     if runs.empty:
         raise AutodistillError(f"the runs store {store.path} has no runs of ours to export; run `autodistill sweep`")
+    _refuse_dropping_shipped(runs, folder)
     trials = store.trials()
     folder.mkdir(parents=True, exist_ok=True)
     export_frame(runs).to_csv(folder / RUNS_FILE, index=False)
@@ -75,6 +76,21 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
             row["vocabulary"] = sorted(f.vocabulary)
             out.write(json.dumps(row, sort_keys=True) + "\n")
     return {"runs": len(runs), "trials": len(trials), "features": len(features)}
+
+
+def _refuse_dropping_shipped(runs: pd.DataFrame, folder: Path) -> None:
+    """An export replaces the folder's runs: refuse when the store lacks some of them (a store that
+    never imported the shipped study would silently throw the shipped runs away)."""
+    path = folder / RUNS_FILE
+    if not path.exists():
+        return
+    shipped = set(pd.read_csv(path, usecols=["run_id"], dtype={"run_id": str})["run_id"])
+    missing = shipped - set(runs["run_id"].astype(str))
+    if missing:
+        raise AutodistillError(
+            f"the runs store lacks {len(missing)} of the {len(shipped)} runs in {path}, which the export would "
+            f"drop; import them first (`autodistill runs import --from study`), or export to another --folder"
+        )
 
 
 def shipped_versions(folder: Path = STUDY_DIR) -> set[str]:

@@ -243,6 +243,20 @@ def test_an_empty_store_has_nothing_to_ship(tmp_path: Path) -> None:
         export_study(store, tmp_path / "study")
 
 
+def test_an_export_refuses_to_drop_runs_the_folder_already_ships(tmp_path: Path) -> None:
+    from autodistill.shipped import export_study, import_study
+
+    with RunStore(tmp_path / "first.sqlite") as store:
+        store.add_run(_run("r1"))
+        export_study(store, tmp_path / "study")
+    with RunStore(tmp_path / "second.sqlite") as other:
+        other.add_run(_run("r2"))
+        with pytest.raises(AutodistillError, match=r"lacks 1 of the 1 runs.*runs import --from study"):
+            export_study(other, tmp_path / "study")
+        import_study(other, tmp_path / "study")
+        assert export_study(other, tmp_path / "study")["runs"] == 2
+
+
 def test_a_study_shipped_in_the_first_vocabulary_imports_in_the_engines(tmp_path: Path) -> None:
     """meta_data/study/runs.csv names text augmenters by long names; they become operation names on import."""
     from autodistill.shipped import RUNS_FILE, export_study, import_study
