@@ -23,16 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import engine.pipelines.run
 from engine.config import DistillConfig, TeamConfig, TrainSettings
-from engine.data import TaskType, load_task
+from engine.data import TaskData, TaskType, load_task
 from engine.models.encoding import encode_split, limit_examples
 from engine.models.zoo import load_tokenizer
 from engine.pipelines.candidates import retrain_candidates
 from engine.pipelines.run import RunResult, run
-from engine.teachers.team import prepare_team
+from engine.teachers.team import Team, prepare_team
 
 DEFAULT_TEAM = ("minilm-l6", "minilm-l6:layers=0,1,2,3", "minilm-l6:layers=0,1,2", "minilm-l6:layers=0,1")
 
@@ -79,10 +80,13 @@ def _row(name: str, result: RunResult, wall: float, avg_wall: float | None, thet
     }
 
 
-def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
-    task = load_task(dataset)
-    spec = task.spec
-    teacher_settings = TrainSettings(
+#: Builds the team config of one method from its team fields.
+MakeConfig = Callable[..., DistillConfig]
+
+
+def _budgets(args: argparse.Namespace) -> tuple[TrainSettings, TrainSettings]:
+    """The members' fine-tuning settings and the student's budget, from the command line."""
+    teacher = TrainSettings(
         epochs=args.teacher_epochs,
         batch_size=args.batch_size,
         lr=args.teacher_lr,
@@ -90,8 +94,7 @@ def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
         max_train_examples=args.teacher_max_train_examples,
         seed=args.seed,
     )
-    engine.pipelines.run.TEACHER_SETTINGS = teacher_settings  # run() fine-tunes every member with these
-    train = TrainSettings(
+    student = TrainSettings(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -100,12 +103,41 @@ def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
         max_eval_examples=args.max_eval_examples,
         seed=args.seed,
     )
-    base = {
-        "dataset": dataset,
-        "student": args.student,
-        "pred_loss": "mse" if spec.task_type is TaskType.REGRESSION else "ce",
-        "train": train.model_dump(),
-    }
+    return teacher, student
+
+
+def _warm_up(config: DistillConfig, task: TaskData, train: TrainSettings, teacher_settings: TrainSettings) -> Team:
+    """Untimed: fine-tune every member and cache its outputs, so that no method pays for it."""
+    started = time.perf_counter()
+    team = prepare_team(config.team, task, teacher_settings)
+    student_tokenizer = load_tokenizer(config.teacher)
+    rows = limit_examples(task.train, train.max_train_examples, train.seed)
+    team.caches(task, train, encode_split(rows, task.spec, student_tokenizer, train.max_length, train=True))
+    print(f"[{task.spec.name}] team ready in {time.perf_counter() - started:.0f}s")
+    for member in team.members:
+        print(f"  teacher {member.name:28s} layers={member.layers} dev {task.spec.metric}={member.info.dev_score:.4f}")
+    return team
+
+
+def _fixed_rules(args: argparse.Namespace, config: MakeConfig, task: TaskData) -> tuple[list[dict], RunResult]:
+    """Each member alone, the best of them, AvgKD and uniform sampling; AvgKD's result is the yardstick."""
+    avg = run(config(mode="average"), task=task, show_progress=False)
+    avg_wall = avg.wall_seconds
+    rows, singles = [], []
+    for i, name in enumerate(args.teachers):
+        single = run(config(mode="single", pick=i), task=task, show_progress=False)
+        singles.append(single)
+        rows.append(_row(f"single-{name}", single, single.wall_seconds, avg_wall))
+    best_single = max(singles, key=lambda r: r.student_score)
+    rows.append(_row("single best", best_single, best_single.wall_seconds, avg_wall))
+    rows.append(_row("avgkd", avg, avg_wall, avg_wall))
+    uniform = run(config(mode="sample"), task=task, show_progress=False)
+    rows.append(_row("uniform", uniform, uniform.wall_seconds, avg_wall, uniform.team.get("theta")))
+    return rows, avg
+
+
+def _learned(args: argparse.Namespace, config: MakeConfig, task: TaskData, avg_wall: float) -> list[dict]:
+    """AutoSKDBERT's learned distribution (both θ updates): search, then retrain from the candidates."""
     learned_team = {
         "drop_m": args.drop_m,
         "theta_lr": args.theta_lr,
@@ -113,54 +145,46 @@ def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
         "unroll_lr": args.unroll_lr,
         "candidates": args.candidates,
     }
-
-    def config(**team) -> DistillConfig:
-        return DistillConfig.model_validate({**base, "team": {"teachers": args.teachers, **team}})
-
-    # Warm-up, untimed: fine-tune every member and cache its outputs, so no method pays for it.
-    started = time.perf_counter()
-    team = prepare_team(config(mode="average").team, task, teacher_settings)
-    student_tokenizer = load_tokenizer(config(mode="average").teacher)
-    rows = limit_examples(task.train, train.max_train_examples, train.seed)
-    team.caches(task, train, encode_split(rows, spec, student_tokenizer, train.max_length, train=True))
-    print(f"[{dataset}] team ready in {time.perf_counter() - started:.0f}s")
-    for member in team.members:
-        print(f"  teacher {member.name:28s} layers={member.layers} dev {spec.metric}={member.info.dev_score:.4f}")
-
-    results: list[dict] = []
-    avg = run(config(mode="average"), task=task, show_progress=False)
-    avg_wall = avg.wall_seconds
-    singles = []
-    for i, name in enumerate(args.teachers):
-        single = run(config(mode="single", pick=i), task=task, show_progress=False)
-        singles.append(single)
-        results.append(_row(f"single-{name}", single, single.wall_seconds, avg_wall))
-    best_single = max(singles, key=lambda r: r.student_score)
-    results.append(_row("single best", best_single, best_single.wall_seconds, avg_wall))
-    results.append(_row("avgkd", avg, avg_wall, avg_wall))
-    uniform = run(config(mode="sample"), task=task, show_progress=False)
-    results.append(_row("uniform", uniform, uniform.wall_seconds, avg_wall, uniform.team.get("theta")))
-
+    rows = []
     for update in ("cr", "sswo"):
         cfg = config(mode="learned", update=update, **learned_team)
         search = run(cfg, task=task, show_progress=False)
         retrained = retrain_candidates(cfg, search, limit=args.retrain, task=task, show_progress=False)
         wall = search.wall_seconds + sum(r.result.wall_seconds for r in retrained)
         best = retrained[0]
-        results.append(_row(f"learned-{update}", best.result, wall, avg_wall, list(best.theta)))
-        results[-1].update(
+        rows.append(_row(f"learned-{update}", best.result, wall, avg_wall, list(best.theta)))
+        rows[-1].update(
             search_student_score=search.student_score,
             final_theta=search.team["theta"],
             phase1_theta=search.team["phase1_theta"],
             dropped=search.team["dropped"],
             candidate_scores={r.step: r.result.student_score for r in retrained},
         )
+    return rows
+
+
+def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
+    task = load_task(dataset)
+    teacher_settings, train = _budgets(args)
+    engine.pipelines.run.TEACHER_SETTINGS = teacher_settings  # run() fine-tunes every member with these
+    base = {
+        "dataset": dataset,
+        "student": args.student,
+        "pred_loss": "mse" if task.spec.task_type is TaskType.REGRESSION else "ce",
+        "train": train.model_dump(),
+    }
+
+    def config(**team) -> DistillConfig:
+        return DistillConfig.model_validate({**base, "team": {"teachers": args.teachers, **team}})
+
+    team = _warm_up(config(mode="average"), task, train, teacher_settings)
+    fixed, avg = _fixed_rules(args, config, task)
     return {
         "dataset": dataset,
-        "metric": spec.metric,
+        "metric": task.spec.metric,
         "teachers": [m.to_json() for m in team.members],
         "best_teacher_score": avg.teacher_score,
-        "results": results,
+        "results": fixed + _learned(args, config, task, avg.wall_seconds),
     }
 
 
