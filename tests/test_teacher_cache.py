@@ -74,6 +74,20 @@ def test_only_the_asked_states_are_stored_ragged_and_agree_with_the_live_teacher
     _agree(cache, teacher, toy_task.spec, split, [5, 1, 9, 40], (0, 3, 6))
 
 
+def test_outputs_read_and_written_with_pages_released_at_every_batch_still_agree(teacher, toy_task, split, monkeypatch):
+    import engine.kd.mapped as mapped
+
+    released = []
+    real_release = mapped.release
+    monkeypatch.setattr(mapped, "RELEASE_BYTES", 1)
+    monkeypatch.setattr(mapped, "release", lambda array: released.append(1) or real_release(array))
+    cache = _build(teacher, toy_task.spec, split, (0, 6))
+    written = len(released)
+    assert written > 0  # the teacher pass gave its pages back as it wrote
+    _agree(cache, teacher, toy_task.spec, split, [7, 2, 30], (0, 6))
+    assert len(released) > written  # and the lookup as it read
+
+
 def test_the_size_announced_is_the_size_written(teacher, toy_task, split, caplog):
     layout = plan_layout(teacher, toy_task.spec, split, 0)
     with caplog.at_level("INFO", logger="engine.kd.teacher_cache"):

@@ -48,6 +48,7 @@ from torch import nn
 
 from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
+from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.models.batch import model_inputs
 from engine.models.encoding import EncodedSplit, collate
 from engine.models.heads import TaskHead, task_head
@@ -211,6 +212,7 @@ class TeacherCache:
         }
         if self.offsets[-1] != layout.tokens:
             raise StaleCache("offsets do not add up to the token count")
+        self.pages = PageBudget([self.offsets, self.logits, *self.hidden.values()])
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -281,9 +283,9 @@ class TeacherCache:
         offsets = np.zeros(layout.examples + 1, dtype=OFFSETS_DTYPE)
         np.cumsum(token_counts(split), out=offsets[1:])
         offsets.tofile(folder / "offsets.bin")
-        logits = _create(folder / "logits.bin", LOGITS_DTYPE, (layout.logits_rows, *layout.logits_shape))
+        logits = create_array(folder / "logits.bin", LOGITS_DTYPE, (layout.logits_rows, *layout.logits_shape))
         states = {
-            layer: _create(folder / f"hidden_{layer}.bin", HIDDEN_DTYPE, (layout.tokens, layout.hidden_size))
+            layer: create_array(folder / f"hidden_{layer}.bin", HIDDEN_DTYPE, (layout.tokens, layout.hidden_size))
             for layer in layers
         }
         _teacher_pass(teacher, spec, split, pad_id, offsets, states, logits, batch_size, device, show_progress)
@@ -312,7 +314,9 @@ class TeacherCache:
         else:
             packed = torch.from_numpy(np.ascontiguousarray(self.logits[rows]))[back]
         logits = self.head.unpack(packed.to(device).float(), width)
-        hidden = {i: gather.take(self.hidden[i])[back].to(device).float() for i in layers}
+        hidden = {i: gather.take(self.hidden[i]) for i in layers}
+        self.pages.touched(packed.nbytes + sum(h.nbytes for h in hidden.values()))
+        hidden = {i: h[back].to(device).float() for i, h in hidden.items()}
         return TeacherOutputs(logits=logits, hidden_states=hidden)
 
 
@@ -339,11 +343,7 @@ def _open(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     expected = math.prod(shape) * dtype.itemsize
     if not path.exists() or path.stat().st_size != expected:
         raise StaleCache(f"{path.name} is missing or not {expected} bytes")
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
-
-
-def _create(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    return np.memmap(path, dtype=dtype, mode="w+", shape=shape)
+    return open_array(path, dtype, shape)
 
 
 def _load(folder: Path, head: TaskHead) -> TeacherCache | None:
@@ -395,9 +395,8 @@ def _add_states(
     tag = f"partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     paths = {layer: folder / f"hidden_{layer}.bin.{tag}" for layer in layers}
     try:
-        states = {
-            layer: _create(path, HIDDEN_DTYPE, (layout.tokens, layout.hidden_size)) for layer, path in paths.items()
-        }
+        shape = (layout.tokens, layout.hidden_size)
+        states = {layer: create_array(path, HIDDEN_DTYPE, shape) for layer, path in paths.items()}
         offsets = np.asarray(cache.offsets)
         _teacher_pass(teacher, spec, split, pad_id, offsets, states, None, batch_size, device, show_progress)
         for layer, path in paths.items():
@@ -436,6 +435,8 @@ def _teacher_pass(
     """
     head, n = task_head(spec), len(split)
     order = np.argsort(token_counts(split), kind="stable")
+    written = [*states.values(), *([] if logits is None else [logits])]
+    pages = PageBudget(written)
     teacher.eval()
     with torch.no_grad(), Progress(disable=not show_progress, transient=True) as progress:
         task = progress.add_task("caching teacher outputs", total=n)
@@ -456,6 +457,7 @@ def _teacher_pass(
                     logits[i] = packed[row]
                 elif logits is not None:
                     logits[first:last] = packed[row, : last - first]
+            pages.touched(packed.nbytes + sum(array.nbytes for array in hidden.values()))
             progress.advance(task, len(indices))
-    for array in [*states.values(), *([] if logits is None else [logits])]:
-        array.flush()
+    for array in written:
+        flush(array)
