@@ -83,36 +83,43 @@ def load_task(
     """
     options = (text_col, text_pair_col, label_col, answer_col, answer_start_col)
     given = dict(zip(OPTION, options, strict=True))
-    wanted = _task_type(task_type)
     if max_examples is not None and max_examples < 1:
         raise AutodistillError(f"max_examples must be a positive number of rows, got {max_examples}")
-    source = str(source)
-    if source in DATASETS:
-        data = _from_catalog(source, given, wanted)
-    else:
-        path = Path(source).expanduser()
-        if path.exists():
-            frames, origin = _read_local(path)
-            label_names: dict[str, list[str]] = {}
-        elif _looks_like_path(source):
-            raise AutodistillError(f"file not found: {source}")
-        else:
-            frames, label_names = _read_hub(source)
-            origin = f"hub data set {source!r}"
-        data = _build(frames, origin, _default_name(source), given, wanted, label_names, seed)
+    data = _from_source(str(source), given, _task_type(task_type), seed)
     overrides = {key: value for key, value in (("name", name), ("description", description)) if value}
     if overrides:
         data.spec = dataclasses.replace(data.spec, **overrides)
     if max_examples is not None:
-        for split in SPLITS:
-            part = data.split(split)
-            rows = stratified_sample(catalog.strata(part, data.spec.task_type), max_examples, seed)
-            setattr(data, split, part.iloc[rows].reset_index(drop=True))
+        _sample_splits(data, max_examples, seed)
     if data.spec.task_type is TaskType.REGRESSION:
         labels = data.train["label"].astype(float)
         std = float(labels.std(ddof=0))
         data.spec = dataclasses.replace(data.spec, label_scale=(float(labels.mean()), std if std > 0 else 1.0))
     return data
+
+
+def _from_source(source: str, given: Mapping[str, str | None], wanted: TaskType | None, seed: int) -> TaskData:
+    """The task in the catalog, a local file or folder, or the hub, whichever ``source`` names."""
+    if source in DATASETS:
+        return _from_catalog(source, given, wanted)
+    path = Path(source).expanduser()
+    if path.exists():
+        frames, origin = _read_local(path)
+        label_names: dict[str, list[str]] = {}
+    elif _looks_like_path(source):
+        raise AutodistillError(f"file not found: {source}")
+    else:
+        frames, label_names = _read_hub(source)
+        origin = f"hub data set {source!r}"
+    return _build(frames, origin, _default_name(source), given, wanted, label_names, seed)
+
+
+def _sample_splits(data: TaskData, max_examples: int, seed: int) -> None:
+    """Keep a seeded stratified sample of at most ``max_examples`` rows of each split."""
+    for split in SPLITS:
+        part = data.split(split)
+        rows = stratified_sample(catalog.strata(part, data.spec.task_type), max_examples, seed)
+        setattr(data, split, part.iloc[rows].reset_index(drop=True))
 
 
 def _task_type(value: TaskType | str | None) -> TaskType | None:
