@@ -6,14 +6,16 @@ the teacher score it tells how much a large model adds. Here:
 * ``bilstm`` (default, the paper's choice): 50-d embeddings initialised from
   GloVe, one bidirectional LSTM layer, max-pooled; sentence pairs are encoded
   by the same LSTM and joined as [u, v, |u - v|, u * v]; span tasks tag start
-  and end over "question <sep> context". Trained briefly with Adam on at most
+  and end over "question <sep> context"; token tasks tag every word of the
+  sentence from the same states. Trained briefly with Adam on at most
   ``max_train`` examples for ``epochs`` passes and at most ``max_steps`` optimizer
   steps, so it costs seconds to about a minute on a 2-core CPU. The budget is
   counted in steps, not seconds: a wall-clock deadline made the feature depend on
   how busy the machine was.
 * ``linear`` (faster, less faithful): TF-IDF of words plus logistic regression
   (classification) or ridge regression (regression); pairs use both sides'
-  vectors and their element-wise product. Span tasks are not supported.
+  vectors and their element-wise product; token tasks tag each word from its
+  own, its suffix's and its neighbours' identities. Span tasks are not supported.
 
 Either is scored on (at most ``max_dev`` examples of) the dev split with the
 task's own metric, as a fraction. The model used is part of the featurizer
@@ -32,6 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy import sparse, stats
+from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
@@ -43,6 +46,7 @@ from engine import AutodistillError, TaskData, TaskType, choices_error
 
 BASELINE_MODELS = ("bilstm", "linear")
 _PAD, _UNK, _SEP = 0, 1, 2
+_NO_TAG = -100  # a padded position's tag target, ignored by the loss
 _MAX_ANSWER_TOKENS = 30
 
 
@@ -113,8 +117,8 @@ def span_f1(predicted: Sequence[str], gold: Sequence[str]) -> float:
 class _Vocabulary:
     """Word ids for the capped training texts: pad, unknown and separator first."""
 
-    def __init__(self, texts: Sequence[str], size: int) -> None:
-        counts = Counter(word for text in texts for word in tokenize(text))
+    def __init__(self, texts: Sequence[str], size: int, split: Callable[[str], list[str]] = tokenize) -> None:
+        counts = Counter(word for text in texts for word in split(text))
         self.words = ["<pad>", "<unk>", "<sep>", *(w for w, _ in counts.most_common(size))]
         self._ids = {word: i for i, word in enumerate(self.words)}
 
@@ -131,21 +135,21 @@ class _Vocabulary:
         return torch.tensor(table, dtype=torch.float32)
 
 
-def _pad(rows: Sequence[Sequence[int]]) -> torch.Tensor:
+def _pad(rows: Sequence[Sequence[int]], fill: int = _PAD) -> torch.Tensor:
     width = max(1, max(len(r) for r in rows))
-    return torch.tensor([list(r) + [_PAD] * (width - len(r)) for r in rows], dtype=torch.long)
+    return torch.tensor([list(r) + [fill] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
 class _BiLSTM(nn.Module):
-    """Embedding → one BiLSTM layer → max-pool (or per-token logits for spans) → linear head."""
+    """Embedding → one BiLSTM layer → max-pool (or per-token logits for spans and tags) → linear head."""
 
-    def __init__(self, embeddings: torch.Tensor, hidden: int, n_out: int, paired: bool, span: bool) -> None:
+    def __init__(self, embeddings: torch.Tensor, hidden: int, n_out: int, paired: bool, per_token: bool) -> None:
         super().__init__()
         self.embed = nn.Embedding.from_pretrained(embeddings, freeze=False, padding_idx=_PAD)
         self.lstm = nn.LSTM(embeddings.shape[1], hidden, batch_first=True, bidirectional=True)
-        self.span = span
-        width = 2 * hidden * (4 if paired else 1)
-        self.head = nn.Linear(2 * hidden, 2) if span else nn.Linear(width, n_out)
+        self.per_token = per_token
+        width = 2 * hidden * (4 if paired and not per_token else 1)
+        self.head = nn.Linear(width, n_out)
 
     def _states(self, ids: torch.Tensor) -> torch.Tensor:
         return self.lstm(self.embed(ids))[0]
@@ -155,7 +159,7 @@ class _BiLSTM(nn.Module):
         return states.max(dim=1).values
 
     def forward(self, ids: torch.Tensor, pair_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if self.span:
+        if self.per_token:
             return self.head(self._states(ids))
         u = self._pool(ids)
         if pair_ids is None:
@@ -196,6 +200,16 @@ def _encode_span(frame: pd.DataFrame, vocab: _Vocabulary, s: BaselineSettings) -
     return _Batches(inputs, targets), contexts
 
 
+def _lower(words: Sequence[str]) -> list[str]:
+    return [str(word).lower() for word in words]
+
+
+def _encode_tags(frame: pd.DataFrame, vocab: _Vocabulary, s: BaselineSettings) -> _Batches:
+    """The sentence's own words (lowercased, so punctuation keeps its id) and their tag ids."""
+    inputs = [(vocab.ids(_lower(words)[: s.max_len]),) for words in frame["tokens"]]
+    return _Batches(inputs, [list(tags)[: s.max_len] for tags in frame["tags"]])
+
+
 def _encode(frame: pd.DataFrame, vocab: _Vocabulary, s: BaselineSettings, paired: bool) -> _Batches:
     columns = ["text", "text_pair"] if paired else ["text"]
     inputs = [
@@ -210,6 +224,9 @@ def _logits(model: _BiLSTM, rows: Sequence[tuple[list[int], ...]]) -> torch.Tens
 
 
 def _loss(logits: torch.Tensor, targets: list[object], task_type: TaskType, scale: tuple[float, float]) -> torch.Tensor:
+    if task_type is TaskType.TOKEN:
+        gold = _pad(targets, fill=_NO_TAG)  # type: ignore[arg-type]
+        return F.cross_entropy(logits.transpose(1, 2), gold, ignore_index=_NO_TAG)
     if task_type is TaskType.SPAN:
         gold = torch.tensor(targets, dtype=torch.long).clamp(max=logits.shape[1] - 1)
         return F.cross_entropy(logits[:, :, 0], gold[:, 0]) + F.cross_entropy(logits[:, :, 1], gold[:, 1])
@@ -254,6 +271,18 @@ def _predict(model: _BiLSTM, data: _Batches, task_type: TaskType) -> np.ndarray:
     return np.asarray(out)
 
 
+def _predict_tags(model: _BiLSTM, data: _Batches) -> np.ndarray:
+    """Every word's predicted tag, sentence after sentence (the gold tags' order)."""
+    model.eval()
+    out: list[int] = []
+    with torch.no_grad():
+        for lo in range(0, len(data.inputs), 256):
+            rows = data.inputs[lo : lo + 256]
+            for logits, row in zip(_logits(model, rows), rows, strict=True):
+                out.extend(logits[: len(row[0])].argmax(dim=-1).tolist())
+    return np.asarray(out)
+
+
 def _predict_spans(model: _BiLSTM, data: _Batches, contexts: list[list[str]]) -> list[list[str]]:
     """The predicted answer words of each row (token positions mapped back to context words)."""
     model.eval()
@@ -292,44 +321,99 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def _bilstm_score(
-    task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: BaselineSettings, vectors: Mapping[str, np.ndarray]
-) -> float:
-    spec = task.spec
-    span = spec.task_type is TaskType.SPAN
+@dataclass(frozen=True)
+class _Frames:
+    train: pd.DataFrame
+    dev: pd.DataFrame
+
+
+def _vocabulary(task: TaskData, train: pd.DataFrame, s: BaselineSettings) -> _Vocabulary:
+    """Words of the training texts; a token task's own words, so punctuation gets ids too."""
+    if task.spec.task_type is TaskType.TOKEN:
+        return _Vocabulary(list(train["tokens"]), s.vocab_size, split=_lower)  # type: ignore[arg-type]
     texts = list(train["text"]) + (list(train["text_pair"]) if "text_pair" in train else [])
-    vocab = _Vocabulary(texts, s.vocab_size)
-    torch.manual_seed(s.seed)
-    dim = len(next(iter(vectors.values())))
-    embeddings = vocab.embeddings(vectors, dim, np.random.default_rng(s.seed))
-    model = _BiLSTM(embeddings, s.hidden, spec.num_labels, spec.paired and not span, span)
-    if not span:
-        _train(model, _encode(train, vocab, s, spec.paired), spec.task_type, s)
-        predicted = _predict(model, _encode(dev, vocab, s, spec.paired), spec.task_type)
-        return METRICS[spec.metric](np.asarray(dev["label"]), predicted)
-    train_data, _ = _encode_span(train, vocab, s)
+    return _Vocabulary(texts, s.vocab_size)
+
+
+def _score_rows(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
+    spec = task.spec
+    _train(model, _encode(frames.train, vocab, s, spec.paired), spec.task_type, s)
+    predicted = _predict(model, _encode(frames.dev, vocab, s, spec.paired), spec.task_type)
+    return METRICS[spec.metric](np.asarray(frames.dev["label"]), predicted)
+
+
+def _score_tags(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
+    _train(model, _encode_tags(frames.train, vocab, s), TaskType.TOKEN, s)
+    dev = _encode_tags(frames.dev, vocab, s)
+    gold = np.asarray([tag for tags in dev.targets for tag in tags])  # type: ignore[attr-defined]
+    return METRICS[task.spec.metric](gold, _predict_tags(model, dev))
+
+
+def _score_spans(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
+    train_data, _ = _encode_span(frames.train, vocab, s)
     found = [i for i, (start, _) in enumerate(train_data.targets) if start >= 0]  # type: ignore[misc]
-    _train(
-        model,
-        _Batches([train_data.inputs[i] for i in found], [train_data.targets[i] for i in found]),
-        spec.task_type,
-        s,
-    )
-    dev_data, contexts = _encode_span(dev, vocab, s)
+    kept = _Batches([train_data.inputs[i] for i in found], [train_data.targets[i] for i in found])
+    _train(model, kept, TaskType.SPAN, s)
+    dev_data, contexts = _encode_span(frames.dev, vocab, s)
     answers = _predict_spans(model, dev_data, contexts)
-    gold = [tokenize(a) for a in dev["answer_text"]]
-    if spec.metric == "exact_match":
+    gold = [tokenize(a) for a in frames.dev["answer_text"]]
+    if task.spec.metric == "exact_match":
         return float(np.mean([p == g for p, g in zip(answers, gold, strict=True)]))
     return float(np.mean([span_f1(p, g) for p, g in zip(answers, gold, strict=True)]))
 
 
+#: How each task type is trained and scored; classification and regression share ``_score_rows``.
+_SCORERS = {TaskType.SPAN: _score_spans, TaskType.TOKEN: _score_tags}
+
+
+def _bilstm_score(
+    task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: BaselineSettings, vectors: Mapping[str, np.ndarray]
+) -> float:
+    spec = task.spec
+    vocab = _vocabulary(task, train, s)
+    torch.manual_seed(s.seed)
+    dim = len(next(iter(vectors.values())))
+    embeddings = vocab.embeddings(vectors, dim, np.random.default_rng(s.seed))
+    per_token = spec.task_type in _SCORERS
+    n_out = 2 if spec.task_type is TaskType.SPAN else spec.num_labels  # spans: a start and an end score
+    model = _BiLSTM(embeddings, s.hidden, n_out, spec.paired, per_token)
+    scorer = _SCORERS.get(spec.task_type, _score_rows)
+    return scorer(model, task, vocab, _Frames(train, dev), s)
+
+
 # -- the linear baseline ----------------------------------------------------------------------------
+
+
+def _word_features(words: Sequence[str]) -> list[dict[str, str]]:
+    """Each word's own, suffix's, shape's and neighbours' identities: a classic linear tagger's view."""
+    low = ["<s>", *_lower(words), "</s>"]
+    return [
+        {
+            "w": low[i],
+            "suffix": low[i][-3:],
+            "title": str(words[i - 1][:1].isupper()),
+            "prev": low[i - 1],
+            "next": low[i + 1],
+        }
+        for i in range(1, len(low) - 1)
+    ]
+
+
+def _linear_tags(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: BaselineSettings) -> float:
+    vectorizer = DictVectorizer()
+    x = vectorizer.fit_transform(f for words in train["tokens"] for f in _word_features(words))
+    model = LogisticRegression(max_iter=300, random_state=s.seed)
+    model.fit(x, np.concatenate([np.asarray(tags) for tags in train["tags"]]))
+    predicted = model.predict(vectorizer.transform(f for words in dev["tokens"] for f in _word_features(words)))
+    return METRICS[task.spec.metric](np.concatenate([np.asarray(tags) for tags in dev["tags"]]), predicted)
 
 
 def _linear_score(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: BaselineSettings) -> float:
     spec = task.spec
     if spec.task_type is TaskType.SPAN:
         raise AutodistillError("the linear baseline cannot extract spans; use the 'bilstm' baseline for span tasks")
+    if spec.task_type is TaskType.TOKEN:
+        return _linear_tags(task, train, dev, s)
     texts = list(train["text"]) + (list(train["text_pair"]) if spec.paired else [])
     vectorizer = TfidfVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None, max_features=50000)
     vectorizer.fit(texts)

@@ -171,6 +171,31 @@ def test_bilstm_baseline_finds_spans_better_than_chance() -> None:
     assert baseline_score(task, _fake_vectors(), FAST) > 0.5  # token F1; guessing one of 11 words gives ~0.1
 
 
+def _tagging_task() -> TaskData:
+    """Tag each word positive (1), negative (2) or other (0); about 3 words in 4 are other."""
+    rng = random.Random(3)
+
+    def frame(n: int) -> pd.DataFrame:
+        rows = []
+        for _ in range(n):
+            words = [rng.choice(WORDS if rng.random() < 0.5 else FILLER) for _ in range(rng.randrange(3, 9))]
+            tags = [1 if w in POSITIVE else 2 if w in NEGATIVE else 0 for w in words]
+            rows.append({"text": " ".join(words), "tokens": words, "tags": tags})
+        return pd.DataFrame(rows)
+
+    spec = TaskSpec("toy-tags", TaskType.TOKEN, "Tag the sentiment words.", ("other", "pos", "neg"))
+    return TaskData(spec, frame(200), frame(60), frame(60))
+
+
+@pytest.mark.parametrize("model", ["bilstm", "linear"])
+def test_both_baselines_tag_words_better_than_the_majority_tag(model: str) -> None:
+    task = _tagging_task()
+    gold = np.concatenate([np.asarray(t) for t in task.dev["tags"]])
+    majority = float(np.mean(gold == 0))
+    settings = BaselineSettings(model=model, epochs=40, hidden=16)
+    assert baseline_score(task, _fake_vectors(), settings) > majority + 0.1 > 0.6
+
+
 def test_featurize_counts_stored_data_sets_as_idf_documents(tmp_path) -> None:
     vectors = _fake_vectors()
     settings = BaselineSettings(model="linear")
