@@ -1,7 +1,8 @@
 """``load_task``: one entry point for catalog names, local files and Hugging Face hub names.
 
 Whatever the source, the result is a :class:`~engine.data.schema.TaskData` with
-the normalised columns, so the rest of the engine never asks where data came from.
+the normalised columns, so the rest of the engine never asks where data came from
+(the rows themselves are read by :mod:`engine.data.readers`).
 User columns are mapped to normalised ones by the ``*_col`` arguments (or found
 under their usual names), the task type is inferred when the data leave no doubt,
 and every mistake is reported as a one-line :class:`AutodistillError` before
@@ -12,7 +13,6 @@ checked and numbered by :mod:`engine.data.token_files`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,23 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine import hub
 from engine.data import catalog, token_files
 from engine.data.builders import DATASETS
+from engine.data.readers import EXTENSIONS, looks_like_path, read_hub, read_local
 from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
 from engine.data.splits import FRACTIONS, dedup, split_indices, stratified_sample
 from engine.errors import AutodistillError, choices_error
 
-EXTENSIONS = (".csv", ".jsonl", ".parquet")
-#: File stems and hub split names accepted for each split.
-SPLIT_NAMES = {
-    "train": "train",
-    "dev": "dev",
-    "validation": "dev",
-    "valid": "dev",
-    "val": "dev",
-    "test": "test",
-}
 #: Normalised column -> the column names it is looked up under when no ``*_col`` is given.
 USUAL_NAMES = {
     "text": ("text", "sentence", "sentence1", "question"),
@@ -104,12 +94,12 @@ def _from_source(source: str, given: Mapping[str, str | None], wanted: TaskType 
         return _from_catalog(source, given, wanted)
     path = Path(source).expanduser()
     if path.exists():
-        frames, origin = _read_local(path)
+        frames, origin = read_local(path)
         label_names: dict[str, list[str]] = {}
-    elif _looks_like_path(source):
+    elif looks_like_path(source):
         raise AutodistillError(f"file not found: {source}")
     else:
-        frames, label_names = _read_hub(source)
+        frames, label_names = read_hub(source)
         origin = f"hub data set {source!r}"
     return _build(frames, origin, _default_name(source), given, wanted, label_names, seed)
 
@@ -147,92 +137,6 @@ def _from_catalog(name: str, given: Mapping[str, str | None], wanted: TaskType |
     if wanted is not None and wanted is not spec.task_type:
         raise AutodistillError(f"catalog data set {name!r} is a {spec.task_type} task, not {wanted}")
     return catalog.load(name)
-
-
-# --------------------------------------------------------------------------- reading
-
-
-def _looks_like_path(source: str) -> bool:
-    """A missing file should say so, not fall through to a hub lookup."""
-    return bool(Path(source).suffix) or source.startswith(("/", ".", "~"))
-
-
-def _read_file(path: Path) -> pd.DataFrame:
-    if path.suffix not in EXTENSIONS:
-        raise AutodistillError(
-            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}"
-        )
-    try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise AutodistillError(f"{path} line {number} is not JSON: {error.msg}") from None
-        return pd.DataFrame.from_records(records)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise AutodistillError(f"could not read {path}: {first_line}") from None
-
-
-def _read_local(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
-    """Frames keyed by split (``"all"`` for a file without a split) and a name for messages."""
-    if path.is_file():
-        frame = _read_file(path)
-        if "split" not in frame:
-            return {"all": frame}, str(path)
-        unknown = sorted(set(frame["split"].astype(str)) - set(SPLIT_NAMES))
-        if unknown:
-            raise AutodistillError(
-                f"column 'split' of {path} has unknown value {unknown[0]!r}; use one of: {', '.join(SPLIT_NAMES)}"
-            )
-        split = frame.pop("split").astype(str).map(SPLIT_NAMES)
-        return {name: part for name, part in frame.groupby(split, sort=True)}, str(path)
-    found: dict[str, Path] = {}
-    for file in sorted(path.iterdir()):
-        split = SPLIT_NAMES.get(file.stem.lower())
-        if split and file.suffix in EXTENSIONS:
-            if split in found:
-                raise AutodistillError(f"folder {path} has two {split} files: {found[split].name} and {file.name}")
-            found[split] = file
-    if "train" not in found:
-        listed = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
-        raise AutodistillError(
-            f"folder {path} has no train file (train.csv, train.jsonl or train.parquet); it holds: {listed}"
-        )
-    return {split: _read_file(file) for split, file in found.items()}, str(path)
-
-
-def _read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
-    """Splits of a hub data set, and the class names of its ClassLabel columns."""
-    if not hub.hub_usable():
-        raise AutodistillError(
-            f"{source!r} is not a catalog data set or a local file, and the Hugging Face hub is unreachable "
-            f"(offline?); catalog data sets: {', '.join(sorted(DATASETS.names()))}"
-        )
-    import datasets  # deferred: slow to import and only needed for hub data
-
-    hub_name, _, config = source.partition(":")
-    try:
-        loaded = datasets.load_dataset(hub_name, config or None)
-    except Exception as error:  # the hub raises many types; all mean "could not load"
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise AutodistillError(f"could not load {source!r} from the Hugging Face hub: {first_line}") from None
-    frames = {SPLIT_NAMES[s]: loaded[s].to_pandas() for s in loaded if s in SPLIT_NAMES}
-    if not frames:
-        raise AutodistillError(
-            f"hub data set {source!r} has no train/validation/test split; it has: {', '.join(loaded)}"
-        )
-    features = next(iter(loaded.values())).features
-    names = {col: list(f.names) for col, f in features.items() if isinstance(f, datasets.ClassLabel)}
-    return frames, names
 
 
 # --------------------------------------------------------------------------- normalising

@@ -1,0 +1,111 @@
+"""Reading a data source's rows as they are: local files and folders, and hub data sets.
+
+Splits come back keyed by their normalised names (``train``, ``dev``, ``test``; ``all``
+for a file without a ``split`` column); what the columns mean is
+:mod:`engine.data.loaders`' business. Every failure is one line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from engine import hub
+from engine.data.builders import DATASETS
+from engine.errors import AutodistillError
+
+EXTENSIONS = (".csv", ".jsonl", ".parquet")
+#: File stems and hub split names accepted for each split.
+SPLIT_NAMES = {
+    "train": "train",
+    "dev": "dev",
+    "validation": "dev",
+    "valid": "dev",
+    "val": "dev",
+    "test": "test",
+}
+
+
+def looks_like_path(source: str) -> bool:
+    """A missing file should say so, not fall through to a hub lookup."""
+    return bool(Path(source).suffix) or source.startswith(("/", ".", "~"))
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    if path.suffix not in EXTENSIONS:
+        raise AutodistillError(
+            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}"
+        )
+    try:
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        records = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise AutodistillError(f"{path} line {number} is not JSON: {error.msg}") from None
+        return pd.DataFrame.from_records(records)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AutodistillError(f"could not read {path}: {first_line}") from None
+
+
+def read_local(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
+    """Frames keyed by split (``"all"`` for a file without a split) and a name for messages."""
+    if path.is_file():
+        frame = read_file(path)
+        if "split" not in frame:
+            return {"all": frame}, str(path)
+        unknown = sorted(set(frame["split"].astype(str)) - set(SPLIT_NAMES))
+        if unknown:
+            raise AutodistillError(
+                f"column 'split' of {path} has unknown value {unknown[0]!r}; use one of: {', '.join(SPLIT_NAMES)}"
+            )
+        split = frame.pop("split").astype(str).map(SPLIT_NAMES)
+        return {name: part for name, part in frame.groupby(split, sort=True)}, str(path)
+    found: dict[str, Path] = {}
+    for file in sorted(path.iterdir()):
+        split = SPLIT_NAMES.get(file.stem.lower())
+        if split and file.suffix in EXTENSIONS:
+            if split in found:
+                raise AutodistillError(f"folder {path} has two {split} files: {found[split].name} and {file.name}")
+            found[split] = file
+    if "train" not in found:
+        listed = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        raise AutodistillError(
+            f"folder {path} has no train file (train.csv, train.jsonl or train.parquet); it holds: {listed}"
+        )
+    return {split: read_file(file) for split, file in found.items()}, str(path)
+
+
+def read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
+    """Splits of a hub data set, and the class names of its ClassLabel columns."""
+    if not hub.hub_usable():
+        raise AutodistillError(
+            f"{source!r} is not a catalog data set or a local file, and the Hugging Face hub is unreachable "
+            f"(offline?); catalog data sets: {', '.join(sorted(DATASETS.names()))}"
+        )
+    import datasets  # deferred: slow to import and only needed for hub data
+
+    hub_name, _, config = source.partition(":")
+    try:
+        loaded = datasets.load_dataset(hub_name, config or None)
+    except Exception as error:  # the hub raises many types; all mean "could not load"
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise AutodistillError(f"could not load {source!r} from the Hugging Face hub: {first_line}") from None
+    frames = {SPLIT_NAMES[s]: loaded[s].to_pandas() for s in loaded if s in SPLIT_NAMES}
+    if not frames:
+        raise AutodistillError(
+            f"hub data set {source!r} has no train/validation/test split; it has: {', '.join(loaded)}"
+        )
+    features = next(iter(loaded.values())).features
+    names = {col: list(f.names) for col, f in features.items() if isinstance(f, datasets.ClassLabel)}
+    return frames, names
