@@ -28,6 +28,13 @@ def heldout_command(
         int, typer.Option(help="training seeds per configuration: the budget's seed and the next ones")
     ] = 1,
     seed: SeedOpt = 0,
+    fidelity: Annotated[
+        str | None,
+        typer.Option(
+            help="cheap | realistic: each data set's budget from the study's plan (realistic: epochs from its "
+            "no-KD probe), so the arms the study runs too are not trained twice; replaces the budget flags"
+        ),
+    ] = None,
     student: StudentOpt = "tiny",
     teacher: TeacherOpt = "minilm-l6",
     workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 0,
@@ -51,6 +58,7 @@ def heldout_command(
     settings = HeldoutSettings(
         k=k, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
         predictor=PredictorSettings(time_limit=time_limit), baseline=BaselineSettings(model=baseline), workers=workers,
+        fidelity=fidelity,
     )  # fmt: skip
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     path = out or DEFAULT_OUT

@@ -28,6 +28,7 @@ from autodistill.heldout.summary import markdown, study_section
 from autodistill.predictor import PredictorSettings
 from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.sweep import study_plan
 from engine import AutodistillError, TaskData, TaskSpec, TaskType
 from engine.training.finetune import FinetunedModel
 
@@ -202,6 +203,34 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
                              trial_fn=fake_trial)  # fmt: skip
     assert ran[2:] == [0, 0] and (out.parent / protocol.CHOICES_FILE).read_text() == frozen
     pd.testing.assert_frame_equal(again, rows)
+
+
+def _curved_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:
+    """``fake_trial`` with a dev curve that stops gaining after epoch 3 (what a probe's plateau is read from)."""
+    outcome = fake_trial(trial, threads, task)
+    curve = [0.5, 0.6, 0.65] + [0.655] * (trial.engine.train.epochs - 3)
+    history = [{"accuracy": score} for score in curve[: trial.engine.train.epochs]]
+    return replace(outcome, result=replace(outcome.result, history=history))
+
+
+def test_at_a_study_fidelity_the_arms_take_the_studys_budget_and_share_its_trials(
+    store: RunStore, tmp_path: Path
+) -> None:
+    settings = HeldoutSettings(k=1, seeds=2, fidelity="realistic", predictor=PredictorSettings(time_limit=10))
+    rows = evaluate_heldout(store, settings, datasets=["toy-a"], out=tmp_path / "r.csv", show_progress=False,
+                            trial_fn=_curved_trial)  # fmt: skip
+    probe = study_plan.probe_trial("toy-a", "tiny", study_plan.REALISTIC, "minilm-l6")
+    assert probe.trial_id in set(store.trials(status="done")["trial_id"])  # run first: it sets the epochs
+    runs = rows[rows["arm"] != "oracle"]
+    assert set(runs["fidelity"]) == {"realistic"} and set(runs["seed"]) == {0, 1}
+    study = study_plan.pair_trials("toy-a", "classification", "tiny", study_plan.REALISTIC, 3, teacher="minilm-l6")
+    fixed = runs[runs["arm"].isin([f"default:{name}" for name in FIXED_DEFAULTS] + ["baseline"])]
+    assert len(fixed) == 2 * 4 and set(fixed["trial_id"]) <= {t.trial_id for t in study}  # the study's, 3 epochs
+    assert protocol.made_here(rows, settings) == set(runs.loc[runs["arm"].isin(["pick", "random"]), "run_id"])
+    with pytest.raises(AutodistillError, match="--fidelity realistic sets the per-trial budget; drop --epochs"):
+        HeldoutSettings(fidelity="realistic", budget=make_budget(epochs=2))
+    with pytest.raises(AutodistillError, match="unknown fidelity 'nope'"):
+        HeldoutSettings(fidelity="nope")
 
 
 def test_bad_input_is_one_line(store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from autodistill.baseline import BaselineSettings
-from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
+from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.features import featurizer_version, word_counts
 from autodistill.glove import load_glove
 from autodistill.heldout.arms import (
@@ -44,13 +44,15 @@ from autodistill.shipped import STUDY_DIR
 from autodistill.space import Pipeline
 from autodistill.store import RunStore, record_from_row
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
+from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
+from autodistill.sweep.study_run import found_plateaus
 from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, choices_error, paths
 
 DEFAULT_OUT = paths.META_DATA / "heldout" / "results.csv"
 CHOICES_FILE = "choices.json"
 #: One row per run; ``seed`` is empty for the oracle (a stored run, not one of ours).
 COLUMNS = (
-    "dataset", "arm", "seed", "student", "config", "test_ratio", "dev_ratio",
+    "dataset", "arm", "seed", "student", "fidelity", "config", "test_ratio", "dev_ratio",
     "wall_seconds", "run_id", "trial_id", "error", "config_json",
 )  # fmt: skip
 #: Ids stay text (``"12e4..."`` is no number); the oracle's empty seed keeps the others integers.
@@ -61,7 +63,14 @@ STORE_TEST_COLUMN = "test_ratio"
 
 @dataclass(frozen=True)
 class HeldoutSettings:
-    """One budget, one student and teacher, ``seeds`` training seeds and ``k`` configurations per arm."""
+    """One budget, one student and teacher, ``seeds`` training seeds and ``k`` configurations per arm.
+
+    ``fidelity`` (``cheap`` or ``realistic``) takes each data set's budget from the study's plan
+    instead of ``budget``: at the realistic one the epochs are the no-KD probe's plateau for that
+    data set (the probe runs first if the store lacks it), and the seeds are the study's. Arms
+    that the study also runs (the baseline, the fixed defaults, often ``best-mean-rank``) are
+    then the same trials and are not trained twice.
+    """
 
     k: int = 3
     seeds: int = 1
@@ -72,15 +81,32 @@ class HeldoutSettings:
     predictor: PredictorSettings = field(default_factory=PredictorSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     workers: int = 0
+    fidelity: str | None = None
 
     def __post_init__(self) -> None:
+        if self.fidelity is not None:
+            fidelity(self.fidelity)  # an unknown name is refused here, before anything runs
+        given = sorted(self.budget.model_fields_set & set(BUDGET_FIELDS))
+        if self.fidelity is not None and given:
+            raise AutodistillError(
+                f"--fidelity {self.fidelity} sets the per-trial budget; drop --{given[0].replace('_', '-')}"
+            )
         if self.k < 1:
             raise AutodistillError(f"--k must be at least 1 (configurations per arm), got {self.k}")
         if self.seeds < 1:
             raise AutodistillError(f"--seeds must be at least 1 (training seeds per configuration), got {self.seeds}")
 
-    def budgets(self) -> list[TrainSettings]:
-        """The budget once per training seed: the budget's own seed, then the next ``seeds - 1``."""
+    @property
+    def study_fidelity(self) -> Fidelity | None:
+        return fidelity(self.fidelity) if self.fidelity is not None else None
+
+    def budgets(self, epochs: int | None = None) -> list[TrainSettings]:
+        """The budget once per training seed: the budget's own seed (the study's first, with a
+        fidelity), then the next ``seeds - 1``; ``epochs`` is the data set's plateau at the realistic fidelity."""
+        chosen = self.study_fidelity
+        if chosen is not None:
+            first = chosen.seeds[0]
+            return [chosen.budget(self.student, seed=first + i, epochs=epochs) for i in range(self.seeds)]
         given = self.budget.model_dump(exclude_unset=True)
         return [make_budget(**{**given, "seed": self.budget.seed + i}) for i in range(self.seeds)]
 
@@ -145,7 +171,9 @@ class Choices:
 
 
 def _choices_key(dataset: str, s: HeldoutSettings) -> str:
-    return f"{dataset}|{s.teacher}|{s.student}|k={s.k}"
+    """The picks depend on the budget they are scored at, so a fidelity is part of the key."""
+    key = f"{dataset}|{s.teacher}|{s.student}|k={s.k}"
+    return key + (f"|{s.fidelity}" if s.fidelity else "")
 
 
 def make_choices(
@@ -154,6 +182,7 @@ def make_choices(
     store: RunStore,
     s: HeldoutSettings,
     counts: Callable[[str], Counter[str]],
+    budget: TrainSettings,
 ) -> Choices:
     """The predictor's top ``k`` and ``best-mean-rank`` for ``task``, from ``runs`` of the other data sets."""
     from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
@@ -165,8 +194,8 @@ def make_choices(
     teacher_d, student_d = model_descriptors(runs, s.teacher, s.student, finetuned.model_dir, task)
     described = Described(held, teacher_d, student_d, float(finetuned.dev_score))
     configs = list(space_for(task.spec.task_type).configurations())
-    budget = budget_inputs(s.budget, len(task.train))
-    picks = predictor_picks(runs, training, described, configs, s.k, s.predictor, budget)
+    inputs = budget_inputs(budget, len(task.train))
+    picks = predictor_picks(runs, training, described, configs, s.k, s.predictor, inputs)
     best = best_mean_rank(runs, task.spec.task_type)
     return Choices(tuple(picks), best, tuple(sorted(set(runs["dataset"]))), len(runs))
 
@@ -186,17 +215,19 @@ def frozen_choices(path: Path, key: str, make: Callable[[], Choices]) -> Choices
 # -- trials and rows ---------------------------------------------------------------------------------------
 
 
-def arm_trials(dataset: str, arms: Sequence[ArmConfig], s: HeldoutSettings) -> list[tuple[ArmConfig, int, Trial]]:
+def arm_trials(
+    dataset: str, arms: Sequence[ArmConfig], s: HeldoutSettings, budgets: Sequence[TrainSettings]
+) -> list[tuple[ArmConfig, int, Trial]]:
     """Each arm's configuration once per training seed, as a sweep trial."""
     planned = []
-    for budget in s.budgets():
+    for budget in budgets:
         for arm in arms:
             if arm.config is None:
                 config = baseline_config(dataset, teacher=s.teacher, student=s.student, budget=budget)
-                trial = Trial.make("finetune", config, s.student)
+                trial = Trial.make("finetune", config, s.student, fidelity=s.fidelity)
             else:
                 config = engine_config(arm.config, dataset, teacher=s.teacher, student=s.student, budget=budget)
-                trial = Trial.make("distill", config, s.student, arm.config)
+                trial = Trial.make("distill", config, s.student, arm.config, fidelity=s.fidelity)
             planned.append((arm, budget.seed, trial))
     return planned
 
@@ -232,7 +263,7 @@ def run_rows(
     rows = []
     for arm, seed, trial in planned:
         result, error = results[trial.trial_id]
-        values = {"trial_id": trial.trial_id, "error": error}
+        values = {"trial_id": trial.trial_id, "error": error, "fidelity": s.fidelity}
         if result is not None:
             values |= {
                 "test_ratio": result.test_ratio,
@@ -286,9 +317,17 @@ def read_rows(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=DTYPES)
 
 
-def made_here(rows: pd.DataFrame) -> set[str]:
-    """The run ids of the runs this evaluation made (the oracle's row names a study run, not one of ours)."""
-    return set(rows.loc[rows["arm"] != "oracle", "run_id"].dropna())
+def made_here(rows: pd.DataFrame, s: HeldoutSettings) -> set[str]:
+    """The run ids of the runs this evaluation made (the oracle's row names a study run, not one of ours).
+
+    At a study fidelity the fixed arms (defaults, baseline, best-mean-rank) are the study's own
+    trials, which the predictor learns from like any study run; only the picks and the random
+    configurations are this evaluation's.
+    """
+    made = rows["arm"] != "oracle"
+    if s.fidelity is not None:
+        made &= rows["arm"].isin(["pick", "random"])
+    return set(rows.loc[made, "run_id"].dropna())
 
 
 def write_rows(path: Path, frames: Sequence[pd.DataFrame]) -> Path:
@@ -298,6 +337,29 @@ def write_rows(path: Path, frames: Sequence[pd.DataFrame]) -> Path:
     frame = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=list(COLUMNS))
     frame[list(COLUMNS)].to_csv(path, index=False)
     return path
+
+
+def plateau_epochs_of(
+    task: TaskData, store: RunStore, s: HeldoutSettings, *, show_progress: bool, trial_fn: TrialFn
+) -> int | None:
+    """The study's epochs for ``task`` at ``s.fidelity``: fixed, or the no-KD probe's plateau
+    (the probe is run first when the store lacks it, as ``autodistill study sweep`` would)."""
+    chosen = s.study_fidelity
+    if chosen is None or chosen.epochs is not None:
+        return None
+    name = task.spec.name
+    found = found_plateaus(store, [name], [s.student], chosen, s.teacher)
+    if (name, s.student) not in found:
+        probe = probe_trial(name, s.student, chosen, s.teacher)
+        run_trials([probe], store, featurizer_version=featurizer_version(s.baseline.model), workers=0,
+                   tasks={name: task}, show_progress=show_progress, trial_fn=trial_fn)  # fmt: skip
+        found = found_plateaus(store, [name], [s.student], chosen, s.teacher)
+    if (name, s.student) not in found:
+        raise AutodistillError(
+            f"the no-KD probe of {name} ({s.student}, {chosen.name}) failed, so its epochs are unknown; "
+            "the trials log holds the error (`autodistill study export` writes it to trials.csv)"
+        )
+    return found[(name, s.student)].epochs
 
 
 def evaluate_dataset(
@@ -313,16 +375,20 @@ def evaluate_dataset(
 ) -> list[dict[str, Any]]:
     """Hold ``name`` out: choose (or reuse the frozen choices), run every arm, return its rows."""
     version = featurizer_version(s.baseline.model)
-    ours = made_here(read_rows(out))
+    ours = made_here(read_rows(out), s)
     runs = training_runs(store, "ours", version, name, unseen=True, shipped=None, on_status=lambda _t: None)
     runs = runs[~runs["run_id"].isin(ours)]  # earlier data sets' held-out runs are not training rows
     task = tasks(name)
+    budgets = s.budgets(plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn))
     chosen = frozen_choices(
-        out.parent / CHOICES_FILE, _choices_key(name, s), lambda: make_choices(task, runs, store, s, counts)
+        out.parent / CHOICES_FILE, _choices_key(name, s), lambda: make_choices(task, runs, store, s, counts, budgets[0])
     )
     arms = assemble_arms(chosen.picks, task.spec.task_type, name, s.k, s.draw_seed, chosen.best)
-    rows = run_rows(arm_trials(name, arms, s), store, task, s, show_progress=show_progress, trial_fn=trial_fn)
+    planned = arm_trials(name, arms, s, budgets)
+    rows = run_rows(planned, store, task, s, show_progress=show_progress, trial_fn=trial_fn)
     study = store.runs(source="ours", dataset=name)
+    if s.fidelity is not None:
+        study = study[study["fidelity"] == s.fidelity]  # the oracle at the same budget
     oracle = oracle_row(study[~study["run_id"].isin(ours | {r["run_id"] for r in rows})], name, s.student)
     return rows + ([oracle] if oracle else [])
 
