@@ -14,7 +14,8 @@ only the parts of a run that a point does not hold to add:
 * :func:`record_from_result` — a finished distillation's result → a store row,
   with the engine config and the budget kept in ``full_config``;
 * :func:`space_for` — the part of the space a task can run: a regression head has
-  one output, so cross-entropy prediction loss is out there.
+  one output, so cross-entropy prediction loss is out there; a token-tagging head labels
+  words, so text augmentation is out there.
 
 The engine itself is only ever called through :func:`engine.run` and
 :func:`engine.finetune` with these configs (see :mod:`autodistill.sweep`).
@@ -56,9 +57,14 @@ def make_budget(**overrides: Any) -> TrainSettings:
 
 
 def space_for(task_type: TaskType | str, space: SearchSpace = DEFAULT_SPACE) -> SearchSpace:
-    """The configurations a task of this type can run: regression has no classes, so no CE prediction loss."""
+    """The configurations a task of this type can run: regression has no classes, so no CE prediction
+    loss; token tagging keeps no text augmentation (rewritten words would misalign the per-word tags)."""
+    from engine import text_augmentable  # deferred: the task heads import transformers
+
     if TaskType(task_type) is TaskType.REGRESSION:
-        return replace(space, pred_losses=tuple(p for p in space.pred_losses if p != "ce"))
+        space = replace(space, pred_losses=tuple(p for p in space.pred_losses if p != "ce"))
+    if not text_augmentable(task_type):
+        space = replace(space, augmenters=())
     return space
 
 

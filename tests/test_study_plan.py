@@ -23,7 +23,7 @@ from autodistill.sweep.study_plan import (
     study_plan,
 )
 from autodistill.sweep.study_run import run_study
-from engine import AutodistillError, TaskData, TaskType
+from engine import AutodistillError, TaskData, TaskSpec, TaskType
 
 TASKS = {"toy-a": _task("toy-a"), "toy-r": _task("toy-r", TaskType.REGRESSION)}
 #: The probe's dev curve: it climbs for three epochs, then stays flat.
@@ -44,6 +44,17 @@ def test_the_fixed_list_is_the_same_on_every_data_set_defaults_included() -> Non
     for name in FIXED_DEFAULTS:
         assert fixed_default(name) in classification and fixed_default(name, regression=True) in regression
     assert all(t.fidelity == "cheap" for t in trials)
+
+
+def test_token_tagging_runs_the_list_without_its_text_augmentation_contrast() -> None:
+    spec = TaskSpec("toy-t", TaskType.TOKEN, "Tag each word.", ("noun", "verb"))
+    toy = TASKS["toy-a"]
+    trials = study_plan(
+        {"toy-t": TaskData(spec, toy.train, toy.dev, toy.test)}, ["tiny"], CHEAP, {}, teacher="minilm-l6"
+    )
+    tagged = _configs(trials, "toy-t", 0)
+    assert tagged == {c.pipeline for c in STUDY_CONFIGS if not c.pipeline.text_augment}
+    assert len(tagged) == len(STUDY_CONFIGS) - 1 and any(c.mixup for c in tagged)  # only tinybert-ra is left out
 
 
 def test_realistic_runs_probes_first_then_seeds_for_the_baselines_and_the_defaults() -> None:

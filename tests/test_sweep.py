@@ -122,6 +122,14 @@ def test_regression_tasks_are_never_given_a_cross_entropy_prediction_loss() -> N
     assert {t.engine.pred_loss for t in trials if t.kind == "distill"} == {"mse"}
 
 
+def test_token_tagging_tasks_are_never_given_text_augmentation() -> None:
+    space = space_for(TaskType.TOKEN)
+    assert space.augmenters == () and space.pred_losses == DEFAULT_SPACE.pred_losses
+    points = list(space.configurations())
+    assert not any(p.text_augment for p in points) and any(p.mixup for p in points)
+    assert space_for(TaskType.CLASSIFICATION).augmenters == DEFAULT_SPACE.augmenters
+
+
 def test_a_bad_budget_is_one_line() -> None:
     with pytest.raises(AutodistillError, match="budget: epochs") as info:
         make_budget(epochs=0)

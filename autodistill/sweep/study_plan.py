@@ -34,7 +34,7 @@ from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.defaults import FIXED_DEFAULTS
 from autodistill.space import Pipeline
 from autodistill.sweep.plan import Trial
-from engine import AutodistillError, TaskData, TaskType, TrainSettings, choices_error
+from engine import AutodistillError, TaskData, TaskType, TrainSettings, choices_error, text_augmentable
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,12 @@ class StudyConfig:
     pipeline: Pipeline
     why: str
 
-    def for_task(self, task_type: TaskType | str) -> Pipeline:
-        """A regression head has one output: CE prediction loss becomes MSE, as everywhere in the space."""
+    def for_task(self, task_type: TaskType | str) -> Pipeline | None:
+        """The configuration as this task type runs it, None where it cannot: a regression head has one
+        output (CE prediction loss becomes MSE, as everywhere in the space), and a token-tagging task
+        takes no text augmentation (:func:`autodistill.bridge.space_for`)."""
+        if self.pipeline.text_augment and not text_augmentable(task_type):
+            return None
         regression = TaskType(task_type) is TaskType.REGRESSION
         return replace(self.pipeline, pred_loss="mse") if regression else self.pipeline
 
@@ -58,7 +62,8 @@ def _config(name: str, why: str, **fields: object) -> StudyConfig:
 #: The fixed list: the three defaults first, then one change at a time away from them, so that
 #: each of the four components (intermediate loss with α, mapping, prediction loss,
 #: augmentation) is varied with the others held at TinyBERT's recipe. On regression the
-#: prediction-loss contrast coincides with ``mi-alpha`` and is run once.
+#: prediction-loss contrast coincides with ``mi-alpha`` and is run once; on token tagging the
+#: text-augmentation contrast cannot run (rewritten words would misalign the tags) and is left out.
 STUDY_CONFIGS: tuple[StudyConfig, ...] = (
     StudyConfig("logit", FIXED_DEFAULTS["logit"], "fixed default: logit KD alone, the reference recipe"),
     StudyConfig("tinybert", FIXED_DEFAULTS["tinybert"], "fixed default: TinyBERT's MSE / Skip / CE"),
@@ -196,6 +201,8 @@ def pair_trials(
             if seed != chosen.seeds[0] and config.name not in REPEATED:
                 continue
             pipeline = config.for_task(task_type)
+            if pipeline is None:
+                continue
             engine = engine_config(pipeline, dataset, teacher=teacher, student=student, budget=budget)
             trials.append(Trial.make("distill", engine, student, pipeline, fidelity=chosen.name))
     return trials

@@ -28,7 +28,7 @@ from transformers import (
     AutoModelForTokenClassification,
 )
 
-from engine.data.schema import TaskSpec
+from engine.data.schema import TaskSpec, TaskType
 from engine.models.batch import Batch
 from engine.models.encoding import IGNORE_INDEX, EncodedSplit, span_texts
 from engine.registry import Registry
@@ -129,6 +129,11 @@ TASK_HEADS: Registry[TaskHead] = Registry("task type")
 def task_head(spec: TaskSpec) -> TaskHead:
     """The head of ``spec``'s task type."""
     return TASK_HEADS.get(str(spec.task_type))
+
+
+def text_augmentable(task_type: TaskType | str) -> bool:
+    """Whether text augmentation (ca, ra, bt) keeps a task type's labels true: not for per-word tags."""
+    return TASK_HEADS.get(str(TaskType(task_type))).text_augmentable
 
 
 def fitted_label_space(config: Any) -> tuple[str, ...] | str | None:
