@@ -72,7 +72,9 @@ def test_realistic_runs_probes_first_then_seeds_for_the_baselines_and_the_defaul
                 c.for_task(TASKS[dataset].spec.task_type) for c in STUDY_CONFIGS if c.name in REPEATED
             }
     assert len(REALISTIC.seeds) >= 3 and len(REPEATED) >= 3
-    assert {t.engine.train.lr for t in trials} == {2e-3}  # tiny's own rate, not the pretrained-model default
+    assert {t.engine.train.lr for t in trials} == {5e-4}  # the realistic rate, not tiny's own 2e-3
+    cheap = study_plan(TASKS, ["tiny"], CHEAP, {}, teacher="minilm-l6")
+    assert {t.engine.train.lr for t in cheap} == {2e-3}  # tiny's own rate, not the pretrained-model default
 
 
 def test_the_layer_subset_is_refused_at_the_realistic_fidelity_and_unknown_configs_listed() -> None:

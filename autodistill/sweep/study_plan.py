@@ -10,8 +10,11 @@ so no configuration can be followed across data sets. The study instead runs one
   shipped runs used the engine's default seed 42 and kept dev scores only; seed 0 makes these
   new trials, so they are run again and scored on test;
 * ``realistic``: the whole training split up to :data:`REALISTIC` ``max_train_examples``
-  (what a CPU affords), 128 tokens, the student's own learning rate, and as many epochs as
-  the no-KD baseline needs to plateau on dev. That count is found per (data set, student) by
+  (what a CPU affords), 128 tokens, a learning rate of 5e-4, and as many epochs as the no-KD
+  baseline needs to plateau on dev. Not the fresh students' own rate: over the probe's 1,500
+  steps ``tiny``'s 2e-3 collapsed to one class on sotu-party and never left chance on
+  wordnet-gloss-pair, where 5e-4 learned on both and smoothed spam-assassin's curve
+  (dev curves, session of 2026-11-24; docs/sweep.md). That count is found per (data set, student) by
   a probe: the no-KD baseline trained for ``max_epochs``, its dev curve logged
   (:attr:`~autodistill.store.TrialRecord.dev_curve`), and :func:`plateau_epochs` read off it;
   every other run of the pair then trains that many epochs.
@@ -101,15 +104,17 @@ class Fidelity:
     epochs: int | None
     max_epochs: int
     seeds: tuple[int, ...]
+    lr: float | None = None  # None: a fresh student's own rate
 
     def budget(self, student: str, *, seed: int, epochs: int | None = None) -> TrainSettings:
-        """The per-trial budget; lr is left unset so a fresh student trains at its own rate."""
+        """The per-trial budget; with ``lr`` None it is left unset, so a fresh student trains at its own rate."""
         fields: dict[str, object] = {
             "max_train_examples": self.max_train_examples,
             "max_length": self.max_length,
             "max_eval_examples": self.max_eval_examples,
             "epochs": epochs or self.epochs or self.max_epochs,
             "seed": seed,
+            "lr": self.lr,
         }
         if student.startswith("layers") and self.name == "cheap":
             fields.update(epochs=2, lr=3e-4)  # pretrained layers: the shipped study's budget for them
@@ -121,7 +126,7 @@ CHEAP = Fidelity("cheap", max_train_examples=192, max_length=48, max_eval_exampl
 #: 2,000 examples of 128 tokens: a tiny-student epoch takes minutes on one CPU core; dev and test
 #: are read up to 1,000 examples each.
 REALISTIC = Fidelity("realistic", max_train_examples=2000, max_length=128, max_eval_examples=1000, epochs=None,
-                     max_epochs=12, seeds=(0, 1, 2))  # fmt: skip
+                     max_epochs=12, seeds=(0, 1, 2), lr=5e-4)  # fmt: skip
 FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC)}
 #: Configurations repeated with every seed of a fidelity (the noise floor beside the baselines).
 REPEATED = tuple(FIXED_DEFAULTS)
