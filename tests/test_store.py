@@ -336,17 +336,22 @@ def test_exports_name_dev_and_test_scores_and_mark_dev_only_runs(tmp_path: Path)
         assert fresh.run("t") == tested and fresh.run("d") == _run("d")
 
 
-def test_the_shipped_dev_only_study_imports_with_its_budget_and_cheap_fidelity(tmp_path: Path) -> None:
-    """meta_data/study/runs.csv predates schema 3: its runs come in dev only, at the cheap fidelity."""
+def test_the_shipped_study_imports_its_dev_only_runs_at_the_cheap_fidelity_and_its_new_ones_with_test(
+    tmp_path: Path,
+) -> None:
+    """meta_data/study/runs.csv begins with runs that predate schema 3 (dev only, the cheap budget, seed
+    42); study v2's runs after them carry test scores, their fidelity and their seed."""
     from autodistill.shipped import STUDY_DIR, import_study
 
     with RunStore(tmp_path / "shipped.sqlite") as store:
         import_study(store, STUDY_DIR)
         runs = store.runs(source="ours")
-    # dev only, but for the Figure 4 draws rerun once pkd became the [CLS] loss (scored on test by then)
-    assert len(runs) >= 340 and runs["test_score"].isna().sum() >= 340
-    assert set(runs["fidelity"]) == {"cheap"} and set(runs["seed"]) == {42} and set(runs["max_length"]) == {48}
-    assert runs["train_examples"].between(1, 192).all()
+    old, new = runs[runs["test_score"].isna()], runs[runs["test_score"].notna()]
+    assert len(old) >= 340
+    assert set(old["fidelity"]) == {"cheap"} and set(old["seed"]) == {42} and set(old["max_length"]) == {48}
+    assert old["train_examples"].between(1, 192).all()
+    assert set(new["fidelity"]) <= {"cheap", "realistic", "realistic-lr2e-3"} and new["seed"].notna().all()
+    assert new["test_ratio"].notna().all()
 
 
 def test_a_schema_3_store_gains_the_pruned_column_on_open_and_keeps_its_trials(tmp_path: Path) -> None:
