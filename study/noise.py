@@ -30,6 +30,10 @@ NO_KD = "no-KD"
 PAIR = ["dataset", "student_name"]
 #: How many pooled standard deviations of a difference count as beyond the noise (about 95%).
 NOISE_Z = 2.0
+NOISE_COLUMNS = [
+    "dataset", "student", "scored on", "seed std", "configurations with seeds", "no-KD ratio", "best KD (by dev)",
+    "best KD ratio", "difference", "beyond noise",
+]  # fmt: skip
 
 
 def configuration(runs: pd.DataFrame) -> pd.Series:
@@ -50,13 +54,35 @@ def study_outcomes(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     reported is the test one where the run has it, else the dev one (``scored_on`` says which)."""
     kd = runs.assign(configuration=configuration(runs))
     base = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")]
-    base = base.assign(configuration=NO_KD, seed=[json.loads(budget).get("seed") for budget in base["budget_json"]])
+    budgets = [json.loads(budget) for budget in base["budget_json"]]
+    base = base.assign(
+        configuration=NO_KD, seed=[b.get("seed") for b in budgets], epochs=[b.get("epochs") for b in budgets]
+    )
+    base = base[_at_kd_epochs(base, kd)]
     columns = [*PAIR, "fidelity", "seed", "configuration", "ratio", "test_ratio"]
     frame = pd.concat([kd[columns], base[columns]], ignore_index=True).rename(columns={"ratio": "dev_ratio"})
     tested = frame["test_ratio"].notna()
     frame["reported_ratio"] = frame["test_ratio"].where(tested, frame["dev_ratio"])
     frame["scored_on"] = np.where(tested, "test", "dev only")
     return frame
+
+
+def _at_kd_epochs(base: pd.DataFrame, kd: pd.DataFrame) -> pd.Series:
+    """Which baselines trained as long as their (data set, student, fidelity)'s KD runs: the realistic
+    no-KD probe (12 epochs, run to find the plateau) is no baseline of runs trained to the plateau.
+    A group without KD runs or without an ``epochs`` column keeps its baselines."""
+    if "epochs" not in kd:
+        return pd.Series(True, index=base.index)
+    key = [*PAIR, "fidelity"]
+    kd_epochs = kd.dropna(subset=["epochs"]).groupby(key)["epochs"].agg(lambda e: {int(x) for x in e})
+    return pd.Series(
+        [
+            (d, s, f) not in kd_epochs.index or (e is not None and int(e) in kd_epochs[(d, s, f)])
+            for d, s, f, e in zip(base["dataset"], base["student_name"], base["fidelity"], base["epochs"], strict=True)
+        ],
+        index=base.index,
+        dtype=bool,
+    )
 
 
 def _pooled_std(group: pd.DataFrame) -> tuple[float, int]:
@@ -98,7 +124,7 @@ def noise_floor(outcomes: pd.DataFrame, fidelity: str = "realistic") -> pd.DataF
                 "beyond noise": bool(difference > floor) if not math.isnan(floor) else None,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=NOISE_COLUMNS)
 
 
 def fidelity_spearman(outcomes: pd.DataFrame, low: str = "cheap", high: str = "realistic") -> pd.DataFrame:

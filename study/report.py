@@ -71,7 +71,7 @@ from study.sections import (
     top_losses_section,
     versus_section,
 )
-from study.tables import headline
+from study.tables import by_setting, dropped_fidelities, headline
 
 DEFAULT_OUT = paths.META_DATA.parent / "docs" / "study.md"
 
@@ -162,13 +162,18 @@ def write_report(
     except AutodistillError as error:
         lodo = error
     on_status("tables, fANOVA and plots")
+    settings_runs, settings_trials = by_setting(runs, trials)
     sections = [
-        header_section(source or f"`{store.path}`", runs, trials, len(picked)),
-        headline_section(headline(runs, trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)),
+        header_section(
+            source or f"`{store.path}`", settings_runs, settings_trials, len(picked), dropped_fidelities(runs)
+        ),
+        headline_section(
+            headline(settings_runs, settings_trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)
+        ),
         noise_section(runs, trials),
-        importance_section(runs, figures),
-        top_losses_section(runs, figures),
-        augmentation_section(runs, figures),
+        importance_section(settings_runs, figures),
+        top_losses_section(settings_runs, figures),
+        augmentation_section(settings_runs, figures),
         lodo_section(lodo, settings, figures),
         versus_section(items, report_command(store, out, holdout, settings), figures),
     ]

@@ -2,8 +2,9 @@
 
 Plain functions of the store's runs and trials logs (pandas frames in, frames
 out), with no plotting and no prose, so each can be checked on a hand-made store.
-The runs passed in are random search only (``study.report`` leaves AutoDistiller's
-Figure 4 picks out before calling these).
+The runs passed in are random search and the study's fixed list, never AutoDistiller's
+Figure 4 picks (``study.report`` leaves those out), labelled by setting (:func:`by_setting`):
+a student at one budget.
 """
 
 from __future__ import annotations
@@ -18,11 +19,60 @@ import pandas as pd
 from autodistill.bridge import BUDGET_FIELDS
 from autodistill.importance import COMPONENTS, component_levels, fanova_importance
 from autodistill.space import DEFAULT_SPACE, inter_level
+from autodistill.store_schema import fidelity_of
+from autodistill.sweep.study_plan import FIDELITIES
 from engine import AutodistillError, TrainSettings
 
 TOP_K = 5
 #: The intermediate-loss levels of the search space, α folded in (Figure 3's bars).
 INTER_LEVELS = tuple(inter_level(loss, alpha) for loss, alpha in DEFAULT_SPACE.inter_choices())
+
+
+# -- settings: a student at one budget ------------------------------------------------------------------
+
+
+def setting(student: str, fidelity: object) -> str:
+    """A student at one study budget as the tables name it (``tiny @ realistic``); no fidelity: the student."""
+    return f"{student} @ {fidelity}" if isinstance(fidelity, str) and fidelity else student
+
+
+def fidelities(frame: pd.DataFrame, *, trials: bool = False) -> pd.Series:
+    """Each run's (or trial's) fidelity; one logged without it gets the runs' migration rule
+    (:func:`autodistill.store_schema.fidelity_of`) on its budget, so a trial and its run agree."""
+    logged = frame["fidelity"] if "fidelity" in frame else pd.Series(None, index=frame.index, dtype=object)
+    if trials:
+        budgets = [json.loads(b) for b in frame["budget_json"]]
+    else:
+        budgets = [json.loads(c).get("budget", {}) if isinstance(c, str) else {} for c in frame["config_json"]]
+    derived = [fidelity_of(b.get("max_train_examples"), b.get("max_length", 0)) for b in budgets]
+    return logged.where(logged.notna(), pd.Series(derived, index=frame.index, dtype=object))
+
+
+def by_setting(runs: pd.DataFrame, trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs and trials relabelled so that one student at two budgets is two groups (``tiny @ cheap`` and
+    ``tiny @ realistic``): a 24-step run and a plateaued one are not pooled in any table. Runs at a
+    fidelity the study no longer reports (``realistic-lr2e-3``, kept for the record) are left out;
+    ``student_model`` keeps the model's own name for what depends on the architecture alone (latency).
+    A store whose runs carry no fidelity at all has one setting per student, named as the student."""
+    run_fidelity = fidelities(runs)
+    if run_fidelity.isna().all():
+        return runs.assign(student_model=runs["student_name"]), trials.assign(student_model=trials["student_name"])
+    return _labelled(runs, run_fidelity), _labelled(trials, fidelities(trials, trials=True))
+
+
+def _labelled(frame: pd.DataFrame, fidelity: pd.Series) -> pd.DataFrame:
+    kept = fidelity.isna() | fidelity.isin(FIDELITIES)
+    frame, fidelity = frame[kept], fidelity[kept]
+    labels = [setting(student, f) for student, f in zip(frame["student_name"], fidelity, strict=True)]
+    return frame.assign(student_model=frame["student_name"], student_name=labels, fidelity=fidelity)
+
+
+def dropped_fidelities(runs: pd.DataFrame) -> dict[str, int]:
+    """Runs per fidelity that :func:`by_setting` leaves out, for the page to say so."""
+    if "fidelity" not in runs:
+        return {}
+    dropped = runs.loc[runs["fidelity"].notna() & ~runs["fidelity"].isin(FIDELITIES), "fidelity"]
+    return {str(name): int(count) for name, count in dropped.value_counts().sort_index().items()}
 
 
 # -- what the store holds -------------------------------------------------------------------------------
@@ -163,6 +213,7 @@ def headline(
     rows = []
     for dataset, group in ranked.groupby("dataset", sort=True):
         best = group.iloc[0]
+        model = best.get("student_model", best["student_name"])
         teacher_params, student_params = float(best["teacher_params"]), float(best["student_params"])
         rows.append(
             {
@@ -176,7 +227,7 @@ def headline(
                 "teacher params": teacher_params,
                 "student params": student_params,
                 "parameter reduction": teacher_params / student_params,
-                "CPU speed-up": float(speedups.get((best["teacher_name"], best["student_name"]), math.nan)),
+                "CPU speed-up": float(speedups.get((best["teacher_name"], model), math.nan)),
             }
         )
     return pd.DataFrame(rows).set_index("dataset")
