@@ -130,6 +130,25 @@ def no_lodo(*args: object, **kwargs: object) -> None:
 # -- the sections' numbers --------------------------------------------------------------------------------
 
 
+def test_one_student_at_two_budgets_is_two_settings_and_an_abandoned_budget_is_left_out(runs: pd.DataFrame) -> None:
+    """A 24-step run and a plateaued one are never pooled: the tables group by ``<student> @ <fidelity>``."""
+    cheap = runs.assign(fidelity="cheap")
+    realistic = runs.assign(fidelity="realistic", run_id=runs["run_id"] + "-r")
+    abandoned = runs.assign(fidelity="realistic-lr2e-3", run_id=runs["run_id"] + "-x")
+    trials = pd.DataFrame(
+        {"student_name": ["tiny", "tiny"], "fidelity": [None, "realistic"],
+         "budget_json": ['{"max_train_examples": 192, "max_length": 48}', '{"max_train_examples": 2000}']}
+    )  # fmt: skip
+    both = pd.concat([cheap, realistic, abandoned], ignore_index=True)
+    labelled, labelled_trials = tables.by_setting(both, trials)
+    assert set(labelled["student_name"]) == {f"{s} @ {f}" for s in STUDENTS for f in ("cheap", "realistic")}
+    assert len(labelled) == 2 * len(runs) and set(labelled["student_model"]) == set(STUDENTS)
+    assert list(labelled_trials["student_name"]) == ["tiny @ cheap", "tiny @ realistic"]  # an old trial's, derived
+    assert tables.dropped_fidelities(both) == {"realistic-lr2e-3": len(runs)}
+    unlabelled, _ = tables.by_setting(runs, trials)  # a store before fidelities: one setting per student
+    assert set(unlabelled["student_name"]) == set(STUDENTS)
+
+
 def test_the_store_summary_counts_runs_budgets_and_runs_above_the_no_kd_baseline(
     runs: pd.DataFrame, store: RunStore
 ) -> None:

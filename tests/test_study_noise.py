@@ -84,3 +84,15 @@ def test_the_page_section_shows_the_floor_or_says_there_is_none() -> None:
     page = noise_section(runs, trials)
     assert "| a | tiny | test | 0.010 |" in page and "beyond noise" in page
     assert "No runs at the realistic budget" in noise_section(runs[runs["fidelity"] == "cheap"], trials)
+
+
+def test_the_no_kd_probe_is_no_baseline_of_runs_trained_to_the_plateau() -> None:
+    """The realistic probe trains 12 epochs to find the plateau; the KD runs train 3, so only the
+    3-epoch baselines may stand beside them (a longer-trained baseline would flatter no-KD)."""
+    runs = pd.DataFrame([{**_run("a", "logit", "realistic", s, 0.85, 0.80), "epochs": 3} for s in range(2)])
+    probe = {**_baseline("a", 0, 0.99), "budget_json": json.dumps({"seed": 0, "epochs": 12})}
+    plateau = [{**_baseline("a", s, 0.70), "budget_json": json.dumps({"seed": s, "epochs": 3})} for s in range(2)]
+    outcomes = study_outcomes(runs, pd.DataFrame([probe, *plateau]))
+    baselines = outcomes[outcomes["configuration"] == NO_KD]
+    assert list(baselines["reported_ratio"]) == [0.70, 0.70]
+    assert noise_floor(outcomes).set_index("dataset").loc["a", "no-KD ratio"] == pytest.approx(0.70)
