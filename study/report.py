@@ -55,6 +55,7 @@ from pathlib import Path
 import pandas as pd
 
 from autodistill.evaluate import evaluate_lodo
+from autodistill.heldout import DEFAULT_OUT as HELDOUT_RESULTS
 from autodistill.predictor import PredictorSettings
 from autodistill.store import RunStore
 from autodistill.sweep import TrialFn
@@ -65,6 +66,7 @@ from study.sections import (
     augmentation_section,
     header_section,
     headline_section,
+    heldout_section,
     importance_section,
     lodo_section,
     noise_section,
@@ -127,11 +129,13 @@ def write_report(
     trial_fn: TrialFn | None = None,
     latency_fn: LatencyFn | None = None,
     source: str | None = None,
+    heldout: Path = HELDOUT_RESULTS,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Path:
     """Write the study page to ``out`` and its plots (and Figure 4's picks) to ``<out stem>/``.
 
-    ``source`` names where the runs came from on the page (default: the store's path).
+    ``source`` names where the runs came from on the page (default: the store's path); ``heldout``
+    is the held-out evaluation's results file, shown as it is (``autodistill heldout`` writes it).
 
     ``run_missing`` lets Figure 4 train the predictor, pick, and run the trials the
     store lacks (``trial_fn`` replaces the engine in tests); without it nothing is
@@ -176,6 +180,7 @@ def write_report(
         augmentation_section(settings_runs, figures),
         lodo_section(lodo, settings, figures),
         versus_section(items, report_command(store, out, holdout, settings), figures),
+        heldout_section(heldout),
     ]
     out.write_text("\n\n".join(sections) + "\n")
     return out

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill.evaluate import PAPER_MEAN_SPEARMAN
+from autodistill.heldout.summary import study_section
 from autodistill.importance import COMPONENTS, plot_importance
 from autodistill.predictor import PredictorSettings
 from autodistill.recommend import DEFAULT_STUDENT
@@ -423,3 +424,17 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
         lines += ["", f"![AutoDistiller against random]({figures.name}/{plot.name})"]
     lines += ["", versus_random_agreement(done)]
     return "\n".join(lines)
+
+
+def heldout_section(results: Path) -> str:
+    """The held-out evaluation (issue 15) as its results file has it; the page runs nothing."""
+    section = study_section(results)
+    if section is not None:
+        return section.rstrip("\n")
+    return "\n".join(
+        [
+            "## Held-out evaluation: picks against random and defaults",
+            "",
+            f"No results yet (`{results.name}` is missing): `autodistill heldout --fidelity realistic` runs it.",
+        ]
+    )

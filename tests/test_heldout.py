@@ -307,6 +307,19 @@ def test_a_study_page_gets_the_section_once_there_are_results(tmp_path: Path) ->
     assert study_section(path) == markdown(summarize(_synthetic()))
 
 
+def test_a_study_page_shows_each_fidelity_apart(tmp_path: Path) -> None:
+    """A cheap and a realistic budget are never pooled: one part each, each from its own rows."""
+    path = tmp_path / "results.csv"
+    cheap, realistic = _synthetic().assign(fidelity="cheap"), _synthetic().assign(fidelity="realistic")
+    realistic["test_ratio"] += 0.1
+    protocol.write_rows(path, [frame.reindex(columns=list(protocol.COLUMNS)) for frame in (cheap, realistic)])
+    text = study_section(path)
+    assert text is not None
+    cheap_part, realistic_part = text.split("## Held-out evaluation at the realistic budget")
+    assert cheap_part.startswith("## Held-out evaluation at the cheap budget")
+    assert "| pick | 0.767 | 3 |" in cheap_part and "| pick | 0.867 | 3 |" in realistic_part
+
+
 def _fake_engine(config, *, show_progress=False, task=None, kind="distill", on_epoch=None):
     """engine.run / engine.finetune without training: a result with a test ratio, a run id per config."""
     trial = sweep.Trial.make(kind, config, config.student, None)

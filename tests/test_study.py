@@ -345,13 +345,18 @@ def test_without_run_missing_nothing_is_picked_or_run(
     monkeypatch.setattr(report, "evaluate_lodo", no_lodo)
     out = tmp_path / "docs" / "study.md"
     trials = len(store.trials())
-    page = report.write_report(store, out, holdout=("alpha", "beta"), run_missing=False, trial_fn=never).read_text()
+    page = report.write_report(
+        store, out, holdout=("alpha", "beta"), run_missing=False, trial_fn=never, heldout=tmp_path / "missing.csv"
+    ).read_text()
     assert page.count("Not run yet (not picked yet)") == 2
     assert f"autodistill study report --store {store.path} --out {out} --holdout alpha,beta --run-missing" in page
     assert "No held-out data set has finished runs of both groups yet." in page
     assert len(store.trials()) == trials and not list((tmp_path / "docs" / "study").glob("fig4-*"))
     assert "Here too the intermediate loss has the largest mean share" in page  # fANOVA on the hand-made runs
     assert "Not computed: left out of this test" in page
+    assert page.rstrip().endswith(
+        "No results yet (`missing.csv` is missing): `autodistill heldout --fidelity realistic` runs it."
+    )
 
 
 def test_the_headline_opens_the_page_with_the_figures_the_readme_quotes(

@@ -155,7 +155,15 @@ def markdown(
 
 
 def study_section(path: Path) -> str | None:
-    """The held-out section for a study page from a results file; None while there is none
-    (a page is written from what was run: nothing is run here)."""
+    """The held-out section for a study page from a results file, one part per fidelity (a cheap and
+    a realistic budget are never pooled); None while there is none (nothing is run here)."""
     rows = read_rows(path) if path.exists() else None
-    return markdown(summarize(rows)) if rows is not None and not rows.empty else None
+    if rows is None or rows.empty:
+        return None
+    fidelity = rows["fidelity"].fillna("custom budget") if "fidelity" in rows else pd.Series("", index=rows.index)
+    if fidelity.nunique() == 1:
+        return markdown(summarize(rows))
+    return "\n".join(
+        markdown(summarize(rows[fidelity == name]), heading=f"## Held-out evaluation at the {name} budget")
+        for name in sorted(fidelity.unique())
+    )
