@@ -341,3 +341,11 @@ def test_the_command_prints_the_report_and_writes_it_beside_the_results(
     with pytest.raises(SystemExit) as exit_info:
         cli.app(["heldout", "--k", "0", "--store", str(store.path)])
     assert exit_info.value.code == 2 and "--k must be at least 1" in capsys.readouterr().err
+
+
+def test_the_oracle_row_names_the_fidelity_of_its_run(store: RunStore) -> None:
+    """The study page splits results by fidelity, the oracle's row included."""
+    runs = store.runs(source="ours").assign(fidelity="realistic")
+    first = runs.iloc[0]
+    row = protocol.oracle_row(runs, first["dataset"], first["student_name"])
+    assert row is not None and row["arm"] == "oracle" and row["fidelity"] == "realistic"

@@ -303,7 +303,7 @@ def oracle_row(runs: pd.DataFrame, dataset: str, student: str) -> dict[str, Any]
     return _row(
         dataset, arm, None, student,
         test_ratio=None if pd.isna(test) else float(test), dev_ratio=float(best["ratio"]),
-        wall_seconds=best["wall_time_s"], run_id=best["run_id"],
+        wall_seconds=best["wall_time_s"], run_id=best["run_id"], fidelity=best.get("fidelity"),
     )  # fmt: skip
 
 
