@@ -36,16 +36,13 @@ def setting(student: str, fidelity: object) -> str:
     return f"{student} @ {fidelity}" if isinstance(fidelity, str) and fidelity else student
 
 
-def fidelities(frame: pd.DataFrame, *, trials: bool = False) -> pd.Series:
-    """Each run's (or trial's) fidelity; one logged without it gets the runs' migration rule
-    (:func:`autodistill.store_schema.fidelity_of`) on its budget, so a trial and its run agree."""
-    logged = frame["fidelity"] if "fidelity" in frame else pd.Series(None, index=frame.index, dtype=object)
-    if trials:
-        budgets = [json.loads(b) for b in frame["budget_json"]]
-    else:
-        budgets = [json.loads(c).get("budget", {}) if isinstance(c, str) else {} for c in frame["config_json"]]
+def trial_fidelities(trials: pd.DataFrame) -> pd.Series:
+    """Each trial's fidelity; one logged before the trials log had the column gets the runs' migration
+    rule (:func:`autodistill.store_schema.fidelity_of`) on its budget, so a trial and its run agree."""
+    logged = trials["fidelity"] if "fidelity" in trials else pd.Series(None, index=trials.index, dtype=object)
+    budgets = [json.loads(b) for b in trials["budget_json"]]
     derived = [fidelity_of(b.get("max_train_examples"), b.get("max_length", 0)) for b in budgets]
-    return logged.where(logged.notna(), pd.Series(derived, index=frame.index, dtype=object))
+    return logged.where(logged.notna(), pd.Series(derived, index=trials.index, dtype=object))
 
 
 def by_setting(runs: pd.DataFrame, trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -54,10 +51,10 @@ def by_setting(runs: pd.DataFrame, trials: pd.DataFrame) -> tuple[pd.DataFrame, 
     fidelity the study no longer reports (``realistic-lr2e-3``, kept for the record) are left out;
     ``student_model`` keeps the model's own name for what depends on the architecture alone (latency).
     A store whose runs carry no fidelity at all has one setting per student, named as the student."""
-    run_fidelity = fidelities(runs)
+    run_fidelity = runs["fidelity"] if "fidelity" in runs else pd.Series(None, index=runs.index, dtype=object)
     if run_fidelity.isna().all():
         return runs.assign(student_model=runs["student_name"]), trials.assign(student_model=trials["student_name"])
-    return _labelled(runs, run_fidelity), _labelled(trials, fidelities(trials, trials=True))
+    return _labelled(runs, run_fidelity), _labelled(trials, trial_fidelities(trials))
 
 
 def _labelled(frame: pd.DataFrame, fidelity: pd.Series) -> pd.DataFrame:

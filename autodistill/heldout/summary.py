@@ -160,7 +160,7 @@ def study_section(path: Path) -> str | None:
     rows = read_rows(path) if path.exists() else None
     if rows is None or rows.empty:
         return None
-    fidelity = rows["fidelity"].fillna("custom budget") if "fidelity" in rows else pd.Series("", index=rows.index)
+    fidelity = rows["fidelity"].fillna("custom budget")  # read_rows always has the column
     if fidelity.nunique() == 1:
         return markdown(summarize(rows))
     return "\n".join(
