@@ -33,9 +33,9 @@ import pandas as pd
 from scipy import stats
 
 from autodistill.designs import DESIGNS
-from autodistill.predictor import Predictor, PredictorSettings, fit_predictor, training_table
+from autodistill.predictor import Predictor, PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.store import RunStore
-from engine import AutodistillError
+from engine import AutodistillError, choices_error
 
 ANY_DESIGN = "any design"
 
@@ -79,20 +79,64 @@ class NestedResult:
     summary: pd.DataFrame
 
 
-class _Scorer:
-    """Spearman of a candidate trained on some data sets, on a held-out one; each fit made once."""
+@dataclass(frozen=True)
+class Reported:
+    """What the outer folds' figure is scored on: ``column`` of the held-out data set's runs at
+    ``fidelity`` (None: every run). Choosing, in the inner folds, always uses the dev ``ratio``:
+    select on dev, report on test (``column="test_ratio"``)."""
 
-    def __init__(self, table: pd.DataFrame, version: str, base: PredictorSettings, cache_dir: Path) -> None:
-        self.table, self.version, self.base, self.cache_dir = table, version, base, cache_dir
+    column: str = "ratio"
+    fidelity: str | None = None
+
+    def rows(self, outcomes: pd.DataFrame) -> pd.Series:
+        """Which runs the figure is scored on: at the fidelity, with a score in the column."""
+        kept = outcomes[self.column].notna()
+        if self.fidelity is not None:
+            kept &= outcomes["fidelity"] == self.fidelity
+        return kept
+
+    def __str__(self) -> str:
+        where = f" at {self.fidelity}" if self.fidelity else ""
+        return f"{self.column}{where}"
+
+
+SELECTION = Reported()
+#: The scores a user names, as the runs store's columns.
+SCORE_COLUMNS = {"dev": "ratio", "test": "test_ratio"}
+
+
+def reported_on(score: str, fidelity: str | None = None) -> Reported:
+    """``dev``/``test`` and an optional study budget as a :class:`Reported` (an unknown name is refused)."""
+    if score not in SCORE_COLUMNS:
+        raise choices_error("score", score, list(SCORE_COLUMNS))
+    return Reported(SCORE_COLUMNS[score], fidelity)
+
+
+#: A held-out data set needs this many scored runs for its Spearman to mean anything.
+MIN_SCORED_RUNS = 5
+
+
+class _Scorer:
+    """Spearman of a candidate trained on some data sets, on a held-out one; each fit made once.
+
+    ``outcomes`` holds, row for row with ``table``, what a run can be scored on (``ratio``,
+    ``test_ratio``, ``fidelity``); the model only ever sees ``table``.
+    """
+
+    def __init__(
+        self, table: pd.DataFrame, outcomes: pd.DataFrame, version: str, base: PredictorSettings, cache_dir: Path
+    ) -> None:
+        self.table, self.outcomes, self.version, self.base, self.cache_dir = table, outcomes, version, base, cache_dir
         self._models: dict[tuple[frozenset[str], Candidate], Predictor] = {}
 
-    def __call__(self, train: frozenset[str], held: str, candidate: Candidate) -> float:
+    def __call__(self, train: frozenset[str], held: str, candidate: Candidate, on: Reported = SELECTION) -> float:
         key = (train, candidate)
         if key not in self._models:
             rows = self.table[self.table["dataset"].isin(train)]
             self._models[key] = fit_predictor(rows, self.version, candidate.settings(self.base), self.cache_dir)
-        test = self.table[self.table["dataset"] == held]
-        rho = stats.spearmanr(self._models[key].predict(test), test["ratio"]).statistic
+        scored = (self.table["dataset"] == held) & on.rows(self.outcomes)
+        truth = self.outcomes.loc[scored, on.column]
+        rho = stats.spearmanr(self._models[key].predict(self.table[scored]), truth).statistic
         return 0.0 if np.isnan(rho) else float(rho)  # a constant prediction orders nothing
 
 
@@ -100,14 +144,25 @@ def _lodo_mean(names: frozenset[str], candidate: Candidate, score: Callable[...,
     return float(np.mean([score(names - {held}, held, candidate) for held in sorted(names)]))
 
 
-def _nested_folds(names: frozenset[str], pool: list[Candidate], score: Callable[..., float]) -> list[dict]:
+def _nested_folds(
+    names: frozenset[str], outer: Sequence[str], pool: list[Candidate], score: Callable[..., float], on: Reported
+) -> list[dict]:
+    """Per ``outer`` data set: the candidate with the best inner LODO (dev) over the others, scored ``on`` it."""
     rows = []
-    for held in sorted(names):
+    for held in outer:
         rest = names - {held}
         inner = {c: _lodo_mean(rest, c, score) for c in pool}
         best = max(pool, key=lambda c: (inner[c], -pool.index(c)))  # ties: the earlier grid point
-        rows.append({"dataset": held, "chosen": str(best), "inner": inner[best], "spearman": score(rest, held, best)})
+        rows.append(
+            {"dataset": held, "chosen": str(best), "inner": inner[best], "spearman": score(rest, held, best, on)}
+        )
     return rows
+
+
+def scored_datasets(table: pd.DataFrame, outcomes: pd.DataFrame, on: Reported) -> list[str]:
+    """The data sets with at least :data:`MIN_SCORED_RUNS` runs the figure can be scored on."""
+    counts = table.loc[on.rows(outcomes), "dataset"].value_counts()
+    return sorted(counts.index[counts >= MIN_SCORED_RUNS])
 
 
 def evaluate_nested(
@@ -118,22 +173,35 @@ def evaluate_nested(
     designs: Sequence[str] | None = None,
     base: PredictorSettings | None = None,
     cache_dir: Path | None = None,
+    reported: Reported = SELECTION,
 ) -> NestedResult:
-    """Nested and tuned LODO Spearman of each design and of choosing among all of them."""
+    """Nested and tuned LODO Spearman of each design and of choosing among all of them.
+
+    Every data set's runs train and choose (dev ratios, every budget: the budget is an input);
+    the outer folds are the data sets with runs to score ``reported`` on (e.g. test ratios at the
+    realistic budget), and the figures are means over those.
+    """
     base = base or PredictorSettings()
     designs = list(designs or DESIGNS.names())
     pool = candidates_of(designs)
-    table = training_table(store, version, source=source, embeddings=base.dataset_embeddings)
+    runs, features = training_inputs(store, version, source=source)
+    runs = runs.reset_index(drop=True)
+    table = model_inputs(runs, features, embeddings=base.dataset_embeddings)
+    outcomes = runs.reindex(columns=["ratio", "test_ratio", "fidelity"])
     names = frozenset(table["dataset"])
-    if len(names) < 3:
-        raise AutodistillError(f"nested leave-one-dataset-out needs runs on 3+ data sets; {source!r} has {len(names)}")
+    outer = scored_datasets(table, outcomes, reported)
+    if len(names) < 3 or len(outer) < 2:
+        raise AutodistillError(
+            f"nested leave-one-dataset-out needs runs on 3+ data sets, 2+ of them with {MIN_SCORED_RUNS}+ runs "
+            f"scored on {reported}; {source!r} has {len(names)} and {len(outer)}"
+        )
     with TemporaryDirectory() as scratch:
-        score = _Scorer(table, version, base, cache_dir or Path(scratch))
+        score = _Scorer(table, outcomes, version, base, cache_dir or Path(scratch))
         folds, summary = [], []
         for name, group in [(d, [c for c in pool if c.design == d]) for d in designs] + [(ANY_DESIGN, pool)]:
-            rows = _nested_folds(names, group, score)
+            rows = _nested_folds(names, outer, group, score, reported)
             folds += [{"design": name, **row} for row in rows]
-            tuned = {c: _lodo_mean(names, c, score) for c in group}
+            tuned = {c: float(np.mean([score(names - {d}, d, c, reported) for d in outer])) for c in group}
             best = max(group, key=lambda c: (tuned[c], -group.index(c)))
             nested = float(np.mean([row["spearman"] for row in rows]))
             summary.append({"design": name, "nested": nested, "tuned": tuned[best], "tuned_choice": str(best)})

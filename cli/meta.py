@@ -104,6 +104,12 @@ def evaluate_command(
     designs: Annotated[
         str | None, typer.Option(help="--nested: comma-separated designs to choose among (default all)")
     ] = None,
+    score: Annotated[
+        str, typer.Option(help="--nested: what the held-out figure is scored on: dev | test (choosing uses dev)")
+    ] = "dev",
+    fidelity: Annotated[
+        str | None, typer.Option(help="--nested: score only the held-out runs at this study budget (cheap | realistic)")
+    ] = None,
     time_limit: Annotated[float | None, typer.Option(help="AutoGluon seconds per fold")] = None,
     models: Annotated[str, typer.Option(help="autogluon design's family: linear | trees | linear+trees")] = "linear",
     top_k: Annotated[int, typer.Option(help="k of the top-k column")] = 5,
@@ -111,7 +117,7 @@ def evaluate_command(
 ) -> None:
     """How well the predictor ranks configurations on data sets it has not seen (paper §5.4, Figure 5)."""
     from autodistill.evaluate import PAPER_MEAN_SPEARMAN, default_version, evaluate_lodo
-    from autodistill.nested import evaluate_nested, parse_designs
+    from autodistill.nested import evaluate_nested, parse_designs, reported_on
     from autodistill.predictor import PredictorSettings
     from autodistill.store import open_store, stored_runs
 
@@ -122,8 +128,10 @@ def evaluate_command(
     with open_store(store, must_exist=True) as runs_store:
         stored_runs(runs_store, source)  # refuses an empty source, naming the command that fills it
         if nested:
-            result = evaluate_nested(runs_store, default_version(source), source=source, designs=chosen, base=settings)
-            render.nested_evaluation(result, source=source)
+            on = reported_on(score, fidelity)
+            version = default_version(source)
+            result = evaluate_nested(runs_store, version, source=source, designs=chosen, base=settings, reported=on)
+            render.nested_evaluation(result, source=source, reported=str(on))
             return
         result = evaluate_lodo(runs_store, source=source, time_limit=time_limit, settings=settings, top_k=top_k)
     render.evaluation(result, source=source, models=settings.design, top_k=top_k, paper_mean=PAPER_MEAN_SPEARMAN)

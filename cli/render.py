@@ -195,12 +195,12 @@ def evaluation(result: pd.DataFrame, *, source: str, models: str, top_k: int, pa
     )
 
 
-def nested_evaluation(result: Any, *, source: str) -> None:
+def nested_evaluation(result: Any, *, source: str, reported: str) -> None:
     """Nested LODO: per design the clean figure beside the tuned one, then each outer fold's choice."""
     summary = result.summary.rename(
         columns={"nested": "nested Spearman", "tuned": "tuned Spearman", "tuned_choice": "best on all (tuned)"}
     )
-    console.print(frame_table(summary, title=f"nested leave-one-dataset-out, {source} runs"))
+    console.print(frame_table(summary, title=f"nested leave-one-dataset-out, {source} runs, scored on {reported}"))
     folds = result.folds[result.folds["design"] == result.summary["design"].iloc[-1]].drop(columns=["design"])
     shown = folds.rename(columns={"chosen": "chosen in the inner folds", "inner": "inner Spearman"})
     console.print(frame_table(shown, title="outer folds, choosing among all designs"))

@@ -84,11 +84,11 @@ def test_nested_choices_never_see_the_outer_data_set() -> None:
     pool = nested.candidates_of(["lgbm"])
     calls: list[tuple[frozenset[str], str]] = []
 
-    def score(train: frozenset[str], held: str, candidate: nested.Candidate) -> float:
+    def score(train: frozenset[str], held: str, candidate: nested.Candidate, on: object = None) -> float:
         calls.append((train, held))
         return len(candidate.params) / 10 + len(held) / 100
 
-    rows = nested._nested_folds(names, pool, score)
+    rows = nested._nested_folds(names, sorted(names), pool, score, nested.SELECTION)
     per_fold = len(pool) * (len(names) - 1) + 1
     for k, outer in enumerate(sorted(names)):
         fold = calls[k * per_fold : (k + 1) * per_fold]
@@ -97,29 +97,54 @@ def test_nested_choices_never_see_the_outer_data_set() -> None:
     assert [row["dataset"] for row in rows] == sorted(names)
 
 
-def test_nested_and_tuned_figures(tmp_path: Path) -> None:
+def _nested_store(path: Path, realistic: tuple[str, ...] = ()) -> RunStore:
+    """Four data sets' runs scored on dev; on ``realistic`` ones a second set of runs at that
+    budget whose test ratio orders the configurations the other way round from their dev ratio."""
     rng = np.random.default_rng(1)
-    with RunStore(tmp_path / "runs.sqlite") as store:
-        for name in ("s1", "s2", "l1", "l2"):
-            store.put_features(_features(name))
+    store = RunStore(path)
+    for name in ("s1", "s2", "l1", "l2"):
+        store.put_features(_features(name))
+        ratios = [_ratio(c, SIZES[name], rng) for c in CONFIGS]
+        store.add_runs(
+            RunRecord(name, "classification", c, TEACHER, STUDENT, r, 1.0, featurizer_version=VERSION)
+            for c, r in zip(CONFIGS, ratios, strict=True)
+        )
+        if name in realistic:
             store.add_runs(
                 RunRecord(
-                    name,
-                    "classification",
-                    c,
-                    TEACHER,
-                    STUDENT,
-                    _ratio(c, SIZES[name], rng),
-                    1.0,
-                    featurizer_version=VERSION,
+                    name, "classification", c, TEACHER, STUDENT, r, 1.0, featurizer_version=VERSION,
+                    fidelity="realistic", test_ratio=2.0 - r,
                 )
-                for c in CONFIGS
-            )
+                for c, r in zip(CONFIGS, ratios, strict=True)
+            )  # fmt: skip
+    return store
+
+
+def test_nested_and_tuned_figures(tmp_path: Path) -> None:
+    with _nested_store(tmp_path / "runs.sqlite") as store:
         result = nested.evaluate_nested(store, VERSION, source="ours", designs=["lgbm", "kernel"])
     assert list(result.summary["design"]) == ["lgbm", "kernel", nested.ANY_DESIGN]
     assert result.summary[["nested", "tuned"]].abs().le(1).all().all()
     assert len(result.folds) == 3 * 4 and set(result.folds["dataset"]) == {"s1", "s2", "l1", "l2"}
     assert result.summary["tuned_choice"].str.match(r"(lgbm|kernel)\(embeddings=").all()
+
+
+def test_the_nested_figure_is_scored_on_test_at_one_budget_while_choosing_on_dev(tmp_path: Path) -> None:
+    """Outer folds: only the data sets with realistic test-scored runs, scored on test; the
+    inner choice is the same as when reporting dev (it never reads test)."""
+    with _nested_store(tmp_path / "runs.sqlite", realistic=("s1", "l1")) as store:
+        on_dev = nested.evaluate_nested(
+            store, VERSION, source="ours", designs=["lgbm"], reported=nested.reported_on("dev", "realistic")
+        )
+        on_test = nested.evaluate_nested(
+            store, VERSION, source="ours", designs=["lgbm"], reported=nested.reported_on("test", "realistic")
+        )
+    dev, test = (r.folds[r.folds["design"] == "lgbm"].set_index("dataset") for r in (on_dev, on_test))
+    assert list(test.index) == ["l1", "s1"]
+    assert (test["chosen"] == dev["chosen"]).all() and (test["inner"] == dev["inner"]).all()
+    assert np.allclose(test["spearman"], -dev["spearman"]) and dev["spearman"].abs().gt(0).all()
+    with pytest.raises(AutodistillError, match="unknown score 'final'"):
+        nested.reported_on("final")
 
 
 KEYS = [("mi-0.9", "emd", "ce", "none"), ("mi-0.9", "emd", "ce", "ra"), ("mse", "skip", "ce", "ra")]

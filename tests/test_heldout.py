@@ -114,11 +114,14 @@ def test_each_arm_gets_its_configurations() -> None:
     assert not any(c.arm == "default:best-mean-rank" for c in regression)
 
 
-def _rows(scores: dict[tuple[str, Pipeline], float]) -> pd.DataFrame:
+def _rows(scores: dict[tuple[str, Pipeline], float], fidelity: str | None = None) -> pd.DataFrame:
     records = [
-        RunRecord(name, "classification", config, TEACHER, STUDENT, 0.9 * score, 0.9, featurizer_version=VERSION)
+        RunRecord(
+            name, "classification", config, TEACHER, STUDENT, 0.9 * score, 0.9,
+            featurizer_version=VERSION, fidelity=fidelity,
+        )
         for (name, config), score in scores.items()
-    ]
+    ]  # fmt: skip
     with RunStore(":memory:") as scratch:
         scratch.add_runs(records)
         return scratch.runs()
@@ -132,6 +135,21 @@ def test_best_mean_rank_only_counts_configurations_run_on_every_data_set() -> No
     )  # fmt: skip
     assert best_mean_rank(runs, TaskType.CLASSIFICATION) == common
     assert best_mean_rank(_rows({("a", common): 0.8, ("b", other): 0.7}), TaskType.CLASSIFICATION) is None
+
+
+def test_best_mean_rank_is_chosen_at_the_budget_it_will_run_at() -> None:
+    """A configuration that wins every cheap run but loses at the realistic budget is not the realistic pick."""
+    cheap_winner, realistic_winner = CONFIGS[0], CONFIGS[1]
+    cheap = _rows(
+        {(name, cheap_winner): 0.9 for name in "ab"} | {(name, realistic_winner): 0.5 for name in "ab"}, "cheap"
+    )
+    realistic = _rows(
+        {(name, cheap_winner): 0.6 for name in "ab"} | {(name, realistic_winner): 0.7 for name in "ab"}, "realistic"
+    )
+    both = pd.concat([cheap, cheap, cheap, realistic], ignore_index=True)  # cheap runs outnumber the realistic ones
+    assert best_mean_rank(both, TaskType.CLASSIFICATION, "realistic") == realistic_winner
+    assert best_mean_rank(both, TaskType.CLASSIFICATION, "cheap") == cheap_winner
+    assert best_mean_rank(cheap, TaskType.CLASSIFICATION, "realistic") is None
 
 
 def test_leave_out_features_forget_the_held_out_vocabulary() -> None:

@@ -136,17 +136,22 @@ def _configs(runs: pd.DataFrame) -> pd.Series:
     return pd.Series([record_from_row(row).config for row in runs.to_dict("records")], index=runs.index, dtype=object)
 
 
-def best_mean_rank(runs: pd.DataFrame, task_type: TaskType) -> Pipeline | None:
+def best_mean_rank(runs: pd.DataFrame, task_type: TaskType, fidelity: str | None = None) -> Pipeline | None:
     """The configuration with the best mean within-data-set rank over ``runs``' data sets, among those
     run on every one of them that the held-out task can run; None when there is none.
 
-    Ranks are percentiles of :func:`stored_score` within each (data set, student), so data sets
-    whose ratios differ in level count alike; ties go to the first configuration in sorted order.
+    With a ``fidelity``, only the runs at that budget count: a configuration that wins in 24 steps
+    need not win at the plateau, so the arm is chosen at the budget it will run at. Ranks are
+    percentiles of :func:`stored_score` within each (data set, student, fidelity), so data sets whose
+    ratios differ in level count alike; ties go to the first configuration in sorted order.
     """
+    if fidelity is not None:
+        runs = runs[runs["fidelity"] == fidelity]
     if runs.empty:
         return None
     configs = _configs(runs)
-    ranks = stored_score(runs).groupby([runs["dataset"], runs["student_name"]]).rank(pct=True)
+    groups = [runs["dataset"], runs["student_name"], runs["fidelity"].fillna("")]
+    ranks = stored_score(runs).groupby(groups).rank(pct=True)
     frame = runs.assign(key=configs.map(repr), rank=ranks)[configs.map(lambda c: _runnable(c, task_type))]
     coverage = frame.groupby("key")["dataset"].nunique()
     everywhere = coverage.index[coverage == runs["dataset"].nunique()]

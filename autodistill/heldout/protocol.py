@@ -196,7 +196,7 @@ def make_choices(
     configs = list(space_for(task.spec.task_type).configurations())
     inputs = budget_inputs(budget, len(task.train))
     picks = predictor_picks(runs, training, described, configs, s.k, s.predictor, inputs)
-    best = best_mean_rank(runs, task.spec.task_type)
+    best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
     return Choices(tuple(picks), best, tuple(sorted(set(runs["dataset"]))), len(runs))
 
 
