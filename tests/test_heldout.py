@@ -26,7 +26,7 @@ from autodistill.heldout import HeldoutSettings, arms, evaluate_heldout, protoco
 from autodistill.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
 from autodistill.heldout.summary import markdown, study_section
 from autodistill.predictor import PredictorSettings
-from autodistill.space import DEFAULT_SPACE, Pipeline
+from autodistill.space import DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from autodistill.sweep import study_plan
 from engine import AutodistillError, TaskData, TaskSpec, TaskType
@@ -59,7 +59,8 @@ def _features(task: TaskData, vocabulary: frozenset[str] | None = None) -> Datas
 
 
 def _fill(store: RunStore) -> None:
-    """Runs of 'ours' on three toy data sets: MI-α distils best everywhere, CONFIGS run on every one."""
+    """Runs of 'ours' on three toy data sets: MI-α distils best everywhere; CONFIGS and the study's
+    fixed list run on every one."""
     rng = np.random.default_rng(0)
     for name in NAMES:
         store.put_features(_features(_task(name)))
@@ -68,7 +69,7 @@ def _fill(store: RunStore) -> None:
                 name, "classification", config, TEACHER, STUDENT,
                 0.9 * (0.8 + 0.1 * (config.inter_loss == "mi") + rng.normal(0, 0.01)), 0.9, featurizer_version=VERSION,
             )
-            for config in CONFIGS
+            for config in [*CONFIGS, *(c.pipeline for c in study_plan.STUDY_CONFIGS)]
         )  # fmt: skip
 
 
@@ -114,41 +115,57 @@ def test_each_arm_gets_its_configurations() -> None:
     assert not any(c.arm == "default:best-mean-rank" for c in regression)
 
 
-def _rows(scores: dict[tuple[str, Pipeline], float], fidelity: str | None = None) -> pd.DataFrame:
-    records = [
-        RunRecord(
-            name, "classification", config, TEACHER, STUDENT, 0.9 * score, 0.9,
-            featurizer_version=VERSION, fidelity=fidelity,
-        )
-        for (name, config), score in scores.items()
-    ]  # fmt: skip
+def _study_runs(
+    winners: dict[str, str], kinds: dict[str, str] | None = None, fidelity: str | None = None, only: str | None = None
+) -> pd.DataFrame:
+    """The fixed list's runs on each data set of ``winners`` (or just ``only``), as its task kind runs
+    them; the named configuration scores best there, the others in list order."""
+    kinds = kinds or {}
+    records = []
+    for dataset, winner in winners.items():
+        kind = kinds.get(dataset, "classification")
+        task = TaskType.CLASSIFICATION if kind == "pair-classification" else TaskType(kind)
+        for rank, config in enumerate(study_plan.STUDY_CONFIGS):
+            pipeline = config.for_task(task)
+            if pipeline is None or (only and config.name != only):
+                continue
+            score = 0.9 if config.name == winner else 0.8 - rank / 100
+            records.append(
+                RunRecord(dataset, kind, pipeline, TEACHER, STUDENT, score, 1.0, featurizer_version=VERSION,
+                          fidelity=fidelity)
+            )  # fmt: skip
     with RunStore(":memory:") as scratch:
         scratch.add_runs(records)
         return scratch.runs()
 
 
-def test_best_mean_rank_only_counts_configurations_run_on_every_data_set() -> None:
-    common, better_but_missing, other = CONFIGS[0], CONFIGS[1], CONFIGS[2]
-    runs = _rows(
-        {("a", common): 0.8, ("a", better_but_missing): 0.9, ("a", other): 0.5,
-         ("b", common): 0.7, ("b", other): 0.6}
-    )  # fmt: skip
-    assert best_mean_rank(runs, TaskType.CLASSIFICATION) == common
-    assert best_mean_rank(_rows({("a", common): 0.8, ("b", other): 0.7}), TaskType.CLASSIFICATION) is None
+def test_best_mean_rank_follows_the_fixed_list_across_task_types() -> None:
+    """A regression data set runs each configuration with the MSE prediction loss, a token-tagging one
+    without text augmentation; the name is what is followed, and the held-out task gets its own form."""
+    kinds = {"c": "classification", "r": "regression", "t": "token"}
+    runs = _study_runs({"c": "cos", "r": "cos", "t": "cos"}, kinds)
+    assert best_mean_rank(runs, TaskType.CLASSIFICATION) == study_plan.STUDY_CONFIGS[4].pipeline  # cos / skip / ce
+    assert best_mean_rank(runs, TaskType.REGRESSION) == replace(study_plan.STUDY_CONFIGS[4].pipeline, pred_loss="mse")
+    ra = _study_runs({"c": "tinybert-ra", "r": "tinybert-ra"}, kinds)
+    assert best_mean_rank(ra, TaskType.CLASSIFICATION).augment == ("ra",)
+    assert best_mean_rank(ra, TaskType.TOKEN) == FIXED_DEFAULTS["logit"]  # the token task cannot run ra: next best
+
+
+def test_a_data_set_with_a_partial_sweep_is_left_out_of_best_mean_rank() -> None:
+    whole = _study_runs({"a": "pkd", "b": "pkd"})
+    partial = _study_runs({"c": "logit"}, only="logit")
+    both = pd.concat([whole, partial.dropna(axis=1, how="all")], ignore_index=True)
+    assert best_mean_rank(both, TaskType.CLASSIFICATION).inter_loss == "pkd"
+    assert best_mean_rank(partial, TaskType.CLASSIFICATION) is None
 
 
 def test_best_mean_rank_is_chosen_at_the_budget_it_will_run_at() -> None:
     """A configuration that wins every cheap run but loses at the realistic budget is not the realistic pick."""
-    cheap_winner, realistic_winner = CONFIGS[0], CONFIGS[1]
-    cheap = _rows(
-        {(name, cheap_winner): 0.9 for name in "ab"} | {(name, realistic_winner): 0.5 for name in "ab"}, "cheap"
-    )
-    realistic = _rows(
-        {(name, cheap_winner): 0.6 for name in "ab"} | {(name, realistic_winner): 0.7 for name in "ab"}, "realistic"
-    )
+    cheap = _study_runs({"a": "cos", "b": "cos"}, fidelity="cheap")
+    realistic = _study_runs({"a": "pkd", "b": "pkd"}, fidelity="realistic")
     both = pd.concat([cheap, cheap, cheap, realistic], ignore_index=True)  # cheap runs outnumber the realistic ones
-    assert best_mean_rank(both, TaskType.CLASSIFICATION, "realistic") == realistic_winner
-    assert best_mean_rank(both, TaskType.CLASSIFICATION, "cheap") == cheap_winner
+    assert best_mean_rank(both, TaskType.CLASSIFICATION, "realistic").inter_loss == "pkd"
+    assert best_mean_rank(both, TaskType.CLASSIFICATION, "cheap").inter_loss == "cos"
     assert best_mean_rank(cheap, TaskType.CLASSIFICATION, "realistic") is None
 
 

@@ -3,7 +3,8 @@
 Everything here is a choice made *before* the held-out data set's runs are looked at:
 the predictor learns from the other data sets' runs only, with dataset features
 recomputed as if the held-out data set had never been featurized
-(:func:`leave_out_features`), and ``best-mean-rank`` is read off the other data sets.
+(:func:`leave_out_features`), and ``best-mean-rank`` is read off the other data sets' runs
+of the study's fixed list.
 The oracle alone looks at the held-out data set's stored runs: it is the ceiling the
 study reached there, not an arm anyone could choose in advance.
 """
@@ -27,6 +28,7 @@ from autodistill.ranking import choose_pipelines
 from autodistill.space import Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, record_from_row
 from autodistill.sweep import sample_configs
+from autodistill.sweep.study_plan import STUDY_CONFIGS
 from engine import AutodistillError, TaskType
 
 #: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
@@ -132,39 +134,60 @@ def random_configs(task_type: TaskType, dataset: str, k: int, seed: int) -> list
     return sample_configs(space_for(task_type), k, random.Random(f"autodistill-heldout:{seed}:{dataset}"))
 
 
-def _configs(runs: pd.DataFrame) -> pd.Series:
-    return pd.Series([record_from_row(row).config for row in runs.to_dict("records")], index=runs.index, dtype=object)
+def _task_type_of(kind: str) -> TaskType:
+    """A stored run's task kind as its task type (``pair-classification`` is classification)."""
+    return TaskType.CLASSIFICATION if kind == "pair-classification" else TaskType(kind)
+
+
+def _study_names(config: Pipeline, kind: str) -> list[str]:
+    """The fixed-list configurations ``config`` is on a data set of task ``kind``: none for a run off the
+    list, two for MI-α on regression (where the prediction-loss contrast coincides with it)."""
+    task = _task_type_of(kind)
+    return [c.name for c in STUDY_CONFIGS if c.for_task(task) == config]
+
+
+def _listed(kind: str) -> set[str]:
+    """The fixed-list configurations a data set of task ``kind`` can run."""
+    return {c.name for c in STUDY_CONFIGS if c.for_task(_task_type_of(kind)) is not None}
 
 
 def best_mean_rank(runs: pd.DataFrame, task_type: TaskType, fidelity: str | None = None) -> Pipeline | None:
-    """The configuration with the best mean within-data-set rank over ``runs``' data sets, among those
-    run on every one of them that the held-out task can run; None when there is none.
+    """The fixed-list configuration (:data:`~autodistill.sweep.study_plan.STUDY_CONFIGS`) with the best
+    mean within-data-set rank over the data sets where ``runs`` hold the whole list, among those run on
+    every one of them that the held-out task can run, as that task runs it; None when there is none.
 
-    With a ``fidelity``, only the runs at that budget count: a configuration that wins in 24 steps
-    need not win at the plateau, so the arm is chosen at the budget it will run at. Ranks are
-    percentiles of :func:`stored_score` within each (data set, student, fidelity), so data sets whose
-    ratios differ in level count alike; ties go to the first configuration in sorted order.
+    A configuration is followed across task types by its name: a regression data set runs it with
+    the MSE prediction loss and a token-tagging one not at all if it rewrites text
+    (:meth:`~autodistill.sweep.study_plan.StudyConfig.for_task`); keyed by the pipeline instead,
+    only the configurations whose prediction loss is MSE everywhere would ever cover every data set.
+    A data set where the sweep is partial is left out rather than shrinking the list to what it has.
+    With a ``fidelity``, only the runs at that budget count: what wins in 24 steps need not win at
+    the plateau. Ranks are percentiles of :func:`stored_score` within each (data set, student,
+    fidelity) over all its runs, so data sets whose ratios differ in level count alike; ties go to
+    the earlier configuration of the list.
     """
     if fidelity is not None:
         runs = runs[runs["fidelity"] == fidelity]
     if runs.empty:
         return None
-    configs = _configs(runs)
     groups = [runs["dataset"], runs["student_name"], runs["fidelity"].fillna("")]
     ranks = stored_score(runs).groupby(groups).rank(pct=True)
-    frame = runs.assign(key=configs.map(repr), rank=ranks)[configs.map(lambda c: _runnable(c, task_type))]
-    coverage = frame.groupby("key")["dataset"].nunique()
-    everywhere = coverage.index[coverage == runs["dataset"].nunique()]
-    if len(everywhere) == 0:
+    named = [
+        (name, row["dataset"], row["task_kind"], rank)
+        for row, rank in zip(runs.to_dict("records"), ranks, strict=True)
+        for name in _study_names(record_from_row(row).config, row["task_kind"])
+    ]
+    frame = pd.DataFrame(named, columns=["name", "dataset", "kind", "rank"])
+    whole = [d for d, group in frame.groupby("dataset") if set(group["name"]) >= _listed(group["kind"].iloc[0])]
+    frame = frame[frame["dataset"].isin(whole)]
+    coverage = frame.groupby("name")["dataset"].nunique()
+    runnable = [c for c in STUDY_CONFIGS if c.for_task(task_type) is not None]
+    everywhere = [c for c in runnable if whole and coverage.get(c.name, 0) == len(whole)]
+    if not everywhere:
         return None
-    means = frame[frame["key"].isin(everywhere)].groupby("key")["rank"].mean()
-    best = sorted(means.index[means == means.max()])[0]
-    return dict(zip(frame["key"], configs[frame.index], strict=True))[best]
-
-
-def _runnable(config: Pipeline, task_type: TaskType) -> bool:
-    """A regression task has one output: no CE prediction loss there (:func:`autodistill.bridge.space_for`)."""
-    return not (TaskType(task_type) is TaskType.REGRESSION and config.pred_loss == "ce")
+    means = frame.groupby("name")["rank"].mean()
+    best = max(everywhere, key=lambda c: (means[c.name], -everywhere.index(c)))
+    return best.for_task(task_type)
 
 
 def oracle_run(runs: pd.DataFrame) -> pd.Series | None:
