@@ -22,6 +22,7 @@ own store (``--store``), not the one the predictor learns from.
 
     python benchmarks/search_vs_random.py --datasets bbc-news --seeds 0 --trials 2 \\
         --max-train-examples 48 --epochs 2 --max-length 32 --max-eval-examples 100   # a tiny proof that it runs
+    python benchmarks/search_vs_random.py --fidelity realistic --datasets simlex-999 --seeds 0   # issue 15's budget
 
 Figures go to ``benchmarks/results/search_vs_random.json``.
 """
@@ -41,7 +42,9 @@ from autodistill.features import featurizer_version
 from autodistill.search import SearchRequest, make_trial, predictor_picks, run_search
 from autodistill.store import RunStore
 from autodistill.sweep import execute_trial, sample_configs
-from engine import TaskData, TaskType, load_task
+from autodistill.sweep.study_plan import FIDELITIES
+from autodistill.sweep.study_run import found_plateaus
+from engine import DEFAULT_TEACHER, TaskData, TaskType, TrainSettings, load_task
 
 DATASETS = ("bbc-news", "drug-review", "wordnet-lexname", "wordnet-gloss-pair")
 RESULTS = Path(__file__).parent / "results" / "search_vs_random.json"
@@ -59,20 +62,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=48)
     parser.add_argument("--max-eval-examples", type=int, default=200, help="the study's 200-row dev and test samples")
+    parser.add_argument(
+        "--fidelity",
+        choices=sorted(FIDELITIES),
+        help="a study budget per data set (realistic: its no-KD plateau "
+        "epochs, read from the home store's probe); overrides the four budget options",
+    )
     parser.add_argument("--store", type=Path, default=Path("search_bench.sqlite"), help="where the trials go")
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
 
 def request(args: argparse.Namespace, dataset: str, seed: int, **changes: object) -> SearchRequest:
-    budget = make_budget(
-        epochs=args.epochs,
-        max_train_examples=args.max_train_examples,
-        max_eval_examples=args.max_eval_examples,
-        max_length=args.max_length,
-        seed=seed,
-    )
+    budget = budget_of(args, dataset, seed)
     return SearchRequest(**{"dataset": dataset, "student": args.student, "budget": budget, "seed": seed, **changes})
+
+
+def budget_of(args: argparse.Namespace, dataset: str, seed: int) -> TrainSettings:
+    """The options' budget, or the study's at ``--fidelity`` (the same trials as the study's own runs,
+    so the fixed defaults of seed 0 come from the engine's cache)."""
+    if args.fidelity is None:
+        return make_budget(epochs=args.epochs, max_train_examples=args.max_train_examples,
+                           max_eval_examples=args.max_eval_examples, max_length=args.max_length, seed=seed)  # fmt: skip
+    chosen = FIDELITIES[args.fidelity]
+    if chosen.epochs is not None:
+        return chosen.budget(args.student, seed=seed)
+    with RunStore() as home:
+        found = found_plateaus(home, [dataset], [args.student], chosen, DEFAULT_TEACHER)
+    if (dataset, args.student) not in found:
+        raise SystemExit(f"no {chosen.name} no-KD probe of {dataset} ({args.student}) in the home store; run "
+                         f"`autodistill study sweep --fidelity {chosen.name} --datasets {dataset}` first")  # fmt: skip
+    return chosen.budget(args.student, seed=seed, epochs=found[(dataset, args.student)].epochs)
 
 
 def ran(req: SearchRequest, task: TaskData, pipeline) -> dict:
