@@ -23,6 +23,7 @@ from autodistill.defaults import FIXED_DEFAULTS
 from autodistill.features import featurizer_version, word_counts
 from autodistill.glove import load_glove
 from autodistill.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
+from autodistill.heldout import summary as summary_module
 from autodistill.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
 from autodistill.heldout.summary import markdown, study_section
 from autodistill.predictor import PredictorSettings
@@ -333,6 +334,20 @@ def test_the_summary_of_a_synthetic_frame() -> None:
     ]  # fmt: skip
     text = markdown(summary)
     assert "| random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
+    goals = summary.targets.set_index("picks won")
+    assert list(goals.index) == ["2/3", "1/3"] and list(goals["met"]) == ["no", "no"]  # 67% < 75%; 33% < 60%
+    assert "default:logit" in goals.loc["1/3", "target"]
+
+
+def test_a_target_is_met_only_with_its_win_rate_and_its_p_value() -> None:
+    table = pd.DataFrame(
+        {"pick": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], "random": [0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+         "default:logit": [0.95, 0.7, 0.6, 0.5, 0.4, 0.3], "default:tinybert": [0.5] * 6},
+        index=pd.Index(list("abcdef"), name="dataset"),
+    )  # fmt: skip
+    goals = summary_module.targets(table)
+    assert list(goals["met"]) == ["yes", "yes"]  # 6/6, p = 0.03; logit (best mean) lost on 5 of 6
+    assert list(summary_module.targets(table.iloc[:3])["met"]) == ["no", "yes"]  # 3/3 cannot reach p < 0.05
 
 
 def test_a_study_page_gets_the_section_once_there_are_results(tmp_path: Path) -> None:

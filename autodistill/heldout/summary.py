@@ -83,6 +83,37 @@ def losses(table: pd.DataFrame) -> pd.DataFrame:
     return lost.rename(columns={PICK: "pick"})[["dataset", "arm", "ratio", "pick", "gap"]].reset_index(drop=True)
 
 
+#: Issue 15's held-out targets: the picks' win rate over data sets (and the paired p-value for random).
+RANDOM_TARGET, RANDOM_P, DEFAULT_TARGET = 0.75, 0.05, 0.60
+
+
+def best_default(table: pd.DataFrame) -> str | None:
+    """The fixed default with the highest mean over the data sets: the one a user would do best to adopt.
+    It is chosen on the same results, which favours it; the picks face the strongest default there is."""
+    defaults = [c for c in table.columns if c.startswith("default:")]
+    return max(defaults, key=lambda c: (table[c].mean(), c)) if defaults else None
+
+
+def targets(table: pd.DataFrame) -> pd.DataFrame:
+    """Issue 15's two held-out targets beside what was measured (empty without picks)."""
+    rows = []
+    if PICK in table and "random" in table:
+        got = compare(table, "random")
+        met = got["win_rate"] >= RANDOM_TARGET and got["wilcoxon_p"] < RANDOM_P  # a NaN p is no pass
+        rows.append(_target(f"above random on >= {RANDOM_TARGET:.0%} of data sets, Wilcoxon p < {RANDOM_P}", got, met))
+    best = best_default(table)
+    if PICK in table and best is not None:
+        got = compare(table, best)
+        rows.append(_target(f"above the best fixed default ({best}) on >= {DEFAULT_TARGET:.0%} of data sets", got,
+                            got["win_rate"] >= DEFAULT_TARGET))  # fmt: skip
+    return pd.DataFrame(rows, columns=["target", "picks won", "wilcoxon_p", "met"])
+
+
+def _target(text: str, got: dict[str, object], met: bool) -> dict[str, object]:
+    won = f"{got['wins']}/{got['datasets']}"
+    return {"target": text, "picks won": won, "wilcoxon_p": got["wilcoxon_p"], "met": "yes" if met else "no"}
+
+
 def oracle(rows: pd.DataFrame) -> pd.DataFrame:
     """The oracle's test and dev ratio per data set (test is NaN while the store has none)."""
     found = rows[rows["arm"] == "oracle"].set_index("dataset")
@@ -99,6 +130,7 @@ class HeldoutSummary:
     overall: pd.DataFrame  # arm, mean over data sets of the per-data-set means, data sets
     comparisons: pd.DataFrame  # the picks against random and each default, one row per arm
     losses: pd.DataFrame
+    targets: pd.DataFrame  # issue 15's two held-out targets, measured (:func:`targets`)
 
 
 def summarize(rows: pd.DataFrame) -> HeldoutSummary:
@@ -112,7 +144,7 @@ def summarize(rows: pd.DataFrame) -> HeldoutSummary:
     others = [c for c in table.columns if c != PICK and c != "baseline"] if PICK in table else []
     comparisons = pd.DataFrame([compare(table, other) for other in others])
     lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
-    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, comparisons, lost)
+    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, comparisons, lost, targets(table))
 
 
 def _cell(value: object) -> str:
@@ -146,6 +178,8 @@ def markdown(
         _md_table(summary.overall),
         "The picks against each arm (Wilcoxon signed-rank on the per-data-set means, two-sided):",
         _md_table(summary.comparisons) if not summary.comparisons.empty else "No comparison: no picks ran.",
+        "Issue 15's targets (the best fixed default is the one with the highest mean here, chosen on these results):",
+        _md_table(summary.targets) if not summary.targets.empty else "No targets: no picks ran.",
         "Where the picks lose:",
         _md_table(summary.losses)
         if not summary.losses.empty
