@@ -138,6 +138,22 @@ def fidelity_spearman(outcomes: pd.DataFrame, low: str = "cheap", high: str = "r
     rows = []
     for (dataset, student), group in means.groupby(level=PAIR):
         both = group[[low, high]].dropna()
-        rho = float(spearmanr(both[low], both[high]).statistic) if len(both) >= 3 else math.nan
+        if both.empty:
+            continue  # a student that never ran at one of the budgets (the layer subset: cheap only)
+        ordered = len(both) >= 3 and both[low].nunique() > 1 and both[high].nunique() > 1
+        rho = float(spearmanr(both[low], both[high]).statistic) if ordered else math.nan
         rows.append(dict(zip(columns, (dataset, student, len(both), rho), strict=True)))
     return pd.DataFrame(rows, columns=columns)
+
+
+def spearman_summary(table: pd.DataFrame, at_least: int) -> str:
+    """One line on the per-data-set Spearmans computed over ``at_least`` configurations or more."""
+    kept = table[(table["configurations"] >= at_least) & table["spearman"].notna()]
+    if kept.empty:
+        return f"No (data set, student) has {at_least}+ configurations at both budgets yet."
+    rho = kept["spearman"]
+    return (
+        f"Over the {len(kept)} (data set, student) pairs with {at_least}+ configurations at both budgets the "
+        f"Spearman has median {rho.median():.2f} (from {rho.min():.2f} to {rho.max():.2f}); it is positive on "
+        f"{int((rho > 0).sum())} of {len(kept)}."
+    )

@@ -33,7 +33,7 @@ from study.agreement import (
 )
 from study.figure4 import VersusRandom, finished_ratios, finished_versus
 from study.latency import LATENCY_EXAMPLES
-from study.noise import NOISE_Z, fidelity_spearman, noise_floor, study_outcomes
+from study.noise import NOISE_Z, fidelity_spearman, noise_floor, spearman_summary, study_outcomes
 from study.plots import plot_augmentation, plot_lodo, plot_top_losses, plot_versus_random
 from study.tables import (
     TOP_K,
@@ -249,6 +249,7 @@ def noise_section(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
         )
         return "\n".join(lines)
     outcomes = study_outcomes(runs, trials)
+    agreement = fidelity_spearman(outcomes)
     lines += [
         "At the realistic budget the no-KD baseline and the fixed defaults run with several seeds. `seed std` is "
         "their standard deviation pooled over configurations; the best KD configuration is chosen on mean dev "
@@ -260,7 +261,9 @@ def noise_section(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
         "Spearman between each configuration's ratio at the cheap and at the realistic budget, per data set and "
         "student (does what wins in a short run still win in a real one?):",
         "",
-        markdown_table(fidelity_spearman(outcomes).set_index(["dataset", "student"])),
+        markdown_table(agreement.set_index(["dataset", "student"])),
+        "",
+        spearman_summary(agreement, at_least=10),
     ]
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from study.noise import NO_KD, fidelity_spearman, noise_floor, study_outcomes
+from study.noise import NO_KD, fidelity_spearman, noise_floor, spearman_summary, study_outcomes
 
 LOSSES = {"logit": ("none", "none"), "cos": ("cos", "skip"), "mse": ("mse", "skip")}
 
@@ -75,6 +75,13 @@ def test_the_fidelities_spearman_per_data_set() -> None:
     assert table.loc["a", "configurations"] == 3 and table.loc["a", "spearman"] == pytest.approx(0.5)
     assert table.loc["b", "spearman"] == pytest.approx(-1.0)
     assert fidelity_spearman(_outcomes().query("fidelity == 'cheap'")).empty
+    only_cheap = _outcomes().query("not (dataset == 'b' and fidelity == 'realistic')")
+    assert list(fidelity_spearman(only_cheap)["dataset"]) == ["a"]  # b never ran at the realistic budget
+    assert spearman_summary(table.reset_index(), at_least=3) == (
+        "Over the 2 (data set, student) pairs with 3+ configurations at both budgets the Spearman has median "
+        "-0.25 (from -1.00 to 0.50); it is positive on 1 of 2."
+    )
+    assert spearman_summary(table.reset_index(), at_least=10).startswith("No (data set, student) has 10+")
 
 
 def test_the_page_section_shows_the_floor_or_says_there_is_none() -> None:
