@@ -209,18 +209,27 @@ def summarise(cells: list[dict], budget: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
+    cells: list[dict] = []
     with RunStore(args.store) as store:
-        cells = [one_cell(args, d, s, store) for d in args.datasets for s in args.seeds]
+        for dataset in args.datasets:
+            for seed in args.seeds:
+                cells.append(one_cell(args, dataset, seed, store))
+                figures = write_figures(args, cells, time.perf_counter() - started)  # a stopped run keeps its cells
+                print(f"{dataset} seed {seed} done ({len(cells)} cells written to {args.out})", flush=True)
+    print(json.dumps(figures["summary"], indent=2))
+    print(f"wrote {args.out}")
+
+
+def write_figures(args: argparse.Namespace, cells: list[dict], seconds: float) -> dict:
     figures = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "cells": cells,
         "summary": summarise(cells, args.trials),
+        "seconds": seconds,
     }
-    figures["seconds"] = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures["summary"], indent=2))
-    print(f"wrote {args.out}")
+    return figures
 
 
 if __name__ == "__main__":
