@@ -220,9 +220,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out}")
 
 
+#: The options a ``--fidelity`` replaces; they are left out of the figures' record when it is given.
+BUDGET_OPTIONS = ("max_train_examples", "epochs", "max_length", "max_eval_examples")
+
+
+def recorded_args(args: argparse.Namespace) -> dict[str, str]:
+    """The options that set what ran: under ``--fidelity`` the study's budget ran, not the four budget options."""
+    ignored = BUDGET_OPTIONS if args.fidelity is not None else ()
+    return {k: str(v) for k, v in vars(args).items() if k not in ignored}
+
+
 def write_figures(args: argparse.Namespace, cells: list[dict], seconds: float) -> dict:
     figures = {
-        "args": {k: str(v) for k, v in vars(args).items()},
+        "args": recorded_args(args),
         "cells": cells,
         "summary": summarise(cells, args.trials),
         "seconds": seconds,

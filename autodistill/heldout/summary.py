@@ -94,23 +94,30 @@ def best_default(table: pd.DataFrame) -> str | None:
     return max(defaults, key=lambda c: (table[c].mean(), c)) if defaults else None
 
 
-def targets(table: pd.DataFrame) -> pd.DataFrame:
-    """Issue 15's two held-out targets beside what was measured (empty without picks)."""
+def comparisons(table: pd.DataFrame) -> pd.DataFrame:
+    """The picks against random and each default (not the baseline), one :func:`compare` row per arm."""
+    others = [c for c in table.columns if c not in (PICK, "baseline")] if PICK in table else []
+    return pd.DataFrame([compare(table, other) for other in others])
+
+
+def targets(compared: pd.DataFrame, best: str | None) -> pd.DataFrame:
+    """Issue 15's two held-out targets, read from the picks' comparisons (:func:`comparisons`) with
+    random and with ``best``, the best fixed default (:func:`best_default`); empty without picks."""
     rows = []
-    if PICK in table and "random" in table:
-        got = compare(table, "random")
+    found = compared.set_index("against") if not compared.empty else pd.DataFrame()
+    if "random" in found.index:
+        got = found.loc["random"]
         met = got["win_rate"] >= RANDOM_TARGET and got["wilcoxon_p"] < RANDOM_P  # a NaN p is no pass
         rows.append(_target(f"above random on >= {RANDOM_TARGET:.0%} of data sets, Wilcoxon p < {RANDOM_P}", got, met))
-    best = best_default(table)
-    if PICK in table and best is not None:
-        got = compare(table, best)
+    if best in found.index:
+        got = found.loc[best]
         rows.append(_target(f"above the best fixed default ({best}) on >= {DEFAULT_TARGET:.0%} of data sets", got,
                             got["win_rate"] >= DEFAULT_TARGET))  # fmt: skip
     return pd.DataFrame(rows, columns=["target", "picks won", "wilcoxon_p", "met"])
 
 
-def _target(text: str, got: dict[str, object], met: bool) -> dict[str, object]:
-    won = f"{got['wins']}/{got['datasets']}"
+def _target(text: str, got: pd.Series, met: bool) -> dict[str, object]:
+    won = f"{int(got['wins'])}/{int(got['datasets'])}"  # a frame's row holds them as floats
     return {"target": text, "picks won": won, "wilcoxon_p": got["wilcoxon_p"], "met": "yes" if met else "no"}
 
 
@@ -141,10 +148,10 @@ def summarize(rows: pd.DataFrame) -> HeldoutSummary:
     overall = pd.DataFrame(
         {"arm": table.columns, "mean": table.mean().to_numpy(), "datasets": table.notna().sum().to_numpy()}
     )
-    others = [c for c in table.columns if c != PICK and c != "baseline"] if PICK in table else []
-    comparisons = pd.DataFrame([compare(table, other) for other in others])
+    compared = comparisons(table)
     lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
-    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, comparisons, lost, targets(table))
+    goals = targets(compared, best_default(table))
+    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, compared, lost, goals)
 
 
 def _cell(value: object) -> str:
