@@ -6,7 +6,7 @@ held-out data sets chose the winner. Here every choice is made inside the traini
 
     for each outer data set D:
         for each candidate (design, parameters):
-            inner score = mean Spearman over leave-one-out folds of the data sets other than D
+            inner score = mean Spearman (within settings) over leave-one-out folds of the data sets other than D
         refit the best candidate on all data sets but D; score its Spearman on D
     nested figure = mean of those outer Spearmans
 
@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from autodistill.designs import DESIGNS
+from autodistill.designs import DESIGNS, setting_spearman
 from autodistill.predictor import Predictor, PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.store import RunStore
 from engine import AutodistillError, choices_error
@@ -135,9 +134,10 @@ class _Scorer:
             rows = self.table[self.table["dataset"].isin(train)]
             self._models[key] = fit_predictor(rows, self.version, candidate.settings(self.base), self.cache_dir)
         scored = (self.table["dataset"] == held) & on.rows(self.outcomes)
-        truth = self.outcomes.loc[scored, on.column]
-        rho = stats.spearmanr(self._models[key].predict(self.table[scored]), truth).statistic
-        return 0.0 if np.isnan(rho) else float(rho)  # a constant prediction orders nothing
+        inputs = self.table[scored]
+        truth = self.outcomes.loc[scored, on.column].to_numpy()
+        rho = setting_spearman(inputs, self._models[key].predict(inputs), truth)
+        return 0.0 if np.isnan(rho) else rho  # a constant prediction orders nothing
 
 
 def _lodo_mean(names: frozenset[str], candidate: Candidate, score: Callable[..., float]) -> float:

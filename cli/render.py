@@ -188,10 +188,13 @@ def evaluation(result: pd.DataFrame, *, source: str, models: str, top_k: int, pa
     shown = result.rename(columns={**names, "spearman": "Spearman"})
     console.print(frame_table(shown, title=f"leave-one-dataset-out, {source} runs, {models} predictor"))
     mean = float(result.loc[result["dataset"] == "mean", "spearman"].iloc[0])
-    say(f"mean Spearman over {len(result) - 1} held-out data sets: {mean:.2f} (paper, Figure 5: {paper_mean})")
     say(
-        f"top-{top_k} ratio: mean actual ratio of the {top_k} runs ranked highest; best/mean ratio: the data set's "
-        "best run (an oracle) and average run (a random pick)"
+        f"mean Spearman over {len(result) - 1} held-out data sets: {mean:.2f} (paper, Figure 5: {paper_mean}, "
+        "pooled over its students; here within each teacher, student and budget)"
+    )
+    say(
+        f"per teacher, student and budget, weighted by runs: top-{top_k} ratio, the mean actual ratio of the "
+        f"{top_k} runs ranked highest; best/mean ratio, the best run (an oracle) and the average run (a random pick)"
     )
 
 

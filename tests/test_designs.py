@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from autodistill import nested
+from autodistill.designs import setting_key, setting_spearman, within_rank
 from autodistill.features import featurizer_version
 from autodistill.picks import bagged, choose, components, reasons
 from autodistill.predictor import PredictorSettings, candidates, fit_predictor, model_inputs, training_table
@@ -70,6 +71,27 @@ def test_designs_with_interactions_recommend_differently_per_data_set(
         scores = loaded.predict(_inputs(held))
         assert CONFIGS[int(np.argmax(scores))].inter_loss == best
         assert np.allclose(scores, predictor.predict(_inputs(held)))
+
+
+def test_runs_are_ranked_within_their_budget_and_student_not_across_them() -> None:
+    """A realistic run beats every 24-step run on ratio; the target must still rank configurations."""
+    runs = pd.DataFrame(
+        {"dataset": ["a"] * 5, "student_log_params": [6.6] * 5, "epochs": [8, 8, 3, 3, 3],
+         "ratio": [0.30, 0.40, 0.80, 0.90, 0.85]}
+    )  # fmt: skip
+    assert list(within_rank(runs)) == [0.25, 0.75, 1 / 6, 5 / 6, 0.5]
+    alone = runs.iloc[:1].assign(epochs=[2])
+    assert list(within_rank(alone)) == [0.5]  # one run has no order
+    assert setting_key(runs).nunique() == 2
+
+
+def test_spearman_is_taken_within_each_setting_and_weighted_by_its_runs() -> None:
+    runs = pd.DataFrame({"dataset": ["a"] * 7, "epochs": [8, 8, 8, 8, 3, 3, 3]})
+    actual = np.array([0.1, 0.2, 0.3, 0.4, 0.9, 0.8, 0.7])
+    predicted = np.array([1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0])  # right on the cheap setting, reversed on the other
+    assert setting_spearman(runs, predicted, actual) == pytest.approx((4 * 1.0 + 3 * -1.0) / 7)
+    assert setting_spearman(runs, np.ones(7), actual) == 0.0  # a constant prediction orders nothing
+    assert np.isnan(setting_spearman(runs.iloc[:2], predicted[:2], actual[:2]))  # too few runs to order
 
 
 def test_unknown_designs_and_parameters_are_refused_in_one_line() -> None:

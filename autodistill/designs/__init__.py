@@ -3,17 +3,17 @@
 ``--design NAME`` picks one; each is one file here plus one registry entry. All learn
 from the same table (:func:`autodistill.predictor.model_inputs`: config columns, model
 sizes, dataset features) and score candidates so that a higher score means a better
-expected distillation ratio *within a data set*; they differ in what can depend on the
-data set:
+expected distillation ratio *within a setting* (one data set, student and budget); they
+differ in what can depend on the data set:
 
 * ``autogluon`` — AutoGluon-Tabular (its linear model by default), the paper's tool and
   the project's first predictor. Additive: a configuration's effect is the same on every
   data set except through five hand-written interaction terms.
-* ``lgbm`` — gradient-boosted trees (LightGBM) on the within-data-set rank: a split on
+* ``lgbm`` — gradient-boosted trees (LightGBM) on the within-setting rank: a split on
   a dataset feature below a split on a component is a configuration x data set
   interaction the trees find themselves.
-* ``lambdarank`` — the same trees trained to order the runs of each data set
-  (LambdaRank, one query per data set), so only within-data-set order is learned.
+* ``lambdarank`` — the same trees trained to order the runs of each setting (LambdaRank,
+  one query per data set, student and budget), so only the order within a setting is learned.
 * ``kernel`` — kernel ridge regression with a product kernel, (configuration kernel) x
   (1 + RBF kernel over dataset features): a configuration's effect varies smoothly with
   how similar the new data set is to each training data set.
@@ -86,10 +86,50 @@ def is_config_column(column: str) -> bool:
     return column.startswith(CONFIG_PREFIXES)
 
 
+#: What makes runs comparable: one data set, one teacher and student, one budget. A recommendation
+#: orders configurations inside such a setting; across settings the ratio mostly measures the budget
+#: (a 24-step run against a plateaued one) or the student, not the configuration.
+SETTING_COLUMNS = (
+    "dataset", "teacher_log_params", "student_log_params", "student_layers", "log_train_examples", "epochs",
+    "max_length",
+)  # fmt: skip
+
+
+def setting_key(table: pd.DataFrame) -> pd.Series:
+    """One label per setting (:data:`SETTING_COLUMNS`; a column a table lacks or leaves empty counts as one value)."""
+    present = [c for c in SETTING_COLUMNS if c in table]
+    return table[present].astype(str).agg("|".join, axis=1)
+
+
 def within_rank(table: pd.DataFrame) -> pd.Series:
-    """Each run's percentile rank of ratio within its data set: only the order within a data set
-    matters for a recommendation, and data sets differ wildly in ratio level and spread."""
-    return table.groupby("dataset")["ratio"].rank(pct=True)
+    """Each run's mid-percentile rank of ratio within its setting (:func:`setting_key`), in (0, 1):
+    only the order of configurations within a setting matters for a recommendation, and data sets,
+    budgets and students differ wildly in ratio level. A run alone in its setting gets 0.5 (no order)."""
+    grouped = table.groupby(setting_key(table))["ratio"]
+    return (grouped.rank() - 0.5) / grouped.transform("size")
+
+
+#: A setting needs this many runs for its Spearman to order anything (two runs give only +-1).
+MIN_SETTING_RUNS = 3
+
+
+def setting_spearman(inputs: pd.DataFrame, predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Spearman of predicted against actual within each setting of ``inputs`` (:func:`setting_key`),
+    averaged with weights by runs; settings of fewer than :data:`MIN_SETTING_RUNS` runs are left
+    out, and so are settings whose runs all scored the same. A predictor is asked to order
+    configurations within one setting, so pooling a data set's budgets would also score how well
+    it tells a 24-step run from a plateaued one. NaN when no setting qualifies."""
+    from scipy import stats
+
+    frame = pd.DataFrame({"key": setting_key(inputs).to_numpy(), "p": predicted, "a": actual})
+    rhos, weights = [], []
+    for _, group in frame.groupby("key"):
+        if len(group) < MIN_SETTING_RUNS or group["a"].nunique() < 2:
+            continue
+        constant = group["p"].nunique() < 2  # a constant prediction orders nothing
+        rhos.append(0.0 if constant else stats.spearmanr(group["p"], group["a"]).statistic)
+        weights.append(len(group))
+    return float(np.average(rhos, weights=weights)) if rhos else float("nan")
 
 
 from autodistill.designs import autogluon, kernel, trees  # noqa: E402,F401  (each registers itself)

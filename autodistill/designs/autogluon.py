@@ -2,7 +2,7 @@
 
 Settings (:class:`autodistill.predictor.PredictorSettings`) choose the model family
 (``models``: its linear model by default, or the ``medium_quality`` tree portfolio),
-the target (within-data-set rank or raw ratio) and the validation (data-set-disjoint
+the target (within-setting rank or raw ratio) and the validation (data-set-disjoint
 holdout: model selection rewards transfer to unseen data sets). Additive in the linear
 default, so a configuration's effect is the same on every data set except through the
 five interaction terms of :func:`autodistill.predictor.model_inputs`.

@@ -5,8 +5,9 @@ configuration (components one-hot, knobs scaled), ``Kd`` an RBF kernel on the da
 teacher and student descriptors (scaled). Expanded, that is a configuration effect
 (``Kc``), a data set level (``Kd``, irrelevant to a within-data-set order) and their
 product ``Kc * Kd``: a configuration's effect that varies smoothly with how alike the new
-data set is to each training data set. Its target is the within-data-set rank. Exact, no
-iterations; a fit on the authors' 1,239 runs solves one 1,239 x 1,239 system.
+data set is to each training data set. Its target is the within-setting rank
+(:func:`autodistill.designs.within_rank`). Exact, no iterations; a fit on the authors'
+1,239 runs solves one 1,239 x 1,239 system.
 """
 
 from __future__ import annotations

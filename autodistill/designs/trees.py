@@ -5,9 +5,10 @@ a component scores that component differently on different data sets: the intera
 the additive ``autogluon`` default cannot express. Kept small (100 shallow trees,
 one thread) so that nested evaluation's hundreds of fits take minutes on 2 shared cores.
 
-* ``lgbm`` regresses each run's within-data-set percentile rank of ratio.
-* ``lambdarank`` learns only the order inside each data set (one query per data set,
-  LambdaRank with relevance grades from that rank), which is all a recommendation uses.
+* ``lgbm`` regresses each run's percentile rank of ratio within its setting (data set,
+  student and budget; :func:`autodistill.designs.within_rank`).
+* ``lambdarank`` learns only the order inside each setting (one query per setting, LambdaRank
+  with relevance grades from that rank), which is all a recommendation uses.
 
 Both give exact per-feature contributions to a score (TreeSHAP, LightGBM's ``pred_contrib``),
 which the picks' reasons are built from.
@@ -22,10 +23,17 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from autodistill.designs import CATEGORICAL_COLUMNS, DESIGNS, feature_columns, numbers_and_categories, within_rank
+from autodistill.designs import (
+    CATEGORICAL_COLUMNS,
+    DESIGNS,
+    feature_columns,
+    numbers_and_categories,
+    setting_key,
+    within_rank,
+)
 
 MODEL_FILE = "trees.joblib"
-#: Relevance grades of LambdaRank: the within-data-set rank cut into this many equal bands.
+#: Relevance grades of LambdaRank: the within-setting rank cut into this many equal bands.
 GRADES = 10
 #: Shared by both designs; ``num_leaves`` and ``embeddings`` are what nested evaluation chooses.
 _BOOSTING = {
@@ -100,11 +108,11 @@ class Ranked(_Trees):
     def fit(self, table: pd.DataFrame, settings: Any, params: dict[str, Any], folder: Path) -> _Fitted:
         from lightgbm import LGBMRanker
 
-        ordered = table.sort_values("dataset", kind="stable")
-        frame, columns, categories = _prepare(ordered, params["embeddings"])
+        ordered = table.assign(_setting=setting_key(table)).sort_values("_setting", kind="stable")
+        frame, columns, categories = _prepare(ordered.drop(columns="_setting"), params["embeddings"])
         grades = np.minimum((within_rank(ordered) * GRADES).astype(int), GRADES - 1)
-        groups = ordered.groupby("dataset", sort=True).size().to_numpy()
-        # Every pair of runs within a data set counts, not just the top of its ranking.
+        groups = ordered.groupby("_setting", sort=True).size().to_numpy()
+        # Every pair of runs within a setting counts, not just the top of its ranking.
         model = LGBMRanker(
             num_leaves=params["num_leaves"], lambdarank_truncation_level=int(groups.max()), **_BOOSTING
         ).fit(frame, grades, group=groups)
