@@ -88,7 +88,8 @@ MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: 3: position columns named by the engine's operations (``pos_ca``, ``pos_ra``, ``pos_bt``).
 #: 4: a predictor is one of several designs (:mod:`autodistill.designs`).
 #: 5: the run's budget (:data:`BUDGET_INPUTS`).
-PREDICTOR_FORMAT = 5
+#: 6: the target is the rank within a setting (data set, teacher, student, budget), not within a data set.
+PREDICTOR_FORMAT = 6
 #: The design ``recommend`` uses unless told otherwise: the winner of the nested
 #: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
 DEFAULT_DESIGN = "lgbm"
@@ -338,11 +339,17 @@ def _version_error(path: Path, trained: str, given: str) -> AutodistillError:
     )
 
 
+def predictor_identity(settings: PredictorSettings) -> dict[str, Any]:
+    """What makes two predictors trained on the same rows the same model: the format and every setting
+    but how loudly it trains. Choices made by a predictor record it, so that a later change is noticed."""
+    training = {k: v for k, v in asdict(settings).items() if k != "verbosity"}
+    return json.loads(json.dumps({"format": PREDICTOR_FORMAT, **training}))  # tuples as JSON gives them back
+
+
 def _cache_key(table: pd.DataFrame, featurizer_version: str, settings: PredictorSettings) -> str:
     """Hash of everything that changes the trained model (how loudly it trains does not)."""
-    training = {k: v for k, v in asdict(settings).items() if k != "verbosity"}
     digest = hashlib.sha256()
-    digest.update(json.dumps([PREDICTOR_FORMAT, featurizer_version, training, list(table.columns)]).encode())
+    digest.update(json.dumps([featurizer_version, predictor_identity(settings), list(table.columns)]).encode())
     digest.update(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:20]
 

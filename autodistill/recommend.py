@@ -14,9 +14,10 @@ Given a data set, a teacher and a student, :func:`recommend`
    different pipelines, each with its uncertainty and a reason (:mod:`autodistill.picks`).
 
 **What the score is.** The default designs' target is each run's
-*within-data-set percentile rank* of the distillation ratio
-(:mod:`autodistill.predictor` explains why): a pick's ``score`` of 0.8 means
-"expected to beat about 80 % of the configurations tried on a data set",
+*within-setting percentile rank* of the distillation ratio (a setting: one data set,
+teacher, student and budget; :func:`autodistill.designs.within_rank` explains why): a
+pick's ``score`` of 0.8 means "expected to beat about 80 % of the configurations tried
+on a data set with this student and budget",
 not a ratio (``lambdarank`` scores are ranking scores, only their order means
 something). For display, AutoGluon's linear model is fitted to the raw ratio
 (student / teacher dev score) and its prediction is shown as ``predicted_ratio``;
@@ -44,7 +45,7 @@ from autodistill.predictor import PredictorSettings, load_predictor
 from autodistill.ranking import Models, budget_inputs, choose_pipelines, train_models, training_runs
 from autodistill.recommendation import Pick, Recommendation
 from autodistill.shipped import STUDY_DIR
-from autodistill.space import Pipeline
+from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunStore
 from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TrainSettings, paths
 
@@ -153,7 +154,7 @@ def recommend(
     with _timed(timings, "predictor_s"):
         models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
     with _timed(timings, "scoring_s"):
-        configs = list(space_for(task.spec.task_type).configurations())
+        configs = list(space_for(task.spec.task_type, ADVICE_SPACE).configurations())
         budget = budget or make_budget()
         engine_of = partial(
             engine_config,

@@ -26,8 +26,9 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 RECOMMENDATION_VERSION = 4
 PKD_CLS_RECOMMENDATION = 4
 SCORE_MEANING = (
-    "score: predicted within-data-set percentile rank of the distillation ratio (1.0 = better than every "
-    "configuration tried on a data set, 0.5 = a typical one; lambdarank: a ranking score); ±: its spread over "
+    "score: predicted percentile rank of the distillation ratio among the configurations tried on a data set "
+    "with one student and budget (1.0 = better than every one, 0.5 = a typical one; lambdarank: a ranking "
+    "score); ±: its spread over "
     f"{BAGS} refits on bootstrap samples of the training data sets; predicted_ratio: a separate model's "
     "estimate of student / teacher dev score, less reliable across data sets; why: the dataset features that "
     f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "

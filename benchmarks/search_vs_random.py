@@ -4,8 +4,9 @@ On each held-out data set and seed, at the same per-trial budget and the same nu
 trials, four arms:
 
     top1     recommend's top pick alone (the predictor trained without this data set's runs)
-    random   the paper's §4 random search: pipelines drawn uniformly from the space
-    tpe      the search's sampler and pruner without the predictor's picks (``--picks 0``)
+    random   the paper's §4 random search: pipelines drawn uniformly from the paper's space
+    tpe      the search's sampler and pruner without the predictor's picks (``--picks 0``), over
+             the paper's space plus logit-only KD (``ADVICE_SPACE``), as ``search`` samples
     search   ``autodistill search``: the predictor's top picks first, then TPE with pruning
 
 The yardstick is the best fixed default (autodistill/defaults.py: logit KD, the TinyBERT

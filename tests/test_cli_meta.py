@@ -123,7 +123,7 @@ def test_recommend_then_run_a_pick(
         "--store",
         str(store_file),
     )
-    assert "within-data-set percentile rank" in out and "recommended in" in out
+    assert "predicted percentile rank of the distillation ratio" in out and "recommended in" in out
     picks = json.loads(out_file.read_text())["picks"]
     assert len(picks) == 3
 

@@ -17,7 +17,7 @@ from test_sweep import fake_result
 
 import cli
 import engine
-from autodistill import sweep
+from autodistill import predictor, sweep
 from autodistill.bridge import baseline_config, make_budget
 from autodistill.defaults import FIXED_DEFAULTS
 from autodistill.features import featurizer_version, word_counts
@@ -239,6 +239,24 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
                              trial_fn=fake_trial)  # fmt: skip
     assert ran[2:] == [0, 0] and (out.parent / protocol.CHOICES_FILE).read_text() == frozen
     pd.testing.assert_frame_equal(again, rows)
+
+
+def test_picks_frozen_by_another_predictor_are_chosen_again(store: RunStore, tmp_path: Path) -> None:
+    out = tmp_path / "heldout" / "results.csv"
+    evaluate_heldout(store, SETTINGS, datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial)
+    path = out.parent / protocol.CHOICES_FILE
+    key = "toy-a|minilm-l6|tiny|k=2"
+    saved = json.loads(path.read_text())
+    assert saved[key]["predictor"]["format"] == predictor.PREDICTOR_FORMAT
+    stale = {"picks": [CONFIGS[0].to_dict()] * 2, "best_mean_rank": None, "trained_on": {"datasets": [], "runs": 0}}
+    path.write_text(json.dumps({key: stale}))  # frozen before choices named their predictor
+    said: list[str] = []
+    rows = evaluate_heldout(store, SETTINGS, datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial,
+                            on_status=said.append)  # fmt: skip
+    assert any("another predictor" in line for line in said)
+    assert json.loads(path.read_text())[key] == saved[key]  # the same predictor chooses the same again
+    picks = rows.loc[rows["arm"] == "pick", "config_json"]
+    assert set(picks) == {json.dumps(p, sort_keys=True) for p in saved[key]["picks"]}
 
 
 def _curved_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None) -> sweep.Outcome:

@@ -16,7 +16,7 @@ from autodistill.predictor import META_FILE, PredictorSettings
 from autodistill.recommend import recommend
 from autodistill.recommendation import load_recommendation
 from autodistill.shipped import export_study
-from autodistill.space import DEFAULT_SPACE
+from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config
 from engine.training.finetune import FinetunedModel
@@ -115,7 +115,7 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
             assert differ >= 2 or "kept although" in pick.reason + other.reason
     assert all(0.85 < p.predicted_ratio < 0.95 for p in rec.picks)  # the ratio model, shown for display
     assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * len(CONFIGS)
-    assert rec.candidates == sum(1 for _ in DEFAULT_SPACE.configurations())
+    assert rec.candidates == sum(1 for _ in ADVICE_SPACE.configurations())  # the paper's space and logit KD
     saved = load_recommendation(rec.save(tmp_path / "rec.json"))
     assert saved.picks == rec.picks and saved.teacher_score == 0.9
     first = json.loads((tmp_path / "rec.json").read_text())

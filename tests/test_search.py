@@ -183,3 +183,12 @@ def test_a_repeated_pipeline_spends_no_trial_and_a_converged_sampler_stops(tmp_p
         assert len(store.trials()) == 1
     assert len(report.trials) == 11 and len({t.user_attrs["trial_id"] for t in report.trials}) == 1
     assert "the sampler proposed 10 pipelines in a row it had run" in " ".join(report.notes)
+
+
+def test_logit_kd_is_a_point_the_sampler_can_be_given_and_asks_no_mapping_for(tmp_path: Path) -> None:
+    logit = Pipeline(mapping="none", inter_loss="none", alpha=None, pred_loss="ce")
+    assert "mapping" not in params_of(logit)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = _search(store, tmp_path, picks=[logit, MI], trials=3, pruner="none")
+    first = report.trials[0]
+    assert first.params == params_of(logit) and first.user_attrs["pipeline"] == "none / none / ce / none"

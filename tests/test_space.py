@@ -7,7 +7,7 @@ import random
 import pytest
 
 from autodistill import legacy
-from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace, stack_from_positions
+from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE, Pipeline, SearchSpace, stack_from_positions
 from engine import AutodistillError
 
 
@@ -84,3 +84,25 @@ def test_sampling_stays_inside_the_space() -> None:
     drawn = {space.sample(rng) for _ in range(300)}
     assert drawn <= set(space.configurations())
     assert {c.mapping for c in drawn} == {"skip", "last", "emd"}
+
+
+def test_the_advice_space_adds_logit_kd_once_per_prediction_loss_and_policy() -> None:
+    advice = list(ADVICE_SPACE.configurations())
+    logit = [c for c in advice if c.logit_only]
+    assert set(advice) - set(logit) == set(DEFAULT_SPACE.configurations())
+    # no mapping and no α: one logit point per prediction loss and augmentation policy
+    assert len(logit) == 2 * 2 * (1 + 15 * 3 * 2) and {c.mapping for c in logit} == {"none"}
+    assert {c.alpha for c in logit} == {None}
+
+
+def test_the_papers_space_draws_as_before_and_the_advice_space_can_draw_logit_kd() -> None:
+    rng = random.Random(7)
+    first = [DEFAULT_SPACE.sample(rng) for _ in range(2)]  # what seed 7 drew before logit KD was an option
+    assert first == [
+        Pipeline(mapping="emd", inter_loss="mi", alpha=0.1, augment=("ca", "ra"), repeated_aug=4),
+        Pipeline(mapping="skip", inter_loss="l2", alpha=None, augment=("ca", "bt", "ra"), aug_p=0.5),
+    ]
+    rng = random.Random(0)
+    drawn = {ADVICE_SPACE.sample(rng) for _ in range(2000)}
+    assert drawn <= set(ADVICE_SPACE.configurations())
+    assert any(c.logit_only for c in drawn)

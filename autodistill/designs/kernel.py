@@ -3,7 +3,7 @@
 The kernel between two runs is ``(1 + Kc) * (1 + Kd)``: ``Kc`` a linear kernel on the
 configuration (components one-hot, knobs scaled), ``Kd`` an RBF kernel on the data set,
 teacher and student descriptors (scaled). Expanded, that is a configuration effect
-(``Kc``), a data set level (``Kd``, irrelevant to a within-data-set order) and their
+(``Kc``), a data set level (``Kd``, irrelevant to a within-setting order) and their
 product ``Kc * Kd``: a configuration's effect that varies smoothly with how alike the new
 data set is to each training data set. Its target is the within-setting rank
 (:func:`autodistill.designs.within_rank`). Exact, no iterations; a fit on the authors'

@@ -37,11 +37,11 @@ from autodistill.heldout.arms import (
     oracle_run,
     predictor_picks,
 )
-from autodistill.predictor import PredictorSettings
+from autodistill.predictor import PredictorSettings, predictor_identity
 from autodistill.ranking import budget_inputs, training_runs
 from autodistill.recommend import model_descriptors
 from autodistill.shipped import STUDY_DIR
-from autodistill.space import Pipeline
+from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.store import RunStore, record_from_row
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
@@ -145,18 +145,21 @@ def _word_counter(tasks: Callable[[str], TaskData]) -> Callable[[str], Counter[s
 
 @dataclass(frozen=True)
 class Choices:
-    """What was chosen for one data set before any of its arms ran (frozen in ``choices.json``)."""
+    """What was chosen for one data set before any of its arms ran (frozen in ``choices.json``), and by
+    which predictor (:func:`~autodistill.predictor.predictor_identity`)."""
 
     picks: tuple[Pipeline, ...]
     best: Pipeline | None
     trained_on: tuple[str, ...]
     n_runs: int
+    predictor: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "picks": [p.to_dict() for p in self.picks],
             "best_mean_rank": self.best.to_dict() if self.best else None,
             "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
+            "predictor": self.predictor,
         }
 
     @classmethod
@@ -167,6 +170,7 @@ class Choices:
             Pipeline.from_dict(best) if best else None,
             tuple(data["trained_on"]["datasets"]),
             int(data["trained_on"]["runs"]),
+            data.get("predictor", {}),  # choices frozen before predictors were recorded: made by an older one
         )
 
 
@@ -193,18 +197,26 @@ def make_choices(
     finetuned = finetune_teacher(s.teacher, task, TEACHER_SETTINGS, show_progress=False)
     teacher_d, student_d = model_descriptors(runs, s.teacher, s.student, finetuned.model_dir, task)
     described = Described(held, teacher_d, student_d, float(finetuned.dev_score))
-    configs = list(space_for(task.spec.task_type).configurations())
+    configs = list(space_for(task.spec.task_type, ADVICE_SPACE).configurations())
     inputs = budget_inputs(budget, len(task.train))
     picks = predictor_picks(runs, training, described, configs, s.k, s.predictor, inputs)
     best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
-    return Choices(tuple(picks), best, tuple(sorted(set(runs["dataset"]))), len(runs))
+    trained_on = tuple(sorted(set(runs["dataset"])))
+    return Choices(tuple(picks), best, trained_on, len(runs), predictor_identity(s.predictor))
 
 
-def frozen_choices(path: Path, key: str, make: Callable[[], Choices]) -> Choices:
-    """The choices saved under ``key`` in ``path``, else made now and saved (a rerun reuses them)."""
+def frozen_choices(
+    path: Path, key: str, predictor: dict[str, Any], make: Callable[[], Choices], on_status: Callable[[str], None]
+) -> Choices:
+    """The choices saved under ``key`` in ``path`` by this ``predictor``, else made now and saved (a rerun
+    reuses them). Choices of another predictor (an older format or other settings) are made again: the
+    picks are the predictor's, and one evaluation should score one predictor on every data set."""
     saved = json.loads(path.read_text()) if path.exists() else {}
     if key in saved:
-        return Choices.from_json(saved[key])
+        frozen = Choices.from_json(saved[key])
+        if frozen.predictor == predictor:
+            return frozen
+        on_status(f"{key}: the frozen picks came from another predictor; choosing again with this one")
     chosen = make()
     saved[key] = chosen.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -372,6 +384,7 @@ def evaluate_dataset(
     counts: Callable[[str], Counter[str]],
     show_progress: bool,
     trial_fn: TrialFn,
+    on_status: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """Hold ``name`` out: choose (or reuse the frozen choices), run every arm, return its rows."""
     version = featurizer_version(s.baseline.model)
@@ -381,8 +394,9 @@ def evaluate_dataset(
     task = tasks(name)
     budgets = s.budgets(plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn))
     chosen = frozen_choices(
-        out.parent / CHOICES_FILE, _choices_key(name, s), lambda: make_choices(task, runs, store, s, counts, budgets[0])
-    )
+        out.parent / CHOICES_FILE, _choices_key(name, s), predictor_identity(s.predictor),
+        lambda: make_choices(task, runs, store, s, counts, budgets[0]), on_status,
+    )  # fmt: skip
     arms = assemble_arms(chosen.picks, task.spec.task_type, name, s.k, s.draw_seed, chosen.best)
     planned = arm_trials(name, arms, s, budgets)
     rows = run_rows(planned, store, task, s, show_progress=show_progress, trial_fn=trial_fn)
@@ -416,8 +430,9 @@ def evaluate_heldout(
     for name in names:
         on_status(f"holding out {name}: choosing without it, then running every arm")
         rows = evaluate_dataset(
-            name, store, s, out=out, tasks=tasks, counts=counts, show_progress=show_progress, trial_fn=trial_fn
-        )
+            name, store, s, out=out, tasks=tasks, counts=counts, show_progress=show_progress, trial_fn=trial_fn,
+            on_status=on_status,
+        )  # fmt: skip
         kept = read_rows(out)
         kept = kept[kept["dataset"] != name]
         write_rows(out, [kept, pd.DataFrame(rows, columns=list(COLUMNS))])

@@ -6,7 +6,7 @@ data set's own results:
 1. the predictor's top picks are queued first (Optuna's ``enqueue_trial``), so a
    search never does worse than running them;
 2. then Optuna's TPE sampler proposes pipelines from the trials so far
-   (:mod:`autodistill.search.space`: the Distiller space, α only for MI-α);
+   (:mod:`autodistill.search.space`: the Distiller space plus logit-only KD, α only for MI-α);
 3. each trial reports its dev score after every epoch through the engine's epoch
    callback; a multi-fidelity pruner (:data:`PRUNERS`: asynchronous successive halving
    by default, or Hyperband) stops the unpromising ones, which still end as complete
@@ -48,7 +48,7 @@ from autodistill.search.study import (
     spent_seconds,
     trial_seconds,
 )
-from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
+from autodistill.space import ADVICE_SPACE, Pipeline, SearchSpace
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
@@ -96,7 +96,7 @@ def run_search(
     *,
     featurizer_version: str,
     picks: Callable[[], Sequence[Pipeline]] = lambda: (),
-    space: SearchSpace = DEFAULT_SPACE,
+    space: SearchSpace = ADVICE_SPACE,
     trial_fn: TrialFn = execute_trial,
     out: Path | None = None,
     on_status: Callable[[str], None] = lambda _text: None,

@@ -2,8 +2,9 @@
 
 A sampler that learns from this data set's own trials (TPE) asks for a point component
 by component, define-by-run, so that conditional choices stay conditional: ``alpha`` is
-asked only when the intermediate loss is MI-α, ``aug_p`` and ``repeated_aug`` only when
-a text augmentation stack is chosen. The same function serves a local study and Ray
+asked only when the intermediate loss is MI-α, ``mapping`` only when there is an
+intermediate loss (not for logit-only KD, where the space has it), ``aug_p`` and
+``repeated_aug`` only when a text augmentation stack is chosen. The same function serves a local study and Ray
 Tune's :class:`~ray.tune.search.optuna.OptunaSearch` (which accepts a define-by-run
 function). :func:`params_of` is its inverse, for enqueueing the predictor's picks.
 """
@@ -15,7 +16,15 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import BaseTrial
 
-from autodistill.space import DEFAULT_AUG_P, DEFAULT_REPEATED_AUG, STACK_SEP, Pipeline, SearchSpace, augment_of
+from autodistill.space import (
+    DEFAULT_AUG_P,
+    DEFAULT_REPEATED_AUG,
+    LOGIT_ONLY,
+    STACK_SEP,
+    Pipeline,
+    SearchSpace,
+    augment_of,
+)
 
 #: The ``stack`` choice of a point without text augmentation.
 NO_STACK = "none"
@@ -24,7 +33,7 @@ NO_STACK = "none"
 def choices(space: SearchSpace) -> dict[str, tuple[Any, ...]]:
     """Every parameter's choices, as the sampler sees them (a stack is one choice: ``"ra>ca"``)."""
     return {
-        "inter_loss": space.inter_losses,
+        "inter_loss": tuple(dict.fromkeys(loss for loss, _ in space.inter_choices())),
         "alpha": space.alphas,
         "mapping": space.mappings,
         "pred_loss": space.pred_losses,
@@ -49,7 +58,8 @@ def suggest_pipeline(trial: BaseTrial, space: SearchSpace) -> Pipeline:
 
     loss = ask("inter_loss")
     alpha = ask("alpha") if loss == "mi" else None
-    mapping, pred_loss, stack, mixup = ask("mapping"), ask("pred_loss"), ask("stack"), ask("mixup")
+    mapping = LOGIT_ONLY if loss == LOGIT_ONLY else ask("mapping")
+    pred_loss, stack, mixup = ask("pred_loss"), ask("stack"), ask("mixup")
     text = () if stack == NO_STACK else tuple(stack.split(STACK_SEP))
     return Pipeline(
         mapping=mapping,
@@ -66,11 +76,12 @@ def params_of(pipeline: Pipeline) -> dict[str, Any]:
     """The parameters :func:`suggest_pipeline` turns into ``pipeline`` (those it would ask for)."""
     params: dict[str, Any] = {
         "inter_loss": pipeline.inter_loss,
-        "mapping": pipeline.mapping,
         "pred_loss": pipeline.pred_loss,
         "stack": pipeline.stack or NO_STACK,
         "mixup": pipeline.mixup,
     }
+    if not pipeline.logit_only:
+        params["mapping"] = pipeline.mapping
     if pipeline.alpha is not None:
         params["alpha"] = pipeline.alpha
     if pipeline.text_augment:
