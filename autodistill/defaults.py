@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from autodistill.space import LOGIT_ONLY, Pipeline
+from autodistill.space import Pipeline, logit_kd
 from engine import choices_error
 
 FIXED_DEFAULTS: dict[str, Pipeline] = {
-    "logit": Pipeline(mapping=LOGIT_ONLY, inter_loss=LOGIT_ONLY, alpha=None, pred_loss="ce"),
+    "logit": logit_kd("ce"),
     "tinybert": Pipeline(mapping="skip", inter_loss="mse", alpha=None, pred_loss="ce"),
     "mi-alpha": Pipeline(mapping="skip", inter_loss="mi", alpha=0.711, pred_loss="ce"),
 }

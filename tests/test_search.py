@@ -10,7 +10,7 @@ from conftest import toy_frame
 
 from autodistill.bridge import make_budget
 from autodistill.search import SearchRequest, params_of, run_search
-from autodistill.space import Pipeline, SearchSpace
+from autodistill.space import Pipeline, SearchSpace, logit_kd
 from autodistill.store import RunStore
 from autodistill.sweep import Outcome, Trial
 from engine import AutodistillError, EpochCallback, RunResult, TaskData, TaskSpec, TaskType, paths
@@ -185,9 +185,9 @@ def test_a_repeated_pipeline_spends_no_trial_and_a_converged_sampler_stops(tmp_p
     assert "the sampler proposed 10 pipelines in a row it had run" in " ".join(report.notes)
 
 
-def test_logit_kd_is_a_point_the_sampler_can_be_given_and_asks_no_mapping_for(tmp_path: Path) -> None:
-    logit = Pipeline(mapping="none", inter_loss="none", alpha=None, pred_loss="ce")
-    assert "mapping" not in params_of(logit)
+def test_logit_kd_is_a_point_the_sampler_can_be_given_and_asks_only_its_prediction_loss_for(tmp_path: Path) -> None:
+    logit = logit_kd("ce")
+    assert params_of(logit) == {"inter_loss": "none", "pred_loss": "ce"}
     with RunStore(tmp_path / "runs.sqlite") as store:
         report = _search(store, tmp_path, picks=[logit, MI], trials=3, pruner="none")
     first = report.trials[0]

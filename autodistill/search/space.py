@@ -2,9 +2,9 @@
 
 A sampler that learns from this data set's own trials (TPE) asks for a point component
 by component, define-by-run, so that conditional choices stay conditional: ``alpha`` is
-asked only when the intermediate loss is MI-α, ``mapping`` only when there is an
-intermediate loss (not for logit-only KD, where the space has it), ``aug_p`` and
-``repeated_aug`` only when a text augmentation stack is chosen. The same function serves a local study and Ray
+asked only when the intermediate loss is MI-α, ``aug_p`` and ``repeated_aug`` only when a
+text augmentation stack is chosen, and logit-only KD (where the space has it) asks for its
+prediction loss alone. The same function serves a local study and Ray
 Tune's :class:`~ray.tune.search.optuna.OptunaSearch` (which accepts a define-by-run
 function). :func:`params_of` is its inverse, for enqueueing the predictor's picks.
 """
@@ -24,6 +24,7 @@ from autodistill.space import (
     Pipeline,
     SearchSpace,
     augment_of,
+    logit_kd,
 )
 
 #: The ``stack`` choice of a point without text augmentation.
@@ -57,9 +58,10 @@ def suggest_pipeline(trial: BaseTrial, space: SearchSpace) -> Pipeline:
         return trial.suggest_categorical(name, list(options[name]))
 
     loss = ask("inter_loss")
+    if loss == LOGIT_ONLY:
+        return logit_kd(ask("pred_loss"))
     alpha = ask("alpha") if loss == "mi" else None
-    mapping = LOGIT_ONLY if loss == LOGIT_ONLY else ask("mapping")
-    pred_loss, stack, mixup = ask("pred_loss"), ask("stack"), ask("mixup")
+    mapping, pred_loss, stack, mixup = ask("mapping"), ask("pred_loss"), ask("stack"), ask("mixup")
     text = () if stack == NO_STACK else tuple(stack.split(STACK_SEP))
     return Pipeline(
         mapping=mapping,
@@ -74,14 +76,15 @@ def suggest_pipeline(trial: BaseTrial, space: SearchSpace) -> Pipeline:
 
 def params_of(pipeline: Pipeline) -> dict[str, Any]:
     """The parameters :func:`suggest_pipeline` turns into ``pipeline`` (those it would ask for)."""
+    if pipeline.logit_only:
+        return {"inter_loss": pipeline.inter_loss, "pred_loss": pipeline.pred_loss}
     params: dict[str, Any] = {
         "inter_loss": pipeline.inter_loss,
+        "mapping": pipeline.mapping,
         "pred_loss": pipeline.pred_loss,
         "stack": pipeline.stack or NO_STACK,
         "mixup": pipeline.mixup,
     }
-    if not pipeline.logit_only:
-        params["mapping"] = pipeline.mapping
     if pipeline.alpha is not None:
         params["alpha"] = pipeline.alpha
     if pipeline.text_augment:
