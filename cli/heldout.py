@@ -79,5 +79,7 @@ def show(summary: HeldoutSummary) -> None:
     render.console.print(render.frame_table(summary.overall, "over data sets"))
     if not summary.comparisons.empty:
         render.console.print(render.frame_table(summary.comparisons, "picks against each arm"))
+    if not summary.top_comparisons.empty:
+        render.console.print(render.frame_table(summary.top_comparisons, "the top pick alone against each arm"))
     if not summary.losses.empty:
         render.console.print(render.frame_table(summary.losses, "where the picks lose"))

@@ -227,6 +227,8 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
     runs = rows[rows["arm"] != "oracle"]
     assert set(runs["seed"]) == {42, 43} and runs["test_ratio"].notna().all() and runs["run_id"].notna().all()
     assert (runs.loc[runs["arm"] == "baseline", "config"] == "no-KD").all()
+    assert sorted(runs.loc[runs["arm"] == "pick", "rank"].unique()) == [1, 2]  # the predictor's order
+    assert runs.loc[runs["arm"] != "pick", "rank"].isna().all()
     oracle = rows[rows["arm"] == "oracle"]
     assert oracle["seed"].isna().all() and oracle["test_ratio"].isna().all() and oracle["dev_ratio"].notna().all()
     choices = json.loads((out.parent / protocol.CHOICES_FILE).read_text())
@@ -355,6 +357,23 @@ def test_the_summary_of_a_synthetic_frame() -> None:
     goals = summary.targets.set_index("picks won")
     assert list(goals.index) == ["2/3", "1/3"] and list(goals["met"]) == ["no", "no"]  # 67% < 75%; 33% < 60%
     assert "default:logit" in goals.loc["1/3", "target"]
+
+
+def test_the_top_pick_alone_is_an_arm_beside_the_mean_of_the_picks(tmp_path: Path) -> None:
+    rows = _synthetic()
+    picks = rows["arm"] == "pick"
+    rows["rank"] = pd.Series(pd.NA, index=rows.index, dtype="Int64")
+    rows.loc[picks, "rank"] = [1, 2] * (int(picks.sum()) // 2)  # per seed: the lower configuration ranked first
+    summary = summarize(rows)
+    assert summary.per_dataset.loc["a", "pick:1"] == pytest.approx(0.89)  # 0.9 - 0.01, over both seeds
+    assert summary.overall.set_index("arm")["mean"]["pick:1"] == pytest.approx((0.89 + 0.79 + 0.59) / 3)
+    top = summary.top_comparisons.set_index("against")
+    assert top.loc["random", "wins"] == 2 and "pick" not in top.index and "pick:1" not in summary.comparisons.index
+    assert "pick:1" not in set(summary.losses["arm"]) and "The top pick alone" in markdown(summary)
+    old = tmp_path / "old.csv"  # a results file written before picks were ranked
+    _synthetic().reindex(columns=[c for c in protocol.COLUMNS if c != "rank"]).to_csv(old, index=False)
+    unranked = summarize(protocol.read_rows(old))
+    assert "pick:1" not in unranked.per_dataset and unranked.top_comparisons.empty
 
 
 def test_a_target_is_met_only_with_its_win_rate_and_its_p_value() -> None:

@@ -54,6 +54,7 @@ class ArmConfig:
 
     arm: str
     config: Pipeline | None
+    rank: int | None = None  # a pick's place in the predictor's order (1 = its top pick)
 
 
 # -- the predictor's view, without the held-out data set ------------------------------------------------
@@ -208,7 +209,7 @@ def assemble_arms(
     """Every configuration run on one held-out data set, with its arm: the picks, ``k`` random
     points, the fixed defaults (plus ``best-mean-rank`` when the store has one) and the no-KD baseline."""
     regression = TaskType(task_type) is TaskType.REGRESSION
-    arms = [ArmConfig("pick", c) for c in picks]
+    arms = [ArmConfig("pick", c, rank) for rank, c in enumerate(picks, start=1)]
     arms += [ArmConfig("random", c) for c in random_configs(task_type, dataset, k, seed)]
     arms += [ArmConfig(f"default:{name}", fixed_default(name, regression=regression)) for name in FIXED_DEFAULTS]
     if best is not None:

@@ -50,13 +50,14 @@ from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, c
 
 DEFAULT_OUT = paths.META_DATA / "heldout" / "results.csv"
 CHOICES_FILE = "choices.json"
-#: One row per run; ``seed`` is empty for the oracle (a stored run, not one of ours).
+#: One row per run; ``seed`` is empty for the oracle (a stored run, not one of ours), ``rank`` for
+#: every arm but the picks (1 = the predictor's top pick).
 COLUMNS = (
-    "dataset", "arm", "seed", "student", "fidelity", "config", "test_ratio", "dev_ratio",
+    "dataset", "arm", "rank", "seed", "student", "fidelity", "config", "test_ratio", "dev_ratio",
     "wall_seconds", "run_id", "trial_id", "error", "config_json",
 )  # fmt: skip
 #: Ids stay text (``"12e4..."`` is no number); the oracle's empty seed keeps the others integers.
-DTYPES = {"run_id": "string", "trial_id": "string", "seed": "Int64"}
+DTYPES = {"run_id": "string", "trial_id": "string", "seed": "Int64", "rank": "Int64"}
 #: The store's column holding a run's test ratio, where it has one (the oracle's row reads it).
 STORE_TEST_COLUMN = "test_ratio"
 
@@ -246,7 +247,8 @@ def arm_trials(
 
 def _row(dataset: str, arm: ArmConfig, seed: int | None, student: str, **values: Any) -> dict[str, Any]:
     config = json.dumps(arm.config.to_dict(), sort_keys=True) if arm.config else ""
-    base = {"dataset": dataset, "arm": arm.arm, "seed": seed, "student": student, "config": describe(arm.config)}
+    base = {"dataset": dataset, "arm": arm.arm, "rank": arm.rank, "seed": seed, "student": student,
+            "config": describe(arm.config)}  # fmt: skip
     return {**dict.fromkeys(COLUMNS), **base, "config_json": config, **values}
 
 
@@ -326,7 +328,10 @@ def read_rows(path: Path) -> pd.DataFrame:
     """The results file as written (an empty frame of :data:`COLUMNS` when there is none yet)."""
     if not path.exists():
         return pd.DataFrame(columns=list(COLUMNS)).astype(DTYPES)
-    return pd.read_csv(path, dtype=DTYPES)
+    rows = pd.read_csv(path, dtype=DTYPES)
+    if "rank" not in rows:  # written before picks were ranked: those rows say nothing of the order
+        rows.insert(COLUMNS.index("rank"), "rank", pd.Series(pd.NA, index=rows.index, dtype="Int64"))
+    return rows
 
 
 def made_here(rows: pd.DataFrame, s: HeldoutSettings) -> set[str]:

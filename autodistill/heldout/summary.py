@@ -27,11 +27,25 @@ from autodistill.heldout.protocol import read_rows
 
 SCORE = "test_ratio"
 PICK = "pick"
+#: The predictor's top pick alone, beside the mean of its top k: what a user who runs only
+#: ``recommend``'s first pick gets. Its rows are the picks' rows of rank 1.
+TOP_PICK = "pick:1"
+
+
+def with_top_pick(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` and, again under the arm :data:`TOP_PICK`, the picks of rank 1 (none where the rows
+    predate ranked picks)."""
+    if "rank" not in rows:
+        return rows
+    top = rows[(rows["arm"] == PICK) & (rows["rank"] == 1)].assign(arm=TOP_PICK)
+    return pd.concat([rows, top], ignore_index=True) if not top.empty else rows
 
 
 def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
     """Per (data set, arm): mean score over seeds of the per-seed means, its standard deviation across
-    seeds (NaN with one seed) and the number of finished runs. The oracle is left out."""
+    seeds (NaN with one seed) and the number of finished runs. The oracle is left out; the top pick
+    is an arm of its own (:data:`TOP_PICK`)."""
+    rows = with_top_pick(rows)
     done = rows[(rows["arm"] != "oracle") & rows[score].notna()]
     per_seed = done.groupby(["dataset", "arm", "seed"], as_index=False)[score].mean()
     grouped = per_seed.groupby(["dataset", "arm"])[score]
@@ -45,7 +59,7 @@ def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
 
 def arm_order(arms: Sequence[str]) -> list[str]:
     """The order arms are shown in: the picks, random, the defaults, the no-KD baseline."""
-    order = [PICK, "random", *sorted(a for a in arms if a.startswith("default:")), "baseline"]
+    order = [PICK, TOP_PICK, "random", *sorted(a for a in arms if a.startswith("default:")), "baseline"]
     return [a for a in order if a in set(arms)]
 
 
@@ -55,13 +69,13 @@ def wide(means: pd.DataFrame) -> pd.DataFrame:
     return table[arm_order(list(table.columns))]
 
 
-def compare(table: pd.DataFrame, other: str) -> dict[str, object]:
-    """``pick`` against ``other`` over the data sets both have: wins, losses, win rate, mean
+def compare(table: pd.DataFrame, other: str, arm: str = PICK) -> dict[str, object]:
+    """``arm`` (the picks) against ``other`` over the data sets both have: wins, losses, win rate, mean
     difference and the Wilcoxon signed-rank p-value (NaN below two differing pairs)."""
-    pairs = table[[PICK, other]].dropna()
-    diff = pairs[PICK] - pairs[other]
+    pairs = table[[arm, other]].dropna()
+    diff = pairs[arm] - pairs[other]
     nonzero = diff[diff != 0]
-    p = float(stats.wilcoxon(pairs[PICK], pairs[other]).pvalue) if len(nonzero) >= 2 else math.nan
+    p = float(stats.wilcoxon(pairs[arm], pairs[other]).pvalue) if len(nonzero) >= 2 else math.nan
     return {
         "against": other,
         "datasets": len(pairs),
@@ -76,7 +90,7 @@ def compare(table: pd.DataFrame, other: str) -> dict[str, object]:
 
 def losses(table: pd.DataFrame) -> pd.DataFrame:
     """Every (data set, arm) whose mean beats the picks', largest gap first: where the picks lose."""
-    others = [c for c in table.columns if c != PICK]
+    others = [c for c in table.columns if c not in (PICK, TOP_PICK)]
     long = table.reset_index().melt(id_vars=["dataset", PICK], value_vars=others, var_name="arm", value_name="ratio")
     long["gap"] = long["ratio"] - long[PICK]
     lost = long[long["gap"] > 0].sort_values("gap", ascending=False, kind="stable")
@@ -94,10 +108,11 @@ def best_default(table: pd.DataFrame) -> str | None:
     return max(defaults, key=lambda c: (table[c].mean(), c)) if defaults else None
 
 
-def comparisons(table: pd.DataFrame) -> pd.DataFrame:
-    """The picks against random and each default (not the baseline), one :func:`compare` row per arm."""
-    others = [c for c in table.columns if c not in (PICK, "baseline")] if PICK in table else []
-    return pd.DataFrame([compare(table, other) for other in others])
+def comparisons(table: pd.DataFrame, arm: str = PICK) -> pd.DataFrame:
+    """``arm`` (the picks, or the top pick alone) against random and each default (not the baseline),
+    one :func:`compare` row per arm."""
+    others = [c for c in table.columns if c not in (PICK, TOP_PICK, "baseline")] if arm in table else []
+    return pd.DataFrame([compare(table, other, arm) for other in others])
 
 
 def targets(compared: pd.DataFrame, best: str | None) -> pd.DataFrame:
@@ -136,6 +151,7 @@ class HeldoutSummary:
     seed_sd: pd.DataFrame  # data set x arm standard deviation across seeds
     overall: pd.DataFrame  # arm, mean over data sets of the per-data-set means, data sets
     comparisons: pd.DataFrame  # the picks against random and each default, one row per arm
+    top_comparisons: pd.DataFrame  # the same for the top pick alone (empty before picks were ranked)
     losses: pd.DataFrame
     targets: pd.DataFrame  # issue 15's two held-out targets, measured (:func:`targets`)
 
@@ -151,7 +167,8 @@ def summarize(rows: pd.DataFrame) -> HeldoutSummary:
     compared = comparisons(table)
     lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
     goals = targets(compared, best_default(table))
-    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, compared, lost, goals)
+    top = comparisons(table, TOP_PICK)
+    return HeldoutSummary(means, table.join(oracle(rows)), sd, overall, compared, top, lost, goals)
 
 
 def _cell(value: object) -> str:
@@ -185,6 +202,10 @@ def markdown(
         _md_table(summary.overall),
         "The picks against each arm (Wilcoxon signed-rank on the per-data-set means, two-sided):",
         _md_table(summary.comparisons) if not summary.comparisons.empty else "No comparison: no picks ran.",
+        "The top pick alone (`pick:1`, what running only `recommend`'s first pick gives) against each arm:",
+        _md_table(summary.top_comparisons)
+        if not summary.top_comparisons.empty
+        else "No comparison: these picks were run before their order was recorded.",
         "Issue 15's targets (the best fixed default is the one with the highest mean here, chosen on these results):",
         _md_table(summary.targets) if not summary.targets.empty else "No targets: no picks ran.",
         "Where the picks lose:",
