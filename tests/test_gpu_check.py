@@ -25,7 +25,8 @@ def test_cpu_smoke_runs_what_needs_no_gpu_and_skips_the_rest_saying_so(tmp_path,
         assert checks[name] == {"status": "skipped", "reason": gpu_check.CUDA_ONLY}
     assert checks["matrix"]["status"] == "ok" and list(checks["matrix"]["pieces"]) == ["mse-skip (classification)"]
     cache = checks["cache"]["pieces"]["classification"]["result"]
-    assert cache["max_abs_diff"] == 0.0 and cache["load_s"] < cache["build_s"]
+    # the cache was filled in other batches (other padding), so float sums may differ in the last bits
+    assert cache["max_abs_diff"] < 1e-5 and cache["load_s"] < cache["build_s"]
     launched = checks["launch"]["pieces"]["classification"]
     assert launched["status"] == "ok" and launched["result"]["num_processes"] == 1
     assert not (tmp_path / "results").exists()

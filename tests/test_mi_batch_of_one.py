@@ -9,7 +9,6 @@ process and with two (DDP over gloo, as ``tests/test_distributed.py`` launches i
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -51,7 +50,7 @@ def test_one_process_trains_through_a_last_batch_of_one(toy_task, mapping, monke
 
 _SCRIPT = textwrap.dedent(
     """
-    import sys, torch
+    import os, sys, torch
     sys.path.insert(0, {tests!r})
     from conftest import toy_frame
     import engine.pipelines.run as engine_run
@@ -68,7 +67,9 @@ _SCRIPT = textwrap.dedent(
     config = parse_config({{"dataset": "toy", "student": "tiny", "mapping": "skip", "inter_loss": "mi",
                            "train": train}})
     result = engine_run.run(config, task=task, show_progress=False)
-    print(f"DONE {{len(result.history)}} {{result.student_score:.6f}}", flush=True)
+    # one file per process: two processes printing to one pipe can interleave their lines
+    with open(os.path.join({out!r}, "done-" + os.environ["RANK"]), "w") as handle:
+        handle.write(f"{{len(result.history)}} {{result.student_score:.6f}}")
     """
 )
 
@@ -81,11 +82,11 @@ def _free_port() -> int:
 
 def test_two_processes_train_through_a_last_batch_of_one(tmp_path):
     script = tmp_path / "mi_one.py"
-    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
     env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
     command += ["--master_port", str(_free_port()), str(script)]
     out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    done = re.findall(r"^DONE (\d+) (\S+)$", out.stdout, re.M)
-    assert len(done) == 2 and done[0] == done[1] and done[0][0] == "2", out.stdout  # both epochs, same student
+    done = [(tmp_path / f"done-{rank}").read_text().split() for rank in (0, 1)]
+    assert done[0] == done[1] and done[0][0] == "2", done  # both epochs, same student
