@@ -117,6 +117,11 @@ def test_a_search_resumes_and_refuses_another_data_set_or_student(tmp_path: Path
         ):
             with pytest.raises(AutodistillError, match=message):
                 _search(store, tmp_path, study="mine", **changes)
+        with pytest.raises(AutodistillError, match="made for another search space"):  # e.g. an older release's
+            run_search(
+                SearchRequest(dataset="toy-a", student="tiny", budget=BUDGET, trials=2, study="mine"), TASK, store,
+                featurizer_version=VERSION, picks=_never, trial_fn=fake_trial, space=SearchSpace(),
+            )  # fmt: skip
 
 
 def test_a_time_budget_too_small_for_one_trial_says_the_minimum(tmp_path: Path) -> None:

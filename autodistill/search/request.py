@@ -7,14 +7,15 @@ backends run, the sweep's own (:class:`autodistill.sweep.Trial`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import optuna
 
 from autodistill.bridge import engine_config
 from autodistill.search.study import SearchKey
-from autodistill.space import Pipeline
+from autodistill.space import Pipeline, SearchSpace
 from autodistill.sweep import Trial as SweepTrial
 from engine import DEFAULT_TEACHER, AutodistillError, TrainSettings, choices_error
 
@@ -62,12 +63,14 @@ class SearchRequest:
             )
 
 
-def search_key(request: SearchRequest) -> SearchKey:
-    """The key a study is made for; the budget as the engine will run it (the student's defaults filled in)."""
+def search_key(request: SearchRequest, space: SearchSpace) -> SearchKey:
+    """The key a study is made for; the budget as the engine will run it (the student's defaults filled in),
+    the space as its study will store it (JSON lists for tuples), so that a resume compares like with like."""
     probe = engine_config(
         Pipeline(), request.dataset, teacher=request.teacher, student=request.student, budget=request.budget
     )
-    return SearchKey(request.dataset, request.student, request.teacher, probe.train.model_dump(mode="json"))
+    budget = probe.train.model_dump(mode="json")
+    return SearchKey(request.dataset, request.student, request.teacher, budget, json.loads(json.dumps(asdict(space))))
 
 
 def make_trial(request: SearchRequest, pipeline: Pipeline) -> SweepTrial:

@@ -104,7 +104,7 @@ def run_search(
     """Search ``request`` on ``task``; ``picks`` is asked only when the study is new (the predictor is costly)."""
     request.check()
     space = space_for(task.spec.task_type, space)
-    key = search_key(request)
+    key = search_key(request, space)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate/group TPE
         sampler = optuna.samplers.TPESampler(seed=request.seed, multivariate=True, group=True, n_startup_trials=5)
@@ -164,7 +164,7 @@ def _run_local(
     on_status: Callable[[str], None],
 ) -> int:
     """Ask, run through the engine with the pruner listening, record, tell; until the budget is spent."""
-    key, ran = search_key(request), 0
+    key, ran = search_key(request, space), 0
     while _room_for_another(study, request, store, key):
         trial = study.ask()
         pipeline = suggest_pipeline(trial, space)

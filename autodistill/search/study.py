@@ -2,9 +2,11 @@
 
 Each search keeps its study in the autodistill home (``<home>/search/<name>.journal``,
 Optuna's journal file storage: plain appends, safe to kill), named by default after
-the data set, the student and the per-trial budget, so that rerunning the same command
-resumes it. The study records what it was made for; resuming it for another data set,
-student, teacher or budget is refused in one line that says which.
+the data set, the student, the per-trial budget and the search space, so that rerunning
+the same command resumes it. The study records what it was made for; resuming it for
+another data set, student, teacher, budget or search space (one an older autodistill
+searched) is refused in one line that says which, before Optuna meets a parameter whose
+choices changed.
 
 A trial counts against the budget once it has an outcome (completed, pruned, or failed
 in the engine) and runs a pipeline the study has not run before; a trial left running by
@@ -41,6 +43,7 @@ class SearchKey:
     student: str
     teacher: str
     budget: dict[str, Any]  # the engine's training settings of every trial
+    space: dict[str, Any]  # the search space's fields, as JSON reads them back
 
     def default_name(self) -> str:
         digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
@@ -78,6 +81,11 @@ def _refuse_another(name: str, made_for: dict[str, Any], asked: dict[str, Any]) 
                 f"search study {name!r} was made for {what} {made_for[field]!r}, not {asked[field]!r}; "
                 "leave out --study to start a search of its own"
             )
+    if made_for.get("space") != asked["space"]:  # studies made before the key had a space searched another
+        raise AutodistillError(
+            f"search study {name!r} was made for another search space than this autodistill's; "
+            "leave out --study to start a search of its own"
+        )
 
 
 def _close_interrupted(study: optuna.Study) -> None:
