@@ -26,7 +26,7 @@ from engine.training.schedule import shard
 
 _SCRIPT = textwrap.dedent(
     """
-    import json, sys, torch
+    import json, os, sys, torch
     sys.path.insert(0, {tests!r})
     from conftest import toy_frame
     import engine.pipelines.run as engine_run
@@ -36,6 +36,9 @@ _SCRIPT = textwrap.dedent(
     from engine.data.schema import TaskData, TaskSpec, TaskType
 
     torch.set_num_threads(1)
+    # one file per process: print() writes a line and its newline apart, so two processes
+    # sharing one pipe can interleave their lines
+    LOG = open(os.path.join({out!r}, "rank-" + os.environ["RANK"]), "w", buffering=1)
     engine_run.TEACHER_SETTINGS = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
     fit = trainer.Trainer.fit
     def checked_fit(self):
@@ -43,8 +46,7 @@ _SCRIPT = textwrap.dedent(
         weights = lambda modules: sum(float(p.double().sum()) for m in modules for p in m.parameters())
         student = weights([self.accelerator.unwrap_model(self.student)])
         extras = weights(self.objective.trainable_modules())
-        rank = self.accelerator.process_index
-        print(f"FIT {{rank}} {{self.description}}: {{student:.8f}} {{extras:.8f}}", flush=True)
+        LOG.write(f"FIT {{self.description}}: {{student:.8f}} {{extras:.8f}}\\n")
         return out
     trainer.Trainer.fit = checked_fit
 
@@ -59,10 +61,9 @@ _SCRIPT = textwrap.dedent(
     team = parse_config({{"dataset": "toy", "student": "tiny", "train": team_train, "team": {{
         "teachers": ["minilm-l6", "minilm-l6:layers=0,1"], "mode": "learned", "drop_m": 1, "candidates": 3}}}})
     learned = engine_run.run(team, task=task, show_progress=False).team
-    # one write per line (an f-string), so the two processes' lines cannot interleave
-    print(f"THETA {{learned['theta']}}", flush=True)
+    LOG.write(f"THETA {{learned['theta']}}\\n")
     keys = ("steps", "phase1_steps", "selected_theta", "dropped", "candidates")
-    print(f"TEAM {{json.dumps({{k: learned[k] for k in keys}})}}", flush=True)
+    LOG.write(f"TEAM {{json.dumps({{k: learned[k] for k in keys}})}}\\n")
     """
 )
 
@@ -83,7 +84,7 @@ def _free_port() -> int:
 
 def test_two_processes_keep_every_trained_weight_in_step(tmp_path):
     script = tmp_path / "ddp.py"
-    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent)))
+    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path)))
     env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable,
@@ -97,19 +98,18 @@ def test_two_processes_keep_every_trained_weight_in_step(tmp_path):
     out = subprocess.run([*command, str(script)], capture_output=True, text=True, env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
 
-    fits: dict[str, list[tuple[str, str]]] = {"0": [], "1": []}  # per rank, in order
-    for rank, what, weights in re.findall(r"^FIT (\d) (.+): (.+)$", out.stdout, re.M):
-        fits[rank].append((what, weights))
-    whats = [what for what, _ in fits["0"]]
+    logs = [(tmp_path / f"rank-{rank}").read_text() for rank in (0, 1)]
+    fits = [re.findall(r"^FIT (.+): (.+)$", log, re.M) for log in logs]  # per rank, in order
+    whats = [what for what, _ in fits[0]]
     # teacher, KD student, then the team: a second teacher and its student
-    assert len(whats) == 4 and whats[:2] == ["fine-tuning minilm-l6 on toy", "distill tiny on toy"], out.stdout
-    assert fits["0"] == fits["1"], "the processes' weights differ"
+    assert len(whats) == 4 and whats[:2] == ["fine-tuning minilm-l6 on toy", "distill tiny on toy"], logs[0]
+    assert fits[0] == fits[1], "the processes' weights differ"
 
-    thetas = re.findall(r"^THETA (.+)$", out.stdout, re.M)
-    assert len(thetas) == 2 and thetas[0] == thetas[1], out.stdout
-    reports = re.findall(r"^TEAM (.+)$", out.stdout, re.M)
-    assert len(reports) == 2 and reports[0] == reports[1], out.stdout
-    learned = json.loads(reports[0])
+    thetas = [re.findall(r"^THETA (.+)$", log, re.M) for log in logs]
+    assert len(thetas[0]) == 1 and thetas[0] == thetas[1], logs
+    reports = [re.findall(r"^TEAM (.+)$", log, re.M) for log in logs]
+    assert len(reports[0]) == 1 and reports[0] == reports[1], logs
+    learned = json.loads(reports[0][0])
     # Algorithm 1 with N from the trainer's schedule: selection before call ⌈N/2⌉ = 3, three candidates
     assert learned["selected_theta"] is not None and len(learned["dropped"]) == 1, learned
     assert [c["step"] for c in learned["candidates"]] == [4, 5, 6], learned
