@@ -120,7 +120,7 @@ def run_search(
     else:
         for rank, pipeline in enumerate(first, start=1):
             study.enqueue_trial(params_of(pipeline), user_attrs={"pick": rank})
-        ran = _run_local(study, request, space, task, store, featurizer_version, trial_fn, on_status)
+        ran = _run_local(study, request, key, space, task, store, featurizer_version, trial_fn, on_status)
     return _report(study, request, space, ran, out)
 
 
@@ -156,6 +156,7 @@ def _room_for_another(study: optuna.Study, request: SearchRequest, store: RunSto
 def _run_local(
     study: optuna.Study,
     request: SearchRequest,
+    key: SearchKey,
     space: SearchSpace,
     task: TaskData,
     store: RunStore,
@@ -164,7 +165,7 @@ def _run_local(
     on_status: Callable[[str], None],
 ) -> int:
     """Ask, run through the engine with the pruner listening, record, tell; until the budget is spent."""
-    key, ran = search_key(request, space), 0
+    ran = 0
     while _room_for_another(study, request, store, key):
         trial = study.ask()
         pipeline = suggest_pipeline(trial, space)
