@@ -354,6 +354,9 @@ def test_the_summary_of_a_synthetic_frame() -> None:
     ]  # fmt: skip
     text = markdown(summary)
     assert "| random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
+    assert "Standard deviation across seeds" in text and "One seed per arm" not in text
+    one_seed = markdown(summarize(_synthetic().query("seed != 1")))
+    assert "One seed per arm" in one_seed and "Standard deviation across seeds" not in one_seed
     goals = summary.targets.set_index("picks won")
     assert list(goals.index) == ["2/3", "1/3"] and list(goals["met"]) == ["no", "no"]  # 67% < 75%; 33% < 60%
     assert "default:logit" in goals.loc["1/3", "target"]

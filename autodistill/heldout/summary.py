@@ -184,6 +184,16 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
+def _seed_spread(seed_sd: pd.DataFrame) -> str:
+    """The spread table, or one line where every arm ran one seed (a table of dashes says nothing)."""
+    if seed_sd.isna().all().all():
+        return (
+            "One seed per arm, so no spread across seeds here: read the differences beside the study's "
+            "noise floor at this budget (the seed std of repeated runs per data set, on the study page)."
+        )
+    return "Standard deviation across seeds (the noise beside each difference):\n\n" + _md_table(seed_sd.reset_index())
+
+
 def markdown(
     summary: HeldoutSummary, *, heading: str = "## Held-out evaluation: picks against random and defaults"
 ) -> str:
@@ -196,8 +206,7 @@ def markdown(
         "seeds. Cells: mean test ratio (student / teacher on the test split) over seeds; the oracle is the "
         "study's best stored run there, at the study's budget.",
         _md_table(per),
-        "Standard deviation across seeds (the noise beside each difference):",
-        _md_table(summary.seed_sd.reset_index()),
+        _seed_spread(summary.seed_sd),
         "Over data sets (mean of the per-data-set means):",
         _md_table(summary.overall),
         "The picks against each arm (Wilcoxon signed-rank on the per-data-set means, two-sided):",
