@@ -355,6 +355,7 @@ def test_the_summary_of_a_synthetic_frame() -> None:
     text = markdown(summary)
     assert "| random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
     assert "Standard deviation across seeds" in text and "One seed per arm" not in text
+    assert "Every arm scored the same" not in text
     one_seed = markdown(summarize(_synthetic().query("seed != 1")))
     assert "One seed per arm" in one_seed and "Standard deviation across seeds" not in one_seed
     goals = summary.targets.set_index("picks won")
@@ -443,3 +444,13 @@ def test_the_oracle_row_names_the_fidelity_of_its_run(store: RunStore) -> None:
     first = runs.iloc[0]
     row = protocol.oracle_row(runs, first["dataset"], first["student_name"])
     assert row is not None and row["arm"] == "oracle" and row["fidelity"] == "realistic"
+
+
+def test_a_data_set_where_every_arm_scored_the_same_is_named_as_a_tie() -> None:
+    rows = _synthetic()
+    flat = rows["dataset"] == "b"
+    rows.loc[flat & (rows["arm"] != "oracle"), "test_ratio"] = 0.9  # say, the majority class whatever the pipeline
+    summary = summarize(rows)
+    assert summary.comparisons.set_index("against").loc["random", "ties"] == 1
+    text = markdown(summary)
+    assert "Every arm scored the same on b:" in text

@@ -97,6 +97,14 @@ def losses(table: pd.DataFrame) -> pd.DataFrame:
     return lost.rename(columns={PICK: "pick"})[["dataset", "arm", "ratio", "pick", "gap"]].reset_index(drop=True)
 
 
+def all_tied(table: pd.DataFrame) -> list[str]:
+    """Data sets where every arm that ran has the same mean: whatever the pipeline, the student learned
+    the same answer (say, the majority class), so they count as ties and say nothing about the arms."""
+    arms = table[[c for c in table.columns if c != TOP_PICK]]
+    ran = arms.notna().sum(axis=1) > 1
+    return [str(d) for d in arms.index[ran & (arms.nunique(axis=1) == 1)]]
+
+
 #: Issue 15's held-out targets: the picks' win rate over data sets (and the paired p-value for random).
 RANDOM_TARGET, RANDOM_P, DEFAULT_TARGET = 0.75, 0.05, 0.60
 
@@ -184,6 +192,17 @@ def _md_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
+def _tied_note(per_dataset: pd.DataFrame) -> list[str]:
+    arms = per_dataset[[c for c in per_dataset.columns if not c.startswith("oracle_")]]
+    tied = all_tied(arms)
+    if not tied:
+        return []
+    return [
+        f"Every arm scored the same on {', '.join(tied)}: the student learned the same answer whatever the "
+        "pipeline, so these data sets are ties in every comparison below and say nothing about the arms."
+    ]
+
+
 def _seed_spread(seed_sd: pd.DataFrame) -> str:
     """The spread table, or one line where every arm ran one seed (a table of dashes says nothing)."""
     if seed_sd.isna().all().all():
@@ -206,6 +225,7 @@ def markdown(
         "seeds. Cells: mean test ratio (student / teacher on the test split) over seeds; the oracle is the "
         "study's best stored run there, at the study's budget.",
         _md_table(per),
+        *_tied_note(summary.per_dataset),
         _seed_spread(summary.seed_sd),
         "Over data sets (mean of the per-data-set means):",
         _md_table(summary.overall),
