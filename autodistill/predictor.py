@@ -4,7 +4,8 @@ A predictor learns how well a run distilled from (dataset features, teacher/stud
 descriptors, Distiller config); to recommend, every candidate config is scored for a
 new data set. *How* it learns is a design (:mod:`autodistill.designs`, ``--design``):
 AutoGluon-Tabular as in the paper (``autogluon``), small LightGBM trees (``lgbm``,
-the default), LambdaRank (``lambdarank``) or kernel ridge (``kernel``). This module
+the default), LambdaRank (``lambdarank``), kernel ridge (``kernel``) or the trees shown
+nothing about the data set (``global``, the yardstick for data set dependence). This module
 holds what they share: the model's input table, settings, training with a cache, loading.
 
 Design choices, and the evidence behind them
@@ -87,15 +88,12 @@ MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: Bumped when the model's input columns change, so stale cached predictors are not reused.
 #: 3: position columns named by the engine's operations (``pos_ca``, ``pos_ra``, ``pos_bt``).
 #: 4: a predictor is one of several designs (:mod:`autodistill.designs`).
-#: 5: the run's budget (:data:`BUDGET_INPUTS`).
+#: 5: the run's budget (:data:`autodistill.designs.BUDGET_INPUTS`).
 #: 6: the target is the rank within a setting (data set, teacher, student, budget), not within a data set.
 PREDICTOR_FORMAT = 6
 #: The design ``recommend`` uses unless told otherwise: the winner of the nested
 #: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
 DEFAULT_DESIGN = "lgbm"
-#: The budget a run trained under, as model columns (NaN where unknown: the authors' runs), so that
-#: what the predictor learns at the cheap study budget is told apart from the realistic one.
-BUDGET_INPUTS = ("log_train_examples", "epochs", "max_length")
 #: Centres of the interaction terms (10k train examples, a 20M-parameter student), so that the
 #: main effects of augmentation and prediction loss keep their meaning at a typical point.
 _LOG_EXAMPLES_CENTRE = 4.0
@@ -224,7 +222,7 @@ def model_inputs(runs: pd.DataFrame, features: Sequence[DatasetFeatures], *, emb
 
 
 def _budget_columns(table: pd.DataFrame) -> dict[str, pd.Series]:
-    """:data:`BUDGET_INPUTS` from the store's budget columns (absent or NULL: NaN)."""
+    """:data:`autodistill.designs.BUDGET_INPUTS` from the store's budget columns (absent or NULL: NaN)."""
 
     def column(name: str) -> pd.Series:
         values = table[name] if name in table else pd.Series(np.nan, index=table.index)

@@ -51,7 +51,8 @@ TimeLimitOpt = Annotated[float, typer.Option(help="AutoGluon seconds to train a 
 DesignOpt = Annotated[
     str | None,
     typer.Option(
-        help="predictor design: autogluon | lgbm | lambdarank | kernel (default: the nested evaluation's winner)"
+        help="predictor design: autogluon | lgbm | lambdarank | kernel | global "
+        "(default: the nested evaluation's winner)"
     ),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON Distiller config")]

@@ -73,6 +73,14 @@ def test_designs_with_interactions_recommend_differently_per_data_set(
         assert np.allclose(scores, predictor.predict(_inputs(held)))
 
 
+def test_the_global_design_ranks_configurations_alike_on_every_data_set(table: pd.DataFrame, cache: Path) -> None:
+    """Shown nothing about the data set, it cannot learn the size interaction the others find."""
+    train = table[~table["dataset"].isin(["s2", "l2"])]
+    predictor = fit_predictor(train, VERSION, PredictorSettings(design="global"), cache)
+    small, large = predictor.predict(_inputs("s2")), predictor.predict(_inputs("l2"))
+    assert np.allclose(small, large) and small.std() > 0
+
+
 def test_runs_are_ranked_within_their_budget_and_student_not_across_them() -> None:
     """A realistic run beats every 24-step run on ratio; the target must still rank configurations."""
     runs = pd.DataFrame(

@@ -14,6 +14,10 @@ differ in what can depend on the data set:
   interaction the trees find themselves.
 * ``lambdarank`` — the same trees trained to order the runs of each setting (LambdaRank,
   one query per data set, student and budget), so only the order within a setting is learned.
+* ``global`` — the ``lgbm`` trees shown only the configuration and the budget, nothing about
+  the data set: one ranking of configurations per budget, the "one good default" hypothesis
+  (Sultan et al., 2024) as a design, so nested evaluation can tell whether data set dependence
+  earns its keep.
 * ``kernel`` — kernel ridge regression with a product kernel, (configuration kernel) x
   (1 + RBF kernel over dataset features): a configuration's effect varies smoothly with
   how similar the new data set is to each training data set.
@@ -86,13 +90,13 @@ def is_config_column(column: str) -> bool:
     return column.startswith(CONFIG_PREFIXES)
 
 
+#: The budget a run trained under, as model columns (NaN where unknown: the authors' runs), so that
+#: what the predictor learns at the cheap study budget is told apart from the realistic one.
+BUDGET_INPUTS = ("log_train_examples", "epochs", "max_length")
 #: What makes runs comparable: one data set, one teacher and student, one budget. A recommendation
 #: orders configurations inside such a setting; across settings the ratio mostly measures the budget
 #: (a 24-step run against a plateaued one) or the student, not the configuration.
-SETTING_COLUMNS = (
-    "dataset", "teacher_log_params", "student_log_params", "student_layers", "log_train_examples", "epochs",
-    "max_length",
-)  # fmt: skip
+SETTING_COLUMNS = ("dataset", "teacher_log_params", "student_log_params", "student_layers", *BUDGET_INPUTS)
 
 
 def setting_key(table: pd.DataFrame) -> pd.Series:

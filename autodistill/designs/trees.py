@@ -7,6 +7,8 @@ one thread) so that nested evaluation's hundreds of fits take minutes on 2 share
 
 * ``lgbm`` regresses each run's percentile rank of ratio within its setting (data set,
   student and budget; :func:`autodistill.designs.within_rank`).
+* ``global`` is ``lgbm`` shown only the configuration and budget columns: it cannot tell data sets
+  apart, so it learns one ranking per budget, the yardstick data set dependence has to beat.
 * ``lambdarank`` learns only the order inside each setting (one query per setting, LambdaRank
   with relevance grades from that rank), which is all a recommendation uses.
 
@@ -24,9 +26,11 @@ import numpy as np
 import pandas as pd
 
 from autodistill.designs import (
+    BUDGET_INPUTS,
     CATEGORICAL_COLUMNS,
     DESIGNS,
     feature_columns,
+    is_config_column,
     numbers_and_categories,
     setting_key,
     within_rank,
@@ -75,8 +79,7 @@ class _Fitted:
         joblib.dump(self, folder / MODEL_FILE)
 
 
-def _prepare(table: pd.DataFrame, embeddings: bool) -> tuple[pd.DataFrame, list[str], dict[str, list[str]]]:
-    columns = feature_columns(table, embeddings)
+def _prepare(table: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str], dict[str, list[str]]]:
     frame = numbers_and_categories(table[columns])
     categories = {c: sorted(frame[c].unique()) for c in columns if c in CATEGORICAL_COLUMNS}
     for column, levels in categories.items():
@@ -97,10 +100,26 @@ class Boosted(_Trees):
     def fit(self, table: pd.DataFrame, settings: Any, params: dict[str, Any], folder: Path) -> _Fitted:
         from lightgbm import LGBMRegressor
 
-        frame, columns, categories = _prepare(table, params["embeddings"])
-        label = table["ratio"] if settings.target == "ratio" else within_rank(table)
+        frame, columns, categories = _prepare(table, self.columns(table, params))
+        label = table["ratio"] if settings.target == "ratio" else within_rank(table)  # from the whole table
         model = LGBMRegressor(num_leaves=params["num_leaves"], **_BOOSTING).fit(frame, label)
         return _Fitted(model, columns, categories)
+
+    def columns(self, table: pd.DataFrame, params: dict[str, Any]) -> list[str]:
+        """What the trees may split on."""
+        return feature_columns(table, params["embeddings"])
+
+
+@DESIGNS.register("global")
+class Global(Boosted):
+    defaults: ClassVar[dict[str, Any]] = {"num_leaves": 15}
+    grid: ClassVar[tuple[dict[str, Any], ...]] = ({"num_leaves": 4}, {"num_leaves": 15})
+
+    def columns(self, table: pd.DataFrame, params: dict[str, Any]) -> list[str]:
+        """The configuration and the budget only: no dataset feature, no model size, no task kind, and
+        none of the hand-written configuration x data set terms (``*_x_*``)."""
+        shown = [c for c in feature_columns(table, embeddings=False) if is_config_column(c) or c in BUDGET_INPUTS]
+        return [c for c in shown if "_x_" not in c]
 
 
 @DESIGNS.register("lambdarank")
@@ -109,7 +128,8 @@ class Ranked(_Trees):
         from lightgbm import LGBMRanker
 
         ordered = table.assign(_setting=setting_key(table)).sort_values("_setting", kind="stable")
-        frame, columns, categories = _prepare(ordered.drop(columns="_setting"), params["embeddings"])
+        inputs = ordered.drop(columns="_setting")
+        frame, columns, categories = _prepare(inputs, feature_columns(inputs, params["embeddings"]))
         grades = np.minimum((within_rank(ordered) * GRADES).astype(int), GRADES - 1)
         groups = ordered.groupby("_setting", sort=True).size().to_numpy()
         # Every pair of runs within a setting counts, not just the top of its ranking.
