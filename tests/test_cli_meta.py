@@ -185,7 +185,7 @@ def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tm
     message = error_of(capsys, "evaluate", "--source", "ours", "--store", str(empty))
     assert "autodistill sweep" in message
     message = error_of(capsys, "evaluate", "--nested", "--designs", "lgbm,forest", "--store", str(empty))
-    assert "unknown predictor design 'forest'; choose one of: autogluon, kernel, lambdarank, lgbm" in message
+    assert "unknown predictor design 'forest'; choose one of: autogluon, global, kernel, lambdarank, lgbm" in message
     message = error_of(capsys, "recommend", "--dataset", str(reviews), "--design", "forest", "--store", str(empty))
     assert "unknown predictor design 'forest'" in message
     message = error_of(capsys, "recommend", "--dataset", str(reviews), "--store", str(empty), "--no-shipped")
