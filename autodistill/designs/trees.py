@@ -91,6 +91,10 @@ class _Trees:
     defaults: ClassVar[dict[str, Any]] = {"num_leaves": 15, "embeddings": False}
     grid: ClassVar[tuple[dict[str, Any], ...]] = _GRID
 
+    def columns(self, table: pd.DataFrame, params: dict[str, Any]) -> list[str]:
+        """What the trees may split on."""
+        return feature_columns(table, params["embeddings"])
+
     def load(self, folder: Path, meta: dict[str, Any]) -> _Fitted:
         return joblib.load(folder / MODEL_FILE)
 
@@ -104,10 +108,6 @@ class Boosted(_Trees):
         label = table["ratio"] if settings.target == "ratio" else within_rank(table)  # from the whole table
         model = LGBMRegressor(num_leaves=params["num_leaves"], **_BOOSTING).fit(frame, label)
         return _Fitted(model, columns, categories)
-
-    def columns(self, table: pd.DataFrame, params: dict[str, Any]) -> list[str]:
-        """What the trees may split on."""
-        return feature_columns(table, params["embeddings"])
 
 
 @DESIGNS.register("global")
@@ -129,7 +129,7 @@ class Ranked(_Trees):
 
         ordered = table.assign(_setting=setting_key(table)).sort_values("_setting", kind="stable")
         inputs = ordered.drop(columns="_setting")
-        frame, columns, categories = _prepare(inputs, feature_columns(inputs, params["embeddings"]))
+        frame, columns, categories = _prepare(inputs, self.columns(inputs, params))
         grades = np.minimum((within_rank(ordered) * GRADES).astype(int), GRADES - 1)
         groups = ordered.groupby("_setting", sort=True).size().to_numpy()
         # Every pair of runs within a setting counts, not just the top of its ranking.

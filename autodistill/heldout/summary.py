@@ -99,8 +99,9 @@ def losses(table: pd.DataFrame) -> pd.DataFrame:
 
 def all_tied(table: pd.DataFrame) -> list[str]:
     """Data sets where every arm that ran has the same mean: whatever the pipeline, the student learned
-    the same answer (say, the majority class), so they count as ties and say nothing about the arms."""
-    arms = table[[c for c in table.columns if c != TOP_PICK]]
+    the same answer (say, the majority class), so they count as ties and say nothing about the arms.
+    Columns that are no arm (the oracle's) and the top pick (a copy of picks' rows) are not compared."""
+    arms = table[[c for c in arm_order(list(table.columns)) if c != TOP_PICK]]
     ran = arms.notna().sum(axis=1) > 1
     return [str(d) for d in arms.index[ran & (arms.nunique(axis=1) == 1)]]
 
@@ -193,8 +194,7 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 
 def _tied_note(per_dataset: pd.DataFrame) -> list[str]:
-    arms = per_dataset[[c for c in per_dataset.columns if not c.startswith("oracle_")]]
-    tied = all_tied(arms)
+    tied = all_tied(per_dataset)
     if not tied:
         return []
     return [
