@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -241,7 +242,9 @@ def textbrewer(args, name: str, pairs: list[tuple[int, int]]) -> float | None:
             pairs=pairs,
             tmp=tmp,
         )
-        env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+        # this environment (AUTODISTILL_HOME: where the data sets are prepared) plus TextBrewer's folder
+        paths = [str(target), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
     if line is None:

@@ -11,9 +11,11 @@ with the reason) in ``benchmarks/results/gpu_check.json`` with the GPU's name:
 * ``cache``       the teacher-output cache built, loaded again, and served on the device;
 * ``launch``      one small run through ``accelerate launch --num_processes 1``;
 * ``throughput``  examples/s of the engine, the hand loop and TextBrewer 0.2.1 at 128 tokens,
-  MPNet-base teacher and a TinyBERT4-shaped student (the loops of ``engine_throughput.py``);
-* ``realistic``   MPNet-base → TinyBERT4 on 3 catalog data sets with the paper's MI-α recipe
-  (Table 1: α 0.9, Skip, CE). The engine records dev scores, so the ratios are dev ratios.
+  MPNet-base teacher and a TinyBERT4-shaped student (the loops of ``engine_throughput.py``).
+
+The paper's pair at a realistic budget (MPNet-base → TinyBERT4, every study configuration,
+scored on test) is the study's sweep, not a check here: ``autodistill study sweep --fidelity
+realistic --teacher mpnet-base --students tinybert4`` (``benchmarks/gpu/sweep.sh``).
 
 ``--cpu-smoke`` runs everything that does not need CUDA on a tiny slice with the MiniLM
 teacher and the ``tiny`` student, prints the record and writes nothing under results/;
@@ -59,11 +61,10 @@ TASKS = {
     "token": "brown-pos",
 }
 MIXUP_TASKS = ("classification", "token")
-REALISTIC_SETS = ("bbc-news", "drug-review", "wordnet-gloss-pair")
 #: The throughput comparison's data and loop sizes (engine_throughput.py's arguments).
 THROUGHPUT = {"dataset": "bbc-news", "examples": 1024, "max_length": 128, "batch_size": 32, "threads": 8}
-CHECKS = ("bf16", "matrix", "team", "cache", "launch", "throughput", "realistic")
-CUDA_CHECKS = ("bf16", "throughput", "realistic")
+CHECKS = ("bf16", "matrix", "team", "cache", "launch", "throughput")
+CUDA_CHECKS = ("bf16", "throughput")
 
 
 @dataclass(frozen=True)
@@ -328,31 +329,6 @@ def _measured(value: float | None) -> float:
     return value
 
 
-def check_realistic(session: Session) -> dict:
-    """The paper's MI-α recipe (Table 1) at full size; the ratios are on dev (the engine's record)."""
-
-    def one(dataset: str) -> dict:
-        engine.prepare_dataset(dataset)
-        config = parse_config(
-            {
-                "dataset": dataset, "teacher": "mpnet-base", "student": "tinybert4", "inter_loss": "mi",
-                "alpha": 0.9, "mapping": "skip", "pred_loss": "ce", "train": {"epochs": 3, "max_length": 128},
-            }
-        )  # fmt: skip
-        result = engine.run(config, output_dir=session.workdir / f"realistic-{dataset}", show_progress=False)
-        return {
-            "split": "dev",
-            "teacher_dev": result.teacher_score,
-            "student_dev": result.student_score,
-            "ratio": result.ratio,
-            "examples_per_second": result.examples_per_second,
-            "wall_seconds": result.wall_seconds,
-        }
-
-    engine_run.TEACHER_SETTINGS = engine.TEACHER_SETTINGS  # the full teacher fine-tune, not the slice's
-    return summarise({dataset: guarded(lambda dataset=dataset: one(dataset)) for dataset in REALISTIC_SETS})
-
-
 RUNNERS: dict[str, Callable[[Session], dict]] = {
     "bf16": check_bf16,
     "matrix": check_matrix,
@@ -360,7 +336,6 @@ RUNNERS: dict[str, Callable[[Session], dict]] = {
     "cache": check_cache,
     "launch": check_launch,
     "throughput": check_throughput,
-    "realistic": check_realistic,
 }
 
 

@@ -14,14 +14,14 @@ def test_cpu_smoke_runs_what_needs_no_gpu_and_skips_the_rest_saying_so(tmp_path,
     monkeypatch.setattr(gpu_check, "RESULTS", tmp_path / "results" / "gpu_check.json")
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)
     argv = ["--cpu-smoke", "--tasks", "classification", "--matrix-limit", "1", "--workdir", str(tmp_path / "runs")]
-    checks = "bf16,matrix,cache,launch,throughput,realistic"
+    checks = "bf16,matrix,cache,launch,throughput"
     assert gpu_check.main([*argv, "--checks", checks]) == 0
 
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("GPU_CHECK "))
     record = json.loads(line.split(" ", 1)[1])
     assert record["environment"]["gpu"] is None
     checks = record["checks"]
-    for name in ("bf16", "throughput", "realistic"):
+    for name in ("bf16", "throughput"):
         assert checks[name] == {"status": "skipped", "reason": gpu_check.CUDA_ONLY}
     assert checks["matrix"]["status"] == "ok" and list(checks["matrix"]["pieces"]) == ["mse-skip (classification)"]
     cache = checks["cache"]["pieces"]["classification"]["result"]

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Build the carry folders .g1-.g4 (ignored through .git/info/exclude) for a lent GPU session:
+# the packages the machine's image lacks, the prepared data sets, WordNet, and MPNet-base in parts.
+# Each call of the workplace's GPU tool carries at most 64 MiB with the tracked tree (~9 MB).
+set -e
+cd "$(dirname "$0")/../.."
+home=${AUTODISTILL_HOME:-$HOME/.cache/autodistill}
+datasets=${DATASETS:-wordnet-lexname wordnet-gloss-pair sotu-year wordnet-span brown-pos bbc-news drug-review vader-valence simlex-999}
+version() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
+rm -rf .g1 .g2 .g3 .g4 && mkdir -p .g1/whl .g2 .g3 .g4
+pins=()
+for name in pydantic pydantic-core annotated-types typing-inspection dill; do pins+=("$name==$(version $name)"); done
+# POT 0.9.5: later wheels carry a 175 MB extension (ot.bsp) that `import ot` loads
+.venv/bin/pip download -q --no-deps -c scripts/constraints.txt --only-binary=:all: --python-version 3.12 \
+  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 -d .g1/whl "${pins[@]}" POT==0.9.5
+.venv/bin/pip download -q --no-deps -c scripts/constraints.txt -d .g1/whl textbrewer==0.2.1
+tar cf - -C "$home" $(for d in $datasets; do echo datasets/$d; done) | xz -6 -T2 > .g1/data.txz
+tar cf - -C /usr/share wordnet/data.noun wordnet/data.verb wordnet/data.adj wordnet/data.adv | xz -9 -T2 > .g1/wn.txz
+model=$(.venv/bin/python -c "from engine.models.zoo import resolve_model_path as r; print(r('mpnet-base'))")
+tar cf .g1/mpnet_small.tar -C "$model" --exclude model.safetensors .
+first=$((54000000 - $(du -cb .g1 | tail -1 | cut -f1) - 20000))
+.venv/bin/python benchmarks/gpu/pack.py "$model" .g1/mpnet $first,54000000,54000000,54000000
+mv .g1/mpnet/part1 .g2/ && mv .g1/mpnet/part2 .g3/ && mv .g1/mpnet/part3 .g4/
+du -sb .g1 .g2 .g3 .g4
