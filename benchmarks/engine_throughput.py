@@ -243,8 +243,7 @@ def textbrewer(args, name: str, pairs: list[tuple[int, int]]) -> float | None:
             tmp=tmp,
         )
         # this environment (AUTODISTILL_HOME: where the data sets are prepared) plus TextBrewer's folder
-        paths = [str(target), *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))}
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
     if line is None:
