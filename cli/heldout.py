@@ -38,6 +38,7 @@ def heldout_command(
     student: StudentOpt = "tiny",
     teacher: TeacherOpt = "minilm-l6",
     workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 0,
+    retry_failed: Annotated[bool, typer.Option(help="rerun arms logged as failed (an interrupted run)")] = False,
     time_limit: TimeLimitOpt = 60.0,
     baseline: BaselineOpt = "bilstm",
     out: Annotated[
@@ -58,7 +59,7 @@ def heldout_command(
     settings = HeldoutSettings(
         k=k, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
         predictor=PredictorSettings(time_limit=time_limit), baseline=BaselineSettings(model=baseline), workers=workers,
-        fidelity=fidelity,
+        fidelity=fidelity, retry_failed=retry_failed,
     )  # fmt: skip
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     path = out or DEFAULT_OUT

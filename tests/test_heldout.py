@@ -243,6 +243,26 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
     pd.testing.assert_frame_equal(again, rows)
 
 
+def test_an_arm_logged_as_failed_stays_an_error_row_until_retried(store: RunStore, tmp_path: Path) -> None:
+    out = tmp_path / "heldout" / "results.csv"
+    settings = replace(SETTINGS, seeds=1)
+
+    def dies_on_the_baseline(trial: sweep.Trial, threads: int | None = None, task: TaskData | None = None):
+        if trial.config is None:
+            return sweep.Outcome(trial.trial_id, None, "BrokenProcessPool: a child process terminated abruptly", 0.01)
+        return fake_trial(trial, threads, task)
+
+    first = evaluate_heldout(store, settings, datasets=["toy-a"], out=out, show_progress=False,
+                             trial_fn=dies_on_the_baseline)  # fmt: skip
+    assert first.loc[first["arm"] == "baseline", "error"].str.startswith("BrokenProcessPool").all()
+    again = evaluate_heldout(store, settings, datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial)
+    assert again.loc[again["arm"] == "baseline", "test_ratio"].isna().all()  # failed trials are skipped by default
+    retried = evaluate_heldout(store, replace(settings, retry_failed=True), datasets=["toy-a"], out=out,
+                               show_progress=False, trial_fn=fake_trial)  # fmt: skip
+    baseline = retried[retried["arm"] == "baseline"]
+    assert baseline["test_ratio"].notna().all() and baseline["error"].isna().all()
+
+
 def test_picks_frozen_by_another_predictor_are_chosen_again(store: RunStore, tmp_path: Path) -> None:
     out = tmp_path / "heldout" / "results.csv"
     evaluate_heldout(store, SETTINGS, datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial)

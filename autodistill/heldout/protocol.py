@@ -70,7 +70,8 @@ class HeldoutSettings:
     instead of ``budget``: at the realistic one the epochs are the no-KD probe's plateau for that
     data set (the probe runs first if the store lacks it), and the seeds are the study's. Arms
     that the study also runs (the baseline, the fixed defaults, often ``best-mean-rank``) are
-    then the same trials and are not trained twice.
+    then the same trials and are not trained twice. ``retry_failed`` reruns arms the store logged
+    as failed (an interrupted run's pool dies with it), as ``study sweep --retry-failed`` does.
     """
 
     k: int = 3
@@ -83,6 +84,7 @@ class HeldoutSettings:
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     workers: int = 0
     fidelity: str | None = None
+    retry_failed: bool = False
 
     def __post_init__(self) -> None:
         if self.fidelity is not None:
@@ -268,6 +270,7 @@ def run_rows(
         store,
         featurizer_version=featurizer_version(s.baseline.model),
         workers=s.workers,
+        retry_failed=s.retry_failed,
         tasks={task.spec.name: task},
         show_progress=show_progress,
         trial_fn=trial_fn,
