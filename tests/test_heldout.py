@@ -28,7 +28,7 @@ from autodistill.heldout.arms import assemble_arms, best_mean_rank, leave_out_fe
 from autodistill.heldout.summary import markdown, study_section
 from autodistill.predictor import PredictorSettings
 from autodistill.space import DEFAULT_SPACE
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import study_plan
 from engine import AutodistillError, TaskData, TaskSpec, TaskType
 from engine.training.finetune import FinetunedModel
@@ -225,8 +225,10 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
     per_seed = 2 + 2 + len(FIXED_DEFAULTS) + 1 + 1  # picks, random, defaults, best-mean-rank, baseline
     assert len(rows) == 2 * (2 * per_seed + 1)  # two data sets, two seeds, one oracle each
     runs = rows[rows["arm"] != "oracle"]
-    assert set(runs["seed"]) == {42, 43} and runs["test_ratio"].notna().all() and runs["run_id"].notna().all()
-    assert (runs.loc[runs["arm"] == "baseline", "config"] == "no-KD").all()
+    assert set(runs["seed"]) == {42, 43} and runs["test_ratio"].notna().all() and runs["trial_id"].notna().all()
+    baseline = runs["arm"] == "baseline"
+    assert (runs.loc[baseline, "config"] == "no-KD").all()
+    assert runs.loc[~baseline, "run_id"].notna().all() and runs.loc[baseline, "run_id"].isna().all()  # no runs row
     assert sorted(runs.loc[runs["arm"] == "pick", "rank"].unique()) == [1, 2]  # the predictor's order
     assert runs.loc[runs["arm"] != "pick", "rank"].isna().all()
     oracle = rows[rows["arm"] == "oracle"]
@@ -325,10 +327,22 @@ def test_bad_input_is_one_line(store: RunStore, tmp_path: Path, monkeypatch: pyt
 
 
 def test_runs_stored_before_test_scoring_are_refused_with_how_to_fill_them() -> None:
-    old = fake_result(sweep.Trial.make("finetune", baseline_config(
-        "toy-a", teacher="minilm-l6", student="tiny", budget=SETTINGS.budget), "tiny"), 0.8)  # fmt: skip
-    with pytest.raises(AutodistillError, match=r"no test score .* delete those run folders and rerun"):
-        protocol._check_test_scores({"t": (old, None)})
+    trial = sweep.Trial.make("finetune", baseline_config(
+        "toy-a", teacher="minilm-l6", student="tiny", budget=SETTINGS.budget), "tiny")  # fmt: skip
+    record = TrialRecord(trial.trial_id, "finetune", "toy-a", "tiny", "done", {}, {}, ratio=0.8)  # no test ratio
+    old = fake_result(trial, 0.8)
+    engine_result = lambda *_a: sweep.Outcome(trial.trial_id, old, None, 0.01)  # noqa: E731
+    with pytest.raises(AutodistillError, match=r"no test score .* delete the folders of such runs and rerun"):
+        protocol._scores(trial, record, _task("toy-a"), engine_result)
+
+
+def test_a_finished_arm_is_read_from_the_trial_log_and_never_trained_again() -> None:
+    trial = sweep.Trial.make("finetune", baseline_config(
+        "toy-a", teacher="minilm-l6", student="tiny", budget=SETTINGS.budget), "tiny")  # fmt: skip
+    record = TrialRecord(trial.trial_id, "finetune", "toy-a", "tiny", "done", {}, {}, ratio=0.8, wall_time_s=3.0,
+                         test_ratio=0.75)  # fmt: skip
+    scores, error = protocol._scores(trial, record, _task("toy-a"), lambda *_a: pytest.fail("trained again"))
+    assert error is None and scores == {"test_ratio": 0.75, "dev_ratio": 0.8, "wall_seconds": 3.0, "run_id": None}
 
 
 # -- the summary --------------------------------------------------------------------------------------------

@@ -275,39 +275,38 @@ def run_rows(
         show_progress=show_progress,
         trial_fn=trial_fn,
     )
-    results = {t.trial_id: _result(t, report.records.get(t.trial_id), task, trial_fn) for t in unique}
-    _check_test_scores(results)
+    results = {t.trial_id: _scores(t, report.records.get(t.trial_id), task, trial_fn) for t in unique}
     rows = []
     for arm, seed, trial in planned:
-        result, error = results[trial.trial_id]
-        values = {"trial_id": trial.trial_id, "error": error, "fidelity": s.fidelity}
-        if result is not None:
-            values |= {
-                "test_ratio": result.test_ratio,
-                "dev_ratio": result.ratio,
-                "wall_seconds": result.wall_seconds,
-                "run_id": result.run_id,
-            }
+        scores, error = results[trial.trial_id]
+        values = {"trial_id": trial.trial_id, "error": error, "fidelity": s.fidelity, **(scores or {})}
         rows.append(_row(task.spec.name, arm, seed, s.student, **values))
     return rows
 
 
-def _result(trial: Trial, record: Any, task: TaskData, trial_fn: TrialFn) -> tuple[Any, str | None]:
-    """A done trial's RunResult (the engine returns a finished run's stored one), or its error line."""
+def _scores(trial: Trial, record: Any, task: TaskData, trial_fn: TrialFn) -> tuple[dict[str, Any] | None, str | None]:
+    """A done trial's row values, or its error line.
+
+    The sweep logged the run's test ratio beside its dev ratio as the run finished; reading them
+    there never trains a finished trial again (a study run made under another home has no run
+    folder here, and asking the engine for it would retrain it). Only a trial logged before test
+    scoring goes to the engine, which returns a finished run's stored result."""
     if record is None or record.status != "done":
         return None, record.error if record is not None else "not run"
+    if record.test_ratio is not None:
+        logged = {"test_ratio": record.test_ratio, "dev_ratio": record.ratio, "wall_seconds": record.wall_time_s}
+        return logged | {"run_id": record.run_id}, None
     outcome = trial_fn(trial, None, task)
-    return outcome.result, outcome.error
-
-
-def _check_test_scores(results: dict[str, tuple[Any, str | None]]) -> None:
-    """Runs stored before the engine scored test splits have no test ratio: say how to fill them."""
-    old = [r.output_dir for r, _ in results.values() if r is not None and r.test_ratio is None]
-    if old:
+    result = outcome.result
+    if result is None:
+        return None, outcome.error
+    if result.test_ratio is None:
         raise AutodistillError(
-            f"{len(old)} finished run(s) of the held-out arms have no test score (stored before test scoring, "
-            f"e.g. {old[0]}); delete those run folders and rerun this command to score them on test"
+            f"a finished run of the held-out arms has no test score (stored before test scoring: {result.output_dir});"
+            " delete the folders of such runs and rerun this command to score them on test"
         )
+    return {"test_ratio": result.test_ratio, "dev_ratio": result.ratio, "wall_seconds": result.wall_seconds,
+            "run_id": result.run_id}, None  # fmt: skip
 
 
 def oracle_row(runs: pd.DataFrame, dataset: str, student: str) -> dict[str, Any] | None:
