@@ -42,7 +42,7 @@ from autodistill.ranking import budget_inputs, training_runs
 from autodistill.recommend import model_descriptors
 from autodistill.shipped import STUDY_DIR
 from autodistill.space import ADVICE_SPACE, Pipeline
-from autodistill.store import RunStore, record_from_row
+from autodistill.store import RunStore, TrialRecord, record_from_row
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
 from autodistill.sweep.study_run import found_plateaus
@@ -284,7 +284,9 @@ def run_rows(
     return rows
 
 
-def _scores(trial: Trial, record: Any, task: TaskData, trial_fn: TrialFn) -> tuple[dict[str, Any] | None, str | None]:
+def _scores(
+    trial: Trial, record: TrialRecord | None, task: TaskData, trial_fn: TrialFn
+) -> tuple[dict[str, Any] | None, str | None]:
     """A done trial's row values, or its error line.
 
     The sweep logged the run's test ratio beside its dev ratio as the run finished; reading them
