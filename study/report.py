@@ -124,6 +124,29 @@ def _versus_items(
     return items
 
 
+def _predictor_figures(
+    store: RunStore, settings: PredictorSettings, on_status: Callable[[str], None]
+) -> tuple[pd.DataFrame | AutodistillError, NestedResult | AutodistillError]:
+    """Plain and nested leave-one-dataset-out figures of ``settings``' predictor; a figure that cannot
+    be computed (too few data sets or runs) comes back as its error, which the page prints."""
+    on_status("leave-one-dataset-out evaluation")
+    lodo: pd.DataFrame | AutodistillError
+    try:
+        lodo = evaluate_lodo(store, source="ours", settings=settings)
+    except AutodistillError as error:
+        lodo = error
+    on_status("nested leave-one-dataset-out, scored on test at the realistic budget")
+    nested: NestedResult | AutodistillError
+    try:
+        version = default_version("ours")
+        nested = evaluate_nested(
+            store, version, source="ours", designs=[settings.design], base=settings, reported=NESTED_REPORTED
+        )
+    except AutodistillError as error:
+        nested = error
+    return lodo, nested
+
+
 def write_report(
     store: RunStore,
     out: Path = DEFAULT_OUT,
@@ -164,21 +187,7 @@ def write_report(
     runs = runs[~runs["run_id"].isin(picked)].reset_index(drop=True)
     trials = store.trials()
     latencies = measure_latencies(latency_plan(runs, trials), latency_fn, on_status)
-    on_status("leave-one-dataset-out evaluation")
-    lodo: pd.DataFrame | AutodistillError
-    try:
-        lodo = evaluate_lodo(store, source="ours", settings=settings)
-    except AutodistillError as error:
-        lodo = error
-    on_status("nested leave-one-dataset-out, scored on test at the realistic budget")
-    nested: NestedResult | AutodistillError
-    try:
-        version = default_version("ours")
-        nested = evaluate_nested(
-            store, version, source="ours", designs=[settings.design], base=settings, reported=NESTED_REPORTED
-        )
-    except AutodistillError as error:
-        nested = error
+    lodo, nested = _predictor_figures(store, settings, on_status)
     on_status("tables, fANOVA and plots")
     settings_runs, settings_trials = by_setting(runs, trials)
     sections = [
