@@ -128,6 +128,19 @@ class ChosenPipelines:
     scores: np.ndarray
     rows: list[int]
     choices: list[Any]
+    #: Every distinct pipeline's row, best scored first, and the bagged refits' scores of them (bags x pipelines).
+    distinct: np.ndarray
+    spread: np.ndarray
+
+    def standing(self, row: int) -> tuple[int, float]:
+        """Where candidate ``row`` stands: its place among the distinct pipelines (1 = best scored)
+        and its uncertainty (the spread of its bagged scores)."""
+        places = np.flatnonzero(self.distinct == row)
+        if not len(places):
+            raise AutodistillError(
+                f"candidate {row} is a variant of a better-scored pipeline, not a pipeline of its own"
+            )
+        return int(places[0]) + 1, float(np.std(self.spread[:, places[0]]))
 
 
 def choose_pipelines(
@@ -145,4 +158,4 @@ def choose_pipelines(
     rows = order[~order.duplicated()].index.to_numpy()
     spread = np.stack([bag.predict(inputs.iloc[rows]) for bag in bags])
     choices = choose(scores[rows], spread, [keys[r] for r in rows], top)
-    return ChosenPipelines(inputs, scores, [int(rows[c.row]) for c in choices], choices)
+    return ChosenPipelines(inputs, scores, [int(rows[c.row]) for c in choices], choices, rows, spread)

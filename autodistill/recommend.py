@@ -11,7 +11,8 @@ Given a data set, a teacher and a student, :func:`recommend`
    store's runs (cached by content), or loads a given one, refused if it was trained on
    another featurizer version; and its bootstrap refits, for the picks' uncertainty;
 5. scores every configuration of the search space the task can run and picks
-   different pipelines, each with its uncertainty and a reason (:mod:`autodistill.picks`).
+   different pipelines, each with its uncertainty and a reason (:mod:`autodistill.picks`),
+   and says where logit KD, the fixed default to beat, stands among them.
 
 **What the score is.** The default designs' target is each run's
 *within-setting percentile rank* of the distillation ratio (a setting: one data set,
@@ -39,15 +40,23 @@ import pandas as pd
 
 from autodistill.baseline import BaselineSettings
 from autodistill.bridge import engine_config, make_budget, space_for
+from autodistill.defaults import fixed_default
 from autodistill.features import check_task, featurize, featurizer_version, load_described
 from autodistill.picks import reasons
 from autodistill.predictor import PredictorSettings, load_predictor
-from autodistill.ranking import Models, budget_inputs, choose_pipelines, train_models, training_runs
+from autodistill.ranking import (
+    ChosenPipelines,
+    Models,
+    budget_inputs,
+    choose_pipelines,
+    train_models,
+    training_runs,
+)
 from autodistill.recommendation import Pick, Recommendation
 from autodistill.shipped import STUDY_DIR
 from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunStore
-from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TrainSettings, paths
+from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TaskType, TrainSettings, paths
 
 #: The student a recommendation is for unless one is named: the paper's layer subset of the teacher.
 DEFAULT_STUDENT = "layers=0,2,4"
@@ -164,9 +173,14 @@ def recommend(
             budget=budget,
             columns=columns,
         )
-        picks = _picks(models, target.described, configs, top, engine_of, budget_inputs(budget, len(task.train)))
+        chosen = choose_pipelines(
+            models.rank, models.bags, target.described, configs, top, budget_inputs(budget, len(task.train))
+        )
+        picks = _picks(models, chosen, configs, engine_of)
+        default = fixed_default("logit", regression=TaskType(task.spec.task_type) is TaskType.REGRESSION)
+        logit = _standing(models, chosen, configs.index(default), default, engine_of)
     timings["total_s"] = time.perf_counter() - started
-    return _assemble(target, dataset or task.spec.name, source, runs, len(configs), models, picks, timings)
+    return _assemble(target, dataset or task.spec.name, source, runs, len(configs), models, picks, logit, timings)
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,7 @@ def _assemble(
     n_candidates: int,
     models: Models,
     picks: tuple[Pick, ...],
+    logit: Pick,
     timings: dict[str, float],
 ) -> Recommendation:
     spec = target.task.spec
@@ -237,6 +252,7 @@ def _assemble(
         candidates=n_candidates,
         predictor=str(models.rank.path),
         picks=picks,
+        logit_kd=logit,
         timings={k: round(v, 2) for k, v in timings.items()},
         design=models.rank.settings.design,
     )
@@ -251,15 +267,9 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
 
 
 def _picks(
-    models: Models,
-    described: tuple,
-    configs: list[Pipeline],
-    top: int,
-    engine_of: Callable[[Pipeline], Any],
-    budget: dict[str, int],
+    models: Models, chosen: ChosenPipelines, configs: list[Pipeline], engine_of: Callable[[Pipeline], Any]
 ) -> tuple[Pick, ...]:
     """The chosen pipelines (:func:`choose_pipelines`) with their reason, predicted ratio and engine config."""
-    chosen = choose_pipelines(models.rank, models.bags, described, configs, top, budget)
     why = reasons(models.rank, chosen.inputs, chosen.rows, models.table)
     ratios = models.ratio.predict(chosen.inputs.iloc[chosen.rows])
     return tuple(
@@ -273,6 +283,24 @@ def _picks(
             reason="; ".join(part for part in (reason, c.note) if part),
         )
         for k, (row, c, reason, ratio) in enumerate(zip(chosen.rows, chosen.choices, why, ratios, strict=True), start=1)
+    )
+
+
+def _standing(
+    models: Models, chosen: ChosenPipelines, row: int, config: Pipeline, engine_of: Callable[[Pipeline], Any]
+) -> Pick:
+    """Candidate ``row`` as the predictor scores it, its ``rank`` its place among all distinct pipelines.
+    Used for logit KD, the fixed default a pick has to beat: on held-out data sets the picks did not
+    beat it on average (docs/evaluate.md), so a user should see whether they lead it by more than
+    their uncertainty before paying for them."""
+    place, uncertainty = chosen.standing(row)
+    return Pick(
+        rank=place,
+        config=config,
+        score=float(chosen.scores[row]),
+        predicted_ratio=float(models.ratio.predict(chosen.inputs.iloc[[row]])[0]),
+        engine=engine_of(config).model_dump(mode="json"),
+        uncertainty=uncertainty,
     )
 
 

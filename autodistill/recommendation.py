@@ -23,7 +23,8 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: Either is read back from the pick's engine config, the one thing that runs.
 #: 3: picks carry ``uncertainty`` and ``reason``, the recommendation its ``design`` (older files: none, autogluon).
 #: 4: ``pkd`` is BERT-PKD's [CLS] loss; an earlier file's ``pkd`` picks are read as ``pkd-tokens``.
-RECOMMENDATION_VERSION = 4
+#: 5: the recommendation carries ``logit_kd``, the fixed default scored as the picks are (older files: none).
+RECOMMENDATION_VERSION = 5
 PKD_CLS_RECOMMENDATION = 4
 SCORE_MEANING = (
     "score: predicted percentile rank of the distillation ratio among the configurations tried on a data set "
@@ -32,7 +33,8 @@ SCORE_MEANING = (
     f"{BAGS} refits on bootstrap samples of the training data sets; predicted_ratio: a separate model's "
     "estimate of student / teacher dev score, less reliable across data sets; why: the dataset features that "
     f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
-    f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident"
+    f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident; logit_kd: the "
+    "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines"
 )
 
 
@@ -96,6 +98,8 @@ class Recommendation:
     picks: tuple[Pick, ...]
     timings: dict[str, float] = field(default_factory=dict)
     design: str = "autogluon"
+    #: Logit KD as the predictor scores it (``rank``: its place among all distinct pipelines).
+    logit_kd: Pick | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def pick(self, k: int) -> Pick:
@@ -125,6 +129,7 @@ class Recommendation:
             "timings_s": self.timings,
             "created_at": self.created_at,
             "picks": [p.to_json() for p in self.picks],
+            "logit_kd": self.logit_kd.to_json() if self.logit_kd is not None else None,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -172,4 +177,5 @@ def load_recommendation(path: str | Path) -> Recommendation:
         timings=dict(data.get("timings_s", {})),
         created_at=data.get("created_at", ""),
         design=data.get("design", "autogluon"),
+        logit_kd=Pick.from_json(data["logit_kd"]) if data.get("logit_kd") else None,
     )

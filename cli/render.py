@@ -260,6 +260,12 @@ def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str)
             fmt(p.uncertainty), fmt(p.predicted_ratio), p.reason,
         )  # fmt: skip
     console.print(table)
+    if rec.logit_kd is not None:
+        d = rec.logit_kd
+        say(
+            f"logit KD, the fixed default to beat: #{d.rank} of the distinct pipelines, score {fmt(d.score)} "
+            f"± {fmt(d.uncertainty)}, predicted ratio {fmt(d.predicted_ratio)}"
+        )
     say(score_meaning)
     say(
         f"teacher dev {rec.metric} {rec.teacher_score:.4f}; predictor trained on {rec.n_runs} {rec.source} runs over "

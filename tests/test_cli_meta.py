@@ -124,6 +124,7 @@ def test_recommend_then_run_a_pick(
         str(store_file),
     )
     assert "predicted percentile rank of the distillation ratio" in out and "recommended in" in out
+    assert "logit KD, the fixed default to beat: #" in out
     picks = json.loads(out_file.read_text())["picks"]
     assert len(picks) == 3
 

@@ -6,15 +6,18 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import toy_frame
 
 import engine
+from autodistill.defaults import fixed_default
 from autodistill.features import featurizer_version
 from autodistill.picks import components
 from autodistill.predictor import META_FILE, PredictorSettings
+from autodistill.ranking import ChosenPipelines
 from autodistill.recommend import recommend
-from autodistill.recommendation import load_recommendation
+from autodistill.recommendation import RECOMMENDATION_VERSION, load_recommendation
 from autodistill.shipped import export_study
 from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
@@ -117,7 +120,7 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * len(CONFIGS)
     assert rec.candidates == sum(1 for _ in ADVICE_SPACE.configurations())  # the paper's space and logit KD
     saved = load_recommendation(rec.save(tmp_path / "rec.json"))
-    assert saved.picks == rec.picks and saved.teacher_score == 0.9
+    assert saved.picks == rec.picks and saved.teacher_score == 0.9 and saved.logit_kd == rec.logit_kd
     first = json.loads((tmp_path / "rec.json").read_text())
     for pick in first["picks"]:  # a file of format 1 held the first vocabulary; the engine config is read
         pick["config"] = {"augmenters": ["random"], "mixup": False}
@@ -125,15 +128,37 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     assert load_recommendation(tmp_path / "v1.json").picks == rec.picks
     for pick in first["picks"]:  # a file of format 2 had neither uncertainty nor reason, nor a design
         del pick["uncertainty"], pick["reason"]
-    del first["design"]
+    del first["design"], first["logit_kd"]
     (tmp_path / "v2.json").write_text(json.dumps({**first, "version": 2}))
     older = load_recommendation(tmp_path / "v2.json")
     assert older.design == "autogluon" and older.picks[0].uncertainty is None and older.picks[0].reason == ""
+    assert older.logit_kd is None
     assert [p.config for p in older.picks] == [p.config for p in rec.picks]
     config = parse_config(saved.pick(2).engine)
     assert config.dataset == "toy" and config.student == "layers=0,2,4" and config.inter_loss == "mi"
     with pytest.raises(AutodistillError, match=r"picks 1\.\.5"):
         saved.pick(6)
+
+
+def test_the_recommendation_says_where_logit_kd_stands_among_the_pipelines(
+    store: RunStore, toy_task: TaskData, cache: Path
+) -> None:
+    """MI-α distils best in the fake store, so logit KD, scored like every candidate, ranks below
+    every pick; its rank is its place among the distinct pipelines, so as many of them score above it."""
+    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+    logit = rec.logit_kd
+    assert logit is not None and logit.config == fixed_default("logit")
+    assert logit.rank > 3 and logit.score <= min(p.score for p in rec.picks)
+    assert logit.uncertainty is not None and logit.uncertainty >= 0 and logit.reason == ""
+    assert parse_config(logit.engine).inter_loss is None  # runnable as it stands: plain logit KD
+
+
+def test_a_candidates_standing_is_its_place_among_the_distinct_pipelines_and_its_bagged_spread() -> None:
+    spread = np.array([[0.9, 0.5, 0.1], [0.7, 0.3, 0.1]])  # two bagged refits of three distinct pipelines
+    chosen = ChosenPipelines(pd.DataFrame(), np.zeros(8), [4], [], distinct=np.array([4, 2, 7]), spread=spread)
+    assert chosen.standing(2) == (2, pytest.approx(0.1))
+    with pytest.raises(AutodistillError, match="variant of a better-scored pipeline"):
+        chosen.standing(5)  # an aug_p / repeats variant that the distinct pipelines left out
 
 
 def test_unseen_leaves_the_data_sets_own_runs_out(tmp_path: Path, toy_task: TaskData, cache: Path) -> None:
@@ -233,5 +258,5 @@ def test_a_recommendation_from_before_cls_pkd_reads_its_pkd_picks_as_per_token(t
     rec = load_recommendation(old)
     assert {(p.config.inter_loss, p.engine["inter_loss"]) for p in rec.picks} == {("pkd-tokens", "pkd-tokens")}
     today = rec.save(tmp_path / "today.json")  # written now: pkd-tokens by name, and read back as such
-    assert json.loads(today.read_text())["version"] == 4
+    assert json.loads(today.read_text())["version"] == RECOMMENDATION_VERSION
     assert [p.config for p in load_recommendation(today).picks] == [p.config for p in rec.picks]
