@@ -3,8 +3,8 @@
 The held-out protocol (``autodistill heldout``) runs the predictor's picks from the whole
 advice space, most of which the study ran only at the cheap budget, so a poor pick can come
 from extrapolating to unseen configurations as much as from a poor ordering. This benchmark
-removes the extrapolation and the training cost: on each data set's realistic runs (the fixed
-list of about 10 configurations that the study runs everywhere, the fixed defaults among them),
+removes the extrapolation and the training cost: on each (data set, student)'s realistic runs
+(the study's fixed list, the fixed defaults among them, its extras and the held-out arms' runs),
 a predictor trained without that data set picks the configuration it rates highest, and the
 configuration's stored test ratio (mean over its seeds) is what the pick gets. No run is trained.
 
@@ -12,7 +12,7 @@ Beside it, per (data set, student): plain logit KD, the mean over the list (what
 configuration of the list gets), the best of the list by dev ratio (what running the whole list
 and selecting on dev gives), and the best by test (the oracle, not reachable).
 
-    python benchmarks/fixed_list_top1.py        # about 2 min; benchmarks/results/fixed_list_top1.json
+    python benchmarks/fixed_list_top1.py        # about 6 s; benchmarks/results/fixed_list_top1.json
 """
 
 from __future__ import annotations
@@ -30,26 +30,23 @@ from scipy import stats
 from autodistill.evaluate import default_version
 from autodistill.predictor import PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.shipped import import_study
+from autodistill.space import logit_kd
 from autodistill.store import RunStore
+from study.noise import configuration
 
 RESULTS = Path(__file__).parent / "results" / "fixed_list_top1.json"
-CONFIG = ["inter_loss", "alpha", "mapping", "pred_loss", "augmentation", "mixup"]
+#: Logit KD as :func:`study.noise.configuration` labels it, with either prediction loss.
+LOGIT_LABELS = [f"{p.inter_level}/{p.mapping}/{p.pred_loss}/{p.policy}" for p in map(logit_kd, ("ce", "mse"))]
 DESIGNS = ("lgbm", "global")  # recommend's default, and the same trees blind to the data set
 MIN_CONFIGS = 5  # a list this short leaves the predictor nothing to choose
 
 
 def _configs(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration of one setting: its first run's index (the model's input row),
-    mean dev and test ratio over seeds, and whether it is plain logit KD."""
-    key = runs[CONFIG].astype(str).agg("|".join, axis=1)
-    grouped = runs.assign(key=key).groupby("key")
+    """One row per configuration of one setting (the study page's labels): its first run's index
+    (the model's input row), mean dev and test ratio over seeds, and whether it is plain logit KD."""
+    grouped = runs.assign(label=configuration(runs)).groupby("label")
     out = grouped.agg(row=("ratio", lambda s: s.index[0]), dev=("ratio", "mean"), test=("test_ratio", "mean"))
-    first = runs.loc[out["row"]]
-    out["logit"] = (
-        (first["inter_loss"].isna() | (first["inter_loss"] == "none")).to_numpy()
-        & (first["augmentation"].fillna("") == "").to_numpy()
-        & ~first["mixup"].astype(bool).to_numpy()
-    )
+    out["logit"] = out.index.isin(LOGIT_LABELS)
     return out
 
 

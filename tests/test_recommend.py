@@ -144,7 +144,7 @@ def test_the_recommendation_says_where_logit_kd_stands_among_the_pipelines(
     store: RunStore, toy_task: TaskData, cache: Path
 ) -> None:
     """MI-α distils best in the fake store, so logit KD, scored like every candidate, ranks below
-    every pick; its rank is its place among the distinct pipelines, so as many of them score above it."""
+    every pick (how its rank is counted: the standing test below)."""
     rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
     logit = rec.logit_kd
     assert logit is not None and logit.config == fixed_default("logit")
