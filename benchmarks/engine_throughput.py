@@ -182,8 +182,9 @@ _TEXTBREWER = textwrap.dedent(
     batches = [order[i:i + {batch_size}] for i in range(0, len(order), {batch_size})]
     data = [{{k: v for k, v in collate(split, b, 0).items() if k in ("input_ids", "attention_mask",
              "token_type_ids")}} for b in batches]
-    teacher = load_task_model({teacher!r}, task.spec).eval()
-    student = build_student({student!r}, {teacher!r}, task.spec)
+    # TextBrewer moves each batch to its device but leaves the models where they are
+    teacher = load_task_model({teacher!r}, task.spec).eval().to({device!r})
+    student = build_student({student!r}, {teacher!r}, task.spec).to({device!r})
     teacher.config.output_hidden_states = student.config.output_hidden_states = True
     width, target = student.config.hidden_size, teacher.config.hidden_size
     def adaptor(batch, out):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,6 +37,13 @@ def toy_task() -> TaskData:
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test writes its caches into a fresh folder, never the user's home."""
-    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path_factory.mktemp("home")))
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test writes its caches into a fresh folder, never the user's home.
+
+    The folder goes when the test ends: kept, the suite's homes (fine-tuned teachers, run folders)
+    add up to gigabytes per session, and pytest keeps three sessions' folders.
+    """
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("AUTODISTILL_HOME", str(home))
+    yield
+    shutil.rmtree(home, ignore_errors=True)
