@@ -374,11 +374,16 @@ def run_checks(session: Session, checks: list[str]) -> dict[str, dict]:
 
 
 def save(record: dict, environment_now: dict) -> None:
-    """Merge this session's checks into the committed record (a GPU session may run them in parts)."""
+    """Merge this session's checks into the committed record (a GPU session may run them in parts).
+
+    Each check keeps the machine it ran on: parts run on different days may get different GPUs.
+    A record written before that holds one ``environment`` for all its checks.
+    """
     old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"checks": {}}
+    checks = {name: {"environment": old.get("environment"), **entry} for name, entry in old["checks"].items()}
+    checks |= {name: {**entry, "environment": environment_now} for name, entry in record.items()}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    merged = {**old, "environment": environment_now, "checks": {**old.get("checks", {}), **record}}
-    RESULTS.write_text(json.dumps(merged, indent=2) + "\n")
+    RESULTS.write_text(json.dumps({"checks": checks}, indent=2) + "\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -40,3 +40,19 @@ def test_every_intermediate_loss_and_mapping_is_in_the_matrix_once_and_every_tas
     assert sorted(pairs) == sorted((lo, m) for lo in names["inter_loss"] for m in names["mapping"])
     assert {kind for _, kind, _ in runs} == set(gpu_check.TASKS)
     assert any(f.get("critic") == "mlp" for _, _, f in runs) and any(f.get("augment") for _, _, f in runs)
+
+
+def test_each_saved_check_keeps_the_machine_it_ran_on(tmp_path, monkeypatch):
+    results = tmp_path / "gpu_check.json"
+    monkeypatch.setattr(gpu_check, "RESULTS", results)
+    h100, h200 = {"gpu": "H100"}, {"gpu": "H200"}
+    # a record from before checks carried their own machine: one environment for all of them
+    results.write_text(json.dumps({"environment": h100, "checks": {"bf16": {"status": "ok"}}}))
+    gpu_check.save({"throughput": {"status": "ok"}}, h200)
+    gpu_check.save({"bf16": {"status": "failed"}}, h200)
+    saved = json.loads(results.read_text())
+    assert set(saved) == {"checks"}
+    assert saved["checks"]["throughput"] == {"status": "ok", "environment": h200}
+    assert saved["checks"]["bf16"] == {"status": "failed", "environment": h200}
+    gpu_check.save({"throughput": {"status": "ok"}}, h100)
+    assert json.loads(results.read_text())["checks"]["bf16"]["environment"] == h200

@@ -1,5 +1,5 @@
 # Sourced on the GPU machine: where the session's files live and what Python sees.
 export G=/tmp/gx
 export PYTHONPATH=$G/site:$PWD
-export AUTODISTILL_HOME=$G/home WNSEARCHDIR=$G/wn
+export AUTODISTILL_HOME=$G/home WNSEARCHDIR=$G/wordnet
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false

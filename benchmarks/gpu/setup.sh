@@ -14,4 +14,4 @@ tar xf .g1/mpnet_small.tar -C $G/home/models/mpnet-base
 nvidia-smi --query-gpu=name,memory.used,memory.total,driver_version --format=csv
 python3 -c "import torch, transformers, accelerate; print(torch.__version__, transformers.__version__, accelerate.__version__, torch.cuda.get_device_name(0), torch.cuda.is_bf16_supported())"
 python3 -c "import cli, engine, ot, autodistill.sweep.study_run; print('IMPORT_OK', ot.__version__)"
-ls $G/home/datasets $G/wn; ls -la $G/parts; df -h /tmp | tail -1
+ls $G/home/datasets $G/wordnet; ls -la $G/parts; df -h /tmp | tail -1
