@@ -82,5 +82,7 @@ def show(summary: HeldoutSummary) -> None:
         render.console.print(render.frame_table(summary.comparisons, "picks against each arm"))
     if not summary.top_comparisons.empty:
         render.console.print(render.frame_table(summary.top_comparisons, "the top pick alone against each arm"))
+    if not summary.dev_comparisons.empty:
+        render.console.print(render.frame_table(summary.dev_comparisons, "selected on dev (the best dev run's test)"))
     if not summary.losses.empty:
         render.console.print(render.frame_table(summary.losses, "where the picks lose"))

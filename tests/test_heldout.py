@@ -414,6 +414,31 @@ def test_the_top_pick_alone_is_an_arm_beside_the_mean_of_the_picks(tmp_path: Pat
     assert "pick:1" not in unranked.per_dataset and unranked.top_comparisons.empty
 
 
+def test_selected_on_dev_keeps_each_seeds_best_dev_run_and_needs_every_arm_it_chooses_among() -> None:
+    def run(dataset: str, arm: str, seed: int, dev: float, test: float) -> dict[str, object]:
+        return {"dataset": dataset, "arm": arm, "seed": seed, "dev_ratio": dev, "test_ratio": test, "config": "x"}
+
+    rows = pd.DataFrame(
+        [
+            run("a", "pick", 0, 0.9, 0.70), run("a", "pick", 0, 0.8, 0.95),  # the best dev is not the best test
+            run("a", "pick", 1, 0.7, 0.60), run("a", "pick", 1, 0.9, 0.80),
+            run("a", "random", 0, 0.5, 0.90), run("a", "default:logit", 0, 0.95, 0.85),
+            run("b", "pick", 0, 0.6, 0.50), run("b", "random", 0, 0.7, 0.40),  # b: no logit KD ran
+        ]
+    )  # fmt: skip
+    selected = summary_module.dev_selected(rows)
+    assert selected.loc["a", "pick:dev"] == pytest.approx((0.70 + 0.80) / 2)  # seed 0: 0.70, seed 1: 0.80
+    assert selected.loc["a", "random:dev"] == pytest.approx(0.90)
+    # picks and logit KD together only where both ran on the seed: seed 0 of a, where logit's dev is best
+    assert selected.loc["a", "pick+logit:dev"] == pytest.approx(0.85)
+    assert np.isnan(selected.loc["b", "pick+logit:dev"]) and selected.loc["b", "pick:dev"] == pytest.approx(0.50)
+    summary = summarize(rows)
+    compared = summary.dev_comparisons.set_index("arm")
+    assert compared.loc["pick:dev", "against"] == "random:dev" and compared.loc["pick:dev", "wins"] == 1
+    assert "Selected on dev" in markdown(summary)
+    assert "Selected on dev" not in markdown(summarize(_synthetic()))  # no dev ratios, no section
+
+
 def test_a_target_is_met_only_with_its_win_rate_and_its_p_value() -> None:
     table = pd.DataFrame(
         {"pick": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], "random": [0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
