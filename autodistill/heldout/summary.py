@@ -7,6 +7,9 @@ test is scipy's Wilcoxon signed-rank test on the per-data-set means, two-sided;
 with few data sets it cannot reach small p-values at all (8 data sets: p >= 0.008),
 which the report states rather than hides.
 
+Beside the arms' means, the arms a user who runs several configurations would get: the one
+with the best dev ratio among them, scored on test (:func:`dev_selected`).
+
 The oracle is no arm: it is the study's best stored run on the data set, chosen by
 the score the store has (:data:`autodistill.heldout.arms.STORE_SCORE`) at the
 study's own budget, shown beside the arms as a ceiling.
@@ -217,7 +220,10 @@ def _dev_view(rows: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd
     """The selected arms beside logit KD, and their comparisons (both empty without dev ratios)."""
     if "dev_ratio" not in rows:
         return pd.DataFrame(), pd.DataFrame()
-    selected = dev_selected(rows).join(table.get("default:logit")).dropna(axis=1, how="all")
+    selected = dev_selected(rows)
+    if "default:logit" in table:
+        selected = selected.join(table["default:logit"])
+    selected = selected.dropna(axis=1, how="all")
     pairs = [(arm, other) for arm, other in DEV_PAIRS if {arm, other} <= set(selected.columns)]
     compared = pd.DataFrame([{"arm": arm, **compare(selected, other, arm)} for arm, other in pairs])
     return selected, compared
@@ -292,7 +298,8 @@ def markdown(
 def _dev_section(summary: HeldoutSummary) -> list[str]:
     if summary.dev_comparisons.empty:
         return []
-    overall = summary.dev_selected.mean().rename("mean").rename_axis("arm").reset_index()
+    selected = summary.dev_selected
+    overall = pd.DataFrame({"arm": selected.columns, "mean": selected.mean(), "datasets": selected.notna().sum()})
     return [
         "Selected on dev, as a user who runs several configurations would: per data set, the test ratio of "
         "the run with the best dev ratio among the picks (`pick:dev`), among the random configurations "
