@@ -94,6 +94,13 @@ def arm_order(arms: Sequence[str]) -> list[str]:
     return [a for a in order if a in set(arms)]
 
 
+def over_datasets(table: pd.DataFrame) -> pd.DataFrame:
+    """Per column of a data set x arm table: the mean over data sets and how many data sets have it."""
+    return pd.DataFrame(
+        {"arm": table.columns, "mean": table.mean().to_numpy(), "datasets": table.notna().sum().to_numpy()}
+    )
+
+
 def wide(means: pd.DataFrame) -> pd.DataFrame:
     """Data sets as rows, arms as columns (in :func:`arm_order`), mean score in the cells."""
     table = means.pivot(index="dataset", columns="arm", values="mean")
@@ -203,9 +210,7 @@ def summarize(rows: pd.DataFrame) -> HeldoutSummary:
     means = arm_means(rows)
     table = wide(means)
     sd = means.pivot(index="dataset", columns="arm", values="seed_sd").reindex(columns=table.columns)
-    overall = pd.DataFrame(
-        {"arm": table.columns, "mean": table.mean().to_numpy(), "datasets": table.notna().sum().to_numpy()}
-    )
+    overall = over_datasets(table)
     compared = comparisons(table)
     lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
     goals = targets(compared, best_default(table))
@@ -298,15 +303,13 @@ def markdown(
 def _dev_section(summary: HeldoutSummary) -> list[str]:
     if summary.dev_comparisons.empty:
         return []
-    selected = summary.dev_selected
-    overall = pd.DataFrame({"arm": selected.columns, "mean": selected.mean(), "datasets": selected.notna().sum()})
     return [
         "Selected on dev, as a user who runs several configurations would: per data set, the test ratio of "
         "the run with the best dev ratio among the picks (`pick:dev`), among the random configurations "
         "(`random:dev`), and among each with logit KD beside them (`+logit`, one run more). This view was "
         "added after the results above were seen; the runs are the same.",
         _md_table(summary.dev_selected.reset_index()),
-        _md_table(overall),
+        _md_table(over_datasets(summary.dev_selected)),
         _md_table(summary.dev_comparisons),
     ]
 
