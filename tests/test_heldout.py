@@ -1,4 +1,4 @@
-"""The held-out evaluation (issue 15): arms chosen without the data set, one row per run, its statistics."""
+"""The held-out evaluation: arms chosen without the data set, one row per run, its statistics."""
 
 from __future__ import annotations
 
