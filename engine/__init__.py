@@ -39,8 +39,8 @@ _EXPORTS: dict[str, str] = {
     "ExportReport": "engine.pipelines.deploy",
     "write_report": "engine.pipelines.report",
     "pregenerate": "engine.augment.pregenerated",
-    "finetune_teacher": "engine.training.finetune",
-    "TEACHER_SETTINGS": "engine.training.finetune",
+    "finetune_teacher": "engine.teachers.finetune",
+    "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration
     "DistillConfig": "engine.config",
     "TrainSettings": "engine.config",

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 import engine.augment.copies
 import engine.pipelines.run
-import engine.training.finetune
+import engine.teachers.finetune
 from engine.augment import AugmentPolicy, PolicySpec, build_policy
 from engine.augment.copies import COPIES_DIR, CachedCopies
 from engine.augment.feed import AugmentFeed
@@ -145,7 +145,7 @@ def test_cached_mode_is_validated_and_named_in_the_run_id():
 def test_a_cached_run_shares_its_copies_and_their_teacher_cache(toy_task, monkeypatch, tmp_path):
     settings = TrainSettings(epochs=1, batch_size=16, max_length=16, max_train_examples=16, max_eval_examples=8)
     monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", settings)
-    monkeypatch.setattr(engine.training.finetune, "TEACHER_SETTINGS", settings)
+    monkeypatch.setattr(engine.teachers.finetune, "TEACHER_SETTINGS", settings)
     train = SETTINGS.model_copy(update={"epochs": 2, "max_train_examples": 16, "max_eval_examples": 8})
     config = _config(student="tiny", aug_mode="cached", repeated_aug=2, train=train)
     result = engine.pipelines.run.run(config, task=toy_task, output_dir=tmp_path / "a", show_progress=False)

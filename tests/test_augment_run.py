@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, BertConfig
 
 import engine.pipelines.run
-import engine.training.finetune
+import engine.teachers.finetune
 from engine.augment import backtranslation as bt_module
 from engine.augment import build_policy
 from engine.augment.backtranslation import apertium_modes
@@ -200,7 +200,7 @@ def test_a_staged_batch_is_required_once_augmentation_is_on(toy_task, tokenizer)
 def quick_teacher(monkeypatch):
     settings = TrainSettings(epochs=1, batch_size=16, max_length=16, max_train_examples=16, max_eval_examples=8)
     monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", settings)
-    monkeypatch.setattr(engine.training.finetune, "TEACHER_SETTINGS", settings)
+    monkeypatch.setattr(engine.teachers.finetune, "TEACHER_SETTINGS", settings)
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ from engine.pipelines.timing import Clock
 from engine.teachers.team import Team, prepare_team
 from engine.tracking import Tracking, open_tracking
 from engine.training import distributed
-from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
+from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.training.trainer import (
     EpochCallback,
     Objective,
