@@ -30,7 +30,7 @@ _EXPORTS: dict[str, str] = {
     "run": "engine.pipelines.run",
     "finetune": "engine.pipelines.run",
     "RunResult": "engine.pipelines.result",
-    "EpochCallback": "engine.training.trainer",
+    "EpochCallback": "engine.training.callbacks",
     "HASHED_INTER_LOSS": "engine.pipelines.result",
     "cpu_latency_ms": "engine.pipelines.latency",
     "retrain_candidates": "engine.pipelines.candidates",

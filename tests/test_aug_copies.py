@@ -112,8 +112,7 @@ def test_the_teachers_logits_on_cached_copies_come_from_the_cache(toy_task, toke
             task.spec, config, teacher, student_layers=1, student_width=32, augmentation=policy, cache=originals
         )
         objective.aug_cache = aug_cache
-        objective.stage_augmented(augmented)
-        return objective(student, batch)[1]
+        return objective(student, {**batch, **augmented})[1]
 
     live = terms(None, None)
     originals, on_copies = (
