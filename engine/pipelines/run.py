@@ -136,19 +136,20 @@ def _execute(
     with clock("teacher cache"):
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     tracked = config.model_dump(mode="json")
-    copies = AugmentedCopies(prepared.feed) if prepared.feed is not None else None
-    listener = [EpochListener(on_epoch, prepared.spec.metric)] if on_epoch is not None else []
+    callbacks: list[TrainerCallback] = []
+    if on_epoch is not None:
+        callbacks.append(EpochListener(on_epoch, prepared.spec.metric))
+    if prepared.feed is not None:
+        callbacks.append(AugmentedCopies(prepared.feed))
     with (
         open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking,
         prepared.feed or nullcontext(),  # its workers stop however training ends
     ):
-        callbacks = [tracking, *listener, *([copies] if copies else [])]
-        trainer = build_trainer(prepared, objective, train, output_dir, callbacks)
+        trainer = build_trainer(prepared, objective, train, output_dir, [tracking, *callbacks])
         with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
             fitted = trainer.fit()
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
-        augmentation = copies.report() if copies else {}
-        result = collect(prepared, student, fitted, objective, augmentation, output_dir, clock)
+        result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
         tracking.log_metrics(result_metrics(result), fitted.steps)
     publish(prepared, student, result, output_dir, clock, started)
     return result
@@ -363,12 +364,11 @@ def collect(
     student: PreTrainedModel,
     fitted: TrainResult,
     objective: Objective,
-    augmentation: dict,
+    trainer: Trainer,
     output_dir: Path,
     clock: Clock,
 ) -> RunResult:
-    """The run's record: student and teacher scores on the same dev and test examples, sizes, speed;
-    ``augmentation`` is the feed's report (empty without augmentation)."""
+    """The run's record: student and teacher scores on the same dev and test examples, sizes, speed."""
     spec, config, teacher = prepared.spec, prepared.config, prepared.teacher
     teacher_dev, teacher_test, teacher_pad = teacher_splits(prepared)
     with clock("scoring"), distributed.main_first():
@@ -400,7 +400,7 @@ def collect(
         student_hidden=student.config.hidden_size,
         teacher_layers=teacher.config.num_hidden_layers,
         teacher_hidden=teacher.config.hidden_size,
-        train_examples=len(prepared.train),
+        train_examples=len(trainer.train_split),
         best_epoch=fitted.best_epoch,
         pruned_after_epoch=fitted.stopped_after_epoch,
         train_seconds=fitted.train_seconds,
@@ -411,7 +411,7 @@ def collect(
         output_dir=str(output_dir),
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},
-        augmentation=augmentation,
+        augmentation=next((c.report() for c in trainer.callbacks if isinstance(c, AugmentedCopies)), {}),
         **test,
     )
 
