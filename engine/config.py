@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.errors import AutodistillError
 from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS
-from engine.teachers.spec import parse_teacher_spec
+from engine.models.teacher_spec import parse_teacher_spec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -96,7 +96,7 @@ THETA_TOLERANCE = 1e-6
 class TeamConfig(BaseModel):
     """A teacher team and how each step's teacher signal is formed from it (AutoSKDBERT).
 
-    ``teachers`` are teacher specs (``engine.teachers.spec.parse_teacher_spec``): a preset,
+    ``teachers`` are teacher specs (``engine.models.teacher_spec.parse_teacher_spec``): a preset,
     hub id or folder, optionally ``:layers=0,1,2`` (a layer subset), ``:seed=N`` or
     ``:epochs=N`` (another fine-tune). ``mode`` picks the teacher policy; the
     remaining fields are the ``learned`` mode's (§2.4, Algorithm 1, Table 9).

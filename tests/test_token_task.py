@@ -22,7 +22,7 @@ from engine.models.encoding import collate, encode_split
 from engine.models.heads import task_head
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.predict import predict_file
-from engine.training.finetune import finetune_teacher
+from engine.teachers.finetune import finetune_teacher
 
 TAGS = ("ANIMAL", "OTHER")
 ANIMALS = ["cat", "dog", "horse", "cow", "sheep", "goat"]

@@ -33,7 +33,7 @@ from engine.pipelines.export import Measured, deployment_section, with_deploymen
 from engine.pipelines.latency import cpu_latency_ms, torch_threads
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
-from engine.training.finetune import TEACHER_SETTINGS, cached_teacher
+from engine.teachers.finetune import TEACHER_SETTINGS, cached_teacher
 from engine.training.trainer import evaluate_model
 
 FORMATS = ("onnx",)
