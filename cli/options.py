@@ -222,7 +222,7 @@ def pipeline_config(
     from engine import AutodistillError, load_config_file, merge_overrides, parse_config
 
     if recommendation is not None:
-        from autodistill.recommendation import load_recommendation
+        from autodistill.advice.recommendation import load_recommendation
 
         if config is not None:
             raise AutodistillError("give --config or --recommendation, not both")

@@ -13,10 +13,10 @@ from rich.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
-    from autodistill.features import Featurized
-    from autodistill.recommendation import Recommendation
+    from autodistill.advice.recommendation import Recommendation
+    from autodistill.features.featurize import Featurized
     from autodistill.search import SearchReport
-    from autodistill.space import Pipeline
+    from autodistill.space.pipeline import Pipeline
     from autodistill.sweep import SweepReport, Trial
     from engine import RunResult
 

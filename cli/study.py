@@ -19,8 +19,8 @@ def study_export(
     store: StoreOpt = None,
 ) -> None:
     """Write the store's own runs, trials and dataset features as the shipped study (commit the folder)."""
-    from autodistill.shipped import STUDY_DIR, export_study
-    from autodistill.store import open_store
+    from autodistill.store.database import open_store
+    from autodistill.store.shipped import STUDY_DIR, export_study
 
     folder = folder or STUDY_DIR
     with open_store(store, must_exist=True) as runs_store:
@@ -53,9 +53,9 @@ def study_report(
     store: StoreOpt = None,
 ) -> None:
     """Write the study page (paper §5: Figures 2-6, Table 3) from the store's runs of ours, tables and PNG plots."""
-    from autodistill.predictor import PredictorSettings
-    from autodistill.shipped import shipped_store
-    from autodistill.store import open_store
+    from autodistill.predictor.model import PredictorSettings
+    from autodistill.store.database import open_store
+    from autodistill.store.shipped import shipped_store
     from study.report import DEFAULT_HOLDOUT, DEFAULT_OUT, write_report
 
     if shipped and (store is not None or run_missing):
@@ -90,8 +90,8 @@ def study_sweep(
     store: StoreOpt = None,
 ) -> None:
     """Run the study's fixed configurations at one fidelity, seeds and no-KD baselines included; resumable."""
-    from autodistill.baseline import BaselineSettings
-    from autodistill.store import open_store
+    from autodistill.features.baseline import BaselineSettings
+    from autodistill.store.database import open_store
     from autodistill.sweep import parse_students
     from autodistill.sweep.study_plan import fidelity as make_fidelity
     from autodistill.sweep.study_plan import select_configs

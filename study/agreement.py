@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import pandas as pd
 from scipy import stats
 
-from autodistill.evaluate import PAPER_MEAN_SPEARMAN
-from autodistill.importance import COMPONENTS, PAIRS, cell_columns, pair_name
+from autodistill.evaluation.importance import COMPONENTS, PAIRS, cell_columns, pair_name
+from autodistill.evaluation.lodo import PAPER_MEAN_SPEARMAN
 from study.figure4 import finished_ratios
 from study.tables import lodo_spearmans
 

@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autodistill.evaluate import PAPER_MEAN_SPEARMAN
-from autodistill.heldout.summary import study_section
-from autodistill.importance import COMPONENTS, plot_importance
-from autodistill.nested import NestedResult
-from autodistill.predictor import PredictorSettings
-from autodistill.recommend import DEFAULT_STUDENT
+from autodistill.advice.recommend import DEFAULT_STUDENT
+from autodistill.evaluation.heldout.summary import study_section
+from autodistill.evaluation.importance import COMPONENTS, plot_importance
+from autodistill.evaluation.lodo import PAPER_MEAN_SPEARMAN
+from autodistill.evaluation.nested import NestedResult
+from autodistill.predictor.model import PredictorSettings
 from engine import AutodistillError
 from study.agreement import (
     augmentation_agreement,

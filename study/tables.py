@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from autodistill.bridge import BUDGET_FIELDS
-from autodistill.importance import COMPONENTS, component_levels, fanova_importance
-from autodistill.space import DEFAULT_SPACE, inter_level
-from autodistill.store_schema import fidelity_of
+from autodistill.evaluation.importance import COMPONENTS, component_levels, fanova_importance
+from autodistill.space.pipeline import DEFAULT_SPACE, inter_level
+from autodistill.store.schema import fidelity_of
 from autodistill.sweep.study_plan import FIDELITIES
 from engine import AutodistillError, TrainSettings
 
@@ -38,7 +38,7 @@ def setting(student: str, fidelity: object) -> str:
 
 def trial_fidelities(trials: pd.DataFrame) -> pd.Series:
     """Each trial's fidelity; one logged before the trials log had the column gets the runs' migration
-    rule (:func:`autodistill.store_schema.fidelity_of`) on its budget, so a trial and its run agree."""
+    rule (:func:`autodistill.store.schema.fidelity_of`) on its budget, so a trial and its run agree."""
     logged = trials["fidelity"] if "fidelity" in trials else pd.Series(None, index=trials.index, dtype=object)
     budgets = [json.loads(b) for b in trials["budget_json"]]
     derived = [fidelity_of(b.get("max_train_examples"), b.get("max_length", 0)) for b in budgets]
@@ -235,7 +235,7 @@ def headline(
 
 def component_importance(runs: pd.DataFrame) -> pd.DataFrame:
     """fANOVA importance per (teacher, student) group and data set, then averaged
-    (:func:`autodistill.importance.fanova_importance`, Figure 2's setting).
+    (:func:`autodistill.evaluation.importance.fanova_importance`, Figure 2's setting).
 
     Each student is its own group, so a student's ratio level, whatever the
     configuration, is no variance the four components must explain.
@@ -323,5 +323,5 @@ def augmentation_effect(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def lodo_spearmans(table: pd.DataFrame) -> pd.Series:
-    """The held-out data sets' defined Spearmans in :func:`~autodistill.evaluate.evaluate_lodo`'s table."""
+    """The held-out data sets' defined Spearmans in :func:`~autodistill.evaluation.lodo.evaluate_lodo`'s table."""
     return table[table["dataset"] != "mean"].dropna(subset=["spearman"])["spearman"]

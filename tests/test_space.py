@@ -6,8 +6,15 @@ import random
 
 import pytest
 
-from autodistill import legacy
-from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE, Pipeline, SearchSpace, logit_kd, stack_from_positions
+from autodistill.space import legacy
+from autodistill.space.pipeline import (
+    ADVICE_SPACE,
+    DEFAULT_SPACE,
+    Pipeline,
+    SearchSpace,
+    logit_kd,
+    stack_from_positions,
+)
 from engine import AutodistillError
 
 

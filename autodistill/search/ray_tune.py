@@ -29,8 +29,8 @@ from optuna.trial import FixedTrial, TrialState
 from autodistill.search.request import SearchRequest, make_trial
 from autodistill.search.space import describe, distributions, params_of, suggest_pipeline
 from autodistill.search.study import SECONDS, counted, distinct_pipelines, spent_seconds, study_path
-from autodistill.space import Pipeline, SearchSpace
-from autodistill.store import RunStore
+from autodistill.space.pipeline import Pipeline, SearchSpace
+from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, record_outcome
 from engine import AutodistillError, RunResult, TaskData
 

@@ -48,8 +48,8 @@ from autodistill.search.study import (
     spent_seconds,
     trial_seconds,
 )
-from autodistill.space import ADVICE_SPACE, Pipeline, SearchSpace
-from autodistill.store import RunStore
+from autodistill.space.pipeline import ADVICE_SPACE, Pipeline, SearchSpace
+from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
 from engine import AutodistillError, RunResult, TaskData, paths
@@ -76,9 +76,10 @@ def predictor_picks(
     on_status: Callable[[str], None],
     unseen: bool = False,
 ) -> list[Pipeline]:
-    """AutoDistiller's top ``top`` pipelines for this data set and student (:func:`autodistill.recommend.recommend`);
-    ``unseen`` leaves the data set's own runs out of the predictor's training (held-out measurements)."""
-    from autodistill.recommend import recommend
+    """AutoDistiller's top ``top`` pipelines for this data set and student
+    (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the data set's own runs out of the
+    predictor's training (held-out measurements)."""
+    from autodistill.advice.recommend import recommend
 
     if top < 1:
         return []

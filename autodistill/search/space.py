@@ -16,7 +16,7 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import BaseTrial
 
-from autodistill.space import (
+from autodistill.space.pipeline import (
     DEFAULT_AUG_P,
     DEFAULT_REPEATED_AUG,
     LOGIT_ONLY,

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from autodistill.baseline import BaselineSettings
 from autodistill.bridge import record_from_result, test_scores
-from autodistill.features import check_task, featurize_all, featurizer_version
-from autodistill.space import Pipeline
-from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
+from autodistill.features.baseline import BaselineSettings
+from autodistill.features.featurize import check_task, featurize_all, featurizer_version
+from autodistill.space.pipeline import Pipeline
+from autodistill.store.database import RunRecord, RunStore, TrialRecord, trial_from_row
 from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
 from autodistill.sweep.plan import Trial, plan

@@ -1,0 +1,1 @@
+"""The pipeline space: its points, its rules, the fixed defaults, and the vocabulary older data was written in."""
