@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from autodistill.space.pipeline import DEFAULT_SPACE, Pipeline, SearchSpace
+from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store.database import ModelDescriptor, RunRecord
 from engine import AutodistillError, DataColumns, DistillConfig, TaskType, TrainSettings, parse_config
 

@@ -29,7 +29,7 @@ from scipy import stats
 
 from autodistill.evaluation.lodo import default_version
 from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs, training_inputs
-from autodistill.space.pipeline import logit_kd
+from autodistill.space import logit_kd
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import import_study
 from study.noise import configuration

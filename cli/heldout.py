@@ -51,10 +51,8 @@ def heldout_command(
 
     Writes one row per run to --out and the report beside it (``.md``, for the study page).
     """
+    from autodistill import BaselineSettings, PredictorSettings, open_store
     from autodistill.evaluation.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
-    from autodistill.features.baseline import BaselineSettings
-    from autodistill.predictor.model import PredictorSettings
-    from autodistill.store.database import open_store
 
     settings = HeldoutSettings(
         k=k, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,

@@ -23,14 +23,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.advice.recommend import DEFAULT_STUDENT, recommend
-from autodistill.advice.recommendation import Recommendation, load_recommendation
-from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
-from autodistill.predictor.model import PredictorSettings
-from autodistill.space.pipeline import Pipeline
-from autodistill.store.database import RunStore
-from autodistill.store.schema import fidelity_of
-from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
+from autodistill import (
+    DEFAULT_STUDENT,
+    Pipeline,
+    PredictorSettings,
+    Recommendation,
+    RunStore,
+    Trial,
+    TrialFn,
+    baseline_config,
+    engine_config,
+    execute_trial,
+    fidelity_of,
+    load_recommendation,
+    make_budget,
+    recommend,
+    run_trials,
+    space_for,
+)
 from engine import AutodistillError, TaskData, TrainSettings, load_task
 from study.tables import TOP_K, sweep_setting
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autodistill.evaluation.lodo import PAPER_MEAN_SPEARMAN
+from autodistill import PAPER_MEAN_SPEARMAN
 from study.figure4 import group_stats
 from study.tables import TOP_K
 

@@ -54,12 +54,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from autodistill import (
+    NestedResult,
+    PredictorSettings,
+    Reported,
+    RunStore,
+    TrialFn,
+    default_version,
+    evaluate_lodo,
+    evaluate_nested,
+)
 from autodistill.evaluation.heldout import DEFAULT_OUT as HELDOUT_RESULTS
-from autodistill.evaluation.lodo import default_version, evaluate_lodo
-from autodistill.evaluation.nested import NestedResult, Reported, evaluate_nested
-from autodistill.predictor.model import PredictorSettings
-from autodistill.store.database import RunStore
-from autodistill.sweep import TrialFn
 from engine import AutodistillError, paths
 from study.figure4 import VersusRandom, finished_versus, picked_run_ids, versus_random
 from study.latency import LatencyFn, cpu_latencies, latency_plan, measure_latencies, speedup_map

@@ -16,11 +16,17 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill.bridge import BUDGET_FIELDS
-from autodistill.evaluation.importance import COMPONENTS, component_levels, fanova_importance
-from autodistill.space.pipeline import DEFAULT_SPACE, inter_level
-from autodistill.store.schema import fidelity_of
-from autodistill.sweep.study_plan import FIDELITIES
+from autodistill import (
+    BUDGET_FIELDS,
+    COMPONENTS,
+    DEFAULT_SPACE,
+    FIDELITIES,
+    component_levels,
+    fanova_importance,
+    fidelity_of,
+    inter_level,
+    pipeline_label,
+)
 from engine import AutodistillError, TrainSettings
 
 TOP_K = 5
@@ -161,10 +167,6 @@ def no_kd_ratios(trials: pd.DataFrame) -> pd.Series:
     return done.assign(reported=reported_ratio(done)).groupby(["dataset", "student_name"])["reported"].mean()
 
 
-def describe(inter: str, mapping: str, pred: str, policy: str) -> str:
-    return f"{inter} / {mapping} / {pred} / {policy}"
-
-
 def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     """Per data set and student: teacher dev score, runs, no-KD ratio, the best KD run's ratio (chosen on
     dev, reported as :func:`reported_ratio`), the mean KD ratio, how many runs beat the no-KD baseline,
@@ -185,7 +187,7 @@ def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
                 "best KD ratio": reported[best],
                 "mean KD ratio": reported.mean(),
                 "runs above no-KD": int((reported > no_kd).sum()) if not math.isnan(no_kd) else None,
-                "best configuration": describe(*levels.loc[best, list(COMPONENTS)]),
+                "best configuration": pipeline_label(*levels.loc[best, list(COMPONENTS)]),
                 "scored on": scored_on(group),
             }
         )
@@ -219,7 +221,7 @@ def headline(
                 "scored on": scored_on(group.iloc[[0]]),
                 "teacher": best["teacher_name"],
                 "student": best["student_name"],
-                "configuration": describe(*levels.loc[group.index[0], list(COMPONENTS)]),
+                "configuration": pipeline_label(*levels.loc[group.index[0], list(COMPONENTS)]),
                 "no-KD ratio": float(baseline.get((dataset, best["student_name"]), math.nan)),
                 "teacher params": teacher_params,
                 "student params": student_params,

@@ -13,7 +13,7 @@ from autodistill.evaluation import nested
 from autodistill.features.featurize import featurizer_version
 from autodistill.predictor.designs import setting_key, setting_spearman, within_rank
 from autodistill.predictor.model import PredictorSettings, candidates, fit_predictor, model_inputs, training_table
-from autodistill.space.pipeline import DEFAULT_SPACE
+from autodistill.space import DEFAULT_SPACE
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from engine import AutodistillError
 

@@ -27,8 +27,8 @@ from autodistill.features.featurize import featurizer_version, word_counts
 from autodistill.features.glove import load_glove
 from autodistill.predictor import model as predictor
 from autodistill.predictor.model import PredictorSettings
+from autodistill.space import DEFAULT_SPACE
 from autodistill.space.defaults import FIXED_DEFAULTS
-from autodistill.space.pipeline import DEFAULT_SPACE
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import study_plan
 from engine import AutodistillError, TaskData, TaskSpec, TaskType

@@ -18,7 +18,7 @@ from autodistill.predictor.model import (
     model_inputs,
     training_table,
 )
-from autodistill.space.pipeline import DEFAULT_SPACE, Pipeline
+from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from autodistill.store.reference import PAPER_FEATURIZER, PAPER_MODELS, import_reference
 from engine import AutodistillError

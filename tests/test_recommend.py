@@ -17,8 +17,8 @@ from autodistill.advice.recommend import recommend
 from autodistill.advice.recommendation import RECOMMENDATION_VERSION, load_recommendation
 from autodistill.features.featurize import featurizer_version
 from autodistill.predictor.model import META_FILE, PredictorSettings
+from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.space.defaults import fixed_default
-from autodistill.space.pipeline import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from autodistill.store.shipped import export_study
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autodistill.space.pipeline import Pipeline
+from autodistill.space import Pipeline
 from autodistill.store.database import (
     SCHEMA_VERSION,
     DatasetFeatures,

@@ -19,7 +19,7 @@ from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.evaluation import lodo as evaluate
 from autodistill.evaluation.importance import COMPONENTS, PAIRS, pair_name
 from autodistill.features.featurize import featurizer_version
-from autodistill.space.pipeline import DEFAULT_SPACE, Pipeline
+from autodistill.space import DEFAULT_SPACE, Pipeline
 from autodistill.store.database import ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Trial
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, TrainSettings

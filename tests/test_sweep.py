@@ -15,7 +15,7 @@ from conftest import toy_frame
 import engine
 from autodistill import sweep
 from autodistill.bridge import engine_config, make_budget, space_for
-from autodistill.space.pipeline import DEFAULT_SPACE, Pipeline, SearchSpace
+from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store.database import RunStore
 from engine import AutodistillError, RunResult, TaskData, TaskSpec, TaskType, parse_config
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from autodistill.advice.picks import bagged, choose, components
 from autodistill.predictor.model import Predictor, PredictorSettings, candidates, fit_predictor, model_inputs
-from autodistill.space.pipeline import Pipeline
+from autodistill.space import Pipeline
 from autodistill.store.database import SOURCES, DatasetFeatures, RunStore
 from autodistill.store.reference import PAPER_FEATURIZER
 from autodistill.store.shipped import import_study, shipped_versions
@@ -47,28 +47,23 @@ def usable_runs(store: RunStore, source: str, version: str) -> pd.DataFrame:
     return usable
 
 
-def _import_shipped_if_empty(store: RunStore, version: str, folder: Path, on_status: Callable[[str], None]) -> None:
-    """The default predictor learns from the shipped study runs until the user has runs of their own."""
+def import_shipped_if_empty(
+    store: RunStore, source: str, version: str, folder: Path | None, on_status: Callable[[str], None]
+) -> None:
+    """Write the shipped study's runs into a store with none of ours (``folder`` None: never), so that
+    the default predictor learns from them until the user has runs of their own. The one write before
+    advice; :func:`training_runs` only reads."""
+    if source != "ours" or folder is None:
+        return
     if not store.runs(source="ours").empty or version not in shipped_versions(folder):
         return
     added = import_study(store, folder)
     on_status(f"the store had no runs of ours: imported the {added} runs of the project's study ({folder})")
 
 
-def training_runs(
-    store: RunStore,
-    source: str,
-    version: str,
-    name: str,
-    *,
-    unseen: bool,
-    shipped: Path | None,
-    on_status: Callable[[str], None],
-) -> pd.DataFrame:
-    """The runs the predictor learns from: the store's (filled from the shipped study when it has
-    none of ours), without ``name``'s own runs when it is to be treated as ``unseen``."""
-    if source == "ours" and shipped is not None:
-        _import_shipped_if_empty(store, version, shipped, on_status)
+def training_runs(store: RunStore, source: str, version: str, name: str, *, unseen: bool) -> pd.DataFrame:
+    """The runs the predictor learns from: the store's usable runs, without ``name``'s own runs when
+    it is to be treated as ``unseen``."""
     runs = usable_runs(store, source, version)
     if unseen:
         runs = runs[runs["dataset"] != name]

@@ -44,6 +44,7 @@ from autodistill.advice.ranking import (
     Models,
     budget_inputs,
     choose_pipelines,
+    import_shipped_if_empty,
     train_models,
     training_runs,
 )
@@ -52,8 +53,8 @@ from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
 from autodistill.features.featurize import check_task, featurize, featurizer_version, load_described
 from autodistill.predictor.model import PredictorSettings, load_predictor
+from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.space.defaults import fixed_default
-from autodistill.space.pipeline import ADVICE_SPACE, Pipeline
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
 from autodistill.store.shipped import STUDY_DIR
 from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TaskType, TrainSettings, paths
@@ -147,8 +148,9 @@ def recommend(
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.store.shipped`; None turns that off), said through ``on_status``.
 
-    Long only in its keyword options and this docstring: the body is the timed steps (runs;
-    teacher, features and model sizes in :func:`_prepare`; predictors; scoring), each a call.
+    Long only in its keyword options and this docstring: the body is the steps, each a call (checks;
+    the runs to learn from; teacher, features and model sizes in :func:`_prepare`; the predictors;
+    scoring the space in :func:`_score_space`), the expensive ones timed.
     """
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")
@@ -157,30 +159,25 @@ def recommend(
     baseline = baseline or BaselineSettings()
     version = featurizer_version(baseline.model)
     check_task(task)  # before anything expensive
-    runs = training_runs(store, source, version, task.spec.name, unseen=unseen, shipped=shipped, on_status=on_status)
+    import_shipped_if_empty(store, source, version, shipped, on_status)
+    runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
     loaded = load_predictor(predictor, version) if predictor is not None else None  # refuses another version
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
     with _timed(timings, "predictor_s"):
         models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
+    budget = budget or make_budget()
+    engine_of = partial(
+        engine_config,
+        dataset=dataset or task.spec.name,
+        teacher=teacher,
+        student=student,
+        budget=budget,
+        columns=columns,
+    )
     with _timed(timings, "scoring_s"):
-        configs = list(space_for(task.spec.task_type, ADVICE_SPACE).configurations())
-        budget = budget or make_budget()
-        engine_of = partial(
-            engine_config,
-            dataset=dataset or task.spec.name,
-            teacher=teacher,
-            student=student,
-            budget=budget,
-            columns=columns,
-        )
-        chosen = choose_pipelines(
-            models.rank, models.bags, target.described, configs, top, budget_inputs(budget, len(task.train))
-        )
-        picks = _picks(models, chosen, configs, engine_of)
-        default = fixed_default("logit", regression=TaskType(task.spec.task_type) is TaskType.REGRESSION)
-        logit = _standing(models, chosen, configs.index(default), default, engine_of)
+        scored = _score_space(target, models, top, budget, engine_of)
     timings["total_s"] = time.perf_counter() - started
-    return _assemble(target, dataset or task.spec.name, source, runs, len(configs), models, picks, logit, timings)
+    return _assemble(target, dataset or task.spec.name, source, runs, models, scored, timings)
 
 
 @dataclass(frozen=True)
@@ -225,17 +222,42 @@ def _prepare(
     return _Target(task, teacher, student, finetuned, features, teacher_d, student_d)
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """The space scored for a target: how many candidates, the picks, and where logit KD stands."""
+
+    candidates: int
+    picks: tuple[Pick, ...]
+    logit_kd: Pick
+
+
+def _score_space(
+    target: _Target, models: Models, top: int, budget: TrainSettings, engine_of: Callable[[Pipeline], Any]
+) -> _Scored:
+    """Score every configuration the task can run at the budget it will run at, choose ``top``
+    different pipelines, and place logit KD (the fixed default to beat) among them."""
+    spec = target.task.spec
+    configs = list(space_for(spec.task_type, ADVICE_SPACE).configurations())
+    at_budget = budget_inputs(budget, len(target.task.train))
+    chosen = choose_pipelines(models.rank, models.bags, target.described, configs, top, at_budget)
+    default = fixed_default("logit", regression=TaskType(spec.task_type) is TaskType.REGRESSION)
+    return _Scored(
+        candidates=len(configs),
+        picks=_picks(models, chosen, configs, engine_of),
+        logit_kd=_standing(models, chosen, configs.index(default), default, engine_of),
+    )
+
+
 def _assemble(
     target: _Target,
     dataset: str,
     source: str,
     runs: pd.DataFrame,
-    n_candidates: int,
     models: Models,
-    picks: tuple[Pick, ...],
-    logit: Pick,
+    scored: _Scored,
     timings: dict[str, float],
 ) -> Recommendation:
+    """The recommendation file's content: what it is for, what it learned from, the picks and the times."""
     spec = target.task.spec
     return Recommendation(
         dataset=dataset,
@@ -249,10 +271,10 @@ def _assemble(
         source=source,
         trained_on=tuple(sorted(set(runs["dataset"]))),
         n_runs=len(runs),
-        candidates=n_candidates,
+        candidates=scored.candidates,
         predictor=str(models.rank.path),
-        picks=picks,
-        logit_kd=logit,
+        picks=scored.picks,
+        logit_kd=scored.logit_kd,
         timings={k: round(v, 2) for k, v in timings.items()},
         design=models.rank.settings.design,
     )

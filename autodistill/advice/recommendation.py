@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autodistill.advice.picks import BAGS, MIN_DIFFERENT
-from autodistill.space import legacy
-from autodistill.space.pipeline import Pipeline
+from autodistill.space import Pipeline, legacy
 from engine import AutodistillError, parse_config
 
 RECOMMENDATION_FORMAT = "autodistill-recommendation"

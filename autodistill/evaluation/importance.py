@@ -61,7 +61,7 @@ import optuna
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
-from autodistill.space.pipeline import inter_level, policy_name
+from autodistill.space import inter_level, policy_name
 from engine import AutodistillError
 
 #: The paper's symbols for the four components (Figure 2's axis labels).

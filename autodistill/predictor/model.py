@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill.predictor.designs import DESIGNS, feature_columns
-from autodistill.space.pipeline import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
+from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
 from engine import AutodistillError, choices_error, paths
 

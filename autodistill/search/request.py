@@ -15,7 +15,7 @@ import optuna
 
 from autodistill.bridge import engine_config
 from autodistill.search.study import SearchKey
-from autodistill.space.pipeline import Pipeline, SearchSpace
+from autodistill.space import Pipeline, SearchSpace
 from autodistill.sweep import Trial as SweepTrial
 from engine import DEFAULT_TEACHER, AutodistillError, TrainSettings, choices_error
 

@@ -45,10 +45,9 @@ Choices follow the paper and the authors' published runs:
 
 from __future__ import annotations
 
-import itertools
-import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from engine import AutodistillError, choices_error
@@ -56,9 +55,9 @@ from engine import AutodistillError, choices_error
 if TYPE_CHECKING:
     from engine import DistillConfig
 
-INTER_LOSSES: tuple[str, ...] = ("mse", "l2", "cos", "pkd", "ce", "mi")
-#: Intermediate losses a stored point may hold: the space's, plus the per-token PKD of the first study runs.
-POINT_INTER_LOSSES: tuple[str, ...] = (*INTER_LOSSES, "pkd-tokens")
+#: The engine's intermediate losses that the paper's space leaves out: the per-token PKD of the first
+#: study runs (a stored point may hold it; random search and advice never choose it).
+NOT_IN_SPACE: tuple[str, ...] = ("pkd-tokens",)
 MI_ALPHAS: tuple[float, ...] = (0.1, 0.5, 0.9)
 MAPPINGS: tuple[str, ...] = ("skip", "last", "emd")
 PRED_LOSSES: tuple[str, ...] = ("ce", "mse")
@@ -81,6 +80,25 @@ LOGIT_ONLY = "none"
 #: The separator of a text augmentation stack in its one-string form, e.g.
 #: ``"ra>ca"`` = random augmentation first, then contextual.
 STACK_SEP = ">"
+
+
+@cache
+def engine_inter_losses() -> tuple[str, ...]:
+    """The intermediate losses the engine knows, in its order: the vocabulary of a point's ``inter_loss``.
+    Read on first use, because reading it loads the engine's losses (and torch)."""
+    from engine import component_names
+
+    return tuple(component_names()["inter_loss"])
+
+
+def space_inter_losses() -> tuple[str, ...]:
+    """The intermediate losses of the paper's space (Appendix H and ``ce``): the engine's, less :data:`NOT_IN_SPACE`."""
+    return tuple(loss for loss in engine_inter_losses() if loss not in NOT_IN_SPACE)
+
+
+def pipeline_label(inter_level: str, mapping: str, pred_loss: str, policy: str) -> str:
+    """A pipeline as the study, the sweep and the CLI write it: ``mi-0.9 / skip / ce / ra>ca+mixup``."""
+    return f"{inter_level} / {mapping} / {pred_loss} / {policy}"
 
 
 def inter_level(loss: str, alpha: float | None) -> str:
@@ -121,8 +139,8 @@ class Pipeline:
     def __post_init__(self) -> None:
         if (self.inter_loss == LOGIT_ONLY) != (self.mapping == LOGIT_ONLY):
             raise AutodistillError("logit-only KD sets both inter_loss and mapping to 'none', or neither")
-        if self.inter_loss not in (*POINT_INTER_LOSSES, LOGIT_ONLY):
-            raise choices_error("intermediate loss", self.inter_loss, (*POINT_INTER_LOSSES, LOGIT_ONLY))
+        if self.inter_loss != LOGIT_ONLY and self.inter_loss not in engine_inter_losses():
+            raise choices_error("intermediate loss", self.inter_loss, (*engine_inter_losses(), LOGIT_ONLY))
         if self.inter_loss == "mi":
             if self.alpha is None or not 0.0 <= self.alpha <= 1.0:
                 raise AutodistillError(f"MI-α needs an alpha in [0, 1], got {self.alpha!r}")
@@ -166,6 +184,11 @@ class Pipeline:
     @property
     def policy(self) -> str:
         return policy_name(self.stack, self.mixup)
+
+    @property
+    def label(self) -> str:
+        """The point as one line (:func:`pipeline_label`): ``mi-0.9 / skip / ce / ca+mixup``."""
+        return pipeline_label(self.inter_level, self.mapping, self.pred_loss, self.policy)
 
     def positions(self) -> dict[str, int]:
         """Position of each text operation in the stack (0 = unused, 1 = first), as the authors record it."""
@@ -233,96 +256,6 @@ def augment_of(stack: Sequence[str], mixup: bool) -> tuple[str, ...]:
     return (*stack, MIXUP) if mixup else tuple(stack)
 
 
-@dataclass(frozen=True)
-class SearchSpace:
-    """The allowed values of each component; defaults are Appendix H plus the authors' run values."""
-
-    inter_losses: tuple[str, ...] = INTER_LOSSES
-    alphas: tuple[float, ...] = MI_ALPHAS
-    mappings: tuple[str, ...] = MAPPINGS
-    pred_losses: tuple[str, ...] = PRED_LOSSES
-    augmenters: tuple[str, ...] = TEXT_AUGMENTERS
-    max_stack: int = len(TEXT_AUGMENTERS)
-    mixup: tuple[bool, ...] = (False, True)
-    aug_ps: tuple[float, ...] = AUG_PS
-    repeated_augs: tuple[int, ...] = REPEATED_AUGS
-    #: Whether logit-only KD is a point too: not in the paper's space, but the default practitioners
-    #: reach for (:data:`ADVICE_SPACE`). As the study runs it: no mapping, no augmentation.
-    logit_only: bool = False
-
-    def inter_choices(self) -> list[tuple[str, float | None]]:
-        """(loss, α) pairs: MI-α once per α, every other loss once with α = None; logit-only KD last."""
-        pairs = [(loss, alpha) for loss in self.inter_losses for alpha in (self.alphas if loss == "mi" else (None,))]
-        return [*pairs, (LOGIT_ONLY, None)] if self.logit_only else pairs
-
-    def stacks(self) -> list[tuple[str, ...]]:
-        """Every ordered stack of distinct text operations up to ``max_stack`` long, the empty one first."""
-        return [stack for size in range(self.max_stack + 1) for stack in itertools.permutations(self.augmenters, size)]
-
-    def _aug_knobs(self, stack: tuple[str, ...]) -> list[tuple[float, int]]:
-        # aug_p and repeated_aug only act on text augmentation: one default point without it.
-        if not stack:
-            return [(DEFAULT_AUG_P, DEFAULT_REPEATED_AUG)]
-        return list(itertools.product(self.aug_ps, self.repeated_augs))
-
-    def configurations(self) -> Iterator[Pipeline]:
-        """Every point once (aug knobs are fixed to the defaults when nothing is augmented)."""
-        for loss, alpha in self.inter_choices():
-            if loss == LOGIT_ONLY:
-                yield from (logit_kd(pred) for pred in self.pred_losses)
-                continue
-            for mapping, pred, stack, mixup in itertools.product(
-                self.mappings, self.pred_losses, self.stacks(), self.mixup
-            ):
-                for aug_p, repeats in self._aug_knobs(stack):
-                    yield Pipeline(
-                        mapping=mapping,
-                        inter_loss=loss,
-                        alpha=alpha,
-                        pred_loss=pred,
-                        augment=augment_of(stack, mixup),
-                        aug_p=aug_p,
-                        repeated_aug=repeats,
-                    )
-
-    def sample(self, rng: random.Random) -> Pipeline:
-        """A random point: each component uniform over its choices (the §4 random search).
-
-        The stack is uniform over all ordered stacks, so "no text augmentation" is
-        one choice among them rather than half of the draws. The draws are made in
-        a fixed order (loss, stack, knobs, mapping, prediction loss, mixup), so a
-        seed gives the same sweep it always gave.
-        """
-        loss, alpha = rng.choice(self.inter_choices())
-        stack = rng.choice(self.stacks())
-        aug_p, repeats = rng.choice(self._aug_knobs(stack))
-        mapping = rng.choice(self.mappings)
-        pred_loss = rng.choice(self.pred_losses)
-        mixup = rng.choice(self.mixup)
-        if loss == LOGIT_ONLY:
-            return logit_kd(pred_loss)
-        return Pipeline(
-            mapping=mapping,
-            inter_loss=loss,
-            alpha=alpha,
-            pred_loss=pred_loss,
-            augment=augment_of(stack, mixup),
-            aug_p=aug_p,
-            repeated_aug=repeats,
-        )
-
-
 def logit_kd(pred_loss: str) -> Pipeline:
     """Logit-only KD: the prediction loss alone, no intermediate term and no augmentation."""
     return Pipeline(mapping=LOGIT_ONLY, inter_loss=LOGIT_ONLY, alpha=None, pred_loss=pred_loss)
-
-
-DEFAULT_SPACE = SearchSpace()
-#: What AutoDistiller advises from (``recommend``, the held-out picks, ``search``): the paper's space
-#: plus logit-only KD. The study runs logit KD on every data set at both budgets, so the predictor has
-#: evidence on it, and it is the fixed default a recommendation has to beat; a predictor that cannot
-#: propose it cannot advise "the simple recipe is best here". Only as the study runs it, without
-#: augmentation: logit KD with augmentation has no runs to learn from, and a tree model scored such
-#: points by extrapolation (a first try proposed logit KD with three stacked text augmenters on most
-#: held-out data sets). Random search stays on the paper's space.
-ADVICE_SPACE = SearchSpace(logit_only=True)

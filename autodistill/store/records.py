@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from autodistill.space.pipeline import STACK_SEP, Pipeline, augment_of
+from autodistill.space import STACK_SEP, Pipeline, augment_of
 from engine import AutodistillError, choices_error
 
 SOURCES = ("ours", "paper")

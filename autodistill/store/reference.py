@@ -19,8 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill.space import legacy
-from autodistill.space.pipeline import Pipeline, augment_of, stack_from_positions
+from autodistill.space import Pipeline, augment_of, legacy, stack_from_positions
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from engine import paths
 

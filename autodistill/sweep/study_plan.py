@@ -34,8 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from autodistill.bridge import baseline_config, engine_config, make_budget
+from autodistill.space import Pipeline
 from autodistill.space.defaults import FIXED_DEFAULTS
-from autodistill.space.pipeline import Pipeline
 from autodistill.sweep.plan import Trial
 from engine import AutodistillError, TaskData, TaskType, TrainSettings, choices_error, text_augmentable
 

@@ -9,6 +9,15 @@ and the no-KD baseline, under one budget and the same seeds, with the study's be
 """
 
 from autodistill.evaluation.heldout.protocol import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, read_rows
-from autodistill.evaluation.heldout.summary import HeldoutSummary, markdown, summarize
+from autodistill.evaluation.heldout.summary import HeldoutSummary, markdown, study_section, summarize
 
-__all__ = ["DEFAULT_OUT", "HeldoutSettings", "HeldoutSummary", "evaluate_heldout", "markdown", "read_rows", "summarize"]
+__all__ = [
+    "DEFAULT_OUT",
+    "HeldoutSettings",
+    "HeldoutSummary",
+    "evaluate_heldout",
+    "markdown",
+    "read_rows",
+    "study_section",
+    "summarize",
+]

@@ -24,8 +24,8 @@ from autodistill.advice.ranking import choose_pipelines
 from autodistill.bridge import space_for
 from autodistill.features.featurize import context_embedding, idf_weights
 from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs
+from autodistill.space import Pipeline
 from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
-from autodistill.space.pipeline import Pipeline
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, record_from_row
 from autodistill.sweep import sample_configs
 from autodistill.sweep.study_plan import STUDY_CONFIGS

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill.advice.ranking import budget_inputs, training_runs
+from autodistill.advice.ranking import budget_inputs, import_shipped_if_empty, training_runs
 from autodistill.advice.recommend import model_descriptors
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.evaluation.heldout.arms import (
@@ -40,7 +40,7 @@ from autodistill.features.baseline import BaselineSettings
 from autodistill.features.featurize import featurizer_version, word_counts
 from autodistill.features.glove import load_glove
 from autodistill.predictor.model import PredictorSettings, predictor_identity
-from autodistill.space.pipeline import ADVICE_SPACE, Pipeline
+from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.store.database import RunStore, TrialRecord, record_from_row
 from autodistill.store.shipped import STUDY_DIR
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
@@ -116,9 +116,7 @@ class HeldoutSettings:
 
 def describe(config: Pipeline | None) -> str:
     """A configuration as the study writes it (``mi-0.9 / skip / ce / none``); ``no-KD`` for the baseline."""
-    if config is None:
-        return "no-KD"
-    return f"{config.inter_level} / {config.mapping} / {config.pred_loss} / {config.policy}"
+    return "no-KD" if config is None else config.label
 
 
 # -- which data sets, and what the predictor learns from -------------------------------------------------
@@ -398,7 +396,7 @@ def evaluate_dataset(
     """Hold ``name`` out: choose (or reuse the frozen choices), run every arm, return its rows."""
     version = featurizer_version(s.baseline.model)
     ours = made_here(read_rows(out), s)
-    runs = training_runs(store, "ours", version, name, unseen=True, shipped=None, on_status=lambda _t: None)
+    runs = training_runs(store, "ours", version, name, unseen=True)
     runs = runs[~runs["run_id"].isin(ours)]  # earlier data sets' held-out runs are not training rows
     task = tasks(name)
     budgets = s.budgets(plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn))
@@ -432,7 +430,8 @@ def evaluate_heldout(
 
     s = settings or HeldoutSettings()
     version = featurizer_version(s.baseline.model)
-    runs = training_runs(store, "ours", version, "", unseen=False, shipped=STUDY_DIR, on_status=on_status)
+    import_shipped_if_empty(store, "ours", version, STUDY_DIR, on_status)
+    runs = training_runs(store, "ours", version, "", unseen=False)
     names = study_datasets(runs, datasets, {spec.name for spec in list_datasets()})
     tasks = cache(load_task)
     counts = _word_counter(tasks)
