@@ -1,0 +1,78 @@
+"""AutoDistiller, the meta layer: advice on which distillation pipeline to run on a new data set.
+
+The layers above (``cli``, ``study``) import what they need from here; the rooms behind this door
+are free to change their modules. The rooms, from the ground up:
+
+* :mod:`~autodistill.space` — the pipeline space: its points (:class:`Pipeline`), its rules, the
+  fixed defaults, the vocabulary older data was written in;
+* :mod:`~autodistill.store` — the runs store (SQLite) and the runs shipped with the project;
+* :mod:`~autodistill.features` — a data set's features (paper Table 7) and the baseline feature;
+* :mod:`~autodistill.bridge` — where a point and a budget become an engine config, and a result a row;
+* :mod:`~autodistill.predictor` — the predictor and its model designs;
+* :mod:`~autodistill.sweep` — random search: trials run and logged (the study's plan included);
+* :mod:`~autodistill.advice` — ``recommend``: rank the space, pick different pipelines, save them;
+* :mod:`~autodistill.search` — ``search``: the predictor's picks, then TPE with pruning;
+* :mod:`~autodistill.evaluation` — how good the advice is: leave-one-out, nested, held-out, importance.
+
+Names load on first use (:func:`__getattr__`): ``from autodistill import open_store`` costs the
+store's import, not the predictor's and the search's (seconds), so a command pays for what it uses.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+#: Where each public name lives: module -> the names it lends the door.
+_DOOR: dict[str, tuple[str, ...]] = {
+    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label", "policy_name"),
+    "autodistill.store.database": ("RunStore", "open_store", "stored_runs"),
+    "autodistill.store.schema": ("fidelity_of",),
+    "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
+    "autodistill.features.baseline": ("BaselineSettings",),
+    "autodistill.features.featurize": ("Featurized", "featurize_dataset", "featurizer_version"),
+    "autodistill.bridge": ("BUDGET_FIELDS", "baseline_config", "engine_config", "make_budget", "space_for"),
+    "autodistill.predictor.model": ("PredictorSettings",),
+    "autodistill.sweep": (
+        "SweepReport",
+        "Trial",
+        "TrialFn",
+        "execute_trial",
+        "parse_students",
+        "plan_datasets",
+        "run_sweep",
+        "run_trials",
+    ),
+    "autodistill.sweep.study_plan": ("FIDELITIES", "fidelity", "select_configs"),
+    "autodistill.sweep.study_run": ("run_study",),
+    "autodistill.advice.recommend": ("DEFAULT_STUDENT", "recommend", "recommend_dataset"),
+    "autodistill.advice.recommendation": ("SCORE_MEANING", "Recommendation", "load_recommendation"),
+    "autodistill.search": ("SearchReport", "SearchRequest", "predictor_picks", "run_search"),
+    "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
+    "autodistill.evaluation.nested": ("NestedResult", "Reported", "evaluate_nested", "parse_designs", "reported_on"),
+    "autodistill.evaluation.importance": (
+        "COMPONENTS",
+        "PAIRS",
+        "cell_columns",
+        "component_levels",
+        "fanova_importance",
+        "pair_name",
+        "plot_importance",
+    ),
+}
+_HOME: dict[str, str] = {name: module for module, names in _DOOR.items() for name in names}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module the first time the name is asked for (PEP 562)."""
+    if name not in _HOME:
+        raise AttributeError(f"module 'autodistill' has no attribute {name!r}")
+    value = getattr(import_module(_HOME[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,15 +1,15 @@
 """Where the meta layer meets the engine: engine configs for trials, store rows from results.
 
 AutoDistiller reasons about points of the Distiller search space
-(:class:`~autodistill.space.Pipeline`, which already holds
+(:class:`~autodistill.space.pipeline.Pipeline`, which already holds
 :class:`engine.DistillConfig` field values); the engine runs typed configs and
 reports a :class:`engine.RunResult`; the runs store keeps
-:class:`~autodistill.store.RunRecord` rows. There is no vocabulary to translate,
+:class:`~autodistill.store.database.RunRecord` rows. There is no vocabulary to translate,
 only the parts of a run that a point does not hold to add:
 
 * :func:`engine_config` — a point + data set + teacher/student + per-trial
   budget (a :class:`engine.TrainSettings`) → the engine config
-  (:meth:`Pipeline.engine_fields <autodistill.space.Pipeline.engine_fields>`
+  (:meth:`Pipeline.engine_fields <autodistill.space.pipeline.Pipeline.engine_fields>`
   says which fields a point sets);
 * :func:`record_from_result` — a finished distillation's result → a store row,
   with the engine config and the budget kept in ``full_config``;
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
-from autodistill.store import ModelDescriptor, RunRecord
+from autodistill.store.database import ModelDescriptor, RunRecord
 from engine import AutodistillError, DataColumns, DistillConfig, TaskType, TrainSettings, parse_config
 
 if TYPE_CHECKING:

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from autodistill.evaluate import default_version
-from autodistill.predictor import PredictorSettings, fit_predictor, model_inputs, training_inputs
-from autodistill.shipped import import_study
+from autodistill.evaluation.lodo import default_version
+from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.space import logit_kd
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
+from autodistill.store.shipped import import_study
 from study.noise import configuration
 
 RESULTS = Path(__file__).parent / "results" / "fixed_list_top1.json"

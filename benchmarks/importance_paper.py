@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.importance import fanova_importance, plot_importance
-from autodistill.reference import import_reference
-from autodistill.store import RunStore
+from autodistill.evaluation.importance import fanova_importance, plot_importance
+from autodistill.store.database import RunStore
+from autodistill.store.reference import import_reference
 from engine import paths
 
 

@@ -2,13 +2,13 @@
 
 Reproduces the protocol of the paper's Figure 5 (mean Spearman 0.33 over the 8
 GLUE tasks) with our predictor: the runs and dataset features are the authors'
-(meta_data/reference/), the predictor is ours (autodistill/predictor.py).
+(meta_data/reference/), the predictor is ours (autodistill/predictor/model.py).
 
     .venv/bin/python benchmarks/lodo_paper.py                     # 60 s per fold, all 8 tasks
     .venv/bin/python benchmarks/lodo_paper.py --time-limit 20 --datasets cola rte
     .venv/bin/python benchmarks/lodo_paper.py --target ratio      # the paper's raw target
     .venv/bin/python benchmarks/lodo_paper.py --models trees      # AutoGluon's tree ensemble
-    .venv/bin/python benchmarks/lodo_paper.py --design lgbm       # another design (autodistill/designs/)
+    .venv/bin/python benchmarks/lodo_paper.py --design lgbm       # another design (autodistill/predictor/designs/)
 
 The default is the ``autogluon`` design, whose settings these figures chose (tuned figures;
 benchmarks/nested_lodo.py gives the nested ones).
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.designs import DESIGNS
-from autodistill.evaluate import PAPER_MEAN_SPEARMAN, evaluate_lodo
-from autodistill.predictor import MODEL_FAMILIES, TARGETS, VALIDATIONS, PredictorSettings
-from autodistill.reference import import_reference
-from autodistill.store import RunStore
+from autodistill.evaluation.lodo import PAPER_MEAN_SPEARMAN, evaluate_lodo
+from autodistill.predictor.designs import DESIGNS
+from autodistill.predictor.model import MODEL_FAMILIES, TARGETS, VALIDATIONS, PredictorSettings
+from autodistill.store.database import RunStore
+from autodistill.store.reference import import_reference
 
 
 def main() -> None:

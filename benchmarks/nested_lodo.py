@@ -1,8 +1,8 @@
 """Which predictor design should ``recommend`` use? Nested leave-one-dataset-out beside the tuned figure.
 
 For each source (the project's shipped study runs, ``meta_data/study``; the Distiller
-authors' 1,239 runs) every design of :mod:`autodistill.designs` and its small grid is
-evaluated by :func:`autodistill.nested.evaluate_nested`:
+authors' 1,239 runs) every design of :mod:`autodistill.predictor.designs` and its small grid is
+evaluated by :func:`autodistill.evaluation.nested.evaluate_nested`:
 
     nested   design and hyper-parameters chosen by LODO on the other data sets only,
              refitted, scored on the held-out one (the clean figure)
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.evaluate import default_version
-from autodistill.nested import SCORE_COLUMNS, Reported, evaluate_nested, reported_on
-from autodistill.reference import import_reference
-from autodistill.shipped import import_study
-from autodistill.store import RunStore
+from autodistill.evaluation.lodo import default_version
+from autodistill.evaluation.nested import SCORE_COLUMNS, Reported, evaluate_nested, reported_on
+from autodistill.store.database import RunStore
+from autodistill.store.reference import import_reference
+from autodistill.store.shipped import import_study
 
 RESULTS = Path(__file__).parent / "results" / "nested_lodo.json"
 IMPORTERS = {"ours": import_study, "paper": import_reference}

@@ -9,7 +9,7 @@ trials, four arms:
              the paper's space plus logit-only KD (``ADVICE_SPACE``), as ``search`` samples
     search   ``autodistill search``: the predictor's top picks first, then TPE with pruning
 
-The yardstick is the best fixed default (autodistill/defaults.py: logit KD, the TinyBERT
+The yardstick is the best fixed default (autodistill/space/defaults.py: logit KD, the TinyBERT
 recipe, the paper's MI-α), chosen among the three on dev and read on test. After each trial
 an arm's incumbent is its best whole run so far on dev; the arm has reached the default once
 its incumbent's test ratio is at least the default's. Reported per data set and seed: the
@@ -38,10 +38,10 @@ import time
 from pathlib import Path
 
 from autodistill.bridge import make_budget, space_for
-from autodistill.defaults import FIXED_DEFAULTS, fixed_default
-from autodistill.features import featurizer_version
+from autodistill.features.featurize import featurizer_version
 from autodistill.search import SearchRequest, make_trial, predictor_picks, run_search
-from autodistill.store import RunStore
+from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
+from autodistill.store.database import RunStore
 from autodistill.sweep import execute_trial, sample_configs
 from autodistill.sweep.study_plan import FIDELITIES
 from autodistill.sweep.study_run import found_plateaus

@@ -13,7 +13,7 @@ from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, Teac
 from engine import TrainSettings
 
 if TYPE_CHECKING:
-    from autodistill.heldout import HeldoutSummary
+    from autodistill.evaluation.heldout import HeldoutSummary
 
 
 @typer_app.command("heldout")
@@ -51,10 +51,8 @@ def heldout_command(
 
     Writes one row per run to --out and a markdown report beside it, which the study page includes.
     """
-    from autodistill.baseline import BaselineSettings
-    from autodistill.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
-    from autodistill.predictor import PredictorSettings
-    from autodistill.store import open_store
+    from autodistill import BaselineSettings, PredictorSettings, open_store
+    from autodistill.evaluation.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
 
     settings = HeldoutSettings(
         k=k, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,

@@ -38,9 +38,7 @@ def features_command(
     store: StoreOpt = None,
 ) -> None:
     """Compute a data set's AutoDistiller features (paper Table 7) and print them."""
-    from autodistill.baseline import BaselineSettings
-    from autodistill.features import featurize_dataset
-    from autodistill.store import open_store
+    from autodistill import BaselineSettings, featurize_dataset, open_store
 
     with open_store(store) as runs_store:
         done = featurize_dataset(
@@ -63,8 +61,7 @@ def runs_import(
     store: StoreOpt = None,
 ) -> None:
     """Import published runs into the store (idempotent: runs already there are skipped)."""
-    from autodistill.shipped import import_runs
-    from autodistill.store import open_store
+    from autodistill import import_runs, open_store
 
     with open_store(store) as runs_store:
         done = import_runs(runs_store, origin)
@@ -81,7 +78,7 @@ def runs_export(
     store: StoreOpt = None,
 ) -> None:
     """Write every stored run (one row per run, config as columns) to CSV or Parquet."""
-    from autodistill.store import open_store
+    from autodistill import open_store
 
     with open_store(store, must_exist=True) as runs_store:
         path = runs_store.export(file)
@@ -116,10 +113,17 @@ def evaluate_command(
     store: StoreOpt = None,
 ) -> None:
     """How well the predictor ranks configurations on data sets it has not seen (paper §5.4, Figure 5)."""
-    from autodistill.evaluate import PAPER_MEAN_SPEARMAN, default_version, evaluate_lodo
-    from autodistill.nested import evaluate_nested, parse_designs, reported_on
-    from autodistill.predictor import PredictorSettings
-    from autodistill.store import open_store, stored_runs
+    from autodistill import (
+        PAPER_MEAN_SPEARMAN,
+        PredictorSettings,
+        default_version,
+        evaluate_lodo,
+        evaluate_nested,
+        open_store,
+        parse_designs,
+        reported_on,
+        stored_runs,
+    )
 
     if not lodo:
         raise AutodistillError("only leave-one-dataset-out evaluation is implemented; drop --no-lodo")
@@ -147,8 +151,7 @@ def importance_command(
     store: StoreOpt = None,
 ) -> None:
     """fANOVA importance of the four Distiller components and their pairs (paper §5.1, Figures 2 and 6)."""
-    from autodistill.importance import COMPONENTS, fanova_importance, plot_importance
-    from autodistill.store import open_store, stored_runs
+    from autodistill import COMPONENTS, fanova_importance, open_store, plot_importance, stored_runs
 
     with open_store(store, must_exist=True) as runs_store:
         table = fanova_importance(stored_runs(runs_store, source), by_pair=not pooled)
@@ -176,9 +179,7 @@ def sweep_command(
     store: StoreOpt = None,
 ) -> None:
     """Random search over the Distiller space (paper §4) plus each student's no-KD baseline; resumable."""
-    from autodistill.baseline import BaselineSettings
-    from autodistill.store import open_store
-    from autodistill.sweep import parse_students, plan_datasets, run_sweep
+    from autodistill import BaselineSettings, open_store, parse_students, plan_datasets, run_sweep
 
     names, student_list = [d.strip() for d in datasets.split(",") if d.strip()], parse_students(students)
     if dry_run:
@@ -223,12 +224,7 @@ def recommend_command(
     With --run-top N and --vs-random M, the top N picks and M random configurations then run on
     the data set and their scores are compared (the paper's Figure 4).
     """
-    from autodistill.baseline import BaselineSettings
-    from autodistill.predictor import PredictorSettings
-    from autodistill.recommend import recommend_dataset
-    from autodistill.recommendation import SCORE_MEANING
-    from autodistill.shipped import STUDY_DIR
-    from autodistill.store import open_store
+    from autodistill import SCORE_MEANING, STUDY_DIR, BaselineSettings, PredictorSettings, open_store, recommend_dataset
     from study.figure4 import group_stats, run_versus_random
 
     with open_store(store, must_exist=not shipped) as runs_store:  # the shipped study fills a new store
@@ -269,10 +265,7 @@ def search_command(
 ) -> None:
     """Search the Distiller space for one data set and student: the predictor's picks first, then TPE with
     successive-halving pruning over epochs; every trial is stored; resumable (beyond the paper)."""
-    from autodistill.baseline import BaselineSettings
-    from autodistill.features import featurizer_version
-    from autodistill.search import SearchRequest, predictor_picks, run_search
-    from autodistill.store import open_store
+    from autodistill import BaselineSettings, SearchRequest, featurizer_version, open_store, predictor_picks, run_search
     from engine import load_task
 
     request = SearchRequest(

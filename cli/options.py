@@ -192,7 +192,7 @@ def _columns(given: Mapping[str, Any]) -> DataColumns | None:
 
 
 def _budget(given: Mapping[str, Any]) -> TrainSettings:
-    from autodistill.bridge import make_budget
+    from autodistill import make_budget
 
     return make_budget(**given)
 
@@ -222,7 +222,7 @@ def pipeline_config(
     from engine import AutodistillError, load_config_file, merge_overrides, parse_config
 
     if recommendation is not None:
-        from autodistill.recommendation import load_recommendation
+        from autodistill import load_recommendation
 
         if config is not None:
             raise AutodistillError("give --config or --recommendation, not both")

@@ -13,11 +13,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
-    from autodistill.features import Featurized
-    from autodistill.recommendation import Recommendation
-    from autodistill.search import SearchReport
-    from autodistill.space import Pipeline
-    from autodistill.sweep import SweepReport, Trial
+    from autodistill import Featurized, Recommendation, SearchReport, SweepReport, Trial
     from engine import RunResult
 
 console = Console()
@@ -41,11 +37,6 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, digits: int = 3) 
     for row in frame.itertuples(index=False):
         table.add_row(*(fmt(v, digits) for v in row))
     return table
-
-
-def describe(config: Pipeline) -> str:
-    """A pipeline as the study and the sweep write it: ``mi-0.9 / skip / ce / ca+mixup``."""
-    return f"{config.inter_level} / {config.mapping} / {config.pred_loss} / {config.policy}"
 
 
 # -- engine --------------------------------------------------------------------------------------------
@@ -230,7 +221,7 @@ def importance(table: pd.DataFrame, source: str, names: Mapping[str, str], *, po
 def trials(planned: Sequence[Trial]) -> None:
     table = Table("trial", "kind", "data set", "student", "configuration")
     for trial in planned:
-        what = describe(trial.config) if trial.config else "no-KD baseline"
+        what = trial.config.label if trial.config else "no-KD baseline"
         table.add_row(trial.trial_id, trial.kind, trial.dataset, trial.student, what)
     console.print(table)
 
@@ -290,7 +281,7 @@ def versus_random(results: pd.DataFrame, stats: Mapping[str, tuple[float, float,
         cells = []
         for side in (ours, rand):
             row = side.iloc[k] if k < len(side) else None
-            cells += [describe(row["config"]), fmt(row["ratio"], 4)] if row is not None else ["", ""]
+            cells += [row["config"].label, fmt(row["ratio"], 4)] if row is not None else ["", ""]
         table.add_row(str(k + 1), *cells)
     console.print(table)
     for group, (mean, std, count) in stats.items():
@@ -321,7 +312,7 @@ def search(report: SearchReport, store_path: Any) -> None:
     if report.best is not None and report.best_pipeline is not None:
         best = report.best
         say(
-            f"best on dev: {describe(report.best_pipeline)}, dev ratio {fmt(best.value)}, "
+            f"best on dev: {report.best_pipeline.label}, dev ratio {fmt(best.value)}, "
             f"test ratio {fmt(best.user_attrs.get('test_ratio'))} (trial {best.number + 1})"
         )
         say(f"its student: {report.exported} (ONNX: `autodistill export --model {report.exported} --format onnx`)")

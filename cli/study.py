@@ -19,8 +19,7 @@ def study_export(
     store: StoreOpt = None,
 ) -> None:
     """Write the store's own runs, trials and dataset features as the shipped study (commit the folder)."""
-    from autodistill.shipped import STUDY_DIR, export_study
-    from autodistill.store import open_store
+    from autodistill import STUDY_DIR, export_study, open_store
 
     folder = folder or STUDY_DIR
     with open_store(store, must_exist=True) as runs_store:
@@ -53,9 +52,7 @@ def study_report(
     store: StoreOpt = None,
 ) -> None:
     """Write the study page (paper §5: Figures 2-6, Table 3) from the store's runs of ours, tables and PNG plots."""
-    from autodistill.predictor import PredictorSettings
-    from autodistill.shipped import shipped_store
-    from autodistill.store import open_store
+    from autodistill import PredictorSettings, open_store, shipped_store
     from study.report import DEFAULT_HOLDOUT, DEFAULT_OUT, write_report
 
     if shipped and (store is not None or run_missing):
@@ -90,12 +87,8 @@ def study_sweep(
     store: StoreOpt = None,
 ) -> None:
     """Run the study's fixed configurations at one fidelity, seeds and no-KD baselines included; resumable."""
-    from autodistill.baseline import BaselineSettings
-    from autodistill.store import open_store
-    from autodistill.sweep import parse_students
-    from autodistill.sweep.study_plan import fidelity as make_fidelity
-    from autodistill.sweep.study_plan import select_configs
-    from autodistill.sweep.study_run import run_study
+    from autodistill import BaselineSettings, open_store, parse_students, run_study, select_configs
+    from autodistill import fidelity as make_fidelity
     from engine import load_task
 
     names = [d.strip() for d in datasets.split(",") if d.strip()]

@@ -5,7 +5,7 @@ and compare their actual distillation ratios (the student's no-KD baseline is ru
 for reference). The runs go to the store like any sweep trial, so a report can look
 them up by trial id without running anything. This is the project's own evidence
 (``autodistill study report``, ``autodistill recommend --run-top``), not part of the
-recommender itself, which is why it lives here rather than in :mod:`autodistill.recommend`.
+recommender itself, which is why it lives here rather than in :mod:`autodistill.advice.recommend`.
 
 For the study page, :func:`versus_random` picks once per held-out data set, saves the
 picks next to the page and reuses them, so the ratios shown belong to the picks that
@@ -23,14 +23,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.bridge import baseline_config, engine_config, make_budget, space_for
-from autodistill.predictor import PredictorSettings
-from autodistill.recommend import DEFAULT_STUDENT, recommend
-from autodistill.recommendation import Recommendation, load_recommendation
-from autodistill.space import Pipeline
-from autodistill.store import RunStore
-from autodistill.store_schema import fidelity_of
-from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
+from autodistill import (
+    DEFAULT_STUDENT,
+    Pipeline,
+    PredictorSettings,
+    Recommendation,
+    RunStore,
+    Trial,
+    TrialFn,
+    baseline_config,
+    engine_config,
+    execute_trial,
+    fidelity_of,
+    load_recommendation,
+    make_budget,
+    recommend,
+    run_trials,
+    space_for,
+)
 from engine import AutodistillError, TaskData, TrainSettings, load_task
 from study.tables import TOP_K, sweep_setting
 
@@ -208,7 +218,7 @@ def versus_random(
     """Figure 4 for one data set: pick (once, saved to ``picks``), run what is missing if asked, look up the rest.
 
     The student is ``layers=0,2,4`` (three of the teacher's layers, recommend's
-    default), in the place of the paper's TinyBERT_4. Picking uses :func:`autodistill.recommend.recommend`
+    default), in the place of the paper's TinyBERT_4. Picking uses :func:`autodistill.advice.recommend.recommend`
     with ``unseen=True``
     (the data set's own runs stay out of training), under the teacher and budget
     of that student's sweep trials on the data set (:func:`study.tables.sweep_setting`), so the

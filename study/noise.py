@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill.space import inter_level, policy_name
+from autodistill import inter_level, policy_name
 
 NO_KD = "no-KD"
 PAIR = ["dataset", "student_name"]

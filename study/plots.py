@@ -2,7 +2,7 @@
 
 matplotlib is imported on first use with the Agg backend, so the report writes
 its plots on a machine without a display and ``import study`` stays cheap.
-Figure 2's importance bars come from :func:`autodistill.importance.plot_importance`.
+Figure 2's importance bars come from :func:`autodistill.evaluation.importance.plot_importance`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autodistill.evaluate import PAPER_MEAN_SPEARMAN
+from autodistill import PAPER_MEAN_SPEARMAN
 from study.figure4 import group_stats
 from study.tables import TOP_K
 

@@ -8,11 +8,11 @@ teacher; the leave-one-dataset-out mean; top 5 against random), then one
 section per analysis of the paper (He et al., 2021, ``distiller-paper.md``):
 
 * component importance by fANOVA (§5.1, Figures 2 and 6), through
-  :mod:`autodistill.importance`;
+  :mod:`autodistill.evaluation.importance`;
 * the intermediate losses in each data set's top-5 runs (§5.2, Figure 3, Table 9);
 * the augmentation effect by student size (§5.3, Table 3);
 * leave-one-dataset-out Spearman per data set (§5.4, Figure 5), through
-  :func:`autodistill.evaluate.evaluate_lodo`;
+  :func:`autodistill.evaluation.lodo.evaluate_lodo`;
 * AutoDistiller's top 5 against 5 random configurations on two held-out data
   sets, actual ratios (§5.4, Figure 4), through :mod:`study.figure4`.
 
@@ -25,7 +25,7 @@ paper whose wording is chosen from the computed values, so that it stays
 true whatever the runs say.
 
 **Figure 4's picks are frozen in a file.** The default predictor (linear, see
-:mod:`autodistill.predictor`) is deterministic for a given training table, but
+:mod:`autodistill.predictor.model`) is deterministic for a given training table, but
 the table grows with every sweep trial, so the same command a day later can pick
 other configurations; the actual ratios must belong to the picks that were run.
 The first ``--run-missing`` therefore saves each held-out data set's
@@ -54,12 +54,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.evaluate import default_version, evaluate_lodo
-from autodistill.heldout import DEFAULT_OUT as HELDOUT_RESULTS
-from autodistill.nested import NestedResult, Reported, evaluate_nested
-from autodistill.predictor import PredictorSettings
-from autodistill.store import RunStore
-from autodistill.sweep import TrialFn
+from autodistill import (
+    NestedResult,
+    PredictorSettings,
+    Reported,
+    RunStore,
+    TrialFn,
+    default_version,
+    evaluate_lodo,
+    evaluate_nested,
+)
+from autodistill.evaluation.heldout import DEFAULT_OUT as HELDOUT_RESULTS
 from engine import AutodistillError, paths
 from study.figure4 import VersusRandom, finished_versus, picked_run_ids, versus_random
 from study.latency import LatencyFn, cpu_latencies, latency_plan, measure_latencies, speedup_map

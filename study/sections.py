@@ -17,12 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autodistill.evaluate import PAPER_MEAN_SPEARMAN
-from autodistill.heldout.summary import study_section
-from autodistill.importance import COMPONENTS, plot_importance
-from autodistill.nested import NestedResult
-from autodistill.predictor import PredictorSettings
-from autodistill.recommend import DEFAULT_STUDENT
+from autodistill import (
+    COMPONENTS,
+    DEFAULT_STUDENT,
+    PAPER_MEAN_SPEARMAN,
+    NestedResult,
+    PredictorSettings,
+    plot_importance,
+)
+from autodistill.evaluation.heldout import study_section
 from engine import AutodistillError
 from study.agreement import (
     augmentation_agreement,
@@ -41,7 +44,6 @@ from study.tables import (
     budgets,
     chance_top_k,
     component_importance,
-    describe,
     kd_summary,
     lodo_spearmans,
     runs_per_student,
@@ -445,10 +447,7 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
             "",
         ]
         shown = item.results.assign(
-            configuration=[
-                "no-KD" if c is None else describe(c.inter_level, c.mapping, c.pred_loss, c.policy)
-                for c in item.results["config"]
-            ],
+            configuration=["no-KD" if c is None else c.label for c in item.results["config"]],
             status=item.results["status"].fillna("not run"),
         )
         lines.append(

@@ -16,11 +16,17 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill.bridge import BUDGET_FIELDS
-from autodistill.importance import COMPONENTS, component_levels, fanova_importance
-from autodistill.space import DEFAULT_SPACE, inter_level
-from autodistill.store_schema import fidelity_of
-from autodistill.sweep.study_plan import FIDELITIES
+from autodistill import (
+    BUDGET_FIELDS,
+    COMPONENTS,
+    DEFAULT_SPACE,
+    FIDELITIES,
+    component_levels,
+    fanova_importance,
+    fidelity_of,
+    inter_level,
+    pipeline_label,
+)
 from engine import AutodistillError, TrainSettings
 
 TOP_K = 5
@@ -38,7 +44,7 @@ def setting(student: str, fidelity: object) -> str:
 
 def trial_fidelities(trials: pd.DataFrame) -> pd.Series:
     """Each trial's fidelity; one logged before the trials log had the column gets the runs' migration
-    rule (:func:`autodistill.store_schema.fidelity_of`) on its budget, so a trial and its run agree."""
+    rule (:func:`autodistill.store.schema.fidelity_of`) on its budget, so a trial and its run agree."""
     logged = trials["fidelity"] if "fidelity" in trials else pd.Series(None, index=trials.index, dtype=object)
     budgets = [json.loads(b) for b in trials["budget_json"]]
     derived = [fidelity_of(b.get("max_train_examples"), b.get("max_length", 0)) for b in budgets]
@@ -161,10 +167,6 @@ def no_kd_ratios(trials: pd.DataFrame) -> pd.Series:
     return done.assign(reported=reported_ratio(done)).groupby(["dataset", "student_name"])["reported"].mean()
 
 
-def describe(inter: str, mapping: str, pred: str, policy: str) -> str:
-    return f"{inter} / {mapping} / {pred} / {policy}"
-
-
 def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     """Per data set and student: teacher dev score, runs, no-KD ratio, the best KD run's ratio (chosen on
     dev, reported as :func:`reported_ratio`), the mean KD ratio, how many runs beat the no-KD baseline,
@@ -185,7 +187,7 @@ def kd_summary(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
                 "best KD ratio": reported[best],
                 "mean KD ratio": reported.mean(),
                 "runs above no-KD": int((reported > no_kd).sum()) if not math.isnan(no_kd) else None,
-                "best configuration": describe(*levels.loc[best, list(COMPONENTS)]),
+                "best configuration": pipeline_label(*levels.loc[best, list(COMPONENTS)]),
                 "scored on": scored_on(group),
             }
         )
@@ -219,7 +221,7 @@ def headline(
                 "scored on": scored_on(group.iloc[[0]]),
                 "teacher": best["teacher_name"],
                 "student": best["student_name"],
-                "configuration": describe(*levels.loc[group.index[0], list(COMPONENTS)]),
+                "configuration": pipeline_label(*levels.loc[group.index[0], list(COMPONENTS)]),
                 "no-KD ratio": float(baseline.get((dataset, best["student_name"]), math.nan)),
                 "teacher params": teacher_params,
                 "student params": student_params,
@@ -235,7 +237,7 @@ def headline(
 
 def component_importance(runs: pd.DataFrame) -> pd.DataFrame:
     """fANOVA importance per (teacher, student) group and data set, then averaged
-    (:func:`autodistill.importance.fanova_importance`, Figure 2's setting).
+    (:func:`autodistill.evaluation.importance.fanova_importance`, Figure 2's setting).
 
     Each student is its own group, so a student's ratio level, whatever the
     configuration, is no variance the four components must explain.
@@ -323,5 +325,5 @@ def augmentation_effect(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def lodo_spearmans(table: pd.DataFrame) -> pd.Series:
-    """The held-out data sets' defined Spearmans in :func:`~autodistill.evaluate.evaluate_lodo`'s table."""
+    """The held-out data sets' defined Spearmans in :func:`~autodistill.evaluation.lodo.evaluate_lodo`'s table."""
     return table[table["dataset"] != "mean"].dropna(subset=["spearman"])["spearman"]

@@ -43,7 +43,7 @@ def reviews(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store_file(tmp_path: Path, reviews: Path) -> Path:
-    from autodistill.store import RunStore
+    from autodistill.store.database import RunStore
 
     path = tmp_path / "ours.sqlite"
     with RunStore(path) as store:
@@ -78,7 +78,7 @@ def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
         str(store),
     )
     assert "task embedding" in out and "#examples" in out and "stored in" in out
-    from autodistill.store import RunStore
+    from autodistill.store.database import RunStore
 
     with RunStore(store) as runs_store:
         (features,) = runs_store.features("glove50-tfidf.v2+linear")
@@ -86,7 +86,7 @@ def test_features_of_a_local_file(tmp_path: Path, reviews: Path) -> None:
 
 
 def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from autodistill import evaluate
+    from autodistill.evaluation import lodo as evaluate
 
     monkeypatch.setattr(evaluate, "corpus_text", fake_corpus_text)  # these fake data sets have no text
     out = invoke("evaluate", "--lodo", "--source", "ours", "--time-limit", "5", "--store", str(store_file))
@@ -174,7 +174,7 @@ class _Stop(Exception):
 
 
 def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, reviews: Path) -> None:
-    from autodistill.store import RunStore
+    from autodistill.store.database import RunStore
 
     not_a_store = tmp_path / "notes.txt"
     not_a_store.write_text("these are my notes, not a database\n" * 50)
@@ -218,10 +218,10 @@ def test_augment_and_retrain_refuse_what_cannot_work(capsys: pytest.CaptureFixtu
 
 
 def test_runs_import_from_the_shipped_study(tmp_path: Path, store_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import autodistill.shipped
+    import autodistill.store.shipped
 
     invoke("study", "export", "--store", str(store_file), "--folder", str(tmp_path / "study"))
-    monkeypatch.setattr(autodistill.shipped, "STUDY_DIR", tmp_path / "study")
+    monkeypatch.setattr(autodistill.store.shipped, "STUDY_DIR", tmp_path / "study")
     printed = invoke("runs", "import", "--from", "study", "--store", str(tmp_path / "fresh.sqlite"))
     assert "imported 177 new runs" in printed.replace("\n", " ")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autodistill.defaults import FIXED_DEFAULTS, fixed_default
+from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
 from engine import AutodistillError, parse_config
 
 

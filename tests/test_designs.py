@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill import nested
-from autodistill.designs import setting_key, setting_spearman, within_rank
-from autodistill.features import featurizer_version
-from autodistill.picks import bagged, choose, components, reasons
-from autodistill.predictor import PredictorSettings, candidates, fit_predictor, model_inputs, training_table
+from autodistill.advice.picks import bagged, choose, components, reasons
+from autodistill.evaluation import nested
+from autodistill.features.featurize import featurizer_version
+from autodistill.predictor.designs import setting_key, setting_spearman, within_rank
+from autodistill.predictor.model import PredictorSettings, candidates, fit_predictor, model_inputs, training_table
 from autodistill.space import DEFAULT_SPACE
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from engine import AutodistillError
 
 VERSION = featurizer_version("bilstm")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.baseline import BaselineSettings, baseline_score
-from autodistill.features import (
+from autodistill.features.baseline import BaselineSettings, baseline_score
+from autodistill.features.featurize import (
     MIN_TRAIN_EXAMPLES,
     check_task,
     context_embedding,
@@ -20,8 +20,8 @@ from autodistill.features import (
     idf_weights,
     task_embedding,
 )
-from autodistill.glove import tokenize
-from autodistill.store import RunStore
+from autodistill.features.glove import tokenize
+from autodistill.store.database import RunStore
 from engine import AutodistillError, TaskData, TaskSpec, TaskType
 
 #: Tiny fake word vectors, so that every expected number below can be worked out by hand.
@@ -112,7 +112,7 @@ def test_bilstm_baseline_beats_chance_on_a_separable_task() -> None:
 def test_bilstm_baseline_stops_after_max_steps_whatever_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    import autodistill.baseline as baseline
+    import autodistill.features.baseline as baseline
 
     steps = []
     loss = baseline._loss

@@ -17,18 +17,19 @@ from test_sweep import fake_result
 
 import cli
 import engine
-from autodistill import predictor, sweep
+from autodistill import sweep
 from autodistill.bridge import baseline_config, make_budget
-from autodistill.defaults import FIXED_DEFAULTS
-from autodistill.features import featurizer_version, word_counts
-from autodistill.glove import load_glove
-from autodistill.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
-from autodistill.heldout import summary as summary_module
-from autodistill.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
-from autodistill.heldout.summary import markdown, study_section
-from autodistill.predictor import PredictorSettings
+from autodistill.evaluation.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
+from autodistill.evaluation.heldout import summary as summary_module
+from autodistill.evaluation.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
+from autodistill.evaluation.heldout.summary import markdown, study_section
+from autodistill.features.featurize import featurizer_version, word_counts
+from autodistill.features.glove import load_glove
+from autodistill.predictor import model as predictor
+from autodistill.predictor.model import PredictorSettings
 from autodistill.space import DEFAULT_SPACE
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
+from autodistill.space.defaults import FIXED_DEFAULTS
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import study_plan
 from engine import AutodistillError, TaskData, TaskSpec, TaskType
 from engine.teachers.finetune import FinetunedModel

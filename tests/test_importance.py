@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.importance import (
+from autodistill.evaluation.importance import (
     COMPONENTS,
     cell_columns,
     component_levels,
@@ -19,8 +19,8 @@ from autodistill.importance import (
     level_codes,
     plot_importance,
 )
-from autodistill.reference import import_reference
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
+from autodistill.store.reference import import_reference
 
 INTER = [("mse", None), ("cos", None), ("mi", 0.1), ("mi", 0.9)]
 MAPPINGS = ["skip", "last", "emd"]

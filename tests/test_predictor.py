@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill import evaluate
-from autodistill.features import featurizer_version
-from autodistill.predictor import (
+from autodistill.evaluation import lodo as evaluate
+from autodistill.features.featurize import featurizer_version
+from autodistill.predictor.model import (
     PredictorSettings,
     candidates,
     fit_predictor,
@@ -18,9 +18,9 @@ from autodistill.predictor import (
     model_inputs,
     training_table,
 )
-from autodistill.reference import PAPER_FEATURIZER, PAPER_MODELS, import_reference
 from autodistill.space import DEFAULT_SPACE, Pipeline
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store.reference import PAPER_FEATURIZER, PAPER_MODELS, import_reference
 from engine import AutodistillError
 
 QUICK = PredictorSettings(time_limit=8)
@@ -126,7 +126,7 @@ def _fake_corpus(names):
 
 def _our_store(path: Path, names: list[str]) -> RunStore:
     """Our runs on ``names`` ("mi is better" on each), their features computed over all of them."""
-    from autodistill.features import context_embedding, idf_weights
+    from autodistill.features.featurize import context_embedding, idf_weights
 
     version = featurizer_version("bilstm")
     teacher, student = ModelDescriptor("minilm-l6", 6, 384, 22_700_000), ModelDescriptor("l3", 3, 384, 17_400_000)

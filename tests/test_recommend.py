@@ -11,16 +11,16 @@ import pytest
 from conftest import toy_frame
 
 import engine
-from autodistill.defaults import fixed_default
-from autodistill.features import featurizer_version
-from autodistill.picks import components
-from autodistill.predictor import META_FILE, PredictorSettings
-from autodistill.ranking import ChosenPipelines
-from autodistill.recommend import recommend
-from autodistill.recommendation import RECOMMENDATION_VERSION, load_recommendation
-from autodistill.shipped import export_study
+from autodistill.advice.picks import components
+from autodistill.advice.ranking import ChosenPipelines
+from autodistill.advice.recommend import recommend
+from autodistill.advice.recommendation import RECOMMENDATION_VERSION, load_recommendation
+from autodistill.features.featurize import featurizer_version
+from autodistill.predictor.model import META_FILE, PredictorSettings
 from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
-from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.space.defaults import fixed_default
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store.shipped import export_study
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config
 from engine.teachers.finetune import FinetunedModel
 from study.figure4 import group_stats, run_versus_random
@@ -241,8 +241,8 @@ def test_picks_against_random_configurations(
 
 
 def test_picks_are_scored_at_the_budget_they_will_run_at() -> None:
+    from autodistill.advice.ranking import budget_inputs
     from autodistill.bridge import make_budget
-    from autodistill.ranking import budget_inputs
 
     capped = budget_inputs(make_budget(max_train_examples=192, epochs=8, max_length=48), n_train=1_701)
     assert capped == {"train_examples": 192, "epochs": 8, "max_length": 48}

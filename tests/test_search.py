@@ -11,7 +11,7 @@ from conftest import toy_frame
 from autodistill.bridge import make_budget
 from autodistill.search import SearchRequest, params_of, run_search
 from autodistill.space import Pipeline, SearchSpace, logit_kd
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, Trial
 from engine import AutodistillError, EpochCallback, RunResult, TaskData, TaskSpec, TaskType, paths
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 
 import pytest
 
-from autodistill import legacy
-from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE, Pipeline, SearchSpace, logit_kd, stack_from_positions
-from engine import AutodistillError
+from autodistill.bridge import space_for
+from autodistill.space import (
+    ADVICE_SPACE,
+    DEFAULT_SPACE,
+    Pipeline,
+    SearchSpace,
+    legacy,
+    logit_kd,
+    stack_from_positions,
+)
+from engine import AutodistillError, component_names
 
 
 def test_alpha_belongs_to_mi_only() -> None:
@@ -105,3 +115,69 @@ def test_the_papers_space_draws_as_before_and_the_advice_space_can_draw_logit_kd
     drawn = {ADVICE_SPACE.sample(rng) for _ in range(2000)}
     assert drawn <= set(ADVICE_SPACE.configurations())
     assert any(c.logit_only for c in drawn)
+
+
+def _digest(points: list[Pipeline]) -> str:
+    text = "\n".join(json.dumps(p.to_dict(), sort_keys=True) for p in points)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("space", "count", "digest", "labels"),
+    [
+        (DEFAULT_SPACE, 8736, "7fac3662230258b8", ("mse / skip / ce / none", "l2 / skip / ce / ra>ca>bt+mixup")),
+        (ADVICE_SPACE, 8738, "d7d3cd90cc13d13d", ("mse / skip / ce / none", "l2 / skip / ce / ra>ca>bt+mixup")),
+        (
+            space_for("regression"),
+            4368,
+            "4f96b4e7c4f7a159",
+            ("mse / skip / mse / none", "cos / skip / mse / ra>ca>bt+mixup"),
+        ),
+        (space_for("token", ADVICE_SPACE), 98, "ab6b349ba255eab9", ("mse / skip / ce / none", "ce / emd / mse / none")),
+    ],
+)
+def test_the_enumeration_is_the_one_recommend_has_always_scored(space, count, digest, labels) -> None:
+    """Frozen from the enumeration before the space's rules became one declaration: every point,
+    in the same order (the order breaks ties between equal scores, and trial ids hash points)."""
+    points = list(space.configurations())
+    assert len(points) == count
+    assert (points[0].label, points[1234 % count].label) == labels
+    assert _digest(points) == digest
+
+
+def test_a_seed_draws_the_sweep_it_always_drew() -> None:
+    """Frozen from the sampler before the space's rules became one declaration: a sweep's trials
+    (and so their trial ids and run ids) come from these draws."""
+    rng = random.Random(7)
+    drawn = [DEFAULT_SPACE.sample(rng) for _ in range(200)]
+    assert drawn[199].label == "mi-0.1 / skip / mse / ca"
+    assert _digest(drawn) == "1e4dfcc2a16c4884"
+
+
+def test_optuna_asks_for_the_points_the_enumeration_holds() -> None:
+    """The third reader of the declaration: each point's parameters give the point back."""
+    optuna = pytest.importorskip("optuna")
+    from autodistill.search.space import params_of, suggest_pipeline
+
+    for point in [*list(ADVICE_SPACE.configurations())[::97], logit_kd("mse")]:
+        assert suggest_pipeline(optuna.trial.FixedTrial(params_of(point)), ADVICE_SPACE) == point
+    assert params_of(Pipeline(inter_loss="cos", alpha=None)) == {
+        "inter_loss": "cos",
+        "mapping": "skip",
+        "pred_loss": "ce",
+        "stack": "none",
+        "mixup": False,
+    }
+
+
+def test_the_space_speaks_the_engines_vocabulary() -> None:
+    engine_losses = component_names()["inter_loss"]
+    assert set(DEFAULT_SPACE.inter_loss_choices()) == set(engine_losses) - {"pkd-tokens"}
+    assert Pipeline(inter_loss="pkd-tokens", alpha=None).inter_level == "pkd-tokens"  # a stored point may hold it
+    with pytest.raises(AutodistillError, match=r"choose one of: .*pkd-tokens"):
+        Pipeline(inter_loss="kl", alpha=None)
+
+
+def test_one_label_for_a_pipeline() -> None:
+    assert Pipeline(alpha=0.9, augment=("ca", "mixup")).label == "mi-0.9 / skip / ce / ca+mixup"
+    assert logit_kd("ce").label == "none / none / ce / none"

@@ -12,9 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from autodistill.reference import PAPER_FEATURIZER, import_reference
 from autodistill.space import Pipeline
-from autodistill.store import (
+from autodistill.store.database import (
     SCHEMA_VERSION,
     DatasetFeatures,
     ModelDescriptor,
@@ -23,7 +22,8 @@ from autodistill.store import (
     TrialRecord,
     trial_from_row,
 )
-from autodistill.store_schema import BUDGET_COLUMNS, TEST_COLUMNS, TRIAL_COLUMNS_V3
+from autodistill.store.reference import PAPER_FEATURIZER, import_reference
+from autodistill.store.schema import BUDGET_COLUMNS, TEST_COLUMNS, TRIAL_COLUMNS_V3
 from engine import AutodistillError
 
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
@@ -209,8 +209,8 @@ def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Pa
 
 
 def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) -> None:
-    from autodistill.shipped import export_study, import_study
-    from autodistill.store import TrialRecord
+    from autodistill.store.database import TrialRecord
+    from autodistill.store.shipped import export_study, import_study
 
     config = Pipeline(mapping="emd", inter_loss="mse", alpha=None, pred_loss="mse", aug_p=0.1)
     plain = _run("12e4", config=config, wall_time_s=None)
@@ -237,14 +237,14 @@ def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) 
 
 
 def test_an_empty_store_has_nothing_to_ship(tmp_path: Path) -> None:
-    from autodistill.shipped import export_study
+    from autodistill.store.shipped import export_study
 
     with RunStore(tmp_path / "empty.sqlite") as store, pytest.raises(AutodistillError, match="autodistill sweep"):
         export_study(store, tmp_path / "study")
 
 
 def test_an_export_refuses_to_drop_runs_the_folder_already_ships(tmp_path: Path) -> None:
-    from autodistill.shipped import export_study, import_study
+    from autodistill.store.shipped import export_study, import_study
 
     with RunStore(tmp_path / "first.sqlite") as store:
         store.add_run(_run("r1"))
@@ -259,7 +259,7 @@ def test_an_export_refuses_to_drop_runs_the_folder_already_ships(tmp_path: Path)
 
 def test_a_study_shipped_in_the_first_vocabulary_imports_in_the_engines(tmp_path: Path) -> None:
     """meta_data/study/runs.csv names text augmenters by long names; they become operation names on import."""
-    from autodistill.shipped import RUNS_FILE, export_study, import_study
+    from autodistill.store.shipped import RUNS_FILE, export_study, import_study
 
     with RunStore(tmp_path / "collected.sqlite") as store:
         store.add_run(_run("r1"))
@@ -317,7 +317,7 @@ def test_a_schema_2_store_keeps_its_runs_as_dev_only_and_learns_their_budget(tmp
 
 
 def test_exports_name_dev_and_test_scores_and_mark_dev_only_runs(tmp_path: Path) -> None:
-    from autodistill.shipped import RUNS_FILE, export_study, import_study
+    from autodistill.store.shipped import RUNS_FILE, export_study, import_study
 
     tested = _run("t", test_score=0.8, teacher_test_score=0.9, test_ratio=0.8 / 0.9, fidelity="realistic", seed=1)
     with RunStore(tmp_path / "runs.sqlite") as store:
@@ -341,7 +341,7 @@ def test_the_shipped_study_imports_its_dev_only_runs_at_the_cheap_fidelity_and_i
 ) -> None:
     """meta_data/study/runs.csv begins with runs that predate schema 3 (dev only, the cheap budget, seed
     42); study v2's runs after them carry test scores, their fidelity and their seed."""
-    from autodistill.shipped import STUDY_DIR, import_study
+    from autodistill.store.shipped import STUDY_DIR, import_study
 
     with RunStore(tmp_path / "shipped.sqlite") as store:
         import_study(store, STUDY_DIR)
@@ -396,7 +396,7 @@ def test_a_store_from_before_cls_pkd_names_our_per_token_pkd_on_open(tmp_path: P
 
 
 def test_a_shipped_study_without_its_schema_reads_pkd_as_per_token(tmp_path: Path) -> None:
-    from autodistill.shipped import SCHEMA_FILE, export_study, import_study
+    from autodistill.store.shipped import SCHEMA_FILE, export_study, import_study
 
     with RunStore(tmp_path / "collected.sqlite") as store:
         store.add_run(_pkd_run("r1"))
@@ -412,7 +412,7 @@ def test_a_shipped_study_without_its_schema_reads_pkd_as_per_token(tmp_path: Pat
 
 def test_the_shipped_per_token_pkd_runs_keep_their_run_and_trial_ids() -> None:
     """Their ids hashed ``pkd`` when it was computed per token; as ``pkd-tokens`` they hash the same."""
-    from autodistill.shipped import STUDY_DIR, shipped_store
+    from autodistill.store.shipped import STUDY_DIR, shipped_store
     from autodistill.sweep.plan import trial_id
     from engine import DistillConfig
     from engine.pipelines.result import run_id

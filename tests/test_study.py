@@ -14,13 +14,13 @@ from test_sweep import fake_trial
 from typer.testing import CliRunner
 
 import cli
-from autodistill import evaluate
+from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.bridge import baseline_config, engine_config, make_budget
-from autodistill.features import featurizer_version
-from autodistill.importance import COMPONENTS, PAIRS, pair_name
-from autodistill.recommendation import Pick, Recommendation
+from autodistill.evaluation import lodo as evaluate
+from autodistill.evaluation.importance import COMPONENTS, PAIRS, pair_name
+from autodistill.features.featurize import featurizer_version
 from autodistill.space import DEFAULT_SPACE, Pipeline
-from autodistill.store import ModelDescriptor, RunRecord, RunStore, TrialRecord
+from autodistill.store.database import ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Trial
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, TrainSettings
 from study import agreement, figure4, latency, report, sections, tables
@@ -485,7 +485,7 @@ def test_study_report_command_writes_the_page_and_its_plots(
 
 def test_the_page_regenerates_from_the_committed_study_alone(tmp_path: Path) -> None:
     """`study report --shipped` reads meta_data/study/ (no store, nothing run): the committed page's source."""
-    from autodistill.shipped import STUDY_DIR
+    from autodistill.store.shipped import STUDY_DIR
 
     runs = pd.read_csv(STUDY_DIR / "runs.csv")
     out = tmp_path / "study.md"

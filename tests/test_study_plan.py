@@ -10,9 +10,9 @@ import pytest
 from test_sweep import _task, fake_result
 
 from autodistill import sweep
-from autodistill.defaults import FIXED_DEFAULTS, fixed_default
-from autodistill.shipped import RUNS_FILE, export_study
-from autodistill.store import RunStore
+from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
+from autodistill.store.database import RunStore
+from autodistill.store.shipped import RUNS_FILE, export_study
 from autodistill.sweep.study_plan import (
     CHEAP,
     REALISTIC,

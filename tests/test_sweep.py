@@ -16,7 +16,7 @@ import engine
 from autodistill import sweep
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
 from engine import AutodistillError, RunResult, TaskData, TaskSpec, TaskType, parse_config
 
 BUDGET = make_budget(epochs=1, batch_size=16, max_length=16)

@@ -27,10 +27,10 @@ import optuna
 from optuna.trial import FixedTrial, TrialState
 
 from autodistill.search.request import SearchRequest, make_trial
-from autodistill.search.space import describe, distributions, params_of, suggest_pipeline
+from autodistill.search.space import distributions, params_of, suggest_pipeline
 from autodistill.search.study import SECONDS, counted, distinct_pipelines, spent_seconds, study_path
 from autodistill.space import Pipeline, SearchSpace
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, record_outcome
 from engine import AutodistillError, RunResult, TaskData
 
@@ -161,7 +161,7 @@ def _record(study: optuna.Study, setup: dict[str, Any], store: RunStore, version
         outcome = Outcome(outcome.trial_id, outcome.result, outcome.error, outcome.seconds + metrics["time_total_s"])
     record = record_outcome(store, planned, outcome, version)
     frozen = _frozen(params, space, outcome, record.status == "failed")
-    frozen.set_user_attr("pipeline", describe(planned.config))  # type: ignore[arg-type]
+    frozen.set_user_attr("pipeline", planned.config.label)  # type: ignore[union-attr]
     frozen.set_user_attr("trial_id", planned.trial_id)
     if params in setup["picks"]:
         frozen.set_user_attr("pick", setup["picks"].index(params) + 1)

@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from autodistill.bridge import space_for
 from autodistill.search.request import PRUNERS, SearchRequest, make_trial, search_key
-from autodistill.search.space import describe, params_of, suggest_pipeline
+from autodistill.search.space import params_of, suggest_pipeline
 from autodistill.search.study import (
     SECONDS,
     SearchKey,
@@ -49,7 +49,7 @@ from autodistill.search.study import (
     trial_seconds,
 )
 from autodistill.space import ADVICE_SPACE, Pipeline, SearchSpace
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
 from engine import AutodistillError, RunResult, TaskData, paths
@@ -76,9 +76,10 @@ def predictor_picks(
     on_status: Callable[[str], None],
     unseen: bool = False,
 ) -> list[Pipeline]:
-    """AutoDistiller's top ``top`` pipelines for this data set and student (:func:`autodistill.recommend.recommend`);
-    ``unseen`` leaves the data set's own runs out of the predictor's training (held-out measurements)."""
-    from autodistill.recommend import recommend
+    """AutoDistiller's top ``top`` pipelines for this data set and student
+    (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the data set's own runs out of the
+    predictor's training (held-out measurements)."""
+    from autodistill.advice.recommend import recommend
 
     if top < 1:
         return []
@@ -196,7 +197,7 @@ def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcom
     """Close ``trial`` with its outcome: the dev ratio of a whole run, pruned, or failed. A run the
     engine had stored whole (``heard`` no epoch) reports its history, so the pruner sees it too."""
     trial.set_user_attr("trial_id", planned.trial_id)
-    trial.set_user_attr("pipeline", describe(planned.config))  # type: ignore[arg-type]
+    trial.set_user_attr("pipeline", planned.config.label)  # type: ignore[union-attr]
     trial.set_user_attr(SECONDS, outcome.seconds)
     if failed or outcome.result is None:
         trial.set_user_attr("error", outcome.error or "not recorded")
@@ -216,7 +217,7 @@ def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcom
 
 
 def _line(number: int, pipeline: Pipeline, trial: FrozenTrial) -> str:
-    what = describe(pipeline)
+    what = pipeline.label
     if trial.state == TrialState.COMPLETE:
         return f"trial {number}: {what}: dev ratio {trial.value:.3f}"
     if trial.state == TrialState.PRUNED:

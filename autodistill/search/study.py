@@ -28,7 +28,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
 from engine import AutodistillError, paths
 
 #: The user attribute a trial gets when it has an outcome: the seconds it took.

@@ -4,7 +4,7 @@
 per-trial budget — into trials:
 
 * per data set, ``n`` distinct pipelines drawn with
-  :meth:`SearchSpace.sample <autodistill.space.SearchSpace.sample>` from a
+  :meth:`SearchSpace.sample <autodistill.space.search_space.SearchSpace.sample>` from a
   generator seeded by (seed, data set), so adding a data set or raising ``n``
   keeps every trial planned before (the first ``n`` draws do not change);
 * every pipeline is run with every student (paired comparisons);
@@ -22,9 +22,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from autodistill import legacy
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
-from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
+from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace, legacy
 from engine import DEFAULT_TEACHER, AutodistillError, DistillConfig, TaskData, TrainSettings
 
 

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from autodistill.baseline import BaselineSettings
 from autodistill.bridge import record_from_result, test_scores
-from autodistill.features import check_task, featurize_all, featurizer_version
-from autodistill.space import Pipeline
-from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
+from autodistill.features.baseline import BaselineSettings
+from autodistill.features.featurize import check_task, featurize_all, featurizer_version
+from autodistill.store.database import RunRecord, RunStore, TrialRecord, trial_from_row
 from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
 from autodistill.sweep.plan import Trial, plan
@@ -78,7 +77,7 @@ class SweepReport:
                     "no-KD": base[0] if base and base[0] is not None else math.nan,
                     "best KD": max(kd_done) if kd_done else math.nan,
                     "mean KD": sum(kd_done) / len(kd_done) if kd_done else math.nan,
-                    "best configuration": _describe(best.config) if best is not None and best.config else "",
+                    "best configuration": best.config.label if best is not None and best.config else "",
                 }
             )
         return pd.DataFrame(rows)
@@ -93,10 +92,6 @@ def _group(trials: Sequence[Trial]) -> dict[tuple[str, str], list[Trial]]:
     for trial in trials:
         groups.setdefault((trial.dataset, trial.student), []).append(trial)
     return groups
-
-
-def _describe(config: Pipeline) -> str:
-    return f"{config.inter_level}/{config.mapping}/{config.pred_loss}/{config.policy}"
 
 
 def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> TrialRecord:

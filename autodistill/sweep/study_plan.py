@@ -16,11 +16,11 @@ so no configuration can be followed across data sets. The study instead runs one
   wordnet-gloss-pair, where 5e-4 learned on both and smoothed spam-assassin's curve
   (the probes' dev curves; docs/sweep.md). That count is found per (data set, student) by
   a probe: the no-KD baseline trained for ``max_epochs``, its dev curve logged
-  (:attr:`~autodistill.store.TrialRecord.dev_curve`), and :func:`plateau_epochs` read off it;
+  (:attr:`~autodistill.store.database.TrialRecord.dev_curve`), and :func:`plateau_epochs` read off it;
   every other run of the pair then trains that many epochs.
 
 The noise floor: at the realistic budget the no-KD baseline and the fixed defaults
-(:data:`~autodistill.defaults.FIXED_DEFAULTS`) run with every seed of ``seeds``, the other
+(:data:`~autodistill.space.defaults.FIXED_DEFAULTS`) run with every seed of ``seeds``, the other
 configurations with the first. Students: ``tiny`` (2 x 128, about 5x fewer parameters than
 MiniLM-L6's 22.7M) and ``mini`` (4 x 256, 11.2M, about 2x fewer) at both fidelities; the
 layer subset ``layers=0,2,4`` (1.3x) only at the cheap one (:data:`CHEAP_ONLY`).
@@ -34,8 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from autodistill.bridge import baseline_config, engine_config, make_budget
-from autodistill.defaults import FIXED_DEFAULTS
 from autodistill.space import Pipeline
+from autodistill.space.defaults import FIXED_DEFAULTS
 from autodistill.sweep.plan import Trial
 from engine import AutodistillError, TaskData, TaskType, TrainSettings, choices_error, text_augmentable
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from autodistill.baseline import BaselineSettings
-from autodistill.features import featurizer_version
-from autodistill.store import RunStore, trial_from_row
+from autodistill.features.baseline import BaselineSettings
+from autodistill.features.featurize import featurizer_version
+from autodistill.store.database import RunStore, trial_from_row
 from autodistill.sweep.execute import TrialFn, execute_trial
 from autodistill.sweep.runner import SweepReport, featurize_tasks, run_trials
 from autodistill.sweep.study_plan import Fidelity, Plateau, StudyConfig, plateau_epochs, probe_trial, study_plan

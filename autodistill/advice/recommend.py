@@ -1,0 +1,346 @@
+"""AutoDistiller's recommendation (paper §3.4, §5.4): the pipelines to try on a data set it has never seen.
+
+Given a data set, a teacher and a student, :func:`recommend`
+
+1. refuses early what cannot work: a data set too small or degenerate to
+   featurize (:func:`autodistill.features.featurize.check_task`), a store with no runs
+   featurized like the new data set will be;
+2. fine-tunes the teacher (cached; its dev score is the "teacher score" feature);
+3. computes the data set's features (Table 7) or reuses the store's;
+4. trains the predictor (the design of ``settings``, :mod:`autodistill.predictor.designs`) on the
+   store's runs (cached by content), or loads a given one, refused if it was trained on
+   another featurizer version; and its bootstrap refits, for the picks' uncertainty;
+5. scores every configuration of the search space the task can run and picks
+   different pipelines, each with its uncertainty and a reason (:mod:`autodistill.advice.picks`),
+   and says where logit KD, the fixed default to beat, stands among them.
+
+**What the score is.** The default designs' target is each run's
+*within-setting percentile rank* of the distillation ratio (a setting: one data set,
+teacher, student and budget; :func:`autodistill.predictor.designs.within_rank` explains why): a
+pick's ``score`` of 0.8 means "expected to beat about 80 % of the configurations tried
+on a data set with this student and budget",
+not a ratio (``lambdarank`` scores are ranking scores, only their order means
+something). For display, AutoGluon's linear model is fitted to the raw ratio
+(student / teacher dev score) and its prediction is shown as ``predicted_ratio``;
+across data sets it is the less reliable of the two (LODO Spearman 0.22 vs 0.44 on
+the authors' runs), so the order follows ``score``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from autodistill.advice.picks import reasons
+from autodistill.advice.ranking import (
+    ChosenPipelines,
+    Models,
+    budget_inputs,
+    choose_pipelines,
+    import_shipped_if_empty,
+    train_models,
+    training_runs,
+)
+from autodistill.advice.recommendation import Pick, Recommendation
+from autodistill.bridge import engine_config, make_budget, space_for
+from autodistill.features.baseline import BaselineSettings
+from autodistill.features.featurize import check_task, featurize, featurizer_version, load_described
+from autodistill.predictor.model import PredictorSettings, load_predictor
+from autodistill.space import ADVICE_SPACE, Pipeline
+from autodistill.space.defaults import fixed_default
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
+from autodistill.store.shipped import STUDY_DIR
+from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TaskType, TrainSettings, paths
+
+#: The student a recommendation is for unless one is named: the paper's layer subset of the teacher.
+DEFAULT_STUDENT = "layers=0,2,4"
+
+
+def _features_for(
+    task: TaskData, store: RunStore, baseline: BaselineSettings, on_status: Callable[[str], None]
+) -> tuple[DatasetFeatures, bool]:
+    """The store's features of this data set when they describe the same data, else freshly computed."""
+    version = featurizer_version(baseline.model)
+    stored = {f.dataset: f for f in store.features(version)}.get(task.spec.name)
+    if stored is not None and (stored.n_examples, stored.n_labels, stored.task_kind) == (
+        len(task.train),
+        task.spec.num_labels,
+        task.spec.kind,
+    ):
+        return stored, True
+    on_status(f"computing the features of {task.spec.name} (GloVe context/task embeddings, {baseline.model} baseline)")
+    features = featurize(task, store=store, baseline=baseline)
+    if stored is None:
+        store.put_features(features)  # runs on this data set later (run --recommendation, --run-top) can use them
+    return features, False
+
+
+def model_descriptors(
+    runs: pd.DataFrame, teacher: str, student: str, teacher_dir: Path, task: TaskData
+) -> tuple[ModelDescriptor, ModelDescriptor]:
+    """Teacher and student sizes: from the store's runs when it has them, else by building the models."""
+
+    def from_runs(who: str, rows: pd.DataFrame) -> ModelDescriptor | None:
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        return ModelDescriptor(
+            str(row[f"{who}_name"]), int(row[f"{who}_layers"]), int(row[f"{who}_hidden"]), int(row[f"{who}_params"])
+        )
+
+    same_teacher = runs[runs["teacher_name"] == teacher]
+    teacher_d = from_runs("teacher", same_teacher)
+    student_d = from_runs("student", same_teacher[same_teacher["student_name"] == student])
+    if teacher_d is None or student_d is None:
+        from engine import build_student, count_parameters, load_task_model
+
+        if teacher_d is None:
+            model = load_task_model(str(teacher_dir), task.spec)
+            teacher_d = ModelDescriptor(
+                teacher, model.config.num_hidden_layers, model.config.hidden_size, count_parameters(model)
+            )
+        if student_d is None:
+            model = build_student(student, teacher, task.spec)
+            student_d = ModelDescriptor(
+                student, model.config.num_hidden_layers, model.config.hidden_size, count_parameters(model)
+            )
+    return teacher_d, student_d
+
+
+# -- recommending -------------------------------------------------------------------------------------
+
+
+def recommend(
+    task: TaskData,
+    store: RunStore,
+    *,
+    dataset: str | None = None,
+    teacher: str = DEFAULT_TEACHER,
+    student: str = DEFAULT_STUDENT,
+    top: int = 5,
+    source: str = "ours",
+    budget: TrainSettings | None = None,
+    baseline: BaselineSettings | None = None,
+    settings: PredictorSettings | None = None,
+    predictor: str | Path | None = None,
+    unseen: bool = False,
+    show_progress: bool = True,
+    cache_dir: Path | None = None,
+    shipped: Path | None = STUDY_DIR,
+    columns: DataColumns | None = None,
+    on_status: Callable[[str], None] = lambda _text: None,
+) -> Recommendation:
+    """The ``top`` configurations for ``task`` (loaded from ``dataset``), best predicted first.
+
+    ``columns`` is how ``dataset`` was read (a file's column mapping); each pick's engine
+    config carries it, so that ``autodistill run --recommendation`` reads the file the same way.
+
+    ``unseen`` leaves the data set's own runs out of training (the paper's
+    protocol for a data set new to AutoDistiller); ``predictor`` loads a saved
+    predictor folder instead of training one on the store. A store without runs
+    of ours is first filled from the project's shipped study (``shipped``, see
+    :mod:`autodistill.store.shipped`; None turns that off), said through ``on_status``.
+
+    Long only in its keyword options and this docstring: the body is the steps, each a call (checks;
+    the runs to learn from; teacher, features and model sizes in :func:`_prepare`; the predictors;
+    scoring the space in :func:`_score_space`), the expensive ones timed.
+    """
+    if top < 1:
+        raise AutodistillError(f"--top must be at least 1, got {top}")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    baseline = baseline or BaselineSettings()
+    version = featurizer_version(baseline.model)
+    check_task(task)  # before anything expensive
+    import_shipped_if_empty(store, source, version, shipped, on_status)
+    runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
+    loaded = load_predictor(predictor, version) if predictor is not None else None  # refuses another version
+    target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
+    with _timed(timings, "predictor_s"):
+        models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
+    budget = budget or make_budget()
+    engine_of = partial(
+        engine_config,
+        dataset=dataset or task.spec.name,
+        teacher=teacher,
+        student=student,
+        budget=budget,
+        columns=columns,
+    )
+    with _timed(timings, "scoring_s"):
+        scored = _score_space(target, models, top, budget, engine_of)
+    timings["total_s"] = time.perf_counter() - started
+    return _assemble(target, dataset or task.spec.name, source, runs, models, scored, timings)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a recommendation is for: the data set, its teacher's result, features and model sizes."""
+
+    task: TaskData
+    teacher: str
+    student: str
+    finetuned: Any
+    features: DatasetFeatures
+    teacher_d: ModelDescriptor
+    student_d: ModelDescriptor
+
+    @property
+    def described(self) -> tuple[DatasetFeatures, ModelDescriptor, ModelDescriptor, float]:
+        """The arguments :func:`autodistill.predictor.model.candidates` describes a candidate with."""
+        return (self.features, self.teacher_d, self.student_d, self.finetuned.dev_score)
+
+
+def _prepare(
+    task: TaskData,
+    store: RunStore,
+    runs: pd.DataFrame,
+    teacher: str,
+    student: str,
+    baseline: BaselineSettings,
+    timings: dict[str, float],
+    show_progress: bool,
+    on_status: Callable[[str], None],
+) -> _Target:
+    """The three timed steps before the predictor: teacher (fine-tuned unless cached), features, model sizes."""
+    from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
+
+    with _timed(timings, "teacher_s"):
+        on_status(f"teacher {teacher} on {task.spec.name}: fine-tuning if not cached")
+        finetuned = finetune_teacher(teacher, task, TEACHER_SETTINGS, show_progress=show_progress)
+    with _timed(timings, "features_s"):
+        features, _ = _features_for(task, store, baseline, on_status)
+    with _timed(timings, "models_s"):
+        teacher_d, student_d = model_descriptors(runs, teacher, student, finetuned.model_dir, task)
+    return _Target(task, teacher, student, finetuned, features, teacher_d, student_d)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The space scored for a target: how many candidates, the picks, and where logit KD stands."""
+
+    candidates: int
+    picks: tuple[Pick, ...]
+    logit_kd: Pick
+
+
+def _score_space(
+    target: _Target, models: Models, top: int, budget: TrainSettings, engine_of: Callable[[Pipeline], Any]
+) -> _Scored:
+    """Score every configuration the task can run at the budget it will run at, choose ``top``
+    different pipelines, and place logit KD (the fixed default to beat) among them."""
+    spec = target.task.spec
+    configs = list(space_for(spec.task_type, ADVICE_SPACE).configurations())
+    at_budget = budget_inputs(budget, len(target.task.train))
+    chosen = choose_pipelines(models.rank, models.bags, target.described, configs, top, at_budget)
+    default = fixed_default("logit", regression=TaskType(spec.task_type) is TaskType.REGRESSION)
+    return _Scored(
+        candidates=len(configs),
+        picks=_picks(models, chosen, configs, engine_of),
+        logit_kd=_standing(models, chosen, configs.index(default), default, engine_of),
+    )
+
+
+def _assemble(
+    target: _Target,
+    dataset: str,
+    source: str,
+    runs: pd.DataFrame,
+    models: Models,
+    scored: _Scored,
+    timings: dict[str, float],
+) -> Recommendation:
+    """The recommendation file's content: what it is for, what it learned from, the picks and the times."""
+    spec = target.task.spec
+    return Recommendation(
+        dataset=dataset,
+        dataset_name=spec.name,
+        task_kind=spec.kind,
+        metric=spec.metric,
+        teacher=target.teacher,
+        student=target.student,
+        teacher_score=float(target.finetuned.dev_score),
+        featurizer_version=target.features.featurizer_version,
+        source=source,
+        trained_on=tuple(sorted(set(runs["dataset"]))),
+        n_runs=len(runs),
+        candidates=scored.candidates,
+        predictor=str(models.rank.path),
+        picks=scored.picks,
+        logit_kd=scored.logit_kd,
+        timings={k: round(v, 2) for k, v in timings.items()},
+        design=models.rank.settings.design,
+    )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Record how long the block took under ``key`` (the recommendation reports where time went)."""
+    mark = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - mark
+
+
+def _picks(
+    models: Models, chosen: ChosenPipelines, configs: list[Pipeline], engine_of: Callable[[Pipeline], Any]
+) -> tuple[Pick, ...]:
+    """The chosen pipelines (:func:`choose_pipelines`) with their reason, predicted ratio and engine config."""
+    why = reasons(models.rank, chosen.inputs, chosen.rows, models.table)
+    ratios = models.ratio.predict(chosen.inputs.iloc[chosen.rows])
+    return tuple(
+        Pick(
+            rank=k,
+            config=configs[row],
+            score=float(chosen.scores[row]),
+            predicted_ratio=float(ratio),
+            engine=engine_of(configs[row]).model_dump(mode="json"),
+            uncertainty=c.uncertainty,
+            reason="; ".join(part for part in (reason, c.note) if part),
+        )
+        for k, (row, c, reason, ratio) in enumerate(zip(chosen.rows, chosen.choices, why, ratios, strict=True), start=1)
+    )
+
+
+def _standing(
+    models: Models, chosen: ChosenPipelines, row: int, config: Pipeline, engine_of: Callable[[Pipeline], Any]
+) -> Pick:
+    """Candidate ``row`` as the predictor scores it, its ``rank`` its place among all distinct pipelines.
+    Used for logit KD, the fixed default a pick has to beat: on held-out data sets the picks did not
+    beat it on average (docs/evaluate.md), so a user should see whether they lead it by more than
+    their uncertainty before paying for them."""
+    place, uncertainty = chosen.standing(row)
+    return Pick(
+        rank=place,
+        config=config,
+        score=float(chosen.scores[row]),
+        predicted_ratio=float(models.ratio.predict(chosen.inputs.iloc[[row]])[0]),
+        engine=engine_of(config).model_dump(mode="json"),
+        uncertainty=uncertainty,
+    )
+
+
+def recommend_dataset(
+    dataset: str,
+    store: RunStore,
+    *,
+    description: str | None = None,
+    columns: DataColumns | None = None,
+    out: str | Path | None = None,
+    on_status: Callable[[str], None] = lambda _text: None,
+    **options: Any,
+) -> tuple[Recommendation, TaskData, Path]:
+    """What ``autodistill recommend`` does: read ``dataset`` (a file through ``columns``; its
+    ``description`` checked, see :func:`autodistill.features.featurize.load_described`), :func:`recommend`
+    with ``options``, and save the picks to ``out`` (default: ``<home>/recommendations/NAME.json``).
+    Returns the recommendation, the data it was made for and where it was saved."""
+    task = load_described(dataset, description, columns, on_status)
+    rec = recommend(task, store, dataset=dataset, columns=columns, on_status=on_status, **options)
+    path = rec.save(out or paths.subdir("recommendations") / f"{rec.dataset_name}.json")
+    return rec, task, path

@@ -1,0 +1,180 @@
+"""The file ``autodistill recommend`` writes: its picks, each with the engine config that runs it,
+and what they were learned from; read back by ``autodistill run --recommendation``.
+
+Kept apart from :mod:`autodistill.advice.recommend` (how picks are made) because readers of the file
+(the CLI, the study's Figure 4) need its format, not the predictor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from autodistill.advice.picks import BAGS, MIN_DIFFERENT
+from autodistill.space import Pipeline, legacy
+from engine import AutodistillError, parse_config
+
+RECOMMENDATION_FORMAT = "autodistill-recommendation"
+#: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
+#: Either is read back from the pick's engine config, the one thing that runs.
+#: 3: picks carry ``uncertainty`` and ``reason``, the recommendation its ``design`` (older files: none, autogluon).
+#: 4: ``pkd`` is BERT-PKD's [CLS] loss; an earlier file's ``pkd`` picks are read as ``pkd-tokens``.
+#: 5: the recommendation carries ``logit_kd``, the fixed default scored as the picks are (older files: none).
+RECOMMENDATION_VERSION = 5
+PKD_CLS_RECOMMENDATION = 4
+SCORE_MEANING = (
+    "score: predicted percentile rank of the distillation ratio among the configurations tried on a data set "
+    "with one student and budget (1.0 = better than every one, 0.5 = a typical one; lambdarank: a ranking "
+    "score); ±: its spread over "
+    f"{BAGS} refits on bootstrap samples of the training data sets; predicted_ratio: a separate model's "
+    "estimate of student / teacher dev score, less reliable across data sets; why: the dataset features that "
+    f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
+    f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident; logit_kd: the "
+    "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines"
+)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One recommended configuration, with the engine config that runs it."""
+
+    rank: int
+    config: Pipeline
+    score: float
+    predicted_ratio: float | None
+    engine: dict[str, Any]
+    uncertainty: float | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": self.score,
+            "uncertainty": self.uncertainty,
+            "predicted_ratio": self.predicted_ratio,
+            "reason": self.reason,
+            "config": self.config.to_dict(),
+            "engine": self.engine,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pick:
+        return cls(
+            rank=int(data["rank"]),
+            config=Pipeline.from_engine(parse_config(dict(data["engine"]), source="recommended engine config")),
+            score=float(data["score"]),
+            predicted_ratio=_number(data.get("predicted_ratio")),
+            engine=dict(data["engine"]),
+            uncertainty=_number(data.get("uncertainty")),
+            reason=str(data.get("reason", "")),
+        )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The top configurations for one data set, teacher and student, and what they were learned from."""
+
+    dataset: str  # as the engine loads it (catalog name or path)
+    dataset_name: str
+    task_kind: str
+    metric: str
+    teacher: str
+    student: str
+    teacher_score: float
+    featurizer_version: str
+    source: str
+    trained_on: tuple[str, ...]
+    n_runs: int
+    candidates: int
+    predictor: str
+    picks: tuple[Pick, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+    design: str = "autogluon"
+    #: Logit KD as the predictor scores it (``rank``: its place among all distinct pipelines).
+    logit_kd: Pick | None = None
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def pick(self, k: int) -> Pick:
+        """The k-th pick, 1-based as printed."""
+        if not 1 <= k <= len(self.picks):
+            raise AutodistillError(f"pick {k} is out of range: this recommendation has picks 1..{len(self.picks)}")
+        return self.picks[k - 1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": RECOMMENDATION_FORMAT,
+            "version": RECOMMENDATION_VERSION,
+            "dataset": self.dataset,
+            "dataset_name": self.dataset_name,
+            "task_kind": self.task_kind,
+            "metric": self.metric,
+            "teacher": self.teacher,
+            "student": self.student,
+            "teacher_score": self.teacher_score,
+            "featurizer_version": self.featurizer_version,
+            "source": self.source,
+            "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
+            "candidates": self.candidates,
+            "predictor": self.predictor,
+            "design": self.design,
+            "score_meaning": SCORE_MEANING,
+            "timings_s": self.timings,
+            "created_at": self.created_at,
+            "picks": [p.to_json() for p in self.picks],
+            "logit_kd": self.logit_kd.to_json() if self.logit_kd is not None else None,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+
+def _picks_today(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """A file's picks in today's vocabulary: before format 3, ``pkd`` was the per-token loss."""
+    if int(data.get("version", 0)) < PKD_CLS_RECOMMENDATION:
+        return legacy.rename_pkd(data["picks"])
+    return data["picks"]
+
+
+def load_recommendation(path: str | Path) -> Recommendation:
+    """Read a file written by ``autodistill recommend``; anything else is refused in one line."""
+    path = Path(path)
+    if not path.exists():
+        raise AutodistillError(f"recommendation file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise AutodistillError(f"{path} is not a recommendation (not JSON)") from None
+    if not isinstance(data, dict) or data.get("format") != RECOMMENDATION_FORMAT:
+        raise AutodistillError(f"{path} is not a recommendation written by `autodistill recommend`")
+    if int(data.get("version", 0)) > RECOMMENDATION_VERSION:
+        raise AutodistillError(f"{path} has recommendation format {data['version']}; upgrade autodistill")
+    return Recommendation(
+        dataset=data["dataset"],
+        dataset_name=data["dataset_name"],
+        task_kind=data["task_kind"],
+        metric=data["metric"],
+        teacher=data["teacher"],
+        student=data["student"],
+        teacher_score=float(data["teacher_score"]),
+        featurizer_version=data["featurizer_version"],
+        source=data["source"],
+        trained_on=tuple(data["trained_on"]["datasets"]),
+        n_runs=int(data["trained_on"]["runs"]),
+        candidates=int(data["candidates"]),
+        predictor=data["predictor"],
+        picks=tuple(Pick.from_json(p) for p in _picks_today(data)),
+        timings=dict(data.get("timings_s", {})),
+        created_at=data.get("created_at", ""),
+        design=data.get("design", "autogluon"),
+        logit_kd=Pick.from_json(data["logit_kd"]) if data.get("logit_kd") else None,
+    )

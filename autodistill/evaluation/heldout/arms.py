@@ -1,0 +1,218 @@
+"""Which configurations each arm of the held-out evaluation runs on one data set, chosen without it.
+
+Everything here is a choice made *before* the held-out data set's runs are looked at:
+the predictor learns from the other data sets' runs only, with dataset features
+recomputed as if the held-out data set had never been featurized
+(:func:`leave_out_features`), and ``best-mean-rank`` is read off the other data sets' runs
+of the study's fixed list.
+The oracle alone looks at the held-out data set's stored runs: it is the ceiling the
+study reached there, not an arm anyone could choose in advance.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from autodistill.advice.picks import bagged
+from autodistill.advice.ranking import choose_pipelines
+from autodistill.bridge import space_for
+from autodistill.features.featurize import context_embedding, idf_weights
+from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs
+from autodistill.space import Pipeline
+from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, record_from_row
+from autodistill.sweep import sample_configs
+from autodistill.sweep.study_plan import STUDY_CONFIGS
+from engine import AutodistillError, TaskType
+
+#: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
+#: choosing is selection (the oracle's row then reports its test ratio, ``test_ratio``, where the
+#: store has one). Choosing by test would let the test split pick what it then scores.
+STORE_SCORE = "ratio"
+BEST_MEAN_RANK = "best-mean-rank"
+
+
+def stored_score(runs: pd.DataFrame) -> pd.Series:
+    """The score the store gives each run, for the oracle and ``best-mean-rank`` (:data:`STORE_SCORE`)."""
+    if STORE_SCORE not in runs or runs[STORE_SCORE].isna().all():
+        raise AutodistillError(
+            f"the runs store's runs have no {STORE_SCORE!r} scores; fill them by rerunning the study's sweep with "
+            "this version (`autodistill sweep ...`), which scores every run on its test split"
+        )
+    return runs[STORE_SCORE]
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    """One configuration an arm runs: ``config`` None is the student's no-KD baseline."""
+
+    arm: str
+    config: Pipeline | None
+    rank: int | None = None  # a pick's place in the predictor's order (1 = its top pick)
+
+
+# -- the predictor's view, without the held-out data set ------------------------------------------------
+
+
+def _recontext(
+    features: DatasetFeatures, others: Sequence[frozenset[str]], counts: Counter[str], vectors
+) -> DatasetFeatures:
+    """``features`` with its context embedding recomputed from its word ``counts`` against the IDF corpus ``others``."""
+    vocabulary = {word for word in counts if word in vectors}
+    context = context_embedding(counts, idf_weights(vocabulary, others), vectors)
+    return replace(features, context_embedding=tuple(float(x) for x in context))
+
+
+def leave_out_features(
+    features: Sequence[DatasetFeatures],
+    held_out: str,
+    counts: Callable[[str], Counter[str]],
+    vectors: Mapping[str, np.ndarray],
+) -> tuple[list[DatasetFeatures], DatasetFeatures]:
+    """The other data sets' features as if ``held_out`` had never been featurized, and ``held_out``'s
+    as a new data set's would be (featurized against those others).
+
+    The context embedding's IDF counts every featurized data set, so without this the
+    training rows would carry a trace of the held-out data set's vocabulary.
+    ``counts(name)`` gives a data set's train-split word counts.
+    """
+    known = {f.dataset: f for f in features}
+    if held_out not in known:
+        raise AutodistillError(f"the store has no features of {held_out!r}; featurize it (`autodistill features`)")
+    others = [f for f in features if f.dataset != held_out]
+    vocab = {f.dataset: f.vocabulary for f in others}
+    training = [
+        _recontext(f, [v for name, v in vocab.items() if name != f.dataset], counts(f.dataset), vectors) for f in others
+    ]
+    return training, _recontext(known[held_out], list(vocab.values()), counts(held_out), vectors)
+
+
+@dataclass(frozen=True)
+class Described:
+    """What the predictor is told of the held-out data set: features, models and teacher score."""
+
+    features: DatasetFeatures
+    teacher: ModelDescriptor
+    student: ModelDescriptor
+    teacher_score: float
+
+
+def predictor_picks(
+    runs: pd.DataFrame,
+    training_features: Sequence[DatasetFeatures],
+    described: Described,
+    configs: Sequence[Pipeline],
+    k: int,
+    settings: PredictorSettings,
+    budget: Mapping[str, int] | None = None,
+) -> list[Pipeline]:
+    """The top ``k`` pipelines ``recommend`` would give the held-out data set (same choice rule,
+    :func:`autodistill.advice.ranking.choose_pipelines`), from a predictor and its bootstrap refits fitted
+    on ``runs`` (which must not hold its runs: refused here, so that no caller can leak them),
+    scored at the ``budget`` they will run at (:func:`autodistill.advice.ranking.budget_inputs`)."""
+    held_out = described.features.dataset
+    if (runs["dataset"] == held_out).any():
+        raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r}")
+    version = described.features.featurizer_version
+    table = model_inputs(runs, training_features, embeddings=settings.dataset_embeddings)
+    rank, bags = fit_predictor(table, version, settings), bagged(table, version, settings)
+    as_candidates = (described.features, described.teacher, described.student, described.teacher_score)
+    chosen = choose_pipelines(rank, bags, as_candidates, list(configs), k, dict(budget or {}))
+    return [configs[row] for row in chosen.rows]
+
+
+# -- the other arms ------------------------------------------------------------------------------------
+
+
+def random_configs(task_type: TaskType, dataset: str, k: int, seed: int) -> list[Pipeline]:
+    """``k`` distinct random points the task can run, drawn from a generator seeded by (seed, data set)."""
+    return sample_configs(space_for(task_type), k, random.Random(f"autodistill-heldout:{seed}:{dataset}"))
+
+
+def _task_type_of(kind: str) -> TaskType:
+    """A stored run's task kind as its task type (``pair-classification`` is classification)."""
+    return TaskType.CLASSIFICATION if kind == "pair-classification" else TaskType(kind)
+
+
+def _study_names(config: Pipeline, kind: str) -> list[str]:
+    """The fixed-list configurations ``config`` is on a data set of task ``kind``: none for a run off the
+    list, two for MI-α on regression (where the prediction-loss contrast coincides with it)."""
+    task = _task_type_of(kind)
+    return [c.name for c in STUDY_CONFIGS if c.for_task(task) == config]
+
+
+def _listed(kind: str) -> set[str]:
+    """The fixed-list configurations a data set of task ``kind`` can run."""
+    return {c.name for c in STUDY_CONFIGS if c.for_task(_task_type_of(kind)) is not None}
+
+
+def best_mean_rank(runs: pd.DataFrame, task_type: TaskType, fidelity: str | None = None) -> Pipeline | None:
+    """The fixed-list configuration (:data:`~autodistill.sweep.study_plan.STUDY_CONFIGS`) with the best
+    mean within-data-set rank over the data sets where ``runs`` hold the whole list, among those run on
+    every one of them that the held-out task can run, as that task runs it; None when there is none.
+
+    A configuration is followed across task types by its name: a regression data set runs it with
+    the MSE prediction loss and a token-tagging one not at all if it rewrites text
+    (:meth:`~autodistill.sweep.study_plan.StudyConfig.for_task`); keyed by the pipeline instead,
+    only the configurations whose prediction loss is MSE everywhere would ever cover every data set.
+    A data set where the sweep is partial is left out rather than shrinking the list to what it has.
+    With a ``fidelity``, only the runs at that budget count: what wins in 24 steps need not win at
+    the plateau. Ranks are percentiles of :func:`stored_score` within each (data set, student,
+    fidelity) over all its runs, so data sets whose ratios differ in level count alike; ties go to
+    the earlier configuration of the list.
+    """
+    if fidelity is not None:
+        runs = runs[runs["fidelity"] == fidelity]
+    if runs.empty:
+        return None
+    groups = [runs["dataset"], runs["student_name"], runs["fidelity"].fillna("")]
+    ranks = stored_score(runs).groupby(groups).rank(pct=True)
+    named = [
+        (name, row["dataset"], row["task_kind"], rank)
+        for row, rank in zip(runs.to_dict("records"), ranks, strict=True)
+        for name in _study_names(record_from_row(row).config, row["task_kind"])
+    ]
+    frame = pd.DataFrame(named, columns=["name", "dataset", "kind", "rank"])
+    whole = [d for d, group in frame.groupby("dataset") if set(group["name"]) >= _listed(group["kind"].iloc[0])]
+    frame = frame[frame["dataset"].isin(whole)]
+    coverage = frame.groupby("name")["dataset"].nunique()
+    runnable = [c for c in STUDY_CONFIGS if c.for_task(task_type) is not None]
+    everywhere = [c for c in runnable if whole and coverage.get(c.name, 0) == len(whole)]
+    if not everywhere:
+        return None
+    means = frame.groupby("name")["rank"].mean()
+    best = max(everywhere, key=lambda c: (means[c.name], -everywhere.index(c)))
+    return best.for_task(task_type)
+
+
+def oracle_run(runs: pd.DataFrame) -> pd.Series | None:
+    """The held-out data set's best stored run by :func:`stored_score` (None when it has none)."""
+    if runs.empty:
+        return None
+    return runs.loc[stored_score(runs).idxmax()]
+
+
+def assemble_arms(
+    picks: Sequence[Pipeline],
+    task_type: TaskType,
+    dataset: str,
+    k: int,
+    seed: int,
+    best: Pipeline | None,
+) -> list[ArmConfig]:
+    """Every configuration run on one held-out data set, with its arm: the picks, ``k`` random
+    points, the fixed defaults (plus ``best-mean-rank`` when the store has one) and the no-KD baseline."""
+    regression = TaskType(task_type) is TaskType.REGRESSION
+    arms = [ArmConfig("pick", c, rank) for rank, c in enumerate(picks, start=1)]
+    arms += [ArmConfig("random", c) for c in random_configs(task_type, dataset, k, seed)]
+    arms += [ArmConfig(f"default:{name}", fixed_default(name, regression=regression)) for name in FIXED_DEFAULTS]
+    if best is not None:
+        arms.append(ArmConfig(f"default:{BEST_MEAN_RANK}", best))
+    arms.append(ArmConfig("baseline", None))
+    return arms

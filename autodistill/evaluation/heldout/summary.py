@@ -1,0 +1,329 @@
+"""What the held-out results say: mean test ratio per arm, win rates, a paired test, where the picks lose.
+
+The unit of comparison is the data set: each arm's runs on a data set are first
+averaged per training seed, then over seeds (their spread across seeds is the noise
+reported beside every mean), and data sets are then compared pairwise. The paired
+test is scipy's Wilcoxon signed-rank test on the per-data-set means, two-sided;
+with few data sets it cannot reach small p-values at all (8 data sets: p >= 0.008),
+which the report states rather than hides.
+
+Beside the arms' means, the arms a user who runs several configurations would get: the one
+with the best dev ratio among them, scored on test (:func:`dev_selected`).
+
+The oracle is no arm: it is the study's best stored run on the data set, chosen by
+the score the store has (:data:`autodistill.evaluation.heldout.arms.STORE_SCORE`) at the
+study's own budget, shown beside the arms as a ceiling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from autodistill.evaluation.heldout.protocol import read_rows
+
+SCORE = "test_ratio"
+PICK = "pick"
+#: The predictor's top pick alone, beside the mean of its top k: what a user who runs only
+#: ``recommend``'s first pick gets. Its rows are the picks' rows of rank 1.
+TOP_PICK = "pick:1"
+
+
+def with_top_pick(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` and, again under the arm :data:`TOP_PICK`, the picks of rank 1 (none where the rows
+    predate ranked picks)."""
+    if "rank" not in rows:
+        return rows
+    top = rows[(rows["arm"] == PICK) & (rows["rank"] == 1)].assign(arm=TOP_PICK)
+    return pd.concat([rows, top], ignore_index=True) if not top.empty else rows
+
+
+#: What a user who runs several configurations does with them: keep the one with the best dev ratio,
+#: report its test ratio. Each selected arm, and the arms whose runs it chooses among: the picks
+#: and random's k configurations alike, then each with logit KD beside them (k + 1 runs).
+DEV_SELECTED = {
+    "pick:dev": (PICK,),
+    "random:dev": ("random",),
+    "pick+logit:dev": (PICK, "default:logit"),
+    "random+logit:dev": ("random", "default:logit"),
+}
+#: The selected arms' comparisons: at equal cost, and the hedged picks against logit KD alone.
+DEV_PAIRS = (("pick:dev", "random:dev"), ("pick+logit:dev", "random+logit:dev"), ("pick+logit:dev", "default:logit"))
+
+
+def dev_selected(rows: pd.DataFrame) -> pd.DataFrame:
+    """Data sets x :data:`DEV_SELECTED` arms: per seed, the test ratio of the run with the highest dev
+    ratio among the arms' runs, then the mean over seeds; NaN where one of the arms has no scored run
+    (a choice among fewer arms would be another arm)."""
+    done = rows[rows[SCORE].notna() & rows["dev_ratio"].notna()]
+    columns = {}
+    for name, arms in DEV_SELECTED.items():
+        runs = done[done["arm"].isin(arms)]
+        complete = runs.groupby(["dataset", "seed"])["arm"].transform("nunique") == len(arms)
+        runs = runs[complete]
+        best = runs.loc[runs.groupby(["dataset", "seed"])["dev_ratio"].idxmax()]
+        columns[name] = best.groupby("dataset")[SCORE].mean()
+    return pd.DataFrame(columns).reindex(sorted(set(rows["dataset"]))).rename_axis("dataset")
+
+
+def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
+    """Per (data set, arm): mean score over seeds of the per-seed means, its standard deviation across
+    seeds (NaN with one seed) and the number of finished runs. The oracle is left out; the top pick
+    is an arm of its own (:data:`TOP_PICK`)."""
+    rows = with_top_pick(rows)
+    done = rows[(rows["arm"] != "oracle") & rows[score].notna()]
+    per_seed = done.groupby(["dataset", "arm", "seed"], as_index=False)[score].mean()
+    grouped = per_seed.groupby(["dataset", "arm"])[score]
+    means = grouped.agg(mean="mean", seed_sd="std").reset_index()
+    counts = done.groupby(["dataset", "arm"]).size().rename("runs").reset_index()
+    merged = means.merge(counts, on=["dataset", "arm"])
+    rank = {arm: k for k, arm in enumerate(arm_order(list(merged["arm"].unique())))}
+    ordered = merged.sort_values(["dataset", "arm"], key=lambda c: c.map(rank) if c.name == "arm" else c, kind="stable")
+    return ordered.reset_index(drop=True)
+
+
+def arm_order(arms: Sequence[str]) -> list[str]:
+    """The order arms are shown in: the picks, random, the defaults, the no-KD baseline."""
+    order = [PICK, TOP_PICK, "random", *sorted(a for a in arms if a.startswith("default:")), "baseline"]
+    return [a for a in order if a in set(arms)]
+
+
+def over_datasets(table: pd.DataFrame) -> pd.DataFrame:
+    """Per column of a data set x arm table: the mean over data sets and how many data sets have it."""
+    return pd.DataFrame(
+        {"arm": table.columns, "mean": table.mean().to_numpy(), "datasets": table.notna().sum().to_numpy()}
+    )
+
+
+def wide(means: pd.DataFrame) -> pd.DataFrame:
+    """Data sets as rows, arms as columns (in :func:`arm_order`), mean score in the cells."""
+    table = means.pivot(index="dataset", columns="arm", values="mean")
+    return table[arm_order(list(table.columns))]
+
+
+def compare(table: pd.DataFrame, other: str, arm: str = PICK) -> dict[str, object]:
+    """``arm`` (the picks) against ``other`` over the data sets both have: wins, losses, win rate, mean
+    difference and the Wilcoxon signed-rank p-value (NaN below two differing pairs)."""
+    pairs = table[[arm, other]].dropna()
+    diff = pairs[arm] - pairs[other]
+    nonzero = diff[diff != 0]
+    p = float(stats.wilcoxon(pairs[arm], pairs[other]).pvalue) if len(nonzero) >= 2 else math.nan
+    return {
+        "against": other,
+        "datasets": len(pairs),
+        "wins": int((diff > 0).sum()),
+        "losses": int((diff < 0).sum()),
+        "ties": int((diff == 0).sum()),
+        "win_rate": float((diff > 0).mean()) if len(pairs) else math.nan,
+        "mean_diff": float(diff.mean()) if len(pairs) else math.nan,
+        "wilcoxon_p": p,
+    }
+
+
+def losses(table: pd.DataFrame) -> pd.DataFrame:
+    """Every (data set, arm) whose mean beats the picks', largest gap first: where the picks lose."""
+    others = [c for c in table.columns if c not in (PICK, TOP_PICK)]
+    long = table.reset_index().melt(id_vars=["dataset", PICK], value_vars=others, var_name="arm", value_name="ratio")
+    long["gap"] = long["ratio"] - long[PICK]
+    lost = long[long["gap"] > 0].sort_values("gap", ascending=False, kind="stable")
+    return lost.rename(columns={PICK: "pick"})[["dataset", "arm", "ratio", "pick", "gap"]].reset_index(drop=True)
+
+
+def all_tied(table: pd.DataFrame) -> list[str]:
+    """Data sets where every arm that ran has the same mean: whatever the pipeline, the student learned
+    the same answer (say, the majority class), so they count as ties and say nothing about the arms.
+    Columns that are no arm (the oracle's) and the top pick (a copy of picks' rows) are not compared."""
+    arms = table[[c for c in arm_order(list(table.columns)) if c != TOP_PICK]]
+    ran = arms.notna().sum(axis=1) > 1
+    return [str(d) for d in arms.index[ran & (arms.nunique(axis=1) == 1)]]
+
+
+#: The held-out targets the advice must meet: the picks' win rate over data sets (and the paired p-value for random).
+RANDOM_TARGET, RANDOM_P, DEFAULT_TARGET = 0.75, 0.05, 0.60
+
+
+def best_default(table: pd.DataFrame) -> str | None:
+    """The fixed default with the highest mean over the data sets: the one a user would do best to adopt.
+    It is chosen on the same results, which favours it; the picks face the strongest default there is."""
+    defaults = [c for c in table.columns if c.startswith("default:")]
+    return max(defaults, key=lambda c: (table[c].mean(), c)) if defaults else None
+
+
+def comparisons(table: pd.DataFrame, arm: str = PICK) -> pd.DataFrame:
+    """``arm`` (the picks, or the top pick alone) against random and each default (not the baseline),
+    one :func:`compare` row per arm."""
+    others = [c for c in table.columns if c not in (PICK, TOP_PICK, "baseline")] if arm in table else []
+    return pd.DataFrame([compare(table, other, arm) for other in others])
+
+
+def targets(compared: pd.DataFrame, best: str | None) -> pd.DataFrame:
+    """The two held-out targets, read from the picks' comparisons (:func:`comparisons`) with
+    random and with ``best``, the best fixed default (:func:`best_default`); empty without picks."""
+    rows = []
+    found = compared.set_index("against") if not compared.empty else pd.DataFrame()
+    if "random" in found.index:
+        got = found.loc["random"]
+        met = got["win_rate"] >= RANDOM_TARGET and got["wilcoxon_p"] < RANDOM_P  # a NaN p is no pass
+        rows.append(_target(f"above random on >= {RANDOM_TARGET:.0%} of data sets, Wilcoxon p < {RANDOM_P}", got, met))
+    if best in found.index:
+        got = found.loc[best]
+        rows.append(_target(f"above the best fixed default ({best}) on >= {DEFAULT_TARGET:.0%} of data sets", got,
+                            got["win_rate"] >= DEFAULT_TARGET))  # fmt: skip
+    return pd.DataFrame(rows, columns=["target", "picks won", "wilcoxon_p", "met"])
+
+
+def _target(text: str, got: pd.Series, met: bool) -> dict[str, object]:
+    won = f"{int(got['wins'])}/{int(got['datasets'])}"  # a frame's row holds them as floats
+    return {"target": text, "picks won": won, "wilcoxon_p": got["wilcoxon_p"], "met": "yes" if met else "no"}
+
+
+def oracle(rows: pd.DataFrame) -> pd.DataFrame:
+    """The oracle's test and dev ratio per data set (test is NaN while the store has none)."""
+    found = rows[rows["arm"] == "oracle"].set_index("dataset")
+    return found[["test_ratio", "dev_ratio", "config"]].rename(columns=lambda c: f"oracle_{c}")
+
+
+@dataclass(frozen=True)
+class HeldoutSummary:
+    """The held-out evaluation at a glance; :func:`markdown` writes it for a study page."""
+
+    means: pd.DataFrame  # per (data set, arm): mean, seed_sd, runs (:func:`arm_means`)
+    per_dataset: pd.DataFrame  # data set x arm means, with the oracle's columns
+    seed_sd: pd.DataFrame  # data set x arm standard deviation across seeds
+    overall: pd.DataFrame  # arm, mean over data sets of the per-data-set means, data sets
+    comparisons: pd.DataFrame  # the picks against random and each default, one row per arm
+    top_comparisons: pd.DataFrame  # the same for the top pick alone (empty before picks were ranked)
+    losses: pd.DataFrame
+    targets: pd.DataFrame  # the two held-out targets, measured (:func:`targets`)
+    dev_selected: pd.DataFrame  # data set x selected arm, logit KD beside them (:func:`dev_selected`)
+    dev_comparisons: pd.DataFrame  # one :func:`compare` row per :data:`DEV_PAIRS` pair, with its arm
+
+
+def summarize(rows: pd.DataFrame) -> HeldoutSummary:
+    """All of the report's numbers from the rows of ``results.csv``."""
+    means = arm_means(rows)
+    table = wide(means)
+    sd = means.pivot(index="dataset", columns="arm", values="seed_sd").reindex(columns=table.columns)
+    overall = over_datasets(table)
+    compared = comparisons(table)
+    lost = losses(table) if PICK in table else pd.DataFrame(columns=["dataset", "arm", "ratio", "pick", "gap"])
+    goals = targets(compared, best_default(table))
+    top = comparisons(table, TOP_PICK)
+    selected, selected_compared = _dev_view(rows, table)
+    return HeldoutSummary(
+        means, table.join(oracle(rows)), sd, overall, compared, top, lost, goals, selected, selected_compared
+    )
+
+
+def _dev_view(rows: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The selected arms beside logit KD, and their comparisons (both empty without dev ratios)."""
+    if "dev_ratio" not in rows:
+        return pd.DataFrame(), pd.DataFrame()
+    selected = dev_selected(rows)
+    if "default:logit" in table:
+        selected = selected.join(table["default:logit"])
+    selected = selected.dropna(axis=1, how="all")
+    pairs = [(arm, other) for arm, other in DEV_PAIRS if {arm, other} <= set(selected.columns)]
+    compared = pd.DataFrame([{"arm": arm, **compare(selected, other, arm)} for arm, other in pairs])
+    return selected, compared
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "-" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _tied_note(per_dataset: pd.DataFrame) -> list[str]:
+    tied = all_tied(per_dataset)
+    if not tied:
+        return []
+    return [
+        f"Every arm scored the same on {', '.join(tied)}: the student learned the same answer whatever the "
+        "pipeline, so these data sets are ties in every comparison below and say nothing about the arms."
+    ]
+
+
+def _seed_spread(seed_sd: pd.DataFrame) -> str:
+    """The spread table, or one line where every arm ran one seed (a table of dashes says nothing)."""
+    if seed_sd.isna().all().all():
+        return (
+            "One seed per arm, so no spread across seeds here: read the differences beside the study's "
+            "noise floor at this budget (the seed std of repeated runs per data set, on the study page)."
+        )
+    return "Standard deviation across seeds (the noise beside each difference):\n\n" + _md_table(seed_sd.reset_index())
+
+
+def markdown(
+    summary: HeldoutSummary, *, heading: str = "## Held-out evaluation: picks against random and defaults"
+) -> str:
+    """A study page's section (a function the study can include; it computes nothing itself)."""
+    per = summary.per_dataset.reset_index()
+    parts = [
+        heading,
+        "Each data set held out in turn: the predictor is retrained without its runs, then its top picks, "
+        "random configurations, the fixed defaults and the no-KD baseline run under one budget and the same "
+        "seeds. Cells: mean test ratio (student / teacher on the test split) over seeds; the oracle is the "
+        "study's best stored run there, at the study's budget.",
+        _md_table(per),
+        *_tied_note(summary.per_dataset),
+        _seed_spread(summary.seed_sd),
+        "Over data sets (mean of the per-data-set means):",
+        _md_table(summary.overall),
+        "The picks against each arm (Wilcoxon signed-rank on the per-data-set means, two-sided):",
+        _md_table(summary.comparisons) if not summary.comparisons.empty else "No comparison: no picks ran.",
+        "The top pick alone (`pick:1`, what running only `recommend`'s first pick gives) against each arm:",
+        _md_table(summary.top_comparisons)
+        if not summary.top_comparisons.empty
+        else "No comparison: these picks were run before their order was recorded.",
+        "The held-out targets (the best fixed default is the one with the highest mean here, chosen on these results):",
+        _md_table(summary.targets) if not summary.targets.empty else "No targets: no picks ran.",
+        *_dev_section(summary),
+        "Where the picks lose:",
+        _md_table(summary.losses)
+        if not summary.losses.empty
+        else "Nowhere: the picks' mean is the highest on every data set.",
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def _dev_section(summary: HeldoutSummary) -> list[str]:
+    if summary.dev_comparisons.empty:
+        return []
+    return [
+        "Selected on dev, as a user who runs several configurations would: per data set, the test ratio of "
+        "the run with the best dev ratio among the picks (`pick:dev`), among the random configurations "
+        "(`random:dev`), and among each with logit KD beside them (`+logit`, one run more). This view was "
+        "added after the results above were seen; the runs are the same.",
+        _md_table(summary.dev_selected.reset_index()),
+        _md_table(over_datasets(summary.dev_selected)),
+        _md_table(summary.dev_comparisons),
+    ]
+
+
+def study_section(path: Path) -> str | None:
+    """The held-out section for a study page from a results file, one part per fidelity (a cheap and
+    a realistic budget are never pooled); None while there is none (nothing is run here)."""
+    rows = read_rows(path) if path.exists() else None
+    if rows is None or rows.empty:
+        return None
+    fidelity = rows["fidelity"].fillna("custom budget")  # read_rows always has the column
+    if fidelity.nunique() == 1:
+        return markdown(summarize(rows))
+    return "\n".join(
+        markdown(summarize(rows[fidelity == name]), heading=f"## Held-out evaluation at the {name} budget")
+        for name in sorted(fidelity.unique())
+    )

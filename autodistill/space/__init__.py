@@ -1,0 +1,39 @@
+"""The pipeline space: its points (:mod:`~autodistill.space.pipeline`), its rules and readers
+(:mod:`~autodistill.space.search_space`), the fixed defaults (:mod:`~autodistill.space.defaults`) and the
+vocabulary older data was written in (:mod:`~autodistill.space.legacy`)."""
+
+from autodistill.space.pipeline import (
+    DEFAULT_AUG_P,
+    DEFAULT_REPEATED_AUG,
+    LOGIT_ONLY,
+    STACK_SEP,
+    TEXT_AUGMENTERS,
+    Pipeline,
+    augment_of,
+    inter_level,
+    logit_kd,
+    pipeline_label,
+    policy_name,
+    stack_from_positions,
+)
+from autodistill.space.search_space import ADVICE_SPACE, DEFAULT_SPACE, SPACE_COMPONENTS, SearchSpace, acting_values
+
+__all__ = [
+    "ADVICE_SPACE",
+    "DEFAULT_AUG_P",
+    "DEFAULT_REPEATED_AUG",
+    "DEFAULT_SPACE",
+    "LOGIT_ONLY",
+    "SPACE_COMPONENTS",
+    "STACK_SEP",
+    "TEXT_AUGMENTERS",
+    "Pipeline",
+    "SearchSpace",
+    "acting_values",
+    "augment_of",
+    "inter_level",
+    "logit_kd",
+    "pipeline_label",
+    "policy_name",
+    "stack_from_positions",
+]

@@ -1,0 +1,290 @@
+"""The runs store: every distillation run and every dataset's features, in one SQLite file.
+
+AutoDistiller learns from past runs, so the runs must survive crashes and
+parallel workers. The store is an embedded SQLite database (stdlib ``sqlite3``,
+nothing to install or serve) in WAL mode:
+
+* every write is one ``BEGIN IMMEDIATE … COMMIT`` transaction, so a process
+  killed mid-write leaves no partial row (SQLite rolls the WAL back on the next
+  open);
+* writers from several processes queue on SQLite's write lock with a busy
+  timeout, and taking the lock is retried with back-off until ``timeout_s``,
+  so concurrent writers all land;
+* readers never block writers (WAL).
+
+Three tables: ``runs`` (one row per run; the Distiller config both as columns for
+querying and as JSON for the full picture), ``features`` (dataset features,
+keyed by data set and featurizer version, because features computed by
+different featurizers are not comparable) and ``trials`` (the sweep's log:
+every trial it ran, finished or failed with its error line, and the no-KD
+baselines, which are no Distiller config and so no ``runs`` row). A ``meta`` table marks the file as a
+runs store, so that pointing the store at some other file fails with one line
+instead of writing into it.
+
+This module holds the store's connection, transactions, writes and queries; the tables
+and their migrations are in :mod:`autodistill.store.schema`, the typed rows in
+:mod:`autodistill.store.records`, whose public names are importable from here too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from autodistill.store.records import (
+    EXPORT_NAMES,
+    SOURCES,
+    DatasetFeatures,
+    ModelDescriptor,
+    RunRecord,
+    TrialRecord,
+    code_version,
+    features_from_row,
+    nullable,
+    record_from_row,
+    trial_from_row,
+)
+from autodistill.store.schema import (
+    RUN_COLUMNS,
+    SCHEMA_VERSION,
+    STORE_FORMAT,
+    TRIAL_COLUMNS,
+    create_tables,
+    stored_version,
+)
+from engine import AutodistillError, choices_error, paths
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "SCHEMA_VERSION",
+    "SOURCES",
+    "STORE_FORMAT",
+    "DatasetFeatures",
+    "ModelDescriptor",
+    "RunRecord",
+    "RunStore",
+    "TrialRecord",
+    "code_version",
+    "export_frame",
+    "nullable",
+    "open_store",
+    "record_from_row",
+    "stored_runs",
+    "trial_from_row",
+]
+
+EXPORT_FORMATS = (".csv", ".parquet")
+
+
+class RunStore:
+    """A runs store at ``path`` (default ``<home>/runs.sqlite``), created on first use."""
+
+    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path) if path is not None else paths.home() / "runs.sqlite"
+        self.timeout_s = timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        self._depth = 0
+        try:
+            self._open()
+        except Exception:
+            self._conn.close()
+            raise
+
+    def _open(self) -> None:
+        version = stored_version(self._conn, self.path)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
+        # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers BUSY there
+        # without waiting when several processes create the store at once: retry it like a write.
+        self._execute_when_unlocked("PRAGMA journal_mode = WAL")
+        with self.transaction():
+            create_tables(self._conn, version)
+
+    # -- transactions -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic write: everything inside commits together or not at all. Nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _begin(self) -> None:
+        self._execute_when_unlocked("BEGIN IMMEDIATE")
+
+    def _execute_when_unlocked(self, statement: str) -> None:
+        # The busy timeout already waits inside SQLite; the loop covers the cases where SQLite
+        # gives up early (e.g. a lock upgrade that would deadlock) and adds jittered back-off.
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.01
+        while True:
+            try:
+                self._conn.execute(statement)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                if time.monotonic() > deadline:
+                    raise AutodistillError(
+                        f"runs store {self.path} stayed locked by another writer for {self.timeout_s:.0f} s"
+                    ) from None
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+
+    # -- runs -------------------------------------------------------------------------------------------
+
+    def add_run(self, record: RunRecord) -> None:
+        """Store one run; a run id already present is an error (runs are immutable facts)."""
+        self.add_runs([record])
+
+    def add_runs(self, records: Iterable[RunRecord], *, skip_existing: bool = False) -> int:
+        """Store runs in one transaction and return how many were new.
+
+        ``skip_existing`` makes re-imports idempotent: rows whose run id is already
+        stored are left as they are instead of failing the whole batch.
+        """
+        verb = "INSERT OR IGNORE" if skip_existing else "INSERT"
+        sql = f"{verb} INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
+        with self.transaction():
+            before = self._conn.total_changes
+            try:
+                self._conn.executemany(sql, (record.as_row() for record in records))
+            except sqlite3.IntegrityError as error:
+                raise AutodistillError(f"cannot store run: {error} (run ids must be unique)") from None
+            return self._conn.total_changes - before
+
+    def runs(self, source: str | None = None, dataset: str | None = None) -> pd.DataFrame:
+        """All stored runs as a flat table (one column per field), optionally for one source/data set."""
+        if source is not None and source not in SOURCES:
+            raise choices_error("run source", source, SOURCES)
+        where, args = [], []
+        for column, value in (("source", source), ("dataset", dataset)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY run_id"
+        frame = pd.read_sql_query(sql, self._conn, params=args)
+        frame["mixup"] = frame["mixup"].astype(bool)
+        return frame
+
+    def run(self, run_id: str) -> RunRecord:
+        """The typed record of one run."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        row = cursor.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise AutodistillError(f"no run {run_id!r} in {self.path}")
+        return record_from_row(dict(row))
+
+    def export(self, path: str | Path) -> Path:
+        """Write the runs table to CSV or Parquet, chosen by the file extension."""
+        path = Path(path)
+        if path.suffix.lower() not in EXPORT_FORMATS:
+            raise choices_error("export format", path.suffix or path.name, EXPORT_FORMATS)
+        frame = export_frame(self.runs())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        return path
+
+    # -- sweep trials ---------------------------------------------------------------------------------
+
+    def record_trial(self, trial: TrialRecord, run: RunRecord | None = None) -> None:
+        """Log a trial's outcome (replacing an earlier attempt) and store its run, in one transaction."""
+        with self.transaction():
+            if run is not None:
+                self.add_runs([run], skip_existing=True)
+            self._conn.execute(
+                f"INSERT OR REPLACE INTO trials ({', '.join(TRIAL_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TRIAL_COLUMNS))})",
+                trial.as_row(),
+            )
+
+    def trials(self, status: str | None = None) -> pd.DataFrame:
+        """The trials log (one row per trial id), optionally only ``"done"`` or ``"failed"`` ones."""
+        sql = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY trial_id"
+        return pd.read_sql_query(sql, self._conn, params=[status] if status else [])
+
+    # -- dataset features ---------------------------------------------------------------------------
+
+    def put_features(self, features: DatasetFeatures) -> None:
+        """Store (or replace) one data set's features for its featurizer version."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", features.as_row()
+            )
+
+    def features(self, featurizer_version: str) -> list[DatasetFeatures]:
+        """Every data set's features under one featurizer version (vocabularies included)."""
+        rows = self._conn.execute(
+            "SELECT dataset, featurizer_version, task_kind, n_examples, n_labels, baseline_score, "
+            "baseline_model, context_embedding, task_embedding, vocabulary FROM features "
+            "WHERE featurizer_version = ? ORDER BY dataset",
+            (featurizer_version,),
+        ).fetchall()
+        return [features_from_row(row) for row in rows]
+
+    def featurizer_versions(self) -> list[str]:
+        """The featurizer versions that have features stored, so errors can list them."""
+        return [row[0] for row in self._conn.execute("SELECT DISTINCT featurizer_version FROM features")]
+
+    # -- lifetime -------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table as exports write it: the dev scores named as such (``dev_score``, ``dev_ratio``)
+    beside the test ones, and ``scored_on`` saying whether a run has a test score or is "dev only"."""
+    frame = runs.rename(columns=EXPORT_NAMES)
+    frame["scored_on"] = frame["test_score"].notna().map({True: "test", False: "dev only"})
+    return frame
+
+
+def open_store(path: str | Path | None = None, *, must_exist: bool = False) -> RunStore:
+    """The runs store at ``path``; with ``must_exist`` (commands that only read), a named file
+    that is missing is refused with how to fill one, rather than created empty."""
+    if must_exist and path is not None and not Path(path).exists():
+        raise AutodistillError(
+            f"no runs store at {path}; fill one with `autodistill runs import` or `autodistill sweep` (--store {path})"
+        )
+    return RunStore(path)
+
+
+def stored_runs(store: RunStore, source: str) -> pd.DataFrame:
+    """The store's runs of ``source``; none is refused, naming the command that makes them."""
+    runs = store.runs(source=source)
+    if runs.empty:
+        fill = "`autodistill runs import`" if source == "paper" else "`autodistill sweep`"
+        raise AutodistillError(f"the runs store {store.path} has no {source!r} runs; fill it with {fill}")
+    return runs

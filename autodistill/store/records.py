@@ -1,0 +1,371 @@
+"""The runs store's rows as typed records: a run, a sweep trial, a data set's features.
+
+Each record knows its row in the store's tables (``as_row``) and comes back from one
+(``*_from_row``), whether SQLite or an export (CSV/Parquet, whose empty cells pandas
+reads as NaN) holds it. :mod:`autodistill.store.database` re-exports every public name here,
+so callers import them from the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import subprocess
+import uuid
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from autodistill.space import STACK_SEP, Pipeline, augment_of
+from engine import AutodistillError, choices_error
+
+SOURCES = ("ours", "paper")
+#: The dev-split columns under the names an export gives them, beside ``test_score``,
+#: ``teacher_test_score`` and ``test_ratio``: the store keeps its older names.
+EXPORT_NAMES = {"student_score": "dev_score", "teacher_score": "teacher_dev_score", "ratio": "dev_ratio"}
+
+
+def timestamp() -> str:
+    """Now, in UTC to the second: when a row was written."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The package version plus the git commit when running from a checkout, so runs can be traced to code."""
+    try:
+        version = metadata.version("autodistill")
+    except metadata.PackageNotFoundError:
+        version = "0+unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        if commit:
+            version = f"{version}+g{commit}"
+    return version
+
+
+@dataclass(frozen=True)
+class ModelDescriptor:
+    """What the predictor knows of a teacher or student: its size, not its weights."""
+
+    name: str
+    layers: int
+    hidden: int
+    params: int
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished distillation run. ``ratio`` defaults to student score / teacher score (§3.4).
+
+    ``student_score``, ``teacher_score`` and ``ratio`` are on the dev split, which chose the
+    run's epoch (selection); the ``test_*`` fields are on the untouched test split (reporting),
+    None for runs scored before the test split was read ("dev only"). ``fidelity`` names the
+    study budget a run belongs to (``cheap``, ``realistic``; None outside the study) and the
+    budget fields say what it was, so the predictor can tell budgets apart.
+    """
+
+    dataset: str
+    task_kind: str | None
+    config: Pipeline
+    teacher: ModelDescriptor
+    student: ModelDescriptor
+    student_score: float
+    teacher_score: float
+    ratio: float | None = None
+    source: str = "ours"
+    wall_time_s: float | None = None
+    featurizer_version: str = ""
+    full_config: Mapping[str, Any] | None = None
+    code_version: str = field(default_factory=code_version)
+    created_at: str = field(default_factory=timestamp)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    test_score: float | None = None
+    teacher_test_score: float | None = None
+    test_ratio: float | None = None
+    fidelity: str | None = None
+    seed: int | None = None
+    train_examples: int | None = None
+    epochs: int | None = None
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise choices_error("run source", self.source, SOURCES)
+        if self.ratio is None:
+            if self.teacher_score <= 0:
+                raise AutodistillError(
+                    f"teacher score {self.teacher_score!r} on {self.dataset!r} is not positive; "
+                    "the distillation ratio (student / teacher) is undefined"
+                )
+            object.__setattr__(self, "ratio", self.student_score / self.teacher_score)
+        if self.full_config is None:
+            object.__setattr__(self, "full_config", {"pipeline": self.config.to_dict()})
+
+    def as_row(self) -> tuple[Any, ...]:
+        """The values of the ``runs`` table's columns, in :data:`~autodistill.store.schema.RUN_COLUMNS` order."""
+        cfg = self.config
+        return (
+            self.run_id,
+            self.source,
+            self.dataset,
+            self.task_kind,
+            cfg.inter_loss,
+            cfg.alpha,
+            cfg.mapping,
+            cfg.pred_loss,
+            cfg.stack,
+            int(cfg.mixup),
+            cfg.aug_p,
+            cfg.repeated_aug,
+            self.teacher.name,
+            self.teacher.layers,
+            self.teacher.hidden,
+            self.teacher.params,
+            self.student.name,
+            self.student.layers,
+            self.student.hidden,
+            self.student.params,
+            self.student_score,
+            self.teacher_score,
+            self.ratio,
+            self.wall_time_s,
+            self.featurizer_version,
+            self.code_version,
+            self.created_at,
+            json.dumps(self.full_config, sort_keys=True),
+            self.test_score,
+            self.teacher_test_score,
+            self.test_ratio,
+            self.fidelity,
+            self.seed,
+            self.train_examples,
+            self.epochs,
+            self.max_length,
+        )
+
+
+@dataclass(frozen=True)
+class DatasetFeatures:
+    """The dataset side of the predictor's input (paper Table 7), for one featurizer version.
+
+    ``vocabulary`` is the set of words the data set contains; it is kept so that
+    the IDF weights of a data set featurized later can count this one (Table 7's
+    N_w). The teacher score is not here: it belongs to a (data set, teacher) pair
+    and travels with each run.
+    """
+
+    dataset: str
+    featurizer_version: str
+    task_kind: str | None
+    n_examples: int
+    n_labels: int
+    baseline_score: float | None
+    baseline_model: str
+    context_embedding: tuple[float, ...]
+    task_embedding: tuple[float, ...]
+    vocabulary: frozenset[str] = frozenset()
+
+    def as_row(self) -> tuple[Any, ...]:
+        """The values of the ``features`` table's columns, stamped with the time of writing."""
+        return (
+            self.dataset,
+            self.featurizer_version,
+            self.task_kind,
+            self.n_examples,
+            self.n_labels,
+            self.baseline_score,
+            self.baseline_model,
+            json.dumps(list(self.context_embedding)),
+            json.dumps(list(self.task_embedding)),
+            _pack_words(self.vocabulary),
+            timestamp(),
+        )
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One sweep trial's outcome: a distillation (its run is in ``runs``) or a no-KD baseline.
+
+    ``status`` is ``"done"`` or ``"failed"`` (then ``error`` holds the one-line reason
+    and the scores are None). ``budget`` and ``config`` are JSON-ready mappings. Scores
+    are on dev, ``test_*`` on the test split (None before it was read); ``dev_curve`` is
+    the dev score after each epoch, from which the study finds where a baseline plateaus.
+    ``pruned_after_epoch``: a search's pruner stopped the run there (its scores are the best
+    of the epochs it ran, so it has no ``runs`` row: the predictor learns from whole runs).
+    """
+
+    trial_id: str
+    kind: str
+    dataset: str
+    student_name: str
+    status: str
+    budget: Mapping[str, Any]
+    config: Mapping[str, Any]
+    run_id: str | None = None
+    student_score: float | None = None
+    teacher_score: float | None = None
+    ratio: float | None = None
+    error: str | None = None
+    wall_time_s: float | None = None
+    code_version: str = field(default_factory=code_version)
+    updated_at: str = field(default_factory=timestamp)
+    test_score: float | None = None
+    teacher_test_score: float | None = None
+    test_ratio: float | None = None
+    dev_curve: tuple[float, ...] | None = None
+    fidelity: str | None = None
+    pruned_after_epoch: int | None = None
+
+    def as_row(self) -> tuple[Any, ...]:
+        """The values of the ``trials`` table's columns, in table order."""
+        return (
+            self.trial_id,
+            self.kind,
+            self.dataset,
+            self.student_name,
+            self.status,
+            self.run_id,
+            self.student_score,
+            self.teacher_score,
+            self.ratio,
+            self.error,
+            self.wall_time_s,
+            json.dumps(self.budget, sort_keys=True),
+            json.dumps(self.config, sort_keys=True),
+            self.code_version,
+            self.updated_at,
+            self.test_score,
+            self.teacher_test_score,
+            self.test_ratio,
+            json.dumps(list(self.dev_curve)) if self.dev_curve is not None else None,
+            self.fidelity,
+            self.pruned_after_epoch,
+        )
+
+
+def nullable(value: Any) -> Any:
+    """SQLite NULL and a CSV's empty cell (NaN once read by pandas) both mean "absent"."""
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _optional(row: Mapping[str, Any], name: str, kind: type) -> Any:
+    """A column added by a later schema: absent (an older export) or empty means None."""
+    value = nullable(row.get(name))
+    return None if value is None else kind(value)
+
+
+def record_from_row(row: Mapping[str, Any]) -> RunRecord:
+    """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it;
+    an export's dev columns may carry their export names (:data:`EXPORT_NAMES`)."""
+    row = {**row, **{name: row[shown] for name, shown in EXPORT_NAMES.items() if shown in row}}
+    stack = tuple(row["augmentation"].split(STACK_SEP)) if nullable(row["augmentation"]) else ()
+    config = Pipeline(
+        mapping=row["mapping"],
+        inter_loss=row["inter_loss"],
+        alpha=nullable(row["alpha"]),
+        pred_loss=row["pred_loss"],
+        augment=augment_of(stack, bool(row["mixup"])),
+        aug_p=float(row["aug_p"]),
+        repeated_aug=int(row["repeated_aug"]),
+    )
+
+    def size(value: Any) -> int | None:
+        value = nullable(value)
+        return None if value is None else int(value)
+
+    teacher, student = (
+        ModelDescriptor(
+            row[f"{who}_name"], size(row[f"{who}_layers"]), size(row[f"{who}_hidden"]), size(row[f"{who}_params"])
+        )
+        for who in ("teacher", "student")
+    )
+    return RunRecord(
+        dataset=row["dataset"],
+        task_kind=nullable(row["task_kind"]),
+        config=config,
+        teacher=teacher,
+        student=student,
+        student_score=float(row["student_score"]),
+        teacher_score=float(row["teacher_score"]),
+        ratio=float(row["ratio"]),
+        source=row["source"],
+        wall_time_s=nullable(row["wall_time_s"]),
+        featurizer_version=row["featurizer_version"],
+        full_config=json.loads(row["config_json"]),
+        code_version=row["code_version"],
+        created_at=row["created_at"],
+        run_id=row["run_id"],
+        test_score=_optional(row, "test_score", float),
+        teacher_test_score=_optional(row, "teacher_test_score", float),
+        test_ratio=_optional(row, "test_ratio", float),
+        fidelity=_optional(row, "fidelity", str),
+        seed=_optional(row, "seed", int),
+        train_examples=_optional(row, "train_examples", int),
+        epochs=_optional(row, "epochs", int),
+        max_length=_optional(row, "max_length", int),
+    )
+
+
+def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
+    """A trial back from one row of the trials table (SQLite, or a CSV export's empty cells)."""
+
+    def number(name: str) -> float | None:
+        value = nullable(row[name])
+        return None if value is None else float(value)
+
+    return TrialRecord(
+        trial_id=row["trial_id"],
+        kind=row["kind"],
+        dataset=row["dataset"],
+        student_name=row["student_name"],
+        status=row["status"],
+        budget=json.loads(row["budget_json"]),
+        config=json.loads(row["config_json"]),
+        run_id=nullable(row["run_id"]),
+        student_score=number("student_score"),
+        teacher_score=number("teacher_score"),
+        ratio=number("ratio"),
+        error=nullable(row["error"]),
+        wall_time_s=number("wall_time_s"),
+        code_version=row["code_version"],
+        updated_at=row["updated_at"],
+        test_score=_optional(row, "test_score", float),
+        teacher_test_score=_optional(row, "teacher_test_score", float),
+        test_ratio=_optional(row, "test_ratio", float),
+        dev_curve=tuple(json.loads(curve)) if (curve := _optional(row, "dev_curve", str)) else None,
+        fidelity=_optional(row, "fidelity", str),
+        pruned_after_epoch=_optional(row, "pruned_after_epoch", int),
+    )
+
+
+def features_from_row(row: Sequence[Any]) -> DatasetFeatures:
+    """A data set's features back from the ``features`` table's first ten columns (no ``created_at``)."""
+    return DatasetFeatures(
+        *row[:7],
+        context_embedding=tuple(json.loads(row[7])),
+        task_embedding=tuple(json.loads(row[8])),
+        vocabulary=_unpack_words(row[9]),
+    )
+
+
+def _pack_words(words: frozenset[str]) -> bytes | None:
+    """A vocabulary as one compressed blob: tens of thousands of words would bloat a JSON column."""
+    return zlib.compress("\n".join(sorted(words)).encode()) if words else None
+
+
+def _unpack_words(blob: bytes | None) -> frozenset[str]:
+    return frozenset(zlib.decompress(blob).decode().split("\n")) if blob else frozenset()
