@@ -173,3 +173,19 @@ def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(tmp_path: Pa
     assert rec.picks[0].config == LOGIT
     assert "no runs on classification data sets" in rec.verdict and "autodistill sweep" in rec.verdict
     assert len(CONFIGS) > 2
+
+
+def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:
+    """brown-pos-fine shares brown-pos's sentences: holding out one holds out both."""
+    from test_recommend import VERSION, _features
+
+    from autodistill.advice.ranking import training_runs
+
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_store(store)
+        for k, name in enumerate(("brown-pos", "brown-pos-fine")):
+            store.put_features(_features(name, 600, 12, k))
+        store._conn.execute("UPDATE runs SET dataset = 'brown-pos' WHERE dataset = 'news-like'")
+        store._conn.execute("UPDATE runs SET dataset = 'brown-pos-fine' WHERE dataset = 'reviews-like'")
+        kept = training_runs(store, "ours", VERSION, "brown-pos-fine", unseen=True)
+    assert set(kept["dataset"]) == {"spam-like"}
