@@ -214,6 +214,10 @@ def recommend_command(
     time_limit: TimeLimitOpt = 60.0,
     design: DesignOpt = None,
     baseline: BaselineOpt = "bilstm",
+    minutes: Annotated[
+        float | None,
+        typer.Option("--budget", help="wall minutes a pick may take: only picks predicted to fit are shown"),
+    ] = None,
     run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
     vs_random: Annotated[int, typer.Option(help="... and N random configurations, to compare")] = 0,
     seed: SeedOpt = 0,
@@ -233,7 +237,8 @@ def recommend_command(
             student=student, top=max(top, run_top), source=source, budget=budget,
             baseline=BaselineSettings(model=baseline),
             settings=PredictorSettings(time_limit=time_limit, **({"design": design} if design else {})),
-            predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, on_status=render.say,
+            predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, minutes=minutes,
+            on_status=render.say,
         )  # fmt: skip
         render.recommendation(rec, top, path, SCORE_MEANING)
         if run_top or vs_random:

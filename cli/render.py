@@ -237,37 +237,51 @@ def sweep(report: SweepReport, store_path: Any) -> None:
 
 
 def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str) -> None:
-    table = Table(
-        "#", "intermediate", "mapping", "pred loss", "augmentation", "aug_p", "repeats", "score", "±",
-        "predicted ratio", "why",
-        title=f"top {top} of {rec.candidates} configurations for {rec.dataset_name} ({rec.teacher} -> {rec.student}, "
-        f"{rec.design} predictor)",
-    )  # fmt: skip
+    """The picks as short lines (an 80-column terminal and a piped file read the same): each pick's
+    pipeline and predicted minutes, then its gain over logit KD with the interval, then why."""
+    say(f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations scored ({rec.design})")
+    if rec.verdict:
+        say(rec.verdict)
     for p in rec.picks[:top]:
-        c, text_aug = p.config, bool(p.config.text_augment)
-        knobs = (fmt(c.aug_p, 1), str(c.repeated_aug)) if text_aug else ("-", "-")
-        table.add_row(
-            str(p.rank), c.inter_level, c.mapping, c.pred_loss, c.policy, *knobs, fmt(p.score),
-            fmt(p.uncertainty), fmt(p.predicted_ratio), p.reason,
-        )  # fmt: skip
-    console.print(table)
+        say(f"{p.rank}. {_pick_name(p)}  ~{fmt(p.minutes, 1)} min")
+        say(
+            f"   {_gain_text(p)}; predicted ratio {fmt(p.predicted_ratio)}, score {fmt(p.score)} ± {fmt(p.uncertainty)}"
+        )
+        if p.reason:
+            say(f"   why: {p.reason}")
     if rec.logit_kd is not None:
         d = rec.logit_kd
         say(
-            f"logit KD, the fixed default to beat: #{d.rank} of the distinct pipelines, score {fmt(d.score)} "
-            f"± {fmt(d.uncertainty)}, predicted ratio {fmt(d.predicted_ratio)}"
+            f"logit KD: ~{fmt(d.minutes, 1)} min, #{d.rank} of the distinct pipelines by score "
+            f"({fmt(d.score)} ± {fmt(d.uncertainty)}), predicted ratio {fmt(d.predicted_ratio)}"
         )
     say(score_meaning)
     say(
         f"teacher dev {rec.metric} {rec.teacher_score:.4f}; predictor trained on {rec.n_runs} {rec.source} runs over "
         f"{len(rec.trained_on)} data sets ({', '.join(rec.trained_on)})"
     )
-    t = rec.timings
-    say(
-        f"recommended in {t['total_s']:.1f} s (teacher {t['teacher_s']:.1f} s, features {t['features_s']:.1f} s, "
-        f"models {t['models_s']:.1f} s, predictor {t['predictor_s']:.1f} s, scoring {t['scoring_s']:.1f} s); "
-        f"saved to {path}; run pick K with `autodistill run --recommendation {path} --pick K`"
-    )
+    say(f"recommended in {rec.timings['total_s']:.1f} s ({_timing_parts(rec.timings)}); saved to {path}")
+    say(f"run pick K with `autodistill run --recommendation {path} --pick K`")
+
+
+def _pick_name(pick: Any) -> str:
+    """A pick's pipeline as one label, its augmentation knobs where they act."""
+    c = pick.config
+    knobs = f" (aug_p {c.aug_p:g}, {c.repeated_aug} copies)" if c.text_augment else ""
+    return ("logit KD: " if c.logit_only else "") + c.label + knobs
+
+
+def _gain_text(pick: Any) -> str:
+    if pick.config.logit_only:
+        return "the default to beat"
+    g = pick.gain
+    if g is None:
+        return "gain over logit KD: no comparable runs"
+    return f"gain over logit KD {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}] from {g.support} settings"
+
+
+def _timing_parts(timings: Mapping[str, float]) -> str:
+    return ", ".join(f"{key.removesuffix('_s')} {value:.1f} s" for key, value in timings.items() if key != "total_s")
 
 
 def versus_random(results: pd.DataFrame, stats: Mapping[str, tuple[float, float, int]]) -> None:

@@ -58,6 +58,8 @@ _EXPORTS: dict[str, str] = {
     "show_dataset": "engine.data.cards:show",
     "prepare_dataset": "engine.data.catalog:prepare",
     "read_prepared": "engine.data.catalog",
+    "dataset_family": "engine.data.catalog",
+    "card_path": "engine.data.catalog",
     "TaskData": "engine.data.schema",
     "TaskSpec": "engine.data.schema",
     "TaskType": "engine.data.schema",

@@ -29,6 +29,7 @@ VERSION = featurizer_version("bilstm")
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
 STUDENT = ModelDescriptor("layers=0,2,4", 3, 384, 17_390_000)
 CONFIGS = list(DEFAULT_SPACE.configurations())[::150]
+LOGIT = fixed_default("logit")
 QUICK = PredictorSettings(time_limit=10)
 TRAINING_SETS = ("news-like", "reviews-like", "spam-like")
 
@@ -57,12 +58,17 @@ def fake_corpus_text(names):
     return {name: {"film": 2, "drug": 1} for name in names}, vectors
 
 
-def fill_store(store: RunStore, target: TaskData | None = None, *, runs_on_target: bool = False) -> None:
-    """Fake 'ours' runs on three data sets where MI-α distils best, plus the target's stored features."""
+def fill_store(
+    store: RunStore, target: TaskData | None = None, *, runs_on_target: bool = False, mi_gain: float = 0.1
+) -> None:
+    """Fake 'ours' runs at one realistic budget on three data sets where MI-α distils best (by
+    ``mi_gain`` over the rest), logit KD among them, timed and scored on test, plus the target's
+    stored features."""
     rng = np.random.default_rng(0)
     names = list(TRAINING_SETS) + ([target.spec.name] if target is not None and runs_on_target else [])
     for k, name in enumerate(names):
         store.put_features(_features(name, 500 * (k + 1), 2 + k, k))
+        scores = [0.9 * (0.8 + mi_gain * (c.inter_loss == "mi") + rng.normal(0, 0.01)) for c in [*CONFIGS, LOGIT]]
         store.add_runs(
             RunRecord(
                 name,
@@ -70,11 +76,18 @@ def fill_store(store: RunStore, target: TaskData | None = None, *, runs_on_targe
                 config,
                 TEACHER,
                 STUDENT,
-                0.9 * (0.8 + 0.1 * (config.inter_loss == "mi") + rng.normal(0, 0.01)),
+                score,
                 0.9,
                 featurizer_version=VERSION,
+                test_score=score,
+                teacher_test_score=0.9,
+                fidelity="realistic",
+                wall_time_s=20.0 * (1 + len(config.augment)) * (1 + 0.1 * rng.random()),
+                train_examples=500,
+                epochs=3,
+                max_length=128,
             )
-            for config in CONFIGS
+            for config, score in zip([*CONFIGS, LOGIT], scores, strict=True)
         )
     if target is not None:
         store.put_features(_features(target.spec.name, len(target.train), target.spec.num_labels, 7))
@@ -109,7 +122,9 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     assert [p.config.inter_loss for p in rec.picks] == ["mi"] * 5
     pipelines = {(c.inter_level, c.mapping, c.pred_loss, c.policy) for c in (p.config for p in rec.picks)}
     assert len(pipelines) == 5  # five different pipelines, not one with its aug_p/repeats turned
-    assert [p.score for p in rec.picks] == sorted((p.score for p in rec.picks), reverse=True)
+    assert rec.verdict.startswith("beats logit KD on the evidence")  # MI-α's gain clears its interval
+    rest = [p.score for p in rec.picks[1:]]  # after the verdict's pick, the predictor's order
+    assert rest == sorted(rest, reverse=True)
     assert all(p.uncertainty is not None and p.uncertainty >= 0 and p.reason for p in rec.picks)
     assert rec.design == "lgbm"
     for k, pick in enumerate(rec.picks):  # no pick is another with one component swapped, unless confident
@@ -117,7 +132,7 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
             differ = sum(a != b for a, b in zip(components(pick.config), components(other.config), strict=True))
             assert differ >= 2 or "kept although" in pick.reason + other.reason
     assert all(0.85 < p.predicted_ratio < 0.95 for p in rec.picks)  # the ratio model, shown for display
-    assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * len(CONFIGS)
+    assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * (len(CONFIGS) + 1)
     assert rec.candidates == sum(1 for _ in ADVICE_SPACE.configurations())  # the paper's space and logit KD
     saved = load_recommendation(rec.save(tmp_path / "rec.json"))
     assert saved.picks == rec.picks and saved.teacher_score == 0.9 and saved.logit_kd == rec.logit_kd
@@ -185,9 +200,9 @@ def test_an_empty_store_learns_from_the_shipped_study(tmp_path: Path, toy_task: 
             toy_task, store, top=1, settings=QUICK, cache_dir=cache, show_progress=False,
             shipped=tmp_path / "study", on_status=said.append,
         )  # fmt: skip
-        assert len(store.runs(source="ours")) == 3 * len(CONFIGS)
+        assert len(store.runs(source="ours")) == 3 * (len(CONFIGS) + 1)
     assert rec.trained_on == TRAINING_SETS and rec.picks[0].config.inter_loss == "mi"
-    assert any(f"imported the {3 * len(CONFIGS)} runs of the project's study" in line for line in said)
+    assert any(f"imported the {3 * (len(CONFIGS) + 1)} runs of the project's study" in line for line in said)
 
 
 def test_the_papers_runs_cannot_recommend_for_a_new_data_set(store: RunStore, toy_task: TaskData) -> None:

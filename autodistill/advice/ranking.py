@@ -21,7 +21,7 @@ from autodistill.space import Pipeline
 from autodistill.store.database import SOURCES, DatasetFeatures, RunStore
 from autodistill.store.reference import PAPER_FEATURIZER
 from autodistill.store.shipped import import_study, shipped_versions
-from engine import AutodistillError, TrainSettings, choices_error
+from engine import AutodistillError, TrainSettings, choices_error, dataset_family
 
 
 def usable_runs(store: RunStore, source: str, version: str) -> pd.DataFrame:
@@ -62,14 +62,17 @@ def import_shipped_if_empty(
 
 
 def training_runs(store: RunStore, source: str, version: str, name: str, *, unseen: bool) -> pd.DataFrame:
-    """The runs the predictor learns from: the store's usable runs, without ``name``'s own runs when
-    it is to be treated as ``unseen``."""
+    """The runs the predictor learns from: the store's usable runs, without the runs of ``name``'s family
+    (``name`` and the data sets sharing its source examples, :func:`engine.dataset_family`) when it is
+    to be treated as ``unseen``: a sibling's runs would leak its answers."""
     runs = usable_runs(store, source, version)
     if unseen:
-        runs = runs[runs["dataset"] != name]
+        family = dataset_family(name)
+        runs = runs[runs["dataset"].map(dataset_family) != family]
         if runs.empty:
             raise AutodistillError(
-                f"every usable run in {store.path} is on {name!r}; --unseen leaves none to learn from"
+                f"every usable run in {store.path} is on {name!r}'s family ({family}); "
+                "--unseen leaves none to learn from"
             )
     return runs
 

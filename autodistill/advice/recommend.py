@@ -12,7 +12,11 @@ Given a data set, a teacher and a student, :func:`recommend`
    another featurizer version; and its bootstrap refits, for the picks' uncertainty;
 5. scores every configuration of the search space the task can run and picks
    different pipelines, each with its uncertainty and a reason (:mod:`autodistill.advice.picks`),
-   and says where logit KD, the fixed default to beat, stands among them.
+   and says where logit KD, the fixed default to beat, stands among them;
+6. prices every pick (predicted minutes) and predicts its gain over logit KD with an interval
+   (:mod:`autodistill.advice.evidence`); the first pick is logit KD unless another pipeline's
+   gain clears its uncertainty (:mod:`autodistill.advice.verdict`), and a budget in minutes keeps
+   the picks predicted to fit.
 
 **What the score is.** The default designs' target is each run's
 *within-setting percentile rank* of the distillation ratio (a setting: one data set,
@@ -31,13 +35,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.picks import reasons
 from autodistill.advice.ranking import (
     ChosenPipelines,
@@ -49,6 +54,7 @@ from autodistill.advice.ranking import (
     training_runs,
 )
 from autodistill.advice.recommendation import Pick, Recommendation
+from autodistill.advice.verdict import decide
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
 from autodistill.features.featurize import check_task, featurize, featurizer_version, load_described
@@ -59,6 +65,9 @@ from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStor
 from autodistill.store.shipped import STUDY_DIR
 from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TaskType, TrainSettings, paths
 
+#: The predictor proposes this many times ``top`` pipelines: the verdict weighs them all against logit
+#: KD, and a budget in minutes may leave out the expensive ones.
+_CHALLENGERS = 3
 #: The student a recommendation is for unless one is named: the paper's layer subset of the teacher.
 DEFAULT_STUDENT = "layers=0,2,4"
 
@@ -135,9 +144,12 @@ def recommend(
     cache_dir: Path | None = None,
     shipped: Path | None = STUDY_DIR,
     columns: DataColumns | None = None,
+    minutes: float | None = None,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Recommendation:
-    """The ``top`` configurations for ``task`` (loaded from ``dataset``), best predicted first.
+    """The ``top`` configurations for ``task`` (loaded from ``dataset``), the advised one first.
+
+    ``minutes`` keeps only picks predicted to finish within it (wall minutes on this kind of machine).
 
     ``columns`` is how ``dataset`` was read (a file's column mapping); each pick's engine
     config carries it, so that ``autodistill run --recommendation`` reads the file the same way.
@@ -154,6 +166,8 @@ def recommend(
     """
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")
+    if minutes is not None and not minutes > 0:
+        raise AutodistillError(f"--budget is wall minutes and must be positive, got {minutes:g}")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     baseline = baseline or BaselineSettings()
@@ -175,7 +189,10 @@ def recommend(
         columns=columns,
     )
     with _timed(timings, "scoring_s"):
-        scored = _score_space(target, models, top, budget, engine_of)
+        scored = _score_space(target, models, _CHALLENGERS * top, budget, engine_of)
+    with _timed(timings, "advice_s"):
+        evidence = _evidence(target, runs, budget)
+        scored = _advise(scored, evidence, top, minutes, engine_of)
     timings["total_s"] = time.perf_counter() - started
     return _assemble(target, dataset or task.spec.name, source, runs, models, scored, timings)
 
@@ -224,11 +241,13 @@ def _prepare(
 
 @dataclass(frozen=True)
 class _Scored:
-    """The space scored for a target: how many candidates, the picks, and where logit KD stands."""
+    """The space scored for a target: how many candidates, the picks, where logit KD stands, and
+    the line that says why the first pick is first."""
 
     candidates: int
     picks: tuple[Pick, ...]
     logit_kd: Pick
+    verdict: str = ""
 
 
 def _score_space(
@@ -275,9 +294,56 @@ def _assemble(
         predictor=str(models.rank.path),
         picks=scored.picks,
         logit_kd=scored.logit_kd,
+        verdict=scored.verdict,
         timings={k: round(v, 2) for k, v in timings.items()},
         design=models.rank.settings.design,
     )
+
+
+def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings) -> Evidence:
+    """The cost and gain models for this target, fitted on the runs the predictor learned from."""
+    sizes = {"student_params": target.student_d.params, "teacher_params": target.teacher_d.params}
+    at_budget = budget_inputs(budget, len(target.task.train))
+    return gather_evidence(runs, target.task.spec.kind, target.task.train, sizes, at_budget)
+
+
+def _advise(
+    scored: _Scored, evidence: Evidence, top: int, minutes: float | None, engine_of: Callable[[Pipeline], Any]
+) -> _Scored:
+    """Price the picks and logit KD, predict their gains over logit KD, put the verdict's pipeline
+    first (:func:`autodistill.advice.verdict.decide`), and keep what fits ``minutes``."""
+    logit = _priced(scored.logit_kd, evidence)
+    picks = [_priced(p, evidence) for p in scored.picks]
+    if minutes is not None and evidence.cost is None:
+        raise AutodistillError(
+            "--budget needs predicted minutes, and the store holds too few timed runs to predict them"
+        )
+    if minutes is not None and logit.minutes > minutes:
+        raise AutodistillError(
+            f"--budget {minutes:g} min is below the cheapest pipeline's predicted time: logit KD, "
+            f"{logit.minutes:.1f} min here; give at least that, or a smaller --max-train-examples/--epochs"
+        )
+    fits = [p for p in picks if minutes is None or p.minutes <= minutes]
+    challengers = [p for p in fits if p.gain is not None]
+    if evidence.gains is None:
+        first, line = logit, f"logit KD first: {evidence.missing}, so it is the only advice the store can back"
+        line += " (add runs with `autodistill sweep --datasets ... --students ...` on data sets of this kind)"
+    elif not challengers:
+        first, line = logit, f"logit KD first: no other pick is predicted to fit --budget {minutes:g} min"
+    else:
+        verdict = decide(logit.config, [p.config for p in challengers], [p.gain for p in challengers])
+        first = challengers[[p.config for p in challengers].index(verdict.top)] if not verdict.logit_kd_first else logit
+        line = verdict.line
+    rest = [p for p in fits if p.config != first.config][: top - 1]
+    ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
+    return replace(scored, picks=ranked, logit_kd=logit, verdict=line)
+
+
+def _priced(pick: Pick, evidence: Evidence) -> Pick:
+    """``pick`` with its predicted minutes and gain over logit KD on this target."""
+    minutes = evidence.minutes([pick.config])[0]
+    gain = None if pick.config.logit_only else evidence.gain([pick.config])[0]
+    return replace(pick, minutes=minutes, gain=gain)
 
 
 @contextmanager

@@ -8,11 +8,12 @@ Kept apart from :mod:`autodistill.advice.recommend` (how picks are made) because
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autodistill.advice.gain import LEVEL, GainEstimate
 from autodistill.advice.picks import BAGS, MIN_DIFFERENT
 from autodistill.space import Pipeline, legacy
 from engine import AutodistillError, parse_config
@@ -23,7 +24,9 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 3: picks carry ``uncertainty`` and ``reason``, the recommendation its ``design`` (older files: none, autogluon).
 #: 4: ``pkd`` is BERT-PKD's [CLS] loss; an earlier file's ``pkd`` picks are read as ``pkd-tokens``.
 #: 5: the recommendation carries ``logit_kd``, the fixed default scored as the picks are (older files: none).
-RECOMMENDATION_VERSION = 5
+#: 6: picks carry ``minutes`` (predicted wall time) and ``gain`` (over logit KD, with an interval), the
+#: recommendation its ``verdict`` (why the first pick is first); pick 1 is logit KD unless the evidence clears another.
+RECOMMENDATION_VERSION = 6
 PKD_CLS_RECOMMENDATION = 4
 SCORE_MEANING = (
     "score: predicted percentile rank of the distillation ratio among the configurations tried on a data set "
@@ -33,7 +36,9 @@ SCORE_MEANING = (
     "estimate of student / teacher dev score, less reliable across data sets; why: the dataset features that "
     f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
     f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident; logit_kd: the "
-    "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines"
+    "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines; "
+    f"minutes: predicted wall time here; gain: predicted test-ratio gain over logit KD with its {LEVEL:.0%} "
+    "interval and the number of settings at this budget that ran the configuration (autodistill.advice.gain)"
 )
 
 
@@ -48,6 +53,8 @@ class Pick:
     engine: dict[str, Any]
     uncertainty: float | None = None
     reason: str = ""
+    minutes: float | None = None
+    gain: GainEstimate | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +62,8 @@ class Pick:
             "score": self.score,
             "uncertainty": self.uncertainty,
             "predicted_ratio": self.predicted_ratio,
+            "minutes": self.minutes,
+            "gain": asdict(self.gain) if self.gain is not None else None,
             "reason": self.reason,
             "config": self.config.to_dict(),
             "engine": self.engine,
@@ -70,6 +79,8 @@ class Pick:
             engine=dict(data["engine"]),
             uncertainty=_number(data.get("uncertainty")),
             reason=str(data.get("reason", "")),
+            minutes=_number(data.get("minutes")),
+            gain=GainEstimate(**data["gain"]) if data.get("gain") else None,
         )
 
 
@@ -99,6 +110,8 @@ class Recommendation:
     design: str = "autogluon"
     #: Logit KD as the predictor scores it (``rank``: its place among all distinct pipelines).
     logit_kd: Pick | None = None
+    #: Why the first pick is first (logit KD, or the pipeline whose gain cleared its uncertainty).
+    verdict: str = ""
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def pick(self, k: int) -> Pick:
@@ -129,6 +142,7 @@ class Recommendation:
             "created_at": self.created_at,
             "picks": [p.to_json() for p in self.picks],
             "logit_kd": self.logit_kd.to_json() if self.logit_kd is not None else None,
+            "verdict": self.verdict,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -177,4 +191,5 @@ def load_recommendation(path: str | Path) -> Recommendation:
         created_at=data.get("created_at", ""),
         design=data.get("design", "autogluon"),
         logit_kd=Pick.from_json(data["logit_kd"]) if data.get("logit_kd") else None,
+        verdict=str(data.get("verdict", "")),
     )

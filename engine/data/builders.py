@@ -122,7 +122,9 @@ class Dataset:
 
     ``fractions`` are the train/dev/test shares when the source has no official split;
     ``large`` marks a set built to have at least :data:`LARGE_TRAIN_EXAMPLES` train examples
-    (every other catalog set stays CPU-sized: a few thousand rows)."""
+    (every other catalog set stays CPU-sized: a few thousand rows); ``family`` names the data
+    sets that share this one's source examples (empty: none does), which an evaluation holds out
+    together so that a sibling's runs cannot leak its answers."""
 
     spec: TaskSpec
     asset: Asset
@@ -131,6 +133,7 @@ class Dataset:
     version: int = 1
     fractions: tuple[float, float, float] = FRACTIONS
     large: bool = False
+    family: str = ""
 
 
 DATASETS: Registry[Dataset] = Registry("data set")
@@ -144,12 +147,20 @@ def register(
     version: int = 1,
     fractions: tuple[float, float, float] = FRACTIONS,
     large: bool = False,
+    family: str = "",
 ) -> Callable[[Callable[[Path, int], Built]], Callable[[Path, int], Built]]:
     """Decorator: add ``build(asset_path, seed) -> Built`` to the catalog under ``spec.name``."""
 
     def add(build: Callable[[Path, int], Built]) -> Callable[[Path, int], Built]:
         entry = Dataset(
-            spec=spec, asset=asset, seed=seed, build=build, version=version, fractions=fractions, large=large
+            spec=spec,
+            asset=asset,
+            seed=seed,
+            build=build,
+            version=version,
+            fractions=fractions,
+            large=large,
+            family=family,
         )
         DATASETS.register(spec.name)(entry)
         return build

@@ -40,6 +40,7 @@ def generated_block(spec: TaskSpec, meta: dict, stats: dict) -> str:
                 ["task", f"{kind}; metric: {spec.metric}"],
                 ["source", f"{source['kind']} `{source['package']}` {source['version']}"],
                 ["licence", source["licence"]],
+                ["family", _family(spec.name)],
                 ["split seed", meta["seed"]],
                 ["mean words", ", ".join(f"{col} {n}" for col, n in stats["mean_words"].items())],
             ],
@@ -89,6 +90,13 @@ def render(card: str, block: str) -> str:
         return head + block + rest.partition(END)[2]
     title, newline, body = card.partition("\n")
     return f"{title}{newline}\n{block}\n{body}" if title.startswith("# ") else f"{block}\n\n{card}"
+
+
+def _family(name: str) -> str:
+    """The card's family line: the data sets held out with this one in an evaluation."""
+    family = catalog.dataset_family(name)
+    siblings = sorted(n for n in DATASETS.names() if n != name and catalog.dataset_family(n) == family)
+    return f"{family} (held out with {', '.join(siblings)})" if siblings else f"{family} (no siblings)"
 
 
 def card_text(name: str) -> str:

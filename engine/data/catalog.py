@@ -73,6 +73,14 @@ def dataset_dir(name: str) -> Path:
     return paths.subdir("datasets") / name
 
 
+def dataset_family(name: str) -> str:
+    """The family ``name`` is held out with: data sets sharing source examples share one; any other
+    data set (a file, a hub set, a catalog set without siblings) is a family of its own."""
+    if name not in DATASETS:
+        return name
+    return DATASETS.get(name).family or name
+
+
 def card_path(name: str) -> Path:
     """The data card of a catalog data set."""
     DATASETS.get(name)

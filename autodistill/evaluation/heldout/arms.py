@@ -29,7 +29,7 @@ from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, record_from_row
 from autodistill.sweep import sample_configs
 from autodistill.sweep.study_plan import STUDY_CONFIGS
-from engine import AutodistillError, TaskType
+from engine import AutodistillError, TaskType, dataset_family
 
 #: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
 #: choosing is selection (the oracle's row then reports its test ratio, ``test_ratio``, where the
@@ -117,8 +117,8 @@ def predictor_picks(
     on ``runs`` (which must not hold its runs: refused here, so that no caller can leak them),
     scored at the ``budget`` they will run at (:func:`autodistill.advice.ranking.budget_inputs`)."""
     held_out = described.features.dataset
-    if (runs["dataset"] == held_out).any():
-        raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r}")
+    if (runs["dataset"].map(dataset_family) == dataset_family(held_out)).any():
+        raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r} or a sibling")
     version = described.features.featurizer_version
     table = model_inputs(runs, training_features, embeddings=settings.dataset_embeddings)
     rank, bags = fit_predictor(table, version, settings), bagged(table, version, settings)

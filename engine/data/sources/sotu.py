@@ -88,7 +88,7 @@ def _sample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     return frame.iloc[sample_per_key(frame["group"], PER_ADDRESS, seed)].reset_index(drop=True)
 
 
-@register(PARTY_SPEC, asset=ASSET, seed=1790)
+@register(PARTY_SPEC, asset=ASSET, seed=1790, family="sotu")
 def build_party(root: Path, seed: int) -> Built:
     """Paragraphs of addresses by presidents of the three large parties."""
     rows = _paragraph_rows(root)
@@ -106,7 +106,7 @@ def build_party(root: Path, seed: int) -> Built:
     )
 
 
-@register(YEAR_SPEC, asset=ASSET, seed=2021)
+@register(YEAR_SPEC, asset=ASSET, seed=2021, family="sotu")
 def build_year(root: Path, seed: int) -> Built:
     """Paragraphs of every address; the target is the address's year as a float."""
     rows = _paragraph_rows(root)

@@ -131,7 +131,7 @@ def _hypernyms(synset: Synset, index: dict[Key, Synset]) -> list[Synset]:
     return [target for target in targets if target is not None]
 
 
-@register(GENUS_SPEC, asset=ASSET, seed=1990)
+@register(GENUS_SPEC, asset=ASSET, seed=1990, family="wordnet-gloss-spans")
 def build_genus_span(root: Path, seed: int) -> Built:
     """Each noun or verb synset whose definition names one of its hypernyms; the question is its
     first lemma, the answer the hypernym's words in the definition. CAP drawn, each part of

@@ -76,7 +76,7 @@ SPAN_SPEC = TaskSpec(
 )
 
 
-@register(LEXNAME_SPEC, asset=ASSET, seed=45)
+@register(LEXNAME_SPEC, asset=ASSET, seed=45, family="wordnet-lexname")
 def build_lexname(root: Path, seed: int) -> Built:
     """Definitions alone (no lemma, no examples), CAP/10 drawn per category so that classes are balanced."""
     rows = pd.DataFrame(
@@ -92,7 +92,9 @@ def build_lexname(root: Path, seed: int) -> Built:
     )
 
 
-@register(LEXNAME_FULL_SPEC, asset=ASSET, seed=117, fractions=LEXNAME_FULL_FRACTIONS, large=True)
+@register(
+    LEXNAME_FULL_SPEC, asset=ASSET, seed=117, fractions=LEXNAME_FULL_FRACTIONS, large=True, family="wordnet-lexname"
+)
 def build_lexname_full(root: Path, seed: int) -> Built:
     """Every synset's definition (no lemma, no examples) with its lexicographer file: nothing sampled,
     so the classes keep WordNet's own skew (noun.artifact 11,587 synsets, noun.motive 42)."""
@@ -143,7 +145,7 @@ def build_gloss_pair(root: Path, seed: int) -> Built:
     return Built(frame, {"synsets_drawn": CAP, "negatives_not_found": unmatched, **notes})
 
 
-@register(SPAN_SPEC, asset=ASSET, seed=32930)
+@register(SPAN_SPEC, asset=ASSET, seed=32930, family="wordnet-gloss-spans")
 def build_span(root: Path, seed: int) -> Built:
     """For each synset with examples, the first example in which one of its lemmas (or an
     inflection, by WordNet's morphy rules and exception lists) occurs; then CAP of those,

@@ -1,0 +1,134 @@
+"""What a pipeline costs: wall time predicted from the store's runs.
+
+A pick is worth running only if its expected gain is worth its time, so recommend prints each
+pick's predicted minutes and ``--budget MINUTES`` keeps the picks that fit. The model is gradient
+boosting on log seconds (errors are relative: a 2x miss on a 20 s run matters as much as on a
+20 min one), over what sets a run's work: the student's and teacher's sizes, examples x epochs x
+length, and the pipeline's components (augmentation multiplies the examples the teacher sees;
+EMD solves a transport problem per batch). Length is what the data holds, not only the budget's
+cap: a run pads each batch to its longest example, so 10-word definitions and 300-word articles at
+the same ``max_length`` differ several-fold. A stored run's data set gives its words per example
+through its data card (the data set need not be prepared); a new data set through its rows.
+
+The stored wall times were measured on whatever the machine was doing at the time; the spread of
+one configuration's seeds (same work, same machine kind) bounds how close any model can get.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from autodistill.space import Pipeline
+from engine import card_path, list_datasets
+
+#: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
+_LEVELS = {
+    "mapping": ("none", "skip", "last", "emd"),
+    "inter_loss": ("none", "mse", "l2", "cos", "pkd", "pkd-tokens", "ce", "mi"),
+    "pred_loss": ("ce", "mse"),
+    "task_kind": ("classification", "pair", "regression", "span", "token"),
+}
+#: Columns whose words a model reads (an answer span is a target, not an input).
+_INPUT_COLUMNS = ("text", "text_pair")
+#: Word pieces per whitespace word, about: the budget caps pieces, the data counts words.
+_PIECES_PER_WORD = 1.3
+#: Fewer timed runs than this and no cost is predicted: a handful of times says little of the rest.
+MIN_TIMED_RUNS = 20
+_NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
+
+
+def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Model inputs from stored runs' columns (or candidates laid out the same way)."""
+    aug = frame["augmentation"].fillna("").astype(str)
+    text = aug != ""
+    inputs = pd.DataFrame(index=frame.index)
+    for column in _NUMERIC:
+        inputs[column] = frame[column].astype(float)
+    inputs["repeated_aug"] = np.where(text, inputs["repeated_aug"], 0.0)
+    inputs["aug_p"] = np.where(text, inputs["aug_p"], 0.0)
+    # fmin: a data set of unknown length counts as filling the cap
+    pieces = np.fmin(frame["input_words"].astype(float) * _PIECES_PER_WORD, inputs["max_length"])
+    inputs["log_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * inputs["max_length"])
+    inputs["log_piece_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * pieces)
+    for op in ("ca", "ra", "bt"):
+        inputs[f"aug_{op}"] = aug.str.contains(op).astype(float)
+    inputs["mixup"] = frame["mixup"].astype(float)
+    for column, levels in _LEVELS.items():
+        inputs[column] = frame[column].map({v: float(i) for i, v in enumerate(levels)}).fillna(-1.0)
+    return inputs
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates."""
+
+    model: HistGradientBoostingRegressor
+    runs: int
+
+    @classmethod
+    def fit(cls, runs: pd.DataFrame, seed: int = 0) -> CostModel | None:
+        """Fit on runs with a wall time; None with fewer than :data:`MIN_TIMED_RUNS` of them."""
+        runs = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)]
+        if len(runs) < MIN_TIMED_RUNS:
+            return None
+        model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
+        model.fit(cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy()))
+        return cls(model, len(runs))
+
+    def seconds(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predicted wall seconds for rows laid out as stored runs."""
+        return np.exp(self.model.predict(cost_inputs(frame)))
+
+
+def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:
+    """Space points in the stored runs' columns, each with the ``setting``'s sizes and budget
+    (``student_params``, ``teacher_params``, ``train_examples``, ``epochs``, ``max_length``, ``task_kind``)."""
+    return pd.DataFrame(
+        [
+            {
+                **setting,
+                "mapping": p.mapping,
+                "inter_loss": p.inter_loss,
+                "pred_loss": p.pred_loss,
+                "augmentation": p.stack or None,
+                "mixup": p.mixup,
+                "aug_p": p.aug_p,
+                "repeated_aug": p.repeated_aug,
+            }
+            for p in pipelines
+        ]
+    )
+
+
+def input_words(frame: pd.DataFrame) -> float:
+    """Mean words per example over the columns a model reads (a pair's two texts add up)."""
+    return float(sum(frame[c].astype(str).str.split().str.len().mean() for c in _INPUT_COLUMNS if c in frame))
+
+
+def with_input_words(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with ``input_words`` per row from each data set's card (NaN where there is none)."""
+    return runs.assign(input_words=runs["dataset"].map(card_words))
+
+
+@cache
+def card_words(name: str) -> float:
+    """A catalog data set's words per example over its input columns, as its data card states them."""
+    if name not in {spec.name for spec in list_datasets()}:
+        return float("nan")
+    path = card_path(name)
+    found = re.search(r"\| mean words \| (.*?) \|", path.read_text(encoding="utf-8")) if path.exists() else None
+    if found is None:
+        return float("nan")
+    counts = dict(part.rsplit(" ", 1) for part in found.group(1).split(", "))
+    return sum(float(counts[c]) for c in _INPUT_COLUMNS if c in counts)
+
+
+def relative_errors(predicted: np.ndarray, measured: np.ndarray) -> np.ndarray:
+    """predicted / measured - 1 per run: the figure ``within ±30 %`` is read from."""
+    return np.asarray(predicted) / np.asarray(measured) - 1.0

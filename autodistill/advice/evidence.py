@@ -1,0 +1,59 @@
+"""What the store's runs say about a pipeline on a new data set: its cost and its gain over logit KD.
+
+recommend asks two questions of every pipeline it may print: how many minutes it will take here
+(:mod:`autodistill.advice.cost`) and how much it is expected to gain over logit KD, with what
+uncertainty (:mod:`autodistill.advice.gain`). Both models are fitted on the runs the predictor learns
+from; gains only on runs at the same budget class as the recommendation (a cheap budget's ranking
+says little about a realistic one's), and only where the store ran logit KD beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from autodistill.advice.cost import CostModel, candidate_rows, input_words, with_input_words
+from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
+from autodistill.space import Pipeline
+from autodistill.store.schema import fidelity_of
+
+#: Fewer (configuration, setting) gains than this, or fewer settings, and no gain is predicted.
+MIN_GAINS, MIN_SETTINGS = 10, 2
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The fitted cost and gain models for one target, and the target's cost-model setting."""
+
+    cost: CostModel | None  # None: too few timed runs to predict minutes from
+    gains: GainModel | None  # None: too few comparable runs (see :attr:`missing`)
+    setting: dict[str, object]
+    missing: str  # why there is no gain model ("" when there is one)
+
+    def minutes(self, pipelines: list[Pipeline]) -> list[float | None]:
+        """Predicted wall minutes of each pipeline on the target (None each without a cost model)."""
+        if self.cost is None:
+            return [None] * len(pipelines)
+        return [float(s) / 60 for s in self.cost.seconds(candidate_rows(pipelines, self.setting))]
+
+    def gain(self, pipelines: list[Pipeline]) -> list[GainEstimate | None]:
+        """Predicted gain over logit KD of each pipeline (None each without a gain model)."""
+        return self.gains.estimate(pipelines) if self.gains is not None else [None] * len(pipelines)
+
+
+def gather_evidence(
+    runs: pd.DataFrame, task_kind: str, train: pd.DataFrame, sizes: dict[str, int], at_budget: dict[str, int]
+) -> Evidence:
+    """Fit both models on ``runs`` for a target of ``task_kind`` whose training rows are ``train``,
+    with model sizes ``sizes`` (``student_params``, ``teacher_params``) and budget ``at_budget``."""
+    setting = {**sizes, **at_budget, "task_kind": task_kind, "input_words": input_words(train)}
+    cost = CostModel.fit(with_input_words(runs))
+    cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
+    same_class = runs[(runs["fidelity"] == "cheap") == cheap]
+    if not (same_class["task_kind"] == task_kind).any():
+        return Evidence(cost, None, setting, f"the store has no runs on {task_kind} data sets at this budget")
+    gains = observed_gains(same_class)
+    if len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS:
+        return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget")
+    return Evidence(cost, GainModel.fit(gains), setting, "")

@@ -1,0 +1,136 @@
+"""How good recommend's cost and gain predictions, and its top-pick rule, are on data sets it never saw.
+
+Each family of data sets (data sets that share a source are held out together, so a sibling's runs
+cannot leak its answers) is held out in turn: the cost model and the gain model are fitted on the
+other families' runs, then checked on the held-out family's stored runs. Nothing is trained or run:
+this reads the store, so it is cheap and repeatable, and it can only judge a top pick the study ran
+on that data set (the others are counted as not run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from autodistill.advice.cost import CostModel, relative_errors, with_input_words
+from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, pipeline_key
+
+#: Within this relative error a cost prediction counts as right (the target's ±30 %).
+COST_TOLERANCE = 0.3
+
+
+@dataclass(frozen=True)
+class AdviceEvaluation:
+    """Per held-out run, the cost prediction; per held-out (configuration, setting), the gain interval;
+    per held-out setting, the top pick beside logit KD."""
+
+    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error
+    gains: pd.DataFrame  # dataset, family, config, support, gain, mean, low, high, covered
+    top: pd.DataFrame  # dataset, setting, top, clears, logit_ratio, top_ratio, best_gain
+    timing_floor: float  # share of seeds within COST_TOLERANCE of their configuration's median time
+
+    def figures(self) -> dict[str, float]:
+        """The headline numbers: cost error, interval coverage, top pick against logit KD."""
+        ran = self.top.dropna(subset=["top_ratio"])
+        return {
+            "cost_runs": len(self.costs),
+            "cost_median_abs_rel_error": float(self.costs["rel_error"].abs().median()),
+            "cost_within_tolerance": float((self.costs["rel_error"].abs() <= COST_TOLERANCE).mean()),
+            "timing_floor_within_tolerance": self.timing_floor,
+            "gain_rows": len(self.gains),
+            "gain_interval_coverage": float(self.gains["covered"].mean()),
+            "settings": len(self.top),
+            "settings_top_not_logit": int((~self.top["top_is_logit"]).sum()),
+            "settings_top_ran": len(ran),
+            "top_mean_ratio": float(ran["top_ratio"].mean()),
+            "logit_mean_ratio": float(ran["logit_ratio"].mean()),
+        }
+
+
+def evaluate_advice(
+    runs: pd.DataFrame, family_of: Callable[[str], str], fidelity: str = "realistic"
+) -> AdviceEvaluation:
+    """Hold out each family of ``runs`` in turn (see module docstring); gains at ``fidelity``."""
+    runs = with_input_words(runs)
+    families = runs["dataset"].map(family_of)
+    at_budget = runs[runs["fidelity"] == fidelity]
+    gains = observed_gains(at_budget)
+    gains["family"] = gains["dataset"].map(family_of)
+    cost_rows, gain_rows, top_rows = [], [], []
+    for family in sorted(set(families)):
+        held = families == family
+        if held.all() or not (gains["family"] == family).any():
+            continue
+        cost = CostModel.fit(runs[~held])
+        if cost is None:
+            continue
+        measured = runs[held & runs["wall_time_s"].notna()]
+        predicted = cost.seconds(measured)
+        cost_rows.append(
+            measured[["dataset", "run_id", "wall_time_s"]]
+            .rename(columns={"wall_time_s": "measured_s"})
+            .assign(family=family, predicted_s=predicted, rel_error=relative_errors(predicted, measured["wall_time_s"]))
+        )
+        model = GainModel.fit(gains[gains["family"] != family])
+        gain_rows.append(_interval_rows(model, gains[gains["family"] == family]))
+        top_rows.append(_top_rows(model, gains[gains["family"] != family], at_budget[held.loc[at_budget.index]]))
+    return AdviceEvaluation(
+        costs=pd.concat(cost_rows, ignore_index=True),
+        gains=pd.concat(gain_rows, ignore_index=True),
+        top=pd.concat(top_rows, ignore_index=True),
+        timing_floor=timing_floor(runs),
+    )
+
+
+def _interval_rows(model: GainModel, held: pd.DataFrame) -> pd.DataFrame:
+    """Each held-out (configuration, setting)'s measured gain beside its predicted interval."""
+    estimates = model.estimate_rows(held)
+    return held[["dataset", "family", "config", "gain"]].assign(
+        support=[e.support for e in estimates],
+        mean=[e.mean for e in estimates],
+        low=[e.low for e in estimates],
+        high=[e.high for e in estimates],
+        covered=[e.low <= g <= e.high for e, g in zip(estimates, held["gain"], strict=True)],
+    )
+
+
+def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per held-out setting: the rule's top pick among the configurations the training runs hold,
+    its measured test ratio (NaN when the study did not run it there) beside logit KD's."""
+    candidates = training.drop_duplicates("config").reset_index(drop=True)
+    estimates = model.estimate_rows(candidates)
+    best = max(range(len(estimates)), key=lambda k: (estimates[k].low, estimates[k].mean))
+    clears = estimates[best].clears
+    rows = []
+    scored = held_runs.dropna(subset=["test_ratio"]).assign(config=lambda f: f.apply(pipeline_key, axis=1))
+    for (dataset, student), setting in scored.groupby(["dataset", "student_name"]):
+        logit = setting[is_logit_kd(setting)]["test_ratio"]
+        if logit.empty:
+            continue
+        means = setting[~is_logit_kd(setting)].groupby("config")["test_ratio"].mean()
+        top = candidates["config"][best] if clears else "logit KD"
+        rows.append(
+            {
+                "dataset": dataset,
+                "student": student,
+                "top": top,
+                "top_is_logit": not clears,
+                "logit_ratio": float(logit.mean()),
+                "top_ratio": float(logit.mean()) if not clears else float(means.get(top, np.nan)),
+                "best_gain": float(means.max() - logit.mean()) if len(means) else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def timing_floor(runs: pd.DataFrame) -> float:
+    """The share of runs within :data:`COST_TOLERANCE` of the median time of the same configuration in
+    the same setting (other seeds): how well wall time can be predicted at all on these records."""
+    keys = runs.assign(config=runs.apply(pipeline_key, axis=1))
+    group = keys.groupby(["config", "dataset", "student_name", "fidelity", "epochs", "train_examples"], dropna=False)
+    sizes = group["wall_time_s"].transform("size")
+    ratio = keys["wall_time_s"] / group["wall_time_s"].transform("median")
+    return float((np.abs(ratio[sizes > 1] - 1) <= COST_TOLERANCE).mean())

@@ -1,0 +1,61 @@
+"""recommend's cost model, gain intervals and top-pick rule, checked on held-out families of data sets.
+
+Each family (data sets that share source examples, named on the data cards) is held out in turn;
+the cost and gain models are fitted on the other families' stored runs and checked on the held-out
+family's (:func:`autodistill.evaluation.advice.evaluate_advice`). No run is trained: the figures
+come from ``meta_data/study/runs.csv``, so a top pick other than logit KD can be judged only where
+the study ran it on that data set.
+
+    python benchmarks/advice_heldout.py      # about a minute on 2 cores; benchmarks/results/advice_heldout.json
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
+from autodistill.store.shipped import STUDY_DIR
+from engine import dataset_family
+
+RESULTS = Path(__file__).parent / "results" / "advice_heldout.json"
+
+
+def main() -> None:
+    started = time.perf_counter()
+    runs = pd.read_csv(STUDY_DIR / "runs.csv")
+    runs["mixup"] = runs["mixup"].astype(bool)
+    result = evaluate_advice(runs, dataset_family)
+    figures = result.figures()
+    per_family = result.gains.groupby("family")["covered"].agg(["mean", "size"]).round(3)
+    top = result.top.round(4)
+    print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
+          f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "
+          f"(a configuration's own seeds: {figures['timing_floor_within_tolerance']:.3f})")  # fmt: skip
+    print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
+          f"(configuration, setting) pairs")  # fmt: skip
+    print(per_family.to_string())
+    print(f"top pick: logit KD in {figures['settings'] - figures['settings_top_not_logit']} of {figures['settings']} "
+          f"settings; mean test ratio {figures['top_mean_ratio']:.4f} against logit KD's {figures['logit_mean_ratio']:.4f}")  # fmt: skip
+    print(top.to_string(index=False))
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "figures": figures,
+                "coverage_by_family": per_family.reset_index().to_dict(orient="records"),
+                "top": top.to_dict(orient="records"),
+                "runs": len(runs),
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""recommend's cost model, gain intervals and verdict, on small synthetic run tables and the fake store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_recommend import CONFIGS, LOGIT, QUICK, fill_store
+
+from autodistill.advice.cost import CostModel, candidate_rows, card_words, input_words
+from autodistill.advice.gain import GainEstimate, GainModel, observed_gains, pipeline_key
+from autodistill.advice.recommend import recommend
+from autodistill.advice.verdict import decide
+from autodistill.evaluation.advice import evaluate_advice
+from autodistill.space import Pipeline
+from autodistill.store.database import RunStore
+from engine import AutodistillError, TaskData, dataset_family
+
+MI = Pipeline(mapping="skip", inter_loss="mi", alpha=0.9, pred_loss="ce")
+EMD = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), aug_p=0.3, repeated_aug=2)
+
+
+def _row(dataset: str, pipeline: Pipeline, ratio: float, seed: int = 0, seconds: float = 30.0) -> dict:
+    """A stored run's columns, as the runs store's table has them."""
+    return {
+        "dataset": dataset,
+        "student_name": "tiny",
+        "fidelity": "realistic",
+        "task_kind": "classification",
+        "inter_loss": pipeline.inter_loss,
+        "alpha": pipeline.alpha,
+        "mapping": pipeline.mapping,
+        "pred_loss": pipeline.pred_loss,
+        "augmentation": pipeline.stack or None,
+        "mixup": pipeline.mixup,
+        "aug_p": pipeline.aug_p,
+        "repeated_aug": pipeline.repeated_aug,
+        "test_ratio": ratio,
+        "seed": seed,
+        "wall_time_s": seconds,
+        "student_params": 4_000_000,
+        "teacher_params": 22_000_000,
+        "train_examples": 2000,
+        "epochs": 3,
+        "max_length": 128,
+        "run_id": f"{dataset}-{pipeline.label}-{seed}",
+    }
+
+
+def _table(n_datasets: int, gains: dict[Pipeline, float], noise: float = 0.01, seed: int = 0) -> pd.DataFrame:
+    """Logit KD at 0.85 on each data set and each pipeline at 0.85 + its gain, three seeds each."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        _row(f"d{d}", pipeline, 0.85 + gain + rng.normal(0, noise), s)
+        for d in range(n_datasets)
+        for pipeline, gain in [(LOGIT, 0.0), *gains.items()]
+        for s in range(3)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_a_gain_seen_on_many_data_sets_clears_its_interval_and_a_loss_does_not() -> None:
+    model = GainModel.fit(observed_gains(_table(8, {MI: 0.05, EMD: -0.08})))
+    mi, emd = model.estimate([MI, EMD])
+    assert mi.clears and mi.support == 8 and mi.low < 0.05 < mi.high
+    assert not emd.clears and emd.high < 0 and emd.support == 8
+
+
+def test_the_interval_widens_where_few_data_sets_back_a_configuration() -> None:
+    runs = _table(10, {MI: 0.03, EMD: 0.03}, noise=0.03)
+    runs = runs[(runs["mapping"] != "emd") | runs["dataset"].isin(["d0", "d1"])]  # EMD ran on two data sets
+    mi, emd = GainModel.fit(observed_gains(runs)).estimate([MI, EMD])
+    assert (mi.support, emd.support) == (10, 2)
+    assert emd.high - emd.low > mi.high - mi.low
+
+
+def test_a_configuration_never_run_gets_its_components_prediction_with_no_support() -> None:
+    model = GainModel.fit(observed_gains(_table(6, {MI: 0.04, EMD: -0.05})))
+    unseen = Pipeline(mapping="last", inter_loss="mse", alpha=None, pred_loss="ce")
+    (estimate,) = model.estimate([unseen])
+    assert estimate.support == 0 and estimate.low < estimate.mean < estimate.high
+
+
+def test_repeated_aug_variants_are_configurations_of_their_own() -> None:
+    twice = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), repeated_aug=2)
+    four = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), repeated_aug=4)
+    assert pipeline_key(twice) != pipeline_key(four)
+    assert pipeline_key(MI) == pipeline_key(pd.Series(_row("d", MI, 0.9)))  # a stored run and a point agree
+    assert pipeline_key(EMD) == pipeline_key(pd.Series(_row("d", EMD, 0.9)))
+
+
+def test_the_verdict_is_logit_kd_unless_a_gain_clears_its_uncertainty() -> None:
+    doubtful = GainEstimate(mean=0.02, low=-0.03, high=0.07, support=3)
+    sure = GainEstimate(mean=0.04, low=0.01, high=0.07, support=9)
+    kept = decide(LOGIT, [MI, EMD], [doubtful, doubtful])
+    assert kept.top == LOGIT and kept.logit_kd_first and kept.line.startswith("logit KD first")
+    beaten = decide(LOGIT, [MI, EMD], [doubtful, sure])
+    assert beaten.top == EMD and not beaten.logit_kd_first and "from 9 settings" in beaten.line
+
+
+def test_the_cost_model_follows_the_work_a_run_does() -> None:
+    rows = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=base * (1 + 0.05 * s))
+        for d in range(4)
+        for p, base in ((LOGIT, 20.0), (EMD, 200.0))
+        for s in range(4)
+    ]
+    model = CostModel.fit(pd.DataFrame(rows).assign(input_words=20.0))
+    setting = {k: rows[0][k] for k in ("student_params", "teacher_params", "train_examples", "epochs", "max_length")}
+    cheap, dear = model.seconds(
+        candidate_rows([LOGIT, EMD], {**setting, "task_kind": "classification", "input_words": 20.0})
+    )
+    assert 15 < cheap < 30 and 150 < dear < 250
+    assert CostModel.fit(pd.DataFrame(rows[:5]).assign(input_words=20.0)) is None  # too few timed runs
+
+
+def test_words_per_example_count_what_a_model_reads(toy_task: TaskData) -> None:
+    assert input_words(toy_task.train) == pytest.approx(5.0)  # four sentiment words and "movie"
+    pair = pd.DataFrame({"text": ["a b", "c"], "text_pair": ["d e f", "g"], "answer_text": ["x y z", "w"]})
+    assert input_words(pair) == pytest.approx(1.5 + 2.0)
+    assert card_words("bbc-news") > 100 and np.isnan(card_words("my-own.csv"))
+
+
+def test_families_hold_sibling_data_sets_out_together() -> None:
+    assert dataset_family("brown-pos") == dataset_family("brown-pos-fine") == "brown"
+    assert dataset_family("sotu-party") == dataset_family("sotu-year")
+    assert dataset_family("bbc-news") == "bbc-news" and dataset_family("file.csv") == "file.csv"
+
+
+def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() -> None:
+    runs = _table(6, {MI: 0.0, EMD: -0.06}, noise=0.02).assign(input_words=np.nan)
+    result = evaluate_advice(runs, family_of=lambda name: name)
+    figures = result.figures()
+    assert set(result.gains["dataset"]) == {f"d{d}" for d in range(6)}
+    assert 0.5 <= figures["gain_interval_coverage"] <= 1.0
+    assert figures["settings"] == 6 and figures["settings_top_not_logit"] == 0  # nothing beats logit KD
+    assert figures["top_mean_ratio"] == pytest.approx(figures["logit_mean_ratio"])
+
+
+@pytest.fixture
+def store(tmp_path: Path, toy_task: TaskData):
+    with RunStore(tmp_path / "runs.sqlite") as runs_store:
+        fill_store(runs_store, toy_task, mi_gain=0.0)
+        yield runs_store
+
+
+def test_recommend_puts_logit_kd_first_when_nothing_beats_it(
+    store: RunStore, toy_task: TaskData, tmp_path: Path
+) -> None:
+    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=tmp_path, show_progress=False)
+    assert rec.picks[0].config == LOGIT and rec.verdict.startswith("logit KD first")
+    assert all(p.minutes is not None and p.minutes > 0 for p in rec.picks)
+    assert all(p.gain is not None for p in rec.picks[1:]) and rec.picks[0].gain is None
+
+
+def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData, tmp_path: Path) -> None:
+    common = {"top": 3, "settings": QUICK, "cache_dir": tmp_path, "show_progress": False}
+    rec = recommend(toy_task, store, minutes=1.0, **common)
+    assert all(p.minutes <= 1.0 for p in rec.picks)
+    with pytest.raises(AutodistillError, match=r"below the cheapest pipeline's predicted time: logit KD"):
+        recommend(toy_task, store, minutes=0.01, **common)
+    with pytest.raises(AutodistillError, match="must be positive"):
+        recommend(toy_task, store, minutes=0, **common)
+
+
+def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(tmp_path: Path, toy_task: TaskData) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_store(store, toy_task)
+        store._conn.execute("UPDATE runs SET task_kind = 'regression'")  # the store knows another kind only
+        rec = recommend(toy_task, store, top=2, settings=QUICK, cache_dir=tmp_path, show_progress=False)
+    assert rec.picks[0].config == LOGIT
+    assert "no runs on classification data sets" in rec.verdict and "autodistill sweep" in rec.verdict
+    assert len(CONFIGS) > 2
+
+
+def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:
+    """brown-pos-fine shares brown-pos's sentences: holding out one holds out both."""
+    from test_recommend import VERSION, _features
+
+    from autodistill.advice.ranking import training_runs
+
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_store(store)
+        for k, name in enumerate(("brown-pos", "brown-pos-fine")):
+            store.put_features(_features(name, 600, 12, k))
+        store._conn.execute("UPDATE runs SET dataset = 'brown-pos' WHERE dataset = 'news-like'")
+        store._conn.execute("UPDATE runs SET dataset = 'brown-pos-fine' WHERE dataset = 'reviews-like'")
+        kept = training_runs(store, "ours", VERSION, "brown-pos-fine", unseen=True)
+    assert set(kept["dataset"]) == {"spam-like"}
