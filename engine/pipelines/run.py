@@ -129,10 +129,32 @@ def _execute(
 ) -> RunResult:
     check_components(config)
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
-    if (output_dir / RESULT_FILE).exists():
-        stored = RunResult.load(output_dir)
-        if stored.pruned_after_epoch is None:
-            return stored  # a stopped run carries on from its checkpoint instead
+    stored = _finished(output_dir)
+    if stored is not None:
+        return stored
+    # The same run started twice on one home (two sweeps sharing a baseline, say) is trained once:
+    # the second waits for the folder's lock and then returns the first one's result.
+    with distributed.exclusive_run(output_dir, f"running {kind} {output_dir.name}"):
+        stored = _finished(output_dir)
+        return stored if stored is not None else _train(config, kind, output_dir, show_progress, task, on_epoch)
+
+
+def _finished(output_dir: Path) -> RunResult | None:
+    """The result a run folder holds, if its run finished (a stopped run carries on from its checkpoint)."""
+    if not (output_dir / RESULT_FILE).exists():
+        return None
+    stored = RunResult.load(output_dir)
+    return stored if stored.pruned_after_epoch is None else None
+
+
+def _train(
+    config: DistillConfig,
+    kind: str,
+    output_dir: Path,
+    show_progress: bool,
+    task: TaskData | None,
+    on_epoch: EpochCallback | None,
+) -> RunResult:
     started, clock = time.perf_counter(), Clock()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
