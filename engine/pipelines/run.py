@@ -51,7 +51,7 @@ from engine.models.encoding import EncodedSplit, limit_examples
 from engine.models.zoo import build_student, count_parameters
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
-from engine.pipelines.latency import cpu_latency_ms, teacher_latency_ms
+from engine.pipelines.latency import model_latency
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.pipelines.timing import Clock
 from engine.teachers.team import Team, prepare_team
@@ -400,10 +400,10 @@ def collect(
     teacher_score = teacher_metrics[spec.metric]
     with clock("scoring"):
         test = score_test(prepared, student, teacher_test, teacher_pad)
-    with clock("latency timing"):
-        with distributed.main_first():  # the teacher's is timed once, then read back
-            teacher_ms = teacher_latency_ms(prepared.teacher_info.model_dir, teacher, teacher_dev, teacher_pad)
-        student_ms = cpu_latency_ms(student, prepared.dev, prepared.tokenizer.pad_token_id)
+    # Timed once, into each model's record (the figure every page shows), then read back by the others.
+    with clock("latency timing"), distributed.main_first():
+        teacher_ms = model_latency(prepared.teacher_info.model_dir, teacher, teacher_dev, teacher_pad)
+        student_ms = model_latency(output_dir / "student", student, prepared.dev, prepared.tokenizer.pad_token_id)
     return RunResult(
         run_id=run_id(config, prepared.kind),
         kind=prepared.kind,
@@ -428,8 +428,10 @@ def collect(
         train_seconds=fitted.train_seconds,
         wall_seconds=0.0,
         examples_per_second=fitted.examples_per_second,
-        teacher_latency_ms=teacher_ms,
-        student_latency_ms=student_ms,
+        teacher_latency_ms=teacher_ms.ms,
+        student_latency_ms=student_ms.ms,
+        latency_busy=[who for who, timed in (("teacher", teacher_ms), ("student", student_ms)) if timed.busy],
+        scored_examples={"dev": len(prepared.dev), **({"test": len(prepared.test)} if test else {})},
         output_dir=str(output_dir),
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},
