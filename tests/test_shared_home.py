@@ -84,7 +84,7 @@ trials = sweep.plan(tasks, ["tiny"], 1, seed=ME == "b", budget=budget)
 trials = [t for t in trials if t.kind == "finetune"]
 start_line()
 with RunStore(os.path.join(OUT, "runs.sqlite")) as store:
-    report = sweep.run_trials(trials, store, featurizer_version="v", tasks=tasks, show_progress=False)
+    report = sweep.run_trials(trials, store, featurizer_version="v", tasks=tasks, workers=0, show_progress=False)
 print("DONE", [r.status for r in report.records.values()], report.ran)
 """
 
@@ -104,7 +104,11 @@ def _run_two(body: str, tmp_path: Path) -> list[str]:
         )
         for me in ("a", "b")
     ]
-    outputs = [job.communicate(timeout=300)[0] for job in jobs]
+    try:
+        outputs = [job.communicate(timeout=600)[0] for job in jobs]
+    finally:
+        for job in jobs:
+            job.kill()  # a process still running (a deadlock, a failed assertion above) goes with the test
     for job, output in zip(jobs, outputs, strict=True):
         assert job.returncode == 0, output[-3000:]
         assert "DONE" in output, output[-3000:]
