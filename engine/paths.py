@@ -7,6 +7,7 @@ lives under one home folder so that it can be inspected, moved or wiped at once.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -38,14 +39,16 @@ def subdir(*parts: str) -> Path:
 
 @contextmanager
 def exclusive(folder: Path, doing: str) -> Iterator[None]:
-    """Hold ``<folder>.lock`` for the block: one process at a time does ``doing`` to ``folder``.
+    """Hold ``folder``'s lock for the block: one process at a time does ``doing`` to ``folder``.
 
     Runs, sweeps and their workers share one home; without this, two of them would both
     train the same teacher or build the same cache, and one's work would be lost. A
     process that has to wait says so, naming the folder. The lock is the operating
     system's (``flock``), so a killed holder frees it; it is reentrant within a process.
+    Lock files live in ``<home>/locks/``, out of the folders people and code list.
     """
-    lock = FileLock(folder.with_name(f"{folder.name}.lock"), is_singleton=True)
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    lock = FileLock(subdir("locks") / f"{folder.name}-{where}.lock", is_singleton=True)
     try:
         lock.acquire(blocking=False)
     except Timeout:
