@@ -146,8 +146,8 @@ def export_table(measured: dict) -> str:
 
 def curves_svg(result: RunResult, steps: Steps | None = None) -> str:
     """One small chart per Eq. 1 term the run logged, and the dev metric: per optimizer step where
-    ``steps`` (:func:`~engine.pipelines.step_log.logged_steps`) has the term, with the epoch means
-    as dots at the step each epoch ended; otherwise the epoch means against the epoch. Panels wrap
+    ``steps`` (:func:`~engine.pipelines.step_log.logged_steps`) has the term, with each epoch's mean
+    as a dot at the epoch's middle step; otherwise the epoch means against the epoch. Panels wrap
     at :data:`PANELS_PER_ROW`, so the chart fits the page's column."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend to choose
@@ -174,10 +174,15 @@ def curves_svg(result: RunResult, steps: Steps | None = None) -> str:
 
 
 def _panel(axis, history: list[dict[str, float]], key: str, logged: list[tuple[int, float]]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     means = [h.get(key, float("nan")) for h in history]
-    if len(logged) > len(history):  # steps were logged: the curve, and the epoch means on it
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(logged) > len(history):  # steps were logged: the curve, and each epoch's mean at its middle
+        ends = [h.get("step", float("nan")) for h in history]
+        middles = [(start + end) / 2 for start, end in zip([0, *ends[:-1]], ends, strict=True)]
         axis.plot([s for s, _ in logged], [v for _, v in logged], linewidth=0.8, label="per step")
-        axis.plot([h.get("step", float("nan")) for h in history], means, "o", label="epoch mean")
+        axis.plot(middles, means, "o", label="epoch mean")
         axis.set_xlabel("optimizer step", fontsize=8)
         axis.legend(fontsize=6)
     else:
