@@ -7,11 +7,18 @@ lives under one home folder so that it can be inspected, moved or wiped at once.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+logger = logging.getLogger(__name__)
 
 #: The repository's ``meta_data/`` folder: data cards and the meta-dataset.
 META_DATA = Path(__file__).resolve().parent.parent / "meta_data"
@@ -30,14 +37,44 @@ def subdir(*parts: str) -> Path:
     return path
 
 
+@contextmanager
+def exclusive(folder: Path, doing: str) -> Iterator[None]:
+    """Hold ``folder``'s lock for the block: one process at a time does ``doing`` to ``folder``.
+
+    Runs, sweeps and their workers share one home; without this, two of them would both
+    train the same teacher or build the same cache, and one's work would be lost. A
+    process that has to wait says so, naming the folder. The lock is the operating
+    system's (``flock``), so a killed holder frees it; it is reentrant within a process.
+    Lock files live in ``<home>/locks/``, out of the folders people and code list.
+    """
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    lock = FileLock(subdir("locks") / f"{folder.name}-{where}.lock", is_singleton=True)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        logger.warning("waiting for another process %s (%s)", doing, folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def publish_folder(folder: Path, build: Callable[[Path], None], marker: str) -> None:
     """Build ``folder`` once, atomically, even when several processes try at the same time.
 
-    Each attempt fills a private ``<folder>.partial-<pid>-<random>`` folder with ``build``
-    and renames it into place; the first to finish publishes, the others drop theirs.
-    ``marker`` is a file every complete folder holds. A killed build leaves only its
+    The builds queue on the folder's lock, and one that finds ``marker`` (a file every
+    complete folder holds) once it has the lock reuses what was published while it waited.
+    The build fills a private ``<folder>.partial-<pid>-<random>`` folder and renames it
+    into place, so readers never see half a folder. A killed build leaves only its
     partial folder, removed by the next attempt once its process is gone.
     """
+    with exclusive(folder, f"building {folder.name}"):
+        if not (folder / marker).exists():
+            _publish(folder, build, marker)
+
+
+def _publish(folder: Path, build: Callable[[Path], None], marker: str) -> None:
     _remove_abandoned_builds(folder)
     partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     partial.mkdir(parents=True)

@@ -108,7 +108,7 @@ def exported(tmp_path_factory):
 
 
 def test_the_card_shows_teacher_student_and_both_graphs_measured_on_test(exported):
-    task, _, report = exported
+    task, result, report = exported
     names = [row.name for row in report.rows]
     assert names == ["teacher (PyTorch)", "student (PyTorch)", "student (ONNX fp32)", "student (ONNX int8)"]
     by_name = {row.name: row for row in report.rows}
@@ -120,6 +120,10 @@ def test_the_card_shows_teacher_student_and_both_graphs_measured_on_test(exporte
     assert card.count("## Deployment") == 1 and "Distillation ratio" in card  # the run's card, then the section
     for row in report.rows:
         assert f"| {row.name} | {row.score:.4f} |" in card
+    # one figure per model: the export shows the latencies the run recorded (and its report shows)
+    assert by_name["teacher (PyTorch)"].latency_batch1_ms == result.teacher_latency_ms
+    assert by_name["student (PyTorch)"].latency_batch1_ms == result.student_latency_ms
+    assert f"{result.student_latency_ms:.2f} ms" in card.partition("## Deployment")[0]
 
 
 def test_int8_accuracy_is_measured_on_the_test_split_not_assumed(exported):

@@ -21,6 +21,7 @@ from engine.kd.teacher_cache import TeacherCache, plan_layout
 from engine.models.encoding import EncodedSplit, collate, encode_split, limit_examples
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines import reuse
+from engine.pipelines.latency import Latency
 
 
 @pytest.fixture(scope="module")
@@ -88,42 +89,39 @@ def test_whole_rows_follow_examples_a_split_dropped():
     assert whole_rows(whole, sample, np.array([1, 5])) is None  # row 1 was dropped from the whole
 
 
-def test_the_teachers_latency_is_timed_once_per_teacher_and_threads(toy_task, tok, teacher, tmp_path, monkeypatch):
+def test_a_models_latency_is_timed_once_per_model_and_batch_size(toy_task, tok, teacher, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(latency, "cpu_latency_ms", lambda *args, **kwargs: calls.append(1) or 7.0)
-    monkeypatch.setattr(latency, "_teacher_ms", {})
+    monkeypatch.setattr(
+        latency, "measure_latency", lambda *args, **kwargs: calls.append(1) or Latency(7.0, 0.01, False)
+    )
+    monkeypatch.setattr(latency, "_measured", {})
     monkeypatch.setattr(latency, "machine_busy", lambda: False)
     dev = encode_split(toy_task.dev, toy_task.spec, tok, 16, train=False)
     model_dir = tmp_path / "teacher" / "model"
     model_dir.mkdir(parents=True)
-    assert latency.teacher_latency_ms(model_dir, teacher, dev, 0) == 7.0
-    assert latency.teacher_latency_ms(model_dir, teacher, dev, 0) == 7.0
-    monkeypatch.setattr(latency, "_teacher_ms", {})  # another process reads it from beside the teacher
-    assert latency.teacher_latency_ms(model_dir, teacher, dev, 0) == 7.0
+    assert latency.model_latency(model_dir, teacher, dev, 0).ms == 7.0
+    assert latency.model_latency(model_dir, teacher, dev, 0).ms == 7.0
+    monkeypatch.setattr(latency, "_measured", {})  # another process (an export, say) reads it from beside the model
+    other = encode_split(toy_task.test, toy_task.spec, tok, 16, train=False)
+    assert latency.model_latency(model_dir, teacher, other, 0).ms == 7.0  # one figure per model, whatever was timed
     assert len(calls) == 1 and (model_dir.parent / latency.LATENCY_FILE).exists()
-    before = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1 if before > 1 else 2)
-        latency.teacher_latency_ms(model_dir, teacher, dev, 0)
-    finally:
-        torch.set_num_threads(before)
-    other = encode_split(toy_task.dev.iloc[::-1], toy_task.spec, tok, 16, train=False)
-    latency.teacher_latency_ms(model_dir, teacher, other, 0)
-    assert len(calls) == 3  # other threads, other inputs: timed again
+    latency.model_latency(model_dir, teacher, dev, 0, batch_size=32)
+    assert len(calls) == 2  # another batch size: timed again
 
 
 def test_a_latency_taken_on_a_busy_machine_is_timed_again_once_it_is_quiet(tmp_path, monkeypatch):
     path = tmp_path / latency.LATENCY_FILE
     path.write_text(json.dumps({"old": 20.0}))  # an older file's bare number: taken under unknown load
     busy, measured = [True], iter([9.0, 11.0, 7.0])
+    timed = lambda: Latency(next(measured), 0.01, busy[0])  # noqa: E731
     monkeypatch.setattr(latency, "machine_busy", lambda: busy[0])
-    assert latency._remembered(path, "old", lambda: next(measured)) == 20.0  # still busy: not retimed
-    assert latency._remembered(path, "new", lambda: next(measured)) == 9.0
+    assert latency._remembered(path, "old", timed).ms == 20.0  # still busy: not retimed
+    assert latency._remembered(path, "new", timed) == Latency(9.0, 0.01, True)
     busy[0] = False
-    assert latency._remembered(path, "new", lambda: next(measured)) == 9.0  # retimed at 11: the lower kept
-    assert latency._remembered(path, "new", lambda: next(measured)) == 9.0  # now taken quiet: not retimed
-    assert latency._remembered(path, "old", lambda: next(measured)) == 7.0
-    assert json.loads(path.read_text())["old"] == {"ms": 7.0, "busy": False}
+    assert latency._remembered(path, "new", timed) == Latency(9.0, 0.01, False)  # retimed at 11: the lower kept
+    assert latency._remembered(path, "new", timed).ms == 9.0  # now taken quiet: not retimed
+    assert latency._remembered(path, "old", timed).ms == 7.0
+    assert json.loads(path.read_text())["old"] == {"ms": 7.0, "spread": 0.01, "busy": False}
 
 
 def test_a_sample_is_keyed_by_its_source_and_text_is_hashed_once_per_frame(toy_task, tok, monkeypatch):

@@ -17,7 +17,8 @@ Sized to need (format 2). A cache holds only what runs ask of it and no padding:
 Only the hidden states a run's layer mapping reads are built (a logits-only run
 builds none). A later run that needs a state the cache lacks adds that state's file
 (one teacher pass); files are written once, under a private name, and renamed into
-place, so readers never see half a file and two builders cannot clash. The size is
+place, so readers never see half a file. Builders queue on the folder's lock, and one
+that waited adds only what the others left out. The size is
 announced before building, and a build that would not fit on disk is refused in
 one line that says how to run without the cache (``teacher_cache: false``, a live
 teacher). An older format or a damaged folder is detected and rebuilt.
@@ -52,7 +53,7 @@ from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.models.batch import model_inputs
 from engine.models.encoding import EncodedSplit, collate
 from engine.models.heads import TaskHead, task_head
-from engine.paths import publish_folder, subdir
+from engine.paths import exclusive, publish_folder, subdir
 
 logger = logging.getLogger(__name__)
 
@@ -246,25 +247,28 @@ class TeacherCache:
         head = task_head(spec)
         folder = subdir("teacher_cache") / cache_key(teacher_id, split)
         cache = _load(folder, head)
-        if cache is not None:
-            wanted = cache.layout.check_layers(range(cache.layout.num_hidden) if layers is None else layers)
-            missing = [layer for layer in wanted if layer not in cache.hidden]
-            if not missing:
-                return cache
-            _add_states(teacher, spec, split, pad_id, cache, missing, batch_size, device, show_progress)
+        if cache is not None and not _missing(cache, layers):
+            return cache  # what a run usually finds: no lock taken, nothing written
+        # Runs that share a home queue here; each reads the cache again once it has the lock, so a
+        # run that waited extends what the other published (to the union of their states) or reuses it.
+        with exclusive(folder, "building this teacher cache"):
+            cache = _load(folder, head)
+            if cache is not None:
+                missing = _missing(cache, layers)
+                if missing:
+                    _add_states(teacher, spec, split, pad_id, cache, missing, batch_size, device, show_progress)
+                return cls(folder, head)
+            layout = plan_layout(teacher, spec, split, pad_id, device)
+            wanted = layout.check_layers(range(layout.num_hidden) if layers is None else layers)
+            _announce(layout, wanted, folder, show_progress, adding=False)
+            publish_folder(
+                folder,
+                lambda partial: cls._compute(
+                    teacher, spec, split, pad_id, partial, layout, wanted, batch_size, device, show_progress
+                ),
+                marker="meta.json",
+            )
             return cls(folder, head)
-        layout = plan_layout(teacher, spec, split, pad_id, device)
-        wanted = layout.check_layers(range(layout.num_hidden) if layers is None else layers)
-        _announce(layout, wanted, folder, show_progress, adding=False)
-        # Two processes (sweep workers, say) may build the same cache at once: the first publishes.
-        publish_folder(
-            folder,
-            lambda partial: cls._compute(
-                teacher, spec, split, pad_id, partial, layout, wanted, batch_size, device, show_progress
-            ),
-            marker="meta.json",
-        )
-        return cls(folder, head)
 
     @staticmethod
     def _compute(
@@ -344,6 +348,12 @@ def _open(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     if not path.exists() or path.stat().st_size != expected:
         raise StaleCache(f"{path.name} is missing or not {expected} bytes")
     return open_array(path, dtype, shape)
+
+
+def _missing(cache: TeacherCache, layers: Sequence[int] | None) -> list[int]:
+    """The hidden states of ``layers`` (None: all) that ``cache`` lacks; an impossible layer is refused."""
+    wanted = cache.layout.check_layers(range(cache.layout.num_hidden) if layers is None else layers)
+    return [layer for layer in wanted if layer not in cache.hidden]
 
 
 def _load(folder: Path, head: TaskHead) -> TeacherCache | None:

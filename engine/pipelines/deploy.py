@@ -30,7 +30,7 @@ from engine.models.encoding import EncodedSplit, collate, encode_split
 from engine.models.heads import task_head
 from engine.models.zoo import load_task_model
 from engine.pipelines.export import Measured, deployment_section, with_deployment
-from engine.pipelines.latency import cpu_latency_ms, torch_threads
+from engine.pipelines.latency import measure_latency, model_latency, torch_threads
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
 from engine.teachers.finetune import TEACHER_SETTINGS, cached_teacher
@@ -125,12 +125,27 @@ def max_difference(student: nn.Module, graph: OnnxModel, spec: TaskSpec, split: 
     return worst
 
 
-def measure(name: str, model: nn.Module, spec: TaskSpec, split: EncodedSplit, pad_id: int, size: float) -> Measured:
-    """Test score, then CPU latency with one thread at batch 1 and 32."""
+def measure(
+    name: str,
+    model: nn.Module,
+    spec: TaskSpec,
+    split: EncodedSplit,
+    pad_id: int,
+    size: float,
+    model_dir: Path | None = None,
+) -> Measured:
+    """Test score, then CPU latency with one thread at batch 1 and 32. A PyTorch model saved in
+    ``model_dir`` is timed through its latency record, so the figure its run showed is the one
+    shown here."""
     with torch_threads(1):
         score = evaluate_model(model, spec, split, pad_id, 32)[spec.metric]
-    one, many = (cpu_latency_ms(model, split, pad_id, TIMED[b], batch_size=b, threads=1) for b in (1, 32))
-    return Measured(name, score, one, many, size)
+    timed = [
+        model_latency(model_dir, model, split, pad_id, batch_size=b, examples=TIMED[b])
+        if model_dir is not None
+        else measure_latency(model, split, pad_id, TIMED[b], batch_size=b, threads=1)
+        for b in (1, 32)
+    ]
+    return Measured(name, score, timed[0].ms, timed[1].ms, size, busy=any(t.busy for t in timed))
 
 
 def measure_all(
@@ -152,12 +167,9 @@ def measure_all(
         teacher_tokenizer = AutoTokenizer.from_pretrained(teacher.model_dir)
         teacher_test = encode_split(task.test, spec, teacher_tokenizer, config.train.max_length, train=False)
         model = load_task_model(str(teacher.model_dir), spec)
-        rows.append(
-            measure(
-                "teacher (PyTorch)", model, spec, teacher_test, teacher_tokenizer.pad_token_id, _mb(teacher.model_dir)
-            )
-        )
-    rows.append(measure("student (PyTorch)", student, spec, test, pad_id, _mb(model_dir)))
+        pad, size = teacher_tokenizer.pad_token_id, _mb(teacher.model_dir)
+        rows.append(measure("teacher (PyTorch)", model, spec, teacher_test, pad, size, teacher.model_dir))
+    rows.append(measure("student (PyTorch)", student, spec, test, pad_id, _mb(model_dir), model_dir))
     for name, path in graphs.items():
         rows.append(measure(name, OnnxModel(path, threads=1), spec, test, pad_id, path.stat().st_size / 1e6))
     return rows, notes

@@ -58,10 +58,11 @@ tags: [knowledge-distillation, autodistill]
 
 | | dev {spec.metric} | parameters | CPU latency / example |
 | --- | --- | --- | --- |
-| teacher | {result.teacher_score:.4f} | {result.teacher_params:,} | {result.teacher_latency_ms:.1f} ms |
-| student | {result.student_score:.4f} | {result.student_params:,} | {result.student_latency_ms:.1f} ms |
+| teacher | {result.teacher_score:.4f} | {result.teacher_params:,} | {latency_text(result, "teacher")} |
+| student | {result.student_score:.4f} | {result.student_params:,} | {latency_text(result, "student")} |
 
-Distillation ratio (student / teacher dev score): **{result.ratio:.4f}**.
+Distillation ratio (student / teacher dev score): **{result.ratio:.4f}**. Latency: CPU, one thread, batch 1,
+median of repeats.{busy_note(result)}
 
 Task: {spec.description}
 
@@ -79,6 +80,15 @@ model = {auto_class}.from_pretrained("path/to/this/folder")
 """
 
 
+def latency_text(result: RunResult, who: str) -> str:
+    """``who``'s latency as the run recorded it (the figure every page shows), marked when timed busy."""
+    return f"{getattr(result, f'{who}_latency_ms'):.2f} ms" + BUSY_MARK * (who in result.latency_busy)
+
+
+def busy_note(result: RunResult) -> str:
+    return f" {BUSY_MARK} {BUSY_NOTE}." if result.latency_busy else ""
+
+
 @dataclass
 class Measured:
     """One model's test score, CPU latency (one thread) and size, as the deployment table shows it."""
@@ -88,7 +98,12 @@ class Measured:
     latency_batch1_ms: float
     latency_batch32_ms: float
     size_mb: float
+    busy: bool = False  # timed on a busy machine: the latencies may be too high
 
+
+#: How pages mark a latency timed on a busy machine (engine.pipelines.latency.Latency.busy).
+BUSY_MARK = "*"
+BUSY_NOTE = "timed while other work loaded the machine: the figure may be too high"
 
 #: The heading of the card's deployment section; a new export replaces the section under it.
 DEPLOYMENT_HEADING = "## Deployment (measured by `autodistill export`)"
@@ -99,18 +114,19 @@ def deployment_section(rows: list[Measured], metric: str, dataset: str, examples
     lines = [
         DEPLOYMENT_HEADING,
         "",
-        f"Test split of `{dataset}` ({examples} examples). Latency: CPU, one thread, mean milliseconds per "
-        "forward pass after a warm-up, at batch size 1 and 32.",
+        f"Test split of `{dataset}` ({examples} examples). Latency: CPU, one thread, median milliseconds per "
+        "forward pass, repeated until stable, at batch size 1 and 32 (a PyTorch model's, as its run recorded).",
         "",
         f"| model | test {metric} | batch 1 | batch 32 | size on disk |",
         "| --- | --- | --- | --- | --- |",
         *(
-            f"| {r.name} | {r.score:.4f} | {r.latency_batch1_ms:.2f} ms | {r.latency_batch32_ms:.1f} ms "
-            f"| {r.size_mb:.1f} MB |"
+            f"| {r.name} | {r.score:.4f} | {r.latency_batch1_ms:.2f} ms{BUSY_MARK * r.busy} "
+            f"| {r.latency_batch32_ms:.1f} ms{BUSY_MARK * r.busy} | {r.size_mb:.1f} MB |"
             for r in rows
         ),
         "",
         *(f"- {note}" for note in notes),
+        *([f"- {BUSY_MARK} {BUSY_NOTE}"] if any(r.busy for r in rows) else []),
     ]
     return "\n".join(lines) + "\n"
 

@@ -1,9 +1,11 @@
 """``autodistill report RUN``: one self-contained HTML page a person can look at.
 
-The page shows the loss curves of each term of Eq. 1 and the dev metric per epoch (from
-the run's history in ``result.json``), the teacher and the student side by side (score,
-parameters, weights on disk, CPU latency), the export's measurements when the run's
-student was exported to its default folder, and the config. Charts are inline SVG drawn
+The page shows the loss curves of each term of Eq. 1 and the dev metric: per optimizer step
+where the run's tracking logged steps (:mod:`engine.pipelines.step_log`), else the epoch
+means of ``result.json``; the teacher and the student side by side (scores labelled with
+their split and how many examples they are over, parameters, weights on disk, CPU latency
+from each model's one latency record), the export's measurements when the run's student
+was exported to its default folder, and the config. Charts are inline SVG drawn
 by matplotlib, so the page needs no network and no script to show its numbers.
 """
 
@@ -17,7 +19,9 @@ from pathlib import Path
 import yaml
 
 from engine.errors import AutodistillError
+from engine.pipelines.export import BUSY_MARK, BUSY_NOTE
 from engine.pipelines.result import RESULT_FILE, RunResult
+from engine.pipelines.step_log import Steps, logged_steps
 
 #: What each history term is in Eq. 1 (keys as the objectives log them).
 TERMS = {
@@ -28,9 +32,15 @@ TERMS = {
     "train/kd_aug": "l_pred(f^T(x̂), f^S(x̂)) (β2)",
     "train/gt_aug": "l_pred(ŷ, f^S(x̂)) (γ2)",
 }
-STYLE = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
+#: Nothing may be wider than the 1,000-px column: charts and images scale down to it, a wide table
+#: or config scrolls inside its own box instead of widening the page.
+STYLE = """body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
+svg,img{max-width:100%;height:auto;display:block}.wide{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}
-th:first-child,td:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto}"""
+th:first-child,td:first-child{text-align:left}pre{background:#f6f6f6;padding:1em;overflow:auto}
+.note{color:#555;font-size:90%}"""
+#: Charts per row: three 3.2-inch panels are 922 px, inside the column.
+PANELS_PER_ROW = 3
 
 
 def write_report(run_dir: Path, out: Path | None = None) -> Path:
@@ -40,12 +50,14 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         raise AutodistillError(f"{str(run_dir)!r} is not a finished run (no {RESULT_FILE}); pass a run folder")
     result = RunResult.load(run_dir)
     export = run_dir / "student-onnx" / "export.json"
+    steps = logged_steps(run_dir / "tracking")
+    curves = "per optimizer step, with the epoch means as dots" if steps else "epoch means; no steps were logged"
     sections = [
         f"<h1>{html.escape(result.kind)} run {html.escape(result.run_id)} on {html.escape(result.dataset)}</h1>",
         models_table(result, run_dir / "student"),
         export_table(json.loads(export.read_text())) if export.exists() else "",
-        "<h2>Training curves (epoch means)</h2>",
-        curves_svg(result),
+        f"<h2>Training curves ({curves})</h2>",
+        curves_svg(result, steps),
         "<h2>Config</h2>",
         f"<pre>{html.escape(yaml.safe_dump(result.config, sort_keys=False))}</pre>",
     ]
@@ -66,7 +78,20 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='wide'><table><tr>{head}</tr>{body}</table></div>"
+
+
+def scored_on(result: RunResult, split: str) -> str:
+    """How many examples a run's ``split`` score is over, and whether that is a sample or the whole split."""
+    n = result.scored_examples.get(split)
+    if n is None:
+        return "examples not recorded"
+    sampled = result.config.get("train", {}).get("max_eval_examples") == n
+    return f"n={n}, {'seeded sample' if sampled else 'whole split'}"
+
+
+def _latency(result: RunResult, who: str) -> str:
+    return f"{getattr(result, f'{who}_latency_ms'):.2f}" + BUSY_MARK * (who in result.latency_busy)
 
 
 def models_table(result: RunResult, student_dir: Path) -> str:
@@ -83,53 +108,83 @@ def models_table(result: RunResult, student_dir: Path) -> str:
                 *test,
                 f"{getattr(result, f'{who}_params'):,}",
                 f"{disk:.1f}",
-                f"{getattr(result, f'{who}_latency_ms'):.2f}",
+                _latency(result, who),
             ]
         )
-    header = ["model", f"dev {result.metric}", *([f"test {result.metric}"] if tested else [])]
-    header += ["parameters", "weights (MB; teacher: fp32 estimate)", "CPU ms / example"]
+    dev, test = (
+        f"dev {result.metric} ({scored_on(result, 'dev')})",
+        f"test {result.metric} ({scored_on(result, 'test')})",
+    )
+    header = ["model", dev, *([test] if tested else [])]
+    header += ["parameters", "weights (MB; teacher: fp32 estimate)", "CPU ms / example (1 thread)"]
     ratios = f"dev <b>{result.ratio:.4f}</b>" + (f", test <b>{result.test_ratio:.4f}</b>" if tested else "")
     ratio = f"<p>Distillation ratio (student / teacher score): {ratios}; "
     speed = f"{result.examples_per_second:.1f} training examples/s, {result.wall_seconds:.0f} s in all.</p>"
-    return "<h2>Teacher and student</h2>" + _table(header, rows) + ratio + speed
+    busy = f"<p class='note'>{BUSY_MARK} {BUSY_NOTE}.</p>" if result.latency_busy else ""
+    return "<h2>Teacher and student</h2>" + _table(header, rows) + ratio + speed + busy
 
 
 def export_table(measured: dict) -> str:
     """The export's measurements (``autodistill export``): test score, latency at batch 1 and 32, size."""
-    header = ["model", f"test {measured['metric']}", "batch 1 (ms)", "batch 32 (ms)", "size (MB)"]
+    test = f"test {measured['metric']} (n={measured['test_examples']}, whole split)"
+    header = ["model", test, "batch 1 (ms)", "batch 32 (ms)", "size (MB)"]
     rows = [
         [
             r["name"],
             f"{r['score']:.4f}",
-            f"{r['latency_batch1_ms']:.2f}",
-            f"{r['latency_batch32_ms']:.1f}",
+            f"{r['latency_batch1_ms']:.2f}" + BUSY_MARK * r.get("busy", False),
+            f"{r['latency_batch32_ms']:.1f}" + BUSY_MARK * r.get("busy", False),
             f"{r['size_mb']:.1f}",
         ]
         for r in measured["rows"]
     ]
     where = f"{html.escape(measured['dataset'])}, {measured['test_examples']} examples"
-    note = f"<p>Test split of {where}; CPU, one thread.</p>"
-    return "<h2>Exported (ONNX)</h2>" + _table(header, rows) + note
+    note = f"<p>Test split of {where}; CPU, one thread (a PyTorch model's latency as its run recorded it).</p>"
+    busy = f"<p class='note'>{BUSY_MARK} {BUSY_NOTE}.</p>" if any(r.get("busy") for r in measured["rows"]) else ""
+    return "<h2>Exported (ONNX)</h2>" + _table(header, rows) + note + busy
 
 
-def curves_svg(result: RunResult) -> str:
-    """One small chart per Eq. 1 term the run logged, and the dev metric, against the epoch."""
+def curves_svg(result: RunResult, steps: Steps | None = None) -> str:
+    """One small chart per Eq. 1 term the run logged, and the dev metric: per optimizer step where
+    ``steps`` (:func:`~engine.pipelines.step_log.logged_steps`) has the term, with each epoch's mean
+    as a dot at the epoch's middle step; otherwise the epoch means against the epoch. Panels wrap
+    at :data:`PANELS_PER_ROW`, so the chart fits the page's column."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure  # no pyplot: no global figure state, no backend to choose
 
-    epochs = [h["epoch"] for h in result.history]
+    steps = steps or {}
     panels = [(key, label) for key, label in TERMS.items() if any(key in h for h in result.history)]
     panels.append((result.metric, f"dev {result.metric}"))
-    figure = Figure(figsize=(3.2 * len(panels), 2.6))
-    axes = figure.subplots(1, len(panels), squeeze=False)
-    for axis, (key, label) in zip(axes[0], panels, strict=True):
-        axis.plot(epochs, [h.get(key, float("nan")) for h in result.history], marker="o")
+    columns = min(len(panels), PANELS_PER_ROW)
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(3.2 * columns, 2.6 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, (key, label) in zip(axes, panels, strict=False):
+        _panel(axis, result.history, key, steps.get(key if key in TERMS else f"dev/{key}", []))
         axis.set_title(label, fontsize=8)
-        axis.set_xlabel("epoch", fontsize=8)
         axis.tick_params(labelsize=7)
+    for axis in axes[len(panels) :]:
+        axis.set_visible(False)
     figure.tight_layout()
     buffer = io.StringIO()
     with rc_context({"svg.fonttype": "none"}):  # titles and ticks stay text a reader (or a test) can find
         figure.savefig(buffer, format="svg")
     svg = buffer.getvalue()
     return svg[svg.index("<svg") :]
+
+
+def _panel(axis, history: list[dict[str, float]], key: str, logged: list[tuple[int, float]]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    means = [h.get(key, float("nan")) for h in history]
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(logged) > len(history):  # steps were logged: the curve, and each epoch's mean at its middle
+        ends = [h.get("step", float("nan")) for h in history]
+        middles = [(start + end) / 2 for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+        axis.plot([s for s, _ in logged], [v for _, v in logged], linewidth=0.8, label="per step")
+        axis.plot(middles, means, "o", label="epoch mean")
+        axis.set_xlabel("optimizer step", fontsize=8)
+        axis.legend(fontsize=6)
+    else:
+        axis.plot([h["epoch"] for h in history], means, marker="o")
+        axis.set_xlabel("epoch", fontsize=8)

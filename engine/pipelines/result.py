@@ -59,6 +59,11 @@ class RunResult:
     # Set when an epoch callback (a search's pruner) stopped the run after this epoch, before its
     # last: the scores are then the best of the epochs it ran. None: it ran all its epochs.
     pruned_after_epoch: int | None = None
+    # The models whose latency was timed on a busy machine (engine.pipelines.latency): maybe too high.
+    latency_busy: list[str] = field(default_factory=list)
+    # Examples each score was computed on, by split ("dev", "test"): a seeded sample (max_eval_examples)
+    # or the whole split. Runs stored before this was recorded have none.
+    scored_examples: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:

@@ -52,7 +52,7 @@ from engine.models.encoding import EncodedSplit, limit_examples
 from engine.models.zoo import build_student, count_parameters
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
-from engine.pipelines.latency import cpu_latency_ms, teacher_latency_ms
+from engine.pipelines.latency import model_latency
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.pipelines.timing import Clock
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
@@ -124,10 +124,32 @@ def _execute(
 ) -> RunResult:
     check_components(config)
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
-    if (output_dir / RESULT_FILE).exists():
-        stored = RunResult.load(output_dir)
-        if stored.pruned_after_epoch is None:
-            return stored  # a stopped run carries on from its checkpoint instead
+    stored = _finished(output_dir)
+    if stored is not None:
+        return stored
+    # The same run started twice on one home (two sweeps sharing a baseline, say) is trained once:
+    # the second waits for the folder's lock and then returns the first one's result.
+    with distributed.exclusive_run(output_dir, f"running {kind} {output_dir.name}"):
+        stored = _finished(output_dir)
+        return stored if stored is not None else _train(config, kind, output_dir, show_progress, task, on_epoch)
+
+
+def _finished(output_dir: Path) -> RunResult | None:
+    """The result a run folder holds, if its run finished (a stopped run carries on from its checkpoint)."""
+    if not (output_dir / RESULT_FILE).exists():
+        return None
+    stored = RunResult.load(output_dir)
+    return stored if stored.pruned_after_epoch is None else None
+
+
+def _train(
+    config: DistillConfig,
+    kind: str,
+    output_dir: Path,
+    show_progress: bool,
+    task: TaskData | None,
+    on_epoch: EpochCallback | None,
+) -> RunResult:
     started, clock = time.perf_counter(), Clock()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -378,10 +400,10 @@ def collect(
     teacher_score = teacher_metrics[spec.metric]
     with clock("scoring"):
         test = score_test(prepared, student, teacher_test, teacher_pad)
-    with clock("latency timing"):
-        with distributed.main_first():  # the teacher's is timed once, then read back
-            teacher_ms = teacher_latency_ms(prepared.teacher_info.model_dir, teacher, teacher_dev, teacher_pad)
-        student_ms = cpu_latency_ms(student, prepared.dev, prepared.tokenizer.pad_token_id)
+    # Timed once, into each model's record (the figure every page shows), then read back by the others.
+    with clock("latency timing"), distributed.main_first():
+        teacher_ms = model_latency(prepared.teacher_info.model_dir, teacher, teacher_dev, teacher_pad)
+        student_ms = model_latency(output_dir / "student", student, prepared.dev, prepared.tokenizer.pad_token_id)
     return RunResult(
         run_id=run_id(config, prepared.kind),
         kind=prepared.kind,
@@ -406,8 +428,10 @@ def collect(
         train_seconds=fitted.train_seconds,
         wall_seconds=0.0,
         examples_per_second=fitted.examples_per_second,
-        teacher_latency_ms=teacher_ms,
-        student_latency_ms=student_ms,
+        teacher_latency_ms=teacher_ms.ms,
+        student_latency_ms=student_ms.ms,
+        latency_busy=[who for who, timed in (("teacher", teacher_ms), ("student", student_ms)) if timed.busy],
+        scored_examples={"dev": len(prepared.dev), **({"test": len(prepared.test)} if test else {})},
         output_dir=str(output_dir),
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},

@@ -130,6 +130,16 @@ def finetune_teacher(
     if cached is not None:
         return cached
     folder = _cache_folder(teacher, task, settings)
+    # A second run on the same home waits here, then finds the first one's teacher.
+    with distributed.exclusive_run(folder, f"fine-tuning {teacher} on {task.spec.name}"):
+        cached = cached_teacher(teacher, task, settings)
+        return cached if cached is not None else _finetune(teacher, task, settings, folder, show_progress)
+
+
+def _finetune(
+    teacher: str, task: TaskData, settings: TrainSettings, folder: Path, show_progress: bool
+) -> FinetunedModel:
+    """Fine-tune ``teacher`` into ``folder`` (its lock held) and write ``result.json`` last."""
     result_file = folder / "result.json"
     check_label_space(teacher, load_config(teacher), task.spec)
     tokenizer = load_tokenizer(teacher)

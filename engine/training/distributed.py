@@ -13,11 +13,14 @@ CPU with ``torchrun --nproc_per_node 2`` exactly as it runs on several GPUs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
+from pathlib import Path
 
 import torch
 from accelerate import PartialState
+
+from engine.paths import exclusive
 
 
 @cache
@@ -43,6 +46,18 @@ def main_first() -> Iterator[None]:
     dev-score cache): the main process writes it, the others then find it and read it.
     """
     with state().main_process_first():
+        yield
+
+
+@contextmanager
+def exclusive_run(folder: Path, doing: str) -> Iterator[None]:
+    """Hold ``folder``'s lock (:func:`engine.paths.exclusive`) for work all processes do together.
+
+    Another run on the same home must wait, but this run's own processes train side by side:
+    the main process takes the lock and the others wait for it at a barrier.
+    """
+    with exclusive(folder, doing) if is_main() else nullcontext():
+        barrier()
         yield
 
 
