@@ -67,10 +67,10 @@ _EXPORTS: dict[str, str] = {
     "list_models": "engine.models.zoo",
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",
-    "text_augmentable": "engine.models.heads",
+    "text_augmentable": "engine.tasks",
     "load_tokenizer": "engine.models.zoo",
     "count_parameters": "engine.models.zoo",
-    "encode_split": "engine.models.encoding",
+    "encode_split": "engine.tasks",
     # infrastructure
     "AutodistillError": "engine.errors",
     "choices_error": "engine.errors",

@@ -24,8 +24,8 @@ from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective
-from engine.models.encoding import encode_split
 from engine.models.zoo import load_tokenizer
+from engine.tasks import encode_split
 
 SETTINGS = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, seed=0)
 needs_apertium = pytest.mark.skipif("eng-spa" not in apertium_modes(), reason="Apertium eng-spa missing")

@@ -13,9 +13,10 @@ from engine import paths
 from engine.data.schema import TaskSpec, TaskType
 from engine.kd.teacher_cache import split_fingerprint
 from engine.models import token_ids
-from engine.models.encoding import collate, encode_split
+from engine.models.encoding import collate
 from engine.models.token_ids import RaggedIds, stored_ids
 from engine.models.zoo import load_tokenizer
+from engine.tasks import encode_split
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "Toy.", ("a", "b", "c"))
 PAIR_SPEC = TaskSpec("toy-pair", TaskType.CLASSIFICATION, "Toy pairs.", ("no", "yes"), paired=True)

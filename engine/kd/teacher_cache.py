@@ -51,8 +51,8 @@ from engine.errors import AutodistillError
 from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.models.batch import model_inputs
 from engine.models.encoding import EncodedSplit, collate
-from engine.models.heads import TaskHead, task_head
 from engine.paths import publish_folder, subdir
+from engine.tasks import TaskHead, task_head
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ LOGITS_DTYPE, HIDDEN_DTYPE, OFFSETS_DTYPE = np.dtype(np.float32), np.dtype(np.fl
 
 @dataclass
 class TeacherOutputs:
-    """A batch of teacher outputs: the head outputs (:mod:`engine.models.heads`) and hidden states."""
+    """A batch of teacher outputs: the head outputs (:mod:`engine.tasks`) and hidden states."""
 
     logits: list[torch.Tensor]
     hidden_states: tuple[torch.Tensor, ...] | dict[int, torch.Tensor]

@@ -35,9 +35,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.data import load_task
 from engine.data.schema import TaskData, TaskSpec
-from engine.models.encoding import EncodedSplit, encode_split
+from engine.models.encoding import EncodedSplit
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.paths import home
+from engine.tasks import encode_split
 
 #: Encoded splits kept: a trial reads three (train, dev, test).
 SPLITS_KEPT = 12

@@ -29,8 +29,8 @@ from engine.kd.objective import prediction_terms
 from engine.kd.teacher_cache import TeacherOutputs
 from engine.models.batch import Batch, model_inputs
 from engine.models.encoding import EncodedSplit
-from engine.models.heads import task_head
 from engine.registry import Registry
+from engine.tasks import task_head
 from engine.training import distributed
 from engine.training.schedule import Schedule
 

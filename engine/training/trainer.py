@@ -42,10 +42,9 @@ from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.models.batch import Batch, model_inputs
 from engine.models.encoding import EncodedSplit, collate
-from engine.models.heads import task_head
+from engine.tasks import task_head
 from engine.tracking.base import Tracking
 from engine.training import distributed
-from engine.training.metrics import compute_metrics
 from engine.training.schedule import Schedule, shard
 
 
@@ -403,4 +402,5 @@ def evaluate_model(
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
     preds = predict(model, spec, split, pad_id, batch_size, device)
-    return compute_metrics(spec.task_type, preds, task_head(spec).gold(split))
+    head = task_head(spec)
+    return head.metrics(preds, head.gold(split))
