@@ -68,6 +68,8 @@ _EXPORTS: dict[str, str] = {
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",
     "text_augmentable": "engine.tasks",
+    "task_head": "engine.tasks",
+    "bag_f1": "engine.tasks.span",
     "load_tokenizer": "engine.models.zoo",
     "count_parameters": "engine.models.zoo",
     "encode_split": "engine.tasks",

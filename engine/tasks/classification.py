@@ -57,6 +57,7 @@ class ClassificationHead(TaskHead):
     """One label per text or text pair (softmax over C classes)."""
 
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {"label": LABEL_NAMES}
+    metric_names = ("accuracy", "f1", "mcc")
     inference_rank = 3
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:

@@ -75,6 +75,8 @@ class TaskHead:
     required_columns: ClassVar[tuple[str, ...]] = ("label",)
     #: The columns that make two rows with the same text different examples (deduplication).
     target_columns: ClassVar[tuple[str, ...]] = ("label",)
+    #: The names of the metrics :meth:`metrics` reports (``TaskSpec.metric`` is one of them).
+    metric_names: ClassVar[tuple[str, ...]] = ()
     #: Type inference asks the heads in this order; the first that recognises the columns wins.
     inference_rank: ClassVar[int] = 99
 

@@ -50,6 +50,7 @@ class RegressionHead(TaskHead):
 
     natural_loss = "mse"
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {"label": LABEL_NAMES}
+    metric_names = ("pearson", "spearman", "mse")
     inference_rank = 2
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:

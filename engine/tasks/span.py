@@ -200,6 +200,7 @@ class SpanHead(TaskHead):
     columns = ("text", "text_pair", "answer_text", "answer_start")
     required_columns = ("text_pair", "answer_text")
     target_columns = ("answer_start", "answer_text")
+    metric_names = ("exact_match", "f1")
     inference_rank = 1
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:

@@ -170,6 +170,7 @@ class TokenHead(TaskHead):
     columns = ("tokens", "tags")
     required_columns = ("tokens", "tags")
     target_columns = ("tags",)
+    metric_names = ("accuracy", "f1")
     inference_rank = 0
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
