@@ -57,18 +57,22 @@ class EncodedSplit:
         return len(self.input_ids)
 
 
-def encode_texts(
-    frame: pd.DataFrame,
-    tokenizer: PreTrainedTokenizerBase,
-    max_length: int,
-    *,
-    paired: bool,
-    label_dtype: type,
-    on_disk: bool | None = None,
-) -> EncodedSplit:
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How a split is encoded: the tokenizer, the length cap, whether it is for training (span
+    examples whose answer is cut off are then dropped) and whether ids go to the on-disk store
+    (None: when the split has :data:`DISK_MIN_EXAMPLES` rows or more)."""
+
+    tokenizer: PreTrainedTokenizerBase
+    max_length: int
+    train: bool
+    on_disk: bool | None = None
+
+
+def encode_texts(frame: pd.DataFrame, how: EncodeSettings, *, paired: bool, label_dtype: type) -> EncodedSplit:
     """Token ids of ``text`` (and ``text_pair``) with one ``label`` per row: how the task types
-    that label whole texts encode. ``on_disk`` puts the ids in the memory-mapped store (None: when
-    the split has :data:`DISK_MIN_EXAMPLES` rows or more; a slow tokenizer always encodes in memory)."""
+    that label whole texts encode. Only a fast tokenizer can write the on-disk store."""
+    tokenizer, max_length, on_disk = how.tokenizer, how.max_length, how.on_disk
     texts = frame["text"].astype(str).tolist()
     pairs = frame["text_pair"].astype(str).tolist() if paired else None
     if on_disk is None:

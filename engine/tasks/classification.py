@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
-from transformers import PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
-from engine.models.encoding import EncodedSplit, encode_texts
+from engine.models.encoding import EncodedSplit, EncodeSettings, encode_texts
 from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register
 
 if TYPE_CHECKING:
@@ -80,17 +79,8 @@ class ClassificationHead(TaskHead):
             )
         return frames, names, dropped
 
-    def encode(
-        self,
-        frame: pd.DataFrame,
-        spec: TaskSpec,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-        *,
-        train: bool,
-        on_disk: bool | None,
-    ) -> EncodedSplit:
-        return encode_texts(frame, tokenizer, max_length, paired=spec.paired, label_dtype=np.int64, on_disk=on_disk)
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        return encode_texts(frame, how, paired=spec.paired, label_dtype=np.int64)
 
     def fitted(self, config: Any, labels: tuple[str, ...]) -> tuple[str, ...] | None:
         if "SequenceClassification" not in architectures(config):

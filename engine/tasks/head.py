@@ -31,7 +31,7 @@ from transformers import AutoModelForSequenceClassification, PreTrainedTokenizer
 
 from engine.errors import AutodistillError
 from engine.models.batch import Batch
-from engine.models.encoding import IGNORE_INDEX, EncodedSplit
+from engine.models.encoding import IGNORE_INDEX, EncodedSplit, EncodeSettings
 from engine.registry import Registry
 
 if TYPE_CHECKING:
@@ -104,16 +104,7 @@ class TaskHead:
 
     # -- encoding ---------------------------------------------------------------------------------
 
-    def encode(
-        self,
-        frame: pd.DataFrame,
-        spec: TaskSpec,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-        *,
-        train: bool,
-        on_disk: bool | None,
-    ) -> EncodedSplit:
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
         """Token ids and targets of a non-empty ``frame`` (see :func:`encode_split`)."""
         raise NotImplementedError
 
@@ -277,4 +268,4 @@ def encode_split(
     plain texts with a fast tokenizer can use it, others are always encoded in memory."""
     if frame.empty:
         raise AutodistillError(f"data set {spec.name!r} has an empty split; nothing to train or evaluate on")
-    return task_head(spec).encode(frame, spec, tokenizer, max_length, train=train, on_disk=on_disk)
+    return task_head(spec).encode(frame, spec, EncodeSettings(tokenizer, max_length, train, on_disk))

@@ -16,11 +16,10 @@ import pandas as pd
 import torch
 from scipy import stats
 from torch import Tensor
-from transformers import PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
 from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit, encode_texts
+from engine.models.encoding import EncodedSplit, EncodeSettings, encode_texts
 from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register, row_place
 
 if TYPE_CHECKING:
@@ -80,17 +79,8 @@ class RegressionHead(TaskHead):
         std = float(labels.std(ddof=0))
         return dataclasses.replace(spec, label_scale=(float(labels.mean()), std if std > 0 else 1.0))
 
-    def encode(
-        self,
-        frame: pd.DataFrame,
-        spec: TaskSpec,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-        *,
-        train: bool,
-        on_disk: bool | None,
-    ) -> EncodedSplit:
-        return encode_texts(frame, tokenizer, max_length, paired=spec.paired, label_dtype=np.float32, on_disk=on_disk)
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        return encode_texts(frame, how, paired=spec.paired, label_dtype=np.float32)
 
     def head_kwargs(self, spec: TaskSpec) -> dict[str, Any]:
         return {"num_labels": 1, "problem_type": "regression"}

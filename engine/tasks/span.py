@@ -24,7 +24,7 @@ from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
 from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit
+from engine.models.encoding import EncodedSplit, EncodeSettings
 from engine.tasks.head import TaskHead, Where, architectures, register
 
 if TYPE_CHECKING:
@@ -210,17 +210,8 @@ class SpanHead(TaskHead):
         answered = answer_rows(part, where)
         return answered, {"unanswerable_dropped": len(part) - len(answered)}
 
-    def encode(
-        self,
-        frame: pd.DataFrame,
-        spec: TaskSpec,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-        *,
-        train: bool,
-        on_disk: bool | None,
-    ) -> EncodedSplit:
-        return encode_spans(frame, tokenizer, max_length, train=train)
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        return encode_spans(frame, how.tokenizer, how.max_length, train=how.train)
 
     def head_kwargs(self, spec: TaskSpec) -> dict[str, Any]:
         return {}

@@ -31,7 +31,7 @@ from transformers import AutoModelForTokenClassification, PreTrainedTokenizerBas
 
 from engine.errors import AutodistillError
 from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit
+from engine.models.encoding import EncodedSplit, EncodeSettings
 from engine.tasks.head import IGNORE, TaskHead, Where, architectures, register
 
 if TYPE_CHECKING:
@@ -186,17 +186,8 @@ class TokenHead(TaskHead):
         encoded, names = encode_tags(frames, origin)
         return encoded, names, {}
 
-    def encode(
-        self,
-        frame: pd.DataFrame,
-        spec: TaskSpec,
-        tokenizer: PreTrainedTokenizerBase,
-        max_length: int,
-        *,
-        train: bool,
-        on_disk: bool | None,
-    ) -> EncodedSplit:
-        return encode_words(frame, tokenizer, max_length)
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        return encode_words(frame, how.tokenizer, how.max_length)
 
     def label_space(self, spec: TaskSpec) -> tuple[str, ...]:
         return ("token", *spec.label_names)
