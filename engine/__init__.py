@@ -9,8 +9,8 @@ Layout, by the terms of Distiller's Eq. 1:
 
 * ``config``      the typed schema of one run; ``components`` checks names against the registries
 * ``data``        catalog data sets, loaders, splits, data cards
-* ``tasks``       one module per task type: its columns, label checks, encoding, head and metrics
-* ``models``      zoo (teachers, students), encoding, batches
+* ``tasks``       one module per task type (its columns, label checks, encoding, head, metrics), and the shared encoding
+* ``models``      zoo (teachers, students), batches
 * ``kd``          the objective (Eq. 1), layer mappings, projections, losses, the teacher-output cache
 * ``augment``     data augmentation a(x, y): operations, policies, workers
 * ``training``    the one training loop, teacher fine-tuning, metrics, several processes

@@ -187,7 +187,7 @@ def test_a_staged_batch_is_required_once_augmentation_is_on(toy_task, tokenizer)
         augmentation=build_policy(config, toy_task.spec),
     )  # fmt: skip
     split = encode_split(toy_task.train.iloc[:4], toy_task.spec, tokenizer, 16, train=True)
-    from engine.models.encoding import collate
+    from engine.tasks.encoding import collate
 
     with pytest.raises(AutodistillError, match="came without augmented examples"):
         objective(_tiny(toy_task.spec, 2), collate(split, [0, 1], tokenizer.pad_token_id))

@@ -120,9 +120,9 @@ def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):
 
 def test_cached_and_live_teacher_outputs_agree(toy_task):
     from engine.kd.teacher_cache import TeacherCache, teacher_forward
-    from engine.models.encoding import collate
     from engine.models.zoo import load_tokenizer
     from engine.tasks import encode_split
+    from engine.tasks.encoding import collate
     from engine.training.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)

@@ -32,8 +32,8 @@ from engine.augment.policy import AugmentPolicy, TextExample, examples_frame, fr
 from engine.augment.pregenerated import PregeneratedSource
 from engine.augment.workers import Work, augment_batches, augment_batches_in_worker, worker_pool
 from engine.errors import AutodistillError
-from engine.models.encoding import EncodedSplit, collate
 from engine.tasks import encode_split
+from engine.tasks.encoding import EncodedSplit, collate
 
 Batch = dict[str, torch.Tensor]
 

@@ -22,7 +22,7 @@ from engine.augment.feed import AugmentFeed
 from engine.augment.mixup import check_mixup_model
 from engine.augment.policy import AugmentPolicy
 from engine.augment.pregenerated import PregeneratedSource
-from engine.models.encoding import EncodedSplit
+from engine.tasks.encoding import EncodedSplit
 from engine.training.trainer import Trainer, TrainResult
 
 if TYPE_CHECKING:

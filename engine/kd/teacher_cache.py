@@ -50,9 +50,9 @@ from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.models.batch import model_inputs
-from engine.models.encoding import EncodedSplit, collate
 from engine.paths import publish_folder, subdir
 from engine.tasks import TaskHead, task_head
+from engine.tasks.encoding import EncodedSplit, collate
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from engine.models.batch import model_inputs
-from engine.models.encoding import EncodedSplit, collate
+from engine.tasks.encoding import EncodedSplit, collate
 
 
 @contextmanager

@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from engine.errors import AutodistillError
-from engine.models.encoding import EncodedSplit, EncodeSettings, encode_texts
+from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
 from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register
 
 if TYPE_CHECKING:

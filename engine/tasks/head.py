@@ -13,7 +13,7 @@ them branches on the task type. Each task type is one module of :mod:`engine.tas
 Logits always travel as a list of tensors, one per head output: ``[logits]`` for
 classification, regression and token tagging, ``[start, end]`` for spans.
 
-This module imports nothing of :mod:`engine.data` at run time (the data package's
+This package imports nothing of :mod:`engine.data` or :mod:`engine.models` at run time (the data package's
 loaders ask the heads, so the heads must sit below them).
 """
 
@@ -30,12 +30,12 @@ from torch import Tensor
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
-from engine.models.batch import Batch
-from engine.models.encoding import IGNORE_INDEX, EncodedSplit, EncodeSettings
 from engine.registry import Registry
+from engine.tasks.encoding import IGNORE_INDEX, EncodedSplit, EncodeSettings
 
 if TYPE_CHECKING:
     from engine.data.schema import TaskSpec, TaskType
+    from engine.models.batch import Batch
 
 #: Label id of positions that carry no label (special tokens, word continuations, padding).
 IGNORE = IGNORE_INDEX

@@ -18,12 +18,12 @@ from scipy import stats
 from torch import Tensor
 
 from engine.errors import AutodistillError
-from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit, EncodeSettings, encode_texts
+from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
 from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register, row_place
 
 if TYPE_CHECKING:
     from engine.data.schema import TaskSpec
+    from engine.models.batch import Batch
 
 
 def regression_metrics(preds: Sequence[float], labels: Sequence[float]) -> dict[str, float]:

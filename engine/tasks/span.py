@@ -23,12 +23,12 @@ from torch import Tensor
 from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
-from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit, EncodeSettings
+from engine.tasks.encoding import EncodedSplit, EncodeSettings
 from engine.tasks.head import TaskHead, Where, architectures, register
 
 if TYPE_CHECKING:
     from engine.data.schema import TaskSpec
+    from engine.models.batch import Batch
 
 
 # -- metrics ----------------------------------------------------------------------------------------

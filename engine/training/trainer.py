@@ -41,8 +41,8 @@ from engine.config import TrainSettings
 from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.models.batch import Batch, model_inputs
-from engine.models.encoding import EncodedSplit, collate
 from engine.tasks import task_head
+from engine.tasks.encoding import EncodedSplit, collate
 from engine.tracking.base import Tracking
 from engine.training import distributed
 from engine.training.schedule import Schedule, shard

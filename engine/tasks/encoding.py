@@ -11,7 +11,7 @@ one int64 array per example, as long as its ``input_ids``; :func:`collate` pads 
 ``[batch, length]`` tensor with :data:`IGNORE_INDEX`, which losses and metrics skip.
 
 Large classification and regression splits (:data:`DISK_MIN_EXAMPLES` rows or more) keep
-their token ids on disk, memory-mapped (:mod:`engine.models.token_ids`), instead of as
+their token ids on disk, memory-mapped (:mod:`engine.tasks.token_ids`), instead of as
 Python lists: tokenised once per (tokenizer, max length, texts) and re-used by later runs.
 Small splits stay in lists, as fast as before.
 """
@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from engine.models.token_ids import RaggedIds, stored_ids
+from engine.tasks.token_ids import RaggedIds, stored_ids
 
 #: Label of positions that carry no target (PyTorch's cross-entropy ``ignore_index``).
 IGNORE_INDEX = -100
