@@ -1,8 +1,8 @@
 """The fixed default pipelines a practitioner reaches for instead of a recommendation.
 
-AutoDistiller's advice is only worth having if it beats these (issue 15's held-out
-arms), and the study runs them on every data set so that they compare across data
-sets (issue 14). They are named by what a user types (``--default tinybert``):
+AutoDistiller's advice is only worth having if it beats these (the held-out
+evaluation's arms), and the study runs them on every data set so that they compare across data
+sets. They are named by what a user types (``--default tinybert``):
 
 * ``logit``: plain logit KD (Hinton et al., 2015): the prediction loss only, no
   intermediate term, no augmentation.

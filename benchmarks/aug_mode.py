@@ -1,5 +1,5 @@
 """Which augmentation mode should be the default? Fresh copies every epoch (the paper) against
-copies made once and reused, with the teacher's outputs on them cached (issue 13, part 1).
+copies made once and reused, with the teacher's outputs on them cached.
 
 For each data set and seed the same pipeline and budget runs in both modes:
 

@@ -68,11 +68,11 @@ def mixup_examples_per_second(task: TaskData, batches: int = 20) -> float:
 
 def wait_shares(task: TaskData, policies: list[tuple[str, ...]], examples: int) -> list[dict]:
     import engine.pipelines.run
-    import engine.training.finetune
+    import engine.teachers.finetune
     from engine.config import DistillConfig, TrainSettings
 
     teacher = TrainSettings(epochs=1, batch_size=16, max_length=64, max_train_examples=examples, max_eval_examples=64)
-    engine.pipelines.run.TEACHER_SETTINGS = engine.training.finetune.TEACHER_SETTINGS = teacher
+    engine.pipelines.run.TEACHER_SETTINGS = engine.teachers.finetune.TEACHER_SETTINGS = teacher
     train = TrainSettings(epochs=1, batch_size=16, max_length=64, max_train_examples=examples, max_eval_examples=64)
     rows = []
     for augment in policies:

@@ -1,4 +1,4 @@
-"""Whole ``autodistill run`` invocations against the student's own training (issue 13, part 6).
+"""Whole ``autodistill run`` invocations against the student's own training.
 
 Every figure is taken in this one invocation, on the same examples (a seeded sample of
 ``--examples`` training rows), epochs and max length, with the same fine-tuned teacher:
@@ -178,7 +178,7 @@ def machine(threads: int) -> dict:
 
 
 def targets(runs: dict[str, dict], loops_out: dict, limit_speed: float, args: argparse.Namespace) -> dict:
-    """The issue's three target ratios, each with the figures it is made of."""
+    """The three target ratios, each with the figures it is made of."""
     first = runs["aug cached first"]
     phases = first["result"]["phases"]
     reference = (

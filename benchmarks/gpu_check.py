@@ -19,7 +19,7 @@ realistic --teacher mpnet-base --students tinybert4`` (``benchmarks/gpu/sweep.sh
 
 ``--cpu-smoke`` runs everything that does not need CUDA on a tiny slice with the MiniLM
 teacher and the ``tiny`` student, prints the record and writes nothing under results/;
-the CUDA checks are recorded as skipped. A GPU session can run the checks in several
+the CUDA checks are recorded as skipped. A GPU machine can run the checks in several
 commands (``--checks``): each one updates its entries of the JSON file.
 
 Usage: .venv/bin/python benchmarks/gpu_check.py [--cpu-smoke] [--checks matrix,team] [--tasks token]
@@ -375,7 +375,7 @@ def run_checks(session: Session, checks: list[str]) -> dict[str, dict]:
 
 
 def save(record: dict, environment_now: dict) -> None:
-    """Merge this session's checks into the committed record (a GPU session may run them in parts).
+    """Merge this invocation's checks into the committed record (one machine may run them in parts).
 
     Each check keeps the machine it ran on: parts run on different days may get different GPUs.
     A record written before that holds one ``environment`` for all its checks.

@@ -3,14 +3,14 @@
 Two protocols, one budget per invocation (every row of a data set trains the
 same student on the same examples, epochs, length and learning rate):
 
-``--protocol engine`` (issue 3, §8c): for each data set and student,
+``--protocol engine``: for each data set and student,
 
     no-KD        the student fine-tuned on labels alone
     logit KD     Eq. 1's prediction term only (CE on the teacher's soft labels)
     + MSE        logit KD plus intermediate MSE over the skip mapping
     + MI-α       logit KD plus MI-α (α = 0.9, transformer critics) over the skip mapping
 
-``--protocol augmentation`` (issue 4; the paper's Table 3): for each data set and
+``--protocol augmentation`` (the paper's Table 3): for each data set and
 student, the best plain pipeline of the paper (MI-α 0.9, skip, CE) without and with
 the ``ca,ra,mixup`` stack (aug_p 0.3, one augmented copy per example).
 

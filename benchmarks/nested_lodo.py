@@ -1,4 +1,4 @@
-"""Which predictor design should ``recommend`` use? Nested leave-one-dataset-out beside the tuned figure (issue 15).
+"""Which predictor design should ``recommend`` use? Nested leave-one-dataset-out beside the tuned figure.
 
 For each source (the project's shipped study runs, ``meta_data/study``; the Distiller
 authors' 1,239 runs) every design of :mod:`autodistill.designs` and its small grid is
@@ -13,7 +13,7 @@ evaluated by :func:`autodistill.nested.evaluate_nested`:
 
     python benchmarks/nested_lodo.py                    # both sources, all designs (4-12 min per source on 2 cores)
     python benchmarks/nested_lodo.py --sources ours --designs lgbm kernel
-    python benchmarks/nested_lodo.py --sources ours --score test --fidelity realistic   # issue 15's target
+    python benchmarks/nested_lodo.py --sources ours --score test --fidelity realistic   # the held-out target's scoring
 
 Figures go to ``benchmarks/results/nested_lodo.json`` (dev, every run) or
 ``nested_lodo_<score>_<fidelity>.json``.

@@ -1,4 +1,4 @@
-"""Where a sweep trial's wall time goes, and what a worker's reuse between trials saves (issue 13).
+"""Where a sweep trial's wall time goes, and what a worker's reuse between trials saves.
 
 Runs ``--trials`` study-budget trials (logit KD, ``tiny`` student, 192 examples, 8 epochs,
 48 tokens; one seed each, so every trial trains on other examples) one after another in this

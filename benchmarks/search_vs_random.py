@@ -1,4 +1,4 @@
-"""Does ``autodistill search`` earn its cost? Trials needed to reach the best fixed default (issue 15, part 4).
+"""Does ``autodistill search`` earn its cost? Trials needed to reach the best fixed default.
 
 On each held-out data set and seed, at the same per-trial budget and the same number of
 trials, four arms:
@@ -15,7 +15,7 @@ an arm's incumbent is its best whole run so far on dev; the arm has reached the 
 its incumbent's test ratio is at least the default's. Reported per data set and seed: the
 trials each arm needed (None: not within the budget), its final incumbent's test ratio, and
 the seconds it spent; overall, the mean over data sets and seeds, and search's trials as a
-fraction of random's (issue 15's target: at most 1/3).
+fraction of random's (the target: at most 1/3).
 
 Runs are cached like any engine run, so a pipeline several arms draw is trained once, and a
 rerun prints the figures without training again. The searches' trials are recorded in their
@@ -23,7 +23,7 @@ own store (``--store``), not the one the predictor learns from.
 
     python benchmarks/search_vs_random.py --datasets bbc-news --seeds 0 --trials 2 \\
         --max-train-examples 48 --epochs 2 --max-length 32 --max-eval-examples 100   # a tiny proof that it runs
-    python benchmarks/search_vs_random.py --fidelity realistic --datasets simlex-999 --seeds 0   # issue 15's budget
+    python benchmarks/search_vs_random.py --fidelity realistic --datasets simlex-999 --seeds 0   # realistic budget
 
 Figures go to ``benchmarks/results/search_vs_random.json``.
 """

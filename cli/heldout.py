@@ -49,7 +49,7 @@ def heldout_command(
     """Hold out each data set in turn: the predictor's top k picks made without it, k random
     configurations, the fixed defaults and the no-KD baseline, under one budget; resumable.
 
-    Writes one row per run to --out and the report beside it (``.md``, for the study page).
+    Writes one row per run to --out and a markdown report beside it, which the study page includes.
     """
     from autodistill.baseline import BaselineSettings
     from autodistill.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize

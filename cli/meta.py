@@ -220,9 +220,8 @@ def recommend_command(
 ) -> None:
     """Recommend Distiller pipelines for a data set from the store's runs (paper §3.4, §5.4).
 
-    With ``--run-top``/``--vs-random`` the picks then run against random configurations:
-    that is the study's Figure 4 protocol (:mod:`study.figure4`), a second step on the
-    same store, which the meta layer cannot reach (the study sits above it).
+    With --run-top N and --vs-random M, the top N picks and M random configurations then run on
+    the data set and their scores are compared (the paper's Figure 4).
     """
     from autodistill.baseline import BaselineSettings
     from autodistill.predictor import PredictorSettings

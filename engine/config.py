@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.errors import AutodistillError
 from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS
-from engine.teachers.spec import parse_teacher_spec
+from engine.models.teacher_spec import parse_teacher_spec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
@@ -96,7 +96,7 @@ THETA_TOLERANCE = 1e-6
 class TeamConfig(BaseModel):
     """A teacher team and how each step's teacher signal is formed from it (AutoSKDBERT).
 
-    ``teachers`` are teacher specs (``engine.teachers.spec.parse_teacher_spec``): a preset,
+    ``teachers`` are teacher specs (``engine.models.teacher_spec.parse_teacher_spec``): a preset,
     hub id or folder, optionally ``:layers=0,1,2`` (a layer subset), ``:seed=N`` or
     ``:epochs=N`` (another fine-tune). ``mode`` picks the teacher policy; the
     remaining fields are the ``learned`` mode's (§2.4, Algorithm 1, Table 9).
@@ -189,7 +189,7 @@ class DistillConfig(BaseModel):
     mapping: str | None = Field("skip", description="m_ij: which student layer learns from which teacher layer")
     inter_loss: str | None = Field("mse", description="l^inter between mapped hidden states")
     alpha: float = Field(0.9, ge=0, le=1, description="MI-α interpolation; used by inter_loss='mi' only")
-    critic: str = Field("transformer", description="MI-α critic (a CRITICS registry name)")
+    critic: str = Field("transformer", description="MI-α critic: the network scoring (teacher, student) state pairs")
     inter_weight: float = Field(1.0, ge=0, description="scale of the Σ m_ij l^inter term")
     # l^pred and its weights. None means "the paper's default for this setting".
     pred_loss: str = Field("ce", description="l^pred on the prediction layer (teacher and labels)")
@@ -209,12 +209,14 @@ class DistillConfig(BaseModel):
     aug_p: float = Field(0.1, ge=0, le=1, description="share of words ca/ra change per text")
     repeated_aug: int = Field(1, ge=1, description="augmented copies of each example per epoch")
     ca_model: str = Field("glove", min_length=1, description="'glove' (offline) or a Hugging Face masked-LM id")
-    bt_model: Literal["apertium", "marian"] = "apertium"
+    bt_model: Literal["apertium", "marian"] = Field(
+        "apertium", description="back-translation model: apertium (offline) or marian (Opus-MT, needs the hub)"
+    )
     bt_pivot: str = Field("es", pattern=r"^[a-z]{2,3}$", description="pivot language of back-translation")
-    mixup_dist: Literal["beta", "uniform"] = "beta"
+    mixup_dist: Literal["beta", "uniform"] = Field("beta", description="distribution of mixup's mixing weight")
     mixup_alpha: float = Field(0.4, gt=0, description="α of mixup's Beta(α, α)")
     aug_workers: int = Field(1, ge=0, le=32, description="background augmentation processes; 0: in the trainer")
-    aug_dir: str | None = Field(None, description="read augmented text from a pregenerate() folder")
+    aug_dir: str | None = Field(None, description="read augmented text from a folder written by `autodistill augment`")
     aug_mode: Literal["fresh", "cached"] = Field(
         "fresh",
         description="fresh: new copies every epoch, teacher run on each (the paper); "

@@ -1,4 +1,4 @@
-"""The noise floor and the agreement of the two fidelities (issue 14), as numbers for the study page.
+"""The noise floor and the agreement of the two fidelities, as numbers for the study page.
 
 Differences between configurations of 0.02-0.04 mean nothing without the seed noise
 beside them. At the realistic budget the no-KD baseline and the fixed defaults run

@@ -1,4 +1,4 @@
-"""This project's Distiller study, written up: ``docs/study.md`` from a runs store in one command (issue 7).
+"""This project's Distiller study, written up: ``docs/study.md`` from a runs store in one command.
 
 ``autodistill study report`` turns the runs of ``autodistill sweep`` (source
 ``ours``) into a markdown page with tables and PNG plots: a headline section
@@ -82,7 +82,7 @@ DEFAULT_OUT = paths.META_DATA.parent / "docs" / "study.md"
 DEFAULT_HOLDOUT = ("wordnet-lexname", "sotu-party")
 
 
-#: What the page's nested figure reports: test ratios of the realistic runs (issue 15's target).
+#: What the page's nested figure reports: test ratios of the realistic runs (what the held-out targets are set on).
 NESTED_REPORTED = Reported("test_ratio", "realistic")
 
 

@@ -240,7 +240,7 @@ def _times(value: float) -> str:
 
 
 def noise_section(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
-    """The seed noise floor at the realistic budget and the two fidelities' agreement (issue 14)."""
+    """The seed noise floor at the realistic budget and the two fidelities' agreement."""
     lines = ["## Seed noise and the two budgets", ""]
     if "fidelity" not in runs or not (runs["fidelity"] == "realistic").any():
         lines.append(
@@ -465,7 +465,7 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
 
 
 def heldout_section(results: Path) -> str:
-    """The held-out evaluation (issue 15) as its results file has it; the page runs nothing."""
+    """The held-out evaluation as its results file has it; the page runs nothing."""
     section = study_section(results)
     if section is not None:
         return section.rstrip("\n")

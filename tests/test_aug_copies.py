@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 import engine.augment.copies
 import engine.pipelines.run
-import engine.training.finetune
+import engine.teachers.finetune
 from engine.augment import AugmentPolicy, PolicySpec, build_policy
 from engine.augment.copies import COPIES_DIR, CachedCopies
 from engine.augment.feed import AugmentFeed
@@ -113,8 +113,7 @@ def test_the_teachers_logits_on_cached_copies_come_from_the_cache(toy_task, toke
             task.spec, config, teacher, student_layers=1, student_width=32, augmentation=policy, cache=originals
         )
         objective.aug_cache = aug_cache
-        objective.stage_augmented(augmented)
-        return objective(student, batch)[1]
+        return objective(student, {**batch, **augmented})[1]
 
     live = terms(None, None)
     originals, on_copies = (
@@ -146,7 +145,7 @@ def test_cached_mode_is_validated_and_named_in_the_run_id():
 def test_a_cached_run_shares_its_copies_and_their_teacher_cache(toy_task, monkeypatch, tmp_path):
     settings = TrainSettings(epochs=1, batch_size=16, max_length=16, max_train_examples=16, max_eval_examples=8)
     monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", settings)
-    monkeypatch.setattr(engine.training.finetune, "TEACHER_SETTINGS", settings)
+    monkeypatch.setattr(engine.teachers.finetune, "TEACHER_SETTINGS", settings)
     train = SETTINGS.model_copy(update={"epochs": 2, "max_train_examples": 16, "max_eval_examples": 8})
     config = _config(student="tiny", aug_mode="cached", repeated_aug=2, train=train)
     result = engine.pipelines.run.run(config, task=toy_task, output_dir=tmp_path / "a", show_progress=False)

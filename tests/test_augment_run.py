@@ -15,17 +15,19 @@ import torch
 from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification, BertConfig
 
 import engine.pipelines.run
-import engine.training.finetune
+import engine.teachers.finetune
 from engine.augment import backtranslation as bt_module
 from engine.augment import build_policy
 from engine.augment.backtranslation import apertium_modes
-from engine.augment.training import AugmentingTrainer, build_feed
+from engine.augment.training import AugmentedCopies, build_feed
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective
 from engine.models.zoo import load_tokenizer
 from engine.tasks import encode_split
+from engine.training.callbacks import TrainerCallback
+from engine.training.trainer import Trainer
 
 SETTINGS = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, seed=0)
 needs_apertium = pytest.mark.skipif("eng-spa" not in apertium_modes(), reason="Apertium eng-spa missing")
@@ -87,7 +89,7 @@ class RecordingObjective(DistillationObjective):
         return loss, logs
 
 
-def make_trainer(task: TaskData, augment: tuple[str, ...], tokenizer, workdir: Path, **overrides):
+def make_trainer(task: TaskData, augment: tuple[str, ...], tokenizer, workdir: Path, *callbacks, **overrides):
     train_settings = overrides.pop("train", SETTINGS)
     config = DistillConfig(
         dataset=task.spec.name, student="tiny", augment=augment, aug_p=0.3, aug_workers=0, train=train_settings,
@@ -100,9 +102,9 @@ def make_trainer(task: TaskData, augment: tuple[str, ...], tokenizer, workdir: P
     teacher, student = _tiny(task.spec, 1).eval(), _tiny(task.spec, 2)
     objective = RecordingObjective(task.spec, config, teacher, student_layers=1, student_width=32, augmentation=policy)
     feed = build_feed(policy, config, student, frame, train, tokenizer)
-    trainer = AugmentingTrainer(
+    trainer = Trainer(
         student, task.spec, train, dev, config.train, objective, workdir, tokenizer.pad_token_id,
-        show_progress=False, feed=feed,
+        show_progress=False, callbacks=[AugmentedCopies(feed), *callbacks],
     )  # fmt: skip
     return trainer, objective, teacher
 
@@ -110,9 +112,11 @@ def make_trainer(task: TaskData, augment: tuple[str, ...], tokenizer, workdir: P
 def distil(task: TaskData, augment: tuple[str, ...], tokenizer, workdir: Path, **overrides):
     trainer, objective, teacher = make_trainer(task, augment, tokenizer, workdir, **overrides)
     before = copy.deepcopy(teacher.state_dict())
-    result = trainer.fit()
+    copies = trainer.callbacks[0]
+    with copies.feed:
+        result = trainer.fit()
     assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())  # the teacher only labels
-    return result, trainer.augmentation_report(), objective.logs
+    return result, copies.report(), objective.logs
 
 
 def _check_terms(logs: list[dict[str, float]], steps: int) -> None:
@@ -160,16 +164,17 @@ def test_a_resumed_run_sees_the_same_augmented_batches(toy_task, tokenizer, tmp_
     whole, objective, _ = make_trainer(toy_task, ("ra", "mixup"), tokenizer, tmp_path / "a", train=settings)
     whole.fit()
 
-    crashing, _, _ = make_trainer(toy_task, ("ra", "mixup"), tokenizer, tmp_path / "b", train=settings)
-    original, calls = crashing._train_batch, []
+    class CrashAtTheFourthBatch(TrainerCallback):
+        calls = 0
 
-    def crash_at_the_fourth_batch(*args):
-        calls.append(args)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return original(*args)
+        def on_batch_begin(self, state, position, batch):
+            self.calls += 1
+            if self.calls == 4:
+                raise KeyboardInterrupt
 
-    crashing._train_batch = crash_at_the_fourth_batch
+    crashing, _, _ = make_trainer(
+        toy_task, ("ra", "mixup"), tokenizer, tmp_path / "b", CrashAtTheFourthBatch(), train=settings
+    )
     with pytest.raises(KeyboardInterrupt):
         crashing.fit()
     resumed, resumed_objective, _ = make_trainer(toy_task, ("ra", "mixup"), tokenizer, tmp_path / "b", train=settings)
@@ -180,7 +185,7 @@ def test_a_resumed_run_sees_the_same_augmented_batches(toy_task, tokenizer, tmp_
         torch.testing.assert_close(a, b)
 
 
-def test_a_staged_batch_is_required_once_augmentation_is_on(toy_task, tokenizer):
+def test_augmented_copies_are_required_in_the_batch_once_augmentation_is_on(toy_task, tokenizer):
     config = DistillConfig(dataset="toy", augment=("ra",), train=SETTINGS)
     objective = DistillationObjective(
         toy_task.spec, config, _tiny(toy_task.spec, 1), student_layers=1, student_width=32,
@@ -200,7 +205,7 @@ def test_a_staged_batch_is_required_once_augmentation_is_on(toy_task, tokenizer)
 def quick_teacher(monkeypatch):
     settings = TrainSettings(epochs=1, batch_size=16, max_length=16, max_train_examples=16, max_eval_examples=8)
     monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", settings)
-    monkeypatch.setattr(engine.training.finetune, "TEACHER_SETTINGS", settings)
+    monkeypatch.setattr(engine.teachers.finetune, "TEACHER_SETTINGS", settings)
 
 
 @pytest.mark.slow

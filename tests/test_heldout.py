@@ -1,4 +1,4 @@
-"""The held-out evaluation (issue 15): arms chosen without the data set, one row per run, its statistics."""
+"""The held-out evaluation: arms chosen without the data set, one row per run, its statistics."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from autodistill.space import DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.sweep import study_plan
 from engine import AutodistillError, TaskData, TaskSpec, TaskType
-from engine.training.finetune import FinetunedModel
+from engine.teachers.finetune import FinetunedModel
 
 VERSION = featurizer_version("bilstm")
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)

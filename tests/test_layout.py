@@ -1,6 +1,10 @@
 """The project's shape: no import loop, no upward import, and the layers above the
 engine reach it only through its public API (``from engine import NAME``).
 
+Inside the engine, folders are rooms too: no loop between its sub-packages (and its
+top-level modules), even where their modules form none, so each folder stands on those
+below it.
+
 Layers, top to bottom: ``cli`` -> ``study`` -> ``autodistill`` -> ``engine``. Every
 import counts, inside functions too (a lazy import is still a loop waiting to
 happen), except those under ``if TYPE_CHECKING:``.
@@ -105,6 +109,40 @@ def test_the_layers_above_the_engine_use_only_its_public_api():
     _, written = import_graph()
     reaching_in = sorted({(a, b) for a, b in written if _layer(a) > 0 and b.startswith("engine.")})
     assert not reaching_in, f"write 'from engine import NAME' instead of: {reaching_in}"
+
+
+def engine_rooms(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The engine's sub-packages and top-level modules (``engine.kd``, ``engine.config``) -> those
+    their modules import; the package ``engine`` itself, its public face, is left out."""
+
+    def room(module: str) -> str | None:
+        parts = module.split(".")
+        return ".".join(parts[:2]) if parts[0] == "engine" and len(parts) > 1 else None
+
+    rooms: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        if (source := room(module)) is not None:
+            reached = {room(t) for t in targets} - {None, source}
+            rooms.setdefault(source, set()).update(r for r in reached if r is not None)
+    return rooms
+
+
+def test_no_engine_folder_imports_itself_through_a_loop():
+    graph, _ = import_graph()
+    try:
+        tuple(TopologicalSorter(engine_rooms(graph)).static_order())
+    except CycleError as exc:
+        pytest.fail(f"folder loop in the engine: {' -> '.join(exc.args[1])}")
+
+
+def test_folder_rooms_see_a_loop_that_no_module_forms():
+    # kd.a -> augment.b and augment.c -> kd.d: acyclic as modules, a loop as folders.
+    graph = {"engine.kd.a": {"engine.augment.b"}, "engine.augment.c": {"engine.kd.d"}}
+    graph |= {"engine.augment.b": set(), "engine.kd.d": set()}
+    tuple(TopologicalSorter(graph).static_order())
+    assert engine_rooms(graph) == {"engine.kd": {"engine.augment"}, "engine.augment": {"engine.kd"}}
+    with pytest.raises(CycleError):
+        tuple(TopologicalSorter(engine_rooms(graph)).static_order())
 
 
 def test_the_graph_sees_a_planted_loop(tmp_path):

@@ -1,4 +1,4 @@
-"""Mapped arrays give their resident pages back (issue 13, part 4): a 100k-example teacher cache
+"""Mapped arrays give their resident pages back: a 100k-example teacher cache
 read over an epoch must not stay counted against the process, and nothing written is lost."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""MI-α on an epoch whose last batch holds one example (issue 13, part 5).
+"""MI-α on an epoch whose last batch holds one example.
 
 MI-α scores each example against the others of its batch, so a batch of one has no
 negatives: the term is skipped for it (:mod:`engine.kd.losses.mi`). A training split

@@ -22,7 +22,7 @@ from autodistill.shipped import export_study
 from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.store import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config
-from engine.training.finetune import FinetunedModel
+from engine.teachers.finetune import FinetunedModel
 from study.figure4 import group_stats, run_versus_random
 
 VERSION = featurizer_version("bilstm")

@@ -123,7 +123,7 @@ def test_cached_and_live_teacher_outputs_agree(toy_task):
     from engine.models.zoo import load_tokenizer
     from engine.tasks import encode_split
     from engine.tasks.encoding import collate
-    from engine.training.finetune import finetune_teacher
+    from engine.teachers.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
     teacher = load_task_model(str(info.model_dir), toy_task.spec).eval()
@@ -146,7 +146,7 @@ def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypa
     from engine.kd.teacher_cache import TeacherCache
     from engine.models.zoo import load_tokenizer
     from engine.tasks import encode_split
-    from engine.training.finetune import finetune_teacher
+    from engine.teachers.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
     teacher = load_task_model(str(info.model_dir), toy_task.spec).eval()
@@ -198,7 +198,7 @@ def test_ce_prediction_loss_is_refused_for_regression(toy_task):
 
 
 def test_a_fine_tuned_teacher_depends_on_its_settings_not_on_the_process_rng(toy_task, tmp_path, monkeypatch):
-    from engine.training.finetune import finetune_teacher
+    from engine.teachers.finetune import finetune_teacher
 
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
     heads = []
@@ -213,7 +213,7 @@ def test_a_fine_tuned_teacher_depends_on_its_settings_not_on_the_process_rng(toy
 def test_a_cached_teacher_survives_the_project_moving(toy_task, tmp_path, monkeypatch):
     """The preset's folder lives in the virtual environment; the cache key must not hold it."""
     import engine.models.zoo as zoo
-    from engine.training.finetune import finetune_teacher
+    from engine.teachers.finetune import finetune_teacher
 
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
     first = finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
@@ -229,7 +229,7 @@ def test_a_cached_teacher_survives_the_project_moving(toy_task, tmp_path, monkey
 def test_a_copied_home_reads_its_own_copy_of_a_fine_tuned_teacher(toy_task, tmp_path, monkeypatch):
     import shutil
 
-    from engine.training.finetune import cached_teacher, finetune_teacher
+    from engine.teachers.finetune import cached_teacher, finetune_teacher
 
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-4, max_length=16, max_train_examples=32)
     monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "first"))

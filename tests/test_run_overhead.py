@@ -1,4 +1,4 @@
-"""Time outside training removed from runs and sweep trials (issue 13, part 3): the teacher's
+"""Time outside training removed from runs and sweep trials: the teacher's
 latency timed once per teacher, a sample's teacher outputs read from a whole-split cache once
 samples have cached as many examples as the split holds, encoded splits keyed without hashing
 text again. The teacher is MiniLM with a fresh head: none of this depends on its fine-tuning."""

@@ -1,4 +1,4 @@
-"""The study page (issue 7): each section's numbers on a hand-made store, and Figure 4 that runs only when asked."""
+"""The study page: each section's numbers on a hand-made store, and Figure 4 that runs only when asked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The study's plan (issue 14): the same fixed configurations everywhere, seeds, plateau epochs, resumable."""
+"""The study's plan: the same fixed configurations everywhere, seeds, plateau epochs, resumable."""
 
 from __future__ import annotations
 

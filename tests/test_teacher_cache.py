@@ -1,4 +1,4 @@
-"""The teacher-output cache sized to need (issue 13, part 2): ragged fp16 states, only the
+"""The teacher-output cache sized to need: ragged fp16 states, only the
 mapping's layers, subsets reused and extensions added, sizes announced and checked against
 the disk, old formats rebuilt. The teacher is MiniLM with a fresh head: what the cache must
 get right (layout, agreement with a live forward) does not depend on its fine-tuning."""

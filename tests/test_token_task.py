@@ -22,7 +22,7 @@ from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.predict import predict_file
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import collate
-from engine.training.finetune import finetune_teacher
+from engine.teachers.finetune import finetune_teacher
 
 TAGS = ("ANIMAL", "OTHER")
 ANIMALS = ["cat", "dog", "horse", "cow", "sheep", "goat"]

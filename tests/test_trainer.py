@@ -14,7 +14,7 @@ import torch
 
 from engine.config import TrainSettings
 from engine.models.zoo import build_student, load_tokenizer
-from engine.training.finetune import train_supervised
+from engine.teachers.finetune import train_supervised
 
 SETTINGS = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
 
@@ -44,7 +44,7 @@ _SCRIPT = textwrap.dedent(
     from conftest import toy_frame
     from engine.config import TrainSettings
     from engine.data.schema import TaskData, TaskSpec, TaskType
-    from engine.training.finetune import train_supervised
+    from engine.teachers.finetune import train_supervised
     import engine.training.trainer as trainer
     from engine.models.zoo import build_student, load_tokenizer
 

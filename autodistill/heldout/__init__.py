@@ -1,4 +1,4 @@
-"""Held-out evaluation of AutoDistiller's advice (issue 15, part 1): for each data set of the study
+"""Held-out evaluation of AutoDistiller's advice: for each data set of the study
 in turn, the predictor's picks made without it against random configurations, the fixed defaults
 and the no-KD baseline, under one budget and the same seeds, with the study's best run as the oracle.
 

@@ -144,7 +144,7 @@ def all_tied(table: pd.DataFrame) -> list[str]:
     return [str(d) for d in arms.index[ran & (arms.nunique(axis=1) == 1)]]
 
 
-#: Issue 15's held-out targets: the picks' win rate over data sets (and the paired p-value for random).
+#: The held-out targets the advice must meet: the picks' win rate over data sets (and the paired p-value for random).
 RANDOM_TARGET, RANDOM_P, DEFAULT_TARGET = 0.75, 0.05, 0.60
 
 
@@ -163,7 +163,7 @@ def comparisons(table: pd.DataFrame, arm: str = PICK) -> pd.DataFrame:
 
 
 def targets(compared: pd.DataFrame, best: str | None) -> pd.DataFrame:
-    """Issue 15's two held-out targets, read from the picks' comparisons (:func:`comparisons`) with
+    """The two held-out targets, read from the picks' comparisons (:func:`comparisons`) with
     random and with ``best``, the best fixed default (:func:`best_default`); empty without picks."""
     rows = []
     found = compared.set_index("against") if not compared.empty else pd.DataFrame()
@@ -200,7 +200,7 @@ class HeldoutSummary:
     comparisons: pd.DataFrame  # the picks against random and each default, one row per arm
     top_comparisons: pd.DataFrame  # the same for the top pick alone (empty before picks were ranked)
     losses: pd.DataFrame
-    targets: pd.DataFrame  # issue 15's two held-out targets, measured (:func:`targets`)
+    targets: pd.DataFrame  # the two held-out targets, measured (:func:`targets`)
     dev_selected: pd.DataFrame  # data set x selected arm, logit KD beside them (:func:`dev_selected`)
     dev_comparisons: pd.DataFrame  # one :func:`compare` row per :data:`DEV_PAIRS` pair, with its arm
 
@@ -289,7 +289,7 @@ def markdown(
         _md_table(summary.top_comparisons)
         if not summary.top_comparisons.empty
         else "No comparison: these picks were run before their order was recorded.",
-        "Issue 15's targets (the best fixed default is the one with the highest mean here, chosen on these results):",
+        "The held-out targets (the best fixed default is the one with the highest mean here, chosen on these results):",
         _md_table(summary.targets) if not summary.targets.empty else "No targets: no picks ran.",
         *_dev_section(summary),
         "Where the picks lose:",

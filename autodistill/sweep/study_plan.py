@@ -1,4 +1,4 @@
-"""The study's plan (issue 14): fixed configurations, two fidelities, seeds for a noise floor.
+"""The study's plan: fixed configurations, two fidelities, seeds for a noise floor.
 
 A random search (:mod:`autodistill.sweep.plan`) draws different pipelines on each data set,
 so no configuration can be followed across data sets. The study instead runs one fixed list,
@@ -14,7 +14,7 @@ so no configuration can be followed across data sets. The study instead runs one
   baseline needs to plateau on dev. Not the fresh students' own rate: over the probe's 1,500
   steps ``tiny``'s 2e-3 collapsed to one class on sotu-party and never left chance on
   wordnet-gloss-pair, where 5e-4 learned on both and smoothed spam-assassin's curve
-  (dev curves, session of 2026-11-24; docs/sweep.md). That count is found per (data set, student) by
+  (the probes' dev curves; docs/sweep.md). That count is found per (data set, student) by
   a probe: the no-KD baseline trained for ``max_epochs``, its dev curve logged
   (:attr:`~autodistill.store.TrialRecord.dev_curve`), and :func:`plateau_epochs` read off it;
   every other run of the pair then trains that many epochs.

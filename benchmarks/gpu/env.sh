@@ -1,4 +1,4 @@
-# Sourced on the GPU machine: where the session's files live and what Python sees.
+# Sourced on the GPU machine: where the carried files live and what Python sees.
 export G=/tmp/gx
 export PYTHONPATH=$G/site:$PWD
 export AUTODISTILL_HOME=$G/home WNSEARCHDIR=$G/wordnet

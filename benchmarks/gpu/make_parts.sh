@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the carry folders .g1-.g4 (ignored through .git/info/exclude) for a lent GPU session:
+# Build the carry folders .g1-.g4 (ignored through .git/info/exclude) for an offline GPU machine:
 # the packages the machine's image lacks, the prepared data sets, WordNet, and MPNet-base in parts.
 # Each call of the workplace's GPU tool carries at most 64 MiB with the tracked tree (~9 MB).
 set -e

@@ -1,6 +1,6 @@
-"""Pack the MPNet-base weights into parts small enough for the lent GPU machine's transfers.
+"""Pack the MPNet-base weights into parts small enough for an offline GPU machine's per-call transfer limit.
 
-The workplace's GPU tool carries at most 64 MiB per call, and a machine given back loses
+A transfer to the machine carries at most 64 MiB per call, and a machine given back loses
 everything, so the 438 MB fp32 teacher travels as fp16 (largest relative error of a tensor
 3.0e-4, under bf16 training's own rounding) in byte planes: the high bytes (sign, exponent)
 xz-compressed to 76 %, the low bytes raw. ``unpack.py`` rebuilds the fp32 folder there.

@@ -1,11 +1,11 @@
 """The one training loop, fed augmented batches.
 
-:class:`AugmentingTrainer` is :class:`engine.training.trainer.Trainer` unchanged except
-for where data comes from: when an epoch's schedule is made it is handed to the
-:class:`~engine.augment.workers.AugmentFeed`, and before each batch the matching
-augmented batch is staged on the objective (which adds Eq. 1's β2 and γ2 terms).
-The loop, checkpoints and resumption are the base trainer's: augmentation is a pure
-function of (seed, epoch, batch position), so a resumed run sees the same x̂.
+:class:`AugmentedCopies` is a trainer callback: when an epoch begins its batches are handed
+to the :class:`~engine.augment.feed.AugmentFeed`, and each batch carries its augmented copies
+into the objective (which adds Eq. 1's β2 and γ2 terms). The loop, checkpoints and
+resumption are the trainer's own: augmentation is a pure function of (seed, epoch, batch
+position), so a resumed run sees the same x̂. Whoever starts the feed closes it (it is a
+context manager), also when training fails.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from engine.augment.feed import AugmentFeed
 from engine.augment.mixup import check_mixup_model
 from engine.augment.policy import AugmentPolicy
 from engine.augment.pregenerated import PregeneratedSource
+from engine.models.batch import Batch
 from engine.tasks.encoding import EncodedSplit
-from engine.training.trainer import Trainer, TrainResult
+from engine.training.callbacks import TrainerCallback, TrainerState
 
 if TYPE_CHECKING:
     from engine.config import DistillConfig
@@ -62,33 +63,27 @@ def build_feed(
     return feed.start()
 
 
-class AugmentingTrainer(Trainer):
-    """A :class:`Trainer` whose objective also sees each batch's augmented copies."""
+class AugmentedCopies(TrainerCallback):
+    """The feed as a trainer callback: each epoch's batches go to the feed when the epoch begins,
+    and each batch's augmented copies (``aug_*`` tensors, mixup's plan) are added to the batch,
+    where the objective's β2 and γ2 terms read them."""
 
-    def __init__(self, *args, feed: AugmentFeed, **kwargs) -> None:
+    def __init__(self, feed: AugmentFeed) -> None:
         self.feed = feed
-        self.fit_seconds = 0.0
-        super().__init__(*args, **kwargs)
+        self.fit_seconds, self._started = 0.0, 0.0
 
-    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        batches = super().epoch_batches(epoch)
-        self.feed.schedule(epoch, batches)
-        return batches
+    def on_train_begin(self, state: TrainerState) -> None:
+        self._started = time.perf_counter()
 
-    def _train_batch(
-        self, indices: np.ndarray, position: int, n_batches: int, step: int
-    ) -> tuple[float, dict[str, float]]:
-        self.objective.stage_augmented(self.feed.get(position))
-        return super()._train_batch(indices, position, n_batches, step)
+    def on_epoch_begin(self, state: TrainerState, batches: list[np.ndarray]) -> None:
+        self.feed.schedule(state.epoch, batches)
 
-    def fit(self) -> TrainResult:
-        started = time.perf_counter()
-        try:
-            with self.feed:
-                return super().fit()
-        finally:
-            self.fit_seconds = time.perf_counter() - started
+    def on_batch_begin(self, state: TrainerState, position: int, batch: Batch) -> None:
+        batch.update(self.feed.get(position))
 
-    def augmentation_report(self) -> dict:
+    def on_train_end(self, state: TrainerState) -> None:
+        self.fit_seconds = time.perf_counter() - self._started
+
+    def report(self) -> dict:
         """The feed's report, with the wait share of this session's training time."""
         return self.feed.report(self.fit_seconds)

@@ -128,9 +128,9 @@ class DistillationObjective:
     Teacher outputs for original examples come from the :class:`TeacherCache` when
     one is given, else from a live teacher forward. The augmented-example terms
     (β2, γ2) need an augmentation policy (``augmentation``); with none configured they are zero,
-    as the paper's defaults make them. With one, every batch must come with its
-    augmented copies (:meth:`stage_augmented`, done by
-    :class:`engine.augment.training.AugmentingTrainer`). The teacher's logits on them come
+    as the paper's defaults make them. With one, every batch must carry its augmented
+    copies as ``aug_*`` tensors (the trainer callback
+    :class:`engine.augment.training.AugmentedCopies` adds them). The teacher's logits on them come
     from ``aug_cache`` when the copies are cached ones (their batches carry ``aug_index``,
     see :mod:`engine.augment.copies`), else from a live forward; mixup always needs the
     live one, since it mixes embeddings.
@@ -152,7 +152,6 @@ class DistillationObjective:
         self.terms = prediction_terms(spec, config.pred_loss, config.temperature)
         self.augmentation = augmentation
         self.mixup_rounds = augmentation.mixup_rounds if augmentation is not None else 0
-        self.staged: Batch | None = None
         if self.mixup_rounds:
             check_mixup_model(teacher, "teacher")
         self.beta1, self.gamma1, self.beta2, self.gamma2 = config.weights
@@ -199,31 +198,27 @@ class DistillationObjective:
             loss = loss + self.config.inter_weight * inter
             logs["inter"] = float(inter.detach())
         if self.augmentation is not None:
-            aug_loss, aug_logs = self.augmented_terms(student, batch["input_ids"].device)
+            aug_loss, aug_logs = self.augmented_terms(student, batch)
             loss = loss + aug_loss
             logs.update(aug_logs)
         return loss, logs
 
-    def stage_augmented(self, augmented: Batch) -> None:
-        """Hand over the next batch's augmented copies (``aug_*`` tensors, mixup's plan)."""
-        self.staged = augmented
-
-    def augmented_terms(self, student: nn.Module, device: torch.device) -> tuple[Tensor, dict[str, float]]:
-        """β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂)) of Eq. 1."""
-        if self.staged is None:
+    def augmented_terms(self, student: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """β2 l^pred(f^T(x̂), f^S(x̂)) + γ2 l^pred(ŷ, f^S(x̂)) of Eq. 1, on the batch's ``aug_*`` copies."""
+        if "aug_input_ids" not in batch:
             raise AutodistillError(
                 "an augmentation policy is configured but this batch came without augmented examples; "
-                "train with engine.augment.training.AugmentingTrainer"
+                "give the trainer the engine.augment.training.AugmentedCopies callback"
             )
-        aug, self.staged = self.staged, None
-        size = aug["aug_input_ids"].shape[0]
+        device = batch["input_ids"].device
+        size = batch["aug_input_ids"].shape[0]
         if size == 0 or not (self.beta2 or self.gamma2):
             return torch.zeros((), device=device), {"aug_examples": float(size)}
-        inputs = {k[4:]: v.to(device) for k, v in aug.items() if k.startswith("aug_")}
+        inputs = {k[4:]: v.to(device) for k, v in batch.items() if k.startswith("aug_")}
         targets, width, index = inputs.pop("labels"), inputs["input_ids"].shape[1], inputs.pop("index", None)
         student_inputs = teacher_inputs = inputs
-        if self.mixup_rounds and "mix_perm" in aug:
-            perm, lam = aug["mix_perm"].to(device), aug["mix_lambda"].to(device)
+        if self.mixup_rounds and "mix_perm" in batch:
+            perm, lam = batch["mix_perm"].to(device), batch["mix_lambda"].to(device)
             student_inputs = mix_inputs(student, inputs, perm, lam)
             with torch.no_grad():
                 teacher_inputs = mix_inputs(self.teacher, inputs, perm, lam)

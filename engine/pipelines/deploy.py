@@ -33,7 +33,7 @@ from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_
 from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import EncodedSplit, collate
-from engine.training.finetune import TEACHER_SETTINGS, cached_teacher
+from engine.teachers.finetune import TEACHER_SETTINGS, cached_teacher
 from engine.training.trainer import evaluate_model
 
 FORMATS = ("onnx",)

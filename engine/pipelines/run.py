@@ -12,7 +12,7 @@ Runs are keyed by their config, so rerunning an interrupted command resumes it
 from its checkpoint, and rerunning a finished one returns the stored result. The
 meta layer (sweeps, recommendations, searches) calls only :func:`run` and :func:`finetune`.
 
-An ``on_epoch`` callback (:data:`engine.training.trainer.EpochCallback`) hears each epoch's
+An ``on_epoch`` callback (:data:`engine.training.callbacks.EpochCallback`) hears each epoch's
 dev score and may stop the run there: the run then ends as any run does (the best student
 so far, scored on test, exported) with ``pruned_after_epoch`` set, and keeps its checkpoint,
 so calling it again carries on from there like an interrupted run. The callback is no part
@@ -30,6 +30,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.augment import AugmentPolicy, build_policy
 from engine.augment.copies import CachedCopies
-from engine.augment.training import AugmentingTrainer, build_feed
+from engine.augment.training import AugmentedCopies, build_feed
 from engine.components import check_components
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec
@@ -54,18 +55,12 @@ from engine.pipelines.latency import cpu_latency_ms, teacher_latency_ms
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.pipelines.timing import Clock
 from engine.tasks.encoding import EncodedSplit, limit_examples
+from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.teachers.team import Team, prepare_team
-from engine.tracking import Tracking, open_tracking
+from engine.tracking import open_tracking
 from engine.training import distributed
-from engine.training.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
-from engine.training.trainer import (
-    EpochCallback,
-    Objective,
-    Trainer,
-    TrainResult,
-    evaluate_model,
-    seed_everything,
-)
+from engine.training.callbacks import EpochCallback, EpochListener, TrainerCallback
+from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
 
 
 def run(
@@ -141,8 +136,16 @@ def _execute(
     with clock("teacher cache"):
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     tracked = config.model_dump(mode="json")
-    with open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking:
-        trainer = build_trainer(prepared, objective, train, output_dir, tracking, on_epoch)
+    callbacks: list[TrainerCallback] = []
+    if on_epoch is not None:
+        callbacks.append(EpochListener(on_epoch, prepared.spec.metric))
+    if prepared.feed is not None:
+        callbacks.append(AugmentedCopies(prepared.feed))
+    with (
+        open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking,
+        prepared.feed or nullcontext(),  # its workers stop however training ends
+    ):
+        trainer = build_trainer(prepared, objective, train, output_dir, [tracking, *callbacks])
         with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
             fitted = trainer.fit()
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
@@ -337,12 +340,11 @@ def build_trainer(
     objective: Objective,
     train: EncodedSplit,
     output_dir: Path,
-    tracking: Tracking | None = None,
-    on_epoch: EpochCallback | None = None,
+    callbacks: list[TrainerCallback],
 ) -> Trainer:
-    """The one training loop; augmented runs add the feed of augmented copies."""
-    extra = {} if prepared.feed is None else {"feed": prepared.feed}
-    return (AugmentingTrainer if prepared.policy else Trainer)(
+    """The one training loop, told its events through ``callbacks`` (tracking, a pruner, the
+    augmentation feed)."""
+    return Trainer(
         prepared.student,
         prepared.spec,
         train,
@@ -353,9 +355,7 @@ def build_trainer(
         prepared.tokenizer.pad_token_id,
         show_progress=prepared.show_progress,
         description=f"{prepared.kind} {prepared.config.student} on {prepared.spec.name}",
-        tracking=tracking,
-        on_epoch=on_epoch,
-        **extra,
+        callbacks=callbacks,
     )
 
 
@@ -411,7 +411,7 @@ def collect(
         output_dir=str(output_dir),
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},
-        augmentation=trainer.augmentation_report() if prepared.policy else {},
+        augmentation=next((c.report() for c in trainer.callbacks if isinstance(c, AugmentedCopies)), {}),
         **test,
     )
 

@@ -1,4 +1,4 @@
-"""Where a run's wall time goes, step by step (issue 13: a run should cost little beyond training).
+"""Where a run's wall time goes, step by step, so that a run's cost beyond training shows.
 
 :class:`Clock` adds the seconds spent in each named step; the run stores them as
 ``RunResult.phases`` in the order the steps first ran, so that overhead (loading,

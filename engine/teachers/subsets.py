@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.data.schema import TaskSpec, TaskType
+from engine.models.teacher_spec import TeacherSpec
 from engine.models.zoo import build_student, load_tokenizer, model_identity
 from engine.paths import publish_folder, subdir
-from engine.teachers.spec import TeacherSpec
 from engine.training import distributed
 
 

@@ -1,5 +1,5 @@
 """Teacher teams: n teachers, each fine-tuned on the task by the ordinary teacher
-fine-tuning (and cached the same way), named by teacher specs (:mod:`engine.teachers.spec`).
+fine-tuning (and cached the same way), named by teacher specs (:mod:`engine.models.teacher_spec`).
 
 Members may use different tokenizers for classification and regression (each
 cache is built on its own tokenisation of the same rows); per-token logits (spans,
@@ -18,14 +18,14 @@ from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
+from engine.models.teacher_spec import TeacherSpec, parse_teacher_spec
 from engine.models.zoo import count_parameters, load_config, load_task_model, load_tokenizer
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.teachers import learned, policies  # noqa: F401  (register the teacher policies)
+from engine.teachers.finetune import FinetunedModel, finetune_teacher
 from engine.teachers.objective import TeamObjective
-from engine.teachers.spec import TeacherSpec, parse_teacher_spec
 from engine.teachers.subsets import member_source
-from engine.training.finetune import FinetunedModel, finetune_teacher
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 ``train.report_to`` (as Hugging Face's ``TrainingArguments.report_to``) names backends; each
 is one module here that registers its class in :data:`TRACKERS` (adding one is a file and
-an import line below). The trainer logs each of Eq. 1's terms, the learning rate, the dev
-metrics per epoch and the throughput through :class:`Tracking`; :func:`open_tracking` is
-where a run starts it. Backends import their library only when a run asks for them.
+an import line below). :class:`Tracking`, one of the trainer's callbacks, logs each of
+Eq. 1's terms, the learning rate, the dev metrics per epoch and the throughput;
+:func:`open_tracking` is where a run starts it. Backends import their library only when a run asks for them.
 """
 
 from __future__ import annotations

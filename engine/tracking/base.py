@@ -1,8 +1,12 @@
 """What a tracking backend is, the registry of them, and the one object a run reports through.
 
-A backend is a class built from ``(folder, run_name)`` with three methods; the trainer and
-the run pipeline never name a backend, they talk to :class:`Tracking`, which fans each call
-out to every backend ``train.report_to`` names (none: it does nothing).
+A backend is a class built from ``(folder, run_name)``; the trainer and the run pipeline
+never name a backend, they talk to :class:`Tracking`, a trainer callback that fans each
+event out to every backend ``train.report_to`` names (none: it does nothing).
+
+A run may be killed at any moment and rerun from its last checkpoint, so a backend writes
+what it holds whenever a checkpoint is written (nothing the checkpoint covers is lost), and
+a resumed backend leaves out what it logged after that checkpoint (nothing is logged twice).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from engine.registry import Registry
+from engine.training.callbacks import TrainerCallback, TrainerState
 
 
 class Tracker(Protocol):
@@ -24,6 +29,15 @@ class Tracker(Protocol):
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         """Named values at one optimizer step."""
+        ...
+
+    def flush(self) -> None:
+        """Write what is buffered: a checkpoint is about to claim it."""
+        ...
+
+    def resume_at(self, step: int) -> None:
+        """Training starts at optimizer step ``step`` (a checkpoint's; 0 for a fresh run): values an
+        earlier, killed session logged after it will be logged again and must not count twice."""
         ...
 
     def close(self, failed: bool = False) -> None:
@@ -49,8 +63,10 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-class Tracking:
-    """Every backend one run reports to, behind one object (a context manager that closes them)."""
+class Tracking(TrainerCallback):
+    """Every backend one run reports to, behind one object: a trainer callback that logs Eq. 1's
+    terms, the learning rate, the dev metrics and the throughput, and a context manager that
+    closes the backends."""
 
     def __init__(self, trackers: Iterable[Tracker] = ()) -> None:
         self.trackers = list(trackers)
@@ -67,6 +83,23 @@ class Tracking:
     def close(self, failed: bool = False) -> None:
         for tracker in self.trackers:
             tracker.close(failed)
+
+    def on_train_begin(self, state: TrainerState) -> None:
+        for tracker in self.trackers:
+            tracker.resume_at(state.step)
+
+    def on_step_end(self, state: TrainerState, logs: dict[str, float]) -> None:
+        self.log_metrics(logs, state.step)
+
+    def on_evaluate(self, state: TrainerState, metrics: dict[str, float]) -> None:
+        self.log_metrics({f"dev/{k}": v for k, v in metrics.items()}, state.step)
+
+    def on_epoch_end(self, state: TrainerState, logs: dict[str, float]) -> None:
+        self.log_metrics(logs, state.step)
+
+    def on_save(self, state: TrainerState) -> None:
+        for tracker in self.trackers:
+            tracker.flush()
 
     def __enter__(self) -> Tracking:
         return self

@@ -4,7 +4,9 @@ server or store that ``MLFLOW_TRACKING_URI`` names.
 MLflow 3 keeps its plain-folder (``file:``) store in maintenance mode and refuses it unless
 ``MLFLOW_ALLOW_FILE_STORE`` is set, so the local default is its SQLite store, which
 ``mlflow ui --backend-store-uri sqlite:///<run>/tracking/mlflow.db`` opens. A resumed run
-goes on logging into the MLflow run it started (its id is kept beside the store).
+goes on logging into the MLflow run it started (its id is kept beside the store), and leaves
+out each metric's steps that the store already holds: a run killed after its checkpoint has
+logged some steps past it, which the rerun trains (and logs) again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class MlflowTracker:
         self.client = MlflowClient(tracking_uri=self.uri)
         self.run_id = self._resume_or_start(folder, run_name)
         self.pending: list = []
+        #: Metric -> the last step the store holds for it (a resumed run's; empty for a new one).
+        self.logged = self._logged_steps()
 
     def _resume_or_start(self, folder: Path, run_name: str) -> str:
         """The MLflow run this folder started against the same store, or a new one."""
@@ -53,8 +57,16 @@ class MlflowTracker:
             location = (folder / "mlflow-artifacts").resolve().as_uri() if local else None
             experiment_id = self.client.create_experiment(experiment_name, artifact_location=location)
         run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
-        marker.write_text(json.dumps({"uri": self.uri, "run_id": run_id}))
+        partial = marker.with_suffix(".tmp")
+        partial.write_text(json.dumps({"uri": self.uri, "run_id": run_id}))
+        partial.replace(marker)  # a kill never leaves half a marker
         return run_id
+
+    def _logged_steps(self) -> dict[str, int]:
+        run = self.client.get_run(self.run_id)
+        return {
+            name: max(m.step for m in self.client.get_metric_history(self.run_id, name)) for name in run.data.metrics
+        }
 
     def log_params(self, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
@@ -67,16 +79,20 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self.pending.extend(Metric(name, float(value), now, step) for name, value in metrics.items())
+        fresh = {name: value for name, value in metrics.items() if step > self.logged.get(name, -1)}
+        self.pending.extend(Metric(name, float(value), now, step) for name, value in fresh.items())
         if len(self.pending) >= BATCH:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def resume_at(self, step: int) -> None:
+        """Nothing to do: what the store holds was read from the store itself when the run opened."""
+
+    def flush(self) -> None:
         if self.pending:
             self.client.log_batch(self.run_id, metrics=self.pending)
             self.pending = []
 
     def close(self, failed: bool = False) -> None:
         """Flush, and mark the MLflow run FINISHED, or KILLED when it stopped early (a rerun resumes it)."""
-        self._flush()
+        self.flush()
         self.client.set_terminated(self.run_id, status="KILLED" if failed else "FINISHED")

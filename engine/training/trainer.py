@@ -11,11 +11,11 @@ outputs come from). The loop itself owns what every run needs:
 * mixed precision and several GPUs through ``accelerate`` (the same code on CPU);
 * gradient accumulation, warmup + linear decay, gradient clipping;
 * evaluation each epoch with the task's metrics, keeping the best student;
-* reporting each of Eq. 1's terms, the learning rate, the dev metrics and the throughput to
-  the run's tracking backends (``train.report_to``; none by default);
 * a stop with the step number on a non-finite loss, keeping the last good checkpoint;
-* an optional :data:`EpochCallback`, told each epoch's dev score, which may stop the run early
-  (a search's pruner); a resumed run first tells it the last epoch it finished.
+* the events of :mod:`engine.training.callbacks`, told to every callback the run was given:
+  tracking backends hear each of Eq. 1's terms, the learning rate, the dev metrics and the
+  throughput; the augmentation feed adds each batch's augmented copies; a search's pruner
+  may stop the run after an epoch.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +43,8 @@ from engine.errors import AutodistillError
 from engine.models.batch import Batch, model_inputs
 from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, collate
-from engine.tracking.base import Tracking
 from engine.training import distributed
+from engine.training.callbacks import TrainerCallback, TrainerState
 from engine.training.schedule import Schedule, shard
 
 
@@ -58,12 +58,6 @@ class Objective(Protocol):
     def __call__(self, student: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """Return the loss and a few named components to log."""
         ...
-
-
-#: Told each finished epoch (1-based) and its dev score (the task's metric); returning True stops the
-#: run after that epoch with the best student so far. What a search's multi-fidelity pruner needs,
-#: without the engine knowing the search: the caller keeps its own state in the callable.
-EpochCallback = Callable[[int, float], bool]
 
 
 def seed_everything(seed: int) -> None:
@@ -111,7 +105,7 @@ class TrainResult:
     train_seconds: float
     examples_per_second: float
     history: list[dict[str, float]] = field(default_factory=list)
-    stopped_after_epoch: int | None = None  # set when the epoch callback stopped it before its last epoch
+    stopped_after_epoch: int | None = None  # set when a callback stopped it before its last epoch
 
 
 class Trainer:
@@ -130,12 +124,10 @@ class Trainer:
         *,
         show_progress: bool = True,
         description: str = "training",
-        tracking: Tracking | None = None,
-        on_epoch: EpochCallback | None = None,
+        callbacks: Sequence[TrainerCallback] = (),
     ) -> None:
         self.spec, self.train_split, self.dev_split = spec, train, dev
-        self.on_epoch = on_epoch
-        self.tracking = tracking or Tracking()
+        self.callbacks = list(callbacks)
         self.settings, self.objective, self.pad_id = settings, objective, pad_id
         self.workdir = Path(workdir)
         self.show_progress, self.description = show_progress, description
@@ -196,7 +188,7 @@ class Trainer:
     def best_path(self) -> Path:
         return self.workdir / "best_student.pt"
 
-    def _state(self, epoch: int, batch: int, step: int, history: list, best: tuple[float, int]) -> dict:
+    def _state(self, state: TrainerState, batch: int, best: tuple[float, int]) -> dict:
         return {
             "student": self.accelerator.unwrap_model(self.student).state_dict(),
             "extras": [m.state_dict() for m in self.objective.trainable_modules()],
@@ -208,17 +200,19 @@ class Trainer:
                 "numpy": np.random.get_state(),
                 "python": random.getstate(),
             },
-            "position": {"epoch": epoch, "batch": batch, "step": step},
-            "history": history,
+            "position": {"epoch": state.epoch, "batch": batch, "step": state.step},
+            "history": state.history,
             "best": best,
             "elapsed": self._elapsed(),
         }
 
-    def _save_checkpoint(self, **position: object) -> None:
+    def _save_checkpoint(self, state: TrainerState, batch: int, best: tuple[float, int]) -> None:
+        """The run as it stands at ``batch`` of ``state.epoch``; the callbacks write what they hold first."""
+        self._emit("on_save", state)
         if not self.accelerator.is_main_process:
             return
         tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(self._state(**position), tmp)
+        torch.save(self._state(state, batch, best), tmp)
         os.replace(tmp, self.checkpoint_path)  # atomic: a kill never leaves half a checkpoint
 
     def _load_checkpoint(self) -> dict | None:
@@ -245,31 +239,45 @@ class Trainer:
     def fit(self) -> TrainResult:
         self._started, self._elapsed_before = time.perf_counter(), 0.0
         self.workdir.mkdir(parents=True, exist_ok=True)
-        state = self._load_checkpoint()
-        epoch, batch_pos, step, history, best = 0, 0, 0, [], (-math.inf, -1)
-        if state is not None:
-            epoch, batch_pos, step = (state["position"][k] for k in ("epoch", "batch", "step"))
-            history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
+        checkpoint = self._load_checkpoint()
+        state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
+        if checkpoint is not None:
+            position = checkpoint["position"]
+            state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
+            batch_pos, best, self._elapsed_before = position["batch"], tuple(checkpoint["best"]), checkpoint["elapsed"]
         self._seen, self._train_time = 0, 0.0
-        stop = self._asks_to_stop(history)  # a resumed run: the caller hears where it stands first
+        self._emit("on_train_begin", state)
+        stop = self._should_stop(state)  # a resumed run: the callbacks hear where it stands first
         with self._progress() as progress:
-            task = progress.add_task(self.description, total=self.schedule.total_steps, completed=step)
-            while epoch < self.epochs and not stop:
-                step, terms = self._train_epoch(
-                    epoch, batch_pos, step, history, best, lambda s: progress.update(task, completed=s)
-                )
-                metrics = self.evaluate(self.dev_split)
-                score = metrics[self.spec.metric]
-                history.append({"epoch": epoch + 1, "step": step, **metrics, **terms})
-                self.tracking.log_metrics({f"dev/{k}": v for k, v in metrics.items()}, step)
-                if score > best[0]:
-                    best = (score, epoch + 1)
-                    if self.accelerator.is_main_process:
-                        torch.save(self.accelerator.unwrap_model(self.student).state_dict(), self.best_path)
-                distributed.barrier()  # the best weights are on disk before any process reads them
-                epoch, batch_pos = epoch + 1, 0
-                self._save_checkpoint(epoch=epoch, batch=0, step=step, history=history, best=best)
-                stop = self._asks_to_stop(history)
+            task = progress.add_task(self.description, total=self.schedule.total_steps, completed=state.step)
+            while state.epoch < self.epochs and not stop:
+                terms, logs = self._train_epoch(state, batch_pos, best, lambda s: progress.update(task, completed=s))
+                best = self._end_epoch(state, terms, logs, best)
+                stop, batch_pos = self._should_stop(state), 0
+                self._save_checkpoint(state, batch=0, best=best)
+        self._emit("on_train_end", state)
+        return self._result(state, best, stopped=stop and state.epoch < self.epochs)
+
+    def _end_epoch(
+        self, state: TrainerState, terms: dict[str, float], logs: dict[str, float], best: tuple[float, int]
+    ) -> tuple[float, int]:
+        """Evaluate the epoch just trained, keep the best student, tell the callbacks; the new best."""
+        metrics = self.evaluate(self.dev_split)
+        self._emit("on_evaluate", state, metrics)
+        score = metrics[self.spec.metric]
+        state.history.append({"epoch": state.epoch + 1, "step": state.step, **metrics, **terms})
+        if score > best[0]:
+            best = (score, state.epoch + 1)
+            if self.accelerator.is_main_process:
+                torch.save(self.accelerator.unwrap_model(self.student).state_dict(), self.best_path)
+        distributed.barrier()  # the best weights are on disk before any process reads them
+        state.epoch += 1
+        self._emit("on_epoch_end", state, logs)
+        return best
+
+    def _result(self, state: TrainerState, best: tuple[float, int], *, stopped: bool) -> TrainResult:
+        """The best epoch's student loaded back, and what the run reports."""
+        history = state.history
         best_metrics = next(h for h in history if h["epoch"] == best[1])
         self.accelerator.unwrap_model(self.student).load_state_dict(
             torch.load(self.best_path, map_location="cpu", weights_only=True)
@@ -280,53 +288,55 @@ class Trainer:
             },
             dev_score=best[0],
             best_epoch=best[1],
-            steps=step,
+            steps=state.step,
             train_seconds=self._elapsed(),
             examples_per_second=self._seen * self.accelerator.num_processes / max(self._train_time, 1e-9),
             history=history,
-            stopped_after_epoch=int(history[-1]["epoch"]) if stop and epoch < self.epochs else None,
+            stopped_after_epoch=int(history[-1]["epoch"]) if stopped else None,
         )
 
-    def _asks_to_stop(self, history: list[dict[str, float]]) -> bool:
-        """The epoch callback's answer on the last finished epoch (asked on the main process, its
-        answer shared with the others, so that every process stops together)."""
-        if self.on_epoch is None or not history:
-            return False
-        last = history[-1]
-        answer = self.on_epoch(int(last["epoch"]), float(last[self.spec.metric])) if distributed.is_main() else False
-        return bool(distributed.from_main(int(bool(answer))))
+    def _emit(self, event: str, state: TrainerState, *args: object) -> None:
+        for callback in self.callbacks:
+            getattr(callback, event)(state, *args)
+
+    def _should_stop(self, state: TrainerState) -> bool:
+        """Whether a callback asked to stop, as the main process heard it (so that every process
+        stops together)."""
+        return bool(distributed.from_main(int(state.should_stop)))
 
     def _train_epoch(
-        self, epoch: int, batch_pos: int, step: int, history: list, best: tuple[float, int], on_step: Callable
-    ) -> tuple[int, dict[str, float]]:
-        """Train epoch ``epoch`` from batch ``batch_pos``; returns the optimizer step reached and the
-        epoch's mean of each objective term (``train/<term>``: the run's history keeps them)."""
-        batches = self.epoch_batches(epoch)
+        self, state: TrainerState, batch_pos: int, best: tuple[float, int], on_step: Callable
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Train epoch ``state.epoch`` from batch ``batch_pos``, advancing ``state.step``; returns the
+        epoch's mean of each objective term (``train/<term>``: the run's history keeps them) and its
+        throughput."""
+        batches = self.epoch_batches(state.epoch)
+        self._emit("on_epoch_begin", state, batches)
         self.student.train()
         log, whole, seen, seconds = StepLog(), StepLog(), 0, 0.0
         for b in range(batch_pos, len(batches)):
             tick = time.perf_counter()
-            terms = self._train_batch(batches[b], b, len(batches), step)
+            terms = self._train_batch(state, batches[b], b, len(batches))
             log.add(*terms)
             whole.add(*terms)
             seconds += time.perf_counter() - tick
             seen += len(batches[b])
             if (b + 1) % self.settings.grad_accum == 0 or b + 1 == len(batches):
-                step += 1
-                on_step(step)
-                self.tracking.log_metrics({**log.pop(), "train/lr": self.optimizer.param_groups[0]["lr"]}, step)
-                if step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
-                    self._save_checkpoint(epoch=epoch, batch=b + 1, step=step, history=history, best=best)
+                state.step += 1
+                on_step(state.step)
+                self._emit("on_step_end", state, {**log.pop(), "train/lr": self.optimizer.param_groups[0]["lr"]})
+                if state.step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
+                    self._save_checkpoint(state, batch=b + 1, best=best)
         self._seen, self._train_time = self._seen + seen, self._train_time + seconds
         speed = seen * self.accelerator.num_processes / max(seconds, 1e-9)
-        self.tracking.log_metrics({"train/examples_per_second": speed, "train/epoch": epoch + 1}, step)
-        return step, whole.pop()
+        return whole.pop(), {"train/examples_per_second": speed, "train/epoch": state.epoch + 1}
 
     def _train_batch(
-        self, indices: np.ndarray, position: int, n_batches: int, step: int
+        self, state: TrainerState, indices: np.ndarray, position: int, n_batches: int
     ) -> tuple[float, dict[str, float]]:
         """One micro-batch forward and backward (and the optimizer step after the last); its loss and terms."""
         batch = {k: v.to(self.accelerator.device) for k, v in collate(self.train_split, indices, self.pad_id).items()}
+        self._emit("on_batch_begin", state, position, batch)
         last_micro = (position + 1) % self.settings.grad_accum == 0 or position + 1 == n_batches
         sync = self.accelerator.no_sync(self.student) if not last_micro else nullcontext()
         with sync:
@@ -334,7 +344,7 @@ class Trainer:
                 loss, terms = self.objective(self.student, batch)
             if not torch.isfinite(loss):
                 raise AutodistillError(
-                    f"loss became {loss.item()} at step {step + 1}; stopped, the last good checkpoint "
+                    f"loss became {loss.item()} at step {state.step + 1}; stopped, the last good checkpoint "
                     f"is kept in {self.workdir}"
                 )
             self.accelerator.backward(loss / self.settings.grad_accum)

@@ -5,7 +5,8 @@
     minilm-l6:seed=7                   the same model fine-tuned with another seed
     minilm-l6:layers=0,1:epochs=5      options combine; each variant is cached under its own key
 
-Plain parsing with no model code, so the config schema can normalise team members.
+Plain parsing with no model code, so the config schema (above the models, below the teachers)
+can normalise team members.
 """
 
 from __future__ import annotations

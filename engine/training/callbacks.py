@@ -1,0 +1,91 @@
+"""What the trainer tells the code around it, and when: the one way to extend the loop.
+
+As Hugging Face's ``TrainerCallback``: the trainer calls every callback at fixed events, in
+the order the callbacks were given, and knows nothing of what they do. Tracking backends
+log curves, the augmentation feed adds each batch's augmented copies to the batch, and a
+search's pruner stops a run after an epoch, all through these events; a new extension is
+one more callback, never a subclass of the trainer.
+
+Events fire on every process of a run with several; a callback that must act once (a
+pruner, a tracker) acts on the main process, and ``state.should_stop`` counts as the main
+process sets it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.models.batch import Batch
+from engine.training import distributed
+
+
+@dataclass
+class TrainerState:
+    """Where a run stands, as the events see it (a resumed run starts from its checkpoint's)."""
+
+    epoch: int = 0  # the epoch being trained, from 0; at on_epoch_end, the epochs finished
+    step: int = 0  # optimizer steps done
+    history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
+    should_stop: bool = False  # set by a callback at on_train_begin or on_epoch_end: stop after this epoch
+
+
+class TrainerCallback:
+    """Every event, doing nothing: a callback overrides the events it needs."""
+
+    def on_train_begin(self, state: TrainerState) -> None:
+        """Training starts, or resumes: ``state`` is the checkpoint's (``state.step`` > 0 on resume)."""
+
+    def on_epoch_begin(self, state: TrainerState, batches: list[np.ndarray]) -> None:
+        """The epoch's batches (example indices of this process), before any is trained; a resumed
+        run hears its epoch's whole list, then trains from its checkpoint's position."""
+
+    def on_batch_begin(self, state: TrainerState, position: int, batch: Batch) -> None:
+        """Before the objective sees the batch at ``position`` of the epoch; a callback may add
+        tensors to ``batch`` (the augmented copies of its examples)."""
+
+    def on_step_end(self, state: TrainerState, logs: dict[str, float]) -> None:
+        """After optimizer step ``state.step``: the objective's terms over its micro-batches and the
+        learning rate, as ``train/<name>``."""
+
+    def on_evaluate(self, state: TrainerState, metrics: dict[str, float]) -> None:
+        """The dev metrics after an epoch, before on_epoch_end."""
+
+    def on_epoch_end(self, state: TrainerState, logs: dict[str, float]) -> None:
+        """An epoch was trained and evaluated (``state.history`` has its row); ``logs`` holds its
+        throughput. Setting ``state.should_stop`` ends the run after it, keeping the best student."""
+
+    def on_save(self, state: TrainerState) -> None:
+        """A checkpoint at ``state.step`` is about to be written: whatever a callback writes now is
+        on disk before the checkpoint claims the run got this far."""
+
+    def on_train_end(self, state: TrainerState) -> None:
+        """Training finished (or was stopped by a callback); not called when it fails."""
+
+
+#: Told each finished epoch (1-based) and its dev score (the task's metric); returning True stops the
+#: run after that epoch with the best student so far. What a search's multi-fidelity pruner needs,
+#: without the engine knowing the search: the caller keeps its own state in the callable.
+EpochCallback = Callable[[int, float], bool]
+
+
+class EpochListener(TrainerCallback):
+    """An :data:`EpochCallback` as a trainer callback: asked after each epoch and, on a resumed
+    run, first about the last epoch it finished (so a pruner hears where the run stands)."""
+
+    def __init__(self, listener: EpochCallback, metric: str) -> None:
+        self.listener, self.metric = listener, metric
+
+    def on_train_begin(self, state: TrainerState) -> None:
+        self._ask(state)
+
+    def on_epoch_end(self, state: TrainerState, logs: dict[str, float]) -> None:
+        self._ask(state)
+
+    def _ask(self, state: TrainerState) -> None:
+        """On the main process only: the trainer shares its answer with the others."""
+        if state.history and distributed.is_main():
+            last = state.history[-1]
+            state.should_stop |= bool(self.listener(int(last["epoch"]), float(last[self.metric])))

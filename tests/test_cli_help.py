@@ -1,0 +1,42 @@
+"""Every command's ``--help`` speaks to the user: what the command does and what each flag changes, not how
+the code is laid out (modules, registries, layers) and no reST markup from docstrings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+import cli
+
+#: Words that describe the code rather than what the user gets.
+CODE_TALK = (":mod:", ":func:", ":class:", "``", "registry", "meta layer", "sits above", "pregenerate()", "issue ")
+
+
+def command_paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command of the app, as the words a user types (``("study", "report")``), groups included.
+    A group is what holds ``commands`` (Typer's own group class, not click's)."""
+    paths = [prefix] if prefix else []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            paths += command_paths(command, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+PATHS = command_paths(typer.main.get_command(cli.typer_app))
+
+
+def test_the_walk_finds_the_commands_and_their_groups() -> None:
+    assert {("run",), ("recommend",), ("study",), ("study", "report"), ("data", "show")} <= set(PATHS)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=" ".join)
+def test_help_describes_the_command_not_the_code(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli.typer_app, [*path, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    found = [word for word in CODE_TALK if word in result.output.lower()]
+    assert not found, f"autodistill {' '.join(path)} --help talks about the code: {found}"
