@@ -12,9 +12,8 @@ import torch
 from engine import paths
 from engine.data.schema import TaskSpec, TaskType
 from engine.kd.teacher_cache import split_fingerprint
-from engine.models import token_ids
 from engine.models.zoo import load_tokenizer
-from engine.tasks import encode_split
+from engine.tasks import encode_split, token_ids
 from engine.tasks.encoding import collate
 from engine.tasks.token_ids import RaggedIds, stored_ids
 
