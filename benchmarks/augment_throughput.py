@@ -48,8 +48,9 @@ def sentences_per_second(op: TextOperation, texts: list[str], batch: int = 64) -
 
 
 def mixup_examples_per_second(task: TaskData, batches: int = 20) -> float:
-    from engine.models.encoding import collate, encode_split
     from engine.models.zoo import build_student, load_tokenizer
+    from engine.tasks import encode_split
+    from engine.tasks.encoding import collate
 
     tokenizer = load_tokenizer("minilm-l6")
     student = build_student("tiny", "minilm-l6", task.spec)

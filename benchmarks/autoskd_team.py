@@ -29,10 +29,11 @@ from pathlib import Path
 import engine.pipelines.run
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data import TaskData, TaskType, load_task
-from engine.models.encoding import encode_split, limit_examples
 from engine.models.zoo import load_tokenizer
 from engine.pipelines.candidates import retrain_candidates
 from engine.pipelines.run import RunResult, run
+from engine.tasks import encode_split
+from engine.tasks.encoding import limit_examples
 from engine.teachers.team import Team, prepare_team
 
 DEFAULT_TEAM = ("minilm-l6", "minilm-l6:layers=0,1,2,3", "minilm-l6:layers=0,1,2", "minilm-l6:layers=0,1")

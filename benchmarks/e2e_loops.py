@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from benchmarks.engine_throughput import skip_pairs
 from engine import build_student, encode_split, load_task_model, load_tokenizer
-from engine.models.encoding import collate, limit_examples
+from engine.tasks.encoding import collate, limit_examples
 
 INSTALL = "pip install -c scripts/constraints.txt -e '.[bench]'  (TextBrewer 0.2.1)"
 

@@ -42,8 +42,9 @@ from engine.data import load_task  # noqa: E402
 from engine.kd.mapping import build_mapping  # noqa: E402
 from engine.kd.objective import DistillationObjective  # noqa: E402
 from engine.kd.teacher_cache import TeacherCache  # noqa: E402
-from engine.models.encoding import collate, encode_split, limit_examples  # noqa: E402
 from engine.models.zoo import build_student, load_config, load_task_model, load_tokenizer  # noqa: E402
+from engine.tasks import encode_split  # noqa: E402
+from engine.tasks.encoding import collate, limit_examples  # noqa: E402
 from engine.training.trainer import Trainer  # noqa: E402
 
 #: Where every loop runs; benchmarks/gpu_check.py reuses these loops on a GPU.
@@ -172,7 +173,8 @@ _TEXTBREWER = textwrap.dedent(
     torch.set_num_threads({threads})
     from textbrewer import GeneralDistiller, TrainingConfig, DistillationConfig
     from engine.data import load_task
-    from engine.models.encoding import collate, encode_split, limit_examples
+    from engine.tasks.encoding import collate, limit_examples
+    from engine.tasks import encode_split
     from engine.models.zoo import build_student, load_task_model, load_tokenizer
     task = load_task({dataset!r})
     split = encode_split(limit_examples(task.train, {examples}, 0), task.spec, load_tokenizer({teacher!r}),

@@ -234,7 +234,8 @@ def check_team(session: Session) -> dict:
 def check_cache(session: Session) -> dict:
     """Build the teacher-output cache, load it again, and compare what it serves with a live forward."""
     from engine.kd.teacher_cache import TeacherCache, teacher_forward
-    from engine.models.encoding import collate, encode_split, limit_examples
+    from engine.tasks import encode_split
+    from engine.tasks.encoding import collate, limit_examples
 
     device = "cuda" if session.cuda else "cpu"
 

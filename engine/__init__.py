@@ -9,7 +9,8 @@ Layout, by the terms of Distiller's Eq. 1:
 
 * ``config``      the typed schema of one run; ``components`` checks names against the registries
 * ``data``        catalog data sets, loaders, splits, data cards
-* ``models``      zoo (teachers, students), encoding, batches, the task-head registry
+* ``tasks``       one module per task type (its columns, label checks, encoding, head, metrics), and the shared encoding
+* ``models``      zoo (teachers, students), batches
 * ``kd``          the objective (Eq. 1), layer mappings, projections, losses, the teacher-output cache
 * ``augment``     data augmentation a(x, y): operations, policies, workers
 * ``training``    the one training loop, teacher fine-tuning, metrics, several processes
@@ -69,10 +70,12 @@ _EXPORTS: dict[str, str] = {
     "list_models": "engine.models.zoo",
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",
-    "text_augmentable": "engine.models.heads",
+    "text_augmentable": "engine.tasks",
+    "task_head": "engine.tasks",
+    "bag_f1": "engine.tasks.span",
     "load_tokenizer": "engine.models.zoo",
     "count_parameters": "engine.models.zoo",
-    "encode_split": "engine.models.encoding",
+    "encode_split": "engine.tasks",
     # infrastructure
     "AutodistillError": "engine.errors",
     "choices_error": "engine.errors",

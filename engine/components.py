@@ -18,8 +18,8 @@ from engine.config import DistillConfig, format_validation_error
 from engine.errors import AutodistillError
 from engine.kd.losses import CRITICS, INTER_LOSSES, PRED_LOSSES
 from engine.kd.mapping import MAPPINGS
-from engine.models.heads import TASK_HEADS
 from engine.registry import Registry
+from engine.tasks import TASK_HEADS
 from engine.teachers import learned, policies  # noqa: F401  (register the teacher policies)
 from engine.teachers.learned import SOFT_TARGET_LOSSES
 from engine.teachers.objective import TEACHER_POLICIES

@@ -19,10 +19,11 @@ from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData
 from engine.kd.objective import DistillationObjective
 from engine.kd.teacher_cache import TeacherCache
-from engine.models.encoding import collate, encode_split
 from engine.models.zoo import load_tokenizer
 from engine.paths import home
 from engine.pipelines.result import run_id
+from engine.tasks import encode_split
+from engine.tasks.encoding import collate
 from tests.test_augment_run import _tiny
 
 SETTINGS = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, seed=0)

@@ -20,8 +20,8 @@ from engine.components import parse_config
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
-from engine.models.encoding import encode_split
 from engine.models.zoo import load_tokenizer
+from engine.tasks import encode_split
 
 CLS = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
 PAIR = TaskSpec("pair", TaskType.CLASSIFICATION, "", ("no", "yes"), paired=True)

@@ -24,8 +24,8 @@ from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective
-from engine.models.encoding import encode_split
 from engine.models.zoo import load_tokenizer
+from engine.tasks import encode_split
 from engine.training.callbacks import TrainerCallback
 from engine.training.trainer import Trainer
 
@@ -192,7 +192,7 @@ def test_augmented_copies_are_required_in_the_batch_once_augmentation_is_on(toy_
         augmentation=build_policy(config, toy_task.spec),
     )  # fmt: skip
     split = encode_split(toy_task.train.iloc[:4], toy_task.spec, tokenizer, 16, train=True)
-    from engine.models.encoding import collate
+    from engine.tasks.encoding import collate
 
     with pytest.raises(AutodistillError, match="came without augmented examples"):
         objective(_tiny(toy_task.spec, 2), collate(split, [0, 1], tokenizer.pad_token_id))

@@ -17,8 +17,8 @@ from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskSpec, TaskType
 from engine.kd.losses import PRED_LOSSES
 from engine.kd.teacher_cache import TeacherOutputs
-from engine.models.encoding import EncodedSplit, collate
 from engine.pipelines.candidates import retrain_candidates
+from engine.tasks.encoding import EncodedSplit, collate
 from engine.teachers.learned import (
     SOFT_TARGET_LOSSES,
     CategoricalDistribution,

@@ -284,8 +284,8 @@ def test_hub_splits_and_class_names_are_normalised(monkeypatch):
 def test_a_span_question_longer_than_max_length_is_cut_and_its_example_dropped():
     """Augmentation can lengthen a question past max_length; encoding must not crash on it."""
     from engine.data.schema import TaskSpec
-    from engine.models.encoding import encode_split
     from engine.models.zoo import load_tokenizer
+    from engine.tasks import encode_split
 
     spec = TaskSpec(name="toy-span", task_type=TaskType.SPAN, description="Find the word.", paired=True)
     frame = pd.DataFrame(

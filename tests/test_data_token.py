@@ -18,8 +18,10 @@ from engine.data.builders import DATASETS
 from engine.data.schema import DEFAULT_METRIC, TaskSpec, TaskType
 from engine.data.sources import brown
 from engine.errors import AutodistillError
-from engine.models.encoding import IGNORE_INDEX, collate, encode_split, word_start_labels
-from engine.training.metrics import compute_metrics
+from engine.tasks import encode_split
+from engine.tasks import task_metrics as compute_metrics
+from engine.tasks.encoding import IGNORE_INDEX, collate
+from engine.tasks.token_tagging import word_start_labels
 
 SPEC = DATASETS.get("brown-pos").spec
 

@@ -12,10 +12,10 @@ import torch
 from engine import paths
 from engine.data.schema import TaskSpec, TaskType
 from engine.kd.teacher_cache import split_fingerprint
-from engine.models import token_ids
-from engine.models.encoding import collate, encode_split
-from engine.models.token_ids import RaggedIds, stored_ids
 from engine.models.zoo import load_tokenizer
+from engine.tasks import encode_split, token_ids
+from engine.tasks.encoding import collate
+from engine.tasks.token_ids import RaggedIds, stored_ids
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "Toy.", ("a", "b", "c"))
 PAIR_SPEC = TaskSpec("toy-pair", TaskType.CLASSIFICATION, "Toy pairs.", ("no", "yes"), paired=True)
@@ -116,6 +116,6 @@ def test_a_damaged_store_is_rebuilt_and_says_so(tokenizer, capsys):
 
 
 def test_the_store_is_chosen_by_size_and_only_where_it_applies(tokenizer, monkeypatch):
-    monkeypatch.setattr("engine.models.encoding.DISK_MIN_EXAMPLES", 20)
+    monkeypatch.setattr("engine.tasks.encoding.DISK_MIN_EXAMPLES", 20)
     assert isinstance(encode_split(frame(19), SPEC, tokenizer, 32, train=True).input_ids, list)
     assert isinstance(encode_split(frame(20), SPEC, tokenizer, 32, train=True).input_ids, RaggedIds)

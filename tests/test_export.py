@@ -19,11 +19,11 @@ from engine.config import TrainSettings
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.batch import model_inputs
-from engine.models.encoding import collate, encode_split
-from engine.models.heads import task_head
 from engine.models.zoo import build_student, load_tokenizer
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import predict_file
+from engine.tasks import encode_split, task_head
+from engine.tasks.encoding import collate
 from engine.training.trainer import evaluate_model
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)

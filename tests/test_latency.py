@@ -12,9 +12,9 @@ from torch import nn
 
 import engine.pipelines.latency as latency
 from engine.data.schema import TaskSpec, TaskType
-from engine.models.encoding import EncodedSplit
 from engine.pipelines.deploy import measure
 from engine.pipelines.latency import Latency, measure_latency, model_latency
+from engine.tasks.encoding import EncodedSplit
 
 SPLIT = EncodedSplit([[1, 2, 3]] * 4, [[0, 0, 0]] * 4, np.array([0, 1, 0, 1]), np.arange(4))
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "toy", ("neg", "pos"))

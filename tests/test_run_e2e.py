@@ -120,8 +120,9 @@ def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):
 
 def test_cached_and_live_teacher_outputs_agree(toy_task):
     from engine.kd.teacher_cache import TeacherCache, teacher_forward
-    from engine.models.encoding import collate, encode_split
     from engine.models.zoo import load_tokenizer
+    from engine.tasks import encode_split
+    from engine.tasks.encoding import collate
     from engine.teachers.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)
@@ -143,8 +144,8 @@ def test_cached_and_live_teacher_outputs_agree(toy_task):
 def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypatch):
     """Two sweep processes (one per student) may build the same teacher's cache together."""
     from engine.kd.teacher_cache import TeacherCache
-    from engine.models.encoding import encode_split
     from engine.models.zoo import load_tokenizer
+    from engine.tasks import encode_split
     from engine.teachers.finetune import finetune_teacher
 
     info = finetune_teacher("minilm-l6", toy_task, TINY_TEACHER, show_progress=False)

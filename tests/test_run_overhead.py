@@ -18,10 +18,11 @@ import engine.pipelines.latency as latency
 from engine.data.schema import TaskSpec, TaskType
 from engine.kd.sampled_cache import SampleRows, sample_cache, whole_rows
 from engine.kd.teacher_cache import TeacherCache, plan_layout
-from engine.models.encoding import EncodedSplit, collate, encode_split, limit_examples
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines import reuse
 from engine.pipelines.latency import Latency
+from engine.tasks import encode_split
+from engine.tasks.encoding import EncodedSplit, collate, limit_examples
 
 
 @pytest.fixture(scope="module")

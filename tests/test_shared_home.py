@@ -51,7 +51,8 @@ print("DONE", result.model_dir)
 _CACHE = """
 import engine.kd.teacher_cache as teacher_cache
 from conftest import toy_task_data
-from engine.models.encoding import collate, encode_split
+from engine.tasks import encode_split
+from engine.tasks.encoding import collate
 from engine.models.zoo import load_task_model, load_tokenizer
 
 counted(teacher_cache, "_teacher_pass", "teacher-passes")

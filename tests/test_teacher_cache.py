@@ -18,9 +18,10 @@ from engine.config import TrainSettings
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherCache, plan_layout, teacher_forward
-from engine.models.encoding import collate, encode_split
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.result import run_id
+from engine.tasks import encode_split
+from engine.tasks.encoding import collate
 
 
 @pytest.fixture(scope="module")

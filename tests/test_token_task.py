@@ -18,10 +18,10 @@ from engine.config import TrainSettings
 from engine.data.schema import TaskData, TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherCache, teacher_forward
-from engine.models.encoding import collate, encode_split
-from engine.models.heads import task_head
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.predict import predict_file
+from engine.tasks import encode_split, task_head
+from engine.tasks.encoding import collate
 from engine.teachers.finetune import finetune_teacher
 
 TAGS = ("ANIMAL", "OTHER")

@@ -26,7 +26,7 @@ _SCRIPT = textwrap.dedent(
     from engine.config import TrainSettings
     from engine.data.schema import TaskSpec, TaskType
     from engine.kd.objective import SupervisedObjective
-    from engine.models.encoding import encode_split
+    from engine.tasks import encode_split
     from engine.models.zoo import build_student, load_tokenizer
     from engine.tracking import open_tracking
     from engine.training.callbacks import TrainerCallback

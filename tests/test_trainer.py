@@ -116,7 +116,7 @@ def test_regression_on_targets_far_from_zero_learns_and_predicts_in_their_units(
     import pandas as pd
 
     from engine.data import load_task
-    from engine.models.encoding import encode_split
+    from engine.tasks import encode_split
     from engine.training.trainer import predict
 
     frames = [

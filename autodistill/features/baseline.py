@@ -33,16 +33,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from scipy import sparse, stats
+from scipy import sparse
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 from torch import nn
 from torch.nn import functional as F
 
 from autodistill.features.glove import token_spans, tokenize
-from engine import AutodistillError, TaskData, TaskType, choices_error
+from engine import AutodistillError, TaskData, TaskSpec, TaskType, bag_f1, choices_error, task_head
 
 BASELINE_MODELS = ("bilstm", "linear")
 _PAD, _UNK, _SEP = 0, 1, 2
@@ -83,32 +82,9 @@ class BaselineSettings:
 # -- metrics --------------------------------------------------------------------------------------------
 
 
-def _spearman(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.nan_to_num(stats.spearmanr(y, p).statistic))
-
-
-def _pearson(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.nan_to_num(stats.pearsonr(y, p).statistic)) if np.std(p) > 0 else 0.0
-
-
-#: Task metrics on (gold, predicted) label arrays; F1 is macro-averaged over classes.
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "accuracy": lambda y, p: float(accuracy_score(y, p)),
-    "f1": lambda y, p: float(f1_score(y, p, average="macro")),
-    "mcc": lambda y, p: float(matthews_corrcoef(y, p)),
-    "spearman": _spearman,
-    "pearson": _pearson,
-}
-SPAN_METRICS = ("f1", "exact_match")
-
-
-def span_f1(predicted: Sequence[str], gold: Sequence[str]) -> float:
-    """SQuAD-style bag-of-tokens F1 between a predicted and a gold answer."""
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
+def _score(spec: TaskSpec, predicted: Sequence, gold: Sequence) -> float:
+    """The task's headline metric, computed by the engine's task head (the metrics a run reports)."""
+    return task_head(spec).metrics(predicted, gold)[spec.metric]
 
 
 # -- the BiLSTM -------------------------------------------------------------------------------------
@@ -271,16 +247,16 @@ def _predict(model: _BiLSTM, data: _Batches, task_type: TaskType) -> np.ndarray:
     return np.asarray(out)
 
 
-def _predict_tags(model: _BiLSTM, data: _Batches) -> np.ndarray:
-    """Every word's predicted tag, sentence after sentence (the gold tags' order)."""
+def _predict_tags(model: _BiLSTM, data: _Batches) -> list[list[int]]:
+    """Each sentence's predicted tags, one per word (the gold tags' order)."""
     model.eval()
-    out: list[int] = []
+    out: list[list[int]] = []
     with torch.no_grad():
         for lo in range(0, len(data.inputs), 256):
             rows = data.inputs[lo : lo + 256]
             for logits, row in zip(_logits(model, rows), rows, strict=True):
-                out.extend(logits[: len(row[0])].argmax(dim=-1).tolist())
-    return np.asarray(out)
+                out.append(logits[: len(row[0])].argmax(dim=-1).tolist())
+    return out
 
 
 def _predict_spans(model: _BiLSTM, data: _Batches, contexts: list[list[str]]) -> list[list[str]]:
@@ -339,14 +315,13 @@ def _score_rows(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Fra
     spec = task.spec
     _train(model, _encode(frames.train, vocab, s, spec.paired), spec.task_type, s)
     predicted = _predict(model, _encode(frames.dev, vocab, s, spec.paired), spec.task_type)
-    return METRICS[spec.metric](np.asarray(frames.dev["label"]), predicted)
+    return _score(spec, predicted, np.asarray(frames.dev["label"]))
 
 
 def _score_tags(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
     _train(model, _encode_tags(frames.train, vocab, s), TaskType.TOKEN, s)
     dev = _encode_tags(frames.dev, vocab, s)
-    gold = np.asarray([tag for tags in dev.targets for tag in tags])  # type: ignore[attr-defined]
-    return METRICS[task.spec.metric](gold, _predict_tags(model, dev))
+    return _score(task.spec, _predict_tags(model, dev), dev.targets)
 
 
 def _score_spans(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
@@ -359,7 +334,7 @@ def _score_spans(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Fr
     gold = [tokenize(a) for a in frames.dev["answer_text"]]
     if task.spec.metric == "exact_match":
         return float(np.mean([p == g for p, g in zip(answers, gold, strict=True)]))
-    return float(np.mean([span_f1(p, g) for p, g in zip(answers, gold, strict=True)]))
+    return float(np.mean([bag_f1(p, g) for p, g in zip(answers, gold, strict=True)]))
 
 
 #: How each task type is trained and scored; classification and regression share ``_score_rows``.
@@ -374,9 +349,8 @@ def _bilstm_score(
     torch.manual_seed(s.seed)
     dim = len(next(iter(vectors.values())))
     embeddings = vocab.embeddings(vectors, dim, np.random.default_rng(s.seed))
-    per_token = spec.task_type in _SCORERS
-    n_out = 2 if spec.task_type is TaskType.SPAN else spec.num_labels  # spans: a start and an end score
-    model = _BiLSTM(embeddings, s.hidden, n_out, spec.paired, per_token)
+    head = task_head(spec)  # the engine head's shape: per token or per text, how many outputs
+    model = _BiLSTM(embeddings, s.hidden, head.outputs * spec.num_labels, spec.paired, head.token_axis is not None)
     scorer = _SCORERS.get(spec.task_type, _score_rows)
     return scorer(model, task, vocab, _Frames(train, dev), s)
 
@@ -405,7 +379,8 @@ def _linear_tags(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: Base
     model = LogisticRegression(max_iter=300, random_state=s.seed)
     model.fit(x, np.concatenate([np.asarray(tags) for tags in train["tags"]]))
     predicted = model.predict(vectorizer.transform(f for words in dev["tokens"] for f in _word_features(words)))
-    return METRICS[task.spec.metric](np.concatenate([np.asarray(tags) for tags in dev["tags"]]), predicted)
+    ends = np.cumsum([len(tags) for tags in dev["tags"]])[:-1]
+    return _score(task.spec, [part.tolist() for part in np.split(predicted, ends)], list(dev["tags"]))
 
 
 def _linear_score(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: BaselineSettings) -> float:
@@ -430,12 +405,12 @@ def _linear_score(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: Bas
     else:
         model = LogisticRegression(max_iter=1000, random_state=s.seed)
     model.fit(design(train), np.asarray(train["label"]))
-    return METRICS[spec.metric](np.asarray(dev["label"]), model.predict(design(dev)))
+    return _score(spec, model.predict(design(dev)), np.asarray(dev["label"]))
 
 
 def baseline_score(task: TaskData, vectors: Mapping[str, np.ndarray], settings: BaselineSettings) -> float:
     """The cheap model's dev score on ``task`` (a fraction), with the task's metric."""
-    metrics = SPAN_METRICS if task.spec.task_type is TaskType.SPAN else tuple(METRICS)
+    metrics = task_head(task.spec).metric_names
     if task.spec.metric not in metrics:
         raise choices_error(f"baseline metric for {task.spec.name!r}", task.spec.metric, metrics)
     train = task.train.sample(n=min(len(task.train), settings.max_train), random_state=settings.seed)

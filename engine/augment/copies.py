@@ -31,8 +31,9 @@ import pandas as pd
 
 from engine.augment.policy import AugmentPolicy, TextExample
 from engine.augment.pregenerated import MANIFEST, check_folder, copy_identity, pregenerate, read_copy, row_hashes
-from engine.models.encoding import EncodedSplit, encode_split
 from engine.paths import publish_folder, subdir
+from engine.tasks import encode_split
+from engine.tasks.encoding import EncodedSplit
 
 if TYPE_CHECKING:
     from engine.config import DistillConfig

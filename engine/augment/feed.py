@@ -32,7 +32,8 @@ from engine.augment.policy import AugmentPolicy, TextExample, examples_frame, fr
 from engine.augment.pregenerated import PregeneratedSource
 from engine.augment.workers import Work, augment_batches, augment_batches_in_worker, worker_pool
 from engine.errors import AutodistillError
-from engine.models.encoding import EncodedSplit, collate, encode_split
+from engine.tasks import encode_split
+from engine.tasks.encoding import EncodedSplit, collate
 
 Batch = dict[str, torch.Tensor]
 
@@ -211,7 +212,7 @@ class AugmentFeed:
 
     def _empty(self) -> Batch:
         """A batch of no examples (every copy was dropped): the objective adds no augmented term."""
-        from engine.models.heads import task_head
+        from engine.tasks import task_head
 
         empty = torch.zeros((0, 1), dtype=torch.long)
         return {

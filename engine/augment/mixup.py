@@ -126,7 +126,7 @@ def mix_targets(
     """ŷ = λ y_i + (1-λ) y_j (§3.1), on the task head's soft targets: class distributions
     [B, C], real targets [B], per-position start/end distributions [B, 2, width] for spans,
     or per-token tag distributions [B, width, C] for tagging (the paper's sentence-tagging rule)."""
-    from engine.models.heads import task_head
+    from engine.tasks import task_head
 
     target = task_head(spec).soft_targets(labels, spec, width)
     for p, lam_r in zip(perm.to(labels.device), lam.to(labels.device), strict=True):

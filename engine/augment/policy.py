@@ -235,7 +235,7 @@ def build_policy(config: DistillConfig, task: TaskSpec) -> AugmentPolicy:
     """The run's policy, with every backend checked (one-line errors before training)."""
     if not config.augment:
         raise AutodistillError("no augmentation policy configured (augment is empty)")
-    from engine.models.heads import task_head  # torch-heavy; workers never build policies
+    from engine.tasks import task_head  # torch-heavy; workers never build policies
 
     text_ops = [name for name in config.augment if name != "mixup"]
     if text_ops and not task_head(task).text_augmentable:

@@ -56,7 +56,7 @@ def copy_identity(policy: AugmentPolicy, max_words: int) -> dict:
 
 def pregenerate(task: TaskData, config: DistillConfig, copies: int, out_dir: str | Path) -> dict:
     """Write ``copies`` augmented copies of ``task``'s train split; returns the manifest."""
-    from engine.models.encoding import limit_examples
+    from engine.tasks.encoding import limit_examples
 
     if copies < 1:
         raise AutodistillError(f"copies must be at least 1, got {copies}")

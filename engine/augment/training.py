@@ -23,7 +23,7 @@ from engine.augment.mixup import check_mixup_model
 from engine.augment.policy import AugmentPolicy
 from engine.augment.pregenerated import PregeneratedSource
 from engine.models.batch import Batch
-from engine.models.encoding import EncodedSplit
+from engine.tasks.encoding import EncodedSplit
 from engine.training.callbacks import TrainerCallback, TrainerState
 
 if TYPE_CHECKING:

@@ -6,9 +6,11 @@
 >>> task = load_task("reviews.csv", label_col="stars")  # seeded stratified split of a local file
 """
 
+import importlib
+from typing import Any
+
 from engine.data.cards import show
 from engine.data.catalog import card_path, list_datasets, prepare
-from engine.data.loaders import load_task
 from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
 
 __all__ = [
@@ -22,3 +24,12 @@ __all__ = [
     "prepare",
     "show",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``load_task`` on first use (PEP 562): it asks the task heads, which import torch and
+    transformers, and what imports only the schema or the catalog (augmentation worker
+    processes, ``autodistill data list``) must not pay for them."""
+    if name == "load_task":
+        return importlib.import_module("engine.data.loaders").load_task
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ is γ1 alone (teacher fine-tuning, the no-KD student baseline).
 :class:`DistillationObjective` is the whole equation; each term lives in its own
 component (``engine.kd.mapping``, ``engine.kd.losses``), this module only adds them
 up with the configured weights. What differs by task type comes from the task head
-(:mod:`engine.models.heads`).
+(:mod:`engine.tasks`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from engine.kd.projection import HiddenProjection
 from engine.kd.sampled_cache import SampleRows
 from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
 from engine.models.batch import Batch, model_inputs
-from engine.models.heads import TaskHead, task_head
+from engine.tasks import TaskHead, task_head
 
 
 @dataclass(frozen=True)

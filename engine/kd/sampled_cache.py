@@ -35,8 +35,8 @@ from torch import nn
 
 from engine.data.schema import TaskSpec
 from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, cache_key, plan_layout
-from engine.models.encoding import EncodedSplit
 from engine.paths import subdir
+from engine.tasks.encoding import EncodedSplit
 
 LEDGER_DIR = "teacher_cache_samples"
 

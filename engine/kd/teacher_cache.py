@@ -51,9 +51,9 @@ from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.models.batch import model_inputs
-from engine.models.encoding import EncodedSplit, collate
-from engine.models.heads import TaskHead, task_head
 from engine.paths import exclusive, publish_folder, subdir
+from engine.tasks import TaskHead, task_head
+from engine.tasks.encoding import EncodedSplit, collate
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ LOGITS_DTYPE, HIDDEN_DTYPE, OFFSETS_DTYPE = np.dtype(np.float32), np.dtype(np.fl
 
 @dataclass
 class TeacherOutputs:
-    """A batch of teacher outputs: the head outputs (:mod:`engine.models.heads`) and hidden states."""
+    """A batch of teacher outputs: the head outputs (:mod:`engine.tasks`) and hidden states."""
 
     logits: list[torch.Tensor]
     hidden_states: tuple[torch.Tensor, ...] | dict[int, torch.Tensor]

@@ -40,9 +40,9 @@ from transformers import (
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError, choices_error
 from engine.hub import hub_usable
-from engine.models.heads import fitted_label_space, task_head
 from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS, StudentShape
 from engine.paths import subdir
+from engine.tasks import fitted_label_space, task_head
 
 _LAYERS_RE = re.compile(r"^layers[=:]\s*(\d+(?:\s*,\s*\d+)*)$")
 

@@ -26,13 +26,13 @@ from engine.data import load_task
 from engine.data.schema import TaskData, TaskSpec
 from engine.errors import AutodistillError, choices_error
 from engine.models.batch import model_inputs
-from engine.models.encoding import EncodedSplit, collate, encode_split
-from engine.models.heads import task_head
 from engine.models.zoo import load_task_model
 from engine.pipelines.export import Measured, deployment_section, with_deployment
 from engine.pipelines.latency import measure_latency, model_latency, torch_threads
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
+from engine.tasks import encode_split, task_head
+from engine.tasks.encoding import EncodedSplit, collate
 from engine.teachers.finetune import TEACHER_SETTINGS, cached_teacher
 from engine.training.trainer import evaluate_model
 

@@ -17,8 +17,8 @@ import yaml
 from transformers import PreTrainedModel
 
 from engine.data.schema import TaskSpec
-from engine.models.heads import task_head
 from engine.pipelines.result import RunResult
+from engine.tasks import task_head
 
 
 def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: RunResult, folder: Path) -> None:

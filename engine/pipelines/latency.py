@@ -17,7 +17,7 @@ import torch.utils.benchmark as benchmark
 from torch import nn
 
 from engine.models.batch import model_inputs
-from engine.models.encoding import EncodedSplit, collate
+from engine.tasks.encoding import EncodedSplit, collate
 
 
 @contextmanager

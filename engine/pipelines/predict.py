@@ -17,9 +17,8 @@ from transformers import AutoTokenizer
 
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
-from engine.models.encoding import encode_split
-from engine.models.heads import task_head
 from engine.pipelines.onnx_model import OnnxModel
+from engine.tasks import encode_split, task_head
 from engine.training.trainer import predict
 
 TASK_FILE = "autodistill_task.json"

@@ -35,9 +35,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.data import load_task
 from engine.data.schema import TaskData, TaskSpec
-from engine.models.encoding import EncodedSplit, encode_split
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.paths import home
+from engine.tasks import encode_split
+from engine.tasks.encoding import EncodedSplit
 
 #: Encoded splits kept: a trial reads three (train, dev, test).
 SPLITS_KEPT = 12
@@ -119,7 +120,7 @@ def encoded(
     train: bool,
     source: pd.DataFrame | None = None,
 ) -> EncodedSplit:
-    """:func:`engine.models.encoding.encode_split`, remembered by the rows' content; ``source``:
+    """:func:`engine.tasks.encoding.encode_split`, remembered by the rows' content; ``source``:
     the split ``frame`` was sampled from, which makes the key cheap (see :func:`rows_key`)."""
     key = (tok.name_or_path, len(tok), spec, max_length, train, rows_key(frame, source))
     if key in _splits:

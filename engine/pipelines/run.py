@@ -48,13 +48,13 @@ from engine.data.schema import TaskData, TaskSpec
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
-from engine.models.encoding import EncodedSplit, limit_examples
 from engine.models.zoo import build_student, count_parameters
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
 from engine.pipelines.timing import Clock
+from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.teachers.team import Team, prepare_team
 from engine.tracking import open_tracking

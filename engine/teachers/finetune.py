@@ -21,9 +21,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from engine.config import TrainSettings
 from engine.data.schema import TaskData
 from engine.kd.objective import SupervisedObjective
-from engine.models.encoding import encode_split, limit_examples
 from engine.models.zoo import check_label_space, load_config, load_task_model, load_tokenizer, model_identity
 from engine.paths import subdir
+from engine.tasks import encode_split
+from engine.tasks.encoding import limit_examples
 from engine.training import distributed
 from engine.training.trainer import Trainer, TrainResult, seed_everything
 

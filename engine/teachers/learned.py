@@ -43,8 +43,8 @@ from torch.func import functional_call
 from engine.errors import AutodistillError
 from engine.kd.losses.prediction import DistillLoss
 from engine.models.batch import Batch, model_inputs
-from engine.models.encoding import collate
 from engine.registry import Registry
+from engine.tasks.encoding import collate
 from engine.teachers.objective import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
 from engine.training import distributed
 

@@ -28,9 +28,9 @@ from engine.errors import AutodistillError
 from engine.kd.objective import prediction_terms
 from engine.kd.teacher_cache import TeacherOutputs
 from engine.models.batch import Batch, model_inputs
-from engine.models.encoding import EncodedSplit
-from engine.models.heads import task_head
 from engine.registry import Registry
+from engine.tasks import task_head
+from engine.tasks.encoding import EncodedSplit
 from engine.training import distributed
 from engine.training.schedule import Schedule
 

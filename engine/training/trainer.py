@@ -41,11 +41,10 @@ from engine.config import TrainSettings
 from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.models.batch import Batch, model_inputs
-from engine.models.encoding import EncodedSplit, collate
-from engine.models.heads import task_head
+from engine.tasks import task_head
+from engine.tasks.encoding import EncodedSplit, collate
 from engine.training import distributed
 from engine.training.callbacks import TrainerCallback, TrainerState
-from engine.training.metrics import compute_metrics
 from engine.training.schedule import Schedule, shard
 
 
@@ -413,4 +412,5 @@ def evaluate_model(
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
     preds = predict(model, spec, split, pad_id, batch_size, device)
-    return compute_metrics(spec.task_type, preds, task_head(spec).gold(split))
+    head = task_head(spec)
+    return head.metrics(preds, head.gold(split))

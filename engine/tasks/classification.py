@@ -1,0 +1,92 @@
+"""Classification: one label per text or text pair (softmax over C classes).
+
+Class names are numbered in sorted order (or taken from a hub data set's own names);
+scored with accuracy, macro-F1 and Matthews correlation, as GLUE reports them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
+from engine.errors import AutodistillError
+from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
+from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register
+
+if TYPE_CHECKING:
+    from engine.data.schema import TaskSpec
+
+
+def classification_metrics(preds: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
+    preds_a, labels_a = np.asarray(preds), np.asarray(labels)
+    return {
+        "accuracy": float(accuracy_score(labels_a, preds_a)),
+        "f1": float(f1_score(labels_a, preds_a, average="macro", zero_division=0)),
+        "mcc": float(matthews_corrcoef(labels_a, preds_a)),
+    }
+
+
+def _class_ids(frames: dict[str, pd.DataFrame], names: Sequence[str] | None, origin: str, column: str) -> list[str]:
+    """Encode labels in place as ids of the sorted class names (or the hub's own names)."""
+    if names is not None:  # hub ClassLabel: already ids; -1 marks an unlabelled (hidden test) row
+        for split, part in frames.items():
+            frames[split] = part[part["label"] >= 0].reset_index(drop=True)
+        return list(names)
+    labels = pd.concat([part["label"] for part in frames.values()])
+    if is_continuous(labels):
+        example = labels[labels != labels.round()].iloc[0]
+        raise AutodistillError(
+            f"label column {column!r} of {origin} holds continuous values (e.g. {example}); use task_type='regression'"
+        )
+    numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    values = sorted(set(labels.astype("int64") if numeric else labels.astype(str)))
+    ids = {value: i for i, value in enumerate(values)}
+    for split, part in frames.items():
+        key = part["label"].astype("int64") if numeric else part["label"].astype(str)
+        frames[split] = part.assign(label=key.map(ids).astype("int64"))
+    return [str(v) for v in values]
+
+
+@register("classification")
+class ClassificationHead(TaskHead):
+    """One label per text or text pair (softmax over C classes)."""
+
+    usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {"label": LABEL_NAMES}
+    metric_names = ("accuracy", "f1", "mcc")
+    inference_rank = 3
+
+    def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
+        return "label" in columns
+
+    def number_labels(
+        self, frames: dict[str, pd.DataFrame], column: str, origin: str, hub_names: Sequence[str] | None
+    ) -> tuple[dict[str, pd.DataFrame], tuple[str, ...], dict[str, int]]:
+        """Class ids and names; splits left with no labelled row (hidden hub test sets) are removed."""
+        labelled = sum(map(len, frames.values()))
+        names = tuple(_class_ids(frames, hub_names, origin, column))
+        dropped = {"unlabelled_dropped": labelled - sum(map(len, frames.values()))}
+        frames = {split: part for split, part in frames.items() if len(part)}
+        present = sorted(set(pd.concat([f["label"] for f in frames.values()]))) if frames else []
+        if len(present) < 2:
+            only = repr(names[present[0]]) if present else "none"
+            raise AutodistillError(
+                f"classification needs at least 2 distinct labels; label column {column!r} of {origin} "
+                f"has {len(present)} ({only})"
+            )
+        return frames, names, dropped
+
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        return encode_texts(frame, how, paired=spec.paired, label_dtype=np.int64)
+
+    def fitted(self, config: Any, labels: tuple[str, ...]) -> tuple[str, ...] | None:
+        if "SequenceClassification" not in architectures(config):
+            return None
+        regression = getattr(config, "problem_type", None) == "regression" or config.num_labels == 1
+        return None if regression else labels
+
+    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+        return classification_metrics(preds, labels)

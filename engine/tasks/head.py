@@ -1,0 +1,271 @@
+"""The task-head registry: everything that differs between task types, in one entry each.
+
+Eq. 1 is the same for every task; what changes is the prediction layer and what
+surrounds it. A :class:`TaskHead` says, for one task type, how a user's columns are
+recognised, checked and numbered, how its examples become token ids and targets,
+which Hugging Face model class carries its head, how that head's outputs become the
+logits the prediction losses compare, what the ground-truth targets are, which
+positions count, how logits are stored in the teacher-output cache, how predictions
+are decoded and how they are scored. The loaders, the encoder, the objective, the
+trainer, the teacher cache, the zoo and the meta layer's baseline ask the head; none of
+them branches on the task type. Each task type is one module of :mod:`engine.tasks`.
+
+Logits always travel as a list of tensors, one per head output: ``[logits]`` for
+classification, regression and token tagging, ``[start, end]`` for spans.
+
+This package imports nothing of :mod:`engine.data` or :mod:`engine.models` at run time (the data package's
+loaders ask the heads, so the heads must sit below them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerBase
+
+from engine.errors import AutodistillError
+from engine.registry import Registry
+from engine.tasks.encoding import IGNORE_INDEX, EncodedSplit, EncodeSettings
+
+if TYPE_CHECKING:
+    from engine.data.schema import TaskSpec, TaskType
+    from engine.models.batch import Batch
+
+#: Label id of positions that carry no label (special tokens, word continuations, padding).
+IGNORE = IGNORE_INDEX
+#: Where a row came from, for error messages: row label -> "row 3 of data.csv".
+Where = Callable[[object], str]
+#: The user column names a label (a class or a target) is found under.
+LABEL_NAMES = ("label", "labels", "target", "score")
+
+
+class TaskHead:
+    """What one task type asks of the data, the model, the losses and the metrics.
+
+    The defaults describe a sequence-level classifier; subclasses override what differs.
+    """
+
+    #: The task type's name (its registry key), set by :func:`register`.
+    name: str = ""
+
+    #: The ``transformers`` auto class whose head predicts this task.
+    model_class: ClassVar[type] = AutoModelForSequenceClassification
+    #: Fine-tuning's label loss (``LABEL_LOSSES`` key): CE for classes, MSE for real targets.
+    natural_loss: ClassVar[str] = "ce"
+    #: The axis of :meth:`pack`'s tensor that runs over tokens, if any (the cache pads it to the
+    #: split's longest example and :meth:`unpack` cuts it back to the batch's width).
+    token_axis: ClassVar[int | None] = None
+    #: How many head outputs :meth:`logits` returns, each ``spec.num_labels`` wide.
+    outputs: ClassVar[int] = 1
+    #: False where text augmentation (ca, ra, bt) would break the labels (per-word tags).
+    text_augmentable: ClassVar[bool] = True
+    #: Normalised column -> the user column names it is found under when no ``*_col`` is given
+    #: (the columns every task type shares, ``text`` and ``text_pair``, are the loaders').
+    usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    #: The normalised column that carries the input text (a token task's word lists stand in).
+    text_column: ClassVar[str] = "text"
+    #: The normalised columns a task of this type keeps, and those it cannot do without.
+    columns: ClassVar[tuple[str, ...]] = ("text", "text_pair", "label")
+    required_columns: ClassVar[tuple[str, ...]] = ("label",)
+    #: The columns that make two rows with the same text different examples (deduplication).
+    target_columns: ClassVar[tuple[str, ...]] = ("label",)
+    #: The names of the metrics :meth:`metrics` reports (``TaskSpec.metric`` is one of them).
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    #: Type inference asks the heads in this order; the first that recognises the columns wins.
+    inference_rank: ClassVar[int] = 99
+
+    # -- reading user data ------------------------------------------------------------------------
+
+    def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
+        """Whether a file with these resolved ``columns`` is, beyond doubt, a task of this type."""
+        return False
+
+    def check_rows(self, part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, dict[str, int]]:
+        """One normalised split's rows checked (an error names the row by ``where``), and how many
+        were dropped, by reason."""
+        return part, {}
+
+    def number_labels(
+        self, frames: dict[str, pd.DataFrame], column: str, origin: str, hub_names: Sequence[str] | None
+    ) -> tuple[dict[str, pd.DataFrame], tuple[str, ...], dict[str, int]]:
+        """Labels as ids (or numbers): the frames, the label names and drop counts by reason.
+        ``column`` is the user's label column, ``hub_names`` a hub data set's own class names."""
+        return frames, (), {}
+
+    def fit_spec(self, spec: TaskSpec, train: pd.DataFrame) -> TaskSpec:
+        """``spec`` with what the model must learn from the training split (regression's scale)."""
+        return spec
+
+    # -- encoding ---------------------------------------------------------------------------------
+
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        """Token ids and targets of a non-empty ``frame`` (see :func:`encode_split`)."""
+        raise NotImplementedError
+
+    # -- the model and its losses -----------------------------------------------------------------
+
+    def head_kwargs(self, spec: TaskSpec) -> dict[str, Any]:
+        """Keyword arguments of ``from_pretrained`` that shape a new head for ``spec``."""
+        return {
+            "num_labels": spec.num_labels,
+            "problem_type": "single_label_classification",
+            "id2label": dict(enumerate(spec.label_names)),
+            "label2id": {name: i for i, name in enumerate(spec.label_names)},
+        }
+
+    def label_space(self, spec: TaskSpec) -> tuple[str, ...] | str:
+        """What a model fine-tuned for ``spec`` predicts: named labels, or the kind of output."""
+        return tuple(spec.label_names)
+
+    def fitted(self, config: Any, labels: tuple[str, ...]) -> tuple[str, ...] | str | None:
+        """A saved model's :meth:`label_space` if its ``config.json`` shows it is this type's head."""
+        return None
+
+    def logits(self, outputs: Any) -> list[Tensor]:
+        """The model output's logits, as a list of head outputs."""
+        return [outputs.logits]
+
+    def kd_view(self, logits: list[Tensor], batch: Batch) -> tuple[list[Tensor], Tensor | None]:
+        """What l^pred(teacher, student) compares: the logits and, for per-position outputs,
+        the mask of positions a softmax may put mass on."""
+        return logits, None
+
+    def label_view(
+        self, logits: list[Tensor], targets: Tensor, spec: TaskSpec, batch: Batch
+    ) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+        """What l^pred(y, student) compares: logits, per-head targets and the position mask.
+
+        ``targets`` are the batch's labels, or mixup's soft targets (:meth:`soft_targets`, mixed).
+        """
+        return logits, [targets], None
+
+    def soft_targets(self, labels: Tensor, spec: TaskSpec, width: int) -> Tensor:
+        """Labels as distributions (or real values) that mixup can average (§3.1)."""
+        return labels.float() if labels.is_floating_point() else F.one_hot(labels, spec.num_labels).float()
+
+    def pack(self, logits: list[Tensor]) -> Tensor:
+        """One tensor per batch for the cache: [B, ...]."""
+        return logits[0]
+
+    def unpack(self, packed: Tensor, width: int) -> list[Tensor]:
+        """The cache's tensor back to head outputs, cut to the batch's ``width`` tokens."""
+        return [packed]
+
+    def cache_slice(self, rows: slice, width: int, dims: int) -> tuple[slice, ...]:
+        """Where a packed batch of ``width`` tokens goes in the cache's padded array."""
+        return tuple(
+            rows if axis == 0 else slice(0, width) if axis == self.token_axis else slice(None) for axis in range(dims)
+        )
+
+    def empty_labels(self) -> Tensor:
+        """The labels of a batch with no examples (every augmented copy dropped)."""
+        return torch.zeros((0,), dtype=torch.long)
+
+    # -- predictions and metrics ------------------------------------------------------------------
+
+    def decode(self, logits: list[Tensor], spec: TaskSpec, split: EncodedSplit, indices: list[int]) -> list:
+        """Predictions in the task's label space, one per example."""
+        return logits[0].argmax(-1).cpu().tolist()
+
+    def gold(self, split: EncodedSplit) -> list:
+        """The references the metrics compare predictions with."""
+        return split.labels.tolist()
+
+    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+        """Every metric of this task type (``TaskSpec.metric`` names the headline one)."""
+        raise NotImplementedError
+
+    def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Unlabelled inputs (prediction) with placeholder labels, so they encode like training data."""
+        return frame.assign(label=0)
+
+    def named(self, preds: list, spec: TaskSpec) -> list:
+        """Predictions as a user reads them (label names rather than ids)."""
+        return [spec.label_names[p] for p in preds]
+
+
+TASK_HEADS: Registry[TaskHead] = Registry("task type")
+
+
+def register(name: str) -> Callable[[type[TaskHead]], type[TaskHead]]:
+    """Class decorator: put one instance of the head under the task type's name."""
+
+    def add(cls: type[TaskHead]) -> type[TaskHead]:
+        head = cls()
+        head.name = name
+        TASK_HEADS.register(name)(head)
+        return cls
+
+    return add
+
+
+def task_head(spec: TaskSpec) -> TaskHead:
+    """The head of ``spec``'s task type."""
+    return TASK_HEADS.get(str(spec.task_type))
+
+
+def head_of(task_type: TaskType | str) -> TaskHead:
+    """The head of a task type given by name."""
+    return TASK_HEADS.get(str(task_type))
+
+
+def text_augmentable(task_type: TaskType | str) -> bool:
+    """Whether text augmentation (ca, ra, bt) keeps a task type's labels true: not for per-word tags."""
+    return head_of(task_type).text_augmentable
+
+
+def task_metrics(task_type: TaskType | str, preds: Sequence, labels: Sequence) -> dict[str, float]:
+    """All metrics of a task type; pick the headline one with ``TaskSpec.metric``."""
+    return head_of(task_type).metrics(preds, labels)
+
+
+def fitted_label_space(config: Any) -> tuple[str, ...] | str | None:
+    """What a saved model already predicts, in :meth:`TaskHead.label_space`'s terms
+    (None for a head-less encoder), read from its ``config.json``."""
+    labels = tuple(str(config.id2label[i]) for i in sorted(getattr(config, "id2label", None) or {}))
+    for name in TASK_HEADS:
+        found = TASK_HEADS.get(name).fitted(config, labels)
+        if found is not None:
+            return found
+    return None
+
+
+def is_continuous(labels: pd.Series) -> bool:
+    """Numeric labels with a fractional value: a regression target, not class ids."""
+    if not pd.api.types.is_numeric_dtype(labels) or pd.api.types.is_bool_dtype(labels):
+        return False
+    values = labels.to_numpy(dtype=float)
+    return bool(np.any(values != np.round(values)))
+
+
+def row_place(split: str, row: object, origin: str) -> str:
+    """``row 3 of data.csv`` or ``dev row 3 of folder``: rows count from 0 in the file they came from."""
+    return f"row {row} of {origin}" if split == "all" else f"{split} row {row} of {origin}"
+
+
+def architectures(config: Any) -> str:
+    """The model classes a saved ``config.json`` names, as one string to search."""
+    return " ".join(getattr(config, "architectures", None) or [])
+
+
+def encode_split(
+    frame: pd.DataFrame,
+    spec: TaskSpec,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    *,
+    train: bool,
+    on_disk: bool | None = None,
+) -> EncodedSplit:
+    """Token ids and targets of ``frame``, encoded by its task type's head. ``on_disk`` puts the
+    ids in the memory-mapped store (None: when the split is large); only task types that encode
+    plain texts with a fast tokenizer can use it, others are always encoded in memory."""
+    if frame.empty:
+        raise AutodistillError(f"data set {spec.name!r} has an empty split; nothing to train or evaluate on")
+    return task_head(spec).encode(frame, spec, EncodeSettings(tokenizer, max_length, train, on_disk))

@@ -1,0 +1,240 @@
+"""Token tagging (token classification): a label per word, NER/POS-style.
+
+User data is a column of word lists and a column of tag lists: a JSONL line such as
+``{"tokens": ["Paris", "is", "big"], "tags": ["PROPN", "AUX", "ADJ"]}`` (or a Parquet
+file with list columns, or a CSV whose cells hold JSON lists) is one sentence; ``text``
+is then the words joined by spaces, as in the catalog's token sets, so what reads a
+task's text (data set features, baselines) works unchanged. Tag names are numbered in
+sorted order; integer tags are taken as ids already.
+
+Examples are encoded from their pre-split words. Only the first sub-token of each word
+carries the word's tag; every other position (special tokens, a word's continuation
+pieces, words cut off by truncation, padding) holds :data:`IGNORE`, which losses and
+metrics skip. The teacher's per-token distribution is distilled at every real token, the
+ground truth only where a word starts. Scored with accuracy over tagged words (how POS
+taggers are compared) and macro-F1 over tags.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import accuracy_score, f1_score
+from torch import Tensor
+from transformers import AutoModelForTokenClassification, PreTrainedTokenizerBase
+
+from engine.errors import AutodistillError
+from engine.tasks.encoding import EncodedSplit, EncodeSettings
+from engine.tasks.head import IGNORE, TaskHead, Where, architectures, register
+
+if TYPE_CHECKING:
+    from engine.data.schema import TaskSpec
+    from engine.models.batch import Batch
+
+
+# -- user rows --------------------------------------------------------------------------------------
+
+
+def _as_list(value: object) -> list | None:
+    """A cell as a Python list: lists, tuples and arrays as they are, a JSON list written as text
+    (how CSV stores one) parsed; anything else is None."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return None
+    if isinstance(value, list | tuple | np.ndarray):
+        return list(value)
+    return None
+
+
+def token_rows(part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, int]:
+    """``text``, ``tokens`` (lists of str) and ``tags`` (lists) of one split, and how many rows had
+    no words (dropped). A cell that is not a list, or a row whose tags do not pair up with its
+    words, is an error naming the row (``where(row)``)."""
+    tokens, tags = part["tokens"].map(_as_list), part["tags"].map(_as_list)
+    for row, words, labels in zip(part.index, tokens, tags, strict=True):
+        if words is None or labels is None:
+            column = "tokens" if words is None else "tags"
+            raise AutodistillError(f"the {column} cell of {where(row)} is not a list")
+        if len(words) != len(labels):
+            raise AutodistillError(f"{where(row)} has {len(words)} words but {len(labels)} tags")
+    empty = tokens.str.len() == 0
+    words = tokens[~empty].map(lambda row: [str(word) for word in row])
+    frame = pd.DataFrame({"text": words.str.join(" "), "tokens": words, "tags": tags[~empty]})
+    return frame, int(empty.sum())
+
+
+def encode_tags(frames: dict[str, pd.DataFrame], origin: str) -> tuple[dict[str, pd.DataFrame], tuple[str, ...]]:
+    """Tag names -> ids of the sorted names; integer tags are taken as ids already (names "0", "1", ...)."""
+    found = {tag for part in frames.values() for row in part["tags"] for tag in row}
+    if not found:
+        raise AutodistillError(f"no tagged word in {origin}")
+    if all(isinstance(tag, int | np.integer) and not isinstance(tag, bool) for tag in found):
+        if min(found) < 0:
+            raise AutodistillError(f"tag ids in {origin} must be 0 or more; found {min(found)}")
+        names = tuple(str(i) for i in range(int(max(found)) + 1))
+        ids = {tag: int(tag) for tag in found}
+    else:
+        names = tuple(sorted({str(tag) for tag in found}))
+        position = {name: i for i, name in enumerate(names)}
+        ids = {tag: position[str(tag)] for tag in found}
+    encoded = {
+        split: part.assign(tags=[[ids[t] for t in row] for row in part["tags"]]) for split, part in frames.items()
+    }
+    return encoded, names
+
+
+# -- encoding ---------------------------------------------------------------------------------------
+
+
+def word_start_labels(word_ids: list[int | None], tags: list[int] | np.ndarray) -> np.ndarray:
+    """Per-token labels: a word's tag on its first sub-token, :data:`IGNORE` elsewhere.
+
+    ``word_ids`` is the fast tokenizer's map from token position to word (None for special
+    tokens). Words missing from it (cut off by truncation, or with no sub-token at all)
+    get no position, so they are neither trained on nor scored.
+    """
+    labels = np.full(len(word_ids), IGNORE, dtype=np.int64)
+    previous = None
+    for position, word in enumerate(word_ids):
+        if word is not None and word != previous:
+            labels[position] = int(tags[word])
+        previous = word
+    return labels
+
+
+def encode_words(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> EncodedSplit:
+    """Pre-split words -> sub-tokens, with each word's tag on its first sub-token."""
+    if not tokenizer.is_fast:
+        raise AutodistillError("token classification needs a fast tokenizer (word alignment); this one is not")
+    words = [[str(word) for word in row] for row in frame["tokens"]]
+    enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length, return_token_type_ids=True)
+    labels = np.empty(len(frame), dtype=object)  # filled one by one: equal lengths must not make it 2-D
+    for i, tags in enumerate(frame["tags"]):
+        if len(tags) != len(words[i]):
+            raise AutodistillError(f"row {i} has {len(words[i])} words but {len(tags)} tags")
+        labels[i] = word_start_labels(enc.word_ids(i), tags)
+    return EncodedSplit(
+        input_ids=enc["input_ids"],
+        token_type_ids=enc["token_type_ids"],
+        labels=labels,
+        rows=np.arange(len(frame)),
+    )
+
+
+# -- metrics ----------------------------------------------------------------------------------------
+
+
+def token_metrics(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Tagging scores over every tagged word of every sentence (one tag list per sentence).
+
+    ``accuracy`` is the share of words tagged right (how POS taggers are compared);
+    ``f1`` is the unweighted mean of the per-tag F1s, so rare tags count as much as
+    nouns. Sentences must pair up word for word: a length mismatch is a decoding bug.
+    """
+    for i, (pred, gold) in enumerate(zip(preds, labels, strict=True)):
+        if len(pred) != len(gold):
+            raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} tagged words")
+    flat_preds = np.concatenate([np.asarray(p, dtype=np.int64) for p in preds] or [np.zeros(0, np.int64)])
+    flat_gold = np.concatenate([np.asarray(g, dtype=np.int64) for g in labels] or [np.zeros(0, np.int64)])
+    if not len(flat_gold):
+        return {"accuracy": 0.0, "f1": 0.0}
+    return {
+        "accuracy": float(accuracy_score(flat_gold, flat_preds)),
+        "f1": float(f1_score(flat_gold, flat_preds, average="macro", zero_division=0)),
+    }
+
+
+@register("token")
+class TokenHead(TaskHead):
+    """A label per word (NER/POS-style tagging): softmax over tags at every position.
+
+    Labels sit on each word's first sub-token; other positions hold :data:`IGNORE`.
+    """
+
+    model_class = AutoModelForTokenClassification
+    token_axis = 1  # [B, tokens, tags]
+    text_augmentable = False
+    usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "tokens": ("tokens", "words"),
+        "tags": ("tags", "ner_tags", "pos_tags", "upos"),
+    }
+    text_column = "tokens"
+    columns = ("tokens", "tags")
+    required_columns = ("tokens", "tags")
+    target_columns = ("tags",)
+    metric_names = ("accuracy", "f1")
+    inference_rank = 0
+
+    def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
+        return "tokens" in columns and "tags" in columns
+
+    def check_rows(self, part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, dict[str, int]]:
+        rows, empty = token_rows(part, where)
+        return rows, {"missing_dropped": empty}
+
+    def number_labels(
+        self, frames: dict[str, pd.DataFrame], column: str, origin: str, hub_names: Sequence[str] | None
+    ) -> tuple[dict[str, pd.DataFrame], tuple[str, ...], dict[str, int]]:
+        encoded, names = encode_tags(frames, origin)
+        return encoded, names, {}
+
+    def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
+        return encode_words(frame, how.tokenizer, how.max_length)
+
+    def label_space(self, spec: TaskSpec) -> tuple[str, ...]:
+        return ("token", *spec.label_names)
+
+    def fitted(self, config: Any, labels: tuple[str, ...]) -> tuple[str, ...] | None:
+        return ("token", *labels) if "TokenClassification" in architectures(config) else None
+
+    def kd_view(self, logits: list[Tensor], batch: Batch) -> tuple[list[Tensor], Tensor | None]:
+        real = batch["attention_mask"].bool()
+        return [lg[real] for lg in logits], None
+
+    def label_view(
+        self, logits: list[Tensor], targets: Tensor, spec: TaskSpec, batch: Batch
+    ) -> tuple[list[Tensor], list[Tensor], Tensor | None]:
+        labelled = targets.sum(-1) > 0 if targets.is_floating_point() else targets != IGNORE
+        return [lg[labelled] for lg in logits], [targets[labelled]], None
+
+    def soft_targets(self, labels: Tensor, spec: TaskSpec, width: int) -> Tensor:
+        if labels.is_floating_point():
+            return labels.float()
+        labelled = labels != IGNORE
+        one_hot = F.one_hot(labels.clamp(min=0), spec.num_labels).float()
+        return one_hot * labelled.unsqueeze(-1)
+
+    def unpack(self, packed: Tensor, width: int) -> list[Tensor]:
+        return [packed[:, :width]]
+
+    def empty_labels(self) -> Tensor:
+        return torch.zeros((0, 1), dtype=torch.long)
+
+    def decode(self, logits: list[Tensor], spec: TaskSpec, split: EncodedSplit, indices: list[int]) -> list:
+        tags = logits[0].argmax(-1).cpu().numpy()
+        preds = []
+        for row, i in enumerate(indices):
+            labels = np.asarray(split.labels[i])
+            preds.append(tags[row, : len(labels)][labels != IGNORE].tolist())
+        return preds
+
+    def gold(self, split: EncodedSplit) -> list:
+        return [np.asarray(labels)[np.asarray(labels) != IGNORE].tolist() for labels in split.labels]
+
+    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+        return token_metrics(preds, labels)
+
+    def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
+        words = frame["text"].astype(str).str.split()
+        return frame.assign(tokens=words, tags=[[0] * len(w) for w in words])
+
+    def named(self, preds: list, spec: TaskSpec) -> list:
+        return [" ".join(spec.label_names[t] for t in tags) for tags in preds]

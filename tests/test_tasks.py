@@ -1,0 +1,97 @@
+"""Every task type is one registered head that answers every question the engine asks of it.
+
+The loaders, the encoder, the objective, the trainer, the cache and the baseline feature ask
+the head instead of branching on the task type, so a head that leaves a hook to the base
+class's placeholder would fail at run time, far from its module; this walk fails first.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.data.loaders import USUAL_NAMES
+from engine.data.schema import TaskType
+from engine.tasks import TASK_HEADS, TaskHead
+
+#: Hooks that every task type must define itself: the base class has no sensible default.
+OWN_HOOKS = ("encode", "metrics")
+#: Every hook the engine calls on a head (the base class's defaults count).
+HOOKS = (
+    "recognises",
+    "check_rows",
+    "number_labels",
+    "fit_spec",
+    "encode",
+    "head_kwargs",
+    "label_space",
+    "fitted",
+    "logits",
+    "kd_view",
+    "label_view",
+    "soft_targets",
+    "pack",
+    "unpack",
+    "cache_slice",
+    "empty_labels",
+    "decode",
+    "gold",
+    "metrics",
+    "blank_labels",
+    "named",
+)
+
+
+def missing_hooks(head: TaskHead) -> list[str]:
+    """The hooks ``head`` lacks, or leaves to the base class where it must define its own."""
+    absent = [hook for hook in HOOKS if not callable(getattr(head, hook, None))]
+    return absent + [hook for hook in OWN_HOOKS if getattr(type(head), hook) is getattr(TaskHead, hook)]
+
+
+def test_every_task_type_has_a_head_and_every_head_a_task_type():
+    assert sorted(TASK_HEADS) == sorted(t.value for t in TaskType)
+
+
+@pytest.mark.parametrize("name", sorted(TASK_HEADS))
+def test_every_head_provides_every_hook(name):
+    head = TASK_HEADS.get(name)
+    assert head.name == name
+    assert missing_hooks(head) == []
+
+
+@pytest.mark.parametrize("name", sorted(TASK_HEADS))
+def test_every_head_declares_its_columns_and_its_headline_metric(name):
+    head = TASK_HEADS.get(name)
+    assert set(head.required_columns) <= set(head.columns)
+    assert set(head.target_columns) <= set(head.columns)
+    assert all(role in USUAL_NAMES for role in head.columns), "every kept column can be found in a user file"
+    assert head.text_column in USUAL_NAMES
+    assert TaskType(name).default_metric in head.metric_names
+
+
+def test_type_inference_asks_the_heads_in_a_fixed_order():
+    ranks = [TASK_HEADS.get(name).inference_rank for name in TASK_HEADS]
+    assert len(set(ranks)) == len(ranks)
+
+
+@pytest.mark.parametrize(
+    ("name", "gold"),
+    [
+        ("classification", [0, 1, 1, 0]),
+        ("regression", [0.5, 1.5, 2.0, 3.0]),
+        ("span", ["the cat", "a dog", "red"]),
+        ("token", [[0, 1, 2], [2, 1]]),
+    ],
+)
+def test_a_head_reports_exactly_its_metric_names_and_perfect_predictions_score_one(name, gold):
+    head = TASK_HEADS.get(name)
+    scores = head.metrics(gold, gold)
+    assert set(scores) == set(head.metric_names)
+    assert all(scores[metric] == pytest.approx(1.0) for metric in head.metric_names if metric != "mse")
+
+
+def test_the_walk_sees_a_head_that_leaves_out_a_hook():
+    class Bare(TaskHead):
+        def metrics(self, preds, labels):
+            return {}
+
+    assert missing_hooks(Bare()) == ["encode"]
