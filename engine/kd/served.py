@@ -35,12 +35,11 @@ UPLOAD_ROWS = 1 << 16
 @dataclass
 class Tables:
     """What a lookup reads: ``offsets`` [n + 1], ``logits`` [rows, ...] and ``hidden`` [L, tokens, H]
-    holding the states of ``layers`` in that order."""
+    holding the run's states in the order it asked for them."""
 
     offsets: torch.Tensor
     logits: torch.Tensor
     hidden: torch.Tensor
-    layers: tuple[int, ...]
 
 
 def resident_bytes(logits: np.ndarray, hidden: list[np.ndarray], examples: int) -> int:
@@ -69,12 +68,15 @@ class DeviceRows:
     """The run's part of a cache in device memory; each batch is gathered there."""
 
     def __init__(self, offsets: np.ndarray, logits: np.ndarray, hidden: dict[int, np.ndarray], device: torch.device):
-        states = [_upload(hidden[layer], device) for layer in hidden]
+        states = list(hidden.values())
+        shape = (len(states), *(states[0].shape if states else (0, 0)))
+        table = torch.empty(shape, dtype=torch.float16, device=device)
+        for k, state in enumerate(states):
+            _upload(state, table[k])
         self.tables = Tables(
             offsets=torch.from_numpy(np.array(offsets)).to(device),
-            logits=_upload(logits, device),
-            hidden=torch.stack(states) if states else torch.empty((0, 0, 0), dtype=torch.float16, device=device),
-            layers=tuple(hidden),
+            logits=_upload(logits, torch.empty(logits.shape, dtype=torch.float32, device=device)),
+            hidden=table,
         )
 
     def gather(self, index: torch.Tensor, width: int, ragged_logits: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,9 +187,9 @@ def _zero_past_end(values: torch.Tensor, mask: torch.Tensor, lead: int) -> torch
     return values.masked_fill(~view, 0)
 
 
-def _upload(array: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A copy of ``array`` on ``device`` in its own dtype, made a slice at a time."""
-    out = torch.empty(array.shape, dtype=torch.from_numpy(array[:0].copy()).dtype, device=device)
+def _upload(array: np.ndarray, out: torch.Tensor) -> torch.Tensor:
+    """Copy ``array`` into ``out`` (on the device, same dtype) a slice at a time, so that the host
+    never holds more than a slice of a file that may be larger than its free memory."""
     for start in range(0, array.shape[0], UPLOAD_ROWS):
         out[start : start + UPLOAD_ROWS] = torch.from_numpy(np.array(array[start : start + UPLOAD_ROWS]))
     return out
