@@ -144,14 +144,16 @@ def test_regression_on_targets_far_from_zero_learns_and_predicts_in_their_units(
 
 
 class _DtypeSpy(SupervisedObjective):
-    """The supervised objective, noting the dtype of the logits each batch computed."""
+    """The supervised objective, noting the precision each batch was computed in (autocast's, or
+    None without it) and the dtype the student's logits came back in."""
 
     def __init__(self, spec) -> None:
         super().__init__(spec)
-        self.dtypes: set[torch.dtype] = set()
+        self.dtypes: set[tuple[torch.dtype | None, torch.dtype]] = set()
 
     def __call__(self, student, batch):
-        self.dtypes.add(student(**model_inputs(student, batch)).logits.dtype)
+        computed = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+        self.dtypes.add((computed, student(**model_inputs(student, batch)).logits.dtype))
         return super().__call__(student, batch)
 
 
@@ -169,4 +171,6 @@ def test_runs_of_one_process_each_train_in_their_own_precision(toy_task, tmp_pat
         ).fit()
         assert result.steps == 2 and math.isfinite(result.dev_score)
         seen.append(spy.dtypes)
-    assert seen == [{torch.float32}, {torch.bfloat16}, {torch.float32}]
+    # bf16 arithmetic, its outputs handed to the losses in fp32 (as accelerate's mixed precision did)
+    assert seen == [{(None, torch.float32)}, {(torch.bfloat16, torch.float32)}, {(None, torch.float32)}]
+    assert "forward" not in built.__dict__ and "forward" not in student.__dict__  # the model's own forward is back

@@ -5,16 +5,20 @@ asking for another precision fails ("AcceleratorState has already been initializ
 its autocast reads whatever that shared state says. A sweep worker or a notebook runs
 many trainings in one process, each with its own ``precision``. So the trainer asks
 accelerate for devices and processes only (its precision stays ``"no"``, the same in every
-run), and applies its own run's precision here: autocast around the forward passes, and
-for fp16 a gradient scaler (bf16 and fp32 need none).
+run), and applies its own run's precision here: autocast around the forward passes, the
+student's outputs in fp32 as accelerate gave them, and for fp16 a gradient scaler (bf16 and
+fp32 need none).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 import torch
+from accelerate.utils import convert_outputs_to_fp32
+from torch import nn
 
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -42,6 +46,24 @@ class Precision:
     def autocast(self) -> AbstractContextManager:
         """Mixed precision around a forward pass (a no-op context in fp32)."""
         return torch.autocast(self.device_type, dtype=_DTYPES.get(self.name), enabled=self.name in _DTYPES)
+
+    @contextmanager
+    def fp32_outputs(self, model: nn.Module) -> Iterator[None]:
+        """While the block runs, ``model``'s outputs come back in fp32, as accelerate's mixed
+        precision returned them: the losses (NumPy-based ones included) never see a half-precision
+        tensor. The model's own forward is back afterwards."""
+        if self.name not in _DTYPES:
+            yield
+            return
+        before = model.__dict__.get("forward")
+        model.forward = convert_outputs_to_fp32(model.forward)
+        try:
+            yield
+        finally:
+            if before is None:
+                del model.forward
+            else:
+                model.forward = before
 
     def scaler(self) -> torch.amp.GradScaler:
         """fp16's loss scaling; a pass-through (``enabled=False``) for bf16 and fp32."""

@@ -257,7 +257,8 @@ class Trainer:
             history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
         self._seen, self._train_time = 0, 0.0
         stop = self._asks_to_stop(history)  # a resumed run: the caller hears where it stands first
-        with self._progress() as progress:
+        student = self.accelerator.unwrap_model(self.student)
+        with self._progress() as progress, self.precision.fp32_outputs(student):
             task = progress.add_task(self.description, total=self.schedule.total_steps, completed=step)
             while epoch < self.epochs and not stop:
                 step, terms = self._train_epoch(
