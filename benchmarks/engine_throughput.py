@@ -108,9 +108,16 @@ def hand_loop(task, split, args, name: str) -> float:
     return seen / (time.perf_counter() - start)
 
 
-def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tuple[float, float]:
-    """Examples/s of the engine's training loop (evaluation excluded); cache build seconds."""
+def engine(
+    task, tokenizer, split, dev, args, name: str, *, cached: bool, cache_id: str | None = None, tracking=None
+) -> tuple[float, float]:
+    """Examples/s of the engine's training loop (evaluation excluded); cache build seconds.
+
+    The cache holds the states the Skip mapping reads, as a run's does; ``cache_id`` names the
+    teacher so that later calls reuse it (default: a new cache). ``args.epochs`` epochs (default
+    1); ``tracking`` hears each epoch's examples/s."""
     torch.manual_seed(0)
+    epochs = getattr(args, "epochs", 1)
     config = parse_config(
         {
             "dataset": task.spec.name,
@@ -118,7 +125,7 @@ def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tup
             "mapping": "skip",
             "inter_loss": "mse",
             "pred_loss": "ce",
-            "train": {"epochs": 1, "batch_size": args.batch_size, "max_length": args.max_length},
+            "train": {"epochs": epochs, "batch_size": args.batch_size, "max_length": args.max_length},
         }
     )
     teacher = load_task_model(args.teacher, task.spec).eval().to(DEVICE)
@@ -128,10 +135,11 @@ def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tup
         tick = time.perf_counter()
         cache = TeacherCache.build_or_load(
             teacher,
-            f"bench-{time.time()}",
+            cache_id or f"bench-{time.time()}",
             task.spec,
             split,
             tokenizer.pad_token_id,
+            layers=sorted({i for _, i in skip_pairs(student, teacher.config.num_hidden_layers)}),
             device=DEVICE,
             show_progress=False,
         )
@@ -146,7 +154,7 @@ def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tup
     )
     with tempfile.TemporaryDirectory() as workdir:
         settings = TrainSettings(
-            epochs=1,
+            epochs=epochs,
             batch_size=args.batch_size,
             max_length=args.max_length,
             checkpoint_every=10**6,
@@ -162,6 +170,7 @@ def engine(task, tokenizer, split, dev, args, name: str, *, cached: bool) -> tup
             Path(workdir),
             tokenizer.pad_token_id,
             show_progress=False,
+            tracking=tracking,
         )
         return trainer.fit().examples_per_second, build
 

@@ -37,7 +37,7 @@ def counted(module, name, marker):
 """
 
 _FINETUNE = """
-import engine.training.finetune as finetune
+import engine.teachers.finetune as finetune
 from conftest import toy_task_data
 from engine.config import TrainSettings
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ from engine.components import parse_config
 from engine.config import TrainSettings
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
+from engine.kd.served import DeviceRows, StreamedRows
 from engine.kd.teacher_cache import TeacherCache, plan_layout, teacher_forward
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.result import run_id
@@ -46,10 +48,10 @@ def _files(cache: TeacherCache) -> set[str]:
     return {path.name for path in cache.folder.iterdir()}
 
 
-def _agree(cache: TeacherCache, teacher, spec, split, rows, layers) -> None:
+def _agree(cache: TeacherCache, teacher, spec, split, rows, layers, resident: bool | None = None) -> None:
     """Cached and live outputs agree at every real token (positions past an example's end hold 0)."""
     batch = collate(split, rows, 0)
-    cached = cache.lookup(batch["index"], batch["input_ids"].shape[1], "cpu", layers)
+    cached = cache.lookup(batch["index"], batch["input_ids"].shape[1], "cpu", layers, resident=resident)
     with torch.no_grad():
         live = teacher_forward(teacher, batch, spec)
     real = batch["attention_mask"].bool()
@@ -160,6 +162,34 @@ def test_a_span_cache_keeps_start_and_end_logits_per_real_token(split):
     assert cache.layout.ragged_logits and cache.layout.logits_shape == (2,)
     assert cache.logits.shape == (cache.layout.tokens, 2)
     _agree(cache, model, spec, split, [4, 0, 11], (2,))
+
+
+@pytest.mark.parametrize("task_type", [TaskType.CLASSIFICATION, TaskType.SPAN])
+@pytest.mark.parametrize("resident", [True, False])
+def test_outputs_served_from_device_memory_or_streamed_ahead_are_the_mapped_ones(split, task_type, resident):
+    """The accelerator's two ways (the whole cache in its memory; rows streamed a batch ahead),
+    run here on CPU: the live teacher's outputs, and exactly the values the host path reads."""
+    spec = TaskSpec("toy", task_type, "toy", ("neg", "pos") if task_type is TaskType.CLASSIFICATION else ())
+    model = load_task_model("minilm-l6", spec).eval()
+    layers = (6, 0, 3)  # a mapping's order, not the files'
+    cache = _build(model, spec, split, layers)
+    batches = [[5, 1, 9, 40], [3, 2], [17, 0, 8]]
+    cache.prefetch(np.asarray(batches[0]), "cpu", layers, resident=resident)
+    cache.prefetch(np.asarray(batches[1]), "cpu", layers, resident=resident)  # the third comes unannounced
+    for rows in batches:
+        _agree(cache, model, spec, split, rows, layers, resident=resident)
+        batch = collate(split, rows, 0)
+        width = batch["input_ids"].shape[1]
+        served = cache.lookup(batch["index"], width, "cpu", layers, resident=resident)
+        mapped = cache.lookup(batch["index"], width, "cpu", layers)
+        for a, b in zip(
+            [*served.logits, *served.hidden_states.values()],
+            [*mapped.logits, *mapped.hidden_states.values()],
+            strict=True,
+        ):
+            assert torch.equal(a, b)
+    kind = DeviceRows if resident else StreamedRows
+    assert [type(s) for s in cache._served.values()] == [kind]
 
 
 TRAIN = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 16}

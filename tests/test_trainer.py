@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 import signal
 import subprocess
@@ -13,8 +15,12 @@ from pathlib import Path
 import torch
 
 from engine.config import TrainSettings
+from engine.kd.objective import SupervisedObjective
+from engine.models.batch import model_inputs
 from engine.models.zoo import build_student, load_tokenizer
+from engine.tasks import encode_split
 from engine.teachers.finetune import train_supervised
+from engine.training.trainer import Trainer
 
 SETTINGS = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
 
@@ -135,3 +141,36 @@ def test_regression_on_targets_far_from_zero_learns_and_predicts_in_their_units(
     split = encode_split(task.dev, task.spec, tokenizer, 16, train=False)
     years = predict(model, task.spec, split, 0, 16)
     assert min(years) > 1850 and max(years) < 2050  # in years, not in standard deviations
+
+
+class _DtypeSpy(SupervisedObjective):
+    """The supervised objective, noting the precision each batch was computed in (autocast's, or
+    None without it) and the dtype the student's logits came back in."""
+
+    def __init__(self, spec) -> None:
+        super().__init__(spec)
+        self.dtypes: set[tuple[torch.dtype | None, torch.dtype]] = set()
+
+    def __call__(self, student, batch):
+        computed = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
+        self.dtypes.add((computed, student(**model_inputs(student, batch)).logits.dtype))
+        return super().__call__(student, batch)
+
+
+def test_runs_of_one_process_each_train_in_their_own_precision(toy_task, tmp_path):
+    tokenizer = load_tokenizer("minilm-l6")
+    train = encode_split(toy_task.train.head(16), toy_task.spec, tokenizer, 16, train=True)
+    dev = encode_split(toy_task.dev.head(8), toy_task.spec, tokenizer, 16, train=False)
+    built, seen = build_student("tiny", "minilm-l6", toy_task.spec), []
+    for run, precision in enumerate(("fp32", "bf16", "fp32")):  # accelerate alone refuses the second precision
+        settings = TrainSettings(epochs=1, batch_size=8, lr=1e-3, max_length=16, precision=precision)
+        spy = _DtypeSpy(toy_task.spec)
+        student = copy.deepcopy(built)
+        result = Trainer(
+            student, toy_task.spec, train, dev, settings, spy, tmp_path / str(run), 0, show_progress=False
+        ).fit()
+        assert result.steps == 2 and math.isfinite(result.dev_score)
+        seen.append(spy.dtypes)
+    # bf16 arithmetic, its outputs handed to the losses in fp32 (as accelerate's mixed precision did)
+    assert seen == [{(None, torch.float32)}, {(torch.bfloat16, torch.float32)}, {(None, torch.float32)}]
+    assert "forward" not in built.__dict__ and "forward" not in student.__dict__  # the model's own forward is back

@@ -6,18 +6,11 @@ set -e
 cd "$(dirname "$0")/../.."
 home=${AUTODISTILL_HOME:-$HOME/.cache/autodistill}
 datasets=${DATASETS:-wordnet-lexname wordnet-gloss-pair sotu-year wordnet-span brown-pos bbc-news drug-review vader-valence simlex-999}
-version() { .venv/bin/python -c "import importlib.metadata as m; print(m.version('$1'))"; }
 rm -rf .g1 .g2 .g3 .g4 && mkdir -p .g1/whl .g2 .g3 .g4
 # ignored, or every call would carry all four folders as untracked files
 exclude=$(git rev-parse --git-path info/exclude) && mkdir -p "$(dirname "$exclude")"
 for g in .g1 .g2 .g3 .g4; do grep -qx "$g/" "$exclude" 2>/dev/null || echo "$g/" >> "$exclude"; done
-pins=()
-for name in pydantic pydantic-core annotated-types typing-inspection dill; do pins+=("$name==$(version $name)"); done
-# POT 0.9.5: later wheels carry a 175 MB extension (ot.bsp) that `import ot` loads
-.venv/bin/pip download -q --no-deps -c scripts/constraints.txt --only-binary=:all: --python-version 3.12 \
-  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 -d .g1/whl "${pins[@]}" POT==0.9.5
-.venv/bin/pip download -q --no-deps -c scripts/constraints.txt -d .g1/whl textbrewer==0.2.1
+source benchmarks/gpu/wheels.sh && download_wheels .g1/whl
 # prepared here first: a fresh home has none (prepare reuses a current copy)
 .venv/bin/python -c "import sys; from engine.data.catalog import prepare; [prepare(d) for d in sys.argv[1:]]" $datasets
 tar cf - -C "$home" $(for d in $datasets; do echo datasets/$d; done) | xz -6 -T2 > .g1/data.txz

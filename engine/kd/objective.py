@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -179,6 +180,11 @@ class DistillationObjective:
         with torch.no_grad():
             self.teacher.eval()
             return teacher_forward(self.teacher, batch, self.spec)
+
+    def prefetch(self, indices: np.ndarray, device: torch.device) -> None:
+        """Let the teacher cache start moving the next batch's outputs to ``device``."""
+        if self.cache is not None:
+            self.cache.prefetch(indices, device, self.mapping.teacher_layers if self.mapping is not None else ())
 
     def __call__(self, student: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
         outputs = student(**model_inputs(student, batch), output_hidden_states=self.mapping is not None)

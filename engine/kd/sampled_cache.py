@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +47,7 @@ class SampleRows:
 
     cache: TeacherCache
     rows: torch.Tensor
+    placed: dict[torch.device, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -56,7 +57,17 @@ class SampleRows:
         self, index: torch.Tensor, width: int, device: torch.device | str, layers: tuple[int, ...]
     ) -> TeacherOutputs:
         """:meth:`TeacherCache.lookup` for a batch of the sample's examples."""
-        return self.cache.lookup(self.rows[index.cpu()], width, device, layers)
+        return self.cache.lookup(self._rows_on(index.device)[index], width, device, layers)
+
+    def prefetch(self, indices: np.ndarray, device: torch.device | str, layers: tuple[int, ...]) -> None:
+        """:meth:`TeacherCache.prefetch` for a batch of the sample's examples."""
+        self.cache.prefetch(self.rows.numpy()[indices], device, layers)
+
+    def _rows_on(self, device: torch.device) -> torch.Tensor:
+        """``rows`` on ``device``, copied there once: mapping a batch's indices needs no host trip."""
+        if device not in self.placed:
+            self.placed[device] = self.rows.to(device)
+        return self.placed[device]
 
 
 def whole_rows(whole: EncodedSplit, sample: EncodedSplit, positions: np.ndarray) -> np.ndarray | None:

@@ -4,7 +4,8 @@ On CPU the teacher's forward costs several times the student's training step, an
 it is the same at every epoch and in every run that shares a teacher, a data set
 and a max length. So the teacher's outputs are computed once, stored under
 ``<home>/teacher_cache/<key>/`` (the key hashes the teacher and the split's tokens)
-and served by example index. The teacher is in eval mode (no dropout), so cached
+and served by example index (on an accelerator from its own memory, see
+:mod:`engine.kd.served`). The teacher is in eval mode (no dropout), so cached
 and live outputs agree up to fp16 rounding of the hidden states.
 
 Sized to need (format 2). A cache holds only what runs ask of it and no padding:
@@ -50,6 +51,7 @@ from torch import nn
 from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.mapped import PageBudget, create_array, flush, open_array
+from engine.kd.served import DeviceRows, Served, StreamedRows, fits_on_device, resident_bytes
 from engine.models.batch import model_inputs
 from engine.paths import exclusive, publish_folder, subdir
 from engine.tasks import TaskHead, task_head
@@ -214,6 +216,7 @@ class TeacherCache:
         if self.offsets[-1] != layout.tokens:
             raise StaleCache("offsets do not add up to the token count")
         self.pages = PageBudget([self.offsets, self.logits, *self.hidden.values()])
+        self._served: dict[tuple, Served] = {}
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -296,19 +299,62 @@ class TeacherCache:
         (folder / "meta.json").write_text(json.dumps({"format": FORMAT, "layout": asdict(layout)}))
 
     def lookup(
-        self, index: torch.Tensor, width: int, device: torch.device | str, layers: tuple[int, ...]
+        self,
+        index: torch.Tensor,
+        width: int,
+        device: torch.device | str,
+        layers: tuple[int, ...],
+        *,
+        resident: bool | None = None,
     ) -> TeacherOutputs:
         """Teacher outputs for a collated batch (``index`` rows, padded to ``width``).
 
         Only the hidden states in ``layers`` are read (the mapping's teacher layers),
         returned as a ``{layer: tensor}`` dict; positions past an example's end are 0.
+        On CPU the rows are read from the memory-mapped files; an accelerator is served
+        from its own memory when they fit, else streamed to it (:mod:`engine.kd.served`);
+        ``resident`` forces one of those two on any device.
         """
+        self._check(layers)
+        device = torch.device(device)
+        if device.type == "cpu" and resident is None:
+            return self._read_mapped(index, width, layers)
+        logits, hidden = self.served(device, layers, resident=resident).gather(index, width, self.layout.ragged_logits)
+        if self.layout.ragged_logits:
+            logits = logits.movedim(1, self.head.token_axis)
+        hidden_states = dict(zip(layers, hidden, strict=True))
+        return TeacherOutputs(logits=self.head.unpack(logits, width), hidden_states=hidden_states)
+
+    def prefetch(
+        self, indices: np.ndarray, device: torch.device | str, layers: tuple[int, ...], *, resident: bool | None = None
+    ) -> None:
+        """Start moving the rows of the batch after this one towards ``device`` (nothing to do on CPU)."""
+        device = torch.device(device)
+        if device.type != "cpu" or resident is not None:
+            self.served(device, layers, resident=resident).prefetch(indices)
+
+    def served(self, device: torch.device, layers: tuple[int, ...], *, resident: bool | None = None) -> Served:
+        """The arrays of ``layers`` served on ``device``: in its memory when they fit there (or
+        ``resident`` says so), else streamed from the host; made once per (device, layers)."""
+        key = (str(device), layers, resident)
+        if key not in self._served:
+            self._check(layers)
+            hidden = {layer: self.hidden[layer] for layer in layers}
+            needed = resident_bytes(self.logits, list(hidden.values()), self.layout.examples)
+            keep = fits_on_device(needed, device) if resident is None else resident
+            self._served[key] = (DeviceRows if keep else StreamedRows)(self.offsets, self.logits, hidden, device)
+        return self._served[key]
+
+    def _check(self, layers: tuple[int, ...]) -> None:
         absent = [layer for layer in layers if layer not in self.hidden]
         if absent:
             raise AutodistillError(
                 f"the teacher cache {self.folder} holds hidden states {list(self.layers)}, not {absent}; "
                 "build it with the layers the run's mapping reads"
             )
+
+    def _read_mapped(self, index: torch.Tensor, width: int, layers: tuple[int, ...]) -> TeacherOutputs:
+        """The host path: rows read from the mapped files in file order, then put back in batch order."""
         wanted = index.cpu().numpy()
         rows = np.sort(wanted)  # memory maps read fastest in row order
         back = torch.from_numpy(np.argsort(np.argsort(wanted)))
@@ -317,10 +363,10 @@ class TeacherCache:
             packed = gather.take(self.logits)[back].movedim(1, self.head.token_axis)
         else:
             packed = torch.from_numpy(np.ascontiguousarray(self.logits[rows]))[back]
-        logits = self.head.unpack(packed.to(device).float(), width)
+        logits = self.head.unpack(packed.float(), width)
         hidden = {i: gather.take(self.hidden[i]) for i in layers}
         self.pages.touched(packed.nbytes + sum(h.nbytes for h in hidden.values()))
-        hidden = {i: h[back].to(device).float() for i, h in hidden.items()}
+        hidden = {i: h[back].float() for i, h in hidden.items()}
         return TeacherOutputs(logits=logits, hidden_states=hidden)
 
 

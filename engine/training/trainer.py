@@ -8,7 +8,8 @@ outputs come from). The loop itself owns what every run needs:
   of ``(seed, e)``, and a checkpoint records the position inside the epoch plus
   every RNG state, so killing a run and rerunning the same command continues it
   and ends with the same result as an uninterrupted run;
-* mixed precision and several GPUs through ``accelerate`` (the same code on CPU);
+* several GPUs through ``accelerate`` (the same code on CPU), and mixed precision per run
+  (:mod:`engine.training.precision`: runs of one process may differ in precision);
 * gradient accumulation, warmup + linear decay, gradient clipping;
 * evaluation each epoch with the task's metrics, keeping the best student;
 * a stop with the step number on a non-finite loss, keeping the last good checkpoint;
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, collate
 from engine.training import distributed
 from engine.training.callbacks import TrainerCallback, TrainerState
+from engine.training.precision import Precision
 from engine.training.schedule import Schedule, shard
 
 
@@ -60,19 +62,18 @@ class Objective(Protocol):
         ...
 
 
+@runtime_checkable
+class Prefetching(Protocol):
+    """An objective that reads per-example data it can start moving to the device a batch early
+    (a teacher-output cache), so that the device does not wait for it."""
+
+    def prefetch(self, indices: np.ndarray, device: torch.device) -> None: ...
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def choose_precision(requested: str) -> str:
-    """``auto``: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU."""
-    if requested != "auto":
-        return {"fp32": "no"}.get(requested, requested)
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
 
 
 class StepLog:
@@ -133,7 +134,10 @@ class Trainer:
         self.show_progress, self.description = show_progress, description
         seed_everything(settings.seed)
         distributed.state()  # the process group first, so that CPU-only processes meet over gloo
-        self.accelerator = Accelerator(mixed_precision=choose_precision(settings.precision))
+        # accelerate's own precision is process-wide: this run's is applied by self.precision.
+        self.accelerator = Accelerator(mixed_precision="no")
+        self.precision = Precision.of(settings.precision, self.accelerator.device)
+        self.scaler = self.precision.scaler()
         self.schedule = Schedule.of(len(train), settings, self.accelerator.num_processes)
         params = [p for m in [student, *objective.trainable_modules()] for p in m.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim > 1]
@@ -248,7 +252,8 @@ class Trainer:
         self._seen, self._train_time = 0, 0.0
         self._emit("on_train_begin", state)
         stop = self._should_stop(state)  # a resumed run: the callbacks hear where it stands first
-        with self._progress() as progress:
+        student = self.accelerator.unwrap_model(self.student)
+        with self._progress() as progress, self.precision.fp32_outputs(student):
             task = progress.add_task(self.description, total=self.schedule.total_steps, completed=state.step)
             while state.epoch < self.epochs and not stop:
                 terms, logs = self._train_epoch(state, batch_pos, best, lambda s: progress.update(task, completed=s))
@@ -314,8 +319,11 @@ class Trainer:
         self._emit("on_epoch_begin", state, batches)
         self.student.train()
         log, whole, seen, seconds = StepLog(), StepLog(), 0, 0.0
+        prefetching = isinstance(self.objective, Prefetching)
         for b in range(batch_pos, len(batches)):
             tick = time.perf_counter()
+            if prefetching and b + 1 < len(batches):
+                self.objective.prefetch(batches[b + 1], self.accelerator.device)
             terms = self._train_batch(state, batches[b], b, len(batches))
             log.add(*terms)
             whole.add(*terms)
@@ -340,33 +348,36 @@ class Trainer:
         last_micro = (position + 1) % self.settings.grad_accum == 0 or position + 1 == n_batches
         sync = self.accelerator.no_sync(self.student) if not last_micro else nullcontext()
         with sync:
-            with self.accelerator.autocast():
+            with self.precision.autocast():
                 loss, terms = self.objective(self.student, batch)
             if not torch.isfinite(loss):
                 raise AutodistillError(
                     f"loss became {loss.item()} at step {state.step + 1}; stopped, the last good checkpoint "
                     f"is kept in {self.workdir}"
                 )
-            self.accelerator.backward(loss / self.settings.grad_accum)
+            self.accelerator.backward(self.scaler.scale(loss / self.settings.grad_accum))
         if last_micro:
             distributed.average_gradients(p for m in self.objective.trainable_modules() for p in m.parameters())
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            self.scaler.unscale_(self.optimizer)
             self.accelerator.clip_grad_norm_(params, 1.0)
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         return float(loss.detach()), terms
 
     @torch.no_grad()
     def evaluate(self, split: EncodedSplit) -> dict[str, float]:
-        return evaluate_model(
-            self.accelerator.unwrap_model(self.student),
-            self.spec,
-            split,
-            self.pad_id,
-            self.settings.batch_size * 2,
-            self.accelerator.device,
-        )
+        with self.precision.autocast():
+            return evaluate_model(
+                self.accelerator.unwrap_model(self.student),
+                self.spec,
+                split,
+                self.pad_id,
+                self.settings.batch_size * 2,
+                self.accelerator.device,
+            )
 
     def _progress(self) -> Progress:
         return Progress(
