@@ -175,6 +175,7 @@ class DataColumns(BaseModel):
     label_col: str | None = Field(None, description="column holding the label or target")
     answer_col: str | None = Field(None, description="span tasks: column holding the answer text")
     answer_start_col: str | None = Field(None, description="span tasks: column holding the answer's character offset")
+    encoding: str | None = Field(None, description="text encoding of a local CSV/JSONL file (default: utf-8)")
 
 
 class DistillConfig(BaseModel):

@@ -385,13 +385,24 @@ def predict(
     device: torch.device | str = "cpu",
 ) -> list:
     """Predictions in the task's label space: class ids, floats, or answer strings."""
-    model.eval()
     head = task_head(spec)
     preds: list = []
+    for indices, logits in batch_logits(model, spec, split, pad_id, batch_size, device):
+        preds.extend(head.decode(logits, spec, split, indices))
+    return preds
+
+
+@torch.no_grad()
+def batch_logits(
+    model: nn.Module, spec: TaskSpec, split: EncodedSplit, pad_id: int, batch_size: int, device: torch.device | str
+) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+    """The head's outputs batch by batch, with the rows of each (for callers that want more
+    than the decoded predictions, e.g. class probabilities)."""
+    model.eval()
+    head = task_head(spec)
     for indices in iterate_batches(split, batch_size):
         batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}
-        preds.extend(head.decode(head.logits(model(**model_inputs(model, batch))), spec, split, indices))
-    return preds
+        yield indices, head.logits(model(**model_inputs(model, batch)))
 
 
 def evaluate_model(
