@@ -16,6 +16,7 @@ rather than a traceback.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -45,6 +46,28 @@ def app(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: an unknown command, a flag's bad value
         _fail(_usage_line(exc))
+    except OSError as exc:
+        if exc.errno not in UNWRITABLE:
+            raise
+        _fail(_unwritable_line(exc))
+
+
+#: What a read-only or full disk raises: the user's to fix, so one line, not a traceback.
+UNWRITABLE = {errno.EACCES: "no permission", errno.EPERM: "no permission", errno.EROFS: "read-only file system"}
+FULL = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}
+UNWRITABLE.update(FULL)
+
+
+def _unwritable_line(exc: OSError) -> str:
+    """Which path could not be written, why, and where to write instead."""
+    import os
+
+    place = exc.filename or os.environ.get("AUTODISTILL_HOME", "the autodistill home (~/.cache/autodistill)")
+    fix = "free some space there" if exc.errno in FULL else f"make {place} writable"
+    return (
+        f"cannot write {place}: {UNWRITABLE[exc.errno]}; {fix}, or point AUTODISTILL_HOME "
+        "(or the command's --output/--out/--store) at a writable folder"
+    )
 
 
 def _usage_line(exc: typer.TyperException) -> str:
