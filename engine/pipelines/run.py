@@ -48,7 +48,7 @@ from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
 from engine.models.encoding import EncodedSplit, limit_examples
-from engine.models.zoo import build_student, count_parameters
+from engine.models.zoo import build_student, check_student, count_parameters, load_config
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import cpu_latency_ms, teacher_latency_ms
@@ -133,6 +133,8 @@ def _execute(
         stored = RunResult.load(output_dir)
         if stored.pruned_after_epoch is None:
             return stored  # a stopped run carries on from its checkpoint instead
+    load_config(config.teacher)  # every name is checked before the teacher's fine-tune, which takes minutes
+    check_student(config.student, config.teacher)
     started, clock = time.perf_counter(), Clock()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
