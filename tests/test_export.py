@@ -231,6 +231,6 @@ def test_predict_reads_a_latin1_file_when_told_its_encoding_and_says_how_when_no
         cli.app(["predict", "--model", str(student), "--input", str(inputs)])
     error = capsys.readouterr().err
     assert stopped.value.code == 2 and len(error.strip().splitlines()) == 1
-    assert "as utf-8 text (byte 0xe9" in error and "--encoding" in error
+    assert "as utf-8 text (it holds byte 0xe9)" in error and "--encoding" in error
     out = predict_file(student, inputs, max_length=16, encoding="latin-1")
     assert out.loc[0, "text"] == "un café très bon" and out.loc[0, "id"] == 1

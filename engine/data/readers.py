@@ -73,7 +73,7 @@ def decoding(path: Path, encoding: str | None) -> Iterator[None]:
         hint = "another encoding" if encoding else "the file's encoding, e.g. latin-1 or cp1252,"
         byte = error.object[error.start : error.start + 1].hex()
         raise AutodistillError(
-            f"could not read {path} as {encoding or DEFAULT_ENCODING} text (byte 0x{byte} at offset {error.start}); "
+            f"could not read {path} as {encoding or DEFAULT_ENCODING} text (it holds byte 0x{byte}); "
             f"give {hint} with --encoding (config file: columns: encoding)"
         ) from None
     except LookupError:

@@ -33,7 +33,6 @@ from typing import Protocol
 import numpy as np
 import torch
 from accelerate import Accelerator
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
@@ -46,6 +45,7 @@ from engine.models.heads import task_head
 from engine.tracking.base import Tracking
 from engine.training import distributed
 from engine.training.metrics import compute_metrics
+from engine.training.progress import progress
 from engine.training.schedule import Schedule, shard
 
 
@@ -253,12 +253,10 @@ class Trainer:
             history, best, self._elapsed_before = state["history"], tuple(state["best"]), state["elapsed"]
         self._seen, self._train_time = 0, 0.0
         stop = self._asks_to_stop(history)  # a resumed run: the caller hears where it stands first
-        with self._progress() as progress:
-            task = progress.add_task(self.description, total=self.schedule.total_steps, completed=step)
+        shown = self.show_progress and self.accelerator.is_main_process
+        with progress(self.description, self.schedule.total_steps, step, enabled=shown) as advance:
             while epoch < self.epochs and not stop:
-                step, terms = self._train_epoch(
-                    epoch, batch_pos, step, history, best, lambda s: progress.update(task, completed=s)
-                )
+                step, terms = self._train_epoch(epoch, batch_pos, step, history, best, advance)
                 metrics = self.evaluate(self.dev_split)
                 score = metrics[self.spec.metric]
                 history.append({"epoch": epoch + 1, "step": step, **metrics, **terms})
@@ -357,16 +355,6 @@ class Trainer:
             self.pad_id,
             self.settings.batch_size * 2,
             self.accelerator.device,
-        )
-
-    def _progress(self) -> Progress:
-        return Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not (self.show_progress and self.accelerator.is_main_process),
-            transient=False,
         )
 
 
