@@ -283,6 +283,8 @@ def open_error(path: Path, error: sqlite3.DatabaseError) -> AutodistillError:
     name = getattr(error, "sqlite_errorname", "")
     if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
         return AutodistillError(f"cannot open the runs store {path}: another process holds it locked; retry later")
+    if name == "SQLITE_FULL":
+        return AutodistillError(f"cannot open the runs store {path}: its disk is full; free some space there")
     return AutodistillError(
         f"cannot open the runs store {path}: {error} (can you write to {path.parent}? "
         "give a writable --store or AUTODISTILL_HOME)"

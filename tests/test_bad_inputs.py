@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_cli_meta import error_of
 from test_store import _run
 
 import cli
@@ -22,16 +23,6 @@ from engine.paths import home
 from engine.pipelines.predict import read_inputs
 from engine.training.finetune import TEACHER_SETTINGS, fine_tune_plan
 from engine.training.progress import PlainLines, progress
-
-
-def error_of(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """What `autodistill ARGS` prints on stderr when it refuses (exit status 2, one line)."""
-    with pytest.raises(SystemExit) as exit_info:
-        cli.app(list(args))
-    assert exit_info.value.code == 2
-    message = capsys.readouterr().err.strip()
-    assert message.startswith("error:") and "\n" not in message, message
-    return message
 
 
 def _latin1_csv(path: Path) -> Path:
