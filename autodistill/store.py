@@ -322,12 +322,16 @@ def list_runs(
     if runs.empty:
         which = f"no {source!r} runs" if source else "no runs"
         raise AutodistillError(f"the runs store {store.path} holds {which}; fill it with `autodistill sweep`")
-    for column, value in (("dataset", dataset), ("student_name", student), ("fidelity", fidelity)):
+    for name, column, value in (
+        ("data set", "dataset", dataset),
+        ("student", "student_name", student),
+        ("fidelity", "fidelity", fidelity),
+    ):
         if value is None:
             continue
         if value not in set(runs[column].dropna()):
             held = ", ".join(sorted(map(str, runs[column].dropna().unique()))) or "none"
-            raise AutodistillError(f"no run in {store.path} has {column} {value!r}; it holds: {held}")
+            raise AutodistillError(f"no run in {store.path} has {name} {value!r}; it holds: {held}")
         runs = runs[runs[column] == value]
     return runs.sort_values(["created_at", "run_id"], ascending=[False, True])[list(LIST_COLUMNS)]
 

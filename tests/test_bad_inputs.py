@@ -77,7 +77,7 @@ def test_a_runs_encoding_is_part_of_its_id_and_leaves_earlier_run_ids_alone():
 
 @pytest.mark.parametrize(
     ("code", "said"),
-    [(errno.EACCES, "no permission; make /x/home writable"), (errno.ENOSPC, "no space left on the device; free some")],
+    [(errno.EACCES, "no permission (check its"), (errno.ENOSPC, "no space left on the device (free some")],
 )
 def test_an_unwritable_or_full_home_ends_a_command_in_one_line_naming_the_folder(monkeypatch, capsys, code, said):
     def refuse(*_args, **_kwargs):
@@ -85,7 +85,7 @@ def test_an_unwritable_or_full_home_ends_a_command_in_one_line_naming_the_folder
 
     monkeypatch.setattr("autodistill.store.RunStore.__init__", refuse)
     message = error_of(capsys, "runs", "import")
-    assert f"cannot write /x/home: {said}" in message and "AUTODISTILL_HOME" in message
+    assert f"cannot use /x/home: {said}" in message and "AUTODISTILL_HOME" in message
 
 
 def test_a_store_that_cannot_be_opened_is_not_called_not_a_store(tmp_path):
@@ -182,4 +182,4 @@ def test_runs_list_filters_by_data_set_student_and_fidelity(tmp_path, capsys):
     cli.app(["runs", "list", "--store", str(path), "--limit", "1"])
     assert "showing the newest 1 of 3 runs" in capsys.readouterr().out
     message = error_of(capsys, "runs", "list", "--store", str(path), "--dataset", "sst2")
-    assert "has dataset 'sst2'; it holds: bbc-news, sst-2" in message
+    assert "has data set 'sst2'; it holds: bbc-news, sst-2" in message
