@@ -26,7 +26,7 @@ from typing import Any
 #: Where each public name lives: module -> the names it lends the door.
 _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label", "policy_name"),
-    "autodistill.store.database": ("RunStore", "open_store", "stored_runs"),
+    "autodistill.store.database": ("RunStore", "list_runs", "open_store", "stored_runs"),
     "autodistill.store.schema": ("fidelity_of",),
     "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
     "autodistill.features.baseline": ("BaselineSettings",),

@@ -16,6 +16,7 @@ rather than a traceback.
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -45,6 +46,35 @@ def app(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: an unknown command, a flag's bad value
         _fail(_usage_line(exc))
+    except OSError as exc:
+        if exc.errno not in DISK_TROUBLE:
+            raise
+        _fail(_disk_line(exc))
+
+
+#: What a read-only, locked-down or full disk raises, and what to do: the user's to fix, so one
+#: line, not a traceback (any other OSError is a bug to see whole).
+DISK_TROUBLE = {
+    errno.EACCES: "no permission (check its and its folder's permissions)",
+    errno.EPERM: "no permission (check its and its folder's permissions)",
+    errno.EROFS: "read-only file system",
+    errno.ENOSPC: "no space left on the device (free some space there)",
+    errno.EDQUOT: "disk quota exceeded (free some space there)",
+}
+
+
+def _disk_line(exc: OSError) -> str:
+    """Which path could not be used (where the error names one), why, and where to write instead."""
+    import os
+
+    elsewhere = "point AUTODISTILL_HOME (or the command's --output/--out/--store) at a writable folder"
+    if exc.filename is None:  # a write into a file already open: the error does not say which
+        where = os.environ.get("AUTODISTILL_HOME", "~/.cache/autodistill")
+        return (
+            f"writing failed: {DISK_TROUBLE[exc.errno]}; check the disks of the command's --output/--out/--store "
+            f"and of the autodistill home ({where})"
+        )
+    return f"cannot use {exc.filename}: {DISK_TROUBLE[exc.errno]}; or {elsewhere}"
 
 
 def _usage_line(exc: typer.TyperException) -> str:

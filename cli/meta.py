@@ -87,6 +87,23 @@ def runs_export(
     render.say(f"wrote {listed} runs to {path}")
 
 
+@runs_app.command("list")
+def runs_list(
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this data set's runs")] = None,
+    student: Annotated[str | None, typer.Option(help="only this student's runs (e.g. tiny, layers=0,2,4)")] = None,
+    fidelity: Annotated[str | None, typer.Option(help="only runs at this study budget (cheap | realistic)")] = None,
+    source: Annotated[str | None, typer.Option(help="only ours (sweeps, searches) or paper (the authors')")] = None,
+    limit: Annotated[int, typer.Option(help="show at most this many, newest first (0: all)")] = 30,
+    store: StoreOpt = None,
+) -> None:
+    """List the stored runs, newest first, with what tells them apart and their dev and test scores."""
+    from autodistill import list_runs, open_store
+
+    with open_store(store, must_exist=True) as runs_store:
+        runs = list_runs(runs_store, source=source, dataset=dataset, student=student, fidelity=fidelity)
+    render.run_list(runs, limit, runs_store.path)
+
+
 @typer_app.command("evaluate")
 def evaluate_command(
     lodo: Annotated[bool, typer.Option("--lodo/--no-lodo", help="leave-one-dataset-out (the only protocol)")] = True,

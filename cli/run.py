@@ -94,11 +94,25 @@ def predict_command(
     text_col: Annotated[str, typer.Option(help="text column of the input")] = "text",
     text_pair_col: Annotated[str, typer.Option(help="second-text column (pair and span tasks)")] = "text_pair",
     max_length: Annotated[int, typer.Option(help="max tokens per example")] = 128,
+    encoding: Annotated[
+        str | None, typer.Option(help="text encoding of a CSV/JSONL/TXT input, e.g. latin-1 (default: utf-8)")
+    ] = None,
+    probabilities: Annotated[
+        bool, typer.Option("--probabilities", help="classification: add a p_<label> column per class")
+    ] = False,
 ) -> None:
     """Batch inference with a distilled student."""
     from engine import predict_file
 
-    frame = predict_file(model, input, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
+    frame = predict_file(
+        model,
+        input,
+        text_col=text_col,
+        text_pair_col=text_pair_col,
+        max_length=max_length,
+        encoding=encoding,
+        probabilities=probabilities,
+    )
     render.predictions(frame, output)
 
 

@@ -15,7 +15,9 @@ that registering a new component makes it valid here with no edit.
 
 from __future__ import annotations
 
+import difflib
 import json
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,6 +177,7 @@ class DataColumns(BaseModel):
     label_col: str | None = Field(None, description="column holding the label or target")
     answer_col: str | None = Field(None, description="span tasks: column holding the answer text")
     answer_start_col: str | None = Field(None, description="span tasks: column holding the answer's character offset")
+    encoding: str | None = Field(None, description="text encoding of a local CSV/JSONL file (default: utf-8)")
 
 
 class DistillConfig(BaseModel):
@@ -321,11 +324,36 @@ class DistillConfig(BaseModel):
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """Pydantic's report as one line naming the first bad field."""
+    """Pydantic's report as one line naming the first bad field; an unknown key names the
+    nearest valid one, so a typo (``epoch``) is one edit away from the fix (``epochs``)."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"{source}: {where}: unknown key{_nearest_key(exc.title, first['loc'])}"
     return f"{source}: {where}: {message}"
+
+
+def _nearest_key(title: str, loc: tuple[str | int, ...]) -> str:
+    """``"; did you mean 'epochs'?"`` for the closest field of the block holding ``loc``, or the
+    block's valid keys when none is close."""
+    model = next((m for m in (DistillConfig, TrainSettings, TeamConfig, DataColumns) if m.__name__ == title), None)
+    for part in loc[:-1]:  # down the nested blocks: ("train", "epoch") is TrainSettings' key
+        info = model.model_fields.get(str(part)) if model else None
+        model = _block(info.annotation) if info else None
+    if model is None:
+        return ""
+    valid = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+
+
+def _block(annotation: Any) -> type[BaseModel] | None:
+    """The config block a field holds (``TeamConfig | None`` -> TeamConfig), None for a value."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

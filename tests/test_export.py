@@ -197,3 +197,44 @@ def test_the_run_report_opens_in_a_real_browser_and_shows_the_runs_numbers(expor
     shot = tmp_path / "report.png"
     subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1100,1400", page.as_uri()], timeout=120, check=True)
     assert shot.stat().st_size > 10_000
+
+
+def _python_block(card: str, after: str) -> str:
+    """The first python code block of ``card`` after the line starting with ``after``."""
+    rest = card[card.index(after) :]
+    return rest.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_exported_cards_loading_snippet_runs_and_gives_the_graphs_outputs(exported, capsys):
+    _, _, report = exported
+    card = (report.folder / "README.md").read_text()
+    assert "ForSequenceClassification" not in card  # the student card's transformers snippet fails here
+    snippet = _python_block(card, "Load it with onnxruntime").replace("path/to/this/folder", str(report.folder))
+    exec(compile(snippet, "card", "exec"), {})  # the reader's copy-paste, as printed
+    printed = capsys.readouterr().out
+    assert printed.startswith("{'logits': array([[") and "dtype=float32" in printed
+
+
+def test_predict_keeps_the_inputs_columns_and_writes_class_probabilities(exported, tmp_path):
+    task, result, _ = exported
+    inputs = tmp_path / "in.csv"
+    task.test.head(6).assign(id=[f"r{i}" for i in range(6)]).to_csv(inputs, index=False)
+    out = predict_file(Path(result.output_dir) / "student", inputs, max_length=16, probabilities=True)
+    assert list(out.columns) == [*task.test.columns, "id", "prediction", "p_neg", "p_pos"]
+    assert list(out["id"]) == [f"r{i}" for i in range(6)]
+    assert np.allclose(out["p_neg"] + out["p_pos"], 1.0, atol=1e-5)
+    assert list(out["prediction"]) == ["pos" if p > 0.5 else "neg" for p in out["p_pos"]]
+
+
+def test_predict_reads_a_latin1_file_when_told_its_encoding_and_says_how_when_not(exported, tmp_path, capsys):
+    _, result, _ = exported
+    student = Path(result.output_dir) / "student"
+    inputs = tmp_path / "café.csv"
+    inputs.write_bytes("id,text\n1,un café très bon\n".encode("latin-1"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.app(["predict", "--model", str(student), "--input", str(inputs)])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and len(error.strip().splitlines()) == 1
+    assert "as utf-8 text (it holds byte 0xe9)" in error and "--encoding" in error
+    out = predict_file(student, inputs, max_length=16, encoding="latin-1")
+    assert out.loc[0, "text"] == "un café très bon" and out.loc[0, "id"] == 1

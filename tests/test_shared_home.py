@@ -72,7 +72,7 @@ _SWEEP = """
 import engine.pipelines.run as engine_run
 from autodistill import sweep
 from autodistill.bridge import make_budget
-from autodistill.store import RunStore
+from autodistill.store.database import RunStore
 from conftest import toy_task_data
 from engine.config import TrainSettings
 

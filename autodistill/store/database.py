@@ -89,10 +89,16 @@ class RunStore:
         self.path = Path(path) if path is not None else paths.home() / "runs.sqlite"
         self.timeout_s = timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
         self._depth = 0
         try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+        except sqlite3.DatabaseError as error:
+            raise open_error(self.path, error) from None
+        try:
             self._open()
+        except sqlite3.DatabaseError as error:
+            self._conn.close()
+            raise open_error(self.path, error) from None
         except Exception:
             self._conn.close()
             raise
@@ -271,6 +277,20 @@ def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def open_error(path: Path, error: sqlite3.DatabaseError) -> AutodistillError:
+    """Why an intact store (or a place for one) cannot be opened, and what to do: a file that is
+    no SQLite database is refused apart (:func:`autodistill.store.schema.stored_version`)."""
+    name = getattr(error, "sqlite_errorname", "")
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return AutodistillError(f"cannot open the runs store {path}: another process holds it locked; retry later")
+    if name == "SQLITE_FULL":
+        return AutodistillError(f"cannot open the runs store {path}: its disk is full; free some space there")
+    return AutodistillError(
+        f"cannot open the runs store {path}: {error} (can you write to {path.parent}? "
+        "give a writable --store or AUTODISTILL_HOME)"
+    )
+
+
 def open_store(path: str | Path | None = None, *, must_exist: bool = False) -> RunStore:
     """The runs store at ``path``; with ``must_exist`` (commands that only read), a named file
     that is missing is refused with how to fill one, rather than created empty."""
@@ -279,6 +299,41 @@ def open_store(path: str | Path | None = None, *, must_exist: bool = False) -> R
             f"no runs store at {path}; fill one with `autodistill runs import` or `autodistill sweep` (--store {path})"
         )
     return RunStore(path)
+
+
+#: What ``autodistill runs list`` shows of each run: what tells runs apart, and their scores.
+LIST_COLUMNS = (
+    "run_id", "source", "dataset", "student_name", "fidelity", "inter_loss", "mapping", "pred_loss",
+    "augmentation", "dev_score", "test_score", "dev_ratio", "created_at",
+)  # fmt: skip
+
+
+def list_runs(
+    store: RunStore,
+    *,
+    source: str | None = None,
+    dataset: str | None = None,
+    student: str | None = None,
+    fidelity: str | None = None,
+) -> pd.DataFrame:
+    """The store's runs matching every filter given, newest first; a filter that matches no run
+    is refused in one line naming the values the store holds, so a typo is not read as "no runs"."""
+    runs = export_frame(store.runs(source=source))
+    if runs.empty:
+        which = f"no {source!r} runs" if source else "no runs"
+        raise AutodistillError(f"the runs store {store.path} holds {which}; fill it with `autodistill sweep`")
+    for name, column, value in (
+        ("data set", "dataset", dataset),
+        ("student", "student_name", student),
+        ("fidelity", "fidelity", fidelity),
+    ):
+        if value is None:
+            continue
+        if value not in set(runs[column].dropna()):
+            held = ", ".join(sorted(map(str, runs[column].dropna().unique()))) or "none"
+            raise AutodistillError(f"no run in {store.path} has {name} {value!r}; it holds: {held}")
+        runs = runs[runs[column] == value]
+    return runs.sort_values(["created_at", "run_id"], ascending=[False, True])[list(LIST_COLUMNS)]
 
 
 def stored_runs(store: RunStore, source: str) -> pd.DataFrame:

@@ -182,7 +182,9 @@ def stored_version(conn: sqlite3.Connection, path: Path) -> int:
     """
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as error:
+        if getattr(error, "sqlite_errorname", "") != "SQLITE_NOTADB":
+            raise  # an SQLite file that cannot be read now (locked, no permission): the caller says so
         raise AutodistillError(f"{path} is not a runs store (not an SQLite database)") from None
     if not tables:
         return SCHEMA_VERSION

@@ -57,6 +57,7 @@ def load_task(
     label_col: str | None = None,
     answer_col: str | None = None,
     answer_start_col: str | None = None,
+    encoding: str | None = None,
     name: str | None = None,
     description: str | None = None,
     max_examples: int | None = None,
@@ -71,12 +72,13 @@ def load_task(
     without a dev set, dev is carved from train; without a test set, the dev set
     becomes the test set and dev is carved from train, as the GLUE papers report dev.
     ``max_examples`` keeps a seeded stratified sample of at most that many rows per split.
+    ``encoding`` decodes a local text file (default UTF-8).
     """
     options = (text_col, text_pair_col, label_col, answer_col, answer_start_col)
     given = dict(zip(OPTION, options, strict=True))
     if max_examples is not None and max_examples < 1:
         raise AutodistillError(f"max_examples must be a positive number of rows, got {max_examples}")
-    data = _from_source(str(source), given, _task_type(task_type), seed)
+    data = _from_source(str(source), given, _task_type(task_type), seed, encoding)
     overrides = {key: value for key, value in (("name", name), ("description", description)) if value}
     if overrides:
         data.spec = dataclasses.replace(data.spec, **overrides)
@@ -86,13 +88,18 @@ def load_task(
     return data
 
 
-def _from_source(source: str, given: Mapping[str, str | None], wanted: TaskType | None, seed: int) -> TaskData:
+def _from_source(
+    source: str, given: Mapping[str, str | None], wanted: TaskType | None, seed: int, encoding: str | None
+) -> TaskData:
     """The task in the catalog, a local file or folder, or the hub, whichever ``source`` names."""
+    path = Path(source).expanduser()
+    local = source not in DATASETS and (path.exists() or looks_like_path(source))
+    if encoding and not local:
+        raise AutodistillError(f"encoding={encoding!r} applies to local files only, not to {source!r}")
     if source in DATASETS:
         return _from_catalog(source, given, wanted)
-    path = Path(source).expanduser()
     if path.exists():
-        frames, origin = read_local(path)
+        frames, origin = read_local(path, encoding)
         label_names: dict[str, list[str]] = {}
     elif looks_like_path(source):
         raise AutodistillError(f"file not found: {source}")

@@ -8,6 +8,8 @@ for a file without a ``split`` column); what the columns mean is
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +19,8 @@ from engine.data.builders import DATASETS
 from engine.errors import AutodistillError
 
 EXTENSIONS = (".csv", ".jsonl", ".parquet")
+#: How text files are decoded unless the user names another encoding.
+DEFAULT_ENCODING = "utf-8"
 #: File stems and hub split names accepted for each split.
 SPLIT_NAMES = {
     "train": "train",
@@ -33,24 +37,20 @@ def looks_like_path(source: str) -> bool:
     return bool(Path(source).suffix) or source.startswith(("/", ".", "~"))
 
 
-def read_file(path: Path) -> pd.DataFrame:
+def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
+    """One CSV, JSONL or Parquet file as it is; every reader of user files goes through here,
+    so a file that ``run`` refuses is refused by ``predict`` in the same words."""
     if path.suffix not in EXTENSIONS:
         raise AutodistillError(
             f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}"
         )
     try:
-        if path.suffix == ".csv":
-            return pd.read_csv(path)
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        records = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise AutodistillError(f"{path} line {number} is not JSON: {error.msg}") from None
-        return pd.DataFrame.from_records(records)
+        with decoding(path, encoding):
+            if path.suffix == ".csv":
+                return pd.read_csv(path, encoding=encoding or DEFAULT_ENCODING)
+            if path.suffix == ".parquet":
+                return pd.read_parquet(path)
+            return _read_jsonl(path, encoding or DEFAULT_ENCODING)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (pd.errors.ParserError, OSError, ValueError) as error:
@@ -58,10 +58,43 @@ def read_file(path: Path) -> pd.DataFrame:
         raise AutodistillError(f"could not read {path}: {first_line}") from None
 
 
-def read_local(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
+def read_text_lines(path: Path, encoding: str | None = None) -> list[str]:
+    """A plain text file's non-blank lines (one example each), decoded as :func:`read_file` decodes."""
+    with decoding(path, encoding):
+        return [line for line in path.read_text(encoding=encoding or DEFAULT_ENCODING).splitlines() if line.strip()]
+
+
+@contextmanager
+def decoding(path: Path, encoding: str | None) -> Iterator[None]:
+    """Turn a decoding failure into one line naming the encoding tried and how to give another."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        hint = "another encoding" if encoding else "the file's encoding, e.g. latin-1 or cp1252,"
+        byte = error.object[error.start : error.start + 1].hex()
+        raise AutodistillError(
+            f"could not read {path} as {encoding or DEFAULT_ENCODING} text (it holds byte 0x{byte}); "
+            f"give {hint} with --encoding (config file: columns: encoding)"
+        ) from None
+    except LookupError:
+        raise AutodistillError(f"unknown encoding {encoding!r} for {path}; e.g. utf-8, latin-1, cp1252") from None
+
+
+def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise AutodistillError(f"{path} line {number} is not JSON: {error.msg}") from None
+    return pd.DataFrame.from_records(records)
+
+
+def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:
     """Frames keyed by split (``"all"`` for a file without a split) and a name for messages."""
     if path.is_file():
-        frame = read_file(path)
+        frame = read_file(path, encoding)
         if "split" not in frame:
             return {"all": frame}, str(path)
         unknown = sorted(set(frame["split"].astype(str)) - set(SPLIT_NAMES))
@@ -83,7 +116,7 @@ def read_local(path: Path) -> tuple[dict[str, pd.DataFrame], str]:
         raise AutodistillError(
             f"folder {path} has no train file (train.csv, train.jsonl or train.parquet); it holds: {listed}"
         )
-    return {split: read_file(file) for split, file in found.items()}, str(path)
+    return {split: read_file(file, encoding) for split, file in found.items()}, str(path)
 
 
 def read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:

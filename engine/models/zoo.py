@@ -212,20 +212,13 @@ def _encoder_layers(model: PreTrainedModel) -> nn.ModuleList:
 
 def build_student(student: str, teacher: str, spec: TaskSpec) -> PreTrainedModel:
     """Build a student for ``spec`` from a preset, a layer subset, or a model name."""
+    check_student(student, teacher)
     layers = parse_layers(student)
     if layers is not None:
         return _layer_subset_student(layers, teacher, spec)
     if student in STUDENT_PRESETS:
         return _fresh_student(STUDENT_PRESETS[student], teacher, spec)
-    if student.startswith("layers"):
-        raise AutodistillError(f"bad student {student!r}: write layer subsets as layers=0,2,4")
-    try:
-        config = load_config(student)
-    except AutodistillError:
-        if Path(student).expanduser().exists():
-            raise  # a folder that is not a model: its own error says why
-        valid = [*STUDENT_PRESETS, "layers=I,J,...", "<hub id or folder>"]
-        raise choices_error("student", student, valid) from None
+    config = load_config(student)
     teacher_vocab = load_tokenizer(teacher).get_vocab()
     student_vocab = _shipped_vocab(student)
     if config.vocab_size < len(teacher_vocab) or student_vocab not in (None, teacher_vocab):
@@ -253,12 +246,30 @@ def _shipped_vocab(name: str) -> dict[str, int] | None:
         return None
 
 
+def check_student(student: str, teacher: str) -> None:
+    """Refuse, in one line, a student :func:`build_student` would refuse, from model configs
+    alone (no weights): a run calls it before the teacher's fine-tune, which can take minutes."""
+    layers = parse_layers(student)
+    if layers is not None:
+        available = load_config(teacher).num_hidden_layers
+        if any(not 0 <= i < available for i in layers) or len(set(layers)) != len(layers) or layers != sorted(layers):
+            raise AutodistillError(f"bad layer subset {layers}: need distinct increasing indices in 0..{available - 1}")
+        return
+    if student in STUDENT_PRESETS:
+        return
+    if student.startswith("layers"):
+        raise AutodistillError(f"bad student {student!r}: write layer subsets as layers=0,2,4")
+    try:
+        load_config(student)
+    except AutodistillError:
+        if Path(student).expanduser().exists():
+            raise  # a folder that is not a model: its own error says why
+        valid = [*STUDENT_PRESETS, "layers=I,J,...", "<hub id or folder>"]
+        raise choices_error("student", student, valid) from None
+
+
 def _layer_subset_student(layers: list[int], teacher: str, spec: TaskSpec) -> PreTrainedModel:
     model = load_task_model(teacher, spec)
-    available = len(_encoder_layers(model))
-    bad = [i for i in layers if not 0 <= i < available]
-    if bad or len(set(layers)) != len(layers) or layers != sorted(layers):
-        raise AutodistillError(f"bad layer subset {layers}: need distinct increasing indices in 0..{available - 1}")
     kept = nn.ModuleList(_encoder_layers(model)[i] for i in layers)
     model.base_model.encoder.layer = kept
     model.config.num_hidden_layers = len(layers)

@@ -27,7 +27,7 @@ from engine.data.schema import TaskData, TaskSpec
 from engine.errors import AutodistillError, choices_error
 from engine.models.batch import model_inputs
 from engine.models.zoo import load_task_model
-from engine.pipelines.export import Measured, deployment_section, with_deployment
+from engine.pipelines.export import Measured, deployment_section, load_section, onnx_load_section, with_deployment
 from engine.pipelines.latency import measure_latency, model_latency, torch_threads
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
@@ -190,6 +190,7 @@ def write_folder(
     (out / TASK_FILE).write_text(json.dumps({**meta, "onnx_file": graph}, indent=2))
     card = (model_dir / "README.md").read_text() if (model_dir / "README.md").exists() else ""
     section = deployment_section(report.rows, report.metric, report.dataset, report.test_examples, report.notes)
-    (out / "README.md").write_text(with_deployment(card, section))
+    card = card.replace(load_section(task_spec(meta)), "")  # no transformers weights here: the section says how
+    (out / "README.md").write_text(with_deployment(card, f"{section}\n{onnx_load_section(graph)}"))
     measured = {**asdict(report), "folder": str(report.folder)}
     (out / EXPORT_FILE).write_text(json.dumps(measured, indent=2))

@@ -45,7 +45,6 @@ def task_file(spec: TaskSpec) -> dict:
 def model_card(spec: TaskSpec, result: RunResult) -> str:
     """The folder's README: scores, sizes, latency, how to load it, and the config that made it."""
     what = "Knowledge-distilled" if result.kind == "distill" else "Fine-tuned (no distillation)"
-    auto_class = task_head(spec).model_class.__name__
     config_yaml = yaml.safe_dump(result.config, sort_keys=False)
     return f"""---
 library_name: transformers
@@ -66,13 +65,7 @@ median of repeats.{busy_note(result)}
 
 Task: {spec.description}
 
-Load it with plain transformers:
-
-```python
-from transformers import {auto_class}, AutoTokenizer
-model = {auto_class}.from_pretrained("path/to/this/folder")
-```
-
+{load_section(spec)}
 ## Distiller configuration (paper Eq. 1)
 
 ```yaml
@@ -87,6 +80,43 @@ def latency_text(result: RunResult, who: str) -> str:
 
 def busy_note(result: RunResult) -> str:
     return f" {BUSY_MARK} {BUSY_NOTE}." if result.latency_busy else ""
+
+
+#: Where a card's snippets put the folder; a reader puts their own path there.
+FOLDER_PLACEHOLDER = "path/to/this/folder"
+
+
+def load_section(spec: TaskSpec) -> str:
+    """How to load a student folder: it holds the weights, so plain transformers does."""
+    auto_class = task_head(spec).model_class.__name__
+    return f"""Load it with plain transformers:
+
+```python
+from transformers import {auto_class}, AutoTokenizer
+model = {auto_class}.from_pretrained("{FOLDER_PLACEHOLDER}")
+```
+"""
+
+
+def onnx_load_section(graph: str) -> str:
+    """How to load an exported folder: it holds a graph and a tokenizer, not transformers weights,
+    so onnxruntime runs the graph on what the tokenizer gives (the graph's own input names pick
+    the tensors it takes: MPNet's has no token types)."""
+    return f"""Load it with onnxruntime (this folder holds an ONNX graph, not PyTorch weights;
+`autodistill predict --model {FOLDER_PLACEHOLDER}` also reads it):
+
+```python
+import onnxruntime
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{FOLDER_PLACEHOLDER}")
+session = onnxruntime.InferenceSession("{FOLDER_PLACEHOLDER}/{graph}", providers=["CPUExecutionProvider"])
+encoded = tokenizer(["a text to score"], return_tensors="np")
+wanted = {{i.name for i in session.get_inputs()}}
+outputs = session.run(None, {{name: encoded[name] for name in wanted}})
+print(dict(zip([o.name for o in session.get_outputs()], outputs)))  # logits, or start/end logits
+```
+"""
 
 
 @dataclass

@@ -15,34 +15,32 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
+from engine.data.readers import EXTENSIONS, read_file, read_text_lines
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.pipelines.onnx_model import OnnxModel
 from engine.tasks import encode_split, task_head
-from engine.training.trainer import predict
+from engine.training.trainer import batch_logits
 
 TASK_FILE = "autodistill_task.json"
 
 
-def read_inputs(path: Path, text_col: str = "text", text_pair_col: str = "text_pair") -> pd.DataFrame:
-    """CSV, JSONL, Parquet, or plain text (one example per line)."""
+def read_inputs(path: Path, text_col: str = "text", encoding: str | None = None) -> pd.DataFrame:
+    """CSV, JSONL or Parquet (read as ``run`` reads a data set, every column kept), or plain
+    text (one example per line)."""
     if not path.exists():
         raise AutodistillError(f"input file {str(path)!r} does not exist")
-    readers = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
-    if path.suffix in readers:
-        frame = readers[path.suffix](path)
-    elif path.suffix in (".txt", ""):
-        frame = pd.DataFrame({text_col: [line for line in path.read_text().splitlines() if line.strip()]})
+    if path.suffix in (".txt", ""):
+        frame = pd.DataFrame({text_col: read_text_lines(path, encoding)})
+    elif path.suffix in EXTENSIONS:
+        frame = read_file(path, encoding)
     else:
         raise AutodistillError(f"unsupported input {path.suffix!r}; use .csv, .jsonl, .parquet or .txt")
     if frame.empty:
         raise AutodistillError(f"input file {str(path)!r} has no examples")
     if text_col not in frame.columns:
         raise AutodistillError(f"input has no column {text_col!r}; columns: {', '.join(map(str, frame.columns))}")
-    out = pd.DataFrame({"text": frame[text_col].astype(str)})
-    if text_pair_col in frame.columns:
-        out["text_pair"] = frame[text_pair_col].astype(str)
-    return out
+    return frame
 
 
 def predict_file(
@@ -53,12 +51,20 @@ def predict_file(
     text_pair_col: str = "text_pair",
     max_length: int = 128,
     batch_size: int = 32,
+    encoding: str | None = None,
+    probabilities: bool = False,
 ) -> pd.DataFrame:
-    """Predict every example of ``input_path``; returns the inputs plus a ``prediction`` column."""
+    """Predict every example of ``input_path``: its rows with every column they had, plus a
+    ``prediction`` column and, if asked (classification only), a ``p_<label>`` column per class."""
     meta = read_task_file(Path(model_dir))
     spec = task_spec(meta)
-    frame = read_inputs(Path(input_path), text_col, text_pair_col)
-    if spec.paired and "text_pair" not in frame.columns:
+    if probabilities and spec.task_type is not TaskType.CLASSIFICATION:
+        raise AutodistillError(f"class probabilities need a classification model; this one is {spec.task_type}")
+    frame = read_inputs(Path(input_path), text_col, encoding)
+    inputs = pd.DataFrame({"text": frame[text_col].astype(str)})
+    if text_pair_col in frame.columns:
+        inputs["text_pair"] = frame[text_pair_col].astype(str)
+    if spec.paired and "text_pair" not in inputs.columns:
         raise AutodistillError(f"this model needs text pairs: add a {text_pair_col!r} column to the input")
     head = task_head(spec)
     if "onnx_file" in meta:  # an exported folder: the graph it names, on the CPU
@@ -67,9 +73,18 @@ def predict_file(
         model = head.model_class.from_pretrained(model_dir)
         device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    split = encode_split(head.blank_labels(frame), spec, tokenizer, max_length, train=False)
-    preds = predict(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device)
-    return frame.assign(prediction=head.named(preds, spec))
+    split = encode_split(head.blank_labels(inputs), spec, tokenizer, max_length, train=False)
+    preds: list = []
+    shares: list[torch.Tensor] = []
+    for indices, logits in batch_logits(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device):
+        preds.extend(head.decode(logits, spec, split, indices))
+        if probabilities:
+            shares.append(torch.softmax(logits[0].float(), dim=-1).cpu())
+    out = frame.reset_index(drop=True).assign(prediction=head.named(preds, spec))
+    if probabilities:
+        table = torch.cat(shares).numpy()
+        out = out.assign(**{f"p_{name}": table[:, i] for i, name in enumerate(spec.label_names)})
+    return out
 
 
 def read_task_file(model_dir: Path) -> dict:

@@ -93,6 +93,8 @@ def run_id(config: DistillConfig, kind: str) -> str:
     had, and a renamed loss under :data:`HASHED_INTER_LOSS`, so those runs keep their ids."""
     earlier = {name: True for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
     exclude = {**earlier, **dict.fromkeys(inert_fields(config), True), **result_exclude(config)}
+    if config.columns is not None and config.columns.encoding is None:  # a later field: earlier runs read UTF-8
+        exclude["columns"] = {"encoding": True}
     fields = config.model_dump(mode="json", exclude=exclude)
     if fields.get("inter_loss") in HASHED_INTER_LOSS:
         fields["inter_loss"] = HASHED_INTER_LOSS[fields["inter_loss"]]

@@ -48,7 +48,7 @@ from engine.data.schema import TaskData, TaskSpec
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
-from engine.models.zoo import build_student, count_parameters
+from engine.models.zoo import build_student, check_student, count_parameters, load_config
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
@@ -127,6 +127,8 @@ def _execute(
     stored = _finished(output_dir)
     if stored is not None:
         return stored
+    load_config(config.teacher)  # every name is checked before the teacher's fine-tune, which takes minutes
+    check_student(config.student, config.teacher)
     # The same run started twice on one home (two sweeps sharing a baseline, say) is trained once:
     # the second waits for the folder's lock and then returns the first one's result.
     with distributed.exclusive_run(output_dir, f"running {kind} {output_dir.name}"):

@@ -26,6 +26,8 @@ from engine.paths import subdir
 from engine.tasks import encode_split
 from engine.tasks.encoding import limit_examples
 from engine.training import distributed
+from engine.training.progress import announce, duration
+from engine.training.schedule import Schedule
 from engine.training.trainer import Trainer, TrainResult, seed_everything
 
 #: Teacher settings: the paper's batch size and learning rate, CPU-sized epochs/length, and
@@ -123,6 +125,28 @@ def cached_teacher(teacher: str, task: TaskData, settings: TrainSettings = TEACH
     return FinetunedModel(**{**data, "model_dir": result_file.parent / Path(data["model_dir"]).name})
 
 
+def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder: Path) -> str:
+    """What a teacher fine-tune is about to do, said before it starts: it trains on the whole
+    training split with its own settings (a run's student budget does not apply), and can take
+    long; the time is judged from earlier fine-tunes of the same teacher in this home, if any."""
+    examples = len(limit_examples(task.train, settings.max_train_examples, settings.seed))
+    schedule = Schedule.of(examples, settings, distributed.state().num_processes)
+    earlier = [json.loads(done.read_text()) for done in folder.parent.glob(f"{_slug(teacher)}__*/result.json")]
+    speeds = [
+        done["examples_per_second"] for done in earlier if done.get("settings") == settings.model_dump(mode="json")
+    ]
+    time = (
+        f"about {duration(examples * schedule.epochs / float(np.median(speeds)))}"
+        if speeds
+        else "its time is shown once it runs (no earlier fine-tune of this teacher here to judge by)"
+    )
+    return (
+        f"fine-tuning teacher {teacher} on {task.spec.name} first: {schedule.total_steps} steps "
+        f"({schedule.epochs} epochs of {examples} training examples, the teacher's own settings, whatever "
+        f"the student's budget), {time}; cached in {folder}, so later runs on this data skip it"
+    )
+
+
 def finetune_teacher(
     teacher: str, task: TaskData, settings: TrainSettings = TEACHER_SETTINGS, *, show_progress: bool = True
 ) -> FinetunedModel:
@@ -148,6 +172,8 @@ def _finetune(
     # alone, not on what the process (a CLI call, a sweep worker, a test session) drew before.
     seed_everything(settings.seed)
     model = load_task_model(teacher, task.spec)
+    if show_progress and distributed.is_main():
+        announce(fine_tune_plan(teacher, task, settings, folder))
     result = train_supervised(
         model,
         tokenizer,

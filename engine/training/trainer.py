@@ -34,7 +34,6 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 from accelerate import Accelerator
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
@@ -47,6 +46,7 @@ from engine.tasks.encoding import EncodedSplit, collate
 from engine.training import distributed
 from engine.training.callbacks import TrainerCallback, TrainerState
 from engine.training.precision import Precision
+from engine.training.progress import progress
 from engine.training.schedule import Schedule, shard
 
 
@@ -253,10 +253,13 @@ class Trainer:
         self._emit("on_train_begin", state)
         stop = self._should_stop(state)  # a resumed run: the callbacks hear where it stands first
         student = self.accelerator.unwrap_model(self.student)
-        with self._progress() as progress, self.precision.fp32_outputs(student):
-            task = progress.add_task(self.description, total=self.schedule.total_steps, completed=state.step)
+        shown = self.show_progress and self.accelerator.is_main_process
+        with (
+            progress(self.description, self.schedule.total_steps, state.step, enabled=shown) as advance,
+            self.precision.fp32_outputs(student),
+        ):
             while state.epoch < self.epochs and not stop:
-                terms, logs = self._train_epoch(state, batch_pos, best, lambda s: progress.update(task, completed=s))
+                terms, logs = self._train_epoch(state, batch_pos, best, advance)
                 best = self._end_epoch(state, terms, logs, best)
                 stop, batch_pos = self._should_stop(state), 0
                 self._save_checkpoint(state, batch=0, best=best)
@@ -379,16 +382,6 @@ class Trainer:
                 self.accelerator.device,
             )
 
-    def _progress(self) -> Progress:
-        return Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not (self.show_progress and self.accelerator.is_main_process),
-            transient=False,
-        )
-
 
 def iterate_batches(split: EncodedSplit, batch_size: int) -> Iterator[list[int]]:
     for start in range(0, len(split), batch_size):
@@ -405,13 +398,24 @@ def predict(
     device: torch.device | str = "cpu",
 ) -> list:
     """Predictions in the task's label space: class ids, floats, or answer strings."""
-    model.eval()
     head = task_head(spec)
     preds: list = []
+    for indices, logits in batch_logits(model, spec, split, pad_id, batch_size, device):
+        preds.extend(head.decode(logits, spec, split, indices))
+    return preds
+
+
+@torch.no_grad()
+def batch_logits(
+    model: nn.Module, spec: TaskSpec, split: EncodedSplit, pad_id: int, batch_size: int, device: torch.device | str
+) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+    """The head's outputs batch by batch, with the rows of each (for callers that want more
+    than the decoded predictions, e.g. class probabilities)."""
+    model.eval()
+    head = task_head(spec)
     for indices in iterate_batches(split, batch_size):
         batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}
-        preds.extend(head.decode(head.logits(model(**model_inputs(model, batch))), spec, split, indices))
-    return preds
+        yield indices, head.logits(model(**model_inputs(model, batch)))
 
 
 def evaluate_model(

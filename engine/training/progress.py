@@ -1,0 +1,73 @@
+"""Progress of long work, shown the way the place it is shown can take it.
+
+A terminal (or a notebook) gets rich's live bar. Anything else (a pipe, a CI log, ``| tee``, a
+file) gets a plain line every :data:`PLAIN_INTERVAL_S` seconds with the step, the rate and the
+time left: a live bar there prints nothing until the work ends, which reads as a hang. Both go
+to stderr, beside the warnings, so that what a command prints on stdout stays its output.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+#: Seconds between two plain progress lines.
+PLAIN_INTERVAL_S = 30.0
+
+
+def announce(text: str) -> None:
+    """One line where progress goes (stderr), e.g. what a long step is about to do."""
+    Console(stderr=True).print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def progress(description: str, total: int, completed: int = 0, *, enabled: bool = True) -> Iterator[Callable]:
+    """A callable taking the number of steps done so far, shown as a bar or as plain lines."""
+    if not enabled:
+        yield lambda done: None
+        return
+    console = Console(stderr=True)
+    if console.is_terminal or console.is_jupyter:
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(description, total=total, completed=completed)
+            yield lambda done: bar.update(task, completed=done)
+        return
+    yield PlainLines(description, total, completed).update
+
+
+@dataclass
+class PlainLines:
+    """Plain progress lines at a steady interval; the last step always gets its line."""
+
+    description: str
+    total: int
+    first: int  # steps done before this process started (a resumed run)
+    started: float = field(default_factory=time.monotonic)
+    printed: float = -math.inf
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if done < self.total and now - self.printed < PLAIN_INTERVAL_S:
+            return
+        self.printed = now
+        rate = (done - self.first) / max(now - self.started, 1e-9)
+        left = f"{duration((self.total - done) / rate)} left" if rate > 0 else "time left unknown"
+        percent = 100 * done / max(self.total, 1)
+        announce(f"{self.description}: step {done}/{self.total} ({percent:.0f}%), {rate:.2f} steps/s, {left}")
+
+
+def duration(seconds: float) -> str:
+    """``"42 s"``, ``"7 min"``, ``"1 h 05 min"``: as precise as a person planning around it needs."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"

@@ -1,0 +1,185 @@
+"""Bad input, wherever it comes from, ends a command in one line that says what to do, before any
+training; long work says what it is doing, also on a pipe; the stored runs can be listed."""
+
+from __future__ import annotations
+
+import errno
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_cli_meta import error_of
+from test_store import _run
+
+import cli
+import engine.training.progress as progress_module
+from autodistill.store.database import RunStore
+from engine import AutodistillError, load_task, parse_config
+from engine.data.readers import read_file
+from engine.models.zoo import check_student
+from engine.paths import home
+from engine.pipelines.predict import read_inputs
+from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan
+from engine.training.progress import PlainLines, progress
+
+
+def _latin1_csv(path: Path) -> Path:
+    rows = [f"{i},{'très bon café' if i % 2 else 'mauvais goût'} {i},{i % 2}" for i in range(40)]
+    path.write_bytes(("id,text,label\n" + "\n".join(rows) + "\n").encode("latin-1"))
+    return path
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def test_a_file_in_another_encoding_names_the_encoding_tried_and_how_to_give_its_own(tmp_path):
+    path = _latin1_csv(tmp_path / "reviews.csv")
+    with pytest.raises(
+        AutodistillError, match=r"as utf-8 text \(it holds byte 0x..\); give the file's encoding.*--encoding"
+    ):
+        load_task(path)
+    task = load_task(path, encoding="latin-1")
+    assert "très bon café 1" in set(task.train["text"]) | set(task.dev["text"]) | set(task.test["text"])
+    with pytest.raises(AutodistillError, match="unknown encoding 'klingon'"):
+        read_file(path, "klingon")
+    with pytest.raises(AutodistillError, match="applies to local files only"):
+        load_task("sst-2", encoding="latin-1")
+
+
+def test_predict_and_run_read_a_file_in_the_same_words(tmp_path):
+    path = _latin1_csv(tmp_path / "reviews.csv")
+    with pytest.raises(AutodistillError) as by_run:
+        load_task(path)
+    with pytest.raises(AutodistillError) as by_predict:
+        read_inputs(path)
+    assert str(by_run.value) == str(by_predict.value)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(AutodistillError, match="has no examples"):
+        read_inputs(tmp_path / "empty.csv")
+    (tmp_path / "broken.jsonl").write_text('{"text": "fine"}\n{"text": \n')
+    with pytest.raises(AutodistillError, match="line 2 is not JSON"):
+        read_inputs(tmp_path / "broken.jsonl")
+
+
+def test_a_runs_encoding_is_part_of_its_id_and_leaves_earlier_run_ids_alone():
+    from engine.pipelines.result import run_id
+
+    plain = parse_config({"dataset": "x.csv", "columns": {"text_col": "text"}})
+    latin = parse_config({"dataset": "x.csv", "columns": {"text_col": "text", "encoding": "latin-1"}})
+    assert run_id(plain, "distill") == "01cd56554152"  # the id this run had before runs could name an encoding
+    assert run_id(latin, "distill") != run_id(plain, "distill")
+
+
+# -- the home and the store -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [(errno.EACCES, "no permission (check its"), (errno.ENOSPC, "no space left on the device (free some")],
+)
+def test_an_unwritable_or_full_home_ends_a_command_in_one_line_naming_the_folder(monkeypatch, capsys, code, said):
+    def refuse(*_args, **_kwargs):
+        raise OSError(code, "from the file system", "/x/home")
+
+    monkeypatch.setattr("autodistill.store.RunStore.__init__", refuse)
+    message = error_of(capsys, "runs", "import")
+    assert f"cannot use /x/home: {said}" in message and "AUTODISTILL_HOME" in message
+
+
+def test_a_store_that_cannot_be_opened_is_not_called_not_a_store(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing it (rollback journal: readers wait)
+    try:
+        with pytest.raises(AutodistillError, match=r"cannot open the runs store .*another process holds it locked"):
+            RunStore(path, timeout_s=0.1)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    (tmp_path / "notes.sqlite").write_text("notes\n" * 200)
+    with pytest.raises(AutodistillError, match="is not a runs store"):
+        RunStore(tmp_path / "notes.sqlite")
+
+
+# -- names and keys, before any training --------------------------------------------------------------
+
+
+def test_an_unknown_config_key_names_the_nearest_valid_one(tmp_path, capsys):
+    with pytest.raises(AutodistillError, match=r"train\.epoch: unknown key; did you mean 'epochs'\?"):
+        parse_config({"dataset": "sst-2", "train": {"epoch": 1}})
+    with pytest.raises(AutodistillError, match=r"columns\.text_column: unknown key; did you mean 'text_col'\?"):
+        parse_config({"dataset": "x.csv", "columns": {"text_column": "t"}})
+    with pytest.raises(AutodistillError, match=r"zzz: unknown key; valid keys: teacher, student, dataset"):
+        parse_config({"dataset": "sst-2", "zzz": 1})
+    config = tmp_path / "run.yaml"
+    config.write_text("dataset: sst-2\nmapings: skip\n")
+    assert "mapings: unknown key; did you mean 'mapping'?" in error_of(capsys, "run", "--config", str(config))
+
+
+def test_a_bad_student_is_refused_before_the_teacher_is_fine_tuned(tmp_path, capsys):
+    data = tmp_path / "reviews.csv"
+    pd.DataFrame({"text": [f"good {i}" if i % 2 else f"bad {i}" for i in range(60)], "label": [0, 1] * 30}).to_csv(
+        data, index=False
+    )
+    message = error_of(capsys, "run", "--dataset", str(data), "--student", "giant", "--epochs", "1")
+    assert "unknown student 'giant'" in message
+    message = error_of(capsys, "run", "--dataset", str(data), "--student", "layers=0,9")
+    assert "bad layer subset [0, 9]: need distinct increasing indices in 0..5" in message
+    assert not (home() / "finetuned").exists() or not any((home() / "finetuned").iterdir())
+    check_student("tiny", "minilm-l6")  # a good name passes
+
+
+# -- progress ---------------------------------------------------------------------------------------
+
+
+def test_on_a_pipe_progress_is_plain_lines_at_a_steady_interval(monkeypatch, capsys):
+    clock = iter([1.0, 2.0, 11.0, 12.0, 21.0, 30.0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(progress_module, "PLAIN_INTERVAL_S", 10.0)
+    lines = PlainLines("distilling tiny on toy", total=6, first=0, started=0.0)
+    for done in range(1, 7):
+        lines.update(done)
+    printed = capsys.readouterr().err.strip().splitlines()
+    assert printed == [
+        "distilling tiny on toy: step 1/6 (17%), 1.00 steps/s, 5 s left",
+        "distilling tiny on toy: step 3/6 (50%), 0.27 steps/s, 11 s left",
+        "distilling tiny on toy: step 5/6 (83%), 0.24 steps/s, 4 s left",
+        "distilling tiny on toy: step 6/6 (100%), 0.20 steps/s, 0 s left",
+    ]
+    with progress("x", 3) as advance:  # pytest's stderr is no terminal: plain lines, not a bar
+        assert advance.__self__.__class__ is PlainLines
+
+
+def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_task, tmp_path):
+    folder = tmp_path / "finetuned" / "minilm-l6__toy__abc"
+    plan = fine_tune_plan("minilm-l6", toy_task, TEACHER_SETTINGS, folder)
+    assert "fine-tuning teacher minilm-l6 on toy first: 300 steps (50 epochs of 96 training examples" in plan
+    assert "whatever the student's budget" in plan and f"cached in {folder}" in plan
+    assert "no earlier fine-tune of this teacher" in plan
+    earlier = tmp_path / "finetuned" / "minilm-l6__other__def"
+    earlier.mkdir(parents=True)
+    record = {"examples_per_second": 8.0, "settings": TEACHER_SETTINGS.model_dump()}
+    (earlier / "result.json").write_text(json.dumps(record))
+    assert "about 10 min;" in fine_tune_plan("minilm-l6", toy_task, TEACHER_SETTINGS, folder)  # 4,800 / 8 s
+
+
+# -- listing runs -----------------------------------------------------------------------------------
+
+
+def test_runs_list_filters_by_data_set_student_and_fidelity(tmp_path, capsys):
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_run("a1"), _run("a2", dataset="sst-2"), _run("a3", dataset="sst-2", fidelity="cheap")])
+    cli.app(["runs", "list", "--store", str(path), "--dataset", "sst-2"])
+    out = capsys.readouterr().out
+    assert "a2" in out and "a3" in out and "a1" not in out
+    cli.app(["runs", "list", "--store", str(path), "--fidelity", "cheap", "--student", "minilm-l3"])
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert rows == ["a3"]
+    cli.app(["runs", "list", "--store", str(path), "--limit", "1"])
+    assert "showing the newest 1 of 3 runs" in capsys.readouterr().out
+    message = error_of(capsys, "runs", "list", "--store", str(path), "--dataset", "sst2")
+    assert "has data set 'sst2'; it holds: bbc-news, sst-2" in message
