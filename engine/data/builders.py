@@ -104,10 +104,15 @@ class Built:
     names (not ids) in ``label``; optionally ``split`` (``"train"``/``"test"``) where
     the source has an official test set, and ``group`` for rows that must stay in
     one split together. ``notes`` counts what the builder dropped and why.
+
+    ``pool`` holds the clean rows the builder's cap left out (same columns, no input
+    repeated from ``frame``): the later split versions draw larger dev and test splits
+    from it while the training split stays the capped sample's.
     """
 
     frame: pd.DataFrame
     notes: dict[str, int] = field(default_factory=dict)
+    pool: pd.DataFrame | None = None
 
 
 #: Train examples from which a catalog data set counts as large: it is meant to test the engine at
@@ -122,7 +127,14 @@ class Dataset:
 
     ``fractions`` are the train/dev/test shares when the source has no official split;
     ``large`` marks a set built to have at least :data:`LARGE_TRAIN_EXAMPLES` train examples
-    (every other catalog set stays CPU-sized: a few thousand rows)."""
+    (every other catalog set stays CPU-sized: a few thousand rows).
+
+    ``eval_sizes`` asks for (dev, test) sizes of split version 2: the training split of
+    version 1 kept as it is, dev and test drawn anew from everything outside it, so that a
+    test score resolves differences of a few points. None: the data set has split version 1
+    only (its source holds too little, or its version-1 splits are already that large).
+    ``claims_note`` says why the study leaves the data set out of pass/fail claims (empty:
+    it counts)."""
 
     spec: TaskSpec
     asset: Asset
@@ -131,6 +143,13 @@ class Dataset:
     version: int = 1
     fractions: tuple[float, float, float] = FRACTIONS
     large: bool = False
+    eval_sizes: tuple[int, int] | None = None
+    claims_note: str = ""
+
+    @property
+    def split_version(self) -> int:
+        """The latest split version; a run that names none gets this one."""
+        return 1 if self.eval_sizes is None else 2
 
 
 DATASETS: Registry[Dataset] = Registry("data set")
@@ -144,12 +163,22 @@ def register(
     version: int = 1,
     fractions: tuple[float, float, float] = FRACTIONS,
     large: bool = False,
+    eval_sizes: tuple[int, int] | None = None,
+    claims_note: str = "",
 ) -> Callable[[Callable[[Path, int], Built]], Callable[[Path, int], Built]]:
     """Decorator: add ``build(asset_path, seed) -> Built`` to the catalog under ``spec.name``."""
 
     def add(build: Callable[[Path, int], Built]) -> Callable[[Path, int], Built]:
         entry = Dataset(
-            spec=spec, asset=asset, seed=seed, build=build, version=version, fractions=fractions, large=large
+            spec=spec,
+            asset=asset,
+            seed=seed,
+            build=build,
+            version=version,
+            fractions=fractions,
+            large=large,
+            eval_sizes=eval_sizes,
+            claims_note=claims_note,
         )
         DATASETS.register(spec.name)(entry)
         return build

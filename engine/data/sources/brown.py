@@ -153,11 +153,12 @@ def tagged_sample(root: Path, seed: int, tag_of: Callable[[str], str]) -> Built:
     )
     kept = kept.assign(tag_key=kept["tags"].str.join(" "))
     unique, notes = dedup(kept, ["text"], ["tag_key"])
+    kept = ["text", "tokens", "tags", "group", "stratum"]
     sampled = unique.iloc[sample_per_key(unique["group"], PER_TEXT, seed)]
-    frame = sampled[["text", "tokens", "tags", "group", "stratum"]].reset_index(drop=True)
     return Built(
-        frame,
-        {
+        sampled[kept].reset_index(drop=True),
+        pool=unique.drop(index=sampled.index)[kept],
+        notes={
             "sentences_in_corpus": len(rows),
             "words_in_corpus": int(length.sum()),
             f"sentences_under_{MIN_WORDS}_words_dropped": int((length < MIN_WORDS).sum()),

@@ -84,8 +84,10 @@ def _paragraph_rows(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _sample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    return frame.iloc[sample_per_key(frame["group"], PER_ADDRESS, seed)].reset_index(drop=True)
+def _sample(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PER_ADDRESS paragraphs of each address, and the paragraphs left out (a later split's pool)."""
+    sampled = frame.iloc[sample_per_key(frame["group"], PER_ADDRESS, seed)]
+    return sampled.reset_index(drop=True), frame.drop(index=sampled.index)
 
 
 @register(PARTY_SPEC, asset=ASSET, seed=1790)
@@ -94,10 +96,11 @@ def build_party(root: Path, seed: int) -> Built:
     rows = _paragraph_rows(root)
     kept = rows[rows["party"].isin(PARTIES)].rename(columns={"party": "label"})
     frame, notes = dedup(kept[["text", "label", "group"]], ["text"], ["label"])
-    sampled = _sample(frame, seed)
+    sampled, pool = _sample(frame, seed)
     return Built(
         sampled,
-        {
+        pool=pool,
+        notes={
             "paragraphs_made": len(rows),
             "small_party_paragraphs_dropped": len(rows) - len(kept),
             **notes,
@@ -112,5 +115,6 @@ def build_year(root: Path, seed: int) -> Built:
     rows = _paragraph_rows(root)
     rows = rows.assign(label=rows["year"].astype(float))[["text", "label", "group"]]
     frame, notes = dedup(rows, ["text"], ["label"])
-    sampled = _sample(frame, seed)
-    return Built(sampled, {"paragraphs_made": len(rows), **notes, "capped_away": len(frame) - len(sampled)})
+    sampled, pool = _sample(frame, seed)
+    notes = {"paragraphs_made": len(rows), **notes, "capped_away": len(frame) - len(sampled)}
+    return Built(sampled, notes, pool=pool)

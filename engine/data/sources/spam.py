@@ -82,5 +82,6 @@ def build(root: Path, seed: int) -> Built:
         for message in sorted((root / group).glob("*.txt"))
     ]
     frame, notes = dedup(pd.DataFrame(rows), ["text"], ["label"])
-    kept = frame.iloc[stratified_sample(frame["label"], CAP, seed)].reset_index(drop=True)
-    return Built(kept, {"messages_read": len(rows), **notes, "capped_away": len(frame) - len(kept)})
+    kept = frame.iloc[stratified_sample(frame["label"], CAP, seed)]
+    notes = {"messages_read": len(rows), **notes, "capped_away": len(frame) - len(kept)}
+    return Built(kept.reset_index(drop=True), notes, pool=frame.drop(index=kept.index))

@@ -54,4 +54,5 @@ def build_valence(root: Path, seed: int) -> Built:
     return Built(
         sampled.reset_index(drop=True),
         {"terms_in_lexicon": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
+        pool=frame.drop(index=sampled.index),
     )

@@ -105,7 +105,8 @@ def build_relation_pair(root: Path, seed: int) -> Built:
     sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(RELATION_LABELS), seed)]
     return Built(
         sampled.reset_index(drop=True),
-        {
+        pool=frame.drop(index=sampled.index),
+        notes={
             "related_pairs": len(rows),
             "antonym_pairs_recorded_at_both_ends": repeated,
             **notes,
@@ -157,7 +158,8 @@ def build_genus_span(root: Path, seed: int) -> Built:
     sampled = frame.iloc[stratified_sample(frame["pos"], CAP, seed)].drop(columns="pos")
     return Built(
         sampled.reset_index(drop=True),
-        {
+        pool=frame.drop(index=sampled.index, columns="pos"),
+        notes={
             "synsets_with_hypernym": len(with_hypernym),
             "hypernym_not_in_definition": len(with_hypernym) - len(rows),
             **notes,

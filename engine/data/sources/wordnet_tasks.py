@@ -89,6 +89,7 @@ def build_lexname(root: Path, seed: int) -> Built:
     return Built(
         sampled.reset_index(drop=True),
         {"synsets_in_classes": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
+        pool=frame.drop(index=sampled.index),
     )
 
 
@@ -176,7 +177,8 @@ def build_span(root: Path, seed: int) -> Built:
     sampled = frame.iloc[stratified_sample(frame["pos"], CAP, seed)].drop(columns="pos")
     return Built(
         sampled.reset_index(drop=True),
-        {
+        pool=frame.drop(index=sampled.index, columns="pos"),
+        notes={
             "synsets_with_examples": len(with_examples),
             "synsets_without_span": len(with_examples) - len(rows),
             "examples_tried": tried,
