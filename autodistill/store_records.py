@@ -231,6 +231,7 @@ class TrialRecord:
     dev_curve: tuple[float, ...] | None = None
     fidelity: str | None = None
     pruned_after_epoch: int | None = None
+    split_version: int = 1
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -256,6 +257,7 @@ class TrialRecord:
             json.dumps(list(self.dev_curve)) if self.dev_curve is not None else None,
             self.fidelity,
             self.pruned_after_epoch,
+            self.split_version,
         )
 
 

@@ -112,6 +112,7 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
         "config": trial.engine.model_dump(mode="json"),
         "wall_time_s": outcome.seconds,
         "fidelity": trial.fidelity,
+        "split_version": split_version_of(trial.engine),
     }
     run: RunRecord | None = None
     result = outcome.result

@@ -29,6 +29,7 @@ import pandas as pd
 from engine import paths
 from engine.data import sources  # noqa: F401  (registers the builders)
 from engine.data.builders import DATASETS, Built, Dataset, MissingAssetError
+from engine.data.resolution import LOW_RESOLUTION_TEST, low_resolution
 from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
 from engine.data.splits import FRACTIONS, draw_like, quantile_bins, split_indices
 from engine.errors import AutodistillError
@@ -214,7 +215,9 @@ def _split(
     return {name: part.reset_index(drop=True) for name, part in splits.items()}
 
 
-def _resplit(first: dict[str, pd.DataFrame], pool: pd.DataFrame | None, entry: Dataset) -> dict[str, pd.DataFrame]:
+def _resplit(
+    first: dict[str, pd.DataFrame], pool: pd.DataFrame | None, entry: Dataset, source_examples: int
+) -> dict[str, pd.DataFrame]:
     """Split version 2: version 1's training split as it is; dev and test of ``entry.eval_sizes``
     drawn from version 1's dev and test and the rows the builder's cap left out.
 
@@ -238,8 +241,8 @@ def _resplit(first: dict[str, pd.DataFrame], pool: pd.DataFrame | None, entry: D
             dev, test = entry.eval_sizes
             raise AutodistillError(
                 f"data set {spec.name!r}: split version 2 asks for {dev:,} dev and {test:,} test examples, but its "
-                f"source holds {len(train) + len(rest):,} usable examples ({len(rest):,} outside the {len(train):,} "
-                f"of training; {len(drawn):,} of them fit the {split} split's share)"
+                f"source holds {source_examples:,} examples, {len(rest):,} of them usable outside the {len(train):,} "
+                f"of training, and {len(drawn):,} fit the {split} split"
             )
         splits[split] = part.iloc[np.random.default_rng(entry.seed).permutation(drawn)].reset_index(drop=True)
     return splits
@@ -253,7 +256,7 @@ def _versioned_splits(built: Built, entry: Dataset, version: int) -> dict[str, p
         if "split" in frame:
             raise AutodistillError(f"data set {entry.spec.name!r} keeps its source's official test split")
         pool = None if built.pool is None or built.pool.empty else _encode(built.pool, entry.spec)
-        splits = _resplit(splits, pool, entry)
+        splits = _resplit(splits, pool, entry, len(frame) + (0 if pool is None else len(pool)))
     return {name: part[list(columns(entry.spec))].reset_index(drop=True) for name, part in splits.items()}
 
 
@@ -338,6 +341,39 @@ def read_prepared(name: str, split_version: int | None = None) -> tuple[dict, di
     """``(spec.json, stats.json)`` of a prepared data set, preparing it first if needed."""
     folder = prepare(name, split_version=split_version)
     return json.loads((folder / SPEC_FILE).read_text()), json.loads((folder / STATS_FILE).read_text())
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitResolution:
+    """What the noise model needs of a data set's test split, and whether the study's claims count it."""
+
+    name: str
+    split_version: int
+    metric: str
+    test_examples: int
+    #: Why pass/fail claims leave the data set out ("" when they count it).
+    claims_note: str
+
+
+def claims_note(name: str, test_examples: int) -> str:
+    """Why the study leaves ``name`` out of pass/fail claims: its registered reason, else a test split
+    too small to resolve them; "" when it counts."""
+    if note := DATASETS.get(name).claims_note:
+        return note
+    if low_resolution(test_examples):
+        return (
+            f"low resolution: its test split holds {test_examples:,} examples, fewer than "
+            f"{LOW_RESOLUTION_TEST:,}, and its source cannot give more"
+        )
+    return ""
+
+
+def split_resolution(name: str, split_version: int | None = None) -> SplitResolution:
+    """The test split of ``name`` at ``split_version`` (default: the latest), preparing it if needed."""
+    version = resolve_split_version(name, split_version)
+    test_examples = read_prepared(name, version)[1]["sizes"]["test"]
+    metric = DATASETS.get(name).spec.metric
+    return SplitResolution(name, version, metric, test_examples, claims_note(name, test_examples))
 
 
 def load(name: str, split_version: int | None = None) -> TaskData:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data.builders import Asset, Built, register
+from engine.data.builders import EVAL_SIZES, Asset, Built, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, sample_per_key
 
@@ -126,7 +126,7 @@ def read_texts(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@register(SPEC, asset=ASSET, seed=1961)
+@register(SPEC, asset=ASSET, seed=1961, eval_sizes=EVAL_SIZES)
 def build_brown_pos(root: Path, seed: int) -> Built:
     """Sentences of MIN_WORDS..MAX_WORDS words, de-duplicated on their words, then PER_TEXT drawn
     from each of the 500 texts; every Brown tag becomes its universal tag. Splits keep whole
@@ -134,7 +134,7 @@ def build_brown_pos(root: Path, seed: int) -> Built:
     return tagged_sample(root, seed, universal_tag)
 
 
-@register(FINE_SPEC, asset=ASSET, seed=1979)
+@register(FINE_SPEC, asset=ASSET, seed=1979, eval_sizes=EVAL_SIZES)
 def build_brown_pos_fine(root: Path, seed: int) -> Built:
     """The same selection as brown-pos (its own seed, so other sentences), each word keeping its
     Brown base tag (:func:`base_tag`)."""
