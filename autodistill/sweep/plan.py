@@ -25,7 +25,7 @@ from typing import Any
 from autodistill import legacy
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
-from engine import DEFAULT_TEACHER, AutodistillError, DistillConfig, TaskData, TrainSettings
+from engine import DEFAULT_TEACHER, AutodistillError, DistillConfig, TaskData, TrainSettings, split_version_of
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from autodistill.store import RunRecord, RunStore, TrialRecord, trial_from_row
 from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
 from autodistill.sweep.plan import Trial, plan
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings
+from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, split_version_of
 
 
 @dataclass

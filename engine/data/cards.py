@@ -146,7 +146,7 @@ def render(card: str, block: str) -> str:
     return f"{title}{newline}\n{block}\n{body}" if title.startswith("# ") else f"{block}\n\n{card}"
 
 
-def card_text(name: str, teacher_score: float | None = None) -> str:
+def card_text(name: str) -> str:
     """The card of ``name`` with numbers from its prepared data (preparing it if needed), for its
     latest split version."""
     meta, stats = catalog.read_prepared(name)
@@ -154,21 +154,19 @@ def card_text(name: str, teacher_score: float | None = None) -> str:
     spec = DATASETS.get(name).spec
     path = catalog.card_path(name)
     prose = path.read_text(encoding="utf-8") if path.exists() else f"# {name}\n"
-    return render(prose, generated_block(spec, meta, stats, teacher_score, first))
+    return render(prose, generated_block(spec, meta, stats, teacher_scores().get(name), first))
 
 
 def show(name: str) -> str:
     """What ``autodistill data show NAME`` prints: where the data is, then the card."""
     folder = catalog.prepare(name)
-    card = card_text(name, teacher_scores().get(name))
-    return f"prepared in {folder}\ncard: {catalog.card_path(name)}\n\n{card}"
+    return f"prepared in {folder}\ncard: {catalog.card_path(name)}\n\n{card_text(name)}"
 
 
 def main(names: list[str]) -> None:
     """Prepare ``names`` (default: the whole catalog) and refresh their cards."""
-    teachers = teacher_scores()
     for name in names or [spec.name for spec in catalog.list_datasets()]:
         path = catalog.card_path(name)
-        path.write_text(card_text(name, teachers.get(name)), encoding="utf-8")
+        path.write_text(card_text(name), encoding="utf-8")
         sizes = catalog.read_prepared(name)[1]["sizes"]
         print(f"{name}: {' / '.join(f'{split} {n}' for split, n in sizes.items())} -> {path}")
