@@ -50,7 +50,7 @@ def test_repeated_aug_variants_are_configurations_not_seeds():
             "augmentation": ["ra", "ra", ""],
             "mixup": [False] * 3,
             "repeated_aug": [1, 4, 4],
-        }  # fmt: skip
+        }
     )
     labels = list(configuration(runs))
     assert labels == ["mse/skip/ce/ra", "mse/skip/ce/ra x4", LOGIT]
