@@ -258,7 +258,8 @@ def test_label_ids_follow_sorted_names():
 def test_sotu_addresses_never_straddle_splits():
     need("sotu-party")
     entry = DATASETS.get("sotu-party")
-    address_of = entry.build(entry.asset.locate(), entry.seed).frame.set_index("text")["group"]
+    built = entry.build(entry.asset.locate(), entry.seed)
+    address_of = pd.concat([built.frame, built.pool]).set_index("text")["group"]
     frames = read(prepare("sotu-party"))
     splits_of_address = (
         pd.concat([pd.DataFrame({"address": address_of[f["text"]].to_numpy(), "split": s}) for s, f in frames.items()])
