@@ -240,6 +240,9 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
     assert card_path(name).read_text(encoding="utf-8") == cards.card_text(name), (
         f"the numbers in {name}'s card are stale: run python -m engine.data {name}"
     )
+    assert catalog.recorded_sizes()[name][str(entry.split_version)] == {s: len(f) for s, f in frames.items()}, (
+        f"{catalog.SIZES_FILE.name} is stale: run python -m engine.data {name}"
+    )
 
 
 @pytest.mark.slow
@@ -338,3 +341,9 @@ def test_claims_leave_out_retired_and_low_resolution_sets():
     assert "retired" in catalog.claims_note("wordnet-gloss-pair", 5000)
     assert catalog.claims_note("simlex-999", 100).startswith("low resolution: its test split holds 100 examples")
     assert catalog.claims_note("vader-valence", 2500) == ""
+
+
+def test_a_test_splits_resolution_comes_from_the_recorded_sizes_without_a_build():
+    first, second = (catalog.split_resolution("vader-valence", v) for v in (1, 2))
+    assert (first.test_examples, second.test_examples) == (300, 2500) and second.metric == "spearman"
+    assert first.claims_note.startswith("low resolution") and second.claims_note == ""

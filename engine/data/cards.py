@@ -13,6 +13,7 @@ the teacher's score being read from the shipped study's runs where it has some.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -163,10 +164,19 @@ def show(name: str) -> str:
     return f"prepared in {folder}\ncard: {catalog.card_path(name)}\n\n{card_text(name)}"
 
 
+def split_sizes(name: str) -> dict[str, dict[str, int]]:
+    """Each split version's sizes of ``name`` (preparing every version)."""
+    latest = DATASETS.get(name).split_version
+    return {str(v): catalog.read_prepared(name, v)[1]["sizes"] for v in range(1, latest + 1)}
+
+
 def main(names: list[str]) -> None:
-    """Prepare ``names`` (default: the whole catalog) and refresh their cards."""
+    """Prepare ``names`` (default: the whole catalog), refresh their cards and their recorded split sizes."""
+    recorded = catalog.recorded_sizes()
     for name in names or [spec.name for spec in catalog.list_datasets()]:
         path = catalog.card_path(name)
         path.write_text(card_text(name), encoding="utf-8")
+        recorded[name] = split_sizes(name)
+        catalog.SIZES_FILE.write_text(json.dumps(dict(sorted(recorded.items())), indent=2) + "\n")
         sizes = catalog.read_prepared(name)[1]["sizes"]
         print(f"{name}: {' / '.join(f'{split} {n}' for split, n in sizes.items())} -> {path}")

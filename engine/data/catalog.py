@@ -36,6 +36,9 @@ from engine.errors import AutodistillError
 
 SPEC_FILE = "spec.json"
 STATS_FILE = "stats.json"
+#: Every catalog set's split sizes per split version, written with the cards (``python -m engine.data``),
+#: so that the study's noise model knows a test split's size without building the data set.
+SIZES_FILE = paths.META_DATA / "cards" / "split_sizes.json"
 #: Columns each task type stores, in this order.
 COLUMNS = {
     TaskType.CLASSIFICATION: ("text", "label"),
@@ -368,10 +371,20 @@ def claims_note(name: str, test_examples: int) -> str:
     return ""
 
 
+def recorded_sizes() -> dict[str, dict[str, dict[str, int]]]:
+    """``{name: {split version: {split: examples}}}`` as the cards recorded them (none: empty)."""
+    return json.loads(SIZES_FILE.read_text()) if SIZES_FILE.exists() else {}
+
+
 def split_resolution(name: str, split_version: int | None = None) -> SplitResolution:
-    """The test split of ``name`` at ``split_version`` (default: the latest), preparing it if needed."""
+    """The test split of ``name`` at ``split_version`` (default: the latest), by the recorded sizes."""
     version = resolve_split_version(name, split_version)
-    test_examples = read_prepared(name, version)[1]["sizes"]["test"]
+    sizes = recorded_sizes().get(name, {}).get(str(version))
+    if sizes is None:
+        raise AutodistillError(
+            f"no split sizes recorded for {name!r} version {version}; run python -m engine.data {name}"
+        )
+    test_examples = sizes["test"]
     metric = DATASETS.get(name).spec.metric
     return SplitResolution(name, version, metric, test_examples, claims_note(name, test_examples))
 
