@@ -41,6 +41,8 @@ PAIR = ["dataset", "student_name"]
 NOISE_Z = 2.0
 #: The flag that lets an analysis mix split versions (a user's explicit choice).
 ALLOW_MIXED_FLAG = "--allow-mixed-splits"
+#: The flag that keeps each data set's latest split version only.
+LATEST_FLAG = "--latest-splits"
 #: Seeds behind the standard "noise of a mean" the tables state.
 SEEDS = 3
 
@@ -70,16 +72,26 @@ def check_split_versions(frame: pd.DataFrame, *, allow_mixed: bool = False) -> p
     """``frame`` if each data set's rows share one split version; a mix is refused, naming the
     versions and :data:`ALLOW_MIXED_FLAG`, unless ``allow_mixed``. Rows without the column ran
     before split versions existed: version 1."""
-    versions = frame["split_version"] if "split_version" in frame else pd.Series(1, index=frame.index)
-    mixed = versions.fillna(1).astype(int).groupby(frame["dataset"]).unique()
+    mixed = _versions(frame).groupby(frame["dataset"]).unique()
     mixed = mixed[mixed.map(len) > 1]
     if mixed.empty or allow_mixed:
         return frame
     named = "; ".join(f"{name}: versions {', '.join(map(str, sorted(v)))}" for name, v in mixed.items())
     raise AutodistillError(
         f"the runs mix split versions ({named}): scores on different test splits are not comparable; "
-        f"analyse one version, or pass {ALLOW_MIXED_FLAG} to mix them anyway"
+        f"analyse one version ({LATEST_FLAG} keeps each data set's latest), or pass {ALLOW_MIXED_FLAG} to mix them"
     )
+
+
+def _versions(frame: pd.DataFrame) -> pd.Series:
+    versions = frame["split_version"] if "split_version" in frame else pd.Series(1, index=frame.index)
+    return versions.fillna(1).astype(int)
+
+
+def latest_splits(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows on each data set's latest split version among ``frame``'s (the ``--latest-splits`` view)."""
+    versions = _versions(frame)
+    return frame[versions == versions.groupby(frame["dataset"]).transform("max")]
 
 
 def study_outcomes(runs: pd.DataFrame, trials: pd.DataFrame, *, allow_mixed: bool = False) -> pd.DataFrame:

@@ -57,7 +57,7 @@ import pandas as pd
 from autodistill.evaluate import default_version, evaluate_lodo
 from autodistill.heldout import DEFAULT_OUT as HELDOUT_RESULTS
 from autodistill.nested import NestedResult, Reported, evaluate_nested
-from autodistill.noise import Resolver, catalog_resolution, resolutions, study_outcomes
+from autodistill.noise import Resolver, catalog_resolution, latest_splits, resolutions, study_outcomes
 from autodistill.predictor import PredictorSettings
 from autodistill.store import RunStore
 from autodistill.sweep import TrialFn
@@ -162,6 +162,7 @@ def write_report(
     heldout: Path = HELDOUT_RESULTS,
     on_status: Callable[[str], None] = lambda _text: None,
     allow_mixed_splits: bool = False,
+    latest: bool = False,
     resolve: Resolver = catalog_resolution,
 ) -> Path:
     """Write the study page to ``out`` and its plots (and Figure 4's picks) to ``<out stem>/``.
@@ -176,7 +177,8 @@ def write_report(
     be computed (too few runs) say why on the page instead of failing it.
 
     A store whose runs on one data set span several split versions is refused unless
-    ``allow_mixed_splits``; ``resolve`` gives each data set's test split for the noise model.
+    ``allow_mixed_splits``, or ``latest`` keeps each data set's latest; ``resolve`` gives each data
+    set's test split for the noise model.
     """
     settings = settings or PredictorSettings()
     latency_fn = latency_fn or cpu_latencies
@@ -193,6 +195,8 @@ def write_report(
     runs = store.runs(source="ours")
     runs = runs[~runs["run_id"].isin(picked)].reset_index(drop=True)
     trials = store.trials()
+    if latest:
+        runs, trials = latest_splits(runs).reset_index(drop=True), latest_splits(trials).reset_index(drop=True)
     outcomes = study_outcomes(runs, trials, allow_mixed=allow_mixed_splits)
     resolved = resolutions(outcomes, resolve)
     claims = {name: r.claims_note for name, r in resolved.items() if r is not None}

@@ -13,6 +13,7 @@ from autodistill.noise import (
     check_split_versions,
     configuration,
     difference_noise,
+    latest_splits,
     mean_noise,
     noise_floor,
     selection_bias,
@@ -84,9 +85,10 @@ def test_selection_bias_chooses_on_one_seed_and_scores_on_the_others():
 
 def test_a_mix_of_split_versions_is_refused_unless_allowed():
     frame = _frame([_outcome("a", LOGIT, 0, 0.8, 0.8, 1), _outcome("a", LOGIT, 1, 0.8, 0.8, 2)])
-    with pytest.raises(AutodistillError, match=r"a: versions 1, 2.*--allow-mixed-splits"):
+    with pytest.raises(AutodistillError, match=r"a: versions 1, 2.*--latest-splits.*--allow-mixed-splits"):
         check_split_versions(frame)
     assert check_split_versions(frame, allow_mixed=True) is frame
+    assert list(latest_splits(frame)["seed"]) == [1] and check_split_versions(latest_splits(frame)) is not None
     other = _frame([_outcome("a", LOGIT, 0, 0.8, 0.8, 1), _outcome("b", LOGIT, 0, 0.8, 0.8, 2)])
     assert check_split_versions(other) is other, "data sets may each be on their own version"
     assert check_split_versions(other.drop(columns="split_version")) is not None
