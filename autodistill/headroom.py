@@ -92,7 +92,10 @@ def headroom_summary(table: pd.DataFrame) -> str:
     """One line: on how many counted (data set, student) pairs a pipeline beats logit KD beyond noise."""
     counted = table[table["claims"] == "counted"]
     if counted.empty:
-        return "No data set the claims count has a pipeline and logit KD at this budget yet."
+        return (
+            "Every data set here is left out of pass/fail claims (see `claims`: a test split too small to resolve "
+            "them, or retired), so the table claims no headroom either way."
+        )
     found = counted[counted["headroom"] == "over logit KD"]
     if found.empty:
         return (

@@ -114,3 +114,10 @@ def test_headroom_names_a_lead_beyond_noise_and_says_none_elsewhere():
     assert headroom_summary(table.reset_index()).startswith("A pipeline beats logit KD beyond the noise on 1 of 2")
     nothing = headroom(_frame([r for r in rows if r["dataset"] != "a"]), {})
     assert headroom_summary(nothing).startswith("On none of the 2 (data set, student) pairs")
+
+
+def test_headroom_claims_nothing_where_every_data_set_is_left_out():
+    rows = _seeded("a", EMD, (0.90, 0.91, 0.89), 0.9) + _seeded("a", LOGIT, (0.80, 0.81, 0.79), 0.8)
+    table = headroom(_frame(rows), {}, claims={"a": "low resolution: 300 test examples"})
+    assert table.loc[0, "headroom"] == "over logit KD" and table.loc[0, "claims"].startswith("low resolution")
+    assert headroom_summary(table).startswith("Every data set here is left out of pass/fail claims")
