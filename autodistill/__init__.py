@@ -12,7 +12,8 @@ are free to change their modules. The rooms, from the ground up:
 * :mod:`~autodistill.sweep` — random search: trials run and logged (the study's plan included);
 * :mod:`~autodistill.advice` — ``recommend``: rank the space, pick different pipelines, save them;
 * :mod:`~autodistill.search` — ``search``: the predictor's picks, then TPE with pruning;
-* :mod:`~autodistill.evaluation` — how good the advice is: leave-one-out, nested, held-out, importance.
+* :mod:`~autodistill.evaluation` — how good the advice is: leave-one-out, nested, held-out, importance,
+  and the one noise model (seed spread, test sampling, dev-selection bias) its claims are read against.
 
 Names load on first use (:func:`__getattr__`): ``from autodistill import open_store`` costs the
 store's import, not the predictor's and the search's (seconds), so a command pays for what it uses.
@@ -50,6 +51,19 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.search": ("SearchReport", "SearchRequest", "predictor_picks", "run_search"),
     "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
     "autodistill.evaluation.nested": ("NestedResult", "Reported", "evaluate_nested", "parse_designs", "reported_on"),
+    "autodistill.evaluation.noise": (
+        "NOISE_Z",
+        "NO_KD",
+        "PAIR",
+        "SEEDS",
+        "Resolver",
+        "catalog_resolution",
+        "latest_splits",
+        "noise_floor",
+        "resolutions",
+        "study_outcomes",
+    ),
+    "autodistill.evaluation.headroom": ("headroom", "headroom_summary"),
     "autodistill.evaluation.importance": (
         "COMPONENTS",
         "PAIRS",

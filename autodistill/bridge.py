@@ -158,6 +158,7 @@ def record_from_result(
         teacher_test_score=teacher_test,
         test_ratio=test_ratio,
         fidelity=fidelity,
+        split_version=result.split_version,
         seed=train["seed"],
         train_examples=result.train_examples,
         epochs=len(result.history) or train["epochs"],  # min_steps may have added epochs

@@ -80,7 +80,7 @@ def augment_command(
     from engine import load_task, pregenerate
 
     cfg = pipeline_config(config, flags)
-    task = load_task(cfg.dataset, **(cfg.columns.model_dump() if cfg.columns else {}))
+    task = load_task(cfg.dataset, **cfg.data_options())
     render.augmented(pregenerate(task, cfg, copies, out), out)
 
 

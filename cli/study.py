@@ -50,6 +50,12 @@ def study_report(
         bool, typer.Option(help="report on the shipped study (meta_data/study/) instead of a store")
     ] = False,
     store: StoreOpt = None,
+    allow_mixed_splits: Annotated[
+        bool, typer.Option(help="let one data set's runs span split versions (their test scores are not comparable)")
+    ] = False,
+    latest_splits: Annotated[
+        bool, typer.Option(help="report each data set's runs on its latest split version only")
+    ] = False,
 ) -> None:
     """Write the study page (paper §5: Figures 2-6, Table 3) from the store's runs of ours, tables and PNG plots."""
     from autodistill import PredictorSettings, open_store, shipped_store
@@ -63,6 +69,7 @@ def study_report(
             runs_store, out or DEFAULT_OUT, holdout=chosen, run_missing=run_missing,
             settings=PredictorSettings(time_limit=time_limit),
             source="the shipped study `meta_data/study/`" if shipped else None, on_status=render.say,
+            allow_mixed_splits=allow_mixed_splits, latest=latest_splits,
         )  # fmt: skip
     render.say(f"wrote {path} (plots in {path.parent / path.stem})")
 

@@ -230,6 +230,15 @@ class DistillConfig(BaseModel):
     )
     train: TrainSettings = TrainSettings()
     columns: DataColumns | None = None
+    split_version: int | None = Field(
+        None, ge=1, description="catalog data sets: which version of the splits to use (unset: the latest)"
+    )
+
+    def data_options(self) -> dict[str, Any]:
+        """What :func:`engine.data.load_task` needs besides the data set: its columns and split version."""
+        options = self.columns.model_dump() if self.columns else {}
+        return options if self.split_version is None else {**options, "split_version": self.split_version}
+
     # A teacher team (AutoSKDBERT) instead of the single ``teacher``; ``teacher`` then
     # names the model the student is derived from (default: the first member's base).
     team: TeamConfig | None = None

@@ -58,11 +58,16 @@ from autodistill import (
     NestedResult,
     PredictorSettings,
     Reported,
+    Resolver,
     RunStore,
     TrialFn,
+    catalog_resolution,
     default_version,
     evaluate_lodo,
     evaluate_nested,
+    latest_splits,
+    resolutions,
+    study_outcomes,
 )
 from autodistill.evaluation.heldout import DEFAULT_OUT as HELDOUT_RESULTS
 from engine import AutodistillError, paths
@@ -72,6 +77,7 @@ from study.sections import (
     augmentation_section,
     header_section,
     headline_section,
+    headroom_section,
     heldout_section,
     importance_section,
     lodo_section,
@@ -164,6 +170,9 @@ def write_report(
     source: str | None = None,
     heldout: Path = HELDOUT_RESULTS,
     on_status: Callable[[str], None] = lambda _text: None,
+    allow_mixed_splits: bool = False,
+    latest: bool = False,
+    resolve: Resolver = catalog_resolution,
 ) -> Path:
     """Write the study page to ``out`` and its plots (and Figure 4's picks) to ``<out stem>/``.
 
@@ -175,6 +184,10 @@ def write_report(
     trained or run. The headline's CPU latencies are timed by ``latency_fn``
     (:func:`study.latency.cpu_latencies`, untrained models, by default). Other sections that cannot
     be computed (too few runs) say why on the page instead of failing it.
+
+    A store whose runs on one data set span several split versions is refused unless
+    ``allow_mixed_splits``, or ``latest`` keeps each data set's latest; ``resolve`` gives each data
+    set's test split for the noise model.
     """
     settings = settings or PredictorSettings()
     latency_fn = latency_fn or cpu_latencies
@@ -191,6 +204,11 @@ def write_report(
     runs = store.runs(source="ours")
     runs = runs[~runs["run_id"].isin(picked)].reset_index(drop=True)
     trials = store.trials()
+    if latest:
+        runs, trials = latest_splits(runs).reset_index(drop=True), latest_splits(trials).reset_index(drop=True)
+    outcomes = study_outcomes(runs, trials, allow_mixed=allow_mixed_splits)
+    resolved = resolutions(outcomes, resolve)
+    claims = {name: r.claims_note for name, r in resolved.items() if r is not None}
     latencies = measure_latencies(latency_plan(runs, trials), latency_fn, on_status)
     lodo, nested = _predictor_figures(store, settings, on_status)
     on_status("tables, fANOVA and plots")
@@ -202,7 +220,8 @@ def write_report(
         headline_section(
             headline(settings_runs, settings_trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)
         ),
-        noise_section(runs, trials),
+        noise_section(runs, outcomes, resolved),
+        headroom_section(runs, outcomes, resolved, claims),
         importance_section(settings_runs, figures),
         top_losses_section(settings_runs, figures),
         augmentation_section(settings_runs, figures),

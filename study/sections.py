@@ -20,13 +20,18 @@ import pandas as pd
 from autodistill import (
     COMPONENTS,
     DEFAULT_STUDENT,
+    NOISE_Z,
     PAPER_MEAN_SPEARMAN,
+    SEEDS,
     NestedResult,
     PredictorSettings,
+    headroom,
+    headroom_summary,
+    noise_floor,
     plot_importance,
 )
 from autodistill.evaluation.heldout import study_section
-from engine import AutodistillError
+from engine import AutodistillError, SplitResolution
 from study.agreement import (
     augmentation_agreement,
     importance_agreement,
@@ -36,7 +41,7 @@ from study.agreement import (
 )
 from study.figure4 import VersusRandom, finished_ratios, finished_versus
 from study.latency import LATENCY_EXAMPLES
-from study.noise import NOISE_Z, fidelity_spearman, noise_floor, spearman_summary, study_outcomes
+from study.noise import fidelity_spearman, spearman_summary
 from study.plots import plot_augmentation, plot_lodo, plot_top_losses, plot_versus_random
 from study.tables import (
     TOP_K,
@@ -241,24 +246,32 @@ def _times(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.1f}x"
 
 
-def noise_section(runs: pd.DataFrame, trials: pd.DataFrame) -> str:
-    """The seed noise floor at the realistic budget and the two fidelities' agreement."""
-    lines = ["## Seed noise and the two budgets", ""]
-    if "fidelity" not in runs or not (runs["fidelity"] == "realistic").any():
+def _no_realistic_runs(runs: pd.DataFrame) -> bool:
+    return "fidelity" not in runs or not (runs["fidelity"] == "realistic").any()
+
+
+def noise_section(runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str, SplitResolution | None]) -> str:
+    """The noise floor at the realistic budget (:mod:`autodistill.evaluation.noise`) and the two fidelities'
+    agreement."""
+    lines = ["## Noise and the two budgets", ""]
+    if _no_realistic_runs(runs):
         lines.append(
             "No runs at the realistic budget yet (`autodistill study sweep --fidelity realistic`), so there is no "
             "noise floor: differences below are single-seed and may be seed noise."
         )
         return "\n".join(lines)
-    outcomes = study_outcomes(runs, trials)
     agreement = fidelity_spearman(outcomes)
     lines += [
-        "At the realistic budget the no-KD baseline and the fixed defaults run with several seeds. `seed std` is "
-        "their standard deviation pooled over configurations; the best KD configuration is chosen on mean dev "
-        f"ratio and reported on test; `beyond noise` says whether it leads no-KD by more than {NOISE_Z:g} "
-        "standard errors of that difference.",
+        "At the realistic budget several configurations run with several seeds. `seed std` is their standard "
+        "deviation pooled over configurations (a `repeated_aug` variant is its own configuration); `sampling SE` "
+        "is the test split's standard error of the metric at the teacher's score and the split's size, in ratio "
+        f"units; `noise ({SEEDS} seeds)` combines the two for a configuration's mean over {SEEDS} seeds. "
+        "`dev-selection bias` is how much a configuration chosen on one seed's dev ratio overstates its test ratio "
+        "on the other seeds. The best KD configuration is chosen on mean dev ratio and reported on test; `beyond "
+        f"noise` says whether its lead over no-KD, less that bias, exceeds {NOISE_Z:g} times the noise of the "
+        "difference.",
         "",
-        _noise_table(noise_floor(outcomes)),
+        _noise_table(noise_floor(outcomes, resolved)),
         "",
         "Spearman between each configuration's ratio at the cheap and at the realistic budget, per data set and "
         "student (does what wins in a short run still win in a real one?):",
@@ -274,6 +287,32 @@ def _noise_table(floor: pd.DataFrame) -> str:
     if floor.empty:
         return "No (data set, student) has both a no-KD baseline and a KD run at the realistic budget's epochs yet."
     return markdown_table(floor.set_index(["dataset", "student"]))
+
+
+def headroom_section(
+    runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str, SplitResolution | None], claims: dict[str, str]
+) -> str:
+    """Headroom per data set: the best pipeline against logit KD and no-KD, beyond the noise or not."""
+    lines = ["## Headroom over logit KD", ""]
+    if _no_realistic_runs(runs):
+        lines.append("No runs at the realistic budget yet, so no headroom can be stated.")
+        return "\n".join(lines)
+    table = headroom(outcomes, resolved, claims=claims)
+    if table.empty:
+        lines.append("No (data set, student) has a pipeline besides logit KD at the realistic budget yet.")
+        return "\n".join(lines)
+    lines += [
+        "Per data set and student at the realistic budget: the best pipeline other than logit KD (by mean dev "
+        "ratio), its mean test ratio against logit KD's and no-KD's, each lead with the noise of the difference "
+        f"(seeds and test sampling, as above). `headroom` names a lead only where, less the dev-selection bias, it "
+        f"exceeds {NOISE_Z:g} times its noise; `none` means logit KD is as good as anything run there. Data sets "
+        "the claims leave out say why in `claims`.",
+        "",
+        markdown_table(table.set_index(["dataset", "student"])),
+        "",
+        headroom_summary(table),
+    ]
+    return "\n".join(lines)
 
 
 def importance_section(runs: pd.DataFrame, figures: Path) -> str:

@@ -197,7 +197,11 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
     if entry.large:  # built to run the engine at scale
         assert len(frames["train"]) >= LARGE_TRAIN_EXAMPLES, "a large set has 100k train examples"
     else:
-        assert sum(map(len, frames.values())) <= 3100, "catalog data sets stay CPU-sized"
+        assert len(frames["train"]) <= 2600, "catalog data sets train CPU-sized"
+        if entry.split_version > 1:
+            assert [len(frames[s]) for s in ("dev", "test")] == list(entry.eval_sizes)
+            first = read(prepare(name, split_version=1))
+            assert first["train"].equals(frames["train"]), "a later split version keeps the training split"
     assert list(frames["train"].columns) == list(catalog.columns(spec))
 
     keys = {split: inputs(frame) for split, frame in frames.items()}
@@ -208,7 +212,9 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
         counts = pd.DataFrame({s: f["label"].value_counts() for s, f in frames.items()}).fillna(0)
         assert sorted(counts.index) == list(range(len(spec.label_names))), "every class is present"
         shares = counts.div(counts.sum(axis=0), axis=1)
-        if name != "drug-review":  # its official test set has its own class shares
+        # drug-review's official test set has its own class shares; sotu-party's version-2 dev and test
+        # are whole addresses, which bring their own party mix
+        if name not in ("drug-review", "sotu-party"):
             assert (shares["test"] - shares["train"]).abs().max() < 0.03, "test is stratified"
     elif spec.task_type is TaskType.REGRESSION:
         assert all(frame["label"].dtype == np.float64 for frame in frames.values())
@@ -234,6 +240,9 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
     assert card_path(name).read_text(encoding="utf-8") == cards.card_text(name), (
         f"the numbers in {name}'s card are stale: run python -m engine.data {name}"
     )
+    assert catalog.recorded_sizes()[name][str(entry.split_version)] == {s: len(f) for s, f in frames.items()}, (
+        f"{catalog.SIZES_FILE.name} is stale: run python -m engine.data {name}"
+    )
 
 
 @pytest.mark.slow
@@ -252,7 +261,8 @@ def test_label_ids_follow_sorted_names():
 def test_sotu_addresses_never_straddle_splits():
     need("sotu-party")
     entry = DATASETS.get("sotu-party")
-    address_of = entry.build(entry.asset.locate(), entry.seed).frame.set_index("text")["group"]
+    built = entry.build(entry.asset.locate(), entry.seed)
+    address_of = pd.concat([built.frame, built.pool]).set_index("text")["group"]
     frames = read(prepare("sotu-party"))
     splits_of_address = (
         pd.concat([pd.DataFrame({"address": address_of[f["text"]].to_numpy(), "split": s}) for s, f in frames.items()])
@@ -270,3 +280,70 @@ def test_show_prints_the_card_with_real_numbers():
     stats = json.loads((prepare("wordnet-lexname") / "stats.json").read_text())
     assert f"| **total** | {stats['sizes']['train']} | {stats['sizes']['dev']} | {stats['sizes']['test']}" in text
     assert "## Labels" in text and "noun.artifact" in text
+
+
+def _fake_entry(frame: pd.DataFrame, pool: pd.DataFrame, eval_sizes: tuple[int, int]):
+    """A registered-looking data set built from ``frame`` (the capped sample) and ``pool``."""
+    from engine.data.builders import Built, Dataset
+    from engine.data.schema import TaskSpec
+
+    spec = TaskSpec(name="fake", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b"))
+    asset = Asset("pypi", "none", "none")
+    built = Built(frame, {}, pool=pool)
+    return Dataset(spec=spec, asset=asset, seed=3, build=lambda *_: built, eval_sizes=eval_sizes), built
+
+
+def _rows(start: int, n: int, groups: int | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(start, start + n)], "label": ["a", "b"] * (n // 2)})
+    return frame if groups is None else frame.assign(group=[f"g{i % groups}" for i in range(start, start + n)])
+
+
+def test_split_version_2_keeps_train_and_draws_larger_dev_and_test_from_the_pool():
+    entry, built = _fake_entry(_rows(0, 100), _rows(100, 400), (150, 200))
+    first = catalog._versioned_splits(built, entry, 1)
+    second = catalog._versioned_splits(built, entry, 2)
+    assert entry.split_version == 2 and second["train"].equals(first["train"])
+    assert [len(second[s]) for s in ("dev", "test")] == [150, 200]
+    texts = [set(second[s]["text"]) for s in SPLITS]
+    assert not (texts[0] & texts[1] or texts[0] & texts[2] or texts[1] & texts[2])
+    assert (second["test"]["label"].value_counts() == 100).all(), "drawn with the training split's class shares"
+    assert catalog._versioned_splits(built, entry, 2)["test"].equals(second["test"]), "seeded"
+
+
+def test_split_version_2_moves_whole_groups_and_leaves_training_groups_out():
+    entry, built = _fake_entry(_rows(0, 100, groups=20), _rows(100, 600, groups=20), (40, 40))
+    second = catalog._versioned_splits(built, entry, 2)
+    groups = {s: set(built.pool.set_index("text")["group"].reindex(second[s]["text"]).dropna()) for s in SPLITS}
+    train_groups = set(built.frame.set_index("text")["group"].reindex(second["train"]["text"]))
+    assert not (groups["dev"] & groups["test"]), "a group straddles dev and test"
+    assert not ((groups["dev"] | groups["test"]) & train_groups), "a training group's rows left training"
+
+
+def test_a_split_request_larger_than_the_source_is_refused_with_its_size():
+    entry, built = _fake_entry(_rows(0, 100), _rows(100, 100), (150, 200))
+    with pytest.raises(AutodistillError, match=r"asks for 150 dev and 200 test examples, but its source holds 200 "):
+        catalog._versioned_splits(built, entry, 2)
+
+
+def test_split_versions_resolve_and_a_missing_one_is_refused():
+    assert catalog.resolve_split_version("vader-valence", None) == 2
+    assert catalog.resolve_split_version("vader-valence", 1) == 1
+    assert catalog.latest_split_version("bbc-news") == 1 and catalog.latest_split_version("my.csv") == 1
+    with pytest.raises(AutodistillError, match="has split version 1 only, not split version 2"):
+        catalog.resolve_split_version("bbc-news", 2)
+    with pytest.raises(AutodistillError, match="split versions 1 to 2, not split version 3"):
+        load_task("vader-valence", split_version=3)
+    with pytest.raises(AutodistillError, match="a file or hub set has 1 only"):
+        load_task("reviews.csv", split_version=2)
+
+
+def test_claims_leave_out_retired_and_low_resolution_sets():
+    assert "retired" in catalog.claims_note("wordnet-gloss-pair", 5000)
+    assert catalog.claims_note("simlex-999", 100).startswith("low resolution: its test split holds 100 examples")
+    assert catalog.claims_note("vader-valence", 2500) == ""
+
+
+def test_a_test_splits_resolution_comes_from_the_recorded_sizes_without_a_build():
+    first, second = (catalog.split_resolution("vader-valence", v) for v in (1, 2))
+    assert (first.test_examples, second.test_examples) == (300, 2500) and second.metric == "spearman"
+    assert first.claims_note.startswith("low resolution") and second.claims_note == ""

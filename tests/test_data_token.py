@@ -147,15 +147,17 @@ def test_fine_tags_refine_the_universal_ones_on_the_same_words(tmp_path):
 
 def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
     need_corpus()
+    first = json.loads((catalog.prepare("brown-pos", split_version=1) / catalog.STATS_FILE).read_text())
+    assert first["sizes"] == {"train": 2376, "dev": 312, "test": 312}
     folder = catalog.prepare("brown-pos")
     stats = json.loads((folder / catalog.STATS_FILE).read_text())
-    assert stats["sizes"] == {"train": 2376, "dev": 312, "test": 312}
+    assert stats["sizes"] == {"train": 2376, "dev": 5000, "test": 5000}
     task = load_task("brown-pos")
     assert task.spec == SPEC and list(task.train.columns) == ["text", "tokens", "tags"]
     words = sum(len(row) for row in task.train["tokens"])
     assert words == sum(stats["tags"]["train"].values()) > 40_000
     card = card_path("brown-pos").read_text(encoding="utf-8")
-    assert "| 2376 | 312 | 312 | 3000 |" in card and f"> {SPEC.description}" in card
+    assert "| 2376 | 5000 | 5000 | 12376 |" in card and f"> {SPEC.description}" in card
 
 
 # --------------------------------------------------------------------------- encoding

@@ -8,7 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from study.noise import NO_KD, fidelity_spearman, noise_floor, spearman_summary, study_outcomes
+from autodistill.evaluation.noise import NO_KD, noise_floor, study_outcomes
+from study.noise import fidelity_spearman, spearman_summary
 
 LOSSES = {"logit": ("none", "none"), "cos": ("cos", "skip"), "mse": ("mse", "skip")}
 
@@ -53,7 +54,7 @@ def _outcomes() -> pd.DataFrame:
 
 
 def test_the_best_configuration_is_chosen_on_dev_and_compared_with_no_kd_beyond_the_seed_noise() -> None:
-    table = noise_floor(_outcomes()).set_index("dataset")
+    table = noise_floor(_outcomes(), {}).set_index("dataset")
     assert table.loc["a", "best KD (by dev)"].startswith("none/none") and table.loc["a", "beyond noise"]
     assert table.loc["a", "difference"] == pytest.approx(0.80 - 0.71)
     assert table.loc["a", "seed std"] == pytest.approx(0.01)  # logit's and no-KD's spreads, pooled
@@ -88,9 +89,10 @@ def test_the_page_section_shows_the_floor_or_says_there_is_none() -> None:
     from study.sections import noise_section
 
     runs, trials = _runs_and_trials()
-    page = noise_section(runs, trials)
+    page = noise_section(runs, study_outcomes(runs, trials), {})
     assert "| a | tiny | test | 0.010 |" in page and "beyond noise" in page
-    assert "No runs at the realistic budget" in noise_section(runs[runs["fidelity"] == "cheap"], trials)
+    cheap = runs[runs["fidelity"] == "cheap"]
+    assert "No runs at the realistic budget" in noise_section(cheap, study_outcomes(cheap, trials), {})
 
 
 def test_the_no_kd_probe_is_no_baseline_of_runs_trained_to_the_plateau() -> None:
@@ -102,4 +104,4 @@ def test_the_no_kd_probe_is_no_baseline_of_runs_trained_to_the_plateau() -> None
     outcomes = study_outcomes(runs, pd.DataFrame([probe, *plateau]))
     baselines = outcomes[outcomes["configuration"] == NO_KD]
     assert list(baselines["reported_ratio"]) == [0.70, 0.70]
-    assert noise_floor(outcomes).set_index("dataset").loc["a", "no-KD ratio"] == pytest.approx(0.70)
+    assert noise_floor(outcomes, {}).set_index("dataset").loc["a", "no-KD ratio"] == pytest.approx(0.70)

@@ -101,6 +101,7 @@ class RunRecord:
     train_examples: int | None = None
     epochs: int | None = None
     max_length: int | None = None
+    split_version: int = 1
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -155,6 +156,7 @@ class RunRecord:
             self.train_examples,
             self.epochs,
             self.max_length,
+            self.split_version,
         )
 
 
@@ -229,6 +231,7 @@ class TrialRecord:
     dev_curve: tuple[float, ...] | None = None
     fidelity: str | None = None
     pruned_after_epoch: int | None = None
+    split_version: int = 1
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -254,6 +257,7 @@ class TrialRecord:
             json.dumps(list(self.dev_curve)) if self.dev_curve is not None else None,
             self.fidelity,
             self.pruned_after_epoch,
+            self.split_version,
         )
 
 
@@ -317,6 +321,7 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         train_examples=_optional(row, "train_examples", int),
         epochs=_optional(row, "epochs", int),
         max_length=_optional(row, "max_length", int),
+        split_version=_optional(row, "split_version", int) or 1,
     )
 
 
@@ -349,6 +354,7 @@ def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
         dev_curve=tuple(json.loads(curve)) if (curve := _optional(row, "dev_curve", str)) else None,
         fidelity=_optional(row, "fidelity", str),
         pruned_after_epoch=_optional(row, "pruned_after_epoch", int),
+        split_version=_optional(row, "split_version", int) or 1,
     )
 
 

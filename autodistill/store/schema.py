@@ -23,7 +23,8 @@ from engine import AutodistillError
 #: 4: ``trials.pruned_after_epoch``: a search's trial stopped early by its pruner (added on open).
 #: 5: ``pkd`` is BERT-PKD's [CLS] loss; our runs' earlier per-token ``pkd`` is ``pkd-tokens``;
 #:    the authors' imported MI-α runs hold the α their code used, sigmoid of the one they record.
-SCHEMA_VERSION = 5
+#: 6: runs and trials record the data set's ``split_version``; every earlier row ran on version 1.
+SCHEMA_VERSION = 6
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS runs (
     seed INTEGER,
     train_examples INTEGER,
     epochs INTEGER,
-    max_length INTEGER
+    max_length INTEGER,
+    split_version INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
 CREATE TABLE IF NOT EXISTS features (
@@ -104,7 +106,8 @@ CREATE TABLE IF NOT EXISTS trials (
     test_ratio REAL,
     dev_curve TEXT,
     fidelity TEXT,
-    pruned_after_epoch INTEGER
+    pruned_after_epoch INTEGER,
+    split_version INTEGER NOT NULL DEFAULT 1
 );
 """
 
@@ -148,6 +151,7 @@ RUN_COLUMNS = [
     "config_json",
     *TEST_COLUMNS,
     *BUDGET_COLUMNS,
+    "split_version",
 ]
 
 
@@ -171,6 +175,7 @@ TRIAL_COLUMNS = [
     "updated_at",
     *TRIAL_COLUMNS_V3,
     "pruned_after_epoch",
+    "split_version",
 ]
 
 
@@ -310,6 +315,14 @@ def _migrate_paper_alpha(conn: sqlite3.Connection) -> None:
     conn.executemany("UPDATE runs SET alpha = ?, config_json = ? WHERE run_id = ?", updates)
 
 
+def _add_split_version(conn: sqlite3.Connection) -> None:
+    """Before schema 6 every run and trial ran on its data set's first split version: say so (1)."""
+    for table in ("runs", "trials"):
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if "split_version" not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN split_version INTEGER NOT NULL DEFAULT 1")
+
+
 #: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _migrate_v1),
@@ -317,4 +330,5 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (4, _add_pruned_column),
     (PKD_CLS_SCHEMA, _migrate_pkd_tokens),
     (5, _migrate_paper_alpha),
+    (6, _add_split_version),
 ]

@@ -24,7 +24,7 @@ from typing import Any
 
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace, legacy
-from engine import DEFAULT_TEACHER, AutodistillError, DistillConfig, TaskData, TrainSettings
+from engine import DEFAULT_TEACHER, AutodistillError, DistillConfig, TaskData, TrainSettings, split_version_of
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,8 @@ def trial_id(kind: str, engine: DistillConfig, config: Pipeline | None) -> str:
         "distiller": legacy.trial_key(config) if config is not None else None,
         "budget": {name: getattr(engine.train, name) for name in BUDGET_FIELDS},
     }
+    if (version := split_version_of(engine)) != 1:
+        chosen["split_version"] = version  # trials on the first splits keep their ids
     return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:12]
 
 

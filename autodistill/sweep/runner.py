@@ -31,7 +31,7 @@ from autodistill.store.database import RunRecord, RunStore, TrialRecord, trial_f
 from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
 from autodistill.sweep.plan import Trial, plan
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings
+from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, split_version_of
 
 
 @dataclass
@@ -107,6 +107,7 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
         "config": trial.engine.model_dump(mode="json"),
         "wall_time_s": outcome.seconds,
         "fidelity": trial.fidelity,
+        "split_version": split_version_of(trial.engine),
     }
     run: RunRecord | None = None
     result = outcome.result

@@ -104,15 +104,23 @@ class Built:
     names (not ids) in ``label``; optionally ``split`` (``"train"``/``"test"``) where
     the source has an official test set, and ``group`` for rows that must stay in
     one split together. ``notes`` counts what the builder dropped and why.
+
+    ``pool`` holds the clean rows the builder's cap left out (same columns, no input
+    repeated from ``frame``): the later split versions draw larger dev and test splits
+    from it while the training split stays the capped sample's.
     """
 
     frame: pd.DataFrame
     notes: dict[str, int] = field(default_factory=dict)
+    pool: pd.DataFrame | None = None
 
 
 #: Train examples from which a catalog data set counts as large: it is meant to test the engine at
 #: scale (token ids on disk, caches sized to need), not to be swept by the study on 2 cores.
 LARGE_TRAIN_EXAMPLES = 100_000
+#: Dev and test sizes of split version 2 where a source allows them: a test accuracy near 0.8 is then
+#: known to about +-0.006, so differences of a point between pipelines can be told from sampling.
+EVAL_SIZES = (5000, 5000)
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,14 @@ class Dataset:
     ``large`` marks a set built to have at least :data:`LARGE_TRAIN_EXAMPLES` train examples
     (every other catalog set stays CPU-sized: a few thousand rows); ``family`` names the data
     sets that share this one's source examples (empty: none does), which an evaluation holds out
-    together so that a sibling's runs cannot leak its answers."""
+    together so that a sibling's runs cannot leak its answers.
+
+    ``eval_sizes`` asks for (dev, test) sizes of split version 2: the training split of
+    version 1 kept as it is, dev and test drawn anew from everything outside it, so that a
+    test score resolves differences of a few points. None: the data set has split version 1
+    only (its source holds too little, or its version-1 splits are already that large).
+    ``claims_note`` says why the study leaves the data set out of pass/fail claims (empty:
+    it counts)."""
 
     spec: TaskSpec
     asset: Asset
@@ -134,6 +149,13 @@ class Dataset:
     fractions: tuple[float, float, float] = FRACTIONS
     large: bool = False
     family: str = ""
+    eval_sizes: tuple[int, int] | None = None
+    claims_note: str = ""
+
+    @property
+    def split_version(self) -> int:
+        """The latest split version; a run that names none gets this one."""
+        return 1 if self.eval_sizes is None else 2
 
 
 DATASETS: Registry[Dataset] = Registry("data set")
@@ -148,6 +170,8 @@ def register(
     fractions: tuple[float, float, float] = FRACTIONS,
     large: bool = False,
     family: str = "",
+    eval_sizes: tuple[int, int] | None = None,
+    claims_note: str = "",
 ) -> Callable[[Callable[[Path, int], Built]], Callable[[Path, int], Built]]:
     """Decorator: add ``build(asset_path, seed) -> Built`` to the catalog under ``spec.name``."""
 
@@ -161,6 +185,8 @@ def register(
             fractions=fractions,
             large=large,
             family=family,
+            eval_sizes=eval_sizes,
+            claims_note=claims_note,
         )
         DATASETS.register(spec.name)(entry)
         return build

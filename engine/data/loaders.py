@@ -62,6 +62,7 @@ def load_task(
     description: str | None = None,
     max_examples: int | None = None,
     seed: int = 0,
+    split_version: int | None = None,
 ) -> TaskData:
     """Load ``source`` as a task with train/dev/test splits.
 
@@ -73,12 +74,16 @@ def load_task(
     becomes the test set and dev is carved from train, as the GLUE papers report dev.
     ``max_examples`` keeps a seeded stratified sample of at most that many rows per split.
     ``encoding`` decodes a local text file (default UTF-8).
+    ``split_version`` picks a catalog data set's version of its splits (default: the latest);
+    other sources have one version, 1.
     """
     options = (text_col, text_pair_col, label_col, answer_col, answer_start_col)
     given = dict(zip(OPTION, options, strict=True))
     if max_examples is not None and max_examples < 1:
         raise AutodistillError(f"max_examples must be a positive number of rows, got {max_examples}")
-    data = _from_source(str(source), given, _task_type(task_type), seed, encoding)
+    if split_version not in (None, 1) and str(source) not in DATASETS:
+        raise AutodistillError(f"{source}: split versions belong to catalog data sets; a file or hub set has 1 only")
+    data = _from_source(str(source), given, _task_type(task_type), seed, encoding, split_version)
     overrides = {key: value for key, value in (("name", name), ("description", description)) if value}
     if overrides:
         data.spec = dataclasses.replace(data.spec, **overrides)
@@ -89,7 +94,12 @@ def load_task(
 
 
 def _from_source(
-    source: str, given: Mapping[str, str | None], wanted: TaskType | None, seed: int, encoding: str | None
+    source: str,
+    given: Mapping[str, str | None],
+    wanted: TaskType | None,
+    seed: int,
+    encoding: str | None,
+    split_version: int | None,
 ) -> TaskData:
     """The task in the catalog, a local file or folder, or the hub, whichever ``source`` names."""
     path = Path(source).expanduser()
@@ -97,7 +107,7 @@ def _from_source(
     if encoding and not local:
         raise AutodistillError(f"encoding={encoding!r} applies to local files only, not to {source!r}")
     if source in DATASETS:
-        return _from_catalog(source, given, wanted)
+        return _from_catalog(source, given, wanted, split_version)
     if path.exists():
         frames, origin = read_local(path, encoding)
         label_names: dict[str, list[str]] = {}
@@ -132,7 +142,9 @@ def _default_name(source: str) -> str:
     return path.stem if path.suffix in EXTENSIONS else path.name or source
 
 
-def _from_catalog(name: str, given: Mapping[str, str | None], wanted: TaskType | None) -> TaskData:
+def _from_catalog(
+    name: str, given: Mapping[str, str | None], wanted: TaskType | None, split_version: int | None
+) -> TaskData:
     mapped = [f"{OPTION[role]}={col!r}" for role, col in given.items() if col]
     if mapped:
         raise AutodistillError(
@@ -141,7 +153,7 @@ def _from_catalog(name: str, given: Mapping[str, str | None], wanted: TaskType |
     spec = DATASETS.get(name).spec
     if wanted is not None and wanted is not spec.task_type:
         raise AutodistillError(f"catalog data set {name!r} is a {spec.task_type} task, not {wanted}")
-    return catalog.load(name)
+    return catalog.load(name, split_version)
 
 
 # --------------------------------------------------------------------------- normalising

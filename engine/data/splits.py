@@ -119,3 +119,25 @@ def sample_per_key(keys: Sequence[object], k: int, seed: int) -> np.ndarray:
         rows = np.flatnonzero(keys == key)
         picked.append(rows if len(rows) <= k else rng.choice(rows, size=k, replace=False))
     return np.sort(np.concatenate(picked)) if picked else np.arange(0)
+
+
+def draw_like(strata: Sequence[object], reference: Sequence[object], n: int, seed: int) -> np.ndarray:
+    """Positions of up to ``n`` rows drawn so that each stratum keeps its share in ``reference``
+    (largest remainder), in input order; a stratum with fewer rows than its quota gives all it has,
+    so the caller sees a shortfall as a result shorter than ``n``.
+
+    Larger dev and test splits are drawn like the training split: a class-balanced training split
+    gets class-balanced dev and test splits, whatever the balance of the rows outside it.
+    """
+    strata = np.asarray([str(s) for s in strata])
+    names, sizes = np.unique(np.asarray([str(s) for s in reference]), return_counts=True)
+    exact = sizes * n / max(int(sizes.sum()), 1)
+    quota = np.floor(exact).astype(int)
+    by_remainder = np.argsort(-(exact - quota), kind="stable")
+    quota[by_remainder[: n - quota.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    picked = [np.arange(0, dtype=int)]
+    for name, k in zip(names, quota, strict=True):
+        rows = np.flatnonzero(strata == name)
+        picked.append(rows if len(rows) <= k else rng.choice(rows, size=k, replace=False))
+    return np.sort(np.concatenate(picked))

@@ -77,7 +77,7 @@ def export_model(
     if "onnx_file" in meta:
         raise AutodistillError(f"{str(model_dir)!r} is already an exported ONNX folder; export its run's student/")
     spec, config = task_spec(meta), run_config(model_dir)
-    task = task or load_task(config.dataset, **(config.columns.model_dump() if config.columns else {}))
+    task = task or load_task(config.dataset, **config.data_options())
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     test = encode_split(task.test, spec, tokenizer, config.train.max_length, train=False)
     if len(test) < 2:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import DistillConfig, result_exclude
+from engine.data.catalog import latest_split_version
 from engine.paths import subdir
 
 RESULT_FILE = "result.json"
@@ -64,6 +65,8 @@ class RunResult:
     # Examples each score was computed on, by split ("dev", "test"): a seeded sample (max_eval_examples)
     # or the whole split. Runs stored before this was recorded have none.
     scored_examples: dict[str, int] = field(default_factory=dict)
+    # Which version of the data set's splits the scores are on (runs before versions existed: 1).
+    split_version: int = 1
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:
@@ -87,15 +90,30 @@ def inert_fields(config: DistillConfig) -> set[str]:
     return set() if any(op != "mixup" for op in config.augment) else {"aug_mode", "aug_copies"}
 
 
+def split_version_of(config: DistillConfig) -> int:
+    """The split version a run of ``config`` is scored on: the one it names, else its data set's latest."""
+    return config.split_version or latest_split_version(config.dataset)
+
+
+def with_split_version(config: DistillConfig) -> DistillConfig:
+    """``config`` naming the split version it runs on, so its ``config.yaml`` reruns on the same splits."""
+    return config.model_copy(update={"split_version": split_version_of(config)})
+
+
 def run_id(config: DistillConfig, kind: str) -> str:
     """The hash of what a run computes: watch-only fields (``train.report_to``) and fields inert in
     this run are left out, a later field is hashed only when it differs from what earlier runs
-    had, and a renamed loss under :data:`HASHED_INTER_LOSS`, so those runs keep their ids."""
+    had, and a renamed loss under :data:`HASHED_INTER_LOSS`, so those runs keep their ids.
+
+    The split version is hashed as resolved (unset means the latest) and only when it is not 1,
+    the version every run before it had: a run on new splits never returns an old run's scores."""
     earlier = {name: True for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
-    exclude = {**earlier, **dict.fromkeys(inert_fields(config), True), **result_exclude(config)}
+    exclude = {**earlier, **dict.fromkeys(inert_fields(config), True), **result_exclude(config), "split_version": True}
     if config.columns is not None and config.columns.encoding is None:  # a later field: earlier runs read UTF-8
         exclude["columns"] = {"encoding": True}
     fields = config.model_dump(mode="json", exclude=exclude)
+    if (version := split_version_of(config)) != 1:
+        fields["split_version"] = version
     if fields.get("inter_loss") in HASHED_INTER_LOSS:
         fields["inter_loss"] = HASHED_INTER_LOSS[fields["inter_loss"]]
     payload = json.dumps({"kind": kind, **fields}, sort_keys=True)

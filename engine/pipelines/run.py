@@ -45,6 +45,7 @@ from engine.augment.training import AugmentedCopies, build_feed
 from engine.components import check_components
 from engine.config import DistillConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec
+from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
@@ -52,7 +53,7 @@ from engine.models.zoo import build_student, check_student, count_parameters, lo
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
-from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id
+from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id, with_split_version
 from engine.pipelines.timing import Clock
 from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
@@ -123,6 +124,7 @@ def _execute(
     on_epoch: EpochCallback | None,
 ) -> RunResult:
     check_components(config)
+    config = with_split_version(config)
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
     stored = _finished(output_dir)
     if stored is not None:
@@ -182,7 +184,8 @@ def _train(
 def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progress: bool, clock: Clock) -> Prepared:
     """Load the data, fine-tune (or reuse) the teacher or team, build the student, encode the splits."""
     with clock("data"):
-        task = task or reuse.task(config.dataset, config.columns.model_dump() if config.columns else {})
+        task = task or reuse.task(config.dataset, config.data_options())
+        check_split_version(config, task)
         # Augmentation backends are checked before any training: a missing translator fails in seconds.
         policy = build_policy(config, task.spec) if kind == "distill" and config.augment else None
     with clock("teacher"):
@@ -212,6 +215,17 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         with clock("augmented copies"):
             _start_augmentation(prepared)
     return prepared
+
+
+def check_split_version(config: DistillConfig, task: TaskData) -> None:
+    """A task handed in ready-made must be on the splits the config names, or the run would record
+    scores under the wrong split version."""
+    found = task.extra.get("split_version", 1)
+    if config.split_version is not None and found != config.split_version:
+        raise AutodistillError(
+            f"the run asks for split version {config.split_version} of {config.dataset!r}, "
+            f"but the data handed to it is split version {found}"
+        )
 
 
 def _teacher_or_team(
@@ -427,6 +441,7 @@ def collect(
         train_examples=len(trainer.train_split),
         best_epoch=fitted.best_epoch,
         pruned_after_epoch=fitted.stopped_after_epoch,
+        split_version=prepared.task.extra.get("split_version", 1),
         train_seconds=fitted.train_seconds,
         wall_seconds=0.0,
         examples_per_second=fitted.examples_per_second,

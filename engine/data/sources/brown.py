@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data.builders import Asset, Built, register
+from engine.data.builders import EVAL_SIZES, Asset, Built, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, sample_per_key
 
@@ -126,7 +126,7 @@ def read_texts(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@register(SPEC, asset=ASSET, seed=1961, family="brown")
+@register(SPEC, asset=ASSET, seed=1961, eval_sizes=EVAL_SIZES, family="brown")
 def build_brown_pos(root: Path, seed: int) -> Built:
     """Sentences of MIN_WORDS..MAX_WORDS words, de-duplicated on their words, then PER_TEXT drawn
     from each of the 500 texts; every Brown tag becomes its universal tag. Splits keep whole
@@ -134,7 +134,7 @@ def build_brown_pos(root: Path, seed: int) -> Built:
     return tagged_sample(root, seed, universal_tag)
 
 
-@register(FINE_SPEC, asset=ASSET, seed=1979, family="brown")
+@register(FINE_SPEC, asset=ASSET, seed=1979, eval_sizes=EVAL_SIZES, family="brown")
 def build_brown_pos_fine(root: Path, seed: int) -> Built:
     """The same selection as brown-pos (its own seed, so other sentences), each word keeping its
     Brown base tag (:func:`base_tag`)."""
@@ -153,11 +153,12 @@ def tagged_sample(root: Path, seed: int, tag_of: Callable[[str], str]) -> Built:
     )
     kept = kept.assign(tag_key=kept["tags"].str.join(" "))
     unique, notes = dedup(kept, ["text"], ["tag_key"])
+    kept = ["text", "tokens", "tags", "group", "stratum"]
     sampled = unique.iloc[sample_per_key(unique["group"], PER_TEXT, seed)]
-    frame = sampled[["text", "tokens", "tags", "group", "stratum"]].reset_index(drop=True)
     return Built(
-        frame,
-        {
+        sampled[kept].reset_index(drop=True),
+        pool=unique.drop(index=sampled.index)[kept],
+        notes={
             "sentences_in_corpus": len(rows),
             "words_in_corpus": int(length.sum()),
             f"sentences_under_{MIN_WORDS}_words_dropped": int((length < MIN_WORDS).sum()),

@@ -25,6 +25,10 @@ MIN_WORDS = 60
 #: Paragraphs kept per address (seeded): about 3,000 in all, and no era dominated
 #: by the long 19th-century messages.
 PER_ADDRESS = 13
+#: Dev and test of split version 2 (party, year): only the addresses outside the training split
+#: can give paragraphs (a paragraph stays with its address): about 40 of them.
+PARTY_EVAL_SIZES = (1500, 2000)
+YEAR_EVAL_SIZES = (1900, 1950)
 #: Parties with at least 20 addresses; the others have 4-7 each (Federalist, Whig,
 #: "Whig & Democratic", National Union and Washington's "none").
 PARTIES = ("Democratic", "Democratic-Republican", "Republican")
@@ -84,20 +88,23 @@ def _paragraph_rows(root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _sample(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    return frame.iloc[sample_per_key(frame["group"], PER_ADDRESS, seed)].reset_index(drop=True)
+def _sample(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PER_ADDRESS paragraphs of each address, and the paragraphs left out (a later split's pool)."""
+    sampled = frame.iloc[sample_per_key(frame["group"], PER_ADDRESS, seed)]
+    return sampled.reset_index(drop=True), frame.drop(index=sampled.index)
 
 
-@register(PARTY_SPEC, asset=ASSET, seed=1790, family="sotu")
+@register(PARTY_SPEC, asset=ASSET, seed=1790, eval_sizes=PARTY_EVAL_SIZES, family="sotu")
 def build_party(root: Path, seed: int) -> Built:
     """Paragraphs of addresses by presidents of the three large parties."""
     rows = _paragraph_rows(root)
     kept = rows[rows["party"].isin(PARTIES)].rename(columns={"party": "label"})
     frame, notes = dedup(kept[["text", "label", "group"]], ["text"], ["label"])
-    sampled = _sample(frame, seed)
+    sampled, pool = _sample(frame, seed)
     return Built(
         sampled,
-        {
+        pool=pool,
+        notes={
             "paragraphs_made": len(rows),
             "small_party_paragraphs_dropped": len(rows) - len(kept),
             **notes,
@@ -106,11 +113,12 @@ def build_party(root: Path, seed: int) -> Built:
     )
 
 
-@register(YEAR_SPEC, asset=ASSET, seed=2021, family="sotu")
+@register(YEAR_SPEC, asset=ASSET, seed=2021, eval_sizes=YEAR_EVAL_SIZES, family="sotu")
 def build_year(root: Path, seed: int) -> Built:
     """Paragraphs of every address; the target is the address's year as a float."""
     rows = _paragraph_rows(root)
     rows = rows.assign(label=rows["year"].astype(float))[["text", "label", "group"]]
     frame, notes = dedup(rows, ["text"], ["label"])
-    sampled = _sample(frame, seed)
-    return Built(sampled, {"paragraphs_made": len(rows), **notes, "capped_away": len(frame) - len(sampled)})
+    sampled, pool = _sample(frame, seed)
+    notes = {"paragraphs_made": len(rows), **notes, "capped_away": len(frame) - len(sampled)}
+    return Built(sampled, notes, pool=pool)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.data.builders import Built, register
+from engine.data.builders import EVAL_SIZES, Built, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.sources.wordnet import Inflections, Synset, read_exceptions, read_synsets
 from engine.data.sources.wordnet_tasks import ASSET, CAP
@@ -95,7 +95,7 @@ def relation_rows(synsets: list[Synset], rng: np.random.Generator) -> tuple[pd.D
     return pd.DataFrame(rows), repeated
 
 
-@register(RELATION_SPEC, asset=ASSET, seed=1985)
+@register(RELATION_SPEC, asset=ASSET, seed=1985, eval_sizes=EVAL_SIZES)
 def build_relation_pair(root: Path, seed: int) -> Built:
     """Every kind-of, part-of, member-of and antonym pointer, each read in a random direction,
     then CAP/7 pairs drawn per label so that the seven labels are balanced."""
@@ -105,7 +105,8 @@ def build_relation_pair(root: Path, seed: int) -> Built:
     sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(RELATION_LABELS), seed)]
     return Built(
         sampled.reset_index(drop=True),
-        {
+        pool=frame.drop(index=sampled.index),
+        notes={
             "related_pairs": len(rows),
             "antonym_pairs_recorded_at_both_ends": repeated,
             **notes,
@@ -131,7 +132,7 @@ def _hypernyms(synset: Synset, index: dict[Key, Synset]) -> list[Synset]:
     return [target for target in targets if target is not None]
 
 
-@register(GENUS_SPEC, asset=ASSET, seed=1990, family="wordnet-gloss-spans")
+@register(GENUS_SPEC, asset=ASSET, seed=1990, eval_sizes=EVAL_SIZES, family="wordnet-gloss-spans")
 def build_genus_span(root: Path, seed: int) -> Built:
     """Each noun or verb synset whose definition names one of its hypernyms; the question is its
     first lemma, the answer the hypernym's words in the definition. CAP drawn, each part of
@@ -157,7 +158,8 @@ def build_genus_span(root: Path, seed: int) -> Built:
     sampled = frame.iloc[stratified_sample(frame["pos"], CAP, seed)].drop(columns="pos")
     return Built(
         sampled.reset_index(drop=True),
-        {
+        pool=frame.drop(index=sampled.index, columns="pos"),
+        notes={
             "synsets_with_hypernym": len(with_hypernym),
             "hypernym_not_in_definition": len(with_hypernym) - len(rows),
             **notes,

@@ -1,0 +1,109 @@
+"""Headroom per data set: does any pipeline beat logit KD, and no-KD, by more than the noise?
+
+This is the signal a recommender has to learn: where the best configuration the study ran
+(chosen on mean dev ratio, reported on mean test ratio) leads plain logit KD by more than the
+noise of :mod:`autodistill.evaluation.noise` (seed spread, test sampling, less the bias of choosing on dev),
+advice can pay; where it does not, logit KD is as good as anything the study tried, and the
+table says so plainly ("none").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import pandas as pd
+
+from autodistill.evaluation.noise import (
+    NO_KD,
+    PAIR,
+    arm_stats,
+    beyond_noise,
+    difference_noise,
+    group_noise,
+    is_logit_kd,
+)
+from engine import SplitResolution
+
+HEADROOM_COLUMNS = [
+    "dataset", "student", "best pipeline (by dev)", "best", "seeds", "logit KD", "logit seeds", "no-KD", "no-KD seeds",
+    "over logit KD", "noise vs logit", "over no-KD", "noise vs no-KD", "dev-selection bias", "headroom", "claims",
+]  # fmt: skip
+
+
+def _versus(best: pd.Series, other: pd.Series | None, terms: Mapping[str, float]) -> tuple[float, float, bool | None]:
+    """The best pipeline's lead over ``other`` (reported ratios), its noise, and whether it is beyond it."""
+    if other is None:
+        return math.nan, math.nan, None
+    lead = best["reported_ratio"] - other["reported_ratio"]
+    noise = difference_noise(terms["seed_std"], terms["sampling_se"], (int(best["seeds"]), int(other["seeds"])))
+    return lead, noise, beyond_noise(lead, noise, terms["selection_bias"])
+
+
+def _verdict(over_logit: bool | None, over_none: bool | None) -> str:
+    """One word on the headroom: over logit KD, over no-KD only, none, or unknown (no noise estimate)."""
+    if over_logit:
+        return "over logit KD"
+    if over_none:
+        return "over no-KD only"
+    if over_logit is None and over_none is None:
+        return "unknown (no seeds)"
+    return "none"
+
+
+def _logit_row(arms: pd.DataFrame) -> pd.Series | None:
+    """Logit KD's arm (the best of its prediction losses by dev, should there be two)."""
+    logit = arms[is_logit_kd(arms.index.to_series())]
+    return None if logit.empty else logit.loc[logit["dev_ratio"].idxmax()]
+
+
+def headroom(
+    outcomes: pd.DataFrame,
+    resolved: Mapping[str, SplitResolution | None],
+    fidelity: str = "realistic",
+    claims: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per (data set, student) at ``fidelity``: the best pipeline other than logit KD (by mean dev ratio)
+    against logit KD and no-KD, each lead with its noise and whether it is beyond it, and a verdict.
+    ``claims``: data set -> why the study's claims leave it out ("" or missing: they count it)."""
+    rows = []
+    for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
+        arms = arm_stats(group)
+        logit = _logit_row(arms)
+        pipelines = arms.drop(index=[NO_KD, *([] if logit is None else [logit.name])], errors="ignore")
+        if pipelines.empty:
+            continue
+        terms = group_noise(group, resolved.get(dataset))
+        best = pipelines.loc[pipelines["dev_ratio"].idxmax()]
+        none = arms.loc[NO_KD] if NO_KD in arms.index else None
+        over_logit, over_none = _versus(best, logit, terms), _versus(best, none, terms)
+        values = [
+            dataset, student, best.name, best["reported_ratio"], int(best["seeds"]),
+            math.nan if logit is None else logit["reported_ratio"], 0 if logit is None else int(logit["seeds"]),
+            math.nan if none is None else none["reported_ratio"], 0 if none is None else int(none["seeds"]),
+            over_logit[0], over_logit[1], over_none[0], over_none[1], terms["selection_bias"],
+            _verdict(over_logit[2], over_none[2]), (claims or {}).get(dataset) or "counted",
+        ]  # fmt: skip
+        rows.append(dict(zip(HEADROOM_COLUMNS, values, strict=True)))
+    return pd.DataFrame(rows, columns=HEADROOM_COLUMNS)
+
+
+def headroom_summary(table: pd.DataFrame) -> str:
+    """One line: on how many counted (data set, student) pairs a pipeline beats logit KD beyond noise."""
+    counted = table[table["claims"] == "counted"]
+    if counted.empty:
+        return (
+            "Every data set here is left out of pass/fail claims (see `claims`: a test split too small to resolve "
+            "them, or retired), so the table claims no headroom either way."
+        )
+    found = counted[counted["headroom"] == "over logit KD"]
+    if found.empty:
+        return (
+            f"On none of the {len(counted)} (data set, student) pairs the claims count does any pipeline beat "
+            "logit KD beyond the noise: there, logit KD is as good as anything the study ran."
+        )
+    named = ", ".join(f"{d} ({s}, +{lead:.3f})" for d, s, lead in found[["dataset", "student", "over logit KD"]].values)
+    return (
+        f"A pipeline beats logit KD beyond the noise on {len(found)} of {len(counted)} (data set, student) pairs "
+        f"the claims count: {named}; on the others there is no headroom over logit KD."
+    )

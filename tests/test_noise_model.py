@@ -1,0 +1,123 @@
+"""The meta layer's noise model and headroom table on small synthetic outcomes with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from autodistill.evaluation.headroom import headroom, headroom_summary
+from autodistill.evaluation.noise import (
+    NO_KD,
+    check_split_versions,
+    configuration,
+    difference_noise,
+    latest_splits,
+    mean_noise,
+    noise_floor,
+    selection_bias,
+)
+from engine import AutodistillError, SplitResolution
+
+LOGIT = "none/none/ce/none"
+EMD = "mse/emd/ce/none"
+MI = "mi-0.9/skip/ce/none"
+
+
+def _outcome(dataset: str, config: str, seed: int, dev: float, test: float, version: int = 1) -> dict:
+    return {
+        "dataset": dataset, "student_name": "tiny", "fidelity": "realistic", "seed": seed, "configuration": config,
+        "dev_ratio": dev, "test_ratio": test, "reported_ratio": test, "scored_on": "test",
+        "teacher_test_score": 0.8, "split_version": version,
+    }  # fmt: skip
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+def _seeded(dataset: str, config: str, tests: tuple[float, ...], dev: float) -> list[dict]:
+    return [_outcome(dataset, config, s, dev + t / 100, t) for s, t in enumerate(tests)]
+
+
+def test_repeated_aug_variants_are_configurations_not_seeds():
+    runs = pd.DataFrame(
+        {
+            "inter_loss": ["mse", "mse", "none"],
+            "alpha": [None] * 3,
+            "mapping": ["skip", "skip", "none"],
+            "pred_loss": ["ce"] * 3,
+            "augmentation": ["ra", "ra", ""],
+            "mixup": [False] * 3,
+            "repeated_aug": [1, 4, 4],
+        }
+    )
+    labels = list(configuration(runs))
+    assert labels == ["mse/skip/ce/ra", "mse/skip/ce/ra x4", LOGIT]
+
+
+def test_noise_combines_seed_spread_and_test_sampling():
+    assert mean_noise(0.03, 0.0, 9) == pytest.approx(0.01)
+    assert mean_noise(0.03, 0.01, 9) == pytest.approx(math.sqrt(2) * 0.01)
+    assert difference_noise(0.03, 0.01, (9, 9)) == pytest.approx(0.02)
+    rows = _seeded("a", LOGIT, (0.80, 0.82, 0.78), 0.8) + _seeded("a", NO_KD, (0.70, 0.72, 0.68), 0.7)
+    small = SplitResolution("a", 1, "accuracy", 100, "")
+    large = SplitResolution("a", 2, "accuracy", 10_000, "")
+    few, many = (noise_floor(_frame(rows), {"a": r}).iloc[0] for r in (small, large))
+    assert few["seed std"] == pytest.approx(0.02) and few["test examples"] == 100
+    # at the median ratio 0.75 of a teacher at 0.8: accuracy 0.6, SE sqrt(.6 * .4 / n), divided by 0.8
+    assert few["sampling SE"] == pytest.approx(math.sqrt(0.6 * 0.4 / 100) / 0.8)
+    assert many["sampling SE"] == pytest.approx(few["sampling SE"] / 10, rel=0.01)
+    assert many["beyond noise"] and not few["beyond noise"], "100 test examples cannot resolve 0.10"
+
+
+def test_selection_bias_chooses_on_one_seed_and_scores_on_the_others():
+    # at each seed the configuration whose dev and test were both lucky there wins
+    rows = [
+        _outcome("a", EMD, 0, 0.90, 0.86), _outcome("a", EMD, 1, 0.80, 0.80), _outcome("a", EMD, 2, 0.80, 0.80),
+        _outcome("a", MI, 0, 0.80, 0.80), _outcome("a", MI, 1, 0.90, 0.86), _outcome("a", MI, 2, 0.79, 0.80),
+    ]  # fmt: skip
+    # seed 0 picks EMD (0.86 vs 0.80 elsewhere), seed 1 MI (0.86 vs 0.80), seed 2 EMD (0.80 vs 0.83)
+    assert selection_bias(_frame(rows)) == pytest.approx((0.06 + 0.06 - 0.03) / 3)
+    assert math.isnan(selection_bias(_frame(rows[:3]))), "one configuration: nothing is chosen"
+
+
+def test_a_mix_of_split_versions_is_refused_unless_allowed():
+    frame = _frame([_outcome("a", LOGIT, 0, 0.8, 0.8, 1), _outcome("a", LOGIT, 1, 0.8, 0.8, 2)])
+    with pytest.raises(AutodistillError, match=r"a: versions 1, 2.*--latest-splits.*--allow-mixed-splits"):
+        check_split_versions(frame)
+    assert check_split_versions(frame, allow_mixed=True) is frame
+    assert list(latest_splits(frame)["seed"]) == [1] and check_split_versions(latest_splits(frame)) is not None
+    other = _frame([_outcome("a", LOGIT, 0, 0.8, 0.8, 1), _outcome("b", LOGIT, 0, 0.8, 0.8, 2)])
+    assert check_split_versions(other) is other, "data sets may each be on their own version"
+    assert check_split_versions(other.drop(columns="split_version")) is not None
+
+
+def test_headroom_names_a_lead_beyond_noise_and_says_none_elsewhere():
+    rows = (
+        # a: EMD leads logit KD by 0.10 with seeds agreeing to 0.01: headroom
+        _seeded("a", EMD, (0.90, 0.91, 0.89), 0.9) + _seeded("a", LOGIT, (0.80, 0.81, 0.79), 0.8)
+        + _seeded("a", NO_KD, (0.70, 0.71, 0.69), 0.7)
+        # b: MI leads logit KD by 0.01 while seeds spread by 0.05, and no-KD by 0.2: headroom over no-KD only
+        + _seeded("b", MI, (0.86, 0.81, 0.76), 0.8) + _seeded("b", LOGIT, (0.85, 0.80, 0.75), 0.7)
+        + _seeded("b", NO_KD, (0.60, 0.61, 0.59), 0.6)
+        # c: nothing leads anything
+        + _seeded("c", MI, (0.80, 0.85, 0.75), 0.8) + _seeded("c", LOGIT, (0.81, 0.86, 0.76), 0.7)
+        + _seeded("c", NO_KD, (0.80, 0.85, 0.75), 0.6)
+    )  # fmt: skip
+    table = headroom(_frame(rows), {}, claims={"c": "low resolution"}).set_index("dataset")
+    assert table.loc["a", "best pipeline (by dev)"] == EMD and table.loc["a", "headroom"] == "over logit KD"
+    assert table.loc["a", "over logit KD"] == pytest.approx(0.10)
+    assert table.loc["b", "headroom"] == "over no-KD only" and table.loc["c", "headroom"] == "none"
+    assert table.loc["c", "claims"] == "low resolution" and table.loc["a", "claims"] == "counted"
+    assert headroom_summary(table.reset_index()).startswith("A pipeline beats logit KD beyond the noise on 1 of 2")
+    nothing = headroom(_frame([r for r in rows if r["dataset"] != "a"]), {})
+    assert headroom_summary(nothing).startswith("On none of the 2 (data set, student) pairs")
+
+
+def test_headroom_claims_nothing_where_every_data_set_is_left_out():
+    rows = _seeded("a", EMD, (0.90, 0.91, 0.89), 0.9) + _seeded("a", LOGIT, (0.80, 0.81, 0.79), 0.8)
+    table = headroom(_frame(rows), {}, claims={"a": "low resolution: 300 test examples"})
+    assert table.loc[0, "headroom"] == "over logit KD" and table.loc[0, "claims"].startswith("low resolution")
+    assert headroom_summary(table).startswith("Every data set here is left out of pass/fail claims")
