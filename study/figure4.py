@@ -81,12 +81,15 @@ def versus_random_trials(
     groups: list[tuple[str, Pipeline | None]] = [("AutoDistiller", c) for c in picked]
     groups += [("random", c) for c in random_configs(task, random_n, seed, picked)]
     groups.append(("no-KD", None))
+    on_splits = {"split_version": rec.picks[0].engine.get("split_version")}  # the splits the picks were made for
     return [
         (
             group,
             Trial.make(
                 "distill",
-                engine_config(c, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
+                engine_config(c, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget).model_copy(
+                    update=on_splits
+                ),
                 rec.student,
                 c,
                 fidelity,
@@ -94,7 +97,9 @@ def versus_random_trials(
             if c is not None
             else Trial.make(
                 "finetune",
-                baseline_config(rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget),
+                baseline_config(rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget).model_copy(
+                    update=on_splits
+                ),
                 rec.student,
                 fidelity=fidelity,
             ),

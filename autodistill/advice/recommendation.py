@@ -27,6 +27,8 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 6: picks carry ``minutes`` (predicted wall time) and ``gain`` (over logit KD, with an interval), the
 #: recommendation its ``verdict`` (why the first pick is first); pick 1 is logit KD unless the evidence clears another.
 RECOMMENDATION_VERSION = 6
+#: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
+SPLIT_VERSIONS_RECOMMENDATION = 6
 PKD_CLS_RECOMMENDATION = 4
 SCORE_MEANING = (
     "score: predicted percentile rank of the distillation ratio among the configurations tried on a data set "
@@ -153,10 +155,18 @@ class Recommendation:
 
 
 def _picks_today(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """A file's picks in today's vocabulary: before format 3, ``pkd`` was the per-token loss."""
-    if int(data.get("version", 0)) < PKD_CLS_RECOMMENDATION:
-        return legacy.rename_pkd(data["picks"])
-    return data["picks"]
+    """A file's picks in today's vocabulary: before format 4, ``pkd`` was the per-token loss; before
+    format 6 every pick was made for (and ran on) a data set's first splits."""
+    version = int(data.get("version", 0))
+    picks = legacy.rename_pkd(data["picks"]) if version < PKD_CLS_RECOMMENDATION else data["picks"]
+    return [_on_splits_of(version, p) for p in picks]
+
+
+def _on_splits_of(version: int, pick: dict[str, Any]) -> dict[str, Any]:
+    """A pick of a file of format ``version`` with the split version it was made for."""
+    if version >= SPLIT_VERSIONS_RECOMMENDATION:
+        return pick
+    return {**pick, "engine": {"split_version": 1, **pick["engine"]}}
 
 
 def load_recommendation(path: str | Path) -> Recommendation:
@@ -190,6 +200,8 @@ def load_recommendation(path: str | Path) -> Recommendation:
         timings=dict(data.get("timings_s", {})),
         created_at=data.get("created_at", ""),
         design=data.get("design", "autogluon"),
-        logit_kd=Pick.from_json(data["logit_kd"]) if data.get("logit_kd") else None,
+        logit_kd=Pick.from_json(_on_splits_of(int(data.get("version", 0)), data["logit_kd"]))
+        if data.get("logit_kd")
+        else None,
         verdict=str(data.get("verdict", "")),
     )
