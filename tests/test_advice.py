@@ -139,6 +139,12 @@ def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() 
     assert figures["top_mean_ratio"] == pytest.approx(figures["logit_mean_ratio"])
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Predictor fits shared by the tests below (the same fake store gives the same fits)."""
+    return tmp_path_factory.mktemp("predictors")
+
+
 @pytest.fixture
 def store(tmp_path: Path, toy_task: TaskData):
     with RunStore(tmp_path / "runs.sqlite") as runs_store:
@@ -146,17 +152,15 @@ def store(tmp_path: Path, toy_task: TaskData):
         yield runs_store
 
 
-def test_recommend_puts_logit_kd_first_when_nothing_beats_it(
-    store: RunStore, toy_task: TaskData, tmp_path: Path
-) -> None:
-    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=tmp_path, show_progress=False)
+def test_recommend_puts_logit_kd_first_when_nothing_beats_it(store: RunStore, toy_task: TaskData, cache: Path) -> None:
+    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
     assert rec.picks[0].config == LOGIT and rec.verdict.startswith("logit KD first")
     assert all(p.minutes is not None and p.minutes > 0 for p in rec.picks)
     assert all(p.gain is not None for p in rec.picks[1:]) and rec.picks[0].gain is None
 
 
-def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData, tmp_path: Path) -> None:
-    common = {"top": 3, "settings": QUICK, "cache_dir": tmp_path, "show_progress": False}
+def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData, cache: Path) -> None:
+    common = {"top": 3, "settings": QUICK, "cache_dir": cache, "show_progress": False}
     rec = recommend(toy_task, store, minutes=1.0, **common)
     assert all(p.minutes <= 1.0 for p in rec.picks)
     with pytest.raises(AutodistillError, match=r"below the cheapest pipeline's predicted time: logit KD"):
@@ -165,11 +169,13 @@ def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task:
         recommend(toy_task, store, minutes=0, **common)
 
 
-def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(tmp_path: Path, toy_task: TaskData) -> None:
+def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(
+    tmp_path: Path, toy_task: TaskData, cache: Path
+) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         fill_store(store, toy_task)
         store._conn.execute("UPDATE runs SET task_kind = 'regression'")  # the store knows another kind only
-        rec = recommend(toy_task, store, top=2, settings=QUICK, cache_dir=tmp_path, show_progress=False)
+        rec = recommend(toy_task, store, top=2, settings=QUICK, cache_dir=cache, show_progress=False)
     assert rec.picks[0].config == LOGIT
     assert "no runs on classification data sets" in rec.verdict and "autodistill sweep" in rec.verdict
     assert len(CONFIGS) > 2
