@@ -157,17 +157,25 @@ def _warm_up_first(pending: Sequence[Trial]) -> tuple[list[Trial], list[Trial]]:
 
 @contextmanager
 def _progress(show: bool, total: int, done: int) -> Iterator[Callable[[str], None]]:
+    """A bar on a terminal; elsewhere (a pipe, a log file) one plain line per finished trial."""
     if not show:
         yield lambda _text: None
         return
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = Console(stderr=True)
+    if not (console.is_terminal or console.is_jupyter):
+        count = iter(range(done + 1, total + 1))
+        yield lambda text: console.print(f"sweep {next(count, total)}/{total}: {text}", markup=False, highlight=False)
+        return
     with Progress(
         TextColumn("[bold]sweep"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
+        console=console,
     ) as bar:
         task = bar.add_task("", total=total, completed=done)
 

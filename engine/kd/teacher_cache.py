@@ -45,7 +45,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich import get_console
-from rich.progress import Progress
 from torch import nn
 
 from engine.data.schema import TaskSpec
@@ -56,6 +55,7 @@ from engine.models.batch import model_inputs
 from engine.paths import exclusive, publish_folder, subdir
 from engine.tasks import TaskHead, task_head
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.training.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -494,8 +494,7 @@ def _teacher_pass(
     written = [*states.values(), *([] if logits is None else [logits])]
     pages = PageBudget(written)
     teacher.eval()
-    with torch.no_grad(), Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("caching teacher outputs", total=n)
+    with torch.no_grad(), progress("caching teacher outputs", n, enabled=show_progress) as advance:
         for start in range(0, n, batch_size):
             indices = order[start : start + batch_size]
             batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}
@@ -514,6 +513,6 @@ def _teacher_pass(
                 elif logits is not None:
                     logits[first:last] = packed[row, : last - first]
             pages.touched(packed.nbytes + sum(array.nbytes for array in hidden.values()))
-            progress.advance(task, len(indices))
+            advance(start + len(indices))
     for array in written:
         flush(array)
