@@ -81,6 +81,7 @@ def fill_store(
                 featurizer_version=VERSION,
                 test_score=score,
                 teacher_test_score=0.9,
+                test_ratio=score / 0.9,
                 fidelity="realistic",
                 wall_time_s=20.0 * (1 + len(config.augment)) * (1 + 0.1 * rng.random()),
                 train_examples=500,

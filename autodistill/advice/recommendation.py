@@ -166,7 +166,7 @@ def _on_splits_of(version: int, pick: dict[str, Any]) -> dict[str, Any]:
     """A pick of a file of format ``version`` with the split version it was made for."""
     if version >= SPLIT_VERSIONS_RECOMMENDATION:
         return pick
-    return {**pick, "engine": {"split_version": 1, **pick["engine"]}}
+    return {**pick, "engine": {**pick["engine"], "split_version": pick["engine"].get("split_version") or 1}}
 
 
 def load_recommendation(path: str | Path) -> Recommendation:
