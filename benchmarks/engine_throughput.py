@@ -115,7 +115,7 @@ def engine(
 
     The cache holds the states the Skip mapping reads, as a run's does; ``cache_id`` names the
     teacher so that later calls reuse it (default: a new cache). ``args.epochs`` epochs (default
-    1); ``tracking`` hears each epoch's examples/s."""
+    1); ``tracking`` (a trainer callback) hears each epoch's examples/s."""
     torch.manual_seed(0)
     epochs = getattr(args, "epochs", 1)
     config = parse_config(
@@ -170,7 +170,7 @@ def engine(
             Path(workdir),
             tokenizer.pad_token_id,
             show_progress=False,
-            tracking=tracking,
+            callbacks=[tracking] if tracking is not None else [],
         )
         return trainer.fit().examples_per_second, build
 

@@ -180,6 +180,12 @@ class EpochSpeeds:
         if "train/examples_per_second" in metrics:
             self.speeds.append(float(metrics["train/examples_per_second"]))
 
+    def flush(self) -> None:
+        pass
+
+    def resume_at(self, step: int) -> None:
+        pass
+
     def close(self, failed: bool = False) -> None:
         pass
 

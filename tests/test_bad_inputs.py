@@ -83,7 +83,7 @@ def test_an_unwritable_or_full_home_ends_a_command_in_one_line_naming_the_folder
     def refuse(*_args, **_kwargs):
         raise OSError(code, "from the file system", "/x/home")
 
-    monkeypatch.setattr("autodistill.store.RunStore.__init__", refuse)
+    monkeypatch.setattr("autodistill.store.database.RunStore.__init__", refuse)
     message = error_of(capsys, "runs", "import")
     assert f"cannot use /x/home: {said}" in message and "AUTODISTILL_HOME" in message
 
