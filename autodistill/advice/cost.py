@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
+from autodistill.advice.gain import as_stored_row
 from autodistill.space import Pipeline
 from engine import card_path, list_datasets
 
@@ -90,19 +91,7 @@ def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.
     """Space points in the stored runs' columns, each with the ``setting``'s sizes and budget
     (``student_params``, ``teacher_params``, ``train_examples``, ``epochs``, ``max_length``, ``task_kind``)."""
     return pd.DataFrame(
-        [
-            {
-                **setting,
-                "mapping": p.mapping,
-                "inter_loss": p.inter_loss,
-                "pred_loss": p.pred_loss,
-                "augmentation": p.stack or None,
-                "mixup": p.mixup,
-                "aug_p": p.aug_p,
-                "repeated_aug": p.repeated_aug,
-            }
-            for p in pipelines
-        ]
+        [{**setting, **as_stored_row(p), "aug_p": p.aug_p, "repeated_aug": p.repeated_aug} for p in pipelines]
     )
 
 

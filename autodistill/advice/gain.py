@@ -144,7 +144,7 @@ class GainModel:
 
     def estimate(self, pipelines: list[Pipeline]) -> list[GainEstimate]:
         """Each pipeline's predicted gain on a data set none of the runs came from."""
-        rows = pd.DataFrame([{"config": pipeline_key(p), **_as_row(p)} for p in pipelines])
+        rows = pd.DataFrame([{"config": pipeline_key(p), **as_stored_row(p)} for p in pipelines])
         return self.estimate_rows(rows)
 
     def estimate_rows(self, rows: pd.DataFrame) -> list[GainEstimate]:
@@ -162,8 +162,8 @@ class GainModel:
         return out
 
 
-def _as_row(pipeline: Pipeline) -> dict[str, object]:
-    """A space point in the stored runs' columns, for :func:`_design`."""
+def as_stored_row(pipeline: Pipeline) -> dict[str, object]:
+    """A space point's components in the stored runs' columns (what :func:`_design` and the cost model read)."""
     return {
         "inter_loss": pipeline.inter_loss,
         "alpha": pipeline.alpha,
