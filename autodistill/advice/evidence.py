@@ -18,7 +18,8 @@ from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
 from autodistill.space import Pipeline
 from autodistill.store.schema import fidelity_of
 
-#: Fewer (configuration, setting) gains than this, or fewer settings, and no gain is predicted.
+#: Fewer (configuration, setting) gains than this, or fewer settings, or no configuration run in two
+#: settings, and no gain is predicted.
 MIN_GAINS, MIN_SETTINGS = 10, 2
 
 
@@ -54,6 +55,7 @@ def gather_evidence(
     if not (same_class["task_kind"] == task_kind).any():
         return Evidence(cost, None, setting, f"the store has no runs on {task_kind} data sets at this budget")
     gains = observed_gains(same_class)
-    if len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS:
+    few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
+    if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
         return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget")
     return Evidence(cost, GainModel.fit(gains), setting, "")

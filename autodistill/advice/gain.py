@@ -56,6 +56,10 @@ def is_logit_kd(runs: pd.DataFrame) -> pd.Series:
     return (runs["inter_loss"] == "none") & plain & ~runs["mixup"].astype(bool)
 
 
+#: The stored runs' columns that say which components a configuration has.
+_COMPONENT_COLUMNS = ["inter_loss", "alpha", "mapping", "pred_loss", "augmentation", "mixup"]
+
+
 def observed_gains(runs: pd.DataFrame, score: str = "test_ratio") -> pd.DataFrame:
     """One row per (configuration, setting) with a logit KD run to compare against: the mean ``score``
     over seeds, minus logit KD's mean in the same setting (data set, student, fidelity)."""
@@ -70,9 +74,6 @@ def observed_gains(runs: pd.DataFrame, score: str = "test_ratio") -> pd.DataFram
     return mean.join(firsts[_COMPONENT_COLUMNS], on="config")[
         ["config", "setting", "dataset", "gain", *_COMPONENT_COLUMNS]
     ]
-
-
-_COMPONENT_COLUMNS = ["inter_loss", "alpha", "mapping", "pred_loss", "augmentation", "mixup"]
 
 
 def _design(frame: pd.DataFrame) -> pd.DataFrame:
@@ -120,13 +121,15 @@ class GainModel:
     configs: pd.DataFrame  # index config key; columns mean, n
     prior: Ridge
     columns: list[str]
-    settings: int
 
     @classmethod
     def fit(cls, gains: pd.DataFrame) -> GainModel:
-        """Fit on :func:`observed_gains`' rows (at least two configurations run in two settings)."""
+        """Fit on :func:`observed_gains`' rows; some configuration must have run in two settings (the
+        spread between data sets is read from such configurations)."""
         per = gains.groupby("config")["gain"].agg(["mean", "var", "size"]).rename(columns={"size": "n"})
         repeated = per[per["n"] > 1]
+        if repeated.empty:
+            raise ValueError("no configuration ran in two settings: the spread between data sets is unknown")
         tau2 = max(float(np.average(repeated["var"], weights=repeated["n"] - 1)), _MIN_VARIANCE)
         firsts = gains.drop_duplicates("config").set_index("config").loc[per.index].reset_index()
         design = _design(firsts)
@@ -139,7 +142,6 @@ class GainModel:
             per[["mean", "n"]],
             prior,
             list(design.columns),
-            gains["setting"].nunique(),
         )
 
     def estimate(self, pipelines: list[Pipeline]) -> list[GainEstimate]:
