@@ -144,7 +144,7 @@ def run_list(runs: pd.DataFrame, limit: int, store_path: Any) -> None:
     """The listed runs as plain aligned text (a run's row stays on one line however narrow the
     terminal, so it can be read, grepped and cut), and how many there are beyond the ones shown."""
     shown = runs.head(limit) if limit > 0 else runs
-    say(f"runs in {store_path}:")
+    console.print(f"runs in {store_path}:", markup=False, highlight=False, soft_wrap=True)  # one line, any path
     text = shown.assign(created_at=shown["created_at"].str[:16]).map(fmt).to_string(index=False)
     console.print(text, markup=False, highlight=False, soft_wrap=True)  # wide rows stay whole on a pipe
     if len(shown) < len(runs):

@@ -177,8 +177,9 @@ def test_runs_list_filters_by_data_set_student_and_fidelity(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "a2" in out and "a3" in out and "a1" not in out
     cli.app(["runs", "list", "--store", str(path), "--fidelity", "cheap", "--student", "minilm-l3"])
-    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
-    assert rows == ["a3"]
+    lines = capsys.readouterr().out.splitlines()
+    header = next(k for k, line in enumerate(lines) if line.split()[:1] == ["run_id"])
+    assert [line.split()[0] for line in lines[header + 1 :]] == ["a3"]
     cli.app(["runs", "list", "--store", str(path), "--limit", "1"])
     assert "showing the newest 1 of 3 runs" in capsys.readouterr().out
     message = error_of(capsys, "runs", "list", "--store", str(path), "--dataset", "sst2")
