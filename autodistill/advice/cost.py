@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from autodistill.advice.gain import as_stored_row
 from autodistill.space import Pipeline
+from autodistill.store.records import pipeline_columns
 from engine import card_path, list_datasets
 
 #: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
@@ -90,9 +90,7 @@ class CostModel:
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:
     """Space points in the stored runs' columns, each with the ``setting``'s sizes and budget
     (``student_params``, ``teacher_params``, ``train_examples``, ``epochs``, ``max_length``, ``task_kind``)."""
-    return pd.DataFrame(
-        [{**setting, **as_stored_row(p), "aug_p": p.aug_p, "repeated_aug": p.repeated_aug} for p in pipelines]
-    )
+    return pd.DataFrame([{**setting, **pipeline_columns(p)} for p in pipelines])
 
 
 def input_words(frame: pd.DataFrame) -> float:

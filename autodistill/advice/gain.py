@@ -27,6 +27,7 @@ from scipy.stats import norm
 from sklearn.linear_model import Ridge
 
 from autodistill.space import Pipeline, inter_level, policy_name
+from autodistill.store.records import pipeline_columns
 
 #: The interval recommend prints and the held-out evaluation checks the coverage of.
 LEVEL = 0.8
@@ -146,7 +147,7 @@ class GainModel:
 
     def estimate(self, pipelines: list[Pipeline]) -> list[GainEstimate]:
         """Each pipeline's predicted gain on a data set none of the runs came from."""
-        rows = pd.DataFrame([{"config": pipeline_key(p), **as_stored_row(p)} for p in pipelines])
+        rows = pd.DataFrame([{"config": pipeline_key(p), **pipeline_columns(p)} for p in pipelines])
         return self.estimate_rows(rows)
 
     def estimate_rows(self, rows: pd.DataFrame) -> list[GainEstimate]:
@@ -162,15 +163,3 @@ class GainModel:
             half = z * float(np.sqrt(1 / precision + self.tau2))
             out.append(GainEstimate(float(mean), float(mean - half), float(mean + half), n))
         return out
-
-
-def as_stored_row(pipeline: Pipeline) -> dict[str, object]:
-    """A space point's components in the stored runs' columns (what :func:`_design` and the cost model read)."""
-    return {
-        "inter_loss": pipeline.inter_loss,
-        "alpha": pipeline.alpha,
-        "mapping": pipeline.mapping,
-        "pred_loss": pipeline.pred_loss,
-        "augmentation": pipeline.stack or None,
-        "mixup": pipeline.mixup,
-    }

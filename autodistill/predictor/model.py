@@ -80,6 +80,7 @@ import pandas as pd
 from autodistill.predictor.designs import DESIGNS, feature_columns
 from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
+from autodistill.store.records import pipeline_columns
 from engine import AutodistillError, choices_error, paths
 
 TARGETS = ("ratio_rank", "ratio")
@@ -265,14 +266,7 @@ def candidates(
         [
             {
                 "dataset": features.dataset,
-                "inter_loss": c.inter_loss,
-                "alpha": c.alpha,
-                "mapping": c.mapping,
-                "pred_loss": c.pred_loss,
-                "augmentation": c.stack,
-                "mixup": c.mixup,
-                "aug_p": c.aug_p,
-                "repeated_aug": c.repeated_aug,
+                **pipeline_columns(c),
                 **{f"teacher_{k}": v for k, v in asdict(teacher).items()},
                 **{f"student_{k}": v for k, v in asdict(student).items()},
                 "teacher_score": teacher_score,

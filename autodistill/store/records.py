@@ -57,6 +57,21 @@ def code_version() -> str:
     return version
 
 
+def pipeline_columns(config: Pipeline) -> dict[str, Any]:
+    """A pipeline as the runs table's columns hold it: what candidates scored before they run (the
+    predictor, the cost and gain models) are laid out in, so that they read like stored runs."""
+    return {
+        "inter_loss": config.inter_loss,
+        "alpha": config.alpha,
+        "mapping": config.mapping,
+        "pred_loss": config.pred_loss,
+        "augmentation": config.stack,
+        "mixup": config.mixup,
+        "aug_p": config.aug_p,
+        "repeated_aug": config.repeated_aug,
+    }
+
+
 @dataclass(frozen=True)
 class ModelDescriptor:
     """What the predictor knows of a teacher or student: its size, not its weights."""
