@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "dataset_family": "engine.data.catalog",
     "card_path": "engine.data.catalog",
     "split_resolution": "engine.data.catalog",
+    "latest_split_version": "engine.data.catalog",
     "SplitResolution": "engine.data.catalog",
     "metric_standard_error": "engine.data.resolution",
     "ratio_standard_error": "engine.data.resolution",

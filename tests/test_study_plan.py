@@ -57,7 +57,7 @@ def test_token_tagging_runs_the_list_without_its_text_augmentation_contrast() ->
     assert len(tagged) == len(STUDY_CONFIGS) - 1 and any(c.mixup for c in tagged)  # only tinybert-ra is left out
 
 
-def test_realistic_runs_probes_first_then_seeds_for_the_baselines_and_the_defaults() -> None:
+def test_realistic_runs_probes_first_then_every_configuration_with_every_seed() -> None:
     probes = study_plan(TASKS, ["tiny"], REALISTIC, {}, teacher="minilm-l6")
     assert [(t.kind, t.engine.train.epochs) for t in probes] == [("finetune", REALISTIC.max_epochs)] * 2
     epochs = {("toy-a", "tiny"): 4, ("toy-r", "tiny"): 5}
@@ -68,13 +68,23 @@ def test_realistic_runs_probes_first_then_seeds_for_the_baselines_and_the_defaul
         assert {t.engine.train.max_train_examples for t in mine} == {REALISTIC.max_train_examples}
         assert sorted(t.engine.train.seed for t in mine if t.kind == "finetune") == list(REALISTIC.seeds)
         for seed in REALISTIC.seeds[1:]:
-            assert _configs(trials, dataset, seed) == {
-                c.for_task(TASKS[dataset].spec.task_type) for c in STUDY_CONFIGS if c.name in REPEATED
-            }
-    assert len(REALISTIC.seeds) >= 3 and len(REPEATED) >= 3
+            assert _configs(trials, dataset, seed) == _configs(trials, dataset, REALISTIC.seeds[0])
+    assert len(REALISTIC.seeds) >= 3
     assert {t.engine.train.lr for t in trials} == {5e-4}  # the realistic rate, not tiny's own 2e-3
     cheap = study_plan(TASKS, ["tiny"], CHEAP, {}, teacher="minilm-l6")
     assert {t.engine.train.lr for t in cheap} == {2e-3}  # tiny's own rate, not the pretrained-model default
+
+
+def test_a_fidelity_that_seeds_only_the_defaults_repeats_them_alone() -> None:
+    defaults_only = replace(REALISTIC, every_config_seeded=False)
+    trials = study_plan(TASKS, ["tiny"], defaults_only, {("toy-a", "tiny"): 4}, teacher="minilm-l6")
+    assert _configs(trials, "toy-a", REALISTIC.seeds[1]) == {c.pipeline for c in STUDY_CONFIGS if c.name in REPEATED}
+
+
+def test_sized_splits_are_read_whole_and_the_first_splits_capped() -> None:
+    assert REALISTIC.budget("tiny", seed=0, split_version=1).max_eval_examples == REALISTIC.max_eval_examples
+    assert REALISTIC.budget("tiny", seed=0, split_version=2).max_eval_examples is None
+    assert CHEAP.budget("tiny", seed=0, split_version=2).max_eval_examples == CHEAP.max_eval_examples
 
 
 def test_the_layer_subset_is_refused_at_the_realistic_fidelity_and_unknown_configs_listed() -> None:
@@ -115,18 +125,18 @@ def test_the_study_sweep_finds_epochs_resumes_stores_test_scores_and_exports(tmp
     with RunStore(tmp_path / "runs.sqlite") as store:
         first = run_study(tasks, ["tiny"], REALISTIC, store, **options)  # type: ignore[arg-type]
         assert first.plateaus[("toy-a", "tiny")].epochs == 3
-        # 3 baselines + logit x 3 seeds + cos once
-        assert first.sweep.ran == 7 and len(store.trials()) == 8
+        # 3 baselines + logit and cos x 3 seeds
+        assert first.sweep.ran == 9 and len(store.trials()) == 10
         again = run_study(tasks, ["tiny"], REALISTIC, store, **options)  # type: ignore[arg-type]
-        assert again.sweep.ran == 0 and again.sweep.skipped == 7
+        assert again.sweep.ran == 0 and again.sweep.skipped == 9
         runs, trials = store.runs(), store.trials()
         export_study(store, tmp_path / "study")
     assert set(trials["fidelity"]) == {"realistic"} and trials["test_ratio"].notna().all()
     assert set(runs["epochs"]) == {3} and set(runs["fidelity"]) == {"realistic"}
-    assert sorted(runs["seed"]) == [0, 0, 1, 2] and (runs["test_ratio"] == 0.75).all()
+    assert sorted(runs["seed"]) == [0, 0, 1, 1, 2, 2] and (runs["test_ratio"] == 0.75).all()
     shipped = pd.read_csv(tmp_path / "study" / RUNS_FILE)
     wanted = ["dataset", "task_kind", "student_name", "seed", "fidelity", "dev_score", "test_score", "test_ratio"]
-    assert set(wanted) <= set(shipped.columns) and len(shipped) == 4
+    assert set(wanted) <= set(shipped.columns) and len(shipped) == 6
     assert shipped.loc[0, "test_score"] == 0.6 and shipped.loc[0, "dev_score"] != 0.6
 
 

@@ -37,7 +37,15 @@ from autodistill.bridge import baseline_config, engine_config, make_budget
 from autodistill.space import Pipeline
 from autodistill.space.defaults import FIXED_DEFAULTS
 from autodistill.sweep.plan import Trial
-from engine import AutodistillError, TaskData, TaskType, TrainSettings, choices_error, text_augmentable
+from engine import (
+    AutodistillError,
+    TaskData,
+    TaskType,
+    TrainSettings,
+    choices_error,
+    latest_split_version,
+    text_augmentable,
+)
 
 
 @dataclass(frozen=True)
@@ -105,13 +113,20 @@ class Fidelity:
     max_epochs: int
     seeds: tuple[int, ...]
     lr: float | None = None  # None: a fresh student's own rate
+    #: Every configuration runs with every seed; False: only the defaults and no-KD do.
+    every_config_seeded: bool = False
+    #: From this split version on, dev and test are read whole: they were sized to resolve the
+    #: study's differences, and a cap would also score each seed on a different sample of them.
+    #: None: ``max_eval_examples`` caps every split version.
+    whole_eval_from: int | None = None
 
-    def budget(self, student: str, *, seed: int, epochs: int | None = None) -> TrainSettings:
+    def budget(self, student: str, *, seed: int, epochs: int | None = None, split_version: int = 1) -> TrainSettings:
         """The per-trial budget; with ``lr`` None it is left unset, so a fresh student trains at its own rate."""
+        whole = self.whole_eval_from is not None and split_version >= self.whole_eval_from
         fields: dict[str, object] = {
             "max_train_examples": self.max_train_examples,
             "max_length": self.max_length,
-            "max_eval_examples": self.max_eval_examples,
+            "max_eval_examples": None if whole else self.max_eval_examples,
             "epochs": epochs or self.epochs or self.max_epochs,
             "seed": seed,
             "lr": self.lr,
@@ -123,12 +138,14 @@ class Fidelity:
 
 CHEAP = Fidelity("cheap", max_train_examples=192, max_length=48, max_eval_examples=200, epochs=8, max_epochs=8,
                  seeds=(0,))  # fmt: skip
-#: 2,000 examples of 128 tokens: a tiny-student epoch takes minutes on one CPU core; dev and test
-#: are read up to 1,000 examples each.
+#: 2,000 examples of 128 tokens: a tiny-student epoch takes minutes on one CPU core; the first
+#: splits' dev and test are read up to 1,000 examples each, the sized ones (version 2) whole, and
+#: every configuration runs with all three seeds, so each one carries its own seed spread.
 REALISTIC = Fidelity("realistic", max_train_examples=2000, max_length=128, max_eval_examples=1000, epochs=None,
-                     max_epochs=12, seeds=(0, 1, 2), lr=5e-4)  # fmt: skip
+                     max_epochs=12, seeds=(0, 1, 2), lr=5e-4, every_config_seeded=True,
+                     whole_eval_from=2)  # fmt: skip
 FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC)}
-#: Configurations repeated with every seed of a fidelity (the noise floor beside the baselines).
+#: Configurations repeated with every seed of a fidelity that does not seed every configuration.
 REPEATED = tuple(FIXED_DEFAULTS)
 
 
@@ -170,7 +187,9 @@ def plateau_epochs(curve: Sequence[float], *, tolerance: float = 0.01, patience:
 
 def probe_trial(dataset: str, student: str, chosen: Fidelity, teacher: str) -> Trial:
     """The no-KD baseline trained ``max_epochs`` at the first seed, whose dev curve sets the pair's epochs."""
-    budget = chosen.budget(student, seed=chosen.seeds[0], epochs=chosen.max_epochs)
+    budget = chosen.budget(
+        student, seed=chosen.seeds[0], epochs=chosen.max_epochs, split_version=latest_split_version(dataset)
+    )
     engine = baseline_config(dataset, teacher=teacher, student=student, budget=budget)
     return Trial.make("finetune", engine, student, fidelity=chosen.name)
 
@@ -199,11 +218,11 @@ def pair_trials(
     """One (data set, student)'s baselines and configurations: the defaults and the baseline with every seed."""
     trials = []
     for seed in chosen.seeds:
-        budget = chosen.budget(student, seed=seed, epochs=epochs)
+        budget = chosen.budget(student, seed=seed, epochs=epochs, split_version=latest_split_version(dataset))
         engine = baseline_config(dataset, teacher=teacher, student=student, budget=budget)
         trials.append(Trial.make("finetune", engine, student, fidelity=chosen.name))
         for config in configs:
-            if seed != chosen.seeds[0] and config.name not in REPEATED:
+            if seed != chosen.seeds[0] and not chosen.every_config_seeded and config.name not in REPEATED:
                 continue
             pipeline = config.for_task(task_type)
             if pipeline is None:

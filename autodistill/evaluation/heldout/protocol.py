@@ -103,13 +103,17 @@ class HeldoutSettings:
     def study_fidelity(self) -> Fidelity | None:
         return fidelity(self.fidelity) if self.fidelity is not None else None
 
-    def budgets(self, epochs: int | None = None) -> list[TrainSettings]:
+    def budgets(self, epochs: int | None = None, split_version: int = 1) -> list[TrainSettings]:
         """The budget once per training seed: the budget's own seed (the study's first, with a
-        fidelity), then the next ``seeds - 1``; ``epochs`` is the data set's plateau at the realistic fidelity."""
+        fidelity), then the next ``seeds - 1``; ``epochs`` is the data set's plateau at the realistic
+        fidelity, ``split_version`` the splits it reads (a fidelity reads sized ones whole)."""
         chosen = self.study_fidelity
         if chosen is not None:
             first = chosen.seeds[0]
-            return [chosen.budget(self.student, seed=first + i, epochs=epochs) for i in range(self.seeds)]
+            return [
+                chosen.budget(self.student, seed=first + i, epochs=epochs, split_version=split_version)
+                for i in range(self.seeds)
+            ]
         given = self.budget.model_dump(exclude_unset=True)
         return [make_budget(**{**given, "seed": self.budget.seed + i}) for i in range(self.seeds)]
 
@@ -399,7 +403,8 @@ def evaluate_dataset(
     runs = training_runs(store, "ours", version, name, unseen=True)
     runs = runs[~runs["run_id"].isin(ours)]  # earlier data sets' held-out runs are not training rows
     task = tasks(name)
-    budgets = s.budgets(plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn))
+    epochs = plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn)
+    budgets = s.budgets(epochs, split_version=task.extra.get("split_version", 1))
     chosen = frozen_choices(
         out.parent / CHOICES_FILE, _choices_key(name, s), predictor_identity(s.predictor),
         lambda: make_choices(task, runs, store, s, counts, budgets[0]), on_status,
