@@ -19,6 +19,8 @@ import cli
 import engine
 from autodistill import sweep
 from autodistill.bridge import baseline_config, make_budget
+from autodistill.advice.evidence import Evidence
+from autodistill.advice.gain import GainEstimate
 from autodistill.evaluation.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
 from autodistill.evaluation.heldout import summary as summary_module
 from autodistill.evaluation.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
@@ -115,6 +117,30 @@ def test_each_arm_gets_its_configurations() -> None:
     regression = assemble_arms(picks, TaskType.REGRESSION, "toy-a", 1, 0, None)
     assert {c.config.pred_loss for c in regression if c.config is not None and c.arm != "pick"} == {"mse"}
     assert not any(c.arm == "default:best-mean-rank" for c in regression)
+
+
+class _Gains:
+    """A gain model that predicts ``gain`` for MI-α pipelines, 0 for the rest, each ± ``half``."""
+
+    def __init__(self, gain: float, half: float) -> None:
+        self.gain, self.half = gain, half
+
+    def estimate(self, pipelines: list) -> list[GainEstimate]:
+        means = [self.gain if p.inter_loss == "mi" else 0.0 for p in pipelines]
+        return [GainEstimate(m, m - self.half, m + self.half, 3) for m in means]
+
+
+@pytest.mark.parametrize(("gain", "first_is_logit"), [(0.02, True), (0.08, False)])
+def test_the_picks_put_logit_kd_first_unless_a_gain_clears_its_interval(gain: float, first_is_logit: bool) -> None:
+    logit = FIXED_DEFAULTS["logit"]
+    candidates = [FIXED_DEFAULTS["tinybert"], FIXED_DEFAULTS["mi-alpha"], logit]
+    evidence = Evidence(None, _Gains(gain, 0.05), {}, "")  # type: ignore[arg-type]
+    picks, line = arms.advised_picks(candidates, logit, evidence, 2)
+    assert picks[0] == (logit if first_is_logit else FIXED_DEFAULTS["mi-alpha"]) and len(picks) == 2
+    assert picks[1] == FIXED_DEFAULTS["tinybert"]  # then the predictor's order
+    assert line.startswith("logit KD first") == first_is_logit
+    unknown, why = arms.advised_picks(candidates, logit, Evidence(None, None, {}, "too few runs"), 3)
+    assert unknown == [logit, *candidates[:2]] and "too few runs" in why
 
 
 def _study_runs(
@@ -236,6 +262,7 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
     assert oracle["seed"].isna().all() and oracle["test_ratio"].isna().all() and oracle["dev_ratio"].notna().all()
     choices = json.loads((out.parent / protocol.CHOICES_FILE).read_text())
     assert sorted(choices) == ["toy-a|minilm-l6|tiny|k=2", "toy-b|minilm-l6|tiny|k=2"]
+    assert all(c["verdict"] and c["predictor"]["order"] == protocol.ADVICE_ORDER for c in choices.values())
     assert ran[0] > 0 and ran[1] > 0
 
     frozen = (out.parent / protocol.CHOICES_FILE).read_text()

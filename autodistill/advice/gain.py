@@ -63,9 +63,12 @@ _COMPONENT_COLUMNS = ["inter_loss", "alpha", "mapping", "pred_loss", "augmentati
 
 def observed_gains(runs: pd.DataFrame, score: str = "test_ratio") -> pd.DataFrame:
     """One row per (configuration, setting) with a logit KD run to compare against: the mean ``score``
-    over seeds, minus logit KD's mean in the same setting (data set, student, fidelity)."""
+    over seeds, minus logit KD's mean in the same setting (data set, student, fidelity, split version:
+    scores on two versions of a data set's test split are never subtracted)."""
     runs = runs.dropna(subset=[score]).copy()
-    runs["setting"] = runs["dataset"] + "|" + runs["student_name"] + "|" + runs["fidelity"].fillna("-")
+    version = runs["split_version"].fillna(1).astype(int).astype(str) if "split_version" in runs else "1"
+    fidelity = runs["fidelity"].fillna("-")
+    runs["setting"] = runs["dataset"] + "|" + runs["student_name"] + "|" + fidelity + "|v" + version
     logit = runs[is_logit_kd(runs)].groupby("setting")[score].mean()
     runs = runs[runs["setting"].isin(logit.index) & ~is_logit_kd(runs)]
     runs["config"] = runs.apply(pipeline_key, axis=1)

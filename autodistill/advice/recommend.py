@@ -67,7 +67,7 @@ from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, Tas
 
 #: The predictor proposes this many times ``top`` pipelines: the verdict weighs them all against logit
 #: KD, and a budget in minutes may leave out the expensive ones.
-_CHALLENGERS = 3
+CHALLENGERS = 3
 #: The student a recommendation is for unless one is named: the paper's layer subset of the teacher.
 DEFAULT_STUDENT = "layers=0,2,4"
 
@@ -189,7 +189,7 @@ def recommend(
         columns=columns,
     )
     with _timed(timings, "scoring_s"):
-        scored = _score_space(target, models, _CHALLENGERS * top, budget, engine_of)
+        scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of)
     with _timed(timings, "advice_s"):
         evidence = _evidence(target, runs, budget)
         scored = _advise(scored, evidence, top, minutes, engine_of)

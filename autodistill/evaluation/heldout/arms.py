@@ -19,8 +19,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from autodistill.advice.evidence import Evidence
 from autodistill.advice.picks import bagged
 from autodistill.advice.ranking import choose_pipelines
+from autodistill.advice.verdict import decide
 from autodistill.bridge import space_for
 from autodistill.features.featurize import context_embedding, idf_weights
 from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs
@@ -125,6 +127,22 @@ def predictor_picks(
     as_candidates = (described.features, described.teacher, described.student, described.teacher_score)
     chosen = choose_pipelines(rank, bags, as_candidates, list(configs), k, dict(budget or {}))
     return [configs[row] for row in chosen.rows]
+
+
+def advised_picks(
+    candidates: Sequence[Pipeline], logit: Pipeline, evidence: Evidence, k: int
+) -> tuple[list[Pipeline], str]:
+    """The ``k`` picks in ``recommend``'s order: logit KD first unless a candidate's predicted gain over it
+    clears its uncertainty (:func:`autodistill.advice.verdict.decide`), then the predictor's order; and
+    the line that says which case held."""
+    challengers = [c for c in candidates if not c.logit_only]
+    gains = evidence.gain(challengers)
+    if evidence.gains is None or not challengers:
+        first, line = logit, f"logit KD first: {evidence.missing or 'no challenger among the candidates'}"
+    else:
+        verdict = decide(logit, challengers, gains)  # type: ignore[arg-type]
+        first, line = verdict.top, verdict.line
+    return [first, *[c for c in candidates if c != first]][:k], line
 
 
 # -- the other arms ------------------------------------------------------------------------------------

@@ -24,12 +24,14 @@ from typing import Any
 
 import pandas as pd
 
+from autodistill.advice.evidence import gather_evidence
 from autodistill.advice.ranking import budget_inputs, import_shipped_if_empty, training_runs
-from autodistill.advice.recommend import model_descriptors
+from autodistill.advice.recommend import CHALLENGERS, model_descriptors
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.evaluation.heldout.arms import (
     ArmConfig,
     Described,
+    advised_picks,
     assemble_arms,
     best_mean_rank,
     leave_out_features,
@@ -41,15 +43,18 @@ from autodistill.features.featurize import featurizer_version, word_counts
 from autodistill.features.glove import load_glove
 from autodistill.predictor.model import PredictorSettings, predictor_identity
 from autodistill.space import ADVICE_SPACE, Pipeline
+from autodistill.space.defaults import fixed_default
 from autodistill.store.database import RunStore, TrialRecord, record_from_row
 from autodistill.store.shipped import STUDY_DIR
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
 from autodistill.sweep.study_run import found_plateaus
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, choices_error, paths
+from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TaskType, TrainSettings, choices_error, paths
 
 DEFAULT_OUT = paths.META_DATA / "heldout" / "results.csv"
 CHOICES_FILE = "choices.json"
+#: How the picks are ordered, recorded with them: choices ordered by an older rule are made again.
+ADVICE_ORDER = "logit KD first unless a pick's predicted gain clears its interval"
 #: One row per run; ``seed`` is empty for the oracle (a stored run, not one of ours), ``rank`` for
 #: every arm but the picks (1 = the predictor's top pick).
 COLUMNS = (
@@ -158,6 +163,7 @@ class Choices:
     trained_on: tuple[str, ...]
     n_runs: int
     predictor: dict[str, Any] = field(default_factory=dict)
+    verdict: str = ""  # why the first pick is first (choices made before the advice have none)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +171,7 @@ class Choices:
             "best_mean_rank": self.best.to_dict() if self.best else None,
             "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
             "predictor": self.predictor,
+            "verdict": self.verdict,
         }
 
     @classmethod
@@ -176,13 +183,17 @@ class Choices:
             tuple(data["trained_on"]["datasets"]),
             int(data["trained_on"]["runs"]),
             data.get("predictor", {}),  # choices frozen before predictors were recorded: made by an older one
+            data.get("verdict", ""),
         )
 
 
-def _choices_key(dataset: str, s: HeldoutSettings) -> str:
-    """The picks depend on the budget they are scored at, so a fidelity is part of the key."""
+def _choices_key(dataset: str, s: HeldoutSettings, task: TaskData) -> str:
+    """The picks depend on the budget they are scored at, so a fidelity is part of the key, and on
+    the splits the runs read (a data set's later split version is chosen for again)."""
     key = f"{dataset}|{s.teacher}|{s.student}|k={s.k}"
-    return key + (f"|{s.fidelity}" if s.fidelity else "")
+    key += f"|{s.fidelity}" if s.fidelity else ""
+    version = task.extra.get("split_version", 1)
+    return key + (f"|splits={version}" if version != 1 else "")
 
 
 def make_choices(
@@ -204,10 +215,19 @@ def make_choices(
     described = Described(held, teacher_d, student_d, float(finetuned.dev_score))
     configs = list(space_for(task.spec.task_type, ADVICE_SPACE).configurations())
     inputs = budget_inputs(budget, len(task.train))
-    picks = predictor_picks(runs, training, described, configs, s.k, s.predictor, inputs)
+    candidates = predictor_picks(runs, training, described, configs, CHALLENGERS * s.k, s.predictor, inputs)
+    sizes = {"student_params": student_d.params, "teacher_params": teacher_d.params}
+    evidence = gather_evidence(runs, task.spec.kind, task.train, sizes, inputs)
+    logit = fixed_default("logit", regression=TaskType(task.spec.task_type) is TaskType.REGRESSION)
+    picks, verdict = advised_picks(candidates, logit, evidence, s.k)
     best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
     trained_on = tuple(sorted(set(runs["dataset"])))
-    return Choices(tuple(picks), best, trained_on, len(runs), predictor_identity(s.predictor))
+    return Choices(tuple(picks), best, trained_on, len(runs), choice_identity(s), verdict)
+
+
+def choice_identity(s: HeldoutSettings) -> dict[str, Any]:
+    """What made the picks: the predictor, and the rule that orders them (recommend's advice)."""
+    return {**predictor_identity(s.predictor), "order": ADVICE_ORDER}
 
 
 def frozen_choices(
@@ -406,7 +426,7 @@ def evaluate_dataset(
     epochs = plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn)
     budgets = s.budgets(epochs, split_version=task.extra.get("split_version", 1))
     chosen = frozen_choices(
-        out.parent / CHOICES_FILE, _choices_key(name, s), predictor_identity(s.predictor),
+        out.parent / CHOICES_FILE, _choices_key(name, s, task), choice_identity(s),
         lambda: make_choices(task, runs, store, s, counts, budgets[0]), on_status,
     )  # fmt: skip
     arms = assemble_arms(chosen.picks, task.spec.task_type, name, s.k, s.draw_seed, chosen.best)
