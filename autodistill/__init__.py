@@ -61,6 +61,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
         "latest_splits",
         "noise_floor",
         "resolutions",
+        "sampling_errors",
         "study_outcomes",
     ),
     "autodistill.evaluation.headroom": ("headroom", "headroom_summary"),

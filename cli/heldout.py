@@ -51,7 +51,7 @@ def heldout_command(
 
     Writes one row per run to --out and a markdown report beside it, which the study page includes.
     """
-    from autodistill import BaselineSettings, PredictorSettings, open_store
+    from autodistill import BaselineSettings, PredictorSettings, open_store, sampling_errors
     from autodistill.evaluation.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
 
     settings = HeldoutSettings(
@@ -63,7 +63,8 @@ def heldout_command(
     path = out or DEFAULT_OUT
     with open_store(store) as runs_store:
         rows = evaluate_heldout(runs_store, settings, datasets=chosen, out=path, on_status=render.say)
-    summary = summarize(rows)
+        sampling = sampling_errors(runs_store.runs(source="ours"), student)
+    summary = summarize(rows, sampling)
     report = path.with_suffix(".md")
     report.write_text(markdown(summary))
     show(summary)

@@ -67,6 +67,7 @@ from autodistill import (
     evaluate_nested,
     latest_splits,
     resolutions,
+    sampling_errors,
     study_outcomes,
 )
 from autodistill.evaluation.heldout import DEFAULT_OUT as HELDOUT_RESULTS
@@ -227,7 +228,7 @@ def write_report(
         augmentation_section(settings_runs, figures),
         lodo_section(lodo, nested, settings, figures),
         versus_section(items, report_command(store, out, holdout, settings), figures),
-        heldout_section(heldout),
+        heldout_section(heldout, lambda student: sampling_errors(runs, student, resolve)),
     ]
     out.write_text("\n\n".join(sections) + "\n")
     return out

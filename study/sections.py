@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -502,9 +502,10 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
     return "\n".join(lines)
 
 
-def heldout_section(results: Path) -> str:
-    """The held-out evaluation as its results file has it; the page runs nothing."""
-    section = study_section(results)
+def heldout_section(results: Path, sampling_of: Callable[[str], Mapping[str, float]]) -> str:
+    """The held-out evaluation as its results file has it, read against its student's test-split
+    sampling errors, ``sampling_of(student)`` (the study's noise model); the page runs nothing."""
+    section = study_section(results, sampling_of)
     if section is not None:
         return section.rstrip("\n")
     return "\n".join(

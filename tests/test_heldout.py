@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -18,13 +19,13 @@ from test_sweep import fake_result
 import cli
 import engine
 from autodistill import sweep
-from autodistill.bridge import baseline_config, make_budget
 from autodistill.advice.evidence import Evidence
 from autodistill.advice.gain import GainEstimate
+from autodistill.bridge import baseline_config, make_budget
 from autodistill.evaluation.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
 from autodistill.evaluation.heldout import summary as summary_module
 from autodistill.evaluation.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
-from autodistill.evaluation.heldout.summary import markdown, study_section
+from autodistill.evaluation.heldout.summary import PICK, markdown, study_section
 from autodistill.features.featurize import featurizer_version, word_counts
 from autodistill.features.glove import load_glove
 from autodistill.predictor import model as predictor
@@ -440,6 +441,37 @@ def test_the_top_pick_alone_is_an_arm_beside_the_mean_of_the_picks(tmp_path: Pat
     _synthetic().reindex(columns=[c for c in protocol.COLUMNS if c != "rank"]).to_csv(old, index=False)
     unranked = summarize(protocol.read_rows(old))
     assert "pick:1" not in unranked.per_dataset and unranked.top_comparisons.empty
+
+
+def _top_and_logit(top: tuple[float, ...], logit: tuple[float, ...], top_config: str = "mi / skip / ce / none"):
+    """Held-out rows of one data set: the top pick and logit KD, one run per seed, the pick 10x slower."""
+    rows = []
+    for arm, config, scores, seconds in ((PICK, top_config, top, 100.0), ("default:logit", "logit", logit, 10.0)):
+        for seed, score in enumerate(scores):
+            rank = 1 if arm == PICK else pd.NA
+            row = {"config": config, "test_ratio": score, "dev_ratio": score, "wall_seconds": seconds}
+            rows.append({"dataset": "a", "arm": arm, "rank": rank, "seed": seed, **row})
+    return pd.DataFrame(rows).astype({"rank": "Int64"})
+
+
+@pytest.mark.parametrize(
+    ("top", "verdict"),
+    [((0.80, 0.81, 0.79), "below"), ((0.91, 0.90, 0.89), "within noise"), ((0.96, 0.95, 0.97), "above")],
+)
+def test_the_top_pick_is_read_against_logit_kd_beside_the_noise(top: tuple[float, ...], verdict: str) -> None:
+    rows = _top_and_logit(top, (0.90, 0.91, 0.89))
+    against = summary_module.top_against_logit(rows, {"a": 0.01}).set_index("dataset")
+    seeds_only = math.hypot(0.01 / math.sqrt(3), 0.01 / math.sqrt(3))  # both arms' spread is 0.01
+    assert against.loc["a", "noise"] == pytest.approx(math.hypot(seeds_only, 0.01 * math.sqrt(2)))
+    assert against.loc["a", "verdict"] == verdict and against.loc["a", "cost x"] == pytest.approx(10.0)
+    goals = summary_module.top_targets(against.reset_index()).set_index("met")
+    assert "no" in goals.index  # the pick costs 10x logit KD: the cost target is missed whatever its ratio
+
+
+def test_a_top_pick_that_is_logit_kd_is_the_same_runs() -> None:
+    rows = _top_and_logit((0.9, 0.91, 0.89), (0.9, 0.91, 0.89), top_config="logit")
+    against = summary_module.top_against_logit(rows)
+    assert against.loc[0, "verdict"] == "is logit KD" and against.loc[0, "difference"] == 0.0
 
 
 def test_selected_on_dev_keeps_each_seeds_best_dev_run_and_needs_every_arm_it_chooses_among() -> None:

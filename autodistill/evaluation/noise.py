@@ -225,6 +225,15 @@ def resolutions(outcomes: pd.DataFrame, resolve: Resolver) -> Mapping[str, Split
     return {name: resolve(name, int(version)) for name, version in first.items()}
 
 
+def sampling_errors(runs: pd.DataFrame, student: str, resolve: Resolver = catalog_resolution) -> dict[str, float]:
+    """Each data set's test-split standard error in ratio units (:func:`sampling_error`) from ``student``'s
+    runs (store columns or outcomes) on the latest split version they have: what another report (the
+    held-out one) combines with its own seeds' spread."""
+    mine = latest_splits(runs[runs["student_name"] == student])
+    resolved = resolutions(mine, resolve)
+    return {str(name): sampling_error(group, resolved[name]) for name, group in mine.groupby("dataset")}
+
+
 def arm_stats(group: pd.DataFrame) -> pd.DataFrame:
     """Per configuration of one (data set, student): mean dev and reported ratio, and its seeds."""
     stats = group.groupby("configuration")[["dev_ratio", "reported_ratio"]].mean()

@@ -18,7 +18,7 @@ study's own budget, shown beside the arms as a ceiling.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from autodistill.evaluation.heldout.protocol import read_rows
+from autodistill.evaluation.noise import NO_KD, NOISE_Z, difference_noise, pooled_seed_std
 
 SCORE = "test_ratio"
 PICK = "pick"
@@ -126,6 +127,69 @@ def compare(table: pd.DataFrame, other: str, arm: str = PICK) -> dict[str, objec
     }
 
 
+LOGIT = "default:logit"
+#: The cost target: the top pick's median wall time at most this many times logit KD's.
+COST_TARGET = 2.0
+TOP_COLUMNS = [
+    "dataset", "top pick", "seeds", "top", "logit KD", "difference", "noise", "verdict", "top s", "logit s", "cost x",
+]  # fmt: skip
+
+
+def top_against_logit(rows: pd.DataFrame, sampling: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Per data set, the top pick beside logit KD under the study's noise model
+    (:mod:`autodistill.evaluation.noise`): the difference of their means over seeds, the noise of that
+    difference (the seeds' spread pooled over this data set's arms run with several seeds, and the test
+    split's ``sampling`` error in ratio units, where known), whether it is beyond :data:`NOISE_Z` times that
+    noise, and each arm's median wall seconds. A top pick that is logit KD is the same runs: no difference."""
+    sampling = sampling or {}
+    if "wall_seconds" not in rows:  # results written before runs were timed
+        rows = rows.assign(wall_seconds=math.nan)
+    out = []
+    for dataset, held in with_top_pick(rows[rows["arm"] != "oracle"].dropna(subset=[SCORE])).groupby("dataset"):
+        top, logit = held[held["arm"] == TOP_PICK], held[held["arm"] == LOGIT]
+        if top.empty or logit.empty:
+            continue
+        same = set(top["config"]) == set(logit["config"])
+        seeds = (top["seed"].nunique(), logit["seed"].nunique())
+        spread = held.assign(configuration=held["config"].fillna(NO_KD), reported_ratio=held[SCORE])
+        noise = difference_noise(pooled_seed_std(spread.drop_duplicates(["config", "seed"]))[0],
+                                 sampling.get(str(dataset), math.nan), seeds)  # fmt: skip
+        difference = top[SCORE].mean() - logit[SCORE].mean()
+        top_s, logit_s = top["wall_seconds"].median(), logit["wall_seconds"].median()
+        out.append([dataset, top["config"].iloc[0], min(seeds), top[SCORE].mean(), logit[SCORE].mean(), difference,
+                    noise, _verdict(difference, noise, same), top_s, logit_s, top_s / logit_s])  # fmt: skip
+    return pd.DataFrame(out, columns=TOP_COLUMNS)
+
+
+def _verdict(difference: float, noise: float, same: bool) -> str:
+    if same:
+        return "is logit KD"
+    if not math.isfinite(noise):
+        return "noise unknown (one seed)"
+    if abs(difference) <= NOISE_Z * noise:
+        return "within noise"
+    return "above" if difference > 0 else "below"
+
+
+def top_targets(top: pd.DataFrame) -> pd.DataFrame:
+    """The advice's held-out targets, read off :func:`top_against_logit`: the top pick's mean at least logit
+    KD's, below it beyond the noise nowhere, and its wall time (the median over data sets of its median
+    over logit KD's) within :data:`COST_TARGET` times logit's."""
+    if top.empty:
+        return pd.DataFrame(columns=["target", "measured", "met"])
+    cost = float(top["cost x"].median())
+    below = top.loc[top["verdict"] == "below", "dataset"].tolist()
+    rows = [
+        ["top pick's mean >= logit KD's", f"{top['top'].mean():.3f} vs {top['logit KD'].mean():.3f}",
+         top["top"].mean() >= top["logit KD"].mean()],
+        [f"top pick below logit KD beyond {NOISE_Z:g} SE nowhere", ", ".join(below) or "nowhere", not below],
+        [f"top pick's wall time <= {COST_TARGET:g}x logit KD's (median over data sets)", f"{cost:.2f}x",
+         cost <= COST_TARGET],
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["target", "measured", "met"])
+    return frame.assign(met=frame["met"].map({True: "yes", False: "no"}))
+
+
 def losses(table: pd.DataFrame) -> pd.DataFrame:
     """Every (data set, arm) whose mean beats the picks', largest gap first: where the picks lose."""
     others = [c for c in table.columns if c not in (PICK, TOP_PICK)]
@@ -203,10 +267,13 @@ class HeldoutSummary:
     targets: pd.DataFrame  # the two held-out targets, measured (:func:`targets`)
     dev_selected: pd.DataFrame  # data set x selected arm, logit KD beside them (:func:`dev_selected`)
     dev_comparisons: pd.DataFrame  # one :func:`compare` row per :data:`DEV_PAIRS` pair, with its arm
+    top: pd.DataFrame  # the top pick against logit KD beside the noise, per data set (:func:`top_against_logit`)
+    top_targets: pd.DataFrame  # the advice's targets read off it (:func:`top_targets`)
 
 
-def summarize(rows: pd.DataFrame) -> HeldoutSummary:
-    """All of the report's numbers from the rows of ``results.csv``."""
+def summarize(rows: pd.DataFrame, sampling: Mapping[str, float] | None = None) -> HeldoutSummary:
+    """All of the report's numbers from the rows of ``results.csv``; ``sampling`` is each data set's
+    test-split standard error in ratio units (the study's noise model), where known."""
     means = arm_means(rows)
     table = wide(means)
     sd = means.pivot(index="dataset", columns="arm", values="seed_sd").reindex(columns=table.columns)
@@ -216,9 +283,11 @@ def summarize(rows: pd.DataFrame) -> HeldoutSummary:
     goals = targets(compared, best_default(table))
     top = comparisons(table, TOP_PICK)
     selected, selected_compared = _dev_view(rows, table)
+    against = top_against_logit(rows, sampling)
     return HeldoutSummary(
-        means, table.join(oracle(rows)), sd, overall, compared, top, lost, goals, selected, selected_compared
-    )
+        means, table.join(oracle(rows)), sd, overall, compared, top, lost, goals, selected, selected_compared,
+        against, top_targets(against),
+    )  # fmt: skip
 
 
 def _dev_view(rows: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -279,6 +348,7 @@ def markdown(
         "seeds. Cells: mean test ratio (student / teacher on the test split) over seeds; the oracle is the "
         "study's best stored run there, at the study's budget.",
         _md_table(per),
+        *_top_section(summary),
         *_tied_note(summary.per_dataset),
         _seed_spread(summary.seed_sd),
         "Over data sets (mean of the per-data-set means):",
@@ -300,6 +370,19 @@ def markdown(
     return "\n\n".join(parts) + "\n"
 
 
+def _top_section(summary: HeldoutSummary) -> list[str]:
+    if summary.top.empty:
+        return []
+    return [
+        "The top pick (what `recommend` puts first) against logit KD, per data set: `noise` is the standard "
+        "error of their difference under the study's noise model (the seeds' spread here and the test split's "
+        f"sampling error), `verdict` whether the difference is beyond {NOISE_Z:g} times it; `top s` and "
+        "`logit s` are median wall seconds per run on this machine.",
+        _md_table(summary.top),
+        _md_table(summary.top_targets),
+    ]
+
+
 def _dev_section(summary: HeldoutSummary) -> list[str]:
     if summary.dev_comparisons.empty:
         return []
@@ -314,16 +397,19 @@ def _dev_section(summary: HeldoutSummary) -> list[str]:
     ]
 
 
-def study_section(path: Path) -> str | None:
+def study_section(path: Path, sampling_of: Callable[[str], Mapping[str, float]] | None = None) -> str | None:
     """The held-out section for a study page from a results file, one part per fidelity (a cheap and
-    a realistic budget are never pooled); None while there is none (nothing is run here)."""
+    a realistic budget are never pooled); None while there is none (nothing is run here).
+    ``sampling_of(student)`` gives :func:`summarize`'s ``sampling`` for the results' student."""
     rows = read_rows(path) if path.exists() else None
     if rows is None or rows.empty:
         return None
+    students = rows["student"].dropna().unique()
+    sampling = sampling_of(str(students[0])) if sampling_of is not None and len(students) == 1 else None
     fidelity = rows["fidelity"].fillna("custom budget")  # read_rows always has the column
     if fidelity.nunique() == 1:
-        return markdown(summarize(rows))
+        return markdown(summarize(rows, sampling))
     return "\n".join(
-        markdown(summarize(rows[fidelity == name]), heading=f"## Held-out evaluation at the {name} budget")
+        markdown(summarize(rows[fidelity == name], sampling), heading=f"## Held-out evaluation at the {name} budget")
         for name in sorted(fidelity.unique())
     )
