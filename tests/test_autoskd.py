@@ -15,21 +15,27 @@ import engine.pipelines.candidates
 import engine.pipelines.run
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
 from engine.kd.losses import PRED_LOSSES
 from engine.kd.teacher_cache import TeacherOutputs
 from engine.pipelines.candidates import retrain_candidates
 from engine.tasks.encoding import EncodedSplit, collate
 from engine.teachers.learned import (
+    MEMBERS,
     SOFT_TARGET_LOSSES,
+    WEIGHTS,
     CategoricalDistribution,
     LearnedPolicy,
+    ThetaStep,
     candidate_steps,
     select_teachers,
     unrolled_gradient,
 )
 from engine.teachers.objective import TeamObjective
 from engine.teachers.team import subset
+from engine.training.callbacks import TrainerCallback, TrainerState
 from engine.training.schedule import Schedule
+from engine.training.trainer import Trainer
 
 # --------------------------------------------------------------------------- Eq. 8
 
@@ -208,8 +214,13 @@ TASKS = {
 }
 
 
-def _learned_objective(kind: str, update: str, **team) -> tuple[TeamObjective, EncodedSplit]:
-    """A learned-mode objective over 3 fake members: 16 student rows, 8 θ rows, 4 steps."""
+ONE_EPOCH = TrainSettings(batch_size=4, epochs=1)
+
+
+def _learned_objective(
+    kind: str, update: str, train: TrainSettings = ONE_EPOCH, **team
+) -> tuple[TeamObjective, EncodedSplit]:
+    """A learned-mode objective over 3 fake members: 16 student rows, 8 θ rows, 4 steps an epoch."""
     spec, rng, length = TASKS[kind], np.random.default_rng(0), 10
     full = _toy_split(spec, 24, length, rng)
     width = (2, length) if spec.task_type is TaskType.SPAN else (max(spec.num_labels, 1),)
@@ -220,7 +231,7 @@ def _learned_objective(kind: str, update: str, **team) -> tuple[TeamObjective, E
         dataset="toy",
         pred_loss="mse" if spec.task_type is TaskType.REGRESSION else "ce",
         gamma1=0.5,
-        train=TrainSettings(batch_size=4, epochs=1),
+        train=train,
         team=TeamConfig(teachers=("a", "b", "c"), update=update, drop_m=1, theta_lr=0.05, candidates=2, **team),
     )
     train_rows, val_rows = np.arange(0, 16), np.arange(16, 24)
@@ -228,6 +239,13 @@ def _learned_objective(kind: str, update: str, **team) -> tuple[TeamObjective, E
         spec, config, caches, pad_id=0, train_index=train_rows, val=subset(full, val_rows), val_index=val_rows
     )
     return objective, subset(full, train_rows)
+
+
+def _step(objective: TeamObjective, student: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
+    """One step as the trainer takes it: the policy's callbacks hear the batch, then the objective."""
+    for callback in objective.policy.callbacks(student):
+        callback.on_batch_begin(TrainerState(), 0, batch)
+    return objective(student, batch)
 
 
 @pytest.mark.parametrize("update", ["sswo", "cr"])
@@ -241,7 +259,7 @@ def test_algorithm_1_runs_both_phases_on_every_task_type(kind, update):
     student = _tiny_bert(spec)
     optimizer = torch.optim.Adam(student.parameters(), lr=1e-3)
     for start in range(0, 16, 4):
-        loss, _ = objective(student, collate(student_split, list(range(start, start + 4)), 0))
+        loss, _ = _step(objective, student, collate(student_split, list(range(start, start + 4)), 0))
         assert torch.isfinite(loss)
         loss.backward()
         assert all(p.grad is None for p in policy.parameters())  # θ is not the student's to train
@@ -261,7 +279,7 @@ def test_the_learned_state_travels_in_the_trainers_checkpoint():
     objective, student_split = _learned_objective("classification", "sswo")
     student = _tiny_bert(TASKS["classification"])
     for start in range(0, 12, 4):  # through selection and one candidate
-        objective(student, collate(student_split, list(range(start, start + 4)), 0))
+        _step(objective, student, collate(student_split, list(range(start, start + 4)), 0))
     (module,) = objective.trainable_modules()
     assert list(module.parameters()) == []  # nothing for the student's optimiser
     saved = module.state_dict()
@@ -271,6 +289,65 @@ def test_the_learned_state_travels_in_the_trainers_checkpoint():
     for name, value in saved.items():
         if isinstance(value, torch.Tensor):
             assert torch.equal(fresh.trainable_modules()[0].state_dict()[name], value), name
+
+
+def test_the_loss_only_reads_the_theta_steps_choice_and_changes_nothing():
+    """The θ step is the trainer's event; computing the loss again leaves θ and its counters alone."""
+    torch.manual_seed(0)
+    objective, student_split = _learned_objective("classification", "sswo")
+    student = _tiny_bert(TASKS["classification"])
+    batch = collate(student_split, [0, 1, 2, 3], 0)
+    with pytest.raises(AutodistillError, match="without the θ step's teachers"):
+        objective(student, batch)
+    first, logs = _step(objective, student, batch)
+    state = {k: v.clone() for k, v in objective.policy.state_dict().items() if isinstance(v, torch.Tensor)}
+    again, logs_again = objective(student, batch)
+    assert torch.equal(first, again) and logs == logs_again
+    assert logs["teacher"] == float(batch[MEMBERS][0]) and logs["theta"] == float(batch[WEIGHTS][0])
+    for name, value in objective.policy.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(value, state[name]), name
+
+
+class _Killed(Exception):
+    pass
+
+
+class _KillAt(TrainerCallback):
+    """Stands for a kill: the run dies after optimizer step ``step``, before that step's checkpoint."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, state, logs):
+        if state.step == self.step:
+            raise _Killed
+
+
+def _trained_learned_run(workdir, *extra: TrainerCallback) -> tuple[dict, dict]:
+    """A learned run of 8 steps (2 epochs) through the trainer, checkpointing every step."""
+    spec = TASKS["classification"]
+    settings = TrainSettings(batch_size=4, epochs=2, checkpoint_every=1)
+    torch.manual_seed(0)
+    objective, student_split = _learned_objective("classification", "sswo", train=settings)
+    student = _tiny_bert(spec)
+    dev = _toy_split(spec, 8, 10, np.random.default_rng(5))
+    callbacks = [*objective.policy.callbacks(student), *extra]
+    Trainer(
+        student, spec, student_split, dev, settings, objective, workdir, 0, show_progress=False, callbacks=callbacks
+    ).fit()
+    return objective.policy.report(), student.state_dict()
+
+
+def test_a_killed_learned_run_resumes_to_the_same_theta_and_student(tmp_path):
+    """θ, its Adam moments, the candidates and the step counters come back from the checkpoint."""
+    uninterrupted, student = _trained_learned_run(tmp_path / "a")
+    with pytest.raises(_Killed):
+        _trained_learned_run(tmp_path / "b", _KillAt(6))  # in phase 2, between the two candidates
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["position"]["step"] == 5
+    resumed, resumed_student = _trained_learned_run(tmp_path / "b")
+    assert resumed == uninterrupted and [c["step"] for c in resumed["candidates"]] == [6, 8]
+    assert all(torch.equal(resumed_student[k], v) for k, v in student.items())
 
 
 # --------------------------------------------------------------------------- end to end
@@ -359,8 +436,9 @@ def test_theta_learned_on_labels_reaches_theta_only_through_the_unroll():
     student = _tiny_bert(TASKS["classification"])
     batch = collate(student_split, [0, 1, 2, 3], 0)
     logits = [objective.member_logits(i, batch) for i in range(3)]
-    grad = objective.policy._theta_gradient(student, batch, [0, 1, 2], logits)
+    step = ThetaStep(objective.policy, student)
+    grad = step.theta_gradient(batch, [0, 1, 2], logits)
     assert grad.abs().sum() > 0
     objective.policy.unroll_lr = 0.0
-    grad = objective.policy._theta_gradient(student, batch, [0, 1, 2], logits)
+    grad = step.theta_gradient(batch, [0, 1, 2], logits)
     assert torch.equal(grad, torch.zeros(3))  # no direct path from θ to the labels' loss

@@ -167,6 +167,8 @@ def _train(
         callbacks.append(EpochListener(on_epoch, prepared.spec.metric))
     if prepared.feed is not None:
         callbacks.append(AugmentedCopies(prepared.feed))
+    if prepared.team is not None:
+        callbacks.extend(prepared.team.callbacks(objective, prepared.student))
     with (
         open_tracking(config.train.report_to, output_dir / "tracking", output_dir.name, tracked) as tracking,
         prepared.feed or nullcontext(),  # its workers stop however training ends
@@ -381,7 +383,7 @@ def build_trainer(
     callbacks: list[TrainerCallback],
 ) -> Trainer:
     """The one training loop, told its events through ``callbacks`` (tracking, a pruner, the
-    augmentation feed)."""
+    augmentation feed, a learned team's θ step)."""
     return Trainer(
         prepared.student,
         prepared.spec,

@@ -6,6 +6,7 @@ The paper's pieces, one function or class each:
 * :func:`select_teachers`        teacher selection between the phases (Eq. 8)
 * :class:`CategoricalDistribution`  θ with its own Adam (§3.2.1), sampling, candidates
 * :class:`LearnedPolicy`         Algorithm 1 as a teacher policy (registry key ``learned``)
+* :class:`ThetaStep`             Algorithm 1's θ step, a trainer callback the policy hands the run
 * :func:`retrain_candidates`     evaluation: retrain the student with candidate θs (§3.3)
 
 How θ is represented. θ is kept as raw non-negative weights, one per teacher; a
@@ -22,8 +23,9 @@ the trainer's own schedule (:class:`engine.training.schedule.Schedule`: the proc
 shard, ``min_steps`` epochs included): phase 1 is steps 0..⌈N/2⌉-1; selection happens
 before step ⌈N/2⌉; phase 2 runs to the end. Every step first updates θ on a batch of
 the distribution-optimisation half (with the student's current batch as L_train of
-the unroll), then the student step (Eq. 3, θ frozen) trains on the target θ_i f^Ti
-(SSWO) or Σ θ_j f^Tj (CR).
+the unroll): the trainer's ``on_batch_begin`` event, heard by :class:`ThetaStep`. Then
+the student step (Eq. 3, θ frozen) trains on the target θ_i f^Ti (SSWO) or Σ θ_j f^Tj
+(CR), formed by the objective from the members and weights the θ step chose.
 ``candidates`` normalised distributions are saved at evenly spaced phase-2 steps,
 the last at the final step.
 """
@@ -47,6 +49,7 @@ from engine.registry import Registry
 from engine.tasks.encoding import collate
 from engine.teachers.objective import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
 from engine.training import distributed
+from engine.training.callbacks import TrainerCallback, TrainerState
 
 #: ε of Eq. 8: keeps the renormalisation finite when every kept weight is zero.
 SELECTION_EPS = 1e-12
@@ -238,14 +241,25 @@ class CategoricalDistribution(nn.Module):
 
 # --------------------------------------------------------------------------- Algorithm 1
 
+#: The batch keys through which the θ step hands the objective the members it chose and their θ.
+MEMBERS, WEIGHTS = "team_members", "team_weights"
+
+
+def mix(weights: Tensor, logits: list[list[Tensor]]) -> list[Tensor]:
+    """θ_i f^Ti (SSWO, one member) or Σ_j θ_j f^Tj (CR), head by head."""
+    return [sum(weights[k] * logits[k][h] for k in range(len(logits))) for h in range(len(logits[0]))]
+
 
 @TEACHER_POLICIES.register("learned")
 class LearnedPolicy(nn.Module):
     """AutoSKDBERT's two-phase optimisation (Algorithm 1) as a teacher policy.
 
-    Each call is one step n: at n = ⌈N/2⌉ teacher selection (Eq. 8); a θ update by
-    the unrolled gradient (Eq. 5/7) on the next batch of the distribution-
-    optimisation half; then the student's target for Eq. 3 (θ frozen).
+    Each step n has two halves. The outer one, the θ step, is the trainer callback
+    :class:`ThetaStep` (from :meth:`callbacks`): the loss computation stays free of side
+    effects, and the θ update is one more event of the one training loop. The inner one is
+    :meth:`signal`: the student's target for Eq. 3 from the members and weights the θ step
+    put into the batch (θ frozen). The module holds the whole state of Cat(θ) and its
+    counters, because the trainer checkpoints the objective's modules and not its callbacks.
     """
 
     def __init__(self, objective: TeamObjective) -> None:
@@ -258,7 +272,7 @@ class LearnedPolicy(nn.Module):
                 f"learned mode needs at least 2 training steps (one per phase), got {objective.total_steps}; "
                 "raise epochs or lower batch_size"
             )
-        self._objective = objective
+        self.objective = objective
         self.team, self.sswo = team, team.update == "sswo"
         self.soft_loss = SOFT_TARGET_LOSSES.get(objective.config.pred_loss)
         self.unroll_lr = team.theta_lr if team.unroll_lr is None else team.unroll_lr
@@ -276,75 +290,25 @@ class LearnedPolicy(nn.Module):
     def trainable_modules(self) -> list[nn.Module]:
         return [self]
 
+    def callbacks(self, student: nn.Module) -> list[TrainerCallback]:
+        return [ThetaStep(self, student)]
+
     def get_extra_state(self) -> dict[str, Any]:
         return {"dropped": self.dropped}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.dropped = list(state["dropped"])
 
-    # ---- data of the distribution-optimisation half
-
-    def _next_val_batch(self, device: torch.device) -> Batch:
-        """The next batch of the θ half: a seeded order per pass, resumable by position."""
-        val, size = self._objective.val, self._objective.config.train.batch_size
-        per_pass = math.ceil(len(val) / size)
-        if int(self.val_batch) >= per_pass:
-            self.val_epoch += 1
-            self.val_batch.zero_()
-        seed = self._objective.config.train.seed
-        order = np.random.default_rng([seed, 51, int(self.val_epoch)]).permutation(len(val))
-        b = int(self.val_batch)
-        self.val_batch += 1
-        batch = collate(val, order[b * size : (b + 1) * size], self._objective.pad_id)
-        return {k: v.to(device) for k, v in batch.items()}
-
-    # ---- the step
-
-    def _mix(self, members: list[int], weights: Tensor, logits: list[list[Tensor]]) -> list[Tensor]:
-        """θ_i f^Ti (SSWO, one member) or Σ_j θ_j f^Tj (CR), head by head."""
-        return [sum(weights[k] * logits[k][h] for k in range(len(members))) for h in range(len(logits[0]))]
-
-    def _theta_gradient(
-        self, student: nn.Module, batch: Batch, members: list[int], train_logits: list[list[Tensor]]
-    ) -> Tensor:
-        module = extract_model_from_parallel(student)  # unwrap DistributedDataParallel
-        objective = self._objective
-        params = {name: p for name, p in module.named_parameters() if p.requires_grad}
-        val_batch = self._next_val_batch(batch["input_ids"].device)
-        val_logits = [objective.member_logits(i, val_batch, "val") for i in members]
-
-        def loss_on(
-            data: Batch, logits: list[list[Tensor]], labels_only: bool = False
-        ) -> Callable[[dict[str, Tensor], Tensor], Tensor]:
-            def loss(weights_of_student: dict[str, Tensor], weights: Tensor) -> Tensor:
-                out = functional_call(module, weights_of_student, args=(), kwargs=model_inputs(module, data))
-                heads = objective.head.logits(out)
-                if labels_only:
-                    return objective.label_loss_only(heads, data)
-                target = self._mix(members, weights, logits)
-                return objective.loss(heads, target, data, kd_loss=self.soft_loss)[0]
-
-            return loss
-
-        weights = self.distribution.theta[members]
-        val_loss = loss_on(val_batch, val_logits, labels_only=self.team.theta_loss == "labels")
-        return unrolled_gradient(loss_on(batch, train_logits), val_loss, params, weights, self.unroll_lr)
-
     def signal(self, student: nn.Module, batch: Batch) -> tuple[list[Tensor], dict[str, float]]:
-        dist, step = self.distribution, int(self.step)
-        if step == self.phase1 and dist.selected_theta is None:
-            self.dropped = dist.select(self.team.drop_m, self.team.p)
-        active = [i for i, a in enumerate(dist.active.tolist()) if a]
-        members = [dist.sample()] if self.sswo else active
-        logits = [self._objective.member_logits(i, batch) for i in members]
-        # Each process saw its own shard: θ takes the mean gradient, so it stays one distribution.
-        dist.update(members, distributed.average(self._theta_gradient(student, batch, members, logits)))
-        self.step += 1
-        if step >= self.phase1 and (step + 1 - self.phase1) in self.saves:
-            dist.save_candidate(step + 1)
-        weights = dist.theta[members].detach()
-        target = self._mix(members, weights, logits)
-        logs = {"phase": 1.0 if step < self.phase1 else 2.0}
+        """The target θ_i f^Ti (SSWO) or Σ θ_j f^Tj (CR) of the θ step's members and weights."""
+        if MEMBERS not in batch:
+            raise AutodistillError(
+                "a learned team's batch came without the θ step's teachers; give the trainer the "
+                "policy's callbacks (engine.teachers.learned.ThetaStep)"
+            )
+        members, weights = batch[MEMBERS].tolist(), batch[WEIGHTS]
+        target = mix(weights, [self.objective.member_logits(i, batch) for i in members])
+        logs = {"phase": 1.0 if int(self.step) <= self.phase1 else 2.0}  # ``step`` counts this step's θ update
         if self.sswo:
             logs.update(teacher=float(members[0]), theta=float(weights[0]))
         return target, logs
@@ -363,10 +327,83 @@ class LearnedPolicy(nn.Module):
         }
 
 
+class ThetaStep(TrainerCallback):
+    """Algorithm 1's outer step, before the objective sees each batch: at n = ⌈N/2⌉ teacher
+    selection (Eq. 8); the members of step n (one sampled for SSWO, every active one for CR);
+    a θ update by the unrolled gradient (Eq. 5/7) on the next batch of the distribution-
+    optimisation half; the candidates of phase 2. The members and their updated θ go into the
+    batch (:data:`MEMBERS`, :data:`WEIGHTS`), where :meth:`LearnedPolicy.signal` reads them.
+
+    The trainer's mixed precision wraps the objective only, so under bf16 or fp16 this step
+    computes in fp32 (the student's own step stays in the run's precision).
+    """
+
+    def __init__(self, policy: LearnedPolicy, student: nn.Module) -> None:
+        self.policy, self.student = policy, student
+
+    def on_batch_begin(self, state: TrainerState, position: int, batch: Batch) -> None:
+        policy = self.policy
+        dist, step = policy.distribution, int(policy.step)
+        if step == policy.phase1 and dist.selected_theta is None:
+            policy.dropped = dist.select(policy.team.drop_m, policy.team.p)
+        active = [i for i, a in enumerate(dist.active.tolist()) if a]
+        members = [dist.sample()] if policy.sswo else active
+        logits = [policy.objective.member_logits(i, batch) for i in members]
+        # Each process saw its own shard: θ takes the mean gradient, so it stays one distribution.
+        dist.update(members, distributed.average(self.theta_gradient(batch, members, logits)))
+        policy.step += 1
+        if step >= policy.phase1 and (step + 1 - policy.phase1) in policy.saves:
+            dist.save_candidate(step + 1)
+        batch[MEMBERS], batch[WEIGHTS] = torch.tensor(members), dist.theta[members].detach()
+
+    def _next_val_batch(self, device: torch.device) -> Batch:
+        """The next batch of the θ half: a seeded order per pass, resumable by position."""
+        policy = self.policy
+        val, size = policy.objective.val, policy.objective.config.train.batch_size
+        per_pass = math.ceil(len(val) / size)
+        if int(policy.val_batch) >= per_pass:
+            policy.val_epoch += 1
+            policy.val_batch.zero_()
+        seed = policy.objective.config.train.seed
+        order = np.random.default_rng([seed, 51, int(policy.val_epoch)]).permutation(len(val))
+        b = int(policy.val_batch)
+        policy.val_batch += 1
+        batch = collate(val, order[b * size : (b + 1) * size], policy.objective.pad_id)
+        return {k: v.to(device) for k, v in batch.items()}
+
+    def theta_gradient(self, batch: Batch, members: list[int], train_logits: list[list[Tensor]]) -> Tensor:
+        """Eq. 5/7 for ``members``: the student's current ``batch`` is L_train of the unroll, the
+        θ half's next batch L_val (its KD loss, or its labels' loss with ``theta_loss: labels``)."""
+        module = extract_model_from_parallel(self.student)  # unwrap DistributedDataParallel
+        policy, objective = self.policy, self.policy.objective
+        params = {name: p for name, p in module.named_parameters() if p.requires_grad}
+        val_batch = self._next_val_batch(batch["input_ids"].device)
+        val_logits = [objective.member_logits(i, val_batch, "val") for i in members]
+
+        def loss_on(
+            data: Batch, logits: list[list[Tensor]], labels_only: bool = False
+        ) -> Callable[[dict[str, Tensor], Tensor], Tensor]:
+            def loss(weights_of_student: dict[str, Tensor], weights: Tensor) -> Tensor:
+                out = functional_call(module, weights_of_student, args=(), kwargs=model_inputs(module, data))
+                heads = objective.head.logits(out)
+                if labels_only:
+                    return objective.label_loss_only(heads, data)
+                return objective.loss(heads, mix(weights, logits), data, kd_loss=policy.soft_loss)[0]
+
+            return loss
+
+        weights = policy.distribution.theta[members]
+        val_loss = loss_on(val_batch, val_logits, labels_only=policy.team.theta_loss == "labels")
+        return unrolled_gradient(loss_on(batch, train_logits), val_loss, params, weights, policy.unroll_lr)
+
+
 __all__ = [
+    "MEMBERS",
     "SOFT_TARGET_LOSSES",
+    "WEIGHTS",
     "CategoricalDistribution",
     "LearnedPolicy",
+    "ThetaStep",
     "candidate_steps",
     "select_teachers",
     "teacher_mask",

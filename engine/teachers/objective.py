@@ -32,6 +32,7 @@ from engine.registry import Registry
 from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit
 from engine.training import distributed
+from engine.training.callbacks import TrainerCallback
 from engine.training.schedule import Schedule
 
 
@@ -48,6 +49,10 @@ class TeacherPolicy(Protocol):
 
     def trainable_modules(self) -> list[nn.Module]:
         """State the trainer checkpoints with the run (Cat(θ) and its optimiser for ``learned``)."""
+        ...
+
+    def callbacks(self, student: nn.Module) -> list[TrainerCallback]:
+        """What the policy does at the trainer's events, outside the loss (``learned``: its θ step)."""
         ...
 
     def signal(self, student: nn.Module, batch: Batch) -> tuple[list[Tensor], dict[str, float]]:

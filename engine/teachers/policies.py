@@ -8,17 +8,25 @@ from torch import Tensor, nn
 
 from engine.models.batch import Batch
 from engine.teachers.objective import TEACHER_POLICIES, TeamObjective, sample_teacher, uniform
+from engine.training.callbacks import TrainerCallback
+
+
+class FixedPolicy:
+    """A policy with nothing to learn: no state for the checkpoint, no trainer event to act on."""
+
+    def trainable_modules(self) -> list[nn.Module]:
+        return []
+
+    def callbacks(self, student: nn.Module) -> list[TrainerCallback]:
+        return []
 
 
 @TEACHER_POLICIES.register("single")
-class SinglePolicy:
+class SinglePolicy(FixedPolicy):
     """Ordinary KD from one member, ``team.pick``."""
 
     def __init__(self, objective: TeamObjective) -> None:
         self.objective, self.pick = objective, objective.team.pick
-
-    def trainable_modules(self) -> list[nn.Module]:
-        return []
 
     def signal(self, student: nn.Module, batch: Batch) -> tuple[list[Tensor], dict[str, float]]:
         return self.objective.member_logits(self.pick, batch), {}
@@ -28,14 +36,11 @@ class SinglePolicy:
 
 
 @TEACHER_POLICIES.register("average")
-class AveragePolicy:
+class AveragePolicy(FixedPolicy):
     """AvgKD: the mean of all members' logits (one ensemble target per step)."""
 
     def __init__(self, objective: TeamObjective) -> None:
         self.objective = objective
-
-    def trainable_modules(self) -> list[nn.Module]:
-        return []
 
     def signal(self, student: nn.Module, batch: Batch) -> tuple[list[Tensor], dict[str, float]]:
         logits = [self.objective.member_logits(i, batch) for i in range(self.objective.size)]
@@ -46,16 +51,13 @@ class AveragePolicy:
 
 
 @TEACHER_POLICIES.register("sample")
-class SamplePolicy:
+class SamplePolicy(FixedPolicy):
     """Stochastic KD with a fixed Cat(θ): one member per step, its logits as they are
     (AutoSKDBERT §2.1; how a learned candidate distribution is evaluated, §3.3)."""
 
     def __init__(self, objective: TeamObjective) -> None:
         self.objective = objective
         self.theta = torch.tensor(objective.team.theta or uniform(objective.size), dtype=torch.float32)
-
-    def trainable_modules(self) -> list[nn.Module]:
-        return []
 
     def signal(self, student: nn.Module, batch: Batch) -> tuple[list[Tensor], dict[str, float]]:
         member = sample_teacher(self.theta)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from torch import nn
 
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data.schema import TaskData, TaskSpec
@@ -26,6 +27,7 @@ from engine.teachers import learned, policies  # noqa: F401  (register the teach
 from engine.teachers.finetune import FinetunedModel, finetune_teacher
 from engine.teachers.objective import TeamObjective
 from engine.teachers.subsets import member_source
+from engine.training.callbacks import TrainerCallback
 
 
 @dataclass
@@ -195,6 +197,10 @@ class Team:
         if frame.empty:
             return None, tokenizer.pad_token_id
         return encode_split(frame, task.spec, tokenizer, settings.max_length, train=False), tokenizer.pad_token_id
+
+    def callbacks(self, objective: TeamObjective, student: nn.Module) -> list[TrainerCallback]:
+        """The trainer callbacks of the team's policy (a learned team's θ step) for ``student``."""
+        return objective.policy.callbacks(student)
 
     def report(self, objective: TeamObjective | None) -> dict:
         """What the run stores about its team: members, and what the policy learned."""

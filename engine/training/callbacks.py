@@ -2,9 +2,10 @@
 
 As Hugging Face's ``TrainerCallback``: the trainer calls every callback at fixed events, in
 the order the callbacks were given, and knows nothing of what they do. Tracking backends
-log curves, the augmentation feed adds each batch's augmented copies to the batch, and a
-search's pruner stops a run after an epoch, all through these events; a new extension is
-one more callback, never a subclass of the trainer.
+log curves, the augmentation feed adds each batch's augmented copies to the batch, a learned
+team's θ step updates Cat(θ) and adds the teachers it chose to the batch, and a search's
+pruner stops a run after an epoch, all through these events; a new extension is one more
+callback, never a subclass of the trainer.
 
 Events fire on every process of a run with several; a callback that must act once (a
 pruner, a tracker) acts on the main process, and ``state.should_stop`` counts as the main
@@ -43,8 +44,9 @@ class TrainerCallback:
         run hears its epoch's whole list, then trains from its checkpoint's position."""
 
     def on_batch_begin(self, state: TrainerState, position: int, batch: Batch) -> None:
-        """Before the objective sees the batch at ``position`` of the epoch; a callback may add
-        tensors to ``batch`` (the augmented copies of its examples)."""
+        """Before the objective sees the batch at ``position`` of the epoch, outside the run's
+        autocast; a callback may add tensors to ``batch`` (the augmented copies of its examples,
+        the teachers a learned team's θ step chose)."""
 
     def on_step_end(self, state: TrainerState, logs: dict[str, float]) -> None:
         """After optimizer step ``state.step``: the objective's terms over its micro-batches and the

@@ -15,8 +15,8 @@ outputs come from). The loop itself owns what every run needs:
 * a stop with the step number on a non-finite loss, keeping the last good checkpoint;
 * the events of :mod:`engine.training.callbacks`, told to every callback the run was given:
   tracking backends hear each of Eq. 1's terms, the learning rate, the dev metrics and the
-  throughput; the augmentation feed adds each batch's augmented copies; a search's pruner
-  may stop the run after an epoch.
+  throughput; the augmentation feed adds each batch's augmented copies; a learned team's θ
+  step updates Cat(θ) before each batch; a search's pruner may stop the run after an epoch.
 """
 
 from __future__ import annotations
