@@ -24,6 +24,9 @@ def heldout_command(
         str | None, typer.Option(help="comma-separated data sets to hold out (default: every one of the store's study)")
     ] = None,
     k: Annotated[int, typer.Option("--k", help="picks, and random configurations, per data set")] = 3,
+    random: Annotated[
+        int | None, typer.Option(help="random configurations per data set (default: as many as --k; 0: none)")
+    ] = None,
     seeds: Annotated[
         int, typer.Option(help="training seeds per configuration: the budget's seed and the next ones")
     ] = 1,
@@ -55,7 +58,7 @@ def heldout_command(
     from autodistill.evaluation.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
 
     settings = HeldoutSettings(
-        k=k, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
+        k=k, random=random, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
         predictor=PredictorSettings(time_limit=time_limit), baseline=BaselineSettings(model=baseline), workers=workers,
         fidelity=fidelity, retry_failed=retry_failed,
     )  # fmt: skip

@@ -144,6 +144,13 @@ def test_the_picks_put_logit_kd_first_unless_a_gain_clears_its_interval(gain: fl
     assert unknown == [logit, *candidates[:2]] and "too few runs" in why
 
 
+def test_random_draws_are_counted_apart_from_the_picks() -> None:
+    none = assemble_arms(CONFIGS[:1], TaskType.CLASSIFICATION, "toy-a", 0, 0, None)
+    assert [a.arm for a in none if a.arm in ("pick", "random")] == ["pick"]
+    with pytest.raises(AutodistillError, match="--random"):
+        HeldoutSettings(random=-1)
+
+
 def _study_runs(
     winners: dict[str, str], kinds: dict[str, str] | None = None, fidelity: str | None = None, only: str | None = None
 ) -> pd.DataFrame:

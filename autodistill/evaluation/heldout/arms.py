@@ -228,7 +228,7 @@ def assemble_arms(
     points, the fixed defaults (plus ``best-mean-rank`` when the store has one) and the no-KD baseline."""
     regression = TaskType(task_type) is TaskType.REGRESSION
     arms = [ArmConfig("pick", c, rank) for rank, c in enumerate(picks, start=1)]
-    arms += [ArmConfig("random", c) for c in random_configs(task_type, dataset, k, seed)]
+    arms += [ArmConfig("random", c) for c in (random_configs(task_type, dataset, k, seed) if k else [])]
     arms += [ArmConfig(f"default:{name}", fixed_default(name, regression=regression)) for name in FIXED_DEFAULTS]
     if best is not None:
         arms.append(ArmConfig(f"default:{BEST_MEAN_RANK}", best))

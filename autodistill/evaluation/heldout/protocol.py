@@ -69,7 +69,8 @@ STORE_TEST_COLUMN = "test_ratio"
 
 @dataclass(frozen=True)
 class HeldoutSettings:
-    """One budget, one student and teacher, ``seeds`` training seeds and ``k`` configurations per arm.
+    """One budget, one student and teacher, ``seeds`` training seeds, ``k`` picks and ``random``
+    random configurations (None: ``k`` of them, so the picks face as many draws).
 
     ``fidelity`` (``cheap`` or ``realistic``) takes each data set's budget from the study's plan
     instead of ``budget``: at the realistic one the epochs are the no-KD probe's plateau for that
@@ -80,6 +81,7 @@ class HeldoutSettings:
     """
 
     k: int = 3
+    random: int | None = None
     seeds: int = 1
     draw_seed: int = 0
     teacher: str = DEFAULT_TEACHER
@@ -101,6 +103,8 @@ class HeldoutSettings:
             )
         if self.k < 1:
             raise AutodistillError(f"--k must be at least 1 (configurations per arm), got {self.k}")
+        if self.random is not None and self.random < 0:
+            raise AutodistillError(f"--random must be 0 or more (random configurations), got {self.random}")
         if self.seeds < 1:
             raise AutodistillError(f"--seeds must be at least 1 (training seeds per configuration), got {self.seeds}")
 
@@ -429,7 +433,8 @@ def evaluate_dataset(
         out.parent / CHOICES_FILE, _choices_key(name, s, task), choice_identity(s),
         lambda: make_choices(task, runs, store, s, counts, budgets[0]), on_status,
     )  # fmt: skip
-    arms = assemble_arms(chosen.picks, task.spec.task_type, name, s.k, s.draw_seed, chosen.best)
+    draws = s.k if s.random is None else s.random
+    arms = assemble_arms(chosen.picks, task.spec.task_type, name, draws, s.draw_seed, chosen.best)
     planned = arm_trials(name, arms, s, budgets)
     rows = run_rows(planned, store, task, s, show_progress=show_progress, trial_fn=trial_fn)
     study = store.runs(source="ours", dataset=name)
