@@ -75,7 +75,7 @@ def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 def device_kind(devices: pd.Series) -> pd.Series:
     """``cpu`` or ``cuda`` from the stored labels (``cuda:<GPU name>``): the level the model reads.
     One GPU model's seconds are not another's, but the store holds too few GPU runs to tell them apart."""
-    return devices.fillna("").astype(str).str.partition(":")[0]  # unknown: "", no level
+    return devices.fillna("").astype(str).str.split(":", n=1).str[0]  # unknown: "", no level
 
 
 @dataclass(frozen=True)
