@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
-from autodistill.store.database import ModelDescriptor, RunRecord
+from autodistill.store.database import ModelDescriptor, RunRecord, earlier_run_columns
 from engine import AutodistillError, DataColumns, DistillConfig, TaskType, TrainSettings, parse_config
 
 if TYPE_CHECKING:
@@ -117,6 +117,16 @@ def test_scores(result: RunResult) -> tuple[float | None, float | None, float | 
     return student, teacher, ratio
 
 
+def _cost_columns(result: RunResult, source: str) -> dict[str, Any]:
+    """Where the run trained and the dev examples it scored per epoch, as its result recorded them;
+    a result from before it recorded them gets what a migrated store gives such runs."""
+    earlier = earlier_run_columns(source, result.dataset, result.split_version, {"budget": result.config["train"]})
+    return {
+        "device": result.device or earlier["device"],
+        "eval_examples": result.scored_examples.get("dev", earlier["eval_examples"]),
+    }
+
+
 def record_from_result(
     result: RunResult, *, featurizer_version: str, source: str = "ours", fidelity: str | None = None
 ) -> RunRecord:
@@ -159,6 +169,7 @@ def record_from_result(
         test_ratio=test_ratio,
         fidelity=fidelity,
         split_version=result.split_version,
+        **_cost_columns(result, source),
         seed=train["seed"],
         train_examples=result.train_examples,
         epochs=len(result.history) or train["epochs"],  # min_steps may have added epochs

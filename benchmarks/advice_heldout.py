@@ -3,8 +3,8 @@
 Each family (data sets that share source examples, named on the data cards) is held out in turn;
 the cost and gain models are fitted on the other families' stored runs and checked on the held-out
 family's (:func:`autodistill.evaluation.advice.evaluate_advice`). No run is trained: the figures
-come from ``meta_data/study/runs.csv``, so a top pick other than logit KD can be judged only where
-the study ran it on that data set.
+come from ``meta_data/study/`` (imported into a scratch store), so a top pick other than logit KD
+can be judged only where the study ran it on that data set.
 
     python benchmarks/advice_heldout.py      # about a minute on 2 cores; benchmarks/results/advice_heldout.json
 """
@@ -15,10 +15,8 @@ import json
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
-from autodistill.store.shipped import STUDY_DIR
+from autodistill.store.shipped import shipped_store
 from engine import dataset_family
 
 RESULTS = Path(__file__).parent / "results" / "advice_heldout.json"
@@ -26,8 +24,8 @@ RESULTS = Path(__file__).parent / "results" / "advice_heldout.json"
 
 def main() -> None:
     started = time.perf_counter()
-    runs = pd.read_csv(STUDY_DIR / "runs.csv")
-    runs["mixup"] = runs["mixup"].astype(bool)
+    with shipped_store() as store:  # imported as a store reads it: a study shipped before a column gets it derived
+        runs = store.runs(source="ours")
     result = evaluate_advice(runs, dataset_family)
     figures = result.figures()
     per_family = result.gains.groupby("family")["covered"].agg(["mean", "size"]).round(3)

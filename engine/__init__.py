@@ -64,6 +64,7 @@ _EXPORTS: dict[str, str] = {
     "card_path": "engine.data.catalog",
     "split_resolution": "engine.data.catalog",
     "latest_split_version": "engine.data.catalog",
+    "recorded_sizes": "engine.data.catalog",
     "SplitResolution": "engine.data.catalog",
     "metric_standard_error": "engine.data.resolution",
     "ratio_standard_error": "engine.data.resolution",
@@ -88,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "Registry": "engine.registry",
     "paths": "engine.paths",
     "distributed": "engine.training.distributed",
+    "training_device": "engine.training.device",
     "exit_with_parent": "engine.lifetime",
 }
 

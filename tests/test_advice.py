@@ -22,8 +22,10 @@ MI = Pipeline(mapping="skip", inter_loss="mi", alpha=0.9, pred_loss="ce")
 EMD = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), aug_p=0.3, repeated_aug=2)
 
 
-def _row(dataset: str, pipeline: Pipeline, ratio: float, seed: int = 0, seconds: float = 30.0) -> dict:
-    """A stored run's columns, as the runs store's table has them."""
+def _row(
+    dataset: str, pipeline: Pipeline, ratio: float, seed: int = 0, seconds: float = 30.0, **columns: object
+) -> dict:
+    """A stored run's columns, as the runs store's table has them (``columns`` replace any of them)."""
     return {
         "dataset": dataset,
         "student_name": "tiny",
@@ -45,7 +47,10 @@ def _row(dataset: str, pipeline: Pipeline, ratio: float, seed: int = 0, seconds:
         "train_examples": 2000,
         "epochs": 3,
         "max_length": 128,
+        "eval_examples": 300,
+        "device": "cpu",
         "run_id": f"{dataset}-{pipeline.label}-{seed}",
+        **columns,
     }
 
 
@@ -108,12 +113,50 @@ def test_the_cost_model_follows_the_work_a_run_does() -> None:
         for s in range(4)
     ]
     model = CostModel.fit(pd.DataFrame(rows).assign(input_words=20.0))
-    setting = {k: rows[0][k] for k in ("student_params", "teacher_params", "train_examples", "epochs", "max_length")}
+    setting = {k: rows[0][k] for k in _SETTING}
     cheap, dear = model.seconds(
         candidate_rows([LOGIT, EMD], {**setting, "task_kind": "classification", "input_words": 20.0})
     )
     assert 15 < cheap < 30 and 150 < dear < 250
     assert CostModel.fit(pd.DataFrame(rows[:5]).assign(input_words=20.0)) is None  # too few timed runs
+
+
+_SETTING = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "eval_examples", "device")
+
+
+def test_the_cost_model_charges_the_dev_examples_scored_each_epoch() -> None:
+    """The same pipelines and training work on dev splits of 200 to 5,000 examples: a run scoring
+    more of them takes longer, and a new run is priced by the examples it will score."""
+    sizes = (200, 500, 1000, 2000, 5000)
+    rows = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=(20.0 + 0.05 * n) * (1 + 0.03 * s), eval_examples=n)
+        for d, n in enumerate(sizes * 2)
+        for p in (LOGIT, MI)
+        for s in range(3)
+    ]
+    model = CostModel.fit(pd.DataFrame(rows).assign(input_words=20.0))
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    few, many = (model.seconds(candidate_rows([LOGIT], {**setting, "eval_examples": n}))[0] for n in (200, 5000))
+    assert 25 < few < 40 and 220 < many < 300
+
+
+def test_the_device_is_a_level_and_an_unseen_kind_gets_no_prediction() -> None:
+    """GPU runs ten times as fast as CPU ones: the model tells them apart by the device's kind (a GPU's
+    name is no level of its own), and a store of CPU runs alone predicts nothing for a GPU."""
+    rows = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=base * (1 + 0.03 * s), device=device)
+        for d in range(4)
+        for p in (LOGIT, MI)
+        for s in range(3)
+        for device, base in (("cpu", 100.0), ("cuda:NVIDIA H100 80GB HBM3", 10.0))
+    ]
+    runs = pd.DataFrame(rows).assign(input_words=20.0)
+    model = CostModel.fit(runs, device="cuda:NVIDIA T4")
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    cpu, gpu = (model.seconds(candidate_rows([LOGIT], {**setting, "device": d}))[0] for d in ("cpu", "cuda:T4"))
+    assert 80 < cpu < 120 and 8 < gpu < 12
+    assert CostModel.fit(runs[runs["device"] == "cpu"], device="cuda:NVIDIA T4") is None
+    assert CostModel.fit(runs[runs["device"] == "cpu"], device="cpu") is not None
 
 
 def test_words_per_example_count_what_a_model_reads(toy_task: TaskData) -> None:

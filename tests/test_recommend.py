@@ -21,7 +21,7 @@ from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
 from autodistill.store.shipped import export_study
-from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config
+from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config, training_device
 from engine.teachers.finetune import FinetunedModel
 from study.figure4 import group_stats, run_versus_random
 
@@ -87,6 +87,8 @@ def fill_store(
                 train_examples=500,
                 epochs=3,
                 max_length=128,
+                device=training_device(),  # timed on this machine's kind of device, as the cost model needs
+                eval_examples=100,
             )
             for config, score in zip([*CONFIGS, LOGIT], scores, strict=True)
         )

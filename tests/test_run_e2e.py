@@ -19,6 +19,7 @@ from engine.kd.mapping import MAPPINGS
 from engine.models.zoo import load_task_model
 from engine.pipelines.predict import predict_file
 from engine.pipelines.result import run_id
+from engine.training.device import training_device
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
 TRAIN = {"epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 16}
@@ -64,6 +65,7 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     assert "Distillation ratio" in (student_dir / "README.md").read_text()
     saved = json.loads((Path(result.output_dir) / "result.json").read_text())
     assert saved["config"]["student"] == "tiny" and saved["kind"] == "distill"
+    assert saved["device"] == training_device() and saved["scored_examples"]["dev"] == len(toy_task.dev)
     # the test split is scored once, after the dev split chose the epoch, on the examples the run caps to
     assert result.student_test_metrics["accuracy"] > 0.8 and saved["test_ratio"] == result.test_ratio
     # where the wall time went, step by step, adding up to about all of it

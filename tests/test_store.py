@@ -448,3 +448,84 @@ def test_a_store_from_before_holds_the_alpha_the_authors_ran_with_once_opened(tm
             assert paper.config.alpha == paper.full_config["pipeline"]["alpha"] == 0.71095
             assert paper.full_config["paper_row"]["alpha"] == 0.9
             assert ours.config.alpha == 0.9  # our engine's α is the weight itself
+
+
+def _budgeted(run_id: str, max_eval_examples: int | None, **changes: object) -> RunRecord:
+    """A run of ours whose config_json keeps its budget, as the sweep stores them."""
+    return _run(run_id, full_config={"budget": {"max_eval_examples": max_eval_examples, "epochs": 3}}, **changes)
+
+
+def test_a_schema_6_store_learns_each_runs_device_and_dev_examples_on_open(tmp_path: Path) -> None:
+    """Runs of ours from before schema 7 ran on CPU; each scored its budget's cap of dev examples, never
+    more than its split version's dev split holds (bbc-news v1: 212; sotu-party v2: 1,500, read whole)."""
+    path = tmp_path / "v6.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([
+            _budgeted("capped", 200),
+            _budgeted("small", 1000),
+            _budgeted("whole", None, dataset="sotu-party", split_version=2),
+            _run("no-budget"),
+            _budgeted("file", 200, dataset="my-own.csv"),
+            _run("paper", source="paper"),
+        ])  # fmt: skip
+    with sqlite3.connect(path) as conn:
+        for column in ("device", "eval_examples"):
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    with RunStore(path) as store:
+        runs = store.runs().set_index("run_id")
+    assert runs["eval_examples"].fillna(-1).astype(int).to_dict() == {
+        "capped": 200, "small": 212, "whole": 1500, "no-budget": -1, "file": -1, "paper": -1,
+    }  # fmt: skip
+    assert runs["device"].fillna("unknown").to_dict() == {
+        "capped": "cpu", "small": "cpu", "whole": "cpu", "no-budget": "cpu", "file": "cpu", "paper": "unknown",
+    }  # fmt: skip
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_device_and_dev_examples_survive_export_and_import(tmp_path: Path) -> None:
+    from autodistill.store.shipped import RUNS_FILE, export_study, import_study
+
+    gpu = _budgeted("gpu", None, device="cuda:NVIDIA H100 80GB HBM3", eval_examples=5000, split_version=2)
+    unknown = _run("unknown")
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.add_runs([gpu, unknown])
+        written = pd.read_csv(store.export(tmp_path / "runs.csv")).set_index("run_id")
+        export_study(store, tmp_path / "study")
+    shipped = pd.read_csv(tmp_path / "study" / RUNS_FILE).set_index("run_id")
+    for frame in (written, shipped):
+        assert frame.loc["gpu", "device"] == "cuda:NVIDIA H100 80GB HBM3" and frame.loc["gpu", "eval_examples"] == 5000
+        assert pd.isna(frame.loc["unknown", "device"]) and pd.isna(frame.loc["unknown", "eval_examples"])
+    with RunStore(tmp_path / "fresh.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("gpu") == gpu and fresh.run("unknown") == unknown
+
+
+def test_a_study_exported_before_schema_7_gets_device_and_dev_examples_on_import(tmp_path: Path) -> None:
+    from autodistill.store.shipped import RUNS_FILE, SCHEMA_FILE, export_study, import_study
+
+    with RunStore(tmp_path / "collected.sqlite") as store:
+        store.add_runs([_budgeted("r1", 1000), _budgeted("r2", 200, dataset="sotu-party", split_version=2)])
+        export_study(store, tmp_path / "study")
+    csv = tmp_path / "study" / RUNS_FILE
+    pd.read_csv(csv).drop(columns=["device", "eval_examples"]).to_csv(csv, index=False)
+    (tmp_path / "study" / SCHEMA_FILE).write_text(json.dumps({"schema_version": 6}))
+    with RunStore(tmp_path / "fresh.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert (fresh.run("r1").device, fresh.run("r1").eval_examples) == ("cpu", 212)
+        assert (fresh.run("r2").device, fresh.run("r2").eval_examples) == ("cpu", 200)
+
+
+def test_the_shipped_study_ran_on_cpu_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
+    """meta_data/study/runs.csv as committed: every run of it trained on CPU; cheap runs scored at most
+    200 dev examples per epoch and realistic ones at most 1,000 (their split's dev size where smaller)."""
+    from autodistill.store.shipped import STUDY_DIR, import_study
+
+    with RunStore(tmp_path / "shipped.sqlite") as store:
+        import_study(store, STUDY_DIR)
+        runs = store.runs(source="ours")
+    assert set(runs["device"]) == {"cpu"} and runs["eval_examples"].notna().all()
+    cheap = runs["fidelity"] == "cheap"
+    assert runs.loc[cheap, "eval_examples"].max() == 200 and runs.loc[~cheap, "eval_examples"].max() == 1000
+    assert set(runs.loc[~cheap & (runs["dataset"] == "bbc-news"), "eval_examples"]) == {212}  # v1's dev split

@@ -60,6 +60,8 @@ def fake_result(trial: sweep.Trial, ratio: float) -> RunResult:
         teacher_latency_ms=1.0,
         student_latency_ms=0.5,
         output_dir="/nowhere",
+        scored_examples={"dev": 48},
+        device="cuda:Fake GPU",
     )
 
 
@@ -172,6 +174,7 @@ def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -
         runs = store.runs(source="ours")
         assert len(runs) == sum(1 for t in trials if t.kind == "distill") - failing  # baselines are trials, not runs
         assert set(runs["featurizer_version"]) == {VERSION}
+        assert set(runs["device"]) == {"cuda:Fake GPU"} and set(runs["eval_examples"]) == {48}  # as the runs recorded
         logged = store.trials().set_index("trial_id")
         assert (logged.loc[[t.trial_id for t in trials if t.kind == "finetune"], "status"] == "done").all()
         again = sweep.run_trials(

@@ -3,15 +3,19 @@
 A pick is worth running only if its expected gain is worth its time, so recommend prints each
 pick's predicted minutes and ``--budget MINUTES`` keeps the picks that fit. The model is gradient
 boosting on log seconds (errors are relative: a 2x miss on a 20 s run matters as much as on a
-20 min one), over what sets a run's work: the student's and teacher's sizes, examples x epochs x
-length, and the pipeline's components (augmentation multiplies the examples the teacher sees;
-EMD solves a transport problem per batch). Length is what the data holds, not only the budget's
-cap: a run pads each batch to its longest example, so 10-word definitions and 300-word articles at
-the same ``max_length`` differ several-fold. A stored run's data set gives its words per example
-through its data card (the data set need not be prepared); a new data set through its rows.
+20 min one), over what sets a run's work: the student's and teacher's sizes, training examples x
+epochs x length, the dev examples scored after each epoch x epochs x length, the pipeline's
+components (augmentation multiplies the examples the teacher sees; EMD solves a transport problem
+per batch) and the kind of device (CPU or GPU) the run trained on. Length is what the data holds,
+not only the budget's cap: a run pads each batch to its longest example, so 10-word definitions
+and 300-word articles at the same ``max_length`` differ several-fold. A stored run's data set gives
+its words per example through its data card (the data set need not be prepared); a new data set
+through its rows. Scoring is no small part: a split version whose dev split holds 5,000 examples,
+read whole, costs a run more than the 200 or 1,000 sampled ones of the first splits.
 
 The stored wall times were measured on whatever the machine was doing at the time; the spread of
-one configuration's seeds (same work, same machine kind) bounds how close any model can get.
+one configuration's seeds (same work, same machine kind) bounds how close any model can get. A
+device kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from autodistill.space import Pipeline
-from autodistill.store.records import pipeline_columns
-from engine import card_path, list_datasets
+from autodistill.store.records import pipeline_columns, scored_dev_examples
+from engine import card_path, list_datasets, training_device
 
 #: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
 _LEVELS = {
@@ -34,6 +38,7 @@ _LEVELS = {
     "inter_loss": ("none", "mse", "l2", "cos", "pkd", "pkd-tokens", "ce", "mi"),
     "pred_loss": ("ce", "mse"),
     "task_kind": ("classification", "pair", "regression", "span", "token"),
+    "device": ("cpu", "cuda"),
 }
 #: Columns whose words a model reads (an answer span is a target, not an input).
 _INPUT_COLUMNS = ("text", "text_pair")
@@ -57,12 +62,20 @@ def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     pieces = np.fmin(frame["input_words"].astype(float) * _PIECES_PER_WORD, inputs["max_length"])
     inputs["log_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * inputs["max_length"])
     inputs["log_piece_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * pieces)
+    inputs["log_eval_work"] = np.log(frame["eval_examples"].astype(float) * inputs["epochs"] * pieces)
     for op in ("ca", "ra", "bt"):
         inputs[f"aug_{op}"] = aug.str.contains(op).astype(float)
     inputs["mixup"] = frame["mixup"].astype(float)
+    levels_of = frame.assign(device=device_kind(frame["device"]))
     for column, levels in _LEVELS.items():
-        inputs[column] = frame[column].map({v: float(i) for i, v in enumerate(levels)}).fillna(-1.0)
+        inputs[column] = levels_of[column].map({v: float(i) for i, v in enumerate(levels)}).fillna(-1.0)
     return inputs
+
+
+def device_kind(devices: pd.Series) -> pd.Series:
+    """``cpu`` or ``cuda`` from the stored labels (``cuda:<GPU name>``): the level the model reads.
+    One GPU model's seconds are not another's, but the store holds too few GPU runs to tell them apart."""
+    return devices.fillna("").astype(str).str.split(":", n=1).str[0]  # unknown: "", no level
 
 
 @dataclass(frozen=True)
@@ -73,10 +86,12 @@ class CostModel:
     runs: int
 
     @classmethod
-    def fit(cls, runs: pd.DataFrame, seed: int = 0) -> CostModel | None:
-        """Fit on runs with a wall time; None with fewer than :data:`MIN_TIMED_RUNS` of them."""
+    def fit(cls, runs: pd.DataFrame, seed: int = 0, device: str | None = None) -> CostModel | None:
+        """Fit on runs with a wall time; None with fewer than :data:`MIN_TIMED_RUNS` of them, or of
+        them on ``device``'s kind when one is given (the device the predicted runs will train on)."""
         runs = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)]
-        if len(runs) < MIN_TIMED_RUNS:
+        on_device = runs if device is None else runs[device_kind(runs["device"]) == device.partition(":")[0]]
+        if len(on_device) < MIN_TIMED_RUNS:
             return None
         model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
         model.fit(cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy()))
@@ -88,9 +103,16 @@ class CostModel:
 
 
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:
-    """Space points in the stored runs' columns, each with the ``setting``'s sizes and budget
-    (``student_params``, ``teacher_params``, ``train_examples``, ``epochs``, ``max_length``, ``task_kind``)."""
+    """Space points in the stored runs' columns, each with the ``setting``'s sizes, budget and machine
+    (``student_params``, ``teacher_params``, ``train_examples``, ``epochs``, ``max_length``,
+    ``eval_examples``, ``task_kind``, ``input_words``, ``device``): see :func:`run_setting`."""
     return pd.DataFrame([{**setting, **pipeline_columns(p)} for p in pipelines])
+
+
+def run_setting(max_eval_examples: int | None, dev_size: int) -> dict[str, object]:
+    """What a run started here will score and train on: the dev examples it scores per epoch (the
+    budget's cap within the data set's dev split) and this machine's device."""
+    return {"eval_examples": scored_dev_examples(max_eval_examples, dev_size), "device": training_device()}
 
 
 def input_words(frame: pd.DataFrame) -> float:

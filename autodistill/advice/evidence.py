@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from autodistill.advice.cost import CostModel, candidate_rows, input_words, with_input_words
+from autodistill.advice.cost import CostModel, candidate_rows, input_words, run_setting, with_input_words
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
 from autodistill.space import Pipeline
 from autodistill.store.schema import fidelity_of
+from engine import TaskData
 
 #: Fewer (configuration, setting) gains than this, or fewer settings, or no configuration run in two
 #: settings, and no gain is predicted.
@@ -27,7 +28,7 @@ MIN_GAINS, MIN_SETTINGS = 10, 2
 class Evidence:
     """The fitted cost and gain models for one target, and the target's cost-model setting."""
 
-    cost: CostModel | None  # None: too few timed runs to predict minutes from
+    cost: CostModel | None  # None: too few timed runs (on this machine's kind of device) to predict minutes from
     gains: GainModel | None  # None: too few comparable runs (see :attr:`missing`)
     setting: dict[str, object]
     missing: str  # why there is no gain model ("" when there is one)
@@ -44,12 +45,24 @@ class Evidence:
 
 
 def gather_evidence(
-    runs: pd.DataFrame, task_kind: str, train: pd.DataFrame, sizes: dict[str, int], at_budget: dict[str, int]
+    runs: pd.DataFrame,
+    task: TaskData,
+    sizes: dict[str, int],
+    at_budget: dict[str, int],
+    max_eval_examples: int | None,
 ) -> Evidence:
-    """Fit both models on ``runs`` for a target of ``task_kind`` whose training rows are ``train``,
-    with model sizes ``sizes`` (``student_params``, ``teacher_params``) and budget ``at_budget``."""
-    setting = {**sizes, **at_budget, "task_kind": task_kind, "input_words": input_words(train)}
-    cost = CostModel.fit(with_input_words(runs))
+    """Fit both models on ``runs`` for a target ``task`` with model sizes ``sizes`` (``student_params``,
+    ``teacher_params``), budget ``at_budget`` and the budget's cap on dev examples scored per epoch;
+    minutes are for runs on this machine's device, from the store's runs on its kind of device."""
+    task_kind = task.spec.kind
+    setting = {
+        **sizes,
+        **at_budget,
+        **run_setting(max_eval_examples, len(task.dev)),
+        "task_kind": task_kind,
+        "input_words": input_words(task.train),
+    }
+    cost = CostModel.fit(with_input_words(runs), device=str(setting["device"]))
     cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     if not (same_class["task_kind"] == task_kind).any():

@@ -304,7 +304,7 @@ def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings) -> Evi
     """The cost and gain models for this target, fitted on the runs the predictor learned from."""
     sizes = {"student_params": target.student_d.params, "teacher_params": target.teacher_d.params}
     at_budget = budget_inputs(budget, len(target.task.train))
-    return gather_evidence(runs, target.task.spec.kind, target.task.train, sizes, at_budget)
+    return gather_evidence(runs, target.task, sizes, at_budget, budget.max_eval_examples)
 
 
 def _advise(
@@ -316,7 +316,8 @@ def _advise(
     picks = [_priced(p, evidence) for p in scored.picks]
     if minutes is not None and evidence.cost is None:
         raise AutodistillError(
-            "--budget needs predicted minutes, and the store holds too few timed runs to predict them"
+            "--budget needs predicted minutes, and the store holds too few timed runs on this machine's "
+            "kind of device to predict them"
         )
     if minutes is not None and logit.minutes > minutes:
         raise AutodistillError(

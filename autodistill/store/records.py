@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from autodistill.space import STACK_SEP, Pipeline, augment_of
-from engine import AutodistillError, choices_error
+from engine import AutodistillError, choices_error, recorded_sizes
 
 SOURCES = ("ours", "paper")
 #: The dev-split columns under the names an export gives them, beside ``test_score``,
 #: ``teacher_test_score`` and ``test_ratio``: the store keeps its older names.
 EXPORT_NAMES = {"student_score": "dev_score", "teacher_score": "teacher_dev_score", "ratio": "dev_ratio"}
+#: The device of every run of ours stored before runs recorded theirs: the engine's runs until then
+#: were all collected on CPU machines (the authors' runs keep none: their paper gives none per run).
+EARLIER_DEVICE = "cpu"
 
 
 def timestamp() -> str:
@@ -90,7 +93,9 @@ class RunRecord:
     run's epoch (selection); the ``test_*`` fields are on the untouched test split (reporting),
     None for runs scored before the test split was read ("dev only"). ``fidelity`` names the
     study budget a run belongs to (``cheap``, ``realistic``; None outside the study) and the
-    budget fields say what it was, so the predictor can tell budgets apart.
+    budget fields say what it was, so the predictor can tell budgets apart. ``device`` (``cpu``,
+    ``cuda:<GPU name>``) is where the wall time was measured and ``eval_examples`` the dev examples
+    scored after each epoch: with the training work they set what a run costs (None: not known).
     """
 
     dataset: str
@@ -117,6 +122,8 @@ class RunRecord:
     epochs: int | None = None
     max_length: int | None = None
     split_version: int = 1
+    device: str | None = None
+    eval_examples: int | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -172,7 +179,34 @@ class RunRecord:
             self.epochs,
             self.max_length,
             self.split_version,
+            self.device,
+            self.eval_examples,
         )
+
+
+def scored_dev_examples(max_eval_examples: int | None, dev_size: int) -> int:
+    """The dev examples a run scores after each epoch: a seeded sample of ``max_eval_examples``
+    (the budget's cap; None reads the split whole), never more than the split holds."""
+    return dev_size if max_eval_examples is None else min(max_eval_examples, dev_size)
+
+
+def earlier_run_columns(
+    source: str, dataset: str, split_version: int | None, config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``device`` and ``eval_examples`` of a run from before runs recorded them, from what it kept:
+    :data:`EARLIER_DEVICE` for a run of ours, and its budget's ``max_eval_examples`` (``config``'s
+    ``budget``, as ``config_json`` holds it) within its split version's dev size as the data cards
+    record it. Unknown (None): the authors' runs, a run without our budget, a data set outside the catalog."""
+    if source != "ours":
+        return {"device": None, "eval_examples": None}
+    budget = config.get("budget")
+    version = str(int(nullable(split_version) or 1))
+    dev_size = recorded_sizes().get(dataset, {}).get(version, {}).get("dev")
+    known = budget is not None and dev_size is not None
+    return {
+        "device": EARLIER_DEVICE,
+        "eval_examples": scored_dev_examples(budget.get("max_eval_examples"), dev_size) if known else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -337,6 +371,8 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         epochs=_optional(row, "epochs", int),
         max_length=_optional(row, "max_length", int),
         split_version=_optional(row, "split_version", int) or 1,
+        device=_optional(row, "device", str),
+        eval_examples=_optional(row, "eval_examples", int),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autodistill.space import legacy
+from autodistill.store.records import earlier_run_columns
 from engine import AutodistillError
 
 #: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
@@ -24,7 +25,9 @@ from engine import AutodistillError
 #: 5: ``pkd`` is BERT-PKD's [CLS] loss; our runs' earlier per-token ``pkd`` is ``pkd-tokens``;
 #:    the authors' imported MI-α runs hold the α their code used, sigmoid of the one they record.
 #: 6: runs and trials record the data set's ``split_version``; every earlier row ran on version 1.
-SCHEMA_VERSION = 6
+#: 7: runs record the ``device`` they trained on and the dev examples they scored per epoch
+#:    (``eval_examples``); see :func:`_add_cost_columns`.
+SCHEMA_VERSION = 7
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
@@ -68,7 +71,9 @@ CREATE TABLE IF NOT EXISTS runs (
     train_examples INTEGER,
     epochs INTEGER,
     max_length INTEGER,
-    split_version INTEGER NOT NULL DEFAULT 1
+    split_version INTEGER NOT NULL DEFAULT 1,
+    device TEXT,
+    eval_examples INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
 CREATE TABLE IF NOT EXISTS features (
@@ -115,6 +120,8 @@ CREATE TABLE IF NOT EXISTS trials (
 TEST_COLUMNS = ("test_score", "teacher_test_score", "test_ratio")
 #: What a run's budget was, as the predictor reads it (``fidelity``: the study's label, or NULL).
 BUDGET_COLUMNS = ("fidelity", "seed", "train_examples", "epochs", "max_length")
+#: Where a run's wall time was measured and how many dev examples it scored per epoch (schema 7).
+COST_COLUMNS = ("device", "eval_examples")
 #: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch;
 #: ``fidelity``: as the run's, so that no-KD baselines line up with the runs of their budget).
 TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve", "fidelity")
@@ -152,6 +159,7 @@ RUN_COLUMNS = [
     *TEST_COLUMNS,
     *BUDGET_COLUMNS,
     "split_version",
+    *COST_COLUMNS,
 ]
 
 
@@ -323,6 +331,25 @@ def _add_split_version(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN split_version INTEGER NOT NULL DEFAULT 1")
 
 
+def _add_cost_columns(conn: sqlite3.Connection) -> None:
+    """Before schema 7 runs recorded neither their device nor their dev examples per epoch: add both,
+    derived from each row as :func:`~autodistill.store.records.earlier_run_columns` says (runs of
+    ours: the CPU, and the budget's cap on dev examples within the split's size)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    if set(COST_COLUMNS) <= columns:
+        return
+    conn.execute("ALTER TABLE runs ADD COLUMN device TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN eval_examples INTEGER")
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    rows = cursor.execute("SELECT run_id, source, dataset, split_version, config_json FROM runs").fetchall()
+    derived = [
+        {**earlier_run_columns(r["source"], r["dataset"], r["split_version"], json.loads(r["config_json"])), **r}
+        for r in map(dict, rows)
+    ]
+    conn.executemany("UPDATE runs SET device = :device, eval_examples = :eval_examples WHERE run_id = :run_id", derived)
+
+
 #: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _migrate_v1),
@@ -331,4 +358,5 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (PKD_CLS_SCHEMA, _migrate_pkd_tokens),
     (5, _migrate_paper_alpha),
     (6, _add_split_version),
+    (7, _add_cost_columns),
 ]

@@ -8,7 +8,7 @@ commit them as text:
 
 - ``runs.csv``: the store's runs table, one row per distillation run, dev and test scores
   side by side (``dev_score``, ``test_score``, ``test_ratio``; old runs "dev only"), with
-  each run's fidelity and seed;
+  each run's fidelity, seed, device and dev examples per epoch (the cost model's);
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
   vocabularies included because the IDF of a data set featurized later counts them;
@@ -38,6 +38,7 @@ from autodistill.store.database import (
     DatasetFeatures,
     RunRecord,
     RunStore,
+    earlier_run_columns,
     export_frame,
     nullable,
     record_from_row,
@@ -127,13 +128,21 @@ def _read_rows(path: Path, schema: int) -> list[dict[str, Any]]:
 
 def _read_runs(path: Path, schema: int) -> list[RunRecord]:
     """The shipped runs; a file written before the engine's names (``random>contextual``) is renamed
-    here, and one written before schema 3 gets its budget columns as a migrated store does."""
+    here, and one written before schema 3 gets its budget columns, and before schema 7 its device and
+    dev examples per epoch, as a migrated store does."""
     records = []
     for row in _read_rows(path, schema):
         text = nullable(row["augmentation"])
         budget = {} if "seed" in row else _budget_of(row)
-        records.append(record_from_row({**row, **budget, "augmentation": legacy.stack(text) if text else text}))
+        cost = {} if "device" in row else _earlier_cost_columns(row)
+        records.append(record_from_row({**row, **budget, **cost, "augmentation": legacy.stack(text) if text else text}))
     return records
+
+
+def _earlier_cost_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """The device and dev examples per epoch of a run exported before schema 7 (as a migrated store has them)."""
+    config = json.loads(row["config_json"])
+    return earlier_run_columns(row["source"], row["dataset"], row.get("split_version"), config)
 
 
 def _budget_of(row: dict[str, Any]) -> dict[str, Any]:

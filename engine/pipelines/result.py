@@ -67,6 +67,9 @@ class RunResult:
     scored_examples: dict[str, int] = field(default_factory=dict)
     # Which version of the data set's splits the scores are on (runs before versions existed: 1).
     split_version: int = 1
+    # The device the student trained on (engine.training.device: "cpu", "cuda:<GPU name>"); the
+    # wall time was measured there. None: stored before the device was recorded.
+    device: str | None = None
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:

@@ -61,6 +61,7 @@ from engine.teachers.team import Team, prepare_team
 from engine.tracking import open_tracking
 from engine.training import distributed
 from engine.training.callbacks import EpochCallback, EpochListener, TrainerCallback
+from engine.training.device import device_label
 from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
 
 
@@ -451,6 +452,7 @@ def collect(
         student_latency_ms=student_ms.ms,
         latency_busy=[who for who, timed in (("teacher", teacher_ms), ("student", student_ms)) if timed.busy],
         scored_examples={"dev": len(prepared.dev), **({"test": len(prepared.test)} if test else {})},
+        device=device_label(trainer.accelerator.device),
         output_dir=str(output_dir),
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},

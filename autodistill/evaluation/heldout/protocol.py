@@ -221,7 +221,7 @@ def make_choices(
     inputs = budget_inputs(budget, len(task.train))
     candidates = predictor_picks(runs, training, described, configs, CHALLENGERS * s.k, s.predictor, inputs)
     sizes = {"student_params": student_d.params, "teacher_params": teacher_d.params}
-    evidence = gather_evidence(runs, task.spec.kind, task.train, sizes, inputs)
+    evidence = gather_evidence(runs, task, sizes, inputs, budget.max_eval_examples)
     logit = fixed_default("logit", regression=TaskType(task.spec.task_type) is TaskType.REGRESSION)
     picks, verdict = advised_picks(candidates, logit, evidence, s.k)
     best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
