@@ -341,6 +341,8 @@ def test_claims_leave_out_retired_and_low_resolution_sets():
     assert "retired" in catalog.claims_note("wordnet-gloss-pair", 5000)
     assert catalog.claims_note("simlex-999", 100).startswith("low resolution: its test split holds 100 examples")
     assert catalog.claims_note("vader-valence", 2500) == ""
+    first = catalog.claims_note("vader-valence", 300, split_version=1)  # its sized version 2 is the latest
+    assert first.startswith("low resolution") and "version 2's holds 2,500" in first and "cannot give" not in first
 
 
 def test_a_test_splits_resolution_comes_from_the_recorded_sizes_without_a_build():

@@ -366,17 +366,20 @@ class SplitResolution:
     claims_note: str
 
 
-def claims_note(name: str, test_examples: int) -> str:
-    """Why the study leaves ``name`` out of pass/fail claims: its registered reason, else a test split
-    too small to resolve them; "" when it counts."""
+def claims_note(name: str, test_examples: int, split_version: int | None = None) -> str:
+    """Why the study leaves ``name``'s split ``split_version`` (default: the latest) out of pass/fail
+    claims: its registered reason, else a test split too small to resolve them (and whether a later
+    split version is larger); "" when it counts."""
     if note := DATASETS.get(name).claims_note:
         return note
-    if low_resolution(test_examples):
-        return (
-            f"low resolution: its test split holds {test_examples:,} examples, fewer than "
-            f"{LOW_RESOLUTION_TEST:,}, and its source cannot give more"
-        )
-    return ""
+    if not low_resolution(test_examples):
+        return ""
+    latest = DATASETS.get(name).split_version
+    later = recorded_sizes().get(name, {}).get(str(latest), {}).get("test", 0)
+    small = f"low resolution: its test split holds {test_examples:,} examples, fewer than {LOW_RESOLUTION_TEST:,}"
+    if (split_version or latest) < latest and not low_resolution(later):
+        return f"{small} (split version {split_version}; version {latest}'s holds {later:,})"
+    return f"{small}, and its source cannot give more"
 
 
 def recorded_sizes() -> dict[str, dict[str, dict[str, int]]]:
@@ -394,7 +397,7 @@ def split_resolution(name: str, split_version: int | None = None) -> SplitResolu
         )
     test_examples = sizes["test"]
     metric = DATASETS.get(name).spec.metric
-    return SplitResolution(name, version, metric, test_examples, claims_note(name, test_examples))
+    return SplitResolution(name, version, metric, test_examples, claims_note(name, test_examples, version))
 
 
 def load(name: str, split_version: int | None = None) -> TaskData:
