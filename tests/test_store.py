@@ -24,7 +24,7 @@ from autodistill.store.database import (
 )
 from autodistill.store.reference import PAPER_FEATURIZER, import_reference
 from autodistill.store.schema import BUDGET_COLUMNS, TEST_COLUMNS, TRIAL_COLUMNS_V3
-from engine import AutodistillError
+from engine import AutodistillError, recorded_sizes
 
 TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_700_000)
 STUDENT = ModelDescriptor("minilm-l3", 3, 384, 17_400_000)
@@ -517,15 +517,22 @@ def test_a_study_exported_before_schema_7_gets_device_and_dev_examples_on_import
         assert (fresh.run("r2").device, fresh.run("r2").eval_examples) == ("cpu", 200)
 
 
-def test_the_shipped_study_ran_on_cpu_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
-    """meta_data/study/runs.csv as committed: every run of it trained on CPU; cheap runs scored at most
-    200 dev examples per epoch and realistic ones at most 1,000 (their split's dev size where smaller)."""
+def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
+    """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on a GPU, every other run on
+    CPU; cheap runs scored at most 200 dev examples per epoch, realistic ones on the first splits at
+    most 1,000 (their split's dev size where smaller), and on the sized splits the whole dev split."""
     from autodistill.store.shipped import STUDY_DIR, import_study
 
     with RunStore(tmp_path / "shipped.sqlite") as store:
         import_study(store, STUDY_DIR)
         runs = store.runs(source="ours")
-    assert set(runs["device"]) == {"cpu"} and runs["eval_examples"].notna().all()
-    cheap = runs["fidelity"] == "cheap"
-    assert runs.loc[cheap, "eval_examples"].max() == 200 and runs.loc[~cheap, "eval_examples"].max() == 1000
+    gpu = runs["teacher_name"] == "mpnet-base"
+    assert set(runs.loc[gpu, "device"]) == {"cuda:NVIDIA H100"} and set(runs.loc[~gpu, "device"]) == {"cpu"}
+    assert runs["eval_examples"].notna().all()
+    cheap, first = runs["fidelity"] == "cheap", runs["split_version"].fillna(1) == 1
+    assert runs.loc[cheap, "eval_examples"].max() == 200 and runs.loc[~cheap & first, "eval_examples"].max() == 1000
+    sized = runs[~first]
+    versions = zip(sized["dataset"], sized["split_version"], strict=True)
+    dev = [recorded_sizes()[name][str(int(v))]["dev"] for name, v in versions]
+    assert (sized["eval_examples"] == dev).all()
     assert set(runs.loc[~cheap & (runs["dataset"] == "bbc-news"), "eval_examples"]) == {212}  # v1's dev split

@@ -30,8 +30,10 @@ SOURCES = ("ours", "paper")
 #: ``teacher_test_score`` and ``test_ratio``: the store keeps its older names.
 EXPORT_NAMES = {"student_score": "dev_score", "teacher_score": "teacher_dev_score", "ratio": "dev_ratio"}
 #: The device of every run of ours stored before runs recorded theirs: the engine's runs until then
-#: were all collected on CPU machines (the authors' runs keep none: their paper gives none per run).
+#: were collected on CPU machines (the authors' runs keep none: their paper gives none per run),
+#: but for the study's MPNet-base -> TinyBERT4 sweep, run on one NVIDIA H100 (docs/performance.md).
 EARLIER_DEVICE = "cpu"
+EARLIER_GPU_TEACHERS = {"mpnet-base": "cuda:NVIDIA H100"}
 
 
 def timestamp() -> str:
@@ -194,7 +196,8 @@ def earlier_run_columns(
     source: str, dataset: str, split_version: int | None, config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``device`` and ``eval_examples`` of a run from before runs recorded them, from what it kept:
-    :data:`EARLIER_DEVICE` for a run of ours, and its budget's ``max_eval_examples`` (``config``'s
+    :data:`EARLIER_DEVICE` for a run of ours (:data:`EARLIER_GPU_TEACHERS` for the teachers swept on
+    a GPU), and its budget's ``max_eval_examples`` (``config``'s
     ``budget``, as ``config_json`` holds it) within its split version's dev size as the data cards
     record it. Unknown (None): the authors' runs, a run without our budget, a data set outside the catalog."""
     if source != "ours":
@@ -203,8 +206,9 @@ def earlier_run_columns(
     version = str(int(nullable(split_version) or 1))
     dev_size = recorded_sizes().get(dataset, {}).get(version, {}).get("dev")
     known = budget is not None and dev_size is not None
+    teacher = config.get("engine", {}).get("teacher")
     return {
-        "device": EARLIER_DEVICE,
+        "device": EARLIER_GPU_TEACHERS.get(teacher, EARLIER_DEVICE),
         "eval_examples": scored_dev_examples(budget.get("max_eval_examples"), dev_size) if known else None,
     }
 
