@@ -59,9 +59,13 @@ def test_an_older_store_reads_as_split_version_1_and_new_rows_keep_theirs(tmp_pa
     assert exported == {"old": 1, "new": 2}
 
 
-def test_the_shipped_export_carries_split_version_1_on_every_row():
+def test_the_shipped_export_carries_a_recorded_split_version_on_every_row():
     from autodistill.store.shipped import RUNS_FILE, STUDY_DIR, TRIALS_FILE
+    from engine import recorded_sizes
 
+    sizes = recorded_sizes()
     for name in (RUNS_FILE, TRIALS_FILE):
-        frame = pd.read_csv(STUDY_DIR / name, usecols=["split_version"])
-        assert (frame["split_version"] == 1).all() and len(frame) > 0
+        frame = pd.read_csv(STUDY_DIR / name, usecols=["dataset", "split_version"])
+        assert frame["split_version"].notna().all() and len(frame) > 0
+        versions = zip(frame["dataset"], frame["split_version"], strict=True)
+        assert all(str(int(v)) in sizes[d] for d, v in versions)  # a version the data set's cards record

@@ -484,7 +484,8 @@ def test_study_report_command_writes_the_page_and_its_plots(
 
 
 def test_the_page_regenerates_from_the_committed_study_alone(tmp_path: Path) -> None:
-    """`study report --shipped` reads meta_data/study/ (no store, nothing run): the committed page's source."""
+    """`study report --shipped --latest-splits` reads meta_data/study/ (no store, nothing run): the committed
+    page's source, each data set on its latest split version with runs."""
     from autodistill.store.shipped import STUDY_DIR
 
     runs = pd.read_csv(STUDY_DIR / "runs.csv")
@@ -494,7 +495,9 @@ def test_the_page_regenerates_from_the_committed_study_alone(tmp_path: Path) -> 
     for found in picks.glob("fig4-picks-*.json"):  # the frozen Figure 4 picks live next to the page
         (out.with_suffix("") / found.name).write_text(found.read_text())
     result = CliRunner().invoke(
-        cli.typer_app, ["study", "report", "--shipped", "--out", str(out), "--time-limit", "5"], catch_exceptions=False
+        cli.typer_app,
+        ["study", "report", "--shipped", "--latest-splits", "--out", str(out), "--time-limit", "5"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     page = out.read_text()
