@@ -3,8 +3,9 @@
 Each family (data sets that share source examples, named on the data cards) is held out in turn;
 the cost and gain models are fitted on the other families' stored runs and checked on the held-out
 family's (:func:`autodistill.evaluation.advice.evaluate_advice`). No run is trained: the figures
-come from ``meta_data/study/`` (imported into a scratch store), so a top pick other than logit KD
-can be judged only where the study ran it on that data set.
+come from ``meta_data/study/`` (imported into a scratch store), each data set on its latest split
+version (scores on two versions of a test split are never compared), so a top pick other than
+logit KD can be judged only where the study ran it on that data set.
 
     python benchmarks/advice_heldout.py      # about a minute on 2 cores; benchmarks/results/advice_heldout.json
 """
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
+from autodistill.evaluation.noise import latest_splits
 from autodistill.store.shipped import shipped_store
 from engine import dataset_family
 
@@ -25,7 +27,7 @@ RESULTS = Path(__file__).parent / "results" / "advice_heldout.json"
 def main() -> None:
     started = time.perf_counter()
     with shipped_store() as store:  # imported as a store reads it: a study shipped before a column gets it derived
-        runs = store.runs(source="ours")
+        runs = latest_splits(store.runs(source="ours"))
     result = evaluate_advice(runs, dataset_family)
     figures = result.figures()
     per_family = result.gains.groupby("family")["covered"].agg(["mean", "size"]).round(3)
