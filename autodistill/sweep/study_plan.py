@@ -19,9 +19,11 @@ so no configuration can be followed across data sets. The study instead runs one
   (:attr:`~autodistill.store.database.TrialRecord.dev_curve`), and :func:`plateau_epochs` read off it;
   every other run of the pair then trains that many epochs.
 
-The noise floor: at the realistic budget the no-KD baseline and the fixed defaults
-(:data:`~autodistill.space.defaults.FIXED_DEFAULTS`) run with every seed of ``seeds``, the other
-configurations with the first. Students: ``tiny`` (2 x 128, about 5x fewer parameters than
+The noise floor: at the realistic budget every configuration and the no-KD baseline run with
+every seed of ``seeds`` (:attr:`Fidelity.every_config_seeded`); a fidelity without that repeats
+only the baseline and the fixed defaults (:data:`~autodistill.space.defaults.FIXED_DEFAULTS`).
+Sized splits (split version 2) are scored whole at the realistic budget
+(:attr:`Fidelity.whole_eval_from`). Students: ``tiny`` (2 x 128, about 5x fewer parameters than
 MiniLM-L6's 22.7M) and ``mini`` (4 x 256, 11.2M, about 2x fewer) at both fidelities; the
 layer subset ``layers=0,2,4`` (1.3x) only at the cheap one (:data:`CHEAP_ONLY`).
 
