@@ -213,6 +213,13 @@ def earlier_run_columns(
     }
 
 
+def earlier_row_columns(row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`earlier_run_columns` of a stored or exported run row (its ``config_json`` as text): what a
+    store migrated to schema 7 and a study exported before it both give such a run."""
+    config = json.loads(row["config_json"])
+    return earlier_run_columns(row["source"], row["dataset"], row.get("split_version"), config)
+
+
 @dataclass(frozen=True)
 class DatasetFeatures:
     """The dataset side of the predictor's input (paper Table 7), for one featurizer version.

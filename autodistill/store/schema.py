@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autodistill.space import legacy
-from autodistill.store.records import earlier_run_columns
+from autodistill.store.records import earlier_row_columns
 from engine import AutodistillError
 
 #: Bumped when the tables change shape or vocabulary; a store written by a newer schema is refused.
@@ -343,10 +343,7 @@ def _add_cost_columns(conn: sqlite3.Connection) -> None:
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row
     rows = cursor.execute("SELECT run_id, source, dataset, split_version, config_json FROM runs").fetchall()
-    derived = [
-        {**earlier_run_columns(r["source"], r["dataset"], r["split_version"], json.loads(r["config_json"])), **r}
-        for r in map(dict, rows)
-    ]
+    derived = [{**earlier_row_columns(r), **r} for r in map(dict, rows)]
     conn.executemany("UPDATE runs SET device = :device, eval_examples = :eval_examples WHERE run_id = :run_id", derived)
 
 

@@ -38,7 +38,7 @@ from autodistill.store.database import (
     DatasetFeatures,
     RunRecord,
     RunStore,
-    earlier_run_columns,
+    earlier_row_columns,
     export_frame,
     nullable,
     record_from_row,
@@ -134,15 +134,9 @@ def _read_runs(path: Path, schema: int) -> list[RunRecord]:
     for row in _read_rows(path, schema):
         text = nullable(row["augmentation"])
         budget = {} if "seed" in row else _budget_of(row)
-        cost = {} if "device" in row else _earlier_cost_columns(row)
+        cost = {} if "device" in row else earlier_row_columns(row)
         records.append(record_from_row({**row, **budget, **cost, "augmentation": legacy.stack(text) if text else text}))
     return records
-
-
-def _earlier_cost_columns(row: dict[str, Any]) -> dict[str, Any]:
-    """The device and dev examples per epoch of a run exported before schema 7 (as a migrated store has them)."""
-    config = json.loads(row["config_json"])
-    return earlier_run_columns(row["source"], row["dataset"], row.get("split_version"), config)
 
 
 def _budget_of(row: dict[str, Any]) -> dict[str, Any]:

@@ -136,11 +136,10 @@ def advised_picks(
     clears its uncertainty (:func:`autodistill.advice.verdict.decide`), then the predictor's order; and
     the line that says which case held."""
     challengers = [c for c in candidates if not c.logit_only]
-    gains = evidence.gain(challengers)
     if evidence.gains is None or not challengers:
         first, line = logit, f"logit KD first: {evidence.missing or 'no challenger among the candidates'}"
     else:
-        verdict = decide(logit, challengers, gains)  # type: ignore[arg-type]
+        verdict = decide(logit, challengers, evidence.gain(challengers))  # type: ignore[arg-type]
         first, line = verdict.top, verdict.line
     return [first, *[c for c in candidates if c != first]][:k], line
 
