@@ -166,12 +166,13 @@ def test_a_span_cache_keeps_start_and_end_logits_per_real_token(split):
 
 @pytest.mark.parametrize("task_type", [TaskType.CLASSIFICATION, TaskType.SPAN])
 @pytest.mark.parametrize("resident", [True, False])
-def test_outputs_served_from_device_memory_or_streamed_ahead_are_the_mapped_ones(split, task_type, resident):
+@pytest.mark.parametrize("layers", [(6, 0, 3), ()], ids=["states", "logits-only"])
+def test_outputs_served_from_device_memory_or_streamed_ahead_are_the_mapped_ones(split, task_type, resident, layers):
     """The accelerator's two ways (the whole cache in its memory; rows streamed a batch ahead),
-    run here on CPU: the live teacher's outputs, and exactly the values the host path reads."""
+    run here on CPU: the live teacher's outputs, and exactly the values the host path reads.
+    Hidden states in a mapping's order, not the files'; or none, as logit KD reads."""
     spec = TaskSpec("toy", task_type, "toy", ("neg", "pos") if task_type is TaskType.CLASSIFICATION else ())
     model = load_task_model("minilm-l6", spec).eval()
-    layers = (6, 0, 3)  # a mapping's order, not the files'
     cache = _build(model, spec, split, layers)
     batches = [[5, 1, 9, 40], [3, 2], [17, 0, 8]]
     cache.prefetch(np.asarray(batches[0]), "cpu", layers, resident=resident)

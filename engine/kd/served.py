@@ -69,7 +69,9 @@ class DeviceRows:
 
     def __init__(self, offsets: np.ndarray, logits: np.ndarray, hidden: dict[int, np.ndarray], device: torch.device):
         states = list(hidden.values())
-        shape = (len(states), *(states[0].shape if states else (0, 0)))
+        # a logits-only run (logit KD) reads no state: an empty table over the cache's tokens, so
+        # that gathering its rows still gives [0, B, width, H] rather than indexing an empty axis
+        shape = (len(states), *(states[0].shape if states else (int(offsets[-1]), 0)))
         table = torch.empty(shape, dtype=torch.float16, device=device)
         for k, state in enumerate(states):
             _upload(state, table[k])
