@@ -568,8 +568,21 @@ def test_the_oracle_row_names_the_fidelity_of_its_run(store: RunStore) -> None:
     """The study page splits results by fidelity, the oracle's row included."""
     runs = store.runs(source="ours").assign(fidelity="realistic")
     first = runs.iloc[0]
-    row = protocol.oracle_row(runs, first["dataset"], first["student_name"])
+    row = protocol.oracle_row(runs, first["dataset"], first["student_name"], int(first["split_version"]))
     assert row is not None and row["arm"] == "oracle" and row["fidelity"] == "realistic"
+
+
+def test_the_oracle_comes_from_the_arms_split_version(store: RunStore) -> None:
+    """A run on another split version, however high its dev ratio, is not the arms' oracle."""
+    runs = store.runs(source="ours")
+    first = runs.iloc[0]
+    mine = runs[(runs["dataset"] == first["dataset"]) & (runs["student_name"] == first["student_name"])]
+    best = mine["ratio"].idxmax()
+    runs.loc[best, "split_version"] = 1
+    runs.loc[mine.index.drop(best), "split_version"] = 2
+    row = protocol.oracle_row(runs, first["dataset"], first["student_name"], 2)
+    assert row is not None and row["run_id"] != runs.loc[best, "run_id"]
+    assert protocol.oracle_row(runs, first["dataset"], first["student_name"], 1)["run_id"] == runs.loc[best, "run_id"]
 
 
 def test_a_data_set_where_every_arm_scored_the_same_is_named_as_a_tie() -> None:

@@ -337,9 +337,11 @@ def _scores(
             "run_id": result.run_id}, None  # fmt: skip
 
 
-def oracle_row(runs: pd.DataFrame, dataset: str, student: str) -> dict[str, Any] | None:
-    """The study's best stored run of ``student`` on ``dataset`` as a row (arm ``oracle``)."""
-    best = oracle_run(runs[(runs["dataset"] == dataset) & (runs["student_name"] == student)])
+def oracle_row(runs: pd.DataFrame, dataset: str, student: str, split_version: int) -> dict[str, Any] | None:
+    """The study's best stored run of ``student`` on ``dataset`` as a row (arm ``oracle``), among the
+    runs on the arms' split version: a dev ratio on another version's splits is no bound on theirs."""
+    mine = (runs["dataset"] == dataset) & (runs["student_name"] == student) & (runs["split_version"] == split_version)
+    best = oracle_run(runs[mine])
     if best is None:
         return None
     arm = ArmConfig("oracle", record_from_row(best.to_dict()).config)
@@ -428,7 +430,8 @@ def evaluate_dataset(
     runs = runs[~runs["run_id"].isin(ours)]  # earlier data sets' held-out runs are not training rows
     task = tasks(name)
     epochs = plateau_epochs_of(task, store, s, show_progress=show_progress, trial_fn=trial_fn)
-    budgets = s.budgets(epochs, split_version=task.extra.get("split_version", 1))
+    split_version = task.extra.get("split_version", 1)
+    budgets = s.budgets(epochs, split_version=split_version)
     chosen = frozen_choices(
         out.parent / CHOICES_FILE, _choices_key(name, s, task), choice_identity(s),
         lambda: make_choices(task, runs, store, s, counts, budgets[0]), on_status,
@@ -440,7 +443,8 @@ def evaluate_dataset(
     study = store.runs(source="ours", dataset=name)
     if s.fidelity is not None:
         study = study[study["fidelity"] == s.fidelity]  # the oracle at the same budget
-    oracle = oracle_row(study[~study["run_id"].isin(ours | {r["run_id"] for r in rows})], name, s.student)
+    others = study[~study["run_id"].isin(ours | {r["run_id"] for r in rows})]
+    oracle = oracle_row(others, name, s.student, split_version)
     return rows + ([oracle] if oracle else [])
 
 
