@@ -479,6 +479,24 @@ def test_a_top_pick_that_is_logit_kd_is_the_same_runs() -> None:
     rows = _top_and_logit((0.9, 0.91, 0.89), (0.9, 0.91, 0.89), top_config="logit")
     against = summary_module.top_against_logit(rows)
     assert against.loc[0, "verdict"] == "is logit KD" and against.loc[0, "difference"] == 0.0
+    assert against.loc[0, "device"] == "unknown"  # rows written before runs named their device
+
+
+def test_the_top_pick_row_names_the_device_its_seconds_were_measured_on() -> None:
+    rows = _top_and_logit((0.9, 0.91, 0.89), (0.9, 0.91, 0.89)).assign(device="cuda:NVIDIA H200")
+    rows.loc[0, "device"] = "cpu"
+    against = summary_module.top_against_logit(rows)
+    assert against.loc[0, "device"] == "cpu, cuda:NVIDIA H200"
+    assert "on the `device` its arms trained on" in summary_module.markdown(summary_module.summarize(rows))
+
+
+def test_held_out_rows_carry_the_device_of_their_stored_runs(store: RunStore) -> None:
+    """A study run read from the store names the device it trained on; a run with none is left out."""
+    gpu = RunRecord("toy-gpu", "classification", CONFIGS[0], TEACHER, STUDENT, 0.8, 0.9,
+                    featurizer_version=VERSION, device="cuda:NVIDIA H200")  # fmt: skip
+    unnamed = RunRecord("toy-gpu", "classification", CONFIGS[1], TEACHER, STUDENT, 0.8, 0.9, featurizer_version=VERSION)
+    store.add_runs([gpu, unnamed])
+    assert protocol.run_devices(store, "toy-gpu") == {gpu.run_id: "cuda:NVIDIA H200"}
 
 
 def test_selected_on_dev_keeps_each_seeds_best_dev_run_and_needs_every_arm_it_chooses_among() -> None:

@@ -59,7 +59,7 @@ ADVICE_ORDER = "logit KD first unless a pick's predicted gain clears its interva
 #: every arm but the picks (1 = the predictor's top pick).
 COLUMNS = (
     "dataset", "arm", "rank", "seed", "student", "fidelity", "config", "test_ratio", "dev_ratio",
-    "wall_seconds", "run_id", "trial_id", "error", "config_json",
+    "wall_seconds", "device", "run_id", "trial_id", "error", "config_json",
 )  # fmt: skip
 #: Ids stay text (``"12e4..."`` is no number); the oracle's empty seed keeps the others integers.
 DTYPES = {"run_id": "string", "trial_id": "string", "seed": "Int64", "rank": "Int64"}
@@ -302,12 +302,21 @@ def run_rows(
         trial_fn=trial_fn,
     )
     results = {t.trial_id: _scores(t, report.records.get(t.trial_id), task, trial_fn) for t in unique}
+    devices = run_devices(store, task.spec.name)
     rows = []
     for arm, seed, trial in planned:
         scores, error = results[trial.trial_id]
         values = {"trial_id": trial.trial_id, "error": error, "fidelity": s.fidelity, **(scores or {})}
+        values["device"] = devices.get(values.get("run_id"))
         rows.append(_row(task.spec.name, arm, seed, s.student, **values))
     return rows
+
+
+def run_devices(store: RunStore, dataset: str) -> dict[str, str]:
+    """Each stored run's training device on ``dataset``: a study run read from the store trained where
+    the study ran it (a GPU, say), so its wall seconds are that device's, not this machine's."""
+    runs = store.runs(source="ours", dataset=dataset)
+    return {str(k): str(v) for k, v in zip(runs["run_id"], runs["device"], strict=True) if pd.notna(v)}
 
 
 def _scores(
@@ -349,7 +358,8 @@ def oracle_row(runs: pd.DataFrame, dataset: str, student: str, split_version: in
     return _row(
         dataset, arm, None, student,
         test_ratio=None if pd.isna(test) else float(test), dev_ratio=float(best["ratio"]),
-        wall_seconds=best["wall_time_s"], run_id=best["run_id"], fidelity=best.get("fidelity"),
+        wall_seconds=best["wall_time_s"], device=best.get("device"), run_id=best["run_id"],
+        fidelity=best.get("fidelity"),
     )  # fmt: skip
 
 

@@ -132,6 +132,7 @@ LOGIT = "default:logit"
 COST_TARGET = 2.0
 TOP_COLUMNS = [
     "dataset", "top pick", "seeds", "top", "logit KD", "difference", "noise", "verdict", "top s", "logit s", "cost x",
+    "device",
 ]  # fmt: skip
 
 
@@ -140,10 +141,12 @@ def top_against_logit(rows: pd.DataFrame, sampling: Mapping[str, float] | None =
     (:mod:`autodistill.evaluation.noise`): the difference of their means over seeds, the noise of that
     difference (the seeds' spread pooled over this data set's arms run with several seeds, and the test
     split's ``sampling`` error in ratio units, where known), whether it is beyond :data:`NOISE_Z` times that
-    noise, and each arm's median wall seconds. A top pick that is logit KD is the same runs: no difference."""
+    noise, each arm's median wall seconds and the devices its arms trained on (a cost ratio is read within one
+    data set, on the device its runs share). A top pick that is logit KD is the same runs: no difference."""
     sampling = sampling or {}
-    if "wall_seconds" not in rows:  # results written before runs were timed
-        rows = rows.assign(wall_seconds=math.nan)
+    for column in ("wall_seconds", "device"):  # results written before runs were timed, or named their device
+        if column not in rows:
+            rows = rows.assign(**{column: math.nan})
     out = []
     for dataset, held in with_top_pick(rows[rows["arm"] != "oracle"].dropna(subset=[SCORE])).groupby("dataset"):
         top, logit = held[held["arm"] == TOP_PICK], held[held["arm"] == LOGIT]
@@ -156,8 +159,9 @@ def top_against_logit(rows: pd.DataFrame, sampling: Mapping[str, float] | None =
                                  sampling.get(str(dataset), math.nan), seeds)  # fmt: skip
         difference = top[SCORE].mean() - logit[SCORE].mean()
         top_s, logit_s = top["wall_seconds"].median(), logit["wall_seconds"].median()
+        devices = ", ".join(sorted(set(held["device"].dropna().astype(str)))) or "unknown"
         out.append([dataset, top["config"].iloc[0], min(seeds), top[SCORE].mean(), logit[SCORE].mean(), difference,
-                    noise, _verdict(difference, noise, same), top_s, logit_s, top_s / logit_s])  # fmt: skip
+                    noise, _verdict(difference, noise, same), top_s, logit_s, top_s / logit_s, devices])  # fmt: skip
     return pd.DataFrame(out, columns=TOP_COLUMNS)
 
 
@@ -377,7 +381,8 @@ def _top_section(summary: HeldoutSummary) -> list[str]:
         "The top pick (what `recommend` puts first) against logit KD, per data set: `noise` is the standard "
         "error of their difference under the study's noise model (the seeds' spread here and the test split's "
         f"sampling error), `verdict` whether the difference is beyond {NOISE_Z:g} times it; `top s` and "
-        "`logit s` are median wall seconds per run on this machine.",
+        "`logit s` are median wall seconds per run on the `device` its arms trained on (a study run read from "
+        "the store ran where the study ran it), so costs compare within a row, not across rows.",
         _md_table(summary.top),
         _md_table(summary.top_targets),
     ]
