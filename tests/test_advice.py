@@ -182,6 +182,16 @@ def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() 
     assert figures["top_mean_ratio"] == pytest.approx(figures["logit_mean_ratio"])
 
 
+def test_cost_is_checked_on_the_runs_it_is_given_beside_the_gains() -> None:
+    """Gains read on one split version; wall times from every version's runs (the cost model's own data)."""
+    runs = _table(6, {MI: 0.0, EMD: -0.06}, noise=0.02).assign(input_words=np.nan)
+    earlier = runs.assign(run_id=runs["run_id"] + "-v1", split_version=1)
+    alone = evaluate_advice(runs, family_of=lambda name: name)
+    both = evaluate_advice(runs, family_of=lambda name: name, cost_runs=pd.concat([runs, earlier]))
+    assert len(both.costs) == 2 * len(alone.costs) and set(earlier["run_id"]) <= set(both.costs["run_id"])
+    assert both.gains.equals(alone.gains) and both.top.equals(alone.top)
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Predictor fits shared by the tests below (the same fake store gives the same fits)."""

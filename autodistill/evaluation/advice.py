@@ -51,38 +51,57 @@ class AdviceEvaluation:
 
 
 def evaluate_advice(
-    runs: pd.DataFrame, family_of: Callable[[str], str], fidelity: str = "realistic"
+    runs: pd.DataFrame,
+    family_of: Callable[[str], str],
+    fidelity: str = "realistic",
+    *,
+    cost_runs: pd.DataFrame | None = None,
 ) -> AdviceEvaluation:
-    """Hold out each family of ``runs`` in turn (see module docstring); gains at ``fidelity``."""
+    """Hold out each family of ``runs`` in turn (see module docstring); gains at ``fidelity``.
+
+    ``cost_runs`` (default ``runs``) are the runs the cost model is fitted and checked on, per held-out
+    family likewise. A run's wall time does not depend on whose test split scored it, so a caller that
+    reads gains on each data set's latest split version can still time every version's runs, as
+    recommend's cost model, fitted on the whole store, does."""
     runs = with_input_words(runs)
+    cost_runs = runs if cost_runs is None else with_input_words(cost_runs)
     families = runs["dataset"].map(family_of)
     at_budget = runs[runs["fidelity"] == fidelity]
     gains = observed_gains(at_budget)
     gains["family"] = gains["dataset"].map(family_of)
-    cost_rows, gain_rows, top_rows = [], [], []
+    gain_rows, top_rows = [], []
     for family in sorted(set(families)):
         held = families == family
         if held.all() or not (gains["family"] == family).any():
             continue
-        cost = CostModel.fit(runs[~held])
-        if cost is None:
-            continue
-        measured = runs[held & runs["wall_time_s"].notna()]
-        predicted = cost.seconds(measured)
-        cost_rows.append(
-            measured[["dataset", "run_id", "wall_time_s"]]
-            .rename(columns={"wall_time_s": "measured_s"})
-            .assign(family=family, predicted_s=predicted, rel_error=relative_errors(predicted, measured["wall_time_s"]))
-        )
         model = GainModel.fit(gains[gains["family"] != family])
         gain_rows.append(_interval_rows(model, gains[gains["family"] == family]))
         top_rows.append(_top_rows(model, gains[gains["family"] != family], at_budget[held.loc[at_budget.index]]))
     return AdviceEvaluation(
-        costs=pd.concat(cost_rows, ignore_index=True),
+        costs=_cost_rows(cost_runs, family_of, set(gains["family"])),
         gains=pd.concat(gain_rows, ignore_index=True),
         top=pd.concat(top_rows, ignore_index=True),
-        timing_floor=timing_floor(runs),
+        timing_floor=timing_floor(cost_runs),
     )
+
+
+def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: set[str]) -> pd.DataFrame:
+    """Each timed run of a ``held_out`` family beside the seconds a cost model fitted without its family predicts."""
+    families = runs["dataset"].map(family_of)
+    rows = []
+    for family in sorted(held_out & set(families)):
+        held = families == family
+        cost = None if held.all() else CostModel.fit(runs[~held])
+        if cost is None:
+            continue
+        measured = runs[held & runs["wall_time_s"].notna()]
+        predicted = cost.seconds(measured)
+        rows.append(
+            measured[["dataset", "run_id", "wall_time_s"]]
+            .rename(columns={"wall_time_s": "measured_s"})
+            .assign(family=family, predicted_s=predicted, rel_error=relative_errors(predicted, measured["wall_time_s"]))
+        )
+    return pd.concat(rows, ignore_index=True)
 
 
 def _interval_rows(model: GainModel, held: pd.DataFrame) -> pd.DataFrame:
@@ -128,9 +147,11 @@ def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame)
 
 def timing_floor(runs: pd.DataFrame) -> float:
     """The share of runs within :data:`COST_TOLERANCE` of the median time of the same configuration in
-    the same setting (other seeds): how well wall time can be predicted at all on these records."""
+    the same setting (other seeds: the same work on the same split version and device kind): how well wall
+    time can be predicted at all on these records."""
     keys = runs.assign(config=runs.apply(pipeline_key, axis=1))
-    group = keys.groupby(["config", "dataset", "student_name", "fidelity", "epochs", "train_examples"], dropna=False)
+    same = ["config", "dataset", "student_name", "fidelity", "epochs", "train_examples", "split_version", "device"]
+    group = keys.groupby([c for c in same if c in keys], dropna=False)
     sizes = group["wall_time_s"].transform("size")
     ratio = keys["wall_time_s"] / group["wall_time_s"].transform("median")
     return float((np.abs(ratio[sizes > 1] - 1) <= COST_TOLERANCE).mean())
