@@ -518,16 +518,19 @@ def test_a_study_exported_before_schema_7_gets_device_and_dev_examples_on_import
 
 
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
-    """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on a GPU, every other run on
-    CPU; cheap runs scored at most 200 dev examples per epoch, realistic ones on the first splits at
-    most 1,000 (their split's dev size where smaller), and on the sized splits the whole dev split."""
+    """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on an H100, the MiniLM runs on
+    CPU or an H200, one machine kind per data set and split version (a teacher and its students together);
+    cheap runs scored at most 200 dev examples per epoch, realistic ones on the first splits at most 1,000
+    (their split's dev size where smaller), and on the sized splits the whole dev split."""
     from autodistill.store.shipped import STUDY_DIR, import_study
 
     with RunStore(tmp_path / "shipped.sqlite") as store:
         import_study(store, STUDY_DIR)
         runs = store.runs(source="ours")
     gpu = runs["teacher_name"] == "mpnet-base"
-    assert set(runs.loc[gpu, "device"]) == {"cuda:NVIDIA H100"} and set(runs.loc[~gpu, "device"]) == {"cpu"}
+    assert set(runs.loc[gpu, "device"]) == {"cuda:NVIDIA H100"}
+    assert set(runs.loc[~gpu, "device"]) == {"cpu", "cuda:NVIDIA H200"}
+    assert (runs[~gpu].groupby(["dataset", "split_version"])["device"].nunique() == 1).all()
     assert runs["eval_examples"].notna().all()
     cheap, first = runs["fidelity"] == "cheap", runs["split_version"].fillna(1) == 1
     assert runs.loc[cheap, "eval_examples"].max() == 200 and runs.loc[~cheap & first, "eval_examples"].max() == 1000
