@@ -3,7 +3,7 @@
 # and MiniLM's package, and stage the weights' first part. Call 2 (study_sweeps.sh) must
 # follow while the machine is warm.
 set -e
-source benchmarks/gpu/study_env.sh
+source benchmarks/gpu/env.sh
 mkdir -p $G/site $G/home
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target $G/site .gs1/whl/*.whl
 tar xJf .gs1/data.txz -C $G/home && tar xf .gs1/minilm.tar -C $G/site

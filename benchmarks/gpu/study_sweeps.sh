@@ -10,7 +10,7 @@ set -u
 smoke=0; [ "${1:-}" = --cpu-smoke ] && { smoke=1; shift; }
 seconds=$1; shift
 [ $smoke = 1 ] && export G=/tmp/gs-smoke OUT=${OUT:-/tmp/gs-smoke-out}
-source benchmarks/gpu/study_env.sh  # G: /tmp/gs unless set
+source benchmarks/gpu/env.sh  # G: /tmp/gx unless set
 if [ $smoke = 1 ]; then
   PY=.venv/bin/python
   budget=(--max-train-examples 64 --max-epochs 1)
