@@ -288,7 +288,7 @@ def _gain_text(pick: Any) -> str:
     g = pick.gain
     if g is None:
         return "gain over logit KD: no comparable runs"
-    return f"gain over logit KD {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}] from {g.support} settings"
+    return f"gain over logit KD {g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]; {g.evidence}"
 
 
 def _timing_parts(timings: Mapping[str, float]) -> str:

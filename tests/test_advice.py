@@ -102,7 +102,9 @@ def test_the_verdict_is_logit_kd_unless_a_gain_clears_its_uncertainty() -> None:
     kept = decide(LOGIT, [MI, EMD], [doubtful, doubtful])
     assert kept.top == LOGIT and kept.logit_kd_first and kept.line.startswith("logit KD first")
     beaten = decide(LOGIT, [MI, EMD], [doubtful, sure])
-    assert beaten.top == EMD and not beaten.logit_kd_first and "from 9 settings" in beaten.line
+    assert beaten.top == EMD and not beaten.logit_kd_first and "9 settings at this budget ran it" in beaten.line
+    unbacked = decide(LOGIT, [MI], [GainEstimate(mean=0.01, low=-0.1, high=0.12, support=0)])
+    assert unbacked.line.endswith("; no setting at this budget ran it)")  # not "from 0 settings"
 
 
 def test_the_cost_model_follows_the_work_a_run_does() -> None:

@@ -115,6 +115,13 @@ class GainEstimate:
         """Whether the whole interval lies above zero: a gain the evidence backs."""
         return self.low > 0
 
+    @property
+    def evidence(self) -> str:
+        """How many settings at this budget ran the configuration, in words (none: the interval is the prior's)."""
+        if self.support == 0:
+            return "no setting at this budget ran it"
+        return f"{self.support} setting{'s' if self.support > 1 else ''} at this budget ran it"
+
 
 @dataclass(frozen=True)
 class GainModel:

@@ -36,7 +36,7 @@ def decide(logit: Pipeline, candidates: list[Pipeline], estimates: list[GainEsti
     challenger, estimate = candidates[best], estimates[best]
     evidence = (
         f"{challenger.label}: {estimate.mean:+.3f} over logit KD, {LEVEL:.0%} interval "
-        f"{estimate.low:+.3f} to {estimate.high:+.3f}, from {estimate.support} settings at this budget"
+        f"{estimate.low:+.3f} to {estimate.high:+.3f}; {estimate.evidence}"
     )
     if estimate.clears:
         return Verdict(challenger, challenger, estimate, f"beats logit KD on the evidence: {evidence}")
