@@ -1,8 +1,11 @@
-"""The agreement of the two fidelities, as numbers for the study page.
+"""The noise section's numbers beyond the noise floor itself.
 
 :func:`fidelity_spearman`: per (data set, student), the Spearman correlation between the
 configurations' ratios at the cheap and at the realistic budget: does what wins in a 24-step
-run still win in a real one? It reads the outcomes of the meta layer's noise model
+run still win in a real one? :func:`resolution_summary`: how much of the study can resolve the
+differences it claims: which counted data sets pin a configuration's mean down to
+:data:`RESOLVED`, on which the whole fixed list has its seeds, and how many runs were scored on
+splits large enough to count. Both read the outcomes of the meta layer's noise model
 (:func:`autodistill.evaluation.noise.study_outcomes`), which also gives the page its noise floor.
 """
 
@@ -14,6 +17,14 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from autodistill import NO_KD, PAIR
+from autodistill.evaluation.noise import SEEDS, configuration
+from autodistill.store.records import pipeline_columns
+from autodistill.sweep.study_plan import REALISTIC, STUDY_CONFIGS
+from engine import SplitResolution, TaskType, list_datasets
+
+#: The noise of a configuration's mean over :data:`SEEDS` seeds (seed spread and test sampling) at
+#: which a data set resolves the study's differences.
+RESOLVED = 0.01
 
 
 def fidelity_spearman(outcomes: pd.DataFrame, low: str = "cheap", high: str = "realistic") -> pd.DataFrame:
@@ -46,3 +57,47 @@ def spearman_summary(table: pd.DataFrame, at_least: int) -> str:
         f"Spearman has median {rho.median():.2f} (from {rho.min():.2f} to {rho.max():.2f}); it is positive on "
         f"{int((rho > 0).sum())} of {len(kept)}."
     )
+
+
+def fixed_list(task_type: TaskType) -> set[str]:
+    """The fixed list's configuration labels as ``task_type`` runs them, no-KD included."""
+    pipelines = [c.for_task(task_type) for c in STUDY_CONFIGS]
+    rows = pd.DataFrame([pipeline_columns(p) for p in pipelines if p is not None])
+    return {*configuration(rows), NO_KD}
+
+
+def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per (data set, student) of the catalog at the realistic budget: whether every fixed-list
+    configuration its task type runs has :data:`SEEDS` seeds or more."""
+    task_types = {spec.name: spec.task_type for spec in list_datasets()}
+    realistic = outcomes[outcomes["fidelity"] == REALISTIC.name]
+    seeds = realistic.groupby([*PAIR, "configuration"])["seed"].nunique()
+    rows = []
+    for (dataset, student), per in seeds.groupby(level=PAIR):
+        wanted = fixed_list(task_types[dataset])
+        done = set(per[per >= SEEDS].index.get_level_values("configuration"))
+        rows.append({"dataset": dataset, "student": student, "complete": wanted <= done})
+    return pd.DataFrame(rows, columns=["dataset", "student", "complete"])
+
+
+def resolution_summary(floor: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str, SplitResolution | None]) -> str:
+    """One paragraph: counted data sets resolved to :data:`RESOLVED`, those with the whole fixed list
+    seeded per student, and the runs with a test ratio on a split the claims count."""
+    counted = sorted(name for name, r in resolved.items() if r is not None and not r.claims_note)
+    sharp = floor[floor["dataset"].isin(counted) & (floor[f"noise ({SEEDS} seeds)"] <= RESOLVED)]
+    sharp_sets = sorted(set(sharp["dataset"]))
+    pairs = seeded_pairs(outcomes[outcomes["dataset"].isin(counted)])
+    complete = pairs[pairs["complete"]]
+    scored = int(outcomes[outcomes["dataset"].isin(counted)]["test_ratio"].notna().sum())
+    lines = [
+        f"Resolution: on {len(sharp_sets)} of the {len(counted)} counted data sets a configuration's mean over "
+        f"{SEEDS} seeds has a noise of {RESOLVED:g} or less ({', '.join(sharp_sets) or 'none'})."
+    ]
+    for student in sorted(set(pairs["student"])):
+        names = sorted(complete[complete["student"] == student]["dataset"])
+        lines.append(
+            f"The whole fixed list with {SEEDS}+ seeds at the realistic budget, `{student}`: {len(names)} counted data "
+            f"set(s) ({', '.join(names) or 'none'})."
+        )
+    lines.append(f"Runs with a test ratio on counted splits (no-KD baselines included): {scored:,}.")
+    return " ".join(lines)

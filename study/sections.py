@@ -41,7 +41,7 @@ from study.agreement import (
 )
 from study.figure4 import VersusRandom, finished_ratios, finished_versus
 from study.latency import LATENCY_EXAMPLES
-from study.noise import fidelity_spearman, spearman_summary
+from study.noise import fidelity_spearman, resolution_summary, spearman_summary
 from study.plots import plot_augmentation, plot_lodo, plot_top_losses, plot_versus_random
 from study.tables import (
     TOP_K,
@@ -261,6 +261,7 @@ def noise_section(runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str
         )
         return "\n".join(lines)
     agreement = fidelity_spearman(outcomes)
+    floor = noise_floor(outcomes, resolved)
     lines += [
         "At the realistic budget several configurations run with several seeds. `seed std` is their standard "
         "deviation pooled over configurations (a `repeated_aug` variant is its own configuration); `sampling SE` "
@@ -271,7 +272,9 @@ def noise_section(runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str
         f"noise` says whether its lead over no-KD, less that bias, exceeds {NOISE_Z:g} times the noise of the "
         "difference.",
         "",
-        _noise_table(noise_floor(outcomes, resolved)),
+        _noise_table(floor),
+        "",
+        resolution_summary(floor, outcomes, resolved),
         "",
         "Spearman between each configuration's ratio at the cheap and at the realistic budget, per data set and "
         "student (does what wins in a short run still win in a real one?):",

@@ -105,3 +105,36 @@ def test_the_no_kd_probe_is_no_baseline_of_runs_trained_to_the_plateau() -> None
     baselines = outcomes[outcomes["configuration"] == NO_KD]
     assert list(baselines["reported_ratio"]) == [0.70, 0.70]
     assert noise_floor(outcomes, {}).set_index("dataset").loc["a", "no-KD ratio"] == pytest.approx(0.70)
+
+
+def _seeded(dataset: str, labels: set[str], seeds: int) -> pd.DataFrame:
+    rows = [(dataset, "tiny", "realistic", s, label, 0.9) for label in sorted(labels) for s in range(seeds)]
+    return pd.DataFrame(rows, columns=["dataset", "student_name", "fidelity", "seed", "configuration", "test_ratio"])
+
+
+def test_resolution_counts_counted_data_sets_their_seeded_fixed_list_and_scored_runs() -> None:
+    from engine import SplitResolution, TaskType
+    from study.noise import fixed_list, resolution_summary
+
+    regression, tagging = fixed_list(TaskType.REGRESSION), fixed_list(TaskType.TOKEN)
+    assert NO_KD in regression and len(regression) == 12 and len(tagging) == 12  # 11 + no-KD: one merged / one left out
+    assert not any("/ra" in label for label in tagging)  # no text edits on tags
+    outcomes = pd.concat(
+        [
+            _seeded("vader-valence", regression, 3),
+            _seeded("brown-pos", tagging - {NO_KD}, 3),  # no-KD missing: the list is not complete
+            _seeded("bbc-news", fixed_list(TaskType.CLASSIFICATION), 3),  # complete, but not counted
+        ]
+    )
+    resolved = {
+        "vader-valence": SplitResolution("vader-valence", 2, "spearman", 2500, ""),
+        "brown-pos": SplitResolution("brown-pos", 2, "accuracy", 5000, ""),
+        "bbc-news": SplitResolution("bbc-news", 1, "accuracy", 212, "low resolution"),
+    }
+    noise = {"vader-valence": 0.011, "brown-pos": 0.005, "bbc-news": 0.0}
+    floor = pd.DataFrame({"dataset": list(noise), "noise (3 seeds)": list(noise.values())})
+    assert resolution_summary(floor, outcomes, resolved) == (
+        "Resolution: on 1 of the 2 counted data sets a configuration's mean over 3 seeds has a noise of 0.01 or "
+        "less (brown-pos). The whole fixed list with 3+ seeds at the realistic budget, `tiny`: 1 counted data set(s) "
+        f"(vader-valence). Runs with a test ratio on counted splits (no-KD baselines included): {36 + 33}."
+    )
