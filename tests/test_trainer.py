@@ -12,15 +12,19 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
+from conftest import toy_task_data
 
 from engine.config import TrainSettings
 from engine.kd.objective import SupervisedObjective
 from engine.models.batch import model_inputs
 from engine.models.zoo import build_student, load_tokenizer
 from engine.tasks import encode_split
+from engine.tasks.encoding import EncodedSplit
 from engine.teachers.finetune import train_supervised
-from engine.training.trainer import Trainer
+from engine.training.trainer import Trainer, batch_logits, iterate_batches, predict
 
 SETTINGS = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
 
@@ -174,3 +178,31 @@ def test_runs_of_one_process_each_train_in_their_own_precision(toy_task, tmp_pat
     # bf16 arithmetic, its outputs handed to the losses in fp32 (as accelerate's mixed precision did)
     assert seen == [{(None, torch.float32)}, {(torch.bfloat16, torch.float32)}, {(None, torch.float32)}]
     assert "forward" not in built.__dict__ and "forward" not in student.__dict__  # the model's own forward is back
+
+
+def test_scoring_batches_rows_by_length_and_returns_each_result_to_its_row():
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "fine", "awful", "movie", "plot", "acting"]
+    frame = pd.DataFrame(
+        {"text": [" ".join(rng.choice(words, n)) for n in rng.integers(1, 30, 40)], "label": rng.integers(0, 2, 40)}
+    )
+    spec = toy_task_data().spec
+    tokenizer = load_tokenizer("minilm-l6")
+    split: EncodedSplit = encode_split(frame, spec, tokenizer, 64, train=False)
+    batches = list(iterate_batches(split, 8))
+    assert sorted(i for b in batches for i in b) == list(range(40))
+    assert [split.lengths()[b].max() for b in batches] == sorted(split.lengths()[b].max() for b in batches)
+    torch.manual_seed(0)
+    model = build_student("tiny", "minilm-l6", spec).eval()
+    alone = [
+        logits[0] for _, logits in (next(batch_logits(model, spec, _one(split, i), 0, 1, "cpu")) for i in range(40))
+    ]
+    for indices, logits in batch_logits(model, spec, split, tokenizer.pad_token_id, 8, "cpu"):
+        for row, values in zip(indices, logits[0], strict=True):
+            torch.testing.assert_close(values, alone[row][0], atol=1e-5, rtol=1e-4)  # padding changes nothing
+    assert predict(model, spec, split, tokenizer.pad_token_id, 8) == [int(a[0].argmax()) for a in alone]
+
+
+def _one(split: EncodedSplit, row: int) -> EncodedSplit:
+    """Row ``row`` of ``split`` alone: scored without any padding."""
+    return EncodedSplit([split.input_ids[row]], [split.token_type_ids[row]], split.labels[[row]], np.arange(1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from transformers import AutoTokenizer
@@ -74,15 +75,15 @@ def predict_file(
         device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     split = encode_split(head.blank_labels(inputs), spec, tokenizer, max_length, train=False)
-    preds: list = []
-    shares: list[torch.Tensor] = []
+    preds: list = [None] * len(split)
+    table = np.zeros((len(split), len(spec.label_names))) if probabilities else None
     for indices, logits in batch_logits(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device):
-        preds.extend(head.decode(logits, spec, split, indices))
-        if probabilities:
-            shares.append(torch.softmax(logits[0].float(), dim=-1).cpu())
+        for row, pred in zip(indices, head.decode(logits, spec, split, indices), strict=True):
+            preds[row] = pred  # batches come in length order: each result goes back to its row
+        if table is not None:
+            table[indices] = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
     out = frame.reset_index(drop=True).assign(prediction=head.named(preds, spec))
-    if probabilities:
-        table = torch.cat(shares).numpy()
+    if table is not None:
         out = out.assign(**{f"p_{name}": table[:, i] for i, name in enumerate(spec.label_names)})
     return out
 

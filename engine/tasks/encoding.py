@@ -56,6 +56,12 @@ class EncodedSplit:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def lengths(self) -> np.ndarray:
+        """Tokens per row (special tokens included): what a batch of these rows is padded by."""
+        if isinstance(self.input_ids, RaggedIds):
+            return self.input_ids.lengths()
+        return np.fromiter(map(len, self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
 
 @dataclass(frozen=True)
 class EncodeSettings:

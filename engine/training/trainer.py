@@ -384,8 +384,12 @@ class Trainer:
 
 
 def iterate_batches(split: EncodedSplit, batch_size: int) -> Iterator[list[int]]:
-    for start in range(0, len(split), batch_size):
-        yield list(range(start, min(start + batch_size, len(split))))
+    """Rows in batches of similar length, shortest first: a batch is padded to its longest row, so
+    scoring in data order would spend much of its time on padding where lengths vary (a 5,000-row
+    dev split of sentences: about half). Callers place results by the indices each batch carries."""
+    order = np.argsort(split.lengths(), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size].tolist()
 
 
 @torch.no_grad()
@@ -399,9 +403,10 @@ def predict(
 ) -> list:
     """Predictions in the task's label space: class ids, floats, or answer strings."""
     head = task_head(spec)
-    preds: list = []
+    preds: list = [None] * len(split)
     for indices, logits in batch_logits(model, spec, split, pad_id, batch_size, device):
-        preds.extend(head.decode(logits, spec, split, indices))
+        for row, pred in zip(indices, head.decode(logits, spec, split, indices), strict=True):
+            preds[row] = pred
     return preds
 
 
@@ -410,7 +415,7 @@ def batch_logits(
     model: nn.Module, spec: TaskSpec, split: EncodedSplit, pad_id: int, batch_size: int, device: torch.device | str
 ) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
     """The head's outputs batch by batch, with the rows of each (for callers that want more
-    than the decoded predictions, e.g. class probabilities)."""
+    than the decoded predictions, e.g. class probabilities), in :func:`iterate_batches`' order."""
     model.eval()
     head = task_head(spec)
     for indices in iterate_batches(split, batch_size):
