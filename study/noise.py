@@ -12,6 +12,7 @@ splits large enough to count. Both read the outcomes of the meta layer's noise m
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import pandas as pd
 from scipy.stats import spearmanr
@@ -80,7 +81,9 @@ def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "student", "complete"])
 
 
-def resolution_summary(floor: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str, SplitResolution | None]) -> str:
+def resolution_summary(
+    floor: pd.DataFrame, outcomes: pd.DataFrame, resolved: Mapping[str, SplitResolution | None]
+) -> str:
     """One paragraph: counted data sets resolved to :data:`RESOLVED`, those with the whole fixed list
     seeded per student, and the runs with a test ratio on a split the claims count."""
     counted = sorted(name for name, r in resolved.items() if r is not None and not r.claims_note)
