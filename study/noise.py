@@ -4,8 +4,9 @@
 configurations' ratios at the cheap and at the realistic budget: does what wins in a 24-step
 run still win in a real one? :func:`resolution_summary`: how much of the study can resolve the
 differences it claims: which counted data sets pin a configuration's mean down to
-:data:`RESOLVED`, on which the whole fixed list has its seeds, and how many runs were scored on
-splits large enough to count. Both read the outcomes of the meta layer's noise model
+:data:`RESOLVED`, on which the whole fixed list has its seeds (the noise model's
+:func:`~autodistill.evaluation.noise.seeded_pairs`), and how many runs were scored on splits
+large enough to count. Both read the outcomes of the meta layer's noise model
 (:func:`autodistill.evaluation.noise.study_outcomes`), which also gives the page its noise floor.
 """
 
@@ -17,11 +18,8 @@ from collections.abc import Mapping
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill import NO_KD, PAIR
-from autodistill.evaluation.noise import SEEDS, configuration
-from autodistill.store.records import pipeline_columns
-from autodistill.sweep.study_plan import REALISTIC, STUDY_CONFIGS
-from engine import SplitResolution, TaskType, list_datasets
+from autodistill import NO_KD, PAIR, SEEDS, seeded_pairs
+from engine import SplitResolution
 
 #: The noise of a configuration's mean over :data:`SEEDS` seeds (seed spread and test sampling) at
 #: which a data set resolves the study's differences.
@@ -58,27 +56,6 @@ def spearman_summary(table: pd.DataFrame, at_least: int) -> str:
         f"Spearman has median {rho.median():.2f} (from {rho.min():.2f} to {rho.max():.2f}); it is positive on "
         f"{int((rho > 0).sum())} of {len(kept)}."
     )
-
-
-def fixed_list(task_type: TaskType) -> set[str]:
-    """The fixed list's configuration labels as ``task_type`` runs them, no-KD included."""
-    pipelines = [c.for_task(task_type) for c in STUDY_CONFIGS]
-    rows = pd.DataFrame([pipeline_columns(p) for p in pipelines if p is not None])
-    return {*configuration(rows), NO_KD}
-
-
-def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per (data set, student) of the catalog at the realistic budget: whether every fixed-list
-    configuration its task type runs has :data:`SEEDS` seeds or more."""
-    task_types = {spec.name: spec.task_type for spec in list_datasets()}
-    realistic = outcomes[outcomes["fidelity"] == REALISTIC.name]
-    seeds = realistic.groupby([*PAIR, "configuration"])["seed"].nunique()
-    rows = []
-    for (dataset, student), per in seeds.groupby(level=PAIR):
-        wanted = fixed_list(task_types[dataset])
-        done = set(per[per >= SEEDS].index.get_level_values("configuration"))
-        rows.append({"dataset": dataset, "student": student, "complete": wanted <= done})
-    return pd.DataFrame(rows, columns=["dataset", "student", "complete"])
 
 
 def resolution_summary(

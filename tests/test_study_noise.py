@@ -113,8 +113,9 @@ def _seeded(dataset: str, labels: set[str], seeds: int) -> pd.DataFrame:
 
 
 def test_resolution_counts_counted_data_sets_their_seeded_fixed_list_and_scored_runs() -> None:
+    from autodistill import fixed_list
     from engine import SplitResolution, TaskType
-    from study.noise import fixed_list, resolution_summary
+    from study.noise import resolution_summary
 
     regression, tagging = fixed_list(TaskType.REGRESSION), fixed_list(TaskType.TOKEN)
     assert NO_KD in regression and len(regression) == 12 and len(tagging) == 12  # 11 + no-KD: one merged / one left out

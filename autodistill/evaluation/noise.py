@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from autodistill.space import inter_level, policy_name
-from engine import AutodistillError, SplitResolution, ratio_standard_error, split_resolution
+from autodistill.store.records import pipeline_columns
+from autodistill.sweep.study_plan import REALISTIC, STUDY_CONFIGS
+from engine import AutodistillError, SplitResolution, TaskType, list_datasets, ratio_standard_error, split_resolution
 
 NO_KD = "no-KD"
 PAIR = ["dataset", "student_name"]
@@ -272,3 +274,24 @@ def noise_floor(
         ]  # fmt: skip
         rows.append(dict(zip(NOISE_COLUMNS, values, strict=True)))
     return pd.DataFrame(rows, columns=NOISE_COLUMNS)
+
+
+def fixed_list(task_type: TaskType) -> set[str]:
+    """The fixed list's configuration labels as ``task_type`` runs them, no-KD included."""
+    pipelines = [c.for_task(task_type) for c in STUDY_CONFIGS]
+    rows = pd.DataFrame([pipeline_columns(p) for p in pipelines if p is not None])
+    return {*configuration(rows), NO_KD}
+
+
+def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per (data set, student) of the catalog at the realistic budget: whether every fixed-list
+    configuration its task type runs has :data:`SEEDS` seeds or more."""
+    task_types = {spec.name: spec.task_type for spec in list_datasets()}
+    realistic = outcomes[outcomes["fidelity"] == REALISTIC.name]
+    seeds = realistic.groupby([*PAIR, "configuration"])["seed"].nunique()
+    rows = []
+    for (dataset, student), per in seeds.groupby(level=PAIR):
+        wanted = fixed_list(task_types[dataset])
+        done = set(per[per >= SEEDS].index.get_level_values("configuration"))
+        rows.append({"dataset": dataset, "student": student, "complete": wanted <= done})
+    return pd.DataFrame(rows, columns=["dataset", "student", "complete"])
