@@ -20,7 +20,8 @@ configurations scored on the same test split share part of its sampling error. A
 
 Outcomes (:func:`study_outcomes`) must come from one split version per data set: scores on
 different test splits are not comparable, so a mix is refused unless asked for
-(:func:`check_split_versions`).
+(:func:`check_split_versions`). :func:`seeded_pairs` says where the study's whole fixed list
+(:func:`fixed_list`, as a task type runs it) has the seeds this model needs.
 """
 
 from __future__ import annotations
