@@ -66,9 +66,10 @@ def resolution_summary(
     counted = sorted(name for name, r in resolved.items() if r is not None and not r.claims_note)
     sharp = floor[floor["dataset"].isin(counted) & (floor[f"noise ({SEEDS} seeds)"] <= RESOLVED)]
     sharp_sets = sorted(set(sharp["dataset"]))
-    pairs = seeded_pairs(outcomes[outcomes["dataset"].isin(counted)])
+    mine = outcomes[outcomes["dataset"].isin(counted)]
+    pairs = seeded_pairs(mine)
     complete = pairs[pairs["complete"]]
-    scored = int(outcomes[outcomes["dataset"].isin(counted)]["test_ratio"].notna().sum())
+    scored = int(mine["test_ratio"].notna().sum())
     lines = [
         f"Resolution: on {len(sharp_sets)} of the {len(counted)} counted data sets a configuration's mean over "
         f"{SEEDS} seeds has a noise of {RESOLVED:g} or less ({', '.join(sharp_sets) or 'none'})."
