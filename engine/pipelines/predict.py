@@ -76,7 +76,7 @@ def predict_file(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     split = encode_split(head.blank_labels(inputs), spec, tokenizer, max_length, train=False)
     preds: list = [None] * len(split)
-    table = np.zeros((len(split), len(spec.label_names))) if probabilities else None
+    table = np.zeros((len(split), len(spec.label_names)), dtype=np.float32) if probabilities else None
     for indices, logits in batch_logits(model.to(device), spec, split, tokenizer.pad_token_id, batch_size, device):
         for row, pred in zip(indices, head.decode(logits, spec, split, indices), strict=True):
             preds[row] = pred  # batches come in length order: each result goes back to its row
