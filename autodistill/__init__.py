@@ -64,6 +64,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
         "resolutions",
         "sampling_errors",
         "seeded_pairs",
+        "seeds_needed",
         "study_outcomes",
     ),
     "autodistill.evaluation.headroom": ("headroom", "headroom_summary"),

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill import NO_KD, PAIR, SEEDS, seeded_pairs
+from autodistill import NO_KD, PAIR, SEEDS, seeded_pairs, seeds_needed
 from engine import SplitResolution
 
 #: The noise of a configuration's mean over :data:`SEEDS` seeds (seed spread and test sampling) at
@@ -72,7 +72,8 @@ def resolution_summary(
     scored = int(mine["test_ratio"].notna().sum())
     lines = [
         f"Resolution: on {len(sharp_sets)} of the {len(counted)} counted data sets a configuration's mean over "
-        f"{SEEDS} seeds has a noise of {RESOLVED:g} or less ({', '.join(sharp_sets) or 'none'})."
+        f"{SEEDS} seeds has a noise of {RESOLVED:g} or less ({', '.join(sharp_sets) or 'none'}).",
+        *_short_of_it(floor[floor["dataset"].isin(set(counted) - set(sharp_sets))], set(counted) - set(sharp_sets)),
     ]
     for student in sorted(set(pairs["student"])):
         names = sorted(complete[complete["student"] == student]["dataset"])
@@ -82,3 +83,27 @@ def resolution_summary(
         )
     lines.append(f"Runs with a test ratio on counted splits (no-KD baselines included): {scored:,}.")
     return " ".join(lines)
+
+
+def _short_of_it(floor: pd.DataFrame, names: set[str]) -> list[str]:
+    """What would resolve each counted data set that 3 seeds leave short, from its best-resolved
+    student: more seeds (how many), or a larger test split (test sampling alone is too large)."""
+    seeds, split, unseeded = [], [], sorted(names - set(floor["dataset"]))
+    for dataset, rows in floor.groupby("dataset"):
+        best = rows.loc[rows[f"noise ({SEEDS} seeds)"].fillna(math.inf).idxmin()]
+        needed = seeds_needed(best["seed std"], best["sampling SE"], RESOLVED)
+        if needed is not None:
+            seeds.append(f"{dataset} ({needed} seeds would reach it)")
+        elif math.isfinite(best["seed std"]):
+            split.append(f"{dataset} ({best['sampling SE']:.3f})")
+        else:
+            unseeded.append(str(dataset))
+    lines = [f"Short of it with more seeds: {', '.join(seeds)}."] if seeds else []
+    if split:
+        lines.append(
+            f"Test sampling alone exceeds {RESOLVED:g} on {', '.join(split)}: no number of seeds resolves "
+            "these, only a larger test split."
+        )
+    if unseeded:
+        lines.append(f"No configuration run with seeds yet: {', '.join(sorted(unseeded))}.")
+    return lines

@@ -72,6 +72,16 @@ def test_noise_combines_seed_spread_and_test_sampling():
     assert many["beyond noise"] and not few["beyond noise"], "100 test examples cannot resolve 0.10"
 
 
+def test_seeds_needed_stops_where_test_sampling_alone_is_too_large():
+    from autodistill.evaluation.noise import seeds_needed
+
+    assert seeds_needed(0.015, 0.006, 0.01) == 4  # 0.015**2 / (0.01**2 - 0.006**2) = 3.5
+    assert mean_noise(0.015, 0.006, 4) <= 0.01 < mean_noise(0.015, 0.006, 3)
+    assert seeds_needed(0.004, math.nan, 0.01) == 1
+    assert seeds_needed(0.001, 0.012, 0.01) is None  # only a larger test split helps
+    assert seeds_needed(math.nan, 0.005, 0.01) is None
+
+
 def test_selection_bias_chooses_on_one_seed_and_scores_on_the_others():
     # at each seed the configuration whose dev and test were both lucky there wins
     rows = [

@@ -180,6 +180,16 @@ def mean_noise(seed_std: float, sampling: float, seeds: int) -> float:
     return math.sqrt(seed_std**2 / seeds + sampling**2)
 
 
+def seeds_needed(seed_std: float, sampling: float, target: float) -> int | None:
+    """The fewest seeds whose mean has a noise of ``target`` or less; None where no number of seeds
+    gets there (test sampling alone reaches ``target``: only a larger test split would) or where the
+    seed spread is unknown."""
+    sampling = 0.0 if math.isnan(sampling) else sampling
+    if not math.isfinite(seed_std) or sampling >= target:
+        return None
+    return max(1, math.ceil(seed_std**2 / (target**2 - sampling**2) - 1e-9))
+
+
 def difference_noise(seed_std: float, sampling: float, seeds: tuple[int, int]) -> float:
     """The standard error of a difference between two configurations' means (independent noises)."""
     return math.hypot(mean_noise(seed_std, sampling, seeds[0]), mean_noise(seed_std, sampling, seeds[1]))
