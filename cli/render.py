@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,17 @@ console = Console()
 def say(text: str) -> None:
     """A status line as the library reports it (``on_status``): plain text, no rich markup guessing."""
     console.print(text, highlight=False)
+
+
+def say_wrapped(text: str, indent: str = "", hanging: str = "   ") -> None:
+    """A long line folded at the console's width (80 when piped), every folded part indented by
+    ``hanging``: rich's own folding would start them at column 0 and leave the list of picks ragged.
+    Words are never split, so a path or a pipeline label stays whole."""
+    width = max(40, console.width)
+    folded = textwrap.fill(
+        text, width, initial_indent=indent, subsequent_indent=hanging, break_long_words=False, break_on_hyphens=False
+    )
+    console.print(folded, markup=False, highlight=False, soft_wrap=True)
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -250,29 +262,33 @@ def sweep(report: SweepReport, store_path: Any) -> None:
 def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str) -> None:
     """The picks as short lines (an 80-column terminal and a piped file read the same): each pick's
     pipeline and predicted minutes, then its gain over logit KD with the interval, then why."""
-    say(f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations scored ({rec.design})")
+    say_wrapped(
+        f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations scored ({rec.design})"
+    )
     if rec.verdict:
-        say(rec.verdict)
+        say_wrapped(rec.verdict)
     for p in rec.picks[:top]:
-        say(f"{p.rank}. {_pick_name(p)}  ~{fmt(p.minutes, 1)} min")
-        say(
-            f"   {_gain_text(p)}; predicted ratio {fmt(p.predicted_ratio)}, score {fmt(p.score)} ± {fmt(p.uncertainty)}"
+        say_wrapped(f"{p.rank}. {_pick_name(p)}  ~{fmt(p.minutes, 1)} min")
+        say_wrapped(
+            f"{_gain_text(p)}; predicted ratio {fmt(p.predicted_ratio)}, score {fmt(p.score)} ± {fmt(p.uncertainty)}",
+            indent="   ",
+            hanging="     ",
         )
         if p.reason:
-            say(f"   why: {p.reason}")
+            say_wrapped(f"why: {p.reason}", indent="   ", hanging="     ")
     if rec.logit_kd is not None:
         d = rec.logit_kd
-        say(
+        say_wrapped(
             f"logit KD: ~{fmt(d.minutes, 1)} min, #{d.rank} of the distinct pipelines by score "
             f"({fmt(d.score)} ± {fmt(d.uncertainty)}), predicted ratio {fmt(d.predicted_ratio)}"
         )
-    say(score_meaning)
-    say(
+    say_wrapped(score_meaning)
+    say_wrapped(
         f"teacher dev {rec.metric} {rec.teacher_score:.4f}; predictor trained on {rec.n_runs} {rec.source} runs over "
         f"{len(rec.trained_on)} data sets ({', '.join(rec.trained_on)})"
     )
-    say(f"recommended in {rec.timings['total_s']:.1f} s ({_timing_parts(rec.timings)}); saved to {path}")
-    say(f"run pick K with `autodistill run --recommendation {path} --pick K`")
+    say_wrapped(f"recommended in {rec.timings['total_s']:.1f} s ({_timing_parts(rec.timings)}); saved to {path}")
+    say_wrapped(f"run pick K with `autodistill run --recommendation {path} --pick K`")
 
 
 def _pick_name(pick: Any) -> str:

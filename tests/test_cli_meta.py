@@ -126,7 +126,12 @@ def test_recommend_then_run_a_pick(
     assert "predicted percentile rank of the distillation ratio" in out and "recommended in" in out
     assert "logit KD: ~" in out and "gain over logit KD" in out and "min" in out
     assert ("logit KD first:" in out) != ("beats logit KD on the evidence:" in out)  # the verdict's one line
-    assert max(len(line) for line in out.splitlines()) <= 80  # readable in an 80-column terminal and a file
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80  # readable in an 80-column terminal and a file
+    first = next(i for i, line in enumerate(lines) if line.startswith("1. "))
+    last = next(i for i, line in enumerate(lines) if line.startswith("logit KD: ~"))
+    assert all(line[0].isdigit() or line.startswith("   ") for line in lines[first:last])  # folds stay indented
+    assert any(str(out_file) in line for line in lines)  # a path is never split inside
     picks = json.loads(out_file.read_text())["picks"]
     assert len(picks) == 3
 
