@@ -73,7 +73,7 @@ def resolution_summary(
     lines = [
         f"Resolution: on {len(sharp_sets)} of the {len(counted)} counted data sets a configuration's mean over "
         f"{SEEDS} seeds has a noise of {RESOLVED:g} or less ({', '.join(sharp_sets) or 'none'}).",
-        *_short_of_it(floor[floor["dataset"].isin(set(counted) - set(sharp_sets))], set(counted) - set(sharp_sets)),
+        *_short_of_it(floor, set(counted) - set(sharp_sets)),
     ]
     for student in sorted(set(pairs["student"])):
         names = sorted(complete[complete["student"] == student]["dataset"])
@@ -86,10 +86,11 @@ def resolution_summary(
 
 
 def _short_of_it(floor: pd.DataFrame, names: set[str]) -> list[str]:
-    """What would resolve each counted data set that 3 seeds leave short, from its best-resolved
-    student: more seeds (how many), or a larger test split (test sampling alone is too large)."""
-    seeds, split, unseeded = [], [], sorted(names - set(floor["dataset"]))
-    for dataset, rows in floor.groupby("dataset"):
+    """What would resolve each data set of ``names`` (those :data:`SEEDS` seeds leave short), from its
+    best-resolved student: more seeds (how many), or a larger test split (test sampling alone is too large)."""
+    short = floor[floor["dataset"].isin(names)]
+    seeds, split, unseeded = [], [], sorted(names - set(short["dataset"]))
+    for dataset, rows in short.groupby("dataset"):
         best = rows.loc[rows[f"noise ({SEEDS} seeds)"].fillna(math.inf).idxmin()]
         needed = seeds_needed(best["seed std"], best["sampling SE"], RESOLVED)
         if needed is not None:
