@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
 
-from autodistill.advice.cost import cost_inputs, relative_errors, with_input_words
+from autodistill.advice.cost import cost_inputs, regressor, relative_errors, with_input_words
 from autodistill.evaluation.advice import COST_TOLERANCE
 from autodistill.evaluation.noise import configuration, is_logit_kd
 from autodistill.store.shipped import shipped_store
@@ -51,7 +50,7 @@ def held_out_errors(runs: pd.DataFrame, anchored: bool) -> pd.Series:
     for family in sorted(set(families)):
         held = families == family
         train, test = runs[~held], runs[held]
-        model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=0)
+        model = regressor()
         model.fit(cost_inputs(train), np.log(train["wall_time_s"]) - offset[~held])
         predicted = np.exp(model.predict(cost_inputs(test)) + offset[held])
         errors.append(pd.Series(relative_errors(predicted, test["wall_time_s"].to_numpy()), index=test.index))

@@ -78,6 +78,11 @@ def device_kind(devices: pd.Series) -> pd.Series:
     return devices.fillna("").astype(str).str.split(":", n=1).str[0]  # unknown: "", no level
 
 
+def regressor(seed: int = 0) -> HistGradientBoostingRegressor:
+    """The cost model's learner on log seconds, one place for its settings (benchmarks fit it on other targets)."""
+    return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
+
+
 @dataclass(frozen=True)
 class CostModel:
     """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates."""
@@ -93,7 +98,7 @@ class CostModel:
         on_device = runs if device is None else runs[device_kind(runs["device"]) == device.partition(":")[0]]
         if len(on_device) < MIN_TIMED_RUNS:
             return None
-        model = HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
+        model = regressor(seed)
         model.fit(cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy()))
         return cls(model, len(runs))
 
