@@ -83,7 +83,13 @@ def feature_columns(table: pd.DataFrame, embeddings: bool = True) -> list[str]:
 def numbers_and_categories(frame: pd.DataFrame) -> pd.DataFrame:
     """Numbers as floats (a feature missing for every row, e.g. an unknown baseline score, arrives
     as objects) and categories as strings; the learners see nothing else."""
-    return frame.apply(lambda c: c.astype(str) if c.name in CATEGORICAL_COLUMNS else pd.to_numeric(c).astype(float))
+    categories = [c for c in frame.columns if c in CATEGORICAL_COLUMNS]
+    numbers = frame.drop(columns=categories)
+    loose = [c for c in numbers.columns if not pd.api.types.is_numeric_dtype(numbers[c])]
+    numbers[loose] = numbers[loose].apply(pd.to_numeric)
+    # one block rather than column by column: tables carry a hundred embedding columns
+    block = pd.DataFrame(numbers.to_numpy(dtype=float), index=frame.index, columns=numbers.columns)
+    return pd.concat([block, frame[categories].astype(str)], axis=1)[list(frame.columns)]
 
 
 def is_config_column(column: str) -> bool:
