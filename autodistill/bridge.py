@@ -154,6 +154,8 @@ def record_from_result(
         ratio=result.ratio,
         source=source,
         wall_time_s=result.wall_seconds,
+        cpu_time_s=result.cpu_seconds,
+        cpu_threads=result.cpu_threads,
         featurizer_version=featurizer_version,
         full_config={
             "pipeline": config.to_dict(),

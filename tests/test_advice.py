@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_recommend import CONFIGS, LOGIT, QUICK, cached_teacher, fill_store  # noqa: F401 (autouse: no real teacher fine-tune)
 
-from autodistill.advice.cost import CostModel, candidate_rows, card_words, input_words
+from autodistill.advice.cost import CostModel, candidate_rows, card_words, input_words, waited
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains, pipeline_key
 from autodistill.advice.recommend import recommend
 from autodistill.advice.verdict import decide
@@ -159,6 +159,26 @@ def test_the_device_is_a_level_and_an_unseen_kind_gets_no_prediction() -> None:
     assert 80 < cpu < 120 and 8 < gpu < 12
     assert CostModel.fit(runs[runs["device"] == "cpu"], device="cuda:NVIDIA T4") is None
     assert CostModel.fit(runs[runs["device"] == "cpu"], device="cpu") is not None
+
+
+def test_runs_that_waited_for_their_cores_are_left_out_of_the_cost_fit() -> None:
+    """Half of each configuration's runs shared a busy CPU and took three times as long, their threads
+    busy a third of the time: left out, the prediction is the idle machine's. A GPU run's CPU share,
+    and a run that recorded none, say nothing of waiting."""
+    rows = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=30.0 * slow, cpu_time_s=30.0, cpu_threads=1, run_id=f"{d}{p.label}{s}")
+        for d in range(4)
+        for p in (LOGIT, MI)
+        for s in range(4)
+        for slow in (1.0, 3.0)
+    ]
+    runs = pd.DataFrame(rows).assign(input_words=20.0)
+    assert waited(runs).sum() == len(runs) / 2
+    gpu, unrecorded = runs.assign(device="cuda:NVIDIA H100 80GB HBM3"), runs.assign(cpu_time_s=None)
+    assert not waited(gpu).any() and not waited(unrecorded).any() and not waited(runs.drop(columns="cpu_time_s")).any()
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    predicted = CostModel.fit(runs).seconds(candidate_rows([LOGIT], setting))[0]
+    assert 25 < predicted < 36
 
 
 def test_words_per_example_count_what_a_model_reads(toy_task: TaskData) -> None:

@@ -76,6 +76,9 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     # the trainer's own clock runs inside; phases are kept to the millisecond, and rounding keeps order
     assert saved["phases"]["training"] >= round(result.train_seconds, 3)
     assert 0.8 * result.wall_seconds < sum(saved["phases"].values()) <= result.wall_seconds
+    # the process's CPU time beside it: PyTorch's threads used it, never more than they had
+    assert saved["cpu_threads"] == torch.get_num_threads()
+    assert 0 < saved["cpu_seconds"] <= 1.05 * result.wall_seconds * saved["cpu_threads"]
     assert result.test_ratio == pytest.approx(
         result.student_test_metrics["accuracy"] / result.teacher_test_metrics["accuracy"]
     )

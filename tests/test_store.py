@@ -517,6 +517,24 @@ def test_a_study_exported_before_schema_7_gets_device_and_dev_examples_on_import
         assert (fresh.run("r2").device, fresh.run("r2").eval_examples) == ("cpu", 200)
 
 
+def test_a_schema_7_store_gains_cpu_time_columns_unknown_for_its_runs_and_keeps_new_ones(tmp_path: Path) -> None:
+    path = tmp_path / "v7.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_run("old")])
+    with sqlite3.connect(path) as conn:
+        for column in ("cpu_time_s", "cpu_threads"):
+            conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema_version'")
+    timed = _run("timed", wall_time_s=100.0, cpu_time_s=52.5, cpu_threads=1)
+    with RunStore(path) as store:
+        store.add_runs([timed])
+        assert (store.run("old").cpu_time_s, store.run("old").cpu_threads) == (None, None)
+        assert store.run("timed") == timed
+        store.export(tmp_path / "runs.csv")
+    written = pd.read_csv(tmp_path / "runs.csv").set_index("run_id")
+    assert written.loc["timed", "cpu_time_s"] == 52.5 and pd.isna(written.loc["old", "cpu_time_s"])
+
+
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
     """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on an H100, the MiniLM runs on
     CPU or an H200, one machine kind per data set and split version (a teacher and its students together);

@@ -14,7 +14,9 @@ through its rows. Scoring is no small part: a split version whose dev split hold
 read whole, costs a run more than the 200 or 1,000 sampled ones of the first splits.
 
 The stored wall times were measured on whatever the machine was doing at the time; the spread of
-one configuration's seeds (same work, same machine kind) bounds how close any model can get. A
+one configuration's seeds (same work, same machine kind) bounds how close any model can get. Runs
+that record their process's CPU time say when that was a busy machine: a CPU run whose threads got
+well under their wall time waited for its cores, and is left out of the fit (:func:`waited`). A
 device kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
 """
 
@@ -46,6 +48,8 @@ _INPUT_COLUMNS = ("text", "text_pair")
 _PIECES_PER_WORD = 1.3
 #: Fewer timed runs than this and no cost is predicted: a handful of times says little of the rest.
 MIN_TIMED_RUNS = 20
+#: A CPU run whose threads used less than this share of their wall time shared its cores with other work.
+MIN_CPU_SHARE = 0.7
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -78,6 +82,14 @@ def device_kind(devices: pd.Series) -> pd.Series:
     return devices.fillna("").astype(str).str.split(":", n=1).str[0]  # unknown: "", no level
 
 
+def waited(runs: pd.DataFrame) -> pd.Series:
+    """Runs on a CPU whose recorded CPU time shows they waited for their cores (:data:`MIN_CPU_SHARE`):
+    their wall time measured the machine's load as much as the pipeline. False where not recorded."""
+    columns = runs.reindex(columns=["cpu_time_s", "cpu_threads"]).astype(float)
+    share = columns["cpu_time_s"] / (runs["wall_time_s"].astype(float) * columns["cpu_threads"])
+    return (device_kind(runs["device"]) == "cpu") & (share < MIN_CPU_SHARE)
+
+
 def regressor(seed: int = 0) -> HistGradientBoostingRegressor:
     """The cost model's learner on log seconds, one place for its settings (benchmarks fit it on other targets)."""
     return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
@@ -92,9 +104,11 @@ class CostModel:
 
     @classmethod
     def fit(cls, runs: pd.DataFrame, seed: int = 0, device: str | None = None) -> CostModel | None:
-        """Fit on runs with a wall time; None with fewer than :data:`MIN_TIMED_RUNS` of them, or of
-        them on ``device``'s kind when one is given (the device the predicted runs will train on)."""
+        """Fit on runs with a wall time that had their cores (:func:`waited`); None with fewer than
+        :data:`MIN_TIMED_RUNS` of them, or of them on ``device``'s kind when one is given (the device
+        the predicted runs will train on)."""
         runs = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)]
+        runs = runs[~waited(runs)]
         on_device = runs if device is None else runs[device_kind(runs["device"]) == device.partition(":")[0]]
         if len(on_device) < MIN_TIMED_RUNS:
             return None

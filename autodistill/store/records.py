@@ -98,6 +98,8 @@ class RunRecord:
     budget fields say what it was, so the predictor can tell budgets apart. ``device`` (``cpu``,
     ``cuda:<GPU name>``) is where the wall time was measured and ``eval_examples`` the dev examples
     scored after each epoch: with the training work they set what a run costs (None: not known).
+    ``cpu_time_s`` is the CPU time the run's process used and ``cpu_threads`` its PyTorch threads: on a
+    CPU, their ratio to the wall time says whether the run had its cores (None: not recorded).
     """
 
     dataset: str
@@ -126,6 +128,8 @@ class RunRecord:
     split_version: int = 1
     device: str | None = None
     eval_examples: int | None = None
+    cpu_time_s: float | None = None
+    cpu_threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -183,6 +187,8 @@ class RunRecord:
             self.split_version,
             self.device,
             self.eval_examples,
+            self.cpu_time_s,
+            self.cpu_threads,
         )
 
 
@@ -384,6 +390,8 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         split_version=_optional(row, "split_version", int) or 1,
         device=_optional(row, "device", str),
         eval_examples=_optional(row, "eval_examples", int),
+        cpu_time_s=_optional(row, "cpu_time_s", float),
+        cpu_threads=_optional(row, "cpu_threads", int),
     )
 
 

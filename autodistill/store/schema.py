@@ -27,7 +27,7 @@ from engine import AutodistillError
 #: 6: runs and trials record the data set's ``split_version``; every earlier row ran on version 1.
 #: 7: runs record the ``device`` they trained on and the dev examples they scored per epoch
 #:    (``eval_examples``); see :func:`_add_cost_columns`.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
@@ -73,7 +73,9 @@ CREATE TABLE IF NOT EXISTS runs (
     max_length INTEGER,
     split_version INTEGER NOT NULL DEFAULT 1,
     device TEXT,
-    eval_examples INTEGER
+    eval_examples INTEGER,
+    cpu_time_s REAL,
+    cpu_threads INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
 CREATE TABLE IF NOT EXISTS features (
@@ -122,6 +124,8 @@ TEST_COLUMNS = ("test_score", "teacher_test_score", "test_ratio")
 BUDGET_COLUMNS = ("fidelity", "seed", "train_examples", "epochs", "max_length")
 #: Where a run's wall time was measured and how many dev examples it scored per epoch (schema 7).
 COST_COLUMNS = ("device", "eval_examples")
+#: The process CPU seconds of a run and its threads (schema 8): with the wall time, whether it had its cores.
+CPU_COLUMNS = ("cpu_time_s", "cpu_threads")
 #: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch;
 #: ``fidelity``: as the run's, so that no-KD baselines line up with the runs of their budget).
 TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve", "fidelity")
@@ -160,6 +164,7 @@ RUN_COLUMNS = [
     *BUDGET_COLUMNS,
     "split_version",
     *COST_COLUMNS,
+    *CPU_COLUMNS,
 ]
 
 
@@ -347,6 +352,14 @@ def _add_cost_columns(conn: sqlite3.Connection) -> None:
     conn.executemany("UPDATE runs SET device = :device, eval_examples = :eval_examples WHERE run_id = :run_id", derived)
 
 
+def _add_cpu_columns(conn: sqlite3.Connection) -> None:
+    """Before schema 8 runs recorded no CPU time: add the columns, NULL for those runs (not known)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(runs)")}
+    for column, kind in zip(CPU_COLUMNS, ("REAL", "INTEGER"), strict=True):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+
+
 #: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _migrate_v1),
@@ -356,4 +369,5 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (5, _migrate_paper_alpha),
     (6, _add_split_version),
     (7, _add_cost_columns),
+    (8, _add_cpu_columns),
 ]

@@ -8,7 +8,7 @@ commit them as text:
 
 - ``runs.csv``: the store's runs table, one row per distillation run, dev and test scores
   side by side (``dev_score``, ``test_score``, ``test_ratio``; old runs "dev only"), with
-  each run's fidelity, seed, device and dev examples per epoch (the cost model's);
+  each run's fidelity, seed, device, dev examples per epoch and CPU time (the cost model's);
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
   vocabularies included because the IDF of a data set featurized later counts them;

@@ -70,6 +70,11 @@ class RunResult:
     # The device the student trained on (engine.training.device: "cpu", "cuda:<GPU name>"); the
     # wall time was measured there. None: stored before the device was recorded.
     device: str | None = None
+    # CPU seconds this process's threads used over the run, and PyTorch's intra-op threads: on a CPU,
+    # cpu_seconds / (wall_seconds x cpu_threads) near 1 says the run had its cores, well below that
+    # it waited for them. None: stored before they were recorded.
+    cpu_seconds: float | None = None
+    cpu_threads: int | None = None
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -155,7 +154,7 @@ def _train(
     task: TaskData | None,
     on_epoch: EpochCallback | None,
 ) -> RunResult:
-    started, clock = time.perf_counter(), Clock()
+    clock = Clock()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
@@ -180,7 +179,7 @@ def _train(
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
         result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
         tracking.log_metrics(result_metrics(result), fitted.steps)
-    publish(prepared, student, result, output_dir, clock, started)
+    publish(prepared, student, result, output_dir, clock)
     return result
 
 
@@ -510,17 +509,16 @@ def result_metrics(result: RunResult) -> dict[str, float]:
     }
 
 
-def publish(
-    prepared: Prepared, student: PreTrainedModel, result: RunResult, output_dir: Path, clock: Clock, started: float
-) -> None:
-    """Save the student, then ``result.json`` with the wall time and its phases (last: it marks
-    the run complete); drop the work folder, unless the run was stopped early (its checkpoint
+def publish(prepared: Prepared, student: PreTrainedModel, result: RunResult, output_dir: Path, clock: Clock) -> None:
+    """Save the student, then ``result.json`` with the wall and CPU time and the phases (last: it
+    marks the run complete); drop the work folder, unless the run was stopped early (its checkpoint
     lets a later call carry on)."""
     if distributed.is_main():
         with clock("saving"):
             save_student(student, prepared.tokenizer, prepared.spec, result, output_dir / "student")
         result.phases = clock.rounded()
-        result.wall_seconds = time.perf_counter() - started
+        result.wall_seconds = clock.wall_elapsed()
+        result.cpu_seconds, result.cpu_threads = clock.cpu_elapsed(), torch.get_num_threads()
         (output_dir / RESULT_FILE).write_text(json.dumps(asdict(result), indent=2))
         if result.pruned_after_epoch is None:
             shutil.rmtree(output_dir / "work", ignore_errors=True)

@@ -2,7 +2,10 @@
 
 :class:`Clock` adds the seconds spent in each named step; the run stores them as
 ``RunResult.phases`` in the order the steps first ran, so that overhead (loading,
-tokenising, caches, evaluation, latency timing, saving) shows beside training.
+tokenising, caches, evaluation, latency timing, saving) shows beside training. It also
+keeps the process's CPU seconds since it started: wall seconds alone cannot tell a run that
+had its cores from one that waited for them on a busy machine, and a cost model fitted on
+the second kind predicts too much.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from contextlib import contextmanager
 
 
 class Clock:
-    """Seconds per named step; a step timed twice adds up."""
+    """Seconds per named step; a step timed twice adds up. Started on creation."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
 
     @contextmanager
     def __call__(self, step: str) -> Iterator[None]:
@@ -28,6 +32,15 @@ class Clock:
 
     def add(self, step: str, seconds: float) -> None:
         self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+    def wall_elapsed(self) -> float:
+        """Wall seconds since the clock was created."""
+        return time.perf_counter() - self._wall
+
+    def cpu_elapsed(self) -> float:
+        """CPU seconds this process's threads used since the clock was created (child processes,
+        such as augmentation workers, not included)."""
+        return time.process_time() - self._cpu
 
     def rounded(self) -> dict[str, float]:
         return {step: round(s, 3) for step, s in self.seconds.items()}
