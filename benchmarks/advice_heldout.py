@@ -41,6 +41,8 @@ def main() -> None:
     print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
           f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "
           f"(a configuration's own seeds: {figures['timing_floor_within_tolerance']:.3f})")  # fmt: skip
+    print(f"  {figures['cost_runs_cpu_recorded']} of them recorded their CPU time, "
+          f"{figures['cost_runs_waited']} of those waited for their cores")  # fmt: skip
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
           f"(configuration, setting) pairs")  # fmt: skip
     print(per_family.to_string())

@@ -202,6 +202,14 @@ def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() 
     assert 0.5 <= figures["gain_interval_coverage"] <= 1.0
     assert figures["settings"] == 6 and figures["settings_top_not_logit"] == 0  # nothing beats logit KD
     assert figures["top_mean_ratio"] == pytest.approx(figures["logit_mean_ratio"])
+    assert figures["cost_runs_cpu_recorded"] == figures["cost_runs_waited"] == 0  # these runs recorded none
+
+
+def test_the_held_out_cost_rows_say_which_runs_recorded_cpu_time_and_waited() -> None:
+    runs = _table(6, {MI: 0.0}, noise=0.02).assign(input_words=np.nan)
+    runs.loc[:5, ["cpu_time_s", "cpu_threads"]] = (10.0, 1)  # six runs of 30 s that used their thread 10 s
+    figures = evaluate_advice(runs, family_of=lambda name: name).figures()
+    assert figures["cost_runs_cpu_recorded"] == figures["cost_runs_waited"] == 6
 
 
 def test_cost_is_checked_on_the_runs_it_is_given_beside_the_gains() -> None:

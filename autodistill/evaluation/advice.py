@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.cost import CostModel, relative_errors, with_input_words
+from autodistill.advice.cost import CostModel, relative_errors, waited, with_input_words
 from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, pipeline_key
 
 #: Within this relative error a cost prediction counts as right (the target's ±30 %).
@@ -27,7 +27,7 @@ class AdviceEvaluation:
     """Per held-out run, the cost prediction; per held-out (configuration, setting), the gain interval;
     per held-out setting, the top pick beside logit KD."""
 
-    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error
+    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error, cpu_recorded, waited
     gains: pd.DataFrame  # dataset, family, config, support, gain, mean, low, high, covered
     top: pd.DataFrame  # dataset, setting, top, clears, logit_ratio, top_ratio, best_gain
     timing_floor: float  # share of seeds within COST_TOLERANCE of their configuration's median time
@@ -39,6 +39,8 @@ class AdviceEvaluation:
             "cost_runs": len(self.costs),
             "cost_median_abs_rel_error": float(self.costs["rel_error"].abs().median()),
             "cost_within_tolerance": float((self.costs["rel_error"].abs() <= COST_TOLERANCE).mean()),
+            "cost_runs_cpu_recorded": int(self.costs["cpu_recorded"].sum()),
+            "cost_runs_waited": int(self.costs["waited"].sum()),
             "timing_floor_within_tolerance": self.timing_floor,
             "gain_rows": len(self.gains),
             "gain_interval_coverage": float(self.gains["covered"].mean()),
@@ -86,7 +88,9 @@ def evaluate_advice(
 
 
 def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: set[str]) -> pd.DataFrame:
-    """Each timed run of a ``held_out`` family beside the seconds a cost model fitted without its family predicts."""
+    """Each timed run of a ``held_out`` family beside the seconds a cost model fitted without its family
+    predicts, and whether it recorded its CPU time and by that waited for its cores (still checked: a
+    user's machine may be busy too, but the fit leaves such runs out)."""
     families = runs["dataset"].map(family_of)
     rows = []
     for family in sorted(held_out & set(families)):
@@ -99,7 +103,13 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
         rows.append(
             measured[["dataset", "run_id", "wall_time_s"]]
             .rename(columns={"wall_time_s": "measured_s"})
-            .assign(family=family, predicted_s=predicted, rel_error=relative_errors(predicted, measured["wall_time_s"]))
+            .assign(
+                family=family,
+                predicted_s=predicted,
+                rel_error=relative_errors(predicted, measured["wall_time_s"]),
+                cpu_recorded=measured.reindex(columns=["cpu_time_s"])["cpu_time_s"].notna(),
+                waited=waited(measured),
+            )
         )
     return pd.concat(rows, ignore_index=True)
 
