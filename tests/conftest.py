@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 
@@ -12,7 +13,15 @@ import torch
 
 from engine.data.schema import TaskData, TaskSpec, TaskType
 
-torch.set_num_threads(2)
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers share the machine's cores: one thread each, for PyTorch and for the
+    OpenMP libraries loaded later (scikit-learn's boosting). A run on its own gives PyTorch two."""
+    worker = "PYTEST_XDIST_WORKER" in os.environ
+    if worker:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1 if worker else 2)
+
 
 _WORDS = {0: "good great fine happy nice lovely", 1: "bad awful sad poor ugly dull"}
 
