@@ -115,6 +115,9 @@ def test_an_epoch_callback_stops_a_run_which_is_complete_and_carries_on_when_cal
     assert epochs == [1, 2, 3]  # resumed from its checkpoint: told where it stood first, then each new epoch
     assert full.pruned_after_epoch is None and [h["epoch"] for h in full.history] == [1, 2, 3]
     assert full.output_dir == pruned.output_dir and not (Path(full.output_dir) / "work").exists()
+    # its time counts the epoch trained before the stop: the run's cost, not this call's
+    assert full.phases["training"] >= round(full.train_seconds, 3) > pruned.train_seconds
+    assert sum(full.phases.values()) <= full.wall_seconds and full.cpu_seconds > 0
 
 
 def test_no_kd_baseline_uses_the_same_student_and_settings(toy_task):

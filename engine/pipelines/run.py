@@ -176,6 +176,7 @@ def _train(
         trainer = build_trainer(prepared, objective, train, output_dir, [tracking, *callbacks])
         with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
             fitted = trainer.fit()
+        clock.carry_over("training", fitted.earlier_seconds, fitted.earlier_cpu_seconds)
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
         result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
         tracking.log_metrics(result_metrics(result), fitted.steps)

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 
 
 class Clock:
-    """Seconds per named step; a step timed twice adds up. Started on creation."""
+    """Seconds per named step; a step timed twice adds up. Started on creation (:meth:`carry_over`
+    moves the start back by what earlier processes of a resumed run spent)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -32,6 +33,13 @@ class Clock:
 
     def add(self, step: str, seconds: float) -> None:
         self.seconds[step] = self.seconds.get(step, 0.0) + seconds
+
+    def carry_over(self, step: str, wall: float, cpu: float) -> None:
+        """Count seconds an earlier process spent on ``step`` of this run before it stopped (a resumed
+        run): in the step, and in the elapsed wall and CPU time, as if this clock had run then too."""
+        self.add(step, wall)
+        self._wall -= wall
+        self._cpu -= cpu
 
     def wall_elapsed(self) -> float:
         """Wall seconds since the clock was created."""

@@ -107,6 +107,10 @@ class TrainResult:
     examples_per_second: float
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_after_epoch: int | None = None  # set when a callback stopped it before its last epoch
+    # Wall and CPU seconds earlier processes trained this run before it stopped and resumed here
+    # (train_seconds counts them too): the run's own clock, started in this process, lacks them.
+    earlier_seconds: float = 0.0
+    earlier_cpu_seconds: float = 0.0
 
 
 class Trainer:
@@ -208,6 +212,7 @@ class Trainer:
             "history": state.history,
             "best": best,
             "elapsed": self._elapsed(),
+            "cpu_elapsed": self._cpu_elapsed(),
         }
 
     def _save_checkpoint(self, state: TrainerState, batch: int, best: tuple[float, int]) -> None:
@@ -238,10 +243,14 @@ class Trainer:
     def _elapsed(self) -> float:
         return self._elapsed_before + (time.perf_counter() - self._started)
 
+    def _cpu_elapsed(self) -> float:
+        return self._cpu_before + (time.process_time() - self._cpu_started)
+
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> TrainResult:
         self._started, self._elapsed_before = time.perf_counter(), 0.0
+        self._cpu_started, self._cpu_before = time.process_time(), 0.0
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
@@ -249,6 +258,7 @@ class Trainer:
             position = checkpoint["position"]
             state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
             batch_pos, best, self._elapsed_before = position["batch"], tuple(checkpoint["best"]), checkpoint["elapsed"]
+            self._cpu_before = checkpoint.get("cpu_elapsed", 0.0)  # checkpoints written before it was kept: none
         self._seen, self._train_time = 0, 0.0
         self._emit("on_train_begin", state)
         stop = self._should_stop(state)  # a resumed run: the callbacks hear where it stands first
@@ -301,6 +311,8 @@ class Trainer:
             examples_per_second=self._seen * self.accelerator.num_processes / max(self._train_time, 1e-9),
             history=history,
             stopped_after_epoch=int(history[-1]["epoch"]) if stopped else None,
+            earlier_seconds=self._elapsed_before,
+            earlier_cpu_seconds=self._cpu_before,
         )
 
     def _emit(self, event: str, state: TrainerState, *args: object) -> None:
