@@ -533,6 +533,13 @@ def test_a_schema_7_store_gains_cpu_time_columns_unknown_for_its_runs_and_keeps_
         store.export(tmp_path / "runs.csv")
     written = pd.read_csv(tmp_path / "runs.csv").set_index("run_id")
     assert written.loc["timed", "cpu_time_s"] == 52.5 and pd.isna(written.loc["old", "cpu_time_s"])
+    from autodistill.store.shipped import export_study, import_study
+
+    with RunStore(path) as store:
+        export_study(store, tmp_path / "study")
+    with RunStore(tmp_path / "fresh.sqlite") as fresh:
+        import_study(fresh, tmp_path / "study")
+        assert fresh.run("timed") == timed and fresh.run("old").cpu_time_s is None
 
 
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
