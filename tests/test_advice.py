@@ -162,7 +162,7 @@ def test_the_device_is_a_level_and_an_unseen_kind_gets_no_prediction() -> None:
 
 
 def test_runs_that_waited_for_their_cores_are_left_out_of_the_cost_fit() -> None:
-    """Half of each configuration's runs shared a busy CPU and took three times as long, their threads
+    """Half of each configuration's runs shared a busy CPU and took three times as long, their process
     busy a third of the time: left out, the prediction is the idle machine's. A GPU run's CPU share,
     and a run that recorded none, say nothing of waiting."""
     rows = [
@@ -174,6 +174,7 @@ def test_runs_that_waited_for_their_cores_are_left_out_of_the_cost_fit() -> None
     ]
     runs = pd.DataFrame(rows).assign(input_words=20.0)
     assert waited(runs).sum() == len(runs) / 2
+    assert waited(runs.assign(cpu_threads=2)).sum() == len(runs) / 2  # one busy core of two: no waiting
     gpu, unrecorded = runs.assign(device="cuda:NVIDIA H100 80GB HBM3"), runs.assign(cpu_time_s=None)
     assert not waited(gpu).any() and not waited(unrecorded).any() and not waited(runs.drop(columns="cpu_time_s")).any()
     setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}

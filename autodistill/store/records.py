@@ -99,7 +99,7 @@ class RunRecord:
     ``cuda:<GPU name>``) is where the wall time was measured and ``eval_examples`` the dev examples
     scored after each epoch: with the training work they set what a run costs (None: not known).
     ``cpu_time_s`` is the CPU time the run's process used and ``cpu_threads`` its PyTorch threads: on a
-    CPU, their ratio to the wall time says whether the run had its cores (None: not recorded).
+    CPU, CPU time well under the wall time says the run waited for its cores (None: not recorded).
     """
 
     dataset: str

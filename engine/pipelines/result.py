@@ -71,8 +71,8 @@ class RunResult:
     # wall time was measured there. None: stored before the device was recorded.
     device: str | None = None
     # CPU seconds this process's threads used over the run, and PyTorch's intra-op threads: on a CPU,
-    # cpu_seconds / (wall_seconds x cpu_threads) near 1 says the run had its cores, well below that
-    # it waited for them. None: stored before they were recorded.
+    # cpu_seconds well under wall_seconds (under one busy core) says the run waited for its cores.
+    # None: stored before they were recorded.
     cpu_seconds: float | None = None
     cpu_threads: int | None = None
 
