@@ -66,6 +66,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
         "seeded_pairs",
         "seeds_needed",
         "study_outcomes",
+        "widest_configuration",
     ),
     "autodistill.evaluation.headroom": ("headroom", "headroom_summary"),
     "autodistill.evaluation.importance": (

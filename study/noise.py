@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill import NO_KD, PAIR, SEEDS, seeded_pairs, seeds_needed
+from autodistill import NO_KD, PAIR, SEEDS, seeded_pairs, seeds_needed, widest_configuration
 from engine import SplitResolution
 
 #: The noise of a configuration's mean over :data:`SEEDS` seeds (seed spread and test sampling) at
@@ -73,7 +73,7 @@ def resolution_summary(
     lines = [
         f"Resolution: on {len(sharp_sets)} of the {len(counted)} counted data sets a configuration's mean over "
         f"{SEEDS} seeds has a noise of {RESOLVED:g} or less ({', '.join(sharp_sets) or 'none'}).",
-        *_short_of_it(floor, set(counted) - set(sharp_sets)),
+        *_short_of_it(floor, mine, set(counted) - set(sharp_sets)),
     ]
     for student in sorted(set(pairs["student"])):
         names = sorted(complete[complete["student"] == student]["dataset"])
@@ -85,21 +85,23 @@ def resolution_summary(
     return " ".join(lines)
 
 
-def _short_of_it(floor: pd.DataFrame, names: set[str]) -> list[str]:
+def _short_of_it(floor: pd.DataFrame, outcomes: pd.DataFrame, names: set[str]) -> list[str]:
     """What would resolve each data set of ``names`` (those :data:`SEEDS` seeds leave short), from its
-    best-resolved student: more seeds (how many), or a larger test split (test sampling alone is too large)."""
+    best-resolved student: more seeds (how many, and fewer without a configuration whose seeds alone
+    spread widely), or a larger test split (test sampling alone is too large)."""
     short = floor[floor["dataset"].isin(names)]
     seeds, split, unseeded = [], [], sorted(names - set(short["dataset"]))
     for dataset, rows in short.groupby("dataset"):
         best = rows.loc[rows[f"noise ({SEEDS} seeds)"].fillna(math.inf).idxmin()]
         needed = seeds_needed(best["seed std"], best["sampling SE"], RESOLVED)
         if needed is not None:
-            seeds.append(f"{dataset} ({needed} seeds would reach it)")
+            pair = outcomes[(outcomes["dataset"] == dataset) & (outcomes["student_name"] == best["student"])]
+            seeds.append(f"{dataset} ({needed} seeds would reach it{_unsteady(pair, best, needed)})")
         elif math.isfinite(best["seed std"]):
             split.append(f"{dataset} ({best['sampling SE']:.3f})")
         else:
             unseeded.append(str(dataset))
-    lines = [f"Short of it with more seeds: {', '.join(seeds)}."] if seeds else []
+    lines = [f"Short of it with more seeds: {'; '.join(seeds)}."] if seeds else []
     if split:
         lines.append(
             f"Test sampling alone exceeds {RESOLVED:g} on {', '.join(split)}: no number of seeds resolves "
@@ -108,3 +110,17 @@ def _short_of_it(floor: pd.DataFrame, names: set[str]) -> list[str]:
     if unseeded:
         lines.append(f"No configuration run with seeds yet: {', '.join(sorted(unseeded))}.")
     return lines
+
+
+def _unsteady(pair: pd.DataFrame, best: pd.Series, needed: int) -> str:
+    """A clause for a data set whose seed spread one configuration sets: without it, fewer seeds would do."""
+    found = widest_configuration(pair[pair["fidelity"] == "realistic"])
+    if found is None or not math.isfinite(found[2]):
+        return ""
+    label, spread, rest = found
+    fewer = seeds_needed(rest, best["sampling SE"], RESOLVED)
+    if fewer is None or fewer >= needed:
+        return ""
+    return (
+        f", or {fewer} without {label}, whose seeds spread {spread:.3f} where the others' pooled spread is {rest:.3f}"
+    )

@@ -17,6 +17,7 @@ from autodistill.evaluation.noise import (
     mean_noise,
     noise_floor,
     selection_bias,
+    widest_configuration,
 )
 from engine import AutodistillError, SplitResolution
 
@@ -131,3 +132,13 @@ def test_headroom_claims_nothing_where_every_data_set_is_left_out():
     table = headroom(_frame(rows), {}, claims={"a": "low resolution: 300 test examples"})
     assert table.loc[0, "headroom"] == "over logit KD" and table.loc[0, "claims"].startswith("low resolution")
     assert headroom_summary(table).startswith("Every data set here is left out of pass/fail claims")
+
+
+def test_the_widest_configuration_and_the_others_pooled_spread():
+    steady = _seeded("d", LOGIT, (0.80, 0.82), 0.8) + _seeded("d", EMD, (0.70, 0.72, 0.74), 0.7)
+    unsteady = _seeded("d", MI, (0.50, 0.90), 0.7)
+    once = [_outcome("d", NO_KD, 0, 0.1, 0.1)]  # one seed: no spread to read
+    label, spread, rest = widest_configuration(_frame(steady + unsteady + once))
+    assert label == MI and spread == pytest.approx(0.4 / math.sqrt(2))
+    assert rest == pytest.approx(math.sqrt((0.0002 + 0.0008) / 3))  # squared deviations over 1 + 2 degrees
+    assert math.isnan(widest_configuration(_frame(unsteady + once))[2]) and widest_configuration(_frame(once)) is None

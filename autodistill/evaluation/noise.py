@@ -145,6 +145,19 @@ def pooled_seed_std(group: pd.DataFrame) -> tuple[float, int]:
     return math.sqrt(float((repeated["var"] * (repeated["count"] - 1)).sum()) / dof), len(repeated)
 
 
+def widest_configuration(group: pd.DataFrame) -> tuple[str, float, float] | None:
+    """The configuration of ``group`` whose seeds spread most, their standard deviation, and the seed
+    spread pooled over the other configurations (NaN if none has seeds): whether one configuration's
+    unsteady seeds, rather than the data set, set the pooled spread. None: no configuration has seeds."""
+    per = group.groupby("configuration")["reported_ratio"].agg(["std", "count"])
+    per = per[per["count"] > 1]
+    if per.empty:
+        return None
+    widest = str(per["std"].idxmax())
+    rest, _ = pooled_seed_std(group[group["configuration"] != widest])
+    return widest, float(per.loc[widest, "std"]), rest
+
+
 def sampling_error(group: pd.DataFrame, resolution: SplitResolution | None) -> float:
     """The test split's standard error in ratio units, at the median teacher test score and the median
     test ratio of ``group`` (NaN without a resolution or a test score)."""
