@@ -15,8 +15,9 @@ read whole, costs a run more than the 200 or 1,000 sampled ones of the first spl
 
 The stored wall times were measured on whatever the machine was doing at the time; the spread of
 one configuration's seeds (same work, same machine kind) bounds how close any model can get. Runs
-that record their process's CPU time say when that was a busy machine: a CPU run whose threads got
-well under their wall time waited for its cores, and is left out of the fit (:func:`waited`). A
+that record their process's CPU time say when that was a busy machine: a CPU run whose process was
+busy well under its wall time, even counting one core, waited for its cores, and is left out of the
+fit (:func:`waited`). A
 device kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
 """
 
@@ -49,7 +50,7 @@ _PIECES_PER_WORD = 1.3
 #: Fewer timed runs than this and no cost is predicted: a handful of times says little of the rest.
 MIN_TIMED_RUNS = 20
 #: A CPU run whose process was busy less than this share of its wall time, even counting one core,
-#: lost more than a sixth of it to other work on the machine: more than its seeds' usual spread.
+#: lost more than about a sixth of it to other work on the machine (a run on an idle core: 0.97-0.99).
 MIN_CPU_SHARE = 0.85
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
