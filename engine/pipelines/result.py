@@ -55,7 +55,7 @@ class RunResult:
     student_test_metrics: dict[str, float] = field(default_factory=dict)
     teacher_test_metrics: dict[str, float] = field(default_factory=dict)
     test_ratio: float | None = None
-    # Seconds per step of the run (engine.pipelines.timing), their sum about wall_seconds.
+    # Seconds per step of the run (engine.training.clock), their sum about wall_seconds.
     phases: dict[str, float] = field(default_factory=dict)
     # Set when an epoch callback (a search's pruner) stopped the run after this epoch, before its
     # last: the scores are then the best of the epochs it ran. None: it ran all its epochs.

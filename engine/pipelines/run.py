@@ -53,13 +53,13 @@ from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
 from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id, with_split_version
-from engine.pipelines.timing import Clock
 from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.teachers.team import Team, prepare_team
 from engine.tracking import open_tracking
 from engine.training import distributed
 from engine.training.callbacks import EpochCallback, EpochListener, TrainerCallback
+from engine.training.clock import Clock
 from engine.training.device import device_label
 from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
 
@@ -176,7 +176,7 @@ def _train(
         trainer = build_trainer(prepared, objective, train, output_dir, [tracking, *callbacks])
         with clock("training"):  # batches, the dev evaluation after each epoch, checkpoints
             fitted = trainer.fit()
-        clock.carry_over("training", fitted.earlier_seconds, fitted.earlier_cpu_seconds)
+        clock.carry_over(fitted.earlier_seconds, fitted.earlier_cpu_seconds, step="training")
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
         result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
         tracking.log_metrics(result_metrics(result), fitted.steps)

@@ -45,6 +45,7 @@ from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, collate
 from engine.training import distributed
 from engine.training.callbacks import TrainerCallback, TrainerState
+from engine.training.clock import Clock
 from engine.training.precision import Precision
 from engine.training.progress import progress
 from engine.training.schedule import Schedule, shard
@@ -211,8 +212,8 @@ class Trainer:
             "position": {"epoch": state.epoch, "batch": batch, "step": state.step},
             "history": state.history,
             "best": best,
-            "elapsed": self._elapsed(),
-            "cpu_elapsed": self._cpu_elapsed(),
+            "elapsed": self._clock.wall_elapsed(),
+            "cpu_elapsed": self._clock.cpu_elapsed(),
         }
 
     def _save_checkpoint(self, state: TrainerState, batch: int, best: tuple[float, int]) -> None:
@@ -240,25 +241,20 @@ class Trainer:
         random.setstate(state["rng"]["python"])
         return state
 
-    def _elapsed(self) -> float:
-        return self._elapsed_before + (time.perf_counter() - self._started)
-
-    def _cpu_elapsed(self) -> float:
-        return self._cpu_before + (time.process_time() - self._cpu_started)
-
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> TrainResult:
-        self._started, self._elapsed_before = time.perf_counter(), 0.0
-        self._cpu_started, self._cpu_before = time.process_time(), 0.0
+        self._clock, self._earlier = Clock(), (0.0, 0.0)
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
         if checkpoint is not None:
             position = checkpoint["position"]
             state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
-            batch_pos, best, self._elapsed_before = position["batch"], tuple(checkpoint["best"]), checkpoint["elapsed"]
-            self._cpu_before = checkpoint.get("cpu_elapsed", 0.0)  # checkpoints written before it was kept: none
+            batch_pos, best = position["batch"], tuple(checkpoint["best"])
+            # checkpoints written before CPU time was kept hold none
+            self._earlier = (checkpoint["elapsed"], checkpoint.get("cpu_elapsed", 0.0))
+            self._clock.carry_over(*self._earlier)
         self._seen, self._train_time = 0, 0.0
         self._emit("on_train_begin", state)
         stop = self._should_stop(state)  # a resumed run: the callbacks hear where it stands first
@@ -307,12 +303,12 @@ class Trainer:
             dev_score=best[0],
             best_epoch=best[1],
             steps=state.step,
-            train_seconds=self._elapsed(),
+            train_seconds=self._clock.wall_elapsed(),
             examples_per_second=self._seen * self.accelerator.num_processes / max(self._train_time, 1e-9),
             history=history,
             stopped_after_epoch=int(history[-1]["epoch"]) if stopped else None,
-            earlier_seconds=self._elapsed_before,
-            earlier_cpu_seconds=self._cpu_before,
+            earlier_seconds=self._earlier[0],
+            earlier_cpu_seconds=self._earlier[1],
         )
 
     def _emit(self, event: str, state: TrainerState, *args: object) -> None:

@@ -1,11 +1,12 @@
-"""Where a run's wall time goes, step by step, so that a run's cost beyond training shows.
+"""Wall and CPU seconds of a run or of its training, counted across the processes of a resumed run.
 
-:class:`Clock` adds the seconds spent in each named step; the run stores them as
+:class:`Clock` adds the seconds spent in each named step; a run stores them as
 ``RunResult.phases`` in the order the steps first ran, so that overhead (loading,
 tokenising, caches, evaluation, latency timing, saving) shows beside training. It also
 keeps the process's CPU seconds since it started: wall seconds alone cannot tell a run that
 had its cores from one that waited for them on a busy machine, and a cost model fitted on
-the second kind predicts too much.
+the second kind predicts too much. The trainer holds one too, so that a checkpoint records
+what the training has cost so far and a resumed run counts every sitting.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ class Clock:
     def add(self, step: str, seconds: float) -> None:
         self.seconds[step] = self.seconds.get(step, 0.0) + seconds
 
-    def carry_over(self, step: str, wall: float, cpu: float) -> None:
-        """Count seconds an earlier process spent on ``step`` of this run before it stopped (a resumed
-        run): in the step, and in the elapsed wall and CPU time, as if this clock had run then too."""
-        self.add(step, wall)
+    def carry_over(self, wall: float, cpu: float, step: str | None = None) -> None:
+        """Count seconds an earlier process spent on this run before it stopped (a resumed run): in
+        the elapsed wall and CPU time, as if this clock had run then too, and in ``step`` if named."""
+        if step is not None:
+            self.add(step, wall)
         self._wall -= wall
         self._cpu -= cpu
 
