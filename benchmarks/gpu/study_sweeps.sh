@@ -23,7 +23,8 @@ else
     || { echo "MiniLM's weights did not reassemble"; exit 1; }
 fi
 mkdir -p $G/stores $G/logs
-# stores brought back from an earlier call resume there (RETRY=1: its failed trials run again)
+# stores brought back from an earlier call resume there (RETRY=1: its failed trials run again);
+# a job without one starts from the home store's trials of its data sets (.gs2/base.sqlite.xz)
 for f in .gs2/stores/*.sqlite; do [ -e "$f" ] && [ ! -e "$G/stores/${f##*/}" ] && cp "$f" $G/stores/; done
 for job in "$@"; do
   IFS=: read -r dataset student configs <<< "$job"
@@ -31,6 +32,7 @@ for job in "$@"; do
   args=(study sweep --fidelity realistic --students "$student" --datasets "$dataset" --workers 0 --no-features
         --store "$G/stores/$name.sqlite" "${budget[@]}")
   [ -n "$configs" ] && args+=(--configs "${configs//+/,}")
+  [ ! -e "$G/stores/$name.sqlite" ] && [ -e .gs2/base.sqlite.xz ] && xz -dc .gs2/base.sqlite.xz > "$G/stores/$name.sqlite"
   [ "${RETRY:-0}" = 1 ] && args+=(--retry-failed)
   OMP_NUM_THREADS=1 timeout -s INT -k 20 "$seconds" $PY -c "from cli import app; app()" "${args[@]}" \
     > "$G/logs/$name.log" 2>&1 &
