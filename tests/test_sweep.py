@@ -8,6 +8,7 @@ import signal
 import time
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import toy_frame
@@ -207,6 +208,15 @@ def test_an_engine_error_becomes_the_trials_error_line(tmp_path: Path, monkeypat
     assert outcome.result is None
     assert outcome.error.startswith("ValueError: the critic diverged (at test_sweep.py:")
     assert "\n" not in outcome.error
+
+
+def test_a_resumed_runs_trial_counts_its_earlier_sittings(monkeypatch: pytest.MonkeyPatch) -> None:
+    def resumed(config, **kwargs):
+        return SimpleNamespace(wall_seconds=120.0)  # its clock carried over an earlier process's 120 s
+
+    monkeypatch.setattr(engine, "run", resumed)
+    trial = next(t for t in _plan() if t.kind == "distill")
+    assert sweep.execute_trial(trial).seconds == 120.0
 
 
 def test_local_worker_processes_split_the_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

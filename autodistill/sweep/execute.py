@@ -58,7 +58,9 @@ def execute_trial(
         result = entry(trial.engine, show_progress=False, task=task, on_epoch=on_epoch)
     except Exception as exc:  # a failed trial must not stop the sweep
         return Outcome(trial.trial_id, None, error_line(exc), time.perf_counter() - started)
-    return Outcome(trial.trial_id, result, None, time.perf_counter() - started)
+    # A resumed run's own clock counts the sittings before this one too; this sitting's timer does not.
+    seconds = max(time.perf_counter() - started, result.wall_seconds)
+    return Outcome(trial.trial_id, result, None, seconds)
 
 
 def available_cpus() -> int:
