@@ -18,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
 from autodistill.evaluation.noise import latest_splits
 from autodistill.store.shipped import shipped_store
@@ -37,10 +38,14 @@ def main() -> None:
     timed = result.costs.merge(every[["run_id", "device"]], on="run_id")
     within = (timed["rel_error"].abs() <= COST_TOLERANCE).rename("within")
     per_device = within.groupby(timed["device"]).agg(["mean", "size"]).round(3)
+    in_range = timed["in_range"].groupby(timed["device"]).mean().round(3).rename("in range")
+    per_device = per_device.join(in_range)
     top = result.top.round(4)
     print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
           f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "
           f"(a configuration's own seeds: {figures['timing_floor_within_tolerance']:.3f})")  # fmt: skip
+    print(f"  their {RANGE_LEVEL:.0%} ranges (from the other families' folds) hold "
+          f"{figures['cost_range_coverage']:.3f} of them")  # fmt: skip
     print(f"  {figures['cost_runs_cpu_recorded']} of them recorded their CPU time, "
           f"{figures['cost_runs_waited']} of those waited for their cores")  # fmt: skip
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "

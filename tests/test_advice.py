@@ -182,6 +182,29 @@ def test_runs_that_waited_for_their_cores_are_left_out_of_the_cost_fit() -> None
     assert 25 < predicted < 36
 
 
+def test_the_cost_range_is_how_far_unseen_data_sets_were_missed() -> None:
+    """Ten data sets run the same work at speeds the inputs cannot see (0.5x to 2x): the range a new data
+    set gets spans that spread; with equal speeds it is narrow. Without families there is no range."""
+
+    def runs(speeds: np.ndarray) -> pd.DataFrame:
+        rows = [
+            _row(f"d{d}", p, 0.9, seed=s, seconds=30.0 * speed * (1 + 0.02 * s))
+            for d, speed in enumerate(speeds)
+            for p in (LOGIT, MI)
+            for s in range(3)
+        ]
+        return pd.DataFrame(rows).assign(input_words=20.0)
+
+    setting = {k: _row("d0", LOGIT, 0.9)[k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    candidate = candidate_rows([LOGIT], setting)
+    spread_out, alike = (runs(np.exp(np.linspace(-0.7, 0.7, 10))), runs(np.ones(10)))
+    ((low, high),) = CostModel.fit(spread_out, family_of=lambda name: name).ranges(candidate)
+    ((tight_low, tight_high),) = CostModel.fit(alike, family_of=lambda name: name).ranges(candidate)
+    assert high / low > 2.5 and tight_high / tight_low < 1.2
+    assert CostModel.fit(spread_out).ranges(candidate) == [None]
+    assert CostModel.fit(spread_out, family_of=lambda name: name).ranges(candidate.assign(device="cuda:T4")) == [None]
+
+
 def test_words_per_example_count_what_a_model_reads(toy_task: TaskData) -> None:
     assert input_words(toy_task.train) == pytest.approx(5.0)  # four sentiment words and "movie"
     pair = pd.DataFrame({"text": ["a b", "c"], "text_pair": ["d e f", "g"], "answer_text": ["x y z", "w"]})
@@ -204,6 +227,8 @@ def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() 
     assert figures["settings"] == 6 and figures["settings_top_not_logit"] == 0  # nothing beats logit KD
     assert figures["top_mean_ratio"] == pytest.approx(figures["logit_mean_ratio"])
     assert figures["cost_runs_cpu_recorded"] == figures["cost_runs_waited"] == 0  # these runs recorded none
+    assert 0.0 <= figures["cost_range_coverage"] <= 1.0
+    assert (result.costs["low_s"] <= result.costs["high_s"]).all()
 
 
 def test_the_held_out_cost_rows_say_which_runs_recorded_cpu_time_and_waited() -> None:
@@ -240,6 +265,7 @@ def test_recommend_puts_logit_kd_first_when_nothing_beats_it(store: RunStore, to
     rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
     assert rec.picks[0].config == LOGIT and rec.verdict.startswith("logit KD first")
     assert all(p.minutes is not None and p.minutes > 0 for p in rec.picks)
+    assert all(p.minutes_range[0] <= p.minutes <= p.minutes_range[1] for p in rec.picks)  # the store's data sets
     assert all((p.gain is None) == p.config.logit_only for p in rec.picks)  # logit KD is what gains are over
 
 

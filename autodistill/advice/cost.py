@@ -19,17 +19,24 @@ that record their process's CPU time say when that was a busy machine: a CPU run
 busy well under its wall time, even counting one core, waited for its cores, and is left out of the
 fit (:func:`waited`). A
 device kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
+
+A point estimate this rough needs its range beside it. :meth:`CostModel.ranges` gives the central
+80 % of what the model missed by on families of data sets it was not fitted on (grouped folds over
+the fitting runs), so a user reads how far the minutes may be off on a new data set, not how well the
+model fits the runs it learned from.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.model_selection import GroupKFold
 
 from autodistill.space import Pipeline
 from autodistill.store.records import pipeline_columns, scored_dev_examples
@@ -52,6 +59,10 @@ MIN_TIMED_RUNS = 20
 #: A CPU run whose process was busy less than this share of its wall time, even counting one core,
 #: lost more than about a sixth of it to other work on the machine (a run on an idle core: 0.97-0.99).
 MIN_CPU_SHARE = 0.85
+#: The share of runs on an unseen family of data sets a printed time range should hold.
+RANGE_LEVEL = 0.8
+#: Folds over families of data sets that the range's misses come from (fewer where fewer families).
+RANGE_FOLDS = 5
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -101,28 +112,66 @@ def regressor(seed: int = 0) -> HistGradientBoostingRegressor:
 
 @dataclass(frozen=True)
 class CostModel:
-    """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates."""
+    """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates and
+    :meth:`ranges` for how far those may be off on a new data set."""
 
     model: HistGradientBoostingRegressor
     runs: int
+    #: Per kind of device, the RANGE_LEVEL quantiles of log(measured / predicted) on families of data
+    #: sets held out of the fit; empty when fitted without families.
+    spreads: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, runs: pd.DataFrame, seed: int = 0, device: str | None = None) -> CostModel | None:
+    def fit(
+        cls,
+        runs: pd.DataFrame,
+        seed: int = 0,
+        device: str | None = None,
+        family_of: Callable[[str], str] | None = None,
+    ) -> CostModel | None:
         """Fit on runs with a wall time that had their cores (:func:`waited`); None with fewer than
         :data:`MIN_TIMED_RUNS` of them, or of them on ``device``'s kind when one is given (the device
-        the predicted runs will train on)."""
+        the predicted runs will train on). ``family_of`` names each data set's family, for the ranges."""
         runs = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)]
         runs = runs[~waited(runs)]
         on_device = runs if device is None else runs[device_kind(runs["device"]) == device.partition(":")[0]]
         if len(on_device) < MIN_TIMED_RUNS:
             return None
-        model = regressor(seed)
-        model.fit(cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy()))
-        return cls(model, len(runs))
+        model = regressor(seed).fit(cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy()))
+        return cls(model, len(runs), {} if family_of is None else _spreads(runs, family_of, seed))
 
     def seconds(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted wall seconds for rows laid out as stored runs."""
         return np.exp(self.model.predict(cost_inputs(frame)))
+
+    def ranges(self, frame: pd.DataFrame) -> list[tuple[float, float] | None]:
+        """Each row's range of wall seconds at :data:`RANGE_LEVEL`; None where its kind of device has no spread."""
+        spreads = [self.spreads.get(kind) for kind in device_kind(frame["device"])]
+        return [
+            None if spread is None else (float(s * np.exp(spread[0])), float(s * np.exp(spread[1])))
+            for s, spread in zip(self.seconds(frame), spreads, strict=True)
+        ]
+
+
+def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> dict[str, tuple[float, float]]:
+    """Per kind of device with :data:`MIN_TIMED_RUNS` runs, the :data:`RANGE_LEVEL` quantiles of
+    log(measured / predicted), each run predicted by a model fitted on the folds without its family
+    (none with a single family: nothing would be unseen)."""
+    families = runs["dataset"].map(family_of).to_numpy()
+    if len(set(families)) < 2:
+        return {}
+    inputs, target = cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy())
+    missed = np.full(len(runs), np.nan)
+    for train, test in GroupKFold(n_splits=min(RANGE_FOLDS, len(set(families)))).split(inputs, groups=families):
+        model = regressor(seed).fit(inputs.iloc[train], target[train])
+        missed[test] = target[test] - model.predict(inputs.iloc[test])
+    tail = (1 - RANGE_LEVEL) / 2
+    kinds = device_kind(runs["device"]).to_numpy()
+    return {
+        kind: (float(np.quantile(missed[kinds == kind], tail)), float(np.quantile(missed[kinds == kind], 1 - tail)))
+        for kind in set(kinds)
+        if (kinds == kind).sum() >= MIN_TIMED_RUNS
+    }
 
 
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:

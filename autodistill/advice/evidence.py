@@ -17,7 +17,7 @@ from autodistill.advice.cost import CostModel, candidate_rows, input_words, run_
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
 from autodistill.space import Pipeline
 from autodistill.store.schema import fidelity_of
-from engine import TaskData
+from engine import TaskData, dataset_family
 
 #: Fewer (configuration, setting) gains than this, or fewer settings, or no configuration run in two
 #: settings, and no gain is predicted.
@@ -38,6 +38,13 @@ class Evidence:
         if self.cost is None:
             return [None] * len(pipelines)
         return [float(s) / 60 for s in self.cost.seconds(candidate_rows(pipelines, self.setting))]
+
+    def minute_ranges(self, pipelines: list[Pipeline]) -> list[tuple[float, float] | None]:
+        """Each pipeline's range of wall minutes on a new data set (None each without a cost model or range)."""
+        if self.cost is None:
+            return [None] * len(pipelines)
+        ranges = self.cost.ranges(candidate_rows(pipelines, self.setting))
+        return [None if r is None else (r[0] / 60, r[1] / 60) for r in ranges]
 
     def gain(self, pipelines: list[Pipeline]) -> list[GainEstimate | None]:
         """Predicted gain over logit KD of each pipeline (None each without a gain model)."""
@@ -62,7 +69,7 @@ def gather_evidence(
         "task_kind": task_kind,
         "input_words": input_words(task.train),
     }
-    cost = CostModel.fit(with_input_words(runs), device=str(setting["device"]))
+    cost = CostModel.fit(with_input_words(runs), device=str(setting["device"]), family_of=dataset_family)
     cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     if not (same_class["task_kind"] == task_kind).any():

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.advice.gain import LEVEL, GainEstimate
 from autodistill.advice.picks import BAGS, MIN_DIFFERENT
 from autodistill.space import Pipeline, legacy
@@ -26,7 +27,8 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 5: the recommendation carries ``logit_kd``, the fixed default scored as the picks are (older files: none).
 #: 6: picks carry ``minutes`` (predicted wall time) and ``gain`` (over logit KD, with an interval), the
 #: recommendation its ``verdict`` (why the first pick is first); pick 1 is logit KD unless the evidence clears another.
-RECOMMENDATION_VERSION = 6
+#: 7: picks carry ``minutes_range``, the range their wall time fell in on data sets the cost model had not seen.
+RECOMMENDATION_VERSION = 7
 #: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
 SPLIT_VERSIONS_RECOMMENDATION = 6
 PKD_CLS_RECOMMENDATION = 4
@@ -39,7 +41,9 @@ SCORE_MEANING = (
     f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
     f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident; logit_kd: the "
     "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines; "
-    f"minutes: predicted wall time here; gain: predicted test-ratio gain over logit KD with its {LEVEL:.0%} "
+    f"minutes: predicted wall time here, in brackets the range that held {RANGE_LEVEL:.0%} of runs on data sets "
+    "the cost model was not fitted on (autodistill.advice.cost); "
+    f"gain: predicted test-ratio gain over logit KD with its {LEVEL:.0%} "
     "interval and the number of settings at this budget that ran the configuration (autodistill.advice.gain)"
 )
 
@@ -56,6 +60,7 @@ class Pick:
     uncertainty: float | None = None
     reason: str = ""
     minutes: float | None = None
+    minutes_range: tuple[float, float] | None = None
     gain: GainEstimate | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -65,6 +70,7 @@ class Pick:
             "uncertainty": self.uncertainty,
             "predicted_ratio": self.predicted_ratio,
             "minutes": self.minutes,
+            "minutes_range": list(self.minutes_range) if self.minutes_range is not None else None,
             "gain": asdict(self.gain) if self.gain is not None else None,
             "reason": self.reason,
             "config": self.config.to_dict(),
@@ -82,12 +88,17 @@ class Pick:
             uncertainty=_number(data.get("uncertainty")),
             reason=str(data.get("reason", "")),
             minutes=_number(data.get("minutes")),
+            minutes_range=_pair(data.get("minutes_range")),
             gain=GainEstimate(**data["gain"]) if data.get("gain") else None,
         )
 
 
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
 
 
 @dataclass(frozen=True)

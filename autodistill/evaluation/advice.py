@@ -39,6 +39,7 @@ class AdviceEvaluation:
             "cost_runs": len(self.costs),
             "cost_median_abs_rel_error": float(self.costs["rel_error"].abs().median()),
             "cost_within_tolerance": float((self.costs["rel_error"].abs() <= COST_TOLERANCE).mean()),
+            "cost_range_coverage": float(self.costs["in_range"].mean()),
             "cost_runs_cpu_recorded": int(self.costs["cpu_recorded"].sum()),
             "cost_runs_waited": int(self.costs["waited"].sum()),
             "timing_floor_within_tolerance": self.timing_floor,
@@ -89,17 +90,20 @@ def evaluate_advice(
 
 def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: set[str]) -> pd.DataFrame:
     """Each timed run of a ``held_out`` family beside the seconds a cost model fitted without its family
-    predicts, and whether it recorded its CPU time and by that waited for its cores (still checked: a
-    user's machine may be busy too, but the fit leaves such runs out)."""
+    predicts, the range it gives them (from the other families alone: nested), and whether the run
+    recorded its CPU time and by that waited for its cores (still checked: a user's machine may be
+    busy too, but the fit leaves such runs out)."""
     families = runs["dataset"].map(family_of)
     rows = []
     for family in sorted(held_out & set(families)):
         held = families == family
-        cost = None if held.all() else CostModel.fit(runs[~held])
+        cost = None if held.all() else CostModel.fit(runs[~held], family_of=family_of)
         if cost is None:
             continue
         measured = runs[held & runs["wall_time_s"].notna()]
-        predicted = cost.seconds(measured)
+        predicted, ranges = cost.seconds(measured), cost.ranges(measured)
+        low = np.array([np.nan if r is None else r[0] for r in ranges])
+        high = np.array([np.nan if r is None else r[1] for r in ranges])
         rows.append(
             measured[["dataset", "run_id", "wall_time_s"]]
             .rename(columns={"wall_time_s": "measured_s"})
@@ -107,6 +111,9 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
                 family=family,
                 predicted_s=predicted,
                 rel_error=relative_errors(predicted, measured["wall_time_s"]),
+                low_s=low,
+                high_s=high,
+                in_range=(low <= measured["wall_time_s"].to_numpy()) & (measured["wall_time_s"].to_numpy() <= high),
                 cpu_recorded=measured.reindex(columns=["cpu_time_s"])["cpu_time_s"].notna(),
                 waited=waited(measured),
             )
