@@ -22,7 +22,8 @@ class Clock:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self._wall = time.perf_counter()
+        self._cpu: float | None = time.process_time()  # None: an earlier process's CPU time is unknown
 
     @contextmanager
     def __call__(self, step: str) -> Iterator[None]:
@@ -35,22 +36,24 @@ class Clock:
     def add(self, step: str, seconds: float) -> None:
         self.seconds[step] = self.seconds.get(step, 0.0) + seconds
 
-    def carry_over(self, wall: float, cpu: float, step: str | None = None) -> None:
+    def carry_over(self, wall: float, cpu: float | None, step: str | None = None) -> None:
         """Count seconds an earlier process spent on this run before it stopped (a resumed run): in
-        the elapsed wall and CPU time, as if this clock had run then too, and in ``step`` if named."""
+        the elapsed wall and CPU time, as if this clock had run then too, and in ``step`` if named.
+        ``cpu`` None (a checkpoint from before CPU time was kept) leaves the CPU time unknown: a part
+        of it would read as a run that waited for its cores."""
         if step is not None:
             self.add(step, wall)
         self._wall -= wall
-        self._cpu -= cpu
+        self._cpu = None if cpu is None or self._cpu is None else self._cpu - cpu
 
     def wall_elapsed(self) -> float:
         """Wall seconds since the clock was created."""
         return time.perf_counter() - self._wall
 
-    def cpu_elapsed(self) -> float:
+    def cpu_elapsed(self) -> float | None:
         """CPU seconds this process's threads used since the clock was created (child processes,
-        such as augmentation workers, not included)."""
-        return time.process_time() - self._cpu
+        such as augmentation workers, not included); None where an earlier process's are unknown."""
+        return None if self._cpu is None else time.process_time() - self._cpu
 
     def rounded(self) -> dict[str, float]:
         return {step: round(s, 3) for step, s in self.seconds.items()}

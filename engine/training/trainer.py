@@ -111,7 +111,7 @@ class TrainResult:
     # Wall and CPU seconds earlier processes trained this run before it stopped and resumed here
     # (train_seconds counts them too): the run's own clock, started in this process, lacks them.
     earlier_seconds: float = 0.0
-    earlier_cpu_seconds: float = 0.0
+    earlier_cpu_seconds: float | None = 0.0  # None: a checkpoint written before CPU time was kept
 
 
 class Trainer:
@@ -244,7 +244,8 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def fit(self) -> TrainResult:
-        self._clock, self._earlier = Clock(), (0.0, 0.0)
+        self._clock = Clock()
+        self._earlier: tuple[float, float | None] = (0.0, 0.0)
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
@@ -252,8 +253,8 @@ class Trainer:
             position = checkpoint["position"]
             state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
             batch_pos, best = position["batch"], tuple(checkpoint["best"])
-            # checkpoints written before CPU time was kept hold none
-            self._earlier = (checkpoint["elapsed"], checkpoint.get("cpu_elapsed", 0.0))
+            # a checkpoint written before CPU time was kept holds none: unknown, not zero
+            self._earlier = (checkpoint["elapsed"], checkpoint.get("cpu_elapsed"))
             self._clock.carry_over(*self._earlier)
         self._seen, self._train_time = 0, 0.0
         self._emit("on_train_begin", state)
