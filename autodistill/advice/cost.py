@@ -153,6 +153,19 @@ class CostModel:
         ]
 
 
+def out_of_family(
+    inputs: pd.DataFrame, target: np.ndarray, families: np.ndarray, folds: int | None = None, seed: int = 0
+) -> np.ndarray:
+    """Each row's ``target`` less what a :func:`regressor` fitted without its family predicts: the
+    families split into ``folds`` groups (None: each family held out alone). Needs two families."""
+    missed = np.full(len(target), np.nan)
+    splits = GroupKFold(n_splits=min(folds or len(set(families)), len(set(families))))
+    for train, test in splits.split(inputs, groups=families):
+        model = regressor(seed).fit(inputs.iloc[train], target[train])
+        missed[test] = target[test] - model.predict(inputs.iloc[test])
+    return missed
+
+
 def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> dict[str, tuple[float, float]]:
     """Per kind of device with :data:`MIN_TIMED_RUNS` runs, the :data:`RANGE_LEVEL` quantiles of
     log(measured / predicted), each run predicted by a model fitted on the folds without its family
@@ -160,11 +173,8 @@ def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> 
     families = runs["dataset"].map(family_of).to_numpy()
     if len(set(families)) < 2:
         return {}
-    inputs, target = cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy())
-    missed = np.full(len(runs), np.nan)
-    for train, test in GroupKFold(n_splits=min(RANGE_FOLDS, len(set(families)))).split(inputs, groups=families):
-        model = regressor(seed).fit(inputs.iloc[train], target[train])
-        missed[test] = target[test] - model.predict(inputs.iloc[test])
+    target = np.log(runs["wall_time_s"].to_numpy())
+    missed = out_of_family(cost_inputs(runs), target, families, RANGE_FOLDS, seed)
     tail = (1 - RANGE_LEVEL) / 2
     kinds = device_kind(runs["device"]).to_numpy()
     return {
