@@ -9,7 +9,7 @@ pick other than logit KD can be judged only where the study ran it on that data 
 is fitted and checked on every version's runs, since a run's wall time does not depend on which
 test split scored it (a larger dev split read whole is priced by its ``eval_examples``).
 
-    python benchmarks/advice_heldout.py      # about a minute on 2 cores; benchmarks/results/advice_heldout.json
+    python benchmarks/advice_heldout.py      # about two minutes on 2 cores; benchmarks/results/advice_heldout.json
 """
 
 from __future__ import annotations
