@@ -24,14 +24,13 @@ tar cf - -C "$home" $folders | xz -6 -T2 > .gs1/data.txz
 .venv/bin/python - "$home/runs.sqlite" .gs2/base.sqlite "$@" <<'PY'
 import sqlite3, sys
 source, target, datasets = sys.argv[1], sys.argv[2], sys.argv[3:]
-with sqlite3.connect(source) as db, sqlite3.connect(target) as copy:
-    db.backup(copy)
-marks = ",".join("?" * len(datasets))
-with sqlite3.connect(target) as copy:
-    for table in ("runs", "trials"):
-        copy.execute(f"delete from {table} where dataset not in ({marks})", datasets)
-    copy.execute("delete from features")
 copy = sqlite3.connect(target)
+sqlite3.connect(source).backup(copy)  # a backup, not a file copy: it holds what the WAL holds too
+marks = ",".join("?" * len(datasets))
+for table in ("runs", "trials"):
+    copy.execute(f"delete from {table} where dataset not in ({marks})", datasets)
+copy.execute("delete from features")
+copy.commit()
 copy.execute("vacuum")
 copy.close()
 PY
