@@ -198,11 +198,12 @@ def test_the_cost_range_is_how_far_unseen_data_sets_were_missed() -> None:
     setting = {k: _row("d0", LOGIT, 0.9)[k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
     candidate = candidate_rows([LOGIT], setting)
     spread_out, alike = (runs(np.exp(np.linspace(-0.7, 0.7, 10))), runs(np.ones(10)))
-    ((low, high),) = CostModel.fit(spread_out, family_of=lambda name: name).ranges(candidate)
-    ((tight_low, tight_high),) = CostModel.fit(alike, family_of=lambda name: name).ranges(candidate)
+    by_family = CostModel.fit(spread_out, family_of=lambda name: name)
+    ((low, high),) = by_family.predict(candidate)[1]
+    ((tight_low, tight_high),) = CostModel.fit(alike, family_of=lambda name: name).predict(candidate)[1]
     assert high / low > 2.5 and tight_high / tight_low < 1.2
-    assert CostModel.fit(spread_out).ranges(candidate) == [None]
-    assert CostModel.fit(spread_out, family_of=lambda name: name).ranges(candidate.assign(device="cuda:T4")) == [None]
+    assert CostModel.fit(spread_out).predict(candidate)[1] == [None]
+    assert by_family.predict(candidate.assign(device="cuda:T4"))[1] == [None]
 
 
 def test_words_per_example_count_what_a_model_reads(toy_task: TaskData) -> None:

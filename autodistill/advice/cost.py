@@ -20,7 +20,7 @@ busy well under its wall time, even counting one core, waited for its cores, and
 fit (:func:`waited`). A
 device kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
 
-A point estimate this rough needs its range beside it. :meth:`CostModel.ranges` gives the central
+A point estimate this rough needs its range beside it. :meth:`CostModel.predict` gives the central
 80 % of what the model missed by on families of data sets it was not fitted on (grouped folds over
 the fitting runs), so a user reads how far the minutes may be off on a new data set, not how well the
 model fits the runs it learned from.
@@ -112,8 +112,8 @@ def regressor(seed: int = 0) -> HistGradientBoostingRegressor:
 
 @dataclass(frozen=True)
 class CostModel:
-    """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates and
-    :meth:`ranges` for how far those may be off on a new data set."""
+    """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates, and
+    :meth:`predict` for those beside how far they may be off on a new data set."""
 
     model: HistGradientBoostingRegressor
     runs: int
@@ -144,13 +144,16 @@ class CostModel:
         """Predicted wall seconds for rows laid out as stored runs."""
         return np.exp(self.model.predict(cost_inputs(frame)))
 
-    def ranges(self, frame: pd.DataFrame) -> list[tuple[float, float] | None]:
-        """Each row's range of wall seconds at :data:`RANGE_LEVEL`; None where its kind of device has no spread."""
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[float, float] | None]]:
+        """Each row's predicted wall seconds and their range at :data:`RANGE_LEVEL` (None where its
+        kind of device has no spread)."""
+        seconds = self.seconds(frame)
         spreads = [self.spreads.get(kind) for kind in device_kind(frame["device"])]
-        return [
+        ranges = [
             None if spread is None else (float(s * np.exp(spread[0])), float(s * np.exp(spread[1])))
-            for s, spread in zip(self.seconds(frame), spreads, strict=True)
+            for s, spread in zip(seconds, spreads, strict=True)
         ]
+        return seconds, ranges
 
 
 def out_of_family(

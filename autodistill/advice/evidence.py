@@ -33,18 +33,15 @@ class Evidence:
     setting: dict[str, object]
     missing: str  # why there is no gain model ("" when there is one)
 
-    def minutes(self, pipelines: list[Pipeline]) -> list[float | None]:
-        """Predicted wall minutes of each pipeline on the target (None each without a cost model)."""
+    def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
+        """Each pipeline's predicted wall minutes on the target and their range on a new data set
+        (None each without a cost model; a range None where the cost model has none)."""
         if self.cost is None:
-            return [None] * len(pipelines)
-        return [float(s) / 60 for s in self.cost.seconds(candidate_rows(pipelines, self.setting))]
-
-    def minute_ranges(self, pipelines: list[Pipeline]) -> list[tuple[float, float] | None]:
-        """Each pipeline's range of wall minutes on a new data set (None each without a cost model or range)."""
-        if self.cost is None:
-            return [None] * len(pipelines)
-        ranges = self.cost.ranges(candidate_rows(pipelines, self.setting))
-        return [None if r is None else (r[0] / 60, r[1] / 60) for r in ranges]
+            return [(None, None)] * len(pipelines)
+        seconds, ranges = self.cost.predict(candidate_rows(pipelines, self.setting))
+        return [
+            (float(s) / 60, None if r is None else (r[0] / 60, r[1] / 60)) for s, r in zip(seconds, ranges, strict=True)
+        ]
 
     def gain(self, pipelines: list[Pipeline]) -> list[GainEstimate | None]:
         """Predicted gain over logit KD of each pipeline (None each without a gain model)."""

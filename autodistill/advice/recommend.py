@@ -342,7 +342,7 @@ def _advise(
 
 def _priced(pick: Pick, evidence: Evidence) -> Pick:
     """``pick`` with its predicted minutes, their range, and its gain over logit KD on this target."""
-    minutes, minutes_range = evidence.minutes([pick.config])[0], evidence.minute_ranges([pick.config])[0]
+    ((minutes, minutes_range),) = evidence.minutes([pick.config])
     gain = None if pick.config.logit_only else evidence.gain([pick.config])[0]
     return replace(pick, minutes=minutes, minutes_range=minutes_range, gain=gain)
 

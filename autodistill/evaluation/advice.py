@@ -101,7 +101,7 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
         if cost is None:
             continue
         measured = runs[held & runs["wall_time_s"].notna()]
-        predicted, ranges = cost.seconds(measured), cost.ranges(measured)
+        predicted, ranges = cost.predict(measured)
         low = np.array([np.nan if r is None else r[0] for r in ranges])
         high = np.array([np.nan if r is None else r[1] for r in ranges])
         rows.append(

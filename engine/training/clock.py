@@ -24,6 +24,8 @@ class Clock:
         self.seconds: dict[str, float] = {}
         self._wall = time.perf_counter()
         self._cpu: float | None = time.process_time()  # None: an earlier process's CPU time is unknown
+        #: Wall and CPU seconds counted in from earlier processes (:meth:`carry_over`), CPU None where unknown.
+        self.carried: tuple[float, float | None] = (0.0, 0.0)
 
     @contextmanager
     def __call__(self, step: str) -> Iterator[None]:
@@ -45,6 +47,8 @@ class Clock:
             self.add(step, wall)
         self._wall -= wall
         self._cpu = None if cpu is None or self._cpu is None else self._cpu - cpu
+        earlier_cpu = self.carried[1]
+        self.carried = (self.carried[0] + wall, None if cpu is None or earlier_cpu is None else earlier_cpu + cpu)
 
     def wall_elapsed(self) -> float:
         """Wall seconds since the clock was created."""

@@ -245,7 +245,6 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         self._clock = Clock()
-        self._earlier: tuple[float, float | None] = (0.0, 0.0)
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
@@ -254,8 +253,7 @@ class Trainer:
             state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
             batch_pos, best = position["batch"], tuple(checkpoint["best"])
             # a checkpoint written before CPU time was kept holds none: unknown, not zero
-            self._earlier = (checkpoint["elapsed"], checkpoint.get("cpu_elapsed"))
-            self._clock.carry_over(*self._earlier)
+            self._clock.carry_over(checkpoint["elapsed"], checkpoint.get("cpu_elapsed"))
         self._seen, self._train_time = 0, 0.0
         self._emit("on_train_begin", state)
         stop = self._should_stop(state)  # a resumed run: the callbacks hear where it stands first
@@ -308,8 +306,8 @@ class Trainer:
             examples_per_second=self._seen * self.accelerator.num_processes / max(self._train_time, 1e-9),
             history=history,
             stopped_after_epoch=int(history[-1]["epoch"]) if stopped else None,
-            earlier_seconds=self._earlier[0],
-            earlier_cpu_seconds=self._earlier[1],
+            earlier_seconds=self._clock.carried[0],
+            earlier_cpu_seconds=self._clock.carried[1],
         )
 
     def _emit(self, event: str, state: TrainerState, *args: object) -> None:
