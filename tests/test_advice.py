@@ -43,6 +43,8 @@ def _row(
         "seed": seed,
         "wall_time_s": seconds,
         "student_params": 4_000_000,
+        "student_layers": 2,
+        "student_hidden": 128,
         "teacher_params": 22_000_000,
         "train_examples": 2000,
         "epochs": 3,
@@ -123,7 +125,32 @@ def test_the_cost_model_follows_the_work_a_run_does() -> None:
     assert CostModel.fit(pd.DataFrame(rows[:5]).assign(input_words=20.0)) is None  # too few timed runs
 
 
-_SETTING = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "eval_examples", "device")
+_SETTING = (
+    "student_params",
+    "student_layers",
+    "student_hidden",
+    "teacher_params",
+    "train_examples",
+    "epochs",
+    "max_length",
+    "eval_examples",
+    "device",
+)
+
+
+def test_the_cost_model_carries_the_scale_of_work_beyond_what_it_was_fitted_on() -> None:
+    """Seconds grow with words per example on data sets of 5 to 20 words; a data set of 80 words, four
+    times the longest seen, is priced about four times as high (trees alone would stop at the edge)."""
+    rows = [
+        _row(f"d{words}", p, 0.9, seed=s, seconds=2.0 * words * (1 + 0.03 * s), input_words=words)
+        for words in (5, 8, 10, 12, 15, 20)
+        for p in (LOGIT, MI)
+        for s in range(3)
+    ]
+    model = CostModel.fit(pd.DataFrame(rows))
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification"}
+    seen, longer = (model.seconds(candidate_rows([LOGIT], {**setting, "input_words": w}))[0] for w in (20, 80))
+    assert 3.0 < longer / seen < 5.0
 
 
 def test_the_cost_model_charges_the_dev_examples_scored_each_epoch() -> None:

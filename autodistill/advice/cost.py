@@ -1,9 +1,13 @@
 """What a pipeline costs: wall time predicted from the store's runs.
 
 A pick is worth running only if its expected gain is worth its time, so recommend prints each
-pick's predicted minutes and ``--budget MINUTES`` keeps the picks that fit. The model is gradient
-boosting on log seconds (errors are relative: a 2x miss on a 20 s run matters as much as on a
-20 min one), over what sets a run's work: the student's and teacher's sizes, training examples x
+pick's predicted minutes and ``--budget MINUTES`` keeps the picks that fit. The model works on log
+seconds (errors are relative: a 2x miss on a 20 s run matters as much as on a 20 min one) in two
+stages. A power law in the run's compute (:func:`compute`: the student's multiply-adds per token
+times the tokens it trains on and scores), fitted robustly, per kind of device, carries the scale:
+trees alone cannot predict beyond the work they were fitted on, and a new data set's long texts on
+a larger student are exactly that. Gradient boosting then fits what the power law misses, over what
+sets a run's work: the student's and teacher's sizes, training examples x
 epochs x length, the dev examples scored after each epoch x epochs x length, the pipeline's
 components (augmentation multiplies the examples the teacher sees; EMD solves a transport problem
 per batch) and the kind of device (CPU or GPU) the run trained on. Length is what the data holds,
@@ -36,10 +40,11 @@ from functools import cache
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import HuberRegressor
 from sklearn.model_selection import GroupKFold
 
 from autodistill.space import Pipeline
-from autodistill.store.records import pipeline_columns, scored_dev_examples
+from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
 from engine import card_path, list_datasets, training_device
 
 #: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
@@ -53,7 +58,7 @@ _LEVELS = {
 #: Columns whose words a model reads (an answer span is a target, not an input).
 _INPUT_COLUMNS = ("text", "text_pair")
 #: Word pieces per whitespace word, about: the budget caps pieces, the data counts words.
-_PIECES_PER_WORD = 1.3
+PIECES_PER_WORD = 1.3
 #: Fewer timed runs than this and no cost is predicted: a handful of times says little of the rest.
 MIN_TIMED_RUNS = 20
 #: A CPU run whose process was busy less than this share of its wall time, even counting one core,
@@ -63,6 +68,9 @@ MIN_CPU_SHARE = 0.85
 RANGE_LEVEL = 0.8
 #: Folds over families of data sets that the range's misses come from (fewer where fewer families).
 RANGE_FOLDS = 5
+#: A dev example scored costs about this share of a training example (a forward pass, no backward
+#: nor optimiser step): its weight in :func:`compute`.
+EVAL_WEIGHT = 0.3
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -75,8 +83,7 @@ def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
         inputs[column] = frame[column].astype(float)
     inputs["repeated_aug"] = np.where(text, inputs["repeated_aug"], 0.0)
     inputs["aug_p"] = np.where(text, inputs["aug_p"], 0.0)
-    # fmin: a data set of unknown length counts as filling the cap
-    pieces = np.fmin(frame["input_words"].astype(float) * _PIECES_PER_WORD, inputs["max_length"])
+    pieces = _pieces(frame)
     inputs["log_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * inputs["max_length"])
     inputs["log_piece_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * pieces)
     inputs["log_eval_work"] = np.log(frame["eval_examples"].astype(float) * inputs["epochs"] * pieces)
@@ -105,9 +112,53 @@ def waited(runs: pd.DataFrame) -> pd.Series:
     return (device_kind(runs["device"]) == "cpu") & (cpu / runs["wall_time_s"].astype(float) < MIN_CPU_SHARE)
 
 
-def regressor(seed: int = 0) -> HistGradientBoostingRegressor:
-    """The cost model's learner on log seconds, one place for its settings (benchmarks fit it on other targets)."""
+def compute(frame: pd.DataFrame) -> np.ndarray:
+    """A run's compute, about: the student's multiply-adds per token outside its embeddings (12 x
+    layers x hidden², what its attention and feed-forward weights hold) times the word pieces it
+    trains on, plus those it scores on dev at :data:`EVAL_WEIGHT` each, over its epochs. Parameter
+    counts would mislead: a 2-layer, 128-wide student's are nine tenths embeddings, which cost a lookup."""
+    per_token = 12 * frame["student_layers"].astype(float) * frame["student_hidden"].astype(float) ** 2
+    examples = frame["train_examples"].astype(float) + EVAL_WEIGHT * frame["eval_examples"].astype(float)
+    return (per_token * examples * frame["epochs"].astype(float) * _pieces(frame)).to_numpy()
+
+
+def _pieces(frame: pd.DataFrame) -> pd.Series:
+    """Word pieces per example, about, with the tokenizer's special ones ([CLS], and a [SEP] after each
+    text): a one-word lexicon entry is three pieces, not one. fmin: a data set of unknown length
+    counts as filling the cap."""
+    specials = np.where(frame["task_kind"] == "pair", 3.0, 2.0)
+    words = frame["input_words"].astype(float)
+    return np.fmin(words * PIECES_PER_WORD + specials, frame["max_length"].astype(float))
+
+
+def scale_inputs(frame: pd.DataFrame) -> np.ndarray:
+    """The power law's inputs: log compute, and on a GPU its own intercept and slope."""
+    log_compute = np.log(compute(frame))
+    gpu = (device_kind(frame["device"]) == "cuda").to_numpy(dtype=float)
+    return np.column_stack([log_compute, gpu, gpu * log_compute])
+
+
+def trees(seed: int = 0) -> HistGradientBoostingRegressor:
+    """The cost model's second stage, one place for its settings (a benchmark fits it alone too)."""
     return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
+
+
+@dataclass(frozen=True)
+class LogSeconds:
+    """Log wall seconds from a run's columns: the power law in :func:`compute` and the trees on what it
+    misses. Also fitted on other targets laid out alike (a benchmark's seconds relative to an anchor)."""
+
+    scale: HuberRegressor
+    rest: HistGradientBoostingRegressor
+
+    @classmethod
+    def fit(cls, runs: pd.DataFrame, target: np.ndarray, seed: int = 0) -> LogSeconds:
+        # Huber: a run that waited unnoticed, or built a cache, should not tilt the law
+        scale = HuberRegressor(max_iter=1000).fit(scale_inputs(runs), target)
+        return cls(scale, trees(seed).fit(cost_inputs(runs), target - scale.predict(scale_inputs(runs))))
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))
 
 
 @dataclass(frozen=True)
@@ -115,7 +166,7 @@ class CostModel:
     """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates, and
     :meth:`predict` for those beside how far they may be off on a new data set."""
 
-    model: HistGradientBoostingRegressor
+    model: LogSeconds
     runs: int
     #: Per kind of device, the RANGE_LEVEL quantiles of log(measured / predicted) on families of data
     #: sets held out of the fit; empty when fitted without families.
@@ -129,20 +180,21 @@ class CostModel:
         device: str | None = None,
         family_of: Callable[[str], str] | None = None,
     ) -> CostModel | None:
-        """Fit on runs with a wall time that had their cores (:func:`waited`); None with fewer than
-        :data:`MIN_TIMED_RUNS` of them, or of them on ``device``'s kind when one is given (the device
-        the predicted runs will train on). ``family_of`` names each data set's family, for the ranges."""
+        """Fit on runs with a wall time and a known :func:`compute` that had their cores (:func:`waited`);
+        None with fewer than :data:`MIN_TIMED_RUNS` of them, or of them on ``device``'s kind when one is
+        given (the device the predicted runs will train on). ``family_of`` names each data set's
+        family, for the ranges."""
         runs = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)]
-        runs = runs[~waited(runs)]
+        runs = runs[~waited(runs) & (compute(runs) > 0)]  # NaN: a run stored without its dev examples
         on_device = runs if device is None else runs[device_kind(runs["device"]) == device.partition(":")[0]]
         if len(on_device) < MIN_TIMED_RUNS:
             return None
-        model = regressor(seed).fit(cost_inputs(runs), np.log(runs["wall_time_s"].to_numpy()))
+        model = LogSeconds.fit(runs, np.log(runs["wall_time_s"].to_numpy()), seed)
         return cls(model, len(runs), {} if family_of is None else _spreads(runs, family_of, seed))
 
     def seconds(self, frame: pd.DataFrame) -> np.ndarray:
         """Predicted wall seconds for rows laid out as stored runs."""
-        return np.exp(self.model.predict(cost_inputs(frame)))
+        return np.exp(self.model.predict(frame))
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[float, float] | None]]:
         """Each row's predicted wall seconds and their range at :data:`RANGE_LEVEL` (None where its
@@ -157,15 +209,15 @@ class CostModel:
 
 
 def out_of_family(
-    inputs: pd.DataFrame, target: np.ndarray, families: np.ndarray, folds: int | None = None, seed: int = 0
+    runs: pd.DataFrame, target: np.ndarray, families: np.ndarray, folds: int | None = None, seed: int = 0
 ) -> np.ndarray:
-    """Each row's ``target`` less what a :func:`regressor` fitted without its family predicts: the
+    """Each run's ``target`` less what :class:`LogSeconds` fitted without its family predicts: the
     families split into ``folds`` groups (None: each family held out alone). Needs two families."""
     missed = np.full(len(target), np.nan)
     splits = GroupKFold(n_splits=min(folds or len(set(families)), len(set(families))))
-    for train, test in splits.split(inputs, groups=families):
-        model = regressor(seed).fit(inputs.iloc[train], target[train])
-        missed[test] = target[test] - model.predict(inputs.iloc[test])
+    for train, test in splits.split(runs, groups=families):
+        model = LogSeconds.fit(runs.iloc[train], target[train], seed)
+        missed[test] = target[test] - model.predict(runs.iloc[test])
     return missed
 
 
@@ -177,7 +229,7 @@ def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> 
     if len(set(families)) < 2:
         return {}
     target = np.log(runs["wall_time_s"].to_numpy())
-    missed = out_of_family(cost_inputs(runs), target, families, RANGE_FOLDS, seed)
+    missed = out_of_family(runs, target, families, RANGE_FOLDS, seed)
     tail = (1 - RANGE_LEVEL) / 2
     kinds = device_kind(runs["device"]).to_numpy()
     return {
@@ -188,10 +240,20 @@ def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> 
 
 
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:
-    """Space points in the stored runs' columns, each with the ``setting``'s sizes, budget and machine
-    (``student_params``, ``teacher_params``, ``train_examples``, ``epochs``, ``max_length``,
-    ``eval_examples``, ``task_kind``, ``input_words``, ``device``): see :func:`run_setting`."""
+    """Space points in the stored runs' columns, each with the ``setting``'s sizes (:func:`model_sizes`),
+    budget and machine (``train_examples``, ``epochs``, ``max_length``, ``eval_examples``, ``task_kind``,
+    ``input_words``, ``device``): see :func:`run_setting`."""
     return pd.DataFrame([{**setting, **pipeline_columns(p)} for p in pipelines])
+
+
+def model_sizes(student: ModelDescriptor, teacher: ModelDescriptor) -> dict[str, int]:
+    """The student's and teacher's sizes a prediction reads, in the stored runs' columns."""
+    return {
+        "student_params": student.params,
+        "student_layers": student.layers,
+        "student_hidden": student.hidden,
+        "teacher_params": teacher.params,
+    }
 
 
 def run_setting(max_eval_examples: int | None, dev_size: int) -> dict[str, object]:

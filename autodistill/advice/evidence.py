@@ -13,9 +13,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from autodistill.advice.cost import CostModel, candidate_rows, input_words, run_setting, with_input_words
+from autodistill.advice.cost import (
+    CostModel,
+    candidate_rows,
+    input_words,
+    model_sizes,
+    run_setting,
+    with_input_words,
+)
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
 from autodistill.space import Pipeline
+from autodistill.store.records import ModelDescriptor
 from autodistill.store.schema import fidelity_of
 from engine import TaskData, dataset_family
 
@@ -51,16 +59,16 @@ class Evidence:
 def gather_evidence(
     runs: pd.DataFrame,
     task: TaskData,
-    sizes: dict[str, int],
+    models: tuple[ModelDescriptor, ModelDescriptor],
     at_budget: dict[str, int],
     max_eval_examples: int | None,
 ) -> Evidence:
-    """Fit both models on ``runs`` for a target ``task`` with model sizes ``sizes`` (``student_params``,
-    ``teacher_params``), budget ``at_budget`` and the budget's cap on dev examples scored per epoch;
-    minutes are for runs on this machine's device, from the store's runs on its kind of device."""
+    """Fit both models on ``runs`` for a target ``task`` distilled by ``models`` (student, teacher), at
+    budget ``at_budget`` with its cap on dev examples scored per epoch; minutes are for runs on this
+    machine's device, from the store's runs on its kind of device."""
     task_kind = task.spec.kind
     setting = {
-        **sizes,
+        **model_sizes(*models),
         **at_budget,
         **run_setting(max_eval_examples, len(task.dev)),
         "task_kind": task_kind,

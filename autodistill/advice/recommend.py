@@ -302,9 +302,8 @@ def _assemble(
 
 def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings) -> Evidence:
     """The cost and gain models for this target, fitted on the runs the predictor learned from."""
-    sizes = {"student_params": target.student_d.params, "teacher_params": target.teacher_d.params}
     at_budget = budget_inputs(budget, len(target.task.train))
-    return gather_evidence(runs, target.task, sizes, at_budget, budget.max_eval_examples)
+    return gather_evidence(runs, target.task, (target.student_d, target.teacher_d), at_budget, budget.max_eval_examples)
 
 
 def _advise(

@@ -220,8 +220,7 @@ def make_choices(
     configs = list(space_for(task.spec.task_type, ADVICE_SPACE).configurations())
     inputs = budget_inputs(budget, len(task.train))
     candidates = predictor_picks(runs, training, described, configs, CHALLENGERS * s.k, s.predictor, inputs)
-    sizes = {"student_params": student_d.params, "teacher_params": teacher_d.params}
-    evidence = gather_evidence(runs, task, sizes, inputs, budget.max_eval_examples)
+    evidence = gather_evidence(runs, task, (student_d, teacher_d), inputs, budget.max_eval_examples)
     logit = fixed_default("logit", regression=TaskType(task.spec.task_type) is TaskType.REGRESSION)
     picks, verdict = advised_picks(candidates, logit, evidence, s.k)
     best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
