@@ -542,6 +542,22 @@ def test_a_schema_7_store_gains_cpu_time_columns_unknown_for_its_runs_and_keeps_
         assert fresh.run("timed") == timed and fresh.run("old").cpu_time_s is None
 
 
+def test_a_schema_8_store_gains_teacher_cache_seconds_unknown_for_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "v8.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_run("old")])
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN teacher_cache_s")
+        conn.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
+    built = _run("built", wall_time_s=100.0, teacher_cache_s=41.5)
+    with RunStore(path) as store:
+        store.add_runs([built])
+        assert store.run("old").teacher_cache_s is None and store.run("built") == built
+        store.export(tmp_path / "runs.csv")
+    written = pd.read_csv(tmp_path / "runs.csv").set_index("run_id")
+    assert written.loc["built", "teacher_cache_s"] == 41.5 and pd.isna(written.loc["old", "teacher_cache_s"])
+
+
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
     """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on an H100, the MiniLM runs on
     CPU or GPUs (an H200, another H100), one kind of device per data set and split version (a teacher and

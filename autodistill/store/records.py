@@ -100,6 +100,9 @@ class RunRecord:
     scored after each epoch: with the training work they set what a run costs (None: not known).
     ``cpu_time_s`` is the CPU time the run's process used and ``cpu_threads`` its PyTorch threads: on a
     CPU, CPU time well under the wall time says the run waited for its cores (None: not recorded).
+    ``teacher_cache_s`` is what the run spent on its teacher's outputs before training: building the
+    teacher-output cache (the first run of a teacher, split and length) or finding it ready (None:
+    not recorded).
     """
 
     dataset: str
@@ -130,6 +133,7 @@ class RunRecord:
     eval_examples: int | None = None
     cpu_time_s: float | None = None
     cpu_threads: int | None = None
+    teacher_cache_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -189,6 +193,7 @@ class RunRecord:
             self.eval_examples,
             self.cpu_time_s,
             self.cpu_threads,
+            self.teacher_cache_s,
         )
 
 
@@ -392,6 +397,7 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         eval_examples=_optional(row, "eval_examples", int),
         cpu_time_s=_optional(row, "cpu_time_s", float),
         cpu_threads=_optional(row, "cpu_threads", int),
+        teacher_cache_s=_optional(row, "teacher_cache_s", float),
     )
 
 
