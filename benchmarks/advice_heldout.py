@@ -40,6 +40,7 @@ def main() -> None:
     per_device = within.groupby(timed["device"]).agg(["mean", "size"]).round(3)
     in_range = timed["in_range"].groupby(timed["device"]).mean().round(3).rename("in range")
     per_device = per_device.join(in_range)
+    by_family = within.groupby(timed["family"]).agg(["mean", "size"]).round(3)
     top = result.top.round(4)
     print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
           f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "
@@ -52,6 +53,7 @@ def main() -> None:
           f"(configuration, setting) pairs")  # fmt: skip
     print(per_family.to_string())
     print(f"cost within ±{COST_TOLERANCE:.0%} by device:\n{per_device.to_string()}")
+    print(f"cost within ±{COST_TOLERANCE:.0%} by family held out:\n{by_family.to_string()}")
     logit_first = figures["settings"] - figures["settings_top_not_logit"]
     print(f"top pick: logit KD in {logit_first} of {figures['settings']} settings; mean test ratio "
           f"{figures['top_mean_ratio']:.4f} against logit KD's {figures['logit_mean_ratio']:.4f}")  # fmt: skip
@@ -62,6 +64,7 @@ def main() -> None:
                 "figures": figures,
                 "coverage_by_family": per_family.reset_index().to_dict(orient="records"),
                 "cost_within_by_device": per_device.reset_index().to_dict(orient="records"),
+                "cost_within_by_family": by_family.reset_index().to_dict(orient="records"),
                 "top": top.to_dict(orient="records"),
                 "runs": len(runs),
                 "seconds": round(time.perf_counter() - started, 1),
