@@ -10,7 +10,7 @@ leave-one-family-out figure over the *other* families alone; the winner is fitte
 predicts the held-out family. The nested figure is what a user can expect of the procedure; the
 per-design figures are tuned on the data they are reported on.
 
-    python benchmarks/cost_design.py      # about 15 minutes on 2 cores; benchmarks/results/cost_design.json
+    python benchmarks/cost_design.py      # about 6 minutes on 2 cores; benchmarks/results/cost_design.json
 """
 
 from __future__ import annotations
