@@ -156,7 +156,7 @@ def record_from_result(
         wall_time_s=result.wall_seconds,
         cpu_time_s=result.cpu_seconds,
         cpu_threads=result.cpu_threads,
-        teacher_cache_s=result.phases.get("teacher cache"),
+        teacher_cache_s=result.teacher_cache_seconds,
         featurizer_version=featurizer_version,
         full_config={
             "pipeline": config.to_dict(),

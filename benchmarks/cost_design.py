@@ -30,6 +30,7 @@ from autodistill.advice.cost import (
     LogSeconds,
     cost_inputs,
     scale_inputs,
+    special_tokens,
     trees,
     waited,
     with_input_words,
@@ -55,8 +56,9 @@ class LeastSquares:
     """The shipped design with an ordinary least-squares power law instead of a robust one."""
 
     def __init__(self, runs: pd.DataFrame, target: np.ndarray) -> None:
-        self.scale = LinearRegression().fit(scale_inputs(runs), target)
-        self.rest = trees().fit(cost_inputs(runs), target - self.scale.predict(scale_inputs(runs)))
+        law_inputs = scale_inputs(runs)
+        self.scale = LinearRegression().fit(law_inputs, target)
+        self.rest = trees().fit(cost_inputs(runs), target - self.scale.predict(law_inputs))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))
@@ -71,8 +73,7 @@ class NoSpecialTokens:
 
     @staticmethod
     def _without(frame: pd.DataFrame) -> pd.DataFrame:
-        specials = np.where(frame["task_kind"] == "pair", 3.0, 2.0)
-        return frame.assign(input_words=frame["input_words"] - specials / PIECES_PER_WORD)
+        return frame.assign(input_words=frame["input_words"] - special_tokens(frame) / PIECES_PER_WORD)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict(self._without(frame))
@@ -92,19 +93,22 @@ DESIGNS: dict[str, Callable[[pd.DataFrame, np.ndarray], object]] = {
 
 def held_out_within(runs: pd.DataFrame, fits: pd.Series, design: Callable, families: pd.Series) -> pd.Series:
     """Per run, whether a ``design`` fitted on the other families' ``fits`` runs predicts it within tolerance."""
-    target = np.log(runs["wall_time_s"].to_numpy())
     within = pd.Series(False, index=runs.index)
     for family in sorted(set(families)):
         held = (families == family).to_numpy()
-        train = ~held & fits.to_numpy()
-        model = design(runs[train], target[train])
-        within[held] = np.abs(np.exp(model.predict(runs[held]) - target[held]) - 1) <= COST_TOLERANCE
+        within[held] = _within(design, runs, ~held & fits.to_numpy(), held)
     return within
+
+
+def _within(design: Callable, runs: pd.DataFrame, train: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Whether ``design`` fitted on the ``train`` runs predicts each ``held`` run within tolerance."""
+    target = np.log(runs["wall_time_s"].to_numpy())
+    model = design(runs[train], target[train])
+    return np.abs(np.exp(model.predict(runs[held]) - target[held]) - 1) <= COST_TOLERANCE
 
 
 def nested(runs: pd.DataFrame, fits: pd.Series, families: pd.Series) -> tuple[pd.Series, Counter]:
     """Per run, within tolerance when the design is chosen on the other families alone; the choices."""
-    target = np.log(runs["wall_time_s"].to_numpy())
     within, chosen = pd.Series(False, index=runs.index), Counter()
     for family in sorted(set(families)):
         held = (families == family).to_numpy()
@@ -114,9 +118,7 @@ def nested(runs: pd.DataFrame, fits: pd.Series, families: pd.Series) -> tuple[pd
         }
         best = max(scores, key=scores.get)
         chosen[best] += 1
-        train = ~held & fits.to_numpy()
-        model = DESIGNS[best](runs[train], target[train])
-        within[held] = np.abs(np.exp(model.predict(runs[held]) - target[held]) - 1) <= COST_TOLERANCE
+        within[held] = _within(DESIGNS[best], runs, ~held & fits.to_numpy(), held)
     return within, chosen
 
 

@@ -123,12 +123,15 @@ def compute(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _pieces(frame: pd.DataFrame) -> pd.Series:
-    """Word pieces per example, about, with the tokenizer's special ones ([CLS], and a [SEP] after each
-    text): a one-word lexicon entry is three pieces, not one. fmin: a data set of unknown length
-    counts as filling the cap."""
-    specials = np.where(frame["task_kind"] == "pair", 3.0, 2.0)
+    """Word pieces per example, about, with the tokenizer's special ones: a one-word lexicon entry is
+    three pieces, not one. fmin: a data set of unknown length counts as filling the cap."""
     words = frame["input_words"].astype(float)
-    return np.fmin(words * PIECES_PER_WORD + specials, frame["max_length"].astype(float))
+    return np.fmin(words * PIECES_PER_WORD + special_tokens(frame), frame["max_length"].astype(float))
+
+
+def special_tokens(frame: pd.DataFrame) -> np.ndarray:
+    """The tokenizer's special pieces per example: [CLS], and a [SEP] after each text (a pair has two)."""
+    return np.where(frame["task_kind"] == "pair", 3.0, 2.0)
 
 
 def scale_inputs(frame: pd.DataFrame) -> np.ndarray:
@@ -154,8 +157,9 @@ class LogSeconds:
     @classmethod
     def fit(cls, runs: pd.DataFrame, target: np.ndarray, seed: int = 0) -> LogSeconds:
         # Huber: a run that waited unnoticed, or built a cache, should not tilt the law
-        scale = HuberRegressor(max_iter=1000).fit(scale_inputs(runs), target)
-        return cls(scale, trees(seed).fit(cost_inputs(runs), target - scale.predict(scale_inputs(runs))))
+        law_inputs = scale_inputs(runs)
+        scale = HuberRegressor(max_iter=1000).fit(law_inputs, target)
+        return cls(scale, trees(seed).fit(cost_inputs(runs), target - scale.predict(law_inputs)))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))

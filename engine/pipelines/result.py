@@ -16,6 +16,8 @@ from engine.data.catalog import latest_split_version
 from engine.paths import subdir
 
 RESULT_FILE = "result.json"
+#: The phase in which a run gets its teacher's outputs: builds the teacher-output cache, or finds it ready.
+TEACHER_CACHE_PHASE = "teacher cache"
 
 
 @dataclass
@@ -75,6 +77,11 @@ class RunResult:
     # None: stored before they were recorded.
     cpu_seconds: float | None = None
     cpu_threads: int | None = None
+
+    @property
+    def teacher_cache_seconds(self) -> float | None:
+        """Seconds spent on the teacher's outputs before training (None: the run kept no phases)."""
+        return self.phases.get(TEACHER_CACHE_PHASE)
 
     @classmethod
     def load(cls, output_dir: Path) -> RunResult:

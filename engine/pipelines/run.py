@@ -52,7 +52,14 @@ from engine.models.zoo import build_student, check_student, count_parameters, lo
 from engine.pipelines import reuse
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
-from engine.pipelines.result import RESULT_FILE, RunResult, default_output_dir, run_id, with_split_version
+from engine.pipelines.result import (
+    RESULT_FILE,
+    TEACHER_CACHE_PHASE,
+    RunResult,
+    default_output_dir,
+    run_id,
+    with_split_version,
+)
 from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.teachers.team import Team, prepare_team
@@ -159,7 +166,7 @@ def _train(
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     prepared = prepare(config, kind, task, show_progress, clock)
-    with clock("teacher cache"):
+    with clock(TEACHER_CACHE_PHASE):
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     tracked = config.model_dump(mode="json")
     callbacks: list[TrainerCallback] = []
