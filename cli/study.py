@@ -88,6 +88,9 @@ def study_sweep(
     max_eval_examples: Annotated[int | None, typer.Option(help="override the fidelity's dev/test cap")] = None,
     max_length: Annotated[int | None, typer.Option(help="override the fidelity's tokens per example")] = None,
     max_epochs: Annotated[int | None, typer.Option(help="override the no-KD probe's epochs (realistic)")] = None,
+    seeds: Annotated[
+        int | None, typer.Option(help="seeds per configuration, 0 to N-1 (default: the fidelity's; realistic: 3)")
+    ] = None,
     retry_failed: Annotated[bool, typer.Option(help="rerun trials logged as failed")] = False,
     features: Annotated[bool, typer.Option(help="featurize the data sets first (needed to learn from runs)")] = True,
     baseline: BaselineOpt = "bilstm",
@@ -103,7 +106,7 @@ def study_sweep(
         raise AutodistillError(f"--datasets needs distinct data set names, got {datasets!r}")
     chosen = make_fidelity(
         fidelity, max_train_examples=max_train_examples, max_eval_examples=max_eval_examples,
-        max_length=max_length, max_epochs=max_epochs,
+        max_length=max_length, max_epochs=max_epochs, seeds=seeds,
     )  # fmt: skip
     picked = select_configs([c.strip() for c in configs.split(",") if c.strip()] if configs else None)
     with open_store(store) as runs_store:

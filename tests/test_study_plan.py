@@ -18,6 +18,7 @@ from autodistill.sweep.study_plan import (
     REALISTIC,
     REPEATED,
     STUDY_CONFIGS,
+    fidelity,
     plateau_epochs,
     select_configs,
     study_plan,
@@ -150,3 +151,14 @@ def test_a_failed_probe_stops_the_pair_with_one_line(tmp_path: Path) -> None:
             {"toy-a": TASKS["toy-a"]}, ["tiny"], REALISTIC, store, configs=STUDY_CONFIGS, workers=0,
             featurize=False, show_progress=False, trial_fn=failing_trial,
         )  # fmt: skip
+
+
+def test_more_seeds_keep_the_first_three_trials_and_add_the_rest() -> None:
+    """A sweep finished with three seeds resumes with the new ones alone: the first trials keep their ids."""
+    three = study_plan(TASKS, ["tiny"], REALISTIC, {("toy-a", "tiny"): 4}, teacher="minilm-l6")
+    five = study_plan(TASKS, ["tiny"], fidelity("realistic", seeds=5), {("toy-a", "tiny"): 4}, teacher="minilm-l6")
+    assert {t.trial_id for t in three} < {t.trial_id for t in five}
+    added = {t.engine.train.seed for t in five if t.trial_id not in {x.trial_id for x in three}}
+    assert added == {3, 4}
+    with pytest.raises(AutodistillError, match="--seeds must be at least 1, got 0"):
+        fidelity("realistic", seeds=0)

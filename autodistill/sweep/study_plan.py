@@ -151,11 +151,17 @@ FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC)}
 REPEATED = tuple(FIXED_DEFAULTS)
 
 
-def fidelity(name: str, **overrides: int | None) -> Fidelity:
-    """A fidelity by name, with budget fields replaced (a smoke run's tiny budget); None keeps a field."""
+def fidelity(name: str, *, seeds: int | None = None, **overrides: int | None) -> Fidelity:
+    """A fidelity by name, with budget fields replaced (a smoke run's tiny budget); None keeps a field.
+
+    ``seeds`` runs seeds 0 to ``seeds`` - 1: more where three leave a data set's noise above what
+    its claims need. The first three keep their trial ids, so a finished sweep resumes with the rest."""
     if name not in FIDELITIES:
         raise choices_error("fidelity", name, tuple(FIDELITIES))
-    return replace(FIDELITIES[name], **{k: v for k, v in overrides.items() if v is not None})
+    if seeds is not None and seeds < 1:
+        raise AutodistillError(f"--seeds must be at least 1, got {seeds}")
+    chosen = replace(FIDELITIES[name], **{k: v for k, v in overrides.items() if v is not None})
+    return chosen if seeds is None else replace(chosen, seeds=tuple(range(seeds)))
 
 
 def check_students(students: Sequence[str], chosen: Fidelity) -> None:
