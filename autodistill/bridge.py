@@ -157,6 +157,7 @@ def record_from_result(
         cpu_time_s=result.cpu_seconds,
         cpu_threads=result.cpu_threads,
         teacher_cache_s=result.teacher_cache_seconds,
+        teacher_s=result.teacher_seconds,
         featurizer_version=featurizer_version,
         full_config={
             "pipeline": config.to_dict(),

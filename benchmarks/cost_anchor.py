@@ -4,7 +4,7 @@ recommend's cost model misses a new data set's speed (``benchmarks/advice_heldou
 of held-out runs within ±30 %). A probe, a short logit-KD run on the user's data and machine, could
 tell the model how fast logit KD is there, and the model would predict the other pipelines
 relative to it. This script measures the best such a probe could do: each run's *anchor* is the
-median wall time of logit KD's runs in the same setting (data set, student, device, split version,
+median time of logit KD's runs in the same setting (data set, student, device, split version,
 budget), known exactly. A gradient-boosting model on the cost model's inputs learns log(seconds /
 anchor); each family of data sets is held out in turn, as in the advice benchmark, and both models
 are checked on the same anchored runs. Nothing is trained beyond the two regressors; the figures
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.cost import out_of_family, with_input_words
+from autodistill.advice.cost import out_of_family, run_seconds, with_input_words
 from autodistill.evaluation.advice import COST_TOLERANCE
 from autodistill.evaluation.noise import configuration, is_logit_kd
 from autodistill.store.shipped import shipped_store
@@ -33,11 +33,13 @@ SETTING = ["dataset", "student_name", "device", "split_version", "max_length", "
 
 
 def anchored_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Timed runs with ``anchor``, the median wall seconds of logit KD in their setting (NaN where none ran)."""
-    timed = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)].copy()
+    """Timed runs with ``seconds`` (the cost model's :func:`run_seconds`) and ``anchor``, the median of
+    logit KD's in their setting (NaN where none ran)."""
+    timed = runs.assign(seconds=run_seconds(runs))
+    timed = timed[timed["seconds"] > 0].copy()
     timed[SETTING] = timed[SETTING].fillna(-1)
     logit = is_logit_kd(configuration(timed))
-    anchors = timed[logit].groupby(SETTING)["wall_time_s"].median().rename("anchor")
+    anchors = timed[logit].groupby(SETTING)["seconds"].median().rename("anchor")
     return timed.join(anchors, on=SETTING).assign(logit=logit)
 
 
@@ -45,7 +47,7 @@ def held_out_errors(runs: pd.DataFrame, anchored: bool) -> pd.Series:
     """Per run, the relative error of a model fitted without the run's family; ``anchored``: it learns
     seconds relative to the setting's logit-KD time and is told that time."""
     offset = np.log(runs["anchor"]) if anchored else 0.0
-    target = (np.log(runs["wall_time_s"]) - offset).to_numpy()
+    target = (np.log(runs["seconds"]) - offset).to_numpy()
     missed = out_of_family(runs, target, runs["dataset"].map(dataset_family).to_numpy())
     return pd.Series(np.exp(-missed) - 1.0, index=runs.index)  # predicted / measured - 1
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_recommend import CONFIGS, LOGIT, QUICK, cached_teacher, fill_store  # noqa: F401 (autouse: no real teacher fine-tune)
 
-from autodistill.advice.cost import CostModel, candidate_rows, card_words, input_words, waited
+from autodistill.advice.cost import CostModel, candidate_rows, card_words, input_words, run_seconds, waited
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains, pipeline_key
 from autodistill.advice.recommend import recommend
 from autodistill.advice.verdict import decide
@@ -207,6 +207,26 @@ def test_runs_that_waited_for_their_cores_are_left_out_of_the_cost_fit() -> None
     setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
     predicted = CostModel.fit(runs).seconds(candidate_rows([LOGIT], setting))[0]
     assert 25 < predicted < 36
+
+
+def test_a_runs_teacher_fine_tune_is_not_priced_into_the_pipeline() -> None:
+    """The first run of each data set fine-tuned its teacher (five minutes inside its wall time) and
+    a second one idled while it did: recommend fine-tunes the teacher before any pick, so the model
+    prices the runs' own 30 s, and the idle wait is not mistaken for a busy machine."""
+    first, waiting = {"teacher_s": 300.0, "cpu_time_s": 330.0}, {"teacher_s": 300.0, "cpu_time_s": 30.0}
+    columns = {"cpu_time_s": 30.0, "teacher_s": 1.0, "cpu_threads": 1}
+    rows = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=30.0 + extra.get("teacher_s", 1.0), **{**columns, **extra})
+        for d in range(4)
+        for p in (LOGIT, MI)
+        for s, extra in enumerate((first, waiting, {}, {}))
+        if p == LOGIT or s >= 2
+    ]
+    runs = pd.DataFrame(rows).assign(input_words=20.0)
+    assert list(run_seconds(runs)[:2]) == [30.0, 30.0] and not waited(runs).any()
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    assert 25 < CostModel.fit(runs).seconds(candidate_rows([LOGIT], setting))[0] < 36
+    assert run_seconds(runs.drop(columns="teacher_s")).equals(runs["wall_time_s"])  # not recorded: wall time whole
 
 
 def test_the_cost_range_is_how_far_unseen_data_sets_were_missed() -> None:

@@ -558,6 +558,20 @@ def test_a_schema_8_store_gains_teacher_cache_seconds_unknown_for_its_runs(tmp_p
     assert written.loc["built", "teacher_cache_s"] == 41.5 and pd.isna(written.loc["old", "teacher_cache_s"])
 
 
+def test_a_schema_9_store_gains_teacher_seconds_unknown_for_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "v9.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_run("old", teacher_cache_s=0.2)])
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN teacher_s")
+        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    tuned = _run("tuned", wall_time_s=900.0, teacher_s=640.0)
+    with RunStore(path) as store:
+        store.add_runs([tuned])
+        old = store.run("old")
+        assert old.teacher_s is None and old.teacher_cache_s == 0.2 and store.run("tuned") == tuned
+
+
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
     """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on an H100, the MiniLM runs on
     CPU or GPUs (an H200, another H100), one kind of device per data set and split version (a teacher and

@@ -63,7 +63,7 @@ def fake_result(trial: sweep.Trial, ratio: float) -> RunResult:
         output_dir="/nowhere",
         scored_examples={"dev": 48},
         device="cuda:Fake GPU",
-        phases={"teacher cache": 2.5, "training": 0.1},
+        phases={"teacher": 40.0, "teacher cache": 2.5, "training": 0.1},
     )
 
 
@@ -177,7 +177,7 @@ def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -
         assert len(runs) == sum(1 for t in trials if t.kind == "distill") - failing  # baselines are trials, not runs
         assert set(runs["featurizer_version"]) == {VERSION}
         assert set(runs["device"]) == {"cuda:Fake GPU"} and set(runs["eval_examples"]) == {48}  # as the runs recorded
-        assert set(runs["teacher_cache_s"]) == {2.5}
+        assert set(runs["teacher_cache_s"]) == {2.5} and set(runs["teacher_s"]) == {40.0}
         logged = store.trials().set_index("trial_id")
         assert (logged.loc[[t.trial_id for t in trials if t.kind == "finetune"], "status"] == "done").all()
         again = sweep.run_trials(

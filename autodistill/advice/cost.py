@@ -17,6 +17,12 @@ its words per example through its data card (the data set need not be prepared);
 through its rows. Scoring is no small part: a split version whose dev split holds 5,000 examples,
 read whole, costs a run more than the 200 or 1,000 sampled ones of the first splits.
 
+What is predicted is a run's seconds less those it spent getting its teacher (:func:`run_seconds`):
+recommend fine-tunes the teacher before it prices a pick, so a pick never pays for it, while the
+first run of a data set on a machine fine-tuned it inside its own wall time (minutes on CPU, 13 on
+spam-assassin's emails) and would teach the model that such a run is several times dearer than
+its seeds.
+
 The stored wall times were measured on whatever the machine was doing at the time; the spread of
 one configuration's seeds (same work, same machine kind) bounds how close any model can get. Runs
 that record their process's CPU time say when that was a busy machine: a CPU run whose process was
@@ -42,6 +48,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor
 from sklearn.model_selection import GroupKFold
+from sklearn.pipeline import Pipeline as SklearnPipeline
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
@@ -71,6 +80,8 @@ RANGE_FOLDS = 5
 #: A dev example scored costs about this share of a training example (a forward pass, no backward
 #: nor optimiser step): its weight in :func:`compute`.
 EVAL_WEIGHT = 0.3
+#: The trees' loss on log seconds (:func:`trees`).
+TREES_LOSS = "squared_error"
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -107,9 +118,19 @@ def waited(runs: pd.DataFrame) -> pd.Series:
     their wall time measured the machine's load as much as the pipeline. False where not recorded.
 
     The share counts one core, whatever the run's threads: a tiny model's operations often run on one
-    thread of several, and such a run, slow as it is, did not wait for anything."""
+    thread of several, and such a run, slow as it is, did not wait for anything. It is taken of
+    :func:`run_seconds`: a run that idled while another process fine-tuned their teacher waited for
+    that, which the teacher seconds already hold, not for its cores."""
     cpu = runs.reindex(columns=["cpu_time_s"])["cpu_time_s"].astype(float)
-    return (device_kind(runs["device"]) == "cpu") & (cpu / runs["wall_time_s"].astype(float) < MIN_CPU_SHARE)
+    return (device_kind(runs["device"]) == "cpu") & (cpu / run_seconds(runs) < MIN_CPU_SHARE)
+
+
+def run_seconds(runs: pd.DataFrame) -> pd.Series:
+    """Each run's wall seconds less its teacher seconds (``teacher_s``: a fine-tune, or the wait for one,
+    where the run was the first of its data set on the machine): what the cost model predicts and is
+    checked on. Runs stored before the teacher seconds were recorded count their wall time whole."""
+    teacher = runs.reindex(columns=["teacher_s"])["teacher_s"].astype(float).fillna(0.0)
+    return runs["wall_time_s"].astype(float) - teacher
 
 
 def compute(frame: pd.DataFrame) -> np.ndarray:
@@ -141,25 +162,29 @@ def scale_inputs(frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([log_compute, gpu, gpu * log_compute])
 
 
-def trees(seed: int = 0) -> HistGradientBoostingRegressor:
+def trees(seed: int = 0, loss: str = TREES_LOSS) -> HistGradientBoostingRegressor:
     """The cost model's second stage, one place for its settings (a benchmark fits it alone too)."""
-    return HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed)
+    return HistGradientBoostingRegressor(
+        loss=loss, max_iter=200, learning_rate=0.05, min_samples_leaf=10, random_state=seed
+    )
 
 
 @dataclass(frozen=True)
 class LogSeconds:
-    """Log wall seconds from a run's columns: the power law in :func:`compute` and the trees on what it
+    """Log seconds (:func:`run_seconds`) from a run's columns: the power law in :func:`compute` and the trees on what it
     misses. Also fitted on other targets laid out alike (a benchmark's seconds relative to an anchor)."""
 
-    scale: HuberRegressor
+    scale: SklearnPipeline
     rest: HistGradientBoostingRegressor
 
     @classmethod
-    def fit(cls, runs: pd.DataFrame, target: np.ndarray, seed: int = 0) -> LogSeconds:
+    def fit(cls, runs: pd.DataFrame, target: np.ndarray, seed: int = 0, loss: str = TREES_LOSS) -> LogSeconds:
         # Huber: a run that waited unnoticed, or built a cache, should not tilt the law
         law_inputs = scale_inputs(runs)
-        scale = HuberRegressor(max_iter=1000).fit(law_inputs, target)
-        return cls(scale, trees(seed).fit(cost_inputs(runs), target - scale.predict(law_inputs)))
+        # standardised: a store of one data set and student has one compute, and a constant column
+        # as large as log compute leaves the solver an ill-posed intercept that it fails on by chance
+        scale = make_pipeline(StandardScaler(), HuberRegressor(max_iter=1000)).fit(law_inputs, target)
+        return cls(scale, trees(seed, loss).fit(cost_inputs(runs), target - scale.predict(law_inputs)))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))
@@ -167,7 +192,7 @@ class LogSeconds:
 
 @dataclass(frozen=True)
 class CostModel:
-    """Predicted wall seconds of a run; :meth:`fit` on stored runs, :meth:`seconds` for candidates, and
+    """Predicted seconds of a run (:func:`run_seconds`); :meth:`fit` on stored runs, :meth:`seconds` for candidates, and
     :meth:`predict` for those beside how far they may be off on a new data set."""
 
     model: LogSeconds
@@ -184,16 +209,16 @@ class CostModel:
         device: str | None = None,
         family_of: Callable[[str], str] | None = None,
     ) -> CostModel | None:
-        """Fit on runs with a wall time and a known :func:`compute` that had their cores (:func:`waited`);
+        """Fit on runs with :func:`run_seconds` and a known :func:`compute` that had their cores (:func:`waited`);
         None with fewer than :data:`MIN_TIMED_RUNS` of them, or of them on ``device``'s kind when one is
         given (the device the predicted runs will train on). ``family_of`` names each data set's
         family, for the ranges."""
-        runs = runs[runs["wall_time_s"].notna() & (runs["wall_time_s"] > 0)]
+        runs = runs[run_seconds(runs) > 0]  # NaN (no wall time) compares False
         runs = runs[~waited(runs) & (compute(runs) > 0)]  # NaN: a run stored without its dev examples
         on_device = runs if device is None else runs[device_kind(runs["device"]) == device.partition(":")[0]]
         if len(on_device) < MIN_TIMED_RUNS:
             return None
-        model = LogSeconds.fit(runs, np.log(runs["wall_time_s"].to_numpy()), seed)
+        model = LogSeconds.fit(runs, np.log(run_seconds(runs).to_numpy()), seed)
         return cls(model, len(runs), {} if family_of is None else _spreads(runs, family_of, seed))
 
     def seconds(self, frame: pd.DataFrame) -> np.ndarray:
@@ -232,7 +257,7 @@ def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> 
     families = runs["dataset"].map(family_of).to_numpy()
     if len(set(families)) < 2:
         return {}
-    target = np.log(runs["wall_time_s"].to_numpy())
+    target = np.log(run_seconds(runs).to_numpy())
     missed = out_of_family(runs, target, families, RANGE_FOLDS, seed)
     tail = (1 - RANGE_LEVEL) / 2
     kinds = device_kind(runs["device"]).to_numpy()

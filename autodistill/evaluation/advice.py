@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.cost import CostModel, relative_errors, waited, with_input_words
+from autodistill.advice.cost import CostModel, relative_errors, run_seconds, waited, with_input_words
 from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, pipeline_key
 
 #: Within this relative error a cost prediction counts as right (the target's ±30 %).
@@ -89,10 +89,10 @@ def evaluate_advice(
 
 
 def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: set[str]) -> pd.DataFrame:
-    """Each timed run of a ``held_out`` family beside the seconds a cost model fitted without its family
-    predicts, the range it gives them (from the other families alone: nested), and whether the run
-    recorded its CPU time and by that waited for its cores (still checked: a user's machine may be
-    busy too, but the fit leaves such runs out)."""
+    """Each timed run of a ``held_out`` family, its :func:`~autodistill.advice.cost.run_seconds` beside
+    those a cost model fitted without its family predicts, the range it gives them (from the other
+    families alone: nested), and whether the run recorded its CPU time and by that waited for its cores
+    (still checked: a user's machine may be busy too, but the fit leaves such runs out)."""
     families = runs["dataset"].map(family_of)
     rows = []
     for family in sorted(held_out & set(families)):
@@ -101,19 +101,19 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
         if cost is None:
             continue
         measured = runs[held & runs["wall_time_s"].notna()]
+        seconds = run_seconds(measured).to_numpy()
         predicted, ranges = cost.predict(measured)
         low = np.array([np.nan if r is None else r[0] for r in ranges])
         high = np.array([np.nan if r is None else r[1] for r in ranges])
         rows.append(
-            measured[["dataset", "run_id", "wall_time_s"]]
-            .rename(columns={"wall_time_s": "measured_s"})
-            .assign(
+            measured[["dataset", "run_id"]].assign(
+                measured_s=seconds,
                 family=family,
                 predicted_s=predicted,
-                rel_error=relative_errors(predicted, measured["wall_time_s"]),
+                rel_error=relative_errors(predicted, seconds),
                 low_s=low,
                 high_s=high,
-                in_range=(low <= measured["wall_time_s"].to_numpy()) & (measured["wall_time_s"].to_numpy() <= high),
+                in_range=(low <= seconds) & (seconds <= high),
                 cpu_recorded=measured.reindex(columns=["cpu_time_s"])["cpu_time_s"].notna(),
                 waited=waited(measured),
             )
@@ -164,11 +164,11 @@ def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame)
 
 def timing_floor(runs: pd.DataFrame) -> float:
     """The share of runs within :data:`COST_TOLERANCE` of the median time of the same configuration in
-    the same setting (other seeds: the same work on the same split version and device kind): how well wall
-    time can be predicted at all on these records."""
-    keys = runs.assign(config=runs.apply(pipeline_key, axis=1))
+    the same setting (other seeds: the same work on the same split version and device kind): how well a
+    run's seconds (:func:`~autodistill.advice.cost.run_seconds`) can be predicted at all on these records."""
+    keys = runs.assign(config=runs.apply(pipeline_key, axis=1), seconds=run_seconds(runs))
     same = ["config", "dataset", "student_name", "fidelity", "epochs", "train_examples", "split_version", "device"]
     group = keys.groupby([c for c in same if c in keys], dropna=False)
-    sizes = group["wall_time_s"].transform("size")
-    ratio = keys["wall_time_s"] / group["wall_time_s"].transform("median")
+    sizes = group["seconds"].transform("size")
+    ratio = keys["seconds"] / group["seconds"].transform("median")
     return float((np.abs(ratio[sizes > 1] - 1) <= COST_TOLERANCE).mean())

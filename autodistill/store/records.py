@@ -101,8 +101,9 @@ class RunRecord:
     ``cpu_time_s`` is the CPU time the run's process used and ``cpu_threads`` its PyTorch threads: on a
     CPU, CPU time well under the wall time says the run waited for its cores (None: not recorded).
     ``teacher_cache_s`` is what the run spent on its teacher's outputs before training: building the
-    teacher-output cache (the first run of a teacher, split and length) or finding it ready (None:
-    not recorded).
+    teacher-output cache (the first run of a teacher, split and length) or finding it ready, and
+    ``teacher_s`` what it spent getting the teacher itself: fine-tuning it (the first run of a data set
+    on a machine, or one waiting for that run) or loading it (None: not recorded).
     """
 
     dataset: str
@@ -134,6 +135,7 @@ class RunRecord:
     cpu_time_s: float | None = None
     cpu_threads: int | None = None
     teacher_cache_s: float | None = None
+    teacher_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -194,6 +196,7 @@ class RunRecord:
             self.cpu_time_s,
             self.cpu_threads,
             self.teacher_cache_s,
+            self.teacher_s,
         )
 
 
@@ -398,6 +401,7 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         cpu_time_s=_optional(row, "cpu_time_s", float),
         cpu_threads=_optional(row, "cpu_threads", int),
         teacher_cache_s=_optional(row, "teacher_cache_s", float),
+        teacher_s=_optional(row, "teacher_s", float),
     )
 
 

@@ -27,7 +27,9 @@ from engine import AutodistillError
 #: 6: runs and trials record the data set's ``split_version``; every earlier row ran on version 1.
 #: 7: runs record the ``device`` they trained on and the dev examples they scored per epoch
 #:    (``eval_examples``); see :func:`_add_cost_columns`.
-SCHEMA_VERSION = 9
+#: 8: runs record their process's CPU time and threads; 9: their teacher-cache seconds; 10: their
+#:    teacher seconds (see :data:`TEACHER_COLUMN`). Each added on open, NULL for the runs before.
+SCHEMA_VERSION = 10
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS runs (
     eval_examples INTEGER,
     cpu_time_s REAL,
     cpu_threads INTEGER,
-    teacher_cache_s REAL
+    teacher_cache_s REAL,
+    teacher_s REAL
 );
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
 CREATE TABLE IF NOT EXISTS features (
@@ -130,6 +133,9 @@ CPU_COLUMNS = ("cpu_time_s", "cpu_threads")
 #: The seconds a run spent getting its teacher's outputs before training (schema 9): a run that built
 #: the teacher-output cache spent minutes there, one that found it ready a fraction of a second.
 TEACHER_CACHE_COLUMN = "teacher_cache_s"
+#: The seconds a run spent getting its teacher (schema 10): minutes where it fine-tuned the teacher (the
+#: first run of a data set on a machine) or waited for the process that did, seconds where it loaded it.
+TEACHER_COLUMN = "teacher_s"
 #: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch;
 #: ``fidelity``: as the run's, so that no-KD baselines line up with the runs of their budget).
 TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve", "fidelity")
@@ -170,6 +176,7 @@ RUN_COLUMNS = [
     *COST_COLUMNS,
     *CPU_COLUMNS,
     TEACHER_CACHE_COLUMN,
+    TEACHER_COLUMN,
 ]
 
 
@@ -365,10 +372,14 @@ def _add_cpu_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
 
-def _add_teacher_cache_column(conn: sqlite3.Connection) -> None:
-    """Before schema 9 runs stored no teacher-cache seconds: add the column, NULL for those runs (not known)."""
-    if TEACHER_CACHE_COLUMN not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:
-        conn.execute(f"ALTER TABLE runs ADD COLUMN {TEACHER_CACHE_COLUMN} REAL")
+def _seconds_column(column: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration adding one runs column of seconds that earlier runs did not record (NULL: not known)."""
+
+    def add(conn: sqlite3.Connection) -> None:
+        if column not in {row[1] for row in conn.execute("PRAGMA table_info(runs)")}:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {column} REAL")
+
+    return add
 
 
 #: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
@@ -381,5 +392,6 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (6, _add_split_version),
     (7, _add_cost_columns),
     (8, _add_cpu_columns),
-    (9, _add_teacher_cache_column),
+    (9, _seconds_column(TEACHER_CACHE_COLUMN)),
+    (10, _seconds_column(TEACHER_COLUMN)),
 ]

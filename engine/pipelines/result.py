@@ -16,6 +16,9 @@ from engine.data.catalog import latest_split_version
 from engine.paths import subdir
 
 RESULT_FILE = "result.json"
+#: The phase in which a run gets its teacher: fine-tunes it where none is cached (or waits for the
+#: process that does), or loads the cached one.
+TEACHER_PHASE = "teacher"
 #: The phase in which a run gets its teacher's outputs: builds the teacher-output cache, or finds it ready.
 TEACHER_CACHE_PHASE = "teacher cache"
 
@@ -77,6 +80,12 @@ class RunResult:
     # None: stored before they were recorded.
     cpu_seconds: float | None = None
     cpu_threads: int | None = None
+
+    @property
+    def teacher_seconds(self) -> float | None:
+        """Seconds spent getting the teacher: its fine-tune, once per data set and machine, or a load
+        (None: the run kept no phases)."""
+        return self.phases.get(TEACHER_PHASE)
 
     @property
     def teacher_cache_seconds(self) -> float | None:

@@ -55,6 +55,7 @@ from engine.pipelines.latency import model_latency
 from engine.pipelines.result import (
     RESULT_FILE,
     TEACHER_CACHE_PHASE,
+    TEACHER_PHASE,
     RunResult,
     default_output_dir,
     run_id,
@@ -198,7 +199,7 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         check_split_version(config, task)
         # Augmentation backends are checked before any training: a missing translator fails in seconds.
         policy = build_policy(config, task.spec) if kind == "distill" and config.augment else None
-    with clock("teacher"):
+    with clock(TEACHER_PHASE):
         team, teacher_info = _teacher_or_team(config, kind, task, show_progress)
         teacher = reuse.teacher(str(teacher_info.model_dir), task.spec)
         tokenizer = reuse.tokenizer(config.teacher if team else str(teacher_info.model_dir))
