@@ -542,34 +542,23 @@ def test_a_schema_7_store_gains_cpu_time_columns_unknown_for_its_runs_and_keeps_
         assert fresh.run("timed") == timed and fresh.run("old").cpu_time_s is None
 
 
-def test_a_schema_8_store_gains_teacher_cache_seconds_unknown_for_its_runs(tmp_path: Path) -> None:
-    path = tmp_path / "v8.sqlite"
+@pytest.mark.parametrize(("column", "before"), [("teacher_cache_s", 8), ("teacher_s", 9)])
+def test_a_store_older_than_a_seconds_column_gains_it_unknown_for_its_runs(
+    tmp_path: Path, column: str, before: int
+) -> None:
+    path = tmp_path / f"v{before}.sqlite"
     with RunStore(path) as store:
         store.add_runs([_run("old")])
     with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE runs DROP COLUMN teacher_cache_s")
-        conn.execute("UPDATE meta SET value = '8' WHERE key = 'schema_version'")
-    built = _run("built", wall_time_s=100.0, teacher_cache_s=41.5)
+        conn.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        conn.execute(f"UPDATE meta SET value = '{before}' WHERE key = 'schema_version'")
+    timed = _run("timed", wall_time_s=900.0, **{column: 41.5})
     with RunStore(path) as store:
-        store.add_runs([built])
-        assert store.run("old").teacher_cache_s is None and store.run("built") == built
+        store.add_runs([timed])
+        assert getattr(store.run("old"), column) is None and store.run("timed") == timed
         store.export(tmp_path / "runs.csv")
     written = pd.read_csv(tmp_path / "runs.csv").set_index("run_id")
-    assert written.loc["built", "teacher_cache_s"] == 41.5 and pd.isna(written.loc["old", "teacher_cache_s"])
-
-
-def test_a_schema_9_store_gains_teacher_seconds_unknown_for_its_runs(tmp_path: Path) -> None:
-    path = tmp_path / "v9.sqlite"
-    with RunStore(path) as store:
-        store.add_runs([_run("old", teacher_cache_s=0.2)])
-    with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE runs DROP COLUMN teacher_s")
-        conn.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
-    tuned = _run("tuned", wall_time_s=900.0, teacher_s=640.0)
-    with RunStore(path) as store:
-        store.add_runs([tuned])
-        old = store.run("old")
-        assert old.teacher_s is None and old.teacher_cache_s == 0.2 and store.run("tuned") == tuned
+    assert written.loc["timed", column] == 41.5 and pd.isna(written.loc["old", column])
 
 
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
