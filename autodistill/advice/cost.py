@@ -4,9 +4,10 @@ A pick is worth running only if its expected gain is worth its time, so recommen
 pick's predicted minutes and ``--budget MINUTES`` keeps the picks that fit. The model works on log
 seconds (errors are relative: a 2x miss on a 20 s run matters as much as on a 20 min one) in two
 stages. A power law in the run's compute (:func:`compute`: the student's multiply-adds per token
-times the tokens it trains on and scores), fitted robustly, per kind of device, carries the scale:
-trees alone cannot predict beyond the work they were fitted on, and a new data set's long texts on
-a larger student are exactly that. Gradient boosting then fits what the power law misses, over what
+times the tokens it trains on and scores), fitted by least squares, per kind of device, carries the
+scale: trees alone cannot predict beyond the work they were fitted on, and a new data set's long
+texts on a larger student are exactly that. Gradient boosting then fits the median of what the power
+law misses (:data:`TREES_LOSS`), over what
 sets a run's work: the student's and teacher's sizes, training examples x
 epochs x length, the dev examples scored after each epoch x epochs x length, the pipeline's
 components (augmentation multiplies the examples the teacher sees; EMD solves a transport problem
@@ -46,11 +47,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import HuberRegressor
+from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GroupKFold
-from sklearn.pipeline import Pipeline as SklearnPipeline
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
@@ -80,8 +78,11 @@ RANGE_FOLDS = 5
 #: A dev example scored costs about this share of a training example (a forward pass, no backward
 #: nor optimiser step): its weight in :func:`compute`.
 EVAL_WEIGHT = 0.3
-#: The trees' loss on log seconds (:func:`trees`).
-TREES_LOSS = "squared_error"
+#: The trees' loss on log seconds (:func:`trees`): the median's, not the mean's. Older runs hold one-off
+#: costs in their wall time that no input records (a teacher-output cache built, a teacher fine-tuned
+#: inside the run), and a run on a busy machine that recorded no CPU time cannot be told apart; the
+#: median is not pulled by them.
+TREES_LOSS = "absolute_error"
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -174,16 +175,13 @@ class LogSeconds:
     """Log seconds (:func:`run_seconds`) from a run's columns: the power law in :func:`compute` and the trees on what it
     misses. Also fitted on other targets laid out alike (a benchmark's seconds relative to an anchor)."""
 
-    scale: SklearnPipeline
+    scale: LinearRegression
     rest: HistGradientBoostingRegressor
 
     @classmethod
     def fit(cls, runs: pd.DataFrame, target: np.ndarray, seed: int = 0, loss: str = TREES_LOSS) -> LogSeconds:
-        # Huber: a run that waited unnoticed, or built a cache, should not tilt the law
         law_inputs = scale_inputs(runs)
-        # standardised: a store of one data set and student has one compute, and a constant column
-        # as large as log compute leaves the solver an ill-posed intercept that it fails on by chance
-        scale = make_pipeline(StandardScaler(), HuberRegressor(max_iter=1000)).fit(law_inputs, target)
+        scale = LinearRegression().fit(law_inputs, target)
         return cls(scale, trees(seed, loss).fit(cost_inputs(runs), target - scale.predict(law_inputs)))
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
