@@ -20,7 +20,7 @@ read whole, costs a run more than the 200 or 1,000 sampled ones of the first spl
 
 What is predicted is a run's seconds less those it spent getting its teacher (:func:`run_seconds`):
 recommend fine-tunes the teacher before it prices a pick, so a pick never pays for it, while the
-first run of a data set on a machine fine-tuned it inside its own wall time (minutes on CPU, 13 on
+first run of a data set on a machine fine-tuned it inside its own wall time (minutes on CPU, 12 on
 spam-assassin's emails) and would teach the model that such a run is several times dearer than
 its seeds.
 
