@@ -24,12 +24,13 @@ first run of a data set on a machine fine-tuned it inside its own wall time (min
 spam-assassin's emails) and would teach the model that such a run is several times dearer than
 its seeds.
 
-The stored wall times were measured on whatever the machine was doing at the time; the spread of
-one configuration's seeds (same work, same machine kind) bounds how close any model can get. Runs
-that record their process's CPU time say when that was a busy machine: a CPU run whose process was
-busy well under its wall time, even counting one core, waited for its cores, and is left out of the
-fit (:func:`waited`). A
-device kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
+The stored wall times were measured on whatever machine ran them, doing whatever it was doing at
+the time; the spread of one configuration's seeds (same work, same machine kind) bounds how close
+any model can get, and nothing here sees the machine itself: two 2-core CPUs took the same runs in
+times two to three times apart. Runs that record their process's CPU time say when that was a busy
+machine: a CPU run whose process was busy well under its wall time, even counting one core, waited
+for its cores, and is left out of the fit (:func:`waited`). A device kind the store holds too few
+timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
 
 A point estimate this rough needs its range beside it. :meth:`CostModel.predict` gives the central
 80 % of what the model missed by on families of data sets it was not fitted on (grouped folds over
