@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import RegressorMixin
 from sklearn.linear_model import HuberRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -34,7 +35,6 @@ from autodistill.advice.cost import (
     LogSeconds,
     cost_inputs,
     run_seconds,
-    scale_inputs,
     special_tokens,
     trees,
     waited,
@@ -57,17 +57,10 @@ class Trees:
         return self.rest.predict(cost_inputs(frame))
 
 
-class Huber:
-    """The shipped design with a robust (Huber) power law instead of a least-squares one, its inputs
-    standardised (a constant column as large as log compute leaves Huber's solver an ill-posed intercept)."""
-
-    def __init__(self, runs: pd.DataFrame, target: np.ndarray, loss: str = TREES_LOSS) -> None:
-        law_inputs = scale_inputs(runs)
-        self.scale = make_pipeline(StandardScaler(), HuberRegressor(max_iter=1000)).fit(law_inputs, target)
-        self.rest = trees(loss=loss).fit(cost_inputs(runs), target - self.scale.predict(law_inputs))
-
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))
+def huber_law() -> RegressorMixin:
+    """A robust (Huber) power law instead of the shipped least-squares one, its inputs standardised (a
+    constant column as large as log compute leaves Huber's solver an ill-posed intercept)."""
+    return make_pipeline(StandardScaler(), HuberRegressor(max_iter=1000))
 
 
 class NoSpecialTokens:
@@ -88,7 +81,7 @@ class NoSpecialTokens:
 _LAWS = {
     "trees": Trees,
     "power law (least squares) + trees": LogSeconds.fit,
-    "power law (Huber) + trees": Huber,
+    "power law (Huber) + trees": partial(LogSeconds.fit, law=huber_law),
 }
 #: The trees' two losses on log seconds: the mean's and the median's (robust to one-off costs that no
 #: input records, such as a teacher-output cache built inside an older run).
