@@ -158,6 +158,7 @@ def record_from_result(
         cpu_threads=result.cpu_threads,
         teacher_cache_s=result.teacher_cache_seconds,
         teacher_s=result.teacher_seconds,
+        speed_probe_s=result.speed_probe_seconds,
         featurizer_version=featurizer_version,
         full_config={
             "pipeline": config.to_dict(),

@@ -90,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "paths": "engine.paths",
     "distributed": "engine.training.distributed",
     "training_device": "engine.training.device",
+    "speed_probe_seconds": "engine.training.speed",
     "exit_with_parent": "engine.lifetime",
 }
 

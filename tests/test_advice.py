@@ -229,6 +229,34 @@ def test_a_runs_teacher_fine_tune_is_not_priced_into_the_pipeline() -> None:
     assert run_seconds(runs.drop(columns="teacher_s")).equals(runs["wall_time_s"])  # not recorded: wall time whole
 
 
+def test_a_probed_run_is_priced_at_the_speed_of_the_machine_it_will_run_on() -> None:
+    """Runs on a machine whose speed probe took 0.05 s, and runs stored before the probe on machines
+    twice as slow: a candidate probed at 0.05 s is priced as the first, one probed three times as slow
+    three times as dear, and an unprobed one at the earlier runs' level. A model fitted on no probed runs
+    cannot relate a probe to seconds, so it does not read one."""
+    probed = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=base * (1 + 0.03 * s), speed_probe_s=0.05)
+        for d in range(4)
+        for p, base in ((LOGIT, 20.0), (MI, 40.0))
+        for s in range(3)
+    ]
+    earlier = [
+        _row(f"e{d}", p, 0.9, seed=s, seconds=2 * base * (1 + 0.03 * s))
+        for d in range(4)
+        for p, base in ((LOGIT, 20.0), (MI, 40.0))
+        for s in range(3)
+    ]
+    model = CostModel.fit(pd.DataFrame(probed + earlier).assign(input_words=20.0))
+    setting = {k: probed[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    here, slower, unprobed = (
+        model.seconds(candidate_rows([LOGIT], {**setting, "speed_probe_s": probe}))[0] for probe in (0.05, 0.15, None)
+    )
+    assert 18 < here < 23 and 2.9 < slower / here < 3.1 and 36 < unprobed < 46
+    before = CostModel.fit(pd.DataFrame(earlier).assign(input_words=20.0))
+    read, ignored = (before.seconds(candidate_rows([LOGIT], {**setting, "speed_probe_s": p}))[0] for p in (0.05, None))
+    assert read == ignored
+
+
 def test_the_cost_range_is_how_far_unseen_data_sets_were_missed() -> None:
     """Ten data sets run the same work at speeds the inputs cannot see (0.5x to 2x): the range a new data
     set gets spans that spread; with equal speeds it is narrow. Without families there is no range."""

@@ -1,8 +1,12 @@
-"""The clock a run and its training keep: a resumed run counts the seconds of its earlier sittings."""
+"""The clocks a run keeps: its phases (a resumed run counts the seconds of its earlier sittings), and
+the speed probe that times its machine."""
 
 from __future__ import annotations
 
+import torch
+
 from engine.training.clock import Clock
+from engine.training.speed import speed_probe_seconds
 
 
 def test_a_resumed_run_counts_its_earlier_sittings_wall_and_cpu_seconds() -> None:
@@ -19,3 +23,10 @@ def test_an_earlier_sitting_without_cpu_time_leaves_it_unknown_not_short() -> No
     assert clock.wall_elapsed() >= 30.0 and clock.cpu_elapsed() is None and clock.seconds == {}
     clock.carry_over(5.0, 4.0)
     assert clock.cpu_elapsed() is None and clock.carried == (35.0, None)
+
+
+def test_the_speed_probe_times_the_machine_without_changing_what_a_seeded_run_draws() -> None:
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    seconds = speed_probe_seconds(torch.device("cpu"))
+    assert 0 < seconds < 5 and torch.equal(torch.random.get_rng_state(), before)

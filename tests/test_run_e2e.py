@@ -69,7 +69,7 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     # the test split is scored once, after the dev split chose the epoch, on the examples the run caps to
     assert result.student_test_metrics["accuracy"] > 0.8 and saved["test_ratio"] == result.test_ratio
     # where the wall time went, step by step, adding up to about all of it
-    steps = ["data", "teacher", "student", "tokenise", "teacher cache", "training"]
+    steps = ["speed probe", "data", "teacher", "student", "tokenise", "teacher cache", "training"]
     assert list(saved["phases"])[: len(steps)] == steps and {"scoring", "latency timing", "saving"} <= set(
         saved["phases"]
     )
@@ -78,6 +78,7 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     assert 0.8 * result.wall_seconds < sum(saved["phases"].values()) <= result.wall_seconds
     # the process's CPU time beside it: PyTorch's threads used it, never more than they had
     assert saved["cpu_threads"] == torch.get_num_threads()
+    assert 0 < saved["speed_probe_seconds"] <= saved["phases"]["speed probe"]  # the machine's speed, timed first
     assert 0 < saved["cpu_seconds"] <= 1.05 * result.wall_seconds * saved["cpu_threads"]
     assert result.test_ratio == pytest.approx(
         result.student_test_metrics["accuracy"] / result.teacher_test_metrics["accuracy"]

@@ -542,7 +542,7 @@ def test_a_schema_7_store_gains_cpu_time_columns_unknown_for_its_runs_and_keeps_
         assert fresh.run("timed") == timed and fresh.run("old").cpu_time_s is None
 
 
-@pytest.mark.parametrize(("column", "before"), [("teacher_cache_s", 8), ("teacher_s", 9)])
+@pytest.mark.parametrize(("column", "before"), [("teacher_cache_s", 8), ("teacher_s", 9), ("speed_probe_s", 10)])
 def test_a_store_older_than_a_seconds_column_gains_it_unknown_for_its_runs(
     tmp_path: Path, column: str, before: int
 ) -> None:

@@ -64,6 +64,7 @@ def fake_result(trial: sweep.Trial, ratio: float) -> RunResult:
         scored_examples={"dev": 48},
         device="cuda:Fake GPU",
         phases={"teacher": 40.0, "teacher cache": 2.5, "training": 0.1},
+        speed_probe_seconds=0.06,
     )
 
 
@@ -178,6 +179,7 @@ def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -
         assert set(runs["featurizer_version"]) == {VERSION}
         assert set(runs["device"]) == {"cuda:Fake GPU"} and set(runs["eval_examples"]) == {48}  # as the runs recorded
         assert set(runs["teacher_cache_s"]) == {2.5} and set(runs["teacher_s"]) == {40.0}
+        assert set(runs["speed_probe_s"]) == {0.06}
         logged = store.trials().set_index("trial_id")
         assert (logged.loc[[t.trial_id for t in trials if t.kind == "finetune"], "status"] == "done").all()
         again = sweep.run_trials(

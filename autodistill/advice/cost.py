@@ -25,12 +25,16 @@ spam-assassin's emails) and would teach the model that such a run is several tim
 its seeds.
 
 The stored wall times were measured on whatever machine ran them, doing whatever it was doing at
-the time; the spread of one configuration's seeds (same work, same machine kind) bounds how close
-any model can get, and nothing here sees the machine itself: two 2-core CPUs took the same runs in
-times two to three times apart. Runs that record their process's CPU time say when that was a busy
-machine: a CPU run whose process was busy well under its wall time, even counting one core, waited
-for its cores, and is left out of the fit (:func:`waited`). A device kind the store holds too few
-timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
+the time, and machines differ as much as pipelines: two 2-core CPUs took the same runs in times two
+to three times apart. A run that timed the engine's speed probe where it trained
+(``speed_probe_s``: seconds of a fixed workload, ``engine.speed_probe_seconds``) is counted in
+probes, its machine divided out (:func:`machine_offset`), and a prediction is scaled back by the probe
+timed where the pick will run; runs stored before the probe keep their seconds, beside a level of
+their own in the power law (:func:`scale_inputs`). The spread of one configuration's seeds (same
+work, same machine kind) bounds how close any model can get. Runs that record their process's CPU
+time say when that was a busy machine: a CPU run whose process was busy well under its wall time,
+even counting one core, waited for its cores, and is left out of the fit (:func:`waited`). A device
+kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
 
 A point estimate this rough needs its range beside it. :meth:`CostModel.predict` gives the central
 80 % of what the model missed by on families of data sets it was not fitted on (grouped folds over
@@ -54,7 +58,7 @@ from sklearn.model_selection import GroupKFold
 
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
-from engine import card_path, list_datasets, training_device
+from engine import card_path, list_datasets, speed_probe_seconds, training_device
 
 #: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
 _LEVELS = {
@@ -85,6 +89,8 @@ EVAL_WEIGHT = 0.3
 #: inside the run), and a run on a busy machine that recorded no CPU time cannot be told apart; the
 #: median is not pulled by them.
 TREES_LOSS = "absolute_error"
+#: The runs' column holding their machine's speed probe (see :func:`machine_offset`).
+SPEED_PROBE = "speed_probe_s"
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -104,6 +110,7 @@ def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     for op in ("ca", "ra", "bt"):
         inputs[f"aug_{op}"] = aug.str.contains(op).astype(float)
     inputs["mixup"] = frame["mixup"].astype(float)
+    inputs["probed"] = probed(frame)
     levels_of = frame.assign(device=device_kind(frame["device"]))
     for column, levels in _LEVELS.items():
         inputs[column] = levels_of[column].map({v: float(i) for i, v in enumerate(levels)}).fillna(-1.0)
@@ -136,6 +143,20 @@ def run_seconds(runs: pd.DataFrame) -> pd.Series:
     return runs["wall_time_s"].astype(float) - teacher
 
 
+def probed(frame: pd.DataFrame) -> np.ndarray:
+    """1.0 for each row that timed the speed probe on its machine, else 0.0."""
+    probe = frame.reindex(columns=[SPEED_PROBE])[SPEED_PROBE].astype(float)
+    return (probe > 0).to_numpy(dtype=float)  # NaN compares False
+
+
+def machine_offset(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's log speed probe, 0 where it has none. Time is work over speed, so a probed run's log
+    seconds less its log probe measure its work alike on any machine: :class:`LogSeconds` subtracts it
+    from a probed run's target and adds it back to a probed candidate's prediction."""
+    probe = frame.reindex(columns=[SPEED_PROBE])[SPEED_PROBE].astype(float)
+    return np.log(probe.where(probe > 0)).fillna(0.0).to_numpy()
+
+
 def compute(frame: pd.DataFrame) -> np.ndarray:
     """A run's compute, about: the student's multiply-adds per token outside its embeddings (12 x
     layers x hidden², what its attention and feed-forward weights hold) times the word pieces it
@@ -159,10 +180,12 @@ def special_tokens(frame: pd.DataFrame) -> np.ndarray:
 
 
 def scale_inputs(frame: pd.DataFrame) -> np.ndarray:
-    """The power law's inputs: log compute, and on a GPU its own intercept and slope."""
+    """The power law's inputs: log compute, on a GPU its own intercept and slope, and for probed runs
+    (counted in probes rather than seconds) an intercept per kind of device."""
     log_compute = np.log(compute(frame))
     gpu = (device_kind(frame["device"]) == "cuda").to_numpy(dtype=float)
-    return np.column_stack([log_compute, gpu, gpu * log_compute])
+    measured = probed(frame)
+    return np.column_stack([log_compute, gpu, gpu * log_compute, measured, measured * gpu])
 
 
 def trees(seed: int = 0, loss: str = TREES_LOSS) -> HistGradientBoostingRegressor:
@@ -174,11 +197,15 @@ def trees(seed: int = 0, loss: str = TREES_LOSS) -> HistGradientBoostingRegresso
 
 @dataclass(frozen=True)
 class LogSeconds:
-    """Log seconds (:func:`run_seconds`) from a run's columns: the power law in :func:`compute` and the trees on what it
-    misses. Also fitted on other targets laid out alike (a benchmark's seconds relative to an anchor)."""
+    """Log seconds (:func:`run_seconds`) from a run's columns: the power law in :func:`compute` and the trees
+    on what it misses, a probed run counted in probes (:func:`machine_offset`). Also fitted on other targets
+    laid out alike (a benchmark's seconds relative to an anchor, its runs' probes dropped)."""
 
     scale: RegressorMixin
     rest: HistGradientBoostingRegressor
+    #: The kinds of device the fit held probed runs of: a probe says nothing of speed without runs to relate
+    #: it to, so elsewhere it is not read (the row is priced as an unprobed run).
+    probed_kinds: frozenset[str] = frozenset()
 
     @classmethod
     def fit(
@@ -190,12 +217,23 @@ class LogSeconds:
         law: Callable[[], RegressorMixin] = LinearRegression,
     ) -> LogSeconds:
         """``loss`` and ``law`` (the power law's regressor) are the shipped design's; a benchmark varies them."""
+        kinds = frozenset(device_kind(runs["device"])[probed(runs) > 0])
+        target = target - machine_offset(runs)
         law_inputs = scale_inputs(runs)
         scale = law().fit(law_inputs, target)
-        return cls(scale, trees(seed, loss).fit(cost_inputs(runs), target - scale.predict(law_inputs)))
+        rest = trees(seed, loss).fit(cost_inputs(runs), target - scale.predict(law_inputs))
+        return cls(scale, rest, kinds)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))
+        frame = self._readable(frame)
+        return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame)) + machine_offset(frame)
+
+    def _readable(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the probes of device kinds fitted without probed runs dropped."""
+        if SPEED_PROBE not in frame:
+            return frame
+        known = device_kind(frame["device"]).isin(self.probed_kinds)
+        return frame.assign(**{SPEED_PROBE: frame[SPEED_PROBE].where(known)})
 
 
 @dataclass(frozen=True)
@@ -230,7 +268,7 @@ class CostModel:
         return cls(model, len(runs), {} if family_of is None else _spreads(runs, family_of, seed))
 
     def seconds(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predicted wall seconds for rows laid out as stored runs."""
+        """Predicted wall seconds for rows laid out as stored runs (a probed row's at its machine's speed)."""
         return np.exp(self.model.predict(frame))
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[float, float] | None]]:
@@ -279,7 +317,7 @@ def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> 
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:
     """Space points in the stored runs' columns, each with the ``setting``'s sizes (:func:`model_sizes`),
     budget and machine (``train_examples``, ``epochs``, ``max_length``, ``eval_examples``, ``task_kind``,
-    ``input_words``, ``device``): see :func:`run_setting`."""
+    ``input_words``, ``device``, ``speed_probe_s``): see :func:`run_setting`."""
     return pd.DataFrame([{**setting, **pipeline_columns(p)} for p in pipelines])
 
 
@@ -295,8 +333,13 @@ def model_sizes(student: ModelDescriptor, teacher: ModelDescriptor) -> dict[str,
 
 def run_setting(max_eval_examples: int | None, dev_size: int) -> dict[str, object]:
     """What a run started here will score and train on: the dev examples it scores per epoch (the
-    budget's cap within the data set's dev split) and this machine's device."""
-    return {"eval_examples": scored_dev_examples(max_eval_examples, dev_size), "device": training_device()}
+    budget's cap within the data set's dev split), this machine's device, and its speed probe timed
+    there now (under a second)."""
+    return {
+        "eval_examples": scored_dev_examples(max_eval_examples, dev_size),
+        "device": training_device(),
+        SPEED_PROBE: speed_probe_seconds(),
+    }
 
 
 def input_words(frame: pd.DataFrame) -> float:

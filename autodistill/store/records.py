@@ -103,7 +103,9 @@ class RunRecord:
     ``teacher_cache_s`` is what the run spent on its teacher's outputs before training: building the
     teacher-output cache (the first run of a teacher, split and length) or finding it ready, and
     ``teacher_s`` what it spent getting the teacher itself: fine-tuning it (the first run of a data set
-    on a machine, or one waiting for that run) or loading it (None: not recorded).
+    on a machine, or one waiting for that run) or loading it (None: not recorded). ``speed_probe_s``
+    is the machine's speed where it trained: seconds of a fixed workload timed before the run
+    (``engine.speed_probe_seconds``; None: not recorded).
     """
 
     dataset: str
@@ -136,6 +138,7 @@ class RunRecord:
     cpu_threads: int | None = None
     teacher_cache_s: float | None = None
     teacher_s: float | None = None
+    speed_probe_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -197,6 +200,7 @@ class RunRecord:
             self.cpu_threads,
             self.teacher_cache_s,
             self.teacher_s,
+            self.speed_probe_s,
         )
 
 
@@ -402,6 +406,7 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         cpu_threads=_optional(row, "cpu_threads", int),
         teacher_cache_s=_optional(row, "teacher_cache_s", float),
         teacher_s=_optional(row, "teacher_s", float),
+        speed_probe_s=_optional(row, "speed_probe_s", float),
     )
 
 

@@ -28,8 +28,9 @@ from engine import AutodistillError
 #: 7: runs record the ``device`` they trained on and the dev examples they scored per epoch
 #:    (``eval_examples``); see :func:`_add_cost_columns`.
 #: 8: runs record their process's CPU time and threads; 9: their teacher-cache seconds; 10: their
-#:    teacher seconds (see :data:`TEACHER_COLUMN`). Each added on open, NULL for the runs before.
-SCHEMA_VERSION = 10
+#:    teacher seconds (see :data:`TEACHER_COLUMN`); 11: their machine's speed probe (see
+#:    :data:`SPEED_PROBE_COLUMN`). Each added on open, NULL for the runs before.
+SCHEMA_VERSION = 11
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
@@ -79,7 +80,8 @@ CREATE TABLE IF NOT EXISTS runs (
     cpu_time_s REAL,
     cpu_threads INTEGER,
     teacher_cache_s REAL,
-    teacher_s REAL
+    teacher_s REAL,
+    speed_probe_s REAL
 );
 CREATE INDEX IF NOT EXISTS runs_by_dataset ON runs (source, dataset);
 CREATE TABLE IF NOT EXISTS features (
@@ -136,6 +138,9 @@ TEACHER_CACHE_COLUMN = "teacher_cache_s"
 #: The seconds a run spent getting its teacher (schema 10): minutes where it fine-tuned the teacher (the
 #: first run of a data set on a machine) or waited for the process that did, seconds where it loaded it.
 TEACHER_COLUMN = "teacher_s"
+#: Seconds of a fixed workload timed on the run's device before it started (schema 11): the machine's
+#: speed, which sets a run's wall time as much as its pipeline does.
+SPEED_PROBE_COLUMN = "speed_probe_s"
 #: The ``trials`` table's columns added by schema 3 (``dev_curve``: the dev score after each epoch;
 #: ``fidelity``: as the run's, so that no-KD baselines line up with the runs of their budget).
 TRIAL_COLUMNS_V3 = ("test_score", "teacher_test_score", "test_ratio", "dev_curve", "fidelity")
@@ -177,6 +182,7 @@ RUN_COLUMNS = [
     *CPU_COLUMNS,
     TEACHER_CACHE_COLUMN,
     TEACHER_COLUMN,
+    SPEED_PROBE_COLUMN,
 ]
 
 
@@ -394,4 +400,5 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (8, _add_cpu_columns),
     (9, _seconds_column(TEACHER_CACHE_COLUMN)),
     (10, _seconds_column(TEACHER_COLUMN)),
+    (11, _seconds_column(SPEED_PROBE_COLUMN)),
 ]

@@ -19,6 +19,8 @@ RESULT_FILE = "result.json"
 #: The phase in which a run gets its teacher: fine-tunes it where none is cached (or waits for the
 #: process that does), or loads the cached one.
 TEACHER_PHASE = "teacher"
+#: The phase in which a run times the machine (:func:`engine.training.speed.speed_probe_seconds`).
+SPEED_PROBE_PHASE = "speed probe"
 #: The phase in which a run gets its teacher's outputs: builds the teacher-output cache, or finds it ready.
 TEACHER_CACHE_PHASE = "teacher cache"
 
@@ -80,6 +82,9 @@ class RunResult:
     # None: stored before they were recorded.
     cpu_seconds: float | None = None
     cpu_threads: int | None = None
+    # Seconds of a fixed workload timed on the run's device before it started (engine.training.speed):
+    # the machine's speed beside the run's own seconds. None: stored before it was recorded.
+    speed_probe_seconds: float | None = None
 
     @property
     def teacher_seconds(self) -> float | None:

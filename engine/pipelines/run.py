@@ -54,6 +54,7 @@ from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
 from engine.pipelines.result import (
     RESULT_FILE,
+    SPEED_PROBE_PHASE,
     TEACHER_CACHE_PHASE,
     TEACHER_PHASE,
     RunResult,
@@ -69,6 +70,7 @@ from engine.training import distributed
 from engine.training.callbacks import EpochCallback, EpochListener, TrainerCallback
 from engine.training.clock import Clock
 from engine.training.device import device_label
+from engine.training.speed import speed_probe_seconds
 from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
 
 
@@ -163,6 +165,8 @@ def _train(
     on_epoch: EpochCallback | None,
 ) -> RunResult:
     clock = Clock()
+    with clock(SPEED_PROBE_PHASE):
+        probe_seconds = speed_probe_seconds()
     if distributed.is_main():
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
@@ -187,6 +191,7 @@ def _train(
         clock.carry_over(fitted.earlier_seconds, fitted.earlier_cpu_seconds, step="training")
         student = trainer.accelerator.unwrap_model(trainer.student).cpu()
         result = collect(prepared, student, fitted, objective, trainer, output_dir, clock)
+        result.speed_probe_seconds = probe_seconds
         tracking.log_metrics(result_metrics(result), fitted.steps)
     publish(prepared, student, result, output_dir, clock)
     return result
