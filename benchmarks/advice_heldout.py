@@ -49,6 +49,8 @@ def main() -> None:
           f"{figures['cost_range_coverage']:.3f} of them")  # fmt: skip
     print(f"  {figures['cost_runs_cpu_recorded']} of them recorded their CPU time, "
           f"{figures['cost_runs_waited']} of those waited for their cores")  # fmt: skip
+    print(f"  {figures['cost_runs_probed']} of them timed the speed probe; within ±{COST_TOLERANCE:.0%}: "
+          f"{figures['cost_within_tolerance_probed']:.3f}")  # fmt: skip
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
           f"(configuration, setting) pairs")  # fmt: skip
     print(per_family.to_string())

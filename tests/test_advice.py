@@ -307,11 +307,13 @@ def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() 
     assert (result.costs["low_s"] <= result.costs["high_s"]).all()
 
 
-def test_the_held_out_cost_rows_say_which_runs_recorded_cpu_time_and_waited() -> None:
+def test_the_held_out_cost_rows_say_which_runs_recorded_cpu_time_waited_or_were_probed() -> None:
     runs = _table(6, {MI: 0.0}, noise=0.02).assign(input_words=np.nan)
     runs.loc[:5, ["cpu_time_s", "cpu_threads"]] = (10.0, 1)  # six runs of 30 s that used their thread 10 s
+    runs.loc[6:9, "speed_probe_s"] = 0.05
     figures = evaluate_advice(runs, family_of=lambda name: name).figures()
     assert figures["cost_runs_cpu_recorded"] == figures["cost_runs_waited"] == 6
+    assert figures["cost_runs_probed"] == 4
 
 
 def test_cost_is_checked_on_the_runs_it_is_given_beside_the_gains() -> None:

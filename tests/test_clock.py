@@ -25,8 +25,13 @@ def test_an_earlier_sitting_without_cpu_time_leaves_it_unknown_not_short() -> No
     assert clock.cpu_elapsed() is None and clock.carried == (35.0, None)
 
 
-def test_the_speed_probe_times_the_machine_without_changing_what_a_seeded_run_draws() -> None:
+def test_the_speed_probe_times_the_machine_without_changing_what_a_run_draws_or_its_threads() -> None:
     torch.manual_seed(7)
-    before = torch.random.get_rng_state()
-    seconds = speed_probe_seconds(torch.device("cpu"))
+    before, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seconds = speed_probe_seconds(torch.device("cpu"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     assert 0 < seconds < 5 and torch.equal(torch.random.get_rng_state(), before)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.cost import CostModel, relative_errors, run_seconds, waited, with_input_words
+from autodistill.advice.cost import CostModel, probed, relative_errors, run_seconds, waited, with_input_words
 from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, pipeline_key
 
 #: Within this relative error a cost prediction counts as right (the target's ±30 %).
@@ -27,7 +27,7 @@ class AdviceEvaluation:
     """Per held-out run, the cost prediction; per held-out (configuration, setting), the gain interval;
     per held-out setting, the top pick beside logit KD."""
 
-    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error, cpu_recorded, waited
+    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error, cpu_recorded, waited, probed
     gains: pd.DataFrame  # dataset, family, config, support, gain, mean, low, high, covered
     top: pd.DataFrame  # dataset, setting, top, clears, logit_ratio, top_ratio, best_gain
     timing_floor: float  # share of seeds within COST_TOLERANCE of their configuration's median time
@@ -35,10 +35,13 @@ class AdviceEvaluation:
     def figures(self) -> dict[str, float]:
         """The headline numbers: cost error, interval coverage, top pick against logit KD."""
         ran = self.top.dropna(subset=["top_ratio"])
+        within = self.costs["rel_error"].abs() <= COST_TOLERANCE
         return {
             "cost_runs": len(self.costs),
             "cost_median_abs_rel_error": float(self.costs["rel_error"].abs().median()),
-            "cost_within_tolerance": float((self.costs["rel_error"].abs() <= COST_TOLERANCE).mean()),
+            "cost_within_tolerance": float(within.mean()),
+            "cost_runs_probed": int(self.costs["probed"].sum()),
+            "cost_within_tolerance_probed": float(within[self.costs["probed"]].mean()),  # NaN: none probed
             "cost_range_coverage": float(self.costs["in_range"].mean()),
             "cost_runs_cpu_recorded": int(self.costs["cpu_recorded"].sum()),
             "cost_runs_waited": int(self.costs["waited"].sum()),
@@ -91,8 +94,9 @@ def evaluate_advice(
 def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: set[str]) -> pd.DataFrame:
     """Each timed run of a ``held_out`` family, its :func:`~autodistill.advice.cost.run_seconds` beside
     those a cost model fitted without its family predicts, the range it gives them (from the other
-    families alone: nested), and whether the run recorded its CPU time and by that waited for its cores
-    (still checked: a user's machine may be busy too, but the fit leaves such runs out)."""
+    families alone: nested), whether the run recorded its CPU time and by that waited for its cores
+    (still checked: a user's machine may be busy too, but the fit leaves such runs out), and whether it
+    timed the speed probe (priced at its machine's speed)."""
     families = runs["dataset"].map(family_of)
     rows = []
     for family in sorted(held_out & set(families)):
@@ -116,6 +120,7 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
                 in_range=(low <= seconds) & (seconds <= high),
                 cpu_recorded=measured.reindex(columns=["cpu_time_s"])["cpu_time_s"].notna(),
                 waited=waited(measured),
+                probed=probed(measured) > 0,
             )
         )
     return pd.concat(rows, ignore_index=True)
