@@ -143,18 +143,22 @@ def run_seconds(runs: pd.DataFrame) -> pd.Series:
     return runs["wall_time_s"].astype(float) - teacher
 
 
+def _probe_seconds(frame: pd.DataFrame) -> pd.Series:
+    """Each row's speed probe in seconds, NaN where it has none (or the column is missing)."""
+    probe = frame.reindex(columns=[SPEED_PROBE])[SPEED_PROBE].astype(float)
+    return probe.where(probe > 0)
+
+
 def probed(frame: pd.DataFrame) -> np.ndarray:
     """1.0 for each row that timed the speed probe on its machine, else 0.0."""
-    probe = frame.reindex(columns=[SPEED_PROBE])[SPEED_PROBE].astype(float)
-    return (probe > 0).to_numpy(dtype=float)  # NaN compares False
+    return _probe_seconds(frame).notna().to_numpy(dtype=float)
 
 
 def machine_offset(frame: pd.DataFrame) -> np.ndarray:
     """Each row's log speed probe, 0 where it has none. Time is work over speed, so a probed run's log
     seconds less its log probe measure its work alike on any machine: :class:`LogSeconds` subtracts it
     from a probed run's target and adds it back to a probed candidate's prediction."""
-    probe = frame.reindex(columns=[SPEED_PROBE])[SPEED_PROBE].astype(float)
-    return np.log(probe.where(probe > 0)).fillna(0.0).to_numpy()
+    return np.log(_probe_seconds(frame)).fillna(0.0).to_numpy()
 
 
 def compute(frame: pd.DataFrame) -> np.ndarray:
