@@ -51,6 +51,10 @@ def main() -> None:
           f"{figures['cost_runs_waited']} of those waited for their cores")  # fmt: skip
     print(f"  {figures['cost_runs_probed']} of them timed the speed probe; within ±{COST_TOLERANCE:.0%}: "
           f"{figures['cost_within_tolerance_probed']:.3f}")  # fmt: skip
+    print(f"  {figures['cost_runs_machine_known']} of them ran where the model knew the machine's speed (probed, "
+          f"or a machine session other families ran in); within ±{COST_TOLERANCE:.0%}: "
+          f"{figures['cost_within_tolerance_machine_known']:.3f} (seeds in one session: "
+          f"{figures['timing_floor_one_machine']:.3f})")  # fmt: skip
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
           f"(configuration, setting) pairs")  # fmt: skip
     print(per_family.to_string())

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.cost import SPEED_PROBE, out_of_family, run_seconds, with_input_words
+from autodistill.advice.cost import SPEED_PROBE, cost_columns, out_of_family, run_seconds
+from autodistill.advice.sessions import SESSION
 from autodistill.evaluation.advice import COST_TOLERANCE
 from autodistill.evaluation.noise import configuration, is_logit_kd
 from autodistill.store.shipped import shipped_store
@@ -48,15 +49,15 @@ def held_out_errors(runs: pd.DataFrame, anchored: bool) -> pd.Series:
     seconds relative to the setting's logit-KD time and is told that time."""
     offset = np.log(runs["anchor"]) if anchored else 0.0
     target = (np.log(runs["seconds"]) - offset).to_numpy()
-    if anchored:  # a time relative to the anchor's holds no machine for a probe to divide out
-        runs = runs.drop(columns=SPEED_PROBE, errors="ignore")
+    if anchored:  # a time relative to the anchor's holds no machine for a probe or a session to divide out
+        runs = runs.drop(columns=[SPEED_PROBE, SESSION], errors="ignore")
     missed = out_of_family(runs, target, runs["dataset"].map(dataset_family).to_numpy())
     return pd.Series(np.exp(-missed) - 1.0, index=runs.index)  # predicted / measured - 1
 
 
 def main() -> None:
     with shipped_store() as store:
-        runs = anchored_runs(with_input_words(store.runs(source="ours")))
+        runs = anchored_runs(cost_columns(store.runs(source="ours")))
     runs = runs[runs["anchor"].notna()]
     rows = []
     for anchored in (False, True):

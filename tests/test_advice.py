@@ -9,9 +9,18 @@ import pandas as pd
 import pytest
 from test_recommend import CONFIGS, LOGIT, QUICK, cached_teacher, fill_store  # noqa: F401 (autouse: no real teacher fine-tune)
 
-from autodistill.advice.cost import CostModel, candidate_rows, card_words, input_words, run_seconds, waited
+from autodistill.advice.cost import (
+    CostModel,
+    candidate_rows,
+    card_words,
+    cost_columns,
+    input_words,
+    run_seconds,
+    waited,
+)
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains, pipeline_key
 from autodistill.advice.recommend import recommend
+from autodistill.advice.sessions import machine_sessions
 from autodistill.advice.verdict import decide
 from autodistill.evaluation.advice import evaluate_advice
 from autodistill.space import Pipeline
@@ -255,6 +264,57 @@ def test_a_probed_run_is_priced_at_the_speed_of_the_machine_it_will_run_on() -> 
     before = CostModel.fit(pd.DataFrame(earlier).assign(input_words=20.0))
     read, ignored = (before.seconds(candidate_rows([LOGIT], {**setting, "speed_probe_s": p}))[0] for p in (0.05, None))
     assert read == ignored
+
+
+def test_runs_timed_one_after_another_on_one_device_share_a_machine_session() -> None:
+    """A pause over half an hour starts a new session; another device label is a session of its own even
+    at the same time; a run without its end or wall time has none."""
+    runs = pd.DataFrame(
+        {
+            "created_at": [
+                "2026-01-01T10:01:00",
+                "2026-01-01T10:02:00",
+                "2026-01-01T11:00:00",
+                "2026-01-01T10:02:00",
+                None,
+            ],
+            "wall_time_s": [60.0, 60.0, 60.0, 60.0, 60.0],
+            "device": ["cpu", "cpu", "cpu", "cuda:NVIDIA H200", "cpu"],
+        }
+    )
+    sessions = machine_sessions(runs)
+    assert sessions[0] == sessions[1] == "cpu from 2026-01-01T10:00:00"
+    assert sessions[2] == "cpu from 2026-01-01T10:59:00" and sessions[3].startswith("cuda:NVIDIA H200 from")
+    assert pd.isna(sessions[4])
+
+
+def test_a_stored_run_is_priced_at_the_speed_of_its_machine_session() -> None:
+    """Unprobed runs from two sessions, on four data sets each, the later machine twice as fast: a run of
+    either session is priced at its machine's speed, a candidate (no session) at their average, and a
+    model told to read no sessions prices both sessions' runs alike."""
+    rows = [
+        _row(f"{when}{d}", p, 0.9, seed=s, seconds=speed * base * (1 + 0.03 * s))
+        for when, speed in (("a", 2.0), ("b", 1.0))
+        for d in range(4)
+        for p, base in ((LOGIT, 20.0), (MI, 40.0))
+        for s in range(3)
+    ]
+    for i, row in enumerate(rows):  # one run after another, the second session two days on
+        row["created_at"] = (
+            pd.Timestamp("2026-01-01T10:00") + pd.Timedelta(days=2 * (i >= 24), minutes=2 * i)
+        ).isoformat()
+    runs = cost_columns(pd.DataFrame(rows)).assign(input_words=20.0)
+    assert runs["machine_session"].nunique() == 2
+    model = CostModel.fit(runs)
+    slow, fast = (model.seconds(runs[runs["dataset"] == name].head(1))[0] for name in ("a0", "b0"))
+    assert 1.8 < slow / fast < 2.2
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    average = model.seconds(candidate_rows([LOGIT], setting))[0]
+    assert fast < average < slow
+    blind = CostModel.fit(runs.drop(columns="machine_session"))
+    assert blind.seconds(runs[runs["dataset"] == "a0"].head(1))[0] == pytest.approx(
+        blind.seconds(runs[runs["dataset"] == "b0"].head(1))[0], rel=0.05
+    )
 
 
 def test_the_cost_range_is_how_far_unseen_data_sets_were_missed() -> None:

@@ -30,11 +30,14 @@ to three times apart. A run that timed the engine's speed probe where it trained
 (``speed_probe_s``: seconds of a fixed workload, ``engine.speed_probe_seconds``) is counted in
 probes, its machine divided out (:func:`machine_offset`), and a prediction is scaled back by the probe
 timed where the pick will run; runs stored before the probe keep their seconds, beside a level of
-their own in the power law (:func:`scale_inputs`). The spread of one configuration's seeds (same
-work, same machine kind) bounds how close any model can get. Runs that record their process's CPU
-time say when that was a busy machine: a CPU run whose process was busy well under its wall time,
-even counting one core, waited for its cores, and is left out of the fit (:func:`waited`). A device
-kind the store holds too few timed runs of gets no prediction: CPU seconds say nothing of a GPU's.
+their own in the power law (:func:`scale_inputs`), and each machine session of them (runs timed one
+after another on one machine, :mod:`autodistill.advice.sessions`) a level of its own on top, fitted
+in turn with the rest: the session stands in for the probe its runs did not time. The spread of one
+configuration's seeds (same work, same machine kind) bounds how close any model can get. Runs that
+record their process's CPU time say when that was a busy machine: a CPU run whose process was busy
+well under its wall time, even counting one core, waited for its cores, and is left out of the fit
+(:func:`waited`). A device kind the store holds too few timed runs of gets no prediction: CPU
+seconds say nothing of a GPU's.
 
 A point estimate this rough needs its range beside it. :meth:`CostModel.predict` gives the central
 80 % of what the model missed by on families of data sets it was not fitted on (grouped folds over
@@ -56,6 +59,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GroupKFold
 
+from autodistill.advice.sessions import SESSION, session_levels, session_offset, with_machine_sessions
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
 from engine import card_path, list_datasets, speed_probe_seconds, training_device
@@ -91,6 +95,9 @@ EVAL_WEIGHT = 0.3
 TREES_LOSS = "absolute_error"
 #: The runs' column holding their machine's speed probe (see :func:`machine_offset`).
 SPEED_PROBE = "speed_probe_s"
+#: Rounds of machine-session levels and the model's stages fitted in turn (:meth:`LogSeconds.fit`): the
+#: second round takes up what the stages, fitted on the first round's levels, no longer hide.
+SESSION_ROUNDS = 2
 _NUMERIC = ("student_params", "teacher_params", "train_examples", "epochs", "max_length", "repeated_aug", "aug_p")
 
 
@@ -210,6 +217,9 @@ class LogSeconds:
     #: The kinds of device the fit held probed runs of: a probe says nothing of speed without runs to relate
     #: it to, so elsewhere it is not read (the row is priced as an unprobed run).
     probed_kinds: frozenset[str] = frozenset()
+    #: Per machine session of the fitted runs that did not time the probe, its level in log seconds
+    #: (:mod:`autodistill.advice.sessions`): a stored run of a known session is priced at its machine's speed.
+    levels: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -219,18 +229,30 @@ class LogSeconds:
         seed: int = 0,
         loss: str = TREES_LOSS,
         law: Callable[[], RegressorMixin] = LinearRegression,
+        sessions: bool = True,
     ) -> LogSeconds:
-        """``loss`` and ``law`` (the power law's regressor) are the shipped design's; a benchmark varies them."""
+        """``loss`` and ``law`` (the power law's regressor) are the shipped design's, and so are the
+        machine sessions' levels (``sessions``, fitted in :data:`SESSION_ROUNDS` rounds: the levels
+        from what the stages miss, then the stages on seconds less the levels); a benchmark varies them."""
         kinds = frozenset(device_kind(runs["device"])[probed(runs) > 0])
-        target = target - machine_offset(runs)
-        law_inputs = scale_inputs(runs)
-        scale = law().fit(law_inputs, target)
-        rest = trees(seed, loss).fit(cost_inputs(runs), target - scale.predict(law_inputs))
-        return cls(scale, rest, kinds)
+        work = target - machine_offset(runs)
+        model = cls(*_stages(runs, work, seed, loss, law), kinds)
+        read = sessions and unprobed_sessions(runs).notna().any()  # without any, the rounds would refit alike
+        for _ in range(SESSION_ROUNDS if read else 0):
+            levels = session_levels(unprobed_sessions(runs), work - model.work(runs), model.levels)
+            seconds = work - session_offset(unprobed_sessions(runs), levels)
+            model = cls(*_stages(runs, seconds, seed, loss, law), kinds, levels)
+        return model
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         frame = self._readable(frame)
-        return self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame)) + machine_offset(frame)
+        return self.work(frame) + machine_offset(frame)
+
+    def work(self, frame: pd.DataFrame) -> np.ndarray:
+        """Log seconds on the run's machine where its session is known, else on the average unprobed one;
+        counted in probes for a probed run."""
+        stages = self.scale.predict(scale_inputs(frame)) + self.rest.predict(cost_inputs(frame))
+        return stages + session_offset(unprobed_sessions(frame), self.levels)
 
     def _readable(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the probes of device kinds fitted without probed runs dropped."""
@@ -238,6 +260,22 @@ class LogSeconds:
             return frame
         known = device_kind(frame["device"]).isin(self.probed_kinds)
         return frame.assign(**{SPEED_PROBE: frame[SPEED_PROBE].where(known)})
+
+
+def _stages(
+    runs: pd.DataFrame, target: np.ndarray, seed: int, loss: str, law: Callable[[], RegressorMixin]
+) -> tuple[RegressorMixin, HistGradientBoostingRegressor]:
+    """The power law on :func:`scale_inputs`, then the trees on what it misses."""
+    law_inputs = scale_inputs(runs)
+    scale = law().fit(law_inputs, target)
+    return scale, trees(seed, loss).fit(cost_inputs(runs), target - scale.predict(law_inputs))
+
+
+def unprobed_sessions(frame: pd.DataFrame) -> pd.Series:
+    """Each row's machine session where it did not time the probe (which measures its machine better),
+    else NaN; NaN too where the frame has no sessions (candidates, runs read without them)."""
+    sessions = frame.reindex(columns=[SESSION])[SESSION]
+    return sessions.where(probed(frame) == 0)
 
 
 @dataclass(frozen=True)
@@ -349,6 +387,12 @@ def run_setting(max_eval_examples: int | None, dev_size: int) -> dict[str, objec
 def input_words(frame: pd.DataFrame) -> float:
     """Mean words per example over the columns a model reads (a pair's two texts add up)."""
     return float(sum(frame[c].astype(str).str.split().str.len().mean() for c in _INPUT_COLUMNS if c in frame))
+
+
+def cost_columns(runs: pd.DataFrame) -> pd.DataFrame:
+    """``runs`` with the columns the cost model reads beyond the store's: words per example (from the data
+    cards) and machine sessions (from all of ``runs`` at once: hold runs out after this, not before)."""
+    return with_machine_sessions(with_input_words(runs))
 
 
 def with_input_words(runs: pd.DataFrame) -> pd.DataFrame:

@@ -16,10 +16,10 @@ import pandas as pd
 from autodistill.advice.cost import (
     CostModel,
     candidate_rows,
+    cost_columns,
     input_words,
     model_sizes,
     run_setting,
-    with_input_words,
 )
 from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
 from autodistill.space import Pipeline
@@ -74,7 +74,7 @@ def gather_evidence(
         "task_kind": task_kind,
         "input_words": input_words(task.train),
     }
-    cost = CostModel.fit(with_input_words(runs), device=str(setting["device"]), family_of=dataset_family)
+    cost = CostModel.fit(cost_columns(runs), device=str(setting["device"]), family_of=dataset_family)
     cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     if not (same_class["task_kind"] == task_kind).any():

@@ -15,8 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.cost import CostModel, probed, relative_errors, run_seconds, waited, with_input_words
+from autodistill.advice.cost import (
+    CostModel,
+    cost_columns,
+    probed,
+    relative_errors,
+    run_seconds,
+    unprobed_sessions,
+    waited,
+)
 from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, pipeline_key
+from autodistill.advice.sessions import SESSION
 
 #: Within this relative error a cost prediction counts as right (the target's ±30 %).
 COST_TOLERANCE = 0.3
@@ -27,25 +36,30 @@ class AdviceEvaluation:
     """Per held-out run, the cost prediction; per held-out (configuration, setting), the gain interval;
     per held-out setting, the top pick beside logit KD."""
 
-    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error, cpu_recorded, waited, probed
+    costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error, ..., probed, session_known
     gains: pd.DataFrame  # dataset, family, config, support, gain, mean, low, high, covered
     top: pd.DataFrame  # dataset, setting, top, clears, logit_ratio, top_ratio, best_gain
     timing_floor: float  # share of seeds within COST_TOLERANCE of their configuration's median time
+    timing_floor_one_machine: float  # the same among seeds timed in one machine session
 
     def figures(self) -> dict[str, float]:
         """The headline numbers: cost error, interval coverage, top pick against logit KD."""
         ran = self.top.dropna(subset=["top_ratio"])
         within = self.costs["rel_error"].abs() <= COST_TOLERANCE
+        known = self.costs["probed"] | self.costs["session_known"]  # the run's machine speed known to the model
         return {
             "cost_runs": len(self.costs),
             "cost_median_abs_rel_error": float(self.costs["rel_error"].abs().median()),
             "cost_within_tolerance": float(within.mean()),
             "cost_runs_probed": int(self.costs["probed"].sum()),
             "cost_within_tolerance_probed": float(within[self.costs["probed"]].mean()),  # NaN: none probed
+            "cost_runs_machine_known": int(known.sum()),
+            "cost_within_tolerance_machine_known": float(within[known].mean()),
             "cost_range_coverage": float(self.costs["in_range"].mean()),
             "cost_runs_cpu_recorded": int(self.costs["cpu_recorded"].sum()),
             "cost_runs_waited": int(self.costs["waited"].sum()),
             "timing_floor_within_tolerance": self.timing_floor,
+            "timing_floor_one_machine": self.timing_floor_one_machine,
             "gain_rows": len(self.gains),
             "gain_interval_coverage": float(self.gains["covered"].mean()),
             "settings": len(self.top),
@@ -69,8 +83,8 @@ def evaluate_advice(
     family likewise. A run's wall time does not depend on whose test split scored it, so a caller that
     reads gains on each data set's latest split version can still time every version's runs, as
     recommend's cost model, fitted on the whole store, does."""
-    runs = with_input_words(runs)
-    cost_runs = runs if cost_runs is None else with_input_words(cost_runs)
+    runs = cost_columns(runs)
+    cost_runs = runs if cost_runs is None else cost_columns(cost_runs)
     families = runs["dataset"].map(family_of)
     at_budget = runs[runs["fidelity"] == fidelity]
     gains = observed_gains(at_budget)
@@ -88,6 +102,7 @@ def evaluate_advice(
         gains=pd.concat(gain_rows, ignore_index=True),
         top=pd.concat(top_rows, ignore_index=True),
         timing_floor=timing_floor(cost_runs),
+        timing_floor_one_machine=timing_floor(cost_runs, by_machine=True),
     )
 
 
@@ -121,6 +136,7 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
                 cpu_recorded=measured.reindex(columns=["cpu_time_s"])["cpu_time_s"].notna(),
                 waited=waited(measured),
                 probed=probed(measured) > 0,
+                session_known=unprobed_sessions(measured).isin(cost.model.levels).to_numpy(),
             )
         )
     return pd.concat(rows, ignore_index=True)
@@ -167,12 +183,14 @@ def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame)
     return pd.DataFrame(rows)
 
 
-def timing_floor(runs: pd.DataFrame) -> float:
+def timing_floor(runs: pd.DataFrame, by_machine: bool = False) -> float:
     """The share of runs within :data:`COST_TOLERANCE` of the median time of the same configuration in
     the same setting (other seeds: the same work on the same split version and device kind): how well a
-    run's seconds (:func:`~autodistill.advice.cost.run_seconds`) can be predicted at all on these records."""
+    run's seconds (:func:`~autodistill.advice.cost.run_seconds`) can be predicted at all on these records.
+    ``by_machine``: among seeds timed in one machine session, what is left once the machine is known."""
     keys = runs.assign(config=runs.apply(pipeline_key, axis=1), seconds=run_seconds(runs))
     same = ["config", "dataset", "student_name", "fidelity", "epochs", "train_examples", "split_version", "device"]
+    same += [SESSION] if by_machine else []
     group = keys.groupby([c for c in same if c in keys], dropna=False)
     sizes = group["seconds"].transform("size")
     ratio = keys["seconds"] / group["seconds"].transform("median")

@@ -309,7 +309,8 @@ def fixed_list(task_type: TaskType) -> set[str]:
 
 def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, student) of the catalog at the realistic budget: whether every fixed-list
-    configuration its task type runs has :data:`SEEDS` seeds or more."""
+    configuration its task type runs has :data:`SEEDS` seeds or more, and the fewest seeds any of them
+    has (``seeds``: a mean over that many is what every configuration's comparison rests on)."""
     task_types = {spec.name: spec.task_type for spec in list_datasets()}
     realistic = outcomes[outcomes["fidelity"] == REALISTIC.name]
     seeds = realistic.groupby([*PAIR, "configuration"])["seed"].nunique()
@@ -317,5 +318,7 @@ def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:
     for (dataset, student), per in seeds.groupby(level=PAIR):
         wanted = fixed_list(task_types[dataset])
         done = set(per[per >= SEEDS].index.get_level_values("configuration"))
-        rows.append({"dataset": dataset, "student": student, "complete": wanted <= done})
-    return pd.DataFrame(rows, columns=["dataset", "student", "complete"])
+        counts = per.droplevel(PAIR)
+        fewest = int(min(counts.get(config, 0) for config in wanted)) if wanted else 0
+        rows.append({"dataset": dataset, "student": student, "complete": wanted <= done, "seeds": fewest})
+    return pd.DataFrame(rows, columns=["dataset", "student", "complete", "seeds"])
