@@ -237,10 +237,11 @@ class LogSeconds:
         kinds = frozenset(device_kind(runs["device"])[probed(runs) > 0])
         work = target - machine_offset(runs)
         model = cls(*_stages(runs, work, seed, loss, law), kinds)
-        read = sessions and unprobed_sessions(runs).notna().any()  # without any, the rounds would refit alike
+        keys = unprobed_sessions(runs)
+        read = sessions and keys.notna().any()  # without any, the rounds would refit alike
         for _ in range(SESSION_ROUNDS if read else 0):
-            levels = session_levels(unprobed_sessions(runs), work - model.work(runs), model.levels)
-            seconds = work - session_offset(unprobed_sessions(runs), levels)
+            levels = session_levels(keys, work - model.work(runs), model.levels)
+            seconds = work - session_offset(keys, levels)
             model = cls(*_stages(runs, seconds, seed, loss, law), kinds, levels)
         return model
 

@@ -56,7 +56,7 @@ def session_levels(sessions: pd.Series, missed: np.ndarray, levels: dict[str, fl
     frame = pd.DataFrame({"session": sessions.to_numpy(), "missed": missed}).dropna()
     per = frame.groupby("session")["missed"].agg(["median", "size"])
     moved = {s: levels.get(s, 0.0) + m * n / (n + SESSION_PRIOR) for s, m, n in per.itertuples()}
-    mean = float(np.mean([moved[s] for s in frame["session"]])) if len(frame) else 0.0
+    mean = float(frame["session"].map(moved).mean()) if len(frame) else 0.0
     return {s: level - mean for s, level in moved.items()}
 
 
