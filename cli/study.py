@@ -25,8 +25,26 @@ def study_export(
     with open_store(store, must_exist=True) as runs_store:
         counts = export_study(runs_store, folder)
     render.say(
-        f"wrote {counts['runs']} runs, {counts['trials']} trials and {counts['features']} data sets' features "
-        f"to {folder}"
+        f"wrote {counts['runs']} runs, {counts['trials']} trials, {counts['features']} data sets' features and "
+        f"{counts['test predictions']} runs' test predictions to {folder}"
+    )
+
+
+@study_app.command("predictions")
+def study_predictions(
+    datasets: Annotated[str | None, typer.Option(help="comma-separated data sets (default: every one)")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Store the per-example test predictions of the store's runs whose folders this home holds (resumable)."""
+    from autodistill import open_store
+    from study.predictions import collect_test_predictions
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    with open_store(store, must_exist=True) as runs_store:
+        counts = collect_test_predictions(runs_store, names, on_status=render.say)
+    render.say(
+        f"stored the test predictions of {counts['stored']} runs; {counts['no folder']} runs have no folder in this "
+        f"home, {counts['refused']} were refused"
     )
 
 

@@ -222,7 +222,7 @@ def write_report(
             headline(settings_runs, settings_trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)
         ),
         noise_section(runs, outcomes, resolved),
-        headroom_section(runs, outcomes, resolved, claims),
+        headroom_section(runs, outcomes, resolved, claims, store.test_predictions(runs["run_id"])),
         importance_section(settings_runs, figures),
         top_losses_section(settings_runs, figures),
         augmentation_section(settings_runs, figures),

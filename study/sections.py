@@ -31,7 +31,7 @@ from autodistill import (
     plot_importance,
 )
 from autodistill.evaluation.heldout import study_section
-from engine import AutodistillError, SplitResolution
+from engine import AutodistillError, ExamplePredictions, SplitResolution
 from study.agreement import (
     augmentation_agreement,
     importance_agreement,
@@ -298,21 +298,30 @@ def _noise_table(floor: pd.DataFrame) -> str:
 
 
 def headroom_section(
-    runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str, SplitResolution | None], claims: dict[str, str]
+    runs: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    resolved: dict[str, SplitResolution | None],
+    claims: dict[str, str],
+    predictions: Mapping[str, ExamplePredictions],
 ) -> str:
-    """Headroom per data set: the best pipeline against logit KD and no-KD, beyond the noise or not."""
+    """Headroom per data set: the best pipeline against logit KD and no-KD, beyond the noise or not;
+    ``predictions`` (run id -> test predictions) pair the lead over logit KD where runs kept them."""
     lines = ["## Headroom over logit KD", ""]
     if _no_realistic_runs(runs):
         lines.append("No runs at the realistic budget yet, so no headroom can be stated.")
         return "\n".join(lines)
-    table = headroom(outcomes, resolved, claims=claims)
+    table = headroom(outcomes, resolved, claims=claims, predictions=predictions)
     if table.empty:
         lines.append("No (data set, student) has a pipeline besides logit KD at the realistic budget yet.")
         return "\n".join(lines)
     lines += [
         "Per data set and student at the realistic budget: the best pipeline other than logit KD (by mean dev "
         "ratio), its mean test ratio against logit KD's and no-KD's, each lead with the noise of the difference "
-        f"(seeds and test sampling, as above). `headroom` names a lead only where, less the dev-selection bias, it "
+        "(seeds and test sampling, as above). Where both configurations' runs kept their per-example test "
+        "predictions, the lead over logit KD's sampling part is measured on them instead, by a paired bootstrap over "
+        "the test examples (`paired runs`: how many runs of each it rests on); two students scored on one split share "
+        "most of its sampling error, so the independent sum overstates it. "
+        f"`headroom` names a lead only where, less the dev-selection bias, it "
         f"exceeds {NOISE_Z:g} times its noise; `none` means logit KD is as good as anything run there. Data sets "
         "the claims leave out say why in `claims`.",
         "",

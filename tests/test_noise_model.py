@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,10 +17,12 @@ from autodistill.evaluation.noise import (
     latest_splits,
     mean_noise,
     noise_floor,
+    paired_difference_noise,
+    paired_sampling_error,
     selection_bias,
     widest_configuration,
 )
-from engine import AutodistillError, SplitResolution
+from engine import AutodistillError, ExamplePredictions, SplitResolution
 
 LOGIT = "none/none/ce/none"
 EMD = "mse/emd/ce/none"
@@ -142,3 +145,49 @@ def test_the_widest_configuration_and_the_others_pooled_spread():
     assert label == MI and spread == pytest.approx(0.4 / math.sqrt(2))
     assert rest == pytest.approx(math.sqrt((0.0002 + 0.0008) / 3))  # squared deviations over 1 + 2 degrees
     assert math.isnan(widest_configuration(_frame(unsteady + once))[2]) and widest_configuration(_frame(once)) is None
+
+
+def _classified(correct: np.ndarray) -> ExamplePredictions:
+    """Predictions of 0/1 references that are right exactly where ``correct`` says."""
+    references = [i % 2 for i in range(len(correct))]
+    predictions = [r if c else 1 - r for r, c in zip(references, correct, strict=True)]
+    return ExamplePredictions("classification", "accuracy", predictions, references)
+
+
+def test_a_paired_bootstrap_measures_the_sampling_error_two_runs_share():
+    rng = np.random.default_rng(0)
+    right = rng.random(2000) < 0.9
+    worse = right & (rng.random(2000) > 0.02)  # the same answers, but wrong on about 2 % more examples
+    first, second = _classified(right), _classified(worse)
+    lost = (right & ~worse).mean()
+    paired = paired_sampling_error([first], [second], teacher_score=1.0)
+    assert paired == pytest.approx(math.sqrt(lost * (1 - lost) / 2000), rel=0.2)
+    independent = math.hypot(*(math.sqrt(a * (1 - a) / 2000) for a in (right.mean(), worse.mean())))
+    assert paired < independent / 2, "shared examples share their sampling error"
+    assert paired_sampling_error([first], [first], 1.0) == 0.0
+    assert paired_sampling_error([first], [second], 0.5) == pytest.approx(2 * paired), "in ratio units"
+    other_split = ExamplePredictions(
+        "classification", "accuracy", second.predictions, [1 - r for r in second.references]
+    )
+    assert math.isnan(paired_sampling_error([first], [other_split], 1.0)), "not one test split: nothing to pair"
+    assert math.isnan(paired_sampling_error([], [second], 1.0))
+    assert paired_difference_noise(0.03, 0.004, (9, 9)) == pytest.approx(math.sqrt(2 * 0.01**2 + 0.004**2))
+
+
+def test_headroom_pairs_the_lead_over_logit_kd_where_runs_kept_their_predictions():
+    rng = np.random.default_rng(1)
+    base = rng.random(1000) < 0.8
+    runs, predictions = [], {}
+    for config, extra in ((EMD, 0.1), (LOGIT, 0.0)):  # EMD right on about 2 % more examples, seed after seed
+        for seed in range(3):
+            right = base | (rng.random(1000) < extra * 0.2)
+            run_id = f"{config}-{seed}"
+            predictions[run_id] = _classified(right)
+            score = predictions[run_id].score()
+            runs.append({**_outcome("a", config, seed, score, score), "teacher_test_score": 1.0, "run_id": run_id})
+    resolution = {"a": SplitResolution("a", 1, "accuracy", 1000, "")}
+    alone = headroom(_frame(runs), resolution).iloc[0]
+    paired = headroom(_frame(runs), resolution, predictions=predictions).iloc[0]
+    assert alone["paired runs"] == "" and paired["paired runs"] == "3 / 3"
+    assert paired["over logit KD"] == alone["over logit KD"] and paired["noise vs logit"] < alone["noise vs logit"] / 2
+    assert alone["headroom"] == "none" and paired["headroom"] == "over logit KD"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,9 @@ from engine.errors import AutodistillError
 from engine.kd.losses import INTER_LOSSES
 from engine.kd.mapping import MAPPINGS
 from engine.models.zoo import load_task_model
+from engine.pipelines.example_predictions import run_predictions
 from engine.pipelines.predict import predict_file
-from engine.pipelines.result import run_id
+from engine.pipelines.result import PREDICTIONS_FILE, run_id, written_predictions
 from engine.training.device import training_device
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)
@@ -279,3 +281,24 @@ def test_a_teacher_fine_tuned_for_other_labels_is_refused_before_training(toy_ta
     with pytest.raises(AutodistillError, match=r"predicts labels \(entail, neutral, contradict\)") as info:
         engine_run.run(_config(teacher=str(folder)), task=toy_task, show_progress=False)
     assert "\n" not in str(info.value)
+
+
+def test_a_run_keeps_its_test_predictions_and_an_older_run_is_scored_again_alike(toy_task, tmp_path):
+    result = engine_run.run(_config(mapping="last", inter_loss="cos"), task=toy_task, show_progress=False)
+    written = written_predictions(result.output_dir)
+    assert len(written.predictions) == len(written.references) == len(toy_task.test)
+    assert written.score() == pytest.approx(result.student_test_metrics[result.metric])
+    older = tmp_path / "older"  # a copy without the file, as a run stored before it was written
+    shutil.copytree(result.output_dir, older)
+    (older / PREDICTIONS_FILE).unlink()
+    again = run_predictions(older, task=toy_task)
+    assert again == written and (older / PREDICTIONS_FILE).exists()
+    (older / PREDICTIONS_FILE).unlink()
+    saved = json.loads((older / "result.json").read_text())
+    saved["student_test_metrics"][result.metric] -= 0.25
+    (older / "result.json").write_text(json.dumps(saved))
+    with pytest.raises(AutodistillError, match=r"not the .* it recorded"):
+        run_predictions(older, task=toy_task)
+    shutil.rmtree(older / "student")
+    with pytest.raises(AutodistillError, match="kept no student"):
+        run_predictions(older, task=toy_task)

@@ -211,6 +211,7 @@ def test_reference_import_maps_the_papers_columns_and_is_idempotent(tmp_path: Pa
 def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) -> None:
     from autodistill.store.database import TrialRecord
     from autodistill.store.shipped import export_study, import_study
+    from engine import ExamplePredictions
 
     config = Pipeline(mapping="emd", inter_loss="mse", alpha=None, pred_loss="mse", aug_p=0.1)
     plain = _run("12e4", config=config, wall_time_s=None)
@@ -220,17 +221,22 @@ def test_the_shipped_study_round_trips_runs_trials_and_features(tmp_path: Path) 
     )  # fmt: skip
     finished = TrialRecord("t1", "distill", "bbc-news", "minilm-l3", "done", {"epochs": 3}, {"mapping": "skip"}, "2001")
     failed = TrialRecord("t2", "finetune", "bbc-news", "tiny", "failed", {"epochs": 3}, {}, error="ValueError: x")
+    predicted = ExamplePredictions("classification", "accuracy", [2, 0, 1], [2, 1, 1])
     with RunStore(tmp_path / "collected.sqlite") as store:
         store.add_runs([plain, _run("2001")])
         store.put_features(features)
         store.record_trial(finished)
         store.record_trial(failed)
-        assert export_study(store, tmp_path / "study") == {"runs": 2, "trials": 2, "features": 1}
+        store.put_test_predictions({"2001": predicted})
+        counts = export_study(store, tmp_path / "study")
+        assert counts == {"runs": 2, "trials": 2, "features": 1, "test predictions": 1}
     with RunStore(tmp_path / "fresh.sqlite") as fresh:
         assert import_study(fresh, tmp_path / "study") == 2
         assert import_study(fresh, tmp_path / "study") == 0  # idempotent
         assert fresh.run("12e4") == plain and fresh.run("2001") == _run("2001")  # a numeric-looking id stays text
         assert fresh.features("v-test") == [features]
+        assert fresh.test_predictions() == {"2001": predicted} and fresh.predicted_runs() == {"2001"}
+        assert fresh.test_predictions(["12e4"]) == {}
         trials = fresh.trials().set_index("trial_id")
     assert trials.loc["t1", "run_id"] == "2001" and pd.isna(trials.loc["t1", "error"])
     assert trials.loc["t2", "error"] == "ValueError: x" and pd.isna(trials.loc["t2", "ratio"])

@@ -180,6 +180,7 @@ def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -
         assert set(runs["device"]) == {"cuda:Fake GPU"} and set(runs["eval_examples"]) == {48}  # as the runs recorded
         assert set(runs["teacher_cache_s"]) == {2.5} and set(runs["teacher_s"]) == {40.0}
         assert set(runs["speed_probe_s"]) == {0.06}
+        assert store.predicted_runs() == set(), "results that wrote no predictions store none"
         logged = store.trials().set_index("trial_id")
         assert (logged.loc[[t.trial_id for t in trials if t.kind == "finetune"], "status"] == "done").all()
         again = sweep.run_trials(
@@ -333,6 +334,9 @@ def test_a_real_sweep_on_the_toy_task_records_engine_runs(
         assert not report.failed, [r.error for r in report.failed]
         runs = store.runs(source="ours")
         record = store.run(runs["run_id"].iloc[0])
+        kept = store.test_predictions()
+        assert set(kept) == set(runs["run_id"]), "a stored run keeps its per-example test predictions"
+        assert kept[record.run_id].score() == pytest.approx(runs["test_score"].iloc[0])
     assert len(runs) == 1 and runs["student_layers"].iloc[0] == 2 and runs["teacher_layers"].iloc[0] == 6
     assert record.full_config["budget"]["max_length"] == 16 and record.source == "ours"
     assert record.config == trials[0].config and record.run_id == report.records[trials[0].trial_id].run_id

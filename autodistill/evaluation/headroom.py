@@ -4,7 +4,9 @@ This is the signal a recommender has to learn: where the best configuration the 
 (chosen on mean dev ratio, reported on mean test ratio) leads plain logit KD by more than the
 noise of :mod:`autodistill.evaluation.noise` (seed spread, test sampling, less the bias of choosing on dev),
 advice can pay; where it does not, logit KD is as good as anything the study tried, and the
-table says so plainly ("none").
+table says so plainly ("none"). The lead over logit KD is the claim the advice rests on, so its
+sampling error is measured on the two configurations' per-example test predictions where their runs
+kept them (a paired bootstrap); the lead over no-KD keeps the independent sum.
 """
 
 from __future__ import annotations
@@ -22,22 +24,49 @@ from autodistill.evaluation.noise import (
     difference_noise,
     group_noise,
     is_logit_kd,
+    paired_difference_noise,
+    paired_sampling_error,
 )
-from engine import SplitResolution
+from engine import ExamplePredictions, SplitResolution
 
 HEADROOM_COLUMNS = [
     "dataset", "student", "best pipeline (by dev)", "best", "seeds", "logit KD", "logit seeds", "no-KD", "no-KD seeds",
-    "over logit KD", "noise vs logit", "over no-KD", "noise vs no-KD", "dev-selection bias", "headroom", "claims",
+    "over logit KD", "noise vs logit", "paired runs", "over no-KD", "noise vs no-KD", "dev-selection bias",
+    "headroom", "claims",
 ]  # fmt: skip
 
 
-def _versus(best: pd.Series, other: pd.Series | None, terms: Mapping[str, float]) -> tuple[float, float, bool | None]:
-    """The best pipeline's lead over ``other`` (reported ratios), its noise, and whether it is beyond it."""
+def _versus(
+    best: pd.Series, other: pd.Series | None, terms: Mapping[str, float], paired: float = math.nan
+) -> tuple[float, float, bool | None]:
+    """The best pipeline's lead over ``other`` (reported ratios), its noise, and whether it is beyond it;
+    ``paired``: the lead's sampling error measured on the two configurations' predictions (NaN: unknown,
+    the two sampling errors are then combined as if independent)."""
     if other is None:
         return math.nan, math.nan, None
     lead = best["reported_ratio"] - other["reported_ratio"]
-    noise = difference_noise(terms["seed_std"], terms["sampling_se"], (int(best["seeds"]), int(other["seeds"])))
+    seeds = (int(best["seeds"]), int(other["seeds"]))
+    noise = (
+        paired_difference_noise(terms["seed_std"], paired, seeds)
+        if math.isfinite(paired)
+        else difference_noise(terms["seed_std"], terms["sampling_se"], seeds)
+    )
     return lead, noise, beyond_noise(lead, noise, terms["selection_bias"])
+
+
+def _paired(
+    group: pd.DataFrame, first: str, second: str | None, predictions: Mapping[str, ExamplePredictions]
+) -> tuple[float, str]:
+    """The sampling error of configuration ``first``'s lead over ``second`` measured on their runs' test
+    predictions (:func:`paired_sampling_error`), and how many runs of each it rests on ("" and NaN: none)."""
+    if second is None or "run_id" not in group:
+        return math.nan, ""
+    runs = [
+        [predictions[r] for r in group.loc[group["configuration"] == name, "run_id"] if r in predictions]
+        for name in (first, second)
+    ]
+    error = paired_sampling_error(runs[0], runs[1], float(group["teacher_test_score"].median()))
+    return (error, f"{len(runs[0])} / {len(runs[1])}") if math.isfinite(error) else (math.nan, "")
 
 
 def _verdict(over_logit: bool | None, over_none: bool | None) -> str:
@@ -62,10 +91,13 @@ def headroom(
     resolved: Mapping[str, SplitResolution | None],
     fidelity: str = "realistic",
     claims: Mapping[str, str] | None = None,
+    predictions: Mapping[str, ExamplePredictions] | None = None,
 ) -> pd.DataFrame:
     """Per (data set, student) at ``fidelity``: the best pipeline other than logit KD (by mean dev ratio)
     against logit KD and no-KD, each lead with its noise and whether it is beyond it, and a verdict.
-    ``claims``: data set -> why the study's claims leave it out ("" or missing: they count it)."""
+    ``claims``: data set -> why the study's claims leave it out ("" or missing: they count it).
+    ``predictions``: run id -> its test predictions; where both the best pipeline's and logit KD's runs
+    have some, the lead's sampling error is measured on them (``paired runs`` says on how many)."""
     rows = []
     for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
         arms = arm_stats(group)
@@ -76,12 +108,13 @@ def headroom(
         terms = group_noise(group, resolved.get(dataset))
         best = pipelines.loc[pipelines["dev_ratio"].idxmax()]
         none = arms.loc[NO_KD] if NO_KD in arms.index else None
-        over_logit, over_none = _versus(best, logit, terms), _versus(best, none, terms)
+        paired, paired_runs = _paired(group, best.name, None if logit is None else logit.name, predictions or {})
+        over_logit, over_none = _versus(best, logit, terms, paired), _versus(best, none, terms)
         values = [
             dataset, student, best.name, best["reported_ratio"], int(best["seeds"]),
             math.nan if logit is None else logit["reported_ratio"], 0 if logit is None else int(logit["seeds"]),
             math.nan if none is None else none["reported_ratio"], 0 if none is None else int(none["seeds"]),
-            over_logit[0], over_logit[1], over_none[0], over_none[1], terms["selection_bias"],
+            over_logit[0], over_logit[1], paired_runs, over_none[0], over_none[1], terms["selection_bias"],
             _verdict(over_logit[2], over_none[2]), (claims or {}).get(dataset) or "counted",
         ]  # fmt: skip
         rows.append(dict(zip(HEADROOM_COLUMNS, values, strict=True)))

@@ -17,7 +17,9 @@ querying and as JSON for the full picture), ``features`` (dataset features,
 keyed by data set and featurizer version, because features computed by
 different featurizers are not comparable) and ``trials`` (the sweep's log:
 every trial it ran, finished or failed with its error line, and the no-KD
-baselines, which are no Distiller config and so no ``runs`` row). A ``meta`` table marks the file as a
+baselines, which are no Distiller config and so no ``runs`` row). A fourth, ``test_predictions``, keeps a
+run's per-example test predictions where they were collected (``engine.run_predictions``): two runs
+on one test split compared example by example. A ``meta`` table marks the file as a
 runs store, so that pointing the store at some other file fails with one line
 instead of writing into it.
 
@@ -29,10 +31,13 @@ and their migrations are in :mod:`autodistill.store.schema`, the typed rows in
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -60,7 +65,7 @@ from autodistill.store.schema import (
     create_tables,
     stored_version,
 )
-from engine import AutodistillError, choices_error, paths
+from engine import AutodistillError, ExamplePredictions, choices_error, paths
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -84,6 +89,27 @@ __all__ = [
 ]
 
 EXPORT_FORMATS = (".csv", ".parquet")
+
+
+class StoredPredictions(Mapping[str, "ExamplePredictions"]):
+    """Run id -> test predictions, read from the store one run at a time as they are looked up."""
+
+    def __init__(self, store: RunStore, run_ids: set[str]) -> None:
+        self._store, self._run_ids = store, run_ids
+
+    def __getitem__(self, run_id: str) -> ExamplePredictions:
+        if run_id not in self._run_ids:
+            raise KeyError(run_id)
+        return self._store.read_test_predictions(run_id)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._run_ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._run_ids))
+
+    def __len__(self) -> int:
+        return len(self._run_ids)
 
 
 class RunStore:
@@ -237,6 +263,32 @@ class RunStore:
         """The trials log (one row per trial id), optionally only ``"done"`` or ``"failed"`` ones."""
         sql = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY trial_id"
         return pd.read_sql_query(sql, self._conn, params=[status] if status else [])
+
+    # -- per-example test predictions ------------------------------------------------------------------
+
+    def put_test_predictions(self, predictions: Mapping[str, ExamplePredictions]) -> None:
+        """Store (or replace) runs' test predictions, keyed by run id, in one transaction."""
+        rows = [(run_id, zlib.compress(json.dumps(asdict(p)).encode())) for run_id, p in predictions.items()]
+        with self.transaction():
+            self._conn.executemany("INSERT OR REPLACE INTO test_predictions VALUES (?, ?)", rows)
+
+    def test_predictions(self, run_ids: Iterable[str] | None = None) -> Mapping[str, ExamplePredictions]:
+        """The stored test predictions of ``run_ids`` (all by default; runs without any are absent), each
+        read from the file when looked up (while the store is open): a study's runs hold gigabytes of them,
+        a comparison needs few."""
+        stored = self.predicted_runs()
+        return StoredPredictions(self, stored if run_ids is None else stored & set(run_ids))
+
+    def read_test_predictions(self, run_id: str) -> ExamplePredictions:
+        """One run's stored test predictions; a run without any is refused in one line."""
+        row = self._conn.execute("SELECT payload FROM test_predictions WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise AutodistillError(f"run {run_id!r} has no test predictions in {self.path}")
+        return ExamplePredictions(**json.loads(zlib.decompress(row[0])))
+
+    def predicted_runs(self) -> set[str]:
+        """The run ids that have test predictions stored."""
+        return {row[0] for row in self._conn.execute("SELECT run_id FROM test_predictions")}
 
     # -- dataset features ---------------------------------------------------------------------------
 

@@ -122,6 +122,10 @@ CREATE TABLE IF NOT EXISTS trials (
     pruned_after_epoch INTEGER,
     split_version INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS test_predictions (
+    run_id TEXT PRIMARY KEY,
+    payload BLOB NOT NULL
+);
 """
 
 #: The test split's scores (NULL for runs stored before schema 3: they were scored on dev only).

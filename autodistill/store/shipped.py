@@ -12,6 +12,8 @@ commit them as text:
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
   vocabularies included because the IDF of a data set featurized later counts them;
+- ``test_predictions.jsonl.xz``: per-example test predictions of the runs that have them, one JSON
+  object per line (xz: a data set's references repeat on every line, and xz's window spans lines);
 - ``schema.json``: the runs-store schema the rows were written in, so that a study
   shipped before a change of vocabulary is read in today's (absent: schema 2, when
   ``pkd`` still meant the per-token loss).
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import lzma
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -46,13 +49,14 @@ from autodistill.store.database import (
 )
 from autodistill.store.reference import PAPER_FEATURIZER, REFERENCE_DIR, import_reference
 from autodistill.store.schema import CHEAP_CAP, PKD_CLS_SCHEMA, SCHEMA_VERSION
-from engine import AutodistillError, choices_error, paths
+from engine import AutodistillError, ExamplePredictions, choices_error, paths
 
 STUDY_DIR = paths.META_DATA / "study"
 RUNS_FILE = "runs.csv"
 TRIALS_FILE = "trials.csv"
 FEATURES_FILE = "features.jsonl"
 SCHEMA_FILE = "schema.json"
+PREDICTIONS_FILE = "test_predictions.jsonl.xz"
 #: The schema of a shipped study written before :data:`SCHEMA_FILE` was.
 UNMARKED_SCHEMA = 2
 IDS = {"trial_id": str, "run_id": str}
@@ -76,7 +80,11 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
             row = asdict(f)
             row["vocabulary"] = sorted(f.vocabulary)
             out.write(json.dumps(row, sort_keys=True) + "\n")
-    return {"runs": len(runs), "trials": len(trials), "features": len(features)}
+    predictions = store.test_predictions(runs["run_id"])
+    with lzma.open(folder / PREDICTIONS_FILE, "wt") as out:
+        for run_id in sorted(predictions):
+            out.write(json.dumps({"run_id": run_id, **asdict(predictions[run_id])}) + "\n")
+    return {"runs": len(runs), "trials": len(trials), "features": len(features), "test predictions": len(predictions)}
 
 
 def _refuse_dropping_shipped(runs: pd.DataFrame, folder: Path) -> None:
@@ -178,7 +186,22 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
         for trial in map(trial_from_row, _read_rows(folder / TRIALS_FILE, schema)):
             if trial.trial_id not in logged:
                 store.record_trial(trial)
+        store.put_test_predictions(_read_predictions(folder / PREDICTIONS_FILE, store.predicted_runs()))
     return added
+
+
+def _read_predictions(path: Path, stored: set[str]) -> dict[str, ExamplePredictions]:
+    """The shipped test predictions of runs the store has none of (an older study ships no file)."""
+    if not path.exists():
+        return {}
+    found = {}
+    with lzma.open(path, "rt") as lines:
+        for line in lines:
+            row = json.loads(line)
+            run_id = row.pop("run_id")
+            if run_id not in stored:
+                found[run_id] = ExamplePredictions(**row)
+    return found
 
 
 #: What ``autodistill runs import --from`` reads: the authors' published runs, or this project's study.

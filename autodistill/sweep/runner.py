@@ -31,7 +31,14 @@ from autodistill.store.database import RunRecord, RunStore, TrialRecord, trial_f
 from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
 from autodistill.sweep.plan import Trial, plan
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, split_version_of
+from engine import (
+    DEFAULT_TEACHER,
+    AutodistillError,
+    TaskData,
+    TrainSettings,
+    split_version_of,
+    written_predictions,
+)
 
 
 @dataclass
@@ -135,7 +142,12 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
             pruned_after_epoch=pruned,
             **common,
         )
-    store.record_trial(record, run)
+    # A stored run keeps its per-example test predictions too (paired comparisons of runs on one split).
+    written = None if run is None or result is None else written_predictions(result.output_dir)
+    with store.transaction():
+        store.record_trial(record, run)
+        if run is not None and written is not None:
+            store.put_test_predictions({run.run_id: written})
     return record
 
 

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedModel
 
@@ -31,6 +30,7 @@ from engine.pipelines.export import Measured, deployment_section, load_section, 
 from engine.pipelines.latency import measure_latency, model_latency, torch_threads
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
+from engine.pipelines.result import run_config
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import EncodedSplit, collate
 from engine.teachers.finetune import TEACHER_SETTINGS, cached_teacher
@@ -101,15 +101,6 @@ def export_model(
     report = ExportReport(out, task.spec.name, spec.metric, len(test), rows, diff, notes)
     write_folder(out, model_dir, student, tokenizer, meta, graph_file, report)
     return report
-
-
-def run_config(model_dir: Path) -> DistillConfig:
-    """The config of the run that wrote ``model_dir`` (its ``config.yaml`` one folder up):
-    the data set to score on and the length the student was trained at."""
-    path = model_dir.parent / "config.yaml"
-    if not path.exists():
-        raise AutodistillError(f"no run config beside {str(model_dir)!r} ({path} is missing); export a run's student/")
-    return DistillConfig.model_validate(yaml.safe_load(path.read_text()))
 
 
 @torch.no_grad()

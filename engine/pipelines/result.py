@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import yaml
 
 from engine.config import DistillConfig, result_exclude
 from engine.data.catalog import latest_split_version
+from engine.errors import AutodistillError
 from engine.paths import subdir
 
 RESULT_FILE = "result.json"
@@ -23,6 +27,44 @@ TEACHER_PHASE = "teacher"
 SPEED_PROBE_PHASE = "speed probe"
 #: The phase in which a run gets its teacher's outputs: builds the teacher-output cache, or finds it ready.
 TEACHER_CACHE_PHASE = "teacher cache"
+#: The file in a run's folder that keeps its per-example test predictions (:class:`ExamplePredictions`).
+PREDICTIONS_FILE = "test_predictions.json"
+
+
+@dataclass(frozen=True)
+class ExamplePredictions:
+    """A run's predictions on its test split and the references, in the task's label space and the split's
+    row order (``test_predictions.json``): two runs on one split can then be compared example by example
+    (:mod:`engine.pipelines.example_predictions` says why and gets them for runs stored before)."""
+
+    task_type: str
+    metric: str
+    predictions: list
+    references: list
+
+    def metrics(self, rows: Iterable[int] | None = None) -> dict[str, float]:
+        """Every metric of the task on ``rows`` of the split (all of them by default; repeats allowed)."""
+        from engine.tasks.head import task_metrics  # deferred: the task heads import torch and transformers
+
+        preds, refs = self.predictions, self.references
+        if rows is not None:
+            preds, refs = [preds[i] for i in rows], [refs[i] for i in rows]
+        return task_metrics(self.task_type, preds, refs)
+
+    def score(self, rows: Iterable[int] | None = None) -> float:
+        """The headline metric on ``rows`` of the split."""
+        return self.metrics(rows)[self.metric]
+
+
+def write_predictions(output_dir: Path, found: ExamplePredictions) -> None:
+    """Keep ``found`` in the run's folder, beside its result, for whoever compares the run with another."""
+    (Path(output_dir) / PREDICTIONS_FILE).write_text(json.dumps(asdict(found)))
+
+
+def written_predictions(output_dir: str | Path) -> ExamplePredictions | None:
+    """The test predictions the run in ``output_dir`` wrote when it scored its test split (None: it wrote none)."""
+    path = Path(output_dir) / PREDICTIONS_FILE
+    return ExamplePredictions(**json.loads(path.read_text())) if path.exists() else None
 
 
 @dataclass
@@ -150,5 +192,19 @@ def run_id(config: DistillConfig, kind: str) -> str:
 
 
 def default_output_dir(config: DistillConfig, kind: str) -> Path:
-    dataset = Path(config.dataset).stem if Path(config.dataset).suffix else config.dataset
-    return subdir("runs", dataset.replace("/", "_")) / f"{kind}-{run_id(config, kind)}"
+    return run_folder(config.dataset, kind, run_id(config, kind))
+
+
+def run_folder(dataset: str, kind: str, run: str) -> Path:
+    """Where the home keeps the run ``run`` (:func:`run_id`) of ``kind`` on ``dataset`` (a catalog name or a file)."""
+    name = Path(dataset).stem if Path(dataset).suffix else dataset
+    return subdir("runs", name.replace("/", "_")) / f"{kind}-{run}"
+
+
+def run_config(model_dir: Path) -> DistillConfig:
+    """The config of the run that wrote ``model_dir`` (its ``config.yaml`` one folder up):
+    the data set to score on and the length the student was trained at."""
+    path = model_dir.parent / "config.yaml"
+    if not path.exists():
+        raise AutodistillError(f"no run config beside {str(model_dir)!r} ({path} is missing)")
+    return DistillConfig.model_validate(yaml.safe_load(path.read_text()))

@@ -6,6 +6,7 @@ configured Eq. 1 objective, and leaves behind what a user keeps:
     <output>/config.yaml     the validated config, so the run can be repeated
     <output>/result.json     scores, distillation ratio, sizes, speed (written last)
     <output>/student/        a standard Hugging Face model folder with a model card
+    <output>/test_predictions.json  the student's per-example test predictions and the references
     <output>/tracking/       TensorBoard event files and an MLflow store, if ``train.report_to`` asks
 
 Runs are keyed by their config, so rerunning an interrupted command resumes it
@@ -50,6 +51,7 @@ from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
 from engine.models.zoo import build_student, check_student, count_parameters, load_config
 from engine.pipelines import reuse
+from engine.pipelines.example_predictions import ExamplePredictions, split_predictions, write_predictions
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
 from engine.pipelines.result import (
@@ -71,7 +73,7 @@ from engine.training.callbacks import EpochCallback, EpochListener, TrainerCallb
 from engine.training.clock import Clock
 from engine.training.device import device_label
 from engine.training.speed import speed_probe_seconds
-from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, seed_everything
+from engine.training.trainer import Objective, Trainer, TrainResult, evaluate_model, predict, seed_everything
 
 
 def run(
@@ -431,7 +433,9 @@ def collect(
         )
     teacher_score = teacher_metrics[spec.metric]
     with clock("scoring"):
-        test = score_test(prepared, student, teacher_test, teacher_pad)
+        test, predictions = score_test(prepared, student, teacher_test, teacher_pad)
+    if predictions is not None and distributed.is_main():
+        write_predictions(output_dir, predictions)
     # Timed once, into each model's record (the figure every page shows), then read back by the others.
     with clock("latency timing"), distributed.main_first():
         teacher_ms = model_latency(prepared.teacher_info.model_dir, teacher, teacher_dev, teacher_pad)
@@ -487,21 +491,23 @@ def teacher_splits(prepared: Prepared) -> tuple[EncodedSplit, EncodedSplit | Non
 
 def score_test(
     prepared: Prepared, student: PreTrainedModel, teacher_test: EncodedSplit | None, teacher_pad: int
-) -> dict:
-    """Student and teacher on the untouched test split, read once, after the dev split chose the epoch."""
+) -> tuple[dict, ExamplePredictions | None]:
+    """Student and teacher on the untouched test split, read once, after the dev split chose the epoch:
+    the run's test fields, and the student's predictions (None: no test split)."""
     if prepared.test is None or teacher_test is None:
-        return {}
+        return {}, None
     spec, device = prepared.spec, prepared.device
     with distributed.main_first():
         teacher = teacher_metrics_on(prepared.teacher_info, prepared.teacher, spec, teacher_test, teacher_pad, device)
-    metrics = evaluate_model(student.to(device), spec, prepared.test, prepared.tokenizer.pad_token_id, 64, device)
+    preds = predict(student.to(device), spec, prepared.test, prepared.tokenizer.pad_token_id, 64, device)
     student.cpu()
-    score, reference = metrics[spec.metric], teacher[spec.metric]
+    found = split_predictions(spec, preds, prepared.test)
+    metrics = found.metrics()
     return {
         "student_test_metrics": metrics,
         "teacher_test_metrics": teacher,
-        "test_ratio": distillation_ratio(score, reference),
-    }
+        "test_ratio": distillation_ratio(metrics[spec.metric], teacher[spec.metric]),
+    }, found
 
 
 def distillation_ratio(student: float, teacher: float) -> float:
