@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "run_predictions": "engine.pipelines.example_predictions",
     "written_predictions": "engine.pipelines.result",
     "run_folder": "engine.pipelines.result",
+    "default_output_dir": "engine.pipelines.result",
     "ExamplePredictions": "engine.pipelines.result",
     "export_model": "engine.pipelines.deploy",
     "ExportReport": "engine.pipelines.deploy",

@@ -208,6 +208,7 @@ def write_report(
     if latest:
         runs, trials = latest_splits(runs).reset_index(drop=True), latest_splits(trials).reset_index(drop=True)
     outcomes = study_outcomes(runs, trials, allow_mixed=allow_mixed_splits)
+    predictions = store.test_predictions(outcomes["predictions_key"])
     resolved = resolutions(outcomes, resolve)
     claims = {name: r.claims_note for name, r in resolved.items() if r is not None}
     latencies = measure_latencies(latency_plan(runs, trials), latency_fn, on_status)
@@ -221,8 +222,8 @@ def write_report(
         headline_section(
             headline(settings_runs, settings_trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)
         ),
-        noise_section(runs, outcomes, resolved),
-        headroom_section(runs, outcomes, resolved, claims, store.test_predictions(runs["run_id"])),
+        noise_section(runs, outcomes, resolved, predictions),
+        headroom_section(runs, outcomes, resolved, claims, predictions),
         importance_section(settings_runs, figures),
         top_losses_section(settings_runs, figures),
         augmentation_section(settings_runs, figures),

@@ -255,9 +255,14 @@ def _no_realistic_runs(runs: pd.DataFrame) -> bool:
     return "fidelity" not in runs or not (runs["fidelity"] == "realistic").any()
 
 
-def noise_section(runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str, SplitResolution | None]) -> str:
+def noise_section(
+    runs: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    resolved: dict[str, SplitResolution | None],
+    predictions: Mapping[str, ExamplePredictions],
+) -> str:
     """The noise floor at the realistic budget (:mod:`autodistill.evaluation.noise`) and the two fidelities'
-    agreement."""
+    agreement; ``predictions`` (an outcome's ``predictions_key`` -> test predictions) pair differences."""
     lines = ["## Noise and the two budgets", ""]
     if _no_realistic_runs(runs):
         lines.append(
@@ -266,7 +271,7 @@ def noise_section(runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str
         )
         return "\n".join(lines)
     agreement = fidelity_spearman(outcomes)
-    floor = noise_floor(outcomes, resolved)
+    floor = noise_floor(outcomes, resolved, predictions=predictions)
     lines += [
         "At the realistic budget several configurations run with several seeds. `seed std` is their standard "
         "deviation pooled over configurations (a `repeated_aug` variant is its own configuration); `sampling SE` "
@@ -275,7 +280,10 @@ def noise_section(runs: pd.DataFrame, outcomes: pd.DataFrame, resolved: dict[str
         "`dev-selection bias` is how much a configuration chosen on one seed's dev ratio overstates its test ratio "
         "on the other seeds. The best KD configuration is chosen on mean dev ratio and reported on test; `beyond "
         f"noise` says whether its lead over no-KD, less that bias, exceeds {NOISE_Z:g} times the noise of the "
-        "difference.",
+        "difference. Two configurations scored on one test split share most of its sampling error, so where both "
+        "sides' runs kept their per-example test predictions the difference's sampling part is measured on them, "
+        "by a paired bootstrap over the test examples (`paired runs`: how many runs of each side it rests on); "
+        "elsewhere the two sampling errors are added as if independent, which overstates it.",
         "",
         _noise_table(floor),
         "",
@@ -304,8 +312,8 @@ def headroom_section(
     claims: dict[str, str],
     predictions: Mapping[str, ExamplePredictions],
 ) -> str:
-    """Headroom per data set: the best pipeline against logit KD and no-KD, beyond the noise or not;
-    ``predictions`` (run id -> test predictions) pair the lead over logit KD where runs kept them."""
+    """Headroom per data set: the best pipeline against logit KD and no-KD, beyond the noise or not,
+    each lead paired on ``predictions`` where both sides have some."""
     lines = ["## Headroom over logit KD", ""]
     if _no_realistic_runs(runs):
         lines.append("No runs at the realistic budget yet, so no headroom can be stated.")
@@ -317,11 +325,8 @@ def headroom_section(
     lines += [
         "Per data set and student at the realistic budget: the best pipeline other than logit KD (by mean dev "
         "ratio), its mean test ratio against logit KD's and no-KD's, each lead with the noise of the difference "
-        "(seeds and test sampling, as above). Where both configurations' runs kept their per-example test "
-        "predictions, the lead over logit KD's sampling part is measured on them instead, by a paired bootstrap over "
-        "the test examples (`paired runs`: how many runs of each it rests on); two students scored on one split share "
-        "most of its sampling error, so the independent sum overstates it. "
-        f"`headroom` names a lead only where, less the dev-selection bias, it "
+        "(seeds and test sampling, as above, paired where both sides kept their test predictions: `paired vs ...` "
+        f"says on how many runs of each). `headroom` names a lead only where, less the dev-selection bias, it "
         f"exceeds {NOISE_Z:g} times its noise; `none` means logit KD is as good as anything run there. Data sets "
         "the claims leave out say why in `claims`.",
         "",

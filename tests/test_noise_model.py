@@ -174,20 +174,24 @@ def test_a_paired_bootstrap_measures_the_sampling_error_two_runs_share():
     assert paired_difference_noise(0.03, 0.004, (9, 9)) == pytest.approx(math.sqrt(2 * 0.01**2 + 0.004**2))
 
 
-def test_headroom_pairs_the_lead_over_logit_kd_where_runs_kept_their_predictions():
+def test_leads_are_paired_where_both_sides_kept_their_test_predictions():
     rng = np.random.default_rng(1)
     base = rng.random(1000) < 0.8
-    runs, predictions = [], {}
-    for config, extra in ((EMD, 0.1), (LOGIT, 0.0)):  # EMD right on about 2 % more examples, seed after seed
+    rows, predictions = [], {}
+    for config, extra in ((EMD, 0.1), (LOGIT, 0.0), (NO_KD, 0.0)):  # EMD right on about 2 % more examples
         for seed in range(3):
-            right = base | (rng.random(1000) < extra * 0.2)
-            run_id = f"{config}-{seed}"
-            predictions[run_id] = _classified(right)
-            score = predictions[run_id].score()
-            runs.append({**_outcome("a", config, seed, score, score), "teacher_test_score": 1.0, "run_id": run_id})
+            key = f"{config}-{seed}"
+            predictions[key] = _classified(base | (rng.random(1000) < extra * 0.2))
+            score = predictions[key].score()
+            rows.append(
+                {**_outcome("a", config, seed, score, score), "teacher_test_score": 1.0, "predictions_key": key}
+            )
     resolution = {"a": SplitResolution("a", 1, "accuracy", 1000, "")}
-    alone = headroom(_frame(runs), resolution).iloc[0]
-    paired = headroom(_frame(runs), resolution, predictions=predictions).iloc[0]
-    assert alone["paired runs"] == "" and paired["paired runs"] == "3 / 3"
+    alone = headroom(_frame(rows), resolution).iloc[0]
+    paired = headroom(_frame(rows), resolution, predictions=predictions).iloc[0]
+    assert alone["paired vs logit"] == "" and paired["paired vs logit"] == paired["paired vs no-KD"] == "3 / 3"
     assert paired["over logit KD"] == alone["over logit KD"] and paired["noise vs logit"] < alone["noise vs logit"] / 2
     assert alone["headroom"] == "none" and paired["headroom"] == "over logit KD"
+    floor = noise_floor(_frame(rows), resolution, predictions=predictions).iloc[0]
+    assert floor["paired runs"] == "3 / 3" and floor["noise of difference"] == pytest.approx(paired["noise vs no-KD"])
+    assert floor["beyond noise"] and not noise_floor(_frame(rows), resolution).iloc[0]["beyond noise"]

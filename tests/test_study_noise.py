@@ -89,10 +89,10 @@ def test_the_page_section_shows_the_floor_or_says_there_is_none() -> None:
     from study.sections import noise_section
 
     runs, trials = _runs_and_trials()
-    page = noise_section(runs, study_outcomes(runs, trials), {})
+    page = noise_section(runs, study_outcomes(runs, trials), {}, {})
     assert "| a | tiny | test | 0.010 |" in page and "beyond noise" in page
     cheap = runs[runs["fidelity"] == "cheap"]
-    assert "No runs at the realistic budget" in noise_section(cheap, study_outcomes(cheap, trials), {})
+    assert "No runs at the realistic budget" in noise_section(cheap, study_outcomes(cheap, trials), {}, {})
 
 
 def test_the_no_kd_probe_is_no_baseline_of_runs_trained_to_the_plateau() -> None:

@@ -354,3 +354,30 @@ def test_sigterm_stops_a_sweep_like_ctrl_c(tmp_path: Path) -> None:
         stop.cancel()
     assert multiprocessing.active_children() == []
     assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
+def test_runs_and_baselines_stored_without_predictions_get_them_from_their_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toy_task: TaskData
+) -> None:
+    import sqlite3
+
+    import engine.pipelines.run as engine_run
+    from engine import TrainSettings
+    from study.predictions import collect_test_predictions
+
+    monkeypatch.setattr(engine_run, "TEACHER_SETTINGS", TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16))
+    space = replace(SearchSpace(), augmenters=(), mixup=(False,), inter_losses=("mse",), mappings=("last",))
+    trials = sweep.plan({"toy": toy_task}, ["tiny"], 1, budget=make_budget(epochs=1, max_length=16), space=space)
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as store:
+        sweep.run_trials(trials, store, featurizer_version=VERSION, workers=0, show_progress=False,
+                         tasks={"toy": toy_task})  # fmt: skip
+        kept = set(store.predicted_runs())
+    baseline = next(t.trial_id for t in trials if t.kind == "finetune")
+    assert len(kept) == 2 and baseline in kept, "the run's under its run id, the baseline's under its trial id"
+    with sqlite3.connect(path) as conn:  # as a store filled before predictions were kept
+        conn.execute("DELETE FROM test_predictions")
+    with RunStore(path) as store:
+        assert collect_test_predictions(store) == {"stored": 2, "no folder": 0, "refused": 0}
+        assert store.predicted_runs() == kept
+        assert collect_test_predictions(store)["stored"] == 0, "nothing left to collect"

@@ -4,9 +4,7 @@ This is the signal a recommender has to learn: where the best configuration the 
 (chosen on mean dev ratio, reported on mean test ratio) leads plain logit KD by more than the
 noise of :mod:`autodistill.evaluation.noise` (seed spread, test sampling, less the bias of choosing on dev),
 advice can pay; where it does not, logit KD is as good as anything the study tried, and the
-table says so plainly ("none"). The lead over logit KD is the claim the advice rests on, so its
-sampling error is measured on the two configurations' per-example test predictions where their runs
-kept them (a paired bootstrap); the lead over no-KD keeps the independent sum.
+table says so plainly ("none").
 """
 
 from __future__ import annotations
@@ -21,52 +19,33 @@ from autodistill.evaluation.noise import (
     PAIR,
     arm_stats,
     beyond_noise,
-    difference_noise,
     group_noise,
     is_logit_kd,
-    paired_difference_noise,
-    paired_sampling_error,
+    lead_noise,
 )
 from engine import ExamplePredictions, SplitResolution
 
 HEADROOM_COLUMNS = [
     "dataset", "student", "best pipeline (by dev)", "best", "seeds", "logit KD", "logit seeds", "no-KD", "no-KD seeds",
-    "over logit KD", "noise vs logit", "paired runs", "over no-KD", "noise vs no-KD", "dev-selection bias",
-    "headroom", "claims",
+    "over logit KD", "noise vs logit", "paired vs logit", "over no-KD", "noise vs no-KD", "paired vs no-KD",
+    "dev-selection bias", "headroom", "claims",
 ]  # fmt: skip
 
 
 def _versus(
-    best: pd.Series, other: pd.Series | None, terms: Mapping[str, float], paired: float = math.nan
-) -> tuple[float, float, bool | None]:
-    """The best pipeline's lead over ``other`` (reported ratios), its noise, and whether it is beyond it;
-    ``paired``: the lead's sampling error measured on the two configurations' predictions (NaN: unknown,
-    the two sampling errors are then combined as if independent)."""
+    group: pd.DataFrame,
+    best: pd.Series,
+    other: pd.Series | None,
+    terms: Mapping[str, float],
+    predictions: Mapping[str, ExamplePredictions],
+) -> tuple[float, float, str, bool | None]:
+    """The best pipeline's lead over ``other`` (reported ratios), its noise (:func:`lead_noise`), the runs
+    its sampling part was paired on, and whether the lead is beyond the noise."""
     if other is None:
-        return math.nan, math.nan, None
+        return math.nan, math.nan, "", None
     lead = best["reported_ratio"] - other["reported_ratio"]
-    seeds = (int(best["seeds"]), int(other["seeds"]))
-    noise = (
-        paired_difference_noise(terms["seed_std"], paired, seeds)
-        if math.isfinite(paired)
-        else difference_noise(terms["seed_std"], terms["sampling_se"], seeds)
-    )
-    return lead, noise, beyond_noise(lead, noise, terms["selection_bias"])
-
-
-def _paired(
-    group: pd.DataFrame, first: str, second: str | None, predictions: Mapping[str, ExamplePredictions]
-) -> tuple[float, str]:
-    """The sampling error of configuration ``first``'s lead over ``second`` measured on their runs' test
-    predictions (:func:`paired_sampling_error`), and how many runs of each it rests on ("" and NaN: none)."""
-    if second is None or "run_id" not in group:
-        return math.nan, ""
-    runs = [
-        [predictions[r] for r in group.loc[group["configuration"] == name, "run_id"] if r in predictions]
-        for name in (first, second)
-    ]
-    error = paired_sampling_error(runs[0], runs[1], float(group["teacher_test_score"].median()))
-    return (error, f"{len(runs[0])} / {len(runs[1])}") if math.isfinite(error) else (math.nan, "")
+    noise, paired = lead_noise(group, (best, other), terms, predictions)
+    return lead, noise, paired, beyond_noise(lead, noise, terms["selection_bias"])
 
 
 def _verdict(over_logit: bool | None, over_none: bool | None) -> str:
@@ -96,8 +75,8 @@ def headroom(
     """Per (data set, student) at ``fidelity``: the best pipeline other than logit KD (by mean dev ratio)
     against logit KD and no-KD, each lead with its noise and whether it is beyond it, and a verdict.
     ``claims``: data set -> why the study's claims leave it out ("" or missing: they count it).
-    ``predictions``: run id -> its test predictions; where both the best pipeline's and logit KD's runs
-    have some, the lead's sampling error is measured on them (``paired runs`` says on how many)."""
+    ``predictions``: a row's ``predictions_key`` -> its test predictions; where both sides of a lead have
+    some, its sampling error is measured on them (``paired vs ...`` says on how many runs of each)."""
     rows = []
     for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
         arms = arm_stats(group)
@@ -108,14 +87,14 @@ def headroom(
         terms = group_noise(group, resolved.get(dataset))
         best = pipelines.loc[pipelines["dev_ratio"].idxmax()]
         none = arms.loc[NO_KD] if NO_KD in arms.index else None
-        paired, paired_runs = _paired(group, best.name, None if logit is None else logit.name, predictions or {})
-        over_logit, over_none = _versus(best, logit, terms, paired), _versus(best, none, terms)
+        over_logit = _versus(group, best, logit, terms, predictions or {})
+        over_none = _versus(group, best, none, terms, predictions or {})
         values = [
             dataset, student, best.name, best["reported_ratio"], int(best["seeds"]),
             math.nan if logit is None else logit["reported_ratio"], 0 if logit is None else int(logit["seeds"]),
             math.nan if none is None else none["reported_ratio"], 0 if none is None else int(none["seeds"]),
-            over_logit[0], over_logit[1], paired_runs, over_none[0], over_none[1], terms["selection_bias"],
-            _verdict(over_logit[2], over_none[2]), (claims or {}).get(dataset) or "counted",
+            *over_logit[:3], *over_none[:3], terms["selection_bias"],
+            _verdict(over_logit[3], over_none[3]), (claims or {}).get(dataset) or "counted",
         ]  # fmt: skip
         rows.append(dict(zip(HEADROOM_COLUMNS, values, strict=True)))
     return pd.DataFrame(rows, columns=HEADROOM_COLUMNS)

@@ -112,7 +112,9 @@ def latest_splits(frame: pd.DataFrame) -> pd.DataFrame:
 
 def study_outcomes(runs: pd.DataFrame, trials: pd.DataFrame, *, allow_mixed: bool = False) -> pd.DataFrame:
     """Runs (store columns) and finished no-KD baselines (trials log) as one frame; the ratio
-    reported is the test one where the run has it, else the dev one (``scored_on`` says which)."""
+    reported is the test one where the run has it, else the dev one (``scored_on`` says which).
+    ``predictions_key``: what the store keeps each row's test predictions under (a run's id, a
+    baseline's trial id), where the frames say."""
     kd = runs.assign(configuration=configuration(runs))
     base = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")]
     budgets = [json.loads(budget) for budget in base["budget_json"]]
@@ -120,8 +122,10 @@ def study_outcomes(runs: pd.DataFrame, trials: pd.DataFrame, *, allow_mixed: boo
         configuration=NO_KD, seed=[b.get("seed") for b in budgets], epochs=[b.get("epochs") for b in budgets]
     )
     base = base[_at_kd_epochs(base, kd)]
+    if "run_id" in kd and "trial_id" in base:
+        kd, base = kd.assign(predictions_key=kd["run_id"]), base.assign(predictions_key=base["trial_id"])
     columns = [*PAIR, "fidelity", "seed", "configuration", "ratio", "test_ratio"]
-    columns += [c for c in ("teacher_test_score", "split_version", "run_id") if c in kd and c in base]
+    columns += [c for c in ("teacher_test_score", "split_version", "predictions_key") if c in kd and c in base]
     frame = pd.concat([kd[columns], base[columns]], ignore_index=True).rename(columns={"ratio": "dev_ratio"})
     tested = frame["test_ratio"].notna()
     frame["reported_ratio"] = frame["test_ratio"].where(tested, frame["dev_ratio"])
@@ -221,6 +225,36 @@ def difference_noise(seed_std: float, sampling: float, seeds: tuple[int, int]) -
     return math.hypot(mean_noise(seed_std, sampling, seeds[0]), mean_noise(seed_std, sampling, seeds[1]))
 
 
+def lead_noise(
+    group: pd.DataFrame,
+    arms: tuple[pd.Series, pd.Series],
+    terms: Mapping[str, float],
+    predictions: Mapping[str, ExamplePredictions],
+) -> tuple[float, str]:
+    """The noise of the difference between two configurations' means (``arms``: rows of :func:`arm_stats`,
+    named by configuration) in ``group``, and how many runs of each its sampling part was paired on: by
+    :func:`paired_sampling_error` where both have test predictions under their ``predictions_key``, else
+    with their sampling errors combined as if independent ("")."""
+    seeds = (int(arms[0]["seeds"]), int(arms[1]["seeds"]))
+    sides = [_predicted(group, str(arm.name), predictions) for arm in arms]
+    paired = math.nan
+    if "teacher_test_score" in group and all(sides):
+        paired = paired_sampling_error(sides[0], sides[1], float(group["teacher_test_score"].median()))
+    if not math.isfinite(paired):
+        return difference_noise(terms["seed_std"], terms["sampling_se"], seeds), ""
+    return paired_difference_noise(terms["seed_std"], paired, seeds), f"{len(sides[0])} / {len(sides[1])}"
+
+
+def _predicted(
+    group: pd.DataFrame, configuration: str, predictions: Mapping[str, ExamplePredictions]
+) -> list[ExamplePredictions]:
+    """The test predictions of ``configuration``'s rows in ``group`` that have some."""
+    if "predictions_key" not in group:
+        return []
+    keys = group.loc[group["configuration"] == configuration, "predictions_key"]
+    return [predictions[k] for k in keys if k in predictions]
+
+
 def paired_difference_noise(seed_std: float, paired_sampling: float, seeds: tuple[int, int]) -> float:
     """The standard error of a difference between two configurations' means scored on one test split,
     its sampling part measured on the pair (:func:`paired_sampling_error`), not assumed independent."""
@@ -314,16 +348,20 @@ def arm_stats(group: pd.DataFrame) -> pd.DataFrame:
 NOISE_COLUMNS = [
     "dataset", "student", "scored on", "seed std", "configurations with seeds", "test examples", "sampling SE",
     f"noise ({SEEDS} seeds)", "dev-selection bias", "no-KD ratio", "best KD (by dev)", "best KD ratio",
-    "difference", "noise of difference", "beyond noise",
+    "difference", "noise of difference", "paired runs", "beyond noise",
 ]  # fmt: skip
 
 
 def noise_floor(
-    outcomes: pd.DataFrame, resolved: Mapping[str, SplitResolution | None], fidelity: str = "realistic"
+    outcomes: pd.DataFrame,
+    resolved: Mapping[str, SplitResolution | None],
+    fidelity: str = "realistic",
+    predictions: Mapping[str, ExamplePredictions] | None = None,
 ) -> pd.DataFrame:
     """Per (data set, student) at ``fidelity``: the noise model's terms, no-KD's mean ratio, the best
-    KD configuration by mean dev ratio with its mean reported ratio, their difference, its noise and
-    whether the difference, less the selection bias, is beyond it."""
+    KD configuration by mean dev ratio with its mean reported ratio, their difference, its noise
+    (:func:`lead_noise`, paired on ``predictions`` where both have some) and whether the difference,
+    less the selection bias, is beyond it."""
     rows = []
     for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
         arms = arm_stats(group)
@@ -333,13 +371,13 @@ def noise_floor(
         terms = group_noise(group, resolved.get(dataset))
         best = kd["dev_ratio"].idxmax()
         difference = kd.loc[best, "reported_ratio"] - arms.loc[NO_KD, "reported_ratio"]
-        seeds = (int(kd.loc[best, "seeds"]), int(arms.loc[NO_KD, "seeds"]))
-        noise = difference_noise(terms["seed_std"], terms["sampling_se"], seeds)
+        noise, paired = lead_noise(group, (kd.loc[best], arms.loc[NO_KD]), terms, predictions or {})
         values = [
             dataset, student, "test" if (group["scored_on"] == "test").all() else "dev (some or all)",
             terms["seed_std"], terms["configurations_with_seeds"], terms["test_examples"], terms["sampling_se"],
             terms["mean_noise"], terms["selection_bias"], arms.loc[NO_KD, "reported_ratio"], best,
-            kd.loc[best, "reported_ratio"], difference, noise, beyond_noise(difference, noise, terms["selection_bias"]),
+            kd.loc[best, "reported_ratio"], difference, noise, paired,
+            beyond_noise(difference, noise, terms["selection_bias"]),
         ]  # fmt: skip
         rows.append(dict(zip(NOISE_COLUMNS, values, strict=True)))
     return pd.DataFrame(rows, columns=NOISE_COLUMNS)

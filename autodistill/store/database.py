@@ -17,9 +17,10 @@ querying and as JSON for the full picture), ``features`` (dataset features,
 keyed by data set and featurizer version, because features computed by
 different featurizers are not comparable) and ``trials`` (the sweep's log:
 every trial it ran, finished or failed with its error line, and the no-KD
-baselines, which are no Distiller config and so no ``runs`` row). A fourth, ``test_predictions``, keeps a
-run's per-example test predictions where they were collected (``engine.run_predictions``): two runs
-on one test split compared example by example. A ``meta`` table marks the file as a
+baselines, which are no Distiller config and so no ``runs`` row). A fourth, ``test_predictions``, keeps
+per-example test predictions where they were collected (``engine.run_predictions``), keyed by a run's id
+or, for a no-KD baseline (no ``runs`` row), its trial's: two runs on one test split compared example by
+example. A ``meta`` table marks the file as a
 runs store, so that pointing the store at some other file fails with one line
 instead of writing into it.
 
@@ -92,24 +93,24 @@ EXPORT_FORMATS = (".csv", ".parquet")
 
 
 class StoredPredictions(Mapping[str, "ExamplePredictions"]):
-    """Run id -> test predictions, read from the store one run at a time as they are looked up."""
+    """Key (run id, a baseline's trial id) -> test predictions, read from the store one at a time as looked up."""
 
-    def __init__(self, store: RunStore, run_ids: set[str]) -> None:
-        self._store, self._run_ids = store, run_ids
+    def __init__(self, store: RunStore, keys: set[str]) -> None:
+        self._store, self._keys = store, keys
 
-    def __getitem__(self, run_id: str) -> ExamplePredictions:
-        if run_id not in self._run_ids:
-            raise KeyError(run_id)
-        return self._store.read_test_predictions(run_id)
+    def __getitem__(self, key: str) -> ExamplePredictions:
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._store.read_test_predictions(key)
 
-    def __contains__(self, run_id: object) -> bool:
-        return run_id in self._run_ids
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._run_ids))
+        return iter(sorted(self._keys))
 
     def __len__(self) -> int:
-        return len(self._run_ids)
+        return len(self._keys)
 
 
 class RunStore:
@@ -267,28 +268,29 @@ class RunStore:
     # -- per-example test predictions ------------------------------------------------------------------
 
     def put_test_predictions(self, predictions: Mapping[str, ExamplePredictions]) -> None:
-        """Store (or replace) runs' test predictions, keyed by run id, in one transaction."""
-        rows = [(run_id, zlib.compress(json.dumps(asdict(p)).encode())) for run_id, p in predictions.items()]
+        """Store (or replace) test predictions, keyed by run id (a baseline's: trial id), in one transaction."""
+        rows = [(key, zlib.compress(json.dumps(asdict(p)).encode())) for key, p in predictions.items()]
         with self.transaction():
             self._conn.executemany("INSERT OR REPLACE INTO test_predictions VALUES (?, ?)", rows)
 
-    def test_predictions(self, run_ids: Iterable[str] | None = None) -> Mapping[str, ExamplePredictions]:
-        """The stored test predictions of ``run_ids`` (all by default; runs without any are absent), each
+    def test_predictions(self, keys: Iterable[str] | None = None) -> Mapping[str, ExamplePredictions]:
+        """The stored test predictions under ``keys`` (run ids, a baseline's trial id; all by default; keys
+        without any are absent), each
         read from the file when looked up (while the store is open): a study's runs hold gigabytes of them,
         a comparison needs few."""
         stored = self.predicted_runs()
-        return StoredPredictions(self, stored if run_ids is None else stored & set(run_ids))
+        return StoredPredictions(self, stored if keys is None else stored & set(keys))
 
-    def read_test_predictions(self, run_id: str) -> ExamplePredictions:
-        """One run's stored test predictions; a run without any is refused in one line."""
-        row = self._conn.execute("SELECT payload FROM test_predictions WHERE run_id = ?", (run_id,)).fetchone()
+    def read_test_predictions(self, key: str) -> ExamplePredictions:
+        """One run's stored test predictions (``key``: its id, a baseline's trial id); none is refused in one line."""
+        row = self._conn.execute("SELECT payload FROM test_predictions WHERE key = ?", (key,)).fetchone()
         if row is None:
-            raise AutodistillError(f"run {run_id!r} has no test predictions in {self.path}")
+            raise AutodistillError(f"no test predictions under {key!r} in {self.path}")
         return ExamplePredictions(**json.loads(zlib.decompress(row[0])))
 
     def predicted_runs(self) -> set[str]:
-        """The run ids that have test predictions stored."""
-        return {row[0] for row in self._conn.execute("SELECT run_id FROM test_predictions")}
+        """The keys (run ids, baselines' trial ids) that have test predictions stored."""
+        return {row[0] for row in self._conn.execute("SELECT key FROM test_predictions")}
 
     # -- dataset features ---------------------------------------------------------------------------
 

@@ -123,7 +123,7 @@ CREATE TABLE IF NOT EXISTS trials (
     split_version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS test_predictions (
-    run_id TEXT PRIMARY KEY,
+    key TEXT PRIMARY KEY,
     payload BLOB NOT NULL
 );
 """

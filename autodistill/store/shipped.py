@@ -12,8 +12,9 @@ commit them as text:
 - ``trials.csv``: the sweep's trial log (no-KD baselines, failures, budgets);
 - ``features.jsonl``: each data set's features (Table 7), one JSON object per line,
   vocabularies included because the IDF of a data set featurized later counts them;
-- ``test_predictions.jsonl.xz``: per-example test predictions of the runs that have them, one JSON
-  object per line (xz: a data set's references repeat on every line, and xz's window spans lines);
+- ``test_predictions.jsonl.xz``: per-example test predictions of the runs and no-KD baselines that
+  have them (``key``: the run id, a baseline's trial id), one JSON object per line (xz: a data set's
+  references repeat on every line, and xz's window spans lines);
 - ``schema.json``: the runs-store schema the rows were written in, so that a study
   shipped before a change of vocabulary is read in today's (absent: schema 2, when
   ``pkd`` still meant the per-token loss).
@@ -80,10 +81,10 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
             row = asdict(f)
             row["vocabulary"] = sorted(f.vocabulary)
             out.write(json.dumps(row, sort_keys=True) + "\n")
-    predictions = store.test_predictions(runs["run_id"])
+    predictions = store.test_predictions([*runs["run_id"], *trials["trial_id"]])
     with lzma.open(folder / PREDICTIONS_FILE, "wt") as out:
-        for run_id in sorted(predictions):
-            out.write(json.dumps({"run_id": run_id, **asdict(predictions[run_id])}) + "\n")
+        for key in predictions:
+            out.write(json.dumps({"key": key, **asdict(predictions[key])}) + "\n")
     return {"runs": len(runs), "trials": len(trials), "features": len(features), "test predictions": len(predictions)}
 
 
@@ -191,16 +192,16 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
 
 
 def _read_predictions(path: Path, stored: set[str]) -> dict[str, ExamplePredictions]:
-    """The shipped test predictions of runs the store has none of (an older study ships no file)."""
+    """The shipped test predictions under keys the store has none under (an older study ships no file)."""
     if not path.exists():
         return {}
     found = {}
     with lzma.open(path, "rt") as lines:
         for line in lines:
             row = json.loads(line)
-            run_id = row.pop("run_id")
-            if run_id not in stored:
-                found[run_id] = ExamplePredictions(**row)
+            key = row.pop("key")
+            if key not in stored:
+                found[key] = ExamplePredictions(**row)
     return found
 
 

@@ -142,12 +142,14 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
             pruned_after_epoch=pruned,
             **common,
         )
-    # A stored run keeps its per-example test predictions too (paired comparisons of runs on one split).
-    written = None if run is None or result is None else written_predictions(result.output_dir)
+    # Per-example test predictions too (runs compared on one split), keyed by the run's id, or for a
+    # no-KD baseline (no runs row) by its trial's; a pruned run keeps none.
+    key = run.run_id if run else trial.trial_id if trial.kind == "finetune" and record.status == "done" else None
+    written = None if key is None or result is None else written_predictions(result.output_dir)
     with store.transaction():
         store.record_trial(record, run)
-        if run is not None and written is not None:
-            store.put_test_predictions({run.run_id: written})
+        if key is not None and written is not None:
+            store.put_test_predictions({key: written})
     return record
 
 
