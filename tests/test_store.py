@@ -591,3 +591,17 @@ def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_
     dev = [recorded_sizes()[name][str(int(v))]["dev"] for name, v in versions]
     assert (sized["eval_examples"] == dev).all()
     assert set(runs.loc[~cheap & (runs["dataset"] == "bbc-news"), "eval_examples"]) == {212}  # v1's dev split
+
+
+def test_test_predictions_are_written_at_the_float32_digits_a_model_gives() -> None:
+    import json
+
+    import numpy as np
+
+    from engine import ExamplePredictions
+
+    raw = [float(np.float32(v)) for v in (0.7, -1.8144140243530273, 3e-9)]  # a model's outputs, as Python floats
+    found = ExamplePredictions("regression", "spearman", raw, [raw[1], raw[0], raw[2]])
+    back = ExamplePredictions(**json.loads(found.to_json()))
+    assert back.predictions[0] == 0.7 and np.array_equal(np.float32(back.predictions), np.float32(raw))
+    assert np.array_equal(np.float32(back.references), np.float32(found.references))

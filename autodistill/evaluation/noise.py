@@ -280,11 +280,19 @@ def paired_sampling_error(
     if any(p.references != references for p in [*first, *second]):
         return math.nan
     rng = np.random.default_rng(seed)
-    differences = []
-    for _ in range(draws):
-        rows = rng.integers(0, len(references), len(references))
-        differences.append(np.mean([p.score(rows) for p in first]) - np.mean([p.score(rows) for p in second]))
-    return float(np.std(differences, ddof=1) / abs(teacher_score))
+    rows = rng.integers(0, len(references), (draws, len(references)))
+    counts = np.stack([np.bincount(drawn, minlength=len(references)) for drawn in rows])
+    means = [np.mean([_resampled(p, rows, counts) for p in side], axis=0) for side in (first, second)]
+    return float(np.std(means[0] - means[1], ddof=1) / abs(teacher_score))
+
+
+def _resampled(predictions: ExamplePredictions, rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The run's headline metric on each draw (``rows``: the examples drawn, ``counts``: how often each):
+    two dot products where the metric is a sum over another, else the metric computed on each draw."""
+    parts = predictions.parts()
+    if parts is not None:
+        return (counts @ parts[0]) / (counts @ parts[1])
+    return np.array([predictions.score(drawn) for drawn in rows])
 
 
 def beyond_noise(difference: float, noise: float, bias: float = 0.0) -> bool | None:

@@ -38,7 +38,6 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -269,7 +268,7 @@ class RunStore:
 
     def put_test_predictions(self, predictions: Mapping[str, ExamplePredictions]) -> None:
         """Store (or replace) test predictions, keyed by run id (a baseline's: trial id), in one transaction."""
-        rows = [(key, zlib.compress(json.dumps(asdict(p)).encode())) for key, p in predictions.items()]
+        rows = [(key, zlib.compress(p.to_json().encode())) for key, p in predictions.items()]
         with self.transaction():
             self._conn.executemany("INSERT OR REPLACE INTO test_predictions VALUES (?, ?)", rows)
 

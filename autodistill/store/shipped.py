@@ -84,7 +84,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
     predictions = store.test_predictions([*runs["run_id"], *trials["trial_id"]])
     with lzma.open(folder / PREDICTIONS_FILE, "wt") as out:
         for key in predictions:
-            out.write(json.dumps({"key": key, **asdict(predictions[key])}) + "\n")
+            out.write(json.dumps({"key": key, **json.loads(predictions[key].to_json())}) + "\n")
     return {"runs": len(runs), "trials": len(trials), "features": len(features), "test predictions": len(predictions)}
 
 

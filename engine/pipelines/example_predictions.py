@@ -52,9 +52,10 @@ def run_predictions(output_dir: str | Path, task: TaskData | None = None) -> Exa
     written = written_predictions(output_dir)
     if written is not None:
         return written
-    found = _rescore(output_dir, task)
-    write_predictions(output_dir, found)
-    return found
+    write_predictions(output_dir, _rescore(output_dir, task))
+    written = written_predictions(output_dir)  # as written: floats at their float32 digits
+    assert written is not None
+    return written
 
 
 def _rescore(output_dir: Path, task: TaskData | None) -> ExamplePredictions:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from engine.config import DistillConfig, result_exclude
@@ -55,10 +56,33 @@ class ExamplePredictions:
         """The headline metric on ``rows`` of the split."""
         return self.metrics(rows)[self.metric]
 
+    def parts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The headline metric's per-example terms where it is one sum over another (``TaskHead.example_parts``:
+        a resample is scored as ``w @ numerator / w @ denominator``, ``w`` counting each example's draws)."""
+        from engine.tasks.head import head_of  # deferred: the task heads import torch and transformers
+
+        return head_of(self.task_type).example_parts(self.predictions, self.references).get(self.metric)
+
+    def to_json(self) -> str:
+        """The predictions as JSON, each float written with the digits its float32 holds (a model's outputs and
+        a regression's labels are float32: the 17 digits of their float64 repr are noise, and half the size)."""
+        return json.dumps(
+            {**asdict(self), "predictions": _float32(self.predictions), "references": _float32(self.references)}
+        )
+
+
+def _float32(values: object) -> object:
+    """``values`` (nested lists of labels) with each float at the shortest decimal that reads back as its float32."""
+    if isinstance(values, float):
+        return float(np.format_float_positional(np.float32(values), unique=True))
+    if isinstance(values, list):
+        return [_float32(v) for v in values]
+    return values
+
 
 def write_predictions(output_dir: Path, found: ExamplePredictions) -> None:
     """Keep ``found`` in the run's folder, beside its result, for whoever compares the run with another."""
-    (Path(output_dir) / PREDICTIONS_FILE).write_text(json.dumps(asdict(found)))
+    (Path(output_dir) / PREDICTIONS_FILE).write_text(found.to_json())
 
 
 def written_predictions(output_dir: str | Path) -> ExamplePredictions | None:

@@ -90,3 +90,7 @@ class ClassificationHead(TaskHead):
 
     def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
         return classification_metrics(preds, labels)
+
+    def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        right = (np.asarray(preds) == np.asarray(labels)).astype(float)
+        return {"accuracy": (right, np.ones_like(right))}

@@ -181,6 +181,13 @@ class TaskHead:
         """Every metric of this task type (``TaskSpec.metric`` names the headline one)."""
         raise NotImplementedError
 
+    def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The metrics that are a sum over examples over another (accuracy: right answers over examples),
+        each as its two per-example terms: a resample of the examples is then scored by two dot products,
+        not by the metric again (a paired bootstrap scores thousands). Others (a correlation, a macro F1)
+        are absent."""
+        return {}
+
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Unlabelled inputs (prediction) with placeholder labels, so they encode like training data."""
         return frame.assign(label=0)

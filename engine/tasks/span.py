@@ -61,9 +61,16 @@ def _token_f1(pred: str, gold: str) -> float:
 def span_metrics(preds: Sequence[str], answers: Sequence[str]) -> dict[str, float]:
     if not answers:
         return {"exact_match": 0.0, "f1": 0.0}
-    em = [float(normalize_answer(p) == normalize_answer(a)) for p, a in zip(preds, answers, strict=True)]
-    f1 = [_token_f1(p, a) for p, a in zip(preds, answers, strict=True)]
-    return {"exact_match": float(np.mean(em)), "f1": float(np.mean(f1))}
+    return {name: float(np.mean(scores)) for name, scores in span_scores(preds, answers).items()}
+
+
+def span_scores(preds: Sequence[str], answers: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each example's exact match and token F1 (the metrics are their means)."""
+    pairs = list(zip(preds, answers, strict=True))
+    return {
+        "exact_match": np.array([float(normalize_answer(p) == normalize_answer(a)) for p, a in pairs]),
+        "f1": np.array([_token_f1(p, a) for p, a in pairs]),
+    }
 
 
 # -- user rows --------------------------------------------------------------------------------------
@@ -254,6 +261,9 @@ class SpanHead(TaskHead):
 
     def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
         return span_metrics(preds, labels)
+
+    def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return {name: (scores, np.ones_like(scores)) for name, scores in span_scores(preds, labels).items()}
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(label=0, answer_start=0, answer_text="")

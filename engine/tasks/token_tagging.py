@@ -232,6 +232,10 @@ class TokenHead(TaskHead):
     def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
         return token_metrics(preds, labels)
 
+    def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        right = np.array([float(np.sum(np.asarray(p) == np.asarray(g))) for p, g in zip(preds, labels, strict=True)])
+        return {"accuracy": (right, np.array([float(len(g)) for g in labels]))}
+
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         words = frame["text"].astype(str).str.split()
         return frame.assign(tokens=words, tags=[[0] * len(w) for w in words])
