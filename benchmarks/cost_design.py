@@ -14,7 +14,7 @@ data they are reported on. A last row fits the shipped design with the runs' spe
 and each figure is given on the probed and the unprobed runs apart: what reading the machine's speed
 changes, from its probe or from its session.
 
-    python benchmarks/cost_design.py      # about an hour on 2 cores; benchmarks/results/cost_design.json
+    python benchmarks/cost_design.py      # about four hours on 2 cores; benchmarks/results/cost_design.json
 """
 
 from __future__ import annotations

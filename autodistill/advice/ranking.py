@@ -57,7 +57,7 @@ def import_shipped_if_empty(
         return
     if not store.runs(source="ours").empty or version not in shipped_versions(folder):
         return
-    added = import_study(store, folder)
+    added = import_study(store, folder, predictions=False)  # advice reads no per-example predictions
     on_status(f"the store had no runs of ours: imported the {added} runs of the project's study ({folder})")
 
 

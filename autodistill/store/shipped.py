@@ -165,8 +165,10 @@ def _budget_of(row: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
-    """Load the shipped runs, trials and features into ``store``; return how many runs were new.
+def import_study(store: RunStore, folder: Path = STUDY_DIR, *, predictions: bool = True) -> int:
+    """Load the shipped runs, trials and features into ``store``, and the test predictions unless not
+    ``predictions`` (they weigh seconds, and only comparisons of runs read them); return how many runs
+    were new.
 
     Features already in the store for a data set are kept (they describe the same
     catalog data); trials already logged are kept, so a local rerun is never overwritten.
@@ -187,7 +189,8 @@ def import_study(store: RunStore, folder: Path = STUDY_DIR) -> int:
         for trial in map(trial_from_row, _read_rows(folder / TRIALS_FILE, schema)):
             if trial.trial_id not in logged:
                 store.record_trial(trial)
-        store.put_test_predictions(_read_predictions(folder / PREDICTIONS_FILE, store.predicted_runs()))
+        if predictions:
+            store.put_test_predictions(_read_predictions(folder / PREDICTIONS_FILE, store.predicted_runs()))
     return added
 
 

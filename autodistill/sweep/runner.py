@@ -142,15 +142,22 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
             pruned_after_epoch=pruned,
             **common,
         )
-    # Per-example test predictions too (runs compared on one split), keyed by the run's id, or for a
-    # no-KD baseline (no runs row) by its trial's; a pruned run keeps none.
-    key = run.run_id if run else trial.trial_id if trial.kind == "finetune" and record.status == "done" else None
+    key = _predictions_key(trial, record, run)
     written = None if key is None or result is None else written_predictions(result.output_dir)
     with store.transaction():
         store.record_trial(record, run)
         if key is not None and written is not None:
             store.put_test_predictions({key: written})
     return record
+
+
+def _predictions_key(trial: Trial, record: TrialRecord, run: RunRecord | None) -> str | None:
+    """What the store keeps a trial's per-example test predictions under (runs compared on one split):
+    its run's id, or a finished no-KD baseline's trial id (it has no runs row); None for a failed or
+    pruned trial, which keeps none."""
+    if run is not None:
+        return run.run_id
+    return trial.trial_id if trial.kind == "finetune" and record.status == "done" else None
 
 
 def _stored(store: RunStore) -> dict[str, TrialRecord]:

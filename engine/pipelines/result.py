@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,17 +66,17 @@ class ExamplePredictions:
     def to_json(self) -> str:
         """The predictions as JSON, each float written with the digits its float32 holds (a model's outputs and
         a regression's labels are float32: the 17 digits of their float64 repr are noise, and half the size)."""
+        fields = {"task_type": self.task_type, "metric": self.metric}
         return json.dumps(
-            {**asdict(self), "predictions": _float32(self.predictions), "references": _float32(self.references)}
+            {**fields, "predictions": _float32(self.predictions), "references": _float32(self.references)}
         )
 
 
-def _float32(values: object) -> object:
-    """``values`` (nested lists of labels) with each float at the shortest decimal that reads back as its float32."""
-    if isinstance(values, float):
-        return float(np.format_float_positional(np.float32(values), unique=True))
-    if isinstance(values, list):
-        return [_float32(v) for v in values]
+def _float32(values: list) -> list:
+    """A task's labels (one per example: a class id, a float, an answer, or a sentence's tags) with each float
+    at the shortest decimal that reads back as its float32; a task's labels are all of one type."""
+    if values and isinstance(values[0], float):
+        return [float(text) for text in np.asarray(values, dtype=np.float32).astype(str)]
     return values
 
 
