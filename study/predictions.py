@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from autodistill.store.database import RunStore
+from autodistill import RunStore
 from engine import AutodistillError, DistillConfig, ExamplePredictions, default_output_dir, run_folder, run_predictions
 
 #: How many runs' predictions are stored per write (a long walk loses at most this many when stopped).
