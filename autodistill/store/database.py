@@ -91,7 +91,7 @@ __all__ = [
 EXPORT_FORMATS = (".csv", ".parquet")
 
 
-class StoredPredictions(Mapping[str, "ExamplePredictions"]):
+class StoredPredictions(Mapping[str, ExamplePredictions]):
     """Key (run id, a baseline's trial id) -> test predictions, read from the store one at a time as looked up."""
 
     def __init__(self, store: RunStore, keys: set[str]) -> None:

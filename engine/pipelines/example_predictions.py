@@ -73,9 +73,10 @@ def _rescore(output_dir: Path, task: TaskData | None) -> ExamplePredictions:
             f"run {result.run_id} kept no student ({student_dir} is missing): it cannot be re-scored"
         )
     found = _predict_test(student_dir, task)
-    if not math.isclose(found.score(), recorded, abs_tol=RESCORE_TOLERANCE):
+    score = found.score()
+    if not math.isclose(score, recorded, abs_tol=RESCORE_TOLERANCE):
         raise AutodistillError(
-            f"run {result.run_id}'s student scores {result.metric} {found.score():.5f} on its test split now, "
+            f"run {result.run_id}'s student scores {result.metric} {score:.5f} on its test split now, "
             f"not the {recorded:.5f} it recorded: its predictions would not be the run's"
         )
     return found
