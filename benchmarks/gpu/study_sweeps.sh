@@ -1,7 +1,8 @@
 #!/bin/bash
 # Call 2 on the GPU machine (carrying .gs2, after study_setup.sh): the study's realistic sweep as
 # parallel jobs on one GPU, stopped after SECONDS; resumable on a store that comes back.
-# Usage: study_sweeps.sh [--cpu-smoke] SECONDS JOB...   JOB = DATASET:STUDENT[:CONFIG+CONFIG...]
+# Usage: study_sweeps.sh [--cpu-smoke] SECONDS JOB...   JOB = DATASET:STUDENT[:CONFIG+CONFIG...[:SEEDS]]
+# (SEEDS: seeds 0 to SEEDS-1 of each configuration and baseline; the fidelity's three unless given)
 # Jobs share one home, so a baseline or probe two jobs need is trained once (the second waits for
 # the run's lock and reads its result); each job writes its own store, returned in $OUT/stores.txz.
 # --cpu-smoke: the same on this machine's CPU with a tiny budget, in /tmp/gs-smoke, reusing the
@@ -27,11 +28,12 @@ mkdir -p $G/stores $G/logs
 # a job without one starts from the home store's trials of its data sets (.gs2/base.sqlite.xz)
 for f in .gs2/stores/*.sqlite; do [ -e "$f" ] && [ ! -e "$G/stores/${f##*/}" ] && cp "$f" $G/stores/; done
 for job in "$@"; do
-  IFS=: read -r dataset student configs <<< "$job"
+  IFS=: read -r dataset student configs seeds <<< "$job"
   name=$dataset-$student${configs:+-${configs%%+*}}
   args=(study sweep --fidelity realistic --students "$student" --datasets "$dataset" --workers 0 --no-features
         --store "$G/stores/$name.sqlite" "${budget[@]}")
   [ -n "$configs" ] && args+=(--configs "${configs//+/,}")
+  [ -n "$seeds" ] && args+=(--seeds "$seeds")
   [ ! -e "$G/stores/$name.sqlite" ] && [ -e .gs2/base.sqlite.xz ] && xz -dc .gs2/base.sqlite.xz > "$G/stores/$name.sqlite"
   [ "${RETRY:-0}" = 1 ] && args+=(--retry-failed)
   OMP_NUM_THREADS=1 timeout -s INT -k 20 "$seconds" $PY -c "from cli import app; app()" "${args[@]}" \
