@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.evaluation.headroom import headroom, headroom_summary
+from autodistill.evaluation.headroom import behind_no_kd, headroom, headroom_summary
 from autodistill.evaluation.noise import (
     NO_KD,
     check_split_versions,
@@ -128,6 +128,24 @@ def test_headroom_names_a_lead_beyond_noise_and_says_none_elsewhere():
     assert headroom_summary(table.reset_index()).startswith("A pipeline beats logit KD beyond the noise on 1 of 2")
     nothing = headroom(_frame([r for r in rows if r["dataset"] != "a"]), {})
     assert headroom_summary(nothing).startswith("On none of the 2 (data set, student) pairs")
+
+
+def test_the_summary_says_where_the_labels_alone_beat_the_best_pipeline():
+    rows = (
+        # a: no-KD leads the best pipeline (EMD, itself ahead of logit KD) by 0.05 with seeds agreeing to 0.01
+        _seeded("a", EMD, (0.85, 0.86, 0.84), 0.9) + _seeded("a", LOGIT, (0.75, 0.76, 0.74), 0.8)
+        + _seeded("a", NO_KD, (0.90, 0.91, 0.89), 0.7)
+        # b: no-KD leads by 0.01 while seeds spread by 0.05: within the noise
+        + _seeded("b", MI, (0.80, 0.85, 0.75), 0.8) + _seeded("b", LOGIT, (0.79, 0.84, 0.74), 0.7)
+        + _seeded("b", NO_KD, (0.81, 0.86, 0.76), 0.6)
+    )  # fmt: skip
+    table = headroom(_frame(rows), {})
+    assert behind_no_kd(table) == (
+        "The student trained on the labels alone (no-KD) beats the best pipeline beyond the noise on 1 of 2: "
+        "a (tiny, -0.050)."
+    )
+    assert headroom_summary(table).endswith(behind_no_kd(table))
+    assert behind_no_kd(headroom(_frame(rows), {}, claims={"a": "retired"})) == ""
 
 
 def test_headroom_claims_nothing_where_every_data_set_is_left_out():

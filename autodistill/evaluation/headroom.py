@@ -101,7 +101,30 @@ def headroom(
 
 
 def headroom_summary(table: pd.DataFrame) -> str:
-    """One line: on how many counted (data set, student) pairs a pipeline beats logit KD beyond noise."""
+    """One line: on how many counted (data set, student) pairs a pipeline beats logit KD beyond noise,
+    and where the student trained on the labels alone beats the best pipeline (:func:`behind_no_kd`)."""
+    return " ".join(part for part in (_over_logit_summary(table), behind_no_kd(table)) if part)
+
+
+def behind_no_kd(table: pd.DataFrame) -> str:
+    """The counted pairs where no-KD leads the best pipeline by more than
+    :data:`autodistill.evaluation.noise.NOISE_Z` times the noise of the difference ("" where none does):
+    there distilling costs the student accuracy, which "logit KD is as good as anything" would hide."""
+    counted = table[table["claims"] == "counted"]
+    behind = [
+        f"{row['dataset']} ({row['student']}, {row['over no-KD']:+.3f})"
+        for _, row in counted.iterrows()
+        if beyond_noise(-row["over no-KD"], row["noise vs no-KD"])
+    ]
+    if not behind:
+        return ""
+    return (
+        f"The student trained on the labels alone (no-KD) beats the best pipeline beyond the noise on "
+        f"{len(behind)} of {len(counted)}: {', '.join(behind)}."
+    )
+
+
+def _over_logit_summary(table: pd.DataFrame) -> str:
     counted = table[table["claims"] == "counted"]
     if counted.empty:
         return (
