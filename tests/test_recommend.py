@@ -12,7 +12,7 @@ from conftest import toy_frame
 
 import engine
 from autodistill.advice.picks import components
-from autodistill.advice.ranking import ChosenPipelines
+from autodistill.advice.ranking import ChosenPipelines, Models, display_range
 from autodistill.advice.recommend import recommend
 from autodistill.advice.recommendation import RECOMMENDATION_VERSION, load_recommendation
 from autodistill.features.featurize import featurizer_version
@@ -279,3 +279,18 @@ def test_a_recommendation_from_before_cls_pkd_reads_its_pkd_picks_as_per_token(t
     today = rec.save(tmp_path / "today.json")  # written now: pkd-tokens by name, and read back as such
     assert json.loads(today.read_text())["version"] == RECOMMENDATION_VERSION
     assert [p.config for p in load_recommendation(today).picks] == [p.config for p in rec.picks]
+
+
+class _Extrapolating:
+    """A ratio model that predicts far outside the ratios it was trained on, as the linear one can."""
+
+    def predict(self, inputs: pd.DataFrame) -> np.ndarray:
+        return np.array([2.06, -0.18, 0.9])[: len(inputs)]
+
+
+def test_the_displayed_ratio_keeps_to_the_training_runs_range():
+    table = pd.DataFrame({"ratio": np.linspace(0.5, 1.0, 101)})
+    models = Models(rank=None, bags=[], ratio=_Extrapolating(), table=table)  # type: ignore[arg-type]
+    shown = models.display_ratio(pd.DataFrame(index=range(3)))
+    assert shown == pytest.approx([0.975, 0.525, 0.9])
+    assert display_range(table["ratio"]) == pytest.approx((0.525, 0.975))

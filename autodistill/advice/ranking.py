@@ -77,6 +77,23 @@ def training_runs(store: RunStore, source: str, version: str, name: str, *, unse
     return runs
 
 
+#: The quantiles of the training runs' ratios a displayed ratio is held between: the linear ratio model
+#: extrapolates (a held-out family's predictions reached 2.06 and -0.18), and across data sets it is
+#: no better than the runs' median (benchmarks/ratio_display.py), so it must not leave their range.
+DISPLAY_RANGE = (0.05, 0.95)
+
+
+def ratio_settings(settings: PredictorSettings) -> PredictorSettings:
+    """The displayed ratio's model: AutoGluon's linear model on the raw ratio, on the ranker's runs."""
+    return replace(settings, design="autogluon", params=(), target="ratio")
+
+
+def display_range(ratios: pd.Series) -> tuple[float, float]:
+    """The range (:data:`DISPLAY_RANGE` quantiles of the training runs' ``ratios``) a displayed ratio keeps to."""
+    low, high = np.quantile(ratios.to_numpy(dtype=float), DISPLAY_RANGE)
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class Models:
     """What scores candidates: the ranking predictor, its bootstrap refits, the ratio model shown
@@ -86,6 +103,10 @@ class Models:
     bags: list[Predictor]
     ratio: Predictor
     table: pd.DataFrame
+
+    def display_ratio(self, inputs: pd.DataFrame) -> np.ndarray:
+        """The ratio model's prediction for rows of ``inputs``, held to the training runs' range."""
+        return np.clip(self.ratio.predict(inputs), *display_range(self.table["ratio"]))
 
 
 def train_models(
@@ -101,11 +122,10 @@ def train_models(
     settings = loaded.settings if loaded is not None else settings or PredictorSettings()
     table = model_inputs(runs, features, embeddings=settings.dataset_embeddings)
     rank_model = loaded or fit_predictor(table, version, settings, cache_dir)
-    ratio_settings = replace(settings, design="autogluon", params=(), target="ratio")
     return Models(
         rank_model,
         bagged(table, version, settings, cache_dir),
-        fit_predictor(table, version, ratio_settings, cache_dir),
+        fit_predictor(table, version, ratio_settings(settings), cache_dir),
         table,
     )
 
