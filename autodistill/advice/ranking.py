@@ -78,7 +78,7 @@ def training_runs(store: RunStore, source: str, version: str, name: str, *, unse
 
 
 #: The quantiles of the training runs' ratios a displayed ratio is held between: the linear ratio model
-#: extrapolates (a held-out family's predictions reached 2.06 and -0.18), and across data sets it is
+#: extrapolates (held-out families' predictions reached 2.06 and -0.38), and across data sets it is
 #: no better than the runs' median (benchmarks/ratio_display.py), so it must not leave their range.
 DISPLAY_RANGE = (0.05, 0.95)
 

@@ -125,6 +125,7 @@ def behind_no_kd(table: pd.DataFrame) -> str:
 
 
 def _over_logit_summary(table: pd.DataFrame) -> str:
+    """On how many counted pairs a pipeline beats logit KD beyond the noise, naming them."""
     counted = table[table["claims"] == "counted"]
     if counted.empty:
         return (
