@@ -7,7 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_recommend import CONFIGS, LOGIT, QUICK, cached_teacher, fill_store  # noqa: F401 (autouse: no real teacher fine-tune)
+from test_recommend import (  # noqa: F401 (cached_teacher is autouse: no real teacher fine-tune)
+    CONFIGS,
+    LOGIT,
+    QUICK,
+    STUDENT,
+    TEACHER,
+    VERSION,
+    cached_teacher,
+    fill_store,
+)
 
 from autodistill.advice.cost import (
     CostModel,
@@ -18,14 +27,15 @@ from autodistill.advice.cost import (
     run_seconds,
     waited,
 )
-from autodistill.advice.gain import GainEstimate, GainModel, observed_gains, pipeline_key
+from autodistill.advice.gain import OWN_Z, GainEstimate, GainModel, observed_gains, own_leads, pipeline_key
 from autodistill.advice.recommend import recommend
 from autodistill.advice.sessions import machine_sessions
 from autodistill.advice.verdict import decide
 from autodistill.evaluation.advice import evaluate_advice
 from autodistill.space import Pipeline
-from autodistill.store.database import RunStore
-from engine import AutodistillError, TaskData, dataset_family
+from autodistill.space.defaults import fixed_default
+from autodistill.store.database import RunRecord, RunStore
+from engine import AutodistillError, TaskData, dataset_family, training_device
 
 MI = Pipeline(mapping="skip", inter_loss="mi", alpha=0.9, pred_loss="ce")
 EMD = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), aug_p=0.3, repeated_aug=2)
@@ -116,6 +126,29 @@ def test_the_verdict_is_logit_kd_unless_a_gain_clears_its_uncertainty() -> None:
     assert beaten.top == EMD and not beaten.logit_kd_first and "9 settings at this budget ran it" in beaten.line
     unbacked = decide(LOGIT, [MI], [GainEstimate(mean=0.01, low=-0.1, high=0.12, support=0)])
     assert unbacked.line.endswith("; no setting at this budget ran it)")  # not "from 0 settings"
+
+
+def test_a_lead_on_the_data_sets_own_runs_counts_beyond_two_standard_errors_on_dev() -> None:
+    def dev(pipeline: Pipeline, ratio: float, seed: int, **columns: object) -> dict:
+        """A run whose dev ratio is ``ratio`` (its test ratio, 0.5, must not matter)."""
+        return {**_row("own", pipeline, 0.5, seed, teacher_name="minilm-l6", **columns), "ratio": ratio}
+
+    seeds = [0.0, 0.004, -0.004]
+    rows = [
+        dev(pipeline, 0.85 + gain + noise, s, split_version=2)
+        for pipeline, gain in [(LOGIT, 0.0), (MI, 0.02), (EMD, 0.004)]
+        for s, noise in enumerate(seeds)
+    ]
+    older = [dev(EMD, 0.99, s, split_version=1) for s in range(3)]
+    other = [dev(MI, 0.99, s, student_name="mini", split_version=2) for s in range(3)]
+    runs = pd.DataFrame(rows + older + other)
+    (lead,) = own_leads(runs, "own", "minilm-l6", "tiny")  # EMD's 0.004 is within 2 SE; older splits and
+    assert lead.config == pipeline_key(MI) and lead.gain == pytest.approx(0.02)  # other students do not count
+    assert lead.seeds == lead.logit_seeds == 3 and lead.gain / lead.se > OWN_Z
+    assert "3 seeds against 3" in lead.line and "dev ratio" in lead.line
+    assert own_leads(runs, "another", "minilm-l6", "tiny") == ()
+    one_seed = runs[runs["seed"] == 0]
+    assert own_leads(one_seed, "own", "minilm-l6", "tiny") == (), "no seeds: no standard error, no claim"
 
 
 def test_the_cost_model_follows_the_work_a_run_does() -> None:
@@ -405,6 +438,28 @@ def test_recommend_puts_logit_kd_first_when_nothing_beats_it(store: RunStore, to
     assert all(p.minutes is not None and p.minutes > 0 for p in rec.picks)
     assert all(p.minutes_range[0] <= p.minutes <= p.minutes_range[1] for p in rec.picks)  # the store's data sets
     assert all((p.gain is None) == p.config.logit_only for p in rec.picks)  # logit KD is what gains are over
+
+
+def test_recommend_puts_first_what_led_logit_kd_beyond_the_noise_on_the_data_sets_own_runs(
+    store: RunStore, toy_task: TaskData, cache: Path
+) -> None:
+    mi = fixed_default("mi-alpha")  # the paper's MI-α, a configuration of the advice space
+    store.add_runs(
+        RunRecord(
+            toy_task.spec.name, "classification", config, TEACHER, STUDENT, score, 0.9,
+            featurizer_version=VERSION, test_score=score, teacher_test_score=0.9, test_ratio=score / 0.9,
+            fidelity="realistic", wall_time_s=20.0, train_examples=500, epochs=3, max_length=128,
+            device=training_device(), eval_examples=100, seed=seed,
+        )
+        for seed, noise in enumerate((0.0, 0.003, -0.003))
+        for config, score in ((LOGIT, 0.72 + noise), (mi, 0.81 + noise))
+    )  # fmt: skip
+    rec = recommend(toy_task, store, student=STUDENT.name, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+    assert rec.picks[0].config == mi and rec.verdict.startswith("beats logit KD on this data set's own runs")
+    assert rec.logit_kd.config == LOGIT and rec.picks[0].minutes is not None
+    unseen = recommend(toy_task, store, student=STUDENT.name, unseen=True, top=3, settings=QUICK, cache_dir=cache,
+                       show_progress=False)  # fmt: skip
+    assert "own runs" not in unseen.verdict, "held out, its own runs are not evidence"
 
 
 def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData, cache: Path) -> None:

@@ -4,7 +4,9 @@ recommend asks two questions of every pipeline it may print: how many minutes it
 (:mod:`autodistill.advice.cost`) and how much it is expected to gain over logit KD, with what
 uncertainty (:mod:`autodistill.advice.gain`). Both models are fitted on the runs the predictor learns
 from; gains only on runs at the same budget class as the recommendation (a cheap budget's ranking
-says little about a realistic one's), and only where the store ran logit KD beside them.
+says little about a realistic one's), and only where the store ran logit KD beside them. Where the
+store holds the target data set's own runs, a configuration that led logit KD there beyond the noise
+is evidence of its own (:func:`autodistill.advice.gain.own_leads`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from autodistill.advice.cost import (
     model_sizes,
     run_setting,
 )
-from autodistill.advice.gain import GainEstimate, GainModel, observed_gains
+from autodistill.advice.gain import GainEstimate, GainModel, OwnLead, observed_gains, own_leads
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor
 from autodistill.store.schema import fidelity_of
@@ -40,6 +42,8 @@ class Evidence:
     gains: GainModel | None  # None: too few comparable runs (see :attr:`missing`)
     setting: dict[str, object]
     missing: str  # why there is no gain model ("" when there is one)
+    #: Configurations that led logit KD beyond the noise on the target data set's own runs, largest first.
+    own: tuple[OwnLead, ...] = ()
 
     def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
         """Each pipeline's predicted wall minutes on the target and their range on a new data set
@@ -77,10 +81,12 @@ def gather_evidence(
     cost = CostModel.fit(cost_columns(runs), device=str(setting["device"]), family_of=dataset_family)
     cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
+    student, teacher = models
+    own = own_leads(same_class, task.spec.name, teacher.name, student.name)
     if not (same_class["task_kind"] == task_kind).any():
-        return Evidence(cost, None, setting, f"the store has no runs on {task_kind} data sets at this budget")
+        return Evidence(cost, None, setting, f"the store has no runs on {task_kind} data sets at this budget", own)
     gains = observed_gains(same_class)
     few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
     if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
-        return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget")
-    return Evidence(cost, GainModel.fit(gains), setting, "")
+        return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget", own)
+    return Evidence(cost, GainModel.fit(gains), setting, "", own)

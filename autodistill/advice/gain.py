@@ -27,7 +27,7 @@ from scipy.stats import norm
 from sklearn.linear_model import Ridge
 
 from autodistill.space import Pipeline, inter_level, policy_name
-from autodistill.store.records import pipeline_columns
+from autodistill.store.records import pipeline_columns, pipeline_of
 
 #: The interval recommend prints and the held-out evaluation checks the coverage of.
 LEVEL = 0.8
@@ -173,3 +173,61 @@ class GainModel:
             half = z * float(np.sqrt(1 / precision + self.tau2))
             out.append(GainEstimate(float(mean), float(mean - half), float(mean + half), n))
         return out
+
+
+#: A configuration's lead over logit KD on the target data set's own runs counts as evidence beyond
+#: this many standard errors: the study's rule for a lead "beyond the noise" (autodistill.evaluation.noise).
+OWN_Z = 2.0
+
+
+@dataclass(frozen=True)
+class OwnLead:
+    """A configuration that led logit KD on the target data set's own runs (same teacher, student and
+    budget class, one split version), on mean dev ratio, by more than :data:`OWN_Z` standard errors."""
+
+    config: str  # its :func:`pipeline_key`
+    pipeline: Pipeline
+    gain: float
+    se: float
+    seeds: int
+    logit_seeds: int
+
+    @property
+    def line(self) -> str:
+        """What the verdict says of it."""
+        return (
+            f"{self.config}: {self.gain:+.3f} dev ratio over logit KD ({self.seeds} seeds against "
+            f"{self.logit_seeds}; {self.gain / self.se:.1f} standard errors, {OWN_Z:g} needed)"
+        )
+
+
+def own_leads(runs: pd.DataFrame, dataset: str, teacher: str, student: str) -> tuple[OwnLead, ...]:
+    """The configurations that lead logit KD beyond :data:`OWN_Z` standard errors on ``dataset``'s own
+    ``runs`` (of one budget class) with this teacher and student, largest lead first. Dev ratios, not
+    test: the choice is made on dev. Read on the latest split version with logit KD runs; a lead's
+    standard error is from the seeds' variance pooled over that setting's configurations (none without
+    a configuration run on two seeds). Against the logit KD variant with the most runs (its prediction
+    losses are one configuration each). The test split's sampling error, shared by both arms, is left out."""
+    own = runs[(runs["dataset"] == dataset) & (runs["teacher_name"] == teacher) & (runs["student_name"] == student)]
+    own = own.dropna(subset=["ratio"])
+    logit = is_logit_kd(own)
+    if not logit.any():
+        return ()
+    version = own["split_version"].fillna(1) if "split_version" in own else pd.Series(1, index=own.index)
+    latest = version == version[logit].max()
+    own = own[latest].assign(config=lambda frame: frame.apply(pipeline_key, axis=1))
+    per = own.groupby("config")["ratio"].agg(["mean", "var", "size"])
+    seeded = per[per["size"] > 1]
+    if seeded.empty:
+        return ()
+    pooled = float(np.average(seeded["var"], weights=seeded["size"] - 1))
+    logit_configs = sorted(set(own.loc[logit[latest], "config"]))
+    reference = per.loc[logit_configs].sort_values("size", kind="stable").iloc[-1]  # the most seeded
+    leads = []
+    for config, row in per.drop(index=logit_configs).iterrows():
+        se = float(np.sqrt(pooled * (1 / row["size"] + 1 / reference["size"])))
+        gain = float(row["mean"] - reference["mean"])
+        if se > 0 and gain > OWN_Z * se:
+            ran = pipeline_of(own[own["config"] == config].iloc[0])
+            leads.append(OwnLead(str(config), ran, gain, se, int(row["size"]), int(reference["size"])))
+    return tuple(sorted(leads, key=lambda lead: -lead.gain))

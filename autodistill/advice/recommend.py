@@ -14,7 +14,8 @@ Given a data set, a teacher and a student, :func:`recommend`
    different pipelines, each with its uncertainty and a reason (:mod:`autodistill.advice.picks`),
    and says where logit KD, the fixed default to beat, stands among them;
 6. prices every pick (predicted minutes) and predicts its gain over logit KD with an interval
-   (:mod:`autodistill.advice.evidence`); the first pick is logit KD unless another pipeline's
+   (:mod:`autodistill.advice.evidence`); the first pick is logit KD unless the data set's own
+   runs in the store show a pipeline leading it beyond the noise, or another pipeline's predicted
    gain clears its uncertainty (:mod:`autodistill.advice.verdict`), and a budget in minutes keeps
    the picks predicted to fit.
 
@@ -45,7 +46,8 @@ from typing import Any
 import pandas as pd
 
 from autodistill.advice.evidence import Evidence, gather_evidence
-from autodistill.advice.picks import reasons
+from autodistill.advice.gain import OwnLead
+from autodistill.advice.picks import components, reasons
 from autodistill.advice.ranking import (
     ChosenPipelines,
     Models,
@@ -190,10 +192,10 @@ def recommend(
         budget=budget,
         columns=columns,
     )
-    with _timed(timings, "scoring_s"):
-        scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of)
     with _timed(timings, "advice_s"):
         evidence = _evidence(target, runs, budget)
+    with _timed(timings, "scoring_s"):
+        scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of, evidence.own)
         scored = _advise(scored, evidence, top, minutes, engine_of)
     timings["total_s"] = time.perf_counter() - started
     return _assemble(target, dataset or task.spec.name, source, runs, models, scored, timings)
@@ -250,15 +252,24 @@ class _Scored:
     picks: tuple[Pick, ...]
     logit_kd: Pick
     verdict: str = ""
+    #: The data set's own leads over logit KD that the space can run, each with its pick, largest first.
+    own: tuple[tuple[OwnLead, Pick], ...] = ()
 
 
 def _score_space(
-    target: _Target, models: Models, top: int, budget: TrainSettings, engine_of: Callable[[Pipeline], Any]
+    target: _Target,
+    models: Models,
+    top: int,
+    budget: TrainSettings,
+    engine_of: Callable[[Pipeline], Any],
+    own: tuple[OwnLead, ...] = (),
 ) -> _Scored:
     """Score every configuration the task can run at the budget it will run at, choose ``top``
-    different pipelines, and place logit KD (the fixed default to beat) among them."""
+    different pipelines, and place logit KD (the fixed default to beat) and the configurations of
+    ``own`` (leads on the data set's own runs, added to the space where it lacks them) among them."""
     spec = target.task.spec
     configs = list(space_for(spec.task_type, ADVICE_SPACE).configurations())
+    configs += [lead.pipeline for lead in own if lead.pipeline not in configs]  # the study's α 0.711, say
     at_budget = budget_inputs(budget, len(target.task.train))
     chosen = choose_pipelines(models.rank, models.bags, target.described, configs, top, at_budget)
     default = fixed_default("logit", regression=TaskType(spec.task_type) is TaskType.REGRESSION)
@@ -266,6 +277,7 @@ def _score_space(
         candidates=len(configs),
         picks=_picks(models, chosen, configs, engine_of),
         logit_kd=_standing(models, chosen, configs.index(default), default, engine_of),
+        own=tuple((lead, _variant(models, chosen, configs, configs.index(lead.pipeline), engine_of)) for lead in own),
     )
 
 
@@ -311,8 +323,10 @@ def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings) -> Evi
 def _advise(
     scored: _Scored, evidence: Evidence, top: int, minutes: float | None, engine_of: Callable[[Pipeline], Any]
 ) -> _Scored:
-    """Price the picks and logit KD, predict their gains over logit KD, put the verdict's pipeline
-    first (:func:`autodistill.advice.verdict.decide`), and keep what fits ``minutes``."""
+    """Price the picks and logit KD, predict their gains over logit KD, and keep what fits ``minutes``.
+    First goes the largest lead over logit KD beyond the noise on the data set's own runs, where the
+    store holds some (:func:`autodistill.advice.gain.own_leads`: measured here, it outweighs any
+    prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`)."""
     logit = _priced(scored.logit_kd, evidence)
     picks = [_priced(p, evidence) for p in scored.picks]
     if minutes is not None and evidence.cost is None:
@@ -327,7 +341,11 @@ def _advise(
         )
     fits = [p for p in picks if minutes is None or p.minutes <= minutes]
     challengers = [p for p in fits if p.gain is not None]
-    if evidence.gains is None:
+    own = [(lead, _priced(p, evidence)) for lead, p in scored.own]
+    own = [(lead, p) for lead, p in own if minutes is None or p.minutes <= minutes]
+    if own:
+        first, line = own[0][1], f"beats logit KD on this data set's own runs: {own[0][0].line}"
+    elif evidence.gains is None:
         first, line = logit, f"logit KD first: {evidence.missing}, so it is the only advice the store can back"
         line += " (add runs with `autodistill sweep --datasets ... --students ...` on data sets of this kind)"
     elif not challengers:
@@ -391,6 +409,21 @@ def _standing(
         predicted_ratio=float(models.display_ratio(chosen.inputs.iloc[[row]])[0]),
         engine=engine_of(config).model_dump(mode="json"),
         uncertainty=uncertainty,
+    )
+
+
+def _variant(
+    models: Models, chosen: ChosenPipelines, configs: list[Pipeline], row: int, engine_of: Callable[[Pipeline], Any]
+) -> Pick:
+    """Candidate ``row`` as a pick, placed where its pipeline (its best-scored variant) stands."""
+    same = next(r for r in chosen.distinct if components(configs[r]) == components(configs[row]))
+    pick = _standing(models, chosen, int(same), configs[same], engine_of)
+    return replace(
+        pick,
+        config=configs[row],
+        score=float(chosen.scores[row]),
+        predicted_ratio=float(models.display_ratio(chosen.inputs.iloc[[row]])[0]),
+        engine=engine_of(configs[row]).model_dump(mode="json"),
     )
 
 

@@ -350,12 +350,10 @@ def _optional(row: Mapping[str, Any], name: str, kind: type) -> Any:
     return None if value is None else kind(value)
 
 
-def record_from_row(row: Mapping[str, Any]) -> RunRecord:
-    """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it;
-    an export's dev columns may carry their export names (:data:`EXPORT_NAMES`)."""
-    row = {**row, **{name: row[shown] for name, shown in EXPORT_NAMES.items() if shown in row}}
+def pipeline_of(row: Mapping[str, Any]) -> Pipeline:
+    """The pipeline a row of the runs table ran (the inverse of :func:`pipeline_columns`)."""
     stack = tuple(row["augmentation"].split(STACK_SEP)) if nullable(row["augmentation"]) else ()
-    config = Pipeline(
+    return Pipeline(
         mapping=row["mapping"],
         inter_loss=row["inter_loss"],
         alpha=nullable(row["alpha"]),
@@ -364,6 +362,13 @@ def record_from_row(row: Mapping[str, Any]) -> RunRecord:
         aug_p=float(row["aug_p"]),
         repeated_aug=int(row["repeated_aug"]),
     )
+
+
+def record_from_row(row: Mapping[str, Any]) -> RunRecord:
+    """A run back from one row of the runs table, as SQLite or an export (CSV/Parquet) holds it;
+    an export's dev columns may carry their export names (:data:`EXPORT_NAMES`)."""
+    row = {**row, **{name: row[shown] for name, shown in EXPORT_NAMES.items() if shown in row}}
+    config = pipeline_of(row)
 
     def size(value: Any) -> int | None:
         value = nullable(value)
