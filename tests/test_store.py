@@ -569,8 +569,9 @@ def test_a_store_older_than_a_seconds_column_gains_it_unknown_for_its_runs(
 
 def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_examples(tmp_path: Path) -> None:
     """meta_data/study/runs.csv as committed: the MPNet-base sweep trained on an H100, the MiniLM runs on
-    CPU or GPUs (an H200, another H100), one kind of device per data set and split version (a teacher and
-    its students together: a teacher fine-tuned again on another GPU scored what the first did);
+    CPU or GPUs (H200s, another H100), one kind of device per data set, split version, student and seed
+    (a teacher and its students together; later seeds of a few configurations ran on the other kind,
+    with a teacher fine-tuned there);
     cheap runs scored at most 200 dev examples per epoch, realistic ones on the first splits at most 1,000
     (their split's dev size where smaller), and on the sized splits the whole dev split."""
     from autodistill.store.shipped import STUDY_DIR, import_study
@@ -582,7 +583,8 @@ def test_the_shipped_study_names_its_devices_and_scored_at_most_its_budgets_dev_
     assert set(runs.loc[gpu, "device"]) == {"cuda:NVIDIA H100"}
     assert set(runs.loc[~gpu, "device"]) == {"cpu", "cuda:NVIDIA H200", "cuda:NVIDIA H100 80GB HBM3"}
     kind = runs["device"].str.partition(":")[0]
-    assert (kind[~gpu].groupby([runs["dataset"], runs["split_version"]]).nunique() == 1).all()
+    seeds = [runs["dataset"], runs["split_version"], runs["student_name"], runs["seed"]]
+    assert (kind[~gpu].groupby(seeds).nunique() == 1).all()
     assert runs["eval_examples"].notna().all()
     cheap, first = runs["fidelity"] == "cheap", runs["split_version"].fillna(1) == 1
     assert runs.loc[cheap, "eval_examples"].max() == 200 and runs.loc[~cheap & first, "eval_examples"].max() == 1000
