@@ -252,7 +252,7 @@ class _Scored:
     picks: tuple[Pick, ...]
     logit_kd: Pick
     verdict: str = ""
-    #: The data set's own leads over logit KD that the space can run, each with its pick, largest first.
+    #: The data set's own leads over logit KD (:func:`autodistill.advice.gain.own_leads`), each with its pick.
     own: tuple[tuple[OwnLead, Pick], ...] = ()
 
 
