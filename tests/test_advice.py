@@ -456,6 +456,8 @@ def test_recommend_puts_first_what_led_logit_kd_beyond_the_noise_on_the_data_set
     )  # fmt: skip
     rec = recommend(toy_task, store, student=STUDENT.name, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
     assert rec.picks[0].config == mi and rec.verdict.startswith("beats logit KD on this data set's own runs")
+    shown = rec.picks[0].gain  # the lead measured on its own runs, not what the other data sets predict
+    assert shown.low > 0 and shown.mean == pytest.approx(0.1, abs=0.01) and "own runs" in rec.picks[0].reason
     assert rec.logit_kd.config == LOGIT and rec.picks[0].minutes is not None
     unseen = recommend(toy_task, store, student=STUDENT.name, unseen=True, top=3, settings=QUICK, cache_dir=cache,
                        show_progress=False)  # fmt: skip

@@ -193,6 +193,13 @@ class OwnLead:
     logit_seeds: int
 
     @property
+    def estimate(self) -> GainEstimate:
+        """Its gain over logit KD as the pick shows it: the lead measured here with its :data:`LEVEL`
+        interval (one setting: this data set's), in place of what other data sets predict."""
+        half = float(norm.ppf(0.5 + LEVEL / 2)) * self.se
+        return GainEstimate(self.gain, self.gain - half, self.gain + half, 1)
+
+    @property
     def line(self) -> str:
         """What the verdict says of it."""
         return (

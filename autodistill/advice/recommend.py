@@ -344,7 +344,10 @@ def _advise(
     own = [(lead, _priced(p, evidence)) for lead, p in scored.own]
     own = [(lead, p) for lead, p in own if minutes is None or p.minutes <= minutes]
     if own:
-        first, line = own[0][1], f"beats logit KD on this data set's own runs: {own[0][0].line}"
+        lead, pick = own[0]
+        reason = f"this data set's own runs: dev ratio over {lead.seeds} seeds against logit KD's {lead.logit_seeds}"
+        first = replace(pick, gain=lead.estimate, reason=reason)
+        line = f"beats logit KD on this data set's own runs: {lead.line}"
     elif evidence.gains is None:
         first, line = logit, f"logit KD first: {evidence.missing}, so it is the only advice the store can back"
         line += " (add runs with `autodistill sweep --datasets ... --students ...` on data sets of this kind)"
