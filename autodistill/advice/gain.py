@@ -214,7 +214,8 @@ def own_leads(runs: pd.DataFrame, dataset: str, teacher: str, student: str) -> t
     test: the choice is made on dev. Read on the latest split version with logit KD runs; a lead's
     standard error is from the seeds' variance pooled over that setting's configurations (none without
     a configuration run on two seeds). Against the logit KD variant with the most runs (its prediction
-    losses are one configuration each). The test split's sampling error, shared by both arms, is left out."""
+    losses are one configuration each). The dev split's sampling error, which pairing mostly but not
+    wholly cancels, is left out, so the rule can count a lead the study's paired noise would not."""
     own = runs[(runs["dataset"] == dataset) & (runs["teacher_name"] == teacher) & (runs["student_name"] == student)]
     own = own.dropna(subset=["ratio"])
     logit = is_logit_kd(own)
