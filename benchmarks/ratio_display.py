@@ -23,6 +23,7 @@ import pandas as pd
 
 from autodistill.advice.ranking import display_range, ratio_settings, usable_runs
 from autodistill.evaluation.noise import latest_splits
+from autodistill.features.baseline import BaselineSettings
 from autodistill.features.featurize import featurizer_version
 from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs
 from autodistill.store.shipped import shipped_store
@@ -48,7 +49,7 @@ def held_out_errors(table: pd.DataFrame, version: str, cache: Path) -> pd.DataFr
 
 def main() -> None:
     started = time.perf_counter()
-    version = featurizer_version("bilstm")
+    version = featurizer_version(BaselineSettings().model)  # what recommend learns from by default
     with shipped_store() as store:
         table = model_inputs(latest_splits(usable_runs(store, "ours", version)), store.features(version))
     with tempfile.TemporaryDirectory() as cache:

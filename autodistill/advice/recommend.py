@@ -277,7 +277,7 @@ def _score_space(
         candidates=len(configs),
         picks=_picks(models, chosen, configs, engine_of),
         logit_kd=_standing(models, chosen, configs.index(default), default, engine_of),
-        own=tuple((lead, _variant(models, chosen, configs, configs.index(lead.pipeline), engine_of)) for lead in own),
+        own=tuple((lead, _own_pick(models, chosen, configs, lead.pipeline, engine_of)) for lead in own),
     )
 
 
@@ -398,13 +398,19 @@ def _picks(
 
 
 def _standing(
-    models: Models, chosen: ChosenPipelines, row: int, config: Pipeline, engine_of: Callable[[Pipeline], Any]
+    models: Models,
+    chosen: ChosenPipelines,
+    row: int,
+    config: Pipeline,
+    engine_of: Callable[[Pipeline], Any],
+    placed_as: int | None = None,
 ) -> Pick:
-    """Candidate ``row`` as the predictor scores it, its ``rank`` its place among all distinct pipelines.
+    """Candidate ``row`` as the predictor scores it, its ``rank`` its place among all distinct pipelines
+    (read from ``placed_as``, the distinct pipeline's row it is a variant of, where given).
     Used for logit KD, the fixed default a pick has to beat: on held-out data sets the picks did not
     beat it on average (docs/evaluate.md), so a user should see whether they lead it by more than
-    their uncertainty before paying for them."""
-    place, uncertainty = chosen.standing(row)
+    their uncertainty before paying for them; and for the data set's own leads over it."""
+    place, uncertainty = chosen.standing(row if placed_as is None else placed_as)
     return Pick(
         rank=place,
         config=config,
@@ -415,19 +421,18 @@ def _standing(
     )
 
 
-def _variant(
-    models: Models, chosen: ChosenPipelines, configs: list[Pipeline], row: int, engine_of: Callable[[Pipeline], Any]
+def _own_pick(
+    models: Models,
+    chosen: ChosenPipelines,
+    configs: list[Pipeline],
+    config: Pipeline,
+    engine_of: Callable[[Pipeline], Any],
 ) -> Pick:
-    """Candidate ``row`` as a pick, placed where its pipeline (its best-scored variant) stands."""
-    same = next(r for r in chosen.distinct if components(configs[r]) == components(configs[row]))
-    pick = _standing(models, chosen, int(same), configs[same], engine_of)
-    return replace(
-        pick,
-        config=configs[row],
-        score=float(chosen.scores[row]),
-        predicted_ratio=float(models.display_ratio(chosen.inputs.iloc[[row]])[0]),
-        engine=engine_of(configs[row]).model_dump(mode="json"),
-    )
+    """A configuration the data set's own runs back, as the predictor scores it, placed where its
+    pipeline (the best-scored aug_p/repeated_aug variant of its four components) stands."""
+    row = configs.index(config)
+    pipeline = next(r for r in chosen.distinct if components(configs[r]) == components(config))
+    return _standing(models, chosen, row, config, engine_of, placed_as=int(pipeline))
 
 
 def recommend_dataset(
