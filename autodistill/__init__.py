@@ -48,6 +48,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.sweep.study_run": ("run_study",),
     "autodistill.advice.recommend": ("DEFAULT_STUDENT", "recommend", "recommend_dataset"),
     "autodistill.advice.recommendation": ("SCORE_MEANING", "Recommendation", "load_recommendation"),
+    "autodistill.advice.trial": ("TRIAL_SEEDS", "run_trial"),
     "autodistill.search": ("SearchReport", "SearchRequest", "predictor_picks", "run_search"),
     "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
     "autodistill.evaluation.nested": ("NestedResult", "Reported", "evaluate_nested", "parse_designs", "reported_on"),

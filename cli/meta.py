@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -238,26 +239,38 @@ def recommend_command(
     run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
     vs_random: Annotated[int, typer.Option(help="... and N random configurations, to compare")] = 0,
     seed: SeedOpt = 0,
+    trial: Annotated[
+        int, typer.Option(help="then run logit KD and the K alternatives most likely to beat it here, and advise again")
+    ] = 0,
+    trial_seeds: Annotated[int, typer.Option(help="seeds per configuration of --trial")] = 3,
     store: StoreOpt = None,
 ) -> None:
     """Recommend Distiller pipelines for a data set from the store's runs (paper §3.4, §5.4).
 
     With --run-top N and --vs-random M, the top N picks and M random configurations then run on
-    the data set and their scores are compared (the paper's Figure 4).
+    the data set and their scores are compared (the paper's Figure 4). With --trial K, logit KD and
+    K alternatives run with --trial-seeds seeds each on the data set, and the advice reads them.
     """
     from autodistill import SCORE_MEANING, STUDY_DIR, BaselineSettings, PredictorSettings, open_store, recommend_dataset
+    from autodistill import run_trial as run_own_trial
     from study.figure4 import group_stats, run_versus_random
 
     with open_store(store, must_exist=not shipped) as runs_store:  # the shipped study fills a new store
-        rec, task, path = recommend_dataset(
-            dataset, runs_store, description=description, columns=columns, out=out, teacher=teacher,
-            student=student, top=max(top, run_top), source=source, budget=budget,
+        advise = partial(
+            recommend_dataset, dataset, runs_store, description=description, columns=columns, out=out,
+            teacher=teacher, student=student, top=max(top, run_top), source=source, budget=budget,
             baseline=BaselineSettings(model=baseline),
             settings=PredictorSettings(time_limit=time_limit, **({"design": design} if design else {})),
             predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, minutes=minutes,
             on_status=render.say,
         )  # fmt: skip
+        rec, task, path = advise(trial=trial, trial_seeds=trial_seeds)
         render.recommendation(rec, top, path, SCORE_MEANING)
+        if rec.trial is not None:
+            render.trial_plan(rec.trial)
+            render.sweep(run_own_trial(rec, runs_store, budget), runs_store.path)
+            rec, task, path = advise()
+            render.recommendation(rec, top, path, SCORE_MEANING)
         if run_top or vs_random:
             results = run_versus_random(
                 rec, task, runs_store, top=run_top, random_n=vs_random, seed=seed, budget=budget

@@ -291,6 +291,23 @@ def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str)
     say_wrapped(f"run pick K with `autodistill run --recommendation {path} --pick K`")
 
 
+def trial_plan(plan: Any) -> None:
+    """What a trial runs, before it runs: its size and predicted time, each alternative's predicted gain."""
+    say_wrapped(plan.line)
+    for pipeline, gain, minutes in zip(plan.alternatives, plan.gains, plan.minutes[1:], strict=True):
+        per_run = "" if minutes is None else f"; ~{_duration(minutes)} a run"
+        say_wrapped(
+            f"- {pipeline.label}: gain over logit KD {gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]{per_run}",
+            indent="  ",
+            hanging="    ",
+        )
+
+
+def _duration(minutes: float) -> str:
+    """Minutes as read at a glance: seconds under one minute."""
+    return f"{minutes * 60:.0f} s" if minutes < 1 else f"{minutes:.1f} min"
+
+
 def _pick_name(pick: Any) -> str:
     """A pick's pipeline as one label, its augmentation knobs where they act."""
     c = pick.config

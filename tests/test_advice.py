@@ -17,6 +17,7 @@ from test_recommend import (  # noqa: F401 (cached_teacher is autouse: no real t
     cached_teacher,
     fill_store,
 )
+from test_sweep import fake_result
 
 from autodistill.advice.cost import (
     CostModel,
@@ -30,11 +31,14 @@ from autodistill.advice.cost import (
 from autodistill.advice.gain import OWN_Z, GainEstimate, GainModel, observed_gains, own_leads, pipeline_key
 from autodistill.advice.recommend import recommend
 from autodistill.advice.sessions import machine_sessions
+from autodistill.advice.trial import run_trial
 from autodistill.advice.verdict import decide
+from autodistill.bridge import make_budget
 from autodistill.evaluation.advice import evaluate_advice
 from autodistill.space import Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import RunRecord, RunStore
+from autodistill.sweep import Outcome, Trial
 from engine import AutodistillError, TaskData, dataset_family, training_device
 
 MI = Pipeline(mapping="skip", inter_loss="mi", alpha=0.9, pred_loss="ce")
@@ -141,11 +145,12 @@ def test_a_lead_on_the_data_sets_own_runs_counts_beyond_two_standard_errors_on_d
     ]
     older = [dev(EMD, 0.99, s, split_version=1) for s in range(3)]
     other = [dev(MI, 0.99, s, student_name="mini", split_version=2) for s in range(3)]
-    runs = pd.DataFrame(rows + older + other)
-    (lead,) = own_leads(runs, "own", "minilm-l6", "tiny")  # EMD's 0.004 is within 2 SE; older splits and
-    assert lead.config == pipeline_key(MI) and lead.gain == pytest.approx(0.02)  # other students do not count
+    shorter = [dev(LOGIT, 0.70 + noise, s, split_version=2, train_examples=500) for s, noise in enumerate(seeds)]
+    runs = pd.DataFrame(rows + older + other + shorter)
+    (lead,) = own_leads(runs, "own", "minilm-l6", "tiny")  # EMD's 0.004 is within 2 SE; older splits, other
+    assert lead.config == pipeline_key(MI) and lead.gain == pytest.approx(0.02)  # students and budgets do not count
     assert lead.seeds == lead.logit_seeds == 3 and lead.gain / lead.se > OWN_Z
-    assert "3 seeds against 3" in lead.line and "dev ratio" in lead.line
+    assert "3 seeds against 3 at 2,000 training examples x 3 epochs" in lead.line and "dev ratio" in lead.line
     assert own_leads(runs, "another", "minilm-l6", "tiny") == ()
     one_seed = runs[runs["seed"] == 0]
     assert own_leads(one_seed, "own", "minilm-l6", "tiny") == (), "no seeds: no standard error, no claim"
@@ -462,6 +467,31 @@ def test_recommend_puts_first_what_led_logit_kd_beyond_the_noise_on_the_data_set
     unseen = recommend(toy_task, store, student=STUDENT.name, unseen=True, top=3, settings=QUICK, cache_dir=cache,
                        show_progress=False)  # fmt: skip
     assert "own runs" not in unseen.verdict, "held out, its own runs are not evidence"
+
+
+def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the_advice_reads_them(
+    store: RunStore, toy_task: TaskData, cache: Path
+) -> None:
+    common = {"student": STUDENT.name, "top": 3, "settings": QUICK, "cache_dir": cache, "show_progress": False}
+    plan = recommend(toy_task, store, trial=2, trial_seeds=3, **common).trial
+    assert plan.logit == LOGIT and len(plan.alternatives) == 2 and plan.seeds == 3
+    assert plan.gains[0].high >= plan.gains[1].high and LOGIT not in plan.alternatives
+    assert plan.total_minutes == pytest.approx(3 * sum(plan.minutes)) and "9 runs" in plan.line
+    lead = plan.alternatives[1]  # on this data set the second leads logit KD by 0.05, seeds 0.003 apart
+
+    def trial_fn(trial: Trial, threads: int | None = None, task: TaskData | None = None) -> Outcome:
+        ratio = 0.8 + 0.05 * (trial.config == lead) + 0.003 * (trial.engine.train.seed - 1)
+        return Outcome(trial.trial_id, fake_result(trial, ratio), None, 0.01)
+
+    rec = recommend(toy_task, store, trial=2, trial_seeds=3, **common)
+    assert run_trial(rec, store, make_budget(), show_progress=False, trial_fn=trial_fn).ran == 9
+    again = recommend(toy_task, store, **common)
+    assert again.picks[0].config == lead and again.verdict.startswith("beats logit KD on this data set's own runs")
+    assert "3 seeds against 3" in again.verdict
+    with pytest.raises(AutodistillError, match="--trial-seeds at least 2"):
+        recommend(toy_task, store, trial=2, trial_seeds=1, **common)
+    with pytest.raises(AutodistillError, match="--unseen leaves out"):
+        recommend(toy_task, store, trial=2, unseen=True, **common)
 
 
 def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData, cache: Path) -> None:

@@ -183,7 +183,7 @@ OWN_Z = 2.0
 @dataclass(frozen=True)
 class OwnLead:
     """A configuration that led logit KD on the target data set's own runs (same teacher, student and
-    budget class, one split version), on mean dev ratio, by more than :data:`OWN_Z` standard errors."""
+    budget, one split version), on mean dev ratio, by more than :data:`OWN_Z` standard errors."""
 
     config: str  # its :func:`pipeline_key`
     pipeline: Pipeline
@@ -191,6 +191,7 @@ class OwnLead:
     se: float
     seeds: int
     logit_seeds: int
+    budget: str  # the runs' training examples and epochs, in words
 
     @property
     def estimate(self) -> GainEstimate:
@@ -204,38 +205,61 @@ class OwnLead:
         """What the verdict says of it."""
         return (
             f"{self.config}: {self.gain:+.3f} dev ratio over logit KD ({self.seeds} seeds against "
-            f"{self.logit_seeds}; {self.gain / self.se:.1f} standard errors, {OWN_Z:g} needed)"
+            f"{self.logit_seeds} at {self.budget}; {self.gain / self.se:.1f} standard errors, {OWN_Z:g} needed)"
         )
+
+
+#: What one budget is, among a data set's own runs of one budget class: leads are read within one.
+_BUDGET = ["train_examples", "epochs", "max_length"]
 
 
 def own_leads(runs: pd.DataFrame, dataset: str, teacher: str, student: str) -> tuple[OwnLead, ...]:
     """The configurations that lead logit KD beyond :data:`OWN_Z` standard errors on ``dataset``'s own
     ``runs`` (of one budget class) with this teacher and student, largest lead first. Dev ratios, not
-    test: the choice is made on dev. Read on the latest split version with logit KD runs; a lead's
-    standard error is from the seeds' variance pooled over that setting's configurations (none without
-    a configuration run on two seeds). Against the logit KD variant with the most runs (its prediction
-    losses are one configuration each). The dev split's sampling error, which pairing mostly but not
-    wholly cancels, is left out, so the rule can count a lead the study's paired noise would not."""
+    test: the choice is made on dev. Read on the latest split version with logit KD runs, and within
+    one budget (training examples, epochs, length): runs of a short trial are not pooled with a longer
+    study's. A lead's standard error is from the seeds' variance pooled over that budget's
+    configurations (none without a configuration run on two seeds), against the logit KD variant with
+    the most runs (its prediction losses are one configuration each). The dev split's sampling error,
+    which pairing mostly but not wholly cancels, is left out, so the rule can count a lead the study's
+    paired noise would not."""
     own = runs[(runs["dataset"] == dataset) & (runs["teacher_name"] == teacher) & (runs["student_name"] == student)]
     own = own.dropna(subset=["ratio"])
     logit = is_logit_kd(own)
     if not logit.any():
         return ()
     version = own["split_version"].fillna(1) if "split_version" in own else pd.Series(1, index=own.index)
-    latest = version == version[logit].max()
-    own = own[latest].assign(config=lambda frame: frame.apply(pipeline_key, axis=1))
+    own = own[version == version[logit].max()].assign(config=lambda frame: frame.apply(pipeline_key, axis=1))
+    budgets = own.reindex(columns=_BUDGET).fillna(-1)  # a run stored without its budget: a budget of its own kind
+    leads = [lead for _, runs_at in own.groupby([budgets[c] for c in _BUDGET]) for lead in _leads_at(runs_at)]
+    return tuple(sorted(leads, key=lambda lead: -lead.gain))
+
+
+def _leads_at(own: pd.DataFrame) -> list[OwnLead]:
+    """:func:`own_leads` among runs of one budget (with their ``config`` keys)."""
+    logit = is_logit_kd(own)
     per = own.groupby("config")["ratio"].agg(["mean", "var", "size"])
     seeded = per[per["size"] > 1]
-    if seeded.empty:
-        return ()
+    if not logit.any() or seeded.empty:
+        return []
     pooled = float(np.average(seeded["var"], weights=seeded["size"] - 1))
-    logit_configs = sorted(set(own.loc[logit[latest], "config"]))
+    logit_configs = sorted(set(own.loc[logit, "config"]))
     reference = per.loc[logit_configs].sort_values("size", kind="stable").iloc[-1]  # the most seeded
     leads = []
     for config, row in per.drop(index=logit_configs).iterrows():
         se = float(np.sqrt(pooled * (1 / row["size"] + 1 / reference["size"])))
         gain = float(row["mean"] - reference["mean"])
         if se > 0 and gain > OWN_Z * se:
-            ran = pipeline_of(own[own["config"] == config].iloc[0])
-            leads.append(OwnLead(str(config), ran, gain, se, int(row["size"]), int(reference["size"])))
-    return tuple(sorted(leads, key=lambda lead: -lead.gain))
+            ran = own[own["config"] == config].iloc[0]
+            leads.append(
+                OwnLead(str(config), pipeline_of(ran), gain, se, int(row["size"]), int(reference["size"]), _budget(ran))
+            )
+    return leads
+
+
+def _budget(run: pd.Series) -> str:
+    """A run's budget as the verdict names it."""
+    examples, epochs = run.get("train_examples"), run.get("epochs")
+    if pd.isna(examples) or pd.isna(epochs):
+        return "their stored budget"
+    return f"{int(examples):,} training examples x {int(epochs)} epochs"

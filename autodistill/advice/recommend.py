@@ -58,6 +58,7 @@ from autodistill.advice.ranking import (
     training_runs,
 )
 from autodistill.advice.recommendation import Pick, Recommendation
+from autodistill.advice.trial import TRIAL_SEEDS, check_trial, plan_trial
 from autodistill.advice.verdict import decide
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
@@ -149,11 +150,15 @@ def recommend(
     shipped: Path | None = STUDY_DIR,
     columns: DataColumns | None = None,
     minutes: float | None = None,
+    trial: int = 0,
+    trial_seeds: int = TRIAL_SEEDS,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Recommendation:
     """The ``top`` configurations for ``task`` (loaded from ``dataset``), the advised one first.
 
     ``minutes`` keeps only picks predicted to finish within it (wall minutes on this kind of machine).
+    ``trial`` > 0 plans a trial of that many alternatives with ``trial_seeds`` seeds on the data set
+    itself (:mod:`autodistill.advice.trial`), priced and ranked here; the caller runs it.
 
     ``columns`` is how ``dataset`` was read (a file's column mapping); each pick's engine
     config carries it, so that ``autodistill run --recommendation`` reads the file the same way.
@@ -172,6 +177,8 @@ def recommend(
         raise AutodistillError(f"--top must be at least 1, got {top}")
     if minutes is not None and not minutes > 0:
         raise AutodistillError(f"--budget is wall minutes and must be positive, got {minutes:g}")
+    if trial:
+        check_trial(trial, trial_seeds, unseen=unseen)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     baseline = baseline or BaselineSettings()
@@ -197,8 +204,10 @@ def recommend(
     with _timed(timings, "scoring_s"):
         scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of, evidence.own)
         scored = _advise(scored, evidence, top, minutes, engine_of)
+    logit, kind = scored.logit_kd.config, target.task.spec.task_type
+    plan = plan_trial(evidence, kind, logit, trial, trial_seeds) if trial else None
     timings["total_s"] = time.perf_counter() - started
-    return _assemble(target, dataset or task.spec.name, source, runs, models, scored, timings)
+    return replace(_assemble(target, dataset or task.spec.name, source, runs, models, scored, timings), trial=plan)
 
 
 @dataclass(frozen=True)

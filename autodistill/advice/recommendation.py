@@ -11,13 +11,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.advice.gain import LEVEL, GainEstimate
 from autodistill.advice.picks import BAGS, MIN_DIFFERENT
 from autodistill.space import Pipeline, legacy
 from engine import AutodistillError, parse_config
+
+if TYPE_CHECKING:
+    from autodistill.advice.trial import TrialPlan
 
 RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
@@ -127,6 +130,8 @@ class Recommendation:
     logit_kd: Pick | None = None
     #: Why the first pick is first (logit KD, or the pipeline whose gain cleared its uncertainty).
     verdict: str = ""
+    #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
+    trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def pick(self, k: int) -> Pick:

@@ -1,0 +1,138 @@
+"""A trial on the data set itself: the evidence other data sets cannot give.
+
+Where other data sets' runs do not point past logit KD (recommend's usual verdict), what is left is
+the data set's own runs: recommend puts a configuration first once it led logit KD there, on mean dev
+ratio, by more than twice its standard error (:func:`autodistill.advice.gain.own_leads`). A trial
+collects those runs: logit KD and the ``k`` configurations of the study's fixed list most likely to beat
+it here (highest top of the predicted gain's 80 % interval: a trial looks for what *might* win), each
+with seeds ``0 .. s-1`` under the recommendation's budget, stored where recommend reads them.
+
+Replayed on the study's own runs (``benchmarks/own_trial.py``), four alternatives with three seeds
+found two of the three leads the study finds beyond its noise, for about 20 logit KD runs, and picked
+nothing that lost to logit KD on test; the third needed the whole list with six seeds. So a trial is
+priced before it runs (:attr:`TrialPlan.minutes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from autodistill.advice.evidence import Evidence
+from autodistill.advice.gain import GainEstimate
+from autodistill.advice.recommendation import Recommendation
+from autodistill.bridge import engine_config
+from autodistill.space import Pipeline
+from autodistill.store.database import RunStore
+from autodistill.store.schema import fidelity_of
+from autodistill.sweep.execute import TrialFn, execute_trial
+from autodistill.sweep.plan import Trial
+from autodistill.sweep.runner import SweepReport, run_trials
+from autodistill.sweep.study_plan import STUDY_CONFIGS
+from engine import AutodistillError, DataColumns, TaskType, TrainSettings
+
+#: Seeds per configuration unless asked otherwise: the study's, and what the replay above used.
+TRIAL_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """Logit KD and the alternatives a trial runs, each with its predicted gain and minutes per run."""
+
+    logit: Pipeline
+    alternatives: tuple[Pipeline, ...]
+    gains: tuple[GainEstimate, ...]
+    minutes: tuple[float | None, ...]  # logit KD's first; None: no cost model on this kind of device
+    seeds: int
+    #: The study budget class its runs are stored under: the recommendation's, which its evidence read.
+    fidelity: str | None
+
+    @property
+    def pipelines(self) -> tuple[Pipeline, ...]:
+        return (self.logit, *self.alternatives)
+
+    @property
+    def total_minutes(self) -> float | None:
+        """The whole trial's predicted wall minutes here (None where a run has no prediction)."""
+        return None if None in self.minutes else self.seeds * float(sum(self.minutes))  # type: ignore[arg-type]
+
+    @property
+    def line(self) -> str:
+        total = self.total_minutes
+        cost = "its time is not predicted here" if total is None else f"predicted {total:.1f} min"
+        return (
+            f"trial: logit KD and {len(self.alternatives)} alternative(s), {self.seeds} seeds each "
+            f"({len(self.pipelines) * self.seeds} runs; {cost})"
+        )
+
+
+def check_trial(k: int, seeds: int, *, unseen: bool = False) -> None:
+    """Refuse a trial that could not show a lead, before anything is fitted or run."""
+    if unseen:
+        raise AutodistillError("--trial collects the data set's own runs, which --unseen leaves out; drop one")
+    if k < 1 or seeds < 2:
+        raise AutodistillError(
+            f"--trial needs at least 1 alternative and --trial-seeds at least 2 (a lead's standard error "
+            f"comes from the seeds' spread), got {k} and {seeds}"
+        )
+
+
+def plan_trial(evidence: Evidence, task_type: TaskType | str, logit: Pipeline, k: int, seeds: int) -> TrialPlan:
+    """The ``k`` fixed-list configurations with the highest top of their predicted gain's interval here."""
+    check_trial(k, seeds)
+    if evidence.gains is None:
+        raise AutodistillError(f"--trial ranks the alternatives by their predicted gain, and {evidence.missing}")
+    fixed = [c.for_task(task_type) for c in STUDY_CONFIGS]
+    candidates = list(dict.fromkeys(p for p in fixed if p is not None and not p.logit_only))
+    gains = evidence.gains.estimate(candidates)
+    order = np.argsort([-g.high for g in gains], kind="stable")[:k]
+    chosen = tuple(candidates[i] for i in order)
+    minutes = tuple(m for m, _range in evidence.minutes([logit, *chosen]))
+    examples, length = (int(evidence.setting[key]) for key in ("train_examples", "max_length"))  # type: ignore[call-overload]
+    return TrialPlan(logit, chosen, tuple(gains[i] for i in order), minutes, seeds, fidelity_of(examples, length))
+
+
+def run_trial(
+    rec: Recommendation,
+    store: RunStore,
+    budget: TrainSettings,
+    *,
+    show_progress: bool = True,
+    trial_fn: TrialFn = execute_trial,
+) -> SweepReport:
+    """Run ``rec``'s planned trial into ``store`` (finished runs are reused, so a cut-short trial
+    resumes); advise again afterwards to read it."""
+    if rec.trial is None:
+        raise AutodistillError("this recommendation plans no trial: ask for one with --trial K")
+    made_for = rec.picks[0].engine  # the splits and columns the recommendation was made for
+    trials = trial_runs(
+        rec.trial, rec.dataset, teacher=rec.teacher, student=rec.student, budget=budget,
+        split_version=made_for.get("split_version"), columns=made_for.get("columns"),
+    )  # fmt: skip
+    return run_trials(
+        trials, store, featurizer_version=rec.featurizer_version, workers=0, show_progress=show_progress,
+        trial_fn=trial_fn,
+    )  # fmt: skip
+
+
+def trial_runs(
+    plan: TrialPlan,
+    dataset: str,
+    *,
+    teacher: str,
+    student: str,
+    budget: TrainSettings,
+    split_version: int | None,
+    columns: DataColumns | None = None,
+) -> list[Trial]:
+    """The trial's runs, seed by seed (a trial cut short still pairs each configuration with logit KD),
+    as sweep trials of the recommendation's budget class on the splits it was made for."""
+    trials = []
+    for seed in range(plan.seeds):
+        seeded = budget.model_copy(update={"seed": seed})
+        for pipeline in plan.pipelines:
+            engine = engine_config(pipeline, dataset, teacher=teacher, student=student, budget=seeded, columns=columns)
+            engine = engine.model_copy(update={"split_version": split_version})
+            trials.append(Trial.make("distill", engine, student, pipeline, plan.fidelity))
+    return trials
