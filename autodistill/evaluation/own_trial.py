@@ -7,8 +7,9 @@ store holds them (:func:`~autodistill.advice.gain.own_leads`). This replays, fro
 user who takes that route: for a held-out data set, rank the alternatives by the gain model fitted
 without its family, by the top of their interval (a trial looks for what *might* win), run the first
 ``k`` of them and logit KD with seeds ``0 .. s-1``, and let the own-runs rule choose on dev. The pick is
-scored on those same runs' test ratios (select on dev, report on test), against logit KD's; its cost
-is the trial's runs in units of one logit KD run.
+scored on those same runs' test ratios (select on dev, report on test), against logit KD's, and where
+the study ran both on further seeds, on those too (runs the choice never saw); its cost is the trial's
+runs in units of one logit KD run.
 
 Nothing is trained: the ``k`` are ranked among every alternative the study ran on that data set
 (``None``: all of them, the fixed list run whole), and a trial is replayed only where the study ran
@@ -71,6 +72,8 @@ def _trial(model: GainModel, setting: pd.DataFrame, k: int | None, s: int) -> di
     leads = own_leads(trial, dataset, teacher, student)
     pick = leads[0].config if leads else reference
     test = trial.groupby("config")["test_ratio"].mean()
+    later = setting[(setting["seed"] >= s) & setting["config"].isin([pick, reference])]
+    later = later.groupby("config")["test_ratio"].mean()  # seeds the choice did not see, where the study ran them
     return {
         "dataset": dataset,
         "student": student,
@@ -82,6 +85,7 @@ def _trial(model: GainModel, setting: pd.DataFrame, k: int | None, s: int) -> di
         "pick_ratio": float(test[pick]),
         "logit_ratio": float(test[reference]),
         "gain": float(test[pick] - test[reference]),
+        "gain_later_seeds": float(later[pick] - later[reference]) if {pick, reference} <= set(later.index) else np.nan,
         "cost_x_logit": _relative_cost(trial, reference, s),
         "tried": " | ".join(tried),
     }
