@@ -15,6 +15,7 @@ priced before it runs (:attr:`TrialPlan.minutes`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,11 +87,17 @@ def plan_trial(evidence: Evidence, task_type: TaskType | str, logit: Pipeline, k
     fixed = [c.for_task(task_type) for c in STUDY_CONFIGS]
     candidates = list(dict.fromkeys(p for p in fixed if p is not None and not p.logit_only))
     gains = evidence.gains.estimate(candidates)
-    order = np.argsort([-g.high for g in gains], kind="stable")[:k]
+    order = by_interval_top(gains)[:k]
     chosen = tuple(candidates[i] for i in order)
     minutes = tuple(m for m, _range in evidence.minutes([logit, *chosen]))
     examples, length = (int(evidence.setting[key]) for key in ("train_examples", "max_length"))  # type: ignore[call-overload]
     return TrialPlan(logit, chosen, tuple(gains[i] for i in order), minutes, seeds, fidelity_of(examples, length))
+
+
+def by_interval_top(gains: Sequence[GainEstimate]) -> list[int]:
+    """Positions of ``gains``, the highest top of the interval first (ties keep their order): the order
+    a trial tries alternatives in, here and in its replay (:mod:`autodistill.evaluation.own_trial`)."""
+    return [int(i) for i in np.argsort([-g.high for g in gains], kind="stable")]
 
 
 def run_trial(

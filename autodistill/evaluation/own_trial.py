@@ -25,6 +25,7 @@ import pandas as pd
 
 from autodistill.advice.cost import run_seconds
 from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, own_leads, pipeline_key
+from autodistill.advice.trial import by_interval_top
 
 #: What a setting is: the runs one trial compares.
 _SETTING = ["dataset", "teacher_name", "student_name"]
@@ -96,8 +97,7 @@ def _ranked(model: GainModel, candidates: pd.DataFrame) -> list[str]:
     rows = candidates.drop_duplicates("config").reset_index(drop=True)
     if rows.empty:
         return []
-    highs = [estimate.high for estimate in model.estimate_rows(rows)]
-    return list(rows["config"].iloc[np.argsort(-np.asarray(highs), kind="stable")])
+    return list(rows["config"].iloc[by_interval_top(model.estimate_rows(rows))])
 
 
 def _relative_cost(trial: pd.DataFrame, reference: str, seeds: int) -> float:
