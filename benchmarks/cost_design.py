@@ -14,24 +14,33 @@ data they are reported on. A last row fits the shipped design with the runs' spe
 and each figure is given on the probed and the unprobed runs apart: what reading the machine's speed
 changes, from its probe or from its session.
 
-    python benchmarks/cost_design.py      # about four hours on 2 cores; benchmarks/results/cost_design.json
+    python benchmarks/cost_design.py --jobs 2   # hours of fits on 2 cores; benchmarks/results/cost_design.json
+
+It fits some 2,200 models (every design with each family held out, and again inside each outer fold), each
+stored as it is done under the home folder: stopped, the same command resumes where it was.
 """
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from sklearn.base import RegressorMixin
 from sklearn.linear_model import HuberRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
 
+from autodistill.advice import cost
 from autodistill.advice.cost import (
     PIECES_PER_WORD,
     SPEED_PROBE,
@@ -48,8 +57,11 @@ from autodistill.advice.cost import (
 from autodistill.evaluation.advice import COST_TOLERANCE
 from autodistill.store.shipped import shipped_store
 from engine import dataset_family
+from engine.paths import subdir
 
 RESULTS = Path(__file__).parent / "results" / "cost_design.json"
+#: The code the verdicts depend on: a change to any of it starts the fold cache afresh.
+_CODE = [Path(__file__), *(Path(cost.__file__).parent / name for name in ("cost.py", "sessions.py"))]
 
 
 class Trees:
@@ -106,53 +118,134 @@ DESIGNS: dict[str, Callable[[pd.DataFrame, np.ndarray], object]] = {
 } | {"shipped, machine sessions not read": partial(LogSeconds.fit, sessions=False)}
 
 
-def held_out_within(runs: pd.DataFrame, fits: pd.Series, design: Callable, families: pd.Series) -> pd.Series:
-    """Per run, whether a ``design`` fitted on the other families' ``fits`` runs predicts it within tolerance."""
-    within = pd.Series(False, index=runs.index)
-    for family in sorted(set(families)):
-        held = (families == family).to_numpy()
-        within[held] = _within(design, runs, ~held & fits.to_numpy(), held)
-    return within
+class NoProbe:
+    """The shipped design fitted and priced with the runs' speed probes dropped: what reading them changes."""
+
+    def __init__(self, runs: pd.DataFrame, target: np.ndarray) -> None:
+        self.model = LogSeconds.fit(runs.drop(columns=SPEED_PROBE), target)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.model.predict(frame.drop(columns=SPEED_PROBE))
 
 
-def _within(design: Callable, runs: pd.DataFrame, train: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """Whether ``design`` fitted on the ``train`` runs predicts each ``held`` run within tolerance."""
+#: Figures reported beside the designs but never chosen among them.
+CHECKS: dict[str, Callable[[pd.DataFrame, np.ndarray], object]] = {"shipped, the speed probe not read": NoProbe}
+
+
+@dataclass(frozen=True, order=True)
+class Fold:
+    """One fit and its verdicts: ``design`` fitted on the runs of every family but ``left_out``, each run of
+    ``held`` (one of them) predicted within tolerance or not. Every figure here is read from such folds."""
+
+    design: str
+    left_out: tuple[str, ...]
+    held: str
+
+    def key(self) -> str:
+        return json.dumps([self.design, list(self.left_out), self.held])
+
+
+def folds(families: list[str]) -> list[Fold]:
+    """Every fold the figures need: each family held out from each design (and check) on all the others, and,
+    for the choice inside the folds, each inner family held out from each design on all but the outer one.
+    The nested figure's own predictions are the first kind's, for the design each outer fold chose."""
+    outer = [Fold(name, (family,), family) for name in [*DESIGNS, *CHECKS] for family in families]
+    inner = [
+        Fold(name, tuple(sorted((family, other))), other)
+        for family in families
+        for name in DESIGNS
+        for other in families
+        if other != family
+    ]
+    return outer + inner
+
+
+def verdicts(fold: Fold, runs: pd.DataFrame, fits: pd.Series, families: pd.Series) -> str:
+    """``fold``'s verdicts, one character a held run in the frame's order ("1": within tolerance)."""
+    held = (families == fold.held).to_numpy()
+    train = ~families.isin(fold.left_out).to_numpy() & fits.to_numpy()
     target = np.log(run_seconds(runs).to_numpy())
-    model = design(runs[train], target[train])
-    return np.abs(np.exp(model.predict(runs[held]) - target[held]) - 1) <= COST_TOLERANCE
+    model = {**DESIGNS, **CHECKS}[fold.design](runs[train], target[train])
+    within = np.abs(np.exp(model.predict(runs[held]) - target[held]) - 1) <= COST_TOLERANCE
+    return "".join("1" if ok else "0" for ok in within)
 
 
-def nested(runs: pd.DataFrame, fits: pd.Series, families: pd.Series) -> tuple[pd.Series, Counter]:
+def _fitted(fold: Fold, runs: pd.DataFrame, fits: pd.Series, families: pd.Series) -> tuple[Fold, str]:
+    return fold, verdicts(fold, runs, fits, families)
+
+
+class FoldCache:
+    """Verdicts already computed, one JSON line a fold, under the home folder: the benchmark fits thousands of
+    models, so a stopped run resumes where it was. The file is named by what the verdicts depend on (the runs,
+    the cost model's code and this script), so a changed export or design starts afresh."""
+
+    def __init__(self, runs: pd.DataFrame) -> None:
+        digest = hashlib.sha256(pd.util.hash_pandas_object(runs, index=True).to_numpy().tobytes())
+        for source in _CODE:
+            digest.update(source.read_bytes())
+        self.path = subdir("benchmarks", "cost_design") / f"{digest.hexdigest()[:16]}.jsonl"
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        self.done = dict(json.loads(line) for line in lines if line.strip())
+
+    def add(self, fold: Fold, within: str) -> None:
+        self.done[fold.key()] = within
+        with self.path.open("a") as out:
+            out.write(json.dumps([fold.key(), within]) + "\n")
+
+
+def compute(todo: list[Fold], runs: pd.DataFrame, fits: pd.Series, families: pd.Series, cache: FoldCache, jobs: int):
+    """Fit the folds not yet in ``cache`` with ``jobs`` processes, each stored as soon as it is done."""
+    missing = [fold for fold in todo if fold.key() not in cache.done]
+    print(f"{len(todo) - len(missing)} of {len(todo)} folds already fitted ({cache.path})")
+    work = Parallel(n_jobs=jobs, return_as="generator_unordered")(
+        delayed(_fitted)(fold, runs, fits, families) for fold in missing
+    )
+    for fold, within in tqdm(work, total=len(missing), desc="cost designs", unit="fit"):
+        cache.add(fold, within)
+
+
+def held_out_within(name: str, families: pd.Series, done: dict[str, str], left_out: tuple[str, ...] = ()) -> pd.Series:
+    """Per run of the families not in ``left_out``, whether design ``name`` fitted on the other families
+    (and not on ``left_out``) predicts it within tolerance."""
+    within = pd.Series(False, index=families.index)
+    for family in sorted(set(families) - set(left_out)):
+        fold = Fold(name, tuple(sorted({*left_out, family})), family)
+        within[families == family] = np.array([ok == "1" for ok in done[fold.key()]])
+    return within[~families.isin(left_out)]
+
+
+def nested(families: pd.Series, done: dict[str, str]) -> tuple[pd.Series, Counter]:
     """Per run, within tolerance when the design is chosen on the other families alone; the choices."""
-    within, chosen = pd.Series(False, index=runs.index), Counter()
+    within, chosen = pd.Series(False, index=families.index), Counter()
     for family in sorted(set(families)):
-        held = (families == family).to_numpy()
-        rest = runs[~held]
-        scores = {
-            name: held_out_within(rest, fits[~held], design, families[~held]).mean() for name, design in DESIGNS.items()
-        }
+        scores = {name: held_out_within(name, families, done, (family,)).mean() for name in DESIGNS}
         best = max(scores, key=scores.get)
         chosen[best] += 1
-        within[held] = _within(DESIGNS[best], runs, ~held & fits.to_numpy(), held)
+        held = families == family
+        within[held] = held_out_within(best, families, done)[held].to_numpy(dtype=bool)
     return within, chosen
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1, help="processes fitting folds at once (default 1)")
+    args = parser.parse_args()
     with shipped_store() as store:
         runs = cost_columns(store.runs(source="ours"))
     runs = runs[run_seconds(runs) > 0].reset_index(drop=True)
     fits, families = ~waited(runs), runs["dataset"].map(dataset_family)
     measured = probed(runs) > 0
+    cache = FoldCache(runs)
+    compute(folds(sorted(set(families))), runs, fits, families, cache, args.jobs)
 
     def row(design: str, within: pd.Series) -> dict:
         shares = {"within": within, "within, probed runs": within[measured], "within, unprobed runs": within[~measured]}
         return {"design": design, **{k: round(float(v.mean()), 3) if len(v) else None for k, v in shares.items()}}
 
-    rows = [row(name, held_out_within(runs, fits, design, families)) for name, design in DESIGNS.items()]
-    within, chosen = nested(runs, fits, families)
+    rows = [row(name, held_out_within(name, families, cache.done)) for name in DESIGNS]
+    within, chosen = nested(families, cache.done)
     rows.append(row("chosen inside the folds (nested)", within))
-    unprobed = held_out_within(runs.drop(columns=SPEED_PROBE), fits, LogSeconds.fit, families)
-    rows.append(row("shipped, the speed probe not read", unprobed))
+    rows += [row(name, held_out_within(name, families, cache.done)) for name in CHECKS]
     print(f"{len(runs)} timed runs ({int(measured.sum())} probed), within ±{COST_TOLERANCE:.0%}, each family held out")
     print(pd.DataFrame(rows).to_string(index=False))
     print("designs chosen inside the folds:", dict(chosen))
