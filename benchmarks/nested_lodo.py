@@ -16,7 +16,7 @@ evaluated by :func:`autodistill.evaluation.nested.evaluate_nested`:
     python benchmarks/nested_lodo.py --sources ours --score test --fidelity realistic   # the held-out target's scoring
 
 Figures go to ``benchmarks/results/nested_lodo.json`` (dev, every run) or
-``nested_lodo_<score>_<fidelity>.json``.
+``nested_lodo_<score>_<fidelity>.json``; a source not asked for keeps the figures the file holds.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def main() -> None:
         else RESULTS.with_name(f"nested_lodo_{args.score}_{args.fidelity or 'all'}.json")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    kept = json.loads(out.read_text()) if out.exists() else {}  # sources not rerun keep their figures
+    out.write_text(json.dumps(kept | results, indent=2) + "\n")
     print(f"written to {out}")
 
 
