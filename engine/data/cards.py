@@ -180,8 +180,11 @@ def split_sizes(name: str) -> dict[str, dict[str, int]]:
 
 def main(names: list[str]) -> None:
     """Prepare ``names`` (default: the whole catalog), refresh their cards and their recorded split sizes."""
+    names = names or [spec.name for spec in catalog.list_datasets()]
+    for name in names:
+        DATASETS.get(name)  # every name checked before the first (slow) preparation
     recorded = catalog.recorded_sizes()
-    for name in names or [spec.name for spec in catalog.list_datasets()]:
+    for name in names:
         path = catalog.card_path(name)
         path.write_text(card_text(name), encoding="utf-8")
         recorded[name] = split_sizes(name)
