@@ -26,7 +26,7 @@ import argparse
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -174,6 +174,16 @@ def _fitted(fold: Fold, runs: pd.DataFrame, fits: pd.Series, families: pd.Series
     return fold, verdicts(fold, runs, fits, families)
 
 
+def _entries(lines: list[str]) -> Iterator[tuple[str, str]]:
+    """The cache file's folds; a line cut short (the run killed while writing it) is skipped, to be refitted."""
+    for line in lines:
+        try:
+            key, within = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        yield key, within
+
+
 class FoldCache:
     """Verdicts already computed, one JSON line a fold, under the home folder: the benchmark fits thousands of
     models, so a stopped run resumes where it was. The file is named by what the verdicts depend on (the runs,
@@ -185,7 +195,7 @@ class FoldCache:
             digest.update(source.read_bytes())
         self.path = subdir("benchmarks", "cost_design") / f"{digest.hexdigest()[:16]}.jsonl"
         lines = self.path.read_text().splitlines() if self.path.exists() else []
-        self.done = dict(json.loads(line) for line in lines if line.strip())
+        self.done = dict(_entries(lines))
 
     def add(self, fold: Fold, within: str) -> None:
         self.done[fold.key()] = within
@@ -193,7 +203,9 @@ class FoldCache:
             out.write(json.dumps([fold.key(), within]) + "\n")
 
 
-def compute(todo: list[Fold], runs: pd.DataFrame, fits: pd.Series, families: pd.Series, cache: FoldCache, jobs: int):
+def compute(
+    todo: list[Fold], runs: pd.DataFrame, fits: pd.Series, families: pd.Series, cache: FoldCache, jobs: int
+) -> None:
     """Fit the folds not yet in ``cache`` with ``jobs`` processes, each stored as soon as it is done."""
     missing = [fold for fold in todo if fold.key() not in cache.done]
     print(f"{len(todo) - len(missing)} of {len(todo)} folds already fitted ({cache.path})")

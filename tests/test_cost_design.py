@@ -64,3 +64,14 @@ def test_a_stopped_run_resumes_from_its_cache(setting, monkeypatch: pytest.Monke
 def test_other_runs_start_a_fresh_cache(setting) -> None:
     runs, _, _ = setting
     assert cost_design.FoldCache(runs).path != cost_design.FoldCache(runs.assign(wall_time_s=20.0)).path
+
+
+def test_a_line_cut_short_by_a_kill_is_refitted(setting) -> None:
+    runs, fits, families = setting
+    todo = cost_design.folds(sorted(set(families)))[:3]
+    cache = cost_design.FoldCache(runs)
+    cost_design.compute(todo, runs, fits, families, cache, jobs=1)
+    with cache.path.open("a") as out:
+        out.write('["hal')  # the last write of a killed run
+    again = cost_design.FoldCache(runs)
+    assert sorted(again.done) == sorted(fold.key() for fold in todo)
