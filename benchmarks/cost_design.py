@@ -141,6 +141,12 @@ class Fold:
     left_out: tuple[str, ...]
     held: str
 
+    @classmethod
+    def of(cls, design: str, held: str, beside: tuple[str, ...] = ()) -> Fold:
+        """``design`` scored on ``held``, fitted without it and without ``beside``: the one way a fold is named,
+        so the folds fitted and the folds read agree."""
+        return cls(design, tuple(sorted({*beside, held})), held)
+
     def key(self) -> str:
         return json.dumps([self.design, list(self.left_out), self.held])
 
@@ -149,9 +155,9 @@ def folds(families: list[str]) -> list[Fold]:
     """Every fold the figures need: each family held out from each design (and check) on all the others, and,
     for the choice inside the folds, each inner family held out from each design on all but the outer one.
     The nested figure's own predictions are the first kind's, for the design each outer fold chose."""
-    outer = [Fold(name, (family,), family) for name in [*DESIGNS, *CHECKS] for family in families]
+    outer = [Fold.of(name, family) for name in [*DESIGNS, *CHECKS] for family in families]
     inner = [
-        Fold(name, tuple(sorted((family, other))), other)
+        Fold.of(name, other, (family,))
         for family in families
         for name in DESIGNS
         for other in families
@@ -221,8 +227,8 @@ def held_out_within(name: str, families: pd.Series, done: dict[str, str], left_o
     (and not on ``left_out``) predicts it within tolerance."""
     within = pd.Series(False, index=families.index)
     for family in sorted(set(families) - set(left_out)):
-        fold = Fold(name, tuple(sorted({*left_out, family})), family)
-        within[families == family] = np.array([ok == "1" for ok in done[fold.key()]])
+        verdict = done[Fold.of(name, family, left_out).key()]
+        within[families == family] = np.array([ok == "1" for ok in verdict])
     return within[~families.isin(left_out)]
 
 
