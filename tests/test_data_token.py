@@ -160,6 +160,40 @@ def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
     assert "| 2376 | 5000 | 5000 | 12376 |" in card and f"> {SPEC.description}" in card
 
 
+@pytest.mark.parametrize(
+    ("line", "words", "marks"),
+    [
+        # "however," ... "." : a comma, then the sentence's end
+        ("However/rb ,/, he/pps left/vbd ./.", ["however", "he", "left"], ["comma", "none", "period"]),
+        # a closing quote after the period labels nothing; the period stays on "stay"
+        ("``/`` Stay/vb ./. ''/'' Why/wrb not/* ?/.", ["stay", "why", "not"], ["period", "none", "question"]),
+        # a semicolon ends a clause like a period; a dash breaks one like a comma; an opening mark labels nothing
+        ("(/( One/cd ;/. two/cd --/-- three/cd", ["one", "two", "three"], ["period", "comma", "none"]),
+        # several marks after one word: the strongest wins
+        ("Done/vbn ,/, ?/. Yes/uh", ["done", "yes"], ["question", "none"]),
+    ],
+)
+def test_punctuation_is_taken_off_and_becomes_the_previous_words_tag(line, words, marks):
+    assert brown.restore_marks(*brown.parse_line(line)) == (words, marks)
+
+
+def test_punct_passages_pair_sentences_once_and_keep_texts_whole(tmp_path):
+    need_corpus()
+    root = corpus_slice(tmp_path / "brown")
+    built = brown.build_brown_punct(root, seed=1964)
+    frame = built.frame
+    assert len(frame) == 15 * 3 * brown.PER_TEXT
+    assert (frame["tokens"].str.len() == frame["tags"].str.len()).all()
+    assert frame["tokens"].str.len().between(brown.MIN_WORDS, brown.MAX_WORDS).all()
+    assert (frame["text"] == frame["text"].str.lower()).all(), "no capital gives a sentence start away"
+    assert not any(word in brown.MARKS for words in frame["tokens"] for word in words), "marks are taken off"
+    assert (frame["tags"].str[-1] != "none").mean() > 0.9, "a passage mostly ends with its second sentence's mark"
+    passages = built.notes["passages_of_two_sentences"]
+    assert passages <= built.notes["sentences_in_corpus"] // 2, "no sentence is in two passages"
+    encoded = catalog._encode(pd.concat([frame, built.pool]), brown.PUNCT_SPEC)
+    assert {tag for row in encoded["tags"] for tag in row} == {0, 1, 2, 3}
+
+
 # --------------------------------------------------------------------------- encoding
 
 
