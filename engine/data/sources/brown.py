@@ -179,9 +179,7 @@ def build_brown_pos_fine(root: Path, seed: int) -> Built:
     return tagged_sample(root, seed, base_tag)
 
 
-@register(
-    PUNCT_SPEC, asset=ASSET, seed=1964, fractions=(0.7, 0.15, 0.15), eval_sizes=(3000, 3000), family="brown"
-)
+@register(PUNCT_SPEC, asset=ASSET, seed=1964, fractions=(0.7, 0.15, 0.15), eval_sizes=(3000, 3000), family="brown")
 def build_brown_punct(root: Path, seed: int) -> Built:
     """Sentences paired in order within each text (1-2, 3-4, ...: no sentence in two passages),
     passages of MIN_WORDS..MAX_WORDS words once the punctuation is gone, de-duplicated on their words;
