@@ -17,11 +17,8 @@ the marks-free base tags instead (:func:`base_tag`, 93 of them counting possessi
 forms such as ``nn$`` apart): the harder, morphological distinctions (``nn``/``nns``,
 ``vbd``/``vbn``, ``jj``/``jjr``/``jjt``) that the universal tags fold away.
 
-``brown-punct`` asks for the punctuation back (punctuation restoration): a passage of two
-consecutive sentences, lower-cased and stripped of its punctuation, each word tagged with the
-mark the writer put after it (:func:`restore_marks`). The labels are the 1961 writers' own
-punctuation, so nothing is guessed; the boundary between the two sentences has to be found
-from the words alone.
+``brown-punct`` asks for the punctuation back (:mod:`engine.data.punctuation`) of two
+consecutive sentences, the marks being the words Brown tags as punctuation.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.data import punctuation
 from engine.data.builders import EVAL_SIZES, Asset, Built, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, sample_per_key
@@ -89,20 +87,7 @@ FINE_SPEC = TaskSpec(
 )
 
 
-#: Restored marks, strongest first: a word followed by several (``. ''``, ``, --``) takes the first of
-#: these it is followed by. Semicolons and exclamation marks end a clause like a period; colons
-#: and dashes break one like a comma. Quotes and brackets are dropped unlabelled.
-MARKS = {"?": "question", ".": "period", "!": "period", ";": "period", ",": "comma", ":": "comma", "--": "comma"}
-STRENGTH = ("question", "period", "comma", "none")
-PUNCT_SPEC = TaskSpec(
-    name="brown-punct",
-    task_type=TaskType.TOKEN,
-    description=(
-        "Restore the punctuation of two consecutive sentences from the Brown Corpus, given lower-cased and "
-        "without it: tag each word with the mark that followed it (comma, period, question mark, or none)."
-    ),
-    label_names=tuple(sorted(STRENGTH)),
-)
+PUNCT_SPEC = punctuation.spec("brown-punct", "two consecutive sentences from the Brown Corpus")
 
 
 def base_tag(tag: str) -> str:
@@ -126,19 +111,9 @@ def universal_tag(tag: str) -> str:
 
 
 def restore_marks(words: list[str], tags: list[str]) -> tuple[list[str], list[str]]:
-    """A passage's words without its punctuation (lower-cased, so that a cased model cannot read a
-    sentence start off a capital), each labelled with the strongest mark between it and the next
-    word (:data:`STRENGTH`); marks before the first word label nothing."""
-    kept: list[str] = []
-    labels: list[str] = []
-    for word, tag in zip(words, tags, strict=True):
-        if BASE_TAGS.get(base_tag(tag)) != "PUNCT":
-            kept.append(word.lower())
-            labels.append("none")
-        elif labels:
-            mark = MARKS.get(word, "none")
-            labels[-1] = min(labels[-1], mark, key=STRENGTH.index)
-    return kept, labels
+    """:func:`engine.data.punctuation.restore` on a Brown passage: a mark is a word the corpus tags as
+    punctuation (so "lt." and "u.s." stay words)."""
+    return punctuation.restore(words, [BASE_TAGS.get(base_tag(tag)) == "PUNCT" for tag in tags])
 
 
 def parse_line(line: str) -> tuple[list[str], list[str]]:
