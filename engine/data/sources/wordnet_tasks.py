@@ -1,8 +1,9 @@
-"""Three tasks built from WordNet 3.0, one per task kind the other sources lack.
+"""Tasks built from WordNet 3.0, one per task kind the other sources lack.
 
 - ``wordnet-lexname``: definition -> semantic category (single-sentence classification).
 - ``wordnet-lexname-full``: the same task on every synset and all 45 categories, the catalog's
   large set (over 100,000 train examples) for running the engine at scale.
+- ``wordnet-pos``: definition -> the defined word's part of speech (noun, verb, adjective, adverb).
 - ``wordnet-gloss-pair``: (word, definition) -> does it define the word? (pair classification).
 - ``wordnet-span``: (definition, example sentence) -> the defined word's span (extractive QA).
 """
@@ -55,6 +56,17 @@ LEXNAME_FULL_SPEC = TaskSpec(
 #: Train/dev/test shares of the full set: 5% of ~116k definitions is still ~5.8k dev and test
 #: examples, and train keeps over 100k.
 LEXNAME_FULL_FRACTIONS = (0.9, 0.05, 0.05)
+#: Data file -> class name; adjective satellites (``s``) are in ``data.adj`` and so adjectives.
+POS_CLASSES = {"noun": "noun", "verb": "verb", "adj": "adjective", "adv": "adverb"}
+POS_SPEC = TaskSpec(
+    name="wordnet-pos",
+    task_type=TaskType.CLASSIFICATION,
+    description=(
+        "Given a WordNet definition alone, tell the part of speech of the word it defines: "
+        "noun, verb, adjective or adverb."
+    ),
+    label_names=tuple(sorted(POS_CLASSES.values())),
+)
 GLOSS_PAIR_SPEC = TaskSpec(
     name="wordnet-gloss-pair",
     task_type=TaskType.CLASSIFICATION,
@@ -100,6 +112,21 @@ def build_lexname_full(root: Path, seed: int) -> Built:
     """Every synset's definition (no lemma, no examples) with its lexicographer file: nothing sampled,
     so the classes keep WordNet's own skew (noun.artifact 11,587 synsets, noun.motive 42)."""
     return lexname_rows(read_synsets(root))
+
+
+@register(POS_SPEC, asset=ASSET, seed=4, eval_sizes=EVAL_SIZES, family="wordnet-lexname")
+def build_pos(root: Path, seed: int) -> Built:
+    """Definitions alone, CAP/4 drawn per part of speech so that classes are balanced (WordNet holds
+    82,115 noun synsets and 3,621 adverb ones); version 2's dev and test keep that balance. Family
+    wordnet-lexname: the same definitions, asked another question."""
+    rows = pd.DataFrame({"text": s.definition, "label": POS_CLASSES[s.pos]} for s in read_synsets(root) if s.definition)
+    frame, notes = dedup(rows, ["text"], ["label"])
+    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(POS_CLASSES), seed)]
+    return Built(
+        sampled.reset_index(drop=True),
+        {"synsets": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
+        pool=frame.drop(index=sampled.index),
+    )
 
 
 def lexname_rows(synsets: list[Synset]) -> Built:
