@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from engine.data import card_path, catalog, load_task, punctuation
+from engine.data import card_path, catalog, load_task
 from engine.data.builders import DATASETS
 from engine.data.schema import DEFAULT_METRIC, TaskSpec, TaskType
-from engine.data.sources import brown, sotu
+from engine.data.sources import brown
 from engine.errors import AutodistillError
 from engine.tasks import encode_split
 from engine.tasks import task_metrics as compute_metrics
@@ -158,69 +158,6 @@ def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
     assert words == sum(stats["tags"]["train"].values()) > 40_000
     card = card_path("brown-pos").read_text(encoding="utf-8")
     assert "| 2376 | 5000 | 5000 | 12376 |" in card and f"> {SPEC.description}" in card
-
-
-@pytest.mark.parametrize(
-    ("line", "words", "marks"),
-    [
-        # "however," ... "." : a comma, then the sentence's end
-        ("However/rb ,/, he/pps left/vbd ./.", ["however", "he", "left"], ["comma", "none", "period"]),
-        # a closing quote after the period labels nothing; the period stays on "stay"
-        ("``/`` Stay/vb ./. ''/'' Why/wrb not/* ?/.", ["stay", "why", "not"], ["period", "none", "question"]),
-        # a semicolon ends a clause like a period; a dash breaks one like a comma; an opening mark labels nothing
-        ("(/( One/cd ;/. two/cd --/-- three/cd", ["one", "two", "three"], ["period", "comma", "none"]),
-        # several marks after one word: the strongest wins
-        ("Done/vbn ,/, ?/. Yes/uh", ["done", "yes"], ["question", "none"]),
-    ],
-)
-def test_punctuation_is_taken_off_and_becomes_the_previous_words_tag(line, words, marks):
-    assert brown.restore_marks(*brown.parse_line(line)) == (words, marks)
-
-
-def test_punct_passages_pair_sentences_once_and_keep_texts_whole(tmp_path):
-    need_corpus()
-    root = corpus_slice(tmp_path / "brown")
-    built = brown.build_brown_punct(root, seed=1964)
-    frame = built.frame
-    assert len(frame) == 15 * 3 * brown.PER_TEXT
-    assert (frame["tokens"].str.len() == frame["tags"].str.len()).all()
-    assert frame["tokens"].str.len().between(brown.MIN_WORDS, brown.MAX_WORDS).all()
-    assert (frame["text"] == frame["text"].str.lower()).all(), "no capital gives a sentence start away"
-    assert not any(word in punctuation.MARKS for words in frame["tokens"] for word in words), "marks are taken off"
-    assert (frame["tags"].str[-1] != "none").mean() > 0.9, "a passage mostly ends with its second sentence's mark"
-    passages = built.notes["passages_of_two_sentences"]
-    assert passages <= built.notes["sentences_in_corpus"] // 2, "no sentence is in two passages"
-    encoded = catalog._encode(pd.concat([frame, built.pool]), brown.PUNCT_SPEC)
-    assert {tag for row in encoded["tags"] for tag in row} == {0, 1, 2, 3}
-
-
-@pytest.mark.parametrize(
-    ("sentence", "words", "marks"),
-    [
-        (
-            "To the Senate: The reports, which follow, will exhibit it.",
-            ["to", "the", "senate", "the", "reports", "which", "follow", "will", "exhibit", "it"],
-            ["none", "none", "comma", "none", "comma", "none", "comma", "none", "none", "period"],
-        ),
-        # an abbreviation inside a sentence keeps its period; quotes go; a dash is a comma
-        (
-            '"Why not?" asked the U.S. Congress--and Mr. Smith.',
-            ["why", "not", "asked", "the", "u.s.", "congress", "and", "mr.", "smith"],
-            ["none", "question", "none", "none", "none", "comma", "none", "none", "period"],
-        ),
-        # the sentence's last word gives up its period even inside a closing quote or bracket
-        (
-            'He said (in 1890) that "all is well."',
-            ["he", "said", "in", "1890", "that", "all", "is", "well"],
-            [
-                *["none"] * 7,
-                "period",
-            ],
-        ),
-    ],
-)
-def test_sotu_sentences_lose_their_marks_to_the_words_before_them(sentence, words, marks):
-    assert punctuation.restore(*sotu.mark_tokens(sentence)) == (words, marks)
 
 
 # --------------------------------------------------------------------------- encoding

@@ -16,9 +16,6 @@ small student can learn them from a few thousand sentences. ``brown-pos-fine`` k
 the marks-free base tags instead (:func:`base_tag`, 93 of them counting possessive
 forms such as ``nn$`` apart): the harder, morphological distinctions (``nn``/``nns``,
 ``vbd``/``vbn``, ``jj``/``jjr``/``jjt``) that the universal tags fold away.
-
-``brown-punct`` asks for the punctuation back (:mod:`engine.data.punctuation`) of two
-consecutive sentences, the marks being the words Brown tags as punctuation.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data import punctuation
 from engine.data.builders import EVAL_SIZES, Asset, Built, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, sample_per_key
@@ -87,9 +83,6 @@ FINE_SPEC = TaskSpec(
 )
 
 
-PUNCT_SPEC = punctuation.spec("brown-punct", "two consecutive sentences from the Brown Corpus")
-
-
 def base_tag(tag: str) -> str:
     """A Brown tag without its marks: ``fw-`` (foreign word) -> ``fw``; ``-tl``/``-hl``/``-nc``
     dropped; a contraction (``pps+bez``, "it's") keeps its first part; a negated form (``md*``,
@@ -108,12 +101,6 @@ def universal_tag(tag: str) -> str:
     if base not in BASE_TAGS:
         raise ValueError(f"Brown tag {tag!r} (base {base!r}) has no universal tag; add it to _BROWN_TO_UNIVERSAL")
     return BASE_TAGS[base]
-
-
-def restore_marks(words: list[str], tags: list[str]) -> tuple[list[str], list[str]]:
-    """:func:`engine.data.punctuation.restore` on a Brown passage: a mark is a word the corpus tags as
-    punctuation (so "lt." and "u.s." stay words)."""
-    return punctuation.restore(words, [BASE_TAGS.get(base_tag(tag)) == "PUNCT" for tag in tags])
 
 
 def parse_line(line: str) -> tuple[list[str], list[str]]:
@@ -152,40 +139,6 @@ def build_brown_pos_fine(root: Path, seed: int) -> Built:
     """The same selection as brown-pos (its own seed, so other sentences), each word keeping its
     Brown base tag (:func:`base_tag`)."""
     return tagged_sample(root, seed, base_tag)
-
-
-@register(PUNCT_SPEC, asset=ASSET, seed=1964, fractions=(0.7, 0.15, 0.15), eval_sizes=(3000, 3000), family="brown")
-def build_brown_punct(root: Path, seed: int) -> Built:
-    """Sentences paired in order within each text (1-2, 3-4, ...: no sentence in two passages),
-    passages of MIN_WORDS..MAX_WORDS words once the punctuation is gone, de-duplicated on their words;
-    PER_TEXT drawn per text for training. A text stays in one split; 30 % of the texts go to dev and
-    test (not brown-pos's 20 %) so that split version 2 holds 3,000 passages in each."""
-    rows = read_texts(root)
-    rows = rows.assign(pair=rows["line"] // 2)
-    passages = rows.groupby(["group", "pair"], sort=True).agg(
-        stratum=("stratum", "first"), words=("tokens", "sum"), brown=("brown", "sum"), sentences=("line", "size")
-    )
-    passages = passages[passages["sentences"] == 2].reset_index()
-    restored = [restore_marks(words, tags) for words, tags in zip(passages["words"], passages["brown"], strict=True)]
-    passages = passages.assign(tokens=[words for words, _ in restored], tags=[labels for _, labels in restored])
-    length = passages["tokens"].str.len()
-    kept = passages[(length >= MIN_WORDS) & (length <= MAX_WORDS)].reset_index(drop=True)
-    kept = kept.assign(text=kept["tokens"].str.join(" "), tag_key=kept["tags"].str.join(" "))
-    unique, notes = dedup(kept, ["text"], ["tag_key"])
-    columns = ["text", "tokens", "tags", "group", "stratum"]
-    sampled = unique.iloc[sample_per_key(unique["group"], PER_TEXT, seed)]
-    return Built(
-        sampled[columns].reset_index(drop=True),
-        pool=unique.drop(index=sampled.index)[columns],
-        notes={
-            "sentences_in_corpus": len(rows),
-            "passages_of_two_sentences": len(passages),
-            f"passages_under_{MIN_WORDS}_words_dropped": int((length < MIN_WORDS).sum()),
-            f"passages_over_{MAX_WORDS}_words_dropped": int((length > MAX_WORDS).sum()),
-            **notes,
-            "capped_away": len(unique) - len(sampled),
-        },
-    )
 
 
 def tagged_sample(root: Path, seed: int, tag_of: Callable[[str], str]) -> Built:

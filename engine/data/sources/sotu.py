@@ -3,10 +3,9 @@
 The source gives each address as one unbroken string, so "paragraphs" are made
 here: consecutive sentences joined until they reach :data:`MIN_WORDS` words.
 Two tasks read them: the president's party (classification) and the year
-(regression). A third, ``sotu-punct``, restores the punctuation of two consecutive
-sentences (:mod:`engine.data.punctuation`). All split by address, never by paragraph:
-paragraphs of one address share names and events, and a model that had seen its
-neighbours would be scored on memory.
+(regression). Both split by address, never by paragraph: paragraphs of one
+address share names and events, and a model that had seen its neighbours would
+be scored on memory.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data import punctuation
 from engine.data.builders import Asset, Built, register, squash
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, sample_per_key
@@ -56,16 +54,6 @@ YEAR_SPEC = TaskSpec(
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=[\"'(\[]?[A-Z0-9])")
 #: A sentence "ending" in one of these (or in a single initial) is not one: "Mr. Speaker", "John Q. Adams".
 _ABBREVIATION = re.compile(r"[\"'(\[]?(Mr|Mrs|Messrs|Dr|St|Gen|Gov|Hon|Jr|Sr|No|Nos|Vol|viz|vs|etc|[A-Z])\.")
-
-
-PUNCT_SPEC = punctuation.spec("sotu-punct", "two consecutive sentences of a US State of the Union address")
-#: Passages kept per address (seeded): 13 x the 70 % of 233 addresses that train, about 2,100.
-PUNCT_PER_ADDRESS = 13
-#: Passage length in words once the marks are off: longer ones would lose their tail to truncation.
-PUNCT_WORDS = (3, 60)
-#: Marks a word can carry at its edges; a period only ends a sentence's last word, since one inside
-#: a sentence belongs to an abbreviation ("Mr.", "U.S.") that :func:`sentences` did not split at.
-_LEADING, _TRAILING = "\"'([", "\"')],;:?!"
 
 
 def sentences(text: str) -> list[str]:
@@ -134,64 +122,3 @@ def build_year(root: Path, seed: int) -> Built:
     sampled, pool = _sample(frame, seed)
     notes = {"paragraphs_made": len(rows), **notes, "capped_away": len(frame) - len(sampled)}
     return Built(sampled, notes, pool=pool)
-
-
-def mark_tokens(sentence: str) -> tuple[list[str], list[bool]]:
-    """A sentence's words and marks in order, each flagged as a mark or not: marks are peeled off a
-    word's edges, dashes (``--``, an em dash) between words are marks of their own, and the periods
-    closing the sentence's last word are its final mark."""
-    pairs: list[tuple[str, bool]] = []
-    for piece in re.sub(r"--|\u2014", " -- ", sentence).split():
-        core = piece.lstrip(_LEADING)
-        word = core.rstrip(_TRAILING)
-        pairs.extend((mark, True) for mark in piece[: len(piece) - len(core)])
-        if word:
-            pairs.append((word, word == "--"))
-        pairs.extend((mark, True) for mark in core[len(word) :])
-    words = [i for i, (_, mark) in enumerate(pairs) if not mark]
-    if words and pairs[words[-1]][0].endswith(".") and pairs[words[-1]][0].rstrip("."):
-        pairs[words[-1] : words[-1] + 1] = [(pairs[words[-1]][0].rstrip("."), False), (".", True)]
-    return [token for token, _ in pairs], [mark for _, mark in pairs]
-
-
-def _passages(rows: pd.DataFrame) -> pd.DataFrame:
-    """Each address's sentences paired in order (1-2, 3-4, ...: no sentence in two passages), marks
-    taken off and restored as tags; ``group`` the address."""
-    passages = []
-    for row in rows.itertuples():
-        said = sentences(squash(row.text))
-        for first, second in zip(said[0::2], said[1::2], strict=False):
-            (tokens, flags), (more_tokens, more_flags) = mark_tokens(first), mark_tokens(second)
-            words, tags = punctuation.restore(tokens + more_tokens, flags + more_flags)
-            passages.append({"tokens": words, "tags": tags, "group": row.group})
-    return pd.DataFrame(passages)
-
-
-@register(PUNCT_SPEC, asset=ASSET, seed=1863, fractions=(0.7, 0.15, 0.15), eval_sizes=(2800, 2800), family="sotu")
-def build_punct(root: Path, seed: int) -> Built:
-    """Passages of PUNCT_WORDS words of every address, de-duplicated on their words, PUNCT_PER_ADDRESS
-    drawn per address for training; an address stays in one split (30 % of them in dev and test, which
-    hold about 2,800 passages each)."""
-    rows = pd.DataFrame(
-        {"text": json.loads(file.read_text(encoding="utf-8"))["text"], "group": file.stem}
-        for file in sorted(root.glob("*.json"))
-    )
-    passages = _passages(rows)
-    length = passages["tokens"].str.len()
-    low, high = PUNCT_WORDS
-    kept = passages[length.between(low, high)].reset_index(drop=True)
-    kept = kept.assign(text=kept["tokens"].str.join(" "), tag_key=kept["tags"].str.join(" "))
-    unique, notes = dedup(kept, ["text"], ["tag_key"])
-    columns = ["text", "tokens", "tags", "group"]
-    sampled = unique.iloc[sample_per_key(unique["group"], PUNCT_PER_ADDRESS, seed)]
-    return Built(
-        sampled[columns].reset_index(drop=True),
-        pool=unique.drop(index=sampled.index)[columns],
-        notes={
-            "passages_of_two_sentences": len(passages),
-            f"passages_under_{low}_words_dropped": int((length < low).sum()),
-            f"passages_over_{high}_words_dropped": int((length > high).sum()),
-            **notes,
-            "capped_away": len(unique) - len(sampled),
-        },
-    )
