@@ -4,6 +4,7 @@
 - ``wordnet-lexname-full``: the same task on every synset and all 45 categories, the catalog's
   large set (over 100,000 train examples) for running the engine at scale.
 - ``wordnet-pos``: definition -> the defined word's part of speech (noun, verb, adjective, adverb).
+- ``wordnet-usage-pos``: an example sentence with one word marked -> that word's part of speech there.
 - ``wordnet-gloss-pair``: (word, definition) -> does it define the word? (pair classification).
 - ``wordnet-span``: (definition, example sentence) -> the defined word's span (extractive QA).
 """
@@ -67,6 +68,18 @@ POS_SPEC = TaskSpec(
     ),
     label_names=tuple(sorted(POS_CLASSES.values())),
 )
+USAGE_POS_SPEC = TaskSpec(
+    name="wordnet-usage-pos",
+    task_type=TaskType.CLASSIFICATION,
+    description=(
+        "Given an English sentence with one word or phrase in square brackets, tell the part of speech it "
+        "has in that sentence: noun, verb, adjective or adverb."
+    ),
+    label_names=POS_SPEC.label_names,
+)
+#: Dev and test sizes of wordnet-usage-pos: a quarter per part of speech, and WordNet's adverbs have
+#: about 2,800 usable example sentences.
+USAGE_POS_EVAL_SIZES = (4000, 4000)
 GLOSS_PAIR_SPEC = TaskSpec(
     name="wordnet-gloss-pair",
     task_type=TaskType.CLASSIFICATION,
@@ -126,6 +139,45 @@ def build_pos(root: Path, seed: int) -> Built:
         sampled.reset_index(drop=True),
         {"synsets": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
         pool=frame.drop(index=sampled.index),
+    )
+
+
+@register(USAGE_POS_SPEC, asset=ASSET, seed=1998, eval_sizes=USAGE_POS_EVAL_SIZES, family="wordnet-gloss-spans")
+def build_usage_pos(root: Path, seed: int) -> Built:
+    """For each synset, the first of its example sentences that holds one of its lemmas (found as
+    wordnet-span finds it), the lemma bracketed; CAP/4 drawn per part of speech. The same word takes
+    different classes in different sentences ("ran [fast]", "a [fast] car"), so the context decides.
+    Family wordnet-gloss-spans: wordnet-span asks for the same words in the same sentences."""
+    inflections = Inflections(read_exceptions(root))
+    rows, missed = [], 0
+    with_examples = [s for s in read_synsets(root) if s.examples]
+    for synset in with_examples:
+        found = next(
+            (
+                (example, span)
+                for example in synset.examples
+                for lemma in synset.lemmas
+                if (span := inflections.find(lemma, synset.pos, example))
+            ),
+            None,
+        )
+        if found is None:
+            missed += 1
+            continue
+        example, (start, end) = found
+        text = f"{example[:start]}[{example[start:end]}]{example[end:]}"
+        rows.append({"text": text, "label": POS_CLASSES[synset.pos]})
+    frame, notes = dedup(pd.DataFrame(rows), ["text"], ["label"])
+    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(POS_CLASSES), seed)]
+    return Built(
+        sampled.reset_index(drop=True),
+        pool=frame.drop(index=sampled.index),
+        notes={
+            "synsets_with_examples": len(with_examples),
+            "synsets_without_a_lemma_in_an_example": missed,
+            **notes,
+            "capped_away": len(frame) - len(sampled),
+        },
     )
 
 
