@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -55,8 +56,14 @@ def frame_table(frame: pd.DataFrame, title: str | None = None, digits: int = 3) 
 
 
 def datasets(rows: Sequence[tuple[Any, Mapping[str, int]]]) -> None:
-    """The catalog: (spec, split sizes) per data set."""
-    table = Table("name", "kind", "labels", "train", "dev", "test", "metric")
+    """The catalog: (spec, split sizes) per data set. Names are never cut (a user copies them into the
+    next command); at 80 columns the kind folds instead."""
+    table = Table(box=None, padding=(0, 1, 0, 0), header_style="bold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", overflow="fold")
+    for numeric in ("labels", "train", "dev", "test"):
+        table.add_column(numeric, justify="right")
+    table.add_column("metric")
     for spec, sizes in rows:
         labels = str(spec.num_labels) if spec.label_names else "-"
         table.add_row(

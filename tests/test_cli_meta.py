@@ -242,3 +242,21 @@ def test_usage_errors_are_one_line_with_where_to_find_help(capsys):
     assert "No such command 'finetun'" in error_of(capsys, "teacher", "finetun")
     message = error_of(capsys, "run", "--dataset", "bbc-news", "--epochs", "three")
     assert "'--epochs'" in message and "autodistill run --help" in message
+
+
+def test_the_catalog_table_keeps_every_name_whole_in_80_columns(monkeypatch):
+    """`data list` is where a user finds the name to type next: a name cut to "wordnet-genus-…" cannot
+    be copied. The catalog's own specs, with made-up sizes (preparing every set is slow)."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from cli import render
+
+    out = StringIO()
+    monkeypatch.setattr(render, "console", Console(file=out, width=80))
+    specs = engine.list_datasets()
+    render.datasets([(spec, {"train": 104_953, "dev": 5_000, "test": 5_000}) for spec in specs])
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert [line.split()[0] for line in lines[1:]] == [spec.name for spec in specs]
