@@ -1,4 +1,4 @@
-"""Tasks built from WordNet 3.0, one per task kind the other sources lack.
+"""Tasks built from WordNet 3.0, covering the task kinds the other sources lack.
 
 - ``wordnet-lexname``: definition -> semantic category (single-sentence classification).
 - ``wordnet-lexname-full``: the same task on every synset and all 45 categories, the catalog's
