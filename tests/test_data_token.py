@@ -160,6 +160,32 @@ def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
     assert "| 2376 | 5000 | 5000 | 12376 |" in card and f"> {SPEC.description}" in card
 
 
+@pytest.mark.parametrize(
+    ("word", "case"),
+    [
+        *[("jury", "lower"), ("Jury", "title"), ("I", "title"), ("McCormick", "title"), ("FBI", "upper")],
+        *[("U.S.", "upper"), ("1961", "lower"), (",", "lower"), ("A", "title")],
+    ],
+)
+def test_a_word_is_cased_lower_title_or_upper(word, case):
+    assert brown.case_of(word) == case
+
+
+def test_the_case_set_lowers_the_words_of_the_pos_selection(tmp_path):
+    need_corpus()
+    root = corpus_slice(tmp_path / "brown")
+    cased = brown.build_brown_case(root, seed=1961).frame.set_index("text")
+    pos = brown.build_brown_pos(root, seed=1961).frame
+    pos = pos.assign(text=pos["text"].str.lower()).drop_duplicates("text").set_index("text")
+    shared = cased.index.intersection(pos.index)
+    assert len(shared) > 100, "one seed draws (almost) the same sentences"
+    assert (cased.index == cased.index.str.lower()).all(), "no capital is left for the student to read"
+    for text in shared:
+        words = pos.at[text, "tokens"]
+        assert cased.at[text, "tags"] == [brown.case_of(word) for word in words]
+    assert {tag for tags in cased["tags"] for tag in tags} >= {"lower", "title"}
+
+
 # --------------------------------------------------------------------------- encoding
 
 

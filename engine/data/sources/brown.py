@@ -16,6 +16,11 @@ small student can learn them from a few thousand sentences. ``brown-pos-fine`` k
 the marks-free base tags instead (:func:`base_tag`, 93 of them counting possessive
 forms such as ``nn$`` apart): the harder, morphological distinctions (``nn``/``nns``,
 ``vbd``/``vbn``, ``jj``/``jjr``/``jjt``) that the universal tags fold away.
+
+``brown-case`` asks for the capitals back (truecasing): the sentence is given in lower case, and
+each word is tagged with how its writer cased it (:func:`case_of`). Beyond the first word, that is
+proper names and the words of titles ("Fulton County Grand Jury"), which the student has to know
+from the words alone.
 """
 
 from __future__ import annotations
@@ -83,6 +88,28 @@ FINE_SPEC = TaskSpec(
 )
 
 
+#: How a word was written; sorted, so ids are stable.
+CASES = ("lower", "title", "upper")
+CASE_SPEC = TaskSpec(
+    name="brown-case",
+    task_type=TaskType.TOKEN,
+    description=(
+        "Restore the capitals of a lower-cased English sentence from the Brown Corpus: tag each word as "
+        "written in lower case, with a capital first letter, or all in capitals."
+    ),
+    label_names=CASES,
+)
+
+
+def case_of(word: str) -> str:
+    """``upper`` for two or more letters all capitals ("FBI", "U.S."), ``title`` for a capital first
+    letter ("Jury", "I", "McCormick"), ``lower`` otherwise, words without letters included."""
+    letters = [char for char in word if char.isalpha()]
+    if len(letters) > 1 and all(char.isupper() for char in letters):
+        return "upper"
+    return "title" if letters and letters[0].isupper() else "lower"
+
+
 def base_tag(tag: str) -> str:
     """A Brown tag without its marks: ``fw-`` (foreign word) -> ``fw``; ``-tl``/``-hl``/``-nc``
     dropped; a contraction (``pps+bez``, "it's") keeps its first part; a negated form (``md*``,
@@ -101,6 +128,10 @@ def universal_tag(tag: str) -> str:
     if base not in BASE_TAGS:
         raise ValueError(f"Brown tag {tag!r} (base {base!r}) has no universal tag; add it to _BROWN_TO_UNIVERSAL")
     return BASE_TAGS[base]
+
+
+#: (words, Brown tags) -> (the words a task shows, one tag per word).
+Labeller = Callable[[list[str], list[str]], tuple[list[str], list[str]]]
 
 
 def parse_line(line: str) -> tuple[list[str], list[str]]:
@@ -131,26 +162,37 @@ def build_brown_pos(root: Path, seed: int) -> Built:
     """Sentences of MIN_WORDS..MAX_WORDS words, de-duplicated on their words, then PER_TEXT drawn
     from each of the 500 texts; every Brown tag becomes its universal tag. Splits keep whole
     texts together (``group``) and are stratified on genre (``stratum``)."""
-    return tagged_sample(root, seed, universal_tag)
+    return tagged_sample(root, seed, retagged(universal_tag))
 
 
 @register(FINE_SPEC, asset=ASSET, seed=1979, eval_sizes=EVAL_SIZES, family="brown")
 def build_brown_pos_fine(root: Path, seed: int) -> Built:
     """The same selection as brown-pos (its own seed, so other sentences), each word keeping its
     Brown base tag (:func:`base_tag`)."""
-    return tagged_sample(root, seed, base_tag)
+    return tagged_sample(root, seed, retagged(base_tag))
 
 
-def tagged_sample(root: Path, seed: int, tag_of: Callable[[str], str]) -> Built:
-    """Sentences of MIN_WORDS..MAX_WORDS words, de-duplicated on their words and ``tag_of`` tags,
-    PER_TEXT drawn per text; whole texts stay in one split, stratified on genre."""
+@register(CASE_SPEC, asset=ASSET, seed=1967, eval_sizes=EVAL_SIZES, family="brown")
+def build_brown_case(root: Path, seed: int) -> Built:
+    """The same selection as brown-pos (its own seed), each word lower-cased and tagged with its
+    case (:func:`case_of`); the Brown tags are not used."""
+    return tagged_sample(root, seed, lambda words, _tags: ([w.lower() for w in words], [case_of(w) for w in words]))
+
+
+def retagged(tag_of: Callable[[str], str]) -> Labeller:
+    """A sentence's words kept, each Brown tag mapped by ``tag_of``."""
+    return lambda words, tags: (words, [tag_of(tag) for tag in tags])
+
+
+def tagged_sample(root: Path, seed: int, label: Labeller) -> Built:
+    """Sentences of MIN_WORDS..MAX_WORDS words, each given its words and tags by ``label``,
+    de-duplicated on both, PER_TEXT drawn per text; whole texts stay in one split, stratified on genre."""
     rows = read_texts(root)
     length = rows["tokens"].str.len()
     kept = rows[(length >= MIN_WORDS) & (length <= MAX_WORDS)].reset_index(drop=True)
-    kept = kept.assign(
-        text=kept["tokens"].str.join(" "),
-        tags=kept["brown"].map(lambda tags: [tag_of(tag) for tag in tags]),
-    )
+    labelled = [label(words, tags) for words, tags in zip(kept["tokens"], kept["brown"], strict=True)]
+    kept = kept.assign(tokens=[words for words, _ in labelled], tags=[tags for _, tags in labelled])
+    kept = kept.assign(text=kept["tokens"].str.join(" "))
     kept = kept.assign(tag_key=kept["tags"].str.join(" "))
     unique, notes = dedup(kept, ["text"], ["tag_key"])
     kept = ["text", "tokens", "tags", "group", "stratum"]
