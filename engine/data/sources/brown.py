@@ -1,4 +1,4 @@
-"""``brown-pos`` and ``brown-pos-fine``: part-of-speech tagging of the Brown Corpus (token classification).
+"""``brown-pos``, ``brown-pos-fine`` and ``brown-case``: tagging the words of the Brown Corpus (token classification).
 
 The Brown Corpus (Francis & Kučera, 1964; revised 1971 and 1979) is 500 texts of about
 2,000 words, from 15 genres of 1961 American English, each word tagged with one of
