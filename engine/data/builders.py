@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,7 +24,7 @@ import pandas as pd
 
 from engine import paths
 from engine.data.schema import TaskSpec
-from engine.data.splits import FRACTIONS
+from engine.data.splits import FRACTIONS, dedup, sample_per_key
 from engine.errors import AutodistillError
 from engine.registry import Registry
 
@@ -113,6 +113,21 @@ class Built:
     frame: pd.DataFrame
     notes: dict[str, int] = field(default_factory=dict)
     pool: pd.DataFrame | None = None
+
+
+def balanced_per_label(
+    rows: pd.DataFrame, inputs: Sequence[str], per_label: int, seed: int, counted: dict[str, int]
+) -> Built:
+    """``rows`` de-duplicated on ``inputs`` (:func:`~engine.data.splits.dedup`, ``label`` the target),
+    then ``per_label`` drawn for each label, so that the classes are balanced; the rows left out are
+    the pool later split versions draw dev and test from. ``counted`` leads the build's notes."""
+    frame, notes = dedup(rows, inputs, ["label"])
+    sampled = frame.iloc[sample_per_key(frame["label"], per_label, seed)]
+    return Built(
+        sampled.reset_index(drop=True),
+        {**counted, **notes, "capped_away": len(frame) - len(sampled)},
+        pool=frame.drop(index=sampled.index),
+    )
 
 
 #: Train examples from which a catalog data set counts as large: it is meant to test the engine at

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.data.builders import EVAL_SIZES, Built, register
+from engine.data.builders import EVAL_SIZES, Built, balanced_per_label, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.sources.wordnet import Inflections, Synset, read_exceptions, read_synsets
 from engine.data.sources.wordnet_tasks import ASSET, CAP
-from engine.data.splits import dedup, sample_per_key, stratified_sample
+from engine.data.splits import dedup, stratified_sample
 
 #: Pointer symbol -> (label when the pair is read source -> target, label when read the other way).
 RELATIONS = {
@@ -101,18 +101,8 @@ def build_relation_pair(root: Path, seed: int) -> Built:
     then CAP/7 pairs drawn per label so that the seven labels are balanced."""
     rng = np.random.default_rng(seed)
     rows, repeated = relation_rows(read_synsets(root), rng)
-    frame, notes = dedup(rows, ["text", "text_pair"], ["label"])
-    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(RELATION_LABELS), seed)]
-    return Built(
-        sampled.reset_index(drop=True),
-        pool=frame.drop(index=sampled.index),
-        notes={
-            "related_pairs": len(rows),
-            "antonym_pairs_recorded_at_both_ends": repeated,
-            **notes,
-            "capped_away": len(frame) - len(sampled),
-        },
-    )
+    counted = {"related_pairs": len(rows), "antonym_pairs_recorded_at_both_ends": repeated}
+    return balanced_per_label(rows, ["text", "text_pair"], CAP // len(RELATION_LABELS), seed, counted)
 
 
 def genus_span(synset: Synset, hypernyms: list[Synset], inflections: Inflections) -> tuple[int, int] | None:

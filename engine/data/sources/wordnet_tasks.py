@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.data.builders import EVAL_SIZES, Asset, Built, register
+from engine.data.builders import EVAL_SIZES, Asset, Built, balanced_per_label, register
 from engine.data.schema import TaskSpec, TaskType
 from engine.data.sources.wordnet import LEXNAMES, Inflections, Synset, read_exceptions, read_synsets
-from engine.data.splits import dedup, sample_per_key, stratified_sample
+from engine.data.splits import dedup, stratified_sample
 
 ASSET = Asset(
     "debian",
@@ -109,13 +109,7 @@ def build_lexname(root: Path, seed: int) -> Built:
         for s in read_synsets(root)
         if s.lexname in LEXNAME_CLASSES and s.definition
     )
-    frame, notes = dedup(rows, ["text"], ["label"])
-    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(LEXNAME_CLASSES), seed)]
-    return Built(
-        sampled.reset_index(drop=True),
-        {"synsets_in_classes": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
-        pool=frame.drop(index=sampled.index),
-    )
+    return balanced_per_label(rows, ["text"], CAP // len(LEXNAME_CLASSES), seed, {"synsets_in_classes": len(rows)})
 
 
 @register(
@@ -133,13 +127,7 @@ def build_pos(root: Path, seed: int) -> Built:
     82,115 noun synsets and 3,621 adverb ones); version 2's dev and test keep that balance. Family
     wordnet-lexname: the same definitions, asked another question."""
     rows = pd.DataFrame({"text": s.definition, "label": POS_CLASSES[s.pos]} for s in read_synsets(root) if s.definition)
-    frame, notes = dedup(rows, ["text"], ["label"])
-    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(POS_CLASSES), seed)]
-    return Built(
-        sampled.reset_index(drop=True),
-        {"synsets": len(rows), **notes, "capped_away": len(frame) - len(sampled)},
-        pool=frame.drop(index=sampled.index),
-    )
+    return balanced_per_label(rows, ["text"], CAP // len(POS_CLASSES), seed, {"synsets": len(rows)})
 
 
 @register(USAGE_POS_SPEC, asset=ASSET, seed=1998, eval_sizes=USAGE_POS_EVAL_SIZES, family="wordnet-gloss-spans")
@@ -167,18 +155,8 @@ def build_usage_pos(root: Path, seed: int) -> Built:
         example, (start, end) = found
         text = f"{example[:start]}[{example[start:end]}]{example[end:]}"
         rows.append({"text": text, "label": POS_CLASSES[synset.pos]})
-    frame, notes = dedup(pd.DataFrame(rows), ["text"], ["label"])
-    sampled = frame.iloc[sample_per_key(frame["label"], CAP // len(POS_CLASSES), seed)]
-    return Built(
-        sampled.reset_index(drop=True),
-        pool=frame.drop(index=sampled.index),
-        notes={
-            "synsets_with_examples": len(with_examples),
-            "synsets_without_a_lemma_in_an_example": missed,
-            **notes,
-            "capped_away": len(frame) - len(sampled),
-        },
-    )
+    counted = {"synsets_with_examples": len(with_examples), "synsets_without_a_lemma_in_an_example": missed}
+    return balanced_per_label(pd.DataFrame(rows), ["text"], CAP // len(POS_CLASSES), seed, counted)
 
 
 def lexname_rows(synsets: list[Synset]) -> Built:
