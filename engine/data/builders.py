@@ -130,6 +130,23 @@ def balanced_per_label(
     )
 
 
+def tagged_per_group(
+    rows: pd.DataFrame, columns: Sequence[str], per_group: int, seed: int, counted: dict[str, int]
+) -> Built:
+    """Token rows (``tokens``, ``tags``, ``group``) de-duplicated on their words (a repeat tagged
+    otherwise goes, :func:`~engine.data.splits.dedup`), then ``per_group`` drawn from each group (text,
+    chapter), so that no group dominates training; the rows left out are the pool later split
+    versions draw dev and test from. ``counted`` leads the build's notes."""
+    rows = rows.assign(text=rows["tokens"].str.join(" "), tag_key=rows["tags"].str.join(" "))
+    unique, notes = dedup(rows, ["text"], ["tag_key"])
+    sampled = unique.iloc[sample_per_key(unique["group"], per_group, seed)]
+    return Built(
+        sampled[list(columns)].reset_index(drop=True),
+        pool=unique.drop(index=sampled.index)[list(columns)],
+        notes={**counted, **notes, "capped_away": len(unique) - len(sampled)},
+    )
+
+
 #: Train examples from which a catalog data set counts as large: it is meant to test the engine at
 #: scale (token ids on disk, caches sized to need), not to be swept by the study on 2 cores.
 LARGE_TRAIN_EXAMPLES = 100_000

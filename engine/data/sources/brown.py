@@ -30,9 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from engine.data.builders import EVAL_SIZES, Asset, Built, register
+from engine.data.builders import EVAL_SIZES, Asset, Built, register, tagged_per_group
 from engine.data.schema import TaskSpec, TaskType
-from engine.data.splits import dedup, sample_per_key
 
 ASSET = Asset(
     "npm",
@@ -192,20 +191,10 @@ def tagged_sample(root: Path, seed: int, label: Labeller) -> Built:
     kept = rows[(length >= MIN_WORDS) & (length <= MAX_WORDS)].reset_index(drop=True)
     labelled = [label(words, tags) for words, tags in zip(kept["tokens"], kept["brown"], strict=True)]
     kept = kept.assign(tokens=[words for words, _ in labelled], tags=[tags for _, tags in labelled])
-    kept = kept.assign(text=kept["tokens"].str.join(" "))
-    kept = kept.assign(tag_key=kept["tags"].str.join(" "))
-    unique, notes = dedup(kept, ["text"], ["tag_key"])
-    kept = ["text", "tokens", "tags", "group", "stratum"]
-    sampled = unique.iloc[sample_per_key(unique["group"], PER_TEXT, seed)]
-    return Built(
-        sampled[kept].reset_index(drop=True),
-        pool=unique.drop(index=sampled.index)[kept],
-        notes={
-            "sentences_in_corpus": len(rows),
-            "words_in_corpus": int(length.sum()),
-            f"sentences_under_{MIN_WORDS}_words_dropped": int((length < MIN_WORDS).sum()),
-            f"sentences_over_{MAX_WORDS}_words_dropped": int((length > MAX_WORDS).sum()),
-            **notes,
-            "capped_away": len(unique) - len(sampled),
-        },
-    )
+    counted = {
+        "sentences_in_corpus": len(rows),
+        "words_in_corpus": int(length.sum()),
+        f"sentences_under_{MIN_WORDS}_words_dropped": int((length < MIN_WORDS).sum()),
+        f"sentences_over_{MAX_WORDS}_words_dropped": int((length > MAX_WORDS).sum()),
+    }
+    return tagged_per_group(kept, ["text", "tokens", "tags", "group", "stratum"], PER_TEXT, seed, counted)
