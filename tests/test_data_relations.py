@@ -5,15 +5,14 @@ against the real files where they are installed."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from wordnet_files import write_wordnet
 
 from engine.data import catalog
 from engine.data.builders import DATASETS, MissingAssetError
 from engine.data.sources import simlex, vader, wordnet_relations
-from engine.data.sources.wordnet import POS_FILES, Pointer, parse_line
+from engine.data.sources.wordnet import Pointer, parse_line
 
 DATABASE = {
     "noun": [
@@ -32,16 +31,6 @@ DATABASE = {
 }
 
 
-def fake_wordnet(root: Path) -> Path:
-    """DATABASE as data files (each with a licence header line) and empty exception lists."""
-    root.mkdir(parents=True)
-    for pos in POS_FILES:
-        lines = ["  1 This software and database is being provided ...", *DATABASE.get(pos, [])]
-        (root / f"data.{pos}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (root / f"{pos}.exc").write_text("", encoding="utf-8")
-    return root
-
-
 def test_pointers_are_read_with_their_target_and_words():
     real = (
         "02085374 05 n 02 toy_dog 0 toy 0 002 @ 02084071 n 0000 ~ 02085620 n 0000 | "
@@ -57,7 +46,7 @@ def test_pointers_are_read_with_their_target_and_words():
 def test_each_relation_is_read_once_in_a_random_direction_with_its_inverse_label(tmp_path):
     from engine.data.sources.wordnet import read_synsets
 
-    synsets = read_synsets(fake_wordnet(tmp_path / "wn"))
+    synsets = read_synsets(write_wordnet(tmp_path / "wn", DATABASE))
     rows, repeated = wordnet_relations.relation_rows(synsets, np.random.default_rng(0))
     dog, canine = "dog: a domestic canine animal", "canine: a carnivorous mammal"
     expected = {
@@ -77,7 +66,7 @@ def test_each_relation_is_read_once_in_a_random_direction_with_its_inverse_label
 
 
 def test_the_genus_span_is_the_earliest_longest_hypernym_in_the_definition(tmp_path):
-    built = wordnet_relations.build_genus_span(fake_wordnet(tmp_path / "wn"), seed=0)
+    built = wordnet_relations.build_genus_span(write_wordnet(tmp_path / "wn", DATABASE), seed=0)
     answers = dict(zip(built.frame["text"], built.frame["answer_text"], strict=True))
     assert answers == {"dog": "canine", "puppy": "dogs", "beagle": "hunting dog"}, (
         "inflected; the longer of two lemmas at one place"

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from wordnet_files import write_wordnet
 
 from engine.data import catalog
 from engine.data.builders import DATASETS, LARGE_TRAIN_EXAMPLES, MissingAssetError
@@ -18,15 +18,6 @@ from engine.data.sources.wordnet import LEXNAMES, POS_FILES
 from engine.data.sources.wordnet_tasks import ASSET, build_lexname_full
 
 NAME = "wordnet-lexname-full"
-
-
-def fake_wordnet(root: Path, lines: dict[str, list[str]]) -> Path:
-    """Data files in the wndb(5WN) layout, each starting with a licence header line."""
-    root.mkdir(parents=True, exist_ok=True)
-    for pos in POS_FILES:
-        body = ["  1 This software and database is being provided ...", *lines.get(pos, [])]
-        (root / f"data.{pos}").write_text("\n".join(body) + "\n", encoding="utf-8")
-    return root
 
 
 def synset_line(offset: int, lexfile: int, word: str, gloss: str) -> str:
@@ -43,7 +34,7 @@ def test_the_entry_is_large_with_all_45_files_and_a_90_5_5_split():
 
 
 def test_every_definition_becomes_a_row_and_duplicates_go(tmp_path):
-    root = fake_wordnet(
+    root = write_wordnet(
         tmp_path / "wn",
         {
             "noun": [
@@ -77,7 +68,7 @@ def test_a_slice_of_the_real_database_splits_90_5_5_with_every_class_everywhere(
     for pos in POS_FILES:
         with (real / f"data.{pos}").open(encoding="utf-8") as lines:
             slice_lines[pos] = [line.rstrip("\n") for line in islice(lines, 3000) if not line.startswith("  ")]
-    built = build_lexname_full(fake_wordnet(tmp_path / "wn", slice_lines), DATASETS.get(NAME).seed)
+    built = build_lexname_full(write_wordnet(tmp_path / "wn", slice_lines), DATASETS.get(NAME).seed)
     assert len(built.frame) > 8000 and built.frame["text"].str.contains('"').sum() == 0
     entry = DATASETS.get(NAME)
     # the classes of this slice stand in for the 45: the shared encoder then needs just them

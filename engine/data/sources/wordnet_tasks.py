@@ -7,6 +7,8 @@
 - ``wordnet-usage-pos``: an example sentence with one word marked -> that word's part of speech there.
 - ``wordnet-gloss-pair``: (word, definition) -> does it define the word? (pair classification).
 - ``wordnet-span``: (definition, example sentence) -> the defined word's span (extractive QA).
+- ``wordnet-synonym-span``: (a synonym, example sentence) -> the span of the word it could replace
+  (extractive QA; the same sentences and spans as wordnet-span, asked by another lemma of the synset).
 """
 
 from __future__ import annotations
@@ -99,6 +101,17 @@ SPAN_SPEC = TaskSpec(
     ),
     paired=True,
 )
+SYNONYM_SPAN_SPEC = TaskSpec(
+    name="wordnet-synonym-span",
+    task_type=TaskType.SPAN,
+    description=(
+        "Given a word or phrase as the question and an example sentence as the context, extract the word or "
+        "phrase in the sentence that it could replace in this sense (a synonym from the same WordNet synset)."
+    ),
+    paired=True,
+)
+#: Dev and test of split version 2: about 13,500 synsets give a synonym for their example, 3,000 train.
+SYNONYM_EVAL_SIZES = (5000, 5000)
 
 
 @register(LEXNAME_SPEC, asset=ASSET, seed=45, eval_sizes=EVAL_SIZES, family="wordnet-lexname")
@@ -216,41 +229,78 @@ def build_span(root: Path, seed: int) -> Built:
     """For each synset with examples, the first example in which one of its lemmas (or an
     inflection, by WordNet's morphy rules and exception lists) occurs; then CAP of those,
     drawn with each part of speech's share kept."""
-    inflections = Inflections(read_exceptions(root))
-    rows, tried, missed = [], 0, 0
     with_examples = [s for s in read_synsets(root) if s.examples and s.definition]
-    for synset in with_examples:
+    found, tried, missed = lemma_spans(with_examples, Inflections(read_exceptions(root)))
+    rows = [
+        {"text": synset.definition, "text_pair": example, "answer_start": start, "answer_text": example[start:end]}
+        for synset, _, example, (start, end) in found
+    ]
+    counted = {"synsets_with_examples": len(with_examples), "synsets_without_span": len(with_examples) - len(rows)}
+    return _capped_spans(rows, [synset.pos for synset, *_ in found], seed, counted | _tries(tried, missed))
+
+
+@register(SYNONYM_SPAN_SPEC, asset=ASSET, seed=2094, eval_sizes=SYNONYM_EVAL_SIZES, family="wordnet-gloss-spans")
+def build_synonym_span(root: Path, seed: int) -> Built:
+    """wordnet-span's sentences and spans of synsets with two or more lemmas, each asked by one of the
+    synset's other lemmas (seeded choice) that the sentence does not itself contain; CAP drawn with
+    each part of speech's share kept."""
+    inflections = Inflections(read_exceptions(root))
+    synonymous = [s for s in read_synsets(root) if s.examples and s.definition and len(s.lower_lemmas) > 1]
+    found, tried, missed = lemma_spans(synonymous, inflections)
+    rng = np.random.default_rng(seed)
+    rows, kept = [], []
+    for synset, lemma, example, (start, end) in found:
+        others = [
+            other
+            for other in synset.lemmas
+            if other.lower() != lemma.lower() and inflections.find(other, synset.pos, example) is None
+        ]
+        if others:
+            question = others[int(rng.integers(len(others)))]
+            rows.append(
+                {"text": question, "text_pair": example, "answer_start": start, "answer_text": example[start:end]}
+            )
+            kept.append(synset.pos)
+    counted = {
+        "synsets_with_examples_and_synonyms": len(synonymous),
+        "synsets_without_span": len(synonymous) - len(found),
+        "spans_whose_synonyms_all_occur_in_the_sentence": len(found) - len(rows),
+    }
+    return _capped_spans(rows, kept, seed, counted | _tries(tried, missed))
+
+
+def lemma_spans(
+    synsets: list[Synset], inflections: Inflections
+) -> tuple[list[tuple[Synset, str, str, tuple[int, int]]], int, int]:
+    """Per synset, its first example in which one of its lemmas (or an inflection, by WordNet's morphy
+    rules and exception lists) occurs: (synset, that lemma, the example, the character span); and how
+    many examples were tried and missed."""
+    found, tried, missed = [], 0, 0
+    for synset in synsets:
         for example in synset.examples:
             tried += 1
-            span = next(
-                (hit for lemma in synset.lemmas if (hit := inflections.find(lemma, synset.pos, example))),
+            hit = next(
+                ((lemma, span) for lemma in synset.lemmas if (span := inflections.find(lemma, synset.pos, example))),
                 None,
             )
-            if span is None:
+            if hit is None:
                 missed += 1
                 continue
-            start, end = span
-            rows.append(
-                {
-                    "text": synset.definition,
-                    "text_pair": example,
-                    "answer_start": start,
-                    "answer_text": example[start:end],
-                    "pos": synset.pos,
-                }
-            )
+            found.append((synset, hit[0], example, hit[1]))
             break
-    frame, notes = dedup(pd.DataFrame(rows), ["text", "text_pair"], ["answer_start", "answer_text"])
+    return found, tried, missed
+
+
+def _tries(tried: int, missed: int) -> dict[str, int]:
+    return {"examples_tried": tried, "examples_without_span": missed}
+
+
+def _capped_spans(rows: list[dict], pos: list[str], seed: int, counted: dict[str, int]) -> Built:
+    """Span rows de-duplicated, CAP drawn with each part of speech's share kept; the rest the pool."""
+    frame, notes = dedup(pd.DataFrame(rows).assign(pos=pos), ["text", "text_pair"], ["answer_start", "answer_text"])
     sampled = frame.iloc[stratified_sample(frame["pos"], CAP, seed)].drop(columns="pos")
     return Built(
         sampled.reset_index(drop=True),
         pool=frame.drop(index=sampled.index, columns="pos"),
-        notes={
-            "synsets_with_examples": len(with_examples),
-            "synsets_without_span": len(with_examples) - len(rows),
-            "examples_tried": tried,
-            "examples_without_span": missed,
-            **notes,
-            "capped_away": len(frame) - len(sampled),
-        },
+        notes={**counted, **notes, "capped_away": len(frame) - len(sampled)},
     )
