@@ -110,8 +110,6 @@ SYNONYM_SPAN_SPEC = TaskSpec(
     ),
     paired=True,
 )
-#: Dev and test of split version 2: about 13,500 synsets give a synonym for their example, 3,000 train.
-SYNONYM_EVAL_SIZES = (5000, 5000)
 
 
 @register(LEXNAME_SPEC, asset=ASSET, seed=45, eval_sizes=EVAL_SIZES, family="wordnet-lexname")
@@ -230,23 +228,23 @@ def build_span(root: Path, seed: int) -> Built:
     inflection, by WordNet's morphy rules and exception lists) occurs; then CAP of those,
     drawn with each part of speech's share kept."""
     with_examples = [s for s in read_synsets(root) if s.examples and s.definition]
-    found, tried, missed = lemma_spans(with_examples, Inflections(read_exceptions(root)))
+    found, tries = lemma_spans(with_examples, Inflections(read_exceptions(root)))
     rows = [
         {"text": synset.definition, "text_pair": example, "answer_start": start, "answer_text": example[start:end]}
         for synset, _, example, (start, end) in found
     ]
     counted = {"synsets_with_examples": len(with_examples), "synsets_without_span": len(with_examples) - len(rows)}
-    return _capped_spans(rows, [synset.pos for synset, *_ in found], seed, counted | _tries(tried, missed))
+    return _capped_spans(rows, [synset.pos for synset, *_ in found], seed, counted | tries)
 
 
-@register(SYNONYM_SPAN_SPEC, asset=ASSET, seed=2094, eval_sizes=SYNONYM_EVAL_SIZES, family="wordnet-gloss-spans")
+@register(SYNONYM_SPAN_SPEC, asset=ASSET, seed=2094, eval_sizes=EVAL_SIZES, family="wordnet-gloss-spans")
 def build_synonym_span(root: Path, seed: int) -> Built:
     """wordnet-span's sentences and spans of synsets with two or more lemmas, each asked by one of the
     synset's other lemmas (seeded choice) that the sentence does not itself contain; CAP drawn with
     each part of speech's share kept."""
     inflections = Inflections(read_exceptions(root))
     synonymous = [s for s in read_synsets(root) if s.examples and s.definition and len(s.lower_lemmas) > 1]
-    found, tried, missed = lemma_spans(synonymous, inflections)
+    found, tries = lemma_spans(synonymous, inflections)
     rng = np.random.default_rng(seed)
     rows, kept = [], []
     for synset, lemma, example, (start, end) in found:
@@ -266,15 +264,15 @@ def build_synonym_span(root: Path, seed: int) -> Built:
         "synsets_without_span": len(synonymous) - len(found),
         "spans_whose_synonyms_all_occur_in_the_sentence": len(found) - len(rows),
     }
-    return _capped_spans(rows, kept, seed, counted | _tries(tried, missed))
+    return _capped_spans(rows, kept, seed, counted | tries)
 
 
 def lemma_spans(
     synsets: list[Synset], inflections: Inflections
-) -> tuple[list[tuple[Synset, str, str, tuple[int, int]]], int, int]:
+) -> tuple[list[tuple[Synset, str, str, tuple[int, int]]], dict[str, int]]:
     """Per synset, its first example in which one of its lemmas (or an inflection, by WordNet's morphy
     rules and exception lists) occurs: (synset, that lemma, the example, the character span); and how
-    many examples were tried and missed."""
+    many examples were tried and missed, as the build's notes count them."""
     found, tried, missed = [], 0, 0
     for synset in synsets:
         for example in synset.examples:
@@ -288,11 +286,7 @@ def lemma_spans(
                 continue
             found.append((synset, hit[0], example, hit[1]))
             break
-    return found, tried, missed
-
-
-def _tries(tried: int, missed: int) -> dict[str, int]:
-    return {"examples_tried": tried, "examples_without_span": missed}
+    return found, {"examples_tried": tried, "examples_without_span": missed}
 
 
 def _capped_spans(rows: list[dict], pos: list[str], seed: int, counted: dict[str, int]) -> Built:
