@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from installed import installed_source
 
 from engine import paths
 from engine.data import card_path, cards, catalog, list_datasets, load_task, prepare, show
@@ -24,13 +25,6 @@ from engine.errors import AutodistillError
 
 NAMES = [spec.name for spec in list_datasets()]
 REPO = Path(__file__).resolve().parent.parent
-
-
-def need(name: str) -> None:
-    """Skip, naming the missing source, when a data set's raw asset is not installed."""
-    reason = catalog.missing_asset(name)
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +135,7 @@ def test_missing_asset_says_what_to_install():
 
 
 def test_prepare_reuses_the_cache_and_rebuilds_stale_copies(monkeypatch):
-    need("drug-review")
+    installed_source("drug-review")
     folder = prepare("drug-review")
     assert sorted(p.name for p in folder.iterdir()) == [
         "dev.parquet", "spec.json", "stats.json", "test.parquet", "train.parquet"
@@ -157,7 +151,7 @@ def test_prepare_reuses_the_cache_and_rebuilds_stale_copies(monkeypatch):
 
 
 def test_a_failed_prepare_leaves_nothing_half_written(monkeypatch):
-    need("drug-review")
+    installed_source("drug-review")
 
     def crash(*args):
         raise RuntimeError("disk full")
@@ -177,7 +171,7 @@ def test_a_failed_prepare_leaves_nothing_half_written(monkeypatch):
 
 
 def test_official_test_split_is_kept_and_dev_is_carved_from_train():
-    need("drug-review")
+    installed_source("drug-review")
     stats = json.loads((prepare("drug-review") / "stats.json").read_text())
     assert stats["sizes"]["test"] == 379  # the archive's test file
     assert stats["sizes"]["dev"] == pytest.approx(stats["sizes"]["train"] / 8, abs=3)
@@ -185,7 +179,7 @@ def test_official_test_split_is_kept_and_dev_is_carved_from_train():
 
 @pytest.mark.slow
 def test_prepare_is_byte_identical_across_runs_and_hash_seeds(tmp_path):
-    need("bbc-news")
+    installed_source("bbc-news")
     first = prepare("bbc-news")
     files = {p.name: p.read_bytes() for p in first.iterdir()}
     assert {p.name: p.read_bytes() for p in prepare("bbc-news", force=True).iterdir()} == files
@@ -200,7 +194,7 @@ def test_prepare_is_byte_identical_across_runs_and_hash_seeds(tmp_path):
 @pytest.mark.usefixtures("shared_home")
 @pytest.mark.parametrize("name", NAMES)
 def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
-    need(name)
+    installed_source(name)
     entry = DATASETS.get(name)
     spec = entry.spec
     frames = read(prepare(name))
@@ -259,7 +253,7 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
 @pytest.mark.slow
 @pytest.mark.usefixtures("shared_home")
 def test_label_ids_follow_sorted_names():
-    need("bbc-news")
+    installed_source("bbc-news")
     spec = DATASETS.get("bbc-news").spec
     assert spec.label_names == ("business", "entertainment", "politics", "sports", "tech")
     train = read(prepare("bbc-news"))["train"]
@@ -270,7 +264,7 @@ def test_label_ids_follow_sorted_names():
 @pytest.mark.slow
 @pytest.mark.usefixtures("shared_home")
 def test_sotu_addresses_never_straddle_splits():
-    need("sotu-party")
+    installed_source("sotu-party")
     entry = DATASETS.get("sotu-party")
     built = entry.build(entry.asset.locate(), entry.seed)
     address_of = pd.concat([built.frame, built.pool]).set_index("text")["group"]
@@ -286,7 +280,7 @@ def test_sotu_addresses_never_straddle_splits():
 @pytest.mark.slow
 @pytest.mark.usefixtures("shared_home")
 def test_show_prints_the_card_with_real_numbers():
-    need("wordnet-lexname")
+    installed_source("wordnet-lexname")
     text = show("wordnet-lexname")
     stats = json.loads((prepare("wordnet-lexname") / "stats.json").read_text())
     assert f"| **total** | {stats['sizes']['train']} | {stats['sizes']['dev']} | {stats['sizes']['test']}" in text

@@ -8,6 +8,7 @@ import json
 from itertools import pairwise
 
 import pytest
+from installed import installed_source
 
 from engine.data import catalog
 from engine.data.builders import DATASETS
@@ -33,10 +34,7 @@ def syllables(word: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def root():
-    reason = catalog.missing_asset("moby-syllables")
-    if reason:
-        pytest.skip(reason)
-    return DATASETS.get("moby-syllables").asset.locate()
+    return installed_source("moby-syllables")
 
 
 def test_a_word_counts_the_vowels_of_its_first_pronunciation(tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from installed import installed_source
 
 from engine.data import card_path, catalog, load_task
 from engine.data.builders import DATASETS
@@ -47,12 +48,6 @@ def tokenizer():
     from engine.models.zoo import load_tokenizer
 
     return load_tokenizer("minilm-l6")
-
-
-def need_corpus() -> None:
-    reason = catalog.missing_asset("brown-pos")
-    if reason:
-        pytest.skip(reason)
 
 
 # --------------------------------------------------------------------------- the task type
@@ -103,7 +98,7 @@ def test_a_word_may_hold_a_slash():
 
 
 def test_building_a_slice_keeps_words_and_tags_aligned_and_texts_whole(tmp_path):
-    need_corpus()
+    installed_source("brown-pos")
     root = corpus_slice(tmp_path / "brown")
     built = brown.build_brown_pos(root, seed=1961)
     frame = built.frame
@@ -132,7 +127,7 @@ def test_the_fine_set_keeps_each_brown_base_tag(brown_tag, base):
 
 
 def test_fine_tags_refine_the_universal_ones_on_the_same_words(tmp_path):
-    need_corpus()
+    installed_source("brown-pos")
     root = corpus_slice(tmp_path / "brown")
     fine = brown.build_brown_pos_fine(root, seed=1961).frame.set_index("text")
     coarse = brown.build_brown_pos(root, seed=1961).frame.set_index("text")
@@ -146,7 +141,7 @@ def test_fine_tags_refine_the_universal_ones_on_the_same_words(tmp_path):
 
 
 def test_the_prepared_set_has_fixed_sizes_and_its_card_matches():
-    need_corpus()
+    installed_source("brown-pos")
     first = json.loads((catalog.prepare("brown-pos", split_version=1) / catalog.STATS_FILE).read_text())
     assert first["sizes"] == {"train": 2376, "dev": 312, "test": 312}
     folder = catalog.prepare("brown-pos")
@@ -172,7 +167,7 @@ def test_a_word_is_cased_lower_title_or_upper(word, case):
 
 
 def test_the_case_set_lowers_the_words_of_the_pos_selection(tmp_path):
-    need_corpus()
+    installed_source("brown-pos")
     root = corpus_slice(tmp_path / "brown")
     cased = brown.build_brown_case(root, seed=1961).frame.set_index("text")
     pos = brown.build_brown_pos(root, seed=1961).frame

@@ -8,8 +8,8 @@ import re
 
 import pandas as pd
 import pytest
+from installed import installed_source
 
-from engine.data import catalog
 from engine.data.builders import DATASETS
 from engine.data.sources import wordnet_tasks
 
@@ -18,10 +18,7 @@ MARKED = re.compile(r"\[([^\[\]]+)\]")
 
 @pytest.fixture(scope="module")
 def root():
-    reason = catalog.missing_asset("wordnet-pos")
-    if reason:
-        pytest.skip(reason)
-    return DATASETS.get("wordnet-pos").asset.locate()
+    return installed_source("wordnet-pos")
 
 
 def test_both_tasks_share_four_sorted_classes_and_their_families_siblings():

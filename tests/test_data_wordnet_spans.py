@@ -4,10 +4,10 @@ database in WordNet's layout, and checked against the installed one."""
 
 from __future__ import annotations
 
-import pytest
+from installed import installed_source
 from wordnet_files import write_wordnet
 
-from engine.data import catalog, load_task
+from engine.data import load_task
 from engine.data.builders import DATASETS
 from engine.data.sources import wordnet_tasks
 
@@ -39,12 +39,10 @@ def test_the_definition_asks_for_the_same_spans(tmp_path):
 
 
 def test_the_installed_database_gives_5000_dev_and_test_spans_asked_by_synonyms():
-    reason = catalog.missing_asset("wordnet-synonym-span")
-    if reason:
-        pytest.skip(reason)
+    root = installed_source("wordnet-synonym-span")
     entry = DATASETS.get("wordnet-synonym-span")
     assert entry.family == DATASETS.get("wordnet-span").family
-    built = entry.build(entry.asset.locate(), entry.seed)
+    built = entry.build(root, entry.seed)
     assert (built.frame["text"].str.lower() != built.frame["answer_text"].str.lower()).all()
     assert len(built.frame) + len(built.pool) > 12_000
     task = load_task("wordnet-synonym-span")
