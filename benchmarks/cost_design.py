@@ -14,9 +14,9 @@ data they are reported on. A last row fits the shipped design with the runs' spe
 and each figure is given on the probed and the unprobed runs apart: what reading the machine's speed
 changes, from its probe or from its session.
 
-    python benchmarks/cost_design.py --jobs 2   # about 25 minutes on 2 cores; benchmarks/results/cost_design.json
+    python benchmarks/cost_design.py --jobs 2   # about 20 minutes on 2 cores; benchmarks/results/cost_design.json
 
-It fits some 1,600 models (every design with each family held out, and again inside each outer fold), each
+It fits some 1,900 models (every design with each family held out, and again inside each outer fold), each
 stored as it is done under the home folder: stopped, the same command resumes where it was.
 """
 

@@ -11,7 +11,7 @@ evaluated by :func:`autodistill.evaluation.nested.evaluate_nested`:
 ``recommend``'s default design is the one with the best *nested* figure on our runs
 (``recommend`` learns from ours: the authors' features cannot be computed for a new data set).
 
-    python benchmarks/nested_lodo.py                    # both sources, all designs (4-12 min per source on 2 cores)
+    python benchmarks/nested_lodo.py                    # both sources, all designs (2-15 min per source on 2 cores)
     python benchmarks/nested_lodo.py --sources ours --designs lgbm kernel
     python benchmarks/nested_lodo.py --sources ours --score test --fidelity realistic   # the held-out target's scoring
 

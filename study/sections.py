@@ -435,8 +435,9 @@ def lodo_section(
         }
     )
     lines += [
-        f"For each data set, the predictor ({_predictor_words(settings)}) is trained on every other data set's runs of "
-        "ours and ranks this one's; Spearman between predicted and actual ratio, the mean actual ratio of the "
+        f"For each data set, the predictor ({_predictor_words(settings)}) is trained on the runs of ours on every "
+        "data set outside its family (siblings built from the same source examples are left out with it) and ranks "
+        "this one's; Spearman between predicted and actual ratio, the mean actual ratio of the "
         f"{TOP_K} runs it ranks highest, the best run's and the average run's ratio.",
         "",
         markdown_table(shown.set_index("dataset")),
@@ -465,9 +466,9 @@ def _nested_lines(nested: NestedResult | AutodistillError, settings: PredictorSe
     )  # fmt: skip
     return [
         f"The {settings.design} design's setting is chosen in each outer fold by leave-one-dataset-out over the "
-        "other data sets (dev ratios, every budget), refitted on them, and scored on the held-out data set's "
-        "realistic runs against their test ratios (`autodistill evaluate --nested --source ours --score test "
-        f"--fidelity realistic --designs {settings.design}`).",
+        "data sets outside the held-out one's family (dev ratios, every budget), refitted on them, and scored on "
+        "the held-out data set's realistic runs against their test ratios (`autodistill evaluate --nested --source "
+        f"ours --score test --fidelity realistic --designs {settings.design}`).",
         "",
         markdown_table(shown.set_index("dataset")),
         "",

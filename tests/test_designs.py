@@ -203,3 +203,22 @@ def test_bagged_fits_and_reasons_name_the_feature_that_matters(table: pd.DataFra
     assert reasons(predictor, inputs, [top], table)[0].startswith("data set size +")
     linear = fit_predictor(table, VERSION, PredictorSettings(time_limit=10, design="autogluon"), cache)
     assert reasons(linear, inputs, [top], table)[0]  # perturbation estimate for a design without contributions
+
+
+def test_nested_folds_leave_the_held_out_family_out_inside_and_outside() -> None:
+    """Inner folds too: the choice for brown-pos must not be made on folds that train on brown-pos-fine."""
+    calls: list[tuple[str, frozenset[str]]] = []
+
+    def score(train: frozenset[str], held: str, candidate: str, on: object = None) -> float:
+        calls.append((held, train))
+        return 0.0
+
+    names = frozenset({"brown-pos", "brown-pos-fine", "sotu-party", "sotu-year", "bbc-news"})
+    (row,) = nested._nested_folds(names, ["brown-pos"], ["only"], score, nested.SELECTION)
+    assert row["dataset"] == "brown-pos"
+    assert calls[-1] == ("brown-pos", frozenset({"sotu-party", "sotu-year", "bbc-news"}))  # the outer fold
+    assert dict(calls[:-1]) == {  # the inner folds, over the three outside brown's family
+        "bbc-news": frozenset({"sotu-party", "sotu-year"}),
+        "sotu-party": frozenset({"bbc-news"}),
+        "sotu-year": frozenset({"bbc-news"}),
+    }

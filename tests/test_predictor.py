@@ -115,7 +115,14 @@ def test_lodo_on_the_papers_runs(store: RunStore, tmp_path: Path) -> None:
 
 
 #: Word vectors and per-data-set words of the fake corpus below: "shared" is in every data set.
-WORDS = {"shared": (1.0, 0.0), "news": (0.0, 1.0), "drug": (1.0, 1.0), "spam": (2.0, 0.0), "party": (0.0, 2.0)}
+WORDS = {
+    "shared": (1.0, 0.0),
+    "news": (0.0, 1.0),
+    "drug": (1.0, 1.0),
+    "spam": (2.0, 0.0),
+    "party": (0.0, 2.0),
+    "year": (2.0, 2.0),
+}
 
 
 def _fake_corpus(names):
@@ -180,10 +187,9 @@ def test_the_budget_is_a_feature_unknown_for_the_authors_runs(store: RunStore, t
     assert rows.loc[0, "log_train_examples"] == pytest.approx(np.log10(2000))
 
 
-def test_the_held_out_data_set_is_not_in_the_idf_corpus_of_its_fold(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    names = ["bbc-news", "drug-review", "spam"]
+def _spy_on_fits(monkeypatch: pytest.MonkeyPatch) -> list[pd.DataFrame]:
+    """The tables LODO's folds train on, in order, each fit replaced by a constant predictor (the fake corpus
+    stands in for the data sets' text)."""
     monkeypatch.setattr(evaluate, "corpus_text", _fake_corpus)
     seen: list[pd.DataFrame] = []
 
@@ -196,6 +202,14 @@ def test_the_held_out_data_set_is_not_in_the_idf_corpus_of_its_fold(
         return Constant()
 
     monkeypatch.setattr(evaluate, "fit_predictor", spy)
+    return seen
+
+
+def test_the_held_out_data_set_is_not_in_the_idf_corpus_of_its_fold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["bbc-news", "drug-review", "spam"]
+    seen = _spy_on_fits(monkeypatch)
     with _our_store(tmp_path / "runs.sqlite", names) as store:
         stored = {f.dataset: f.context_embedding for f in store.features(featurizer_version("bilstm"))}
         evaluate.evaluate_lodo(store, source="ours", datasets=["spam"])
@@ -205,3 +219,12 @@ def test_the_held_out_data_set_is_not_in_the_idf_corpus_of_its_fold(
     bbc = train.loc[train["dataset"] == "bbc-news", ["ctx_0", "ctx_1"]].iloc[0].to_numpy()
     assert bbc == pytest.approx([0.0, 2 / 3 * np.log(3 / 2)])
     assert not np.allclose(bbc, stored["bbc-news"])  # the stored one counted spam among the documents
+
+
+def test_a_fold_trains_without_the_held_out_data_sets_siblings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sotu-party and sotu-year share their speeches: holding one out leaves the other out of training."""
+    seen = _spy_on_fits(monkeypatch)
+    with _our_store(tmp_path / "runs.sqlite", ["bbc-news", "sotu-party", "sotu-year", "spam"]) as store:
+        evaluate.evaluate_lodo(store, source="ours", datasets=["sotu-year", "spam"])
+    assert [set(train["dataset"]) for train in seen] == [{"bbc-news", "spam"}, {"bbc-news", "sotu-party", "sotu-year"}]
+    assert evaluate.training_names("brown-pos", ["brown-case", "brown-pos-fine", "cola"]) == {"cola"}

@@ -4,7 +4,9 @@ The question AutoDistiller answers is "which pipeline for a data set I have no
 runs on?", so it is scored the same way: for each data set, train on the runs
 of all *other* data sets, predict its runs, and compare with what they actually
 scored. Nothing of the held-out data set's runs (ratios, student scores, their
-ranks) reaches training. What a user would know before any run on it, its
+ranks) reaches training, nor its siblings' (:func:`training_names`): data sets
+built from the same source examples (one family, named on the data cards) would
+tell the model much of what it is asked. What a user would know before any run on it, its
 dataset features and the teacher's score, is used at prediction time.
 
 Per held-out data set the table gives the Spearman correlation between
@@ -31,7 +33,7 @@ over their 10 tasks; they cannot be rebuilt, so the paper's folds use them as th
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,7 +44,7 @@ from autodistill.predictor.designs import setting_key, setting_spearman
 from autodistill.predictor.model import Predictor, PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.store.database import SOURCES, DatasetFeatures, RunStore
 from autodistill.store.reference import PAPER_FEATURIZER
-from engine import AutodistillError, choices_error, load_task
+from engine import AutodistillError, choices_error, dataset_family, load_task
 
 #: The paper's mean leave-one-dataset-out Spearman over the 8 GLUE tasks (Figure 5).
 PAPER_MEAN_SPEARMAN = 0.33
@@ -73,6 +75,13 @@ def corpus_text(names: Sequence[str]) -> tuple[dict[str, Counter[str]], Mapping[
     return counts, load_glove()
 
 
+def training_names(held_out: str, names: Iterable[str]) -> frozenset[str]:
+    """The data sets of ``names`` a fold holding ``held_out`` out trains on: all but its family
+    (:func:`engine.dataset_family`; a data set without siblings is a family of its own)."""
+    family = dataset_family(held_out)
+    return frozenset(name for name in names if dataset_family(name) != family)
+
+
 def fold_features(
     features: Sequence[DatasetFeatures],
     held_out: str,
@@ -80,11 +89,11 @@ def fold_features(
     vectors: Mapping[str, np.ndarray],
 ) -> list[DatasetFeatures]:
     """The features of a fold that holds ``held_out`` out: context embeddings over an IDF corpus
-    of every other data set (the held-out one, like any data set, also counts itself)."""
+    of the data sets it trains on (the held-out one, like any data set, also counts itself)."""
     from autodistill.features.featurize import refit_context
 
-    training = [f.dataset for f in features if f.dataset != held_out]
-    return refit_context(features, training, counts, vectors)
+    training = training_names(held_out, [f.dataset for f in features])
+    return refit_context(features, [f.dataset for f in features if f.dataset in training], counts, vectors)
 
 
 def _score_fold(name: str, test: pd.DataFrame, predictor: Predictor, top_k: int) -> dict[str, object]:
@@ -159,7 +168,8 @@ def evaluate_lodo(
     for name in held_out:
         fold = fold_features(features, name, counts, vectors) if refit else features
         table = model_inputs(runs, fold, embeddings=settings.dataset_embeddings)
-        predictor = fit_predictor(table[table["dataset"] != name], version, settings, cache_dir)
+        training = table["dataset"].isin(training_names(name, names))
+        predictor = fit_predictor(table[training], version, settings, cache_dir)
         rows.append(_score_fold(name, table[table["dataset"] == name], predictor, top_k))
     result = pd.DataFrame(rows)
     mean = result.drop(columns=["dataset"]).mean(numeric_only=True)

@@ -6,9 +6,12 @@ held-out data sets chose the winner. Here every choice is made inside the traini
 
     for each outer data set D:
         for each candidate (design, parameters):
-            inner score = mean Spearman (within settings) over leave-one-out folds of the data sets other than D
-        refit the best candidate on all data sets but D; score its Spearman on D
+            inner score = mean Spearman (within settings) over leave-one-out folds of the data sets outside D's family
+        refit the best candidate on the data sets outside D's family; score its Spearman on D
     nested figure = mean of those outer Spearmans
+
+Every fold, inner ones too, leaves out its held-out data set's family (siblings built from the same
+source examples, :func:`~autodistill.evaluation.lodo.training_names`), as plain LODO does.
 
 Beside it, the **tuned** figure: every candidate's plain LODO mean over all data sets and
 the best of them, what a search that peeks at the held-out data sets reports. The gap
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from autodistill.evaluation.lodo import training_names
 from autodistill.predictor.designs import DESIGNS, setting_spearman
 from autodistill.predictor.model import Predictor, PredictorSettings, fit_predictor, model_inputs, training_inputs
 from autodistill.store.database import RunStore
@@ -141,16 +145,17 @@ class _Scorer:
 
 
 def _lodo_mean(names: frozenset[str], candidate: Candidate, score: Callable[..., float]) -> float:
-    return float(np.mean([score(names - {held}, held, candidate) for held in sorted(names)]))
+    return float(np.mean([score(training_names(held, names), held, candidate) for held in sorted(names)]))
 
 
 def _nested_folds(
     names: frozenset[str], outer: Sequence[str], pool: list[Candidate], score: Callable[..., float], on: Reported
 ) -> list[dict]:
-    """Per ``outer`` data set: the candidate with the best inner LODO (dev) over the others, scored ``on`` it."""
+    """Per ``outer`` data set: the candidate with the best inner LODO (dev) over the data sets outside its
+    family, scored ``on`` it."""
     rows = []
     for held in outer:
-        rest = names - {held}
+        rest = training_names(held, names)
         inner = {c: _lodo_mean(rest, c, score) for c in pool}
         best = max(pool, key=lambda c: (inner[c], -pool.index(c)))  # ties: the earlier grid point
         rows.append(
@@ -201,7 +206,7 @@ def evaluate_nested(
         for name, group in [(d, [c for c in pool if c.design == d]) for d in designs] + [(ANY_DESIGN, pool)]:
             rows = _nested_folds(names, outer, group, score, reported)
             folds += [{"design": name, **row} for row in rows]
-            tuned = {c: float(np.mean([score(names - {d}, d, c, reported) for d in outer])) for c in group}
+            tuned = {c: float(np.mean([score(training_names(d, names), d, c, reported) for d in outer])) for c in group}
             best = max(group, key=lambda c: (tuned[c], -group.index(c)))
             nested = float(np.mean([row["spearman"] for row in rows]))
             summary.append({"design": name, "nested": nested, "tuned": tuned[best], "tuned_choice": str(best)})
