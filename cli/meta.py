@@ -225,7 +225,7 @@ def recommend_command(
     out: Annotated[Path | None, typer.Option(help="write the picks here (default: <home>/recommendations/)")] = None,
     source: SourceOpt = "ours",
     predictor: Annotated[Path | None, typer.Option(help="a saved predictor folder instead of training one")] = None,
-    unseen: Annotated[bool, typer.Option(help="leave this data set's own runs out of training")] = False,
+    unseen: Annotated[bool, typer.Option(help="leave the runs of this data set's family out of training")] = False,
     shipped: Annotated[
         bool, typer.Option(help="a store without runs of ours first imports the project's study (meta_data/study/)")
     ] = True,

@@ -163,8 +163,8 @@ def recommend(
     ``columns`` is how ``dataset`` was read (a file's column mapping); each pick's engine
     config carries it, so that ``autodistill run --recommendation`` reads the file the same way.
 
-    ``unseen`` leaves the data set's own runs out of training (the paper's
-    protocol for a data set new to AutoDistiller); ``predictor`` loads a saved
+    ``unseen`` leaves the runs of the data set's family out of training (the paper's
+    protocol for a data set new to AutoDistiller, its siblings' runs too); ``predictor`` loads a saved
     predictor folder instead of training one on the store. A store without runs
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.store.shipped`; None turns that off), said through ``on_status``.

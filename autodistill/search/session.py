@@ -77,8 +77,8 @@ def predictor_picks(
     unseen: bool = False,
 ) -> list[Pipeline]:
     """AutoDistiller's top ``top`` pipelines for this data set and student
-    (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the data set's own runs out of the
-    predictor's training (held-out measurements)."""
+    (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the runs of the data set's family (it and
+    the data sets sharing its source examples) out of the predictor's training (held-out measurements)."""
     from autodistill.advice.recommend import recommend
 
     if top < 1:
