@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.advice.cost import RANGE_LEVEL
+from autodistill.advice.cost import RANGE_LEVEL, pipeline_class
 from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
 from autodistill.evaluation.headroom import headroom
 from autodistill.evaluation.heldout.protocol import DEFAULT_OUT as HELDOUT_RESULTS
@@ -53,6 +53,9 @@ def main() -> None:
     followed = pick_costs(result.costs)
     figures["cost_runs_heldout_picks"] = len(followed)
     figures["cost_within_tolerance_heldout_picks"] = float((followed["rel_error"].abs() <= COST_TOLERANCE).mean())
+    figures["cost_range_coverage_heldout_picks"] = float(followed["in_range"].mean())
+    classes = pd.Series(pipeline_class(timed.merge(every, on="run_id", suffixes=("", "_run"))), index=timed.index)
+    by_class = timed["in_range"].groupby(classes).agg(["mean", "size"]).round(3)
     top = result.top.round(4)
     print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
           f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "
@@ -69,7 +72,9 @@ def main() -> None:
           f"{figures['timing_floor_one_machine']:.3f})")  # fmt: skip
     print(f"  {figures['cost_runs_heldout_picks']} of them trained the held-out evaluation's top picks "
           f"({HELDOUT_RESULTS.name}); within ±{COST_TOLERANCE:.0%}: "
-          f"{figures['cost_within_tolerance_heldout_picks']:.3f}")  # fmt: skip
+          f"{figures['cost_within_tolerance_heldout_picks']:.3f}, inside their range: "
+          f"{figures['cost_range_coverage_heldout_picks']:.3f}")  # fmt: skip
+    print(f"cost ranges' coverage by pipeline class:\n{by_class.to_string()}")
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
           f"(configuration, setting) pairs")  # fmt: skip
     print(per_family.to_string())
@@ -88,6 +93,7 @@ def main() -> None:
                 "coverage_by_family": per_family.reset_index().to_dict(orient="records"),
                 "cost_within_by_device": per_device.reset_index().to_dict(orient="records"),
                 "cost_within_by_family": by_family.reset_index().to_dict(orient="records"),
+                "cost_range_coverage_by_class": by_class.reset_index().to_dict(orient="records"),
                 "top": top.to_dict(orient="records"),
                 "headroom_captured": captured.to_dict(orient="records"),
                 "runs": len(runs),

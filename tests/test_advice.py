@@ -379,6 +379,28 @@ def test_the_cost_range_is_how_far_unseen_data_sets_were_missed() -> None:
     assert by_family.predict(candidate.assign(device="cuda:T4"))[1] == [None]
 
 
+def test_logit_kd_and_the_other_pipelines_get_ranges_of_their_own() -> None:
+    """Logit KD's seconds swing between data sets (0.5x to 2x) where MI-α's do not: logit KD's range spans the
+    swing and MI-α's stays narrow. A class with too few runs on a device gets the device's range."""
+    rows = [
+        _row(f"d{d}", p, 0.9, seed=s, seconds=(30.0 * speed if p == LOGIT else 300.0) * (1 + 0.02 * s))
+        for d, speed in enumerate(np.exp(np.linspace(-0.7, 0.7, 10)))
+        for p in (LOGIT, MI)
+        for s in range(3)
+    ]
+    runs = pd.DataFrame(rows).assign(input_words=20.0)
+    setting = {k: rows[0][k] for k in _SETTING} | {"task_kind": "classification", "input_words": 20.0}
+    candidates = candidate_rows([LOGIT, MI], setting)
+    (logit_low, logit_high), (mi_low, mi_high) = CostModel.fit(runs, family_of=lambda name: name).predict(candidates)[1]
+    assert logit_high / logit_low > 2.5 and mi_high / mi_low < 1.5
+    few_mi = runs[(runs["inter_loss"] != "mi") | runs["dataset"].isin(["d0", "d9"])]  # 6 MI-α runs
+    model = CostModel.fit(few_mi, family_of=lambda name: name)
+    assert ("cpu", "other") not in model.spreads
+    low, high = model.spreads[("cpu", "")]
+    (mi_seconds,), ((few_low, few_high),) = model.predict(candidates.iloc[[1]])
+    assert (few_low, few_high) == pytest.approx((mi_seconds * np.exp(low), mi_seconds * np.exp(high)))
+
+
 def test_words_per_example_count_what_a_model_reads(toy_task: TaskData) -> None:
     assert input_words(toy_task.train) == pytest.approx(5.0)  # four sentiment words and "movie"
     pair = pd.DataFrame({"text": ["a b", "c"], "text_pair": ["d e f", "g"], "answer_text": ["x y z", "w"]})

@@ -42,7 +42,10 @@ seconds say nothing of a GPU's.
 A point estimate this rough needs its range beside it. :meth:`CostModel.predict` gives the central
 80 % of what the model missed by on families of data sets it was not fitted on (grouped folds over
 the fitting runs), so a user reads how far the minutes may be off on a new data set, not how well the
-model fits the runs it learned from.
+model fits the runs it learned from. The misses are taken per kind of device and per
+:func:`pipeline_class`: logit KD's runs, the shortest, miss by more for their seconds than a pipeline
+with an intermediate loss or augmentation (what a one-off cost or a busy machine adds weighs more),
+and one range for both held only about two thirds of logit KD's held-out runs.
 """
 
 from __future__ import annotations
@@ -286,9 +289,10 @@ class CostModel:
 
     model: LogSeconds
     runs: int
-    #: Per kind of device, the RANGE_LEVEL quantiles of log(measured / predicted) on families of data
-    #: sets held out of the fit; empty when fitted without families.
-    spreads: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Per (kind of device, :func:`pipeline_class`), and per kind of device alone under the class "", the
+    #: RANGE_LEVEL quantiles of log(measured / predicted) on families of data sets held out of the fit;
+    #: empty when fitted without families.
+    spreads: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def fit(
@@ -315,10 +319,12 @@ class CostModel:
         return np.exp(self.model.predict(frame))
 
     def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, list[tuple[float, float] | None]]:
-        """Each row's predicted wall seconds and their range at :data:`RANGE_LEVEL` (None where its
-        kind of device has no spread)."""
+        """Each row's predicted wall seconds and their range at :data:`RANGE_LEVEL`: its pipeline class's
+        on its kind of device, that kind's over every class where the class had too few runs, None where
+        the kind had too few."""
         seconds = self.seconds(frame)
-        spreads = [self.spreads.get(kind) for kind in device_kind(frame["device"])]
+        cells = zip(device_kind(frame["device"]), pipeline_class(frame), strict=True)
+        spreads = [self.spreads.get((kind, group), self.spreads.get((kind, ""))) for kind, group in cells]
         ranges = [
             None if spread is None else (float(s * np.exp(spread[0])), float(s * np.exp(spread[1])))
             for s, spread in zip(seconds, spreads, strict=True)
@@ -339,22 +345,35 @@ def out_of_family(
     return missed
 
 
-def _spreads(runs: pd.DataFrame, family_of: Callable[[str], str], seed: int) -> dict[str, tuple[float, float]]:
-    """Per kind of device with :data:`MIN_TIMED_RUNS` runs, the :data:`RANGE_LEVEL` quantiles of
-    log(measured / predicted), each run predicted by a model fitted on the folds without its family
-    (none with a single family: nothing would be unseen)."""
+def _spreads(
+    runs: pd.DataFrame, family_of: Callable[[str], str], seed: int
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """Per kind of device and :func:`pipeline_class` (and per kind of device over all classes, class "")
+    with :data:`MIN_TIMED_RUNS` runs, the :data:`RANGE_LEVEL` quantiles of log(measured / predicted), each
+    run predicted by a model fitted on the folds without its family (none with a single family: nothing
+    would be unseen)."""
     families = runs["dataset"].map(family_of).to_numpy()
     if len(set(families)) < 2:
         return {}
     target = np.log(run_seconds(runs).to_numpy())
     missed = out_of_family(runs, target, families, RANGE_FOLDS, seed)
     tail = (1 - RANGE_LEVEL) / 2
-    kinds = device_kind(runs["device"]).to_numpy()
+    kinds, classes = device_kind(runs["device"]).to_numpy(), pipeline_class(runs)
+    cells = {(kind, ""): kinds == kind for kind in set(kinds)}
+    cells |= {(kind, group): (kinds == kind) & (classes == group) for kind in set(kinds) for group in set(classes)}
     return {
-        kind: (float(np.quantile(missed[kinds == kind], tail)), float(np.quantile(missed[kinds == kind], 1 - tail)))
-        for kind in set(kinds)
-        if (kinds == kind).sum() >= MIN_TIMED_RUNS
+        cell: (float(np.quantile(missed[rows], tail)), float(np.quantile(missed[rows], 1 - tail)))
+        for cell, rows in cells.items()
+        if rows.sum() >= MIN_TIMED_RUNS
     }
+
+
+def pipeline_class(frame: pd.DataFrame) -> np.ndarray:
+    """``logit`` for a pipeline without an intermediate loss, text augmentation or mixup (logit KD, or
+    MSE on the logits), ``other`` for the rest: the two are given ranges of their own."""
+    plain = frame["inter_loss"].fillna("none").eq("none") & frame["augmentation"].fillna("").astype(str).eq("")
+    plain &= ~frame["mixup"].fillna(False).astype(bool)
+    return np.where(plain, "logit", "other")
 
 
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:
