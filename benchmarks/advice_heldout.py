@@ -11,7 +11,7 @@ test split scored it (a larger dev split read whole is priced by its ``eval_exam
 study page's headroom table finds a pipeline beating logit KD beyond the noise, the held-out top
 pick's gain there is set beside that lead: the share of the headroom the advice captured.
 
-    python benchmarks/advice_heldout.py      # about two minutes on 2 cores; benchmarks/results/advice_heldout.json
+    python benchmarks/advice_heldout.py      # three minutes on 2 idle cores; benchmarks/results/advice_heldout.json
 """
 
 from __future__ import annotations

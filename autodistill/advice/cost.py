@@ -45,7 +45,7 @@ the fitting runs), so a user reads how far the minutes may be off on a new data 
 model fits the runs it learned from. The misses are taken per kind of device and per
 :func:`pipeline_class`: logit KD's runs, the shortest, miss by more for their seconds than a pipeline
 with an intermediate loss or augmentation (what a one-off cost or a busy machine adds weighs more),
-and one range for both held only about two thirds of logit KD's held-out runs.
+and one range for both held well under 80 % of logit KD's held-out runs.
 """
 
 from __future__ import annotations
