@@ -44,7 +44,7 @@ def main() -> None:
     figures = result.figures()
     captured = headroom_captured(found, result.top)
     per_family = result.gains.groupby("family")["covered"].agg(["mean", "size"]).round(3)
-    timed = result.costs.merge(every[["run_id", "device"]], on="run_id")
+    timed = result.costs.merge(every[["run_id", "device", "inter_loss", "augmentation", "mixup"]], on="run_id")
     within = (timed["rel_error"].abs() <= COST_TOLERANCE).rename("within")
     per_device = within.groupby(timed["device"]).agg(["mean", "size"]).round(3)
     in_range = timed["in_range"].groupby(timed["device"]).mean().round(3).rename("in range")
@@ -54,8 +54,7 @@ def main() -> None:
     figures["cost_runs_heldout_picks"] = len(followed)
     figures["cost_within_tolerance_heldout_picks"] = float((followed["rel_error"].abs() <= COST_TOLERANCE).mean())
     figures["cost_range_coverage_heldout_picks"] = float(followed["in_range"].mean())
-    classes = pd.Series(pipeline_class(timed.merge(every, on="run_id", suffixes=("", "_run"))), index=timed.index)
-    by_class = timed["in_range"].groupby(classes).agg(["mean", "size"]).round(3)
+    by_class = timed["in_range"].groupby(pipeline_class(timed)).agg(["mean", "size"]).round(3)
     top = result.top.round(4)
     print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
           f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "

@@ -264,9 +264,9 @@ def test_label_ids_follow_sorted_names():
 @pytest.mark.slow
 @pytest.mark.usefixtures("shared_home")
 def test_sotu_addresses_never_straddle_splits():
-    installed_source("sotu-party")
+    root = installed_source("sotu-party")
     entry = DATASETS.get("sotu-party")
-    built = entry.build(entry.asset.locate(), entry.seed)
+    built = entry.build(root, entry.seed)
     address_of = pd.concat([built.frame, built.pool]).set_index("text")["group"]
     frames = read(prepare("sotu-party"))
     splits_of_address = (
