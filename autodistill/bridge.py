@@ -76,9 +76,11 @@ def engine_config(
     student: str,
     budget: TrainSettings,
     columns: DataColumns | None = None,
+    cached_copies: int | None = None,
 ) -> DistillConfig:
     """The engine config that runs pipeline ``config`` (Eq. 1) under ``budget``;
-    ``columns``: how to read ``dataset`` when it is a file with its own column names."""
+    ``columns``: how to read ``dataset`` when it is a file with its own column names;
+    ``cached_copies``: make that many augmented copies once and cache the teacher on them."""
     data: dict[str, Any] = {
         "dataset": dataset,
         "teacher": teacher,
@@ -88,6 +90,8 @@ def engine_config(
     }
     if columns is not None:
         data["columns"] = columns
+    if cached_copies is not None:
+        data.update(aug_mode="cached", aug_copies=cached_copies)
     return parse_config(data, source="pipeline config")
 
 

@@ -36,20 +36,40 @@ def app(argv: list[str] | None = None) -> None:
 
     hf_logging.disable_progress_bar()  # our own rich bars report progress; HF's per-load bars are noise
     try:
-        typer_app(args=argv, prog_name="autodistill", standalone_mode=False)
+        code = typer_app(args=argv, prog_name="autodistill", standalone_mode=False)
     except AutodistillError as exc:
         _fail(str(exc))
     except ValidationError as exc:  # settings built from flags outside a whole config (e.g. teacher train)
         _fail(format_validation_error(exc, exc.title))
     except (typer.Abort, KeyboardInterrupt):
-        Console(stderr=True).print("interrupted; rerun the same command to resume")
-        sys.exit(130)
+        _interrupted()
     except typer.TyperException as exc:  # usage errors: an unknown command, a flag's bad value
         _fail(_usage_line(exc))
     except OSError as exc:
         if exc.errno not in DISK_TROUBLE:
             raise
         _fail(_disk_line(exc))
+    # Outside standalone mode Typer turns Ctrl-C into a returned 130 (and ``typer.Exit(n)`` into n).
+    if code == INTERRUPTED:
+        _interrupted()
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+INTERRUPTED = 130
+
+
+def _interrupted() -> None:
+    """One line saying where the work stopped, and exit status 130: ``run ... && deploy`` stops."""
+    from engine import latest_position
+
+    where = latest_position()
+    at = f" at step {where.done} of {where.total} ({where.description})" if where else ""
+    Console(stderr=True).print(
+        f"interrupted{at}; rerun the same command to resume", highlight=False, markup=False, soft_wrap=True
+    )
+    sys.exit(INTERRUPTED)
 
 
 #: What a read-only, locked-down or full disk raises, and what to do: the user's to fix, so one

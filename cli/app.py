@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 import typer
 from typer.core import TyperCommand
 
 from cli.options import COMPONENT_FIELDS
-from engine import DistillConfig, TrainSettings
 
 typer_app = typer.Typer(
     no_args_is_help=True,
@@ -26,6 +24,10 @@ for group, name in ((data_app, "data"), (models_app, "models"), (teacher_app, "t
 typer_app.add_typer(study_app, name="study")
 
 
+#: Component fields that ``none`` switches off (logit-only KD); an unset prediction loss is the task's own.
+OFF_SWITCHES = ("mapping", "inter_loss")
+
+
 class SchemaCommand(TyperCommand):
     """A command with schema flags whose ``--help`` lists each component flag's valid names.
 
@@ -40,8 +42,6 @@ class SchemaCommand(TyperCommand):
         names = component_names()
         for param in self.params:
             if param.name in COMPONENT_FIELDS and param.name in names and "choose from" not in (param.help or ""):
-                info = {**TrainSettings.model_fields, **DistillConfig.model_fields}[param.name]
-                nullable = type(None) in typing.get_args(info.annotation)
-                off = " | none" if nullable else ""
+                off = " | none" if param.name in OFF_SWITCHES else ""
                 param.help = f"{param.help or ''}; choose from {' | '.join(names[param.name])}{off}"
         super().format_help(ctx, formatter)

@@ -28,9 +28,14 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from engine import DataColumns, DistillConfig, TrainSettings
+from engine import DataColumns, DistillConfig, PretrainConfig, TrainSettings
 
 # -- single options ----------------------------------------------------------------------------------
+
+#: What an input path must be, checked by the parser before a command starts (one usage line naming
+#: the path otherwise): an existing file, or an existing folder.
+EXISTING_FILE: dict[str, Any] = {"exists": True, "dir_okay": False, "readable": True}
+EXISTING_FOLDER: dict[str, Any] = {"exists": True, "file_okay": False}
 
 DatasetOpt = Annotated[
     str, typer.Option("--dataset", "-d", help="catalog name, local CSV/JSONL/Parquet, or HF hub name")
@@ -55,7 +60,7 @@ DesignOpt = Annotated[
         "(default: the nested evaluation's winner)"
     ),
 ]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON Distiller config")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON Distiller config", **EXISTING_FILE)]
 OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: under the cache)")]
 
 
@@ -74,6 +79,7 @@ PANELS: dict[type[BaseModel], str] = {
     DistillConfig: "Pipeline (config file: top level)",
     TrainSettings: "Training (config file: train)",
     DataColumns: "Columns of a local file or hub data set (config file: columns)",
+    PretrainConfig: "General distillation",
 }
 
 #: Fields holding registry names: ``--help`` lists the names (see :class:`cli.app.SchemaCommand`).
@@ -212,6 +218,9 @@ AUGMENT = (
     + SchemaFlags.of(TrainSettings, "max_train_examples", "seed")
     + SchemaFlags.of(DataColumns)
 )
+
+#: ``autodistill pretrain``: a fresh shape, its teacher, the corpus and the schedule.
+PRETRAIN = SchemaFlags.of(PretrainConfig, build=lambda given: PretrainConfig(**given))
 
 
 def pipeline_config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -97,10 +98,29 @@ def run_result(result: RunResult) -> None:
             f"{getattr(result, f'{who}_latency_ms'):.1f}",
         )
     console.print(table)
+    config = result.config
+    if result.kind == "finetune":
+        how = "no KD (labels alone)"
+    else:
+        terms = "logit KD" if config.get("inter_loss") is None else f"{config['inter_loss']} over {config['mapping']}"
+        how = f"{terms}, {config.get('pred_loss')} prediction loss"
     console.print(
-        f"distillation ratio {result.ratio:.4f} | {result.examples_per_second:.1f} train examples/s | "
-        f"{result.wall_seconds:.0f} s | student saved in {result.output_dir}/student"
+        f"distillation ratio {result.ratio:.4f} | {how}, lr {config['train']['lr']:g} | "
+        f"{result.examples_per_second:.1f} train examples/s | "
+        f"{result.wall_seconds:.0f} s | student saved in {result.output_dir}/student",
+        soft_wrap=True,
     )
+
+
+def pretrained(folder: Path, record: dict[str, Any]) -> None:
+    """What a general distillation made, what it cost, and how to use it."""
+    config = record["config"]
+    say(
+        f"{config['student']} general-distilled from {config['teacher']}: {record['steps']:,} steps on "
+        f"{record['corpus_words']:,} words, relation loss {record['first_loss']:.3f} -> {record['final_loss']:.3f}, "
+        f"{record['seconds'] / 60:.1f} min on {record['threads']} threads"
+    )
+    say(f"saved in {folder}; distil into it with: autodistill run --student {folder} --dataset NAME")
 
 
 def exported(report: Any) -> None:

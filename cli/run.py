@@ -13,10 +13,22 @@ import typer
 
 from cli import render
 from cli.app import SchemaCommand, typer_app
-from cli.options import AUGMENT, RUN, ConfigOpt, OutputOpt, pipeline_config, with_flags
+from cli.options import (
+    AUGMENT,
+    EXISTING_FILE,
+    EXISTING_FOLDER,
+    PRETRAIN,
+    RUN,
+    ConfigOpt,
+    OutputOpt,
+    pipeline_config,
+    with_flags,
+)
 from engine import AutodistillError
 
-RecommendationOpt = Annotated[Path | None, typer.Option(help="run a pick of this file from `autodistill recommend`")]
+RecommendationOpt = Annotated[
+    Path | None, typer.Option(help="run a pick of this file from `autodistill recommend`", **EXISTING_FILE)
+]
 PickOpt = Annotated[int, typer.Option(help="which pick of --recommendation (1 = the best)")]
 
 
@@ -84,12 +96,31 @@ def augment_command(
     render.augmented(pregenerate(task, cfg, copies, out), out)
 
 
+@typer_app.command("pretrain")
+@with_flags(config=PRETRAIN)
+def pretrain_command(
+    config: Any,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder to write (default: <home>/models/general/<student>-<corpus>)")
+    ] = None,
+) -> None:
+    """Make a fresh student shape well-read: general distillation on plain text into a Hugging Face folder
+    that `--student FOLDER` accepts; resumes if interrupted."""
+    from engine import pretrain
+
+    folder, record = pretrain(config, out)
+    render.pretrained(folder, record)
+
+
 @typer_app.command("predict")
 def predict_command(
     model: Annotated[
-        Path, typer.Option(help="a student folder written by `autodistill run`, or one `autodistill export` wrote")
+        Path,
+        typer.Option(
+            help="a student folder written by `autodistill run`, or one `autodistill export` wrote", **EXISTING_FOLDER
+        ),
     ],
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSONL / Parquet / TXT file")],
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSONL / Parquet / TXT file", **EXISTING_FILE)],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write predictions here (CSV/JSONL)")] = None,
     text_col: Annotated[str, typer.Option(help="text column of the input")] = "text",
     text_pair_col: Annotated[str, typer.Option(help="second-text column (pair and span tasks)")] = "text_pair",
@@ -118,7 +149,7 @@ def predict_command(
 
 @typer_app.command("export")
 def export_command(
-    model: Annotated[Path, typer.Option(help="a run's student folder (<run>/student)")],
+    model: Annotated[Path, typer.Option(help="a run's student folder (<run>/student)", **EXISTING_FOLDER)],
     format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
     quantize: Annotated[str | None, typer.Option(help="also write an int8 graph (dynamic quantization): int8")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="exported folder (default: <model>-onnx beside it)")] = None,
@@ -131,7 +162,7 @@ def export_command(
 
 @typer_app.command("report")
 def report_command(
-    run: Annotated[Path, typer.Argument(help="a run folder (holding result.json)")],
+    run: Annotated[Path, typer.Argument(help="a run folder (holding result.json)", **EXISTING_FOLDER)],
     out: Annotated[Path | None, typer.Option("--out", help="the page (default: <run>/report.html)")] = None,
 ) -> None:
     """Write a run's HTML page: loss curves per Eq. 1 term, teacher/student scores and latency, config, size."""

@@ -94,7 +94,7 @@ def study_report(
 
 @study_app.command("sweep")
 def study_sweep(
-    fidelity: Annotated[str, typer.Option(help="cheap (the shipped study's budget) | realistic")],
+    fidelity: Annotated[str, typer.Option(help="cheap (the shipped study's budget) | realistic | patient")],
     datasets: Annotated[str, typer.Option(help="comma-separated catalog data sets")],
     students: Annotated[str, typer.Option(help="comma-separated students (default: tiny,mini)")] = "tiny,mini",
     configs: Annotated[
@@ -126,7 +126,7 @@ def study_sweep(
         fidelity, max_train_examples=max_train_examples, max_eval_examples=max_eval_examples,
         max_length=max_length, max_epochs=max_epochs, seeds=seeds,
     )  # fmt: skip
-    picked = select_configs([c.strip() for c in configs.split(",") if c.strip()] if configs else None)
+    picked = select_configs([c.strip() for c in configs.split(",") if c.strip()] if configs else None, chosen)
     with open_store(store) as runs_store:
         report = run_study(
             {name: load_task(name) for name in names}, parse_students(students), chosen, runs_store,

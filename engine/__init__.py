@@ -47,12 +47,14 @@ _EXPORTS: dict[str, str] = {
     "write_report": "engine.pipelines.report",
     "pregenerate": "engine.augment.pregenerated",
     "finetune_teacher": "engine.teachers.finetune",
+    "pretrain": "engine.pipelines.pretrain",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration
     "DistillConfig": "engine.config",
     "TrainSettings": "engine.config",
     "DataColumns": "engine.config",
     "TeamConfig": "engine.config",
+    "PretrainConfig": "engine.models.pretraining",
     "parse_config": "engine.components",
     "load_config_file": "engine.config",
     "merge_overrides": "engine.config",
@@ -79,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     # models
     "DEFAULT_TEACHER": "engine.models.presets",
     "STUDENT_PRESETS": "engine.models.presets",
+    "PRETRAINED_STUDENTS": "engine.models.presets",
     "list_models": "engine.models.zoo",
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",
@@ -96,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "distributed": "engine.training.distributed",
     "training_device": "engine.training.device",
     "speed_probe_seconds": "engine.training.speed",
+    "latest_position": "engine.training.progress",
     "exit_with_parent": "engine.lifetime",
 }
 

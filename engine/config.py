@@ -25,10 +25,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import AutodistillError
-from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS
+from engine.models.presets import DEFAULT_TEACHER, default_lr
 from engine.models.teacher_spec import parse_teacher_spec
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+#: What a run distils with when no pipeline is given: logit KD (the prediction loss alone). The study's
+#: held-out table puts it level with or ahead of every fixed pipeline on every data set (docs/findings.md),
+#: and far ahead of TinyBERT's MSE / Skip recipe, the default before it.
+DEFAULT_PIPELINE: dict[str, str | None] = {"mapping": None, "inter_loss": None}
+#: The other half of an intermediate term when a config names only one: the mapping and the loss of
+#: TinyBERT's recipe, the paper's Skip mapping and the most common loss of the authors' runs.
+INTERMEDIATE_PARTNERS: dict[str, str] = {"mapping": "skip", "inter_loss": "mse"}
 
 #: ``json_schema_extra`` of a field that changes how a run is watched, not what it computes
 #: (where its curves are reported): run ids leave such fields out (:func:`result_exclude`).
@@ -186,16 +194,24 @@ class DistillConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     teacher: str = Field(DEFAULT_TEACHER, description="f^T: a preset, a Hugging Face id or a local folder")
-    student: str = Field("layers=0,2,4", description="f^S: a preset (tiny, mini, ...), layers=0,2,4, an id or a folder")
+    student: str = Field(
+        "layers=0,2,4", description="f^S: a preset (tiny, mini, ...), tiny-gd, layers=0,2,4, an id or a folder"
+    )
     dataset: str = Field(description="a catalog name, a CSV/JSONL/Parquet file or a Hugging Face data set")
-    # m_ij and l^inter. ``None`` switches intermediate distillation off (logit-only KD).
-    mapping: str | None = Field("skip", description="m_ij: which student layer learns from which teacher layer")
-    inter_loss: str | None = Field("mse", description="l^inter between mapped hidden states")
+    # m_ij and l^inter. ``None`` switches intermediate distillation off: logit-only KD, the default
+    # pipeline (DEFAULT_PIPELINE), which the study's runs put level with or ahead of every other.
+    mapping: str | None = Field(
+        DEFAULT_PIPELINE["mapping"],
+        description="m_ij: which student layer learns from which teacher layer (unset: none, logit KD)",
+    )
+    inter_loss: str | None = Field(DEFAULT_PIPELINE["inter_loss"], description="l^inter between mapped hidden states")
     alpha: float = Field(0.9, ge=0, le=1, description="MI-α interpolation; used by inter_loss='mi' only")
     critic: str = Field("transformer", description="MI-α critic: the network scoring (teacher, student) state pairs")
     inter_weight: float = Field(1.0, ge=0, description="scale of the Σ m_ij l^inter term")
     # l^pred and its weights. None means "the paper's default for this setting".
-    pred_loss: str = Field("ce", description="l^pred on the prediction layer (teacher and labels)")
+    pred_loss: str | None = Field(
+        None, description="l^pred on the prediction layer (unset: the task's own, ce for classes, mse for a number)"
+    )
     temperature: float = Field(1.0, gt=0, description="softmax temperature of l^pred(teacher, student)")
     beta1: float | None = Field(None, ge=0, description="β1, weight of l^pred(f^T(x), f^S(x)) (default 1)")
     gamma1: float | None = Field(
@@ -265,12 +281,25 @@ class DistillConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _intermediate_partner(cls, data: Any) -> Any:
+        """``--inter-loss mi`` alone means MI-α over the Skip mapping, ``--mapping emd`` alone MSE over
+        EMD: an intermediate term needs both, and the default pipeline (logit KD) has neither."""
+        if not isinstance(data, dict):
+            return data
+        given = {key for key in INTERMEDIATE_PARTNERS if data.get(key) not in (None, "none", "null", "")}
+        if len(given) != 1:
+            return data
+        (missing,) = set(INTERMEDIATE_PARTNERS) - given
+        return data if missing in data else {**data, missing: INTERMEDIATE_PARTNERS[missing]}
+
+    @model_validator(mode="before")
+    @classmethod
     def _student_learning_rate(cls, data: Any) -> Any:
         """An unset ``train.lr`` follows the student: a fresh preset's layers start from random
-        weights and need its own, larger rate (see :class:`engine.models.zoo.StudentShape`)."""
-        if not isinstance(data, dict) or data.get("student") not in STUDENT_PRESETS:
+        weights and need its own, larger rate (see :class:`engine.models.zoo.StudentShape`); a
+        shipped general-distilled student has the rate its probe chose."""
+        if not isinstance(data, dict) or (lr := default_lr(str(data.get("student")))) is None:
             return data
-        lr = STUDENT_PRESETS[data["student"]].lr
         train = data.get("train") or {}
         if isinstance(train, TrainSettings):
             if "lr" not in train.model_fields_set:

@@ -132,6 +132,25 @@ def test_a_bad_student_is_refused_before_the_teacher_is_fine_tuned(tmp_path, cap
     check_student("tiny", "minilm-l6")  # a good name passes
 
 
+def test_a_length_past_the_models_positions_names_both_before_the_teacher_is_fine_tuned(capsys):
+    message = error_of(capsys, "run", "--dataset", "vader-valence", "--student", "tiny", "--max-length", "1502")
+    assert message == (
+        "error: --max-length 1502 is longer than the models read (positions: teacher 'minilm-l6' 512 and student "
+        "'tiny' 512); use --max-length 512 or less"
+    )
+    assert not (home() / "finetuned").exists() or not any((home() / "finetuned").iterdir())
+
+
+def test_a_path_of_the_wrong_kind_is_refused_in_one_line_naming_it(tmp_path, capsys):
+    (tmp_path / "model").mkdir()
+    message = error_of(capsys, "predict", "--model", str(tmp_path / "model"), "--input", str(tmp_path))
+    assert f"'{tmp_path}' is a directory" in message and "--input" in message
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nhello\n")
+    assert "is a file" in error_of(capsys, "predict", "--model", str(texts), "--input", str(texts))
+    assert "does not exist" in error_of(capsys, "run", "--config", str(tmp_path / "nope.yaml"))
+
+
 # -- progress ---------------------------------------------------------------------------------------
 
 

@@ -47,9 +47,12 @@ def test_config_file_that_does_not_parse_says_where(tmp_path):
 
 def test_an_unset_learning_rate_follows_the_student():
     from autodistill.bridge import baseline_config, make_budget
-    from engine.models.zoo import STUDENT_PRESETS
+    from engine.models.presets import FRESH_LR, PRETRAINED_STUDENTS
 
-    tiny = STUDENT_PRESETS["tiny"].lr
+    tiny = FRESH_LR  # the study's rate, not the shape's own 2e-3
+    assert tiny == 5e-4
+    gd = PRETRAINED_STUDENTS["tiny-gd"].lr
+    assert parse_config({"dataset": "d", "student": "tiny-gd"}).train.lr == gd
     assert parse_config({"dataset": "d", "student": "tiny"}).train.lr == tiny
     assert parse_config({"dataset": "d", "student": "tiny", "train": {"epochs": 2}}).train.lr == tiny
     assert parse_config({"dataset": "d", "student": "tiny", "train": {"lr": 1e-4}}).train.lr == 1e-4

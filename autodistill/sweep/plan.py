@@ -64,6 +64,8 @@ def trial_id(kind: str, engine: DistillConfig, config: Pipeline | None) -> str:
     }
     if (version := split_version_of(engine)) != 1:
         chosen["split_version"] = version  # trials on the first splits keep their ids
+    if engine.aug_mode != "fresh" and any(op != "mixup" for op in engine.augment):
+        chosen["cached_copies"] = engine.kept_copies  # trials with fresh copies keep their ids
     return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -40,6 +40,8 @@ from autodistill.space import Pipeline
 from autodistill.space.defaults import FIXED_DEFAULTS
 from autodistill.sweep.plan import Trial
 from engine import (
+    PRETRAINED_STUDENTS,
+    STUDENT_PRESETS,
     AutodistillError,
     TaskData,
     TaskType,
@@ -98,6 +100,16 @@ STUDY_CONFIGS: tuple[StudyConfig, ...] = (
     _config("tinybert-ra", "augmentation: EDA-style random text edits, p 0.3", inter_loss="mse", augment=("ra",)),
 )
 
+#: Configurations the patient budget adds to the fixed list: augmentation under logit KD, the change
+#: Beyer et al. (2022) found to pay off when KD trains long ("a good teacher is patient and consistent").
+#: Their text copies are cached (:attr:`Fidelity.cached_copies`), so the teacher runs once on each.
+AUGMENTED_CONFIGS: tuple[StudyConfig, ...] = (
+    _config("logit-ra", "augmentation under logit KD: cached EDA-style copies", mapping="none", inter_loss="none",
+            augment=("ra",), aug_p=0.1),
+    _config("logit-mixup", "augmentation under logit KD: mixup on embeddings", mapping="none", inter_loss="none",
+            augment=("mixup",)),
+)  # fmt: skip
+
 #: Students run at the realistic budget; the layer subset (1.3x smaller) stays at the cheap one.
 STUDENTS: tuple[str, ...] = ("tiny", "mini")
 CHEAP_ONLY: tuple[str, ...] = ("layers=0,2,4",)
@@ -114,13 +126,20 @@ class Fidelity:
     epochs: int | None
     max_epochs: int
     seeds: tuple[int, ...]
-    lr: float | None = None  # None: a fresh student's own rate
+    lr: float | None = None  # None: the student's default rate
     #: Every configuration runs with every seed; False: only the defaults and no-KD do.
     every_config_seeded: bool = False
     #: From this split version on, dev and test are read whole: they were sized to resolve the
     #: study's differences, and a cap would also score each seed on a different sample of them.
     #: None: ``max_eval_examples`` caps every split version.
     whole_eval_from: int | None = None
+    #: Learning rates of named students that differ from ``lr`` (a pretrained student's own).
+    student_lr: tuple[tuple[str, float], ...] = ()
+    #: Text augmentation makes this many copies of each example once and caches the teacher's outputs
+    #: on them (``aug_mode: cached``); None: fresh copies every epoch, as the paper.
+    cached_copies: int | None = None
+    #: Configurations run beside the fixed list at this budget.
+    extra_configs: tuple[StudyConfig, ...] = ()
 
     def budget(self, student: str, *, seed: int, epochs: int | None = None, split_version: int = 1) -> TrainSettings:
         """The per-trial budget; with ``lr`` None it is left unset, so a fresh student trains at its own rate."""
@@ -131,7 +150,7 @@ class Fidelity:
             "max_eval_examples": None if whole else self.max_eval_examples,
             "epochs": epochs or self.epochs or self.max_epochs,
             "seed": seed,
-            "lr": self.lr,
+            "lr": dict(self.student_lr).get(student, self.lr),
         }
         if student.startswith("layers") and self.name == "cheap":
             fields.update(epochs=2, lr=3e-4)  # pretrained layers: the shipped study's budget for them
@@ -139,14 +158,21 @@ class Fidelity:
 
 
 CHEAP = Fidelity("cheap", max_train_examples=192, max_length=48, max_eval_examples=200, epochs=8, max_epochs=8,
-                 seeds=(0,))  # fmt: skip
+                 seeds=(0,), student_lr=tuple((name, shape.lr) for name, shape in STUDENT_PRESETS.items()))  # fmt: skip
 #: 2,000 examples of 128 tokens: a tiny-student epoch takes minutes on one CPU core; the first
 #: splits' dev and test are read up to 1,000 examples each, the sized ones (version 2) whole, and
 #: every configuration runs with all three seeds, so each one carries its own seed spread.
 REALISTIC = Fidelity("realistic", max_train_examples=2000, max_length=128, max_eval_examples=1000, epochs=None,
                      max_epochs=12, seeds=(0, 1, 2), lr=5e-4, every_config_seeded=True,
                      whole_eval_from=2)  # fmt: skip
-FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC)}
+#: The Distiller paper's regime (§4, Appendix G): 20 epochs, the best by dev, for a pretrained student
+#: as for a fresh one; augmented copies made once and cached, so the teacher runs once on each.
+#: ``tiny-gd`` (general-distilled ``tiny``) trains at the rate its probe on dev chose.
+PATIENT = Fidelity("patient", max_train_examples=2000, max_length=128, max_eval_examples=1000, epochs=20,
+                   max_epochs=20, seeds=(0, 1, 2), lr=5e-4, every_config_seeded=True, whole_eval_from=2,
+                   student_lr=tuple((name, s.lr) for name, s in PRETRAINED_STUDENTS.items()),
+                   cached_copies=4, extra_configs=AUGMENTED_CONFIGS)  # fmt: skip
+FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC, PATIENT)}
 #: Configurations repeated with every seed of a fidelity that does not seed every configuration.
 REPEATED = tuple(FIXED_DEFAULTS)
 
@@ -202,11 +228,12 @@ def probe_trial(dataset: str, student: str, chosen: Fidelity, teacher: str) -> T
     return Trial.make("finetune", engine, student, fidelity=chosen.name)
 
 
-def select_configs(names: Sequence[str] | None) -> tuple[StudyConfig, ...]:
-    """The fixed list, or the named part of it (a smoke run's two configurations)."""
+def select_configs(names: Sequence[str] | None, chosen: Fidelity | None = None) -> tuple[StudyConfig, ...]:
+    """The fixed list with ``chosen``'s extra configurations, or the named part of them."""
+    every = STUDY_CONFIGS + (chosen.extra_configs if chosen else ())
     if not names:
-        return STUDY_CONFIGS
-    known = {c.name: c for c in STUDY_CONFIGS}
+        return every
+    known = {c.name: c for c in every}
     for name in names:
         if name not in known:
             raise choices_error("study configuration", name, tuple(known))
@@ -235,7 +262,10 @@ def pair_trials(
             pipeline = config.for_task(task_type)
             if pipeline is None:
                 continue
-            engine = engine_config(pipeline, dataset, teacher=teacher, student=student, budget=budget)
+            cached = chosen.cached_copies if pipeline.text_augment else None
+            engine = engine_config(
+                pipeline, dataset, teacher=teacher, student=student, budget=budget, cached_copies=cached
+            )
             trials.append(Trial.make("distill", engine, student, pipeline, fidelity=chosen.name))
     return trials
 

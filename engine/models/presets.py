@@ -1,4 +1,5 @@
-"""Named models a user can type: the default teacher and the fresh-student shapes.
+"""Named models a user can type: the default teacher, the fresh-student shapes and the shipped
+general-distilled students.
 
 A leaf module of plain data, so that the config schema can fill in a preset's
 learning rate without importing torch or the zoo.
@@ -11,10 +12,17 @@ from dataclasses import dataclass
 DEFAULT_TEACHER = "minilm-l6"
 
 
+#: The learning rate a fresh student trains at when the user sets none: the rate every realistic and
+#: patient study run was made at, so the advice drawn from them holds for a default run. The shapes'
+#: own, larger rates (:attr:`StudentShape.lr`) collapsed some runs over longer schedules (sotu-party
+#: to one class from epoch 3, wordnet-gloss-pair at chance for 12 epochs; docs/sweep.md).
+FRESH_LR = 5e-4
+
+
 @dataclass(frozen=True)
 class StudentShape:
     """A fresh-BERT student shape (paper Table 6, scaled to what runs offline), with the learning
-    rate it trains at when the user sets none. Its layers start from random weights, so the
+    rate the study's cheap budget trains it at. Its layers start from random weights, so the
     pretrained-model rate of 5e-5 leaves it near chance after a few epochs. Measured by
     distilling from MiniLM on bbc-news (3 epochs, 128 tokens, default pipeline; dev accuracy):
     ``tiny`` .24 at 5e-5, .82 at 1e-3, .94 at 2e-3; ``mini`` .97 at 1e-3, .57 at 2e-3;
@@ -37,3 +45,35 @@ STUDENT_PRESETS: dict[str, StudentShape] = {
     "tinybert4": StudentShape(layers=4, hidden=312, heads=12, ffn=1200, lr=1e-3),
     "small": StudentShape(layers=4, hidden=512, heads=8, ffn=2048, lr=5e-4),
 }
+
+
+@dataclass(frozen=True)
+class PretrainedStudent:
+    """A student shipped with the project: a fresh :class:`StudentShape` made well-read by general
+    distillation (:mod:`engine.models.general`, ``autodistill pretrain``), and the learning rate it is
+    fine-tuned or distilled at when the user sets none, chosen by a probe on dev."""
+
+    shape: str
+    lr: float
+
+
+#: The rate ``tiny-gd`` trains at unless set: the best of 1e-4, 3e-4, 1e-3 and 3e-3 by dev score of the
+#: no-KD baseline at the patient budget (docs/findings.md).
+PRETRAINED_LR = 5e-4
+
+#: Folder of the shipped general-distilled students, one Hugging Face folder per name.
+PRETRAINED_DIR = "pretrained"
+
+#: The shipped general-distilled students by name; ``<shape>-gd`` reads "general-distilled <shape>".
+PRETRAINED_STUDENTS: dict[str, PretrainedStudent] = {
+    "tiny-gd": PretrainedStudent(shape="tiny", lr=PRETRAINED_LR),
+}
+
+
+def default_lr(student: str) -> float | None:
+    """The learning rate a named student trains at when none is set; None for any other model."""
+    if student in STUDENT_PRESETS:
+        return FRESH_LR
+    if student in PRETRAINED_STUDENTS:
+        return PRETRAINED_STUDENTS[student].lr
+    return None

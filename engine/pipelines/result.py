@@ -180,6 +180,12 @@ LATER_FIELDS: dict[str, object] = {"columns": None, "teacher_cache": True, "aug_
 HASHED_INTER_LOSS: dict[str, str] = {"pkd-tokens": "pkd", "pkd": "pkd-cls"}
 
 
+#: A no-KD run ignores the pipeline; its id hashes these fields at the values every earlier no-KD run
+#: was hashed with (the defaults before logit KD became the default pipeline), so the default changes
+#: neither their ids nor whether a baseline finds its finished folder.
+FINETUNE_HASHED: dict[str, str] = {"mapping": "skip", "inter_loss": "mse", "pred_loss": "ce"}
+
+
 def inert_fields(config: DistillConfig) -> set[str]:
     """Fields that change nothing in this run: the cached mode's without text augmentation."""
     return set() if any(op != "mixup" for op in config.augment) else {"aug_mode", "aug_copies"}
@@ -209,6 +215,8 @@ def run_id(config: DistillConfig, kind: str) -> str:
     fields = config.model_dump(mode="json", exclude=exclude)
     if (version := split_version_of(config)) != 1:
         fields["split_version"] = version
+    if kind == "finetune":
+        fields.update(FINETUNE_HASHED)
     if fields.get("inter_loss") in HASHED_INTER_LOSS:
         fields["inter_loss"] = HASHED_INTER_LOSS[fields["inter_loss"]]
     payload = json.dumps({"kind": kind, **fields}, sort_keys=True)

@@ -49,7 +49,7 @@ from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
-from engine.models.zoo import build_student, check_student, count_parameters, load_config
+from engine.models.zoo import build_student, check_length, check_student, count_parameters, load_config
 from engine.pipelines import reuse
 from engine.pipelines.example_predictions import ExamplePredictions, split_predictions, write_predictions
 from engine.pipelines.export import save_student
@@ -64,6 +64,7 @@ from engine.pipelines.result import (
     run_id,
     with_split_version,
 )
+from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.teachers.team import Team, prepare_team
@@ -137,17 +138,29 @@ def _execute(
 ) -> RunResult:
     check_components(config)
     config = with_split_version(config)
+    config, task = with_task_defaults(config, task)
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
     stored = _finished(output_dir)
     if stored is not None:
         return stored
     load_config(config.teacher)  # every name is checked before the teacher's fine-tune, which takes minutes
     check_student(config.student, config.teacher)
+    check_length(config.train.max_length, config.student, config.teacher)
     # The same run started twice on one home (two sweeps sharing a baseline, say) is trained once:
     # the second waits for the folder's lock and then returns the first one's result.
     with distributed.exclusive_run(output_dir, f"running {kind} {output_dir.name}"):
         stored = _finished(output_dir)
         return stored if stored is not None else _train(config, kind, output_dir, show_progress, task, on_epoch)
+
+
+def with_task_defaults(config: DistillConfig, task: TaskData | None) -> tuple[DistillConfig, TaskData | None]:
+    """``config`` with what it leaves to the task filled in: an unset prediction loss is the task head's
+    natural one (CE for classes, MSE for a real-valued target). The task is loaded to learn its type
+    only when that is needed, and handed on so that the run does not load it twice."""
+    if config.pred_loss is not None:
+        return config, task
+    task = task or reuse.task(config.dataset, config.data_options())
+    return config.model_copy(update={"pred_loss": task_head(task.spec).natural_loss}), task
 
 
 def _finished(output_dir: Path) -> RunResult | None:

@@ -26,9 +26,45 @@ def announce(text: str) -> None:
     Console(stderr=True).print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+@dataclass
+class Position:
+    """Where the latest long work of this process stood: what it was, and its step of how many."""
+
+    description: str
+    done: int
+    total: int
+
+
+#: The latest position any :func:`progress` reached in this process (None before any), so that an
+#: interrupted command can say where it stopped without each piece of work reporting it.
+_LATEST: list[Position] = []
+
+
+def latest_position() -> Position | None:
+    """Where the last long work stood when it last advanced; None when there was none."""
+    return _LATEST[-1] if _LATEST else None
+
+
 @contextmanager
 def progress(description: str, total: int, completed: int = 0, *, enabled: bool = True) -> Iterator[Callable]:
-    """A callable taking the number of steps done so far, shown as a bar or as plain lines."""
+    """A callable taking the number of steps done so far, shown as a bar or as plain lines; the
+    position is remembered (:func:`latest_position`) whether or not it is shown."""
+    _LATEST[:] = [Position(description, completed, total)]
+
+    def remember(done: int) -> None:
+        _LATEST[0].done = done
+
+    with _shown(description, total, completed, enabled) as show:
+
+        def advance(done: int) -> None:
+            remember(done)
+            show(done)
+
+        yield advance
+
+
+@contextmanager
+def _shown(description: str, total: int, completed: int, enabled: bool) -> Iterator[Callable]:
     if not enabled:
         yield lambda done: None
         return

@@ -1,0 +1,244 @@
+"""Task-agnostic ("general") distillation: a fresh student shape made well-read on plain text.
+
+The Distiller paper distils *pretrained* compact students (TinyBERT4 after TinyBERT's general
+distillation, or Turc et al.'s pretrained compact BERTs); none exists offline, so this module makes
+one. The objective is MiniLMv2's (Wang et al., 2021, "MiniLMv2: Multi-Head Self-Attention Relation
+Distillation"): the student's last layer learns the teacher's last-layer query-query, key-key and
+value-value relations, each split into the same number of *relation heads* on both sides. It is
+chosen over TinyBERT's general distillation because TinyBERT's attention loss needs as many heads
+in the student as in the teacher (MiniLM has 12, ``tiny`` 2) and its hidden-state loss needs a
+projection that is thrown away afterwards; relation heads need neither, whatever the widths.
+
+The text is packed into full-length sequences (documents joined by ``[SEP]``) and seen ``epochs``
+times in a new order each time. The teacher runs live: its last-layer queries, keys and values on the
+default corpus would take about 8 GB at half precision, and its forward pass is about two thirds of a
+step. A run checkpoints every ``checkpoint_every`` steps and resumes from its last checkpoint; the
+result is a Hugging Face folder that ``--student PATH`` accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
+from engine.models.presets import STUDENT_PRESETS
+from engine.models.pretraining import PretrainConfig
+from engine.models.zoo import ATTENTION, build_student, load_tokenizer, model_identity, resolve_model_path
+
+CHECKPOINT = "checkpoint.pt"
+RECORD = "general_distillation.json"
+_SPEC = TaskSpec(name="_general", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b"))
+
+
+# --------------------------------------------------------------------------- the objective
+
+
+def relations(states: torch.Tensor, heads: int) -> torch.Tensor:
+    """Scaled dot-product relations of one of Q, K or V, per relation head (MiniLMv2, Eq. 2):
+    ``[batch, tokens, width] -> [batch, heads, tokens, tokens]`` logits."""
+    batch, tokens, width = states.shape
+    split = states.view(batch, tokens, heads, width // heads).transpose(1, 2)
+    return split @ split.transpose(-1, -2) / math.sqrt(width // heads)
+
+
+def relation_loss(
+    teacher: list[torch.Tensor], student: list[torch.Tensor], mask: torch.Tensor, heads: int
+) -> torch.Tensor:
+    """Σ over Q, K, V of KL(teacher relations ‖ student relations), averaged over heads and the
+    real (non-padding) query positions (MiniLMv2, Eq. 3); padding keys get no probability."""
+    keys = mask[:, None, None, :].bool()
+    queries = mask[:, None, :, None].float()
+    total = torch.zeros((), device=mask.device)
+    for t_states, s_states in zip(teacher, student, strict=True):
+        t_log = relations(t_states, heads).masked_fill(~keys, -1e4).log_softmax(-1)
+        s_log = relations(s_states, heads).masked_fill(~keys, -1e4).log_softmax(-1)
+        kl = (t_log.exp() * (t_log - s_log)).sum(-1, keepdim=True)
+        total = total + (kl * queries).sum() / (queries.sum() * heads)
+    return total
+
+
+def last_layer_qkv(model: PreTrainedModel, input_ids: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    """The query, key and value projections of the model's last layer on the input to that layer."""
+    hidden = model(input_ids=input_ids, attention_mask=mask, output_hidden_states=True).hidden_states[-2]
+    attention = model.encoder.layer[-1].attention.self
+    return [attention.query(hidden), attention.key(hidden), attention.value(hidden)]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def pack(documents: list[list[str]], tokenizer: PreTrainedTokenizerBase, length: int) -> np.ndarray:
+    """Documents as one stream of word pieces, ``[SEP]`` between documents, cut into ``[CLS] ... [SEP]``
+    sequences of ``length`` tokens (the tail shorter than a sequence is dropped)."""
+    body = length - 2
+    stream: list[int] = []
+    for document in documents:
+        for ids in tokenizer(document, add_special_tokens=False)["input_ids"]:
+            stream.extend(ids)
+        stream.append(tokenizer.sep_token_id)
+    rows = len(stream) // body
+    pieces = np.asarray(stream[: rows * body], dtype=np.int32).reshape(rows, body)
+    cls = np.full((rows, 1), tokenizer.cls_token_id, dtype=np.int32)
+    sep = np.full((rows, 1), tokenizer.sep_token_id, dtype=np.int32)
+    return np.concatenate([cls, pieces, sep], axis=1)
+
+
+def corpus_digest(documents: list[list[str]]) -> str:
+    """A short hash of a corpus's text, recorded with the student it made."""
+    digest = hashlib.sha256()
+    for document in documents:
+        digest.update("\n".join(document).encode())
+        digest.update(b"\n\n")
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def check_config(config: PretrainConfig) -> None:
+    """Refuse, in one line, a student or a relation-head count the loop would fail on."""
+    if config.student not in STUDENT_PRESETS:
+        raise AutodistillError(
+            f"general distillation starts from a fresh shape; choose --student from {', '.join(STUDENT_PRESETS)}"
+        )
+    width = STUDENT_PRESETS[config.student].hidden
+    teacher_width = AutoModel.from_pretrained(resolve_model_path(config.teacher)).config.hidden_size
+    if width % config.relation_heads or teacher_width % config.relation_heads:
+        raise AutodistillError(
+            f"relation_heads={config.relation_heads} must divide the student's width ({width}) and the "
+            f"teacher's ({teacher_width})"
+        )
+
+
+def general_distill(
+    config: PretrainConfig,
+    documents: list[list[str]],
+    out: Path,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> dict:
+    """Distil ``config.student`` from ``config.teacher`` on ``documents`` into the Hugging Face folder
+    ``out``; resumes from ``<out>.partial/`` when an earlier call was stopped. Returns the record
+    written beside the weights."""
+    check_config(config)
+    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer(config.teacher)
+    sequences = pack(documents, tokenizer, config.max_length)
+    steps_per_epoch = len(sequences) // config.batch_size
+    total = min(config.max_steps or steps_per_epoch * config.epochs, steps_per_epoch * config.epochs)
+    if total < 1:
+        raise AutodistillError(
+            f"the corpus gives {len(sequences)} sequences of {config.max_length} tokens, fewer than one batch "
+            f"of {config.batch_size}; give more text"
+        )
+    teacher = AutoModel.from_pretrained(resolve_model_path(config.teacher), attn_implementation=ATTENTION).eval()
+    student = build_student(config.student, config.teacher, _SPEC).base_model
+    student.train()
+    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    partial = out.with_name(out.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    state = _resume(partial, student, optimizer, schedule)
+    orders = [np.random.default_rng([config.seed, epoch]).permutation(len(sequences)) for epoch in range(config.epochs)]
+    started = time.monotonic() - state["seconds"]
+    for step in range(state["step"], total):
+        epoch, within = divmod(step, steps_per_epoch)
+        rows = orders[epoch][within * config.batch_size : (within + 1) * config.batch_size]
+        loss = _step(teacher, student, torch.as_tensor(sequences[rows], dtype=torch.long), config.relation_heads)
+        loss.backward()
+        nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad(set_to_none=True)
+        state["losses"].append(loss.item())
+        done = step + 1
+        if on_step:
+            on_step(done, total, float(np.mean(state["losses"][-50:])))
+        if done % config.checkpoint_every == 0 or done == total:
+            state.update(step=done, seconds=time.monotonic() - started)
+            _checkpoint(partial, student, optimizer, schedule, state)
+    record = {
+        "method": "MiniLMv2 self-attention relations (Q-Q, K-K, V-V), last layer to last layer",
+        "config": config.model_dump(),
+        "teacher_identity": model_identity(config.teacher),
+        "corpus_sha256_16": corpus_digest(documents),
+        "corpus_words": sum(len(clause.split()) for document in documents for clause in document),
+        "sequences": len(sequences),
+        "steps": total,
+        "final_loss": float(np.mean(state["losses"][-50:])),
+        "first_loss": float(np.mean(state["losses"][:50])),
+        "seconds": round(time.monotonic() - started, 1),
+        "threads": torch.get_num_threads(),
+    }
+    _publish(student, tokenizer, record, partial, out)
+    return record
+
+
+def _step(teacher: PreTrainedModel, student: PreTrainedModel, ids: torch.Tensor, heads: int) -> torch.Tensor:
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        target = last_layer_qkv(teacher, ids, mask)
+    return relation_loss(target, last_layer_qkv(student, ids, mask), mask, heads)
+
+
+def _resume(partial: Path, student: nn.Module, optimizer: torch.optim.Optimizer, schedule: object) -> dict:
+    file = partial / CHECKPOINT
+    if not file.exists():
+        return {"step": 0, "seconds": 0.0, "losses": []}
+    saved = torch.load(file, weights_only=False)
+    student.load_state_dict(saved["student"])
+    optimizer.load_state_dict(saved["optimizer"])
+    schedule.load_state_dict(saved["schedule"])
+    return saved["state"]
+
+
+def _checkpoint(
+    partial: Path, student: nn.Module, optimizer: torch.optim.Optimizer, schedule: object, state: dict
+) -> None:
+    saved = {
+        "student": student.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "state": state,
+    }
+    torch.save(saved, partial / (CHECKPOINT + ".tmp"))
+    (partial / (CHECKPOINT + ".tmp")).replace(partial / CHECKPOINT)
+
+
+def _publish(
+    student: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, record: dict, partial: Path, out: Path
+) -> None:
+    """Weights, tokenizer, record and card into ``out`` in one rename; the checkpoint goes."""
+    (partial / CHECKPOINT).unlink(missing_ok=True)
+    student.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    (partial / "README.md").write_text(_card(record))
+    if out.exists():
+        shutil.rmtree(out)
+    partial.replace(out)
+
+
+def _card(record: dict) -> str:
+    config = record["config"]
+    return (
+        f"# {config['student']}, general-distilled from {config['teacher']}\n\n"
+        f"A fresh `{config['student']}` encoder (no task head) taught by {record['method']}, "
+        f"on {record['corpus_words']:,} words of text ({record['sequences']:,} sequences of {config['max_length']} "
+        f"tokens, {record['steps']:,} steps of {config['batch_size']}), in {record['seconds'] / 60:.0f} minutes "
+        f"on {record['threads']} CPU threads. Relation loss {record['first_loss']:.3f} over the first 50 steps, "
+        f"{record['final_loss']:.3f} over the last 50.\n\n"
+        "Load it with `transformers.AutoModel.from_pretrained(folder)`; it shares the teacher's tokenizer, so "
+        "autodistill accepts it as `--student FOLDER` for that teacher.\n"
+    )

@@ -1,0 +1,67 @@
+"""General distillation (MiniLMv2 relations): the loss, a resumed run, and a folder a run takes as its student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.data.schema import TaskSpec, TaskType
+from engine.errors import AutodistillError
+from engine.models import general
+from engine.models.pretraining import PretrainConfig
+from engine.models.zoo import build_student
+
+DOCUMENTS = [
+    ["The whale swam past the ship.", "Its crew watched it go;", "nobody spoke."],
+    ["A noun is a word that names a thing.", "A verb names an action."],
+] * 20
+
+
+def test_relations_are_per_head_scaled_dot_products() -> None:
+    states = torch.randn(2, 5, 8)
+    rel = general.relations(states, heads=2)
+    assert rel.shape == (2, 2, 5, 5)
+    first = states[:, :, :4]
+    assert torch.allclose(rel[:, 0], first @ first.transpose(-1, -2) / 2.0)
+
+
+def test_relation_loss_is_zero_for_the_teacher_itself_and_ignores_padding() -> None:
+    teacher = [torch.randn(2, 6, 12) for _ in range(3)]
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    assert general.relation_loss(teacher, teacher, mask, heads=4).abs() < 1e-5
+    student = [torch.randn(2, 6, 8) for _ in range(3)]
+    loss = general.relation_loss(teacher, student, mask, heads=4)
+    changed = [s.clone() for s in student]
+    for s in changed:
+        s[1, 3:] = 100.0  # padding positions of the second sequence
+    assert loss > 0 and torch.allclose(loss, general.relation_loss(teacher, changed, mask, heads=4))
+
+
+def test_a_stopped_run_resumes_and_its_folder_is_a_student(tmp_path: Path) -> None:
+    config = PretrainConfig(student="tiny", max_length=32, batch_size=4, max_steps=3, checkpoint_every=1)
+    out = tmp_path / "tiny-gd"
+
+    def stop_after_two(done: int, _total: int, _loss: float) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        general.general_distill(config, DOCUMENTS, out, stop_after_two)
+    assert not out.exists() and (out.with_name("tiny-gd.partial") / general.CHECKPOINT).exists()
+    seen: list[int] = []
+    record = general.general_distill(config, DOCUMENTS, out, lambda done, _t, _l: seen.append(done))
+    assert seen == [2, 3], "the resumed run starts after its last checkpoint"
+    assert record["steps"] == 3 and json.loads((out / general.RECORD).read_text())["steps"] == 3
+    spec = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
+    student = build_student(str(out), "minilm-l6", spec)
+    assert student.config.hidden_size == 128 and student.config.num_labels == 2
+
+
+def test_relation_heads_must_divide_both_widths() -> None:
+    with pytest.raises(AutodistillError, match="relation_heads=3 must divide"):
+        general.check_config(PretrainConfig(student="tiny", relation_heads=3))
+    with pytest.raises(AutodistillError, match="fresh shape"):
+        general.check_config(PretrainConfig(student="layers=0,2,4"))
