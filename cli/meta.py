@@ -81,7 +81,7 @@ def runs_export(
     """Write every stored run (one row per run, config as columns) to CSV or Parquet."""
     from autodistill import open_store
 
-    with open_store(store, must_exist=True) as runs_store:
+    with open_store(store, read_only=True) as runs_store:
         path = runs_store.export(file)
         counts = runs_store.runs()["source"].value_counts().to_dict()
     listed = ", ".join(f"{n} {source}" for source, n in sorted(counts.items())) or "no runs"
@@ -100,7 +100,7 @@ def runs_list(
     """List the stored runs, newest first, with what tells them apart and their dev and test scores."""
     from autodistill import list_runs, open_store
 
-    with open_store(store, must_exist=True) as runs_store:
+    with open_store(store, read_only=True) as runs_store:
         runs = list_runs(runs_store, source=source, dataset=dataset, student=student, fidelity=fidelity)
     render.run_list(runs, limit, runs_store.path)
 
@@ -171,7 +171,7 @@ def importance_command(
     """fANOVA importance of the four Distiller components and their pairs (paper §5.1, Figures 2 and 6)."""
     from autodistill import COMPONENTS, fanova_importance, open_store, plot_importance, stored_runs
 
-    with open_store(store, must_exist=True) as runs_store:
+    with open_store(store, read_only=True) as runs_store:
         table = fanova_importance(stored_runs(runs_store, source), by_pair=not pooled)
     render.importance(table, source, COMPONENTS, pooled=pooled)
     if plot is not None:

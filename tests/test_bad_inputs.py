@@ -66,8 +66,9 @@ def test_predict_and_run_read_a_file_in_the_same_words(tmp_path):
 def test_a_runs_encoding_is_part_of_its_id_and_leaves_earlier_run_ids_alone():
     from engine.pipelines.result import run_id
 
-    plain = parse_config({"dataset": "x.csv", "columns": {"text_col": "text"}})
-    latin = parse_config({"dataset": "x.csv", "columns": {"text_col": "text", "encoding": "latin-1"}})
+    pipeline = {"mapping": "skip", "inter_loss": "mse", "pred_loss": "ce"}  # the default pipeline of that time
+    plain = parse_config({"dataset": "x.csv", "columns": {"text_col": "text"}, **pipeline})
+    latin = parse_config({"dataset": "x.csv", "columns": {"text_col": "text", "encoding": "latin-1"}, **pipeline})
     assert run_id(plain, "distill") == "01cd56554152"  # the id this run had before runs could name an encoding
     assert run_id(latin, "distill") != run_id(plain, "distill")
 
@@ -168,8 +169,11 @@ def test_on_a_pipe_progress_is_plain_lines_at_a_steady_interval(monkeypatch, cap
         "distilling tiny on toy: step 5/6 (83%), 0.24 steps/s, 4 s left",
         "distilling tiny on toy: step 6/6 (100%), 0.20 steps/s, 0 s left",
     ]
+    monkeypatch.undo()  # the real clock again
     with progress("x", 3) as advance:  # pytest's stderr is no terminal: plain lines, not a bar
-        assert advance.__self__.__class__ is PlainLines
+        advance(1)
+    assert capsys.readouterr().err.startswith("x: step 1/3 (33%)")
+    assert progress_module.latest_position() == progress_module.Position("x", 1, 3)
 
 
 def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_task, tmp_path):
@@ -203,3 +207,23 @@ def test_runs_list_filters_by_data_set_student_and_fidelity(tmp_path, capsys):
     assert "showing the newest 1 of 3 runs" in capsys.readouterr().out
     message = error_of(capsys, "runs", "list", "--store", str(path), "--dataset", "sst2")
     assert "has data set 'sst2'; it holds: bbc-news, sst-2" in message
+
+
+def test_listing_opens_a_store_read_only_and_never_creates_one(tmp_path, capsys):
+    assert "no runs store at" in error_of(capsys, "runs", "list")  # a fresh home holds none
+    assert not (home() / "runs.sqlite").exists(), "a read must not create the store"
+    path = tmp_path / "shared" / "runs.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_run("a1")])
+    before = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
+    cli.app(["runs", "list", "--store", str(path)])
+    assert "a1" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()} == before, "listing wrote to the folder"
+
+
+def test_a_truncated_store_is_called_corrupt(tmp_path, capsys):
+    path = tmp_path / "runs.sqlite"
+    with RunStore(path) as store:
+        store.add_runs([_run(f"r{i}") for i in range(200)])
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert "is corrupt" in error_of(capsys, "runs", "list", "--store", str(path))

@@ -36,6 +36,7 @@ import json
 import random
 import sqlite3
 import time
+import urllib.parse
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -113,15 +114,19 @@ class StoredPredictions(Mapping[str, ExamplePredictions]):
 
 
 class RunStore:
-    """A runs store at ``path`` (default ``<home>/runs.sqlite``), created on first use."""
+    """A runs store at ``path`` (default ``<home>/runs.sqlite``), created on first use; ``read_only``
+    opens an existing one without writing anything, not even SQLite's WAL index, so that a store on a
+    read-only disk or in a folder of someone else's can be read."""
 
-    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 60.0) -> None:
-        self.path = Path(path) if path is not None else paths.home() / "runs.sqlite"
+    def __init__(self, path: str | Path | None = None, *, timeout_s: float = 60.0, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_path()
         self.timeout_s = timeout_s
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._depth = 0
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._conn = _connect_read_only(self.path, timeout_s) if read_only else _connect(self.path, timeout_s)
         except sqlite3.DatabaseError as error:
             raise open_error(self.path, error) from None
         try:
@@ -135,6 +140,14 @@ class RunStore:
 
     def _open(self) -> None:
         version = stored_version(self._conn, self.path)
+        if self.read_only:
+            if version != SCHEMA_VERSION:
+                raise AutodistillError(
+                    f"the runs store {self.path} uses schema {version}, older than this autodistill's "
+                    f"{SCHEMA_VERSION}; open it once with a command that writes (`autodistill runs import`) "
+                    "to upgrade it"
+                )
+            return
         self._conn.execute(f"PRAGMA busy_timeout = {int(self.timeout_s * 1000)}")
         # Switching a fresh file to WAL needs an exclusive lock, and SQLite answers BUSY there
         # without waiting when several processes create the store at once: retry it like a write.
@@ -334,6 +347,26 @@ def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def default_path() -> Path:
+    """The home's runs store, ``<home>/runs.sqlite``."""
+    return paths.home() / "runs.sqlite"
+
+
+def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+
+
+def _connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A connection that writes nothing. With no write-ahead log beside the store, its file is the
+    whole store and is read as it is (``immutable=1``: no WAL index made, which a read-only folder
+    could not hold). With one (a writer is at work, or died), the log holds the newest runs and is
+    read through ``mode=ro``, which needs the index beside it."""
+    base = f"file:{urllib.parse.quote(str(path.resolve()))}"
+    live = path.with_name(path.name + "-wal").exists()
+    return sqlite3.connect(f"{base}?{'mode=ro' if live else 'immutable=1'}", uri=True, timeout=timeout_s,
+                           isolation_level=None)  # fmt: skip
+
+
 def open_error(path: Path, error: sqlite3.DatabaseError) -> AutodistillError:
     """Why an intact store (or a place for one) cannot be opened, and what to do: a file that is
     no SQLite database is refused apart (:func:`autodistill.store.schema.stored_version`)."""
@@ -342,20 +375,28 @@ def open_error(path: Path, error: sqlite3.DatabaseError) -> AutodistillError:
         return AutodistillError(f"cannot open the runs store {path}: another process holds it locked; retry later")
     if name == "SQLITE_FULL":
         return AutodistillError(f"cannot open the runs store {path}: its disk is full; free some space there")
+    if name == "SQLITE_CORRUPT":
+        return AutodistillError(
+            f"the runs store {path} is corrupt ({error}); restore it from a copy, or give another --store"
+        )
     return AutodistillError(
         f"cannot open the runs store {path}: {error} (can you write to {path.parent}? "
         "give a writable --store or AUTODISTILL_HOME)"
     )
 
 
-def open_store(path: str | Path | None = None, *, must_exist: bool = False) -> RunStore:
-    """The runs store at ``path``; with ``must_exist`` (commands that only read), a named file
-    that is missing is refused with how to fill one, rather than created empty."""
-    if must_exist and path is not None and not Path(path).exists():
+def open_store(path: str | Path | None = None, *, must_exist: bool = False, read_only: bool = False) -> RunStore:
+    """The runs store at ``path``; with ``must_exist`` (commands that read), a named file that is missing
+    is refused with how to fill one, rather than created empty; ``read_only`` (commands that only read)
+    refuses a missing store, the home's included, and opens the file without writing to it."""
+    where = Path(path) if path is not None else default_path()
+    if (read_only or (must_exist and path is not None)) and not where.exists():
+        option = f" (--store {path})" if path is not None else ""
         raise AutodistillError(
-            f"no runs store at {path}; fill one with `autodistill runs import` or `autodistill sweep` (--store {path})"
+            f"no runs store at {where} yet; `autodistill sweep`, `search` and `runs import` fill one{option} "
+            "(a single `autodistill run` keeps its result in its run folder)"
         )
-    return RunStore(path)
+    return RunStore(path, read_only=read_only)
 
 
 #: What ``autodistill runs list`` shows of each run: what tells runs apart, and their scores.

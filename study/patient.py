@@ -1,0 +1,112 @@
+"""The study in the Distiller paper's regime: a general-distilled student at the patient budget.
+
+Two questions, each answered from a runs store's ``patient`` runs on test ratios with their noise
+(:mod:`autodistill.evaluation.noise`: seed spread, the test split's sampling error paired on the
+runs' per-example predictions where they were kept):
+
+* is the general-distilled student worth having? its no-KD baseline against the fresh shape's, per
+  data set and seed (:func:`initialisation_check`);
+* does the choice of pipeline matter there? the headroom map of :mod:`autodistill.evaluation.headroom`
+  at the patient budget: per (data set, student) the best pipeline by dev against logit KD and no-KD.
+
+``python -m study.patient --store STORE`` prints both and writes ``meta_data/patient/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from autodistill.evaluation.headroom import headroom
+from autodistill.evaluation.noise import (
+    NO_KD,
+    arm_stats,
+    beyond_noise,
+    catalog_resolution,
+    group_noise,
+    latest_splits,
+    lead_noise,
+    resolutions,
+    study_outcomes,
+)
+from autodistill.store.database import RunStore
+from autodistill.sweep.study_plan import PATIENT
+from engine import ExamplePredictions, SplitResolution, paths
+
+OUT = paths.META_DATA / "patient" / "summary.json"
+#: The fresh shape and its general-distilled form, compared under no-KD.
+PAIRS = (("tiny", "tiny-gd"),)
+
+
+def initialisation_check(
+    outcomes: pd.DataFrame,
+    resolved: dict[str, SplitResolution | None],
+    predictions: dict[str, ExamplePredictions],
+) -> pd.DataFrame:
+    """Per data set: the no-KD test ratio of the fresh and the general-distilled student, the lead of
+    the latter with its noise, and whether the lead is beyond it."""
+    base = outcomes[(outcomes["fidelity"] == PATIENT.name) & (outcomes["configuration"] == NO_KD)]
+    rows = []
+    for fresh, pretrained in PAIRS:
+        for dataset, group in base[base["student"].isin([fresh, pretrained])].groupby("dataset"):
+            group = group.assign(configuration=group["student"])
+            arms = arm_stats(group)
+            if not {fresh, pretrained} <= set(arms.index):
+                continue
+            terms = group_noise(group, resolved.get(dataset))
+            lead = arms.loc[pretrained, "reported_ratio"] - arms.loc[fresh, "reported_ratio"]
+            noise, paired = lead_noise(group, (arms.loc[pretrained], arms.loc[fresh]), terms, predictions)
+            rows.append({
+                "dataset": dataset, "fresh": fresh, "pretrained": pretrained,
+                "fresh no-KD": arms.loc[fresh, "reported_ratio"],
+                "pretrained no-KD": arms.loc[pretrained, "reported_ratio"],
+                "seeds": f"{int(arms.loc[fresh, 'seeds'])} / {int(arms.loc[pretrained, 'seeds'])}",
+                "lead": lead, "noise": noise, "paired runs": paired, "beyond noise": beyond_noise(lead, noise),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def patient_outcomes(store: RunStore) -> tuple[pd.DataFrame, dict, dict]:
+    """The store's outcomes on each data set's latest split version, their resolutions and test predictions."""
+    runs, trials = latest_splits(store.runs(source="ours")), latest_splits(store.trials())
+    outcomes = study_outcomes(runs, trials)
+    outcomes = outcomes[outcomes["fidelity"] == PATIENT.name]
+    resolved = dict(resolutions(outcomes, catalog_resolution))
+    return outcomes, resolved, store.test_predictions(outcomes["predictions_key"])
+
+
+def summary(store: RunStore) -> dict:
+    """Both tables as records, with the runs they were read from."""
+    outcomes, resolved, predictions = patient_outcomes(store)
+    check = initialisation_check(outcomes, resolved, predictions)
+    table = headroom(outcomes, resolved, fidelity=PATIENT.name, predictions=predictions)
+    clean = lambda frame: json.loads(frame.to_json(orient="records"))  # noqa: E731  (NaN -> null)
+    return {"runs": len(outcomes), "initialisation": clean(check), "headroom": clean(table)}
+
+
+def _show(frame: pd.DataFrame) -> str:
+    return frame.to_string(index=False, float_format=lambda x: "nan" if math.isnan(x) else f"{x:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    with RunStore(args.store) as store:
+        found = summary(store)
+    print(f"{found['runs']} patient runs")
+    print("general-distilled against fresh, no-KD test ratios:")
+    print(_show(pd.DataFrame(found["initialisation"])))
+    print("headroom at the patient budget:")
+    print(_show(pd.DataFrame(found["headroom"])))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(found, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
