@@ -193,10 +193,12 @@ def predictions(frame: pd.DataFrame, output: Any) -> None:
     """To stdout as CSV, or to ``output`` as JSONL or CSV by its suffix."""
     if output is None:
         console.print(frame.to_csv(index=False), end="", markup=False, highlight=False)
-    elif output.suffix == ".jsonl":
+        return
+    if output.suffix == ".jsonl":
         frame.to_json(output, orient="records", lines=True)
     else:
         frame.to_csv(output, index=False)
+    say(f"wrote {len(frame):,} predictions to {output}")
 
 
 # -- meta layer ----------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.augment import AUGMENTERS
-from engine.config import DistillConfig, format_validation_error
-from engine.errors import AutodistillError
+from engine.config import DEFAULT_PIPELINE, DistillConfig, format_validation_error
+from engine.errors import AutodistillError, choices_error
 from engine.kd.losses import CRITICS, INTER_LOSSES, PRED_LOSSES
 from engine.kd.mapping import MAPPINGS
 from engine.registry import Registry
@@ -38,15 +38,16 @@ def check_components(config: DistillConfig) -> DistillConfig:
     """Refuse, in one line, any name no registry knows (the valid names listed)."""
     for field, registry in FIELD_REGISTRIES.items():
         value = getattr(config, field)
-        if value is not None:
-            registry.get(value)
+        if value is not None and value not in registry:
+            off = ["none"] if field in DEFAULT_PIPELINE else []  # the fields that `none` switches off
+            raise choices_error(registry.kind, value, [*registry.names(), *off])
     for name in config.augment:
         AUGMENTERS.get(name)
     for name in config.train.report_to:
         TRACKERS.get(name)
     if config.team is not None:
         TEACHER_POLICIES.get(config.team.mode)
-        if config.team.mode == "learned":
+        if config.team.mode == "learned" and config.pred_loss is not None:
             SOFT_TARGET_LOSSES.get(config.pred_loss)
     return config
 

@@ -15,11 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from autodistill.bridge import baseline_config
-from autodistill.sweep.study_plan import PATIENT
+from autodistill import PATIENT, baseline_config
 from engine import DEFAULT_TEACHER, finetune, latest_split_version, paths
 
-RATES = (1e-4, 3e-4, 1e-3, 3e-3)
+RATES = (1e-4, 3e-4, 1e-3)
 OUT = paths.META_DATA / "patient" / "lr_probe.json"
 
 

@@ -21,20 +21,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill.evaluation.headroom import headroom
-from autodistill.evaluation.noise import (
+from autodistill import (
     NO_KD,
+    PATIENT,
+    RunStore,
     arm_stats,
     beyond_noise,
     catalog_resolution,
     group_noise,
+    headroom,
     latest_splits,
     lead_noise,
     resolutions,
     study_outcomes,
 )
-from autodistill.store.database import RunStore
-from autodistill.sweep.study_plan import PATIENT
 from engine import ExamplePredictions, SplitResolution, paths
 
 OUT = paths.META_DATA / "patient" / "summary.json"

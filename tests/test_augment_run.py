@@ -93,7 +93,7 @@ def make_trainer(task: TaskData, augment: tuple[str, ...], tokenizer, workdir: P
     train_settings = overrides.pop("train", SETTINGS)
     config = DistillConfig(
         dataset=task.spec.name, student="tiny", augment=augment, aug_p=0.3, aug_workers=0, train=train_settings,
-        **overrides,
+        **{"mapping": "skip", "inter_loss": "mse", **overrides},
     )  # fmt: skip
     frame = task.train.iloc[:16]
     train = encode_split(frame, task.spec, tokenizer, 16, train=True)

@@ -227,3 +227,10 @@ def test_a_truncated_store_is_called_corrupt(tmp_path, capsys):
         store.add_runs([_run(f"r{i}") for i in range(200)])
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     assert "is corrupt" in error_of(capsys, "runs", "list", "--store", str(path))
+
+
+def test_a_misspelt_data_set_leaves_no_run_folder_and_an_unknown_mapping_lists_none(capsys):
+    assert "is not a catalog data set" in error_of(capsys, "run", "--dataset", "vader-valenc", "--student", "tiny")
+    assert not (home() / "runs").exists() or not list((home() / "runs").rglob("config.yaml"))
+    message = error_of(capsys, "run", "--dataset", "vader-valence", "--mapping", "diag")
+    assert message.endswith("unknown layer mapping 'diag'; choose one of: emd, last, none, skip")

@@ -65,3 +65,26 @@ def test_relation_heads_must_divide_both_widths() -> None:
         general.check_config(PretrainConfig(student="tiny", relation_heads=3))
     with pytest.raises(AutodistillError, match="fresh shape"):
         general.check_config(PretrainConfig(student="layers=0,2,4"))
+
+
+def test_pretrain_refuses_a_bad_corpus_or_student_in_one_line(tmp_path, capsys):
+    from test_cli_meta import error_of
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    assert "holds no text" in error_of(capsys, "pretrain", "--student", "tiny", "--corpus", str(empty))
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 64)
+    assert "is binary, not text" in error_of(capsys, "pretrain", "--student", "tiny", "--corpus", str(binary))
+    assert "starts from a fresh shape" in error_of(capsys, "pretrain", "--student", "tiny-gd")
+
+
+def test_the_shipped_general_distilled_student_builds_for_a_task_and_is_named_by_its_weights():
+    from engine.models.zoo import model_identity
+
+    spec = TaskSpec("toy", TaskType.REGRESSION, "")
+    student = build_student("tiny-gd", "minilm-l6", spec)
+    assert (student.config.hidden_size, student.config.num_hidden_layers, student.config.num_labels) == (128, 2, 1)
+    record = json.loads((general.Path(general.__file__).parent / "pretrained" / "tiny-gd" / general.RECORD).read_text())
+    assert record["config"]["student"] == "tiny" and record["corpus_words"] > 2_000_000
+    assert model_identity("tiny-gd").startswith("tiny-gd:") and "/" not in model_identity("tiny-gd")

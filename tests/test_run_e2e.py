@@ -112,7 +112,8 @@ def test_an_epoch_callback_stops_a_run_which_is_complete_and_carries_on_when_cal
     assert heard == [(1, pruned.student_score)] and pruned.pruned_after_epoch == 1 and len(pruned.history) == 1
     # a complete result: the best student so far, scored on test and exported, under the config's run id
     assert pruned.test_ratio is not None and (Path(pruned.output_dir) / "student" / "config.json").exists()
-    assert pruned.run_id == run_id(config, "distill") and Path(pruned.output_dir).name.endswith(pruned.run_id)
+    resolved = config.model_copy(update={"pred_loss": "ce"})  # the id hashes the prediction loss the task chose
+    assert pruned.run_id == run_id(resolved, "distill") and Path(pruned.output_dir).name.endswith(pruned.run_id)
     epochs: list[int] = []
     full = engine_run.run(config, task=toy_task, show_progress=False, on_epoch=lambda e, _s: bool(epochs.append(e)))
     assert epochs == [1, 2, 3]  # resumed from its checkpoint: told where it stood first, then each new epoch
@@ -182,12 +183,12 @@ def test_two_builds_of_one_teacher_cache_at_once_both_succeed(toy_task, monkeypa
     [
         (
             {"inter_loss": "nope"},
-            "unknown intermediate loss 'nope'; choose one of: ce, cos, l2, mi, mse, pkd, pkd-tokens",
+            "unknown intermediate loss 'nope'; choose one of: ce, cos, l2, mi, mse, none, pkd, pkd-tokens",
         ),
         ({"mapping": "diag"}, "unknown layer mapping 'diag'"),
         ({"alpha": 1.5}, "alpha"),
         ({"pred_loss": "kl"}, "unknown prediction loss"),
-        ({"mapping": None}, "set both mapping and inter_loss"),
+        ({"mapping": None, "inter_loss": "mse"}, "set both mapping and inter_loss"),
         ({"train": {"epochs": 0}}, "train.epochs"),
     ],
 )
@@ -268,7 +269,8 @@ def test_a_file_with_its_own_column_names_runs_and_its_mapping_is_recorded(tmp_p
     recorded = yaml.safe_load((Path(result.output_dir) / "config.yaml").read_text())
     assert recorded["columns"]["text_col"] == "review"
     # a rerun from config.yaml reads the file the same way, on the split version the run resolved (a file has 1)
-    assert parse_config(recorded) == config.model_copy(update={"split_version": 1})
+    # and with the prediction loss the run resolved from the task (unset: the head's own, CE here)
+    assert parse_config(recorded) == config.model_copy(update={"split_version": 1, "pred_loss": "ce"})
 
 
 def test_a_teacher_fine_tuned_for_other_labels_is_refused_before_training(toy_task, tmp_path):

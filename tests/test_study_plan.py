@@ -14,7 +14,9 @@ from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import RUNS_FILE, export_study
 from autodistill.sweep.study_plan import (
+    AUGMENTED_CONFIGS,
     CHEAP,
+    PATIENT,
     REALISTIC,
     REPEATED,
     STUDY_CONFIGS,
@@ -24,7 +26,7 @@ from autodistill.sweep.study_plan import (
     study_plan,
 )
 from autodistill.sweep.study_run import run_study
-from engine import AutodistillError, TaskData, TaskSpec, TaskType
+from engine import PRETRAINED_STUDENTS, AutodistillError, TaskData, TaskSpec, TaskType
 
 TASKS = {"toy-a": _task("toy-a"), "toy-r": _task("toy-r", TaskType.REGRESSION)}
 #: The probe's dev curve: it climbs for three epochs, then stays flat.
@@ -74,6 +76,25 @@ def test_realistic_runs_probes_first_then_every_configuration_with_every_seed() 
     assert {t.engine.train.lr for t in trials} == {5e-4}  # the realistic rate, not tiny's own 2e-3
     cheap = study_plan(TASKS, ["tiny"], CHEAP, {}, teacher="minilm-l6")
     assert {t.engine.train.lr for t in cheap} == {2e-3}  # tiny's own rate, not the pretrained-model default
+
+
+def test_the_patient_budget_trains_20_epochs_caches_its_copies_and_adds_augmented_logit_kd() -> None:
+    every = select_configs(None, PATIENT)
+    assert every[: len(STUDY_CONFIGS)] == STUDY_CONFIGS and every[len(STUDY_CONFIGS) :] == AUGMENTED_CONFIGS
+    trials = study_plan(TASKS, ["tiny", "tiny-gd"], PATIENT, {}, teacher="minilm-l6", configs=every)
+    assert {t.engine.train.epochs for t in trials} == {20}, "fixed epochs: no probe first"
+    assert {t.engine.train.lr for t in trials if t.student == "tiny"} == {5e-4}
+    gd = {t.engine.train.lr for t in trials if t.student == "tiny-gd"}
+    assert gd == {PRETRAINED_STUDENTS["tiny-gd"].lr}
+    for trial in trials:
+        text = trial.config is not None and trial.config.text_augment
+        assert (trial.engine.aug_mode, trial.engine.aug_copies) == (("cached", 4) if text else ("fresh", None))
+    ra = next(t for t in trials if t.config is not None and t.config.text_augment and t.dataset == "toy-a")
+    fresh = ra.engine.model_copy(update={"aug_mode": "fresh", "aug_copies": None})
+    assert sweep.Trial.make("distill", fresh, "tiny", ra.config).trial_id != ra.trial_id, "copies are part of the id"
+    assert select_configs(["logit-ra"], PATIENT) == AUGMENTED_CONFIGS[:1]
+    with pytest.raises(AutodistillError, match="unknown study configuration 'logit-ra'"):
+        select_configs(["logit-ra"])  # not in the list of the other budgets
 
 
 def test_a_fidelity_that_seeds_only_the_defaults_repeats_them_alone() -> None:

@@ -108,12 +108,12 @@ def test_fields_that_act_on_nothing_keep_the_engines_defaults_so_run_ids_stay() 
     plain = engine_config(Pipeline(inter_loss="cos", alpha=None), "toy", teacher="minilm-l6", student="tiny",
                           budget=BUDGET)  # fmt: skip
     default = parse_config({"dataset": "toy", "teacher": "minilm-l6", "student": "tiny", "inter_loss": "cos",
-                            "train": BUDGET.model_dump(exclude_unset=True)})  # fmt: skip
+                            "pred_loss": "ce", "train": BUDGET.model_dump(exclude_unset=True)})  # fmt: skip
     assert plain == default
 
 
 def test_logit_only_kd_reads_back_as_the_none_pipeline_and_round_trips() -> None:
-    config = parse_config({"dataset": "toy", "mapping": None, "inter_loss": None})
+    config = parse_config({"dataset": "toy", "mapping": None, "inter_loss": None, "pred_loss": "ce"})
     point = Pipeline.from_engine(config)
     assert (point.inter_loss, point.mapping, point.alpha, point.inter_level) == ("none", "none", None, "none")
     assert point.engine_fields()["inter_loss"] is None and point.engine_fields()["mapping"] is None

@@ -102,8 +102,10 @@ class PredictionTerms:
         return total, logs
 
 
-def prediction_terms(spec: TaskSpec, pred_loss: str, temperature: float = 1.0) -> PredictionTerms:
-    """The configured l^pred pair, refusing CE on a regression task before training."""
+def prediction_terms(spec: TaskSpec, pred_loss: str | None, temperature: float = 1.0) -> PredictionTerms:
+    """The configured l^pred pair (None: the task head's natural loss), refusing CE on a regression task
+    before training."""
+    pred_loss = pred_loss or task_head(spec).natural_loss
     check_pred_loss(pred_loss, spec.task_type)
     return PredictionTerms(spec, PRED_LOSSES.get(pred_loss), LABEL_LOSSES.get(pred_loss), temperature)
 

@@ -39,7 +39,9 @@ from engine.models.zoo import ATTENTION, build_student, load_tokenizer, model_id
 
 CHECKPOINT = "checkpoint.pt"
 RECORD = "general_distillation.json"
-_SPEC = TaskSpec(name="_general", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b"))
+#: The task spec a fresh student is built for: its head is dropped, and its two labels are named as a
+#: Hugging Face model without a task names them, so the saved config reads as head-less.
+_SPEC = TaskSpec(name="_general", task_type=TaskType.CLASSIFICATION, description="", label_names=("LABEL_0", "LABEL_1"))
 
 
 # --------------------------------------------------------------------------- the objective

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine import paths
 from engine.data.corpus import check_no_overlap, read_documents, write_corpus
-from engine.models.general import general_distill
+from engine.models.general import check_config, general_distill
 from engine.models.pretraining import PretrainConfig
 from engine.training.progress import announce, progress
 
@@ -44,6 +44,7 @@ def default_output(config: PretrainConfig) -> Path:
 def pretrain(config: PretrainConfig, out: Path | None = None, *, show_progress: bool = True) -> tuple[Path, dict]:
     """General-distil ``config.student`` into ``out`` (default :func:`default_output`); rerunning the
     same call after an interruption resumes it. Returns the folder and its record."""
+    check_config(config)  # a bad student or head count stops before the corpus is read or built
     out = Path(out) if out is not None else default_output(config)
     if config.corpus == DEFAULT_CORPUS:
         documents = read_documents(default_corpus())

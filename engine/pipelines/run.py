@@ -153,14 +153,15 @@ def _execute(
         return stored if stored is not None else _train(config, kind, output_dir, show_progress, task, on_epoch)
 
 
-def with_task_defaults(config: DistillConfig, task: TaskData | None) -> tuple[DistillConfig, TaskData | None]:
-    """``config`` with what it leaves to the task filled in: an unset prediction loss is the task head's
-    natural one (CE for classes, MSE for a real-valued target). The task is loaded to learn its type
-    only when that is needed, and handed on so that the run does not load it twice."""
-    if config.pred_loss is not None:
-        return config, task
+def with_task_defaults(config: DistillConfig, task: TaskData | None) -> tuple[DistillConfig, TaskData]:
+    """``config`` with what it leaves to the task filled in (an unset prediction loss is the task head's
+    natural one: CE for classes, MSE for a real-valued target), and the task. The task is loaded here,
+    before a run folder is made, so that a misspelt data set or a bad file leaves nothing behind; it is
+    handed on so that the run does not load it twice."""
     task = task or reuse.task(config.dataset, config.data_options())
-    return config.model_copy(update={"pred_loss": task_head(task.spec).natural_loss}), task
+    if config.pred_loss is None:
+        config = config.model_copy(update={"pred_loss": task_head(task.spec).natural_loss})
+    return config, task
 
 
 def _finished(output_dir: Path) -> RunResult | None:

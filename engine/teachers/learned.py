@@ -274,7 +274,7 @@ class LearnedPolicy(nn.Module):
             )
         self.objective = objective
         self.team, self.sswo = team, team.update == "sswo"
-        self.soft_loss = SOFT_TARGET_LOSSES.get(objective.config.pred_loss)
+        self.soft_loss = SOFT_TARGET_LOSSES.get(objective.config.pred_loss or objective.head.natural_loss)
         self.unroll_lr = team.theta_lr if team.unroll_lr is None else team.unroll_lr
         self.total = objective.total_steps
         self.phase1 = math.ceil(self.total / 2)
