@@ -9,7 +9,8 @@ runs' per-example predictions where they were kept):
 * does the choice of pipeline matter there? the headroom map of :mod:`autodistill.evaluation.headroom`
   at the patient budget: per (data set, student) the best pipeline by dev against logit KD and no-KD.
 
-``python -m study.patient --store STORE`` prints both and writes ``meta_data/patient/summary.json``.
+``python -m study.patient --store meta_data/patient/study.sqlite`` (the patient runs made so far) prints
+both and writes ``meta_data/patient/summary.json``.
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ def initialisation_check(
     base = outcomes[(outcomes["fidelity"] == PATIENT.name) & (outcomes["configuration"] == NO_KD)]
     rows = []
     for fresh, pretrained in PAIRS:
-        for dataset, group in base[base["student"].isin([fresh, pretrained])].groupby("dataset"):
-            group = group.assign(configuration=group["student"])
+        for dataset, group in base[base["student_name"].isin([fresh, pretrained])].groupby("dataset"):
+            group = group.assign(configuration=group["student_name"])
             arms = arm_stats(group)
             if not {fresh, pretrained} <= set(arms.index):
                 continue

@@ -58,8 +58,9 @@ class PretrainedStudent:
 
 
 #: The rate ``tiny-gd`` trains at unless set: the best of 1e-4, 3e-4 and 1e-3 by mean dev ratio of the
-#: no-KD baseline at the patient budget (docs/findings.md).
-PRETRAINED_LR = 5e-4
+#: no-KD baseline at the patient budget on vader-valence and wordnet-span, seed 0
+#: (meta_data/patient/lr_probe.json).
+PRETRAINED_LR = 3e-4
 
 #: Folder of the shipped general-distilled students, one Hugging Face folder per name.
 PRETRAINED_DIR = "pretrained"
