@@ -61,9 +61,9 @@ class TrainSettings(BaseModel):
     (batch 16, lr 5e-5); epochs and length are CPU-sized and recorded with each run.
 
     5e-5 suits models that start from pretrained weights. A :class:`DistillConfig` whose
-    ``lr`` is left unset and whose student is a fresh preset (``tiny``...) trains at that
-    preset's own rate instead (:data:`engine.models.zoo.STUDENT_PRESETS`); the rate used is the
-    one written to ``config.yaml``."""
+    ``lr`` is left unset and whose student is a named one (a fresh preset such as ``tiny``, or
+    ``tiny-gd``) trains at that student's default rate instead
+    (:func:`engine.models.presets.default_lr`); the rate used is the one written to ``config.yaml``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -296,8 +296,8 @@ class DistillConfig(BaseModel):
     @classmethod
     def _student_learning_rate(cls, data: Any) -> Any:
         """An unset ``train.lr`` follows the student: a fresh preset's layers start from random
-        weights and need its own, larger rate (see :class:`engine.models.zoo.StudentShape`); a
-        shipped general-distilled student has the rate its probe chose."""
+        weights and train at the study's rate (:data:`engine.models.presets.FRESH_LR`), far above the
+        pretrained-model 5e-5; a shipped general-distilled student has the rate its probe chose."""
         if not isinstance(data, dict) or (lr := default_lr(str(data.get("student")))) is None:
             return data
         train = data.get("train") or {}
