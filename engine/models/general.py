@@ -35,7 +35,14 @@ from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.presets import STUDENT_PRESETS
 from engine.models.pretraining import PretrainConfig
-from engine.models.zoo import ATTENTION, build_student, load_tokenizer, model_identity, resolve_model_path
+from engine.models.zoo import (
+    ATTENTION,
+    build_student,
+    load_config,
+    load_tokenizer,
+    model_identity,
+    resolve_model_path,
+)
 
 CHECKPOINT = "checkpoint.pt"
 RECORD = "general_distillation.json"
@@ -116,7 +123,7 @@ def check_config(config: PretrainConfig) -> None:
             f"general distillation starts from a fresh shape; choose --student from {', '.join(STUDENT_PRESETS)}"
         )
     width = STUDENT_PRESETS[config.student].hidden
-    teacher_width = AutoModel.from_pretrained(resolve_model_path(config.teacher)).config.hidden_size
+    teacher_width = load_config(config.teacher).hidden_size  # the config alone: no weights for a name check
     if width % config.relation_heads or teacher_width % config.relation_heads:
         raise AutodistillError(
             f"relation_heads={config.relation_heads} must divide the student's width ({width}) and the "
