@@ -6,6 +6,7 @@ are free to change their modules. The rooms, from the ground up:
 * :mod:`~autodistill.space` — the pipeline space: its points (:class:`Pipeline`), its rules, the
   fixed defaults, the vocabulary older data was written in;
 * :mod:`~autodistill.store` — the runs store (SQLite) and the runs shipped with the project;
+* :mod:`~autodistill.journal` — what a user runs by hand (``run``, ``finetune``, ``teacher train``), kept there;
 * :mod:`~autodistill.features` — a data set's features (paper Table 7) and the baseline feature;
 * :mod:`~autodistill.bridge` — where a point and a budget become an engine config, and a result a row;
 * :mod:`~autodistill.predictor` — the predictor and its model designs;
@@ -30,6 +31,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.store.database": ("RunStore", "list_runs", "open_store", "stored_runs"),
     "autodistill.store.schema": ("fidelity_of",),
     "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
+    "autodistill.journal": ("record_user_run", "record_user_teacher"),
     "autodistill.features.baseline": ("BaselineSettings",),
     "autodistill.features.featurize": ("Featurized", "featurize_dataset", "featurizer_version"),
     "autodistill.bridge": ("BUDGET_FIELDS", "baseline_config", "engine_config", "make_budget", "space_for"),

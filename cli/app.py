@@ -24,6 +24,21 @@ for group, name in ((data_app, "data"), (models_app, "models"), (teacher_app, "t
 typer_app.add_typer(study_app, name="study")
 
 
+def journal(record: str, result: Any) -> None:
+    """Log a user's finished work in the home's runs store with the meta layer's ``record`` (one of
+    :mod:`autodistill.journal`), where ``runs list`` shows it; a store that cannot be written is
+    said in one line and the command still succeeds (the run's folder holds its result)."""
+    import autodistill
+    from cli import render
+    from engine import AutodistillError
+
+    try:
+        with autodistill.open_store() as store:
+            getattr(autodistill, record)(result, store)
+    except AutodistillError as error:
+        render.say(f"not logged in the runs store: {error}")
+
+
 #: Component fields that ``none`` switches off (logit-only KD); an unset prediction loss is the task's own.
 OFF_SWITCHES = ("mapping", "inter_loss")
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import render
-from cli.app import data_app, models_app, teacher_app
+from cli.app import data_app, journal, models_app, teacher_app
 from cli.options import COLUMNS, TEACHER_BUDGET, DatasetOpt, TeacherOpt, with_flags
 from engine import DataColumns
 
@@ -55,3 +55,4 @@ def teacher_train(
     data = load_task(dataset, **(columns.model_dump() if columns else {}))
     result = finetune_teacher(teacher, data, TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings}))
     render.teacher(teacher, data.spec.name, result)
+    journal("record_user_teacher", result)

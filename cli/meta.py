@@ -93,7 +93,7 @@ def runs_list(
     dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="only this data set's runs")] = None,
     student: Annotated[str | None, typer.Option(help="only this student's runs (e.g. tiny, layers=0,2,4)")] = None,
     fidelity: Annotated[str | None, typer.Option(help="only runs at this study budget (cheap | realistic)")] = None,
-    source: Annotated[str | None, typer.Option(help="only ours (sweeps, searches) or paper (the authors')")] = None,
+    source: Annotated[str | None, typer.Option(help="only ours (sweeps), paper (the authors') or user (yours)")] = None,
     limit: Annotated[int, typer.Option(help="show at most this many, newest first (0: all)")] = 30,
     store: StoreOpt = None,
 ) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import render
-from cli.app import SchemaCommand, typer_app
+from cli.app import SchemaCommand, journal, typer_app
 from cli.options import (
     AUGMENT,
     EXISTING_FILE,
@@ -58,6 +58,7 @@ def run_command(
     result = run(cfg, output_dir=output)
     if distributed.is_main():  # `accelerate launch`: one report, from the main process
         render.run_result(result)
+        journal("record_user_run", result)
     if retrain_candidates:
         root = Path(output or result.output_dir) / "candidates"
         render.candidates(result, retrain(cfg, result, limit=retrain_candidates, output_root=root))
@@ -78,6 +79,7 @@ def finetune_command(
     result = finetune(pipeline_config(config, flags, recommendation, pick), output_dir=output)
     if distributed.is_main():
         render.run_result(result)
+        journal("record_user_run", result)
 
 
 @typer_app.command("augment", cls=SchemaCommand)

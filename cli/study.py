@@ -98,7 +98,8 @@ def study_sweep(
     datasets: Annotated[str, typer.Option(help="comma-separated catalog data sets")],
     students: Annotated[str, typer.Option(help="comma-separated students (default: tiny,mini)")] = "tiny,mini",
     configs: Annotated[
-        str | None, typer.Option(help="comma-separated names from the fixed list (default: all of them)")
+        str | None,
+        typer.Option(help="comma-separated names from the fixed list (default: all; no-kd alone: the baselines only)"),
     ] = None,
     teacher: TeacherOpt = "minilm-l6",
     workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 1,

@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "write_report": "engine.pipelines.report",
     "pregenerate": "engine.augment.pregenerated",
     "finetune_teacher": "engine.teachers.finetune",
+    "FinetunedModel": "engine.teachers.finetune",
     "pretrain": "engine.pipelines.pretrain",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration

@@ -112,7 +112,7 @@ def versus_random_results(planned: Sequence[tuple[str, Trial]], store: RunStore)
     """One row per planned trial as the store's trials log has it: group, config, trial id,
     status (``done``, ``failed``, or None: not run yet), actual ratio (NaN unless done; on the test
     split where the trial read it, else dev), the split it is on, and error."""
-    log = store.trials().set_index("trial_id")
+    log = store.trials(source="ours").set_index("trial_id")
     rows = []
     for group, trial in planned:
         row = log.loc[trial.trial_id] if trial.trial_id in log.index else None
@@ -238,7 +238,7 @@ def versus_random(
                 "delete it to pick again"
             )
     elif run_missing:
-        teacher, budget = sweep_setting(store.trials(), dataset, DEFAULT_STUDENT)
+        teacher, budget = sweep_setting(store.trials(source="ours"), dataset, DEFAULT_STUDENT)
         rec = recommend(
             load_task(dataset),
             store,

@@ -73,7 +73,7 @@ def initialisation_check(
 
 def patient_outcomes(store: RunStore) -> tuple[pd.DataFrame, dict, dict]:
     """The store's outcomes on each data set's latest split version, their resolutions and test predictions."""
-    runs, trials = latest_splits(store.runs(source="ours")), latest_splits(store.trials())
+    runs, trials = latest_splits(store.runs(source="ours")), latest_splits(store.trials(source="ours"))
     outcomes = study_outcomes(runs, trials)
     outcomes = outcomes[outcomes["fidelity"] == PATIENT.name]
     resolved = dict(resolutions(outcomes, catalog_resolution))

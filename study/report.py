@@ -204,7 +204,7 @@ def write_report(
     picked = picked_run_ids(store, items)
     runs = store.runs(source="ours")
     runs = runs[~runs["run_id"].isin(picked)].reset_index(drop=True)
-    trials = store.trials()
+    trials = store.trials(source="ours")
     if latest:
         runs, trials = latest_splits(runs).reset_index(drop=True), latest_splits(trials).reset_index(drop=True)
     outcomes = study_outcomes(runs, trials, allow_mixed=allow_mixed_splits)

@@ -14,7 +14,7 @@ from engine.kd.losses import CRITICS
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("inter_loss", "kl", "unknown intermediate loss 'kl'; choose one of: ce, cos, l2, mi, mse, none, pkd, pkd-tokens"),
+        ("inter_loss", "kl", "unknown intermediate loss 'kl'; choose one of: ce, cos, l2, mi, mse, none, pkd"),
         ("mapping", "diagonal", "unknown layer mapping 'diagonal'"),
         ("pred_loss", "hinge", "unknown prediction loss 'hinge'"),
         ("critic", "rnn", "unknown MI critic 'rnn'; choose one of: mlp, transformer"),

@@ -114,8 +114,16 @@ def test_the_layer_subset_is_refused_at_the_realistic_fidelity_and_unknown_confi
         study_plan(TASKS, ["layers=0,2,4"], REALISTIC, {}, teacher="minilm-l6")
     layers = study_plan({"toy-a": TASKS["toy-a"]}, ["layers=0,2,4"], CHEAP, {}, teacher="minilm-l6")
     assert {(t.engine.train.epochs, t.engine.train.lr) for t in layers} == {(2, 3e-4)}
-    with pytest.raises(AutodistillError, match="logit"):
+    with pytest.raises(AutodistillError, match="mse-last, no-kd, pkd"):
         select_configs(["nope"])
+
+
+def test_no_kd_alone_asks_for_the_baselines_only() -> None:
+    assert select_configs(["no-kd"], PATIENT) == ()
+    assert select_configs(["no-kd", "logit"]) == STUDY_CONFIGS[:1]
+    trials = study_plan(TASKS, ["tiny", "tiny-gd"], PATIENT, {}, teacher="minilm-l6", configs=())
+    assert trials and {t.config for t in trials} == {None}, "baselines carry no pipeline"
+    assert len(trials) == len(TASKS) * 2 * len(PATIENT.seeds)
 
 
 @pytest.mark.parametrize(

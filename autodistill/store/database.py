@@ -272,10 +272,11 @@ class RunStore:
                 trial.as_row(),
             )
 
-    def trials(self, status: str | None = None) -> pd.DataFrame:
-        """The trials log (one row per trial id), optionally only ``"done"`` or ``"failed"`` ones."""
-        sql = "SELECT * FROM trials" + (" WHERE status = ?" if status else "") + " ORDER BY trial_id"
-        return pd.read_sql_query(sql, self._conn, params=[status] if status else [])
+    def trials(self, status: str | None = None, source: str | None = None) -> pd.DataFrame:
+        """The trials log (one row per trial id), optionally only ``"done"`` or ``"failed"`` ones, of one source."""
+        where = [(column, value) for column, value in (("status", status), ("source", source)) if value]
+        sql = "SELECT * FROM trials" + (" WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else "")
+        return pd.read_sql_query(sql + " ORDER BY trial_id", self._conn, params=[value for _, value in where])
 
     # -- per-example test predictions ------------------------------------------------------------------
 
@@ -393,17 +394,31 @@ def open_store(path: str | Path | None = None, *, must_exist: bool = False, read
     if (read_only or (must_exist and path is not None)) and not where.exists():
         option = f" (--store {path})" if path is not None else ""
         raise AutodistillError(
-            f"no runs store at {where} yet; `autodistill sweep`, `search` and `runs import` fill one{option} "
-            "(a single `autodistill run` keeps its result in its run folder)"
+            f"no runs store at {where} yet; `autodistill run`, `finetune`, `sweep`, `search` and `runs import` "
+            f"fill one{option}"
         )
     return RunStore(path, read_only=read_only)
 
 
 #: What ``autodistill runs list`` shows of each run: what tells runs apart, and their scores.
 LIST_COLUMNS = (
-    "run_id", "source", "dataset", "student_name", "fidelity", "inter_loss", "mapping", "pred_loss",
+    "run_id", "source", "kind", "dataset", "student_name", "fidelity", "inter_loss", "mapping", "pred_loss",
     "augmentation", "dev_score", "test_score", "dev_ratio", "created_at",
 )  # fmt: skip
+#: A trial without a ``runs`` row under the names of :data:`LIST_COLUMNS` (its trial id as its run id).
+TRIAL_LIST_NAMES = {
+    "trial_id": "run_id", "student_score": "dev_score", "ratio": "dev_ratio", "updated_at": "created_at",
+}  # fmt: skip
+
+
+def listed_rows(store: RunStore, source: str | None) -> pd.DataFrame:
+    """The runs, and the finished trials that have no run row: no-KD baselines and teachers (a user's
+    ``finetune`` and ``teacher train``, a sweep's baselines); a search's pruned trials are left out."""
+    runs = export_frame(store.runs(source=source)).assign(kind="distill")
+    trials = store.trials(status="done", source=source) if source != "paper" else store.trials().iloc[:0]
+    whole = trials[trials["run_id"].isna() & trials["pruned_after_epoch"].isna()].drop(columns="run_id")
+    kept = [frame for frame in (runs, whole.rename(columns=TRIAL_LIST_NAMES)) if not frame.empty]
+    return pd.concat(kept, ignore_index=True) if kept else runs
 
 
 def list_runs(
@@ -414,12 +429,15 @@ def list_runs(
     student: str | None = None,
     fidelity: str | None = None,
 ) -> pd.DataFrame:
-    """The store's runs matching every filter given, newest first; a filter that matches no run
+    """The store's runs (and baselines and teachers, :func:`listed_rows`) matching every filter given,
+    newest first; a filter that matches no run
     is refused in one line naming the values the store holds, so a typo is not read as "no runs"."""
-    runs = export_frame(store.runs(source=source))
+    runs = listed_rows(store, source)
     if runs.empty:
         which = f"no {source!r} runs" if source else "no runs"
-        raise AutodistillError(f"the runs store {store.path} holds {which}; fill it with `autodistill sweep`")
+        raise AutodistillError(
+            f"the runs store {store.path} holds {which}; `autodistill run`, `finetune` and `sweep` fill it"
+        )
     for name, column, value in (
         ("data set", "dataset", dataset),
         ("student", "student_name", student),

@@ -25,7 +25,9 @@ from typing import Any
 from autodistill.space import STACK_SEP, Pipeline, augment_of
 from engine import AutodistillError, choices_error, recorded_sizes
 
-SOURCES = ("ours", "paper")
+#: Where a run comes from: the study's sweeps and searches, the authors' published runs, or a user's
+#: own ``autodistill run`` (kept apart so that no analysis of the study reads them).
+SOURCES = ("ours", "paper", "user")
 #: The dev-split columns under the names an export gives them, beside ``test_score``,
 #: ``teacher_test_score`` and ``test_ratio``: the store keeps its older names.
 EXPORT_NAMES = {"student_score": "dev_score", "teacher_score": "teacher_dev_score", "ratio": "dev_ratio"}
@@ -286,6 +288,9 @@ class TrialRecord:
     the dev score after each epoch, from which the study finds where a baseline plateaus.
     ``pruned_after_epoch``: a search's pruner stopped the run there (its scores are the best
     of the epochs it ran, so it has no ``runs`` row: the predictor learns from whole runs).
+    ``source``: ``ours`` for a sweep's or a search's trial, ``user`` for what a user ran by hand
+    (:mod:`autodistill.journal`), a teacher's fine-tune among them (kind ``teacher``, its name as the
+    student's, its dev score as the student score).
     """
 
     trial_id: str
@@ -310,6 +315,7 @@ class TrialRecord:
     fidelity: str | None = None
     pruned_after_epoch: int | None = None
     split_version: int = 1
+    source: str = "ours"
 
     def as_row(self) -> tuple[Any, ...]:
         """The values of the ``trials`` table's columns, in table order."""
@@ -336,6 +342,7 @@ class TrialRecord:
             self.fidelity,
             self.pruned_after_epoch,
             self.split_version,
+            self.source,
         )
 
 
@@ -445,6 +452,7 @@ def trial_from_row(row: Mapping[str, Any]) -> TrialRecord:
         fidelity=_optional(row, "fidelity", str),
         pruned_after_epoch=_optional(row, "pruned_after_epoch", int),
         split_version=_optional(row, "split_version", int) or 1,
+        source=_optional(row, "source", str) or "ours",
     )
 
 

@@ -30,7 +30,9 @@ from engine import AutodistillError
 #: 8: runs record their process's CPU time and threads; 9: their teacher-cache seconds; 10: their
 #:    teacher seconds (see :data:`TEACHER_COLUMN`); 11: their machine's speed probe (see
 #:    :data:`SPEED_PROBE_COLUMN`). Each added on open, NULL for the runs before.
-SCHEMA_VERSION = 11
+#: 12: what a user runs by hand is recorded with source ``user`` (runs and trials), a teacher's
+#:    fine-tune as a trial of kind ``teacher``; see :func:`_admit_user_rows`.
+SCHEMA_VERSION = 12
 #: The first schema whose ``pkd`` is the [CLS] loss (a shipped study older than it is renamed on read).
 PKD_CLS_SCHEMA = 5
 STORE_FORMAT = "autodistill-runs"
@@ -39,7 +41,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
-    source TEXT NOT NULL CHECK (source IN ('ours', 'paper')),
+    source TEXT NOT NULL CHECK (source IN ('ours', 'paper', 'user')),
     dataset TEXT NOT NULL,
     task_kind TEXT,
     inter_loss TEXT NOT NULL,
@@ -100,7 +102,7 @@ CREATE TABLE IF NOT EXISTS features (
 );
 CREATE TABLE IF NOT EXISTS trials (
     trial_id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('distill', 'finetune')),
+    kind TEXT NOT NULL CHECK (kind IN ('distill', 'finetune', 'teacher')),
     dataset TEXT NOT NULL,
     student_name TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
@@ -120,7 +122,8 @@ CREATE TABLE IF NOT EXISTS trials (
     dev_curve TEXT,
     fidelity TEXT,
     pruned_after_epoch INTEGER,
-    split_version INTEGER NOT NULL DEFAULT 1
+    split_version INTEGER NOT NULL DEFAULT 1,
+    source TEXT NOT NULL DEFAULT 'ours' CHECK (source IN ('ours', 'user'))
 );
 CREATE TABLE IF NOT EXISTS test_predictions (
     key TEXT PRIMARY KEY,
@@ -211,6 +214,7 @@ TRIAL_COLUMNS = [
     *TRIAL_COLUMNS_V3,
     "pruned_after_epoch",
     "split_version",
+    "source",
 ]
 
 
@@ -392,6 +396,20 @@ def _seconds_column(column: str) -> Callable[[sqlite3.Connection], None]:
     return add
 
 
+def _admit_user_rows(conn: sqlite3.Connection) -> None:
+    """Before schema 12 a run's source and a trial's kind were checked against shorter lists, and trials
+    had no source: rebuild both tables under today's checks (SQLite cannot alter a check), every row
+    kept, every earlier trial a sweep's (``ours``)."""
+    for table, columns in (("runs", RUN_COLUMNS), ("trials", TRIAL_COLUMNS[:-1])):
+        conn.execute(f"ALTER TABLE {table} RENAME TO {table}_before")
+        create = next(s for s in SCHEMA.split(";") if f"EXISTS {table} (" in s)
+        conn.execute(create)
+        listed = ", ".join(columns)
+        conn.execute(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {table}_before")
+        conn.execute(f"DROP TABLE {table}_before")
+    conn.execute(next(s for s in SCHEMA.split(";") if "INDEX IF NOT EXISTS runs_by_dataset" in s))
+
+
 #: (schema version, migration): a store older than the version is brought up to it, in this order, on open.
 MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (2, _migrate_v1),
@@ -405,4 +423,5 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite3.Connection], None]]] = [
     (9, _seconds_column(TEACHER_CACHE_COLUMN)),
     (10, _seconds_column(TEACHER_COLUMN)),
     (11, _seconds_column(SPEED_PROBE_COLUMN)),
+    (12, _admit_user_rows),
 ]

@@ -69,7 +69,7 @@ def export_study(store: RunStore, folder: Path = STUDY_DIR) -> dict[str, int]:
     if runs.empty:
         raise AutodistillError(f"the runs store {store.path} has no runs of ours to export; run `autodistill sweep`")
     _refuse_dropping_shipped(runs, folder)
-    trials = store.trials()
+    trials = store.trials(source="ours")
     folder.mkdir(parents=True, exist_ok=True)
     export_frame(runs).to_csv(folder / RUNS_FILE, index=False)
     trials.to_csv(folder / TRIALS_FILE, index=False)

@@ -101,10 +101,13 @@ def _group(trials: Sequence[Trial]) -> dict[tuple[str, str], list[Trial]]:
     return groups
 
 
-def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str) -> TrialRecord:
+def record_outcome(
+    store: RunStore, trial: Trial, outcome: Outcome, version: str, *, source: str = "ours"
+) -> TrialRecord:
     """Log one outcome (and store its run) in one transaction: the path every trial takes into the
-    store, a sweep's or a search's. A run a search's pruner stopped early is logged with the epoch
-    it stopped at and gets no ``runs`` row (the predictor learns from whole runs only)."""
+    store, a sweep's, a search's or a user's own run (``source``). A run a search's pruner stopped
+    early is logged with the epoch it stopped at and gets no ``runs`` row (the predictor learns from
+    whole runs only)."""
     common = {
         "trial_id": trial.trial_id,
         "kind": trial.kind,
@@ -115,6 +118,7 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
         "wall_time_s": outcome.seconds,
         "fidelity": trial.fidelity,
         "split_version": split_version_of(trial.engine),
+        "source": source,
     }
     run: RunRecord | None = None
     result = outcome.result
@@ -122,7 +126,7 @@ def record_outcome(store: RunStore, trial: Trial, outcome: Outcome, version: str
     pruned = getattr(result, "pruned_after_epoch", None)
     if error is None and trial.kind == "distill" and pruned is None:
         try:
-            run = record_from_result(result, featurizer_version=version, fidelity=trial.fidelity)  # type: ignore[arg-type]
+            run = record_from_result(result, featurizer_version=version, source=source, fidelity=trial.fidelity)  # type: ignore[arg-type]
         except AutodistillError as exc:
             error = str(exc)
     if error is not None:

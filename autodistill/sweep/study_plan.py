@@ -175,6 +175,8 @@ PATIENT = Fidelity("patient", max_train_examples=2000, max_length=128, max_eval_
 FIDELITIES: dict[str, Fidelity] = {f.name: f for f in (CHEAP, REALISTIC, PATIENT)}
 #: Configurations repeated with every seed of a fidelity that does not seed every configuration.
 REPEATED = tuple(FIXED_DEFAULTS)
+#: The name ``--configs`` takes for the student trained alone, the baseline of every sweep.
+BASELINE_NAME = "no-kd"
 
 
 def fidelity(name: str, *, seeds: int | None = None, **overrides: int | None) -> Fidelity:
@@ -229,15 +231,18 @@ def probe_trial(dataset: str, student: str, chosen: Fidelity, teacher: str) -> T
 
 
 def select_configs(names: Sequence[str] | None, chosen: Fidelity | None = None) -> tuple[StudyConfig, ...]:
-    """The fixed list with ``chosen``'s extra configurations, or the named part of them."""
+    """The fixed list with ``chosen``'s extra configurations, or the named part of them.
+
+    ``no-kd`` names the student trained alone, which every sweep runs as its baseline: alone it asks
+    for the baselines only (the check of a student's initialisation needs nothing else)."""
     every = STUDY_CONFIGS + (chosen.extra_configs if chosen else ())
     if not names:
         return every
     known = {c.name: c for c in every}
     for name in names:
-        if name not in known:
-            raise choices_error("study configuration", name, tuple(known))
-    return tuple(known[name] for name in names)
+        if name not in known and name != BASELINE_NAME:
+            raise choices_error("study configuration", name, (BASELINE_NAME, *known))
+    return tuple(known[name] for name in names if name != BASELINE_NAME)
 
 
 def pair_trials(
