@@ -32,6 +32,9 @@ __all__ = ["app", "typer_app"]
 
 def app(argv: list[str] | None = None) -> None:
     """Console entry point: run the Typer app, print user errors as one line."""
+    from engine.cores import share_cores
+
+    share_cores()  # before PyTorch loads: several commands on one machine split its cores
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own rich bars report progress; HF's per-load bars are noise

@@ -14,10 +14,13 @@ from engine import DataColumns
 
 @data_app.command("list")
 def data_list() -> None:
-    """List the catalog's data sets with their task kinds and sizes."""
-    from engine import list_datasets, read_prepared
+    """List the catalog's data sets with their task kinds and split sizes (none is prepared to list them)."""
+    from engine import latest_split_version, list_datasets, recorded_sizes
 
-    render.datasets([(spec, read_prepared(spec.name)[1]["sizes"]) for spec in list_datasets()])
+    sizes = recorded_sizes()
+    render.datasets([
+        (spec, sizes.get(spec.name, {}).get(str(latest_split_version(spec.name)), {})) for spec in list_datasets()
+    ])  # fmt: skip
 
 
 @data_app.command("show")

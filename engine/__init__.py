@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "pregenerate": "engine.augment.pregenerated",
     "finetune_teacher": "engine.teachers.finetune",
     "FinetunedModel": "engine.teachers.finetune",
+    "available_cpus": "engine.cores",
+    "share_cores": "engine.cores",
     "pretrain": "engine.pipelines.pretrain",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration

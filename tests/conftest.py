@@ -54,5 +54,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     """
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("AUTODISTILL_HOME", str(home))
+    # As a user's own thread count: `cli.app()` then leaves the test process's thread variables alone
+    # (engine.cores), which would otherwise outlive the test.
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS") or str(torch.get_num_threads()))
     yield
     shutil.rmtree(home, ignore_errors=True)

@@ -260,3 +260,22 @@ def test_the_catalog_table_keeps_every_name_whole_in_80_columns(monkeypatch):
     lines = out.getvalue().splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert [line.split()[0] for line in lines[1:]] == [spec.name for spec in specs]
+
+
+def test_data_list_prepares_nothing_and_writes_nothing_in_its_home(monkeypatch, tmp_path):
+    """The sizes come from the recorded cards: a fresh home lists the catalog at once and stays empty
+    (so an unwritable home lists it too)."""
+    from engine.data import catalog
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("data list prepared a data set")
+
+    monkeypatch.setattr(catalog, "prepare", refuse)
+    home = tmp_path / "read-only-home"
+    home.mkdir()
+    home.chmod(0o500)
+    monkeypatch.setenv("AUTODISTILL_HOME", str(home))
+    output = invoke("data", "list")
+    wordnet_span = next(line for line in output.splitlines() if line.startswith("wordnet-span "))
+    sizes = catalog.recorded_sizes()["wordnet-span"][str(catalog.latest_split_version("wordnet-span"))]
+    assert f" {sizes['test']} " in f"{wordnet_span} " and list(home.iterdir()) == []

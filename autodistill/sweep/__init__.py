@@ -13,9 +13,10 @@ decision apart from the machinery:
 """
 
 from autodistill.sweep.backends import BACKENDS
-from autodistill.sweep.execute import Outcome, TrialFn, available_cpus, error_line, execute_trial
+from autodistill.sweep.execute import Outcome, TrialFn, error_line, execute_trial
 from autodistill.sweep.plan import Trial, parse_students, plan, plan_datasets, sample_configs, trial_id
 from autodistill.sweep.runner import SweepReport, ensure_features, record_outcome, run_sweep, run_trials
+from engine import available_cpus
 
 __all__ = [
     "BACKENDS",

@@ -21,9 +21,9 @@ import signal
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
-from autodistill.sweep.execute import Outcome, TrialFn, available_cpus, error_line, init_worker
+from autodistill.sweep.execute import Outcome, TrialFn, error_line, init_worker
 from autodistill.sweep.plan import Trial
-from engine import AutodistillError, TaskData, choices_error
+from engine import AutodistillError, TaskData, available_cpus, choices_error
 
 BACKENDS = ("local", "ray")
 

@@ -63,13 +63,6 @@ def execute_trial(
     return Outcome(trial.trial_id, result, None, seconds)
 
 
-def available_cpus() -> int:
-    """CPUs this process may use (its affinity mask where the platform has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def init_worker(threads: int) -> None:
     """A local worker process: dies with its parent, splits the CPUs, keeps the terminal quiet."""
     import torch

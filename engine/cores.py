@@ -1,0 +1,79 @@
+"""The machine's CPU cores shared among the autodistill processes running on it.
+
+PyTorch, NumPy's BLAS and LightGBM each start one OpenMP thread per core. Two or three commands
+on one machine (a sweep beside ``recommend`` beside the test suite) then run several times as
+many threads as cores, and each slows many-fold: ``recommend``'s cost model took 19 s alone and
+over 1,000 s beside two other processes on two cores. So each command, as it starts, notes its
+process id in a folder every process on the machine sees and takes an even share of the cores
+among the processes noted there and still alive. It is set before PyTorch or NumPy load (their
+thread pools read it once), and a user's own ``OMP_NUM_THREADS`` is left as given.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+#: The variables OpenMP, MKL and OpenBLAS read for their thread counts when they load.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def registry() -> Path:
+    """Where the running processes note themselves: one folder per user for the whole machine."""
+    return Path(tempfile.gettempdir()) / f"autodistill-processes-{os.getuid() if hasattr(os, 'getuid') else 0}"
+
+
+def share_cores(folder: Path | None = None) -> int | None:
+    """Note this process among the machine's autodistill processes and cap its threads to its share
+    of the cores; returns the threads set (None: the user set ``OMP_NUM_THREADS``, or no place to
+    note processes, so the libraries keep their defaults)."""
+    if "OMP_NUM_THREADS" in os.environ:
+        return None
+    folder = folder or registry()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        mine = folder / str(os.getpid())
+        mine.touch()
+    except OSError:
+        return None
+    atexit.register(_forget, mine)
+    threads = max(1, available_cpus() // len(live_processes(folder)))
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+    return threads
+
+
+def live_processes(folder: Path) -> list[int]:
+    """The noted process ids still running; the notes of processes gone (killed) are removed."""
+    alive = []
+    for note in folder.iterdir():
+        if note.name.isdigit() and _running(int(note.name)):
+            alive.append(int(note.name))
+        else:
+            _forget(note)
+    return alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def _forget(note: Path) -> None:
+    with contextlib.suppress(OSError):
+        note.unlink()
