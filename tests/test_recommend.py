@@ -207,6 +207,9 @@ def test_an_empty_store_learns_from_the_shipped_study(tmp_path: Path, toy_task: 
         assert len(store.runs(source="ours")) == 3 * (len(CONFIGS) + 1)
     assert rec.trained_on == TRAINING_SETS and rec.picks[0].config.inter_loss == "mi"
     assert any(f"imported the {3 * (len(CONFIGS) + 1)} runs of the project's study" in line for line in said)
+    steps = ("the predictor of", "the gain and cost models", "scoring the pipeline space")
+    where = [next(i for i, line in enumerate(said) if line.startswith(step)) for step in steps]
+    assert where == sorted(where), "each slow step is said before it starts, in order"
 
 
 def test_the_papers_runs_cannot_recommend_for_a_new_data_set(store: RunStore, toy_task: TaskData) -> None:

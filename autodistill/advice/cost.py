@@ -50,13 +50,21 @@ and one range for both held well under 80 % of logit KD's held-out runs.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import pickle
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import sklearn
 from sklearn.base import RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
@@ -65,7 +73,7 @@ from sklearn.model_selection import GroupKFold
 from autodistill.advice.sessions import SESSION, session_levels, session_offset, with_machine_sessions
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
-from engine import card_path, list_datasets, speed_probe_seconds, training_device
+from engine import card_path, list_datasets, paths, speed_probe_seconds, training_device
 
 #: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
 _LEVELS = {
@@ -330,6 +338,35 @@ class CostModel:
             for s, spread in zip(seconds, spreads, strict=True)
         ]
         return seconds, ranges
+
+
+#: Bumped when :class:`CostModel` or what it fits on changes, so that cached fits are not reused.
+COST_FORMAT = 1
+
+
+def cached_cost_model(
+    runs: pd.DataFrame, device: str, family_of: Callable[[str], str], cache_dir: Path | None = None
+) -> CostModel | None:
+    """:meth:`CostModel.fit` on ``runs`` for ``device``, kept in the home under a hash of what it is fitted
+    on (the runs' rows, the device's kind, the families of their data sets, scikit-learn's version):
+    ``recommend`` refits it (seconds alone, minutes on a shared machine) only when the store's runs
+    change. A home that cannot be written is fitted in, not cached."""
+    families = sorted((name, family_of(name)) for name in set(runs["dataset"]))
+    digest = hashlib.sha256(json.dumps([COST_FORMAT, sklearn.__version__, device.partition(":")[0], families]).encode())
+    digest.update(pd.util.hash_pandas_object(runs.sort_index(axis=1), index=False).to_numpy().tobytes())
+    try:
+        folder = cache_dir or paths.subdir("cost_models")
+    except OSError:
+        return CostModel.fit(runs, device=device, family_of=family_of)
+    path = folder / f"{digest.hexdigest()[:20]}.pkl"
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    model = CostModel.fit(runs, device=device, family_of=family_of)
+    scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    with contextlib.suppress(OSError):
+        scratch.write_bytes(pickle.dumps(model))
+        os.replace(scratch, path)  # atomic: a concurrent fit of the same runs writes the same model
+    return model
 
 
 def out_of_family(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from autodistill.advice.cost import (
     CostModel,
+    cached_cost_model,
     candidate_rows,
     cost_columns,
     input_words,
@@ -78,7 +79,7 @@ def gather_evidence(
         "task_kind": task_kind,
         "input_words": input_words(task.train),
     }
-    cost = CostModel.fit(cost_columns(runs), device=str(setting["device"]), family_of=dataset_family)
+    cost = cached_cost_model(cost_columns(runs), str(setting["device"]), dataset_family)
     cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     student, teacher = models

@@ -188,6 +188,7 @@ def recommend(
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
     loaded = load_predictor(predictor, version) if predictor is not None else None  # refuses another version
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
+    on_status(f"the predictor of {len(runs):,} runs ({runs['dataset'].nunique()} data sets): trained once, then cached")
     with _timed(timings, "predictor_s"):
         models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
     budget = budget or make_budget()
@@ -199,8 +200,10 @@ def recommend(
         budget=budget,
         columns=columns,
     )
+    on_status("the gain and cost models of the same runs (the cost model cached)")
     with _timed(timings, "advice_s"):
         evidence = _evidence(target, runs, budget)
+    on_status("scoring the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of, evidence.own)
         scored = _advise(scored, evidence, top, minutes, engine_of)
