@@ -186,8 +186,8 @@ def test_misnamed_column_names_it_and_lists_the_available_ones(tmp_path):
     path = write(reviews(), tmp_path / "r.csv")
     message = refused("label column 'rating' not found", path, text_col="review", label_col="rating")
     assert "available columns: review, stars" in message
-    refused("no text column", path)
-    refused("no label column", path, text_col="review")
+    refused("no text column .* pass --text-col .columns.text_col in a config.", path)
+    refused("no label column .* pass --label-col .*, or --answer-col .* for a span task", path, text_col="review")
 
 
 def test_empty_file(tmp_path):
@@ -251,7 +251,7 @@ def test_catalog_task_type_must_match():
 def test_ambiguous_usual_names_ask_for_a_column_option(tmp_path):
     frame = pairs().rename(columns={"sentence1": "question", "sentence2": "sentence"})
     refused(
-        "several possible text columns .sentence, question.; choose one with text_col",
+        "several possible text columns .sentence, question.; choose one with --text-col .columns.text_col in a",
         write(frame, tmp_path / "q.csv"),
     )
     task = load_task(tmp_path / "q.csv", text_col="question", text_pair_col="sentence")

@@ -121,3 +121,12 @@ def test_a_sweep_passes_report_to_to_every_trial_and_keeps_the_trial_ids(toy_tas
     assert [t.trial_id for t in watched] == [t.trial_id for t in plain]
     assert {t.engine.train.report_to for t in watched} == {("tensorboard",)}
     assert [run_id(t.engine, t.kind) for t in watched] == [run_id(t.engine, t.kind) for t in plain]
+
+
+def test_a_new_mlflow_store_is_made_without_info_lines(tmp_path, monkeypatch, capfd):
+    from engine.tracking.mlflow import MlflowTracker
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    MlflowTracker(tmp_path / "tracking", "quiet-run")
+    captured = capfd.readouterr()
+    assert "INFO" not in captured.err + captured.out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from conftest import toy_task_data
 
@@ -70,9 +71,10 @@ _SCRIPT = textwrap.dedent(
     torch.manual_seed(0)
     model = build_student("tiny", "minilm-l6", spec)
     settings = TrainSettings(epochs=2, batch_size=8, lr=1e-3, checkpoint_every=3, max_length=16)
-    train_supervised(model, load_tokenizer("minilm-l6"), task, settings, sys.argv[1], description="t",
-                     show_progress=False)
+    result = train_supervised(model, load_tokenizer("minilm-l6"), task, settings, sys.argv[1], description="t",
+                              show_progress=False)
     print("CHECKSUM", sum(float(p.double().sum()) for p in model.parameters()))
+    print("LOSSES", *(epoch["train/loss"] for epoch in result.history))
     """
 )
 
@@ -87,10 +89,11 @@ def _run(script: Path, workdir: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def _checksum(proc: subprocess.Popen) -> float:
+def _checksum(proc: subprocess.Popen) -> tuple[float, list[float]]:
+    """The trained weights' sum and each epoch's mean training loss."""
     out, _ = proc.communicate(timeout=300)
-    line = next(line for line in out.splitlines() if line.startswith("CHECKSUM"))
-    return float(line.split()[1])
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("CHECKSUM", "LOSSES"))}
+    return float(lines["CHECKSUM"][0]), [float(value) for value in lines["LOSSES"]]
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path):
@@ -108,7 +111,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     position = torch.load(checkpoint, weights_only=False)["position"]
     assert position["epoch"] == 0 and 0 < position["batch"] < 12  # really killed mid-epoch
 
-    assert _checksum(_run(script, tmp_path / "b")) == uninterrupted
+    resumed = _checksum(_run(script, tmp_path / "b"))
+    assert resumed[0] == uninterrupted[0]
+    assert resumed[1] == pytest.approx(uninterrupted[1], rel=1e-6), "epoch 1's loss covers the steps before the kill"
 
 
 def test_min_steps_raises_the_epoch_count_for_small_data(toy_task, tmp_path):

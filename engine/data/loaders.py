@@ -48,6 +48,11 @@ OPTION = {
 }
 
 
+def option_name(role: str) -> str:
+    """How a user names ``role``'s column: the flag they type, and the key a config file takes."""
+    return f"--{OPTION[role].replace('_', '-')} (columns.{OPTION[role]} in a config)"
+
+
 def load_task(
     source: str | os.PathLike[str],
     *,
@@ -173,14 +178,14 @@ def _resolve_columns(available: list[str], given: Mapping[str, str | None], orig
             continue
         candidates = [c for c in usual if c in available and c not in resolved.values()]
         if len(candidates) > 1 and candidates[0] != role:
-            choose = f"choose one with {OPTION[role]}" if role in OPTION else f"rename the one to use {role!r}"
+            choose = f"choose one with {option_name(role)}" if role in OPTION else f"rename the one to use {role!r}"
             raise AutodistillError(f"{origin} has several possible {role} columns ({', '.join(candidates)}); {choose}")
         if candidates:
             resolved[role] = candidates[0]
     if not any(head.text_column in resolved for head in _HEADS):
         raise AutodistillError(
             f"no text column in {origin} (looked for {', '.join(USUAL_NAMES['text'])}); "
-            f"pass text_col; available columns: {', '.join(map(str, available))}"
+            f"pass {option_name('text')}; available columns: {', '.join(map(str, available))}"
         )
     return resolved
 
@@ -192,7 +197,7 @@ def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) ->
             return TaskType(head.name)
     raise AutodistillError(
         f"no label column in {origin} (looked for {', '.join(USUAL_NAMES['label'])}); "
-        f"pass label_col (or answer_col for a span task); available columns: "
+        f"pass {option_name('label')}, or {option_name('answer_text')} for a span task; available columns: "
         f"{', '.join(map(str, frame.columns))}"
     )
 

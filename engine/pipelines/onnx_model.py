@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,6 +54,15 @@ class _HeadOutputs(nn.Module):
         return tuple(result[name] for name in self.outputs)
 
 
+#: Warnings the exporter gives on every export of ours, none of which the user can act on: that
+#: PyTorch's pytree module renamed a class it uses, and that our two dynamic axes (batch, sequence),
+#: shared by every input, are named once rather than per input.
+EXPORTER_CHATTER = (
+    (FutureWarning, r"`isinstance\(treespec, LeafSpec\)` is deprecated"),
+    (UserWarning, r"# The axis name: \w+ will not be used"),
+)
+
+
 def export_onnx(model: nn.Module, sample: Batch, path: Path) -> tuple[str, ...]:
     """Write ``model`` as an ONNX graph to ``path``, traced on ``sample`` (a collated batch of at
     least two examples, so that batch and sequence are not fixed at 1); returns its output names."""
@@ -69,7 +79,9 @@ def export_onnx(model: nn.Module, sample: Batch, path: Path) -> tuple[str, ...]:
     quiet = logging.getLogger("torch.onnx")  # the exporter names every optional library it skips
     level, quiet.level = quiet.level, logging.ERROR
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # and prints its progress
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # and prints its progress
+            for category, text in EXPORTER_CHATTER:
+                warnings.filterwarnings("ignore", message=text, category=category)
             torch.onnx.export(
                 _HeadOutputs(model, tuple(inputs), outputs).eval(),
                 tuple(inputs.values()),

@@ -12,6 +12,7 @@ logged some steps past it, which the rerun trains (and logs) again.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from engine.tracking.base import TRACKERS
 
 #: Metrics buffered before one batched write (MLflow takes up to 1,000 per call).
 BATCH = 200
+#: Loggers that tell, at INFO, of the SQLite store's tables being created and migrated on a run's start.
+QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic")
 
 
 @TRACKERS.register("mlflow")
@@ -34,6 +37,8 @@ class MlflowTracker:
         except ImportError:
             raise AutodistillError("--report-to mlflow needs the mlflow package: pip install mlflow-skinny") from None
         folder.mkdir(parents=True, exist_ok=True)
+        for chatty in QUIET_LOGGERS:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
         self.uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(folder / 'mlflow.db').resolve()}"
         self.client = MlflowClient(tracking_uri=self.uri)
         self.run_id = self._resume_or_start(folder, run_name)

@@ -80,9 +80,9 @@ def seed_everything(seed: int) -> None:
 class StepLog:
     """The objective's named terms over one optimizer step's micro-batches, averaged for tracking."""
 
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
+    def __init__(self, sums: dict[str, float] | None = None, counts: dict[str, int] | None = None) -> None:
+        self.sums: dict[str, float] = dict(sums or {})
+        self.counts: dict[str, int] = dict(counts or {})
 
     def add(self, loss: float, terms: dict[str, float]) -> None:
         for name, value in {"loss": loss, **terms}.items():
@@ -197,7 +197,7 @@ class Trainer:
     def best_path(self) -> Path:
         return self.workdir / "best_student.pt"
 
-    def _state(self, state: TrainerState, batch: int, best: tuple[float, int]) -> dict:
+    def _state(self, state: TrainerState, batch: int, best: tuple[float, int], epoch_terms: StepLog) -> dict:
         return {
             "student": self.accelerator.unwrap_model(self.student).state_dict(),
             "extras": [m.state_dict() for m in self.objective.trainable_modules()],
@@ -210,19 +210,24 @@ class Trainer:
                 "python": random.getstate(),
             },
             "position": {"epoch": state.epoch, "batch": batch, "step": state.step},
+            # the epoch's terms so far: a run resumed mid-epoch reports the whole epoch's means
+            "epoch_terms": {"sums": epoch_terms.sums, "counts": epoch_terms.counts},
             "history": state.history,
             "best": best,
             "elapsed": self._clock.wall_elapsed(),
             "cpu_elapsed": self._clock.cpu_elapsed(),
         }
 
-    def _save_checkpoint(self, state: TrainerState, batch: int, best: tuple[float, int]) -> None:
-        """The run as it stands at ``batch`` of ``state.epoch``; the callbacks write what they hold first."""
+    def _save_checkpoint(
+        self, state: TrainerState, batch: int, best: tuple[float, int], epoch_terms: StepLog | None = None
+    ) -> None:
+        """The run as it stands at ``batch`` of ``state.epoch`` (``epoch_terms``: the objective's terms
+        summed over the epoch's batches before it); the callbacks write what they hold first."""
         self._emit("on_save", state)
         if not self.accelerator.is_main_process:
             return
         tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(self._state(state, batch, best), tmp)
+        torch.save(self._state(state, batch, best, epoch_terms or StepLog()), tmp)
         os.replace(tmp, self.checkpoint_path)  # atomic: a kill never leaves half a checkpoint
 
     def _load_checkpoint(self) -> dict | None:
@@ -248,10 +253,12 @@ class Trainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
+        self._resumed_terms = StepLog()
         if checkpoint is not None:
             position = checkpoint["position"]
             state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
             batch_pos, best = position["batch"], tuple(checkpoint["best"])
+            self._resumed_terms = StepLog(**checkpoint.get("epoch_terms", {}))  # {}: from before they were kept
             # a checkpoint written before CPU time was kept holds none: unknown, not zero
             self._clock.carry_over(checkpoint["elapsed"], checkpoint.get("cpu_elapsed"))
         self._seen, self._train_time = 0, 0.0
@@ -328,7 +335,8 @@ class Trainer:
         batches = self.epoch_batches(state.epoch)
         self._emit("on_epoch_begin", state, batches)
         self.student.train()
-        log, whole, seen, seconds = StepLog(), StepLog(), 0, 0.0
+        whole = self._resumed_terms if batch_pos else StepLog()
+        log, seen, seconds = StepLog(), 0, 0.0
         prefetching = isinstance(self.objective, Prefetching)
         for b in range(batch_pos, len(batches)):
             tick = time.perf_counter()
@@ -344,7 +352,7 @@ class Trainer:
                 on_step(state.step)
                 self._emit("on_step_end", state, {**log.pop(), "train/lr": self.optimizer.param_groups[0]["lr"]})
                 if state.step % self.settings.checkpoint_every == 0 and b + 1 < len(batches):
-                    self._save_checkpoint(state, batch=b + 1, best=best)
+                    self._save_checkpoint(state, batch=b + 1, best=best, epoch_terms=whole)
         self._seen, self._train_time = self._seen + seen, self._train_time + seconds
         speed = seen * self.accelerator.num_processes / max(seconds, 1e-9)
         return whole.pop(), {"train/examples_per_second": speed, "train/epoch": state.epoch + 1}
