@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from engine.paths import subdir
 from engine.tasks import encode_split
 from engine.tasks.encoding import limit_examples
 from engine.training import distributed
+from engine.training.callbacks import PlateauStop, TrainerCallback
 from engine.training.progress import announce, duration
 from engine.training.schedule import Schedule
 from engine.training.trainer import Trainer, TrainResult, seed_everything
@@ -34,6 +36,10 @@ from engine.training.trainer import Trainer, TrainResult, seed_everything
 #: at least 300 optimizer steps: 3 epochs of a 500-example data set (~100 steps) left the
 #: MiniLM teacher predicting the majority class of drug-review.
 TEACHER_SETTINGS = TrainSettings(epochs=3, batch_size=16, lr=5e-5, max_length=128, min_steps=300)
+#: The epochs that ``min_steps`` adds to a small data set stop once dev has not improved for this
+#: many (:class:`~engine.training.callbacks.PlateauStop`): a 200-example file got 24 epochs, most of
+#: a first run's 1,000 s, where its teacher's dev score had stopped rising long before.
+PLATEAU_PATIENCE = 2
 
 
 @dataclass
@@ -81,6 +87,7 @@ def train_supervised(
     *,
     description: str,
     show_progress: bool = True,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> TrainResult:
     """Fine-tune ``model`` on ``task`` with ground-truth labels only (no teacher)."""
     train_frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
@@ -98,8 +105,15 @@ def train_supervised(
         tokenizer.pad_token_id,
         show_progress=show_progress,
         description=description,
+        callbacks=callbacks,
     )
     return trainer.fit()
+
+
+def extended(task: TaskData, settings: TrainSettings) -> bool:
+    """Whether ``min_steps`` adds epochs to ``settings.epochs`` on ``task`` (its training split is small)."""
+    examples = len(limit_examples(task.train, settings.max_train_examples, settings.seed))
+    return Schedule.of(examples, settings, distributed.state().num_processes).epochs > settings.epochs
 
 
 def _cache_folder(teacher: str, task: TaskData, settings: TrainSettings) -> Path:
@@ -110,6 +124,8 @@ def _cache_folder(teacher: str, task: TaskData, settings: TrainSettings) -> Path
         "data": data_fingerprint(task),
         "settings": settings.model_dump(),
     }
+    if extended(task, settings):  # only a small data set's teacher changes with the plateau rule
+        key_source["plateau"] = PLATEAU_PATIENCE
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:12]
     return subdir("finetuned") / f"{_slug(teacher)}__{task.spec.name}__{key}"
 
@@ -140,11 +156,15 @@ def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder
         if speeds
         else "its time is shown once it runs (no earlier fine-tune of this teacher here to judge by)"
     )
-    return (
+    plan = (
         f"fine-tuning teacher {teacher} on {task.spec.name} first: {schedule.total_steps} steps "
         f"({schedule.epochs} epochs of {examples} training examples, the teacher's own settings, whatever "
-        f"the student's budget), {time}; cached in {folder}, so later runs on this data skip it"
+        "the student's budget)"
     )
+    if schedule.epochs > settings.epochs:
+        plan += (f", fewer if dev stops improving (epochs past {settings.epochs} end after {PLATEAU_PATIENCE} "
+                 "without a better dev score)")  # fmt: skip
+    return f"{plan}, {time}; cached in {folder}, so later runs on this data skip it"
 
 
 def finetune_teacher(
@@ -174,6 +194,7 @@ def _finetune(
     model = load_task_model(teacher, task.spec)
     if show_progress and distributed.is_main():
         announce(fine_tune_plan(teacher, task, settings, folder))
+    plateau = [PlateauStop(task.spec.metric, settings.epochs, PLATEAU_PATIENCE)] if extended(task, settings) else []
     result = train_supervised(
         model,
         tokenizer,
@@ -182,6 +203,7 @@ def _finetune(
         folder / "work",
         description=f"fine-tuning {teacher} on {task.spec.name}",
         show_progress=show_progress,
+        callbacks=plateau,
     )
     model_dir = folder / "model"
     finetuned = FinetunedModel(

@@ -91,3 +91,24 @@ class EpochListener(TrainerCallback):
         if state.history and distributed.is_main():
             last = state.history[-1]
             state.should_stop |= bool(self.listener(int(last["epoch"]), float(last[self.metric])))
+
+
+class PlateauStop(TrainerCallback):
+    """Stop once the dev ``metric`` has not improved for ``patience`` epochs, but never before epoch
+    ``after``: the epochs a small data set's ``min_steps`` adds end when they stop paying, while the
+    epochs asked for all run. Read from ``state.history``, so a resumed run decides alike."""
+
+    def __init__(self, metric: str, after: int, patience: int) -> None:
+        self.metric, self.after, self.patience = metric, after, patience
+
+    def on_epoch_end(self, state: TrainerState, logs: dict[str, float]) -> None:
+        if state.epoch < self.after or not state.history:
+            return
+        scores = [epoch[self.metric] for epoch in state.history]
+        best_epoch = scores.index(max(scores)) + 1
+        if state.epoch - best_epoch >= self.patience:
+            state.should_stop = True
+
+    def on_train_begin(self, state: TrainerState) -> None:
+        """A run resumed after its plateau (killed while saving its last epoch) stops at once."""
+        self.on_epoch_end(state, {})

@@ -1,0 +1,51 @@
+"""A small data set's teacher: the epochs min_steps adds end on a dev plateau; the asked-for ones all run."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.config import TrainSettings
+from engine.teachers import finetune
+from engine.training.callbacks import PlateauStop, TrainerState
+
+
+def _after(scores: list[float], after: int = 3, patience: int = 2) -> bool:
+    state = TrainerState(epoch=len(scores), history=[{"epoch": i + 1, "f1": s} for i, s in enumerate(scores)])
+    PlateauStop("f1", after, patience).on_epoch_end(state, {})
+    return state.should_stop
+
+
+@pytest.mark.parametrize(
+    ("scores", "stops"),
+    [
+        ([0.5, 0.4], False),  # the asked-for epochs all run, however dev goes
+        ([0.5, 0.4, 0.3], True),  # ... and the added ones only while dev improves
+        ([0.5, 0.6, 0.7, 0.7, 0.69], True),  # two added epochs without a better score
+        ([0.5, 0.6, 0.7, 0.71, 0.70], False),  # the last better score was one epoch ago
+        ([0.9, 0.6, 0.7, 0.8], True),  # the best was long before: stop at the first added epoch past patience
+    ],
+)
+def test_the_plateau_stops_added_epochs_only(scores: list[float], stops: bool) -> None:
+    assert _after(scores) is stops
+
+
+def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, monkeypatch) -> None:
+    settings = TrainSettings(epochs=1, batch_size=16, lr=1e-3, max_length=16, min_steps=60, seed=0)
+    assert finetune.extended(toy_task, settings), "96 examples: 6 steps an epoch, 10 epochs to reach 60 steps"
+    plan = finetune.fine_tune_plan("minilm-l6", toy_task, settings, tmp_path)
+    assert "60 steps (10 epochs of 96 training examples" in plan and "fewer if dev stops improving" in plan
+    trained = []
+
+    def spy(*args, **kwargs):
+        trained.append(real(*args, **kwargs))
+        return trained[-1]
+
+    real = finetune.train_supervised
+    monkeypatch.setattr(finetune, "train_supervised", spy)
+    done = finetune.finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
+    assert done.dev_score == 1.0, "the toy task is separable: dev reaches its best, then stays there"
+    assert trained[0].steps < 60 and trained[0].steps % 6 == 0, "stopped on the plateau, after whole epochs"
+    large = settings.model_copy(update={"min_steps": 6})
+    assert not finetune.extended(toy_task, large) and "fewer if" not in finetune.fine_tune_plan(
+        "minilm-l6", toy_task, large, tmp_path
+    )
