@@ -62,6 +62,7 @@ def _row(
         "mixup": pipeline.mixup,
         "aug_p": pipeline.aug_p,
         "repeated_aug": pipeline.repeated_aug,
+        "ratio": ratio,  # dev, what advice reads; test, what evaluation reads: the same here
         "test_ratio": ratio,
         "seed": seed,
         "wall_time_s": seconds,

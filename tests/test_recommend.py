@@ -159,6 +159,19 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
         saved.pick(6)
 
 
+def test_advice_reads_dev_scores_only(store: RunStore, toy_task: TaskData, cache: Path) -> None:
+    """Test scores are for evaluation: scrambling every one of them in the store changes no pick,
+    gain, price or verdict (the test split chose nothing)."""
+    options = {"top": 3, "settings": QUICK, "cache_dir": cache, "show_progress": False}
+    before = recommend(toy_task, store, **options)
+    with store.transaction():
+        store._conn.execute("UPDATE runs SET test_ratio = abs(random() % 1000) / 1000.0, test_score = 0.5")
+    assert store.runs()["test_ratio"].nunique() > 1
+    after = recommend(toy_task, store, **options)
+    assert after.picks == before.picks and after.logit_kd == before.logit_kd and after.verdict == before.verdict
+    assert all(pick.gain is not None for pick in after.picks)
+
+
 def test_the_recommendation_says_where_logit_kd_stands_among_the_pipelines(
     store: RunStore, toy_task: TaskData, cache: Path
 ) -> None:

@@ -7,7 +7,7 @@ model of the *gain* ``g = ratio(pipeline) - ratio(logit KD)`` measured in one se
 and student at one budget class), two levels deep:
 
 * a configuration ``c`` has a true mean gain ``m_c`` over data sets; a new data set's gain is
-  ``m_c`` plus a data-set effect of variance ``tau²`` (seed noise and test-sampling error included,
+  ``m_c`` plus a data-set effect of variance ``tau²`` (seed noise and dev-sampling error included,
   as each observed gain carries them);
 * ``m_c`` itself is drawn around what its components predict (a ridge fit over mapping,
   intermediate loss, prediction loss and augmentation), with variance ``sigma0²``.
@@ -61,10 +61,11 @@ def is_logit_kd(runs: pd.DataFrame) -> pd.Series:
 _COMPONENT_COLUMNS = ["inter_loss", "alpha", "mapping", "pred_loss", "augmentation", "mixup"]
 
 
-def observed_gains(runs: pd.DataFrame, score: str = "test_ratio") -> pd.DataFrame:
+def observed_gains(runs: pd.DataFrame, score: str = "ratio") -> pd.DataFrame:
     """One row per (configuration, setting) with a logit KD run to compare against: the mean ``score``
     over seeds, minus logit KD's mean in the same setting (data set, student, fidelity, split version:
-    scores on two versions of a data set's test split are never subtracted)."""
+    scores on two versions of a data set's splits are never subtracted). The dev ratio by default,
+    which is what advice may read; ``"test_ratio"`` is for evaluating it on held-out data sets."""
     runs = runs.dropna(subset=[score]).copy()
     version = runs["split_version"].fillna(1).astype(int).astype(str) if "split_version" in runs else "1"
     fidelity = runs["fidelity"].fillna("-")

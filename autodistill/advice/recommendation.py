@@ -48,7 +48,7 @@ SCORE_MEANING = (
     "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines; "
     f"minutes: predicted wall time here, in brackets the range that held {RANGE_LEVEL:.0%} of runs on data sets "
     "the cost model was not fitted on (autodistill.advice.cost); "
-    f"gain: predicted test-ratio gain over logit KD with its {LEVEL:.0%} "
+    f"gain: predicted dev-ratio gain over logit KD with its {LEVEL:.0%} "
     "interval and the number of settings at this budget that ran the configuration (autodistill.advice.gain)"
 )
 

@@ -87,15 +87,16 @@ def evaluate_advice(
     cost_runs = runs if cost_runs is None else cost_columns(cost_runs)
     families = runs["dataset"].map(family_of)
     at_budget = runs[runs["fidelity"] == fidelity]
-    gains = observed_gains(at_budget)
-    gains["family"] = gains["dataset"].map(family_of)
+    # the model learns from dev gains, as recommend's does; a held-out family's test gains judge it
+    gains = observed_gains(at_budget).assign(family=lambda f: f["dataset"].map(family_of))
+    tested = observed_gains(at_budget, "test_ratio").assign(family=lambda f: f["dataset"].map(family_of))
     gain_rows, top_rows = [], []
     for family in sorted(set(families)):
         held = families == family
-        if held.all() or not (gains["family"] == family).any():
+        if held.all() or not (tested["family"] == family).any():
             continue
         model = GainModel.fit(gains[gains["family"] != family])
-        gain_rows.append(_interval_rows(model, gains[gains["family"] == family]))
+        gain_rows.append(_interval_rows(model, tested[tested["family"] == family]))
         top_rows.append(_top_rows(model, gains[gains["family"] != family], at_budget[held.loc[at_budget.index]]))
     return AdviceEvaluation(
         costs=_cost_rows(cost_runs, family_of, set(gains["family"])),
