@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -243,6 +243,8 @@ def recommend_command(
         int, typer.Option(help="then run logit KD and the K alternatives most likely to beat it here, and advise again")
     ] = 0,
     trial_seeds: Annotated[int, typer.Option(help="seeds per configuration of --trial")] = 3,
+    explain: Annotated[bool, typer.Option(help="every pick with why, its scores, and a legend")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the saved record instead")] = False,
     store: StoreOpt = None,
 ) -> None:
     """Recommend Distiller pipelines for a data set from the store's runs (paper §3.4, §5.4).
@@ -262,20 +264,31 @@ def recommend_command(
             baseline=BaselineSettings(model=baseline),
             settings=PredictorSettings(time_limit=time_limit, **({"design": design} if design else {})),
             predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, minutes=minutes,
-            on_status=render.say,
+            on_status=render.note,
         )  # fmt: skip
+        show = partial(_show_advice, top=top, explain=explain, as_json=as_json, meaning=SCORE_MEANING)
         rec, task, path = advise(trial=trial, trial_seeds=trial_seeds)
-        render.recommendation(rec, top, path, SCORE_MEANING)
+        show(rec, path)
         if rec.trial is not None:
             render.trial_plan(rec.trial)
             render.sweep(run_own_trial(rec, runs_store, budget), runs_store.path)
             rec, task, path = advise()
-            render.recommendation(rec, top, path, SCORE_MEANING)
+            show(rec, path)
         if run_top or vs_random:
             results = run_versus_random(
                 rec, task, runs_store, top=run_top, random_n=vs_random, seed=seed, budget=budget
             )
             render.versus_random(results, group_stats(results))
+
+
+def _show_advice(rec: Any, path: Path, *, top: int, explain: bool, as_json: bool, meaning: str) -> None:
+    """The advice as asked: a dozen lines, every pick explained, or the record as JSON."""
+    if as_json:
+        render.console.print_json(data=rec.to_json())
+    elif explain:
+        render.recommendation(rec, top, path, meaning)
+    else:
+        render.advice(rec, top, path)
 
 
 @typer_app.command("search")

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from engine import RunResult
 
 console = Console()
+notes = Console(stderr=True)
 
 
 def say(text: str) -> None:
@@ -287,9 +288,49 @@ def sweep(report: SweepReport, store_path: Any) -> None:
         say(f"  failed {record.trial_id} ({record.dataset}, {record.student_name}): {record.error}")
 
 
+def note(text: str) -> None:
+    """A progress line on stderr, so that what a command answers (stdout) can be read or piped alone."""
+    notes.print(text, highlight=False, soft_wrap=True)
+
+
+def advice(rec: Recommendation, top: int, path: Any) -> None:
+    """The decision in a dozen lines at 80 columns: what to run and why, its gain over logit KD with
+    the interval and its minutes, then each alternative on one line, logit KD's price, the command.
+    Picks predicted to lose to logit KD beyond their interval are left out (``--explain`` shows all)."""
+    first, *rest = rec.picks[:top]
+    say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {rec.teacher} -> {rec.student}")
+    say_wrapped(f"advice: {_short_name(first)}, {_gain_short(first)}, {_minutes_text(first)}")
+    if rec.verdict:
+        say_wrapped(rec.verdict, indent="  ", hanging="  ")
+    shown = [p for p in rest if p.gain is None or p.gain.high >= 0]
+    if shown:
+        say("alternatives (dev-ratio gain over logit KD, 80% interval; minutes here):")
+        for pick in shown:
+            say_wrapped(f"{pick.rank}. {_short_name(pick)}  {_gain_short(pick)}  {_minutes_text(pick)}", "  ", "     ")
+    if hidden := len(rest) - len(shown):
+        say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
+    if rec.logit_kd is not None and not first.config.logit_only:
+        say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
+    say_wrapped(f"run it: autodistill run --recommendation {path} --pick 1", hanging="  ")
+    say(f"(--explain: why, the scores and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
+
+
+def _short_name(pick: Any) -> str:
+    """A pick's pipeline label (its augmentation knobs are in ``--explain``); logit KD by name."""
+    return "logit KD" if pick.config.logit_only else pick.config.label
+
+
+def _gain_short(pick: Any) -> str:
+    """``+0.009 [+0.006, +0.012]``: the one number a pick is judged by, with its interval."""
+    if pick.config.logit_only:
+        return "the default"
+    g = pick.gain
+    return "gain not known (no comparable runs)" if g is None else f"{g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]"
+
+
 def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str) -> None:
-    """The picks as short lines (an 80-column terminal and a piped file read the same): each pick's
-    pipeline and predicted minutes, then its gain over logit KD with the interval, then why."""
+    """``--explain``: the picks as short lines (an 80-column terminal and a piped file read the same):
+    each pick's pipeline and predicted minutes, then its gain over logit KD with the interval, then why."""
     say_wrapped(
         f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations scored ({rec.design})"
     )

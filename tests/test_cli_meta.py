@@ -108,31 +108,25 @@ def test_recommend_then_run_a_pick(
 ) -> None:
     monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
     out_file = tmp_path / "rec.json"
-    out = invoke(
-        "recommend",
-        "--dataset",
-        str(reviews),
-        "--description",
-        "Is this short movie review positive or negative?",
-        "--top",
-        "3",
-        "--time-limit",
-        "5",
-        "--out",
-        str(out_file),
-        "--store",
-        str(store_file),
-    )
+    args = ["--dataset", str(reviews), "--description", "Is this short movie review positive or negative?",
+            "--top", "3", "--time-limit", "5", "--out", str(out_file)]  # fmt: skip
+    out = invoke("recommend", *args, "--explain", "--store", str(store_file))
+    said = runner.invoke(cli.typer_app, ["recommend", *args, "--store", str(store_file)], catch_exceptions=False)
+    advice = said.stdout.splitlines()  # the answer; progress lines go to stderr
+    assert len(advice) <= 15 and advice[1].startswith("advice: ") and "run it: autodistill run" in said.stdout
+    assert ("logit KD first:" in said.stdout) != ("beats logit KD on the evidence:" in said.stdout)
+    assert "scoring the pipeline space" in said.stderr and "scoring the pipeline space" not in said.stdout
+    # readable in an 80-column terminal and a file: only a path longer than a line overruns, alone on its line
+    assert all(len(line) <= 80 or str(out_file) in line for line in advice)
     assert "predicted percentile rank of the distillation ratio" in out and "recommended in" in out
     assert "logit KD: ~" in out and "gain over logit KD" in out and "min" in out
-    assert ("logit KD first:" in out) != ("beats logit KD on the evidence:" in out)  # the verdict's one line
     lines = out.splitlines()
-    # readable in an 80-column terminal and a file: only a path longer than a line overruns, alone on its line
-    assert all(len(line) <= 80 or line.strip() == str(out_file) for line in lines)
     first = next(i for i, line in enumerate(lines) if line.startswith("1. "))
     last = next(i for i, line in enumerate(lines) if line.startswith("logit KD: ~"))
     assert all(line[0].isdigit() or line.startswith("   ") for line in lines[first:last])  # folds stay indented
     assert any(str(out_file) in line for line in lines)  # a path is never split inside
+    printed = runner.invoke(cli.typer_app, ["recommend", *args, "--json", "--store", str(store_file)])
+    assert json.loads(printed.stdout)["picks"] == json.loads(out_file.read_text())["picks"]  # the record, alone
     picks = json.loads(out_file.read_text())["picks"]
     assert len(picks) == 3
 

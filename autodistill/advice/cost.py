@@ -69,6 +69,7 @@ from sklearn.base import RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 from autodistill.advice.sessions import SESSION, session_levels, session_offset, with_machine_sessions
 from autodistill.space import Pipeline
@@ -258,7 +259,10 @@ class LogSeconds:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         frame = self._readable(frame)
-        return self.work(frame) + machine_offset(frame)
+        # A few rows at a time: OpenMP's threads cost more than they share, tenfold where the cores are
+        # busy (recommend priced its picks in 25 s beside a sweep, in under 1 s on one thread).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self.work(frame) + machine_offset(frame)
 
     def work(self, frame: pd.DataFrame) -> np.ndarray:
         """Log seconds on the run's machine where its session is known, else on the average unprobed one;
