@@ -297,9 +297,14 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     """The decision in a dozen lines at 80 columns: what to run and why, its gain over logit KD with
     the interval and its minutes, then each alternative on one line, logit KD's price, the command.
     Picks predicted to lose to logit KD beyond their interval are left out (``--explain`` shows all)."""
+    alone = rec.command == "finetune"
     first, *rest = rec.picks[:top]
     say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {rec.teacher} -> {rec.student}")
-    say_wrapped(f"advice: {_short_name(first)}, {_gain_short(first)}, {_minutes_text(first)}")
+    if alone:  # not to distil: every pick is an alternative
+        say_wrapped(f"advice: train {rec.student} alone, no KD (cheaper than logit KD's {_minutes_text(first)})")
+        rest = [first, *rest]
+    else:
+        say_wrapped(f"advice: {_short_name(first)}, {_gain_short(first)}, {_minutes_text(first)}")
     if rec.verdict:
         say_wrapped(rec.verdict, indent="  ", hanging="  ")
     shown = [p for p in rest if p.gain is None or p.gain.high >= 0]
@@ -311,7 +316,9 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
     if rec.logit_kd is not None and not first.config.logit_only:
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
-    say_wrapped(f"run it: autodistill run --recommendation {path} --pick 1", hanging="  ")
+    say_wrapped(
+        f"run it: autodistill {rec.command} --recommendation {path}" + ("" if alone else " --pick 1"), hanging="  "
+    )
     say(f"(--explain: why, the scores and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
 
 

@@ -25,12 +25,13 @@ def invoke(*args: str) -> str:
 
 
 def error_of(capsys: pytest.CaptureFixture[str], *args: str) -> str:
-    """What `autodistill ARGS` prints on stderr when it refuses (exit status 2, one line)."""
+    """What `autodistill ARGS` prints on stderr when it refuses (exit status 2, one line, after any
+    progress lines the command printed there before it stopped)."""
     with pytest.raises(SystemExit) as exit_info:
         cli.app(list(args))
     assert exit_info.value.code == 2
-    message = capsys.readouterr().err.strip()
-    assert message.startswith("error:") and "\n" not in message, message
+    *progress, message = capsys.readouterr().err.strip().splitlines()
+    assert message.startswith("error:") and not any(line.startswith(("error", "Traceback")) for line in progress)
     return message
 
 

@@ -19,7 +19,7 @@ from autodistill.features.featurize import featurizer_version
 from autodistill.predictor.model import META_FILE, PredictorSettings
 from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.space.defaults import fixed_default
-from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore
+from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.store.shipped import export_study
 from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config, training_device
 from engine.teachers.finetune import FinetunedModel
@@ -310,3 +310,36 @@ def test_the_displayed_ratio_keeps_to_the_training_runs_range():
     shown = models.display_ratio(pd.DataFrame(index=range(3)))
     assert shown == pytest.approx([0.975, 0.525, 0.9])
     assert display_range(table["ratio"]) == pytest.approx((0.525, 0.975))
+
+
+def _own_logit_and_alone(store: RunStore, alone_ratio: float) -> None:
+    """Logit KD on the target at 0.80 dev ratio over three seeds, and the student trained alone beside it."""
+    rng = np.random.default_rng(1)
+    for seed in range(3):
+        ratio = 0.80 + rng.normal(0, 0.003)
+        store.add_run(RunRecord("toy", "classification", LOGIT, TEACHER, STUDENT, 0.9 * ratio, 0.9,
+                                featurizer_version=VERSION, fidelity="realistic", seed=seed, train_examples=500,
+                                epochs=3, max_length=128))  # fmt: skip
+        store.record_trial(TrialRecord(
+            f"alone-{seed}", "finetune", "toy", STUDENT.name, "done", {"epochs": 3, "max_length": 128},
+            {"teacher": TEACHER.name}, student_score=0.9 * alone_ratio, teacher_score=0.9,
+            ratio=alone_ratio + rng.normal(0, 0.003), fidelity="realistic", test_ratio=0.1,
+        ))  # fmt: skip
+
+
+@pytest.mark.parametrize(("alone_ratio", "command"), [(0.85, "finetune"), (0.80, "run")])
+def test_the_advice_is_to_train_alone_where_that_beat_logit_kd_on_the_data_sets_own_runs(
+    tmp_path: Path, toy_task: TaskData, cache: Path, alone_ratio: float, command: str
+) -> None:
+    with RunStore(tmp_path / "alone.sqlite") as store:
+        fill_store(store, toy_task)
+        _own_logit_and_alone(store, alone_ratio)
+        rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+        unseen = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False, unseen=True)
+    assert rec.command == command and unseen.command == "run", "held out, the data set's own runs are not read"
+    if command == "finetune":
+        lead = float(rec.verdict.removeprefix("train the student alone (no KD): ").split()[0])
+        assert lead == pytest.approx(0.05, abs=0.01) and "3 seeds against 3" in rec.verdict
+        assert rec.picks[0].config.logit_only, "what to distil, should the user distil anyway"
+    saved = load_recommendation(rec.save(tmp_path / "rec.json"))
+    assert saved.command == rec.command

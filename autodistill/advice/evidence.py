@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from autodistill.advice.alone import AloneLead, alone_lead
 from autodistill.advice.cost import (
     CostModel,
     cached_cost_model,
@@ -45,6 +46,8 @@ class Evidence:
     missing: str  # why there is no gain model ("" when there is one)
     #: Configurations that led logit KD beyond the noise on the target data set's own runs, largest first.
     own: tuple[OwnLead, ...] = ()
+    #: The student trained alone, where it led logit KD beyond the noise on those runs.
+    alone: AloneLead | None = None
 
     def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
         """Each pipeline's predicted wall minutes on the target and their range on a new data set
@@ -67,10 +70,12 @@ def gather_evidence(
     models: tuple[ModelDescriptor, ModelDescriptor],
     at_budget: dict[str, int],
     max_eval_examples: int | None,
+    baselines: pd.DataFrame | None = None,
 ) -> Evidence:
     """Fit both models on ``runs`` for a target ``task`` distilled by ``models`` (student, teacher), at
     budget ``at_budget`` with its cap on dev examples scored per epoch; minutes are for runs on this
-    machine's device, from the store's runs on its kind of device."""
+    machine's device, from the store's runs on its kind of device; ``baselines``: the target's own
+    no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`), for whether to distil at all."""
     task_kind = task.spec.kind
     setting = {
         **model_sizes(*models),
@@ -84,10 +89,12 @@ def gather_evidence(
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     student, teacher = models
     own = own_leads(same_class, task.spec.name, teacher.name, student.name)
+    alone = None if baselines is None else alone_lead(same_class, baselines, task.spec.name, teacher.name, student.name)
     if not (same_class["task_kind"] == task_kind).any():
-        return Evidence(cost, None, setting, f"the store has no runs on {task_kind} data sets at this budget", own)
+        missing = f"the store has no runs on {task_kind} data sets at this budget"
+        return Evidence(cost, None, setting, missing, own, alone)
     gains = observed_gains(same_class)
     few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
     if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
-        return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget", own)
-    return Evidence(cost, GainModel.fit(gains), setting, "", own)
+        return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget", own, alone)
+    return Evidence(cost, GainModel.fit(gains), setting, "", own, alone)

@@ -45,6 +45,7 @@ from typing import Any
 
 import pandas as pd
 
+from autodistill.advice.alone import baseline_rows
 from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.gain import OwnLead
 from autodistill.advice.picks import components, reasons
@@ -202,7 +203,7 @@ def recommend(
     )
     on_status("the gain and cost models of the same runs (the cost model cached)")
     with _timed(timings, "advice_s"):
-        evidence = _evidence(target, runs, budget)
+        evidence = _evidence(target, runs, budget, None if unseen else baseline_rows(store.trials(source=source)))
     on_status("scoring the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of, evidence.own)
@@ -266,6 +267,8 @@ class _Scored:
     verdict: str = ""
     #: The data set's own leads over logit KD (:func:`autodistill.advice.gain.own_leads`), each with its pick.
     own: tuple[tuple[OwnLead, Pick], ...] = ()
+    #: ``finetune`` where the advice is to train the student alone (:mod:`autodistill.advice.alone`).
+    command: str = "run"
 
 
 def _score_space(
@@ -321,15 +324,17 @@ def _assemble(
         picks=scored.picks,
         logit_kd=scored.logit_kd,
         verdict=scored.verdict,
+        command=scored.command,
         timings={k: round(v, 2) for k, v in timings.items()},
         design=models.rank.settings.design,
     )
 
 
-def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings) -> Evidence:
+def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings, baselines: pd.DataFrame | None) -> Evidence:
     """The cost and gain models for this target, fitted on the runs the predictor learned from."""
     at_budget = budget_inputs(budget, len(target.task.train))
-    return gather_evidence(runs, target.task, (target.student_d, target.teacher_d), at_budget, budget.max_eval_examples)
+    models = (target.student_d, target.teacher_d)
+    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines)
 
 
 def _advise(
@@ -369,9 +374,12 @@ def _advise(
         verdict = decide(logit.config, [p.config for p in challengers], [p.gain for p in challengers])
         first = challengers[[p.config for p in challengers].index(verdict.top)] if not verdict.logit_kd_first else logit
         line = verdict.line
+    command, alone = "run", evidence.alone
+    if alone is not None and all(alone.gain > lead.gain for lead, _ in own):  # not to distil, if it leads most
+        first, line, command = logit, f"{alone.line}; pick 1 is what to distil instead", "finetune"
     rest = [p for p in fits if p.config != first.config][: top - 1]
     ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
-    return replace(scored, picks=ranked, logit_kd=logit, verdict=line)
+    return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command)
 
 
 def _priced(pick: Pick, evidence: Evidence) -> Pick:

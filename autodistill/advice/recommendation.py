@@ -130,6 +130,9 @@ class Recommendation:
     logit_kd: Pick | None = None
     #: Why the first pick is first (logit KD, or the pipeline whose gain cleared its uncertainty).
     verdict: str = ""
+    #: The command the advice runs: ``run`` (distil pick 1), or ``finetune`` where the student trained
+    #: alone beat logit KD on the data set's own runs (the picks stay, should the user distil anyway).
+    command: str = "run"
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -163,6 +166,7 @@ class Recommendation:
             "picks": [p.to_json() for p in self.picks],
             "logit_kd": self.logit_kd.to_json() if self.logit_kd is not None else None,
             "verdict": self.verdict,
+            "command": self.command,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -222,4 +226,5 @@ def load_recommendation(path: str | Path) -> Recommendation:
         if data.get("logit_kd")
         else None,
         verdict=str(data.get("verdict", "")),
+        command=str(data.get("command", "run")),
     )

@@ -1,0 +1,88 @@
+"""Whether to distil at all: the student trained alone against logit KD on the data set's own runs.
+
+In the study the student trained on labels alone (no-KD) beat every KD pipeline on several
+(data set, student) pairs, brown-pos-fine and moby-syllables among them. Advice that can only
+choose among KD pipelines cannot say so. Where the store holds the target data set's own no-KD
+baselines (a sweep's, a trial's) beside its logit KD runs, at one budget and split version, with
+the same teacher and student, their mean dev ratios are compared seed for seed as
+:func:`autodistill.advice.gain.own_leads` compares pipelines: a lead beyond
+:data:`~autodistill.advice.gain.OWN_Z` standard errors makes "train alone" the advice. Dev ratios
+only: the test split chooses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from autodistill.advice.gain import LEVEL, OWN_Z, GainEstimate, is_logit_kd
+
+#: What runs must share for their dev ratios to be compared: the budget and the split version.
+_SAME = ["fidelity", "epochs", "max_length", "split_version"]
+
+
+@dataclass(frozen=True)
+class AloneLead:
+    """The student trained alone led logit KD on the target's own runs by ``gain`` dev ratio."""
+
+    gain: float
+    se: float
+    seeds: int
+    logit_seeds: int
+    epochs: int
+
+    @property
+    def estimate(self) -> GainEstimate:
+        """The lead with its :data:`LEVEL` interval, as a pick's gain is shown."""
+        half = float(norm.ppf(0.5 + LEVEL / 2)) * self.se
+        return GainEstimate(self.gain, self.gain - half, self.gain + half, 1)
+
+    @property
+    def line(self) -> str:
+        """What the verdict says of it."""
+        return (
+            f"train the student alone (no KD): {self.gain:+.3f} dev ratio over logit KD on this data set's own "
+            f"runs ({self.seeds} seeds against {self.logit_seeds} at {self.epochs} epochs; "
+            f"{self.gain / self.se:.1f} standard errors, {OWN_Z:g} needed)"
+        )
+
+
+def baseline_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """The finished no-KD baselines of a trials log, with the columns runs have: teacher, epochs, length."""
+    done = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")].dropna(subset=["ratio"])
+    budgets = done["budget_json"].map(json.loads)
+    return done.assign(
+        teacher_name=done["config_json"].map(lambda text: json.loads(text).get("teacher")),
+        epochs=budgets.map(lambda b: b.get("epochs")),
+        max_length=budgets.map(lambda b: b.get("max_length")),
+    )
+
+
+def alone_lead(
+    runs: pd.DataFrame, baselines: pd.DataFrame, dataset: str, teacher: str, student: str
+) -> AloneLead | None:
+    """The largest lead of no-KD over logit KD beyond :data:`OWN_Z` standard errors on ``dataset``'s own
+    runs (``baselines``: :func:`baseline_rows`), at any one budget where both ran with two seeds or
+    more; None where none clears (or none was run)."""
+
+    def own(frame: pd.DataFrame) -> pd.DataFrame:
+        mine = (frame["dataset"] == dataset) & (frame["teacher_name"] == teacher) & (frame["student_name"] == student)
+        return frame[mine].assign(fidelity=lambda f: f["fidelity"].fillna("-"), split_version=lambda f: f[
+            "split_version"].fillna(1).astype(int))  # fmt: skip
+
+    logit = own(runs[is_logit_kd(runs)])
+    alone = own(baselines)
+    leads = []
+    for key, group in logit.groupby(_SAME):
+        paired = alone[(alone[_SAME] == pd.Series(key, index=_SAME)).all(axis=1)]
+        if len(group) < 2 or len(paired) < 2:
+            continue
+        gain = float(paired["ratio"].mean() - group["ratio"].mean())
+        se = float(np.sqrt(paired["ratio"].var() / len(paired) + group["ratio"].var() / len(group)))
+        if se > 0 and gain > OWN_Z * se:
+            leads.append(AloneLead(gain, se, len(paired), len(group), int(key[1])))
+    return max(leads, key=lambda lead: lead.gain, default=None)
