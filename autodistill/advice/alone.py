@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from autodistill.advice.gain import LEVEL, OWN_Z, GainEstimate, is_logit_kd
+from autodistill.advice.gain import OWN_Z, is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
 _SAME = ["fidelity", "epochs", "max_length", "split_version"]
@@ -34,12 +33,6 @@ class AloneLead:
     seeds: int
     logit_seeds: int
     epochs: int
-
-    @property
-    def estimate(self) -> GainEstimate:
-        """The lead with its :data:`LEVEL` interval, as a pick's gain is shown."""
-        half = float(norm.ppf(0.5 + LEVEL / 2)) * self.se
-        return GainEstimate(self.gain, self.gain - half, self.gain + half, 1)
 
     @property
     def line(self) -> str:

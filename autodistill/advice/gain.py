@@ -176,6 +176,13 @@ class GainModel:
         return out
 
 
+def measured_estimate(gain: float, se: float) -> GainEstimate:
+    """A lead measured on the target's own runs as a gain estimate: its :data:`LEVEL` interval from its
+    standard error, one setting (this data set's) behind it."""
+    half = float(norm.ppf(0.5 + LEVEL / 2)) * se
+    return GainEstimate(gain, gain - half, gain + half, 1)
+
+
 #: A configuration's lead over logit KD on the target data set's own runs counts as evidence beyond
 #: this many standard errors: the study's rule for a lead "beyond the noise" (autodistill.evaluation.noise).
 OWN_Z = 2.0
@@ -198,8 +205,7 @@ class OwnLead:
     def estimate(self) -> GainEstimate:
         """Its gain over logit KD as the pick shows it: the lead measured here with its :data:`LEVEL`
         interval (one setting: this data set's), in place of what other data sets predict."""
-        half = float(norm.ppf(0.5 + LEVEL / 2)) * self.se
-        return GainEstimate(self.gain, self.gain - half, self.gain + half, 1)
+        return measured_estimate(self.gain, self.se)
 
     @property
     def line(self) -> str:
