@@ -66,9 +66,18 @@ def initialisation_check(
                 "fresh no-KD": arms.loc[fresh, "reported_ratio"],
                 "pretrained no-KD": arms.loc[pretrained, "reported_ratio"],
                 "seeds": f"{int(arms.loc[fresh, 'seeds'])} / {int(arms.loc[pretrained, 'seeds'])}",
-                "lead": lead, "noise": noise, "paired runs": paired, "beyond noise": beyond_noise(lead, noise),
+                "lead": lead, "noise": noise, "paired runs": paired, "verdict": _verdict(lead, noise),
             })  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _verdict(lead: float, noise: float) -> str:
+    """The general-distilled student's lead in words: better or worse beyond the noise, or within it."""
+    if not math.isfinite(noise):
+        return "noise unknown"
+    if beyond_noise(lead, noise):
+        return "better"
+    return "worse" if beyond_noise(-lead, noise) else "within noise"
 
 
 def patient_outcomes(store: RunStore) -> tuple[pd.DataFrame, dict, dict]:
