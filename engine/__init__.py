@@ -48,6 +48,8 @@ _EXPORTS: dict[str, str] = {
     "pregenerate": "engine.augment.pregenerated",
     "finetune_teacher": "engine.teachers.finetune",
     "FinetunedModel": "engine.teachers.finetune",
+    "TrainerCallback": "engine.training.callbacks",
+    "TrainerState": "engine.training.callbacks",
     "available_cpus": "engine.cores",
     "share_cores": "engine.cores",
     "pretrain": "engine.pipelines.pretrain",

@@ -93,6 +93,26 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     assert accuracy > 0.8
 
 
+def test_a_users_trainer_callback_hears_every_step_and_epoch(toy_task):
+    from engine import TrainerCallback
+
+    class Counter(TrainerCallback):
+        def __init__(self) -> None:
+            self.steps, self.epochs = 0, []
+
+        def on_step_end(self, state, logs) -> None:
+            self.steps += 1
+            assert "train/loss" in logs
+
+        def on_epoch_end(self, state, logs) -> None:
+            self.epochs.append(state.epoch)
+
+    counter = Counter()
+    result = engine_run.finetune(_config(train={**TRAIN, "epochs": 2}), task=toy_task, show_progress=False,
+                                 callbacks=[counter])  # fmt: skip
+    assert counter.epochs == [1, 2] and counter.steps == result.history[-1]["step"] > 0
+
+
 def test_rerunning_a_finished_run_returns_the_stored_result(toy_task):
     config = _config(mapping="skip", inter_loss="mse")
     first = engine_run.run(config, task=toy_task, show_progress=False)

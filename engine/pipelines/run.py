@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,9 +84,11 @@ def run(
     show_progress: bool = True,
     task: TaskData | None = None,
     on_epoch: EpochCallback | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> RunResult:
-    """Distil ``config.student`` from ``config.teacher`` on ``config.dataset`` (Eq. 1)."""
-    return _execute(config, "distill", output_dir, show_progress, task, on_epoch)
+    """Distil ``config.student`` from ``config.teacher`` on ``config.dataset`` (Eq. 1); ``callbacks``
+    hear the trainer's events (:class:`~engine.training.callbacks.TrainerCallback`) before the run's own."""
+    return _execute(config, "distill", output_dir, show_progress, task, on_epoch, callbacks)
 
 
 def finetune(
@@ -96,9 +98,10 @@ def finetune(
     show_progress: bool = True,
     task: TaskData | None = None,
     on_epoch: EpochCallback | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> RunResult:
     """The no-KD baseline: the same student and settings, trained on labels alone."""
-    return _execute(config, "finetune", output_dir, show_progress, task, on_epoch)
+    return _execute(config, "finetune", output_dir, show_progress, task, on_epoch, callbacks)
 
 
 @dataclass
@@ -135,6 +138,7 @@ def _execute(
     show_progress: bool,
     task: TaskData | None,
     on_epoch: EpochCallback | None,
+    callbacks: Sequence[TrainerCallback],
 ) -> RunResult:
     check_components(config)
     config = with_split_version(config)
@@ -150,7 +154,9 @@ def _execute(
     # the second waits for the folder's lock and then returns the first one's result.
     with distributed.exclusive_run(output_dir, f"running {kind} {output_dir.name}"):
         stored = _finished(output_dir)
-        return stored if stored is not None else _train(config, kind, output_dir, show_progress, task, on_epoch)
+        if stored is not None:
+            return stored
+        return _train(config, kind, output_dir, show_progress, task, on_epoch, callbacks)
 
 
 def with_task_defaults(config: DistillConfig, task: TaskData | None) -> tuple[DistillConfig, TaskData]:
@@ -179,6 +185,7 @@ def _train(
     show_progress: bool,
     task: TaskData | None,
     on_epoch: EpochCallback | None,
+    given: Sequence[TrainerCallback],
 ) -> RunResult:
     clock = Clock()
     with clock(SPEED_PROBE_PHASE):
@@ -190,7 +197,7 @@ def _train(
     with clock(TEACHER_CACHE_PHASE):
         objective, train = OBJECTIVES[objective_kind(prepared)](prepared)
     tracked = config.model_dump(mode="json")
-    callbacks: list[TrainerCallback] = []
+    callbacks: list[TrainerCallback] = list(given)
     if on_epoch is not None:
         callbacks.append(EpochListener(on_epoch, prepared.spec.metric))
     if prepared.feed is not None:
