@@ -40,7 +40,7 @@ def check_components(config: DistillConfig) -> DistillConfig:
         value = getattr(config, field)
         if value is not None and value not in registry:
             off = ["none"] if field in DEFAULT_PIPELINE else []  # the fields that `none` switches off
-            raise choices_error(registry.kind, value, [*registry.names(), *off])
+            raise choices_error(registry.kind, value, [*registry.listed(), *off])
     for name in config.augment:
         AUGMENTERS.get(name)
     for name in config.train.report_to:
@@ -52,16 +52,12 @@ def check_components(config: DistillConfig) -> DistillConfig:
     return config
 
 
-def component_names() -> dict[str, list[str]]:
-    """Every registry's names, keyed by what the user types them into (for help and the meta layer)."""
-    names = {field: registry.names() for field, registry in FIELD_REGISTRIES.items()}
-    return {
-        **names,
-        "augment": AUGMENTERS.names(),
-        "team.mode": TEACHER_POLICIES.names(),
-        "task": TASK_HEADS.names(),
-        "report_to": TRACKERS.names(),
-    }
+def component_names(*, every: bool = False) -> dict[str, list[str]]:
+    """Every registry's names offered to users, keyed by what the user types them into (for help and
+    the meta layer); ``every``: with the names kept only so that stored runs still read."""
+    registries = {**FIELD_REGISTRIES, "augment": AUGMENTERS, "team.mode": TEACHER_POLICIES, "task": TASK_HEADS,
+                  "report_to": TRACKERS}  # fmt: skip
+    return {field: registry.names() if every else registry.listed() for field, registry in registries.items()}
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:

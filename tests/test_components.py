@@ -14,7 +14,7 @@ from engine.kd.losses import CRITICS
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("inter_loss", "kl", "unknown intermediate loss 'kl'; choose one of: ce, cos, l2, mi, mse, none, pkd"),
+        ("inter_loss", "kl", "unknown intermediate loss 'kl'; choose one of: ce, cos, l2, mi, mse, none, pkd$"),
         ("mapping", "diagonal", "unknown layer mapping 'diagonal'"),
         ("pred_loss", "hinge", "unknown prediction loss 'hinge'"),
         ("critic", "rnn", "unknown MI critic 'rnn'; choose one of: mlp, transformer"),
@@ -50,3 +50,9 @@ def test_learned_teams_need_a_loss_that_keeps_the_target_differentiable():
     assert parse_config({"dataset": "toy", "team": team, "pred_loss": "mse"}).team.mode == "learned"
     with pytest.raises(AutodistillError, match="unknown teacher policy 'voting'"):
         parse_config({"dataset": "toy", "team": {**team, "mode": "voting"}})
+
+
+def test_a_name_kept_for_old_runs_still_runs_but_is_not_offered() -> None:
+    assert parse_config({"dataset": "toy", "mapping": "skip", "inter_loss": "pkd-tokens"}).inter_loss == "pkd-tokens"
+    assert "pkd-tokens" not in component_names()["inter_loss"]
+    assert "pkd-tokens" in component_names(every=True)["inter_loss"]

@@ -88,7 +88,7 @@ def engine_inter_losses() -> tuple[str, ...]:
     Read on first use, because reading it loads the engine's losses (and torch)."""
     from engine import component_names
 
-    return tuple(component_names()["inter_loss"])
+    return tuple(component_names(every=True)["inter_loss"])
 
 
 def space_inter_losses() -> tuple[str, ...]:

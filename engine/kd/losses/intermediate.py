@@ -82,14 +82,14 @@ class TokenDistanceLoss(nn.Module):
         return self.distance.__name__
 
 
-def _token_distance(name: str) -> Callable[[Distance], Distance]:
+def _token_distance(name: str, *, listed: bool = True) -> Callable[[Distance], Distance]:
     """Register a distance ``(x [n, H], y [n, H]) -> [n]`` as intermediate loss ``name``."""
 
     def add(distance: Distance) -> Distance:
         def build(*, hidden_size: int, alpha: float, critic: str) -> nn.Module:
             return TokenDistanceLoss(distance)  # a fixed distance has no width, α or critic
 
-        INTER_LOSSES.register(name)(build)
+        INTER_LOSSES.register(name, listed=listed)(build)
         return distance
 
     return add
@@ -118,7 +118,7 @@ def cos_distance(x: Tensor, y: Tensor) -> Tensor:
     return 1 - F.cosine_similarity(x, y, dim=-1)
 
 
-@_token_distance("pkd-tokens")
+@_token_distance("pkd-tokens", listed=False)  # what `pkd` meant in earlier runs: they still read
 def pkd_distance(x: Tensor, y: Tensor) -> Tensor:
     """|| x/||x|| - y/||y|| ||² (App. B's PKD loss, Sun et al. 2019) per row: per token as
     ``pkd-tokens``, on the [CLS] rows as ``pkd`` (:class:`ClsDistanceLoss`)."""
