@@ -27,7 +27,7 @@ from typing import Any
 
 #: Where each public name lives: module -> the names it lends the door.
 _DOOR: dict[str, tuple[str, ...]] = {
-    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label", "policy_name"),
+    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label"),
     "autodistill.store.database": ("RunStore", "list_runs", "open_store", "stored_runs"),
     "autodistill.store.schema": ("fidelity_of",),
     "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
@@ -50,7 +50,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.sweep.study_run": ("run_study",),
     "autodistill.advice.recommend": ("DEFAULT_STUDENT", "recommend", "recommend_dataset"),
     "autodistill.advice.recommendation": ("SCORE_MEANING", "Recommendation", "load_recommendation"),
-    "autodistill.advice.trial": ("TRIAL_SEEDS", "run_trial"),
+    "autodistill.advice.trial": ("run_trial",),
     "autodistill.search": ("SearchReport", "SearchRequest", "predictor_picks", "run_search"),
     "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
     "autodistill.evaluation.nested": ("NestedResult", "Reported", "evaluate_nested", "parse_designs", "reported_on"),
@@ -76,6 +76,15 @@ _DOOR: dict[str, tuple[str, ...]] = {
         "widest_configuration",
     ),
     "autodistill.evaluation.headroom": ("headroom", "headroom_summary"),
+    "autodistill.evaluation.heldout": (
+        "HELDOUT_RESULTS",
+        "HeldoutSettings",
+        "HeldoutSummary",
+        "evaluate_heldout",
+        "heldout_markdown",
+        "study_section",
+        "summarize_heldout",
+    ),
     "autodistill.evaluation.importance": (
         "COMPONENTS",
         "PAIRS",

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from autodistill import HELDOUT_RESULTS
 from autodistill.advice.cost import RANGE_LEVEL, pipeline_class
 from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
 from autodistill.evaluation.headroom import headroom
-from autodistill.evaluation.heldout.protocol import DEFAULT_OUT as HELDOUT_RESULTS
 from autodistill.evaluation.noise import catalog_resolution, latest_splits, resolutions, study_outcomes
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import shipped_store

@@ -32,7 +32,7 @@ __all__ = ["app", "typer_app"]
 
 def app(argv: list[str] | None = None) -> None:
     """Console entry point: run the Typer app, print user errors as one line."""
-    from engine.cores import share_cores
+    from engine import share_cores
 
     share_cores()  # before PyTorch loads: several commands on one machine split its cores
     from transformers.utils import logging as hf_logging

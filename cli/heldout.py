@@ -13,7 +13,7 @@ from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, Teac
 from engine import TrainSettings
 
 if TYPE_CHECKING:
-    from autodistill.evaluation.heldout import HeldoutSummary
+    from autodistill import HeldoutSummary
 
 
 @typer_app.command("heldout")
@@ -54,8 +54,17 @@ def heldout_command(
 
     Writes one row per run to --out and a markdown report beside it, which the study page includes.
     """
-    from autodistill import BaselineSettings, PredictorSettings, open_store, sampling_errors
-    from autodistill.evaluation.heldout import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, markdown, summarize
+    from autodistill import (
+        HELDOUT_RESULTS,
+        BaselineSettings,
+        HeldoutSettings,
+        PredictorSettings,
+        evaluate_heldout,
+        heldout_markdown,
+        open_store,
+        sampling_errors,
+        summarize_heldout,
+    )
 
     settings = HeldoutSettings(
         k=k, random=random, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
@@ -63,13 +72,13 @@ def heldout_command(
         fidelity=fidelity, retry_failed=retry_failed,
     )  # fmt: skip
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
-    path = out or DEFAULT_OUT
+    path = out or HELDOUT_RESULTS
     with open_store(store) as runs_store:
         rows = evaluate_heldout(runs_store, settings, datasets=chosen, out=path, on_status=render.say)
         sampling = sampling_errors(runs_store.runs(source="ours"), student)
-    summary = summarize(rows, sampling)
+    summary = summarize_heldout(rows, sampling)
     report = path.with_suffix(".md")
-    report.write_text(markdown(summary))
+    report.write_text(heldout_markdown(summary))
     show(summary)
     render.say(f"wrote {len(rows)} rows to {path} and the report to {report}")
 

@@ -55,6 +55,7 @@ from pathlib import Path
 import pandas as pd
 
 from autodistill import (
+    HELDOUT_RESULTS,
     NestedResult,
     PredictorSettings,
     Reported,
@@ -70,7 +71,6 @@ from autodistill import (
     sampling_errors,
     study_outcomes,
 )
-from autodistill.evaluation.heldout import DEFAULT_OUT as HELDOUT_RESULTS
 from engine import AutodistillError, paths
 from study.figure4 import VersusRandom, finished_versus, picked_run_ids, versus_random
 from study.latency import LatencyFn, cpu_latencies, latency_plan, measure_latencies, speedup_map

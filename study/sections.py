@@ -29,8 +29,8 @@ from autodistill import (
     headroom_summary,
     noise_floor,
     plot_importance,
+    study_section,
 )
-from autodistill.evaluation.heldout import study_section
 from engine import AutodistillError, ExamplePredictions, SplitResolution
 from study.agreement import (
     augmentation_agreement,

@@ -22,10 +22,10 @@ from autodistill import sweep
 from autodistill.advice.evidence import Evidence
 from autodistill.advice.gain import GainEstimate
 from autodistill.bridge import baseline_config, make_budget
-from autodistill.evaluation.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize
+from autodistill.evaluation.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize_heldout
 from autodistill.evaluation.heldout import summary as summary_module
 from autodistill.evaluation.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
-from autodistill.evaluation.heldout.summary import PICK, markdown, study_section
+from autodistill.evaluation.heldout.summary import PICK, heldout_markdown, study_section
 from autodistill.features.featurize import featurizer_version, word_counts
 from autodistill.features.glove import load_glove
 from autodistill.predictor import model as predictor
@@ -404,7 +404,7 @@ def _synthetic() -> pd.DataFrame:
 
 
 def test_the_summary_of_a_synthetic_frame() -> None:
-    summary = summarize(_synthetic())
+    summary = summarize_heldout(_synthetic())
     table = summary.per_dataset
     assert table.loc["a", "pick"] == pytest.approx(0.9) and table.loc["c", "default:logit"] == pytest.approx(0.7)
     assert summary.seed_sd.loc["b", "random"] == pytest.approx(np.std([0.68, 0.72], ddof=1))
@@ -422,11 +422,11 @@ def test_the_summary_of_a_synthetic_frame() -> None:
     assert list(zip(lost["dataset"], lost["arm"], strict=True)) == [
         ("c", "default:logit"), ("c", "random"), ("b", "default:logit")
     ]  # fmt: skip
-    text = markdown(summary)
+    text = heldout_markdown(summary)
     assert "| random | 3 | 2 | 1 | 0 | 0.667 |" in text and "Where the picks lose" in text
     assert "Standard deviation across seeds" in text and "One seed per arm" not in text
     assert "Every arm scored the same" not in text
-    one_seed = markdown(summarize(_synthetic().query("seed != 1")))
+    one_seed = heldout_markdown(summarize_heldout(_synthetic().query("seed != 1")))
     assert "One seed per arm" in one_seed and "Standard deviation across seeds" not in one_seed
     goals = summary.targets.set_index("picks won")
     assert list(goals.index) == ["2/3", "1/3"] and list(goals["met"]) == ["no", "no"]  # 67% < 75%; 33% < 60%
@@ -438,15 +438,15 @@ def test_the_top_pick_alone_is_an_arm_beside_the_mean_of_the_picks(tmp_path: Pat
     picks = rows["arm"] == "pick"
     rows["rank"] = pd.Series(pd.NA, index=rows.index, dtype="Int64")
     rows.loc[picks, "rank"] = [1, 2] * (int(picks.sum()) // 2)  # per seed: the lower configuration ranked first
-    summary = summarize(rows)
+    summary = summarize_heldout(rows)
     assert summary.per_dataset.loc["a", "pick:1"] == pytest.approx(0.89)  # 0.9 - 0.01, over both seeds
     assert summary.overall.set_index("arm")["mean"]["pick:1"] == pytest.approx((0.89 + 0.79 + 0.59) / 3)
     top = summary.top_comparisons.set_index("against")
     assert top.loc["random", "wins"] == 2 and "pick" not in top.index and "pick:1" not in summary.comparisons.index
-    assert "pick:1" not in set(summary.losses["arm"]) and "The top pick alone" in markdown(summary)
+    assert "pick:1" not in set(summary.losses["arm"]) and "The top pick alone" in heldout_markdown(summary)
     old = tmp_path / "old.csv"  # a results file written before picks were ranked
     _synthetic().reindex(columns=[c for c in protocol.COLUMNS if c != "rank"]).to_csv(old, index=False)
-    unranked = summarize(protocol.read_rows(old))
+    unranked = summarize_heldout(protocol.read_rows(old))
     assert "pick:1" not in unranked.per_dataset and unranked.top_comparisons.empty
 
 
@@ -487,7 +487,9 @@ def test_the_top_pick_row_names_the_device_its_seconds_were_measured_on() -> Non
     rows.loc[0, "device"] = "cpu"
     against = summary_module.top_against_logit(rows)
     assert against.loc[0, "device"] == "cpu, cuda:NVIDIA H200"
-    assert "on the `device` its arms trained on" in summary_module.markdown(summary_module.summarize(rows))
+    assert "on the `device` its arms trained on" in summary_module.heldout_markdown(
+        summary_module.summarize_heldout(rows)
+    )
 
 
 def test_held_out_rows_carry_the_device_of_their_stored_runs(store: RunStore) -> None:
@@ -517,11 +519,11 @@ def test_selected_on_dev_keeps_each_seeds_best_dev_run_and_needs_every_arm_it_ch
     # picks and logit KD together only where both ran on the seed: seed 0 of a, where logit's dev is best
     assert selected.loc["a", "pick+logit:dev"] == pytest.approx(0.85)
     assert np.isnan(selected.loc["b", "pick+logit:dev"]) and selected.loc["b", "pick:dev"] == pytest.approx(0.50)
-    summary = summarize(rows)
+    summary = summarize_heldout(rows)
     compared = summary.dev_comparisons.set_index("arm")
     assert compared.loc["pick:dev", "against"] == "random:dev" and compared.loc["pick:dev", "wins"] == 1
-    assert "Selected on dev" in markdown(summary)
-    assert "Selected on dev" not in markdown(summarize(_synthetic()))  # no dev ratios, no section
+    assert "Selected on dev" in heldout_markdown(summary)
+    assert "Selected on dev" not in heldout_markdown(summarize_heldout(_synthetic()))  # no dev ratios, no section
 
 
 def test_a_target_is_met_only_with_its_win_rate_and_its_p_value() -> None:
@@ -543,7 +545,7 @@ def test_a_study_page_gets_the_section_once_there_are_results(tmp_path: Path) ->
     path = tmp_path / "results.csv"
     assert study_section(path) is None
     protocol.write_rows(path, [_synthetic().reindex(columns=list(protocol.COLUMNS))])
-    assert study_section(path) == markdown(summarize(_synthetic()))
+    assert study_section(path) == heldout_markdown(summarize_heldout(_synthetic()))
 
 
 def test_a_study_page_shows_each_fidelity_apart(tmp_path: Path) -> None:
@@ -607,7 +609,7 @@ def test_a_data_set_where_every_arm_scored_the_same_is_named_as_a_tie() -> None:
     rows = _synthetic()
     flat = rows["dataset"] == "b"
     rows.loc[flat & (rows["arm"] != "oracle"), "test_ratio"] = 0.9  # say, the majority class whatever the pipeline
-    summary = summarize(rows)
+    summary = summarize_heldout(rows)
     assert summary.comparisons.set_index("against").loc["random", "ties"] == 1
-    text = markdown(summary)
+    text = heldout_markdown(summary)
     assert "Every arm scored the same on b:" in text

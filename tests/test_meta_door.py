@@ -10,9 +10,6 @@ from test_layout import ROOT, import_graph
 
 import autodistill
 
-#: Rooms whose own ``__init__`` is a door too (names too generic for the top one: ``markdown``, ``summarize``).
-ROOM_DOORS = {"autodistill.evaluation.heldout"}
-
 
 def test_every_public_name_resolves() -> None:
     missing = [name for name in autodistill.__all__ if getattr(autodistill, name, None) is None]
@@ -25,9 +22,7 @@ def test_the_layers_above_use_only_the_door() -> None:
         {
             (importer, spelled)
             for importer, spelled in written
-            if importer.split(".")[0] in ("cli", "study")
-            and spelled.startswith("autodistill.")
-            and spelled not in ROOM_DOORS
+            if importer.split(".")[0] in ("cli", "study") and spelled.startswith("autodistill.")
         }
     )
     assert not private, f"write 'from autodistill import NAME' instead of: {private}"

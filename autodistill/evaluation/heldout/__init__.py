@@ -5,19 +5,19 @@ and the no-KD baseline, under one budget and the same seeds, with the study's be
 * :mod:`~autodistill.evaluation.heldout.arms`: which configurations each arm gets, chosen without the data set;
 * :mod:`~autodistill.evaluation.heldout.protocol`: running them through the sweep, one row per run in ``results.csv``;
 * :mod:`~autodistill.evaluation.heldout.summary`: mean test ratio per arm, win rates, the Wilcoxon test, the losses,
-  and :func:`~autodistill.evaluation.heldout.summary.markdown`, the section a study page includes.
+  and :func:`~autodistill.evaluation.heldout.summary.heldout_markdown`, the section a study page includes.
 """
 
-from autodistill.evaluation.heldout.protocol import DEFAULT_OUT, HeldoutSettings, evaluate_heldout, read_rows
-from autodistill.evaluation.heldout.summary import HeldoutSummary, markdown, study_section, summarize
+from autodistill.evaluation.heldout.protocol import HELDOUT_RESULTS, HeldoutSettings, evaluate_heldout, read_rows
+from autodistill.evaluation.heldout.summary import HeldoutSummary, heldout_markdown, study_section, summarize_heldout
 
 __all__ = [
-    "DEFAULT_OUT",
+    "HELDOUT_RESULTS",
     "HeldoutSettings",
     "HeldoutSummary",
     "evaluate_heldout",
-    "markdown",
+    "heldout_markdown",
     "read_rows",
     "study_section",
-    "summarize",
+    "summarize_heldout",
 ]

@@ -51,7 +51,7 @@ from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
 from autodistill.sweep.study_run import found_plateaus
 from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TaskType, TrainSettings, choices_error, paths
 
-DEFAULT_OUT = paths.META_DATA / "heldout" / "results.csv"
+HELDOUT_RESULTS = paths.META_DATA / "heldout" / "results.csv"
 CHOICES_FILE = "choices.json"
 #: How the picks are ordered, recorded with them: choices ordered by an older rule are made again.
 ADVICE_ORDER = "logit KD first unless a pick's predicted gain clears its interval"
@@ -462,7 +462,7 @@ def evaluate_heldout(
     settings: HeldoutSettings | None = None,
     *,
     datasets: Sequence[str] | None = None,
-    out: Path = DEFAULT_OUT,
+    out: Path = HELDOUT_RESULTS,
     show_progress: bool = True,
     trial_fn: TrialFn = execute_trial,
     on_status: Callable[[str], None] = lambda _text: None,

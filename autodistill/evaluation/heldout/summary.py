@@ -259,7 +259,7 @@ def oracle(rows: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class HeldoutSummary:
-    """The held-out evaluation at a glance; :func:`markdown` writes it for a study page."""
+    """The held-out evaluation at a glance; :func:`heldout_markdown` writes it for a study page."""
 
     means: pd.DataFrame  # per (data set, arm): mean, seed_sd, runs (:func:`arm_means`)
     per_dataset: pd.DataFrame  # data set x arm means, with the oracle's columns
@@ -275,7 +275,7 @@ class HeldoutSummary:
     top_targets: pd.DataFrame  # the advice's targets read off it (:func:`top_targets`)
 
 
-def summarize(rows: pd.DataFrame, sampling: Mapping[str, float] | None = None) -> HeldoutSummary:
+def summarize_heldout(rows: pd.DataFrame, sampling: Mapping[str, float] | None = None) -> HeldoutSummary:
     """All of the report's numbers from the rows of ``results.csv``; ``sampling`` is each data set's
     test-split standard error in ratio units (the study's noise model), where known."""
     means = arm_means(rows)
@@ -340,7 +340,7 @@ def _seed_spread(seed_sd: pd.DataFrame) -> str:
     return "Standard deviation across seeds (the noise beside each difference):\n\n" + _md_table(seed_sd.reset_index())
 
 
-def markdown(
+def heldout_markdown(
     summary: HeldoutSummary, *, heading: str = "## Held-out evaluation: picks against random and defaults"
 ) -> str:
     """A study page's section (a function the study can include; it computes nothing itself)."""
@@ -405,7 +405,7 @@ def _dev_section(summary: HeldoutSummary) -> list[str]:
 def study_section(path: Path, sampling_of: Callable[[str], Mapping[str, float]] | None = None) -> str | None:
     """The held-out section for a study page from a results file, one part per fidelity (a cheap and
     a realistic budget are never pooled); None while there is none (nothing is run here).
-    ``sampling_of(student)`` gives :func:`summarize`'s ``sampling`` for the results' student."""
+    ``sampling_of(student)`` gives :func:`summarize_heldout`'s ``sampling`` for the results' student."""
     rows = read_rows(path) if path.exists() else None
     if rows is None or rows.empty:
         return None
@@ -413,8 +413,10 @@ def study_section(path: Path, sampling_of: Callable[[str], Mapping[str, float]] 
     sampling = sampling_of(str(students[0])) if sampling_of is not None and len(students) == 1 else None
     fidelity = rows["fidelity"].fillna("custom budget")  # read_rows always has the column
     if fidelity.nunique() == 1:
-        return markdown(summarize(rows, sampling))
+        return heldout_markdown(summarize_heldout(rows, sampling))
     return "\n".join(
-        markdown(summarize(rows[fidelity == name], sampling), heading=f"## Held-out evaluation at the {name} budget")
+        heldout_markdown(
+            summarize_heldout(rows[fidelity == name], sampling), heading=f"## Held-out evaluation at the {name} budget"
+        )
         for name in sorted(fidelity.unique())
     )
