@@ -87,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "DEFAULT_TEACHER": "engine.models.presets",
     "STUDENT_PRESETS": "engine.models.presets",
     "PRETRAINED_STUDENTS": "engine.models.presets",
+    "from_scratch": "engine.models.presets",
     "list_models": "engine.models.zoo",
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",

@@ -222,3 +222,13 @@ def test_nested_folds_leave_the_held_out_family_out_inside_and_outside() -> None
         "sotu-party": frozenset({"bbc-news"}),
         "sotu-year": frozenset({"bbc-news"}),
     }
+
+
+def test_a_general_distilled_student_of_a_fresh_shape_is_another_setting() -> None:
+    from engine import from_scratch
+
+    assert from_scratch("tiny") and not from_scratch("tiny-gd") and not from_scratch("layers=0,2,4")
+    shape = {"dataset": "a", "teacher_log_params": 7.36, "student_log_params": 6.64, "student_layers": 2,
+             "log_train_examples": 3.3, "epochs": 20, "max_length": 128}  # fmt: skip
+    table = pd.DataFrame([{**shape, "student_pretrained": 0}, {**shape, "student_pretrained": 1}])
+    assert setting_key(table).nunique() == 2

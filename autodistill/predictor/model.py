@@ -81,7 +81,7 @@ from autodistill.predictor.designs import DESIGNS, feature_columns
 from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
 from autodistill.store.records import pipeline_columns
-from engine import AutodistillError, choices_error, paths
+from engine import AutodistillError, choices_error, from_scratch, paths
 
 TARGETS = ("ratio_rank", "ratio")
 VALIDATIONS = ("by_dataset", "random")
@@ -91,7 +91,9 @@ MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: 4: a predictor is one of several designs (:mod:`autodistill.predictor.designs`).
 #: 5: the run's budget (:data:`autodistill.predictor.designs.BUDGET_INPUTS`).
 #: 6: the target is the rank within a setting (data set, teacher, student, budget), not within a data set.
-PREDICTOR_FORMAT = 6
+#: 7: whether the student started from pretrained weights (``student_pretrained``: a general-distilled
+#: ``tiny-gd`` has fresh ``tiny``'s shape, and its runs are another setting).
+PREDICTOR_FORMAT = 7
 #: The design ``recommend`` uses unless told otherwise: the winner of the nested
 #: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
 DEFAULT_DESIGN = "lgbm"
@@ -208,6 +210,7 @@ def model_inputs(runs: pd.DataFrame, features: Sequence[DatasetFeatures], *, emb
         out[f"{who}_layers"] = table[f"{who}_layers"]
         out[f"{who}_hidden"] = table[f"{who}_hidden"]
         out[f"{who}_log_params"] = np.log10(table[f"{who}_params"].astype(float))
+    out["student_pretrained"] = (~table["student_name"].map(from_scratch)).astype(int)
     out["param_ratio"] = table["student_params"] / table["teacher_params"]
     out["layer_ratio"] = table["student_layers"] / table["teacher_layers"]
     out["hidden_ratio"] = table["student_hidden"] / table["teacher_hidden"]

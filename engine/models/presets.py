@@ -71,6 +71,12 @@ PRETRAINED_STUDENTS: dict[str, PretrainedStudent] = {
 }
 
 
+def from_scratch(student: str) -> bool:
+    """Whether the named student starts from random weights (a fresh preset shape); the rest start from
+    pretrained ones: general-distilled (``tiny-gd``), a teacher's layers, a hub model, the paper's."""
+    return student in STUDENT_PRESETS
+
+
 def default_lr(student: str) -> float | None:
     """The learning rate a named student trains at when none is set; None for any other model."""
     if student in STUDENT_PRESETS:

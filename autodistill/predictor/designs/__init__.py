@@ -102,7 +102,9 @@ BUDGET_INPUTS = ("log_train_examples", "epochs", "max_length")
 #: What makes runs comparable: one data set, one teacher and student, one budget. A recommendation
 #: orders configurations inside such a setting; across settings the ratio mostly measures the budget
 #: (a 24-step run against a plateaued one) or the student, not the configuration.
-SETTING_COLUMNS = ("dataset", "teacher_log_params", "student_log_params", "student_layers", *BUDGET_INPUTS)
+SETTING_COLUMNS = (
+    "dataset", "teacher_log_params", "student_log_params", "student_layers", "student_pretrained", *BUDGET_INPUTS,
+)  # fmt: skip
 
 
 def setting_key(table: pd.DataFrame) -> pd.Series:
