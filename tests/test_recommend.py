@@ -126,8 +126,8 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     pipelines = {(c.inter_level, c.mapping, c.pred_loss, c.policy) for c in (p.config for p in rec.picks)}
     assert len(pipelines) == 5  # five different pipelines, not one with its aug_p/repeats turned
     assert rec.verdict.startswith("beats logit KD on the evidence")  # MI-α's gain clears its interval
-    rest = [p.score for p in rec.picks[1:]]  # after the verdict's pick, the predictor's order
-    assert rest == sorted(rest, reverse=True)
+    worth = [p.gain.mean / p.minutes for p in rec.picks[1:]]  # after the verdict's pick: gain per minute
+    assert worth == sorted(worth, reverse=True) and all(p.gain.mean > 0 for p in rec.picks[1:])
     assert all(p.uncertainty is not None and p.uncertainty >= 0 and p.reason for p in rec.picks)
     assert rec.design == "lgbm"
     for k, pick in enumerate(rec.picks):  # no pick is another with one component swapped, unless confident
@@ -343,3 +343,19 @@ def test_the_advice_is_to_train_alone_where_that_beat_logit_kd_on_the_data_sets_
         assert rec.picks[0].config.logit_only, "what to distil, should the user distil anyway"
     saved = load_recommendation(rec.save(tmp_path / "rec.json"))
     assert saved.command == rec.command
+
+
+def test_picks_after_the_first_go_by_gain_per_minute_and_costly_losses_last() -> None:
+    from autodistill.advice.gain import GainEstimate
+    from autodistill.advice.recommend import _worth
+    from autodistill.advice.recommendation import Pick
+
+    def pick(name: str, gain: float | None, minutes: float) -> Pick:
+        estimate = None if gain is None else GainEstimate(gain, gain - 0.01, gain + 0.01, 1)
+        return Pick(0, LOGIT, 0.5, None, {"name": name}, gain=estimate, minutes=minutes)
+
+    picks = [pick("slow win", 0.02, 10), pick("fast win", 0.01, 1), pick("cheap loss", -0.01, 1),
+             pick("costly loss", -0.01, 10), pick("unknown", None, 1)]  # fmt: skip
+    assert [p.engine["name"] for p in sorted(picks, key=_worth)] == [
+        "fast win", "slow win", "cheap loss", "costly loss", "unknown"
+    ]  # fmt: skip

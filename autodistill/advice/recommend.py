@@ -343,7 +343,8 @@ def _advise(
     """Price the picks and logit KD, predict their gains over logit KD, and keep what fits ``minutes``.
     First goes the largest lead over logit KD beyond the noise on the data set's own runs, where the
     store holds some (:func:`autodistill.advice.gain.own_leads`: measured here, it outweighs any
-    prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`)."""
+    prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`); the rest
+    follow by predicted gain per minute (:func:`_worth`), the predictor having proposed them."""
     logit = _priced(scored.logit_kd, evidence)
     picks = [_priced(p, evidence) for p in scored.picks]
     if minutes is not None and evidence.cost is None:
@@ -377,9 +378,20 @@ def _advise(
     command, alone = "run", evidence.alone
     if alone is not None and all(alone.gain > lead.gain for lead, _ in own):  # not to distil, if it leads most
         first, line, command = logit, f"{alone.line}; pick 1 is what to distil instead", "finetune"
-    rest = [p for p in fits if p.config != first.config][: top - 1]
+    rest = sorted((p for p in fits if p.config != first.config), key=_worth)[: top - 1]
     ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
     return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command)
+
+
+def _worth(pick: Pick) -> tuple[int, float]:
+    """Sort key of picks 2..N, best first: a predicted gain over logit KD per predicted minute where the
+    gain is positive (what a minute of a user's machine buys), then the rest by their gain, a costly loss
+    last; picks with no gain or minutes predicted after those, in the predictor's order."""
+    if pick.gain is None or not pick.minutes:
+        return (2, 0.0)
+    if pick.gain.mean > 0:
+        return (0, -pick.gain.mean / pick.minutes)
+    return (1, -pick.gain.mean * pick.minutes)
 
 
 def _priced(pick: Pick, evidence: Evidence) -> Pick:
