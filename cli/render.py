@@ -311,7 +311,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     if shown:
         say("alternatives (dev-ratio gain over logit KD, 80% interval; minutes here):")
         for pick in shown:
-            say_wrapped(f"{pick.rank}. {_short_name(pick)}  {_gain_short(pick)}  {_minutes_text(pick)}", "  ", "     ")
+            line = f"{pick.rank}. {_short_name(pick)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min"
+            say_wrapped(line, "  ", "     ")
     if hidden := len(rest) - len(shown):
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
     if rec.logit_kd is not None and not first.config.logit_only:
