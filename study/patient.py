@@ -7,7 +7,8 @@ runs' per-example predictions where they were kept):
 * is the general-distilled student worth having? its no-KD baseline against the fresh shape's, per
   data set and seed (:func:`initialisation_check`);
 * does the choice of pipeline matter there? the headroom map of :mod:`autodistill.evaluation.headroom`
-  at the patient budget: per (data set, student) the best pipeline by dev against logit KD and no-KD.
+  at the patient budget: per (data set, student) the best pipeline by dev against logit KD and no-KD,
+  beside the shipped study's map (fresh students at the realistic budget) on the same data sets.
 
 ``python -m study.patient --store meta_data/patient/study.sqlite`` (the patient runs made so far) prints
 both and writes ``meta_data/patient/summary.json``.
@@ -34,6 +35,7 @@ from autodistill import (
     latest_splits,
     lead_noise,
     resolutions,
+    shipped_store,
     study_outcomes,
 )
 from engine import ExamplePredictions, SplitResolution, paths
@@ -80,22 +82,36 @@ def _verdict(lead: float, noise: float) -> str:
     return "worse" if beyond_noise(-lead, noise) else "within noise"
 
 
-def patient_outcomes(store: RunStore) -> tuple[pd.DataFrame, dict, dict]:
-    """The store's outcomes on each data set's latest split version, their resolutions and test predictions."""
+def patient_outcomes(store: RunStore, fidelity: str = PATIENT.name) -> tuple[pd.DataFrame, dict, dict]:
+    """The store's outcomes at ``fidelity`` on each data set's latest split version, their resolutions
+    and test predictions."""
     runs, trials = latest_splits(store.runs(source="ours")), latest_splits(store.trials(source="ours"))
     outcomes = study_outcomes(runs, trials)
-    outcomes = outcomes[outcomes["fidelity"] == PATIENT.name]
+    outcomes = outcomes[outcomes["fidelity"] == fidelity]
     resolved = dict(resolutions(outcomes, catalog_resolution))
     return outcomes, resolved, store.test_predictions(outcomes["predictions_key"])
 
 
+def regimes(patient: pd.DataFrame, realistic: pd.DataFrame) -> pd.DataFrame:
+    """The headroom map in both regimes, side by side: the shipped study's (fresh students at the
+    realistic budget, their no-KD plateau) on the data sets the patient runs cover, then the patient
+    budget's (fresh and general-distilled students, 20 epochs)."""
+    realistic = realistic[realistic["dataset"].isin(set(patient["dataset"]))] if not patient.empty else realistic
+    both = [frame.assign(regime=name) for name, frame in (("realistic", realistic), ("patient", patient))]
+    kept = [frame for frame in both if not frame.empty]
+    return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+
+
 def summary(store: RunStore) -> dict:
-    """Both tables as records, with the runs they were read from."""
+    """The tables as records, with the runs they were read from."""
     outcomes, resolved, predictions = patient_outcomes(store)
     check = initialisation_check(outcomes, resolved, predictions)
     table = headroom(outcomes, resolved, fidelity=PATIENT.name, predictions=predictions)
+    with shipped_store() as shipped:
+        earlier, earlier_resolved, earlier_predictions = patient_outcomes(shipped, "realistic")
+        before = headroom(earlier, earlier_resolved, predictions=earlier_predictions)
     clean = lambda frame: json.loads(frame.to_json(orient="records"))  # noqa: E731  (NaN -> null)
-    return {"runs": len(outcomes), "initialisation": clean(check), "headroom": clean(table)}
+    return {"runs": len(outcomes), "initialisation": clean(check), "headroom": clean(regimes(table, before))}
 
 
 def _show(frame: pd.DataFrame) -> str:
@@ -112,7 +128,7 @@ def main() -> None:
     print(f"{found['runs']} patient runs")
     print("general-distilled against fresh, no-KD test ratios:")
     print(_show(pd.DataFrame(found["initialisation"])))
-    print("headroom at the patient budget:")
+    print("headroom in both regimes (the realistic rows from the shipped study):")
     print(_show(pd.DataFrame(found["headroom"])))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(found, indent=2) + "\n")

@@ -18,3 +18,14 @@ from study.patient import _verdict
 )
 def test_a_lead_is_better_worse_or_within_noise(lead: float, noise: float, verdict: str) -> None:
     assert _verdict(lead, noise) == verdict
+
+
+def test_the_map_sets_the_realistic_regime_beside_the_patient_one_on_the_same_data_sets() -> None:
+    import pandas as pd
+
+    from study.patient import regimes
+
+    patient = pd.DataFrame({"dataset": ["a"], "student": ["tiny-gd"], "over logit KD": [0.02]})
+    realistic = pd.DataFrame({"dataset": ["a", "b"], "student": ["tiny", "tiny"], "over logit KD": [0.0, 0.1]})
+    both = regimes(patient, realistic)
+    assert list(zip(both["dataset"], both["regime"], strict=True)) == [("a", "realistic"), ("a", "patient")]
