@@ -164,7 +164,8 @@ def general_distill(
     for step in range(state["step"], total):
         epoch, within = divmod(step, steps_per_epoch)
         rows = orders[epoch][within * config.batch_size : (within + 1) * config.batch_size]
-        loss = _step(teacher, student, torch.as_tensor(sequences[rows], dtype=torch.long), config.relation_heads)
+        batch = torch.as_tensor(sequences[rows], dtype=torch.long)
+        loss = _step(teacher, student, batch, config.relation_heads, tokenizer.pad_token_id)
         loss.backward()
         nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
@@ -194,8 +195,11 @@ def general_distill(
     return record
 
 
-def _step(teacher: PreTrainedModel, student: PreTrainedModel, ids: torch.Tensor, heads: int) -> torch.Tensor:
-    mask = (ids != 0).long()
+def _step(
+    teacher: PreTrainedModel, student: PreTrainedModel, ids: torch.Tensor, heads: int, pad_id: int
+) -> torch.Tensor:
+    """The relation loss on one batch of packed sequences, their padding masked out."""
+    mask = (ids != pad_id).long()
     with torch.no_grad():
         target = last_layer_qkv(teacher, ids, mask)
     return relation_loss(target, last_layer_qkv(student, ids, mask), mask, heads)
