@@ -359,3 +359,12 @@ def test_picks_after_the_first_go_by_gain_per_minute_and_costly_losses_last() ->
     assert [p.engine["name"] for p in sorted(picks, key=_worth)] == [
         "fast win", "slow win", "cheap loss", "costly loss", "unknown"
     ]  # fmt: skip
+
+
+def test_a_student_started_unlike_any_in_the_store_falls_back_to_logit_kd_and_says_why(
+    store: RunStore, toy_task: TaskData, cache: Path
+) -> None:
+    """The store's runs are of the teacher's layers (pretrained weights); a fresh `tiny` gains differently."""
+    rec = recommend(toy_task, store, student="tiny", top=2, settings=QUICK, cache_dir=cache, show_progress=False)
+    assert rec.picks[0].config.logit_only
+    assert "no runs at this budget of a student trained from random weights, as tiny is" in rec.verdict

@@ -29,7 +29,7 @@ from autodistill.advice.gain import GainEstimate, GainModel, OwnLead, observed_g
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor
 from autodistill.store.schema import fidelity_of
-from engine import TaskData, dataset_family
+from engine import TaskData, dataset_family, from_scratch
 
 #: Fewer (configuration, setting) gains than this, or fewer settings, or no configuration run in two
 #: settings, and no gain is predicted.
@@ -93,7 +93,15 @@ def gather_evidence(
     if not (same_class["task_kind"] == task_kind).any():
         missing = f"the store has no runs on {task_kind} data sets at this budget"
         return Evidence(cost, None, setting, missing, own, alone)
-    gains = observed_gains(same_class)
+    # A student from random weights and one from pretrained ones gain differently from KD: gains are read
+    # from runs of students started as this one is, or not at all.
+    fresh = from_scratch(student.name)
+    alike = same_class[same_class["student_name"].map(from_scratch) == fresh]
+    if alike.empty:
+        start = "trained from random weights" if fresh else "started from pretrained weights"
+        missing = f"the store has no runs at this budget of a student {start}, as {student.name} is"
+        return Evidence(cost, None, setting, missing, own, alone)
+    gains = observed_gains(alike)
     few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
     if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
         return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget", own, alone)
