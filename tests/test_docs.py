@@ -61,3 +61,69 @@ def test_readme_and_docs_cite_no_tracker_issues() -> None:
         if re.search(r"\bissues? #?\d", line, flags=re.IGNORECASE)
     ]
     assert not cited, f"tracker issue numbers in the docs: {cited}"
+
+
+#: Pages written by a command from committed files; they may carry dates and run ids.
+GENERATED = {"study.md"}
+
+#: A fenced code block: sample output there may show run ids and dates.
+FENCE = re.compile(r"^```.*?^```", flags=re.MULTILINE | re.DOTALL)
+
+#: Words of a lab notebook: a guide says what is, git keeps what was.
+HISTORY = {
+    "'earlier'": re.compile(r"\bearlier\b", flags=re.IGNORECASE),
+    "a commit hash": re.compile(r"\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{7,40}\b"),
+    "a date": re.compile(r"\b20\d\d-\d\d-\d\d\b"),
+}
+
+
+def guides() -> list[Path]:
+    """The docs pages a person writes (the generated ones are left to their generator)."""
+    return [page for page in DOCS if page.name not in GENERATED]
+
+
+def history_in(text: str) -> list[str]:
+    """What in ``text``'s prose (code blocks aside) records history rather than guides."""
+    prose = FENCE.sub("", text)
+    return [f"{what} ({m.group(0)!r})" for what, pattern in HISTORY.items() for m in pattern.finditer(prose)]
+
+
+def test_each_guide_answers_its_question_in_at_most_150_lines() -> None:
+    long = {page.name: n for page in guides() if (n := len(page.read_text().splitlines())) > 150}
+    assert not long, f"docs pages over 150 lines: {long}"
+
+
+def test_readme_and_guides_record_no_history() -> None:
+    found = {page.name: hits for page in [README, *guides()] if (hits := history_in(page.read_text()))}
+    assert not found, f"history in the docs (git keeps it): {found}"
+
+
+def test_the_history_check_sees_prose_and_skips_code_blocks() -> None:
+    text = "An earlier fix (9e789cc) on 2026-11-22.\n```\nrun 0a211541faf1 on 2026-11-22\n```\n"
+    assert len(history_in(text)) == 3
+    assert not history_in("Pick 1 scored 0.943 in 99 s; the teacher has 12 layers.")
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor a heading gets on GitHub: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_anchor_leads_to_a_heading() -> None:
+    broken = []
+    for page in [README, *DOCS]:
+        for target in relative_targets(page.read_text()) + re.findall(r"\]\((#[^)\s]+)\)", page.read_text()):
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path) if path else page
+            if anchor and linked.suffix == ".md" and linked.exists():
+                headings = re.findall(r"^#+ (.*)$", linked.read_text(), flags=re.MULTILINE)
+                if anchor not in {heading_anchor(h) for h in headings}:
+                    broken.append(f"{page.name} -> {target}")
+    assert not broken, f"links to missing headings: {broken}"
+
+
+def test_heading_anchors_follow_github() -> None:
+    assert (
+        heading_anchor("The study's fixed plan: `autodistill study sweep`")
+        == "the-studys-fixed-plan-autodistill-study-sweep"
+    )
