@@ -62,7 +62,7 @@ def space_for(task_type: TaskType | str, space: SearchSpace = DEFAULT_SPACE) -> 
     from engine import text_augmentable  # deferred: the task heads import transformers
 
     if TaskType(task_type) is TaskType.REGRESSION:
-        space = replace(space, pred_losses=tuple(p for p in space.pred_losses if p != "ce"))
+        space = replace(space, pred_losses=tuple(p for p in space.pred_loss_choices() if p != "ce"))
     if not text_augmentable(task_type):
         space = replace(space, augmenters=())
     return space

@@ -24,7 +24,7 @@ import pandas as pd
 from autodistill.advice.cost import SPEED_PROBE, cost_columns, out_of_family, run_seconds
 from autodistill.advice.sessions import SESSION
 from autodistill.evaluation.advice import COST_TOLERANCE
-from autodistill.evaluation.noise import configuration, is_logit_kd
+from autodistill.store.configurations import is_logit_kd
 from autodistill.store.shipped import shipped_store
 from engine import dataset_family
 
@@ -39,7 +39,7 @@ def anchored_runs(runs: pd.DataFrame) -> pd.DataFrame:
     timed = runs.assign(seconds=run_seconds(runs))
     timed = timed[timed["seconds"] > 0].copy()
     timed[SETTING] = timed[SETTING].fillna(-1)
-    logit = is_logit_kd(configuration(timed))
+    logit = is_logit_kd(timed)
     anchors = timed[logit].groupby(SETTING)["seconds"].median().rename("anchor")
     return timed.join(anchors, on=SETTING).assign(logit=logit)
 

@@ -56,8 +56,7 @@ TimeLimitOpt = Annotated[float, typer.Option(help="AutoGluon seconds to train a 
 DesignOpt = Annotated[
     str | None,
     typer.Option(
-        help="predictor design: autogluon | lgbm | lambdarank | kernel | global "
-        "(default: the nested evaluation's winner)"
+        help="predictor design, by name (an unknown name lists the known ones; default: the nested evaluation's winner)"
     ),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON Distiller config", **EXISTING_FILE)]

@@ -10,11 +10,11 @@ Layout, by the terms of Distiller's Eq. 1:
 * ``config``      the typed schema of one run; ``components`` checks names against the registries
 * ``data``        catalog data sets, loaders, splits, data cards
 * ``tasks``       one module per task type (its columns, label checks, encoding, head, metrics), and the shared encoding
-* ``models``      zoo (teachers, students), batches
+* ``models``      presets and the zoo (teachers, students), batches, general (task-agnostic) distillation of a student
 * ``kd``          the objective (Eq. 1), layer mappings, projections, losses, the teacher-output cache
 * ``augment``     data augmentation a(x, y): operations, policies, workers
-* ``training``    the one training loop, teacher fine-tuning, metrics, several processes
-* ``teachers``    teacher teams, teacher policies, AutoSKDBERT's learned distribution
+* ``training``    the one training loop, its callbacks, schedule, precision, devices and several processes
+* ``teachers``    teacher fine-tuning, teams, teacher policies, AutoSKDBERT's learned distribution
 * ``pipelines``   ``run(config) -> RunResult`` as plain steps, the student's export (HF folder, ONNX), prediction
 * ``tracking``    experiment tracking backends (TensorBoard, MLflow) behind ``train.report_to``
 """
@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "format_validation_error": "engine.config",
     "check_components": "engine.components",
     "component_names": "engine.components",
+    "augmenter_kinds": "engine.components",
     # data
     "load_task": "engine.data",
     "list_datasets": "engine.data",

@@ -60,6 +60,13 @@ def component_names(*, every: bool = False) -> dict[str, list[str]]:
     return {field: registry.names() if every else registry.listed() for field, registry in registries.items()}
 
 
+def augmenter_kinds() -> dict[str, str]:
+    """Each augmentation operation's kind: ``text`` (rewrites an example's words, and stacks in order)
+    or ``embedding`` (acts on the embedded batch inside the objective, so it comes after every text
+    operation). What the meta layer's space needs to place a newly registered operation."""
+    return {name: AUGMENTERS.get(name).kind for name in AUGMENTERS.names()}
+
+
 def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:
     """Validate a raw mapping: the schema (pydantic's report as one line naming the field),
     then every component name."""

@@ -28,7 +28,7 @@ from autodistill.advice.cost import (
     run_seconds,
     waited,
 )
-from autodistill.advice.gain import OWN_Z, GainEstimate, GainModel, observed_gains, own_leads, pipeline_key
+from autodistill.advice.gain import OWN_Z, GainEstimate, GainModel, observed_gains, own_leads
 from autodistill.advice.recommend import recommend
 from autodistill.advice.sessions import machine_sessions
 from autodistill.advice.trial import run_trial
@@ -37,6 +37,7 @@ from autodistill.bridge import make_budget
 from autodistill.evaluation.advice import evaluate_advice
 from autodistill.space import Pipeline
 from autodistill.space.defaults import fixed_default
+from autodistill.store.configurations import configurations
 from autodistill.store.database import RunRecord, RunStore
 from autodistill.sweep import Outcome, Trial
 from engine import AutodistillError, TaskData, dataset_family, training_device
@@ -117,9 +118,9 @@ def test_a_configuration_never_run_gets_its_components_prediction_with_no_suppor
 def test_repeated_aug_variants_are_configurations_of_their_own() -> None:
     twice = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), repeated_aug=2)
     four = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce", augment=("ra",), repeated_aug=4)
-    assert pipeline_key(twice) != pipeline_key(four)
-    assert pipeline_key(MI) == pipeline_key(pd.Series(_row("d", MI, 0.9)))  # a stored run and a point agree
-    assert pipeline_key(EMD) == pipeline_key(pd.Series(_row("d", EMD, 0.9)))
+    assert twice.key != four.key
+    stored = pd.DataFrame([_row("d", MI, 0.9), _row("d", EMD, 0.9)])
+    assert list(configurations(stored)) == [MI.key, EMD.key]  # a stored run and a point agree
 
 
 def test_the_verdict_is_logit_kd_unless_a_gain_clears_its_uncertainty() -> None:
@@ -149,7 +150,7 @@ def test_a_lead_on_the_data_sets_own_runs_counts_beyond_two_standard_errors_on_d
     shorter = [dev(LOGIT, 0.70 + noise, s, split_version=2, train_examples=500) for s, noise in enumerate(seeds)]
     runs = pd.DataFrame(rows + older + other + shorter)
     (lead,) = own_leads(runs, "own", "minilm-l6", "tiny")  # EMD's 0.004 is within 2 SE; older splits, other
-    assert lead.config == pipeline_key(MI) and lead.gain == pytest.approx(0.02)  # students and budgets do not count
+    assert lead.config == MI.key and lead.gain == pytest.approx(0.02)  # students and budgets do not count
     assert lead.seeds == lead.logit_seeds == 3 and lead.gain / lead.se > OWN_Z
     assert "3 seeds against 3 at 2,000 training examples x 3 epochs" in lead.line and "dev ratio" in lead.line
     assert own_leads(runs, "another", "minilm-l6", "tiny") == ()

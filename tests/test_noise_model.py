@@ -12,7 +12,6 @@ from autodistill.evaluation.headroom import behind_no_kd, headroom, headroom_sum
 from autodistill.evaluation.noise import (
     NO_KD,
     check_split_versions,
-    configuration,
     difference_noise,
     latest_splits,
     mean_noise,
@@ -24,9 +23,9 @@ from autodistill.evaluation.noise import (
 )
 from engine import AutodistillError, ExamplePredictions, SplitResolution
 
-LOGIT = "none/none/ce/none"
-EMD = "mse/emd/ce/none"
-MI = "mi-0.9/skip/ce/none"
+LOGIT = "none / none / ce / none"
+EMD = "mse / emd / ce / none"
+MI = "mi-0.9 / skip / ce / none"
 
 
 def _outcome(dataset: str, config: str, seed: int, dev: float, test: float, version: int = 1) -> dict:
@@ -43,22 +42,6 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
 
 def _seeded(dataset: str, config: str, tests: tuple[float, ...], dev: float) -> list[dict]:
     return [_outcome(dataset, config, s, dev + t / 100, t) for s, t in enumerate(tests)]
-
-
-def test_repeated_aug_variants_are_configurations_not_seeds():
-    runs = pd.DataFrame(
-        {
-            "inter_loss": ["mse", "mse", "none"],
-            "alpha": [None] * 3,
-            "mapping": ["skip", "skip", "none"],
-            "pred_loss": ["ce"] * 3,
-            "augmentation": ["ra", "ra", ""],
-            "mixup": [False] * 3,
-            "repeated_aug": [1, 4, 4],
-        }
-    )
-    labels = list(configuration(runs))
-    assert labels == ["mse/skip/ce/ra", "mse/skip/ce/ra x4", LOGIT]
 
 
 def test_noise_combines_seed_spread_and_test_sampling():

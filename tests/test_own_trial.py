@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 from test_advice import EMD, LOGIT, MI, _row, _table
 
-from autodistill.advice.gain import pipeline_key
 from autodistill.evaluation.own_trial import own_trials
 
 
@@ -32,9 +31,9 @@ def test_a_trial_finds_on_the_data_sets_own_runs_what_other_data_sets_do_not_poi
     own = trials[trials["dataset"] == "own"].set_index("asked")
     assert list(own.index) == ["1", "all"], "six seeds: none ran, so no trial is replayed with them"
     first, whole = own.loc["1"], own.loc["all"]
-    assert first["tried"] == pipeline_key(EMD), "the other data sets rank EMD first"
+    assert first["tried"] == EMD.key, "the other data sets rank EMD first"
     assert first["pick_is_logit"] and first["gain"] == 0.0
-    assert whole["pick"] == pipeline_key(MI) and whole["gain"] == pytest.approx(0.03)
+    assert whole["pick"] == MI.key and whole["gain"] == pytest.approx(0.03)
     assert whole["gain_later_seeds"] == pytest.approx(0.025), "the seed the choice did not see"
     assert first["gain_later_seeds"] == 0.0  # logit KD picked: against itself
     assert first["cost_x_logit"] == pytest.approx(3 * (1 + 2))  # logit KD and EMD (twice its time), 3 seeds

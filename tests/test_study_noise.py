@@ -55,7 +55,7 @@ def _outcomes() -> pd.DataFrame:
 
 def test_the_best_configuration_is_chosen_on_dev_and_compared_with_no_kd_beyond_the_seed_noise() -> None:
     table = noise_floor(_outcomes(), {}).set_index("dataset")
-    assert table.loc["a", "best KD (by dev)"].startswith("none/none") and table.loc["a", "beyond noise"]
+    assert table.loc["a", "best KD (by dev)"].startswith("none / none") and table.loc["a", "beyond noise"]
     assert table.loc["a", "difference"] == pytest.approx(0.80 - 0.71)
     assert table.loc["a", "seed std"] == pytest.approx(0.01)  # logit's and no-KD's spreads, pooled
     assert not table.loc["b", "beyond noise"] and table.loc["b", "difference"] == pytest.approx(0.02)

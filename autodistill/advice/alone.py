@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.gain import OWN_Z, is_logit_kd
+from autodistill.advice.gain import OWN_Z
+from autodistill.store.configurations import is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
 _SAME = ["fidelity", "epochs", "max_length", "split_version"]

@@ -72,15 +72,15 @@ from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
 from autodistill.advice.sessions import SESSION, session_levels, session_offset, with_machine_sessions
-from autodistill.space import Pipeline
+from autodistill.space import LOGIT_ONLY, STACK_SEP, Pipeline, mappings, pred_losses, text_augmenters
+from autodistill.space.pipeline import engine_names
+from autodistill.store.configurations import is_logit_kd
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
 from engine import card_path, list_datasets, paths, speed_probe_seconds, training_device
 
-#: Categorical inputs, coded by a fixed vocabulary so that fit and predict agree.
+#: Categorical inputs besides the components (whose levels are the engine's names), coded by a fixed
+#: vocabulary so that fit and predict agree.
 _LEVELS = {
-    "mapping": ("none", "skip", "last", "emd"),
-    "inter_loss": ("none", "mse", "l2", "cos", "pkd", "pkd-tokens", "ce", "mi"),
-    "pred_loss": ("ce", "mse"),
     "task_kind": ("classification", "pair", "regression", "span", "token"),
     "device": ("cpu", "cuda"),
 }
@@ -126,14 +126,26 @@ def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     inputs["log_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * inputs["max_length"])
     inputs["log_piece_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * pieces)
     inputs["log_eval_work"] = np.log(frame["eval_examples"].astype(float) * inputs["epochs"] * pieces)
-    for op in ("ca", "ra", "bt"):
-        inputs[f"aug_{op}"] = aug.str.contains(op).astype(float)
+    stacks = aug.str.split(STACK_SEP)
+    for op in text_augmenters():
+        inputs[f"aug_{op}"] = stacks.map(lambda ops, op=op: op in ops).astype(float)
     inputs["mixup"] = frame["mixup"].astype(float)
     inputs["probed"] = probed(frame)
     levels_of = frame.assign(device=device_kind(frame["device"]))
-    for column, levels in _LEVELS.items():
+    for column, levels in levels_by_column().items():
         inputs[column] = levels_of[column].map({v: float(i) for i, v in enumerate(levels)}).fillna(-1.0)
     return inputs
+
+
+def levels_by_column() -> dict[str, tuple[str, ...]]:
+    """Each categorical input's levels, coded by position: the components' from the engine's registries
+    (a name registered later is coded after the others, so older names keep their codes)."""
+    components = {
+        "mapping": (LOGIT_ONLY, *mappings()),
+        "inter_loss": (LOGIT_ONLY, *engine_names("inter_loss")),
+        "pred_loss": pred_losses(),
+    }
+    return {**components, **_LEVELS}
 
 
 def device_kind(devices: pd.Series) -> pd.Series:
@@ -345,18 +357,20 @@ class CostModel:
 
 
 #: Bumped when :class:`CostModel` or what it fits on changes, so that cached fits are not reused.
-COST_FORMAT = 1
+COST_FORMAT = 2
 
 
 def cached_cost_model(
     runs: pd.DataFrame, device: str, family_of: Callable[[str], str], cache_dir: Path | None = None
 ) -> CostModel | None:
     """:meth:`CostModel.fit` on ``runs`` for ``device``, kept in the home under a hash of what it is fitted
-    on (the runs' rows, the device's kind, the families of their data sets, scikit-learn's version):
+    on (the runs' rows, the device's kind, the families of their data sets, the levels it codes,
+    scikit-learn's version):
     ``recommend`` refits it (seconds alone, minutes on a shared machine) only when the store's runs
     change. A home that cannot be written is fitted in, not cached."""
     families = sorted((name, family_of(name)) for name in set(runs["dataset"]))
-    digest = hashlib.sha256(json.dumps([COST_FORMAT, sklearn.__version__, device.partition(":")[0], families]).encode())
+    fitted_on = [COST_FORMAT, sklearn.__version__, device.partition(":")[0], families, levels_by_column()]
+    digest = hashlib.sha256(json.dumps(fitted_on).encode())
     digest.update(pd.util.hash_pandas_object(runs.sort_index(axis=1), index=False).to_numpy().tobytes())
     try:
         folder = cache_dir or paths.subdir("cost_models")
@@ -412,9 +426,7 @@ def _spreads(
 def pipeline_class(frame: pd.DataFrame) -> np.ndarray:
     """``logit`` for a pipeline without an intermediate loss, text augmentation or mixup (logit KD, or
     MSE on the logits), ``other`` for the rest: the two are given ranges of their own."""
-    plain = frame["inter_loss"].fillna("none").eq("none") & frame["augmentation"].fillna("").astype(str).eq("")
-    plain &= ~frame["mixup"].fillna(False).astype(bool)
-    return np.where(plain, "logit", "other")
+    return np.where(is_logit_kd(frame), "logit", "other")
 
 
 def candidate_rows(pipelines: list[Pipeline], setting: dict[str, object]) -> pd.DataFrame:

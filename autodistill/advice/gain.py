@@ -26,7 +26,8 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.linear_model import Ridge
 
-from autodistill.space import Pipeline, inter_level, policy_name
+from autodistill.space import STACK_SEP, Pipeline, inter_level, text_augmenters
+from autodistill.store.configurations import configurations, is_logit_kd
 from autodistill.store.records import pipeline_columns, pipeline_of
 
 #: The interval recommend prints and the held-out evaluation checks the coverage of.
@@ -35,26 +36,6 @@ LEVEL = 0.8
 _MIN_VARIANCE = 1e-5
 #: A component's ridge penalty: a level seen in few configurations stays near the overall mean.
 _RIDGE_ALPHA = 3.0
-
-
-def pipeline_key(row: pd.Series | Pipeline) -> str:
-    """One configuration, as a stored run or a space point: its label plus the augmentation knobs,
-    which only act with text augmentation (``repeated_aug`` variants are configurations)."""
-    if isinstance(row, Pipeline):
-        label, knobs = row.label, (row.aug_p, row.repeated_aug) if row.text_augment else ()
-    else:
-        stack = "" if pd.isna(row["augmentation"]) else str(row["augmentation"])
-        alpha = None if pd.isna(row["alpha"]) else float(row["alpha"])
-        label = f"{inter_level(row['inter_loss'], alpha)} / {row['mapping']} / {row['pred_loss']} / "
-        label += policy_name(stack, bool(row["mixup"]))
-        knobs = (float(row["aug_p"]), int(row["repeated_aug"])) if stack else ()
-    return label + "".join(f" @{k:g}" for k in knobs)
-
-
-def is_logit_kd(runs: pd.DataFrame) -> pd.Series:
-    """Rows that ran logit KD: no intermediate term, no augmentation (either prediction loss)."""
-    plain = runs["augmentation"].fillna("") == ""
-    return (runs["inter_loss"] == "none") & plain & ~runs["mixup"].astype(bool)
 
 
 #: The stored runs' columns that say which components a configuration has.
@@ -72,7 +53,7 @@ def observed_gains(runs: pd.DataFrame, score: str = "ratio") -> pd.DataFrame:
     runs["setting"] = runs["dataset"] + "|" + runs["student_name"] + "|" + fidelity + "|v" + version
     logit = runs[is_logit_kd(runs)].groupby("setting")[score].mean()
     runs = runs[runs["setting"].isin(logit.index) & ~is_logit_kd(runs)]
-    runs["config"] = runs.apply(pipeline_key, axis=1)
+    runs["config"] = configurations(runs)
     mean = runs.groupby(["config", "setting", "dataset"], as_index=False)[score].mean()
     mean["gain"] = mean[score] - mean["setting"].map(logit)
     firsts = runs.drop_duplicates("config").set_index("config")
@@ -95,8 +76,9 @@ def _design(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     design = pd.get_dummies(levels).astype(float)
-    for op in ("ca", "ra", "bt"):
-        design[f"aug_{op}"] = aug.str.contains(op).to_numpy().astype(float)
+    stacks = aug.str.split(STACK_SEP)
+    for op in text_augmenters():
+        design[f"aug_{op}"] = stacks.map(lambda ops, op=op: op in ops).to_numpy().astype(float)
     design["aug_mixup"] = frame["mixup"].astype(float).to_numpy()
     return design
 
@@ -158,7 +140,7 @@ class GainModel:
 
     def estimate(self, pipelines: list[Pipeline]) -> list[GainEstimate]:
         """Each pipeline's predicted gain on a data set none of the runs came from."""
-        rows = pd.DataFrame([{"config": pipeline_key(p), **pipeline_columns(p)} for p in pipelines])
+        rows = pd.DataFrame([{"config": p.key, **pipeline_columns(p)} for p in pipelines])
         return self.estimate_rows(rows)
 
     def estimate_rows(self, rows: pd.DataFrame) -> list[GainEstimate]:
@@ -193,7 +175,7 @@ class OwnLead:
     """A configuration that led logit KD on the target data set's own runs (same teacher, student and
     budget, one split version), on mean dev ratio, by more than :data:`OWN_Z` standard errors."""
 
-    config: str  # its :func:`pipeline_key`
+    config: str  # its :func:`~autodistill.store.configurations.configurations` key
     pipeline: Pipeline
     gain: float
     se: float
@@ -236,7 +218,7 @@ def own_leads(runs: pd.DataFrame, dataset: str, teacher: str, student: str) -> t
     if not logit.any():
         return ()
     version = own["split_version"].fillna(1) if "split_version" in own else pd.Series(1, index=own.index)
-    own = own[version == version[logit].max()].assign(config=lambda frame: frame.apply(pipeline_key, axis=1))
+    own = own[version == version[logit].max()].assign(config=configurations)
     budgets = own.reindex(columns=_BUDGET).fillna(-1)  # a run stored without its budget: a budget of its own kind
     leads = [lead for _, runs_at in own.groupby([budgets[c] for c in _BUDGET]) for lead in _leads_at(runs_at)]
     return tuple(sorted(leads, key=lambda lead: -lead.gain))

@@ -16,8 +16,9 @@ Given a data set, a teacher and a student, :func:`recommend`
 6. prices every pick (predicted minutes) and predicts its gain over logit KD with an interval
    (:mod:`autodistill.advice.evidence`); the first pick is logit KD unless the data set's own
    runs in the store show a pipeline leading it beyond the noise, or another pipeline's predicted
-   gain clears its uncertainty (:mod:`autodistill.advice.verdict`), and a budget in minutes keeps
-   the picks predicted to fit.
+   gain clears its uncertainty (:mod:`autodistill.advice.verdict`), or the data set's own runs show
+   the student trained alone ahead (:mod:`autodistill.advice.alone`); the picks after the first go by
+   predicted gain per predicted minute, and a budget in minutes keeps the picks predicted to fit.
 
 **What the score is.** The default designs' target is each run's
 *within-setting percentile rank* of the distillation ratio (a setting: one data set,
@@ -28,7 +29,7 @@ not a ratio (``lambdarank`` scores are ranking scores, only their order means
 something). For display, AutoGluon's linear model is fitted to the raw ratio
 (student / teacher dev score) and its prediction, held to the range of the ratios it learnt from,
 is shown as ``predicted_ratio``; across data sets it is the less reliable of the two (LODO
-Spearman 0.22 vs 0.44 on the authors' runs), so the order follows ``score``, and on a held-out
+Spearman 0.22 vs 0.44 on the authors' runs), so ``score`` chooses which pipelines are proposed, and on a held-out
 family of data sets it lands no closer than the training runs' median ratio does
 (``benchmarks/ratio_display.py``): a rough level, not a comparison.
 """

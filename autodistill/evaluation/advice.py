@@ -24,8 +24,9 @@ from autodistill.advice.cost import (
     unprobed_sessions,
     waited,
 )
-from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, pipeline_key
+from autodistill.advice.gain import GainModel, observed_gains
 from autodistill.advice.sessions import SESSION
+from autodistill.store.configurations import configurations, is_logit_kd
 
 #: Within this relative error a cost prediction counts as right (the target's ±30 %).
 COST_TOLERANCE = 0.3
@@ -163,7 +164,7 @@ def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame)
     best = max(range(len(estimates)), key=lambda k: (estimates[k].low, estimates[k].mean))
     clears = estimates[best].clears
     rows = []
-    scored = held_runs.dropna(subset=["test_ratio"]).assign(config=lambda f: f.apply(pipeline_key, axis=1))
+    scored = held_runs.dropna(subset=["test_ratio"]).assign(config=configurations)
     for (dataset, student), setting in scored.groupby(["dataset", "student_name"]):
         logit = setting[is_logit_kd(setting)]["test_ratio"]
         if logit.empty:
@@ -189,7 +190,7 @@ def timing_floor(runs: pd.DataFrame, by_machine: bool = False) -> float:
     the same setting (other seeds: the same work on the same split version and device kind): how well a
     run's seconds (:func:`~autodistill.advice.cost.run_seconds`) can be predicted at all on these records.
     ``by_machine``: among seeds timed in one machine session, what is left once the machine is known."""
-    keys = runs.assign(config=runs.apply(pipeline_key, axis=1), seconds=run_seconds(runs))
+    keys = runs.assign(config=configurations(runs), seconds=run_seconds(runs))
     same = ["config", "dataset", "student_name", "fidelity", "epochs", "train_examples", "split_version", "device"]
     same += [SESSION] if by_machine else []
     group = keys.groupby([c for c in same if c in keys], dropna=False)

@@ -20,9 +20,9 @@ from autodistill.evaluation.noise import (
     arm_stats,
     beyond_noise,
     group_noise,
-    is_logit_kd,
     lead_noise,
 )
+from autodistill.store.configurations import logit_kd_keys
 from engine import ExamplePredictions, SplitResolution
 
 HEADROOM_COLUMNS = [
@@ -61,7 +61,7 @@ def _verdict(over_logit: bool | None, over_none: bool | None) -> str:
 
 def _logit_row(arms: pd.DataFrame) -> pd.Series | None:
     """Logit KD's arm (the best of its prediction losses by dev, should there be two)."""
-    logit = arms[is_logit_kd(arms.index.to_series())]
+    logit = arms[arms.index.isin(logit_kd_keys())]
     return None if logit.empty else logit.loc[logit["dev_ratio"].idxmax()]
 
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from autodistill.space import inter_level, policy_name
+from autodistill.store.configurations import configurations
 from autodistill.store.records import pipeline_columns
 from autodistill.sweep.study_plan import REALISTIC, STUDY_CONFIGS
 from engine import (
@@ -61,27 +61,6 @@ SEEDS = 3
 #: Resamples of a test split behind a paired sampling error (:func:`paired_sampling_error`): its own
 #: error is then about 5 % of itself.
 PAIRED_DRAWS = 200
-
-
-def configuration(runs: pd.DataFrame) -> pd.Series:
-    """Each run's configuration as one label: intermediate / mapping / prediction / augmentation, and
-    ``xN`` for an augmented run's ``repeated_aug`` (how many augmented copies per example)."""
-    repeats = runs["repeated_aug"] if "repeated_aug" in runs else pd.Series(1, index=runs.index)
-    parts = zip(
-        runs["inter_loss"], runs["alpha"], runs["mapping"], runs["pred_loss"], runs["augmentation"], runs["mixup"],
-        repeats, strict=True,
-    )  # fmt: skip
-    labels = []
-    for inter, alpha, mapping, pred, stack, mixup, repeat in parts:
-        policy = policy_name(stack if isinstance(stack, str) else "", bool(mixup))
-        suffix = f" x{int(repeat)}" if policy != "none" and int(repeat) != 1 else ""
-        labels.append(f"{inter_level(inter, alpha)}/{mapping}/{pred}/{policy}{suffix}")
-    return pd.Series(labels, index=runs.index, dtype=object)
-
-
-def is_logit_kd(labels: pd.Series) -> pd.Series:
-    """Which configurations are plain logit KD: no intermediate loss, no mapping, no augmentation."""
-    return labels.str.match(r"^none/none/[^/]+/none$")
 
 
 def check_split_versions(frame: pd.DataFrame, *, allow_mixed: bool = False) -> pd.DataFrame:
@@ -115,7 +94,7 @@ def study_outcomes(runs: pd.DataFrame, trials: pd.DataFrame, *, allow_mixed: boo
     reported is the test one where the run has it, else the dev one (``scored_on`` says which).
     ``predictions_key``: what the store keeps each row's test predictions under (a run's id, a
     baseline's trial id), where the frames say."""
-    kd = runs.assign(configuration=configuration(runs))
+    kd = runs.assign(configuration=configurations(runs))
     base = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")]
     budgets = [json.loads(budget) for budget in base["budget_json"]]
     base = base.assign(
@@ -395,7 +374,7 @@ def fixed_list(task_type: TaskType) -> set[str]:
     """The fixed list's configuration labels as ``task_type`` runs them, no-KD included."""
     pipelines = [c.for_task(task_type) for c in STUDY_CONFIGS]
     rows = pd.DataFrame([pipeline_columns(p) for p in pipelines if p is not None])
-    return {*configuration(rows), NO_KD}
+    return {*configurations(rows), NO_KD}
 
 
 def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:

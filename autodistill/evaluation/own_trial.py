@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from autodistill.advice.cost import run_seconds
-from autodistill.advice.gain import GainModel, is_logit_kd, observed_gains, own_leads, pipeline_key
+from autodistill.advice.gain import GainModel, observed_gains, own_leads
 from autodistill.advice.trial import by_interval_top
+from autodistill.store.configurations import configurations, is_logit_kd
 
 #: What a setting is: the runs one trial compares.
 _SETTING = ["dataset", "teacher_name", "student_name"]
@@ -42,7 +43,7 @@ def own_trials(
     docstring): the pick, its test ratio beside logit KD's on the trial's seeds, and the trial's cost.
     ``runs`` should hold each data set's latest split version (the rule reads no other)."""
     at_budget = runs[(runs["fidelity"] == fidelity) & runs["seed"].notna()]
-    at_budget = at_budget.dropna(subset=["ratio", "test_ratio"]).assign(config=lambda f: f.apply(pipeline_key, axis=1))
+    at_budget = at_budget.dropna(subset=["ratio", "test_ratio"]).assign(config=configurations)
     gains = observed_gains(at_budget).assign(family=lambda f: f["dataset"].map(family_of))
     rows = []
     for family in sorted(set(gains["family"])):

@@ -12,9 +12,9 @@ Design choices, and the evidence behind them
 --------------------------------------------
 The default design is the winner of *nested* leave-one-dataset-out (LODO) on the
 project's own runs (:mod:`autodistill.evaluation.nested`, ``benchmarks/nested_lodo.py``; figures
-in docs/recommend.md). The ``autogluon`` design's own settings (rank target, linear model,
-interaction terms) were chosen earlier by plain LODO Spearman on the authors' 1,239 runs,
-the same runs the figures below are reported on, so these are **tuned** figures
+in ``benchmarks/results/nested_lodo*.json``, read in docs/evaluate.md). The ``autogluon`` design's
+own settings (rank target, linear model, interaction terms) were chosen by plain LODO
+Spearman on the authors' 1,239 runs, the same runs the figures below are reported on, so these are **tuned** figures
 (benchmarks/lodo_paper.py; the paper reports 0.33):
 
 =============================================  =====
@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill.predictor.designs import DESIGNS, feature_columns
-from autodistill.space import STACK_SEP, TEXT_AUGMENTERS, Pipeline, inter_level
+from autodistill.space import STACK_SEP, Pipeline, inter_level, text_augmenters
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
 from autodistill.store.records import pipeline_columns
 from engine import AutodistillError, choices_error, from_scratch, paths
@@ -95,7 +95,7 @@ MODEL_FAMILIES = ("linear", "trees", "linear+trees")
 #: ``tiny-gd`` has fresh ``tiny``'s shape, and its runs are another setting).
 PREDICTOR_FORMAT = 7
 #: The design ``recommend`` uses unless told otherwise: the winner of the nested
-#: leave-one-dataset-out evaluation on the project's runs (docs/recommend.md).
+#: leave-one-dataset-out evaluation on the project's runs (docs/evaluate.md).
 DEFAULT_DESIGN = "lgbm"
 #: Centres of the interaction terms (10k train examples, a 20M-parameter student), so that the
 #: main effects of augmentation and prediction loss keep their meaning at a typical point.
@@ -204,7 +204,7 @@ def model_inputs(runs: pd.DataFrame, features: Sequence[DatasetFeatures], *, emb
             "repeated_aug": table["repeated_aug"],
         }
     )
-    for name in TEXT_AUGMENTERS:
+    for name in text_augmenters():
         out[f"pos_{name}"] = stacks.map(lambda s, n=name: s.index(n) + 1 if n in s else 0)
     for who in ("teacher", "student"):
         out[f"{who}_layers"] = table[f"{who}_layers"]

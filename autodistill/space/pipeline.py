@@ -59,10 +59,10 @@ if TYPE_CHECKING:
 #: study runs (a stored point may hold it; random search and advice never choose it).
 NOT_IN_SPACE: tuple[str, ...] = ("pkd-tokens",)
 MI_ALPHAS: tuple[float, ...] = (0.1, 0.5, 0.9)
-MAPPINGS: tuple[str, ...] = ("skip", "last", "emd")
-PRED_LOSSES: tuple[str, ...] = ("ce", "mse")
-#: The text operations of the space, in the order of the predictor's position features.
-TEXT_AUGMENTERS: tuple[str, ...] = ("ca", "ra", "bt")
+#: The text operations the authors' runs record positions of, in their order; an operation registered
+#: beside them (:func:`text_augmenters`) comes after, by name.
+PAPER_TEXT_AUGMENTERS: tuple[str, ...] = ("ca", "ra", "bt")
+#: The embedding operation: the store keeps whether a run used it in a column of its own (``mixup``).
 MIXUP = "mixup"
 AUG_PS: tuple[float, ...] = (0.1, 0.3, 0.5)
 REPEATED_AUGS: tuple[int, ...] = (1, 4)
@@ -83,12 +83,37 @@ STACK_SEP = ">"
 
 
 @cache
-def engine_inter_losses() -> tuple[str, ...]:
-    """The intermediate losses the engine knows, in its order: the vocabulary of a point's ``inter_loss``.
-    Read on first use, because reading it loads the engine's losses (and torch)."""
+def engine_names(field: str) -> tuple[str, ...]:
+    """The names the engine's registry for config ``field`` knows, in its order: the one vocabulary of a
+    point's components. Read on first use, because reading it loads the engine's components (and torch)."""
     from engine import component_names
 
-    return tuple(component_names(every=True)["inter_loss"])
+    return tuple(component_names(every=True)[field])
+
+
+def engine_inter_losses() -> tuple[str, ...]:
+    """The intermediate losses the engine knows: the vocabulary of a point's ``inter_loss``."""
+    return engine_names("inter_loss")
+
+
+def mappings() -> tuple[str, ...]:
+    """The layer mappings the engine knows (§3.3.1: ``skip``, ``last``, ``emd``, and any registered since)."""
+    return engine_names("mapping")
+
+
+def pred_losses() -> tuple[str, ...]:
+    """The prediction losses the engine knows (§3.2: ``ce``, ``mse``, and any registered since)."""
+    return engine_names("pred_loss")
+
+
+@cache
+def text_augmenters() -> tuple[str, ...]:
+    """The engine's text operations: the paper's in the authors' order, then any other by name. The order
+    of the predictor's position features and of the space's stacks (so a seed draws what it drew)."""
+    from engine import augmenter_kinds
+
+    text = {name for name, kind in augmenter_kinds().items() if kind == "text"}
+    return (*(op for op in PAPER_TEXT_AUGMENTERS if op in text), *sorted(text - set(PAPER_TEXT_AUGMENTERS)))
 
 
 def space_inter_losses() -> tuple[str, ...]:
@@ -99,6 +124,19 @@ def space_inter_losses() -> tuple[str, ...]:
 def pipeline_label(inter_level: str, mapping: str, pred_loss: str, policy: str) -> str:
     """A pipeline as the study, the sweep and the CLI write it: ``mi-0.9 / skip / ce / ra>ca+mixup``."""
     return f"{inter_level} / {mapping} / {pred_loss} / {policy}"
+
+
+def configuration_key(
+    inter_loss: str, alpha: float | None, mapping: str, pred_loss: str, stack: str, mixup: bool, aug_p: float,
+    repeated_aug: int,
+) -> str:  # fmt: skip
+    """One configuration as one line, the same wherever it is written (a point, a stored run, a report):
+    its :func:`pipeline_label`, and where text augmentation acts, its knobs (``p`` = ``aug_p``, ``xN`` =
+    ``repeated_aug`` copies when more than one): ``mse / skip / ce / ra p0.1 x4``."""
+    label = pipeline_label(inter_level(inter_loss, alpha), mapping, pred_loss, policy_name(stack, mixup))
+    if not stack:
+        return label
+    return f"{label} p{aug_p:g}" + (f" x{repeated_aug}" if repeated_aug != 1 else "")
 
 
 def inter_level(loss: str, alpha: float | None) -> str:
@@ -116,10 +154,10 @@ def _check_augment(augment: tuple[str, ...]) -> None:
     """The space's rules for a policy: known text operations, each once, mixup only last."""
     text = augment[:-1] if augment and augment[-1] == MIXUP else augment
     for name in text:
-        if name not in TEXT_AUGMENTERS:
+        if name not in text_augmenters():
             if name == MIXUP:
                 raise AutodistillError(f"augmentation {'+'.join(augment)}: the Distiller space applies mixup last")
-            raise choices_error("augmentation operation", name, (*TEXT_AUGMENTERS, MIXUP))
+            raise choices_error("augmentation operation", name, (*text_augmenters(), MIXUP))
     if len(set(text)) != len(text):
         raise AutodistillError(f"augmentation operations repeat in {'+'.join(augment)}; use each once")
 
@@ -148,10 +186,10 @@ class Pipeline:
             raise AutodistillError(
                 f"alpha only applies to the 'mi' intermediate loss, not {self.inter_loss!r}; leave it None"
             )
-        if self.mapping not in (*MAPPINGS, LOGIT_ONLY):
-            raise choices_error("layer mapping", self.mapping, (*MAPPINGS, LOGIT_ONLY))
-        if self.pred_loss not in PRED_LOSSES:
-            raise choices_error("prediction loss", self.pred_loss, PRED_LOSSES)
+        if self.mapping not in (*mappings(), LOGIT_ONLY):
+            raise choices_error("layer mapping", self.mapping, (*mappings(), LOGIT_ONLY))
+        if self.pred_loss not in pred_losses():
+            raise choices_error("prediction loss", self.pred_loss, pred_losses())
         object.__setattr__(self, "augment", tuple(self.augment))
         _check_augment(self.augment)
         if not 0.0 < self.aug_p <= 1.0:
@@ -190,10 +228,18 @@ class Pipeline:
         """The point as one line (:func:`pipeline_label`): ``mi-0.9 / skip / ce / ca+mixup``."""
         return pipeline_label(self.inter_level, self.mapping, self.pred_loss, self.policy)
 
+    @property
+    def key(self) -> str:
+        """The point as :func:`configuration_key` writes it: its label, plus the knobs of text augmentation."""
+        return configuration_key(
+            self.inter_loss, self.alpha, self.mapping, self.pred_loss, self.stack, self.mixup, self.aug_p,
+            self.repeated_aug,
+        )  # fmt: skip
+
     def positions(self) -> dict[str, int]:
         """Position of each text operation in the stack (0 = unused, 1 = first), as the authors record it."""
         text = self.text_augment
-        return {name: text.index(name) + 1 if name in text else 0 for name in TEXT_AUGMENTERS}
+        return {name: text.index(name) + 1 if name in text else 0 for name in text_augmenters()}
 
     def engine_fields(self) -> dict[str, Any]:
         """The DistillConfig values this point sets: ``alpha`` for MI-α only, ``aug_p`` and

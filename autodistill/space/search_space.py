@@ -26,14 +26,14 @@ from autodistill.space.pipeline import (
     DEFAULT_AUG_P,
     DEFAULT_REPEATED_AUG,
     LOGIT_ONLY,
-    MAPPINGS,
     MI_ALPHAS,
-    PRED_LOSSES,
     REPEATED_AUGS,
-    TEXT_AUGMENTERS,
     Pipeline,
     augment_of,
+    mappings,
+    pred_losses,
     space_inter_losses,
+    text_augmenters,
 )
 
 Values = Mapping[str, Any]
@@ -41,15 +41,23 @@ Values = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The allowed values of each component; defaults are Appendix H plus the authors' run values."""
+    """The allowed values of each component; defaults are Appendix H plus the authors' run values.
+
+    A component left None takes every name the engine's registry has for it, read when first asked:
+    a loss, mapping or augmenter registered in the engine is a choice here without a line in this layer.
+    """
 
     #: None: the engine's intermediate losses that the paper's space holds (:func:`space_inter_losses`).
     inter_losses: tuple[str, ...] | None = None
     alphas: tuple[float, ...] = MI_ALPHAS
-    mappings: tuple[str, ...] = MAPPINGS
-    pred_losses: tuple[str, ...] = PRED_LOSSES
-    augmenters: tuple[str, ...] = TEXT_AUGMENTERS
-    max_stack: int = len(TEXT_AUGMENTERS)
+    #: None: the engine's layer mappings (:func:`~autodistill.space.pipeline.mappings`).
+    mappings: tuple[str, ...] | None = None
+    #: None: the engine's prediction losses (:func:`~autodistill.space.pipeline.pred_losses`).
+    pred_losses: tuple[str, ...] | None = None
+    #: None: the engine's text operations (:func:`~autodistill.space.pipeline.text_augmenters`).
+    augmenters: tuple[str, ...] | None = None
+    #: None: stacks as long as there are text operations.
+    max_stack: int | None = None
     mixup: tuple[bool, ...] = (False, True)
     aug_ps: tuple[float, ...] = AUG_PS
     repeated_augs: tuple[int, ...] = REPEATED_AUGS
@@ -62,13 +70,24 @@ class SearchSpace:
         losses = space_inter_losses() if self.inter_losses is None else self.inter_losses
         return (*losses, LOGIT_ONLY) if self.logit_only else losses
 
+    def mapping_choices(self) -> tuple[str, ...]:
+        return mappings() if self.mappings is None else self.mappings
+
+    def pred_loss_choices(self) -> tuple[str, ...]:
+        return pred_losses() if self.pred_losses is None else self.pred_losses
+
+    def augmenter_choices(self) -> tuple[str, ...]:
+        return text_augmenters() if self.augmenters is None else self.augmenters
+
     def inter_choices(self) -> list[tuple[str, float | None]]:
         """(loss, α) pairs: MI-α once per α, every other loss once with α = None; logit-only KD last."""
         return [(v["inter_loss"], v["alpha"]) for v in _walk(self, _named(("inter_loss", "alpha")), {})]
 
     def stacks(self) -> list[tuple[str, ...]]:
         """Every ordered stack of distinct text operations up to ``max_stack`` long, the empty one first."""
-        return [stack for size in range(self.max_stack + 1) for stack in itertools.permutations(self.augmenters, size)]
+        ops = self.augmenter_choices()
+        longest = len(ops) if self.max_stack is None else self.max_stack
+        return [stack for size in range(longest + 1) for stack in itertools.permutations(ops, size)]
 
     def configurations(self) -> Iterator[Pipeline]:
         """Every point once, components varied in :data:`SPACE_COMPONENTS` order (the last fastest)."""
@@ -126,8 +145,8 @@ def _text_stack(values: Values) -> bool:
 SPACE_COMPONENTS: tuple[Component, ...] = (
     Component("inter_loss", SearchSpace.inter_loss_choices, _always, None, lambda p: p.inter_loss),
     Component("alpha", lambda s: s.alphas, lambda v: v["inter_loss"] == "mi", None, lambda p: p.alpha),
-    Component("mapping", lambda s: s.mappings, _not_logit_only, LOGIT_ONLY, lambda p: p.mapping),
-    Component("pred_loss", lambda s: s.pred_losses, _always, None, lambda p: p.pred_loss),
+    Component("mapping", SearchSpace.mapping_choices, _not_logit_only, LOGIT_ONLY, lambda p: p.mapping),
+    Component("pred_loss", SearchSpace.pred_loss_choices, _always, None, lambda p: p.pred_loss),
     Component("stack", SearchSpace.stacks, _not_logit_only, (), lambda p: p.text_augment),
     Component("mixup", lambda s: s.mixup, _not_logit_only, False, lambda p: p.mixup),
     Component("aug_p", lambda s: s.aug_ps, _text_stack, DEFAULT_AUG_P, lambda p: p.aug_p),
