@@ -27,7 +27,7 @@ from typing import Any
 
 #: Where each public name lives: module -> the names it lends the door.
 _DOOR: dict[str, tuple[str, ...]] = {
-    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label"),
+    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label", "pred_losses"),
     "autodistill.store.database": ("RunStore", "list_runs", "open_store", "stored_runs"),
     "autodistill.store.schema": ("fidelity_of",),
     "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
@@ -75,7 +75,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
         "study_outcomes",
         "widest_configuration",
     ),
-    "autodistill.evaluation.headroom": ("headroom", "headroom_summary"),
+    "autodistill.evaluation.headroom": ("headroom", "headroom_arms", "headroom_summary"),
     "autodistill.evaluation.heldout": (
         "HELDOUT_RESULTS",
         "HeldoutSettings",

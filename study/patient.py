@@ -8,7 +8,10 @@ runs' per-example predictions where they were kept):
   data set and seed (:func:`initialisation_check`);
 * does the choice of pipeline matter there? the headroom map of :mod:`autodistill.evaluation.headroom`
   at the patient budget: per (data set, student) the best pipeline by dev against logit KD and no-KD,
-  beside the shipped study's map (fresh students at the realistic budget) on the same data sets.
+  beside the shipped study's map (fresh students at the realistic budget) on the same data sets;
+* do the paper's findings hold there? the contrasts behind two of them (:data:`FINDINGS`) per (data set,
+  student) in both regimes; the third, the intermediate loss as the most important component, needs
+  the fANOVA of a whole fixed list, which the patient runs do not hold (:func:`findings`).
 
 ``python -m study.patient --store meta_data/patient/study.sqlite`` (the patient runs made so far) prints
 both and writes ``meta_data/patient/summary.json``.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +38,9 @@ from autodistill import (
     headroom,
     latest_splits,
     lead_noise,
+    pred_losses,
     resolutions,
+    select_configs,
     shipped_store,
     study_outcomes,
 )
@@ -43,6 +49,16 @@ from engine import ExamplePredictions, SplitResolution, paths
 OUT = paths.META_DATA / "patient" / "summary.json"
 #: The fresh shape and its general-distilled form, compared under no-KD.
 PAIRS = (("tiny", "tiny-gd"),)
+#: The paper's findings as contrasts of the fixed list's configurations, per regime: (finding, the
+#: configuration it says is better, the one it is better than). MI-α is set against TinyBERT's MSE, the
+#: one other intermediate loss the patient runs hold; augmentation is varied under logit KD at the
+#: patient budget (its cached copies) and under TinyBERT's recipe at the realistic one (the fixed list's).
+FINDINGS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "realistic": (("MI-α is the best intermediate loss", "mi-alpha", "tinybert"),
+                  ("augmentation helps (small students)", "tinybert-ra", "tinybert")),
+    PATIENT.name: (("MI-α is the best intermediate loss", "mi-alpha", "tinybert"),
+                   ("augmentation helps (small students)", "logit-ra", "logit")),
+}  # fmt: skip
 
 
 def initialisation_check(
@@ -73,8 +89,42 @@ def initialisation_check(
     return pd.DataFrame(rows)
 
 
+def config_keys(name: str) -> set[str]:
+    """The keys a fixed-list configuration's runs have, whichever prediction loss the task gave it."""
+    (config,) = select_configs([name], PATIENT)
+    return {replace(config.pipeline, pred_loss=loss).key for loss in pred_losses()}
+
+
+def findings(
+    outcomes: pd.DataFrame,
+    resolved: dict[str, SplitResolution | None],
+    predictions: dict[str, ExamplePredictions],
+    regime: str,
+) -> pd.DataFrame:
+    """Per (data set, student) holding both sides of a finding's contrast (:data:`FINDINGS`): the test
+    ratio of each, the lead of the one the paper favours, its noise and the verdict."""
+    rows = []
+    for (dataset, student), group in outcomes.groupby(["dataset", "student_name"]):
+        arms = arm_stats(group)
+        terms = group_noise(group, resolved.get(dataset))
+        for finding, better, than in FINDINGS[regime]:
+            sides = [arms[arms.index.isin(config_keys(name))] for name in (better, than)]
+            if any(side.empty for side in sides):
+                continue
+            first, second = (side.iloc[0] for side in sides)
+            lead = first["reported_ratio"] - second["reported_ratio"]
+            noise, paired = lead_noise(group, (first, second), terms, predictions)
+            rows.append({
+                "regime": regime, "finding": finding, "dataset": dataset, "student": student,
+                "favoured": better, "ratio": first["reported_ratio"], "against": than,
+                "its ratio": second["reported_ratio"], "seeds": f"{int(first['seeds'])} / {int(second['seeds'])}",
+                "lead": lead, "noise": noise, "paired runs": paired, "verdict": _verdict(lead, noise),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _verdict(lead: float, noise: float) -> str:
-    """The general-distilled student's lead in words: better or worse beyond the noise, or within it."""
+    """A lead in words: better or worse beyond the noise, or within it."""
     if not math.isfinite(noise):
         return "noise unknown"
     if beyond_noise(lead, noise):
@@ -110,8 +160,14 @@ def summary(store: RunStore) -> dict:
     with shipped_store() as shipped:
         earlier, earlier_resolved, earlier_predictions = patient_outcomes(shipped, "realistic")
         before = headroom(earlier, earlier_resolved, predictions=earlier_predictions)
+        earlier = earlier[earlier["dataset"].isin(set(outcomes["dataset"]))]
+        tested = [findings(earlier, earlier_resolved, earlier_predictions, "realistic"),
+                  findings(outcomes, resolved, predictions, PATIENT.name)]  # fmt: skip
     clean = lambda frame: json.loads(frame.to_json(orient="records"))  # noqa: E731  (NaN -> null)
-    return {"runs": len(outcomes), "initialisation": clean(check), "headroom": clean(regimes(table, before))}
+    return {
+        "runs": len(outcomes), "initialisation": clean(check), "headroom": clean(regimes(table, before)),
+        "findings": clean(pd.concat([t for t in tested if not t.empty], ignore_index=True)),
+    }  # fmt: skip
 
 
 def _show(frame: pd.DataFrame) -> str:
@@ -130,6 +186,8 @@ def main() -> None:
     print(_show(pd.DataFrame(found["initialisation"])))
     print("headroom in both regimes (the realistic rows from the shipped study):")
     print(_show(pd.DataFrame(found["headroom"])))
+    print("the paper's findings, contrast by contrast, in both regimes:")
+    print(_show(pd.DataFrame(found["findings"])))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(found, indent=2) + "\n")
 

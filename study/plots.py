@@ -109,3 +109,37 @@ def plot_versus_random(done: Sequence[tuple[str, pd.DataFrame]], path: Path) -> 
         panel.set_title(dataset)
         panel.legend(fontsize=8)
     return _save(fig, path)
+
+
+#: The headroom plot's colour per arm kind (:data:`autodistill.evaluation.headroom.ARM_KINDS`).
+ARM_COLOURS = {"no-KD": "tab:blue", "logit KD": "tab:orange", "pipeline": "tab:gray"}
+
+
+def plot_headroom(arms: pd.DataFrame, path: Path, columns: int = 4) -> Path:
+    """One panel per (data set, student): each pipeline's mean test ratio with its noise bar, in rising
+    order, beside logit KD's and no-KD's as bands (mean ± noise): a pipeline above the orange band by
+    more than both bars is the headroom the advice is after."""
+    plt = _pyplot()
+    pairs = list(arms.groupby(["dataset", "student"], sort=True))
+    rows = math.ceil(len(pairs) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.4 * rows), squeeze=False)
+    for ax, ((dataset, student), group) in zip(axes.flat, pairs, strict=False):
+        pipelines = group[group["kind"] == "pipeline"].sort_values("ratio")
+        x = np.arange(len(pipelines))
+        ax.errorbar(x, pipelines["ratio"], yerr=pipelines["noise"].fillna(0), fmt="o", markersize=3,
+                    color=ARM_COLOURS["pipeline"], elinewidth=0.8)  # fmt: skip
+        for kind in ("logit KD", "no-KD"):
+            for _, arm in group[group["kind"] == kind].iterrows():
+                noise = 0.0 if math.isnan(arm["noise"]) else arm["noise"]
+                ax.axhspan(arm["ratio"] - noise, arm["ratio"] + noise, color=ARM_COLOURS[kind], alpha=0.25)
+                ax.axhline(arm["ratio"], color=ARM_COLOURS[kind], linewidth=1)
+        ax.set_title(f"{dataset} ({student})", fontsize=8)
+        ax.set_xticks([])
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(pairs) :]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=colour, marker="o" if kind == "pipeline" else None, linestyle="" if
+               kind == "pipeline" else "-", label=kind) for kind, colour in ARM_COLOURS.items()]  # fmt: skip
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, bbox_to_anchor=(0.5, 1.02))
+    fig.supylabel("mean test ratio (± noise of the mean)", fontsize=8)
+    return _save(fig, path)

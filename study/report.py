@@ -223,7 +223,7 @@ def write_report(
             headline(settings_runs, settings_trials, speedup_map(latencies)), latencies, lodo, finished_versus(items)
         ),
         noise_section(runs, outcomes, resolved, predictions),
-        headroom_section(runs, outcomes, resolved, claims, predictions),
+        headroom_section(runs, outcomes, resolved, claims, predictions, figures),
         importance_section(settings_runs, figures),
         top_losses_section(settings_runs, figures),
         augmentation_section(settings_runs, figures),

@@ -26,6 +26,7 @@ from autodistill import (
     NestedResult,
     PredictorSettings,
     headroom,
+    headroom_arms,
     headroom_summary,
     noise_floor,
     plot_importance,
@@ -42,7 +43,7 @@ from study.agreement import (
 from study.figure4 import VersusRandom, finished_ratios, finished_versus
 from study.latency import LATENCY_EXAMPLES
 from study.noise import fidelity_spearman, resolution_summary, spearman_summary
-from study.plots import plot_augmentation, plot_lodo, plot_top_losses, plot_versus_random
+from study.plots import plot_augmentation, plot_headroom, plot_lodo, plot_top_losses, plot_versus_random
 from study.tables import (
     TOP_K,
     augmentation_effect,
@@ -311,9 +312,10 @@ def headroom_section(
     resolved: dict[str, SplitResolution | None],
     claims: dict[str, str],
     predictions: Mapping[str, ExamplePredictions],
+    figures: Path,
 ) -> str:
     """Headroom per data set: the best pipeline against logit KD and no-KD, beyond the noise or not,
-    each lead paired on ``predictions`` where both sides have some."""
+    each lead paired on ``predictions`` where both sides have some; first as a plot of every arm."""
     lines = ["## Headroom over logit KD", ""]
     if _no_realistic_runs(runs):
         lines.append("No runs at the realistic budget yet, so no headroom can be stated.")
@@ -333,6 +335,14 @@ def headroom_section(
         markdown_table(table.set_index(["dataset", "student"])),
         "",
         headroom_summary(table),
+    ]
+    plot = plot_headroom(headroom_arms(outcomes, resolved), figures / "headroom.png")
+    lines[2:2] = [
+        "Every arm at a glance: each pipeline's mean test ratio (grey, in rising order) with the noise of its "
+        "mean, beside logit KD's (orange) and no-KD's (blue) mean ± noise.",
+        "",
+        f"![headroom per data set and student]({figures.name}/{plot.name})",
+        "",
     ]
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.evaluation.headroom import behind_no_kd, headroom, headroom_summary
+from autodistill.evaluation.headroom import behind_no_kd, headroom, headroom_arms, headroom_summary
 from autodistill.evaluation.noise import (
     NO_KD,
     check_split_versions,
@@ -129,6 +129,21 @@ def test_the_summary_says_where_the_labels_alone_beat_the_best_pipeline():
     )
     assert headroom_summary(table).endswith(behind_no_kd(table))
     assert behind_no_kd(headroom(_frame(rows), {}, claims={"a": "retired"})) == ""
+
+
+def test_the_headroom_plot_draws_every_arm_with_the_noise_of_its_mean(tmp_path):
+    rows = (
+        _seeded("a", EMD, (0.90, 0.91, 0.89), 0.9) + _seeded("a", LOGIT, (0.80, 0.81, 0.79), 0.8)
+        + _seeded("a", NO_KD, (0.70, 0.71, 0.69), 0.7) + _seeded("b", LOGIT, (0.85, 0.80), 0.7)
+    )  # fmt: skip
+    arms = headroom_arms(_frame(rows), {}).set_index("arm")
+    assert set(arms["dataset"]) == {"a"}, "b has nothing besides logit KD to draw"
+    assert arms.loc[[NO_KD, LOGIT, EMD], "kind"].tolist() == ["no-KD", "logit KD", "pipeline"]
+    assert arms.loc[EMD, "ratio"] == pytest.approx(0.90)
+    assert arms.loc[EMD, "noise"] == pytest.approx(0.01 / math.sqrt(3))  # pooled seed spread, no test sampling
+    from study.plots import plot_headroom
+
+    assert plot_headroom(arms.reset_index(), tmp_path / "headroom.png").stat().st_size > 0
 
 
 def test_headroom_claims_nothing_where_every_data_set_is_left_out():

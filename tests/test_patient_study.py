@@ -29,3 +29,27 @@ def test_the_map_sets_the_realistic_regime_beside_the_patient_one_on_the_same_da
     realistic = pd.DataFrame({"dataset": ["a", "b"], "student": ["tiny", "tiny"], "over logit KD": [0.0, 0.1]})
     both = regimes(patient, realistic)
     assert list(zip(both["dataset"], both["regime"], strict=True)) == [("a", "realistic"), ("a", "patient")]
+
+
+def test_a_finding_is_tested_where_both_sides_of_its_contrast_ran() -> None:
+    import pandas as pd
+
+    from study.patient import config_keys, findings
+
+    mi, mse, logit = (sorted(config_keys(name))[0] for name in ("mi-alpha", "tinybert", "logit"))
+
+    def seeded(config: str, ratios: tuple[float, ...], dataset: str = "a") -> list[dict]:
+        return [
+            {"dataset": dataset, "student_name": "tiny", "fidelity": "patient", "seed": seed, "configuration": config,
+             "dev_ratio": ratio, "test_ratio": ratio, "reported_ratio": ratio, "scored_on": "test"}
+            for seed, ratio in enumerate(ratios)
+        ]  # fmt: skip
+
+    outcomes = pd.DataFrame(
+        seeded(mi, (0.90, 0.91, 0.89)) + seeded(mse, (0.80, 0.81, 0.79)) + seeded(logit, (0.85, 0.86, 0.84), "b")
+    )
+    table = findings(outcomes, {}, {}, "patient")
+    assert list(table["dataset"]) == ["a"], "b ran neither contrast whole"
+    row = table.iloc[0]
+    assert row["favoured"] == "mi-alpha" and row["against"] == "tinybert" and row["lead"] == pytest.approx(0.10)
+    assert row["verdict"] == "better"

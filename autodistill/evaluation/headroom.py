@@ -21,6 +21,7 @@ from autodistill.evaluation.noise import (
     beyond_noise,
     group_noise,
     lead_noise,
+    mean_noise,
 )
 from autodistill.store.configurations import logit_kd_keys
 from engine import ExamplePredictions, SplitResolution
@@ -143,3 +144,29 @@ def _over_logit_summary(table: pd.DataFrame) -> str:
         f"A pipeline beats logit KD beyond the noise on {len(found)} of {len(counted)} (data set, student) pairs "
         f"the claims count: {named}; on the others there is no headroom over logit KD."
     )
+
+
+#: The arms of :func:`headroom_arms`: the two defaults a pipeline has to beat, and the rest.
+ARM_KINDS = ("no-KD", "logit KD", "pipeline")
+
+
+def headroom_arms(
+    outcomes: pd.DataFrame, resolved: Mapping[str, SplitResolution | None], fidelity: str = "realistic"
+) -> pd.DataFrame:
+    """Per (data set, student) at ``fidelity``, every arm (each pipeline, logit KD, no-KD) with its mean
+    reported ratio and the noise of that mean over its own seeds (:func:`mean_noise`: the pooled seed
+    spread and the test split's sampling error): what the headroom plot draws, each pair with a pipeline
+    besides logit KD."""
+    rows = []
+    for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
+        arms = arm_stats(group)
+        logit = _logit_row(arms)
+        if arms.drop(index=[NO_KD, *([] if logit is None else [logit.name])], errors="ignore").empty:
+            continue
+        terms = group_noise(group, resolved.get(dataset))
+        for name, arm in arms.iterrows():
+            kind = "no-KD" if name == NO_KD else "logit KD" if logit is not None and name == logit.name else "pipeline"
+            noise = mean_noise(terms["seed_std"], terms["sampling_se"], int(arm["seeds"]))
+            rows.append({"dataset": dataset, "student": student, "arm": name, "kind": kind,
+                         "ratio": arm["reported_ratio"], "noise": noise, "seeds": int(arm["seeds"])})  # fmt: skip
+    return pd.DataFrame(rows, columns=["dataset", "student", "arm", "kind", "ratio", "noise", "seeds"])
