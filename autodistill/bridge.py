@@ -59,9 +59,9 @@ def make_budget(**overrides: Any) -> TrainSettings:
 def space_for(task_type: TaskType | str, space: SearchSpace = DEFAULT_SPACE) -> SearchSpace:
     """The configurations a task of this type can run: regression has no classes, so no CE prediction
     loss; token tagging keeps no text augmentation (rewritten words would misalign the per-word tags)."""
-    from engine import text_augmentable  # deferred: the task heads import transformers
+    from engine import real_valued, text_augmentable  # deferred: the task heads import transformers
 
-    if TaskType(task_type) is TaskType.REGRESSION:
+    if real_valued(task_type):
         space = replace(space, pred_losses=tuple(p for p in space.pred_loss_choices() if p != "ce"))
     if not text_augmentable(task_type):
         space = replace(space, augmenters=())

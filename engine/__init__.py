@@ -93,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",
     "text_augmentable": "engine.tasks",
+    "real_valued": "engine.tasks",
     "task_head": "engine.tasks",
     "bag_f1": "engine.tasks.span",
     "load_tokenizer": "engine.models.zoo",

@@ -48,6 +48,7 @@ from engine import (
     TrainSettings,
     choices_error,
     latest_split_version,
+    real_valued,
     text_augmentable,
 )
 
@@ -66,8 +67,7 @@ class StudyConfig:
         takes no text augmentation (:func:`autodistill.bridge.space_for`)."""
         if self.pipeline.text_augment and not text_augmentable(task_type):
             return None
-        regression = TaskType(task_type) is TaskType.REGRESSION
-        return replace(self.pipeline, pred_loss="mse") if regression else self.pipeline
+        return replace(self.pipeline, pred_loss="mse") if real_valued(task_type) else self.pipeline
 
 
 def _config(name: str, why: str, **fields: object) -> StudyConfig:

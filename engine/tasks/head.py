@@ -65,6 +65,9 @@ class TaskHead:
     outputs: ClassVar[int] = 1
     #: False where text augmentation (ca, ra, bt) would break the labels (per-word tags).
     text_augmentable: ClassVar[bool] = True
+    #: True where the head predicts real values, not classes: no distribution to take a cross-entropy
+    #: over, so the CE prediction loss is refused and MSE compares the outputs themselves.
+    real_valued: ClassVar[bool] = False
     #: Normalised column -> the user column names it is found under when no ``*_col`` is given
     #: (the columns every task type shares, ``text`` and ``text_pair``, are the loaders').
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {}
@@ -225,6 +228,11 @@ def head_of(task_type: TaskType | str) -> TaskHead:
 def text_augmentable(task_type: TaskType | str) -> bool:
     """Whether text augmentation (ca, ra, bt) keeps a task type's labels true: not for per-word tags."""
     return head_of(task_type).text_augmentable
+
+
+def real_valued(task_type: TaskType | str) -> bool:
+    """Whether a task type predicts real values (regression), so that only the MSE prediction loss applies."""
+    return head_of(task_type).real_valued
 
 
 def task_metrics(task_type: TaskType | str, preds: Sequence, labels: Sequence) -> dict[str, float]:

@@ -48,6 +48,7 @@ class RegressionHead(TaskHead):
     """One real value per text; trained on standardized targets, decoded back to their units."""
 
     natural_loss = "mse"
+    real_valued = True
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {"label": LABEL_NAMES}
     metric_names = ("pearson", "spearman", "mse")
     inference_rank = 2

@@ -16,15 +16,18 @@ as BERT's SQuAD head does. Every loss averages over the batch.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.data.schema import TaskType
 from engine.errors import AutodistillError
 from engine.registry import Registry
+from engine.tasks.head import real_valued
+
+if TYPE_CHECKING:
+    from engine.data.schema import TaskType
 
 
 class DistillLoss(Protocol):
@@ -51,9 +54,9 @@ LABEL_LOSSES: Registry[LabelLoss] = Registry("prediction loss")
 def check_pred_loss(name: str, task_type: TaskType) -> None:
     """Refuse an unknown name, or CE for a regression task, before training starts."""
     PRED_LOSSES.get(name)
-    if name == "ce" and task_type == TaskType.REGRESSION:
+    if name == "ce" and real_valued(task_type):
         raise AutodistillError(
-            "prediction loss 'ce' needs classes but this is a regression task (one real-valued output); use 'mse'"
+            f"prediction loss 'ce' needs classes but this is a {task_type} task (real-valued outputs); use 'mse'"
         )
 
 
@@ -165,7 +168,7 @@ def label_mse(logits: Tensor, target: Tensor, *, task_type: TaskType, mask: Tens
     span: labels are distributions, not logits, so the student's probabilities are
     compared with them, Σ_c (p_c - y_c)² (the Brier score).
     """
-    if task_type == TaskType.REGRESSION:
+    if real_valued(task_type):
         if logits.shape[-1] != 1 or target.numel() != logits.shape[0]:
             raise AutodistillError(
                 f"regression needs logits [B, 1] and targets [B], got {tuple(logits.shape)} and {tuple(target.shape)}"
