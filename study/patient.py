@@ -36,6 +36,7 @@ from autodistill import (
     catalog_resolution,
     group_noise,
     headroom,
+    headroom_arms,
     latest_splits,
     lead_noise,
     pred_losses,
@@ -45,11 +46,12 @@ from autodistill import (
     study_outcomes,
 )
 from engine import ExamplePredictions, SplitResolution, paths
+from study.plots import plot_headroom
 from study.sections import markdown_table
 
 OUT = paths.META_DATA / "patient" / "summary.json"
-#: The page the tables are read on, beside :data:`OUT`.
-PAGE = "results.md"
+#: The page the tables are read on, and its plot of every arm, beside :data:`OUT`.
+PAGE, PLOT = "results.md", "headroom.png"
 #: The fresh shape and its general-distilled form, compared under no-KD.
 PAIRS = (("tiny", "tiny-gd"),)
 #: The paper's findings as contrasts of the fixed list's configurations, per regime: (finding, the
@@ -166,10 +168,14 @@ def summary(store: RunStore) -> dict:
         earlier = earlier[earlier["dataset"].isin(set(outcomes["dataset"]))]
         tested = [findings(earlier, earlier_resolved, earlier_predictions, "realistic"),
                   findings(outcomes, resolved, predictions, PATIENT.name)]  # fmt: skip
+    arms = [headroom_arms(frame, found, fidelity).assign(student=lambda f, r=fidelity: f["student"] + f", {r}")
+            for frame, found, fidelity in ((earlier, earlier_resolved, "realistic"),
+                                           (outcomes, resolved, PATIENT.name))]  # fmt: skip
     clean = lambda frame: json.loads(frame.to_json(orient="records"))  # noqa: E731  (NaN -> null)
     return {
         "runs": len(outcomes), "initialisation": clean(check), "headroom": clean(regimes(table, before)),
         "findings": clean(pd.concat([t for t in tested if not t.empty], ignore_index=True)),
+        "arms": clean(pd.concat(arms, ignore_index=True)),
     }  # fmt: skip
 
 
@@ -188,6 +194,11 @@ def page(found: dict, store: Path) -> str:
         markdown_table(pd.DataFrame(found["initialisation"])),
         "",
         "## Does the pipeline matter? The headroom map in both regimes",
+        "",
+        "Every arm: each pipeline's mean test ratio (grey) with the noise of its mean, beside logit KD's (orange)",
+        "and no-KD's (blue) mean ± noise; then the best pipeline by dev against both, per pair.",
+        "",
+        f"![headroom in both regimes]({PLOT})",
         "",
         markdown_table(pd.DataFrame(found["headroom"]).drop(columns=["claims"], errors="ignore")),
         "",
@@ -222,6 +233,7 @@ def main() -> None:
     print(_show(pd.DataFrame(found["findings"])))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(found, indent=2) + "\n")
+    plot_headroom(pd.DataFrame(found["arms"]), args.out.parent / PLOT)
     (args.out.parent / PAGE).write_text(page(found, args.store))
 
 
