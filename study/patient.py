@@ -29,6 +29,7 @@ import pandas as pd
 
 from autodistill import (
     NO_KD,
+    PAIR,
     PATIENT,
     RunStore,
     arm_stats,
@@ -108,12 +109,13 @@ def findings(
 ) -> pd.DataFrame:
     """Per (data set, student) holding both sides of a finding's contrast (:data:`FINDINGS`): the test
     ratio of each, the lead of the one the paper favours, its noise and the verdict."""
+    keys = {name: config_keys(name) for contrast in FINDINGS[regime] for name in contrast[1:]}
     rows = []
-    for (dataset, student), group in outcomes.groupby(["dataset", "student_name"]):
+    for (dataset, student), group in outcomes.groupby(PAIR):
         arms = arm_stats(group)
         terms = group_noise(group, resolved.get(dataset))
         for finding, better, than in FINDINGS[regime]:
-            sides = [arms[arms.index.isin(config_keys(name))] for name in (better, than)]
+            sides = [arms[arms.index.isin(keys[name])] for name in (better, than)]
             if any(side.empty for side in sides):
                 continue
             first, second = (side.iloc[0] for side in sides)

@@ -72,9 +72,9 @@ from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
 from autodistill.advice.sessions import SESSION, session_levels, session_offset, with_machine_sessions
-from autodistill.space import LOGIT_ONLY, STACK_SEP, Pipeline, mappings, pred_losses, text_augmenters
+from autodistill.space import LOGIT_ONLY, Pipeline, mappings, pred_losses
 from autodistill.space.pipeline import engine_names
-from autodistill.store.configurations import is_logit_kd
+from autodistill.store.configurations import is_logit_kd, operation_flags
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
 from engine import card_path, list_datasets, paths, speed_probe_seconds, training_device
 
@@ -126,9 +126,8 @@ def cost_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     inputs["log_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * inputs["max_length"])
     inputs["log_piece_work"] = np.log(inputs["train_examples"] * inputs["epochs"] * pieces)
     inputs["log_eval_work"] = np.log(frame["eval_examples"].astype(float) * inputs["epochs"] * pieces)
-    stacks = aug.str.split(STACK_SEP)
-    for op in text_augmenters():
-        inputs[f"aug_{op}"] = stacks.map(lambda ops, op=op: op in ops).astype(float)
+    for op, used in operation_flags(frame["augmentation"]).items():
+        inputs[f"aug_{op}"] = used
     inputs["mixup"] = frame["mixup"].astype(float)
     inputs["probed"] = probed(frame)
     levels_of = frame.assign(device=device_kind(frame["device"]))

@@ -26,8 +26,8 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.linear_model import Ridge
 
-from autodistill.space import STACK_SEP, Pipeline, inter_level, text_augmenters
-from autodistill.store.configurations import configurations, is_logit_kd
+from autodistill.space import Pipeline, inter_level
+from autodistill.store.configurations import configurations, is_logit_kd, operation_flags
 from autodistill.store.records import pipeline_columns, pipeline_of
 
 #: The interval recommend prints and the held-out evaluation checks the coverage of.
@@ -64,7 +64,6 @@ def observed_gains(runs: pd.DataFrame, score: str = "ratio") -> pd.DataFrame:
 
 def _design(frame: pd.DataFrame) -> pd.DataFrame:
     """The components as model inputs: one-hot levels, and the augmentation as what it holds."""
-    aug = frame["augmentation"].fillna("")
     levels = pd.DataFrame(
         {
             "inter": [
@@ -76,9 +75,8 @@ def _design(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     design = pd.get_dummies(levels).astype(float)
-    stacks = aug.str.split(STACK_SEP)
-    for op in text_augmenters():
-        design[f"aug_{op}"] = stacks.map(lambda ops, op=op: op in ops).to_numpy().astype(float)
+    for op, used in operation_flags(frame["augmentation"]).items():
+        design[f"aug_{op}"] = used.to_numpy()
     design["aug_mixup"] = frame["mixup"].astype(float).to_numpy()
     return design
 

@@ -10,7 +10,7 @@ table says so plainly ("none").
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pandas as pd
 
@@ -66,6 +66,19 @@ def _logit_row(arms: pd.DataFrame) -> pd.Series | None:
     return None if logit.empty else logit.loc[logit["dev_ratio"].idxmax()]
 
 
+def _pairs(
+    outcomes: pd.DataFrame, resolved: Mapping[str, SplitResolution | None], fidelity: str
+) -> Iterator[tuple[tuple[str, str], pd.DataFrame, pd.DataFrame, pd.Series | None, pd.DataFrame, dict]]:
+    """Each (data set, student) at ``fidelity`` with a pipeline besides logit KD: its outcomes, arms,
+    logit KD's arm (None where it did not run), the other pipelines' arms and the noise model's terms."""
+    for pair, group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
+        arms = arm_stats(group)
+        logit = _logit_row(arms)
+        pipelines = arms.drop(index=[NO_KD, *([] if logit is None else [logit.name])], errors="ignore")
+        if not pipelines.empty:
+            yield pair, group, arms, logit, pipelines, group_noise(group, resolved.get(pair[0]))
+
+
 def headroom(
     outcomes: pd.DataFrame,
     resolved: Mapping[str, SplitResolution | None],
@@ -79,13 +92,7 @@ def headroom(
     ``predictions``: a row's ``predictions_key`` -> its test predictions; where both sides of a lead have
     some, its sampling error is measured on them (``paired vs ...`` says on how many runs of each)."""
     rows = []
-    for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
-        arms = arm_stats(group)
-        logit = _logit_row(arms)
-        pipelines = arms.drop(index=[NO_KD, *([] if logit is None else [logit.name])], errors="ignore")
-        if pipelines.empty:
-            continue
-        terms = group_noise(group, resolved.get(dataset))
+    for (dataset, student), group, arms, logit, pipelines, terms in _pairs(outcomes, resolved, fidelity):
         best = pipelines.loc[pipelines["dev_ratio"].idxmax()]
         none = arms.loc[NO_KD] if NO_KD in arms.index else None
         over_logit = _versus(group, best, logit, terms, predictions or {})
@@ -158,12 +165,7 @@ def headroom_arms(
     spread and the test split's sampling error): what the headroom plot draws, each pair with a pipeline
     besides logit KD."""
     rows = []
-    for (dataset, student), group in outcomes[outcomes["fidelity"] == fidelity].groupby(PAIR):
-        arms = arm_stats(group)
-        logit = _logit_row(arms)
-        if arms.drop(index=[NO_KD, *([] if logit is None else [logit.name])], errors="ignore").empty:
-            continue
-        terms = group_noise(group, resolved.get(dataset))
+    for (dataset, student), _group, arms, logit, _pipelines, terms in _pairs(outcomes, resolved, fidelity):
         for name, arm in arms.iterrows():
             kind = "no-KD" if name == NO_KD else "logit KD" if logit is not None and name == logit.name else "pipeline"
             noise = mean_noise(terms["seed_std"], terms["sampling_se"], int(arm["seeds"]))

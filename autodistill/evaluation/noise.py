@@ -36,7 +36,6 @@ import numpy as np
 import pandas as pd
 
 from autodistill.store.configurations import configurations
-from autodistill.store.records import pipeline_columns
 from autodistill.sweep.study_plan import REALISTIC, STUDY_CONFIGS
 from engine import (
     AutodistillError,
@@ -373,8 +372,7 @@ def noise_floor(
 def fixed_list(task_type: TaskType) -> set[str]:
     """The fixed list's configuration labels as ``task_type`` runs them, no-KD included."""
     pipelines = [c.for_task(task_type) for c in STUDY_CONFIGS]
-    rows = pd.DataFrame([pipeline_columns(p) for p in pipelines if p is not None])
-    return {*configurations(rows), NO_KD}
+    return {*(p.key for p in pipelines if p is not None), NO_KD}
 
 
 def seeded_pairs(outcomes: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from autodistill.space import DEFAULT_AUG_P, DEFAULT_REPEATED_AUG, LOGIT_ONLY, configuration_key, logit_kd, pred_losses
+from autodistill.space import (
+    DEFAULT_AUG_P,
+    DEFAULT_REPEATED_AUG,
+    LOGIT_ONLY,
+    STACK_SEP,
+    configuration_key,
+    logit_kd,
+    pred_losses,
+    text_augmenters,
+)
 
 
 def configurations(runs: pd.DataFrame) -> pd.Series:
@@ -48,3 +57,10 @@ def is_logit_kd(runs: pd.DataFrame) -> pd.Series:
 def logit_kd_keys() -> set[str]:
     """The keys logit KD's runs have (one per prediction loss): for frames that keep only the key."""
     return {logit_kd(loss).key for loss in pred_losses()}
+
+
+def operation_flags(augmentation: pd.Series) -> dict[str, pd.Series]:
+    """Per text operation of the engine, whether each stored stack (``"ra>ca"``; empty or missing: none)
+    uses it, as 0/1: the augmentation as the gain and cost models read it."""
+    stacks = augmentation.fillna("").astype(str).str.split(STACK_SEP)
+    return {op: stacks.map(lambda ops, op=op: op in ops).astype(float) for op in text_augmenters()}
