@@ -9,10 +9,10 @@ are free to change their modules. The rooms, from the ground up:
 * :mod:`~autodistill.journal` — what a user runs by hand (``run``, ``finetune``, ``teacher train``), kept there;
 * :mod:`~autodistill.features` — a data set's features (paper Table 7) and the baseline feature;
 * :mod:`~autodistill.bridge` — where a point and a budget become an engine config, and a result a row;
-* :mod:`~autodistill.predictor` — the predictor and its model designs;
+* :mod:`~autodistill.predictor` — the paper's predictor and its model designs (evaluated, not advising);
 * :mod:`~autodistill.sweep` — random search: trials run and logged (the study's plan included);
-* :mod:`~autodistill.advice` — ``recommend``: rank the space, pick different pipelines, save them;
-* :mod:`~autodistill.search` — ``search``: the predictor's picks, then TPE with pruning;
+* :mod:`~autodistill.advice` — ``recommend``: weigh the space by predicted gain over logit KD, price and save the picks;
+* :mod:`~autodistill.search` — ``search``: recommend's picks, then TPE with pruning;
 * :mod:`~autodistill.evaluation` — how good the advice is: leave-one-out, nested, held-out, importance,
   and the one noise model (seed spread, test sampling, dev-selection bias) its claims are read against.
 
@@ -49,9 +49,9 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.sweep.study_plan": ("FIDELITIES", "PATIENT", "fidelity", "select_configs"),
     "autodistill.sweep.study_run": ("run_study",),
     "autodistill.advice.recommend": ("DEFAULT_STUDENT", "recommend", "recommend_dataset"),
-    "autodistill.advice.recommendation": ("SCORE_MEANING", "Recommendation", "load_recommendation"),
+    "autodistill.advice.recommendation": ("LEGEND", "Recommendation", "load_recommendation"),
     "autodistill.advice.trial": ("run_trial",),
-    "autodistill.search": ("SearchReport", "SearchRequest", "predictor_picks", "run_search"),
+    "autodistill.search": ("SearchReport", "SearchRequest", "recommended_picks", "run_search"),
     "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
     "autodistill.evaluation.nested": ("NestedResult", "Reported", "evaluate_nested", "parse_designs", "reported_on"),
     "autodistill.evaluation.noise": (

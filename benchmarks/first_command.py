@@ -63,7 +63,7 @@ def main() -> None:
         "total_minutes": round(total / 60, 2),
         "teacher_finetune_seconds": round(teacher["train_seconds"], 1),
         "verdict": advice["verdict"],
-        "pick_1": {k: advice["picks"][0][k] for k in ("config", "minutes", "predicted_ratio")},
+        "pick_1": {k: advice["picks"][0][k] for k in ("config", "minutes", "gain")},
         "run": {k: result[k] for k in ("ratio", "test_ratio", "student_params", "teacher_params", "wall_seconds")}
         | {"phases": result["phases"]},  # where the run's seconds went, beside the minutes pick 1 was priced at
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "date": time.strftime("%Y-%m-%d")},

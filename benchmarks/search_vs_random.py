@@ -39,7 +39,7 @@ from pathlib import Path
 
 from autodistill.bridge import make_budget, space_for
 from autodistill.features.featurize import featurizer_version
-from autodistill.search import SearchRequest, make_trial, predictor_picks, run_search
+from autodistill.search import SearchRequest, make_trial, recommended_picks, run_search
 from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.store.database import RunStore
 from autodistill.sweep import execute_trial, sample_configs
@@ -126,7 +126,7 @@ def search_arm(args: argparse.Namespace, task: TaskData, dataset: str, seed: int
 
     def first() -> list:
         with RunStore() as shipped:  # the predictor learns from the home's store, without this data set
-            return predictor_picks(task, shipped, req, picks, lambda _t: None, unseen=True)
+            return recommended_picks(task, shipped, req, picks, lambda _t: None, unseen=True)
 
     report = run_search(req, task, store, featurizer_version=VERSION, picks=first)
     rows, seen = [], set()
@@ -185,7 +185,7 @@ def one_cell(args: argparse.Namespace, dataset: str, seed: int, store: RunStore)
 def search_arm_top1(args: argparse.Namespace, task: TaskData, dataset: str, seed: int) -> list[dict]:
     req = request(args, dataset, seed)
     with RunStore() as shipped:
-        top = predictor_picks(task, shipped, req, 1, lambda _t: None, unseen=True)
+        top = recommended_picks(task, shipped, req, 1, lambda _t: None, unseen=True)
     return [ran(req, task, top[0])]
 
 

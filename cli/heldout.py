@@ -9,7 +9,7 @@ import typer
 
 from cli import render
 from cli.app import typer_app
-from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, TeacherOpt, TimeLimitOpt, with_flags
+from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, TeacherOpt, with_flags
 from engine import TrainSettings
 
 if TYPE_CHECKING:
@@ -42,14 +42,13 @@ def heldout_command(
     teacher: TeacherOpt = "minilm-l6",
     workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 0,
     retry_failed: Annotated[bool, typer.Option(help="rerun arms logged as failed (an interrupted run)")] = False,
-    time_limit: TimeLimitOpt = 60.0,
     baseline: BaselineOpt = "bilstm",
     out: Annotated[
         Path | None, typer.Option(help="results file, one row per run (default: meta_data/heldout/results.csv)")
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Hold out each data set in turn: the predictor's top k picks made without it, k random
+    """Hold out each data set in turn: the advice's top k picks made without its family, k random
     configurations, the fixed defaults and the no-KD baseline, under one budget; resumable.
 
     Writes one row per run to --out and a markdown report beside it, which the study page includes.
@@ -58,7 +57,6 @@ def heldout_command(
         HELDOUT_RESULTS,
         BaselineSettings,
         HeldoutSettings,
-        PredictorSettings,
         evaluate_heldout,
         heldout_markdown,
         open_store,
@@ -68,7 +66,7 @@ def heldout_command(
 
     settings = HeldoutSettings(
         k=k, random=random, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
-        predictor=PredictorSettings(time_limit=time_limit), baseline=BaselineSettings(model=baseline), workers=workers,
+        baseline=BaselineSettings(model=baseline), workers=workers,
         fidelity=fidelity, retry_failed=retry_failed,
     )  # fmt: skip
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None

@@ -22,7 +22,6 @@ from cli.options import (
     StoreOpt,
     StudentOpt,
     TeacherOpt,
-    TimeLimitOpt,
     with_flags,
 )
 from engine import AutodistillError, DataColumns, TrainSettings
@@ -224,13 +223,10 @@ def recommend_command(
     top: Annotated[int, typer.Option(help="how many picks to print and save")] = 5,
     out: Annotated[Path | None, typer.Option(help="write the picks here (default: <home>/recommendations/)")] = None,
     source: SourceOpt = "ours",
-    predictor: Annotated[Path | None, typer.Option(help="a saved predictor folder instead of training one")] = None,
-    unseen: Annotated[bool, typer.Option(help="leave the runs of this data set's family out of training")] = False,
+    unseen: Annotated[bool, typer.Option(help="leave the runs of this data set's family out of the models")] = False,
     shipped: Annotated[
         bool, typer.Option(help="a store without runs of ours first imports the project's study (meta_data/study/)")
     ] = True,
-    time_limit: TimeLimitOpt = 60.0,
-    design: DesignOpt = None,
     baseline: BaselineOpt = "bilstm",
     minutes: Annotated[
         float | None,
@@ -243,7 +239,7 @@ def recommend_command(
         int, typer.Option(help="then run logit KD and the K alternatives most likely to beat it here, and advise again")
     ] = 0,
     trial_seeds: Annotated[int, typer.Option(help="seeds per configuration of --trial")] = 3,
-    explain: Annotated[bool, typer.Option(help="every pick with why, its scores, and a legend")] = False,
+    explain: Annotated[bool, typer.Option(help="every pick with its evidence, and a legend")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the saved record instead")] = False,
     store: StoreOpt = None,
 ) -> None:
@@ -253,7 +249,7 @@ def recommend_command(
     the data set and their scores are compared (the paper's Figure 4). With --trial K, logit KD and
     K alternatives run with --trial-seeds seeds each on the data set, and the advice reads them.
     """
-    from autodistill import SCORE_MEANING, STUDY_DIR, BaselineSettings, PredictorSettings, open_store, recommend_dataset
+    from autodistill import LEGEND, STUDY_DIR, BaselineSettings, open_store, recommend_dataset
     from autodistill import run_trial as run_own_trial
     from study.figure4 import group_stats, run_versus_random
 
@@ -261,12 +257,10 @@ def recommend_command(
         advise = partial(
             recommend_dataset, dataset, runs_store, description=description, columns=columns, out=out,
             teacher=teacher, student=student, top=max(top, run_top), source=source, budget=budget,
-            baseline=BaselineSettings(model=baseline),
-            settings=PredictorSettings(time_limit=time_limit, **({"design": design} if design else {})),
-            predictor=predictor, unseen=unseen, shipped=STUDY_DIR if shipped else None, minutes=minutes,
-            on_status=render.note,
+            baseline=BaselineSettings(model=baseline), unseen=unseen, shipped=STUDY_DIR if shipped else None,
+            minutes=minutes, on_status=render.note,
         )  # fmt: skip
-        show = partial(_show_advice, top=top, explain=explain, as_json=as_json, meaning=SCORE_MEANING)
+        show = partial(_show_advice, top=top, explain=explain, as_json=as_json, meaning=LEGEND)
         rec, task, path = advise(trial=trial, trial_seeds=trial_seeds)
         show(rec, path)
         if rec.trial is not None:
@@ -299,7 +293,7 @@ def search_command(
     student: StudentOpt = "tiny",
     trials: Annotated[int | None, typer.Option(help="how many trials in all (a resume counts earlier ones)")] = None,
     time_budget: Annotated[float | None, typer.Option(help="seconds of trials in all (a resume counts)")] = None,
-    picks: Annotated[int, typer.Option(help="the predictor's top N picks run first (0: none)")] = 3,
+    picks: Annotated[int, typer.Option(help="recommend's top N picks run first (0: none)")] = 3,
     pruner: Annotated[str, typer.Option(help="pruning over epochs: halving | hyperband | none")] = "halving",
     backend: Annotated[str, typer.Option(help="local (one trial at a time, here) | ray (Ray Tune)")] = "local",
     workers: Annotated[int, typer.Option(help="trials at a time (ray)")] = 1,
@@ -311,9 +305,16 @@ def search_command(
     out: Annotated[Path | None, typer.Option(help="where the best student goes (default: <home>/search/)")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Search the Distiller space for one data set and student: the predictor's picks first, then TPE with
+    """Search the Distiller space for one data set and student: recommend's picks first, then TPE with
     successive-halving pruning over epochs; every trial is stored; resumable (beyond the paper)."""
-    from autodistill import BaselineSettings, SearchRequest, featurizer_version, open_store, predictor_picks, run_search
+    from autodistill import (
+        BaselineSettings,
+        SearchRequest,
+        featurizer_version,
+        open_store,
+        recommended_picks,
+        run_search,
+    )
     from engine import load_task
 
     request = SearchRequest(
@@ -325,7 +326,7 @@ def search_command(
     with open_store(store) as runs_store:
         report = run_search(
             request, task, runs_store, featurizer_version=featurizer_version(BaselineSettings().model),
-            picks=lambda: predictor_picks(task, runs_store, request, picks, render.say), out=out,
+            picks=lambda: recommended_picks(task, runs_store, request, picks, render.say), out=out,
             on_status=render.say,
         )  # fmt: skip
     render.search(report, runs_store.path)

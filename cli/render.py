@@ -320,7 +320,7 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     say_wrapped(
         f"run it: autodistill {rec.command} --recommendation {path}" + ("" if alone else " --pick 1"), hanging="  "
     )
-    say(f"(--explain: why, the scores and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
+    say(f"(--explain: every pick, its evidence and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
 
 
 def _short_name(pick: Any) -> str:
@@ -336,32 +336,22 @@ def _gain_short(pick: Any) -> str:
     return "gain not known (no comparable runs)" if g is None else f"{g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]"
 
 
-def recommendation(rec: Recommendation, top: int, path: Any, score_meaning: str) -> None:
+def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> None:
     """``--explain``: the picks as short lines (an 80-column terminal and a piped file read the same):
-    each pick's pipeline and predicted minutes, then its gain over logit KD with the interval, then why."""
-    say_wrapped(
-        f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations scored ({rec.design})"
-    )
+    each pick's configuration and predicted minutes, then its gain over logit KD with the interval and
+    what backs it; every pick, those predicted to lose included; logit KD's place; a legend."""
+    say_wrapped(f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations weighed")
     if rec.verdict:
         say_wrapped(rec.verdict)
     for p in rec.picks[:top]:
         say_wrapped(f"{p.rank}. {_pick_name(p)}  {_minutes_text(p)}")
-        say_wrapped(
-            f"{_gain_text(p)}; predicted ratio {fmt(p.predicted_ratio)}, score {fmt(p.score)} ± {fmt(p.uncertainty)}",
-            indent="   ",
-            hanging="     ",
-        )
-        if p.reason:
-            say_wrapped(f"why: {p.reason}", indent="   ", hanging="     ")
+        say_wrapped(f"{_gain_text(p)}" + (f"; {p.reason}" if p.reason else ""), indent="   ", hanging="     ")
     if rec.logit_kd is not None:
         d = rec.logit_kd
-        say_wrapped(
-            f"logit KD: {_minutes_text(d)}, #{d.rank} of the distinct pipelines by score "
-            f"({fmt(d.score)} ± {fmt(d.uncertainty)}), predicted ratio {fmt(d.predicted_ratio)}"
-        )
-    say_wrapped(score_meaning)
+        say_wrapped(f"logit KD: {_minutes_text(d)}, #{d.rank} of the distinct pipelines by predicted gain")
+    say_wrapped(legend)
     say_wrapped(
-        f"teacher dev {rec.metric} {rec.teacher_score:.4f}; predictor trained on {rec.n_runs} {rec.source} runs over "
+        f"teacher dev {rec.metric} {rec.teacher_score:.4f}; learned from {rec.n_runs} {rec.source} runs over "
         f"{len(rec.trained_on)} data sets ({', '.join(rec.trained_on)})"
     )
     say_wrapped(f"recommended in {rec.timings['total_s']:.1f} s ({_timing_parts(rec.timings)}); saved to {path}")

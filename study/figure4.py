@@ -26,7 +26,6 @@ import pandas as pd
 from autodistill import (
     DEFAULT_STUDENT,
     Pipeline,
-    PredictorSettings,
     Recommendation,
     RunStore,
     Trial,
@@ -217,7 +216,6 @@ def versus_random(
     picks: Path,
     *,
     run_missing: bool,
-    settings: PredictorSettings | None = None,
     trial_fn: TrialFn | None = None,
 ) -> VersusRandom:
     """Figure 4 for one data set: pick (once, saved to ``picks``), run what is missing if asked, look up the rest.
@@ -247,7 +245,6 @@ def versus_random(
             top=TOP_K,
             source="ours",
             budget=budget,
-            settings=settings,
             unseen=True,
             show_progress=False,
             shipped=None,

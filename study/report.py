@@ -24,9 +24,8 @@ or table. Each section ends with a paragraph on where our runs agree with the
 paper whose wording is chosen from the computed values, so that it stays
 true whatever the runs say.
 
-**Figure 4's picks are frozen in a file.** The default predictor (linear, see
-:mod:`autodistill.predictor.model`) is deterministic for a given training table, but
-the table grows with every sweep trial, so the same command a day later can pick
+**Figure 4's picks are frozen in a file.** ``recommend`` is deterministic for a given
+store, but the store grows with every sweep trial, so the same command a day later can pick
 other configurations; the actual ratios must belong to the picks that were run.
 The first ``--run-missing`` therefore saves each held-out data set's
 recommendation next to the page (``<out stem>/fig4-picks-<data set>.json``, the
@@ -38,7 +37,7 @@ with the command that runs them (trial ids are deterministic hashes, see
 
 The runs of AutoDistiller's picks are not random search: they are left out of
 the random-search sections (the store summary, Figures 2 and 3, Table 3) so that
-the predictor's preferences do not leak into what it is compared with. The
+the advice's preferences do not leak into what it is compared with. The
 leave-one-dataset-out section evaluates every stored run, as ``autodistill
 evaluate`` does.
 
@@ -112,7 +111,6 @@ def _versus_items(
     figures: Path,
     *,
     run_missing: bool,
-    settings: PredictorSettings,
     trial_fn: TrialFn | None,
     on_status: Callable[[str], None],
 ) -> list[VersusRandom]:
@@ -126,7 +124,6 @@ def _versus_items(
                 dataset,
                 figures / f"fig4-picks-{dataset}.json",
                 run_missing=run_missing,
-                settings=settings,
                 trial_fn=trial_fn,
             )
         except AutodistillError as error:
@@ -198,9 +195,7 @@ def write_report(
         raise AutodistillError(f"the runs store {store.path} has no runs of ours; fill it with `autodistill sweep`")
     figures = out.parent / out.stem
     figures.mkdir(parents=True, exist_ok=True)
-    items = _versus_items(
-        store, holdout, figures, run_missing=run_missing, settings=settings, trial_fn=trial_fn, on_status=on_status
-    )
+    items = _versus_items(store, holdout, figures, run_missing=run_missing, trial_fn=trial_fn, on_status=on_status)
     picked = picked_run_ids(store, items)
     runs = store.runs(source="ours")
     runs = runs[~runs["run_id"].isin(picked)].reset_index(drop=True)

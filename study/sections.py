@@ -514,7 +514,7 @@ def versus_section(items: Sequence[VersusRandom], command: str, figures: Path) -
         rec = item.recommendation
         lines += [
             *([""] if missing else []),
-            f"Picked on {rec.created_at[:10]} by a predictor trained on {rec.n_runs} runs of "
+            f"Picked on {rec.created_at[:10]} by `recommend`, learning from {rec.n_runs} runs of "
             f"{', '.join(rec.trained_on)} (teacher {rec.teacher}, student {rec.student}):",
             "",
         ]

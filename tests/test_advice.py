@@ -10,7 +10,6 @@ import pytest
 from test_recommend import (  # noqa: F401 (cached_teacher is autouse: no real teacher fine-tune)
     CONFIGS,
     LOGIT,
-    QUICK,
     STUDENT,
     TEACHER,
     VERSION,
@@ -448,12 +447,6 @@ def test_cost_is_checked_on_the_runs_it_is_given_beside_the_gains() -> None:
     assert both.gains.equals(alone.gains) and both.top.equals(alone.top)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Predictor fits shared by the tests below (the same fake store gives the same fits)."""
-    return tmp_path_factory.mktemp("predictors")
-
-
 @pytest.fixture
 def store(tmp_path: Path, toy_task: TaskData):
     with RunStore(tmp_path / "runs.sqlite") as runs_store:
@@ -461,8 +454,8 @@ def store(tmp_path: Path, toy_task: TaskData):
         yield runs_store
 
 
-def test_recommend_puts_logit_kd_first_when_nothing_beats_it(store: RunStore, toy_task: TaskData, cache: Path) -> None:
-    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+def test_recommend_puts_logit_kd_first_when_nothing_beats_it(store: RunStore, toy_task: TaskData) -> None:
+    rec = recommend(toy_task, store, top=3, show_progress=False)
     assert rec.picks[0].config == LOGIT and rec.verdict.startswith("logit KD first")
     assert all(p.minutes is not None and p.minutes > 0 for p in rec.picks)
     assert all(p.minutes_range[0] <= p.minutes <= p.minutes_range[1] for p in rec.picks)  # the store's data sets
@@ -470,7 +463,7 @@ def test_recommend_puts_logit_kd_first_when_nothing_beats_it(store: RunStore, to
 
 
 def test_recommend_puts_first_what_led_logit_kd_beyond_the_noise_on_the_data_sets_own_runs(
-    store: RunStore, toy_task: TaskData, cache: Path
+    store: RunStore, toy_task: TaskData
 ) -> None:
     mi = fixed_default("mi-alpha")  # the paper's MI-α, a configuration of the advice space
     store.add_runs(
@@ -483,20 +476,20 @@ def test_recommend_puts_first_what_led_logit_kd_beyond_the_noise_on_the_data_set
         for seed, noise in enumerate((0.0, 0.003, -0.003))
         for config, score in ((LOGIT, 0.72 + noise), (mi, 0.81 + noise))
     )  # fmt: skip
-    rec = recommend(toy_task, store, student=STUDENT.name, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+    rec = recommend(toy_task, store, student=STUDENT.name, top=3, show_progress=False)
     assert rec.picks[0].config == mi and rec.verdict.startswith("beats logit KD on this data set's own runs")
     shown = rec.picks[0].gain  # the lead measured on its own runs, not what the other data sets predict
     assert shown.low > 0 and shown.mean == pytest.approx(0.1, abs=0.01) and "own runs" in rec.picks[0].reason
     assert rec.logit_kd.config == LOGIT and rec.picks[0].minutes is not None
-    unseen = recommend(toy_task, store, student=STUDENT.name, unseen=True, top=3, settings=QUICK, cache_dir=cache,
+    unseen = recommend(toy_task, store, student=STUDENT.name, unseen=True, top=3,
                        show_progress=False)  # fmt: skip
     assert "own runs" not in unseen.verdict, "held out, its own runs are not evidence"
 
 
 def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the_advice_reads_them(
-    store: RunStore, toy_task: TaskData, cache: Path
+    store: RunStore, toy_task: TaskData
 ) -> None:
-    common = {"student": STUDENT.name, "top": 3, "settings": QUICK, "cache_dir": cache, "show_progress": False}
+    common = {"student": STUDENT.name, "top": 3, "show_progress": False}
     plan = recommend(toy_task, store, trial=2, trial_seeds=3, **common).trial
     assert plan.logit == LOGIT and len(plan.alternatives) == 2 and plan.seeds == 3
     assert plan.gains[0].high >= plan.gains[1].high and LOGIT not in plan.alternatives
@@ -518,8 +511,8 @@ def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the
         recommend(toy_task, store, trial=2, unseen=True, **common)
 
 
-def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData, cache: Path) -> None:
-    common = {"top": 3, "settings": QUICK, "cache_dir": cache, "show_progress": False}
+def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData) -> None:
+    common = {"top": 3, "show_progress": False}
     rec = recommend(toy_task, store, minutes=1.0, **common)
     assert all(p.minutes <= 1.0 for p in rec.picks)
     with pytest.raises(AutodistillError, match=r"below the cheapest pipeline's predicted time: logit KD"):
@@ -528,13 +521,11 @@ def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task:
         recommend(toy_task, store, minutes=0, **common)
 
 
-def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(
-    tmp_path: Path, toy_task: TaskData, cache: Path
-) -> None:
+def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(tmp_path: Path, toy_task: TaskData) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store:
         fill_store(store, toy_task)
         store._conn.execute("UPDATE runs SET task_kind = 'regression'")  # the store knows another kind only
-        rec = recommend(toy_task, store, top=2, settings=QUICK, cache_dir=cache, show_progress=False)
+        rec = recommend(toy_task, store, top=2, show_progress=False)
     assert rec.picks[0].config == LOGIT
     assert "no runs on classification data sets" in rec.verdict and "autodistill sweep" in rec.verdict
     assert len(CONFIGS) > 2
@@ -544,7 +535,7 @@ def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:
     """brown-pos-fine shares brown-pos's sentences: holding out one holds out both."""
     from test_recommend import VERSION, _features
 
-    from autodistill.advice.ranking import training_runs
+    from autodistill.advice.runs import training_runs
 
     with RunStore(tmp_path / "runs.sqlite") as store:
         fill_store(store)

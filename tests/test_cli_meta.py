@@ -110,16 +110,16 @@ def test_recommend_then_run_a_pick(
     monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
     out_file = tmp_path / "rec.json"
     args = ["--dataset", str(reviews), "--description", "Is this short movie review positive or negative?",
-            "--top", "3", "--time-limit", "5", "--out", str(out_file)]  # fmt: skip
+            "--top", "3", "--out", str(out_file)]  # fmt: skip
     out = invoke("recommend", *args, "--explain", "--store", str(store_file))
     said = runner.invoke(cli.typer_app, ["recommend", *args, "--store", str(store_file)], catch_exceptions=False)
     advice = said.stdout.splitlines()  # the answer; progress lines go to stderr
     assert len(advice) <= 15 and advice[1].startswith("advice: ") and "run it: autodistill run" in said.stdout
     assert ("logit KD first:" in said.stdout) != ("beats logit KD on the evidence:" in said.stdout)
-    assert "scoring the pipeline space" in said.stderr and "scoring the pipeline space" not in said.stdout
+    assert "weighing the pipeline space" in said.stderr and "weighing the pipeline space" not in said.stdout
     # readable in an 80-column terminal and a file: only a path longer than a line overruns, alone on its line
     assert all(len(line) <= 80 or str(out_file) in line for line in advice)
-    assert "predicted percentile rank of the distillation ratio" in out and "recommended in" in out
+    assert "predicted dev-ratio gain over logit KD" in out and "recommended in" in out
     assert "logit KD: ~" in out and "gain over logit KD" in out and "min" in out
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("1. "))
@@ -155,7 +155,7 @@ def test_a_files_column_mapping_travels_from_recommend_to_run(
     out_file = tmp_path / "rec.json"
     mapping = ["--text-col", "review", "--label-col", "stars"]
     invoke("recommend", "--dataset", str(renamed), *mapping, "--description", "Is this review positive?",
-           "--top", "1", "--time-limit", "5", "--out", str(out_file), "--store", str(store_file))  # fmt: skip
+           "--top", "1", "--out", str(out_file), "--store", str(store_file))  # fmt: skip
     assert json.loads(out_file.read_text())["picks"][0]["engine"]["columns"]["text_col"] == "review"
 
     ran = []
@@ -190,7 +190,7 @@ def test_bad_input_is_refused_in_one_line(capsys: pytest.CaptureFixture[str], tm
     assert "autodistill sweep" in message
     message = error_of(capsys, "evaluate", "--nested", "--designs", "lgbm,forest", "--store", str(empty))
     assert "unknown predictor design 'forest'; choose one of: autogluon, global, kernel, lambdarank, lgbm" in message
-    message = error_of(capsys, "recommend", "--dataset", str(reviews), "--design", "forest", "--store", str(empty))
+    message = error_of(capsys, "evaluate", "--design", "forest", "--store", str(empty))
     assert "unknown predictor design 'forest'" in message
     message = error_of(capsys, "recommend", "--dataset", str(reviews), "--store", str(empty), "--no-shipped")
     assert "autodistill sweep" in message

@@ -1,4 +1,4 @@
-"""Predictor designs, nested leave-one-dataset-out, and the picks' diversity, uncertainty and reasons."""
+"""Predictor designs and nested leave-one-dataset-out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autodistill.advice.picks import bagged, choose, components, reasons
 from autodistill.evaluation import nested
 from autodistill.features.featurize import featurizer_version
 from autodistill.predictor.designs import setting_key, setting_spearman, within_rank
@@ -175,34 +174,6 @@ def test_the_nested_figure_is_scored_on_test_at_one_budget_while_choosing_on_dev
     assert np.allclose(test["spearman"], -dev["spearman"]) and dev["spearman"].abs().gt(0).all()
     with pytest.raises(AutodistillError, match="unknown score 'final'"):
         nested.reported_on("final")
-
-
-KEYS = [("mi-0.9", "emd", "ce", "none"), ("mi-0.9", "emd", "ce", "ra"), ("mse", "skip", "ce", "ra")]
-
-
-def test_near_copies_are_skipped_unless_the_predictor_is_confident() -> None:
-    scores = np.array([0.9, 0.85, 0.6])
-    doubtful = scores + np.array([[0.3], [-0.3], [0.2], [-0.2], [0.0]]) * np.array([1.0, -1.0, 1.0])
-    picks = choose(scores, doubtful, KEYS, top=2)
-    assert [p.row for p in picks] == [0, 2] and not picks[1].note  # the PKD copy under another policy waits
-    assert picks[0].uncertainty == pytest.approx(np.std(doubtful[:, 0]))
-    sure = scores + np.array([[0.01], [-0.01], [0.0], [0.01], [-0.01]])
-    picks = choose(scores, sure, KEYS, top=2)
-    assert [p.row for p in picks] == [0, 1] and "kept although" in picks[1].note
-    assert [p.row for p in choose(scores, sure, KEYS, top=3)] == [0, 1, 2]
-
-
-def test_bagged_fits_and_reasons_name_the_feature_that_matters(table: pd.DataFrame, cache: Path) -> None:
-    settings = PredictorSettings(design="lgbm")
-    fits = bagged(table, VERSION, settings, cache)
-    assert len(fits) == 5 and len({f.path for f in fits}) > 1
-    inputs = _inputs("l2")
-    predictor = fit_predictor(table, VERSION, settings, cache)
-    top = int(np.argmax(predictor.predict(inputs)))
-    assert components(CONFIGS[top])[0] == "mse"
-    assert reasons(predictor, inputs, [top], table)[0].startswith("data set size +")
-    linear = fit_predictor(table, VERSION, PredictorSettings(time_limit=10, design="autogluon"), cache)
-    assert reasons(linear, inputs, [top], table)[0]  # perturbation estimate for a design without contributions
 
 
 def test_nested_folds_leave_the_held_out_family_out_inside_and_outside() -> None:

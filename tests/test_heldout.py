@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,12 +23,10 @@ from autodistill.advice.gain import GainEstimate
 from autodistill.bridge import baseline_config, make_budget
 from autodistill.evaluation.heldout import HeldoutSettings, arms, evaluate_heldout, protocol, summarize_heldout
 from autodistill.evaluation.heldout import summary as summary_module
-from autodistill.evaluation.heldout.arms import assemble_arms, best_mean_rank, leave_out_features
+from autodistill.evaluation.heldout.arms import assemble_arms, best_mean_rank
 from autodistill.evaluation.heldout.summary import PICK, heldout_markdown, study_section
 from autodistill.features.featurize import featurizer_version, word_counts
 from autodistill.features.glove import load_glove
-from autodistill.predictor import model as predictor
-from autodistill.predictor.model import PredictorSettings
 from autodistill.space import DEFAULT_SPACE
 from autodistill.space.defaults import FIXED_DEFAULTS
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
@@ -42,9 +39,7 @@ TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
 STUDENT = ModelDescriptor("tiny", 2, 128, 4_400_000)
 CONFIGS = list(DEFAULT_SPACE.configurations())[::300]
 NAMES = ("toy-a", "toy-b", "toy-c")
-SETTINGS = HeldoutSettings(
-    k=2, seeds=2, budget=make_budget(epochs=1, max_length=16), predictor=PredictorSettings(time_limit=10)
-)
+SETTINGS = HeldoutSettings(k=2, seeds=2, budget=make_budget(epochs=1, max_length=16))
 
 
 def _task(name: str) -> TaskData:
@@ -64,8 +59,8 @@ def _features(task: TaskData, vocabulary: frozenset[str] | None = None) -> Datas
 
 
 def _fill(store: RunStore) -> None:
-    """Runs of 'ours' on three toy data sets: MI-α distils best everywhere; CONFIGS and the study's
-    fixed list run on every one."""
+    """Runs of 'ours' on three toy data sets at the cheap budget: MI-α distils best everywhere; CONFIGS
+    and the study's fixed list run on every one."""
     rng = np.random.default_rng(0)
     for name in NAMES:
         store.put_features(_features(_task(name)))
@@ -73,6 +68,7 @@ def _fill(store: RunStore) -> None:
             RunRecord(
                 name, "classification", config, TEACHER, STUDENT,
                 0.9 * (0.8 + 0.1 * (config.inter_loss == "mi") + rng.normal(0, 0.01)), 0.9, featurizer_version=VERSION,
+                fidelity="cheap",
             )
             for config in [*CONFIGS, *(c.pipeline for c in study_plan.STUDY_CONFIGS)]
         )  # fmt: skip
@@ -138,7 +134,7 @@ def test_the_picks_put_logit_kd_first_unless_a_gain_clears_its_interval(gain: fl
     evidence = Evidence(None, _Gains(gain, 0.05), {}, "")  # type: ignore[arg-type]
     picks, line = arms.advised_picks(candidates, logit, evidence, 2)
     assert picks[0] == (logit if first_is_logit else FIXED_DEFAULTS["mi-alpha"]) and len(picks) == 2
-    assert picks[1] == FIXED_DEFAULTS["tinybert"]  # then the predictor's order
+    assert picks[1] == FIXED_DEFAULTS["tinybert"]  # then the candidates' order
     assert line.startswith("logit KD first") == first_is_logit
     unknown, why = arms.advised_picks(candidates, logit, Evidence(None, None, {}, "too few runs"), 3)
     assert unknown == [logit, *candidates[:2]] and "too few runs" in why
@@ -205,37 +201,19 @@ def test_best_mean_rank_is_chosen_at_the_budget_it_will_run_at() -> None:
     assert best_mean_rank(cheap, TaskType.CLASSIFICATION, "realistic") is None
 
 
-def test_leave_out_features_forget_the_held_out_vocabulary() -> None:
-    """The training sets' context embeddings must not change with the held-out data set's words (the IDF leak)."""
-    tasks = {name: _task(name) for name in NAMES}
-    counts: dict[str, Counter[str]] = {name: word_counts(t) for name, t in tasks.items()}
-    features = [_features(t) for t in tasks.values()]
-    other_words = [replace(f, vocabulary=frozenset({"film"})) if f.dataset == "toy-c" else f for f in features]
-    training, held = leave_out_features(features, "toy-c", counts.__getitem__, load_glove())
-    again, _ = leave_out_features(other_words, "toy-c", counts.__getitem__, load_glove())
-    assert [f.dataset for f in training] == ["toy-a", "toy-b"] and held.dataset == "toy-c"
-    assert [f.context_embedding for f in training] == [f.context_embedding for f in again]
-    with pytest.raises(AutodistillError, match="no features of 'toy-z'"):
-        leave_out_features(features, "toy-z", counts.__getitem__, load_glove())
-
-
-def test_the_held_out_data_sets_runs_never_reach_the_predictor(
+def test_the_held_out_data_sets_runs_never_reach_the_advice(
     store: RunStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, set[str]] = {}
-    real_fit = arms.fit_predictor
+    real_gather = protocol.gather_evidence
 
-    def spying_fit(table, version, settings, cache_dir=None):
-        picked_for = next(name for name in NAMES if name not in seen)
-        seen[picked_for] = set(table["dataset"])
-        return real_fit(table, version, settings, tmp_path / "predictors")
+    def spying_gather(runs, task, *args, **kwargs):
+        seen[task.spec.name] = set(runs["dataset"])
+        return real_gather(runs, task, *args, **kwargs)
 
-    monkeypatch.setattr(arms, "fit_predictor", spying_fit)
+    monkeypatch.setattr(protocol, "gather_evidence", spying_gather)
     evaluate_heldout(store, SETTINGS, out=tmp_path / "results.csv", show_progress=False, trial_fn=fake_trial)
     assert seen == {name: set(NAMES) - {name} for name in NAMES}
-    with pytest.raises(AutodistillError, match="include the held-out data set"):
-        arms.predictor_picks(store.runs(), [], arms.Described(store.features(VERSION)[0], TEACHER, STUDENT, 0.9),
-                             CONFIGS, 1, SETTINGS.predictor)  # fmt: skip
 
 
 # -- running and the results file ---------------------------------------------------------------------------
@@ -264,17 +242,17 @@ def test_one_row_per_run_with_its_test_ratio_and_a_rerun_runs_nothing(
     baseline = runs["arm"] == "baseline"
     assert (runs.loc[baseline, "config"] == "no-KD").all()
     assert runs.loc[~baseline, "run_id"].notna().all() and runs.loc[baseline, "run_id"].isna().all()  # no runs row
-    assert sorted(runs.loc[runs["arm"] == "pick", "rank"].unique()) == [1, 2]  # the predictor's order
+    assert sorted(runs.loc[runs["arm"] == "pick", "rank"].unique()) == [1, 2]  # the advice's order
     assert runs.loc[runs["arm"] != "pick", "rank"].isna().all()
     oracle = rows[rows["arm"] == "oracle"]
     assert oracle["seed"].isna().all() and oracle["test_ratio"].isna().all() and oracle["dev_ratio"].notna().all()
     choices = json.loads((out.parent / protocol.CHOICES_FILE).read_text())
     assert sorted(choices) == ["toy-a|minilm-l6|tiny|k=2", "toy-b|minilm-l6|tiny|k=2"]
-    assert all(c["verdict"] and c["predictor"]["order"] == protocol.ADVICE_ORDER for c in choices.values())
+    assert all(c["verdict"] and c["rule"]["order"] == protocol.ADVICE_ORDER for c in choices.values())
     assert ran[0] > 0 and ran[1] > 0
 
     frozen = (out.parent / protocol.CHOICES_FILE).read_text()
-    monkeypatch.setattr(arms, "fit_predictor", lambda *a, **k: pytest.fail("the frozen picks were not reused"))
+    monkeypatch.setattr(protocol, "gather_evidence", lambda *a, **k: pytest.fail("the frozen picks were not reused"))
     again = evaluate_heldout(store, SETTINGS, datasets=["toy-a", "toy-b"], out=out, show_progress=False,
                              trial_fn=fake_trial)  # fmt: skip
     assert ran[2:] == [0, 0] and (out.parent / protocol.CHOICES_FILE).read_text() == frozen
@@ -301,20 +279,21 @@ def test_an_arm_logged_as_failed_stays_an_error_row_until_retried(store: RunStor
     assert baseline["test_ratio"].notna().all() and baseline["error"].isna().all()
 
 
-def test_picks_frozen_by_another_predictor_are_chosen_again(store: RunStore, tmp_path: Path) -> None:
+def test_picks_frozen_by_another_rule_are_chosen_again(store: RunStore, tmp_path: Path) -> None:
     out = tmp_path / "heldout" / "results.csv"
     evaluate_heldout(store, SETTINGS, datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial)
     path = out.parent / protocol.CHOICES_FILE
     key = "toy-a|minilm-l6|tiny|k=2"
     saved = json.loads(path.read_text())
-    assert saved[key]["predictor"]["format"] == predictor.PREDICTOR_FORMAT
-    stale = {"picks": [CONFIGS[0].to_dict()] * 2, "best_mean_rank": None, "trained_on": {"datasets": [], "runs": 0}}
-    path.write_text(json.dumps({key: stale}))  # frozen before choices named their predictor
+    assert saved[key]["rule"] == protocol.choice_identity()
+    stale = {"picks": [CONFIGS[0].to_dict()] * 2, "best_mean_rank": None, "trained_on": {"datasets": [], "runs": 0},
+             "predictor": {"format": 7, "order": "logit KD first unless ..."}}  # fmt: skip
+    path.write_text(json.dumps({key: stale}))  # frozen by the ranker
     said: list[str] = []
     rows = evaluate_heldout(store, SETTINGS, datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial,
                             on_status=said.append)  # fmt: skip
-    assert any("another predictor" in line for line in said)
-    assert json.loads(path.read_text())[key] == saved[key]  # the same predictor chooses the same again
+    assert any("another rule" in line for line in said)
+    assert json.loads(path.read_text())[key] == saved[key]  # the same rule chooses the same again
     picks = rows.loc[rows["arm"] == "pick", "config_json"]
     assert set(picks) == {json.dumps(p, sort_keys=True) for p in saved[key]["picks"]}
 
@@ -330,7 +309,7 @@ def _curved_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData
 def test_at_a_study_fidelity_the_arms_take_the_studys_budget_and_share_its_trials(
     store: RunStore, tmp_path: Path
 ) -> None:
-    settings = HeldoutSettings(k=1, seeds=2, fidelity="realistic", predictor=PredictorSettings(time_limit=10))
+    settings = HeldoutSettings(k=1, seeds=2, fidelity="realistic")
     rows = evaluate_heldout(store, settings, datasets=["toy-a"], out=tmp_path / "r.csv", show_progress=False,
                             trial_fn=_curved_trial)  # fmt: skip
     probe = study_plan.probe_trial("toy-a", "tiny", study_plan.REALISTIC, "minilm-l6")
@@ -574,7 +553,7 @@ def test_the_command_prints_the_report_and_writes_it_beside_the_results(
     monkeypatch.setattr(engine, "run", _fake_engine)
     monkeypatch.setattr(engine, "finetune", lambda config, **k: _fake_engine(config, kind="finetune", **k))
     out = tmp_path / "results.csv"
-    cli.app(["heldout", "--datasets", "toy-a,toy-b", "--k", "1", "--epochs", "1", "--time-limit", "10",
+    cli.app(["heldout", "--datasets", "toy-a,toy-b", "--k", "1", "--epochs", "1",
              "--store", str(store.path), "--out", str(out)])  # fmt: skip
     printed = capsys.readouterr().out
     assert "mean test ratio per arm" in printed and "default:mi-alpha" in printed and "picks against" in printed

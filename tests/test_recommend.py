@@ -6,17 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import toy_frame
 
 import engine
-from autodistill.advice.picks import components
-from autodistill.advice.ranking import ChosenPipelines, Models, display_range
+from autodistill.advice.proposals import components
 from autodistill.advice.recommend import recommend
 from autodistill.advice.recommendation import RECOMMENDATION_VERSION, load_recommendation
 from autodistill.features.featurize import featurizer_version
-from autodistill.predictor.model import META_FILE, PredictorSettings
 from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
@@ -30,7 +27,6 @@ TEACHER = ModelDescriptor("minilm-l6", 6, 384, 22_713_216)
 STUDENT = ModelDescriptor("layers=0,2,4", 3, 384, 17_390_000)
 CONFIGS = list(DEFAULT_SPACE.configurations())[::150]
 LOGIT = fixed_default("logit")
-QUICK = PredictorSettings(time_limit=10)
 TRAINING_SETS = ("news-like", "reviews-like", "spam-like")
 
 
@@ -106,11 +102,6 @@ def cached_teacher(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("predictors")
-
-
 @pytest.fixture
 def store(tmp_path: Path, toy_task: TaskData) -> RunStore:
     with RunStore(tmp_path / "runs.sqlite") as runs_store:
@@ -119,22 +110,15 @@ def store(tmp_path: Path, toy_task: TaskData) -> RunStore:
 
 
 def test_recommend_puts_the_configurations_that_distilled_best_first(
-    store: RunStore, toy_task: TaskData, cache: Path, tmp_path: Path
+    store: RunStore, toy_task: TaskData, tmp_path: Path
 ) -> None:
-    rec = recommend(toy_task, store, top=5, settings=QUICK, cache_dir=cache, show_progress=False)
+    rec = recommend(toy_task, store, top=5, show_progress=False)
     assert [p.config.inter_loss for p in rec.picks] == ["mi"] * 5
     pipelines = {(c.inter_level, c.mapping, c.pred_loss, c.policy) for c in (p.config for p in rec.picks)}
     assert len(pipelines) == 5  # five different pipelines, not one with its aug_p/repeats turned
     assert rec.verdict.startswith("beats logit KD on the evidence")  # MI-α's gain clears its interval
     worth = [p.gain.mean / p.minutes for p in rec.picks[1:]]  # after the verdict's pick: gain per minute
     assert worth == sorted(worth, reverse=True) and all(p.gain.mean > 0 for p in rec.picks[1:])
-    assert all(p.uncertainty is not None and p.uncertainty >= 0 and p.reason for p in rec.picks)
-    assert rec.design == "lgbm"
-    for k, pick in enumerate(rec.picks):  # no pick is another with one component swapped, unless confident
-        for other in rec.picks[:k]:
-            differ = sum(a != b for a, b in zip(components(pick.config), components(other.config), strict=True))
-            assert differ >= 2 or "kept although" in pick.reason + other.reason
-    assert all(0.85 < p.predicted_ratio < 0.95 for p in rec.picks)  # the ratio model, shown for display
     assert rec.trained_on == TRAINING_SETS and rec.n_runs == 3 * (len(CONFIGS) + 1)
     assert rec.candidates == sum(1 for _ in ADVICE_SPACE.configurations())  # the paper's space and logit KD
     saved = load_recommendation(rec.save(tmp_path / "rec.json"))
@@ -145,13 +129,13 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
     (tmp_path / "v1.json").write_text(json.dumps({**first, "version": 1}))
     v1 = load_recommendation(tmp_path / "v1.json").picks  # made before split versions: for the first splits
     assert [p.config for p in v1] == [p.config for p in rec.picks] and {p.engine["split_version"] for p in v1} == {1}
-    for pick in first["picks"]:  # a file of format 2 had neither uncertainty nor reason, nor a design
-        del pick["uncertainty"], pick["reason"]
-    del first["design"], first["logit_kd"]
-    (tmp_path / "v2.json").write_text(json.dumps({**first, "version": 2}))
+    for pick in first["picks"]:  # a file of format 2 had no reason, and format 7's ranker score is ignored
+        del pick["reason"]
+        pick.update(score=0.9, uncertainty=0.1, predicted_ratio=0.95)
+    del first["logit_kd"]
+    (tmp_path / "v2.json").write_text(json.dumps({**first, "version": 2, "design": "lgbm", "predictor": "/p"}))
     older = load_recommendation(tmp_path / "v2.json")
-    assert older.design == "autogluon" and older.picks[0].uncertainty is None and older.picks[0].reason == ""
-    assert older.logit_kd is None
+    assert older.picks[0].reason == "" and older.logit_kd is None
     assert [p.config for p in older.picks] == [p.config for p in rec.picks]
     config = parse_config(saved.pick(2).engine)
     assert config.dataset == "toy" and config.student == "layers=0,2,4" and config.inter_loss == "mi"
@@ -159,10 +143,10 @@ def test_recommend_puts_the_configurations_that_distilled_best_first(
         saved.pick(6)
 
 
-def test_advice_reads_dev_scores_only(store: RunStore, toy_task: TaskData, cache: Path) -> None:
+def test_advice_reads_dev_scores_only(store: RunStore, toy_task: TaskData) -> None:
     """Test scores are for evaluation: scrambling every one of them in the store changes no pick,
     gain, price or verdict (the test split chose nothing)."""
-    options = {"top": 3, "settings": QUICK, "cache_dir": cache, "show_progress": False}
+    options = {"top": 3, "show_progress": False}
     before = recommend(toy_task, store, **options)
     with store.transaction():
         store._conn.execute("UPDATE runs SET test_ratio = abs(random() % 1000) / 1000.0, test_score = 0.5")
@@ -172,32 +156,40 @@ def test_advice_reads_dev_scores_only(store: RunStore, toy_task: TaskData, cache
     assert all(pick.gain is not None for pick in after.picks)
 
 
-def test_the_recommendation_says_where_logit_kd_stands_among_the_pipelines(
-    store: RunStore, toy_task: TaskData, cache: Path
-) -> None:
-    """MI-α distils best in the fake store, so logit KD, scored like every candidate, ranks below
-    every pick (how its rank is counted: the standing test below)."""
-    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+def test_the_recommendation_says_where_logit_kd_stands_among_the_pipelines(store: RunStore, toy_task: TaskData) -> None:
+    """MI-α distils best in the fake store, so logit KD, which gains nothing over itself, stands
+    behind every pipeline predicted to beat it: every MI-α pipeline of the space."""
+    rec = recommend(toy_task, store, top=3, show_progress=False)
     logit = rec.logit_kd
     assert logit is not None and logit.config == fixed_default("logit")
-    assert logit.rank > 3 and logit.score <= min(p.score for p in rec.picks)
-    assert logit.uncertainty is not None and logit.uncertainty >= 0 and logit.reason == ""
+    mi_pipelines = {components(c) for c in ADVICE_SPACE.configurations() if c.inter_loss == "mi"}
+    assert logit.rank > len(mi_pipelines) and logit.reason == "" and logit.gain is None
     assert parse_config(logit.engine).inter_loss is None  # runnable as it stands: plain logit KD
 
 
-def test_a_candidates_standing_is_its_place_among_the_distinct_pipelines_and_its_bagged_spread() -> None:
-    spread = np.array([[0.9, 0.5, 0.1], [0.7, 0.3, 0.1]])  # two bagged refits of three distinct pipelines
-    chosen = ChosenPipelines(pd.DataFrame(), np.zeros(8), [4], [], distinct=np.array([4, 2, 7]), spread=spread)
-    assert chosen.standing(2) == (2, pytest.approx(0.1))
-    with pytest.raises(AutodistillError, match="variant of a better-scored pipeline"):
-        chosen.standing(5)  # an aug_p / repeats variant that the distinct pipelines left out
+def test_one_model_orders_every_pick_by_predicted_gain(store: RunStore, toy_task: TaskData) -> None:
+    """No second ordering: the proposals are the distinct pipelines of highest predicted gain, and
+    the picks after the verdict's are those, by gain per minute."""
+    from autodistill.advice.evidence import gather_evidence
+    from autodistill.advice.proposals import propose
+
+    rec = recommend(toy_task, store, top=4, show_progress=False)
+    runs = store.runs(source="ours")
+    evidence = gather_evidence(runs, toy_task, (STUDENT, TEACHER), {"train_examples": 96, "epochs": 3,
+                               "max_length": 128}, None)  # fmt: skip
+    proposals = propose(evidence.gains, list(ADVICE_SPACE.configurations()))
+    means = [p.gain.mean for p in proposals.ranked]
+    assert means == sorted(means, reverse=True)
+    assert len({components(p.config) for p in proposals.ranked}) == len(proposals.ranked)
+    top = {p.config for p in proposals.top(3 * 4)}
+    assert {p.config for p in rec.picks} <= top
 
 
-def test_unseen_leaves_the_data_sets_own_runs_out(tmp_path: Path, toy_task: TaskData, cache: Path) -> None:
+def test_unseen_leaves_the_data_sets_own_runs_out(tmp_path: Path, toy_task: TaskData) -> None:
     with RunStore(tmp_path / "own.sqlite") as store:
         fill_store(store, toy_task, runs_on_target=True)
-        seen = recommend(toy_task, store, top=1, settings=QUICK, cache_dir=cache, show_progress=False)
-        unseen = recommend(toy_task, store, top=1, settings=QUICK, cache_dir=cache, unseen=True, show_progress=False)
+        seen = recommend(toy_task, store, top=1, show_progress=False)
+        unseen = recommend(toy_task, store, top=1, unseen=True, show_progress=False)
     assert "toy" in seen.trained_on and "toy" not in unseen.trained_on
 
 
@@ -207,20 +199,20 @@ def test_an_empty_store_says_how_to_fill_it(tmp_path: Path, toy_task: TaskData) 
     assert "autodistill sweep" in str(info.value) and "\n" not in str(info.value)
 
 
-def test_an_empty_store_learns_from_the_shipped_study(tmp_path: Path, toy_task: TaskData, cache: Path) -> None:
+def test_an_empty_store_learns_from_the_shipped_study(tmp_path: Path, toy_task: TaskData) -> None:
     with RunStore(tmp_path / "collected.sqlite") as collected:
         fill_store(collected, toy_task)
         export_study(collected, tmp_path / "study")
     said: list[str] = []
     with RunStore(tmp_path / "fresh.sqlite") as store:
         rec = recommend(
-            toy_task, store, top=1, settings=QUICK, cache_dir=cache, show_progress=False,
+            toy_task, store, top=1, show_progress=False,
             shipped=tmp_path / "study", on_status=said.append,
         )  # fmt: skip
         assert len(store.runs(source="ours")) == 3 * (len(CONFIGS) + 1)
     assert rec.trained_on == TRAINING_SETS and rec.picks[0].config.inter_loss == "mi"
     assert any(f"imported the {3 * (len(CONFIGS) + 1)} runs of the project's study" in line for line in said)
-    steps = ("the predictor of", "the gain and cost models", "scoring the pipeline space")
+    steps = ("teacher ", "the gain and cost models", "weighing the pipeline space")
     where = [next(i for i, line in enumerate(said) if line.startswith(step)) for step in steps]
     assert where == sorted(where), "each slow step is said before it starts, in order"
 
@@ -249,22 +241,12 @@ def test_degenerate_data_sets_are_refused_before_the_teacher_is_trained(
         recommend(TaskData(spec, train, toy_frame(32, 1), toy_frame(32, 2)), store, show_progress=False)
 
 
-def test_a_predictor_of_another_featurizer_version_is_refused(
-    store: RunStore, toy_task: TaskData, tmp_path: Path
-) -> None:
-    old = tmp_path / "old-predictor"
-    old.mkdir()
-    (old / META_FILE).write_text(json.dumps({"featurizer_version": "glove50-tfidf.v0+bilstm"}))
-    with pytest.raises(AutodistillError, match="retrain"):
-        recommend(toy_task, store, predictor=old, show_progress=False)
-
-
 def test_picks_against_random_configurations(
-    store: RunStore, toy_task: TaskData, cache: Path, monkeypatch: pytest.MonkeyPatch
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from test_sweep import fake_trial
 
-    rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
+    rec = recommend(toy_task, store, top=3, show_progress=False)
     results = run_versus_random(rec, toy_task, store, top=2, random_n=3, show_progress=False, trial_fn=fake_trial)
     assert list(results["group"]) == ["AutoDistiller"] * 2 + ["random"] * 3 + ["no-KD"]
     assert set(results["config"][:2]) == {p.config for p in rec.picks[:2]}
@@ -276,7 +258,7 @@ def test_picks_against_random_configurations(
 
 
 def test_picks_are_scored_at_the_budget_they_will_run_at() -> None:
-    from autodistill.advice.ranking import budget_inputs
+    from autodistill.advice.runs import budget_inputs
     from autodistill.bridge import make_budget
 
     capped = budget_inputs(make_budget(max_train_examples=192, epochs=8, max_length=48), n_train=1_701)
@@ -297,21 +279,6 @@ def test_a_recommendation_from_before_cls_pkd_reads_its_pkd_picks_as_per_token(t
     assert [p.config for p in load_recommendation(today).picks] == [p.config for p in rec.picks]
 
 
-class _Extrapolating:
-    """A ratio model that predicts far outside the ratios it was trained on, as the linear one can."""
-
-    def predict(self, inputs: pd.DataFrame) -> np.ndarray:
-        return np.array([2.06, -0.18, 0.9])[: len(inputs)]
-
-
-def test_the_displayed_ratio_keeps_to_the_training_runs_range():
-    table = pd.DataFrame({"ratio": np.linspace(0.5, 1.0, 101)})
-    models = Models(rank=None, bags=[], ratio=_Extrapolating(), table=table)  # type: ignore[arg-type]
-    shown = models.display_ratio(pd.DataFrame(index=range(3)))
-    assert shown == pytest.approx([0.975, 0.525, 0.9])
-    assert display_range(table["ratio"]) == pytest.approx((0.525, 0.975))
-
-
 def _own_logit_and_alone(store: RunStore, alone_ratio: float) -> None:
     """Logit KD on the target at 0.80 dev ratio over three seeds, and the student trained alone beside it."""
     rng = np.random.default_rng(1)
@@ -329,13 +296,13 @@ def _own_logit_and_alone(store: RunStore, alone_ratio: float) -> None:
 
 @pytest.mark.parametrize(("alone_ratio", "command"), [(0.85, "finetune"), (0.80, "run")])
 def test_the_advice_is_to_train_alone_where_that_beat_logit_kd_on_the_data_sets_own_runs(
-    tmp_path: Path, toy_task: TaskData, cache: Path, alone_ratio: float, command: str
+    tmp_path: Path, toy_task: TaskData, alone_ratio: float, command: str
 ) -> None:
     with RunStore(tmp_path / "alone.sqlite") as store:
         fill_store(store, toy_task)
         _own_logit_and_alone(store, alone_ratio)
-        rec = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False)
-        unseen = recommend(toy_task, store, top=3, settings=QUICK, cache_dir=cache, show_progress=False, unseen=True)
+        rec = recommend(toy_task, store, top=3, show_progress=False)
+        unseen = recommend(toy_task, store, top=3, show_progress=False, unseen=True)
     assert rec.command == command and unseen.command == "run", "held out, the data set's own runs are not read"
     if command == "finetune":
         lead = float(rec.verdict.removeprefix("train the student alone (no KD): ").split()[0])
@@ -352,7 +319,7 @@ def test_picks_after_the_first_go_by_gain_per_minute_and_costly_losses_last() ->
 
     def pick(name: str, gain: float | None, minutes: float) -> Pick:
         estimate = None if gain is None else GainEstimate(gain, gain - 0.01, gain + 0.01, 1)
-        return Pick(0, LOGIT, 0.5, None, {"name": name}, gain=estimate, minutes=minutes)
+        return Pick(0, LOGIT, {"name": name}, gain=estimate, minutes=minutes)
 
     picks = [pick("slow win", 0.02, 10), pick("fast win", 0.01, 1), pick("cheap loss", -0.01, 1),
              pick("costly loss", -0.01, 10), pick("unknown", None, 1)]  # fmt: skip
@@ -362,9 +329,9 @@ def test_picks_after_the_first_go_by_gain_per_minute_and_costly_losses_last() ->
 
 
 def test_a_student_started_unlike_any_in_the_store_falls_back_to_logit_kd_and_says_why(
-    store: RunStore, toy_task: TaskData, cache: Path
+    store: RunStore, toy_task: TaskData
 ) -> None:
     """The store's runs are of the teacher's layers (pretrained weights); a fresh `tiny` gains differently."""
-    rec = recommend(toy_task, store, student="tiny", top=2, settings=QUICK, cache_dir=cache, show_progress=False)
+    rec = recommend(toy_task, store, student="tiny", top=2, show_progress=False)
     assert rec.picks[0].config.logit_only
     assert "no runs at this budget of a student trained from random weights, as tiny is" in rec.verdict

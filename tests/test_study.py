@@ -423,14 +423,11 @@ def _task(name: str) -> TaskData:
 def _recommendation(dataset: str, student: str, budget) -> Recommendation:
     """Five MI-α picks (fake_trial distils MI-α to 0.9, any other loss to 0.8)."""
     configs = [Pipeline(mapping=m, pred_loss=p) for m in ("skip", "last", "emd") for p in ("ce", "mse")][:5]
-    picks = tuple(
-        Pick(k, c, 1 - k / 10, None, engine_config(c, dataset, teacher="minilm-l6", student=student, budget=budget)
-             .model_dump(mode="json"))
-        for k, c in enumerate(configs, start=1)
-    )  # fmt: skip
+    engine = {c: engine_config(c, dataset, teacher="minilm-l6", student=student, budget=budget) for c in configs}
+    picks = tuple(Pick(k, c, engine[c].model_dump(mode="json")) for k, c in enumerate(configs, start=1))
     return Recommendation(
         dataset, dataset, "classification", "accuracy", "minilm-l6", student, 0.9, VERSION, "ours",
-        ("beta",), 32, 1000, "/nowhere", picks,
+        ("beta",), 32, 1000, picks,
     )  # fmt: skip
 
 

@@ -2,7 +2,7 @@
 
 recommend asks two questions of every pipeline it may print: how many minutes it will take here
 (:mod:`autodistill.advice.cost`) and how much it is expected to gain over logit KD, with what
-uncertainty (:mod:`autodistill.advice.gain`). Both models are fitted on the runs the predictor learns
+uncertainty (:mod:`autodistill.advice.gain`). Both models are fitted on the runs advice learns
 from; gains only on runs at the same budget class as the recommendation (a cheap budget's ranking
 says little about a realistic one's), and only where the store ran logit KD beside them. Where the
 store holds the target data set's own runs, a configuration that led logit KD there beyond the noise

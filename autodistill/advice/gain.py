@@ -143,17 +143,16 @@ class GainModel:
 
     def estimate_rows(self, rows: pd.DataFrame) -> list[GainEstimate]:
         """:meth:`estimate` for configurations given as rows: a ``config`` key and the component columns."""
-        prior = self.prior.predict(_design(rows.reset_index(drop=True)).reindex(columns=self.columns, fill_value=0.0))
-        z = float(norm.ppf(0.5 + LEVEL / 2))
-        out = []
-        for key, m0 in zip(rows["config"], prior, strict=True):
-            seen = self.configs.loc[key] if key in self.configs.index else None
-            n = 0 if seen is None else int(seen["n"])
-            precision = 1 / self.sigma02 + n / self.tau2
-            mean = (m0 / self.sigma02 + (0.0 if seen is None else n * float(seen["mean"]) / self.tau2)) / precision
-            half = z * float(np.sqrt(1 / precision + self.tau2))
-            out.append(GainEstimate(float(mean), float(mean - half), float(mean + half), n))
-        return out
+        rows = rows.reset_index(drop=True)
+        prior = self.prior.predict(_design(rows).reindex(columns=self.columns, fill_value=0.0))
+        seen = self.configs.reindex(rows["config"])  # NaN where no setting ran the configuration
+        n = seen["n"].fillna(0).to_numpy(dtype=float)
+        precision = 1 / self.sigma02 + n / self.tau2
+        mean = (prior / self.sigma02 + n * seen["mean"].fillna(0).to_numpy(dtype=float) / self.tau2) / precision
+        half = float(norm.ppf(0.5 + LEVEL / 2)) * np.sqrt(1 / precision + self.tau2)
+        return [
+            GainEstimate(float(m), float(m - h), float(m + h), int(k)) for m, h, k in zip(mean, half, n, strict=True)
+        ]
 
 
 def measured_estimate(gain: float, se: float) -> GainEstimate:

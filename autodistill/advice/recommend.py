@@ -5,33 +5,21 @@ Given a data set, a teacher and a student, :func:`recommend`
 1. refuses early what cannot work: a data set too small or degenerate to
    featurize (:func:`autodistill.features.featurize.check_task`), a store with no runs
    featurized like the new data set will be;
-2. fine-tunes the teacher (cached; its dev score is the "teacher score" feature);
+2. fine-tunes the teacher (cached; its dev score is what the ratios are of);
 3. computes the data set's features (Table 7) or reuses the store's;
-4. trains the predictor (the design of ``settings``, :mod:`autodistill.predictor.designs`) on the
-   store's runs (cached by content), or loads a given one, refused if it was trained on
-   another featurizer version; and its bootstrap refits, for the picks' uncertainty;
-5. scores every configuration of the search space the task can run and picks
-   different pipelines, each with its uncertainty and a reason (:mod:`autodistill.advice.picks`),
-   and says where logit KD, the fixed default to beat, stands among them;
-6. prices every pick (predicted minutes) and predicts its gain over logit KD with an interval
-   (:mod:`autodistill.advice.evidence`); the first pick is logit KD unless the data set's own
-   runs in the store show a pipeline leading it beyond the noise, or another pipeline's predicted
-   gain clears its uncertainty (:mod:`autodistill.advice.verdict`), or the data set's own runs show
-   the student trained alone ahead (:mod:`autodistill.advice.alone`); the picks after the first go by
-   predicted gain per predicted minute, and a budget in minutes keeps the picks predicted to fit.
+4. fits the gain and cost models on the store's runs (:mod:`autodistill.advice.evidence`): every
+   configuration of the space the task can run gets a predicted dev-ratio gain over logit KD with an
+   interval, and a price in minutes;
+5. orders the distinct pipelines by that gain (:mod:`autodistill.advice.proposals`: one model, one
+   order); the first pick is logit KD unless the data set's own runs in the store show a pipeline
+   leading it beyond the noise, or another pipeline's predicted gain clears its uncertainty
+   (:mod:`autodistill.advice.verdict`), or the data set's own runs show the student trained alone
+   ahead (:mod:`autodistill.advice.alone`); the picks after the first go by predicted gain per
+   predicted minute, and a budget in minutes keeps the picks predicted to fit.
 
-**What the score is.** The default designs' target is each run's
-*within-setting percentile rank* of the distillation ratio (a setting: one data set,
-teacher, student and budget; :func:`autodistill.predictor.designs.within_rank` explains why): a
-pick's ``score`` of 0.8 means "expected to beat about 80 % of the configurations tried
-on a data set with this student and budget",
-not a ratio (``lambdarank`` scores are ranking scores, only their order means
-something). For display, AutoGluon's linear model is fitted to the raw ratio
-(student / teacher dev score) and its prediction, held to the range of the ratios it learnt from,
-is shown as ``predicted_ratio``; across data sets it is the less reliable of the two (LODO
-Spearman 0.22 vs 0.44 on the authors' runs), so ``score`` chooses which pipelines are proposed, and on a held-out
-family of data sets it lands no closer than the training runs' median ratio does
-(``benchmarks/ratio_display.py``): a rough level, not a comparison.
+The dataset features are computed and stored with the data set (runs on it later can join the
+store's meta-dataset), but no model of the advice reads them: held out by family, they added
+nothing beyond noise to a ranking of pipelines (docs/evaluate.md).
 """
 
 from __future__ import annotations
@@ -49,31 +37,22 @@ import pandas as pd
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.gain import OwnLead
-from autodistill.advice.picks import components, reasons
-from autodistill.advice.ranking import (
-    ChosenPipelines,
-    Models,
-    budget_inputs,
-    choose_pipelines,
-    import_shipped_if_empty,
-    train_models,
-    training_runs,
-)
+from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
+from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs
 from autodistill.advice.trial import TRIAL_SEEDS, check_trial, plan_trial
 from autodistill.advice.verdict import decide
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
 from autodistill.features.featurize import check_task, featurize, featurizer_version, load_described
-from autodistill.predictor.model import PredictorSettings, load_predictor
 from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
 from autodistill.store.shipped import STUDY_DIR
-from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TaskType, TrainSettings, paths
+from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TrainSettings, paths, real_valued
 
-#: The predictor proposes this many times ``top`` pipelines: the verdict weighs them all against logit
-#: KD, and a budget in minutes may leave out the expensive ones.
+#: This many times ``top`` pipelines, the highest predicted gains, are priced: the verdict weighs them
+#: all against logit KD, and a budget in minutes may leave out the expensive ones.
 CHALLENGERS = 3
 #: The student a recommendation is for unless one is named: the paper's layer subset of the teacher.
 DEFAULT_STUDENT = "layers=0,2,4"
@@ -144,11 +123,8 @@ def recommend(
     source: str = "ours",
     budget: TrainSettings | None = None,
     baseline: BaselineSettings | None = None,
-    settings: PredictorSettings | None = None,
-    predictor: str | Path | None = None,
     unseen: bool = False,
     show_progress: bool = True,
-    cache_dir: Path | None = None,
     shipped: Path | None = STUDY_DIR,
     columns: DataColumns | None = None,
     minutes: float | None = None,
@@ -165,15 +141,14 @@ def recommend(
     ``columns`` is how ``dataset`` was read (a file's column mapping); each pick's engine
     config carries it, so that ``autodistill run --recommendation`` reads the file the same way.
 
-    ``unseen`` leaves the runs of the data set's family out of training (the paper's
-    protocol for a data set new to AutoDistiller, its siblings' runs too); ``predictor`` loads a saved
-    predictor folder instead of training one on the store. A store without runs
+    ``unseen`` leaves the runs of the data set's family out of the models (the paper's
+    protocol for a data set new to AutoDistiller, its siblings' runs too). A store without runs
     of ours is first filled from the project's shipped study (``shipped``, see
     :mod:`autodistill.store.shipped`; None turns that off), said through ``on_status``.
 
     Long only in its keyword options and this docstring: the body is the steps, each a call (checks;
-    the runs to learn from; teacher, features and model sizes in :func:`_prepare`; the predictors;
-    scoring the space in :func:`_score_space`), the expensive ones timed.
+    the runs to learn from; teacher, features and model sizes in :func:`_prepare`; the gain and cost
+    models; weighing the space in :func:`_weigh_space`), the expensive ones timed.
     """
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")
@@ -188,11 +163,7 @@ def recommend(
     check_task(task)  # before anything expensive
     import_shipped_if_empty(store, source, version, shipped, on_status)
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
-    loaded = load_predictor(predictor, version) if predictor is not None else None  # refuses another version
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
-    on_status(f"the predictor of {len(runs):,} runs ({runs['dataset'].nunique()} data sets): trained once, then cached")
-    with _timed(timings, "predictor_s"):
-        models = train_models(runs, store.features(version), version, settings, loaded, cache_dir)
     budget = budget or make_budget()
     engine_of = partial(
         engine_config,
@@ -202,17 +173,17 @@ def recommend(
         budget=budget,
         columns=columns,
     )
-    on_status("the gain and cost models of the same runs (the cost model cached)")
+    on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
         evidence = _evidence(target, runs, budget, None if unseen else baseline_rows(store.trials(source=source)))
-    on_status("scoring the pipeline space")
+    on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
-        scored = _score_space(target, models, CHALLENGERS * top, budget, engine_of, evidence.own)
+        scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
         scored = _advise(scored, evidence, top, minutes, engine_of)
     logit, kind = scored.logit_kd.config, target.task.spec.task_type
     plan = plan_trial(evidence, kind, logit, trial, trial_seeds) if trial else None
     timings["total_s"] = time.perf_counter() - started
-    return replace(_assemble(target, dataset or task.spec.name, source, runs, models, scored, timings), trial=plan)
+    return replace(_assemble(target, dataset or task.spec.name, source, runs, scored, timings), trial=plan)
 
 
 @dataclass(frozen=True)
@@ -227,11 +198,6 @@ class _Target:
     teacher_d: ModelDescriptor
     student_d: ModelDescriptor
 
-    @property
-    def described(self) -> tuple[DatasetFeatures, ModelDescriptor, ModelDescriptor, float]:
-        """The arguments :func:`autodistill.predictor.model.candidates` describes a candidate with."""
-        return (self.features, self.teacher_d, self.student_d, self.finetuned.dev_score)
-
 
 def _prepare(
     task: TaskData,
@@ -244,7 +210,7 @@ def _prepare(
     show_progress: bool,
     on_status: Callable[[str], None],
 ) -> _Target:
-    """The three timed steps before the predictor: teacher (fine-tuned unless cached), features, model sizes."""
+    """The three timed steps before the models: teacher (fine-tuned unless cached), features, model sizes."""
     from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
 
     with _timed(timings, "teacher_s"):
@@ -259,7 +225,7 @@ def _prepare(
 
 @dataclass(frozen=True)
 class _Scored:
-    """The space scored for a target: how many candidates, the picks, where logit KD stands, and
+    """The space weighed for a target: how many candidates, the picks, where logit KD stands, and
     the line that says why the first pick is first."""
 
     candidates: int
@@ -272,29 +238,30 @@ class _Scored:
     command: str = "run"
 
 
-def _score_space(
-    target: _Target,
-    models: Models,
-    top: int,
-    budget: TrainSettings,
-    engine_of: Callable[[Pipeline], Any],
-    own: tuple[OwnLead, ...] = (),
-) -> _Scored:
-    """Score every configuration the task can run at the budget it will run at, choose ``top``
-    different pipelines, and place logit KD (the fixed default to beat) and the configurations of
-    ``own`` (leads on the data set's own runs, added to the space where it lacks them) among them."""
+def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> _Scored:
+    """Weigh every configuration the task can run by its predicted gain over logit KD, keep the
+    ``top`` distinct pipelines, and place logit KD (the default every gain is measured from) and the
+    configurations of the data set's own leads (added to the space where it lacks them) among them.
+    Without a gain model there is nothing to weigh: logit KD alone is proposed."""
     spec = target.task.spec
     configs = list(space_for(spec.task_type, ADVICE_SPACE).configurations())
-    configs += [lead.pipeline for lead in own if lead.pipeline not in configs]  # the study's α 0.711, say
-    at_budget = budget_inputs(budget, len(target.task.train))
-    chosen = choose_pipelines(models.rank, models.bags, target.described, configs, top, at_budget)
-    default = fixed_default("logit", regression=TaskType(spec.task_type) is TaskType.REGRESSION)
+    configs += [lead.pipeline for lead in evidence.own if lead.pipeline not in configs]  # α 0.711, say
+    default = fixed_default("logit", regression=real_valued(spec.task_type))
+    proposals = propose(evidence.gains, configs) if evidence.gains is not None else Proposals(())
+    picks = tuple(
+        Pick(k, p.config, _engine(engine_of, p.config), gain=p.gain) for k, p in enumerate(proposals.top(top), start=1)
+    )
     return _Scored(
         candidates=len(configs),
-        picks=_picks(models, chosen, configs, engine_of),
-        logit_kd=_standing(models, chosen, configs.index(default), default, engine_of),
-        own=tuple((lead, _own_pick(models, chosen, configs, lead.pipeline, engine_of)) for lead in own),
+        picks=picks,
+        logit_kd=Pick(proposals.place(0.0), default, _engine(engine_of, default)),
+        own=tuple((lead, Pick(0, lead.pipeline, _engine(engine_of, lead.pipeline))) for lead in evidence.own),
     )
+
+
+def _engine(engine_of: Callable[[Pipeline], Any], config: Pipeline) -> dict[str, Any]:
+    """The engine config that runs ``config`` here, as the recommendation file stores it."""
+    return engine_of(config).model_dump(mode="json")
 
 
 def _assemble(
@@ -302,7 +269,6 @@ def _assemble(
     dataset: str,
     source: str,
     runs: pd.DataFrame,
-    models: Models,
     scored: _Scored,
     timings: dict[str, float],
 ) -> Recommendation:
@@ -321,18 +287,16 @@ def _assemble(
         trained_on=tuple(sorted(set(runs["dataset"]))),
         n_runs=len(runs),
         candidates=scored.candidates,
-        predictor=str(models.rank.path),
         picks=scored.picks,
         logit_kd=scored.logit_kd,
         verdict=scored.verdict,
         command=scored.command,
         timings={k: round(v, 2) for k, v in timings.items()},
-        design=models.rank.settings.design,
     )
 
 
 def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings, baselines: pd.DataFrame | None) -> Evidence:
-    """The cost and gain models for this target, fitted on the runs the predictor learned from."""
+    """The cost and gain models for this target, fitted on the runs advice learns from."""
     at_budget = budget_inputs(budget, len(target.task.train))
     models = (target.student_d, target.teacher_d)
     return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines)
@@ -341,11 +305,11 @@ def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings, baseli
 def _advise(
     scored: _Scored, evidence: Evidence, top: int, minutes: float | None, engine_of: Callable[[Pipeline], Any]
 ) -> _Scored:
-    """Price the picks and logit KD, predict their gains over logit KD, and keep what fits ``minutes``.
+    """Price the picks and logit KD, and keep what fits ``minutes``.
     First goes the largest lead over logit KD beyond the noise on the data set's own runs, where the
     store holds some (:func:`autodistill.advice.gain.own_leads`: measured here, it outweighs any
     prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`); the rest
-    follow by predicted gain per minute (:func:`_worth`), the predictor having proposed them."""
+    follow by predicted gain per minute (:func:`_worth`)."""
     logit = _priced(scored.logit_kd, evidence)
     picks = [_priced(p, evidence) for p in scored.picks]
     if minutes is not None and evidence.cost is None:
@@ -387,7 +351,7 @@ def _advise(
 def _worth(pick: Pick) -> tuple[int, float]:
     """Sort key of picks 2..N, best first: a predicted gain over logit KD per predicted minute where the
     gain is positive (what a minute of a user's machine buys), then the rest by their gain, a costly loss
-    last; picks with no gain or minutes predicted after those, in the predictor's order."""
+    last; picks with no minutes predicted after those, by predicted gain."""
     if pick.gain is None or not pick.minutes:
         return (2, 0.0)
     if pick.gain.mean > 0:
@@ -396,10 +360,9 @@ def _worth(pick: Pick) -> tuple[int, float]:
 
 
 def _priced(pick: Pick, evidence: Evidence) -> Pick:
-    """``pick`` with its predicted minutes, their range, and its gain over logit KD on this target."""
+    """``pick`` with its predicted minutes here and their range."""
     ((minutes, minutes_range),) = evidence.minutes([pick.config])
-    gain = None if pick.config.logit_only else evidence.gain([pick.config])[0]
-    return replace(pick, minutes=minutes, minutes_range=minutes_range, gain=gain)
+    return replace(pick, minutes=minutes, minutes_range=minutes_range)
 
 
 @contextmanager
@@ -408,64 +371,6 @@ def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
     mark = time.perf_counter()
     yield
     timings[key] = time.perf_counter() - mark
-
-
-def _picks(
-    models: Models, chosen: ChosenPipelines, configs: list[Pipeline], engine_of: Callable[[Pipeline], Any]
-) -> tuple[Pick, ...]:
-    """The chosen pipelines (:func:`choose_pipelines`) with their reason, predicted ratio and engine config."""
-    why = reasons(models.rank, chosen.inputs, chosen.rows, models.table)
-    ratios = models.display_ratio(chosen.inputs.iloc[chosen.rows])
-    return tuple(
-        Pick(
-            rank=k,
-            config=configs[row],
-            score=float(chosen.scores[row]),
-            predicted_ratio=float(ratio),
-            engine=engine_of(configs[row]).model_dump(mode="json"),
-            uncertainty=c.uncertainty,
-            reason="; ".join(part for part in (reason, c.note) if part),
-        )
-        for k, (row, c, reason, ratio) in enumerate(zip(chosen.rows, chosen.choices, why, ratios, strict=True), start=1)
-    )
-
-
-def _standing(
-    models: Models,
-    chosen: ChosenPipelines,
-    row: int,
-    config: Pipeline,
-    engine_of: Callable[[Pipeline], Any],
-    placed_as: int | None = None,
-) -> Pick:
-    """Candidate ``row`` as the predictor scores it, its ``rank`` its place among all distinct pipelines
-    (read from ``placed_as``, the distinct pipeline's row it is a variant of, where given).
-    Used for logit KD, the fixed default a pick has to beat: on held-out data sets the picks did not
-    beat it on average (docs/evaluate.md), so a user should see whether they lead it by more than
-    their uncertainty before paying for them; and for the data set's own leads over it."""
-    place, uncertainty = chosen.standing(row if placed_as is None else placed_as)
-    return Pick(
-        rank=place,
-        config=config,
-        score=float(chosen.scores[row]),
-        predicted_ratio=float(models.display_ratio(chosen.inputs.iloc[[row]])[0]),
-        engine=engine_of(config).model_dump(mode="json"),
-        uncertainty=uncertainty,
-    )
-
-
-def _own_pick(
-    models: Models,
-    chosen: ChosenPipelines,
-    configs: list[Pipeline],
-    config: Pipeline,
-    engine_of: Callable[[Pipeline], Any],
-) -> Pick:
-    """A configuration the data set's own runs back, as the predictor scores it, placed where its
-    pipeline (the best-scored aug_p/repeated_aug variant of its four components) stands."""
-    row = configs.index(config)
-    pipeline = next(r for r in chosen.distinct if components(configs[r]) == components(config))
-    return _standing(models, chosen, row, config, engine_of, placed_as=int(pipeline))
 
 
 def recommend_dataset(

@@ -2,7 +2,7 @@
 and what they were learned from; read back by ``autodistill run --recommendation``.
 
 Kept apart from :mod:`autodistill.advice.recommend` (how picks are made) because readers of the file
-(the CLI, the study's Figure 4) need its format, not the predictor.
+(the CLI, the study's Figure 4) need its format, not the models behind it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.advice.gain import LEVEL, GainEstimate
-from autodistill.advice.picks import BAGS, MIN_DIFFERENT
 from autodistill.space import Pipeline, legacy
 from engine import AutodistillError, parse_config
 
@@ -31,25 +30,21 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 6: picks carry ``minutes`` (predicted wall time) and ``gain`` (over logit KD, with an interval), the
 #: recommendation its ``verdict`` (why the first pick is first); pick 1 is logit KD unless the evidence clears another.
 #: 7: picks carry ``minutes_range``, the range their wall time fell in on data sets the cost model had not seen.
-RECOMMENDATION_VERSION = 7
+#: 8: one model orders the picks: their predicted gain over logit KD. The ranker's ``score``,
+#: ``uncertainty`` and ``predicted_ratio``, and the recommendation's ``predictor`` and ``design``,
+#: are gone (older files' are ignored); ``logit_kd``'s rank is its place by predicted gain.
+RECOMMENDATION_VERSION = 8
 #: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
 SPLIT_VERSIONS_RECOMMENDATION = 6
 PKD_CLS_RECOMMENDATION = 4
-SCORE_MEANING = (
-    "score: predicted percentile rank of the distillation ratio among the configurations tried on a data set "
-    "with one student and budget (1.0 = better than every one, 0.5 = a typical one; lambdarank: a ranking "
-    "score); ±: its spread over "
-    f"{BAGS} refits on bootstrap samples of the training data sets; predicted_ratio: a separate model's "
-    "estimate of student / teacher dev score, held to the range of the runs it learnt from; a rough level only: "
-    "on unseen data sets it lands no closer than those runs' median ratio (benchmarks/ratio_display.py); "
-    "why: the dataset features that "
-    f"raised (+) or lowered (-) the pick's score most against the average candidate; every two picks differ in "
-    f"{MIN_DIFFERENT}+ of the four components unless a note says the predictor is confident; logit_kd: the "
-    "fixed default to beat, scored the same way, its rank being its place among all distinct pipelines; "
-    f"minutes: predicted wall time here, in brackets the range that held {RANGE_LEVEL:.0%} of runs on data sets "
-    "the cost model was not fitted on (autodistill.advice.cost); "
-    f"gain: predicted dev-ratio gain over logit KD with its {LEVEL:.0%} "
-    "interval and the number of settings at this budget that ran the configuration (autodistill.advice.gain)"
+LEGEND = (
+    f"gain: predicted dev-ratio gain over logit KD (student / teacher dev score) on a data set of no "
+    f"family the runs came from, with its {LEVEL:.0%} interval: a pipeline's mean gain over the settings "
+    "that ran it, shrunk toward what its components predict, the interval wider where fewer ran it "
+    "(autodistill.advice.gain); a lead measured on this data set's own runs replaces it; "
+    f"minutes: predicted wall time here, in brackets the range that held {RANGE_LEVEL:.0%} of runs on data "
+    "sets the cost model was not fitted on (autodistill.advice.cost); logit KD's rank: its place among "
+    "the distinct pipelines by predicted gain (those ahead of it are predicted to beat it)"
 )
 
 
@@ -59,10 +54,7 @@ class Pick:
 
     rank: int
     config: Pipeline
-    score: float
-    predicted_ratio: float | None
     engine: dict[str, Any]
-    uncertainty: float | None = None
     reason: str = ""
     minutes: float | None = None
     minutes_range: tuple[float, float] | None = None
@@ -71,9 +63,6 @@ class Pick:
     def to_json(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
-            "score": self.score,
-            "uncertainty": self.uncertainty,
-            "predicted_ratio": self.predicted_ratio,
             "minutes": self.minutes,
             "minutes_range": list(self.minutes_range) if self.minutes_range is not None else None,
             "gain": asdict(self.gain) if self.gain is not None else None,
@@ -87,10 +76,7 @@ class Pick:
         return cls(
             rank=int(data["rank"]),
             config=Pipeline.from_engine(parse_config(dict(data["engine"]), source="recommended engine config")),
-            score=float(data["score"]),
-            predicted_ratio=_number(data.get("predicted_ratio")),
             engine=dict(data["engine"]),
-            uncertainty=_number(data.get("uncertainty")),
             reason=str(data.get("reason", "")),
             minutes=_number(data.get("minutes")),
             minutes_range=_pair(data.get("minutes_range")),
@@ -122,11 +108,9 @@ class Recommendation:
     trained_on: tuple[str, ...]
     n_runs: int
     candidates: int
-    predictor: str
     picks: tuple[Pick, ...]
     timings: dict[str, float] = field(default_factory=dict)
-    design: str = "autogluon"
-    #: Logit KD as the predictor scores it (``rank``: its place among all distinct pipelines).
+    #: Logit KD, the default every gain is measured from (``rank``: its place among the distinct pipelines).
     logit_kd: Pick | None = None
     #: Why the first pick is first (logit KD, or the pipeline whose gain cleared its uncertainty).
     verdict: str = ""
@@ -158,9 +142,7 @@ class Recommendation:
             "source": self.source,
             "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
             "candidates": self.candidates,
-            "predictor": self.predictor,
-            "design": self.design,
-            "score_meaning": SCORE_MEANING,
+            "legend": LEGEND,
             "timings_s": self.timings,
             "created_at": self.created_at,
             "picks": [p.to_json() for p in self.picks],
@@ -217,11 +199,9 @@ def load_recommendation(path: str | Path) -> Recommendation:
         trained_on=tuple(data["trained_on"]["datasets"]),
         n_runs=int(data["trained_on"]["runs"]),
         candidates=int(data["candidates"]),
-        predictor=data["predictor"],
         picks=tuple(Pick.from_json(p) for p in _picks_today(data)),
         timings=dict(data.get("timings_s", {})),
         created_at=data.get("created_at", ""),
-        design=data.get("design", "autogluon"),
         logit_kd=Pick.from_json(_on_splits_of(int(data.get("version", 0)), data["logit_kd"]))
         if data.get("logit_kd")
         else None,

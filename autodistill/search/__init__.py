@@ -1,4 +1,4 @@
-"""``autodistill search``: the predictor's picks, then TPE with pruning over epochs (beyond the paper).
+"""``autodistill search``: recommend's picks, then TPE with pruning over epochs (beyond the paper).
 
 * :mod:`~autodistill.search.space` — the Distiller space as Optuna suggestions;
 * :mod:`~autodistill.search.request` — what a search asks for, checked once;
@@ -8,7 +8,7 @@
 """
 
 from autodistill.search.request import PRUNERS, SearchRequest, make_trial
-from autodistill.search.session import SearchReport, export_student, predictor_picks, run_search
+from autodistill.search.session import SearchReport, export_student, recommended_picks, run_search
 from autodistill.search.space import params_of, suggest_pipeline
 
 __all__ = [
@@ -18,7 +18,7 @@ __all__ = [
     "export_student",
     "make_trial",
     "params_of",
-    "predictor_picks",
+    "recommended_picks",
     "run_search",
     "suggest_pipeline",
 ]

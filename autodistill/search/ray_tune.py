@@ -1,7 +1,7 @@
 """``autodistill search --backend ray``: the same search on Ray Tune, trials in parallel.
 
 Ray Tune's :class:`~ray.tune.search.optuna.OptunaSearch` runs the same TPE over the same
-define-by-run space (:func:`autodistill.search.space.suggest_pipeline`), the predictor's
+define-by-run space (:func:`autodistill.search.space.suggest_pipeline`), recommend's
 picks as its first points, and :class:`~ray.tune.schedulers.ASHAScheduler` prunes over
 epochs: each trial reports its dev score per epoch (``tune.report`` from the engine's
 epoch callback), then its whole result once more at the end.

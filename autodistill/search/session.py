@@ -1,9 +1,9 @@
-"""``autodistill search``: the predictor's picks first, then TPE with pruning over epochs, every trial stored.
+"""``autodistill search``: recommend's picks first, then TPE with pruning over epochs, every trial stored.
 
 Beyond the paper. AutoDistiller's picks are a prior; a search then learns from this
 data set's own results:
 
-1. the predictor's top picks are queued first (Optuna's ``enqueue_trial``), so a
+1. recommend's top picks are queued first (Optuna's ``enqueue_trial``), so a
    search never does worse than running them;
 2. then Optuna's TPE sampler proposes pipelines from the trials so far
    (:mod:`autodistill.search.space`: the Distiller space plus logit-only KD, α only for MI-α);
@@ -68,7 +68,7 @@ class SearchReport:
     notes: list[str] = field(default_factory=list)
 
 
-def predictor_picks(
+def recommended_picks(
     task: TaskData,
     store: RunStore,
     request: SearchRequest,
@@ -78,7 +78,7 @@ def predictor_picks(
 ) -> list[Pipeline]:
     """AutoDistiller's top ``top`` pipelines for this data set and student
     (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the runs of the data set's family (it and
-    the data sets sharing its source examples) out of the predictor's training (held-out measurements)."""
+    the data sets sharing its source examples) out of the models (held-out measurements)."""
     from autodistill.advice.recommend import recommend
 
     if top < 1:
@@ -102,7 +102,7 @@ def run_search(
     out: Path | None = None,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> SearchReport:
-    """Search ``request`` on ``task``; ``picks`` is asked only when the study is new (the predictor is costly)."""
+    """Search ``request`` on ``task``; ``picks`` is asked only when the study is new (it fine-tunes a teacher)."""
     request.check()
     space = space_for(task.spec.task_type, space)
     key = search_key(request, space)
@@ -110,7 +110,7 @@ def run_search(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # multivariate/group TPE
         sampler = optuna.samplers.TPESampler(seed=request.seed, multivariate=True, group=True, n_startup_trials=5)
     study = open_study(key, request.study, sampler, PRUNERS[request.pruner](key.budget["epochs"]))
-    _refuse_too_small(request, study, trial_seconds(study, store, key))  # before the costly predictor
+    _refuse_too_small(request, study, trial_seconds(study, store, key))  # before the costly picks
     first = picks() if not study.trials else ()
     if first:
         on_status(f"the predictor's top {len(first)} picks run first")

@@ -1,5 +1,5 @@
 """Held-out evaluation of AutoDistiller's advice: for each data set of the study
-in turn, the predictor's picks made without it against random configurations, the fixed defaults
+in turn, the advice's picks made without its family against random configurations, the fixed defaults
 and the no-KD baseline, under one budget and the same seeds, with the study's best run as the oracle.
 
 * :mod:`~autodistill.evaluation.heldout.arms`: which configurations each arm gets, chosen without the data set;

@@ -1,10 +1,9 @@
 """Which configurations each arm of the held-out evaluation runs on one data set, chosen without it.
 
 Everything here is a choice made *before* the held-out data set's runs are looked at:
-the predictor learns from the other data sets' runs only, with dataset features
-recomputed as if the held-out data set had never been featurized
-(:func:`leave_out_features`), and ``best-mean-rank`` is read off the other data sets' runs
-of the study's fixed list.
+the advice's gain model learns from the other families' runs only (the caller's
+:func:`autodistill.advice.runs.training_runs` with ``unseen``), and ``best-mean-rank`` is read off
+the other data sets' runs of the study's fixed list.
 The oracle alone looks at the held-out data set's stored runs: it is the ceiling the
 study reached there, not an arm anyone could choose in advance.
 """
@@ -12,26 +11,21 @@ study reached there, not an arm anyone could choose in advance.
 from __future__ import annotations
 
 import random
-from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from autodistill.advice.evidence import Evidence
-from autodistill.advice.picks import bagged
-from autodistill.advice.ranking import choose_pipelines
+from autodistill.advice.proposals import propose
 from autodistill.advice.verdict import decide
 from autodistill.bridge import space_for
-from autodistill.features.featurize import context_embedding, idf_weights
-from autodistill.predictor.model import PredictorSettings, fit_predictor, model_inputs
 from autodistill.space import Pipeline
 from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
-from autodistill.store.database import DatasetFeatures, ModelDescriptor, record_from_row
+from autodistill.store.database import record_from_row
 from autodistill.sweep import sample_configs
 from autodistill.sweep.study_plan import STUDY_CONFIGS
-from engine import AutodistillError, TaskType, dataset_family
+from engine import AutodistillError, TaskType
 
 #: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
 #: choosing is selection (the oracle's row then reports its test ratio, ``test_ratio``, where the
@@ -56,85 +50,26 @@ class ArmConfig:
 
     arm: str
     config: Pipeline | None
-    rank: int | None = None  # a pick's place in the predictor's order (1 = its top pick)
+    rank: int | None = None  # a pick's place in the advice's order (1 = its top pick)
 
 
-# -- the predictor's view, without the held-out data set ------------------------------------------------
+# -- the advice's picks, without the held-out data set -------------------------------------------------
 
 
-def _recontext(
-    features: DatasetFeatures, others: Sequence[frozenset[str]], counts: Counter[str], vectors
-) -> DatasetFeatures:
-    """``features`` with its context embedding recomputed from its word ``counts`` against the IDF corpus ``others``."""
-    vocabulary = {word for word in counts if word in vectors}
-    context = context_embedding(counts, idf_weights(vocabulary, others), vectors)
-    return replace(features, context_embedding=tuple(float(x) for x in context))
-
-
-def leave_out_features(
-    features: Sequence[DatasetFeatures],
-    held_out: str,
-    counts: Callable[[str], Counter[str]],
-    vectors: Mapping[str, np.ndarray],
-) -> tuple[list[DatasetFeatures], DatasetFeatures]:
-    """The other data sets' features as if ``held_out`` had never been featurized, and ``held_out``'s
-    as a new data set's would be (featurized against those others).
-
-    The context embedding's IDF counts every featurized data set, so without this the
-    training rows would carry a trace of the held-out data set's vocabulary.
-    ``counts(name)`` gives a data set's train-split word counts.
-    """
-    known = {f.dataset: f for f in features}
-    if held_out not in known:
-        raise AutodistillError(f"the store has no features of {held_out!r}; featurize it (`autodistill features`)")
-    others = [f for f in features if f.dataset != held_out]
-    vocab = {f.dataset: f.vocabulary for f in others}
-    training = [
-        _recontext(f, [v for name, v in vocab.items() if name != f.dataset], counts(f.dataset), vectors) for f in others
-    ]
-    return training, _recontext(known[held_out], list(vocab.values()), counts(held_out), vectors)
-
-
-@dataclass(frozen=True)
-class Described:
-    """What the predictor is told of the held-out data set: features, models and teacher score."""
-
-    features: DatasetFeatures
-    teacher: ModelDescriptor
-    student: ModelDescriptor
-    teacher_score: float
-
-
-def predictor_picks(
-    runs: pd.DataFrame,
-    training_features: Sequence[DatasetFeatures],
-    described: Described,
-    configs: Sequence[Pipeline],
-    k: int,
-    settings: PredictorSettings,
-    budget: Mapping[str, int] | None = None,
-) -> list[Pipeline]:
-    """The top ``k`` pipelines ``recommend`` would give the held-out data set (same choice rule,
-    :func:`autodistill.advice.ranking.choose_pipelines`), from a predictor and its bootstrap refits fitted
-    on ``runs`` (which must not hold its runs: refused here, so that no caller can leak them),
-    scored at the ``budget`` they will run at (:func:`autodistill.advice.ranking.budget_inputs`)."""
-    held_out = described.features.dataset
-    if (runs["dataset"].map(dataset_family) == dataset_family(held_out)).any():
-        raise AutodistillError(f"the predictor's training runs include the held-out data set {held_out!r} or a sibling")
-    version = described.features.featurizer_version
-    table = model_inputs(runs, training_features, embeddings=settings.dataset_embeddings)
-    rank, bags = fit_predictor(table, version, settings), bagged(table, version, settings)
-    as_candidates = (described.features, described.teacher, described.student, described.teacher_score)
-    chosen = choose_pipelines(rank, bags, as_candidates, list(configs), k, dict(budget or {}))
-    return [configs[row] for row in chosen.rows]
+def proposed(evidence: Evidence, configs: Sequence[Pipeline], n: int) -> list[Pipeline]:
+    """The ``n`` distinct pipelines of ``configs`` with the highest predicted gain over logit KD
+    (:func:`autodistill.advice.proposals.propose`, as ``recommend`` weighs them); none without a gain model."""
+    if evidence.gains is None:
+        return []
+    return [p.config for p in propose(evidence.gains, configs).top(n)]
 
 
 def advised_picks(
     candidates: Sequence[Pipeline], logit: Pipeline, evidence: Evidence, k: int
 ) -> tuple[list[Pipeline], str]:
     """The ``k`` picks in ``recommend``'s order: logit KD first unless a candidate's predicted gain over it
-    clears its uncertainty (:func:`autodistill.advice.verdict.decide`), then the predictor's order; and
-    the line that says which case held."""
+    clears its uncertainty (:func:`autodistill.advice.verdict.decide`), then the candidates' order (by
+    predicted gain); and the line that says which case held."""
     challengers = [c for c in candidates if not c.logit_only]
     if evidence.gains is None or not challengers:
         first, line = logit, f"logit KD first: {evidence.missing or 'no challenger among the candidates'}"

@@ -1,11 +1,11 @@
 """Running the held-out evaluation: per data set, choose the arms without it, run them, one row per run.
 
 For each data set in turn the choices are made first and frozen in ``choices.json``
-beside the results (the predictor's picks and ``best-mean-rank``), so that a rerun
+beside the results (the advice's picks and ``best-mean-rank``), so that a rerun
 runs the same trials even though the store has grown since: every trial goes through
 the sweep's :func:`~autodistill.sweep.run_trials`, so it lands in the store, and a
 rerun skips what is done. The runs this evaluation made are also kept out of the
-predictor's training rows for the data sets that come later (they are listed in the
+advice's training rows for the data sets that come later (they are listed in the
 results file), so the order of the data sets does not change what is learned.
 
 Test ratios come from each run's :class:`engine.RunResult`: a finished trial's is
@@ -15,7 +15,6 @@ read back through the engine, which returns a finished run's stored result at on
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -25,23 +24,19 @@ from typing import Any
 import pandas as pd
 
 from autodistill.advice.evidence import gather_evidence
-from autodistill.advice.ranking import budget_inputs, import_shipped_if_empty, training_runs
 from autodistill.advice.recommend import CHALLENGERS, model_descriptors
+from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.evaluation.heldout.arms import (
     ArmConfig,
-    Described,
     advised_picks,
     assemble_arms,
     best_mean_rank,
-    leave_out_features,
     oracle_run,
-    predictor_picks,
+    proposed,
 )
 from autodistill.features.baseline import BaselineSettings
-from autodistill.features.featurize import featurizer_version, word_counts
-from autodistill.features.glove import load_glove
-from autodistill.predictor.model import PredictorSettings, predictor_identity
+from autodistill.features.featurize import featurizer_version
 from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import RunStore, TrialRecord, record_from_row
@@ -49,14 +44,14 @@ from autodistill.store.shipped import STUDY_DIR
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
 from autodistill.sweep.study_run import found_plateaus
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TaskType, TrainSettings, choices_error, paths
+from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, choices_error, paths, real_valued
 
 HELDOUT_RESULTS = paths.META_DATA / "heldout" / "results.csv"
 CHOICES_FILE = "choices.json"
-#: How the picks are ordered, recorded with them: choices ordered by an older rule are made again.
-ADVICE_ORDER = "logit KD first unless a pick's predicted gain clears its interval"
+#: How the picks are made, recorded with them: choices made by an older rule are made again.
+ADVICE_ORDER = "by predicted dev-ratio gain over logit KD; logit KD first unless a pick's gain clears its interval"
 #: One row per run; ``seed`` is empty for the oracle (a stored run, not one of ours), ``rank`` for
-#: every arm but the picks (1 = the predictor's top pick).
+#: every arm but the picks (1 = the advice's top pick).
 COLUMNS = (
     "dataset", "arm", "rank", "seed", "student", "fidelity", "config", "test_ratio", "dev_ratio",
     "wall_seconds", "device", "run_id", "trial_id", "error", "config_json",
@@ -87,7 +82,6 @@ class HeldoutSettings:
     teacher: str = DEFAULT_TEACHER
     student: str = "tiny"
     budget: TrainSettings = field(default_factory=make_budget)
-    predictor: PredictorSettings = field(default_factory=PredictorSettings)
     baseline: BaselineSettings = field(default_factory=BaselineSettings)
     workers: int = 0
     fidelity: str | None = None
@@ -132,7 +126,7 @@ def describe(config: Pipeline | None) -> str:
     return "no-KD" if config is None else config.label
 
 
-# -- which data sets, and what the predictor learns from -------------------------------------------------
+# -- which data sets, and what the advice learns from ----------------------------------------------------
 
 
 def study_datasets(runs: pd.DataFrame, chosen: Sequence[str] | None, catalog: set[str]) -> list[str]:
@@ -147,26 +141,16 @@ def study_datasets(runs: pd.DataFrame, chosen: Sequence[str] | None, catalog: se
     return list(chosen) if chosen else known
 
 
-def _word_counter(tasks: Callable[[str], TaskData]) -> Callable[[str], Counter[str]]:
-    """Train-split word counts by data set name, counted once per evaluation (every fold needs them)."""
-
-    @cache
-    def counts(name: str) -> Counter[str]:
-        return word_counts(tasks(name))
-
-    return counts
-
-
 @dataclass(frozen=True)
 class Choices:
     """What was chosen for one data set before any of its arms ran (frozen in ``choices.json``), and by
-    which predictor (:func:`~autodistill.predictor.model.predictor_identity`)."""
+    which rule (:func:`choice_identity`)."""
 
     picks: tuple[Pipeline, ...]
     best: Pipeline | None
     trained_on: tuple[str, ...]
     n_runs: int
-    predictor: dict[str, Any] = field(default_factory=dict)
+    rule: dict[str, Any] = field(default_factory=dict)
     verdict: str = ""  # why the first pick is first (choices made before the advice have none)
 
     def to_json(self) -> dict[str, Any]:
@@ -174,7 +158,7 @@ class Choices:
             "picks": [p.to_dict() for p in self.picks],
             "best_mean_rank": self.best.to_dict() if self.best else None,
             "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
-            "predictor": self.predictor,
+            "rule": self.rule,
             "verdict": self.verdict,
         }
 
@@ -186,7 +170,7 @@ class Choices:
             Pipeline.from_dict(best) if best else None,
             tuple(data["trained_on"]["datasets"]),
             int(data["trained_on"]["runs"]),
-            data.get("predictor", {}),  # choices frozen before predictors were recorded: made by an older one
+            data.get("rule", {}),  # choices frozen by the ranker (``predictor``) or before: made again
             data.get("verdict", ""),
         )
 
@@ -200,51 +184,39 @@ def _choices_key(dataset: str, s: HeldoutSettings, task: TaskData) -> str:
     return key + (f"|splits={version}" if version != 1 else "")
 
 
-def make_choices(
-    task: TaskData,
-    runs: pd.DataFrame,
-    store: RunStore,
-    s: HeldoutSettings,
-    counts: Callable[[str], Counter[str]],
-    budget: TrainSettings,
-) -> Choices:
-    """The predictor's top ``k`` and ``best-mean-rank`` for ``task``, from ``runs`` of the other data sets."""
+def make_choices(task: TaskData, runs: pd.DataFrame, s: HeldoutSettings, budget: TrainSettings) -> Choices:
+    """The advice's top ``k`` and ``best-mean-rank`` for ``task``, from ``runs`` of the other families."""
     from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
 
-    name = task.spec.name
-    version = featurizer_version(s.baseline.model)
-    training, held = leave_out_features(store.features(version), name, counts, load_glove())
     finetuned = finetune_teacher(s.teacher, task, TEACHER_SETTINGS, show_progress=False)
     teacher_d, student_d = model_descriptors(runs, s.teacher, s.student, finetuned.model_dir, task)
-    described = Described(held, teacher_d, student_d, float(finetuned.dev_score))
     configs = list(space_for(task.spec.task_type, ADVICE_SPACE).configurations())
     inputs = budget_inputs(budget, len(task.train))
-    candidates = predictor_picks(runs, training, described, configs, CHALLENGERS * s.k, s.predictor, inputs)
     evidence = gather_evidence(runs, task, (student_d, teacher_d), inputs, budget.max_eval_examples)
-    logit = fixed_default("logit", regression=TaskType(task.spec.task_type) is TaskType.REGRESSION)
-    picks, verdict = advised_picks(candidates, logit, evidence, s.k)
+    logit = fixed_default("logit", regression=real_valued(task.spec.task_type))
+    picks, verdict = advised_picks(proposed(evidence, configs, CHALLENGERS * s.k), logit, evidence, s.k)
     best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
     trained_on = tuple(sorted(set(runs["dataset"])))
-    return Choices(tuple(picks), best, trained_on, len(runs), choice_identity(s), verdict)
+    return Choices(tuple(picks), best, trained_on, len(runs), choice_identity(), verdict)
 
 
-def choice_identity(s: HeldoutSettings) -> dict[str, Any]:
-    """What made the picks: the predictor, and the rule that orders them (recommend's advice)."""
-    return {**predictor_identity(s.predictor), "order": ADVICE_ORDER}
+def choice_identity() -> dict[str, Any]:
+    """What made the picks: the advice's rule (its models and order)."""
+    return {"order": ADVICE_ORDER}
 
 
 def frozen_choices(
-    path: Path, key: str, predictor: dict[str, Any], make: Callable[[], Choices], on_status: Callable[[str], None]
+    path: Path, key: str, rule: dict[str, Any], make: Callable[[], Choices], on_status: Callable[[str], None]
 ) -> Choices:
-    """The choices saved under ``key`` in ``path`` by this ``predictor``, else made now and saved (a rerun
-    reuses them). Choices of another predictor (an older format or other settings) are made again: the
-    picks are the predictor's, and one evaluation should score one predictor on every data set."""
+    """The choices saved under ``key`` in ``path`` by this ``rule``, else made now and saved (a rerun
+    reuses them). Choices made by another rule (an older predictor or order) are made again: one
+    evaluation should score one advice on every data set."""
     saved = json.loads(path.read_text()) if path.exists() else {}
     if key in saved:
         frozen = Choices.from_json(saved[key])
-        if frozen.predictor == predictor:
+        if frozen.rule == rule:
             return frozen
-        on_status(f"{key}: the frozen picks came from another predictor; choosing again with this one")
+        on_status(f"{key}: the frozen picks were made by another rule; choosing again with this one")
     chosen = make()
     saved[key] = chosen.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -379,7 +351,7 @@ def made_here(rows: pd.DataFrame, s: HeldoutSettings) -> set[str]:
     """The run ids of the runs this evaluation made (the oracle's row names a study run, not one of ours).
 
     At a study fidelity the fixed arms (defaults, baseline, best-mean-rank) are the study's own
-    trials, which the predictor learns from like any study run; only the picks and the random
+    trials, which advice learns from like any study run; only the picks and the random
     configurations are this evaluation's.
     """
     made = rows["arm"] != "oracle"
@@ -427,7 +399,6 @@ def evaluate_dataset(
     *,
     out: Path,
     tasks: Callable[[str], TaskData],
-    counts: Callable[[str], Counter[str]],
     show_progress: bool,
     trial_fn: TrialFn,
     on_status: Callable[[str], None],
@@ -442,8 +413,8 @@ def evaluate_dataset(
     split_version = task.extra.get("split_version", 1)
     budgets = s.budgets(epochs, split_version=split_version)
     chosen = frozen_choices(
-        out.parent / CHOICES_FILE, _choices_key(name, s, task), choice_identity(s),
-        lambda: make_choices(task, runs, store, s, counts, budgets[0]), on_status,
+        out.parent / CHOICES_FILE, _choices_key(name, s, task), choice_identity(),
+        lambda: make_choices(task, runs, s, budgets[0]), on_status,
     )  # fmt: skip
     draws = s.k if s.random is None else s.random
     arms = assemble_arms(chosen.picks, task.spec.task_type, name, draws, s.draw_seed, chosen.best)
@@ -477,11 +448,10 @@ def evaluate_heldout(
     runs = training_runs(store, "ours", version, "", unseen=False)
     names = study_datasets(runs, datasets, {spec.name for spec in list_datasets()})
     tasks = cache(load_task)
-    counts = _word_counter(tasks)
     for name in names:
         on_status(f"holding out {name}: choosing without it, then running every arm")
         rows = evaluate_dataset(
-            name, store, s, out=out, tasks=tasks, counts=counts, show_progress=show_progress, trial_fn=trial_fn,
+            name, store, s, out=out, tasks=tasks, show_progress=show_progress, trial_fn=trial_fn,
             on_status=on_status,
         )  # fmt: skip
         kept = read_rows(out)

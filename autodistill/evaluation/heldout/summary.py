@@ -31,7 +31,7 @@ from autodistill.evaluation.noise import NO_KD, NOISE_Z, difference_noise, poole
 
 SCORE = "test_ratio"
 PICK = "pick"
-#: The predictor's top pick alone, beside the mean of its top k: what a user who runs only
+#: The advice's top pick alone, beside the mean of its top k: what a user who runs only
 #: ``recommend``'s first pick gets. Its rows are the picks' rows of rank 1.
 TOP_PICK = "pick:1"
 
@@ -347,7 +347,7 @@ def heldout_markdown(
     per = summary.per_dataset.reset_index()
     parts = [
         heading,
-        "Each data set held out in turn: the predictor is retrained without its runs, then its top picks, "
+        "Each data set held out in turn: the advice is made without its family's runs, then its top picks, "
         "random configurations, the fixed defaults and the no-KD baseline run under one budget and the same "
         "seeds. Cells: mean test ratio (student / teacher on the test split) over seeds; the oracle is the "
         "study's best stored run there, at the study's budget.",

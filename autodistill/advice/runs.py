@@ -1,0 +1,78 @@
+"""The runs advice learns from: the store's runs usable for a data set, the project's study where the
+store has none of ours, and the budget columns a recommendation is made at.
+
+:mod:`autodistill.advice.recommend` and the held-out evaluation (:mod:`autodistill.evaluation.heldout`)
+select their runs here, so that both learn from the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from autodistill.store.database import SOURCES, RunStore
+from autodistill.store.reference import PAPER_FEATURIZER
+from autodistill.store.shipped import import_study, shipped_versions
+from engine import AutodistillError, TrainSettings, choices_error, dataset_family
+
+
+def usable_runs(store: RunStore, source: str, version: str) -> pd.DataFrame:
+    """Runs of ``source`` recorded with featurizer ``version`` whose data sets have features of it."""
+    if source not in SOURCES:
+        raise choices_error("run source", source, SOURCES)
+    if source == "paper":
+        raise AutodistillError(
+            f"the authors' runs carry the authors' own dataset features ({PAPER_FEATURIZER!r}), which cannot be "
+            "computed for a new data set; recommend from --source ours (fill the store with `autodistill sweep`)"
+        )
+    runs = store.runs(source=source)
+    featured = {f.dataset for f in store.features(version)}
+    usable = runs[(runs["featurizer_version"] == version) & runs["dataset"].isin(featured)]
+    if usable.empty:
+        other = sorted(set(runs["featurizer_version"]) - {version})
+        held = f"it holds {len(runs)} {source!r} runs" + (f" of featurizer {', '.join(other)}" if other else "")
+        raise AutodistillError(
+            f"the runs store {store.path} has no {source!r} runs featurized with {version!r} ({held}); fill it "
+            "with `autodistill sweep --datasets a,b,c --students tiny --n 20` (runs on 3+ data sets), "
+            "or `autodistill runs import --from study` (the project's shipped runs)"
+        )
+    return usable
+
+
+def import_shipped_if_empty(
+    store: RunStore, source: str, version: str, folder: Path | None, on_status: Callable[[str], None]
+) -> None:
+    """Write the shipped study's runs into a store with none of ours (``folder`` None: never), so that
+    advice learns from them until the user has runs of their own. The one write before
+    advice; :func:`training_runs` only reads."""
+    if source != "ours" or folder is None:
+        return
+    if not store.runs(source="ours").empty or version not in shipped_versions(folder):
+        return
+    added = import_study(store, folder, predictions=False)  # advice reads no per-example predictions
+    on_status(f"the store had no runs of ours: imported the {added} runs of the project's study ({folder})")
+
+
+def training_runs(store: RunStore, source: str, version: str, name: str, *, unseen: bool) -> pd.DataFrame:
+    """The runs advice learns from: the store's usable runs, without the runs of ``name``'s family
+    (``name`` and the data sets sharing its source examples, :func:`engine.dataset_family`) when it is
+    to be treated as ``unseen``: a sibling's runs would leak its answers."""
+    runs = usable_runs(store, source, version)
+    if unseen:
+        family = dataset_family(name)
+        runs = runs[runs["dataset"].map(dataset_family) != family]
+        if runs.empty:
+            raise AutodistillError(
+                f"every usable run in {store.path} is on {name!r}'s family ({family}); "
+                "--unseen leaves none to learn from"
+            )
+    return runs
+
+
+def budget_inputs(budget: TrainSettings, n_train: int) -> dict[str, int]:
+    """The budget columns (as stored runs have them) of runs at ``budget`` on a training split of
+    ``n_train`` examples: the picks are priced and weighed at the budget they will run at."""
+    examples = min(budget.max_train_examples or n_train, n_train)
+    return {"train_examples": examples, "epochs": budget.epochs, "max_length": budget.max_length}
