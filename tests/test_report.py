@@ -5,6 +5,7 @@ where a headless Chromium is installed the layout is also measured in it at 1,28
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -126,3 +127,24 @@ def test_no_element_is_wider_than_its_column_in_a_real_browser_at_1280_px(page, 
     profile = f"--user-data-dir={tmp_path / 'profile'}"
     dom = subprocess.run([browser, *flags, profile, checked.as_uri()], capture_output=True, text=True, timeout=120)
     assert 'data-too-wide="none"' in dom.stdout, re.findall(r'data-too-wide="[^"]*"', dom.stdout)
+
+
+def test_a_resumed_runs_steps_read_back_quietly_with_the_resumed_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A resumed run's writer purges from its restart step (``purge_step``); reading that back is not
+    worth a warning on every report, and the steps logged again are the resumed run's."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from engine.pipelines.step_log import logged_steps
+
+    events = tmp_path / "tracking" / "tensorboard"
+    for first, last, value, purge in ((1, 5, 1.0, None), (3, 6, 2.0, 3)):  # killed after step 5, resumed at 3
+        writer = SummaryWriter(log_dir=str(events), purge_step=purge, filename_suffix=f".{first}")
+        for step in range(first, last + 1):
+            writer.add_scalar("loss", value, step)
+        writer.close()
+    with caplog.at_level(logging.WARNING):
+        steps = logged_steps(tmp_path / "tracking")
+    assert steps == {"loss": [(1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0), (5, 2.0), (6, 2.0)]}
+    assert not [r for r in caplog.records if r.name.startswith("tensorboard")]

@@ -10,6 +10,9 @@ installed here, has none, and its page draws the epoch means alone.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Per metric name, (step, value) pairs in step order; one value per step.
@@ -33,8 +36,23 @@ def _tensorboard(events: Path) -> Steps:
     except ImportError:
         return {}
     reader = EventAccumulator(str(events), size_guidance={"scalars": 0})  # 0: keep every value
-    reader.Reload()
+    with _quiet("tensorboard"):
+        reader.Reload()
     return {tag: _by_step((e.step, e.value) for e in reader.Scalars(tag)) for tag in reader.Tags()["scalars"]}
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Logger ``name`` says only errors in the block. A resumed run's writer marks where it restarted
+    (``purge_step``), and TensorBoard's reader, dropping the steps logged after that mark before the
+    kill as it should, warns of "out of order event.step" on every report of such a run."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _mlflow(marker: Path) -> Steps:
