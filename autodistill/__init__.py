@@ -1,7 +1,8 @@
 """AutoDistiller, the meta layer: advice on which distillation pipeline to run on a new data set.
 
-The layers above (``cli``, ``study``) import what they need from here; the rooms behind this door
-are free to change their modules. The rooms, from the ground up:
+``cli`` imports what it needs from here, and a user's code should too: the rooms behind this door
+are free to change their modules. The study (the project's own write-up) imports its plumbing from
+the rooms themselves, so the door lists what a user calls. The rooms, from the ground up:
 
 * :mod:`~autodistill.space` — the pipeline space: its points (:class:`Pipeline`), its rules, the
   fixed defaults, the vocabulary older data was written in;
@@ -27,73 +28,33 @@ from typing import Any
 
 #: Where each public name lives: module -> the names it lends the door.
 _DOOR: dict[str, tuple[str, ...]] = {
-    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label", "pred_losses"),
+    "autodistill.space": ("DEFAULT_SPACE", "Pipeline", "inter_level", "pipeline_label"),
     "autodistill.store.database": ("RunStore", "list_runs", "open_store", "stored_runs"),
-    "autodistill.store.schema": ("fidelity_of",),
     "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
     "autodistill.journal": ("record_user_run", "record_user_teacher"),
     "autodistill.features.baseline": ("BaselineSettings",),
     "autodistill.features.featurize": ("Featurized", "featurize_dataset", "featurizer_version"),
-    "autodistill.bridge": ("BUDGET_FIELDS", "baseline_config", "engine_config", "make_budget", "space_for"),
+    "autodistill.bridge": ("BUDGET_FIELDS", "engine_config", "make_budget", "space_for"),
     "autodistill.predictor.model": ("PredictorSettings",),
-    "autodistill.sweep": (
-        "SweepReport",
-        "Trial",
-        "TrialFn",
-        "execute_trial",
-        "parse_students",
-        "plan_datasets",
-        "run_sweep",
-        "run_trials",
-    ),
-    "autodistill.sweep.study_plan": ("FIDELITIES", "PATIENT", "fidelity", "select_configs"),
+    "autodistill.sweep": ("SweepReport", "Trial", "parse_students", "plan_datasets", "run_sweep"),
+    "autodistill.sweep.study_plan": ("fidelity", "select_configs"),
     "autodistill.sweep.study_run": ("run_study",),
     "autodistill.advice.recommend": ("DEFAULT_STUDENT", "recommend", "recommend_dataset"),
     "autodistill.advice.recommendation": ("LEGEND", "Recommendation", "load_recommendation"),
     "autodistill.advice.trial": ("run_trial",),
     "autodistill.search": ("SearchReport", "SearchRequest", "recommended_picks", "run_search"),
     "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
-    "autodistill.evaluation.nested": ("NestedResult", "Reported", "evaluate_nested", "parse_designs", "reported_on"),
-    "autodistill.evaluation.noise": (
-        "NOISE_Z",
-        "NO_KD",
-        "PAIR",
-        "SEEDS",
-        "Resolver",
-        "arm_stats",
-        "beyond_noise",
-        "catalog_resolution",
-        "fixed_list",
-        "group_noise",
-        "latest_splits",
-        "lead_noise",
-        "noise_floor",
-        "resolutions",
-        "sampling_errors",
-        "seeded_pairs",
-        "seeds_needed",
-        "study_outcomes",
-        "widest_configuration",
-    ),
-    "autodistill.evaluation.headroom": ("headroom", "headroom_arms", "headroom_summary"),
+    "autodistill.evaluation.nested": ("evaluate_nested", "parse_designs", "reported_on"),
+    "autodistill.evaluation.noise": ("latest_splits", "sampling_errors"),
     "autodistill.evaluation.heldout": (
         "HELDOUT_RESULTS",
         "HeldoutSettings",
         "HeldoutSummary",
         "evaluate_heldout",
         "heldout_markdown",
-        "study_section",
         "summarize_heldout",
     ),
-    "autodistill.evaluation.importance": (
-        "COMPONENTS",
-        "PAIRS",
-        "cell_columns",
-        "component_levels",
-        "fanova_importance",
-        "pair_name",
-        "plot_importance",
-    ),
+    "autodistill.evaluation.importance": ("COMPONENTS", "fanova_importance", "plot_importance"),
 }
 _HOME: dict[str, str] = {name: module for module, names in _DOOR.items() for name in names}
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import pandas as pd
 from scipy import stats
 
-from autodistill import COMPONENTS, PAIRS, PAPER_MEAN_SPEARMAN, cell_columns, pair_name
+from autodistill import COMPONENTS, PAPER_MEAN_SPEARMAN
+from autodistill.evaluation.importance import PAIRS, cell_columns, pair_name
 from study.figure4 import finished_ratios
 from study.tables import lodo_spearmans
 

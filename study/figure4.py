@@ -29,17 +29,15 @@ from autodistill import (
     Recommendation,
     RunStore,
     Trial,
-    TrialFn,
-    baseline_config,
     engine_config,
-    execute_trial,
-    fidelity_of,
     load_recommendation,
     make_budget,
     recommend,
-    run_trials,
     space_for,
 )
+from autodistill.bridge import baseline_config
+from autodistill.store.schema import fidelity_of
+from autodistill.sweep import TrialFn, execute_trial, run_trials
 from engine import AutodistillError, TaskData, TrainSettings, load_task
 from study.tables import TOP_K, sweep_setting
 

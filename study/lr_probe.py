@@ -15,7 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from autodistill import PATIENT, baseline_config
+from autodistill.bridge import baseline_config
+from autodistill.sweep.study_plan import PATIENT
 from engine import DEFAULT_TEACHER, finetune, latest_split_version, paths
 
 RATES = (1e-4, 3e-4, 1e-3)

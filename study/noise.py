@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill import NO_KD, PAIR, SEEDS, seeded_pairs, seeds_needed, widest_configuration
+from autodistill.evaluation.noise import NO_KD, PAIR, SEEDS, seeded_pairs, seeds_needed, widest_configuration
 from engine import SplitResolution
 
 #: The noise of a configuration's mean over :data:`SEEDS` seeds (seed spread and test sampling) at

@@ -27,25 +27,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from autodistill import (
+from autodistill import RunStore, latest_splits, select_configs, shipped_store
+from autodistill.evaluation.headroom import headroom, headroom_arms
+from autodistill.evaluation.noise import (
     NO_KD,
     PAIR,
-    PATIENT,
-    RunStore,
     arm_stats,
     beyond_noise,
     catalog_resolution,
     group_noise,
-    headroom,
-    headroom_arms,
-    latest_splits,
     lead_noise,
-    pred_losses,
     resolutions,
-    select_configs,
-    shipped_store,
     study_outcomes,
 )
+from autodistill.space import pred_losses
+from autodistill.sweep.study_plan import PATIENT
 from engine import ExamplePredictions, SplitResolution, paths
 from study.plots import plot_headroom
 from study.sections import markdown_table

@@ -55,21 +55,17 @@ import pandas as pd
 
 from autodistill import (
     HELDOUT_RESULTS,
-    NestedResult,
     PredictorSettings,
-    Reported,
-    Resolver,
     RunStore,
-    TrialFn,
-    catalog_resolution,
     default_version,
     evaluate_lodo,
     evaluate_nested,
     latest_splits,
-    resolutions,
     sampling_errors,
-    study_outcomes,
 )
+from autodistill.evaluation.nested import NestedResult, Reported
+from autodistill.evaluation.noise import Resolver, catalog_resolution, resolutions, study_outcomes
+from autodistill.sweep import TrialFn
 from engine import AutodistillError, paths
 from study.figure4 import VersusRandom, finished_versus, picked_run_ids, versus_random
 from study.latency import LatencyFn, cpu_latencies, latency_plan, measure_latencies, speedup_map

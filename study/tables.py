@@ -16,17 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill import (
-    BUDGET_FIELDS,
-    COMPONENTS,
-    DEFAULT_SPACE,
-    FIDELITIES,
-    component_levels,
-    fanova_importance,
-    fidelity_of,
-    inter_level,
-    pipeline_label,
-)
+from autodistill import BUDGET_FIELDS, COMPONENTS, DEFAULT_SPACE, fanova_importance, inter_level, pipeline_label
+from autodistill.evaluation.importance import component_levels
+from autodistill.store.schema import fidelity_of
+from autodistill.sweep.study_plan import FIDELITIES
 from engine import AutodistillError, TrainSettings
 
 TOP_K = 5

@@ -114,7 +114,7 @@ def _seeded(dataset: str, labels: set[str], seeds: int) -> pd.DataFrame:
 
 
 def test_resolution_counts_counted_data_sets_their_seeded_fixed_list_and_scored_runs() -> None:
-    from autodistill import fixed_list
+    from autodistill.evaluation.noise import fixed_list
     from engine import SplitResolution, TaskType
     from study.noise import resolution_summary
 
