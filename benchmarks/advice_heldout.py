@@ -23,13 +23,14 @@ from pathlib import Path
 import pandas as pd
 
 from autodistill import HELDOUT_RESULTS
+from autodistill.advice.alone import baseline_rows
 from autodistill.advice.cost import RANGE_LEVEL, pipeline_class
-from autodistill.evaluation.advice import COST_TOLERANCE, evaluate_advice
+from autodistill.evaluation.advice import COST_TOLERANCE, alone_intervals, evaluate_advice
 from autodistill.evaluation.headroom import headroom
 from autodistill.evaluation.noise import catalog_resolution, latest_splits, resolutions, study_outcomes
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import shipped_store
-from engine import dataset_family
+from engine import dataset_family, from_scratch
 
 RESULTS = Path(__file__).parent / "results" / "advice_heldout.json"
 
@@ -39,7 +40,10 @@ def main() -> None:
     with shipped_store() as store:  # imported as a store reads it: a study shipped before a column gets it derived
         every = store.runs(source="ours")
         found = study_headroom(store)
+        baselines = latest_splits(baseline_rows(store.trials(source="ours")))
     runs = latest_splits(every)
+    alone = alone_intervals(runs[runs["student_name"].map(from_scratch)], baselines[baselines["student_name"].map(
+        from_scratch)], dataset_family)  # fmt: skip
     result = evaluate_advice(runs, dataset_family, cost_runs=every)  # wall times: every split version's runs
     figures = result.figures()
     captured = headroom_captured(found, result.top)
@@ -83,6 +87,9 @@ def main() -> None:
     print(f"top pick: logit KD in {logit_first} of {figures['settings']} settings; mean test ratio "
           f"{figures['top_mean_ratio']:.4f} against logit KD's {figures['logit_mean_ratio']:.4f}")  # fmt: skip
     print(top.to_string(index=False))
+    print(f"train alone (no KD) against logit KD: interval coverage {alone['covered'].mean():.3f} over {len(alone)} "
+          f"held-out (data set, student) pairs; advised on {int(alone['advised'].sum())}")  # fmt: skip
+    print(alone.round(4).to_string(index=False))
     print("headroom over logit KD beyond the noise (the study page's table) and what the top pick got of it:")
     print(captured.to_string(index=False) if len(captured) else "  none on the pairs the claims count")
     RESULTS.write_text(
@@ -95,6 +102,7 @@ def main() -> None:
                 "cost_range_coverage_by_class": by_class.reset_index().to_dict(orient="records"),
                 "top": top.to_dict(orient="records"),
                 "headroom_captured": captured.to_dict(orient="records"),
+                "alone": alone.round(4).to_dict(orient="records"),
                 "runs": len(runs),
                 "seconds": round(time.perf_counter() - started, 1),
             },

@@ -301,7 +301,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     first, *rest = rec.picks[:top]
     say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {rec.teacher} -> {rec.student}")
     if alone:  # not to distil: every pick is an alternative
-        say_wrapped(f"advice: train {rec.student} alone, no KD (cheaper than logit KD's {_minutes_text(first)})")
+        gain = "" if rec.alone is None else f", {_interval(rec.alone)}"
+        say_wrapped(f"advice: train {rec.student} alone, no KD{gain} (cheaper than logit KD's {_minutes_text(first)})")
         rest = [first, *rest]
     else:
         say_wrapped(f"advice: {_short_name(first)}, {_gain_short(first)}, {_minutes_text(first)}")
@@ -315,6 +316,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
             say_wrapped(line, "  ", "     ")
     if hidden := len(rest) - len(shown):
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
+    if not alone and rec.alone is not None:
+        say_wrapped(f"train {rec.student} alone (no KD): {_interval(rec.alone)}  `autodistill finetune`", hanging="  ")
     if rec.logit_kd is not None and not first.config.logit_only:
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
     say_wrapped(
@@ -332,8 +335,12 @@ def _gain_short(pick: Any) -> str:
     """``+0.009 [+0.006, +0.012]``: the one number a pick is judged by, with its interval."""
     if pick.config.logit_only:
         return "the default"
-    g = pick.gain
-    return "gain not known (no comparable runs)" if g is None else f"{g.mean:+.3f} [{g.low:+.3f}, {g.high:+.3f}]"
+    return "gain not known (no comparable runs)" if pick.gain is None else _interval(pick.gain)
+
+
+def _interval(gain: Any) -> str:
+    """``+0.009 [+0.006, +0.012]``: a gain over logit KD with its interval."""
+    return f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]"
 
 
 def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> None:

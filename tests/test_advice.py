@@ -12,6 +12,7 @@ from test_recommend import (  # noqa: F401 (cached_teacher is autouse: no real t
     LOGIT,
     STUDENT,
     TEACHER,
+    TRAINING_SETS,
     VERSION,
     cached_teacher,
     fill_store,
@@ -37,7 +38,7 @@ from autodistill.evaluation.advice import evaluate_advice
 from autodistill.space import Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.configurations import configurations
-from autodistill.store.database import RunRecord, RunStore
+from autodistill.store.database import RunRecord, RunStore, TrialRecord
 from autodistill.sweep import Outcome, Trial
 from engine import AutodistillError, TaskData, dataset_family, training_device
 
@@ -545,3 +546,45 @@ def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:
         store._conn.execute("UPDATE runs SET dataset = 'brown-pos-fine' WHERE dataset = 'reviews-like'")
         kept = training_runs(store, "ours", VERSION, "brown-pos-fine", unseen=True)
     assert set(kept["dataset"]) == {"spam-like"}
+
+
+def _baselines(store: RunStore, names: tuple[str, ...], lead: float) -> None:
+    """The student trained alone on each of ``names``, ``lead`` dev ratio above fill_store's logit KD (about 0.80)."""
+    rng = np.random.default_rng(3)
+    for name in names:
+        ratio = 0.80 + lead + rng.normal(0, 0.002)
+        store.record_trial(TrialRecord(
+            f"alone-{name}", "finetune", name, STUDENT.name, "done", {"epochs": 3, "max_length": 128},
+            {"teacher": TEACHER.name}, student_score=0.9 * ratio, teacher_score=0.9, ratio=ratio,
+            fidelity="realistic", test_ratio=0.1,
+        ))  # fmt: skip
+
+
+def test_other_data_sets_predict_training_alone_and_a_gain_that_clears_makes_it_the_advice(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autodistill.advice import alone
+
+    runs = store.runs(source="ours")
+    assert alone.predicted_alone(runs, alone.baseline_rows(store.trials())) is None  # no baselines: no answer
+    _baselines(store, TRAINING_SETS, lead=0.05)
+    gains = alone.alone_gains(runs, alone.baseline_rows(store.trials()))
+    assert len(gains) == 3 and gains.between(0.03, 0.07).all()
+    rec = recommend(toy_task, store, top=2, show_progress=False)
+    assert rec.alone is None and rec.command == "run"  # three pairs are too few to predict from
+    monkeypatch.setattr(alone, "MIN_PAIRS", 3)
+    rec = recommend(toy_task, store, top=2, show_progress=False, unseen=True)
+    assert rec.command == "finetune" and rec.alone.clears and rec.alone.support == 3
+    assert rec.verdict.startswith("train the student alone (no KD): +0.0") and "3 other (data set" in rec.verdict
+    assert rec.picks[0].config == LOGIT, "what to distil, should the user distil anyway"
+
+
+def test_a_predicted_loss_of_training_alone_is_shown_and_changes_nothing(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autodistill.advice import alone
+
+    monkeypatch.setattr(alone, "MIN_PAIRS", 3)
+    _baselines(store, TRAINING_SETS, lead=-0.05)
+    rec = recommend(toy_task, store, top=2, show_progress=False)
+    assert rec.command == "run" and rec.alone.high < 0 and rec.verdict.startswith("logit KD first")

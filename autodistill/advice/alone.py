@@ -1,13 +1,20 @@
-"""Whether to distil at all: the student trained alone against logit KD on the data set's own runs.
+"""Whether to distil at all: the student trained alone against logit KD.
 
 In the study the student trained on labels alone (no-KD) beat every KD pipeline on several
 (data set, student) pairs, brown-pos-fine and moby-syllables among them. Advice that can only
-choose among KD pipelines cannot say so. Where the store holds the target data set's own no-KD
-baselines (a sweep's, a trial's) beside its logit KD runs, at one budget and split version, with
-the same teacher and student, their mean dev ratios are compared seed for seed as
-:func:`autodistill.advice.gain.own_leads` compares pipelines: a lead beyond
-:data:`~autodistill.advice.gain.OWN_Z` standard errors makes "train alone" the advice. Dev ratios
-only: the test split chooses nothing.
+choose among KD pipelines cannot say so. Two kinds of evidence answer:
+
+* **Other data sets'** (:func:`predicted_alone`): over the (data set, student) pairs where the store
+  ran both at one budget, the mean of no-KD's dev ratio minus logit KD's, with an interval for a new
+  pair (the pairs' spread), as the gain model gives a pipeline's. An interval wholly above zero makes
+  "train alone" the advice.
+* **The data set's own** (:func:`alone_lead`): where the store holds the target's own no-KD baselines
+  (a sweep's, a trial's) beside its logit KD runs, at one budget and split version, with the same
+  teacher and student, their mean dev ratios are compared seed for seed as
+  :func:`autodistill.advice.gain.own_leads` compares pipelines: a lead beyond
+  :data:`~autodistill.advice.gain.OWN_Z` standard errors makes "train alone" the advice.
+
+Dev ratios only: the test split chooses nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
-from autodistill.advice.gain import OWN_Z
+from autodistill.advice.gain import LEVEL, OWN_Z, GainEstimate
 from autodistill.store.configurations import is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
 _SAME = ["fidelity", "epochs", "max_length", "split_version"]
+#: Fewer (data set, student) pairs than this with both no-KD and logit KD, and nothing is predicted.
+MIN_PAIRS = 4
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,36 @@ def baseline_rows(trials: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+    """Runs or baselines with the budget columns they are matched on filled alike."""
+    return frame.assign(
+        fidelity=frame["fidelity"].fillna("-"), split_version=frame["split_version"].fillna(1).astype(int)
+    )
+
+
+def alone_gains(runs: pd.DataFrame, baselines: pd.DataFrame) -> pd.Series:
+    """Per (data set, student): no-KD's mean dev ratio minus logit KD's, each budget where both ran
+    (same teacher, budget and splits) counted once, then averaged over the pair's budgets."""
+    keys = ["dataset", "teacher_name", "student_name", *_SAME]
+    logit = _normalised(runs[is_logit_kd(runs)]).groupby(keys)["ratio"].mean()
+    alone = _normalised(baselines).groupby(keys)["ratio"].mean()
+    both = alone.to_frame("alone").join(logit.rename("logit"), how="inner")
+    return (both["alone"] - both["logit"]).groupby(level=["dataset", "student_name"]).mean()
+
+
+def predicted_alone(runs: pd.DataFrame, baselines: pd.DataFrame) -> GainEstimate | None:
+    """No-KD's predicted dev-ratio gain over logit KD on a new (data set, student) pair, with its
+    :data:`~autodistill.advice.gain.LEVEL` interval: the pairs' mean and their spread (the interval a
+    new draw from them falls in); None with fewer than :data:`MIN_PAIRS` pairs."""
+    gains = alone_gains(runs, baselines)
+    n = len(gains)
+    if n < MIN_PAIRS:
+        return None
+    mean = float(gains.mean())
+    half = float(norm.ppf(0.5 + LEVEL / 2)) * float(gains.std(ddof=1)) * float(np.sqrt(1 + 1 / n))
+    return GainEstimate(mean, mean - half, mean + half, n)
+
+
 def alone_lead(
     runs: pd.DataFrame, baselines: pd.DataFrame, dataset: str, teacher: str, student: str
 ) -> AloneLead | None:
@@ -65,8 +105,7 @@ def alone_lead(
 
     def own(frame: pd.DataFrame) -> pd.DataFrame:
         mine = (frame["dataset"] == dataset) & (frame["teacher_name"] == teacher) & (frame["student_name"] == student)
-        return frame[mine].assign(fidelity=lambda f: f["fidelity"].fillna("-"), split_version=lambda f: f[
-            "split_version"].fillna(1).astype(int))  # fmt: skip
+        return _normalised(frame[mine])
 
     logit = own(runs[is_logit_kd(runs)])
     alone = own(baselines)

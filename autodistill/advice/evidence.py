@@ -12,10 +12,11 @@ is evidence of its own (:func:`autodistill.advice.gain.own_leads`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 
-from autodistill.advice.alone import AloneLead, alone_lead
+from autodistill.advice.alone import AloneLead, alone_lead, predicted_alone
 from autodistill.advice.cost import (
     CostModel,
     cached_cost_model,
@@ -48,6 +49,8 @@ class Evidence:
     own: tuple[OwnLead, ...] = ()
     #: The student trained alone, where it led logit KD beyond the noise on those runs.
     alone: AloneLead | None = None
+    #: The student trained alone, as other (data set, student) pairs started alike predict it against logit KD.
+    alone_predicted: GainEstimate | None = None
 
     def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
         """Each pipeline's predicted wall minutes on the target and their range on a new data set
@@ -74,8 +77,9 @@ def gather_evidence(
 ) -> Evidence:
     """Fit both models on ``runs`` for a target ``task`` distilled by ``models`` (student, teacher), at
     budget ``at_budget`` with its cap on dev examples scored per epoch; minutes are for runs on this
-    machine's device, from the store's runs on its kind of device; ``baselines``: the target's own
-    no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`), for whether to distil at all."""
+    machine's device, from the store's runs on its kind of device; ``baselines``: the no-KD baselines
+    of the data sets ``runs`` hold (:func:`autodistill.advice.alone.baseline_rows`), for whether to
+    distil at all, on other data sets' evidence and on the target's own."""
     task_kind = task.spec.kind
     setting = {
         **model_sizes(*models),
@@ -89,20 +93,23 @@ def gather_evidence(
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     student, teacher = models
     own = own_leads(same_class, task.spec.name, teacher.name, student.name)
-    alone = None if baselines is None else alone_lead(same_class, baselines, task.spec.name, teacher.name, student.name)
-    if not (same_class["task_kind"] == task_kind).any():
-        missing = f"the store has no runs on {task_kind} data sets at this budget"
-        return Evidence(cost, None, setting, missing, own, alone)
     # A student from random weights and one from pretrained ones gain differently from KD: gains are read
     # from runs of students started as this one is, or not at all.
     fresh = from_scratch(student.name)
     alike = same_class[same_class["student_name"].map(from_scratch) == fresh]
+    alone = predicted = None
+    if baselines is not None:
+        baselines = baselines[(baselines["fidelity"] == "cheap") == cheap]
+        alone = alone_lead(same_class, baselines, task.spec.name, teacher.name, student.name)
+        predicted = predicted_alone(alike, baselines[baselines["student_name"].map(from_scratch) == fresh])
+    found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted)
+    if not (same_class["task_kind"] == task_kind).any():
+        return found(None, missing=f"the store has no runs on {task_kind} data sets at this budget")
     if alike.empty:
         start = "trained from random weights" if fresh else "started from pretrained weights"
-        missing = f"the store has no runs at this budget of a student {start}, as {student.name} is"
-        return Evidence(cost, None, setting, missing, own, alone)
+        return found(None, missing=f"the store has no runs at this budget of a student {start}, as {student.name} is")
     gains = observed_gains(alike)
     few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
     if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
-        return Evidence(cost, None, setting, "the store has too few runs beside logit KD at this budget", own, alone)
-    return Evidence(cost, GainModel.fit(gains), setting, "", own, alone)
+        return found(None, missing="the store has too few runs beside logit KD at this budget")
+    return found(GainModel.fit(gains), missing="")

@@ -36,7 +36,7 @@ import pandas as pd
 
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.evidence import Evidence, gather_evidence
-from autodistill.advice.gain import OwnLead
+from autodistill.advice.gain import LEVEL, GainEstimate, OwnLead, measured_estimate
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs
@@ -175,7 +175,7 @@ def recommend(
     )
     on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
-        evidence = _evidence(target, runs, budget, None if unseen else baseline_rows(store.trials(source=source)))
+        evidence = _evidence(target, runs, budget, _baselines(store, source, runs))
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
@@ -236,6 +236,8 @@ class _Scored:
     own: tuple[tuple[OwnLead, Pick], ...] = ()
     #: ``finetune`` where the advice is to train the student alone (:mod:`autodistill.advice.alone`).
     command: str = "run"
+    #: The student trained alone against logit KD: measured on the data set's own runs, else predicted.
+    alone: GainEstimate | None = None
 
 
 def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> _Scored:
@@ -291,8 +293,15 @@ def _assemble(
         logit_kd=scored.logit_kd,
         verdict=scored.verdict,
         command=scored.command,
+        alone=scored.alone,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
+
+
+def _baselines(store: RunStore, source: str, runs: pd.DataFrame) -> pd.DataFrame:
+    """The store's no-KD baselines of the data sets advice learns from (``--unseen``: its family's left out)."""
+    baselines = baseline_rows(store.trials(source=source))
+    return baselines[baselines["dataset"].isin(set(runs["dataset"]))]
 
 
 def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings, baselines: pd.DataFrame | None) -> Evidence:
@@ -340,12 +349,26 @@ def _advise(
         verdict = decide(logit.config, [p.config for p in challengers], [p.gain for p in challengers])
         first = challengers[[p.config for p in challengers].index(verdict.top)] if not verdict.logit_kd_first else logit
         line = verdict.line
-    command, alone = "run", evidence.alone
+    command, alone, predicted = "run", evidence.alone, evidence.alone_predicted
+    shown = predicted
     if alone is not None and all(alone.gain > lead.gain for lead, _ in own):  # not to distil, if it leads most
         first, line, command = logit, f"{alone.line}; pick 1 is what to distil instead", "finetune"
+        shown = measured_estimate(alone.gain, alone.se)
+    elif not own and predicted is not None and predicted.clears and predicted.low > _low(first):
+        line = (
+            f"train the student alone (no KD): {predicted.mean:+.3f} dev ratio over logit KD as "
+            f"{predicted.support} other (data set, student) pairs predict it, {LEVEL:.0%} interval "
+            f"{predicted.low:+.3f} to {predicted.high:+.3f}; pick 1 is what to distil instead"
+        )
+        first, command = logit, "finetune"
     rest = sorted((p for p in fits if p.config != first.config), key=_worth)[: top - 1]
     ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
-    return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command)
+    return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown)
+
+
+def _low(pick: Pick) -> float:
+    """The lower end of a pick's gain interval over logit KD (logit KD's own: zero)."""
+    return 0.0 if pick.gain is None else pick.gain.low
 
 
 def _worth(pick: Pick) -> tuple[int, float]:

@@ -32,7 +32,8 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 7: picks carry ``minutes_range``, the range their wall time fell in on data sets the cost model had not seen.
 #: 8: one model orders the picks: their predicted gain over logit KD. The ranker's ``score``,
 #: ``uncertainty`` and ``predicted_ratio``, and the recommendation's ``predictor`` and ``design``,
-#: are gone (older files' are ignored); ``logit_kd``'s rank is its place by predicted gain.
+#: are gone (older files' are ignored); ``logit_kd``'s rank is its place by predicted gain; ``alone``
+#: is the student trained alone against logit KD (measured on the data set's own runs, else predicted).
 RECOMMENDATION_VERSION = 8
 #: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
 SPLIT_VERSIONS_RECOMMENDATION = 6
@@ -117,6 +118,8 @@ class Recommendation:
     #: The command the advice runs: ``run`` (distil pick 1), or ``finetune`` where the student trained
     #: alone beat logit KD on the data set's own runs (the picks stay, should the user distil anyway).
     command: str = "run"
+    #: The student trained alone (no KD): its dev-ratio gain over logit KD, measured or predicted.
+    alone: GainEstimate | None = None
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -149,6 +152,7 @@ class Recommendation:
             "logit_kd": self.logit_kd.to_json() if self.logit_kd is not None else None,
             "verdict": self.verdict,
             "command": self.command,
+            "alone": asdict(self.alone) if self.alone is not None else None,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -207,4 +211,5 @@ def load_recommendation(path: str | Path) -> Recommendation:
         else None,
         verdict=str(data.get("verdict", "")),
         command=str(data.get("command", "run")),
+        alone=GainEstimate(**data["alone"]) if data.get("alone") else None,
     )

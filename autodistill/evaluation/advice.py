@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from autodistill.advice.alone import alone_gains, predicted_alone
 from autodistill.advice.cost import (
     CostModel,
     cost_columns,
@@ -182,6 +183,41 @@ def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame)
                 "best_gain": float(means.max() - logit.mean()) if len(means) else np.nan,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def alone_intervals(
+    runs: pd.DataFrame, baselines: pd.DataFrame, family_of: Callable[[str], str], fidelity: str = "realistic"
+) -> pd.DataFrame:
+    """Per held-out (data set, student): the student trained alone's measured test gain over logit KD
+    beside the interval :func:`~autodistill.advice.alone.predicted_alone` gives it from the other
+    families' dev ratios (students started alike pooled, as recommend pools them), and whether that
+    interval would have made "train alone" the advice there."""
+    runs, baselines = runs[runs["fidelity"] == fidelity], baselines[baselines["fidelity"] == fidelity]
+    families, base_families = runs["dataset"].map(family_of), baselines["dataset"].map(family_of)
+    rows = []
+    for family in sorted(set(families)):
+        estimate = predicted_alone(runs[families != family], baselines[base_families != family])
+        held = alone_gains(
+            runs[families == family].assign(ratio=lambda f: f["test_ratio"]),
+            baselines[base_families == family].assign(ratio=lambda f: f["test_ratio"]),
+        )
+        if estimate is None:
+            continue
+        rows += [
+            {
+                "family": family,
+                "dataset": dataset,
+                "student": student,
+                "gain": gain,
+                "mean": estimate.mean,
+                "low": estimate.low,
+                "high": estimate.high,
+                "covered": estimate.low <= gain <= estimate.high,
+                "advised": estimate.clears,
+            }
+            for (dataset, student), gain in held.items()
+        ]
     return pd.DataFrame(rows)
 
 
