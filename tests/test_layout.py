@@ -6,6 +6,7 @@ top-level modules), even where their modules form none, so each folder stands on
 below it.
 
 Layers, top to bottom: ``cli`` -> ``study`` -> ``autodistill`` -> ``engine``. Every
+import re
 import counts, inside functions too (a lazy import is still a loop waiting to
 happen), except those under ``if TYPE_CHECKING:``.
 """
@@ -13,6 +14,7 @@ happen), except those under ``if TYPE_CHECKING:``.
 from __future__ import annotations
 
 import ast
+import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -157,3 +159,13 @@ def test_every_public_engine_name_resolves():
 
     missing = [name for name in engine.__all__ if getattr(engine, name, None) is None]
     assert not missing
+
+
+def test_no_library_test_imports_a_benchmark() -> None:
+    """A benchmark is a script behind a figure; its own checks live beside it in benchmarks/tests/."""
+    importing = [
+        path.name
+        for path in (ROOT / "tests").glob("*.py")
+        if re.search(r"^\s*(from|import) benchmarks\b", path.read_text(), re.M)
+    ]
+    assert not importing, importing
