@@ -356,6 +356,9 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     if rec.logit_kd is not None:
         d = rec.logit_kd
         say_wrapped(f"logit KD: {_minutes_text(d)}, #{d.rank} of the distinct pipelines by predicted gain")
+    if rec.alone is not None:
+        alone = f"train {rec.student} alone (no KD): gain over logit KD {_interval(rec.alone)}"
+        say_wrapped(f"{alone}; {rec.alone.evidence}")
     say_wrapped(legend)
     say_wrapped(
         f"teacher dev {rec.metric} {rec.teacher_score:.4f}; learned from {rec.n_runs} {rec.source} runs over "
@@ -385,7 +388,8 @@ def _duration(minutes: float) -> str:
 def _pick_name(pick: Any) -> str:
     """A pick's pipeline as one label, its augmentation knobs where they act."""
     c = pick.config
-    knobs = f" (aug_p {c.aug_p:g}, {c.repeated_aug} copies)" if c.text_augment else ""
+    copies = f"{c.repeated_aug} cop{'y' if c.repeated_aug == 1 else 'ies'}"
+    knobs = f" (aug_p {c.aug_p:g}, {copies})" if c.text_augment else ""
     return ("logit KD: " if c.logit_only else "") + c.label + knobs
 
 

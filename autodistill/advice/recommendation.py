@@ -39,9 +39,9 @@ RECOMMENDATION_VERSION = 8
 SPLIT_VERSIONS_RECOMMENDATION = 6
 PKD_CLS_RECOMMENDATION = 4
 LEGEND = (
-    f"gain: predicted dev-ratio gain over logit KD (student / teacher dev score) on a data set of no "
-    f"family the runs came from, with its {LEVEL:.0%} interval: a pipeline's mean gain over the settings "
-    "that ran it, shrunk toward what its components predict, the interval wider where fewer ran it "
+    f"gain: predicted dev-ratio gain over logit KD (student / teacher dev score) from the store's runs at "
+    f"this budget, with its {LEVEL:.0%} interval: a pipeline's mean gain over the settings that ran it, "
+    "shrunk toward what its components predict, the interval wider where fewer ran it "
     "(autodistill.advice.gain); a lead measured on this data set's own runs replaces it; "
     f"minutes: predicted wall time here, in brackets the range that held {RANGE_LEVEL:.0%} of runs on data "
     "sets the cost model was not fitted on (autodistill.advice.cost); logit KD's rank: its place among "
