@@ -80,7 +80,7 @@ def gather_evidence(
     machine's device, from the store's runs on its kind of device; ``baselines``: the no-KD baselines
     of the data sets ``runs`` hold (:func:`autodistill.advice.alone.baseline_rows`), for whether to
     distil at all, on other data sets' evidence and on the target's own."""
-    task_kind = task.spec.kind
+    task_kind, name = task.spec.kind, task.spec.name
     setting = {
         **model_sizes(*models),
         **at_budget,
@@ -92,7 +92,7 @@ def gather_evidence(
     cheap = fidelity_of(at_budget["train_examples"], at_budget["max_length"]) == "cheap"
     same_class = runs[(runs["fidelity"] == "cheap") == cheap]
     student, teacher = models
-    own = own_leads(same_class, task.spec.name, teacher.name, student.name)
+    own = own_leads(same_class, name, teacher.name, student.name)
     # A student from random weights and one from pretrained ones gain differently from KD: gains are read
     # from runs of students started as this one is, or not at all.
     fresh = from_scratch(student.name)
@@ -100,8 +100,9 @@ def gather_evidence(
     alone = predicted = None
     if baselines is not None:
         baselines = baselines[(baselines["fidelity"] == "cheap") == cheap]
-        alone = alone_lead(same_class, baselines, task.spec.name, teacher.name, student.name)
-        predicted = predicted_alone(alike, baselines[baselines["student_name"].map(from_scratch) == fresh])
+        alone = alone_lead(same_class, baselines, name, teacher.name, student.name)
+        others = baselines[(baselines["student_name"].map(from_scratch) == fresh) & (baselines["dataset"] != name)]
+        predicted = predicted_alone(alike[alike["dataset"] != name], others)  # its own runs speak above
     found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted)
     if not (same_class["task_kind"] == task_kind).any():
         return found(None, missing=f"the store has no runs on {task_kind} data sets at this budget")
