@@ -214,6 +214,8 @@ def test_the_held_out_data_sets_runs_never_reach_the_advice(
     monkeypatch.setattr(protocol, "gather_evidence", spying_gather)
     evaluate_heldout(store, SETTINGS, out=tmp_path / "results.csv", show_progress=False, trial_fn=fake_trial)
     assert seen == {name: set(NAMES) - {name} for name in NAMES}
+    with pytest.raises(AutodistillError, match="include the held-out data set"):
+        protocol.make_choices(_task("toy-a"), store.runs(), SETTINGS, SETTINGS.budget)
 
 
 # -- running and the results file ---------------------------------------------------------------------------

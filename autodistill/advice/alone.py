@@ -24,9 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
-from autodistill.advice.gain import LEVEL, OWN_Z, GainEstimate
+from autodistill.advice.gain import OWN_Z, GainEstimate, measured_estimate
 from autodistill.store.configurations import is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
@@ -91,9 +90,7 @@ def predicted_alone(runs: pd.DataFrame, baselines: pd.DataFrame) -> GainEstimate
     n = len(gains)
     if n < MIN_PAIRS:
         return None
-    mean = float(gains.mean())
-    half = float(norm.ppf(0.5 + LEVEL / 2)) * float(gains.std(ddof=1)) * float(np.sqrt(1 + 1 / n))
-    return GainEstimate(mean, mean - half, mean + half, n)
+    return measured_estimate(float(gains.mean()), float(gains.std(ddof=1)) * float(np.sqrt(1 + 1 / n)), n)
 
 
 def alone_lead(

@@ -155,11 +155,11 @@ class GainModel:
         ]
 
 
-def measured_estimate(gain: float, se: float) -> GainEstimate:
-    """A lead measured on the target's own runs as a gain estimate: its :data:`LEVEL` interval from its
-    standard error, one setting (this data set's) behind it."""
+def measured_estimate(gain: float, se: float, support: int = 1) -> GainEstimate:
+    """A gain with a normal :data:`LEVEL` interval of standard deviation ``se``: a lead measured on the
+    target's own runs (one setting, this data set's, behind it), or a spread read off ``support`` settings."""
     half = float(norm.ppf(0.5 + LEVEL / 2)) * se
-    return GainEstimate(gain, gain - half, gain + half, 1)
+    return GainEstimate(gain, gain - half, gain + half, support)
 
 
 #: A configuration's lead over logit KD on the target data set's own runs counts as evidence beyond

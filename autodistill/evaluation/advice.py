@@ -198,12 +198,12 @@ def alone_intervals(
     rows = []
     for family in sorted(set(families)):
         estimate = predicted_alone(runs[families != family], baselines[base_families != family])
+        if estimate is None:
+            continue
         held = alone_gains(
             runs[families == family].assign(ratio=lambda f: f["test_ratio"]),
             baselines[base_families == family].assign(ratio=lambda f: f["test_ratio"]),
         )
-        if estimate is None:
-            continue
         rows += [
             {
                 "family": family,

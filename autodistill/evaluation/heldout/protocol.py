@@ -44,7 +44,16 @@ from autodistill.store.shipped import STUDY_DIR
 from autodistill.sweep import Trial, TrialFn, execute_trial, run_trials
 from autodistill.sweep.study_plan import Fidelity, fidelity, probe_trial
 from autodistill.sweep.study_run import found_plateaus
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData, TrainSettings, choices_error, paths, real_valued
+from engine import (
+    DEFAULT_TEACHER,
+    AutodistillError,
+    TaskData,
+    TrainSettings,
+    choices_error,
+    dataset_family,
+    paths,
+    real_valued,
+)
 
 HELDOUT_RESULTS = paths.META_DATA / "heldout" / "results.csv"
 CHOICES_FILE = "choices.json"
@@ -185,8 +194,12 @@ def _choices_key(dataset: str, s: HeldoutSettings, task: TaskData) -> str:
 
 
 def make_choices(task: TaskData, runs: pd.DataFrame, s: HeldoutSettings, budget: TrainSettings) -> Choices:
-    """The advice's top ``k`` and ``best-mean-rank`` for ``task``, from ``runs`` of the other families."""
+    """The advice's top ``k`` and ``best-mean-rank`` for ``task``, from ``runs`` of the other families
+    (runs of its own family are refused here, so that no caller can leak them)."""
     from engine import TEACHER_SETTINGS, finetune_teacher  # looked up per call, so tests can replace them
+
+    if (runs["dataset"].map(dataset_family) == dataset_family(task.spec.name)).any():
+        raise AutodistillError(f"the advice's runs include the held-out data set {task.spec.name!r} or a sibling")
 
     finetuned = finetune_teacher(s.teacher, task, TEACHER_SETTINGS, show_progress=False)
     teacher_d, student_d = model_descriptors(runs, s.teacher, s.student, finetuned.model_dir, task)
