@@ -31,7 +31,15 @@ from pydantic import ValidationError
 
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace
 from autodistill.store.database import ModelDescriptor, RunRecord, earlier_run_columns
-from engine import AutodistillError, DataColumns, DistillConfig, TaskType, TrainSettings, parse_config
+from engine import (
+    AutodistillError,
+    DataColumns,
+    DistillConfig,
+    TrainSettings,
+    parse_config,
+    real_valued,
+    text_augmentable,
+)
 
 if TYPE_CHECKING:
     from engine import RunResult
@@ -56,11 +64,9 @@ def make_budget(**overrides: Any) -> TrainSettings:
         raise AutodistillError(f"budget: {first['loc'][0]}: {first['msg']} (got {first['input']!r})") from None
 
 
-def space_for(task_type: TaskType | str, space: SearchSpace = DEFAULT_SPACE) -> SearchSpace:
+def space_for(task_type: str, space: SearchSpace = DEFAULT_SPACE) -> SearchSpace:
     """The configurations a task of this type can run: regression has no classes, so no CE prediction
     loss; token tagging keeps no text augmentation (rewritten words would misalign the per-word tags)."""
-    from engine import real_valued, text_augmentable  # deferred: the task heads import transformers
-
     if real_valued(task_type):
         space = replace(space, pred_losses=tuple(p for p in space.pred_loss_choices() if p != "ce"))
     if not text_augmentable(task_type):

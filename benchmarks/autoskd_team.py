@@ -28,11 +28,11 @@ from pathlib import Path
 
 import engine.pipelines.run
 from engine.config import DistillConfig, TeamConfig, TrainSettings
-from engine.data import TaskData, TaskType, load_task
+from engine.data import TaskData, load_task
 from engine.models.zoo import load_tokenizer
 from engine.pipelines.candidates import retrain_candidates
 from engine.pipelines.run import RunResult, run
-from engine.tasks import encode_split
+from engine.tasks import encode_split, real_valued
 from engine.tasks.encoding import limit_examples
 from engine.teachers.team import Team, prepare_team
 
@@ -171,7 +171,7 @@ def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
     base = {
         "dataset": dataset,
         "student": args.student,
-        "pred_loss": "mse" if task.spec.task_type is TaskType.REGRESSION else "ce",
+        "pred_loss": "mse" if real_valued(task.spec.task_type) else "ce",
         "train": train.model_dump(),
     }
 

@@ -45,7 +45,7 @@ from autodistill.store.database import RunStore
 from autodistill.sweep import execute_trial, sample_configs
 from autodistill.sweep.study_plan import FIDELITIES
 from autodistill.sweep.study_run import found_plateaus
-from engine import DEFAULT_TEACHER, TaskData, TaskType, TrainSettings, load_task
+from engine import DEFAULT_TEACHER, TaskData, TrainSettings, load_task, real_valued
 
 DATASETS = ("bbc-news", "drug-review", "wordnet-lexname", "wordnet-gloss-pair")
 RESULTS = Path(__file__).parent / "results" / "search_vs_random.json"
@@ -107,7 +107,7 @@ def ran(req: SearchRequest, task: TaskData, pipeline) -> dict:
 
 def best_default(args: argparse.Namespace, task: TaskData, dataset: str, seed: int) -> dict:
     """The fixed default with the best dev ratio, and its test ratio: the yardstick."""
-    regression = task.spec.task_type is TaskType.REGRESSION
+    regression = real_valued(task.spec.task_type)
     rows = {name: ran(request(args, dataset, seed), task, fixed_default(name, regression=regression))
             for name in FIXED_DEFAULTS}  # fmt: skip
     name = max((n for n in rows if rows[n]["dev"] is not None), key=lambda n: rows[n]["dev"])

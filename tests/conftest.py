@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from engine.data.schema import TaskData, TaskSpec, TaskType
+from engine.data.schema import TaskData
+from engine.tasks.spec import TaskSpec, TaskType
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,10 +8,10 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from engine.components import parse_config
-from engine.data.schema import TaskSpec, TaskType
 from engine.kd.objective import DistillationObjective
 from engine.models.zoo import build_student
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.tasks.spec import TaskSpec, TaskType
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "toy", ("neg", "pos", "mid"))
 

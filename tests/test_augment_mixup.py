@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from engine.augment.mixup import check_mixup_model, mix_inputs, mix_targets, plan_mixup, sample_lambdas
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
+from engine.tasks.spec import TaskSpec, TaskType
 
 CLS = TaskSpec("c", TaskType.CLASSIFICATION, "", ("a", "b", "c"))
 REG = TaskSpec("r", TaskType.REGRESSION, "")

@@ -18,10 +18,11 @@ from engine.augment.pregenerated import PregeneratedSource
 from engine.augment.random_eda import RandomAugmentation
 from engine.components import parse_config
 from engine.config import DistillConfig, TrainSettings
-from engine.data.schema import TaskData, TaskSpec, TaskType
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.models.zoo import load_tokenizer
 from engine.tasks import encode_split
+from engine.tasks.spec import TaskSpec, TaskType
 
 CLS = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
 PAIR = TaskSpec("pair", TaskType.CLASSIFICATION, "", ("no", "yes"), paired=True)

@@ -21,11 +21,12 @@ from engine.augment import build_policy
 from engine.augment.backtranslation import apertium_modes
 from engine.augment.training import AugmentedCopies, build_feed
 from engine.config import DistillConfig, TrainSettings
-from engine.data.schema import TaskData, TaskSpec, TaskType
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective
 from engine.models.zoo import load_tokenizer
 from engine.tasks import encode_split
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.training.callbacks import TrainerCallback
 from engine.training.trainer import Trainer
 
@@ -69,10 +70,10 @@ def _tiny(spec: TaskSpec, seed: int) -> torch.nn.Module:
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
-        num_labels=2 if spec.task_type is TaskType.SPAN else spec.num_labels,
-        problem_type="regression" if spec.task_type is TaskType.REGRESSION else None,
+        num_labels=2 if spec.task_type == TaskType.SPAN else spec.num_labels,
+        problem_type="regression" if spec.task_type == TaskType.REGRESSION else None,
     )
-    cls = AutoModelForQuestionAnswering if spec.task_type is TaskType.SPAN else AutoModelForSequenceClassification
+    cls = AutoModelForQuestionAnswering if spec.task_type == TaskType.SPAN else AutoModelForSequenceClassification
     return cls.from_config(config)
 
 

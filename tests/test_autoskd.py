@@ -14,12 +14,12 @@ from transformers import BertConfig, BertForQuestionAnswering, BertForSequenceCl
 import engine.pipelines.candidates
 import engine.pipelines.run
 from engine.config import DistillConfig, TeamConfig, TrainSettings
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.losses import PRED_LOSSES
 from engine.kd.teacher_cache import TeacherOutputs
 from engine.pipelines.candidates import retrain_candidates
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.teachers.learned import (
     MEMBERS,
     SOFT_TARGET_LOSSES,
@@ -188,18 +188,18 @@ def _tiny_bert(spec: TaskSpec) -> torch.nn.Module:
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         attn_implementation="eager",
-        num_labels=2 if spec.task_type is TaskType.SPAN else spec.num_labels,
+        num_labels=2 if spec.task_type == TaskType.SPAN else spec.num_labels,
     )
-    cls = BertForQuestionAnswering if spec.task_type is TaskType.SPAN else BertForSequenceClassification
+    cls = BertForQuestionAnswering if spec.task_type == TaskType.SPAN else BertForSequenceClassification
     return cls(config)
 
 
 def _toy_split(spec: TaskSpec, n: int, length: int, rng: np.random.Generator) -> EncodedSplit:
     ids = [[2, *rng.integers(5, 40, length - 2).tolist(), 3] for _ in range(n)]
     types = [[0] * (length // 2) + [1 if spec.paired else 0] * (length - length // 2) for _ in range(n)]
-    if spec.task_type is TaskType.SPAN:
+    if spec.task_type == TaskType.SPAN:
         labels = np.stack([rng.integers(1, 4, n), rng.integers(4, length - 1, n)], axis=1)
-    elif spec.task_type is TaskType.REGRESSION:
+    elif spec.task_type == TaskType.REGRESSION:
         labels = rng.normal(size=n).astype(np.float32)
     else:
         labels = rng.integers(0, spec.num_labels, n)
@@ -223,13 +223,13 @@ def _learned_objective(
     """A learned-mode objective over 3 fake members: 16 student rows, 8 θ rows, 4 steps an epoch."""
     spec, rng, length = TASKS[kind], np.random.default_rng(0), 10
     full = _toy_split(spec, 24, length, rng)
-    width = (2, length) if spec.task_type is TaskType.SPAN else (max(spec.num_labels, 1),)
+    width = (2, length) if spec.task_type == TaskType.SPAN else (max(spec.num_labels, 1),)
     gen = torch.Generator().manual_seed(0)
-    span = spec.task_type is TaskType.SPAN
+    span = spec.task_type == TaskType.SPAN
     caches = [FakeCache(torch.randn(24, *width, generator=gen) * (k + 1), span) for k in range(3)]
     config = DistillConfig(
         dataset="toy",
-        pred_loss="mse" if spec.task_type is TaskType.REGRESSION else "ce",
+        pred_loss="mse" if spec.task_type == TaskType.REGRESSION else "ce",
         gamma1=0.5,
         train=train,
         team=TeamConfig(teachers=("a", "b", "c"), update=update, drop_m=1, theta_lr=0.05, candidates=2, **team),

@@ -19,9 +19,11 @@ from installed import installed_source
 from engine import paths
 from engine.data import card_path, cards, catalog, list_datasets, load_task, prepare, show
 from engine.data.builders import DATASETS, LARGE_TRAIN_EXAMPLES, Asset, MissingAssetError
-from engine.data.schema import SPLITS, TaskType
-from engine.data.splits import dedup, quantile_bins, sample_per_key, split_indices, stratified_sample
+from engine.data.schema import SPLITS
+from engine.data.splits import dedup, sample_per_key, split_indices, stratified_sample
 from engine.errors import AutodistillError
+from engine.tasks.regression import quantile_bins
+from engine.tasks.spec import TaskType
 
 NAMES = [spec.name for spec in list_datasets()]
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +104,7 @@ def test_catalog_covers_five_task_kinds_twice_each_with_cards():
     assert (kinds >= 2).all(), f"every task kind needs two data sets: {kinds.to_dict()}"
     for spec in specs:
         assert 1 <= spec.description.count(". ") + 1 <= 2, spec.name
-        assert spec.task_type is not TaskType.CLASSIFICATION or list(spec.label_names) == sorted(spec.label_names)
+        assert spec.task_type != TaskType.CLASSIFICATION or list(spec.label_names) == sorted(spec.label_names)
         card = card_path(spec.name).read_text(encoding="utf-8")
         assert card.startswith(f"# {spec.name}\n")
         assert f"> {spec.description}" in card, f"{spec.name}: card description differs from the TaskSpec"
@@ -213,7 +215,7 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
     every = pd.concat(keys.values())
     assert not every.duplicated().any(), "an input occurs twice (within or across splits)"
 
-    if spec.task_type is TaskType.CLASSIFICATION:
+    if spec.task_type == TaskType.CLASSIFICATION:
         counts = pd.DataFrame({s: f["label"].value_counts() for s, f in frames.items()}).fillna(0)
         assert sorted(counts.index) == list(range(len(spec.label_names))), "every class is present"
         shares = counts.div(counts.sum(axis=0), axis=1)
@@ -221,10 +223,10 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
         # are whole addresses, which bring their own party mix
         if name not in ("drug-review", "sotu-party"):
             assert (shares["test"] - shares["train"]).abs().max() < 0.03, "test is stratified"
-    elif spec.task_type is TaskType.REGRESSION:
+    elif spec.task_type == TaskType.REGRESSION:
         assert all(frame["label"].dtype == np.float64 for frame in frames.values())
         assert frames["train"]["label"].nunique() > 10
-    elif spec.task_type is TaskType.TOKEN:
+    elif spec.task_type == TaskType.TOKEN:
         for frame in frames.values():
             assert (frame["tokens"].str.len() == frame["tags"].str.len()).all(), "a tag per word"
             assert (frame["text"] == frame["tokens"].str.join(" ")).all()
@@ -238,7 +240,7 @@ def test_catalog_data_set_prepares_into_clean_stratified_splits(name):
     assert dataclasses.replace(task.spec, label_scale=None) == spec and all(
         task.split(s).equals(frames[s]) for s in SPLITS
     )
-    if spec.task_type is TaskType.REGRESSION:  # targets are standardized with the train split's mean and std
+    if spec.task_type == TaskType.REGRESSION:  # targets are standardized with the train split's mean and std
         assert task.spec.label_scale == pytest.approx(
             (frames["train"]["label"].mean(), frames["train"]["label"].std(ddof=0))
         )
@@ -290,7 +292,7 @@ def test_show_prints_the_card_with_real_numbers():
 def _fake_entry(frame: pd.DataFrame, pool: pd.DataFrame, eval_sizes: tuple[int, int]):
     """A registered-looking data set built from ``frame`` (the capped sample) and ``pool``."""
     from engine.data.builders import Built, Dataset
-    from engine.data.schema import TaskSpec
+    from engine.tasks.spec import TaskSpec
 
     spec = TaskSpec(name="fake", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b"))
     asset = Asset("pypi", "none", "none")

@@ -11,8 +11,9 @@ import pytest
 
 from engine import hub, paths
 from engine.data import load_task
-from engine.data.schema import SPLITS, TaskType
+from engine.data.schema import SPLITS
 from engine.errors import AutodistillError
+from engine.tasks.spec import TaskType
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -70,7 +71,7 @@ def assert_clean_splits(task, columns: list[str]) -> None:
 def test_single_sentence_file_with_mapped_columns(tmp_path, fmt):
     path = write(reviews(), tmp_path / f"reviews.{fmt}")
     task = load_task(path, text_col="review", label_col="stars")
-    assert task.spec.task_type is TaskType.CLASSIFICATION and task.spec.name == "reviews"
+    assert task.spec.task_type == TaskType.CLASSIFICATION and task.spec.name == "reviews"
     assert task.spec.label_names == ("meh", "neg", "pos")  # sorted names give the ids
     assert_clean_splits(task, ["text", "label"])
     assert sum(len(task.split(s)) for s in SPLITS) == 40
@@ -89,7 +90,7 @@ def test_sentence_pair_file_found_by_usual_names(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_float_targets_make_a_regression_task(tmp_path, fmt):
     task = load_task(write(scores(), tmp_path / f"scores.{fmt}"), label_col="score")
-    assert task.spec.task_type is TaskType.REGRESSION and task.spec.num_labels == 1
+    assert task.spec.task_type == TaskType.REGRESSION and task.spec.num_labels == 1
     assert_clean_splits(task, ["text", "label"])
     assert task.train["label"].dtype == "float64"
 
@@ -97,7 +98,7 @@ def test_float_targets_make_a_regression_task(tmp_path, fmt):
 @pytest.mark.parametrize("fmt", ("jsonl", "parquet"))
 def test_squad_style_answers_make_a_span_task(tmp_path, fmt):
     task = load_task(write(squad(), tmp_path / f"qa.{fmt}"))
-    assert task.spec.task_type is TaskType.SPAN and task.spec.paired
+    assert task.spec.task_type == TaskType.SPAN and task.spec.paired
     assert_clean_splits(task, ["text", "text_pair", "answer_text", "answer_start"])
     for row in task.train.itertuples():
         assert row.text_pair[row.answer_start : row.answer_start + len(row.answer_text)] == row.answer_text
@@ -112,9 +113,9 @@ def test_span_answer_start_is_found_when_absent(tmp_path):
 def test_explicit_task_type_wins_over_inference(tmp_path):
     frame = reviews().assign(stars=[i % 5 + 1 for i in range(40)])
     path = write(frame, tmp_path / "stars.csv")
-    assert load_task(path, text_col="review", label_col="stars").spec.task_type is TaskType.CLASSIFICATION
+    assert load_task(path, text_col="review", label_col="stars").spec.task_type == TaskType.CLASSIFICATION
     task = load_task(path, text_col="review", label_col="stars", task_type="regression")
-    assert task.spec.task_type is TaskType.REGRESSION and task.train["label"].max() <= 5.0
+    assert task.spec.task_type == TaskType.REGRESSION and task.train["label"].max() <= 5.0
 
 
 def test_lone_file_split_is_seeded_and_deduplicated(tmp_path):
@@ -283,9 +284,9 @@ def test_hub_splits_and_class_names_are_normalised(monkeypatch):
 
 def test_a_span_question_longer_than_max_length_is_cut_and_its_example_dropped():
     """Augmentation can lengthen a question past max_length; encoding must not crash on it."""
-    from engine.data.schema import TaskSpec
     from engine.models.zoo import load_tokenizer
     from engine.tasks import encode_split
+    from engine.tasks.spec import TaskSpec
 
     spec = TaskSpec(name="toy-span", task_type=TaskType.SPAN, description="Find the word.", paired=True)
     frame = pd.DataFrame(

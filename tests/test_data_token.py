@@ -16,12 +16,12 @@ from installed import installed_source
 
 from engine.data import card_path, catalog, load_task
 from engine.data.builders import DATASETS
-from engine.data.schema import DEFAULT_METRIC, TaskSpec, TaskType
 from engine.data.sources import brown
 from engine.errors import AutodistillError
-from engine.tasks import encode_split
+from engine.tasks import encode_split, head_of
 from engine.tasks import task_metrics as compute_metrics
 from engine.tasks.encoding import IGNORE_INDEX, collate
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.tasks.token_tagging import word_start_labels
 
 SPEC = DATASETS.get("brown-pos").spec
@@ -54,8 +54,8 @@ def tokenizer():
 
 
 def test_token_is_a_fifth_task_type_scored_by_word_accuracy():
-    assert TaskType("token") is TaskType.TOKEN and TaskType.TOKEN.human_name == "token classification"
-    assert DEFAULT_METRIC[TaskType.TOKEN] == "accuracy" == SPEC.metric
+    assert TaskType("token") is TaskType.TOKEN and head_of("token").human_name == "token classification"
+    assert head_of("token").default_metric == "accuracy" == SPEC.metric
     assert SPEC.kind == "token" and SPEC.num_labels == 12 == len(brown.UNIVERSAL_TAGS)
     assert list(SPEC.label_names) == sorted(SPEC.label_names), "tag ids follow sorted names"
     assert catalog.columns(SPEC) == ("text", "tokens", "tags")
@@ -268,7 +268,7 @@ def test_a_jsonl_file_of_word_and_tag_lists_loads_as_a_token_task(tmp_path):
     rows = [{"words": [f"w{i}", "runs"], "ner_tags": ["B-X" if i % 2 else "O", "O"]} for i in range(20)]
     rows.append({"words": [], "ner_tags": []})
     task = load_task(_write_jsonl(tmp_path / "tagged.jsonl", rows))
-    assert task.spec.task_type is TaskType.TOKEN and task.spec.label_names == ("B-X", "O")
+    assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("B-X", "O")
     assert sum(len(task.split(s)) for s in ("train", "dev", "test")) == 20
     assert task.extra["notes"]["missing_dropped"] == 1, "a sentence without words is dropped and counted"
     row = task.train.iloc[0]

@@ -33,7 +33,8 @@ _SCRIPT = textwrap.dedent(
     import engine.training.trainer as trainer
     from engine.components import parse_config
     from engine.config import TrainSettings
-    from engine.data.schema import TaskData, TaskSpec, TaskType
+    from engine.data.schema import TaskData
+    from engine.tasks.spec import TaskSpec, TaskType
 
     torch.set_num_threads(1)
     # one file per process: print() writes a line and its newline apart, so two processes

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from engine import paths
-from engine.data.schema import TaskSpec, TaskType
 from engine.kd.teacher_cache import split_fingerprint
 from engine.models.zoo import load_tokenizer
 from engine.tasks import encode_split, token_ids
 from engine.tasks.encoding import collate
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.tasks.token_ids import RaggedIds, stored_ids
 
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "Toy.", ("a", "b", "c"))
@@ -58,7 +58,7 @@ def assert_same_batches(lists, mapped, pad_id: int, seed: int = 0) -> None:
 def test_a_memory_mapped_split_gives_the_same_batches_as_lists(tokenizer, spec, monkeypatch):
     monkeypatch.setattr(token_ids, "CHUNK_ROWS", 7)  # rows cross chunk boundaries
     data = frame(97)
-    if spec.task_type is TaskType.REGRESSION:
+    if spec.task_type == TaskType.REGRESSION:
         data = data.assign(label=data["label"] * 0.5)
     lists, mapped = both(data, spec, tokenizer)
     assert isinstance(mapped.input_ids, RaggedIds) and isinstance(lists.input_ids, list)

@@ -17,7 +17,6 @@ import engine.pipelines.deploy as deploy
 import engine.pipelines.run as engine_run
 from engine.components import parse_config
 from engine.config import TrainSettings
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.batch import model_inputs
 from engine.models.zoo import build_student, load_tokenizer
@@ -25,6 +24,7 @@ from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_
 from engine.pipelines.predict import predict_file
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import collate
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.training.trainer import evaluate_model
 
 TINY_TEACHER = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models import general
 from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import build_student
+from engine.tasks.spec import TaskSpec, TaskType
 
 DOCUMENTS = [
     ["The whale swam past the ship.", "Its crew watched it go;", "nobody spoke."],

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 import engine.pipelines.latency as latency
-from engine.data.schema import TaskSpec, TaskType
 from engine.pipelines.deploy import measure
 from engine.pipelines.latency import Latency, measure_latency, model_latency
 from engine.tasks.encoding import EncodedSplit
+from engine.tasks.spec import TaskSpec, TaskType
 
 SPLIT = EncodedSplit([[1, 2, 3]] * 4, [[0, 0, 0]] * 4, np.array([0, 1, 0, 1]), np.arange(4))
 SPEC = TaskSpec("toy", TaskType.CLASSIFICATION, "toy", ("neg", "pos"))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -169,3 +171,27 @@ def test_no_library_test_imports_a_benchmark() -> None:
         if re.search(r"^\s*(from|import) benchmarks\b", path.read_text(), re.M)
     ]
     assert not importing, importing
+
+
+def test_task_heads_and_models_sit_below_the_data_package_even_in_type_hints() -> None:
+    """Data loading asks the task heads, so no module of engine/tasks or engine/models may name
+    engine.data, not even under ``if TYPE_CHECKING:``."""
+    naming = []
+    for folder in ("tasks", "models"):
+        for path in (ROOT / "engine" / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                modules += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                naming += [f"{path.name}: {m}" for m in modules if m.startswith("engine.data")]
+    assert not naming, naming
+
+
+def test_reading_task_types_loads_no_deep_learning_stack() -> None:
+    """The catalog, the task heads and the augmentation plan answer without torch, transformers,
+    scikit-learn or SciPy: listing data sets or checking a config stays a fraction of a second."""
+    code = (
+        "import sys, engine.tasks, engine.data.catalog, engine.augment; "
+        "print(sorted(m for m in ('torch', 'transformers', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.data.schema import TaskType
 from engine.errors import AutodistillError
 from engine.kd.losses import LABEL_LOSSES, PRED_LOSSES, check_pred_loss
 from engine.kd.losses.prediction import distill_ce, distill_mse, label_ce, label_mse
+from engine.tasks.spec import TaskType
 
 CLS, REG, SPAN = TaskType.CLASSIFICATION, TaskType.REGRESSION, TaskType.SPAN
 

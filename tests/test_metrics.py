@@ -1,6 +1,6 @@
-from engine.data.schema import TaskType
 from engine.tasks import task_metrics as compute_metrics
 from engine.tasks.span import normalize_answer
+from engine.tasks.spec import TaskType
 
 
 def test_classification_metrics_on_known_predictions():

@@ -56,7 +56,8 @@ _SCRIPT = textwrap.dedent(
     import engine.pipelines.run as engine_run
     from engine.components import parse_config
     from engine.config import TrainSettings
-    from engine.data.schema import TaskData, TaskSpec, TaskType
+    from engine.data.schema import TaskData
+    from engine.tasks.spec import TaskSpec, TaskType
 
     torch.set_num_threads(1)
     engine_run.TEACHER_SETTINGS = TrainSettings(epochs=2, batch_size=16, lr=1e-4, max_length=16)

@@ -219,7 +219,8 @@ def test_bad_configs_get_one_line_errors(overrides, message):
 
 
 def test_ce_prediction_loss_is_refused_for_regression(toy_task):
-    from engine.data.schema import TaskData, TaskSpec, TaskType
+    from engine.data.schema import TaskData
+    from engine.tasks.spec import TaskSpec, TaskType
 
     spec = TaskSpec("toy-reg", TaskType.REGRESSION, "toy regression")
     task = TaskData(

@@ -15,7 +15,6 @@ import torch
 
 import engine.kd.sampled_cache as sampled_cache
 import engine.pipelines.latency as latency
-from engine.data.schema import TaskSpec, TaskType
 from engine.kd.sampled_cache import SampleRows, sample_cache, whole_rows
 from engine.kd.teacher_cache import TeacherCache, plan_layout
 from engine.models.zoo import load_task_model, load_tokenizer
@@ -23,6 +22,7 @@ from engine.pipelines import reuse
 from engine.pipelines.latency import Latency
 from engine.tasks import encode_split
 from engine.tasks.encoding import EncodedSplit, collate, limit_examples
+from engine.tasks.spec import TaskSpec, TaskType
 
 
 @pytest.fixture(scope="module")

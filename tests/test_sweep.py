@@ -25,7 +25,7 @@ VERSION = "glove50-tfidf.v1+bilstm"
 
 
 def _task(name: str, task_type: TaskType = TaskType.CLASSIFICATION) -> TaskData:
-    labels = ("neg", "pos") if task_type is TaskType.CLASSIFICATION else ()
+    labels = ("neg", "pos") if task_type == TaskType.CLASSIFICATION else ()
     spec = TaskSpec(name, task_type, "Is this toy review positive or negative?", labels)
     return TaskData(spec, toy_frame(96, 0), toy_frame(32, 1), toy_frame(32, 2))
 

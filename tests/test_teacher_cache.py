@@ -16,7 +16,6 @@ import engine.kd.teacher_cache as teacher_cache
 import engine.pipelines.run as engine_run
 from engine.components import parse_config
 from engine.config import TrainSettings
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.served import DeviceRows, StreamedRows
 from engine.kd.teacher_cache import TeacherCache, plan_layout, teacher_forward
@@ -24,6 +23,7 @@ from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.result import run_id
 from engine.tasks import encode_split
 from engine.tasks.encoding import collate
+from engine.tasks.spec import TaskSpec, TaskType
 
 #: The default run of the time these ids were taken: TinyBERT's recipe, tiny at its own rate.
 EARLIER_DEFAULT = {"dataset": "bbc-news", "student": "tiny", "mapping": "skip", "inter_loss": "mse", "pred_loss": "ce",
@@ -175,7 +175,7 @@ def test_outputs_served_from_device_memory_or_streamed_ahead_are_the_mapped_ones
     """The accelerator's two ways (the whole cache in its memory; rows streamed a batch ahead),
     run here on CPU: the live teacher's outputs, and exactly the values the host path reads.
     Hidden states in a mapping's order, not the files'; or none, as logit KD reads."""
-    spec = TaskSpec("toy", task_type, "toy", ("neg", "pos") if task_type is TaskType.CLASSIFICATION else ())
+    spec = TaskSpec("toy", task_type, "toy", ("neg", "pos") if task_type == TaskType.CLASSIFICATION else ())
     model = load_task_model("minilm-l6", spec).eval()
     cache = _build(model, spec, split, layers)
     batches = [[5, 1, 9, 40], [3, 2], [17, 0, 8]]

@@ -9,12 +9,12 @@ from transformers import BertConfig
 
 from engine.components import parse_config
 from engine.config import DistillConfig, TeamConfig, TrainSettings
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherOutputs
 from engine.models.teacher_spec import TeacherSpec, parse_teacher_spec
 from engine.models.zoo import check_label_space
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.teachers import policies  # noqa: F401  (registers single, average, sample)
 from engine.teachers.objective import TEACHER_POLICIES, TeamObjective
 from engine.teachers.team import split_halves, subset

@@ -15,13 +15,14 @@ import engine.pipelines.run as engine_run
 from engine.augment.mixup import mix_targets
 from engine.components import parse_config
 from engine.config import TrainSettings
-from engine.data.schema import TaskData, TaskSpec, TaskType
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherCache, teacher_forward
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.pipelines.predict import predict_file
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import collate
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.teachers.finetune import finetune_teacher
 
 TAGS = ("ANIMAL", "OTHER")

@@ -24,7 +24,7 @@ _SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from conftest import toy_frame
     from engine.config import TrainSettings
-    from engine.data.schema import TaskSpec, TaskType
+    from engine.tasks.spec import TaskSpec, TaskType
     from engine.kd.objective import SupervisedObjective
     from engine.tasks import encode_split
     from engine.models.zoo import build_student, load_tokenizer

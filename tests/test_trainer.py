@@ -54,7 +54,8 @@ _SCRIPT = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from conftest import toy_frame
     from engine.config import TrainSettings
-    from engine.data.schema import TaskData, TaskSpec, TaskType
+    from engine.data.schema import TaskData
+    from engine.tasks.spec import TaskSpec, TaskType
     from engine.teachers.finetune import train_supervised
     import engine.training.trainer as trainer
     from engine.models.zoo import build_student, load_tokenizer

@@ -1,8 +1,8 @@
 import pytest
 
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.zoo import build_student, count_parameters, load_config, parse_layers
+from engine.tasks.spec import TaskSpec, TaskType
 
 SPEC = TaskSpec("t", TaskType.CLASSIFICATION, "d", ("a", "b", "c"))
 

@@ -76,14 +76,12 @@ from autodistill.space import LOGIT_ONLY, Pipeline, mappings, pred_losses
 from autodistill.space.pipeline import engine_names
 from autodistill.store.configurations import is_logit_kd, operation_flags
 from autodistill.store.records import ModelDescriptor, pipeline_columns, scored_dev_examples
-from engine import card_path, list_datasets, paths, speed_probe_seconds, training_device
+from engine import card_path, list_datasets, paths, speed_probe_seconds, task_kinds, training_device
 
-#: Categorical inputs besides the components (whose levels are the engine's names), coded by a fixed
-#: vocabulary so that fit and predict agree.
-_LEVELS = {
-    "task_kind": ("classification", "pair", "regression", "span", "token"),
-    "device": ("cpu", "cuda"),
-}
+#: Kinds of task whose examples are two texts ([CLS] a [SEP] b [SEP]): a question and its context, a pair.
+TWO_TEXT_KINDS = ("pair-classification", "span")
+#: Devices, coded by a fixed vocabulary so that fit and predict agree.
+DEVICES = ("cpu", "cuda")
 #: Columns whose words a model reads (an answer span is a target, not an input).
 _INPUT_COLUMNS = ("text", "text_pair")
 #: Word pieces per whitespace word, about: the budget caps pieces, the data counts words.
@@ -144,7 +142,7 @@ def levels_by_column() -> dict[str, tuple[str, ...]]:
         "inter_loss": (LOGIT_ONLY, *engine_names("inter_loss")),
         "pred_loss": pred_losses(),
     }
-    return {**components, **_LEVELS}
+    return {**components, "task_kind": task_kinds(), "device": DEVICES}
 
 
 def device_kind(devices: pd.Series) -> pd.Series:
@@ -210,7 +208,7 @@ def _pieces(frame: pd.DataFrame) -> pd.Series:
 
 def special_tokens(frame: pd.DataFrame) -> np.ndarray:
     """The tokenizer's special pieces per example: [CLS], and a [SEP] after each text (a pair has two)."""
-    return np.where(frame["task_kind"] == "pair", 3.0, 2.0)
+    return np.where(frame["task_kind"].isin(TWO_TEXT_KINDS), 3.0, 2.0)
 
 
 def scale_inputs(frame: pd.DataFrame) -> np.ndarray:

@@ -31,7 +31,7 @@ from autodistill.sweep.execute import TrialFn, execute_trial
 from autodistill.sweep.plan import Trial
 from autodistill.sweep.runner import SweepReport, run_trials
 from autodistill.sweep.study_plan import STUDY_CONFIGS
-from engine import AutodistillError, DataColumns, TaskType, TrainSettings
+from engine import AutodistillError, DataColumns, TrainSettings
 
 #: Seeds per configuration unless asked otherwise: the study's, and what the replay above used.
 TRIAL_SEEDS = 3
@@ -79,7 +79,7 @@ def check_trial(k: int, seeds: int, *, unseen: bool = False) -> None:
         )
 
 
-def plan_trial(evidence: Evidence, task_type: TaskType | str, logit: Pipeline, k: int, seeds: int) -> TrialPlan:
+def plan_trial(evidence: Evidence, task_type: str, logit: Pipeline, k: int, seeds: int) -> TrialPlan:
     """The ``k`` fixed-list configurations with the highest top of their predicted gain's interval here."""
     check_trial(k, seeds)
     if evidence.gains is None:

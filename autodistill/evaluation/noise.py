@@ -41,7 +41,6 @@ from engine import (
     AutodistillError,
     ExamplePredictions,
     SplitResolution,
-    TaskType,
     list_datasets,
     ratio_standard_error,
     split_resolution,
@@ -369,7 +368,7 @@ def noise_floor(
     return pd.DataFrame(rows, columns=NOISE_COLUMNS)
 
 
-def fixed_list(task_type: TaskType) -> set[str]:
+def fixed_list(task_type: str) -> set[str]:
     """The fixed list's configuration labels as ``task_type`` runs them, no-KD included."""
     pipelines = [c.for_task(task_type) for c in STUDY_CONFIGS]
     return {*(p.key for p in pipelines if p is not None), NO_KD}

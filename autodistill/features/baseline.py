@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from autodistill.features.glove import token_spans, tokenize
-from engine import AutodistillError, TaskData, TaskSpec, TaskType, bag_f1, choices_error, task_head
+from engine import AutodistillError, TaskData, TaskHead, TaskSpec, bag_f1, choices_error, task_head
 
 BASELINE_MODELS = ("bilstm", "linear")
 _PAD, _UNK, _SEP = 0, 1, 2
@@ -80,6 +80,15 @@ class BaselineSettings:
 
 
 # -- metrics --------------------------------------------------------------------------------------------
+
+
+def _shape(head: TaskHead) -> str:
+    """How the baseline reads a task type, told by its engine head rather than by its name: a span
+    to find in a context (a head that keeps one), a tag per word (a head whose outputs run over
+    tokens), or one target per row (a class, or a real value where the head is real-valued)."""
+    if head.kept_span is not None:
+        return "span"
+    return "words" if head.token_axis is not None else "rows"
 
 
 def _score(spec: TaskSpec, predicted: Sequence, gold: Sequence) -> float:
@@ -199,23 +208,24 @@ def _logits(model: _BiLSTM, rows: Sequence[tuple[list[int], ...]]) -> torch.Tens
     return model(*(_pad([row[k] for row in rows]) for k in range(len(rows[0]))))
 
 
-def _loss(logits: torch.Tensor, targets: list[object], task_type: TaskType, scale: tuple[float, float]) -> torch.Tensor:
-    if task_type is TaskType.TOKEN:
+def _loss(logits: torch.Tensor, targets: list[object], head: TaskHead, scale: tuple[float, float]) -> torch.Tensor:
+    shape = _shape(head)
+    if shape == "words":
         gold = _pad(targets, fill=_NO_TAG)  # type: ignore[arg-type]
         return F.cross_entropy(logits.transpose(1, 2), gold, ignore_index=_NO_TAG)
-    if task_type is TaskType.SPAN:
+    if shape == "span":
         gold = torch.tensor(targets, dtype=torch.long).clamp(max=logits.shape[1] - 1)
         return F.cross_entropy(logits[:, :, 0], gold[:, 0]) + F.cross_entropy(logits[:, :, 1], gold[:, 1])
-    if task_type is TaskType.REGRESSION:
+    if head.real_valued:
         mean, std = scale
         return F.mse_loss(logits[:, 0], (torch.tensor(targets, dtype=torch.float32) - mean) / std)
     return F.cross_entropy(logits, torch.tensor(targets, dtype=torch.long))
 
 
-def _train(model: _BiLSTM, data: _Batches, task_type: TaskType, s: BaselineSettings) -> None:
+def _train(model: _BiLSTM, data: _Batches, head: TaskHead, s: BaselineSettings) -> None:
     """Adam for ``epochs`` passes or ``max_steps`` steps, whichever comes first."""
     scale = (0.0, 1.0)
-    if task_type is TaskType.REGRESSION:
+    if head.real_valued:
         scale = (float(np.mean(data.targets)), float(np.std(data.targets)) or 1.0)
     optimizer = torch.optim.Adam(model.parameters(), lr=s.lr)
     order = list(range(len(data.inputs)))
@@ -227,7 +237,7 @@ def _train(model: _BiLSTM, data: _Batches, task_type: TaskType, s: BaselineSetti
         for lo in range(0, len(order), s.batch_size):
             batch = order[lo : lo + s.batch_size]
             logits = _logits(model, [data.inputs[i] for i in batch])
-            loss = _loss(logits, [data.targets[i] for i in batch], task_type, scale)
+            loss = _loss(logits, [data.targets[i] for i in batch], head, scale)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -236,14 +246,14 @@ def _train(model: _BiLSTM, data: _Batches, task_type: TaskType, s: BaselineSetti
                 return
 
 
-def _predict(model: _BiLSTM, data: _Batches, task_type: TaskType) -> np.ndarray:
+def _predict(model: _BiLSTM, data: _Batches, head: TaskHead) -> np.ndarray:
     """Class ids or regression outputs for classification/regression rows."""
     model.eval()
     out: list[float] = []
     with torch.no_grad():
         for lo in range(0, len(data.inputs), 256):
             logits = _logits(model, data.inputs[lo : lo + 256])
-            out.extend((logits[:, 0] if task_type is TaskType.REGRESSION else logits.argmax(dim=-1)).tolist())
+            out.extend((logits[:, 0] if head.real_valued else logits.argmax(dim=-1)).tolist())
     return np.asarray(out)
 
 
@@ -305,21 +315,21 @@ class _Frames:
 
 def _vocabulary(task: TaskData, train: pd.DataFrame, s: BaselineSettings) -> _Vocabulary:
     """Words of the training texts; a token task's own words, so punctuation gets ids too."""
-    if task.spec.task_type is TaskType.TOKEN:
+    if _shape(task_head(task.spec)) == "words":
         return _Vocabulary(list(train["tokens"]), s.vocab_size, split=_lower)  # type: ignore[arg-type]
     texts = list(train["text"]) + (list(train["text_pair"]) if "text_pair" in train else [])
     return _Vocabulary(texts, s.vocab_size)
 
 
 def _score_rows(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
-    spec = task.spec
-    _train(model, _encode(frames.train, vocab, s, spec.paired), spec.task_type, s)
-    predicted = _predict(model, _encode(frames.dev, vocab, s, spec.paired), spec.task_type)
+    spec, head = task.spec, task_head(task.spec)
+    _train(model, _encode(frames.train, vocab, s, spec.paired), head, s)
+    predicted = _predict(model, _encode(frames.dev, vocab, s, spec.paired), head)
     return _score(spec, predicted, np.asarray(frames.dev["label"]))
 
 
 def _score_tags(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Frames, s: BaselineSettings) -> float:
-    _train(model, _encode_tags(frames.train, vocab, s), TaskType.TOKEN, s)
+    _train(model, _encode_tags(frames.train, vocab, s), task_head(task.spec), s)
     dev = _encode_tags(frames.dev, vocab, s)
     return _score(task.spec, _predict_tags(model, dev), dev.targets)
 
@@ -328,7 +338,7 @@ def _score_spans(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Fr
     train_data, _ = _encode_span(frames.train, vocab, s)
     found = [i for i, (start, _) in enumerate(train_data.targets) if start >= 0]  # type: ignore[misc]
     kept = _Batches([train_data.inputs[i] for i in found], [train_data.targets[i] for i in found])
-    _train(model, kept, TaskType.SPAN, s)
+    _train(model, kept, task_head(task.spec), s)
     dev_data, contexts = _encode_span(frames.dev, vocab, s)
     answers = _predict_spans(model, dev_data, contexts)
     gold = [tokenize(a) for a in frames.dev["answer_text"]]
@@ -337,8 +347,8 @@ def _score_spans(model: _BiLSTM, task: TaskData, vocab: _Vocabulary, frames: _Fr
     return float(np.mean([bag_f1(p, g) for p, g in zip(answers, gold, strict=True)]))
 
 
-#: How each task type is trained and scored; classification and regression share ``_score_rows``.
-_SCORERS = {TaskType.SPAN: _score_spans, TaskType.TOKEN: _score_tags}
+#: How each shape of task (:func:`_shape`) is trained and scored.
+_SCORERS = {"rows": _score_rows, "span": _score_spans, "words": _score_tags}
 
 
 def _bilstm_score(
@@ -351,8 +361,7 @@ def _bilstm_score(
     embeddings = vocab.embeddings(vectors, dim, np.random.default_rng(s.seed))
     head = task_head(spec)  # the engine head's shape: per token or per text, how many outputs
     model = _BiLSTM(embeddings, s.hidden, head.outputs * spec.num_labels, spec.paired, head.token_axis is not None)
-    scorer = _SCORERS.get(spec.task_type, _score_rows)
-    return scorer(model, task, vocab, _Frames(train, dev), s)
+    return _SCORERS[_shape(head)](model, task, vocab, _Frames(train, dev), s)
 
 
 # -- the linear baseline ----------------------------------------------------------------------------
@@ -384,10 +393,10 @@ def _linear_tags(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: Base
 
 
 def _linear_score(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: BaselineSettings) -> float:
-    spec = task.spec
-    if spec.task_type is TaskType.SPAN:
+    spec, head = task.spec, task_head(task.spec)
+    if _shape(head) == "span":
         raise AutodistillError("the linear baseline cannot extract spans; use the 'bilstm' baseline for span tasks")
-    if spec.task_type is TaskType.TOKEN:
+    if _shape(head) == "words":
         return _linear_tags(task, train, dev, s)
     texts = list(train["text"]) + (list(train["text_pair"]) if spec.paired else [])
     vectorizer = TfidfVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None, max_features=50000)
@@ -400,10 +409,7 @@ def _linear_score(task: TaskData, train: pd.DataFrame, dev: pd.DataFrame, s: Bas
         second = vectorizer.transform(frame["text_pair"])
         return sparse.hstack([first, second, first.multiply(second)]).tocsr()
 
-    if spec.task_type is TaskType.REGRESSION:
-        model = Ridge(alpha=1.0)
-    else:
-        model = LogisticRegression(max_iter=1000, random_state=s.seed)
+    model = Ridge(alpha=1.0) if head.real_valued else LogisticRegression(max_iter=1000, random_state=s.seed)
     model.fit(design(train), np.asarray(train["label"]))
     return _score(spec, model.predict(design(dev)), np.asarray(dev["label"]))
 

@@ -36,7 +36,7 @@ import numpy as np
 from autodistill.features.baseline import BaselineSettings, baseline_score
 from autodistill.features.glove import load_glove, tokenize
 from autodistill.store.database import DatasetFeatures, RunStore
-from engine import AutodistillError, DataColumns, TaskData, TaskType, load_task
+from engine import AutodistillError, DataColumns, TaskData, load_task, task_head
 
 #: Bump whenever any feature would come out different for the same data set.
 #: 2: the BiLSTM baseline trains a fixed number of steps, no longer until a wall-clock deadline.
@@ -98,13 +98,12 @@ def check_task(task: TaskData) -> None:
             f"data set {name!r} has {len(task.train)} train examples; featurizing needs at least "
             f"{MIN_TRAIN_EXAMPLES} so that the baseline score and word statistics are not noise"
         )
-    if task.spec.task_type is TaskType.CLASSIFICATION:
-        present = task.train["label"].nunique()
-        if len(task.spec.label_names) < MIN_LABELS or present < MIN_LABELS:
-            raise AutodistillError(
-                f"data set {name!r} has {present} label(s) in its train split; classification needs at "
-                f"least {MIN_LABELS}, or no baseline can be told from chance"
-            )
+    present = task_head(task.spec).classes_present(task.train)
+    if present is not None and (len(task.spec.label_names) < MIN_LABELS or present < MIN_LABELS):
+        raise AutodistillError(
+            f"data set {name!r} has {present} label(s) in its train split; a {task.spec.task_type} task needs "
+            f"at least {MIN_LABELS}, or no baseline can be told from chance"
+        )
     if len(task.dev) == 0:
         raise AutodistillError(f"data set {name!r} has an empty dev split; the baseline score is measured on it")
     if not task.spec.description.strip():

@@ -44,7 +44,6 @@ from engine import (
     STUDENT_PRESETS,
     AutodistillError,
     TaskData,
-    TaskType,
     TrainSettings,
     choices_error,
     latest_split_version,
@@ -61,7 +60,7 @@ class StudyConfig:
     pipeline: Pipeline
     why: str
 
-    def for_task(self, task_type: TaskType | str) -> Pipeline | None:
+    def for_task(self, task_type: str) -> Pipeline | None:
         """The configuration as this task type runs it, None where it cannot: a regression head has one
         output (CE prediction loss becomes MSE, as everywhere in the space), and a token-tagging task
         takes no text augmentation (:func:`autodistill.bridge.space_for`)."""
@@ -247,7 +246,7 @@ def select_configs(names: Sequence[str] | None, chosen: Fidelity | None = None) 
 
 def pair_trials(
     dataset: str,
-    task_type: TaskType | str,
+    task_type: str,
     student: str,
     chosen: Fidelity,
     epochs: int | None,

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.augment.base import AUGMENTERS, EmbeddingOperation
-from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
+from engine.tasks.spec import TaskSpec
 
 if TYPE_CHECKING:
     import torch

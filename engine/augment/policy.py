@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from engine.augment.base import AUGMENTERS, AugmentSettings, Operation, TextItem, TextOperation
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
+from engine.tasks import task_head
+from engine.tasks.spec import TaskSpec
 
 if TYPE_CHECKING:
     from engine.config import DistillConfig
@@ -126,15 +127,11 @@ def frame_examples(frame: pd.DataFrame, max_words: int | None = None) -> list[Te
 
 def examples_frame(examples: list[TextExample], spec: TaskSpec) -> pd.DataFrame:
     """Examples back into a frame with the task's normalised columns (plus ``key``)."""
-    columns: dict[str, list] = {"key": [e.key for e in examples], "text": [e.text for e in examples]}
-    if spec.paired or spec.task_type is TaskType.SPAN:
-        columns["text_pair"] = [e.text_pair for e in examples]
-    if spec.task_type is TaskType.SPAN:
-        columns["answer_start"] = [e.answer_start for e in examples]
-        columns["answer_text"] = [e.answer_text for e in examples]
-    if any(e.label is not None for e in examples) or spec.task_type is not TaskType.SPAN:
-        columns["label"] = [e.label for e in examples]
-    return pd.DataFrame(columns)
+    fields = {"text", "text_pair", "answer_start", "answer_text"}
+    kept = [c for c in task_head(spec).frame_columns(spec) if c in fields]
+    if any(e.label is not None for e in examples) or "label" in task_head(spec).frame_columns(spec):
+        kept.append("label")
+    return pd.DataFrame({"key": [e.key for e in examples], **{c: [getattr(e, c) for e in examples] for c in kept}})
 
 
 def example_rng(seed: int, draw: int, key: int, step: int, side: int) -> np.random.Generator:
@@ -147,6 +144,9 @@ class AugmentPolicy:
 
     def __init__(self, spec: PolicySpec, task: TaskSpec) -> None:
         self.spec, self.task = spec, task
+        head = task_head(task)
+        #: The example's text columns, rewritten one by one, and the span one of them must keep.
+        self.sides, self.kept = head.text_sides(task), head.kept_span
         self.operations: list[Operation] = [AUGMENTERS.get(name)(spec.settings) for name in spec.ops]
 
     @property
@@ -171,13 +171,20 @@ class AugmentPolicy:
         return {op.name: op.backend() for op in self.operations}
 
     def _sides(self, example: TextExample) -> list[TextItem]:
-        items = [TextItem(example.text)]
-        if self.task.task_type is TaskType.SPAN:
-            start = int(example.answer_start or 0)
-            items.append(TextItem(example.text_pair or "", (start, start + len(example.answer_text or ""))))
-        elif self.task.paired:
-            items.append(TextItem(example.text_pair or ""))
+        items = []
+        for column in self.sides:
+            span = None
+            if self.kept is not None and column == self.kept[0]:
+                start = int(getattr(example, self.kept[1]) or 0)
+                span = (start, start + len(getattr(example, self.kept[2]) or ""))
+            items.append(TextItem(getattr(example, column) or "", span))
         return items
+
+    def _lost_span(self, example: TextExample, sides: list[TextItem]) -> bool:
+        """Whether the span to keep is not where the example says it is, before any operation ran."""
+        if self.kept is None:
+            return False
+        return sides[self.sides.index(self.kept[0])].protected != getattr(example, self.kept[2])
 
     def augment(self, work: list[tuple[TextExample, int]]) -> tuple[list[TextExample], Counter[str]]:
         """Augment each (example, draw); returns the kept examples in order and drop counts
@@ -194,7 +201,7 @@ class AugmentPolicy:
         alive: list[tuple[int, int, list[TextItem]]] = []  # (work index, draw, sides)
         for n, (example, draw) in enumerate(work):
             sides = self._sides(example)
-            if self.task.task_type is TaskType.SPAN and sides[1].protected != example.answer_text:
+            if self._lost_span(example, sides):
                 outcomes[n] = "bad_answer"
                 continue
             alive.append((n, draw, sides))
@@ -216,27 +223,18 @@ class AugmentPolicy:
         return outcomes
 
     def _rebuild(self, example: TextExample, sides: list[TextItem]) -> TextExample:
-        if self.task.task_type is TaskType.SPAN:
-            context = sides[1]
-            assert context.span is not None
-            return replace(
-                example,
-                text=sides[0].text,
-                text_pair=context.text,
-                answer_start=context.span[0],
-                answer_text=context.protected,
-            )
-        if self.task.paired:
-            return replace(example, text=sides[0].text, text_pair=sides[1].text)
-        return replace(example, text=sides[0].text)
+        changes: dict[str, object] = {column: item.text for column, item in zip(self.sides, sides, strict=True)}
+        if self.kept is not None:
+            item = sides[self.sides.index(self.kept[0])]
+            assert item.span is not None
+            changes[self.kept[1]], changes[self.kept[2]] = item.span[0], item.protected
+        return replace(example, **changes)
 
 
 def build_policy(config: DistillConfig, task: TaskSpec) -> AugmentPolicy:
     """The run's policy, with every backend checked (one-line errors before training)."""
     if not config.augment:
         raise AutodistillError("no augmentation policy configured (augment is empty)")
-    from engine.tasks import task_head  # torch-heavy; workers never build policies
-
     text_ops = [name for name in config.augment if name != "mixup"]
     if text_ops and not task_head(task).text_augmentable:
         raise AutodistillError(

@@ -20,8 +20,8 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
 from engine.augment.policy import AugmentPolicy, PolicySpec, TextExample
-from engine.data.schema import TaskSpec
 from engine.lifetime import exit_with_parent
+from engine.tasks.spec import TaskSpec
 
 Work = list[tuple[TextExample, int]]
 

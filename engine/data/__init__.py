@@ -11,13 +11,11 @@ from typing import Any
 
 from engine.data.cards import show
 from engine.data.catalog import card_path, list_datasets, prepare
-from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
+from engine.data.schema import SPLITS, TaskData
 
 __all__ = [
     "SPLITS",
     "TaskData",
-    "TaskSpec",
-    "TaskType",
     "card_path",
     "list_datasets",
     "load_task",

@@ -23,10 +23,10 @@ from typing import Literal
 import pandas as pd
 
 from engine import paths
-from engine.data.schema import TaskSpec
 from engine.data.splits import FRACTIONS, dedup, sample_per_key
 from engine.errors import AutodistillError
 from engine.registry import Registry
+from engine.tasks.spec import TaskSpec
 
 #: Where ``scripts/install_assets.sh`` unpacks npm tarballs, under the autodistill home.
 NPM_ASSETS = ("assets", "npm")

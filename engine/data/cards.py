@@ -23,7 +23,9 @@ from engine import paths
 from engine.data import catalog
 from engine.data.builders import DATASETS
 from engine.data.resolution import metric_standard_error
-from engine.data.schema import SPLITS, TaskSpec, TaskType
+from engine.data.schema import SPLITS
+from engine.tasks import head_of
+from engine.tasks.spec import TaskSpec
 
 #: The shipped study's runs, where the cards find each data set's teacher score.
 STUDY_RUNS = paths.META_DATA / "study" / "runs.csv"
@@ -45,10 +47,7 @@ def generated_block(
     shown beside a later version's."""
     source = meta["source"]
     sizes = stats["sizes"]
-    if spec.task_type is TaskType.TOKEN:
-        kind = f"{spec.task_type.human_name}, {spec.num_labels} tags"
-    else:
-        kind = spec.kind + (f", {spec.num_labels} labels" if spec.label_names else "")
+    kind = head_of(spec.task_type).describe(spec)
     lines = [
         BEGIN,
         f"> {spec.description}",

@@ -30,30 +30,22 @@ from engine import paths
 from engine.data import sources  # noqa: F401  (registers the builders)
 from engine.data.builders import DATASETS, Built, Dataset, MissingAssetError
 from engine.data.resolution import LOW_RESOLUTION_TEST, low_resolution
-from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
-from engine.data.splits import FRACTIONS, draw_like, quantile_bins, split_indices
+from engine.data.schema import SPLITS, TaskData
+from engine.data.splits import FRACTIONS, draw_like, split_indices
 from engine.errors import AutodistillError
+from engine.tasks import head_of
+from engine.tasks.spec import TaskSpec
 
 SPEC_FILE = "spec.json"
 STATS_FILE = "stats.json"
 #: Every catalog set's split sizes per split version, written with the cards (``python -m engine.data``),
 #: so that the study's noise model knows a test split's size without building the data set.
 SIZES_FILE = paths.META_DATA / "cards" / "split_sizes.json"
-#: Columns each task type stores, in this order.
-COLUMNS = {
-    TaskType.CLASSIFICATION: ("text", "label"),
-    TaskType.REGRESSION: ("text", "label"),
-    TaskType.SPAN: ("text", "text_pair", "answer_start", "answer_text"),
-    TaskType.TOKEN: ("text", "tokens", "tags"),
-}
 
 
 def columns(spec: TaskSpec) -> tuple[str, ...]:
     """The normalised columns a task's frames carry."""
-    base = COLUMNS[spec.task_type]
-    if spec.paired and "text_pair" not in base:
-        return (base[0], "text_pair", *base[1:])
-    return base
+    return head_of(spec.task_type).frame_columns(spec)
 
 
 def list_datasets() -> list[TaskSpec]:
@@ -155,46 +147,18 @@ def _is_current(folder: Path, entry: Dataset, version: int) -> bool:
 
 
 def _encode(frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
-    """Class names -> ids in ``spec.label_names`` order; regression targets -> float."""
-    if spec.task_type is TaskType.CLASSIFICATION:
-        found = sorted(set(frame["label"]))
-        if found != sorted(spec.label_names):
-            raise ValueError(f"{spec.name}: builder produced labels {found}, spec lists {list(spec.label_names)}")
-        ids = {label: i for i, label in enumerate(spec.label_names)}
-        frame = frame.assign(label=frame["label"].map(ids).astype("int64"))
-    elif spec.task_type is TaskType.REGRESSION:
-        frame = frame.assign(label=frame["label"].astype("float64"))
-    elif spec.task_type is TaskType.TOKEN:
-        frame = frame.assign(tags=encode_tags(frame["tags"], spec))
-    else:
-        frame = frame.assign(answer_start=frame["answer_start"].astype("int64"))
-    return frame
+    """The builder's targets as the model reads them (class and tag names as ids, floats, offsets)."""
+    return head_of(spec.task_type).label_ids(frame, spec)
 
 
-def encode_tags(tags: pd.Series, spec: TaskSpec) -> list[list[int]]:
-    """Each row's tag names -> ids in ``spec.label_names`` order; a tag the spec lacks is an error."""
-    ids = {tag: i for i, tag in enumerate(spec.label_names)}
-    unknown = sorted({tag for row in tags for tag in row} - set(ids))
-    if unknown:
-        raise ValueError(f"{spec.name}: builder produced tags {unknown} that the spec does not list")
-    return [[ids[tag] for tag in row] for row in tags]
-
-
-def strata(frame: pd.DataFrame, task_type: TaskType) -> np.ndarray:
-    """What a split is stratified on: the class, the target's decile, nothing for spans; for
-    token tagging (a tag per word, no class per row) the builder's ``stratum`` column if any."""
-    if task_type is TaskType.CLASSIFICATION:
-        return frame["label"].to_numpy()
-    if task_type is TaskType.REGRESSION:
-        return quantile_bins(frame["label"].to_numpy())
-    if task_type is TaskType.TOKEN and "stratum" in frame:
-        return frame["stratum"].to_numpy()
-    return np.zeros(len(frame), dtype=int)
+def strata(frame: pd.DataFrame, task_type: str) -> np.ndarray:
+    """What a split is stratified on, as the task type's head says (the class, the target's decile...)."""
+    return head_of(task_type).strata(frame)
 
 
 def split_frame(
     frame: pd.DataFrame,
-    task_type: TaskType,
+    task_type: str,
     seed: int,
     groups: pd.Series | None = None,
     fractions: tuple[float, ...] = FRACTIONS,
@@ -279,22 +243,7 @@ def _stats(splits: dict[str, pd.DataFrame], spec: TaskSpec, built: Built) -> dic
         "source_examples": len(built.frame) + (0 if built.pool is None else len(built.pool)),
         "notes": built.notes,
     }
-    if spec.task_type is TaskType.CLASSIFICATION:
-        stats["labels"] = {
-            name: {label: int((part["label"] == i).sum()) for i, label in enumerate(spec.label_names)}
-            for name, part in splits.items()
-        }
-    elif spec.task_type is TaskType.REGRESSION:
-        stats["target"] = {
-            name: {
-                "min": float(part["label"].min()),
-                "mean": round(float(part["label"].mean()), 2),
-                "max": float(part["label"].max()),
-            }
-            for name, part in splits.items()
-        }
-    elif spec.task_type is TaskType.TOKEN:
-        stats["tags"] = {name: _tag_counts(part["tags"], spec) for name, part in splits.items()}
+    stats.update(head_of(spec.task_type).summary(splits, spec))
     words = {
         col: pd.concat(splits.values())[col].str.split().str.len()
         for col in ("text", "text_pair", "answer_text")
@@ -302,12 +251,6 @@ def _stats(splits: dict[str, pd.DataFrame], spec: TaskSpec, built: Built) -> dic
     }
     stats["mean_words"] = {col: round(float(n.mean()), 1) for col, n in words.items()}
     return stats
-
-
-def _tag_counts(tags: pd.Series, spec: TaskSpec) -> dict[str, int]:
-    """How many words carry each tag, in ``spec.label_names`` order."""
-    counts = np.bincount(np.concatenate([np.asarray(row, dtype=np.int64) for row in tags]), minlength=spec.num_labels)
-    return {name: int(n) for name, n in zip(spec.label_names, counts, strict=True)}
 
 
 def _publish(tmp: Path, final: Path) -> None:

@@ -23,11 +23,12 @@ import pandas as pd
 from engine.data import catalog
 from engine.data.builders import DATASETS
 from engine.data.readers import EXTENSIONS, looks_like_path, read_hub, read_local
-from engine.data.schema import SPLITS, TaskData, TaskSpec, TaskType
+from engine.data.schema import SPLITS, TaskData
 from engine.data.splits import FRACTIONS, dedup, split_indices, stratified_sample
-from engine.errors import AutodistillError, choices_error
+from engine.errors import AutodistillError
 from engine.tasks import TASK_HEADS, TaskHead, head_of
 from engine.tasks.head import row_place
+from engine.tasks.spec import TaskSpec
 
 #: The task heads, in the order type inference asks them.
 _HEADS: list[TaskHead] = sorted((TASK_HEADS.get(name) for name in TASK_HEADS), key=lambda head: head.inference_rank)
@@ -56,7 +57,7 @@ def option_name(role: str) -> str:
 def load_task(
     source: str | os.PathLike[str],
     *,
-    task_type: TaskType | str | None = None,
+    task_type: str | None = None,
     text_col: str | None = None,
     text_pair_col: str | None = None,
     label_col: str | None = None,
@@ -101,7 +102,7 @@ def load_task(
 def _from_source(
     source: str,
     given: Mapping[str, str | None],
-    wanted: TaskType | None,
+    wanted: str | None,
     seed: int,
     encoding: str | None,
     split_version: int | None,
@@ -132,13 +133,9 @@ def _sample_splits(data: TaskData, max_examples: int, seed: int) -> None:
         setattr(data, split, part.iloc[rows].reset_index(drop=True))
 
 
-def _task_type(value: TaskType | str | None) -> TaskType | None:
-    if value is None or isinstance(value, TaskType):
-        return value
-    try:
-        return TaskType(value)
-    except ValueError:
-        raise choices_error("task type", value, [t.value for t in TaskType]) from None
+def _task_type(value: str | None) -> str | None:
+    """A task type's name, checked against the registered heads (None: inferred from the columns)."""
+    return None if value is None else head_of(value).name
 
 
 def _default_name(source: str) -> str:
@@ -148,7 +145,7 @@ def _default_name(source: str) -> str:
 
 
 def _from_catalog(
-    name: str, given: Mapping[str, str | None], wanted: TaskType | None, split_version: int | None
+    name: str, given: Mapping[str, str | None], wanted: str | None, split_version: int | None
 ) -> TaskData:
     mapped = [f"{OPTION[role]}={col!r}" for role, col in given.items() if col]
     if mapped:
@@ -190,11 +187,11 @@ def _resolve_columns(available: list[str], given: Mapping[str, str | None], orig
     return resolved
 
 
-def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) -> TaskType:
+def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) -> str:
     """The first task type (by inference rank) whose head recognises the columns."""
     for head in _HEADS:
         if head.recognises(frame, columns):
-            return TaskType(head.name)
+            return head.name
     raise AutodistillError(
         f"no label column in {origin} (looked for {', '.join(USUAL_NAMES['label'])}); "
         f"pass {option_name('label')}, or {option_name('answer_text')} for a span task; available columns: "
@@ -203,7 +200,7 @@ def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) ->
 
 
 def _fill_splits(
-    frames: dict[str, pd.DataFrame], task_type: TaskType, seed: int, notes: dict[str, int], origin: str
+    frames: dict[str, pd.DataFrame], task_type: str, seed: int, notes: dict[str, int], origin: str
 ) -> dict[str, pd.DataFrame]:
     """Make the splits a source lacks (see :func:`load_task`)."""
     if "all" not in frames and "train" not in frames:
@@ -223,7 +220,7 @@ def _fill_splits(
     return {split: frames[split].reset_index(drop=True) for split in SPLITS}
 
 
-def _needed(task_type: TaskType, columns: Mapping[str, str], available: list[str], origin: str) -> list[str]:
+def _needed(task_type: str, columns: Mapping[str, str], available: list[str], origin: str) -> list[str]:
     """The normalised columns a task of ``task_type`` keeps; a missing required one is an error."""
     head = head_of(task_type)
     for role in head.required_columns:
@@ -266,7 +263,7 @@ def _build(
     origin: str,
     name: str,
     given: Mapping[str, str | None],
-    wanted: TaskType | None,
+    wanted: str | None,
     hub_names: Mapping[str, list[str]],
     seed: int,
 ) -> TaskData:

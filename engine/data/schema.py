@@ -21,67 +21,14 @@ reads a task's text (data set features, baselines, augmentation) works unchanged
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+if TYPE_CHECKING:
+    from engine.tasks.spec import TaskSpec
+
 SPLITS = ("train", "dev", "test")
-
-
-class TaskType(StrEnum):
-    """The task types, each with its prose name (cards, messages) and its headline metric, as the
-    Distiller paper reports them. What a task type does lives in its module of :mod:`engine.tasks`."""
-
-    CLASSIFICATION = "classification", "classification", "accuracy"
-    REGRESSION = "regression", "regression", "spearman"
-    SPAN = "span", "span extraction", "f1"
-    TOKEN = "token", "token classification", "accuracy"  # share of words tagged right, as POS taggers report
-
-    human_name: str
-    default_metric: str
-
-    def __new__(cls, value: str, human_name: str, default_metric: str) -> TaskType:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.human_name = human_name
-        member.default_metric = default_metric
-        return member
-
-
-#: Headline metric per task type.
-DEFAULT_METRIC = {task_type: task_type.default_metric for task_type in TaskType}
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What a data set asks of a model: enough to build heads, losses and metrics."""
-
-    name: str
-    task_type: TaskType
-    description: str
-    label_names: tuple[str, ...] = ()
-    paired: bool = False
-    metric: str = ""
-    #: Regression only: (mean, std) of the training targets. Models train on standardized
-    #: targets (a raw target such as a year, ~2000, would leave a freshly initialised head
-    #: thousands of units off and the loss in the millions) and predictions are mapped back.
-    label_scale: tuple[float, float] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.metric:
-            object.__setattr__(self, "metric", DEFAULT_METRIC[self.task_type])
-
-    @property
-    def num_labels(self) -> int:
-        """Output width of the head: one per class or tag (1 for task types without label names)."""
-        return len(self.label_names) or 1
-
-    @property
-    def kind(self) -> str:
-        """The paper's four task kinds (single/pair classification, regression, span), and token."""
-        if self.task_type is TaskType.CLASSIFICATION:
-            return "pair-classification" if self.paired else "classification"
-        return self.task_type.value
 
 
 @dataclass

@@ -43,14 +43,6 @@ def dedup(frame: pd.DataFrame, inputs: Sequence[str], targets: Sequence[str]) ->
     return kept, {"duplicates_dropped": int(repeated.sum()), "conflicting_dropped": int(conflicting.sum())}
 
 
-def quantile_bins(values: Sequence[float], n_bins: int = 10) -> np.ndarray:
-    """Bin a numeric target by rank so that a regression split can be stratified like labels."""
-    values = np.asarray(values, dtype=float)
-    ranks = np.empty(len(values), dtype=int)
-    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
-    return ranks * n_bins // max(len(values), 1)
-
-
 def _counts(n: int, fractions: Sequence[float]) -> list[int]:
     """How many of ``n`` units go to each split; every non-empty share gets one when ``n`` allows."""
     shares = [int(np.floor(n * f + 0.5)) for f in fractions[1:]]

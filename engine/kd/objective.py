@@ -25,7 +25,6 @@ from torch import Tensor, nn
 from engine.augment.mixup import check_mixup_model, mix_inputs, mix_targets
 from engine.augment.policy import AugmentPolicy
 from engine.config import DistillConfig
-from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.losses import LABEL_LOSSES, PRED_LOSSES, build_inter_loss, check_pred_loss
 from engine.kd.losses.prediction import DistillLoss, LabelLoss
@@ -35,6 +34,7 @@ from engine.kd.sampled_cache import SampleRows
 from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, teacher_forward
 from engine.models.batch import Batch, model_inputs
 from engine.tasks import TaskHead, task_head
+from engine.tasks.spec import TaskSpec
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.data.schema import TaskSpec
 from engine.kd.teacher_cache import TeacherCache, TeacherOutputs, cache_key, plan_layout
 from engine.paths import subdir
 from engine.tasks.encoding import EncodedSplit
+from engine.tasks.spec import TaskSpec
 
 LEDGER_DIR = "teacher_cache_samples"
 

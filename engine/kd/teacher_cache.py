@@ -47,7 +47,6 @@ import torch
 from rich import get_console
 from torch import nn
 
-from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.kd.served import DeviceRows, Served, StreamedRows, fits_on_device, resident_bytes
@@ -55,6 +54,7 @@ from engine.models.batch import model_inputs
 from engine.paths import exclusive, publish_folder, subdir
 from engine.tasks import TaskHead, task_head
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.tasks.spec import TaskSpec
 from engine.training.progress import progress
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,6 @@ import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.models.presets import STUDENT_PRESETS
 from engine.models.pretraining import PretrainConfig
@@ -43,6 +42,7 @@ from engine.models.zoo import (
     model_identity,
     resolve_model_path,
 )
+from engine.tasks.spec import TaskSpec, TaskType
 
 CHECKPOINT = "checkpoint.pt"
 RECORD = "general_distillation.json"

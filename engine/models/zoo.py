@@ -37,7 +37,6 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError, choices_error
 from engine.hub import hub_usable
 from engine.models.presets import (
@@ -49,6 +48,7 @@ from engine.models.presets import (
 )
 from engine.paths import subdir
 from engine.tasks import fitted_label_space, task_head
+from engine.tasks.spec import TaskSpec, TaskType
 
 _LAYERS_RE = re.compile(r"^layers[=:]\s*(\d+(?:\s*,\s*\d+)*)$")
 

@@ -22,7 +22,7 @@ from transformers import AutoTokenizer, PreTrainedModel
 
 from engine.config import DistillConfig
 from engine.data import load_task
-from engine.data.schema import TaskData, TaskSpec
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError, choices_error
 from engine.models.batch import model_inputs
 from engine.models.zoo import load_task_model
@@ -33,6 +33,7 @@ from engine.pipelines.predict import TASK_FILE, read_task_file, task_spec
 from engine.pipelines.result import run_config
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.tasks.spec import TaskSpec
 from engine.teachers.finetune import TEACHER_SETTINGS, cached_teacher
 from engine.training.trainer import evaluate_model
 

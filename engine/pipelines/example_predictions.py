@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from engine.data.schema import TaskData, TaskSpec
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.pipelines import reuse
 from engine.pipelines.result import (
@@ -32,6 +32,7 @@ from engine.pipelines.result import (
 )
 from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, limit_examples
+from engine.tasks.spec import TaskSpec
 from engine.training.trainer import predict
 
 #: How far a re-scored run's headline metric may be from the recorded one (batched float arithmetic

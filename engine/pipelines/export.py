@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 from transformers import PreTrainedModel
 
-from engine.data.schema import TaskSpec
 from engine.pipelines.result import RunResult
 from engine.tasks import task_head
+from engine.tasks.spec import TaskSpec
 
 
 def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: RunResult, folder: Path) -> None:
@@ -33,7 +33,7 @@ def task_file(spec: TaskSpec) -> dict:
     """What prediction needs to read the folder's outputs as the task's labels."""
     return {
         "name": spec.name,
-        "task_type": spec.task_type.value,
+        "task_type": spec.task_type,
         "label_names": list(spec.label_names),
         "paired": spec.paired,
         "metric": spec.metric,

@@ -17,10 +17,10 @@ import torch
 from transformers import AutoTokenizer
 
 from engine.data.readers import EXTENSIONS, read_file, read_text_lines
-from engine.data.schema import TaskSpec, TaskType
 from engine.errors import AutodistillError
 from engine.pipelines.onnx_model import OnnxModel
 from engine.tasks import encode_split, task_head
+from engine.tasks.spec import TaskSpec
 from engine.training.trainer import batch_logits
 
 TASK_FILE = "autodistill_task.json"
@@ -59,7 +59,7 @@ def predict_file(
     ``prediction`` column and, if asked (classification only), a ``p_<label>`` column per class."""
     meta = read_task_file(Path(model_dir))
     spec = task_spec(meta)
-    if probabilities and spec.task_type is not TaskType.CLASSIFICATION:
+    if probabilities and not task_head(spec).class_probabilities:
         raise AutodistillError(f"class probabilities need a classification model; this one is {spec.task_type}")
     frame = read_inputs(Path(input_path), text_col, encoding)
     inputs = pd.DataFrame({"text": frame[text_col].astype(str)})
@@ -103,7 +103,7 @@ def task_spec(meta: dict) -> TaskSpec:
     """The task a saved model was trained for, from its task file."""
     return TaskSpec(
         meta["name"],
-        TaskType(meta["task_type"]),
+        meta["task_type"],
         meta["description"],
         tuple(meta["label_names"]),
         meta["paired"],

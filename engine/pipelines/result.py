@@ -19,6 +19,7 @@ from engine.config import DistillConfig, result_exclude
 from engine.data.catalog import latest_split_version
 from engine.errors import AutodistillError
 from engine.paths import subdir
+from engine.tasks.head import head_of, task_metrics
 
 RESULT_FILE = "result.json"
 #: The phase in which a run gets its teacher: fine-tunes it where none is cached (or waits for the
@@ -45,8 +46,6 @@ class ExamplePredictions:
 
     def metrics(self, rows: Iterable[int] | None = None) -> dict[str, float]:
         """Every metric of the task on ``rows`` of the split (all of them by default; repeats allowed)."""
-        from engine.tasks.head import task_metrics  # deferred: the task heads import torch and transformers
-
         preds, refs = self.predictions, self.references
         if rows is not None:
             preds, refs = [preds[i] for i in rows], [refs[i] for i in rows]
@@ -59,8 +58,6 @@ class ExamplePredictions:
     def parts(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The headline metric's per-example terms where it is one sum over another (``TaskHead.example_parts``:
         a resample is scored as ``w @ numerator / w @ denominator``, ``w`` counting each example's draws)."""
-        from engine.tasks.head import head_of  # deferred: the task heads import torch and transformers
-
         return head_of(self.task_type).example_parts(self.predictions, self.references).get(self.metric)
 
     def to_json(self) -> str:

@@ -34,11 +34,12 @@ import pandas as pd
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.data import load_task
-from engine.data.schema import TaskData, TaskSpec
+from engine.data.schema import TaskData
 from engine.models.zoo import load_task_model, load_tokenizer
 from engine.paths import home
 from engine.tasks import encode_split
 from engine.tasks.encoding import EncodedSplit
+from engine.tasks.spec import TaskSpec
 
 #: Encoded splits kept: a trial reads three (train, dev, test).
 SPLITS_KEPT = 12

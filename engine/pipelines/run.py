@@ -44,7 +44,7 @@ from engine.augment.copies import CachedCopies
 from engine.augment.training import AugmentedCopies, build_feed
 from engine.components import check_components
 from engine.config import DistillConfig, TrainSettings
-from engine.data.schema import TaskData, TaskSpec
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
@@ -66,6 +66,7 @@ from engine.pipelines.result import (
 )
 from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, limit_examples
+from engine.tasks.spec import TaskSpec
 from engine.teachers.finetune import TEACHER_SETTINGS, FinetunedModel, finetune_teacher
 from engine.teachers.team import Team, prepare_team
 from engine.tracking import open_tracking

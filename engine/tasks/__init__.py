@@ -2,10 +2,11 @@
 
 A task type's module defines one :class:`TaskHead` subclass, registered under the
 type's name with ``@register``: how its columns are recognised, checked and numbered
-(the loaders), how its examples are encoded, what its model head is and how the losses,
-the teacher cache and the decoder read it, and its metrics (which the meta layer's
-baseline feature uses too). Adding a task type is one module here, its line below, and
-its member of :class:`~engine.data.schema.TaskType` (name, prose name, headline metric).
+(the loaders), how the catalog stratifies and summarises its splits, which text
+augmentation may rewrite, how its examples are encoded, what its model head is and how
+the losses, the teacher cache and the decoder read it, and its metrics (which the meta
+layer's baseline feature uses too). Adding a task type is one module here and its line
+below; :class:`~engine.tasks.spec.TaskSpec` then accepts its name.
 
 >>> from engine.tasks import task_head
 >>> task_head(spec).metrics(preds, gold)[spec.metric]
@@ -21,6 +22,7 @@ from engine.tasks.head import (
     head_of,
     real_valued,
     task_head,
+    task_kinds,
     task_metrics,
     text_augmentable,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "regression",
     "span",
     "task_head",
+    "task_kinds",
     "task_metrics",
     "text_augmentable",
     "token_tagging",

@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
 from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register
 
 if TYPE_CHECKING:
-    from engine.data.schema import TaskSpec
+    from engine.tasks.spec import TaskSpec
 
 
 def classification_metrics(preds: Sequence[int], labels: Sequence[int]) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+
     preds_a, labels_a = np.asarray(preds), np.asarray(labels)
     return {
         "accuracy": float(accuracy_score(labels_a, preds_a)),
@@ -55,9 +56,17 @@ def _class_ids(frames: dict[str, pd.DataFrame], names: Sequence[str] | None, ori
 class ClassificationHead(TaskHead):
     """One label per text or text pair (softmax over C classes)."""
 
+    human_name = "classification"
+    default_metric = "accuracy"
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {"label": LABEL_NAMES}
     metric_names = ("accuracy", "f1", "mcc")
     inference_rank = 3
+
+    def kind(self, spec: TaskSpec) -> str:
+        return "pair-classification" if spec.paired else "classification"
+
+    def kinds(self) -> tuple[str, ...]:
+        return ("classification", "pair-classification")
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
         return "label" in columns

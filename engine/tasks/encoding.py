@@ -19,13 +19,16 @@ Small splits stay in lists, as fast as before.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from transformers import PreTrainedTokenizerBase
 
 from engine.tasks.token_ids import RaggedIds, stored_ids
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
 
 #: Label of positions that carry no target (PyTorch's cross-entropy ``ignore_index``).
 IGNORE_INDEX = -100
@@ -98,6 +101,8 @@ def encode_texts(frame: pd.DataFrame, how: EncodeSettings, *, paired: bool, labe
 
 def _batch_labels(split: EncodedSplit, indices: np.ndarray, length: int) -> torch.Tensor:
     """The chosen examples' labels; per-token labels are padded to ``length`` with IGNORE_INDEX."""
+    import torch
+
     picked = split.labels[indices]
     if split.labels.dtype != object:
         return torch.as_tensor(picked)
@@ -109,6 +114,8 @@ def _batch_labels(split: EncodedSplit, indices: np.ndarray, length: int) -> torc
 
 def collate(split: EncodedSplit, indices: list[int] | np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """Pad the chosen examples to their longest member."""
+    import torch
+
     if isinstance(split.input_ids, RaggedIds) and isinstance(split.token_type_ids, RaggedIds):
         return _collate_ragged(split, np.asarray(indices, dtype=np.int64), pad_id)
     seqs = [split.input_ids[i] for i in indices]
@@ -132,6 +139,8 @@ def collate(split: EncodedSplit, indices: list[int] | np.ndarray, pad_id: int) -
 
 def _collate_ragged(split: EncodedSplit, indices: np.ndarray, pad_id: int) -> dict[str, torch.Tensor]:
     """:func:`collate` for ids in a :class:`RaggedIds`: one gather per array, no per-row loop."""
+    import torch
+
     lengths = split.input_ids.lengths(indices)
     length = int(lengths.max())
     mask = np.arange(length)[None, :] < lengths[:, None]

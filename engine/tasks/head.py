@@ -13,8 +13,10 @@ them branches on the task type. Each task type is one module of :mod:`engine.tas
 Logits always travel as a list of tensors, one per head output: ``[logits]`` for
 classification, regression and token tagging, ``[start, end]`` for spans.
 
-This package imports nothing of :mod:`engine.data` or :mod:`engine.models` at run time (the data package's
-loaders ask the heads, so the heads must sit below them).
+This package imports nothing of :mod:`engine.data` or :mod:`engine.models` (the data package's
+loaders ask the heads, so the heads must sit below them), and it imports torch, transformers,
+scikit-learn and SciPy only where a hook uses them: listing the catalog, checking a config or
+planning augmentation asks the heads without paying for a deep-learning stack.
 """
 
 from __future__ import annotations
@@ -24,18 +26,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
 from engine.registry import Registry
 from engine.tasks.encoding import IGNORE_INDEX, EncodedSplit, EncodeSettings
 
 if TYPE_CHECKING:
-    from engine.data.schema import TaskSpec, TaskType
+    from torch import Tensor
+    from transformers import PreTrainedTokenizerBase
+
     from engine.models.batch import Batch
+    from engine.tasks.spec import TaskSpec
 
 #: Label id of positions that carry no label (special tokens, word continuations, padding).
 IGNORE = IGNORE_INDEX
@@ -53,9 +54,13 @@ class TaskHead:
 
     #: The task type's name (its registry key), set by :func:`register`.
     name: str = ""
+    #: The task type's name in prose (cards, messages).
+    human_name: ClassVar[str] = ""
+    #: The headline metric, as the Distiller paper reports the task type (one of :attr:`metric_names`).
+    default_metric: ClassVar[str] = ""
 
-    #: The ``transformers`` auto class whose head predicts this task.
-    model_class: ClassVar[type] = AutoModelForSequenceClassification
+    #: The ``transformers`` auto class whose head predicts this task, by name (see :attr:`model_class`).
+    auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
     #: Fine-tuning's label loss (``LABEL_LOSSES`` key): CE for classes, MSE for real targets.
     natural_loss: ClassVar[str] = "ce"
     #: The axis of :meth:`pack`'s tensor that runs over tokens, if any (the cache pads it to the
@@ -82,6 +87,70 @@ class TaskHead:
     metric_names: ClassVar[tuple[str, ...]] = ()
     #: Type inference asks the heads in this order; the first that recognises the columns wins.
     inference_rank: ClassVar[int] = 99
+    #: Whether a prediction is a softmax over the label names, so class probabilities can be reported.
+    class_probabilities: ClassVar[bool] = True
+    #: A span augmentation must carry over intact: (the column it sits in, its start column, its
+    #: text column); None where no column holds a span.
+    kept_span: ClassVar[tuple[str, str, str] | None] = None
+
+    @property
+    def model_class(self) -> type:
+        """The ``transformers`` auto class named by :attr:`auto_class` (imported here, on first use)."""
+        import transformers
+
+        return getattr(transformers, self.auto_class)
+
+    def kind(self, spec: TaskSpec) -> str:
+        """The Distiller paper's task kind of ``spec`` (its meta-features name it)."""
+        return self.name
+
+    def kinds(self) -> tuple[str, ...]:
+        """Every value :meth:`kind` can take (the meta layer codes stored runs by it)."""
+        return (self.name,)
+
+    def describe(self, spec: TaskSpec) -> str:
+        """The task in a few words, for a data set card: its kind and how many labels."""
+        return self.kind(spec) + (f", {spec.num_labels} labels" if spec.label_names else "")
+
+    # -- the catalog's splits ---------------------------------------------------------------------
+
+    def frame_columns(self, spec: TaskSpec) -> tuple[str, ...]:
+        """The normalised columns a prepared data set's frames carry, in this order: ``text``, then
+        this type's columns (``text_pair`` only where the task is paired or cannot do without it)."""
+        kept = ("text_pair",) if spec.paired or "text_pair" in self.required_columns else ()
+        return ("text", *(c for c in self.columns if c != "text" and (c != "text_pair" or kept)))
+
+    def label_ids(self, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+        """A catalog builder's rows with their targets as the model reads them (names as ids in
+        ``spec.label_names`` order); a label the spec does not list is an error."""
+        found = sorted(set(frame["label"]))
+        if found != sorted(spec.label_names):
+            raise ValueError(f"{spec.name}: builder produced labels {found}, spec lists {list(spec.label_names)}")
+        ids = {label: i for i, label in enumerate(spec.label_names)}
+        return frame.assign(label=frame["label"].map(ids).astype("int64"))
+
+    def strata(self, frame: pd.DataFrame) -> np.ndarray:
+        """What a split is stratified on: the class (task types without one per row override this)."""
+        return frame["label"].to_numpy()
+
+    def summary(self, splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict]:
+        """The splits' targets in a few numbers for ``stats.json`` (here: examples per label)."""
+        return {
+            "labels": {
+                name: {label: int((part["label"] == i).sum()) for i, label in enumerate(spec.label_names)}
+                for name, part in splits.items()
+            }
+        }
+
+    def classes_present(self, frame: pd.DataFrame) -> int | None:
+        """How many distinct classes ``frame``'s rows carry (None where targets are not classes)."""
+        return int(frame["label"].nunique())
+
+    # -- augmentation -----------------------------------------------------------------------------
+
+    def text_sides(self, spec: TaskSpec) -> tuple[str, ...]:
+        """The text columns that augmentation rewrites, each on its own."""
+        return ("text", "text_pair") if spec.paired else ("text",)
 
     # -- reading user data ------------------------------------------------------------------------
 
@@ -150,7 +219,13 @@ class TaskHead:
 
     def soft_targets(self, labels: Tensor, spec: TaskSpec, width: int) -> Tensor:
         """Labels as distributions (or real values) that mixup can average (§3.1)."""
-        return labels.float() if labels.is_floating_point() else F.one_hot(labels, spec.num_labels).float()
+        import torch
+
+        return (
+            labels.float()
+            if labels.is_floating_point()
+            else torch.nn.functional.one_hot(labels, spec.num_labels).float()
+        )
 
     def pack(self, logits: list[Tensor]) -> Tensor:
         """One tensor per batch for the cache: [B, ...]."""
@@ -168,6 +243,8 @@ class TaskHead:
 
     def empty_labels(self) -> Tensor:
         """The labels of a batch with no examples (every augmented copy dropped)."""
+        import torch
+
         return torch.zeros((0,), dtype=torch.long)
 
     # -- predictions and metrics ------------------------------------------------------------------
@@ -217,27 +294,33 @@ def register(name: str) -> Callable[[type[TaskHead]], type[TaskHead]]:
 
 def task_head(spec: TaskSpec) -> TaskHead:
     """The head of ``spec``'s task type."""
-    return TASK_HEADS.get(str(spec.task_type))
+    return TASK_HEADS.get(spec.task_type)
 
 
-def head_of(task_type: TaskType | str) -> TaskHead:
+def head_of(task_type: str) -> TaskHead:
     """The head of a task type given by name."""
     return TASK_HEADS.get(str(task_type))
 
 
-def text_augmentable(task_type: TaskType | str) -> bool:
+def text_augmentable(task_type: str) -> bool:
     """Whether text augmentation (ca, ra, bt) keeps a task type's labels true: not for per-word tags."""
     return head_of(task_type).text_augmentable
 
 
-def real_valued(task_type: TaskType | str) -> bool:
+def real_valued(task_type: str) -> bool:
     """Whether a task type predicts real values (regression), so that only the MSE prediction loss applies."""
     return head_of(task_type).real_valued
 
 
-def task_metrics(task_type: TaskType | str, preds: Sequence, labels: Sequence) -> dict[str, float]:
+def task_metrics(task_type: str, preds: Sequence, labels: Sequence) -> dict[str, float]:
     """All metrics of a task type; pick the headline one with ``TaskSpec.metric``."""
     return head_of(task_type).metrics(preds, labels)
+
+
+def task_kinds() -> tuple[str, ...]:
+    """Every task kind of the registered task types, in registration order (a type added later comes
+    after the others, so codes by position stay put)."""
+    return tuple(kind for name in TASK_HEADS for kind in TASK_HEADS.get(name).kinds())
 
 
 def fitted_label_space(config: Any) -> tuple[str, ...] | str | None:

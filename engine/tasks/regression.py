@@ -13,20 +13,29 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
-from scipy import stats
-from torch import Tensor
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
 from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register, row_place
 
 if TYPE_CHECKING:
-    from engine.data.schema import TaskSpec
+    from torch import Tensor
+
     from engine.models.batch import Batch
+    from engine.tasks.spec import TaskSpec
+
+
+def quantile_bins(values: Sequence[float], n_bins: int = 10) -> np.ndarray:
+    """Bin a numeric target by rank so that a regression split can be stratified like labels."""
+    values = np.asarray(values, dtype=float)
+    ranks = np.empty(len(values), dtype=int)
+    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
+    return ranks * n_bins // max(len(values), 1)
 
 
 def regression_metrics(preds: Sequence[float], labels: Sequence[float]) -> dict[str, float]:
+    from scipy import stats
+
     preds_a = np.asarray(preds, dtype=float)
     labels_a = np.asarray(labels, dtype=float)
     if np.std(preds_a) == 0 or np.std(labels_a) == 0:
@@ -47,8 +56,11 @@ def regression_metrics(preds: Sequence[float], labels: Sequence[float]) -> dict[
 class RegressionHead(TaskHead):
     """One real value per text; trained on standardized targets, decoded back to their units."""
 
+    human_name = "regression"
+    default_metric = "spearman"
     natural_loss = "mse"
     real_valued = True
+    class_probabilities = False
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {"label": LABEL_NAMES}
     metric_names = ("pearson", "spearman", "mse")
     inference_rank = 2
@@ -73,6 +85,28 @@ class RegressionHead(TaskHead):
         if pd.concat([f["label"] for f in frames.values()]).nunique() < 2:
             raise AutodistillError(f"regression target column {column!r} of {origin} is constant")
         return frames, (), {}
+
+    def label_ids(self, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+        return frame.assign(label=frame["label"].astype("float64"))
+
+    def strata(self, frame: pd.DataFrame) -> np.ndarray:
+        """The target's decile, so that every split spans the target's range."""
+        return quantile_bins(frame["label"].to_numpy())
+
+    def summary(self, splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict]:
+        return {
+            "target": {
+                name: {
+                    "min": float(part["label"].min()),
+                    "mean": round(float(part["label"].mean()), 2),
+                    "max": float(part["label"].max()),
+                }
+                for name, part in splits.items()
+            }
+        }
+
+    def classes_present(self, frame: pd.DataFrame) -> None:
+        return None
 
     def fit_spec(self, spec: TaskSpec, train: pd.DataFrame) -> TaskSpec:
         """The training targets' (mean, std), which the model's outputs are standardized by."""
@@ -105,6 +139,8 @@ class RegressionHead(TaskHead):
         return labels.float().reshape(-1)
 
     def empty_labels(self) -> Tensor:
+        import torch
+
         return torch.zeros((0,), dtype=torch.float32)
 
     def decode(self, logits: list[Tensor], spec: TaskSpec, split: EncodedSplit, indices: list[int]) -> list:

@@ -17,18 +17,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings
 from engine.tasks.head import TaskHead, Where, architectures, register
 
 if TYPE_CHECKING:
-    from engine.data.schema import TaskSpec
+    import torch
+    from torch import Tensor
+    from transformers import PreTrainedTokenizerBase
+
     from engine.models.batch import Batch
+    from engine.tasks.spec import TaskSpec
 
 
 # -- metrics ----------------------------------------------------------------------------------------
@@ -176,6 +176,8 @@ def span_texts(
     max_answer_tokens: int = 30,
 ) -> list[str]:
     """Best legal (start <= end, inside the context) span per example, as text."""
+    import torch
+
     texts = []
     for row, i in enumerate(indices):
         offsets = split.offsets[i]
@@ -197,14 +199,18 @@ def span_texts(
 class SpanHead(TaskHead):
     """An answer span in the context: start and end logits over token positions (SQuAD-style)."""
 
-    model_class = AutoModelForQuestionAnswering
+    human_name = "span extraction"
+    default_metric = "f1"
+    auto_class = "AutoModelForQuestionAnswering"
     token_axis = 2  # packed as [B, 2 (start, end), tokens]
     outputs = 2
+    class_probabilities = False
+    kept_span = ("text_pair", "answer_start", "answer_text")
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "answer_text": ("answer_text", "answers"),
         "answer_start": ("answer_start",),
     }
-    columns = ("text", "text_pair", "answer_text", "answer_start")
+    columns = ("text", "text_pair", "answer_start", "answer_text")
     required_columns = ("text_pair", "answer_text")
     target_columns = ("answer_start", "answer_text")
     metric_names = ("exact_match", "f1")
@@ -216,6 +222,22 @@ class SpanHead(TaskHead):
     def check_rows(self, part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, dict[str, int]]:
         answered = answer_rows(part, where)
         return answered, {"unanswerable_dropped": len(part) - len(answered)}
+
+    def label_ids(self, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+        return frame.assign(answer_start=frame["answer_start"].astype("int64"))
+
+    def strata(self, frame: pd.DataFrame) -> np.ndarray:
+        """Nothing: an answer is no class to balance."""
+        return np.zeros(len(frame), dtype=int)
+
+    def summary(self, splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict]:
+        return {}
+
+    def classes_present(self, frame: pd.DataFrame) -> None:
+        return None
+
+    def text_sides(self, spec: TaskSpec) -> tuple[str, ...]:
+        return ("text", "text_pair")
 
     def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
         return encode_spans(frame, how.tokenizer, how.max_length, train=how.train)
@@ -242,15 +264,21 @@ class SpanHead(TaskHead):
         return logits, [targets[:, 0], targets[:, 1]], batch["attention_mask"].bool()
 
     def soft_targets(self, labels: Tensor, spec: TaskSpec, width: int) -> Tensor:
-        return labels.float() if labels.is_floating_point() else F.one_hot(labels, width).float()
+        import torch
+
+        return labels.float() if labels.is_floating_point() else torch.nn.functional.one_hot(labels, width).float()
 
     def pack(self, logits: list[Tensor]) -> Tensor:
+        import torch
+
         return torch.stack(logits, dim=1)
 
     def unpack(self, packed: Tensor, width: int) -> list[Tensor]:
         return [packed[:, 0, :width], packed[:, 1, :width]]
 
     def empty_labels(self) -> Tensor:
+        import torch
+
         return torch.zeros((0, 2), dtype=torch.long)
 
     def decode(self, logits: list[Tensor], spec: TaskSpec, split: EncodedSplit, indices: list[int]) -> list:

@@ -20,11 +20,14 @@ import json
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from transformers import PreTrainedTokenizerBase
 
 from engine import paths
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 #: Bumped when the files' layout changes: older folders are then rebuilt.
 FORMAT = 1

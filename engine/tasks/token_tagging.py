@@ -23,19 +23,17 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import torch
-import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, f1_score
-from torch import Tensor
-from transformers import AutoModelForTokenClassification, PreTrainedTokenizerBase
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings
 from engine.tasks.head import IGNORE, TaskHead, Where, architectures, register
 
 if TYPE_CHECKING:
-    from engine.data.schema import TaskSpec
+    from torch import Tensor
+    from transformers import PreTrainedTokenizerBase
+
     from engine.models.batch import Batch
+    from engine.tasks.spec import TaskSpec
 
 
 # -- user rows --------------------------------------------------------------------------------------
@@ -91,6 +89,12 @@ def encode_tags(frames: dict[str, pd.DataFrame], origin: str) -> tuple[dict[str,
     return encoded, names
 
 
+def _tag_counts(tags: pd.Series, spec: TaskSpec) -> dict[str, int]:
+    """How many words carry each tag, in ``spec.label_names`` order."""
+    counts = np.bincount(np.concatenate([np.asarray(row, dtype=np.int64) for row in tags]), minlength=spec.num_labels)
+    return {name: int(n) for name, n in zip(spec.label_names, counts, strict=True)}
+
+
 # -- encoding ---------------------------------------------------------------------------------------
 
 
@@ -139,6 +143,8 @@ def token_metrics(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]
     ``f1`` is the unweighted mean of the per-tag F1s, so rare tags count as much as
     nouns. Sentences must pair up word for word: a length mismatch is a decoding bug.
     """
+    from sklearn.metrics import accuracy_score, f1_score
+
     for i, (pred, gold) in enumerate(zip(preds, labels, strict=True)):
         if len(pred) != len(gold):
             raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} tagged words")
@@ -159,9 +165,12 @@ class TokenHead(TaskHead):
     Labels sit on each word's first sub-token; other positions hold :data:`IGNORE`.
     """
 
-    model_class = AutoModelForTokenClassification
+    human_name = "token classification"
+    default_metric = "accuracy"  # share of words tagged right, as POS taggers report
+    auto_class = "AutoModelForTokenClassification"
     token_axis = 1  # [B, tokens, tags]
     text_augmentable = False
+    class_probabilities = False
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "tokens": ("tokens", "words"),
         "tags": ("tags", "ner_tags", "pos_tags", "upos"),
@@ -186,6 +195,27 @@ class TokenHead(TaskHead):
         encoded, names = encode_tags(frames, origin)
         return encoded, names, {}
 
+    def describe(self, spec: TaskSpec) -> str:
+        return f"{self.human_name}, {spec.num_labels} tags"
+
+    def label_ids(self, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+        ids = {tag: i for i, tag in enumerate(spec.label_names)}
+        unknown = sorted({tag for row in frame["tags"] for tag in row} - set(ids))
+        if unknown:
+            raise ValueError(f"{spec.name}: builder produced tags {unknown} that the spec does not list")
+        return frame.assign(tags=[[ids[tag] for tag in row] for row in frame["tags"]])
+
+    def strata(self, frame: pd.DataFrame) -> np.ndarray:
+        """The builder's ``stratum`` column if it has one (a tag per word leaves no class per row)."""
+        return frame["stratum"].to_numpy() if "stratum" in frame else np.zeros(len(frame), dtype=int)
+
+    def summary(self, splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict]:
+        """How many words carry each tag, per split, in ``spec.label_names`` order."""
+        return {"tags": {name: _tag_counts(part["tags"], spec) for name, part in splits.items()}}
+
+    def classes_present(self, frame: pd.DataFrame) -> int:
+        return len({tag for row in frame["tags"] for tag in row})
+
     def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:
         return encode_words(frame, how.tokenizer, how.max_length)
 
@@ -206,16 +236,20 @@ class TokenHead(TaskHead):
         return [lg[labelled] for lg in logits], [targets[labelled]], None
 
     def soft_targets(self, labels: Tensor, spec: TaskSpec, width: int) -> Tensor:
+        import torch
+
         if labels.is_floating_point():
             return labels.float()
         labelled = labels != IGNORE
-        one_hot = F.one_hot(labels.clamp(min=0), spec.num_labels).float()
+        one_hot = torch.nn.functional.one_hot(labels.clamp(min=0), spec.num_labels).float()
         return one_hot * labelled.unsqueeze(-1)
 
     def unpack(self, packed: Tensor, width: int) -> list[Tensor]:
         return [packed[:, :width]]
 
     def empty_labels(self) -> Tensor:
+        import torch
+
         return torch.zeros((0, 1), dtype=torch.long)
 
     def decode(self, logits: list[Tensor], spec: TaskSpec, split: EncodedSplit, indices: list[int]) -> list:

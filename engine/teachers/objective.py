@@ -23,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 from engine.config import DistillConfig
-from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.kd.objective import prediction_terms
 from engine.kd.teacher_cache import TeacherOutputs
@@ -31,6 +30,7 @@ from engine.models.batch import Batch, model_inputs
 from engine.registry import Registry
 from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit
+from engine.tasks.spec import TaskSpec
 from engine.training import distributed
 from engine.training.callbacks import TrainerCallback
 from engine.training.schedule import Schedule

@@ -6,10 +6,10 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.data.schema import TaskSpec, TaskType
 from engine.models.teacher_spec import TeacherSpec
 from engine.models.zoo import build_student, load_tokenizer, model_identity
 from engine.paths import publish_folder, subdir
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.training import distributed
 
 

@@ -16,13 +16,14 @@ import numpy as np
 from torch import nn
 
 from engine.config import DistillConfig, TeamConfig, TrainSettings
-from engine.data.schema import TaskData, TaskSpec
+from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
 from engine.models.teacher_spec import TeacherSpec, parse_teacher_spec
 from engine.models.zoo import count_parameters, load_config, load_task_model, load_tokenizer
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import EncodedSplit, limit_examples
+from engine.tasks.spec import TaskSpec
 from engine.teachers import learned, policies  # noqa: F401  (register the teacher policies)
 from engine.teachers.finetune import FinetunedModel, finetune_teacher
 from engine.teachers.objective import TeamObjective

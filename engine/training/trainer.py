@@ -38,11 +38,11 @@ from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from engine.config import TrainSettings
-from engine.data.schema import TaskSpec
 from engine.errors import AutodistillError
 from engine.models.batch import Batch, model_inputs
 from engine.tasks import task_head
 from engine.tasks.encoding import EncodedSplit, collate
+from engine.tasks.spec import TaskSpec
 from engine.training import distributed
 from engine.training.callbacks import TrainerCallback, TrainerState
 from engine.training.clock import Clock

