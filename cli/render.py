@@ -318,6 +318,13 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
     if not alone and rec.alone is not None:
         say_wrapped(f"train {rec.student} alone (no KD): {_interval(rec.alone)}  `autodistill finetune`", hanging="  ")
+    if rec.patient is not None and rec.logit_kd is not None:
+        longer = rec.patient
+        minutes = f", ~{fmt(rec.logit_kd.minutes * longer.times, 1)} min" if rec.logit_kd.minutes else ""
+        say_wrapped(
+            f"logit KD for {longer.epochs} epochs: {_interval(longer.gain)}{minutes}  `--epochs {longer.epochs}`",
+            hanging="  ",
+        )
     if rec.logit_kd is not None and not first.config.logit_only:
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
     say_wrapped(
@@ -359,6 +366,12 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     if rec.alone is not None:
         alone = f"train {rec.student} alone (no KD): gain over logit KD {_interval(rec.alone)}"
         say_wrapped(f"{alone}; {rec.alone.evidence}")
+    if rec.patient is not None:
+        longer = rec.patient
+        say_wrapped(
+            f"logit KD for {longer.epochs} epochs against this budget: {_interval(longer.gain)} dev ratio, "
+            f"{longer.times:.0f}x the minutes, as {longer.gain.support} other (data set, student) pairs measured it"
+        )
     say_wrapped(legend)
     say_wrapped(
         f"teacher dev {rec.metric} {rec.teacher_score:.4f}; learned from {rec.n_runs} {rec.source} runs over "

@@ -17,6 +17,7 @@ from functools import partial
 import pandas as pd
 
 from autodistill.advice.alone import AloneLead, alone_lead, predicted_alone
+from autodistill.advice.budget import BudgetGain, budget_gains, predicted_budget
 from autodistill.advice.cost import (
     CostModel,
     cached_cost_model,
@@ -51,6 +52,8 @@ class Evidence:
     alone: AloneLead | None = None
     #: The student trained alone, as other (data set, student) pairs started alike predict it against logit KD.
     alone_predicted: GainEstimate | None = None
+    #: Logit KD at the study's patient budget against this one, as other pairs started alike predict it.
+    patient: BudgetGain | None = None
 
     def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
         """Each pipeline's predicted wall minutes on the target and their range on a new data set
@@ -74,12 +77,14 @@ def gather_evidence(
     at_budget: dict[str, int],
     max_eval_examples: int | None,
     baselines: pd.DataFrame | None = None,
+    patient: pd.DataFrame | None = None,
 ) -> Evidence:
     """Fit both models on ``runs`` for a target ``task`` distilled by ``models`` (student, teacher), at
     budget ``at_budget`` with its cap on dev examples scored per epoch; minutes are for runs on this
     machine's device, from the store's runs on its kind of device; ``baselines``: the no-KD baselines
     of the data sets ``runs`` hold (:func:`autodistill.advice.alone.baseline_rows`), for whether to
-    distil at all, on other data sets' evidence and on the target's own."""
+    distil at all, on other data sets' evidence and on the target's own; ``patient``: runs at the study's
+    patient budget (:func:`autodistill.advice.budget.patient_runs`), for whether a longer budget pays."""
     task_kind, name = task.spec.kind, task.spec.name
     setting = {
         **model_sizes(*models),
@@ -103,7 +108,11 @@ def gather_evidence(
         alone = alone_lead(same_class, baselines, name, teacher.name, student.name)
         others = baselines[(baselines["student_name"].map(from_scratch) == fresh) & (baselines["dataset"] != name)]
         predicted = predicted_alone(alike[alike["dataset"] != name], others)  # its own runs speak above
-    found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted)
+    longer = None
+    if patient is not None and not patient.empty and not cheap:
+        longer = predicted_budget(budget_gains(same_class, patient), name, student.name)
+        longer = longer if longer is not None and longer.epochs > (at_budget["epochs"] or 0) else None
+    found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted, patient=longer)
     if not (same_class["task_kind"] == task_kind).any():
         return found(None, missing=f"the store has no runs on {task_kind} data sets at this budget")
     if alike.empty:

@@ -188,10 +188,10 @@ class OwnLead:
 
     @property
     def line(self) -> str:
-        """What the verdict says of it."""
+        """What the verdict says of it (the pick's line names the configuration)."""
         return (
-            f"{self.config}: {self.gain:+.3f} dev ratio over logit KD ({self.seeds} seeds against "
-            f"{self.logit_seeds} at {self.budget}; {self.gain / self.se:.1f} standard errors, {OWN_Z:g} needed)"
+            f"{self.gain:+.3f} dev ratio ({self.seeds} seeds against {self.logit_seeds} at {self.budget}; "
+            f"{self.gain / self.se:.1f} standard errors, {OWN_Z:g} needed)"
         )
 
 

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from autodistill.advice.alone import baseline_rows
+from autodistill.advice.budget import BudgetGain, patient_runs
 from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.gain import LEVEL, GainEstimate, OwnLead, measured_estimate
 from autodistill.advice.proposals import Proposals, propose
@@ -238,6 +239,8 @@ class _Scored:
     command: str = "run"
     #: The student trained alone against logit KD: measured on the data set's own runs, else predicted.
     alone: GainEstimate | None = None
+    #: Logit KD at the study's patient budget against this one (:mod:`autodistill.advice.budget`).
+    patient: BudgetGain | None = None
 
 
 def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> _Scored:
@@ -294,6 +297,7 @@ def _assemble(
         verdict=scored.verdict,
         command=scored.command,
         alone=scored.alone,
+        patient=scored.patient,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
 
@@ -308,7 +312,7 @@ def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings, baseli
     """The cost and gain models for this target, fitted on the runs advice learns from."""
     at_budget = budget_inputs(budget, len(target.task.train))
     models = (target.student_d, target.teacher_d)
-    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines)
+    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines, patient_runs())
 
 
 def _advise(
@@ -363,7 +367,9 @@ def _advise(
         first, command = logit, "finetune"
     rest = sorted((p for p in fits if p.config != first.config), key=_worth)[: top - 1]
     ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
-    return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown)
+    return replace(
+        scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown, patient=evidence.patient
+    )
 
 
 def _low(pick: Pick) -> float:
