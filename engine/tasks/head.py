@@ -117,8 +117,8 @@ class TaskHead:
     def frame_columns(self, spec: TaskSpec) -> tuple[str, ...]:
         """The normalised columns a prepared data set's frames carry, in this order: ``text``, then
         this type's columns (``text_pair`` only where the task is paired or cannot do without it)."""
-        kept = ("text_pair",) if spec.paired or "text_pair" in self.required_columns else ()
-        return ("text", *(c for c in self.columns if c != "text" and (c != "text_pair" or kept)))
+        pair = spec.paired or "text_pair" in self.required_columns
+        return ("text", *(c for c in self.columns if c != "text" and (c != "text_pair" or pair)))
 
     def label_ids(self, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
         """A catalog builder's rows with their targets as the model reads them (names as ids in
