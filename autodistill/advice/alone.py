@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.gain import OWN_Z, GainEstimate, measured_estimate
+from autodistill.advice.gain import OWN_Z, GainEstimate, new_draw_estimate
 from autodistill.store.configurations import is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
@@ -90,7 +90,7 @@ def predicted_alone(runs: pd.DataFrame, baselines: pd.DataFrame) -> GainEstimate
     n = len(gains)
     if n < MIN_PAIRS:
         return None
-    return measured_estimate(float(gains.mean()), float(gains.std(ddof=1)) * float(np.sqrt(1 + 1 / n)), n)
+    return new_draw_estimate(gains)
 
 
 def alone_lead(

@@ -17,10 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from autodistill.advice.gain import GainEstimate, measured_estimate
+from autodistill.advice.gain import GainEstimate, new_draw_estimate
 from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
 from engine import from_scratch, paths
@@ -48,7 +47,8 @@ def patient_runs(path: Path = PATIENT_STORE) -> pd.DataFrame:
     """The shipped patient runs (an empty frame where the file is missing)."""
     if not path.exists():
         return pd.DataFrame()
-    return RunStore(path, read_only=True).runs(source="ours")
+    with RunStore(path, read_only=True) as store:
+        return store.runs(source="ours")
 
 
 def budget_gains(*frames: pd.DataFrame) -> pd.DataFrame:
@@ -79,9 +79,6 @@ def predicted_budget(gains: pd.DataFrame, dataset: str, student: str) -> BudgetG
     sets' pairs whose students started as ``student`` does; None with fewer than :data:`MIN_PAIRS`."""
     fresh = from_scratch(student)
     others = gains[(gains["dataset"] != dataset) & (gains["student_name"].map(from_scratch) == fresh)]
-    n = len(others)
-    if n < MIN_PAIRS:
+    if len(others) < MIN_PAIRS:
         return None
-    spread = float(others["gain"].std(ddof=1)) * float(np.sqrt(1 + 1 / n))
-    estimate = measured_estimate(float(others["gain"].mean()), spread, n)
-    return BudgetGain(estimate, float(others["times"].median()), int(others["epochs"].max()))
+    return BudgetGain(new_draw_estimate(others["gain"]), float(others["times"].median()), int(others["epochs"].max()))

@@ -162,6 +162,13 @@ def measured_estimate(gain: float, se: float, support: int = 1) -> GainEstimate:
     return GainEstimate(gain, gain - half, gain + half, support)
 
 
+def new_draw_estimate(gains: pd.Series) -> GainEstimate:
+    """The gain on one more setting like ``gains``' (two or more): their mean, with the interval a new
+    draw from them falls in (their spread, widened by the uncertainty of their mean)."""
+    n = len(gains)
+    return measured_estimate(float(gains.mean()), float(gains.std(ddof=1)) * float(np.sqrt(1 + 1 / n)), n)
+
+
 #: A configuration's lead over logit KD on the target data set's own runs counts as evidence beyond
 #: this many standard errors: the study's rule for a lead "beyond the noise" (autodistill.evaluation.noise).
 OWN_Z = 2.0
