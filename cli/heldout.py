@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 def heldout_command(
     budget: TrainSettings,
     datasets: Annotated[
-        str | None, typer.Option(help="comma-separated data sets to hold out (default: every one of the store's study)")
+        str | None,
+        typer.Option(
+            help="comma-separated catalog data sets to hold out (default: every one of the store's study); one "
+            "without runs in the store is a prospective test"
+        ),
     ] = None,
     k: Annotated[int, typer.Option("--k", help="picks, and random configurations, per data set")] = 3,
     random: Annotated[
@@ -40,6 +44,13 @@ def heldout_command(
     ] = None,
     student: StudentOpt = "tiny",
     teacher: TeacherOpt = "minilm-l6",
+    trial: Annotated[
+        int,
+        typer.Option(
+            help="also run the K alternatives `recommend --trial K` would try beside logit KD, and score what "
+            "the trial then picks on dev (0: none)"
+        ),
+    ] = 0,
     workers: Annotated[int, typer.Option(help="trials at a time (0: in this process)")] = 0,
     retry_failed: Annotated[bool, typer.Option(help="rerun arms logged as failed (an interrupted run)")] = False,
     baseline: BaselineOpt = "bilstm",
@@ -67,7 +78,7 @@ def heldout_command(
     settings = HeldoutSettings(
         k=k, random=random, seeds=seeds, draw_seed=seed, teacher=teacher, student=student, budget=budget,
         baseline=BaselineSettings(model=baseline), workers=workers,
-        fidelity=fidelity, retry_failed=retry_failed,
+        fidelity=fidelity, retry_failed=retry_failed, trial=trial,
     )  # fmt: skip
     chosen = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     path = out or HELDOUT_RESULTS

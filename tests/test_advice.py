@@ -494,7 +494,7 @@ def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the
     plan = recommend(toy_task, store, trial=2, trial_seeds=3, **common).trial
     assert plan.logit == LOGIT and len(plan.alternatives) == 2 and plan.seeds == 3
     assert plan.gains[0].high >= plan.gains[1].high and LOGIT not in plan.alternatives
-    assert plan.total_minutes == pytest.approx(3 * sum(plan.minutes)) and "9 runs" in plan.line
+    assert plan.total_minutes == pytest.approx(3 * (sum(plan.minutes) + plan.minutes[0])) and "12 runs" in plan.line
     lead = plan.alternatives[1]  # on this data set the second leads logit KD by 0.05, seeds 0.003 apart
 
     def trial_fn(trial: Trial, threads: int | None = None, task: TaskData | None = None) -> Outcome:
@@ -502,10 +502,20 @@ def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the
         return Outcome(trial.trial_id, fake_result(trial, ratio), None, 0.01)
 
     rec = recommend(toy_task, store, trial=2, trial_seeds=3, **common)
-    assert run_trial(rec, store, make_budget(), show_progress=False, trial_fn=trial_fn).ran == 9
+    assert run_trial(rec, store, make_budget(), show_progress=False, trial_fn=trial_fn).ran == 12
     again = recommend(toy_task, store, **common)
     assert again.picks[0].config == lead and again.verdict.startswith("beats logit KD on this data set's own runs")
-    assert "3 seeds against 3" in again.verdict
+    assert "3 seeds against 3" in again.verdict and again.command == "run"
+
+    def alone_wins(trial: Trial, threads: int | None = None, task: TaskData | None = None) -> Outcome:
+        ratio = trial_fn(trial).result.ratio + 0.2 * (trial.kind == "finetune")  # no teacher needed here
+        return Outcome(trial.trial_id, fake_result(trial, ratio), None, 0.01)
+
+    store._conn.execute("DELETE FROM trials")
+    store._conn.execute("DELETE FROM runs WHERE dataset = ?", (toy_task.spec.name,))
+    run_trial(rec, store, make_budget(), show_progress=False, trial_fn=alone_wins)
+    alone = recommend(toy_task, store, **common)
+    assert alone.command == "finetune" and alone.verdict.startswith("train the student alone")
     with pytest.raises(AutodistillError, match="--trial-seeds at least 2"):
         recommend(toy_task, store, trial=2, trial_seeds=1, **common)
     with pytest.raises(AutodistillError, match="--unseen leaves out"):

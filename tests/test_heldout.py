@@ -594,3 +594,69 @@ def test_a_data_set_where_every_arm_scored_the_same_is_named_as_a_tie() -> None:
     assert summary.comparisons.set_index("against").loc["random", "ties"] == 1
     text = heldout_markdown(summary)
     assert "Every arm scored the same on b:" in text
+
+
+# -- prospective data sets and a trial on the held-out data set ----------------------------------------------
+
+
+def test_a_catalog_data_set_without_runs_is_held_out_prospectively(store: RunStore) -> None:
+    assert protocol.study_datasets(store.runs(), ["fresh"], {"toy-a", "toy-b", "fresh"}) == ["fresh"]
+
+
+def test_a_trials_alternatives_run_beside_the_arms_and_are_frozen_with_the_picks(
+    store: RunStore, tmp_path: Path
+) -> None:
+    out = tmp_path / "results.csv"
+    rows = evaluate_heldout(
+        store, replace(SETTINGS, trial=2), datasets=["toy-a"], out=out, show_progress=False, trial_fn=fake_trial
+    )
+    trial = rows[rows["arm"] == "trial"]
+    assert trial["config"].nunique() == 2 and trial["seed"].nunique() == SETTINGS.seeds
+    frozen = json.loads((tmp_path / "choices.json").read_text())
+    assert [len(choice["trial"]) for key, choice in frozen.items() if "trial=2" in key] == [2]
+    with pytest.raises(AutodistillError, match="--trial must be 0 or more"):
+        HeldoutSettings(trial=-1)
+
+
+def _trial_rows(alternative_dev: tuple[float, ...], alternative_test: tuple[float, ...]) -> pd.DataFrame:
+    """One data set's logit KD, no-KD and trial rows (alternatives ``a`` and ``b``), three seeds."""
+    arms_ = [
+        ("default:logit", "logit", (0.90, 0.91, 0.89), (0.90, 0.91, 0.89)),
+        ("baseline", None, (0.85, 0.86, 0.84), (0.85, 0.86, 0.84)),
+        ("trial", "a", alternative_dev, alternative_test),
+        ("trial", "b", (0.89, 0.90, 0.88), (0.99, 0.99, 0.99)),  # the best on test, never on dev
+    ]
+    rows = [
+        {"dataset": "d", "arm": arm, "rank": pd.NA, "seed": seed, "config": config, "dev_ratio": dev,
+         "test_ratio": test, "wall_seconds": 1.0}
+        for arm, config, devs, tests in arms_
+        for seed, (dev, test) in enumerate(zip(devs, tests, strict=True))
+    ]  # fmt: skip
+    return pd.DataFrame(rows).astype({"rank": "Int64"})
+
+
+def test_a_trials_final_pick_is_chosen_on_dev_and_scored_on_test() -> None:
+    rows = _trial_rows((0.95, 0.96, 0.94), (0.80, 0.81, 0.79))
+    final = summary_module.trial_final(rows)
+    assert set(final["config"]) == {"a"} and sorted(final["test_ratio"]) == [0.79, 0.80, 0.81]
+    against = summary_module.against_defaults(rows).set_index(["arm", "against"])
+    assert against.loc[("trial:final", "default:logit"), "verdict"] == "below"
+    assert against.loc[("trial:final", "baseline"), "verdict"] == "below"
+
+
+def test_without_a_lead_beyond_the_noise_a_trial_keeps_logit_kd() -> None:
+    final = summary_module.trial_final(_trial_rows((0.905, 0.915, 0.895), (0.95, 0.95, 0.95)))
+    assert set(final["config"]) == {"logit"}
+    table = summary_module.against_defaults(_trial_rows((0.905, 0.915, 0.895), (0.95, 0.95, 0.95)))
+    logit = table[(table["arm"] == "trial:final") & (table["against"] == "default:logit")]
+    assert logit["verdict"].tolist() == ["the same runs"]
+
+
+def test_a_trial_says_train_alone_where_the_student_alone_leads_on_dev_by_most() -> None:
+    rows = _trial_rows((0.95, 0.96, 0.94), (0.95, 0.96, 0.94))
+    alone = rows["arm"] == "baseline"
+    rows.loc[alone, "dev_ratio"] = [0.99, 1.00, 0.98]  # leads logit KD by more than alternative a does
+    final = summary_module.trial_final(rows)
+    assert final["config"].isna().all() and len(final) == 3
+    against = summary_module.against_defaults(rows).set_index(["arm", "against"])
+    assert against.loc[("trial:final", "baseline"), "verdict"] == "the same runs"

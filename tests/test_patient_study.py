@@ -68,3 +68,29 @@ def test_the_budget_table_sets_the_dev_gain_beside_the_test_gain_and_the_minutes
     row = budget_table(realistic, patient).iloc[0]
     assert row["gain (dev)"] == pytest.approx(0.02) and row["gain (test)"] == pytest.approx(-0.02)
     assert row["minutes x"] == pytest.approx(8.0) and (row["dataset"], row["student"]) == ("d", "tiny")
+
+
+def test_component_importance_is_read_only_where_the_whole_fixed_list_ran() -> None:
+    import numpy as np
+
+    from autodistill.store.database import ModelDescriptor, RunRecord, RunStore
+    from autodistill.sweep.study_plan import STUDY_CONFIGS
+    from study.patient import importance_table
+
+    teacher, student = ModelDescriptor("minilm-l6", 6, 384, 22_713_216), ModelDescriptor("tiny", 2, 128, 4_400_000)
+    rng = np.random.default_rng(0)
+    records = []
+    for dataset, configs in (("whole", STUDY_CONFIGS), ("partial", STUDY_CONFIGS[:5])):
+        for seed in range(3):
+            for config in configs:
+                mi = config.pipeline.inter_loss == "mi"  # the loss decides, and α a little
+                ratio = 0.9 + 0.05 * mi + 0.01 * (mi and config.name != "mi-alpha-low") + rng.normal(0, 0.002)
+                records.append(RunRecord(dataset, "classification", config.pipeline, teacher, student, ratio, 1.0,
+                                         fidelity="patient", seed=seed))  # fmt: skip
+    with RunStore(":memory:") as store:
+        store.add_runs(records)
+        runs = store.runs()
+    table = importance_table(runs, "patient")
+    assert list(table["dataset"]) == ["whole"], "a partial list would confound the components"
+    row = table.iloc[0]
+    assert row["top"] == "l_inter" and row["l_inter"] > 0.5 and row["MI-α rank"].startswith("1 of")

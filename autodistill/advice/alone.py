@@ -111,8 +111,14 @@ def alone_lead(
         paired = alone[(alone[_SAME] == pd.Series(key, index=_SAME)).all(axis=1)]
         if len(group) < 2 or len(paired) < 2:
             continue
-        gain = float(paired["ratio"].mean() - group["ratio"].mean())
-        se = float(np.sqrt(paired["ratio"].var() / len(paired) + group["ratio"].var() / len(group)))
+        gain, se = alone_gain(paired["ratio"], group["ratio"])
         if se > 0 and gain > OWN_Z * se:
             leads.append(AloneLead(gain, se, len(paired), len(group), int(key[1])))
     return max(leads, key=lambda lead: lead.gain, default=None)
+
+
+def alone_gain(alone: pd.Series, logit: pd.Series) -> tuple[float, float]:
+    """No-KD's mean ratio less logit KD's over their seeds, and the standard error of that difference
+    (each side's own spread: the two are different models, so no variance is pooled between them)."""
+    gain = float(alone.mean() - logit.mean())
+    return gain, float(np.sqrt(alone.var() / len(alone) + logit.var() / len(logit)))

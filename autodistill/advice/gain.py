@@ -19,6 +19,7 @@ So the interval widens where few runs back a configuration and shrinks it toward
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -231,22 +232,37 @@ def own_leads(runs: pd.DataFrame, dataset: str, teacher: str, student: str) -> t
 def _leads_at(own: pd.DataFrame) -> list[OwnLead]:
     """:func:`own_leads` among runs of one budget (with their ``config`` keys)."""
     logit = is_logit_kd(own)
-    per = own.groupby("config")["ratio"].agg(["mean", "var", "size"])
+    if not logit.any():
+        return []
+    per = own.groupby("config")["ratio"].size()
+    reference = str(per.loc[sorted(set(own.loc[logit, "config"]))].sort_values(kind="stable").index[-1])
+    leads = []
+    for config, gain, se in leads_over(own[["config", "ratio"]], reference, set(own.loc[logit, "config"])):
+        ran = own[own["config"] == config].iloc[0]
+        leads.append(OwnLead(config, pipeline_of(ran), gain, se, int(per[config]), int(per[reference]), _budget(ran)))
+    return leads
+
+
+def leads_over(
+    scores: pd.DataFrame, reference: str, also_reference: Collection[str] = ()
+) -> list[tuple[str, float, float]]:
+    """``(config, gain, se)`` of each configuration of ``scores`` (``config``, ``ratio`` per run) whose mean
+    leads ``reference``'s by more than :data:`OWN_Z` standard errors. The standard error is from the
+    seeds' variance pooled over the configurations run on two or more seeds (none: no lead can be
+    read); ``also_reference`` are configurations that are the reference under another name (logit
+    KD's other prediction losses) and are never a lead."""
+    per = scores.groupby("config")["ratio"].agg(["mean", "var", "size"])
     seeded = per[per["size"] > 1]
-    if not logit.any() or seeded.empty:
+    if reference not in per.index or seeded.empty:
         return []
     pooled = float(np.average(seeded["var"], weights=seeded["size"] - 1))
-    logit_configs = sorted(set(own.loc[logit, "config"]))
-    reference = per.loc[logit_configs].sort_values("size", kind="stable").iloc[-1]  # the most seeded
+    base = per.loc[reference]
     leads = []
-    for config, row in per.drop(index=logit_configs).iterrows():
-        se = float(np.sqrt(pooled * (1 / row["size"] + 1 / reference["size"])))
-        gain = float(row["mean"] - reference["mean"])
+    for config, row in per.drop(index=[reference, *also_reference], errors="ignore").iterrows():
+        se = float(np.sqrt(pooled * (1 / row["size"] + 1 / base["size"])))
+        gain = float(row["mean"] - base["mean"])
         if se > 0 and gain > OWN_Z * se:
-            ran = own[own["config"] == config].iloc[0]
-            leads.append(
-                OwnLead(str(config), pipeline_of(ran), gain, se, int(row["size"]), int(reference["size"]), _budget(ran))
-            )
+            leads.append((str(config), gain, se))
     return leads
 
 

@@ -2,10 +2,14 @@
 
 Where other data sets' runs do not point past logit KD (recommend's usual verdict), what is left is
 the data set's own runs: recommend puts a configuration first once it led logit KD there, on mean dev
-ratio, by more than twice its standard error (:func:`autodistill.advice.gain.own_leads`). A trial
-collects those runs: logit KD and the ``k`` configurations of the study's fixed list most likely to beat
-it here (highest top of the predicted gain's 80 % interval: a trial looks for what *might* win), each
-with seeds ``0 .. s-1`` under the recommendation's budget, stored where recommend reads them.
+ratio, by more than twice its standard error (:func:`autodistill.advice.gain.own_leads`), and says to
+train the student alone once that led logit KD so, by more than any configuration
+(:func:`autodistill.advice.alone.alone_lead`). A trial collects those runs: logit KD, the student trained
+alone and the ``k`` configurations of the study's fixed list most likely to beat logit KD here (highest
+top of the predicted gain's 80 % interval: a trial looks for what *might* win), each with seeds
+``0 .. s-1`` under the recommendation's budget, stored where recommend reads them. The student alone is
+there because the data set may not need a teacher at all: on a word-list task the study never saw
+(stopwords-language, ``meta_data/prospective/``) it beat logit KD by 0.17 test ratio.
 
 Replayed on the study's own runs (``benchmarks/own_trial.py``), four alternatives with three seeds
 found two of the three leads the study finds beyond its noise, for about 20 logit KD runs, and picked
@@ -23,7 +27,7 @@ import numpy as np
 from autodistill.advice.evidence import Evidence
 from autodistill.advice.gain import GainEstimate
 from autodistill.advice.recommendation import Recommendation
-from autodistill.bridge import engine_config
+from autodistill.bridge import baseline_config, engine_config
 from autodistill.space import Pipeline
 from autodistill.store.database import RunStore
 from autodistill.store.schema import fidelity_of
@@ -54,17 +58,25 @@ class TrialPlan:
         return (self.logit, *self.alternatives)
 
     @property
+    def runs(self) -> int:
+        """Runs the trial makes: each pipeline and the student alone, once per seed."""
+        return (len(self.pipelines) + 1) * self.seeds
+
+    @property
     def total_minutes(self) -> float | None:
-        """The whole trial's predicted wall minutes here (None where a run has no prediction)."""
-        return None if None in self.minutes else self.seeds * float(sum(self.minutes))  # type: ignore[arg-type]
+        """The whole trial's predicted wall minutes here (None where a run has no prediction); the student
+        alone is priced as a logit KD run, which costs it more than it takes (it has no teacher outputs)."""
+        if None in self.minutes:
+            return None
+        return self.seeds * (float(sum(self.minutes)) + self.minutes[0])  # type: ignore[arg-type]
 
     @property
     def line(self) -> str:
         total = self.total_minutes
         cost = "its time is not predicted here" if total is None else f"predicted {total:.1f} min"
         return (
-            f"trial: logit KD and {len(self.alternatives)} alternative(s), {self.seeds} seeds each "
-            f"({len(self.pipelines) * self.seeds} runs; {cost})"
+            f"trial: logit KD, the student alone and {len(self.alternatives)} alternative(s), {self.seeds} seeds "
+            f"each ({self.runs} runs; {cost})"
         )
 
 
@@ -134,10 +146,14 @@ def trial_runs(
     columns: DataColumns | None = None,
 ) -> list[Trial]:
     """The trial's runs, seed by seed (a trial cut short still pairs each configuration with logit KD),
-    as sweep trials of the recommendation's budget class on the splits it was made for."""
+    as sweep trials of the recommendation's budget class on the splits it was made for: the student
+    alone first, then each pipeline."""
     trials = []
     for seed in range(plan.seeds):
         seeded = budget.model_copy(update={"seed": seed})
+        alone = baseline_config(dataset, teacher=teacher, student=student, budget=seeded)
+        alone = alone.model_copy(update={"split_version": split_version, **({"columns": columns} if columns else {})})
+        trials.append(Trial.make("finetune", alone, student, fidelity=plan.fidelity))
         for pipeline in plan.pipelines:
             engine = engine_config(pipeline, dataset, teacher=teacher, student=student, budget=seeded, columns=columns)
             engine = engine.model_copy(update={"split_version": split_version})

@@ -32,6 +32,8 @@ from engine import AutodistillError, head_of, real_valued
 #: store has one). Choosing by test would let the test split pick what it then scores.
 STORE_SCORE = "ratio"
 BEST_MEAN_RANK = "best-mean-rank"
+#: The arm of a trial's alternatives (``recommend --trial``), run beside the logit KD arm.
+TRIAL = "trial"
 
 
 def stored_score(runs: pd.DataFrame) -> pd.Series:
@@ -157,9 +159,11 @@ def assemble_arms(
     k: int,
     seed: int,
     best: Pipeline | None,
+    trial: Sequence[Pipeline] = (),
 ) -> list[ArmConfig]:
     """Every configuration run on one held-out data set, with its arm: the picks, ``k`` random
-    points, the fixed defaults (plus ``best-mean-rank`` when the store has one) and the no-KD baseline."""
+    points, the fixed defaults (plus ``best-mean-rank`` when the store has one), the no-KD baseline
+    and the alternatives a trial on the data set would run beside logit KD."""
     regression = real_valued(task_type)
     arms = [ArmConfig("pick", c, rank) for rank, c in enumerate(picks, start=1)]
     arms += [ArmConfig("random", c) for c in (random_configs(task_type, dataset, k, seed) if k else [])]
@@ -167,4 +171,5 @@ def assemble_arms(
     if best is not None:
         arms.append(ArmConfig(f"default:{BEST_MEAN_RANK}", best))
     arms.append(ArmConfig("baseline", None))
+    arms += [ArmConfig(TRIAL, c) for c in trial]
     return arms

@@ -26,6 +26,7 @@ import pandas as pd
 from autodistill.advice.evidence import gather_evidence
 from autodistill.advice.recommend import CHALLENGERS, model_descriptors
 from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs
+from autodistill.advice.trial import TRIAL_SEEDS, plan_trial
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.evaluation.heldout.arms import (
     ArmConfig,
@@ -95,6 +96,9 @@ class HeldoutSettings:
     workers: int = 0
     fidelity: str | None = None
     retry_failed: bool = False
+    #: Alternatives of ``recommend --trial`` run beside logit KD (0: none); the summary picks among
+    #: them and logit KD by the trial's rule on dev (:func:`~autodistill.evaluation.heldout.summary.trial_final`).
+    trial: int = 0
 
     def __post_init__(self) -> None:
         if self.fidelity is not None:
@@ -108,6 +112,8 @@ class HeldoutSettings:
             raise AutodistillError(f"--k must be at least 1 (configurations per arm), got {self.k}")
         if self.random is not None and self.random < 0:
             raise AutodistillError(f"--random must be 0 or more (random configurations), got {self.random}")
+        if self.trial < 0:
+            raise AutodistillError(f"--trial must be 0 or more (alternatives beside logit KD), got {self.trial}")
         if self.seeds < 1:
             raise AutodistillError(f"--seeds must be at least 1 (training seeds per configuration), got {self.seeds}")
 
@@ -139,14 +145,15 @@ def describe(config: Pipeline | None) -> str:
 
 
 def study_datasets(runs: pd.DataFrame, chosen: Sequence[str] | None, catalog: set[str]) -> list[str]:
-    """The data sets to hold out: the catalog data sets the store has runs of ours on, or ``chosen`` among them
-    (a user's file has no fixed test split the study could be compared on)."""
+    """The data sets to hold out: the catalog data sets the store has runs of ours on, or ``chosen`` among
+    the catalog's (a user's file has no fixed test split the study could be compared on). A chosen data
+    set the store has no runs on is a prospective test: the advice has never seen its family."""
     known = sorted(set(runs["dataset"]) & catalog)
     if len(known) < 2:
         raise AutodistillError(f"held-out evaluation needs runs on 2+ data sets; the store has {len(known)}")
     for name in chosen or ():
-        if name not in known:
-            raise choices_error("data set", name, known)
+        if name not in catalog:
+            raise choices_error("data set", name, sorted(catalog))
     return list(chosen) if chosen else known
 
 
@@ -161,6 +168,8 @@ class Choices:
     n_runs: int
     rule: dict[str, Any] = field(default_factory=dict)
     verdict: str = ""  # why the first pick is first (choices made before the advice have none)
+    #: The alternatives ``recommend --trial`` would run beside logit KD (:func:`plan_trial`).
+    trial: tuple[Pipeline, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -169,6 +178,7 @@ class Choices:
             "trained_on": {"datasets": list(self.trained_on), "runs": self.n_runs},
             "rule": self.rule,
             "verdict": self.verdict,
+            "trial": [p.to_dict() for p in self.trial],
         }
 
     @classmethod
@@ -181,6 +191,7 @@ class Choices:
             int(data["trained_on"]["runs"]),
             data.get("rule", {}),  # choices frozen by the ranker (``predictor``) or before: made again
             data.get("verdict", ""),
+            tuple(Pipeline.from_dict(p) for p in data.get("trial", [])),
         )
 
 
@@ -189,6 +200,7 @@ def _choices_key(dataset: str, s: HeldoutSettings, task: TaskData) -> str:
     the splits the runs read (a data set's later split version is chosen for again)."""
     key = f"{dataset}|{s.teacher}|{s.student}|k={s.k}"
     key += f"|{s.fidelity}" if s.fidelity else ""
+    key += f"|trial={s.trial}" if s.trial else ""
     version = task.extra.get("split_version", 1)
     return key + (f"|splits={version}" if version != 1 else "")
 
@@ -210,7 +222,8 @@ def make_choices(task: TaskData, runs: pd.DataFrame, s: HeldoutSettings, budget:
     picks, verdict = advised_picks(proposed(evidence, configs, CHALLENGERS * s.k), logit, evidence, s.k)
     best = best_mean_rank(runs, task.spec.task_type, s.fidelity)
     trained_on = tuple(sorted(set(runs["dataset"])))
-    return Choices(tuple(picks), best, trained_on, len(runs), choice_identity(), verdict)
+    trial = plan_trial(evidence, task.spec.task_type, logit, s.trial, TRIAL_SEEDS).alternatives if s.trial else ()
+    return Choices(tuple(picks), best, trained_on, len(runs), choice_identity(), verdict, trial)
 
 
 def choice_identity() -> dict[str, Any]:
@@ -430,7 +443,7 @@ def evaluate_dataset(
         lambda: make_choices(task, runs, s, budgets[0]), on_status,
     )  # fmt: skip
     draws = s.k if s.random is None else s.random
-    arms = assemble_arms(chosen.picks, task.spec.task_type, name, draws, s.draw_seed, chosen.best)
+    arms = assemble_arms(chosen.picks, task.spec.task_type, name, draws, s.draw_seed, chosen.best, chosen.trial)
     planned = arm_trials(name, arms, s, budgets)
     rows = run_rows(planned, store, task, s, show_progress=show_progress, trial_fn=trial_fn)
     study = store.runs(source="ours", dataset=name)

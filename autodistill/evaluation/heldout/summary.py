@@ -26,6 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from autodistill.advice.alone import alone_gain
+from autodistill.advice.gain import OWN_Z, leads_over
+from autodistill.evaluation.heldout.arms import TRIAL
 from autodistill.evaluation.heldout.protocol import read_rows
 from autodistill.evaluation.noise import NO_KD, NOISE_Z, difference_noise, pooled_seed_std
 
@@ -34,15 +37,47 @@ PICK = "pick"
 #: The advice's top pick alone, beside the mean of its top k: what a user who runs only
 #: ``recommend``'s first pick gets. Its rows are the picks' rows of rank 1.
 TOP_PICK = "pick:1"
+#: The student trained alone (no KD), under the arms' budget and seeds.
+BASELINE = "baseline"
 
 
-def with_top_pick(rows: pd.DataFrame) -> pd.DataFrame:
+#: What ``recommend --trial`` advises once its runs are in, scored on test: the student trained alone
+#: where it leads logit KD on mean dev ratio beyond :data:`~autodistill.advice.gain.OWN_Z` standard errors
+#: and by more than any alternative does (:func:`~autodistill.advice.alone.alone_lead`'s rule), else the
+#: trial's alternative with the largest such lead (:func:`~autodistill.advice.gain.leads_over`), else logit KD.
+TRIAL_FINAL = "trial:final"
+
+
+def with_derived_arms(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` and, again under the arm :data:`TOP_PICK`, the picks of rank 1 (none where the rows
-    predate ranked picks)."""
-    if "rank" not in rows:
-        return rows
-    top = rows[(rows["arm"] == PICK) & (rows["rank"] == 1)].assign(arm=TOP_PICK)
-    return pd.concat([rows, top], ignore_index=True) if not top.empty else rows
+    predate ranked picks), and under :data:`TRIAL_FINAL` the runs a trial's rule keeps (:func:`trial_final`)."""
+    extra = [trial_final(rows)]
+    if "rank" in rows:
+        extra.append(rows[(rows["arm"] == PICK) & (rows["rank"] == 1)].assign(arm=TOP_PICK))
+    extra = [frame for frame in extra if not frame.empty]
+    return pd.concat([rows, *extra], ignore_index=True) if extra else rows
+
+
+def trial_final(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per data set with :data:`~autodistill.evaluation.heldout.arms.TRIAL` rows, the runs of what a trial
+    then advises (:data:`TRIAL_FINAL`; a trial runs the student alone beside logit KD too, here the
+    ``baseline`` arm's runs), chosen on dev ratios alone."""
+    runs = rows[rows["arm"].isin([TRIAL, LOGIT, BASELINE]) & rows["dev_ratio"].notna()]
+    finals = []
+    for _dataset, held in runs.groupby("dataset"):
+        logit = held.loc[held["arm"] == LOGIT, "config"]
+        if logit.empty or not (held["arm"] == TRIAL).any():
+            continue
+        scores = held.drop_duplicates(["arm", "config", "seed"]).rename(columns={"dev_ratio": "ratio"})
+        kd, alone = scores[scores["arm"] != BASELINE], scores[scores["arm"] == BASELINE]
+        leads = leads_over(kd[["config", "ratio"]], str(logit.iloc[0]))
+        best = max(leads, key=lambda lead: lead[1], default=(str(logit.iloc[0]), 0.0, 0.0))
+        chosen = kd[kd["config"] == best[0]]
+        if len(alone) > 1:
+            gain, se = alone_gain(alone["ratio"], kd.loc[kd["config"] == str(logit.iloc[0]), "ratio"])
+            chosen = alone if se > 0 and gain > OWN_Z * se and gain > best[1] else chosen
+        finals.append(chosen.rename(columns={"ratio": "dev_ratio"}).assign(arm=TRIAL_FINAL))
+    return pd.concat(finals, ignore_index=True) if finals else rows.iloc[:0]
 
 
 #: What a user who runs several configurations does with them: keep the one with the best dev ratio,
@@ -77,7 +112,7 @@ def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
     """Per (data set, arm): mean score over seeds of the per-seed means, its standard deviation across
     seeds (NaN with one seed) and the number of finished runs. The oracle is left out; the top pick
     is an arm of its own (:data:`TOP_PICK`)."""
-    rows = with_top_pick(rows)
+    rows = with_derived_arms(rows)
     done = rows[(rows["arm"] != "oracle") & rows[score].notna()]
     per_seed = done.groupby(["dataset", "arm", "seed"], as_index=False)[score].mean()
     grouped = per_seed.groupby(["dataset", "arm"])[score]
@@ -90,8 +125,10 @@ def arm_means(rows: pd.DataFrame, score: str = SCORE) -> pd.DataFrame:
 
 
 def arm_order(arms: Sequence[str]) -> list[str]:
-    """The order arms are shown in: the picks, random, the defaults, the no-KD baseline."""
-    order = [PICK, TOP_PICK, "random", *sorted(a for a in arms if a.startswith("default:")), "baseline"]
+    """The order arms are shown in: the picks, a trial's final pick, random, the defaults, the no-KD
+    baseline, a trial's alternatives."""
+    order = [PICK, TOP_PICK, TRIAL_FINAL, "random", *sorted(a for a in arms if a.startswith("default:")), BASELINE,
+             TRIAL]  # fmt: skip
     return [a for a in order if a in set(arms)]
 
 
@@ -148,26 +185,64 @@ def top_against_logit(rows: pd.DataFrame, sampling: Mapping[str, float] | None =
         if column not in rows:
             rows = rows.assign(**{column: math.nan})
     out = []
-    for dataset, held in with_top_pick(rows[rows["arm"] != "oracle"].dropna(subset=[SCORE])).groupby("dataset"):
+    for dataset, held in _scored(rows).groupby("dataset"):
         top, logit = held[held["arm"] == TOP_PICK], held[held["arm"] == LOGIT]
         if top.empty or logit.empty:
             continue
-        same = set(top["config"]) == set(logit["config"])
-        seeds = (top["seed"].nunique(), logit["seed"].nunique())
-        spread = held.assign(configuration=held["config"].fillna(NO_KD), reported_ratio=held[SCORE])
-        noise = difference_noise(pooled_seed_std(spread.drop_duplicates(["config", "seed"]))[0],
-                                 sampling.get(str(dataset), math.nan), seeds)  # fmt: skip
-        difference = top[SCORE].mean() - logit[SCORE].mean()
+        difference, noise, seeds, verdict = _paired(held, top, logit, sampling.get(str(dataset), math.nan))
         top_s, logit_s = top["wall_seconds"].median(), logit["wall_seconds"].median()
         devices = ", ".join(sorted(set(held["device"].dropna().astype(str)))) or "unknown"
-        out.append([dataset, top["config"].iloc[0], min(seeds), top[SCORE].mean(), logit[SCORE].mean(), difference,
-                    noise, _verdict(difference, noise, same), top_s, logit_s, top_s / logit_s, devices])  # fmt: skip
+        out.append([dataset, top["config"].iloc[0], seeds, top[SCORE].mean(), logit[SCORE].mean(), difference,
+                    noise, verdict, top_s, logit_s, top_s / logit_s, devices])  # fmt: skip
     return pd.DataFrame(out, columns=TOP_COLUMNS)
 
 
-def _verdict(difference: float, noise: float, same: bool) -> str:
-    if same:
-        return "is logit KD"
+def _scored(rows: pd.DataFrame) -> pd.DataFrame:
+    """The arms' scored rows with the derived arms, the oracle left out."""
+    return with_derived_arms(rows[rows["arm"] != "oracle"].dropna(subset=[SCORE]))
+
+
+def _paired(
+    held: pd.DataFrame, arm: pd.DataFrame, other: pd.DataFrame, sampling: float, same_text: str = "is logit KD"
+) -> tuple[float, float, int, str]:
+    """``arm``'s mean test ratio minus ``other``'s on one data set (``held``: all its scored rows), the noise
+    of that difference (the seeds' spread pooled over the data set's configurations, and the test split's
+    ``sampling`` error counted as if the two were independent, which overstates it), the fewer seeds of
+    the two, and the verdict. Two arms of the same runs differ by nothing: their verdict is ``same_text``."""
+    same = set(arm["config"].fillna(NO_KD)) == set(other["config"].fillna(NO_KD))
+    seeds = (arm["seed"].nunique(), other["seed"].nunique())
+    spread = held.assign(configuration=held["config"].fillna(NO_KD), reported_ratio=held[SCORE])
+    noise = difference_noise(pooled_seed_std(spread.drop_duplicates(["config", "seed"]))[0], sampling, seeds)
+    difference = float(arm[SCORE].mean() - other[SCORE].mean())
+    return difference, noise, min(seeds), same_text if same else _verdict(difference, noise)
+
+
+#: The advice's choices held against both defaults (logit KD and the student trained alone).
+CHOICE_ARMS, DEFAULT_ARMS = (TOP_PICK, TRIAL_FINAL), (LOGIT, BASELINE)
+
+
+def against_defaults(rows: pd.DataFrame, sampling: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Per data set, the top pick (and a trial's final pick, where one ran) against logit KD and against the
+    no-KD baseline: difference of mean test ratios, its noise (:func:`_paired`) and the verdict."""
+    sampling = sampling or {}
+    out = []
+    for dataset, held in _scored(rows).groupby("dataset"):
+        for arm in CHOICE_ARMS:
+            for other in DEFAULT_ARMS:
+                mine, theirs = held[held["arm"] == arm], held[held["arm"] == other]
+                if mine.empty or theirs.empty:
+                    continue
+                sampled = sampling.get(str(dataset), math.nan)
+                difference, noise, seeds, verdict = _paired(held, mine, theirs, sampled, "the same runs")
+                config = mine["config"].iloc[0]
+                out.append([dataset, arm, config, other, seeds, mine[SCORE].mean(), theirs[SCORE].mean(), difference,
+                            noise, verdict])  # fmt: skip
+    columns = ["dataset", "arm", "config", "against", "seeds", "arm ratio", "default ratio", "difference", "noise",
+               "verdict"]  # fmt: skip
+    return pd.DataFrame(out, columns=columns)
+
+
+def _verdict(difference: float, noise: float) -> str:
     if not math.isfinite(noise):
         return "noise unknown (one seed)"
     if abs(difference) <= NOISE_Z * noise:
@@ -226,7 +301,9 @@ def best_default(table: pd.DataFrame) -> str | None:
 def comparisons(table: pd.DataFrame, arm: str = PICK) -> pd.DataFrame:
     """``arm`` (the picks, or the top pick alone) against random and each default (not the baseline),
     one :func:`compare` row per arm."""
-    others = [c for c in table.columns if c not in (PICK, TOP_PICK, "baseline")] if arm in table else []
+    others = (
+        [c for c in table.columns if c not in (PICK, TOP_PICK, TRIAL, TRIAL_FINAL, BASELINE)] if arm in table else []
+    )
     return pd.DataFrame([compare(table, other, arm) for other in others])
 
 
@@ -273,6 +350,7 @@ class HeldoutSummary:
     dev_comparisons: pd.DataFrame  # one :func:`compare` row per :data:`DEV_PAIRS` pair, with its arm
     top: pd.DataFrame  # the top pick against logit KD beside the noise, per data set (:func:`top_against_logit`)
     top_targets: pd.DataFrame  # the advice's targets read off it (:func:`top_targets`)
+    defaults: pd.DataFrame  # the top pick and a trial's final pick against both defaults (:func:`against_defaults`)
 
 
 def summarize_heldout(rows: pd.DataFrame, sampling: Mapping[str, float] | None = None) -> HeldoutSummary:
@@ -290,7 +368,7 @@ def summarize_heldout(rows: pd.DataFrame, sampling: Mapping[str, float] | None =
     against = top_against_logit(rows, sampling)
     return HeldoutSummary(
         means, table.join(oracle(rows)), sd, overall, compared, top, lost, goals, selected, selected_compared,
-        against, top_targets(against),
+        against, top_targets(against), against_defaults(rows, sampling),
     )  # fmt: skip
 
 
@@ -353,6 +431,7 @@ def heldout_markdown(
         "study's best stored run there, at the study's budget.",
         _md_table(per),
         *_top_section(summary),
+        *_defaults_section(summary),
         *_tied_note(summary.per_dataset),
         _seed_spread(summary.seed_sd),
         "Over data sets (mean of the per-data-set means):",
@@ -385,6 +464,19 @@ def _top_section(summary: HeldoutSummary) -> list[str]:
         "the store ran where the study ran it), so costs compare within a row, not across rows.",
         _md_table(summary.top),
         _md_table(summary.top_targets),
+    ]
+
+
+def _defaults_section(summary: HeldoutSummary) -> list[str]:
+    if summary.defaults.empty:
+        return []
+    below = summary.defaults[summary.defaults["verdict"] == "below"]
+    said = ", ".join(f"{r.arm} on {r.dataset} against {r.against}" for r in below.itertuples()) or "nowhere"
+    return [
+        "The advice's choices against both defaults, logit KD and the student trained alone (`baseline`): "
+        "`pick:1` is `recommend`'s first pick, `trial:final` what it advises after `--trial`'s runs on the "
+        f"data set (chosen on dev). Below a default beyond {NOISE_Z:g} times the noise: {said}.",
+        _md_table(summary.defaults),
     ]
 
 
