@@ -65,7 +65,7 @@ class TrialPlan:
     @property
     def total_minutes(self) -> float | None:
         """The whole trial's predicted wall minutes here (None where a run has no prediction); the student
-        alone is priced as a logit KD run, which costs it more than it takes (it has no teacher outputs)."""
+        alone is priced as a logit KD run, which overstates it a little (it reads no teacher outputs)."""
         if None in self.minutes:
             return None
         return self.seeds * (float(sum(self.minutes)) + self.minutes[0])  # type: ignore[arg-type]
