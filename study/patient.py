@@ -34,6 +34,7 @@ import pandas as pd
 from autodistill import RunStore, latest_splits, select_configs, shipped_store
 from autodistill.advice.budget import budget_gains
 from autodistill.evaluation.headroom import headroom, headroom_arms
+from autodistill.evaluation.heldout.arms import listed
 from autodistill.evaluation.importance import COMPONENTS, fanova_importance
 from autodistill.evaluation.noise import (
     NO_KD,
@@ -48,8 +49,8 @@ from autodistill.evaluation.noise import (
 )
 from autodistill.space import pred_losses
 from autodistill.store.configurations import configurations
-from autodistill.sweep.study_plan import PATIENT, STUDY_CONFIGS
-from engine import ExamplePredictions, SplitResolution, head_of, paths
+from autodistill.sweep.study_plan import PATIENT
+from engine import ExamplePredictions, SplitResolution, paths
 from study.plots import plot_headroom
 from study.sections import markdown_table
 
@@ -139,9 +140,8 @@ INTER_CONFIGS = ("tinybert", "mi-alpha", "mi-alpha-low", "cos", "pkd", "ce-inter
 
 def holds_whole_list(keys: set[str], kind: str) -> bool:
     """Whether configuration ``keys`` include every fixed-list configuration a data set of task ``kind``
-    runs (token tagging runs no text augmentation)."""
-    task = head_of(kind.removeprefix("pair-")).name
-    return all(config_keys(c.name) & keys for c in STUDY_CONFIGS if c.for_task(task) is not None)
+    runs (:func:`~autodistill.evaluation.heldout.arms.listed`)."""
+    return all(config_keys(name) & keys for name in listed(kind))
 
 
 def importance_table(runs: pd.DataFrame, regime: str) -> pd.DataFrame:

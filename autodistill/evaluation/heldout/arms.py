@@ -101,7 +101,7 @@ def _study_names(config: Pipeline, kind: str) -> list[str]:
     return [c.name for c in STUDY_CONFIGS if c.for_task(task) == config]
 
 
-def _listed(kind: str) -> set[str]:
+def listed(kind: str) -> set[str]:
     """The fixed-list configurations a data set of task ``kind`` can run."""
     return {c.name for c in STUDY_CONFIGS if c.for_task(_task_type_of(kind)) is not None}
 
@@ -133,7 +133,7 @@ def best_mean_rank(runs: pd.DataFrame, task_type: str, fidelity: str | None = No
         for name in _study_names(record_from_row(row).config, row["task_kind"])
     ]
     frame = pd.DataFrame(named, columns=["name", "dataset", "kind", "rank"])
-    whole = [d for d, group in frame.groupby("dataset") if set(group["name"]) >= _listed(group["kind"].iloc[0])]
+    whole = [d for d, group in frame.groupby("dataset") if set(group["name"]) >= listed(group["kind"].iloc[0])]
     frame = frame[frame["dataset"].isin(whole)]
     coverage = frame.groupby("name")["dataset"].nunique()
     runnable = [c for c in STUDY_CONFIGS if c.for_task(task_type) is not None]
