@@ -7,7 +7,7 @@ the pick, the run's dev and test ratios) is read back from the files they wrote,
 and the advice they belong to travel together. ``scripts/setup.sh`` is not timed here: it installs
 packages, which depends on the network and a pip cache more than on this project.
 
-    python benchmarks/first_command.py           # vader-valence, tiny: benchmarks/results/first_command.json
+    python benchmarks/first_command.py           # vader-valence, tiny, --budget 2: results/first_command.json
     python benchmarks/first_command.py --dataset bbc-news --out /tmp/first-bbc.json
 
 The machine's other load counts: run it on idle cores.
@@ -43,13 +43,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="vader-valence")
     parser.add_argument("--student", default="tiny")
+    parser.add_argument("--budget", default="2", help="recommend's --budget in minutes, as the README gives it")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="first-command-") as scratch:
         work = Path(scratch)
         env = {**os.environ, "AUTODISTILL_HOME": str(work / "home")}
         picks = work / "picks.json"
-        recommend = ["recommend", "--dataset", args.dataset, "--student", args.student, "--out", str(picks)]
+        recommend = ["recommend", "--dataset", args.dataset, "--student", args.student, "--budget", args.budget]
+        recommend += ["--out", str(picks)]
         steps = {"recommend": timed([str(AUTODISTILL), *recommend], env, work)}
         run = ["run", "--recommendation", str(picks), "--pick", "1"]
         steps["run --pick 1"] = timed([str(AUTODISTILL), *run], env, work)
@@ -58,7 +60,8 @@ def main() -> None:
         teacher = json.loads(next((work / "home" / "finetuned").glob("*/result.json")).read_text())
     total = sum(step["seconds"] for step in steps.values())
     report = {
-        "command": f"recommend --dataset {args.dataset} --student {args.student}, then run --pick 1",
+        "command": f"recommend --dataset {args.dataset} --student {args.student} --budget {args.budget}, "
+        "then run --pick 1",
         "steps": steps,
         "total_minutes": round(total / 60, 2),
         "teacher_finetune_seconds": round(teacher["train_seconds"], 1),

@@ -305,24 +305,25 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say_wrapped(f"advice: train {rec.student} alone, no KD{gain} (cheaper than logit KD's {_minutes_text(first)})")
         rest = [first, *rest]
     else:
-        say_wrapped(f"advice: {_short_name(first)}, {_gain_short(first)}, {_minutes_text(first)}")
+        say_wrapped(f"advice: {_short_name(first, rec)}, {_gain_short(first)}, {_minutes_text(first)}")
     if rec.verdict:
         say_wrapped(rec.verdict, indent="  ", hanging="  ")
     shown = [p for p in rest if p.gain is None or p.gain.high >= 0]
     if shown:
         say("alternatives (dev-ratio gain over logit KD, 80% interval; minutes here):")
         for pick in shown:
-            line = f"{pick.rank}. {_short_name(pick)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min"
+            line = f"{pick.rank}. {_short_name(pick, rec)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min"
             say_wrapped(line, "  ", "     ")
     if hidden := len(rest) - len(shown):
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
     if not alone and rec.alone is not None:
         say_wrapped(f"train {rec.student} alone (no KD): {_interval(rec.alone)}  `autodistill finetune`", hanging="  ")
-    if rec.patient is not None and rec.logit_kd is not None:
-        longer = rec.patient
-        minutes = f", ~{fmt(rec.logit_kd.minutes * longer.times, 1)} min" if rec.logit_kd.minutes else ""
+    longer = rec.patient
+    shown_ranks = [p.rank for p in [first, *shown]]
+    if longer is not None and longer.gain is not None and longer.gain.high >= 0 and longer.rank not in shown_ranks:
         say_wrapped(
-            f"logit KD for {longer.epochs} epochs: {_interval(longer.gain)}{minutes}  `--epochs {longer.epochs}`",
+            f"train longer: {_short_name(longer)}, {_epochs(longer)} epochs: {_interval(longer.gain)}, "
+            f"~{fmt(longer.minutes, 1)} min  " + (f"`--pick {longer.rank}`" if longer.rank else "(over --budget)"),
             hanging="  ",
         )
     if rec.logit_kd is not None and not first.config.logit_only:
@@ -333,9 +334,21 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     say(f"(--explain: every pick, its evidence and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
 
 
-def _short_name(pick: Any) -> str:
-    """A pick's pipeline label (its augmentation knobs are in ``--explain``); logit KD by name."""
-    return "logit KD" if pick.config.logit_only else pick.config.label
+def _short_name(pick: Any, rec: Recommendation | None = None) -> str:
+    """A pick's pipeline label (its augmentation knobs are in ``--explain``), logit KD by name; with
+    ``rec``, its epochs where they are not logit KD's (a pick at the longer budget)."""
+    name = "logit KD" if pick.config.logit_only else pick.config.label
+    return f"{name}, {_epochs(pick)} epochs" if rec is not None and _longer(pick, rec) else name
+
+
+def _longer(pick: Any, rec: Recommendation) -> bool:
+    """Whether ``pick`` trains for other epochs than logit KD, the default, does."""
+    return rec.logit_kd is not None and _epochs(pick) != _epochs(rec.logit_kd)
+
+
+def _epochs(pick: Any) -> Any:
+    """The epochs a pick trains for, as its engine config says."""
+    return pick.engine.get("train", {}).get("epochs")
 
 
 def _gain_short(pick: Any) -> str:
@@ -358,7 +371,7 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     if rec.verdict:
         say_wrapped(rec.verdict)
     for p in rec.picks[:top]:
-        say_wrapped(f"{p.rank}. {_pick_name(p)}  {_minutes_text(p)}")
+        say_wrapped(f"{p.rank}. {_pick_name(p, rec)}  {_minutes_text(p)}")
         say_wrapped(f"{_gain_text(p)}" + (f"; {p.reason}" if p.reason else ""), indent="   ", hanging="     ")
     if rec.logit_kd is not None:
         d = rec.logit_kd
@@ -366,11 +379,11 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     if rec.alone is not None:
         alone = f"train {rec.student} alone (no KD): gain over logit KD {_interval(rec.alone)}"
         say_wrapped(f"{alone}; {rec.alone.evidence}")
-    if rec.patient is not None:
+    if rec.patient is not None and rec.patient.gain is not None:
         longer = rec.patient
         say_wrapped(
-            f"logit KD for {longer.epochs} epochs against this budget: {_interval(longer.gain)} dev ratio, "
-            f"{longer.times:.0f}x the minutes, as {longer.gain.support} other (data set, student) pairs measured it"
+            f"train longer (pick {longer.rank}): {_short_name(longer)} for {_epochs(longer)} epochs against "
+            f"logit KD at this budget: {_interval(longer.gain)} dev ratio, from {longer.reason}"
         )
     say_wrapped(legend)
     say_wrapped(
@@ -398,12 +411,16 @@ def _duration(minutes: float) -> str:
     return f"{minutes * 60:.0f} s" if minutes < 1 else f"{minutes:.1f} min"
 
 
-def _pick_name(pick: Any) -> str:
-    """A pick's pipeline as one label, its augmentation knobs where they act."""
+def _pick_name(pick: Any, rec: Recommendation) -> str:
+    """A pick's pipeline as one label, its augmentation knobs where they act (copies made once and
+    cached, where its engine config says so), and its epochs where they are not logit KD's."""
     c = pick.config
-    copies = f"{c.repeated_aug} cop{'y' if c.repeated_aug == 1 else 'ies'}"
+    cached = pick.engine.get("aug_mode") == "cached"
+    n = pick.engine.get("aug_copies") if cached else c.repeated_aug
+    copies = f"{n} {'cached ' if cached else ''}cop{'y' if n == 1 else 'ies'}"
     knobs = f" (aug_p {c.aug_p:g}, {copies})" if c.text_augment else ""
-    return ("logit KD: " if c.logit_only else "") + c.label + knobs
+    epochs = f", {_epochs(pick)} epochs" if _longer(pick, rec) else ""
+    return ("logit KD: " if c.logit_only else "") + c.label + knobs + epochs
 
 
 def _minutes_text(pick: Any) -> str:

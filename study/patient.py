@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from autodistill import RunStore, latest_splits, select_configs, shipped_store
-from autodistill.advice.budget import budget_gains
+from autodistill.advice.budget import budget_gains, budget_runs
 from autodistill.evaluation.headroom import headroom, headroom_arms
 from autodistill.evaluation.heldout.arms import listed
 from autodistill.evaluation.importance import COMPONENTS, fanova_importance
@@ -201,13 +201,19 @@ def regimes(patient: pd.DataFrame, realistic: pd.DataFrame) -> pd.DataFrame:
 def budget_table(realistic: pd.DataFrame, patient: pd.DataFrame) -> pd.DataFrame:
     """Per pair that ran logit KD at both budgets (one split version): the patient runs' mean dev and test
     ratios less the realistic runs', and the multiple of the minutes (median wall times)."""
-    dev = budget_gains(realistic, patient)
-    test = budget_gains(*(frame.assign(ratio=frame["test_ratio"]) for frame in (realistic, patient)))
+    dev = _logit_gains(realistic, patient)
+    test = _logit_gains(*(frame.assign(ratio=frame["test_ratio"]) for frame in (realistic, patient)))
     both = dev.merge(test[["dataset", "student_name", "split_version", "gain"]], on=["dataset", "student_name",
                      "split_version"], suffixes=(" (dev)", " (test)"))  # fmt: skip
     return both.rename(columns={"student_name": "student", "split_version": "split", "times": "minutes x"})[
         ["dataset", "student", "split", "gain (dev)", "gain (test)", "minutes x"]
     ]
+
+
+def _logit_gains(realistic: pd.DataFrame, patient: pd.DataFrame) -> pd.DataFrame:
+    """Per pair, logit KD at the patient budget against the realistic one (:func:`budget_gains`)."""
+    gains = budget_gains(budget_runs(realistic, patient))
+    return gains[gains["name"] == "logit"].drop(columns="name")
 
 
 def summary(store: RunStore) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from autodistill.advice.cost import (
 )
 from autodistill.advice.gain import OWN_Z, GainEstimate, GainModel, observed_gains, own_leads
 from autodistill.advice.recommend import recommend
+from autodistill.advice.recommendation import load_recommendation
 from autodistill.advice.sessions import machine_sessions
 from autodistill.advice.trial import run_trial
 from autodistill.advice.verdict import decide
@@ -598,3 +601,59 @@ def test_a_predicted_loss_of_training_alone_is_shown_and_changes_nothing(
     _baselines(store, TRAINING_SETS, lead=-0.05)
     rec = recommend(toy_task, store, top=2, show_progress=False)
     assert rec.command == "run" and rec.alone.high < 0 and rec.verdict.startswith("logit KD first")
+
+
+def _longer_runs(toy_task: TaskData, gain: float, test_ratio: float | None = None) -> pd.DataFrame:
+    """The paper's MI-α on ``toy_task`` at the study's patient budget (20 epochs, 10x the seconds), ``gain``
+    dev ratio above the realistic logit KD runs :func:`_add_logit_kd` stores; scored on test as ``test_ratio``."""
+    mi = fixed_default("mi-alpha")
+    rows = [
+        _row(toy_task.spec.name, mi, 0.80 + gain + noise, seed, seconds=200.0, fidelity="patient", epochs=20,
+             teacher_name=TEACHER.name, student_name=STUDENT.name, split_version=1,
+             test_ratio=0.80 + gain if test_ratio is None else test_ratio)
+        for seed, noise in enumerate((0.0, 0.003, -0.003))
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _add_logit_kd(store: RunStore, toy_task: TaskData) -> None:
+    """Logit KD on ``toy_task`` at the realistic budget, three seeds at a dev ratio about 0.80."""
+    store.add_runs(
+        RunRecord(
+            toy_task.spec.name, "classification", LOGIT, TEACHER, STUDENT, 0.9 * (0.80 + noise), 0.9,
+            featurizer_version=VERSION, test_score=0.72, teacher_test_score=0.9, test_ratio=0.80,
+            fidelity="realistic", wall_time_s=20.0, train_examples=500, epochs=3, max_length=128,
+            device=training_device(), eval_examples=100, seed=seed,
+        )
+        for seed, noise in enumerate((0.0, 0.003, -0.003))
+    )  # fmt: skip
+
+
+def test_training_longer_goes_first_where_the_data_sets_own_runs_back_it_and_a_budget_sets_it_aside(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _add_logit_kd(store, toy_task)
+    monkeypatch.setattr("autodistill.advice.recommend.patient_runs", lambda: _longer_runs(toy_task, 0.05))
+    common = {"student": STUDENT.name, "top": 3, "show_progress": False}
+    rec = recommend(toy_task, store, **common)
+    first = rec.picks[0]
+    assert first.config == fixed_default("mi-alpha") and first.engine["train"]["epochs"] == 20 and rec.patient == first
+    assert rec.verdict.startswith("training longer beats logit KD") and first.gain.mean == pytest.approx(0.05)
+    assert first.minutes == pytest.approx(10 * rec.logit_kd.minutes) and rec.logit_kd.engine["train"]["epochs"] == 3
+    assert load_recommendation(rec.save(tmp_path / "rec.json")).patient == first
+    older = {**rec.to_json(), "version": 9, "patient": {"gain": asdict(first.gain), "times": 10.0, "epochs": 20}}
+    (tmp_path / "v9.json").write_text(json.dumps(older))
+    assert load_recommendation(tmp_path / "v9.json").patient is None, "a format-9 file's gain runs nothing"
+    unseen = recommend(toy_task, store, unseen=True, **common)
+    assert unseen.patient is None and unseen.picks[0].engine["train"]["epochs"] == 3, "its own runs back nothing"
+    tight = recommend(toy_task, store, minutes=5 * rec.logit_kd.minutes, **common)
+    assert tight.patient.rank == 0 and all(p.engine["train"]["epochs"] == 3 for p in tight.picks)
+    monkeypatch.setattr("autodistill.advice.recommend.patient_runs", lambda: _longer_runs(toy_task, 0.05, 0.1))
+    store._conn.execute("UPDATE runs SET test_ratio = 0.1, test_score = 0.09")
+    again = recommend(toy_task, store, **common)
+    assert [(p.config, p.engine["train"]["epochs"], p.gain) for p in again.picks] == [
+        (p.config, p.engine["train"]["epochs"], p.gain) for p in rec.picks
+    ], "test scores choose nothing"
+    monkeypatch.setattr("autodistill.advice.recommend.patient_runs", lambda: _longer_runs(toy_task, -0.05))
+    worse = recommend(toy_task, store, **common)
+    assert worse.picks[0].engine["train"]["epochs"] == 3 and worse.patient.gain.high < 0

@@ -1,5 +1,6 @@
-"""Whether a longer budget pays: logit KD at the patient budget against the realistic one, per pair,
-and a new data set's gain predicted from the other pairs (autodistill.advice.budget)."""
+"""The budget as a choice: a fixed-list configuration at the patient budget against logit KD at the
+realistic one, per pair, measured on a data set's own runs or predicted from the other pairs
+(autodistill.advice.budget)."""
 
 from __future__ import annotations
 
@@ -7,48 +8,74 @@ import pandas as pd
 import pytest
 
 from autodistill.advice import budget
-from autodistill.advice.budget import budget_gains, patient_runs, predicted_budget
+from autodistill.advice.budget import budget_gains, budget_runs, longer_budget, patient_runs
+from autodistill.space import Pipeline
+from autodistill.space.defaults import FIXED_DEFAULTS
+from autodistill.store.records import pipeline_columns
+
+LOGIT, MI = FIXED_DEFAULTS["logit"], FIXED_DEFAULTS["mi-alpha"]
+LOGIT_RA = Pipeline(mapping="none", inter_loss="none", alpha=None, pred_loss="ce", augment=("ra",), aug_p=0.1)
+OFF_LIST = Pipeline(mapping="last", inter_loss="cos", alpha=None, pred_loss="ce")
 
 
-def _run(dataset: str, fidelity: str, ratio: float, seconds: float, *, student: str = "tiny", **extra) -> dict:
-    epochs = 20 if fidelity == "patient" else 2
+def _run(dataset: str, fidelity: str, config: Pipeline, ratio: float, *, seed: int = 0, **extra) -> dict:
+    patient = fidelity == "patient"
     return {
-        "dataset": dataset, "teacher_name": "minilm-l6", "student_name": student, "split_version": 2,
-        "fidelity": fidelity, "ratio": ratio, "wall_time_s": seconds, "epochs": epochs, "inter_loss": "none",
-        "augmentation": "", "mixup": False, **extra,
+        "run_id": f"{dataset}-{fidelity}-{config.key}-{seed}-{extra.get('student_name', 'tiny')}",
+        "dataset": dataset, "teacher_name": "minilm-l6", "student_name": "tiny", "split_version": 2,
+        "task_kind": "classification", "fidelity": fidelity, "ratio": ratio, "wall_time_s": 200.0 if patient else 20.0,
+        "epochs": 20 if patient else 2, **pipeline_columns(config), **extra,
     }  # fmt: skip
 
 
-def _pairs(gains: dict[str, float], student: str = "tiny") -> pd.DataFrame:
+def _pair(dataset: str, gains: dict[Pipeline, float], *, spread: float = 0.002, **extra) -> list[dict]:
+    """Realistic logit KD at 0.90 and each configuration at the patient budget ``gain`` above it, three seeds."""
     rows = []
-    for name, gain in gains.items():
-        rows += [
-            _run(name, "realistic", 0.90, 20.0, student=student),
-            _run(name, "realistic", 0.92, 20.0, student=student),
-        ]
-        rows += [_run(name, "patient", 0.91 + gain, 200.0, student=student)]
-        rows += [_run(name, "patient", 0.99, 900.0, student=student, inter_loss="mi")]  # not logit KD: ignored
-    return pd.DataFrame(rows)
+    for seed, noise in enumerate((-spread, 0.0, spread)):
+        rows.append(_run(dataset, "realistic", LOGIT, 0.90 + noise, seed=seed, **extra))
+        rows += [_run(dataset, "patient", c, 0.90 + g + noise, seed=seed, **extra) for c, g in gains.items()]
+    return rows
 
 
-def test_a_pairs_gain_is_the_patient_mean_dev_ratio_less_the_realistic_one() -> None:
-    gains = budget_gains(_pairs({"a": 0.02, "b": -0.01}))
-    assert gains.set_index("dataset")["gain"].to_dict() == pytest.approx({"a": 0.02, "b": -0.01})
+def test_a_pairs_gain_is_each_list_configurations_patient_mean_less_realistic_logit_kd() -> None:
+    rows = [*_pair("a", {LOGIT: 0.02, MI: -0.01, OFF_LIST: 0.5}), _run("a", "realistic", MI, 0.99)]
+    gains = budget_gains(budget_runs(pd.DataFrame(rows))).set_index("name")
+    assert gains["gain"].to_dict() == pytest.approx({"logit": 0.02, "mi-alpha": -0.01})  # off the list: not read
     assert (gains["times"] == 10.0).all() and (gains["epochs"] == 20).all()
-    one_budget = _pairs({"c": 0.0}).query("fidelity == 'realistic'")
-    assert budget_gains(one_budget).empty and budget_gains(one_budget).columns[0] == "dataset"  # both budgets
+    one_budget = pd.DataFrame(rows).query("fidelity == 'realistic'")
+    assert budget_gains(budget_runs(one_budget)).empty
 
 
-def test_the_prediction_reads_other_data_sets_whose_students_started_alike() -> None:
-    gains = budget_gains(_pairs({"a": 0.02, "b": 0.01, "c": 0.03}), _pairs({"d": -0.5}, "tiny-gd"))
-    assert predicted_budget(gains, "a", "tiny") is None  # two other pairs are too few
-    found = predicted_budget(gains, "new", "tiny")
-    assert found is not None and found.gain.support == 3 and found.gain.mean == pytest.approx(0.02)
-    assert found.gain.low < 0.02 < found.gain.high and found.times == 10.0 and found.epochs == 20
-    assert predicted_budget(gains, "new", "tiny-gd") is None  # the pretrained student's pair is alone
+def test_a_regression_run_of_the_list_keeps_its_name_across_prediction_losses() -> None:
+    regression = [{**r, "task_kind": "regression", "pred_loss": "mse"} for r in _pair("r", {MI: 0.03})]
+    gains = budget_gains(budget_runs(pd.DataFrame(regression)))
+    assert gains["name"].tolist() == ["mi-alpha"] and gains["gain"].iloc[0] == pytest.approx(0.03)
 
 
-def test_the_shipped_patient_runs_hold_logit_kd_at_both_budgets_for_the_study_pairs() -> None:
+def test_a_data_sets_own_runs_measure_the_longer_budget_and_a_lead_beyond_two_se_is_backed() -> None:
+    runs = budget_runs(pd.DataFrame(_pair("own", {LOGIT: 0.001, MI: 0.03}) + _pair("x", {LOGIT: -0.2})))
+    found = longer_budget(runs, "own", "minilm-l6", "tiny", "classification")
+    assert found.measured and found.backed and found.name == "mi-alpha" and found.times == 10.0
+    assert found.gain.mean == pytest.approx(0.03) and found.gain.support == 1
+    small = budget_runs(pd.DataFrame(_pair("own", {MI: 0.002}, spread=0.01)))
+    assert not longer_budget(small, "own", "minilm-l6", "tiny", "classification").backed  # within the seeds' noise
+
+
+def test_a_new_data_set_is_predicted_from_other_pairs_whose_students_started_alike() -> None:
+    rows = [r for name, g in (("a", 0.02), ("b", 0.01), ("c", 0.03)) for r in _pair(name, {LOGIT_RA: g, MI: -0.02})]
+    rows += _pair("d", {LOGIT_RA: 0.5}, student_name="tiny-gd")
+    runs = budget_runs(pd.DataFrame(rows))
+    found = longer_budget(runs, "new", "minilm-l6", "tiny", "classification")
+    assert found.name == "logit-ra" and not found.measured and found.gain.support == 3
+    assert found.gain.mean == pytest.approx(0.02) and found.gain.low < 0.02 < found.gain.high
+    assert found.copies == budget.PATIENT.cached_copies and found.pipeline("classification") == LOGIT_RA
+    assert longer_budget(runs, "a", "minilm-l6", "tiny", "classification").measured  # its own runs speak
+    assert longer_budget(runs, "new", "minilm-l6", "tiny-gd", "classification") is None  # one pair started so
+    tagging = longer_budget(runs, "new", "minilm-l6", "tiny", "token")
+    assert tagging.name == "mi-alpha", "a tagging task cannot rewrite its text: cached copies are not its to pick"
+
+
+def test_the_shipped_patient_runs_are_twenty_epochs_beside_the_study_pairs() -> None:
     runs = patient_runs()
     assert set(runs["fidelity"]) == {"patient"} and (runs["epochs"] == 20).all()
     assert patient_runs(budget.PATIENT_STORE.with_name("missing.sqlite")).empty

@@ -57,14 +57,17 @@ def test_a_finding_is_tested_where_both_sides_of_its_contrast_ran() -> None:
 
 
 def test_the_budget_table_sets_the_dev_gain_beside_the_test_gain_and_the_minutes() -> None:
-    def run(fidelity: str, dev: float, test: float, seconds: float) -> dict:
-        return {"dataset": "d", "teacher_name": "t", "student_name": "tiny", "split_version": 2,
-                "fidelity": fidelity, "ratio": dev, "test_ratio": test, "wall_time_s": seconds,
-                "epochs": 20 if fidelity == "patient" else 2, "inter_loss": "none", "augmentation": "",
-                "mixup": False}  # fmt: skip
+    from autodistill.space.defaults import FIXED_DEFAULTS
+    from autodistill.store.records import pipeline_columns
 
-    realistic = pd.DataFrame([run("realistic", 0.90, 0.88, 10.0), run("realistic", 0.92, 0.90, 10.0)])
-    patient = pd.DataFrame([run("patient", 0.93, 0.87, 80.0)])
+    def run(fidelity: str, dev: float, test: float, seconds: float, seed: int = 0, config: str = "logit") -> dict:
+        return {"run_id": f"{fidelity}-{config}-{seed}", "dataset": "d", "teacher_name": "t", "student_name": "tiny",
+                "split_version": 2, "task_kind": "classification", "fidelity": fidelity, "ratio": dev,
+                "test_ratio": test, "wall_time_s": seconds, "epochs": 20 if fidelity == "patient" else 2,
+                **pipeline_columns(FIXED_DEFAULTS[config])}  # fmt: skip
+
+    realistic = pd.DataFrame([run("realistic", 0.90, 0.88, 10.0), run("realistic", 0.92, 0.90, 10.0, seed=1)])
+    patient = pd.DataFrame([run("patient", 0.93, 0.87, 80.0), run("patient", 0.99, 0.99, 99.0, config="mi-alpha")])
     row = budget_table(realistic, patient).iloc[0]
     assert row["gain (dev)"] == pytest.approx(0.02) and row["gain (test)"] == pytest.approx(-0.02)
     assert row["minutes x"] == pytest.approx(8.0) and (row["dataset"], row["student"]) == ("d", "tiny")

@@ -1,46 +1,92 @@
-"""Whether a longer budget pays: logit KD at the study's patient budget against the realistic one.
+"""The budget as a choice: a fixed-list configuration at the study's patient budget against logit KD at this one.
 
 The Distiller paper distilled for 20 epochs; the study's realistic budget stops at the no-KD
-baseline's plateau (1-3 epochs). The study ran logit KD at both budgets on a few data sets (the
-patient runs ship in ``meta_data/patient/study.sqlite``), so advice can say what training
-longer bought there: per (data set, student) pair, the patient runs' mean dev ratio minus the
-realistic runs' (same teacher and split version), and how many times the minutes it took. A
-new data set's gain is predicted as the other pairs' mean with the spread a new pair falls in,
-as :mod:`autodistill.advice.alone` predicts training alone. It is shown beside the picks, not
-weighed with them: a handful of pairs ran both budgets, too few to weigh a budget against a pipeline.
+baseline's plateau (1-3 epochs). The study ran its fixed list at both budgets on a few data sets (the
+patient runs ship in ``meta_data/patient/study.sqlite``), so training longer is one more thing advice
+can pick: a configuration of the list for 20 epochs, its text augmentation as cached copies. Its gain
+is measured against what every gain is measured from, logit KD at the budget the advice is made at:
+per (data set, student) pair, the patient runs' mean dev ratio minus the realistic logit KD runs'
+(same teacher and split version), and the multiple of the minutes. On a data set that ran both
+budgets the gain is read off its own seeds, a lead counting beyond :data:`OWN_Z` standard errors as
+:func:`autodistill.advice.gain.own_leads` counts one; on a new data set it is predicted as the other
+pairs' mean with the spread a new pair falls in, from pairs whose students started as the target's
+does (as :mod:`autodistill.advice.alone` predicts training alone).
 
 Dev ratios only: the test split chooses nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from autodistill.advice.gain import GainEstimate, new_draw_estimate
+from autodistill.advice.gain import OWN_Z, GainEstimate, gains_over, measured_estimate, new_draw_estimate
+from autodistill.advice.recommendation import Pick
+from autodistill.space import Pipeline
 from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
-from engine import from_scratch, paths
+from autodistill.store.records import pipeline_of
+from autodistill.sweep.study_plan import PATIENT, STUDY_CONFIGS, study_names
+from engine import DistillConfig, TrainSettings, from_scratch, paths
 
 #: The study's patient runs, as ``python -m study.patient`` reads them.
 PATIENT_STORE = paths.META_DATA / "patient" / "study.sqlite"
 #: The budgets compared: the one advice is given at, and the longer one.
-REALISTIC, PATIENT = "realistic", "patient"
-#: Fewer (data set, student) pairs than this ran logit KD at both budgets, and nothing is predicted.
+REALISTIC = "realistic"
+#: The configurations the patient budget runs, by their names in the study's list.
+PATIENT_LIST = (*STUDY_CONFIGS, *PATIENT.extra_configs)
+#: Fewer (data set, student) pairs than this ran a configuration at both budgets, and nothing is predicted.
 MIN_PAIRS = 3
 _PAIR = ["dataset", "teacher_name", "student_name", "split_version"]
+#: The arm every gain is measured from: logit KD at the realistic budget.
+_REFERENCE = "logit KD at the realistic budget"
 
 
 @dataclass(frozen=True)
 class BudgetGain:
-    """Logit KD at the patient budget against the realistic one, on a new data set."""
+    """A fixed-list configuration at the patient budget against logit KD at this one."""
 
+    name: str  # its name in the study's list (:data:`PATIENT_LIST`)
     gain: GainEstimate
-    #: The patient runs' minutes as a multiple of the realistic runs', the median over the pairs.
+    #: Its minutes as a multiple of realistic logit KD's (median wall times).
     times: float
     epochs: int
+    #: Whether the evidence backs it over logit KD: a lead beyond :data:`OWN_Z` standard errors on the
+    #: data set's own runs, or a predicted interval wholly above zero.
+    backed: bool
+    #: Read off the data set's own runs rather than predicted from other pairs'.
+    measured: bool = False
+
+    def pipeline(self, task_type: str) -> Pipeline | None:
+        """The configuration as a data set of ``task_type`` runs it (None where it cannot)."""
+        (config,) = [c for c in PATIENT_LIST if c.name == self.name]
+        return config.for_task(task_type)
+
+    @property
+    def evidence(self) -> str:
+        """What backs its gain, in words."""
+        if self.measured:
+            return f"this data set's own runs at {self.epochs} epochs against logit KD's at this budget (dev)"
+        pairs = f"{self.gain.support} other (data set, student) pairs"
+        return f"{pairs} that ran it for {self.epochs} epochs and logit KD at this budget (dev)"
+
+    @property
+    def line(self) -> str:
+        """What the verdict says where it goes first (the pick's line names it, with its interval)."""
+        where = "this data set's own runs" if self.measured else f"{self.gain.support} other pairs' runs"
+        return (
+            f"training longer beats logit KD at this budget on {where} ({self.name} of the study's list; "
+            f"{self.times:.0f}x the minutes)"
+        )
+
+    @property
+    def copies(self) -> int | None:
+        """Augmented copies made once and cached, as the patient runs made them (None: no text augmentation)."""
+        (config,) = [c for c in PATIENT_LIST if c.name == self.name]
+        return PATIENT.cached_copies if config.pipeline.text_augment else None
 
 
 def patient_runs(path: Path = PATIENT_STORE) -> pd.DataFrame:
@@ -51,34 +97,102 @@ def patient_runs(path: Path = PATIENT_STORE) -> pd.DataFrame:
         return store.runs(source="ours")
 
 
-def budget_gains(*frames: pd.DataFrame) -> pd.DataFrame:
-    """Per pair that ran logit KD at both budgets in ``frames`` (runs tables): the patient mean dev ratio
-    minus the realistic one (``gain``), the ratio of their median wall times (``times``) and the patient
-    epochs."""
-    columns = [*_PAIR, "fidelity", "ratio", "wall_time_s", "epochs"]
-    kept = [f.loc[is_logit_kd(f) & f["fidelity"].isin([REALISTIC, PATIENT]), columns] for f in frames if not f.empty]
-    logit = pd.concat([f for f in kept if not f.empty] or [pd.DataFrame(columns=columns)], ignore_index=True)
-    per = logit.groupby([*_PAIR, "fidelity"]).agg(
+def budget_runs(*frames: pd.DataFrame) -> pd.DataFrame:
+    """The runs of ``frames`` (runs tables) that a budget comparison reads, once each, with its
+    ``arm``: logit KD at the realistic budget (the reference), or a list configuration's name at the
+    patient one; runs off the list are left out."""
+    columns = ["run_id", *_PAIR, "task_kind", "arm", "ratio", "wall_time_s", "epochs"]
+    parts = []
+    for frame in (f for f in frames if not f.empty):
+        reference = frame[(frame["fidelity"] == REALISTIC) & is_logit_kd(frame)].assign(arm=_REFERENCE)
+        longer = frame[frame["fidelity"] == PATIENT.name]
+        longer = longer.assign(arm=[_name(row) for row in longer.to_dict("records")]).dropna(subset=["arm"])
+        parts += [part[columns] for part in (reference, longer) if not part.empty]
+    runs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    runs = runs.dropna(subset=["ratio"]).drop_duplicates("run_id")  # a store may hold the shipped runs too
+    return runs.assign(split_version=runs["split_version"].fillna(1).astype(int))
+
+
+def _name(row: dict) -> str | None:
+    """A run's first name in the study's list (MI-α on regression has two), None off the list."""
+    names = study_names(pipeline_of(row), row["task_kind"], PATIENT_LIST)
+    return names[0] if names else None
+
+
+def budget_gains(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair and list configuration that ran at the patient budget, in :func:`budget_runs`' ``runs``
+    beside realistic logit KD: the patient mean dev ratio minus logit KD's (``gain``), the ratio of
+    their median wall times (``times``) and the patient epochs."""
+    columns = [*_PAIR, "name", "gain", "times", "epochs"]
+    per = runs.groupby([*_PAIR, "arm"]).agg(
         ratio=("ratio", "mean"), seconds=("wall_time_s", "median"), epochs=("epochs", "max")
     )
-    wide = per.unstack("fidelity")
-    wide = wide.reindex(columns=pd.MultiIndex.from_product([per.columns, [REALISTIC, PATIENT]])).dropna()
-    if wide.empty:
-        return pd.DataFrame(columns=[*_PAIR, "gain", "times", "epochs"])
+    per = per.reset_index("arm")
+    reference = per[per["arm"] == _REFERENCE]
+    longer = per[per["arm"] != _REFERENCE].join(reference, rsuffix="_ref", how="inner")
+    if longer.empty:
+        return pd.DataFrame(columns=columns)
     return pd.DataFrame(
         {
-            "gain": wide[("ratio", PATIENT)] - wide[("ratio", REALISTIC)],
-            "times": wide[("seconds", PATIENT)] / wide[("seconds", REALISTIC)],
-            "epochs": wide[("epochs", PATIENT)].astype(int),
+            "name": longer["arm"],
+            "gain": longer["ratio"] - longer["ratio_ref"],
+            "times": longer["seconds"] / longer["seconds_ref"],
+            "epochs": longer["epochs"].astype(int),
         }
-    ).reset_index()
+    ).reset_index()[columns]
 
 
-def predicted_budget(gains: pd.DataFrame, dataset: str, student: str) -> BudgetGain | None:
-    """The patient budget's predicted dev-ratio gain for logit KD on ``dataset``, from the other data
-    sets' pairs whose students started as ``student`` does; None with fewer than :data:`MIN_PAIRS`."""
+def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, task_type: str) -> BudgetGain | None:
+    """The best list configuration at the patient budget for ``dataset`` (a :func:`budget_runs` frame):
+    read off its own runs where its pair ran both budgets (the largest lead), else predicted from the
+    other pairs whose students started as ``student`` does (the highest interval); None where neither
+    has a configuration that ``task_type`` can run."""
+    runnable = {c.name for c in PATIENT_LIST if c.for_task(task_type) is not None}
+    runs = runs[runs["arm"].isin(runnable | {_REFERENCE})]
+    own = runs[(runs["dataset"] == dataset) & (runs["teacher_name"] == teacher) & (runs["student_name"] == student)]
+    if own["arm"].eq(_REFERENCE).any() and own["arm"].ne(_REFERENCE).any():
+        return _own_best(own[own["split_version"] == own.loc[own["arm"] == _REFERENCE, "split_version"].max()])
+    gains = budget_gains(runs[runs["dataset"] != dataset])
     fresh = from_scratch(student)
-    others = gains[(gains["dataset"] != dataset) & (gains["student_name"].map(from_scratch) == fresh)]
-    if len(others) < MIN_PAIRS:
+    alike = gains[gains["student_name"].map(from_scratch) == fresh]
+    found = [
+        BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears)
+        for name, group in alike.groupby("name")
+        if len(group) >= MIN_PAIRS
+        for estimate in [new_draw_estimate(group["gain"])]
+    ]
+    return max(found, key=lambda b: (b.gain.low, b.gain.mean)) if found else None
+
+
+def _own_best(own: pd.DataFrame) -> BudgetGain | None:
+    """The largest gain over realistic logit KD among a pair's own patient runs (one split version)."""
+    scores = own.rename(columns={"arm": "config"})
+    measured = gains_over(scores[["config", "ratio"]], _REFERENCE)
+    if not measured:
         return None
-    return BudgetGain(new_draw_estimate(others["gain"]), float(others["times"].median()), int(others["epochs"].max()))
+    name, gain, se = max(measured, key=lambda found: found[1])
+    seconds = own.groupby("arm")["wall_time_s"].median()
+    epochs = int(own.loc[own["arm"] == name, "epochs"].max())
+    backed = se > 0 and gain > OWN_Z * se
+    return BudgetGain(name, measured_estimate(gain, se), float(seconds[name] / seconds[_REFERENCE]), epochs,
+                      backed, measured=True)  # fmt: skip
+
+
+def longer_pick(
+    longer: BudgetGain | None,
+    engine_of: Callable[..., DistillConfig],
+    budget: TrainSettings,
+    task_type: str,
+    logit_minutes: float | None,
+) -> Pick | None:
+    """``longer`` as a pick for a data set of ``task_type`` (None where it cannot run it): its engine
+    config (``engine_of``, :func:`autodistill.bridge.engine_config` bound to the data set and models)
+    at ``budget`` with its epochs, text augmentation made once and cached as the patient runs made it;
+    its minutes that multiple of logit KD's predicted ``logit_minutes`` here."""
+    config = longer.pipeline(task_type) if longer is not None else None
+    if longer is None or config is None:
+        return None
+    at = budget.model_copy(update={"epochs": longer.epochs})
+    engine = engine_of(config, budget=at, cached_copies=longer.copies).model_dump(mode="json")
+    minutes = None if logit_minutes is None else logit_minutes * longer.times
+    return Pick(0, config, engine, reason=longer.evidence, minutes=minutes, gain=longer.gain)

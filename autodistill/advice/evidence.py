@@ -17,7 +17,7 @@ from functools import partial
 import pandas as pd
 
 from autodistill.advice.alone import AloneLead, alone_lead, predicted_alone
-from autodistill.advice.budget import BudgetGain, budget_gains, predicted_budget
+from autodistill.advice.budget import BudgetGain, budget_runs, longer_budget
 from autodistill.advice.cost import (
     CostModel,
     cached_cost_model,
@@ -52,7 +52,8 @@ class Evidence:
     alone: AloneLead | None = None
     #: The student trained alone, as other (data set, student) pairs started alike predict it against logit KD.
     alone_predicted: GainEstimate | None = None
-    #: Logit KD at the study's patient budget against this one, as other pairs started alike predict it.
+    #: The best list configuration at the study's patient budget against logit KD at this one: measured on
+    #: the data set's own runs, else as other pairs started alike predict it (:mod:`autodistill.advice.budget`).
     patient: BudgetGain | None = None
 
     def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
@@ -84,7 +85,7 @@ def gather_evidence(
     machine's device, from the store's runs on its kind of device; ``baselines``: the no-KD baselines
     of the data sets ``runs`` hold (:func:`autodistill.advice.alone.baseline_rows`), for whether to
     distil at all, on other data sets' evidence and on the target's own; ``patient``: runs at the study's
-    patient budget (:func:`autodistill.advice.budget.patient_runs`), for whether a longer budget pays."""
+    patient budget (:func:`autodistill.advice.budget.patient_runs`), for what a longer budget buys."""
     task_kind, name = task.spec.kind, task.spec.name
     setting = {
         **model_sizes(*models),
@@ -110,7 +111,7 @@ def gather_evidence(
         predicted = predicted_alone(alike[alike["dataset"] != name], others)  # its own runs speak above
     longer = None
     if patient is not None and not patient.empty and not cheap:
-        longer = predicted_budget(budget_gains(same_class, patient), name, student.name)
+        longer = longer_budget(budget_runs(same_class, patient), name, teacher.name, student.name, task.spec.task_type)
         longer = longer if longer is not None and longer.epochs > (at_budget["epochs"] or 0) else None
     found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted, patient=longer)
     if not (same_class["task_kind"] == task_kind).any():

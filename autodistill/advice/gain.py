@@ -247,23 +247,30 @@ def leads_over(
     scores: pd.DataFrame, reference: str, also_reference: Collection[str] = ()
 ) -> list[tuple[str, float, float]]:
     """``(config, gain, se)`` of each configuration of ``scores`` (``config``, ``ratio`` per run) whose mean
-    leads ``reference``'s by more than :data:`OWN_Z` standard errors. The standard error is from the
-    seeds' variance pooled over the configurations run on two or more seeds (none: no lead can be
-    read); ``also_reference`` are configurations that are the reference under another name (logit
-    KD's other prediction losses) and are never a lead."""
+    leads ``reference``'s by more than :data:`OWN_Z` standard errors (:func:`gains_over`)."""
+    return [(c, gain, se) for c, gain, se in gains_over(scores, reference, also_reference) if gain > OWN_Z * se]
+
+
+def gains_over(
+    scores: pd.DataFrame, reference: str, also_reference: Collection[str] = ()
+) -> list[tuple[str, float, float]]:
+    """``(config, gain, se)`` of each configuration of ``scores`` (``config``, ``ratio`` per run): its mean
+    less ``reference``'s, with the standard error from the seeds' variance pooled over the
+    configurations run on two or more seeds (none: nothing can be read, and none is returned);
+    ``also_reference`` are configurations that are the reference under another name (logit KD's other
+    prediction losses) and have no gain of their own."""
     per = scores.groupby("config")["ratio"].agg(["mean", "var", "size"])
     seeded = per[per["size"] > 1]
     if reference not in per.index or seeded.empty:
         return []
     pooled = float(np.average(seeded["var"], weights=seeded["size"] - 1))
     base = per.loc[reference]
-    leads = []
+    found = []
     for config, row in per.drop(index=[reference, *also_reference], errors="ignore").iterrows():
         se = float(np.sqrt(pooled * (1 / row["size"] + 1 / base["size"])))
-        gain = float(row["mean"] - base["mean"])
-        if se > 0 and gain > OWN_Z * se:
-            leads.append((str(config), gain, se))
-    return leads
+        if se > 0:
+            found.append((str(config), float(row["mean"] - base["mean"]), se))
+    return found
 
 
 def _budget(run: pd.Series) -> str:

@@ -35,12 +35,12 @@ from typing import Any
 import pandas as pd
 
 from autodistill.advice.alone import baseline_rows
-from autodistill.advice.budget import BudgetGain, patient_runs
+from autodistill.advice.budget import longer_pick, patient_runs
 from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.gain import LEVEL, GainEstimate, OwnLead, measured_estimate
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
-from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs
+from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs, without_family
 from autodistill.advice.trial import TRIAL_SEEDS, check_trial, plan_trial
 from autodistill.advice.verdict import decide
 from autodistill.bridge import engine_config, make_budget, space_for
@@ -176,11 +176,14 @@ def recommend(
     )
     on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
-        evidence = _evidence(target, runs, budget, _baselines(store, source, runs))
+        patient = without_family(patient_runs(), task.spec.name) if unseen else patient_runs()
+        evidence = _evidence(target, runs, budget, _baselines(store, source, runs), patient)
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
-        scored = _advise(scored, evidence, top, minutes, engine_of)
+        ((logit_minutes, _),) = evidence.minutes([scored.logit_kd.config])
+        longer = longer_pick(evidence.patient, engine_of, budget, target.task.spec.task_type, logit_minutes)
+        scored = _advise(scored, evidence, top, minutes, longer)
     logit, kind = scored.logit_kd.config, target.task.spec.task_type
     plan = plan_trial(evidence, kind, logit, trial, trial_seeds) if trial else None
     timings["total_s"] = time.perf_counter() - started
@@ -239,8 +242,8 @@ class _Scored:
     command: str = "run"
     #: The student trained alone against logit KD: measured on the data set's own runs, else predicted.
     alone: GainEstimate | None = None
-    #: Logit KD at the study's patient budget against this one (:mod:`autodistill.advice.budget`).
-    patient: BudgetGain | None = None
+    #: The best list configuration at the study's patient budget (:mod:`autodistill.advice.budget`).
+    patient: Pick | None = None
 
 
 def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> _Scored:
@@ -308,68 +311,127 @@ def _baselines(store: RunStore, source: str, runs: pd.DataFrame) -> pd.DataFrame
     return baselines[baselines["dataset"].isin(set(runs["dataset"]))]
 
 
-def _evidence(target: _Target, runs: pd.DataFrame, budget: TrainSettings, baselines: pd.DataFrame | None) -> Evidence:
-    """The cost and gain models for this target, fitted on the runs advice learns from."""
+def _evidence(
+    target: _Target, runs: pd.DataFrame, budget: TrainSettings, baselines: pd.DataFrame | None, patient: pd.DataFrame
+) -> Evidence:
+    """The cost and gain models for this target, fitted on the runs advice learns from (``patient``: the
+    study's runs at its patient budget that it may read)."""
     at_budget = budget_inputs(budget, len(target.task.train))
     models = (target.student_d, target.teacher_d)
-    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines, patient_runs())
+    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines, patient)
 
 
-def _advise(
-    scored: _Scored, evidence: Evidence, top: int, minutes: float | None, engine_of: Callable[[Pipeline], Any]
-) -> _Scored:
+def _advise(scored: _Scored, evidence: Evidence, top: int, minutes: float | None, longer: Pick | None) -> _Scored:
     """Price the picks and logit KD, and keep what fits ``minutes``.
     First goes the largest lead over logit KD beyond the noise on the data set's own runs, where the
     store holds some (:func:`autodistill.advice.gain.own_leads`: measured here, it outweighs any
-    prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`); the rest
-    follow by predicted gain per minute (:func:`_worth`)."""
+    prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`), unless
+    training longer (``longer``, :func:`~autodistill.advice.budget.longer_pick`) is backed and its
+    interval lies higher, or the student trained alone leads (:func:`_alone_first`); the rest follow
+    by predicted gain per minute (:func:`_worth`), the longer budget among them. A longer budget over
+    ``minutes`` is kept aside (rank 0), so that the output can say what it would buy."""
     logit = _priced(scored.logit_kd, evidence)
-    picks = [_priced(p, evidence) for p in scored.picks]
+    _check_minutes(minutes, evidence, logit)
+
+    def within(pick: Pick) -> bool:
+        return minutes is None or (pick.minutes or 0.0) <= minutes
+
+    own = [(lead, _own_pick(lead, _priced(p, evidence))) for lead, p in scored.own]
+    own = [(lead, p) for lead, p in own if within(p)]
+    measured = {_runs(p) for _, p in own}
+    picks = [p for p in (_priced(p, evidence) for p in scored.picks) if within(p) and _runs(p) not in measured]
+    first, line = _first(logit, own, picks, evidence, minutes)
+    fits = [*picks, *(p for _, p in own)]
+    picked = longer is not None and within(longer)  # over the budget, it is said (rank 0), not picked
+    if picked:
+        fits.append(longer)
+        if evidence.patient is not None and evidence.patient.backed and _low(longer) > _low(first):
+            first, line = longer, evidence.patient.line
+    beaten = [lead.gain for lead, _ in own] + ([_gain(first)] if first is longer else [])
+    first, line, command, shown = _alone_first(first, line, logit, evidence, beaten, bool(own))
+    rest = sorted((p for p in fits if _runs(p) != _runs(first)), key=_worth)[: top - 1]
+    if picked and all(_runs(p) != _runs(longer) for p in [first, *rest]):
+        rest.append(longer)  # past the top: still a pick, so that `--pick` runs it
+    ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
+    if picked:
+        longer = next(p for p in ranked if _runs(p) == _runs(longer))
+    return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown, patient=longer)
+
+
+def _check_minutes(minutes: float | None, evidence: Evidence, logit: Pick) -> None:
+    """A ``--budget`` the advice can keep: minutes it can predict, and room for logit KD at least."""
     if minutes is not None and evidence.cost is None:
         raise AutodistillError(
             "--budget needs predicted minutes, and the store holds too few timed runs on this machine's "
             "kind of device to predict them"
         )
-    if minutes is not None and logit.minutes > minutes:
+    if minutes is not None and (logit.minutes or 0.0) > minutes:
         raise AutodistillError(
             f"--budget {minutes:g} min is below the cheapest pipeline's predicted time: logit KD, "
             f"{logit.minutes:.1f} min here; give at least that, or a smaller --max-train-examples/--epochs"
         )
-    fits = [p for p in picks if minutes is None or p.minutes <= minutes]
-    challengers = [p for p in fits if p.gain is not None]
-    own = [(lead, _priced(p, evidence)) for lead, p in scored.own]
-    own = [(lead, p) for lead, p in own if minutes is None or p.minutes <= minutes]
+
+
+def _own_pick(lead: OwnLead, pick: Pick) -> Pick:
+    """The pick of a lead measured on the data set's own runs, with that lead as its gain."""
+    reason = f"this data set's own runs: dev ratio over {lead.seeds} seeds against logit KD's {lead.logit_seeds}"
+    return replace(pick, gain=lead.estimate, reason=reason)
+
+
+def _first(
+    logit: Pick, own: list[tuple[OwnLead, Pick]], picks: list[Pick], evidence: Evidence, minutes: float | None
+) -> tuple[Pick, str]:
+    """Pick 1 at this budget and the line that says why: the largest own lead, else the verdict."""
+    challengers = [p for p in picks if p.gain is not None]
     if own:
         lead, pick = own[0]
-        reason = f"this data set's own runs: dev ratio over {lead.seeds} seeds against logit KD's {lead.logit_seeds}"
-        first = replace(pick, gain=lead.estimate, reason=reason)
-        line = f"beats logit KD on this data set's own runs: {lead.line}"
-    elif evidence.gains is None:
-        first, line = logit, f"logit KD first: {evidence.missing}, so it is the only advice the store can back"
-        line += " (add runs with `autodistill sweep --datasets ... --students ...` on data sets of this kind)"
-    elif not challengers:
-        first, line = logit, f"logit KD first: no other pick is predicted to fit --budget {minutes:g} min"
-    else:
-        verdict = decide(logit.config, [p.config for p in challengers], [p.gain for p in challengers])
-        first = challengers[[p.config for p in challengers].index(verdict.top)] if not verdict.logit_kd_first else logit
-        line = verdict.line
-    command, alone, predicted = "run", evidence.alone, evidence.alone_predicted
-    shown = predicted
-    if alone is not None and all(alone.gain > lead.gain for lead, _ in own):  # not to distil, if it leads most
-        first, line, command = logit, f"{alone.line}; pick 1 is what to distil instead", "finetune"
-        shown = measured_estimate(alone.gain, alone.se)
-    elif not own and predicted is not None and predicted.clears and predicted.low > _low(first):
+        return pick, f"beats logit KD on this data set's own runs: {lead.line}"
+    if evidence.gains is None:
+        line = f"logit KD first: {evidence.missing}, so it is the only advice the store can back"
+        return (
+            logit,
+            line + " (add runs with `autodistill sweep --datasets ... --students ...` on data sets of this kind)",
+        )
+    if not challengers:
+        return logit, f"logit KD first: no other pick is predicted to fit --budget {minutes:g} min"
+    verdict = decide(logit.config, [p.config for p in challengers], [p.gain for p in challengers])
+    first = challengers[[p.config for p in challengers].index(verdict.top)] if not verdict.logit_kd_first else logit
+    return first, verdict.line
+
+
+def _alone_first(
+    first: Pick, line: str, logit: Pick, evidence: Evidence, beaten: list[float], own: bool
+) -> tuple[Pick, str, str, GainEstimate | None]:
+    """Whether to train the student alone instead: measured on the data set's own runs, where it leads
+    every measured gain (``beaten``); else predicted, where its interval clears zero and lies above
+    pick 1's. Returns pick 1 (logit KD, what to distil instead, when alone wins), the line, the command
+    and the no-KD estimate to show."""
+    alone, predicted = evidence.alone, evidence.alone_predicted
+    if alone is not None and all(alone.gain > gain for gain in beaten):  # not to distil, if it leads most
+        return (
+            logit,
+            f"{alone.line}; pick 1 is what to distil instead",
+            "finetune",
+            measured_estimate(alone.gain, alone.se),
+        )
+    if not own and predicted is not None and predicted.clears and predicted.low > _low(first):
         line = (
             f"train the student alone (no KD): {predicted.mean:+.3f} dev ratio over logit KD as "
             f"{predicted.support} other (data set, student) pairs predict it, {LEVEL:.0%} interval "
             f"{predicted.low:+.3f} to {predicted.high:+.3f}; pick 1 is what to distil instead"
         )
-        first, command = logit, "finetune"
-    rest = sorted((p for p in fits if p.config != first.config), key=_worth)[: top - 1]
-    ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
-    return replace(
-        scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown, patient=evidence.patient
-    )
+        return logit, line, "finetune", predicted
+    return first, line, "run", predicted
+
+
+def _runs(pick: Pick) -> tuple[Pipeline, Any]:
+    """What a pick runs: its pipeline and its epochs (one pipeline at two budgets is two picks)."""
+    return pick.config, pick.engine.get("train", {}).get("epochs")
+
+
+def _gain(pick: Pick) -> float:
+    """A pick's mean gain over logit KD (logit KD's own, or a gain not known: zero)."""
+    return 0.0 if pick.gain is None else pick.gain.mean
 
 
 def _low(pick: Pick) -> float:

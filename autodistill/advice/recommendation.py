@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autodistill.advice.budget import BudgetGain
 from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.advice.gain import LEVEL, GainEstimate
 from autodistill.space import Pipeline, legacy
@@ -36,7 +35,10 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: are gone (older files' are ignored); ``logit_kd``'s rank is its place by predicted gain; ``alone``
 #: is the student trained alone against logit KD (measured on the data set's own runs, else predicted).
 #: 9: ``patient``: logit KD at the study's patient budget against this one (older files: none).
-RECOMMENDATION_VERSION = 9
+#: 10: ``patient`` is a pick: the best list configuration at the study's patient budget, its engine config
+#: at that budget (a format-9 file's is read as none); the picks may hold it.
+RECOMMENDATION_VERSION = 10
+LONGER_BUDGET_RECOMMENDATION = 10
 #: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
 SPLIT_VERSIONS_RECOMMENDATION = 6
 PKD_CLS_RECOMMENDATION = 4
@@ -122,8 +124,9 @@ class Recommendation:
     command: str = "run"
     #: The student trained alone (no KD): its dev-ratio gain over logit KD, measured or predicted.
     alone: GainEstimate | None = None
-    #: Logit KD at the study's patient budget against this one, as other data sets' runs predict it.
-    patient: BudgetGain | None = None
+    #: Training longer: the best list configuration at the study's patient budget, one of ``picks``
+    #: (:mod:`autodistill.advice.budget`).
+    patient: Pick | None = None
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -157,7 +160,7 @@ class Recommendation:
             "verdict": self.verdict,
             "command": self.command,
             "alone": asdict(self.alone) if self.alone is not None else None,
-            "patient": asdict(self.patient) if self.patient is not None else None,
+            "patient": self.patient.to_json() if self.patient is not None else None,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -217,10 +220,10 @@ def load_recommendation(path: str | Path) -> Recommendation:
         verdict=str(data.get("verdict", "")),
         command=str(data.get("command", "run")),
         alone=GainEstimate(**data["alone"]) if data.get("alone") else None,
-        patient=_budget_gain(data["patient"]) if data.get("patient") else None,
+        patient=Pick.from_json(data["patient"]) if _has_longer(data) else None,
     )
 
 
-def _budget_gain(data: dict) -> BudgetGain:
-    """A saved :class:`~autodistill.advice.budget.BudgetGain` (its gain is a nested estimate)."""
-    return BudgetGain(GainEstimate(**data["gain"]), float(data["times"]), int(data["epochs"]))
+def _has_longer(data: dict[str, Any]) -> bool:
+    """Whether a file holds a longer-budget pick (a format-9 file held a gain alone, which nothing runs)."""
+    return bool(data.get("patient")) and int(data.get("version", 0)) >= LONGER_BUDGET_RECOMMENDATION

@@ -61,14 +61,20 @@ def training_runs(store: RunStore, source: str, version: str, name: str, *, unse
     to be treated as ``unseen``: a sibling's runs would leak its answers."""
     runs = usable_runs(store, source, version)
     if unseen:
-        family = dataset_family(name)
-        runs = runs[runs["dataset"].map(dataset_family) != family]
+        runs = without_family(runs, name)
         if runs.empty:
             raise AutodistillError(
-                f"every usable run in {store.path} is on {name!r}'s family ({family}); "
+                f"every usable run in {store.path} is on {name!r}'s family ({dataset_family(name)}); "
                 "--unseen leaves none to learn from"
             )
     return runs
+
+
+def without_family(runs: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``runs`` (any frame with a ``dataset`` column) less those on ``name``'s family."""
+    if runs.empty:
+        return runs
+    return runs[runs["dataset"].map(dataset_family) != dataset_family(name)]
 
 
 def budget_inputs(budget: TrainSettings, n_train: int) -> dict[str, int]:

@@ -46,6 +46,7 @@ from engine import (
     TaskData,
     TrainSettings,
     choices_error,
+    head_of,
     latest_split_version,
     real_valued,
     text_augmentable,
@@ -108,6 +109,19 @@ AUGMENTED_CONFIGS: tuple[StudyConfig, ...] = (
     _config("logit-mixup", "augmentation under logit KD: mixup on embeddings", mapping="none", inter_loss="none",
             augment=("mixup",)),
 )  # fmt: skip
+
+
+def task_type_of(kind: str) -> str:
+    """A stored run's task kind as its task type (``pair-classification`` is classification)."""
+    return head_of(kind.removeprefix("pair-")).name
+
+
+def study_names(config: Pipeline, kind: str, configs: Sequence[StudyConfig] = STUDY_CONFIGS) -> list[str]:
+    """The names ``config`` has among ``configs`` on a data set of task ``kind``: none for a run off the
+    list, two for MI-α on regression (where the prediction-loss contrast coincides with it)."""
+    task = task_type_of(kind)
+    return [c.name for c in configs if c.for_task(task) == config]
+
 
 #: Students run at the realistic budget; the layer subset (1.3x smaller) stays at the cheap one.
 STUDENTS: tuple[str, ...] = ("tiny", "mini")

@@ -24,8 +24,8 @@ from autodistill.space import Pipeline
 from autodistill.space.defaults import FIXED_DEFAULTS, fixed_default
 from autodistill.store.database import record_from_row
 from autodistill.sweep import sample_configs
-from autodistill.sweep.study_plan import STUDY_CONFIGS
-from engine import AutodistillError, head_of, real_valued
+from autodistill.sweep.study_plan import STUDY_CONFIGS, study_names, task_type_of
+from engine import AutodistillError, real_valued
 
 #: The runs-store column the oracle and ``best-mean-rank`` are CHOSEN by: the dev ratio, since
 #: choosing is selection (the oracle's row then reports its test ratio, ``test_ratio``, where the
@@ -89,21 +89,9 @@ def random_configs(task_type: str, dataset: str, k: int, seed: int) -> list[Pipe
     return sample_configs(space_for(task_type), k, random.Random(f"autodistill-heldout:{seed}:{dataset}"))
 
 
-def _task_type_of(kind: str) -> str:
-    """A stored run's task kind as its task type (``pair-classification`` is classification)."""
-    return head_of(kind.removeprefix("pair-")).name
-
-
-def _study_names(config: Pipeline, kind: str) -> list[str]:
-    """The fixed-list configurations ``config`` is on a data set of task ``kind``: none for a run off the
-    list, two for MI-α on regression (where the prediction-loss contrast coincides with it)."""
-    task = _task_type_of(kind)
-    return [c.name for c in STUDY_CONFIGS if c.for_task(task) == config]
-
-
 def listed(kind: str) -> set[str]:
     """The fixed-list configurations a data set of task ``kind`` can run."""
-    return {c.name for c in STUDY_CONFIGS if c.for_task(_task_type_of(kind)) is not None}
+    return {c.name for c in STUDY_CONFIGS if c.for_task(task_type_of(kind)) is not None}
 
 
 def best_mean_rank(runs: pd.DataFrame, task_type: str, fidelity: str | None = None) -> Pipeline | None:
@@ -130,7 +118,7 @@ def best_mean_rank(runs: pd.DataFrame, task_type: str, fidelity: str | None = No
     named = [
         (name, row["dataset"], row["task_kind"], rank)
         for row, rank in zip(runs.to_dict("records"), ranks, strict=True)
-        for name in _study_names(record_from_row(row).config, row["task_kind"])
+        for name in study_names(record_from_row(row).config, row["task_kind"])
     ]
     frame = pd.DataFrame(named, columns=["name", "dataset", "kind", "rank"])
     whole = [d for d, group in frame.groupby("dataset") if set(group["name"]) >= listed(group["kind"].iloc[0])]
