@@ -174,10 +174,11 @@ CHEAP = Fidelity("cheap", max_train_examples=192, max_length=48, max_eval_exampl
                  seeds=(0,), student_lr=tuple((name, shape.lr) for name, shape in STUDENT_PRESETS.items()))  # fmt: skip
 #: 2,000 examples of 128 tokens: a tiny-student epoch takes minutes on one CPU core; the first
 #: splits' dev and test are read up to 1,000 examples each, the sized ones (version 2) whole, and
-#: every configuration runs with all three seeds, so each one carries its own seed spread.
+#: every configuration runs with all three seeds, so each one carries its own seed spread. A
+#: general-distilled student trains at the rate its probe chose, as at the patient budget.
 REALISTIC = Fidelity("realistic", max_train_examples=2000, max_length=128, max_eval_examples=1000, epochs=None,
-                     max_epochs=12, seeds=(0, 1, 2), lr=5e-4, every_config_seeded=True,
-                     whole_eval_from=2)  # fmt: skip
+                     max_epochs=12, seeds=(0, 1, 2), lr=5e-4, every_config_seeded=True, whole_eval_from=2,
+                     student_lr=tuple((name, s.lr) for name, s in PRETRAINED_STUDENTS.items()))  # fmt: skip
 #: The Distiller paper's regime (§4, Appendix G): 20 epochs, the best by dev, for a pretrained student
 #: as for a fresh one; augmented copies made once and cached, so the teacher runs once on each.
 #: ``tiny-gd`` (general-distilled ``tiny``) trains at the rate its probe on dev chose.
