@@ -1,0 +1,127 @@
+"""Training longer as advice, checked held out by family on the pairs the patient study ran.
+
+For each (data set, student) pair that ran logit KD at the realistic budget and the fixed list at the
+patient one (``meta_data/patient/study.sqlite`` beside the shipped study), the budget candidate
+:func:`autodistill.advice.budget.longer_budget` picks is predicted with the pair's family held out
+(its data set's own runs and its siblings' left out, as ``recommend --unseen`` does), on dev. Where
+that prediction is backed (its interval above zero), pick 1 is it; else logit KD at the realistic
+budget. Each is then read on test beside both defaults at the realistic budget (logit KD, the student
+alone) and beside the best arm of either budget chosen on dev (the headroom). The same with the
+pair's own runs in (what ``recommend`` does on a data set the study ran) comes second. The noise is
+the seeds' standard error of the difference (test sampling left out: both arms score the same split).
+
+    python benchmarks/advice_budget.py      # seconds; benchmarks/results/advice_budget.json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autodistill.advice.alone import alone_lead, baseline_rows
+from autodistill.advice.budget import BudgetGain, budget_runs, longer_budget, patient_runs
+from autodistill.advice.runs import without_family
+from autodistill.store.database import RunStore
+from autodistill.store.shipped import shipped_store
+from autodistill.sweep.study_plan import task_type_of
+from engine import from_scratch
+
+RESULTS = Path(__file__).parent / "results" / "advice_budget.json"
+_PAIR = ["dataset", "student_name"]
+
+
+def _mean_se(values: pd.Series) -> tuple[float, float, int]:
+    """Mean, standard error and count of per-seed test ratios."""
+    n = len(values)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"), n
+
+
+def _arm(runs: pd.DataFrame, arm: str) -> pd.Series:
+    return runs.loc[runs["arm"] == arm, "test_ratio"]
+
+
+def _pair_row(dataset: str, student: str, kind: str, runs: pd.DataFrame, alone: pd.Series, lead: float) -> dict:
+    """One pair: the held-out and the own-runs pick 1, each on test against the defaults and the headroom;
+    ``lead``: no-KD's lead over logit KD on the pair's own runs where beyond the noise (else zero): the
+    advice with its own runs in is then not to distil, where that lead beats the longer budget's."""
+    teacher = str(runs["teacher_name"].iloc[0])
+    here = runs[(runs["dataset"] == dataset) & (runs["student_name"] == student)]
+    logit = _arm(here, "logit KD at the realistic budget")
+    best_default = max(logit.mean(), alone.mean()) if len(alone) else logit.mean()
+    by_dev = here.groupby("arm")["ratio"].mean().idxmax()
+    row = {"dataset": dataset, "student": student, "logit KD (test)": logit.mean(), "no-KD (test)": alone.mean(),
+           "best by dev": by_dev, "headroom": _arm(here, by_dev).mean() - best_default}  # fmt: skip
+    for name, frame in (("held out", without_family(runs, dataset)), ("own runs", runs)):
+        found = longer_budget(frame, dataset, teacher, student, task_type_of(kind))
+        row |= _advised(name, found, here, logit, best_default)
+    own = row["own runs: pick 1"]
+    if lead > 0 and (own == "logit KD" or lead > row["own runs: predicted gain (dev)"]):
+        row |= {
+            "own runs: pick 1": "no-KD",
+            "own runs: over the better default (test)": alone.mean() - best_default,
+            "own runs: over logit KD (test)": alone.mean() - logit.mean(),
+            "own runs: minutes x logit KD": None,
+        }
+    return row
+
+
+def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.Series, best_default: float) -> dict:
+    """What pick 1 is under the budget rule and what it scored on test, against logit KD and the better default."""
+    chosen = found.name if found is not None and found.backed else None
+    picked = _arm(here, chosen) if chosen else logit
+    (mean, se, seeds), (base, base_se, _) = _mean_se(picked), _mean_se(logit)
+    lead, se = (mean - base, float(np.hypot(se, base_se))) if chosen else (0.0, 0.0)
+    return {
+        f"{name}: longer candidate": None if found is None else found.name,
+        f"{name}: predicted gain (dev)": None if found is None else round(found.gain.mean, 4),
+        f"{name}: interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
+        f"{name}: pick 1": chosen or "logit KD",
+        f"{name}: over logit KD (test)": lead,
+        f"{name}: se": se,
+        f"{name}: over the better default (test)": picked.mean() - best_default,
+        f"{name}: minutes x logit KD": None if not chosen else round(found.times, 1),
+        f"{name}: seeds": seeds,
+    }
+
+
+def main() -> None:
+    with shipped_store() as shipped:
+        realistic = shipped.runs(source="ours")
+        alone = baseline_rows(shipped.trials(source="ours"))
+    with RunStore(Path("meta_data/patient/study.sqlite"), read_only=True) as store:
+        alone = pd.concat([alone, baseline_rows(store.trials(source="ours"))], ignore_index=True)
+    patient = patient_runs()
+    both = pd.concat([realistic, patient], ignore_index=True)
+    tested = budget_runs(realistic, patient).merge(both[["run_id", "test_ratio", "fidelity"]], on="run_id")
+    alone = alone[alone["fidelity"] == "realistic"]
+    runs, rows = tested.dropna(subset=["test_ratio"]), []
+    for (dataset, student), pair in runs.groupby(_PAIR):
+        if set(pair["fidelity"]) != {"realistic", "patient"}:
+            continue
+        kind = str(both.loc[both["dataset"] == dataset, "task_kind"].iloc[0])
+        mine = alone[(alone["dataset"] == dataset) & (alone["student_name"] == student)]
+        teacher = str(pair["teacher_name"].iloc[0])
+        measured = alone_lead(realistic, alone, dataset, teacher, student)
+        lead = 0.0 if measured is None else measured.gain
+        rows.append(_pair_row(dataset, student, kind, runs, mine["test_ratio"].dropna(), lead))
+    table = pd.DataFrame(rows)
+    table["fresh"] = table["student"].map(from_scratch)
+    RESULTS.write_text(json.dumps(json.loads(table.to_json(orient="records")), indent=2) + "\n")
+    shown = ["dataset", "student", "headroom", "held out: longer candidate", "held out: interval", "held out: pick 1",
+             "held out: over the better default (test)", "own runs: pick 1", "own runs: over the better default (test)",
+             "own runs: minutes x logit KD"]  # fmt: skip
+    print(table[shown].round(3).to_string(index=False))
+    room = table[table["headroom"] > 0]
+    for name in ("held out", "own runs"):
+        over = table[f"{name}: over the better default (test)"]
+        captured = room[f"{name}: over the better default (test)"].sum() / room["headroom"].sum() if len(room) else 0
+        print(f"{name}: pick 1 over the better default {over.mean():+.4f} on average over {len(table)} pairs, "
+              f"worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm had any")  # fmt: skip
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
