@@ -542,7 +542,16 @@ def test_a_task_kind_without_runs_gets_logit_kd_and_how_to_add_runs(tmp_path: Pa
         rec = recommend(toy_task, store, top=2, show_progress=False)
     assert rec.picks[0].config == LOGIT
     assert "no runs on classification data sets" in rec.verdict and "autodistill sweep" in rec.verdict
+    assert "at the cheap budget class" not in rec.verdict
     assert len(CONFIGS) > 2
+
+
+def test_a_task_kind_run_only_at_the_other_budget_class_says_so(tmp_path: Path, toy_task: TaskData) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_store(store, toy_task)
+        store._conn.execute("UPDATE runs SET fidelity = 'cheap'")  # classification runs, but cheap ones only
+        rec = recommend(toy_task, store, top=2, show_progress=False)
+    assert rec.picks[0].config == LOGIT and "(it holds some at the cheap budget class)" in rec.verdict
 
 
 def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:

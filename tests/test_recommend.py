@@ -335,3 +335,4 @@ def test_a_student_started_unlike_any_in_the_store_falls_back_to_logit_kd_and_sa
     rec = recommend(toy_task, store, student="tiny", top=2, show_progress=False)
     assert rec.picks[0].config.logit_only
     assert "no runs at this budget of a student trained from random weights, as tiny is" in rec.verdict
+    assert "(its students at this budget: layers=0,2,4)" in rec.verdict, "which students it holds"

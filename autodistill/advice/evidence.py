@@ -115,10 +115,14 @@ def gather_evidence(
         longer = longer if longer is not None and longer.epochs > (at_budget["epochs"] or 0) else None
     found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted, patient=longer)
     if not (same_class["task_kind"] == task_kind).any():
-        return found(None, missing=f"the store has no runs on {task_kind} data sets at this budget")
+        other = "realistic" if cheap else "cheap"
+        held = f" (it holds some at the {other} budget class)" if (runs["task_kind"] == task_kind).any() else ""
+        return found(None, missing=f"the store has no runs on {task_kind} data sets at this budget{held}")
     if alike.empty:
         start = "trained from random weights" if fresh else "started from pretrained weights"
-        return found(None, missing=f"the store has no runs at this budget of a student {start}, as {student.name} is")
+        students = ", ".join(sorted(set(same_class["student_name"])))
+        return found(None, missing=f"the store has no runs at this budget of a student {start}, as {student.name} is "
+                     f"(its students at this budget: {students})")  # fmt: skip
     gains = observed_gains(alike)
     few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
     if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
