@@ -295,8 +295,9 @@ def note(text: str) -> None:
 
 def advice(rec: Recommendation, top: int, path: Any) -> None:
     """The decision in a dozen lines at 80 columns: what to run and why, its gain over logit KD with
-    the interval and its minutes, then each alternative on one line, logit KD's price, the command.
-    Picks predicted to lose to logit KD beyond their interval are left out (``--explain`` shows all)."""
+    the interval and its minutes, then each alternative on one line (training longer among them, past
+    ``top`` or over ``--budget`` too), logit KD's price, the command. Picks predicted to lose to logit KD
+    beyond their interval are left out (``--explain`` shows all)."""
     alone = rec.command == "finetune"
     first, *rest = rec.picks[:top]
     say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {rec.teacher} -> {rec.student}")
@@ -305,27 +306,26 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say_wrapped(f"advice: train {rec.student} alone, no KD{gain} (cheaper than logit KD's {_minutes_text(first)})")
         rest = [first, *rest]
     else:
-        say_wrapped(f"advice: {_short_name(first, rec)}, {_gain_short(first)}, {_minutes_text(first)}")
+        say_wrapped(f"advice: {_short_name(first, rec)}, {_gain_short(first)}, ~{fmt(first.minutes, 1)} min")
     if rec.verdict:
         say_wrapped(rec.verdict, indent="  ", hanging="  ")
     shown = [p for p in rest if p.gain is None or p.gain.high >= 0]
+    hidden = len(rest) - len(shown)
+    longer = rec.patient  # training longer: a row of its own where it is no row yet, or over --budget (rank 0)
+    listed = [p.rank for p in ([] if alone else [first]) + shown]
+    if longer is not None and longer.gain is not None and longer.gain.high >= 0 and longer.rank not in listed:
+        shown.append(longer)
     if shown:
         say("alternatives (dev-ratio gain over logit KD, 80% interval; minutes here):")
         for pick in shown:
-            line = f"{pick.rank}. {_short_name(pick, rec)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min"
+            rank = f"{pick.rank}." if pick.rank else "-."
+            over = "" if pick.rank else ", over --budget"
+            line = f"{rank} {_short_name(pick, rec)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min{over}"
             say_wrapped(line, "  ", "     ")
-    if hidden := len(rest) - len(shown):
+    if hidden:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
     if not alone and rec.alone is not None:
         say_wrapped(f"train {rec.student} alone (no KD): {_interval(rec.alone)}  `autodistill finetune`", hanging="  ")
-    longer = rec.patient
-    shown_ranks = [p.rank for p in [first, *shown]]
-    if longer is not None and longer.gain is not None and longer.gain.high >= 0 and longer.rank not in shown_ranks:
-        say_wrapped(
-            f"train longer: {_short_name(longer)}, {_epochs(longer)} epochs: {_interval(longer.gain)}, "
-            f"~{fmt(longer.minutes, 1)} min  " + (f"`--pick {longer.rank}`" if longer.rank else "(over --budget)"),
-            hanging="  ",
-        )
     if rec.logit_kd is not None and not first.config.logit_only:
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
     say_wrapped(

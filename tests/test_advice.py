@@ -657,6 +657,13 @@ def test_training_longer_goes_first_where_the_data_sets_own_runs_back_it_and_a_b
     assert unseen.patient is None and unseen.picks[0].engine["train"]["epochs"] == 3, "its own runs back nothing"
     tight = recommend(toy_task, store, minutes=5 * rec.logit_kd.minutes, **common)
     assert tight.patient.rank == 0 and all(p.engine["train"]["epochs"] == 3 for p in tight.picks)
+    from cli import render
+
+    with render.console.capture() as said:
+        render.advice(tight, 5, tmp_path / "rec.json")
+    shown = said.get().splitlines()
+    assert any("20 epochs" in line and "-." in line for line in shown) and "over --budget" in said.get()
+    assert len(shown) <= 15, "one screen"
     monkeypatch.setattr("autodistill.advice.recommend.patient_runs", lambda: _longer_runs(toy_task, 0.05, 0.1))
     store._conn.execute("UPDATE runs SET test_ratio = 0.1, test_score = 0.09")
     again = recommend(toy_task, store, **common)
