@@ -29,7 +29,7 @@ from autodistill.space import Pipeline
 from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
 from autodistill.store.records import pipeline_of
-from autodistill.sweep.study_plan import PATIENT, STUDY_CONFIGS, study_names
+from autodistill.sweep.study_plan import PATIENT, STUDY_CONFIGS, StudyConfig, study_names
 from engine import DistillConfig, TrainSettings, from_scratch, paths
 
 #: The study's patient runs, as ``python -m study.patient`` reads them.
@@ -62,8 +62,12 @@ class BudgetGain:
 
     def pipeline(self, task_type: str) -> Pipeline | None:
         """The configuration as a data set of ``task_type`` runs it (None where it cannot)."""
+        return self._listed.for_task(task_type)
+
+    @property
+    def _listed(self) -> StudyConfig:
         (config,) = [c for c in PATIENT_LIST if c.name == self.name]
-        return config.for_task(task_type)
+        return config
 
     @property
     def evidence(self) -> str:
@@ -85,8 +89,7 @@ class BudgetGain:
     @property
     def copies(self) -> int | None:
         """Augmented copies made once and cached, as the patient runs made them (None: no text augmentation)."""
-        (config,) = [c for c in PATIENT_LIST if c.name == self.name]
-        return PATIENT.cached_copies if config.pipeline.text_augment else None
+        return PATIENT.cached_copies if self._listed.pipeline.text_augment else None
 
 
 def patient_runs(path: Path = PATIENT_STORE) -> pd.DataFrame:
