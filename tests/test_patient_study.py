@@ -97,3 +97,19 @@ def test_component_importance_is_read_only_where_the_whole_fixed_list_ran() -> N
     assert list(table["dataset"]) == ["whole"], "a partial list would confound the components"
     row = table.iloc[0]
     assert row["top"] == "l_inter" and row["l_inter"] > 0.5 and row["MI-α rank"].startswith("1 of")
+
+
+def test_the_initialisation_check_compares_the_students_at_each_budget_apart() -> None:
+    from autodistill.evaluation.noise import NO_KD
+    from study.patient import initialisation_check
+
+    def outcome(fidelity: str, student: str, ratio: float, seed: int) -> dict:
+        return {"fidelity": fidelity, "dataset": "d", "student_name": student, "configuration": NO_KD, "seed": seed,
+                "dev_ratio": ratio, "reported_ratio": ratio, "test_ratio": ratio, "predictions_key": None}  # fmt: skip
+
+    rows = [outcome(f, s, base + lead * (s == "tiny-gd") + 0.001 * k, k)
+            for f, base, lead in (("realistic", 0.80, 0.05), ("patient", 0.90, 0.0))
+            for s in ("tiny", "tiny-gd") for k in range(3)]  # fmt: skip
+    check = initialisation_check(pd.DataFrame(rows), {}, {}).set_index("budget")
+    assert check.loc["realistic", "lead"] == pytest.approx(0.05) and check.loc["realistic", "verdict"] == "better"
+    assert check.loc["patient", "lead"] == pytest.approx(0.0) and check.loc["patient", "verdict"] == "within noise"
