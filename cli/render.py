@@ -326,7 +326,7 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
     if not alone and rec.alone is not None:
         say_wrapped(f"train {rec.student} alone (no KD): {_interval(rec.alone)}  `autodistill finetune`", hanging="  ")
-    if rec.logit_kd is not None and not first.config.logit_only:
+    if rec.logit_kd is not None and not _default(first):
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
     say_wrapped(
         f"run it: autodistill {rec.command} --recommendation {path}" + ("" if alone else " --pick 1"), hanging="  "
@@ -337,7 +337,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
 def _short_name(pick: Any, rec: Recommendation | None = None) -> str:
     """A pick's pipeline label (its augmentation knobs are in ``--explain``), logit KD by name; with
     ``rec``, its epochs where they are not logit KD's (a pick at the longer budget)."""
-    name = "logit KD" if pick.config.logit_only else pick.config.label
+    c = pick.config
+    name = c.label if not c.logit_only else "logit KD" + ("" if c.policy == "none" else f" + {c.policy}")
     return f"{name}, {_epochs(pick)} epochs" if rec is not None and _longer(pick, rec) else name
 
 
@@ -351,9 +352,15 @@ def _epochs(pick: Any) -> Any:
     return pick.engine.get("train", {}).get("epochs")
 
 
+def _default(pick: Any) -> bool:
+    """Whether ``pick`` is logit KD at this budget, the default every gain is measured from (logit KD
+    trained longer, or on augmented copies, is a pick with a gain of its own)."""
+    return pick.config.logit_only and pick.gain is None
+
+
 def _gain_short(pick: Any) -> str:
     """``+0.009 [+0.006, +0.012]``: the one number a pick is judged by, with its interval."""
-    if pick.config.logit_only:
+    if _default(pick):
         return "the default"
     return "gain not known (no comparable runs)" if pick.gain is None else _interval(pick.gain)
 
@@ -430,7 +437,7 @@ def _minutes_text(pick: Any) -> str:
 
 
 def _gain_text(pick: Any) -> str:
-    if pick.config.logit_only:
+    if _default(pick):
         return "the default to beat"
     g = pick.gain
     if g is None:
