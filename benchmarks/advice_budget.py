@@ -7,8 +7,10 @@ patient one (``meta_data/patient/study.sqlite`` beside the shipped study), the b
 that prediction is backed (its interval above zero), pick 1 is it; else logit KD at the realistic
 budget. Each is then read on test beside both defaults at the realistic budget (logit KD, the student
 alone) and beside the best arm of either budget chosen on dev (the headroom). The same with the
-pair's own runs in (what ``recommend`` does on a data set the study ran) comes second. The noise is
-the seeds' standard error of the difference (test sampling left out: both arms score the same split).
+pair's own runs in (what ``recommend`` does on a data set the study ran) comes second. Last, where
+``meta_data/prospective/budget.sqlite`` holds runs on data sets of families the study never ran, the
+advice those pairs' evidence gives there, read on test against both defaults. The noise is the seeds'
+standard error of the difference (test sampling left out: both arms score the same split).
 
     python benchmarks/advice_budget.py      # seconds; benchmarks/results/advice_budget.json
 """
@@ -22,14 +24,16 @@ import numpy as np
 import pandas as pd
 
 from autodistill.advice.alone import alone_lead, baseline_rows
-from autodistill.advice.budget import BudgetGain, budget_runs, longer_budget, patient_runs
+from autodistill.advice.budget import PATIENT_STORE, REFERENCE, BudgetGain, budget_runs, longer_budget, patient_runs
 from autodistill.advice.runs import without_family
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import shipped_store
 from autodistill.sweep.study_plan import task_type_of
-from engine import from_scratch
+from engine import from_scratch, paths
 
 RESULTS = Path(__file__).parent / "results" / "advice_budget.json"
+#: Runs on data sets of families the study never ran: realistic logit KD and no-KD, and the list at the patient budget.
+PROSPECTIVE = paths.META_DATA / "prospective" / "budget.sqlite"
 _PAIR = ["dataset", "student_name"]
 
 
@@ -49,7 +53,7 @@ def _pair_row(dataset: str, student: str, kind: str, runs: pd.DataFrame, alone: 
     advice with its own runs in is then not to distil, where that lead beats the longer budget's."""
     teacher = str(runs["teacher_name"].iloc[0])
     here = runs[(runs["dataset"] == dataset) & (runs["student_name"] == student)]
-    logit = _arm(here, "logit KD at the realistic budget")
+    logit = _arm(here, REFERENCE)
     best_default = max(logit.mean(), alone.mean()) if len(alone) else logit.mean()
     by_dev = here.groupby("arm")["ratio"].mean().idxmax()
     row = {"dataset": dataset, "student": student, "logit KD (test)": logit.mean(), "no-KD (test)": alone.mean(),
@@ -91,7 +95,7 @@ def main() -> None:
     with shipped_store() as shipped:
         realistic = shipped.runs(source="ours")
         alone = baseline_rows(shipped.trials(source="ours"))
-    with RunStore(Path("meta_data/patient/study.sqlite"), read_only=True) as store:
+    with RunStore(PATIENT_STORE, read_only=True) as store:
         alone = pd.concat([alone, baseline_rows(store.trials(source="ours"))], ignore_index=True)
     patient = patient_runs()
     both = pd.concat([realistic, patient], ignore_index=True)
@@ -109,7 +113,6 @@ def main() -> None:
         rows.append(_pair_row(dataset, student, kind, runs, mine["test_ratio"].dropna(), lead))
     table = pd.DataFrame(rows)
     table["fresh"] = table["student"].map(from_scratch)
-    RESULTS.write_text(json.dumps(json.loads(table.to_json(orient="records")), indent=2) + "\n")
     shown = ["dataset", "student", "headroom", "held out: longer candidate", "held out: interval", "held out: pick 1",
              "held out: over the better default (test)", "own runs: pick 1", "own runs: over the better default (test)",
              "own runs: minutes x logit KD"]  # fmt: skip
@@ -120,7 +123,46 @@ def main() -> None:
         captured = room[f"{name}: over the better default (test)"].sum() / room["headroom"].sum() if len(room) else 0
         print(f"{name}: pick 1 over the better default {over.mean():+.4f} on average over {len(table)} pairs, "
               f"worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm had any")  # fmt: skip
+    ahead = prospective(budget_runs(realistic, patient), PROSPECTIVE) if PROSPECTIVE.exists() else pd.DataFrame()
+    if not ahead.empty:
+        print("prospective, on families the study never ran:")
+        print(ahead.round(4).to_string(index=False))
+    RESULTS.write_text(json.dumps({"pairs": _records(table), "prospective": _records(ahead)}, indent=2) + "\n")
     print(f"wrote {RESULTS}")
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return json.loads(frame.to_json(orient="records")) if not frame.empty else []
+
+
+def prospective(evidence: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Per (data set, student) of the store at ``path`` (families ``evidence``, a :func:`budget_runs` frame,
+    never ran): the longer budget the evidence predicts, pick 1 under the rule, and on test pick 1 against
+    logit KD and no-KD at the realistic budget, each with its seeds' standard error, and the minutes pick
+    1 took as a multiple of logit KD's there."""
+    with RunStore(path, read_only=True) as store:
+        runs, alone = store.runs(source="ours"), baseline_rows(store.trials(source="ours"))
+    arms = budget_runs(runs).merge(runs[["run_id", "test_ratio"]], on="run_id")
+    alone = alone[alone["fidelity"] == "realistic"]
+    rows = []
+    for (dataset, student), pair in arms.groupby(_PAIR):
+        kind = str(runs.loc[runs["dataset"] == dataset, "task_kind"].iloc[0])
+        found = longer_budget(evidence, dataset, str(pair["teacher_name"].iloc[0]), student, task_type_of(kind))
+        chosen = found.name if found is not None and found.backed else REFERENCE
+        (pick, pick_se, seeds), (logit, logit_se, _) = _mean_se(_arm(pair, chosen)), _mean_se(_arm(pair, REFERENCE))
+        mine = alone.loc[(alone["dataset"] == dataset) & (alone["student_name"] == student), "test_ratio"]
+        no_kd, no_kd_se, _ = _mean_se(mine.dropna())
+        seconds = pair.groupby("arm")["wall_time_s"].median()
+        rows.append({
+            "dataset": dataset, "student": student, "pick 1": chosen if chosen != REFERENCE else "logit KD",
+            "predicted gain (dev)": None if found is None else found.gain.mean,
+            "interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
+            "pick 1 (test)": pick, "seeds": seeds, "logit KD (test)": logit, "no-KD (test)": no_kd,
+            "over logit KD": pick - logit, "se vs logit": float(np.hypot(pick_se, logit_se)),
+            "over no-KD": pick - no_kd, "se vs no-KD": float(np.hypot(pick_se, no_kd_se)),
+            "minutes x logit KD": float(seconds.get(chosen, np.nan) / seconds[REFERENCE]),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 if __name__ == "__main__":

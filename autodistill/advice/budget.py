@@ -42,7 +42,7 @@ PATIENT_LIST = (*STUDY_CONFIGS, *PATIENT.extra_configs)
 MIN_PAIRS = 3
 _PAIR = ["dataset", "teacher_name", "student_name", "split_version"]
 #: The arm every gain is measured from: logit KD at the realistic budget.
-_REFERENCE = "logit KD at the realistic budget"
+REFERENCE = "logit KD at the realistic budget"
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def budget_runs(*frames: pd.DataFrame) -> pd.DataFrame:
     columns = ["run_id", *_PAIR, "task_kind", "arm", "ratio", "wall_time_s", "epochs"]
     parts = []
     for frame in (f for f in frames if not f.empty):
-        reference = frame[(frame["fidelity"] == REALISTIC) & is_logit_kd(frame)].assign(arm=_REFERENCE)
+        reference = frame[(frame["fidelity"] == REALISTIC) & is_logit_kd(frame)].assign(arm=REFERENCE)
         longer = frame[frame["fidelity"] == PATIENT.name]
         longer = longer.assign(arm=[_name(row) for row in longer.to_dict("records")]).dropna(subset=["arm"])
         parts += [part[columns] for part in (reference, longer) if not part.empty]
@@ -131,8 +131,8 @@ def budget_gains(runs: pd.DataFrame) -> pd.DataFrame:
         ratio=("ratio", "mean"), seconds=("wall_time_s", "median"), epochs=("epochs", "max")
     )
     per = per.reset_index("arm")
-    reference = per[per["arm"] == _REFERENCE]
-    longer = per[per["arm"] != _REFERENCE].join(reference, rsuffix="_ref", how="inner")
+    reference = per[per["arm"] == REFERENCE]
+    longer = per[per["arm"] != REFERENCE].join(reference, rsuffix="_ref", how="inner")
     if longer.empty:
         return pd.DataFrame(columns=columns)
     return pd.DataFrame(
@@ -151,10 +151,10 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
     other pairs whose students started as ``student`` does (the highest interval); None where neither
     has a configuration that ``task_type`` can run."""
     runnable = {c.name for c in PATIENT_LIST if c.for_task(task_type) is not None}
-    runs = runs[runs["arm"].isin(runnable | {_REFERENCE})]
+    runs = runs[runs["arm"].isin(runnable | {REFERENCE})]
     own = runs[(runs["dataset"] == dataset) & (runs["teacher_name"] == teacher) & (runs["student_name"] == student)]
-    if own["arm"].eq(_REFERENCE).any() and own["arm"].ne(_REFERENCE).any():
-        return _own_best(own[own["split_version"] == own.loc[own["arm"] == _REFERENCE, "split_version"].max()])
+    if own["arm"].eq(REFERENCE).any() and own["arm"].ne(REFERENCE).any():
+        return _own_best(own[own["split_version"] == own.loc[own["arm"] == REFERENCE, "split_version"].max()])
     gains = budget_gains(runs[runs["dataset"] != dataset])
     fresh = from_scratch(student)
     alike = gains[gains["student_name"].map(from_scratch) == fresh]
@@ -170,14 +170,14 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
 def _own_best(own: pd.DataFrame) -> BudgetGain | None:
     """The largest gain over realistic logit KD among a pair's own patient runs (one split version)."""
     scores = own.rename(columns={"arm": "config"})
-    measured = gains_over(scores[["config", "ratio"]], _REFERENCE)
+    measured = gains_over(scores[["config", "ratio"]], REFERENCE)
     if not measured:
         return None
     name, gain, se = max(measured, key=lambda found: found[1])
     seconds = own.groupby("arm")["wall_time_s"].median()
     epochs = int(own.loc[own["arm"] == name, "epochs"].max())
     backed = se > 0 and gain > OWN_Z * se
-    return BudgetGain(name, measured_estimate(gain, se), float(seconds[name] / seconds[_REFERENCE]), epochs,
+    return BudgetGain(name, measured_estimate(gain, se), float(seconds[name] / seconds[REFERENCE]), epochs,
                       backed, measured=True)  # fmt: skip
 
 
