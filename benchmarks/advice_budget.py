@@ -26,6 +26,7 @@ import pandas as pd
 from autodistill.advice.alone import alone_lead, baseline_rows
 from autodistill.advice.budget import PATIENT_STORE, REFERENCE, BudgetGain, budget_runs, longer_budget, patient_runs
 from autodistill.advice.runs import without_family
+from autodistill.evaluation.noise import NO_KD, arm_stats, catalog_resolution, group_noise, lead_noise, study_outcomes
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import shipped_store
 from autodistill.sweep.study_plan import task_type_of
@@ -137,33 +138,43 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def prospective(evidence: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Per (data set, student) of the store at ``path`` (families ``evidence``, a :func:`budget_runs` frame,
-    never ran): the longer budget the evidence predicts, pick 1 under the rule, and on test pick 1 against
-    logit KD and no-KD at the realistic budget, each with its seeds' standard error, and the minutes pick
-    1 took as a multiple of logit KD's there."""
+    never ran): the longer budget the evidence predicts and pick 1 under the rule; on test, the longer
+    budget's runs against logit KD and no-KD at the realistic budget with the study's noise (seed spread
+    and the test split's sampling error, paired on the runs' predictions); the minutes it took as a
+    multiple of logit KD's there."""
     with RunStore(path, read_only=True) as store:
-        runs, alone = store.runs(source="ours"), baseline_rows(store.trials(source="ours"))
-    arms = budget_runs(runs).merge(runs[["run_id", "test_ratio"]], on="run_id")
-    alone = alone[alone["fidelity"] == "realistic"]
+        runs = store.runs(source="ours")
+        outcomes = study_outcomes(runs, store.trials(source="ours"))
+        predictions = store.test_predictions(outcomes["predictions_key"])
+    arms = budget_runs(runs)
     rows = []
     for (dataset, student), pair in arms.groupby(_PAIR):
         kind = str(runs.loc[runs["dataset"] == dataset, "task_kind"].iloc[0])
         found = longer_budget(evidence, dataset, str(pair["teacher_name"].iloc[0]), student, task_type_of(kind))
-        chosen = found.name if found is not None and found.backed else REFERENCE
-        (pick, pick_se, seeds), (logit, logit_se, _) = _mean_se(_arm(pair, chosen)), _mean_se(_arm(pair, REFERENCE))
-        mine = alone.loc[(alone["dataset"] == dataset) & (alone["student_name"] == student), "test_ratio"]
-        no_kd, no_kd_se, _ = _mean_se(mine.dropna())
+        group = _arms(outcomes[(outcomes["dataset"] == dataset) & (outcomes["student_name"] == student)])
+        stats = arm_stats(group)
+        terms = group_noise(group, catalog_resolution(dataset, int(group["split_version"].max())))
         seconds = pair.groupby("arm")["wall_time_s"].median()
-        rows.append({
-            "dataset": dataset, "student": student, "pick 1": chosen if chosen != REFERENCE else "logit KD",
-            "predicted gain (dev)": None if found is None else found.gain.mean,
-            "interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
-            "pick 1 (test)": pick, "seeds": seeds, "logit KD (test)": logit, "no-KD (test)": no_kd,
-            "over logit KD": pick - logit, "se vs logit": float(np.hypot(pick_se, logit_se)),
-            "over no-KD": pick - no_kd, "se vs no-KD": float(np.hypot(pick_se, no_kd_se)),
-            "minutes x logit KD": float(seconds.get(chosen, np.nan) / seconds[REFERENCE]),
-        })  # fmt: skip
+        longer = str(pair.loc[pair["arm"] != REFERENCE, "arm"].iloc[0])
+        row = {"dataset": dataset, "student": student, "longer": longer,
+               "pick 1": longer if found is not None and found.backed and found.name == longer else "logit KD",
+               "predicted gain (dev)": None if found is None else found.gain.mean,
+               "interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
+               "longer (test)": stats.loc["longer", "reported_ratio"], "seeds": int(stats.loc["longer", "seeds"]),
+               "logit KD (test)": stats.loc["logit KD", "reported_ratio"],
+               "no-KD (test)": stats.loc[NO_KD, "reported_ratio"],
+               "minutes x logit KD": float(seconds[longer] / seconds[REFERENCE])}  # fmt: skip
+        for other in ("logit KD", NO_KD):
+            noise, paired = lead_noise(group, (stats.loc["longer"], stats.loc[other]), terms, predictions)
+            row |= {f"over {other}": stats.loc["longer", "reported_ratio"] - stats.loc[other, "reported_ratio"],
+                    f"noise vs {other}": noise, f"paired vs {other}": paired}  # fmt: skip
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-if __name__ == "__main__":
-    main()
+def _arms(group: pd.DataFrame) -> pd.DataFrame:
+    """One pair's outcomes as three arms: the longer budget's KD runs, and logit KD and no-KD at the
+    realistic budget (the patient no-KD baselines left out)."""
+    patient, alone = group["fidelity"] == "patient", group["configuration"] == NO_KD
+    arm = np.select([patient & ~alone, ~patient & alone, ~patient], ["longer", NO_KD, "logit KD"], default="")
+    return group.assign(configuration=arm)[arm != ""]
