@@ -178,3 +178,7 @@ def _arms(group: pd.DataFrame) -> pd.DataFrame:
     patient, alone = group["fidelity"] == "patient", group["configuration"] == NO_KD
     arm = np.select([patient & ~alone, ~patient & alone, ~patient], ["longer", NO_KD, "logit KD"], default="")
     return group.assign(configuration=arm)[arm != ""]
+
+
+if __name__ == "__main__":
+    main()
