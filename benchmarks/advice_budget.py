@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -145,31 +146,36 @@ def prospective(evidence: pd.DataFrame, path: Path) -> pd.DataFrame:
     with RunStore(path, read_only=True) as store:
         runs = store.runs(source="ours")
         outcomes = study_outcomes(runs, store.trials(source="ours"))
-        predictions = store.test_predictions(outcomes["predictions_key"])
-    arms = budget_runs(runs)
-    rows = []
-    for (dataset, student), pair in arms.groupby(_PAIR):
-        kind = str(runs.loc[runs["dataset"] == dataset, "task_kind"].iloc[0])
-        found = longer_budget(evidence, dataset, str(pair["teacher_name"].iloc[0]), student, task_type_of(kind))
-        group = _arms(outcomes[(outcomes["dataset"] == dataset) & (outcomes["student_name"] == student)])
-        stats = arm_stats(group)
-        terms = group_noise(group, catalog_resolution(dataset, int(group["split_version"].max())))
-        seconds = pair.groupby("arm")["wall_time_s"].median()
-        longer = str(pair.loc[pair["arm"] != REFERENCE, "arm"].iloc[0])
-        row = {"dataset": dataset, "student": student, "longer": longer,
-               "pick 1": longer if found is not None and found.backed and found.name == longer else "logit KD",
-               "predicted gain (dev)": None if found is None else found.gain.mean,
-               "interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
-               "longer (test)": stats.loc["longer", "reported_ratio"], "seeds": int(stats.loc["longer", "seeds"]),
-               "logit KD (test)": stats.loc["logit KD", "reported_ratio"],
-               "no-KD (test)": stats.loc[NO_KD, "reported_ratio"],
-               "minutes x logit KD": float(seconds[longer] / seconds[REFERENCE])}  # fmt: skip
-        for other in ("logit KD", NO_KD):
-            noise, paired = lead_noise(group, (stats.loc["longer"], stats.loc[other]), terms, predictions)
-            row |= {f"over {other}": stats.loc["longer", "reported_ratio"] - stats.loc[other, "reported_ratio"],
-                    f"noise vs {other}": noise, f"paired vs {other}": paired}  # fmt: skip
-        rows.append(row)
-    return pd.DataFrame(rows)
+        predictions = store.test_predictions(outcomes["predictions_key"])  # read lazily: the store stays open
+        pairs = budget_runs(runs).groupby(_PAIR)
+        return pd.DataFrame([_ahead(pair, runs, outcomes, predictions, evidence) for _, pair in pairs])
+
+
+def _ahead(
+    pair: pd.DataFrame, runs: pd.DataFrame, outcomes: pd.DataFrame, predictions: Any, evidence: pd.DataFrame
+) -> dict:
+    """One prospective pair's row of :func:`prospective`."""
+    dataset, student = str(pair["dataset"].iloc[0]), str(pair["student_name"].iloc[0])
+    kind = str(runs.loc[runs["dataset"] == dataset, "task_kind"].iloc[0])
+    found = longer_budget(evidence, dataset, str(pair["teacher_name"].iloc[0]), student, task_type_of(kind))
+    group = _arms(outcomes[(outcomes["dataset"] == dataset) & (outcomes["student_name"] == student)])
+    stats = arm_stats(group)
+    terms = group_noise(group, catalog_resolution(dataset, int(group["split_version"].max())))
+    seconds = pair.groupby("arm")["wall_time_s"].median()
+    longer = str(pair.loc[pair["arm"] != REFERENCE, "arm"].iloc[0])
+    row = {"dataset": dataset, "student": student, "longer": longer,
+           "pick 1": longer if found is not None and found.backed and found.name == longer else "logit KD",
+           "predicted gain (dev)": None if found is None else found.gain.mean,
+           "interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
+           "longer (test)": stats.loc["longer", "reported_ratio"], "seeds": int(stats.loc["longer", "seeds"]),
+           "logit KD (test)": stats.loc["logit KD", "reported_ratio"],
+           "no-KD (test)": stats.loc[NO_KD, "reported_ratio"],
+           "minutes x logit KD": float(seconds[longer] / seconds[REFERENCE])}  # fmt: skip
+    for other in ("logit KD", NO_KD):
+        noise, paired = lead_noise(group, (stats.loc["longer"], stats.loc[other]), terms, predictions)
+        row |= {f"over {other}": stats.loc["longer", "reported_ratio"] - stats.loc[other, "reported_ratio"],
+                f"noise vs {other}": noise, f"paired vs {other}": paired}  # fmt: skip
+    return row
 
 
 def _arms(group: pd.DataFrame) -> pd.DataFrame:
