@@ -75,7 +75,9 @@ def test_a_new_data_set_is_predicted_from_other_pairs_whose_students_started_ali
     assert tagging.name == "mi-alpha", "a tagging task cannot rewrite its text: cached copies are not its to pick"
 
 
-def test_the_shipped_patient_runs_are_twenty_epochs_beside_the_study_pairs() -> None:
+def test_the_shipped_patient_runs_are_twenty_epochs_and_the_pretrained_students_realistic_runs() -> None:
     runs = patient_runs()
-    assert set(runs["fidelity"]) == {"patient"} and (runs["epochs"] == 20).all()
+    assert set(runs["fidelity"]) == {"patient", "realistic"}
+    assert (runs.loc[runs["fidelity"] == "patient", "epochs"] == 20).all()
+    assert set(runs.loc[runs["fidelity"] == "realistic", "student_name"]) == {"tiny-gd"}, "fresh ones: the study's"
     assert patient_runs(budget.PATIENT_STORE.with_name("missing.sqlite")).empty
