@@ -389,7 +389,8 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     if rec.patient is not None and rec.patient.gain is not None:
         longer = rec.patient
         say_wrapped(
-            f"train longer (pick {longer.rank}): {_short_name(longer)} for {_epochs(longer)} epochs against "
+            f"train longer ({f'pick {longer.rank}' if longer.rank else 'over --budget'}): {_short_name(longer)} "
+            f"for {_epochs(longer)} epochs against "
             f"logit KD at this budget: {_interval(longer.gain)} dev ratio, from {longer.reason}"
         )
     say_wrapped(legend)

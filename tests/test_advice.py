@@ -664,6 +664,9 @@ def test_training_longer_goes_first_where_the_data_sets_own_runs_back_it_and_a_b
     shown = said.get().splitlines()
     assert any("20 epochs" in line and "-." in line for line in shown) and "over --budget" in said.get()
     assert len(shown) <= 15, "one screen"
+    with render.console.capture() as explained:
+        render.recommendation(tight, 5, tmp_path / "rec.json", "legend")
+    assert "train longer (over --budget)" in " ".join(explained.get().split())
     monkeypatch.setattr("autodistill.advice.recommend.patient_runs", lambda: _longer_runs(toy_task, 0.05, 0.1))
     store._conn.execute("UPDATE runs SET test_ratio = 0.1, test_score = 0.09")
     again = recommend(toy_task, store, **common)
