@@ -53,6 +53,18 @@ def toy_task() -> TaskData:
 
 
 @pytest.fixture(autouse=True)
+def _no_shipped_patient_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """recommend weighs training longer on the study's shipped patient runs; a test's advice comes from
+    its own store alone, so that shipping more patient runs changes no test (those of training longer
+    give their own)."""
+    import pandas as pd
+
+    from autodistill.advice import recommend
+
+    monkeypatch.setattr(recommend, "patient_runs", lambda: pd.DataFrame())
+
+
+@pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test writes its caches into a fresh folder, never the user's home.
 
