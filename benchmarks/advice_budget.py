@@ -53,8 +53,8 @@ def _pair_row(dataset: str, student: str, kind: str, runs: pd.DataFrame, alone: 
     """One pair: the held-out and the own-runs pick 1, each on test against the defaults and the headroom;
     ``lead``: no-KD's lead over logit KD on the pair's own runs where beyond the noise (else zero): the
     advice with its own runs in is then not to distil, where that lead beats the longer budget's."""
-    teacher = str(runs["teacher_name"].iloc[0])
     here = runs[(runs["dataset"] == dataset) & (runs["student_name"] == student)]
+    teacher = str(here["teacher_name"].iloc[0])
     logit = _arm(here, REFERENCE)
     best_default = max(logit.mean(), alone.mean()) if len(alone) else logit.mean()
     by_dev = here.groupby("arm")["ratio"].mean().idxmax()
