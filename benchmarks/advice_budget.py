@@ -26,6 +26,7 @@ import pandas as pd
 
 from autodistill.advice.alone import alone_lead, baseline_rows
 from autodistill.advice.budget import PATIENT_STORE, REFERENCE, BudgetGain, budget_runs, longer_budget, patient_runs
+from autodistill.advice.probe import own_probe, probe_pairs, read_probe
 from autodistill.advice.runs import without_family
 from autodistill.evaluation.noise import NO_KD, arm_stats, catalog_resolution, group_noise, lead_noise, study_outcomes
 from autodistill.store.database import RunStore
@@ -49,10 +50,14 @@ def _arm(runs: pd.DataFrame, arm: str) -> pd.Series:
     return runs.loc[runs["arm"] == arm, "test_ratio"]
 
 
-def _pair_row(dataset: str, student: str, kind: str, runs: pd.DataFrame, alone: pd.Series, lead: float) -> dict:
+def _pair_row(
+    dataset: str, student: str, kind: str, runs: pd.DataFrame, alone: pd.Series, lead: float, probes: dict[str, bool]
+) -> dict:
     """One pair: the held-out and the own-runs pick 1, each on test against the defaults and the headroom;
     ``lead``: no-KD's lead over logit KD on the pair's own runs where beyond the noise (else zero): the
-    advice with its own runs in is then not to distil, where that lead beats the longer budget's."""
+    advice with its own runs in is then not to distil, where that lead beats the longer budget's;
+    ``probes``: per variant, whether the pair's probe reached the cut (where pick 1 is still logit KD,
+    the advice is then to train alone)."""
     here = runs[(runs["dataset"] == dataset) & (runs["student_name"] == student)]
     teacher = str(here["teacher_name"].iloc[0])
     logit = _arm(here, REFERENCE)
@@ -65,13 +70,37 @@ def _pair_row(dataset: str, student: str, kind: str, runs: pd.DataFrame, alone: 
         row |= _advised(name, found, here, logit, best_default)
     own = row["own runs: pick 1"]
     if lead > 0 and (own == "logit KD" or lead > row["own runs: predicted gain (dev)"]):
-        row |= {
-            "own runs: pick 1": "no-KD",
-            "own runs: over the better default (test)": alone.mean() - best_default,
-            "own runs: over logit KD (test)": alone.mean() - logit.mean(),
-            "own runs: minutes x logit KD": None,
-        }
+        row |= _alone_pick("own runs", alone, logit, best_default)
+    for name, says_alone in probes.items():
+        if says_alone and row[f"{name}: pick 1"] == "logit KD":
+            row |= _alone_pick(name, alone, logit, best_default) | {f"{name}: pick 1": "no-KD (probe)"}
     return row
+
+
+def _alone_pick(name: str, alone: pd.Series, logit: pd.Series, best_default: float) -> dict:
+    """A variant's pick 1 when the advice is to train the student alone."""
+    return {
+        f"{name}: pick 1": "no-KD",
+        f"{name}: over the better default (test)": alone.mean() - best_default,
+        f"{name}: over logit KD (test)": alone.mean() - logit.mean(),
+        f"{name}: minutes x logit KD": None,
+    }
+
+
+def _probe_says_alone(
+    runs: pd.DataFrame, baselines: pd.DataFrame, own: pd.DataFrame, pair: tuple[str, str, str], budget: dict
+) -> bool:
+    """Whether the pair's (data set, teacher, student) probe, its lowest seed alone among ``own`` at its
+    realistic ``budget``, reaches the cut the other data sets' pairs of students started alike set
+    (``runs`` and ``baselines``, the family already left out where held out)."""
+    dataset, teacher, student = pair
+    fresh = from_scratch(student)
+
+    def alike(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[(frame["student_name"].map(from_scratch) == fresh) & (frame["dataset"] != dataset)]
+
+    found = read_probe(probe_pairs(alike(runs), alike(baselines)), own_probe(own, dataset, teacher, student, budget))
+    return found is not None and found.says_alone
 
 
 def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.Series, best_default: float) -> dict:
@@ -103,6 +132,7 @@ def main() -> None:
     both = pd.concat([realistic, patient], ignore_index=True)
     tested = budget_runs(realistic, patient).merge(both[["run_id", "test_ratio", "fidelity"]], on="run_id")
     alone = alone[alone["fidelity"] == "realistic"]
+    at_realistic = both[both["fidelity"] == "realistic"]
     runs, rows = tested.dropna(subset=["test_ratio"]), []
     for (dataset, student), pair in runs.groupby(_PAIR):
         if set(pair["fidelity"]) != {"realistic", "patient"}:
@@ -112,7 +142,16 @@ def main() -> None:
         teacher = str(pair["teacher_name"].iloc[0])
         measured = alone_lead(realistic, alone, dataset, teacher, student)
         lead = 0.0 if measured is None else measured.gain
-        rows.append(_pair_row(dataset, student, kind, runs, mine["test_ratio"].dropna(), lead))
+        logit = at_realistic[(at_realistic["dataset"] == dataset) & (at_realistic["student_name"] == student)]
+        budget = {key: int(logit[key].mode().iloc[0]) for key in ("epochs", "max_length")}
+        at = (dataset, teacher, student)
+        probes = {
+            "held out": _probe_says_alone(
+                without_family(at_realistic, dataset), without_family(alone, dataset), mine, at, budget
+            ),
+            "own runs": _probe_says_alone(at_realistic, alone, mine, at, budget),
+        }
+        rows.append(_pair_row(dataset, student, kind, runs, mine["test_ratio"].dropna(), lead, probes))
     table = pd.DataFrame(rows)
     table["fresh"] = table["student"].map(from_scratch)
     shown = ["dataset", "student", "headroom", "held out: longer candidate", "held out: interval", "held out: pick 1",

@@ -239,6 +239,9 @@ def recommend_command(
         int, typer.Option(help="then run logit KD and the K alternatives most likely to beat it here, and advise again")
     ] = 0,
     trial_seeds: Annotated[int, typer.Option(help="seeds per configuration of --trial")] = 3,
+    probe: Annotated[
+        bool, typer.Option(help="train the student alone once here, unless stored, to say whether to distil at all")
+    ] = True,
     explain: Annotated[bool, typer.Option(help="every pick with its evidence, and a legend")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the saved record instead")] = False,
     store: StoreOpt = None,
@@ -258,7 +261,7 @@ def recommend_command(
             recommend_dataset, dataset, runs_store, description=description, columns=columns, out=out,
             teacher=teacher, student=student, top=max(top, run_top), source=source, budget=budget,
             baseline=BaselineSettings(model=baseline), unseen=unseen, shipped=STUDY_DIR if shipped else None,
-            minutes=minutes, on_status=render.note,
+            minutes=minutes, probe=probe, on_status=render.note,
         )  # fmt: skip
         show = partial(_show_advice, top=top, explain=explain, as_json=as_json, meaning=LEGEND)
         rec, task, path = advise(trial=trial, trial_seeds=trial_seeds)

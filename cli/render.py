@@ -324,8 +324,11 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
             say_wrapped(line, "  ", "     ")
     if hidden:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
-    if not alone and rec.alone is not None:
-        say_wrapped(f"train {rec.student} alone (no KD): {_interval(rec.alone)}  `autodistill finetune`", hanging="  ")
+    if not alone and (rec.alone is not None or rec.probe is not None):
+        why = "; ".join(
+            ([] if rec.alone is None else [_interval(rec.alone)]) + ([] if rec.probe is None else [rec.probe.summary])
+        )
+        say_wrapped(f"train {rec.student} alone (no KD): {why}  `autodistill finetune`", hanging="  ")
     if rec.logit_kd is not None and not _default(first):
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
     say_wrapped(
@@ -386,6 +389,8 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     if rec.alone is not None:
         alone = f"train {rec.student} alone (no KD): gain over logit KD {_interval(rec.alone)}"
         say_wrapped(f"{alone}; {rec.alone.evidence}")
+    if rec.probe is not None:
+        say_wrapped(f"probe of {rec.student} alone: {rec.probe.summary} ({rec.probe.pairs} pairs set it)")
     if rec.patient is not None and rec.patient.gain is not None:
         longer = rec.patient
         say_wrapped(

@@ -246,6 +246,7 @@ def versus_random(
             unseen=True,
             show_progress=False,
             shipped=None,
+            probe=False,  # the arms are pipelines: whether to distil at all is not asked here
         )
         rec.save(picks)
     else:

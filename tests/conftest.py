@@ -65,6 +65,16 @@ def _no_shipped_patient_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_probe_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """recommend trains the student alone once (the probe) where its store holds no such run; a test's
+    recommend trains nothing unless it gives its own runner (the probe's tests do)."""
+    from autodistill.advice import recommend
+    from autodistill.sweep.runner import SweepReport
+
+    monkeypatch.setattr(recommend, "run_trials", lambda trials, *_args, **_kwargs: SweepReport(list(trials)))
+
+
+@pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test writes its caches into a fresh folder, never the user's home.
 

@@ -29,7 +29,7 @@ from autodistill.advice.gain import OWN_Z, GainEstimate, new_draw_estimate
 from autodistill.store.configurations import is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
-_SAME = ["fidelity", "epochs", "max_length", "split_version"]
+SAME = ["fidelity", "epochs", "max_length", "split_version"]
 #: Fewer (data set, student) pairs than this with both no-KD and logit KD, and nothing is predicted.
 MIN_PAIRS = 4
 
@@ -55,17 +55,18 @@ class AloneLead:
 
 
 def baseline_rows(trials: pd.DataFrame) -> pd.DataFrame:
-    """The finished no-KD baselines of a trials log, with the columns runs have: teacher, epochs, length."""
+    """The finished no-KD baselines of a trials log, with the columns runs have: teacher, epochs, length, seed."""
     done = trials[(trials["kind"] == "finetune") & (trials["status"] == "done")].dropna(subset=["ratio"])
     budgets = done["budget_json"].map(json.loads)
     return done.assign(
         teacher_name=done["config_json"].map(lambda text: json.loads(text).get("teacher")),
         epochs=budgets.map(lambda b: b.get("epochs")),
         max_length=budgets.map(lambda b: b.get("max_length")),
+        seed=budgets.map(lambda b: b.get("seed")),
     )
 
 
-def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
+def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     """Runs or baselines with the budget columns they are matched on filled alike."""
     return frame.assign(
         fidelity=frame["fidelity"].fillna("-"), split_version=frame["split_version"].fillna(1).astype(int)
@@ -75,9 +76,9 @@ def _normalised(frame: pd.DataFrame) -> pd.DataFrame:
 def alone_gains(runs: pd.DataFrame, baselines: pd.DataFrame) -> pd.Series:
     """Per (data set, student): no-KD's mean dev ratio minus logit KD's, each budget where both ran
     (same teacher, budget and splits) counted once, then averaged over the pair's budgets."""
-    keys = ["dataset", "teacher_name", "student_name", *_SAME]
-    logit = _normalised(runs[is_logit_kd(runs)]).groupby(keys)["ratio"].mean()
-    alone = _normalised(baselines).groupby(keys)["ratio"].mean()
+    keys = ["dataset", "teacher_name", "student_name", *SAME]
+    logit = normalised(runs[is_logit_kd(runs)]).groupby(keys)["ratio"].mean()
+    alone = normalised(baselines).groupby(keys)["ratio"].mean()
     both = alone.to_frame("alone").join(logit.rename("logit"), how="inner")
     return (both["alone"] - both["logit"]).groupby(level=["dataset", "student_name"]).mean()
 
@@ -102,13 +103,13 @@ def alone_lead(
 
     def own(frame: pd.DataFrame) -> pd.DataFrame:
         mine = (frame["dataset"] == dataset) & (frame["teacher_name"] == teacher) & (frame["student_name"] == student)
-        return _normalised(frame[mine])
+        return normalised(frame[mine])
 
     logit = own(runs[is_logit_kd(runs)])
     alone = own(baselines)
     leads = []
-    for key, group in logit.groupby(_SAME):
-        paired = alone[(alone[_SAME] == pd.Series(key, index=_SAME)).all(axis=1)]
+    for key, group in logit.groupby(SAME):
+        paired = alone[(alone[SAME] == pd.Series(key, index=SAME)).all(axis=1)]
         if len(group) < 2 or len(paired) < 2:
             continue
         gain, se = alone_gain(paired["ratio"], group["ratio"])

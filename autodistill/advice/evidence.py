@@ -28,6 +28,7 @@ from autodistill.advice.cost import (
     run_setting,
 )
 from autodistill.advice.gain import GainEstimate, GainModel, OwnLead, observed_gains, own_leads
+from autodistill.advice.probe import Probe, probe_pairs, read_probe
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor
 from autodistill.store.schema import fidelity_of
@@ -55,6 +56,8 @@ class Evidence:
     #: The best list configuration at the study's patient budget against logit KD at this one: measured on
     #: the data set's own runs, else as other pairs started alike predict it (:mod:`autodistill.advice.budget`).
     patient: BudgetGain | None = None
+    #: One run of the student alone here against the threshold other pairs set (:mod:`autodistill.advice.probe`).
+    probe: Probe | None = None
 
     def minutes(self, pipelines: list[Pipeline]) -> list[tuple[float | None, tuple[float, float] | None]]:
         """Each pipeline's predicted wall minutes on the target and their range on a new data set
@@ -79,13 +82,16 @@ def gather_evidence(
     max_eval_examples: int | None,
     baselines: pd.DataFrame | None = None,
     patient: pd.DataFrame | None = None,
+    probe: float | None = None,
 ) -> Evidence:
     """Fit both models on ``runs`` for a target ``task`` distilled by ``models`` (student, teacher), at
     budget ``at_budget`` with its cap on dev examples scored per epoch; minutes are for runs on this
     machine's device, from the store's runs on its kind of device; ``baselines``: the no-KD baselines
     of the data sets ``runs`` hold (:func:`autodistill.advice.alone.baseline_rows`), for whether to
     distil at all, on other data sets' evidence and on the target's own; ``patient``: runs at the study's
-    patient budget (:func:`autodistill.advice.budget.patient_runs`), for what a longer budget buys."""
+    patient budget (:func:`autodistill.advice.budget.patient_runs`), for what a longer budget buys;
+    ``probe``: the target's probe (:func:`autodistill.advice.probe.own_probe`), read against the
+    threshold the other pairs set."""
     task_kind, name = task.spec.kind, task.spec.name
     setting = {
         **model_sizes(*models),
@@ -103,17 +109,20 @@ def gather_evidence(
     # from runs of students started as this one is, or not at all.
     fresh = from_scratch(student.name)
     alike = same_class[same_class["student_name"].map(from_scratch) == fresh]
-    alone = predicted = None
+    alone = predicted = read = None
     if baselines is not None:
         baselines = baselines[(baselines["fidelity"] == "cheap") == cheap]
         alone = alone_lead(same_class, baselines, name, teacher.name, student.name)
         others = baselines[(baselines["student_name"].map(from_scratch) == fresh) & (baselines["dataset"] != name)]
         predicted = predicted_alone(alike[alike["dataset"] != name], others)  # its own runs speak above
+        read = read_probe(probe_pairs(alike[alike["dataset"] != name], others), probe)
     longer = None
     if patient is not None and not patient.empty and not cheap:
         longer = longer_budget(budget_runs(same_class, patient), name, teacher.name, student.name, task.spec.task_type)
         longer = longer if longer is not None and longer.epochs > (at_budget["epochs"] or 0) else None
-    found = partial(Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted, patient=longer)
+    found = partial(
+        Evidence, cost, setting=setting, own=own, alone=alone, alone_predicted=predicted, patient=longer, probe=read
+    )
     if not (same_class["task_kind"] == task_kind).any():
         other = "realistic" if cheap else "cheap"
         held = f" (it holds some at the {other} budget class)" if (runs["task_kind"] == task_kind).any() else ""

@@ -5,7 +5,9 @@ Given a data set, a teacher and a student, :func:`recommend`
 1. refuses early what cannot work: a data set too small or degenerate to
    featurize (:func:`autodistill.features.featurize.check_task`), a store with no runs
    featurized like the new data set will be;
-2. fine-tunes the teacher (cached; its dev score is what the ratios are of);
+2. fine-tunes the teacher (cached; its dev score is what the ratios are of) and, unless the store
+   holds one, trains the student alone once at the budget: the probe of whether to distil at all
+   (:mod:`autodistill.advice.probe`);
 3. computes the data set's features (Table 7) or reuses the store's;
 4. fits the gain and cost models on the store's runs (:mod:`autodistill.advice.evidence`): every
    configuration of the space the task can run gets a predicted dev-ratio gain over logit KD with an
@@ -14,7 +16,8 @@ Given a data set, a teacher and a student, :func:`recommend`
    order); the first pick is logit KD unless the data set's own runs in the store show a pipeline
    leading it beyond the noise, or another pipeline's predicted gain clears its uncertainty
    (:mod:`autodistill.advice.verdict`), or the data set's own runs show the student trained alone
-   ahead (:mod:`autodistill.advice.alone`); the picks after the first go by predicted gain per
+   ahead (:mod:`autodistill.advice.alone`) or its probe reaches the cut above which the student alone
+   did better elsewhere; the picks after the first go by predicted gain per
    predicted minute, and a budget in minutes keeps the picks predicted to fit.
 
 The dataset features are computed and stored with the data set (runs on it later can join the
@@ -38,10 +41,11 @@ from autodistill.advice.alone import baseline_rows
 from autodistill.advice.budget import longer_pick, patient_runs
 from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.gain import LEVEL, GainEstimate, OwnLead, measured_estimate
+from autodistill.advice.probe import Probe, own_probe
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs, without_family
-from autodistill.advice.trial import TRIAL_SEEDS, check_trial, plan_trial
+from autodistill.advice.trial import TRIAL_SEEDS, alone_trial, check_trial, plan_trial
 from autodistill.advice.verdict import decide
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
@@ -49,7 +53,9 @@ from autodistill.features.featurize import check_task, featurize, featurizer_ver
 from autodistill.space import ADVICE_SPACE, Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStore
+from autodistill.store.schema import fidelity_of
 from autodistill.store.shipped import STUDY_DIR
+from autodistill.sweep.runner import run_trials
 from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TrainSettings, paths, real_valued
 
 #: This many times ``top`` pipelines, the highest predicted gains, are priced: the verdict weighs them
@@ -131,11 +137,14 @@ def recommend(
     minutes: float | None = None,
     trial: int = 0,
     trial_seeds: int = TRIAL_SEEDS,
+    probe: bool = True,
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> Recommendation:
     """The ``top`` configurations for ``task`` (loaded from ``dataset``), the advised one first.
 
     ``minutes`` keeps only picks predicted to finish within it (wall minutes on this kind of machine).
+    ``probe`` trains the student alone once at ``budget`` where the store holds no such run of it (False:
+    read one only if stored); :mod:`autodistill.advice.probe` says why.
     ``trial`` > 0 plans a trial of that many alternatives with ``trial_seeds`` seeds on the data set
     itself (:mod:`autodistill.advice.trial`), priced and ranked here; the caller runs it.
 
@@ -174,10 +183,14 @@ def recommend(
         budget=budget,
         columns=columns,
     )
+    with _timed(timings, "probe_s"):
+        name = dataset or task.spec.name
+        ratio = _probe(target, store, name, columns, budget, source, run=probe, show_progress=show_progress,
+                       on_status=on_status)  # fmt: skip
     on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
         patient = without_family(patient_runs(), task.spec.name) if unseen else patient_runs()
-        evidence = _evidence(target, runs, budget, _baselines(store, source, runs), patient)
+        evidence = _evidence(target, runs, budget, _baselines(store, source, runs), patient, ratio)
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
@@ -244,6 +257,8 @@ class _Scored:
     alone: GainEstimate | None = None
     #: The best list configuration at the study's patient budget (:mod:`autodistill.advice.budget`).
     patient: Pick | None = None
+    #: One run of the student alone here, read against the other pairs' cut (:mod:`autodistill.advice.probe`).
+    probe: Probe | None = None
 
 
 def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> _Scored:
@@ -301,6 +316,7 @@ def _assemble(
         command=scored.command,
         alone=scored.alone,
         patient=scored.patient,
+        probe=scored.probe,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
 
@@ -311,14 +327,54 @@ def _baselines(store: RunStore, source: str, runs: pd.DataFrame) -> pd.DataFrame
     return baselines[baselines["dataset"].isin(set(runs["dataset"]))]
 
 
+def _probe(
+    target: _Target,
+    store: RunStore,
+    dataset: str,
+    columns: DataColumns | None,
+    budget: TrainSettings,
+    source: str,
+    *,
+    run: bool,
+    show_progress: bool,
+    on_status: Callable[[str], None],
+) -> float | None:
+    """The target's probe (:func:`autodistill.advice.probe.own_probe`) on ``dataset`` (the name or file
+    the picks will read, through ``columns``), trained first where ``run`` and the store lacks it. A run
+    that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
+    ``on_status``: the advice then goes without a probe."""
+    at_budget = budget_inputs(budget, len(target.task.train))
+
+    def stored() -> float | None:
+        baselines = baseline_rows(store.trials(source=source))
+        return own_probe(baselines, dataset, target.teacher, target.student, at_budget)
+
+    if stored() is None and run:
+        fidelity = fidelity_of(at_budget["train_examples"], at_budget["max_length"])
+        first_seed = budget.model_copy(update={"seed": 0})
+        trial = alone_trial(dataset, teacher=target.teacher, student=target.student, budget=first_seed,
+                            columns=columns, fidelity=fidelity)  # fmt: skip
+        on_status(f"training {target.student} alone once on {target.task.spec.name}: whether to distil at all")
+        report = run_trials([trial], store, featurizer_version=target.features.featurizer_version, workers=0,
+                            tasks={dataset: target.task}, show_progress=show_progress)  # fmt: skip
+        for record in report.failed:
+            on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
+    return stored()
+
+
 def _evidence(
-    target: _Target, runs: pd.DataFrame, budget: TrainSettings, baselines: pd.DataFrame | None, patient: pd.DataFrame
+    target: _Target,
+    runs: pd.DataFrame,
+    budget: TrainSettings,
+    baselines: pd.DataFrame | None,
+    patient: pd.DataFrame,
+    probe: float | None,
 ) -> Evidence:
     """The cost and gain models for this target, fitted on the runs advice learns from (``patient``: the
-    study's runs at its patient budget that it may read)."""
+    study's runs at its patient budget that it may read; ``probe``: the target's own probe)."""
     at_budget = budget_inputs(budget, len(target.task.train))
     models = (target.student_d, target.teacher_d)
-    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines, patient)
+    return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines, patient, probe)
 
 
 def _advise(scored: _Scored, evidence: Evidence, top: int, minutes: float | None, longer: Pick | None) -> _Scored:
@@ -355,7 +411,10 @@ def _advise(scored: _Scored, evidence: Evidence, top: int, minutes: float | None
     ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
     if picked:
         longer = next(p for p in ranked if _runs(p) == _runs(longer))
-    return replace(scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown, patient=longer)
+    return replace(
+        scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown, patient=longer,
+        probe=evidence.probe,
+    )  # fmt: skip
 
 
 def _check_minutes(minutes: float | None, evidence: Evidence, logit: Pick) -> None:
@@ -403,7 +462,8 @@ def _alone_first(
     first: Pick, line: str, logit: Pick, evidence: Evidence, beaten: list[float], own: bool
 ) -> tuple[Pick, str, str, GainEstimate | None]:
     """Whether to train the student alone instead: measured on the data set's own runs, where it leads
-    every measured gain (``beaten``); else predicted, where its interval clears zero and lies above
+    every measured gain (``beaten``); else where pick 1 is logit KD and the probe reaches its cut
+    (:mod:`autodistill.advice.probe`); else predicted, where its interval clears zero and lies above
     pick 1's. Returns pick 1 (logit KD, what to distil instead, when alone wins), the line, the command
     and the no-KD estimate to show."""
     alone, predicted = evidence.alone, evidence.alone_predicted
@@ -414,6 +474,9 @@ def _alone_first(
             "finetune",
             measured_estimate(alone.gain, alone.se),
         )
+    probe = evidence.probe
+    if not own and probe is not None and probe.says_alone and _runs(first) == _runs(logit):
+        return logit, f"{probe.line}; pick 1 is what to distil instead", "finetune", probe.above or predicted
     if not own and predicted is not None and predicted.clears and predicted.low > _low(first):
         line = (
             f"train the student alone (no KD): {predicted.mean:+.3f} dev ratio over logit KD as "

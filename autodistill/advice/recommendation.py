@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.advice.gain import LEVEL, GainEstimate
+from autodistill.advice.probe import Probe
 from autodistill.space import Pipeline, legacy
 from engine import AutodistillError, parse_config
 
@@ -37,7 +38,8 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 9: ``patient``: logit KD at the study's patient budget against this one (older files: none).
 #: 10: ``patient`` is a pick: the best list configuration at the study's patient budget, its engine config
 #: at that budget (a format-9 file's is read as none); the picks may hold it.
-RECOMMENDATION_VERSION = 10
+#: 11: ``probe``: one run of the student alone here and the cut it is read against (older files: none).
+RECOMMENDATION_VERSION = 11
 LONGER_BUDGET_RECOMMENDATION = 10
 #: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
 SPLIT_VERSIONS_RECOMMENDATION = 6
@@ -127,6 +129,9 @@ class Recommendation:
     #: Training longer: the best list configuration at the study's patient budget, one of ``picks``
     #: (:mod:`autodistill.advice.budget`).
     patient: Pick | None = None
+    #: One run of the student alone on the data set against the cut above which advice trains it alone
+    #: (:mod:`autodistill.advice.probe`).
+    probe: Probe | None = None
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -161,6 +166,7 @@ class Recommendation:
             "command": self.command,
             "alone": asdict(self.alone) if self.alone is not None else None,
             "patient": self.patient.to_json() if self.patient is not None else None,
+            "probe": asdict(self.probe) if self.probe is not None else None,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -221,9 +227,18 @@ def load_recommendation(path: str | Path) -> Recommendation:
         command=str(data.get("command", "run")),
         alone=GainEstimate(**data["alone"]) if data.get("alone") else None,
         patient=Pick.from_json(data["patient"]) if _has_longer(data) else None,
+        probe=_probe(data.get("probe")),
     )
 
 
 def _has_longer(data: dict[str, Any]) -> bool:
     """Whether a file holds a longer-budget pick (a format-9 file held a gain alone, which nothing runs)."""
     return bool(data.get("patient")) and int(data.get("version", 0)) >= LONGER_BUDGET_RECOMMENDATION
+
+
+def _probe(data: dict[str, Any] | None) -> Probe | None:
+    """A file's probe (none before format 11)."""
+    if not data:
+        return None
+    above = GainEstimate(**data["above"]) if data.get("above") else None
+    return Probe(data["ratio"], data["threshold"], data["pairs"], above)

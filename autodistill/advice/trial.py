@@ -151,11 +151,28 @@ def trial_runs(
     trials = []
     for seed in range(plan.seeds):
         seeded = budget.model_copy(update={"seed": seed})
-        alone = baseline_config(dataset, teacher=teacher, student=student, budget=seeded)
-        alone = alone.model_copy(update={"split_version": split_version, **({"columns": columns} if columns else {})})
-        trials.append(Trial.make("finetune", alone, student, fidelity=plan.fidelity))
+        trials.append(alone_trial(dataset, teacher=teacher, student=student, budget=seeded, columns=columns,
+                                  fidelity=plan.fidelity, split_version=split_version))  # fmt: skip
         for pipeline in plan.pipelines:
             engine = engine_config(pipeline, dataset, teacher=teacher, student=student, budget=seeded, columns=columns)
             engine = engine.model_copy(update={"split_version": split_version})
             trials.append(Trial.make("distill", engine, student, pipeline, plan.fidelity))
     return trials
+
+
+def alone_trial(
+    dataset: str,
+    *,
+    teacher: str,
+    student: str,
+    budget: TrainSettings,
+    columns: DataColumns | None = None,
+    fidelity: str | None = None,
+    split_version: int | None = None,
+) -> Trial:
+    """The student trained alone at ``budget`` (its seed included) as a sweep trial: a trial's baseline, or
+    the probe of whether to distil at all (:mod:`autodistill.advice.probe`), stored either way, so that a
+    second ``recommend`` reads it instead of training again."""
+    config = baseline_config(dataset, teacher=teacher, student=student, budget=budget)
+    config = config.model_copy(update={"split_version": split_version, **({"columns": columns} if columns else {})})
+    return Trial.make("finetune", config, student, fidelity=fidelity)

@@ -1,0 +1,200 @@
+"""Could one run of the student alone on the user's data say whether to distil at all?
+
+The advice predicts "train alone" from other data sets' runs, and held out that prediction never
+clears zero, so pick 1 is logit KD even where the student alone wins (brown-pos-fine, moby-syllables,
+sotu-party). A run of the student alone (no-KD) at the realistic budget costs about what a logit KD
+run does, and its dev ratio to the teacher (the *probe*) is something no pre-run feature is: it
+rank-correlates with how much the student alone gains over logit KD. This script asks whether that
+correlation turns into better decisions, on the shipped study's (data set, student) pairs at the
+realistic budget:
+
+* the probe is the lowest seed's no-KD dev ratio (one run, as a user would make it);
+* held out by family, the cut :func:`autodistill.advice.probe.probe_threshold` chooses on the other
+  families' dev ratios (no-KD at or above it, logit KD below, scored by mean dev ratio); the
+  held-out pair's pick is read on test, against the better of the two defaults there and against the
+  advice as it is (logit KD: "train alone" never clears its interval held out);
+* "probe ≥ 1" (the student alone already matches the teacher on dev) is a rule proposed after
+  seeing these pairs and is labelled so; the prospective pairs (families the study never ran) test
+  both rules on data no choice here has read. Its pretrained ``tiny-gd`` pairs are read against the
+  cut of the study's students, all trained from random weights; ``recommend`` pools students started
+  alike and, with too few pretrained pairs, gives them no probe verdict, so they are reported apart.
+
+Noise: the paired per-pair differences' standard error (pairs of one family are not independent, so
+it is a floor).
+
+    python benchmarks/alone_probe.py        # seconds, trains nothing; benchmarks/results/alone_probe.json
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from autodistill.advice.alone import SAME, baseline_rows, normalised
+from autodistill.advice.probe import probe_threshold
+from autodistill.evaluation.noise import NO_KD, PAIR, latest_splits, study_outcomes
+from autodistill.store.configurations import is_logit_kd, logit_kd_keys
+from autodistill.store.database import RunStore
+from autodistill.store.shipped import shipped_store
+from engine import dataset_family, from_scratch, paths
+
+RESULTS = Path(__file__).parent / "results" / "alone_probe.json"
+PROSPECTIVE = paths.META_DATA / "prospective"
+#: The arms of the prospective results file that are the two defaults, as the study names them.
+_PROSPECTIVE_ARMS = {"baseline": NO_KD, "default:logit": "logit"}
+_KEYS = ["dataset", "teacher_name", "student_name", *SAME]
+
+
+def pair_table(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Per (data set, student): the probe (the lowest seed's no-KD dev ratio) and both defaults' mean dev
+    ratios (``alone``, ``logit``, as :func:`autodistill.advice.probe.probe_pairs` has them) and test
+    ratios over their seeds; ``arm`` is ``no-KD`` or ``logit``."""
+    rows = []
+    for (dataset, student), here in outcomes.groupby(PAIR):
+        alone, logit = here[here["arm"] == NO_KD], here[here["arm"] == "logit"]
+        if alone.empty or logit.empty:
+            continue
+        rows.append(
+            {
+                "dataset": dataset,
+                "student": student,
+                "family": dataset_family(dataset),
+                "probe": float(alone.sort_values("seed")["dev_ratio"].iloc[0]),
+                "alone": float(alone["dev_ratio"].mean()),
+                "logit": float(logit["dev_ratio"].mean()),
+                "alone_test": float(alone["test_ratio"].mean()),
+                "logit_test": float(logit["test_ratio"].mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _defaults(frame: pd.DataFrame) -> pd.DataFrame:
+    """Outcome rows of the two defaults only, each labelled by ``arm``."""
+    logit = frame["configuration"].isin(logit_kd_keys())
+    kept = frame[logit | (frame["configuration"] == NO_KD)]
+    return kept.assign(arm=np.where(kept["configuration"] == NO_KD, NO_KD, "logit"))
+
+
+def cut(train: pd.DataFrame) -> float:
+    """The library's cut on ``train``'s pairs (infinity where it trains alone nowhere)."""
+    found = probe_threshold(train)
+    return np.inf if found is None else found
+
+
+def _decided(pairs: pd.DataFrame, alone: pd.Series, rule: str) -> pd.DataFrame:
+    """Each pair's pick under ``rule`` on test: against the better default and against logit KD."""
+    got = np.where(alone, pairs["alone_test"], pairs["logit_test"])
+    best = pairs[["alone_test", "logit_test"]].max(axis=1)
+    return pairs[["dataset", "student", "family"]].assign(
+        rule=rule, alone=alone.to_numpy(), vs_better_default=got - best, vs_logit=got - pairs["logit_test"]
+    )
+
+
+def held_out(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair and rule: the advice as it is (logit KD), the threshold chosen on the other families,
+    and probe ≥ 1."""
+    cuts = pairs["family"].map({f: cut(pairs[pairs["family"] != f]) for f in pairs["family"].unique()})
+    return pd.concat(
+        [
+            _decided(pairs, pd.Series(False, index=pairs.index), "logit KD (the advice held out)"),
+            _decided(pairs, pairs["probe"] >= cuts, "probe threshold, chosen on the other families").assign(
+                threshold=cuts.to_numpy()
+            ),
+            _decided(pairs, pairs["probe"] >= 1.0, "probe >= 1 (proposed after seeing these pairs)"),
+        ],
+        ignore_index=True,
+    )
+
+
+def summary(decided: pd.DataFrame) -> list[dict]:
+    """Per rule: mean and worst against the better default, and the paired gain over the advice as it
+    is with its standard error."""
+    base = decided[decided["rule"].str.startswith("logit KD")].set_index(["dataset", "student"])["vs_logit"]
+    rows = []
+    for rule, group in decided.groupby("rule", sort=False):
+        over = group.set_index(["dataset", "student"])["vs_logit"] - base
+        se = float(over.std(ddof=1) / np.sqrt(len(over)))
+        rows.append(
+            {
+                "rule": rule,
+                "pairs": len(group),
+                "train alone": int(group["alone"].sum()),
+                "vs better default, mean": round(float(group["vs_better_default"].mean()), 4),
+                "vs better default, worst": round(float(group["vs_better_default"].min()), 4),
+                "over the advice": round(float(over.mean()), 4),
+                "se": round(se, 4),
+                "within noise": bool(abs(over.mean()) <= 2 * se) if se > 0 else True,
+            }
+        )
+    return rows
+
+
+def prospective_pairs() -> pd.DataFrame:
+    """The prospective families' pairs at the realistic budget: fresh ``tiny`` from the held-out
+    results file, ``tiny-gd`` from the budget store."""
+    results = pd.read_csv(PROSPECTIVE / "results.csv")
+    fresh = results[results["arm"].isin(_PROSPECTIVE_ARMS) & (results["fidelity"] == "realistic")]
+    fresh = fresh.assign(arm=fresh["arm"].map(_PROSPECTIVE_ARMS), student_name=fresh["student"])
+    with RunStore(PROSPECTIVE / "budget.sqlite") as store:
+        gd = _defaults(study_outcomes(store.runs(), store.trials()))
+    gd = gd[gd["fidelity"] == "realistic"]
+    return pair_table(pd.concat([fresh, gd], ignore_index=True))
+
+
+def probe_cost(runs: pd.DataFrame, trials: pd.DataFrame) -> float:
+    """The probe's price: per pair, the median wall time of a no-KD run over a logit KD run's at the same
+    budget (the teacher's outputs are cached in both studies' runs); the median over pairs."""
+    logit = normalised(runs[is_logit_kd(runs)]).groupby(_KEYS)["wall_time_s"].median()
+    alone = normalised(baseline_rows(trials)).groupby(_KEYS)["wall_time_s"].median()
+    return float((alone / logit).dropna().median())
+
+
+def main() -> None:
+    with shipped_store() as store:
+        runs, trials = latest_splits(store.runs(source="ours")), latest_splits(store.trials())
+    outcomes = study_outcomes(runs, trials)
+    realistic = runs["fidelity"] == "realistic"
+    pairs = pair_table(_defaults(outcomes[outcomes["fidelity"] == "realistic"]))
+    gain = pairs["alone_test"] - pairs["logit_test"]
+    rho = spearmanr(pairs["probe"], gain)
+    decided = held_out(pairs)
+    ahead = prospective_pairs()
+    every = cut(pairs)
+    ahead_decided = pd.concat(
+        [
+            _decided(ahead, pd.Series(False, index=ahead.index), "logit KD (the advice)"),
+            _decided(ahead, ahead["probe"] >= every, f"probe >= {every:.3f} (chosen on all study pairs)"),
+            _decided(ahead, ahead["probe"] >= 1.0, "probe >= 1"),
+        ],
+        ignore_index=True,
+    )
+    started = ahead_decided["student"].map(from_scratch)
+    report = {
+        "pairs": len(pairs),
+        "probe minutes x logit KD's (median over pairs)": round(
+            probe_cost(runs[realistic], trials[trials["fidelity"] == "realistic"]), 2
+        ),
+        "families": int(pairs["family"].nunique()),
+        "spearman probe vs no-KD's test gain over logit KD": [round(float(rho.statistic), 3), float(rho.pvalue)],
+        "held out": summary(decided),
+        "prospective": summary(ahead_decided[started]),
+        "prospective, pretrained students": summary(ahead_decided[~started]),
+        "prospective pairs": ahead_decided.round(4).to_dict(orient="records"),
+        "held-out pairs": decided.round(4).to_dict(orient="records"),
+    }
+    for section in ("held out", "prospective", "prospective, pretrained students"):
+        print(section)
+        print(pd.DataFrame(report[section]).to_string(index=False))
+    print("spearman", report["spearman probe vs no-KD's test gain over logit KD"])
+    print("probe minutes x logit KD's", report["probe minutes x logit KD's (median over pairs)"])
+    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
