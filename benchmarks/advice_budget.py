@@ -140,10 +140,11 @@ def main() -> None:
         kind = str(both.loc[both["dataset"] == dataset, "task_kind"].iloc[0])
         mine = alone[(alone["dataset"] == dataset) & (alone["student_name"] == student)]
         teacher = str(pair["teacher_name"].iloc[0])
-        measured = alone_lead(realistic, alone, dataset, teacher, student)
+        measured = alone_lead(at_realistic, alone, dataset, teacher, student)
         lead = 0.0 if measured is None else measured.gain
         logit = at_realistic[(at_realistic["dataset"] == dataset) & (at_realistic["student_name"] == student)]
         budget = {key: int(logit[key].mode().iloc[0]) for key in ("epochs", "max_length")}
+        at_budget = mine[mine["epochs"] == budget["epochs"]]  # not the longer no-KD run that found the plateau
         at = (dataset, teacher, student)
         probes = {
             "held out": _probe_says_alone(
@@ -151,7 +152,7 @@ def main() -> None:
             ),
             "own runs": _probe_says_alone(at_realistic, alone, mine, at, budget),
         }
-        rows.append(_pair_row(dataset, student, kind, runs, mine["test_ratio"].dropna(), lead, probes))
+        rows.append(_pair_row(dataset, student, kind, runs, at_budget["test_ratio"].dropna(), lead, probes))
     table = pd.DataFrame(rows)
     table["fresh"] = table["student"].map(from_scratch)
     shown = ["dataset", "student", "headroom", "held out: longer candidate", "held out: interval", "held out: pick 1",
