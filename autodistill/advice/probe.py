@@ -89,7 +89,10 @@ def own_probe(
     baselines: pd.DataFrame, dataset: str, teacher: str, student: str, budget: dict[str, int]
 ) -> float | None:
     """The target's probe: the lowest seed's no-KD dev ratio among its stored baselines of this teacher
-    and student at ``budget``'s epochs and length, on the latest splits; None where it has none."""
+    and student at ``budget``'s epochs and length, on the latest splits; None where it has none. The
+    training cap is not matched, as the data set's own runs are read at their budget class elsewhere
+    (:func:`autodistill.advice.gain.own_leads`): a study baseline capped at 2,000 training examples
+    serves as the probe of a run on more of the same data set."""
     mine = baselines[
         (baselines["dataset"] == dataset)
         & (baselines["teacher_name"] == teacher)
