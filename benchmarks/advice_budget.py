@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.alone import alone_lead, baseline_rows
+from autodistill.advice.alone import alone_lead, baseline_rows, default_pairs
 from autodistill.advice.budget import PATIENT_STORE, REFERENCE, BudgetGain, budget_runs, longer_budget, patient_runs
-from autodistill.advice.probe import own_probe, probe_pairs, read_probe
+from autodistill.advice.probe import own_probe, read_probe
 from autodistill.advice.runs import without_family
 from autodistill.evaluation.noise import NO_KD, arm_stats, catalog_resolution, group_noise, lead_noise, study_outcomes
 from autodistill.store.database import RunStore
@@ -99,7 +99,7 @@ def _probe_says_alone(
     def alike(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[(frame["student_name"].map(from_scratch) == fresh) & (frame["dataset"] != dataset)]
 
-    found = read_probe(probe_pairs(alike(runs), alike(baselines)), own_probe(own, dataset, teacher, student, budget))
+    found = read_probe(default_pairs(alike(runs), alike(baselines)), own_probe(own, dataset, teacher, student, budget))
     return found is not None and found.says_alone
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill.advice.alone import SAME, baseline_rows, normalised
+from autodistill.advice.alone import PAIR_KEYS, baseline_rows, normalised
 from autodistill.advice.probe import probe_threshold
 from autodistill.evaluation.noise import NO_KD, PAIR, latest_splits, study_outcomes
 from autodistill.store.configurations import is_logit_kd, logit_kd_keys
@@ -46,12 +46,11 @@ RESULTS = Path(__file__).parent / "results" / "alone_probe.json"
 PROSPECTIVE = paths.META_DATA / "prospective"
 #: The arms of the prospective results file that are the two defaults, as the study names them.
 _PROSPECTIVE_ARMS = {"baseline": NO_KD, "default:logit": "logit"}
-_KEYS = ["dataset", "teacher_name", "student_name", *SAME]
 
 
 def pair_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, student): the probe (the lowest seed's no-KD dev ratio) and both defaults' mean dev
-    ratios (``alone``, ``logit``, as :func:`autodistill.advice.probe.probe_pairs` has them) and test
+    ratios (``alone``, ``logit``, as :func:`autodistill.advice.alone.default_pairs` has them) and test
     ratios over their seeds; ``arm`` is ``no-KD`` or ``logit``."""
     rows = []
     for (dataset, student), here in outcomes.groupby(PAIR):
@@ -149,8 +148,8 @@ def prospective_pairs() -> pd.DataFrame:
 def probe_cost(runs: pd.DataFrame, trials: pd.DataFrame) -> float:
     """The probe's price: per pair, the median wall time of a no-KD run over a logit KD run's at the same
     budget (the teacher's outputs are cached in both studies' runs); the median over pairs."""
-    logit = normalised(runs[is_logit_kd(runs)]).groupby(_KEYS)["wall_time_s"].median()
-    alone = normalised(baseline_rows(trials)).groupby(_KEYS)["wall_time_s"].median()
+    logit = normalised(runs[is_logit_kd(runs)]).groupby(PAIR_KEYS)["wall_time_s"].median()
+    alone = normalised(baseline_rows(trials)).groupby(PAIR_KEYS)["wall_time_s"].median()
     return float((alone / logit).dropna().median())
 
 

@@ -30,6 +30,8 @@ from autodistill.store.configurations import is_logit_kd
 
 #: What runs must share for their dev ratios to be compared: the budget and the split version.
 SAME = ["fidelity", "epochs", "max_length", "split_version"]
+#: One (data set, student) pair at one budget: the runs of both defaults compared with each other.
+PAIR_KEYS = ["dataset", "teacher_name", "student_name", *SAME]
 #: Fewer (data set, student) pairs than this with both no-KD and logit KD, and nothing is predicted.
 MIN_PAIRS = 4
 
@@ -73,14 +75,21 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def default_pairs(runs: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+    """Per (data set, student) and budget where both defaults ran (same teacher, budget and splits): the
+    mean dev ratios of no-KD and of logit KD over their seeds (``alone``, ``logit``), and the lowest
+    seed's no-KD dev ratio (``probe``, :mod:`autodistill.advice.probe`); ``baselines``: :func:`baseline_rows`."""
+    logit = normalised(runs[is_logit_kd(runs)]).groupby(PAIR_KEYS)["ratio"].mean().rename("logit")
+    alone = normalised(baselines).sort_values("seed").groupby(PAIR_KEYS)["ratio"]
+    both = pd.concat([alone.first().rename("probe"), alone.mean().rename("alone")], axis=1)
+    return both.join(logit, how="inner").reset_index()
+
+
 def alone_gains(runs: pd.DataFrame, baselines: pd.DataFrame) -> pd.Series:
     """Per (data set, student): no-KD's mean dev ratio minus logit KD's, each budget where both ran
     (same teacher, budget and splits) counted once, then averaged over the pair's budgets."""
-    keys = ["dataset", "teacher_name", "student_name", *SAME]
-    logit = normalised(runs[is_logit_kd(runs)]).groupby(keys)["ratio"].mean()
-    alone = normalised(baselines).groupby(keys)["ratio"].mean()
-    both = alone.to_frame("alone").join(logit.rename("logit"), how="inner")
-    return (both["alone"] - both["logit"]).groupby(level=["dataset", "student_name"]).mean()
+    pairs = default_pairs(runs, baselines)
+    return (pairs["alone"] - pairs["logit"]).groupby([pairs["dataset"], pairs["student_name"]]).mean()
 
 
 def predicted_alone(runs: pd.DataFrame, baselines: pd.DataFrame) -> GainEstimate | None:

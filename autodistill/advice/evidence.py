@@ -16,7 +16,7 @@ from functools import partial
 
 import pandas as pd
 
-from autodistill.advice.alone import AloneLead, alone_lead, predicted_alone
+from autodistill.advice.alone import AloneLead, alone_lead, default_pairs, predicted_alone
 from autodistill.advice.budget import BudgetGain, budget_runs, longer_budget
 from autodistill.advice.cost import (
     CostModel,
@@ -28,7 +28,7 @@ from autodistill.advice.cost import (
     run_setting,
 )
 from autodistill.advice.gain import GainEstimate, GainModel, OwnLead, observed_gains, own_leads
-from autodistill.advice.probe import Probe, probe_pairs, read_probe
+from autodistill.advice.probe import Probe, read_probe
 from autodistill.space import Pipeline
 from autodistill.store.records import ModelDescriptor
 from autodistill.store.schema import fidelity_of
@@ -115,7 +115,7 @@ def gather_evidence(
         alone = alone_lead(same_class, baselines, name, teacher.name, student.name)
         others = baselines[(baselines["student_name"].map(from_scratch) == fresh) & (baselines["dataset"] != name)]
         predicted = predicted_alone(alike[alike["dataset"] != name], others)  # its own runs speak above
-        read = read_probe(probe_pairs(alike[alike["dataset"] != name], others), probe)
+        read = read_probe(default_pairs(alike[alike["dataset"] != name], others), probe)
     longer = None
     if patient is not None and not patient.empty and not cheap:
         longer = longer_budget(budget_runs(same_class, patient), name, teacher.name, student.name, task.spec.task_type)

@@ -23,23 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from autodistill.advice.alone import SAME, normalised
+from autodistill.advice.alone import normalised
 from autodistill.advice.gain import GainEstimate, new_draw_estimate
-from autodistill.store.configurations import is_logit_kd
 
 #: Fewer (data set, student) pairs than this with a probe and logit KD, and the probe decides nothing.
 MIN_PAIRS = 8
-_KEYS = ["dataset", "teacher_name", "student_name", *SAME]
-
-
-def probe_pairs(runs: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
-    """Per (data set, student) and budget where both ran (same teacher, budget and splits): the probe
-    (the lowest seed's no-KD dev ratio) and the mean dev ratios of no-KD and of logit KD over their
-    seeds (``alone``, ``logit``); ``baselines``: :func:`autodistill.advice.alone.baseline_rows`."""
-    logit = normalised(runs[is_logit_kd(runs)]).groupby(_KEYS)["ratio"].mean().rename("logit")
-    alone = normalised(baselines).sort_values("seed").groupby(_KEYS)["ratio"]
-    both = pd.concat([alone.first().rename("probe"), alone.mean().rename("alone")], axis=1)
-    return both.join(logit, how="inner").reset_index()
 
 
 def probe_threshold(pairs: pd.DataFrame) -> float | None:
@@ -108,8 +96,9 @@ def own_probe(
 
 
 def read_probe(pairs: pd.DataFrame, ratio: float | None) -> Probe | None:
-    """The probe ``ratio`` against the threshold ``pairs`` (other data sets', :func:`probe_pairs`) set;
-    None without a probe or with fewer than :data:`MIN_PAIRS` pairs."""
+    """The probe ``ratio`` against the threshold ``pairs`` (other data sets',
+    :func:`autodistill.advice.alone.default_pairs`) set; None without a probe or with fewer than
+    :data:`MIN_PAIRS` pairs."""
     if ratio is None or len(pairs) < MIN_PAIRS:
         return None
     threshold = probe_threshold(pairs)

@@ -185,12 +185,13 @@ def recommend(
     )
     with _timed(timings, "probe_s"):
         name = dataset or task.spec.name
-        ratio = _probe(target, store, name, columns, budget, source, run=probe, show_progress=show_progress,
-                       on_status=on_status)  # fmt: skip
+        baselines, ratio = _probe(target, store, name, columns, budget, source, run=probe,
+                                  show_progress=show_progress, on_status=on_status)  # fmt: skip
     on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
         patient = without_family(patient_runs(), task.spec.name) if unseen else patient_runs()
-        evidence = _evidence(target, runs, budget, _baselines(store, source, runs), patient, ratio)
+        learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
+        evidence = _evidence(target, runs, budget, learned_from, patient, ratio)
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
@@ -321,12 +322,6 @@ def _assemble(
     )
 
 
-def _baselines(store: RunStore, source: str, runs: pd.DataFrame) -> pd.DataFrame:
-    """The store's no-KD baselines of the data sets advice learns from (``--unseen``: its family's left out)."""
-    baselines = baseline_rows(store.trials(source=source))
-    return baselines[baselines["dataset"].isin(set(runs["dataset"]))]
-
-
 def _probe(
     target: _Target,
     store: RunStore,
@@ -338,18 +333,20 @@ def _probe(
     run: bool,
     show_progress: bool,
     on_status: Callable[[str], None],
-) -> float | None:
-    """The target's probe (:func:`autodistill.advice.probe.own_probe`) on ``dataset`` (the name or file
-    the picks will read, through ``columns``), trained first where ``run`` and the store lacks it. A run
-    that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
-    ``on_status``: the advice then goes without a probe."""
+) -> tuple[pd.DataFrame, float | None]:
+    """The store's no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`) and among them the
+    target's probe (:func:`autodistill.advice.probe.own_probe`) on ``dataset`` (the name or file the picks
+    will read, through ``columns``), trained first where ``run`` and the store lacks it. A run that fails
+    is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through ``on_status``: the
+    advice then goes without a probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
 
-    def stored() -> float | None:
+    def stored() -> tuple[pd.DataFrame, float | None]:
         baselines = baseline_rows(store.trials(source=source))
-        return own_probe(baselines, dataset, target.teacher, target.student, at_budget)
+        return baselines, own_probe(baselines, dataset, target.teacher, target.student, at_budget)
 
-    if stored() is None and run:
+    baselines, ratio = stored()
+    if ratio is None and run:
         fidelity = fidelity_of(at_budget["train_examples"], at_budget["max_length"])
         first_seed = budget.model_copy(update={"seed": 0})
         trial = alone_trial(dataset, teacher=target.teacher, student=target.student, budget=first_seed,
@@ -359,7 +356,8 @@ def _probe(
                             tasks={dataset: target.task}, show_progress=show_progress)  # fmt: skip
         for record in report.failed:
             on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
-    return stored()
+        baselines, ratio = stored()
+    return baselines, ratio
 
 
 def _evidence(
