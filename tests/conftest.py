@@ -54,14 +54,15 @@ def toy_task() -> TaskData:
 
 @pytest.fixture(autouse=True)
 def _no_shipped_patient_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """recommend weighs training longer on the study's shipped patient runs; a test's advice comes from
-    its own store alone, so that shipping more patient runs changes no test (those of training longer
-    give their own)."""
+    """recommend weighs training longer on the study's shipped patient runs and reads the pretrained
+    students' realistic runs there; a test's advice comes from its own store alone, so that shipping
+    more patient runs changes no test (those of training longer give their own)."""
     import pandas as pd
 
     from autodistill.advice import recommend
 
     monkeypatch.setattr(recommend, "patient_runs", lambda: pd.DataFrame())
+    monkeypatch.setattr(recommend, "patient_baselines", lambda: pd.DataFrame())
 
 
 @pytest.fixture(autouse=True)

@@ -155,3 +155,23 @@ def test_a_probe_run_that_fails_is_said_and_the_advice_goes_without_it(
     rec = recommend(toy_task, store, top=2, show_progress=False, on_status=said.append)
     assert rec.probe is None and rec.command == "run"
     assert any("alone failed (RuntimeError: out of memory); the advice goes without it" in line for line in said)
+
+
+def test_the_cut_reads_the_student_alone_at_this_budget_from_the_shipped_patient_file_too(
+    tmp_path: Path, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pretrained students' realistic runs ship in the patient study's file: pairs there set the cut."""
+    from autodistill.advice.alone import baseline_rows
+
+    monkeypatch.setattr(probe_module, "MIN_PAIRS", 3)
+    monkeypatch.setattr(recommend_module, "run_trials", _probe_runner(0.97, []))
+    with RunStore(tmp_path / "runs.sqlite") as user, RunStore(tmp_path / "patient.sqlite") as shipped:
+        fill_store(user, toy_task, mi_gain=0.0)
+        for name, ratio in zip(TRAINING_SETS, (0.95, 0.70, 0.70), strict=True):
+            for seed in range(2):
+                shipped.record_trial(_baseline(name, seed, ratio + 0.001 * seed))
+        assert recommend(toy_task, user, top=2, show_progress=False).probe is None  # no pairs: no cut
+        monkeypatch.setattr(recommend_module, "patient_runs", lambda: user.runs(source="ours"))
+        monkeypatch.setattr(recommend_module, "patient_baselines", lambda: baseline_rows(shipped.trials()))
+        rec = recommend(toy_task, user, top=2, show_progress=False)
+    assert rec.probe.pairs == 3 and rec.probe.threshold == pytest.approx(0.95) and rec.command == "finetune"

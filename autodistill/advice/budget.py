@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from autodistill.advice.alone import baseline_rows
 from autodistill.advice.gain import OWN_Z, GainEstimate, gains_over, measured_estimate, new_draw_estimate
 from autodistill.advice.recommendation import Pick
 from autodistill.space import Pipeline
@@ -98,6 +99,30 @@ def patient_runs(path: Path = PATIENT_STORE) -> pd.DataFrame:
         return pd.DataFrame()
     with RunStore(path, read_only=True) as store:
         return store.runs(source="ours")
+
+
+def patient_baselines(path: Path = PATIENT_STORE) -> pd.DataFrame:
+    """The shipped patient file's runs of the student alone (:func:`autodistill.advice.alone.baseline_rows`;
+    an empty frame where the file is missing)."""
+    if not path.exists():
+        return pd.DataFrame()
+    with RunStore(path, read_only=True) as store:
+        return baseline_rows(store.trials(source="ours"))
+
+
+def with_references(
+    runs: pd.DataFrame, baselines: pd.DataFrame, patient: pd.DataFrame, patient_alone: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``runs`` and ``baselines`` with the patient file's realistic-budget rows added once each. The
+    pretrained students' logit KD and no-KD runs at the realistic budget were made for the patient
+    study and ship in its file, not in the realistic study's; advice on a pretrained student reads
+    whether to distil at all, and the probe's cut, from them."""
+    extra = [frame[frame["fidelity"] == REALISTIC] for frame in (patient, patient_alone) if not frame.empty]
+    if len(extra) < 2:
+        return runs, baselines
+    more_runs = pd.concat([runs, extra[0]], ignore_index=True).drop_duplicates("run_id")
+    more_alone = pd.concat([baselines, extra[1]], ignore_index=True).drop_duplicates("trial_id")
+    return more_runs, more_alone
 
 
 def budget_runs(*frames: pd.DataFrame) -> pd.DataFrame:

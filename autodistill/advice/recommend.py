@@ -38,7 +38,7 @@ from typing import Any
 import pandas as pd
 
 from autodistill.advice.alone import baseline_rows
-from autodistill.advice.budget import longer_pick, patient_runs
+from autodistill.advice.budget import longer_pick, patient_baselines, patient_runs, with_references
 from autodistill.advice.evidence import Evidence, gather_evidence
 from autodistill.advice.gain import LEVEL, GainEstimate, OwnLead, measured_estimate
 from autodistill.advice.probe import Probe, own_probe
@@ -189,9 +189,10 @@ def recommend(
                                   show_progress=show_progress, on_status=on_status)  # fmt: skip
     on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
-        patient = without_family(patient_runs(), task.spec.name) if unseen else patient_runs()
+        patient, patient_alone = _patient_study(task.spec.name, unseen)
         learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
-        evidence = _evidence(target, runs, budget, learned_from, patient, ratio)
+        read, alone = with_references(runs, learned_from, patient, patient_alone)
+        evidence = _evidence(target, read, budget, alone, patient, ratio)
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
@@ -358,6 +359,12 @@ def _probe(
             on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
         baselines, ratio = stored()
     return baselines, ratio
+
+
+def _patient_study(name: str, unseen: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shipped patient file's runs and runs of the student alone, less ``name``'s family where ``unseen``."""
+    runs, alone = patient_runs(), patient_baselines()
+    return (without_family(runs, name), without_family(alone, name)) if unseen else (runs, alone)
 
 
 def _evidence(
