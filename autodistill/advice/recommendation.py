@@ -11,16 +11,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autodistill.advice.cost import RANGE_LEVEL
 from autodistill.advice.gain import LEVEL, GainEstimate
 from autodistill.advice.probe import Probe
 from autodistill.space import Pipeline, legacy
 from engine import AutodistillError, parse_config
-
-if TYPE_CHECKING:
-    from autodistill.advice.trial import TrialPlan
 
 RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 2: a pick's ``config`` holds the pipeline's DistillConfig fields (1: the first vocabulary).
@@ -97,6 +94,45 @@ def _number(value: Any) -> float | None:
 
 def _pair(value: Any) -> tuple[float, float] | None:
     return None if value is None else (float(value[0]), float(value[1]))
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """Logit KD and the alternatives a trial runs, each with its predicted gain and minutes per run."""
+
+    logit: Pipeline
+    alternatives: tuple[Pipeline, ...]
+    gains: tuple[GainEstimate, ...]
+    minutes: tuple[float | None, ...]  # logit KD's first; None: no cost model on this kind of device
+    seeds: int
+    #: The study budget class its runs are stored under: the recommendation's, which its evidence read.
+    fidelity: str | None
+
+    @property
+    def pipelines(self) -> tuple[Pipeline, ...]:
+        return (self.logit, *self.alternatives)
+
+    @property
+    def runs(self) -> int:
+        """Runs the trial makes: each pipeline and the student alone, once per seed."""
+        return (len(self.pipelines) + 1) * self.seeds
+
+    @property
+    def total_minutes(self) -> float | None:
+        """The whole trial's predicted wall minutes here (None where a run has no prediction); the student
+        alone is priced as a logit KD run, which overstates it a little (it reads no teacher outputs)."""
+        if None in self.minutes:
+            return None
+        return self.seeds * (float(sum(self.minutes)) + self.minutes[0])  # type: ignore[arg-type]
+
+    @property
+    def line(self) -> str:
+        total = self.total_minutes
+        cost = "its time is not predicted here" if total is None else f"predicted {total:.1f} min"
+        return (
+            f"trial: logit KD, the student alone and {len(self.alternatives)} alternative(s), {self.seeds} seeds "
+            f"each ({self.runs} runs; {cost})"
+        )
 
 
 @dataclass(frozen=True)

@@ -14,19 +14,18 @@ there because the data set may not need a teacher at all: on a word-list task th
 Replayed on the study's own runs (``benchmarks/own_trial.py``), four alternatives with three seeds
 found two of the three leads the study finds beyond its noise, for about 20 logit KD runs, and picked
 nothing that lost to logit KD on test; the third needed the whole list with six seeds. So a trial is
-priced before it runs (:attr:`TrialPlan.minutes`).
+priced before it runs (:attr:`~autodistill.advice.recommendation.TrialPlan.minutes`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from autodistill.advice.evidence import Evidence
 from autodistill.advice.gain import GainEstimate
-from autodistill.advice.recommendation import Recommendation
+from autodistill.advice.recommendation import Recommendation, TrialPlan
 from autodistill.bridge import baseline_config, engine_config
 from autodistill.space import Pipeline
 from autodistill.store.database import RunStore
@@ -39,45 +38,6 @@ from engine import AutodistillError, DataColumns, TrainSettings
 
 #: Seeds per configuration unless asked otherwise: the study's, and what the replay above used.
 TRIAL_SEEDS = 3
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """Logit KD and the alternatives a trial runs, each with its predicted gain and minutes per run."""
-
-    logit: Pipeline
-    alternatives: tuple[Pipeline, ...]
-    gains: tuple[GainEstimate, ...]
-    minutes: tuple[float | None, ...]  # logit KD's first; None: no cost model on this kind of device
-    seeds: int
-    #: The study budget class its runs are stored under: the recommendation's, which its evidence read.
-    fidelity: str | None
-
-    @property
-    def pipelines(self) -> tuple[Pipeline, ...]:
-        return (self.logit, *self.alternatives)
-
-    @property
-    def runs(self) -> int:
-        """Runs the trial makes: each pipeline and the student alone, once per seed."""
-        return (len(self.pipelines) + 1) * self.seeds
-
-    @property
-    def total_minutes(self) -> float | None:
-        """The whole trial's predicted wall minutes here (None where a run has no prediction); the student
-        alone is priced as a logit KD run, which overstates it a little (it reads no teacher outputs)."""
-        if None in self.minutes:
-            return None
-        return self.seeds * (float(sum(self.minutes)) + self.minutes[0])  # type: ignore[arg-type]
-
-    @property
-    def line(self) -> str:
-        total = self.total_minutes
-        cost = "its time is not predicted here" if total is None else f"predicted {total:.1f} min"
-        return (
-            f"trial: logit KD, the student alone and {len(self.alternatives)} alternative(s), {self.seeds} seeds "
-            f"each ({self.runs} runs; {cost})"
-        )
 
 
 def check_trial(k: int, seeds: int, *, unseen: bool = False) -> None:
