@@ -15,9 +15,12 @@ realistic budget:
   advice as it is (logit KD: "train alone" never clears its interval held out);
 * "probe ≥ 1" (the student alone already matches the teacher on dev) is a rule proposed after
   seeing these pairs and is labelled so; the prospective pairs (families the study never ran) test
-  both rules on data no choice here has read. Its pretrained ``tiny-gd`` pairs are read against the
-  cut of the study's students, all trained from random weights; ``recommend`` pools students started
-  alike and, with too few pretrained pairs, gives them no probe verdict, so they are reported apart.
+  both rules on data no choice here has read.
+
+Students started from pretrained weights (``tiny-gd``) are read apart, as ``recommend`` pools only
+students started alike: their realistic runs ship in the patient study's file, and the same held-out
+check runs on them, no cut being set on fewer than :data:`~autodistill.advice.probe.MIN_PAIRS` pairs;
+the prospective ``tiny-gd`` pairs are read against the cut all of them set.
 
 Noise: the paired per-pair differences' standard error (pairs of one family are not independent, so
 it is a floor).
@@ -35,7 +38,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from autodistill.advice.alone import PAIR_KEYS, baseline_rows, normalised
-from autodistill.advice.probe import probe_threshold
+from autodistill.advice.budget import PATIENT_STORE
+from autodistill.advice.probe import MIN_PAIRS, probe_threshold
 from autodistill.evaluation.noise import NO_KD, PAIR, latest_splits, study_outcomes
 from autodistill.store.configurations import is_logit_kd, logit_kd_keys
 from autodistill.store.database import RunStore
@@ -80,8 +84,9 @@ def _defaults(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def cut(train: pd.DataFrame) -> float:
-    """The library's cut on ``train``'s pairs (infinity where it trains alone nowhere)."""
-    found = probe_threshold(train)
+    """The library's cut on ``train``'s pairs (infinity where it trains alone nowhere, or where too few
+    pairs set none)."""
+    found = probe_threshold(train) if len(train) >= MIN_PAIRS else None
     return np.inf if found is None else found
 
 
@@ -145,6 +150,34 @@ def prospective_pairs() -> pd.DataFrame:
     return pair_table(pd.concat([fresh, gd], ignore_index=True))
 
 
+def pretrained_pairs() -> pd.DataFrame:
+    """The patient study's students started from pretrained weights, at the realistic budget."""
+    with RunStore(PATIENT_STORE, read_only=True) as store:
+        outcomes = study_outcomes(latest_splits(store.runs(source="ours")), latest_splits(store.trials()))
+    return pair_table(_defaults(outcomes[outcomes["fidelity"] == "realistic"]))
+
+
+def _spearman(pairs: pd.DataFrame) -> list[float]:
+    """The probe's rank correlation with no-KD's test gain over logit KD, and its p-value."""
+    rho = spearmanr(pairs["probe"], pairs["alone_test"] - pairs["logit_test"])
+    return [round(float(rho.statistic), 3), float(rho.pvalue)]
+
+
+def _prospective(ahead: pd.DataFrame, threshold: float, study: str) -> pd.DataFrame:
+    """The prospective pairs under the advice as it is, the cut ``threshold`` the ``study`` pairs set, and probe ≥ 1."""
+    rule = (
+        f"probe >= {threshold:.3f} (chosen on all {study})" if np.isfinite(threshold) else f"no cut ({study} set none)"
+    )
+    return pd.concat(
+        [
+            _decided(ahead, pd.Series(False, index=ahead.index), "logit KD (the advice)"),
+            _decided(ahead, ahead["probe"] >= threshold, rule),
+            _decided(ahead, ahead["probe"] >= 1.0, "probe >= 1"),
+        ],
+        ignore_index=True,
+    )
+
+
 def probe_cost(runs: pd.DataFrame, trials: pd.DataFrame) -> float:
     """The probe's price: per pair, the median wall time of a no-KD run over a logit KD run's at the same
     budget (the teacher's outputs are cached in both studies' runs); the median over pairs."""
@@ -159,37 +192,35 @@ def main() -> None:
     outcomes = study_outcomes(runs, trials)
     realistic = runs["fidelity"] == "realistic"
     pairs = pair_table(_defaults(outcomes[outcomes["fidelity"] == "realistic"]))
-    gain = pairs["alone_test"] - pairs["logit_test"]
-    rho = spearmanr(pairs["probe"], gain)
     decided = held_out(pairs)
+    pretrained = pretrained_pairs()
+    pretrained_decided = held_out(pretrained)
     ahead = prospective_pairs()
-    every = cut(pairs)
-    ahead_decided = pd.concat(
-        [
-            _decided(ahead, pd.Series(False, index=ahead.index), "logit KD (the advice)"),
-            _decided(ahead, ahead["probe"] >= every, f"probe >= {every:.3f} (chosen on all study pairs)"),
-            _decided(ahead, ahead["probe"] >= 1.0, "probe >= 1"),
-        ],
-        ignore_index=True,
-    )
-    started = ahead_decided["student"].map(from_scratch)
+    started = ahead["student"].map(from_scratch)
+    ahead_fresh = _prospective(ahead[started].reset_index(drop=True), cut(pairs), "study pairs of fresh students")
+    ahead_gd = _prospective(ahead[~started].reset_index(drop=True), cut(pretrained), "pretrained study pairs")
     report = {
         "pairs": len(pairs),
         "probe minutes x logit KD's (median over pairs)": round(
             probe_cost(runs[realistic], trials[trials["fidelity"] == "realistic"]), 2
         ),
         "families": int(pairs["family"].nunique()),
-        "spearman probe vs no-KD's test gain over logit KD": [round(float(rho.statistic), 3), float(rho.pvalue)],
+        "spearman probe vs no-KD's test gain over logit KD": _spearman(pairs),
         "held out": summary(decided),
-        "prospective": summary(ahead_decided[started]),
-        "prospective, pretrained students": summary(ahead_decided[~started]),
-        "prospective pairs": ahead_decided.round(4).to_dict(orient="records"),
-        "held-out pairs": decided.round(4).to_dict(orient="records"),
+        "pretrained pairs": len(pretrained),
+        "spearman, pretrained students": _spearman(pretrained),
+        "held out, pretrained students": summary(pretrained_decided),
+        "prospective": summary(ahead_fresh),
+        "prospective, pretrained students": summary(ahead_gd),
+        "prospective pairs": pd.concat([ahead_fresh, ahead_gd]).round(4).to_dict(orient="records"),
+        "held-out pairs": pd.concat([decided, pretrained_decided]).round(4).to_dict(orient="records"),
     }
-    for section in ("held out", "prospective", "prospective, pretrained students"):
+    sections = ("held out", "held out, pretrained students", "prospective", "prospective, pretrained students")
+    for section in sections:
         print(section)
         print(pd.DataFrame(report[section]).to_string(index=False))
-    print("spearman", report["spearman probe vs no-KD's test gain over logit KD"])
+    print("spearman", report["spearman probe vs no-KD's test gain over logit KD"], "pretrained students",
+          report["spearman, pretrained students"])  # fmt: skip
     print("probe minutes x logit KD's", report["probe minutes x logit KD's (median over pairs)"])
     RESULTS.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {RESULTS}")
