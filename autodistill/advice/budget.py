@@ -117,12 +117,11 @@ def with_references(
     pretrained students' logit KD and no-KD runs at the realistic budget were made for the patient
     study and ship in its file, not in the realistic study's; advice on a pretrained student reads
     whether to distil at all, and the probe's cut, from them."""
-    extra = [frame[frame["fidelity"] == REALISTIC] for frame in (patient, patient_alone) if not frame.empty]
-    if len(extra) < 2:
+    if patient.empty or patient_alone.empty:
         return runs, baselines
-    more_runs = pd.concat([runs, extra[0]], ignore_index=True).drop_duplicates("run_id")
-    more_alone = pd.concat([baselines, extra[1]], ignore_index=True).drop_duplicates("trial_id")
-    return more_runs, more_alone
+    more_runs = pd.concat([runs, patient[patient["fidelity"] == REALISTIC]], ignore_index=True)
+    more_alone = pd.concat([baselines, patient_alone[patient_alone["fidelity"] == REALISTIC]], ignore_index=True)
+    return more_runs.drop_duplicates("run_id"), more_alone.drop_duplicates("trial_id")
 
 
 def budget_runs(*frames: pd.DataFrame) -> pd.DataFrame:

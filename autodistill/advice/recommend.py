@@ -187,11 +187,11 @@ def recommend(
         name = dataset or task.spec.name
         baselines, ratio = _probe(target, store, name, columns, budget, source, run=probe,
                                   show_progress=show_progress, on_status=on_status)  # fmt: skip
-    on_status(f"the gain and cost models of {len(runs):,} runs ({runs['dataset'].nunique()} data sets)")
     with _timed(timings, "advice_s"):
         patient, patient_alone = _patient_study(task.spec.name, unseen)
         learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
         read, alone = with_references(runs, learned_from, patient, patient_alone)
+        on_status(f"the gain and cost models of {len(read):,} runs ({read['dataset'].nunique()} data sets)")
         evidence = _evidence(target, read, budget, alone, patient, ratio)
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
