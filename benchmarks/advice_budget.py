@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 
 from autodistill.advice.alone import alone_lead, baseline_rows, default_pairs
-from autodistill.advice.budget import PATIENT_STORE, REFERENCE, BudgetGain, budget_runs, longer_budget, patient_runs
+from autodistill.advice.budget import (
+    REFERENCE,
+    BudgetGain,
+    budget_runs,
+    longer_budget,
+    patient_baselines,
+    patient_runs,
+)
 from autodistill.advice.probe import own_probe, read_probe
 from autodistill.advice.runs import without_family
 from autodistill.evaluation.noise import NO_KD, arm_stats, catalog_resolution, group_noise, lead_noise, study_outcomes
@@ -126,8 +133,7 @@ def main() -> None:
     with shipped_store() as shipped:
         realistic = shipped.runs(source="ours")
         alone = baseline_rows(shipped.trials(source="ours"))
-    with RunStore(PATIENT_STORE, read_only=True) as store:
-        alone = pd.concat([alone, baseline_rows(store.trials(source="ours"))], ignore_index=True)
+    alone = pd.concat([alone, patient_baselines()], ignore_index=True)
     patient = patient_runs()
     both = pd.concat([realistic, patient], ignore_index=True)
     tested = budget_runs(realistic, patient).merge(both[["run_id", "test_ratio", "fidelity"]], on="run_id")
