@@ -25,7 +25,7 @@ import pandas as pd
 from autodistill import HELDOUT_RESULTS
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.cost import RANGE_LEVEL, pipeline_class
-from autodistill.evaluation.advice import COST_TOLERANCE, alone_intervals, evaluate_advice
+from autodistill.evaluation.advice import COST_TOLERANCE, alone_intervals, evaluate_advice, variance_shares
 from autodistill.evaluation.headroom import headroom
 from autodistill.evaluation.noise import catalog_resolution, latest_splits, resolutions, study_outcomes
 from autodistill.store.database import RunStore
@@ -47,7 +47,12 @@ def main() -> None:
     result = evaluate_advice(runs, dataset_family, cost_runs=every)  # wall times: every split version's runs
     figures = result.figures()
     captured = headroom_captured(found, result.top)
-    per_family = result.gains.groupby("family")["covered"].agg(["mean", "size"]).round(3)
+    per_family = (
+        result.gains.groupby("family")
+        .agg(mean=("covered", "mean"), size=("covered", "size"), settings=("setting", "nunique"))
+        .round(3)
+    )
+    shares = variance_shares(result.gains)
     timed = result.costs.merge(every[["run_id", "device", "inter_loss", "augmentation", "mixup"]], on="run_id")
     within = (timed["rel_error"].abs() <= COST_TOLERANCE).rename("within")
     per_device = within.groupby(timed["device"]).agg(["mean", "size"]).round(3)
@@ -81,6 +86,9 @@ def main() -> None:
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
           f"(configuration, setting) pairs")  # fmt: skip
     print(per_family.to_string())
+    print("share of the held-out gains' variance explained by the configuration "
+          f"{shares['configuration']:.2f}, by the setting (a shift of all its gains) {shares['setting']:.2f}, "
+          f"by both {shares['both']:.2f}")  # fmt: skip
     print(f"cost within ±{COST_TOLERANCE:.0%} by device:\n{per_device.to_string()}")
     print(f"cost within ±{COST_TOLERANCE:.0%} by family held out:\n{by_family.to_string()}")
     logit_first = figures["settings"] - figures["settings_top_not_logit"]
@@ -97,6 +105,7 @@ def main() -> None:
             {
                 "figures": figures,
                 "coverage_by_family": per_family.reset_index().to_dict(orient="records"),
+                "gain_variance_shares": shares,
                 "cost_within_by_device": per_device.reset_index().to_dict(orient="records"),
                 "cost_within_by_family": by_family.reset_index().to_dict(orient="records"),
                 "cost_range_coverage_by_class": by_class.reset_index().to_dict(orient="records"),

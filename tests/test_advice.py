@@ -37,7 +37,7 @@ from autodistill.advice.sessions import machine_sessions
 from autodistill.advice.trial import run_trial
 from autodistill.advice.verdict import decide
 from autodistill.bridge import make_budget
-from autodistill.evaluation.advice import evaluate_advice
+from autodistill.evaluation.advice import evaluate_advice, variance_shares
 from autodistill.space import Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.configurations import configurations
@@ -430,6 +430,19 @@ def test_the_held_out_evaluation_reports_cost_error_coverage_and_the_top_pick() 
     assert figures["cost_runs_cpu_recorded"] == figures["cost_runs_waited"] == 0  # these runs recorded none
     assert 0.0 <= figures["cost_range_coverage"] <= 1.0
     assert (result.costs["low_s"] <= result.costs["high_s"]).all()
+
+
+def test_a_shift_of_a_whole_settings_gains_is_told_apart_from_the_configurations_effect() -> None:
+    shifted = pd.DataFrame(
+        {
+            "setting": ["s1", "s1", "s2", "s2", "s3", "s3"],
+            "config": ["a", "b"] * 3,
+            "gain": [0, 0, -0.2, -0.2, 0.1, 0.1],
+        }
+    )
+    assert variance_shares(shifted) == pytest.approx({"configuration": 0.0, "setting": 1.0, "both": 1.0})
+    by_config = shifted.assign(gain=[0.0, -0.1] * 3)
+    assert variance_shares(by_config) == pytest.approx({"configuration": 1.0, "setting": 0.0, "both": 1.0})
 
 
 def test_the_held_out_cost_rows_say_which_runs_recorded_cpu_time_waited_or_were_probed() -> None:

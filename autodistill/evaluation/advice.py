@@ -39,7 +39,7 @@ class AdviceEvaluation:
     per held-out setting, the top pick beside logit KD."""
 
     costs: pd.DataFrame  # dataset, family, run_id, measured_s, predicted_s, rel_error, ..., probed, session_known
-    gains: pd.DataFrame  # dataset, family, config, support, gain, mean, low, high, covered
+    gains: pd.DataFrame  # dataset, family, setting, config, support, gain, mean, low, high, covered
     top: pd.DataFrame  # dataset, setting, top, clears, logit_ratio, top_ratio, best_gain
     timing_floor: float  # share of seeds within COST_TOLERANCE of their configuration's median time
     timing_floor_one_machine: float  # the same among seeds timed in one machine session
@@ -148,13 +148,32 @@ def _cost_rows(runs: pd.DataFrame, family_of: Callable[[str], str], held_out: se
 def _interval_rows(model: GainModel, held: pd.DataFrame) -> pd.DataFrame:
     """Each held-out (configuration, setting)'s measured gain beside its predicted interval."""
     estimates = model.estimate_rows(held)
-    return held[["dataset", "family", "config", "gain"]].assign(
+    return held[["dataset", "family", "setting", "config", "gain"]].assign(
         support=[e.support for e in estimates],
         mean=[e.mean for e in estimates],
         low=[e.low for e in estimates],
         high=[e.high for e in estimates],
         covered=[e.low <= g <= e.high for e, g in zip(estimates, held["gain"], strict=True)],
     )
+
+
+def variance_shares(gains: pd.DataFrame) -> dict[str, float]:
+    """The share of the gains' variance that each (configuration, setting) row's configuration explains, that
+    its setting explains, and both together (least squares on one-hot levels). A setting's share is a shift of
+    every configuration's gain at once: a model of configurations fitted on other data sets cannot foresee it,
+    so it bounds how well intervals can be calibrated per family without a measurement on the target."""
+
+    def explained(columns: list[str]) -> float:
+        design = pd.get_dummies(gains[columns].astype(str), drop_first=True).astype(float).assign(intercept=1.0)
+        coef, *_ = np.linalg.lstsq(design.to_numpy(), gains["gain"].to_numpy(), rcond=None)
+        residual = gains["gain"].to_numpy() - design.to_numpy() @ coef
+        return float(1 - residual.var() / gains["gain"].var(ddof=0))
+
+    return {
+        "configuration": explained(["config"]),
+        "setting": explained(["setting"]),
+        "both": explained(["config", "setting"]),
+    }
 
 
 def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame) -> pd.DataFrame:
