@@ -314,8 +314,8 @@ def test_the_advice_is_to_train_alone_where_that_beat_logit_kd_on_the_data_sets_
 
 def test_picks_after_the_first_go_by_gain_per_minute_and_costly_losses_last() -> None:
     from autodistill.advice.gain import GainEstimate
-    from autodistill.advice.recommend import _worth
     from autodistill.advice.recommendation import Pick
+    from autodistill.advice.rules import _worth
 
     def pick(name: str, gain: float | None, minutes: float) -> Pick:
         estimate = None if gain is None else GainEstimate(gain, gain - 0.01, gain + 0.01, 1)

@@ -13,12 +13,9 @@ Given a data set, a teacher and a student, :func:`recommend`
    configuration of the space the task can run gets a predicted dev-ratio gain over logit KD with an
    interval, and a price in minutes;
 5. orders the distinct pipelines by that gain (:mod:`autodistill.advice.proposals`: one model, one
-   order); the first pick is logit KD unless the data set's own runs in the store show a pipeline
-   leading it beyond the noise, or another pipeline's predicted gain clears its uncertainty
-   (:mod:`autodistill.advice.verdict`), or the data set's own runs show the student trained alone
-   ahead (:mod:`autodistill.advice.alone`) or its probe reaches the cut above which the student alone
-   did better elsewhere; the picks after the first go by predicted gain per
-   predicted minute, and a budget in minutes keeps the picks predicted to fit.
+   order) and puts the picks in order (:mod:`autodistill.advice.rules`): pick 1 is logit KD unless the
+   evidence backs another pipeline, a longer budget or the student trained alone; the rest go by
+   predicted gain per predicted minute, and a budget in minutes keeps the picks predicted to fit.
 
 The dataset features are computed and stored with the data set (runs on it later can join the
 store's meta-dataset), but no model of the advice reads them: held out by family, they added
@@ -40,13 +37,12 @@ import pandas as pd
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.budget import longer_pick, patient_baselines, patient_runs, with_references
 from autodistill.advice.evidence import Evidence, gather_evidence
-from autodistill.advice.gain import LEVEL, GainEstimate, OwnLead, measured_estimate
-from autodistill.advice.probe import Probe, own_probe
+from autodistill.advice.probe import own_probe
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
+from autodistill.advice.rules import Scored, advise
 from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs, without_family
 from autodistill.advice.trial import TRIAL_SEEDS, alone_trial, check_trial, plan_trial
-from autodistill.advice.verdict import decide
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
 from autodistill.features.featurize import check_task, featurize, featurizer_version, load_described
@@ -198,7 +194,7 @@ def recommend(
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
         ((logit_minutes, _),) = evidence.minutes([scored.logit_kd.config])
         longer = longer_pick(evidence.patient, engine_of, budget, target.task.spec.task_type, logit_minutes)
-        scored = _advise(scored, evidence, top, minutes, longer)
+        scored = advise(scored, evidence, top, minutes, longer)
     logit, kind = scored.logit_kd.config, target.task.spec.task_type
     plan = plan_trial(evidence, kind, logit, trial, trial_seeds) if trial else None
     timings["total_s"] = time.perf_counter() - started
@@ -242,28 +238,7 @@ def _prepare(
     return _Target(task, teacher, student, finetuned, features, teacher_d, student_d)
 
 
-@dataclass(frozen=True)
-class _Scored:
-    """The space weighed for a target: how many candidates, the picks, where logit KD stands, and
-    the line that says why the first pick is first."""
-
-    candidates: int
-    picks: tuple[Pick, ...]
-    logit_kd: Pick
-    verdict: str = ""
-    #: The data set's own leads over logit KD (:func:`autodistill.advice.gain.own_leads`), each with its pick.
-    own: tuple[tuple[OwnLead, Pick], ...] = ()
-    #: ``finetune`` where the advice is to train the student alone (:mod:`autodistill.advice.alone`).
-    command: str = "run"
-    #: The student trained alone against logit KD: measured on the data set's own runs, else predicted.
-    alone: GainEstimate | None = None
-    #: The best list configuration at the study's patient budget (:mod:`autodistill.advice.budget`).
-    patient: Pick | None = None
-    #: One run of the student alone here, read against the other pairs' cut (:mod:`autodistill.advice.probe`).
-    probe: Probe | None = None
-
-
-def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> _Scored:
+def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Callable[[Pipeline], Any]) -> Scored:
     """Weigh every configuration the task can run by its predicted gain over logit KD, keep the
     ``top`` distinct pipelines, and place logit KD (the default every gain is measured from) and the
     configurations of the data set's own leads (added to the space where it lacks them) among them.
@@ -276,7 +251,7 @@ def _weigh_space(target: _Target, evidence: Evidence, top: int, engine_of: Calla
     picks = tuple(
         Pick(k, p.config, _engine(engine_of, p.config), gain=p.gain) for k, p in enumerate(proposals.top(top), start=1)
     )
-    return _Scored(
+    return Scored(
         candidates=len(configs),
         picks=picks,
         logit_kd=Pick(proposals.place(0.0), default, _engine(engine_of, default)),
@@ -294,7 +269,7 @@ def _assemble(
     dataset: str,
     source: str,
     runs: pd.DataFrame,
-    scored: _Scored,
+    scored: Scored,
     timings: dict[str, float],
 ) -> Recommendation:
     """The recommendation file's content: what it is for, what it learned from, the picks and the times."""
@@ -380,148 +355,6 @@ def _evidence(
     at_budget = budget_inputs(budget, len(target.task.train))
     models = (target.student_d, target.teacher_d)
     return gather_evidence(runs, target.task, models, at_budget, budget.max_eval_examples, baselines, patient, probe)
-
-
-def _advise(scored: _Scored, evidence: Evidence, top: int, minutes: float | None, longer: Pick | None) -> _Scored:
-    """Price the picks and logit KD, and keep what fits ``minutes``.
-    First goes the largest lead over logit KD beyond the noise on the data set's own runs, where the
-    store holds some (:func:`autodistill.advice.gain.own_leads`: measured here, it outweighs any
-    prediction), else the verdict's pipeline (:func:`autodistill.advice.verdict.decide`), unless
-    training longer (``longer``, :func:`~autodistill.advice.budget.longer_pick`) is backed and its
-    interval lies higher, or the student trained alone leads (:func:`_alone_first`); the rest follow
-    by predicted gain per minute (:func:`_worth`), the longer budget among them. A longer budget over
-    ``minutes`` is kept aside (rank 0), so that the output can say what it would buy."""
-    logit = _priced(scored.logit_kd, evidence)
-    _check_minutes(minutes, evidence, logit)
-
-    def within(pick: Pick) -> bool:
-        return minutes is None or (pick.minutes or 0.0) <= minutes
-
-    own = [(lead, _own_pick(lead, _priced(p, evidence))) for lead, p in scored.own]
-    own = [(lead, p) for lead, p in own if within(p)]
-    measured = {_runs(p) for _, p in own}
-    picks = [p for p in (_priced(p, evidence) for p in scored.picks) if within(p) and _runs(p) not in measured]
-    first, line = _first(logit, own, picks, evidence, minutes)
-    fits = [*picks, *(p for _, p in own)]
-    picked = longer is not None and within(longer)  # over the budget, it is said (rank 0), not picked
-    if picked:
-        fits.append(longer)
-        if evidence.patient is not None and evidence.patient.backed and _low(longer) > _low(first):
-            first, line = longer, evidence.patient.line
-    beaten = [lead.gain for lead, _ in own] + ([_gain(first)] if first is longer else [])
-    first, line, command, shown = _alone_first(first, line, logit, evidence, beaten, bool(own))
-    rest = sorted((p for p in fits if _runs(p) != _runs(first)), key=_worth)[: top - 1]
-    if picked and all(_runs(p) != _runs(longer) for p in [first, *rest]):
-        rest.append(longer)  # past the top: still a pick, so that `--pick` runs it
-    ranked = tuple(replace(p, rank=k) for k, p in enumerate([first, *rest], start=1))
-    if picked:
-        longer = next(p for p in ranked if _runs(p) == _runs(longer))
-    return replace(
-        scored, picks=ranked, logit_kd=logit, verdict=line, command=command, alone=shown, patient=longer,
-        probe=evidence.probe,
-    )  # fmt: skip
-
-
-def _check_minutes(minutes: float | None, evidence: Evidence, logit: Pick) -> None:
-    """A ``--budget`` the advice can keep: minutes it can predict, and room for logit KD at least."""
-    if minutes is not None and evidence.cost is None:
-        raise AutodistillError(
-            "--budget needs predicted minutes, and the store holds too few timed runs on this machine's "
-            "kind of device to predict them"
-        )
-    if minutes is not None and (logit.minutes or 0.0) > minutes:
-        raise AutodistillError(
-            f"--budget {minutes:g} min is below the cheapest pipeline's predicted time: logit KD, "
-            f"{logit.minutes:.1f} min here; give at least that, or a smaller --max-train-examples/--epochs"
-        )
-
-
-def _own_pick(lead: OwnLead, pick: Pick) -> Pick:
-    """The pick of a lead measured on the data set's own runs, with that lead as its gain."""
-    reason = f"this data set's own runs: dev ratio over {lead.seeds} seeds against logit KD's {lead.logit_seeds}"
-    return replace(pick, gain=lead.estimate, reason=reason)
-
-
-def _first(
-    logit: Pick, own: list[tuple[OwnLead, Pick]], picks: list[Pick], evidence: Evidence, minutes: float | None
-) -> tuple[Pick, str]:
-    """Pick 1 at this budget and the line that says why: the largest own lead, else the verdict."""
-    challengers = [p for p in picks if p.gain is not None]
-    if own:
-        lead, pick = own[0]
-        return pick, f"beats logit KD on this data set's own runs: {lead.line}"
-    if evidence.gains is None:
-        line = f"logit KD first: {evidence.missing}, so it is the only advice the store can back"
-        return (
-            logit,
-            line + " (add runs with `autodistill sweep --datasets ... --students ...` on data sets of this kind)",
-        )
-    if not challengers:
-        return logit, f"logit KD first: no other pick is predicted to fit --budget {minutes:g} min"
-    verdict = decide(logit.config, [p.config for p in challengers], [p.gain for p in challengers])
-    first = challengers[[p.config for p in challengers].index(verdict.top)] if not verdict.logit_kd_first else logit
-    return first, verdict.line
-
-
-def _alone_first(
-    first: Pick, line: str, logit: Pick, evidence: Evidence, beaten: list[float], own: bool
-) -> tuple[Pick, str, str, GainEstimate | None]:
-    """Whether to train the student alone instead: measured on the data set's own runs, where it leads
-    every measured gain (``beaten``); else where pick 1 is logit KD and the probe reaches its cut
-    (:mod:`autodistill.advice.probe`); else predicted, where its interval clears zero and lies above
-    pick 1's. Returns pick 1 (logit KD, what to distil instead, when alone wins), the line, the command
-    and the no-KD estimate to show."""
-    alone, predicted = evidence.alone, evidence.alone_predicted
-    if alone is not None and all(alone.gain > gain for gain in beaten):  # not to distil, if it leads most
-        return (
-            logit,
-            f"{alone.line}; pick 1 is what to distil instead",
-            "finetune",
-            measured_estimate(alone.gain, alone.se),
-        )
-    probe = evidence.probe
-    if not own and probe is not None and probe.says_alone and _runs(first) == _runs(logit):
-        return logit, f"{probe.line}; pick 1 is what to distil instead", "finetune", probe.above or predicted
-    if not own and predicted is not None and predicted.clears and predicted.low > _low(first):
-        line = (
-            f"train the student alone (no KD): {predicted.mean:+.3f} dev ratio over logit KD as "
-            f"{predicted.support} other (data set, student) pairs predict it, {LEVEL:.0%} interval "
-            f"{predicted.low:+.3f} to {predicted.high:+.3f}; pick 1 is what to distil instead"
-        )
-        return logit, line, "finetune", predicted
-    return first, line, "run", predicted
-
-
-def _runs(pick: Pick) -> tuple[Pipeline, Any]:
-    """What a pick runs: its pipeline and its epochs (one pipeline at two budgets is two picks)."""
-    return pick.config, pick.engine.get("train", {}).get("epochs")
-
-
-def _gain(pick: Pick) -> float:
-    """A pick's mean gain over logit KD (logit KD's own, or a gain not known: zero)."""
-    return 0.0 if pick.gain is None else pick.gain.mean
-
-
-def _low(pick: Pick) -> float:
-    """The lower end of a pick's gain interval over logit KD (logit KD's own: zero)."""
-    return 0.0 if pick.gain is None else pick.gain.low
-
-
-def _worth(pick: Pick) -> tuple[int, float]:
-    """Sort key of picks 2..N, best first: a predicted gain over logit KD per predicted minute where the
-    gain is positive (what a minute of a user's machine buys), then the rest by their gain, a costly loss
-    last; picks with no minutes predicted after those, by predicted gain."""
-    if pick.gain is None or not pick.minutes:
-        return (2, 0.0)
-    if pick.gain.mean > 0:
-        return (0, -pick.gain.mean / pick.minutes)
-    return (1, -pick.gain.mean * pick.minutes)
-
-
-def _priced(pick: Pick, evidence: Evidence) -> Pick:
-    """``pick`` with its predicted minutes here and their range."""
-    ((minutes, minutes_range),) = evidence.minutes([pick.config])
-    return replace(pick, minutes=minutes, minutes_range=minutes_range)
 
 
 @contextmanager
