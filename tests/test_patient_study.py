@@ -32,6 +32,22 @@ def test_the_map_sets_the_realistic_regime_beside_the_patient_one_on_the_same_da
     assert list(zip(both["dataset"], both["regime"], strict=True)) == [("a", "realistic"), ("a", "patient")]
 
 
+def test_the_map_says_how_many_kd_pipelines_each_pair_chose_its_best_among() -> None:
+    from study.patient import with_counts
+
+    outcomes = pd.DataFrame(
+        {
+            "dataset": ["a"] * 5 + ["b"] * 3,
+            "student_name": ["tiny"] * 8,
+            "configuration": ["logit", "logit", "mse", "ra", "no-KD", "logit", "no-KD", "no-KD"],
+        }
+    )
+    table = pd.DataFrame({"dataset": ["a", "b"], "student": ["tiny", "tiny"], "over logit KD": [0.01, 0.0]})
+    counted = with_counts(table, outcomes)
+    assert list(counted.columns) == ["dataset", "student", "KD pipelines", "over logit KD"]
+    assert counted["KD pipelines"].tolist() == [3, 1]  # logit KD counted once, no-KD not at all
+
+
 def test_a_finding_is_tested_where_both_sides_of_its_contrast_ran() -> None:
     import pandas as pd
 
