@@ -164,6 +164,23 @@ def test_the_trial_list_is_a_function_of_seed_data_sets_students_and_n() -> None
 # -- running ------------------------------------------------------------------------------------------
 
 
+def test_a_finished_trial_is_told_by_its_pipeline_outcome_and_minutes(tmp_path: Path) -> None:
+    from autodistill.sweep.runner import finished_line
+
+    trials = _plan()
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = sweep.run_trials(
+            trials, store, featurizer_version=VERSION, workers=0, show_progress=False, trial_fn=fake_trial
+        )
+    lines = {t.trial_id: finished_line(t, report.records[t.trial_id]) for t in trials}
+    failed = next(t for t in trials if t.config is not None and t.config.inter_loss == "pkd")
+    alone = next(t for t in trials if t.kind == "finetune")
+    assert lines[failed.trial_id].startswith(f"{failed.dataset} {failed.student} {failed.config.key}: failed")
+    assert f"{alone.student} no-KD: ratio " in lines[alone.trial_id]
+    timed = [t for t in trials if report.records[t.trial_id].wall_time_s is not None]
+    assert timed and all(lines[t.trial_id].endswith(" min") for t in timed)
+
+
 def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -> None:
     trials = _plan()
     failing = sum(1 for t in trials if t.config is not None and t.config.inter_loss == "pkd")
