@@ -6,7 +6,8 @@ patient one (``meta_data/patient/study.sqlite`` beside the shipped study), the b
 (its data set's own runs and its siblings' left out, as ``recommend --unseen`` does), on dev. Where
 that prediction is backed (its interval above zero), pick 1 is it; else logit KD at the realistic
 budget. Each is then read on test beside both defaults at the realistic budget (logit KD, the student
-alone) and beside the best arm of either budget chosen on dev (the headroom). The same with the
+alone) and beside the best arm of either budget chosen on dev (the headroom); a pick 1 the study never
+ran on the pair cannot be read on test, and such pairs are named apart from the mean. The same with the
 pair's own runs in (what ``recommend`` does on a data set the study ran) comes second. Last, where
 ``meta_data/prospective/budget.sqlite`` holds runs on data sets of families the study never ran, the
 advice those pairs' evidence gives there, read on test against both defaults. The noise is the seeds'
@@ -169,8 +170,10 @@ def main() -> None:
     for name in ("held out", "own runs"):
         over = table[f"{name}: over the better default (test)"]
         captured = room[f"{name}: over the better default (test)"].sum() / room["headroom"].sum() if len(room) else 0
-        print(f"{name}: pick 1 over the better default {over.mean():+.4f} on average over {len(table)} pairs, "
-              f"worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm had any")  # fmt: skip
+        unjudged = table.loc[over.isna(), "dataset"] + " " + table.loc[over.isna(), "student"]
+        print(f"{name}: pick 1 over the better default {over.mean():+.4f} on average over {over.notna().sum()} of "
+              f"{len(table)} pairs, worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm "
+              f"had any; not judged (pick 1 never ran there): {', '.join(unjudged) or 'none'}")  # fmt: skip
     ahead = prospective(budget_runs(realistic, patient), PROSPECTIVE) if PROSPECTIVE.exists() else pd.DataFrame()
     if not ahead.empty:
         print("prospective, on families the study never ran:")
