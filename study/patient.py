@@ -203,8 +203,8 @@ def with_counts(table: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     counted = table.merge(pipelines_run(outcomes), on=["dataset", "student"], how="left")
-    order = [*table.columns[:2], "KD pipelines", *table.columns[2:]]
-    return counted[order]
+    after = list(table.columns).index("student") + 1
+    return counted[[*table.columns[:after], "KD pipelines", *table.columns[after:]]]
 
 
 def regimes(patient: pd.DataFrame, realistic: pd.DataFrame) -> pd.DataFrame:

@@ -258,7 +258,9 @@ def finished_line(trial: Trial, record: TrialRecord) -> str:
     """What a sweep says of a finished trial: which pipeline on which data set and student, its dev ratio
     (or that it failed) and its minutes, so that a log read later says what each line cost."""
     what = trial.config.key if trial.config is not None else "no-KD"
-    outcome = f"ratio {record.ratio:.3f}" if record.status == "done" and record.ratio is not None else "failed"
+    outcome = "failed" if record.status == "failed" else "done"
+    if record.status == "done" and record.ratio is not None:
+        outcome = f"ratio {record.ratio:.3f}"
     minutes = f" in {record.wall_time_s / 60:.1f} min" if record.wall_time_s is not None else ""
     return f"{trial.dataset} {trial.student} {what}: {outcome}{minutes}"
 
