@@ -69,30 +69,39 @@ def _pair_row(
     here = runs[(runs["dataset"] == dataset) & (runs["student_name"] == student)]
     teacher = str(here["teacher_name"].iloc[0])
     logit = _arm(here, REFERENCE)
-    best_default = max(logit.mean(), alone.mean()) if len(alone) else logit.mean()
+    better = alone if len(alone) and alone.mean() > logit.mean() else logit
+    best_default = better.mean()
     by_dev = here.groupby("arm")["ratio"].mean().idxmax()
     row = {"dataset": dataset, "student": student, "logit KD (test)": logit.mean(), "no-KD (test)": alone.mean(),
            "best by dev": by_dev, "headroom": _arm(here, by_dev).mean() - best_default}  # fmt: skip
     for name, frame in (("held out", without_family(runs, dataset)), ("own runs", runs)):
         found = longer_budget(frame, dataset, teacher, student, task_type_of(kind))
-        row |= _advised(name, found, here, logit, best_default)
+        row |= _advised(name, found, here, logit, better)
     own = row["own runs: pick 1"]
     if lead > 0 and (own == "logit KD" or lead > row["own runs: predicted gain (dev)"]):
-        row |= _alone_pick("own runs", alone, logit, best_default)
+        row |= _alone_pick("own runs", alone, logit, better)
     for name, says_alone in probes.items():
         if says_alone and row[f"{name}: pick 1"] == "logit KD":
-            row |= _alone_pick(name, alone, logit, best_default) | {f"{name}: pick 1": "no-KD (probe)"}
+            row |= _alone_pick(name, alone, logit, better) | {f"{name}: pick 1": "no-KD (probe)"}
     return row
 
 
-def _alone_pick(name: str, alone: pd.Series, logit: pd.Series, best_default: float) -> dict:
+def _below_default(picked: pd.Series, better: pd.Series) -> dict[str, float]:
+    """Pick 1's test ratio over the better default's and the seeds' standard error of that difference
+    (zero where pick 1 is the better default)."""
+    if picked is better:
+        return {"over the better default (test)": 0.0, "se vs the better default": 0.0}
+    (mean, se, _), (base, base_se, _) = _mean_se(picked), _mean_se(better)
+    return {"over the better default (test)": mean - base, "se vs the better default": float(np.hypot(se, base_se))}
+
+
+def _alone_pick(name: str, alone: pd.Series, logit: pd.Series, better: pd.Series) -> dict:
     """A variant's pick 1 when the advice is to train the student alone."""
     return {
         f"{name}: pick 1": "no-KD",
-        f"{name}: over the better default (test)": alone.mean() - best_default,
         f"{name}: over logit KD (test)": alone.mean() - logit.mean(),
         f"{name}: minutes x logit KD": None,
-    }
+    } | {f"{name}: {key}": value for key, value in _below_default(alone, better).items()}
 
 
 def _probe_says_alone(
@@ -111,7 +120,7 @@ def _probe_says_alone(
     return found is not None and found.says_alone
 
 
-def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.Series, best_default: float) -> dict:
+def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.Series, better: pd.Series) -> dict:
     """What pick 1 is under the budget rule and what it scored on test, against logit KD and the better default."""
     chosen = found.name if found is not None and found.backed else None
     picked = _arm(here, chosen) if chosen else logit
@@ -124,10 +133,9 @@ def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.
         f"{name}: pick 1": chosen or "logit KD",
         f"{name}: over logit KD (test)": lead,
         f"{name}: se": se,
-        f"{name}: over the better default (test)": picked.mean() - best_default,
         f"{name}: minutes x logit KD": None if not chosen else round(found.times, 1),
         f"{name}: seeds": seeds,
-    }
+    } | {f"{name}: {key}": value for key, value in _below_default(picked, better).items()}
 
 
 def main() -> None:
@@ -171,9 +179,12 @@ def main() -> None:
         over = table[f"{name}: over the better default (test)"]
         captured = room[f"{name}: over the better default (test)"].sum() / room["headroom"].sum() if len(room) else 0
         unjudged = table.loc[over.isna(), "dataset"] + " " + table.loc[over.isna(), "student"]
+        beyond = over < -2 * table[f"{name}: se vs the better default"]
+        below = (table.loc[beyond, "dataset"] + " " + table.loc[beyond, "student"]).tolist()
         print(f"{name}: pick 1 over the better default {over.mean():+.4f} on average over {over.notna().sum()} of "
               f"{len(table)} pairs, worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm "
-              f"had any; not judged (pick 1 never ran there): {', '.join(unjudged) or 'none'}")  # fmt: skip
+              f"had any; below it beyond 2 SE of the seeds: {', '.join(below) or 'none'}; not judged (pick 1 never ran "
+              f"there): {', '.join(unjudged) or 'none'}")  # fmt: skip
     ahead = prospective(budget_runs(realistic, patient), PROSPECTIVE) if PROSPECTIVE.exists() else pd.DataFrame()
     if not ahead.empty:
         print("prospective, on families the study never ran:")
@@ -191,7 +202,8 @@ def prospective(evidence: pd.DataFrame, path: Path) -> pd.DataFrame:
     never ran): the longer budget the evidence predicts and pick 1 under the rule; on test, the longer
     budget's runs against logit KD and no-KD at the realistic budget with the study's noise (seed spread
     and the test split's sampling error, paired on the runs' predictions); the minutes it took as a
-    multiple of logit KD's there."""
+    multiple of logit KD's there. Pick 1 is named as the rule names it: one that is neither logit KD nor
+    the longer arm run there cannot be read on test, and the row says so by its name."""
     with RunStore(path, read_only=True) as store:
         runs = store.runs(source="ours")
         outcomes = study_outcomes(runs, store.trials(source="ours"))
@@ -213,7 +225,7 @@ def _ahead(
     seconds = pair.groupby("arm")["wall_time_s"].median()
     longer = str(pair.loc[pair["arm"] != REFERENCE, "arm"].iloc[0])
     row = {"dataset": dataset, "student": student, "longer": longer,
-           "pick 1": longer if found is not None and found.backed and found.name == longer else "logit KD",
+           "pick 1": found.name if found is not None and found.backed else "logit KD",
            "predicted gain (dev)": None if found is None else found.gain.mean,
            "interval": None if found is None else [round(found.gain.low, 4), round(found.gain.high, 4)],
            "longer (test)": stats.loc["longer", "reported_ratio"], "seeds": int(stats.loc["longer", "seeds"]),

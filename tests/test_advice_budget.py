@@ -81,3 +81,15 @@ def test_the_shipped_patient_runs_are_twenty_epochs_and_the_pretrained_students_
     assert (runs.loc[runs["fidelity"] == "patient", "epochs"] == 20).all()
     assert set(runs.loc[runs["fidelity"] == "realistic", "student_name"]) == {"tiny-gd"}, "fresh ones: the study's"
     assert patient_runs(budget.PATIENT_STORE.with_name("missing.sqlite")).empty
+
+
+def test_a_configuration_run_on_few_pairs_is_read_against_the_one_run_on_most() -> None:
+    # logit KD for 20 epochs ran on six pairs and gains 0.03 on three of them and nothing on the rest;
+    # mi-alpha ran only on the three where everything gained, and there it is no better than logit KD.
+    gains = {"a": 0.03, "b": 0.032, "c": 0.028, "d": 0.0, "e": 0.002, "f": -0.002}
+    rows = [r for name, g in gains.items() for r in _pair(name, {LOGIT: g, **({MI: g} if g > 0.02 else {})})]
+    estimates = budget.anchored_estimates(budget_gains(budget_runs(pd.DataFrame(rows))))
+    assert estimates["mi-alpha"].mean == pytest.approx(estimates["logit"].mean) == pytest.approx(0.015)
+    assert estimates["mi-alpha"].support == 3 and estimates["mi-alpha"].low < estimates["logit"].low < 0
+    found = longer_budget(budget_runs(pd.DataFrame(rows)), "new", "minilm-l6", "tiny", "classification")
+    assert found.name == "logit" and not found.backed, "three pairs where all gained do not back mi-alpha alone"

@@ -181,6 +181,17 @@ def test_a_finished_trial_is_told_by_its_pipeline_outcome_and_minutes(tmp_path: 
     assert timed and all(lines[t.trial_id].endswith(" min") for t in timed)
 
 
+def test_a_sweep_on_a_pipe_logs_one_unbroken_line_per_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "30")  # narrower than any line: a log read later must not wrap one in two
+    trials = _plan()
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        sweep.run_trials(trials, store, featurizer_version=VERSION, workers=0, trial_fn=fake_trial)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == len(trials) and all(line.startswith("sweep ") for line in lines)
+
+
 def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -> None:
     trials = _plan()
     failing = sum(1 for t in trials if t.config is not None and t.config.inter_loss == "pkd")

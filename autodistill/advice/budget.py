@@ -8,9 +8,9 @@ is measured against what every gain is measured from, logit KD at the budget the
 per (data set, student) pair, the patient runs' mean dev ratio minus the realistic logit KD runs'
 (same teacher and split version), and the multiple of the minutes. On a data set that ran both
 budgets the gain is read off its own seeds, a lead counting beyond :data:`OWN_Z` standard errors as
-:func:`autodistill.advice.gain.own_leads` counts one; on a new data set it is predicted as the other
-pairs' mean with the spread a new pair falls in, from pairs whose students started as the target's
-does (as :mod:`autodistill.advice.alone` predicts training alone).
+:func:`autodistill.advice.gain.own_leads` counts one; on a new data set it is predicted from the other
+pairs whose students started as the target's does (as :mod:`autodistill.advice.alone` predicts training
+alone), each configuration read against the one run on most pairs (:func:`anchored_estimates`).
 
 Dev ratios only: the test split chooses nothing.
 """
@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from autodistill.advice.alone import baseline_rows
-from autodistill.advice.gain import OWN_Z, GainEstimate, gains_over, measured_estimate, new_draw_estimate
+from autodistill.advice.gain import OWN_Z, GainEstimate, gains_over, measured_estimate
 from autodistill.advice.recommendation import Pick
 from autodistill.space import Pipeline
 from autodistill.store.configurations import is_logit_kd
@@ -182,13 +183,44 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
     gains = budget_gains(runs[runs["dataset"] != dataset])
     fresh = from_scratch(student)
     alike = gains[gains["student_name"].map(from_scratch) == fresh]
+    estimates = anchored_estimates(alike)
     found = [
         BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears)
         for name, group in alike.groupby("name")
-        if len(group) >= MIN_PAIRS
-        for estimate in [new_draw_estimate(group["gain"])]
+        if name in estimates
+        for estimate in [estimates[name]]
     ]
     return max(found, key=lambda b: (b.gain.low, b.gain.mean)) if found else None
+
+
+def anchored_estimates(gains: pd.DataFrame) -> dict[str, GainEstimate]:
+    """Each configuration's gain on a new pair, from :func:`budget_gains` rows of other pairs, for those
+    that ran on at least :data:`MIN_PAIRS` of them.
+
+    The study ran some configurations on every pair and the rest on a few, and a pair's gains move
+    together (training longer pays more on some data sets than others), so each configuration's own
+    mean and spread would compare configurations on different pairs, and one run on three pairs where
+    everything gained would beat one run on ten. So the configuration run on the most pairs is the
+    anchor: a configuration's mean is the anchor's mean over all its pairs plus the configuration's
+    mean difference from the anchor on the pairs both ran. The spread a new pair falls in is pooled
+    over configurations (weighted by their degrees of freedom), widened by the uncertainty of the
+    configuration's mean, as :func:`~autodistill.advice.gain.new_draw_estimate` widens one."""
+    wide = gains.pivot_table(index=_PAIR, columns="name", values="gain")
+    counts = wide.notna().sum()
+    listed = [c.name for c in PATIENT_LIST]
+    anchor = max(counts.index, key=lambda name: (counts[name], -listed.index(name)), default=None)
+    if anchor is None or counts[anchor] < MIN_PAIRS:
+        return {}
+    repeated = counts[counts > 1].index
+    spread = np.sqrt((wide[repeated].var(ddof=1) * (counts[repeated] - 1)).sum() / (counts[repeated] - 1).sum())
+    base = float(wide[anchor].mean())
+    out = {}
+    for name in counts[counts >= MIN_PAIRS].index:
+        shared = (wide[name] - wide[anchor]).dropna()
+        if not shared.empty:  # never beside the anchor: nothing to read its difference from
+            width = float(spread) * np.sqrt(1 + 1 / counts[name])
+            out[str(name)] = measured_estimate(base + float(shared.mean()), width, int(counts[name]))
+    return out
 
 
 def _own_best(own: pd.DataFrame) -> BudgetGain | None:

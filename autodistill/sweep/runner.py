@@ -192,7 +192,9 @@ def _progress(show: bool, total: int, done: int) -> Iterator[Callable[[str], Non
     console = Console(stderr=True)
     if not (console.is_terminal or console.is_jupyter):
         count = iter(range(done + 1, total + 1))
-        yield lambda text: console.print(f"sweep {next(count, total)}/{total}: {text}", markup=False, highlight=False)
+        yield lambda text: console.print(
+            f"sweep {next(count, total)}/{total}: {text}", markup=False, highlight=False, soft_wrap=True
+        )
         return
     with Progress(
         TextColumn("[bold]sweep"),
