@@ -29,11 +29,14 @@ from autodistill.advice.alone import alone_lead, baseline_rows, default_pairs
 from autodistill.advice.budget import (
     REFERENCE,
     BudgetGain,
+    anchored_estimates,
+    budget_gains,
     budget_runs,
     longer_budget,
     patient_baselines,
     patient_runs,
 )
+from autodistill.advice.gain import LEVEL
 from autodistill.advice.probe import own_probe, read_probe
 from autodistill.advice.runs import without_family
 from autodistill.evaluation.noise import NO_KD, arm_stats, catalog_resolution, group_noise, lead_noise, study_outcomes
@@ -185,12 +188,36 @@ def main() -> None:
               f"{len(table)} pairs, worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm "
               f"had any; below it beyond 2 SE of the seeds: {', '.join(below) or 'none'}; not judged (pick 1 never ran "
               f"there): {', '.join(unjudged) or 'none'}")  # fmt: skip
+    covered = coverage(runs)
+    print(f"held out by family, {LEVEL:.0%} intervals of the longer budget's gain (dev) hold {covered['held']:.2f} of "
+          f"{covered['gains']} measured gains ({covered['by student']})")  # fmt: skip
     ahead = prospective(budget_runs(realistic, patient), PROSPECTIVE) if PROSPECTIVE.exists() else pd.DataFrame()
     if not ahead.empty:
         print("prospective, on families the study never ran:")
         print(ahead.round(4).to_string(index=False))
-    RESULTS.write_text(json.dumps({"pairs": _records(table), "prospective": _records(ahead)}, indent=2) + "\n")
+    record = {"pairs": _records(table), "interval coverage": covered, "prospective": _records(ahead)}
+    RESULTS.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {RESULTS}")
+
+
+def coverage(runs: pd.DataFrame) -> dict[str, Any]:
+    """How often a pair's measured dev gain of a list configuration at the patient budget over logit KD
+    at the realistic one falls in the interval :func:`anchored_estimates` predicts for it with the pair's
+    family left out (other pairs of students started alike), overall and per student."""
+    held = []
+    for (dataset, student), mine in budget_gains(runs).groupby(_PAIR):
+        others = budget_gains(without_family(runs, dataset))
+        alike = others[others["student_name"].map(from_scratch) == from_scratch(student)]
+        estimates = anchored_estimates(alike)
+        held += [
+            (student, estimates[name].low <= gain <= estimates[name].high)
+            for name, gain in zip(mine["name"], mine["gain"], strict=True)
+            if name in estimates
+        ]
+    frame = pd.DataFrame(held, columns=["student", "held"])
+    per = frame.groupby("student")["held"].agg(["mean", "size"])
+    return {"held": float(frame["held"].mean()), "gains": len(frame),
+            "by student": {s: f"{m:.2f} of {int(n)}" for s, (m, n) in per.iterrows()}}  # fmt: skip
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

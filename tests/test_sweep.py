@@ -181,6 +181,17 @@ def test_a_finished_trial_is_told_by_its_pipeline_outcome_and_minutes(tmp_path: 
     assert timed and all(lines[t.trial_id].endswith(" min") for t in timed)
 
 
+def test_one_trial_a_data_set_goes_first_only_where_that_keeps_every_worker_busy() -> None:
+    from autodistill.sweep.runner import phases
+
+    trials = _plan()
+    first, rest = phases(trials, workers=2)
+    assert sorted(t.dataset for t in first) == ["toy-a", "toy-b"] and len(first) + len(rest) == len(trials)
+    one_data_set = [t for t in trials if t.dataset == "toy-a"]
+    assert phases(one_data_set, workers=2) == [one_data_set], "a second worker would idle through a warm-up"
+    assert phases(trials, workers=3) == [trials] and phases(trials, workers=1) == [trials]
+
+
 def test_a_sweep_on_a_pipe_logs_one_unbroken_line_per_trial(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

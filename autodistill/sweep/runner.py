@@ -168,6 +168,21 @@ def _stored(store: RunStore) -> dict[str, TrialRecord]:
     return {row["trial_id"]: trial_from_row(row) for row in store.trials().to_dict("records")}
 
 
+def phases(pending: Sequence[Trial], workers: int) -> list[list[Trial]]:
+    """The trials in the order of their phases, each phase finished before the next starts.
+
+    A data set's first trial fine-tunes its teacher and builds its caches; each of those is built
+    once, under a lock, by whichever trial comes first (:func:`engine.paths.exclusive`). With at
+    least as many data sets as workers, one trial of each goes first, so that no worker waits on
+    another data set's lock while a data set of its own is untouched. With fewer, that phase would
+    leave workers idle that could run trials (a resumed sweep's caches are built already, and
+    otherwise a worker waits on the lock as it would have idled), so there is one phase."""
+    if workers <= 1:
+        return [list(pending)]
+    first, rest = _warm_up_first(pending)
+    return [first, rest] if len(first) >= workers else [list(pending)]
+
+
 def _warm_up_first(pending: Sequence[Trial]) -> tuple[list[Trial], list[Trial]]:
     """One trial per data set to run first (a distillation without augmentation if there is one)."""
     first: dict[str, Trial] = {}
@@ -238,14 +253,13 @@ def run_trials(
     report.skipped = len(trials) - len(pending)
     if not pending:
         return report
-    phases = [pending] if workers <= 1 else list(_warm_up_first(pending))
     with (
         _terminate_as_interrupt(),
         open_backend(backend, workers, address, trial_fn, tasks) as runner,
         _progress(show_progress, len(trials), report.skipped) as advance,
     ):
         failures = 0
-        for phase in phases:
+        for phase in phases(pending, workers):
             for trial, outcome in runner.map(phase):
                 record = record_outcome(store, trial, outcome, featurizer_version)
                 report.records[trial.trial_id] = record
