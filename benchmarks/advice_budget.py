@@ -184,10 +184,12 @@ def main() -> None:
         unjudged = table.loc[over.isna(), "dataset"] + " " + table.loc[over.isna(), "student"]
         beyond = over < -2 * table[f"{name}: se vs the better default"]
         below = (table.loc[beyond, "dataset"] + " " + table.loc[beyond, "student"]).tolist()
+        cost = table[f"{name}: minutes x logit KD"].fillna(1.0)  # logit KD, or the student alone: at most 1x
         print(f"{name}: pick 1 over the better default {over.mean():+.4f} on average over {over.notna().sum()} of "
               f"{len(table)} pairs, worst {over.min():+.4f}; {captured:.0%} of the headroom captured where some arm "
-              f"had any; below it beyond 2 SE of the seeds: {', '.join(below) or 'none'}; not judged (pick 1 never ran "
-              f"there): {', '.join(unjudged) or 'none'}")  # fmt: skip
+              f"had any, at a median {cost.median():.1f}x logit KD's minutes (most {cost.max():.1f}x); below it beyond "
+              f"2 SE of the seeds: {', '.join(below) or 'none'}; not judged (pick 1 never ran there): "
+              f"{', '.join(unjudged) or 'none'}")  # fmt: skip
     covered = coverage(runs)
     print(f"held out by family, {LEVEL:.0%} intervals of the longer budget's gain (dev) hold {covered['held']:.2f} of "
           f"{covered['gains']} measured gains ({covered['by student']})")  # fmt: skip
