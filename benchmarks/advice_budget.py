@@ -210,7 +210,7 @@ def coverage(runs: pd.DataFrame) -> dict[str, Any]:
     for (dataset, student), mine in budget_gains(runs).groupby(_PAIR):
         others = budget_gains(without_family(runs, dataset))
         alike = others[others["student_name"].map(from_scratch) == from_scratch(student)]
-        estimates = anchored_estimates(alike)
+        estimates = anchored_estimates(alike).estimates
         held += [
             (student, estimates[name].low <= gain <= estimates[name].high)
             for name, gain in zip(mine["name"], mine["gain"], strict=True)

@@ -4,6 +4,8 @@ realistic one, per pair, measured on a data set's own runs or predicted from the
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -88,8 +90,13 @@ def test_a_configuration_run_on_few_pairs_is_read_against_the_one_run_on_most() 
     # mi-alpha ran only on the three where everything gained, and there it is no better than logit KD.
     gains = {"a": 0.03, "b": 0.032, "c": 0.028, "d": 0.0, "e": 0.002, "f": -0.002}
     rows = [r for name, g in gains.items() for r in _pair(name, {LOGIT: g, **({MI: g} if g > 0.02 else {})})]
-    estimates = budget.anchored_estimates(budget_gains(budget_runs(pd.DataFrame(rows))))
+    anchored = budget.anchored_estimates(budget_gains(budget_runs(pd.DataFrame(rows))))
+    estimates = anchored.estimates
+    assert anchored.anchor == ("logit", 6)
     assert estimates["mi-alpha"].mean == pytest.approx(estimates["logit"].mean) == pytest.approx(0.015)
     assert estimates["mi-alpha"].support == 3 and estimates["mi-alpha"].low < estimates["logit"].low < 0
     found = longer_budget(budget_runs(pd.DataFrame(rows)), "new", "minilm-l6", "tiny", "classification")
     assert found.name == "logit" and not found.backed, "three pairs where all gained do not back mi-alpha alone"
+    assert "6 other" in found.evidence and "read beside" not in found.evidence
+    others = dataclasses.replace(found, name="mi-alpha", gain=estimates["mi-alpha"])
+    assert others.evidence.startswith("3 other") and "read beside logit's 6" in others.evidence

@@ -61,6 +61,8 @@ class BudgetGain:
     backed: bool
     #: Read off the data set's own runs rather than predicted from other pairs'.
     measured: bool = False
+    #: Predicted: the configuration its gain was read beside and that one's pairs (:func:`anchored_estimates`).
+    anchor: tuple[str, int] | None = None
 
     def pipeline(self, task_type: str) -> Pipeline | None:
         """The configuration as a data set of ``task_type`` runs it (None where it cannot)."""
@@ -77,7 +79,10 @@ class BudgetGain:
         if self.measured:
             return f"this data set's own runs at {self.epochs} epochs against logit KD's at this budget (dev)"
         pairs = f"{self.gain.support} other (data set, student) pairs"
-        return f"{pairs} that ran it for {self.epochs} epochs and logit KD at this budget (dev)"
+        beside = (
+            f", read beside {self.anchor[0]}'s {self.anchor[1]}" if self.anchor and self.anchor[0] != self.name else ""
+        )
+        return f"{pairs} that ran it for {self.epochs} epochs and logit KD at this budget{beside} (dev)"
 
     @property
     def line(self) -> str:
@@ -183,17 +188,26 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
     gains = budget_gains(runs[runs["dataset"] != dataset])
     fresh = from_scratch(student)
     alike = gains[gains["student_name"].map(from_scratch) == fresh]
-    estimates = anchored_estimates(alike)
+    anchored = anchored_estimates(alike)
     found = [
-        BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears)
+        BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears,
+                   anchor=anchored.anchor)
         for name, group in alike.groupby("name")
-        if name in estimates
-        for estimate in [estimates[name]]
-    ]
+        if name in anchored.estimates
+        for estimate in [anchored.estimates[name]]
+    ]  # fmt: skip
     return max(found, key=lambda b: (b.gain.low, b.gain.mean)) if found else None
 
 
-def anchored_estimates(gains: pd.DataFrame) -> dict[str, GainEstimate]:
+@dataclass(frozen=True)
+class Anchored:
+    """Configurations' gains on a new pair (:func:`anchored_estimates`) and what they were read beside."""
+
+    estimates: dict[str, GainEstimate]
+    anchor: tuple[str, int] | None = None  # the configuration run on most pairs, and how many
+
+
+def anchored_estimates(gains: pd.DataFrame) -> Anchored:
     """Each configuration's gain on a new pair, from :func:`budget_gains` rows of other pairs, for those
     that ran on at least :data:`MIN_PAIRS` of them.
 
@@ -210,7 +224,7 @@ def anchored_estimates(gains: pd.DataFrame) -> dict[str, GainEstimate]:
     listed = [c.name for c in PATIENT_LIST]
     anchor = max(counts.index, key=lambda name: (counts[name], -listed.index(name)), default=None)
     if anchor is None or counts[anchor] < MIN_PAIRS:
-        return {}
+        return Anchored({})
     repeated = counts[counts > 1].index
     spread = np.sqrt((wide[repeated].var(ddof=1) * (counts[repeated] - 1)).sum() / (counts[repeated] - 1).sum())
     base = float(wide[anchor].mean())
@@ -220,7 +234,7 @@ def anchored_estimates(gains: pd.DataFrame) -> dict[str, GainEstimate]:
         if not shared.empty:  # never beside the anchor: nothing to read its difference from
             width = float(spread) * np.sqrt(1 + 1 / counts[name])
             out[str(name)] = measured_estimate(base + float(shared.mean()), width, int(counts[name]))
-    return out
+    return Anchored(out, (str(anchor), int(counts[anchor])))
 
 
 def _own_best(own: pd.DataFrame) -> BudgetGain | None:
