@@ -89,13 +89,19 @@ def _pair_row(
     return row
 
 
+def _lead(picked: pd.Series, other: pd.Series) -> tuple[float, float]:
+    """Pick 1's mean test ratio over ``other``'s and the seeds' standard error of that difference (both
+    zero where pick 1 is ``other``)."""
+    if picked is other:
+        return 0.0, 0.0
+    (mean, se, _), (base, base_se, _) = _mean_se(picked), _mean_se(other)
+    return mean - base, float(np.hypot(se, base_se))
+
+
 def _below_default(picked: pd.Series, better: pd.Series) -> dict[str, float]:
-    """Pick 1's test ratio over the better default's and the seeds' standard error of that difference
-    (zero where pick 1 is the better default)."""
-    if picked is better:
-        return {"over the better default (test)": 0.0, "se vs the better default": 0.0}
-    (mean, se, _), (base, base_se, _) = _mean_se(picked), _mean_se(better)
-    return {"over the better default (test)": mean - base, "se vs the better default": float(np.hypot(se, base_se))}
+    """Pick 1's test ratio over the better default's, with its standard error."""
+    lead, se = _lead(picked, better)
+    return {"over the better default (test)": lead, "se vs the better default": se}
 
 
 def _alone_pick(name: str, alone: pd.Series, logit: pd.Series, better: pd.Series) -> dict:
@@ -127,8 +133,7 @@ def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.
     """What pick 1 is under the budget rule and what it scored on test, against logit KD and the better default."""
     chosen = found.name if found is not None and found.backed else None
     picked = _arm(here, chosen) if chosen else logit
-    (mean, se, seeds), (base, base_se, _) = _mean_se(picked), _mean_se(logit)
-    lead, se = (mean - base, float(np.hypot(se, base_se))) if chosen else (0.0, 0.0)
+    lead, se = _lead(picked, logit)
     return {
         f"{name}: longer candidate": None if found is None else found.name,
         f"{name}: predicted gain (dev)": None if found is None else round(found.gain.mean, 4),
@@ -137,7 +142,7 @@ def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.
         f"{name}: over logit KD (test)": lead,
         f"{name}: se": se,
         f"{name}: minutes x logit KD": None if not chosen else round(found.times, 1),
-        f"{name}: seeds": seeds,
+        f"{name}: seeds": len(picked),
     } | {f"{name}: {key}": value for key, value in _below_default(picked, better).items()}
 
 
