@@ -119,7 +119,7 @@ def pretrained(folder: Path, record: dict[str, Any]) -> None:
     say(
         f"{config['student']} general-distilled from {config['teacher']}: {record['steps']:,} steps on "
         f"{record['corpus_words']:,} words, relation loss {record['first_loss']:.3f} -> {record['final_loss']:.3f}, "
-        f"{record['seconds'] / 60:.1f} min on {record['threads']} threads"
+        f"{record['seconds'] / 60:.1f} min on {record['machine']}"
     )
     say(f"saved in {folder}; distil into it with: autodistill run --student {folder} --dataset NAME")
 

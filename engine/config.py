@@ -24,11 +24,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from engine.arithmetic import Precision
 from engine.errors import AutodistillError
 from engine.models.presets import DEFAULT_TEACHER, default_lr
 from engine.models.teacher_spec import parse_teacher_spec
-
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 #: What a run distils with when no pipeline is given: logit KD (the prediction loss alone). In the study
 #: no fixed pipeline leads it beyond the noise on most data sets (docs/study.md, "Headroom over logit KD"),

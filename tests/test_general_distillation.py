@@ -88,3 +88,19 @@ def test_the_shipped_general_distilled_student_builds_for_a_task_and_is_named_by
     record = json.loads((general.Path(general.__file__).parent / "pretrained" / "tiny-gd" / general.RECORD).read_text())
     assert record["config"]["student"] == "tiny" and record["corpus_words"] > 2_000_000
     assert model_identity("tiny-gd").startswith("tiny-gd:") and "/" not in model_identity("tiny-gd")
+
+
+def test_a_pretrain_in_bf16_autocasts_its_forward_passes_and_keeps_float32_weights(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from engine.pipelines.pretrain import pretrain
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join("\n".join(document) for document in DOCUMENTS) + "\n")
+    config = PretrainConfig(
+        student="tiny", corpus=str(corpus), max_length=32, batch_size=4, max_steps=2, precision="bf16"
+    )
+    folder, record = pretrain(config, tmp_path / "tiny-bf16", show_progress=False)
+    assert record["autocast"] == "bfloat16" and "forward passes in bfloat16" in record["machine"]
+    assert {t.dtype for t in load_file(folder / "model.safetensors").values()} == {torch.float32}
+    assert record["final_loss"] > 0 and "forward passes in bfloat16" in (folder / "README.md").read_text()

@@ -36,6 +36,7 @@ from engine.models.presets import STUDENT_PRESETS
 from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import (
     ATTENTION,
+    WEIGHTS_DTYPE,
     build_student,
     load_config,
     load_tokenizer,
@@ -94,7 +95,8 @@ def pack(documents: list[list[str]], tokenizer: PreTrainedTokenizerBase, length:
     body = length - 2
     stream: list[int] = []
     for document in documents:
-        for ids in tokenizer(document, add_special_tokens=False)["input_ids"]:
+        # verbose=False: a clause longer than the model's limit is cut into sequences below, not truncated
+        for ids in tokenizer(document, add_special_tokens=False, verbose=False)["input_ids"]:
             stream.extend(ids)
         stream.append(tokenizer.sep_token_id)
     rows = len(stream) // body
@@ -136,10 +138,15 @@ def general_distill(
     documents: list[list[str]],
     out: Path,
     on_step: Callable[[int, int, float], None] | None = None,
+    *,
+    device: torch.device | str = "cpu",
+    half: torch.dtype | None = None,
 ) -> dict:
     """Distil ``config.student`` from ``config.teacher`` on ``documents`` into the Hugging Face folder
     ``out``; resumes from ``<out>.partial/`` when an earlier call was stopped. Returns the record
-    written beside the weights."""
+    written beside the weights. Both models run on ``device``, their forward passes under autocast to
+    ``half`` where one is given (the weights stay float32; fp16 adds loss scaling); the caller resolves
+    ``config.precision`` to it, as a run's trainer does."""
     check_config(config)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.teacher)
@@ -151,24 +158,32 @@ def general_distill(
             f"the corpus gives {len(sequences)} sequences of {config.max_length} tokens, fewer than one batch "
             f"of {config.batch_size}; give more text"
         )
-    teacher = AutoModel.from_pretrained(resolve_model_path(config.teacher), attn_implementation=ATTENTION).eval()
-    student = build_student(config.student, config.teacher, _SPEC).base_model
+    device = torch.device(device)
+    teacher = AutoModel.from_pretrained(
+        resolve_model_path(config.teacher), attn_implementation=ATTENTION, dtype=WEIGHTS_DTYPE
+    ).eval()
+    teacher.to(device)
+    student = build_student(config.student, config.teacher, _SPEC).base_model.to(device)
     student.train()
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+    scaler = torch.amp.GradScaler(device.type, enabled=half == torch.float16)
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
-    state = _resume(partial, student, optimizer, schedule)
+    state = _resume(partial, student, optimizer, schedule, scaler, device)
     orders = [np.random.default_rng([config.seed, epoch]).permutation(len(sequences)) for epoch in range(config.epochs)]
     started = time.monotonic() - state["seconds"]
     for step in range(state["step"], total):
         epoch, within = divmod(step, steps_per_epoch)
         rows = orders[epoch][within * config.batch_size : (within + 1) * config.batch_size]
-        batch = torch.as_tensor(sequences[rows], dtype=torch.long)
-        loss = _step(teacher, student, batch, config.relation_heads, tokenizer.pad_token_id)
-        loss.backward()
+        batch = torch.as_tensor(sequences[rows], dtype=torch.long, device=device)
+        with torch.autocast(device.type, dtype=half, enabled=half is not None):
+            loss = _step(teacher, student, batch, config.relation_heads, tokenizer.pad_token_id)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         state["losses"].append(loss.item())
@@ -177,7 +192,7 @@ def general_distill(
             on_step(done, total, float(np.mean(state["losses"][-50:])))
         if done % config.checkpoint_every == 0 or done == total:
             state.update(step=done, seconds=time.monotonic() - started)
-            _checkpoint(partial, student, optimizer, schedule, state)
+            _checkpoint(partial, student, optimizer, schedule, scaler, state)
     record = {
         "method": "MiniLMv2 self-attention relations (Q-Q, K-K, V-V), last layer to last layer",
         "config": config.model_dump(),
@@ -190,7 +205,10 @@ def general_distill(
         "first_loss": float(np.mean(state["losses"][:50])),
         "seconds": round(time.monotonic() - started, 1),
         "threads": torch.get_num_threads(),
+        "device": device.type,
+        "autocast": "fp32" if half is None else str(half).removeprefix("torch."),
     }
+    record["machine"] = _machine(record)
     _publish(student, tokenizer, record, partial, out)
     return record
 
@@ -205,24 +223,39 @@ def _step(
     return relation_loss(target, last_layer_qkv(student, ids, mask), mask, heads)
 
 
-def _resume(partial: Path, student: nn.Module, optimizer: torch.optim.Optimizer, schedule: object) -> dict:
+def _resume(
+    partial: Path,
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: object,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> dict:
     file = partial / CHECKPOINT
     if not file.exists():
         return {"step": 0, "seconds": 0.0, "losses": []}
-    saved = torch.load(file, weights_only=False)
+    saved = torch.load(file, map_location=device, weights_only=False)
     student.load_state_dict(saved["student"])
     optimizer.load_state_dict(saved["optimizer"])
     schedule.load_state_dict(saved["schedule"])
+    if saved.get("scaler"):  # only fp16 scales the loss; the other precisions save an empty state
+        scaler.load_state_dict(saved["scaler"])
     return saved["state"]
 
 
 def _checkpoint(
-    partial: Path, student: nn.Module, optimizer: torch.optim.Optimizer, schedule: object, state: dict
+    partial: Path,
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: object,
+    scaler: torch.amp.GradScaler,
+    state: dict,
 ) -> None:
     saved = {
         "student": student.state_dict(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
+        "scaler": scaler.state_dict(),
         "state": state,
     }
     torch.save(saved, partial / (CHECKPOINT + ".tmp"))
@@ -250,8 +283,14 @@ def _card(record: dict) -> str:
         f"A fresh `{config['student']}` encoder (no task head) taught by {record['method']}, "
         f"on {record['corpus_words']:,} words of text ({record['sequences']:,} sequences of {config['max_length']} "
         f"tokens, {record['steps']:,} steps of {config['batch_size']}), in {record['seconds'] / 60:.0f} minutes "
-        f"on {record['threads']} CPU threads. Relation loss {record['first_loss']:.3f} over the first 50 steps, "
+        f"on {record['machine']}. Relation loss {record['first_loss']:.3f} over the first 50 steps, "
         f"{record['final_loss']:.3f} over the last 50.\n\n"
         "Load it with `transformers.AutoModel.from_pretrained(folder)`; it shares the teacher's tokenizer, so "
         "autodistill accepts it as `--student FOLDER` for that teacher.\n"
     )
+
+
+def _machine(record: dict) -> str:
+    """The machine and arithmetic a record's minutes were measured with, in words."""
+    where = f"{record['threads']} CPU threads" if record["device"] == "cpu" else f"a {record['device']} device"
+    return where if record["autocast"] == "fp32" else f"{where}, forward passes in {record['autocast']}"

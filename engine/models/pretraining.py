@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.arithmetic import Precision
 from engine.models.presets import DEFAULT_TEACHER, STUDENT_PRESETS
 
 
@@ -29,3 +30,6 @@ class PretrainConfig(BaseModel):
     max_steps: int | None = Field(None, ge=1, description="stop after this many steps (default: the epochs')")
     seed: int = Field(0, description="seeds the student's fresh layers and the order of the sequences")
     checkpoint_every: int = Field(50, ge=1, description="steps between resumable checkpoints")
+    precision: Precision = Field(
+        "auto", description="auto: bf16/fp16 on GPUs, fp32 on CPU; bf16 about halves a step on CPUs with bf16 units"
+    )

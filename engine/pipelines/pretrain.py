@@ -16,6 +16,8 @@ from engine import paths
 from engine.data.corpus import check_no_overlap, read_documents, write_corpus
 from engine.models.general import check_config, general_distill
 from engine.models.pretraining import PretrainConfig
+from engine.training import distributed
+from engine.training.precision import Precision
 from engine.training.progress import announce, progress
 
 DEFAULT_CORPUS = "default"
@@ -60,5 +62,7 @@ def pretrain(config: PretrainConfig, out: Path | None = None, *, show_progress: 
                 bar.append(stack.enter_context(progress(title, total, done - 1, enabled=show_progress)))
             bar[0](done)
 
-        record = general_distill(config, documents, out, on_step)
+        device = distributed.state().device
+        half = Precision.of(config.precision, device).dtype
+        record = general_distill(config, documents, out, on_step, device=device, half=half)
     return out, record

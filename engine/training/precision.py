@@ -43,9 +43,14 @@ class Precision:
     def of(cls, requested: str, device: torch.device) -> Precision:
         return cls(choose_precision(requested), device.type)
 
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The half-precision type autocast computes in; None in fp32."""
+        return _DTYPES.get(self.name)
+
     def autocast(self) -> AbstractContextManager:
         """Mixed precision around a forward pass (a no-op context in fp32)."""
-        return torch.autocast(self.device_type, dtype=_DTYPES.get(self.name), enabled=self.name in _DTYPES)
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
 
     @contextmanager
     def fp32_outputs(self, model: nn.Module) -> Iterator[None]:
