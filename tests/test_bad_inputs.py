@@ -169,6 +169,10 @@ def test_on_a_pipe_progress_is_plain_lines_at_a_steady_interval(monkeypatch, cap
         "distilling tiny on toy: step 5/6 (83%), 0.24 steps/s, 4 s left",
         "distilling tiny on toy: step 6/6 (100%), 0.20 steps/s, 0 s left",
     ]
+    early = PlainLines("pretraining", total=100, first=0, started=20.0)
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: 20.001)
+    early.update(1)  # a millisecond in: no rate to read yet
+    assert capsys.readouterr().err.strip() == "pretraining: step 1/100 (1%), time left not known yet"
     monkeypatch.undo()  # the real clock again
     with progress("x", 3) as advance:  # pytest's stderr is no terminal: plain lines, not a bar
         advance(1)

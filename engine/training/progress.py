@@ -19,6 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 #: Seconds between two plain progress lines.
 PLAIN_INTERVAL_S = 30.0
+#: A rate read over less time than this is noise (a bar made as its first step ends reads thousands
+#: of steps a second): the line says the time left is not known yet instead.
+MIN_RATE_S = 1.0
 
 
 def announce(text: str) -> None:
@@ -93,10 +96,13 @@ class PlainLines:
         if done < self.total and now - self.printed < PLAIN_INTERVAL_S:
             return
         self.printed = now
-        rate = (done - self.first) / max(now - self.started, 1e-9)
-        left = f"{duration((self.total - done) / rate)} left" if rate > 0 else "time left unknown"
         percent = 100 * done / max(self.total, 1)
-        announce(f"{self.description}: step {done}/{self.total} ({percent:.0f}%), {rate:.2f} steps/s, {left}")
+        where = f"{self.description}: step {done}/{self.total} ({percent:.0f}%)"
+        rate = (done - self.first) / (now - self.started) if now - self.started >= MIN_RATE_S else 0.0
+        if rate <= 0:
+            announce(f"{where}, time left not known yet")
+            return
+        announce(f"{where}, {rate:.2f} steps/s, {duration((self.total - done) / rate)} left")
 
 
 def duration(seconds: float) -> str:
