@@ -115,6 +115,18 @@ def test_a_half_precision_checkpoint_loads_in_float32(tmp_path):
     assert {p.dtype for p in model.parameters()} == {torch.float32}
 
 
+def test_a_saved_two_label_classifier_takes_a_regression_head(tmp_path):
+    """transformers 5 saves such a config with its problem type and without its (default) labels."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    folder = tmp_path / "binary"
+    config = BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2)
+    config.problem_type = "single_label_classification"
+    BertForSequenceClassification(config).save_pretrained(folder)
+    model = load_task_model(str(folder), TaskSpec("r", TaskType.REGRESSION, "d"))
+    assert (model.config.num_labels, model.config.problem_type) == (1, "regression")
+
+
 def test_parse_layers():
     assert parse_layers("layers=0, 2,4") == [0, 2, 4]
     assert parse_layers("tiny") is None

@@ -267,6 +267,7 @@ def _publish(
 ) -> None:
     """Weights, tokenizer, record and card into ``out`` in one rename; the checkpoint goes."""
     (partial / CHECKPOINT).unlink(missing_ok=True)
+    student.config.problem_type = None  # a head-less encoder: the task's head sets its own
     student.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     (partial / RECORD).write_text(json.dumps(record, indent=2) + "\n")
@@ -292,5 +293,6 @@ def _card(record: dict) -> str:
 
 def _machine(record: dict) -> str:
     """The machine and arithmetic a record's minutes were measured with, in words."""
-    where = f"{record['threads']} CPU threads" if record["device"] == "cpu" else f"a {record['device']} device"
+    threads = f"{record['threads']} CPU thread{'s' if record['threads'] != 1 else ''}"
+    where = threads if record["device"] == "cpu" else f"a {record['device']} device"
     return where if record["autocast"] == "fp32" else f"{where}, forward passes in {record['autocast']}"

@@ -190,21 +190,24 @@ def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
 
 
 def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
-    """A pretrained encoder with a (new or existing) head for ``spec``'s task."""
-    load_config(name)  # one-line error for bad names before the heavy load
+    """A pretrained encoder with a (new or existing) head for ``spec``'s task.
+
+    The saved config's ``problem_type`` is dropped before the head's own settings apply: a two-label
+    classifier saved by transformers 5 keeps its problem type but not its (default) labels, and
+    transformers refuses that type beside the one output a regression head asks for."""
+    config = load_config(name)  # also a one-line error for bad names before the heavy load
+    config.problem_type = None
+    head = task_head(spec)
+    for key, value in head.head_kwargs(spec).items():  # num_labels first: its setter resets the labels
+        setattr(config, key, value)
     source = resolve_model_path(name)
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected here
     try:
-        head = task_head(spec)
         return head.model_class.from_pretrained(
-            source,
-            attn_implementation=ATTENTION,
-            dtype=WEIGHTS_DTYPE,
-            ignore_mismatched_sizes=True,
-            **head.head_kwargs(spec),
+            source, config=config, attn_implementation=ATTENTION, dtype=WEIGHTS_DTYPE, ignore_mismatched_sizes=True
         )
     finally:
         hf_logging.set_verbosity(verbosity)
