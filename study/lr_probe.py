@@ -5,7 +5,7 @@ keeping, so a smaller rate may suit it (the Distiller paper used 5e-5 for its pr
 The probe fine-tunes the student without KD (the no-KD baseline) at each candidate rate on a few data
 sets, seed 0, at the patient budget, and keeps the rate with the best mean dev ratio. Test scores are
 not read. ``python -m study.lr_probe --student tiny-gd --datasets vader-valence,wordnet-span``
-writes ``meta_data/patient/lr_probe.json``.
+writes ``meta_data/patient/lr_probe_tiny-gd.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from autodistill.sweep.study_plan import PATIENT
 from engine import DEFAULT_TEACHER, finetune, latest_split_version, paths
 
 RATES = (1e-4, 3e-4, 1e-3)
-OUT = paths.META_DATA / "patient" / "lr_probe.json"
+
+
+def out_path(student: str) -> Path:
+    """Where a student's probe is written by default: one file per student, so that probing one
+    never overwrites another's."""
+    return paths.META_DATA / "patient" / f"lr_probe_{student}.json"
 
 
 def probe(student: str, datasets: list[str], rates: tuple[float, ...] = RATES, seed: int = 0) -> dict:
@@ -49,11 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--student", default="tiny-gd")
     parser.add_argument("--datasets", default="vader-valence,wordnet-span")
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, help="default: meta_data/patient/lr_probe_<student>.json")
     args = parser.parse_args()
     found = probe(args.student, [d.strip() for d in args.datasets.split(",") if d.strip()])
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(found, indent=2) + "\n")
+    out = args.out or out_path(args.student)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(found, indent=2) + "\n")
     print(f"chosen learning rate for {args.student}: {found['chosen']:g} (mean dev ratio {found['mean_dev_ratio']})")
 
 

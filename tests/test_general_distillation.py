@@ -79,15 +79,25 @@ def test_pretrain_refuses_a_bad_corpus_or_student_in_one_line(tmp_path, capsys):
     assert "starts from a fresh shape" in error_of(capsys, "pretrain", "--student", "tiny-gd")
 
 
-def test_the_shipped_general_distilled_student_builds_for_a_task_and_is_named_by_its_weights():
+@pytest.mark.parametrize(
+    ("name", "shape", "width", "layers"), [("tiny-gd", "tiny", 128, 2), ("mini-gd", "mini", 256, 4)]
+)
+def test_the_shipped_general_distilled_students_build_for_a_task_and_are_named_by_their_weights(
+    name: str, shape: str, width: int, layers: int
+) -> None:
     from engine.models.zoo import model_identity
 
     spec = TaskSpec("toy", TaskType.REGRESSION, "")
-    student = build_student("tiny-gd", "minilm-l6", spec)
-    assert (student.config.hidden_size, student.config.num_hidden_layers, student.config.num_labels) == (128, 2, 1)
-    record = json.loads((general.Path(general.__file__).parent / "pretrained" / "tiny-gd" / general.RECORD).read_text())
-    assert record["config"]["student"] == "tiny" and record["corpus_words"] > 2_000_000
-    assert model_identity("tiny-gd").startswith("tiny-gd:") and "/" not in model_identity("tiny-gd")
+    student = build_student(name, "minilm-l6", spec)
+    assert (student.config.hidden_size, student.config.num_hidden_layers, student.config.num_labels) == (
+        width,
+        layers,
+        1,
+    )
+    record = json.loads((general.Path(general.__file__).parent / "pretrained" / name / general.RECORD).read_text())
+    assert record["config"]["student"] == shape and record["corpus_words"] > 2_000_000
+    assert record["final_loss"] < record["first_loss"] / 3, "the relations were learned"
+    assert model_identity(name).startswith(f"{name}:") and "/" not in model_identity(name)
 
 
 def test_a_pretrain_in_bf16_autocasts_its_forward_passes_and_keeps_float32_weights(tmp_path: Path) -> None:
