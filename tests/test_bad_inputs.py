@@ -173,6 +173,8 @@ def test_on_a_pipe_progress_is_plain_lines_at_a_steady_interval(monkeypatch, cap
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: 20.001)
     early.update(1)  # a millisecond in: no rate to read yet
     assert capsys.readouterr().err.strip() == "pretraining: step 1/100 (1%), time left not known yet"
+    PlainLines("one step", total=1, first=0, started=20.0).update(1)  # done at once: nothing is left to time
+    assert capsys.readouterr().err.strip() == "one step: step 1/1 (100%)"
     monkeypatch.undo()  # the real clock again
     with progress("x", 3) as advance:  # pytest's stderr is no terminal: plain lines, not a bar
         advance(1)

@@ -64,7 +64,7 @@ ATTENTION = "sdpa"
 #: The precision every teacher and student is loaded in, whatever its checkpoint was saved in.
 #: Transformers 5 loads a half-precision checkpoint as half precision, and training such weights
 #: directly loses small updates (and a GPU's fp16 gradient scaler refuses them). The precision of
-#: the arithmetic is the run's ``mixed_precision`` setting, which keeps float32 weights.
+#: the arithmetic is the run's ``precision`` setting, whose autocast keeps float32 weights.
 WEIGHTS_DTYPE = torch.float32
 
 

@@ -100,7 +100,7 @@ class PlainLines:
         where = f"{self.description}: step {done}/{self.total} ({percent:.0f}%)"
         rate = (done - self.first) / (now - self.started) if now - self.started >= MIN_RATE_S else 0.0
         if rate <= 0:
-            announce(f"{where}, time left not known yet")
+            announce(where if done >= self.total else f"{where}, time left not known yet")
             return
         announce(f"{where}, {rate:.2f} steps/s, {duration((self.total - done) / rate)} left")
 
