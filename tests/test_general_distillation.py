@@ -13,6 +13,7 @@ from engine.models import general
 from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import build_student
 from engine.tasks.spec import TaskSpec, TaskType
+from engine.training.precision import Precision
 
 DOCUMENTS = [
     ["The whale swam past the ship.", "Its crew watched it go;", "nobody spoke."],
@@ -48,11 +49,13 @@ def test_a_stopped_run_resumes_and_its_folder_is_a_student(tmp_path: Path) -> No
         if done == 2:
             raise KeyboardInterrupt
 
+    cpu = torch.device("cpu")
+    fp32 = {"device": cpu, "precision": Precision.of("fp32", cpu)}
     with pytest.raises(KeyboardInterrupt):
-        general.general_distill(config, DOCUMENTS, out, stop_after_two)
+        general.general_distill(config, DOCUMENTS, out, stop_after_two, **fp32)
     assert not out.exists() and (out.with_name("tiny-gd.partial") / general.CHECKPOINT).exists()
     seen: list[int] = []
-    record = general.general_distill(config, DOCUMENTS, out, lambda done, _t, _l: seen.append(done))
+    record = general.general_distill(config, DOCUMENTS, out, lambda done, _t, _l: seen.append(done), **fp32)
     assert seen == [2, 3], "the resumed run starts after its last checkpoint"
     assert record["steps"] == 3 and json.loads((out / general.RECORD).read_text())["steps"] == 3
     spec = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))

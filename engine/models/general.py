@@ -25,6 +25,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,6 +45,9 @@ from engine.models.zoo import (
     resolve_model_path,
 )
 from engine.tasks.spec import TaskSpec, TaskType
+
+if TYPE_CHECKING:
+    from engine.training.precision import Precision
 
 CHECKPOINT = "checkpoint.pt"
 RECORD = "general_distillation.json"
@@ -139,14 +143,14 @@ def general_distill(
     out: Path,
     on_step: Callable[[int, int, float], None] | None = None,
     *,
-    device: torch.device | str = "cpu",
-    half: torch.dtype | None = None,
+    device: torch.device,
+    precision: Precision,
 ) -> dict:
     """Distil ``config.student`` from ``config.teacher`` on ``documents`` into the Hugging Face folder
     ``out``; resumes from ``<out>.partial/`` when an earlier call was stopped. Returns the record
-    written beside the weights. Both models run on ``device``, their forward passes under autocast to
-    ``half`` where one is given (the weights stay float32; fp16 adds loss scaling); the caller resolves
-    ``config.precision`` to it, as a run's trainer does."""
+    written beside the weights. Both models run on ``device``, their forward passes under ``precision``'s
+    autocast and its loss scaling (the weights stay float32); the caller resolves ``config.precision``
+    to it, as a run's trainer does."""
     check_config(config)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.teacher)
@@ -158,7 +162,6 @@ def general_distill(
             f"the corpus gives {len(sequences)} sequences of {config.max_length} tokens, fewer than one batch "
             f"of {config.batch_size}; give more text"
         )
-    device = torch.device(device)
     teacher = AutoModel.from_pretrained(
         resolve_model_path(config.teacher), attn_implementation=ATTENTION, dtype=WEIGHTS_DTYPE
     ).eval()
@@ -167,7 +170,7 @@ def general_distill(
     student.train()
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-    scaler = torch.amp.GradScaler(device.type, enabled=half == torch.float16)
+    scaler = precision.scaler()
     partial = out.with_name(out.name + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     state = _resume(partial, student, optimizer, schedule, scaler, device)
@@ -177,7 +180,7 @@ def general_distill(
         epoch, within = divmod(step, steps_per_epoch)
         rows = orders[epoch][within * config.batch_size : (within + 1) * config.batch_size]
         batch = torch.as_tensor(sequences[rows], dtype=torch.long, device=device)
-        with torch.autocast(device.type, dtype=half, enabled=half is not None):
+        with precision.autocast():
             loss = _step(teacher, student, batch, config.relation_heads, tokenizer.pad_token_id)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
@@ -206,7 +209,7 @@ def general_distill(
         "seconds": round(time.monotonic() - started, 1),
         "threads": torch.get_num_threads(),
         "device": device.type,
-        "autocast": "fp32" if half is None else str(half).removeprefix("torch."),
+        "autocast": "fp32" if precision.dtype is None else str(precision.dtype).removeprefix("torch."),
     }
     record["machine"] = _machine(record)
     _publish(student, tokenizer, record, partial, out)

@@ -63,6 +63,6 @@ def pretrain(config: PretrainConfig, out: Path | None = None, *, show_progress: 
             bar[0](done)
 
         device = distributed.state().device
-        half = Precision.of(config.precision, device).dtype
-        record = general_distill(config, documents, out, on_step, device=device, half=half)
+        precision = Precision.of(config.precision, device)
+        record = general_distill(config, documents, out, on_step, device=device, precision=precision)
     return out, record
