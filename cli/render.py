@@ -73,12 +73,19 @@ def datasets(rows: Sequence[tuple[Any, Mapping[str, int]]]) -> None:
     console.print(table)
 
 
-def models(infos: Sequence[Any]) -> None:
-    table = Table("name", "role", "layers", "hidden", "params", "note")
-    for info in infos:
+def models(infos: Sequence[Any], rates: Sequence[float]) -> None:
+    """The model list; ``rates``: the learning rate each trains at when none is set (a teacher: its fine-tune's).
+    A model that cannot be built with this teacher is listed with its reason under the table."""
+    table = Table("name", "role", "layers x width", "params", "starts from", "lr")
+    for info, rate in zip(infos, rates, strict=True):
         params = f"{info.params / 1e6:.1f}M" if info.params else "-"
-        table.add_row(info.name, info.role, str(info.layers), str(info.hidden), params, info.note)
+        shape = f"{info.layers} x {info.hidden}"
+        table.add_row(info.name, info.role, shape, params, info.source, f"{rate:.0e}")
     console.print(table)
+    console.print("lr: the peak learning rate a run uses when none is set")
+    for info in infos:
+        if info.note:
+            console.print(f"{info.name}: {info.note}")
 
 
 def teacher(name: str, dataset: str, result: Any) -> None:

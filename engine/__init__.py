@@ -89,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "STUDENT_PRESETS": "engine.models.presets",
     "PRETRAINED_STUDENTS": "engine.models.presets",
     "from_scratch": "engine.models.presets",
+    "default_lr": "engine.models.presets",
     "list_models": "engine.models.zoo",
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",

@@ -130,3 +130,17 @@ def test_a_saved_two_label_classifier_takes_a_regression_head(tmp_path):
 def test_parse_layers():
     assert parse_layers("layers=0, 2,4") == [0, 2, 4]
     assert parse_layers("tiny") is None
+
+
+def test_models_list_says_what_each_student_starts_from_and_its_default_rate():
+    from typer.testing import CliRunner
+
+    import cli
+
+    result = CliRunner().invoke(cli.typer_app, ["models", "list"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 2}
+    assert "random" in rows["tiny"] and "5e-04" in rows["tiny"]
+    assert "general-distilled" in rows["tiny-gd"] and "3e-04" in rows["tiny-gd"]
+    assert "minilm-l6 layers" in rows["layers=0,2,4"] and "5e-05" in rows["layers=0,2,4"]
+    assert "small: student width 512 exceeds teacher width 384" in result.output

@@ -408,7 +408,7 @@ class ModelInfo:
     layers: int
     hidden: int
     params: int
-    source: str
+    source: str  # the weights it starts from, in words
     note: str = ""
 
 
@@ -427,6 +427,15 @@ def describe(model: PreTrainedModel, name: str, role: str, source: str) -> Model
     )
 
 
+def _starts_from(student: str, teacher: str) -> str:
+    """The weights a listed student starts from, in words: what decides how long it must train."""
+    if student in PRETRAINED_STUDENTS:
+        return "general-distilled"
+    if student in STUDENT_PRESETS:
+        return "random"  # its embeddings: a PCA of the teacher's
+    return f"{teacher} layers"
+
+
 def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
     """The packaged teachers and the students derivable from ``teacher``, with sizes.
 
@@ -440,7 +449,7 @@ def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
             model = load_task_model(name, spec)
         except AutodistillError:
             continue
-        infos.append(describe(model, name, "teacher", resolve_model_path(name)))
+        infos.append(describe(model, name, "teacher", "pretrained"))
     teacher_layers = load_config(teacher).num_hidden_layers
     subsets = {"layers=" + ",".join(map(str, range(0, teacher_layers, 2))), f"layers=0,{teacher_layers - 1}"}
     for student in [*sorted(subsets), *STUDENT_PRESETS, *PRETRAINED_STUDENTS]:
@@ -448,8 +457,9 @@ def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
             model = build_student(student, teacher, spec)
         except AutodistillError as exc:
             shape = STUDENT_PRESETS[PRETRAINED_STUDENTS[student].shape if student in PRETRAINED_STUDENTS else student]
-            infos.append(ModelInfo(student, "student", shape.layers, shape.hidden, 0, "-", str(exc)))
+            infos.append(
+                ModelInfo(student, "student", shape.layers, shape.hidden, 0, _starts_from(student, teacher), str(exc))
+            )
             continue
-        source = "general-distilled, shipped" if student in PRETRAINED_STUDENTS else f"from {teacher}"
-        infos.append(describe(model, student, "student", source))
+        infos.append(describe(model, student, "student", _starts_from(student, teacher)))
     return infos
