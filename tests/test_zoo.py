@@ -1,7 +1,16 @@
+import json
+
 import pytest
 
 from engine.errors import AutodistillError
-from engine.models.zoo import build_student, count_parameters, load_config, load_task_model, parse_layers
+from engine.models.zoo import (
+    build_student,
+    check_student,
+    count_parameters,
+    load_config,
+    load_task_model,
+    parse_layers,
+)
 from engine.tasks.spec import TaskSpec, TaskType
 
 SPEC = TaskSpec("t", TaskType.CLASSIFICATION, "d", ("a", "b", "c"))
@@ -55,10 +64,12 @@ def test_bad_students_get_one_line_errors(student, message):
 
 
 def test_a_student_with_another_vocabulary_is_refused(tmp_path):
-    from transformers import BertConfig, BertTokenizerFast
+    from transformers import BertConfig, BertModel, BertTokenizerFast
 
     small_vocab = tmp_path / "small-vocab"
-    BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(small_vocab)
+    BertModel(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=2)).save_pretrained(
+        small_vocab
+    )
     with pytest.raises(AutodistillError, match=r"vocabulary \(50 tokens\) does not match") as info:
         build_student(str(small_vocab), "minilm-l6", SPEC)
     assert "\n" not in str(info.value)
@@ -66,7 +77,7 @@ def test_a_student_with_another_vocabulary_is_refused(tmp_path):
     # Same size as the teacher's vocabulary, other tokens: caught through the tokenizer it ships.
     other_tokens = tmp_path / "other-tokens"
     size = load_config("minilm-l6").vocab_size
-    BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2).save_pretrained(
+    BertModel(BertConfig(vocab_size=size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2)).save_pretrained(
         other_tokens
     )
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(size - 5)]
@@ -100,6 +111,26 @@ def test_model_folder_without_config_is_refused(tmp_path):
         load_config(str(tmp_path))
     with pytest.raises(AutodistillError, match=r"is not a model: it has no config\.json"):
         build_student(str(tmp_path), "minilm-l6", SPEC)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({}, "Should have a `model_type` key"),
+        ({"model_type": "no-such-architecture"}, "does not recognize this architecture"),
+    ],
+)
+def test_a_config_transformers_cannot_build_is_refused_in_one_line(tmp_path, config, message):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(AutodistillError, match="is not an encoder transformers can build") as info:
+        check_student(str(tmp_path), "minilm-l6")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_folder_without_weights_is_refused_before_any_training(tmp_path):
+    load_config("minilm-l6").save_pretrained(tmp_path)
+    with pytest.raises(AutodistillError, match=r"has a config\.json but no weights"):
+        check_student(str(tmp_path), "minilm-l6")
 
 
 def test_a_half_precision_checkpoint_loads_in_float32(tmp_path):

@@ -140,8 +140,12 @@ def _weights_digest(folder: Path) -> str:
     the checkout lies."""
     import hashlib
 
-    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-    return hashlib.sha256(b"".join(f.read_bytes() for f in weights)).hexdigest()[:12]
+    return hashlib.sha256(b"".join(f.read_bytes() for f in _weight_files(folder))).hexdigest()[:12]
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """A model folder's weights, in the format transformers prefers."""
+    return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
 
 
 def resolve_model_path(name: str) -> str:
@@ -179,6 +183,9 @@ def load_config(name: str) -> AutoConfig:
         return AutoConfig.from_pretrained(source)
     except OSError as exc:
         raise _not_loadable(name, exc) from None
+    except ValueError as exc:  # a config.json without a model type, or with one transformers does not know
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AutodistillError(f"model {name!r} is not an encoder transformers can build: {first_line}") from None
 
 
 def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
@@ -310,6 +317,9 @@ def check_student(student: str, teacher: str) -> None:
             raise  # a folder that is not a model: its own error says why
         valid = [*STUDENT_PRESETS, *PRETRAINED_STUDENTS, "layers=I,J,...", "<hub id or folder>"]
         raise choices_error("student", student, valid) from None
+    folder = Path(resolve_model_path(student))
+    if folder.is_dir() and not _weight_files(folder):
+        raise AutodistillError(f"model folder {str(folder)!r} has a config.json but no weights (*.safetensors, *.bin)")
 
 
 def positions(model: str, teacher: str) -> int | None:
