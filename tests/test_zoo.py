@@ -127,10 +127,12 @@ def test_a_config_transformers_cannot_build_is_refused_in_one_line(tmp_path, con
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_a_folder_without_weights_is_refused_before_any_training(tmp_path):
+def test_a_folder_without_weights_is_refused_in_one_line(tmp_path):
     load_config("minilm-l6").save_pretrained(tmp_path)
     with pytest.raises(AutodistillError, match=r"has a config\.json but no weights"):
         check_student(str(tmp_path), "minilm-l6")
+    with pytest.raises(AutodistillError, match=r"has a config\.json but no weights"):  # a teacher's load
+        load_task_model(str(tmp_path), SPEC)
 
 
 def test_a_half_precision_checkpoint_loads_in_float32(tmp_path):

@@ -148,6 +148,13 @@ def _weight_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
 
 
+def check_weights(source: str) -> None:
+    """Refuse, in one line, a model folder with a config but no weights (transformers raises a traceback)."""
+    folder = Path(source)
+    if folder.is_dir() and not _weight_files(folder):
+        raise AutodistillError(f"model folder {source!r} has a config.json but no weights (*.safetensors, *.bin)")
+
+
 def resolve_model_path(name: str) -> str:
     """Map a preset name to its folder; pass hub ids and folders through (checked)."""
     if name in TEACHER_PRESETS:
@@ -208,6 +215,7 @@ def load_task_model(name: str, spec: TaskSpec) -> PreTrainedModel:
     for key, value in head.head_kwargs(spec).items():  # num_labels first: its setter resets the labels
         setattr(config, key, value)
     source = resolve_model_path(name)
+    check_weights(source)
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -317,9 +325,7 @@ def check_student(student: str, teacher: str) -> None:
             raise  # a folder that is not a model: its own error says why
         valid = [*STUDENT_PRESETS, *PRETRAINED_STUDENTS, "layers=I,J,...", "<hub id or folder>"]
         raise choices_error("student", student, valid) from None
-    folder = Path(resolve_model_path(student))
-    if folder.is_dir() and not _weight_files(folder):
-        raise AutodistillError(f"model folder {str(folder)!r} has a config.json but no weights (*.safetensors, *.bin)")
+    check_weights(resolve_model_path(student))
 
 
 def positions(model: str, teacher: str) -> int | None:
