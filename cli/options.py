@@ -28,7 +28,7 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from engine import DataColumns, DistillConfig, PretrainConfig, TrainSettings
+from engine import PRETRAINED_STUDENTS, STUDENT_PRESETS, DataColumns, DistillConfig, PretrainConfig, TrainSettings
 
 # -- single options ----------------------------------------------------------------------------------
 
@@ -50,7 +50,10 @@ DescriptionOpt = Annotated[
 ]
 BaselineOpt = Annotated[str, typer.Option(help="baseline-score model: bilstm (the paper's) | linear (faster)")]
 TeacherOpt = Annotated[str, typer.Option(help="teacher preset, HF id or model folder")]
-StudentOpt = Annotated[str, typer.Option(help="tiny|mini|small|tinybert4|layers=0,2,4|HF id")]
+StudentOpt = Annotated[
+    str,
+    typer.Option(help=f"{'|'.join([*STUDENT_PRESETS, *PRETRAINED_STUDENTS])}|layers=0,2,4|HF id|folder (models list)"),
+]
 SeedOpt = Annotated[int, typer.Option(help="seed of the random configurations")]
 TimeLimitOpt = Annotated[float, typer.Option(help="AutoGluon seconds to train a predictor")]
 DesignOpt = Annotated[
