@@ -1,16 +1,17 @@
 """Teacher and student zoo.
 
 Teachers and students are named the way Hugging Face names models: a packaged
-preset (``minilm-l6``, ``mpnet-base``), a hub id, or a local folder. Students can
-also be *derived from the teacher*, because no small pretrained BERTs exist
-offline:
+preset (``minilm-l6``, ``mpnet-base``), a hub id, or a local folder. No small
+pretrained BERT is packaged, so students can also be *derived from the teacher*:
 
 * ``layers=0,2,4`` keeps those encoder layers of the teacher's pretrained encoder
   (BERT-PKD style initialisation);
 * ``tiny`` / ``mini`` / ``small`` / ``tinybert4`` build a fresh BERT of the shape of
   the paper's Table 6 students, sharing the teacher's vocabulary, with word,
   position and type embeddings initialised from a PCA of the teacher's embedding
-  matrices (so the student starts from the teacher's lexical geometry, not noise).
+  matrices (so the student starts from the teacher's lexical geometry, not noise);
+* ``tiny-gd`` / ``mini-gd`` are those shapes made well-read offline by general
+  distillation from the teacher (:mod:`engine.models.general`), shipped as folders.
 
 Every student shares the teacher's tokenizer: the Distiller objective compares
 teacher and student on the same token positions (intermediate losses, mixup on
@@ -24,7 +25,6 @@ import importlib.metadata
 import io
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -40,7 +40,6 @@ from transformers import (
 from engine.errors import AutodistillError, choices_error
 from engine.hub import hub_usable
 from engine.models.presets import (
-    DEFAULT_TEACHER,
     PRETRAINED_DIR,
     PRETRAINED_STUDENTS,
     STUDENT_PRESETS,
@@ -48,7 +47,7 @@ from engine.models.presets import (
 )
 from engine.paths import subdir
 from engine.tasks import fitted_label_space, task_head
-from engine.tasks.spec import TaskSpec, TaskType
+from engine.tasks.spec import TaskSpec
 
 _LAYERS_RE = re.compile(r"^layers[=:]\s*(\d+(?:\s*,\s*\d+)*)$")
 
@@ -412,70 +411,5 @@ def _fresh_student(shape: StudentShape, teacher: str, spec: TaskSpec) -> PreTrai
     return model
 
 
-# --------------------------------------------------------------------------- listing
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What ``autodistill models list`` shows and the runs store records."""
-
-    name: str
-    role: str
-    layers: int
-    hidden: int
-    params: int
-    source: str  # the weights it starts from, in words
-    note: str = ""
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def describe(model: PreTrainedModel, name: str, role: str, source: str) -> ModelInfo:
-    return ModelInfo(
-        name=name,
-        role=role,
-        layers=model.config.num_hidden_layers,
-        hidden=model.config.hidden_size,
-        params=count_parameters(model),
-        source=source,
-    )
-
-
-def _starts_from(student: str, teacher: str) -> str:
-    """The weights a listed student starts from, in words: what decides how long it must train."""
-    if student in PRETRAINED_STUDENTS:
-        return "general-distilled"
-    if student in STUDENT_PRESETS:
-        return "random"  # its embeddings: a PCA of the teacher's
-    return f"{teacher} layers"
-
-
-def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
-    """The packaged teachers and the students derivable from ``teacher``, with sizes.
-
-    Parameter counts are for a two-class classification head; MPNet is listed only
-    when its packages are installed (it is an optional 404 MB download).
-    """
-    spec = TaskSpec(name="_listing", task_type=TaskType.CLASSIFICATION, description="", label_names=("a", "b"))
-    infos = []
-    for name in TEACHER_PRESETS:
-        try:
-            model = load_task_model(name, spec)
-        except AutodistillError:
-            continue
-        infos.append(describe(model, name, "teacher", "pretrained"))
-    teacher_layers = load_config(teacher).num_hidden_layers
-    subsets = {"layers=" + ",".join(map(str, range(0, teacher_layers, 2))), f"layers=0,{teacher_layers - 1}"}
-    for student in [*sorted(subsets), *STUDENT_PRESETS, *PRETRAINED_STUDENTS]:
-        try:
-            model = build_student(student, teacher, spec)
-        except AutodistillError as exc:
-            shape = STUDENT_PRESETS[PRETRAINED_STUDENTS[student].shape if student in PRETRAINED_STUDENTS else student]
-            infos.append(
-                ModelInfo(student, "student", shape.layers, shape.hidden, 0, _starts_from(student, teacher), str(exc))
-            )
-            continue
-        infos.append(describe(model, student, "student", _starts_from(student, teacher)))
-    return infos
