@@ -71,6 +71,7 @@ def test_a_new_data_set_is_predicted_from_other_pairs_whose_students_started_ali
     assert found.name == "logit-ra" and not found.measured and found.gain.support == 3
     assert found.gain.mean == pytest.approx(0.02) and found.gain.low < 0.02 < found.gain.high
     assert found.copies == budget.PATIENT.cached_copies and found.pipeline("classification") == LOGIT_RA
+    assert found.students == ("tiny",) and "3 other pairs' runs of tiny " in found.line  # whose evidence it is
     assert longer_budget(runs, "a", "minilm-l6", "tiny", "classification").measured  # its own runs speak
     assert longer_budget(runs, "new", "minilm-l6", "tiny-gd", "classification") is None  # one pair started so
     tagging = longer_budget(runs, "new", "minilm-l6", "tiny", "token")

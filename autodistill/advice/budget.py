@@ -63,6 +63,8 @@ class BudgetGain:
     measured: bool = False
     #: Predicted: the configuration its gain was read beside and that one's pairs (:func:`anchored_estimates`).
     anchor: tuple[str, int] | None = None
+    #: Predicted: the students of the pairs it was predicted from (a new student borrows its kind's evidence).
+    students: tuple[str, ...] = ()
 
     def pipeline(self, task_type: str) -> Pipeline | None:
         """The configuration as a data set of ``task_type`` runs it (None where it cannot)."""
@@ -78,7 +80,7 @@ class BudgetGain:
         """What backs its gain, in words."""
         if self.measured:
             return f"this data set's own runs at {self.epochs} epochs against logit KD's at this budget (dev)"
-        pairs = f"{self.gain.support} other (data set, student) pairs"
+        pairs = f"{self.gain.support} other (data set, student) pairs{self._of_students}"
         beside = (
             f", read beside {self.anchor[0]}'s {self.anchor[1]}" if self.anchor and self.anchor[0] != self.name else ""
         )
@@ -87,11 +89,16 @@ class BudgetGain:
     @property
     def line(self) -> str:
         """What the verdict says where it goes first (the pick's line names it, with its interval)."""
-        where = "this data set's own runs" if self.measured else f"{self.gain.support} other pairs' runs"
+        where = f"{self.gain.support} other pairs' runs{self._of_students}"
+        where = "this data set's own runs" if self.measured else where
         return (
             f"training longer beats logit KD at this budget on {where} ({self.name} of the study's list; "
             f"{self.times:.0f}x the minutes)"
         )
+
+    @property
+    def _of_students(self) -> str:
+        return f" of {', '.join(self.students)}" if self.students else ""
 
     @property
     def copies(self) -> int | None:
@@ -191,7 +198,7 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
     anchored = anchored_estimates(alike)
     found = [
         BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears,
-                   anchor=anchored.anchor)
+                   anchor=anchored.anchor, students=tuple(sorted(set(group["student_name"]))))
         for name, group in alike.groupby("name")
         if name in anchored.estimates
         for estimate in [anchored.estimates[name]]
