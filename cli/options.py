@@ -221,7 +221,7 @@ AUGMENT = (
     + SchemaFlags.of(DataColumns)
 )
 
-#: ``autodistill pretrain``: a fresh shape, its teacher, the corpus and the schedule.
+#: ``autodistill pretrain``: the student, its teacher, the corpus and the schedule.
 PRETRAIN = SchemaFlags.of(PretrainConfig, build=lambda given: PretrainConfig(**given))
 
 

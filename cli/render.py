@@ -124,7 +124,8 @@ def pretrained(folder: Path, record: dict[str, Any]) -> None:
     """What a general distillation made, what it cost, and how to use it."""
     config = record["config"]
     say(
-        f"{config['student']} general-distilled from {config['teacher']}: {record['steps']:,} steps on "
+        f"{config['student']} general-distilled{'' if record.get('starts_from', 'fresh') == 'fresh' else ' further'} "
+        f"from {config['teacher']}: {record['steps']:,} steps on "
         f"{record['corpus_words']:,} words, relation loss {record['first_loss']:.3f} -> {record['final_loss']:.3f}, "
         f"{record['seconds'] / 60:.1f} min on {record['machine']}"
     )

@@ -106,8 +106,9 @@ def pretrain_command(
         Path | None, typer.Option("--out", help="folder to write (default: <home>/models/general/<student>-<corpus>)")
     ] = None,
 ) -> None:
-    """Make a fresh student shape well-read: general distillation on plain text into a Hugging Face folder
-    that `--student FOLDER` accepts; resumes if interrupted."""
+    """Make a student well-read: general distillation on plain text into a Hugging Face folder that
+    `--student FOLDER` accepts; a fresh shape, or tiny-gd or a folder going on to your own text;
+    resumes if interrupted."""
     from engine import pretrain
 
     folder, record = pretrain(config, out)

@@ -66,8 +66,26 @@ def test_a_stopped_run_resumes_and_its_folder_is_a_student(tmp_path: Path) -> No
 def test_relation_heads_must_divide_both_widths() -> None:
     with pytest.raises(AutodistillError, match="relation_heads=3 must divide"):
         general.check_config(PretrainConfig(student="tiny", relation_heads=3))
-    with pytest.raises(AutodistillError, match="fresh shape"):
-        general.check_config(PretrainConfig(student="layers=0,2,4"))
+    with pytest.raises(AutodistillError, match=r"relation_heads=5 must divide the student's width \(384\)"):
+        general.check_config(PretrainConfig(student="layers=0,2,4", relation_heads=5))  # the teacher's width
+
+
+def test_a_student_with_weights_goes_on_from_them(tmp_path: Path) -> None:
+    """The shipped tiny-gd on a user's text: its weights are the start, and its record says so."""
+    config = PretrainConfig(student="tiny-gd", max_length=32, batch_size=4, max_steps=1)
+    cpu = torch.device("cpu")
+    start = build_student("tiny-gd", "minilm-l6", general._SPEC).base_model
+    fresh = build_student("tiny", "minilm-l6", general._SPEC).base_model
+    out = tmp_path / "tiny-gd-domain"
+    record = general.general_distill(config, DOCUMENTS, out, device=cpu, precision=Precision.of("fp32", cpu))
+    assert record["starts_from"].startswith("tiny-gd:") and "taught further" in (out / "README.md").read_text()
+    went_on = build_student(str(out), "minilm-l6", TaskSpec("toy", TaskType.REGRESSION, "")).base_model
+
+    def gap(a: torch.nn.Module, b: torch.nn.Module) -> float:
+        first, second = (m.encoder.layer[0].output.dense.weight.detach() for m in (a, b))
+        return float((first - second).abs().max())
+
+    assert gap(went_on, start) < gap(went_on, fresh) / 10, "one step moves the weights a little, from tiny-gd's"
 
 
 def test_pretrain_refuses_a_bad_corpus_or_student_in_one_line(tmp_path, capsys):
@@ -79,7 +97,7 @@ def test_pretrain_refuses_a_bad_corpus_or_student_in_one_line(tmp_path, capsys):
     binary = tmp_path / "weights.bin"
     binary.write_bytes(bytes(range(256)) * 64)
     assert "is binary, not text" in error_of(capsys, "pretrain", "--student", "tiny", "--corpus", str(binary))
-    assert "starts from a fresh shape" in error_of(capsys, "pretrain", "--student", "tiny-gd")
+    assert "unknown student 'tiny-xx'" in error_of(capsys, "pretrain", "--student", "tiny-xx")
 
 
 @pytest.mark.parametrize(

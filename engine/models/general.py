@@ -1,4 +1,4 @@
-"""Task-agnostic ("general") distillation: a fresh student shape made well-read on plain text.
+"""Task-agnostic ("general") distillation: a student shape made well-read on plain text.
 
 The Distiller paper distils *pretrained* compact students (TinyBERT4 after TinyBERT's general
 distillation, or Turc et al.'s pretrained compact BERTs); none exists offline, so this module makes
@@ -14,6 +14,10 @@ times in a new order each time. The teacher runs live: its last-layer queries, k
 default corpus would take about 8 GB at half precision, and its forward pass is about two thirds of a
 step. A run checkpoints every ``checkpoint_every`` steps and resumes from its last checkpoint; the
 result is a Hugging Face folder that ``--student PATH`` accepts.
+
+The student is a fresh shape (``tiny``), or a student that already has weights (the shipped
+``tiny-gd``, a folder, a layer subset of the teacher), which then goes on learning on new text: the
+cheap way to a student well-read in a user's own domain.
 """
 
 from __future__ import annotations
@@ -39,9 +43,11 @@ from engine.models.zoo import (
     ATTENTION,
     WEIGHTS_DTYPE,
     build_student,
+    check_student,
     load_config,
     load_tokenizer,
     model_identity,
+    parse_layers,
     resolve_model_path,
 )
 from engine.tasks.spec import TaskSpec, TaskType
@@ -124,17 +130,30 @@ def corpus_digest(documents: list[list[str]]) -> str:
 
 def check_config(config: PretrainConfig) -> None:
     """Refuse, in one line, a student or a relation-head count the loop would fail on."""
-    if config.student not in STUDENT_PRESETS:
-        raise AutodistillError(
-            f"general distillation starts from a fresh shape; choose --student from {', '.join(STUDENT_PRESETS)}"
-        )
-    width = STUDENT_PRESETS[config.student].hidden
+    check_student(config.student, config.teacher)
+    width = student_width(config.student, config.teacher)
     teacher_width = load_config(config.teacher).hidden_size  # the config alone: no weights for a name check
     if width % config.relation_heads or teacher_width % config.relation_heads:
         raise AutodistillError(
             f"relation_heads={config.relation_heads} must divide the student's width ({width}) and the "
             f"teacher's ({teacher_width})"
         )
+
+
+def student_width(student: str, teacher: str) -> int:
+    """The hidden width of a student :func:`~engine.models.zoo.build_student` accepts, from configs alone."""
+    if student in STUDENT_PRESETS:
+        return STUDENT_PRESETS[student].hidden
+    return load_config(teacher if parse_layers(student) is not None else student).hidden_size
+
+
+def starts_from(student: str, teacher: str) -> str:
+    """What a general distillation's student starts from, as its record names it: a fresh shape, or the
+    weights of a student that has some (named by :func:`~engine.models.zoo.model_identity`)."""
+    if student in STUDENT_PRESETS:
+        return "fresh"
+    layers = parse_layers(student)
+    return model_identity(student) if layers is None else f"layers {layers} of {model_identity(teacher)}"
 
 
 def general_distill(
@@ -200,6 +219,7 @@ def general_distill(
         "method": "MiniLMv2 self-attention relations (Q-Q, K-K, V-V), last layer to last layer",
         "config": config.model_dump(),
         "teacher_identity": model_identity(config.teacher),
+        "starts_from": starts_from(config.student, config.teacher),
         "corpus_sha256_16": corpus_digest(documents),
         "corpus_words": sum(len(clause.split()) for document in documents for clause in document),
         "sequences": len(sequences),
@@ -282,9 +302,15 @@ def _publish(
 
 def _card(record: dict) -> str:
     config = record["config"]
+    start = record.get("starts_from", "fresh")
+    who = (
+        f"A fresh `{config['student']}` encoder (no task head) taught"
+        if start == "fresh"
+        else f"The `{config['student']}` encoder ({start}; no task head) taught further"
+    )
     return (
         f"# {config['student']}, general-distilled from {config['teacher']}\n\n"
-        f"A fresh `{config['student']}` encoder (no task head) taught by {record['method']}, "
+        f"{who} by {record['method']}, "
         f"on {record['corpus_words']:,} words of text ({record['sequences']:,} sequences of {config['max_length']} "
         f"tokens, {record['steps']:,} steps of {config['batch_size']}), in {record['seconds'] / 60:.0f} minutes "
         f"on {record['machine']}. Relation loss {record['first_loss']:.3f} over the first 50 steps, "

@@ -40,7 +40,7 @@ def default_corpus() -> Path:
 def default_output(config: PretrainConfig) -> Path:
     """``<home>/models/general/<student>-<corpus>``: where a pretrain without ``--out`` writes."""
     corpus = DEFAULT_CORPUS if config.corpus == DEFAULT_CORPUS else Path(config.corpus).stem
-    return paths.subdir("models", "general") / f"{config.student}-{corpus}"
+    return paths.subdir("models", "general") / f"{Path(config.student).name}-{corpus}"
 
 
 def pretrain(config: PretrainConfig, out: Path | None = None, *, show_progress: bool = True) -> tuple[Path, dict]:
