@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import sys
+from functools import partial
 
 import typer
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from rich.console import Console
 
 from cli import data, heldout, meta, run, study  # noqa: F401  (register the commands)
 from cli.app import typer_app
+from cli.options import flag_of
 from engine import AutodistillError, format_validation_error
 
 __all__ = ["app", "typer_app"]
@@ -43,7 +45,8 @@ def app(argv: list[str] | None = None) -> None:
     except AutodistillError as exc:
         _fail(str(exc))
     except ValidationError as exc:  # settings built from flags outside a whole config (e.g. teacher train)
-        _fail(format_validation_error(exc, exc.title))
+        typed = {arg.split("=", 1)[0] for arg in argv or sys.argv[1:]}
+        _fail(format_validation_error(exc, exc.title, partial(flag_of, given=typed)))
     except (typer.Abort, KeyboardInterrupt):
         _interrupted()
     except typer.TyperException as exc:  # usage errors: an unknown command, a flag's bad value

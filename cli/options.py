@@ -19,8 +19,9 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -240,4 +241,14 @@ def pipeline_config(
         base = load_recommendation(recommendation).pick(pick).engine
     else:
         base = load_config_file(config) if config else {}
-    return parse_config(merge_overrides(base, dict(flags)), source=str(config) if config else "flags")
+    if config is not None or recommendation is not None:
+        return parse_config(merge_overrides(base, dict(flags)), source=str(config or recommendation))
+    return parse_config(merge_overrides(base, dict(flags)), source="flags", flag_of=partial(flag_of, given=set(flags)))
+
+
+def flag_of(loc: tuple[str | int, ...], given: Collection[str]) -> str | None:
+    """The flag that set the field at a validation error's ``loc``: None where no flag in ``given``
+    (field names, or the flags as typed) did, so a value read from a file is never blamed on a flag."""
+    name = next((str(part) for part in reversed(loc) if isinstance(part, str)), None)
+    flag = None if name is None else FLAG_NAMES.get(name, (f"--{name.replace('_', '-')}",))[0]
+    return flag if flag is not None and (name in given or flag in given) else None

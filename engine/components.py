@@ -9,6 +9,7 @@ layer's sampled values become a :class:`DistillConfig` whose every name exists.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -67,11 +68,13 @@ def augmenter_kinds() -> dict[str, str]:
     return {name: AUGMENTERS.get(name).kind for name in AUGMENTERS.names()}
 
 
-def parse_config(data: dict[str, Any], source: str = "config") -> DistillConfig:
-    """Validate a raw mapping: the schema (pydantic's report as one line naming the field),
-    then every component name."""
+def parse_config(
+    data: dict[str, Any], source: str = "config", flag_of: Callable[[tuple[str | int, ...]], str | None] | None = None
+) -> DistillConfig:
+    """Validate a raw mapping: the schema (pydantic's report as one line naming the field, or the
+    flag that set it: :func:`~engine.config.format_validation_error`), then every component name."""
     try:
         config = DistillConfig.model_validate(data)
     except ValidationError as exc:
-        raise AutodistillError(format_validation_error(exc, source)) from None
+        raise AutodistillError(format_validation_error(exc, source, flag_of)) from None
     return check_components(config)

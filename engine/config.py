@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import json
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -360,12 +361,19 @@ class DistillConfig(BaseModel):
         return beta1, gamma1, beta2, gamma2
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
+def format_validation_error(
+    exc: ValidationError, source: str, flag_of: Callable[[tuple[str | int, ...]], str | None] | None = None
+) -> str:
     """Pydantic's report as one line naming the first bad field; an unknown key names the
-    nearest valid one, so a typo (``epoch``) is one edit away from the fix (``epochs``)."""
+    nearest valid one, so a typo (``epoch``) is one edit away from the fix (``epochs``). Where the
+    values came from command-line flags, ``flag_of`` names the flag that set a field, and the line
+    names it and the value given, as the user typed them."""
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     message = first["msg"].removeprefix("Value error, ")
+    flag = flag_of(first["loc"]) if flag_of else None
+    if flag and first["type"] != "extra_forbidden":
+        return f"{flag} {first.get('input')}: {message}"
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"{source}: {where}: unknown key{_nearest_key(exc.title, first['loc'])}"
     return f"{source}: {where}: {message}"

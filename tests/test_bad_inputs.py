@@ -240,3 +240,18 @@ def test_a_misspelt_data_set_leaves_no_run_folder_and_an_unknown_mapping_lists_n
     assert not (home() / "runs").exists() or not list((home() / "runs").rglob("config.yaml"))
     message = error_of(capsys, "run", "--dataset", "vader-valence", "--mapping", "diag")
     assert message.endswith("unknown layer mapping 'diag'; choose one of: emd, last, none, skip")
+
+
+def test_a_bad_flag_value_is_named_as_typed_and_a_files_as_written(tmp_path, capsys):
+
+    assert error_of(capsys, "run", "--dataset", "vader-valence", "--epochs", "0") == (
+        "error: --epochs 0: Input should be greater than or equal to 1"
+    )
+    assert error_of(capsys, "teacher", "train", "--dataset", "vader-valence", "--lr=-1").startswith("error: --lr -1.0:")
+    assert error_of(capsys, "pretrain", "--student", "tiny", "--relation-heads", "0").startswith(
+        "error: --relation-heads 0:"
+    )
+    written = tmp_path / "run.yaml"
+    written.write_text("dataset: vader-valence\ntrain: {epochs: 0}\n")
+    from_file = error_of(capsys, "run", "--config", str(written), "--lr", "0.1")
+    assert from_file.startswith(f"error: {written}: train.epochs:")
