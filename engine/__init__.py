@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "TrainerState": "engine.training.callbacks",
     "available_cpus": "engine.cores",
     "share_cores": "engine.cores",
+    "core_share": "engine.cores",
     "pretrain": "engine.pipelines.pretrain",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration

@@ -6,7 +6,9 @@ many threads as cores, and each slows many-fold: ``recommend``'s cost model took
 over 1,000 s beside two other processes on two cores. So each command, as it starts, notes its
 process id in a folder every process on the machine sees and takes an even share of the cores
 among the processes noted there and still alive. It is set before PyTorch or NumPy load (their
-thread pools read it once), and a user's own ``OMP_NUM_THREADS`` is left as given.
+thread pools read it once), and a user's own ``OMP_NUM_THREADS`` is left as given. A process that
+starts workers later (a sweep's trials) asks :func:`core_share` again at each start, so a sweep
+begun alone gives up half the cores to a command started beside it, and takes them back after.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 #: The variables OpenMP, MKL and OpenBLAS read for their thread counts when they load.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+#: Set beside them when :func:`share_cores` set them: the thread count is ours to revise, not the user's.
+SHARED = "AUTODISTILL_SHARED_CORES"
 
 
 def available_cpus() -> int:
@@ -50,7 +54,18 @@ def share_cores(folder: Path | None = None) -> int | None:
     threads = max(1, available_cpus() // len(live_processes(folder)))
     for name in THREAD_VARIABLES:
         os.environ[name] = str(threads)
+    os.environ[SHARED] = "1"
     return threads
+
+
+def core_share() -> int:
+    """This process's share of the cores now: the user's ``OMP_NUM_THREADS`` where they set one, else an
+    even split among the noted processes alive now (all the cores for a process that never noted itself)."""
+    if "OMP_NUM_THREADS" in os.environ and SHARED not in os.environ:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    folder = registry()
+    noted = len(live_processes(folder)) if folder.is_dir() else 0
+    return max(1, available_cpus() // max(1, noted))
 
 
 def live_processes(folder: Path) -> list[int]:

@@ -15,8 +15,9 @@ from engine import cores
 
 @pytest.fixture
 def unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in cores.THREAD_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+    for name in (*cores.THREAD_VARIABLES, cores.SHARED):
+        monkeypatch.setenv(name, "0")  # recorded, so what share_cores sets is undone after the test
+        monkeypatch.delenv(name)
     monkeypatch.setattr(cores, "available_cpus", lambda: 8)
 
 
@@ -58,3 +59,25 @@ def test_the_command_line_takes_its_share_before_torch_loads(tmp_path: Path) -> 
     share = max(1, cores.available_cpus() // 2)
     assert json.loads(run.stdout.splitlines()[-1]) == [str(share), share]
     assert [p.name for p in folder.iterdir()] == [str(sleeper.pid)], "the command's note goes when it ends"
+
+
+def test_the_share_is_read_again_as_processes_come_and_go(unset, monkeypatch, tmp_path: Path) -> None:
+    """A sweep begun alone gives up half the cores to a command started beside it, and takes them back."""
+    monkeypatch.setattr(cores, "registry", lambda: tmp_path)
+    assert cores.share_cores(tmp_path) == 8 and cores.core_share() == 8
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(sleeper.pid)).touch()
+        assert cores.core_share() == 4
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert cores.core_share() == 8
+
+
+def test_a_users_thread_count_is_the_share(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    monkeypatch.delenv(cores.SHARED, raising=False)
+    monkeypatch.setattr(cores, "registry", lambda: tmp_path)
+    (tmp_path / str(os.getpid())).touch()
+    assert cores.core_share() == 3

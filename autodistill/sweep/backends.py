@@ -6,8 +6,9 @@ the outcomes back to the sweep's process, which alone writes the store, so a
 worker on another machine needs no access to it.
 
 * ``workers=0``: in this process, one trial after another (debugging, tests);
-* ``local`` (default): a ``spawn`` process pool of ``workers`` processes, torch
-  threads split evenly between them (``cpu_count // workers`` each);
+* ``local`` (default): a ``spawn`` process pool of ``workers`` processes; each trial
+  takes an even split of this process's share of the cores as it starts
+  (:func:`engine.core_share`), so other commands started on the machine meanwhile count;
 * ``ray``: Ray tasks on a running cluster or a local Ray instance.
 """
 
@@ -23,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from autodistill.sweep.execute import Outcome, TrialFn, error_line, init_worker
 from autodistill.sweep.plan import Trial
-from engine import AutodistillError, TaskData, available_cpus, choices_error
+from engine import AutodistillError, TaskData, choices_error, core_share
 
 BACKENDS = ("local", "ray")
 
@@ -50,29 +51,48 @@ class InProcess(Backend):
 
 class Processes(Backend):
     def __init__(self, fn: TrialFn, tasks: Mapping[str, TaskData], workers: int) -> None:
-        self.fn, self.tasks = fn, tasks
-        self.threads = max(1, available_cpus() // workers)
+        self.fn, self.tasks, self.workers = fn, tasks, workers
         self.pool = cf.ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_worker,
-            initargs=(self.threads,),
+            initargs=(self.threads(),),
         )
 
+    def threads(self) -> int:
+        """A worker's threads for the trial it starts now: an even split of this process's share."""
+        return max(1, core_share() // self.workers)
+
     def map(self, trials: Sequence[Trial]) -> Iterator[tuple[Trial, Outcome]]:
-        futures = {self.pool.submit(self.fn, t, self.threads, self.tasks.get(t.dataset)): t for t in trials}
-        for future in cf.as_completed(futures):
-            trial = futures[future]
-            try:
-                outcome = future.result()
-            except cf.process.BrokenProcessPool:
-                raise AutodistillError(
-                    f"a worker process died while running trial {trial.trial_id} (out of memory?); "
-                    "finished trials are saved, rerun the same command to resume"
-                ) from None
-            except Exception as exc:  # e.g. a result that cannot be pickled back
-                outcome = Outcome(trial.trial_id, None, error_line(exc), 0.0)
-            yield trial, outcome
+        """Trials are handed out one per free worker, each with the threads of that moment."""
+        waiting = iter(trials)
+        running: dict[cf.Future[Outcome], Trial] = {}
+
+        def start_next() -> None:
+            trial = next(waiting, None)
+            if trial is not None:
+                running[self.pool.submit(self.fn, trial, self.threads(), self.tasks.get(trial.dataset))] = trial
+
+        for _ in range(self.workers):
+            start_next()
+        while running:
+            finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                trial = running.pop(future)
+                start_next()  # before the caller stores the outcome: no worker waits on it
+                yield trial, self._outcome(trial, future)
+
+    @staticmethod
+    def _outcome(trial: Trial, future: cf.Future[Outcome]) -> Outcome:
+        try:
+            return future.result()
+        except cf.process.BrokenProcessPool:
+            raise AutodistillError(
+                f"a worker process died while running trial {trial.trial_id} (out of memory?); "
+                "finished trials are saved, rerun the same command to resume"
+            ) from None
+        except Exception as exc:  # e.g. a result that cannot be pickled back
+            return Outcome(trial.trial_id, None, error_line(exc), 0.0)
 
     def close(self, abort: bool = False) -> None:
         if not abort:
