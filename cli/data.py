@@ -42,11 +42,10 @@ def data_prepare(name: str, force: Annotated[bool, typer.Option(help="rebuild ev
 @models_app.command("list")
 def models_list(teacher: Annotated[str, typer.Option(help="teacher the students derive from")] = "minilm-l6") -> None:
     """Show teachers and students with parameter counts, the weights each starts from and its default rate."""
-    from engine import TEACHER_SETTINGS, TrainSettings, default_lr, list_models
+    from engine import TEACHER_SETTINGS, list_models, unset_lr
 
     infos = list_models(teacher)
-    unset = TrainSettings().lr  # a student without a rate of its own: a layer subset, a hub model
-    rates = [TEACHER_SETTINGS.lr if info.role == "teacher" else default_lr(info.name) or unset for info in infos]
+    rates = [TEACHER_SETTINGS.lr if info.role == "teacher" else unset_lr(info.name) for info in infos]
     render.models(infos, rates)
 
 

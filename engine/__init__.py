@@ -90,7 +90,7 @@ _EXPORTS: dict[str, str] = {
     "STUDENT_PRESETS": "engine.models.presets",
     "PRETRAINED_STUDENTS": "engine.models.presets",
     "from_scratch": "engine.models.presets",
-    "default_lr": "engine.models.presets",
+    "unset_lr": "engine.config",
     "list_models": "engine.models.listing",
     "build_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",

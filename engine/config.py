@@ -361,6 +361,13 @@ class DistillConfig(BaseModel):
         return beta1, gamma1, beta2, gamma2
 
 
+def unset_lr(student: str) -> float:
+    """The peak rate a run of ``student`` trains at when ``train.lr`` is not set: the student's own
+    (:meth:`DistillConfig._student_learning_rate`), else :class:`TrainSettings`' default."""
+    own = default_lr(student)
+    return TrainSettings.model_fields["lr"].default if own is None else own
+
+
 def format_validation_error(
     exc: ValidationError, source: str, flag_of: Callable[[tuple[str | int, ...]], str | None] | None = None
 ) -> str:

@@ -37,7 +37,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from engine.errors import AutodistillError
-from engine.models.presets import STUDENT_PRESETS
+from engine.models.presets import STUDENT_PRESETS, from_scratch
 from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import (
     ATTENTION,
@@ -150,7 +150,7 @@ def student_width(student: str, teacher: str) -> int:
 def starts_from(student: str, teacher: str) -> str:
     """What a general distillation's student starts from, as its record names it: a fresh shape, or the
     weights of a student that has some (named by :func:`~engine.models.zoo.model_identity`)."""
-    if student in STUDENT_PRESETS:
+    if from_scratch(student):
         return "fresh"
     layers = parse_layers(student)
     return model_identity(student) if layers is None else f"layers {layers} of {model_identity(teacher)}"

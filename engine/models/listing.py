@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from transformers import PreTrainedModel
 
 from engine.errors import AutodistillError
-from engine.models.presets import DEFAULT_TEACHER, PRETRAINED_STUDENTS, STUDENT_PRESETS
+from engine.models.presets import DEFAULT_TEACHER, PRETRAINED_STUDENTS, STUDENT_PRESETS, from_scratch
 from engine.models.zoo import TEACHER_PRESETS, build_student, count_parameters, load_config, load_task_model
 from engine.tasks.spec import TaskSpec, TaskType
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What ``autodistill models list`` shows and the runs store records."""
+    """One row of ``autodistill models list``."""
 
     name: str
     role: str
@@ -41,7 +41,7 @@ def _starts_from(student: str, teacher: str) -> str:
     """The weights a listed student starts from, in words: what decides how long it must train."""
     if student in PRETRAINED_STUDENTS:
         return "general-distilled"
-    if student in STUDENT_PRESETS:
+    if from_scratch(student):
         return "random"  # its embeddings: a PCA of the teacher's
     return f"{teacher} layers"
 
