@@ -25,7 +25,13 @@ import pandas as pd
 from autodistill import HELDOUT_RESULTS
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.cost import RANGE_LEVEL, pipeline_class
-from autodistill.evaluation.advice import COST_TOLERANCE, alone_intervals, evaluate_advice, variance_shares
+from autodistill.evaluation.advice import (
+    COST_TOLERANCE,
+    alone_intervals,
+    evaluate_advice,
+    residual_spread,
+    variance_shares,
+)
 from autodistill.evaluation.headroom import headroom
 from autodistill.evaluation.noise import catalog_resolution, latest_splits, resolutions, study_outcomes
 from autodistill.store.database import RunStore
@@ -53,6 +59,10 @@ def main() -> None:
         .round(3)
     )
     shares = variance_shares(result.gains)
+    kinds = runs.drop_duplicates("dataset").set_index("dataset")["task_kind"]
+    by_kind = residual_spread(result.gains, result.gains["dataset"].map(kinds)).round(3)
+    by_family_kind = residual_spread(result.gains, result.gains["family"]).round(3)
+    by_family_kind["kind"] = result.gains.groupby("family")["dataset"].first().map(kinds)
     timed = result.costs.merge(every[["run_id", "device", "inter_loss", "augmentation", "mixup"]], on="run_id")
     within = (timed["rel_error"].abs() <= COST_TOLERANCE).rename("within")
     per_device = within.groupby(timed["device"]).agg(["mean", "size"]).round(3)
@@ -89,6 +99,9 @@ def main() -> None:
     print("share of the held-out gains' variance explained by the configuration "
           f"{shares['configuration']:.2f}, by the setting (a shift of all its gains) {shares['setting']:.2f}, "
           f"by both {shares['both']:.2f}")  # fmt: skip
+    print("held-out gains' residuals in interval standard deviations (RMS 1: calibrated), by task kind and family:")
+    print(by_kind.to_string())
+    print(by_family_kind.sort_values(["kind", "rms"]).to_string())
     print(f"cost within ±{COST_TOLERANCE:.0%} by device:\n{per_device.to_string()}")
     print(f"cost within ±{COST_TOLERANCE:.0%} by family held out:\n{by_family.to_string()}")
     logit_first = figures["settings"] - figures["settings_top_not_logit"]
@@ -106,6 +119,8 @@ def main() -> None:
                 "figures": figures,
                 "coverage_by_family": per_family.reset_index().to_dict(orient="records"),
                 "gain_variance_shares": shares,
+                "gain_residuals_by_kind": by_kind.reset_index().to_dict(orient="records"),
+                "gain_residuals_by_family": by_family_kind.reset_index().to_dict(orient="records"),
                 "cost_within_by_device": per_device.reset_index().to_dict(orient="records"),
                 "cost_within_by_family": by_family.reset_index().to_dict(orient="records"),
                 "cost_range_coverage_by_class": by_class.reset_index().to_dict(orient="records"),

@@ -37,7 +37,7 @@ from autodistill.advice.sessions import machine_sessions
 from autodistill.advice.trial import run_trial
 from autodistill.advice.verdict import decide
 from autodistill.bridge import make_budget
-from autodistill.evaluation.advice import evaluate_advice, variance_shares
+from autodistill.evaluation.advice import evaluate_advice, residual_spread, variance_shares
 from autodistill.space import Pipeline
 from autodistill.space.defaults import fixed_default
 from autodistill.store.configurations import configurations
@@ -443,6 +443,27 @@ def test_a_shift_of_a_whole_settings_gains_is_told_apart_from_the_configurations
     assert variance_shares(shifted) == pytest.approx({"configuration": 0.0, "setting": 1.0, "both": 1.0})
     by_config = shifted.assign(gain=[0.0, -0.1] * 3)
     assert variance_shares(by_config) == pytest.approx({"configuration": 1.0, "setting": 0.0, "both": 1.0})
+
+
+def test_residual_spread_is_in_interval_standard_deviations_per_group() -> None:
+    """An 80 % interval of half-width 1.2816 (one standard deviation of 1): a residual of 2 is 2 deviations."""
+    half = 1.2815516
+    gains = pd.DataFrame(
+        {
+            "gain": [2.0, -2.0, 0.5, 0.5],
+            "mean": [0.0, 0.0, 0.0, 0.0],
+            "low": [-half] * 4,
+            "high": [half] * 4,
+            "covered": [False, False, True, True],
+        }
+    )
+    spread = residual_spread(gains, pd.Series(["wide", "wide", "narrow", "narrow"]))
+    assert spread.loc["wide", "rms"] == pytest.approx(2.0, rel=1e-5)
+    assert spread.loc["wide", "mean"] == pytest.approx(0.0)
+    assert spread.loc["narrow", "rms"] == pytest.approx(0.5, rel=1e-5)
+    assert spread.loc["narrow", "mean"] == pytest.approx(0.5, rel=1e-5)
+    assert spread["coverage"].to_dict() == {"narrow": 1.0, "wide": 0.0}
+    assert spread["gains"].to_dict() == {"narrow": 2, "wide": 2}
 
 
 def test_the_held_out_cost_rows_say_which_runs_recorded_cpu_time_waited_or_were_probed() -> None:

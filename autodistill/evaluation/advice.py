@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from autodistill.advice.alone import alone_gains, predicted_alone
 from autodistill.advice.cost import (
@@ -25,7 +26,7 @@ from autodistill.advice.cost import (
     unprobed_sessions,
     waited,
 )
-from autodistill.advice.gain import GainModel, observed_gains
+from autodistill.advice.gain import LEVEL, GainModel, observed_gains
 from autodistill.advice.sessions import SESSION
 from autodistill.store.configurations import configurations, is_logit_kd
 
@@ -174,6 +175,23 @@ def variance_shares(gains: pd.DataFrame) -> dict[str, float]:
         "setting": explained(["setting"]),
         "both": explained(["config", "setting"]),
     }
+
+
+def residual_spread(gains: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
+    """Per level of ``group`` (aligned with ``gains``' rows, e.g. the task kind or the family): the root mean
+    square of the held-out gains' residuals in units of their interval's standard deviation, the mean
+    residual, and the coverage. An RMS near 1 everywhere is what a calibrated interval shows; a factor
+    known before distilling (a data set's task kind) could rescale the intervals only if its levels
+    differ while the families within each level agree."""
+    sd = (gains["high"] - gains["low"]) / (2 * float(norm.ppf(0.5 + LEVEL / 2)))
+    residual = ((gains["gain"] - gains["mean"]) / sd).rename("residual")
+    frame = pd.DataFrame({"residual": residual, "covered": gains["covered"], "group": group.to_numpy()})
+    return frame.groupby("group").agg(
+        rms=("residual", lambda r: float(np.sqrt((r**2).mean()))),
+        mean=("residual", "mean"),
+        coverage=("covered", "mean"),
+        gains=("residual", "size"),
+    )
 
 
 def _top_rows(model: GainModel, training: pd.DataFrame, held_runs: pd.DataFrame) -> pd.DataFrame:
