@@ -59,7 +59,7 @@ OUT = paths.META_DATA / "patient" / "summary.json"
 #: The page the tables are read on, and its plot of every arm, beside :data:`OUT`.
 PAGE, PLOT = "results.md", "headroom.png"
 #: The fresh shape and its general-distilled form, compared under no-KD.
-PAIRS = (("tiny", "tiny-gd"),)
+PAIRS = (("tiny", "tiny-gd"), ("mini", "mini-gd"))
 #: The paper's findings as contrasts of the fixed list's configurations, per regime: (finding, the
 #: configuration it says is better, the one it is better than). MI-α is set against TinyBERT's MSE, the
 #: one other intermediate loss the patient runs hold; augmentation is varied under logit KD at the
@@ -286,7 +286,7 @@ def page(found: dict, store: Path) -> str:
         "is `better` or `worse` beyond twice its noise (seed spread and the test split's sampling error, paired on",
         "the runs' predictions where `paired runs` says so), else `within noise`.",
         "",
-        "## Is the general-distilled student worth having? (no-KD, `tiny-gd` against fresh `tiny`, per budget)",
+        "## Is the general-distilled student worth having? (no-KD, against the fresh shape, per budget)",
         "",
         markdown_table(pd.DataFrame(found["initialisation"])),
         "",
