@@ -58,7 +58,7 @@ from study.sections import markdown_table
 OUT = paths.META_DATA / "patient" / "summary.json"
 #: The page the tables are read on, and its plot of every arm, beside :data:`OUT`.
 PAGE, PLOT = "results.md", "headroom.png"
-#: The fresh shape and its general-distilled form, compared under no-KD.
+#: Each fresh shape and its general-distilled form, compared under no-KD.
 PAIRS = (("tiny", "tiny-gd"), ("mini", "mini-gd"))
 #: The paper's findings as contrasts of the fixed list's configurations, per regime: (finding, the
 #: configuration it says is better, the one it is better than). MI-α is set against TinyBERT's MSE, the
