@@ -51,15 +51,15 @@ from autodistill.evaluation.noise import (
 from autodistill.space import pred_losses
 from autodistill.store.configurations import configurations
 from autodistill.sweep.study_plan import PATIENT
-from engine import ExamplePredictions, SplitResolution, paths
+from engine import PRETRAINED_STUDENTS, ExamplePredictions, SplitResolution, paths
 from study.plots import plot_headroom
 from study.sections import markdown_table
 
 OUT = paths.META_DATA / "patient" / "summary.json"
 #: The page the tables are read on, and its plot of every arm, beside :data:`OUT`.
 PAGE, PLOT = "results.md", "headroom.png"
-#: Each fresh shape and its general-distilled form, compared under no-KD.
-PAIRS = (("tiny", "tiny-gd"), ("mini", "mini-gd"))
+#: Each general-distilled student beside the fresh shape it was made from, compared under no-KD.
+PAIRS = tuple((student.shape, name) for name, student in PRETRAINED_STUDENTS.items())
 #: The paper's findings as contrasts of the fixed list's configurations, per regime: (finding, the
 #: configuration it says is better, the one it is better than). MI-α is set against TinyBERT's MSE, the
 #: one other intermediate loss the patient runs hold; augmentation is varied under logit KD at the

@@ -33,6 +33,8 @@ from autodistill.store.records import pipeline_columns, pipeline_of
 
 #: The interval recommend prints and the held-out evaluation checks the coverage of.
 LEVEL = 0.8
+#: A normal :data:`LEVEL` interval's half-width in standard deviations.
+LEVEL_Z = float(norm.ppf(0.5 + LEVEL / 2))
 #: The floor on either variance, so that one lucky configuration cannot claim certainty.
 _MIN_VARIANCE = 1e-5
 #: A component's ridge penalty: a level seen in few configurations stays near the overall mean.
@@ -150,7 +152,7 @@ class GainModel:
         n = seen["n"].fillna(0).to_numpy(dtype=float)
         precision = 1 / self.sigma02 + n / self.tau2
         mean = (prior / self.sigma02 + n * seen["mean"].fillna(0).to_numpy(dtype=float) / self.tau2) / precision
-        half = float(norm.ppf(0.5 + LEVEL / 2)) * np.sqrt(1 / precision + self.tau2)
+        half = LEVEL_Z * np.sqrt(1 / precision + self.tau2)
         return [
             GainEstimate(float(m), float(m - h), float(m + h), int(k)) for m, h, k in zip(mean, half, n, strict=True)
         ]
@@ -159,7 +161,7 @@ class GainModel:
 def measured_estimate(gain: float, se: float, support: int = 1) -> GainEstimate:
     """A gain with a normal :data:`LEVEL` interval of standard deviation ``se``: a lead measured on the
     target's own runs (one setting, this data set's, behind it), or a spread read off ``support`` settings."""
-    half = float(norm.ppf(0.5 + LEVEL / 2)) * se
+    half = LEVEL_Z * se
     return GainEstimate(gain, gain - half, gain + half, support)
 
 

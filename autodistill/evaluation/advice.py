@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from autodistill.advice.alone import alone_gains, predicted_alone
 from autodistill.advice.cost import (
@@ -26,7 +25,7 @@ from autodistill.advice.cost import (
     unprobed_sessions,
     waited,
 )
-from autodistill.advice.gain import LEVEL, GainModel, observed_gains
+from autodistill.advice.gain import LEVEL_Z, GainModel, observed_gains
 from autodistill.advice.sessions import SESSION
 from autodistill.store.configurations import configurations, is_logit_kd
 
@@ -183,7 +182,7 @@ def residual_spread(gains: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     residual, and the coverage. An RMS near 1 everywhere is what a calibrated interval shows; a factor
     known before distilling (a data set's task kind) could rescale the intervals only if its levels
     differ while the families within each level agree."""
-    sd = (gains["high"] - gains["low"]) / (2 * float(norm.ppf(0.5 + LEVEL / 2)))
+    sd = (gains["high"] - gains["low"]) / (2 * LEVEL_Z)
     residual = ((gains["gain"] - gains["mean"]) / sd).rename("residual")
     frame = pd.DataFrame({"residual": residual, "covered": gains["covered"], "group": group.to_numpy()})
     return frame.groupby("group").agg(
