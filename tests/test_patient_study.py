@@ -71,6 +71,12 @@ def test_a_finding_is_tested_where_both_sides_of_its_contrast_ran() -> None:
     assert row["favoured"] == "mi-alpha" and row["against"] == "tinybert" and row["lead"] == pytest.approx(0.10)
     assert row["verdict"] == "better"
 
+    mixup = sorted(config_keys("logit-mixup"))[0]
+    with_mixup = pd.concat([outcomes, pd.DataFrame(seeded(mixup, (0.75, 0.76, 0.74), "b"))])
+    augmented = findings(with_mixup, {}, {}, "patient").set_index("dataset").loc["b"]
+    assert (augmented["favoured"], augmented["against"]) == ("logit-mixup", "logit"), "tagging's augmentation"
+    assert augmented["lead"] == pytest.approx(-0.10) and augmented["verdict"] == "worse"
+
 
 def test_the_budget_table_sets_the_dev_gain_beside_the_test_gain_and_the_minutes() -> None:
     from autodistill.space.defaults import FIXED_DEFAULTS
