@@ -31,7 +31,6 @@ HOOKS = (
     "soft_targets",
     "pack",
     "unpack",
-    "cache_slice",
     "empty_labels",
     "decode",
     "gold",

@@ -424,17 +424,3 @@ def training_inputs(
             f"no dataset features of version {featurizer_version!r} in {store.path} (stored: {versions})"
         )
     return runs, features
-
-
-def train_predictor(
-    store: RunStore,
-    featurizer_version: str,
-    *,
-    source: str | None = None,
-    settings: PredictorSettings | None = None,
-    cache_dir: Path | None = None,
-) -> Predictor:
-    """Train (or load from cache) the predictor on the store's runs: the three-line user path."""
-    settings = settings or PredictorSettings()
-    table = training_table(store, featurizer_version, source=source, embeddings=settings.dataset_embeddings)
-    return fit_predictor(table, featurizer_version, settings, cache_dir)

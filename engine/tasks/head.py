@@ -63,8 +63,8 @@ class TaskHead:
     auto_class: ClassVar[str] = "AutoModelForSequenceClassification"
     #: Fine-tuning's label loss (``LABEL_LOSSES`` key): CE for classes, MSE for real targets.
     natural_loss: ClassVar[str] = "ce"
-    #: The axis of :meth:`pack`'s tensor that runs over tokens, if any (the cache pads it to the
-    #: split's longest example and :meth:`unpack` cuts it back to the batch's width).
+    #: The axis of :meth:`pack`'s tensor that runs over tokens, if any: the cache stores such logits
+    #: ragged, one row per token of each example, and :meth:`unpack` reads them back at the batch's width.
     token_axis: ClassVar[int | None] = None
     #: How many head outputs :meth:`logits` returns, each ``spec.num_labels`` wide.
     outputs: ClassVar[int] = 1
@@ -234,12 +234,6 @@ class TaskHead:
     def unpack(self, packed: Tensor, width: int) -> list[Tensor]:
         """The cache's tensor back to head outputs, cut to the batch's ``width`` tokens."""
         return [packed]
-
-    def cache_slice(self, rows: slice, width: int, dims: int) -> tuple[slice, ...]:
-        """Where a packed batch of ``width`` tokens goes in the cache's padded array."""
-        return tuple(
-            rows if axis == 0 else slice(0, width) if axis == self.token_axis else slice(None) for axis in range(dims)
-        )
 
     def empty_labels(self) -> Tensor:
         """The labels of a batch with no examples (every augmented copy dropped)."""
