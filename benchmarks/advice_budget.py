@@ -215,7 +215,7 @@ def coverage(runs: pd.DataFrame) -> dict[str, Any]:
     for (dataset, student), mine in budget_gains(runs).groupby(_PAIR):
         others = budget_gains(without_family(runs, dataset))
         alike = others[others["student_name"].map(from_scratch) == from_scratch(student)]
-        estimates = anchored_estimates(alike).estimates
+        estimates = anchored_estimates(alike, str(mine["task_type"].iloc[0])).estimates
         held += [
             (student, estimates[name].low <= gain <= estimates[name].high)
             for name, gain in zip(mine["name"], mine["gain"], strict=True)

@@ -92,7 +92,7 @@ def test_a_configuration_run_on_few_pairs_is_read_against_the_one_run_on_most() 
     # mi-alpha ran only on the three where everything gained, and there it is no better than logit KD.
     gains = {"a": 0.03, "b": 0.032, "c": 0.028, "d": 0.0, "e": 0.002, "f": -0.002}
     rows = [r for name, g in gains.items() for r in _pair(name, {LOGIT: g, **({MI: g} if g > 0.02 else {})})]
-    anchored = budget.anchored_estimates(budget_gains(budget_runs(pd.DataFrame(rows))))
+    anchored = budget.anchored_estimates(budget_gains(budget_runs(pd.DataFrame(rows))), "classification")
     estimates = anchored.estimates
     assert anchored.anchor == ("logit", 6)
     assert estimates["mi-alpha"].mean == pytest.approx(estimates["logit"].mean) == pytest.approx(0.015)
@@ -102,3 +102,23 @@ def test_a_configuration_run_on_few_pairs_is_read_against_the_one_run_on_most() 
     assert "6 other" in found.evidence and "read beside" not in found.evidence
     others = dataclasses.replace(found, name="mi-alpha", gain=estimates["mi-alpha"])
     assert others.evidence.startswith("3 other") and "read beside logit's 6" in others.evidence
+
+
+def test_a_gain_seen_on_one_task_type_is_not_carried_whole_to_another() -> None:
+    # mi-alpha gains 0.04 over logit KD on three classification pairs and loses 0.02 on three span pairs;
+    # logit KD itself gains 0.01 everywhere, so the spread between types is mi-alpha's alone
+    def pairs(names: str, kind: str, mi: float) -> list[dict]:
+        return [r for n in names for r in _pair(n, {LOGIT: 0.01, MI: 0.01 + mi}, task_kind=kind)]
+
+    gains = budget_gains(budget_runs(pd.DataFrame(pairs("abc", "classification", 0.04) + pairs("def", "span", -0.02))))
+    assert set(gains["task_type"]) == {"classification", "span"}
+    on_classification = budget.anchored_estimates(gains, "classification")
+    assert on_classification.estimates["mi-alpha"].mean == pytest.approx(0.05, abs=1e-3)  # its type's pairs speak
+    assert on_classification.same_task == {"logit": 3, "mi-alpha": 3}
+    new_type = budget.anchored_estimates(gains, "token").estimates["mi-alpha"]
+    assert new_type.mean == pytest.approx(0.02) and new_type.low < 0 < new_type.high, "no type like it ran: unsure"
+    alone = budget.anchored_estimates(gains[gains["task_type"] == "classification"], "token").estimates["mi-alpha"]
+    assert alone.mean == pytest.approx(0.05) and alone.clears, "with one type seen, nothing measures the spread"
+    found = longer_budget(budget_runs(pd.DataFrame(pairs("abc", "classification", 0.04))), "new", "minilm-l6", "tiny",
+                          "span")  # fmt: skip
+    assert "(none of them on span tasks)" in found.evidence

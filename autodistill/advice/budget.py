@@ -18,7 +18,7 @@ Dev ratios only: the test split chooses nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from autodistill.space import Pipeline
 from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
 from autodistill.store.records import pipeline_of
-from autodistill.sweep.study_plan import PATIENT, STUDY_CONFIGS, StudyConfig, study_names
+from autodistill.sweep.study_plan import PATIENT, STUDY_CONFIGS, StudyConfig, study_names, task_type_of
 from engine import DistillConfig, TrainSettings, from_scratch, paths
 
 #: The study's patient runs, as ``python -m study.patient`` reads them.
@@ -43,6 +43,8 @@ PATIENT_LIST = (*STUDY_CONFIGS, *PATIENT.extra_configs)
 #: Fewer (data set, student) pairs than this ran a configuration at both budgets, and nothing is predicted.
 MIN_PAIRS = 3
 _PAIR = ["dataset", "teacher_name", "student_name", "split_version"]
+#: A variance floor where a blend divides by one: a part read off identical values is not certainty.
+_FLOOR = 1e-8
 #: The arm every gain is measured from: logit KD at the realistic budget.
 REFERENCE = "logit KD at the realistic budget"
 
@@ -65,6 +67,8 @@ class BudgetGain:
     anchor: tuple[str, int] | None = None
     #: Predicted: the students of the pairs it was predicted from (a new student borrows its kind's evidence).
     students: tuple[str, ...] = ()
+    #: Predicted: the target's task type and how many of those pairs were of it (:func:`anchored_estimates`).
+    same_task: tuple[str, int] | None = None
 
     def pipeline(self, task_type: str) -> Pipeline | None:
         """The configuration as a data set of ``task_type`` runs it (None where it cannot)."""
@@ -80,7 +84,7 @@ class BudgetGain:
         """What backs its gain, in words."""
         if self.measured:
             return f"this data set's own runs at {self.epochs} epochs against logit KD's at this budget (dev)"
-        pairs = f"{self.gain.support} other (data set, student) pairs{self._of_students}"
+        pairs = f"{self.gain.support} other (data set, student) pairs{self._of_students}{self._of_task}"
         beside = (
             f", read beside {self.anchor[0]}'s {self.anchor[1]}" if self.anchor and self.anchor[0] != self.name else ""
         )
@@ -99,6 +103,13 @@ class BudgetGain:
     @property
     def _of_students(self) -> str:
         return f" of {', '.join(self.students)}" if self.students else ""
+
+    @property
+    def _of_task(self) -> str:
+        if self.same_task is None:
+            return ""
+        task, n = self.same_task
+        return f" ({n or 'none'} of them on {task} tasks)"
 
     @property
     def copies(self) -> int | None:
@@ -162,8 +173,8 @@ def _name(row: dict) -> str | None:
 def budget_gains(runs: pd.DataFrame) -> pd.DataFrame:
     """Per pair and list configuration that ran at the patient budget, in :func:`budget_runs`' ``runs``
     beside realistic logit KD: the patient mean dev ratio minus logit KD's (``gain``), the ratio of
-    their median wall times (``times``) and the patient epochs."""
-    columns = [*_PAIR, "name", "gain", "times", "epochs"]
+    their median wall times (``times``), the patient epochs and the data set's task type."""
+    columns = [*_PAIR, "name", "gain", "times", "epochs", "task_type"]
     per = runs.groupby([*_PAIR, "arm"]).agg(
         ratio=("ratio", "mean"), seconds=("wall_time_s", "median"), epochs=("epochs", "max")
     )
@@ -172,14 +183,16 @@ def budget_gains(runs: pd.DataFrame) -> pd.DataFrame:
     longer = per[per["arm"] != REFERENCE].join(reference, rsuffix="_ref", how="inner")
     if longer.empty:
         return pd.DataFrame(columns=columns)
-    return pd.DataFrame(
+    gains = pd.DataFrame(
         {
             "name": longer["arm"],
             "gain": longer["ratio"] - longer["ratio_ref"],
             "times": longer["seconds"] / longer["seconds_ref"],
             "epochs": longer["epochs"].astype(int),
         }
-    ).reset_index()[columns]
+    ).reset_index()
+    kinds = runs.drop_duplicates("dataset").set_index("dataset")["task_kind"]
+    return gains.assign(task_type=gains["dataset"].map(kinds).map(task_type_of))[columns]
 
 
 def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, task_type: str) -> BudgetGain | None:
@@ -195,10 +208,11 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
     gains = budget_gains(runs[runs["dataset"] != dataset])
     fresh = from_scratch(student)
     alike = gains[gains["student_name"].map(from_scratch) == fresh]
-    anchored = anchored_estimates(alike)
+    anchored = anchored_estimates(alike, task_type)
     found = [
         BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears,
-                   anchor=anchored.anchor, students=tuple(sorted(set(group["student_name"]))))
+                   anchor=anchored.anchor, students=tuple(sorted(set(group["student_name"]))),
+                   same_task=(task_type, anchored.same_task[name]))
         for name, group in alike.groupby("name")
         if name in anchored.estimates
         for estimate in [anchored.estimates[name]]
@@ -212,36 +226,82 @@ class Anchored:
 
     estimates: dict[str, GainEstimate]
     anchor: tuple[str, int] | None = None  # the configuration run on most pairs, and how many
+    #: Per configuration, how many of its pairs were of the target's task type.
+    same_task: dict[str, int] = field(default_factory=dict)
 
 
-def anchored_estimates(gains: pd.DataFrame) -> Anchored:
-    """Each configuration's gain on a new pair, from :func:`budget_gains` rows of other pairs, for those
-    that ran on at least :data:`MIN_PAIRS` of them.
+def anchored_estimates(gains: pd.DataFrame, task_type: str) -> Anchored:
+    """Each configuration's gain on a new pair of ``task_type``, from :func:`budget_gains` rows of other
+    pairs, for those that ran on at least :data:`MIN_PAIRS` of them.
 
     The study ran some configurations on every pair and the rest on a few, and a pair's gains move
     together (training longer pays more on some data sets than others), so each configuration's own
     mean and spread would compare configurations on different pairs, and one run on three pairs where
     everything gained would beat one run on ten. So the configuration run on the most pairs is the
-    anchor: a configuration's mean is the anchor's mean over all its pairs plus the configuration's
-    mean difference from the anchor on the pairs both ran. The spread a new pair falls in is pooled
-    over configurations (weighted by their degrees of freedom), widened by the uncertainty of the
-    configuration's mean, as :func:`~autodistill.advice.gain.new_draw_estimate` widens one."""
-    wide = gains.pivot_table(index=_PAIR, columns="name", values="gain")
+    anchor: a configuration's gain is the anchor's plus the configuration's difference from the anchor
+    on the pairs both ran.
+
+    Both parts are read by task type (:func:`_typed`): what a configuration does on tagging sets need
+    not hold on span sets (mixup did not), so pairs of the target's type speak first, and other types'
+    pairs as a prior whose spread between types is measured on the configurations run on several. A
+    type no pair had is predicted from the other types with that spread added. The interval is that
+    uncertainty plus the spread of one more pair around its type's mean, as
+    :func:`~autodistill.advice.gain.new_draw_estimate` widens one."""
+    wide = gains.pivot_table(index=[*_PAIR, "task_type"], columns="name", values="gain")
     counts = wide.notna().sum()
     listed = [c.name for c in PATIENT_LIST]
     anchor = max(counts.index, key=lambda name: (counts[name], -listed.index(name)), default=None)
     if anchor is None or counts[anchor] < MIN_PAIRS:
         return Anchored({})
-    repeated = counts[counts > 1].index
-    spread = np.sqrt((wide[repeated].var(ddof=1) * (counts[repeated] - 1)).sum() / (counts[repeated] - 1).sum())
-    base = float(wide[anchor].mean())
-    out = {}
+    parts = wide.sub(wide[anchor], axis=0).assign(**{anchor: wide[anchor]})  # the anchor, and differences from it
+    within, between = _type_spreads(parts)
+    scatter = _type_spreads(wide)[0]  # one more pair's gain around its type's mean
+    base = _typed(parts[anchor], task_type, within, between)
+    types = wide.index.get_level_values("task_type")
+    out, same = {}, {}
     for name in counts[counts >= MIN_PAIRS].index:
-        shared = (wide[name] - wide[anchor]).dropna()
-        if not shared.empty:  # never beside the anchor: nothing to read its difference from
-            width = float(spread) * np.sqrt(1 + 1 / counts[name])
-            out[str(name)] = measured_estimate(base + float(shared.mean()), width, int(counts[name]))
-    return Anchored(out, (str(anchor), int(counts[anchor])))
+        if parts[name].notna().any():  # never beside the anchor: nothing to read its difference from
+            part = (0.0, 0.0) if name == anchor else _typed(parts[name], task_type, within, between)
+            mean, variance = base[0] + part[0], base[1] + part[1]
+            out[str(name)] = measured_estimate(float(mean), float(np.sqrt(variance + scatter)), int(counts[name]))
+            same[str(name)] = int((wide[name].notna() & (types == task_type)).sum())
+    return Anchored(out, (str(anchor), int(counts[anchor])), same)
+
+
+def _type_spreads(values: pd.DataFrame) -> tuple[float, float]:
+    """The variances of ``values`` (pairs by configuration) within a task type, pooled over the
+    (configuration, type) cells of two or more pairs, and between types: the spread of a configuration's
+    type means, pooled over configurations seen on two or more types, less what the within-type spread
+    puts into those means (zero where no configuration was seen on two types)."""
+    long = values.melt(value_name="value", ignore_index=False).dropna().reset_index()
+    cells = long.groupby(["name", "task_type"])["value"].agg(["mean", "var", "size"])
+    repeated = cells[cells["size"] > 1]
+    within = float(np.average(repeated["var"], weights=repeated["size"] - 1)) if not repeated.empty else 0.0
+    per = cells.assign(noise=within / cells["size"]).groupby(level="name")
+    spread = pd.DataFrame({"var": per["mean"].var(), "types": per.size(), "noise": per["noise"].mean()})
+    several = spread[spread["types"] > 1]
+    if several.empty:
+        return within, 0.0
+    between = np.average(several["var"] - several["noise"], weights=several["types"] - 1)
+    return within, max(float(between), 0.0)
+
+
+def _typed(values: pd.Series, task_type: str, within: float, between: float) -> tuple[float, float]:
+    """The mean and variance of ``values`` (one configuration's, per pair) on a new pair of ``task_type``:
+    the precision-weighted blend of the mean over that type's pairs and the mean of the other types'
+    means, which stands for a new type's mean with the between-type variance added."""
+    seen = values.dropna()
+    kinds = seen.index.get_level_values("task_type")
+    own, others = seen[kinds == task_type], seen[kinds != task_type].groupby(level="task_type").agg(["mean", "size"])
+    estimates = []
+    if not own.empty:
+        estimates.append((float(own.mean()), within / len(own)))
+    if not others.empty:
+        k = len(others)
+        noise = within * float((1 / others["size"]).mean()) / k
+        estimates.append((float(others["mean"].mean()), between * (1 + 1 / k) + noise))
+    precision = sum(1 / max(v, _FLOOR) for _, v in estimates)
+    return sum(m / max(v, _FLOOR) for m, v in estimates) / precision, 1 / precision
 
 
 def _own_best(own: pd.DataFrame) -> BudgetGain | None:
