@@ -30,6 +30,7 @@ from autodistill.advice.budget import (
     REFERENCE,
     BudgetGain,
     anchored_estimates,
+    arm_seconds,
     budget_gains,
     budget_runs,
     longer_budget,
@@ -130,10 +131,12 @@ def _probe_says_alone(
 
 
 def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.Series, better: pd.Series) -> dict:
-    """What pick 1 is under the budget rule and what it scored on test, against logit KD and the better default."""
+    """What pick 1 is under the budget rule and what it scored on test, against logit KD and the better default,
+    and the multiple of logit KD's minutes it was priced at beside the one its runs on the pair took."""
     chosen = found.name if found is not None and found.backed else None
     picked = _arm(here, chosen) if chosen else logit
     lead, se = _lead(picked, logit)
+    took = budget_gains(here).set_index("name")["times"]
     return {
         f"{name}: longer candidate": None if found is None else found.name,
         f"{name}: predicted gain (dev)": None if found is None else round(found.gain.mean, 4),
@@ -142,6 +145,7 @@ def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.
         f"{name}: over logit KD (test)": lead,
         f"{name}: se": se,
         f"{name}: minutes x logit KD": None if not chosen else round(found.times, 1),
+        f"{name}: minutes x logit KD, measured": None if chosen not in took else round(float(took[chosen]), 1),
         f"{name}: seeds": len(picked),
     } | {f"{name}: {key}": value for key, value in _below_default(picked, better).items()}
 
@@ -195,6 +199,11 @@ def main() -> None:
               f"had any, at a median {cost.median():.1f}x logit KD's minutes (most {cost.max():.1f}x); below it beyond "
               f"2 SE of the seeds: {', '.join(below) or 'none'}; not judged (pick 1 never ran there): "
               f"{', '.join(unjudged) or 'none'}")  # fmt: skip
+    priced = table.dropna(subset=["held out: minutes x logit KD, measured"])
+    error = priced["held out: minutes x logit KD"] / priced["held out: minutes x logit KD, measured"] - 1
+    print(f"held out: pick 1's minutes as a multiple of logit KD's, priced from other pairs, against its runs on the "
+          f"pair: median relative error {error.median():+.2f} over {len(error)} pairs, within ±30 % on "
+          f"{int((error.abs() <= 0.3).sum())}")  # fmt: skip
     covered = coverage(runs)
     print(f"held out by family, {LEVEL:.0%} intervals of the longer budget's gain (dev) hold {covered['held']:.2f} of "
           f"{covered['gains']} measured gains ({covered['by student']})")  # fmt: skip
@@ -256,7 +265,7 @@ def _ahead(
     group = _arms(outcomes[(outcomes["dataset"] == dataset) & (outcomes["student_name"] == student)])
     stats = arm_stats(group)
     terms = group_noise(group, catalog_resolution(dataset, int(group["split_version"].max())))
-    seconds = pair.groupby("arm")["wall_time_s"].median()
+    seconds = arm_seconds(pair, ["arm"])
     longer = str(pair.loc[pair["arm"] != REFERENCE, "arm"].iloc[0])
     row = {"dataset": dataset, "student": student, "longer": longer,
            "pick 1": found.name if found is not None and found.backed else "logit KD",

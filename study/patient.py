@@ -222,7 +222,8 @@ def regimes(patient: pd.DataFrame, realistic: pd.DataFrame) -> pd.DataFrame:
 
 def budget_table(realistic: pd.DataFrame, patient: pd.DataFrame) -> pd.DataFrame:
     """Per pair that ran logit KD at both budgets (one split version): the patient runs' mean dev and test
-    ratios less the realistic runs', and the multiple of the minutes (median wall times)."""
+    ratios less the realistic runs', and the multiple of the minutes
+    (:func:`~autodistill.advice.budget.arm_seconds`)."""
     dev = _logit_gains(realistic, patient)
     test = _logit_gains(*(frame.assign(ratio=frame["test_ratio"]) for frame in (realistic, patient)))
     both = dev.merge(test[["dataset", "student_name", "split_version", "gain"]], on=["dataset", "student_name",

@@ -25,8 +25,8 @@ def _run(dataset: str, fidelity: str, config: Pipeline, ratio: float, *, seed: i
     return {
         "run_id": f"{dataset}-{fidelity}-{config.key}-{seed}-{extra.get('student_name', 'tiny')}",
         "dataset": dataset, "teacher_name": "minilm-l6", "student_name": "tiny", "split_version": 2,
-        "task_kind": "classification", "fidelity": fidelity, "ratio": ratio, "wall_time_s": 200.0 if patient else 20.0,
-        "epochs": 20 if patient else 2, **pipeline_columns(config), **extra,
+        "task_kind": "classification", "fidelity": fidelity, "device": "cpu", "ratio": ratio,
+        "wall_time_s": 200.0 if patient else 20.0, "epochs": 20 if patient else 2, **pipeline_columns(config), **extra,
     }  # fmt: skip
 
 
@@ -44,6 +44,11 @@ def test_a_pairs_gain_is_each_list_configurations_patient_mean_less_realistic_lo
     gains = budget_gains(budget_runs(pd.DataFrame(rows))).set_index("name")
     assert gains["gain"].to_dict() == pytest.approx({"logit": 0.02, "mi-alpha": -0.01})  # off the list: not read
     assert (gains["times"] == 10.0).all() and (gains["epochs"] == 20).all()
+    # a run that waited for its cores (a sixth of its wall time on the CPU) or for its teacher's fine-tune
+    waiting = _run("a", "realistic", LOGIT, 0.90, seed=7, wall_time_s=80.0, cpu_time_s=15.0)
+    fine_tune = _run("a", "realistic", LOGIT, 0.90, seed=8, wall_time_s=90.0, cpu_time_s=20.0, teacher_s=70.0)
+    slowed = budget_gains(budget_runs(pd.DataFrame([*rows, waiting, waiting | {"run_id": "w2"}, fine_tune])))
+    assert (slowed["times"] == 10.0).all(), "minutes lost to a busy machine are not the pipeline's"
     one_budget = pd.DataFrame(rows).query("fidelity == 'realistic'")
     assert budget_gains(budget_runs(one_budget)).empty
 

@@ -84,7 +84,7 @@ def test_the_budget_table_sets_the_dev_gain_beside_the_test_gain_and_the_minutes
 
     def run(fidelity: str, dev: float, test: float, seconds: float, seed: int = 0, config: str = "logit") -> dict:
         return {"run_id": f"{fidelity}-{config}-{seed}", "dataset": "d", "teacher_name": "t", "student_name": "tiny",
-                "split_version": 2, "task_kind": "classification", "fidelity": fidelity, "ratio": dev,
+                "split_version": 2, "task_kind": "classification", "fidelity": fidelity, "ratio": dev, "device": "cpu",
                 "test_ratio": test, "wall_time_s": seconds, "epochs": 20 if fidelity == "patient" else 2,
                 **pipeline_columns(FIXED_DEFAULTS[config])}  # fmt: skip
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from autodistill.advice.alone import baseline_rows
+from autodistill.advice.cost import run_seconds, waited
 from autodistill.advice.gain import OWN_Z, GainEstimate, gains_over, measured_estimate
 from autodistill.advice.recommendation import Pick
 from autodistill.space import Pipeline
@@ -151,17 +152,31 @@ def with_references(
 def budget_runs(*frames: pd.DataFrame) -> pd.DataFrame:
     """The runs of ``frames`` (runs tables) that a budget comparison reads, once each, with its
     ``arm``: logit KD at the realistic budget (the reference), or a list configuration's name at the
-    patient one; runs off the list are left out."""
-    columns = ["run_id", *_PAIR, "task_kind", "arm", "ratio", "wall_time_s", "epochs"]
+    patient one; runs off the list are left out. Each keeps its :func:`~autodistill.advice.cost.run_seconds`
+    (``seconds``) and whether it :func:`~autodistill.advice.cost.waited` for its cores, which
+    :func:`arm_seconds` reads."""
+    columns = ["run_id", *_PAIR, "task_kind", "arm", "ratio", "seconds", "waited", "epochs"]
     parts = []
     for frame in (f for f in frames if not f.empty):
         reference = frame[(frame["fidelity"] == REALISTIC) & is_logit_kd(frame)].assign(arm=REFERENCE)
         longer = frame[frame["fidelity"] == PATIENT.name]
         longer = longer.assign(arm=[_name(row) for row in longer.to_dict("records")]).dropna(subset=["arm"])
-        parts += [part[columns] for part in (reference, longer) if not part.empty]
+        parts += [
+            part.assign(seconds=run_seconds, waited=waited)[columns] for part in (reference, longer) if not part.empty
+        ]
     runs = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     runs = runs.dropna(subset=["ratio"]).drop_duplicates("run_id")  # a store may hold the shipped runs too
     return runs.assign(split_version=runs["split_version"].fillna(1).astype(int))
+
+
+def arm_seconds(runs: pd.DataFrame, by: list[str]) -> pd.Series:
+    """The median seconds of :func:`budget_runs`' ``runs`` per group ``by``, over the runs that did not
+    wait for their cores (all of a group's where every one did): the cost model leaves such runs out of
+    its fit for the same reason, and a multiple of minutes read off a patient run on an idle core over a
+    realistic one on a shared machine would promise a longer budget for less than it costs."""
+    everything = runs.groupby(by)["seconds"].median()
+    calm = runs[~runs["waited"].astype(bool)].groupby(by)["seconds"].median()
+    return calm.reindex(everything.index).fillna(everything)
 
 
 def _name(row: dict) -> str | None:
@@ -173,11 +188,10 @@ def _name(row: dict) -> str | None:
 def budget_gains(runs: pd.DataFrame) -> pd.DataFrame:
     """Per pair and list configuration that ran at the patient budget, in :func:`budget_runs`' ``runs``
     beside realistic logit KD: the patient mean dev ratio minus logit KD's (``gain``), the ratio of
-    their median wall times (``times``), the patient epochs and the data set's task type."""
+    their :func:`arm_seconds` (``times``), the patient epochs and the data set's task type."""
     columns = [*_PAIR, "name", "gain", "times", "epochs", "task_type"]
-    per = runs.groupby([*_PAIR, "arm"]).agg(
-        ratio=("ratio", "mean"), seconds=("wall_time_s", "median"), epochs=("epochs", "max")
-    )
+    per = runs.groupby([*_PAIR, "arm"]).agg(ratio=("ratio", "mean"), epochs=("epochs", "max"))
+    per = per.assign(seconds=arm_seconds(runs, [*_PAIR, "arm"]))
     per = per.reset_index("arm")
     reference = per[per["arm"] == REFERENCE]
     longer = per[per["arm"] != REFERENCE].join(reference, rsuffix="_ref", how="inner")
@@ -311,7 +325,7 @@ def _own_best(own: pd.DataFrame) -> BudgetGain | None:
     if not measured:
         return None
     name, gain, se = max(measured, key=lambda found: found[1])
-    seconds = own.groupby("arm")["wall_time_s"].median()
+    seconds = arm_seconds(own, ["arm"])
     epochs = int(own.loc[own["arm"] == name, "epochs"].max())
     backed = se > 0 and gain > OWN_Z * se
     return BudgetGain(name, measured_estimate(gain, se), float(seconds[name] / seconds[REFERENCE]), epochs,
