@@ -324,11 +324,11 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     if longer is not None and longer.gain is not None and longer.gain.high >= 0 and longer.rank not in listed:
         shown.append(longer)
     if shown:
-        say("alternatives (dev-ratio gain over logit KD, 80% interval; minutes here):")
+        last = "-. over --budget" if any(not pick.rank for pick in shown) else "minutes here"  # rank 0: over it
+        say(f"alternatives (dev-ratio gain over logit KD, 80% interval; {last}):")
         for pick in shown:
             rank = f"{pick.rank}." if pick.rank else "-."
-            over = "" if pick.rank else ", over --budget"
-            line = f"{rank} {_short_name(pick, rec)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min{over}"
+            line = f"{rank} {_short_name(pick, rec)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min"
             say_wrapped(line, "  ", "     ")
     if hidden:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")
