@@ -78,6 +78,27 @@ def test_a_finding_is_tested_where_both_sides_of_its_contrast_ran() -> None:
     assert augmented["lead"] == pytest.approx(-0.10) and augmented["verdict"] == "worse"
 
 
+def test_mi_alpha_is_also_set_against_the_best_other_loss_chosen_on_dev_and_read_on_test() -> None:
+    from study.patient import config_keys, findings
+
+    def seeded(name: str, dev: float, test: float) -> list[dict]:
+        config = sorted(config_keys(name))[0]
+        return [
+            {"dataset": "a", "student_name": "tiny", "fidelity": "patient", "seed": seed, "configuration": config,
+             "dev_ratio": dev + seed / 1000, "test_ratio": test, "reported_ratio": test, "scored_on": "test"}
+            for seed in range(3)
+        ]  # fmt: skip
+
+    mse_only = pd.DataFrame(seeded("mi-alpha", 0.90, 0.90) + seeded("tinybert", 0.80, 0.80))
+    assert len(findings(mse_only, {}, {}, "patient")) == 1, "one other loss: the TinyBERT contrast says it"
+    outcomes = pd.concat(
+        [mse_only, pd.DataFrame(seeded("cos", 0.95, 0.85) + seeded("pkd", 0.70, 0.99))], ignore_index=True
+    )
+    rival = findings(outcomes, {}, {}, "patient").iloc[-1]
+    assert rival["finding"] == "MI-α beats the best other loss by dev (of 3)" and rival["against"] == "cos"
+    assert rival["lead"] == pytest.approx(0.05), "pkd's better test ratio does not choose it"
+
+
 def test_the_budget_table_sets_the_dev_gain_beside_the_test_gain_and_the_minutes() -> None:
     from autodistill.space.defaults import FIXED_DEFAULTS
     from autodistill.store.records import pipeline_columns
