@@ -30,12 +30,12 @@ from autodistill.advice.budget import (
     REFERENCE,
     BudgetGain,
     anchored_estimates,
-    arm_seconds,
     budget_gains,
     budget_runs,
     longer_budget,
     patient_baselines,
     patient_runs,
+    times_reference,
 )
 from autodistill.advice.gain import LEVEL
 from autodistill.advice.probe import own_probe, read_probe
@@ -265,7 +265,6 @@ def _ahead(
     group = _arms(outcomes[(outcomes["dataset"] == dataset) & (outcomes["student_name"] == student)])
     stats = arm_stats(group)
     terms = group_noise(group, catalog_resolution(dataset, int(group["split_version"].max())))
-    seconds = arm_seconds(pair, ["arm"])
     longer = str(pair.loc[pair["arm"] != REFERENCE, "arm"].iloc[0])
     row = {"dataset": dataset, "student": student, "longer": longer,
            "pick 1": found.name if found is not None and found.backed else "logit KD",
@@ -274,7 +273,7 @@ def _ahead(
            "longer (test)": stats.loc["longer", "reported_ratio"], "seeds": int(stats.loc["longer", "seeds"]),
            "logit KD (test)": stats.loc["logit KD", "reported_ratio"],
            "no-KD (test)": stats.loc[NO_KD, "reported_ratio"],
-           "minutes x logit KD": float(seconds[longer] / seconds[REFERENCE])}  # fmt: skip
+           "minutes x logit KD": times_reference(pair, longer)}  # fmt: skip
     for other in ("logit KD", NO_KD):
         noise, paired = lead_noise(group, (stats.loc["longer"], stats.loc[other]), terms, predictions)
         row |= {f"over {other}": stats.loc["longer", "reported_ratio"] - stats.loc[other, "reported_ratio"],

@@ -179,6 +179,12 @@ def arm_seconds(runs: pd.DataFrame, by: list[str]) -> pd.Series:
     return calm.reindex(everything.index).fillna(everything)
 
 
+def times_reference(runs: pd.DataFrame, arm: str) -> float:
+    """``arm``'s :func:`arm_seconds` as a multiple of realistic logit KD's, over one pair's :func:`budget_runs`."""
+    seconds = arm_seconds(runs, ["arm"])
+    return float(seconds[arm] / seconds[REFERENCE])
+
+
 def _name(row: dict) -> str | None:
     """A run's first name in the study's list (MI-α on regression has two), None off the list."""
     names = study_names(pipeline_of(row), row["task_kind"], PATIENT_LIST)
@@ -325,11 +331,9 @@ def _own_best(own: pd.DataFrame) -> BudgetGain | None:
     if not measured:
         return None
     name, gain, se = max(measured, key=lambda found: found[1])
-    seconds = arm_seconds(own, ["arm"])
     epochs = int(own.loc[own["arm"] == name, "epochs"].max())
     backed = se > 0 and gain > OWN_Z * se
-    return BudgetGain(name, measured_estimate(gain, se), float(seconds[name] / seconds[REFERENCE]), epochs,
-                      backed, measured=True)  # fmt: skip
+    return BudgetGain(name, measured_estimate(gain, se), times_reference(own, name), epochs, backed, measured=True)
 
 
 def longer_pick(
