@@ -44,7 +44,7 @@ from autodistill.evaluation.noise import NO_KD, arm_stats, catalog_resolution, g
 from autodistill.store.database import RunStore
 from autodistill.store.shipped import shipped_store
 from autodistill.sweep.study_plan import task_type_of
-from engine import from_scratch, paths
+from engine import dataset_family, from_scratch, paths
 
 RESULTS = Path(__file__).parent / "results" / "advice_budget.json"
 #: Runs on data sets of families the study never ran: realistic logit KD and no-KD, and the list at the patient budget.
@@ -206,7 +206,7 @@ def main() -> None:
           f"{int((error.abs() <= 0.3).sum())}")  # fmt: skip
     covered = coverage(runs)
     print(f"held out by family, {LEVEL:.0%} intervals of the longer budget's gain (dev) hold {covered['held']:.2f} of "
-          f"{covered['gains']} measured gains ({covered['by student']})")  # fmt: skip
+          f"{covered['gains']} measured gains ({covered['by student']}; by family {covered['by family']})")  # fmt: skip
     ahead = prospective(budget_runs(realistic, patient), PROSPECTIVE) if PROSPECTIVE.exists() else pd.DataFrame()
     if not ahead.empty:
         print("prospective, on families the study never ran:")
@@ -219,21 +219,25 @@ def main() -> None:
 def coverage(runs: pd.DataFrame) -> dict[str, Any]:
     """How often a pair's measured dev gain of a list configuration at the patient budget over logit KD
     at the realistic one falls in the interval :func:`anchored_estimates` predicts for it with the pair's
-    family left out (other pairs of students started alike), overall and per student."""
+    family left out (other pairs of students started alike), overall, per student and per family of data sets."""
     held = []
     for (dataset, student), mine in budget_gains(runs).groupby(_PAIR):
         others = budget_gains(without_family(runs, dataset))
         alike = others[others["student_name"].map(from_scratch) == from_scratch(student)]
         estimates = anchored_estimates(alike, str(mine["task_type"].iloc[0])).estimates
         held += [
-            (student, estimates[name].low <= gain <= estimates[name].high)
+            (student, dataset_family(dataset), estimates[name].low <= gain <= estimates[name].high)
             for name, gain in zip(mine["name"], mine["gain"], strict=True)
             if name in estimates
         ]
-    frame = pd.DataFrame(held, columns=["student", "held"])
-    per = frame.groupby("student")["held"].agg(["mean", "size"])
-    return {"held": float(frame["held"].mean()), "gains": len(frame),
-            "by student": {s: f"{m:.2f} of {int(n)}" for s, (m, n) in per.iterrows()}}  # fmt: skip
+    frame = pd.DataFrame(held, columns=["student", "family", "held"])
+
+    def per(column: str) -> dict[str, str]:
+        per_level = frame.groupby(column)["held"].agg(["mean", "size"])
+        return {k: f"{m:.2f} of {int(n)}" for k, (m, n) in per_level.iterrows()}
+
+    return {"held": float(frame["held"].mean()), "gains": len(frame), "by student": per("student"),
+            "by family": per("family")}  # fmt: skip
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
