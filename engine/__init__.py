@@ -93,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "unset_lr": "engine.config",
     "list_models": "engine.models.listing",
     "build_student": "engine.models.zoo",
+    "check_student": "engine.models.zoo",
     "load_task_model": "engine.models.zoo",
     "text_augmentable": "engine.tasks",
     "real_valued": "engine.tasks",

@@ -241,6 +241,17 @@ def test_degenerate_data_sets_are_refused_before_the_teacher_is_trained(
         recommend(TaskData(spec, train, toy_frame(32, 1), toy_frame(32, 2)), store, show_progress=False)
 
 
+def test_an_unknown_student_is_refused_before_the_teacher_is_trained(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*args, **kwargs):
+        raise AssertionError("the teacher must not be fine-tuned for a student that cannot be built")
+
+    monkeypatch.setattr(engine, "finetune_teacher", never)
+    with pytest.raises(AutodistillError, match="unknown student 'huge'; choose one of"):
+        recommend(toy_task, store, student="huge", show_progress=False)
+
+
 def test_picks_against_random_configurations(
     store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -174,12 +174,24 @@ def failing_trial(trial: sweep.Trial, threads: int | None = None, task: TaskData
     return sweep.Outcome(trial.trial_id, None, "RuntimeError: out of memory", 0.01)
 
 
+def _failing_study(store: RunStore, student: str) -> None:
+    """The realistic study of toy-a for ``student``, every trial failing."""
+    run_study(
+        {"toy-a": TASKS["toy-a"]}, [student], REALISTIC, store, configs=STUDY_CONFIGS, workers=0,
+        featurize=False, show_progress=False, trial_fn=failing_trial,
+    )  # fmt: skip
+
+
 def test_a_failed_probe_stops_the_pair_with_one_line(tmp_path: Path) -> None:
     with RunStore(tmp_path / "runs.sqlite") as store, pytest.raises(AutodistillError, match="toy-a/tiny"):
-        run_study(
-            {"toy-a": TASKS["toy-a"]}, ["tiny"], REALISTIC, store, configs=STUDY_CONFIGS, workers=0,
-            featurize=False, show_progress=False, trial_fn=failing_trial,
-        )  # fmt: skip
+        _failing_study(store, "tiny")
+
+
+def test_an_unknown_student_stops_the_study_before_any_trial(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(AutodistillError, match="unknown student 'huge'"):
+            _failing_study(store, "huge")
+        assert store.trials().empty
 
 
 def test_more_seeds_keep_the_first_three_trials_and_add_the_rest() -> None:

@@ -359,6 +359,15 @@ def test_a_too_small_data_set_is_refused_before_any_trial(tmp_path: Path) -> Non
         assert store.trials().empty
 
 
+def test_an_unknown_student_is_refused_once_before_any_trial(tmp_path: Path) -> None:
+    reviews = tmp_path / "reviews.csv"
+    toy_frame(96, 0).to_csv(reviews, index=False)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        with pytest.raises(AutodistillError, match="unknown student 'huge'"):
+            sweep.run_sweep([str(reviews)], ["tiny", "huge"], 1, store, show_progress=False, trial_fn=fake_trial)
+        assert store.trials().empty
+
+
 @pytest.mark.slow
 def test_a_real_sweep_on_the_toy_task_records_engine_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toy_task: TaskData

@@ -52,7 +52,16 @@ from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunStor
 from autodistill.store.schema import fidelity_of
 from autodistill.store.shipped import STUDY_DIR
 from autodistill.sweep.runner import run_trials
-from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TaskData, TrainSettings, paths, real_valued
+from engine import (
+    DEFAULT_TEACHER,
+    AutodistillError,
+    DataColumns,
+    TaskData,
+    TrainSettings,
+    check_student,
+    paths,
+    real_valued,
+)
 
 #: This many times ``top`` pipelines, the highest predicted gains, are priced: the verdict weighs them
 #: all against logit KD, and a budget in minutes may leave out the expensive ones.
@@ -166,7 +175,8 @@ def recommend(
     started = time.perf_counter()
     baseline = baseline or BaselineSettings()
     version = featurizer_version(baseline.model)
-    check_task(task)  # before anything expensive
+    check_task(task)  # before anything expensive: the teacher's fine-tune can take minutes
+    check_student(student, teacher)
     import_shipped_if_empty(store, source, version, shipped, on_status)
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)

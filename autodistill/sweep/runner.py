@@ -343,12 +343,14 @@ def run_sweep(
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> SweepReport:
     """The whole ``autodistill sweep``: load data sets, featurize them, plan and run the trials."""
-    from engine import load_task
+    from engine import check_student, load_task
 
     if not datasets:
         raise AutodistillError("no data sets given; e.g. --datasets bbc-news,drug-review")
     if len(set(datasets)) != len(datasets):
         raise AutodistillError(f"a data set is listed twice in {','.join(datasets)}")
+    for student in students:  # once here, not as a failed trial per data set
+        check_student(student, teacher)
     baseline = baseline or BaselineSettings()
     tasks = {name: load_task(name) for name in datasets}
     if featurize:

@@ -18,7 +18,7 @@ from autodistill.store.database import RunStore, trial_from_row
 from autodistill.sweep.execute import TrialFn, execute_trial
 from autodistill.sweep.runner import SweepReport, featurize_tasks, run_trials
 from autodistill.sweep.study_plan import Fidelity, Plateau, StudyConfig, plateau_epochs, probe_trial, study_plan
-from engine import DEFAULT_TEACHER, AutodistillError, TaskData
+from engine import DEFAULT_TEACHER, AutodistillError, TaskData, check_student
 
 
 @dataclass
@@ -61,6 +61,8 @@ def run_study(
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> StudyReport:
     """``autodistill study sweep``: featurize, run the probes (if the fidelity needs them), then the plan."""
+    for student in students:  # once here, not as a failed trial per data set
+        check_student(student, teacher)
     baseline = baseline or BaselineSettings()
     if featurize:
         featurize_tasks(store, list(tasks.values()), baseline, on_status)
