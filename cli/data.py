@@ -24,11 +24,18 @@ def data_list() -> None:
 
 
 @data_app.command("show")
-def data_show(name: str) -> None:
-    """Print a data set's card, split sizes and label distribution."""
-    from engine import show_dataset
+@with_flags(columns=COLUMNS)
+def data_show(name: str, columns: DataColumns | None) -> None:
+    """Print a catalog data set's card, split sizes and label distribution; for a file or hub data set, how
+    autodistill reads it (task type, splits, labels or targets), with the column flags a run would take."""
+    from engine import list_datasets, load_task, show_dataset, show_task
 
-    render.console.print(show_dataset(name))
+    if columns is None and name in {spec.name for spec in list_datasets()}:
+        render.console.print(show_dataset(name))
+    else:
+        render.console.print(show_task(load_task(name, **(columns.model_dump() if columns else {}))))
+        if columns is None or columns.task_type is None:
+            render.console.print("the task type is inferred from the columns; --task-type sets it")
 
 
 @data_app.command("prepare")

@@ -72,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "load_task": "engine.data",
     "list_datasets": "engine.data",
     "show_dataset": "engine.data.cards:show",
+    "show_task": "engine.data.cards",
     "prepare_dataset": "engine.data.catalog:prepare",
     "read_prepared": "engine.data.catalog",
     "dataset_family": "engine.data.catalog",

@@ -274,3 +274,14 @@ def test_data_list_prepares_nothing_and_writes_nothing_in_its_home(monkeypatch, 
     wordnet_span = next(line for line in output.splitlines() if line.startswith("wordnet-span "))
     sizes = catalog.recorded_sizes()["wordnet-span"][str(catalog.latest_split_version("wordnet-span"))]
     assert f" {sizes['test']} " in f"{wordnet_span} " and list(home.iterdir()) == []
+
+
+def test_data_show_says_how_a_file_of_yours_is_read(tmp_path: Path) -> None:
+    stars = tmp_path / "stars.csv"
+    toy_frame(200, 0).assign(label=lambda f: f["label"] * 4 + 1).rename(columns={"text": "review"}).to_csv(stars)
+    as_classes = invoke("data", "show", str(stars), "--text-col", "review")
+    assert as_classes.startswith("stars: classification, 2 labels; metric: accuracy")
+    assert "| label | train | dev | test |" in as_classes and "--task-type sets it" in as_classes
+    as_target = invoke("data", "show", str(stars), "--text-col", "review", "--task-type", "regression")
+    assert as_target.startswith("stars: regression; metric: spearman") and "| max | 5.0 |" in as_target
+    assert "--task-type sets it" not in as_target

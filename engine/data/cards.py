@@ -23,7 +23,7 @@ from engine import paths
 from engine.data import catalog
 from engine.data.builders import DATASETS
 from engine.data.resolution import metric_standard_error
-from engine.data.schema import SPLITS
+from engine.data.schema import SPLITS, TaskData
 from engine.tasks import head_of
 from engine.tasks.spec import TaskSpec
 
@@ -169,6 +169,30 @@ def show(name: str) -> str:
     """What ``autodistill data show NAME`` prints: where the data is, then the card."""
     folder = catalog.prepare(name)
     return f"prepared in {folder}\ncard: {catalog.card_path(name)}\n\n{card_text(name)}"
+
+
+def show_task(task: TaskData) -> str:
+    """What ``autodistill data show FILE`` prints for a data set of the user's: how autodistill reads it (the
+    task type it inferred or was told, the metric, the splits it made, labels or targets per split), so that a
+    wrong guess is seen before a teacher trains on it."""
+    spec = task.spec
+    splits = {"train": task.train, "dev": task.dev, "test": task.test}
+    stats = head_of(spec.task_type).summary(splits, spec)
+    lines = [
+        f"{spec.name}: {head_of(spec.task_type).describe(spec)}; metric: {spec.metric}",
+        f"splits: {' / '.join(f'{name} {len(part):,}' for name, part in splits.items())}",
+        "",
+    ]
+    if "labels" in stats:
+        counts = stats["labels"]
+        rows = [[label, *(counts[s][label] for s in SPLITS)] for label in spec.label_names]
+        lines += _table(["label", *SPLITS], rows)
+    elif "target" in stats:
+        target = stats["target"]
+        lines += _table(["target", *SPLITS], [[k, *(target[s][k] for s in SPLITS)] for k in target["train"]])
+    elif "tags" in stats:
+        lines += _tag_table(spec, stats["tags"])
+    return "\n".join(lines)
 
 
 def split_sizes(name: str) -> dict[str, dict[str, int]]:
