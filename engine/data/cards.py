@@ -83,15 +83,16 @@ def generated_block(
     if "tags" in stats:
         lines += ["", *_tag_table(spec, stats["tags"])]
     if "target" in stats:
-        target = stats["target"]
-        lines += [
-            "",
-            *_table(["target", *SPLITS], [[k, *(target[s][k] for s in SPLITS)] for k in target["train"]]),
-        ]
+        lines += ["", *_target_table(stats["target"])]
     lines += ["", *_resolution_table(spec, sizes, teacher_score)]
     lines += ["", "### What the build counted and dropped", ""]
     lines += [f"- {key.replace('_', ' ')}: {value:,}" for key, value in stats["notes"].items()]
     return "\n".join([*lines, END])
+
+
+def _target_table(target: dict[str, dict[str, float]]) -> list[str]:
+    """A regression target's summary (min, mean, max) per split."""
+    return _table(["target", *SPLITS], [[k, *(target[s][k] for s in SPLITS)] for k in target["train"]])
 
 
 def _version_line(version: int, first_sizes: dict | None) -> str:
@@ -188,8 +189,7 @@ def show_task(task: TaskData) -> str:
         rows = [[label, *(counts[s][label] for s in SPLITS)] for label in spec.label_names]
         lines += _table(["label", *SPLITS], rows)
     elif "target" in stats:
-        target = stats["target"]
-        lines += _table(["target", *SPLITS], [[k, *(target[s][k] for s in SPLITS)] for k in target["train"]])
+        lines += _target_table(stats["target"])
     elif "tags" in stats:
         lines += _tag_table(spec, stats["tags"])
     return "\n".join(lines)
