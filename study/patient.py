@@ -186,7 +186,8 @@ def importance_table(runs: pd.DataFrame, regime: str) -> pd.DataFrame:
         rank = next((i for i, (_v, name) in enumerate(order, start=1) if name == "mi-alpha"), None)
         rows.append({
             "regime": regime, "dataset": dataset, "student": student, "configurations": int(config.nunique()),
-            "runs": len(group), **{COMPONENTS[c]: shares.get(c, math.nan) for c in COMPONENTS},
+            "runs": len(group), "fewest seeds": int(config.value_counts().min()),
+            **{COMPONENTS[c]: shares.get(c, math.nan) for c in COMPONENTS},
             "top": COMPONENTS[str(shares[list(COMPONENTS)].idxmax())],
             "MI-α rank": f"{rank} of {len(order)}" if rank else "-",
         })  # fmt: skip
@@ -343,7 +344,8 @@ def page(found: dict, store: Path) -> str:
         "The intermediate loss as the most important component (finding 1): per (data set, student) that ran the",
         "whole fixed list, each component's fANOVA share of the dev ratio's variance over its runs (l_inter the",
         "intermediate loss with α, m the mapping, l_pred the prediction loss, a the augmentation; the pairs' shares",
-        "make up the rest), and MI-α's rank among the six intermediate losses by mean dev ratio.",
+        "make up the rest), and MI-α's rank among the six intermediate losses by mean dev ratio. A pair whose",
+        "fewest seeds of a configuration is under three reads those configurations on fewer seeds than the rest.",
         "",
         markdown_table(pd.DataFrame(found["importance"])) if found["importance"] else "No pair ran the whole list.",
         "",
