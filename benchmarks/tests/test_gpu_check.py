@@ -10,6 +10,7 @@ from benchmarks import gpu_check
 
 
 def test_cpu_smoke_runs_what_needs_no_gpu_and_skips_the_rest_saying_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "home"))  # its teachers and caches, never the user's
     monkeypatch.setattr(engine_run, "TEACHER_SETTINGS", engine_run.TEACHER_SETTINGS)  # restored afterwards
     monkeypatch.setattr(gpu_check, "RESULTS", tmp_path / "results" / "gpu_check.json")
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)

@@ -9,7 +9,8 @@ import json
 from benchmarks import gpu_throughput
 
 
-def test_cpu_smoke_fills_the_table_and_counts_study_runs(tmp_path, capsys):
+def test_cpu_smoke_fills_the_table_and_counts_study_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "home"))  # its teachers and caches, never the user's
     out = tmp_path / "gpu_throughput.json"
     argv = ["--cpu-smoke", "--workdir", str(tmp_path / "work"), "--out", str(out), "--study-seconds", "20"]
     gpu_throughput.main(argv)
