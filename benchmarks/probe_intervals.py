@@ -50,12 +50,10 @@ BAND = (0.7, 0.9)
 
 
 def predicted(model: GainModel, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The model's mean gain per row and the variance of that mean (the interval's variance less the
-    between-setting spread ``tau2`` it adds for a new data set)."""
-    estimates = model.estimate_rows(rows)
-    mean = np.array([e.mean for e in estimates])
-    variance = (np.array([e.high - e.mean for e in estimates]) / LEVEL_Z) ** 2
-    return mean, variance - model.tau2
+    """The model's mean gain per row and the variance of that mean (without the between-setting spread
+    ``tau2`` its interval adds for a new data set)."""
+    mean, variance, _ = model.mean_and_variance(rows)
+    return mean, variance
 
 
 def setting_spread(model: GainModel, gains: pd.DataFrame) -> tuple[float, float]:

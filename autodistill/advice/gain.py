@@ -146,16 +146,22 @@ class GainModel:
 
     def estimate_rows(self, rows: pd.DataFrame) -> list[GainEstimate]:
         """:meth:`estimate` for configurations given as rows: a ``config`` key and the component columns."""
+        mean, variance, n = self.mean_and_variance(rows)
+        half = LEVEL_Z * np.sqrt(variance + self.tau2)
+        return [
+            GainEstimate(float(m), float(m - h), float(m + h), int(k)) for m, h, k in zip(mean, half, n, strict=True)
+        ]
+
+    def mean_and_variance(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row (a ``config`` key and the component columns): the configuration's mean gain, that mean's
+        variance (a new data set's spread ``tau2`` not yet added) and how many settings ran it."""
         rows = rows.reset_index(drop=True)
         prior = self.prior.predict(_design(rows).reindex(columns=self.columns, fill_value=0.0))
         seen = self.configs.reindex(rows["config"])  # NaN where no setting ran the configuration
         n = seen["n"].fillna(0).to_numpy(dtype=float)
         precision = 1 / self.sigma02 + n / self.tau2
         mean = (prior / self.sigma02 + n * seen["mean"].fillna(0).to_numpy(dtype=float) / self.tau2) / precision
-        half = LEVEL_Z * np.sqrt(1 / precision + self.tau2)
-        return [
-            GainEstimate(float(m), float(m - h), float(m + h), int(k)) for m, h, k in zip(mean, half, n, strict=True)
-        ]
+        return mean, 1 / precision, n
 
 
 def measured_estimate(gain: float, se: float, support: int = 1) -> GainEstimate:
