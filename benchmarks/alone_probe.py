@@ -15,7 +15,11 @@ realistic budget:
   advice as it is (logit KD: "train alone" never clears its interval held out);
 * "probe ≥ 1" (the student alone already matches the teacher on dev) is a rule proposed after
   seeing these pairs and is labelled so; the prospective pairs (families the study never ran) test
-  both rules on data no choice here has read.
+  both rules on data no choice here has read;
+* the paired probe (a second run, logit KD with the probe's seed) gives the *lead* of no-KD over logit KD on
+  dev; a cut on it is chosen as the probe's is. It was tried after the probe's one miss beyond noise
+  (brown-pos-fine ``tiny-gd``) and is labelled so; whichever of the two cuts the other families' own
+  leave-one-family-out dev ratios favour is the choice between them made without reading test.
 
 Students started from pretrained weights (``tiny-gd``) are read apart, as ``recommend`` pools only
 students started alike: their realistic runs ship in the patient study's file, and the same held-out
@@ -50,30 +54,42 @@ RESULTS = Path(__file__).parent / "results" / "alone_probe.json"
 PROSPECTIVE = paths.META_DATA / "prospective"
 #: The arms of the prospective results file that are the two defaults, as the study names them.
 _PROSPECTIVE_ARMS = {"baseline": NO_KD, "default:logit": "logit"}
+#: The paired probe's rule as the tables name it: tried after brown-pos-fine ``tiny-gd`` was missed.
+PAIRED = "paired lead, cut chosen on the other families (proposed after one miss)"
 
 
 def pair_table(outcomes: pd.DataFrame) -> pd.DataFrame:
-    """Per (data set, student): the probe (the lowest seed's no-KD dev ratio) and both defaults' mean dev
-    ratios (``alone``, ``logit``, as :func:`autodistill.advice.alone.default_pairs` has them) and test
-    ratios over their seeds; ``arm`` is ``no-KD`` or ``logit``."""
+    """Per (data set, student): the probe (the lowest seed's no-KD dev ratio), the paired probe's ``lead``
+    (that run's dev ratio less logit KD's of the same seed; NaN where logit KD lacks it) and both defaults'
+    mean dev ratios (``alone``, ``logit``, as :func:`autodistill.advice.alone.default_pairs` has them) and
+    test ratios over their seeds; ``arm`` is ``no-KD`` or ``logit``."""
     rows = []
     for (dataset, student), here in outcomes.groupby(PAIR):
         alone, logit = here[here["arm"] == NO_KD], here[here["arm"] == "logit"]
         if alone.empty or logit.empty:
             continue
+        first = alone.sort_values("seed").iloc[0]
+        beside = logit.loc[logit["seed"] == first["seed"], "dev_ratio"]
         rows.append(
             {
                 "dataset": dataset,
                 "student": student,
                 "family": dataset_family(dataset),
-                "probe": float(alone.sort_values("seed")["dev_ratio"].iloc[0]),
+                "probe": float(first["dev_ratio"]),
+                "lead": float(first["dev_ratio"] - beside.iloc[0]) if len(beside) else np.nan,
                 "alone": float(alone["dev_ratio"].mean()),
                 "logit": float(logit["dev_ratio"].mean()),
                 "alone_test": float(alone["test_ratio"].mean()),
                 "logit_test": float(logit["test_ratio"].mean()),
+                "test_se": _se(alone["test_ratio"], logit["test_ratio"]),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _se(alone: pd.Series, logit: pd.Series) -> float:
+    """The seeds' standard error of the two defaults' test difference (NaN with one seed of either)."""
+    return float(np.sqrt(alone.var() / len(alone) + logit.var() / len(logit)))
 
 
 def _defaults(frame: pd.DataFrame) -> pd.DataFrame:
@@ -90,19 +106,61 @@ def cut(train: pd.DataFrame) -> float:
     return np.inf if found is None else found
 
 
+def lead_cut(train: pd.DataFrame) -> float:
+    """The paired probe's cut on ``train``'s pairs, chosen as :func:`cut` chooses the probe's: on the
+    lead of one no-KD run over logit KD's run of the same seed instead of the no-KD run's ratio."""
+    return cut(train.dropna(subset=["lead"]).assign(probe=lambda frame: frame["lead"]))
+
+
+#: The two one-run readings a cut can be set on: the probe's ratio and the paired probe's lead.
+READINGS = {"probe": cut, "lead": lead_cut}
+
+
+def says_alone(train: pd.DataFrame, test: pd.DataFrame, reading: str) -> pd.Series:
+    """Whether each ``test`` pair trains alone under ``reading``'s cut chosen on ``train``."""
+    return test[reading] >= READINGS[reading](train)
+
+
+def inner_choice(train: pd.DataFrame) -> str:
+    """The reading whose cut, chosen on all but one of ``train``'s families in turn, gives the higher mean
+    dev ratio on the family left out (ties: the probe's, the rule the library has)."""
+
+    def score(reading: str) -> float:
+        folds = [(train[train["family"] != f], train[train["family"] == f]) for f in train["family"].unique()]
+        picked = [np.where(says_alone(rest, one, reading), one["alone"], one["logit"]) for rest, one in folds]
+        return float(np.concatenate(picked).mean())
+
+    return max(READINGS, key=score)
+
+
+def _nested(pairs: pd.DataFrame) -> pd.Series:
+    """Each pair's decision with the reading chosen inside the folds of the other families."""
+    held = []
+    for family in pairs["family"].unique():
+        train, test = pairs[pairs["family"] != family], pairs[pairs["family"] == family]
+        held.append(says_alone(train, test, inner_choice(train)))
+    return pd.concat(held).reindex(pairs.index)
+
+
 def _decided(pairs: pd.DataFrame, alone: pd.Series, rule: str) -> pd.DataFrame:
     """Each pair's pick under ``rule`` on test: against the better default and against logit KD."""
     got = np.where(alone, pairs["alone_test"], pairs["logit_test"])
     best = pairs[["alone_test", "logit_test"]].max(axis=1)
     return pairs[["dataset", "student", "family"]].assign(
-        rule=rule, alone=alone.to_numpy(), vs_better_default=got - best, vs_logit=got - pairs["logit_test"]
+        rule=rule,
+        alone=alone.to_numpy(),
+        vs_better_default=got - best,
+        vs_logit=got - pairs["logit_test"],
+        below=got - best < -2 * pairs["test_se"],  # beyond the seeds' noise; never where an arm has one seed
     )
 
 
 def held_out(pairs: pd.DataFrame) -> pd.DataFrame:
     """Per pair and rule: the advice as it is (logit KD), the threshold chosen on the other families,
-    and probe ≥ 1."""
+    probe ≥ 1, the paired probe's cut chosen on the other families, and whichever of the two cuts the
+    other families' own leave-one-family-out dev ratios favour."""
     cuts = pairs["family"].map({f: cut(pairs[pairs["family"] != f]) for f in pairs["family"].unique()})
+    leads = pairs["family"].map({f: lead_cut(pairs[pairs["family"] != f]) for f in pairs["family"].unique()})
     return pd.concat(
         [
             _decided(pairs, pd.Series(False, index=pairs.index), "logit KD (the advice held out)"),
@@ -110,6 +168,8 @@ def held_out(pairs: pd.DataFrame) -> pd.DataFrame:
                 threshold=cuts.to_numpy()
             ),
             _decided(pairs, pairs["probe"] >= 1.0, "probe >= 1 (proposed after seeing these pairs)"),
+            _decided(pairs, pairs["lead"] >= leads, PAIRED).assign(threshold=leads.to_numpy()),
+            _decided(pairs, _nested(pairs), "probe or paired lead, chosen inside the other families' folds on dev"),
         ],
         ignore_index=True,
     )
@@ -130,6 +190,7 @@ def summary(decided: pd.DataFrame) -> list[dict]:
                 "train alone": int(group["alone"].sum()),
                 "vs better default, mean": round(float(group["vs_better_default"].mean()), 4),
                 "vs better default, worst": round(float(group["vs_better_default"].min()), 4),
+                "below it beyond 2 SE": int(group["below"].sum()),
                 "over the advice": round(float(over.mean()), 4),
                 "se": round(se, 4),
                 "within noise": bool(abs(over.mean()) <= 2 * se) if se > 0 else True,
@@ -163,16 +224,22 @@ def _spearman(pairs: pd.DataFrame) -> list[float]:
     return [round(float(rho.statistic), 3), float(rho.pvalue)]
 
 
-def _prospective(ahead: pd.DataFrame, threshold: float, study: str) -> pd.DataFrame:
-    """The prospective pairs under the advice as it is, the cut ``threshold`` the ``study`` pairs set, and probe ≥ 1."""
+def _prospective(ahead: pd.DataFrame, study_pairs: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The prospective pairs under the advice as it is, the cut the ``study`` pairs set, probe ≥ 1, the paired
+    probe's cut they set, and whichever of the two cuts their leave-one-family-out dev ratios favour."""
+    threshold, lead = cut(study_pairs), lead_cut(study_pairs)
     rule = (
         f"probe >= {threshold:.3f} (chosen on all {study})" if np.isfinite(threshold) else f"no cut ({study} set none)"
     )
+    reading = inner_choice(study_pairs)
+    chosen = f"{reading} (chosen in the folds of all {study}, on dev)"
     return pd.concat(
         [
             _decided(ahead, pd.Series(False, index=ahead.index), "logit KD (the advice)"),
             _decided(ahead, ahead["probe"] >= threshold, rule),
             _decided(ahead, ahead["probe"] >= 1.0, "probe >= 1"),
+            _decided(ahead, ahead["lead"] >= lead, f"paired lead >= {lead:+.4f} (chosen on all {study})"),
+            _decided(ahead, says_alone(study_pairs, ahead, reading), chosen),
         ],
         ignore_index=True,
     )
@@ -197,8 +264,9 @@ def main() -> None:
     pretrained_decided = held_out(pretrained)
     ahead = prospective_pairs()
     started = ahead["student"].map(from_scratch)
-    ahead_fresh = _prospective(ahead[started].reset_index(drop=True), cut(pairs), "study pairs of fresh students")
-    ahead_gd = _prospective(ahead[~started].reset_index(drop=True), cut(pretrained), "pretrained study pairs")
+    fresh, gd = ahead[started].reset_index(drop=True), ahead[~started].reset_index(drop=True)
+    ahead_fresh = _prospective(fresh, pairs, "study pairs of fresh students")
+    ahead_gd = _prospective(gd, pretrained, "pretrained study pairs")
     report = {
         "pairs": len(pairs),
         "probe minutes x logit KD's (median over pairs)": round(
