@@ -14,14 +14,18 @@ typer_app = typer.Typer(
     add_completion=False,
     help="Distil big NLP models into small ones, and learn which distillation pipeline to use.",
 )
+#: ``--help`` panels: the commands a user distils with stay in typer's first panel; these follow it.
+STUDY_PANEL = "Build and check the advice (the study's tools)"
+CATALOG_PANEL = "Data, models and stores"
+
 data_app = typer.Typer(no_args_is_help=True, help="The offline data set catalog.")
 models_app = typer.Typer(no_args_is_help=True, help="Teachers and students.")
 teacher_app = typer.Typer(no_args_is_help=True, help="Teacher fine-tuning (cached).")
 runs_app = typer.Typer(no_args_is_help=True, help="The runs store: import the authors' runs, export to CSV/Parquet.")
 study_app = typer.Typer(no_args_is_help=True, help="This project's Distiller study: ship its runs, write its report.")
 for group, name in ((data_app, "data"), (models_app, "models"), (teacher_app, "teacher"), (runs_app, "runs")):
-    typer_app.add_typer(group, name=name)
-typer_app.add_typer(study_app, name="study")
+    typer_app.add_typer(group, name=name, rich_help_panel=CATALOG_PANEL)
+typer_app.add_typer(study_app, name="study", rich_help_panel=STUDY_PANEL)
 
 
 def journal(record: str, result: Any) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli import render
-from cli.app import typer_app
+from cli.app import STUDY_PANEL, typer_app
 from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, TeacherOpt, with_flags
 from engine import TrainSettings
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from autodistill import HeldoutSummary
 
 
-@typer_app.command("heldout")
+@typer_app.command("heldout", rich_help_panel=STUDY_PANEL)
 @with_flags(budget=BUDGET)
 def heldout_command(
     budget: TrainSettings,
@@ -59,10 +59,13 @@ def heldout_command(
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Hold out each data set in turn: the advice's top k picks made without its family, k random
-    configurations, the fixed defaults and the no-KD baseline, under one budget; resumable.
+    """Hold out each data set in turn: the advice's picks against random and default ones; resumable.
 
-    Writes one row per run to --out and a markdown report beside it, which the study page includes.
+    Per data set: the advice's top k picks made without its family, k random
+    configurations, the fixed defaults and the no-KD baseline, under one budget.
+
+    Writes one row per run to --out and a markdown report beside it, which the
+    study page includes.
     """
     from autodistill import (
         HELDOUT_RESULTS,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import render
-from cli.app import runs_app, typer_app
+from cli.app import STUDY_PANEL, runs_app, typer_app
 from cli.options import (
     BUDGET,
     COLUMNS,
@@ -27,7 +27,7 @@ from cli.options import (
 from engine import AutodistillError, DataColumns, TrainSettings
 
 
-@typer_app.command("features")
+@typer_app.command("features", rich_help_panel=STUDY_PANEL)
 @with_flags(columns=COLUMNS)
 def features_command(
     dataset: DatasetOpt,
@@ -104,7 +104,7 @@ def runs_list(
     render.run_list(runs, limit, runs_store.path)
 
 
-@typer_app.command("evaluate")
+@typer_app.command("evaluate", rich_help_panel=STUDY_PANEL)
 def evaluate_command(
     lodo: Annotated[bool, typer.Option("--lodo/--no-lodo", help="leave-one-dataset-out (the only protocol)")] = True,
     source: SourceOpt = "paper",
@@ -158,7 +158,7 @@ def evaluate_command(
     render.evaluation(result, source=source, models=settings.design, top_k=top_k, paper_mean=PAPER_MEAN_SPEARMAN)
 
 
-@typer_app.command("importance")
+@typer_app.command("importance", rich_help_panel=STUDY_PANEL)
 def importance_command(
     source: SourceOpt = "paper",
     plot: Annotated[Path | None, typer.Option(help="also save Figures 2 and 6 style bar plots (PNG)")] = None,
@@ -177,7 +177,7 @@ def importance_command(
         render.say(f"plot saved to {plot_importance(table, plot)}")
 
 
-@typer_app.command("sweep")
+@typer_app.command("sweep", rich_help_panel=STUDY_PANEL)
 @with_flags(budget=BUDGET)
 def sweep_command(
     datasets: Annotated[str, typer.Option(help="comma-separated data sets (catalog names or files)")],
@@ -308,8 +308,9 @@ def search_command(
     out: Annotated[Path | None, typer.Option(help="where the best student goes (default: <home>/search/)")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Search the Distiller space for one data set and student: recommend's picks first, then TPE with
-    successive-halving pruning over epochs; every trial is stored; resumable (beyond the paper)."""
+    """Search the Distiller space on one data set from recommend's picks; resumable (beyond the paper).
+
+    Recommend's picks first, then TPE with successive-halving pruning over epochs; every trial is stored."""
     from autodistill import (
         BaselineSettings,
         SearchRequest,

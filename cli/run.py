@@ -106,9 +106,10 @@ def pretrain_command(
         Path | None, typer.Option("--out", help="folder to write (default: <home>/models/general/<student>-<corpus>)")
     ] = None,
 ) -> None:
-    """Make a student well-read: general distillation on plain text into a Hugging Face folder that
-    `--student FOLDER` accepts; a fresh shape, or tiny-gd or a folder going on to your own text;
-    resumes if interrupted."""
+    """Make a student well-read by general distillation on plain text; resumes if interrupted.
+
+    It writes a Hugging Face folder that `--student FOLDER` accepts: a fresh
+    shape, or tiny-gd or a folder going on to your own text."""
     from engine import pretrain
 
     folder, record = pretrain(config, out)

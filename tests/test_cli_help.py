@@ -10,6 +10,7 @@ import typer.main
 from typer.testing import CliRunner
 
 import cli
+from cli.app import CATALOG_PANEL, STUDY_PANEL
 
 #: Words that describe the code rather than what the user gets.
 CODE_TALK = (":mod:", ":func:", ":class:", "``", "registry", "meta layer", "sits above", "pregenerate()", "issue ")
@@ -40,3 +41,12 @@ def test_help_describes_the_command_not_the_code(path: tuple[str, ...]) -> None:
     assert result.exit_code == 0, result.output
     found = [word for word in CODE_TALK if word in result.output.lower()]
     assert not found, f"autodistill {' '.join(path)} --help talks about the code: {found}"
+
+
+def test_the_commands_a_user_distils_with_come_before_the_studys_tools() -> None:
+    output = CliRunner().invoke(cli.typer_app, ["--help"], env={"COLUMNS": "120"}).output
+    first, _, rest = output.partition(STUDY_PANEL)
+    study, _, catalog = rest.partition(CATALOG_PANEL)
+    assert all(f" {name} " in first for name in ("recommend", "run", "finetune", "predict"))
+    assert all(f" {name} " in study for name in ("heldout", "evaluate", "importance", "sweep", "study"))
+    assert all(f" {name} " in catalog for name in ("data", "models", "runs"))
