@@ -62,7 +62,8 @@ def pair_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, student): the probe (the lowest seed's no-KD dev ratio), the paired probe's ``lead``
     (that run's dev ratio less logit KD's of the same seed; NaN where logit KD lacks it) and both defaults'
     mean dev ratios (``alone``, ``logit``, as :func:`autodistill.advice.alone.default_pairs` has them) and
-    test ratios over their seeds; ``arm`` is ``no-KD`` or ``logit``."""
+    test ratios over their seeds, with the seeds' standard error of the test difference (``test_se``);
+    ``arm`` is ``no-KD`` or ``logit``."""
     rows = []
     for (dataset, student), here in outcomes.groupby(PAIR):
         alone, logit = here[here["arm"] == NO_KD], here[here["arm"] == "logit"]
