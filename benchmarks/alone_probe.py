@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from autodistill.advice.alone import PAIR_KEYS, baseline_rows, normalised
+from autodistill.advice.alone import PAIR_KEYS, alone_gain, baseline_rows, normalised
 from autodistill.advice.budget import PATIENT_STORE
 from autodistill.advice.probe import MIN_PAIRS, probe_threshold
 from autodistill.evaluation.noise import NO_KD, PAIR, latest_splits, study_outcomes
@@ -62,8 +62,8 @@ def pair_table(outcomes: pd.DataFrame) -> pd.DataFrame:
     """Per (data set, student): the probe (the lowest seed's no-KD dev ratio), the paired probe's ``lead``
     (that run's dev ratio less logit KD's of the same seed; NaN where logit KD lacks it) and both defaults'
     mean dev ratios (``alone``, ``logit``, as :func:`autodistill.advice.alone.default_pairs` has them) and
-    test ratios over their seeds, with the seeds' standard error of the test difference (``test_se``);
-    ``arm`` is ``no-KD`` or ``logit``."""
+    test ratios over their seeds, with the seeds' standard error of the test difference (``test_se``, NaN
+    with one seed of either); ``arm`` is ``no-KD`` or ``logit``."""
     rows = []
     for (dataset, student), here in outcomes.groupby(PAIR):
         alone, logit = here[here["arm"] == NO_KD], here[here["arm"] == "logit"]
@@ -82,15 +82,10 @@ def pair_table(outcomes: pd.DataFrame) -> pd.DataFrame:
                 "logit": float(logit["dev_ratio"].mean()),
                 "alone_test": float(alone["test_ratio"].mean()),
                 "logit_test": float(logit["test_ratio"].mean()),
-                "test_se": _se(alone["test_ratio"], logit["test_ratio"]),
+                "test_se": alone_gain(alone["test_ratio"], logit["test_ratio"])[1],
             }
         )
     return pd.DataFrame(rows)
-
-
-def _se(alone: pd.Series, logit: pd.Series) -> float:
-    """The seeds' standard error of the two defaults' test difference (NaN with one seed of either)."""
-    return float(np.sqrt(alone.var() / len(alone) + logit.var() / len(logit)))
 
 
 def _defaults(frame: pd.DataFrame) -> pd.DataFrame:
