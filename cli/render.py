@@ -118,6 +118,11 @@ def run_result(result: RunResult) -> None:
         f"{result.wall_seconds:.0f} s | student saved in {result.output_dir}/student",
         soft_wrap=True,
     )
+    if result.one_answer is not None:
+        say(
+            f"warning: the student answers {result.one_answer!r} to every dev example: its score is the label "
+            "counts', not learning; try more epochs, another --lr or a pretrained student (`autodistill models list`)"
+        )
 
 
 def pretrained(folder: Path, record: dict[str, Any]) -> None:

@@ -126,9 +126,13 @@ def predict_command(
     ],
     input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSONL / Parquet / TXT file", **EXISTING_FILE)],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write predictions here (CSV/JSONL)")] = None,
-    text_col: Annotated[str, typer.Option(help="text column of the input")] = "text",
-    text_pair_col: Annotated[str, typer.Option(help="second-text column (pair and span tasks)")] = "text_pair",
-    max_length: Annotated[int, typer.Option(help="max tokens per example")] = 128,
+    text_col: Annotated[
+        str | None, typer.Option(help="text column of the input (default: the one the student was trained on)")
+    ] = None,
+    text_pair_col: Annotated[
+        str | None, typer.Option(help="second-text column, pair and span tasks (default: as trained)")
+    ] = None,
+    max_length: Annotated[int | None, typer.Option(help="max tokens per example (default: as trained)")] = None,
     encoding: Annotated[
         str | None, typer.Option(help="text encoding of a CSV/JSONL/TXT input, e.g. latin-1 (default: utf-8)")
     ] = None,

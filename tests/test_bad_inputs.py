@@ -8,6 +8,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_cli_meta import error_of
@@ -21,7 +22,7 @@ from engine.data.readers import read_file
 from engine.models.zoo import check_student
 from engine.paths import home
 from engine.pipelines.predict import read_inputs
-from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan
+from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan, seconds_per_example
 from engine.training.progress import PlainLines, progress
 
 
@@ -175,6 +176,8 @@ def test_on_a_pipe_progress_is_plain_lines_at_a_steady_interval(monkeypatch, cap
     assert capsys.readouterr().err.strip() == "pretraining: step 1/100 (1%), time left not known yet"
     PlainLines("one step", total=1, first=0, started=20.0).update(1)  # done at once: nothing is left to time
     assert capsys.readouterr().err.strip() == "one step: step 1/1 (100%)"
+    PlainLines("caching teacher outputs", total=8, first=0, started=18.0, unit="example").update(8)
+    assert capsys.readouterr().err.strip() == "caching teacher outputs: example 8/8 (100%), 4.00 examples/s, 0 s left"
     monkeypatch.undo()  # the real clock again
     with progress("x", 3) as advance:  # pytest's stderr is no terminal: plain lines, not a bar
         advance(1)
@@ -184,15 +187,33 @@ def test_on_a_pipe_progress_is_plain_lines_at_a_steady_interval(monkeypatch, cap
 
 def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_task, tmp_path):
     folder = tmp_path / "finetuned" / "minilm-l6__toy__abc"
-    plan = fine_tune_plan("minilm-l6", toy_task, TEACHER_SETTINGS, folder)
-    assert "fine-tuning teacher minilm-l6 on toy first: 300 steps (50 epochs of 96 training examples" in plan
-    assert "whatever the student's budget" in plan and f"cached in {folder}" in plan
-    assert "no earlier fine-tune of this teacher" in plan
-    earlier = tmp_path / "finetuned" / "minilm-l6__other__def"
-    earlier.mkdir(parents=True)
-    record = {"examples_per_second": 8.0, "settings": TEACHER_SETTINGS.model_dump()}
-    (earlier / "result.json").write_text(json.dumps(record))
-    assert "about 10 min;" in fine_tune_plan("minilm-l6", toy_task, TEACHER_SETTINGS, folder)  # 4,800 / 8 s
+
+    def plan(padded: float = 20.0) -> str:
+        return fine_tune_plan("minilm-l6", toy_task, TEACHER_SETTINGS, folder, padded)
+
+    assert "fine-tuning teacher minilm-l6 on toy first: 300 steps (50 epochs of 96 training examples" in plan()
+    assert "whatever the student's budget" in plan() and f"cached in {folder}" in plan()
+    assert "no earlier fine-tune of this teacher" in plan()
+
+    def earlier(name: str, speed: float, padded: float | None = None) -> None:
+        (tmp_path / "finetuned" / name).mkdir(parents=True)
+        record = {"examples_per_second": speed, "settings": TEACHER_SETTINGS.model_dump(), "padded_length": padded}
+        (tmp_path / "finetuned" / name / "result.json").write_text(json.dumps(record))
+
+    earlier("minilm-l6__other__def", 8.0)  # saved before lengths were recorded: its speed, said to be so
+    assert "about 10 min (judged by earlier fine-tunes on texts of unrecorded length);" in plan()  # 4,800 / 8 s
+    earlier("minilm-l6__short__a", 8.0, padded=10.0)
+    earlier("minilm-l6__long__b", 2.0, padded=40.0)  # 4x the tokens, 4x the time: the fit is proportional
+    assert "about 20 min (judged by 2 earlier fine-tunes, for 20 padded tokens an example);" in plan()
+
+
+def test_a_teacher_fine_tunes_time_grows_with_length_at_most_in_proportion():
+    def at(padded: float, *records: tuple[float, float]) -> float:
+        earlier = [{"examples_per_second": speed, "padded_length": length} for length, speed in records]
+        return seconds_per_example(earlier, padded)[0]
+
+    assert at(80.0, (10.0, 2.0), (40.0, 8.0)) == pytest.approx(0.25)  # faster on longer texts: noise, not cheaper
+    assert at(40.0, (10.0, 10.0), (20.0, 2.5)) == pytest.approx(0.2 * 40 / np.sqrt(200))  # 4x for 2x: proportional
 
 
 # -- listing runs -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.config import TrainSettings
+from engine.models.zoo import load_tokenizer
 from engine.teachers import finetune
 from engine.training.callbacks import PlateauStop, TrainerState
 
@@ -32,7 +33,7 @@ def test_the_plateau_stops_added_epochs_only(scores: list[float], stops: bool) -
 def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, monkeypatch) -> None:
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-3, max_length=16, min_steps=60, seed=0)
     assert finetune.extended(toy_task, settings), "96 examples: 6 steps an epoch, 10 epochs to reach 60 steps"
-    plan = finetune.fine_tune_plan("minilm-l6", toy_task, settings, tmp_path)
+    plan = finetune.fine_tune_plan("minilm-l6", toy_task, settings, tmp_path, padded=8.0)
     assert "60 steps (10 epochs of 96 training examples" in plan and "fewer if dev stops improving" in plan
     trained = []
 
@@ -45,7 +46,8 @@ def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, m
     done = finetune.finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
     assert done.dev_score == 1.0, "the toy task is separable: dev reaches its best, then stays there"
     assert trained[0].steps < 60 and trained[0].steps % 6 == 0, "stopped on the plateau, after whole epochs"
+    assert done.padded_length == finetune.padded_length(toy_task, load_tokenizer("minilm-l6"), settings) > 2
     large = settings.model_copy(update={"min_steps": 6})
     assert not finetune.extended(toy_task, large) and "fewer if" not in finetune.fine_tune_plan(
-        "minilm-l6", toy_task, large, tmp_path
+        "minilm-l6", toy_task, large, tmp_path, padded=8.0
     )

@@ -60,7 +60,7 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     config = _config(mapping=None, inter_loss=None, train={**TRAIN, "epochs": 6})
     result = engine_run.run(config, task=toy_task, show_progress=False)
     assert result.teacher_score > 0.9
-    assert result.student_score > 0.9
+    assert result.student_score > 0.9 and result.one_answer is None
     student_dir = Path(result.output_dir) / "student"
     model = AutoModelForSequenceClassification.from_pretrained(student_dir)  # plain transformers, no autodistill
     assert model.config.num_labels == 2
@@ -91,6 +91,19 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     predictions = predict_file(student_dir, inputs, max_length=16)
     accuracy = (predictions["prediction"] == toy_task.test.head(8)["label"].map({0: "neg", 1: "pos"})).mean()
     assert accuracy > 0.8
+
+
+def test_a_student_that_gives_every_dev_example_one_answer_is_told_so(toy_task, monkeypatch, capsys):
+    from cli import render
+
+    def always_pos(model, spec, split, *args):
+        return [1] * len(split)
+
+    monkeypatch.setattr(engine_run, "predict", always_pos)
+    result = engine_run.finetune(_config(train={**TRAIN, "seed": 7}), task=toy_task, show_progress=False)  # its own
+    assert result.one_answer == "pos"
+    render.run_result(result)
+    assert "warning: the student answers 'pos' to every dev example" in " ".join(capsys.readouterr().out.split())
 
 
 def test_a_users_trainer_callback_hears_every_step_and_epoch(toy_task):
@@ -292,6 +305,14 @@ def test_a_file_with_its_own_column_names_runs_and_its_mapping_is_recorded(tmp_p
     # a rerun from config.yaml reads the file the same way, on the split version the run resolved (a file has 1)
     # and with the prediction loss the run resolved from the task (unset: the head's own, CE here)
     assert parse_config(recorded) == config.model_copy(update={"split_version": 1, "pred_loss": "ce"})
+    # more of the same file predicts without naming its columns again: the student's folder records them
+    student = Path(result.output_dir) / "student"
+    inputs = tmp_path / "more.csv"
+    toy_frame(6, 1).rename(columns={"text": "review"})[["review"]].to_csv(inputs, index=False)
+    assert predict_file(student, inputs)["prediction"].notna().all()
+    with pytest.raises(AutodistillError, match=r"no column 'text' \(--text-col"):  # a name given still wins
+        predict_file(student, inputs, text_col="text")
+    assert json.loads((student / "autodistill_task.json").read_text())["inputs"]["max_length"] == TRAIN["max_length"]
 
 
 def test_a_teacher_fine_tuned_for_other_labels_is_refused_before_training(toy_task, tmp_path):

@@ -177,6 +177,8 @@ def test_a_finished_trial_is_told_by_its_pipeline_outcome_and_minutes(tmp_path: 
     alone = next(t for t in trials if t.kind == "finetune")
     assert lines[failed.trial_id].startswith(f"{failed.dataset} {failed.student} {failed.config.key}: failed")
     assert f"{alone.student} no-KD: ratio " in lines[alone.trial_id]
+    told = finished_line(alone, report.records[alone.trial_id], "pos")  # a student that learned the counts only
+    assert "(answers 'pos' to every dev example) in " in told
     timed = [t for t in trials if report.records[t.trial_id].wall_time_s is not None]
     assert timed and all(lines[t.trial_id].endswith(" min") for t in timed)
 

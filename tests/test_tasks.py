@@ -11,7 +11,7 @@ import pytest
 
 from engine.data.loaders import USUAL_NAMES
 from engine.tasks import TASK_HEADS, TaskHead
-from engine.tasks.spec import TaskType
+from engine.tasks.spec import TaskSpec, TaskType
 
 #: Hooks that every task type must define itself: the base class has no sensible default.
 OWN_HOOKS = ("encode", "metrics")
@@ -37,6 +37,7 @@ HOOKS = (
     "metrics",
     "blank_labels",
     "named",
+    "one_answer",
 )
 
 
@@ -86,6 +87,22 @@ def test_a_head_reports_exactly_its_metric_names_and_perfect_predictions_score_o
     scores = head.metrics(gold, gold)
     assert set(scores) == set(head.metric_names)
     assert all(scores[metric] == pytest.approx(1.0) for metric in head.metric_names if metric != "mse")
+
+
+@pytest.mark.parametrize(
+    ("name", "same", "differ", "said"),
+    [
+        ("classification", [1, 1, 1], [1, 0, 1], "pos"),
+        ("regression", [0.25, 0.25], [0.25, 0.5], "0.25"),
+        ("span", ["", "", ""], ["", "cat", ""], ""),
+        ("token", [[1, 1, 1], [1]], [[1, 1], [1, 0]], "pos"),  # one tag for every word, however many
+    ],
+)
+def test_a_head_names_the_one_answer_a_model_gave_every_example(name, same, differ, said):
+    head, spec = TASK_HEADS.get(name), TaskSpec("toy", name, "toy", ("neg", "pos"))
+    assert head.one_answer(same, spec) == said
+    assert head.one_answer(differ, spec) is None
+    assert head.one_answer(same[:1], spec) is None  # one example: one answer says nothing
 
 
 def test_the_walk_sees_a_head_that_leaves_out_a_hook():

@@ -265,18 +265,21 @@ def run_trials(
                 report.records[trial.trial_id] = record
                 report.ran += 1
                 failures += record.status == "failed"
-                last = finished_line(trial, record)
+                last = finished_line(trial, record, getattr(outcome.result, "one_answer", None))
                 advance(f"{last}  ({failures} failed)" if failures else last)
     return report
 
 
-def finished_line(trial: Trial, record: TrialRecord) -> str:
+def finished_line(trial: Trial, record: TrialRecord, one_answer: str | None = None) -> str:
     """What a sweep says of a finished trial: which pipeline on which data set and student, its dev ratio
-    (or that it failed) and its minutes, so that a log read later says what each line cost."""
+    (or that it failed) and its minutes, so that a log read later says what each line cost; and the
+    answer its student gave every dev example where it gave one only (``RunResult.one_answer``)."""
     what = trial.config.key if trial.config is not None else "no-KD"
     outcome = "failed" if record.status == "failed" else "done"
     if record.status == "done" and record.ratio is not None:
         outcome = f"ratio {record.ratio:.3f}"
+        if one_answer is not None:
+            outcome += f" (answers {one_answer!r} to every dev example)"
     minutes = f" in {record.wall_time_s / 60:.1f} min" if record.wall_time_s is not None else ""
     return f"{trial.dataset} {trial.student} {what}: {outcome}{minutes}"
 

@@ -494,7 +494,7 @@ def _teacher_pass(
     written = [*states.values(), *([] if logits is None else [logits])]
     pages = PageBudget(written)
     teacher.eval()
-    with torch.no_grad(), progress("caching teacher outputs", n, enabled=show_progress) as advance:
+    with torch.no_grad(), progress("caching teacher outputs", n, enabled=show_progress, unit="example") as advance:
         for start in range(0, n, batch_size):
             indices = order[start : start + batch_size]
             batch = {k: v.to(device) for k, v in collate(split, indices, pad_id).items()}

@@ -25,12 +25,15 @@ def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: Ru
     """Save a standard HF folder (loads with plain ``transformers``) plus a model card."""
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    (folder / "autodistill_task.json").write_text(json.dumps(task_file(spec), indent=2))
+    (folder / "autodistill_task.json").write_text(json.dumps(task_file(spec, result.config), indent=2))
     (folder / "README.md").write_text(model_card(spec, result))
 
 
-def task_file(spec: TaskSpec) -> dict:
-    """What prediction needs to read the folder's outputs as the task's labels."""
+def task_file(spec: TaskSpec, config: dict) -> dict:
+    """What prediction needs to read the folder's outputs as the task's labels, and the inputs as the
+    run read them (``config``: the run's config as data): a file like the one it was trained on then
+    predicts without naming its columns again."""
+    columns = config.get("columns") or {}
     return {
         "name": spec.name,
         "task_type": spec.task_type,
@@ -39,6 +42,11 @@ def task_file(spec: TaskSpec) -> dict:
         "metric": spec.metric,
         "description": spec.description,
         "label_scale": spec.label_scale,
+        "inputs": {
+            "text_col": columns.get("text_col") or "text",
+            "text_pair_col": columns.get("text_pair_col") or "text_pair",
+            "max_length": config["train"]["max_length"],
+        },
     }
 
 

@@ -24,6 +24,9 @@ from engine.tasks.spec import TaskSpec
 from engine.training.trainer import batch_logits
 
 TASK_FILE = "autodistill_task.json"
+#: How an input file is read where neither the caller nor the task file says (folders saved before
+#: the task file recorded the run's inputs).
+DEFAULT_INPUTS = {"text_col": "text", "text_pair_col": "text_pair", "max_length": 128}
 
 
 def read_inputs(path: Path, text_col: str = "text", encoding: str | None = None) -> pd.DataFrame:
@@ -40,7 +43,8 @@ def read_inputs(path: Path, text_col: str = "text", encoding: str | None = None)
     if frame.empty:
         raise AutodistillError(f"input file {str(path)!r} has no examples")
     if text_col not in frame.columns:
-        raise AutodistillError(f"input has no column {text_col!r}; columns: {', '.join(map(str, frame.columns))}")
+        columns = ", ".join(map(str, frame.columns))
+        raise AutodistillError(f"input has no column {text_col!r} (--text-col names another); columns: {columns}")
     return frame
 
 
@@ -48,17 +52,20 @@ def predict_file(
     model_dir: Path,
     input_path: Path,
     *,
-    text_col: str = "text",
-    text_pair_col: str = "text_pair",
-    max_length: int = 128,
+    text_col: str | None = None,
+    text_pair_col: str | None = None,
+    max_length: int | None = None,
     batch_size: int = 32,
     encoding: str | None = None,
     probabilities: bool = False,
 ) -> pd.DataFrame:
     """Predict every example of ``input_path``: its rows with every column they had, plus a
-    ``prediction`` column and, if asked (classification only), a ``p_<label>`` column per class."""
+    ``prediction`` column and, if asked (classification only), a ``p_<label>`` column per class.
+    The columns and length left unset are those the student was trained with (:func:`inputs_of`)."""
     meta = read_task_file(Path(model_dir))
     spec = task_spec(meta)
+    inputs = inputs_of(meta, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
+    text_col, text_pair_col, max_length = inputs["text_col"], inputs["text_pair_col"], inputs["max_length"]
     if probabilities and not task_head(spec).class_probabilities:
         raise AutodistillError(f"class probabilities need a classification model; this one is {spec.task_type}")
     frame = read_inputs(Path(input_path), text_col, encoding)
@@ -97,6 +104,13 @@ def read_task_file(model_dir: Path) -> dict:
     if "onnx_file" in meta and not (model_dir / meta["onnx_file"]).exists():
         raise AutodistillError(f"{str(model_dir)!r} names the graph {meta['onnx_file']} but it is not there")
     return meta
+
+
+def inputs_of(meta: dict, **given: str | int | None) -> dict:
+    """The text column, second-text column and token length to read inputs with: each one ``given``
+    unless None, else the one the task file records from the run, else :data:`DEFAULT_INPUTS`."""
+    recorded = {**DEFAULT_INPUTS, **meta.get("inputs", {})}
+    return {key: recorded[key] if given.get(key) is None else given[key] for key in DEFAULT_INPUTS}
 
 
 def task_spec(meta: dict) -> TaskSpec:

@@ -148,6 +148,9 @@ class RunResult:
     # Seconds of a fixed workload timed on the run's device before it started (engine.training.speed):
     # the machine's speed beside the run's own seconds. None: stored before it was recorded.
     speed_probe_seconds: float | None = None
+    # The answer the student gave every dev example, where it gave one only (TaskHead.one_answer): its
+    # score is then the label counts', not anything learned. None: its answers differ, or not checked.
+    one_answer: str | None = None
 
     @property
     def teacher_seconds(self) -> float | None:

@@ -270,6 +270,13 @@ class TaskHead:
         """Predictions as a user reads them (label names rather than ids)."""
         return [spec.label_names[p] for p in preds]
 
+    def one_answer(self, preds: list, spec: TaskSpec) -> str | None:
+        """The answer a model gave every example of several, as :meth:`named` gives it, where it gave
+        only one: it learned no more than which answer is most common, whatever its score says. None
+        where its answers differ."""
+        answers = {str(answer) for answer in self.named(preds, spec)}
+        return answers.pop() if len(answers) == 1 and len(preds) > 1 else None
+
 
 TASK_HEADS: Registry[TaskHead] = Registry("task type")
 

@@ -276,3 +276,8 @@ class TokenHead(TaskHead):
 
     def named(self, preds: list, spec: TaskSpec) -> list:
         return [" ".join(spec.label_names[t] for t in tags) for tags in preds]
+
+    def one_answer(self, preds: list, spec: TaskSpec) -> str | None:
+        """The tag a model gave every word, where it gave one only (a sentence's tags differ in number)."""
+        tags = {tag for row in preds for tag in row}
+        return spec.label_names[tags.pop()] if len(tags) == 1 and len(preds) > 1 else None

@@ -55,6 +55,9 @@ class FinetunedModel:
     train_seconds: float
     examples_per_second: float
     settings: dict
+    #: Tokens a training example cost, padding included (:func:`padded_length`); None in folders saved
+    #: before it was recorded.
+    padded_length: float | None = None
 
     def to_json(self) -> dict:
         return {**asdict(self), "model_dir": str(self.model_dir)}
@@ -141,21 +144,20 @@ def cached_teacher(teacher: str, task: TaskData, settings: TrainSettings = TEACH
     return FinetunedModel(**{**data, "model_dir": result_file.parent / Path(data["model_dir"]).name})
 
 
-def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder: Path) -> str:
+def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder: Path, padded: float) -> str:
     """What a teacher fine-tune is about to do, said before it starts: it trains on the whole
     training split with its own settings (a run's student budget does not apply), and can take
-    long; the time is judged from earlier fine-tunes of the same teacher in this home, if any."""
+    long; the time is judged from earlier fine-tunes of the same teacher in this home
+    (:func:`seconds_per_example`), if any, for texts ``padded`` tokens long (:func:`padded_length`)."""
     examples = len(limit_examples(task.train, settings.max_train_examples, settings.seed))
     schedule = Schedule.of(examples, settings, distributed.state().num_processes)
     earlier = [json.loads(done.read_text()) for done in folder.parent.glob(f"{_slug(teacher)}__*/result.json")]
-    speeds = [
-        done["examples_per_second"] for done in earlier if done.get("settings") == settings.model_dump(mode="json")
-    ]
-    time = (
-        f"about {duration(examples * schedule.epochs / float(np.median(speeds)))}"
-        if speeds
-        else "its time is shown once it runs (no earlier fine-tune of this teacher here to judge by)"
-    )
+    judged = seconds_per_example([done for done in earlier if done.get("settings") == settings.model_dump(mode="json")],
+                                 padded)  # fmt: skip
+    if judged is None:
+        time = "its time is shown once it runs (no earlier fine-tune of this teacher here to judge by)"
+    else:
+        time = f"about {duration(examples * schedule.epochs * judged[0])}{judged[1]}"
     plan = (
         f"fine-tuning teacher {teacher} on {task.spec.name} first: {schedule.total_steps} steps "
         f"({schedule.epochs} epochs of {examples} training examples, the teacher's own settings, whatever "
@@ -165,6 +167,41 @@ def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder
         plan += (f", fewer if dev stops improving (epochs past {settings.epochs} end after {PLATEAU_PATIENCE} "
                  "without a better dev score)")  # fmt: skip
     return f"{plan}, {time}; cached in {folder}, so later runs on this data skip it"
+
+
+#: Training examples tokenised to judge how long they are before a fine-tune starts.
+LENGTH_SAMPLE = 512
+
+
+def padded_length(task: TaskData, tokenizer: PreTrainedTokenizerBase, settings: TrainSettings) -> float:
+    """The tokens a training example costs, padding included: a batch is padded to its longest
+    example, so this is the mean over random batches of their longest, read off a sample of the
+    training split. It sets a fine-tune's time far more than the number of examples does."""
+    sample = limit_examples(task.train, LENGTH_SAMPLE, settings.seed)
+    lengths = encode_split(sample, task.spec, tokenizer, settings.max_length, train=True).lengths()
+    order = np.random.default_rng(settings.seed).permutation(len(lengths))
+    size = settings.batch_size
+    return float(np.mean([lengths[order[i : i + size]].max() for i in range(0, len(order), size)]))
+
+
+def seconds_per_example(earlier: list[dict], padded: float) -> tuple[float, str] | None:
+    """A training example's seconds at ``padded`` tokens, judged from ``earlier`` fine-tunes'
+    records (None without any), and what it was judged by, to say after the time. Two or more
+    recorded lengths: a power law in the length fitted to them (the exponent kept between 0 and 1: a
+    longer text costs more, at most in proportion), since short texts leave a step's fixed work
+    dominant. Else the earlier fine-tunes' median, said to be on texts of unknown length."""
+    if not earlier:
+        return None
+    seconds = [1 / done["examples_per_second"] for done in earlier]
+    lengths = [done.get("padded_length") for done in earlier]
+    measured = [(length, s) for length, s in zip(lengths, seconds, strict=True) if length]
+    if len({length for length, _ in measured}) < 2:
+        return float(np.median(seconds)), " (judged by earlier fine-tunes on texts of unrecorded length)"
+    logs = np.log(np.array(measured))
+    slope = float(np.clip(np.polyfit(logs[:, 0], logs[:, 1], 1)[0], 0.0, 1.0))
+    centre = logs.mean(axis=0)  # the least-squares line at that slope passes through it
+    judged = float(np.exp(centre[1] + slope * (np.log(padded) - centre[0])))
+    return judged, f" (judged by {len(measured)} earlier fine-tunes, for {padded:.0f} padded tokens an example)"
 
 
 def finetune_teacher(
@@ -192,8 +229,9 @@ def _finetune(
     # alone, not on what the process (a CLI call, a sweep worker, a test session) drew before.
     seed_everything(settings.seed)
     model = load_task_model(teacher, task.spec)
+    padded = padded_length(task, tokenizer, settings)
     if show_progress and distributed.is_main():
-        announce(fine_tune_plan(teacher, task, settings, folder))
+        announce(fine_tune_plan(teacher, task, settings, folder, padded))
     plateau = [PlateauStop(task.spec.metric, settings.epochs, PLATEAU_PATIENCE)] if extended(task, settings) else []
     result = train_supervised(
         model,
@@ -216,6 +254,7 @@ def _finetune(
         train_seconds=result.train_seconds,
         examples_per_second=result.examples_per_second,
         settings=settings.model_dump(),
+        padded_length=padded,
     )
     if distributed.is_main():
         model.save_pretrained(model_dir)

@@ -49,7 +49,9 @@ def latest_position() -> Position | None:
 
 
 @contextmanager
-def progress(description: str, total: int, completed: int = 0, *, enabled: bool = True) -> Iterator[Callable]:
+def progress(
+    description: str, total: int, completed: int = 0, *, enabled: bool = True, unit: str = "step"
+) -> Iterator[Callable]:
     """A callable taking the number of steps done so far, shown as a bar or as plain lines; the
     position is remembered (:func:`latest_position`) whether or not it is shown."""
     _LATEST[:] = [Position(description, completed, total)]
@@ -57,7 +59,7 @@ def progress(description: str, total: int, completed: int = 0, *, enabled: bool 
     def remember(done: int) -> None:
         _LATEST[0].done = done
 
-    with _shown(description, total, completed, enabled) as show:
+    with _shown(description, total, completed, enabled, unit) as show:
 
         def advance(done: int) -> None:
             remember(done)
@@ -67,7 +69,7 @@ def progress(description: str, total: int, completed: int = 0, *, enabled: bool 
 
 
 @contextmanager
-def _shown(description: str, total: int, completed: int, enabled: bool) -> Iterator[Callable]:
+def _shown(description: str, total: int, completed: int, enabled: bool, unit: str) -> Iterator[Callable]:
     if not enabled:
         yield lambda done: None
         return
@@ -78,7 +80,7 @@ def _shown(description: str, total: int, completed: int, enabled: bool) -> Itera
             task = bar.add_task(description, total=total, completed=completed)
             yield lambda done: bar.update(task, completed=done)
         return
-    yield PlainLines(description, total, completed).update
+    yield PlainLines(description, total, completed, unit=unit).update
 
 
 @dataclass
@@ -88,6 +90,7 @@ class PlainLines:
     description: str
     total: int
     first: int  # steps done before this process started (a resumed run)
+    unit: str = "step"  # what is counted, as the line names it: steps, or examples where those are counted
     started: float = field(default_factory=time.monotonic)
     printed: float = -math.inf
 
@@ -97,12 +100,12 @@ class PlainLines:
             return
         self.printed = now
         percent = 100 * done / max(self.total, 1)
-        where = f"{self.description}: step {done}/{self.total} ({percent:.0f}%)"
+        where = f"{self.description}: {self.unit} {done}/{self.total} ({percent:.0f}%)"
         rate = (done - self.first) / (now - self.started) if now - self.started >= MIN_RATE_S else 0.0
         if rate <= 0:
             announce(where if done >= self.total else f"{where}, time left not known yet")
             return
-        announce(f"{where}, {rate:.2f} steps/s, {duration((self.total - done) / rate)} left")
+        announce(f"{where}, {rate:.2f} {self.unit}s/s, {duration((self.total - done) / rate)} left")
 
 
 def duration(seconds: float) -> str:
