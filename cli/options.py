@@ -39,7 +39,7 @@ EXISTING_FILE: dict[str, Any] = {"exists": True, "dir_okay": False, "readable": 
 EXISTING_FOLDER: dict[str, Any] = {"exists": True, "file_okay": False}
 
 DatasetOpt = Annotated[
-    str, typer.Option("--dataset", "-d", help="catalog name, local CSV/JSONL/Parquet, or HF hub name")
+    str, typer.Option("--dataset", "-d", help="catalog name, local CSV/TSV/JSONL/Parquet, or HF hub name")
 ]
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="runs store (SQLite) file (default: <autodistill home>/runs.sqlite)")

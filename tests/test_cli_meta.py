@@ -285,3 +285,8 @@ def test_data_show_says_how_a_file_of_yours_is_read(tmp_path: Path) -> None:
     as_target = invoke("data", "show", str(stars), "--text-col", "review", "--task-type", "regression")
     assert as_target.startswith("stars: regression; metric: spearman") and "| max | 5.0 |" in as_target
     assert "--task-type sets it" not in as_target
+    assert "rows left out: duplicates " in as_target  # 200 draws of a few words repeat some texts
+    holes = toy_frame(200, 0).rename(columns={"text": "review"})
+    holes.loc[[3, 5], "label"] = None  # two rows without a label: left out, and said so
+    holes.to_csv(tmp_path / "holes.csv")
+    assert "rows left out: missing 2" in invoke("data", "show", str(tmp_path / "holes.csv"), "--text-col", "review")

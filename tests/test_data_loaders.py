@@ -15,13 +15,13 @@ from engine.data.schema import SPLITS
 from engine.errors import AutodistillError
 from engine.tasks.spec import TaskType
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
 
 
 def write(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` in the format named by ``path``'s extension."""
-    if path.suffix == ".csv":
-        frame.to_csv(path, index=False)
+    if path.suffix in (".csv", ".tsv"):
+        frame.to_csv(path, index=False, sep="\t" if path.suffix == ".tsv" else ",")
     elif path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:
@@ -180,7 +180,7 @@ def test_unsupported_extension(tmp_path):
     path = tmp_path / "data.txt"
     path.write_text("hello\n")
     message = refused("unsupported file type '.txt'", path)
-    assert ".csv, .jsonl, .parquet" in message
+    assert ".csv, .tsv, .jsonl, .parquet" in message
 
 
 def test_misnamed_column_names_it_and_lists_the_available_ones(tmp_path):

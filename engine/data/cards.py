@@ -192,6 +192,10 @@ def show_task(task: TaskData) -> str:
         lines += _target_table(stats["target"])
     elif "tags" in stats:
         lines += _tag_table(spec, stats["tags"])
+    left_out = {reason: count for reason, count in task.extra.get("notes", {}).items() if count}
+    if left_out:
+        lines.append("rows left out: " + ", ".join(f"{r.removesuffix('_dropped').replace('_', ' ')} {n:,}"
+                                                    for r, n in left_out.items()))  # fmt: skip
     return "\n".join(lines)
 
 

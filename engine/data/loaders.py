@@ -72,7 +72,7 @@ def load_task(
 ) -> TaskData:
     """Load ``source`` as a task with train/dev/test splits.
 
-    ``source`` is a catalog name (prepared on first use), a CSV/JSONL/Parquet file,
+    ``source`` is a catalog name (prepared on first use), a CSV/TSV/JSONL/Parquet file,
     a folder of ``train``/``dev`` (or ``validation``)/``test`` files, or a Hugging Face
     hub name (``"name"`` or ``"name:config"``). Splits that a source lacks are made
     with ``seed``: a lone file gets a stratified 80/10/10 split (duplicates removed);

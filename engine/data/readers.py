@@ -18,7 +18,9 @@ from engine import hub
 from engine.data.builders import DATASETS
 from engine.errors import AutodistillError
 
-EXTENSIONS = (".csv", ".jsonl", ".parquet")
+EXTENSIONS = (".csv", ".tsv", ".jsonl", ".parquet")
+#: The column separator of each delimited-text extension.
+SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: How text files are decoded unless the user names another encoding.
 DEFAULT_ENCODING = "utf-8"
 #: File stems and hub split names accepted for each split.
@@ -38,7 +40,7 @@ def looks_like_path(source: str) -> bool:
 
 
 def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    """One CSV, JSONL or Parquet file as it is; every reader of user files goes through here,
+    """One CSV, TSV, JSONL or Parquet file as it is; every reader of user files goes through here,
     so a file that ``run`` refuses is refused by ``predict`` in the same words."""
     if path.suffix not in EXTENSIONS:
         raise AutodistillError(
@@ -46,8 +48,8 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
         )
     try:
         with decoding(path, encoding):
-            if path.suffix == ".csv":
-                return pd.read_csv(path, encoding=encoding or DEFAULT_ENCODING)
+            if path.suffix in SEPARATORS:
+                return pd.read_csv(path, sep=SEPARATORS[path.suffix], encoding=encoding or DEFAULT_ENCODING)
             if path.suffix == ".parquet":
                 return pd.read_parquet(path)
             return _read_jsonl(path, encoding or DEFAULT_ENCODING)

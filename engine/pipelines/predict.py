@@ -39,7 +39,7 @@ def read_inputs(path: Path, text_col: str = "text", encoding: str | None = None)
     elif path.suffix in EXTENSIONS:
         frame = read_file(path, encoding)
     else:
-        raise AutodistillError(f"unsupported input {path.suffix!r}; use .csv, .jsonl, .parquet or .txt")
+        raise AutodistillError(f"unsupported input {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or .txt")
     if frame.empty:
         raise AutodistillError(f"input file {str(path)!r} has no examples")
     if text_col not in frame.columns:
