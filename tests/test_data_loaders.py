@@ -300,3 +300,16 @@ def test_a_span_question_longer_than_max_length_is_cut_and_its_example_dropped()
     split = encode_split(frame, spec, load_tokenizer("minilm-l6"), 16, train=True)
     assert split.dropped == 1 and split.rows.tolist() == [0]
     assert all(len(ids) <= 16 for ids in split.input_ids)
+
+
+def test_a_second_text_column_left_unnamed_is_suspected_from_the_rows_it_costs(tmp_path):
+    from engine.data.cards import left_out_line
+
+    first = [f"word{i}" for i in range(60)] + [f"word{i}" for i in range(10)]  # ten words in a second pair
+    rated = pd.DataFrame(
+        {"w1": first, "w2": [f"other{i}" for i in range(70)], "score": [i % 7 + 0.5 for i in range(70)]}
+    )
+    path = write(rated, tmp_path / "pairs.csv")
+    line = left_out_line(load_task(str(path), text_col="w1", label_col="score"))
+    assert line.startswith("rows left out: conflicting ") and "--text-pair-col names it" in line
+    assert left_out_line(load_task(str(path), text_col="w1", text_pair_col="w2", label_col="score")) is None

@@ -192,11 +192,21 @@ def show_task(task: TaskData) -> str:
         lines += _target_table(stats["target"])
     elif "tags" in stats:
         lines += _tag_table(spec, stats["tags"])
-    left_out = {reason: count for reason, count in task.extra.get("notes", {}).items() if count}
-    if left_out:
-        lines.append("rows left out: " + ", ".join(f"{r.removesuffix('_dropped').replace('_', ' ')} {n:,}"
-                                                    for r, n in left_out.items()))  # fmt: skip
-    return "\n".join(lines)
+    left_out = left_out_line(task)
+    return "\n".join([*lines, left_out] if left_out else lines)
+
+
+def left_out_line(task: TaskData) -> str | None:
+    """Which rows of a file of the user's (or a hub data set) the loader left out, and why, in one line;
+    None where it kept every row, or for a catalog data set (its card says what its build dropped).
+    Many rows whose text recurs under another label usually mean an unnamed second text column."""
+    left_out = {reason.removesuffix("_dropped"): n for reason, n in task.extra.get("notes", {}).items() if n}
+    if not left_out:
+        return None
+    line = "rows left out: " + ", ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in left_out.items())
+    if left_out.get("conflicting") and not task.spec.paired:
+        line += " (a text under two labels: is a second text column unnamed? --text-pair-col names it)"
+    return line
 
 
 def split_sizes(name: str) -> dict[str, dict[str, int]]:
