@@ -276,3 +276,16 @@ def test_a_bad_flag_value_is_named_as_typed_and_a_files_as_written(tmp_path, cap
     written.write_text("dataset: vader-valence\ntrain: {epochs: 0}\n")
     from_file = error_of(capsys, "run", "--config", str(written), "--lr", "0.1")
     assert from_file.startswith(f"error: {written}: train.epochs:")
+
+
+def test_a_run_says_how_many_training_examples_its_length_cuts(toy_task):
+    from engine.models.zoo import load_tokenizer
+    from engine.pipelines.run import cut_line
+    from engine.tasks import encode_split
+
+    tokenizer = load_tokenizer("minilm-l6")
+    short = encode_split(toy_task.train, toy_task.spec, tokenizer, 4, train=True)  # "w w w w movie": over 4 tokens
+    assert cut_line(short, 4) == (
+        "100% of the training examples run to 4 tokens and lose the rest; --max-length sets it"
+    )
+    assert cut_line(encode_split(toy_task.train, toy_task.spec, tokenizer, 64, train=True), 64) is None

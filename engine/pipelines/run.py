@@ -34,6 +34,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -242,6 +243,9 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         student = build_student(config.student, config.teacher, task.spec)
     with clock("tokenise"):
         frames, splits = _encode_splits(task, config.train, tokenizer)
+    cut = cut_line(splits["train"], config.train.max_length)
+    if show_progress and cut and distributed.is_main():
+        announce(f"{task.spec.name}: {cut}")
     prepared = Prepared(
         config=config,
         kind=kind,
@@ -260,6 +264,20 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         with clock("augmented copies"):
             _start_augmentation(prepared)
     return prepared
+
+
+#: The share of training examples cut at ``max_length`` from which a run says so.
+CUT_SAID = 0.05
+
+
+def cut_line(train: EncodedSplit, max_length: int) -> str | None:
+    """That many training examples reach ``max_length`` tokens, so lose their ends, in one line (None
+    below :data:`CUT_SAID`): the default length suits sentences, and a file of reviews or articles
+    trains on their first lines only unless told otherwise."""
+    share = float(np.mean(train.lengths() >= max_length)) if len(train) else 0.0
+    if share < CUT_SAID:
+        return None
+    return f"{share:.0%} of the training examples run to {max_length} tokens and lose the rest; --max-length sets it"
 
 
 def check_split_version(config: DistillConfig, task: TaskData) -> None:
