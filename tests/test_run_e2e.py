@@ -99,7 +99,7 @@ def test_a_student_that_gives_every_dev_example_one_answer_is_told_so(toy_task, 
     def always_pos(model, spec, split, *args):
         return [1] * len(split)
 
-    monkeypatch.setattr(engine_run, "predict", always_pos)
+    monkeypatch.setattr("engine.training.trainer.predict", always_pos)  # the dev scoring of each epoch
     result = engine_run.finetune(_config(train={**TRAIN, "seed": 7}), task=toy_task, show_progress=False)  # its own
     assert result.one_answer == "pos"
     render.run_result(result)

@@ -46,6 +46,11 @@ def test_fine_tuning_learns_a_separable_task(toy_task, tmp_path):
     assert result.steps == 24
     assert [h["epoch"] for h in result.history] == [1, 2]
     assert result.examples_per_second > 0
+    # each epoch's one-answer check is kept with the run, so a resumed run still knows its best epoch's
+    assert result.one_answer is None and torch.load(tmp_path / "checkpoint.pt", weights_only=False)["one_answers"] == {
+        1: None,
+        2: None,
+    }
 
 
 _SCRIPT = textwrap.dedent(

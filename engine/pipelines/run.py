@@ -478,7 +478,6 @@ def collect(
         )
     teacher_score = teacher_metrics[spec.metric]
     with clock("scoring"):
-        one_answer = dev_one_answer(prepared, student)
         test, predictions = score_test(prepared, student, teacher_test, teacher_pad)
     if predictions is not None and distributed.is_main():
         write_predictions(output_dir, predictions)
@@ -520,20 +519,9 @@ def collect(
         history=fitted.history,
         team=prepared.team.report(objective) if prepared.team else {},
         augmentation=next((c.report() for c in trainer.callbacks if isinstance(c, AugmentedCopies)), {}),
-        one_answer=one_answer,
+        one_answer=fitted.one_answer,
         **test,
     )
-
-
-def dev_one_answer(prepared: Prepared, student: PreTrainedModel) -> str | None:
-    """The answer the trained student gives every dev example, where it gives one only
-    (:meth:`~engine.tasks.head.TaskHead.one_answer`): a run that says so is not mistaken for one that
-    learned, however close its ratio is to the teacher's (a teacher that leans on the common label
-    scores little above it). Dev, not test: what a user changes on reading it is chosen on dev."""
-    spec, device = prepared.spec, prepared.device
-    preds = predict(student.to(device), spec, prepared.dev, prepared.tokenizer.pad_token_id, 64, device)
-    student.cpu()
-    return task_head(spec).one_answer(preds, spec)
 
 
 def teacher_splits(prepared: Prepared) -> tuple[EncodedSplit, EncodedSplit | None, int]:

@@ -58,6 +58,8 @@ class FinetunedModel:
     #: Tokens a training example cost, padding included (:func:`padded_length`); None in folders saved
     #: before it was recorded.
     padded_length: float | None = None
+    #: The answer it gave every dev example, where it gave one only (a teacher with nothing to teach).
+    one_answer: str | None = None
 
     def to_json(self) -> dict:
         return {**asdict(self), "model_dir": str(self.model_dir)}
@@ -255,7 +257,12 @@ def _finetune(
         examples_per_second=result.examples_per_second,
         settings=settings.model_dump(),
         padded_length=padded,
+        one_answer=result.one_answer,
     )
+    if result.one_answer is not None and show_progress and distributed.is_main():
+        announce(f"warning: the fine-tuned teacher answers {result.one_answer!r} to every dev example of "
+                 f"{task.spec.name}: it learned which label is most common and nothing a student could learn from "
+                 "it; more training examples or another teacher")  # fmt: skip
     if distributed.is_main():
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)

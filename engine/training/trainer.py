@@ -112,6 +112,9 @@ class TrainResult:
     # (train_seconds counts them too): the run's own clock, started in this process, lacks them.
     earlier_seconds: float = 0.0
     earlier_cpu_seconds: float | None = 0.0  # None: a checkpoint written before CPU time was kept
+    # The answer the best epoch's model gave every dev example, where it gave one only
+    # (TaskHead.one_answer): its score is then the label counts'. None: its answers differ.
+    one_answer: str | None = None
 
 
 class Trainer:
@@ -214,6 +217,7 @@ class Trainer:
             "epoch_terms": {"sums": epoch_terms.sums, "counts": epoch_terms.counts},
             "history": state.history,
             "best": best,
+            "one_answers": self._one_answers,
             "elapsed": self._clock.wall_elapsed(),
             "cpu_elapsed": self._clock.cpu_elapsed(),
         }
@@ -253,12 +257,13 @@ class Trainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
-        self._resumed_terms = StepLog()
+        self._resumed_terms, self._one_answers = StepLog(), {}
         if checkpoint is not None:
             position = checkpoint["position"]
             state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
             batch_pos, best = position["batch"], tuple(checkpoint["best"])
             self._resumed_terms = StepLog(**checkpoint.get("epoch_terms", {}))  # {}: from before they were kept
+            self._one_answers = checkpoint.get("one_answers", {})
             # a checkpoint written before CPU time was kept holds none: unknown, not zero
             self._clock.carry_over(checkpoint["elapsed"], checkpoint.get("cpu_elapsed"))
         self._seen, self._train_time = 0, 0.0
@@ -282,7 +287,7 @@ class Trainer:
         self, state: TrainerState, terms: dict[str, float], logs: dict[str, float], best: tuple[float, int]
     ) -> tuple[float, int]:
         """Evaluate the epoch just trained, keep the best student, tell the callbacks; the new best."""
-        metrics = self.evaluate(self.dev_split)
+        metrics, self._one_answers[state.epoch + 1] = self._score_dev()
         self._emit("on_evaluate", state, metrics)
         score = metrics[self.spec.metric]
         state.history.append({"epoch": state.epoch + 1, "step": state.step, **metrics, **terms})
@@ -315,6 +320,7 @@ class Trainer:
             stopped_after_epoch=int(history[-1]["epoch"]) if stopped else None,
             earlier_seconds=self._clock.carried[0],
             earlier_cpu_seconds=self._clock.carried[1],
+            one_answer=self._one_answers.get(best[1]),
         )
 
     def _emit(self, event: str, state: TrainerState, *args: object) -> None:
@@ -386,16 +392,20 @@ class Trainer:
         return float(loss.detach()), terms
 
     @torch.no_grad()
-    def evaluate(self, split: EncodedSplit) -> dict[str, float]:
+    def _score_dev(self) -> tuple[dict[str, float], str | None]:
+        """The dev metrics of the epoch just trained, and the answer the student gave every dev example
+        where it gave one only: read off the same predictions, so telling costs no second pass."""
         with self.precision.autocast():
-            return evaluate_model(
+            preds = predict(
                 self.accelerator.unwrap_model(self.student),
                 self.spec,
-                split,
+                self.dev_split,
                 self.pad_id,
                 self.settings.batch_size * 2,
                 self.accelerator.device,
             )
+        head = task_head(self.spec)
+        return head.metrics(preds, head.gold(self.dev_split)), head.one_answer(preds, self.spec)
 
 
 def iterate_batches(split: EncodedSplit, batch_size: int) -> Iterator[list[int]]:
