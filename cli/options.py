@@ -29,7 +29,15 @@ import typer
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from engine import PRETRAINED_STUDENTS, STUDENT_PRESETS, DataColumns, DistillConfig, PretrainConfig, TrainSettings
+from engine import (
+    PRETRAINED_STUDENTS,
+    STUDENT_PRESETS,
+    DataColumns,
+    DistillConfig,
+    PretrainConfig,
+    TrainSettings,
+    dataset_source,
+)
 
 # -- single options ----------------------------------------------------------------------------------
 
@@ -39,7 +47,13 @@ EXISTING_FILE: dict[str, Any] = {"exists": True, "dir_okay": False, "readable": 
 EXISTING_FOLDER: dict[str, Any] = {"exists": True, "file_okay": False}
 
 DatasetOpt = Annotated[
-    str, typer.Option("--dataset", "-d", help="catalog name, local CSV/TSV/JSONL/Parquet, or HF hub name")
+    str,
+    typer.Option(
+        "--dataset",
+        "-d",
+        help="catalog name, local CSV/TSV/JSONL/Parquet, or HF hub name",
+        callback=lambda value: dataset_source(value) if value else value,  # a file by its absolute path
+    ),
 ]
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="runs store (SQLite) file (default: <autodistill home>/runs.sqlite)")

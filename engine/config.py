@@ -188,6 +188,17 @@ class DataColumns(BaseModel):
     encoding: str | None = Field(None, description="text encoding of a local CSV/JSONL file (default: utf-8)")
 
 
+def dataset_source(value: str) -> str:
+    """A data set as runs record it: a file or folder of the user's (named with an extension, or as a
+    ``./`` or ``~/`` path) by its absolute path, so that a recommendation, a rerun from ``config.yaml``
+    and ``export`` read it from any folder, not only the one the run started in; catalog and hub names
+    as given. Every place a data set enters (a config, a CLI option, the meta layer) goes through it,
+    so that runs and the store's rows of one file carry one name."""
+    path = Path(value).expanduser()
+    local = bool(path.suffix) or value.startswith((".", "~"))
+    return str(path.resolve()) if local and path.exists() else value
+
+
 class DistillConfig(BaseModel):
     """One Distiller pipeline on one teacher/student/data set (paper Eq. 1)."""
 
@@ -307,6 +318,11 @@ class DistillConfig(BaseModel):
         elif isinstance(train, dict) and "lr" not in train:
             return {**data, "train": {**train, "lr": lr}}
         return data
+
+    @field_validator("dataset")
+    @classmethod
+    def _file_from_anywhere(cls, value: str) -> str:
+        return dataset_source(value)
 
     @field_validator("mapping", "inter_loss", mode="before")
     @classmethod

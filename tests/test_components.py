@@ -39,6 +39,16 @@ def test_none_switches_intermediate_distillation_off_in_a_file_as_on_the_command
     assert config.mapping is None and config.inter_loss is None
 
 
+def test_a_file_of_yours_is_recorded_by_its_absolute_path_and_a_name_as_given(tmp_path, monkeypatch):
+    (tmp_path / "reviews.csv").write_text("text,label\nfine,1\n")
+    (tmp_path / "bbc-news").mkdir()  # a folder named like a catalog set: the name still means the catalog's
+    monkeypatch.chdir(tmp_path)
+    for given in ("reviews.csv", "./reviews.csv"):
+        assert parse_config({"dataset": given}).dataset == str(tmp_path / "reviews.csv")  # read from any folder
+    for name in ("bbc-news", "missing.csv", "user/some-hub-set"):
+        assert parse_config({"dataset": name}).dataset == name
+
+
 def test_a_newly_registered_critic_is_valid_without_editing_the_config(monkeypatch):
     monkeypatch.setitem(CRITICS._items, "tiny-critic", lambda width: None)
     assert parse_config({"dataset": "toy", "inter_loss": "mi", "critic": "tiny-critic"}).critic == "tiny-critic"

@@ -59,6 +59,7 @@ from engine import (
     TaskData,
     TrainSettings,
     check_student,
+    dataset_source,
     paths,
     real_valued,
 )
@@ -165,6 +166,7 @@ def recommend(
     the runs to learn from; teacher, features and model sizes in :func:`_prepare`; the gain and cost
     models; weighing the space in :func:`_weigh_space`), the expensive ones timed.
     """
+    dataset = dataset_source(dataset) if dataset else None  # a file: one name in runs and store rows
     if top < 1:
         raise AutodistillError(f"--top must be at least 1, got {top}")
     if minutes is not None and not minutes > 0:

@@ -17,7 +17,7 @@ from autodistill.bridge import engine_config
 from autodistill.search.study import SearchKey
 from autodistill.space import Pipeline, SearchSpace
 from autodistill.sweep import Trial as SweepTrial
-from engine import DEFAULT_TEACHER, AutodistillError, TrainSettings, choices_error
+from engine import DEFAULT_TEACHER, AutodistillError, TrainSettings, choices_error, dataset_source
 
 #: Multi-fidelity pruners over epochs, by the name ``--pruner`` takes (epochs -> pruner).
 PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
@@ -45,6 +45,9 @@ class SearchRequest:
     backend: str = "local"
     workers: int = 1  # trials at a time on Ray
     study: str | None = None  # a study name to resume; default: named after data set, student and budget
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dataset", dataset_source(self.dataset))  # a file: one name in runs and rows
 
     def check(self) -> None:
         if self.trials is None and self.time_budget is None:
