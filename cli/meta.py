@@ -289,10 +289,11 @@ def _show_advice(rec: Any, path: Path, *, top: int, explain: bool, as_json: bool
 
 
 @typer_app.command("search")
-@with_flags(budget=BUDGET)
+@with_flags(budget=BUDGET, columns=COLUMNS)
 def search_command(
     dataset: DatasetOpt,
     budget: TrainSettings,
+    columns: DataColumns | None,
     student: StudentOpt = "tiny",
     trials: Annotated[int | None, typer.Option(help="how many trials in all (a resume counts earlier ones)")] = None,
     time_budget: Annotated[float | None, typer.Option(help="seconds of trials in all (a resume counts)")] = None,
@@ -323,10 +324,10 @@ def search_command(
 
     request = SearchRequest(
         dataset=dataset, student=student, budget=budget, teacher=teacher, trials=trials, time_budget=time_budget,
-        seed=seed, pruner=pruner, backend=backend, workers=workers, study=study,
+        seed=seed, pruner=pruner, backend=backend, workers=workers, study=study, columns=columns,
     )  # fmt: skip
     request.check()
-    task = load_task(dataset)
+    task = load_task(dataset, **(columns.model_dump() if columns else {}))
     with open_store(store) as runs_store:
         report = run_search(
             request, task, runs_store, featurizer_version=featurizer_version(BaselineSettings().model),

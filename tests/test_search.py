@@ -197,3 +197,15 @@ def test_logit_kd_is_a_point_the_sampler_can_be_given_and_asks_only_its_predicti
         report = _search(store, tmp_path, picks=[logit, MI], trials=3, pruner="none")
     first = report.trials[0]
     assert first.params == params_of(logit) and first.user_attrs["pipeline"] == "none / none / ce / none"
+
+
+def test_a_file_with_its_own_column_names_is_searched_as_recommend_reads_it(tmp_path: Path) -> None:
+    from autodistill.search.request import make_trial
+    from engine import DataColumns
+
+    path = tmp_path / "reviews.csv"
+    toy_frame(60, 0).rename(columns={"text": "review", "label": "stars"}).to_csv(path, index=False)
+    columns = DataColumns(text_col="review", label_col="stars")
+    request = SearchRequest(dataset=str(path), student="tiny", budget=BUDGET, trials=1, columns=columns)
+    trial = make_trial(request, Pipeline())
+    assert trial.engine.columns == columns and trial.dataset == str(path)  # every trial's run reads it alike

@@ -17,7 +17,7 @@ from autodistill.bridge import engine_config
 from autodistill.search.study import SearchKey
 from autodistill.space import Pipeline, SearchSpace
 from autodistill.sweep import Trial as SweepTrial
-from engine import DEFAULT_TEACHER, AutodistillError, TrainSettings, choices_error, dataset_source
+from engine import DEFAULT_TEACHER, AutodistillError, DataColumns, TrainSettings, choices_error, dataset_source
 
 #: Multi-fidelity pruners over epochs, by the name ``--pruner`` takes (epochs -> pruner).
 PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
@@ -45,6 +45,7 @@ class SearchRequest:
     backend: str = "local"
     workers: int = 1  # trials at a time on Ray
     study: str | None = None  # a study name to resume; default: named after data set, student and budget
+    columns: DataColumns | None = None  # how to read a file whose columns have names of their own
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "dataset", dataset_source(self.dataset))  # a file: one name in runs and rows
@@ -70,8 +71,9 @@ def search_key(request: SearchRequest, space: SearchSpace) -> SearchKey:
     """The key a study is made for; the budget as the engine will run it (the student's defaults filled in),
     the space as its study will store it (JSON lists for tuples), so that a resume compares like with like."""
     probe = engine_config(
-        Pipeline(), request.dataset, teacher=request.teacher, student=request.student, budget=request.budget
-    )
+        Pipeline(), request.dataset, teacher=request.teacher, student=request.student, budget=request.budget,
+        columns=request.columns,
+    )  # fmt: skip
     budget = probe.train.model_dump(mode="json")
     return SearchKey(request.dataset, request.student, request.teacher, budget, json.loads(json.dumps(asdict(space))))
 
@@ -80,6 +82,7 @@ def make_trial(request: SearchRequest, pipeline: Pipeline) -> SweepTrial:
     """The sweep's unit of work for one pipeline: a search trial and a sweep trial of the same
     pipeline and budget are the same trial, with the same engine run."""
     config = engine_config(
-        pipeline, request.dataset, teacher=request.teacher, student=request.student, budget=request.budget
-    )
+        pipeline, request.dataset, teacher=request.teacher, student=request.student, budget=request.budget,
+        columns=request.columns,
+    )  # fmt: skip
     return SweepTrial.make("distill", config, request.student, pipeline)

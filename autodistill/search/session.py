@@ -85,7 +85,7 @@ def recommended_picks(
         return []
     rec = recommend(
         task, store, dataset=request.dataset, teacher=request.teacher, student=request.student, top=top,
-        budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status,
+        budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status, columns=request.columns,
     )  # fmt: skip
     return [pick.config for pick in rec.picks]
 
