@@ -69,7 +69,7 @@ tags: [knowledge-distillation, autodistill]
 | student | {result.student_score:.4f} | {result.student_params:,} | {latency_text(result, "student")} |
 
 Distillation ratio (student / teacher dev score): **{result.ratio:.4f}**. Latency: CPU, one thread, batch 1,
-median of repeats.{busy_note(result)}
+median of repeats.{busy_note(result)}{one_answer_note(result)}
 
 Task: {spec.description}
 
@@ -84,6 +84,16 @@ Task: {spec.description}
 def latency_text(result: RunResult, who: str) -> str:
     """``who``'s latency as the run recorded it (the figure every page shows), marked when timed busy."""
     return f"{getattr(result, f'{who}_latency_ms'):.2f} ms" + BUSY_MARK * (who in result.latency_busy)
+
+
+def one_answer_note(result: RunResult) -> str:
+    """A warning for a student that answers one label everywhere: its score is that label's share."""
+    if result.one_answer is None:
+        return ""
+    return (
+        f"\n\n**Warning:** this student answers `{result.one_answer}` to every dev example: its score is that "
+        "answer's share of the examples, not something it learned."
+    )
 
 
 def busy_note(result: RunResult) -> str:
