@@ -29,11 +29,13 @@ RESULTS = Path(__file__).parent / "results" / "first_command.json"
 AUTODISTILL = Path(sys.executable).with_name("autodistill")
 
 
-def timed(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
-    """Run one step to completion; its wall seconds and its process's peak memory (GB)."""
+def timed(command: list[str], env: dict[str, str], cwd: Path, answer: Path | None = None) -> dict[str, float]:
+    """Run one step to completion; its wall seconds and its process's peak memory (GB). What it
+    prints on stdout (the answer, progress going to stderr) goes to ``answer`` if given."""
     started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not every child's so far
+    with open(answer or os.devnull, "w") as out:
+        child = subprocess.Popen(command, env=env, cwd=cwd, stdout=out)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage, not every child's so far
     if code := os.waitstatus_to_exitcode(status):
         raise subprocess.CalledProcessError(code, command)
     return {"seconds": round(time.perf_counter() - started, 1), "peak_gb": round(usage.ru_maxrss / 1e6, 2)}
@@ -51,9 +53,10 @@ def main() -> None:
         env = {**os.environ, "AUTODISTILL_HOME": str(work / "home")}
         picks = work / "picks.json"
         recommend = ["recommend", "--dataset", args.dataset, "--student", args.student, "--budget", args.budget]
-        recommend += ["--out", str(picks)]
-        steps = {"recommend": timed([str(AUTODISTILL), *recommend], env, work)}
-        run = ["run", "--recommendation", str(picks), "--pick", "1"]
+        recommend += ["--out", picks.name]  # as the README types it, in the folder the steps run in
+        steps = {"recommend": timed([str(AUTODISTILL), *recommend], env, work, answer=work / "answer.txt")}
+        answer = (work / "answer.txt").read_text().splitlines()
+        run = ["run", "--recommendation", picks.name, "--pick", "1"]
         steps["run --pick 1"] = timed([str(AUTODISTILL), *run], env, work)
         advice = json.loads(picks.read_text())
         result = json.loads(next((work / "home" / "runs" / args.dataset).glob("distill-*/result.json")).read_text())
@@ -66,6 +69,7 @@ def main() -> None:
         "total_minutes": round(total / 60, 2),
         "teacher_finetune_seconds": round(teacher["train_seconds"], 1),
         "verdict": advice["verdict"],
+        "answer": answer,  # recommend's screen, line for line
         "pick_1": {k: advice["picks"][0][k] for k in ("config", "minutes", "gain")},
         "run": {k: result[k] for k in ("ratio", "test_ratio", "student_params", "teacher_params", "wall_seconds")}
         | {"phases": result["phases"]},  # where the run's seconds went, beside the minutes pick 1 was priced at
