@@ -134,6 +134,6 @@ def plan(
 
 def plan_datasets(datasets: Sequence[str], students: Sequence[str], n: int, **options: Any) -> list[Trial]:
     """:func:`plan` for data sets named as the engine loads them (``autodistill sweep --dry-run``)."""
-    from engine import load_task
+    from engine import dataset_source, load_task
 
-    return plan({name: load_task(name) for name in datasets}, students, n, **options)
+    return plan({dataset_source(name): load_task(name) for name in datasets}, students, n, **options)

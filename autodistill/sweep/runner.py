@@ -346,8 +346,9 @@ def run_sweep(
     on_status: Callable[[str], None] = lambda _text: None,
 ) -> SweepReport:
     """The whole ``autodistill sweep``: load data sets, featurize them, plan and run the trials."""
-    from engine import check_student, load_task
+    from engine import check_student, dataset_source, load_task
 
+    datasets = [dataset_source(name) for name in datasets]  # a file: the name its trials and runs carry
     if not datasets:
         raise AutodistillError("no data sets given; e.g. --datasets bbc-news,drug-review")
     if len(set(datasets)) != len(datasets):
