@@ -110,6 +110,11 @@ def test_every_score_says_its_split_and_sample_size(page) -> None:
     assert "test accuracy (n=128, seeded sample)" in html  # the run's test sample ...
     assert "test accuracy (n=300, whole split)" in html  # ... beside the export's whole split
     assert "7.73*" in html and "may be too high" in html  # the teacher's latency, timed busy, marked
+    assert "to every dev example" not in html
+    run_dir = Path(page[1].output_dir)
+    (run_dir / RESULT_FILE).write_text(json.dumps({**asdict(page[1]), "one_answer": "pos"}))
+    constant = write_report(run_dir, run_dir / "constant.html").read_text()
+    assert "The student answers &#x27;pos&#x27; to every dev example" in constant  # its score is the label's share
 
 
 def test_no_element_is_wider_than_its_column_in_a_real_browser_at_1280_px(page, tmp_path: Path) -> None:

@@ -121,7 +121,13 @@ def models_table(result: RunResult, student_dir: Path) -> str:
     ratio = f"<p>Distillation ratio (student / teacher score): {ratios}; "
     speed = f"{result.examples_per_second:.1f} training examples/s, {result.wall_seconds:.0f} s in all.</p>"
     busy = f"<p class='note'>{BUSY_MARK} {BUSY_NOTE}.</p>" if result.latency_busy else ""
-    return "<h2>Teacher and student</h2>" + _table(header, rows) + ratio + speed + busy
+    one_answer = (
+        f"<p class='note'>The student answers {html.escape(repr(result.one_answer))} to every dev example: its score "
+        "is that answer's share, not something it learned.</p>"
+        if result.one_answer is not None
+        else ""
+    )
+    return "<h2>Teacher and student</h2>" + _table(header, rows) + ratio + speed + busy + one_answer
 
 
 def export_table(measured: dict) -> str:
