@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from autodistill.advice.recommendation import load_recommendation
 from autodistill.store.database import RunStore, TrialRecord
 from autodistill.sweep import Outcome, Trial
 from autodistill.sweep.runner import run_trials
-from engine import TaskData
+from engine import TaskData, default_output_dir
 
 
 def _pairs(probes: list[float], alone: list[float], logit: list[float]) -> pd.DataFrame:
@@ -140,6 +142,25 @@ def test_a_probe_below_the_cut_changes_nothing_and_without_probing_none_is_train
     rec = recommend(toy_task, store, top=2, show_progress=False)
     assert len(calls) == 1 and rec.command == "run" and rec.verdict.startswith("logit KD first")
     assert not rec.probe.says_alone and np.isclose(rec.probe.ratio, 0.80)
+
+
+def test_a_probe_that_answered_one_label_everywhere_decides_nothing_and_the_advice_says_so(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(probe_module, "MIN_PAIRS", 3)
+
+    def one_label(trial: Trial, threads: int | None = None, task: TaskData | None = None) -> Outcome:
+        result = replace(fake_result(trial, 0.97), one_answer="pos")  # at or above the cut, by the label counts
+        folder = default_output_dir(trial.engine, "finetune")
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(json.dumps(asdict(result)))
+        return Outcome(trial.trial_id, result, None, 0.01)
+
+    monkeypatch.setattr(recommend_module, "run_trials", _runner(one_label))
+    rec = recommend(toy_task, store, top=2, show_progress=False)
+    assert rec.probe.one_answer == "pos" and not rec.probe.says_alone and rec.command == "run"
+    assert "one run alone answered 'pos' to every dev example (0.970 of the teacher)" in rec.probe.summary
+    assert load_recommendation(rec.save(tmp_path / "rec.json")).probe == rec.probe
 
 
 def test_a_probe_run_that_fails_is_said_and_the_advice_goes_without_it(

@@ -22,9 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
 from autodistill.advice.alone import normalised
 from autodistill.advice.gain import GainEstimate, new_draw_estimate
+from engine import DistillConfig, RunResult, default_output_dir
 
 #: Fewer (data set, student) pairs than this with a probe and logit KD, and the probe decides nothing.
 MIN_PAIRS = 8
@@ -51,14 +53,19 @@ class Probe:
     pairs: int
     #: No-KD's dev gain over logit KD on the other pairs whose probe reached the threshold (None: fewer than two).
     above: GainEstimate | None
+    #: The answer the probe's student gave every dev example, where it gave one only: its ratio is then the
+    #: label counts' and says nothing of what the student learns (None: it learned, or its run is elsewhere).
+    one_answer: str | None = None
 
     @property
     def says_alone(self) -> bool:
-        return self.threshold is not None and self.ratio >= self.threshold
+        return self.threshold is not None and self.ratio >= self.threshold and self.one_answer is None
 
     @property
     def summary(self) -> str:
         """The probe against its cut in a few words."""
+        if self.one_answer is not None:
+            return f"one run alone answered {self.one_answer!r} to every dev example ({self.ratio:.3f} of the teacher)"
         if self.threshold is None:
             return f"one run alone reached {self.ratio:.3f} of the teacher (no cut: {self.pairs} pairs)"
         side = "at or above" if self.says_alone else "below"
@@ -81,6 +88,30 @@ def own_probe(
     training cap is not matched, as the data set's own runs are read at their budget class elsewhere
     (:func:`autodistill.advice.gain.own_leads`): a study baseline capped at 2,000 training examples
     serves as the probe of a run on more of the same data set."""
+    row = _probe_row(baselines, dataset, teacher, student, budget)
+    return None if row is None else float(row["ratio"])
+
+
+def probe_answer(
+    baselines: pd.DataFrame, dataset: str, teacher: str, student: str, budget: dict[str, int]
+) -> str | None:
+    """The answer :func:`own_probe`'s run gave every dev example, where it gave one only, as its run
+    folder in this home records it (``RunResult.one_answer``); None where its answers differ or its
+    folder is not here (a shipped study's baseline)."""
+    row = _probe_row(baselines, dataset, teacher, student, budget)
+    if row is None or not isinstance(row.get("config_json"), str):
+        return None
+    try:
+        folder = default_output_dir(DistillConfig.model_validate_json(row["config_json"]), "finetune")
+    except ValidationError:  # a config stored by an older version: its folder cannot be named, nor read here
+        return None
+    return RunResult.load(folder).one_answer if (folder / "result.json").exists() else None
+
+
+def _probe_row(
+    baselines: pd.DataFrame, dataset: str, teacher: str, student: str, budget: dict[str, int]
+) -> pd.Series | None:
+    """The stored baseline :func:`own_probe` reads (None where there is none)."""
     mine = baselines[
         (baselines["dataset"] == dataset)
         & (baselines["teacher_name"] == teacher)
@@ -92,7 +123,7 @@ def own_probe(
         return None
     mine = normalised(mine)
     latest = mine[mine["split_version"] == mine["split_version"].max()]
-    return float(latest.sort_values("seed")["ratio"].iloc[0])
+    return latest.sort_values("seed").iloc[0]
 
 
 def read_probe(pairs: pd.DataFrame, ratio: float | None) -> Probe | None:

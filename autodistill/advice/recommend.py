@@ -37,7 +37,7 @@ import pandas as pd
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.budget import longer_pick, patient_baselines, patient_runs, with_references
 from autodistill.advice.evidence import Evidence, gather_evidence
-from autodistill.advice.probe import own_probe
+from autodistill.advice.probe import own_probe, probe_answer
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.advice.rules import Scored, advise
@@ -193,14 +193,16 @@ def recommend(
     )
     with _timed(timings, "probe_s"):
         name = dataset or task.spec.name
-        baselines, ratio = _probe(target, store, name, columns, budget, source, run=probe,
-                                  show_progress=show_progress, on_status=on_status)  # fmt: skip
+        baselines, ratio, answer = _probe(target, store, name, columns, budget, source, run=probe,
+                                          show_progress=show_progress, on_status=on_status)  # fmt: skip
     with _timed(timings, "advice_s"):
         patient, patient_alone = _patient_study(task.spec.name, unseen)
         learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
         read, alone = with_references(runs, learned_from, patient, patient_alone)
         on_status(f"the gain and cost models of {len(read):,} runs ({read['dataset'].nunique()} data sets)")
         evidence = _evidence(target, read, budget, alone, patient, ratio)
+        if evidence.probe is not None and answer is not None:  # a probe that learned nothing decides nothing
+            evidence = replace(evidence, probe=replace(evidence.probe, one_answer=answer))
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
@@ -321,12 +323,13 @@ def _probe(
     run: bool,
     show_progress: bool,
     on_status: Callable[[str], None],
-) -> tuple[pd.DataFrame, float | None]:
+) -> tuple[pd.DataFrame, float | None, str | None]:
     """The store's no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`) and among them the
     target's probe (:func:`autodistill.advice.probe.own_probe`) on ``dataset`` (the name or file the picks
-    will read, through ``columns``), trained first where ``run`` and the store lacks it. A run that fails
-    is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through ``on_status``: the
-    advice then goes without a probe."""
+    will read, through ``columns``), trained first where ``run`` and the store lacks it, with the one
+    answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`). A
+    run that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
+    ``on_status``: the advice then goes without a probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
 
     def stored() -> tuple[pd.DataFrame, float | None]:
@@ -345,7 +348,7 @@ def _probe(
         for record in report.failed:
             on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
         baselines, ratio = stored()
-    return baselines, ratio
+    return baselines, ratio, probe_answer(baselines, dataset, target.teacher, target.student, at_budget)
 
 
 def _patient_study(name: str, unseen: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
