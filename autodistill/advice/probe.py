@@ -18,6 +18,7 @@ and is not this one.)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ from pydantic import ValidationError
 
 from autodistill.advice.alone import normalised
 from autodistill.advice.gain import GainEstimate, new_draw_estimate
-from engine import DistillConfig, RunResult, default_output_dir
+from engine import DistillConfig, default_output_dir
 
 #: Fewer (data set, student) pairs than this with a probe and logit KD, and the probe decides nothing.
 MIN_PAIRS = 8
@@ -105,7 +106,8 @@ def probe_answer(
         folder = default_output_dir(DistillConfig.model_validate_json(row["config_json"]), "finetune")
     except ValidationError:  # a config stored by an older version: its folder cannot be named, nor read here
         return None
-    return RunResult.load(folder).one_answer if (folder / "result.json").exists() else None
+    result = folder / "result.json"  # the field alone: a result written by an older version may hold others
+    return json.loads(result.read_text()).get("one_answer") if result.exists() else None
 
 
 def _probe_row(
