@@ -32,8 +32,10 @@ def save_student(student: PreTrainedModel, tokenizer, spec: TaskSpec, result: Ru
 def task_file(spec: TaskSpec, config: dict) -> dict:
     """What prediction needs to read the folder's outputs as the task's labels, and the inputs as the
     run read them (``config``: the run's config as data): a file like the one it was trained on then
-    predicts without naming its columns again."""
+    predicts without naming its columns again. Columns the run left to their usual names are left out:
+    prediction has its own defaults for them (:data:`engine.pipelines.predict.DEFAULT_INPUTS`)."""
     columns = config.get("columns") or {}
+    named = {role: columns[role] for role in ("text_col", "text_pair_col") if columns.get(role)}
     return {
         "name": spec.name,
         "task_type": spec.task_type,
@@ -42,11 +44,7 @@ def task_file(spec: TaskSpec, config: dict) -> dict:
         "metric": spec.metric,
         "description": spec.description,
         "label_scale": spec.label_scale,
-        "inputs": {
-            "text_col": columns.get("text_col") or "text",
-            "text_pair_col": columns.get("text_pair_col") or "text_pair",
-            "max_length": config["train"]["max_length"],
-        },
+        "inputs": {**named, "max_length": config["train"]["max_length"]},
     }
 
 
