@@ -36,7 +36,6 @@ from engine import (
     DistillConfig,
     PretrainConfig,
     TrainSettings,
-    dataset_source,
 )
 
 # -- single options ----------------------------------------------------------------------------------
@@ -48,12 +47,7 @@ EXISTING_FOLDER: dict[str, Any] = {"exists": True, "file_okay": False}
 
 DatasetOpt = Annotated[
     str,
-    typer.Option(
-        "--dataset",
-        "-d",
-        help="catalog name, local CSV/TSV/JSONL/Parquet, or HF hub name",
-        callback=lambda value: dataset_source(value) if value else value,  # a file by its absolute path
-    ),
+    typer.Option("--dataset", "-d", help="catalog name, local CSV/TSV/JSONL/Parquet, or HF hub name"),
 ]
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="runs store (SQLite) file (default: <autodistill home>/runs.sqlite)")
