@@ -287,3 +287,18 @@ def test_words_and_tags_that_do_not_pair_up_are_refused_naming_the_row(tmp_path)
     rows = [{"tokens": ["a", "b"], "tags": ["X", "Y"]}, {"tokens": ["a", "b", "c"], "tags": ["X"]}]
     with pytest.raises(AutodistillError, match=r"row 1 of .*has 3 words but 1 tags"):
         load_task(_write_jsonl(tmp_path / "bad.jsonl", rows))
+
+
+@pytest.mark.parametrize("flags", [{"text_col": "sentence_words", "label_col": "pos"}, {"label_col": "pos"}])
+def test_the_usual_column_flags_name_a_tagging_files_word_and_tag_lists(tmp_path, flags):
+    name = "sentence_words" if "text_col" in flags else "words"
+    rows = [{name: [f"w{i}", "runs"], "pos": ["NOUN", "VERB"]} for i in range(20)]
+    task = load_task(_write_jsonl(tmp_path / "pos.jsonl", rows), **flags)
+    assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("NOUN", "VERB")
+    assert task.extra["columns"]["tags"] == "pos"
+
+
+def test_a_text_column_of_plain_strings_stays_a_text_column(tmp_path):
+    rows = [{"text": f"[{i}] runs", "label": ["a", "b"][i % 2]} for i in range(20)]
+    task = load_task(_write_jsonl(tmp_path / "plain.jsonl", rows))
+    assert task.spec.task_type == TaskType.CLASSIFICATION

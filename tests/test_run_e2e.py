@@ -91,6 +91,9 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     predictions = predict_file(student_dir, inputs, max_length=16)
     accuracy = (predictions["prediction"] == toy_task.test.head(8)["label"].map({0: "neg", 1: "pos"})).mean()
     assert accuracy > 0.8
+    renamed = tmp_path / "sentences.csv"  # another of the names a run looks for is found by predict too
+    toy_task.test.head(8).rename(columns={"text": "sentence"}).to_csv(renamed, index=False)
+    assert list(predict_file(student_dir, renamed, max_length=16)["prediction"]) == list(predictions["prediction"])
 
 
 def test_a_student_that_gives_every_dev_example_one_answer_is_told_so(toy_task, monkeypatch, capsys):

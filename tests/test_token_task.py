@@ -117,6 +117,8 @@ def test_token_distillation_with_mixup_runs_end_to_end_and_predicts_tag_names(ta
     out = predict_file(folder, tmp_path / "in.txt")
     assert len(out.loc[0, "prediction"].split()) == 3
     assert set(out.loc[0, "prediction"].split()) <= set(TAGS)
+    (tmp_path / "in.jsonl").write_text('{"tokens": ["the", "cat", "sleeps"]}\n')  # a file as it trained on: word lists
+    assert list(predict_file(folder, tmp_path / "in.jsonl")["prediction"]) == list(out["prediction"])
 
 
 def test_text_augmentation_on_a_token_task_is_refused_in_one_line(tag_task):

@@ -272,6 +272,8 @@ def _build(
     if sum(len(f) for f in frames.values()) == 0:
         raise AutodistillError(f"data set {origin} is empty")
     columns = _resolve_columns(list(first.columns), given, origin)
+    for head in _HEADS:
+        columns = head.claim_columns(first, columns)
     task_type = wanted or _infer_type(first, columns, origin)
     needed = _needed(task_type, columns, list(first.columns), origin)
     head = head_of(task_type)

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
+from engine.data.loaders import USUAL_NAMES
 from engine.data.readers import EXTENSIONS, read_file, read_text_lines
 from engine.errors import AutodistillError
 from engine.pipelines.onnx_model import OnnxModel
@@ -24,28 +25,46 @@ from engine.tasks.spec import TaskSpec
 from engine.training.trainer import batch_logits
 
 TASK_FILE = "autodistill_task.json"
-#: How an input file is read where neither the caller nor the task file says (folders saved before
-#: the task file recorded the run's inputs).
-DEFAULT_INPUTS = {"text_col": "text", "text_pair_col": "text_pair", "max_length": 128}
+#: How an input file is read where neither the caller nor the task file says (the run found its
+#: columns by their usual names, or its folder was saved before the task file recorded them):
+#: a column None is looked up under the names the run itself looks for (:func:`text_columns`).
+DEFAULT_INPUTS = {"text_col": None, "text_pair_col": None, "max_length": 128}
 
 
-def read_inputs(path: Path, text_col: str = "text", encoding: str | None = None) -> pd.DataFrame:
+def read_inputs(path: Path, text_col: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """CSV, JSONL or Parquet (read as ``run`` reads a data set, every column kept), or plain
-    text (one example per line)."""
+    text (one example per line, in column ``text_col``, ``text`` by default)."""
     if not path.exists():
         raise AutodistillError(f"input file {str(path)!r} does not exist")
     if path.suffix in (".txt", ""):
-        frame = pd.DataFrame({text_col: read_text_lines(path, encoding)})
+        frame = pd.DataFrame({text_col or "text": read_text_lines(path, encoding)})
     elif path.suffix in EXTENSIONS:
         frame = read_file(path, encoding)
     else:
         raise AutodistillError(f"unsupported input {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or .txt")
     if frame.empty:
         raise AutodistillError(f"input file {str(path)!r} has no examples")
-    if text_col not in frame.columns:
-        columns = ", ".join(map(str, frame.columns))
-        raise AutodistillError(f"input has no column {text_col!r} (--text-col names another); columns: {columns}")
     return frame
+
+
+def text_columns(
+    frame: pd.DataFrame, spec: TaskSpec, text_col: str | None, text_pair_col: str | None
+) -> tuple[str, str | None]:
+    """The input's text column and second-text column (None: it has none): the ones named, else the
+    first present of the names a run looks for (a tagger's word lists first, then plain text)."""
+    looked = (
+        (text_col,)
+        if text_col
+        else tuple(dict.fromkeys([*USUAL_NAMES[task_head(spec).text_column], *USUAL_NAMES["text"]]))
+    )
+    text = next((column for column in looked if column in frame.columns), None)
+    if text is None:
+        columns = ", ".join(map(str, frame.columns))
+        raise AutodistillError(
+            f"input has no column {' or '.join(map(repr, looked))} (--text-col names another); columns: {columns}"
+        )
+    pairs = (text_pair_col,) if text_pair_col else USUAL_NAMES["text_pair"]
+    return text, next((column for column in pairs if column in frame.columns and column != text), None)
 
 
 def predict_file(
@@ -69,12 +88,14 @@ def predict_file(
     if probabilities and not task_head(spec).class_probabilities:
         raise AutodistillError(f"class probabilities need a classification model; this one is {spec.task_type}")
     frame = read_inputs(Path(input_path), text_col, encoding)
-    inputs = pd.DataFrame({"text": frame[text_col].astype(str)})
-    if text_pair_col in frame.columns:
-        inputs["text_pair"] = frame[text_pair_col].astype(str)
-    if spec.paired and "text_pair" not in inputs.columns:
-        raise AutodistillError(f"this model needs text pairs: add a {text_pair_col!r} column to the input")
     head = task_head(spec)
+    text_col, pair_col = text_columns(frame, spec, text_col, text_pair_col)
+    inputs = pd.DataFrame({"text": head.input_text(frame[text_col])})
+    if pair_col is not None:
+        inputs["text_pair"] = frame[pair_col].astype(str)
+    if spec.paired and pair_col is None:
+        wanted = text_pair_col or " or ".join(USUAL_NAMES["text_pair"])
+        raise AutodistillError(f"this model needs text pairs: add a {wanted} column to the input (--text-pair-col)")
     if "onnx_file" in meta:  # an exported folder: the graph it names, on the CPU
         model, device = OnnxModel(Path(model_dir) / meta["onnx_file"]), "cpu"
     else:

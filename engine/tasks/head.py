@@ -154,6 +154,13 @@ class TaskHead:
 
     # -- reading user data ------------------------------------------------------------------------
 
+    def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> dict[str, str]:
+        """``columns`` with the general roles (``text``, ``label``) renamed to this type's own where the
+        user's column plainly holds this type's kind of value, so that the flags every user knows
+        (``--text-col``, ``--label-col``) reach a type whose columns have other names. Most types
+        claim nothing."""
+        return dict(columns)
+
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
         """Whether a file with these resolved ``columns`` is, beyond doubt, a task of this type."""
         return False
@@ -261,6 +268,10 @@ class TaskHead:
         not by the metric again (a paired bootstrap scores thousands). Others (a correlation, a macro F1)
         are absent."""
         return {}
+
+    def input_text(self, cells: pd.Series) -> pd.Series:
+        """A prediction input's text cells as the text this type encodes: each as a string."""
+        return cells.astype(str)
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Unlabelled inputs (prediction) with placeholder labels, so they encode like training data."""

@@ -52,6 +52,16 @@ def _as_list(value: object) -> list | None:
     return None
 
 
+def _holds_lists(column: pd.Series) -> bool:
+    """Whether a column's first filled cell is a list (or a JSON list written as text)."""
+    filled = column.dropna()
+    return not filled.empty and _as_list(filled.iloc[0]) is not None
+
+
+#: General role -> the tagging role it becomes when its column holds lists (:meth:`TokenHead.claim_columns`).
+_CLAIMS = {"text": "tokens", "label": "tags"}
+
+
 def token_rows(part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, int]:
     """``text``, ``tokens`` (lists of str) and ``tags`` (lists) of one split, and how many rows had
     no words (dropped). A cell that is not a list, or a row whose tags do not pair up with its
@@ -182,6 +192,15 @@ class TokenHead(TaskHead):
     metric_names = ("accuracy", "f1")
     inference_rank = 0
 
+    def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> dict[str, str]:
+        """A text column of word lists is the ``tokens`` column, a label column of lists the ``tags``:
+        ``--text-col words --label-col pos`` reads a tagging file under any names."""
+        claimed = dict(columns)
+        for general, own in _CLAIMS.items():
+            if own not in claimed and general in claimed and _holds_lists(frame[claimed[general]]):
+                claimed[own] = claimed.pop(general)
+        return claimed
+
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
         return "tokens" in columns and "tags" in columns
 
@@ -269,6 +288,11 @@ class TokenHead(TaskHead):
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         right = np.array([float(np.sum(np.asarray(p) == np.asarray(g))) for p, g in zip(preds, labels, strict=True)])
         return {"accuracy": (right, np.array([float(len(g)) for g in labels]))}
+
+    def input_text(self, cells: pd.Series) -> pd.Series:
+        """A cell of words (a list, or a JSON list as a CSV holds one) joined by spaces, as the catalog's
+        text is; plain text as it is."""
+        return cells.map(lambda cell: str(cell) if (words := _as_list(cell)) is None else " ".join(map(str, words)))
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         words = frame["text"].astype(str).str.split()
