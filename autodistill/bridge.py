@@ -101,12 +101,20 @@ def engine_config(
     return parse_config(data, source="pipeline config")
 
 
-def baseline_config(dataset: str, *, teacher: str, student: str, budget: TrainSettings) -> DistillConfig:
-    """The engine config of a student's no-KD baseline (:func:`engine.finetune`) under ``budget``."""
-    return parse_config(
-        {"dataset": dataset, "teacher": teacher, "student": student, "train": budget.model_dump(exclude_unset=True)},
-        source="baseline config",
-    )
+def baseline_config(
+    dataset: str, *, teacher: str, student: str, budget: TrainSettings, columns: DataColumns | None = None
+) -> DistillConfig:
+    """The engine config of a student's no-KD baseline (:func:`engine.finetune`) under ``budget``;
+    ``columns`` as for :func:`engine_config`."""
+    data: dict[str, Any] = {
+        "dataset": dataset,
+        "teacher": teacher,
+        "student": student,
+        "train": budget.model_dump(exclude_unset=True),
+    }
+    if columns is not None:
+        data["columns"] = columns
+    return parse_config(data, source="baseline config")
 
 
 def descriptors(result: RunResult) -> tuple[ModelDescriptor, ModelDescriptor]:

@@ -178,10 +178,11 @@ def importance_command(
 
 
 @typer_app.command("sweep", rich_help_panel=STUDY_PANEL)
-@with_flags(budget=BUDGET)
+@with_flags(budget=BUDGET, columns=COLUMNS)
 def sweep_command(
     datasets: Annotated[str, typer.Option(help="comma-separated data sets (catalog names or files)")],
     budget: TrainSettings,
+    columns: DataColumns | None,
     students: Annotated[str, typer.Option(help="comma-separated students, e.g. tiny,layers=0,2,4")] = "tiny",
     n: Annotated[int, typer.Option("--n", help="random configurations per data set (each with every student)")] = 10,
     teacher: TeacherOpt = "minilm-l6",
@@ -200,13 +201,13 @@ def sweep_command(
 
     names, student_list = [d.strip() for d in datasets.split(",") if d.strip()], parse_students(students)
     if dry_run:
-        render.trials(plan_datasets(names, student_list, n, seed=seed, teacher=teacher, budget=budget))
+        render.trials(plan_datasets(names, student_list, n, columns, seed=seed, teacher=teacher, budget=budget))
         return
     with open_store(store) as runs_store:
         report = run_sweep(
             names, student_list, n, runs_store, seed=seed, teacher=teacher, budget=budget, workers=workers,
             backend=backend, address=address, retry_failed=retry_failed, featurize=features,
-            baseline=BaselineSettings(model=baseline), on_status=render.say,
+            baseline=BaselineSettings(model=baseline), on_status=render.say, columns=columns,
         )  # fmt: skip
     render.sweep(report, runs_store.path)
 

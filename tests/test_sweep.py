@@ -161,6 +161,15 @@ def test_the_trial_list_is_a_function_of_seed_data_sets_students_and_n() -> None
     assert len(set(configs)) == 4  # distinct draws
 
 
+def test_a_files_column_flags_reach_every_trial_and_tell_its_trials_apart() -> None:
+    columns = engine.DataColumns(text_col="review", label_col="rating")
+    named = sweep.plan(TASKS, ["tiny"], 2, budget=BUDGET, columns=columns)
+    assert all(t.engine.columns == columns for t in named), "the baselines read the file as the distillations do"
+    plain = sweep.plan(TASKS, ["tiny"], 2, budget=BUDGET)
+    assert all(t.engine.columns is None for t in plain)
+    assert not {t.trial_id for t in named} & {t.trial_id for t in plain}
+
+
 # -- running ------------------------------------------------------------------------------------------
 
 

@@ -133,6 +133,6 @@ def alone_trial(
     """The student trained alone at ``budget`` (its seed included) as a sweep trial: a trial's baseline, or
     the probe of whether to distil at all (:mod:`autodistill.advice.probe`), stored either way, so that a
     second ``recommend`` reads it instead of training again."""
-    config = baseline_config(dataset, teacher=teacher, student=student, budget=budget)
-    config = config.model_copy(update={"split_version": split_version, **({"columns": columns} if columns else {})})
+    config = baseline_config(dataset, teacher=teacher, student=student, budget=budget, columns=columns)
+    config = config.model_copy(update={"split_version": split_version})
     return Trial.make("finetune", config, student, fidelity=fidelity)

@@ -24,7 +24,15 @@ from typing import Any
 
 from autodistill.bridge import BUDGET_FIELDS, baseline_config, engine_config, make_budget, space_for
 from autodistill.space import DEFAULT_SPACE, Pipeline, SearchSpace, legacy
-from engine import DEFAULT_TEACHER, AutodistillError, DistillConfig, TaskData, TrainSettings, split_version_of
+from engine import (
+    DEFAULT_TEACHER,
+    AutodistillError,
+    DataColumns,
+    DistillConfig,
+    TaskData,
+    TrainSettings,
+    split_version_of,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ def trial_id(kind: str, engine: DistillConfig, config: Pipeline | None) -> str:
         chosen["split_version"] = version  # trials on the first splits keep their ids
     if engine.aug_mode != "fresh" and any(op != "mixup" for op in engine.augment):
         chosen["cached_copies"] = engine.kept_copies  # trials with fresh copies keep their ids
+    if engine.columns is not None:  # a file read under other columns is another task; usual names keep their ids
+        chosen["columns"] = engine.columns.model_dump(exclude_none=True)
     return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -105,12 +115,13 @@ def plan(
     budget: TrainSettings | None = None,
     space: SearchSpace = DEFAULT_SPACE,
     baselines: bool = True,
+    columns: DataColumns | None = None,
 ) -> list[Trial]:
     """The sweep's trials, a deterministic function of (seed, data sets, students, n, teacher, budget).
 
     ``tasks`` maps each data set as the engine will load it (catalog name or path)
     to its loaded data, which decides the valid part of the space (no CE
-    prediction loss for regression).
+    prediction loss for regression); ``columns`` says how every file among them is read.
     """
     budget = budget or make_budget()
     trials: dict[str, Trial] = {}
@@ -120,20 +131,30 @@ def plan(
         planned = []
         if baselines:
             planned += [
-                Trial.make("finetune", baseline_config(dataset, teacher=teacher, student=s, budget=budget), s)
+                Trial.make(
+                    "finetune",
+                    baseline_config(dataset, teacher=teacher, student=s, budget=budget, columns=columns),
+                    s,
+                )
                 for s in students
             ]
         for config in configs:
             for student in students:
-                engine = engine_config(config, dataset, teacher=teacher, student=student, budget=budget)
+                engine = engine_config(
+                    config, dataset, teacher=teacher, student=student, budget=budget, columns=columns
+                )
                 planned.append(Trial.make("distill", engine, student, config))
         for trial in planned:
             trials.setdefault(trial.trial_id, trial)
     return list(trials.values())
 
 
-def plan_datasets(datasets: Sequence[str], students: Sequence[str], n: int, **options: Any) -> list[Trial]:
+def plan_datasets(
+    datasets: Sequence[str], students: Sequence[str], n: int, columns: DataColumns | None = None, **options: Any
+) -> list[Trial]:
     """:func:`plan` for data sets named as the engine loads them (``autodistill sweep --dry-run``)."""
     from engine import dataset_source, load_task
 
-    return plan({dataset_source(name): load_task(name) for name in datasets}, students, n, **options)
+    read = columns.model_dump() if columns else {}
+    tasks = {dataset_source(name): load_task(name, **read) for name in datasets}
+    return plan(tasks, students, n, columns=columns, **options)

@@ -34,6 +34,7 @@ from autodistill.sweep.plan import Trial, plan
 from engine import (
     DEFAULT_TEACHER,
     AutodistillError,
+    DataColumns,
     TaskData,
     TrainSettings,
     split_version_of,
@@ -344,8 +345,10 @@ def run_sweep(
     show_progress: bool = True,
     trial_fn: TrialFn = execute_trial,
     on_status: Callable[[str], None] = lambda _text: None,
+    columns: DataColumns | None = None,
 ) -> SweepReport:
-    """The whole ``autodistill sweep``: load data sets, featurize them, plan and run the trials."""
+    """The whole ``autodistill sweep``: load data sets, featurize them, plan and run the trials;
+    ``columns`` says how every file among the data sets is read (the flags ``run`` takes)."""
     from engine import check_student, dataset_source, load_task
 
     datasets = [dataset_source(name) for name in datasets]  # a file: the name its trials and runs carry
@@ -356,10 +359,10 @@ def run_sweep(
     for student in students:  # once here, not as a failed trial per data set
         check_student(student, teacher)
     baseline = baseline or BaselineSettings()
-    tasks = {name: load_task(name) for name in datasets}
+    tasks = {name: load_task(name, **(columns.model_dump() if columns else {})) for name in datasets}
     if featurize:
         featurize_tasks(store, list(tasks.values()), baseline, on_status)
-    trials = plan(tasks, students, n, seed=seed, teacher=teacher, budget=budget)
+    trials = plan(tasks, students, n, seed=seed, teacher=teacher, budget=budget, columns=columns)
     return run_trials(
         trials,
         store,
