@@ -313,3 +313,22 @@ def test_a_second_text_column_left_unnamed_is_suspected_from_the_rows_it_costs(t
     line = left_out_line(load_task(str(path), text_col="w1", label_col="score"))
     assert line.startswith("rows left out: conflicting ") and "--text-pair-col names it" in line
     assert left_out_line(load_task(str(path), text_col="w1", text_pair_col="w2", label_col="score")) is None
+
+
+def test_a_label_that_only_dev_or_test_holds_is_named_before_training(tmp_path):
+    from engine.data.cards import data_notes, untrained_line
+
+    def part(n: int, labels: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"text": [f"example {i} {labels[i % len(labels)]}" for i in range(n)],
+                             "label": [labels[i % len(labels)] for i in range(n)]})  # fmt: skip
+
+    write(part(40, ["neg", "pos"]), tmp_path / "train.csv")
+    write(part(12, ["neg", "pos", "mixed"]), tmp_path / "dev.csv")
+    write(part(12, ["neg", "pos"]), tmp_path / "test.csv")
+    task = load_task(str(tmp_path))
+    assert untrained_line(task) == (
+        "never in train: 'mixed' (dev 4, test 0); no student learns these, so their examples count as wrong"
+    )
+    assert data_notes(task) == [untrained_line(task)]
+    write(part(12, ["neg", "pos"]), tmp_path / "dev.csv")
+    assert untrained_line(load_task(str(tmp_path))) is None

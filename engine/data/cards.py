@@ -192,8 +192,7 @@ def show_task(task: TaskData) -> str:
         lines += _target_table(stats["target"])
     elif "tags" in stats:
         lines += _tag_table(spec, stats["tags"])
-    left_out = left_out_line(task)
-    return "\n".join([*lines, left_out] if left_out else lines)
+    return "\n".join([*lines, *data_notes(task)])
 
 
 def left_out_line(task: TaskData) -> str | None:
@@ -207,6 +206,29 @@ def left_out_line(task: TaskData) -> str | None:
     if left_out.get("conflicting") and not task.spec.paired:
         line += " (a text under two labels: is a second text column unnamed? --text-pair-col names it)"
     return line
+
+
+def untrained_line(task: TaskData) -> str | None:
+    """The labels (or tags) that dev or test hold but train never shows, in one line; None where there
+    are none. No student learns such a label, so its examples count as wrong whatever the pipeline."""
+    splits = {"train": task.train, "dev": task.dev, "test": task.test}
+    stats = head_of(task.spec.task_type).summary(splits, task.spec)
+    counts = stats.get("labels") or stats.get("tags")
+    if not counts:
+        return None
+    unseen = [name for name in task.spec.label_names if not counts["train"][name]]
+    unseen = [name for name in unseen if counts["dev"][name] or counts["test"][name]]
+    if not unseen:
+        return None
+    named = ", ".join(f"{name!r} (dev {counts['dev'][name]}, test {counts['test'][name]})" for name in unseen[:5])
+    more = f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+    return f"never in train: {named}{more}; no student learns these, so their examples count as wrong"
+
+
+def data_notes(task: TaskData) -> list[str]:
+    """What a user should know of how their data was read before training on it: rows left out, labels
+    train never shows."""
+    return [line for line in (left_out_line(task), untrained_line(task)) if line]
 
 
 def split_sizes(name: str) -> dict[str, dict[str, int]]:

@@ -45,7 +45,7 @@ from engine.augment.copies import CachedCopies
 from engine.augment.training import AugmentedCopies, build_feed
 from engine.components import check_components
 from engine.config import DistillConfig, TrainSettings
-from engine.data.cards import left_out_line
+from engine.data.cards import data_notes
 from engine.data.schema import TaskData
 from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective, SupervisedObjective
@@ -229,9 +229,8 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
     with clock("data"):
         task = task or reuse.task(config.dataset, config.data_options())
         check_split_version(config, task)
-        left_out = left_out_line(task)
-        if show_progress and left_out and distributed.is_main():
-            announce(f"{task.spec.name}: {left_out}")
+        for note in data_notes(task) if show_progress and distributed.is_main() else []:
+            announce(f"{task.spec.name}: {note}")
         # Augmentation backends are checked before any training: a missing translator fails in seconds.
         policy = build_policy(config, task.spec) if kind == "distill" and config.augment else None
     with clock(TEACHER_PHASE):
