@@ -21,7 +21,8 @@ from engine import AutodistillError, load_task, parse_config
 from engine.data.readers import read_file
 from engine.models.zoo import check_student
 from engine.paths import home
-from engine.pipelines.predict import read_inputs
+from engine.pipelines.predict import read_inputs, text_columns
+from engine.tasks.spec import TaskSpec, TaskType
 from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan, seconds_per_example
 from engine.training.progress import PlainLines, progress
 
@@ -62,6 +63,16 @@ def test_predict_and_run_read_a_file_in_the_same_words(tmp_path):
     (tmp_path / "broken.jsonl").write_text('{"text": "fine"}\n{"text": \n')
     with pytest.raises(AutodistillError, match="line 2 is not JSON"):
         read_inputs(tmp_path / "broken.jsonl")
+
+
+def test_predict_finds_the_columns_a_run_looks_for_and_a_second_text_only_for_a_model_of_pairs():
+    frame = pd.DataFrame({"sentence": ["a"], "context": ["b"], "words": [["a"]]})
+    one_text = TaskSpec("t", TaskType.CLASSIFICATION, "d", ("x", "y"))
+    assert text_columns(frame, one_text, None, None) == ("sentence", None)
+    assert text_columns(frame, TaskSpec("s", TaskType.SPAN, "d", paired=True), None, None) == ("sentence", "context")
+    assert text_columns(frame, TaskSpec("g", TaskType.TOKEN, "d", ("x",)), None, None) == ("words", None)
+    with pytest.raises(AutodistillError, match=r"no column 'review' \(--text-col names another\); columns: sentence"):
+        text_columns(frame, one_text, "review", None)
 
 
 def test_a_runs_encoding_is_part_of_its_id_and_leaves_earlier_run_ids_alone():

@@ -50,8 +50,9 @@ def read_inputs(path: Path, text_col: str | None = None, encoding: str | None = 
 def text_columns(
     frame: pd.DataFrame, spec: TaskSpec, text_col: str | None, text_pair_col: str | None
 ) -> tuple[str, str | None]:
-    """The input's text column and second-text column (None: it has none): the ones named, else the
-    first present of the names a run looks for (a tagger's word lists first, then plain text)."""
+    """The input's text column and second-text column (None: it has none, or the model reads one text):
+    the ones named, else the first present of the names a run looks for (a tagger's word lists first,
+    then plain text)."""
     looked = (
         (text_col,)
         if text_col
@@ -63,6 +64,8 @@ def text_columns(
         raise AutodistillError(
             f"input has no column {' or '.join(map(repr, looked))} (--text-col names another); columns: {columns}"
         )
+    if not spec.paired:
+        return text, None
     pairs = (text_pair_col,) if text_pair_col else USUAL_NAMES["text_pair"]
     return text, next((column for column in pairs if column in frame.columns and column != text), None)
 
