@@ -332,3 +332,12 @@ def test_a_label_that_only_dev_or_test_holds_is_named_before_training(tmp_path):
     assert data_notes(task) == [untrained_line(task)]
     write(part(12, ["neg", "pos"]), tmp_path / "dev.csv")
     assert untrained_line(load_task(str(tmp_path))) is None
+
+
+def test_a_label_column_of_mostly_unique_values_is_refused_in_one_line(tmp_path):
+    rows = pd.DataFrame({"text": [f"review number {i}" for i in range(60)], "label": [f"id-{i}" for i in range(60)]})
+    with pytest.raises(AutodistillError, match=r"has 60 distinct values among 60 rows.*is it the label\?") as info:
+        load_task(str(write(rows, tmp_path / "ids.csv")))
+    assert "\n" not in str(info.value)
+    rows = pd.DataFrame({"text": [f"review number {i}" for i in range(90)], "label": [f"c{i % 30}" for i in range(90)]})
+    assert load_task(str(write(rows, tmp_path / "small.csv"))).spec.num_labels == 30  # three rows a class split

@@ -302,3 +302,9 @@ def test_a_text_column_of_plain_strings_stays_a_text_column(tmp_path):
     rows = [{"text": f"[{i}] runs", "label": ["a", "b"][i % 2]} for i in range(20)]
     task = load_task(_write_jsonl(tmp_path / "plain.jsonl", rows))
     assert task.spec.task_type == TaskType.CLASSIFICATION
+
+
+def test_tag_lists_beside_plain_text_are_not_claimed_as_a_tagging_file(tmp_path):
+    rows = [{"text": f"w{i} runs", "pos": json.dumps(["NOUN", "VERB"]) if i % 2 else '["X"]'} for i in range(20)]
+    task = load_task(_write_jsonl(tmp_path / "mixed.jsonl", rows), label_col="pos")
+    assert task.spec.task_type == TaskType.CLASSIFICATION

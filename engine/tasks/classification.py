@@ -52,6 +52,24 @@ def _class_ids(frames: dict[str, pd.DataFrame], names: Sequence[str] | None, ori
     return [str(v) for v in values]
 
 
+#: A class needs this many examples to reach dev and test when a lone file is split (engine.data.splits).
+_SPLITTABLE = 3
+#: This many distinct labels or fewer are never refused as rare: a small file is told it is too small instead.
+_MANY = 20
+
+
+def _check_label_counts(labels: pd.Series, column: str, origin: str) -> None:
+    """Refuse a label column whose rows mostly carry a label too rare to split or learn: an id, a
+    free-text column or a list read as text, named (or found) as the label by mistake."""
+    counts = labels.map(labels.value_counts())
+    if labels.nunique() > _MANY and (counts < _SPLITTABLE).mean() > 0.5:
+        raise AutodistillError(
+            f"label column {column!r} of {origin} has {labels.nunique():,} distinct values among {len(labels):,} rows, "
+            f"most of them on fewer than {_SPLITTABLE} rows: too rare to split or learn; is it the label? "
+            "(--label-col names another; --task-type regression for a numeric target)"
+        )
+
+
 @register("classification")
 class ClassificationHead(TaskHead):
     """One label per text or text pair (softmax over C classes)."""
@@ -86,6 +104,7 @@ class ClassificationHead(TaskHead):
                 f"classification needs at least 2 distinct labels; label column {column!r} of {origin} "
                 f"has {len(present)} ({only})"
             )
+        _check_label_counts(pd.concat([f["label"] for f in frames.values()]), column, origin)
         return frames, names, dropped
 
     def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:

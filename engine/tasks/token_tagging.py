@@ -194,12 +194,13 @@ class TokenHead(TaskHead):
 
     def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> dict[str, str]:
         """A text column of word lists is the ``tokens`` column, a label column of lists the ``tags``:
-        ``--text-col words --label-col pos`` reads a tagging file under any names."""
+        ``--text-col words --label-col pos`` reads a tagging file under any names. Nothing is claimed
+        unless both columns are then found (a list of tags beside plain text is no tagging file)."""
         claimed = dict(columns)
         for general, own in _CLAIMS.items():
             if own not in claimed and general in claimed and _holds_lists(frame[claimed[general]]):
                 claimed[own] = claimed.pop(general)
-        return claimed
+        return claimed if set(self.required_columns) <= set(claimed) else dict(columns)
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
         return "tokens" in columns and "tags" in columns
