@@ -123,6 +123,27 @@ def run_result(result: RunResult) -> None:
             f"warning: the student answers {result.one_answer!r} to every dev example: its score is the label "
             "counts', not learning; try more epochs, another --lr or a pretrained student (`autodistill models list`)"
         )
+    if (line := dev_resolution_line(result)) is not None:
+        say(line)
+
+
+#: A dev score known no better than this (one standard error) is said to be coarse after a run.
+COARSE_DEV = 0.02
+
+
+def dev_resolution_line(result: RunResult) -> str | None:
+    """How finely the dev split resolves the student's score, where it is coarse: a small file's dev
+    split cannot tell apart runs whose scores differ by less than a few of its standard errors."""
+    from engine import metric_standard_error
+
+    n = result.scored_examples.get("dev")
+    se = metric_standard_error(result.metric, result.student_score, n) if n else float("nan")
+    if not se >= COARSE_DEV:
+        return None
+    return (
+        f"dev holds {n:,} examples: its {result.metric} is known to about +-{se:.3f} (one standard error); runs "
+        "that differ by less than that are within its noise"
+    )
 
 
 def pretrained(folder: Path, record: dict[str, Any]) -> None:

@@ -290,3 +290,19 @@ def test_data_show_says_how_a_file_of_yours_is_read(tmp_path: Path) -> None:
     holes.loc[[3, 5], "label"] = None  # two rows without a label: left out, and said so
     holes.to_csv(tmp_path / "holes.csv")
     assert "rows left out: missing 2" in invoke("data", "show", str(tmp_path / "holes.csv"), "--text-col", "review")
+
+
+def test_a_run_on_a_small_dev_split_says_how_finely_it_resolves_the_score():
+    from types import SimpleNamespace
+
+    from cli.render import dev_resolution_line
+
+    def line(dev: int | None) -> str | None:
+        scored = {} if dev is None else {"dev": dev}
+        return dev_resolution_line(SimpleNamespace(scored_examples=scored, metric="accuracy", student_score=0.8))
+
+    assert line(100) == (
+        "dev holds 100 examples: its accuracy is known to about +-0.040 (one standard error); runs that differ by "
+        "less than that are within its noise"
+    )
+    assert line(5000) is None and line(None) is None  # fine enough, or a run stored without its counts
