@@ -183,6 +183,15 @@ def test_unsupported_extension(tmp_path):
     assert ".csv, .tsv, .jsonl, .parquet" in message
 
 
+@pytest.mark.parametrize("sep", [";", "|"])
+def test_a_csv_saved_with_another_separator_is_read_by_its_header(tmp_path, sep):
+    rows = reviews().assign(review=lambda f: f["review"] + ", with a comma")
+    path = tmp_path / "r.csv"
+    rows.to_csv(path, index=False, sep=sep)
+    task = load_task(str(path), text_col="review", label_col="stars")
+    assert task.spec.num_labels == rows["stars"].nunique() and task.train["text"].str.endswith(", with a comma").all()
+
+
 def test_misnamed_column_names_it_and_lists_the_available_ones(tmp_path):
     path = write(reviews(), tmp_path / "r.csv")
     message = refused("label column 'rating' not found", path, text_col="review", label_col="rating")

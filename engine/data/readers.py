@@ -21,6 +21,9 @@ from engine.errors import AutodistillError
 EXTENSIONS = (".csv", ".tsv", ".jsonl", ".parquet")
 #: The column separator of each delimited-text extension.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
+#: The separators a delimited file is read again with when its header, read with its own, is one
+#: field holding one of these: a spreadsheet saved with semicolons, as many locales write a CSV.
+OTHER_SEPARATORS = (";", "\t", "|")
 #: How text files are decoded unless the user names another encoding.
 DEFAULT_ENCODING = "utf-8"
 #: File stems and hub split names accepted for each split.
@@ -32,6 +35,16 @@ SPLIT_NAMES = {
     "val": "dev",
     "test": "test",
 }
+
+
+def _read_delimited(path: Path, sep: str, encoding: str) -> pd.DataFrame:
+    """A CSV or TSV file, read with another of :data:`OTHER_SEPARATORS` where its header line holds that
+    one and not its own."""
+    with path.open(encoding=encoding, newline="") as handle:
+        header = handle.readline()
+    if sep not in header:
+        sep = next((other for other in OTHER_SEPARATORS if other in header), sep)
+    return pd.read_csv(path, sep=sep, encoding=encoding)
 
 
 def looks_like_path(source: str) -> bool:
@@ -49,7 +62,7 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     try:
         with decoding(path, encoding):
             if path.suffix in SEPARATORS:
-                return pd.read_csv(path, sep=SEPARATORS[path.suffix], encoding=encoding or DEFAULT_ENCODING)
+                return _read_delimited(path, SEPARATORS[path.suffix], encoding or DEFAULT_ENCODING)
             if path.suffix == ".parquet":
                 return pd.read_parquet(path)
             return _read_jsonl(path, encoding or DEFAULT_ENCODING)
