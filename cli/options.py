@@ -47,7 +47,7 @@ EXISTING_FOLDER: dict[str, Any] = {"exists": True, "file_okay": False}
 
 DatasetOpt = Annotated[
     str,
-    typer.Option("--dataset", "-d", help="catalog name, local CSV/TSV/JSONL/Parquet, or HF hub name"),
+    typer.Option("--dataset", "-d", help="catalog name, local CSV/TSV/JSON(L)/Parquet, or HF hub name"),
 ]
 StoreOpt = Annotated[
     Path | None, typer.Option("--store", help="runs store (SQLite) file (default: <autodistill home>/runs.sqlite)")

@@ -225,14 +225,17 @@ def run_list(runs: pd.DataFrame, limit: int, store_path: Any) -> None:
 
 
 def predictions(frame: pd.DataFrame, output: Any) -> None:
-    """To stdout as CSV, or to ``output`` as JSONL or CSV by its suffix."""
+    """To stdout as CSV, or to ``output`` in the format its suffix names (the formats a run reads; CSV
+    for any other)."""
     if output is None:
         console.print(frame.to_csv(index=False), end="", markup=False, highlight=False)
         return
-    if output.suffix == ".jsonl":
-        frame.to_json(output, orient="records", lines=True)
+    if output.suffix in (".jsonl", ".json"):
+        frame.to_json(output, orient="records", lines=output.suffix == ".jsonl", force_ascii=False)
+    elif output.suffix == ".parquet":
+        frame.to_parquet(output, index=False)
     else:
-        frame.to_csv(output, index=False)
+        frame.to_csv(output, index=False, sep="\t" if output.suffix == ".tsv" else ",")
     say(f"wrote {len(frame):,} predictions to {output}")
 
 

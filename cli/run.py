@@ -124,8 +124,10 @@ def predict_command(
             help="a student folder written by `autodistill run`, or one `autodistill export` wrote", **EXISTING_FOLDER
         ),
     ],
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV, TSV, JSONL, Parquet or TXT", **EXISTING_FILE)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write predictions here (CSV/JSONL)")] = None,
+    input: Annotated[Path, typer.Option("--input", "-i", help="CSV, TSV, JSON(L), Parquet or TXT", **EXISTING_FILE)],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="predictions file (CSV, TSV, JSON(L), Parquet: by suffix)")
+    ] = None,
     text_col: Annotated[
         str | None, typer.Option(help="text column of the input (default: the one the student was trained on)")
     ] = None,

@@ -208,7 +208,7 @@ class DistillConfig(BaseModel):
     student: str = Field(
         "layers=0,2,4", description="f^S: a preset (tiny, mini, ...), tiny-gd, layers=0,2,4, an id or a folder"
     )
-    dataset: str = Field(description="a catalog name, a CSV/TSV/JSONL/Parquet file or a Hugging Face data set")
+    dataset: str = Field(description="a catalog name, a CSV/TSV/JSON(L)/Parquet file or a Hugging Face data set")
     # m_ij and l^inter. ``None`` switches intermediate distillation off: logit-only KD, the default
     # pipeline (DEFAULT_PIPELINE), which the study's runs put level with or ahead of every other.
     mapping: str | None = Field(

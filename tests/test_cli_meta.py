@@ -306,3 +306,13 @@ def test_a_run_on_a_small_dev_split_says_how_finely_it_resolves_the_score():
         "less than that are within its noise"
     )
     assert line(5000) is None and line(None) is None  # fine enough, or a run stored without its counts
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
+def test_predictions_are_written_in_the_format_their_file_names(tmp_path, suffix):
+    from cli.render import predictions
+    from engine.data.readers import read_file
+
+    frame = pd.DataFrame({"text": ["très bien, merci", "no"], "prediction": ["pos", "neg"]})
+    predictions(frame, tmp_path / f"out{suffix}")
+    pd.testing.assert_frame_equal(read_file(tmp_path / f"out{suffix}"), frame)  # read back as a run reads it

@@ -180,7 +180,7 @@ def test_unsupported_extension(tmp_path):
     path = tmp_path / "data.txt"
     path.write_text("hello\n")
     message = refused("unsupported file type '.txt'", path)
-    assert ".csv, .tsv, .jsonl, .parquet" in message
+    assert ".csv, .tsv, .jsonl, .json, .parquet" in message
 
 
 @pytest.mark.parametrize("sep", [";", "|"])
@@ -190,6 +190,16 @@ def test_a_csv_saved_with_another_separator_is_read_by_its_header(tmp_path, sep)
     rows.to_csv(path, index=False, sep=sep)
     task = load_task(str(path), text_col="review", label_col="stars")
     assert task.spec.num_labels == rows["stars"].nunique() and task.train["text"].str.endswith(", with a comma").all()
+
+
+def test_a_json_file_reads_as_an_array_of_rows_or_as_json_lines(tmp_path):
+    rows = reviews().to_dict("records")
+    (tmp_path / "array.json").write_text(json.dumps(rows, indent=2))
+    (tmp_path / "lines.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for name in ("array.json", "lines.json"):
+        assert load_task(str(tmp_path / name), text_col="review", label_col="stars").spec.num_labels == 3
+    (tmp_path / "strings.json").write_text(json.dumps(["a", "b"]))
+    refused("items are not all objects", tmp_path / "strings.json")
 
 
 def test_misnamed_column_names_it_and_lists_the_available_ones(tmp_path):

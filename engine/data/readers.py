@@ -18,7 +18,7 @@ from engine import hub
 from engine.data.builders import DATASETS
 from engine.errors import AutodistillError
 
-EXTENSIONS = (".csv", ".tsv", ".jsonl", ".parquet")
+EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 #: The column separator of each delimited-text extension.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: The separators a delimited file is read again with when its header, read with its own, is one
@@ -65,6 +65,8 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
                 return _read_delimited(path, SEPARATORS[path.suffix], encoding or DEFAULT_ENCODING)
             if path.suffix == ".parquet":
                 return pd.read_parquet(path)
+            if path.suffix == ".json":
+                return _read_json(path, encoding or DEFAULT_ENCODING)
             return _read_jsonl(path, encoding or DEFAULT_ENCODING)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
@@ -106,6 +108,20 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def _read_json(path: Path, encoding: str) -> pd.DataFrame:
+    """A ``.json`` file: one array of row objects, or (as many exports name them) JSON lines."""
+    text = path.read_text(encoding=encoding)
+    if not text.lstrip().startswith("["):
+        return _read_jsonl(path, encoding)
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise AutodistillError(f"{path} is not JSON: {error.msg} (line {error.lineno})") from None
+    if not all(isinstance(row, dict) for row in rows):
+        raise AutodistillError(f"{path} holds an array whose items are not all objects (one per row, named fields)")
+    return pd.DataFrame.from_records(rows)
+
+
 def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:
     """Frames keyed by split (``"all"`` for a file without a split) and a name for messages."""
     if path.is_file():
@@ -129,7 +145,7 @@ def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.Da
     if "train" not in found:
         listed = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
         raise AutodistillError(
-            f"folder {path} has no train file (train.csv, train.jsonl or train.parquet); it holds: {listed}"
+            f"folder {path} has no train file ({', '.join('train' + e for e in EXTENSIONS)}); it holds: {listed}"
         )
     return {split: read_file(file, encoding) for split, file in found.items()}, str(path)
 

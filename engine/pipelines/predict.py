@@ -41,7 +41,7 @@ def read_inputs(path: Path, text_col: str | None = None, encoding: str | None = 
     elif path.suffix in EXTENSIONS:
         frame = read_file(path, encoding)
     else:
-        raise AutodistillError(f"unsupported input {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or .txt")
+        raise AutodistillError(f"unsupported input {path.suffix!r}; use one of: {', '.join(EXTENSIONS)} or .txt")
     if frame.empty:
         raise AutodistillError(f"input file {str(path)!r} has no examples")
     return frame
