@@ -233,6 +233,12 @@ def test_regression_target_must_be_numeric(tmp_path):
     refused("not numeric: 'pos'", path, text_col="review", label_col="stars", task_type="regression")
 
 
+def test_a_slip_among_regression_scores_is_named_not_read_as_a_class(tmp_path):
+    frame = scores().astype({"score": object})
+    frame.loc[5, "score"] = "unknown"
+    refused(r"not numeric: 'unknown' \(row 5 of ", write(frame, tmp_path / "s.csv"), label_col="score")
+
+
 def test_span_answer_must_be_in_its_context(tmp_path):
     frame = squad().assign(answer=["number 3"] * 40).drop(columns="answers")
     path = write(frame, tmp_path / "qa.csv")

@@ -354,6 +354,20 @@ def is_continuous(labels: pd.Series) -> bool:
     return bool(np.any(values != np.round(values)))
 
 
+#: The share of a text label column's cells that must read as numbers for the rest to be taken as a
+#: regression target's slips (named then, one by one) rather than the names of classes.
+MOSTLY_NUMERIC = 0.95
+
+
+def reads_as_target(labels: pd.Series) -> bool:
+    """:func:`is_continuous`, or a column of text whose cells are numbers with fractions but for a few
+    (at most 5 %): a target with a slip in it, such as ``unknown`` among similarity scores."""
+    if pd.api.types.is_numeric_dtype(labels) or labels.empty:
+        return is_continuous(labels)
+    numbers = pd.to_numeric(labels, errors="coerce")
+    return bool(numbers.notna().mean() >= MOSTLY_NUMERIC) and is_continuous(numbers.dropna())
+
+
 def row_place(split: str, row: object, origin: str) -> str:
     """``row 3 of data.csv`` or ``dev row 3 of folder``: rows count from 0 in the file they came from."""
     return f"row {row} of {origin}" if split == "all" else f"{split} row {row} of {origin}"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
-from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register, row_place
+from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, reads_as_target, register, row_place
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -66,7 +66,7 @@ class RegressionHead(TaskHead):
     inference_rank = 2
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:
-        return "label" in columns and is_continuous(frame[columns["label"]].dropna())
+        return "label" in columns and reads_as_target(frame[columns["label"]].dropna())
 
     def number_labels(
         self, frames: dict[str, pd.DataFrame], column: str, origin: str, hub_names: Sequence[str] | None
