@@ -366,3 +366,16 @@ def test_a_label_column_of_mostly_unique_values_is_refused_in_one_line(tmp_path)
     assert "\n" not in str(info.value)
     rows = pd.DataFrame({"text": [f"review number {i}" for i in range(90)], "label": [f"c{i % 30}" for i in range(90)]})
     assert load_task(str(write(rows, tmp_path / "small.csv"))).spec.num_labels == 30  # three rows a class split
+
+
+def test_labels_that_differ_only_in_case_or_spaces_are_pointed_out(tmp_path):
+    from engine.data.cards import variants_line
+
+    def line(frame: pd.DataFrame) -> str | None:
+        return variants_line(load_task(str(write(frame, tmp_path / "r.csv")), text_col="review", label_col="stars"))
+
+    upper = reviews().assign(stars=lambda f: f["stars"].where(f.index % 8 != 0, f["stars"].str.upper()))
+    assert line(upper) == (
+        "labels that differ only in case or spaces are separate classes: 'POS' and 'pos'; fix the file if they are one"
+    )
+    assert line(reviews()) is None

@@ -225,10 +225,23 @@ def untrained_line(task: TaskData) -> str | None:
     return f"never in train: {named}{more}; no student learns these, so their examples count as wrong"
 
 
+def variants_line(task: TaskData) -> str | None:
+    """Labels that differ only in case or surrounding spaces (``positive`` and ``Positive ``), in one
+    line; None where there are none. Each is a class of its own, which is seldom what was meant."""
+    groups: dict[str, list[str]] = {}
+    for name in task.spec.label_names:
+        groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
+    alike = [names for names in groups.values() if len(names) > 1]
+    if not alike:
+        return None
+    shown = "; ".join(" and ".join(map(repr, names)) for names in alike[:3])
+    return f"labels that differ only in case or spaces are separate classes: {shown}; fix the file if they are one"
+
+
 def data_notes(task: TaskData) -> list[str]:
     """What a user should know of how their data was read before training on it: rows left out, labels
-    train never shows."""
-    return [line for line in (left_out_line(task), untrained_line(task)) if line]
+    train never shows, labels that look like one."""
+    return [line for line in (left_out_line(task), untrained_line(task), variants_line(task)) if line]
 
 
 def split_sizes(name: str) -> dict[str, dict[str, int]]:
