@@ -235,10 +235,11 @@ PRETRAIN = SchemaFlags.of(PretrainConfig, build=lambda given: PretrainConfig(**g
 
 
 def pipeline_config(
-    config: Path | None, flags: Mapping[str, Any], recommendation: Path | None = None, pick: int = 1
+    config: Path | None, flags: Mapping[str, Any], recommendation: Path | None = None, pick: int | None = 1
 ) -> DistillConfig:
     """A run's config as a file (or a recommendation's pick) gives it with the flags on top,
-    validated once by the schema, the same way whichever way a value came."""
+    validated once by the schema, the same way whichever way a value came; ``pick`` None: the
+    recommendation's config for training the student alone."""
     from engine import AutodistillError, load_config_file, merge_overrides, parse_config
 
     if recommendation is not None:
@@ -246,7 +247,8 @@ def pipeline_config(
 
         if config is not None:
             raise AutodistillError("give --config or --recommendation, not both")
-        base = load_recommendation(recommendation).pick(pick).engine
+        advice = load_recommendation(recommendation)
+        base = advice.alone_engine() if pick is None else advice.pick(pick).engine
     else:
         base = load_config_file(config) if config else {}
     if config is not None or recommendation is not None:

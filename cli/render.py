@@ -338,6 +338,7 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     alone = rec.command == "finetune"
     first, *rest = rec.picks[:top]
     say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {rec.teacher} -> {rec.student}")
+    _warn_teacher(rec)
     if alone:  # not to distil: every pick is an alternative
         gain = "" if rec.alone is None else f", {_interval(rec.alone)}"
         say_wrapped(f"advice: train {rec.student} alone, no KD{gain} (cheaper than logit KD's {_minutes_text(first)})")
@@ -372,6 +373,16 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         f"run it: autodistill {rec.command} --recommendation {path}" + ("" if alone else " --pick 1"), hanging="  "
     )
     say(f"(--explain: every pick, its evidence and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
+
+
+def _warn_teacher(rec: Recommendation) -> None:
+    """A teacher that answers one label everywhere: the advice below distils a constant."""
+    if rec.teacher_one_answer is not None:
+        say_wrapped(
+            f"warning: the teacher answers {rec.teacher_one_answer!r} to every dev example, so it teaches no more "
+            "than the label counts and every ratio below is to that constant; more examples or another --teacher",
+            hanging="  ",
+        )
 
 
 def _short_name(pick: Any, rec: Recommendation | None = None) -> str:
@@ -415,6 +426,7 @@ def recommendation(rec: Recommendation, top: int, path: Any, legend: str) -> Non
     each pick's configuration and predicted minutes, then its gain over logit KD with the interval and
     what backs it; every pick, those predicted to lose included; logit KD's place; a legend."""
     say_wrapped(f"{rec.dataset_name}: {rec.teacher} -> {rec.student}, {rec.candidates} configurations weighed")
+    _warn_teacher(rec)
     if rec.verdict:
         say_wrapped(rec.verdict)
     for p in rec.picks[:top]:

@@ -71,7 +71,10 @@ def finetune_command(
     config: ConfigOpt = None,
     output: OutputOpt = None,
     recommendation: RecommendationOpt = None,
-    pick: PickOpt = 1,
+    pick: Annotated[
+        int | None,
+        typer.Option(help="which pick of --recommendation sets the budget (default: logit KD's, as the advice)"),
+    ] = None,
 ) -> None:
     """The no-KD baseline: fine-tune the student on labels alone with the same settings."""
     from engine import distributed, finetune

@@ -684,6 +684,10 @@ def test_training_longer_goes_first_where_the_data_sets_own_runs_back_it_and_a_b
     assert rec.verdict.startswith("training longer beats logit KD") and first.gain.mean == pytest.approx(0.05)
     assert first.minutes == pytest.approx(10 * rec.logit_kd.minutes) and rec.logit_kd.engine["train"]["epochs"] == 3
     assert load_recommendation(rec.save(tmp_path / "rec.json")).patient == first
+    from cli.options import pipeline_config
+
+    alone = pipeline_config(None, {}, tmp_path / "rec.json", pick=None)  # `autodistill finetune --recommendation`
+    assert alone.train.epochs == 3, "the student alone at the budget its advice was weighed at, not pick 1's"
     older = {**rec.to_json(), "version": 9, "patient": {"gain": asdict(first.gain), "times": 10.0, "epochs": 20}}
     (tmp_path / "v9.json").write_text(json.dumps(older))
     assert load_recommendation(tmp_path / "v9.json").patient is None, "a format-9 file's gain runs nothing"

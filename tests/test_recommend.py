@@ -109,6 +109,26 @@ def store(tmp_path: Path, toy_task: TaskData) -> RunStore:
         yield runs_store
 
 
+def test_a_teacher_that_answers_one_label_everywhere_is_said_above_the_advice(
+    store: RunStore, toy_task: TaskData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from cli import render
+
+    def constant_teacher(*args, **kwargs) -> FinetunedModel:
+        return replace(fake_finetune_teacher(*args, **kwargs), one_answer="pos")
+
+    monkeypatch.setattr(engine, "finetune_teacher", constant_teacher)
+    rec = load_recommendation(recommend(toy_task, store, top=3, show_progress=False).save(tmp_path / "rec.json"))
+    assert rec.teacher_one_answer == "pos"
+    with render.console.capture() as said:
+        render.advice(rec, 3, tmp_path / "rec.json")
+    assert "warning: the teacher answers 'pos' to every dev example" in said.get().splitlines()[1]
+    monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
+    assert recommend(toy_task, store, top=3, show_progress=False).teacher_one_answer is None
+
+
 def test_recommend_puts_the_configurations_that_distilled_best_first(
     store: RunStore, toy_task: TaskData, tmp_path: Path
 ) -> None:

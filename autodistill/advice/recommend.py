@@ -308,6 +308,7 @@ def _assemble(
         alone=scored.alone,
         patient=scored.patient,
         probe=scored.probe,
+        teacher_one_answer=target.finetuned.one_answer,
         timings={k: round(v, 2) for k, v in timings.items()},
     )
 

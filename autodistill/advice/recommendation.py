@@ -168,6 +168,9 @@ class Recommendation:
     #: One run of the student alone on the data set against the cut above which advice trains it alone
     #: (:mod:`autodistill.advice.probe`).
     probe: Probe | None = None
+    #: The answer the fine-tuned teacher gave every dev example, where it gave one only: it then has no
+    #: more to teach than the label counts, and every ratio here is to that constant's score.
+    teacher_one_answer: str | None = None
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -177,6 +180,11 @@ class Recommendation:
         if not 1 <= k <= len(self.picks):
             raise AutodistillError(f"pick {k} is out of range: this recommendation has picks 1..{len(self.picks)}")
         return self.picks[k - 1]
+
+    def alone_engine(self) -> dict[str, Any]:
+        """The engine config to train the student alone with: logit KD's, whose budget the probe and the
+        no-KD estimate were measured at (pick 1 may train longer), else pick 1's."""
+        return (self.logit_kd or self.picks[0]).engine
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -203,6 +211,7 @@ class Recommendation:
             "alone": asdict(self.alone) if self.alone is not None else None,
             "patient": self.patient.to_json() if self.patient is not None else None,
             "probe": asdict(self.probe) if self.probe is not None else None,
+            "teacher_one_answer": self.teacher_one_answer,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -264,6 +273,7 @@ def load_recommendation(path: str | Path) -> Recommendation:
         alone=GainEstimate(**data["alone"]) if data.get("alone") else None,
         patient=Pick.from_json(data["patient"]) if _has_longer(data) else None,
         probe=_probe(data.get("probe")),
+        teacher_one_answer=data.get("teacher_one_answer"),
     )
 
 
