@@ -132,8 +132,8 @@ COARSE_DEV = 0.02
 
 
 def dev_resolution_line(result: RunResult) -> str | None:
-    """How finely the dev split resolves the student's score, where it is coarse: a small file's dev
-    split cannot tell apart runs whose scores differ by less than a few of its standard errors."""
+    """How finely the dev split resolves the student's score, where it is coarse: on a small file's dev
+    split, runs whose scores differ by less than its standard error are not told apart."""
     from engine import metric_standard_error
 
     n = result.scored_examples.get("dev")

@@ -21,8 +21,8 @@ from engine.errors import AutodistillError
 EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 #: The column separator of each delimited-text extension.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
-#: The separators a delimited file is read again with when its header, read with its own, is one
-#: field holding one of these: a spreadsheet saved with semicolons, as many locales write a CSV.
+#: The separators a delimited file is read with in place of its own when its header line holds one of
+#: these and not its own: a spreadsheet saved with semicolons, as many locales write a CSV.
 OTHER_SEPARATORS = (";", "\t", "|")
 #: How text files are decoded unless the user names another encoding.
 DEFAULT_ENCODING = "utf-8"
