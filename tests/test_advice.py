@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -586,6 +587,19 @@ def test_a_task_kind_run_only_at_the_other_budget_class_says_so(tmp_path: Path, 
         store._conn.execute("UPDATE runs SET fidelity = 'cheap'")  # classification runs, but cheap ones only
         rec = recommend(toy_task, store, top=2, show_progress=False)
     assert rec.picks[0].config == LOGIT and "(it holds some at the cheap budget class)" in rec.verdict
+
+
+def test_a_store_with_too_few_gains_says_how_many_it_holds(tmp_path: Path, toy_task: TaskData) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        fill_store(store, toy_task)
+        store._conn.execute("DELETE FROM runs WHERE dataset != (SELECT MIN(dataset) FROM runs)")  # one setting
+        rec = recommend(toy_task, store, top=2, show_progress=False)
+    assert rec.picks[0].config == LOGIT
+    assert re.search(
+        r"too few runs beside logit KD at this budget of students started from pretrained weights "
+        r"\(\d+ gains over logit KD in 1 setting; 10 in 2 needed",
+        rec.verdict,
+    )
 
 
 def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:

@@ -135,5 +135,9 @@ def gather_evidence(
     gains = observed_gains(alike)
     few = len(gains) < MIN_GAINS or gains["setting"].nunique() < MIN_SETTINGS
     if few or gains["config"].value_counts().max() < 2:  # the spread between data sets needs a repeat
-        return found(None, missing="the store has too few runs beside logit KD at this budget")
+        start = "from random weights" if fresh else "from pretrained weights"
+        settings = gains["setting"].nunique()
+        held = f"{len(gains)} gains over logit KD in {settings} setting{'' if settings == 1 else 's'}"
+        return found(None, missing=f"the store has too few runs beside logit KD at this budget of students started "
+                     f"{start} ({held}; {MIN_GAINS} in {MIN_SETTINGS} needed, a configuration in two)")  # fmt: skip
     return found(GainModel.fit(gains), missing="")
