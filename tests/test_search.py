@@ -199,6 +199,20 @@ def test_logit_kd_is_a_point_the_sampler_can_be_given_and_asks_only_its_predicti
     assert first.params == params_of(logit) and first.user_attrs["pipeline"] == "none / none / ce / none"
 
 
+def test_a_pick_outside_the_search_space_is_named_not_run_as_another_pipeline(tmp_path: Path) -> None:
+    logit = logit_kd("ce")
+    mixed = Pipeline(mapping="none", inter_loss="none", alpha=None, pred_loss="ce", augment=("mixup",))
+    said: list[str] = []
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        request = SearchRequest(dataset="toy-a", student="tiny", budget=BUDGET, trials=2, pruner="none")
+        report = run_search(
+            request, TASK, store, featurizer_version=VERSION, picks=lambda: [logit, mixed, logit, MI],
+            trial_fn=fake_trial, out=tmp_path / "best", on_status=said.append,
+        )  # fmt: skip
+    assert [(t.params, t.user_attrs.get("pick")) for t in report.trials] == [(params_of(logit), 1), (params_of(MI), 4)]
+    assert said[0].startswith("pick 2 (none / none / ce / mixup) is outside the search's space")
+
+
 def test_a_file_with_its_own_column_names_is_searched_as_recommend_reads_it(tmp_path: Path) -> None:
     from autodistill.search.request import make_trial
     from engine import DataColumns

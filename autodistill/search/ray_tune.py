@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from functools import partial
 from typing import Any
@@ -68,7 +68,7 @@ def run_ray(
     task: TaskData,
     store: RunStore,
     version: str,
-    picks: Sequence[Pipeline],
+    picks: Mapping[int, Pipeline],
     trial_fn: TrialFn,
     on_status: Callable[[str], None],
 ) -> int:
@@ -88,7 +88,7 @@ def run_ray(
 
             finetune_teacher(request.teacher, task, TEACHER_SETTINGS, show_progress=False)
         setup = {"space": space, "request": request, "task": task, "threads": threads, "trial_fn": trial_fn,
-                 "picks": [params_of(p) for p in picks]}  # fmt: skip
+                 "picks": {rank: params_of(p) for rank, p in picks.items()}}  # fmt: skip
         grid = _tuner(tune, study, setup, left, seconds).fit()
         for result in grid:
             _record(study, setup, store, version, result)
@@ -109,7 +109,7 @@ def _tuner(tune: Any, study: optuna.Study, setup: dict[str, Any], left: int | No
         space=partial(define_by_run, space=setup["space"]),
         metric=METRIC,
         mode="max",
-        points_to_evaluate=setup["picks"] or None,
+        points_to_evaluate=list(setup["picks"].values()) or None,
         sampler=optuna.samplers.TPESampler(seed=request.seed),
     )
     return tune.Tuner(
@@ -163,8 +163,9 @@ def _record(study: optuna.Study, setup: dict[str, Any], store: RunStore, version
     frozen = _frozen(params, space, outcome, record.status == "failed")
     frozen.set_user_attr("pipeline", planned.config.label)  # type: ignore[union-attr]
     frozen.set_user_attr("trial_id", planned.trial_id)
-    if params in setup["picks"]:
-        frozen.set_user_attr("pick", setup["picks"].index(params) + 1)
+    rank = next((rank for rank, pick in setup["picks"].items() if pick == params), None)
+    if rank is not None:
+        frozen.set_user_attr("pick", rank)
     study.add_trial(frozen)
 
 

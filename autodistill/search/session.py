@@ -111,7 +111,7 @@ def run_search(
         sampler = optuna.samplers.TPESampler(seed=request.seed, multivariate=True, group=True, n_startup_trials=5)
     study = open_study(key, request.study, sampler, PRUNERS[request.pruner](key.budget["epochs"]))
     _refuse_too_small(request, study, trial_seconds(study, store, key))  # before the costly picks
-    first = picks() if not study.trials else ()
+    first = _searchable(picks(), space, on_status) if not study.trials else {}
     if first:
         on_status(f"the predictor's top {len(first)} picks run first")
     if request.backend == "ray":
@@ -119,10 +119,24 @@ def run_search(
 
         ran = run_ray(study, request, space, task, store, featurizer_version, first, trial_fn, on_status)
     else:
-        for rank, pipeline in enumerate(first, start=1):
+        for rank, pipeline in first.items():
             study.enqueue_trial(params_of(pipeline), user_attrs={"pick": rank})
         ran = _run_local(study, request, key, space, task, store, featurizer_version, trial_fn, on_status)
     return _report(study, request, space, ran, out)
+
+
+def _searchable(picks: Sequence[Pipeline], space: SearchSpace, on_status: Callable[[str], None]) -> dict[int, Pipeline]:
+    """The picks this search's space holds, each once, by their rank in the recommendation. A pick outside
+    it (logit KD with augmentation, from the longer-budget list) would be enqueued as the nearest point
+    the space holds, a pipeline other than the pick; it is named instead, for ``autodistill run
+    --recommendation`` to run as it is."""
+    kept: dict[int, Pipeline] = {}
+    for rank, pick in enumerate(picks, start=1):
+        if suggest_pipeline(optuna.trial.FixedTrial(params_of(pick)), space) != pick:
+            on_status(f"pick {rank} ({pick.label}) is outside the search's space; `autodistill run` runs it as it is")
+        elif pick not in kept.values():
+            kept[rank] = pick
+    return kept
 
 
 def _refuse_too_small(request: SearchRequest, study: optuna.Study, estimate: tuple[float, str] | None) -> None:
