@@ -113,7 +113,7 @@ def run_search(
     _refuse_too_small(request, study, trial_seconds(study, store, key))  # before the costly picks
     first = _searchable(picks(), space, on_status) if not study.trials else {}
     if first:
-        on_status(f"the predictor's top {len(first)} picks run first")
+        on_status(f"the predictor's {', '.join(f'pick {rank}' for rank in first)} run{'s' * (len(first) == 1)} first")
     if request.backend == "ray":
         from autodistill.search.ray_tune import run_ray
 
