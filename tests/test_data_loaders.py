@@ -136,14 +136,23 @@ def test_folder_with_train_and_test_gets_dev_carved_from_train(tmp_path):
     assert (task.spec.name, task.spec.description) == ("mine", "Mine.")
     assert len(task.test) == 40 and len(task.train) + len(task.dev) == 80
     assert task.test["text"].str.startswith("held out").all()
+    assert task.extra["made"] == f"no dev split: dev is drawn from train ({len(task.dev)} rows, seed 0)"
 
 
 def test_folder_without_test_reports_validation_as_test(tmp_path):
+    from engine.data.cards import data_notes
+
     write(pairs(80), tmp_path / "train.jsonl")
     write(pairs(20).assign(sentence1=lambda f: "val " + f["sentence1"]), tmp_path / "validation.jsonl")
     task = load_task(tmp_path)
     assert len(task.test) == 20 and task.test["text"].str.startswith("val").all()
     assert len(task.train) + len(task.dev) == 80
+    assert data_notes(task)[0] == (
+        f"no test split: the dev split given is scored as test, and dev is drawn from train ({len(task.dev)} rows, "
+        "seed 0)"
+    )
+    write(pairs(20), tmp_path / "test.jsonl")
+    assert load_task(tmp_path).extra["made"] is None, "every split named: nothing was moved"
 
 
 def test_split_column_is_honoured(tmp_path):

@@ -239,9 +239,10 @@ def variants_line(task: TaskData) -> str | None:
 
 
 def data_notes(task: TaskData) -> list[str]:
-    """What a user should know of how their data was read before training on it: rows left out, labels
-    train never shows, labels that look like one."""
-    return [line for line in (left_out_line(task), untrained_line(task), variants_line(task)) if line]
+    """What a user should know of how their data was read before training on it: splits made from
+    others, rows left out, labels train never shows, labels that look like one."""
+    lines = (task.extra.get("made"), left_out_line(task), untrained_line(task), variants_line(task))
+    return [line for line in lines if line]
 
 
 def split_sizes(name: str) -> dict[str, dict[str, int]]:

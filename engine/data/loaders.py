@@ -201,23 +201,27 @@ def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) ->
 
 def _fill_splits(
     frames: dict[str, pd.DataFrame], task_type: str, seed: int, notes: dict[str, int], origin: str
-) -> dict[str, pd.DataFrame]:
-    """Make the splits a source lacks (see :func:`load_task`)."""
+) -> tuple[dict[str, pd.DataFrame], str | None]:
+    """Make the splits a source lacks (see :func:`load_task`), and say how, where the source named some
+    splits but not all (None: it named all three, or none and was split as the docs say)."""
     if "all" not in frames and "train" not in frames:
         raise AutodistillError(f"no train split in {origin}; it has: {', '.join(frames)}")
     if "all" in frames or set(frames) == {"train"}:
         frame = frames.get("all", frames.get("train"))
         frame, dropped = dedup(frame, ["text", "text_pair"], list(head_of(task_type).target_columns))
         notes.update(dropped)
-        return catalog.split_frame(frame, task_type, seed)
+        return catalog.split_frame(frame, task_type, seed), None
+    made = None
     if "test" not in frames:
         frames = {"train": frames["train"], "test": frames["dev"]}
+        made = "no test split: the dev split given is scored as test, and dev is drawn from train"
     if "dev" not in frames:
         train = frames["train"]
         dev_share = FRACTIONS[1] / (FRACTIONS[0] + FRACTIONS[1])
         keep, carved = split_indices(catalog.strata(train, task_type), seed, (1 - dev_share, dev_share))
         frames = {**frames, "train": train.iloc[keep], "dev": train.iloc[carved]}
-    return {split: frames[split].reset_index(drop=True) for split in SPLITS}
+        made = (made or "no dev split: dev is drawn from train") + f" ({len(carved):,} rows, seed {seed})"
+    return {split: frames[split].reset_index(drop=True) for split in SPLITS}, made
 
 
 def _needed(task_type: str, columns: Mapping[str, str], available: list[str], origin: str) -> list[str]:
@@ -288,7 +292,7 @@ def _build(
     normalised, label_names, dropped = head.number_labels(normalised, label_col, origin, hub_names.get(label_col))
     notes.update(dropped)
 
-    splits = _fill_splits(normalised, task_type, seed, notes, origin)
+    splits, made = _fill_splits(normalised, task_type, seed, notes, origin)
     if any(splits[split].empty for split in SPLITS):
         sizes = ", ".join(f"{s} {len(splits[s])}" for s in SPLITS)
         raise AutodistillError(f"too few examples in {origin} to fill every split ({sizes})")
@@ -299,4 +303,5 @@ def _build(
         label_names=label_names,
         paired="text_pair" in needed,
     )
-    return TaskData(spec=spec, **splits, extra={"source": origin, "columns": columns, "notes": notes})
+    extra = {"source": origin, "columns": columns, "notes": notes, "made": made}
+    return TaskData(spec=spec, **splits, extra=extra)
