@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "list_datasets": "engine.data",
     "show_dataset": "engine.data.cards:show",
     "show_task": "engine.data.cards",
+    "data_notes": "engine.data.cards",
     "prepare_dataset": "engine.data.catalog:prepare",
     "read_prepared": "engine.data.catalog",
     "dataset_family": "engine.data.catalog",

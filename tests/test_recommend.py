@@ -129,6 +129,14 @@ def test_a_teacher_that_answers_one_label_everywhere_is_said_above_the_advice(
     assert recommend(toy_task, store, top=3, show_progress=False).teacher_one_answer is None
 
 
+def test_recommend_says_what_data_show_would_of_how_the_file_was_read(store: RunStore, toy_task: TaskData) -> None:
+    made = "no dev split: dev is drawn from train (32 rows, seed 0)"
+    task = TaskData(toy_task.spec, toy_task.train, toy_task.dev, toy_task.test, extra={"made": made})
+    said: list[str] = []
+    recommend(task, store, top=2, show_progress=False, on_status=said.append)
+    assert said[0] == f"{task.spec.name}: {made}"
+
+
 def test_recommend_puts_the_configurations_that_distilled_best_first(
     store: RunStore, toy_task: TaskData, tmp_path: Path
 ) -> None:

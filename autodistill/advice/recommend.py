@@ -59,6 +59,7 @@ from engine import (
     TaskData,
     TrainSettings,
     check_student,
+    data_notes,
     dataset_source,
     paths,
     real_valued,
@@ -179,6 +180,8 @@ def recommend(
     version = featurizer_version(baseline.model)
     check_task(task)  # before anything expensive: the teacher's fine-tune can take minutes
     check_student(student, teacher)
+    for note in data_notes(task):  # what `data show` says of the file, for a user who went straight here
+        on_status(f"{task.spec.name}: {note}")
     import_shipped_if_empty(store, source, version, shipped, on_status)
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
