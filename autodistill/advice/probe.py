@@ -89,17 +89,14 @@ def own_probe(
     training cap is not matched, as the data set's own runs are read at their budget class elsewhere
     (:func:`autodistill.advice.gain.own_leads`): a study baseline capped at 2,000 training examples
     serves as the probe of a run on more of the same data set."""
-    row = _probe_row(baselines, dataset, teacher, student, budget)
+    row = probe_row(baselines, dataset, teacher, student, budget)
     return None if row is None else float(row["ratio"])
 
 
-def probe_answer(
-    baselines: pd.DataFrame, dataset: str, teacher: str, student: str, budget: dict[str, int]
-) -> str | None:
-    """The answer :func:`own_probe`'s run gave every dev example, where it gave one only, as its run
-    folder in this home records it (``RunResult.one_answer``); None where its answers differ or its
-    folder is not here (a shipped study's baseline)."""
-    row = _probe_row(baselines, dataset, teacher, student, budget)
+def probe_answer(row: pd.Series | None) -> str | None:
+    """The answer the probe's run (:func:`probe_row`) gave every dev example, where it gave one only, as
+    its run folder in this home records it (``RunResult.one_answer``); None where its answers differ or
+    its folder is not here (a shipped study's baseline)."""
     if row is None or not isinstance(row.get("config_json"), str):
         return None
     try:
@@ -110,10 +107,10 @@ def probe_answer(
     return json.loads(result.read_text()).get("one_answer") if result.exists() else None
 
 
-def _probe_row(
+def probe_row(
     baselines: pd.DataFrame, dataset: str, teacher: str, student: str, budget: dict[str, int]
 ) -> pd.Series | None:
-    """The stored baseline :func:`own_probe` reads (None where there is none)."""
+    """The stored baseline :func:`own_probe` reads its ratio from (None where there is none)."""
     mine = baselines[
         (baselines["dataset"] == dataset)
         & (baselines["teacher_name"] == teacher)

@@ -37,7 +37,7 @@ import pandas as pd
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.budget import longer_pick, patient_baselines, patient_runs, with_references
 from autodistill.advice.evidence import Evidence, gather_evidence
-from autodistill.advice.probe import own_probe, probe_answer
+from autodistill.advice.probe import probe_answer, probe_row
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.advice.rules import Scored, advise
@@ -329,19 +329,19 @@ def _probe(
     on_status: Callable[[str], None],
 ) -> tuple[pd.DataFrame, float | None, str | None]:
     """The store's no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`) and among them the
-    target's probe (:func:`autodistill.advice.probe.own_probe`) on ``dataset`` (the name or file the picks
-    will read, through ``columns``), trained first where ``run`` and the store lacks it, with the one
+    target's probe ratio (:func:`autodistill.advice.probe.probe_row`) on ``dataset`` (the name or file the
+    picks will read, through ``columns``), trained first where ``run`` and the store lacks it, with the one
     answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`). A
     run that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
     ``on_status``: the advice then goes without a probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
 
-    def stored() -> tuple[pd.DataFrame, float | None]:
+    def stored() -> tuple[pd.DataFrame, pd.Series | None]:
         baselines = baseline_rows(store.trials(source=source))
-        return baselines, own_probe(baselines, dataset, target.teacher, target.student, at_budget)
+        return baselines, probe_row(baselines, dataset, target.teacher, target.student, at_budget)
 
-    baselines, ratio = stored()
-    if ratio is None and run:
+    baselines, row = stored()
+    if row is None and run:
         fidelity = fidelity_of(at_budget["train_examples"], at_budget["max_length"])
         first_seed = budget.model_copy(update={"seed": 0})
         trial = alone_trial(dataset, teacher=target.teacher, student=target.student, budget=first_seed,
@@ -351,8 +351,8 @@ def _probe(
                             tasks={dataset: target.task}, show_progress=show_progress)  # fmt: skip
         for record in report.failed:
             on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
-        baselines, ratio = stored()
-    return baselines, ratio, probe_answer(baselines, dataset, target.teacher, target.student, at_budget)
+        baselines, row = stored()
+    return baselines, None if row is None else float(row["ratio"]), probe_answer(row)
 
 
 def _patient_study(name: str, unseen: bool) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -404,8 +404,7 @@ class Trainer:
                 self.settings.batch_size * 2,
                 self.accelerator.device,
             )
-        head = task_head(self.spec)
-        return head.metrics(preds, head.gold(self.dev_split)), head.one_answer(preds, self.spec)
+        return split_metrics(self.spec, self.dev_split, preds), task_head(self.spec).one_answer(preds, self.spec)
 
 
 def iterate_batches(split: EncodedSplit, batch_size: int) -> Iterator[list[int]]:
@@ -456,6 +455,10 @@ def evaluate_model(
     batch_size: int,
     device: torch.device | str = "cpu",
 ) -> dict[str, float]:
-    preds = predict(model, spec, split, pad_id, batch_size, device)
+    return split_metrics(spec, split, predict(model, spec, split, pad_id, batch_size, device))
+
+
+def split_metrics(spec: TaskSpec, split: EncodedSplit, preds: list) -> dict[str, float]:
+    """``preds`` (one per example of ``split``) scored against the split's own targets by the task's metrics."""
     head = task_head(spec)
     return head.metrics(preds, head.gold(split))
