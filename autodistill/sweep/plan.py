@@ -153,8 +153,13 @@ def plan_datasets(
     datasets: Sequence[str], students: Sequence[str], n: int, columns: DataColumns | None = None, **options: Any
 ) -> list[Trial]:
     """:func:`plan` for data sets named as the engine loads them (``autodistill sweep --dry-run``)."""
+    return plan(load_tasks(datasets, columns), students, n, columns=columns, **options)
+
+
+def load_tasks(datasets: Sequence[str], columns: DataColumns | None = None) -> dict[str, TaskData]:
+    """Each data set loaded, keyed by the name its trials and runs carry (a file: its absolute path),
+    every file among them read through ``columns``."""
     from engine import dataset_source, load_task
 
     read = columns.model_dump() if columns else {}
-    tasks = {dataset_source(name): load_task(name, **read) for name in datasets}
-    return plan(tasks, students, n, columns=columns, **options)
+    return {dataset_source(name): load_task(name, **read) for name in datasets}

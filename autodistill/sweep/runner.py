@@ -30,7 +30,7 @@ from autodistill.features.featurize import check_task, featurize_all, featurizer
 from autodistill.store.database import RunRecord, RunStore, TrialRecord, trial_from_row
 from autodistill.sweep.choose import open_backend
 from autodistill.sweep.execute import Outcome, TrialFn, execute_trial
-from autodistill.sweep.plan import Trial, plan
+from autodistill.sweep.plan import Trial, load_tasks, plan
 from engine import (
     DEFAULT_TEACHER,
     AutodistillError,
@@ -349,7 +349,7 @@ def run_sweep(
 ) -> SweepReport:
     """The whole ``autodistill sweep``: load data sets, featurize them, plan and run the trials;
     ``columns`` says how every file among the data sets is read (the flags ``run`` takes)."""
-    from engine import check_student, dataset_source, load_task
+    from engine import check_student, dataset_source
 
     datasets = [dataset_source(name) for name in datasets]  # a file: the name its trials and runs carry
     if not datasets:
@@ -359,7 +359,7 @@ def run_sweep(
     for student in students:  # once here, not as a failed trial per data set
         check_student(student, teacher)
     baseline = baseline or BaselineSettings()
-    tasks = {name: load_task(name, **(columns.model_dump() if columns else {})) for name in datasets}
+    tasks = load_tasks(datasets, columns)
     if featurize:
         featurize_tasks(store, list(tasks.values()), baseline, on_status)
     trials = plan(tasks, students, n, seed=seed, teacher=teacher, budget=budget, columns=columns)
