@@ -189,14 +189,16 @@ class DataColumns(BaseModel):
 
 
 def dataset_source(value: str) -> str:
-    """A data set as runs record it: a file or folder of the user's (named with an extension, or as a
-    ``./`` or ``~/`` path) by its absolute path, so that a recommendation, a rerun from ``config.yaml``
-    and ``export`` read it from any folder, not only the one the run started in; catalog and hub names
-    as given. Every place a data set enters (a config; the meta layer's recommend, search and sweep)
-    goes through it, so that runs and the store's rows of one file carry one name."""
+    """A data set as runs record it: a file or folder of the user's (named as the loader tells a path
+    from a hub name, :func:`engine.data.readers.looks_like_path`) by its absolute path, so that a
+    recommendation, a rerun from ``config.yaml`` and ``export`` read it from any folder, not only the
+    one the run started in; catalog and hub names as given. Every place a data set enters (a config;
+    the meta layer's recommend, search and sweep) goes through it, so that runs and the store's rows
+    of one file carry one name."""
+    from engine.data.readers import looks_like_path  # the data package weighs three times this module
+
     path = Path(value).expanduser()
-    local = bool(path.suffix) or value.startswith((".", "~"))
-    return str(path.resolve()) if local and path.exists() else value
+    return str(path.resolve()) if looks_like_path(value) and path.exists() else value
 
 
 class DistillConfig(BaseModel):
