@@ -28,12 +28,12 @@ def data_list() -> None:
 def data_show(name: str, columns: DataColumns | None) -> None:
     """Print a catalog data set's card, split sizes and label distribution; for a file or hub data set, how
     autodistill reads it (task type, splits, labels or targets), with the column flags a run would take."""
-    from engine import list_datasets, load_task, show_dataset, show_task
+    from engine import column_options, list_datasets, load_task, show_dataset, show_task
 
     if columns is None and name in {spec.name for spec in list_datasets()}:
         render.console.print(show_dataset(name))
     else:
-        render.console.print(show_task(load_task(name, **(columns.model_dump() if columns else {}))))
+        render.console.print(show_task(load_task(name, **column_options(columns))))
         if columns is None or columns.task_type is None:
             render.console.print("the task type is inferred from the columns; --task-type sets it")
 
@@ -62,9 +62,9 @@ def teacher_train(
     dataset: DatasetOpt, settings: dict[str, Any], columns: DataColumns | None, teacher: TeacherOpt = "minilm-l6"
 ) -> None:
     """Fine-tune a teacher on a data set (cached; resumes if interrupted)."""
-    from engine import TEACHER_SETTINGS, TrainSettings, finetune_teacher, load_task
+    from engine import TEACHER_SETTINGS, TrainSettings, column_options, finetune_teacher, load_task
 
-    data = load_task(dataset, **(columns.model_dump() if columns else {}))
+    data = load_task(dataset, **column_options(columns))
     result = finetune_teacher(teacher, data, TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings}))
     render.teacher(teacher, data.spec.name, result)
     journal("record_user_teacher", result)

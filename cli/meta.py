@@ -321,14 +321,14 @@ def search_command(
         recommended_picks,
         run_search,
     )
-    from engine import load_task
+    from engine import column_options, load_task
 
     request = SearchRequest(
         dataset=dataset, student=student, budget=budget, teacher=teacher, trials=trials, time_budget=time_budget,
         seed=seed, pruner=pruner, backend=backend, workers=workers, study=study, columns=columns,
     )  # fmt: skip
     request.check()
-    task = load_task(dataset, **(columns.model_dump() if columns else {}))
+    task = load_task(dataset, **column_options(columns))
     with open_store(store) as runs_store:
         report = run_search(
             request, task, runs_store, featurizer_version=featurizer_version(BaselineSettings().model),

@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration
     "DistillConfig": "engine.config",
+    "column_options": "engine.config",
     "dataset_source": "engine.config",
     "TrainSettings": "engine.config",
     "DataColumns": "engine.config",

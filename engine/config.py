@@ -188,6 +188,11 @@ class DataColumns(BaseModel):
     encoding: str | None = Field(None, description="text encoding of a local CSV/JSONL file (default: utf-8)")
 
 
+def column_options(columns: DataColumns | None) -> dict[str, Any]:
+    """The keywords of :func:`engine.data.load_task` that ``columns`` sets (None: none)."""
+    return columns.model_dump() if columns else {}
+
+
 def dataset_source(value: str) -> str:
     """A data set as runs record it: a file or folder of the user's (named as the loader tells a path
     from a hub name, :func:`engine.data.readers.looks_like_path`) by its absolute path, so that a
@@ -265,7 +270,7 @@ class DistillConfig(BaseModel):
 
     def data_options(self) -> dict[str, Any]:
         """What :func:`engine.data.load_task` needs besides the data set: its columns and split version."""
-        options = self.columns.model_dump() if self.columns else {}
+        options = column_options(self.columns)
         return options if self.split_version is None else {**options, "split_version": self.split_version}
 
     # A teacher team (AutoSKDBERT) instead of the single ``teacher``; ``teacher`` then

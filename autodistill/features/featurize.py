@@ -36,7 +36,7 @@ import numpy as np
 from autodistill.features.baseline import BaselineSettings, baseline_score
 from autodistill.features.glove import load_glove, tokenize
 from autodistill.store.database import DatasetFeatures, RunStore
-from engine import AutodistillError, DataColumns, TaskData, load_task, task_head
+from engine import AutodistillError, DataColumns, TaskData, column_options, load_task, task_head
 
 #: Bump whenever any feature would come out different for the same data set.
 #: 2: the BiLSTM baseline trains a fixed number of steps, no longer until a wall-clock deadline.
@@ -216,7 +216,7 @@ def load_described(
             "--description is empty; describe the task in one or two plain sentences "
             "(what it asks and how its input looks): the task embedding is built from it"
         )
-    task = load_task(dataset, description=description, **(columns.model_dump() if columns else {}))
+    task = load_task(dataset, description=description, **column_options(columns))
     if description is None and task.spec.description.startswith("User-provided "):
         on_status(
             f"note: {task.spec.name} has no description, so the task embedding is built from "

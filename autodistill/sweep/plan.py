@@ -159,7 +159,7 @@ def plan_datasets(
 def load_tasks(datasets: Sequence[str], columns: DataColumns | None = None) -> dict[str, TaskData]:
     """Each data set loaded, keyed by the name its trials and runs carry (a file: its absolute path),
     every file among them read through ``columns``."""
-    from engine import dataset_source, load_task
+    from engine import column_options, dataset_source, load_task
 
-    read = columns.model_dump() if columns else {}
+    read = column_options(columns)
     return {dataset_source(name): load_task(name, **read) for name in datasets}
