@@ -119,9 +119,11 @@ def run_result(result: RunResult) -> None:
         soft_wrap=True,
     )
     if result.one_answer is not None:
+        from engine import one_answer_note
+
         say(
-            f"warning: the student answers {result.one_answer!r} to every dev example: its score is the label "
-            "counts', not learning; try more epochs, another --lr or a pretrained student (`autodistill models list`)"
+            f"warning: {one_answer_note('the student', result.one_answer)}; try more epochs, another --lr or a "
+            "pretrained student (`autodistill models list`)"
         )
     if (line := dev_resolution_line(result)) is not None:
         say(line)
@@ -378,9 +380,11 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
 def _warn_teacher(rec: Recommendation) -> None:
     """A teacher that answers one label everywhere: the advice below distils a constant."""
     if rec.teacher_one_answer is not None:
+        from engine import one_answer_note
+
         say_wrapped(
-            f"warning: the teacher answers {rec.teacher_one_answer!r} to every dev example, so it teaches no more "
-            "than the label counts and every ratio below is to that constant; more examples or another --teacher",
+            f"warning: {one_answer_note('the teacher', rec.teacher_one_answer)}, and every ratio below is to that "
+            "constant; more examples or another --teacher",
             hanging="  ",
         )
 

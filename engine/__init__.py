@@ -103,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     "real_valued": "engine.tasks",
     "task_head": "engine.tasks",
     "head_of": "engine.tasks",
+    "one_answer_note": "engine.tasks",
     "task_kinds": "engine.tasks",
     "TaskHead": "engine.tasks",
     "bag_f1": "engine.tasks.span",

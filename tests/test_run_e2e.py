@@ -108,7 +108,7 @@ def test_a_student_that_gives_every_dev_example_one_answer_is_told_so(toy_task, 
     render.run_result(result)
     assert "warning: the student answers 'pos' to every dev example" in " ".join(capsys.readouterr().out.split())
     card = (Path(result.output_dir) / "student" / "README.md").read_text()
-    assert "**Warning:** this student answers `pos` to every dev example" in card  # before anyone publishes it
+    assert "**Warning:** this student answers 'pos' to every dev example" in card  # before anyone publishes it
 
 
 def test_a_users_trainer_callback_hears_every_step_and_epoch(toy_task):

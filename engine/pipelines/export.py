@@ -17,7 +17,7 @@ import yaml
 from transformers import PreTrainedModel
 
 from engine.pipelines.result import RunResult
-from engine.tasks import task_head
+from engine.tasks import one_answer_note, task_head
 from engine.tasks.spec import TaskSpec
 
 
@@ -67,7 +67,7 @@ tags: [knowledge-distillation, autodistill]
 | student | {result.student_score:.4f} | {result.student_params:,} | {latency_text(result, "student")} |
 
 Distillation ratio (student / teacher dev score): **{result.ratio:.4f}**. Latency: CPU, one thread, batch 1,
-median of repeats.{busy_note(result)}{one_answer_note(result)}
+median of repeats.{busy_note(result)}{one_answer_warning(result)}
 
 Task: {spec.description}
 
@@ -84,14 +84,11 @@ def latency_text(result: RunResult, who: str) -> str:
     return f"{getattr(result, f'{who}_latency_ms'):.2f} ms" + BUSY_MARK * (who in result.latency_busy)
 
 
-def one_answer_note(result: RunResult) -> str:
+def one_answer_warning(result: RunResult) -> str:
     """A warning for a student that answers one label everywhere: its score is that label's share."""
     if result.one_answer is None:
         return ""
-    return (
-        f"\n\n**Warning:** this student answers `{result.one_answer}` to every dev example: its score is that "
-        "answer's share of the examples, not something it learned."
-    )
+    return f"\n\n**Warning:** {one_answer_note('this student', result.one_answer)}."
 
 
 def busy_note(result: RunResult) -> str:

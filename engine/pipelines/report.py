@@ -22,6 +22,7 @@ from engine.errors import AutodistillError
 from engine.pipelines.export import BUSY_MARK, BUSY_NOTE
 from engine.pipelines.result import RESULT_FILE, RunResult
 from engine.pipelines.step_log import Steps, logged_steps
+from engine.tasks import one_answer_note
 
 #: What each history term is in Eq. 1 (keys as the objectives log them).
 TERMS = {
@@ -122,8 +123,7 @@ def models_table(result: RunResult, student_dir: Path) -> str:
     speed = f"{result.examples_per_second:.1f} training examples/s, {result.wall_seconds:.0f} s in all.</p>"
     busy = f"<p class='note'>{BUSY_MARK} {BUSY_NOTE}.</p>" if result.latency_busy else ""
     one_answer = (
-        f"<p class='note'>The student answers {html.escape(repr(result.one_answer))} to every dev example: its score "
-        "is that answer's share, not something it learned.</p>"
+        f"<p class='note'>{html.escape(one_answer_note('The student', result.one_answer))}.</p>"
         if result.one_answer is not None
         else ""
     )

@@ -289,6 +289,12 @@ class TaskHead:
         return answers.pop() if len(answers) == 1 and len(preds) > 1 else None
 
 
+def one_answer_note(model: str, answer: str) -> str:
+    """What every report says of ``model`` ("the student") when it gives ``answer`` to every dev
+    example (:meth:`TaskHead.one_answer`); each adds its own remedy."""
+    return f"{model} answers {answer!r} to every dev example: its score is that answer's share, not what it learned"
+
+
 TASK_HEADS: Registry[TaskHead] = Registry("task type")
 
 

@@ -24,7 +24,7 @@ from engine.data.schema import TaskData
 from engine.kd.objective import SupervisedObjective
 from engine.models.zoo import check_label_space, load_config, load_task_model, load_tokenizer, model_identity
 from engine.paths import subdir
-from engine.tasks import encode_split
+from engine.tasks import encode_split, one_answer_note
 from engine.tasks.encoding import limit_examples
 from engine.training import distributed
 from engine.training.callbacks import PlateauStop, TrainerCallback
@@ -260,9 +260,8 @@ def _finetune(
         one_answer=result.one_answer,
     )
     if result.one_answer is not None and show_progress and distributed.is_main():
-        announce(f"warning: the fine-tuned teacher answers {result.one_answer!r} to every dev example of "
-                 f"{task.spec.name}: it learned which label is most common and nothing a student could learn from "
-                 "it; more training examples or another teacher")  # fmt: skip
+        note = one_answer_note(f"the teacher fine-tuned on {task.spec.name}", result.one_answer)
+        announce(f"warning: {note}; more training examples or another teacher")
     if distributed.is_main():
         model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
