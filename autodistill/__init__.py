@@ -8,6 +8,7 @@ the rooms themselves, so the door lists what a user calls. The rooms, from the g
   fixed defaults, the vocabulary older data was written in;
 * :mod:`~autodistill.store` — the runs store (SQLite) and the runs shipped with the project;
 * :mod:`~autodistill.journal` — what a user runs by hand (``run``, ``finetune``, ``teacher train``), kept there;
+* :mod:`~autodistill.caches` — the home folder's parts, their disk use, clearing the caches among them;
 * :mod:`~autodistill.features` — a data set's features (paper Table 7) and the baseline feature;
 * :mod:`~autodistill.bridge` — where a point and a budget become an engine config, and a result a row;
 * :mod:`~autodistill.predictor` — the paper's predictor and its model designs (evaluated, not advising);
@@ -32,6 +33,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.store.database": ("RunStore", "list_runs", "open_store", "stored_runs"),
     "autodistill.store.shipped": ("STUDY_DIR", "export_study", "import_runs", "shipped_store"),
     "autodistill.journal": ("record_user_run", "record_user_teacher"),
+    "autodistill.caches": ("HomeFolder",),
     "autodistill.features.baseline": ("BaselineSettings",),
     "autodistill.features.featurize": ("Featurized", "featurize_dataset", "featurizer_version"),
     "autodistill.bridge": ("BUDGET_FIELDS", "engine_config", "make_budget", "space_for"),

@@ -7,7 +7,7 @@ flags are generated from the config schema. User mistakes surface as
 :class:`engine.AutodistillError` and are printed as one line (exit status 2)
 rather than a traceback.
 
-* :mod:`cli.data`   ``data``, ``models``, ``teacher``
+* :mod:`cli.data`   ``data``, ``models``, ``teacher``, ``cache``
 * :mod:`cli.run`    ``run``, ``finetune``, ``augment``, ``predict``, ``export``, ``report``
 * :mod:`cli.meta`   ``features``, ``runs``, ``evaluate``, ``importance``, ``sweep``, ``recommend``
 * :mod:`cli.heldout` ``heldout`` (the picks against random and the fixed defaults, data set by data set)

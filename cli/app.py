@@ -22,8 +22,15 @@ data_app = typer.Typer(no_args_is_help=True, help="The offline data set catalog.
 models_app = typer.Typer(no_args_is_help=True, help="Teachers and students.")
 teacher_app = typer.Typer(no_args_is_help=True, help="Teacher fine-tuning (cached).")
 runs_app = typer.Typer(no_args_is_help=True, help="The runs store: import the authors' runs, export to CSV/Parquet.")
+cache_app = typer.Typer(no_args_is_help=True, help="The home folder's disk use, and clearing its caches.")
 study_app = typer.Typer(no_args_is_help=True, help="This project's Distiller study: ship its runs, write its report.")
-for group, name in ((data_app, "data"), (models_app, "models"), (teacher_app, "teacher"), (runs_app, "runs")):
+for group, name in (
+    (data_app, "data"),
+    (models_app, "models"),
+    (teacher_app, "teacher"),
+    (runs_app, "runs"),
+    (cache_app, "cache"),
+):
     typer_app.add_typer(group, name=name, rich_help_panel=CATALOG_PANEL)
 typer_app.add_typer(study_app, name="study", rich_help_panel=STUDY_PANEL)
 

@@ -1,4 +1,5 @@
-"""``autodistill data``, ``models`` and ``teacher``: the catalog, the model zoo, cached teachers."""
+"""``autodistill data``, ``models``, ``teacher`` and ``cache``: the catalog, the model zoo, cached teachers,
+the home folder's disk use."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import render
-from cli.app import data_app, journal, models_app, teacher_app
+from cli.app import cache_app, data_app, journal, models_app, teacher_app
 from cli.options import COLUMNS, TEACHER_BUDGET, DatasetOpt, TeacherOpt, with_flags
 from engine import DataColumns
 
@@ -68,3 +69,25 @@ def teacher_train(
     result = finetune_teacher(teacher, data, TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings}))
     render.teacher(teacher, data.spec.name, result)
     journal("record_user_teacher", result)
+
+
+@cache_app.command("list")
+def cache_list() -> None:
+    """Show what the home folder (AUTODISTILL_HOME) holds, the disk each part takes, and which are caches."""
+    from autodistill import HomeFolder
+
+    render.home_usage(HomeFolder())
+
+
+@cache_app.command("clear")
+def cache_clear(
+    names: Annotated[list[str], typer.Argument(help="caches to clear (`cache list` names them), or all")],
+) -> None:
+    """Delete caches; each entry comes back when a command needs it. Entries another process is building stay."""
+    from autodistill import HomeFolder
+    from engine import human_bytes
+
+    home = HomeFolder()
+    freed, busy = home.clear(names)
+    kept = f"; {len(busy)} kept, in use by another process" if busy else ""
+    render.say(f"freed {human_bytes(freed)}{kept}; {human_bytes(home.free)} free now")

@@ -73,6 +73,23 @@ def datasets(rows: Sequence[tuple[Any, Mapping[str, int]]]) -> None:
     console.print(table)
 
 
+def home_usage(home: Any) -> None:
+    """The home's parts (:class:`autodistill.HomeFolder`), its caches first."""
+    from engine import human_bytes
+
+    usages = home.usage()
+    table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold")
+    for column, justify in (("part", "left"), ("size", "right"), ("entries", "right"), ("holds", "left")):
+        table.add_column(column, justify=justify, no_wrap=column == "part")
+    for cache in (True, False):
+        table.add_row("caches" if cache else "kept", style="bold")
+        for use in (use for use in usages if use.part.cache is cache):
+            table.add_row(f"  {use.part.name}", human_bytes(use.size), str(use.entries), use.part.holds)
+    say(f"{home.root}: {human_bytes(sum(use.size for use in usages))}, {human_bytes(home.free)} free on its disk")
+    console.print(table)
+    say("`autodistill cache clear NAME ...` (or all) deletes caches, rebuilt when a command needs them again")
+
+
 def models(infos: Sequence[Any], rates: Sequence[float]) -> None:
     """The model list; ``rates``: the learning rate each trains at when none is set (a teacher: its fine-tune's).
     A model that cannot be built with this teacher is listed with its reason under the table."""

@@ -113,6 +113,7 @@ _EXPORTS: dict[str, str] = {
     # infrastructure
     "AutodistillError": "engine.errors",
     "choices_error": "engine.errors",
+    "human_bytes": "engine.kd.mapped",
     "Registry": "engine.registry",
     "paths": "engine.paths",
     "distributed": "engine.training.distributed",

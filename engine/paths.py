@@ -47,8 +47,7 @@ def exclusive(folder: Path, doing: str) -> Iterator[None]:
     system's (``flock``), so a killed holder frees it; it is reentrant within a process.
     Lock files live in ``<home>/locks/``, out of the folders people and code list.
     """
-    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
-    lock = FileLock(subdir("locks") / f"{folder.name}-{where}.lock", is_singleton=True)
+    lock = _lock(folder)
     try:
         lock.acquire(blocking=False)
     except Timeout:
@@ -56,6 +55,31 @@ def exclusive(folder: Path, doing: str) -> Iterator[None]:
         lock.acquire()
     try:
         yield
+    finally:
+        lock.release()
+
+
+def _lock(folder: Path) -> FileLock:
+    where = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+    return FileLock(subdir("locks") / f"{folder.name}-{where}.lock", is_singleton=True)
+
+
+def remove_if_idle(entry: Path) -> bool:
+    """Delete ``entry`` (a file or folder under the home) unless a process is building it now
+    (holds its lock, or is the live owner of a ``.partial-<pid>-`` build): whether it went."""
+    if (builder := _builder(entry)) is not None and _alive(builder):
+        return False
+    lock = _lock(entry)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        return False
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+        return True
     finally:
         lock.release()
 
@@ -91,10 +115,23 @@ def _publish(folder: Path, build: Callable[[Path], None], marker: str) -> None:
 def _remove_abandoned_builds(folder: Path) -> None:
     """Delete half-written builds of ``folder`` whose process is gone (killed mid-build)."""
     for partial in folder.parent.glob(f"{folder.name}.partial-*"):
-        pid = int(partial.name.split("-")[1])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        builder = _builder(partial)
+        if builder is not None and not _alive(builder):
             shutil.rmtree(partial, ignore_errors=True)
-        except PermissionError:  # alive, another user's
-            pass
+
+
+def _builder(entry: Path) -> int | None:
+    """The process id in a ``<folder>.partial-<pid>-<random>`` build's name (None: not such a build)."""
+    _, marker, rest = entry.name.rpartition(".partial-")
+    pid = rest.split("-")[0]
+    return int(pid) if marker and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True

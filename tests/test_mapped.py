@@ -3,12 +3,15 @@ read over an epoch must not stay counted against the process, and nothing writte
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from engine.errors import AutodistillError
 from engine.kd import mapped
 
 
@@ -50,3 +53,21 @@ def test_a_budget_releases_after_every_limit_of_bytes(tmp_path: Path, monkeypatc
     for _ in range(7):  # released at 120 and at 120 again; 40 left counted
         budget.touched(40)
     assert len(released) == 2 and budget.touched_bytes == 40
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fallocate"), reason="no block reservation on this system")
+def test_a_new_array_holds_its_disk_blocks_before_anything_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "reserved.bin"
+    mapped.create_array(path, np.dtype(np.float32), (2**20,))  # 4 MiB, all zeros so far
+    assert path.stat().st_blocks * 512 >= 4 * 2**20  # a sparse file would hold none
+
+
+def test_an_array_that_does_not_fit_on_the_disk_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(descriptor: int, offset: int, size: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    with pytest.raises(AutodistillError, match=r"no room for 4\.2 MB at .*full\.bin: its disk is full"):
+        mapped.create_array(tmp_path / "full.bin", np.dtype(np.float32), (2**20,))

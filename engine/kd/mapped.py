@@ -12,11 +12,15 @@ entries, not the data, and a later read finds the page in the page cache again.
 
 from __future__ import annotations
 
+import errno
 import mmap
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from engine.errors import AutodistillError
 
 #: Bytes a process reads or writes through its mapped arrays before it gives their pages back.
 RELEASE_BYTES = 256 * 2**20
@@ -30,12 +34,45 @@ def open_array(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarra
 
 
 def create_array(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    """A writable, zero-filled array of ``shape`` on a new file at ``path``."""
+    """A writable, zero-filled array of ``shape`` on a new file at ``path``.
+
+    The file's blocks are reserved before it is mapped: a write through a mapping
+    onto a disk that filled up meanwhile (another process, a parallel build) kills
+    the process with SIGBUS, where a reservation that does not fit fails here with
+    a one-line error and nothing written.
+    """
     size = int(np.prod(shape)) * dtype.itemsize
     with path.open("w+b") as file:
-        file.truncate(size)
+        _reserve(file.fileno(), size, path)
         mapped = mmap.mmap(file.fileno(), size, access=mmap.ACCESS_WRITE)
     return np.frombuffer(mapped, dtype=dtype).reshape(shape)
+
+
+def _reserve(descriptor: int, size: int, path: Path) -> None:
+    """Give the open file ``size`` bytes backed by disk blocks (a sparse file where the system cannot)."""
+    if size == 0 or not hasattr(os, "posix_fallocate"):  # macOS and Windows: sparse, as before
+        os.ftruncate(descriptor, size)
+        return
+    try:
+        os.posix_fallocate(descriptor, 0, size)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise AutodistillError(
+                f"no room for {human_bytes(size)} at {path}: its disk is full; free some space (`autodistill cache "
+                "list` shows what the home holds) or set AUTODISTILL_HOME to a larger disk"
+            ) from None
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems that cannot reserve
+            raise
+        os.ftruncate(descriptor, size)
+
+
+def human_bytes(size: float) -> str:
+    """``size`` bytes in decimal units, as a disk's free space is quoted."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
 
 
 def _mapping(array: np.ndarray) -> mmap.mmap:

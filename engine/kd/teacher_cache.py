@@ -48,7 +48,7 @@ from rich import get_console
 from torch import nn
 
 from engine.errors import AutodistillError
-from engine.kd.mapped import PageBudget, create_array, flush, open_array
+from engine.kd.mapped import PageBudget, create_array, flush, human_bytes, open_array
 from engine.kd.served import DeviceRows, Served, StreamedRows, fits_on_device, resident_bytes
 from engine.models.batch import model_inputs
 from engine.paths import exclusive, publish_folder, subdir
@@ -89,14 +89,6 @@ def split_fingerprint(split: EncodedSplit) -> str:
 def cache_key(teacher_id: str, split: EncodedSplit) -> str:
     """The cache folder's name: one per (teacher, split tokens), whatever it holds."""
     return hashlib.sha256(f"{teacher_id}|{split_fingerprint(split)}".encode()).hexdigest()[:16]
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 @dataclass(frozen=True)
@@ -184,7 +176,8 @@ def check_disk(folder: Path, needed: int) -> None:
     if needed > free:
         raise AutodistillError(
             f"the teacher-output cache needs {human_bytes(needed)} but {folder} has {human_bytes(free)} free; "
-            "free some space, set AUTODISTILL_HOME to a larger disk, or run with a live teacher "
+            "free some space (`autodistill cache list` shows what the home holds), set AUTODISTILL_HOME to a "
+            "larger disk, or run with a live teacher "
             "(teacher_cache: false in a config file, --no-teacher-cache on the command line)"
         )
 
