@@ -27,15 +27,16 @@ def say(text: str) -> None:
     console.print(text, highlight=False)
 
 
-def say_wrapped(text: str, indent: str = "", hanging: str = "   ") -> None:
+def say_wrapped(text: str, indent: str = "", hanging: str = "   ", whole: str = "") -> None:
     """A long line folded at the console's width (80 when piped), every folded part indented by
     ``hanging``: rich's own folding would start them at column 0 and leave the list of picks ragged.
-    Words are never split, so a path or a pipeline label stays whole."""
+    Words are never split, so a path or a pipeline label stays whole; nor is ``whole`` (a command)."""
     width = max(40, console.width)
+    glued = text.replace(whole, whole.replace(" ", "\0")) if whole else text
     folded = textwrap.fill(
-        text, width, initial_indent=indent, subsequent_indent=hanging, break_long_words=False, break_on_hyphens=False
+        glued, width, initial_indent=indent, subsequent_indent=hanging, break_long_words=False, break_on_hyphens=False
     )
-    console.print(folded, markup=False, highlight=False, soft_wrap=True)
+    console.print(folded.replace("\0", " "), markup=False, highlight=False, soft_wrap=True)
 
 
 def fmt(value: object, digits: int = 3) -> str:
@@ -385,7 +386,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         why = "; ".join(
             ([] if rec.alone is None else [_interval(rec.alone)]) + ([] if rec.probe is None else [rec.probe.summary])
         )
-        say_wrapped(f"train {rec.student} alone (no KD): {why}  `autodistill finetune`", hanging="  ")
+        command = f"(`finetune --recommendation {path}`)"
+        say_wrapped(f"train {rec.student} alone (no KD): {why}  {command}", hanging="  ", whole=command)
     if rec.logit_kd is not None and not _default(first):
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
     say_wrapped(

@@ -658,6 +658,12 @@ def test_a_predicted_loss_of_training_alone_is_shown_and_changes_nothing(
     _baselines(store, TRAINING_SETS, lead=-0.05)
     rec = recommend(toy_task, store, top=2, show_progress=False)
     assert rec.command == "run" and rec.alone.high < 0 and rec.verdict.startswith("logit KD first")
+    from cli import render
+
+    with render.console.capture() as said:
+        render.advice(rec, 2, "picks.json")
+    assert f"train {STUDENT.name} alone (no KD): -0.0" in " ".join(said.get().split())
+    assert "(`finetune --recommendation picks.json`)" in said.get(), "the command that trains it alone, never split"
 
 
 def _longer_runs(toy_task: TaskData, gain: float, test_ratio: float | None = None) -> pd.DataFrame:
