@@ -18,6 +18,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from engine.errors import AutodistillError
+
 logger = logging.getLogger(__name__)
 
 #: The repository's ``meta_data/`` folder: data cards and the meta-dataset.
@@ -25,9 +27,18 @@ META_DATA = Path(__file__).resolve().parent.parent / "meta_data"
 
 
 def home() -> Path:
+    """The home folder, made on first use; one that cannot be made or written is refused in one line."""
     root = Path(os.environ.get("AUTODISTILL_HOME", Path.home() / ".cache" / "autodistill"))
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AutodistillError(f"autodistill's home {root} cannot be made ({error.strerror}); {_MOVE_HOME}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise AutodistillError(f"autodistill's home {root} is not writable; {_MOVE_HOME}")
     return root
+
+
+_MOVE_HOME = "set AUTODISTILL_HOME to a folder you can write"
 
 
 def subdir(*parts: str) -> Path:

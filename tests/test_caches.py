@@ -111,3 +111,15 @@ def test_a_build_killed_under_a_dashed_name_is_cleared_by_the_next_build() -> No
     killed.mkdir()
     paths.publish_folder(folder, lambda partial: (partial / "config.json").write_text("{}"), "config.json")
     assert (folder / "config.json").exists() and not killed.exists()
+
+
+def test_a_home_that_cannot_be_made_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "a-file" / "home"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.app(["cache", "list"])
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert f"error: autodistill's home {tmp_path}/a-file/home cannot be made (Not a directory)" in said
