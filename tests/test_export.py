@@ -163,6 +163,8 @@ def test_what_cannot_be_exported_is_refused_in_one_line(exported, tmp_path):
         deploy.export_model(report.folder)
     with pytest.raises(AutodistillError, match="not an autodistill model folder"):
         deploy.export_model(tmp_path)
+    with pytest.raises(AutodistillError, match=f"model folders in it: {student}"):  # the run folder, not its student
+        deploy.export_model(Path(result.output_dir))
     with pytest.raises(SystemExit) as stopped:
         cli.app(["export", "--model", str(student), "--format", "tflite"])
     assert stopped.value.code == 2

@@ -123,7 +123,9 @@ def read_task_file(model_dir: Path) -> dict:
     """The folder's ``autodistill_task.json``; a folder without one is refused in one line."""
     task_file = model_dir / TASK_FILE
     if not task_file.exists():
-        raise AutodistillError(f"{str(model_dir)!r} is not an autodistill model folder (no {TASK_FILE})")
+        held = sorted(str(found.parent) for found in model_dir.glob(f"*/{TASK_FILE}"))  # a run folder's student
+        hint = f"; the model folders in it: {', '.join(held)}" if held else ""
+        raise AutodistillError(f"{str(model_dir)!r} is not an autodistill model folder (no {TASK_FILE}){hint}")
     meta = json.loads(task_file.read_text())
     if "onnx_file" in meta and not (model_dir / meta["onnx_file"]).exists():
         raise AutodistillError(f"{str(model_dir)!r} names the graph {meta['onnx_file']} but it is not there")
