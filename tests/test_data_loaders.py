@@ -30,7 +30,7 @@ def write(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def reviews(n: int = 40) -> pd.DataFrame:
-    """A single-sentence task whose columns are not named the normalised way."""
+    """A single-sentence task whose label column is not named the usual way."""
     stars = ["pos", "neg", "meh", "pos"]
     return pd.DataFrame({"review": [f"review number {i}" for i in range(n)], "stars": stars * (n // 4)})
 
@@ -215,8 +215,20 @@ def test_misnamed_column_names_it_and_lists_the_available_ones(tmp_path):
     path = write(reviews(), tmp_path / "r.csv")
     message = refused("label column 'rating' not found", path, text_col="review", label_col="rating")
     assert "available columns: review, stars" in message
-    refused("no text column .* pass --text-col .columns.text_col in a config.", path)
-    refused("no label column .* pass --label-col .*, or --answer-col .* for a span task", path, text_col="review")
+    unnamed = write(reviews().rename(columns={"review": "opinion"}), tmp_path / "o.csv")
+    refused("no text column .* pass --text-col .columns.text_col in a config.", unnamed)
+    refused("no label column .* pass --label-col .*, or --answer-col .* for a span task", path)
+
+
+def test_a_review_and_its_sentiment_are_found_by_name_and_two_texts_ask_which(tmp_path):
+    imdb = write(reviews().rename(columns={"stars": "sentiment"}), tmp_path / "imdb.csv")
+    task = load_task(imdb)
+    assert task.spec.label_names == ("meh", "neg", "pos") and task.extra["columns"] == {
+        "text": "review",
+        "label": "sentiment",
+    }
+    both = write(reviews().assign(comment="a comment", sentiment="pos"), tmp_path / "both.csv")
+    refused("several possible text columns .review, comment.; choose one with --text-col", both)
 
 
 def test_empty_file(tmp_path):
