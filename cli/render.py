@@ -137,12 +137,12 @@ def run_result(result: RunResult) -> None:
         soft_wrap=True,
     )
     if result.one_answer is not None:
-        from engine import one_answer_note
+        from engine import from_scratch, one_answer_note
 
-        say(
-            f"warning: {one_answer_note('the student', result.one_answer)}; try more epochs, another --lr or a "
-            "pretrained student (`autodistill models list`)"
-        )
+        remedies = ["more epochs", "another --lr"]
+        if from_scratch(config["student"]):  # a fresh preset: a pretrained one learns from fewer examples
+            remedies.append("a pretrained student (`autodistill models list`)")
+        say(f"warning: {one_answer_note('the student', result.one_answer)}; try {', '.join(remedies)}")
     if (line := dev_resolution_line(result)) is not None:
         say(line)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -106,7 +107,11 @@ def test_a_student_that_gives_every_dev_example_one_answer_is_told_so(toy_task, 
     result = engine_run.finetune(_config(train={**TRAIN, "seed": 7}), task=toy_task, show_progress=False)  # its own
     assert result.one_answer == "pos"
     render.run_result(result)
-    assert "warning: the student answers 'pos' to every dev example" in " ".join(capsys.readouterr().out.split())
+    said = " ".join(capsys.readouterr().out.split())
+    assert "warning: the student answers 'pos' to every dev example" in said and "a pretrained student" in said
+    render.run_result(dataclasses.replace(result, config={**result.config, "student": "tiny-gd"}))
+    pretrained = " ".join(capsys.readouterr().out.split())
+    assert "try more epochs, another --lr" in pretrained and "pretrained student" not in pretrained, "one already"
     card = (Path(result.output_dir) / "student" / "README.md").read_text()
     assert "**Warning:** this student answers 'pos' to every dev example" in card  # before anyone publishes it
 
