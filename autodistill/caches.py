@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine import AutodistillError, choices_error, paths
@@ -58,11 +58,13 @@ class Usage:
     size: int
 
 
-@dataclass(frozen=True)
 class HomeFolder:
-    """The home folder (:func:`engine.paths.home` unless given): its parts' disk use, its caches cleared."""
+    """The home folder (:func:`engine.paths.home`): its parts' disk use, its caches cleared. Another
+    process's builds are told by their locks, which live in this home."""
 
-    root: Path = field(default_factory=paths.home)
+    @property
+    def root(self) -> Path:
+        return paths.home()
 
     @property
     def free(self) -> int:
