@@ -109,11 +109,17 @@ class Processes(Backend):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker.pid, signal.SIGINT)  # type: ignore[arg-type]
         deadline = time.monotonic() + 20
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-            if worker.is_alive():
-                worker.terminate()
-                worker.join(5)
+        _reap(workers, deadline)
+        _reap(multiprocessing.active_children(), deadline)  # started as the interrupt came: takes the exit sentinel
+
+
+def _reap(workers: list[multiprocessing.process.BaseProcess], deadline: float) -> None:
+    """Wait for each worker until ``deadline``, then terminate it: none outlives the sweep."""
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.terminate()
+            worker.join(5)
 
 
 def check_choice(backend: str, workers: int, address: str | None) -> None:
