@@ -19,6 +19,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from engine.paths import process_alive
+
 #: The variables OpenMP, MKL and OpenBLAS read for their thread counts when they load.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 #: Set beside them when :func:`share_cores` set them: the thread count is ours to revise, not the user's.
@@ -72,21 +74,11 @@ def live_processes(folder: Path) -> list[int]:
     """The noted process ids still running; the notes of processes gone (killed) are removed."""
     alive = []
     for note in folder.iterdir():
-        if note.name.isdigit() and _running(int(note.name)):
+        if note.name.isdigit() and process_alive(int(note.name)):
             alive.append(int(note.name))
         else:
             _forget(note)
     return alive
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process: alive
-    return True
 
 
 def _forget(note: Path) -> None:

@@ -78,7 +78,7 @@ def _lock(folder: Path) -> FileLock:
 def remove_if_idle(entry: Path) -> bool:
     """Delete ``entry`` (a file or folder under the home) unless a process is building it now
     (holds its lock, or is the live owner of a ``.partial-<pid>-`` build): whether it went."""
-    if (builder := _builder(entry)) is not None and _alive(builder):
+    if (builder := partial_owner(entry)) is not None and process_alive(builder):
         return False
     lock = _lock(entry)
     try:
@@ -126,19 +126,21 @@ def _publish(folder: Path, build: Callable[[Path], None], marker: str) -> None:
 def _remove_abandoned_builds(folder: Path) -> None:
     """Delete half-written builds of ``folder`` whose process is gone (killed mid-build)."""
     for partial in folder.parent.glob(f"{folder.name}.partial-*"):
-        builder = _builder(partial)
-        if builder is not None and not _alive(builder):
+        builder = partial_owner(partial)
+        if builder is not None and not process_alive(builder):
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _builder(entry: Path) -> int | None:
-    """The process id in a ``<folder>.partial-<pid>-<random>`` build's name (None: not such a build)."""
+def partial_owner(entry: Path) -> int | None:
+    """The process id in the name of a half-written ``<name>.partial-<pid>-<random>`` folder or file
+    (None: not such a name)."""
     _, marker, rest = entry.name.rpartition(".partial-")
     pid = rest.split("-")[0]
     return int(pid) if marker and pid.isdigit() else None
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -51,7 +51,7 @@ from engine.errors import AutodistillError
 from engine.kd.mapped import PageBudget, create_array, flush, human_bytes, open_array
 from engine.kd.served import DeviceRows, Served, StreamedRows, fits_on_device, resident_bytes
 from engine.models.batch import model_inputs
-from engine.paths import exclusive, publish_folder, subdir
+from engine.paths import exclusive, partial_owner, process_alive, publish_folder, subdir
 from engine.tasks import TaskHead, task_head
 from engine.tasks.encoding import EncodedSplit, collate
 from engine.tasks.spec import TaskSpec
@@ -458,12 +458,9 @@ def _add_states(
 def _remove_abandoned_files(folder: Path) -> None:
     """Delete state files half-written by a process that is gone (killed while adding states)."""
     for path in folder.glob("hidden_*.bin.partial-*"):
-        try:
-            os.kill(int(path.name.rsplit(".partial-", 1)[1].split("-")[0]), 0)
-        except ProcessLookupError:
+        owner = partial_owner(path)
+        if owner is not None and not process_alive(owner):
             path.unlink(missing_ok=True)
-        except (PermissionError, ValueError):  # alive (another user's), or not a name of ours
-            pass
 
 
 def _teacher_pass(
