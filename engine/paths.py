@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 META_DATA = Path(__file__).resolve().parent.parent / "meta_data"
 
 
+_MOVE_HOME = "set AUTODISTILL_HOME to a folder you can write"
+
+
 def home() -> Path:
     """The home folder, made on first use; one that cannot be made or written is refused in one line."""
     root = Path(os.environ.get("AUTODISTILL_HOME", Path.home() / ".cache" / "autodistill"))
@@ -36,9 +39,6 @@ def home() -> Path:
     if not os.access(root, os.W_OK | os.X_OK):
         raise AutodistillError(f"autodistill's home {root} is not writable; {_MOVE_HOME}")
     return root
-
-
-_MOVE_HOME = "set AUTODISTILL_HOME to a folder you can write"
 
 
 def subdir(*parts: str) -> Path:
