@@ -113,7 +113,7 @@ _EXPORTS: dict[str, str] = {
     # infrastructure
     "AutodistillError": "engine.errors",
     "choices_error": "engine.errors",
-    "human_bytes": "engine.kd.mapped",
+    "human_bytes": "engine.paths",
     "Registry": "engine.registry",
     "paths": "engine.paths",
     "distributed": "engine.training.distributed",

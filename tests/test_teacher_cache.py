@@ -20,6 +20,7 @@ from engine.errors import AutodistillError
 from engine.kd.served import DeviceRows, StreamedRows
 from engine.kd.teacher_cache import TeacherCache, plan_layout, teacher_forward
 from engine.models.zoo import load_task_model, load_tokenizer
+from engine.paths import human_bytes
 from engine.pipelines.result import run_id
 from engine.tasks import encode_split
 from engine.tasks.encoding import collate
@@ -101,7 +102,7 @@ def test_the_size_announced_is_the_size_written(teacher, toy_task, split, caplog
         cache = _build(teacher, toy_task.spec, split, (0, 2))
     assert cache.disk_bytes() == layout.size((0, 2))
     assert layout.size((0, 2)) == 8 * (len(split) + 1) + len(split) * 2 * 4 + 2 * layout.tokens * 384 * 2
-    assert teacher_cache.human_bytes(layout.size((0, 2))) in caplog.text
+    assert human_bytes(layout.size((0, 2))) in caplog.text
 
 
 def test_a_logits_only_cache_builds_no_hidden_states(teacher, toy_task, split):
@@ -139,7 +140,7 @@ def test_a_cache_that_would_not_fit_is_refused_in_one_line(teacher, toy_task, sp
     message = str(info.value)
     size = plan_layout(teacher, toy_task.spec, split, 0).size((0, 3))
     assert "\n" not in message
-    assert teacher_cache.human_bytes(size) in message and "500 B free" in message
+    assert human_bytes(size) in message and "500 B free" in message
     assert "teacher_cache: false" in message
     assert not list((teacher_cache.subdir("teacher_cache")).iterdir())  # nothing was started
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import AutodistillError
+from engine.paths import human_bytes
 
 #: Bytes a process reads or writes through its mapped arrays before it gives their pages back.
 RELEASE_BYTES = 256 * 2**20
@@ -64,15 +65,6 @@ def _reserve(descriptor: int, size: int, path: Path) -> None:
         if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # file systems that cannot reserve
             raise
         os.ftruncate(descriptor, size)
-
-
-def human_bytes(size: float) -> str:
-    """``size`` bytes in decimal units, as a disk's free space is quoted."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 def _mapping(array: np.ndarray) -> mmap.mmap:

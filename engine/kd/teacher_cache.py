@@ -48,10 +48,10 @@ from rich import get_console
 from torch import nn
 
 from engine.errors import AutodistillError
-from engine.kd.mapped import PageBudget, create_array, flush, human_bytes, open_array
+from engine.kd.mapped import PageBudget, create_array, flush, open_array
 from engine.kd.served import DeviceRows, Served, StreamedRows, fits_on_device, resident_bytes
 from engine.models.batch import model_inputs
-from engine.paths import exclusive, partial_owner, process_alive, publish_folder, subdir
+from engine.paths import exclusive, human_bytes, partial_owner, process_alive, publish_folder, subdir
 from engine.tasks import TaskHead, task_head
 from engine.tasks.encoding import EncodedSplit, collate
 from engine.tasks.spec import TaskSpec
