@@ -308,3 +308,42 @@ def test_tag_lists_beside_plain_text_are_not_claimed_as_a_tagging_file(tmp_path)
     rows = [{"text": f"w{i} runs", "pos": json.dumps(["NOUN", "VERB"]) if i % 2 else '["X"]'} for i in range(20)]
     task = load_task(_write_jsonl(tmp_path / "mixed.jsonl", rows), label_col="pos")
     assert task.spec.task_type == TaskType.CLASSIFICATION
+
+
+def _conll(sentences: list[list[str]]) -> str:
+    """CoNLL-2003's layout: a document marker, then one line per word, a blank line after each sentence."""
+    return "-DOCSTART- -X- -X- O\n\n" + "".join("".join(f"{line}\n" for line in words) + "\n" for words in sentences)
+
+
+def test_a_conll_file_reads_its_first_column_as_words_and_its_last_as_tags(tmp_path):
+    sentences = [[f"w{i} NN B-NP {'B-PER' if i % 2 else 'O'}", "runs VBZ B-VP O"] for i in range(20)]
+    (tmp_path / "ner.conll").write_text(_conll(sentences).replace("w3 ", "w3\t", 0) + "tail NN B-NP O")
+    task = load_task(str(tmp_path / "ner.conll"))
+    assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("B-PER", "O")
+    assert sum(len(task.split(s)) for s in ("train", "dev", "test")) == 21, "the last sentence needs no blank line"
+    assert sorted(task.extra["columns"].items()) == [("tags", "tags"), ("tokens", "tokens")]
+    pos = load_task(str(tmp_path / "ner.conll"), label_col="column_2")
+    assert pos.spec.label_names == ("NN", "VBZ")
+
+
+def test_a_tab_separated_conll_line_keeps_a_word_that_holds_a_space(tmp_path):
+    (tmp_path / "t.conll").write_text(_conll([[f"New York{i}\tB-LOC", "is\tO"] for i in range(20)]))
+    assert {row[0] for row in load_task(str(tmp_path / "t.conll")).train["tokens"]} <= {
+        f"New York{i}" for i in range(20)
+    }
+
+
+@pytest.mark.parametrize(
+    ("lines", "needs"),
+    [(["a O", "b"], "line 4 holds 1 column.s. where it needs a word and its tag"), (["a NN O", "b O"], "3 columns")],
+)
+def test_a_conll_line_with_a_column_too_few_or_too_many_is_refused_naming_it(tmp_path, lines, needs):
+    (tmp_path / "bad.conll").write_text(_conll([lines]))
+    with pytest.raises(AutodistillError, match=needs):
+        load_task(str(tmp_path / "bad.conll"))
+
+
+def test_a_txt_data_file_is_pointed_to_the_conll_extension(tmp_path):
+    (tmp_path / "train.txt").write_text(_conll([["a O"]]))
+    with pytest.raises(AutodistillError, match=r"unsupported file type '.txt'.*reads as .conll"):
+        load_task(str(tmp_path / "train.txt"))

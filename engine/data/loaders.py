@@ -277,7 +277,7 @@ def _build(
         raise AutodistillError(f"data set {origin} is empty")
     columns = _resolve_columns(list(first.columns), given, origin)
     for head in _HEADS:
-        columns = head.claim_columns(first, columns)
+        columns = head.claim_columns(first, columns, named=[role for role, column in given.items() if column])
     task_type = wanted or _infer_type(first, columns, origin)
     needed = _needed(task_type, columns, list(first.columns), origin)
     head = head_of(task_type)

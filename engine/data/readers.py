@@ -18,7 +18,7 @@ from engine import hub
 from engine.data.builders import DATASETS
 from engine.errors import AutodistillError
 
-EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".conll")
 #: The column separator of each delimited-text extension.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: The separators a delimited file is read with in place of its own when its header line holds one of
@@ -56,8 +56,9 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """One CSV, TSV, JSONL or Parquet file as it is; every reader of user files goes through here,
     so a file that ``run`` refuses is refused by ``predict`` in the same words."""
     if path.suffix not in EXTENSIONS:
+        conll = "; a file of one word and its tags per line (CoNLL) reads as .conll" if path.suffix == ".txt" else ""
         raise AutodistillError(
-            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}"
+            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}{conll}"
         )
     try:
         with decoding(path, encoding):
@@ -67,6 +68,8 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
                 return pd.read_parquet(path)
             if path.suffix == ".json":
                 return _read_json(path, encoding or DEFAULT_ENCODING)
+            if path.suffix == ".conll":
+                return _read_conll(path, encoding or DEFAULT_ENCODING)
             return _read_jsonl(path, encoding or DEFAULT_ENCODING)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
@@ -120,6 +123,35 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
     if not all(isinstance(row, dict) for row in rows):
         raise AutodistillError(f"{path} holds an array whose items are not all objects (one per row, named fields)")
     return pd.DataFrame.from_records(rows)
+
+
+def _read_conll(path: Path, encoding: str) -> pd.DataFrame:
+    """A CoNLL file: a word and its tags per line (tab- or space-separated), a blank line between
+    sentences, ``-DOCSTART-`` lines skipped. One row per sentence: ``tokens`` (the first column),
+    ``tags`` (the last, the NER tags of CoNLL-2003) and ``column_2``... for those between.
+
+    Not ``datasets``' CoNLL builder: it pads a short line with empty tags and cuts a long one, where
+    a line with a column too few or too many means the file is not read as its writer meant.
+    """
+    sentences: list[list[list[str]]] = []
+    sentence: list[list[str]] = []
+    width = 0
+    for number, line in enumerate(path.read_text(encoding=encoding).splitlines(), start=1):
+        fields = line.split("\t") if "\t" in line else line.split()
+        if not line.strip() or fields[0] == "-DOCSTART-":
+            if sentence:
+                sentences.append(sentence)
+            sentence = []
+            continue
+        width = width or len(fields)
+        if len(fields) < 2 or len(fields) != width:
+            expected = "a word and its tag" if len(fields) < 2 else f"{width} columns, as its first word line"
+            raise AutodistillError(f"{path} line {number} holds {len(fields)} column(s) where it needs {expected}")
+        sentence.append([field.strip() for field in fields])
+    if sentence:
+        sentences.append(sentence)
+    names = ["tokens", *(f"column_{i}" for i in range(2, width)), "tags"]
+    return pd.DataFrame([[[word[i] for word in rows] for i in range(width)] for rows in sentences], columns=names)
 
 
 def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:

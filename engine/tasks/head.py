@@ -21,7 +21,7 @@ planning augmentation asks the heads without paying for a deep-learning stack.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -154,11 +154,11 @@ class TaskHead:
 
     # -- reading user data ------------------------------------------------------------------------
 
-    def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> dict[str, str]:
+    def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str], named: Collection[str]) -> dict[str, str]:
         """``columns`` with the general roles (``text``, ``label``) renamed to this type's own where the
         user's column plainly holds this type's kind of value, so that the flags every user knows
-        (``--text-col``, ``--label-col``) reach a type whose columns have other names. Most types
-        claim nothing."""
+        (``--text-col``, ``--label-col``) reach a type whose columns have other names; a role in
+        ``named`` (the user's flags) wins over a column found by its usual name. Most types claim nothing."""
         return dict(columns)
 
     def recognises(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> bool:

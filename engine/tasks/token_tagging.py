@@ -18,7 +18,7 @@ taggers are compared) and macro-F1 over tags.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -192,13 +192,15 @@ class TokenHead(TaskHead):
     metric_names = ("accuracy", "f1")
     inference_rank = 0
 
-    def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str]) -> dict[str, str]:
+    def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str], named: Collection[str]) -> dict[str, str]:
         """A text column of word lists is the ``tokens`` column, a label column of lists the ``tags``:
-        ``--text-col words --label-col pos`` reads a tagging file under any names. Nothing is claimed
-        unless both columns are then found (a list of tags beside plain text is no tagging file)."""
+        ``--text-col words --label-col pos`` reads a tagging file under any names, even one that also
+        holds a ``tags`` column. Nothing is claimed unless both columns are then found (a list of tags
+        beside plain text is no tagging file)."""
         claimed = dict(columns)
         for general, own in _CLAIMS.items():
-            if own not in claimed and general in claimed and _holds_lists(frame[claimed[general]]):
+            wanted = own not in claimed or general in named
+            if wanted and general in claimed and _holds_lists(frame[claimed[general]]):
                 claimed[own] = claimed.pop(general)
         return claimed if set(self.required_columns) <= set(claimed) else dict(columns)
 
