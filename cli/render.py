@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from autodistill import Featurized, Recommendation, SearchReport, SweepReport, Trial
-    from engine import RunResult
+    from engine import Predictions, PredictionScore, RunResult
 
 console = Console()
 notes = Console(stderr=True)
@@ -244,19 +244,35 @@ def run_list(runs: pd.DataFrame, limit: int, store_path: Any) -> None:
         say(f"showing the newest {len(shown)} of {len(runs)} runs (--limit 0 lists all)")
 
 
-def predictions(frame: pd.DataFrame, output: Any) -> None:
+def predictions(done: Predictions, output: Any) -> None:
     """To stdout as CSV, or to ``output`` in the format its suffix names (the formats a run reads; CSV
-    for any other)."""
+    for any other); then the score, on stderr where stdout holds the predictions."""
+    frame = done.frame
     if output is None:
         console.print(frame.to_csv(index=False), end="", markup=False, highlight=False)
-        return
-    if output.suffix in (".jsonl", ".json"):
+    elif output.suffix in (".jsonl", ".json"):
         frame.to_json(output, orient="records", lines=output.suffix == ".jsonl", force_ascii=False)
     elif output.suffix == ".parquet":
         frame.to_parquet(output, index=False)
     else:
         frame.to_csv(output, index=False, sep="\t" if output.suffix == ".tsv" else ",")
-    say(f"wrote {len(frame):,} predictions to {output}")
+    if output is not None:
+        say(f"wrote {len(frame):,} predictions to {output}")
+    lines = [score_line(done.score)] if done.score else [done.unscored] if done.unscored else []
+    for line in lines:
+        (console if output is not None else notes).print(line, highlight=False, markup=False)
+
+
+def score_line(score: PredictionScore) -> str:
+    """``accuracy 0.953 ± 0.003 against column 'label' (5,000 labelled rows)``; labels the model never learned."""
+    line = (
+        f"{score.metric} {score.value:.3f} ± {score.standard_error:.3f} against column {score.column!r} "
+        f"({score.rows:,} labelled rows)"
+    )
+    if score.unknown:
+        named = ", ".join(map(repr, score.unknown[:5])) + (", ..." if len(score.unknown) > 5 else "")
+        line += f"; labels the model never learned, scored as wrong: {named}"
+    return line
 
 
 # -- meta layer ----------------------------------------------------------------------------------------

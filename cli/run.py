@@ -127,7 +127,9 @@ def predict_command(
             help="a student folder written by `autodistill run`, or one `autodistill export` wrote", **EXISTING_FOLDER
         ),
     ],
-    input: Annotated[Path, typer.Option("--input", "-i", help="CSV, TSV, JSON(L), Parquet or TXT", **EXISTING_FILE)],
+    input: Annotated[
+        Path, typer.Option("--input", "-i", help="CSV, TSV, JSON(L), Parquet, CoNLL or TXT", **EXISTING_FILE)
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="predictions file (CSV, TSV, JSON(L), Parquet: by suffix)")
     ] = None,
@@ -137,6 +139,10 @@ def predict_command(
     text_pair_col: Annotated[
         str | None, typer.Option(help="second-text column, pair and span tasks (default: as trained)")
     ] = None,
+    label_col: Annotated[
+        str | None,
+        typer.Option(help="labels to score the predictions against (default: the run's, or a usual name if present)"),
+    ] = None,
     max_length: Annotated[int | None, typer.Option(help="max tokens per example (default: as trained)")] = None,
     encoding: Annotated[
         str | None, typer.Option(help="text encoding of a CSV/JSONL/TXT input, e.g. latin-1 (default: utf-8)")
@@ -145,19 +151,20 @@ def predict_command(
         bool, typer.Option("--probabilities", help="classification: add a p_<label> column per class")
     ] = False,
 ) -> None:
-    """Batch inference with a distilled student."""
+    """Batch inference with a distilled student; an input that holds labels is also scored."""
     from engine import predict_file
 
-    frame = predict_file(
+    predictions = predict_file(
         model,
         input,
         text_col=text_col,
         text_pair_col=text_pair_col,
+        label_col=label_col,
         max_length=max_length,
         encoding=encoding,
         probabilities=probabilities,
     )
-    render.predictions(frame, output)
+    render.predictions(predictions, output)
 
 
 @typer_app.command("export")

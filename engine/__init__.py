@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "cpu_latency_ms": "engine.pipelines.latency",
     "retrain_candidates": "engine.pipelines.candidates",
     "predict_file": "engine.pipelines.predict",
+    "Predictions": "engine.pipelines.predict",
+    "PredictionScore": "engine.pipelines.predict",
     "run_predictions": "engine.pipelines.example_predictions",
     "written_predictions": "engine.pipelines.result",
     "run_folder": "engine.pipelines.result",

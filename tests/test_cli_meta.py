@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 import cli
 import engine
-from engine import load_task
+from engine import Predictions, PredictionScore, load_task
 
 runner = CliRunner()
 
@@ -314,5 +315,18 @@ def test_predictions_are_written_in_the_format_their_file_names(tmp_path, suffix
     from engine.data.readers import read_file
 
     frame = pd.DataFrame({"text": ["très bien, merci", "no"], "prediction": ["pos", "neg"]})
-    predictions(frame, tmp_path / f"out{suffix}")
+    predictions(Predictions(frame), tmp_path / f"out{suffix}")
     pd.testing.assert_frame_equal(read_file(tmp_path / f"out{suffix}"), frame)  # read back as a run reads it
+
+
+def test_a_score_goes_to_stderr_where_the_predictions_fill_stdout(capsys, tmp_path):
+    from cli.render import predictions
+
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["pos", "x"], "prediction": ["pos", "neg"]})
+    score = PredictionScore("accuracy", 0.5, 2, "label", ("x",))
+    predictions(Predictions(frame, score), None)
+    out, err = capsys.readouterr()
+    assert pd.read_csv(io.StringIO(out)).equals(frame)
+    assert "accuracy 0.500 ± 0.354 against column 'label' (2 labelled rows)" in err and "wrong: 'x'" in err
+    predictions(Predictions(frame, unscored="not scored against column 'label': ..."), tmp_path / "out.csv")
+    assert capsys.readouterr().out.splitlines()[-1] == "not scored against column 'label': ..."

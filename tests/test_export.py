@@ -143,13 +143,13 @@ def test_predict_reads_an_exported_folder_as_it_reads_the_student(exported, tmp_
     inputs = tmp_path / "in.csv"
     task.test.head(16).to_csv(inputs, index=False)
     assert json.loads((report.folder / "autodistill_task.json").read_text())["onnx_file"] == INT8_FILE
-    from_graph = predict_file(report.folder, inputs, max_length=16)["prediction"]
+    from_graph = predict_file(report.folder, inputs, max_length=16).frame["prediction"]
     gold = task.test.head(16)["label"].map({0: "neg", 1: "pos"})
     assert (from_graph == gold).mean() > 0.8
     fp32 = (report.folder / "autodistill_task.json").read_text().replace(INT8_FILE, ONNX_FILE)
     (report.folder / "autodistill_task.json").write_text(fp32)
-    from_student = predict_file(Path(result.output_dir) / "student", inputs, max_length=16)["prediction"]
-    assert list(predict_file(report.folder, inputs, max_length=16)["prediction"]) == list(from_student)
+    from_student = predict_file(Path(result.output_dir) / "student", inputs, max_length=16).frame["prediction"]
+    assert list(predict_file(report.folder, inputs, max_length=16).frame["prediction"]) == list(from_student)
 
 
 def test_what_cannot_be_exported_is_refused_in_one_line(exported, tmp_path):
@@ -225,7 +225,7 @@ def test_predict_keeps_the_inputs_columns_and_writes_class_probabilities(exporte
     task, result, _ = exported
     inputs = tmp_path / "in.csv"
     task.test.head(6).assign(id=[f"r{i}" for i in range(6)]).to_csv(inputs, index=False)
-    out = predict_file(Path(result.output_dir) / "student", inputs, max_length=16, probabilities=True)
+    out = predict_file(Path(result.output_dir) / "student", inputs, max_length=16, probabilities=True).frame
     assert list(out.columns) == [*task.test.columns, "id", "prediction", "p_neg", "p_pos"]
     assert list(out["id"]) == [f"r{i}" for i in range(6)]
     assert np.allclose(out["p_neg"] + out["p_pos"], 1.0, atol=1e-5)
@@ -242,5 +242,5 @@ def test_predict_reads_a_latin1_file_when_told_its_encoding_and_says_how_when_no
     error = capsys.readouterr().err
     assert stopped.value.code == 2 and len(error.strip().splitlines()) == 1
     assert "as utf-8 text (it holds byte 0xe9)" in error and "--encoding" in error
-    out = predict_file(student, inputs, max_length=16, encoding="latin-1")
+    out = predict_file(student, inputs, max_length=16, encoding="latin-1").frame
     assert out.loc[0, "text"] == "un café très bon" and out.loc[0, "id"] == 1

@@ -90,11 +90,23 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     inputs = tmp_path / "in.csv"
     toy_task.test.head(8).to_csv(inputs, index=False)
     predictions = predict_file(student_dir, inputs, max_length=16)
-    accuracy = (predictions["prediction"] == toy_task.test.head(8)["label"].map({0: "neg", 1: "pos"})).mean()
-    assert accuracy > 0.8
+    named = toy_task.test.head(8)["label"].map({0: "neg", 1: "pos"})
+    right = predictions.frame["prediction"] == named
+    assert right.mean() > 0.8
+    # the file's label column holds class ids, not the names the model learned: not a score of 0
+    assert predictions.score is None and "holds none of the model's labels (e.g. '0', '1')" in predictions.unscored
+    labelled = tmp_path / "labelled.csv"
+    toy_task.test.head(8).assign(label=["", "meh", *named[2:]]).to_csv(labelled, index=False)
+    score = predict_file(student_dir, labelled, max_length=16).score
+    assert score.rows == 7 and score.unknown == ("meh",), "an empty cell is not scored; an unknown label is wrong"
+    assert score.value == pytest.approx(right[2:].sum() / 7) and score.metric == "accuracy"
+    with pytest.raises(AutodistillError, match="input has no label column 'stars'"):
+        predict_file(student_dir, labelled, label_col="stars", max_length=16)
     renamed = tmp_path / "sentences.csv"  # another of the names a run looks for is found by predict too
     toy_task.test.head(8).rename(columns={"text": "sentence"}).to_csv(renamed, index=False)
-    assert list(predict_file(student_dir, renamed, max_length=16)["prediction"]) == list(predictions["prediction"])
+    assert list(predict_file(student_dir, renamed, max_length=16).frame["prediction"]) == list(
+        predictions.frame["prediction"]
+    )
 
 
 def test_a_student_that_gives_every_dev_example_one_answer_is_told_so(toy_task, monkeypatch, capsys):
@@ -319,7 +331,7 @@ def test_a_file_with_its_own_column_names_runs_and_its_mapping_is_recorded(tmp_p
     student = Path(result.output_dir) / "student"
     inputs = tmp_path / "more.csv"
     toy_frame(6, 1).rename(columns={"text": "review"})[["review"]].to_csv(inputs, index=False)
-    assert predict_file(student, inputs)["prediction"].notna().all()
+    assert predict_file(student, inputs).frame["prediction"].notna().all()
     with pytest.raises(AutodistillError, match=r"no column 'text' \(--text-col"):  # a name given still wins
         predict_file(student, inputs, text_col="text")
     assert json.loads((student / "autodistill_task.json").read_text())["inputs"]["max_length"] == TRAIN["max_length"]

@@ -7,9 +7,11 @@ class's placeholder would fail at run time, far from its module; this walk fails
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from engine.data.loaders import USUAL_NAMES
+from engine.errors import AutodistillError
 from engine.tasks import TASK_HEADS, TaskHead
 from engine.tasks.spec import TaskSpec, TaskType
 
@@ -38,6 +40,7 @@ HOOKS = (
     "blank_labels",
     "named",
     "one_answer",
+    "references",
 )
 
 
@@ -65,6 +68,7 @@ def test_every_head_declares_its_columns_and_its_headline_metric(name):
     assert set(head.target_columns) <= set(head.columns)
     assert all(role in USUAL_NAMES for role in head.columns), "every kept column can be found in a user file"
     assert head.text_column in USUAL_NAMES
+    assert head.reference_column is None or head.reference_column in head.target_columns
     assert head.default_metric in head.metric_names
 
 
@@ -103,6 +107,34 @@ def test_a_head_names_the_one_answer_a_model_gave_every_example(name, same, diff
     assert head.one_answer(same, spec) == said
     assert head.one_answer(differ, spec) is None
     assert head.one_answer(same[:1], spec) is None  # one example: one answer says nothing
+
+
+@pytest.mark.parametrize(
+    ("name", "cells", "preds", "gold", "unknown"),
+    [
+        ("classification", ["pos", "neg", "meh"], [1, 1, 0], [1, 0, -1], {"meh"}),  # never learned: scored wrong
+        ("regression", ["0.5", 2], [0.1, 0.2], [0.5, 2.0], set()),
+        ("token", [["pos", "neg", "x"], '["neg"]'], [[1, 1], [0]], [[1, 0], [0]], {"x"}),  # cut: its tail goes
+    ],
+)
+def test_a_labelled_inputs_references_are_read_as_the_metrics_read_them(name, cells, preds, gold, unknown):
+    head, spec = TASK_HEADS.get(name), TaskSpec("toy", name, "toy", ("neg", "pos") if name != "regression" else ())
+    texts = pd.Series(["a b c", "d"][: len(cells)] if name == "token" else ["t"] * len(cells))
+    assert head.references(pd.Series(cells, name="gold"), texts, preds, spec, str) == (gold, unknown)
+
+
+@pytest.mark.parametrize(
+    ("name", "cells", "refused"),
+    [
+        ("classification", [0, 1], r"column 'gold' holds none of the model's labels \(e.g. '0', '1'\)"),
+        ("regression", [0.5, "n/a"], "column 'gold' is not numeric: 'n/a' .1."),
+        ("token", [["pos"]], "the gold cell of 0 has 1 tags for 3 words"),
+    ],
+)
+def test_references_that_are_not_the_models_labels_are_refused_in_one_line(name, cells, refused):
+    head, spec = TASK_HEADS.get(name), TaskSpec("toy", name, "toy", ("neg", "pos") if name != "regression" else ())
+    with pytest.raises(AutodistillError, match=refused):
+        head.references(pd.Series(cells, name="gold"), pd.Series(["a b c"] * len(cells)), [0] * len(cells), spec, str)
 
 
 def test_the_walk_sees_a_head_that_leaves_out_a_hook():

@@ -114,11 +114,16 @@ def test_token_distillation_with_mixup_runs_end_to_end_and_predicts_tag_names(ta
     folder = Path(result.output_dir) / "student"
     assert type(AutoModelForTokenClassification.from_pretrained(folder)).__name__ == "BertForTokenClassification"
     (tmp_path / "in.txt").write_text("the cat sleeps\n")
-    out = predict_file(folder, tmp_path / "in.txt")
+    out = predict_file(folder, tmp_path / "in.txt").frame
     assert len(out.loc[0, "prediction"].split()) == 3
     assert set(out.loc[0, "prediction"].split()) <= set(TAGS)
     (tmp_path / "in.jsonl").write_text('{"tokens": ["the", "cat", "sleeps"]}\n')  # a file as it trained on: word lists
-    assert list(predict_file(folder, tmp_path / "in.jsonl")["prediction"]) == list(out["prediction"])
+    assert list(predict_file(folder, tmp_path / "in.jsonl").frame["prediction"]) == list(out["prediction"])
+    # a CoNLL file of words and their tags is predicted and scored word by word
+    (tmp_path / "in.conll").write_text("the OTHER\ncat ANIMAL\nsleeps OTHER\n")
+    scored = predict_file(folder, tmp_path / "in.conll")
+    right = [p == g for p, g in zip(out.loc[0, "prediction"].split(), ["OTHER", "ANIMAL", "OTHER"], strict=True)]
+    assert scored.score.value == pytest.approx(sum(right) / 3) and scored.score.rows == 1
 
 
 def test_text_augmentation_on_a_token_task_is_refused_in_one_line(tag_task):

@@ -35,7 +35,7 @@ def task_file(spec: TaskSpec, config: dict) -> dict:
     predicts without naming its columns again. Columns the run left to their usual names are left out:
     prediction has its own defaults for them (:data:`engine.pipelines.predict.DEFAULT_INPUTS`)."""
     columns = config.get("columns") or {}
-    named = {role: columns[role] for role in ("text_col", "text_pair_col") if columns.get(role)}
+    named = {role: columns[role] for role in ("text_col", "text_pair_col", "label_col") if columns.get(role)}
     return {
         "name": spec.name,
         "task_type": spec.task_type,

@@ -9,6 +9,7 @@ set's own label names.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,11 @@ from transformers import AutoTokenizer
 
 from engine.data.loaders import USUAL_NAMES
 from engine.data.readers import EXTENSIONS, read_file, read_text_lines
+from engine.data.resolution import metric_standard_error
 from engine.errors import AutodistillError
 from engine.pipelines.onnx_model import OnnxModel
 from engine.tasks import encode_split, task_head
+from engine.tasks.head import row_place
 from engine.tasks.spec import TaskSpec
 from engine.training.trainer import batch_logits
 
@@ -28,7 +31,34 @@ TASK_FILE = "autodistill_task.json"
 #: How an input file is read where neither the caller nor the task file says (the run found its
 #: columns by their usual names, or its folder was saved before the task file recorded them):
 #: a column None is looked up under the names the run itself looks for (:func:`text_columns`).
-DEFAULT_INPUTS = {"text_col": None, "text_pair_col": None, "max_length": 128}
+DEFAULT_INPUTS = {"text_col": None, "text_pair_col": None, "label_col": None, "max_length": 128}
+
+
+@dataclass(frozen=True)
+class PredictionScore:
+    """A labelled input's score: the task's headline metric over the rows that carry a label."""
+
+    metric: str
+    value: float
+    rows: int
+    column: str
+    #: Labels the model never learned: scored as wrong.
+    unknown: tuple[str, ...]
+
+    @property
+    def standard_error(self) -> float:
+        """How finely ``rows`` examples resolve the score (:func:`engine.data.resolution.metric_standard_error`)."""
+        return metric_standard_error(self.metric, self.value, self.rows)
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The input's rows with a ``prediction`` column; the score where the input holds labels, or why
+    a label column found by its usual name was not scored."""
+
+    frame: pd.DataFrame
+    score: PredictionScore | None = None
+    unscored: str | None = None
 
 
 def read_inputs(path: Path, text_col: str | None = None, encoding: str | None = None) -> pd.DataFrame:
@@ -76,31 +106,59 @@ def predict_file(
     *,
     text_col: str | None = None,
     text_pair_col: str | None = None,
+    label_col: str | None = None,
     max_length: int | None = None,
     batch_size: int = 32,
     encoding: str | None = None,
     probabilities: bool = False,
-) -> pd.DataFrame:
+) -> Predictions:
     """Predict every example of ``input_path``: its rows with every column they had, plus a
-    ``prediction`` column and, if asked (classification only), a ``p_<label>`` column per class.
-    The columns and length left unset are those the student was trained with (:func:`inputs_of`)."""
+    ``prediction`` column and, if asked (classification only), a ``p_<label>`` column per class;
+    and, where the input holds labels (``label_col``, else the run's label column or one under a
+    label's usual name), the predictions' score against them. The columns and length left unset are
+    those the student was trained with (:func:`inputs_of`)."""
     meta = read_task_file(Path(model_dir))
     spec = task_spec(meta)
-    inputs = inputs_of(meta, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
-    text_col, text_pair_col, max_length = inputs["text_col"], inputs["text_pair_col"], inputs["max_length"]
-    if probabilities and not task_head(spec).class_probabilities:
-        raise AutodistillError(f"class probabilities need a classification model; this one is {spec.task_type}")
-    frame = read_inputs(Path(input_path), text_col, encoding)
     head = task_head(spec)
-    text_col, pair_col = text_columns(frame, spec, text_col, text_pair_col)
-    inputs = pd.DataFrame({"text": head.input_text(frame[text_col])})
-    if pair_col is not None:
-        inputs["text_pair"] = frame[pair_col].astype(str)
-    if spec.paired and pair_col is None:
-        wanted = text_pair_col or " or ".join(USUAL_NAMES["text_pair"])
+    recorded = inputs_of(meta, text_col=text_col, text_pair_col=text_pair_col, max_length=max_length)
+    if probabilities and not head.class_probabilities:
+        raise AutodistillError(f"class probabilities need a classification model; this one is {spec.task_type}")
+    frame = read_inputs(Path(input_path), recorded["text_col"], encoding)
+    references = reference_column(frame, spec, label_col, recorded["label_col"])
+    text, pair = text_columns(frame, spec, recorded["text_col"], recorded["text_pair_col"])
+    inputs = pd.DataFrame({"text": head.input_text(frame[text])})
+    if pair is not None:
+        inputs["text_pair"] = frame[pair].astype(str)
+    if spec.paired and pair is None:
+        wanted = recorded["text_pair_col"] or " or ".join(USUAL_NAMES["text_pair"])
         raise AutodistillError(f"this model needs text pairs: add a {wanted} column to the input (--text-pair-col)")
+    preds, table = _predict_rows(Path(model_dir), meta, spec, inputs, recorded["max_length"], batch_size, probabilities)
+    out = frame.reset_index(drop=True).assign(prediction=head.named(preds, spec))
+    if table is not None:
+        out = out.assign(**{f"p_{name}": table[:, i] for i, name in enumerate(spec.label_names)})
+    if references is None:
+        return Predictions(out)
+    try:
+        return Predictions(out, score_references(frame[references], inputs["text"], preds, spec, str(input_path)))
+    except AutodistillError as error:
+        if label_col:
+            raise
+        return Predictions(out, unscored=f"not scored against column {references!r}: {error}")
+
+
+def _predict_rows(
+    model_dir: Path,
+    meta: dict,
+    spec: TaskSpec,
+    inputs: pd.DataFrame,
+    max_length: int,
+    batch_size: int,
+    probabilities: bool,
+) -> tuple[list, np.ndarray | None]:
+    """The model's prediction for each row of ``inputs``, in their order, and the class probabilities if asked."""
+    head = task_head(spec)
     if "onnx_file" in meta:  # an exported folder: the graph it names, on the CPU
-        model, device = OnnxModel(Path(model_dir) / meta["onnx_file"]), "cpu"
+        model, device = OnnxModel(model_dir / meta["onnx_file"]), "cpu"
     else:
         model = head.model_class.from_pretrained(model_dir)
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -113,10 +171,36 @@ def predict_file(
             preds[row] = pred  # batches come in length order: each result goes back to its row
         if table is not None:
             table[indices] = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
-    out = frame.reset_index(drop=True).assign(prediction=head.named(preds, spec))
-    if table is not None:
-        out = out.assign(**{f"p_{name}": table[:, i] for i, name in enumerate(spec.label_names)})
-    return out
+    return preds, table
+
+
+def reference_column(frame: pd.DataFrame, spec: TaskSpec, given: str | None, recorded: str | None) -> str | None:
+    """The input column holding the labels to score against: ``given`` (an error where absent, or where
+    the task type is not scored here), else the run's own label column (``recorded``) or the first
+    found under the usual names of the type's labels, else None."""
+    role = task_head(spec).reference_column
+    if given and role is None:
+        raise AutodistillError(f"predict does not score a {spec.task_type} model; its run scored its test split")
+    if given and given not in frame.columns:
+        columns = ", ".join(map(str, frame.columns))
+        raise AutodistillError(f"input has no label column {given!r} (--label-col); columns: {columns}")
+    if given or role is None:
+        return given
+    return next((column for column in (recorded, *USUAL_NAMES[role]) if column in frame.columns), None)
+
+
+def score_references(cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, origin: str) -> PredictionScore:
+    """``preds`` scored by the task's metric against the labels in ``cells``, over the rows that have one."""
+    labelled = np.flatnonzero(cells.notna().to_numpy())
+    if len(labelled) == 0:
+        raise AutodistillError(f"column {cells.name!r} holds no label")
+    head = task_head(spec)
+    kept = [preds[row] for row in labelled]
+    gold, unknown = head.references(
+        cells.iloc[labelled], texts.iloc[labelled], kept, spec, lambda row: row_place("all", row, origin)
+    )
+    value = head.metrics(kept, gold)[spec.metric]
+    return PredictionScore(spec.metric, value, len(labelled), str(cells.name), tuple(sorted(unknown)))
 
 
 def read_task_file(model_dir: Path) -> dict:
@@ -133,7 +217,7 @@ def read_task_file(model_dir: Path) -> dict:
 
 
 def inputs_of(meta: dict, **given: str | int | None) -> dict:
-    """The text column, second-text column and token length to read inputs with: each one ``given``
+    """The text, second-text and label columns and the token length to read inputs with: each one ``given``
     unless None, else the one the task file records from the run, else :data:`DEFAULT_INPUTS`."""
     recorded = {**DEFAULT_INPUTS, **meta.get("inputs", {})}
     return {key: recorded[key] if given.get(key) is None else given[key] for key in DEFAULT_INPUTS}

@@ -89,6 +89,9 @@ class TaskHead:
     inference_rank: ClassVar[int] = 99
     #: Whether a prediction is a softmax over the label names, so class probabilities can be reported.
     class_probabilities: ClassVar[bool] = True
+    #: The normalised column whose cells a labelled prediction input is scored against
+    #: (:meth:`references`); None where ``predict`` does not score this type.
+    reference_column: ClassVar[str | None] = "label"
     #: A span augmentation must carry over intact: (the column it sits in, its start column, its
     #: text column); None where no column holds a span.
     kept_span: ClassVar[tuple[str, str, str] | None] = None
@@ -281,12 +284,39 @@ class TaskHead:
         """Predictions as a user reads them (label names rather than ids)."""
         return [spec.label_names[p] for p in preds]
 
+    def references(
+        self, cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, where: Where
+    ) -> tuple[list, set[str]]:
+        """A labelled prediction input's labels (``cells``, one per prediction in ``preds``, for the
+        inputs ``texts``) as :meth:`metrics` compares them with ``preds``, and those the model never
+        learned: id -1, scored as wrong, as a run scores a dev label missing from train. A column
+        holding none of the model's labels is an error: it is not this model's label column."""
+        ids = {name: i for i, name in enumerate(spec.label_names)}
+        names = [label_text(cell) for cell in cells]
+        return [ids.get(name, -1) for name in names], unknown_labels(set(names), ids, cells.name)
+
     def one_answer(self, preds: list, spec: TaskSpec) -> str | None:
         """The answer a model gave every example of several, as :meth:`named` gives it, where it gave
         only one: it learned no more than which answer is most common, whatever its score says. None
         where its answers differ."""
         answers = {str(answer) for answer in self.named(preds, spec)}
         return answers.pop() if len(answers) == 1 and len(preds) > 1 else None
+
+
+def label_text(cell: object) -> str:
+    """A label cell as the class name a run gave it: an integer read as a float (a CSV column with a
+    gap) loses its ``.0``."""
+    if isinstance(cell, float | np.floating) and float(cell).is_integer():
+        return str(int(cell))
+    return str(cell)
+
+
+def unknown_labels(found: set[str], known: Collection[str], column: object) -> set[str]:
+    """The labels in ``found`` that are not ``known``; an error where none is known."""
+    if found and not found & set(known):
+        example = ", ".join(map(repr, sorted(found)[:3]))
+        raise AutodistillError(f"column {column!r} holds none of the model's labels (e.g. {example})")
+    return found - set(known)
 
 
 def one_answer_note(model: str, answer: str) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
-from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, reads_as_target, register, row_place
+from engine.tasks.head import LABEL_NAMES, TaskHead, Where, architectures, reads_as_target, register, row_place
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -155,3 +155,12 @@ class RegressionHead(TaskHead):
 
     def named(self, preds: list, spec: TaskSpec) -> list:
         return preds
+
+    def references(
+        self, cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, where: Where
+    ) -> tuple[list, set[str]]:
+        numbers = pd.to_numeric(cells, errors="coerce")
+        if numbers.isna().any():
+            row = numbers.isna().idxmax()
+            raise AutodistillError(f"column {cells.name!r} is not numeric: {cells[row]!r} ({where(row)})")
+        return numbers.astype(float).tolist(), set()

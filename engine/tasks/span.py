@@ -206,6 +206,7 @@ class SpanHead(TaskHead):
     outputs = 2
     class_probabilities = False
     kept_span = ("text_pair", "answer_start", "answer_text")
+    reference_column = None  # an answer's score needs its place in the context: a run's test split has it
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "answer_text": ("answer_text", "answers"),
         "answer_start": ("answer_start",),

@@ -26,7 +26,7 @@ import pandas as pd
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings
-from engine.tasks.head import IGNORE, TaskHead, Where, architectures, register
+from engine.tasks.head import IGNORE, TaskHead, Where, architectures, label_text, register, unknown_labels
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -186,6 +186,7 @@ class TokenHead(TaskHead):
         "tags": ("tags", "ner_tags", "pos_tags", "upos"),
     }
     text_column = "tokens"
+    reference_column = "tags"
     columns = ("tokens", "tags")
     required_columns = ("tokens", "tags")
     target_columns = ("tags",)
@@ -303,6 +304,23 @@ class TokenHead(TaskHead):
 
     def named(self, preds: list, spec: TaskSpec) -> list:
         return [" ".join(spec.label_names[t] for t in tags) for tags in preds]
+
+    def references(
+        self, cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, where: Where
+    ) -> tuple[list, set[str]]:
+        """Each row's tag ids, for the words its prediction reached (a sentence cut at the token length
+        loses its tail words' tags, as in a run's scores)."""
+        ids = {name: i for i, name in enumerate(spec.label_names)}
+        rows, found = [], set()
+        for row, cell, text, pred in zip(cells.index, cells, texts, preds, strict=True):
+            tags = _as_list(cell)
+            if tags is None or len(tags) != len(str(text).split()):
+                what = "is not a list" if tags is None else f"has {len(tags)} tags for {len(str(text).split())} words"
+                raise AutodistillError(f"the {cells.name} cell of {where(row)} {what}")
+            names = [label_text(tag) for tag in tags]
+            found.update(names)
+            rows.append([ids.get(name, -1) for name in names[: len(pred)]])
+        return rows, unknown_labels(found, ids, cells.name)
 
     def one_answer(self, preds: list, spec: TaskSpec) -> str | None:
         """The tag a model gave every word, where it gave one only (a sentence's tags differ in number)."""
