@@ -87,6 +87,12 @@ def test_sentence_pair_file_found_by_usual_names(tmp_path, fmt):
     assert row["text"].replace("first", "second") == row["text_pair"]
 
 
+@pytest.mark.parametrize(("first", "second"), [("premise", "hypothesis"), ("question1", "question2")])
+def test_nli_and_question_pair_files_are_found_by_their_own_column_names(tmp_path, first, second):
+    task = load_task(write(pairs().rename(columns={"sentence1": first, "sentence2": second}), tmp_path / "nli.csv"))
+    assert task.spec.kind == "pair-classification" and task.extra["columns"]["text_pair"] == second
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_float_targets_make_a_regression_task(tmp_path, fmt):
     task = load_task(write(scores(), tmp_path / f"scores.{fmt}"), label_col="score")

@@ -35,8 +35,19 @@ _HEADS: list[TaskHead] = sorted((TASK_HEADS.get(name) for name in TASK_HEADS), k
 #: Normalised column -> the column names it is looked up under when no ``*_col`` is given:
 #: the shared text columns, then each task type's own.
 USUAL_NAMES = {
-    "text": ("text", "sentence", "sentence1", "question", "review", "content", "comment", "tweet"),
-    "text_pair": ("text_pair", "sentence2", "context"),
+    "text": (
+        "text",
+        "sentence",
+        "sentence1",
+        "question",
+        "review",
+        "content",
+        "comment",
+        "tweet",
+        "premise",
+        "question1",
+    ),
+    "text_pair": ("text_pair", "sentence2", "context", "hypothesis", "question2"),
     **{role: names for name in TASK_HEADS for role, names in TASK_HEADS.get(name).usual_names.items()},
 }
 #: Normalised column -> the ``load_task`` argument that maps a user column onto it.
