@@ -347,3 +347,5 @@ def test_a_txt_data_file_is_pointed_to_the_conll_extension(tmp_path):
     (tmp_path / "train.txt").write_text(_conll([["a O"]]))
     with pytest.raises(AutodistillError, match=r"unsupported file type '.txt'.*reads as .conll"):
         load_task(str(tmp_path / "train.txt"))
+    with pytest.raises(AutodistillError, match=r"no train file .*it holds: train.txt; .*reads as .conll"):
+        load_task(str(tmp_path))

@@ -24,6 +24,8 @@ SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: The separators a delimited file is read with in place of its own when its header line holds one of
 #: these and not its own: a spreadsheet saved with semicolons, as many locales write a CSV.
 OTHER_SEPARATORS = (";", "\t", "|")
+#: What a refusal of a ``.txt`` data file adds: CoNLL-2003 and many taggers' data ship as ``.txt``.
+_CONLL_HINT = "; a file of one word and its tags per line (CoNLL) reads as .conll"
 #: How text files are decoded unless the user names another encoding.
 DEFAULT_ENCODING = "utf-8"
 #: File stems and hub split names accepted for each split.
@@ -56,7 +58,7 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """One CSV, TSV, JSONL or Parquet file as it is; every reader of user files goes through here,
     so a file that ``run`` refuses is refused by ``predict`` in the same words."""
     if path.suffix not in EXTENSIONS:
-        conll = "; a file of one word and its tags per line (CoNLL) reads as .conll" if path.suffix == ".txt" else ""
+        conll = _CONLL_HINT if path.suffix == ".txt" else ""
         raise AutodistillError(
             f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}{conll}"
         )
@@ -176,8 +178,9 @@ def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.Da
             found[split] = file
     if "train" not in found:
         listed = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        conll = _CONLL_HINT if (path / "train.txt").exists() else ""
         raise AutodistillError(
-            f"folder {path} has no train file ({', '.join('train' + e for e in EXTENSIONS)}); it holds: {listed}"
+            f"folder {path} has no train file ({', '.join('train' + e for e in EXTENSIONS)}); it holds: {listed}{conll}"
         )
     return {split: read_file(file, encoding) for split, file in found.items()}, str(path)
 
