@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import toy_frame
@@ -317,6 +318,19 @@ def test_predictions_are_written_in_the_format_their_file_names(tmp_path, suffix
     frame = pd.DataFrame({"text": ["très bien, merci", "no"], "prediction": ["pos", "neg"]})
     predictions(Predictions(frame), tmp_path / f"out{suffix}")
     pd.testing.assert_frame_equal(read_file(tmp_path / f"out{suffix}"), frame)  # read back as a run reads it
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", None])
+def test_a_taggers_word_lists_are_written_as_json_a_run_reads_back(tmp_path, capsys, suffix):
+    from cli.render import predictions
+    from engine.data.readers import read_file
+
+    frame = pd.DataFrame({"tokens": [["très", "bien"], np.array(["no"])], "prediction": ["ADV ADV", "DET"]})
+    out = tmp_path / f"out{suffix}" if suffix else None
+    predictions(Predictions(frame), out)
+    written = read_file(out) if out else pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert [json.loads(cell) for cell in written["tokens"]] == [["très", "bien"], ["no"]]
+    assert list(written["prediction"]) == ["ADV ADV", "DET"]
 
 
 def test_a_score_goes_to_stderr_where_the_predictions_fill_stdout(capsys, tmp_path):
