@@ -349,3 +349,23 @@ def test_a_txt_data_file_is_pointed_to_the_conll_extension(tmp_path):
         load_task(str(tmp_path / "train.txt"))
     with pytest.raises(AutodistillError, match=r"no train file .*it holds: train.txt; .*reads as .conll"):
         load_task(str(tmp_path))
+
+
+def test_a_hub_tagging_sets_tag_ids_keep_the_hubs_tag_names(monkeypatch):
+    import datasets
+
+    from engine import hub
+
+    features = datasets.Features(
+        {
+            "tokens": datasets.List(datasets.Value("string")),
+            "ner_tags": datasets.List(datasets.ClassLabel(names=["O", "B-PER", "I-PER"])),
+        }
+    )
+    rows = {"tokens": [[f"w{i}", "Ada", "Lovelace"] for i in range(40)], "ner_tags": [[0, 1, 2]] * 40}
+    loaded = datasets.DatasetDict(train=datasets.Dataset.from_dict(rows, features=features))
+    monkeypatch.setattr(hub, "hub_reachable", lambda: True)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args: loaded)
+    task = load_task("someone/ner-set")
+    assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("O", "B-PER", "I-PER")
+    assert list(task.train["tags"].iloc[0]) == [0, 1, 2]

@@ -299,7 +299,7 @@ def _build(
     if sum(len(f) for f in normalised.values()) == 0:
         raise AutodistillError(f"data set {origin} is empty once rows with missing values are dropped")
 
-    label_col = columns.get("label", "")
+    label_col = columns.get(head.target_columns[0], "")  # the class or target column; a tagger's tag lists
     normalised, label_names, dropped = head.number_labels(normalised, label_col, origin, hub_names.get(label_col))
     notes.update(dropped)
 

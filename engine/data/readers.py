@@ -186,7 +186,8 @@ def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.Da
 
 
 def read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]]:
-    """Splits of a hub data set, and the class names of its ClassLabel columns."""
+    """Splits of a hub data set, and the class names of its ClassLabel columns (and of its lists of
+    ClassLabel, a tagging set's ``ner_tags``)."""
     if not hub.hub_usable():
         raise AutodistillError(
             f"{source!r} is not a catalog data set or a local file, and the Hugging Face hub is unreachable "
@@ -206,5 +207,6 @@ def read_hub(source: str) -> tuple[dict[str, pd.DataFrame], dict[str, list[str]]
             f"hub data set {source!r} has no train/validation/test split; it has: {', '.join(loaded)}"
         )
     features = next(iter(loaded.values())).features
-    names = {col: list(f.names) for col, f in features.items() if isinstance(f, datasets.ClassLabel)}
+    classes = {col: getattr(f, "feature", f) for col, f in features.items()}  # a tag list's items: its element
+    names = {col: list(f.names) for col, f in classes.items() if isinstance(f, datasets.ClassLabel)}
     return frames, names

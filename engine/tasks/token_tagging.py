@@ -79,15 +79,20 @@ def token_rows(part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, int]:
     return frame, int(empty.sum())
 
 
-def encode_tags(frames: dict[str, pd.DataFrame], origin: str) -> tuple[dict[str, pd.DataFrame], tuple[str, ...]]:
-    """Tag names -> ids of the sorted names; integer tags are taken as ids already (names "0", "1", ...)."""
+def encode_tags(
+    frames: dict[str, pd.DataFrame], origin: str, hub_names: Sequence[str] | None = None
+) -> tuple[dict[str, pd.DataFrame], tuple[str, ...]]:
+    """Tag names -> ids of the sorted names; integer tags are taken as ids already, of the hub's own
+    tag names where it has them (a ``ner_tags`` list of ClassLabel), else of names "0", "1", ..."""
     found = {tag for part in frames.values() for row in part["tags"] for tag in row}
     if not found:
         raise AutodistillError(f"no tagged word in {origin}")
     if all(isinstance(tag, int | np.integer) and not isinstance(tag, bool) for tag in found):
         if min(found) < 0:
             raise AutodistillError(f"tag ids in {origin} must be 0 or more; found {min(found)}")
-        names = tuple(str(i) for i in range(int(max(found)) + 1))
+        if hub_names is not None and max(found) >= len(hub_names):
+            raise AutodistillError(f"tag id {max(found)} in {origin} is past its {len(hub_names)} tag names")
+        names = tuple(hub_names) if hub_names is not None else tuple(str(i) for i in range(int(max(found)) + 1))
         ids = {tag: int(tag) for tag in found}
     else:
         names = tuple(sorted({str(tag) for tag in found}))
@@ -215,7 +220,7 @@ class TokenHead(TaskHead):
     def number_labels(
         self, frames: dict[str, pd.DataFrame], column: str, origin: str, hub_names: Sequence[str] | None
     ) -> tuple[dict[str, pd.DataFrame], tuple[str, ...], dict[str, int]]:
-        encoded, names = encode_tags(frames, origin)
+        encoded, names = encode_tags(frames, origin, hub_names)
         return encoded, names, {}
 
     def describe(self, spec: TaskSpec) -> str:
