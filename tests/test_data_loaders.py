@@ -196,6 +196,8 @@ def test_unsupported_extension(tmp_path):
     path.write_text("hello\n")
     message = refused("unsupported file type '.txt'", path)
     assert ".csv, .tsv, .jsonl, .json, .parquet" in message
+    (tmp_path / "sheet.xlsx").write_bytes(b"PK")
+    refused(r"unsupported file type '.xlsx' .*; save the sheet as CSV", tmp_path / "sheet.xlsx")
 
 
 @pytest.mark.parametrize("sep", [";", "|"])

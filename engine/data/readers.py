@@ -26,6 +26,9 @@ SEPARATORS = {".csv": ",", ".tsv": "\t"}
 OTHER_SEPARATORS = (";", "\t", "|")
 #: What a refusal of a ``.txt`` data file adds: CoNLL-2003 and many taggers' data ship as ``.txt``.
 _CONLL_HINT = "; a file of one word and its tags per line (CoNLL) reads as .conll"
+#: Spreadsheet files, read once saved as CSV (the sheet's first row as the header).
+_SHEETS = (".xlsx", ".xls", ".ods", ".numbers")
+_SHEET_HINT = "; save the sheet as CSV (its first row naming the columns)"
 #: How text files are decoded unless the user names another encoding.
 DEFAULT_ENCODING = "utf-8"
 #: File stems and hub split names accepted for each split.
@@ -58,9 +61,9 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """One CSV, TSV, JSONL or Parquet file as it is; every reader of user files goes through here,
     so a file that ``run`` refuses is refused by ``predict`` in the same words."""
     if path.suffix not in EXTENSIONS:
-        conll = _CONLL_HINT if path.suffix == ".txt" else ""
+        hint = _CONLL_HINT if path.suffix == ".txt" else _SHEET_HINT if path.suffix in _SHEETS else ""
         raise AutodistillError(
-            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}{conll}"
+            f"unsupported file type {path.suffix or '(none)'!r} for {path}; use one of: {', '.join(EXTENSIONS)}{hint}"
         )
     try:
         with decoding(path, encoding):
