@@ -369,3 +369,34 @@ def test_a_hub_tagging_sets_tag_ids_keep_the_hubs_tag_names(monkeypatch):
     task = load_task("someone/ner-set")
     assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("O", "B-PER", "I-PER")
     assert list(task.train["tags"].iloc[0]) == [0, 1, 2]
+
+
+def _conllu(n: int) -> str:
+    """A CoNLL-U file of ``n`` sentences, each with a contraction over two words and an empty node."""
+    sentence = (
+        "# sent_id = {i}\n# text = Don't go{i}.\n"
+        "1-2\tDon't\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "1\tDo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_\n"
+        "2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_\n"
+        "3\tgo{i}\tgo\tVERB\tVB\t_\t0\troot\t_\t_\n"
+        "3.1\tgo\tgo\tVERB\tVB\t_\t_\t_\t0:root\t_\n"
+        "4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_\n\n"
+    )
+    return "".join(sentence.format(i=i) for i in range(n))
+
+
+def test_a_conllu_treebank_tags_its_syntactic_words_with_upos_or_a_field_named(tmp_path):
+    (tmp_path / "ud.conllu").write_text(_conllu(20))
+    task = load_task(str(tmp_path / "ud.conllu"))
+    assert task.spec.label_names == ("AUX", "PART", "PUNCT", "VERB") and task.extra["columns"]["tags"] == "upos"
+    row = task.train.iloc[0]
+    assert list(row["tokens"])[:2] == ["Do", "n't"] and len(row["tags"]) == 4, "no contraction line, no empty node"
+    assert load_task(str(tmp_path / "ud.conllu"), label_col="deprel").spec.label_names == (
+        "advmod",
+        "aux",
+        "punct",
+        "root",
+    )
+    (tmp_path / "bad.conllu").write_text("1\tDo\tdo\n\n")
+    with pytest.raises(AutodistillError, match=r"could not read .*bad.conllu as CoNLL-U"):
+        load_task(str(tmp_path / "bad.conllu"))

@@ -18,7 +18,7 @@ from engine import hub
 from engine.data.builders import DATASETS
 from engine.errors import AutodistillError
 
-EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".conll")
+EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".conll", ".conllu")
 #: The column separator of each delimited-text extension.
 SEPARATORS = {".csv": ",", ".tsv": "\t"}
 #: The separators a delimited file is read with in place of its own when its header line holds one of
@@ -75,6 +75,8 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
                 return _read_json(path, encoding or DEFAULT_ENCODING)
             if path.suffix == ".conll":
                 return _read_conll(path, encoding or DEFAULT_ENCODING)
+            if path.suffix == ".conllu":
+                return _read_conllu(path, encoding or DEFAULT_ENCODING)
             return _read_jsonl(path, encoding or DEFAULT_ENCODING)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
@@ -157,6 +159,36 @@ def _read_conll(path: Path, encoding: str) -> pd.DataFrame:
         sentences.append(sentence)
     names = ["tokens", *(f"column_{i}" for i in range(2, width)), "tags"]
     return pd.DataFrame([[[word[i] for word in rows] for i in range(width)] for rows in sentences], columns=names)
+
+
+#: A CoNLL-U word's fields kept as per-word lists beside its form (``upos`` is a tag list's usual name).
+CONLLU_FIELDS = ("upos", "xpos", "lemma", "deprel")
+
+
+def _read_conllu(path: Path, encoding: str) -> pd.DataFrame:
+    """A Universal Dependencies treebank file (CoNLL-U, parsed by the ``conllu`` package): one row per
+    sentence, its syntactic words as ``tokens`` and each of :data:`CONLLU_FIELDS` as a list beside
+    them. A contraction's own line (``1-2 don't``) and empty nodes (``3.1``) are left out: the words
+    they stand over carry the tags."""
+    import conllu
+    from conllu.exceptions import ParseException
+
+    rows = []
+    with path.open(encoding=encoding) as handle:
+        try:
+            for number, sentence in enumerate(conllu.parse_incr(handle), start=1):
+                words = [word for word in sentence if isinstance(word["id"], int)]
+                if short := next((word for word in words if not set(CONLLU_FIELDS) <= set(word)), None):
+                    raise AutodistillError(
+                        f"could not read {path} as CoNLL-U: sentence {number}'s word {short['form']!r} lacks fields"
+                        " (a word's line holds 10, tab-separated)"
+                    )
+                if words:
+                    fields = {field: [str(word[field]) for word in words] for field in CONLLU_FIELDS}
+                    rows.append({"tokens": [word["form"] for word in words], **fields})
+        except ParseException as error:
+            raise AutodistillError(f"could not read {path} as CoNLL-U: {str(error).splitlines()[0]}") from None
+    return pd.DataFrame(rows, columns=["tokens", *CONLLU_FIELDS])
 
 
 def read_local(path: Path, encoding: str | None = None) -> tuple[dict[str, pd.DataFrame], str]:
