@@ -316,14 +316,16 @@ def _conll(sentences: list[list[str]]) -> str:
 
 
 def test_a_conll_file_reads_its_first_column_as_words_and_its_last_as_tags(tmp_path):
-    sentences = [[f"w{i} NN B-NP {'B-PER' if i % 2 else 'O'}", "runs VBZ B-VP O"] for i in range(20)]
-    (tmp_path / "ner.conll").write_text(_conll(sentences).replace("w3 ", "w3\t", 0) + "tail NN B-NP O")
+    sentences = [[f"w{i} NN B-NP {'B-PER' if i % 2 else 'O'}", "runs VBZ B-NP O"] for i in range(20)]
+    (tmp_path / "ner.conll").write_text(_conll(sentences) + "tail NN B-NP O")
     task = load_task(str(tmp_path / "ner.conll"))
     assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("B-PER", "O")
     assert sum(len(task.split(s)) for s in ("train", "dev", "test")) == 21, "the last sentence needs no blank line"
     assert sorted(task.extra["columns"].items()) == [("tags", "tags"), ("tokens", "tokens")]
     pos = load_task(str(tmp_path / "ner.conll"), label_col="column_2")
     assert pos.spec.label_names == ("NN", "VBZ")
+    with pytest.raises(AutodistillError, match=r"at least 2 distinct tags; tag column 'column_3' .* has 1 \('B-NP'\)"):
+        load_task(str(tmp_path / "ner.conll"), label_col="column_3")
 
 
 def test_a_tab_separated_conll_line_keeps_a_word_that_holds_a_space(tmp_path):

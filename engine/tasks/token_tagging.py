@@ -221,6 +221,12 @@ class TokenHead(TaskHead):
         self, frames: dict[str, pd.DataFrame], column: str, origin: str, hub_names: Sequence[str] | None
     ) -> tuple[dict[str, pd.DataFrame], tuple[str, ...], dict[str, int]]:
         encoded, names = encode_tags(frames, origin, hub_names)
+        used = {tag for part in encoded.values() for row in part["tags"] for tag in row}
+        if len(used) < 2:
+            only = ", ".join(repr(names[tag]) for tag in used)
+            raise AutodistillError(
+                f"tagging needs at least 2 distinct tags; tag column {column!r} of {origin} has {len(used)} ({only})"
+            )
         return encoded, names, {}
 
     def describe(self, spec: TaskSpec) -> str:
