@@ -344,3 +344,5 @@ def test_a_score_goes_to_stderr_where_the_predictions_fill_stdout(capsys, tmp_pa
     assert "accuracy 0.500 ± 0.354 against column 'label' (2 labelled rows)" in err and "wrong: 'x'" in err
     predictions(Predictions(frame, unscored="not scored against column 'label': ..."), tmp_path / "out.csv")
     assert capsys.readouterr().out.splitlines()[-1] == "not scored against column 'label': ..."
+    predictions(Predictions(frame.assign(prediction="pos"), score, one_answer="pos"), None)
+    assert "warning: the model answers 'pos' to every row; the score is that answer's share" in capsys.readouterr().err

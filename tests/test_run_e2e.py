@@ -100,6 +100,7 @@ def test_logit_kd_learns_and_leaves_a_loadable_hf_folder(toy_task, tmp_path):
     score = predict_file(student_dir, labelled, max_length=16).score
     assert score.rows == 7 and score.unknown == ("meh",), "an empty cell is not scored; an unknown label is wrong"
     assert score.value == pytest.approx(right[2:].sum() / 7) and score.metric == "accuracy"
+    assert predictions.one_answer is None, "a model that learned gives more than one answer"
     with pytest.raises(AutodistillError, match="input has no label column 'stars'"):
         predict_file(student_dir, labelled, label_col="stars", max_length=16)
     renamed = tmp_path / "sentences.csv"  # another of the names a run looks for is found by predict too

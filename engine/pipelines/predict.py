@@ -59,6 +59,8 @@ class Predictions:
     frame: pd.DataFrame
     score: PredictionScore | None = None
     unscored: str | None = None
+    #: The answer the model gave every row, where it gave one only (:meth:`TaskHead.one_answer`).
+    one_answer: str | None = None
 
 
 def read_inputs(path: Path, text_col: str | None = None, encoding: str | None = None) -> pd.DataFrame:
@@ -136,14 +138,16 @@ def predict_file(
     out = frame.reset_index(drop=True).assign(prediction=head.named(preds, spec))
     if table is not None:
         out = out.assign(**{f"p_{name}": table[:, i] for i, name in enumerate(spec.label_names)})
+    one_answer = head.one_answer(preds, spec)
     if references is None:
-        return Predictions(out)
+        return Predictions(out, one_answer=one_answer)
     try:
-        return Predictions(out, score_references(frame[references], inputs["text"], preds, spec, str(input_path)))
+        score = score_references(frame[references], inputs["text"], preds, spec, str(input_path))
     except AutodistillError as error:
         if label_col:
             raise
-        return Predictions(out, unscored=f"not scored against column {references!r}: {error}")
+        return Predictions(out, unscored=f"not scored against column {references!r}: {error}", one_answer=one_answer)
+    return Predictions(out, score, one_answer=one_answer)
 
 
 def _predict_rows(
