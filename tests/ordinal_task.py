@@ -35,7 +35,7 @@ class OrdinalHead(ClassificationHead):
     def kind(self, spec: TaskSpec) -> str:
         return self.name
 
-    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+    def metrics(self, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
         off = np.abs(np.asarray(preds) - np.asarray(labels))
         return {"within_one": float(np.mean(off <= 1)), "accuracy": float(np.mean(off == 0))}
 

@@ -402,3 +402,18 @@ def test_a_conllu_treebank_tags_its_syntactic_words_with_upos_or_a_field_named(t
     (tmp_path / "bad.conllu").write_text("1\tDo\tdo\n\n")
     with pytest.raises(AutodistillError, match=r"could not read .*bad.conllu as CoNLL-U"):
         load_task(str(tmp_path / "bad.conllu"))
+
+
+def test_bio_tags_are_scored_by_whole_entities_and_a_name_file_headlines_entity_f1(tmp_path):
+    from engine.pipelines.result import ExamplePredictions, write_predictions, written_predictions
+
+    names = ("B-PER", "I-PER", "O")
+    gold = [[0, 1, 2, 0]]  # "Ada Lovelace met Bob": two names
+    half = [[0, 2, 2, 0]]  # the first cut short: only Bob is found whole
+    scores = compute_metrics("token", half, gold, names)
+    assert scores["entity_f1"] == pytest.approx(0.5) and scores["accuracy"] == pytest.approx(0.75)
+    assert "entity_f1" not in compute_metrics("token", gold, gold, ("NOUN", "VERB", "X")), "no entities in POS tags"
+    write_predictions(tmp_path, ExamplePredictions("token", "entity_f1", half, gold, names))
+    assert written_predictions(tmp_path).score() == pytest.approx(0.5), "a stored run's tags keep their names"
+    (tmp_path / "ner.conll").write_text(_conll([[f"Ada{i} B-PER", "Lovelace I-PER", "met O"] for i in range(20)]))
+    assert load_task(str(tmp_path / "ner.conll")).spec.metric == "entity_f1"

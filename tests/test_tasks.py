@@ -88,7 +88,7 @@ def test_type_inference_asks_the_heads_in_a_fixed_order():
 )
 def test_a_head_reports_exactly_its_metric_names_and_perfect_predictions_score_one(name, gold):
     head = TASK_HEADS.get(name)
-    scores = head.metrics(gold, gold)
+    scores = head.metrics(gold, gold, ("B-PER", "I-PER", "O"))
     assert set(scores) == set(head.metric_names)
     assert all(scores[metric] == pytest.approx(1.0) for metric in head.metric_names if metric != "mse")
 
@@ -139,7 +139,7 @@ def test_references_that_are_not_the_models_labels_are_refused_in_one_line(name,
 
 def test_the_walk_sees_a_head_that_leaves_out_a_hook():
     class Bare(TaskHead):
-        def metrics(self, preds, labels):
+        def metrics(self, preds, labels, names=()):
             return {}
 
     assert missing_hooks(Bare()) == ["encode"]

@@ -93,7 +93,7 @@ def _shape(head: TaskHead) -> str:
 
 def _score(spec: TaskSpec, predicted: Sequence, gold: Sequence) -> float:
     """The task's headline metric, computed by the engine's task head (the metrics a run reports)."""
-    return task_head(spec).metrics(predicted, gold)[spec.metric]
+    return task_head(spec).metrics(predicted, gold, spec.label_names)[spec.metric]
 
 
 # -- the BiLSTM -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ RESCORE_TOLERANCE = 1e-4
 
 def split_predictions(spec: TaskSpec, preds: list, split: EncodedSplit) -> ExamplePredictions:
     """``preds`` of ``split``'s examples beside its references."""
-    return ExamplePredictions(str(spec.task_type), spec.metric, preds, task_head(spec).gold(split))
+    return ExamplePredictions(str(spec.task_type), spec.metric, preds, task_head(spec).gold(split), spec.label_names)
 
 
 def run_predictions(output_dir: str | Path, task: TaskData | None = None) -> ExamplePredictions:

@@ -203,7 +203,7 @@ def score_references(cells: pd.Series, texts: pd.Series, preds: list, spec: Task
     gold, unknown = head.references(
         cells.iloc[labelled], texts.iloc[labelled], kept, spec, lambda row: row_place("all", row, origin)
     )
-    value = head.metrics(kept, gold)[spec.metric]
+    value = head.metrics(kept, gold, spec.label_names)[spec.metric]
     return PredictionScore(spec.metric, value, len(labelled), str(cells.name), tuple(sorted(unknown)))
 
 

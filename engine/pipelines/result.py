@@ -43,13 +43,18 @@ class ExamplePredictions:
     metric: str
     predictions: list
     references: list
+    #: The names of the label ids (a tagger's entity F1 reads them); none in files written before.
+    label_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label_names", tuple(self.label_names))  # JSON gives a list
 
     def metrics(self, rows: Iterable[int] | None = None) -> dict[str, float]:
         """Every metric of the task on ``rows`` of the split (all of them by default; repeats allowed)."""
         preds, refs = self.predictions, self.references
         if rows is not None:
             preds, refs = [preds[i] for i in rows], [refs[i] for i in rows]
-        return task_metrics(self.task_type, preds, refs)
+        return task_metrics(self.task_type, preds, refs, self.label_names)
 
     def score(self, rows: Iterable[int] | None = None) -> float:
         """The headline metric on ``rows`` of the split."""
@@ -63,7 +68,7 @@ class ExamplePredictions:
     def to_json(self) -> str:
         """The predictions as JSON, each float written with the digits its float32 holds (a model's outputs and
         a regression's labels are float32: the 17 digits of their float64 repr are noise, and half the size)."""
-        fields = {"task_type": self.task_type, "metric": self.metric}
+        fields = {"task_type": self.task_type, "metric": self.metric, "label_names": list(self.label_names)}
         return json.dumps(
             {**fields, "predictions": _float32(self.predictions), "references": _float32(self.references)}
         )

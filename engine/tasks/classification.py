@@ -116,7 +116,7 @@ class ClassificationHead(TaskHead):
         regression = getattr(config, "problem_type", None) == "regression" or config.num_labels == 1
         return None if regression else labels
 
-    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+    def metrics(self, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
         return classification_metrics(preds, labels)
 
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:

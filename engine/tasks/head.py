@@ -261,8 +261,10 @@ class TaskHead:
         """The references the metrics compare predictions with."""
         return split.labels.tolist()
 
-    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
-        """Every metric of this task type (``TaskSpec.metric`` names the headline one)."""
+    def metrics(self, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
+        """Every metric of this task type (``TaskSpec.metric`` names the headline one); ``names`` are
+        the label names of the ids in ``preds`` and ``labels``, for a metric that reads them (a tagger's
+        entity F1 needs to know which tags begin an entity)."""
         raise NotImplementedError
 
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -360,9 +362,9 @@ def real_valued(task_type: str) -> bool:
     return head_of(task_type).real_valued
 
 
-def task_metrics(task_type: str, preds: Sequence, labels: Sequence) -> dict[str, float]:
+def task_metrics(task_type: str, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
     """All metrics of a task type; pick the headline one with ``TaskSpec.metric``."""
-    return head_of(task_type).metrics(preds, labels)
+    return head_of(task_type).metrics(preds, labels, names)
 
 
 def task_kinds() -> tuple[str, ...]:

@@ -147,7 +147,7 @@ class RegressionHead(TaskHead):
         mean, std = spec.label_scale or (0.0, 1.0)
         return (logits[0][:, 0].float().cpu() * std + mean).tolist()
 
-    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+    def metrics(self, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
         return regression_metrics(preds, labels)
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -288,7 +288,7 @@ class SpanHead(TaskHead):
     def gold(self, split: EncodedSplit) -> list:
         return list(split.answers)
 
-    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
+    def metrics(self, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
         return span_metrics(preds, labels)
 
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -17,6 +17,7 @@ taggers are compared) and macro-F1 over tags.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -151,12 +152,18 @@ def encode_words(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_le
 # -- metrics ----------------------------------------------------------------------------------------
 
 
-def token_metrics(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]]) -> dict[str, float]:
+def token_metrics(
+    preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], names: Sequence[str] = ()
+) -> dict[str, float]:
     """Tagging scores over every tagged word of every sentence (one tag list per sentence).
 
     ``accuracy`` is the share of words tagged right (how POS taggers are compared);
     ``f1`` is the unweighted mean of the per-tag F1s, so rare tags count as much as
-    nouns. Sentences must pair up word for word: a length mismatch is a decoding bug.
+    nouns; ``entity_f1``, only where ``names`` are BIO tags (:func:`bio_tags`), is the F1 of
+    whole entities as CoNLL's conlleval counts them (``seqeval``): a name found is right only
+    with all its words and its type. Sentences must pair up word for word: a length mismatch is
+    a decoding bug. A tag id past ``names`` (predict's -1, a label the model never learned) is
+    no entity's tag.
     """
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -165,12 +172,31 @@ def token_metrics(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]
             raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} tagged words")
     flat_preds = np.concatenate([np.asarray(p, dtype=np.int64) for p in preds] or [np.zeros(0, np.int64)])
     flat_gold = np.concatenate([np.asarray(g, dtype=np.int64) for g in labels] or [np.zeros(0, np.int64)])
+    entity = {"entity_f1": _entity_f1(preds, labels, names)} if bio_tags(names) else {}
     if not len(flat_gold):
-        return {"accuracy": 0.0, "f1": 0.0}
+        return {"accuracy": 0.0, "f1": 0.0, **entity}
     return {
         "accuracy": float(accuracy_score(flat_gold, flat_preds)),
         "f1": float(f1_score(flat_gold, flat_preds, average="macro", zero_division=0)),
+        **entity,
     }
+
+
+def bio_tags(names: Sequence[str]) -> bool:
+    """Whether tag ``names`` follow the BIO scheme of named-entity data (``O``, ``B-PER``, ``I-PER``,
+    ...): an entity metric then means something."""
+    return any(name.startswith("B-") for name in names) and all(
+        name == "O" or name.startswith(("B-", "I-")) for name in names
+    )
+
+
+def _entity_f1(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], names: Sequence[str]) -> float:
+    from seqeval.metrics import f1_score
+
+    def tags(rows: Sequence[Sequence[int]]) -> list[list[str]]:
+        return [[names[t] if 0 <= t < len(names) else "O" for t in row] for row in rows]
+
+    return float(f1_score(tags(labels), tags(preds), zero_division=0))
 
 
 @register("token")
@@ -195,7 +221,7 @@ class TokenHead(TaskHead):
     columns = ("tokens", "tags")
     required_columns = ("tokens", "tags")
     target_columns = ("tags",)
-    metric_names = ("accuracy", "f1")
+    metric_names = ("accuracy", "f1", "entity_f1")  # entity_f1: BIO tags only (token_metrics)
     inference_rank = 0
 
     def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str], named: Collection[str]) -> dict[str, str]:
@@ -297,8 +323,15 @@ class TokenHead(TaskHead):
     def gold(self, split: EncodedSplit) -> list:
         return [np.asarray(labels)[np.asarray(labels) != IGNORE].tolist() for labels in split.labels]
 
-    def metrics(self, preds: Sequence, labels: Sequence) -> dict[str, float]:
-        return token_metrics(preds, labels)
+    def metrics(self, preds: Sequence, labels: Sequence, names: Sequence[str] = ()) -> dict[str, float]:
+        return token_metrics(preds, labels, names)
+
+    def fit_spec(self, spec: TaskSpec, train: pd.DataFrame) -> TaskSpec:
+        """Named-entity data (BIO tags) is scored by entity F1: most of its words are ``O``, so word
+        accuracy is high for a tagger that finds no name at all."""
+        if bio_tags(spec.label_names) and spec.metric == self.default_metric:
+            return dataclasses.replace(spec, metric="entity_f1")
+        return spec
 
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         right = np.array([float(np.sum(np.asarray(p) == np.asarray(g))) for p, g in zip(preds, labels, strict=True)])

@@ -461,4 +461,4 @@ def evaluate_model(
 def split_metrics(spec: TaskSpec, split: EncodedSplit, preds: list) -> dict[str, float]:
     """``preds`` (one per example of ``split``) scored against the split's own targets by the task's metrics."""
     head = task_head(spec)
-    return head.metrics(preds, head.gold(split))
+    return head.metrics(preds, head.gold(split), spec.label_names)
