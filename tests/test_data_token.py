@@ -413,6 +413,8 @@ def test_bio_tags_are_scored_by_whole_entities_and_a_name_file_headlines_entity_
     scores = compute_metrics("token", half, gold, names)
     assert scores["entity_f1"] == pytest.approx(0.5) and scores["accuracy"] == pytest.approx(0.75)
     assert "entity_f1" not in compute_metrics("token", gold, gold, ("NOUN", "VERB", "X")), "no entities in POS tags"
+    unlearned = compute_metrics("token", [[0, 1, 2, 2, 2]], [[0, 1, 2, -1, -1]], names)  # predict's never-learned tag
+    assert unlearned["entity_f1"] == pytest.approx(2 / 3), "Ada Lovelace found, the unlearned two-word name missed"
     write_predictions(tmp_path, ExamplePredictions("token", "entity_f1", half, gold, names))
     assert written_predictions(tmp_path).score() == pytest.approx(0.5), "a stored run's tags keep their names"
     (tmp_path / "ner.conll").write_text(_conll([[f"Ada{i} B-PER", "Lovelace I-PER", "met O"] for i in range(20)]))

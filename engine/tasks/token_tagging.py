@@ -162,8 +162,7 @@ def token_metrics(
     nouns; ``entity_f1``, only where ``names`` are BIO tags (:func:`bio_tags`), is the F1 of
     whole entities as CoNLL's conlleval counts them (``seqeval``): a name found is right only
     with all its words and its type. Sentences must pair up word for word: a length mismatch is
-    a decoding bug. A tag id past ``names`` (predict's -1, a label the model never learned) is
-    no entity's tag.
+    a decoding bug.
     """
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -190,11 +189,16 @@ def bio_tags(names: Sequence[str]) -> bool:
     )
 
 
+#: The tag that stands for an id with no name (predict's -1: a tag the model never learned): an entity of a
+#: type no prediction has, so it counts as missed, as such a label counts as wrong in the other metrics.
+_UNLEARNED = "I-?"
+
+
 def _entity_f1(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], names: Sequence[str]) -> float:
     from seqeval.metrics import f1_score
 
     def tags(rows: Sequence[Sequence[int]]) -> list[list[str]]:
-        return [[names[t] if 0 <= t < len(names) else "O" for t in row] for row in rows]
+        return [[names[t] if 0 <= t < len(names) else _UNLEARNED for t in row] for row in rows]
 
     return float(f1_score(tags(labels), tags(preds), zero_division=0))
 
