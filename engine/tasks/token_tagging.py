@@ -2,7 +2,8 @@
 
 User data is a column of word lists and a column of tag lists: a JSONL line such as
 ``{"tokens": ["Paris", "is", "big"], "tags": ["PROPN", "AUX", "ADJ"]}`` (or a Parquet
-file with list columns, or a CSV whose cells hold JSON lists) is one sentence; ``text``
+file with list columns, a CSV whose cells hold JSON lists, or a CoNLL or CoNLL-U file as
+:mod:`engine.data.readers` reads one) is one sentence; ``text``
 is then the words joined by spaces, as in the catalog's token sets, so what reads a
 task's text (data set features, baselines) works unchanged. Tag names are numbered in
 sorted order; integer tags are taken as ids already.
@@ -12,7 +13,7 @@ carries the word's tag; every other position (special tokens, a word's continuat
 pieces, words cut off by truncation, padding) holds :data:`IGNORE`, which losses and
 metrics skip. The teacher's per-token distribution is distilled at every real token, the
 ground truth only where a word starts. Scored with accuracy over tagged words (how POS
-taggers are compared) and macro-F1 over tags.
+taggers are compared) and macro-F1 over tags; named-entity data (BIO tags) by entity F1.
 """
 
 from __future__ import annotations
