@@ -58,8 +58,8 @@ def looks_like_path(source: str) -> bool:
 
 
 def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
-    """One CSV, TSV, JSONL or Parquet file as it is; every reader of user files goes through here,
-    so a file that ``run`` refuses is refused by ``predict`` in the same words."""
+    """One CSV, TSV, JSON(L), Parquet, CoNLL or CoNLL-U file as it is; every reader of user files goes
+    through here, so a file that ``run`` refuses is refused by ``predict`` in the same words."""
     if path.suffix not in EXTENSIONS:
         hint = _CONLL_HINT if path.suffix == ".txt" else _SHEET_HINT if path.suffix in _SHEETS else ""
         raise AutodistillError(
