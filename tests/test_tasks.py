@@ -37,6 +37,7 @@ HOOKS = (
     "decode",
     "gold",
     "metrics",
+    "prediction_inputs",
     "blank_labels",
     "named",
     "one_answer",
@@ -119,8 +120,8 @@ def test_a_head_names_the_one_answer_a_model_gave_every_example(name, same, diff
 )
 def test_a_labelled_inputs_references_are_read_as_the_metrics_read_them(name, cells, preds, gold, unknown):
     head, spec = TASK_HEADS.get(name), TaskSpec("toy", name, "toy", ("neg", "pos") if name != "regression" else ())
-    texts = pd.Series(["a b c", "d"][: len(cells)] if name == "token" else ["t"] * len(cells))
-    assert head.references(pd.Series(cells, name="gold"), texts, preds, spec, str) == (gold, unknown)
+    inputs = head.prediction_inputs(pd.Series(["a b c", "d"][: len(cells)] if name == "token" else ["t"] * len(cells)))
+    assert head.references(pd.Series(cells, name="gold"), inputs, preds, spec, str) == (gold, unknown)
 
 
 @pytest.mark.parametrize(
@@ -134,7 +135,8 @@ def test_a_labelled_inputs_references_are_read_as_the_metrics_read_them(name, ce
 def test_references_that_are_not_the_models_labels_are_refused_in_one_line(name, cells, refused):
     head, spec = TASK_HEADS.get(name), TaskSpec("toy", name, "toy", ("neg", "pos") if name != "regression" else ())
     with pytest.raises(AutodistillError, match=refused):
-        head.references(pd.Series(cells, name="gold"), pd.Series(["a b c"] * len(cells)), [0] * len(cells), spec, str)
+        inputs = head.prediction_inputs(pd.Series(["a b c"] * len(cells)))
+        head.references(pd.Series(cells, name="gold"), inputs, [0] * len(cells), spec, str)
 
 
 def test_the_walk_sees_a_head_that_leaves_out_a_hook():

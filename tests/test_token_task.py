@@ -124,6 +124,10 @@ def test_token_distillation_with_mixup_runs_end_to_end_and_predicts_tag_names(ta
     scored = predict_file(folder, tmp_path / "in.conll")
     right = [p == g for p, g in zip(out.loc[0, "prediction"].split(), ["OTHER", "ANIMAL", "OTHER"], strict=True)]
     assert scored.score.value == pytest.approx(sum(right) / 3) and scored.score.rows == 1
+    # a tab-separated word that holds a space is one word, as in training: three tags, and scored
+    (tmp_path / "spaced.conll").write_text("the\tOTHER\nbig cat\tANIMAL\nsleeps\tOTHER\n")
+    spaced = predict_file(folder, tmp_path / "spaced.conll")
+    assert len(spaced.frame.loc[0, "prediction"].split()) == 3 and spaced.score is not None
 
 
 def test_text_augmentation_on_a_token_task_is_refused_in_one_line(tag_task):

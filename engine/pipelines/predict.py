@@ -128,9 +128,9 @@ def predict_file(
     frame = read_inputs(Path(input_path), recorded["text_col"], encoding)
     references = reference_column(frame, spec, label_col, recorded["label_col"])
     text, pair = text_columns(frame, spec, recorded["text_col"], recorded["text_pair_col"])
-    inputs = pd.DataFrame({"text": head.input_text(frame[text])})
+    inputs = head.prediction_inputs(frame[text])
     if pair is not None:
-        inputs["text_pair"] = frame[pair].astype(str)
+        inputs["text_pair"] = frame[pair].astype(str).to_numpy()
     if spec.paired and pair is None:
         wanted = recorded["text_pair_col"] or " or ".join(USUAL_NAMES["text_pair"])
         raise AutodistillError(f"this model needs text pairs: add a {wanted} column to the input (--text-pair-col)")
@@ -142,7 +142,7 @@ def predict_file(
     if references is None:
         return Predictions(out, one_answer=one_answer)
     try:
-        score = score_references(frame[references], inputs["text"], preds, spec, str(input_path))
+        score = score_references(frame[references], inputs, preds, spec, str(input_path))
     except AutodistillError as error:
         if label_col:
             raise
@@ -193,15 +193,18 @@ def reference_column(frame: pd.DataFrame, spec: TaskSpec, given: str | None, rec
     return next((column for column in (recorded, *USUAL_NAMES[role]) if column in frame.columns), None)
 
 
-def score_references(cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, origin: str) -> PredictionScore:
-    """``preds`` scored by the task's metric against the labels in ``cells``, over the rows that have one."""
+def score_references(
+    cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, origin: str
+) -> PredictionScore:
+    """``preds`` (for the rows of ``inputs``) scored by the task's metric against the labels in ``cells``,
+    over the rows that have one."""
     labelled = np.flatnonzero(cells.notna().to_numpy())
     if len(labelled) == 0:
         raise AutodistillError(f"column {cells.name!r} holds no label")
     head = task_head(spec)
     kept = [preds[row] for row in labelled]
     gold, unknown = head.references(
-        cells.iloc[labelled], texts.iloc[labelled], kept, spec, lambda row: row_place("all", row, origin)
+        cells.iloc[labelled], inputs.iloc[labelled], kept, spec, lambda row: row_place("all", row, origin)
     )
     value = head.metrics(kept, gold, spec.label_names)[spec.metric]
     return PredictionScore(spec.metric, value, len(labelled), str(cells.name), tuple(sorted(unknown)))

@@ -274,9 +274,9 @@ class TaskHead:
         are absent."""
         return {}
 
-    def input_text(self, cells: pd.Series) -> pd.Series:
-        """A prediction input's text cells as the text this type encodes: each as a string."""
-        return cells.astype(str)
+    def prediction_inputs(self, cells: pd.Series) -> pd.DataFrame:
+        """A prediction input's text cells as the rows this type encodes: a ``text`` column of strings."""
+        return pd.DataFrame({"text": cells.astype(str).to_numpy()})
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Unlabelled inputs (prediction) with placeholder labels, so they encode like training data."""
@@ -287,12 +287,12 @@ class TaskHead:
         return [spec.label_names[p] for p in preds]
 
     def references(
-        self, cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, where: Where
+        self, cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, where: Where
     ) -> tuple[list, set[str]]:
-        """A labelled prediction input's labels (``cells``, one per prediction in ``preds``, for the
-        inputs ``texts``) as :meth:`metrics` compares them with ``preds``, and those the model never
-        learned: id -1, scored as wrong, as a run scores a dev label missing from train. A column
-        holding none of the model's labels is an error: it is not this model's label column."""
+        """A labelled prediction input's labels (``cells``, one per prediction in ``preds``, for the rows
+        of ``inputs``, :meth:`prediction_inputs`) as :meth:`metrics` compares them with ``preds``, and
+        those the model never learned: id -1, scored as wrong, as a run scores a dev label missing from
+        train. A column holding none of the model's labels is an error: it is not this model's label column."""
         ids = {name: i for i, name in enumerate(spec.label_names)}
         names = [label_text(cell) for cell in cells]
         return [ids.get(name, -1) for name in names], unknown_labels(set(names), ids, cells.name)

@@ -157,7 +157,7 @@ class RegressionHead(TaskHead):
         return preds
 
     def references(
-        self, cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, where: Where
+        self, cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, where: Where
     ) -> tuple[list, set[str]]:
         numbers = pd.to_numeric(cells, errors="coerce")
         if numbers.isna().any():

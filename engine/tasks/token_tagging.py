@@ -342,29 +342,32 @@ class TokenHead(TaskHead):
         right = np.array([float(np.sum(np.asarray(p) == np.asarray(g))) for p, g in zip(preds, labels, strict=True)])
         return {"accuracy": (right, np.array([float(len(g)) for g in labels]))}
 
-    def input_text(self, cells: pd.Series) -> pd.Series:
-        """A cell of words (a list, or a JSON list as a CSV holds one) joined by spaces, as the catalog's
-        text is; plain text as it is."""
-        return cells.map(lambda cell: str(cell) if (words := _as_list(cell)) is None else " ".join(map(str, words)))
+    def prediction_inputs(self, cells: pd.Series) -> pd.DataFrame:
+        """Each cell's words: a list (or a JSON list as a CSV holds one) as it is, so a word that holds a
+        space stays one word, as in training; plain text split at spaces. ``text`` joins them, as the
+        catalog's text is."""
+        words = [
+            list(map(str, found)) if (found := _as_list(cell)) is not None else str(cell).split() for cell in cells
+        ]
+        return pd.DataFrame({"text": [" ".join(row) for row in words], "tokens": words})
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
-        words = frame["text"].astype(str).str.split()
-        return frame.assign(tokens=words, tags=[[0] * len(w) for w in words])
+        return frame.assign(tags=[[0] * len(words) for words in frame["tokens"]])
 
     def named(self, preds: list, spec: TaskSpec) -> list:
         return [" ".join(spec.label_names[t] for t in tags) for tags in preds]
 
     def references(
-        self, cells: pd.Series, texts: pd.Series, preds: list, spec: TaskSpec, where: Where
+        self, cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, where: Where
     ) -> tuple[list, set[str]]:
         """Each row's tag ids, for the words its prediction reached (a sentence cut at the token length
         loses its tail words' tags, as in a run's scores)."""
         ids = {name: i for i, name in enumerate(spec.label_names)}
         rows, found = [], set()
-        for row, cell, text, pred in zip(cells.index, cells, texts, preds, strict=True):
+        for row, cell, words, pred in zip(cells.index, cells, inputs["tokens"], preds, strict=True):
             tags = _as_list(cell)
-            if tags is None or len(tags) != len(str(text).split()):
-                what = "is not a list" if tags is None else f"has {len(tags)} tags for {len(str(text).split())} words"
+            if tags is None or len(tags) != len(words):
+                what = "is not a list" if tags is None else f"has {len(tags)} tags for {len(words)} words"
                 raise AutodistillError(f"the {cells.name} cell of {where(row)} {what}")
             names = [label_text(tag) for tag in tags]
             found.update(names)
