@@ -129,7 +129,7 @@ def test_a_labelled_inputs_references_are_read_as_the_metrics_read_them(name, ce
     [
         ("classification", [0, 1], r"column 'gold' holds none of the model's labels \(e.g. '0', '1'\)"),
         ("regression", [0.5, "n/a"], "column 'gold' is not numeric: 'n/a' .1."),
-        ("token", [["pos"]], "the gold cell of 0 has 1 tags for 3 words"),
+        ("token", [["pos"]], "0 has 3 words but 1 tags"),
     ],
 )
 def test_references_that_are_not_the_models_labels_are_refused_in_one_line(name, cells, refused):

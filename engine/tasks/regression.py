@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -52,6 +53,15 @@ def regression_metrics(preds: Sequence[float], labels: Sequence[float]) -> dict[
     }
 
 
+def _targets(cells: pd.Series, column: str, where: Where) -> pd.Series:
+    """Regression targets as float; a cell that is no number is an error naming it and its row."""
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.isna().any():
+        row = numbers.isna().idxmax()
+        raise AutodistillError(f"regression target column {column!r} is not numeric: {cells[row]!r} ({where(row)})")
+    return numbers.astype("float64")
+
+
 @register("regression")
 class RegressionHead(TaskHead):
     """One real value per text; trained on standardized targets, decoded back to their units."""
@@ -73,15 +83,7 @@ class RegressionHead(TaskHead):
     ) -> tuple[dict[str, pd.DataFrame], tuple[str, ...], dict[str, int]]:
         """Targets as float; a non-number is an error naming it, a constant target one too."""
         for split, part in frames.items():
-            numbers = pd.to_numeric(part["label"], errors="coerce")
-            bad = numbers.isna()
-            if bad.any():
-                row = bad.idxmax()
-                raise AutodistillError(
-                    f"regression target column {column!r} is not numeric: "
-                    f"{part['label'][row]!r} ({row_place(split, row, origin)})"
-                )
-            frames[split] = part.assign(label=numbers.astype("float64"))
+            frames[split] = part.assign(label=_targets(part["label"], column, partial(row_place, split, origin=origin)))
         if pd.concat([f["label"] for f in frames.values()]).nunique() < 2:
             raise AutodistillError(f"regression target column {column!r} of {origin} is constant")
         return frames, (), {}
@@ -159,8 +161,4 @@ class RegressionHead(TaskHead):
     def references(
         self, cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, where: Where
     ) -> tuple[list, set[str]]:
-        numbers = pd.to_numeric(cells, errors="coerce")
-        if numbers.isna().any():
-            row = numbers.isna().idxmax()
-            raise AutodistillError(f"column {cells.name!r} is not numeric: {cells[row]!r} ({where(row)})")
-        return numbers.astype(float).tolist(), set()
+        return _targets(cells, str(cells.name), where).tolist(), set()

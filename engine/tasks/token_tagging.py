@@ -70,15 +70,21 @@ def token_rows(part: pd.DataFrame, where: Where) -> tuple[pd.DataFrame, int]:
     words, is an error naming the row (``where(row)``)."""
     tokens, tags = part["tokens"].map(_as_list), part["tags"].map(_as_list)
     for row, words, labels in zip(part.index, tokens, tags, strict=True):
-        if words is None or labels is None:
-            column = "tokens" if words is None else "tags"
-            raise AutodistillError(f"the {column} cell of {where(row)} is not a list")
-        if len(words) != len(labels):
-            raise AutodistillError(f"{where(row)} has {len(words)} words but {len(labels)} tags")
+        if words is None:
+            raise AutodistillError(f"the tokens cell of {where(row)} is not a list")
+        _check_pairing(words, labels, "tags", where(row))
     empty = tokens.str.len() == 0
     words = tokens[~empty].map(lambda row: [str(word) for word in row])
     frame = pd.DataFrame({"text": words.str.join(" "), "tokens": words, "tags": tags[~empty]})
     return frame, int(empty.sum())
+
+
+def _check_pairing(words: list, tags: list | None, column: object, place: str) -> None:
+    """Refuse a row whose ``column`` cell is no list of tags, one per word, naming it (``place``)."""
+    if tags is None:
+        raise AutodistillError(f"the {column} cell of {place} is not a list")
+    if len(words) != len(tags):
+        raise AutodistillError(f"{place} has {len(words)} words but {len(tags)} tags")
 
 
 def encode_tags(
@@ -366,9 +372,7 @@ class TokenHead(TaskHead):
         rows, found = [], set()
         for row, cell, words, pred in zip(cells.index, cells, inputs["tokens"], preds, strict=True):
             tags = _as_list(cell)
-            if tags is None or len(tags) != len(words):
-                what = "is not a list" if tags is None else f"has {len(tags)} tags for {len(words)} words"
-                raise AutodistillError(f"the {cells.name} cell of {where(row)} {what}")
+            _check_pairing(words, tags, cells.name, where(row))
             names = [label_text(tag) for tag in tags]
             found.update(names)
             rows.append([ids.get(name, -1) for name in names[: len(pred)]])
