@@ -419,3 +419,22 @@ def test_bio_tags_are_scored_by_whole_entities_and_a_name_file_headlines_entity_
     assert written_predictions(tmp_path).score() == pytest.approx(0.5), "a stored run's tags keep their names"
     (tmp_path / "ner.conll").write_text(_conll([[f"Ada{i} B-PER", "Lovelace I-PER", "met O"] for i in range(20)]))
     assert load_task(str(tmp_path / "ner.conll")).spec.metric == "entity_f1"
+
+
+@pytest.mark.parametrize(
+    ("names", "gold", "half"),
+    [
+        (("B-PER", "E-PER", "O", "S-PER"), [[0, 1, 2, 3]], [[0, 2, 2, 3]]),  # BIOES: "Ada Lovelace met Bob"
+        (("B-PER", "L-PER", "O", "U-PER"), [[0, 1, 2, 3]], [[0, 2, 2, 3]]),  # BILOU: the same names
+        (("I-PER", "O"), [[0, 0, 1, 0]], [[0, 1, 1, 0]]),  # IOB1: a name starts at I- after O
+    ],
+)
+def test_bioes_bilou_and_iob1_tags_are_scored_by_whole_entities(names, gold, half):
+    """The first name cut short loses it; the one-word name is still found."""
+    assert compute_metrics("token", half, gold, names)["entity_f1"] == pytest.approx(0.5)
+    assert compute_metrics("token", gold, gold, names)["entity_f1"] == pytest.approx(1.0)
+
+
+def test_tags_outside_an_entity_scheme_get_no_entity_metric():
+    for names in (("B-NP", "I-NP", "NOUN"), ("B-", "O"), ("B-X", "Q-X", "O"), ("O",)):
+        assert "entity_f1" not in compute_metrics("token", [[0]], [[0]], names), names

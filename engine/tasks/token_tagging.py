@@ -13,7 +13,7 @@ carries the word's tag; every other position (special tokens, a word's continuat
 pieces, words cut off by truncation, padding) holds :data:`IGNORE`, which losses and
 metrics skip. The teacher's per-token distribution is distilled at every real token, the
 ground truth only where a word starts. Scored with accuracy over tagged words (how POS
-taggers are compared) and macro-F1 over tags; named-entity data (BIO tags) by entity F1.
+taggers are compared) and macro-F1 over tags; named-entity data (BIO, BIOES or BILOU tags) by entity F1.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def token_metrics(
 
     ``accuracy`` is the share of words tagged right (how POS taggers are compared);
     ``f1`` is the unweighted mean of the per-tag F1s, so rare tags count as much as
-    nouns; ``entity_f1``, only where ``names`` are BIO tags (:func:`bio_tags`), is the F1 of
+    nouns; ``entity_f1``, only where ``names`` are entity tags (:func:`entity_tags`), is the F1 of
     whole entities as CoNLL's conlleval counts them (``seqeval``): a name found is right only
     with all its words and its type. Sentences must pair up word for word: a length mismatch is
     a decoding bug.
@@ -178,7 +178,7 @@ def token_metrics(
             raise ValueError(f"sentence {i}: {len(pred)} predicted tags for {len(gold)} tagged words")
     flat_preds = np.concatenate([np.asarray(p, dtype=np.int64) for p in preds] or [np.zeros(0, np.int64)])
     flat_gold = np.concatenate([np.asarray(g, dtype=np.int64) for g in labels] or [np.zeros(0, np.int64)])
-    entity = {"entity_f1": _entity_f1(preds, labels, names)} if bio_tags(names) else {}
+    entity = {"entity_f1": _entity_f1(preds, labels, names)} if entity_tags(names) else {}
     if not len(flat_gold):
         return {"accuracy": 0.0, "f1": 0.0, **entity}
     return {
@@ -188,12 +188,23 @@ def token_metrics(
     }
 
 
-def bio_tags(names: Sequence[str]) -> bool:
-    """Whether tag ``names`` follow the BIO scheme of named-entity data (``O``, ``B-PER``, ``I-PER``,
-    ...): an entity metric then means something."""
-    return any(name.startswith("B-") for name in names) and all(
-        name == "O" or name.startswith(("B-", "I-")) for name in names
-    )
+#: The prefix sets of the entity schemes (``B-PER`` opens a name, ``I-PER`` goes on with it): IOB1 and
+#: IOB2 (BIO), BIOES (``E-`` ends a name, ``S-`` is one of a single word) and BILOU (the same as ``L-``
+#: and ``U-``).
+_ENTITY_SCHEMES = (frozenset("BI"), frozenset("BIES"), frozenset("BILU"))
+
+#: BILOU's prefixes as BIOES names them, which ``seqeval``'s conlleval-style reading knows.
+_AS_BIOES = {"L": "E", "U": "S"}
+
+
+def entity_tags(names: Sequence[str]) -> bool:
+    """Whether tag ``names`` follow an entity scheme of named-entity or chunk data (``O``, ``B-PER``,
+    ``I-PER``, ...: BIO, BIOES or BILOU): an entity metric then means something."""
+    typed = [name.partition("-") for name in names if name != "O"]
+    if not typed or not all(dash and kind for _, dash, kind in typed):
+        return False
+    prefixes = {prefix for prefix, _, _ in typed}
+    return any(prefixes <= scheme for scheme in _ENTITY_SCHEMES)
 
 
 #: The tag that stands for an id with no name (predict's -1: a tag the model never learned): an entity of a
@@ -204,8 +215,10 @@ _UNLEARNED = "I-?"
 def _entity_f1(preds: Sequence[Sequence[int]], labels: Sequence[Sequence[int]], names: Sequence[str]) -> float:
     from seqeval.metrics import f1_score
 
+    readable = [_AS_BIOES.get(name[:1], name[:1]) + name[1:] if name != "O" else name for name in names]
+
     def tags(rows: Sequence[Sequence[int]]) -> list[list[str]]:
-        return [[names[t] if 0 <= t < len(names) else _UNLEARNED for t in row] for row in rows]
+        return [[readable[t] if 0 <= t < len(readable) else _UNLEARNED for t in row] for row in rows]
 
     return float(f1_score(tags(labels), tags(preds), zero_division=0))
 
@@ -232,7 +245,7 @@ class TokenHead(TaskHead):
     columns = ("tokens", "tags")
     required_columns = ("tokens", "tags")
     target_columns = ("tags",)
-    metric_names = ("accuracy", "f1", "entity_f1")  # entity_f1: BIO tags only (token_metrics)
+    metric_names = ("accuracy", "f1", "entity_f1")  # entity_f1: entity tags only (token_metrics)
     inference_rank = 0
 
     def claim_columns(self, frame: pd.DataFrame, columns: Mapping[str, str], named: Collection[str]) -> dict[str, str]:
@@ -338,9 +351,9 @@ class TokenHead(TaskHead):
         return token_metrics(preds, labels, names)
 
     def fit_spec(self, spec: TaskSpec, train: pd.DataFrame) -> TaskSpec:
-        """Named-entity data (BIO tags) is scored by entity F1: most of its words are ``O``, so word
-        accuracy is high for a tagger that finds no name at all."""
-        if bio_tags(spec.label_names) and spec.metric == self.default_metric:
+        """Named-entity data (BIO, BIOES or BILOU tags) is scored by entity F1: most of its words are
+        ``O``, so word accuracy is high for a tagger that finds no name at all."""
+        if entity_tags(spec.label_names) and spec.metric == self.default_metric:
             return dataclasses.replace(spec, metric="entity_f1")
         return spec
 
