@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,11 +56,16 @@ def fake_corpus_text(names):
 
 
 def fill_store(
-    store: RunStore, target: TaskData | None = None, *, runs_on_target: bool = False, mi_gain: float = 0.1
+    store: RunStore,
+    target: TaskData | None = None,
+    *,
+    runs_on_target: bool = False,
+    mi_gain: float = 0.1,
+    metric: str | None = None,
 ) -> None:
     """Fake 'ours' runs at one realistic budget on three data sets where MI-α distils best (by
-    ``mi_gain`` over the rest), logit KD among them, timed and scored on test, plus the target's
-    stored features."""
+    ``mi_gain`` over the rest), logit KD among them, timed and scored on test (by ``metric`` if
+    given), plus the target's stored features."""
     rng = np.random.default_rng(0)
     names = list(TRAINING_SETS) + ([target.spec.name] if target is not None and runs_on_target else [])
     for k, name in enumerate(names):
@@ -85,6 +91,7 @@ def fill_store(
                 max_length=128,
                 device=training_device(),  # timed on this machine's kind of device, as the cost model needs
                 eval_examples=100,
+                full_config={"pipeline": config.to_dict(), **({"metric": metric} if metric else {})},
             )
             for config, score in zip([*CONFIGS, LOGIT], scores, strict=True)
         )
@@ -112,7 +119,6 @@ def store(tmp_path: Path, toy_task: TaskData) -> RunStore:
 def test_a_teacher_that_answers_one_label_everywhere_is_said_above_the_advice(
     store: RunStore, toy_task: TaskData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dataclasses import replace
 
     from cli import render
 
@@ -135,6 +141,20 @@ def test_recommend_says_what_data_show_would_of_how_the_file_was_read(store: Run
     said: list[str] = []
     recommend(task, store, top=2, show_progress=False, on_status=said.append)
     assert said[0] == f"{task.spec.name}: {made}"
+
+
+def test_recommend_says_where_the_stores_runs_of_the_task_type_were_scored_by_another_metric(
+    tmp_path: Path, toy_task: TaskData
+) -> None:
+    said: list[str] = []
+    f1_task = TaskData(replace(toy_task.spec, metric="f1"), toy_task.train, toy_task.dev, toy_task.test)
+    with RunStore(tmp_path / "runs.sqlite") as runs_store:
+        fill_store(runs_store, toy_task, metric="accuracy")
+        recommend(f1_task, runs_store, top=2, show_progress=False, on_status=said.append)
+        assert "toy: scored by f1, but the store's classification runs were scored by accuracy" in "\n".join(said)
+        said.clear()
+        recommend(toy_task, runs_store, top=2, show_progress=False, on_status=said.append)
+        assert not any("scored by" in line for line in said), "the same metric: nothing to say"
 
 
 def test_recommend_puts_the_configurations_that_distilled_best_first(

@@ -41,7 +41,13 @@ from autodistill.advice.probe import probe_answer, probe_row
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.advice.rules import Scored, advise
-from autodistill.advice.runs import budget_inputs, import_shipped_if_empty, training_runs, without_family
+from autodistill.advice.runs import (
+    budget_inputs,
+    import_shipped_if_empty,
+    other_metric_line,
+    training_runs,
+    without_family,
+)
 from autodistill.advice.trial import TRIAL_SEEDS, alone_trial, check_trial, plan_trial
 from autodistill.bridge import engine_config, make_budget, space_for
 from autodistill.features.baseline import BaselineSettings
@@ -203,6 +209,8 @@ def recommend(
         learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
         read, alone = with_references(runs, learned_from, patient, patient_alone)
         on_status(f"the gain and cost models of {len(read):,} runs ({read['dataset'].nunique()} data sets)")
+        if line := other_metric_line(read, task.spec.kind, task.spec.metric):
+            on_status(f"{task.spec.name}: {line}")
         evidence = _evidence(target, read, budget, alone, patient, ratio)
         if evidence.probe is not None and answer is not None:  # a probe that learned nothing decides nothing
             evidence = replace(evidence, probe=replace(evidence.probe, one_answer=answer))

@@ -7,6 +7,7 @@ select their runs here, so that both learn from the same rows.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,3 +83,17 @@ def budget_inputs(budget: TrainSettings, n_train: int) -> dict[str, int]:
     ``n_train`` examples: the picks are priced and weighed at the budget they will run at."""
     examples = min(budget.max_train_examples or n_train, n_train)
     return {"train_examples": examples, "epochs": budget.epochs, "max_length": budget.max_length}
+
+
+def other_metric_line(runs: pd.DataFrame, task_kind: str, metric: str) -> str | None:
+    """One line where every run of ``runs`` on a ``task_kind`` data set was scored by another metric
+    than ``metric``: the gains advice predicts are ratios of those, and the user's metric need not
+    follow them (word accuracy hardly moves where entity F1 does)."""
+    configs = runs.loc[runs["task_kind"] == task_kind, "config_json"]
+    metrics = {json.loads(config).get("metric") for config in configs.dropna()} - {None}
+    if not metrics or metric in metrics:
+        return None
+    return (
+        f"scored by {metric}, but the store's {task_kind} runs were scored by {', '.join(sorted(metrics))}: "
+        "the gains below are predicted as ratios of that"
+    )
