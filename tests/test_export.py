@@ -20,10 +20,12 @@ from engine.config import TrainSettings
 from engine.errors import AutodistillError
 from engine.models.batch import model_inputs
 from engine.models.zoo import build_student, load_tokenizer
+from engine.pipelines.export import task_file
 from engine.pipelines.onnx_model import INT8_FILE, ONNX_FILE, OnnxModel, export_onnx, quantize_int8
 from engine.pipelines.predict import predict_file
 from engine.tasks import encode_split, task_head
 from engine.tasks.encoding import collate
+from engine.tasks.span import span_metrics
 from engine.tasks.spec import TaskSpec, TaskType
 from engine.training.trainer import evaluate_model
 
@@ -90,6 +92,24 @@ def test_the_onnx_graph_gives_the_pytorch_outputs_on_every_task_type(task_type, 
         if tolerance is not None:
             assert max(float((a - b).abs().max()) for a, b in zip(ours, theirs, strict=True)) < tolerance
     assert (tmp_path / INT8_FILE).stat().st_size < (tmp_path / ONNX_FILE).stat().st_size / 2
+
+
+def test_predict_scores_a_span_model_against_the_answers_a_file_holds(tmp_path):
+    spec, tokenizer = SPECS["span"], load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
+    folder = tmp_path / "student"
+    build_student("tiny", "minilm-l6", spec).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "autodistill_task.json").write_text(json.dumps(task_file(spec, {"train": {"max_length": 32}})))
+    frame = _frame("span").rename(columns={"text": "question", "text_pair": "context"})
+    answers = [{"text": [a], "answer_start": [10]} for a in frame.pop("answer_text")]
+    frame = frame.drop(columns="answer_start").assign(answers=[*answers[:-2], {"text": [], "answer_start": []}, None])
+    frame.to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
+    predictions = predict_file(folder, tmp_path / "squad.jsonl")
+    gold = [a["text"][0] for a in answers[:-2]]
+    expected = span_metrics(list(predictions.frame["prediction"][:-2]), gold)["f1"]
+    assert predictions.score.rows == len(gold), "a row with no answer, and one with no answers cell, are not scored"
+    assert predictions.score.column == "answers" and predictions.score.value == pytest.approx(expected)
 
 
 @pytest.fixture(scope="module")

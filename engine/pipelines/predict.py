@@ -179,17 +179,15 @@ def _predict_rows(
 
 
 def reference_column(frame: pd.DataFrame, spec: TaskSpec, given: str | None, recorded: str | None) -> str | None:
-    """The input column holding the labels to score against: ``given`` (an error where absent, or where
-    the task type is not scored here), else the run's own label column (``recorded``) or the first
-    found under the usual names of the type's labels, else None."""
-    role = task_head(spec).reference_column
-    if given and role is None:
-        raise AutodistillError(f"predict does not score a {spec.task_type} model; its run scored its test split")
+    """The input column holding the labels to score against: ``given`` (an error where absent), else the
+    run's own label column (``recorded``) or the first found under the usual names of the type's labels,
+    else None."""
     if given and given not in frame.columns:
         columns = ", ".join(map(str, frame.columns))
         raise AutodistillError(f"input has no label column {given!r} (--label-col); columns: {columns}")
-    if given or role is None:
+    if given:
         return given
+    role = task_head(spec).reference_column
     return next((column for column in (recorded, *USUAL_NAMES[role]) if column in frame.columns), None)
 
 
@@ -199,15 +197,16 @@ def score_references(
     """``preds`` (for the rows of ``inputs``) scored by the task's metric against the labels in ``cells``,
     over the rows that have one."""
     labelled = np.flatnonzero(cells.notna().to_numpy())
-    if len(labelled) == 0:
-        raise AutodistillError(f"column {cells.name!r} holds no label")
     head = task_head(spec)
     kept = [preds[row] for row in labelled]
     gold, unknown = head.references(
         cells.iloc[labelled], inputs.iloc[labelled], kept, spec, lambda row: row_place("all", row, origin)
     )
-    value = head.metrics(kept, gold, spec.label_names)[spec.metric]
-    return PredictionScore(spec.metric, value, len(labelled), str(cells.name), tuple(sorted(unknown)))
+    scored = [i for i, reference in enumerate(gold) if reference is not None]  # None: a span row with no answer
+    if not scored:
+        raise AutodistillError(f"column {cells.name!r} holds no label")
+    value = head.metrics([kept[i] for i in scored], [gold[i] for i in scored], spec.label_names)[spec.metric]
+    return PredictionScore(spec.metric, value, len(scored), str(cells.name), tuple(sorted(unknown)))
 
 
 def read_task_file(model_dir: Path) -> dict:

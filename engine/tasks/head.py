@@ -89,9 +89,8 @@ class TaskHead:
     inference_rank: ClassVar[int] = 99
     #: Whether a prediction is a softmax over the label names, so class probabilities can be reported.
     class_probabilities: ClassVar[bool] = True
-    #: The normalised column whose cells a labelled prediction input is scored against
-    #: (:meth:`references`); None where ``predict`` does not score this type.
-    reference_column: ClassVar[str | None] = "label"
+    #: The normalised column whose cells a labelled prediction input is scored against (:meth:`references`).
+    reference_column: ClassVar[str] = "label"
     #: A span augmentation must carry over intact: (the column it sits in, its start column, its
     #: text column); None where no column holds a span.
     kept_span: ClassVar[tuple[str, str, str] | None] = None
@@ -292,7 +291,8 @@ class TaskHead:
         """A labelled prediction input's labels (``cells``, one per prediction in ``preds``, for the rows
         of ``inputs``, :meth:`prediction_inputs`) as :meth:`metrics` compares them with ``preds``, and
         those the model never learned: id -1, scored as wrong, as a run scores a dev label missing from
-        train. A column holding none of the model's labels is an error: it is not this model's label column."""
+        train. A column holding none of the model's labels is an error: it is not this model's label column.
+        A reference None is a row that has no label the model could give: it is not scored."""
         ids = {name: i for i, name in enumerate(spec.label_names)}
         names = [label_text(cell) for cell in cells]
         return [ids.get(name, -1) for name in names], unknown_labels(set(names), ids, cells.name)

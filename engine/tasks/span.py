@@ -206,7 +206,7 @@ class SpanHead(TaskHead):
     outputs = 2
     class_probabilities = False
     kept_span = ("text_pair", "answer_start", "answer_text")
-    reference_column = None  # an answer's score needs its place in the context: a run's test split has it
+    reference_column = "answer_text"
     usual_names: ClassVar[Mapping[str, tuple[str, ...]]] = {
         "answer_text": ("answer_text", "answers"),
         "answer_start": ("answer_start",),
@@ -293,6 +293,15 @@ class SpanHead(TaskHead):
 
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         return {name: (scores, np.ones_like(scores)) for name, scores in span_scores(preds, labels).items()}
+
+    def references(
+        self, cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, where: Where
+    ) -> tuple[list, set[str]]:
+        """Each cell's answer text (a SQuAD ``answers`` cell's first, as a run reads it), scored by its
+        words alone, as a run scores one; None for a row with no answer (it is not scored, as a run
+        drops it from its splits)."""
+        texts = [_first(cell, "text") for cell in cells]
+        return [text if isinstance(text, str) and text else None for text in texts], set()
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(label=0, answer_start=0, answer_text="")
