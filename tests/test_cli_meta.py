@@ -283,6 +283,7 @@ def test_data_show_says_how_a_file_of_yours_is_read(tmp_path: Path) -> None:
     toy_frame(200, 0).assign(label=lambda f: f["label"] * 4 + 1).rename(columns={"text": "review"}).to_csv(stars)
     as_classes = invoke("data", "show", str(stars), "--text-col", "review")
     assert as_classes.startswith("stars: classification, 2 labels; metric: accuracy")
+    assert as_classes.splitlines()[1] == "columns: 'review' as text, 'label'", "which column was read as what"
     assert "| label | train | dev | test |" in as_classes and "--task-type sets it" in as_classes
     as_target = invoke("data", "show", str(stars), "--text-col", "review", "--task-type", "regression")
     assert as_target.startswith("stars: regression; metric: spearman") and "| max | 5.0 |" in as_target

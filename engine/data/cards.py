@@ -181,6 +181,7 @@ def show_task(task: TaskData) -> str:
     stats = head_of(spec.task_type).summary(splits, spec)
     lines = [
         f"{spec.name}: {head_of(spec.task_type).describe(spec)}; metric: {spec.metric}",
+        *filter(None, [columns_line(task)]),
         f"splits: {' / '.join(f'{name} {len(part):,}' for name, part in splits.items())}",
         "",
     ]
@@ -193,6 +194,17 @@ def show_task(task: TaskData) -> str:
     elif "tags" in stats:
         lines += _tag_table(spec, stats["tags"])
     return "\n".join([*lines, *data_notes(task)])
+
+
+def columns_line(task: TaskData) -> str | None:
+    """Which column of the file each role was read from (``'question' as text``), so that a swapped
+    question and context, or a label column taken for another, is seen before training; None for a
+    catalog data set."""
+    columns = task.extra.get("columns")
+    if not columns:
+        return None
+    named = [repr(column) if column == role else f"{column!r} as {role}" for role, column in columns.items()]
+    return "columns: " + ", ".join(named)
 
 
 def left_out_line(task: TaskData) -> str | None:
