@@ -125,13 +125,8 @@ def run_result(result: RunResult) -> None:
         )
     console.print(table)
     config = result.config
-    if result.kind == "finetune":
-        how = "no KD (labels alone)"
-    else:
-        terms = "logit KD" if config.get("inter_loss") is None else f"{config['inter_loss']} over {config['mapping']}"
-        how = f"{terms}, {config.get('pred_loss')} prediction loss"
     console.print(
-        f"distillation ratio {result.ratio:.4f} | {how}, lr {config['train']['lr']:g} | "
+        f"distillation ratio {result.ratio:.4f} | {how_trained(result)}, lr {config['train']['lr']:g} | "
         f"{result.examples_per_second:.1f} train examples/s | "
         f"{result.wall_seconds:.0f} s | student saved in {result.output_dir}/student",
         soft_wrap=True,
@@ -145,6 +140,25 @@ def run_result(result: RunResult) -> None:
         say(f"warning: {one_answer_note('the student', result.one_answer)}; try {', '.join(remedies)}")
     if (line := dev_resolution_line(result)) is not None:
         say(line)
+
+
+def how_trained(result: RunResult) -> str:
+    """A run's pipeline and budget in the words advice names them: ``logit KD + ra (4 cached copies), ce
+    prediction loss, 20 epochs``, so that the run a pick named is seen to be the one that ran."""
+    from autodistill.space.pipeline import MIXUP, STACK_SEP, policy_name
+
+    config = result.config
+    epochs = f"{len(result.history) or config['train']['epochs']} epochs"
+    if result.kind == "finetune":
+        return f"no KD (labels alone), {epochs}"
+    how = "logit KD" if config.get("inter_loss") is None else f"{config['inter_loss']} over {config['mapping']}"
+    augment = list(config.get("augment") or [])
+    if augment:
+        mixup = augment[-1] == MIXUP
+        how += " + " + policy_name(STACK_SEP.join(augment[:-1] if mixup else augment), mixup)
+        if config.get("aug_copies") and augment != [MIXUP]:
+            how += f" ({config['aug_copies']} {config['aug_mode']} copies)"
+    return f"{how}, {config.get('pred_loss')} prediction loss, {epochs}"
 
 
 #: A dev score known no better than this (one standard error) is said to be coarse after a run.

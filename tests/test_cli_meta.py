@@ -347,3 +347,22 @@ def test_a_score_goes_to_stderr_where_the_predictions_fill_stdout(capsys, tmp_pa
     assert capsys.readouterr().out.splitlines()[-1] == "not scored against column 'label': ..."
     predictions(Predictions(frame.assign(prediction="pos"), score, one_answer="pos"), None)
     assert "warning: the model answers 'pos' to every row; the score is that answer's share" in capsys.readouterr().err
+
+
+def test_a_runs_summary_names_the_pipeline_and_budget_that_ran():
+    from types import SimpleNamespace
+
+    from cli.render import how_trained
+
+    def said(kind: str = "distill", **config) -> str:
+        base = {"inter_loss": None, "mapping": None, "pred_loss": "ce", "augment": [], "train": {"epochs": 3}}
+        return how_trained(SimpleNamespace(kind=kind, history=[{}] * 20, config={**base, **config}))
+
+    assert said() == "logit KD, ce prediction loss, 20 epochs", "the epochs run, not those asked (min_steps adds some)"
+    assert said(augment=["ra"], aug_copies=4, aug_mode="cached") == (
+        "logit KD + ra (4 cached copies), ce prediction loss, 20 epochs"
+    )
+    stacked = said(inter_loss="mi", mapping="skip", augment=["ca", "ra", "mixup"])
+    assert stacked.startswith("mi over skip + ca>ra+mixup, ")
+    assert said(augment=["mixup"], aug_copies=4, aug_mode="cached").startswith("logit KD + mixup, "), "no text copies"
+    assert said("finetune") == "no KD (labels alone), 20 epochs"
