@@ -402,7 +402,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
     beyond their interval are left out (``--explain`` shows all)."""
     alone = rec.command == "finetune"
     first, *rest = rec.picks[:top]
-    say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {rec.teacher} -> {rec.student}")
+    teacher = f"{rec.teacher} (dev {rec.teacher_score:.3f})"  # what every ratio below is a share of
+    say_wrapped(f"{rec.dataset_name} ({rec.task_kind}, {rec.metric}): {teacher} -> {rec.student}")
     _warn_teacher(rec)
     if alone:  # not to distil: every pick is an alternative
         gain = "" if rec.alone is None else f", {_interval(rec.alone)}"

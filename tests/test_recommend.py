@@ -131,6 +131,7 @@ def test_a_teacher_that_answers_one_label_everywhere_is_said_above_the_advice(
     with render.console.capture() as said:
         render.advice(rec, 3, tmp_path / "rec.json")
     assert "warning: the teacher answers 'pos' to every dev example" in said.get().splitlines()[1]
+    assert "(dev 0.900) -> " in said.get().splitlines()[0], "the score every ratio is a share of"
     monkeypatch.setattr(engine, "finetune_teacher", fake_finetune_teacher)
     assert recommend(toy_task, store, top=3, show_progress=False).teacher_one_answer is None
 
