@@ -119,7 +119,7 @@ def _help(name: str, info: FieldInfo, show_default: bool) -> str:
     if typing.get_origin(info.annotation) is tuple:
         text += " (comma-separated, in order)"
     default = None if info.is_required() else info.get_default(call_default_factory=True)
-    if show_default and default not in (None, ()):
+    if show_default and default not in (None, ()) and "(unset:" not in text:  # it says what unset means
         text += f" (default: {default})"
     return text
 

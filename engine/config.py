@@ -70,7 +70,11 @@ class TrainSettings(BaseModel):
     epochs: int = Field(3, ge=1, description="passes over the training split")
     batch_size: int = Field(16, ge=1, description="examples per batch (per process)")
     grad_accum: int = Field(1, ge=1, description="batches per optimizer step")
-    lr: float = Field(5e-5, gt=0, description="peak learning rate (unset: the student preset's own)")
+    lr: float = Field(
+        5e-5,
+        gt=0,
+        description="peak learning rate (unset: the model's default, `models list`; 5e-05 for a hub id)",
+    )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     warmup_ratio: float = Field(0.1, ge=0, le=1, description="share of steps with a linear warm-up")
     max_length: int = Field(128, ge=8, le=4096, description="tokens per example (longer ones are cut)")

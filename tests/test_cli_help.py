@@ -51,3 +51,11 @@ def test_the_commands_a_user_distils_with_come_before_the_studys_tools() -> None
     assert all(f"│ {name} " in first for name in ("recommend", "run", "finetune", "predict"))
     assert all(f"│ {name} " in study for name in ("heldout", "evaluate", "importance", "sweep", "study"))
     assert all(f"│ {name} " in catalog for name in ("data", "models", "runs"))
+
+
+def test_a_flag_whose_help_says_what_unset_means_shows_no_other_default() -> None:
+    """``--lr`` left unset trains at the student's own rate (3e-4 for ``tiny-gd``), not at the schema's 5e-5."""
+    output = " ".join(CliRunner().invoke(cli.typer_app, ["run", "--help"], env={"COLUMNS": "300"}).output.split())
+    lr = output[output.index("--lr") :].split("│")[0]
+    assert "(unset: the model's default" in lr and "(default:" not in lr
+    assert "passes over the training split (default: 3)" in output, "other flags keep their defaults"
