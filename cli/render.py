@@ -145,19 +145,18 @@ def run_result(result: RunResult) -> None:
 def how_trained(result: RunResult) -> str:
     """A run's pipeline and budget in the words advice names them: ``logit KD + ra (4 cached copies), ce
     prediction loss, 20 epochs``, so that the run a pick named is seen to be the one that ran."""
-    from autodistill.space.pipeline import MIXUP, STACK_SEP, policy_name
-
     config = result.config
     epochs = f"{len(result.history) or config['train']['epochs']} epochs"
     if result.kind == "finetune":
         return f"no KD (labels alone), {epochs}"
     how = "logit KD" if config.get("inter_loss") is None else f"{config['inter_loss']} over {config['mapping']}"
     augment = list(config.get("augment") or [])
-    if augment:
-        mixup = augment[-1] == MIXUP
-        how += " + " + policy_name(STACK_SEP.join(augment[:-1] if mixup else augment), mixup)
-        if config.get("aug_copies") and augment != [MIXUP]:
-            how += f" ({config['aug_copies']} {config['aug_mode']} copies)"
+    text = [name for name in augment if name != "mixup"]  # a stack, applied in order, as advice writes it
+    policy = "+".join(([">".join(text)] if text else []) + (["mixup"] if "mixup" in augment else []))
+    if policy:
+        how += f" + {policy}"
+    if text and config.get("aug_copies"):
+        how += f" ({config['aug_copies']} {config['aug_mode']} copies)"
     return f"{how}, {config.get('pred_loss')} prediction loss, {epochs}"
 
 
