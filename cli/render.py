@@ -262,13 +262,13 @@ def predictions(done: Predictions, output: Any) -> None:
     for any other); then the score, on stderr where stdout holds the predictions."""
     frame = done.frame
     if output is None:
-        console.print(_lists_as_json(frame).to_csv(index=False), end="", markup=False, highlight=False)
+        console.print(_cells_as_json(frame).to_csv(index=False), end="", markup=False, highlight=False)
     elif output.suffix in (".jsonl", ".json"):
         frame.to_json(output, orient="records", lines=output.suffix == ".jsonl", force_ascii=False)
     elif output.suffix == ".parquet":
         frame.to_parquet(output, index=False)
     else:
-        _lists_as_json(frame).to_csv(output, index=False, sep="\t" if output.suffix == ".tsv" else ",")
+        _cells_as_json(frame).to_csv(output, index=False, sep="\t" if output.suffix == ".tsv" else ",")
     if output is not None:
         say(f"wrote {len(frame):,} predictions to {output}")
     lines = [score_line(done.score)] if done.score else [done.unscored] if done.unscored else []
@@ -279,13 +279,17 @@ def predictions(done: Predictions, output: Any) -> None:
         (console if output is not None else notes).print(line, highlight=False, markup=False)
 
 
-def _lists_as_json(frame: pd.DataFrame) -> pd.DataFrame:
-    """List cells (a tagger's words and tags) as JSON text, the form a run reads back from a CSV cell,
-    where pandas would write Python's ``['a', 'b']``."""
+def _cells_as_json(frame: pd.DataFrame) -> pd.DataFrame:
+    """List and mapping cells (a tagger's words and tags, a SQuAD ``answers`` cell) as JSON text, the
+    form a run reads back from a CSV cell, where pandas would write Python's ``['a', 'b']``."""
+
+    def plain(value: object) -> object:
+        return value.tolist() if isinstance(value, np.ndarray) else value
 
     def cell(value: object) -> object:
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
+        value = plain(value)
+        if isinstance(value, Mapping):
+            return json.dumps({key: plain(inner) for key, inner in value.items()}, ensure_ascii=False)
         return json.dumps(value, ensure_ascii=False) if isinstance(value, list | tuple) else value
 
     return frame.apply(lambda column: column.map(cell) if column.dtype == object else column)

@@ -326,11 +326,15 @@ def test_a_taggers_word_lists_are_written_as_json_a_run_reads_back(tmp_path, cap
     from cli.render import predictions
     from engine.data.readers import read_file
 
-    frame = pd.DataFrame({"tokens": [["très", "bien"], np.array(["no"])], "prediction": ["ADV ADV", "DET"]})
+    answers = [{"text": ["très"], "answer_start": [0]}, {"text": np.array(["no"]), "answer_start": np.array([0])}]
+    frame = pd.DataFrame(
+        {"tokens": [["très", "bien"], np.array(["no"])], "answers": answers, "prediction": ["ADV ADV", "DET"]}
+    )
     out = tmp_path / f"out{suffix}" if suffix else None
     predictions(Predictions(frame), out)
     written = read_file(out) if out else pd.read_csv(io.StringIO(capsys.readouterr().out))
     assert [json.loads(cell) for cell in written["tokens"]] == [["très", "bien"], ["no"]]
+    assert json.loads(written["answers"][1]) == {"text": ["no"], "answer_start": [0]}, "a SQuAD answers cell too"
     assert list(written["prediction"]) == ["ADV ADV", "DET"]
 
 

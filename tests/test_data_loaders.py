@@ -101,9 +101,11 @@ def test_float_targets_make_a_regression_task(tmp_path, fmt):
     assert task.train["label"].dtype == "float64"
 
 
-@pytest.mark.parametrize("fmt", ("jsonl", "parquet"))
+@pytest.mark.parametrize("fmt", ("jsonl", "parquet", "csv", "json-in-csv"))
 def test_squad_style_answers_make_a_span_task(tmp_path, fmt):
-    task = load_task(write(squad(), tmp_path / f"qa.{fmt}"))
+    """A CSV holds each answers cell as text: the Python form pandas writes, or JSON."""
+    frame = squad().assign(answers=lambda f: f["answers"].map(json.dumps)) if fmt == "json-in-csv" else squad()
+    task = load_task(write(frame, tmp_path / f"qa.{fmt.removeprefix('json-in-')}"))
     assert task.spec.task_type == TaskType.SPAN and task.spec.paired
     assert_clean_splits(task, ["text", "text_pair", "answer_text", "answer_start"])
     for row in task.train.itertuples():

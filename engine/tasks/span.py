@@ -9,6 +9,8 @@ wrong target). Scored with exact match and token F1 over normalised answer strin
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 import string
 from collections import Counter
@@ -76,6 +78,20 @@ def span_scores(preds: Sequence[str], answers: Sequence[str]) -> dict[str, np.nd
 # -- user rows --------------------------------------------------------------------------------------
 
 
+def _answer_cell(value: object) -> object:
+    """A SQuAD ``answers`` cell as a mapping where a CSV holds it as text (JSON, or the Python form
+    pandas writes); any other cell as it is."""
+    if isinstance(value, str) and value.lstrip().startswith("{"):
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                parsed = parse(value)
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(parsed, Mapping):
+                return parsed
+    return value
+
+
 def _first(value: object, key: str) -> object:
     """First answer of a SQuAD-style ``{"text": [...], "answer_start": [...]}`` cell, else the cell."""
     if isinstance(value, Mapping):
@@ -87,7 +103,7 @@ def _first(value: object, key: str) -> object:
 
 def answer_rows(frame: pd.DataFrame, where: Where) -> pd.DataFrame:
     """Answer text and start per row, checked against the context; unanswerable rows are dropped."""
-    answers = frame["answer_text"]
+    answers = frame["answer_text"].map(_answer_cell)
     text = answers.map(lambda v: _first(v, "text"))
     if "answer_start" in frame:
         start = frame["answer_start"].map(lambda v: _first(v, "answer_start"))
@@ -300,7 +316,7 @@ class SpanHead(TaskHead):
         """Each cell's answer text (a SQuAD ``answers`` cell's first, as a run reads it), scored by its
         words alone, as a run scores one; None for a row with no answer (it is not scored, as a run
         drops it from its splits)."""
-        texts = [_first(cell, "text") for cell in cells]
+        texts = [_first(_answer_cell(cell), "text") for cell in cells]
         return [text if isinstance(text, str) and text else None for text in texts], set()
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
