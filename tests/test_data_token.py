@@ -275,6 +275,19 @@ def test_a_jsonl_file_of_word_and_tag_lists_loads_as_a_token_task(tmp_path):
     assert row["text"] == " ".join(row["tokens"]) and len(row["tags"]) == 2
 
 
+def test_a_csv_of_python_lists_as_pandas_writes_them_loads_and_numpys_print_is_refused(tmp_path):
+    words = ["it's", 'say "hi"']  # quotes of both kinds inside words
+    rows = [{"tokens": [f"w{i}", *words], "ner_tags": ["B-X" if i % 2 else "O", "O", "O"]} for i in range(20)]
+    pd.DataFrame(rows).to_csv(tmp_path / "tagged.csv", index=False)  # cells such as ['w0', "it's", 'say "hi"']
+    task = load_task(str(tmp_path / "tagged.csv"))
+    assert task.spec.task_type == TaskType.TOKEN and task.spec.label_names == ("B-X", "O")
+    assert all(list(row[1:]) == words for row in task.train["tokens"])
+    printed = pd.DataFrame({key: [np.array(value) for value in column] for key, column in pd.DataFrame(rows).items()})
+    printed.to_csv(tmp_path / "printed.csv", index=False)  # cells such as ['w0' "it's" 'say "hi"']
+    with pytest.raises(AutodistillError, match=r"a cell holds \['w0' \"it's\".*numpy's print of an array"):
+        load_task(str(tmp_path / "printed.csv"))
+
+
 def test_integer_tags_are_kept_as_ids(tmp_path):
     rows = [{"tokens": ["a", "b", "c"], "tags": [0, 2, i % 3]} for i in range(12)]
     rows = [{**row, "tokens": [*row["tokens"][:2], f"c{i}"]} for i, row in enumerate(rows)]
