@@ -50,6 +50,21 @@ def test_a_file_in_another_encoding_names_the_encoding_tried_and_how_to_give_its
         load_task("sst-2", encoding="latin-1")
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_list_of_labels_per_row_is_refused_rather_than_each_combination_made_a_class(tmp_path, suffix):
+    rows = pd.DataFrame({"text": [f"news item {i}" for i in range(60)], "labels": [["sports", "tech"], ["tech"]] * 30})
+    path = tmp_path / f"news{suffix}"
+    if suffix == ".jsonl":
+        rows.to_json(path, orient="records", lines=True)
+    else:
+        rows.to_csv(path, index=False)  # cells such as ['sports', 'tech']
+    with pytest.raises(AutodistillError, match=r"holds a list of labels per row \(multi-label, e.g. \['sports', "):
+        load_task(path)
+    bracketed = pd.DataFrame({"text": [f"item {i}" for i in range(60)], "label": ["[a]", "b"] * 30})
+    bracketed.to_csv(tmp_path / "names.csv", index=False)
+    assert load_task(tmp_path / "names.csv").spec.label_names == ("[a]", "b"), "a name in brackets is a label"
+
+
 def test_predict_and_run_read_a_file_in_the_same_words(tmp_path):
     path = _latin1_csv(tmp_path / "reviews.csv")
     with pytest.raises(AutodistillError) as by_run:

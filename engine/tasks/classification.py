@@ -38,6 +38,11 @@ def _class_ids(frames: dict[str, pd.DataFrame], names: Sequence[str] | None, ori
             frames[split] = part[part["label"] >= 0].reset_index(drop=True)
         return list(names)
     labels = pd.concat([part["label"] for part in frames.values()])
+    if (listed := _label_list(labels)) is not None:
+        raise AutodistillError(
+            f"label column {column!r} of {origin} holds a list of labels per row (multi-label, e.g. {listed}); "
+            "a classification task takes one label per row: keep one, or make a yes/no file per label"
+        )
     if is_continuous(labels):
         example = labels[labels != labels.round()].iloc[0]
         raise AutodistillError(
@@ -50,6 +55,17 @@ def _class_ids(frames: dict[str, pd.DataFrame], names: Sequence[str] | None, ori
         key = part["label"].astype("int64") if numeric else part["label"].astype(str)
         frames[split] = part.assign(label=key.map(ids).astype("int64"))
     return [str(v) for v in values]
+
+
+def _label_list(labels: pd.Series) -> object | None:
+    """A label cell holding a list of labels (multi-label data: a list, or every cell a list written
+    as text, ``["a", "b"]``), which would silently make each combination of labels a class; None
+    where labels come one per row."""
+    lists = labels[labels.map(lambda value: isinstance(value, list | tuple | np.ndarray))]
+    if len(lists):
+        return list(lists.iloc[0])
+    bracketed = labels.astype(str).str.fullmatch(r"\[.*\]")
+    return labels.iloc[0] if len(labels) and bracketed.all() else None
 
 
 #: A class needs this many examples to reach dev and test when a lone file is split (engine.data.splits).
