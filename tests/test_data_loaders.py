@@ -163,6 +163,20 @@ def test_folder_without_test_reports_validation_as_test(tmp_path):
     assert load_task(tmp_path).extra["made"] is None, "every split named: nothing was moved"
 
 
+def test_a_test_file_without_labels_is_left_out_and_said_so(tmp_path):
+    """A competition's test file keeps its labels back: the dev file given is scored as test instead."""
+    write(reviews(80), tmp_path / "train.csv")
+    write(reviews(40).assign(review=lambda f: "dev " + f["review"]), tmp_path / "dev.csv")
+    write(reviews(40).drop(columns="stars"), tmp_path / "test.csv")
+    task = load_task(tmp_path, text_col="review", label_col="stars")
+    assert len(task.test) == 40 and task.test["text"].str.startswith("dev").all()
+    assert task.extra["made"].startswith("the test file holds no 'stars' column, so it is left out (predict labels")
+    (tmp_path / "dev.csv").unlink()
+    only_train = load_task(tmp_path, text_col="review", label_col="stars")
+    assert sum(len(only_train.split(s)) for s in ("train", "dev", "test")) == 80
+    assert only_train.extra["made"].endswith("train, dev and test are drawn from the train file")
+
+
 def test_split_column_is_honoured(tmp_path):
     frame = reviews(60).assign(split=["train"] * 40 + ["validation"] * 10 + ["test"] * 10)
     task = load_task(write(frame, tmp_path / "r.csv"), text_col="review", label_col="stars")

@@ -273,6 +273,18 @@ def _normalise(
     return part
 
 
+def _without_unlabelled_test(
+    frames: dict[str, pd.DataFrame], columns: Mapping[str, str], head: TaskHead
+) -> tuple[dict[str, pd.DataFrame], str | None]:
+    """``frames`` less a test file without the label column (a competition's test file: labels kept
+    back), and that column's name; the frames as they are where the test file has its labels."""
+    labels = [columns[role] for role in head.required_columns if role in head.target_columns and role in columns]
+    test = frames.get("test")
+    if test is None or "train" not in frames or not labels or any(label in test for label in labels):
+        return frames, None
+    return {split: part for split, part in frames.items() if split != "test"}, labels[0]
+
+
 def _build(
     frames: dict[str, pd.DataFrame],
     origin: str,
@@ -283,7 +295,7 @@ def _build(
     seed: int,
 ) -> TaskData:
     """Normalise, validate and split the frames read from a file, folder or hub data set."""
-    first = next(iter(frames.values()))
+    first = frames.get("train", next(iter(frames.values())))  # columns are read off train where there is one
     if sum(len(f) for f in frames.values()) == 0:
         raise AutodistillError(f"data set {origin} is empty")
     columns = _resolve_columns(list(first.columns), given, origin)
@@ -292,6 +304,7 @@ def _build(
     task_type = wanted or _infer_type(first, columns, origin)
     needed = _needed(task_type, columns, list(first.columns), origin)
     head = head_of(task_type)
+    frames, unlabelled = _without_unlabelled_test(frames, columns, head)
     notes = {"missing_dropped": 0, "unanswerable_dropped": 0}
     normalised = {
         split: _normalise(part, split, columns, needed, head, origin, notes) for split, part in frames.items()
@@ -304,6 +317,9 @@ def _build(
     notes.update(dropped)
 
     splits, made = _fill_splits(normalised, task_type, seed, notes, origin)
+    if unlabelled:
+        rest = made or "train, dev and test are drawn from the train file"
+        made = f"the test file holds no {unlabelled!r} column, so it is left out (predict labels it); {rest}"
     if any(splits[split].empty for split in SPLITS):
         sizes = ", ".join(f"{s} {len(splits[s])}" for s in SPLITS)
         raise AutodistillError(f"too few examples in {origin} to fill every split ({sizes})")
