@@ -315,3 +315,10 @@ def test_a_run_says_how_many_training_examples_its_length_cuts(toy_task):
         "100% of the training examples run to 4 tokens and lose the rest; --max-length sets it"
     )
     assert cut_line(encode_split(toy_task.train, toy_task.spec, tokenizer, 64, train=True), 64) is None
+    spec = TaskSpec("qa", TaskType.SPAN, "Find the animal.", paired=True)
+    far = "the " * 30 + "cat"  # the answer past token 16, the other in reach
+    spans = pd.DataFrame({"text": "which animal?", "text_pair": [far, "a dog"], "answer_start": [120, 2]})
+    spans = spans.assign(answer_text=["cat", "dog"])
+    assert cut_line(encode_split(spans, spec, tokenizer, 16, train=True), 16) == (
+        "training examples left out, their answer past token 16: 1; --max-length sets it"
+    )

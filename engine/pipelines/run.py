@@ -270,13 +270,17 @@ CUT_SAID = 0.05
 
 
 def cut_line(train: EncodedSplit, max_length: int) -> str | None:
-    """That many training examples reach ``max_length`` tokens, so lose their ends, in one line (None
-    below :data:`CUT_SAID`): the default length suits sentences, and a file of reviews or articles
+    """That many training examples reach ``max_length`` tokens, so lose their ends, and how many span
+    examples were left out because their answer lay past it, in one line (None below :data:`CUT_SAID`
+    and with none left out): the default length suits sentences, and a file of reviews or articles
     trains on their first lines only unless told otherwise."""
     share = float(np.mean(train.lengths() >= max_length)) if len(train) else 0.0
-    if share < CUT_SAID:
-        return None
-    return f"{share:.0%} of the training examples run to {max_length} tokens and lose the rest; --max-length sets it"
+    said = []
+    if share >= CUT_SAID:
+        said.append(f"{share:.0%} of the training examples run to {max_length} tokens and lose the rest")
+    if train.dropped:
+        said.append(f"training examples left out, their answer past token {max_length}: {train.dropped:,}")
+    return "; ".join(said) + "; --max-length sets it" if said else None
 
 
 def check_split_version(config: DistillConfig, task: TaskData) -> None:
