@@ -319,8 +319,8 @@ def test_a_text_column_of_plain_strings_stays_a_text_column(tmp_path):
 
 def test_tag_lists_beside_plain_text_are_not_claimed_as_a_tagging_file(tmp_path):
     rows = [{"text": f"w{i} runs", "pos": json.dumps(["NOUN", "VERB"]) if i % 2 else '["X"]'} for i in range(20)]
-    task = load_task(_write_jsonl(tmp_path / "mixed.jsonl", rows), label_col="pos")
-    assert task.spec.task_type == TaskType.CLASSIFICATION
+    with pytest.raises(AutodistillError, match=r"'pos' .* holds a list of labels per row"):  # class labels, not tags
+        load_task(_write_jsonl(tmp_path / "mixed.jsonl", rows), label_col="pos")
 
 
 def _conll(sentences: list[list[str]]) -> str:
