@@ -60,9 +60,9 @@ def test_a_list_of_labels_per_row_is_refused_rather_than_each_combination_made_a
         rows.to_csv(path, index=False)  # cells such as ['sports', 'tech']
     with pytest.raises(AutodistillError, match=r"holds a list of labels per row \(multi-label, e.g. \['sports', "):
         load_task(path)
-    bracketed = pd.DataFrame({"text": [f"item {i}" for i in range(60)], "label": ["[a]", "b"] * 30})
+    bracketed = pd.DataFrame({"text": [f"item {i}" for i in range(60)], "label": ["[POS]", "[NEG]"] * 30})
     bracketed.to_csv(tmp_path / "names.csv", index=False)
-    assert load_task(tmp_path / "names.csv").spec.label_names == ("[a]", "b"), "a name in brackets is a label"
+    assert load_task(tmp_path / "names.csv").spec.label_names == ("[NEG]", "[POS]"), "a name in brackets is a label"
 
 
 def test_predict_and_run_read_a_file_in_the_same_words(tmp_path):

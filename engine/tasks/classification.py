@@ -6,6 +6,7 @@ scored with accuracy, macro-F1 and Matthews correlation, as GLUE reports them.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,12 +61,22 @@ def _class_ids(frames: dict[str, pd.DataFrame], names: Sequence[str] | None, ori
 def _label_list(labels: pd.Series) -> object | None:
     """A label cell holding a list of labels (multi-label data: a list, or every cell a list written
     as text, ``["a", "b"]``), which would silently make each combination of labels a class; None
-    where labels come one per row."""
+    where labels come one per row (a class named ``[POS]`` among them: it reads as no list)."""
     lists = labels[labels.map(lambda value: isinstance(value, list | tuple | np.ndarray))]
     if len(lists):
         return list(lists.iloc[0])
-    bracketed = labels.astype(str).str.fullmatch(r"\[.*\]")
-    return labels.iloc[0] if len(labels) and bracketed.all() else None
+    written = len(labels) > 0 and all(isinstance(value, str) and _reads_as_list(value) for value in labels)
+    return labels.iloc[0] if written else None
+
+
+def _reads_as_list(text: str) -> bool:
+    """Whether ``text`` is a list written out, as JSON or as Python writes one."""
+    if not text.lstrip().startswith("["):
+        return False
+    try:
+        return isinstance(ast.literal_eval(text), list)
+    except (ValueError, SyntaxError):
+        return False
 
 
 #: A class needs this many examples to reach dev and test when a lone file is split (engine.data.splits).

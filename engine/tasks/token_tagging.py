@@ -82,7 +82,7 @@ def _quoted_words(text: str) -> int:
 
 
 def _holds_lists(column: pd.Series) -> bool:
-    """Whether a column's first filled cell is a list (or a JSON list written as text)."""
+    """Whether a column's first filled cell is a list (or a list written as text)."""
     filled = column.dropna()
     return not filled.empty and _as_list(filled.iloc[0]) is not None
 
