@@ -621,5 +621,7 @@ def search(report: SearchReport, store_path: Any) -> None:
             f"best on dev: {report.best_pipeline.label}, dev ratio {fmt(best.value)}, "
             f"test ratio {fmt(best.user_attrs.get('test_ratio'))} (trial {best.number + 1})"
         )
+        if report.reference is not None:
+            say(report.reference)
         say(f"its student: {report.exported} (ONNX: `autodistill export --model {report.exported} --format onnx`)")
     say(f"{report.ran} trials run now, {len(report.trials)} in the study; every trial is in the store {store_path}")

@@ -197,6 +197,16 @@ def test_logit_kd_is_a_point_the_sampler_can_be_given_and_asks_only_its_predicti
         report = _search(store, tmp_path, picks=[logit, MI], trials=3, pruner="none")
     first = report.trials[0]
     assert first.params == params_of(logit) and first.user_attrs["pipeline"] == "none / none / ce / none"
+    # its run is the default the best is set against (fake trials: logit KD reaches 0.5 of the teacher, MI-α 0.9)
+    assert report.reference == (
+        "logit KD, the default: dev ratio 0.500 at this budget (1 run in the store); the best trial is +0.400 from it"
+    )
+
+
+def test_a_search_without_a_logit_kd_run_at_its_budget_says_there_is_none_to_compare_with(tmp_path: Path) -> None:
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = _search(store, tmp_path, picks=[MI], trials=1, pruner="none")
+    assert report.reference is not None and report.reference.startswith("logit KD, the default: no run at this")
 
 
 def test_a_pick_outside_the_search_space_is_named_not_run_as_another_pipeline(tmp_path: Path) -> None:

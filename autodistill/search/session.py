@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import cast
 
 import optuna
+import pandas as pd
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from autodistill.bridge import space_for
@@ -49,6 +50,7 @@ from autodistill.search.study import (
     trial_seconds,
 )
 from autodistill.space import ADVICE_SPACE, Pipeline, SearchSpace
+from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
@@ -66,6 +68,9 @@ class SearchReport:
     best_pipeline: Pipeline | None = None
     exported: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: Logit KD's dev ratio at the search's budget on this data set, from the store, beside the best
+    #: (:func:`logit_kd_reference`): a search's best is worth running only where it beats the default.
+    reference: str | None = None
 
 
 def recommended_picks(
@@ -122,7 +127,31 @@ def run_search(
         for rank, pipeline in first.items():
             study.enqueue_trial(params_of(pipeline), user_attrs={"pick": rank})
         ran = _run_local(study, request, key, space, task, store, featurizer_version, trial_fn, on_status)
-    return _report(study, request, space, ran, out)
+    report = _report(study, request, space, ran, out)
+    if report.best is not None:
+        report.reference = logit_kd_reference(store.runs(dataset=task.spec.name), key, len(task.train), report.best)
+    return report
+
+
+def logit_kd_reference(runs: pd.DataFrame, key: SearchKey, n_train: int, best: FrozenTrial) -> str:
+    """Logit KD's mean dev ratio over ``runs`` (the store's on the data set) of the search's student and
+    teacher at its budget, against the best trial's; or that the store holds none to compare with."""
+    examples = min(key.budget["max_train_examples"] or n_train, n_train)
+    same = runs[
+        is_logit_kd(runs)
+        & (runs["student_name"] == key.student)
+        & (runs["teacher_name"] == key.teacher)
+        & (runs["epochs"] == key.budget["epochs"])
+        & (runs["max_length"] == key.budget["max_length"])
+        & (runs["train_examples"] == examples)
+    ]
+    if same.empty:
+        return "logit KD, the default: no run at this budget in the store to compare with (`autodistill run` makes one)"
+    ratio, n = float(same["ratio"].mean()), len(same)
+    return (
+        f"logit KD, the default: dev ratio {ratio:.3f} at this budget ({n} run{'s' * (n != 1)} in the store); "
+        f"the best trial is {float(best.value) - ratio:+.3f} from it"  # type: ignore[arg-type]
+    )
 
 
 def _searchable(picks: Sequence[Pipeline], space: SearchSpace, on_status: Callable[[str], None]) -> dict[int, Pipeline]:
