@@ -54,7 +54,7 @@ from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
-from engine import AutodistillError, RunResult, TaskData, paths
+from engine import AutodistillError, RunResult, TaskData, TrainSettings, paths
 
 
 @dataclass
@@ -136,15 +136,12 @@ def run_search(
 def logit_kd_reference(runs: pd.DataFrame, key: SearchKey, n_train: int, best: FrozenTrial) -> str:
     """Logit KD's mean dev ratio over ``runs`` (the store's on the data set) of the search's student and
     teacher at its budget, against the best trial's; or that the store holds none to compare with."""
-    examples = min(key.budget["max_train_examples"] or n_train, n_train)
-    same = runs[
-        is_logit_kd(runs)
-        & (runs["student_name"] == key.student)
-        & (runs["teacher_name"] == key.teacher)
-        & (runs["epochs"] == key.budget["epochs"])
-        & (runs["max_length"] == key.budget["max_length"])
-        & (runs["train_examples"] == examples)
-    ]
+    from autodistill.advice.runs import budget_inputs  # the budget columns as recommend prices picks at
+
+    alike = is_logit_kd(runs) & (runs["student_name"] == key.student) & (runs["teacher_name"] == key.teacher)
+    for column, value in budget_inputs(TrainSettings(**key.budget), n_train).items():
+        alike &= runs[column] == value
+    same = runs[alike]
     if same.empty:
         return "logit KD, the default: no run at this budget in the store to compare with (`autodistill run` makes one)"
     ratio, n = float(same["ratio"].mean()), len(same)
