@@ -6,7 +6,6 @@ scored with accuracy, macro-F1 and Matthews correlation, as GLUE reports them.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,7 +14,7 @@ import pandas as pd
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings, encode_texts
-from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register
+from engine.tasks.head import LABEL_NAMES, TaskHead, architectures, is_continuous, register, written_value
 
 if TYPE_CHECKING:
     from engine.tasks.spec import TaskSpec
@@ -70,13 +69,8 @@ def _label_list(labels: pd.Series) -> object | None:
 
 
 def _reads_as_list(text: str) -> bool:
-    """Whether ``text`` is a list written out, as JSON or as Python writes one."""
-    if not text.lstrip().startswith("["):
-        return False
-    try:
-        return isinstance(ast.literal_eval(text), list)
-    except (ValueError, SyntaxError):
-        return False
+    """Whether ``text`` is a list written out, as JSON or as Python writes one (:func:`written_value`)."""
+    return text.lstrip().startswith("[") and isinstance(written_value(text), list)
 
 
 #: A class needs this many examples to reach dev and test when a lone file is split (engine.data.splits).

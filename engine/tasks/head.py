@@ -21,6 +21,10 @@ planning augmentation asks the heads without paying for a deep-learning stack.
 
 from __future__ import annotations
 
+import ast
+import io
+import json
+import tokenize
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -303,6 +307,34 @@ class TaskHead:
         where its answers differ."""
         answers = {str(answer) for answer in self.named(preds, spec)}
         return answers.pop() if len(answers) == 1 and len(preds) > 1 else None
+
+
+def written_value(text: str) -> object:
+    """A list or mapping written as text in a CSV cell, as JSON or in the Python form pandas writes
+    (``['a', 'b']``, ``{'text': ['a']}``); the text itself where it is neither. numpy's print of an
+    array (``['a' 'b']``, which Python reads as the one word ``'ab'``) is refused: it holds more quoted
+    words than the list it reads as."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    if isinstance(value, list) and _quoted_words(text) > sum(isinstance(item, str) for item in value):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise AutodistillError(
+            f"a cell holds {shown}, numpy's print of an array (no commas between words): write the lists "
+            """with commas, as JSON (["a", "b"]) or a Python list (['a', 'b'])"""
+        )
+    return value
+
+
+def _quoted_words(text: str) -> int:
+    """How many string literals Python's tokenizer finds in ``text``."""
+    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
+    return sum(token.type == tokenize.STRING for token in tokens)
 
 
 def label_text(cell: object) -> str:

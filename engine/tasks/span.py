@@ -9,8 +9,6 @@ wrong target). Scored with exact match and token F1 over normalised answer strin
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 import string
 from collections import Counter
@@ -22,7 +20,7 @@ import pandas as pd
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings
-from engine.tasks.head import TaskHead, Where, architectures, register
+from engine.tasks.head import TaskHead, Where, architectures, register, written_value
 
 if TYPE_CHECKING:
     import torch
@@ -79,16 +77,11 @@ def span_scores(preds: Sequence[str], answers: Sequence[str]) -> dict[str, np.nd
 
 
 def _answer_cell(value: object) -> object:
-    """A SQuAD ``answers`` cell as a mapping where a CSV holds it as text (JSON, or the Python form
-    pandas writes); any other cell as it is."""
+    """A SQuAD ``answers`` cell as a mapping where a CSV holds it as text (:func:`written_value`); any
+    other cell as it is."""
     if isinstance(value, str) and value.lstrip().startswith("{"):
-        for parse in (json.loads, ast.literal_eval):
-            try:
-                parsed = parse(value)
-            except (ValueError, SyntaxError):
-                continue
-            if isinstance(parsed, Mapping):
-                return parsed
+        parsed = written_value(value)
+        return parsed if isinstance(parsed, Mapping) else value
     return value
 
 

@@ -18,11 +18,7 @@ taggers are compared) and macro-F1 over tags; named-entity data (BIO, BIOES or B
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import io
-import json
-import tokenize
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,7 +27,16 @@ import pandas as pd
 
 from engine.errors import AutodistillError
 from engine.tasks.encoding import EncodedSplit, EncodeSettings
-from engine.tasks.head import IGNORE, TaskHead, Where, architectures, label_text, register, unknown_labels
+from engine.tasks.head import (
+    IGNORE,
+    TaskHead,
+    Where,
+    architectures,
+    label_text,
+    register,
+    unknown_labels,
+    written_value,
+)
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -48,37 +53,10 @@ def _as_list(value: object) -> list | None:
     """A cell as a Python list: lists, tuples and arrays as they are, a list written as text (how CSV
     stores one: JSON, or the Python form pandas writes) parsed; anything else is None."""
     if isinstance(value, str) and value.lstrip().startswith("["):
-        value = _list_text(value)
+        value = written_value(value)
     if isinstance(value, list | tuple | np.ndarray):
         return list(value)
     return None
-
-
-def _list_text(text: str) -> object:
-    """A list written as text, JSON (``["a", "b"]``) or Python's form (``['a', 'b']``); None where it
-    is neither. numpy's print of an array (``['a' 'b']``, which Python reads as the one word ``'ab'``)
-    is refused: it holds more quoted words than the list it reads as."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    if isinstance(value, list) and _quoted_words(text) > sum(isinstance(item, str) for item in value):
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise AutodistillError(
-            f"a cell holds {shown}, numpy's print of an array (no commas between words): write the lists "
-            """with commas, as JSON (["a", "b"]) or a Python list (['a', 'b'])"""
-        )
-    return value
-
-
-def _quoted_words(text: str) -> int:
-    """How many string literals Python's tokenizer finds in ``text``."""
-    tokens = tokenize.generate_tokens(io.StringIO(text).readline)
-    return sum(token.type == tokenize.STRING for token in tokens)
 
 
 def _holds_lists(column: pd.Series) -> bool:
