@@ -13,6 +13,7 @@ from engine import hub, paths
 from engine.data import load_task
 from engine.data.schema import SPLITS
 from engine.errors import AutodistillError
+from engine.tasks.span import GOLD_COLUMN
 from engine.tasks.spec import TaskType
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
@@ -110,6 +111,30 @@ def test_squad_style_answers_make_a_span_task(tmp_path, fmt):
     assert_clean_splits(task, ["text", "text_pair", "answer_text", "answer_start"])
     for row in task.train.itertuples():
         assert row.text_pair[row.answer_start : row.answer_start + len(row.answer_text)] == row.answer_text
+
+
+@pytest.mark.parametrize("fmt", ("jsonl", "csv"))
+def test_every_answer_of_a_squad_row_is_kept_for_scoring_and_the_first_trained_on(tmp_path, fmt):
+    frame = squad().assign(answers=[{"text": [f"number {i}", f"answer number {i}", f"number {i}"],
+                                     "answer_start": [11, 4, 11]} for i in range(40)])  # fmt: skip
+    task = load_task(write(frame, tmp_path / f"qa.{fmt}"))
+    row = task.dev.iloc[0]
+    number = row["answer_text"].removeprefix("number ")
+    assert row["answer_start"] == 11 and row[GOLD_COLUMN] == (f"number {number}", f"answer number {number}")
+    assert GOLD_COLUMN not in load_task(write(squad(), tmp_path / f"one.{fmt}")).dev, "one answer a row: no column"
+
+
+def test_a_span_split_is_scored_against_every_answer_and_trained_on_the_first(tmp_path):
+    from engine.models.zoo import load_tokenizer
+    from engine.tasks import head_of
+    from engine.tasks.encoding import EncodeSettings
+
+    frame = squad().assign(answers=[{"text": [f"number {i}", "hidden"]} for i in range(40)])
+    task = load_task(write(frame, tmp_path / "qa.jsonl"))
+    head, how = head_of("span"), EncodeSettings(load_tokenizer("minilm-l6"), 32, train=False)
+    split = head.encode(task.dev, task.spec, how)
+    assert split.answers[0] == (task.dev["answer_text"].iloc[0], "hidden")
+    assert head.metrics(["hidden"] * len(split), head.gold(split))["exact_match"] == 1.0
 
 
 def test_span_answer_start_is_found_when_absent(tmp_path):

@@ -26,6 +26,13 @@ def test_span_metrics_follow_squad_normalisation():
     assert round(m["f1"], 4) == round((1 + 2 * 0.5 * 1 / 1.5) / 2, 4)
 
 
+def test_a_span_prediction_scores_its_best_against_an_example_s_gold_answers():
+    """SQuAD's dev rows hold several answers; a prediction matching any of them is right."""
+    m = compute_metrics(TaskType.SPAN, ["big dog", "cat"], [("cat", "big dog"), ("the red cat", "a cat")])
+    assert m["exact_match"] == 1.0 and m["f1"] == 1.0
+    assert compute_metrics(TaskType.SPAN, ["big dog"], [("cat",)])["f1"] == 0.0
+
+
 def test_a_metric_split_into_per_example_terms_scores_any_resample_as_the_metric_does():
     import numpy as np
     import pytest

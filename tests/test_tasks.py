@@ -116,8 +116,15 @@ def test_a_head_names_the_one_answer_a_model_gave_every_example(name, same, diff
         ("classification", ["pos", "neg", "meh"], [1, 1, 0], [1, 0, -1], {"meh"}),  # never learned: scored wrong
         ("regression", ["0.5", 2], [0.1, 0.2], [0.5, 2.0], set()),
         ("token", [["pos", "neg", "x"], '["neg"]'], [[1, 1], [0]], [[1, 0], [0]], {"x"}),  # cut: its tail goes
-        ("span", ["cat", {"text": ["dog"], "answer_start": [3]}, {"text": []}], ["a"] * 3, ["cat", "dog", None], set()),
-        ("span", ['{"text": ["dog"]}', "{'text': ['cat']}", "{a}"], ["a"] * 3, ["dog", "cat", "{a}"], set()),  # CSV
+        (
+            "span",
+            ["cat", {"text": ["dog"], "answer_start": [3]}, {"text": []}],
+            ["a"] * 3,
+            [("cat",), ("dog",), None],
+            set(),
+        ),
+        ("span", ['{"text": ["dog"]}', "{'text': ['cat']}", "{a}"], ["a"] * 3, [("dog",), ("cat",), ("{a}",)], set()),
+        ("span", [{"text": ["dog", "a dog", "dog"]}], ["a"], [("dog", "a dog")], set()),  # every answer, once
     ],
 )
 def test_a_labelled_inputs_references_are_read_as_the_metrics_read_them(name, cells, preds, gold, unknown):

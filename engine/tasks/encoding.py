@@ -53,7 +53,7 @@ class EncodedSplit:
     rows: np.ndarray
     offsets: list[list[tuple[int, int]]] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)
-    answers: list[str] = field(default_factory=list)
+    answers: list[str | tuple[str, ...]] = field(default_factory=list)  # a span example's answer (or answers)
     dropped: int = 0
 
     def __len__(self) -> int:

@@ -4,7 +4,8 @@ Examples are encoded as (question, context) pairs truncated on the context only,
 answer's character span mapped to start/end token positions; training examples whose
 answer falls outside the kept context are dropped and counted (never silently kept with a
 wrong target). Scored with exact match and token F1 over normalised answer strings
-(SQuAD v1.1).
+(SQuAD v1.1), each example's best over its gold answers: a SQuAD ``answers`` cell may hold several
+(:data:`GOLD_COLUMN`), and the first is the one trained on.
 """
 
 from __future__ import annotations
@@ -58,18 +59,27 @@ def _token_f1(pred: str, gold: str) -> float:
     return bag_f1(pred_tokens, gold_tokens)
 
 
-def span_metrics(preds: Sequence[str], answers: Sequence[str]) -> dict[str, float]:
+#: An example's gold answers: one text, or several (the first the trained one).
+Gold = str | Sequence[str]
+
+
+def _texts(gold: Gold) -> Sequence[str]:
+    return (gold,) if isinstance(gold, str) else gold
+
+
+def span_metrics(preds: Sequence[str], answers: Sequence[Gold]) -> dict[str, float]:
     if not answers:
         return {"exact_match": 0.0, "f1": 0.0}
     return {name: float(np.mean(scores)) for name, scores in span_scores(preds, answers).items()}
 
 
-def span_scores(preds: Sequence[str], answers: Sequence[str]) -> dict[str, np.ndarray]:
-    """Each example's exact match and token F1 (the metrics are their means)."""
-    pairs = list(zip(preds, answers, strict=True))
+def span_scores(preds: Sequence[str], answers: Sequence[Gold]) -> dict[str, np.ndarray]:
+    """Each example's exact match and token F1, the best over its gold answers as SQuAD's own script
+    takes it (the metrics are their means)."""
+    pairs = [(p, _texts(a)) for p, a in zip(preds, answers, strict=True)]
     return {
-        "exact_match": np.array([float(normalize_answer(p) == normalize_answer(a)) for p, a in pairs]),
-        "f1": np.array([_token_f1(p, a) for p, a in pairs]),
+        "exact_match": np.array([max(float(normalize_answer(p) == normalize_answer(a)) for a in g) for p, g in pairs]),
+        "f1": np.array([max(_token_f1(p, a) for a in g) for p, g in pairs]),
     }
 
 
@@ -85,6 +95,18 @@ def _answer_cell(value: object) -> object:
     return value
 
 
+#: The column that holds every gold answer's text of a row, where some row of the split has more than one.
+GOLD_COLUMN = "answer_texts"
+
+
+def _all_texts(value: object) -> tuple[str, ...]:
+    """A cell's distinct non-empty answer texts in their order (a SQuAD cell's every text, else the cell)."""
+    texts = value.get("text") if isinstance(value, Mapping) else value
+    if not isinstance(texts, list | tuple | np.ndarray):
+        texts = [texts]
+    return tuple(dict.fromkeys(t for t in texts if isinstance(t, str) and t))
+
+
 def _first(value: object, key: str) -> object:
     """First answer of a SQuAD-style ``{"text": [...], "answer_start": [...]}`` cell, else the cell."""
     if isinstance(value, Mapping):
@@ -95,9 +117,14 @@ def _first(value: object, key: str) -> object:
 
 
 def answer_rows(frame: pd.DataFrame, where: Where) -> pd.DataFrame:
-    """Answer text and start per row, checked against the context; unanswerable rows are dropped."""
+    """Answer text and start per row, checked against the context; unanswerable rows are dropped.
+    Where some row holds more than one answer (a SQuAD dev split), every row's texts go to
+    :data:`GOLD_COLUMN` for scoring; the first answer is the one trained on."""
     answers = frame["answer_text"].map(_answer_cell)
     text = answers.map(lambda v: _first(v, "text"))
+    golds = answers.map(_all_texts)
+    if golds.map(len).gt(1).any():
+        frame = frame.assign(**{GOLD_COLUMN: golds})
     if "answer_start" in frame:
         start = frame["answer_start"].map(lambda v: _first(v, "answer_start"))
     else:
@@ -152,6 +179,11 @@ def encode_spans(
     labels, rows = [], []
     starts = frame["answer_start"].to_numpy()
     answers = frame["answer_text"].astype(str).tolist()
+    given = frame[GOLD_COLUMN].tolist() if GOLD_COLUMN in frame else [None] * len(frame)
+    golds = [  # a text where there is one, so that one-answer splits score and write as before
+        tuple(g) if isinstance(g, list | tuple | np.ndarray) and len(g) > 1 else a
+        for g, a in zip(given, answers, strict=True)
+    ]
     for i in range(len(frame)):
         sequence_ids = enc.sequence_ids(i)
         offsets = [off if sid == 1 else (0, 0) for off, sid in zip(enc["offset_mapping"][i], sequence_ids, strict=True)]
@@ -169,7 +201,7 @@ def encode_spans(
         out.token_type_ids.append(enc["token_type_ids"][i])
         out.offsets.append(offsets)
         out.contexts.append(contexts[i])
-        out.answers.append(answers[i])
+        out.answers.append(golds[i])
     if not rows:
         raise AutodistillError("no span example keeps its answer inside max_length; raise --max-length")
     out.labels = np.asarray(labels, dtype=np.int64)
@@ -306,11 +338,11 @@ class SpanHead(TaskHead):
     def references(
         self, cells: pd.Series, inputs: pd.DataFrame, preds: list, spec: TaskSpec, where: Where
     ) -> tuple[list, set[str]]:
-        """Each cell's answer text (a SQuAD ``answers`` cell's first, as a run reads it), scored by its
-        words alone, as a run scores one; None for a row with no answer (it is not scored, as a run
-        drops it from its splits)."""
-        texts = [_first(_answer_cell(cell), "text") for cell in cells]
-        return [text if isinstance(text, str) and text else None for text in texts], set()
+        """Each cell's answer texts (every one of a SQuAD ``answers`` cell), a prediction scored by
+        the best of them as a run scores one; None for a row with no answer (it is not scored, as a
+        run drops it from its splits)."""
+        texts = [_all_texts(_answer_cell(cell)) for cell in cells]
+        return [found or None for found in texts], set()
 
     def blank_labels(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.assign(label=0, answer_start=0, answer_text="")
