@@ -288,6 +288,13 @@ def test_a_csv_of_python_lists_as_pandas_writes_them_loads_and_numpys_print_is_r
         load_task(str(tmp_path / "printed.csv"))
 
 
+def test_numpys_print_of_integer_tags_is_refused_as_numpys_print(tmp_path):
+    rows = [{"tokens": [f"w{i}", "b", "c"], "tags": np.array([0, 2, i % 3])} for i in range(12)]
+    pd.DataFrame(rows).to_csv(tmp_path / "ids.csv", index=False)  # cells such as [0 2 1]
+    with pytest.raises(AutodistillError, match=r"a cell holds \[0 2 0\], numpy's print of an array"):
+        load_task(str(tmp_path / "ids.csv"))
+
+
 def test_integer_tags_are_kept_as_ids(tmp_path):
     rows = [{"tokens": ["a", "b", "c"], "tags": [0, 2, i % 3]} for i in range(12)]
     rows = [{**row, "tokens": [*row["tokens"][:2], f"c{i}"]} for i, row in enumerate(rows)]
@@ -312,7 +319,7 @@ def test_the_usual_column_flags_name_a_tagging_files_word_and_tag_lists(tmp_path
 
 
 def test_a_text_column_of_plain_strings_stays_a_text_column(tmp_path):
-    rows = [{"text": f"[{i}] runs", "label": ["a", "b"][i % 2]} for i in range(20)]
+    rows = [{"text": f"[{i}] runs" if i else "[music playing]", "label": ["a", "b"][i % 2]} for i in range(20)]
     task = load_task(_write_jsonl(tmp_path / "plain.jsonl", rows))
     assert task.spec.task_type == TaskType.CLASSIFICATION
 

@@ -313,7 +313,8 @@ def written_value(text: str) -> object:
     """A list or mapping written as text in a CSV cell, as JSON or in the Python form pandas writes
     (``['a', 'b']``, ``{'text': ['a']}``); the text itself where it is neither. numpy's print of an
     array (``['a' 'b']``, which Python reads as the one word ``'ab'``) is refused: it holds more quoted
-    words than the list it reads as."""
+    words than the list it reads as; of numbers (``[3 0 7]``), it is no Python at all. A text such as
+    ``[Music playing]`` stays text."""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
@@ -321,14 +322,29 @@ def written_value(text: str) -> object:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
+        bare = text.strip()
+        if bare[:1] == "[" and bare[-1:] == "]" and _numbers(bare[1:-1].split()) > 1:
+            _refuse_numpy_print(text)
         return text
     if isinstance(value, list) and _quoted_words(text) > sum(isinstance(item, str) for item in value):
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise AutodistillError(
-            f"a cell holds {shown}, numpy's print of an array (no commas between words): write the lists "
-            """with commas, as JSON (["a", "b"]) or a Python list (['a', 'b'])"""
-        )
+        _refuse_numpy_print(text)
     return value
+
+
+def _numbers(items: list[str]) -> int:
+    """How many ``items`` there are where each reads as a number (0 where any does not)."""
+    try:
+        return len([float(item) for item in items])
+    except ValueError:
+        return 0
+
+
+def _refuse_numpy_print(text: str) -> None:
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    raise AutodistillError(
+        f"a cell holds {shown}, numpy's print of an array (no commas between items): write the lists "
+        """with commas, as JSON (["a", "b"]) or a Python list (['a', 'b'])"""
+    )
 
 
 def _quoted_words(text: str) -> int:
