@@ -82,11 +82,21 @@ class HomeFolder:
         held = {part.name: self.entries(part) for part in PARTS}
         return [Usage(part, len(held[part.name]), sum(map(_size, held[part.name]))) for part in PARTS]
 
-    def clear(self, names: Iterable[str]) -> tuple[int, list[Path]]:
+    def clear(self, names: Iterable[str], force: bool = False) -> tuple[int, list[Path]]:
         """Delete every entry of the named caches (``all``: every cache) that no process is building
-        now: the bytes freed, and the entries kept because another process holds them."""
+        now: the bytes freed, and the entries kept because another process holds them. While another
+        process uses the home it is refused unless ``force``: a run reads a teacher's outputs or an
+        augmented copy file by file, and one deleted under it fails the run far from here."""
+        parts = chosen(names)
+        if (users := paths.other_users()) and not force:
+            pid, command = next(iter(users.items()))
+            others = f" and {len(users) - 1} more" if len(users) > 1 else ""
+            raise AutodistillError(
+                f"another autodistill process uses this home and may be reading these caches: process {pid} "
+                f"({_shortened(command)}){others}; clear them when it has ended, or pass --force"
+            )
         freed, busy = 0, []
-        for part in chosen(names):
+        for part in parts:
             for entry in self.entries(part):
                 size = _size(entry)
                 if paths.remove_if_idle(entry):
@@ -109,6 +119,10 @@ def chosen(names: Iterable[str]) -> list[Part]:
         if name not in caches:
             raise choices_error("cache", name, [*caches, "all"])
     return [caches[name] for name in dict.fromkeys(names)]
+
+
+def _shortened(command: str, width: int = 60) -> str:
+    return command if len(command) <= width else command[: width - 3] + "..."
 
 
 def _size(path: Path) -> int:

@@ -82,12 +82,13 @@ def cache_list() -> None:
 @cache_app.command("clear")
 def cache_clear(
     names: Annotated[list[str], typer.Argument(help="caches to clear (`cache list` names them), or all")],
+    force: Annotated[bool, typer.Option(help="clear while another autodistill process uses the home")] = False,
 ) -> None:
     """Delete caches; each entry comes back when a command needs it. Entries another process is building stay."""
     from autodistill import HomeFolder
     from engine import human_bytes
 
     home = HomeFolder()
-    freed, busy = home.clear(names)
+    freed, busy = home.clear(names, force=force)
     kept = f"; {len(busy)} kept, in use by another process" if busy else ""
     render.say(f"freed {human_bytes(freed)}{kept}; {human_bytes(home.free)} free now")

@@ -7,10 +7,12 @@ lives under one home folder so that it can be inspected, moved or wiped at once.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,7 +40,45 @@ def home() -> Path:
         raise AutodistillError(f"autodistill's home {root} cannot be made ({error.strerror}); {_MOVE_HOME}") from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise AutodistillError(f"autodistill's home {root} is not writable; {_MOVE_HOME}")
+    if root not in _noted:
+        _note_user(root)
     return root
+
+
+#: Where each process that uses a home leaves a note, named by its process id and holding its command:
+#: clearing a cache asks who else may be reading it (:func:`other_users`).
+USERS = ("locks", "users")
+_noted: set[Path] = set()
+
+
+def _note_user(root: Path) -> None:
+    """Note this process as a user of ``root`` until it exits (a killed one's note is told by its pid)."""
+    _noted.add(root)
+    note = root.joinpath(*USERS, str(os.getpid()))
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(" ".join(sys.argv))
+    atexit.register(_forget_user, note, os.getpid())
+
+
+def _forget_user(note: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not a forked child's exit
+        note.unlink(missing_ok=True)
+
+
+def other_users() -> dict[int, str]:
+    """The other live processes that use the home, with the command each ran; a dead one's note goes."""
+    found = {}
+    for note in home().joinpath(*USERS).iterdir():
+        if not note.name.isdigit() or int(note.name) == os.getpid():
+            continue
+        if not process_alive(int(note.name)):
+            note.unlink(missing_ok=True)
+            continue
+        try:
+            found[int(note.name)] = note.read_text(errors="replace")
+        except FileNotFoundError:  # it exited since
+            continue
+    return found
 
 
 def subdir(*parts: str) -> Path:

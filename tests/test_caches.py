@@ -75,10 +75,32 @@ def test_an_entry_another_process_is_building_is_kept() -> None:
     holder = subprocess.Popen([sys.executable, "-c", hold, str(held)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         assert holder.stdout.readline().strip() == "held"
-        _, busy = caches.HomeFolder().clear(["augmented-copies"])
+        _, busy = caches.HomeFolder().clear(["augmented-copies"], force=True)  # it uses the home: forced
     finally:
         holder.kill()
     assert busy == [held] and held.exists() and not gone.exists()
+
+
+def test_clearing_while_another_process_uses_the_home_is_refused_unless_forced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cached = _file("teacher_cache/a1/hidden_0.bin", 100)
+    use = "import sys, time\nfrom engine import paths\npaths.home()\nprint('using', flush=True)\ntime.sleep(60)\n"
+    user = subprocess.Popen([sys.executable, "-c", use, "--dataset", "x"], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert user.stdout.readline().strip() == "using"
+        with pytest.raises(SystemExit) as stopped:
+            cli.app(["cache", "clear", "teacher-outputs"])
+        assert stopped.value.code == 2 and cached.exists()
+        said = capsys.readouterr().err
+        assert f"may be reading these caches: process {user.pid} (-c --dataset x); clear them when" in said
+        cli.app(["cache", "clear", "teacher-outputs", "--force"])
+        assert not cached.exists()
+    finally:
+        user.kill()
+        user.wait()
+    caches.HomeFolder().clear(["teacher-outputs"])  # its note stays, but its process is gone
+    assert not (paths.home().joinpath(*paths.USERS) / str(user.pid)).exists()
 
 
 def test_a_live_build_is_kept_and_an_abandoned_one_cleared(tmp_path: Path) -> None:
