@@ -250,6 +250,23 @@ def test_a_csv_saved_with_another_separator_is_read_by_its_header(tmp_path, sep)
     assert task.spec.num_labels == rows["stars"].nunique() and task.train["text"].str.endswith(", with a comma").all()
 
 
+def test_a_tsv_whose_quote_marks_are_text_keeps_one_row_per_line(tmp_path, caplog):
+    """GLUE's TSV files write quote marks as text: CSV quoting would run a cell that opens with one on
+    into the next lines, and merge their rows."""
+    texts = [f'"quoted {i} opens the cell' if i % 10 == 0 else f'a "word" {i}' for i in range(40)]
+    (tmp_path / "glue.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{i % 2}\n" for i, t in enumerate(texts)))
+    task = load_task(str(tmp_path / "glue.tsv"))
+    assert sorted(pd.concat([task.split(s) for s in SPLITS])["text"]) == sorted(texts)
+    assert "read glue.tsv with its quote marks as plain text" in caplog.text
+
+
+def test_a_quoted_cell_that_holds_a_line_break_stays_one_cell(tmp_path, caplog):
+    rows = reviews().assign(review=lambda f: f["review"].where(f.index % 5 > 0, f["review"] + '\nsaid "twice"'))
+    rows.to_csv(tmp_path / "r.tsv", sep="\t", index=False)  # pandas quotes those cells
+    task = load_task(str(tmp_path / "r.tsv"), text_col="review", label_col="stars")
+    assert sum(len(task.split(s)) for s in SPLITS) == 40 and "quote marks" not in caplog.text
+
+
 def test_a_json_file_reads_as_an_array_of_rows_or_as_json_lines(tmp_path):
     rows = reviews().to_dict("records")
     (tmp_path / "array.json").write_text(json.dumps(rows, indent=2))

@@ -7,7 +7,9 @@ for a file without a ``split`` column); what the columns mean is
 
 from __future__ import annotations
 
+import csv
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,8 @@ import pandas as pd
 from engine import hub
 from engine.data.builders import DATASETS
 from engine.errors import AutodistillError
+
+logger = logging.getLogger(__name__)
 
 EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".conll", ".conllu")
 #: The column separator of each delimited-text extension.
@@ -49,7 +53,37 @@ def _read_delimited(path: Path, sep: str, encoding: str) -> pd.DataFrame:
         header = handle.readline()
     if sep not in header:
         sep = next((other for other in OTHER_SEPARATORS if other in header), sep)
-    return pd.read_csv(path, sep=sep, encoding=encoding)
+    try:
+        frame = pd.read_csv(path, sep=sep, encoding=encoding)
+    except pd.errors.ParserError:
+        if (plain := _quotes_as_text(path, sep, encoding, None)) is None:
+            raise
+        return plain
+    plain = _quotes_as_text(path, sep, encoding, frame)
+    return frame if plain is None else plain
+
+
+def _quotes_as_text(path: Path, sep: str, encoding: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``path`` read with its quote marks as plain text, where CSV quoting made fewer rows than the file
+    has lines (a cell that opens with a quote mark runs on to the next one, as in GLUE's TSV files) and
+    every line holds the header's number of fields; None where quoting read one row per line, or where
+    a line's fields do not add up (then a quoted cell does hold a line break, and quoting was right)."""
+    with path.open(encoding=encoding, newline="") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    if lines == 0 or (frame is not None and len(frame) == lines - 1):
+        return None
+    with path.open(encoding=encoding, newline="") as handle:
+        counts = {line.count(sep) for line in handle if line.strip()}
+    if len(counts) != 1:
+        return None
+    fields = counts.pop()
+    logger.warning(
+        "read %s with its quote marks as plain text (CSV quoting ran a cell on into the next lines; "
+        "without it every line has %d fields)",
+        path.name,
+        fields + 1,
+    )
+    return pd.read_csv(path, sep=sep, encoding=encoding, quoting=csv.QUOTE_NONE)
 
 
 def looks_like_path(source: str) -> bool:
