@@ -3,6 +3,7 @@ training; long work says what it is doing, also on a pipe; the stored runs can b
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import sqlite3
@@ -23,7 +24,7 @@ from engine.models.zoo import check_student
 from engine.paths import home
 from engine.pipelines.predict import read_inputs, text_columns
 from engine.tasks.spec import TaskSpec, TaskType
-from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan, seconds_per_example
+from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan, seconds_per_example, unread_warning
 from engine.training.progress import PlainLines, progress
 
 
@@ -231,6 +232,16 @@ def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_
     earlier("minilm-l6__short__a", 8.0, padded=10.0)
     earlier("minilm-l6__long__b", 2.0, padded=40.0)  # 4x the tokens, 4x the time: the fit is proportional
     assert "about 20 min (judged by 2 earlier fine-tunes, for 20 padded tokens an example);" in plan()
+
+
+def test_a_text_the_teachers_vocabulary_cannot_read_is_warned_of_before_it_fine_tunes(toy_task):
+    from engine.models.zoo import load_tokenizer
+
+    tokenizer = load_tokenizer("minilm-l6")
+    assert unread_warning("minilm-l6", toy_task, tokenizer, TEACHER_SETTINGS) is None  # English: none unknown
+    thai = toy_task.train.assign(text=["หนังเรื่องนี้ดีมาก " + text for text in toy_task.train["text"]])
+    said = unread_warning("minilm-l6", dataclasses.replace(toy_task, train=thai), tokenizer, TEACHER_SETTINGS)
+    assert said.startswith("warning: 17% of minilm-l6's word pieces on toy's text are unknown ([UNK])")
 
 
 def test_a_teacher_fine_tunes_time_grows_with_length_at_most_in_proportion():
