@@ -174,7 +174,7 @@ class DataColumns(BaseModel):
 
     Part of the run's config, so that a run of a recommendation, or a rerun from
     ``config.yaml``, reads the file as the first run did. Catalog data sets have fixed
-    columns and refuse these.
+    columns and refuse these, all but ``metric``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -190,6 +190,11 @@ class DataColumns(BaseModel):
     answer_col: str | None = Field(None, description="span tasks: column holding the answer text")
     answer_start_col: str | None = Field(None, description="span tasks: column holding the answer's character offset")
     encoding: str | None = Field(None, description="text encoding of a local CSV/JSONL file (default: utf-8)")
+    metric: str | None = Field(
+        None,
+        description="the score that picks the best epoch and makes the ratio (default: the task type's; classes: "
+        "accuracy, f1 (macro) or mcc)",
+    )
 
 
 def column_options(columns: DataColumns | None) -> dict[str, Any]:

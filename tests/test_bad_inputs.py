@@ -99,6 +99,8 @@ def test_a_runs_encoding_is_part_of_its_id_and_leaves_earlier_run_ids_alone():
     latin = parse_config({"dataset": "x.csv", "columns": {"text_col": "text", "encoding": "latin-1"}, **pipeline})
     assert run_id(plain, "distill") == "01cd56554152"  # the id this run had before runs could name an encoding
     assert run_id(latin, "distill") != run_id(plain, "distill")
+    by_f1 = parse_config({"dataset": "x.csv", "columns": {"text_col": "text", "metric": "f1"}, **pipeline})
+    assert run_id(by_f1, "distill") != run_id(plain, "distill")
 
 
 # -- the home and the store -------------------------------------------------------------------------

@@ -446,6 +446,33 @@ def test_a_label_that_only_dev_or_test_holds_is_named_before_training(tmp_path):
     assert untrained_line(load_task(str(tmp_path))) is None
 
 
+def test_a_class_that_dominates_train_is_named_while_accuracy_is_the_headline(tmp_path):
+    from engine.data.cards import majority_line
+
+    rows = pd.DataFrame({"text": [f"note number {i}" for i in range(100)], "label": ["spam" if i % 20 == 0 else "ham"
+                                                                                    for i in range(100)]})  # fmt: skip
+    path = write(rows, tmp_path / "mail.csv")
+    assert majority_line(load_task(str(path))) == (
+        "'ham' holds 96% of train: accuracy gives 0.96 for answering it every time; --metric f1 (macro) or mcc "
+        "weighs every class alike"
+    )
+    task = load_task(str(path), metric="f1")
+    assert task.spec.metric == "f1" and majority_line(task) is None
+    assert majority_line(load_task(write(reviews(), tmp_path / "r.csv"), text_col="review", label_col="stars")) is None
+
+
+@pytest.mark.parametrize(
+    ("frame", "metric", "refused"),
+    [
+        (scores(), "mse", r"unknown metric for this regression task 'mse'; choose one of: pearson, spearman"),
+        (squad(), "accuracy", r"span extraction task 'accuracy'; choose one of: exact_match, f1"),
+    ],
+)
+def test_a_metric_the_task_type_cannot_head_is_refused_in_one_line(tmp_path, frame, metric, refused):
+    with pytest.raises(AutodistillError, match=refused):
+        load_task(write(frame, tmp_path / "data.jsonl"), metric=metric, label_col="score" if "score" in frame else None)
+
+
 def test_a_label_column_of_mostly_unique_values_is_refused_in_one_line(tmp_path):
     rows = pd.DataFrame({"text": [f"review number {i}" for i in range(60)], "label": [f"id-{i}" for i in range(60)]})
     with pytest.raises(AutodistillError, match=r"has 60 distinct values among 60 rows.*is it the label\?") as info:

@@ -439,6 +439,10 @@ def test_bio_tags_are_scored_by_whole_entities_and_a_name_file_headlines_entity_
     assert written_predictions(tmp_path).score() == pytest.approx(0.5), "a stored run's tags keep their names"
     (tmp_path / "ner.conll").write_text(_conll([[f"Ada{i} B-PER", "Lovelace I-PER", "met O"] for i in range(20)]))
     assert load_task(str(tmp_path / "ner.conll")).spec.metric == "entity_f1"
+    assert load_task(str(tmp_path / "ner.conll"), metric="accuracy").spec.metric == "accuracy", "the user's choice"
+    (tmp_path / "pos.conll").write_text(_conll([[f"Ada{i} NOUN", "met VERB"] for i in range(20)]))
+    with pytest.raises(AutodistillError, match="'entity_f1'; choose one of: accuracy, f1"):
+        load_task(str(tmp_path / "pos.conll"), metric="entity_f1")
 
 
 @pytest.mark.parametrize(

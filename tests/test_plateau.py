@@ -51,3 +51,14 @@ def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, m
     assert not finetune.extended(toy_task, large) and "fewer if" not in finetune.fine_tune_plan(
         "minilm-l6", toy_task, large, tmp_path, padded=8.0
     )
+
+
+def test_a_teacher_picked_by_another_metric_is_another_cache_entry(toy_task) -> None:
+    """The metric picks the teacher's best epoch; the type's own keeps the keys teachers were cached under."""
+    import dataclasses
+
+    def folder(task):
+        return finetune._cache_folder("minilm-l6", task, finetune.TEACHER_SETTINGS)
+
+    by_f1 = dataclasses.replace(toy_task, spec=dataclasses.replace(toy_task.spec, metric="f1"))
+    assert folder(by_f1) != folder(toy_task)

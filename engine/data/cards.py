@@ -250,10 +250,38 @@ def variants_line(task: TaskData) -> str | None:
     return f"labels that differ only in case or spaces are separate classes: {shown}; fix the file if they are one"
 
 
+#: The share of training examples in one class from which a run scored by accuracy says so.
+MAJORITY_SAID = 0.9
+
+
+def majority_line(task: TaskData) -> str | None:
+    """Where one class holds :data:`MAJORITY_SAID` or more of the training examples and accuracy is the
+    headline, one line saying so; None otherwise. A model that always answers that class scores its
+    share, so accuracy tells little of how the rare classes are found."""
+    stats = head_of(task.spec.task_type).summary({"train": task.train}, task.spec)
+    counts = (stats.get("labels") or {}).get("train")
+    if task.spec.metric != "accuracy" or not counts:
+        return None
+    name, most = max(counts.items(), key=lambda item: item[1])
+    share = most / max(sum(counts.values()), 1)
+    if share < MAJORITY_SAID:
+        return None
+    return (
+        f"{name!r} holds {share:.0%} of train: accuracy gives {share:.2f} for answering it every time; "
+        "--metric f1 (macro) or mcc weighs every class alike"
+    )
+
+
 def data_notes(task: TaskData) -> list[str]:
     """What a user should know of how their data was read before training on it: splits made from
-    others, rows left out, labels train never shows, labels that look like one."""
-    lines = (task.extra.get("made"), left_out_line(task), untrained_line(task), variants_line(task))
+    others, rows left out, labels train never shows, labels that look like one, a class that dominates."""
+    lines = (
+        task.extra.get("made"),
+        left_out_line(task),
+        untrained_line(task),
+        variants_line(task),
+        majority_line(task),
+    )
     return [line for line in lines if line]
 
 

@@ -25,7 +25,7 @@ from engine.data.builders import DATASETS
 from engine.data.readers import EXTENSIONS, looks_like_path, read_hub, read_local
 from engine.data.schema import SPLITS, TaskData
 from engine.data.splits import FRACTIONS, dedup, split_indices, stratified_sample
-from engine.errors import AutodistillError
+from engine.errors import AutodistillError, choices_error
 from engine.tasks import TASK_HEADS, TaskHead, head_of
 from engine.tasks.head import row_place
 from engine.tasks.spec import TaskSpec
@@ -75,6 +75,7 @@ def load_task(
     answer_col: str | None = None,
     answer_start_col: str | None = None,
     encoding: str | None = None,
+    metric: str | None = None,
     name: str | None = None,
     description: str | None = None,
     max_examples: int | None = None,
@@ -90,7 +91,8 @@ def load_task(
     without a dev set, dev is carved from train; without a test set, the dev set
     becomes the test set and dev is carved from train, as the GLUE papers report dev.
     ``max_examples`` keeps a seeded stratified sample of at most that many rows per split.
-    ``encoding`` decodes a local text file (default UTF-8).
+    ``encoding`` decodes a local text file (default UTF-8). ``metric`` makes another of the task
+    type's metrics the headline (macro F1 for a class that dominates, say); default: the type's own.
     ``split_version`` picks a catalog data set's version of its splits (default: the latest);
     other sources have one version, 1.
     """
@@ -106,7 +108,12 @@ def load_task(
         data.spec = dataclasses.replace(data.spec, **overrides)
     if max_examples is not None:
         _sample_splits(data, max_examples, seed)
-    data.spec = head_of(data.spec.task_type).fit_spec(data.spec, data.train)
+    head = head_of(data.spec.task_type)
+    data.spec = head.fit_spec(data.spec, data.train)
+    if metric is not None and metric != data.spec.metric:
+        if metric not in head.metric_choices(data.spec):
+            raise choices_error(f"metric for this {head.human_name} task", metric, head.metric_choices(data.spec))
+        data.spec = dataclasses.replace(data.spec, metric=metric)
     return data
 
 

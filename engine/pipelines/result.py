@@ -215,8 +215,8 @@ def run_id(config: DistillConfig, kind: str) -> str:
     the version every run before it had: a run on new splits never returns an old run's scores."""
     earlier = {name: True for name, value in LATER_FIELDS.items() if getattr(config, name) == value}
     exclude = {**earlier, **dict.fromkeys(inert_fields(config), True), **result_exclude(config), "split_version": True}
-    if config.columns is not None and config.columns.encoding is None:  # a later field: earlier runs read UTF-8
-        exclude["columns"] = {"encoding": True}
+    if config.columns is not None:  # later fields, left out at the value earlier runs had: UTF-8, the type's metric
+        exclude["columns"] = {name: True for name in ("encoding", "metric") if getattr(config.columns, name) is None}
     fields = config.model_dump(mode="json", exclude=exclude)
     if (version := split_version_of(config)) != 1:
         fields["split_version"] = version

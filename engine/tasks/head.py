@@ -187,6 +187,11 @@ class TaskHead:
         """``spec`` with what the model must learn from the training split (regression's scale)."""
         return spec
 
+    def metric_choices(self, spec: TaskSpec) -> tuple[str, ...]:
+        """The metrics a user may make the headline (``--metric``): it picks the best epoch and makes
+        the ratio, so it must be one where higher is better, and one :meth:`metrics` reports on ``spec``."""
+        return self.metric_names
+
     # -- encoding ---------------------------------------------------------------------------------
 
     def encode(self, frame: pd.DataFrame, spec: TaskSpec, how: EncodeSettings) -> EncodedSplit:

@@ -110,6 +110,10 @@ class RegressionHead(TaskHead):
     def classes_present(self, frame: pd.DataFrame) -> None:
         return None
 
+    def metric_choices(self, spec: TaskSpec) -> tuple[str, ...]:
+        """Not MSE: lower is better."""
+        return ("pearson", "spearman")
+
     def fit_spec(self, spec: TaskSpec, train: pd.DataFrame) -> TaskSpec:
         """The training targets' (mean, std), which the model's outputs are standardized by."""
         labels = train["label"].astype(float)

@@ -24,7 +24,7 @@ from engine.data.schema import TaskData
 from engine.kd.objective import SupervisedObjective
 from engine.models.zoo import check_label_space, load_config, load_task_model, load_tokenizer, model_identity
 from engine.paths import subdir
-from engine.tasks import encode_split, one_answer_note
+from engine.tasks import encode_split, head_of, one_answer_note
 from engine.tasks.encoding import EncodedSplit, limit_examples
 from engine.training import distributed
 from engine.training.callbacks import PlateauStop, TrainerCallback
@@ -131,6 +131,8 @@ def _cache_folder(teacher: str, task: TaskData, settings: TrainSettings) -> Path
     }
     if extended(task, settings):  # only a small data set's teacher changes with the plateau rule
         key_source["plateau"] = PLATEAU_PATIENCE
+    if task.spec.metric != head_of(task.spec.task_type).default_metric:  # it picks the teacher's best epoch
+        key_source["metric"] = task.spec.metric
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:12]
     return subdir("finetuned") / f"{_slug(teacher)}__{task.spec.name}__{key}"
 
