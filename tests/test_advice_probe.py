@@ -129,6 +129,23 @@ def test_recommend_trains_the_student_alone_once_and_a_probe_at_or_above_the_cut
     assert loaded.probe == rec.probe and loaded.command == "finetune"
 
 
+def test_a_probe_scored_by_another_metric_is_not_read_as_this_ones(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine import DataColumns
+
+    monkeypatch.setattr(probe_module, "MIN_PAIRS", 3)
+    calls: list[Trial] = []
+    monkeypatch.setattr(recommend_module, "run_trials", _probe_runner(0.97, calls))
+    recommend(toy_task, store, top=2, show_progress=False)
+    by_f1 = DataColumns(metric="f1")
+    recommend(toy_task, store, top=2, show_progress=False, columns=by_f1)
+    assert len(calls) == 2 and calls[1].engine.columns == by_f1, "the accuracy probe is not the f1 one"
+    recommend(toy_task, store, top=2, show_progress=False, columns=by_f1)
+    recommend(toy_task, store, top=2, show_progress=False)
+    assert len(calls) == 2, "each reads its own probe"
+
+
 def test_a_probe_below_the_cut_changes_nothing_and_without_probing_none_is_trained(
     store: RunStore,
     toy_task: TaskData,

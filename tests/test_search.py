@@ -13,7 +13,7 @@ from autodistill.search import SearchRequest, params_of, run_search
 from autodistill.space import Pipeline, SearchSpace, logit_kd
 from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, Trial
-from engine import AutodistillError, EpochCallback, RunResult, TaskData, TaskSpec, TaskType, paths
+from engine import AutodistillError, DataColumns, EpochCallback, RunResult, TaskData, TaskSpec, TaskType, paths
 
 EPOCHS = 3
 BUDGET = make_budget(epochs=EPOCHS, batch_size=16, max_length=16)
@@ -114,6 +114,7 @@ def test_a_search_resumes_and_refuses_another_data_set_or_student(tmp_path: Path
         for changes, message in (
             ({"dataset": "toy-b"}, "made for data set 'toy-a', not 'toy-b'"),
             ({"student": "mini"}, "made for student 'tiny', not 'mini'"),
+            ({"columns": DataColumns(metric="f1")}, "made for columns None, not {'metric': 'f1'}"),  # another score
         ):
             with pytest.raises(AutodistillError, match=message):
                 _search(store, tmp_path, study="mine", **changes)
@@ -233,3 +234,14 @@ def test_a_file_with_its_own_column_names_is_searched_as_recommend_reads_it(tmp_
     request = SearchRequest(dataset=str(path), student="tiny", budget=BUDGET, trials=1, columns=columns)
     trial = make_trial(request, Pipeline())
     assert trial.engine.columns == columns and trial.dataset == str(path)  # every trial's run reads it alike
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from autodistill.search.request import search_key
+
+    default = search_key(SearchRequest(dataset=str(path), student="tiny", budget=BUDGET, trials=1), SearchSpace())
+    before = {field: value for field, value in asdict(default).items() if field != "columns"}  # keys had no columns
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:8]
+    assert default.columns is None and default.default_name().endswith(digest), "a study keeps its name"
+    assert search_key(request, SearchSpace()).columns == {"text_col": "review", "label_col": "stars"}

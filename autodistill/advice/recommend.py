@@ -45,6 +45,7 @@ from autodistill.advice.runs import (
     budget_inputs,
     import_shipped_if_empty,
     other_metric_line,
+    same_scoring,
     training_runs,
     without_family,
 )
@@ -189,7 +190,9 @@ def recommend(
     for note in data_notes(task):  # what `data show` says of the file, for a user who went straight here
         on_status(f"{task.spec.name}: {note}")
     import_shipped_if_empty(store, source, version, shipped, on_status)
+    option = columns.metric if columns is not None else None
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
+    runs = same_scoring(runs, {task.spec.name, dataset or task.spec.name}, option)
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
     budget = budget or make_budget()
     engine_of = partial(
@@ -344,8 +347,10 @@ def _probe(
     ``on_status``: the advice then goes without a probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
 
+    option = columns.metric if columns is not None else None
+
     def stored() -> tuple[pd.DataFrame, pd.Series | None]:
-        baselines = baseline_rows(store.trials(source=source))
+        baselines = same_scoring(baseline_rows(store.trials(source=source)), {dataset, target.task.spec.name}, option)
         return baselines, probe_row(baselines, dataset, target.teacher, target.student, at_budget)
 
     baselines, row = stored()

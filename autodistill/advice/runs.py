@@ -8,7 +8,7 @@ select their runs here, so that both learn from the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pandas as pd
@@ -97,3 +97,23 @@ def other_metric_line(runs: pd.DataFrame, task_kind: str, metric: str) -> str | 
         f"scored by {metric}, but the store's {task_kind} runs were scored by {', '.join(sorted(metrics))}: "
         "the gains below are predicted as ratios of that"
     )
+
+
+def metric_option(config_json: object) -> str | None:
+    """The ``--metric`` a stored run or trial was given (None: its task type's own, or not recorded)."""
+    if not isinstance(config_json, str):
+        return None
+    config = json.loads(config_json)
+    engine = config.get("engine", config)  # a run's record holds its engine config; a trial's config is one
+    return (engine.get("columns") or {}).get("metric")
+
+
+def same_scoring(frame: pd.DataFrame, names: Collection[str], option: str | None) -> pd.DataFrame:
+    """``frame`` (runs or trials) less its rows on the target (``names``: its name and its source) given
+    another ``--metric`` than ``option``: their ratios are of another score, so they can be neither its
+    probe nor its own evidence."""
+    if frame.empty:
+        return frame
+    mine = frame["dataset"].isin(set(names))
+    other = mine & frame["config_json"].map(lambda config: metric_option(config) != option).astype(bool)
+    return frame[~other]

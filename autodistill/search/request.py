@@ -75,7 +75,10 @@ def search_key(request: SearchRequest, space: SearchSpace) -> SearchKey:
         columns=request.columns,
     )  # fmt: skip
     budget = probe.train.model_dump(mode="json")
-    return SearchKey(request.dataset, request.student, request.teacher, budget, json.loads(json.dumps(asdict(space))))
+    given = request.columns.model_dump(exclude_none=True) if request.columns is not None else {}
+    columns = given or None  # none given: the key (and the study's name) of a search before keys had columns
+    space_fields = json.loads(json.dumps(asdict(space)))
+    return SearchKey(request.dataset, request.student, request.teacher, budget, space_fields, columns)
 
 
 def make_trial(request: SearchRequest, pipeline: Pipeline) -> SweepTrial:

@@ -136,8 +136,9 @@ def run_search(
 def logit_kd_reference(runs: pd.DataFrame, key: SearchKey, n_train: int, best: FrozenTrial) -> str:
     """Logit KD's mean dev ratio over ``runs`` (the store's on the data set) of the search's student and
     teacher at its budget, against the best trial's; or that the store holds none to compare with."""
-    from autodistill.advice.runs import budget_inputs  # the budget columns as recommend prices picks at
+    from autodistill.advice.runs import budget_inputs, same_scoring  # as recommend prices and reads them
 
+    runs = same_scoring(runs, set(runs["dataset"]), (key.columns or {}).get("metric"))  # all on the data set
     alike = is_logit_kd(runs) & (runs["student_name"] == key.student) & (runs["teacher_name"] == key.teacher)
     for column, value in budget_inputs(TrainSettings(**key.budget), n_train).items():
         alike &= runs[column] == value

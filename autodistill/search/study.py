@@ -44,9 +44,11 @@ class SearchKey:
     teacher: str
     budget: dict[str, Any]  # the engine's training settings of every trial
     space: dict[str, Any]  # the search space's fields, as JSON reads them back
+    columns: dict[str, Any] | None = None  # how a file is read, its --metric too (None: as found)
 
     def default_name(self) -> str:
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        fields = {k: v for k, v in asdict(self).items() if v is not None}  # a key without columns: its old name
+        digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
         return f"{Path(self.dataset).stem}__{self.student.replace('=', '').replace(',', '-')}__{digest}"
 
 
@@ -81,6 +83,11 @@ def _refuse_another(name: str, made_for: dict[str, Any], asked: dict[str, Any]) 
                 f"search study {name!r} was made for {what} {made_for[field]!r}, not {asked[field]!r}; "
                 "leave out --study to start a search of its own"
             )
+    if made_for.get("columns") != asked["columns"]:  # a study made before the key had columns read a file as found
+        raise AutodistillError(
+            f"search study {name!r} was made for columns {made_for.get('columns')!r}, not {asked['columns']!r}; "
+            "leave out --study to start a search of its own"
+        )
     if made_for.get("space") != asked["space"]:  # studies made before the key had a space searched another
         raise AutodistillError(
             f"search study {name!r} was made for another search space than this autodistill's; "
