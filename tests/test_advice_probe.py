@@ -21,9 +21,12 @@ from test_sweep import fake_result
 
 from autodistill.advice import probe as probe_module
 from autodistill.advice import recommend as recommend_module
+from autodistill.advice.evidence import Evidence
+from autodistill.advice.gain import measured_estimate
 from autodistill.advice.probe import Probe, own_probe, probe_threshold, read_probe
 from autodistill.advice.recommend import recommend
-from autodistill.advice.recommendation import load_recommendation
+from autodistill.advice.recommendation import Pick, load_recommendation
+from autodistill.advice.rules import _alone_first
 from autodistill.store.database import RunStore, TrialRecord
 from autodistill.sweep import Outcome, Trial
 from autodistill.sweep.runner import run_trials
@@ -144,6 +147,23 @@ def test_a_probe_scored_by_another_metric_is_not_read_as_this_ones(
     recommend(toy_task, store, top=2, show_progress=False, columns=by_f1)
     recommend(toy_task, store, top=2, show_progress=False)
     assert len(calls) == 2, "each reads its own probe"
+
+
+def test_a_probe_that_scored_the_most_there_is_on_dev_makes_training_alone_the_advice(
+    store: RunStore, toy_task: TaskData, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Dev cannot show any pipeline above a perfect score, whatever the other pairs predict."""
+    monkeypatch.setattr(probe_module, "MIN_PAIRS", 3)
+    monkeypatch.setattr(recommend_module, "run_trials", _probe_runner(1 / 0.9, []))  # the student scores 1.0
+    rec = recommend(toy_task, store, top=2, show_progress=False)
+    assert rec.command == "finetune" and rec.probe.perfect
+    assert rec.verdict.startswith("train the student alone (no KD): one run alone scored the most there is on dev")
+    assert load_recommendation(rec.save(tmp_path / "rec.json")).probe == rec.probe
+    longer = Pick(1, LOGIT, {"train": {"epochs": 20}}, gain=measured_estimate(0.04, 0.01))  # backed, 20 epochs
+    default = Pick(0, LOGIT, {"train": {"epochs": 3}})
+    for perfect, command in ((True, "finetune"), (False, "run")):
+        evidence = Evidence(None, None, {}, "", probe=Probe(1.0, None, 8, None, perfect=perfect))
+        assert _alone_first(longer, "", default, evidence, [], own=True)[2] == command, "over a longer pick too"
 
 
 def test_a_probe_below_the_cut_changes_nothing_and_without_probing_none_is_trained(

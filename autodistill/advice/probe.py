@@ -31,6 +31,8 @@ from engine import DistillConfig, default_output_dir
 
 #: Fewer (data set, student) pairs than this with a probe and logit KD, and the probe decides nothing.
 MIN_PAIRS = 8
+#: A dev score at or above this is the most every headline metric gives (accuracy, F1, MCC, correlations).
+PERFECT = 1.0 - 1e-9
 
 
 def probe_threshold(pairs: pd.DataFrame) -> float | None:
@@ -57,6 +59,9 @@ class Probe:
     #: The answer the probe's student gave every dev example, where it gave one only: its ratio is then the
     #: label counts' and says nothing of what the student learns (None: it learned, or its run is elsewhere).
     one_answer: str | None = None
+    #: Whether the probe's student scored the most its metric gives (1.0) on dev: no pipeline can then show
+    #: a gain over it there, whatever the other pairs predict.
+    perfect: bool = False
 
     @property
     def says_alone(self) -> bool:
@@ -65,6 +70,8 @@ class Probe:
     @property
     def summary(self) -> str:
         """The probe against its cut in a few words."""
+        if self.perfect and self.one_answer is None:
+            return "one run alone scored the most there is on dev (1.000): no pipeline can show a gain there"
         if self.one_answer is not None:
             return f"one run alone answered {self.one_answer!r} to every dev example ({self.ratio:.3f} of the teacher)"
         if self.threshold is None:
@@ -75,6 +82,8 @@ class Probe:
     @property
     def line(self) -> str:
         """What the verdict says where the probe decides (the gain above the cut is shown beside it)."""
+        if self.perfect and self.one_answer is None:
+            return f"train the student alone (no KD): {self.summary}"
         return (
             f"train the student alone (no KD): one run of it reached {self.ratio:.3f} of the teacher's dev score "
             f"here, at or above the cut ({self.threshold:.3f}) the store's {self.pairs} (data set, student) pairs set"

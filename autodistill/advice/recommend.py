@@ -37,7 +37,7 @@ import pandas as pd
 from autodistill.advice.alone import baseline_rows
 from autodistill.advice.budget import longer_pick, patient_baselines, patient_runs, with_references
 from autodistill.advice.evidence import Evidence, gather_evidence
-from autodistill.advice.probe import probe_answer, probe_row
+from autodistill.advice.probe import PERFECT, probe_answer, probe_row
 from autodistill.advice.proposals import Proposals, propose
 from autodistill.advice.recommendation import Pick, Recommendation
 from autodistill.advice.rules import Scored, advise
@@ -205,8 +205,8 @@ def recommend(
     )
     with _timed(timings, "probe_s"):
         name = dataset or task.spec.name
-        baselines, ratio, answer = _probe(target, store, name, columns, budget, source, run=probe,
-                                          show_progress=show_progress, on_status=on_status)  # fmt: skip
+        baselines, ratio, answer, score = _probe(target, store, name, columns, budget, source, run=probe,
+                                                 show_progress=show_progress, on_status=on_status)  # fmt: skip
     with _timed(timings, "advice_s"):
         patient, patient_alone = _patient_study(task.spec.name, unseen)
         learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
@@ -215,8 +215,8 @@ def recommend(
         if line := other_metric_line(read, task.spec.kind, task.spec.metric):
             on_status(f"{task.spec.name}: {line}")
         evidence = _evidence(target, read, budget, alone, patient, ratio)
-        if evidence.probe is not None and answer is not None:  # a probe that learned nothing decides nothing
-            evidence = replace(evidence, probe=replace(evidence.probe, one_answer=answer))
+        if evidence.probe is not None:  # a probe that learned nothing decides nothing; a perfect one, all
+            evidence = replace(evidence, probe=replace(evidence.probe, one_answer=answer, perfect=score >= PERFECT))
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
@@ -338,11 +338,12 @@ def _probe(
     run: bool,
     show_progress: bool,
     on_status: Callable[[str], None],
-) -> tuple[pd.DataFrame, float | None, str | None]:
+) -> tuple[pd.DataFrame, float | None, str | None, float]:
     """The store's no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`) and among them the
     target's probe ratio (:func:`autodistill.advice.probe.probe_row`) on ``dataset`` (the name or file the
     picks will read, through ``columns``), trained first where ``run`` and the store lacks it, with the one
-    answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`). A
+    answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`) and its
+    student's dev score (0 without a probe). A
     run that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
     ``on_status``: the advice then goes without a probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
@@ -365,7 +366,9 @@ def _probe(
         for record in report.failed:
             on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
         baselines, row = stored()
-    return baselines, None if row is None else float(row["ratio"]), probe_answer(row)
+    if row is None:
+        return baselines, None, None, 0.0
+    return baselines, float(row["ratio"]), probe_answer(row), float(row["student_score"])
 
 
 def _patient_study(name: str, unseen: bool) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -287,4 +287,6 @@ def _probe(data: dict[str, Any] | None) -> Probe | None:
     if not data:
         return None
     above = GainEstimate(**data["above"]) if data.get("above") else None
-    return Probe(data["ratio"], data["threshold"], data["pairs"], above, data.get("one_answer"))
+    return Probe(
+        data["ratio"], data["threshold"], data["pairs"], above, data.get("one_answer"), data.get("perfect", False)
+    )

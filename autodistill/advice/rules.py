@@ -127,10 +127,10 @@ def _alone_first(
     first: Pick, line: str, logit: Pick, evidence: Evidence, beaten: list[float], own: bool
 ) -> tuple[Pick, str, str, GainEstimate | None]:
     """Whether to train the student alone instead: measured on the data set's own runs, where it leads
-    every measured gain (``beaten``); else where pick 1 is logit KD and the probe reaches its cut
-    (:mod:`autodistill.advice.probe`); else predicted, where its interval clears zero and lies above
-    pick 1's. Returns pick 1 (logit KD, what to distil instead, when alone wins), the line, the command
-    and the no-KD estimate to show."""
+    every measured gain (``beaten``); else where the probe scored the most there is on dev, or where
+    pick 1 is logit KD and the probe reaches its cut (:mod:`autodistill.advice.probe`); else predicted,
+    where its interval clears zero and lies above pick 1's. Returns pick 1 (logit KD, what to distil
+    instead, when alone wins), the line, the command and the no-KD estimate to show."""
     alone, predicted = evidence.alone, evidence.alone_predicted
     if alone is not None and all(alone.gain > gain for gain in beaten):  # not to distil, if it leads most
         return (
@@ -140,6 +140,8 @@ def _alone_first(
             measured_estimate(alone.gain, alone.se),
         )
     probe = evidence.probe
+    if probe is not None and probe.perfect and probe.one_answer is None:  # nothing can beat it on dev
+        return logit, f"{probe.line}; pick 1 is what to distil instead", "finetune", probe.above or predicted
     if not own and probe is not None and probe.says_alone and _runs(first) == _runs(logit):
         return logit, f"{probe.line}; pick 1 is what to distil instead", "finetune", probe.above or predicted
     if not own and predicted is not None and predicted.clears and predicted.low > _low(first):
