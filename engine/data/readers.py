@@ -59,8 +59,15 @@ def _read_delimited(path: Path, sep: str, encoding: str) -> pd.DataFrame:
         if (plain := _quotes_as_text(path, sep, encoding, None)) is None:
             raise
         return plain
+    if not _holds_line_breaks(frame):  # quoting ran no cell past its line: one row per line
+        return frame
     plain = _quotes_as_text(path, sep, encoding, frame)
     return frame if plain is None else plain
+
+
+def _holds_line_breaks(frame: pd.DataFrame) -> bool:
+    texts = frame.select_dtypes(include=["object", "string"])
+    return any(texts[column].astype(str).str.contains("\n", regex=False).any() for column in texts)
 
 
 def _quotes_as_text(path: Path, sep: str, encoding: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:

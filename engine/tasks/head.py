@@ -377,7 +377,8 @@ def unknown_labels(found: set[str], known: Collection[str], column: object) -> s
 def one_answer_note(model: str, answer: str) -> str:
     """What every report says of ``model`` ("the student") when it gives ``answer`` to every dev
     example (:meth:`TaskHead.one_answer`); each adds its own remedy."""
-    return f"{model} answers {answer!r} to every dev example: its score is that answer's share, not what it learned"
+    said = "its score is what that answer alone scores, not what it learned"  # its share, under accuracy
+    return f"{model} answers {answer!r} to every dev example: {said}"
 
 
 TASK_HEADS: Registry[TaskHead] = Registry("task type")
