@@ -89,10 +89,10 @@ class HomeFolder:
         augmented copy file by file, and one deleted under it fails the run far from here."""
         parts = chosen(names)
         if (users := paths.other_users()) and not force:
-            pid, command = next(iter(users.items()))
+            who, command = next(iter(users.items()))
             others = f" and {len(users) - 1} more" if len(users) > 1 else ""
             raise AutodistillError(
-                f"another autodistill process uses this home and may be reading these caches: process {pid} "
+                f"another autodistill process uses this home and may be reading these caches: {who} "
                 f"({_shortened(command)}){others}; clear them when it has ended, or pass --force"
             )
         freed, busy = 0, []

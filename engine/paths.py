@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -45,16 +46,20 @@ def home() -> Path:
     return root
 
 
-#: Where each process that uses a home leaves a note, named by its process id and holding its command:
-#: clearing a cache asks who else may be reading it (:func:`other_users`).
+#: Where each process that uses a home leaves a note, named by its machine and process id and holding its
+#: command: clearing a cache asks who else may be reading it (:func:`other_users`).
 USERS = ("locks", "users")
 _noted: set[Path] = set()
+
+
+def _note_name(pid: int) -> str:
+    return f"{socket.gethostname()}-{pid}"
 
 
 def _note_user(root: Path) -> None:
     """Note this process as a user of ``root`` until it exits (a killed one's note is told by its pid)."""
     _noted.add(root)
-    note = root.joinpath(*USERS, str(os.getpid()))
+    note = root.joinpath(*USERS, _note_name(os.getpid()))
     note.parent.mkdir(parents=True, exist_ok=True)
     note.write_text(" ".join(sys.argv))
     atexit.register(_forget_user, note, os.getpid())
@@ -65,19 +70,23 @@ def _forget_user(note: Path, pid: int) -> None:
         note.unlink(missing_ok=True)
 
 
-def other_users() -> dict[int, str]:
-    """The other live processes that use the home, with the command each ran; a dead one's note goes."""
-    found = {}
+def other_users() -> dict[str, str]:
+    """The other live processes that use the home (``process 12`` on this machine, ``process 12 on
+    node-b`` on another, whose liveness cannot be told here), with the command each ran; a note of a
+    process of this machine that has ended goes."""
+    found, host = {}, socket.gethostname()
     for note in home().joinpath(*USERS).iterdir():
-        if not note.name.isdigit() or int(note.name) == os.getpid():
+        machine, _, pid = note.name.rpartition("-")
+        if not pid.isdigit() or note.name == _note_name(os.getpid()):
             continue
-        if not process_alive(int(note.name)):
+        if machine == host and not process_alive(int(pid)):
             note.unlink(missing_ok=True)
             continue
         try:
-            found[int(note.name)] = note.read_text(errors="replace")
+            command = note.read_text(errors="replace")
         except FileNotFoundError:  # it exited since
             continue
+        found[f"process {pid}" + ("" if machine == host else f" on {machine}")] = command
     return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import cli
 from autodistill import caches
-from engine import paths
+from engine import AutodistillError, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,8 +100,12 @@ def test_clearing_while_another_process_uses_the_home_is_refused_unless_forced(
     finally:
         user.kill()
         user.wait()
+    notes = paths.home().joinpath(*paths.USERS)
     caches.HomeFolder().clear(["teacher-outputs"])  # its note stays, but its process is gone
-    assert not (paths.home().joinpath(*paths.USERS) / str(user.pid)).exists()
+    assert not (notes / f"{socket.gethostname()}-{user.pid}").exists()
+    (notes / "node-b-12").write_text("autodistill sweep")  # another machine's: its process cannot be told here
+    with pytest.raises(AutodistillError, match=r"process 12 on node-b \(autodistill sweep\)"):
+        caches.HomeFolder().clear(["teacher-outputs"])
 
 
 def test_a_live_build_is_kept_and_an_abandoned_one_cleared(tmp_path: Path) -> None:
