@@ -273,7 +273,7 @@ def predictions(done: Predictions, output: Any) -> None:
         say(f"wrote {len(frame):,} predictions to {output}")
     lines = [score_line(done.score)] if done.score else [done.unscored] if done.unscored else []
     if done.one_answer is not None:
-        share = "; the score is what that answer alone scores" if done.score else ""
+        share = "; the score is that answer's alone" if done.score else ""
         lines.append(f"warning: the model answers {done.one_answer!r} to every row{share}")
     for line in lines:
         (console if output is not None else notes).print(line, highlight=False, markup=False)

@@ -351,7 +351,7 @@ def test_a_score_goes_to_stderr_where_the_predictions_fill_stdout(capsys, tmp_pa
     assert capsys.readouterr().out.splitlines()[-1] == "not scored against column 'label': ..."
     predictions(Predictions(frame.assign(prediction="pos"), score, one_answer="pos"), None)
     said = capsys.readouterr().err
-    assert "warning: the model answers 'pos' to every row; the score is what that answer alone scores" in said
+    assert "warning: the model answers 'pos' to every row; the score is that answer's alone" in said
 
 
 def test_a_runs_summary_names_the_pipeline_and_budget_that_ran():
