@@ -51,6 +51,17 @@ def test_a_file_in_another_encoding_names_the_encoding_tried_and_how_to_give_its
         load_task("sst-2", encoding="latin-1")
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("r.jsonl", '{"text": "Ada met Bob", "label": "x"}\r\n'), ("r.conll", "Ada B-PER\r\nmet O\r\n\r\n")],
+)
+def test_a_byte_order_mark_that_windows_tools_write_is_not_read_as_text(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_bytes(("\ufeff" + text).encode())
+    first = read_file(path).iloc[0]
+    assert (first["text"] if "text" in first else first["tokens"][0]).startswith("Ada")
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_a_list_of_labels_per_row_is_refused_rather_than_each_combination_made_a_class(tmp_path, suffix):
     rows = pd.DataFrame({"text": [f"news item {i}" for i in range(60)], "labels": [["sports", "tech"], ["tech"]] * 30})

@@ -7,6 +7,7 @@ for a file without a ``split`` column); what the columns mean is
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import logging
@@ -108,17 +109,18 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
         )
     try:
         with decoding(path, encoding):
+            codec = _codec(encoding)
             if path.suffix in SEPARATORS:
-                return _read_delimited(path, SEPARATORS[path.suffix], encoding or DEFAULT_ENCODING)
+                return _read_delimited(path, SEPARATORS[path.suffix], codec)
             if path.suffix == ".parquet":
                 return pd.read_parquet(path)
             if path.suffix == ".json":
-                return _read_json(path, encoding or DEFAULT_ENCODING)
+                return _read_json(path, codec)
             if path.suffix == ".conll":
-                return _read_conll(path, encoding or DEFAULT_ENCODING)
+                return _read_conll(path, codec)
             if path.suffix == ".conllu":
-                return _read_conllu(path, encoding or DEFAULT_ENCODING)
-            return _read_jsonl(path, encoding or DEFAULT_ENCODING)
+                return _read_conllu(path, codec)
+            return _read_jsonl(path, codec)
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (pd.errors.ParserError, OSError, ValueError) as error:
@@ -129,7 +131,18 @@ def read_file(path: Path, encoding: str | None = None) -> pd.DataFrame:
 def read_text_lines(path: Path, encoding: str | None = None) -> list[str]:
     """A plain text file's non-blank lines (one example each), decoded as :func:`read_file` decodes."""
     with decoding(path, encoding):
-        return [line for line in path.read_text(encoding=encoding or DEFAULT_ENCODING).splitlines() if line.strip()]
+        return [line for line in path.read_text(encoding=_codec(encoding)).splitlines() if line.strip()]
+
+
+def _codec(encoding: str | None) -> str:
+    """The codec a text file is read with: ``encoding`` (default :data:`DEFAULT_ENCODING`), UTF-8 read
+    past a leading byte-order mark, which Windows tools write and the JSON and CoNLL readers would
+    otherwise take for text (an unknown name is left for :func:`decoding` to refuse)."""
+    name = encoding or DEFAULT_ENCODING
+    try:
+        return "utf-8-sig" if codecs.lookup(name).name == "utf-8" else name
+    except LookupError:
+        return name
 
 
 @contextmanager
