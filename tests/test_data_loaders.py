@@ -137,6 +137,27 @@ def test_a_span_split_is_scored_against_every_answer_and_trained_on_the_first(tm
     assert head.metrics(["hidden"] * len(split), head.gold(split))["exact_match"] == 1.0
 
 
+def test_squads_own_json_reads_as_a_span_task_and_a_passages_questions_share_a_split(tmp_path):
+    paragraphs = [
+        {"context": f"Passage {p} holds number {p} and word {p}.",
+         "qas": [{"id": f"{p}-{q}", "question": f"what does passage {p} hold ({q})?",
+                  "answers": [{"text": f"number {p}", "answer_start": len(f"Passage {p} holds ")}] if q < 2 else [],
+                  "is_impossible": q == 2} for q in range(3)]}
+        for p in range(40)
+    ]  # fmt: skip
+    document = json.dumps({"version": "v2.0", "data": [{"title": "t", "paragraphs": paragraphs}]})
+    (tmp_path / "train-v2.0.json").write_text(document)
+    task = load_task(str(tmp_path / "train-v2.0.json"))
+    assert task.spec.task_type == TaskType.SPAN and task.extra["notes"]["unanswerable_dropped"] == 40
+    contexts = [set(task.split(split)["text_pair"]) for split in SPLITS]
+    assert sum(len(c) for c in contexts) == 40 and not (contexts[0] & contexts[1] or contexts[0] & contexts[2])
+    (tmp_path / "folder").mkdir()
+    for split in ("train", "test"):  # dev is drawn from train, a passage's questions together
+        (tmp_path / "folder" / f"{split}.json").write_text(document)
+    carved = load_task(str(tmp_path / "folder"))
+    assert not set(carved.train["text_pair"]) & set(carved.dev["text_pair"]) and len(carved.dev) > 0
+
+
 def test_span_answer_start_is_found_when_absent(tmp_path):
     frame = squad().assign(answer=[f"number {i}" for i in range(40)]).drop(columns="answers")
     task = load_task(write(frame, tmp_path / "qa.csv"), answer_col="answer")

@@ -23,6 +23,8 @@ HOOKS = (
     "check_rows",
     "number_labels",
     "fit_spec",
+    "metric_choices",
+    "split_groups",
     "encode",
     "head_kwargs",
     "label_space",
@@ -71,6 +73,8 @@ def test_every_head_declares_its_columns_and_its_headline_metric(name):
     assert head.text_column in USUAL_NAMES
     assert head.reference_column is None or head.reference_column in head.target_columns
     assert head.default_metric in head.metric_names
+    spec = TaskSpec("toy", name, "toy", ("B-PER", "I-PER", "O"))
+    assert head.default_metric in head.metric_choices(spec) and set(head.metric_choices(spec)) <= set(head.metric_names)
 
 
 def test_type_inference_asks_the_heads_in_a_fixed_order():

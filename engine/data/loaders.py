@@ -224,11 +224,12 @@ def _fill_splits(
     splits but not all (None: it named all three, or none and was split as the docs say)."""
     if "all" not in frames and "train" not in frames:
         raise AutodistillError(f"no train split in {origin}; it has: {', '.join(frames)}")
+    head = head_of(task_type)
     if "all" in frames or set(frames) == {"train"}:
         frame = frames.get("all", frames.get("train"))
-        frame, dropped = dedup(frame, ["text", "text_pair"], list(head_of(task_type).target_columns))
+        frame, dropped = dedup(frame, ["text", "text_pair"], list(head.target_columns))
         notes.update(dropped)
-        return catalog.split_frame(frame, task_type, seed), None
+        return catalog.split_frame(frame, task_type, seed, head.split_groups(frame)), None
     made = None
     if "test" not in frames:
         frames = {"train": frames["train"], "test": frames["dev"]}
@@ -236,7 +237,9 @@ def _fill_splits(
     if "dev" not in frames:
         train = frames["train"]
         dev_share = FRACTIONS[1] / (FRACTIONS[0] + FRACTIONS[1])
-        keep, carved = split_indices(catalog.strata(train, task_type), seed, (1 - dev_share, dev_share))
+        groups = head.split_groups(train)
+        keep, carved = split_indices(catalog.strata(train, task_type), seed, (1 - dev_share, dev_share),
+                                     None if groups is None else groups.to_numpy())  # fmt: skip
         frames = {**frames, "train": train.iloc[keep], "dev": train.iloc[carved]}
         made = (made or "no dev split: dev is drawn from train") + f" ({len(carved):,} rows, seed {seed})"
     return {split: frames[split].reset_index(drop=True) for split in SPLITS}, made

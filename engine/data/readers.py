@@ -173,8 +173,11 @@ def _read_jsonl(path: Path, encoding: str) -> pd.DataFrame:
 
 
 def _read_json(path: Path, encoding: str) -> pd.DataFrame:
-    """A ``.json`` file: one array of row objects, or (as many exports name them) JSON lines."""
+    """A ``.json`` file: one array of row objects, SQuAD's own document (:func:`_squad_rows`), or (as
+    many exports name them) JSON lines."""
     text = path.read_text(encoding=encoding)
+    if text.lstrip().startswith("{") and (squad := _squad_rows(text)) is not None:
+        return squad
     if not text.lstrip().startswith("["):
         return _read_jsonl(path, encoding)
     try:
@@ -183,6 +186,29 @@ def _read_json(path: Path, encoding: str) -> pd.DataFrame:
         raise AutodistillError(f"{path} is not JSON: {error.msg} (line {error.lineno})") from None
     if not all(isinstance(row, dict) for row in rows):
         raise AutodistillError(f"{path} holds an array whose items are not all objects (one per row, named fields)")
+    return pd.DataFrame.from_records(rows)
+
+
+def _squad_rows(text: str) -> pd.DataFrame | None:
+    """SQuAD's own file (``data`` -> articles -> ``paragraphs`` -> ``qas``, v1.1 or v2.0) as one row per
+    question: ``question``, ``context`` and ``answers`` as the hub's SQuAD has them (a v2.0 question
+    without an answer has none, and the span loader drops and counts it), with ``id`` and ``title``;
+    None where ``text`` is not one JSON document of that shape (JSON lines, say)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    articles = document.get("data") if isinstance(document, dict) else None
+    if not isinstance(articles, list) or not all(isinstance(a, dict) and "paragraphs" in a for a in articles):
+        return None
+    rows = [
+        {"id": qa.get("id"), "title": article.get("title"), "question": qa["question"], "context": paragraph["context"],
+         "answers": {"text": [a["text"] for a in qa.get("answers", [])],
+                     "answer_start": [a["answer_start"] for a in qa.get("answers", [])]}}
+        for article in articles
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    ]  # fmt: skip
     return pd.DataFrame.from_records(rows)
 
 

@@ -139,6 +139,10 @@ class TaskHead:
         """What a split is stratified on: the class (task types without one per row override this)."""
         return frame["label"].to_numpy()
 
+    def split_groups(self, frame: pd.DataFrame) -> pd.Series | None:
+        """Rows that must stay in one split when a user's file is split (None: each row alone)."""
+        return None
+
     def summary(self, splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict]:
         """The splits' targets in a few numbers for ``stats.json`` (here: examples per label)."""
         return {

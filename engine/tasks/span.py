@@ -272,6 +272,10 @@ class SpanHead(TaskHead):
         """Nothing: an answer is no class to balance."""
         return np.zeros(len(frame), dtype=int)
 
+    def split_groups(self, frame: pd.DataFrame) -> pd.Series:
+        """The questions on one context: a model tested on a passage it trained on has read the answer."""
+        return frame["text_pair"]
+
     def summary(self, splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict]:
         return {}
 
