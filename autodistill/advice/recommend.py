@@ -343,9 +343,9 @@ def _probe(
     target's probe ratio (:func:`autodistill.advice.probe.probe_row`) on ``dataset`` (the name or file the
     picks will read, through ``columns``), trained first where ``run`` and the store lacks it, with the one
     answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`) and its
-    student's dev score (0 without a probe). A
-    run that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
-    ``on_status``: the advice then goes without a probe."""
+    student's dev score (0 without a probe). A run that fails is logged as a failed trial
+    (``--retry-failed`` sweeps rerun it) and said through ``on_status``: the advice then goes without a
+    probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
 
     option = columns.metric if columns is not None else None
