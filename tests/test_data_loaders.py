@@ -286,6 +286,9 @@ def test_a_quoted_cell_that_holds_a_line_break_stays_one_cell(tmp_path, caplog):
     rows.to_csv(tmp_path / "r.tsv", sep="\t", index=False)  # pandas quotes those cells
     task = load_task(str(tmp_path / "r.tsv"), text_col="review", label_col="stars")
     assert sum(len(task.split(s)) for s in SPLITS) == 40 and "quote marks" not in caplog.text
+    rows = "".join(f"text {i},{i % 2}\n" for i in range(40))
+    (tmp_path / "c.csv").write_text('text,label\n"one, two\nthree",1\n' + rows)  # every line one comma
+    assert "one, two\nthree" in set(pd.concat([load_task(str(tmp_path / "c.csv")).split(s) for s in SPLITS])["text"])
 
 
 def test_a_json_file_reads_as_an_array_of_rows_or_as_json_lines(tmp_path):

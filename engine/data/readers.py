@@ -57,10 +57,12 @@ def _read_delimited(path: Path, sep: str, encoding: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep=sep, encoding=encoding)
     except pd.errors.ParserError:
-        if (plain := _quotes_as_text(path, sep, encoding, None)) is None:
+        if sep != "\t" or (plain := _quotes_as_text(path, sep, encoding, None)) is None:
             raise
         return plain
-    if not _holds_line_breaks(frame):  # quoting ran no cell past its line: one row per line
+    # Only tab-separated text is written without quoting by convention (GLUE's files); a comma file's
+    # quotes are its own, and a cell that holds a line break there is one, however its lines count.
+    if sep != "\t" or not _holds_line_breaks(frame):  # quoting ran no cell past its line: one row per line
         return frame
     plain = _quotes_as_text(path, sep, encoding, frame)
     return frame if plain is None else plain
@@ -72,10 +74,11 @@ def _holds_line_breaks(frame: pd.DataFrame) -> bool:
 
 
 def _quotes_as_text(path: Path, sep: str, encoding: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``path`` read with its quote marks as plain text, where CSV quoting made fewer rows than the file
-    has lines (a cell that opens with a quote mark runs on to the next one, as in GLUE's TSV files) and
-    every line holds the header's number of fields; None where quoting read one row per line, or where
-    a line's fields do not add up (then a quoted cell does hold a line break, and quoting was right)."""
+    """A tab-separated ``path`` read with its quote marks as plain text, where quoting made fewer rows than
+    the file has lines (a cell that opens with a quote mark runs on to the next one, as in GLUE's TSV
+    files) and every line holds the header's number of fields; None where quoting read one row per
+    line, or where a line's fields do not add up (then a quoted cell does hold a line break, and
+    quoting was right)."""
     with path.open(encoding=encoding, newline="") as handle:
         lines = sum(1 for line in handle if line.strip())
     if lines == 0 or (frame is not None and len(frame) == lines - 1):
