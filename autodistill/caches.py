@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine import AutodistillError, choices_error, paths
+from engine import AutodistillError, choices_error, clipped, paths
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class HomeFolder:
             others = f" and {len(users) - 1} more" if len(users) > 1 else ""
             raise AutodistillError(
                 f"another autodistill process uses this home and may be reading these caches: {who} "
-                f"({_shortened(command)}){others}; clear them when it has ended, or pass --force"
+                f"({clipped(command, 60)}){others}; clear them when it has ended, or pass --force"
             )
         freed, busy = 0, []
         for part in parts:
@@ -119,10 +119,6 @@ def chosen(names: Iterable[str]) -> list[Part]:
         if name not in caches:
             raise choices_error("cache", name, [*caches, "all"])
     return [caches[name] for name in dict.fromkeys(names)]
-
-
-def _shortened(command: str, width: int = 60) -> str:
-    return command if len(command) <= width else command[: width - 3] + "..."
 
 
 def _size(path: Path) -> int:

@@ -115,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     # infrastructure
     "AutodistillError": "engine.errors",
     "choices_error": "engine.errors",
+    "clipped": "engine.errors",
     "human_bytes": "engine.paths",
     "Registry": "engine.registry",
     "paths": "engine.paths",

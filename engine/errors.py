@@ -17,3 +17,8 @@ def choices_error(kind: str, value: object, valid: list[str] | tuple[str, ...]) 
     """Build the standard "unknown X 'v'; choose one of a, b, c" error."""
     listed = ", ".join(sorted(valid))
     return AutodistillError(f"unknown {kind} {value!r}; choose one of: {listed}")
+
+
+def clipped(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters with ``...`` where longer: a quoted value stays one line."""
+    return text if len(text) <= width else text[: width - 3] + "..."

@@ -64,13 +64,18 @@ class Probe:
     perfect: bool = False
 
     @property
+    def learned_the_most(self) -> bool:
+        """Whether the student alone scored the most there is on dev, by learning (not one answer)."""
+        return self.perfect and self.one_answer is None
+
+    @property
     def says_alone(self) -> bool:
         return self.threshold is not None and self.ratio >= self.threshold and self.one_answer is None
 
     @property
     def summary(self) -> str:
         """The probe against its cut in a few words."""
-        if self.perfect and self.one_answer is None:
+        if self.learned_the_most:
             return "one run alone scored the most there is on dev (1.000): no pipeline can show a gain there"
         if self.one_answer is not None:
             return f"one run alone answered {self.one_answer!r} to every dev example ({self.ratio:.3f} of the teacher)"
@@ -82,7 +87,7 @@ class Probe:
     @property
     def line(self) -> str:
         """What the verdict says where the probe decides (the gain above the cut is shown beside it)."""
-        if self.perfect and self.one_answer is None:
+        if self.learned_the_most:
             return f"train the student alone (no KD): {self.summary}"
         return (
             f"train the student alone (no KD): one run of it reached {self.ratio:.3f} of the teacher's dev score "

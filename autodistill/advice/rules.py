@@ -140,7 +140,7 @@ def _alone_first(
             measured_estimate(alone.gain, alone.se),
         )
     probe = evidence.probe
-    if probe is not None and probe.perfect and probe.one_answer is None:  # nothing can beat it on dev
+    if probe is not None and probe.learned_the_most:  # nothing can beat it on dev
         return logit, f"{probe.line}; pick 1 is what to distil instead", "finetune", probe.above or predicted
     if not own and probe is not None and probe.says_alone and _runs(first) == _runs(logit):
         return logit, f"{probe.line}; pick 1 is what to distil instead", "finetune", probe.above or predicted

@@ -115,5 +115,5 @@ def same_scoring(frame: pd.DataFrame, names: Collection[str], option: str | None
     if frame.empty:
         return frame
     mine = frame["dataset"].isin(set(names))
-    other = mine & frame["config_json"].map(lambda config: metric_option(config) != option).astype(bool)
-    return frame[~other]
+    other = frame.loc[mine, "config_json"].map(lambda config: metric_option(config) != option).astype(bool)
+    return frame.drop(index=other.index[other])

@@ -80,14 +80,10 @@ def _quotes_as_text(path: Path, sep: str, encoding: str, frame: pd.DataFrame | N
     line, or where a line's fields do not add up (then a quoted cell does hold a line break, and
     quoting was right)."""
     with path.open(encoding=encoding, newline="") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    if lines == 0 or (frame is not None and len(frame) == lines - 1):
+        counts = [line.count(sep) for line in handle if line.strip()]
+    if not counts or (frame is not None and len(frame) == len(counts) - 1) or len(set(counts)) != 1:
         return None
-    with path.open(encoding=encoding, newline="") as handle:
-        counts = {line.count(sep) for line in handle if line.strip()}
-    if len(counts) != 1:
-        return None
-    fields = counts.pop()
+    fields = counts[0]
     logger.warning(
         "read %s with its quote marks as plain text (CSV quoting ran a cell on into the next lines; "
         "without it every line has %d fields)",

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from engine.errors import AutodistillError
+from engine.errors import AutodistillError, clipped
 from engine.registry import Registry
 from engine.tasks.encoding import IGNORE_INDEX, EncodedSplit, EncodeSettings
 
@@ -349,9 +349,8 @@ def _numbers(items: list[str]) -> int:
 
 
 def _refuse_numpy_print(text: str) -> None:
-    shown = text if len(text) <= 40 else text[:37] + "..."
     raise AutodistillError(
-        f"a cell holds {shown}, numpy's print of an array (no commas between items): write the lists "
+        f"a cell holds {clipped(text, 40)}, numpy's print of an array (no commas between items): write the lists "
         """with commas, as JSON (["a", "b"]) or a Python list (['a', 'b'])"""
     )
 

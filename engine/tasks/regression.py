@@ -112,7 +112,7 @@ class RegressionHead(TaskHead):
 
     def metric_choices(self, spec: TaskSpec) -> tuple[str, ...]:
         """Not MSE: lower is better."""
-        return ("pearson", "spearman")
+        return tuple(metric for metric in self.metric_names if metric != "mse")
 
     def fit_spec(self, spec: TaskSpec, train: pd.DataFrame) -> TaskSpec:
         """The training targets' (mean, std), which the model's outputs are standardized by."""

@@ -364,7 +364,8 @@ class TokenHead(TaskHead):
 
     def metric_choices(self, spec: TaskSpec) -> tuple[str, ...]:
         """Entity F1 only where the tags name entities (BIO, BIOES or BILOU)."""
-        return self.metric_names if entity_tags(spec.label_names) else ("accuracy", "f1")
+        named = entity_tags(spec.label_names)
+        return tuple(metric for metric in self.metric_names if named or metric != "entity_f1")
 
     def example_parts(self, preds: Sequence, labels: Sequence) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         right = np.array([float(np.sum(np.asarray(p) == np.asarray(g))) for p, g in zip(preds, labels, strict=True)])
