@@ -24,7 +24,13 @@ from engine.models.zoo import check_student
 from engine.paths import home
 from engine.pipelines.predict import read_inputs, text_columns
 from engine.tasks.spec import TaskSpec, TaskType
-from engine.teachers.finetune import TEACHER_SETTINGS, fine_tune_plan, seconds_per_example, unread_warning
+from engine.teachers.finetune import (
+    TEACHER_SETTINGS,
+    fine_tune_plan,
+    sample_encoding,
+    seconds_per_example,
+    unread_warning,
+)
 from engine.training.progress import PlainLines, progress
 
 
@@ -251,9 +257,13 @@ def test_a_text_the_teachers_vocabulary_cannot_read_is_warned_of_before_it_fine_
     from engine.models.zoo import load_tokenizer
 
     tokenizer = load_tokenizer("minilm-l6")
-    assert unread_warning("minilm-l6", toy_task, tokenizer, TEACHER_SETTINGS) is None  # English: none unknown
+
+    def warned(task):
+        return unread_warning("minilm-l6", task, tokenizer, sample_encoding(task, tokenizer, TEACHER_SETTINGS))
+
+    assert warned(toy_task) is None  # English: none unknown
     thai = toy_task.train.assign(text=["หนังเรื่องนี้ดีมาก " + text for text in toy_task.train["text"]])
-    said = unread_warning("minilm-l6", dataclasses.replace(toy_task, train=thai), tokenizer, TEACHER_SETTINGS)
+    said = warned(dataclasses.replace(toy_task, train=thai))
     assert said.startswith("warning: 17% of minilm-l6's word pieces on toy's text are unknown ([UNK])")
 
 

@@ -46,7 +46,11 @@ def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, m
     done = finetune.finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
     assert done.dev_score == 1.0, "the toy task is separable: dev reaches its best, then stays there"
     assert trained[0].steps < 60 and trained[0].steps % 6 == 0, "stopped on the plateau, after whole epochs"
-    assert done.padded_length == finetune.padded_length(toy_task, load_tokenizer("minilm-l6"), settings) > 2
+    assert (
+        done.padded_length
+        == finetune.padded_length(finetune.sample_encoding(toy_task, load_tokenizer("minilm-l6"), settings), settings)
+        > 2
+    )
     large = settings.model_copy(update={"min_steps": 6})
     assert not finetune.extended(toy_task, large) and "fewer if" not in finetune.fine_tune_plan(
         "minilm-l6", toy_task, large, tmp_path, padded=8.0

@@ -177,17 +177,19 @@ def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder
 LENGTH_SAMPLE = 512
 
 
-def _sample(task: TaskData, tokenizer: PreTrainedTokenizerBase, settings: TrainSettings) -> EncodedSplit:
-    """:data:`LENGTH_SAMPLE` training examples, encoded as the fine-tune encodes them."""
+def sample_encoding(task: TaskData, tokenizer: PreTrainedTokenizerBase, settings: TrainSettings) -> EncodedSplit:
+    """:data:`LENGTH_SAMPLE` training examples, encoded as the fine-tune encodes them: what is judged of the
+    text before a fine-tune starts (:func:`padded_length`, :func:`unread_warning`)."""
     sample = limit_examples(task.train, LENGTH_SAMPLE, settings.seed)
     return encode_split(sample, task.spec, tokenizer, settings.max_length, train=True)
 
 
-def padded_length(task: TaskData, tokenizer: PreTrainedTokenizerBase, settings: TrainSettings) -> float:
+def padded_length(sample: EncodedSplit, settings: TrainSettings) -> float:
     """The tokens a training example costs, padding included: a batch is padded to its longest
     example, so this is the mean over random batches of their longest, read off a sample of the
-    training split. It sets a fine-tune's time far more than the number of examples does."""
-    lengths = _sample(task, tokenizer, settings).lengths()
+    training split (:func:`sample_encoding`). It sets a fine-tune's time far more than the number of
+    examples does."""
+    lengths = sample.lengths()
     order = np.random.default_rng(settings.seed).permutation(len(lengths))
     size = settings.batch_size
     return float(np.mean([lengths[order[i : i + size]].max() for i in range(0, len(order), size)]))
@@ -199,15 +201,15 @@ UNREAD_SAID = 0.1
 
 
 def unread_warning(
-    teacher: str, task: TaskData, tokenizer: PreTrainedTokenizerBase, settings: TrainSettings
+    teacher: str, task: TaskData, tokenizer: PreTrainedTokenizerBase, sample: EncodedSplit
 ) -> str | None:
-    """A warning where :data:`UNREAD_SAID` or more of the word pieces of a sample of the training text are
-    the tokenizer's unknown token: a text in a script its vocabulary lacks, which neither the teacher nor
-    the student (who shares its tokenizer) can learn from; None otherwise."""
+    """A warning where :data:`UNREAD_SAID` or more of the word pieces of a sample of the training text
+    (:func:`sample_encoding`) are the tokenizer's unknown token: a text in a script its vocabulary lacks,
+    which neither the teacher nor the student (who shares its tokenizer) can learn from; None otherwise."""
     if tokenizer.unk_token_id is None:  # a byte-level vocabulary reads every text
         return None
     special = set(tokenizer.all_special_ids) - {tokenizer.unk_token_id}
-    ids = [i for row in _sample(task, tokenizer, settings).input_ids for i in row if i not in special]
+    ids = [i for row in sample.input_ids for i in row if i not in special]
     share = sum(i == tokenizer.unk_token_id for i in ids) / max(len(ids), 1)
     if share < UNREAD_SAID:
         return None
@@ -263,9 +265,10 @@ def _finetune(
     # alone, not on what the process (a CLI call, a sweep worker, a test session) drew before.
     seed_everything(settings.seed)
     model = load_task_model(teacher, task.spec)
-    padded = padded_length(task, tokenizer, settings)
+    sample = sample_encoding(task, tokenizer, settings)
+    padded = padded_length(sample, settings)
     if show_progress and distributed.is_main():
-        if (unread := unread_warning(teacher, task, tokenizer, settings)) is not None:
+        if (unread := unread_warning(teacher, task, tokenizer, sample)) is not None:
             announce(unread)
         announce(fine_tune_plan(teacher, task, settings, folder, padded))
     plateau = [PlateauStop(task.spec.metric, settings.epochs, PLATEAU_PATIENCE)] if extended(task, settings) else []
