@@ -131,6 +131,8 @@ def run_result(result: RunResult) -> None:
         f"{result.wall_seconds:.0f} s | student saved in {result.output_dir}/student",
         soft_wrap=True,
     )
+    if result.team:
+        team_lines(result.team, result.metric)
     if result.one_answer is not None:
         from engine import from_scratch, one_answer_note
 
@@ -140,6 +142,19 @@ def run_result(result: RunResult) -> None:
         say(f"warning: {one_answer_note('the student', result.one_answer)}; try {', '.join(remedies)}")
     if (line := dev_resolution_line(result)) is not None:
         say(line)
+
+
+def team_lines(team: Mapping[str, Any], metric: str) -> None:
+    """A team run's members with their fine-tuned dev scores (the table's teacher is the best of them)
+    and, for a learned team, θ after phase 1 beside uniform and what teacher selection dropped: where θ
+    barely left uniform, the drop tells little about which teacher helps."""
+    members = ", ".join(f"{m['name']} {m['dev_score']:.3f}" for m in team["members"])
+    say_wrapped(f"team (dev {metric}): {members}; the table's teacher is {team['reference']}, the best on dev")
+    if team.get("phase1_theta"):
+        theta = " / ".join(f"{x:.3f}" for x in team["phase1_theta"])
+        dropped = ", ".join(team.get("dropped") or []) or "none"
+        uniform = 1 / len(team["phase1_theta"])
+        say_wrapped(f"θ after phase 1: {theta} (uniform {uniform:.3f}); dropped by teacher selection: {dropped}")
 
 
 def how_trained(result: RunResult) -> str:

@@ -13,6 +13,7 @@ from transformers import BertConfig, BertForQuestionAnswering, BertForSequenceCl
 
 import engine.pipelines.candidates
 import engine.pipelines.run
+from cli import render
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.errors import AutodistillError
 from engine.kd.losses import PRED_LOSSES
@@ -353,7 +354,7 @@ def test_a_killed_learned_run_resumes_to_the_same_theta_and_student(tmp_path):
 # --------------------------------------------------------------------------- end to end
 
 
-def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_path, monkeypatch):
+def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_path, monkeypatch, capsys):
     teacher_settings = TrainSettings(epochs=1, batch_size=16, lr=1e-3, max_length=16, max_train_examples=32)
     monkeypatch.setattr(engine.pipelines.run, "TEACHER_SETTINGS", teacher_settings)
     config = DistillConfig(
@@ -375,6 +376,11 @@ def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_p
     assert learned.teacher_score == pytest.approx(max(m["dev_score"] for m in team["members"]))
     assert 0 <= learned.student_score <= 1
     assert engine.pipelines.run.RunResult.load(tmp_path / "learned").team == team
+    render.team_lines(team, learned.metric)
+    said = " ".join(capsys.readouterr().out.split())  # unfolded
+    assert f"team (dev accuracy): minilm-l6:layers=0 {team['members'][0]['dev_score']:.3f}," in said
+    assert f"the table's teacher is {team['reference']}" in said
+    assert "(uniform 0.500); dropped by teacher selection: " + team["dropped"][0] in said
 
 
 @pytest.mark.parametrize(

@@ -251,6 +251,12 @@ def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_
     earlier("minilm-l6__short__a", 8.0, padded=10.0)
     earlier("minilm-l6__long__b", 2.0, padded=40.0)  # 4x the tokens, 4x the time: the fit is proportional
     assert "about 20 min (judged by 2 earlier fine-tunes, for 20 padded tokens an example);" in plan()
+    reseeded = TEACHER_SETTINGS.model_copy(update={"seed": 7})  # a team member "minilm-l6:seed=7"
+    said = fine_tune_plan("minilm-l6", toy_task, reseeded, folder, 20.0, label="minilm-l6:seed=7")
+    assert said.startswith("fine-tuning teacher minilm-l6:seed=7 on toy first")  # as the team names it
+    assert "judged by 2 earlier fine-tunes" in said  # another seed costs the same
+    longer = TEACHER_SETTINGS.model_copy(update={"max_length": 2 * TEACHER_SETTINGS.max_length})
+    assert "no earlier fine-tune" in fine_tune_plan("minilm-l6", toy_task, longer, folder, 20.0)
 
 
 def test_a_text_the_teachers_vocabulary_cannot_read_is_warned_of_before_it_fine_tunes(toy_task):

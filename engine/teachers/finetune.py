@@ -148,22 +148,25 @@ def cached_teacher(teacher: str, task: TaskData, settings: TrainSettings = TEACH
     return FinetunedModel(**{**data, "model_dir": result_file.parent / Path(data["model_dir"]).name})
 
 
-def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder: Path, padded: float) -> str:
+def fine_tune_plan(
+    teacher: str, task: TaskData, settings: TrainSettings, folder: Path, padded: float, label: str | None = None
+) -> str:
     """What a teacher fine-tune is about to do, said before it starts: it trains on the whole
     training split with its own settings (a run's student budget does not apply), and can take
     long; the time is judged from earlier fine-tunes of the same teacher in this home
-    (:func:`seconds_per_example`), if any, for texts ``padded`` tokens long (:func:`padded_length`)."""
+    (:func:`seconds_per_example`), if any, for texts ``padded`` tokens long (:func:`padded_length`); the seed
+    draws other weights at the same cost, so a fine-tune with another seed counts. ``label``: the
+    teacher as the user named it (a team member's spec), where ``teacher`` is the folder it loads from."""
     examples = len(limit_examples(task.train, settings.max_train_examples, settings.seed))
     schedule = Schedule.of(examples, settings, distributed.state().num_processes)
     earlier = [json.loads(done.read_text()) for done in folder.parent.glob(f"{_slug(teacher)}__*/result.json")]
-    judged = seconds_per_example([done for done in earlier if done.get("settings") == settings.model_dump(mode="json")],
-                                 padded)  # fmt: skip
+    judged = seconds_per_example([done for done in earlier if _costs_alike(done.get("settings"), settings)], padded)
     if judged is None:
         time = "its time is shown once it runs (no earlier fine-tune of this teacher here to judge by)"
     else:
         time = f"about {duration(examples * schedule.epochs * judged[0])}{judged[1]}"
     plan = (
-        f"fine-tuning teacher {teacher} on {task.spec.name} first: {schedule.total_steps} steps "
+        f"fine-tuning teacher {label or teacher} on {task.spec.name} first: {schedule.total_steps} steps "
         f"({schedule.epochs} epochs of {examples} training examples, the teacher's own settings, whatever "
         "the student's budget)"
     )
@@ -171,6 +174,13 @@ def fine_tune_plan(teacher: str, task: TaskData, settings: TrainSettings, folder
         plan += (f", fewer if dev stops improving (epochs past {settings.epochs} end after {PLATEAU_PATIENCE} "
                  "without a better dev score)")  # fmt: skip
     return f"{plan}, {time}; cached in {folder}, so later runs on this data skip it"
+
+
+def _costs_alike(recorded: dict | None, settings: TrainSettings) -> bool:
+    """Whether a recorded fine-tune's settings cost what ``settings`` do per example: all alike but the seed."""
+    if recorded is None:
+        return False
+    return {**recorded, "seed": settings.seed} == settings.model_dump(mode="json")
 
 
 #: Training examples tokenised to judge how long they are before a fine-tune starts.
@@ -241,21 +251,28 @@ def seconds_per_example(earlier: list[dict], padded: float) -> tuple[float, str]
 
 
 def finetune_teacher(
-    teacher: str, task: TaskData, settings: TrainSettings = TEACHER_SETTINGS, *, show_progress: bool = True
+    teacher: str,
+    task: TaskData,
+    settings: TrainSettings = TEACHER_SETTINGS,
+    *,
+    show_progress: bool = True,
+    label: str | None = None,
 ) -> FinetunedModel:
-    """Fine-tune ``teacher`` on ``task`` once; later calls return the cached result."""
+    """Fine-tune ``teacher`` on ``task`` once; later calls return the cached result. ``label`` names it in
+    what is printed where the user named it otherwise (a team member's spec: a layer subset loads from a
+    folder, and a member with another seed loads the same model)."""
     cached = cached_teacher(teacher, task, settings)
     if cached is not None:
         return cached
     folder = _cache_folder(teacher, task, settings)
     # A second run on the same home waits here, then finds the first one's teacher.
-    with distributed.exclusive_run(folder, f"fine-tuning {teacher} on {task.spec.name}"):
+    with distributed.exclusive_run(folder, f"fine-tuning {label or teacher} on {task.spec.name}"):
         cached = cached_teacher(teacher, task, settings)
-        return cached if cached is not None else _finetune(teacher, task, settings, folder, show_progress)
+        return cached if cached is not None else _finetune(teacher, task, settings, folder, show_progress, label)
 
 
 def _finetune(
-    teacher: str, task: TaskData, settings: TrainSettings, folder: Path, show_progress: bool
+    teacher: str, task: TaskData, settings: TrainSettings, folder: Path, show_progress: bool, label: str | None
 ) -> FinetunedModel:
     """Fine-tune ``teacher`` into ``folder`` (its lock held) and write ``result.json`` last."""
     result_file = folder / "result.json"
@@ -268,9 +285,9 @@ def _finetune(
     sample = sample_encoding(task, tokenizer, settings)
     padded = padded_length(sample, settings)
     if show_progress and distributed.is_main():
-        if (unread := unread_warning(teacher, task, tokenizer, sample)) is not None:
+        if (unread := unread_warning(label or teacher, task, tokenizer, sample)) is not None:
             announce(unread)
-        announce(fine_tune_plan(teacher, task, settings, folder, padded))
+        announce(fine_tune_plan(teacher, task, settings, folder, padded, label))
     plateau = [PlateauStop(task.spec.metric, settings.epochs, PLATEAU_PATIENCE)] if extended(task, settings) else []
     result = train_supervised(
         model,
@@ -278,7 +295,7 @@ def _finetune(
         task,
         settings,
         folder / "work",
-        description=f"fine-tuning {teacher} on {task.spec.name}",
+        description=f"fine-tuning {label or teacher} on {task.spec.name}",
         show_progress=show_progress,
         callbacks=plateau,
     )

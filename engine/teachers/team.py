@@ -61,7 +61,9 @@ def prepare_team(team: TeamConfig, task: TaskData, settings: TrainSettings, *, s
     members = []
     for text in team.teachers:
         spec = parse_teacher_spec(text)
-        info = finetune_teacher(member_source(spec), task, spec.settings(settings), show_progress=show_progress)
+        info = finetune_teacher(
+            member_source(spec), task, spec.settings(settings), show_progress=show_progress, label=text
+        )
         config = load_config(str(info.model_dir))
         model = load_task_model(str(info.model_dir), task.spec)
         members.append(
