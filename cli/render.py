@@ -186,12 +186,17 @@ def dev_resolution_line(result: RunResult) -> str | None:
 
     n = result.scored_examples.get("dev")
     se = metric_standard_error(result.metric, result.student_score, n) if n else float("nan")
+    return _coarse_line(
+        n, se, f"its {result.metric} is known to", "runs that differ by less than that are within its noise"
+    )
+
+
+def _coarse_line(n: int | None, se: float, known: str, meaning: str) -> str | None:
+    """``dev holds N examples: <known> about +-SE (one standard error); <meaning>`` where the standard error
+    is :data:`COARSE_DEV` or coarser (None otherwise, or where it is not known)."""
     if not se >= COARSE_DEV:
         return None
-    return (
-        f"dev holds {n:,} examples: its {result.metric} is known to about +-{se:.3f} (one standard error); runs "
-        "that differ by less than that are within its noise"
-    )
+    return f"dev holds {n:,} examples: {known} about +-{se:.3f} (one standard error); {meaning}"
 
 
 def pretrained(folder: Path, record: dict[str, Any]) -> None:
@@ -454,10 +459,23 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say_wrapped(f"train {rec.student} alone (no KD): {why}  {command}", hanging="  ", whole=command)
     if rec.logit_kd is not None and not _default(first):
         say(f"logit KD, the default it is weighed against: {_minutes_text(rec.logit_kd)}")
+    if (coarse := _coarse_dev(rec)) is not None:
+        say_wrapped(coarse, hanging="  ")
     say_wrapped(
         f"run it: autodistill {rec.command} --recommendation {path}" + ("" if alone else " --pick 1"), hanging="  "
     )
     say(f"(--explain: every pick, its evidence and a legend; --json: the record; {rec.timings['total_s']:.0f} s)")
+
+
+def _coarse_dev(rec: Recommendation) -> str | None:
+    """Where the data set's dev split is small: how finely a run's dev ratio is known on it, so that a
+    predicted gain is not expected to show on the user's own runs (None where it resolves
+    :data:`COARSE_DEV` or finer)."""
+    from engine import ratio_standard_error
+
+    n = rec.dev_examples
+    se = ratio_standard_error(rec.metric, rec.teacher_score, n) if n else float("nan")
+    return _coarse_line(n, se, "a run's dev ratio is known there to", "your own runs will not tell smaller gains apart")
 
 
 def _warn_teacher(rec: Recommendation) -> None:

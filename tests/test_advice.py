@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -664,6 +664,12 @@ def test_a_predicted_loss_of_training_alone_is_shown_and_changes_nothing(
         render.advice(rec, 2, "picks.json")
     assert f"train {STUDENT.name} alone (no KD): -0.0" in " ".join(said.get().split())
     assert "(`finetune --recommendation picks.json`)" in said.get(), "the command that trains it alone, never split"
+    assert rec.dev_examples == 32 and "dev holds 32 examples: a run's dev ratio is known there to about +-0." in (
+        " ".join(said.get().split())
+    ), "a gain the user's own dev split cannot show is said to be so"
+    with render.console.capture() as said:
+        render.advice(replace(rec, dev_examples=5_000), 2, "picks.json")
+    assert "dev holds" not in said.get(), "a dev split that resolves gains is not remarked on"
 
 
 def _longer_runs(toy_task: TaskData, gain: float, test_ratio: float | None = None) -> pd.DataFrame:
@@ -704,6 +710,7 @@ def test_training_longer_goes_first_where_the_data_sets_own_runs_back_it_and_a_b
     assert rec.verdict.startswith("training longer beats logit KD") and first.gain.mean == pytest.approx(0.05)
     assert first.minutes == pytest.approx(10 * rec.logit_kd.minutes) and rec.logit_kd.engine["train"]["epochs"] == 3
     assert load_recommendation(rec.save(tmp_path / "rec.json")).patient == first
+    assert load_recommendation(tmp_path / "rec.json").dev_examples == len(toy_task.dev)
     from cli.options import pipeline_config
 
     alone = pipeline_config(None, {}, tmp_path / "rec.json", pick=None)  # `autodistill finetune --recommendation`

@@ -226,7 +226,9 @@ def recommend(
     logit, kind = scored.logit_kd.config, target.task.spec.task_type
     plan = plan_trial(evidence, kind, logit, trial, trial_seeds) if trial else None
     timings["total_s"] = time.perf_counter() - started
-    return replace(_assemble(target, dataset or task.spec.name, source, runs, scored, timings), trial=plan)
+    scored_dev = min(len(task.dev), budget.max_eval_examples or len(task.dev))  # what a pick's run scores
+    assembled = _assemble(target, dataset or task.spec.name, source, runs, scored, timings)
+    return replace(assembled, trial=plan, dev_examples=scored_dev)
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,9 @@ class Recommendation:
     #: The answer the fine-tuned teacher gave every dev example, where it gave one only: it then has no
     #: more to teach than the label counts, and every ratio here is to that constant's score.
     teacher_one_answer: str | None = None
+    #: The dev examples a pick's run scores: how finely the user's own runs can tell gains apart there
+    #: (None: a recommendation saved before it was recorded).
+    dev_examples: int | None = None
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -212,6 +215,7 @@ class Recommendation:
             "patient": self.patient.to_json() if self.patient is not None else None,
             "probe": asdict(self.probe) if self.probe is not None else None,
             "teacher_one_answer": self.teacher_one_answer,
+            "dev_examples": self.dev_examples,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -274,6 +278,7 @@ def load_recommendation(path: str | Path) -> Recommendation:
         patient=Pick.from_json(data["patient"]) if _has_longer(data) else None,
         probe=_probe(data.get("probe")),
         teacher_one_answer=data.get("teacher_one_answer"),
+        dev_examples=data.get("dev_examples"),
     )
 
 
