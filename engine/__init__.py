@@ -100,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "list_models": "engine.models.listing",
     "build_student": "engine.models.zoo",
     "check_student": "engine.models.zoo",
+    "check_unread_scores": "engine.models.general",
     "load_task_model": "engine.models.zoo",
     "text_augmentable": "engine.tasks",
     "real_valued": "engine.tasks",

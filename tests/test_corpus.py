@@ -24,10 +24,12 @@ def test_clause_key_ignores_case_spacing_and_marks() -> None:
     assert corpus.clause_key(" -- ") is None
 
 
-def test_overlap_names_the_data_set_and_counts_its_lines() -> None:
-    held_out = {corpus.clause_key("a test sentence"): "wordnet-span"}
-    documents = [["A test sentence.", "Something else."], ["a TEST sentence"]]
-    assert corpus.overlap(documents, held_out) == {"wordnet-span": 2}
+def test_overlap_names_the_data_set_and_counts_its_sentences_not_its_phrases() -> None:
+    sentence = "the test split holds this sentence of eight words"
+    held_out = {corpus.clause_key(sentence): "wordnet-span", corpus.clause_key("thank you"): "sotu-party"}
+    documents = [[sentence.capitalize() + ".", "Something else.", "Thank you!"], [sentence.upper()]]
+    assert corpus.overlap(documents, held_out) == {"wordnet-span": 2}, "a phrase any English text holds: not counted"
+    assert corpus.overlap(documents, held_out, min_words=1) == {"wordnet-span": 2, "sotu-party": 1}
 
 
 def test_read_documents_splits_on_blank_lines(tmp_path: Path) -> None:
@@ -53,7 +55,9 @@ def test_a_corpus_holding_test_text_is_found_out_with_its_data_set() -> None:
 
     test_words = list(catalog.load("vader-valence").test["text"][:3])
     documents = [["nothing of the lexicon's test split here, surely"], test_words]
-    assert corpus.overlap(documents, corpus.held_out_keys(["vader-valence"])) == {"vader-valence": 3}
+    held_out = corpus.held_out_keys(["vader-valence"])
+    assert corpus.overlap(documents, held_out, min_words=1) == {"vader-valence": 3}
+    assert corpus.overlap(documents, held_out) == {}, "a word of a word list is in any text: not a sentence read"
 
 
 def test_the_default_corpus_holds_no_dev_or_test_clause_of_any_catalog_set(tmp_path: Path) -> None:

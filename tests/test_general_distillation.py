@@ -14,6 +14,7 @@ from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import build_student
 from engine.tasks.spec import TaskSpec, TaskType
 from engine.training.precision import Precision
+from tests.installed import installed_source
 
 DOCUMENTS = [
     ["The whale swam past the ship.", "Its crew watched it go;", "nobody spoke."],
@@ -124,14 +125,43 @@ def test_the_shipped_general_distilled_students_build_for_a_task_and_are_named_b
 def test_a_pretrain_in_bf16_autocasts_its_forward_passes_and_keeps_float32_weights(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
+    from engine.data import catalog
+    from engine.data.corpus import SENTENCE_WORDS, clauses
     from engine.pipelines.pretrain import pretrain
 
+    installed_source("bbc-news")
+    dev = (c for text in catalog.load("bbc-news").dev["text"] for c in clauses(text))
+    read = next(c for c in dev if len(c.split()) > SENTENCE_WORDS)  # one sentence of a catalog data set's dev text
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n\n".join("\n".join(document) for document in DOCUMENTS) + "\n")
+    corpus.write_text("\n\n".join("\n".join(document) for document in [*DOCUMENTS, [read]]) + "\n")
     config = PretrainConfig(
         student="tiny", corpus=str(corpus), max_length=32, batch_size=4, max_steps=2, precision="bf16"
     )
     folder, record = pretrain(config, tmp_path / "tiny-bf16", show_progress=False)
+    assert record["catalog_text_read"] == {"bbc-news": 1}, "kept, so that runs on bbc-news refuse the student"
     assert record["autocast"] == "bfloat16" and "forward passes in bfloat16" in record["machine"]
     assert {t.dtype for t in load_file(folder / "model.safetensors").values()} == {torch.float32}
     assert record["final_loss"] > 0 and "forward passes in bfloat16" in (folder / "README.md").read_text()
+
+
+def test_a_student_that_read_a_data_sets_dev_or_test_text_is_refused_there_and_only_there(tmp_path, capsys):
+
+    from test_cli_meta import error_of
+
+    cpu = torch.device("cpu")
+    fp32 = {"device": cpu, "precision": Precision.of("fp32", cpu)}
+    config = PretrainConfig(student="tiny", max_length=32, batch_size=4, max_steps=1)
+    read = tmp_path / "read"
+    general.general_distill(config, DOCUMENTS, read, catalog_text={"vader-valence": 3}, **fp32)
+    further = PretrainConfig(student=str(read), max_length=32, batch_size=4, max_steps=1)
+    more = {"vader-valence": 1, "sotu-party": 2}
+    record = general.general_distill(further, DOCUMENTS, tmp_path / "further", catalog_text=more, **fp32)
+    assert record["catalog_text_read"] == {"sotu-party": 2, "vader-valence": 4}, "what its start read counts too"
+    general.check_unread_scores(str(read), "bbc-news")  # none of its text was read
+    general.check_unread_scores("tiny-gd", "vader-valence")  # the shipped students' corpus left it out
+    installed_source("vader-valence")
+    said = error_of(capsys, "run", "--student", str(read), "--dataset", "vader-valence")
+    assert said == (
+        f"error: student '{read}' was pretrained on a corpus holding 3 sentences of vader-valence's dev or test "
+        "text, so its scores there would be on text it has read; pretrain on a corpus without them"
+    )

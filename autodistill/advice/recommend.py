@@ -66,6 +66,7 @@ from engine import (
     TaskData,
     TrainSettings,
     check_student,
+    check_unread_scores,
     data_notes,
     dataset_source,
     paths,
@@ -187,6 +188,7 @@ def recommend(
     version = featurizer_version(baseline.model)
     check_task(task)  # before anything expensive: the teacher's fine-tune can take minutes
     check_student(student, teacher)
+    check_unread_scores(student, dataset or task.spec.name)
     for note in data_notes(task):  # what `data show` says of the file, for a user who went straight here
         on_status(f"{task.spec.name}: {note}")
     import_shipped_if_empty(store, source, version, shipped, on_status)

@@ -100,12 +100,19 @@ SOURCES = (
 # --------------------------------------------------------------------------- held-out text
 
 
-def held_out_keys(names: Iterable[str] | None = None) -> dict[bytes, str]:
+def held_out_keys(
+    names: Iterable[str] | None = None, on_read: Callable[[int, int], None] | None = None
+) -> dict[bytes, str]:
     """The clause hashes of every dev and test text of every split version of the catalog data sets
     (all of them by default), each mapped to the first data set it was seen in. A data set whose
-    source is not installed is skipped: its text cannot be in a corpus built from what is."""
+    source is not installed is skipped: its text cannot be in a corpus built from what is. ``on_read``
+    is told (data sets read, of how many) after each: a home that has not built them builds them here,
+    which takes minutes."""
     keys: dict[bytes, str] = {}
-    for name in sorted(names or DATASETS.names()):
+    ordered = sorted(names or DATASETS.names())
+    for done, name in enumerate(ordered):
+        if on_read is not None:
+            on_read(done, len(ordered))
         if catalog.missing_asset(name):
             continue
         for version in range(1, DATASETS.get(name).split_version + 1):
@@ -115,6 +122,8 @@ def held_out_keys(names: Iterable[str] | None = None) -> dict[bytes, str]:
                     for clause in clauses(text):
                         if (key := clause_key(clause)) is not None:
                             keys.setdefault(key, name)
+    if on_read is not None:
+        on_read(len(ordered), len(ordered))
     return keys
 
 
@@ -202,28 +211,31 @@ def read_documents(path: Path) -> list[list[str]]:
     return documents
 
 
-def overlap(documents: list[list[str]], held_out: dict[bytes, str]) -> dict[str, int]:
-    """Per catalog data set, how many of the corpus's clauses are its dev or test text."""
+#: A corpus clause counts as a catalog data set's dev or test text from this many words: shorter ones
+#: ("Thank you!", "Subject:", one word of a word list) are in any English text, and contamination checks
+#: of pretraining corpora match 8 to 13 words for the same reason.
+SENTENCE_WORDS = 8
+
+
+def overlap(documents: list[list[str]], held_out: dict[bytes, str], min_words: int = SENTENCE_WORDS) -> dict[str, int]:
+    """Per catalog data set, how many of the corpus's clauses of ``min_words`` words or more are its dev
+    or test text."""
     found: dict[str, int] = {}
     for document in documents:
         for clause in document:
+            if len(_WORD.findall(clause.lower())) < min_words:
+                continue
             key = clause_key(clause)
             if key is not None and key in held_out:
                 found[held_out[key]] = found.get(held_out[key], 0) + 1
     return found
 
 
-def check_no_overlap(documents: list[list[str]], origin: str) -> None:
-    """Refuse a corpus holding catalog dev or test text: a student pretrained on it would have seen
-    the text it is later scored on."""
+def catalog_text_in(documents: list[list[str]], on_read: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """Per catalog data set, the sentences of a corpus that are its dev or test text (:func:`overlap`): a
+    student pretrained on them has read what it is scored on there. Empty where the catalog's sources are
+    not installed. ``on_read``: as :func:`held_out_keys` takes it."""
     try:
-        found = overlap(documents, held_out_keys())
+        return overlap(documents, held_out_keys(on_read=on_read))
     except MissingAssetError:
-        return
-    if found:
-        worst = max(found, key=found.get)
-        total = sum(found.values())
-        raise AutodistillError(
-            f"corpus {origin!r} holds {total} lines of catalog dev/test text ({found[worst]} of data set "
-            f"{worst!r}{f' and {len(found) - 1} more data sets' if len(found) > 1 else ''}); remove them first"
-        )
+        return {}

@@ -164,12 +164,16 @@ def general_distill(
     *,
     device: torch.device,
     precision: Precision,
+    catalog_text: dict[str, int] | None = None,
 ) -> dict:
     """Distil ``config.student`` from ``config.teacher`` on ``documents`` into the Hugging Face folder
     ``out``; resumes from ``<out>.partial/`` when an earlier call was stopped. Returns the record
     written beside the weights. Both models run on ``device``, their forward passes under ``precision``'s
     autocast and its loss scaling (the weights stay float32); the caller resolves ``config.precision``
-    to it, as a run's trainer does."""
+    to it, as a run's trainer does. ``catalog_text``: per catalog data set, the sentences of its dev or
+    test text that ``documents`` hold (:func:`engine.data.corpus.catalog_text_in`); the record keeps
+    them, with those the student read before (a student going on from a folder), for
+    :func:`check_unread_scores`."""
     check_config(config)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.teacher)
@@ -222,6 +226,7 @@ def general_distill(
         "starts_from": starts_from(config.student, config.teacher),
         "corpus_sha256_16": corpus_digest(documents),
         "corpus_words": sum(len(clause.split()) for document in documents for clause in document),
+        "catalog_text_read": _merged(catalog_text_read(config.student), catalog_text or {}),
         "sequences": len(sequences),
         "steps": total,
         "final_loss": float(np.mean(state["losses"][-50:])),
@@ -234,6 +239,31 @@ def general_distill(
     record["machine"] = _machine(record)
     _publish(student, tokenizer, record, partial, out)
     return record
+
+
+def catalog_text_read(student: str) -> dict[str, int]:
+    """Per catalog data set, the sentences of its dev or test text the corpora ``student`` was
+    general-distilled on held, as its folder's record says (empty for a preset, a hub id, or a
+    folder pretrained before this was recorded)."""
+    record = Path(student).expanduser() / RECORD
+    if not record.is_file():
+        return {}
+    return dict(json.loads(record.read_text()).get("catalog_text_read", {}))
+
+
+def check_unread_scores(student: str, dataset: str) -> None:
+    """Refuse to score ``student`` on the catalog data set ``dataset`` where its pretraining corpus held
+    sentences of that data set's dev or test text: its scores there would be on text it has read."""
+    read = catalog_text_read(student).get(dataset)
+    if read:
+        raise AutodistillError(
+            f"student {student!r} was pretrained on a corpus holding {read:,} sentences of {dataset}'s dev or test "
+            "text, so its scores there would be on text it has read; pretrain on a corpus without them"
+        )
+
+
+def _merged(earlier: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    return {name: earlier.get(name, 0) + now.get(name, 0) for name in sorted({*earlier, *now})}
 
 
 def _step(

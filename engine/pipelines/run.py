@@ -51,6 +51,7 @@ from engine.errors import AutodistillError
 from engine.kd.objective import DistillationObjective, SupervisedObjective
 from engine.kd.sampled_cache import SampleRows, sample_cache
 from engine.kd.teacher_cache import TeacherCache, split_fingerprint
+from engine.models.general import check_unread_scores
 from engine.models.zoo import build_student, check_length, check_student, count_parameters, load_config
 from engine.pipelines import reuse
 from engine.pipelines.example_predictions import ExamplePredictions, split_predictions, write_predictions
@@ -153,6 +154,7 @@ def _execute(
         return stored
     load_config(config.teacher)  # every name is checked before the teacher's fine-tune, which takes minutes
     check_student(config.student, config.teacher)
+    check_unread_scores(config.student, config.dataset)
     check_length(config.train.max_length, config.student, config.teacher)
     # The same run started twice on one home (two sweeps sharing a baseline, say) is trained once:
     # the second waits for the folder's lock and then returns the first one's result.
