@@ -226,18 +226,41 @@ def coverage(runs: pd.DataFrame) -> dict[str, Any]:
         alike = others[others["student_name"].map(from_scratch) == from_scratch(student)]
         estimates = anchored_estimates(alike, str(mine["task_type"].iloc[0])).estimates
         held += [
-            (student, dataset_family(dataset), estimates[name].low <= gain <= estimates[name].high)
+            (
+                f"{dataset} {student}",
+                student,
+                dataset_family(dataset),
+                estimates[name].low <= gain <= estimates[name].high,
+            )
             for name, gain in zip(mine["name"], mine["gain"], strict=True)
             if name in estimates
         ]
-    frame = pd.DataFrame(held, columns=["student", "family", "held"])
+    frame = pd.DataFrame(held, columns=["pair", "student", "family", "held"])
 
     def per(column: str) -> dict[str, str]:
-        per_level = frame.groupby(column)["held"].agg(["mean", "size"])
-        return {k: f"{m:.2f} of {int(n)}" for k, (m, n) in per_level.iterrows()}
+        return {
+            str(level): f"{group['held'].mean():.2f} of {len(group)} ({_pairs_spread(group)})"
+            for level, group in frame.groupby(column)
+        }
 
     return {"held": float(frame["held"].mean()), "gains": len(frame), "by student": per("student"),
             "by family": per("family")}  # fmt: skip
+
+
+#: Resamples of the pairs behind one coverage figure.
+_RESAMPLES = 2000
+
+
+def _pairs_spread(held: pd.DataFrame) -> str:
+    """How far a coverage figure could move by which pairs happened to be run: a pair's gains share its
+    data set and student and miss or fall in together, so the pairs, not the gains, are resampled (with
+    replacement); the 5th to 95th percentile of the resampled coverage, and the pairs behind it."""
+    pairs = held.groupby("pair")["held"].agg(["sum", "size"])
+    rng = np.random.default_rng(0)
+    draws = rng.integers(0, len(pairs), size=(_RESAMPLES, len(pairs)))
+    covered = pairs["sum"].to_numpy()[draws].sum(axis=1) / pairs["size"].to_numpy()[draws].sum(axis=1)
+    low, high = np.percentile(covered, [5, 95])
+    return f"{len(pairs)} pair{'s' if len(pairs) > 1 else ''}; 90% over pairs {low:.2f}-{high:.2f}"
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
