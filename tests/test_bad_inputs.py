@@ -19,6 +19,7 @@ import cli
 import engine.training.progress as progress_module
 from autodistill.store.database import RunStore
 from engine import AutodistillError, load_task, parse_config
+from engine.config import TrainSettings
 from engine.data.readers import read_file
 from engine.models.zoo import check_student
 from engine.paths import home
@@ -271,6 +272,18 @@ def test_a_text_the_teachers_vocabulary_cannot_read_is_warned_of_before_it_fine_
     thai = toy_task.train.assign(text=["หนังเรื่องนี้ดีมาก " + text for text in toy_task.train["text"]])
     said = warned(dataclasses.replace(toy_task, train=thai))
     assert said.startswith("warning: 17% of minilm-l6's word pieces on toy's text are unknown ([UNK])")
+
+
+def test_a_cached_teacher_that_cannot_read_the_text_says_so_again_on_every_use(toy_task, capsys):
+    from engine.teachers.finetune import finetune_teacher
+
+    thai = dataclasses.replace(toy_task, train=toy_task.train.assign(text="หนังเรื่องนี้ดีมาก " + toy_task.train["text"]))
+    settings = TrainSettings(epochs=1, batch_size=32, lr=1e-4, max_length=16)
+    first = finetune_teacher("minilm-l6", thai, settings)
+    assert first.unread.startswith("warning: ") and first.unread in " ".join(capsys.readouterr().err.split())
+    again = finetune_teacher("minilm-l6", thai, settings)  # cached: nothing trains, the warning is said again
+    assert again.unread == first.unread and first.unread in " ".join(capsys.readouterr().err.split())
+    assert finetune_teacher("minilm-l6", toy_task, settings, show_progress=False).unread is None
 
 
 def test_a_teacher_fine_tunes_time_grows_with_length_at_most_in_proportion():

@@ -60,6 +60,9 @@ class FinetunedModel:
     padded_length: float | None = None
     #: The answer it gave every dev example, where it gave one only (a teacher with nothing to teach).
     one_answer: str | None = None
+    #: The warning that its vocabulary reads too little of the text (:func:`unread_warning`), said again
+    #: whenever the cached fine-tune is used: a user who missed it then still learns why scores are low.
+    unread: str | None = None
 
     def to_json(self) -> dict:
         return {**asdict(self), "model_dir": str(self.model_dir)}
@@ -263,6 +266,8 @@ def finetune_teacher(
     folder, and a member with another seed loads the same model)."""
     cached = cached_teacher(teacher, task, settings)
     if cached is not None:
+        if cached.unread is not None and show_progress and distributed.is_main():
+            announce(cached.unread)
         return cached
     folder = _cache_folder(teacher, task, settings)
     # A second run on the same home waits here, then finds the first one's teacher.
@@ -284,8 +289,9 @@ def _finetune(
     model = load_task_model(teacher, task.spec)
     sample = sample_encoding(task, tokenizer, settings)
     padded = padded_length(sample, settings)
+    unread = unread_warning(label or teacher, task, tokenizer, sample)
     if show_progress and distributed.is_main():
-        if (unread := unread_warning(label or teacher, task, tokenizer, sample)) is not None:
+        if unread is not None:
             announce(unread)
         announce(fine_tune_plan(teacher, task, settings, folder, padded, label))
     plateau = [PlateauStop(task.spec.metric, settings.epochs, PLATEAU_PATIENCE)] if extended(task, settings) else []
@@ -312,6 +318,7 @@ def _finetune(
         settings=settings.model_dump(),
         padded_length=padded,
         one_answer=result.one_answer,
+        unread=unread,
     )
     if result.one_answer is not None and show_progress and distributed.is_main():
         note = one_answer_note(f"the teacher fine-tuned on {task.spec.name}", result.one_answer)
