@@ -106,8 +106,8 @@ def held_out_keys(
     """The clause hashes of every dev and test text of every split version of the catalog data sets
     (all of them by default), each mapped to the first data set it was seen in. A data set whose
     source is not installed is skipped: its text cannot be in a corpus built from what is. ``on_read``
-    is told (data sets read, of how many) after each: a home that has not built them builds them here,
-    which takes minutes."""
+    is told (data sets read so far, of how many) as it goes: a home that has not built them builds them
+    here, which takes minutes."""
     keys: dict[bytes, str] = {}
     ordered = sorted(names or DATASETS.names())
     for done, name in enumerate(ordered):

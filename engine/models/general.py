@@ -263,6 +263,7 @@ def check_unread_scores(student: str, dataset: str) -> None:
 
 
 def _merged(earlier: dict[str, int], now: dict[str, int]) -> dict[str, int]:
+    """Counts per data set summed: a student going on from another has read both corpora."""
     return {name: earlier.get(name, 0) + now.get(name, 0) for name in sorted({*earlier, *now})}
 
 
