@@ -59,6 +59,7 @@ def test_a_stopped_run_resumes_and_its_folder_is_a_student(tmp_path: Path) -> No
     record = general.general_distill(config, DOCUMENTS, out, lambda done, _t, _l: seen.append(done), **fp32)
     assert seen == [2, 3], "the resumed run starts after its last checkpoint"
     assert record["steps"] == 3 and json.loads((out / general.RECORD).read_text())["steps"] == 3
+    assert record["first_loss"] != record["final_loss"], "a short run's first and final losses share no step"
     spec = TaskSpec("toy", TaskType.CLASSIFICATION, "", ("neg", "pos"))
     student = build_student(str(out), "minilm-l6", spec)
     assert student.config.hidden_size == 128 and student.config.num_labels == 2

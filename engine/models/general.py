@@ -229,8 +229,8 @@ def general_distill(
         "catalog_text_read": _merged(catalog_text_read(config.student), catalog_text or {}),
         "sequences": len(sequences),
         "steps": total,
-        "final_loss": float(np.mean(state["losses"][-50:])),
-        "first_loss": float(np.mean(state["losses"][:50])),
+        "final_loss": float(np.mean(state["losses"][-_window(total) :])),
+        "first_loss": float(np.mean(state["losses"][: _window(total)])),
         "seconds": round(time.monotonic() - started, 1),
         "threads": torch.get_num_threads(),
         "device": device.type,
@@ -239,6 +239,12 @@ def general_distill(
     record["machine"] = _machine(record)
     _publish(student, tokenizer, record, partial, out)
     return record
+
+
+def _window(steps: int) -> int:
+    """The steps a first or final loss is averaged over: 50, or half of a shorter run's, so that the two
+    never share a step and a short run still shows which way its loss went."""
+    return max(1, min(50, steps // 2))
 
 
 def catalog_text_read(student: str) -> dict[str, int]:
