@@ -73,7 +73,10 @@ class TrainSettings(BaseModel):
     lr: float = Field(
         5e-5,
         gt=0,
-        description="peak learning rate (unset: the model's default, `models list`; 5e-05 for a hub id)",
+        description=(
+            "peak learning rate (unset: the model's default, `models list`; a folder `pretrain` made: its shape's "
+            "-gd student's; 5e-05 for a hub id)"
+        ),
     )
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     warmup_ratio: float = Field(0.1, ge=0, le=1, description="share of steps with a linear warm-up")

@@ -293,6 +293,14 @@ def test_a_teacher_fine_tunes_time_grows_with_length_at_most_in_proportion():
 
     assert at(80.0, (10.0, 2.0), (40.0, 8.0)) == pytest.approx(0.25)  # faster on longer texts: noise, not cheaper
     assert at(40.0, (10.0, 10.0), (20.0, 2.5)) == pytest.approx(0.2 * 40 / np.sqrt(200))  # 4x for 2x: proportional
+    # Two fine-tunes of one data set, a token apart, the longer faster by chance: no slope can be read off them,
+    # and a 4x longer text is judged at 4x their time, not at their time (a teacher took 11 min, judged 3).
+    assert at(140.0, (35.4, 45.0), (35.0, 41.2)) == pytest.approx(4 * np.sqrt(1 / 45.0 / 41.2), rel=0.02)
+    earlier = [{"examples_per_second": 40.0, "padded_length": 35.0}]
+    seconds, said = seconds_per_example(earlier, 70.0)
+    assert seconds == pytest.approx(0.05) and said == (
+        " (judged by 1 earlier fine-tune, for 70 padded tokens an example, scaled in proportion from about 35)"
+    )
 
 
 # -- listing runs -----------------------------------------------------------------------------------

@@ -88,6 +88,15 @@ def test_a_student_with_weights_goes_on_from_them(tmp_path: Path) -> None:
         return float((first - second).abs().max())
 
     assert gap(went_on, start) < gap(went_on, fresh) / 10, "one step moves the weights a little, from tiny-gd's"
+    from engine.config import DistillConfig
+    from engine.models.presets import TINY_GD_LR
+
+    further = PretrainConfig(student=str(out), max_length=32, batch_size=4, max_steps=1)
+    deeper = tmp_path / "deeper"
+    general.general_distill(further, DOCUMENTS, deeper, device=cpu, precision=Precision.of("fp32", cpu))
+    for folder in (out, deeper):  # trained at tiny-gd's rate unless set, not at a hub model's 5e-5
+        assert DistillConfig(dataset="toy", student=str(folder)).train.lr == TINY_GD_LR
+    assert DistillConfig(dataset="toy", student=str(out), train={"lr": 1e-3}).train.lr == 1e-3
 
 
 def test_pretrain_refuses_a_bad_corpus_or_student_in_one_line(tmp_path, capsys):

@@ -37,7 +37,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from engine.errors import AutodistillError
-from engine.models.presets import STUDENT_PRESETS, from_scratch
+from engine.models.presets import GENERAL_RECORD, STUDENT_PRESETS, from_scratch
 from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import (
     ATTENTION,
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from engine.training.precision import Precision
 
 CHECKPOINT = "checkpoint.pt"
-RECORD = "general_distillation.json"
+RECORD = GENERAL_RECORD
 #: The task spec a fresh student is built for: its head is dropped, and its two labels are named as a
 #: Hugging Face model without a task names them, so the saved config reads as head-less.
 _SPEC = TaskSpec(name="_general", task_type=TaskType.CLASSIFICATION, description="", label_names=("LABEL_0", "LABEL_1"))

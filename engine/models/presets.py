@@ -7,7 +7,9 @@ learning rate without importing torch or the zoo.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_TEACHER = "minilm-l6"
 
@@ -81,10 +83,32 @@ def from_scratch(student: str) -> bool:
     return student in STUDENT_PRESETS
 
 
+#: The record ``autodistill pretrain`` writes beside a student's weights (:mod:`engine.models.general`).
+GENERAL_RECORD = "general_distillation.json"
+
+
 def default_lr(student: str) -> float | None:
-    """The learning rate a named student trains at when none is set; None for any other model."""
+    """The learning rate a named student trains at when none is set: a fresh preset's, a shipped
+    general-distilled student's, or for a folder ``autodistill pretrain`` made, the shipped
+    general-distilled student's of its shape (the one it went on from, or one made as it was); None
+    for any other model (a hub id, a folder of a shape nothing was shipped for)."""
     if student in STUDENT_PRESETS:
         return FRESH_LR
     if student in PRETRAINED_STUDENTS:
         return PRETRAINED_STUDENTS[student].lr
-    return None
+    shape = general_shape(student)
+    return next((s.lr for s in PRETRAINED_STUDENTS.values() if s.shape == shape), None)
+
+
+def general_shape(student: str, depth: int = 8) -> str | None:
+    """The preset shape of a folder ``autodistill pretrain`` made, read off its record and, for one that
+    went on from another folder, that folder's (``depth`` of them at most); None for any other model."""
+    record = Path(student).expanduser() / GENERAL_RECORD
+    if depth < 1 or not record.is_file():
+        return None
+    start = str(json.loads(record.read_text())["config"]["student"])
+    if start in STUDENT_PRESETS:
+        return start
+    if start in PRETRAINED_STUDENTS:
+        return PRETRAINED_STUDENTS[start].shape
+    return general_shape(start, depth - 1)

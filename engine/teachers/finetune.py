@@ -233,24 +233,36 @@ def unread_warning(
     )
 
 
+#: Recorded lengths spanning less than this factor leave the power law's exponent to their noise (two
+#: fine-tunes of one data set differ by a token or so): the time is then scaled in proportion instead.
+_LENGTH_SPAN = 1.5
+
+
 def seconds_per_example(earlier: list[dict], padded: float) -> tuple[float, str] | None:
     """A training example's seconds at ``padded`` tokens, judged from ``earlier`` fine-tunes'
-    records (None without any), and what it was judged by, to say after the time. Two or more
-    recorded lengths: a power law in the length fitted to them (the exponent kept between 0 and 1: a
-    longer text costs more, at most in proportion), since short texts leave a step's fixed work
-    dominant. Else the earlier fine-tunes' median, said to be on texts of unknown length."""
+    records (None without any), and what it was judged by, to say after the time. Recorded lengths
+    that span :data:`_LENGTH_SPAN` or more: a power law in the length fitted to them (the exponent kept
+    between 0 and 1: a longer text costs more, at most in proportion), since short texts leave a step's
+    fixed work dominant. Lengths closer than that: their time scaled in proportion to the length, the
+    bound (a teacher's steps on texts 3.6x as long took 3.6x as long). No length recorded: the earlier
+    fine-tunes' median, said to be on texts of unknown length."""
     if not earlier:
         return None
     seconds = [1 / done["examples_per_second"] for done in earlier]
     lengths = [done.get("padded_length") for done in earlier]
     measured = [(length, s) for length, s in zip(lengths, seconds, strict=True) if length]
-    if len({length for length, _ in measured}) < 2:
+    if not measured:
         return float(np.median(seconds)), " (judged by earlier fine-tunes on texts of unrecorded length)"
     logs = np.log(np.array(measured))
-    slope = float(np.clip(np.polyfit(logs[:, 0], logs[:, 1], 1)[0], 0.0, 1.0))
-    centre = logs.mean(axis=0)  # the least-squares line at that slope passes through it
+    centre = logs.mean(axis=0)  # the least-squares line at any slope passes through it
+    spread = logs[:, 0].max() - logs[:, 0].min()
+    if spread < np.log(_LENGTH_SPAN):
+        slope, how = 1.0, f", scaled in proportion from about {np.exp(centre[0]):.0f}"
+    else:
+        slope, how = float(np.clip(np.polyfit(logs[:, 0], logs[:, 1], 1)[0], 0.0, 1.0)), ""
     judged = float(np.exp(centre[1] + slope * (np.log(padded) - centre[0])))
-    return judged, f" (judged by {len(measured)} earlier fine-tunes, for {padded:.0f} padded tokens an example)"
+    count = f"{len(measured)} earlier fine-tune{'s' if len(measured) > 1 else ''}"
+    return judged, f" (judged by {count}, for {padded:.0f} padded tokens an example{how})"
 
 
 def finetune_teacher(
