@@ -656,5 +656,12 @@ def search(report: SearchReport, store_path: Any) -> None:
         )
         if report.reference is not None:
             say(report.reference)
+        if report.dev_resolution is not None:
+            n, se = report.dev_resolution
+            line = _coarse_line(
+                n, se, "a trial's dev ratio is known there to", "trials closer than that are not told apart"
+            )
+            if line is not None:
+                say_wrapped(line, hanging="  ")
         say(f"its student: {report.exported} (ONNX: `autodistill export --model {report.exported} --format onnx`)")
     say(f"{report.ran} trials run now, {len(report.trials)} in the study; every trial is in the store {store_path}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import toy_frame
 
@@ -26,6 +27,10 @@ TASK = TaskData(
 )
 MI = Pipeline(mapping="skip", inter_loss="mi", alpha=0.9, pred_loss="ce")
 MSE = Pipeline(mapping="last", inter_loss="mse", alpha=None, pred_loss="ce")
+
+
+#: The dev examples a fake trial is scored on: few, as a small user file's dev split holds.
+DEV_EXAMPLES = 40
 
 
 def fake_trial(
@@ -53,6 +58,7 @@ def fake_trial(
         teacher_layers=6, teacher_hidden=384, train_examples=96, best_epoch=len(history), train_seconds=1.0,
         wall_seconds=2.0, examples_per_second=96.0, teacher_latency_ms=1.0, student_latency_ms=0.5,
         output_dir=str(folder), history=history, test_ratio=score - 0.01, pruned_after_epoch=stopped,
+        scored_examples={"dev": DEV_EXAMPLES},
     )  # fmt: skip
     return Outcome(trial.trial_id, result, None, 2.0)
 
@@ -83,6 +89,12 @@ def test_picks_run_first_then_the_sampler_and_every_trial_lands_in_the_store(tmp
     assert report.best is not None and report.best.user_attrs["test_ratio"] == pytest.approx(0.89)
     assert report.best.user_attrs["dev_ratio"] == report.best.value == pytest.approx(0.9)
     assert report.exported == tmp_path / "best" and (report.exported / "config.json").exists()
+    assert report.dev_resolution == (DEV_EXAMPLES, pytest.approx(np.sqrt(0.9 * 0.1 / DEV_EXAMPLES)))
+    from cli import render
+
+    with render.console.capture() as said:
+        render.search(report, tmp_path / "runs.sqlite")
+    assert "dev holds 40 examples: a trial's dev ratio is known there to about +-0.047" in " ".join(said.get().split())
 
 
 def test_a_trial_behind_at_its_first_epoch_is_pruned_stored_in_the_log_but_not_as_a_run(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from optuna.trial import FixedTrial, TrialState
 
 from autodistill.search.request import SearchRequest, make_trial
 from autodistill.search.space import distributions, params_of, suggest_pipeline
-from autodistill.search.study import SECONDS, counted, distinct_pipelines, spent_seconds, study_path
+from autodistill.search.study import SECONDS, counted, distinct_pipelines, result_attrs, spent_seconds, study_path
 from autodistill.space import Pipeline, SearchSpace
 from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, record_outcome
@@ -177,8 +177,7 @@ def _frozen(params: dict[str, Any], space: SearchSpace, outcome: Outcome, failed
         attrs["error"] = outcome.error or "not recorded"
         state, value, steps = TrialState.FAIL, None, {}
     else:
-        attrs.update(dev_ratio=result.ratio, test_ratio=result.test_ratio, output_dir=result.output_dir)
-        attrs["epochs"] = len(result.history)
+        attrs.update(result_attrs(result))
         steps = {int(row["epoch"]): float(row[result.metric]) for row in result.history}
         pruned = result.pruned_after_epoch is not None
         state, value = (TrialState.PRUNED, None) if pruned else (TrialState.COMPLETE, result.ratio)

@@ -46,6 +46,7 @@ from autodistill.search.study import (
     distinct_pipelines,
     open_study,
     repeats_at_end,
+    result_attrs,
     spent_seconds,
     trial_seconds,
 )
@@ -71,6 +72,9 @@ class SearchReport:
     #: Logit KD's dev ratio at the search's budget on this data set, from the store, beside the best
     #: (:func:`logit_kd_reference`): a search's best is worth running only where it beats the default.
     reference: str | None = None
+    #: The dev examples the best trial was scored on, and the standard error of its dev ratio from their
+    #: number alone: on a small dev split, trials closer than that are not told apart.
+    dev_resolution: tuple[int, float] | None = None
 
 
 def recommended_picks(
@@ -248,8 +252,7 @@ def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcom
     if not heard:
         for row in result.history:
             trial.report(float(row[result.metric]), int(row["epoch"]))
-    for name, value in (("dev_ratio", result.ratio), ("test_ratio", result.test_ratio),
-                        ("output_dir", result.output_dir), ("epochs", len(result.history))):  # fmt: skip
+    for name, value in result_attrs(result).items():
         trial.set_user_attr(name, value)
     if result.pruned_after_epoch is not None:
         study.tell(trial, state=TrialState.PRUNED)
@@ -291,6 +294,8 @@ def _report(
     best = max(whole, key=lambda t: float(t.value))  # type: ignore[arg-type]
     report.best, report.best_pipeline = best, suggest_pipeline(optuna.trial.FixedTrial(best.params), space)
     report.exported = export_student(Path(best.user_attrs["output_dir"]), out or _default_out(study.study_name))
+    if best.user_attrs.get("dev_examples"):  # trials of searches made before it was kept have none
+        report.dev_resolution = int(best.user_attrs["dev_examples"]), float(best.user_attrs["dev_ratio_se"])
     return report
 
 

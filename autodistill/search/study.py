@@ -29,10 +29,24 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from autodistill.store.database import RunStore
-from engine import AutodistillError, paths
+from engine import AutodistillError, RunResult, paths, ratio_standard_error
 
 #: The user attribute a trial gets when it has an outcome: the seconds it took.
 SECONDS = "seconds"
+
+
+def result_attrs(result: RunResult) -> dict[str, Any]:
+    """What a trial keeps of its run: the dev and test ratio, its folder, the epochs it ran, and the dev
+    examples it was scored on with its dev ratio's standard error from their number (how finely the
+    split tells trials apart; absent where the run did not record them)."""
+    attrs: dict[str, Any] = {"dev_ratio": result.ratio, "test_ratio": result.test_ratio,
+                             "output_dir": result.output_dir, "epochs": len(result.history)}  # fmt: skip
+    if n := result.scored_examples.get("dev"):
+        attrs |= {
+            "dev_examples": n,
+            "dev_ratio_se": ratio_standard_error(result.metric, result.teacher_score, n, result.ratio),
+        }
+    return attrs
 
 
 @dataclass(frozen=True)
