@@ -117,6 +117,27 @@ def test_every_score_says_its_split_and_sample_size(page) -> None:
     assert "The student answers &#x27;pos&#x27; to every dev example" in constant  # its score is the label's share
 
 
+def test_a_team_run_shows_its_members_and_what_theta_learned(page) -> None:
+    assert "Teacher team" not in page[0].read_text()
+    run_dir = Path(page[1].output_dir)
+    member = {"layers": 6, "params": 22_700_000, "hidden": 384, "model_dir": "m"}
+    team = {
+        "mode": "learned", "reference": "minilm-l6:seed=7", "dropped": ["minilm-l6"],
+        "members": [{**member, "name": "minilm-l6", "dev_score": 0.88},
+                    {**member, "name": "minilm-l6:seed=7", "dev_score": 0.9}],
+        "phase1_theta": [0.49, 0.51], "theta": [0.0, 1.0],
+    }  # fmt: skip
+    (run_dir / RESULT_FILE).write_text(json.dumps({**asdict(page[1]), "team": team}))
+    html = write_report(run_dir, run_dir / "team.html").read_text()
+    rows = re.sub(r"<[^>]+>", " ", html[html.index("Teacher team") :])
+    assert " ".join(rows.split()).startswith(
+        "Teacher team member layers parameters dev accuracy θ after phase 1 θ at the end "
+        "minilm-l6 6 22,700,000 0.8800 0.490 0.000 minilm-l6:seed=7 6 22,700,000 0.9000 0.510 1.000 "
+        "mode learned; the teacher above is minilm-l6:seed=7; uniform θ is 0.500; dropped by teacher selection: "
+        "minilm-l6."
+    )
+
+
 def test_no_element_is_wider_than_its_column_in_a_real_browser_at_1280_px(page, tmp_path: Path) -> None:
     browser = next((p for n in ("chromium-headless-shell", "chromium") if (p := shutil.which(n))), None)
     if browser is None:

@@ -56,6 +56,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     sections = [
         f"<h1>{html.escape(result.kind)} run {html.escape(result.run_id)} on {html.escape(result.dataset)}</h1>",
         models_table(result, run_dir / "student"),
+        team_table(result.team, result.metric) if result.team else "",
         export_table(json.loads(export.read_text())) if export.exists() else "",
         f"<h2>Training curves ({curves})</h2>",
         curves_svg(result, steps),
@@ -128,6 +129,27 @@ def models_table(result: RunResult, student_dir: Path) -> str:
         else ""
     )
     return "<h2>Teacher and student</h2>" + _table(header, rows) + ratio + speed + busy + one_answer
+
+
+def team_table(team: dict, metric: str) -> str:
+    """A team run's members: size, fine-tuned dev score and, for a learned team, θ after phase 1 (beside
+    uniform: a θ that barely left it dropped its teacher on a thin margin) and at the end; the models
+    table's teacher is the member best on dev."""
+    learned = "phase1_theta" in team
+    header = ["member", "layers", "parameters", f"dev {metric}"] + (
+        ["θ after phase 1", "θ at the end"] if learned else []
+    )
+    rows = []
+    for i, member in enumerate(team["members"]):
+        row = [member["name"], str(member["layers"]), f"{member['params']:,}", f"{member['dev_score']:.4f}"]
+        if learned:
+            row += [f"{team['phase1_theta'][i]:.3f}", f"{team['theta'][i]:.3f}"]
+        rows.append(row)
+    note = f"<p class='note'>mode {html.escape(team['mode'])}; the teacher above is {html.escape(team['reference'])}"
+    if learned:
+        dropped = ", ".join(team.get("dropped") or []) or "none"
+        note += f"; uniform θ is {1 / len(team['members']):.3f}; dropped by teacher selection: {html.escape(dropped)}"
+    return "<h2>Teacher team</h2>" + _table(header, rows) + note + ".</p>"
 
 
 def export_table(measured: dict) -> str:
