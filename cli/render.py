@@ -404,7 +404,23 @@ def trials(planned: Sequence[Trial]) -> None:
 
 
 def sweep(report: SweepReport, store_path: Any) -> None:
-    console.print(frame_table(report.summary(), title="sweep (ratio = student / teacher dev score)"))
+    """Per data set and student: trials done and failed, the no-KD, best and mean KD dev ratios, then each
+    best configuration on a line of its own. Names are never cut (a file shows by its name, its folder in
+    the lines above), so the table fits 80 columns."""
+    summary = report.summary()
+    table = Table(title="sweep (ratio = student / teacher dev score)")
+    for name in ("data set", "student"):
+        table.add_column(name, no_wrap=True)
+    for name in ("trials", "done", "failed", "no-KD", "best KD", "mean KD"):
+        table.add_column(name, justify="right")
+    rows = summary.to_dict("records")
+    for row in rows:
+        numbers = [row[name] for name in ("trials", "done", "failed", "no-KD", "best KD", "mean KD")]
+        table.add_row(Path(row["dataset"]).name, row["student"], *(fmt(v) for v in numbers))
+    console.print(table)
+    for row in rows:
+        if row["best configuration"]:
+            say_wrapped(f"best KD on {Path(row['dataset']).name} with {row['student']}: {row['best configuration']}")
     say(
         f"{len(report.trials)} trials: {report.ran} run now, {report.skipped} already logged; "
         f"{len(report.failed)} failed; store {store_path}"

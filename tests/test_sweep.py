@@ -251,6 +251,13 @@ def test_finished_trials_are_not_rerun_and_failures_are_logged(tmp_path: Path) -
     assert list(summary["dataset"]) == ["toy-a", "toy-a", "toy-b", "toy-b"]
     assert summary["no-KD"].tolist() == pytest.approx([0.8] * 4)
     assert summary["best KD"].tolist() == pytest.approx([0.9] * 4)
+    from cli import render
+
+    with render.console.capture() as said:
+        render.sweep(report, tmp_path / "runs.sqlite")
+    lines = said.get().splitlines()
+    assert all(len(line) <= 80 for line in lines), "the table fits 80 columns"
+    assert any(line.startswith("│ toy-a ") for line in lines) and "best KD on toy-b with " in said.get()
 
 
 def test_an_engine_error_becomes_the_trials_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
