@@ -405,8 +405,8 @@ def trials(planned: Sequence[Trial]) -> None:
 
 def sweep(report: SweepReport, store_path: Any) -> None:
     """Per data set and student: trials done and failed, the no-KD, best and mean KD dev ratios, then each
-    best configuration on a line of its own. Names are never cut (a file shows by its name, its folder in
-    the lines above), so the table fits 80 columns."""
+    best configuration on a line of its own. Names are never cut (a local file shows by its name, its folder
+    in the lines above), so the table fits 80 columns."""
     summary = report.summary()
     table = Table(title="sweep (ratio = student / teacher dev score)")
     for name in ("data set", "student"):
@@ -416,17 +416,22 @@ def sweep(report: SweepReport, store_path: Any) -> None:
     rows = summary.to_dict("records")
     for row in rows:
         numbers = [row[name] for name in ("trials", "done", "failed", "no-KD", "best KD", "mean KD")]
-        table.add_row(Path(row["dataset"]).name, row["student"], *(fmt(v) for v in numbers))
+        table.add_row(_data_name(row["dataset"]), row["student"], *(fmt(v) for v in numbers))
     console.print(table)
     for row in rows:
         if row["best configuration"]:
-            say_wrapped(f"best KD on {Path(row['dataset']).name} with {row['student']}: {row['best configuration']}")
+            say_wrapped(f"best KD on {_data_name(row['dataset'])} with {row['student']}: {row['best configuration']}")
     say(
         f"{len(report.trials)} trials: {report.ran} run now, {report.skipped} already logged; "
         f"{len(report.failed)} failed; store {store_path}"
     )
     for record in report.failed[:5]:
         say(f"  failed {record.trial_id} ({record.dataset}, {record.student_name}): {record.error}")
+
+
+def _data_name(dataset: str) -> str:
+    """A data set as a table names it: a local file or folder by its name, a catalog or hub name whole."""
+    return Path(dataset).name if Path(dataset).exists() else dataset
 
 
 def note(text: str) -> None:
