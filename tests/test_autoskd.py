@@ -365,7 +365,10 @@ def test_learned_run_end_to_end_saves_candidates_along_phase_two(toy_task, tmp_p
             teachers=("minilm-l6:layers=0", "minilm-l6:layers=0,1:seed=3"), drop_m=1, theta_lr=0.05, candidates=2
         ),
     )
-    learned = engine.pipelines.run.run(config, output_dir=tmp_path / "learned", show_progress=False, task=toy_task)
+    learned = engine.pipelines.run.run(config, output_dir=tmp_path / "learned", show_progress=True, task=toy_task)
+    progress = capsys.readouterr().err
+    assert "fine-tuning teacher minilm-l6:layers=0,1:seed=3 on toy first" in progress, "named as the team names it"
+    assert "team member 2 of 2: minilm-l6:layers=0,1:seed=3" in progress  # before its cache's own lines
     team = learned.team
     assert learned.train_examples == 16  # the student trains on its half; θ learns on the other
     assert [m["name"] for m in team["members"]] == list(config.team.teachers)

@@ -28,7 +28,9 @@ from engine.teachers import learned, policies  # noqa: F401  (register the teach
 from engine.teachers.finetune import FinetunedModel, finetune_teacher
 from engine.teachers.objective import TeamObjective
 from engine.teachers.subsets import member_source
+from engine.training import distributed
 from engine.training.callbacks import TrainerCallback
+from engine.training.progress import announce
 
 
 @dataclass
@@ -139,10 +141,13 @@ class Team:
         device: str = "cpu",
         show_progress: bool = True,
     ) -> list[TeacherCache]:
-        """One teacher-output cache per member over the run's training rows (built once)."""
+        """One teacher-output cache per member over the run's training rows (built once), each named as it
+        starts: the cache's own lines name its folder, not the member."""
         frame = limit_examples(task.train, settings.max_train_examples, settings.seed)
         caches = []
-        for member in self.members:
+        for number, member in enumerate(self.members, start=1):
+            if show_progress and distributed.is_main():
+                announce(f"team member {number} of {len(self.members)}: {member.name}")
             split, pad_id = self._member_split(member, frame, student_split, task.spec, settings.max_length)
             model = load_task_model(str(member.info.model_dir), task.spec).to(device)
             caches.append(
