@@ -514,8 +514,7 @@ def _warn_teacher(rec: Recommendation) -> None:
 def _short_name(pick: Any, rec: Recommendation | None = None) -> str:
     """A pick's pipeline label (its augmentation knobs are in ``--explain``), logit KD by name; with
     ``rec``, its epochs where they are not logit KD's (a pick at the longer budget)."""
-    c = pick.config
-    name = c.label if not c.logit_only else "logit KD" + ("" if c.policy == "none" else f" + {c.policy}")
+    name = pick.config.name
     return f"{name}, {_epochs(pick)} epochs" if rec is not None and _longer(pick, rec) else name
 
 
@@ -608,7 +607,7 @@ def _pick_name(pick: Any, rec: Recommendation) -> str:
     copies = f"{n} {'cached ' if cached else ''}cop{'y' if n == 1 else 'ies'}"
     knobs = f" (aug_p {c.aug_p:g}, {copies})" if c.text_augment else ""
     epochs = f", {_epochs(pick)} epochs" if _longer(pick, rec) else ""
-    return ("logit KD: " if c.logit_only else "") + c.label + knobs + epochs
+    return c.name + knobs + epochs
 
 
 def _minutes_text(pick: Any) -> str:

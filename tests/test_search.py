@@ -233,7 +233,7 @@ def test_a_pick_outside_the_search_space_is_named_not_run_as_another_pipeline(tm
             trial_fn=fake_trial, out=tmp_path / "best", on_status=said.append,
         )  # fmt: skip
     assert [(t.params, t.user_attrs.get("pick")) for t in report.trials] == [(params_of(logit), 1), (params_of(MI), 4)]
-    assert said[0].startswith("pick 2 (none / none / ce / mixup) is outside the search's space")
+    assert said[0].startswith("pick 2 (logit KD + mixup) is outside the search's space"), "named as recommend names it"
 
 
 def test_a_file_with_its_own_column_names_is_searched_as_recommend_reads_it(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ def _searchable(picks: Sequence[Pipeline], space: SearchSpace, on_status: Callab
     kept: dict[int, Pipeline] = {}
     for rank, pick in enumerate(picks, start=1):
         if suggest_pipeline(optuna.trial.FixedTrial(params_of(pick)), space) != pick:
-            on_status(f"pick {rank} ({pick.label}) is outside the search's space; `autodistill run` runs it as it is")
+            on_status(f"pick {rank} ({pick.name}) is outside the search's space; `autodistill run` runs it as it is")
         elif pick not in kept.values():
             kept[rank] = pick
     return kept

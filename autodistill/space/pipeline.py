@@ -229,6 +229,14 @@ class Pipeline:
         return pipeline_label(self.inter_level, self.mapping, self.pred_loss, self.policy)
 
     @property
+    def name(self) -> str:
+        """The point as advice names it to a user: ``logit KD`` (``logit KD + ra``) where it has no
+        intermediate loss, its :attr:`label` otherwise."""
+        if not self.logit_only:
+            return self.label
+        return "logit KD" + ("" if self.policy == "none" else f" + {self.policy}")
+
+    @property
     def key(self) -> str:
         """The point as :func:`configuration_key` writes it: its label, plus the knobs of text augmentation."""
         return configuration_key(
