@@ -46,7 +46,15 @@ def clauses(text: str) -> list[str]:
 def clause_key(clause: str) -> bytes | None:
     """A clause's hash over its lower-cased words (punctuation, spacing and case ignored); None for
     a clause with no word."""
-    words = _WORD.findall(clause.lower())
+    return _words_key(_words(clause))
+
+
+def _words(clause: str) -> list[str]:
+    return _WORD.findall(clause.lower())
+
+
+def _words_key(words: list[str]) -> bytes | None:
+    """:func:`clause_key` of a clause already cut into its words."""
     if not words:
         return None
     return hashlib.blake2b(" ".join(words).encode(), digest_size=_HASH_BYTES).digest()
@@ -223,9 +231,10 @@ def overlap(documents: list[list[str]], held_out: dict[bytes, str], min_words: i
     found: dict[str, int] = {}
     for document in documents:
         for clause in document:
-            if len(_WORD.findall(clause.lower())) < min_words:
+            words = _words(clause)  # cut once: counted, then hashed
+            if len(words) < min_words:
                 continue
-            key = clause_key(clause)
+            key = _words_key(words)
             if key is not None and key in held_out:
                 found[held_out[key]] = found.get(held_out[key], 0) + 1
     return found

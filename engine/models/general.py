@@ -37,7 +37,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from engine.errors import AutodistillError
-from engine.models.presets import GENERAL_RECORD, STUDENT_PRESETS, from_scratch
+from engine.models.presets import GENERAL_RECORD, STUDENT_PRESETS, from_scratch, general_record
 from engine.models.pretraining import PretrainConfig
 from engine.models.zoo import (
     ATTENTION,
@@ -251,10 +251,8 @@ def catalog_text_read(student: str) -> dict[str, int]:
     """Per catalog data set, the sentences of its dev or test text the corpora ``student`` was
     general-distilled on held, as its folder's record says (empty for a preset, a hub id, or a
     folder pretrained before this was recorded)."""
-    record = Path(student).expanduser() / RECORD
-    if not record.is_file():
-        return {}
-    return dict(json.loads(record.read_text()).get("catalog_text_read", {}))
+    record = general_record(student) or {}
+    return dict(record.get("catalog_text_read", {}))
 
 
 def check_unread_scores(student: str, dataset: str) -> None:

@@ -100,13 +100,19 @@ def default_lr(student: str) -> float | None:
     return next((s.lr for s in PRETRAINED_STUDENTS.values() if s.shape == shape), None)
 
 
+def general_record(student: str) -> dict | None:
+    """The record of a folder ``autodistill pretrain`` made (None for any other model)."""
+    record = Path(student).expanduser() / GENERAL_RECORD
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
 def general_shape(student: str, depth: int = 8) -> str | None:
     """The preset shape of a folder ``autodistill pretrain`` made, read off its record and, for one that
     went on from another folder, that folder's (``depth`` of them at most); None for any other model."""
-    record = Path(student).expanduser() / GENERAL_RECORD
-    if depth < 1 or not record.is_file():
+    record = general_record(student) if depth > 0 else None
+    if record is None:
         return None
-    start = str(json.loads(record.read_text())["config"]["student"])
+    start = str(record["config"]["student"])
     if start in STUDENT_PRESETS:
         return start
     if start in PRETRAINED_STUDENTS:
