@@ -93,11 +93,11 @@ def _disk_line(exc: OSError) -> str:
     """Which path could not be used (where the error names one), why, and where to write instead."""
     import os
 
-    elsewhere = "point AUTODISTILL_HOME (or the command's --output/--out/--store) at a writable folder"
+    elsewhere = "point AUTODISTILL_HOME (or the command's --out/--store) at a writable folder"
     if exc.filename is None:  # a write into a file already open: the error does not say which
         where = os.environ.get("AUTODISTILL_HOME", "~/.cache/autodistill")
         return (
-            f"writing failed: {DISK_TROUBLE[exc.errno]}; check the disks of the command's --output/--out/--store "
+            f"writing failed: {DISK_TROUBLE[exc.errno]}; check the disks of the command's --out/--store "
             f"and of the autodistill home ({where})"
         )
     return f"cannot use {exc.filename}: {DISK_TROUBLE[exc.errno]}; or {elsewhere}"

@@ -9,7 +9,7 @@ import typer
 
 from cli import render
 from cli.app import STUDY_PANEL, typer_app
-from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, TeacherOpt, with_flags
+from cli.options import BUDGET, BaselineOpt, SeedOpt, StoreOpt, StudentOpt, TeacherOpt, out_option, with_flags
 from engine import TrainSettings
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def heldout_command(
     retry_failed: Annotated[bool, typer.Option(help="rerun arms logged as failed (an interrupted run)")] = False,
     baseline: BaselineOpt = "bilstm",
     out: Annotated[
-        Path | None, typer.Option(help="results file, one row per run (default: meta_data/heldout/results.csv)")
+        Path | None, out_option("results file, one row per run (default: meta_data/heldout/results.csv)")
     ] = None,
     store: StoreOpt = None,
 ) -> None:

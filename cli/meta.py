@@ -22,6 +22,7 @@ from cli.options import (
     StoreOpt,
     StudentOpt,
     TeacherOpt,
+    out_option,
     with_flags,
 )
 from engine import AutodistillError, DataColumns, TrainSettings
@@ -222,7 +223,7 @@ def recommend_command(
     teacher: TeacherOpt = "minilm-l6",
     student: StudentOpt = "layers=0,2,4",
     top: Annotated[int, typer.Option(help="how many picks to print and save")] = 5,
-    out: Annotated[Path | None, typer.Option(help="write the picks here (default: <home>/recommendations/)")] = None,
+    out: Annotated[Path | None, out_option("write the picks here (default: <home>/recommendations/)")] = None,
     source: SourceOpt = "ours",
     unseen: Annotated[bool, typer.Option(help="leave the runs of this data set's family out of the models")] = False,
     shipped: Annotated[
@@ -307,7 +308,7 @@ def search_command(
     study: Annotated[
         str | None, typer.Option(help="resume this study (default: named after data set, student and budget)")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="where the best student goes (default: <home>/search/)")] = None,
+    out: Annotated[Path | None, out_option("where the best student goes (default: <home>/search/)")] = None,
     store: StoreOpt = None,
 ) -> None:
     """Search the Distiller space on one data set from recommend's picks; resumable (beyond the paper).

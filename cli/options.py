@@ -72,7 +72,15 @@ DesignOpt = Annotated[
     ),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML/JSON Distiller config", **EXISTING_FILE)]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="run folder (default: under the cache)")]
+
+
+def out_option(help: str) -> Any:
+    """The path a command writes, named ``--out`` with ``--output`` and ``-o`` as the same flag: every command
+    takes each spelling, so one learned on ``run -o`` is not refused by ``recommend`` or ``export``."""
+    return typer.Option("--out", "--output", "-o", help=help)
+
+
+OutputOpt = Annotated[Path | None, out_option("run folder (default: under the cache)")]
 
 
 # -- groups of config fields -------------------------------------------------------------------------

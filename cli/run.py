@@ -21,6 +21,7 @@ from cli.options import (
     RUN,
     ConfigOpt,
     OutputOpt,
+    out_option,
     pipeline_config,
     with_flags,
 )
@@ -89,7 +90,7 @@ def finetune_command(
 @with_flags(flags=AUGMENT)
 def augment_command(
     flags: dict[str, Any],
-    out: Annotated[Path, typer.Option("--out", help="folder for the copies; pass it to a run as aug_dir")],
+    out: Annotated[Path, out_option("folder for the copies; pass it to a run as aug_dir")],
     copies: Annotated[int, typer.Option(help="augmented copies of the training split (K)")] = 4,
     config: ConfigOpt = None,
 ) -> None:
@@ -106,7 +107,7 @@ def augment_command(
 def pretrain_command(
     config: Any,
     out: Annotated[
-        Path | None, typer.Option("--out", help="folder to write (default: <home>/models/general/<student>-<corpus>)")
+        Path | None, out_option("folder to write (default: <home>/models/general/<student>-<corpus>)")
     ] = None,
 ) -> None:
     """Make a student well-read by general distillation on plain text; resumes if interrupted.
@@ -130,9 +131,7 @@ def predict_command(
     input: Annotated[
         Path, typer.Option("--input", "-i", help="CSV, TSV, JSON(L), Parquet, CoNLL or TXT", **EXISTING_FILE)
     ],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="predictions file (CSV, TSV, JSON(L), Parquet: by suffix)")
-    ] = None,
+    output: Annotated[Path | None, out_option("predictions file (CSV, TSV, JSON(L), Parquet: by suffix)")] = None,
     text_col: Annotated[
         str | None, typer.Option(help="text column of the input (default: the one the student was trained on)")
     ] = None,
@@ -172,7 +171,7 @@ def export_command(
     model: Annotated[Path, typer.Option(help="a run's student folder (<run>/student)", **EXISTING_FOLDER)],
     format: Annotated[str, typer.Option("--format", help="onnx")] = "onnx",
     quantize: Annotated[str | None, typer.Option(help="also write an int8 graph (dynamic quantization): int8")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="exported folder (default: <model>-onnx beside it)")] = None,
+    out: Annotated[Path | None, out_option("exported folder (default: <model>-onnx beside it)")] = None,
 ) -> None:
     """Export a student for serving (ONNX, optionally int8), with its test score and CPU latency in the card."""
     from engine import export_model
@@ -183,7 +182,7 @@ def export_command(
 @typer_app.command("report")
 def report_command(
     run: Annotated[Path, typer.Argument(help="a run folder (holding result.json)", **EXISTING_FOLDER)],
-    out: Annotated[Path | None, typer.Option("--out", help="the page (default: <run>/report.html)")] = None,
+    out: Annotated[Path | None, out_option("the page (default: <run>/report.html)")] = None,
 ) -> None:
     """Write a run's HTML page: loss curves per Eq. 1 term, teacher/student scores and latency, config, size."""
     from engine import write_report

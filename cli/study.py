@@ -9,7 +9,7 @@ import typer
 
 from cli import render
 from cli.app import study_app
-from cli.options import BaselineOpt, StoreOpt, TeacherOpt, TimeLimitOpt
+from cli.options import BaselineOpt, StoreOpt, TeacherOpt, TimeLimitOpt, out_option
 from engine import AutodistillError
 
 
@@ -51,7 +51,7 @@ def study_predictions(
 @study_app.command("report")
 def study_report(
     out: Annotated[
-        Path | None, typer.Option(help="the markdown page; plots go to <its stem>/ (default: docs/study.md)")
+        Path | None, out_option("the markdown page; plots go to <its stem>/ (default: docs/study.md)")
     ] = None,
     holdout: Annotated[
         str | None,

@@ -59,3 +59,19 @@ def test_a_flag_whose_help_says_what_unset_means_shows_no_other_default() -> Non
     lr = output[output.index("--lr") :].split("│")[0]
     assert "(unset: the model's default" in lr and "(default:" not in lr
     assert "passes over the training split (default: 3)" in output, "other flags keep their defaults"
+
+
+def out_flags(path: tuple[str, ...]) -> set[str]:
+    """The spellings a command takes for the path it writes, read off its click parameters."""
+    command = typer.main.get_command(cli.typer_app)
+    for word in path:
+        command = command.commands[word]
+    return {spelling for param in command.params if param.name in ("out", "output") for spelling in param.opts}
+
+
+def test_every_command_that_writes_a_path_takes_out_output_and_o_alike() -> None:
+    """One spelling learned on ``run -o`` or ``recommend --out`` works on every other command that writes."""
+    writers = [path for path in PATHS if out_flags(path)]
+    assert {("run",), ("predict",), ("recommend",), ("export",), ("augment",)} <= set(writers)
+    for path in writers:
+        assert out_flags(path) == {"--out", "--output", "-o"}, f"autodistill {' '.join(path)}: {out_flags(path)}"
