@@ -260,9 +260,11 @@ def augmented(manifest: Mapping[str, Any], out: Any) -> None:
     kept = sum(c["examples"] for c in manifest["counts"])
     dropped = sum(sum(c["dropped"].values()) for c in manifest["counts"])
     say(
-        f"wrote {manifest['copies']} augmented copies of {manifest['source_examples']} examples ({kept} kept, "
-        f"{dropped} dropped as invalid for the task) with {', '.join(manifest['text_ops'])} to {out}; run with "
-        f"aug_dir: {out} and the same augment stack and seed"
+        f"wrote {manifest['copies']} augmented cop{'y' if manifest['copies'] == 1 else 'ies'} of "
+        f"{manifest['source_examples']} examples ({kept} kept, "
+        f"{dropped} dropped as invalid for the task) with {', '.join(manifest['text_ops'])} to {out}; a run reads "
+        f"them with --aug-dir {out} --augment {','.join(manifest['text_ops'])} --seed {manifest['seed']} (aug_dir, "
+        "augment and train.seed in a config)"
     )
 
 

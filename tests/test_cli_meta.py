@@ -208,7 +208,9 @@ def test_augment_writes_copies_a_run_can_read(tmp_path: Path, reviews: Path) -> 
         "augment", "--dataset", str(reviews), "--augment", "ra", "--copies", "2", "--max-train-examples", "40",
         "--workers", "0", "--out", str(out),
     )  # fmt: skip
-    assert "wrote 2 augmented copies of 40 examples" in " ".join(printed.split())
+    printed = " ".join(printed.split())
+    assert "wrote 2 augmented copies of 40 examples" in printed
+    assert f"a run reads them with --aug-dir {out} --augment ra --seed 42" in printed, "the flags, not a config key"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["text_ops"] == ["ra"] and manifest["copies"] == 2
     copies = [pd.read_parquet(out / f"copy-{k:03d}.parquet") for k in range(2)]

@@ -112,14 +112,14 @@ def check_folder(folder: Path, policy: AugmentPolicy, train: pd.DataFrame, datas
     ``train`` made the way this run would make them (else one line saying what differs)."""
     path = folder / MANIFEST
     if not path.exists():
-        raise AutodistillError(f"aug_dir {str(folder)!r} holds no {MANIFEST}; write it with pregenerate")
+        raise AutodistillError(f"aug_dir {str(folder)!r} holds no {MANIFEST}; write it with `autodistill augment`")
     manifest = json.loads(path.read_text())
     expected = {"dataset": dataset, **copy_identity(policy, max_words)}
     for field, value in expected.items():
         if manifest.get(field) != value:
             raise AutodistillError(
                 f"aug_dir {str(folder)!r} was generated with {field}={manifest.get(field)!r} but this "
-                f"run has {field}={value!r}; pre-generate again for this run"
+                f"run has {field}={value!r}; write it again with `autodistill augment` and this run's settings"
             )
     sources = pd.read_parquet(folder / SOURCES).set_index("key")["hash"]
     mine = row_hashes(train)
@@ -129,7 +129,7 @@ def check_folder(folder: Path, policy: AugmentPolicy, train: pd.DataFrame, datas
     if stale:
         raise AutodistillError(
             f"aug_dir {str(folder)!r} was generated from other training data: {stale} of this "
-            f"run's {len(mine)} examples are missing there or differ; pre-generate again for this run"
+            f"run's {len(mine)} examples are missing there or differ; write it again with `autodistill augment`"
         )
     return manifest
 
