@@ -321,6 +321,12 @@ def test_a_review_and_its_sentiment_are_found_by_name_and_two_texts_ask_which(tm
     refused("several possible text columns .review, comment.; choose one with --text-col", both)
 
 
+@pytest.mark.parametrize(("text", "label"), [("article", "topic"), ("body", "intent"), ("document", "category")])
+def test_news_articles_mails_and_documents_are_found_by_name(tmp_path, text, label):
+    news = write(reviews().rename(columns={"review": text, "stars": label}).assign(id=1), tmp_path / "news.jsonl")
+    assert load_task(news).extra["columns"] == {"text": text, "label": label}
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("text,label\n")

@@ -47,7 +47,7 @@ IGNORE = IGNORE_INDEX
 #: Where a row came from, for error messages: row label -> "row 3 of data.csv".
 Where = Callable[[object], str]
 #: The user column names a label (a class or a target) is found under.
-LABEL_NAMES = ("label", "labels", "target", "score", "sentiment", "class", "category", "rating")
+LABEL_NAMES = ("label", "labels", "target", "score", "sentiment", "class", "category", "topic", "intent", "rating")
 
 
 class TaskHead:
