@@ -93,17 +93,22 @@ def home_usage(home: Any) -> None:
 
 def models(infos: Sequence[Any], rates: Sequence[float]) -> None:
     """The model list; ``rates``: the learning rate each trains at when none is set (a teacher: its fine-tune's).
-    A model that cannot be built with this teacher is listed with its reason under the table."""
+    A model that cannot be built with this teacher is listed with its reason under the table. A student
+    folder (one ``autodistill pretrain`` made) shows by its folder's name, with the path ``--student``
+    takes under the table."""
     table = Table("name", "role", "layers x width", "params", "starts from", "lr")
+    folders = [info.name for info in infos if Path(info.name).name != info.name]
     for info, rate in zip(infos, rates, strict=True):
         params = f"{info.params / 1e6:.1f}M" if info.params else "-"
-        shape = f"{info.layers} x {info.hidden}"
-        table.add_row(info.name, info.role, shape, params, info.source, f"{rate:.0e}")
+        shape = f"{info.layers} x {info.hidden}" if info.layers else "-"
+        table.add_row(Path(info.name).name, info.role, shape, params, info.source, f"{rate:.0e}")
     console.print(table)
     console.print("lr: the peak learning rate a run uses when none is set")
+    for folder in folders:
+        console.print(f"{Path(folder).name}: --student {folder}", soft_wrap=True)
     for info in infos:
         if info.note:
-            console.print(f"{info.name}: {info.note}")
+            console.print(f"{Path(info.name).name}: {info.note}")
 
 
 def teacher(name: str, dataset: str, result: Any) -> None:

@@ -175,3 +175,23 @@ def test_a_student_that_read_a_data_sets_dev_or_test_text_is_refused_there_and_o
         f"error: student '{read}' was pretrained on a corpus holding 3 sentences of vader-valence's dev or test "
         "text, so its scores there would be on text it has read; pretrain on a corpus without them"
     )
+
+
+def test_models_list_shows_the_students_pretrain_made_in_the_home_with_the_path_to_name(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import cli
+    from engine import paths
+    from engine.models.presets import GENERAL_FOLDER
+
+    cpu = torch.device("cpu")
+    config = PretrainConfig(student="tiny", corpus="notes.txt", max_length=32, batch_size=4, max_steps=1)
+    made = paths.subdir(*GENERAL_FOLDER) / "tiny-notes"
+    general.general_distill(config, DOCUMENTS, made, device=cpu, precision=Precision.of("fp32", cpu))
+    general.general_distill(config, DOCUMENTS, tmp_path / "elsewhere", device=cpu, precision=Precision.of("fp32", cpu))
+    result = CliRunner().invoke(cli.typer_app, ["models", "list"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 2}
+    assert "general-distilled on notes.txt" in rows["tiny-notes"] and "3e-04" in rows["tiny-notes"], "tiny-gd's rate"
+    assert f"tiny-notes: --student {made}" in result.output
+    assert "elsewhere" not in result.output, "only the home's default folder is looked in"

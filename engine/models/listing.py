@@ -4,11 +4,19 @@ gives, with its size, the weights it starts from, and why one cannot be built.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from transformers import PreTrainedModel
 
 from engine.errors import AutodistillError
-from engine.models.presets import DEFAULT_TEACHER, PRETRAINED_STUDENTS, STUDENT_PRESETS, from_scratch
+from engine.models.presets import (
+    DEFAULT_TEACHER,
+    PRETRAINED_STUDENTS,
+    STUDENT_PRESETS,
+    from_scratch,
+    general_record,
+    home_general_students,
+)
 from engine.models.zoo import TEACHER_PRESETS, build_student, count_parameters, load_config, load_task_model
 from engine.tasks.spec import TaskSpec, TaskType
 
@@ -72,4 +80,14 @@ def list_models(teacher: str = DEFAULT_TEACHER) -> list[ModelInfo]:
             )
             continue
         infos.append(describe(model, student, "student", _starts_from(student, teacher)))
-    return infos
+    return infos + [_home_student(folder, teacher, spec) for folder in home_general_students()]
+
+
+def _home_student(folder: Path, teacher: str, spec: TaskSpec) -> ModelInfo:
+    """A student ``autodistill pretrain`` made in this home, named by the path ``--student`` takes."""
+    corpus = Path(str(general_record(str(folder))["config"]["corpus"])).name
+    source = f"general-distilled on {corpus}"
+    try:
+        return describe(build_student(str(folder), teacher, spec), str(folder), "student", source)
+    except AutodistillError as exc:
+        return ModelInfo(str(folder), "student", 0, 0, 0, source, str(exc))

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import paths
+
 DEFAULT_TEACHER = "minilm-l6"
 
 
@@ -85,6 +87,15 @@ def from_scratch(student: str) -> bool:
 
 #: The record ``autodistill pretrain`` writes beside a student's weights (:mod:`engine.models.general`).
 GENERAL_RECORD = "general_distillation.json"
+#: Where in the home ``autodistill pretrain`` writes a student when no folder is named.
+GENERAL_FOLDER = ("models", "general")
+
+
+def home_general_students() -> list[Path]:
+    """The students ``autodistill pretrain`` wrote where it writes by default, so a list of the models a
+    user can name shows the ones they made (a folder named elsewhere is theirs to remember)."""
+    folder = paths.home().joinpath(*GENERAL_FOLDER)
+    return sorted(p for p in folder.iterdir() if (p / GENERAL_RECORD).is_file()) if folder.is_dir() else []
 
 
 def default_lr(student: str) -> float | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from engine import paths
 from engine.data.corpus import catalog_text_in, read_documents, write_corpus
 from engine.models.general import check_config, general_distill
+from engine.models.presets import GENERAL_FOLDER
 from engine.models.pretraining import PretrainConfig
 from engine.training import distributed
 from engine.training.precision import Precision
@@ -70,7 +71,7 @@ def _catalog_text(documents: list[list[str]], corpus: str, show_progress: bool) 
 def default_output(config: PretrainConfig) -> Path:
     """``<home>/models/general/<student>-<corpus>``: where a pretrain without ``--out`` writes."""
     corpus = DEFAULT_CORPUS if config.corpus == DEFAULT_CORPUS else Path(config.corpus).stem
-    return paths.subdir("models", "general") / f"{Path(config.student).name}-{corpus}"
+    return paths.subdir(*GENERAL_FOLDER) / f"{Path(config.student).name}-{corpus}"
 
 
 def pretrain(config: PretrainConfig, out: Path | None = None, *, show_progress: bool = True) -> tuple[Path, dict]:
