@@ -383,3 +383,23 @@ def test_a_run_says_how_many_training_examples_its_length_cuts(toy_task):
     assert cut_line(encode_split(spans, spec, tokenizer, 16, train=True), 16) == (
         "training examples left out, their answer past token 16: 1; --max-length sets it"
     )
+
+
+def test_the_cut_at_max_length_is_said_before_the_teacher_fine_tunes(toy_task, monkeypatch, capsys):
+    """A file of articles learns it is read to 128 tokens before minutes of teacher fine-tuning, not after."""
+    from engine.config import DistillConfig, TrainSettings
+    from engine.pipelines import run as run_module
+    from engine.training.clock import Clock
+
+    class TeacherPhase(Exception):
+        pass
+
+    def teacher_starts(*_args, **_kwargs):
+        raise TeacherPhase(capsys.readouterr().err)
+
+    monkeypatch.setattr(run_module, "_teacher_or_team", teacher_starts)
+    toy_task.train["text"] += " and then some more words" * 2
+    config = DistillConfig(dataset="toy", train=TrainSettings(max_length=8))
+    with pytest.raises(TeacherPhase) as said:
+        run_module.prepare(config, "distill", toy_task, True, Clock())
+    assert "toy: 100% of the training examples run to 8 tokens and lose the rest" in str(said.value)

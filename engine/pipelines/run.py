@@ -235,18 +235,20 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
             announce(f"{task.spec.name}: {note}")
         # Augmentation backends are checked before any training: a missing translator fails in seconds.
         policy = build_policy(config, task.spec) if kind == "distill" and config.augment else None
-    with clock(TEACHER_PHASE):
-        team, teacher_info = _teacher_or_team(config, kind, task, show_progress)
-        teacher = reuse.teacher(str(teacher_info.model_dir), task.spec)
-        tokenizer = reuse.tokenizer(config.teacher if team else str(teacher_info.model_dir))
-    with clock("student"):
-        seed_everything(config.train.seed)  # the student's fresh layers and head
-        student = build_student(config.student, config.teacher, task.spec)
     with clock("tokenise"):
+        # The teacher's own tokenizer, which its fine-tune keeps and a team's members share: the splits are
+        # encoded, and a cut at max_length said, before the minutes a teacher's fine-tune may take.
+        tokenizer = reuse.tokenizer(config.teacher)
         frames, splits = _encode_splits(task, config.train, tokenizer)
     cut = cut_line(splits["train"], config.train.max_length)
     if show_progress and cut and distributed.is_main():
         announce(f"{task.spec.name}: {cut}")
+    with clock(TEACHER_PHASE):
+        team, teacher_info = _teacher_or_team(config, kind, task, show_progress)
+        teacher = reuse.teacher(str(teacher_info.model_dir), task.spec)
+    with clock("student"):
+        seed_everything(config.train.seed)  # the student's fresh layers and head
+        student = build_student(config.student, config.teacher, task.spec)
     prepared = Prepared(
         config=config,
         kind=kind,
