@@ -403,10 +403,11 @@ def importance(table: pd.DataFrame, source: str, names: Mapping[str, str], *, po
 
 
 def trials(planned: Sequence[Trial]) -> None:
+    """The trials a sweep would run; a local file shows by its name, as in :func:`sweep`'s table."""
     table = Table("trial", "kind", "data set", "student", "configuration")
     for trial in planned:
         what = trial.config.label if trial.config else "no-KD baseline"
-        table.add_row(trial.trial_id, trial.kind, trial.dataset, trial.student, what)
+        table.add_row(trial.trial_id, trial.kind, _data_name(trial.dataset), trial.student, what)
     console.print(table)
 
 

@@ -104,6 +104,7 @@ def test_evaluate_and_importance_on_our_runs(store_file: Path, tmp_path: Path, m
 def test_sweep_dry_run_lists_the_trials(reviews: Path) -> None:
     out = invoke("sweep", "--datasets", str(reviews), "--students", "tiny,layers=0,2", "--n", "2", "--dry-run")
     assert out.count("no-KD baseline") == 2 and out.count("distill") == 4
+    assert out.count(f"│ {reviews.name} ") == 6, "a file shows by its name, whole, not as a cut path"
 
 
 def test_recommend_then_run_a_pick(
