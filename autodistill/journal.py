@@ -17,27 +17,30 @@ from autodistill.store.database import RunStore, TrialRecord
 from autodistill.sweep.execute import Outcome
 from autodistill.sweep.plan import Trial
 from autodistill.sweep.runner import record_outcome
-from engine import FinetunedModel, RunResult, parse_config
+from engine import FinetunedModel, RunResult, dataset_source, parse_config
 
 SOURCE = "user"
 
 
 def record_user_run(result: RunResult, store: RunStore) -> TrialRecord:
-    """Log a finished ``run`` (kind ``distill``) or ``finetune`` (the no-KD baseline) of the user's."""
+    """Log a finished ``run`` (kind ``distill``) or ``finetune`` (the no-KD baseline) of the user's, under the
+    data set's name as its config holds it (a file: its absolute path), the name a sweep's and recommend's
+    runs of that file carry."""
     engine = parse_config(dict(result.config), source="run config")
     pipeline = Pipeline.from_engine(engine) if result.kind == "distill" else None
-    trial = Trial(f"{SOURCE}-{result.kind}-{result.run_id}", result.kind, result.dataset, engine.student, engine,
+    trial = Trial(f"{SOURCE}-{result.kind}-{result.run_id}", result.kind, engine.dataset, engine.student, engine,
                   pipeline)  # fmt: skip
     outcome = Outcome(trial.trial_id, result, None, result.wall_seconds)
     return record_outcome(store, trial, outcome, "", source=SOURCE)
 
 
-def record_user_teacher(finetuned: FinetunedModel, store: RunStore) -> TrialRecord:
-    """Log a teacher fine-tuned (or found ready) by ``teacher train``: its dev score and settings."""
+def record_user_teacher(finetuned: FinetunedModel, store: RunStore, dataset: str | None = None) -> TrialRecord:
+    """Log a teacher fine-tuned (or found ready) by ``teacher train``: its dev score and settings, under
+    ``dataset`` as the user named it (:func:`engine.dataset_source`; unset: the task's own name)."""
     record = TrialRecord(
         trial_id=f"{SOURCE}-teacher-{Path(finetuned.model_dir).name}",
         kind="teacher",
-        dataset=finetuned.dataset,
+        dataset=dataset_source(dataset) if dataset else finetuned.dataset,
         student_name=finetuned.name,
         status="done",
         budget=json.loads(json.dumps(finetuned.settings, default=str)),

@@ -35,17 +35,17 @@ for group, name in (
 typer_app.add_typer(study_app, name="study", rich_help_panel=STUDY_PANEL)
 
 
-def journal(record: str, result: Any) -> None:
+def journal(record: str, result: Any, **more: Any) -> None:
     """Log a user's finished work in the home's runs store with the meta layer's ``record`` (one of
-    :mod:`autodistill.journal`), where ``runs list`` shows it; a store that cannot be written is
-    said in one line and the command still succeeds (the run's folder holds its result)."""
+    :mod:`autodistill.journal`, given ``more`` as keywords), where ``runs list`` shows it; a store that
+    cannot be written is said in one line and the command still succeeds (the run's folder holds its result)."""
     import autodistill
     from cli import render
     from engine import AutodistillError
 
     try:
         with autodistill.open_store() as store:
-            getattr(autodistill, record)(result, store)
+            getattr(autodistill, record)(result, store, **more)
     except AutodistillError as error:
         render.say(f"not logged in the runs store: {error}")
 

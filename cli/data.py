@@ -68,7 +68,7 @@ def teacher_train(
     data = load_task(dataset, **column_options(columns))
     result = finetune_teacher(teacher, data, TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings}))
     render.teacher(teacher, data.spec.name, result)
-    journal("record_user_teacher", result)
+    journal("record_user_teacher", result, dataset=dataset)
 
 
 @cache_app.command("list")

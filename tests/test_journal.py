@@ -52,8 +52,12 @@ def test_run_finetune_and_teacher_train_are_listed_as_the_users(monkeypatch: pyt
         assert listed.set_index("kind").loc["teacher", "student_name"] == "minilm-l6"
         assert store.trials(source="ours").empty, "the study's readers see none of it"
         assert store.runs(source="ours").empty and len(store.runs(source="user")) == 1
+    assert set(listed["dataset"]) == {str(reviews_csv.resolve())}, "the name a sweep's runs of the file carry"
     shown = runner.invoke(cli.typer_app, ["runs", "list"], catch_exceptions=False).output
     assert shown.count(" user ") == 3
+    monkeypatch.chdir(reviews_csv.parent)  # the file named as typed beside it
+    shown = runner.invoke(cli.typer_app, ["runs", "list", "--dataset", reviews_csv.name], catch_exceptions=False)
+    assert shown.exit_code == 0 and shown.output.count(" user ") == 3
 
 
 def test_a_run_is_still_a_success_where_the_store_cannot_be_written(

@@ -66,7 +66,7 @@ from autodistill.store.schema import (
     create_tables,
     stored_version,
 )
-from engine import AutodistillError, ExamplePredictions, choices_error, paths
+from engine import AutodistillError, ExamplePredictions, choices_error, dataset_source, paths
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -431,7 +431,9 @@ def list_runs(
 ) -> pd.DataFrame:
     """The store's runs (and baselines and teachers, :func:`listed_rows`) matching every filter given,
     newest first; a filter that matches no run
-    is refused in one line naming the values the store holds, so a typo is not read as "no runs"."""
+    is refused in one line naming the values the store holds, so a typo is not read as "no runs". A
+    ``dataset`` given as a file's path matches the runs of that file, as they carry its absolute path."""
+    dataset = dataset_source(dataset) if dataset else dataset
     runs = listed_rows(store, source)
     if runs.empty:
         which = f"no {source!r} runs" if source else "no runs"
