@@ -29,12 +29,25 @@ def data_list() -> None:
 def data_show(name: str, columns: DataColumns | None) -> None:
     """Print a catalog data set's card, split sizes and label distribution; for a file or hub data set, how
     autodistill reads it (task type, splits, labels or targets), with the column flags a run would take."""
-    from engine import column_options, list_datasets, load_task, show_dataset, show_task
+    from engine import (
+        DEFAULT_TEACHER,
+        TrainSettings,
+        column_options,
+        length_cut,
+        list_datasets,
+        load_task,
+        show_dataset,
+        show_task,
+    )
 
     if columns is None and name in {spec.name for spec in list_datasets()}:
         render.console.print(show_dataset(name))
     else:
-        render.console.print(show_task(load_task(name, **column_options(columns))))
+        task = load_task(name, **column_options(columns))
+        render.console.print(show_task(task))
+        cut = length_cut(task, DEFAULT_TEACHER, TrainSettings().max_length)
+        if cut:
+            render.console.print(f"read by {DEFAULT_TEACHER}'s tokenizer: {cut}")
         if columns is None or columns.task_type is None:
             render.console.print("the task type is inferred from the columns; --task-type sets it")
 

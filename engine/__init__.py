@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "share_cores": "engine.cores",
     "core_share": "engine.cores",
     "pretrain": "engine.pipelines.pretrain",
+    "length_cut": "engine.pipelines.run",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     # configuration
     "DistillConfig": "engine.config",

@@ -296,6 +296,11 @@ def test_data_show_says_how_a_file_of_yours_is_read(tmp_path: Path) -> None:
     holes.loc[[3, 5], "label"] = None  # two rows without a label: left out, and said so
     holes.to_csv(tmp_path / "holes.csv")
     assert "rows left out: missing 2" in invoke("data", "show", str(tmp_path / "holes.csv"), "--text-col", "review")
+    assert "tokens and lose the rest" not in as_classes, "a few words each: nothing is cut"
+    articles = toy_frame(200, 0).assign(text=lambda f: f["text"] + " and the story goes on" * 40)
+    articles.to_csv(tmp_path / "articles.csv")
+    said = " ".join(invoke("data", "show", str(tmp_path / "articles.csv")).split())
+    assert "read by minilm-l6's tokenizer: 100% of the training examples run to 128 tokens and lose the rest" in said
 
 
 def test_a_run_on_a_small_dev_split_says_how_finely_it_resolves_the_score():

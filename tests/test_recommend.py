@@ -19,7 +19,7 @@ from autodistill.space import ADVICE_SPACE, DEFAULT_SPACE
 from autodistill.space.defaults import fixed_default
 from autodistill.store.database import DatasetFeatures, ModelDescriptor, RunRecord, RunStore, TrialRecord
 from autodistill.store.shipped import export_study
-from engine import AutodistillError, TaskData, TaskSpec, TaskType, parse_config, training_device
+from engine import AutodistillError, TaskData, TaskSpec, TaskType, TrainSettings, parse_config, training_device
 from engine.teachers.finetune import FinetunedModel
 from study.figure4 import group_stats, run_versus_random
 
@@ -142,6 +142,11 @@ def test_recommend_says_what_data_show_would_of_how_the_file_was_read(store: Run
     said: list[str] = []
     recommend(task, store, top=2, show_progress=False, on_status=said.append)
     assert said[0] == f"{task.spec.name}: {made}"
+    assert not any("lose the rest" in line for line in said), "a few words each: nothing is cut"
+    said.clear()
+    task.train["text"] += " and then some more words" * 2
+    recommend(task, store, top=2, budget=TrainSettings(max_length=8), show_progress=False, on_status=said.append)
+    assert said[1] == "toy: 100% of the training examples run to 8 tokens and lose the rest; --max-length sets it"
 
 
 def test_recommend_says_where_the_stores_runs_of_the_task_type_were_scored_by_another_metric(

@@ -69,6 +69,7 @@ from engine import (
     check_unread_scores,
     data_notes,
     dataset_source,
+    length_cut,
     paths,
     real_valued,
 )
@@ -189,14 +190,15 @@ def recommend(
     check_task(task)  # before anything expensive: the teacher's fine-tune can take minutes
     check_student(student, teacher)
     check_unread_scores(student, dataset or task.spec.name)
-    for note in data_notes(task):  # what `data show` says of the file, for a user who went straight here
+    budget = budget or make_budget()
+    cut = length_cut(task, teacher, budget.max_length)  # the picks train on that much of each text
+    for note in [*data_notes(task), *([cut] if cut else [])]:  # as `data show` says, for one who came here first
         on_status(f"{task.spec.name}: {note}")
     import_shipped_if_empty(store, source, version, shipped, on_status)
     option = columns.metric if columns is not None else None
     runs = training_runs(store, source, version, task.spec.name, unseen=unseen)
     runs = same_scoring(runs, {task.spec.name, dataset or task.spec.name}, option)
     target = _prepare(task, store, runs, teacher, student, baseline, timings, show_progress, on_status)
-    budget = budget or make_budget()
     engine_of = partial(
         engine_config,
         dataset=dataset or task.spec.name,

@@ -287,6 +287,13 @@ def cut_line(train: EncodedSplit, max_length: int) -> str | None:
     return "; ".join(said) + "; --max-length sets it" if said else None
 
 
+def length_cut(task: TaskData, teacher: str, max_length: int) -> str | None:
+    """:func:`cut_line` for ``task``'s training split as ``teacher``'s tokenizer reads it, for the commands
+    that say it before any run does (``data show``, ``recommend``); the encoding is kept for the run."""
+    tokenizer = reuse.tokenizer(teacher)
+    return cut_line(reuse.encoded(task.train, task.spec, tokenizer, max_length, train=True), max_length)
+
+
 def check_split_version(config: DistillConfig, task: TaskData) -> None:
     """A task handed in ready-made must be on the splits the config names, or the run would record
     scores under the wrong split version."""
