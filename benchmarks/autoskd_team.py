@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import engine.pipelines.run
+import engine.teachers.finetune
 from engine.config import DistillConfig, TeamConfig, TrainSettings
 from engine.data import TaskData, load_task
 from engine.models.zoo import load_tokenizer
@@ -167,7 +168,8 @@ def _learned(args: argparse.Namespace, config: MakeConfig, task: TaskData, avg_w
 def benchmark_dataset(args: argparse.Namespace, dataset: str) -> dict:
     task = load_task(dataset)
     teacher_settings, train = _budgets(args)
-    engine.pipelines.run.TEACHER_SETTINGS = teacher_settings  # run() fine-tunes every member with these
+    # run() fine-tunes every member with these, and the fine-tune's plan line reads them as the teacher's own
+    engine.pipelines.run.TEACHER_SETTINGS = engine.teachers.finetune.TEACHER_SETTINGS = teacher_settings
     base = {
         "dataset": dataset,
         "student": args.student,

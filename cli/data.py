@@ -76,11 +76,12 @@ def teacher_train(
     dataset: DatasetOpt, settings: dict[str, Any], columns: DataColumns | None, teacher: TeacherOpt = "minilm-l6"
 ) -> None:
     """Fine-tune a teacher on a data set (cached; resumes if interrupted)."""
-    from engine import TEACHER_SETTINGS, TrainSettings, column_options, finetune_teacher, load_task
+    from engine import TEACHER_SETTINGS, TrainSettings, column_options, finetune_teacher, load_task, settings_apart
 
     data = load_task(dataset, **column_options(columns))
-    result = finetune_teacher(teacher, data, TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings}))
-    render.teacher(teacher, data.spec.name, result)
+    chosen = TrainSettings(**{**TEACHER_SETTINGS.model_dump(), **settings})
+    result = finetune_teacher(teacher, data, chosen)
+    render.teacher(teacher, data.spec.name, result, settings_apart(chosen))
     journal("record_user_teacher", result, dataset=dataset)
 
 

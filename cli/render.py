@@ -111,12 +111,17 @@ def models(infos: Sequence[Any], rates: Sequence[float]) -> None:
             console.print(f"{Path(info.name).name}: {info.note}")
 
 
-def teacher(name: str, dataset: str, result: Any) -> None:
+def teacher(name: str, dataset: str, result: Any, apart: str | None = None) -> None:
+    """A fine-tuned teacher's dev score and folder; ``apart``: the settings it was made with that are not
+    the teacher's own, which runs fine-tune with, so that nobody waits for a run to reuse it."""
     console.print(
         f"teacher {name} on {dataset}: dev {result.metric} = {result.dev_score:.4f} "
         f"({result.train_seconds:.0f} s training) -> {result.model_dir}"
     )
     console.print(json.dumps(result.dev_metrics, indent=None))
+    if apart:
+        say(f"note: run and recommend fine-tune {name} with the teacher's own settings, not {apart}, so they do "
+            "not use this one")  # fmt: skip
 
 
 def run_result(result: RunResult) -> None:

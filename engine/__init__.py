@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "pretrain": "engine.pipelines.pretrain",
     "length_cut": "engine.pipelines.run",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
+    "settings_apart": "engine.teachers.finetune",
     # configuration
     "DistillConfig": "engine.config",
     "column_options": "engine.config",

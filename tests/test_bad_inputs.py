@@ -239,7 +239,7 @@ def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_
         return fine_tune_plan("minilm-l6", toy_task, TEACHER_SETTINGS, folder, padded)
 
     assert "fine-tuning teacher minilm-l6 on toy first: 300 steps (50 epochs of 96 training examples" in plan()
-    assert "whatever the student's budget" in plan() and f"cached in {folder}" in plan()
+    assert "whatever the student's budget" in plan() and f"cached in {folder}, so later runs on this data" in plan()
     assert "no earlier fine-tune of this teacher" in plan()
 
     def earlier(name: str, speed: float, padded: float | None = None) -> None:
@@ -256,8 +256,11 @@ def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_
     said = fine_tune_plan("minilm-l6", toy_task, reseeded, folder, 20.0, label="minilm-l6:seed=7")
     assert said.startswith("fine-tuning teacher minilm-l6:seed=7 on toy first")  # as the team names it
     assert "judged by 2 earlier fine-tunes" in said  # another seed costs the same
+    assert "so later runs on this data skip it" in said, "a team member may name the seed"
     longer = TEACHER_SETTINGS.model_copy(update={"max_length": 2 * TEACHER_SETTINGS.max_length})
-    assert "no earlier fine-tune" in fine_tune_plan("minilm-l6", toy_task, longer, folder, 20.0)
+    said = fine_tune_plan("minilm-l6", toy_task, longer, folder, 20.0)
+    assert "no earlier fine-tune" in said
+    assert said.endswith("but runs fine-tune with the teacher's own settings, not max_length=256"), "none reuses it"
 
 
 def test_a_text_the_teachers_vocabulary_cannot_read_is_warned_of_before_it_fine_tunes(toy_task):
