@@ -127,3 +127,24 @@ def test_a_gain_seen_on_one_task_type_is_not_carried_whole_to_another() -> None:
     found = longer_budget(budget_runs(pd.DataFrame(pairs("abc", "classification", 0.04))), "new", "minilm-l6", "tiny",
                           "span")  # fmt: skip
     assert "(none of them on span tasks)" in found.evidence
+
+
+def test_a_predicted_longer_pick_is_priced_with_the_range_its_pairs_multiples_held() -> None:
+    from functools import partial
+
+    from autodistill.advice.budget import longer_pick
+    from autodistill.bridge import engine_config
+    from engine import TrainSettings
+
+    walls = {"a": 100.0, "b": 200.0, "c": 400.0}  # 5x, 10x and 20x realistic logit KD's 20 s
+    rows = [
+        r | ({"wall_time_s": walls[name]} if r["fidelity"] == "patient" else {})
+        for name in walls
+        for r in _pair(name, {LOGIT_RA: 0.02})
+    ]
+    found = longer_budget(budget_runs(pd.DataFrame(rows)), "new", "minilm-l6", "tiny", "classification")
+    assert found.times == 10.0 and found.times_range == pytest.approx((6.0, 18.0))  # the central 80 % of 5, 10, 20
+    engine_of = partial(engine_config, dataset="new", teacher="minilm-l6", student="tiny")
+    pick = longer_pick(found, engine_of, TrainSettings(), "classification", logit_minutes=0.5)
+    assert pick.minutes == 5.0 and pick.minutes_range == pytest.approx((3.0, 9.0))
+    assert longer_pick(found, engine_of, TrainSettings(), "classification", logit_minutes=None).minutes_range is None

@@ -70,6 +70,8 @@ class BudgetGain:
     students: tuple[str, ...] = ()
     #: Predicted: the target's task type and how many of those pairs were of it (:func:`anchored_estimates`).
     same_task: tuple[str, int] | None = None
+    #: Predicted: the multiples of logit KD's minutes that held the central :data:`TIMES_HELD` of its pairs.
+    times_range: tuple[float, float] | None = None
 
     def pipeline(self, task_type: str) -> Pipeline | None:
         """The configuration as a data set of ``task_type`` runs it (None where it cannot)."""
@@ -232,12 +234,24 @@ def longer_budget(runs: pd.DataFrame, dataset: str, teacher: str, student: str, 
     found = [
         BudgetGain(name, estimate, float(group["times"].median()), int(group["epochs"].max()), estimate.clears,
                    anchor=anchored.anchor, students=tuple(sorted(set(group["student_name"]))),
-                   same_task=(task_type, anchored.same_task[name]))
+                   same_task=(task_type, anchored.same_task[name]), times_range=_held(group["times"]))
         for name, group in alike.groupby("name")
         if name in anchored.estimates
         for estimate in [anchored.estimates[name]]
     ]  # fmt: skip
     return max(found, key=lambda b: (b.gain.low, b.gain.mean)) if found else None
+
+
+#: The share of the pairs' multiples of logit KD's minutes that a longer pick's range of minutes holds, as the
+#: cost model's range holds that share of held-out runs.
+TIMES_HELD = 0.8
+
+
+def _held(times: pd.Series) -> tuple[float, float]:
+    """The central :data:`TIMES_HELD` of ``times``: how far one more pair's multiple may fall from the median
+    (two seeds' wall times on one machine differ, and a data set's length moves the teacher's share)."""
+    tail = (1 - TIMES_HELD) / 2
+    return float(times.quantile(tail)), float(times.quantile(1 - tail))
 
 
 @dataclass(frozen=True)
@@ -346,11 +360,15 @@ def longer_pick(
     """``longer`` as a pick for a data set of ``task_type`` (None where it cannot run it): its engine
     config (``engine_of``, :func:`autodistill.bridge.engine_config` bound to the data set and models)
     at ``budget`` with its epochs, text augmentation made once and cached as the patient runs made it;
-    its minutes that multiple of logit KD's predicted ``logit_minutes`` here."""
+    its minutes that multiple of logit KD's predicted ``logit_minutes`` here, with the range of its pairs'
+    multiples (:data:`TIMES_HELD`) where it was predicted from other pairs."""
     config = longer.pipeline(task_type) if longer is not None else None
     if longer is None or config is None:
         return None
     at = budget.model_copy(update={"epochs": longer.epochs})
     engine = engine_of(config, budget=at, cached_copies=longer.copies).model_dump(mode="json")
     minutes = None if logit_minutes is None else logit_minutes * longer.times
-    return Pick(0, config, engine, reason=longer.evidence, minutes=minutes, gain=longer.gain)
+    held = None
+    if logit_minutes is not None and longer.times_range is not None:
+        held = (logit_minutes * longer.times_range[0], logit_minutes * longer.times_range[1])
+    return Pick(0, config, engine, reason=longer.evidence, minutes=minutes, minutes_range=held, gain=longer.gain)
