@@ -119,9 +119,12 @@ def teacher(name: str, dataset: str, result: Any, apart: str | None = None) -> N
         f"({result.train_seconds:.0f} s training) -> {result.model_dir}"
     )
     console.print(json.dumps(result.dev_metrics, indent=None))
-    if apart:
-        say(f"note: run and recommend fine-tune {name} with the teacher's own settings, not {apart}, so they do "
-            "not use this one")  # fmt: skip
+    if apart is None:
+        return
+    member = apart.startswith("epochs=") and "," not in apart  # a team's spec names epochs too
+    also = f"; a team member named {name}:{apart} does" if member else ""
+    say(f"note: run and recommend fine-tune {name} with the teacher's own settings, not {apart}, so they do not "
+        f"use this one{also}")  # fmt: skip
 
 
 def run_result(result: RunResult) -> None:

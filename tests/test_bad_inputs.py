@@ -261,6 +261,8 @@ def test_a_teacher_fine_tune_says_its_steps_time_and_cache_before_it_starts(toy_
     said = fine_tune_plan("minilm-l6", toy_task, longer, folder, 20.0)
     assert "no earlier fine-tune" in said
     assert said.endswith("but runs fine-tune with the teacher's own settings, not max_length=256"), "none reuses it"
+    member = fine_tune_plan("minilm-l6", toy_task, longer, folder, 20.0, label="minilm-l6:epochs=5")
+    assert member.endswith("so later runs on this data skip it"), "a team member's settings are its spec's"
 
 
 def test_a_text_the_teachers_vocabulary_cannot_read_is_warned_of_before_it_fine_tunes(toy_task):

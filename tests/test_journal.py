@@ -45,9 +45,12 @@ def test_run_finetune_and_teacher_train_are_listed_as_the_users(monkeypatch: pyt
     result = runner.invoke(cli.typer_app, ["teacher", "train", "--dataset", str(reviews_csv)], catch_exceptions=False)
     assert result.exit_code == 0 and "note:" not in result.output, result.output
     other = runner.invoke(cli.typer_app, ["teacher", "train", "-d", str(reviews_csv), "--epochs", "5"])
-    assert "fine-tune minilm-l6 with the teacher's own settings, not epochs=5, so they do not use this one" in " ".join(
-        other.output.split()
+    assert (
+        "fine-tune minilm-l6 with the teacher's own settings, not epochs=5, so they do not use this one; a team "
+        "member named minilm-l6:epochs=5 does" in " ".join(other.output.split())
     )
+    longer = runner.invoke(cli.typer_app, ["teacher", "train", "-d", str(reviews_csv), "--max-length", "256"])
+    assert " ".join(longer.output.split()).endswith("not max_length=256, so they do not use this one")
 
     with open_store(read_only=True) as store:
         listed = list_runs(store)

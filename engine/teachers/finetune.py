@@ -176,7 +176,7 @@ def fine_tune_plan(
     if schedule.epochs > settings.epochs:
         plan += (f", fewer if dev stops improving (epochs past {settings.epochs} end after {PLATEAU_PATIENCE} "
                  "without a better dev score)")  # fmt: skip
-    apart = settings_apart(settings)
+    apart = settings_apart(settings) if label is None else None  # a team member's spec names its own settings
     if apart:
         return f"{plan}, {time}; cached in {folder}, but runs fine-tune with the teacher's own settings, not {apart}"
     return f"{plan}, {time}; cached in {folder}, so later runs on this data skip it"
@@ -185,7 +185,8 @@ def fine_tune_plan(
 def settings_apart(settings: TrainSettings) -> str | None:
     """Where ``settings`` differ from the teacher's own (:data:`TEACHER_SETTINGS`), the seed aside, as
     ``epochs=5, max_length=256`` (None where they do not): ``run`` and ``recommend`` fine-tune with the
-    teacher's own settings (a team member may name a seed), so a fine-tune with these is one they do not use."""
+    teacher's own settings, so a fine-tune with these is one they do not use (a team member's spec may
+    name a seed and epochs, ``minilm-l6:seed=7:epochs=5``, and finds it)."""
     own, given = TEACHER_SETTINGS.model_dump(), settings.model_dump()
     apart = [f"{name}={value}" for name, value in given.items() if name != "seed" and value != own[name]]
     return ", ".join(apart) or None
