@@ -111,20 +111,21 @@ def models(infos: Sequence[Any], rates: Sequence[float]) -> None:
             console.print(f"{Path(info.name).name}: {info.note}")
 
 
-def teacher(name: str, dataset: str, result: Any, apart: str | None = None) -> None:
+def teacher(name: str, dataset: str, result: Any, apart: Mapping[str, object]) -> None:
     """A fine-tuned teacher's dev score and folder; ``apart``: the settings it was made with that are not
     the teacher's own, which runs fine-tune with, so that nobody waits for a run to reuse it."""
+    from engine import settings_text
+
     console.print(
         f"teacher {name} on {dataset}: dev {result.metric} = {result.dev_score:.4f} "
         f"({result.train_seconds:.0f} s training) -> {result.model_dir}"
     )
     console.print(json.dumps(result.dev_metrics, indent=None))
-    if apart is None:
+    if not apart:
         return
-    member = apart.startswith("epochs=") and "," not in apart  # a team's spec names epochs too
-    also = f"; a team member named {name}:{apart} does" if member else ""
-    say(f"note: run and recommend fine-tune {name} with the teacher's own settings, not {apart}, so they do not "
-        f"use this one{also}")  # fmt: skip
+    also = f"; a team member named {name}:epochs={apart['epochs']} does" if set(apart) == {"epochs"} else ""
+    say(f"note: run and recommend fine-tune {name} with the teacher's own settings, not {settings_text(apart)}, so "
+        f"they do not use this one{also}")  # fmt: skip
 
 
 def run_result(result: RunResult) -> None:

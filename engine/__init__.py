@@ -59,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "length_cut": "engine.pipelines.run",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     "settings_apart": "engine.teachers.finetune",
+    "settings_text": "engine.teachers.finetune",
     # configuration
     "DistillConfig": "engine.config",
     "column_options": "engine.config",

@@ -176,20 +176,25 @@ def fine_tune_plan(
     if schedule.epochs > settings.epochs:
         plan += (f", fewer if dev stops improving (epochs past {settings.epochs} end after {PLATEAU_PATIENCE} "
                  "without a better dev score)")  # fmt: skip
-    apart = settings_apart(settings) if label is None else None  # a team member's spec names its own settings
+    apart = settings_apart(settings) if label is None else {}  # a team member's spec names its own settings
     if apart:
-        return f"{plan}, {time}; cached in {folder}, but runs fine-tune with the teacher's own settings, not {apart}"
+        return (f"{plan}, {time}; cached in {folder}, but runs fine-tune with the teacher's own settings, not "
+                f"{settings_text(apart)}")  # fmt: skip
     return f"{plan}, {time}; cached in {folder}, so later runs on this data skip it"
 
 
-def settings_apart(settings: TrainSettings) -> str | None:
-    """Where ``settings`` differ from the teacher's own (:data:`TEACHER_SETTINGS`), the seed aside, as
-    ``epochs=5, max_length=256`` (None where they do not): ``run`` and ``recommend`` fine-tune with the
-    teacher's own settings, so a fine-tune with these is one they do not use (a team member's spec may
-    name a seed and epochs, ``minilm-l6:seed=7:epochs=5``, and finds it)."""
+def settings_apart(settings: TrainSettings) -> dict[str, object]:
+    """The settings in which ``settings`` differ from the teacher's own (:data:`TEACHER_SETTINGS`), the seed
+    aside (none: empty): ``run`` and ``recommend`` fine-tune with the teacher's own settings, so a fine-tune
+    with others is one they do not use (a team member's spec may name a seed and epochs,
+    ``minilm-l6:seed=7:epochs=5``, and finds it)."""
     own, given = TEACHER_SETTINGS.model_dump(), settings.model_dump()
-    apart = [f"{name}={value}" for name, value in given.items() if name != "seed" and value != own[name]]
-    return ", ".join(apart) or None
+    return {name: value for name, value in given.items() if name != "seed" and value != own[name]}
+
+
+def settings_text(settings: dict[str, object]) -> str:
+    """``epochs=5, max_length=256``: settings as a line names them."""
+    return ", ".join(f"{name}={value}" for name, value in settings.items())
 
 
 def _costs_alike(recorded: dict | None, settings: TrainSettings) -> bool:
