@@ -173,7 +173,8 @@ def team_lines(team: Mapping[str, Any], metric: str) -> None:
 
 def how_trained(result: RunResult) -> str:
     """A run's pipeline and budget in the words advice names them: ``logit KD + ra (4 cached copies), ce
-    prediction loss, 20 epochs``, so that the run a pick named is seen to be the one that ran."""
+    prediction loss, 20 epochs``, so that the run a pick named is seen to be the one that ran; copies an
+    ``autodistill augment`` folder gave are named by it."""
     config = result.config
     epochs = f"{len(result.history) or config['train']['epochs']} epochs"
     if result.kind == "finetune":
@@ -184,7 +185,9 @@ def how_trained(result: RunResult) -> str:
     policy = "+".join(([">".join(text)] if text else []) + (["mixup"] if "mixup" in augment else []))
     if policy:
         how += f" + {policy}"
-    if text and config.get("aug_copies"):
+    if text and config.get("aug_dir"):
+        how += f" (copies read from {config['aug_dir']})"
+    elif text and config.get("aug_copies"):
         how += f" ({config['aug_copies']} {config['aug_mode']} copies)"
     return f"{how}, {config.get('pred_loss')} prediction loss, {epochs}"
 

@@ -378,4 +378,5 @@ def test_a_runs_summary_names_the_pipeline_and_budget_that_ran():
     stacked = said(inter_loss="mi", mapping="skip", augment=["ca", "ra", "mixup"])
     assert stacked.startswith("mi over skip + ca>ra+mixup, ")
     assert said(augment=["mixup"], aug_copies=4, aug_mode="cached").startswith("logit KD + mixup, "), "no text copies"
+    assert said(augment=["ra", "ca"], aug_dir="aug").startswith("logit KD + ra>ca (copies read from aug), ")
     assert said("finetune") == "no KD (labels alone), 20 epochs"
