@@ -56,7 +56,7 @@ _EXPORTS: dict[str, str] = {
     "share_cores": "engine.cores",
     "core_share": "engine.cores",
     "pretrain": "engine.pipelines.pretrain",
-    "length_cut": "engine.pipelines.run",
+    "length_cut": "engine.pipelines.lengths",
     "TEACHER_SETTINGS": "engine.teachers.finetune",
     "settings_apart": "engine.teachers.finetune",
     "settings_text": "engine.teachers.finetune",

@@ -372,7 +372,7 @@ def test_a_bad_flag_value_is_named_as_typed_and_a_files_as_written(tmp_path, cap
 
 def test_a_run_says_how_many_training_examples_its_length_cuts(toy_task):
     from engine.models.zoo import load_tokenizer
-    from engine.pipelines.run import cut_line
+    from engine.pipelines.lengths import cut_line
     from engine.tasks import encode_split
 
     tokenizer = load_tokenizer("minilm-l6")
@@ -388,6 +388,23 @@ def test_a_run_says_how_many_training_examples_its_length_cuts(toy_task):
     assert cut_line(encode_split(spans, spec, tokenizer, 16, train=True), 16) == (
         "training examples left out, their answer past token 16: 1; --max-length sets it"
     )
+
+
+def test_texts_too_short_to_reach_the_length_are_answered_without_a_tokenizer(toy_task, monkeypatch):
+    from engine.pipelines import reuse
+    from engine.pipelines.lengths import length_cut, most_pieces
+
+    words = pd.DataFrame({"tokens": [["a", "bb"], ["ccc"]], "text_pair": [None, "d e"]})
+    assert most_pieces(words).tolist() == [3 + 3, 3 + 5], "each piece covers a character; three special pieces"
+
+    def no_tokenizer(name):
+        raise AssertionError("a tokenizer was loaded")
+
+    monkeypatch.setattr(reuse, "tokenizer", no_tokenizer)
+    assert length_cut(toy_task, "minilm-l6", 128) is None  # "w w w w movie": a dozen characters
+    toy_task.train["text"] += " and then some more words" * 6
+    with pytest.raises(AssertionError, match="a tokenizer was loaded"):
+        length_cut(toy_task, "minilm-l6", 128)
 
 
 def test_the_cut_at_max_length_is_said_before_the_teacher_fine_tunes(toy_task, monkeypatch, capsys):

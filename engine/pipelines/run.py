@@ -34,7 +34,6 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 import yaml
@@ -57,6 +56,7 @@ from engine.pipelines import reuse
 from engine.pipelines.example_predictions import ExamplePredictions, split_predictions, write_predictions
 from engine.pipelines.export import save_student
 from engine.pipelines.latency import model_latency
+from engine.pipelines.lengths import cut_line
 from engine.pipelines.result import (
     RESULT_FILE,
     SPEED_PROBE_PHASE,
@@ -267,31 +267,6 @@ def prepare(config: DistillConfig, kind: str, task: TaskData | None, show_progre
         with clock("augmented copies"):
             _start_augmentation(prepared)
     return prepared
-
-
-#: The share of training examples cut at ``max_length`` from which a run says so.
-CUT_SAID = 0.05
-
-
-def cut_line(train: EncodedSplit, max_length: int) -> str | None:
-    """That many training examples reach ``max_length`` tokens, so lose their ends, and how many span
-    examples were left out because their answer lay past it, in one line (None below :data:`CUT_SAID`
-    and with none left out): the default length suits sentences, and a file of reviews or articles
-    trains on their first lines only unless told otherwise."""
-    share = float(np.mean(train.lengths() >= max_length)) if len(train) else 0.0
-    said = []
-    if share >= CUT_SAID:
-        said.append(f"{share:.0%} of the training examples run to {max_length} tokens and lose the rest")
-    if train.dropped:
-        said.append(f"training examples left out, their answer past token {max_length}: {train.dropped:,}")
-    return "; ".join(said) + "; --max-length sets it" if said else None
-
-
-def length_cut(task: TaskData, teacher: str, max_length: int) -> str | None:
-    """:func:`cut_line` for ``task``'s training split as ``teacher``'s tokenizer reads it, for the commands
-    that say it before any run does (``data show``, ``recommend``); the encoding is kept for the run."""
-    tokenizer = reuse.tokenizer(teacher)
-    return cut_line(reuse.encoded(task.train, task.spec, tokenizer, max_length, train=True), max_length)
 
 
 def check_split_version(config: DistillConfig, task: TaskData) -> None:
