@@ -192,6 +192,7 @@ def test_models_list_shows_the_students_pretrain_made_in_the_home_with_the_path_
     result = CliRunner().invoke(cli.typer_app, ["models", "list"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 2}
-    assert "general-distilled on notes.txt" in rows["tiny-notes"] and "3e-04" in rows["tiny-notes"], "tiny-gd's rate"
+    assert "general-distilled" in rows["tiny-notes"] and "3e-04" in rows["tiny-notes"], "tiny-gd's rate"
+    assert "on notes.txt" in result.output  # the cell may wrap, however wide the terminal
     assert f"tiny-notes: --student {made}" in result.output
     assert "elsewhere" not in result.output, "only the home's default folder is looked in"
