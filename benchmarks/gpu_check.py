@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 import engine  # noqa: E402
 import engine.pipelines.run as engine_run  # noqa: E402  (its TEACHER_SETTINGS: the slice's teacher)
+import engine.teachers.finetune as engine_finetune  # noqa: E402  (and the fine-tune's)
 from benchmarks import engine_throughput as loops  # noqa: E402
 from engine import TrainSettings, component_names, load_task, parse_config  # noqa: E402
 
@@ -346,7 +347,8 @@ RUNNERS: dict[str, Callable[[Session], dict]] = {
 def make_session(scale: Scale, tasks: tuple[str, ...], workdir: Path, matrix_limit: int | None) -> Session:
     for kind in tasks:
         engine.prepare_dataset(TASKS[kind])
-    engine_run.TEACHER_SETTINGS = scale.teacher_settings()  # every slice teacher: one short fine-tune
+    # every slice teacher: one short fine-tune, which its plan line reads as the teacher's own settings
+    engine_run.TEACHER_SETTINGS = engine_finetune.TEACHER_SETTINGS = scale.teacher_settings()
     return Session(scale, tasks, workdir, matrix_limit, cuda=torch.cuda.is_available())
 
 

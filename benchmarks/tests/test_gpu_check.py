@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 
 import engine.pipelines.run as engine_run
+import engine.teachers.finetune as engine_finetune
 from benchmarks import gpu_check
 
 
 def test_cpu_smoke_runs_what_needs_no_gpu_and_skips_the_rest_saying_so(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AUTODISTILL_HOME", str(tmp_path / "home"))  # its teachers and caches, never the user's
     monkeypatch.setattr(engine_run, "TEACHER_SETTINGS", engine_run.TEACHER_SETTINGS)  # restored afterwards
+    monkeypatch.setattr(engine_finetune, "TEACHER_SETTINGS", engine_finetune.TEACHER_SETTINGS)
     monkeypatch.setattr(gpu_check, "RESULTS", tmp_path / "results" / "gpu_check.json")
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)
     argv = ["--cpu-smoke", "--tasks", "classification", "--matrix-limit", "1", "--workdir", str(tmp_path / "runs")]
