@@ -704,4 +704,5 @@ def search(report: SearchReport, store_path: Any) -> None:
             if line is not None:
                 say_wrapped(line, hanging="  ")
         say(f"its student: {report.exported} (ONNX: `autodistill export --model {report.exported} --format onnx`)")
-    say(f"{report.ran} trials run now, {len(report.trials)} in the study; every trial is in the store {store_path}")
+    ran = f"{report.ran} trial{'' if report.ran == 1 else 's'}"
+    say(f"{ran} run now, {len(report.trials)} in the study; every trial is in the store {store_path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -95,6 +96,10 @@ def test_picks_run_first_then_the_sampler_and_every_trial_lands_in_the_store(tmp
     with render.console.capture() as said:
         render.search(report, tmp_path / "runs.sqlite")
     assert "dev holds 40 examples: a trial's dev ratio is known there to about +-0.047" in " ".join(said.get().split())
+    assert "5 trials run now, 5 in the study" in said.get()
+    with render.console.capture() as said:
+        render.search(dataclasses.replace(report, ran=1), tmp_path / "runs.sqlite")
+    assert "1 trial run now, 5 in the study" in said.get()
 
 
 def test_a_trial_behind_at_its_first_epoch_is_pruned_stored_in_the_log_but_not_as_a_run(tmp_path: Path) -> None:
