@@ -45,7 +45,7 @@ def data_show(name: str, columns: DataColumns | None) -> None:
     else:
         task = load_task(name, **column_options(columns))
         render.console.print(show_task(task))
-        cut = length_cut(task, DEFAULT_TEACHER, TrainSettings().max_length)
+        cut = length_cut(task, DEFAULT_TEACHER, TrainSettings())
         if cut:
             render.console.print(f"read by {DEFAULT_TEACHER}'s tokenizer: {cut}")
         if columns is None or columns.task_type is None:

@@ -401,10 +401,23 @@ def test_texts_too_short_to_reach_the_length_are_answered_without_a_tokenizer(to
         raise AssertionError("a tokenizer was loaded")
 
     monkeypatch.setattr(reuse, "tokenizer", no_tokenizer)
-    assert length_cut(toy_task, "minilm-l6", 128) is None  # "w w w w movie": a dozen characters
+    assert length_cut(toy_task, "minilm-l6", TrainSettings()) is None  # "w w w w movie": a dozen characters
     toy_task.train["text"] += " and then some more words" * 6
     with pytest.raises(AssertionError, match="a tokenizer was loaded"):
-        length_cut(toy_task, "minilm-l6", 128)
+        length_cut(toy_task, "minilm-l6", TrainSettings())
+
+
+def test_the_cut_is_read_on_the_examples_a_capped_run_trains_on(toy_task):
+    from engine.pipelines.lengths import length_cut
+    from engine.tasks.encoding import limit_examples
+
+    long = toy_task.train.index < 24  # a quarter of train runs past 16 tokens
+    toy_task.train.loc[long, "text"] += " and then some more words" * 6
+    capped = TrainSettings(max_length=16, max_train_examples=10, seed=3)
+    share = float(np.mean(limit_examples(toy_task.train, 10, 3).index < 24))
+    assert share != 0.25, "a sample that tells the two apart"
+    said = length_cut(toy_task, "minilm-l6", capped)
+    assert said.startswith(f"{share:.0%} of the training examples run to 16 tokens")
 
 
 def test_the_cut_at_max_length_is_said_before_the_teacher_fine_tunes(toy_task, monkeypatch, capsys):

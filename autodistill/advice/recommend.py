@@ -191,7 +191,7 @@ def recommend(
     check_student(student, teacher)
     check_unread_scores(student, dataset or task.spec.name)
     budget = budget or make_budget()
-    cut = length_cut(task, teacher, budget.max_length)  # the picks train on that much of each text
+    cut = length_cut(task, teacher, budget)  # the picks train on that much of each text
     for note in [*data_notes(task), *([cut] if cut else [])]:  # as `data show` says, for one who came here first
         on_status(f"{task.spec.name}: {note}")
     import_shipped_if_empty(store, source, version, shipped, on_status)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from engine.config import TrainSettings
     from engine.data.schema import TaskData
     from engine.tasks.encoding import EncodedSplit
 
@@ -37,17 +38,20 @@ def cut_line(train: EncodedSplit, max_length: int) -> str | None:
     return "; ".join(said) + "; --max-length sets it" if said else None
 
 
-def length_cut(task: TaskData, teacher: str, max_length: int) -> str | None:
-    """:func:`cut_line` for ``task``'s training split as ``teacher``'s tokenizer reads it; the encoding is
-    kept for a run in this process. None at once where too few examples hold enough characters to reach
-    ``max_length`` pieces for the cut to be said (a span example left out past it is then said by the run
-    alone)."""
-    if np.mean(most_pieces(task.train) >= max_length) < CUT_SAID:
+def length_cut(task: TaskData, teacher: str, settings: TrainSettings) -> str | None:
+    """:func:`cut_line` for the training examples a run at ``settings`` trains on (its seeded sample where
+    it caps them) as ``teacher``'s tokenizer reads them; the encoding is kept for such a run in this
+    process. None at once where too few examples hold enough characters to reach the length for the cut
+    to be said (a span example left out past it is then said by the run alone)."""
+    from engine.tasks.encoding import limit_examples
+
+    train, max_length = limit_examples(task.train, settings.max_train_examples, settings.seed), settings.max_length
+    if np.mean(most_pieces(train) >= max_length) < CUT_SAID:
         return None
     from engine.pipelines import reuse  # the tokenizer and the encoder, only where a text may be cut
 
     tokenizer = reuse.tokenizer(teacher)
-    return cut_line(reuse.encoded(task.train, task.spec, tokenizer, max_length, train=True), max_length)
+    return cut_line(reuse.encoded(train, task.spec, tokenizer, max_length, train=True, source=task.train), max_length)
 
 
 def most_pieces(frame: pd.DataFrame) -> np.ndarray:
