@@ -422,7 +422,7 @@ def test_the_cut_is_read_on_the_examples_a_capped_run_trains_on(toy_task):
 
 def test_the_cut_at_max_length_is_said_before_the_teacher_fine_tunes(toy_task, monkeypatch, capsys):
     """A file of articles learns it is read to 128 tokens before minutes of teacher fine-tuning, not after."""
-    from engine.config import DistillConfig, TrainSettings
+    from engine.config import DistillConfig
     from engine.pipelines import run as run_module
     from engine.training.clock import Clock
 
