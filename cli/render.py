@@ -277,7 +277,7 @@ def augmented(manifest: Mapping[str, Any], out: Any) -> None:
     kept = sum(c["examples"] for c in manifest["counts"])
     dropped = sum(sum(c["dropped"].values()) for c in manifest["counts"])
     say(
-        f"wrote {manifest['copies']} augmented cop{'y' if manifest['copies'] == 1 else 'ies'} of "
+        f"wrote {_counted(manifest['copies'], 'augmented copy', 'augmented copies')} of "
         f"{manifest['source_examples']} examples ({kept} kept, "
         f"{dropped} dropped as invalid for the task) with {', '.join(manifest['text_ops'])} to {out}; a run reads "
         f"them with --aug-dir {out} --augment {','.join(manifest['text_ops'])} --seed {manifest['seed']} (aug_dir, "
@@ -447,6 +447,11 @@ def sweep(report: SweepReport, store_path: Any) -> None:
     )
     for record in report.failed[:5]:
         say(f"  failed {record.trial_id} ({record.dataset}, {record.student_name}): {record.error}")
+
+
+def _counted(n: int, one: str, many: str) -> str:
+    """``1 trial``, ``2 trials``: a count with its noun in the number it takes."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def _data_name(dataset: str) -> str:
@@ -624,7 +629,8 @@ def _pick_name(pick: Any, rec: Recommendation) -> str:
     c = pick.config
     cached = pick.engine.get("aug_mode") == "cached"
     n = pick.engine.get("aug_copies") if cached else c.repeated_aug
-    copies = f"{n} {'cached ' if cached else ''}cop{'y' if n == 1 else 'ies'}"
+    kind = "cached " if cached else ""
+    copies = _counted(n, f"{kind}copy", f"{kind}copies")
     knobs = f" (aug_p {c.aug_p:g}, {copies})" if c.text_augment else ""
     epochs = f", {_epochs(pick)} epochs" if _longer(pick, rec) else ""
     return c.name + knobs + epochs
@@ -704,5 +710,5 @@ def search(report: SearchReport, store_path: Any) -> None:
             if line is not None:
                 say_wrapped(line, hanging="  ")
         say(f"its student: {report.exported} (ONNX: `autodistill export --model {report.exported} --format onnx`)")
-    ran = f"{report.ran} trial{'' if report.ran == 1 else 's'}"
+    ran = _counted(report.ran, "trial", "trials")
     say(f"{ran} run now, {len(report.trials)} in the study; every trial is in the store {store_path}")
