@@ -145,9 +145,19 @@ def _advised(name: str, found: BudgetGain | None, here: pd.DataFrame, logit: pd.
         f"{name}: over logit KD (test)": lead,
         f"{name}: se": se,
         f"{name}: minutes x logit KD": None if not chosen else round(found.times, 1),
+        f"{name}: minutes x logit KD, range": None
+        if not chosen or found.times_range is None
+        else [round(found.times_range[0], 1), round(found.times_range[1], 1)],
         f"{name}: minutes x logit KD, measured": None if chosen not in took else round(float(took[chosen]), 1),
         f"{name}: seeds": len(picked),
     } | {f"{name}: {key}": value for key, value in _below_default(picked, better).items()}
+
+
+def _above_top(priced: pd.DataFrame) -> pd.Series:
+    """Whether each pair's measured multiple of logit KD's minutes lay above the top of its predicted range
+    (what a ``--budget`` kept by the range's top would have overrun)."""
+    top = priced["held out: minutes x logit KD, range"].map(lambda r: float("inf") if r is None else r[1])
+    return priced["held out: minutes x logit KD, measured"] > top
 
 
 def main() -> None:
@@ -203,7 +213,8 @@ def main() -> None:
     error = priced["held out: minutes x logit KD"] / priced["held out: minutes x logit KD, measured"] - 1
     print(f"held out: pick 1's minutes as a multiple of logit KD's, priced from other pairs, against its runs on the "
           f"pair: median relative error {error.median():+.2f} over {len(error)} pairs, within ±30 % on "
-          f"{int((error.abs() <= 0.3).sum())}")  # fmt: skip
+          f"{int((error.abs() <= 0.3).sum())}; above the prediction on {int((error < 0).sum())}, above its range's "
+          f"top on {int(_above_top(priced).sum())}")  # fmt: skip
     covered = coverage(runs)
     print(f"held out by family, {LEVEL:.0%} intervals of the longer budget's gain (dev) hold {covered['held']:.2f} of "
           f"{covered['gains']} measured gains ({covered['by student']}; by family {covered['by family']})")  # fmt: skip

@@ -29,6 +29,7 @@ from autodistill.evaluation.advice import (
     COST_TOLERANCE,
     alone_intervals,
     evaluate_advice,
+    overruns,
     residual_spread,
     variance_shares,
 )
@@ -73,13 +74,15 @@ def main() -> None:
     figures["cost_runs_heldout_picks"] = len(followed)
     figures["cost_within_tolerance_heldout_picks"] = float((followed["rel_error"].abs() <= COST_TOLERANCE).mean())
     figures["cost_range_coverage_heldout_picks"] = float(followed["in_range"].mean())
+    figures.update({f"{key}_heldout_picks": value for key, value in overruns(followed).items()})
     by_class = timed["in_range"].groupby(pipeline_class(timed)).agg(["mean", "size"]).round(3)
     top = result.top.round(4)
     print(f"cost model: median |relative error| {figures['cost_median_abs_rel_error']:.3f} over "
           f"{figures['cost_runs']} held-out runs; within ±{COST_TOLERANCE:.0%}: {figures['cost_within_tolerance']:.3f} "
           f"(a configuration's own seeds: {figures['timing_floor_within_tolerance']:.3f})")  # fmt: skip
     print(f"  their {RANGE_LEVEL:.0%} ranges (from the other families' folds) hold "
-          f"{figures['cost_range_coverage']:.3f} of them")  # fmt: skip
+          f"{figures['cost_range_coverage']:.3f} of them; longer than predicted: {figures['cost_over_point']:.3f}, "
+          f"than the range's top: {figures['cost_over_range_top']:.3f}")  # fmt: skip
     print(f"  {figures['cost_runs_cpu_recorded']} of them recorded their CPU time, "
           f"{figures['cost_runs_waited']} of those waited for their cores")  # fmt: skip
     print(f"  {figures['cost_runs_probed']} of them timed the speed probe; within ±{COST_TOLERANCE:.0%}: "
@@ -91,7 +94,9 @@ def main() -> None:
     print(f"  {figures['cost_runs_heldout_picks']} of them trained the held-out evaluation's top picks "
           f"({HELDOUT_RESULTS.name}); within ±{COST_TOLERANCE:.0%}: "
           f"{figures['cost_within_tolerance_heldout_picks']:.3f}, inside their range: "
-          f"{figures['cost_range_coverage_heldout_picks']:.3f}")  # fmt: skip
+          f"{figures['cost_range_coverage_heldout_picks']:.3f}; longer than predicted: "
+          f"{figures['cost_over_point_heldout_picks']:.3f}, than the range's top: "
+          f"{figures['cost_over_range_top_heldout_picks']:.3f}")  # fmt: skip
     print(f"cost ranges' coverage by pipeline class:\n{by_class.to_string()}")
     print(f"gain intervals: coverage {figures['gain_interval_coverage']:.3f} over {figures['gain_rows']} held-out "
           f"(configuration, setting) pairs")  # fmt: skip

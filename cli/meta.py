@@ -232,7 +232,7 @@ def recommend_command(
     baseline: BaselineOpt = "bilstm",
     minutes: Annotated[
         float | None,
-        typer.Option("--budget", help="wall minutes a pick may take: only picks predicted to fit are shown"),
+        typer.Option("--budget", help="wall minutes a pick may take: only picks whose predicted range fits are shown"),
     ] = None,
     run_top: Annotated[int, typer.Option(help="then run the top N picks (paper Figure 4)")] = 0,
     vs_random: Annotated[int, typer.Option(help="... and N random configurations, to compare")] = 0,

@@ -493,7 +493,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say(f"alternatives (dev-ratio gain over logit KD, 80% interval; {last}):")
         for pick in shown:
             rank = f"{pick.rank}." if pick.rank else "-."
-            line = f"{rank} {_short_name(pick, rec)}  {_gain_short(pick)}  ~{fmt(pick.minutes, 1)} min"
+            minutes = f"~{fmt(pick.minutes, 1)} min" if pick.rank else _minutes_text(pick)  # over: by its range
+            line = f"{rank} {_short_name(pick, rec)}  {_gain_short(pick)}  {minutes}"
             say_wrapped(line, "  ", "     ")
     if hidden:
         say(f"  ({hidden} more predicted to lose to logit KD: --explain lists them)")

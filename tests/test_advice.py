@@ -560,12 +560,19 @@ def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the
         recommend(toy_task, store, trial=2, unseen=True, **common)
 
 
-def test_a_budget_in_minutes_keeps_the_picks_that_fit(store: RunStore, toy_task: TaskData) -> None:
+def test_a_budget_in_minutes_keeps_the_picks_whose_range_fits(store: RunStore, toy_task: TaskData) -> None:
     common = {"top": 3, "show_progress": False}
-    rec = recommend(toy_task, store, minutes=1.0, **common)
-    assert all(p.minutes <= 1.0 for p in rec.picks)
-    with pytest.raises(AutodistillError, match=r"below the cheapest pipeline's predicted time: logit KD"):
-        recommend(toy_task, store, minutes=0.01, **common)
+    free = recommend(toy_task, store, **common).picks
+    costly = max(free, key=lambda p: p.minutes)
+    between = (costly.minutes + costly.minutes_range[1]) / 2  # its point estimate fits, its range's top does not
+    rec = recommend(toy_task, store, minutes=between, **common)
+    assert costly.config not in {p.config for p in rec.picks}
+    assert all(p.minutes_range[1] <= between for p in rec.picks)
+    wider = recommend(toy_task, store, minutes=costly.minutes_range[1] + 0.01, **common)
+    assert costly.config in {p.config for p in wider.picks}
+    logit = next(p for p in free if p.config == LOGIT)
+    with pytest.raises(AutodistillError, match=r"below the cheapest pipeline's predicted time: logit KD, .* up to"):
+        recommend(toy_task, store, minutes=(logit.minutes + logit.minutes_range[1]) / 2, **common)
     with pytest.raises(AutodistillError, match="must be positive"):
         recommend(toy_task, store, minutes=0, **common)
 
@@ -729,6 +736,10 @@ def test_training_longer_goes_first_where_the_data_sets_own_runs_back_it_and_a_b
     shown = said.get().splitlines()
     assert any("20 epochs" in line and "-." in line for line in shown) and "over --budget" in said.get()
     assert len(shown) <= 15, "one screen"
+    ranged = replace(tight, patient=replace(tight.patient, minutes_range=(1.0, 9.0)))
+    with render.console.capture() as said:
+        render.advice(ranged, 5, tmp_path / "rec.json")
+    assert "min [1.0-9.0]" in " ".join(said.get().split()), "over --budget: the range that put it there"
     with render.console.capture() as explained:
         render.recommendation(tight, 5, tmp_path / "rec.json", "legend")
     assert "train longer (over --budget)" in " ".join(explained.get().split())

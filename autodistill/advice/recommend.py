@@ -15,7 +15,8 @@ Given a data set, a teacher and a student, :func:`recommend`
 5. orders the distinct pipelines by that gain (:mod:`autodistill.advice.proposals`: one model, one
    order) and puts the picks in order (:mod:`autodistill.advice.rules`): pick 1 is logit KD unless the
    evidence backs another pipeline, a longer budget or the student trained alone; the rest go by
-   predicted gain per predicted minute, and a budget in minutes keeps the picks predicted to fit.
+   predicted gain per predicted minute, and a budget in minutes keeps the picks whose predicted
+   range fits it.
 
 The dataset features are computed and stored with the data set (runs on it later can join the
 store's meta-dataset), but no model of the advice reads them: held out by family, they added
@@ -158,7 +159,7 @@ def recommend(
 ) -> Recommendation:
     """The ``top`` configurations for ``task`` (loaded from ``dataset``), the advised one first.
 
-    ``minutes`` keeps only picks predicted to finish within it (wall minutes on this kind of machine).
+    ``minutes`` keeps only picks whose predicted range ends within it (wall minutes on this kind of machine).
     ``probe`` trains the student alone once at ``budget`` where the store holds no such run of it (False:
     read one only if stored); :mod:`autodistill.advice.probe` says why.
     ``trial`` > 0 plans a trial of that many alternatives with ``trial_seeds`` seeds on the data set

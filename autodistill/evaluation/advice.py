@@ -58,6 +58,7 @@ class AdviceEvaluation:
             "cost_runs_machine_known": int(known.sum()),
             "cost_within_tolerance_machine_known": float(within[known].mean()),
             "cost_range_coverage": float(self.costs["in_range"].mean()),
+            **overruns(self.costs),
             "cost_runs_cpu_recorded": int(self.costs["cpu_recorded"].sum()),
             "cost_runs_waited": int(self.costs["waited"].sum()),
             "timing_floor_within_tolerance": self.timing_floor,
@@ -70,6 +71,16 @@ class AdviceEvaluation:
             "top_mean_ratio": float(ran["top_ratio"].mean()),
             "logit_mean_ratio": float(ran["logit_ratio"].mean()),
         }
+
+
+def overruns(costs: pd.DataFrame) -> dict[str, float]:
+    """How often a held-out run took longer than a ``--budget`` set at its predicted minutes, and than one
+    set at its range's top: what keeping picks by the point estimate, or by the range, risks."""
+    ranged = costs["high_s"].notna()
+    return {
+        "cost_over_point": float((costs["measured_s"] > costs["predicted_s"]).mean()),
+        "cost_over_range_top": float((costs.loc[ranged, "measured_s"] > costs.loc[ranged, "high_s"]).mean()),
+    }
 
 
 def evaluate_advice(
