@@ -262,3 +262,27 @@ def test_a_file_with_its_own_column_names_is_searched_as_recommend_reads_it(tmp_
     digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:8]
     assert default.columns is None and default.default_name().endswith(digest), "a study keeps its name"
     assert search_key(request, SearchSpace()).columns == {"text_col": "review", "label_col": "stars"}
+
+
+def test_the_advices_longer_budget_pick_is_passed_over_and_the_next_pick_runs_in_its_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pick for 20 epochs trains past a trial's budget: the search asks for one more pick instead."""
+    from types import SimpleNamespace
+
+    from autodistill.search import recommended_picks
+
+    third = Pipeline(mapping="emd", inter_loss="cos", alpha=None, pred_loss="ce")
+    longer = SimpleNamespace(rank=1, config=MI, engine={"train": {"epochs": 20}})
+
+    def recommend(*_args: object, top: int, **_kwargs: object) -> SimpleNamespace:
+        rest = [SimpleNamespace(rank=k, config=c, engine={}) for k, c in enumerate([MSE, third][: top - 1], start=2)]
+        return SimpleNamespace(picks=[longer, *rest], patient=longer)
+
+    monkeypatch.setattr("autodistill.advice.recommend.recommend", recommend)
+    said: list[str] = []
+    request = SearchRequest(dataset="toy-a", student="tiny", budget=BUDGET)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        picks = recommended_picks(TASK, store, request, 2, said.append)
+    assert picks == [MSE, third], "two picks at the search's budget, not one"
+    assert "for 20 epochs trains past a trial's budget" in said[0]

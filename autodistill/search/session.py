@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import optuna
 import pandas as pd
@@ -56,6 +56,9 @@ from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
 from engine import AutodistillError, RunResult, TaskData, TrainSettings, paths
+
+if TYPE_CHECKING:
+    from autodistill.advice.recommendation import Pick
 
 
 @dataclass
@@ -85,18 +88,34 @@ def recommended_picks(
     on_status: Callable[[str], None],
     unseen: bool = False,
 ) -> list[Pipeline]:
-    """AutoDistiller's top ``top`` pipelines for this data set and student
+    """AutoDistiller's top ``top`` pipelines for this data set and student at the search's budget
     (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the runs of the data set's family (it and
-    the data sets sharing its source examples) out of the models (held-out measurements)."""
+    the data sets sharing its source examples) out of the models (held-out measurements). The advice's
+    longer-budget pick trains past a trial's epochs, so it is named and passed over: where it was among the
+    top, the advice is asked for one more, so that ``top`` picks still run."""
     from autodistill.advice.recommend import recommend
 
     if top < 1:
         return []
-    rec = recommend(
-        task, store, dataset=request.dataset, teacher=request.teacher, student=request.student, top=top,
-        budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status, columns=request.columns,
-    )  # fmt: skip
-    return [pick.config for pick in rec.picks]
+
+    def advise(n: int) -> tuple[list[Pipeline], Pick | None]:
+        rec = recommend(
+            task, store, dataset=request.dataset, teacher=request.teacher, student=request.student, top=n,
+            budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status, columns=request.columns,
+        )  # fmt: skip
+        longer = rec.patient.rank if rec.patient is not None else 0
+        return [pick.config for pick in rec.picks if pick.rank != longer][:top], rec.patient
+
+    picks, longer = advise(top)
+    if longer is not None and 0 < longer.rank <= top:
+        picks, _ = advise(top + 1)
+    if longer is not None and longer.rank:
+        epochs = longer.engine.get("train", {}).get("epochs")
+        on_status(
+            f"the advice's {longer.config.name} for {epochs} epochs trains past a trial's budget; "
+            "`autodistill recommend` then `autodistill run --recommendation ... --pick N` runs it"
+        )
+    return picks
 
 
 def run_search(
