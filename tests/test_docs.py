@@ -127,3 +127,11 @@ def test_heading_anchors_follow_github() -> None:
         heading_anchor("The study's fixed plan: `autodistill study sweep`")
         == "the-studys-fixed-plan-autodistill-study-sweep"
     )
+
+
+def test_your_data_names_every_column_name_a_file_is_read_by() -> None:
+    from engine.data.loaders import USUAL_NAMES
+
+    page = (ROOT / "docs" / "your-data.md").read_text()
+    missing = sorted({name for names in USUAL_NAMES.values() for name in names if f"`{name}`" not in page})
+    assert not missing, f"your-data.md does not name these columns a file is read by: {missing}"
