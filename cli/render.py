@@ -199,10 +199,10 @@ COARSE_DEV = 0.02
 def dev_resolution_line(result: RunResult) -> str | None:
     """How finely the dev split resolves the student's score, where it is coarse: on a small file's dev
     split, runs whose scores differ by less than its standard error are not told apart."""
-    from engine import metric_standard_error
+    from engine import dev_standard_error
 
     n = result.scored_examples.get("dev")
-    se = metric_standard_error(result.metric, result.student_score, n) if n else float("nan")
+    se = dev_standard_error(result)
     return _coarse_line(
         n, se, f"its {result.metric} is known to", "runs that differ by less than that are within its noise"
     )

@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "PredictionScore": "engine.pipelines.predict",
     "run_predictions": "engine.pipelines.example_predictions",
     "written_predictions": "engine.pipelines.result",
+    "dev_standard_error": "engine.pipelines.result",
     "run_folder": "engine.pipelines.result",
     "default_output_dir": "engine.pipelines.result",
     "ExamplePredictions": "engine.pipelines.result",

@@ -319,6 +319,25 @@ def test_a_run_on_a_small_dev_split_says_how_finely_it_resolves_the_score():
     assert line(5000) is None and line(None) is None  # fine enough, or a run stored without its counts
 
 
+def test_a_taggers_dev_resolution_is_measured_on_its_sentences_not_bounded_by_their_count(tmp_path):
+    """150 sentences bound a tagger's accuracy at +-0.026; the words tagged in them resolve it several times finer."""
+    from types import SimpleNamespace
+
+    from cli.render import dev_resolution_line
+    from engine import ExamplePredictions, dev_standard_error
+    from engine.pipelines.result import write_predictions
+
+    rng = np.random.default_rng(0)
+    refs = [[int(t) for t in rng.integers(0, 3, size=int(n))] for n in rng.integers(10, 30, size=150)]
+    preds = [[t if rng.random() < 0.88 else (t + 1) % 3 for t in sentence] for sentence in refs]
+    write_predictions(tmp_path, ExamplePredictions("token", "accuracy", preds, refs))
+    result = SimpleNamespace(scored_examples={"dev": 150, "test": 150}, metric="accuracy", student_score=0.88,
+                             output_dir=str(tmp_path))  # fmt: skip
+    assert dev_standard_error(result) < 0.01 and dev_resolution_line(result) is None
+    result.output_dir = str(tmp_path / "moved")  # its predictions not at hand: the bound, said
+    assert "its accuracy is known to about +-0.027" in dev_resolution_line(result)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
 def test_predictions_are_written_in_the_format_their_file_names(tmp_path, suffix):
     from cli.render import predictions

@@ -134,3 +134,22 @@ def test_text_augmentation_on_a_token_task_is_refused_in_one_line(tag_task):
     config = parse_config({"dataset": "toy-tags", "student": "tiny", "augment": "ra", "train": TRAIN})
     with pytest.raises(AutodistillError, match="misalign"):
         engine_run.run(config, task=tag_task, show_progress=False)
+
+
+def test_a_tagged_files_score_is_resolved_by_its_sentences_spread() -> None:
+    """Scored against labelled rows, a tagger's accuracy gets the standard error its sentences measure, not the
+    bound on their count; one row measures nothing and keeps the bound."""
+    from engine.pipelines.predict import score_references
+
+    spec = TaskSpec("toy-tags", TaskType.TOKEN, "Tag words.", ("A", "B"))
+    rng = np.random.default_rng(0)
+    gold = [["A" if rng.random() < 0.5 else "B" for _ in range(20)] for _ in range(60)]
+    preds = [[tag if rng.random() < 0.9 else "AB".replace(tag, "") for tag in row] for row in gold]
+    ids = [[spec.label_names.index(tag) for tag in row] for row in preds]
+    inputs = pd.DataFrame({"tokens": [["w"] * 20 for _ in gold]})
+    score = score_references(pd.Series(gold, name="tags"), inputs, ids, spec, "in.conll")
+    assert score.rows == 60 and score.measured_error is not None
+    assert score.standard_error == pytest.approx(score.measured_error)
+    assert score.standard_error < np.sqrt(score.value * (1 - score.value) / 60) / 2
+    one = score_references(pd.Series(gold[:1], name="tags"), inputs[:1], ids[:1], spec, "in.conll")
+    assert one.standard_error == pytest.approx(np.sqrt(one.value * (1 - one.value)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from autodistill.store.database import RunStore
-from engine import AutodistillError, RunResult, paths, ratio_standard_error
+from engine import AutodistillError, RunResult, dev_standard_error, paths
 
 #: The user attribute a trial gets when it has an outcome: the seconds it took.
 SECONDS = "seconds"
@@ -37,14 +38,14 @@ SECONDS = "seconds"
 
 def result_attrs(result: RunResult) -> dict[str, Any]:
     """What a trial keeps of its run: the dev and test ratio, its folder, the epochs it ran, and the dev
-    examples it was scored on with its dev ratio's standard error from their number (how finely the
-    split tells trials apart; absent where the run did not record them)."""
+    examples it was scored on with its dev ratio's standard error (:func:`engine.dev_standard_error`: how
+    finely the split tells trials apart; absent where the run did not record them)."""
     attrs: dict[str, Any] = {"dev_ratio": result.ratio, "test_ratio": result.test_ratio,
                              "output_dir": result.output_dir, "epochs": len(result.history)}  # fmt: skip
     if n := result.scored_examples.get("dev"):
         attrs |= {
             "dev_examples": n,
-            "dev_ratio_se": ratio_standard_error(result.metric, result.teacher_score, n, result.ratio),
+            "dev_ratio_se": dev_standard_error(result) / result.teacher_score if result.teacher_score > 0 else math.nan,
         }
     return attrs
 

@@ -9,6 +9,7 @@ set's own label names.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from transformers import AutoTokenizer
 
 from engine.data.loaders import USUAL_NAMES
 from engine.data.readers import EXTENSIONS, read_file, read_text_lines
-from engine.data.resolution import metric_standard_error
+from engine.data.resolution import metric_standard_error, parts_standard_error
 from engine.errors import AutodistillError
 from engine.pipelines.onnx_model import OnnxModel
 from engine.tasks import encode_split, task_head
@@ -44,10 +45,16 @@ class PredictionScore:
     column: str
     #: Labels the model never learned: scored as wrong.
     unknown: tuple[str, ...]
+    #: The standard error measured on the rows' own terms, where the metric is one sum over another
+    #: (:func:`engine.data.resolution.parts_standard_error`).
+    measured_error: float | None = None
 
     @property
     def standard_error(self) -> float:
-        """How finely ``rows`` examples resolve the score (:func:`engine.data.resolution.metric_standard_error`)."""
+        """How finely ``rows`` examples resolve the score: measured where it could be, else the bound of
+        :func:`engine.data.resolution.metric_standard_error`."""
+        if self.measured_error is not None and math.isfinite(self.measured_error):  # NaN: one row
+            return self.measured_error
         return metric_standard_error(self.metric, self.value, self.rows)
 
 
@@ -205,8 +212,11 @@ def score_references(
     scored = [i for i, reference in enumerate(gold) if reference is not None]  # None: a span row with no answer
     if not scored:
         raise AutodistillError(f"column {cells.name!r} holds no label")
-    value = head.metrics([kept[i] for i in scored], [gold[i] for i in scored], spec.label_names)[spec.metric]
-    return PredictionScore(spec.metric, value, len(scored), str(cells.name), tuple(sorted(unknown)))
+    preds, refs = [kept[i] for i in scored], [gold[i] for i in scored]
+    value = head.metrics(preds, refs, spec.label_names)[spec.metric]
+    parts = head.example_parts(preds, refs).get(spec.metric)
+    measured = None if parts is None else parts_standard_error(*parts)
+    return PredictionScore(spec.metric, value, len(scored), str(cells.name), tuple(sorted(unknown)), measured)
 
 
 def read_task_file(model_dir: Path) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 
 from engine.config import DistillConfig, result_exclude
 from engine.data.catalog import latest_split_version
+from engine.data.resolution import metric_standard_error, parts_standard_error
 from engine.errors import AutodistillError
 from engine.paths import subdir
 from engine.tasks.head import head_of, task_metrics
@@ -65,6 +67,12 @@ class ExamplePredictions:
         a resample is scored as ``w @ numerator / w @ denominator``, ``w`` counting each example's draws)."""
         return head_of(self.task_type).example_parts(self.predictions, self.references).get(self.metric)
 
+    def standard_error(self) -> float | None:
+        """How finely this split resolves the headline metric, measured on its examples where the metric is
+        one sum over another (:func:`engine.data.resolution.parts_standard_error`); None where it is not."""
+        parts = self.parts()
+        return None if parts is None else parts_standard_error(*parts)
+
     def to_json(self) -> str:
         """The predictions as JSON, each float written with the digits its float32 holds (a model's outputs and
         a regression's labels are float32: the 17 digits of their float64 repr are noise, and half the size)."""
@@ -91,6 +99,21 @@ def written_predictions(output_dir: str | Path) -> ExamplePredictions | None:
     """The test predictions the run in ``output_dir`` wrote when it scored its test split (None: it wrote none)."""
     path = Path(output_dir) / PREDICTIONS_FILE
     return ExamplePredictions(**json.loads(path.read_text())) if path.exists() else None
+
+
+def dev_standard_error(result: RunResult) -> float:
+    """How finely a run's dev split resolves its score: measured on the test predictions the run wrote, at
+    dev's size (a standard error shrinks as one over the root of the examples), where its metric is one
+    sum over another; else the bound :func:`engine.data.resolution.metric_standard_error` gives on dev's
+    examples, which on a tagger's sentences is several times too wide. NaN where dev's size is not known."""
+    dev, test = result.scored_examples.get("dev"), result.scored_examples.get("test")
+    if not dev:
+        return math.nan
+    found = written_predictions(result.output_dir) if test and result.output_dir else None
+    measured = found.standard_error() if found is not None else None
+    if measured is not None and math.isfinite(measured):
+        return measured * math.sqrt(test / dev)
+    return metric_standard_error(result.metric, result.student_score, dev)
 
 
 @dataclass
