@@ -357,12 +357,21 @@ def test_a_tab_separated_conll_line_keeps_a_word_that_holds_a_space(tmp_path):
 
 @pytest.mark.parametrize(
     ("lines", "needs"),
-    [(["a O", "b"], "line 4 holds 1 column.s. where it needs a word and its tag"), (["a NN O", "b O"], "3 columns")],
+    [(["a O", "b"], "line 4 holds 1 column.s. where its first word line holds 2"), (["a NN O", "b O"], "holds 3")],
 )
 def test_a_conll_line_with_a_column_too_few_or_too_many_is_refused_naming_it(tmp_path, lines, needs):
     (tmp_path / "bad.conll").write_text(_conll([lines]))
     with pytest.raises(AutodistillError, match=needs):
         load_task(str(tmp_path / "bad.conll"))
+
+
+def test_a_conll_file_of_words_alone_reads_as_sentences_to_predict_and_is_refused_for_training(tmp_path):
+    from engine.data.readers import read_file
+
+    (tmp_path / "new.conll").write_text(_conll([["The", "cat", "sleeps"], ["Dogs", "run"]]))
+    assert read_file(tmp_path / "new.conll")["tokens"].tolist() == [["The", "cat", "sleeps"], ["Dogs", "run"]]
+    with pytest.raises(AutodistillError, match=r"no tag column beside the words .* can be predicted on, not trained"):
+        load_task(str(tmp_path / "new.conll"))
 
 
 def test_a_txt_data_file_is_pointed_to_the_conll_extension(tmp_path):

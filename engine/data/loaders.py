@@ -213,6 +213,12 @@ def _infer_type(frame: pd.DataFrame, columns: Mapping[str, str], origin: str) ->
     for head in _HEADS:
         if head.recognises(frame, columns):
             return head.name
+    if "tokens" in columns and "tags" not in columns:
+        raise AutodistillError(
+            f"no tag column beside the words in {origin} (looked for {', '.join(USUAL_NAMES['tags'])}): words alone "
+            f"can be predicted on, not trained on; pass {option_name('label')} to name the tags; available "
+            f"columns: {', '.join(map(str, frame.columns))}"
+        )
     raise AutodistillError(
         f"no label column in {origin} (looked for {', '.join(USUAL_NAMES['label'])}); "
         f"pass {option_name('label')}, or {option_name('answer_text')} for a span task; available columns: "

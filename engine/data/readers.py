@@ -214,7 +214,8 @@ def _squad_rows(text: str) -> pd.DataFrame | None:
 def _read_conll(path: Path, encoding: str) -> pd.DataFrame:
     """A CoNLL file: a word and its tags per line (tab- or space-separated), a blank line between
     sentences, ``-DOCSTART-`` lines skipped. One row per sentence: ``tokens`` (the first column),
-    ``tags`` (the last, the NER tags of CoNLL-2003) and ``column_2``... for those between.
+    ``tags`` (the last, the NER tags of CoNLL-2003) and ``column_2``... for those between; a file of
+    words alone, one per line, gives ``tokens`` only (sentences to predict).
 
     Not ``datasets``' CoNLL builder: it pads a short line with empty tags and cuts a long one, where
     a line with a column too few or too many means the file is not read as its writer meant.
@@ -230,13 +231,15 @@ def _read_conll(path: Path, encoding: str) -> pd.DataFrame:
             sentence = []
             continue
         width = width or len(fields)
-        if len(fields) < 2 or len(fields) != width:
-            expected = "a word and its tag" if len(fields) < 2 else f"{width} columns, as its first word line"
-            raise AutodistillError(f"{path} line {number} holds {len(fields)} column(s) where it needs {expected}")
+        if len(fields) != width:
+            raise AutodistillError(
+                f"{path} line {number} holds {len(fields)} column(s) where its first word line holds {width}: "
+                "every word line needs as many (a word, then its tags)"
+            )
         sentence.append([field.strip() for field in fields])
     if sentence:
         sentences.append(sentence)
-    names = ["tokens", *(f"column_{i}" for i in range(2, width)), "tags"]
+    names = ["tokens", *(f"column_{i}" for i in range(2, width)), "tags"] if width > 1 else ["tokens"]
     return pd.DataFrame([[[word[i] for word in rows] for i in range(width)] for rows in sentences], columns=names)
 
 
