@@ -560,6 +560,25 @@ def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the
         recommend(toy_task, store, trial=2, unseen=True, **common)
 
 
+def test_a_trial_on_a_users_file_reads_its_runs_of_the_student_alone_as_the_files_own(
+    store: RunStore, toy_task: TaskData, tmp_path: Path
+) -> None:
+    """A file's trials are logged under its path and its runs under the name it loads under (the engine's
+    result names the task): the advice reads both as one data set's, so the student alone can win there."""
+    common = {"student": STUDENT.name, "top": 3, "show_progress": False, "dataset": str(tmp_path / "toy.csv")}
+    rec = recommend(toy_task, store, trial=2, trial_seeds=3, **common)
+
+    def alone_wins(trial: Trial, threads: int | None = None, task: TaskData | None = None) -> Outcome:
+        ratio = 0.8 + 0.2 * (trial.kind == "finetune") + 0.003 * (trial.engine.train.seed - 1)
+        result = replace(fake_result(trial, ratio), dataset=toy_task.spec.name)  # as the engine names it
+        return Outcome(trial.trial_id, result, None, 0.01)
+
+    run_trial(rec, store, make_budget(), show_progress=False, trial_fn=alone_wins)
+    assert set(store.trials(status="done")["dataset"]) >= {common["dataset"]}
+    again = recommend(toy_task, store, **common)
+    assert again.command == "finetune" and again.verdict.startswith("train the student alone")
+
+
 def test_a_budget_in_minutes_keeps_the_picks_whose_range_fits(store: RunStore, toy_task: TaskData) -> None:
     common = {"top": 3, "show_progress": False}
     free = recommend(toy_task, store, **common).picks

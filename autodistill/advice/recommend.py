@@ -348,7 +348,9 @@ def _probe(
 ) -> tuple[pd.DataFrame, float | None, str | None, float]:
     """The store's no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`) and among them the
     target's probe ratio (:func:`autodistill.advice.probe.probe_row`) on ``dataset`` (the name or file the
-    picks will read, through ``columns``), trained first where ``run`` and the store lacks it, with the one
+    picks will read, through ``columns``; a file's trials carry its path, its runs the name it loads under,
+    and its baselines are renamed to the latter, to be read as one data set's), trained first where ``run``
+    and the store lacks it, with the one
     answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`) and its
     student's dev score (0 without a probe). A run that fails is logged as a failed trial
     (``--retry-failed`` sweeps rerun it) and said through ``on_status``: the advice then goes without a
@@ -357,9 +359,12 @@ def _probe(
 
     option = columns.metric if columns is not None else None
 
+    own = target.task.spec.name
+
     def stored() -> tuple[pd.DataFrame, pd.Series | None]:
-        baselines = same_scoring(baseline_rows(store.trials(source=source)), {dataset, target.task.spec.name}, option)
-        return baselines, probe_row(baselines, dataset, target.teacher, target.student, at_budget)
+        baselines = same_scoring(baseline_rows(store.trials(source=source)), {dataset, own}, option)
+        baselines = baselines.assign(dataset=baselines["dataset"].replace({dataset: own}))  # as the runs name it
+        return baselines, probe_row(baselines, own, target.teacher, target.student, at_budget)
 
     baselines, row = stored()
     if row is None and run:
