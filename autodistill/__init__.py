@@ -56,7 +56,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
         "heldout_markdown",
         "summarize_heldout",
     ),
-    "autodistill.evaluation.importance": ("COMPONENTS", "fanova_importance", "plot_importance"),
+    "autodistill.evaluation.importance": ("COMPONENTS", "importance_report"),
 }
 _HOME: dict[str, str] = {name: module for module, names in _DOOR.items() for name in names}
 

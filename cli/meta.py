@@ -166,16 +166,19 @@ def importance_command(
     pooled: Annotated[
         bool, typer.Option(help="one fANOVA per data set over every teacher and student, not per (teacher, student)")
     ] = False,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="only this data set's runs (a catalog name or your file)")
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
     """fANOVA importance of the four Distiller components and their pairs (paper §5.1, Figures 2 and 6)."""
-    from autodistill import COMPONENTS, fanova_importance, open_store, plot_importance, stored_runs
+    from autodistill import COMPONENTS, importance_report, open_store, stored_runs
 
     with open_store(store, read_only=True) as runs_store:
-        table = fanova_importance(stored_runs(runs_store, source), by_pair=not pooled)
-    render.importance(table, source, COMPONENTS, pooled=pooled)
+        report = importance_report(stored_runs(runs_store, source), by_pair=not pooled, dataset=dataset)
+    render.importance(report, source, COMPONENTS, pooled=pooled)
     if plot is not None:
-        render.say(f"plot saved to {plot_importance(table, plot)}")
+        render.say(f"plot saved to {report.plot(plot)}")
 
 
 @typer_app.command("sweep", rich_help_panel=STUDY_PANEL)

@@ -401,17 +401,29 @@ def nested_evaluation(result: Any, *, source: str, reported: str) -> None:
     )
 
 
-def importance(table: pd.DataFrame, source: str, names: Mapping[str, str], *, pooled: bool = False) -> None:
+#: The fANOVAs left out that :func:`importance` names; the rest are counted.
+LEFT_OUT_NAMED = 5
+
+
+def importance(report: Any, source: str, names: Mapping[str, str], *, pooled: bool = False) -> None:
     """Two tables, as Figures 2 and 6: one row per fANOVA (a data set of a student<-teacher group),
-    then each group's mean and the overall one; components, then pairs of components."""
+    then each group's mean and the overall one; components, then pairs of components; then the
+    fANOVAs left out and why, the first few named."""
+    table = report.table
     unit = "data set, all teachers and students pooled" if pooled else "(teacher, student) group and data set"
     components = [c for c in table.index if " x " not in str(c)]
     pairs = [c for c in table.index if " x " in str(c)]
     for rows, what in ((components, "component"), (pairs, "pair of components")):
         shown = table.loc[rows].T.reset_index(names="runs of")
+        shown["runs of"] = shown["runs of"].map(_cell_name)
         shown.columns = ["runs of", *(" x ".join(names.get(part, part) for part in str(c).split(" x ")) for c in rows)]
         title = f"fANOVA share of ratio variance per {what}, per {unit}, {source} runs"
         console.print(frame_table(shown, title=title, digits=2))
+    if report.left_out:
+        named = [f"{_cell_name(cell)} ({why})" for cell, why in list(report.left_out.items())[:LEFT_OUT_NAMED]]
+        more = len(report.left_out) - len(named)
+        say_wrapped(f"left out, as their runs cannot rank the components: {'; '.join(named)}"
+                    + (f"; and {more} more" if more > 0 else ""), hanging="  ")  # fmt: skip
 
 
 def trials(planned: Sequence[Trial]) -> None:
@@ -457,6 +469,13 @@ def _counted(n: int, one: str, many: str) -> str:
 def _data_name(dataset: str) -> str:
     """A data set as a table names it: a local file or folder by its name, a catalog or hub name whole."""
     return Path(dataset).name if Path(dataset).exists() else dataset
+
+
+def _cell_name(cell: str) -> str:
+    """An fANOVA's column (``"<student><-<teacher>: <data set>"``, or the data set pooled) with a local file
+    by its name (:func:`_data_name`)."""
+    group, sep, dataset = cell.partition(": ")
+    return f"{group}: {_data_name(dataset)}" if sep else _data_name(cell)
 
 
 def note(text: str) -> None:

@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "DistillConfig": "engine.config",
     "column_options": "engine.config",
     "dataset_source": "engine.config",
+    "dataset_names": "engine.config",
     "TrainSettings": "engine.config",
     "DataColumns": "engine.config",
     "TeamConfig": "engine.config",

@@ -210,12 +210,20 @@ def dataset_source(value: str) -> str:
     from a hub name, :func:`engine.data.readers.looks_like_path`) by its absolute path, so that a
     recommendation, a rerun from ``config.yaml`` and ``export`` read it from any folder, not only the
     one the run started in; catalog and hub names as given. Every place a data set enters (a config;
-    the meta layer's recommend, search and sweep) goes through it, so that runs and the store's rows
-    of one file carry one name."""
+    the meta layer's recommend, search and sweep) goes through it, so that a file's trials in the store
+    carry one name (its runs carry the name it loads under: :func:`dataset_names`)."""
     from engine.data.readers import looks_like_path  # the data package weighs three times this module
 
     path = Path(value).expanduser()
     return str(path.resolve()) if looks_like_path(value) and path.exists() else value
+
+
+def dataset_names(value: str) -> set[str]:
+    """Every name a data set's rows carry in a runs store: its trials' (:func:`dataset_source`: a file by
+    its absolute path) and its runs' (the name it loads under, a file's stem, as the features have it)."""
+    from engine.data.loaders import default_name
+
+    return {dataset_source(value), default_name(value)}
 
 
 class DistillConfig(BaseModel):

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autodistill import COMPONENTS, DEFAULT_STUDENT, PAPER_MEAN_SPEARMAN, PredictorSettings, plot_importance
+from autodistill import COMPONENTS, DEFAULT_STUDENT, PAPER_MEAN_SPEARMAN, PredictorSettings
 from autodistill.evaluation.headroom import headroom, headroom_arms, headroom_summary
 from autodistill.evaluation.heldout import study_section
+from autodistill.evaluation.importance import plot_importance
 from autodistill.evaluation.nested import NestedResult
 from autodistill.evaluation.noise import NOISE_Z, SEEDS, noise_floor
 from engine import AutodistillError, ExamplePredictions, SplitResolution

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from autodistill import BUDGET_FIELDS, COMPONENTS, DEFAULT_SPACE, fanova_importance, inter_level, pipeline_label
-from autodistill.evaluation.importance import component_levels
+from autodistill import BUDGET_FIELDS, COMPONENTS, DEFAULT_SPACE, inter_level, pipeline_label
+from autodistill.evaluation.importance import component_levels, fanova_importance
 from autodistill.store.schema import fidelity_of
 from autodistill.sweep.study_plan import FIDELITIES
 from engine import AutodistillError, TrainSettings

@@ -15,12 +15,14 @@ from autodistill.evaluation.importance import (
     component_levels,
     fanova_importance,
     forest_anova,
+    importance_report,
     individual_importance,
     level_codes,
     plot_importance,
 )
 from autodistill.store.database import RunStore
 from autodistill.store.reference import import_reference
+from engine import AutodistillError
 
 INTER = [("mse", None), ("cos", None), ("mi", 0.1), ("mi", 0.9)]
 MAPPINGS = ["skip", "last", "emd"]
@@ -122,3 +124,21 @@ def test_the_papers_finding_1_reappears_per_group_on_their_runs(tmp_path: Path) 
     assert table.loc[list(COMPONENTS), "mean"].idxmax() == "inter_loss"
     png = plot_importance(table, tmp_path / "importance.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_data_set_of_ones_own_is_analysed_alone_or_told_why_it_cannot_be(tmp_path: Path) -> None:
+    """A user who swept a file names it: its runs carry the name it loads under, as a sweep stores them; a
+    cell with too few runs is said, with how many it has and needs, not silently dropped."""
+    grid = _grid_runs(_mi_plus_mapping_times_pred, repeats=1)
+    (tmp_path / "mine.csv").write_text("text,label\n")
+    mine = grid.head(6).assign(dataset="mine")
+    report = importance_report(pd.concat([grid, mine], ignore_index=True))
+    assert cell_columns(report.table) == ["s<-t: toy"] and report.left_out == {"s<-t: mine": "6 runs, 10 needed"}
+    with pytest.raises(
+        AutodistillError, match=r"no fANOVA on .*mine.csv \(s<-t: mine: 6 runs, 10 needed\); `autodistill sweep"
+    ):
+        importance_report(pd.concat([grid, mine]), dataset=str(tmp_path / "mine.csv"))
+    alone = importance_report(pd.concat([grid, grid.assign(dataset="mine")]), dataset=str(tmp_path / "mine.csv"))
+    assert cell_columns(alone.table) == ["s<-t: mine"] and not alone.left_out
+    with pytest.raises(AutodistillError, match=r"no run of data set 'other'; the runs hold: mine, toy"):
+        importance_report(pd.concat([grid, mine]), dataset="other")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,12 @@ runner = CliRunner()
 
 
 def _result(config, output_dir=None, kind: str = "distill"):
-    """The engine's result as a run gives it, its task's prediction loss resolved."""
+    """The engine's result as a run gives it: its task's prediction loss resolved, and the data set by the
+    name it loads under (a file's stem), as the task names it."""
     pipeline = FIXED_DEFAULTS["logit"] if kind == "distill" else None
     config = config.model_copy(update={"pred_loss": config.pred_loss or "ce"})
-    return fake_result(Trial.make(kind, config, config.student, pipeline), 0.95)
+    result = fake_result(Trial.make(kind, config, config.student, pipeline), 0.95)
+    return replace(result, dataset=Path(config.dataset).stem)
 
 
 def _teacher(teacher, task, settings=None, *, show_progress=True) -> FinetunedModel:
@@ -59,7 +62,7 @@ def test_run_finetune_and_teacher_train_are_listed_as_the_users(monkeypatch: pyt
         assert listed.set_index("kind").loc["teacher", "student_name"] == "minilm-l6"
         assert store.trials(source="ours").empty, "the study's readers see none of it"
         assert store.runs(source="ours").empty and len(store.runs(source="user")) == 1
-    assert set(listed["dataset"]) == {str(reviews_csv.resolve())}, "the name a sweep's runs of the file carry"
+    assert set(listed["dataset"]) == {str(reviews_csv.resolve()), "reviews"}, "the trials' name, and the runs'"
     shown = runner.invoke(cli.typer_app, ["runs", "list"], catch_exceptions=False).output
     assert shown.count(" user ") == 3
     monkeypatch.chdir(reviews_csv.parent)  # the file named as typed beside it

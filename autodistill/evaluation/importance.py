@@ -54,6 +54,7 @@ Figures 2 and 6.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
 from autodistill.space import inter_level, policy_name
-from engine import AutodistillError
+from engine import AutodistillError, dataset_names
 
 #: The paper's symbols for the four components (Figure 2's axis labels).
 COMPONENTS = {"inter_loss": "l_inter", "mapping": "m", "pred_loss": "l_pred", "augmentation": "a"}
@@ -168,21 +169,28 @@ def cell_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c != MEAN and not c.endswith(f": {GROUP_MEAN}")]
 
 
-def _cell_importance(group: pd.DataFrame, target: str, n_trees: int, seed: int) -> dict[str, float] | None:
-    """One fANOVA over the runs of one cell; None when it cannot rank the components.
-
-    That is: too few runs, no variance to split, or fewer than two components varied (one
-    alone takes the whole share). A component held at one level (the prediction loss of a
-    regression task) is NaN there, not 0, so that means over cells skip it rather than
-    count a share that is 0 by construction.
-    """
+def _why_not(group: pd.DataFrame, target: str) -> str | None:
+    """Why one cell's runs cannot rank the components (None: they can): too few runs, no variance to
+    split, or fewer than two components varied (one alone takes the whole share)."""
     if len(group) < MIN_RUNS:
+        return f"{len(group)} runs, {MIN_RUNS} needed"
+    if np.ptp(group[target].to_numpy(float)) == 0:
+        return f"every run's {target} alike"
+    levels = component_levels(group)
+    if (levels.nunique() >= 2).sum() < 2:
+        return "fewer than two components varied"
+    return None
+
+
+def _cell_importance(group: pd.DataFrame, target: str, n_trees: int, seed: int) -> dict[str, float] | None:
+    """One fANOVA over the runs of one cell; None when it cannot rank the components (:func:`_why_not`).
+    A component held at one level (the prediction loss of a regression task) is NaN there, not 0, so
+    that means over cells skip it rather than count a share that is 0 by construction."""
+    if _why_not(group, target) is not None:
         return None
     y = group[target].to_numpy(float)
     levels = component_levels(group)
     held = set(levels.columns[levels.nunique() < 2])
-    if np.ptp(y) == 0 or len(COMPONENTS) - len(held) < 2:
-        return None
     codes, choices = level_codes(levels)
     individual = individual_importance(codes, y, n_trees=n_trees, seed=seed)
     _, pairs = forest_anova(codes, choices, y, n_trees=n_trees, seed=seed)
@@ -202,19 +210,12 @@ def fanova_importance(
     ``mean`` over the groups. With ``by_pair=False`` every run of a data set is one cell, the
     columns are the data sets and ``mean`` averages them.
     """
-    keys = ["teacher_name", "student_name", "dataset"] if by_pair else ["dataset"]
     cells: dict[str, dict[str, float]] = {}
     groups: dict[str, list[str]] = {}
-    for key, group in runs.groupby(keys, sort=True):
+    for (label, column), group in _cells(runs, by_pair):
         importance = _cell_importance(group, target, n_trees, seed)
         if importance is None:
             continue
-        if by_pair:
-            teacher, student, dataset = key
-            label = group_label(student, teacher)
-            column = f"{label}: {dataset}"
-        else:
-            label, column = "", key[0]
         cells[column] = importance
         groups.setdefault(label, []).append(column)
     if not cells:
@@ -230,6 +231,59 @@ def fanova_importance(
         result[MEAN] = result.mean(axis=1)
     result.index.name = "component"
     return result
+
+
+def _cells(runs: pd.DataFrame, by_pair: bool) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """The runs of each fANOVA, keyed by its group's label and its column: ``"<student><-<teacher>: <data
+    set>"`` (``by_pair``), else the data set (every teacher and student pooled, no group)."""
+    keys = ["teacher_name", "student_name", "dataset"] if by_pair else ["dataset"]
+    cells = []
+    for key, group in runs.groupby(keys, sort=True):
+        if by_pair:
+            teacher, student, dataset = key
+            label = group_label(student, teacher)
+            cells.append(((label, f"{label}: {dataset}"), group))
+        else:
+            cells.append((("", key[0]), group))
+    return cells
+
+
+def left_out(runs: pd.DataFrame, *, target: str = "ratio", by_pair: bool = True) -> dict[str, str]:
+    """The cells :func:`fanova_importance` leaves out of ``runs``, each with why (its runs cannot rank the
+    components), so that a user who swept a data set of their own learns why it has no row."""
+    return {column: why for (_, column), group in _cells(runs, by_pair) if (why := _why_not(group, target))}
+
+
+@dataclass(frozen=True)
+class ImportanceReport:
+    """What ``autodistill importance`` shows: the fANOVA table and the cells left out of it, with why."""
+
+    table: pd.DataFrame
+    left_out: dict[str, str]
+
+    def plot(self, path: str | Path) -> Path:
+        """Figures 2 and 6 as bar plots (:func:`plot_importance`)."""
+        return plot_importance(self.table, path)
+
+
+def importance_report(runs: pd.DataFrame, *, by_pair: bool = True, dataset: str | None = None) -> ImportanceReport:
+    """:func:`fanova_importance` over ``runs``, or over one data set's (a file named by its path:
+    :func:`engine.dataset_names`), with the cells it leaves out. A data set with no runs, or none it can
+    analyse, is refused in one line that says what the runs hold."""
+    if dataset is not None:
+        mine = runs["dataset"].isin(dataset_names(dataset))
+        if not mine.any():
+            held = ", ".join(sorted(map(str, runs["dataset"].unique()))) or "none"
+            raise AutodistillError(f"no run of data set {dataset!r}; the runs hold: {held}")
+        runs = runs[mine]
+    skipped = left_out(runs, by_pair=by_pair)
+    if dataset is not None and len(skipped) == len(_cells(runs, by_pair)):
+        why = "; ".join(f"{cell}: {reason}" for cell, reason in skipped.items())
+        raise AutodistillError(
+            f"no fANOVA on {dataset} ({why}); `autodistill sweep --datasets {dataset} --n {MIN_RUNS}` or more "
+            "adds random configurations to its runs"
+        )
+    return ImportanceReport(fanova_importance(runs, by_pair=by_pair), skipped)
 
 
 def plot_importance(table: pd.DataFrame, path: str | Path) -> Path:

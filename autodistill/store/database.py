@@ -66,7 +66,7 @@ from autodistill.store.schema import (
     create_tables,
     stored_version,
 )
-from engine import AutodistillError, ExamplePredictions, choices_error, dataset_source, paths
+from engine import AutodistillError, ExamplePredictions, choices_error, dataset_names, paths
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -432,8 +432,8 @@ def list_runs(
     """The store's runs (and baselines and teachers, :func:`listed_rows`) matching every filter given,
     newest first; a filter that matches no run
     is refused in one line naming the values the store holds, so a typo is not read as "no runs". A
-    ``dataset`` given as a file's path matches the runs of that file, as they carry its absolute path."""
-    dataset = dataset_source(dataset) if dataset else dataset
+    ``dataset`` given as a file's path matches that file's rows, under either name they carry
+    (:func:`engine.dataset_names`)."""
     runs = listed_rows(store, source)
     if runs.empty:
         which = f"no {source!r} runs" if source else "no runs"
@@ -447,10 +447,11 @@ def list_runs(
     ):
         if value is None:
             continue
-        if value not in set(runs[column].dropna()):
+        wanted = dataset_names(value) if column == "dataset" else {value}
+        if not wanted & set(runs[column].dropna()):
             held = ", ".join(sorted(map(str, runs[column].dropna().unique()))) or "none"
             raise AutodistillError(f"no run in {store.path} has {name} {value!r}; it holds: {held}")
-        runs = runs[runs[column] == value]
+        runs = runs[runs[column].isin(wanted)]
     return runs.sort_values(["created_at", "run_id"], ascending=[False, True])[list(LIST_COLUMNS)]
 
 

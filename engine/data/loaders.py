@@ -143,7 +143,7 @@ def _from_source(
     else:
         frames, label_names = read_hub(source)
         origin = f"hub data set {source!r}"
-    return _build(frames, origin, _default_name(source), given, wanted, label_names, seed)
+    return _build(frames, origin, default_name(source), given, wanted, label_names, seed)
 
 
 def _sample_splits(data: TaskData, max_examples: int, seed: int) -> None:
@@ -159,8 +159,9 @@ def _task_type(value: str | None) -> str | None:
     return None if value is None else head_of(value).name
 
 
-def _default_name(source: str) -> str:
-    """``data/reviews.csv`` -> ``reviews``; a folder or hub name keeps its last part."""
+def default_name(source: str) -> str:
+    """The name a data set loads under, and its runs carry: ``data/reviews.csv`` -> ``reviews``; a folder or
+    hub name keeps its last part."""
     path = Path(source)
     return path.stem if path.suffix in EXTENSIONS else path.name or source
 
