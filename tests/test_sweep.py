@@ -189,7 +189,10 @@ def test_a_finished_trial_is_told_by_its_pipeline_outcome_and_minutes(tmp_path: 
     told = finished_line(alone, report.records[alone.trial_id], "pos")  # a student that learned the counts only
     assert "(answers 'pos' to every dev example) in " in told
     timed = [t for t in trials if report.records[t.trial_id].wall_time_s is not None]
-    assert timed and all(lines[t.trial_id].endswith(" min") for t in timed)
+    assert timed and all(lines[t.trial_id].endswith((" s", " min")) for t in timed)
+    record = report.records[alone.trial_id]
+    assert finished_line(alone, replace(record, wall_time_s=2.4)).endswith(" in 2 s"), "not 0.0 min"
+    assert finished_line(alone, replace(record, wall_time_s=90.0)).endswith(" in 1.5 min")
 
 
 def test_one_trial_a_data_set_goes_first_only_where_that_keeps_every_worker_busy() -> None:

@@ -281,8 +281,9 @@ def finished_line(trial: Trial, record: TrialRecord, one_answer: str | None = No
         outcome = f"ratio {record.ratio:.3f}"
         if one_answer is not None:
             outcome += f" (answers {one_answer!r} to every dev example)"
-    minutes = f" in {record.wall_time_s / 60:.1f} min" if record.wall_time_s is not None else ""
-    return f"{trial.dataset} {trial.student} {what}: {outcome}{minutes}"
+    took = record.wall_time_s
+    spent = "" if took is None else f" in {took:.0f} s" if took < 60 else f" in {took / 60:.1f} min"
+    return f"{trial.dataset} {trial.student} {what}: {outcome}{spent}"
 
 
 @contextmanager
