@@ -631,11 +631,8 @@ def trial_plan(plan: Any) -> None:
     say_wrapped(plan.line)
     for pipeline, gain, minutes in zip(plan.alternatives, plan.gains, plan.minutes[1:], strict=True):
         per_run = "" if minutes is None else f"; ~{_duration(minutes)} a run"
-        say_wrapped(
-            f"- {pipeline.label}: gain over logit KD {gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]{per_run}",
-            indent="  ",
-            hanging="    ",
-        )
+        known = "not predicted" if gain is None else f"{gain.mean:+.3f} [{gain.low:+.3f}, {gain.high:+.3f}]"
+        say_wrapped(f"- {pipeline.label}: gain over logit KD {known}{per_run}", indent="  ", hanging="    ")
 
 
 def _duration(minutes: float) -> str:

@@ -620,12 +620,21 @@ def test_a_store_with_too_few_gains_says_how_many_it_holds(tmp_path: Path, toy_t
         fill_store(store, toy_task)
         store._conn.execute("DELETE FROM runs WHERE dataset != (SELECT MIN(dataset) FROM runs)")  # one setting
         rec = recommend(toy_task, store, top=2, show_progress=False)
+        plan = recommend(toy_task, store, top=2, trial=2, show_progress=False).trial
     assert rec.picks[0].config == LOGIT
     assert re.search(
         r"too few runs beside logit KD at this budget of students started from pretrained weights "
         r"\(\d+ gains over logit KD in 1 setting; 10 in 2 needed",
         rec.verdict,
     )
+    fixed = (fixed_default("tinybert"), fixed_default("mi-alpha"))  # the list's first two after logit KD
+    assert plan.alternatives == fixed and plan.gains == (None, None), "nothing to rank by: the list in its order"
+    assert "the study's fixed list in its order, as the store has too few runs beside logit KD" in plan.line
+    from cli import render
+
+    with render.console.capture() as said:
+        render.trial_plan(plan)
+    assert " ".join(said.get().split()).count("gain over logit KD not predicted") == 2
 
 
 def test_unseen_leaves_out_the_whole_family(tmp_path: Path) -> None:

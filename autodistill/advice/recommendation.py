@@ -102,11 +102,13 @@ class TrialPlan:
 
     logit: Pipeline
     alternatives: tuple[Pipeline, ...]
-    gains: tuple[GainEstimate, ...]
+    gains: tuple[GainEstimate | None, ...]  # None: no gain predicted (see :attr:`unranked`)
     minutes: tuple[float | None, ...]  # logit KD's first; None: no cost model on this kind of device
     seeds: int
     #: The study budget class its runs are stored under: the recommendation's, which its evidence read.
     fidelity: str | None
+    #: Why the alternatives are the fixed list's first, not ranked by predicted gain ("": ranked).
+    unranked: str = ""
 
     @property
     def pipelines(self) -> tuple[Pipeline, ...]:
@@ -129,9 +131,10 @@ class TrialPlan:
     def line(self) -> str:
         total = self.total_minutes
         cost = "its time is not predicted here" if total is None else f"predicted {total:.1f} min"
+        order = f"; the study's fixed list in its order, as {self.unranked}" if self.unranked else ""
         return (
             f"trial: logit KD, the student alone and {len(self.alternatives)} alternative(s), {self.seeds} seeds "
-            f"each ({self.runs} runs; {cost})"
+            f"each ({self.runs} runs; {cost}){order}"
         )
 
 

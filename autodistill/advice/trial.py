@@ -52,18 +52,22 @@ def check_trial(k: int, seeds: int, *, unseen: bool = False) -> None:
 
 
 def plan_trial(evidence: Evidence, task_type: str, logit: Pipeline, k: int, seeds: int) -> TrialPlan:
-    """The ``k`` fixed-list configurations with the highest top of their predicted gain's interval here."""
+    """The ``k`` fixed-list configurations with the highest top of their predicted gain's interval here;
+    where the store's runs predict no gain (a student started as no stored run's was), the list's first
+    ``k`` in its order (the paper's fixed defaults first), and the plan says why: the trial's own runs
+    are then the only evidence, and they are what it is for."""
     check_trial(k, seeds)
-    if evidence.gains is None:
-        raise AutodistillError(f"--trial ranks the alternatives by their predicted gain, and {evidence.missing}")
     fixed = [c.for_task(task_type) for c in STUDY_CONFIGS]
     candidates = list(dict.fromkeys(p for p in fixed if p is not None and not p.logit_only))
-    gains = evidence.gains.estimate(candidates)
-    order = by_interval_top(gains)[:k]
-    chosen = tuple(candidates[i] for i in order)
+    if evidence.gains is None:
+        chosen, gains = tuple(candidates[:k]), (None,) * min(k, len(candidates))
+    else:
+        estimates = evidence.gains.estimate(candidates)
+        order = by_interval_top(estimates)[:k]
+        chosen, gains = tuple(candidates[i] for i in order), tuple(estimates[i] for i in order)
     minutes = tuple(m for m, _range in evidence.minutes([logit, *chosen]))
     examples, length = (int(evidence.setting[key]) for key in ("train_examples", "max_length"))  # type: ignore[call-overload]
-    return TrialPlan(logit, chosen, tuple(gains[i] for i in order), minutes, seeds, fidelity_of(examples, length))
+    return TrialPlan(logit, chosen, gains, minutes, seeds, fidelity_of(examples, length), unranked=evidence.missing)
 
 
 def by_interval_top(gains: Sequence[GainEstimate]) -> list[int]:

@@ -248,7 +248,7 @@ def _cells(runs: pd.DataFrame, by_pair: bool) -> list[tuple[tuple[str, str], pd.
     return cells
 
 
-def left_out(runs: pd.DataFrame, *, target: str = "ratio", by_pair: bool = True) -> dict[str, str]:
+def _left_out(runs: pd.DataFrame, *, target: str = "ratio", by_pair: bool = True) -> dict[str, str]:
     """The cells :func:`fanova_importance` leaves out of ``runs``, each with why (its runs cannot rank the
     components), so that a user who swept a data set of their own learns why it has no row."""
     return {column: why for (_, column), group in _cells(runs, by_pair) if (why := _why_not(group, target))}
@@ -276,7 +276,7 @@ def importance_report(runs: pd.DataFrame, *, by_pair: bool = True, dataset: str 
             held = ", ".join(sorted(map(str, runs["dataset"].unique()))) or "none"
             raise AutodistillError(f"no run of data set {dataset!r}; the runs hold: {held}")
         runs = runs[mine]
-    skipped = left_out(runs, by_pair=by_pair)
+    skipped = _left_out(runs, by_pair=by_pair)
     if dataset is not None and len(skipped) == len(_cells(runs, by_pair)):
         why = "; ".join(f"{cell}: {reason}" for cell, reason in skipped.items())
         raise AutodistillError(
