@@ -43,7 +43,7 @@ _DOOR: dict[str, tuple[str, ...]] = {
     "autodistill.sweep.study_run": ("run_study",),
     "autodistill.advice.recommend": ("DEFAULT_STUDENT", "recommend", "recommend_dataset"),
     "autodistill.advice.recommendation": ("LEGEND", "Recommendation", "load_recommendation"),
-    "autodistill.advice.trial": ("run_trial",),
+    "autodistill.advice.trial": ("run_trial", "trial_readout"),
     "autodistill.search": ("SearchReport", "SearchRequest", "recommended_picks", "run_search"),
     "autodistill.evaluation.lodo": ("PAPER_MEAN_SPEARMAN", "default_version", "evaluate_lodo"),
     "autodistill.evaluation.nested": ("evaluate_nested", "parse_designs", "reported_on"),

@@ -257,7 +257,7 @@ def recommend_command(
     the data set and their scores are compared (the paper's Figure 4). With --trial K, logit KD and
     K alternatives run with --trial-seeds seeds each on the data set, and the advice reads them.
     """
-    from autodistill import LEGEND, STUDY_DIR, BaselineSettings, open_store, recommend_dataset
+    from autodistill import LEGEND, STUDY_DIR, BaselineSettings, open_store, recommend_dataset, trial_readout
     from autodistill import run_trial as run_own_trial
     from study.figure4 import group_stats, run_versus_random
 
@@ -273,7 +273,9 @@ def recommend_command(
         show(rec, path)
         if rec.trial is not None:
             render.trial_plan(rec.trial)
-            render.sweep(run_own_trial(rec, runs_store, budget), runs_store.path)
+            trialled = run_own_trial(rec, runs_store, budget)
+            render.sweep(trialled, runs_store.path)
+            render.say_wrapped(trial_readout(rec.trial, trialled), hanging="  ")
             rec, task, path = advise()
             show(rec, path)
         if run_top or vs_random:

@@ -35,7 +35,7 @@ from autodistill.advice.gain import OWN_Z, GainEstimate, GainModel, observed_gai
 from autodistill.advice.recommend import recommend
 from autodistill.advice.recommendation import load_recommendation
 from autodistill.advice.sessions import machine_sessions
-from autodistill.advice.trial import run_trial
+from autodistill.advice.trial import run_trial, trial_readout
 from autodistill.advice.verdict import decide
 from autodistill.bridge import make_budget
 from autodistill.evaluation.advice import evaluate_advice, residual_spread, variance_shares
@@ -540,7 +540,13 @@ def test_a_trial_runs_logit_kd_and_the_likeliest_alternatives_with_seeds_and_the
         return Outcome(trial.trial_id, fake_result(trial, ratio), None, 0.01)
 
     rec = recommend(toy_task, store, trial=2, trial_seeds=3, **common)
-    assert run_trial(rec, store, make_budget(), show_progress=False, trial_fn=trial_fn).ran == 12
+    report = run_trial(rec, store, make_budget(), show_progress=False, trial_fn=trial_fn)
+    assert report.ran == 12
+    assert report.summary()["no-KD"].iloc[0] == pytest.approx(0.8), "its seeds' mean, not seed 0's 0.797"
+    said = trial_readout(rec.trial, report)  # the lead, 0.05 with seeds 0.003 apart; the rest level with logit KD
+    assert said.startswith("trial, dev ratio over logit KD's (3 seeds each") and f"{lead.label} +0.050 ± 0." in said
+    assert said.endswith(f"beyond 2 standard errors: {lead.label}") and "the student alone +0.000" in said
+    assert trial_readout(rec.trial, replace(report, records={})).startswith("trial: too few finished runs")
     again = recommend(toy_task, store, **common)
     assert again.picks[0].config == lead and again.verdict.startswith("beats logit KD on this data set's own runs")
     assert "3 seeds against 3" in again.verdict and again.command == "run"

@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from autodistill.advice.evidence import Evidence
-from autodistill.advice.gain import GainEstimate
+from autodistill.advice.gain import OWN_Z, GainEstimate, gains_over
 from autodistill.advice.recommendation import Recommendation, TrialPlan
 from autodistill.bridge import baseline_config, engine_config
 from autodistill.space import Pipeline
@@ -97,6 +98,25 @@ def run_trial(
         trials, store, featurizer_version=rec.featurizer_version, workers=0, show_progress=show_progress,
         trial_fn=trial_fn,
     )  # fmt: skip
+
+
+def trial_readout(plan: TrialPlan, report: SweepReport) -> str:
+    """What the trial measured, on dev: each alternative's and the student alone's mean ratio less logit
+    KD's, with its standard error (the seeds' variance pooled, :func:`autodistill.advice.gain.gains_over`),
+    and which lead clears :data:`~autodistill.advice.gain.OWN_Z` of them; the advice that follows reads the
+    same runs. Said even where nothing clears, so that a trial never ends without its answer."""
+    arms = [("the student alone" if t.kind == "finetune" else t.config.label, report.ratio(t)) for t in report.trials]
+    scores = pd.DataFrame([(arm, ratio) for arm, ratio in arms if ratio is not None], columns=["config", "ratio"])
+    found = sorted(gains_over(scores, plan.logit.label), key=lambda arm: -arm[1]) if len(scores) else []
+    if not found:
+        return "trial: too few finished runs to set beside logit KD's (two seeds of one arm at least)"
+    each = "; ".join(f"{arm} {gain:+.3f} ± {se:.3f}" for arm, gain, se in found)
+    beyond = [arm for arm, gain, se in found if gain > OWN_Z * se]
+    cleared = ", ".join(beyond) if beyond else "none"
+    return (
+        f"trial, dev ratio over logit KD's ({plan.seeds} seeds each, ± one standard error): {each}; "
+        f"beyond {OWN_Z:g} standard errors: {cleared}"
+    )
 
 
 def trial_runs(

@@ -60,7 +60,8 @@ class SweepReport:
         return record.ratio if record is not None and record.status == "done" else None
 
     def summary(self) -> pd.DataFrame:
-        """Per data set and student: trials done/failed, the no-KD ratio, the best and mean KD ratio.
+        """Per data set and student: trials done/failed, the no-KD ratio (the mean over its seeds, as the
+        mean KD ratio is over its runs), the best and mean KD ratio.
 
         Ratios are student / teacher dev score; a configuration is shown as
         intermediate loss / mapping / prediction loss / augmentation policy.
@@ -69,7 +70,7 @@ class SweepReport:
         for (dataset, student), group in _group(self.trials).items():
             kd = [self.ratio(t) for t in group if t.kind == "distill"]
             kd_done = [r for r in kd if r is not None]
-            base = [self.ratio(t) for t in group if t.kind == "finetune"]
+            base = [r for r in (self.ratio(t) for t in group if t.kind == "finetune") if r is not None]
             best = max(
                 ((self.ratio(t), t) for t in group if t.kind == "distill" and self.ratio(t) is not None),
                 default=(None, None),
@@ -82,7 +83,7 @@ class SweepReport:
                     "trials": len(group),
                     "done": sum(1 for t in group if self._status(t) == "done"),
                     "failed": sum(1 for t in group if self._status(t) == "failed"),
-                    "no-KD": base[0] if base and base[0] is not None else math.nan,
+                    "no-KD": sum(base) / len(base) if base else math.nan,
                     "best KD": max(kd_done) if kd_done else math.nan,
                     "mean KD": sum(kd_done) / len(kd_done) if kd_done else math.nan,
                     "best configuration": best.config.label if best is not None and best.config else "",
