@@ -541,6 +541,7 @@ def _coarse_dev(rec: Recommendation) -> str | None:
 
     n = rec.dev_examples
     se = ratio_standard_error(rec.metric, rec.teacher_score, n) if n else float("nan")
+    se = rec.dev_ratio_se if rec.dev_ratio_se is not None else se  # measured on the probe, where it could be
     return _coarse_line(n, se, "a run's dev ratio is known there to", "your own runs will not tell smaller gains apart")
 
 

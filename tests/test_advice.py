@@ -711,6 +711,28 @@ def test_a_predicted_loss_of_training_alone_is_shown_and_changes_nothing(
     with render.console.capture() as said:
         render.advice(replace(rec, dev_examples=5_000), 2, "picks.json")
     assert "dev holds" not in said.get(), "a dev split that resolves gains is not remarked on"
+    with render.console.capture() as said:
+        render.advice(replace(rec, dev_ratio_se=0.004), 2, "picks.json")  # measured on a tagger's sentences
+    assert "dev holds" not in said.get(), "measured finer than the bound on 32 examples: not coarse"
+
+
+def test_a_dev_splits_resolution_is_measured_on_the_probes_predictions(tmp_path: Path) -> None:
+    """A tagger's 150 sentences: measured on the probe's test predictions, at dev's size, in ratio units."""
+    from autodistill.advice.recommend import _measured_resolution
+    from engine import ExamplePredictions
+
+    rng = np.random.default_rng(0)
+    refs = [[int(t) for t in rng.integers(0, 3, size=20)] for _ in range(150)]
+    preds = [[t if rng.random() < 0.9 else (t + 1) % 3 for t in row] for row in refs]
+    found = ExamplePredictions("token", "accuracy", preds, refs)
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        store.put_test_predictions({"probe-1": found})
+        probe = pd.Series({"trial_id": "probe-1"})
+        measured = _measured_resolution(store, probe, 300, 0.95)
+        assert measured == pytest.approx(found.standard_error() * np.sqrt(150 / 300) / 0.95)
+        assert measured < np.sqrt(0.09 / 300) / 0.95 / 2, "several times below the bound on the count"
+        assert _measured_resolution(store, pd.Series({"trial_id": "none"}), 300, 0.95) is None
+        assert _measured_resolution(store, None, 300, 0.95) is None
 
 
 def _longer_runs(toy_task: TaskData, gain: float, test_ratio: float | None = None) -> pd.DataFrame:

@@ -25,6 +25,7 @@ nothing beyond noise to a ranking of pipelines (docs/evaluate.md).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -210,8 +211,10 @@ def recommend(
     )
     with _timed(timings, "probe_s"):
         name = dataset or task.spec.name
-        baselines, ratio, answer, score = _probe(target, store, name, columns, budget, source, run=probe,
-                                                 show_progress=show_progress, on_status=on_status)  # fmt: skip
+        baselines, row = _probe(target, store, name, columns, budget, source, run=probe,
+                                show_progress=show_progress, on_status=on_status)  # fmt: skip
+        ratio, answer, score = (None, None, 0.0) if row is None else (
+            float(row["ratio"]), probe_answer(row), float(row["student_score"]))  # fmt: skip
     with _timed(timings, "advice_s"):
         patient, patient_alone = _patient_study(task.spec.name, unseen)
         learned_from = baselines[baselines["dataset"].isin(set(runs["dataset"]))]  # --unseen: its family's out
@@ -233,7 +236,8 @@ def recommend(
     timings["total_s"] = time.perf_counter() - started
     scored_dev = min(len(task.dev), budget.max_eval_examples or len(task.dev))  # what a pick's run scores
     assembled = _assemble(target, dataset or task.spec.name, source, runs, scored, timings)
-    return replace(assembled, trial=plan, dev_examples=scored_dev)
+    measured = _measured_resolution(store, row, scored_dev, float(target.finetuned.dev_score))
+    return replace(assembled, trial=plan, dev_examples=scored_dev, dev_ratio_se=measured)
 
 
 @dataclass(frozen=True)
@@ -345,16 +349,14 @@ def _probe(
     run: bool,
     show_progress: bool,
     on_status: Callable[[str], None],
-) -> tuple[pd.DataFrame, float | None, str | None, float]:
+) -> tuple[pd.DataFrame, pd.Series | None]:
     """The store's no-KD baselines (:func:`autodistill.advice.alone.baseline_rows`) and among them the
-    target's probe ratio (:func:`autodistill.advice.probe.probe_row`) on ``dataset`` (the name or file the
-    picks will read, through ``columns``; a file's trials carry its path, its runs the name it loads under,
-    and its baselines are renamed to the latter, to be read as one data set's), trained first where ``run``
-    and the store lacks it, with the one
-    answer it gave every dev example if it gave one (:func:`autodistill.advice.probe.probe_answer`) and its
-    student's dev score (0 without a probe). A run that fails is logged as a failed trial
-    (``--retry-failed`` sweeps rerun it) and said through ``on_status``: the advice then goes without a
-    probe."""
+    target's probe (:func:`autodistill.advice.probe.probe_row`: its ratio, the one answer it may have given
+    every dev example, its trial id) on ``dataset`` (the name or file the picks will read, through
+    ``columns``; a file's trials carry its path, its runs the name it loads under, and its baselines are
+    renamed to the latter, to be read as one data set's), trained first where ``run`` and the store lacks
+    it. A run that fails is logged as a failed trial (``--retry-failed`` sweeps rerun it) and said through
+    ``on_status``: the advice then goes without a probe."""
     at_budget = budget_inputs(budget, len(target.task.train))
 
     option = columns.metric if columns is not None else None
@@ -378,9 +380,20 @@ def _probe(
         for record in report.failed:
             on_status(f"the run of {target.student} alone failed ({record.error}); the advice goes without it")
         baselines, row = stored()
-    if row is None:
-        return baselines, None, None, 0.0
-    return baselines, float(row["ratio"]), probe_answer(row), float(row["student_score"])
+    return baselines, row
+
+
+def _measured_resolution(store: RunStore, probe: pd.Series | None, dev: int, teacher_score: float) -> float | None:
+    """How finely ``dev`` examples resolve a run's dev ratio, measured on the probe's test predictions
+    (:meth:`engine.ExamplePredictions.standard_error`: a tagger's sentences, a span model's questions);
+    None without a probe that kept them, or where the metric is not one sum over another (the output
+    then states the bound on the examples' count)."""
+    if probe is None or not teacher_score > 0:
+        return None
+    key = str(probe["trial_id"])
+    found = store.test_predictions([key]).get(key)
+    measured = found.standard_error(at=dev) if found is not None else None
+    return measured / teacher_score if measured is not None and math.isfinite(measured) else None
 
 
 def _patient_study(name: str, unseen: bool) -> tuple[pd.DataFrame, pd.DataFrame]:

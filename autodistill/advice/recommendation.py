@@ -36,7 +36,9 @@ RECOMMENDATION_FORMAT = "autodistill-recommendation"
 #: 10: ``patient`` is a pick: the best list configuration at the study's patient budget, its engine config
 #: at that budget (a format-9 file's is read as none); the picks may hold it.
 #: 11: ``probe``: one run of the student alone here and the cut it is read against (older files: none).
-RECOMMENDATION_VERSION = 11
+#: 12: ``dev_ratio_se``: how finely the dev split resolves a run's ratio, measured on the probe's
+#: predictions where they allow (older files: none, and the output states the bound on the examples).
+RECOMMENDATION_VERSION = 12
 LONGER_BUDGET_RECOMMENDATION = 10
 #: Files before format 6 were made before data sets had split versions: their picks ran on version 1.
 SPLIT_VERSIONS_RECOMMENDATION = 6
@@ -177,6 +179,9 @@ class Recommendation:
     #: The dev examples a pick's run scores: how finely the user's own runs can tell gains apart there
     #: (None: a recommendation saved before it was recorded).
     dev_examples: int | None = None
+    #: The standard error of a run's dev ratio on those examples, measured on the probe's predictions
+    #: (a tagger's sentences resolve it several times finer than their count bounds it); None: not measured.
+    dev_ratio_se: float | None = None
     #: The trial asked for (``recommend(trial=k)``), for the caller to run; not saved with the picks.
     trial: TrialPlan | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -219,6 +224,7 @@ class Recommendation:
             "probe": asdict(self.probe) if self.probe is not None else None,
             "teacher_one_answer": self.teacher_one_answer,
             "dev_examples": self.dev_examples,
+            "dev_ratio_se": self.dev_ratio_se,
         }
 
     def save(self, path: str | Path) -> Path:
@@ -282,6 +288,7 @@ def load_recommendation(path: str | Path) -> Recommendation:
         probe=_probe(data.get("probe")),
         teacher_one_answer=data.get("teacher_one_answer"),
         dev_examples=data.get("dev_examples"),
+        dev_ratio_se=_number(data.get("dev_ratio_se")),
     )
 
 

@@ -67,11 +67,15 @@ class ExamplePredictions:
         a resample is scored as ``w @ numerator / w @ denominator``, ``w`` counting each example's draws)."""
         return head_of(self.task_type).example_parts(self.predictions, self.references).get(self.metric)
 
-    def standard_error(self) -> float | None:
+    def standard_error(self, at: int | None = None) -> float | None:
         """How finely this split resolves the headline metric, measured on its examples where the metric is
-        one sum over another (:func:`engine.data.resolution.parts_standard_error`); None where it is not."""
+        one sum over another (:func:`engine.data.resolution.parts_standard_error`); None where it is not.
+        ``at``: for a split of that many examples like these (another split of the data set), as a
+        standard error shrinks with the root of the examples."""
         parts = self.parts()
-        return None if parts is None else parts_standard_error(*parts)
+        if parts is None:
+            return None
+        return parts_standard_error(*parts) * (1.0 if at is None else math.sqrt(len(self.references) / at))
 
     def to_json(self) -> str:
         """The predictions as JSON, each float written with the digits its float32 holds (a model's outputs and
@@ -110,9 +114,9 @@ def dev_standard_error(result: RunResult) -> float:
     if not dev:
         return math.nan
     found = written_predictions(result.output_dir) if test and result.output_dir else None
-    measured = found.standard_error() if found is not None else None
+    measured = found.standard_error(at=dev) if found is not None else None
     if measured is not None and math.isfinite(measured):
-        return measured * math.sqrt(test / dev)
+        return measured
     return metric_standard_error(result.metric, result.student_score, dev)
 
 
