@@ -512,7 +512,8 @@ def advice(rec: Recommendation, top: int, path: Any) -> None:
         say(f"alternatives (dev-ratio gain over logit KD, 80% interval; {last}):")
         for pick in shown:
             rank = f"{pick.rank}." if pick.rank else "-."
-            minutes = f"~{fmt(pick.minutes, 1)} min" if pick.rank else _minutes_text(pick)  # over: by its range
+            over = not pick.rank and pick.minutes_range is not None  # over --budget by its range's top: say it
+            minutes = f"≤{fmt(pick.minutes_range[1], 1)} min" if over else f"~{fmt(pick.minutes, 1)} min"
             line = f"{rank} {_short_name(pick, rec)}  {_gain_short(pick)}  {minutes}"
             say_wrapped(line, "  ", "     ")
     if hidden:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -148,3 +149,15 @@ def test_a_predicted_longer_pick_is_priced_with_the_range_its_pairs_multiples_he
     pick = longer_pick(found, engine_of, TrainSettings(), "classification", logit_minutes=0.5)
     assert pick.minutes == 5.0 and pick.minutes_range == pytest.approx((3.0, 9.0))
     assert longer_pick(found, engine_of, TrainSettings(), "classification", logit_minutes=None).minutes_range is None
+    # logit KD's own minutes here are unsure too (0.25 to 1.0 around 0.5): both widen the range, in quadrature
+    both = longer_pick(found, engine_of, TrainSettings(), "classification", 0.5, logit_range=(0.25, 1.0))
+    low, high = np.log(5.0 / both.minutes_range[0]), np.log(both.minutes_range[1] / 5.0)
+    assert low == pytest.approx(np.hypot(np.log(2), np.log(10 / 6))) and high == pytest.approx(
+        np.hypot(np.log(2), np.log(1.8))
+    )
+    measured = dataclasses.replace(
+        found, times_range=None
+    )  # a multiple measured on the data set's own runs: logit KD's alone
+    assert longer_pick(measured, engine_of, TrainSettings(), "classification", 0.5, (0.25, 1.0)).minutes_range == (
+        pytest.approx((2.5, 10.0))
+    )

@@ -17,6 +17,7 @@ Dev ratios only: the test split chooses nothing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,19 +357,36 @@ def longer_pick(
     budget: TrainSettings,
     task_type: str,
     logit_minutes: float | None,
+    logit_range: tuple[float, float] | None = None,
 ) -> Pick | None:
     """``longer`` as a pick for a data set of ``task_type`` (None where it cannot run it): its engine
     config (``engine_of``, :func:`autodistill.bridge.engine_config` bound to the data set and models)
     at ``budget`` with its epochs, text augmentation made once and cached as the patient runs made it;
-    its minutes that multiple of logit KD's predicted ``logit_minutes`` here, with the range of its pairs'
-    multiples (:data:`TIMES_HELD`) where it was predicted from other pairs."""
+    its minutes that multiple of logit KD's predicted ``logit_minutes`` here, with a range that holds
+    both what is unsure (:func:`_times_range`): logit KD's minutes here (``logit_range``, the cost
+    model's) and the multiple, where it was predicted from other pairs (:data:`TIMES_HELD`)."""
     config = longer.pipeline(task_type) if longer is not None else None
     if longer is None or config is None:
         return None
     at = budget.model_copy(update={"epochs": longer.epochs})
     engine = engine_of(config, budget=at, cached_copies=longer.copies).model_dump(mode="json")
     minutes = None if logit_minutes is None else logit_minutes * longer.times
-    held = None
-    if logit_minutes is not None and longer.times_range is not None:
-        held = (logit_minutes * longer.times_range[0], logit_minutes * longer.times_range[1])
+    held = None if minutes is None else _times_range(minutes, logit_minutes, logit_range, longer)
     return Pick(0, config, engine, reason=longer.evidence, minutes=minutes, minutes_range=held, gain=longer.gain)
+
+
+def _times_range(
+    minutes: float, logit_minutes: float, logit_range: tuple[float, float] | None, longer: BudgetGain
+) -> tuple[float, float] | None:
+    """The range of ``minutes`` (logit KD's predicted minutes times ``longer``'s multiple): each end's
+    distance from it in log minutes is the root of the sum of squares of logit KD's range's and the
+    multiple's (two errors apart, at one level), so that a range reads both; None where neither is known."""
+    if logit_range is None and longer.times_range is None:
+        return None
+
+    def spread(low: float, point: float, high: float) -> tuple[float, float]:
+        return max(math.log(point / low), 0.0), max(math.log(high / point), 0.0)
+
+    logit = spread(logit_range[0], logit_minutes, logit_range[1]) if logit_range is not None else (0.0, 0.0)
+    times = spread(longer.times_range[0], longer.times, longer.times_range[1]) if longer.times_range else (0.0, 0.0)
+    return minutes / math.exp(math.hypot(logit[0], times[0])), minutes * math.exp(math.hypot(logit[1], times[1]))

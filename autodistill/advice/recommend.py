@@ -228,11 +228,11 @@ def recommend(
     on_status("weighing the pipeline space")
     with _timed(timings, "scoring_s"):
         scored = _weigh_space(target, evidence, CHALLENGERS * top, engine_of)
-        ((logit_minutes, _),) = evidence.minutes([scored.logit_kd.config])
-        longer = longer_pick(evidence.patient, engine_of, budget, target.task.spec.task_type, logit_minutes)
+        ((logit_minutes, logit_range),) = evidence.minutes([scored.logit_kd.config])
+        task_type = target.task.spec.task_type
+        longer = longer_pick(evidence.patient, engine_of, budget, task_type, logit_minutes, logit_range)
         scored = advise(scored, evidence, top, minutes, longer)
-    logit, kind = scored.logit_kd.config, target.task.spec.task_type
-    plan = plan_trial(evidence, kind, logit, trial, trial_seeds) if trial else None
+    plan = plan_trial(evidence, task_type, scored.logit_kd.config, trial, trial_seeds) if trial else None
     timings["total_s"] = time.perf_counter() - started
     scored_dev = min(len(task.dev), budget.max_eval_examples or len(task.dev))  # what a pick's run scores
     assembled = _assemble(target, dataset or task.spec.name, source, runs, scored, timings)
