@@ -541,8 +541,9 @@ def _coarse_dev(rec: Recommendation) -> str | None:
     from engine import ratio_standard_error
 
     n = rec.dev_examples
-    se = ratio_standard_error(rec.metric, rec.teacher_score, n) if n else float("nan")
-    se = rec.dev_ratio_se if rec.dev_ratio_se is not None else se  # measured on the probe, where it could be
+    se = rec.dev_ratio_se  # measured on the probe's predictions, where it could be; else the bound on n
+    if se is None:
+        se = ratio_standard_error(rec.metric, rec.teacher_score, n) if n else float("nan")
     return _coarse_line(n, se, "a run's dev ratio is known there to", "your own runs will not tell smaller gains apart")
 
 

@@ -20,9 +20,10 @@ from transformers import AutoTokenizer
 
 from engine.data.loaders import USUAL_NAMES
 from engine.data.readers import EXTENSIONS, read_file, read_text_lines
-from engine.data.resolution import metric_standard_error, parts_standard_error
+from engine.data.resolution import metric_standard_error
 from engine.errors import AutodistillError
 from engine.pipelines.onnx_model import OnnxModel
+from engine.pipelines.result import ExamplePredictions
 from engine.tasks import encode_split, task_head
 from engine.tasks.head import row_place
 from engine.tasks.spec import TaskSpec
@@ -46,7 +47,7 @@ class PredictionScore:
     #: Labels the model never learned: scored as wrong.
     unknown: tuple[str, ...]
     #: The standard error measured on the rows' own terms, where the metric is one sum over another
-    #: (:func:`engine.data.resolution.parts_standard_error`).
+    #: (:meth:`engine.pipelines.result.ExamplePredictions.standard_error`).
     measured_error: float | None = None
 
     @property
@@ -212,11 +213,12 @@ def score_references(
     scored = [i for i, reference in enumerate(gold) if reference is not None]  # None: a span row with no answer
     if not scored:
         raise AutodistillError(f"column {cells.name!r} holds no label")
-    preds, refs = [kept[i] for i in scored], [gold[i] for i in scored]
-    value = head.metrics(preds, refs, spec.label_names)[spec.metric]
-    parts = head.example_parts(preds, refs).get(spec.metric)
-    measured = None if parts is None else parts_standard_error(*parts)
-    return PredictionScore(spec.metric, value, len(scored), str(cells.name), tuple(sorted(unknown)), measured)
+    found = ExamplePredictions(
+        str(spec.task_type), spec.metric, [kept[i] for i in scored], [gold[i] for i in scored], spec.label_names
+    )  # scored and resolved as a run's test predictions are
+    return PredictionScore(
+        spec.metric, found.score(), len(scored), str(cells.name), tuple(sorted(unknown)), found.standard_error()
+    )
 
 
 def read_task_file(model_dir: Path) -> dict:
