@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from engine.config import TrainSettings
@@ -30,7 +32,7 @@ def test_the_plateau_stops_added_epochs_only(scores: list[float], stops: bool) -
     assert _after(scores) is stops
 
 
-def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, monkeypatch) -> None:
+def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, monkeypatch, capsys) -> None:
     settings = TrainSettings(epochs=1, batch_size=16, lr=1e-3, max_length=16, min_steps=60, seed=0)
     assert finetune.extended(toy_task, settings), "96 examples: 6 steps an epoch, 10 epochs to reach 60 steps"
     plan = finetune.fine_tune_plan("minilm-l6", toy_task, settings, tmp_path, padded=8.0)
@@ -43,9 +45,14 @@ def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, m
 
     real = finetune.train_supervised
     monkeypatch.setattr(finetune, "train_supervised", spy)
-    done = finetune.finetune_teacher("minilm-l6", toy_task, settings, show_progress=False)
+    done = finetune.finetune_teacher("minilm-l6", toy_task, settings)
     assert done.dev_score == 1.0, "the toy task is separable: dev reaches its best, then stays there"
     assert trained[0].steps < 60 and trained[0].steps % 6 == 0, "stopped on the plateau, after whole epochs"
+    said = " ".join(capsys.readouterr().err.split())  # the progress bar's stop reads as a fault without a line
+    stopped = trained[0].stopped_after_epoch
+    assert f"at epoch {trained[0].best_epoch}; stopped after epoch {stopped} of 10, as dev had not improved" in said
+    ran_out = dataclasses.replace(trained[0], stopped_after_epoch=None)
+    assert finetune.plateau_note("minilm-l6", toy_task, settings, ran_out) is None, "only a stop is explained"
     assert (
         done.padded_length
         == finetune.padded_length(finetune.sample_encoding(toy_task, load_tokenizer("minilm-l6"), settings), settings)
@@ -59,7 +66,6 @@ def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, m
 
 def test_a_teacher_picked_by_another_metric_is_another_cache_entry(toy_task) -> None:
     """The metric picks the teacher's best epoch; the type's own keeps the keys teachers were cached under."""
-    import dataclasses
 
     def folder(task):
         return finetune._cache_folder("minilm-l6", task, finetune.TEACHER_SETTINGS)

@@ -283,6 +283,21 @@ def seconds_per_example(earlier: list[dict], padded: float) -> tuple[float, str]
     return judged, f" (judged by {count}, for {padded:.0f} padded tokens an example{how})"
 
 
+def plateau_note(label: str, task: TaskData, settings: TrainSettings, result: TrainResult) -> str | None:
+    """Why a fine-tune ended before the steps its plan announced (:func:`fine_tune_plan`), said where the
+    plateau rule stopped it (None otherwise): its progress bar stops short, which reads as a fault unless
+    a line says dev had stopped improving, at which epoch it was best and what the fine-tune took."""
+    if result.stopped_after_epoch is None:
+        return None
+    examples = len(limit_examples(task.train, settings.max_train_examples, settings.seed))
+    planned = Schedule.of(examples, settings, distributed.state().num_processes).epochs
+    return (
+        f"teacher {label} on {task.spec.name}: dev {task.spec.metric} {result.dev_score:.4f} at epoch "
+        f"{result.best_epoch}; stopped after epoch {result.stopped_after_epoch} of {planned}, as dev had not "
+        f"improved for {PLATEAU_PATIENCE} epochs ({duration(result.train_seconds)})"
+    )
+
+
 def finetune_teacher(
     teacher: str,
     task: TaskData,
@@ -335,6 +350,9 @@ def _finetune(
         show_progress=show_progress,
         callbacks=plateau,
     )
+    stopped = plateau_note(label or teacher, task, settings, result)
+    if stopped is not None and show_progress and distributed.is_main():
+        announce(stopped)
     model_dir = folder / "model"
     finetuned = FinetunedModel(
         name=teacher,
