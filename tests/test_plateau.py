@@ -12,8 +12,13 @@ from engine.teachers import finetune
 from engine.training.callbacks import PlateauStop, TrainerState
 
 
-def _after(scores: list[float], after: int = 3, patience: int = 2) -> bool:
-    state = TrainerState(epoch=len(scores), history=[{"epoch": i + 1, "f1": s} for i, s in enumerate(scores)])
+def _after(scores: list[float], after: int = 3, patience: int = 2, guessed: tuple[int, ...] = ()) -> bool:
+    """Whether the rule stops after ``scores``' last epoch; the models of epochs ``guessed`` gave one answer."""
+    state = TrainerState(
+        epoch=len(scores),
+        history=[{"epoch": i + 1, "f1": s} for i, s in enumerate(scores)],
+        one_answers={i + 1: "2" if i + 1 in guessed else None for i in range(len(scores))},
+    )
     PlateauStop("f1", after, patience).on_epoch_end(state, {})
     return state.should_stop
 
@@ -30,6 +35,23 @@ def _after(scores: list[float], after: int = 3, patience: int = 2) -> bool:
 )
 def test_the_plateau_stops_added_epochs_only(scores: list[float], stops: bool) -> None:
     assert _after(scores) is stops
+
+
+@pytest.mark.parametrize(
+    ("scores", "guessed", "stops"),
+    [
+        ([0.64, 0.64, 0.64, 0.64], (1, 2, 3, 4), False),  # a majority guess every epoch: the added epochs go on
+        ([0.64, 0.64, 0.64, 0.60, 0.62], (1, 2, 3), False),  # it answers from epoch 4: patience counts from there
+        ([0.64, 0.64, 0.64, 0.70, 0.69, 0.68], (1, 2, 3), True),  # ... and stops two epochs past its best
+        ([0.60, 0.62, 0.70, 0.69, 0.64], (5,), True),  # a guess after answering counts as any epoch
+        ([0.60, 0.62, 0.64, 0.63, 0.64], (3, 5), False),  # a guess is never the best it must beat
+    ],
+)
+def test_epochs_of_a_one_answer_model_are_no_plateau(
+    scores: list[float], guessed: tuple[int, ...], stops: bool
+) -> None:
+    """Drug reviews: the teacher guessed the majority class for 3 epochs, and the rule had stopped it there."""
+    assert _after(scores, guessed=guessed) is stops
 
 
 def test_a_small_data_sets_teacher_stops_early_and_says_so(toy_task, tmp_path, monkeypatch, capsys) -> None:

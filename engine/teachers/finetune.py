@@ -133,7 +133,8 @@ def _cache_folder(teacher: str, task: TaskData, settings: TrainSettings) -> Path
         "settings": settings.model_dump(),
     }
     if extended(task, settings):  # only a small data set's teacher changes with the plateau rule
-        key_source["plateau"] = PLATEAU_PATIENCE
+        # The rule's version: it once counted epochs of a one-answer model, and stopped teachers at it.
+        key_source["plateau"] = {"patience": PLATEAU_PATIENCE, "counts_one_answer_epochs": False}
     if task.spec.metric != head_of(task.spec.task_type).default_metric:  # it picks the teacher's best epoch
         key_source["metric"] = task.spec.metric
     key = hashlib.sha256(json.dumps(key_source, sort_keys=True).encode()).hexdigest()[:12]
@@ -369,7 +370,7 @@ def _finetune(
         unread=unread,
     )
     if result.one_answer is not None and show_progress and distributed.is_main():
-        note = one_answer_note(f"the teacher fine-tuned on {task.spec.name}", result.one_answer)
+        note = one_answer_note(f"teacher {label or teacher} fine-tuned on {task.spec.name}", result.one_answer)
         announce(f"warning: {note}; more training examples or another teacher")
     if distributed.is_main():
         model.save_pretrained(model_dir)

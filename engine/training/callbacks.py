@@ -30,6 +30,9 @@ class TrainerState:
     epoch: int = 0  # the epoch being trained, from 0; at on_epoch_end, the epochs finished
     step: int = 0  # optimizer steps done
     history: list[dict[str, float]] = field(default_factory=list)  # one row per finished epoch
+    #: The answer each finished epoch's model (by epoch, from 1) gave every dev example where it gave one
+    #: only (a majority-class guess, :meth:`~engine.tasks.head.TaskHead.one_answer`); None: its answers differed.
+    one_answers: dict[int, str | None] = field(default_factory=dict)
     should_stop: bool = False  # set by a callback at on_train_begin or on_epoch_end: stop after this epoch
 
 
@@ -96,16 +99,22 @@ class EpochListener(TrainerCallback):
 class PlateauStop(TrainerCallback):
     """Stop once the dev ``metric`` has not improved for ``patience`` epochs, but never before epoch
     ``after``: the epochs a small data set's ``min_steps`` adds end when they stop paying, while the
-    epochs asked for all run. Read from ``state.history``, so a resumed run decides alike."""
+    epochs asked for all run. Epochs whose model gave every dev example one answer do not count: a
+    model still guessing the majority class scores the same each epoch (a flat curve, not a plateau),
+    and getting past that guess is what ``min_steps`` adds epochs for. Read from ``state``'s history,
+    so a resumed run decides alike."""
 
     def __init__(self, metric: str, after: int, patience: int) -> None:
         self.metric, self.after, self.patience = metric, after, patience
 
     def on_epoch_end(self, state: TrainerState, logs: dict[str, float]) -> None:
-        if state.epoch < self.after or not state.history:
+        if state.epoch < self.after:
             return
-        scores = [epoch[self.metric] for epoch in state.history]
-        best_epoch = scores.index(max(scores)) + 1
+        answering = [row for row in state.history if state.one_answers.get(int(row["epoch"])) is None]
+        if not answering:
+            return
+        scores = [row[self.metric] for row in answering]
+        best_epoch = int(answering[scores.index(max(scores))]["epoch"])
         if state.epoch - best_epoch >= self.patience:
             state.should_stop = True
 

@@ -217,7 +217,7 @@ class Trainer:
             "epoch_terms": {"sums": epoch_terms.sums, "counts": epoch_terms.counts},
             "history": state.history,
             "best": best,
-            "one_answers": self._one_answers,
+            "one_answers": state.one_answers,
             "elapsed": self._clock.wall_elapsed(),
             "cpu_elapsed": self._clock.cpu_elapsed(),
         }
@@ -257,13 +257,17 @@ class Trainer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = self._load_checkpoint()
         state, batch_pos, best = TrainerState(), 0, (-math.inf, -1)
-        self._resumed_terms, self._one_answers = StepLog(), {}
+        self._resumed_terms = StepLog()
         if checkpoint is not None:
             position = checkpoint["position"]
-            state = TrainerState(epoch=position["epoch"], step=position["step"], history=checkpoint["history"])
+            state = TrainerState(
+                epoch=position["epoch"],
+                step=position["step"],
+                history=checkpoint["history"],
+                one_answers=checkpoint.get("one_answers", {}),
+            )
             batch_pos, best = position["batch"], tuple(checkpoint["best"])
             self._resumed_terms = StepLog(**checkpoint.get("epoch_terms", {}))  # {}: from before they were kept
-            self._one_answers = checkpoint.get("one_answers", {})
             # a checkpoint written before CPU time was kept holds none: unknown, not zero
             self._clock.carry_over(checkpoint["elapsed"], checkpoint.get("cpu_elapsed"))
         self._seen, self._train_time = 0, 0.0
@@ -287,7 +291,7 @@ class Trainer:
         self, state: TrainerState, terms: dict[str, float], logs: dict[str, float], best: tuple[float, int]
     ) -> tuple[float, int]:
         """Evaluate the epoch just trained, keep the best student, tell the callbacks; the new best."""
-        metrics, self._one_answers[state.epoch + 1] = self._score_dev()
+        metrics, state.one_answers[state.epoch + 1] = self._score_dev()
         self._emit("on_evaluate", state, metrics)
         score = metrics[self.spec.metric]
         state.history.append({"epoch": state.epoch + 1, "step": state.step, **metrics, **terms})
@@ -320,7 +324,7 @@ class Trainer:
             stopped_after_epoch=int(history[-1]["epoch"]) if stopped else None,
             earlier_seconds=self._clock.carried[0],
             earlier_cpu_seconds=self._clock.carried[1],
-            one_answer=self._one_answers.get(best[1]),
+            one_answer=state.one_answers.get(best[1]),
         )
 
     def _emit(self, event: str, state: TrainerState, *args: object) -> None:
