@@ -89,6 +89,7 @@ def test_picks_run_first_then_the_sampler_and_every_trial_lands_in_the_store(tmp
     assert report.best_pipeline is not None and report.best_pipeline.inter_loss == "mi"
     assert report.best is not None and report.best.user_attrs["test_ratio"] == pytest.approx(0.89)
     assert report.best.user_attrs["dev_ratio"] == report.best.value == pytest.approx(0.9)
+    assert "one_answer" not in report.best.user_attrs and not report.notes, "students that learned: no warning"
     assert report.exported == tmp_path / "best" and (report.exported / "config.json").exists()
     assert report.dev_resolution == (DEV_EXAMPLES, pytest.approx(np.sqrt(0.9 * 0.1 / DEV_EXAMPLES)))
     from cli import render
@@ -100,6 +101,29 @@ def test_picks_run_first_then_the_sampler_and_every_trial_lands_in_the_store(tmp
     with render.console.capture() as said:
         render.search(dataclasses.replace(report, ran=1), tmp_path / "runs.sqlite")
     assert "1 trial run now, 5 in the study" in said.get()
+
+
+def _guessing(trial: Trial, *args: object, **kwargs: object) -> Outcome:
+    """``fake_trial`` whose student answered '2' to every dev example."""
+    outcome = fake_trial(trial, *args, **kwargs)  # type: ignore[arg-type]
+    return dataclasses.replace(outcome, result=dataclasses.replace(outcome.result, one_answer="2"))
+
+
+def test_a_trial_whose_student_guessed_one_answer_says_so(tmp_path: Path) -> None:
+    """Drug reviews: every trial's student guessed the majority, and the table read as if they had learned."""
+    request = SearchRequest(dataset="toy-a", student="tiny", budget=BUDGET, trials=1, pruner="none")
+    said: list[str] = []
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        report = run_search(
+            request, TASK, store, featurizer_version=VERSION, trial_fn=_guessing, out=tmp_path / "best",
+            on_status=said.append,
+        )  # fmt: skip
+    assert report.best is not None and report.best.user_attrs["one_answer"] == "2"
+    assert said[-1].endswith("dev ratio 0.500 (answers '2' to every dev example)")
+    assert report.notes == [
+        "warning: the best trial's student answers '2' to every dev example: its score is what that answer alone "
+        "scores, not what it learned; more --epochs per trial, or the advice's longer budget"
+    ]
 
 
 def test_a_trial_behind_at_its_first_epoch_is_pruned_stored_in_the_log_but_not_as_a_run(tmp_path: Path) -> None:
@@ -277,7 +301,7 @@ def test_the_advices_longer_budget_pick_is_passed_over_and_the_next_pick_runs_in
 
     def recommend(*_args: object, top: int, **_kwargs: object) -> SimpleNamespace:
         rest = [SimpleNamespace(rank=k, config=c, engine={}) for k, c in enumerate([MSE, third][: top - 1], start=2)]
-        return SimpleNamespace(picks=[longer, *rest], patient=longer)
+        return SimpleNamespace(picks=[longer, *rest], patient=longer, logit_kd=SimpleNamespace(config=logit_kd("ce")))
 
     monkeypatch.setattr("autodistill.advice.recommend.recommend", recommend)
     said: list[str] = []
@@ -286,3 +310,30 @@ def test_the_advices_longer_budget_pick_is_passed_over_and_the_next_pick_runs_in
         picks = recommended_picks(TASK, store, request, 2, said.append)
     assert picks == [MSE, third], "two picks at the search's budget, not one"
     assert "for 20 epochs trains past a trial's budget" in said[0]
+    assert not any("logit KD, the default" in line for line in said), "two picks: the default is not added"
+
+
+def test_where_no_pipeline_beats_logit_kd_at_a_trials_budget_logit_kd_runs_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drug reviews: the advice's one pick trained for 20 epochs, so the search ran no pick, and had no logit KD
+    run at its budget to read its best against. The default runs instead."""
+    from types import SimpleNamespace
+
+    from autodistill.search import recommended_picks
+
+    longer = SimpleNamespace(rank=1, config=logit_kd("ce"), engine={"train": {"epochs": 20}})
+    default = SimpleNamespace(rank=1, config=logit_kd("ce"), engine={})
+
+    def recommend(*_args: object, **_kwargs: object) -> SimpleNamespace:
+        return SimpleNamespace(picks=[longer], patient=longer, logit_kd=default)
+
+    monkeypatch.setattr("autodistill.advice.recommend.recommend", recommend)
+    said: list[str] = []
+    with RunStore(tmp_path / "runs.sqlite") as store:
+        request = SearchRequest(dataset="toy-a", student="tiny", budget=BUDGET)
+        picks = recommended_picks(TASK, store, request, 3, said.append)
+    assert picks == [logit_kd("ce")]
+    assert said[-1] == (
+        "logit KD, the default, runs among the picks: no other pipeline is predicted to beat it at a trial's budget"
+    )

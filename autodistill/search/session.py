@@ -55,7 +55,7 @@ from autodistill.store.configurations import is_logit_kd
 from autodistill.store.database import RunStore
 from autodistill.sweep import Outcome, TrialFn, execute_trial, record_outcome
 from autodistill.sweep import Trial as SweepTrial
-from engine import AutodistillError, RunResult, TaskData, TrainSettings, paths
+from engine import AutodistillError, RunResult, TaskData, TrainSettings, one_answer_note, paths
 
 if TYPE_CHECKING:
     from autodistill.advice.recommendation import Pick
@@ -92,30 +92,42 @@ def recommended_picks(
     (:func:`autodistill.advice.recommend.recommend`); ``unseen`` leaves the runs of the data set's family (it and
     the data sets sharing its source examples) out of the models (held-out measurements). The advice's
     longer-budget pick trains past a trial's epochs, so it is named and passed over: where it was among the
-    top, the advice is asked for one more, so that ``top`` picks still run."""
+    top, the advice is asked for one more, so that ``top`` picks still run. Where fewer than ``top`` remain
+    (no other pipeline is predicted to beat logit KD), logit KD, the default they are weighed against, runs
+    among them: the search's best is then read against it at this budget on this data."""
     from autodistill.advice.recommend import recommend
 
     if top < 1:
         return []
 
-    def advise(n: int) -> tuple[list[Pipeline], Pick | None]:
+    def advise(n: int, status: Callable[[str], None]) -> tuple[list[Pipeline], Pick | None, Pick | None]:
         rec = recommend(
             task, store, dataset=request.dataset, teacher=request.teacher, student=request.student, top=n,
-            budget=request.budget, unseen=unseen, show_progress=False, on_status=on_status, columns=request.columns,
+            budget=request.budget, unseen=unseen, show_progress=False, on_status=status, columns=request.columns,
         )  # fmt: skip
         longer = rec.patient.rank if rec.patient is not None else 0
-        return [pick.config for pick in rec.picks if pick.rank != longer][:top], rec.patient
+        return [pick.config for pick in rec.picks if pick.rank != longer][:top], rec.patient, rec.logit_kd
 
-    picks, longer = advise(top)
+    picks, longer, logit = advise(top, on_status)
     if longer is not None and 0 < longer.rank <= top:
-        picks, _ = advise(top + 1)
+        picks, _, logit = advise(top + 1, lambda _text: None)  # its steps were said the first time
     if longer is not None and longer.rank:
         epochs = longer.engine.get("train", {}).get("epochs")
         on_status(
             f"the advice's {longer.config.name} for {epochs} epochs trains past a trial's budget; "
             "`autodistill recommend` then `autodistill run --recommendation ... --pick N` runs it"
         )
+    if len(picks) < top and logit is not None and logit.config not in picks:
+        picks.append(logit.config)
+        on_status(f"logit KD, the default, runs among the picks: {_fewer(len(picks) - 1)}")
     return picks
+
+
+def _fewer(others: int) -> str:
+    """Why logit KD is among a search's picks: ``others`` pipelines are predicted to beat it at this budget."""
+    if others == 0:
+        return "no other pipeline is predicted to beat it at a trial's budget"
+    return f"only {others} other{'s' * (others != 1)} {'is' if others == 1 else 'are'} predicted to beat it here"
 
 
 def run_search(
@@ -282,7 +294,9 @@ def tell(study: optuna.Study, trial: Trial, planned: SweepTrial, outcome: Outcom
 def _line(number: int, pipeline: Pipeline, trial: FrozenTrial) -> str:
     what = pipeline.label
     if trial.state == TrialState.COMPLETE:
-        return f"trial {number}: {what}: dev ratio {trial.value:.3f}"
+        answer = trial.user_attrs.get("one_answer")
+        guessed = f" (answers {answer!r} to every dev example)" if answer is not None else ""
+        return f"trial {number}: {what}: dev ratio {trial.value:.3f}{guessed}"
     if trial.state == TrialState.PRUNED:
         return f"trial {number}: {what}: pruned after epoch {trial.user_attrs.get('epochs')}"
     return f"trial {number}: {what}: failed: {trial.user_attrs.get('error')}"
@@ -315,6 +329,9 @@ def _report(
     report.exported = export_student(Path(best.user_attrs["output_dir"]), out or _default_out(study.study_name))
     if best.user_attrs.get("dev_examples"):  # trials of searches made before it was kept have none
         report.dev_resolution = int(best.user_attrs["dev_examples"]), float(best.user_attrs["dev_ratio_se"])
+    if (answer := best.user_attrs.get("one_answer")) is not None:
+        note = one_answer_note("the best trial's student", answer)
+        report.notes.append(f"warning: {note}; more --epochs per trial, or the advice's longer budget")
     return report
 
 

@@ -37,11 +37,14 @@ SECONDS = "seconds"
 
 
 def result_attrs(result: RunResult) -> dict[str, Any]:
-    """What a trial keeps of its run: the dev and test ratio, its folder, the epochs it ran, and the dev
+    """What a trial keeps of its run: the dev and test ratio, its folder, the epochs it ran, the dev
     examples it was scored on with its dev ratio's standard error (:func:`engine.dev_standard_error`: how
-    finely the split tells trials apart; absent where the run did not record them)."""
+    finely the split tells trials apart; absent where the run did not record them), and the answer its
+    student gave every dev example where it gave one only (a majority guess scores a ratio all the same)."""
     attrs: dict[str, Any] = {"dev_ratio": result.ratio, "test_ratio": result.test_ratio,
                              "output_dir": result.output_dir, "epochs": len(result.history)}  # fmt: skip
+    if result.one_answer is not None:
+        attrs["one_answer"] = result.one_answer
     if n := result.scored_examples.get("dev"):
         attrs |= {
             "dev_examples": n,
