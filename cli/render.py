@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -120,7 +121,7 @@ def teacher(name: str, dataset: str, result: Any, apart: Mapping[str, object]) -
         f"teacher {name} on {dataset}: dev {result.metric} = {result.dev_score:.4f} "
         f"({result.train_seconds:.0f} s training) -> {result.model_dir}"
     )
-    console.print(json.dumps(result.dev_metrics, indent=None))
+    console.print(json.dumps(result.dev_metrics, indent=None), soft_wrap=True)  # one line of JSON, unfolded
     if not apart:
         return
     also = f"; a team member named {name}:epochs={apart['epochs']} does" if set(apart) == {"epochs"} else ""
@@ -301,7 +302,9 @@ def predictions(done: Predictions, output: Any) -> None:
     for any other); then the score, on stderr where stdout holds the predictions."""
     frame = done.frame
     if output is None:
-        console.print(_cells_as_json(frame).to_csv(index=False), end="", markup=False, highlight=False)
+        # Written as it is: the console would fold rows at its width (80 when piped), splitting a long text's row.
+        sys.stdout.write(_cells_as_json(frame).to_csv(index=False))
+        sys.stdout.flush()
     elif output.suffix in (".jsonl", ".json"):
         frame.to_json(output, orient="records", lines=output.suffix == ".jsonl", force_ascii=False)
     elif output.suffix == ".parquet":

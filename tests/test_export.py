@@ -3,6 +3,7 @@ measured rather than assumed, the card shows both beside the teacher, and predic
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -250,6 +251,18 @@ def test_predict_keeps_the_inputs_columns_and_writes_class_probabilities(exporte
     assert list(out["id"]) == [f"r{i}" for i in range(6)]
     assert np.allclose(out["p_neg"] + out["p_pos"], 1.0, atol=1e-5)
     assert list(out["prediction"]) == ["pos" if p > 0.5 else "neg" for p in out["p_pos"]]
+
+
+def test_predict_to_stdout_writes_each_row_whole(exported, tmp_path, capsys):
+    """Drug reviews: rows of texts past 80 characters had been folded at the console's width, so that the
+    CSV read back held 690 rows for 379."""
+    _, result, _ = exported
+    inputs = tmp_path / "long.csv"
+    texts = [" ".join(["a rather long review of the drug"] * 8), "short"]
+    pd.DataFrame({"text": texts}).to_csv(inputs, index=False)
+    cli.app(["predict", "--model", str(Path(result.output_dir) / "student"), "--input", str(inputs)])
+    back = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(back["text"]) == texts and len(back) == 2
 
 
 def test_predict_reads_a_latin1_file_when_told_its_encoding_and_says_how_when_not(exported, tmp_path, capsys):
