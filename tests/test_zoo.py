@@ -63,6 +63,15 @@ def test_bad_students_get_one_line_errors(student, message):
     assert "\n" not in str(info.value)
 
 
+def test_a_hub_student_offline_is_said_to_need_the_hub(monkeypatch):
+    """``prajjwal1/bert-tiny`` offline had read "unknown student", with "<hub id or folder>" among the choices."""
+    monkeypatch.setattr("engine.models.zoo.hub_usable", lambda: False)
+    with pytest.raises(AutodistillError) as info:
+        build_student("prajjwal1/bert-tiny", "minilm-l6", SPEC)
+    assert str(info.value).startswith("student 'prajjwal1/bert-tiny' reads as a Hugging Face id, and the hub is")
+    assert "tiny-gd" in str(info.value) and "<hub id" not in str(info.value)
+
+
 def test_a_student_with_another_vocabulary_is_refused(tmp_path):
     from transformers import BertConfig, BertModel, BertTokenizerFast
 

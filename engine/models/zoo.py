@@ -320,10 +320,15 @@ def check_student(student: str, teacher: str) -> None:
     try:
         load_config(student)
     except AutodistillError:
-        if Path(student).expanduser().exists():
-            raise  # a folder that is not a model: its own error says why
-        valid = [*STUDENT_PRESETS, *PRETRAINED_STUDENTS, "layers=I,J,...", "<hub id or folder>"]
-        raise choices_error("student", student, valid) from None
+        if Path(student).expanduser().exists() or ("/" in student and hub_usable()):
+            raise  # a folder that is not a model, or a hub id the hub refused: its own error says why
+        offline = [*STUDENT_PRESETS, *PRETRAINED_STUDENTS, "layers=I,J,..."]
+        if "/" in student:  # a hub id, not a misspelt preset: "unknown student" would mislead
+            raise AutodistillError(
+                f"student {student!r} reads as a Hugging Face id, and the hub is unreachable (offline?); "
+                f"here, choose one of: {', '.join(offline)}, or a model folder"
+            ) from None
+        raise choices_error("student", student, [*offline, "<hub id or folder>"]) from None
     check_weights(resolve_model_path(student))
 
 
