@@ -457,6 +457,31 @@ def test_a_second_text_column_left_unnamed_is_suspected_from_the_rows_it_costs(t
     assert left_out_line(load_task(str(path), text_col="w1", text_pair_col="w2", label_col="score")) is None
 
 
+def test_a_text_column_no_role_reads_is_named(tmp_path):
+    """A word and its gloss: with --text-col word alone, the gloss had been dropped without a word."""
+    from engine.data.cards import unread_line
+
+    glossed = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(60)],
+            "word": [f"word{i}" for i in range(60)],
+            "gloss": [f"a thing of kind {i % 5}" for i in range(60)],
+            "match": [i % 2 for i in range(60)],
+        }
+    )
+    path = write(glossed, tmp_path / "glosses.csv")
+    said = unread_line(load_task(str(path), text_col="word", label_col="match"))
+    assert said == "not read: 'gloss' (text); --text-pair-col reads a second text", "ids and words are no texts"
+    assert unread_line(load_task(str(path), text_col="word", text_pair_col="gloss", label_col="match")) is None
+    sentences = [f"the cat {i} sat" for i in range(40)]
+    tagged = pd.DataFrame(
+        {"text": sentences, "tokens": [t.split() for t in sentences], "tags": [["D", "N", "X", "V"]] * 40}
+    )
+    assert unread_line(load_task(write(tagged, tmp_path / "tags.jsonl"))) is None, (
+        "a tagger's sentence beside its words"
+    )
+
+
 def test_a_label_that_only_dev_or_test_holds_is_named_before_training(tmp_path):
     from engine.data.cards import data_notes, untrained_line
 

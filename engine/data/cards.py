@@ -220,6 +220,17 @@ def left_out_line(task: TaskData) -> str | None:
     return line
 
 
+def unread_line(task: TaskData) -> str | None:
+    """The text columns of a file of the user's that no role reads (``_texts`` in the loader), in one line;
+    None where every text column is read. Where the task is not a pair, the second text is the likely miss."""
+    unread = task.extra.get("unread")
+    if not unread:
+        return None
+    named = ", ".join(map(repr, unread))
+    hint = "; --text-pair-col reads a second text" if not task.spec.paired else ""
+    return f"not read: {named} (text){hint}"
+
+
 def untrained_line(task: TaskData) -> str | None:
     """The labels (or tags) that dev or test hold but train never shows, in one line; None where there
     are none. No student learns such a label, so its examples count as wrong whatever the pipeline."""
@@ -274,9 +285,11 @@ def majority_line(task: TaskData) -> str | None:
 
 def data_notes(task: TaskData) -> list[str]:
     """What a user should know of how their data was read before training on it: splits made from
-    others, rows left out, labels train never shows, labels that look like one, a class that dominates."""
+    others, text columns left unread, rows left out, labels train never shows, labels that look like one, a
+    class that dominates."""
     lines = (
         task.extra.get("made"),
+        unread_line(task),
         left_out_line(task),
         untrained_line(task),
         variants_line(task),

@@ -350,5 +350,20 @@ def _build(
         label_names=label_names,
         paired="text_pair" in needed,
     )
-    extra = {"source": origin, "columns": columns, "notes": notes, "made": made}
+    # A head that reads whole texts, one or two (a tagger's words come with their sentence as text, say)
+    unread = _texts(first, {columns[role] for role in needed}) if "text_pair" in head.columns else []
+    extra = {"source": origin, "columns": columns, "notes": notes, "made": made, "unread": unread}
     return TaskData(spec=spec, **splits, extra=extra)
+
+
+def _texts(frame: pd.DataFrame, read: set[str]) -> list[str]:
+    """The columns of ``frame`` besides ``read`` that hold text (most cells have a space: not ids, not
+    labels), which a run would not read: a pair's second text left unnamed trains on half of each example."""
+    unread = []
+    for column in frame.columns:
+        cells = frame[column].dropna()
+        if column in read or cells.empty or not all(isinstance(cell, str) for cell in cells.head(200)):
+            continue
+        if cells.head(200).str.contains(" ").mean() >= 0.5:
+            unread.append(str(column))
+    return unread
