@@ -156,6 +156,24 @@ def test_rerunning_a_finished_run_returns_the_stored_result(toy_task):
     assert again.wall_seconds == first.wall_seconds  # loaded, not retrained
 
 
+def test_a_folder_holding_another_run_is_refused_not_returned(toy_task, tmp_path):
+    """Drug reviews: a rerun with --epochs 8 into the folder of a 6-epoch run had returned the 6-epoch result."""
+    config = _config()
+    folder = tmp_path / "mine"
+    engine_run.run(config, output_dir=folder, task=toy_task, show_progress=False)
+    longer = _config(train={**TRAIN, "epochs": 2})
+    with pytest.raises(AutodistillError) as refused:
+        engine_run.run(longer, output_dir=folder, task=toy_task, show_progress=False)
+    assert str(refused.value) == (
+        f"{folder} holds another run (train.epochs 1, not 2); give another output folder, or delete this one to "
+        "train the run asked for"
+    )
+    with pytest.raises(AutodistillError, match=r"holds another run \(a distill run, not finetune\)"):
+        engine_run.finetune(config, output_dir=folder, task=toy_task, show_progress=False)
+    watched = _config(train={**TRAIN, "report_to": ["tensorboard"]})  # watching a run is not another run
+    assert engine_run.run(watched, output_dir=folder, task=toy_task, show_progress=False).train_seconds > 0
+
+
 def test_an_epoch_callback_stops_a_run_which_is_complete_and_carries_on_when_called_again(toy_task):
     config = _config(mapping="skip", inter_loss="mse", train={**TRAIN, "epochs": 3})
     heard: list[tuple[int, float]] = []

@@ -265,6 +265,42 @@ def run_folder(dataset: str, kind: str, run: str) -> Path:
     return subdir("runs", name.replace("/", "_")) / f"{kind}-{run}"
 
 
+def check_same_run(output_dir: Path, config: DistillConfig, kind: str) -> None:
+    """Refuse a run folder that holds another run (its ``config.yaml`` hashes to another :func:`run_id`):
+    it would have returned that run's stored result for this one, or resumed its checkpoint under other
+    settings. A config no longer readable (a field since renamed) is left to the run's own checks."""
+    saved = output_dir / "config.yaml"
+    if not saved.exists():
+        return
+    try:
+        before = DistillConfig.model_validate(yaml.safe_load(saved.read_text()))
+    except (ValueError, yaml.YAMLError):
+        return
+    stored_kind = RunResult.load(output_dir).kind if (output_dir / RESULT_FILE).exists() else kind
+    if stored_kind == kind and run_id(before, kind) == run_id(config, kind):
+        return
+    differ = _differences(before, config) if stored_kind == kind else [f"a {stored_kind} run, not {kind}"]
+    raise AutodistillError(
+        f"{output_dir} holds another run ({'; '.join(differ[:3]) or 'other settings'}); give another output "
+        "folder, or delete this one to train the run asked for"
+    )
+
+
+def _differences(before: DistillConfig, now: DistillConfig) -> list[str]:
+    """``train.epochs 6, not 8``: the fields, dotted, in which a folder's run differs from the one asked for."""
+
+    def flat(model: DistillConfig) -> dict[str, object]:
+        dumped = model.model_dump(mode="json", exclude=result_exclude(model))
+        out: dict[str, object] = {}
+        for key, value in dumped.items():
+            inner = value.items() if isinstance(value, dict) else [("", value)]
+            out.update({f"{key}.{sub}" if sub else key: item for sub, item in inner})
+        return out
+
+    old, new = flat(before), flat(now)
+    return [f"{key} {old.get(key)}, not {new.get(key)}" for key in old | new if old.get(key) != new.get(key)]
+
+
 def run_config(model_dir: Path) -> DistillConfig:
     """The config of the run that wrote ``model_dir`` (its ``config.yaml`` one folder up):
     the data set to score on and the length the student was trained at."""

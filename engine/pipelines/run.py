@@ -63,6 +63,7 @@ from engine.pipelines.result import (
     TEACHER_CACHE_PHASE,
     TEACHER_PHASE,
     RunResult,
+    check_same_run,
     default_output_dir,
     run_id,
     with_split_version,
@@ -149,6 +150,7 @@ def _execute(
     config = with_split_version(config)
     config, task = with_task_defaults(config, task)
     output_dir = Path(output_dir) if output_dir else default_output_dir(config, kind)
+    check_same_run(output_dir, config, kind)
     stored = _finished(output_dir)
     if stored is not None:
         return stored
