@@ -384,6 +384,11 @@ class DistillConfig(BaseModel):
             raise ValueError("aug_copies counts the cached mode's copies; set aug_mode: cached or leave it unset")
         if self.aug_copies is not None and self.aug_dir:
             raise ValueError("aug_dir's manifest fixes its number of copies; leave aug_copies unset")
+        if self.aug_dir and not self.augment:  # without a policy the folder would go unread, and the run unaugmented
+            raise ValueError(
+                "aug_dir is read by an augmentation policy: set augment to the one the folder was written with "
+                "(`autodistill augment` printed it; its manifest.json names it)"
+            )
         return self
 
     @property

@@ -131,6 +131,8 @@ def test_cached_mode_is_validated_and_named_in_the_run_id():
         _config(aug_copies=2)
     with pytest.raises(ValidationError, match="leave aug_copies unset"):
         _config(aug_mode="cached", aug_copies=2, aug_dir="somewhere")
+    with pytest.raises(ValidationError, match="aug_dir is read by an augmentation policy"):
+        _config(augment=(), aug_dir="somewhere")  # the folder had gone unread, the run unaugmented
     assert _config(aug_mode="cached").kept_copies == 1 and _config(aug_mode="cached", aug_copies=4).kept_copies == 4
     fresh, cached = _config(), _config(aug_mode="cached")
     assert run_id(fresh, "distill") == run_id(_config(aug_mode="fresh"), "distill")
